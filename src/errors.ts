@@ -1,0 +1,260 @@
+/**
+ * Typed errors for every pqmcp failure.
+ *
+ * Every error carries a stable string `code` (safe to match on, never changes between
+ * releases) and, where the failure can be reported to the peer, the numeric wire `alert`
+ * it maps to (docs/protocol.md, "Alerts").
+ *
+ * Sharp edges:
+ * - Cryptographic failures (bad MAC, bad signature, bad Finished, failed decryption) use
+ *   constant messages. They never say which byte, which half of a composite signature, or
+ *   which key failed: an attacker learns only that the step failed.
+ * - No error message ever contains key material, plaintext or ciphertext. Identifiers that
+ *   are public (agent ids, issuer ids, serial numbers in hex) may appear.
+ */
+
+/** Wire alert codes (u16). 0 is the authenticated close, not an error. */
+export const Alert = {
+  closeNotify: 0,
+  unexpectedMessage: 10,
+  badRecordMac: 20,
+  recordOverflow: 22,
+  handshakeFailure: 40,
+  badCredential: 42,
+  credentialRevoked: 44,
+  credentialExpired: 45,
+  unknownIssuer: 48,
+  decodeError: 50,
+  decryptError: 51,
+  protocolVersion: 70,
+  insufficientSecurity: 71,
+  internalError: 80,
+  userCanceled: 90,
+  unexpectedPeer: 91,
+  messageTooLarge: 92,
+  sequenceExhausted: 93,
+} as const;
+export type AlertCode = (typeof Alert)[keyof typeof Alert];
+
+/** Stable error codes. */
+export type ErrorCode =
+  | 'ERR_DECODE'
+  | 'ERR_UNEXPECTED_MESSAGE'
+  | 'ERR_UNSUPPORTED_VERSION'
+  | 'ERR_UNSUPPORTED_SUITE'
+  | 'ERR_BAD_RECORD_MAC'
+  | 'ERR_RECORD_OVERFLOW'
+  | 'ERR_MESSAGE_TOO_LARGE'
+  | 'ERR_SEQUENCE_EXHAUSTED'
+  | 'ERR_TRUNCATED'
+  | 'ERR_BAD_SIGNATURE'
+  | 'ERR_BAD_FINISHED'
+  | 'ERR_INVALID_KEY'
+  | 'ERR_CREDENTIAL_INVALID'
+  | 'ERR_CREDENTIAL_EXPIRED'
+  | 'ERR_CREDENTIAL_NOT_YET_VALID'
+  | 'ERR_CREDENTIAL_REVOKED'
+  | 'ERR_UNTRUSTED_ISSUER'
+  | 'ERR_UNEXPECTED_PEER'
+  | 'ERR_PEER_ALERT'
+  | 'ERR_CLOSED'
+  | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_BACKEND_UNAVAILABLE'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_INTERNAL';
+
+export class PqmcpError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** Alert sent to the peer for this failure, or undefined when none is sent. */
+  readonly alert: AlertCode | undefined;
+
+  constructor(code: ErrorCode, message: string, alert?: AlertCode, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.alert = alert;
+  }
+}
+
+/** Malformed bytes: a length out of range, trailing data, a non-canonical field. */
+export class DecodeError extends PqmcpError {
+  constructor(message: string) {
+    super('ERR_DECODE', message, Alert.decodeError);
+  }
+}
+
+/** A message arrived that the state machine does not accept in its current state. */
+export class UnexpectedMessageError extends PqmcpError {
+  constructor(message: string) {
+    super('ERR_UNEXPECTED_MESSAGE', message, Alert.unexpectedMessage);
+  }
+}
+
+/** No protocol version in common: never a silent fallback. */
+export class UnsupportedVersionError extends PqmcpError {
+  constructor(message: string) {
+    super('ERR_UNSUPPORTED_VERSION', message, Alert.protocolVersion);
+  }
+}
+
+/** No cipher suite in common, or the peer chose one that was not offered. */
+export class UnsupportedSuiteError extends PqmcpError {
+  constructor(message: string) {
+    super('ERR_UNSUPPORTED_SUITE', message, Alert.insufficientSecurity);
+  }
+}
+
+/** A record failed authentication. Constant message. */
+export class BadRecordMacError extends PqmcpError {
+  constructor() {
+    super('ERR_BAD_RECORD_MAC', 'record authentication failed', Alert.badRecordMac);
+  }
+}
+
+/** A record longer than the protocol maximum. */
+export class RecordOverflowError extends PqmcpError {
+  constructor(message: string) {
+    super('ERR_RECORD_OVERFLOW', message, Alert.recordOverflow);
+  }
+}
+
+/** An application message larger than the configured maximum. */
+export class MessageTooLargeError extends PqmcpError {
+  constructor(size: number, max: number) {
+    super('ERR_MESSAGE_TOO_LARGE', `message of ${size} bytes exceeds the maximum of ${max} bytes`, Alert.messageTooLarge);
+  }
+}
+
+/** The per-key record sequence would wrap; the session must end (or update keys earlier). */
+export class SequenceExhaustedError extends PqmcpError {
+  constructor() {
+    super('ERR_SEQUENCE_EXHAUSTED', 'record sequence number exhausted', Alert.sequenceExhausted);
+  }
+}
+
+/** The stream ended without the authenticated close: possible truncation attack. */
+export class TruncationError extends PqmcpError {
+  constructor(message = 'connection ended without an authenticated close') {
+    super('ERR_TRUNCATED', message);
+  }
+}
+
+/** A signature (handshake or credential) did not verify. Constant message. */
+export class BadSignatureError extends PqmcpError {
+  constructor() {
+    super('ERR_BAD_SIGNATURE', 'signature verification failed', Alert.decryptError);
+  }
+}
+
+/** A Finished MAC did not verify. Constant message. */
+export class BadFinishedError extends PqmcpError {
+  constructor() {
+    super('ERR_BAD_FINISHED', 'handshake verification failed', Alert.decryptError);
+  }
+}
+
+/** A public key that the primitive refuses (wrong length, failed modulus check, low order). */
+export class InvalidKeyError extends PqmcpError {
+  constructor(message = 'invalid public key') {
+    super('ERR_INVALID_KEY', message, Alert.handshakeFailure);
+  }
+}
+
+/** Base class of credential verification failures. */
+export class CredentialError extends PqmcpError {}
+
+/** Credential is structurally invalid (e.g. self-signed but not pinned, wrong key). */
+export class CredentialInvalidError extends CredentialError {
+  constructor(message: string) {
+    super('ERR_CREDENTIAL_INVALID', message, Alert.badCredential);
+  }
+}
+
+export class CredentialExpiredError extends CredentialError {
+  constructor(readonly notAfter: number) {
+    super('ERR_CREDENTIAL_EXPIRED', `credential expired at ${new Date(notAfter * 1000).toISOString()}`, Alert.credentialExpired);
+  }
+}
+
+export class CredentialNotYetValidError extends CredentialError {
+  constructor(readonly notBefore: number) {
+    super('ERR_CREDENTIAL_NOT_YET_VALID', `credential not valid before ${new Date(notBefore * 1000).toISOString()}`, Alert.badCredential);
+  }
+}
+
+export class CredentialRevokedError extends CredentialError {
+  constructor(readonly reason: 'serial' | 'key') {
+    super('ERR_CREDENTIAL_REVOKED', reason === 'serial' ? 'credential serial is revoked' : 'credential key is revoked', Alert.credentialRevoked);
+  }
+}
+
+export class UntrustedIssuerError extends CredentialError {
+  constructor(readonly issuer: string) {
+    super('ERR_UNTRUSTED_ISSUER', `issuer ${JSON.stringify(issuer)} is not trusted`, Alert.unknownIssuer);
+  }
+}
+
+export class UnexpectedPeerError extends CredentialError {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super('ERR_UNEXPECTED_PEER', `expected peer ${JSON.stringify(expected)} but it presented ${JSON.stringify(actual)}`, Alert.unexpectedPeer);
+  }
+}
+
+/** The peer sent an alert; `peerAlert` is its wire code. */
+export class PeerAlertError extends PqmcpError {
+  constructor(readonly peerAlert: number) {
+    super('ERR_PEER_ALERT', `peer aborted the session with alert ${peerAlert} (${alertName(peerAlert)})`);
+  }
+}
+
+/** The session is closed or failed; nothing more can be sent or received. */
+export class ClosedError extends PqmcpError {
+  constructor(message = 'session is closed') {
+    super('ERR_CLOSED', message);
+  }
+}
+
+export class HandshakeTimeoutError extends PqmcpError {
+  constructor(ms: number) {
+    super('ERR_HANDSHAKE_TIMEOUT', `handshake did not complete within ${ms} ms`, Alert.handshakeFailure);
+  }
+}
+
+export class BackendUnavailableError extends PqmcpError {
+  constructor(message: string) {
+    super('ERR_BACKEND_UNAVAILABLE', message);
+  }
+}
+
+/** A caller passed a bad option or argument (local programming error, not peer input). */
+export class InvalidArgumentError extends PqmcpError {
+  constructor(message: string) {
+    super('ERR_INVALID_ARGUMENT', message);
+  }
+}
+
+export class InternalError extends PqmcpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_INTERNAL', message, Alert.internalError, options);
+  }
+}
+
+/** Human name of a wire alert code, for logs and messages. */
+export function alertName(code: number): string {
+  for (const [name, value] of Object.entries(Alert)) if (value === code) return name;
+  return 'unknown';
+}
+
+/**
+ * Wrap anything thrown while processing peer input into a PqmcpError, so callers only
+ * ever see typed errors. Non-pqmcp errors become InternalError without their message,
+ * which might carry data from a third-party library.
+ */
+export function toPqmcpError(err: unknown): PqmcpError {
+  if (err instanceof PqmcpError) return err;
+  return new InternalError('internal error', { cause: err });
+}
