@@ -7,7 +7,9 @@
  */
 import { DecodeError } from '../errors.js';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is content, not a marker to drop (two encodings of one string
+// would break canonical decoding).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class Reader {
   private offset = 0;

@@ -1,0 +1,66 @@
+/**
+ * Types shared by the client and server handshake state machines and the session.
+ */
+import type { CompositeKeyPair } from '../crypto/composite.js';
+import type { CryptoBackend } from '../crypto/types.js';
+import type { Credential } from '../identity/credential.js';
+import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
+
+/**
+ * This side's long-term identity: its composite key pair and its credential (encoded bytes
+ * or decoded; an `AgentIdentity` from the identity module fits as it is).
+ */
+export interface LocalIdentity {
+  keyPair: CompositeKeyPair;
+  /** Presented to the peer inside the encrypted handshake. */
+  credential: Uint8Array | Credential;
+}
+
+export interface HandshakeConfig {
+  backend: CryptoBackend;
+  identity: LocalIdentity;
+  trust: TrustStore;
+  /** Refuse the peer unless its attested agent id equals this. */
+  expectedPeerId?: string;
+  /** Offered (client) or accepted (server) versions, in preference order. Default [PQMCP/1]. */
+  versions?: readonly number[];
+  /** Offered (client) or accepted (server) suites, in preference order. Default: ChaCha20-Poly1305 then AES-256-GCM. */
+  suites?: readonly number[];
+  /** Allowed clock skew when checking the peer credential's validity window. Default 60 s. */
+  clockSkewSeconds?: number;
+  /** Clock in milliseconds since the epoch. Default Date.now. */
+  now?: () => number;
+  /**
+   * Source of every random input (hello randoms, the ephemeral X-Wing seed, encapsulation
+   * randomness, ML-DSA's rnd). Inject it only for known-answer tests: with it set, the whole
+   * handshake is reproducible byte for byte. Default: the backend's CSPRNG, and the native
+   * primitives draw their own randomness.
+   */
+  random?: (length: number) => Uint8Array;
+  /**
+   * Receives every secret of the key schedule as it is derived (like TLS's key log). For
+   * known-answer tests and protocol debugging only: anything it stores can decrypt the
+   * session. Never set it in production.
+   */
+  keyLog?: (label: string, secret: Uint8Array) => void;
+}
+
+export type Epoch = 'plaintext' | 'handshake' | 'application';
+
+/** What the session must do, in order, after feeding a message to a handshake state machine. */
+export type HandshakeAction =
+  | { type: 'send'; epoch: 'plaintext' | 'handshake'; message: Uint8Array }
+  | { type: 'keys'; direction: 'send' | 'receive'; epoch: 'handshake' | 'application'; secret: Uint8Array }
+  | { type: 'complete'; result: HandshakeResult };
+
+export interface HandshakeResult {
+  version: number;
+  suite: number;
+  peer: VerifiedPeer;
+  /** SHA-256 of the full transcript through the client's Finished: a unique session id. */
+  transcriptHash: Uint8Array;
+  /** Secret behind the exporter (docs/protocol.md, "Exporter"). */
+  exporterSecret: Uint8Array;
+}
+
+export type { CryptoBackend };

@@ -1,0 +1,280 @@
+/**
+ * The trust store: which issuers vouch for agents, which keys are pinned, what is revoked;
+ * and credential verification against it.
+ *
+ * Verification order (each step throws a typed error; the first failure wins):
+ *   1. decode: size and canonical form, no signature work            DecodeError
+ *   2. issuer: by issuer_fingerprint AND issuer_id                   UntrustedIssuerError
+ *      self-signed (issuer = own key and id) only if pinned          CredentialInvalidError
+ *   3. composite signature over the TBS bytes                        BadSignatureError
+ *   4. validity window, +- clockSkewSeconds                          CredentialNotYetValidError / CredentialExpiredError
+ *   5. revoked serial (per issuer id) or revoked key                 CredentialRevokedError
+ *   6. a pin for this agent id names a different key                 CredentialInvalidError
+ *   7. expectedPeerId differs                                        UnexpectedPeerError
+ *
+ * Sharp edges:
+ * - Steps 1-2 run before any signature work, so malformed or unknown-issuer credentials cost
+ *   a peer nothing but a hash. Their errors depend only on public data.
+ * - A trusted fingerprint with a different issuer_id is UntrustedIssuerError: the pair
+ *   (id, key) is what is trusted, never the key alone.
+ * - A Credential object passed in is re-decoded from its `encoded` bytes; its other fields
+ *   are ignored, so a hand-built object cannot smuggle in unsigned values.
+ * - The window is inclusive at both ends: valid iff
+ *   not_before - skew <= now <= not_after + skew (now in milliseconds, compared exactly).
+ *   The default skew is 60 s; at most 3600 s is accepted.
+ * - revokedKeys covers both the agent's key and the issuer's key: a revoked issuer key
+ *   vouches for nothing.
+ * - A pin whose agentId is set binds both ways: that agent must present that key, and a
+ *   self-signed credential with that key must claim that agent id.
+ * - The store is mutable (add*, revoke*); each verification sees its state at that moment.
+ */
+import { equalBytes, fromHex, toHex } from '../bytes.js';
+import { compositeVerify } from '../crypto/composite.js';
+import type { CryptoBackend } from '../crypto/types.js';
+import {
+  BadSignatureError,
+  CredentialExpiredError,
+  CredentialInvalidError,
+  CredentialNotYetValidError,
+  CredentialRevokedError,
+  InvalidArgumentError,
+  UnexpectedPeerError,
+  UntrustedIssuerError,
+} from '../errors.js';
+import { base64urlEncode } from './base64url.js';
+import { CREDENTIAL_SIGNATURE_CONTEXT, decodeCredential } from './credential.js';
+import type { Credential } from './credential.js';
+import { keyFingerprint } from './fingerprint.js';
+import {
+  TRUST_STORE_JSON_VERSION,
+  checkFingerprintHex,
+  checkIssuer,
+  checkPin,
+  checkRevokedSerial,
+  checkSerialHex,
+  checkTrustStoreOptions,
+} from './trust-config.js';
+import type { PinnedKey, RevokedSerial, TrustStoreJson, TrustStoreOptions, TrustedIssuer } from './trust-config.js';
+
+export type { PinnedKey, RevokedSerial, TrustStoreJson, TrustStoreOptions, TrustedIssuer } from './trust-config.js';
+
+export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
+export const MAX_CLOCK_SKEW_SECONDS = 3600;
+
+export interface VerifyCredentialOptions {
+  /** Clock in milliseconds since the epoch. Default Date.now. */
+  now?: () => number;
+  /** Allowed clock difference in seconds, 0..3600. Default 60. */
+  clockSkewSeconds?: number;
+  /** Refuse the credential unless its agent id is exactly this. */
+  expectedPeerId?: string;
+}
+
+/** A credential that passed every check, in the shape higher layers use. */
+export interface VerifiedPeer {
+  agentId: string;
+  displayName: string;
+  /** Lowercase hex fingerprint of the peer's public key: its stable token. */
+  fingerprint: string;
+  publicKey: Uint8Array;
+  scopes: string[];
+  attributes: Record<string, string>;
+  /** Unix seconds. */
+  notBefore: number;
+  /** Unix seconds. */
+  notAfter: number;
+  /** Lowercase hex. */
+  serial: string;
+  /** issuer_id (the agent id itself when self-signed). */
+  issuer: string;
+  selfSigned: boolean;
+  credential: Credential;
+}
+
+interface IssuerEntry {
+  id: string;
+  publicKey: Uint8Array;
+  /** Computed on first use, with whichever backend verifies first (SHA-256 is the same everywhere). */
+  fingerprint?: Uint8Array;
+}
+
+interface PinEntry {
+  fingerprint: Uint8Array;
+  agentId?: string;
+}
+
+interface SerialEntry {
+  issuer: string;
+  serial: Uint8Array;
+}
+
+function skewSeconds(value: unknown): number {
+  if (value === undefined) return DEFAULT_CLOCK_SKEW_SECONDS;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_CLOCK_SKEW_SECONDS) {
+    throw new InvalidArgumentError(`clockSkewSeconds must be a number of seconds in [0, ${MAX_CLOCK_SKEW_SECONDS}]`);
+  }
+  return value;
+}
+
+function nowMilliseconds(now: (() => number) | undefined): number {
+  if (now !== undefined && typeof now !== 'function') throw new InvalidArgumentError('now must be a function returning milliseconds');
+  const ms = (now ?? Date.now)();
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) throw new InvalidArgumentError('now() must return a finite number of milliseconds');
+  return ms;
+}
+
+export class TrustStore {
+  private readonly issuers: IssuerEntry[] = [];
+  private readonly pins: PinEntry[] = [];
+  private readonly revokedSerials: SerialEntry[] = [];
+  private readonly revokedKeys: Uint8Array[] = [];
+
+  constructor(options: TrustStoreOptions = {}) {
+    this.load(checkTrustStoreOptions(options, 'trust store: ', false));
+  }
+
+  private load(options: Required<TrustStoreOptions>): void {
+    for (const issuer of options.issuers) this.addIssuer(issuer);
+    for (const pin of options.pinned) this.addPin(pin);
+    for (const entry of options.revokedSerials) this.revokeSerial(entry);
+    for (const fingerprint of options.revokedKeys) this.revokeKey(fingerprint);
+  }
+
+  /**
+   * Trust `issuer.publicKey` to vouch for agents when a credential names `issuer.id`.
+   * Adding the same pair twice is a no-op; the same key under a second id is refused.
+   * One id may have several keys (rotation).
+   */
+  addIssuer(issuer: TrustedIssuer): this {
+    const { id, publicKey } = checkIssuer(issuer, 'trust store: ', 'issuer', false);
+    const sameKey = this.issuers.find((e) => equalBytes(e.publicKey, publicKey));
+    if (sameKey) {
+      if (sameKey.id === id) return this;
+      throw new InvalidArgumentError(`issuer key is already trusted under another id (${JSON.stringify(sameKey.id)})`);
+    }
+    this.issuers.push({ id, publicKey });
+    return this;
+  }
+
+  /** Pin a key fingerprint (hex); with agentId, bind it to that agent id. */
+  addPin(pin: PinnedKey): this {
+    const { fingerprint, agentId } = checkPin(pin, 'trust store: ', 'pin', false);
+    const bytes = fromHex(fingerprint);
+    if (!this.pins.some((p) => p.agentId === agentId && equalBytes(p.fingerprint, bytes))) {
+      this.pins.push(agentId === undefined ? { fingerprint: bytes } : { fingerprint: bytes, agentId });
+    }
+    return this;
+  }
+
+  /** Revoke the credential with this serial (hex or bytes) from this issuer id. */
+  revokeSerial(entry: { issuer: string; serial: string | Uint8Array }): this {
+    const given = entry?.serial;
+    const serial = given instanceof Uint8Array ? toHex(given) : given;
+    const checked = checkRevokedSerial({ issuer: entry?.issuer, serial }, 'trust store: ', 'revokedSerial', false);
+    const bytes = fromHex(checked.serial);
+    if (!this.revokedSerials.some((s) => s.issuer === checked.issuer && equalBytes(s.serial, bytes))) {
+      this.revokedSerials.push({ issuer: checked.issuer, serial: bytes });
+    }
+    return this;
+  }
+
+  /** Revoke a key (hex fingerprint): as an agent key and as an issuer key. */
+  revokeKey(fingerprint: string): this {
+    const bytes = fromHex(checkFingerprintHex(fingerprint, 'trust store: ', 'revokedKey'));
+    if (!this.revokedKeys.some((k) => equalBytes(k, bytes))) this.revokedKeys.push(bytes);
+    return this;
+  }
+
+  /** The JSON form (see trust-config.ts); `JSON.stringify(store)` uses it. */
+  toJSON(): TrustStoreJson {
+    return {
+      version: TRUST_STORE_JSON_VERSION,
+      issuers: this.issuers.map((e) => ({ id: e.id, publicKey: base64urlEncode(e.publicKey) })),
+      pinned: this.pins.map((p) => (p.agentId === undefined ? { fingerprint: toHex(p.fingerprint) } : { fingerprint: toHex(p.fingerprint), agentId: p.agentId })),
+      revokedSerials: this.revokedSerials.map((s) => ({ issuer: s.issuer, serial: toHex(s.serial) })),
+      revokedKeys: this.revokedKeys.map((k) => toHex(k)),
+    };
+  }
+
+  /** Parse the JSON form (an object, or its JSON text). Strict: InvalidArgumentError naming the bad field. */
+  static fromJSON(json: unknown): TrustStore {
+    let value = json;
+    if (typeof json === 'string') {
+      try {
+        value = JSON.parse(json);
+      } catch {
+        throw new InvalidArgumentError('trust store JSON: not valid JSON');
+      }
+    }
+    const store = new TrustStore();
+    store.load(checkTrustStoreOptions(value, 'trust store JSON: ', true));
+    return store;
+  }
+
+  private issuerFingerprint(backend: CryptoBackend, entry: IssuerEntry): Uint8Array {
+    entry.fingerprint ??= keyFingerprint(backend, entry.publicKey);
+    return entry.fingerprint;
+  }
+
+  /** Verify a peer's credential (bytes, or a decoded Credential) in the order listed above. */
+  verifyCredential(backend: CryptoBackend, credential: Uint8Array | Credential, options: VerifyCredentialOptions = {}): VerifiedPeer {
+    const skew = skewSeconds(options.clockSkewSeconds);
+    const expected = options.expectedPeerId;
+    if (expected !== undefined && typeof expected !== 'string') throw new InvalidArgumentError('expectedPeerId must be a string');
+    const bytes = credential instanceof Uint8Array ? credential : (credential as Partial<Credential> | undefined)?.encoded;
+    if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('credential must be encoded bytes or a decoded Credential');
+
+    // 1. Structure.
+    const cred = decodeCredential(bytes);
+
+    // 2. Who vouches for it.
+    const fingerprint = keyFingerprint(backend, cred.publicKey);
+    const selfSigned = cred.issuerId === cred.agentId && equalBytes(cred.issuerFingerprint, fingerprint);
+    let issuerKey: Uint8Array;
+    if (selfSigned) {
+      const pinned = this.pins.some((p) => equalBytes(p.fingerprint, fingerprint) && (p.agentId === undefined || p.agentId === cred.agentId));
+      if (!pinned) throw new CredentialInvalidError(`self-signed credential of ${JSON.stringify(cred.agentId)} is not pinned`);
+      issuerKey = cred.publicKey;
+    } else {
+      const issuer = this.issuers.find((e) => e.id === cred.issuerId && equalBytes(this.issuerFingerprint(backend, e), cred.issuerFingerprint));
+      if (!issuer) throw new UntrustedIssuerError(cred.issuerId);
+      issuerKey = issuer.publicKey;
+    }
+
+    // 3. The issuer's signature.
+    if (!compositeVerify(backend, issuerKey, cred.tbs, cred.signature, CREDENTIAL_SIGNATURE_CONTEXT)) throw new BadSignatureError();
+
+    // 4. Validity window, inclusive, with skew.
+    const nowMs = nowMilliseconds(options.now);
+    if (nowMs < (cred.notBefore - skew) * 1000) throw new CredentialNotYetValidError(cred.notBefore);
+    if (nowMs > (cred.notAfter + skew) * 1000) throw new CredentialExpiredError(cred.notAfter);
+
+    // 5. Revocation.
+    if (this.revokedSerials.some((s) => s.issuer === cred.issuerId && equalBytes(s.serial, cred.serial))) throw new CredentialRevokedError('serial');
+    if (this.revokedKeys.some((k) => equalBytes(k, fingerprint) || equalBytes(k, cred.issuerFingerprint))) throw new CredentialRevokedError('key');
+
+    // 6. Pins for this agent id.
+    const pinsForAgent = this.pins.filter((p) => p.agentId === cred.agentId);
+    if (pinsForAgent.length > 0 && !pinsForAgent.some((p) => equalBytes(p.fingerprint, fingerprint))) {
+      throw new CredentialInvalidError(`${JSON.stringify(cred.agentId)} presented a key other than its pinned key`);
+    }
+
+    // 7. The peer the caller expects.
+    if (expected !== undefined && cred.agentId !== expected) throw new UnexpectedPeerError(expected, cred.agentId);
+
+    return {
+      agentId: cred.agentId,
+      displayName: cred.displayName,
+      fingerprint: toHex(fingerprint),
+      publicKey: cred.publicKey,
+      scopes: cred.scopes,
+      attributes: cred.attributes,
+      notBefore: cred.notBefore,
+      notAfter: cred.notAfter,
+      serial: toHex(cred.serial),
+      issuer: cred.issuerId,
+      selfSigned,
+      credential: cred,
+    };
+  }
+}

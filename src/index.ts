@@ -1,0 +1,23 @@
+/**
+ * pqmcp: a post-quantum secure transport for the Model Context Protocol.
+ *
+ * Layers, inner to outer (imports only flow inward):
+ *   wire/       byte layouts of handshake messages (docs/protocol.md sections 2-4)
+ *   crypto/     one small interface, two backends (noble, native), composite signatures
+ *   identity/   credentials, fingerprints, trust stores
+ *   record/     record framing, AEAD cipher states, message fragments
+ *   handshake/  the handshake state machines and key schedule (pure, no I/O)
+ *   session/    handshake + record layer as one byte-stream engine (pure, no I/O)
+ *   transport/  MCP transports over WebSocket
+ */
+export * from './errors.js';
+export { Session, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_KEY_UPDATE_INTERVAL } from './session/session.js';
+export type { SessionOptions, SessionEvent, SessionOutput, SessionState } from './session/session.js';
+export type { HandshakeConfig, HandshakeResult, LocalIdentity } from './handshake/types.js';
+export { ClientHandshake, ServerHandshake, DEFAULT_SUITES, DEFAULT_VERSIONS } from './handshake/handshake.js';
+export { Suite, SUITE_NAMES, VERSION_1 } from './wire/messages.js';
+export type { SuiteId } from './wire/messages.js';
+export { createNobleBackend } from './crypto/noble.js';
+export { compositeKeygen, compositeSign, compositeVerify, COMPOSITE_PUBLIC_KEY_LENGTH, COMPOSITE_SEED_LENGTH, COMPOSITE_SIGNATURE_LENGTH } from './crypto/composite.js';
+export type { CompositeKeyPair } from './crypto/composite.js';
+export type { CryptoBackend, BackendName, BackendReport, AeadAlgorithm } from './crypto/types.js';

@@ -1,0 +1,353 @@
+/**
+ * A PQMCP/1 session: the handshake state machine and the record layer joined into one pure
+ * engine over a byte stream. Bytes in (any chunking), bytes out and events; no sockets and
+ * no timers. Transports (WebSocket, tests, fuzzers) drive it.
+ *
+ * Sharp edges:
+ * - `receive()` never throws for anything the peer sends. A fatal problem yields an
+ *   `error` event, an alert to send where that is safe (docs/protocol.md, "Alerts"), and a
+ *   failed session; every later call to send() throws ClosedError.
+ * - Application messages passed to `send()` before the handshake completes are queued and
+ *   flushed with the client's last handshake flight (1-RTT), bounded by maxMessageSize.
+ * - The end of the underlying stream must be reported with `end()`: without a prior
+ *   authenticated close it is a TruncationError, never a clean close.
+ * - Keys are updated automatically after `keyUpdateInterval` records in one direction,
+ *   long before any AEAD limit; `updateKeys()` does it on demand.
+ */
+import { ClosedError, MessageTooLargeError, PeerAlertError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
+import { ClientHandshake, ServerHandshake } from '../handshake/handshake.js';
+import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
+import type { Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
+import { CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, encodeRecord, fragmentMessage } from '../record/index.js';
+import { Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
+import type { AeadAlgorithm } from '../crypto/types.js';
+import { utf8Encode } from '../bytes.js';
+
+export interface SessionOptions extends HandshakeConfig {
+  /** Largest application message accepted or sent, in bytes. Default 64 MiB. */
+  maxMessageSize?: number;
+  /** Records sent under one key before an automatic key update. Default 2^24. */
+  keyUpdateInterval?: number;
+  /** Hard per-key record limit (tests force it small). Default 2^48. */
+  sequenceLimit?: number;
+}
+
+export type SessionEvent =
+  | { type: 'handshake'; result: HandshakeResult }
+  | { type: 'message'; data: Uint8Array }
+  | { type: 'close' }
+  | { type: 'error'; error: PqmcpError };
+
+export interface SessionOutput {
+  /** Bytes to write to the peer, in order. */
+  send: Uint8Array[];
+  events: SessionEvent[];
+}
+
+export type SessionState = 'handshaking' | 'established' | 'closed' | 'failed';
+
+export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_KEY_UPDATE_INTERVAL = 2 ** 24;
+
+interface Direction {
+  epoch: Epoch;
+  cipher: CipherState | undefined;
+  secret: Uint8Array | undefined;
+}
+
+function aeadFor(suite: number): AeadAlgorithm {
+  return suite === Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 ? 'aes-256-gcm' : 'chacha20-poly1305';
+}
+
+export class Session {
+  private readonly handshake: ClientHandshake | ServerHandshake;
+  private readonly deframer = new RecordDeframer();
+  private readonly assembler: MessageAssembler;
+  private readonly tx: Direction = { epoch: 'plaintext', cipher: undefined, secret: undefined };
+  private readonly rx: Direction = { epoch: 'plaintext', cipher: undefined, secret: undefined };
+  private readonly maxMessageSize: number;
+  private readonly keyUpdateInterval: number;
+  private queued: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private sentClose = false;
+  private _state: SessionState = 'handshaking';
+  private _result: HandshakeResult | undefined;
+  private _error: PqmcpError | undefined;
+  private suite = 0;
+
+  private constructor(
+    readonly role: 'client' | 'server',
+    private readonly options: SessionOptions,
+  ) {
+    this.handshake = role === 'client' ? new ClientHandshake(options) : new ServerHandshake(options);
+    this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.keyUpdateInterval = options.keyUpdateInterval ?? DEFAULT_KEY_UPDATE_INTERVAL;
+    if (!(this.maxMessageSize > 0)) throw new InvalidArgumentError('maxMessageSize must be positive');
+    if (!(this.keyUpdateInterval > 0)) throw new InvalidArgumentError('keyUpdateInterval must be positive');
+    this.assembler = new MessageAssembler(this.maxMessageSize);
+  }
+
+  static client(options: SessionOptions): Session {
+    return new Session('client', options);
+  }
+
+  static server(options: SessionOptions): Session {
+    return new Session('server', options);
+  }
+
+  get state(): SessionState {
+    return this._state;
+  }
+
+  /** The handshake result (peer identity, suite, transcript hash) once established. */
+  get result(): HandshakeResult | undefined {
+    return this._result;
+  }
+
+  /** The fatal error, once failed. */
+  get error(): PqmcpError | undefined {
+    return this._error;
+  }
+
+  /** Bytes received but not yet forming a whole record. */
+  get bufferedBytes(): number {
+    return this.deframer.bufferedBytes;
+  }
+
+  /** The client's first flight (ClientHello). The server has nothing to say first. */
+  start(): SessionOutput {
+    const out: SessionOutput = { send: [], events: [] };
+    const hs = this.handshake;
+    if (hs instanceof ClientHandshake) this.guard(out, () => this.apply(hs.start(), out));
+    return out;
+  }
+
+  /** Feed bytes from the peer (any chunking). Never throws for peer input. */
+  receive(chunk: Uint8Array): SessionOutput {
+    const out: SessionOutput = { send: [], events: [] };
+    if (this._state === 'failed' || this._state === 'closed') return out;
+    this.guard(out, () => {
+      this.deframer.push(chunk);
+      for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
+        this.onRecord(rec.type, rec.header, rec.body, out);
+        if (this._state === 'closed') break;
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Encrypt one application message. Before the handshake completes it is queued and sent
+   * right after this side's keys are ready. Throws ClosedError after close or failure and
+   * MessageTooLargeError above maxMessageSize (nothing is sent in either case).
+   */
+  send(message: Uint8Array): Uint8Array[] {
+    if (this._state === 'failed') throw new ClosedError('session failed: ' + (this._error?.message ?? 'unknown error'));
+    if (this._state === 'closed' || this.sentClose) throw new ClosedError();
+    if (message.length > this.maxMessageSize) throw new MessageTooLargeError(message.length, this.maxMessageSize);
+    if (this.tx.epoch !== 'application') {
+      if (this.queuedBytes + message.length > this.maxMessageSize) throw new MessageTooLargeError(this.queuedBytes + message.length, this.maxMessageSize);
+      this.queued.push(message);
+      this.queuedBytes += message.length;
+      return [];
+    }
+    const out: Uint8Array[] = [];
+    for (const frag of fragmentMessage(message)) {
+      this.maybeUpdateKeys(out);
+      out.push(this.tx.cipher!.seal(frag.innerType, frag.content));
+    }
+    return out;
+  }
+
+  /** Send a KeyUpdate now; with `requestPeer`, ask the peer to update its sending keys too. */
+  updateKeys(requestPeer = false): Uint8Array[] {
+    if (this._state !== 'established' || this.sentClose) throw new ClosedError('key update needs an established session');
+    const out: Uint8Array[] = [];
+    this.sendKeyUpdate(requestPeer, out);
+    return out;
+  }
+
+  /** The authenticated close (close_notify). Idempotent; returns [] once sent or failed. */
+  close(): Uint8Array[] {
+    if (this.sentClose || this._state === 'failed') return [];
+    this.sentClose = true;
+    const out: Uint8Array[] = [];
+    // Before any send keys exist the close can only be a plaintext alert (unauthenticated).
+    out.push(this.alertRecord(Alert.closeNotify));
+    if (this._state === 'handshaking') this._state = 'closed';
+    return out;
+  }
+
+  /** The underlying stream ended. Without the peer's authenticated close this is truncation. */
+  end(): SessionEvent[] {
+    if (this._state === 'closed' || this._state === 'failed') return [];
+    const error = new TruncationError(this._state === 'handshaking' ? 'connection ended during the handshake' : undefined);
+    this.fail(error);
+    return [{ type: 'error', error }];
+  }
+
+  /** Abort locally (e.g. handshake timeout): returns the alert to send, if any. */
+  abort(error: PqmcpError): Uint8Array[] {
+    if (this._state === 'closed' || this._state === 'failed') return [];
+    const out: Uint8Array[] = [];
+    if (error.alert !== undefined && !this.sentClose) out.push(this.alertRecord(error.alert));
+    this.fail(error);
+    return out;
+  }
+
+  /** TLS-style exporter (RFC 8446 section 7.5) for channel binding. */
+  exportKeyingMaterial(label: string, context: Uint8Array, length: number): Uint8Array {
+    if (!this._result) throw new ClosedError('exporter needs a completed handshake');
+    if (!(length > 0 && length <= 255 * 32)) throw new InvalidArgumentError('exporter length must be 1..8160');
+    return exportKeyingMaterial(this.options.backend, this._result.exporterSecret, label, context, length);
+  }
+
+  // --- internals -------------------------------------------------------------------------
+
+  private guard(out: SessionOutput, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      const error = toPqmcpError(err);
+      // Answer with an alert unless the peer already aborted or we already closed.
+      if (!(error instanceof PeerAlertError) && error.alert !== undefined && !this.sentClose) {
+        try {
+          out.send.push(this.alertRecord(error.alert));
+        } catch {
+          // No alert possible (e.g. sequence exhausted): close silently.
+        }
+      }
+      this.fail(error);
+      out.events.push({ type: 'error', error });
+    }
+  }
+
+  private fail(error: PqmcpError): void {
+    this._state = 'failed';
+    this._error = error;
+    this.queued = [];
+    this.queuedBytes = 0;
+    this.tx.cipher?.wipe();
+    this.rx.cipher?.wipe();
+    this.tx.cipher = this.rx.cipher = undefined;
+  }
+
+  private alertRecord(code: number): Uint8Array {
+    if (this.tx.cipher) return this.tx.cipher.seal(InnerType.alert, encodeAlert(code));
+    return encodeRecord(RecordType.alert, encodeAlert(code));
+  }
+
+  private onRecord(type: number, header: Uint8Array, body: Uint8Array, out: SessionOutput): void {
+    if (type === RecordType.handshake) {
+      if (this.rx.epoch !== 'plaintext') throw new UnexpectedMessageError('plaintext handshake record after keys were established');
+      this.apply(this.handshake.receive(body, 'plaintext'), out);
+      return;
+    }
+    if (type === RecordType.alert) {
+      if (this.rx.epoch !== 'plaintext') throw new UnexpectedMessageError('plaintext alert after keys were established');
+      this.onAlert(decodeAlert(body), out, false);
+      return;
+    }
+    // Protected record.
+    if (!this.rx.cipher) throw new UnexpectedMessageError('protected record before keys were established');
+    const { innerType, content } = this.rx.cipher.open(header, body);
+    switch (innerType) {
+      case InnerType.handshake:
+        if (this.rx.epoch !== 'handshake') throw new UnexpectedMessageError('handshake message after the handshake completed');
+        this.apply(this.handshake.receive(content, 'handshake'), out);
+        return;
+      case InnerType.alert:
+        this.onAlert(decodeAlert(content), out, true);
+        return;
+      case InnerType.keyUpdate:
+        if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('KeyUpdate during the handshake');
+        this.onKeyUpdate(decodeKeyUpdate(content), out);
+        return;
+      case InnerType.applicationFragment:
+      case InnerType.applicationFinal: {
+        if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('application data before the handshake completed');
+        const message = this.assembler.add(innerType, content);
+        if (message) out.events.push({ type: 'message', data: message });
+        return;
+      }
+      default:
+        throw new UnexpectedMessageError(`unknown inner content type ${innerType}`);
+    }
+  }
+
+  private onAlert(code: number, out: SessionOutput, authenticated: boolean): void {
+    if (code === Alert.closeNotify && authenticated) {
+      if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('close_notify during the handshake');
+      if (this.assembler.pending) throw new TruncationError('close_notify in the middle of a fragmented message');
+      if (!this.sentClose) out.send.push(...this.close());
+      this._state = 'closed';
+      this.tx.cipher?.wipe();
+      this.rx.cipher?.wipe();
+      out.events.push({ type: 'close' });
+      return;
+    }
+    throw new PeerAlertError(code);
+  }
+
+  private onKeyUpdate(requested: boolean, out: SessionOutput): void {
+    this.rx.secret = nextTrafficSecret(this.options.backend, this.rx.secret!);
+    this.install(this.rx, this.rx.secret);
+    if (requested && !this.sentClose) this.sendKeyUpdate(false, out.send);
+  }
+
+  private sendKeyUpdate(requestPeer: boolean, out: Uint8Array[]): void {
+    out.push(this.tx.cipher!.seal(InnerType.keyUpdate, encodeKeyUpdate(requestPeer)));
+    this.tx.secret = nextTrafficSecret(this.options.backend, this.tx.secret!);
+    this.install(this.tx, this.tx.secret);
+  }
+
+  private maybeUpdateKeys(out: Uint8Array[]): void {
+    if (this.tx.cipher!.sequence >= this.keyUpdateInterval) this.sendKeyUpdate(false, out);
+  }
+
+  private install(dir: Direction, secret: Uint8Array): void {
+    const { key, iv } = trafficKeys(this.options.backend, secret);
+    dir.cipher?.wipe();
+    const limit = this.options.sequenceLimit;
+    dir.cipher = new CipherState(this.options.backend, aeadFor(this.suite), key, iv, limit !== undefined ? { sequenceLimit: limit } : {});
+    key.fill(0);
+  }
+
+  private apply(actions: HandshakeAction[], out: SessionOutput): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'send':
+          out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : this.tx.cipher!.seal(InnerType.handshake, action.message));
+          break;
+        case 'keys': {
+          // The suite is fixed by the first key installation (after the hellos).
+          if (!this.suite) this.suite = this.handshake.negotiatedSuite;
+          const dir = action.direction === 'send' ? this.tx : this.rx;
+          dir.epoch = action.epoch;
+          dir.secret = action.secret;
+          this.install(dir, action.secret);
+          if (dir === this.tx && action.epoch === 'application') this.flushQueue(out);
+          break;
+        }
+        case 'complete':
+          this._result = action.result;
+          this._state = 'established';
+          out.events.push({ type: 'handshake', result: action.result });
+          break;
+      }
+    }
+  }
+
+  private flushQueue(out: SessionOutput): void {
+    const queued = this.queued;
+    this.queued = [];
+    this.queuedBytes = 0;
+    for (const m of queued) {
+      for (const frag of fragmentMessage(m)) out.send.push(this.tx.cipher!.seal(frag.innerType, frag.content));
+    }
+  }
+}
+
+/** Label for the MCP transports' channel-binding export. */
+export const CHANNEL_BINDING_LABEL = 'EXPORTER-pqmcp-channel-binding';
+export const EMPTY_CONTEXT = utf8Encode('');

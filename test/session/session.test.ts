@@ -1,0 +1,244 @@
+/**
+ * Session: the whole protocol engine, in memory, on both backends and across them.
+ * Records are attacked the way a network attacker can: flip, replay, reorder, drop,
+ * truncate, oversize. Each case ends in the exact typed error on the receiving side.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createNativeBackend } from '../../src/crypto/native.js';
+import { createNobleBackend } from '../../src/crypto/noble.js';
+import type { CryptoBackend } from '../../src/crypto/types.js';
+import { Alert } from '../../src/errors.js';
+import { Suite } from '../../src/wire/messages.js';
+import { CipherState, InnerType } from '../../src/record/index.js';
+import { trafficKeys } from '../../src/handshake/key-schedule.js';
+import type { SessionOptions } from '../../src/session/session.js';
+import { makeAgent, makeIssuer, trustFor, type TestAgent } from '../helpers/identities.js';
+import { createPair, deliver, errorOf, expectEstablished, expectFailed, messagesOf, runPair, text } from '../helpers/pair.js';
+
+const noble = createNobleBackend();
+const native = createNativeBackend();
+
+let clientAgent: TestAgent;
+let serverAgent: TestAgent;
+let trust: ReturnType<typeof trustFor>;
+
+beforeAll(() => {
+  const issuer = makeIssuer(noble);
+  trust = trustFor(issuer);
+  clientAgent = makeAgent(noble, issuer, 'agent://acme/client', { scopes: ['tools:call', 'resources:read'] });
+  serverAgent = makeAgent(noble, issuer, 'agent://acme/server');
+});
+
+function options(backend: CryptoBackend, agent: TestAgent, extra: Partial<SessionOptions> = {}): SessionOptions {
+  return { backend, identity: agent.local, trust, ...extra };
+}
+
+function established(cb = noble, sb = noble, extra: Partial<SessionOptions> = {}) {
+  const pair = createPair(options(cb, clientAgent, extra), options(sb, serverAgent, extra));
+  runPair(pair);
+  expectEstablished(pair);
+  return pair;
+}
+
+describe.each([
+  ['noble client, noble server', noble, noble],
+  ['native client, native server', native, native],
+  ['noble client, native server', noble, native],
+  ['native client, noble server', native, noble],
+])('handshake: %s', (_name, cb, sb) => {
+  it('completes with both identities verified, then carries messages both ways', () => {
+    const pair = established(cb, sb);
+    const c = pair.client.result!;
+    const s = pair.server.result!;
+    expect(c.peer.agentId).toBe('agent://acme/server');
+    expect(s.peer.agentId).toBe('agent://acme/client');
+    expect(s.peer.scopes).toEqual(['resources:read', 'tools:call']);
+    expect(c.suite).toBe(Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256);
+    expect(Buffer.from(c.transcriptHash)).toEqual(Buffer.from(s.transcriptHash));
+    expect(Buffer.from(pair.client.exportKeyingMaterial('test', text('ctx'), 32))).toEqual(Buffer.from(pair.server.exportKeyingMaterial('test', text('ctx'), 32)));
+
+    const toServer = deliver(pair, 'c2s', pair.client.send(text('hello server')));
+    expect(messagesOf(toServer.events)).toEqual(['hello server']);
+    const toClient = deliver(pair, 's2c', pair.server.send(text('hello client')));
+    expect(messagesOf(toClient.events)).toEqual(['hello client']);
+  });
+
+  it('negotiates AES-256-GCM when both prefer it', () => {
+    const aesFirst = { suites: [Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256, Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256] };
+    const pair = established(cb, sb, aesFirst);
+    expect(pair.server.result!.suite).toBe(Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256);
+    expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('over gcm'))).events)).toEqual(['over gcm']);
+  });
+});
+
+describe('1-RTT and message sizes', () => {
+  it('the client first message rides its last handshake flight', () => {
+    const pair = createPair(options(noble, clientAgent), options(noble, serverAgent));
+    runPair(pair, { clientMessages: [text('initialize')] });
+    expectEstablished(pair);
+    // Flights: CH (c2s), server flight (s2c), client flight + data (c2s): no extra round trip.
+    expect(messagesOf(pair.serverEvents)).toEqual(['initialize']);
+    const handshakeIdx = pair.serverEvents.findIndex((e) => e.type === 'handshake');
+    const messageIdx = pair.serverEvents.findIndex((e) => e.type === 'message');
+    expect(handshakeIdx).toBeGreaterThanOrEqual(0);
+    expect(messageIdx).toBeGreaterThan(handshakeIdx);
+  });
+
+  it('fragments and reassembles messages of awkward sizes, any stream split', () => {
+    const pair = established(native, native);
+    for (const size of [0, 1, 65535, 65536, 65537, 3 * 65536 + 5]) {
+      const msg = new Uint8Array(size).map((_, i) => (i * 7) & 0xff);
+      const records = pair.client.send(msg);
+      // Re-split the stream into 1000-byte chunks: record boundaries must not matter.
+      const stream = Buffer.concat(records);
+      const events = [];
+      for (let o = 0; o < stream.length; o += 1000) events.push(...pair.server.receive(stream.subarray(o, o + 1000)).events);
+      const got = events.filter((e) => e.type === 'message');
+      expect(got).toHaveLength(1);
+      expect(Buffer.from((got[0] as { data: Uint8Array }).data).equals(Buffer.from(msg))).toBe(true);
+    }
+  });
+
+  it('refuses to send a message above maxMessageSize, and the receiver refuses one too', () => {
+    const small = established(native, native, { maxMessageSize: 1000 });
+    expect(() => small.client.send(new Uint8Array(1001))).toThrowError(expect.objectContaining({ code: 'ERR_MESSAGE_TOO_LARGE' }));
+    expect(small.client.state).toBe('established');
+    // A sender with a larger limit: the receiver's own limit applies.
+    const pair = createPair(options(native, clientAgent), options(native, serverAgent, { maxMessageSize: 1000 }));
+    runPair(pair);
+    const out = deliver(pair, 'c2s', pair.client.send(new Uint8Array(70_000)));
+    expectFailed(pair.server, out.events, 'ERR_MESSAGE_TOO_LARGE');
+  });
+});
+
+/** An established native pair whose client logs its secrets (to forge malicious records). */
+function withKeyLog() {
+  const secrets: Record<string, Uint8Array> = {};
+  const pair = createPair(options(native, clientAgent, { keyLog: (l, v) => (secrets[l] = v) }), options(native, serverAgent));
+  runPair(pair);
+  expectEstablished(pair);
+  return { pair, secrets };
+}
+
+/** A cipher state on `secret` at sequence 0: what a key-holding attacker could seal. */
+function rogueCipher(secret: Uint8Array): CipherState {
+  const { key, iv } = trafficKeys(native, secret);
+  return new CipherState(native, 'chacha20-poly1305', key, iv);
+}
+
+describe('record attacks (network attacker)', () => {
+  it('a bit flip in header, ciphertext or tag is bad_record_mac and the peer gets the alert', () => {
+    for (const pos of ['header', 'ciphertext', 'tag'] as const) {
+      const pair = established();
+      const [rec] = pair.client.send(text('payload'));
+      const [next] = pair.client.send(text('next'));
+      const bad = rec!.slice();
+      // Header: flip the low bit of the length; the next record completes the stream.
+      const i = pos === 'header' ? 3 : pos === 'ciphertext' ? 6 : bad.length - 1;
+      bad[i]! ^= 0x01;
+      const out = deliver(pair, 'c2s', [bad, next!]);
+      const err = expectFailed(pair.server, out.events, 'ERR_BAD_RECORD_MAC');
+      expect(err.message).toBe('record authentication failed');
+      // The alert reaches the client as a typed peer alert naming bad_record_mac.
+      expect(out.send).toHaveLength(1);
+      const back = deliver(pair, 's2c', out.send);
+      const peerErr = expectFailed(pair.client, back.events, 'ERR_PEER_ALERT');
+      expect((peerErr as unknown as { peerAlert: number }).peerAlert).toBe(Alert.badRecordMac);
+    }
+  });
+
+  it('replay, reorder and drop are detected', () => {
+    const replay = established();
+    const [a] = replay.client.send(text('a'));
+    deliver(replay, 'c2s', [a!]);
+    expectFailed(replay.server, deliver(replay, 'c2s', [a!]).events, 'ERR_BAD_RECORD_MAC');
+
+    const reorder = established();
+    const [r1] = reorder.client.send(text('1'));
+    const [r2] = reorder.client.send(text('2'));
+    expectFailed(reorder.server, deliver(reorder, 'c2s', [r2!, r1!]).events, 'ERR_BAD_RECORD_MAC');
+
+    const drop = established();
+    drop.client.send(text('dropped'));
+    const [d2] = drop.client.send(text('second'));
+    expectFailed(drop.server, deliver(drop, 'c2s', [d2!]).events, 'ERR_BAD_RECORD_MAC');
+  });
+
+  it('truncation without close_notify is an error; a close_notify is a clean close', () => {
+    const cut = established();
+    deliver(cut, 'c2s', cut.client.send(text('x')));
+    const events = cut.server.end();
+    expect(events).toHaveLength(1);
+    expect(errorOf(events)!.code).toBe('ERR_TRUNCATED');
+
+    const clean = established();
+    const closeRecords = clean.client.close();
+    const out = deliver(clean, 'c2s', closeRecords);
+    expect(out.events.map((e) => e.type)).toEqual(['close']);
+    expect(clean.server.state).toBe('closed');
+    expect(clean.server.end()).toEqual([]);
+    // The server answered with its own close_notify.
+    const back = deliver(clean, 's2c', out.send);
+    expect(back.events.map((e) => e.type)).toEqual(['close']);
+    expect(() => clean.client.send(text('late'))).toThrowError(expect.objectContaining({ code: 'ERR_CLOSED' }));
+  });
+
+  it('a close_notify in the middle of a fragmented message is truncation', () => {
+    // Only a malicious sender can do this; forge it with the client's logged traffic secret.
+    const { pair, secrets } = withKeyLog();
+    const rogue = rogueCipher(secrets['c_ap_traffic_0']!);
+    const out = deliver(pair, 'c2s', [rogue.seal(InnerType.applicationFragment, new Uint8Array(10)), rogue.seal(InnerType.alert, Uint8Array.of(0, Alert.closeNotify))]);
+    expectFailed(pair.server, out.events, 'ERR_TRUNCATED');
+  });
+
+  it('an oversize record is refused from its header alone', () => {
+    const pair = established();
+    const header = Uint8Array.of(0x17, 0xff, 0xff, 0xff);
+    const out = deliver(pair, 'c2s', [header]);
+    expectFailed(pair.server, out.events, 'ERR_RECORD_OVERFLOW');
+    expect(pair.server.bufferedBytes).toBeLessThan(1024);
+  });
+
+  it('plaintext records after keys are unexpected', () => {
+    const pair = established();
+    const fakeAlert = Uint8Array.of(0x15, 0, 0, 2, 0, Alert.closeNotify);
+    expectFailed(pair.server, deliver(pair, 'c2s', [fakeAlert]).events, 'ERR_UNEXPECTED_MESSAGE');
+  });
+});
+
+describe('key update', () => {
+  it('updates automatically after keyUpdateInterval records and on demand, both sides keep talking', () => {
+    const pair = established(native, native, { keyUpdateInterval: 3 });
+    for (let i = 0; i < 10; i++) {
+      const got = deliver(pair, 'c2s', pair.client.send(text(`m${i}`)));
+      expect(messagesOf(got.events)).toEqual([`m${i}`]);
+    }
+    const upd = deliver(pair, 's2c', pair.server.updateKeys(true));
+    // The client answered the request with its own KeyUpdate.
+    expect(upd.send).toHaveLength(1);
+    deliver(pair, 'c2s', upd.send);
+    expect(messagesOf(deliver(pair, 's2c', pair.server.send(text('after'))).events)).toEqual(['after']);
+    expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('after too'))).events)).toEqual(['after too']);
+  });
+
+  it('a record under the old key after a key update is refused', () => {
+    const { pair, secrets } = withKeyLog();
+    deliver(pair, 'c2s', pair.client.send(text('under key 0'))); // seq 0, key 0
+    deliver(pair, 'c2s', pair.client.updateKeys(false)); // seq 1, key 0; both sides now on key 1
+    expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('under key 1'))).events)).toEqual(['under key 1']);
+    // An attacker holding key 0 forges the record that would have come next under it.
+    const rogue = rogueCipher(secrets['c_ap_traffic_0']!);
+    rogue.seal(InnerType.applicationFinal, new Uint8Array(0));
+    rogue.seal(InnerType.applicationFinal, new Uint8Array(0));
+    const stale = rogue.seal(InnerType.applicationFinal, text('stale'));
+    expectFailed(pair.server, deliver(pair, 'c2s', [stale]).events, 'ERR_BAD_RECORD_MAC');
+  });
+
+  it('sequence exhaustion with a small forced limit ends the session with a typed error', () => {
+    const pair = established(native, native, { sequenceLimit: 4, keyUpdateInterval: 1000 });
+    // The client's send key already sealed its handshake flight under handshake keys;
+    // application keys start at 0. Four records fit, the fifth does not.
+    for (let i = 0; i < 4; i++) deliver(pair, 'c2s', pair.client.send(text(`${i}`)));
+    expect(() => pair.client.send(text('one too many'))).toThrowError(expect.objectContaining({ code: 'ERR_SEQUENCE_EXHAUSTED' }));
+  });
+});
