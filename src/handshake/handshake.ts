@@ -16,8 +16,9 @@
  * - Every message is checked against the one state that accepts it and the epoch (plaintext
  *   or handshake-protected) it must arrive in; anything else is UnexpectedMessageError.
  * - A state machine that has thrown is dead: every later call throws the same error.
- * - The server installs its application send keys only after the client's Finished has
- *   verified, so it never sends application data to an unauthenticated client.
+ * - The server switches its sending side to application keys right after its Finished (as
+ *   TLS 1.3 does, so its alerts reach the client), but the session sends application data
+ *   only after 'complete': never to an unauthenticated client.
  * - Finished MACs are compared in constant time; signature and MAC failures use constant
  *   messages (BadSignatureError, BadFinishedError).
  */
@@ -306,7 +307,6 @@ export class ClientHandshake extends HandshakeBase {
 export class ServerHandshake extends HandshakeBase {
   readonly role = 'server';
   protected state: 'wait-client-hello' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'wait-client-hello';
-  private applicationServerSecret: Uint8Array | undefined;
   private applicationClientSecret: Uint8Array | undefined;
 
   protected handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[] {
@@ -335,13 +335,17 @@ export class ServerHandshake extends HandshakeBase {
         const flight = this.authenticate(SERVER_SIGNATURE_CONTEXT, secrets.serverHandshake);
         const app = this.deriveApplication();
         this.applicationClientSecret = app.client;
-        this.applicationServerSecret = app.server;
         this.state = 'wait-credential';
         return [
           { type: 'send', epoch: 'plaintext', message: hello },
           { type: 'keys', direction: 'send', epoch: 'handshake', secret: secrets.serverHandshake },
           { type: 'keys', direction: 'receive', epoch: 'handshake', secret: secrets.clientHandshake },
           ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
+          // As in TLS 1.3, the server's sending side moves to application keys right after
+          // its Finished (the client switches its receiving side at the same point), so an
+          // alert about the client's credential reaches the client. No application data is
+          // sent under them until 'complete': the session holds it back.
+          { type: 'keys', direction: 'send', epoch: 'application', secret: app.server },
         ];
       }
       case 'wait-credential':
@@ -363,7 +367,6 @@ export class ServerHandshake extends HandshakeBase {
         this.state = 'done';
         return [
           { type: 'keys', direction: 'receive', epoch: 'application', secret: this.applicationClientSecret! },
-          { type: 'keys', direction: 'send', epoch: 'application', secret: this.applicationServerSecret! },
           { type: 'complete', result: this.result() },
         ];
       case 'done':

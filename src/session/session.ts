@@ -145,7 +145,7 @@ export class Session {
     if (this._state === 'failed') throw new ClosedError('session failed: ' + (this._error?.message ?? 'unknown error'));
     if (this._state === 'closed' || this.sentClose) throw new ClosedError();
     if (message.length > this.maxMessageSize) throw new MessageTooLargeError(message.length, this.maxMessageSize);
-    if (this.tx.epoch !== 'application') {
+    if (this._state !== 'established') {
       if (this.queuedBytes + message.length > this.maxMessageSize) throw new MessageTooLargeError(this.queuedBytes + message.length, this.maxMessageSize);
       this.queued.push(message);
       this.queuedBytes += message.length;
@@ -326,13 +326,13 @@ export class Session {
           dir.epoch = action.epoch;
           dir.secret = action.secret;
           this.install(dir, action.secret);
-          if (dir === this.tx && action.epoch === 'application') this.flushQueue(out);
           break;
         }
         case 'complete':
           this._result = action.result;
           this._state = 'established';
           out.events.push({ type: 'handshake', result: action.result });
+          this.flushQueue(out);
           break;
       }
     }

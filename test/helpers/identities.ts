@@ -12,11 +12,24 @@ import { createNativeBackend } from '../../src/crypto/native.js';
 import type { CompositeKeyPair } from '../../src/crypto/composite.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
 import type { LocalIdentity } from '../../src/handshake/types.js';
-import { createAgentIdentity, createIssuer, generateIdentitySeed, identityFromSeed, issueCredential } from '../../src/identity/index.js';
+import { createAgentIdentity, createIssuer, generateIdentitySeed, identityFromSeed, issueCredential, selfSignedCredential } from '../../src/identity/index.js';
 import type { AgentIdentity, Credential, CredentialSubject, Issuer } from '../../src/identity/index.js';
 import { TrustStore } from '../../src/identity/trust.js';
 
-export type AgentOptions = Partial<Omit<CredentialSubject, 'agentId' | 'publicKey'>>;
+export type AgentOptions = Partial<Omit<CredentialSubject, 'agentId' | 'publicKey'>> & {
+  /** Sign the credential with this issuer instead (e.g. an untrusted one). */
+  issuer?: Issuer;
+  /** The agent's 64-byte key seed (default: fresh random). */
+  seed?: Uint8Array;
+};
+
+/** A deterministic seed of `length` bytes from a label, for reproducible fixtures. */
+export function seedFrom(label: string, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  const bytes = new TextEncoder().encode(label);
+  for (let i = 0; i < length; i++) out[i] = (bytes[i % bytes.length]! + i * 31) & 0xff;
+  return out;
+}
 
 /** An agent fixture in every shape the layers want. */
 export interface TestAgent {
@@ -36,8 +49,17 @@ export function makeIssuer(backend: CryptoBackend, id = 'issuer://pqmcp-test'): 
 
 /** A fresh agent with a credential from `issuer`. */
 export function makeAgent(backend: CryptoBackend, issuer: Issuer, agentId: string, options: AgentOptions = {}): TestAgent {
+  const { issuer: signer, seed, ...subject } = options;
+  const keyPair = identityFromSeed(backend, seed ?? generateIdentitySeed(backend));
+  const credential = issueCredential(backend, signer ?? issuer, { agentId, publicKey: keyPair.publicKey, ...subject });
+  const identity = createAgentIdentity({ keyPair, credential });
+  return { agentId, keyPair, credential, identity, local: { keyPair, credential: credential.encoded } };
+}
+
+/** An agent with a self-signed credential (accepted only where its fingerprint is pinned). */
+export function makeSelfSigned(backend: CryptoBackend, agentId: string): TestAgent {
   const keyPair = identityFromSeed(backend, generateIdentitySeed(backend));
-  const credential = issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey, ...options });
+  const credential = selfSignedCredential(backend, { agentId, keyPair });
   const identity = createAgentIdentity({ keyPair, credential });
   return { agentId, keyPair, credential, identity, local: { keyPair, credential: credential.encoded } };
 }
