@@ -10,7 +10,10 @@
  * Every draw is also recorded in the vector file, in order, so an implementation can feed
  * the values directly.
  */
-import { toHex, utf8Encode } from '../../src/bytes.js';
+import { concat, fromHex, toHex, utf8Encode } from '../../src/bytes.js';
+import { trafficKeys } from '../../src/handshake/key-schedule.js';
+import { CipherState, InnerType } from '../../src/record/index.js';
+import { Suite } from '../../src/wire/messages.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
 import { createIssuer, identityFromSeed, issueCredential, TrustStore } from '../../src/identity/index.js';
 import { Session, type SessionEvent } from '../../src/session/session.js';
@@ -56,9 +59,15 @@ export interface KatVector {
 const NOW_MS = Date.UTC(2026, 0, 1);
 const MESSAGE_NAMES = ['client_hello', 'server_hello', 'server_credential', 'server_credential_verify', 'server_finished', 'client_credential', 'client_credential_verify', 'client_finished'];
 
-function handshakeMessages(records: Uint8Array[]): Uint8Array[] {
-  // Plaintext handshake records (type 0x16) carry the framed message after the 4-byte header.
-  return records.filter((r) => r[0] === 0x16).map((r) => r.subarray(4));
+/** Decrypt protected handshake records in order with a handshake traffic secret. */
+function openHandshakeRecords(backend: CryptoBackend, suite: number, secretHex: string, records: Uint8Array[]): Uint8Array[] {
+  const { key, iv } = trafficKeys(backend, fromHex(secretHex));
+  const cipher = new CipherState(backend, suite === Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 ? 'aes-256-gcm' : 'chacha20-poly1305', key, iv);
+  return records.map((r) => {
+    const { innerType, content } = cipher.open(r.subarray(0, 4), r.subarray(4));
+    if (innerType !== InnerType.handshake) throw new Error('expected a protected handshake record');
+    return content;
+  });
 }
 
 /** Run the scenario for one suite on one backend and return the full vector. */
@@ -131,12 +140,16 @@ export function runKatScenario(backend: CryptoBackend, suite: number): KatVector
   for (const r of server.send(utf8Encode(serverMessage))) s2c.push(r);
   c2s.push(...client.close());
 
-  // Handshake messages: the two hellos are plaintext; the rest are recovered from the
-  // transcript order by re-framing from what each side logged. We record them from the
-  // state machines' perspective by decrypting nothing: the session exposes the transcript
-  // hash, and the protected messages are reproduced by the test through the records.
-  const plain = [...handshakeMessages(c2s), ...handshakeMessages(s2c)];
-  const transcript: Record<string, string> = { [MESSAGE_NAMES[0]!]: toHex(plain[0]!), [MESSAGE_NAMES[1]!]: toHex(plain[1]!) };
+  // The two hellos are plaintext; the other six handshake messages are recovered from the
+  // protected records with the logged handshake traffic secrets (records 1-3 each way).
+  const transcript: Record<string, string> = {};
+  const plain = [c2s[0]!.subarray(4), s2c[0]!.subarray(4)];
+  const serverFlight = openHandshakeRecords(backend, suite, secrets['s_hs_traffic']!, s2c.slice(1, 4));
+  const clientFlight = openHandshakeRecords(backend, suite, secrets['c_hs_traffic']!, c2s.slice(1, 4));
+  [...plain, ...serverFlight, ...clientFlight].forEach((m, i) => (transcript[MESSAGE_NAMES[i]!] = toHex(m)));
+  if (toHex(backend.sha256(concat(...[...plain, ...serverFlight, ...clientFlight]))) !== toHex(client.result!.transcriptHash)) {
+    throw new Error('recovered transcript does not hash to the session transcript hash');
+  }
 
   const exporterContext = utf8Encode('kat context');
   return {
