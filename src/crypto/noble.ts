@@ -21,17 +21,18 @@ import { randomBytes } from '@noble/hashes/utils.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
-import { InvalidKeyError } from '../errors.js';
+import { InvalidArgumentError, InvalidKeyError } from '../errors.js';
 import type { Aead, AeadAlgorithm, CryptoBackend, Ed25519KeyPair, MlDsaKeyPair, XWingKeyPair } from './types.js';
 import { checkLength, isAllZero } from './_checks.js';
 
 const ALL_NOBLE = { name: 'noble', mlkem: 'noble', mldsa: 'noble', x25519: 'noble', ed25519: 'noble', aead: 'noble', hash: 'noble' } as const;
 
 function nobleAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
-  checkLength(key, 32, 'AEAD key');
+  if (algorithm !== 'chacha20-poly1305' && algorithm !== 'aes-256-gcm') throw new InvalidArgumentError(`unknown AEAD algorithm ${JSON.stringify(algorithm)}`);
+  key = checkLength(key, 32, 'AEAD key').slice(); // our own copy: a caller wiping `key` must not change ours
   const make = algorithm === 'chacha20-poly1305' ? chacha20poly1305 : gcm;
   return {
-    seal: (nonce, plaintext, aad) => make(key, nonce, aad).encrypt(plaintext),
+    seal: (nonce, plaintext, aad) => make(key, checkLength(nonce, 12, 'AEAD nonce'), aad).encrypt(plaintext),
     open: (nonce, sealed, aad) => {
       if (sealed.length < 16) return undefined;
       try {
@@ -45,6 +46,7 @@ function nobleAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
 
 /** X25519 DH that refuses low-order peer points (all-zero output), as X-Wing and TLS require. */
 function x25519Shared(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  checkLength(secretKey, 32, 'X25519 secret key');
   checkLength(publicKey, 32, 'X25519 public key');
   let out: Uint8Array;
   try {
@@ -67,7 +69,10 @@ export function createNobleBackend(): CryptoBackend {
     shake256: (d, dkLen) => shake256(d, { dkLen }),
     hmacSha256: (k, d) => hmac(sha256, k, d),
     hkdfExtract: (salt, ikm) => extract(sha256, ikm, salt),
-    hkdfExpand: (prk, info, length) => expand(sha256, prk, info, length),
+    hkdfExpand: (prk, info, length) => {
+      if (!Number.isSafeInteger(length) || length < 0 || length > 255 * 32) throw new InvalidArgumentError(`HKDF-Expand length must be an integer from 0 to ${255 * 32}, got ${length}`);
+      return expand(sha256, prk, info, length);
+    },
     aead: nobleAead,
 
     x25519: {
@@ -99,6 +104,7 @@ export function createNobleBackend(): CryptoBackend {
       },
       encapsulate(publicKey, m) {
         checkLength(publicKey, 1184, 'ML-KEM-768 public key');
+        if (m !== undefined) checkLength(m, 32, 'ML-KEM-768 encapsulation randomness');
         try {
           const { cipherText, sharedSecret } = ml_kem768.encapsulate(publicKey, m);
           return { ciphertext: cipherText, sharedSecret };
@@ -118,9 +124,12 @@ export function createNobleBackend(): CryptoBackend {
       keygen(seed): MlDsaKeyPair {
         checkLength(seed, 32, 'ML-DSA-65 seed');
         const { publicKey, secretKey } = ml_dsa65.keygen(seed);
-        return Object.assign({ seed: seed.slice(), publicKey }, { [EXPANDED]: secretKey });
+        // Not enumerable: a spread copy (possibly with another seed) must not inherit it.
+        return Object.defineProperty({ seed: seed.slice(), publicKey }, EXPANDED, { value: secretKey, enumerable: false });
       },
       sign(kp, msg, context, randomness) {
+        if (context.length > 255) throw new InvalidArgumentError('ML-DSA context must be at most 255 bytes');
+        if (randomness !== undefined) checkLength(randomness, 32, 'ML-DSA-65 signing randomness');
         const sk = (kp as { [EXPANDED]?: Uint8Array })[EXPANDED] ?? ml_dsa65.keygen(kp.seed).secretKey;
         return ml_dsa65.sign(msg, sk, { context, extraEntropy: randomness ?? undefined });
       },

@@ -93,7 +93,13 @@ export interface MlDsaKeyPair {
   readonly seed: Uint8Array;
 }
 
-/** Ed25519 (RFC 8032), strict verification (canonical encodings, cofactorless, no ZIP-215). */
+/**
+ * Ed25519 (RFC 8032), strict verification: canonical encodings, small-order public keys
+ * refused, no ZIP-215 leniency. The backends agree on every honest signature and every
+ * Wycheproof case; on a signature its own key holder crafts with a torsion component, noble
+ * (cofactored check) may accept what OpenSSL (cofactorless) refuses. Not a forgery: only the
+ * key holder can build one.
+ */
 export interface Ed25519 {
   keygen(seed: Uint8Array): Ed25519KeyPair;
   sign(keyPair: Ed25519KeyPair, message: Uint8Array): Uint8Array;
@@ -116,7 +122,7 @@ export interface X25519 {
 export interface MlKem768 {
   /** Key pair from the 64-byte FIPS 203 seed d || z. */
   keygen(seed: Uint8Array): { publicKey: Uint8Array; secretKey: unknown };
-  /** Throws InvalidKeyError when the public key fails the FIPS 203 modulus check or has the wrong length. */
+  /** Throws InvalidKeyError when the public key fails the FIPS 203 modulus check; InvalidArgumentError on a wrong length. */
   encapsulate(publicKey: Uint8Array, m?: Uint8Array): { ciphertext: Uint8Array; sharedSecret: Uint8Array };
   decapsulate(secretKey: unknown, ciphertext: Uint8Array): Uint8Array;
 }

@@ -1,0 +1,595 @@
+/**
+ * The fast backend: node:crypto (OpenSSL) wherever it produces the same bytes as noble,
+ * noble where it cannot. `report` says truthfully which implementation serves what.
+ *
+ * What runs where (feature-detected once, in createNativeBackend, never by version):
+ * - Always node:crypto: X25519, Ed25519, ChaCha20-Poly1305, AES-256-GCM, HMAC, HKDF,
+ *   SHA-256/512, SHA3-256, SHAKE256 (each falls back to noble if the detection fails).
+ *   32-byte keys cross in the `raw-private` / `raw-public` formats where they exist
+ *   (Node >= 24.7), else as JWK (Node 20/22: much faster than OpenSSL 3.0's DER decoder),
+ *   else in fixed PKCS#8 / SPKI DER wrappers; see `CurveMode`.
+ * - ML-KEM-768 (`crypto.encapsulate` / `crypto.decapsulate`, keys from the 64-byte d||z
+ *   seed via `raw-seed`) and ML-DSA-65 (`crypto.sign(null, msg, { key, context })`, keys
+ *   from the 32-byte xi seed) only where Node has them (Node >= 24.7, OpenSSL 3.5); else
+ *   the noble implementation serves that primitive.
+ * - X-Wing is composed here (xwing-combiner.ts) from this backend's ML-KEM-768, X25519,
+ *   SHA3-256 and SHAKE256, so on Node 20 it still gets native X25519 and hashes.
+ *
+ * Sharp edges:
+ * - Explicit randomness goes to noble. OpenSSL's ML-KEM encapsulation and ML-DSA signing
+ *   cannot take caller randomness, so a call that passes ML-KEM's `m` or ML-DSA's `rnd`
+ *   (known-answer tests, deterministic replays) is served by noble for that one call. It
+ *   is correct and deterministic, only slower. Production calls pass no randomness and run
+ *   natively.
+ * - Ed25519 verification: OpenSSL checks the cofactorless equation and rejects s >= L.
+ *   Before calling it we refuse, as noble's strict mode does, a public key whose encoding
+ *   is non-canonical (y >= p, or x = 0 with the sign bit set) or that is one of the eight
+ *   small-order points (OpenSSL 3.0, i.e. Node 20, accepts those). noble checks the
+ *   cofactored equation instead, so a signature crafted by a key holder with a small-order
+ *   component in R (or a mixed-order public key) verifies on noble but not here. Honest
+ *   signatures, and every Wycheproof case, verify identically on both.
+ * - ML-KEM encapsulation runs the FIPS 203 modulus check in JS before handing the key to
+ *   OpenSSL (whose import also refuses such keys) and throws InvalidKeyError.
+ * - `mlkem768.keygen().secretKey` is an opaque node:crypto KeyObject here; decapsulate also
+ *   accepts noble's expanded secret key (a Uint8Array) and delegates it to noble.
+ * - Parsed private KeyObjects are cached on the key pairs this backend returns (a
+ *   Symbol-keyed slot) or, for key pairs from elsewhere, in a WeakMap: repeated signing and
+ *   decapsulation do not re-import keys. They live as long as the key pair object does.
+ * - node:crypto is loaded with `process.getBuiltinModule`, not a static import, so this
+ *   module imports cleanly anywhere; createNativeBackend throws BackendUnavailableError
+ *   where there is no node:crypto. Nothing Node-24-only is touched at module top level.
+ * - Outputs are plain Uint8Arrays, never Buffers (whose `slice` aliases memory).
+ */
+import type * as NodeCrypto from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { BackendUnavailableError, InvalidArgumentError, InvalidKeyError } from '../errors.js';
+import { checkLength, isAllZero } from './_checks.js';
+import { createNobleBackend } from './noble.js';
+import type {
+  Aead,
+  AeadAlgorithm,
+  BackendName,
+  BackendReport,
+  CryptoBackend,
+  Ed25519,
+  Ed25519KeyPair,
+  MlDsa65,
+  MlDsaKeyPair,
+  MlKem768,
+  X25519,
+} from './types.js';
+import { createXWing } from './xwing-combiner.js';
+
+type NodeCryptoModule = typeof NodeCrypto;
+
+/** The Node >= 24.7 KEM calls, absent from @types/node 20. */
+interface KemCalls {
+  encapsulate(key: KeyObject): { sharedKey: Uint8Array; ciphertext: Uint8Array };
+  decapsulate(key: KeyObject, ciphertext: Uint8Array): Uint8Array;
+}
+
+/** What this Node offers, probed once per backend instance. */
+interface Features {
+  /** How X25519 / Ed25519 keys are imported and exported. */
+  curveMode: CurveMode;
+  curves: boolean;
+  mlkem: boolean;
+  mldsa: boolean;
+  aead: boolean;
+  hash: boolean;
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading node:crypto and small conversions
+// ---------------------------------------------------------------------------------------
+
+function loadNodeCrypto(): NodeCryptoModule | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  if (typeof proc?.getBuiltinModule !== 'function') return undefined;
+  try {
+    return proc.getBuiltinModule('node:crypto') as NodeCryptoModule | undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A plain Uint8Array for a Node Buffer: a view when the Buffer owns its memory, else a copy. */
+function u8(b: Uint8Array): Uint8Array {
+  if (b.constructor === Uint8Array) return b;
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return new Uint8Array(b.buffer, 0, b.byteLength);
+  return new Uint8Array(b);
+}
+
+function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+const hexBytes = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
+
+/** Fixed DER wrappers for 32-byte X25519 / Ed25519 keys (RFC 8410), for Node without raw formats. */
+const DER = {
+  x25519: { pkcs8: hexBytes('302e020100300506032b656e04220420'), spki: hexBytes('302a300506032b656e032100') },
+  ed25519: { pkcs8: hexBytes('302e020100300506032b657004220420'), spki: hexBytes('302a300506032b6570032100') },
+} as const;
+type CurveName = keyof typeof DER;
+
+/**
+ * How 32-byte X25519 / Ed25519 keys enter and leave node:crypto on this runtime:
+ * - 'raw': the `raw-private` / `raw-public` formats (Node >= 24.7);
+ * - 'jwk': JWK (Node 20/22). OpenSSL 3.0's DER decoders cost ~300 us per private key on
+ *   Node 20; JWK import is ~20 us. Node builds a private OKP key from `d` alone and only
+ *   type-checks `x`, so we pass a placeholder `x` for private keys. curveModeWorks checks
+ *   that at start-up against the DER path: a runtime that checked or used `x` gets 'der'.
+ *   The secret passes through a base64url string, which (unlike a Uint8Array) cannot be
+ *   wiped; noble's own BigInt scalars have the same limit;
+ * - 'der': fixed PKCS#8 / SPKI wrappers (RFC 8410), the always-working fallback.
+ */
+export type CurveMode = 'raw' | 'jwk' | 'der';
+const JWK_CRV = { x25519: 'X25519', ed25519: 'Ed25519' } as const;
+const JWK_PLACEHOLDER_X = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'; // 32 zero bytes
+
+function base64url(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function fromBase64url(s: string): Uint8Array {
+  const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
+}
+
+/** Key import/export for 32-byte curve keys and the PQ seed formats. */
+class Keys {
+  constructor(
+    private readonly c: NodeCryptoModule,
+    readonly mode: CurveMode,
+  ) {}
+
+  curvePrivate(type: CurveName, secret: Uint8Array): KeyObject {
+    if (this.mode === 'raw') return this.raw('private', 'raw-private', type, secret);
+    if (this.mode === 'jwk') {
+      return this.c.createPrivateKey({ key: { kty: 'OKP', crv: JWK_CRV[type], d: base64url(secret), x: JWK_PLACEHOLDER_X }, format: 'jwk' });
+    }
+    const der = concat2(DER[type].pkcs8, secret);
+    try {
+      return this.c.createPrivateKey({ key: der as Buffer, format: 'der', type: 'pkcs8' });
+    } finally {
+      der.fill(0);
+    }
+  }
+
+  curvePublic(type: CurveName, pub: Uint8Array): KeyObject {
+    if (this.mode === 'raw') return this.raw('public', 'raw-public', type, pub);
+    if (this.mode === 'jwk') return this.c.createPublicKey({ key: { kty: 'OKP', crv: JWK_CRV[type], x: base64url(pub) }, format: 'jwk' });
+    return this.c.createPublicKey({ key: concat2(DER[type].spki, pub) as Buffer, format: 'der', type: 'spki' });
+  }
+
+  /** The raw 32-byte public key of a private curve key. */
+  curvePublicBytes(priv: KeyObject): Uint8Array {
+    const pub = this.c.createPublicKey(priv);
+    if (this.mode === 'raw') return exportRawPublic(pub);
+    if (this.mode === 'jwk') return fromBase64url(String(pub.export({ format: 'jwk' }).x));
+    const der = pub.export({ format: 'der', type: 'spki' });
+    return new Uint8Array(der.subarray(der.length - 32));
+  }
+
+  /** Node >= 24.7 raw formats ('raw-seed' for ML-KEM / ML-DSA, 'raw-private' / 'raw-public'). */
+  raw(kind: 'private' | 'public', format: string, type: string, key: Uint8Array): KeyObject {
+    const input = { key, format, asymmetricKeyType: type } as unknown as NodeCrypto.PublicKeyInput;
+    return kind === 'private' ? this.c.createPrivateKey(input as unknown as NodeCrypto.PrivateKeyInput) : this.c.createPublicKey(input);
+  }
+}
+
+function exportRawPublic(pub: KeyObject): Uint8Array {
+  return u8((pub as unknown as { export(o: { format: string }): Uint8Array }).export({ format: 'raw-public' }));
+}
+
+/** Cache of derived private keys: a Symbol slot on our own key pairs, a WeakMap for others. */
+class KeyCache<K extends object, V> {
+  readonly slot = Symbol('pqmcp.native.key');
+  private readonly foreign = new WeakMap<K, V>();
+
+  constructor(private readonly derive: (kp: K) => V) {}
+
+  attach<T extends K>(kp: T, value: V): T {
+    Object.defineProperty(kp, this.slot, { value, enumerable: false });
+    return kp;
+  }
+
+  get(kp: K): V {
+    const own = (kp as Record<symbol, V | undefined>)[this.slot];
+    if (own !== undefined) return own;
+    let v = this.foreign.get(kp);
+    if (v === undefined) {
+      v = this.derive(kp);
+      this.foreign.set(kp, v);
+    }
+    return v;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Feature detection
+// ---------------------------------------------------------------------------------------
+
+function probe(fn: () => boolean): boolean {
+  try {
+    return fn();
+  } catch {
+    return false;
+  }
+}
+
+function tryList(fn: () => string[]): string[] {
+  try {
+    return fn();
+  } catch {
+    return [];
+  }
+}
+
+/** Whether `mode` works here and agrees with the DER path. */
+function curveModeWorks(c: NodeCryptoModule, mode: CurveMode): boolean {
+  const secret = new Uint8Array(32).fill(1);
+  const der = new Keys(c, 'der');
+  return probe(() => {
+    const k = new Keys(c, mode);
+    return (['x25519', 'ed25519'] as const).every((t) => {
+      const expected = der.curvePublicBytes(der.curvePrivate(t, secret));
+      const got = k.curvePublicBytes(k.curvePrivate(t, secret));
+      const viaDerExport = der.curvePublicBytes(k.curvePrivate(t, secret));
+      return c.timingSafeEqual(got, expected) && c.timingSafeEqual(viaDerExport, expected) && k.curvePublic(t, expected).asymmetricKeyType === t;
+    });
+  });
+}
+
+/** The fastest CurveMode that works. For 'jwk' the key must come from `d`, not the placeholder `x`. */
+function detectCurveMode(c: NodeCryptoModule): CurveMode {
+  if (curveModeWorks(c, 'raw')) return 'raw';
+  if (curveModeWorks(c, 'jwk')) return 'jwk';
+  return 'der';
+}
+
+function detectFeatures(c: NodeCryptoModule, forcedCurveMode?: CurveMode): Features {
+  if (forcedCurveMode !== undefined && !curveModeWorks(c, forcedCurveMode)) {
+    throw new BackendUnavailableError(`curve key mode ${JSON.stringify(forcedCurveMode)} is not available in this runtime`);
+  }
+  const curveMode = forcedCurveMode ?? detectCurveMode(c);
+  const keys = new Keys(c, curveMode);
+  const curves = probe(() => {
+    const x = keys.curvePublicBytes(keys.curvePrivate('x25519', new Uint8Array(32).fill(1)));
+    const e = keys.curvePublicBytes(keys.curvePrivate('ed25519', new Uint8Array(32).fill(1)));
+    return x.length === 32 && e.length === 32;
+  });
+  const kem = c as unknown as Partial<KemCalls>;
+  const mlkem = probe(() => {
+    if (typeof kem.encapsulate !== 'function' || typeof kem.decapsulate !== 'function') return false;
+    const sk = keys.raw('private', 'raw-seed', 'ml-kem-768', new Uint8Array(64).fill(1));
+    const pk = keys.raw('public', 'raw-public', 'ml-kem-768', exportRawPublic(c.createPublicKey(sk)));
+    const { sharedKey, ciphertext } = kem.encapsulate(pk);
+    return ciphertext.length === 1088 && c.timingSafeEqual(kem.decapsulate(sk, ciphertext), sharedKey);
+  });
+  const mldsa = probe(() => {
+    // A Node that ignored `context` would sign the wrong message: require that it matters.
+    const sk = keys.raw('private', 'raw-seed', 'ml-dsa-65', new Uint8Array(32).fill(1));
+    const pk = exportRawPublic(c.createPublicKey(sk));
+    const msg = new Uint8Array(1);
+    const sig = signWithContext(c, sk, msg, Uint8Array.of(1));
+    const pub = keys.raw('public', 'raw-public', 'ml-dsa-65', pk);
+    return pk.length === 1952 && sig.length === 3309 && verifyWithContext(c, pub, msg, sig, Uint8Array.of(1)) && !verifyWithContext(c, pub, msg, sig, Uint8Array.of(2));
+  });
+  const ciphers = tryList(() => c.getCiphers());
+  const aead = ciphers.includes('chacha20-poly1305') && ciphers.includes('aes-256-gcm');
+  const hashNames = tryList(() => c.getHashes());
+  const hash =
+    ['sha256', 'sha512', 'sha3-256', 'shake256'].every((n) => hashNames.includes(n)) &&
+    probe(() => c.createHash('shake256', { outputLength: 40 }).digest().length === 40);
+  return { curveMode, curves, mlkem, mldsa, aead, hash };
+}
+
+function signWithContext(c: NodeCryptoModule, key: KeyObject, msg: Uint8Array, context: Uint8Array): Uint8Array {
+  return u8(c.sign(null, msg, { key, context } as unknown as KeyObject));
+}
+
+function verifyWithContext(c: NodeCryptoModule, key: KeyObject, msg: Uint8Array, sig: Uint8Array, context: Uint8Array): boolean {
+  return c.verify(null, msg, { key, context } as unknown as KeyObject, sig);
+}
+
+// ---------------------------------------------------------------------------------------
+// Hashes, HMAC, HKDF (RFC 5869)
+// ---------------------------------------------------------------------------------------
+
+function nativeHmac(c: NodeCryptoModule, key: Uint8Array, data: Uint8Array): Uint8Array {
+  return u8(c.createHmac('sha256', key).update(data).digest());
+}
+
+/** RFC 5869 section 2.3: T(i) = HMAC(PRK, T(i-1) || info || i), OKM = first L bytes. */
+function nativeHkdfExpand(c: NodeCryptoModule, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  if (!Number.isSafeInteger(length) || length < 0 || length > 255 * 32) {
+    throw new InvalidArgumentError(`HKDF-Expand length must be an integer from 0 to ${255 * 32}, got ${length}`);
+  }
+  const okm = new Uint8Array(length);
+  let t: Uint8Array = new Uint8Array(0);
+  for (let i = 1, off = 0; off < length; i++, off += 32) {
+    t = u8(c.createHmac('sha256', prk).update(t).update(info).update(Uint8Array.of(i)).digest());
+    okm.set(t.subarray(0, Math.min(32, length - off)), off);
+  }
+  t.fill(0);
+  return okm;
+}
+
+// ---------------------------------------------------------------------------------------
+// AEAD
+// ---------------------------------------------------------------------------------------
+
+function nativeAead(c: NodeCryptoModule, algorithm: AeadAlgorithm, key: Uint8Array): Aead {
+  if (algorithm !== 'chacha20-poly1305' && algorithm !== 'aes-256-gcm') throw new InvalidArgumentError(`unknown AEAD algorithm ${JSON.stringify(algorithm)}`);
+  checkLength(key, 32, 'AEAD key');
+  const secret = c.createSecretKey(key); // a copy: later changes to `key` do not affect us
+  const opts = { authTagLength: 16 } as const;
+  return {
+    seal(nonce, plaintext, aad) {
+      checkLength(nonce, 12, 'AEAD nonce');
+      const cipher = c.createCipheriv(algorithm as 'aes-256-gcm', secret, nonce, opts);
+      cipher.setAAD(aad);
+      const out = new Uint8Array(plaintext.length + 16);
+      const body = cipher.update(plaintext);
+      out.set(body, 0);
+      out.set(cipher.final(), body.length);
+      out.set(cipher.getAuthTag(), plaintext.length);
+      return out;
+    },
+    open(nonce, sealed, aad) {
+      if (nonce.length !== 12 || sealed.length < 16) return undefined;
+      const ctLength = sealed.length - 16;
+      let body: Uint8Array | undefined;
+      try {
+        const decipher = c.createDecipheriv(algorithm as 'aes-256-gcm', secret, nonce, opts);
+        decipher.setAuthTag(sealed.subarray(ctLength));
+        decipher.setAAD(aad);
+        body = decipher.update(sealed.subarray(0, ctLength));
+        const tail = decipher.final(); // throws on a bad tag
+        return tail.length === 0 ? u8(body) : concat2(body, tail);
+      } catch {
+        body?.fill(0); // never hand out (or leave lying around) unauthenticated plaintext
+        return undefined;
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// X25519 (RFC 7748) and Ed25519 (RFC 8032)
+// ---------------------------------------------------------------------------------------
+
+function nativeX25519(c: NodeCryptoModule, keys: Keys): X25519 {
+  return {
+    publicKey(secretKey) {
+      checkLength(secretKey, 32, 'X25519 secret key');
+      return keys.curvePublicBytes(keys.curvePrivate('x25519', secretKey));
+    },
+    sharedSecret(secretKey, publicKey) {
+      checkLength(secretKey, 32, 'X25519 secret key');
+      checkLength(publicKey, 32, 'X25519 public key');
+      let out: Uint8Array;
+      try {
+        out = u8(c.diffieHellman({ privateKey: keys.curvePrivate('x25519', secretKey), publicKey: keys.curvePublic('x25519', publicKey) }));
+      } catch {
+        throw new InvalidKeyError(); // OpenSSL refuses an all-zero result itself
+      }
+      // RFC 7748 section 6.1: refuse the all-zero output of a low-order point.
+      if (isAllZero(out)) throw new InvalidKeyError();
+      return out;
+    },
+  };
+}
+
+const P_25519 = (1n << 255n) - 19n;
+
+/** The eight small-order points of edwards25519, canonical encodings (hex). */
+const ED25519_SMALL_ORDER = new Set([
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0000000000000000000000000000000000000000000000000000000000000080',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
+]);
+
+/**
+ * The public-key checks noble's strict mode makes and OpenSSL 3.0 does not: RFC 8032
+ * section 5.1.3 decoding (y < p; x = 0 with the sign bit set is invalid) and no
+ * small-order key. Public data only, so no constant-time care is needed.
+ */
+function ed25519PublicKeyAcceptable(pk: Uint8Array): boolean {
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(pk[i]! & (i === 31 ? 0x7f : 0xff));
+  if (y >= P_25519) return false;
+  const signBit = (pk[31]! & 0x80) !== 0;
+  if (signBit && (y === 1n || y === P_25519 - 1n)) return false; // x = 0 exactly when y = +-1
+  let hex = '';
+  for (const b of pk) hex += b.toString(16).padStart(2, '0');
+  return !ED25519_SMALL_ORDER.has(hex);
+}
+
+function nativeEd25519(c: NodeCryptoModule, keys: Keys): Ed25519 {
+  const cache = new KeyCache<Ed25519KeyPair, KeyObject>((kp) => keys.curvePrivate('ed25519', checkLength(kp.seed, 32, 'Ed25519 seed')));
+  return {
+    keygen(seed): Ed25519KeyPair {
+      checkLength(seed, 32, 'Ed25519 seed');
+      const priv = keys.curvePrivate('ed25519', seed);
+      return cache.attach({ seed: seed.slice(), publicKey: keys.curvePublicBytes(priv) }, priv);
+    },
+    sign: (kp, msg) => u8(c.sign(null, msg, cache.get(kp))),
+    verify(pk, msg, sig) {
+      if (!(pk instanceof Uint8Array) || !(sig instanceof Uint8Array) || pk.length !== 32 || sig.length !== 64) return false;
+      if (!ed25519PublicKeyAcceptable(pk)) return false;
+      try {
+        return c.verify(null, msg, keys.curvePublic('ed25519', pk), sig);
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// ML-KEM-768 (FIPS 203) and ML-DSA-65 (FIPS 204)
+// ---------------------------------------------------------------------------------------
+
+/**
+ * FIPS 203 section 7.2, encapsulation key check 2 ("modulus check"): every 12-bit
+ * coefficient of the 1152 encoded bytes of t-hat is below q = 3329.
+ */
+export function mlkem768ModulusCheck(ek: Uint8Array): boolean {
+  for (let i = 0; i < 1152; i += 3) {
+    const b0 = ek[i]!;
+    const b1 = ek[i + 1]!;
+    const b2 = ek[i + 2]!;
+    if ((b0 | ((b1 & 0x0f) << 8)) >= 3329 || ((b1 >> 4) | (b2 << 4)) >= 3329) return false;
+  }
+  return true;
+}
+
+function nativeMlKem(c: NodeCryptoModule, keys: Keys, noble: MlKem768): MlKem768 {
+  const kem = c as unknown as KemCalls;
+  return {
+    keygen(seed) {
+      checkLength(seed, 64, 'ML-KEM-768 seed');
+      // FIPS 203 ML-KEM.KeyGen_internal(d, z) with seed = d || z.
+      const secretKey = keys.raw('private', 'raw-seed', 'ml-kem-768', seed);
+      return { publicKey: exportRawPublic(c.createPublicKey(secretKey)), secretKey };
+    },
+    encapsulate(publicKey, m) {
+      checkLength(publicKey, 1184, 'ML-KEM-768 public key');
+      if (m !== undefined) return noble.encapsulate(publicKey, m); // caller randomness: see module doc
+      if (!mlkem768ModulusCheck(publicKey)) throw new InvalidKeyError();
+      let key: KeyObject;
+      try {
+        key = keys.raw('public', 'raw-public', 'ml-kem-768', publicKey);
+      } catch {
+        throw new InvalidKeyError();
+      }
+      const { ciphertext, sharedKey } = kem.encapsulate(key);
+      return { ciphertext: u8(ciphertext), sharedSecret: u8(sharedKey) };
+    },
+    decapsulate(secretKey, ciphertext) {
+      checkLength(ciphertext, 1088, 'ML-KEM-768 ciphertext');
+      if (secretKey instanceof Uint8Array) return noble.decapsulate(secretKey, ciphertext);
+      if (!(secretKey instanceof c.KeyObject) || secretKey.type !== 'private' || secretKey.asymmetricKeyType !== ('ml-kem-768' as string)) {
+        throw new InvalidArgumentError('ML-KEM-768 secret key must come from this backend’s keygen');
+      }
+      return u8(kem.decapsulate(secretKey, ciphertext));
+    },
+  };
+}
+
+function nativeMlDsa(c: NodeCryptoModule, keys: Keys, noble: MlDsa65): MlDsa65 {
+  const fromSeed = (seed: Uint8Array): KeyObject => keys.raw('private', 'raw-seed', 'ml-dsa-65', seed);
+  const nativeKeys = new KeyCache<MlDsaKeyPair, KeyObject>((kp) => fromSeed(checkLength(kp.seed, 32, 'ML-DSA-65 seed')));
+  const nobleKeys = new KeyCache<MlDsaKeyPair, MlDsaKeyPair>((kp) => noble.keygen(kp.seed));
+  return {
+    publicKeyLength: 1952,
+    signatureLength: 3309,
+    keygen(seed): MlDsaKeyPair {
+      checkLength(seed, 32, 'ML-DSA-65 seed');
+      // FIPS 204 ML-DSA.KeyGen_internal(xi).
+      const sk = fromSeed(seed);
+      return nativeKeys.attach({ seed: seed.slice(), publicKey: exportRawPublic(c.createPublicKey(sk)) }, sk);
+    },
+    sign(kp, message, context, randomness) {
+      if (context.length > 255) throw new InvalidArgumentError('ML-DSA context must be at most 255 bytes');
+      if (randomness !== undefined) {
+        // FIPS 204 rnd given (deterministic / known-answer): OpenSSL cannot take it.
+        checkLength(randomness, 32, 'ML-DSA-65 signing randomness');
+        return noble.sign(nobleKeys.get(kp), message, context, randomness);
+      }
+      // FIPS 204 ML-DSA.Sign (pure, hedged) with the context string.
+      return signWithContext(c, nativeKeys.get(kp), message, context);
+    },
+    verify(pk, message, sig, context) {
+      if (pk.length !== 1952 || sig.length !== 3309 || context.length > 255) return false;
+      try {
+        return verifyWithContext(c, keys.raw('public', 'raw-public', 'ml-dsa-65', pk), message, sig, context);
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The backend
+// ---------------------------------------------------------------------------------------
+
+const pick = (native: boolean): BackendName => (native ? 'native' : 'noble');
+
+/** Options for tests; production code calls createNativeBackend() with none. */
+export interface NativeBackendOptions {
+  /** Force how X25519 / Ed25519 keys cross into node:crypto (default: the fastest that works). */
+  curveMode?: CurveMode;
+}
+
+export function createNativeBackend(options: NativeBackendOptions = {}): CryptoBackend {
+  const c = loadNodeCrypto();
+  if (!c) throw new BackendUnavailableError('the native backend needs node:crypto, which this runtime does not provide');
+  const features = detectFeatures(c, options.curveMode);
+  const noble = createNobleBackend();
+  const keys = new Keys(c, features.curveMode);
+
+  const hashes = features.hash
+    ? {
+        sha256: (d: Uint8Array) => u8(c.createHash('sha256').update(d).digest()),
+        sha512: (d: Uint8Array) => u8(c.createHash('sha512').update(d).digest()),
+        sha3_256: (d: Uint8Array) => u8(c.createHash('sha3-256').update(d).digest()),
+        shake256: (d: Uint8Array, outputLength: number) => u8(c.createHash('shake256', { outputLength }).update(d).digest()),
+        hmacSha256: (k: Uint8Array, d: Uint8Array) => nativeHmac(c, k, d),
+        // RFC 5869 section 2.2: PRK = HMAC-Hash(salt, IKM).
+        hkdfExtract: (salt: Uint8Array, ikm: Uint8Array) => nativeHmac(c, salt, ikm),
+        hkdfExpand: (prk: Uint8Array, info: Uint8Array, length: number) => nativeHkdfExpand(c, prk, info, length),
+      }
+    : {
+        sha256: noble.sha256,
+        sha512: noble.sha512,
+        sha3_256: noble.sha3_256,
+        shake256: noble.shake256,
+        hmacSha256: noble.hmacSha256,
+        hkdfExtract: noble.hkdfExtract,
+        hkdfExpand: noble.hkdfExpand,
+      };
+
+  const x25519 = features.curves ? nativeX25519(c, keys) : noble.x25519;
+  const ed25519 = features.curves ? nativeEd25519(c, keys) : noble.ed25519;
+  const mlkem768 = features.mlkem ? nativeMlKem(c, keys, noble.mlkem768) : noble.mlkem768;
+  const mldsa65 = features.mldsa ? nativeMlDsa(c, keys, noble.mldsa65) : noble.mldsa65;
+  const randomBytes = (n: number): Uint8Array => c.randomFillSync(new Uint8Array(n));
+
+  const report: BackendReport = {
+    name: 'native',
+    mlkem: pick(features.mlkem),
+    mldsa: pick(features.mldsa),
+    x25519: pick(features.curves),
+    ed25519: pick(features.curves),
+    aead: pick(features.aead),
+    hash: pick(features.hash),
+  };
+
+  return {
+    name: 'native',
+    report,
+    randomBytes,
+    ...hashes,
+    aead: features.aead ? (algorithm, key) => nativeAead(c, algorithm, key) : noble.aead,
+    x25519,
+    ed25519,
+    mlkem768,
+    mldsa65,
+    xwing: createXWing({ mlkem768, x25519, sha3_256: hashes.sha3_256, shake256: hashes.shake256, randomBytes }),
+  };
+}
