@@ -18,6 +18,10 @@ export { ClientHandshake, ServerHandshake, DEFAULT_SUITES, DEFAULT_VERSIONS } fr
 export { Suite, SUITE_NAMES, VERSION_1 } from './wire/messages.js';
 export type { SuiteId } from './wire/messages.js';
 export { createNobleBackend } from './crypto/noble.js';
+export { createNativeBackend } from './crypto/native.js';
+export { selectBackend, describeBackend } from './crypto/select.js';
+export type { BackendChoice } from './crypto/select.js';
+export * from './identity/index.js';
 export { compositeKeygen, compositeSign, compositeVerify, COMPOSITE_PUBLIC_KEY_LENGTH, COMPOSITE_SEED_LENGTH, COMPOSITE_SIGNATURE_LENGTH } from './crypto/composite.js';
 export type { CompositeKeyPair } from './crypto/composite.js';
 export type { CryptoBackend, BackendName, BackendReport, AeadAlgorithm } from './crypto/types.js';
