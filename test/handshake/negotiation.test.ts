@@ -9,7 +9,7 @@ import { ClientHandshake, ServerHandshake } from '../../src/handshake/handshake.
 import type { HandshakeConfig } from '../../src/handshake/types.js';
 import { RecordType } from '../../src/record/index.js';
 import { Session } from '../../src/session/session.js';
-import { KEM_XWING, Suite, decodeClientHello, encodeClientHello, encodeServerHello, unframeHandshake } from '../../src/wire/messages.js';
+import { KEM_XWING, Suite, type ServerHello, decodeClientHello, encodeClientHello, encodeServerHello, unframeHandshake } from '../../src/wire/messages.js';
 import { makeAgent, makeIssuer, trustFor, type TestAgent } from '../helpers/identities.js';
 import { createPair, errorOf, runPair } from '../helpers/pair.js';
 
@@ -87,7 +87,8 @@ describe('negotiation', () => {
     ] as const) {
       const c = new ClientHandshake(cfg(client, { suites: [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256] }));
       c.start();
-      const sh = encodeServerHello({ version: 1, random: new Uint8Array(32), suite: Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256, kemId: KEM_XWING, ciphertext: new Uint8Array(1120), extensions: [], ...patch });
+      const base: ServerHello = { version: 1, random: new Uint8Array(32), suite: Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256, kemId: KEM_XWING, ciphertext: new Uint8Array(1120), extensions: [] };
+      const sh = encodeServerHello(Object.assign(base, patch));
       expect(() => c.receive(sh, 'plaintext')).toThrowError(expect.objectContaining({ code }));
     }
   });
