@@ -151,20 +151,18 @@ export class Session {
       this.queuedBytes += message.length;
       return [];
     }
-    const out: Uint8Array[] = [];
-    for (const frag of fragmentMessage(message)) {
-      this.maybeUpdateKeys(out);
-      out.push(this.tx.cipher!.seal(frag.innerType, frag.content));
-    }
-    return out;
+    return this.sealing((out) => {
+      for (const frag of fragmentMessage(message)) {
+        this.maybeUpdateKeys(out);
+        out.push(this.tx.cipher!.seal(frag.innerType, frag.content));
+      }
+    });
   }
 
   /** Send a KeyUpdate now; with `requestPeer`, ask the peer to update its sending keys too. */
   updateKeys(requestPeer = false): Uint8Array[] {
     if (this._state !== 'established' || this.sentClose) throw new ClosedError('key update needs an established session');
-    const out: Uint8Array[] = [];
-    this.sendKeyUpdate(requestPeer, out);
-    return out;
+    return this.sealing((out) => this.sendKeyUpdate(requestPeer, out));
   }
 
   /** The authenticated close (close_notify). Idempotent; returns [] once sent or failed. */
@@ -203,6 +201,23 @@ export class Session {
   }
 
   // --- internals -------------------------------------------------------------------------
+
+  /**
+   * Run a local sealing step. If it fails part-way (e.g. sequence exhausted), the records
+   * already sealed cannot be taken back without a sequence gap at the peer, so the session
+   * fails as a whole and the error is rethrown; nothing half-sent is ever returned.
+   */
+  private sealing(fn: (out: Uint8Array[]) => void): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    try {
+      fn(out);
+    } catch (err) {
+      const error = toPqmcpError(err);
+      this.fail(error);
+      throw error;
+    }
+    return out;
+  }
 
   private guard(out: SessionOutput, fn: () => void): void {
     try {
@@ -244,7 +259,11 @@ export class Session {
       return;
     }
     if (type === RecordType.alert) {
-      if (this.rx.epoch !== 'plaintext') throw new UnexpectedMessageError('plaintext alert after keys were established');
+      // A peer that fails before it has keys (e.g. on our ServerHello) can only alert in
+      // plaintext. Accepting that during the handshake costs nothing (an attacker who can
+      // inject it can also cut the connection); once application keys are in use, an
+      // unauthenticated alert is refused.
+      if (this.rx.epoch === 'application') throw new UnexpectedMessageError('plaintext alert after the handshake');
       this.onAlert(decodeAlert(body), out, false);
       return;
     }

@@ -199,6 +199,22 @@ describe('record attacks (network attacker)', () => {
     expect(pair.server.bufferedBytes).toBeLessThan(1024);
   });
 
+  it('a plaintext alert during the handshake aborts it with the peer alert', () => {
+    // The client fails on the ServerHello (before it has keys) and can only alert in plaintext.
+    const pair = createPair(options(noble, clientAgent), options(noble, serverAgent));
+    runPair(pair, {
+      tamper: (dir, records, flight) => {
+        if (dir !== 's2c' || flight !== 1) return records;
+        const sh = records[0]!.slice();
+        sh[4 + 4]! ^= 0xff; // ServerHello.version -> not offered
+        return [sh, ...records.slice(1)];
+      },
+    });
+    expectFailed(pair.client, pair.clientEvents, 'ERR_UNSUPPORTED_VERSION');
+    const serverErr = expectFailed(pair.server, pair.serverEvents, 'ERR_PEER_ALERT');
+    expect((serverErr as unknown as { peerAlert: number }).peerAlert).toBe(Alert.protocolVersion);
+  });
+
   it('plaintext records after keys are unexpected', () => {
     const pair = established();
     const fakeAlert = Uint8Array.of(0x15, 0, 0, 2, 0, Alert.closeNotify);
@@ -240,5 +256,8 @@ describe('key update', () => {
     // application keys start at 0. Four records fit, the fifth does not.
     for (let i = 0; i < 4; i++) deliver(pair, 'c2s', pair.client.send(text(`${i}`)));
     expect(() => pair.client.send(text('one too many'))).toThrowError(expect.objectContaining({ code: 'ERR_SEQUENCE_EXHAUSTED' }));
+    // The session is dead, not half-updated.
+    expect(pair.client.state).toBe('failed');
+    expect(() => pair.client.send(text('after'))).toThrowError(expect.objectContaining({ code: 'ERR_CLOSED' }));
   });
 });
