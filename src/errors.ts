@@ -59,6 +59,9 @@ export type ErrorCode =
   | 'ERR_PEER_ALERT'
   | 'ERR_CLOSED'
   | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_KEEPALIVE_TIMEOUT'
+  | 'ERR_SERVER_BUSY'
+  | 'ERR_CONNECTION'
   | 'ERR_BACKEND_UNAVAILABLE'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_INTERNAL';
@@ -221,6 +224,27 @@ export class ClosedError extends PqmcpError {
 export class HandshakeTimeoutError extends PqmcpError {
   constructor(ms: number) {
     super('ERR_HANDSHAKE_TIMEOUT', `handshake did not complete within ${ms} ms`, Alert.handshakeFailure);
+  }
+}
+
+/** The peer did not answer a keepalive ping in time; the connection was dropped. */
+export class KeepAliveTimeoutError extends PqmcpError {
+  constructor(ms: number) {
+    super('ERR_KEEPALIVE_TIMEOUT', `no keepalive answer within ${ms} ms`);
+  }
+}
+
+/** The server refused the connection before any handshake work (too many pending handshakes); retry later. */
+export class ServerBusyError extends PqmcpError {
+  constructor() {
+    super('ERR_SERVER_BUSY', 'server busy: too many pending handshakes, try again later');
+  }
+}
+
+/** The underlying connection failed: refused, reset, a WebSocket protocol violation, or closed by the peer with an error code. */
+export class ConnectionError extends PqmcpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CONNECTION', message, undefined, options);
   }
 }
 

@@ -16,6 +16,8 @@ import { createAgentIdentity, createIssuer, generateIdentitySeed, identityFromSe
 import type { AgentIdentity, Credential, CredentialSubject, Issuer } from '../../src/identity/index.js';
 import { TrustStore } from '../../src/identity/trust.js';
 
+export type { AgentIdentity, Credential, Issuer };
+
 export type AgentOptions = Partial<Omit<CredentialSubject, 'agentId' | 'publicKey'>> & {
   /** Sign the credential with this issuer instead (e.g. an untrusted one). */
   issuer?: Issuer;

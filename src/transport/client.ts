@@ -1,0 +1,261 @@
+/**
+ * The MCP client transport: the SDK's `Transport` over a pqmcp session on a WebSocket.
+ *
+ *   const transport = new PqmcpClientTransport('ws://tools.example:8443/mcp', { identity, trust });
+ *   await client.connect(transport);          // the only line that changes
+ *
+ * Sharp edges:
+ * - 1-RTT: start() resolves as soon as the socket is open and the ClientHello is written.
+ *   The SDK then sends `initialize`, which travels with the client's final handshake
+ *   flight. The send() of a request settles once the server has answered anything (proof
+ *   it accepted this client); if the handshake fails first (the server is not trusted, not
+ *   the expected id, or refuses this client), it rejects with the typed error, so
+ *   `client.connect()` rejects with it too (UntrustedIssuerError, UnexpectedPeerError, or
+ *   PeerAlertError carrying the server's alert, e.g. unknownIssuer). Notifications and
+ *   responses settle when written (below the high-water mark).
+ * - `sessionId` stays undefined until the handshake completes (the SDK skips `initialize`
+ *   on a transport that already has one); then it is the transcript hash in hex, the same
+ *   value the server transport reports.
+ * - One transport, one connection: start() twice is an error; after close, create a new one.
+ */
+import { WebSocket } from 'ws';
+import type { ClientOptions } from 'ws';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import { ClosedError, ConnectionError, InvalidArgumentError, toPqmcpError } from '../errors.js';
+import type { PqmcpError } from '../errors.js';
+import type { HandshakeResult } from '../handshake/types.js';
+import type { VerifiedPeer } from '../identity/trust.js';
+import type { BackendName } from '../crypto/types.js';
+import { Session } from '../session/session.js';
+import { Connection } from './connection.js';
+import { decodeMessage, encodeMessage, isRequest } from './jsonrpc.js';
+import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
+import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
+import { sessionIdOf } from './auth-info.js';
+import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
+
+export interface PqmcpClientOptions extends PqmcpTransportOptions {
+  /** Refuse the server unless its attested agent id is exactly this (recommended). */
+  expectedServerId?: string;
+  /** Extra HTTP headers for the WebSocket upgrade request. */
+  headers?: Record<string, string>;
+  /**
+   * Further `ws` client options (TLS `ca`, `agent`, `family`...). pqmcp fixes
+   * perMessageDeflate (off), maxPayload (option above) and the subprotocol.
+   */
+  webSocketOptions?: Omit<ClientOptions, 'perMessageDeflate' | 'maxPayload' | 'headers'>;
+}
+
+const noop = (): void => {};
+
+export class PqmcpClientTransport implements Transport {
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined;
+  /** Undefined until the handshake completes; then the transcript hash (hex). */
+  sessionId?: string | undefined;
+
+  /**
+   * Settles when the handshake completes (this side verified the server) or fails with the
+   * typed error. Never causes an unhandled rejection on its own.
+   */
+  readonly handshake: Promise<HandshakeResult>;
+
+  private readonly url: URL;
+  private readonly resolved: ResolvedOptions;
+  private connection: Connection | undefined;
+  private ws: WebSocket | undefined;
+  private started = false;
+  private closedBeforeOpen = false;
+  private closeFired = false;
+  private result: HandshakeResult | undefined;
+  private backendName: BackendName | undefined;
+  private mcpProtocolVersion: string | undefined;
+  private settleHandshake!: { resolve: (r: HandshakeResult) => void; reject: (e: PqmcpError) => void };
+
+  constructor(
+    url: string | URL,
+    private readonly options: PqmcpClientOptions,
+  ) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new InvalidArgumentError('url must be an absolute ws:// or wss:// URL');
+    }
+    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new InvalidArgumentError('url must be a ws:// or wss:// URL');
+    this.url = parsed;
+    this.resolved = resolveOptions(options);
+    localIdentity(options.identity);
+    this.handshake = new Promise<HandshakeResult>((resolve, reject) => (this.settleHandshake = { resolve, reject }));
+    this.handshake.catch(noop);
+  }
+
+  /** The server's verified identity, once the handshake has completed. */
+  get peer(): VerifiedPeer | undefined {
+    return this.result?.peer;
+  }
+
+  /** The crypto backend in use ('noble' or 'native'), once started. */
+  get backend(): BackendName | undefined {
+    return this.backendName;
+  }
+
+  /** Bytes written but not yet handed to the OS (send() waits above highWaterMark). */
+  get bufferedAmount(): number {
+    return this.connection?.bufferedAmount ?? 0;
+  }
+
+  /** The MCP protocol version the SDK negotiated (set through setProtocolVersion). */
+  get protocolVersion(): string | undefined {
+    return this.mcpProtocolVersion;
+  }
+
+  setProtocolVersion(version: string): void {
+    this.mcpProtocolVersion = version;
+  }
+
+  /**
+   * Channel binding (RFC 8446 section 7.5 style exporter) for tokens bound to this session.
+   * Available once the handshake has completed.
+   */
+  exportKeyingMaterial(label: string, context: Uint8Array, length: number): Uint8Array {
+    if (!this.connection) throw new ClosedError('exporter needs a completed handshake');
+    return this.connection.session.exportKeyingMaterial(label, context, length);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new InvalidArgumentError('PqmcpClientTransport already started; use a new transport per connection');
+    this.started = true;
+    try {
+      const backend = await resolveBackend(this.options.backend);
+      this.backendName = backend.name;
+      const session = Session.client({
+        backend,
+        identity: localIdentity(this.options.identity),
+        trust: this.options.trust,
+        ...(this.options.expectedServerId !== undefined ? { expectedPeerId: this.options.expectedServerId } : {}),
+        ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
+        ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
+        maxMessageSize: this.resolved.maxMessageSize,
+      });
+      const ws = await this.open();
+      const connection = new Connection(wsMessageSocket(ws), session, this.resolved.connection);
+      this.connection = connection;
+      attachWebSocket(ws, connection);
+      connection.onhandshake = (result) => {
+        this.result = result;
+        this.sessionId = sessionIdOf(result);
+        this.settleHandshake.resolve(result);
+      };
+      connection.onmessage = (data) => this.deliver(data);
+      connection.onerror = (error) => {
+        this.settleHandshake.reject(error);
+        this.onerror?.(error);
+      };
+      connection.onclose = () => {
+        this.settleHandshake.reject(connection.error ?? new ClosedError('closed before the handshake completed'));
+        this.fireClose();
+      };
+      connection.start();
+    } catch (err) {
+      const error = this.closedBeforeOpen ? new ClosedError('closed while connecting') : toPqmcpError(err);
+      this.settleHandshake.reject(error);
+      try {
+        if (!this.closedBeforeOpen) this.onerror?.(error);
+      } catch {
+        // Contained: never throw from event handlers.
+      }
+      setImmediate(() => this.fireClose());
+      throw error;
+    }
+  }
+
+  async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+    if (!this.connection) throw new ClosedError(this.started ? 'transport is not connected' : 'transport not started');
+    return this.connection.send(encodeMessage(message), isRequest(message));
+  }
+
+  async close(): Promise<void> {
+    if (this.connection) return this.connection.close();
+    if (!this.started) {
+      this.started = true;
+      this.settleHandshake.reject(new ClosedError('closed before start'));
+      this.fireClose();
+      return;
+    }
+    // Still connecting: abandon; start() rejects with ClosedError and onclose fires.
+    this.closedBeforeOpen = true;
+    this.ws?.terminate();
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private open(): Promise<WebSocket> {
+    const { headers, webSocketOptions } = this.options;
+    const ws = new WebSocket(this.url, SUBPROTOCOL, {
+      handshakeTimeout: this.resolved.connection.handshakeTimeoutMs,
+      ...webSocketOptions,
+      ...(headers !== undefined ? { headers } : {}),
+      perMessageDeflate: false,
+      maxPayload: this.resolved.maxPayload,
+    });
+    this.ws = ws;
+    // Always one 'error' listener, whatever phase: an unhandled 'error' would crash Node.
+    ws.on('error', noop);
+    if (this.closedBeforeOpen) ws.terminate();
+    return new Promise<WebSocket>((resolve, reject) => {
+      const onOpen = (): void => {
+        cleanup();
+        if (this.closedBeforeOpen) {
+          ws.terminate();
+          reject(new ClosedError('closed while connecting'));
+        } else if (ws.protocol !== SUBPROTOCOL) {
+          ws.terminate();
+          reject(new ConnectionError(`server did not accept the ${SUBPROTOCOL} subprotocol`));
+        } else {
+          resolve(ws);
+        }
+      };
+      const onError = (err: Error): void => {
+        cleanup();
+        ws.terminate();
+        reject(this.closedBeforeOpen ? new ClosedError('closed while connecting') : new ConnectionError(`cannot connect to ${this.url.origin}: ${err.message}`, { cause: err }));
+      };
+      const onClose = (): void => {
+        cleanup();
+        reject(new ClosedError('closed while connecting'));
+      };
+      const cleanup = (): void => {
+        ws.off('open', onOpen);
+        ws.off('error', onError);
+        ws.off('close', onClose);
+      };
+      ws.on('open', onOpen);
+      ws.on('error', onError);
+      ws.on('close', onClose);
+    });
+  }
+
+  private deliver(data: Uint8Array): void {
+    let message: JSONRPCMessage;
+    try {
+      message = decodeMessage(data);
+    } catch (err) {
+      this.onerror?.(toPqmcpError(err));
+      return;
+    }
+    this.onmessage?.(message);
+  }
+
+  private fireClose(): void {
+    if (this.closeFired) return;
+    this.closeFired = true;
+    try {
+      this.onclose?.();
+    } catch {
+      // Contained.
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * WebSocket close codes used by the pqmcp transports (the private-use range 4000-4999 of
+ * RFC 6455 section 7.4.2), and the map from pqmcp error codes to them.
+ *
+ *   close code  meaning                                    error codes
+ *   1000        normal: the authenticated close completed  (none)
+ *   4000        protocol violation                         ERR_DECODE, ERR_UNEXPECTED_MESSAGE (incl. a text frame),
+ *                                                          ERR_RECORD_OVERFLOW, ERR_CONNECTION, ERR_TRUNCATED
+ *   4001        negotiation failed                         ERR_UNSUPPORTED_VERSION, ERR_UNSUPPORTED_SUITE
+ *   4002        authentication failed                      ERR_BAD_RECORD_MAC, ERR_BAD_SIGNATURE, ERR_BAD_FINISHED,
+ *                                                          ERR_INVALID_KEY, ERR_CREDENTIAL_*, ERR_UNTRUSTED_ISSUER,
+ *                                                          ERR_UNEXPECTED_PEER
+ *   4003        limit exceeded                             ERR_MESSAGE_TOO_LARGE, ERR_SEQUENCE_EXHAUSTED
+ *   4004        handshake timeout                          ERR_HANDSHAKE_TIMEOUT
+ *   4005        keepalive timeout                          ERR_KEEPALIVE_TIMEOUT
+ *   4006        server busy, try again later               ERR_SERVER_BUSY
+ *   4007        the peer aborted (we answer its alert)     ERR_PEER_ALERT
+ *   4008        cancelled by the application               ERR_CLOSED
+ *   4009        internal error                             ERR_INTERNAL, ERR_BACKEND_UNAVAILABLE, ERR_INVALID_ARGUMENT
+ *
+ * Sharp edges:
+ * - Close frames are NOT protected by pqmcp (they belong to the WebSocket, which is plain
+ *   unless it runs over TLS). So the codes are deliberately coarse: one code for every
+ *   authentication failure. The precise reason travels in the pqmcp alert, which is
+ *   encrypted once handshake keys exist.
+ * - A close code is a hint, never proof: an on-path attacker can forge one. The receiving
+ *   transport trusts only the authenticated close_notify for a clean end; any other end
+ *   of the stream is an error (ServerBusyError for 4006, ConnectionError for other 4xxx
+ *   codes, otherwise TruncationError).
+ */
+import type { ErrorCode, PqmcpError } from '../errors.js';
+import { ConnectionError, ServerBusyError } from '../errors.js';
+
+export const CloseCode = {
+  normal: 1000,
+  protocolError: 4000,
+  negotiationFailed: 4001,
+  authenticationFailed: 4002,
+  limitExceeded: 4003,
+  handshakeTimeout: 4004,
+  keepAliveTimeout: 4005,
+  serverBusy: 4006,
+  peerAborted: 4007,
+  cancelled: 4008,
+  internalError: 4009,
+} as const;
+export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
+
+const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
+  ERR_DECODE: CloseCode.protocolError,
+  ERR_UNEXPECTED_MESSAGE: CloseCode.protocolError,
+  ERR_RECORD_OVERFLOW: CloseCode.protocolError,
+  ERR_CONNECTION: CloseCode.protocolError,
+  ERR_TRUNCATED: CloseCode.protocolError,
+  ERR_UNSUPPORTED_VERSION: CloseCode.negotiationFailed,
+  ERR_UNSUPPORTED_SUITE: CloseCode.negotiationFailed,
+  ERR_BAD_RECORD_MAC: CloseCode.authenticationFailed,
+  ERR_BAD_SIGNATURE: CloseCode.authenticationFailed,
+  ERR_BAD_FINISHED: CloseCode.authenticationFailed,
+  ERR_INVALID_KEY: CloseCode.authenticationFailed,
+  ERR_CREDENTIAL_INVALID: CloseCode.authenticationFailed,
+  ERR_CREDENTIAL_EXPIRED: CloseCode.authenticationFailed,
+  ERR_CREDENTIAL_NOT_YET_VALID: CloseCode.authenticationFailed,
+  ERR_CREDENTIAL_REVOKED: CloseCode.authenticationFailed,
+  ERR_UNTRUSTED_ISSUER: CloseCode.authenticationFailed,
+  ERR_UNEXPECTED_PEER: CloseCode.authenticationFailed,
+  ERR_MESSAGE_TOO_LARGE: CloseCode.limitExceeded,
+  ERR_SEQUENCE_EXHAUSTED: CloseCode.limitExceeded,
+  ERR_HANDSHAKE_TIMEOUT: CloseCode.handshakeTimeout,
+  ERR_KEEPALIVE_TIMEOUT: CloseCode.keepAliveTimeout,
+  ERR_SERVER_BUSY: CloseCode.serverBusy,
+  ERR_PEER_ALERT: CloseCode.peerAborted,
+  ERR_CLOSED: CloseCode.cancelled,
+  ERR_INTERNAL: CloseCode.internalError,
+  ERR_BACKEND_UNAVAILABLE: CloseCode.internalError,
+  ERR_INVALID_ARGUMENT: CloseCode.internalError,
+};
+
+const REASONS: Record<CloseCodeValue, string> = {
+  1000: 'normal closure',
+  4000: 'protocol violation',
+  4001: 'negotiation failed',
+  4002: 'authentication failed',
+  4003: 'limit exceeded',
+  4004: 'handshake timeout',
+  4005: 'keepalive timeout',
+  4006: 'server busy, try again later',
+  4007: 'peer aborted',
+  4008: 'cancelled',
+  4009: 'internal error',
+};
+
+/** The close code to send when this side ends the connection because of `error`. */
+export function closeCodeFor(error: PqmcpError): CloseCodeValue {
+  return BY_ERROR[error.code] ?? CloseCode.internalError;
+}
+
+/** The short, constant reason phrase sent with a close code (never error details). */
+export function closeReason(code: number): string {
+  return REASONS[code as CloseCodeValue] ?? 'unknown';
+}
+
+/**
+ * The error to report when the peer closed the WebSocket with `code` and no pqmcp alert
+ * or close_notify explained it; undefined when the caller should treat the end of the
+ * stream as truncation.
+ */
+export function errorForPeerClose(code: number): PqmcpError | undefined {
+  if (code === CloseCode.serverBusy) return new ServerBusyError();
+  if (code >= 4000 && code <= 4999) return new ConnectionError(`peer closed the connection: ${closeReason(code)} (close code ${code})`);
+  return undefined;
+}

@@ -1,0 +1,538 @@
+/**
+ * Drives one pqmcp Session over a message socket (a WebSocket, through a small adapter):
+ * write batching, backpressure, keepalive, handshake timeout, the authenticated close and
+ * every way a connection can end. Both MCP transports (client and server) sit on this one
+ * class, so none of this logic exists twice. No Node-only imports: a browser WebSocket
+ * adapter can drive it too.
+ *
+ * Sharp edges:
+ * - `onclose` fires exactly once, on every path, and always AFTER every pending send()
+ *   promise has been settled and after `onerror` (when there was an error): the MCP SDK
+ *   fails its pending requests on close, and this order lets a typed handshake error reach
+ *   `client.connect()` instead of a generic "connection closed".
+ * - Every error handed to `onerror` is a PqmcpError. Callbacks that throw are contained.
+ * - 1-RTT and confirmation: on the client, messages sent before the handshake completes
+ *   are queued by the Session and flushed with the client's final flight; their send()
+ *   promises settle then, or reject with the handshake's typed error. A send() marked
+ *   `confirm` (the transports mark JSON-RPC requests) settles only once the server has
+ *   proven it accepted the client (its first application record; a request is always
+ *   answered) or the session fails: a server that refuses the client's credential
+ *   therefore surfaces as that request's rejection, so `client.connect()` rejects with
+ *   the server's alert, not a generic "connection closed".
+ * - Backpressure: send() resolves immediately while the bytes not yet handed to the OS stay
+ *   at or below `highWaterMark`, otherwise once they drain below it. A caller that awaits
+ *   each send() holds at most highWaterMark + one message in memory.
+ * - Records produced in one turn of the event loop are written as one socket message
+ *   (cut at `maxWriteBatch`): the Session accepts any split of the record stream.
+ * - Received messages are delivered at most one per event-loop turn (the MCP SDK handles
+ *   notifications a microtask late; a progress notification must not be overtaken by the
+ *   response batched behind it). While more than `highWaterMark` bytes or 1024 messages
+ *   wait for delivery, reading from the socket pauses.
+ */
+import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
+import type { HandshakeResult } from '../handshake/types.js';
+import type { Session, SessionOutput } from '../session/session.js';
+import { concat } from '../bytes.js';
+import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
+
+/** The few socket operations a Connection needs (see ws-socket.ts for the `ws` adapter). */
+export interface MessageSocket {
+  /** Send one binary message; `done` runs once it was handed to the OS, or failed. */
+  send(data: Uint8Array, done: (err?: Error) => void): void;
+  /** Bytes accepted by send() but not yet handed to the OS. */
+  readonly bufferedAmount: number;
+  /** Start the WebSocket closing handshake. */
+  close(code: number, reason: string): void;
+  /** Drop the connection now. */
+  terminate(): void;
+  /** Send a ping (keepalive); absent when the socket cannot ping (browsers). */
+  ping?(): void;
+  /** Stop / restart reading from the network. */
+  pause?(): void;
+  resume?(): void;
+}
+
+export interface ConnectionOptions {
+  /** Whole handshake, from the first byte to the Finished. */
+  handshakeTimeoutMs: number;
+  /** Ping interval; 0 disables keepalive. */
+  keepAliveMs: number;
+  /** Drop the connection when a ping gets no pong within this. */
+  keepAliveTimeoutMs: number;
+  /** Unsent bytes above which send() waits for the socket to drain. */
+  highWaterMark: number;
+  /** Bound on close(): the peer's close_notify and the socket close together. */
+  closeTimeoutMs: number;
+  /** Largest socket message written (must not exceed the peer's maxPayload). */
+  maxWriteBatch: number;
+}
+
+type Phase = 'handshaking' | 'open' | 'closing' | 'closed';
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: PqmcpError) => void;
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
+
+const DRAIN_POLL_MS = 10;
+/** Received messages waiting for delivery above which reading from the socket pauses. */
+const MAX_UNDELIVERED_MESSAGES = 1024;
+
+const defer: (fn: () => void) => void =
+  typeof globalThis.setImmediate === 'function' ? (fn) => void globalThis.setImmediate(fn) : (fn) => void setTimeout(fn, 0);
+
+function unref(timer: Timer): Timer {
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
+}
+
+export class Connection {
+  onhandshake: ((result: HandshakeResult) => void) | undefined;
+  onmessage: ((data: Uint8Array) => void) | undefined;
+  onerror: ((error: PqmcpError) => void) | undefined;
+  onclose: (() => void) | undefined;
+
+  /** Resolves once onclose has fired. Never rejects. */
+  readonly closed: Promise<void>;
+
+  private phase: Phase = 'handshaking';
+  private confirmed = false;
+  private closeRequested = false;
+  private failure: PqmcpError | undefined;
+  private out: Uint8Array[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  private confirmWaiters: Waiter[] = [];
+  private handshakeWaiters: Waiter[] = [];
+  private drainWaiters: Waiter[] = [];
+  private handshakeTimer: Timer | undefined;
+  private keepAliveTimer: ReturnType<typeof setInterval> | undefined;
+  private pongTimer: Timer | undefined;
+  private closeTimer: Timer | undefined;
+  private drainTimer: ReturnType<typeof setInterval> | undefined;
+  private resolveClosed!: () => void;
+  private events: AppEvent[] = [];
+  private eventHead = 0;
+  private dispatching = false;
+  /** Bytes and count of received messages not yet delivered (receive-side backpressure). */
+  private inboxBytes = 0;
+  private inboxCount = 0;
+  private pausedByApp = false;
+  private pausedByInbox = false;
+  private socketPaused = false;
+
+  constructor(
+    private readonly socket: MessageSocket,
+    readonly session: Session,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
+    if (options.keepAliveMs > 0 && socket.ping) {
+      this.keepAliveTimer = setInterval(() => this.ping(), options.keepAliveMs);
+      unref(this.keepAliveTimer);
+    }
+  }
+
+  get state(): Phase {
+    return this.phase;
+  }
+
+  /** Bytes written but not yet handed to the OS (the backpressure measure). */
+  get bufferedAmount(): number {
+    return this.buffered();
+  }
+
+  /** The error that ended the connection, if one did. */
+  get error(): PqmcpError | undefined {
+    return this.failure;
+  }
+
+  /** Client: write the ClientHello. */
+  start(): void {
+    this.handle(this.session.start());
+    this.flushNow();
+  }
+
+  /**
+   * Encrypt and write one application message. Rejects with a typed error (ClosedError
+   * after close, MessageTooLargeError above the limit, the handshake's error if it fails).
+   */
+  send(message: Uint8Array, confirm = false): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.phase === 'closing' || this.phase === 'closed' || this.closeRequested) return Promise.reject(new ClosedError());
+    let records: Uint8Array[];
+    try {
+      records = this.session.send(message);
+    } catch (err) {
+      return Promise.reject(toPqmcpError(err));
+    }
+    this.enqueue(records);
+    if (!this.confirmed && confirm) return new Promise((resolve, reject) => this.confirmWaiters.push({ resolve, reject }));
+    if (this.phase === 'handshaking') return new Promise((resolve, reject) => this.handshakeWaiters.push({ resolve, reject }));
+    return this.whenWritable();
+  }
+
+  /**
+   * The authenticated close: send close_notify, wait (bounded) for the peer's, close the
+   * socket. During the handshake: abort with user_canceled. Resolves after onclose fired.
+   */
+  close(): Promise<void> {
+    if (this.phase === 'closed' || this.closeRequested || this.failure) return this.closed;
+    this.closeRequested = true;
+    if (this.phase === 'handshaking') {
+      const cancelled = new PqmcpError('ERR_CLOSED', 'closed by the application during the handshake', Alert.userCanceled);
+      this.enqueue(this.session.abort(cancelled));
+      this.settleWaiters(new ClosedError('closed before the handshake completed'));
+      this.beginClosing(CloseCode.cancelled);
+    } else if (this.phase === 'open') {
+      this.enqueue(this.session.close());
+      this.phase = 'closing';
+      this.stopLiveTimers();
+      this.flushNow();
+      this.armCloseTimer();
+    }
+    return this.closed;
+  }
+
+  /** Stop reading from the network (e.g. until the application is ready for messages). */
+  pause(): void {
+    this.pausedByApp = true;
+    this.updatePause();
+  }
+
+  resume(): void {
+    this.pausedByApp = false;
+    this.updatePause();
+  }
+
+  // --- socket input (called by the adapter) ---------------------------------------------
+
+  receive(data: Uint8Array, isBinary: boolean): void {
+    if (this.phase === 'closed' || this.failure) return;
+    if (!isBinary) {
+      this.fail(new UnexpectedMessageError('WebSocket text frame received: pqmcp uses binary frames only'), true);
+      return;
+    }
+    this.handle(this.session.receive(data));
+  }
+
+  pong(): void {
+    if (this.pongTimer) clearTimeout(this.pongTimer);
+    this.pongTimer = undefined;
+  }
+
+  socketError(err: Error): void {
+    if (this.phase === 'closed' || this.failure) return;
+    const message = typeof err?.message === 'string' ? err.message : 'unknown error';
+    this.fail(new ConnectionError(`WebSocket error: ${message}`, { cause: err }), true);
+  }
+
+  socketClosed(code: number): void {
+    if (this.phase === 'closed') return;
+    if (!this.failure && !this.closeRequested && this.session.state !== 'closed') {
+      // The stream ended without the peer's authenticated close.
+      const truncation = this.session.end()[0];
+      const error = errorForPeerClose(code) ?? (truncation?.type === 'error' ? truncation.error : new ClosedError('connection closed'));
+      this.failure = error;
+      this.settleWaiters(error);
+      this.emitError(error);
+    }
+    this.finish();
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private handle(out: SessionOutput): void {
+    this.enqueue(out.send);
+    for (const event of out.events) {
+      if (this.phase === 'closed') break;
+      switch (event.type) {
+        case 'handshake':
+          if (this.phase === 'handshaking') this.phase = 'open';
+          // The queued messages went out with this side's final flight.
+          for (const w of this.handshakeWaiters.splice(0)) w.resolve();
+          // The server has verified the client: nothing left to confirm.
+          if (this.session.role === 'server') this.confirm();
+          this.call(() => this.onhandshake?.(event.result));
+          break;
+        case 'message':
+          this.confirm();
+          this.post({ type: 'message', data: event.data });
+          break;
+        case 'close':
+          this.confirm();
+          this.onPeerClose();
+          break;
+        case 'error':
+          this.fail(event.error, false);
+          break;
+      }
+    }
+  }
+
+  /** The peer's close_notify arrived; the Session has queued our answer. */
+  private onPeerClose(): void {
+    this.closeRequested = true;
+    this.settleWaiters(new ClosedError());
+    this.beginClosing(CloseCode.normal);
+  }
+
+  /** A fatal error: alert (if `abort`), close the socket with the mapped code, report. */
+  private fail(error: PqmcpError, abort: boolean, terminate = false): void {
+    if (this.phase === 'closed' || this.failure) return;
+    this.failure = error;
+    if (abort) this.enqueue(this.session.abort(error));
+    this.settleWaiters(error);
+    if (terminate) {
+      this.stopLiveTimers();
+      this.phase = 'closing';
+      this.out = [];
+      this.outBytes = 0;
+      this.socket.terminate();
+    } else {
+      this.beginClosing(closeCodeFor(error));
+    }
+    this.emitError(error);
+    if (terminate) this.finish();
+  }
+
+  private beginClosing(code: number): void {
+    this.phase = 'closing';
+    this.stopLiveTimers();
+    this.flushNow();
+    try {
+      this.socket.close(code, closeReason(code));
+    } catch {
+      this.socket.terminate();
+    }
+    this.armCloseTimer();
+  }
+
+  private armCloseTimer(): void {
+    if (this.closeTimer) return;
+    this.closeTimer = unref(
+      setTimeout(() => {
+        this.closeTimer = undefined;
+        this.socket.terminate();
+        this.finish();
+      }, this.options.closeTimeoutMs),
+    );
+  }
+
+  private finish(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.stopLiveTimers();
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
+    this.out = [];
+    this.outBytes = 0;
+    this.settleWaiters(this.failure ?? new ClosedError());
+    // Deferred: every rejection above reaches its handlers first (microtasks run before),
+    // and onclose stays behind any message still waiting for delivery.
+    defer(() => this.post({ type: 'close' }));
+  }
+
+  private confirm(): void {
+    if (this.confirmed) return;
+    this.confirmed = true;
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    const waiters = this.confirmWaiters;
+    this.confirmWaiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  private onHandshakeTimeout(): void {
+    this.handshakeTimer = undefined;
+    if (this.phase === 'closed' || this.failure) return;
+    // Client with a completed handshake whose server has not spoken yet: nothing is wrong.
+    if (this.session.state === 'established' || this.session.state === 'closed') {
+      this.confirm();
+      return;
+    }
+    this.fail(new HandshakeTimeoutError(this.options.handshakeTimeoutMs), true);
+  }
+
+  private ping(): void {
+    if (this.pongTimer || this.phase === 'closing' || this.phase === 'closed') return;
+    try {
+      this.socket.ping?.();
+    } catch {
+      return; // The socket is going away; its close event follows.
+    }
+    this.pongTimer = unref(
+      setTimeout(() => {
+        this.pongTimer = undefined;
+        this.fail(new KeepAliveTimeoutError(this.options.keepAliveTimeoutMs), true, true);
+      }, this.options.keepAliveTimeoutMs),
+    );
+  }
+
+  private stopLiveTimers(): void {
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
+    if (this.pongTimer) clearTimeout(this.pongTimer);
+    this.handshakeTimer = this.keepAliveTimer = this.pongTimer = undefined;
+  }
+
+  /** Reject (or, for a clean close, reject with ClosedError) every pending send(). */
+  private settleWaiters(error: PqmcpError): void {
+    const waiters = [...this.confirmWaiters, ...this.handshakeWaiters, ...this.drainWaiters];
+    this.confirmWaiters = [];
+    this.handshakeWaiters = [];
+    this.drainWaiters = [];
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.drainTimer = undefined;
+    for (const w of waiters) w.reject(error);
+  }
+
+  private updatePause(): void {
+    const want = this.pausedByApp || this.pausedByInbox;
+    if (want === this.socketPaused || this.phase === 'closed') return;
+    this.socketPaused = want;
+    if (want) this.socket.pause?.();
+    else this.socket.resume?.();
+  }
+
+  private emitError(error: PqmcpError): void {
+    this.post({ type: 'error', error });
+  }
+
+  /**
+   * Deliver application events in order. At most one message per event-loop turn: the MCP
+   * SDK handles notifications one microtask late, so a progress notification and the
+   * response that follows it in the same batch must not be delivered back to back.
+   */
+  private post(event: AppEvent): void {
+    this.events.push(event);
+    if (event.type === 'message') {
+      this.inboxBytes += event.data.length;
+      this.inboxCount++;
+      if (!this.pausedByInbox && (this.inboxBytes > this.options.highWaterMark || this.inboxCount > MAX_UNDELIVERED_MESSAGES)) {
+        this.pausedByInbox = true;
+        this.updatePause();
+      }
+    }
+    if (this.dispatching) return;
+    this.dispatching = true;
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    while (this.eventHead < this.events.length) {
+      const event = this.events[this.eventHead++]!;
+      if (event.type === 'message') {
+        this.inboxBytes -= event.data.length;
+        this.inboxCount--;
+        if (this.pausedByInbox && this.inboxBytes <= this.options.highWaterMark / 2 && this.inboxCount <= MAX_UNDELIVERED_MESSAGES / 2) {
+          this.pausedByInbox = false;
+          this.updatePause();
+        }
+        this.call(() => this.onmessage?.(event.data));
+        // Yield one turn before anything else is delivered (even a message posted later
+        // in this same turn).
+        defer(() => this.dispatch());
+        return;
+      } else if (event.type === 'error') {
+        this.call(() => this.onerror?.(event.error));
+      } else {
+        this.call(() => this.onclose?.());
+        this.resolveClosed();
+      }
+    }
+    this.events = [];
+    this.eventHead = 0;
+    this.dispatching = false;
+  }
+
+  /** Run an application callback; a throw is reported once through onerror, never rethrown. */
+  private call(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      try {
+        this.onerror?.(new InternalError('transport event handler threw', { cause: err }));
+      } catch {
+        // Nothing more we can do.
+      }
+    }
+  }
+
+  // --- writing -----------------------------------------------------------------------------
+
+  private buffered(): number {
+    return this.socket.bufferedAmount + this.outBytes;
+  }
+
+  private whenWritable(): Promise<void> {
+    if (this.buffered() <= this.options.highWaterMark) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.drainWaiters.push({ resolve, reject });
+      if (!this.drainTimer) {
+        this.drainTimer = setInterval(() => this.checkDrain(), DRAIN_POLL_MS);
+        unref(this.drainTimer);
+      }
+    });
+  }
+
+  private checkDrain(): void {
+    if (this.drainWaiters.length === 0 || this.buffered() > this.options.highWaterMark) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.drainTimer = undefined;
+    for (const w of waiters) w.resolve();
+  }
+
+  private enqueue(chunks: Uint8Array[]): void {
+    if (chunks.length === 0 || this.phase === 'closed') return;
+    for (const c of chunks) {
+      this.out.push(c);
+      this.outBytes += c.length;
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      defer(() => {
+        this.flushScheduled = false;
+        this.flushNow();
+      });
+    }
+  }
+
+  /** Write everything queued, as few socket messages as the batch limit allows. */
+  private flushNow(): void {
+    if (this.out.length === 0 || this.phase === 'closed') return;
+    const chunks = this.out;
+    this.out = [];
+    this.outBytes = 0;
+    const max = this.options.maxWriteBatch;
+    let batch: Uint8Array[] = [];
+    let size = 0;
+    for (const chunk of chunks) {
+      if (size > 0 && size + chunk.length > max) {
+        this.write(batch);
+        batch = [];
+        size = 0;
+      }
+      batch.push(chunk);
+      size += chunk.length;
+    }
+    if (size > 0) this.write(batch);
+  }
+
+  private write(batch: Uint8Array[]): void {
+    const data = batch.length === 1 ? batch[0]! : concat(...batch);
+    try {
+      this.socket.send(data, () => this.checkDrain());
+    } catch (err) {
+      // A socket that refuses writes is gone; its close event ends the connection.
+      this.socketError(err instanceof Error ? err : new Error('send failed'));
+    }
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * MCP transports over WebSocket: a client Transport, a server listener handing out one
+ * authenticated Transport per session, and the verified peer as the SDK's authInfo.
+ */
+export { PqmcpClientTransport } from './client.js';
+export type { PqmcpClientOptions } from './client.js';
+export { PqmcpServer, listen, serveMcp } from './server.js';
+export type { ClientInfo, McpServerLike, PqmcpServerEvents, PqmcpServerOptions, SessionFactory } from './server.js';
+export { PqmcpServerTransport } from './server-transport.js';
+export { authInfoFor, sessionIdOf } from './auth-info.js';
+export type { PqmcpAuthExtra, PqmcpAuthInfo } from './auth-info.js';
+export { CloseCode, closeCodeFor, closeReason } from './close-codes.js';
+export type { CloseCodeValue } from './close-codes.js';
+export { DEFAULTS as TRANSPORT_DEFAULTS, MAX_WRITE_BATCH, SUBPROTOCOL } from './options.js';
+export type { BackendChoice, PqmcpTransportOptions } from './options.js';
+export { Connection } from './connection.js';
+export type { ConnectionOptions, MessageSocket } from './connection.js';

@@ -1,0 +1,110 @@
+/**
+ * Options shared by the client transport and the server listener, their defaults and
+ * their checks (InvalidArgumentError naming the option).
+ */
+import type { AgentIdentity } from '../identity/identity.js';
+import type { TrustStore } from '../identity/trust.js';
+import type { LocalIdentity } from '../handshake/types.js';
+import type { CryptoBackend } from '../crypto/types.js';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../session/session.js';
+import { InvalidArgumentError } from '../errors.js';
+import { selectBackend } from '../crypto/select.js';
+import type { BackendChoice } from '../crypto/select.js';
+import type { ConnectionOptions } from './connection.js';
+
+/** WebSocket subprotocol token: names the pqmcp protocol version on the wire. */
+export const SUBPROTOCOL = 'pqmcp.v1';
+
+/** Largest WebSocket message this side writes. Every peer's maxPayload must be at least this. */
+export const MAX_WRITE_BATCH = 256 * 1024;
+
+export const DEFAULTS = {
+  handshakeTimeoutMs: 10_000,
+  maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
+  maxPayload: 1024 * 1024,
+  keepAliveMs: 30_000,
+  keepAliveTimeoutMs: 10_000,
+  highWaterMark: 8 * 1024 * 1024,
+  closeTimeoutMs: 2_000,
+  maxPendingHandshakes: 64,
+} as const;
+
+export type { BackendChoice };
+
+/** Options common to both sides. Every limit has a safe default. */
+export interface PqmcpTransportOptions {
+  /** This side's identity: an AgentIdentity, or { keyPair, credential: encoded bytes }. */
+  identity: AgentIdentity | LocalIdentity;
+  /** Issuers (and pinned keys, revocations) this side trusts to vouch for the peer. */
+  trust: TrustStore;
+  /** Crypto backend: 'auto' (default: fastest available), 'noble', 'native', or a backend object. */
+  backend?: BackendChoice | CryptoBackend;
+  /** Cipher suites offered (client) or accepted (server), in preference order. */
+  suites?: readonly number[];
+  /** Clock skew allowed when checking the peer's credential window. Default 60 s. */
+  clockSkewSeconds?: number;
+  /** Whole handshake must finish within this. Default 10 000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Largest MCP message (JSON bytes) sent or accepted. Default 64 MiB. */
+  maxMessageSize?: number;
+  /** Largest single WebSocket message accepted. Default 1 MiB; at least 256 KiB. */
+  maxPayload?: number;
+  /** WebSocket ping interval; 0 disables keepalive. Default 30 000 ms. */
+  keepAliveMs?: number;
+  /** No pong within this after a ping: the connection is dropped. Default 10 000 ms. */
+  keepAliveTimeoutMs?: number;
+  /** Unsent bytes above which send() waits for the socket to drain. Default 8 MiB. */
+  highWaterMark?: number;
+  /** Bound on close(): waiting for the peer's close_notify and the socket close. Default 2 000 ms. */
+  closeTimeoutMs?: number;
+}
+
+function checkNumber(options: object, name: string, min: number, fallback: number): number {
+  const value = (options as Record<string, unknown>)[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new InvalidArgumentError(`${name} must be a number >= ${min}`);
+  }
+  return value;
+}
+
+export interface ResolvedOptions {
+  connection: ConnectionOptions;
+  maxMessageSize: number;
+  maxPayload: number;
+}
+
+export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+  return {
+    connection: {
+      handshakeTimeoutMs: checkNumber(options, 'handshakeTimeoutMs', 1, DEFAULTS.handshakeTimeoutMs),
+      keepAliveMs: checkNumber(options, 'keepAliveMs', 0, DEFAULTS.keepAliveMs),
+      keepAliveTimeoutMs: checkNumber(options, 'keepAliveTimeoutMs', 1, DEFAULTS.keepAliveTimeoutMs),
+      highWaterMark: checkNumber(options, 'highWaterMark', 0, DEFAULTS.highWaterMark),
+      closeTimeoutMs: checkNumber(options, 'closeTimeoutMs', 1, DEFAULTS.closeTimeoutMs),
+      maxWriteBatch: MAX_WRITE_BATCH,
+    },
+    maxMessageSize: checkNumber(options, 'maxMessageSize', 1, DEFAULTS.maxMessageSize),
+    maxPayload: checkNumber(options, 'maxPayload', MAX_WRITE_BATCH, DEFAULTS.maxPayload),
+  };
+}
+
+/** The handshake's view of an identity: key pair plus encoded credential. */
+export function localIdentity(identity: AgentIdentity | LocalIdentity): LocalIdentity {
+  if (typeof identity !== 'object' || identity === null || typeof identity.keyPair !== 'object' || identity.keyPair === null) {
+    throw new InvalidArgumentError('identity must be an AgentIdentity or { keyPair, credential }');
+  }
+  const credential = identity.credential instanceof Uint8Array ? identity.credential : identity.credential?.encoded;
+  if (!(credential instanceof Uint8Array)) throw new InvalidArgumentError('identity.credential must be encoded bytes or a decoded Credential');
+  return { keyPair: identity.keyPair, credential };
+}
+
+function isBackend(value: unknown): value is CryptoBackend {
+  return typeof value === 'object' && value !== null && 'xwing' in value && 'report' in value;
+}
+
+export async function resolveBackend(choice: BackendChoice | CryptoBackend | undefined): Promise<CryptoBackend> {
+  if (isBackend(choice)) return choice;
+  return selectBackend(choice ?? 'auto');
+}

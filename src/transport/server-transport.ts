@@ -1,0 +1,118 @@
+/**
+ * One authenticated pqmcp session on the server, as the SDK's `Transport`. The listener
+ * creates it only after the client's credential, signature and Finished have verified, and
+ * hands it to the application, which connects a fresh McpServer to it.
+ *
+ * Sharp edges:
+ * - Every message is delivered with `{ authInfo }` as extra; the SDK passes it to request
+ *   handlers as `extra.authInfo` (see auth-info.ts for the fields).
+ * - Messages that arrive before start() (the client's `initialize` travels with its final
+ *   handshake flight) are held, and reading from the socket is paused, until start().
+ * - `sessionId` is the handshake transcript hash in hex, equal to the client's.
+ */
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import { ClosedError, InvalidArgumentError, toPqmcpError } from '../errors.js';
+import type { HandshakeResult } from '../handshake/types.js';
+import type { VerifiedPeer } from '../identity/trust.js';
+import type { BackendName } from '../crypto/types.js';
+import type { Connection } from './connection.js';
+import { authInfoFor, sessionIdOf } from './auth-info.js';
+import type { PqmcpAuthInfo } from './auth-info.js';
+import { decodeMessage, encodeMessage } from './jsonrpc.js';
+
+export class PqmcpServerTransport implements Transport {
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined;
+  /** The handshake transcript hash (hex), equal on both sides. */
+  readonly sessionId: string;
+  /** The verified client. */
+  readonly peer: VerifiedPeer;
+  /** What request handlers see as extra.authInfo. */
+  readonly authInfo: PqmcpAuthInfo;
+  /** The client's address as the socket saw it (may be a proxy's). */
+  readonly remoteAddress: string | undefined;
+  /** Resolves once onclose has fired. */
+  readonly closed: Promise<void>;
+
+  private readonly extra: MessageExtraInfo;
+  private started = false;
+  private inbox: Uint8Array[] = [];
+  private mcpProtocolVersion: string | undefined;
+
+  /** @internal Created by the listener (PqmcpServer) after a successful handshake. */
+  constructor(
+    private readonly connection: Connection,
+    readonly handshakeResult: HandshakeResult,
+    readonly backend: BackendName,
+    remoteAddress?: string,
+  ) {
+    this.peer = handshakeResult.peer;
+    this.sessionId = sessionIdOf(handshakeResult);
+    this.authInfo = authInfoFor(handshakeResult, backend);
+    this.extra = Object.freeze({ authInfo: this.authInfo });
+    this.remoteAddress = remoteAddress;
+    this.closed = connection.closed;
+    connection.pause();
+    connection.onmessage = (data) => {
+      if (this.started) this.deliver(data);
+      else this.inbox.push(data);
+    };
+    connection.onerror = (error) => this.onerror?.(error);
+    connection.onclose = () => this.onclose?.();
+  }
+
+  /** Bytes written but not yet handed to the OS (send() waits above highWaterMark). */
+  get bufferedAmount(): number {
+    return this.connection.bufferedAmount;
+  }
+
+  /** The MCP protocol version the SDK negotiated. */
+  get protocolVersion(): string | undefined {
+    return this.mcpProtocolVersion;
+  }
+
+  setProtocolVersion(version: string): void {
+    this.mcpProtocolVersion = version;
+  }
+
+  /** Channel binding exporter (RFC 8446 section 7.5 style). */
+  exportKeyingMaterial(label: string, context: Uint8Array, length: number): Uint8Array {
+    return this.connection.session.exportKeyingMaterial(label, context, length);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new InvalidArgumentError('PqmcpServerTransport already started');
+    this.started = true;
+    if (this.connection.state === 'closed') {
+      // The client left before the application connected: report the close it missed.
+      setTimeout(() => this.onclose?.(), 0);
+      throw this.connection.error ?? new ClosedError('client disconnected before the session started');
+    }
+    const held = this.inbox;
+    this.inbox = [];
+    for (const data of held) this.deliver(data);
+    this.connection.resume();
+  }
+
+  async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+    return this.connection.send(encodeMessage(message));
+  }
+
+  /** Authenticated close (close_notify both ways, then the socket). Resolves after onclose. */
+  async close(): Promise<void> {
+    return this.connection.close();
+  }
+
+  private deliver(data: Uint8Array): void {
+    let message: JSONRPCMessage;
+    try {
+      message = decodeMessage(data);
+    } catch (err) {
+      this.onerror?.(toPqmcpError(err));
+      return;
+    }
+    this.onmessage?.(message, this.extra);
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * The pqmcp server listener: accepts WebSocket connections (on its own port, or on a path
+ * of an existing http/https server), runs the handshake on each, and hands every
+ * authenticated connection to the application as a Transport plus the verified peer.
+ *
+ *   const server = await serveMcp({ identity, trust, port: 8443 }, (peer) => {
+ *     const mcp = new McpServer({ name: 'tools', version: '1.0.0' });
+ *     // register tools; each request's extra.authInfo.clientId === peer.agentId
+ *     return mcp;
+ *   });
+ *
+ * Sharp edges:
+ * - Nothing reaches application code before the client is verified: 'session' fires only
+ *   after the client's credential, signature and Finished have checked out. Refused
+ *   clients are reported on 'clientError' (with the typed error) and never seen otherwise.
+ * - At most `maxPendingHandshakes` unfinished handshakes at once (default 64). Excess
+ *   connections are closed at once with close code 4006 (server busy), before any crypto.
+ * - Upgrades must offer the `pqmcp.v1` subprotocol (else HTTP 400); with `path` set, other
+ *   paths get 404 (or are left to other 'upgrade' listeners of a shared http.Server).
+ * - `host` defaults to 127.0.0.1: listening on a network is an explicit choice.
+ * - close() stops accepting, aborts unfinished handshakes, closes every session with the
+ *   authenticated close, and (own port only) closes the HTTP server.
+ */
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES, createServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { ConnectionError, InvalidArgumentError, ServerBusyError, toPqmcpError } from '../errors.js';
+import type { PqmcpError } from '../errors.js';
+import type { CryptoBackend } from '../crypto/types.js';
+import type { LocalIdentity } from '../handshake/types.js';
+import type { VerifiedPeer } from '../identity/trust.js';
+import { Session } from '../session/session.js';
+import { CloseCode, closeReason } from './close-codes.js';
+import { Connection } from './connection.js';
+import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
+import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
+import { PqmcpServerTransport } from './server-transport.js';
+import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
+
+export interface PqmcpServerOptions extends PqmcpTransportOptions {
+  /** Interface to listen on (own server only). Default '127.0.0.1'. */
+  host?: string;
+  /** Port (own server only). Default 0: any free port (see `address()` / `url`). */
+  port?: number;
+  /** Attach to this existing HTTP(S) server instead of listening on a port of our own. */
+  server?: HttpServer | HttpsServer;
+  /** Only accept upgrades to this exact path (e.g. '/mcp'). Default: any path. */
+  path?: string;
+  /** Unfinished handshakes allowed at once; more are refused with close code 4006. Default 64. */
+  maxPendingHandshakes?: number;
+}
+
+/** Where a connection came from, for logs. */
+export interface ClientInfo {
+  remoteAddress: string | undefined;
+  /** Set when the error happened after the client was verified (e.g. the session factory threw). */
+  peer?: VerifiedPeer;
+}
+
+export interface PqmcpServerEvents {
+  /** An authenticated session: connect an MCP server to `transport`. */
+  session: [transport: PqmcpServerTransport, peer: VerifiedPeer];
+  /** A connection that failed before (or while) being handed over: refused clients, timeouts, busy. */
+  clientError: [error: PqmcpError, info: ClientInfo];
+  /** The HTTP server failed (own server only). */
+  error: [error: Error];
+}
+
+export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
+  private readonly handshakes = new Set<Connection>();
+  private readonly live = new Set<PqmcpServerTransport>();
+  private readonly wss: WebSocketServer;
+  private closing: Promise<void> | undefined;
+  private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.onUpgrade(req, socket, head);
+
+  /** @internal Use listen() or serveMcp(). */
+  constructor(
+    /** The HTTP server carrying the WebSocket upgrades (ours, or the one passed in). */
+    readonly httpServer: HttpServer | HttpsServer,
+    private readonly ownsServer: boolean,
+    private readonly backend: CryptoBackend,
+    private readonly identity: LocalIdentity,
+    private readonly options: PqmcpServerOptions,
+    private readonly resolved: ResolvedOptions,
+    private readonly maxPendingHandshakes: number,
+  ) {
+    super();
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: resolved.maxPayload,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+    httpServer.on('upgrade', this.upgradeListener);
+  }
+
+  /** Authenticated sessions currently open. */
+  get sessions(): ReadonlySet<PqmcpServerTransport> {
+    return this.live;
+  }
+
+  /** Handshakes in progress. */
+  get pendingHandshakes(): number {
+    return this.handshakes.size;
+  }
+
+  /** Which crypto backend the listener uses. */
+  get backendName(): string {
+    return this.backend.name;
+  }
+
+  address(): AddressInfo {
+    const address = this.httpServer.address();
+    if (address === null || typeof address === 'string') throw new InvalidArgumentError('server is not listening on a TCP port');
+    return address;
+  }
+
+  /** ws:// URL of this listener (wss:// when attached to an https server). */
+  get url(): string {
+    const { address, family, port } = this.address();
+    const host = family === 'IPv6' ? `[${address}]` : address;
+    const scheme = 'setSecureContext' in this.httpServer ? 'wss' : 'ws';
+    return `${scheme}://${host}:${port}${this.options.path ?? '/'}`;
+  }
+
+  /** Stop accepting, abort unfinished handshakes, close every session cleanly. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.httpServer.off('upgrade', this.upgradeListener);
+    const closingServer = this.ownsServer
+      ? new Promise<void>((resolve) => {
+          this.httpServer.close(() => resolve());
+          this.httpServer.closeIdleConnections?.();
+        })
+      : Promise.resolve();
+    const all = [...[...this.handshakes].map((c) => c.close()), ...[...this.live].map((t) => t.close())];
+    await Promise.all(all);
+    this.wss.close();
+    if (this.ownsServer) this.httpServer.closeAllConnections?.();
+    await closingServer;
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    if (this.closing) return reject(socket, 503, 'server is closing');
+    const path = this.options.path;
+    if (path !== undefined && pathname(req.url) !== path) {
+      // On a shared server another 'upgrade' listener may own this path.
+      if (!this.ownsServer && this.httpServer.listenerCount('upgrade') > 1) return;
+      return reject(socket, 404, 'no pqmcp endpoint at this path');
+    }
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map((p) => p.trim());
+    if (!offered.includes(SUBPROTOCOL)) return reject(socket, 400, `the ${SUBPROTOCOL} WebSocket subprotocol is required`);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const info: ClientInfo = { remoteAddress: req.socket.remoteAddress };
+    if (this.closing) {
+      ws.on('error', () => {});
+      ws.close(CloseCode.cancelled, closeReason(CloseCode.cancelled));
+      return;
+    }
+    if (this.handshakes.size >= this.maxPendingHandshakes) {
+      // Refused before any crypto work.
+      ws.on('error', () => {});
+      ws.close(CloseCode.serverBusy, closeReason(CloseCode.serverBusy));
+      this.clientError(new ServerBusyError(), info);
+      return;
+    }
+    let connection: Connection;
+    try {
+      const session = Session.server({
+        backend: this.backend,
+        identity: this.identity,
+        trust: this.options.trust,
+        ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
+        ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
+        maxMessageSize: this.resolved.maxMessageSize,
+      });
+      connection = new Connection(wsMessageSocket(ws), session, this.resolved.connection);
+    } catch (err) {
+      ws.on('error', () => {});
+      ws.close(CloseCode.internalError, closeReason(CloseCode.internalError));
+      this.clientError(toPqmcpError(err), info);
+      return;
+    }
+    attachWebSocket(ws, connection);
+    this.handshakes.add(connection);
+    connection.onerror = (error) => this.clientError(error, info);
+    connection.onclose = () => this.handshakes.delete(connection);
+    connection.onhandshake = (result) => {
+      this.handshakes.delete(connection);
+      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress);
+      this.live.add(transport);
+      void transport.closed.then(() => this.live.delete(transport));
+      if (this.listenerCount('session') === 0) {
+        void transport.close();
+        return;
+      }
+      try {
+        this.emit('session', transport, result.peer);
+      } catch (err) {
+        this.clientError(toPqmcpError(err), { ...info, peer: result.peer });
+        void transport.close();
+      }
+    };
+  }
+
+  /** @internal Report a per-connection failure; never throws. */
+  clientError(error: PqmcpError, info: ClientInfo): void {
+    if (this.listenerCount('clientError') === 0) return;
+    try {
+      this.emit('clientError', error, info);
+    } catch {
+      // A throwing listener must not break the server.
+    }
+  }
+}
+
+function pathname(url: string | undefined): string {
+  const raw = url ?? '/';
+  const q = raw.indexOf('?');
+  return q === -1 ? raw : raw.slice(0, q);
+}
+
+function reject(socket: Duplex, status: number, message: string): void {
+  const body = `${message}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** Start a pqmcp listener. Handle `'session'` to connect an MCP server per session. */
+export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> {
+  const resolved = resolveOptions(options);
+  const maxPending = options.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes;
+  if (!Number.isInteger(maxPending) || maxPending < 1) throw new InvalidArgumentError('maxPendingHandshakes must be a positive integer');
+  if (options.path !== undefined && (typeof options.path !== 'string' || !options.path.startsWith('/'))) {
+    throw new InvalidArgumentError('path must start with "/"');
+  }
+  if (options.server !== undefined && (options.port !== undefined || options.host !== undefined)) {
+    throw new InvalidArgumentError('give either server (attach to it) or host/port (own server), not both');
+  }
+  const identity = localIdentity(options.identity);
+  const backend = await resolveBackend(options.backend);
+  let httpServer = options.server;
+  const owns = httpServer === undefined;
+  if (httpServer === undefined) {
+    const own = createServer((_req, res) => {
+      res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket' });
+      res.end(`pqmcp endpoint: connect with a WebSocket (subprotocol ${SUBPROTOCOL})\n`);
+    });
+    const host = options.host ?? '127.0.0.1';
+    const port = options.port ?? 0;
+    await new Promise<void>((resolve, rejectListen) => {
+      const onError = (err: Error): void => rejectListen(new ConnectionError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+      own.once('error', onError);
+      own.listen(port, host, () => {
+        own.off('error', onError);
+        resolve();
+      });
+    });
+    httpServer = own;
+  }
+  const server = new PqmcpServer(httpServer, owns, backend, identity, options, resolved, maxPending);
+  if (owns) {
+    httpServer.on('error', (err) => {
+      if (server.listenerCount('error') > 0) server.emit('error', err);
+    });
+  }
+  return server;
+}
+
+/** Anything an MCP SDK server offers for connecting: McpServer, Server. */
+export interface McpServerLike {
+  connect(transport: Transport): Promise<void>;
+}
+
+/** Builds the MCP server for one verified session. */
+export type SessionFactory = (peer: VerifiedPeer, transport: PqmcpServerTransport) => McpServerLike | Promise<McpServerLike>;
+
+/**
+ * The common case: one fresh MCP server per authenticated session. A factory that throws
+ * (or whose connect fails) closes that session and reports 'clientError'.
+ */
+export async function serveMcp(options: PqmcpServerOptions, factory: SessionFactory): Promise<PqmcpServer> {
+  if (typeof factory !== 'function') throw new InvalidArgumentError('factory must be a function returning an MCP server');
+  const server = await listen(options);
+  server.on('session', (transport, peer) => {
+    void (async () => {
+      try {
+        const mcp = await factory(peer, transport);
+        await mcp.connect(transport);
+      } catch (err) {
+        server.clientError(toPqmcpError(err), { remoteAddress: transport.remoteAddress, peer });
+        await transport.close();
+      }
+    })();
+  });
+  return server;
+}

@@ -1,0 +1,39 @@
+/**
+ * Adapter from a `ws` WebSocket to the MessageSocket a Connection drives, and the wiring of
+ * its events. Type-only import of `ws`: no runtime dependency here.
+ *
+ * Sharp edges:
+ * - An 'error' listener is always installed (an unhandled 'error' event would crash Node).
+ * - Messages arrive as Buffers (ws's default binaryType); fragmented or ArrayBuffer forms
+ *   are normalised to one Uint8Array.
+ */
+import type { RawData, WebSocket } from 'ws';
+import type { Connection, MessageSocket } from './connection.js';
+
+export function wsMessageSocket(ws: WebSocket): MessageSocket {
+  return {
+    send: (data, done) => ws.send(data, { binary: true, compress: false }, done),
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+    close: (code, reason) => ws.close(code, reason),
+    terminate: () => ws.terminate(),
+    ping: () => ws.ping(),
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+  };
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}
+
+/** Route the socket's events into `connection`. */
+export function attachWebSocket(ws: WebSocket, connection: Connection): void {
+  ws.on('message', (data: RawData, isBinary: boolean) => connection.receive(toBytes(data), isBinary));
+  ws.on('pong', () => connection.pong());
+  ws.on('error', (err: Error) => connection.socketError(err));
+  ws.on('close', (code: number) => connection.socketClosed(code));
+}

@@ -1,0 +1,159 @@
+/**
+ * Connection (the socket driver under both transports) against an in-memory socket pair:
+ * write batching, batch limits, the order of rejections and onclose, contained callbacks,
+ * exactly-once onclose.
+ */
+import { describe, expect, it } from 'vitest';
+import { createNativeBackend } from '../../src/crypto/native.js';
+import { InternalError, PeerAlertError } from '../../src/errors.js';
+import type { PqmcpError } from '../../src/errors.js';
+import { Session } from '../../src/session/session.js';
+import { Connection } from '../../src/transport/connection.js';
+import type { ConnectionOptions, MessageSocket } from '../../src/transport/connection.js';
+import { localIdentity } from '../../src/transport/options.js';
+import { agent, fixtureCrypto, makeAgent, makeIssuer, trustFor } from '../helpers/identities.js';
+import { waitFor } from '../helpers/mcp.js';
+
+const backend = createNativeBackend();
+const options: ConnectionOptions = { handshakeTimeoutMs: 10_000, keepAliveMs: 0, keepAliveTimeoutMs: 1_000, highWaterMark: 8 << 20, closeTimeoutMs: 1_000, maxWriteBatch: 256 * 1024 };
+
+class FakeSocket implements MessageSocket {
+  peer: FakeSocket | undefined;
+  connection: Connection | undefined;
+  readonly sent: Uint8Array[] = [];
+  bufferedAmount = 0;
+  private ended = false;
+  send(data: Uint8Array, done: (err?: Error) => void): void {
+    this.sent.push(data);
+    setImmediate(() => {
+      if (!this.ended) this.peer?.connection?.receive(data, true);
+      done();
+    });
+  }
+  close(code: number): void {
+    setImmediate(() => {
+      this.end(code);
+      this.peer?.end(code);
+    });
+  }
+  terminate(): void {
+    this.end(1006);
+    setImmediate(() => this.peer?.end(1006));
+  }
+  end(code: number): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.connection?.socketClosed(code);
+  }
+}
+
+function pair(clientTrust = trustFor(), serverTrust = trustFor(), clientId = 'agent://pqmcp-test/client') {
+  const a = new FakeSocket();
+  const b = new FakeSocket();
+  a.peer = b;
+  b.peer = a;
+  const client = new Connection(a, Session.client({ backend, identity: localIdentity(agent(clientId)), trust: clientTrust }), options);
+  const server = new Connection(b, Session.server({ backend, identity: localIdentity(agent('agent://pqmcp-test/server')), trust: serverTrust }), options);
+  a.connection = client;
+  b.connection = server;
+  return { client, server, a, b };
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const str = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe('Connection', () => {
+  it('batches every record written in one turn into one socket message', async () => {
+    const { client, server, a } = pair();
+    const got: string[] = [];
+    server.onmessage = (d) => void got.push(str(d));
+    client.start();
+    await client.send(bytes('first'));
+    const before = a.sent.length;
+    const sends = Array.from({ length: 100 }, (_, i) => client.send(bytes(`m${i}`)));
+    await Promise.all(sends);
+    await waitFor(() => got.length === 101, 5_000, 'messages');
+    expect(a.sent.length - before).toBe(1);
+    expect(got.slice(1)).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`));
+    await client.close();
+  });
+
+  it('cuts batches at maxWriteBatch', async () => {
+    const { client, server, a } = pair();
+    let received = 0;
+    server.onmessage = (d) => void (received = d.length);
+    client.start();
+    await client.send(bytes('hello'));
+    const before = a.sent.length;
+    await client.send(new Uint8Array(1024 * 1024));
+    await waitFor(() => received === 1024 * 1024, 5_000, 'big message');
+    const writes = a.sent.slice(before);
+    expect(writes.length).toBeGreaterThanOrEqual(5);
+    for (const w of writes) expect(w.length).toBeLessThanOrEqual(options.maxWriteBatch);
+    await client.close();
+  });
+
+  it('a queued send settles with the final flight; a confirm send only once the server has spoken', async () => {
+    const { client, server } = pair();
+    const got: string[] = [];
+    server.onmessage = (d) => {
+      got.push(str(d));
+      if (got.length === 2) void server.send(bytes('answer'));
+    };
+    client.start();
+    let confirmed = false;
+    await client.send(bytes('notification'));
+    const request = client.send(bytes('request'), true).then(() => (confirmed = true));
+    await waitFor(() => got.length === 2, 5_000, 'both messages');
+    await request;
+    expect(confirmed).toBe(true);
+    await client.close();
+  });
+
+  it('a refused client: the queued send rejects with the typed error before onclose fires', async () => {
+    const rogue = makeAgent(fixtureCrypto(), makeIssuer(fixtureCrypto(), 'issuer://rogue-conn'), 'agent://rogue/conn').identity;
+    const a = new FakeSocket();
+    const b = new FakeSocket();
+    a.peer = b;
+    b.peer = a;
+    const client = new Connection(a, Session.client({ backend, identity: localIdentity(rogue), trust: trustFor() }), options);
+    const server = new Connection(b, Session.server({ backend, identity: localIdentity(agent('agent://pqmcp-test/server')), trust: trustFor() }), options);
+    a.connection = client;
+    b.connection = server;
+    const order: string[] = [];
+    let rejection: PqmcpError | undefined;
+    client.onerror = () => void order.push('error');
+    client.onclose = () => void order.push('close');
+    client.start();
+    const sent = client.send(bytes('initialize'), true).catch((e: PqmcpError) => {
+      rejection = e;
+      order.push('rejected');
+    });
+    await client.closed;
+    await sent;
+    expect(rejection).toBeInstanceOf(PeerAlertError);
+    expect(order.indexOf('rejected')).toBeLessThan(order.indexOf('close'));
+    expect(order.filter((e) => e === 'close')).toHaveLength(1);
+    await server.closed;
+  });
+
+  it('contains throwing callbacks and fires onclose exactly once', async () => {
+    const { client, server } = pair();
+    const errors: PqmcpError[] = [];
+    let closes = 0;
+    server.onmessage = () => {
+      throw new Error('application bug');
+    };
+    server.onerror = (e) => void errors.push(e);
+    server.onclose = () => void closes++;
+    client.start();
+    await client.send(bytes('boom'));
+    await waitFor(() => errors.length === 1, 5_000, 'contained error');
+    expect(errors[0]).toBeInstanceOf(InternalError);
+    expect(server.state).toBe('open');
+    await Promise.all([server.close(), server.close(), client.close()]);
+    server.socketClosed(1006);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(closes).toBe(1);
+  });
+});
