@@ -1,0 +1,35 @@
+/**
+ * docs/usage.md: make an issuer, a server agent and two client agents, and write what each
+ * side loads later: <name>.json (private key seed + credential, mode 0600) and trust.json.
+ *
+ *   node --import tsx examples/usage-keys.ts [dir]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TrustStore, createIssuer, generateIdentitySeed, identityFromSeed, issueCredential, selectBackend } from '../src/index.js';
+
+const dir = process.argv[2] ?? 'keys';
+const backend = selectBackend();
+// The issuer's key signs credentials. Here it lives only in memory; keep a real one offline.
+const issuer = createIssuer(backend, { id: 'issuer://example.com/ca' });
+
+const agents = {
+  tools: { agentId: 'agent://example.com/tools', scopes: ['mcp:serve'] },
+  planner: { agentId: 'agent://example.com/planner', scopes: ['notes:read', 'notes:write'] },
+  intern: { agentId: 'agent://example.com/intern', scopes: ['notes:read'] },
+};
+
+mkdirSync(dir, { recursive: true, mode: 0o700 });
+for (const [name, { agentId, scopes }] of Object.entries(agents)) {
+  const seed = generateIdentitySeed(backend); // 64 bytes: the agent's private key
+  const { publicKey } = identityFromSeed(backend, seed);
+  const credential = issueCredential(backend, issuer, { agentId, publicKey, scopes, validForSeconds: 24 * 3600 });
+  const file = { agentId, seed: Buffer.from(seed).toString('hex'), credential: Buffer.from(credential.encoded).toString('base64url') };
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify(file, null, 2), { mode: 0o600 });
+  console.log(`${join(dir, `${name}.json`)}: ${agentId} [${scopes.join(', ')}]`);
+}
+
+// Public: whoever should accept agents this issuer vouches for gets its id and public key.
+const trust = new TrustStore({ issuers: [{ id: issuer.id, publicKey: issuer.publicKey }] });
+writeFileSync(join(dir, 'trust.json'), JSON.stringify(trust, null, 2));
+console.log(`${join(dir, 'trust.json')}: trusts ${issuer.id}`);
