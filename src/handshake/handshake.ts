@@ -63,9 +63,21 @@ export const SUPPORTED_SUITES: readonly number[] = DEFAULT_SUITES;
 const SERVER_SIGNATURE_CONTEXT = utf8Encode('PQMCP/1 server CredentialVerify');
 const CLIENT_SIGNATURE_CONTEXT = utf8Encode('PQMCP/1 client CredentialVerify');
 
+/**
+ * Default suites for a backend: ChaCha20-Poly1305 first; AES-256-GCM only where the AEAD is
+ * native (noble's AES is table-based, not constant time). Explicit `suites` override this.
+ */
+export function defaultSuites(config: HandshakeConfig): readonly number[] {
+  return config.backend.report.aead === 'native' ? DEFAULT_SUITES : [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256];
+}
+
 function checkConfig(config: HandshakeConfig): { versions: readonly number[]; suites: readonly number[] } {
   const versions = config.versions ?? DEFAULT_VERSIONS;
-  const suites = config.suites ?? DEFAULT_SUITES;
+  const suites = config.suites ?? defaultSuites(config);
+  const skew = config.clockSkewSeconds;
+  if (skew !== undefined && !(Number.isFinite(skew) && skew >= 0 && skew <= 3600)) {
+    throw new InvalidArgumentError('clockSkewSeconds must be a number of seconds in [0, 3600]');
+  }
   if (versions.length === 0 || versions.some((v) => !SUPPORTED_VERSIONS.includes(v))) {
     throw new InvalidArgumentError(`versions must be a non-empty subset of [${SUPPORTED_VERSIONS.join(', ')}]`);
   }
@@ -110,8 +122,11 @@ abstract class HandshakeBase {
     if (this.failure) throw this.failure;
     try {
       if (this.state === 'done') throw new UnexpectedMessageError('handshake message after the handshake completed');
-      const { type, body } = unframeHandshake(message);
-      return this.handle(type, body, message, epoch);
+      // Own copy: the transcript and decoded fields keep views into it, and a transport
+      // may reuse its receive buffers.
+      const own = message.slice();
+      const { type, body } = unframeHandshake(own);
+      return this.handle(type, body, own, epoch);
     } catch (err) {
       this.failure = toPqmcpError(err);
       throw this.failure;
@@ -206,18 +221,21 @@ abstract class HandshakeBase {
     this.transcript.add(framed);
   }
 
-  protected result(): HandshakeResult {
+  /**
+   * The 'complete' action. Derives the exporter secret, then wipes every secret this state
+   * machine still holds: the traffic secrets now belong to the session (which wipes them on
+   * key update and close) and nothing else is needed again.
+   */
+  protected complete(): HandshakeAction {
     if (!this.peer || !this.master) throw new UnexpectedMessageError('handshake incomplete');
     const transcriptHash = this.transcript.hash();
     const exporter = exporterSecret(this.config.backend, this.master, transcriptHash);
     this.log('exporter_secret', exporter);
-    return {
-      version: this.version,
-      suite: this.suite,
-      peer: this.peer,
-      transcriptHash,
-      exporterSecret: exporter,
-    };
+    this.master.fill(0);
+    this.clientHandshakeSecret?.fill(0);
+    this.serverHandshakeSecret?.fill(0);
+    this.master = this.clientHandshakeSecret = this.serverHandshakeSecret = undefined;
+    return { type: 'complete', result: { version: this.version, suite: this.suite, peer: this.peer, transcriptHash }, exporterSecret: exporter };
   }
 }
 
@@ -263,6 +281,7 @@ export class ClientHandshake extends HandshakeBase {
         this.version = sh.version;
         this.suite = sh.suite;
         const shared = backend.xwing.decapsulate(this.ephemeral!, sh.ciphertext);
+        this.ephemeral!.seed.fill(0);
         this.ephemeral = undefined;
         this.transcript.add(framed);
         const secrets = this.deriveHandshake(shared);
@@ -295,7 +314,7 @@ export class ClientHandshake extends HandshakeBase {
           ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
           { type: 'keys', direction: 'send', epoch: 'application', secret: app.client },
           { type: 'keys', direction: 'receive', epoch: 'application', secret: app.server },
-          { type: 'complete', result: this.result() },
+          this.complete(),
         ];
       }
       case 'done':
@@ -308,6 +327,13 @@ export class ServerHandshake extends HandshakeBase {
   readonly role = 'server';
   protected state: 'wait-client-hello' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'wait-client-hello';
   private applicationClientSecret: Uint8Array | undefined;
+
+  /** Hand the client's application secret to the session (which owns and wipes it). */
+  private takeApplicationClientSecret(): Uint8Array {
+    const secret = this.applicationClientSecret!;
+    this.applicationClientSecret = undefined;
+    return secret;
+  }
 
   protected handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[] {
     const { backend } = this.config;
@@ -366,8 +392,8 @@ export class ServerHandshake extends HandshakeBase {
         this.onPeerFinished(body, framed, this.clientHandshakeSecret!);
         this.state = 'done';
         return [
-          { type: 'keys', direction: 'receive', epoch: 'application', secret: this.applicationClientSecret! },
-          { type: 'complete', result: this.result() },
+          { type: 'keys', direction: 'receive', epoch: 'application', secret: this.takeApplicationClientSecret() },
+          this.complete(),
         ];
       case 'done':
         throw new UnexpectedMessageError('handshake message after the handshake completed');

@@ -24,7 +24,7 @@ export interface HandshakeConfig {
   expectedPeerId?: string;
   /** Offered (client) or accepted (server) versions, in preference order. Default [PQMCP/1]. */
   versions?: readonly number[];
-  /** Offered (client) or accepted (server) suites, in preference order. Default: ChaCha20-Poly1305 then AES-256-GCM. */
+  /** Offered (client) or accepted (server) suites, in preference order. Default: ChaCha20-Poly1305, then AES-256-GCM where the backend AEAD is native. */
   suites?: readonly number[];
   /** Allowed clock skew when checking the peer credential's validity window. Default 60 s. */
   clockSkewSeconds?: number;
@@ -51,7 +51,7 @@ export type Epoch = 'plaintext' | 'handshake' | 'application';
 export type HandshakeAction =
   | { type: 'send'; epoch: 'plaintext' | 'handshake'; message: Uint8Array }
   | { type: 'keys'; direction: 'send' | 'receive'; epoch: 'handshake' | 'application'; secret: Uint8Array }
-  | { type: 'complete'; result: HandshakeResult };
+  | { type: 'complete'; result: HandshakeResult; exporterSecret: Uint8Array };
 
 export interface HandshakeResult {
   version: number;
@@ -59,8 +59,6 @@ export interface HandshakeResult {
   peer: VerifiedPeer;
   /** SHA-256 of the full transcript through the client's Finished: a unique session id. */
   transcriptHash: Uint8Array;
-  /** Secret behind the exporter (docs/protocol.md, "Exporter"). */
-  exporterSecret: Uint8Array;
 }
 
 export type { CryptoBackend };

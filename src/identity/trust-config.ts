@@ -36,8 +36,12 @@ export interface TrustedIssuer {
 export interface PinnedKey {
   /** Lowercase hex key fingerprint (64 characters). */
   fingerprint: string;
-  /** When set, this agent id must present this key (and a self-signed credential with this key must claim this id). */
-  agentId?: string;
+  /**
+   * The agent id this key is bound to. Binds both ways: this agent must present this key,
+   * and a self-signed credential with this key is accepted for this id only. Required: an
+   * unbound pin would let its key holder self-sign as any agent id.
+   */
+  agentId: string;
 }
 
 export interface RevokedSerial {
@@ -119,7 +123,7 @@ export function checkIssuer(value: unknown, where: string, path: string, json: b
 export function checkPin(value: unknown, where: string, path: string, json: boolean): PinnedKey {
   const obj = record(value, where, path, json ? ['fingerprint', 'agentId'] : undefined);
   const fingerprint = checkFingerprintHex(obj.fingerprint, where, `${path}.fingerprint`);
-  if (obj.agentId === undefined) return { fingerprint };
+  if (obj.agentId === undefined) throw new InvalidArgumentError(`${where}${path}.agentId is required: a pin binds a key to one agent id`);
   return { fingerprint, agentId: checkId(obj.agentId, where, `${path}.agentId`) };
 }
 

@@ -24,7 +24,7 @@
  *   The default skew is 60 s; at most 3600 s is accepted.
  * - revokedKeys covers both the agent's key and the issuer's key: a revoked issuer key
  *   vouches for nothing.
- * - A pin whose agentId is set binds both ways: that agent must present that key, and a
+ * - A pin binds a key to one agent id, both ways: that agent must present that key, and a
  *   self-signed credential with that key must claim that agent id.
  * - The store is mutable (add*, revoke*); each verification sees its state at that moment.
  */
@@ -100,7 +100,7 @@ interface IssuerEntry {
 
 interface PinEntry {
   fingerprint: Uint8Array;
-  agentId?: string;
+  agentId: string;
 }
 
 interface SerialEntry {
@@ -156,12 +156,12 @@ export class TrustStore {
     return this;
   }
 
-  /** Pin a key fingerprint (hex); with agentId, bind it to that agent id. */
+  /** Pin a key fingerprint (hex) to an agent id. */
   addPin(pin: PinnedKey): this {
     const { fingerprint, agentId } = checkPin(pin, 'trust store: ', 'pin', false);
     const bytes = fromHex(fingerprint);
     if (!this.pins.some((p) => p.agentId === agentId && equalBytes(p.fingerprint, bytes))) {
-      this.pins.push(agentId === undefined ? { fingerprint: bytes } : { fingerprint: bytes, agentId });
+      this.pins.push({ fingerprint: bytes, agentId });
     }
     return this;
   }
@@ -190,7 +190,7 @@ export class TrustStore {
     return {
       version: TRUST_STORE_JSON_VERSION,
       issuers: this.issuers.map((e) => ({ id: e.id, publicKey: base64urlEncode(e.publicKey) })),
-      pinned: this.pins.map((p) => (p.agentId === undefined ? { fingerprint: toHex(p.fingerprint) } : { fingerprint: toHex(p.fingerprint), agentId: p.agentId })),
+      pinned: this.pins.map((p) => ({ fingerprint: toHex(p.fingerprint), agentId: p.agentId })),
       revokedSerials: this.revokedSerials.map((s) => ({ issuer: s.issuer, serial: toHex(s.serial) })),
       revokedKeys: this.revokedKeys.map((k) => toHex(k)),
     };
@@ -232,7 +232,8 @@ export class TrustStore {
     const selfSigned = cred.issuerId === cred.agentId && equalBytes(cred.issuerFingerprint, fingerprint);
     let issuerKey: Uint8Array;
     if (selfSigned) {
-      const pinned = this.pins.some((p) => equalBytes(p.fingerprint, fingerprint) && (p.agentId === undefined || p.agentId === cred.agentId));
+      // Only a pin binding exactly this key to exactly this agent id admits it.
+      const pinned = this.pins.some((p) => p.agentId === cred.agentId && equalBytes(p.fingerprint, fingerprint));
       if (!pinned) throw new CredentialInvalidError(`self-signed credential of ${JSON.stringify(cred.agentId)} is not pinned`);
       issuerKey = cred.publicKey;
     } else {

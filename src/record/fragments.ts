@@ -4,11 +4,14 @@
  * one empty 0x05 fragment).
  *
  * Sharp edges:
+ * - Every non-final fragment carries exactly 65536 bytes; the assembler refuses any other
+ *   (DecodeError). Without this rule an authenticated peer could send millions of empty
+ *   fragments that never reach maxMessageSize but each cost the receiver memory.
  * - The assembler refuses a message as soon as its running size passes maxMessageSize
  *   (MessageTooLargeError), before buffering the fragment that crosses the limit.
  * - Fragments are views into the input; nothing is copied until the final concatenation.
  */
-import { InvalidArgumentError, MessageTooLargeError } from '../errors.js';
+import { DecodeError, InvalidArgumentError, MessageTooLargeError } from '../errors.js';
 import { InnerType, MAX_CONTENT } from './constants.js';
 
 export interface Fragment {
@@ -16,8 +19,8 @@ export interface Fragment {
   content: Uint8Array;
 }
 
-export function fragmentMessage(payload: Uint8Array, maxFragment = MAX_CONTENT): Fragment[] {
-  if (!(maxFragment >= 1 && maxFragment <= MAX_CONTENT)) throw new InvalidArgumentError(`maxFragment must be in [1, ${MAX_CONTENT}]`);
+export function fragmentMessage(payload: Uint8Array): Fragment[] {
+  const maxFragment = MAX_CONTENT;
   const out: Fragment[] = [];
   let offset = 0;
   do {
@@ -43,6 +46,11 @@ export class MessageAssembler {
 
   /** Add one fragment; returns the whole message on its final fragment. */
   add(innerType: number, content: Uint8Array): Uint8Array | undefined {
+    if (innerType === InnerType.applicationFragment && content.length !== MAX_CONTENT) {
+      this.parts = [];
+      this.size = 0;
+      throw new DecodeError(`non-final application fragment of ${content.length} bytes (must be ${MAX_CONTENT})`);
+    }
     const size = this.size + content.length;
     if (size > this.maxMessageSize) {
       this.parts = [];

@@ -26,7 +26,7 @@ import { utf8Encode } from '../bytes.js';
 export interface SessionOptions extends HandshakeConfig {
   /** Largest application message accepted or sent, in bytes. Default 64 MiB. */
   maxMessageSize?: number;
-  /** Records sent under one key before an automatic key update. Default 2^24. */
+  /** Records sent under one key before an automatic key update. Default 2^22. Must be below sequenceLimit. */
   keyUpdateInterval?: number;
   /** Hard per-key record limit (tests force it small). Default 2^48. */
   sequenceLimit?: number;
@@ -47,7 +47,11 @@ export interface SessionOutput {
 export type SessionState = 'handshaking' | 'established' | 'closed' | 'failed';
 
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
-export const DEFAULT_KEY_UPDATE_INTERVAL = 2 ** 24;
+/**
+ * 2^22 records of at most 2^16 bytes is 2^38 bytes per key: the AES-GCM budget TLS 1.3 uses
+ * (2^24.5 records of 2^14 bytes), and far inside ChaCha20-Poly1305's.
+ */
+export const DEFAULT_KEY_UPDATE_INTERVAL = 2 ** 22;
 
 interface Direction {
   epoch: Epoch;
@@ -74,6 +78,10 @@ export class Session {
   private _result: HandshakeResult | undefined;
   private _error: PqmcpError | undefined;
   private suite = 0;
+  private started = false;
+  private exporterSecret: Uint8Array | undefined;
+  /** Set while an alert record is processed: an alert is never answered with an alert. */
+  private inAlert = false;
 
   private constructor(
     readonly role: 'client' | 'server',
@@ -82,8 +90,11 @@ export class Session {
     this.handshake = role === 'client' ? new ClientHandshake(options) : new ServerHandshake(options);
     this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.keyUpdateInterval = options.keyUpdateInterval ?? DEFAULT_KEY_UPDATE_INTERVAL;
-    if (!(this.maxMessageSize > 0)) throw new InvalidArgumentError('maxMessageSize must be positive');
-    if (!(this.keyUpdateInterval > 0)) throw new InvalidArgumentError('keyUpdateInterval must be positive');
+    if (!(Number.isSafeInteger(this.maxMessageSize) && this.maxMessageSize > 0)) throw new InvalidArgumentError('maxMessageSize must be a positive integer');
+    const limit = options.sequenceLimit ?? 2 ** 48;
+    if (!(Number.isSafeInteger(this.keyUpdateInterval) && this.keyUpdateInterval > 0 && this.keyUpdateInterval < limit)) {
+      throw new InvalidArgumentError('keyUpdateInterval must be a positive integer below sequenceLimit (a key update needs a record of its own)');
+    }
     this.assembler = new MessageAssembler(this.maxMessageSize);
   }
 
@@ -116,6 +127,8 @@ export class Session {
 
   /** The client's first flight (ClientHello). The server has nothing to say first. */
   start(): SessionOutput {
+    if (this.started) throw new InvalidArgumentError('start() may be called once');
+    this.started = true;
     const out: SessionOutput = { send: [], events: [] };
     const hs = this.handshake;
     if (hs instanceof ClientHandshake) this.guard(out, () => this.apply(hs.start(), out));
@@ -195,9 +208,9 @@ export class Session {
 
   /** TLS-style exporter (RFC 8446 section 7.5) for channel binding. */
   exportKeyingMaterial(label: string, context: Uint8Array, length: number): Uint8Array {
-    if (!this._result) throw new ClosedError('exporter needs a completed handshake');
+    if (!this.exporterSecret) throw new ClosedError('exporter needs an established session');
     if (!(length > 0 && length <= 255 * 32)) throw new InvalidArgumentError('exporter length must be 1..8160');
-    return exportKeyingMaterial(this.options.backend, this._result.exporterSecret, label, context, length);
+    return exportKeyingMaterial(this.options.backend, this.exporterSecret, label, context, length);
   }
 
   // --- internals -------------------------------------------------------------------------
@@ -220,12 +233,13 @@ export class Session {
   }
 
   private guard(out: SessionOutput, fn: () => void): void {
+    this.inAlert = false;
     try {
       fn();
     } catch (err) {
       const error = toPqmcpError(err);
-      // Answer with an alert unless the peer already aborted or we already closed.
-      if (!(error instanceof PeerAlertError) && error.alert !== undefined && !this.sentClose) {
+      // Answer with an alert unless the failure came from an alert record or we already closed.
+      if (!this.inAlert && error.alert !== undefined && !this.sentClose) {
         try {
           out.send.push(this.alertRecord(error.alert));
         } catch {
@@ -234,6 +248,8 @@ export class Session {
       }
       this.fail(error);
       out.events.push({ type: 'error', error });
+    } finally {
+      this.inAlert = false;
     }
   }
 
@@ -242,9 +258,18 @@ export class Session {
     this._error = error;
     this.queued = [];
     this.queuedBytes = 0;
-    this.tx.cipher?.wipe();
-    this.rx.cipher?.wipe();
-    this.tx.cipher = this.rx.cipher = undefined;
+    this.wipeKeys();
+  }
+
+  /** Forget every key this session holds (failure or close). The exporter goes too. */
+  private wipeKeys(): void {
+    for (const dir of [this.tx, this.rx]) {
+      dir.cipher?.wipe();
+      dir.secret?.fill(0);
+      dir.cipher = dir.secret = undefined;
+    }
+    this.exporterSecret?.fill(0);
+    this.exporterSecret = undefined;
   }
 
   private alertRecord(code: number): Uint8Array {
@@ -259,6 +284,7 @@ export class Session {
       return;
     }
     if (type === RecordType.alert) {
+      this.inAlert = true;
       // A peer that fails before it has keys (e.g. on our ServerHello) can only alert in
       // plaintext. Accepting that during the handshake costs nothing (an attacker who can
       // inject it can also cut the connection); once application keys are in use, an
@@ -276,7 +302,9 @@ export class Session {
         this.apply(this.handshake.receive(content, 'handshake'), out);
         return;
       case InnerType.alert:
+        this.inAlert = true;
         this.onAlert(decodeAlert(content), out, true);
+        this.inAlert = false;
         return;
       case InnerType.keyUpdate:
         if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('KeyUpdate during the handshake');
@@ -300,8 +328,7 @@ export class Session {
       if (this.assembler.pending) throw new TruncationError('close_notify in the middle of a fragmented message');
       if (!this.sentClose) out.send.push(...this.close());
       this._state = 'closed';
-      this.tx.cipher?.wipe();
-      this.rx.cipher?.wipe();
+      this.wipeKeys();
       out.events.push({ type: 'close' });
       return;
     }
@@ -309,14 +336,18 @@ export class Session {
   }
 
   private onKeyUpdate(requested: boolean, out: SessionOutput): void {
-    this.rx.secret = nextTrafficSecret(this.options.backend, this.rx.secret!);
+    const old = this.rx.secret!;
+    this.rx.secret = nextTrafficSecret(this.options.backend, old);
+    old.fill(0); // forward secrecy in memory: the old key cannot be re-derived
     this.install(this.rx, this.rx.secret);
     if (requested && !this.sentClose) this.sendKeyUpdate(false, out.send);
   }
 
   private sendKeyUpdate(requestPeer: boolean, out: Uint8Array[]): void {
     out.push(this.tx.cipher!.seal(InnerType.keyUpdate, encodeKeyUpdate(requestPeer)));
-    this.tx.secret = nextTrafficSecret(this.options.backend, this.tx.secret!);
+    const old = this.tx.secret!;
+    this.tx.secret = nextTrafficSecret(this.options.backend, old);
+    old.fill(0);
     this.install(this.tx, this.tx.secret);
   }
 
@@ -330,6 +361,7 @@ export class Session {
     const limit = this.options.sequenceLimit;
     dir.cipher = new CipherState(this.options.backend, aeadFor(this.suite), key, iv, limit !== undefined ? { sequenceLimit: limit } : {});
     key.fill(0);
+    iv.fill(0);
   }
 
   private apply(actions: HandshakeAction[], out: SessionOutput): void {
@@ -349,6 +381,7 @@ export class Session {
         }
         case 'complete':
           this._result = action.result;
+          this.exporterSecret = action.exporterSecret;
           this._state = 'established';
           out.events.push({ type: 'handshake', result: action.result });
           this.flushQueue(out);

@@ -102,6 +102,7 @@ export function runKatScenario(backend: CryptoBackend, suite: number): KatVector
     backend,
     identity: { keyPair: serverKey, credential: serverCred },
     trust,
+    suites: [suite],
     now,
     random: (n) => serverDrbg.next(n, `server random(${n})`),
     keyLog: (label, s) => (secrets[label] = toHex(s)),

@@ -21,7 +21,7 @@ const FP_B = 'cd'.repeat(32);
 function full(): TrustStore {
   return new TrustStore({
     issuers: [{ id: acme.id, publicKey: acme.publicKey }, { id: beta.id, publicKey: beta.publicKey }],
-    pinned: [{ fingerprint: FP_A }, { fingerprint: FP_B.toUpperCase(), agentId: 'agent://acme/planner' }],
+    pinned: [{ fingerprint: FP_A, agentId: 'agent://acme/a' }, { fingerprint: FP_B.toUpperCase(), agentId: 'agent://acme/planner' }],
     revokedSerials: [{ issuer: 'issuer://acme', serial: '00FF10' }],
     revokedKeys: [FP_B],
   });
@@ -36,7 +36,7 @@ describe('TrustStore JSON', () => {
         { id: 'issuer://acme', publicKey: base64urlEncode(acme.publicKey) },
         { id: 'issuer://beta', publicKey: base64urlEncode(beta.publicKey) },
       ],
-      pinned: [{ fingerprint: FP_A }, { fingerprint: FP_B, agentId: 'agent://acme/planner' }],
+      pinned: [{ fingerprint: FP_A, agentId: 'agent://acme/a' }, { fingerprint: FP_B, agentId: 'agent://acme/planner' }],
       revokedSerials: [{ issuer: 'issuer://acme', serial: '00ff10' }],
       revokedKeys: [FP_B],
     });
@@ -60,7 +60,7 @@ describe('TrustStore JSON', () => {
 
   it('deduplicates identical entries', () => {
     const store = full();
-    store.addIssuer({ id: acme.id, publicKey: acme.publicKey }).addPin({ fingerprint: FP_A }).revokeSerial({ issuer: 'issuer://acme', serial: '00ff10' }).revokeKey(FP_B.toUpperCase());
+    store.addIssuer({ id: acme.id, publicKey: acme.publicKey }).addPin({ fingerprint: FP_A, agentId: 'agent://acme/a' }).revokeSerial({ issuer: 'issuer://acme', serial: '00ff10' }).revokeKey(FP_B.toUpperCase());
     expect(store.toJSON()).toEqual(full().toJSON());
   });
 
@@ -152,7 +152,8 @@ describe('TrustStore construction and mutation', () => {
 
   it('validates add and revoke arguments', () => {
     const store = new TrustStore();
-    expectError(() => store.addPin({ fingerprint: 'ab' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
+    expectError(() => store.addPin({ fingerprint: 'ab', agentId: 'agent://a' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
+    expectError(() => store.addPin({ fingerprint: FP_A } as never), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
     expectError(() => store.addPin({ fingerprint: FP_A, agentId: 'x y' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
     expectError(() => store.revokeKey('ab'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
     expectError(() => store.revokeSerial({ issuer: 'issuer://a', serial: new Uint8Array(0) }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
@@ -161,7 +162,7 @@ describe('TrustStore construction and mutation', () => {
   });
 
   it('accepts the issuer helper object and fingerprints as produced by fingerprintHex', () => {
-    const store = new TrustStore().addIssuer(acme).addPin({ fingerprint: fingerprintHex(backend, agentPublicKey) });
+    const store = new TrustStore().addIssuer(acme).addPin({ fingerprint: fingerprintHex(backend, agentPublicKey), agentId: 'agent://acme/a' });
     expect(store.toJSON().issuers).toEqual([{ id: 'issuer://acme', publicKey: base64urlEncode(acme.publicKey) }]);
   });
 });

@@ -295,7 +295,7 @@ describe('TrustStore.verifyCredential: pins and self-signed credentials', () => 
   const soloFingerprint = (): string => fingerprintHex(backend, agentKey2.publicKey);
 
   it('a pinned self-signed credential is accepted', () => {
-    for (const pin of [{ fingerprint: soloFingerprint() }, { fingerprint: soloFingerprint().toUpperCase(), agentId: 'agent://solo' }]) {
+    for (const pin of [{ fingerprint: soloFingerprint(), agentId: 'agent://solo' }, { fingerprint: soloFingerprint().toUpperCase(), agentId: 'agent://solo' }]) {
       const peer = new TrustStore({ pinned: [pin] }).verifyCredential(backend, selfSigned.encoded, inside);
       expect(peer.selfSigned).toBe(true);
       expect(peer.issuer).toBe('agent://solo');
@@ -305,7 +305,7 @@ describe('TrustStore.verifyCredential: pins and self-signed credentials', () => 
   });
 
   it('an unpinned self-signed credential: CredentialInvalidError', () => {
-    const store = trusted().addPin({ fingerprint: fingerprintHex(backend, agentKey.publicKey) });
+    const store = trusted().addPin({ fingerprint: fingerprintHex(backend, agentKey.publicKey), agentId: 'agent://solo' });
     const err = expectError(() => store.verifyCredential(backend, selfSigned.encoded, inside), CredentialInvalidError, 'ERR_CREDENTIAL_INVALID');
     expect(err.message).toMatch(/self-signed.*not pinned/);
     expect(err.alert).toBe(42);
@@ -316,14 +316,26 @@ describe('TrustStore.verifyCredential: pins and self-signed credentials', () => 
     expectError(() => store.verifyCredential(backend, selfSigned.encoded, inside), CredentialInvalidError, 'ERR_CREDENTIAL_INVALID');
   });
 
+  it('a pin must name its agent id: an unbound pin would let its key self-sign as anyone', () => {
+    expectError(() => new TrustStore({ pinned: [{ fingerprint: soloFingerprint() } as never] }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
+    expectError(() => TrustStore.fromJSON({ version: 1, pinned: [{ fingerprint: soloFingerprint() }] }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
+  });
+
+  it('a self-signed credential claiming an id other than its pin: CredentialInvalidError', () => {
+    // The key is pinned for agent://solo; the same key self-signs as an issuer-managed id.
+    const impersonation = selfSignedCredential(backend, { agentId: 'agent://acme/admin', keyPair: agentKey2, scopes: ['admin'], notBefore: T0, notAfter: T1 });
+    const store = trusted().addPin({ fingerprint: soloFingerprint(), agentId: 'agent://solo' });
+    expectError(() => store.verifyCredential(backend, impersonation.encoded, inside), CredentialInvalidError, 'ERR_CREDENTIAL_INVALID');
+  });
+
   it('a pinned self-signed credential with a bad signature: BadSignatureError', () => {
-    const store = new TrustStore({ pinned: [{ fingerprint: soloFingerprint() }] });
+    const store = new TrustStore({ pinned: [{ fingerprint: soloFingerprint(), agentId: 'agent://solo' }] });
     const tampered = flipped(selfSigned.encoded, selfSigned.encoded.length - 100);
     expectError(() => store.verifyCredential(backend, tampered, inside), BadSignatureError, 'ERR_BAD_SIGNATURE');
   });
 
   it('a self-signed credential goes through the window and revocation checks too', () => {
-    const store = new TrustStore({ pinned: [{ fingerprint: soloFingerprint() }] });
+    const store = new TrustStore({ pinned: [{ fingerprint: soloFingerprint(), agentId: 'agent://solo' }] });
     expectError(() => store.verifyCredential(backend, selfSigned.encoded, { now: at(T1 + 61) }), CredentialExpiredError, 'ERR_CREDENTIAL_EXPIRED');
     store.revokeSerial({ issuer: 'agent://solo', serial: selfSigned.serial });
     expectError(() => store.verifyCredential(backend, selfSigned.encoded, inside), CredentialRevokedError, 'ERR_CREDENTIAL_REVOKED');
@@ -335,11 +347,11 @@ describe('TrustStore.verifyCredential: pins and self-signed credentials', () => 
     expect(err.message).toMatch(/pinned key/);
   });
 
-  it('an agent id pinned to its own key (among others) is accepted; pins without agent id do not constrain ids', () => {
+  it('an agent id pinned to its own key (among others) is accepted; pins for other ids do not constrain it', () => {
     const store = trusted()
       .addPin({ fingerprint: fingerprintHex(backend, agentKey2.publicKey), agentId: AGENT })
       .addPin({ fingerprint: fingerprintHex(backend, agentKey.publicKey), agentId: AGENT })
-      .addPin({ fingerprint: fingerprintHex(backend, agentKey2.publicKey) });
+      .addPin({ fingerprint: fingerprintHex(backend, agentKey2.publicKey), agentId: 'agent://other' });
     expect(store.verifyCredential(backend, cred.encoded, inside).selfSigned).toBe(false);
   });
 

@@ -184,6 +184,14 @@ describe('fragments', () => {
     expect(asm.pending).toBe(false);
   });
 
+  it('refuses a non-final fragment that is not exactly 65536 bytes', () => {
+    for (const size of [0, 1, 65535]) {
+      const asm = new MessageAssembler(1 << 20);
+      expect(() => asm.add(InnerType.applicationFragment, new Uint8Array(size))).toThrowError(expect.objectContaining({ code: 'ERR_DECODE' }));
+      expect(asm.pending).toBe(false);
+    }
+  });
+
   it('refuses a message past the limit before buffering the fragment that crosses it', () => {
     const asm = new MessageAssembler(100_000);
     asm.add(InnerType.applicationFragment, new Uint8Array(65536));

@@ -8,7 +8,7 @@ import { createNativeBackend } from '../../src/crypto/native.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
 import { Alert } from '../../src/errors.js';
-import { Suite } from '../../src/wire/messages.js';
+import { Suite, decodeClientHello, unframeHandshake } from '../../src/wire/messages.js';
 import { CipherState, InnerType } from '../../src/record/index.js';
 import { trafficKeys } from '../../src/handshake/key-schedule.js';
 import type { SessionOptions } from '../../src/session/session.js';
@@ -55,12 +55,21 @@ describe.each([
     expect(s.peer.scopes).toEqual(['resources:read', 'tools:call']);
     expect(c.suite).toBe(Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256);
     expect(Buffer.from(c.transcriptHash)).toEqual(Buffer.from(s.transcriptHash));
+    // The exporter secret never leaves the session.
+    expect(Object.keys(c)).not.toContain('exporterSecret');
     expect(Buffer.from(pair.client.exportKeyingMaterial('test', text('ctx'), 32))).toEqual(Buffer.from(pair.server.exportKeyingMaterial('test', text('ctx'), 32)));
 
     const toServer = deliver(pair, 'c2s', pair.client.send(text('hello server')));
     expect(messagesOf(toServer.events)).toEqual(['hello server']);
     const toClient = deliver(pair, 's2c', pair.server.send(text('hello client')));
     expect(messagesOf(toClient.events)).toEqual(['hello client']);
+  });
+
+  it('offers AES-256-GCM by default only where the AEAD is native (constant time)', () => {
+    const pair = established(cb, sb);
+    expect(pair.server.result!.suite).toBe(Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256);
+    const offered = decodeClientHello(unframeHandshake(pair.wire.c2s[0]!.subarray(4)).body).suites;
+    expect(offered.includes(Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256)).toBe(cb.report.aead === 'native');
   });
 
   it('negotiates AES-256-GCM when both prefer it', () => {
@@ -187,7 +196,7 @@ describe('record attacks (network attacker)', () => {
     // Only a malicious sender can do this; forge it with the client's logged traffic secret.
     const { pair, secrets } = withKeyLog();
     const rogue = rogueCipher(secrets['c_ap_traffic_0']!);
-    const out = deliver(pair, 'c2s', [rogue.seal(InnerType.applicationFragment, new Uint8Array(10)), rogue.seal(InnerType.alert, Uint8Array.of(0, Alert.closeNotify))]);
+    const out = deliver(pair, 'c2s', [rogue.seal(InnerType.applicationFragment, new Uint8Array(65536)), rogue.seal(InnerType.alert, Uint8Array.of(0, Alert.closeNotify))]);
     expectFailed(pair.server, out.events, 'ERR_TRUNCATED');
   });
 
@@ -213,6 +222,25 @@ describe('record attacks (network attacker)', () => {
     expectFailed(pair.client, pair.clientEvents, 'ERR_UNSUPPORTED_VERSION');
     const serverErr = expectFailed(pair.server, pair.serverEvents, 'ERR_PEER_ALERT');
     expect((serverErr as unknown as { peerAlert: number }).peerAlert).toBe(Alert.protocolVersion);
+  });
+
+  it('non-final fragments must be full: a flood of tiny fragments is refused at once', () => {
+    const { pair, secrets } = withKeyLog();
+    const rogue = rogueCipher(secrets['c_ap_traffic_0']!);
+    const out = deliver(pair, 'c2s', [rogue.seal(InnerType.applicationFragment, new Uint8Array(0))]);
+    expectFailed(pair.server, out.events, 'ERR_DECODE');
+  });
+
+  it('an alert is never answered with an alert', () => {
+    // close_notify during the handshake is an error, but the answer is silence.
+    const pair = createPair(options(noble, clientAgent), options(noble, serverAgent));
+    const hello = pair.client.start().send;
+    const serverFlight = deliver(pair, 'c2s', hello).send;
+    deliver(pair, 's2c', serverFlight.slice(0, 1)); // ServerHello only: the client has handshake keys
+    const closeMidHandshake = pair.client.close();
+    const out = deliver(pair, 'c2s', closeMidHandshake);
+    expectFailed(pair.server, out.events, 'ERR_UNEXPECTED_MESSAGE');
+    expect(out.send).toEqual([]);
   });
 
   it('plaintext records after keys are unexpected', () => {
@@ -251,13 +279,25 @@ describe('key update', () => {
   });
 
   it('sequence exhaustion with a small forced limit ends the session with a typed error', () => {
-    const pair = established(native, native, { sequenceLimit: 4, keyUpdateInterval: 1000 });
-    // The client's send key already sealed its handshake flight under handshake keys;
-    // application keys start at 0. Four records fit, the fifth does not.
-    for (let i = 0; i < 4; i++) deliver(pair, 'c2s', pair.client.send(text(`${i}`)));
-    expect(() => pair.client.send(text('one too many'))).toThrowError(expect.objectContaining({ code: 'ERR_SEQUENCE_EXHAUSTED' }));
-    // The session is dead, not half-updated.
-    expect(pair.client.state).toBe('failed');
-    expect(() => pair.client.send(text('after'))).toThrowError(expect.objectContaining({ code: 'ERR_CLOSED' }));
+    // An honest sender updates its keys before its own limit; a peer that never does is
+    // stopped by the receiver's limit.
+    const pair = createPair(options(native, clientAgent), options(native, serverAgent, { sequenceLimit: 4, keyUpdateInterval: 2 }));
+    runPair(pair);
+    expectEstablished(pair);
+    for (let i = 0; i < 4; i++) expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text(`${i}`))).events)).toEqual([`${i}`]);
+    expectFailed(pair.server, deliver(pair, 'c2s', pair.client.send(text('one too many'))).events, 'ERR_SEQUENCE_EXHAUSTED');
+  });
+
+  it('a key update interval at or above the sequence limit is refused up front', () => {
+    expect(() => createPair(options(native, clientAgent, { sequenceLimit: 4, keyUpdateInterval: 4 }), options(native, serverAgent))).toThrowError(
+      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }),
+    );
+  });
+
+  it('a message above maxMessageSize is refused before anything is sealed', () => {
+    const { pair } = withKeyLog();
+    expect(() => pair.client.send(new Uint8Array(65 * 1024 * 1024))).toThrowError(expect.objectContaining({ code: 'ERR_MESSAGE_TOO_LARGE' }));
+    expect(pair.client.state).toBe('established');
+    expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('still fine'))).events)).toEqual(['still fine']);
   });
 });
