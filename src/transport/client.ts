@@ -1,7 +1,7 @@
 /**
  * The MCP client transport: the SDK's `Transport` over a pqmcp session on a WebSocket.
  *
- *   const transport = new PqmcpClientTransport('ws://tools.example:8443/mcp', { identity, trust });
+ *   const transport = new PqmcpClientTransport('ws://tools.example:8443/mcp', { identity, trust, expectedServerId: 'agent://example/tools' });
  *   await client.connect(transport);          // the only line that changes
  *
  * Sharp edges:
@@ -36,8 +36,14 @@ import { sessionIdOf } from './auth-info.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 
 export interface PqmcpClientOptions extends PqmcpTransportOptions {
-  /** Refuse the server unless its attested agent id is exactly this (recommended). */
+  /**
+   * Refuse the server unless its attested agent id is exactly this. Required unless
+   * `allowAnyServer` is set: a trust store says "a trusted issuer vouched for this agent",
+   * not "this is the server I meant" (the hostname check of TLS).
+   */
   expectedServerId?: string;
+  /** Accept any server agent the trust store accepts. Only for closed deployments where every trusted agent may serve. */
+  allowAnyServer?: boolean;
   /** Extra HTTP headers for the WebSocket upgrade request. */
   headers?: Record<string, string>;
   /**
@@ -86,6 +92,10 @@ export class PqmcpClientTransport implements Transport {
     }
     if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new InvalidArgumentError('url must be a ws:// or wss:// URL');
     this.url = parsed;
+    if (options.expectedServerId === undefined && options.allowAnyServer !== true) {
+      throw new InvalidArgumentError('set expectedServerId to the server agent id (or allowAnyServer: true to accept any agent your trust store accepts)');
+    }
+    if (options.expectedServerId !== undefined && typeof options.expectedServerId !== 'string') throw new InvalidArgumentError('expectedServerId must be a string');
     this.resolved = resolveOptions(options);
     localIdentity(options.identity);
     this.handshake = new Promise<HandshakeResult>((resolve, reject) => (this.settleHandshake = { resolve, reject }));

@@ -55,7 +55,7 @@ async function listener(options: Parameters<typeof listen>[0] extends infer O ? 
 }
 
 function rawTransport(url: string, options: Partial<ConstructorParameters<typeof PqmcpClientTransport>[1]> = {}): PqmcpClientTransport {
-  const transport = new PqmcpClientTransport(url, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), backend: 'native', ...options });
+  const transport = new PqmcpClientTransport(url, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), backend: 'native', expectedServerId: SERVER_ID, ...options });
   cleanup.add(() => transport.close());
   return transport;
 }
