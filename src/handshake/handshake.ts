@@ -191,8 +191,25 @@ abstract class HandshakeBase {
     return [cred, verify, finished];
   }
 
+  /** The context the peer's CredentialVerify must be made under (the other role's). */
+  protected abstract readonly peerSignatureContext: Uint8Array;
+
+  /** The peer's Credential, then its CredentialVerify; returns the next state. */
+  protected peerAuthentication(state: 'wait-credential' | 'wait-verify', type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): 'wait-verify' | 'wait-finished' {
+    if (state === 'wait-credential') {
+      expectType(type, MsgType.credential, state);
+      this.requireEpoch(epoch, 'handshake', 'Credential');
+      this.onPeerCredential(body, framed);
+      return 'wait-verify';
+    }
+    expectType(type, MsgType.credentialVerify, state);
+    this.requireEpoch(epoch, 'handshake', 'CredentialVerify');
+    this.onPeerVerify(body, framed, this.peerSignatureContext);
+    return 'wait-finished';
+  }
+
   /** The peer's Credential: decode and verify against the trust store (typed errors). */
-  protected onPeerCredential(body: Uint8Array, framed: Uint8Array): void {
+  private onPeerCredential(body: Uint8Array, framed: Uint8Array): void {
     const credential = decodeCredentialMessage(body);
     const options: { now?: () => number; clockSkewSeconds?: number; expectedPeerId?: string } = {};
     if (this.config.now) options.now = this.config.now;
@@ -203,7 +220,7 @@ abstract class HandshakeBase {
   }
 
   /** The peer's CredentialVerify: its composite signature over the transcript so far. */
-  protected onPeerVerify(body: Uint8Array, framed: Uint8Array, context: Uint8Array): void {
+  private onPeerVerify(body: Uint8Array, framed: Uint8Array, context: Uint8Array): void {
     const { algorithm, signature } = decodeCredentialVerify(body);
     if (algorithm !== SIG_MLDSA65_ED25519) throw new DecodeError(`unknown signature algorithm ${algorithm}`);
     const peer = this.peer;
@@ -214,7 +231,9 @@ abstract class HandshakeBase {
   }
 
   /** The peer's Finished: constant-time MAC check over the transcript so far. */
-  protected onPeerFinished(body: Uint8Array, framed: Uint8Array, base: Uint8Array): void {
+  protected onPeerFinished(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch, base: Uint8Array): void {
+    expectType(type, MsgType.finished, 'wait-finished');
+    this.requireEpoch(epoch, 'handshake', 'Finished');
     const received = decodeFinished(body);
     const expected = finishedMac(this.config.backend, base, this.transcript.hash());
     if (!equalBytes(received, expected)) throw new BadFinishedError();
@@ -241,6 +260,7 @@ abstract class HandshakeBase {
 
 export class ClientHandshake extends HandshakeBase {
   readonly role = 'client';
+  protected readonly peerSignatureContext = SERVER_SIGNATURE_CONTEXT;
   protected state: 'start' | 'wait-server-hello' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'start';
   private ephemeral: XWingKeyPair | undefined;
 
@@ -292,21 +312,11 @@ export class ClientHandshake extends HandshakeBase {
         ];
       }
       case 'wait-credential':
-        expectType(type, MsgType.credential, this.state);
-        this.requireEpoch(epoch, 'handshake', 'Credential');
-        this.onPeerCredential(body, framed);
-        this.state = 'wait-verify';
-        return [];
       case 'wait-verify':
-        expectType(type, MsgType.credentialVerify, this.state);
-        this.requireEpoch(epoch, 'handshake', 'CredentialVerify');
-        this.onPeerVerify(body, framed, SERVER_SIGNATURE_CONTEXT);
-        this.state = 'wait-finished';
+        this.state = this.peerAuthentication(this.state, type, body, framed, epoch);
         return [];
       case 'wait-finished': {
-        expectType(type, MsgType.finished, this.state);
-        this.requireEpoch(epoch, 'handshake', 'Finished');
-        this.onPeerFinished(body, framed, this.serverHandshakeSecret!);
+        this.onPeerFinished(type, body, framed, epoch, this.serverHandshakeSecret!);
         const app = this.deriveApplication();
         const flight = this.authenticate(CLIENT_SIGNATURE_CONTEXT, this.clientHandshakeSecret!);
         this.state = 'done';
@@ -325,6 +335,7 @@ export class ClientHandshake extends HandshakeBase {
 
 export class ServerHandshake extends HandshakeBase {
   readonly role = 'server';
+  protected readonly peerSignatureContext = CLIENT_SIGNATURE_CONTEXT;
   protected state: 'wait-client-hello' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'wait-client-hello';
   private applicationClientSecret: Uint8Array | undefined;
 
@@ -375,21 +386,11 @@ export class ServerHandshake extends HandshakeBase {
         ];
       }
       case 'wait-credential':
-        expectType(type, MsgType.credential, this.state);
-        this.requireEpoch(epoch, 'handshake', 'Credential');
-        this.onPeerCredential(body, framed);
-        this.state = 'wait-verify';
-        return [];
       case 'wait-verify':
-        expectType(type, MsgType.credentialVerify, this.state);
-        this.requireEpoch(epoch, 'handshake', 'CredentialVerify');
-        this.onPeerVerify(body, framed, CLIENT_SIGNATURE_CONTEXT);
-        this.state = 'wait-finished';
+        this.state = this.peerAuthentication(this.state, type, body, framed, epoch);
         return [];
       case 'wait-finished':
-        expectType(type, MsgType.finished, this.state);
-        this.requireEpoch(epoch, 'handshake', 'Finished');
-        this.onPeerFinished(body, framed, this.clientHandshakeSecret!);
+        this.onPeerFinished(type, body, framed, epoch, this.clientHandshakeSecret!);
         this.state = 'done';
         return [
           { type: 'keys', direction: 'receive', epoch: 'application', secret: this.takeApplicationClientSecret() },
