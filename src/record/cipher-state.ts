@@ -1,111 +1,124 @@
 /**
- * One direction's record protection: an AEAD key, a base IV and an implicit sequence
- * number (docs/protocol.md, section 3.2).
- *
- *   inner_plaintext = content || inner_type u8
- *   nonce           = iv XOR (0x00000000 || seq u64)
- *   aad             = type 0x17 || length u24  (the record header)
- *   body            = AEAD-Seal(key, nonce, inner_plaintext, aad)
+ * One direction's record protection: an AEAD key, a base IV and an implicit sequence number
+ * (docs/protocol.md, section 3.2). A key change is a new CipherState.
  *
  * Sharp edges:
- * - `open` failing (BadRecordMacError, constant message) does not advance the sequence; the
- *   caller must treat it as fatal. There is no retry: replay, reorder and drops all surface
- *   as this failure.
- * - Sealing or opening at seq >= sequenceLimit throws SequenceExhaustedError; the session
- *   updates keys long before (2^24 records by default, the limit is 2^48).
- * - A key change is a new CipherState; `wipe()` zeroes this one's copies of key and IV.
+ * - A failed `open` throws BadRecordMacError (constant message) and does NOT advance the
+ *   sequence; the caller must treat it as fatal. Replay, reorder, drop and injection all
+ *   surface as this failure, because seq is never sent. A header that does not frame `body`
+ *   (wrong type or length) is the same failure: the header is the AAD.
+ * - The sequence advances exactly when a record is sealed, or opens with a valid tag (even
+ *   if its inner plaintext is then refused: that error is fatal too).
+ * - Sealing or opening at seq >= sequenceLimit throws SequenceExhaustedError. The session
+ *   updates keys long before (every 2^24 records by default); 2^48 is the hard ceiling.
+ * - Content above 65536 bytes on `seal` is a local programming error (InvalidArgumentError,
+ *   no alert); on `open` a body above 65553 bytes is the peer's RecordOverflowError.
+ * - `wipe()` zeroes this object's copies of key and IV and drops the AEAD; the backend's
+ *   internal key copy (a KeyObject, noble's closure) is left to the garbage collector.
+ *   A wiped state throws ClosedError.
+ * - Timing depends only on seq, lengths and the (public) header; the inner type is read
+ *   after authentication, where its validity is revealed by the outcome anyway.
+ * - The nonce buffer is reused between records: backends must consume it synchronously
+ *   (both do; the Aead interface is synchronous).
  */
-import { BadRecordMacError, DecodeError, InvalidArgumentError, RecordOverflowError, SequenceExhaustedError, UnexpectedMessageError } from '../errors.js';
+import { BadRecordMacError, ClosedError, DecodeError, InternalError, InvalidArgumentError, RecordOverflowError, SequenceExhaustedError, UnexpectedMessageError } from '../errors.js';
 import type { Aead, AeadAlgorithm, CryptoBackend } from '../crypto/types.js';
-import { DEFAULT_SEQUENCE_LIMIT, HEADER_LENGTH, InnerType, MAX_CONTENT, RecordType, TAG_LENGTH, type InnerTypeId } from './constants.js';
+import { DEFAULT_SEQUENCE_LIMIT, HEADER_LENGTH, InnerType, IV_LENGTH, KEY_LENGTH, MAX_CONTENT, MAX_PROTECTED_BODY, MIN_PROTECTED_BODY, RecordType, TAG_LENGTH, type InnerTypeId } from './constants.js';
 import { writeHeader } from './framing.js';
+import { writeNonce } from './_nonce.js';
 
 export interface CipherStateOptions {
-  /** Records this key may protect (default 2^48). */
+  /** No record is sealed or opened at seq >= this (an integer in [1, 2^48]; default 2^48). */
   sequenceLimit?: number;
 }
 
+export interface OpenedRecord {
+  innerType: InnerTypeId;
+  /** A view into the decrypted inner plaintext. */
+  content: Uint8Array;
+}
+
 export class CipherState {
-  private readonly aead: Aead;
+  private aead: Aead | undefined;
   private readonly key: Uint8Array;
   private readonly iv: Uint8Array;
-  private readonly nonce = new Uint8Array(12);
+  private readonly nonce = new Uint8Array(IV_LENGTH);
   private readonly limit: number;
   private seq = 0;
 
   constructor(backend: CryptoBackend, algorithm: AeadAlgorithm, key: Uint8Array, iv: Uint8Array, options: CipherStateOptions = {}) {
-    if (key.length !== 32) throw new InvalidArgumentError('record key must be 32 bytes');
-    if (iv.length !== 12) throw new InvalidArgumentError('record IV must be 12 bytes');
+    if (key.length !== KEY_LENGTH) throw new InvalidArgumentError(`record key must be ${KEY_LENGTH} bytes, got ${key.length}`);
+    if (iv.length !== IV_LENGTH) throw new InvalidArgumentError(`record IV must be ${IV_LENGTH} bytes, got ${iv.length}`);
+    const limit = options.sequenceLimit ?? DEFAULT_SEQUENCE_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > DEFAULT_SEQUENCE_LIMIT) throw new InvalidArgumentError('sequenceLimit must be an integer from 1 to 2^48');
+    this.limit = limit;
     this.key = key.slice();
     this.iv = iv.slice();
     this.aead = backend.aead(algorithm, this.key);
-    this.limit = options.sequenceLimit ?? DEFAULT_SEQUENCE_LIMIT;
-    if (!Number.isSafeInteger(this.limit) || this.limit < 1 || this.limit > DEFAULT_SEQUENCE_LIMIT) {
-      throw new InvalidArgumentError(`sequenceLimit must be an integer in [1, 2^48]`);
-    }
   }
 
-  /** Records processed under this key. */
+  /** Records sealed (or opened) under this key so far: the seq of the next record. */
   get sequence(): number {
     return this.seq;
   }
 
-  /** Protect `content` as one record; returns header || body. */
+  /**
+   * Protect `content` as one record and return it encoded, header included.
+   *
+   *   inner = content || inner_type u8                      content 0..65536 bytes
+   *   nonce = iv XOR (0x00000000 || seq u64 big-endian)
+   *   aad   = 0x17 || length u24                             the record header
+   *   Record = aad || AEAD-Seal(key, nonce, inner, aad)      length = |content| + 17
+   *
+   * One allocation: the output buffer holds the header and the inner plaintext, which the
+   * AEAD reads in place; its ciphertext is then written over the plaintext.
+   */
   seal(innerType: InnerTypeId, content: Uint8Array): Uint8Array {
-    if (content.length > MAX_CONTENT) throw new RecordOverflowError(`record content of ${content.length} bytes exceeds ${MAX_CONTENT}`);
-    const inner = new Uint8Array(content.length + 1);
-    inner.set(content);
-    inner[content.length] = innerType;
-    const header = new Uint8Array(HEADER_LENGTH);
-    writeHeader(header, RecordType.protected, inner.length + TAG_LENGTH);
-    const body = this.aead.seal(this.nextNonce(), inner, header);
-    const out = new Uint8Array(HEADER_LENGTH + body.length);
-    out.set(header);
-    out.set(body, HEADER_LENGTH);
+    const aead = this.ready();
+    if (!(innerType >= InnerType.handshake && innerType <= InnerType.applicationFinal)) throw new InvalidArgumentError(`unknown inner content type ${innerType}`);
+    if (content.length > MAX_CONTENT) throw new InvalidArgumentError(`record content of ${content.length} bytes exceeds ${MAX_CONTENT}`);
+    const bodyLength = content.length + 1 + TAG_LENGTH;
+    const out = new Uint8Array(HEADER_LENGTH + bodyLength);
+    writeHeader(out, RecordType.protected, bodyLength);
+    out.set(content, HEADER_LENGTH);
+    out[HEADER_LENGTH + content.length] = innerType;
+    const inner = out.subarray(HEADER_LENGTH, HEADER_LENGTH + content.length + 1);
+    const sealed = aead.seal(writeNonce(this.nonce, this.iv, this.seq), inner, out.subarray(0, HEADER_LENGTH));
+    if (sealed.length !== bodyLength) throw new InternalError('AEAD returned a body of the wrong length');
+    out.set(sealed, HEADER_LENGTH);
+    this.seq++;
     return out;
   }
 
-  /** Authenticate and decrypt the next record (header as received, body). */
-  open(header: Uint8Array, body: Uint8Array): { innerType: InnerTypeId; content: Uint8Array } {
-    const nonce = this.peekNonce();
-    const inner = this.aead.open(nonce, body, header);
-    if (!inner) throw new BadRecordMacError();
+  /** Authenticate and decrypt the next record from its header (as received) and body. */
+  open(header: Uint8Array, body: Uint8Array): OpenedRecord {
+    const aead = this.ready();
+    if (header.length !== HEADER_LENGTH) throw new InvalidArgumentError(`record header must be ${HEADER_LENGTH} bytes`);
+    if (body.length > MAX_PROTECTED_BODY) throw new RecordOverflowError(`protected record of ${body.length} bytes exceeds ${MAX_PROTECTED_BODY}`);
+    if (body.length < MIN_PROTECTED_BODY) throw new DecodeError(`protected record of ${body.length} bytes is shorter than ${MIN_PROTECTED_BODY}`);
+    if (header[0] !== RecordType.protected || ((header[1]! << 16) | (header[2]! << 8) | header[3]!) !== body.length) throw new BadRecordMacError();
+    const inner = aead.open(writeNonce(this.nonce, this.iv, this.seq), body, header);
+    if (inner === undefined) throw new BadRecordMacError();
     this.seq++;
-    if (inner.length === 0) throw new DecodeError('empty inner plaintext');
-    const innerType = inner[inner.length - 1]!;
-    if (innerType < InnerType.handshake || innerType > InnerType.applicationFinal) {
-      throw new UnexpectedMessageError(`unknown inner content type ${innerType}`);
-    }
-    return { innerType: innerType as InnerTypeId, content: inner.subarray(0, inner.length - 1) };
+    const last = inner.length - 1;
+    if (last < 0) throw new DecodeError('empty inner plaintext');
+    const innerType = inner[last]!;
+    if (!(innerType >= InnerType.handshake && innerType <= InnerType.applicationFinal)) throw new UnexpectedMessageError(`unknown inner content type ${innerType}`);
+    return { innerType: innerType as InnerTypeId, content: inner.subarray(0, last) };
   }
 
+  /** Zero the key and IV copies held here; the state is unusable afterwards. */
   wipe(): void {
     this.key.fill(0);
     this.iv.fill(0);
     this.nonce.fill(0);
+    this.aead = undefined;
   }
 
-  private nextNonce(): Uint8Array {
-    const n = this.peekNonce();
-    this.seq++;
-    return n;
-  }
-
-  /** iv XOR (0^32 || seq u64), for the current seq; refuses an exhausted sequence. */
-  private peekNonce(): Uint8Array {
+  /** The AEAD, if this key may protect one more record. */
+  private ready(): Aead {
+    if (this.aead === undefined) throw new ClosedError('record keys were wiped');
     if (this.seq >= this.limit) throw new SequenceExhaustedError();
-    const hi = Math.floor(this.seq / 0x1_0000_0000);
-    const lo = this.seq >>> 0;
-    const n = this.nonce;
-    n.set(this.iv);
-    n[4]! ^= hi >>> 24;
-    n[5]! ^= (hi >>> 16) & 0xff;
-    n[6]! ^= (hi >>> 8) & 0xff;
-    n[7]! ^= hi & 0xff;
-    n[8]! ^= lo >>> 24;
-    n[9]! ^= (lo >>> 16) & 0xff;
-    n[10]! ^= (lo >>> 8) & 0xff;
-    n[11]! ^= lo & 0xff;
-    return n.slice();
+    return this.aead;
   }
 }

@@ -1,42 +1,52 @@
 /**
- * Application messages over records: a message of n bytes travels as ceil(n / 65536)
- * fragments, inner type 0x04 for all but the last, 0x05 for the last (an empty message is
- * one empty 0x05 fragment).
+ * Application messages over records (docs/protocol.md, section 3.2): a message of n bytes
+ * travels as max(1, ceil(n / 65536)) fragments, inner type 0x04 for all but the last and
+ * 0x05 for the last; an empty message is one empty 0x05 fragment.
  *
  * Sharp edges:
- * - Every non-final fragment carries exactly 65536 bytes; the assembler refuses any other
- *   (DecodeError). Without this rule an authenticated peer could send millions of empty
- *   fragments that never reach maxMessageSize but each cost the receiver memory.
- * - The assembler refuses a message as soon as its running size passes maxMessageSize
- *   (MessageTooLargeError), before buffering the fragment that crosses the limit.
- * - Fragments are views into the input; nothing is copied until the final concatenation.
+ * - Every 0x04 fragment carries exactly 65536 bytes, and the assembler refuses any other
+ *   (DecodeError): otherwise an authenticated peer could send endless empty fragments that
+ *   never reach maxMessageSize but each cost the receiver memory. Hence no smaller
+ *   fragment size can be chosen.
+ * - `fragmentMessage` returns views into the payload, never copies: the caller must not
+ *   modify the payload until the fragments are sealed.
+ * - The assembler throws MessageTooLargeError as soon as the running size would exceed
+ *   maxMessageSize, before it keeps the fragment that crosses the limit, so it never holds
+ *   more than maxMessageSize bytes. After any error it stays failed (the rest of that
+ *   message would otherwise be taken for a new one): every later `add` throws the same error.
+ * - It keeps views of the fragments it is given; a single-fragment message is returned as
+ *   that same view, a multi-fragment one is concatenated once, on its final fragment.
  */
-import { DecodeError, InvalidArgumentError, MessageTooLargeError } from '../errors.js';
-import { InnerType, MAX_CONTENT } from './constants.js';
+import { DecodeError, InvalidArgumentError, MessageTooLargeError, type PqmcpError } from '../errors.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, InnerType, MAX_CONTENT } from './constants.js';
+
+export type FragmentType = typeof InnerType.applicationFragment | typeof InnerType.applicationFinal;
 
 export interface Fragment {
-  innerType: typeof InnerType.applicationFragment | typeof InnerType.applicationFinal;
+  innerType: FragmentType;
   content: Uint8Array;
 }
 
+/** Split `payload` into 65536-byte fragments (views into it), the last one shorter or empty. */
 export function fragmentMessage(payload: Uint8Array): Fragment[] {
-  const maxFragment = MAX_CONTENT;
   const out: Fragment[] = [];
   let offset = 0;
   do {
-    const end = Math.min(offset + maxFragment, payload.length);
+    const end = Math.min(offset + MAX_CONTENT, payload.length);
     out.push({ innerType: end === payload.length ? InnerType.applicationFinal : InnerType.applicationFragment, content: payload.subarray(offset, end) });
     offset = end;
   } while (offset < payload.length);
   return out;
 }
 
+/** Reassembles fragments into messages, bounded by maxMessageSize. */
 export class MessageAssembler {
   private parts: Uint8Array[] = [];
   private size = 0;
+  private failure: PqmcpError | undefined;
 
-  constructor(readonly maxMessageSize: number) {
-    if (!(maxMessageSize > 0)) throw new InvalidArgumentError('maxMessageSize must be positive');
+  constructor(readonly maxMessageSize: number = DEFAULT_MAX_MESSAGE_SIZE) {
+    if (!Number.isSafeInteger(maxMessageSize) || maxMessageSize < 0) throw new InvalidArgumentError('maxMessageSize must be a non-negative integer');
   }
 
   /** True while a message is partly received. */
@@ -44,34 +54,36 @@ export class MessageAssembler {
     return this.parts.length > 0;
   }
 
-  /** Add one fragment; returns the whole message on its final fragment. */
+  /** Add one fragment (inner type 0x04 or 0x05); returns the whole message on its final fragment. */
   add(innerType: number, content: Uint8Array): Uint8Array | undefined {
+    if (this.failure) throw this.failure;
+    if (innerType !== InnerType.applicationFragment && innerType !== InnerType.applicationFinal) throw new InvalidArgumentError(`inner type ${innerType} is not an application fragment`);
     if (innerType === InnerType.applicationFragment && content.length !== MAX_CONTENT) {
-      this.parts = [];
-      this.size = 0;
-      throw new DecodeError(`non-final application fragment of ${content.length} bytes (must be ${MAX_CONTENT})`);
+      throw this.fail(new DecodeError(`non-final application fragment of ${content.length} bytes (must be ${MAX_CONTENT})`));
     }
     const size = this.size + content.length;
-    if (size > this.maxMessageSize) {
-      this.parts = [];
-      this.size = 0;
-      throw new MessageTooLargeError(size, this.maxMessageSize);
-    }
+    if (size > this.maxMessageSize) throw this.fail(new MessageTooLargeError(size, this.maxMessageSize));
     if (innerType === InnerType.applicationFragment) {
       this.parts.push(content);
       this.size = size;
       return undefined;
     }
     if (this.parts.length === 0) return content;
-    this.parts.push(content);
     const out = new Uint8Array(size);
     let o = 0;
     for (const p of this.parts) {
       out.set(p, o);
       o += p.length;
     }
+    out.set(content, o);
     this.parts = [];
     this.size = 0;
     return out;
+  }
+
+  private fail(error: PqmcpError): PqmcpError {
+    this.parts = [];
+    this.size = 0;
+    return (this.failure = error);
   }
 }

@@ -58,7 +58,7 @@ export function checkHeader(type: number, length: number): asserts type is Recor
  * own output; this function copies `body` once. Throws InvalidArgumentError for a type or
  * length the receiver would refuse.
  */
-export function encodeRecord(type: RecordTypeId, body: Uint8Array): Uint8Array {
+export function encodeRecord(type: number, body: Uint8Array): Uint8Array {
   try {
     checkHeader(type, body.length);
   } catch (err) {

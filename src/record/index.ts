@@ -1,5 +1,5 @@
-/** The record layer: framing, per-direction AEAD protection, message fragments. */
+/** The record layer: framing, per-direction AEAD protection, message fragments. Pure: no I/O, no timers. */
 export * from './constants.js';
-export { RecordDeframer, encodeRecord, checkHeader, type RawRecord } from './framing.js';
-export { CipherState, type CipherStateOptions } from './cipher-state.js';
-export { MessageAssembler, fragmentMessage, type Fragment } from './fragments.js';
+export { RecordDeframer, checkHeader, encodeRecord, type RawRecord } from './framing.js';
+export { CipherState, type CipherStateOptions, type OpenedRecord } from './cipher-state.js';
+export { MessageAssembler, fragmentMessage, type Fragment, type FragmentType } from './fragments.js';
