@@ -1,0 +1,139 @@
+/**
+ * Command-line parsing on node:util's parseArgs (strict), with the CLI's one error type
+ * (UsageError, exit 2) and the value parsers shared by several commands: durations, times,
+ * host:port, key=value.
+ *
+ * Sharp edges:
+ * - `--` ends pqmcp's own options; everything after it is returned untouched in `rest`
+ *   (the gateway's child command). It is split off before parseArgs sees anything, so a
+ *   child flag such as `--port` can never be mistaken for one of ours.
+ * - Every command also accepts --help/-h, --json and --debug.
+ */
+import { parseArgs } from 'node:util';
+import { UsageError } from './output.js';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  short?: string;
+}
+
+export type OptionSpecs = Record<string, OptionSpec>;
+
+export const COMMON_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  debug: { type: 'boolean' },
+} as const satisfies OptionSpecs;
+
+export interface Parsed {
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+  /** Arguments after `--` (undefined when there was no `--`). */
+  rest: string[] | undefined;
+}
+
+export function parse(argv: readonly string[], options: OptionSpecs, command: string): Parsed {
+  const dashdash = argv.indexOf('--');
+  const own = dashdash === -1 ? [...argv] : argv.slice(0, dashdash);
+  const rest = dashdash === -1 ? undefined : argv.slice(dashdash + 1);
+  try {
+    const { values, positionals } = parseArgs({
+      args: own,
+      options: { ...COMMON_OPTIONS, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: values as Parsed['values'], positionals, rest };
+  } catch (err) {
+    throw new UsageError(`${command}: ${describeParseError(err)} (see pqmcp ${command} --help)`);
+  }
+}
+
+function describeParseError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const message = String(e.message ?? err);
+  const option = /'(-[^' ]+)/.exec(message)?.[1];
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${option ?? ''}`.trim();
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return message.includes('argument missing') ? `option ${option ?? ''} needs a value` : `bad value for option ${option ?? ''}`;
+    default:
+      return message.split('\n')[0] ?? message;
+  }
+}
+
+export function str(p: Parsed, name: string): string | undefined {
+  const v = p.values[name];
+  if (Array.isArray(v)) return v[v.length - 1];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function list(p: Parsed, name: string): string[] {
+  const v = p.values[name];
+  if (Array.isArray(v)) return v;
+  return typeof v === 'string' ? [v] : [];
+}
+
+export function flag(p: Parsed, name: string): boolean {
+  return p.values[name] === true;
+}
+
+export function required(p: Parsed, name: string, command: string): string {
+  const v = str(p, name);
+  if (v === undefined || v === '') throw new UsageError(`${command}: --${name} is required (see pqmcp ${command} --help)`);
+  return v;
+}
+
+/** Exactly `count` positionals (names for the message). */
+export function positionals(p: Parsed, command: string, names: string[], optional = 0): string[] {
+  const min = names.length - optional;
+  if (p.positionals.length < min) throw new UsageError(`${command}: missing ${names.slice(p.positionals.length).join(' and ')} (see pqmcp ${command} --help)`);
+  if (p.positionals.length > names.length) {
+    throw new UsageError(`${command}: unexpected argument ${JSON.stringify(p.positionals[names.length])} (see pqmcp ${command} --help)`);
+  }
+  return p.positionals;
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400, y: 365 * 86400 };
+
+/** "90s", "15m", "12h", "30d", "2w", "1y" or plain seconds -> seconds (positive). */
+export function parseDuration(text: string, what: string): number {
+  const m = /^(\d+)([smhdwy]?)$/.exec(text.trim());
+  if (!m) throw new UsageError(`${what} must be a duration such as 3600, 90m, 12h, 30d or 1y; got ${JSON.stringify(text)}`);
+  const seconds = Number(m[1]) * (UNITS[m[2] || 's'] ?? 1);
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) throw new UsageError(`${what} must be a positive duration`);
+  return seconds;
+}
+
+/** ISO 8601 date/time ("2026-01-31", "2026-01-31T12:00:00Z"), "now", or Unix seconds -> Unix seconds. */
+export function parseTime(text: string, what: string): number {
+  const t = text.trim();
+  if (t === 'now') return Math.floor(Date.now() / 1000);
+  if (/^\d+$/.test(t)) {
+    const n = Number(t);
+    if (Number.isSafeInteger(n)) return n;
+  }
+  if (/^\d{4}-\d{2}-\d{2}/.test(t)) {
+    const ms = Date.parse(t);
+    if (Number.isFinite(ms) && ms >= 0) return Math.floor(ms / 1000);
+  }
+  throw new UsageError(`${what} must be an ISO 8601 time (2026-01-31T12:00:00Z), "now" or Unix seconds; got ${JSON.stringify(text)}`);
+}
+
+/** "host:port", "[v6]:port" or ":port"/"port" (host 127.0.0.1). Port 0 = any free port. */
+export function parseHostPort(text: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*))?:?(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port > 65535) throw new UsageError(`${what} must be host:port, e.g. 127.0.0.1:7443; got ${JSON.stringify(text)}`);
+  const host = m[1] ?? (m[2] || '127.0.0.1');
+  return { host, port };
+}
+
+/** "key=value" -> [key, value] (the value may contain '='). */
+export function parseKeyValue(text: string, what: string): [string, string] {
+  const i = text.indexOf('=');
+  if (i <= 0) throw new UsageError(`${what} must be key=value; got ${JSON.stringify(text)}`);
+  return [text.slice(0, i), text.slice(i + 1)];
+}

@@ -1,0 +1,232 @@
+/**
+ * `pqmcp connect`: the bridge. A local MCP client that only launches stdio servers runs
+ * this as its "server command"; it speaks newline-delimited JSON-RPC on stdin/stdout
+ * exactly like the SDK's StdioServerTransport, and pqmcp to the remote server.
+ *
+ *   pqmcp connect ws://tools.example:7443/ --identity me.key.json --trust trust.json --expect agent://acme/tools
+ *
+ * Sharp edges:
+ * - stdout carries only MCP messages. Everything else (the verified server, errors, the
+ *   gateway's explanations) goes to stderr.
+ * - A stdin line that is not JSON-RPC is reported on stderr and skipped, never fatal.
+ * - When the session fails, every request still waiting for an answer gets a JSON-RPC
+ *   error carrying the reason (so the MCP client shows it), then the process exits 1.
+ *   End of stdin closes the session cleanly and exits 0.
+ * - --expect names the server (like a TLS hostname check); only an explicit --any-server
+ *   accepts whatever server the trust file vouches for.
+ */
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { PeerAlertError, PqmcpError } from '../errors.js';
+import type { BackendChoice } from '../crypto/select.js';
+import { PqmcpClientTransport } from '../transport/client.js';
+import { SUITE_NAMES } from '../wire/messages.js';
+import { flag, list, parse, positionals, required, str } from './args.js';
+import type { Context } from './context.js';
+import { loadIdentity, loadTrust } from './files.js';
+import { checkId } from './keys.js';
+import { CliError, UsageError, errorLine } from './output.js';
+import { JsonRpcLineReader, serializeLine } from './stdio.js';
+
+export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --trust <trust file> --expect <server agent id> [options]
+
+  Bridge: speak MCP over stdin/stdout (newline-delimited JSON-RPC, as stdio MCP servers do)
+  and pqmcp to the server at <ws url>. Use it as the "command" of a stdio MCP server in a
+  desktop agent or IDE. stdout carries only MCP; logs go to stderr.
+
+  --identity <file>        this agent's private key file (<name>.key.json)
+  --credential <file>      its credential (default: <name>.cred.json beside the key)
+  --trust <file>           issuers (and pins) this agent trusts to vouch for the server
+  --revocations <file>     revocation list, repeatable
+  --expect <agent id>      the server's agent id: any other server is refused (required,
+                           unless --any-server)
+  --any-server             accept any server your trust file vouches for (not recommended)
+  --backend <name>         crypto backend: auto (default), native or noble
+  --allow-loose-key-permissions  accept a key file others can read
+  --debug                  stack traces
+
+  Exit: 0 after stdin ends and the session closed cleanly; 1 if the session failed or the
+  server closed it; 2 for bad options or files.`;
+
+const CONNECT_OPTIONS = {
+  identity: { type: 'string' },
+  credential: { type: 'string' },
+  trust: { type: 'string' },
+  revocations: { type: 'string', multiple: true },
+  expect: { type: 'string' },
+  'any-server': { type: 'boolean' },
+  backend: { type: 'string' },
+  'allow-loose-key-permissions': { type: 'boolean' },
+} as const;
+
+/** stdin messages waiting for the transport above which stdin is paused. */
+const PAUSE_ABOVE = 256;
+const RESUME_BELOW = 64;
+
+type Id = string | number;
+
+function isRequest(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id; method: string } {
+  return 'method' in m && 'id' in m && (typeof m.id === 'string' || typeof m.id === 'number');
+}
+
+function isResponse(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id } {
+  return !('method' in m) && 'id' in m && (typeof m.id === 'string' || typeof m.id === 'number');
+}
+
+export async function connectCommand(ctx: Context, argv: string[]): Promise<number> {
+  const p = parse(argv, CONNECT_OPTIONS, 'connect');
+  if (flag(p, 'help')) return ctx.help(CONNECT_USAGE);
+  const [url] = positionals(p, 'connect', ['<ws url>']);
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(url!);
+  } catch {
+    throw new UsageError(`connect: ${JSON.stringify(url)} is not a URL; expected ws://host:port/ or wss://...`);
+  }
+  if (parsedUrl.protocol !== 'ws:' && parsedUrl.protocol !== 'wss:') throw new UsageError(`connect: the URL must start with ws:// or wss://`);
+  const keyPath = required(p, 'identity', 'connect');
+  const trustPath = required(p, 'trust', 'connect');
+  const expect = str(p, 'expect');
+  const anyServer = flag(p, 'any-server');
+  if (expect !== undefined && anyServer) throw new UsageError('connect: give --expect or --any-server, not both');
+  if (expect === undefined && !anyServer) {
+    throw new UsageError('connect: --expect <server agent id> is required (or --any-server to accept any server your trust file vouches for)');
+  }
+  if (expect !== undefined) checkId(expect, '--expect');
+  const backendChoice = str(p, 'backend');
+  if (backendChoice !== undefined && !['auto', 'native', 'noble'].includes(backendChoice)) throw new UsageError('--backend must be auto, native or noble');
+
+  const backend = ctx.backend(backendChoice as BackendChoice | undefined);
+  const local = loadIdentity(backend, keyPath, str(p, 'credential'), { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
+  const trust = loadTrust(trustPath, list(p, 'revocations'));
+  const log = (text: string): void => ctx.output.err(`pqmcp connect: ${text}`);
+  if (anyServer) log('warning: --any-server: any server your trust file vouches for is accepted');
+
+  const transport = new PqmcpClientTransport(parsedUrl, { identity: local.identity, trust, backend, ...(expect !== undefined ? { expectedServerId: expect } : { allowAnyServer: true }) });
+  const stdin = process.stdin;
+  const stdout = process.stdout;
+  const reader = new JsonRpcLineReader();
+  /** Requests from the local client the server has not answered. */
+  const waiting = new Set<string>();
+  const waitingIds = new Map<string, Id>();
+  let received = 0;
+  let stdinEnded = false;
+  let failure: unknown;
+  let queued = 0;
+  let stdinPaused = false;
+
+  const writeOut = (m: JSONRPCMessage): void => {
+    stdout.write(serializeLine(m));
+  };
+
+  return new Promise<number>((resolve) => {
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      stdin.pause();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      const clean = failure === undefined && stdinEnded;
+      if (!clean) {
+        const error =
+          failure ??
+          (stdinEnded ? undefined : new CliError('ERR_REMOTE_CLOSED', received > 0 ? 'the server closed the session' : 'the server closed the connection before answering', 1));
+        const line = errorLine(error);
+        // Every request still waiting learns why (the local MCP client shows this).
+        for (const key of waiting) {
+          writeOut({ jsonrpc: '2.0', id: waitingIds.get(key)!, error: { code: -32000, message: line } } as JSONRPCMessage);
+        }
+        if (error !== undefined) {
+          ctx.output.err(line);
+          if (ctx.debug && error instanceof Error && error.stack) ctx.output.err(error.stack);
+        }
+      }
+      resolve(clean ? 0 : 1);
+    };
+
+    const explain = (err: PqmcpError): unknown => {
+      if (err instanceof PeerAlertError && received === 0) {
+        return new CliError(err.code, `the server refused this agent: ${err.message}`, 1, { cause: err });
+      }
+      if (err.code.startsWith('ERR_CREDENTIAL') || err.code === 'ERR_UNTRUSTED_ISSUER' || err.code === 'ERR_UNEXPECTED_PEER' || err.code === 'ERR_BAD_SIGNATURE') {
+        return new CliError(err.code, `the server's identity was refused: ${err.message}`, 1, { cause: err });
+      }
+      return err;
+    };
+
+    transport.onmessage = (m) => {
+      received++;
+      if (isResponse(m)) {
+        const key = JSON.stringify(m.id);
+        waiting.delete(key);
+        waitingIds.delete(key);
+      }
+      const params = 'params' in m ? (m.params as { logger?: unknown; data?: unknown } | undefined) : undefined;
+      if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${String(params.data)}`);
+      writeOut(m);
+    };
+    transport.onerror = (err) => {
+      failure ??= err instanceof PqmcpError ? explain(err) : err;
+    };
+    transport.onclose = () => finish();
+
+    const send = (m: JSONRPCMessage): void => {
+      if (isRequest(m)) {
+        const key = JSON.stringify(m.id);
+        waiting.add(key);
+        waitingIds.set(key, m.id);
+      }
+      queued++;
+      if (!stdinPaused && queued > PAUSE_ABOVE) {
+        stdinPaused = true;
+        stdin.pause();
+      }
+      const settle = (): void => {
+        queued--;
+        if (stdinPaused && queued < RESUME_BELOW) {
+          stdinPaused = false;
+          stdin.resume();
+        }
+      };
+      transport.send(m).then(settle, (err: unknown) => {
+        settle();
+        failure ??= err instanceof PqmcpError ? explain(err) : err;
+      });
+    };
+    reader.onmessage = send;
+    reader.onerror = (e) => log(`stdin ${e.message} (ERR_BAD_INPUT)`);
+    const onData = (chunk: Buffer): void => reader.push(chunk);
+    const onEnd = (): void => {
+      stdinEnded = true;
+      if (reader.pending > 0) log('stdin ended inside a line; the partial line was dropped');
+      void transport.close();
+    };
+    const onSignal = (): void => {
+      stdinEnded = true;
+      void transport.close();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+
+    void transport.handshake.then(
+      (result) => {
+        const peer = result.peer;
+        log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.href}; ${SUITE_NAMES[result.suite] ?? 'suite ?'}, backend ${transport.backend ?? '?'}`);
+      },
+      () => {},
+    );
+    transport.start().then(
+      () => {
+        stdin.on('data', onData);
+        stdin.on('end', onEnd);
+        stdin.resume();
+      },
+      (err: unknown) => {
+        failure ??= err instanceof PqmcpError ? explain(err) : err;
+        finish();
+      },
+    );
+  });
+}

@@ -1,0 +1,44 @@
+/**
+ * What every command receives: where to print, the global flags, and the crypto backend
+ * (chosen lazily: commands that never touch keys never pay for backend detection); and the
+ * `<group> <verb>` dispatch the command groups share.
+ */
+import { selectBackend } from '../crypto/select.js';
+import type { BackendChoice } from '../crypto/select.js';
+import type { CryptoBackend } from '../crypto/types.js';
+import { UsageError } from './output.js';
+import type { Output } from './output.js';
+
+export interface Context {
+  output: Output;
+  /** --json: results as one JSON document on stdout (logs as JSON lines on stderr). */
+  json: boolean;
+  /** --debug: stacks with errors. */
+  debug: boolean;
+  /** The crypto backend (PQMCP_BACKEND or auto, unless a command overrides it). */
+  backend(choice?: BackendChoice): CryptoBackend;
+  /** Print a usage text to stdout; returns exit code 0. */
+  help(text: string): number;
+}
+
+export function createContext(output: Output, flags: { json: boolean; debug: boolean }): Context {
+  return {
+    output,
+    json: flags.json,
+    debug: flags.debug,
+    backend: (choice) => selectBackend(choice),
+    help(text) {
+      output.out(`usage: ${text}`);
+      return 0;
+    },
+  };
+}
+
+/** Dispatch `<group> <verb> ...`. */
+export function subcommand<R>(ctx: Context, argv: string[], group: string, verbs: Record<string, (argv: string[]) => R>, usage: string): R | number {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') return ctx.help(usage);
+  const run = Object.hasOwn(verbs, verb) ? verbs[verb] : undefined;
+  if (!run) throw new UsageError(`unknown command "${group} ${verb}"; one of: ${Object.keys(verbs).map((v) => `${group} ${v}`).join(', ')}`);
+  return run(rest);
+}

@@ -1,0 +1,249 @@
+/**
+ * Credential commands: an issuer signs an agent's public key with claims and a validity
+ * window; anyone verifies a credential against a trust file.
+ *
+ *   pqmcp credential issue --issuer <issuer key> --agent <agent pub|key|cred file> [claims] [--out <file>]
+ *   pqmcp credential issue --self-signed --agent <agent key> [claims]
+ *   pqmcp credential verify <credential file> --trust <trust file> [--revocations <file>]... [--expect <id>] [--at <time>]
+ *
+ * Sharp edges:
+ * - `--agent` may be a credential file: that re-issues (renews) it for the same id and key,
+ *   with the claims given now (nothing is copied from the old credential but id and key).
+ * - verify exits 1 when the credential is not acceptable (expired, revoked, untrusted...),
+ *   2 when the input files are bad: scripts can tell "no" from "could not check".
+ */
+import { toHex } from '../bytes.js';
+import { DEFAULT_VALIDITY_SECONDS, MAX_SERIAL_LENGTH, issueCredential, selfSignedCredential } from '../identity/credential.js';
+import type { Credential } from '../identity/credential.js';
+import { fingerprintHex } from '../identity/fingerprint.js';
+import type { CryptoBackend } from '../crypto/types.js';
+import { PqmcpError } from '../errors.js';
+import { flag, list, parse, parseDuration, parseKeyValue, parseTime, positionals, required, str } from './args.js';
+import type { Parsed } from './args.js';
+import type { Context } from './context.js';
+import { PUBLIC_FILE_MODE, loadAnyPublicKey, loadCredential, loadPrivateKey, loadTrust, writeJson } from './files.js';
+import { encodeCredentialFile } from './formats.js';
+import { subcommand } from './context.js';
+import { baseNameForId, checkId } from './keys.js';
+import { CliError, UsageError, humanDuration, isoTime, printResult, table } from './output.js';
+
+export const CREDENTIAL_USAGE = `pqmcp credential <issue|verify> ...
+
+pqmcp credential issue --issuer <issuer key file> --agent <agent file> [options]
+pqmcp credential issue --self-signed --agent <agent key file> [options]
+
+  Sign an agent's public key with claims and a validity period. --agent is the agent's
+  public key file (or its private key file, or an existing credential to renew).
+
+  --issuer <file>       the issuer's private key file (pqmcp issuer create)
+  --agent <file>        public key / private key / credential file of the agent
+  --self-signed         sign with the agent's own key (peers must pin it: pqmcp trust pin)
+  --id <uri>            agent id to vouch for (default: the id in the agent file)
+  --name <text>         display name
+  --scope <scope>       a claim, repeatable (e.g. --scope tools:call --scope resources:read)
+  --attr <key=value>    an attribute, repeatable (e.g. --attr owner=team-a)
+  --valid-for <dur>     validity, e.g. 12h, 30d, 1y (default 30d)
+  --not-before <time>   start (ISO 8601, "now" or Unix seconds; default now)
+  --not-after <time>    end (instead of --valid-for)
+  --serial <hex>        serial, 1..32 bytes (default 16 random bytes)
+  --out <file>          credential file (default: <agent name>.cred.json beside the agent file)
+  --force               replace an existing file
+
+pqmcp credential verify <credential file> --trust <trust file> [options]
+
+  Check a credential as a peer would: issuer trusted, signature, validity window,
+  revocation, pins. Exit 0 if acceptable, 1 if not, 2 if the inputs are bad.
+
+  --trust <file>        trust file
+  --revocations <file>  revocation list, repeatable
+  --expect <id>         also require this agent id
+  --at <time>           check at this time instead of now
+  --clock-skew <secs>   allowed clock skew (default 60)`;
+
+function defaultOut(agentPath: string, agentId: string): string {
+  const m = /^(.*)\.(pub|key|cred)\.json$/.exec(agentPath);
+  return m ? `${m[1]}.cred.json` : `${baseNameForId(agentId)}.cred.json`;
+}
+
+function parseSerial(text: string): Uint8Array {
+  if (!/^(?:[0-9a-f]{2})+$/i.test(text) || text.length > MAX_SERIAL_LENGTH * 2) throw new UsageError(`--serial must be 1..${MAX_SERIAL_LENGTH} bytes of hex`);
+  return Uint8Array.from(text.match(/../g)!.map((h) => parseInt(h, 16)));
+}
+
+function claims(p: Parsed): { displayName?: string; scopes: string[]; attributes: Record<string, string>; notBefore?: number; notAfter?: number; validForSeconds?: number; serial?: Uint8Array } {
+  const attributes: Record<string, string> = {};
+  for (const a of list(p, 'attr')) {
+    const [k, v] = parseKeyValue(a, '--attr');
+    if (Object.hasOwn(attributes, k)) throw new UsageError(`--attr ${k} given twice`);
+    Object.defineProperty(attributes, k, { value: v, enumerable: true, writable: true, configurable: true });
+  }
+  const validFor = str(p, 'valid-for');
+  const notAfter = str(p, 'not-after');
+  if (validFor !== undefined && notAfter !== undefined) throw new UsageError('give --valid-for or --not-after, not both');
+  const notBefore = str(p, 'not-before');
+  const name = str(p, 'name');
+  const serial = str(p, 'serial');
+  const scopes = list(p, 'scope');
+  if (new Set(scopes).size !== scopes.length) throw new UsageError('a --scope is given twice');
+  return {
+    ...(name !== undefined ? { displayName: name } : {}),
+    scopes,
+    attributes,
+    ...(notBefore !== undefined ? { notBefore: parseTime(notBefore, '--not-before') } : {}),
+    ...(notAfter !== undefined ? { notAfter: parseTime(notAfter, '--not-after') } : { validForSeconds: validFor !== undefined ? parseDuration(validFor, '--valid-for') : DEFAULT_VALIDITY_SECONDS }),
+    ...(serial !== undefined ? { serial: parseSerial(serial) } : {}),
+  };
+}
+
+/** Library InvalidArgumentError from issuance -> a usage error naming the claim. */
+function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof PqmcpError && err.code === 'ERR_INVALID_ARGUMENT') throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+export interface CredentialSummary {
+  agentId: string;
+  displayName: string;
+  keyFingerprint: string;
+  scopes: string[];
+  attributes: Record<string, string>;
+  notBefore: string;
+  notAfter: string;
+  serial: string;
+  issuer: string;
+  issuerFingerprint: string;
+  selfSigned: boolean;
+}
+
+/** A credential's fields for people and for --json (times as ISO 8601, bytes as hex). */
+export function credentialSummary(backend: CryptoBackend, c: Credential): CredentialSummary {
+  const keyFingerprint = fingerprintHex(backend, c.publicKey);
+  return {
+    agentId: c.agentId,
+    displayName: c.displayName,
+    keyFingerprint,
+    scopes: c.scopes,
+    attributes: c.attributes,
+    notBefore: isoTime(c.notBefore),
+    notAfter: isoTime(c.notAfter),
+    serial: toHex(c.serial),
+    issuer: c.issuerId,
+    issuerFingerprint: toHex(c.issuerFingerprint),
+    selfSigned: c.issuerId === c.agentId && toHex(c.issuerFingerprint) === keyFingerprint,
+  };
+}
+
+export function credentialLines(s: CredentialSummary, indent = '  '): string[] {
+  const attrs = Object.entries(s.attributes);
+  return table(
+    [
+      ['agent', s.agentId],
+      ['name', s.displayName || undefined],
+      ['key', s.keyFingerprint],
+      ['scopes', s.scopes.length ? s.scopes.join(', ') : '(none)'],
+      ['attributes', attrs.length ? attrs.map(([k, v]) => `${k}=${v}`).join(', ') : undefined],
+      ['valid', `${s.notBefore} to ${s.notAfter}`],
+      ['serial', s.serial],
+      ['issuer', `${s.issuer}${s.selfSigned ? ' (self-signed)' : ''}`],
+      ['issuer key', s.issuerFingerprint],
+    ],
+    indent,
+  );
+}
+
+const ISSUE_OPTIONS = {
+  issuer: { type: 'string' },
+  agent: { type: 'string' },
+  'self-signed': { type: 'boolean' },
+  id: { type: 'string' },
+  name: { type: 'string' },
+  scope: { type: 'string', multiple: true },
+  attr: { type: 'string', multiple: true },
+  'valid-for': { type: 'string' },
+  'not-before': { type: 'string' },
+  'not-after': { type: 'string' },
+  serial: { type: 'string' },
+  out: { type: 'string' },
+  force: { type: 'boolean' },
+  'allow-loose-key-permissions': { type: 'boolean' },
+} as const;
+
+function issue(ctx: Context, argv: string[]): number {
+  const command = 'credential issue';
+  const p = parse(argv, ISSUE_OPTIONS, command);
+  if (flag(p, 'help')) return ctx.help(CREDENTIAL_USAGE);
+  positionals(p, command, []);
+  const selfSigned = flag(p, 'self-signed');
+  if (selfSigned && str(p, 'issuer') !== undefined) throw new UsageError(`${command}: give --issuer or --self-signed, not both`);
+  const agentPath = required(p, 'agent', command);
+  const issuerPath = selfSigned ? undefined : required(p, 'issuer', command);
+  const subjectClaims = claims(p);
+  const loose = { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') };
+  const backend = ctx.backend();
+
+  let credential: Credential;
+  if (selfSigned) {
+    const key = loadPrivateKey(backend, agentPath, loose);
+    const agentId = str(p, 'id') ?? key.id;
+    checkId(agentId, '--id');
+    credential = asUsage(() => selfSignedCredential(backend, { agentId, keyPair: key.keyPair, ...subjectClaims }));
+  } else {
+    const issuer = loadPrivateKey(backend, issuerPath!, loose);
+    if (issuer.kind !== 'issuer') {
+      throw new UsageError(`${issuerPath!}: is an agent key, not an issuer key (create one with pqmcp issuer create, or use --self-signed)`);
+    }
+    const agent = loadAnyPublicKey(backend, agentPath, loose);
+    if (agent.kind === 'issuer') throw new UsageError(`${agentPath}: is an issuer key; --agent takes an agent's key or credential`);
+    const agentId = str(p, 'id') ?? agent.id;
+    checkId(agentId, '--id');
+    credential = asUsage(() => issueCredential(backend, { id: issuer.id, keyPair: issuer.keyPair }, { agentId, publicKey: agent.publicKey, ...subjectClaims }));
+  }
+
+  const out = str(p, 'out') ?? defaultOut(agentPath, credential.agentId);
+  writeJson(out, encodeCredentialFile(credential.encoded), { mode: PUBLIC_FILE_MODE, force: flag(p, 'force') });
+  const summary = credentialSummary(backend, credential);
+  printResult(ctx.output, ctx.json, { file: out, ...summary }, () => [
+    `issued credential for ${credential.agentId}: ${out}`,
+    ...credentialLines(summary),
+    `  (${humanDuration((credential.notAfter - credential.notBefore) * 1000)}; revoke with: pqmcp revoke <list> --credential ${out})`,
+  ]);
+  return 0;
+}
+
+function verify(ctx: Context, argv: string[]): number {
+  const command = 'credential verify';
+  const p = parse(argv, { trust: { type: 'string' }, revocations: { type: 'string', multiple: true }, expect: { type: 'string' }, at: { type: 'string' }, 'clock-skew': { type: 'string' } }, command);
+  if (flag(p, 'help')) return ctx.help(CREDENTIAL_USAGE);
+  const [path] = positionals(p, command, ['<credential file>']);
+  const trustPath = required(p, 'trust', command);
+  const at = str(p, 'at');
+  const nowMs = at !== undefined ? parseTime(at, '--at') * 1000 : Date.now();
+  const skewText = str(p, 'clock-skew');
+  const skew = skewText !== undefined ? Number(skewText) : undefined;
+  if (skew !== undefined && (!Number.isFinite(skew) || skew < 0 || skew > 3600)) throw new UsageError('--clock-skew must be 0..3600 seconds');
+  const expect = str(p, 'expect');
+  const credential = loadCredential(path!);
+  const trust = loadTrust(trustPath, list(p, 'revocations'));
+  const backend = ctx.backend();
+  try {
+    const peer = trust.verifyCredential(backend, credential, { now: () => nowMs, ...(skew !== undefined ? { clockSkewSeconds: skew } : {}), ...(expect !== undefined ? { expectedPeerId: expect } : {}) });
+    const summary = credentialSummary(backend, peer.credential);
+    printResult(ctx.output, ctx.json, { valid: true, file: path, ...summary }, () => [
+      `valid: ${peer.agentId} is vouched for by ${peer.issuer}${peer.selfSigned ? ' (self-signed, pinned)' : ''}; ${humanDuration(peer.notAfter * 1000 - nowMs)} left`,
+      ...credentialLines(summary),
+    ]);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof PqmcpError)) throw err;
+    if (ctx.json) ctx.output.out(JSON.stringify({ valid: false, file: path, code: err.code, message: err.message }, null, 2));
+    throw new CliError(err.code, `${path!}: not acceptable: ${err.message}`, 1, { cause: err });
+  }
+}
+
+export function credentialCommand(ctx: Context, argv: string[]): number {
+  return subcommand(ctx, argv, 'credential', { issue: (a) => issue(ctx, a), verify: (a) => verify(ctx, a) }, CREDENTIAL_USAGE);
+}

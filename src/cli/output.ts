@@ -1,0 +1,135 @@
+/**
+ * What the CLI prints, and how it fails.
+ *
+ *   stdout  results: human text, or one JSON document with --json. Nothing else, ever
+ *           (`pqmcp connect` owns stdout for MCP and prints no results at all).
+ *   stderr  logs and errors. An error is ONE line: `pqmcp: <message> (<code>)`; the stack
+ *           follows only with --debug.
+ *
+ * Exit codes: 0 ok, 1 runtime failure (handshake refused, child died, port in use,
+ * verification failed), 2 usage or bad input (unknown flag, missing/malformed file, a key
+ * file others can read, an expired own credential).
+ *
+ * Sharp edges:
+ * - Messages name files and fields, never their secret contents: no error built here or in
+ *   the library contains a seed or key bytes.
+ * - Errors from libraries other than pqmcp are printed as "internal error" (their text may
+ *   carry data we do not control); --debug shows them in full.
+ */
+import { PqmcpError } from '../errors.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Stable codes of CLI-level failures (library failures keep their own ERR_* code). */
+export type CliErrorCode =
+  | 'ERR_USAGE'
+  | 'ERR_BAD_INPUT'
+  | 'ERR_FILE_NOT_FOUND'
+  | 'ERR_FILE_READ'
+  | 'ERR_FILE_EXISTS'
+  | 'ERR_FILE_WRITE'
+  | 'ERR_FILE_FORMAT'
+  | 'ERR_KEY_PERMISSIONS'
+  | 'ERR_CREDENTIAL_EXPIRED'
+  | 'ERR_CREDENTIAL_NOT_YET_VALID'
+  | 'ERR_NOT_ADMITTED'
+  | 'ERR_CHILD'
+  | 'ERR_LISTEN'
+  | 'ERR_REMOTE_CLOSED';
+
+export class CliError extends Error {
+  constructor(
+    /** A CliErrorCode, or the library's ErrorCode when wrapping a library failure. */
+    readonly code: CliErrorCode | PqmcpError['code'],
+    message: string,
+    readonly exitCode: number = EXIT_USAGE,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'CliError';
+  }
+}
+
+/** Bad command line: unknown flag, missing argument, bad value. Exit 2. */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super('ERR_USAGE', message, EXIT_USAGE);
+  }
+}
+
+/** Library codes that mean "the input you gave me is wrong" rather than "it failed". */
+const BAD_INPUT_CODES = new Set(['ERR_INVALID_ARGUMENT', 'ERR_DECODE']);
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
+  if (err instanceof PqmcpError) return BAD_INPUT_CODES.has(err.code) ? EXIT_USAGE : EXIT_FAILURE;
+  return EXIT_FAILURE;
+}
+
+/** The one-line form: `pqmcp: <message> (<code>)`. */
+export function errorLine(err: unknown, prefix = 'pqmcp'): string {
+  if (err instanceof CliError || err instanceof PqmcpError) return `${prefix}: ${oneLine(err.message)} (${err.code})`;
+  return `${prefix}: internal error; run again with --debug for details (ERR_INTERNAL)`;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+export interface Output {
+  /** Results (stdout). */
+  out(text: string): void;
+  /** Logs and errors (stderr). */
+  err(text: string): void;
+}
+
+export const processOutput: Output = {
+  out: (text) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  err: (text) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+};
+
+/** Print an error (one line; the stack and causes too with --debug) and return its exit code. */
+export function reportError(output: Output, err: unknown, debug: boolean): number {
+  output.err(errorLine(err));
+  if (debug) {
+    let e: unknown = err;
+    for (let depth = 0; e !== undefined && depth < 5; depth++) {
+      output.err(e instanceof Error ? (e.stack ?? String(e)) : String(e));
+      e = e instanceof Error ? e.cause : undefined;
+      if (e !== undefined) output.err('caused by:');
+    }
+  }
+  return exitCodeFor(err);
+}
+
+/** Print a result: `json` with --json, otherwise the human lines. */
+export function printResult(output: Output, json: boolean, value: unknown, human: () => string[]): void {
+  if (json) output.out(JSON.stringify(value, null, 2));
+  else output.out(human().join('\n'));
+}
+
+/** "key: value" lines with aligned values. */
+export function table(rows: Array<[string, string | number | boolean | undefined]>, indent = ''): string[] {
+  const present = rows.filter(([, v]) => v !== undefined);
+  const width = Math.max(0, ...present.map(([k]) => k.length));
+  return present.map(([k, v]) => `${indent}${`${k}:`.padEnd(width + 2)}${String(v)}`);
+}
+
+export function isoTime(unixSeconds: number): string {
+  return new Date(unixSeconds * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+/** "3d 4h", "12m 5s", "800 ms": for validity windows and session durations. */
+export function humanDuration(ms: number): string {
+  const abs = Math.abs(ms);
+  if (abs < 1000) return `${Math.round(ms)} ms`;
+  if (abs < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(abs / 1000);
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const parts = d > 0 ? [`${d}d`, `${h}h`] : h > 0 ? [`${h}h`, `${m}m`] : [`${m}m`, `${s % 60}s`];
+  return `${ms < 0 ? '-' : ''}${parts.join(' ')}`;
+}

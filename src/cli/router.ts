@@ -1,0 +1,316 @@
+/**
+ * JSON-RPC routing between pqmcp sessions and one stdio MCP server process. The gateway
+ * uses one Router per child: with one session (the default, a child per session) or many
+ * (--shared, one child for all).
+ *
+ * The child sees ONE client. To keep sessions apart the router rewrites, on the way in,
+ * every request id (and progress token) to a gateway-unique one and maps it back on the
+ * way out, so a response or progress notification reaches exactly the session that asked.
+ *
+ * What else happens, for --shared (with one session all of it is invisible):
+ * - initialize: the first session's initialize goes to the child; its result is cached
+ *   and answers every later session's initialize (the child is initialized once, with the
+ *   first client's capabilities). notifications/initialized reaches the child once.
+ * - notifications/cancelled from a session: its requestId is rewritten; unknown ids dropped.
+ * - server -> client requests (sampling, elicitation, roots/list): the child names no
+ *   session, so the router sends one to the only session with requests in flight (or the
+ *   only session). When that is ambiguous it answers the child with an error instead of
+ *   guessing: one agent's prompt must never reach another agent.
+ * - notifications from the child: progress goes to the session whose token it carries;
+ *   resources/updated to the sessions subscribed to that URI; cancelled to the session the
+ *   cancelled request went to; everything else (logging messages, list_changed...) to every
+ *   session. In shared mode every agent therefore sees the server's log messages: share a
+ *   child only between agents that may see each other's server-side logs.
+ * - resources/unsubscribe from one session is answered locally while another session is
+ *   still subscribed to the URI; the child is unsubscribed when the last one leaves.
+ * - a session that ends: its requests still at the child are cancelled there
+ *   (notifications/cancelled), requests routed to it are answered with an error.
+ * - the child exits: every session gets an error response for each request in flight.
+ *
+ * Sharp edges:
+ * - The router never parses params beyond _meta.progressToken, requestId and the
+ *   subscribe URI; everything else passes through byte-for-byte equivalent JSON.
+ * - Pure: no I/O, no timers. `toChild` and each peer's `send` are the only outputs.
+ */
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+
+type Id = string | number;
+
+/** JSON-RPC error code for "the server went away before answering" (the SDK's ConnectionClosed). */
+export const CONNECTION_CLOSED = -32000;
+/** A request the gateway cannot route (an ambiguous server -> client request in --shared). */
+export const CANNOT_ROUTE = -32603;
+
+export interface RouterPeer {
+  /** For logs only. */
+  readonly tag: string;
+  /** Deliver a message to this session's client. */
+  send(message: JSONRPCMessage): void;
+}
+
+interface PendingRequest {
+  peer: RouterPeer;
+  id: Id;
+  method: string;
+  token?: string;
+  /** Its session ended; the answer is still awaited (an initialize others wait on). */
+  orphan?: boolean;
+}
+
+interface ProgressEntry {
+  peer: RouterPeer;
+  token: Id;
+}
+
+type Msg = Record<string, unknown> & { jsonrpc: '2.0' };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isId(v: unknown): v is Id {
+  return typeof v === 'string' || typeof v === 'number';
+}
+
+export class Router {
+  /** Requests from sessions, in flight at the child, by gateway id. */
+  private readonly pending = new Map<number, PendingRequest>();
+  /** Gateway progress token -> the session's own token. */
+  private readonly progress = new Map<string, ProgressEntry>();
+  /** Child-originated requests routed to a session, by the child's id (as a key string). */
+  private readonly routed = new Map<string, { peer: RouterPeer; id: Id }>();
+  private readonly subscriptions = new Map<string, Set<RouterPeer>>();
+  private readonly peers = new Set<RouterPeer>();
+  private nextId = 1;
+  private initResult: Msg | undefined;
+  private initPending = false;
+  private readonly initWaiting: Array<{ peer: RouterPeer; id: Id }> = [];
+  private initializedSent = false;
+  private closed = false;
+
+  constructor(private readonly toChild: (message: JSONRPCMessage) => void) {}
+
+  get sessions(): number {
+    return this.peers.size;
+  }
+
+  /** Requests of `peer` that the child has not answered yet. */
+  inFlight(peer: RouterPeer): number {
+    let n = 0;
+    for (const p of this.pending.values()) if (p.peer === peer && !p.orphan) n++;
+    return n;
+  }
+
+  attach(peer: RouterPeer): void {
+    if (this.closed) throw new Error('router closed');
+    this.peers.add(peer);
+  }
+
+  /** A session ended: cancel its requests at the child, refuse requests routed to it. */
+  detach(peer: RouterPeer): void {
+    if (!this.peers.delete(peer)) return;
+    for (const [gid, p] of this.pending) {
+      if (p.peer !== peer) continue;
+      if (p.method === 'initialize') {
+        // Other sessions may be waiting for this answer: keep waiting for it.
+        p.orphan = true;
+        continue;
+      }
+      this.pending.delete(gid);
+      if (p.token !== undefined) this.progress.delete(p.token);
+      if (!this.closed) this.sendChild({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: gid, reason: 'the pqmcp session ended' } });
+    }
+    for (const [key, r] of this.routed) {
+      if (r.peer !== peer) continue;
+      this.routed.delete(key);
+      if (!this.closed) this.sendChild({ jsonrpc: '2.0', id: r.id, error: { code: CONNECTION_CLOSED, message: 'pqmcp gateway: the client session ended before answering' } });
+    }
+    for (let i = this.initWaiting.length - 1; i >= 0; i--) if (this.initWaiting[i]!.peer === peer) this.initWaiting.splice(i, 1);
+    for (const [uri, set] of this.subscriptions) {
+      if (!set.delete(peer) || set.size > 0) continue;
+      this.subscriptions.delete(uri);
+      if (!this.closed) this.sendChild({ jsonrpc: '2.0', id: `pqmcp-gateway-${this.nextId++}`, method: 'resources/unsubscribe', params: { uri } });
+    }
+  }
+
+  /**
+   * The child is gone: every request in flight gets `message` as a JSON-RPC error, to its
+   * session. Returns how many requests each session lost.
+   */
+  childGone(message: string): Map<RouterPeer, number> {
+    this.closed = true;
+    const lost = new Map<RouterPeer, number>();
+    for (const p of this.pending.values()) {
+      if (p.orphan) continue;
+      lost.set(p.peer, (lost.get(p.peer) ?? 0) + 1);
+      this.safeSend(p.peer, { jsonrpc: '2.0', id: p.id, error: { code: CONNECTION_CLOSED, message } });
+    }
+    for (const w of this.initWaiting) {
+      lost.set(w.peer, (lost.get(w.peer) ?? 0) + 1);
+      this.safeSend(w.peer, { jsonrpc: '2.0', id: w.id, error: { code: CONNECTION_CLOSED, message } });
+    }
+    this.pending.clear();
+    this.progress.clear();
+    this.routed.clear();
+    this.initWaiting.length = 0;
+    return lost;
+  }
+
+  // --- session -> child --------------------------------------------------------------------
+
+  fromSession(peer: RouterPeer, message: JSONRPCMessage): void {
+    if (this.closed) return;
+    const msg = message as unknown as Msg;
+    const method = typeof msg['method'] === 'string' ? (msg['method'] as string) : undefined;
+    if (method !== undefined && isId(msg['id'])) return this.sessionRequest(peer, msg, method, msg['id']);
+    if (method !== undefined) return this.sessionNotification(msg, method, peer);
+    if (isId(msg['id'])) return this.sessionResponse(peer, msg, msg['id']);
+    // Not routable (e.g. a response with a null id): nothing sensible to do with it.
+  }
+
+  private sessionRequest(peer: RouterPeer, msg: Msg, method: string, id: Id): void {
+    if (method === 'initialize') {
+      if (this.initResult) return this.safeSend(peer, { ...this.initResult, id } as Msg);
+      if (this.initPending) {
+        this.initWaiting.push({ peer, id });
+        return;
+      }
+      this.initPending = true;
+    }
+    if (method === 'resources/subscribe' || method === 'resources/unsubscribe') {
+      const uri = isObject(msg['params']) ? msg['params']['uri'] : undefined;
+      if (typeof uri === 'string') {
+        const set = this.subscriptions.get(uri) ?? new Set<RouterPeer>();
+        if (method === 'resources/subscribe') {
+          set.add(peer);
+          this.subscriptions.set(uri, set);
+        } else {
+          set.delete(peer);
+          if (set.size > 0) return this.safeSend(peer, { jsonrpc: '2.0', id, result: {} });
+          this.subscriptions.delete(uri);
+        }
+      }
+    }
+    const gid = this.nextId++;
+    const entry: PendingRequest = { peer, id, method };
+    let params = msg['params'];
+    if (isObject(params) && isObject(params['_meta']) && isId(params['_meta']['progressToken'])) {
+      const token = `pqmcp-${gid}`;
+      this.progress.set(token, { peer, token: params['_meta']['progressToken'] });
+      entry.token = token;
+      params = { ...params, _meta: { ...params['_meta'], progressToken: token } };
+    }
+    this.pending.set(gid, entry);
+    this.sendChild({ ...msg, id: gid, ...(params !== undefined ? { params } : {}) });
+  }
+
+  private sessionNotification(msg: Msg, method: string, peer: RouterPeer): void {
+    if (method === 'notifications/initialized') {
+      if (this.initializedSent) return;
+      this.initializedSent = true;
+      return this.sendChild(msg);
+    }
+    if (method === 'notifications/cancelled') {
+      const params = isObject(msg['params']) ? msg['params'] : {};
+      for (const [gid, p] of this.pending) {
+        if (p.peer === peer && p.id === params['requestId']) return this.sendChild({ ...msg, params: { ...params, requestId: gid } });
+      }
+      return;
+    }
+    this.sendChild(msg);
+  }
+
+  private sessionResponse(peer: RouterPeer, msg: Msg, id: Id): void {
+    const key = JSON.stringify(id);
+    const r = this.routed.get(key);
+    if (!r || r.peer !== peer) return;
+    this.routed.delete(key);
+    this.sendChild(msg);
+  }
+
+  // --- child -> sessions -------------------------------------------------------------------
+
+  fromChild(message: JSONRPCMessage): void {
+    const msg = message as unknown as Msg;
+    const method = typeof msg['method'] === 'string' ? (msg['method'] as string) : undefined;
+    if (method !== undefined && isId(msg['id'])) return this.childRequest(msg, msg['id']);
+    if (method !== undefined) return this.childNotification(msg, method);
+    if (typeof msg['id'] === 'number') this.childResponse(msg, msg['id']);
+    // Responses to the gateway's own requests (string ids) and unknown ids end here.
+  }
+
+  private childResponse(msg: Msg, gid: number): void {
+    const p = this.pending.get(gid);
+    if (!p) return;
+    this.pending.delete(gid);
+    if (p.token !== undefined) this.progress.delete(p.token);
+    if (p.method === 'initialize') {
+      this.initPending = false;
+      if ('result' in msg) {
+        this.initResult = { jsonrpc: '2.0', result: msg['result'] } as Msg;
+        for (const w of this.initWaiting.splice(0)) this.safeSend(w.peer, { ...this.initResult, id: w.id } as Msg);
+      } else {
+        // Initialization failed: the sessions waiting on it get the same answer; a later
+        // initialize is forwarded again.
+        for (const w of this.initWaiting.splice(0)) this.safeSend(w.peer, { ...msg, id: w.id });
+      }
+    }
+    if (!p.orphan) this.safeSend(p.peer, { ...msg, id: p.id });
+  }
+
+  private childRequest(msg: Msg, id: Id): void {
+    let target: RouterPeer | undefined;
+    const busy = new Set<RouterPeer>();
+    for (const p of this.pending.values()) if (!p.orphan) busy.add(p.peer);
+    if (busy.size === 1) target = [...busy][0];
+    else if (busy.size === 0 && this.peers.size === 1) target = [...this.peers][0];
+    if (!target) {
+      this.sendChild({
+        jsonrpc: '2.0',
+        id,
+        error: { code: CANNOT_ROUTE, message: `pqmcp gateway (--shared): cannot tell which of ${this.peers.size} sessions this ${String(msg['method'])} request is for` },
+      });
+      return;
+    }
+    this.routed.set(JSON.stringify(id), { peer: target, id });
+    this.safeSend(target, msg);
+  }
+
+  private childNotification(msg: Msg, method: string): void {
+    const params = isObject(msg['params']) ? msg['params'] : undefined;
+    if (method === 'notifications/progress') {
+      const token = params?.['progressToken'];
+      const entry = typeof token === 'string' ? this.progress.get(token) : undefined;
+      if (entry) this.safeSend(entry.peer, { ...msg, params: { ...params, progressToken: entry.token } });
+      return;
+    }
+    if (method === 'notifications/cancelled') {
+      const r = this.routed.get(JSON.stringify(params?.['requestId']));
+      if (r) {
+        this.routed.delete(JSON.stringify(params?.['requestId']));
+        this.safeSend(r.peer, msg);
+      }
+      return;
+    }
+    if (method === 'notifications/resources/updated') {
+      const uri = params?.['uri'];
+      const set = typeof uri === 'string' ? this.subscriptions.get(uri) : undefined;
+      if (set) for (const peer of set) this.safeSend(peer, msg);
+      else if (this.peers.size === 1) for (const peer of this.peers) this.safeSend(peer, msg);
+      return;
+    }
+    for (const peer of this.peers) this.safeSend(peer, msg);
+  }
+
+  private sendChild(msg: Msg): void {
+    this.toChild(msg as unknown as JSONRPCMessage);
+  }
+
+  private safeSend(peer: RouterPeer, msg: Msg): void {
+    try {
+      peer.send(msg as unknown as JSONRPCMessage);
+    } catch {
+      // A peer that cannot take messages any more is detached by its owner.
+    }
+  }
+}

@@ -1,0 +1,416 @@
+/**
+ * `pqmcp serve`: the gateway. Puts any stdio MCP server behind pqmcp.
+ *
+ *   pqmcp serve --identity <key> --trust <trust file> --listen 127.0.0.1:7443 -- <command> [args...]
+ *
+ * Per verified session it spawns the command (or, with --shared, uses one child for all
+ * sessions) and relays JSON-RPC both ways through a Router (router.ts). Logs go to stderr:
+ * listening address, each session's verified agent id, key fingerprint prefix and issuer at
+ * start; messages each way, duration and reason at end; the child's own stderr, prefixed
+ * with the session tag.
+ *
+ * Sharp edges:
+ * - Admission (--allow-id, --require-scope, --require-attr, --max-sessions) is checked after
+ *   the handshake, before any child is spawned: a refused agent gets a JSON-RPC error for
+ *   its initialize ("not admitted ...") and the session is closed. No process ever starts
+ *   for it.
+ * - Each per-session child gets the verified peer in its environment: PQMCP_PEER_ID,
+ *   PQMCP_PEER_FINGERPRINT, PQMCP_PEER_ISSUER, PQMCP_PEER_SCOPES (space separated),
+ *   PQMCP_SESSION_ID. (Not in --shared mode: there one child serves many agents.)
+ * - A child that exits ends only its session(s): each request in flight gets a JSON-RPC
+ *   error, the client gets a log notification saying why, the session is closed. The
+ *   gateway keeps serving; a --shared child is started again for the next session.
+ * - A session ends when its credential expires (checked against the gateway's clock).
+ * - SIGHUP re-reads the --revocations files and closes sessions whose peer is now revoked.
+ *   SIGINT/SIGTERM: stop accepting, close sessions (authenticated close), stop children;
+ *   a second signal exits at once.
+ */
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { describeBackend } from '../crypto/select.js';
+import type { BackendChoice } from '../crypto/select.js';
+import { PqmcpError } from '../errors.js';
+import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
+import { listen } from '../transport/server.js';
+import type { PqmcpServer } from '../transport/server.js';
+import type { PqmcpServerTransport } from '../transport/server-transport.js';
+import { flag, list, parse, parseHostPort, parseKeyValue, str, required } from './args.js';
+import type { Context } from './context.js';
+import { StdioChild, describeExit } from './child.js';
+import { loadIdentity, loadRevocations, loadTrust } from './files.js';
+import { applyRevocations } from './formats.js';
+import { CliError, UsageError, errorLine, humanDuration } from './output.js';
+import { Router } from './router.js';
+import type { RouterPeer } from './router.js';
+
+export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust file> [options] -- <command> [args...]
+
+  Gateway: accept pqmcp clients and relay each verified session to a stdio MCP server
+  started from <command> (one process per session, or one shared with --shared).
+
+  --identity <file>        this gateway's private key file (<name>.key.json)
+  --credential <file>      its credential (default: <name>.cred.json beside the key)
+  --trust <file>           issuers (and pins) whose agents may connect
+  --revocations <file>     revocation list, repeatable (re-read on SIGHUP)
+  --listen <host:port>     address to listen on (default 127.0.0.1:7443; port 0 = any free)
+  --path </path>           only accept WebSocket upgrades on this path (default: any)
+  --shared                 one child for all sessions (ids rewritten per session; see docs/cli.md)
+  --allow-id <id>          admit only these agent ids, repeatable; a trailing * matches a prefix
+  --require-scope <scope>  admit only agents whose credential has this scope, repeatable (all needed)
+  --require-attr <k=v>     admit only agents whose credential has this attribute value, repeatable
+  --max-sessions <n>       concurrent sessions (default 32); more are refused
+  --backend <name>         crypto backend: auto (default), native or noble
+  --allow-loose-key-permissions  accept a key file others can read
+  --json                   log JSON lines on stderr
+  --debug                  stack traces`;
+
+const SERVE_OPTIONS = {
+  identity: { type: 'string' },
+  credential: { type: 'string' },
+  trust: { type: 'string' },
+  revocations: { type: 'string', multiple: true },
+  listen: { type: 'string' },
+  path: { type: 'string' },
+  shared: { type: 'boolean' },
+  'allow-id': { type: 'string', multiple: true },
+  'require-scope': { type: 'string', multiple: true },
+  'require-attr': { type: 'string', multiple: true },
+  'max-sessions': { type: 'string' },
+  backend: { type: 'string' },
+  'allow-loose-key-permissions': { type: 'boolean' },
+} as const;
+
+const DEFAULT_LISTEN = '127.0.0.1:7443';
+const DEFAULT_MAX_SESSIONS = 32;
+/** Outstanding session writes above which the child's stdout is paused. */
+const PAUSE_ABOVE = 256;
+const RESUME_BELOW = 64;
+/** A refused session is closed after answering its first request, or after this. */
+const REFUSE_CLOSE_MS = 5_000;
+/** setTimeout's largest delay. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface Admission {
+  allowIds: string[];
+  scopes: string[];
+  attributes: Array<[string, string]>;
+}
+
+/** Why `peer` may not use this gateway, or undefined when it may. */
+export function admissionProblem(peer: Pick<VerifiedPeer, 'agentId' | 'scopes' | 'attributes'>, a: Admission): string | undefined {
+  if (a.allowIds.length > 0) {
+    const ok = a.allowIds.some((pattern) => (pattern.endsWith('*') ? peer.agentId.startsWith(pattern.slice(0, -1)) : peer.agentId === pattern));
+    if (!ok) return `${peer.agentId} is not an allowed agent id (--allow-id)`;
+  }
+  const missing = a.scopes.filter((s) => !peer.scopes.includes(s));
+  if (missing.length > 0) return `${peer.agentId} lacks required scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (--require-scope)`;
+  for (const [k, v] of a.attributes) {
+    if (!Object.hasOwn(peer.attributes, k) || peer.attributes[k] !== v) return `${peer.agentId} lacks required attribute ${k}=${v} (--require-attr)`;
+  }
+  return undefined;
+}
+
+/** Fail early (exit 2) when the child command cannot be found at all. */
+export function checkCommand(command: string): void {
+  const executable = (path: string): boolean => {
+    try {
+      if (!statSync(path).isFile()) return false;
+      if (process.platform !== 'win32') accessSync(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (command.includes('/') || command.includes('\\') || isAbsolute(command)) {
+    if (!executable(command)) throw new CliError('ERR_CHILD', `MCP server command not found or not executable: ${command}`);
+    return;
+  }
+  const exts = process.platform === 'win32' ? ['', ...(process.env['PATHEXT'] ?? '.EXE;.CMD;.BAT').split(';')] : [''];
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    for (const ext of exts) if (executable(join(dir, command + ext))) return;
+  }
+  throw new CliError('ERR_CHILD', `MCP server command not found in PATH: ${command}`);
+}
+
+interface Logger {
+  (event: string, fields: Record<string, unknown>, human: string): void;
+}
+
+function makeLogger(ctx: Context): Logger {
+  return (event, fields, human) => {
+    const time = new Date().toISOString();
+    if (ctx.json) ctx.output.err(JSON.stringify({ time, event, ...fields }));
+    else ctx.output.err(`${time} pqmcp serve: ${human}`);
+  };
+}
+
+/** A child process with its router (per session, or the shared one). */
+interface ChildSlot {
+  child: StdioChild;
+  router: Router;
+  /** Session writes not yet accepted by their transports (for stdout backpressure). */
+  outstanding: number;
+  paused: boolean;
+}
+
+interface LiveSession {
+  transport: PqmcpServerTransport;
+  peer: VerifiedPeer;
+  tag: string;
+  slot: ChildSlot | undefined;
+  routerPeer: RouterPeer;
+  endReason: string | undefined;
+}
+
+export async function serveCommand(ctx: Context, argv: string[]): Promise<number> {
+  const p = parse(argv, SERVE_OPTIONS, 'serve');
+  if (flag(p, 'help')) return ctx.help(SERVE_USAGE);
+  if (p.positionals.length > 0) throw new UsageError(`serve: unexpected argument ${JSON.stringify(p.positionals[0])}; put the MCP server command after "--"`);
+  const childArgv = p.rest ?? [];
+  if (childArgv.length === 0 || childArgv[0] === '') throw new UsageError('serve: missing the MCP server command: pqmcp serve [options] -- <command> [args...]');
+  const [command, ...commandArgs] = childArgv as [string, ...string[]];
+  const keyPath = required(p, 'identity', 'serve');
+  const trustPath = required(p, 'trust', 'serve');
+  const { host, port } = parseHostPort(str(p, 'listen') ?? DEFAULT_LISTEN, '--listen');
+  const path = str(p, 'path');
+  if (path !== undefined && !path.startsWith('/')) throw new UsageError('--path must start with "/"');
+  const maxSessionsText = str(p, 'max-sessions');
+  const maxSessions = maxSessionsText === undefined ? DEFAULT_MAX_SESSIONS : Number(maxSessionsText);
+  if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new UsageError('--max-sessions must be a positive integer');
+  const backendChoice = str(p, 'backend');
+  if (backendChoice !== undefined && !['auto', 'native', 'noble'].includes(backendChoice)) throw new UsageError('--backend must be auto, native or noble');
+  const admission: Admission = {
+    allowIds: list(p, 'allow-id'),
+    scopes: list(p, 'require-scope'),
+    attributes: list(p, 'require-attr').map((a) => parseKeyValue(a, '--require-attr')),
+  };
+  const shared = flag(p, 'shared');
+  const revocationPaths = list(p, 'revocations');
+
+  const backend = ctx.backend(backendChoice as BackendChoice | undefined);
+  const local = loadIdentity(backend, keyPath, str(p, 'credential'), { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
+  const trust: TrustStore = loadTrust(trustPath, revocationPaths);
+  checkCommand(command);
+  const log = makeLogger(ctx);
+
+  let server: PqmcpServer;
+  try {
+    server = await listen({ identity: local.identity, trust, backend, host, port, ...(path !== undefined ? { path } : {}) });
+  } catch (err) {
+    const code = (err as { cause?: { code?: string } }).cause?.code;
+    const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
+    throw new CliError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${reason}`, 1, { cause: err });
+  }
+
+  const sessions = new Set<LiveSession>();
+  /** Children being stopped (awaited at shutdown). */
+  const stopping = new Set<Promise<unknown>>();
+  const stopChild = (child: StdioChild): void => {
+    const p = child.stop().finally(() => stopping.delete(p));
+    stopping.add(p);
+  };
+  let sharedSlot: ChildSlot | undefined;
+  let shuttingDown = false;
+
+  const sessionEnv = (s: LiveSession): NodeJS.ProcessEnv => ({
+    ...process.env,
+    PQMCP_PEER_ID: s.peer.agentId,
+    PQMCP_PEER_FINGERPRINT: s.peer.fingerprint,
+    PQMCP_PEER_ISSUER: s.peer.issuer,
+    PQMCP_PEER_SCOPES: s.peer.scopes.join(' '),
+    PQMCP_SESSION_ID: s.transport.sessionId,
+  });
+
+  /** Start a child and its router; `label` prefixes its stderr lines. */
+  const startChild = (label: string, env: NodeJS.ProcessEnv | undefined): ChildSlot => {
+    const child = new StdioChild({ command, args: commandArgs, ...(env ? { env } : {}) });
+    const slot: ChildSlot = { child, router: new Router((m) => void child.send(m)), outstanding: 0, paused: false };
+    child.onmessage = (m) => slot.router.fromChild(m);
+    child.onstderr = (line) => ctx.output.err(ctx.json ? JSON.stringify({ time: new Date().toISOString(), event: 'child-stderr', session: label, line }) : `[${label}] ${line}`);
+    child.onbadline = (e) => log('child-bad-output', { session: label, error: e.message }, `${label}: the MCP server wrote something that is not JSON-RPC to stdout (${e.message})`);
+    child.onexit = (exit) => {
+      const what = describeExit(exit);
+      if (slot === sharedSlot) sharedSlot = undefined;
+      const mine = [...sessions].filter((s) => s.slot === slot);
+      if (mine.length === 0 || shuttingDown) return;
+      const message = `pqmcp gateway: the MCP server process ${what}; this session is closed`;
+      slot.router.childGone(message);
+      log('child-exit', { session: label, pid: child.pid, code: exit.code, signal: exit.signal, error: exit.error?.message }, `${label}: MCP server process ${child.pid ?? ''} ${what}; closing ${mine.length} session${mine.length > 1 ? 's' : ''}`);
+      for (const s of mine) {
+        s.endReason = `MCP server process ${what}`;
+        notifyClient(s, 'error', message);
+        void closeSession(s);
+      }
+    };
+    return slot;
+  };
+
+  /** Queue a message to a session's client, pausing the child's stdout when too much waits. */
+  const sendToSession = (s: LiveSession, counts: { out: number }, m: JSONRPCMessage): void => {
+    counts.out++;
+    const slot = s.slot;
+    if (slot) {
+      slot.outstanding++;
+      if (!slot.paused && slot.outstanding > PAUSE_ABOVE) {
+        slot.paused = true;
+        slot.child.pauseOutput();
+      }
+    }
+    const settle = (): void => {
+      if (!slot) return;
+      slot.outstanding--;
+      if (slot.paused && slot.outstanding < RESUME_BELOW) {
+        slot.paused = false;
+        slot.child.resumeOutput();
+      }
+    };
+    s.transport.send(m).then(settle, settle);
+  };
+
+  const notifyClient = (s: LiveSession, level: 'error' | 'warning', data: string): void => {
+    s.transport.send({ jsonrpc: '2.0', method: 'notifications/message', params: { level, logger: 'pqmcp-gateway', data } }).catch(() => {});
+  };
+
+  const closeSession = async (s: LiveSession): Promise<void> => {
+    await s.transport.close().catch(() => {});
+  };
+
+  const refuse = (transport: PqmcpServerTransport, peer: VerifiedPeer, tag: string, reason: string): void => {
+    log('session-refused', { session: tag, agentId: peer.agentId, fingerprint: peer.fingerprint, reason }, `session ${tag} refused: ${reason}`);
+    const timer = setTimeout(() => void transport.close().catch(() => {}), REFUSE_CLOSE_MS);
+    timer.unref();
+    transport.onmessage = (m) => {
+      const msg = m as { id?: unknown; method?: unknown };
+      if (typeof msg.method !== 'string' || (typeof msg.id !== 'string' && typeof msg.id !== 'number')) return;
+      clearTimeout(timer);
+      transport
+        .send({ jsonrpc: '2.0', id: msg.id, error: { code: -32001, message: `pqmcp gateway: not admitted: ${reason}` } })
+        .catch(() => {})
+        .finally(() => void transport.close().catch(() => {}));
+    };
+    transport.onclose = () => clearTimeout(timer);
+    transport.start().catch(() => clearTimeout(timer));
+  };
+
+  server.on('clientError', (error, info) => {
+    const peerText = info.peer ? ` (${info.peer.agentId})` : '';
+    log('client-refused', { remoteAddress: info.remoteAddress, code: error.code, error: error.message, ...(info.peer ? { agentId: info.peer.agentId } : {}) }, `connection from ${info.remoteAddress ?? 'unknown'}${peerText} failed: ${error.message} (${error.code})`);
+  });
+  server.on('error', (error) => log('server-error', { error: error.message }, `listener error: ${error.message}`));
+
+  server.on('session', (transport, peer) => {
+    const tag = transport.sessionId.slice(0, 8);
+    if (shuttingDown) return void transport.close().catch(() => {});
+    const problem = admissionProblem(peer, admission) ?? (sessions.size >= maxSessions ? `the gateway is at its limit of ${maxSessions} sessions (--max-sessions)` : undefined);
+    if (problem) return refuse(transport, peer, tag, problem);
+
+    const startedAt = Date.now();
+    const counts = { in: 0, out: 0 };
+    const s: LiveSession = { transport, peer, tag, slot: undefined, routerPeer: undefined as unknown as RouterPeer, endReason: undefined };
+    s.routerPeer = { tag, send: (m) => sendToSession(s, counts, m) };
+    sessions.add(s);
+    if (shared) {
+      sharedSlot ??= startChild('shared', undefined);
+      s.slot = sharedSlot;
+    } else {
+      s.slot = startChild(tag, sessionEnv(s));
+    }
+    const slot = s.slot;
+    slot.router.attach(s.routerPeer);
+    const expiryMs = (peer.notAfter + 60) * 1000 - Date.now();
+    const expiry = setTimeout(
+      () => {
+        s.endReason = 'credential expired';
+        notifyClient(s, 'error', 'pqmcp gateway: your credential expired; this session is closed');
+        void closeSession(s);
+      },
+      Math.max(0, Math.min(expiryMs, MAX_TIMER_MS)),
+    );
+    expiry.unref();
+
+    transport.onmessage = (m) => {
+      counts.in++;
+      slot.router.fromSession(s.routerPeer, m);
+    };
+    transport.onerror = (e) => {
+      s.endReason ??= e instanceof PqmcpError ? `${e.message} (${e.code})` : 'transport error';
+    };
+    transport.onclose = () => {
+      clearTimeout(expiry);
+      sessions.delete(s);
+      slot.router.detach(s.routerPeer);
+      // A per-session child goes with its session; a shared one stays for the next.
+      if (!shared) stopChild(slot.child);
+      const reason = s.endReason ?? (shuttingDown ? 'gateway shutting down' : 'client closed the session');
+      log(
+        'session-end',
+        { session: tag, agentId: peer.agentId, messagesIn: counts.in, messagesOut: counts.out, durationMs: Date.now() - startedAt, reason },
+        `session ${tag} ended: ${peer.agentId}, ${counts.in} message${counts.in === 1 ? '' : 's'} in, ${counts.out} out, ${humanDuration(Date.now() - startedAt)}; ${reason}`,
+      );
+    };
+    log(
+      'session-start',
+      { session: tag, agentId: peer.agentId, fingerprint: peer.fingerprint, issuer: peer.issuer, scopes: peer.scopes, remoteAddress: transport.remoteAddress, pid: slot.child.pid, shared },
+      `session ${tag} started: ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}${peer.scopes.length ? `, scopes ${peer.scopes.join(' ')}` : ''}) from ${transport.remoteAddress ?? 'unknown'}; MCP server pid ${slot.child.pid ?? '(not started)'}${shared ? ' (shared)' : ''}`,
+    );
+    transport.start().catch((err: unknown) => {
+      s.endReason = `client left before the session started (${err instanceof PqmcpError ? err.code : 'error'})`;
+    });
+  });
+
+  log(
+    'listening',
+    { url: server.url, agentId: local.identity.agentId, fingerprint: local.key.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions },
+    `listening on ${server.url} as ${local.identity.agentId} (key ${local.key.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}`,
+  );
+
+  return new Promise<number>((resolve) => {
+    const reload = (): void => {
+      try {
+        for (const r of revocationPaths) applyRevocations(trust, loadRevocations(r), r);
+      } catch (err) {
+        log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: revocation lists not reloaded: ${errorLine(err, 'error')}`);
+        return;
+      }
+      let closed = 0;
+      for (const s of sessions) {
+        try {
+          trust.verifyCredential(backend, s.peer.credential, { expectedPeerId: s.peer.agentId });
+        } catch (err) {
+          s.endReason = `no longer acceptable: ${err instanceof Error ? err.message : 'error'}`;
+          notifyClient(s, 'error', 'pqmcp gateway: your credential is no longer accepted; this session is closed');
+          void closeSession(s);
+          closed++;
+        }
+      }
+      log('reloaded', { revocationLists: revocationPaths.length, sessionsClosed: closed }, `SIGHUP: reloaded ${revocationPaths.length} revocation list(s); closed ${closed} session(s)`);
+    };
+    const shutdown = (signal: string): void => {
+      if (shuttingDown) {
+        log('forced-exit', { signal }, `${signal} again: exiting now`);
+        process.exit(130);
+      }
+      shuttingDown = true;
+      log('shutdown', { signal, sessions: sessions.size }, `${signal}: closing ${sessions.size} session(s) and stopping`);
+      void (async () => {
+        await server.close().catch(() => {});
+        if (sharedSlot) stopChild(sharedSlot.child);
+        for (const s of sessions) if (s.slot) stopChild(s.slot.child);
+        await Promise.all([...stopping]);
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        process.off('SIGHUP', onHup);
+        log('stopped', {}, 'stopped');
+        resolve(0);
+      })();
+    };
+    const onInt = (): void => shutdown('SIGINT');
+    const onTerm = (): void => shutdown('SIGTERM');
+    const onHup = (): void => reload();
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    process.on('SIGHUP', onHup);
+  });
+}
