@@ -24,9 +24,9 @@
  *   each send() holds at most highWaterMark + one message in memory.
  * - Records produced in one turn of the event loop are written as one socket message
  *   (cut at `maxWriteBatch`): the Session accepts any split of the record stream.
- * - Received messages are delivered at most one per event-loop turn (the MCP SDK handles
- *   notifications a microtask late; a progress notification must not be overtaken by the
- *   response batched behind it). While more than `highWaterMark` bytes or 1024 messages
+ * - Received messages are delivered one per microtask (the MCP SDK handles notifications a
+ *   microtask late; a progress notification must not be overtaken by the response batched
+ *   behind it). While more than `highWaterMark` bytes or 1024 messages
  *   wait for delivery, reading from the socket pauses.
  */
 import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
@@ -435,9 +435,11 @@ export class Connection {
           this.updatePause();
         }
         this.call(() => this.onmessage?.(event.data));
-        // Yield one turn before anything else is delivered (even a message posted later
-        // in this same turn).
-        defer(() => this.dispatch());
+        // Yield one microtask before anything else is delivered (even a message posted
+        // later in this same turn): the SDK queues its notification handler as a microtask
+        // during onmessage, so ours, queued after it, runs after it. A microtask, not a
+        // macrotask: a whole socket read is delivered in one turn, as plain ws does.
+        queueMicrotask(() => this.dispatch());
         return;
       } else if (event.type === 'error') {
         this.call(() => this.onerror?.(event.error));
