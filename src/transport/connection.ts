@@ -27,7 +27,15 @@
  * - Received messages are delivered one per microtask (the MCP SDK handles notifications a
  *   microtask late; a progress notification must not be overtaken by the response batched
  *   behind it). While more than `highWaterMark` bytes or 1024 messages
- *   wait for delivery, reading from the socket pauses.
+ *   wait for delivery, reading from the socket pauses. Delivered entries are dropped from
+ *   the queue as they go, so a queue that never empties (sustained traffic) stays small.
+ * - Replies wait for the peer to read (`deliveryWaitsForDrain`, set on the server side):
+ *   while more than `highWaterMark` bytes wait to be written, received messages are held
+ *   (and, once the receive queue fills, reading pauses), as Node's HTTP server does for
+ *   pipelined requests. A client that pipelines requests and never reads cannot make the
+ *   server queue replies without bound, and gets no more work done for it; its keepalive
+ *   then fails (a peer that does not read does not answer pings either). Only one side
+ *   holds: if both did, two peers streaming at each other could each wait on the other.
  */
 import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
@@ -65,6 +73,11 @@ export interface ConnectionOptions {
   closeTimeoutMs: number;
   /** Largest socket message written (must not exceed the peer's maxPayload). */
   maxWriteBatch: number;
+  /**
+   * Hold received messages while more than `highWaterMark` bytes wait to be written (the
+   * server side: a peer must read its replies before it gets more work done).
+   */
+  deliveryWaitsForDrain: boolean;
 }
 
 type Phase = 'handshaking' | 'open' | 'closing' | 'closed';
@@ -81,6 +94,8 @@ type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: 
 const DRAIN_POLL_MS = 10;
 /** Received messages waiting for delivery above which reading from the socket pauses. */
 const MAX_UNDELIVERED_MESSAGES = 1024;
+/** Delivered entries at the head of the event queue above which the queue is compacted. */
+const COMPACT_AFTER = 256;
 
 const defer: (fn: () => void) => void =
   typeof globalThis.setImmediate === 'function' ? (fn) => void globalThis.setImmediate(fn) : (fn) => void setTimeout(fn, 0);
@@ -118,6 +133,8 @@ export class Connection {
   private events: AppEvent[] = [];
   private eventHead = 0;
   private dispatching = false;
+  /** Delivery is held until the outbound bytes drain below highWaterMark. */
+  private heldForDrain = false;
   /** Bytes and count of received messages not yet delivered (receive-side backpressure). */
   private inboxBytes = 0;
   private inboxCount = 0;
@@ -390,6 +407,8 @@ export class Connection {
     if (this.drainTimer) clearInterval(this.drainTimer);
     this.drainTimer = undefined;
     for (const w of waiters) w.reject(error);
+    // The connection is ending: what was held is delivered (in order, before the error).
+    this.releaseHeld();
   }
 
   private updatePause(): void {
@@ -405,9 +424,9 @@ export class Connection {
   }
 
   /**
-   * Deliver application events in order. At most one message per event-loop turn: the MCP
-   * SDK handles notifications one microtask late, so a progress notification and the
-   * response that follows it in the same batch must not be delivered back to back.
+   * Deliver application events in order, one message per microtask: the MCP SDK handles
+   * notifications one microtask late, so a progress notification and the response that
+   * follows it in the same batch must not be delivered back to back.
    */
   private post(event: AppEvent): void {
     this.events.push(event);
@@ -426,7 +445,18 @@ export class Connection {
 
   private dispatch(): void {
     while (this.eventHead < this.events.length) {
-      const event = this.events[this.eventHead++]!;
+      const event = this.events[this.eventHead]!;
+      if (event.type === 'message' && this.mustHoldDelivery()) {
+        this.heldForDrain = true;
+        this.dispatching = false;
+        this.watchDrain();
+        return;
+      }
+      this.eventHead++;
+      if (this.eventHead >= COMPACT_AFTER && this.eventHead * 2 >= this.events.length) {
+        this.events.splice(0, this.eventHead);
+        this.eventHead = 0;
+      }
       if (event.type === 'message') {
         this.inboxBytes -= event.data.length;
         this.inboxCount--;
@@ -453,6 +483,11 @@ export class Connection {
     this.dispatching = false;
   }
 
+  /** Replies are backed up and the connection is live: hold received messages (see the file comment). */
+  private mustHoldDelivery(): boolean {
+    return this.options.deliveryWaitsForDrain && this.phase === 'open' && !this.failure && !this.closeRequested && this.buffered() > this.options.highWaterMark;
+  }
+
   /** Run an application callback; a throw is reported once through onerror, never rethrown. */
   private call(fn: () => void): void {
     try {
@@ -476,20 +511,34 @@ export class Connection {
     if (this.buffered() <= this.options.highWaterMark) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.drainWaiters.push({ resolve, reject });
-      if (!this.drainTimer) {
-        this.drainTimer = setInterval(() => this.checkDrain(), DRAIN_POLL_MS);
-        unref(this.drainTimer);
-      }
+      this.watchDrain();
     });
   }
 
+  /** Poll for the drain as well as hearing of it from write callbacks (a fallback). */
+  private watchDrain(): void {
+    if (this.drainTimer) return;
+    this.drainTimer = setInterval(() => this.checkDrain(), DRAIN_POLL_MS);
+    unref(this.drainTimer);
+  }
+
   private checkDrain(): void {
-    if (this.drainWaiters.length === 0 || this.buffered() > this.options.highWaterMark) return;
+    if ((this.drainWaiters.length === 0 && !this.heldForDrain) || this.buffered() > this.options.highWaterMark) return;
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     if (this.drainTimer) clearInterval(this.drainTimer);
     this.drainTimer = undefined;
     for (const w of waiters) w.resolve();
+    this.releaseHeld();
+  }
+
+  /** Resume delivery held for the drain (also when the connection ends: nothing will drain). */
+  private releaseHeld(): void {
+    if (!this.heldForDrain) return;
+    this.heldForDrain = false;
+    if (this.dispatching) return;
+    this.dispatching = true;
+    this.dispatch();
   }
 
   private enqueue(chunks: Uint8Array[]): void {

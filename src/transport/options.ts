@@ -84,6 +84,8 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
       highWaterMark: checkNumber(options, 'highWaterMark', 0, DEFAULTS.highWaterMark),
       closeTimeoutMs: checkNumber(options, 'closeTimeoutMs', 1, DEFAULTS.closeTimeoutMs),
       maxWriteBatch: MAX_WRITE_BATCH,
+      // The server listener turns this on (see Connection: only one side may hold).
+      deliveryWaitsForDrain: false,
     },
     maxMessageSize: checkNumber(options, 'maxMessageSize', 1, DEFAULTS.maxMessageSize),
     maxPayload: checkNumber(options, 'maxPayload', MAX_WRITE_BATCH, DEFAULTS.maxPayload),

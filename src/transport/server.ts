@@ -191,7 +191,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         maxMessageSize: this.resolved.maxMessageSize,
       });
-      connection = new Connection(wsMessageSocket(ws), session, this.resolved.connection);
+      connection = new Connection(wsMessageSocket(ws), session, { ...this.resolved.connection, deliveryWaitsForDrain: true });
     } catch (err) {
       ws.on('error', () => {});
       ws.close(CloseCode.internalError, closeReason(CloseCode.internalError));

@@ -1,7 +1,7 @@
 /**
  * Connection (the socket driver under both transports) against an in-memory socket pair:
  * write batching, batch limits, the order of rejections and onclose, contained callbacks,
- * exactly-once onclose.
+ * exactly-once onclose, delivery held while replies are backed up.
  */
 import { describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
@@ -15,7 +15,7 @@ import { agent, fixtureCrypto, makeAgent, makeIssuer, trustFor } from '../helper
 import { waitFor } from '../helpers/mcp.js';
 
 const backend = createNativeBackend();
-const options: ConnectionOptions = { handshakeTimeoutMs: 10_000, keepAliveMs: 0, keepAliveTimeoutMs: 1_000, highWaterMark: 8 << 20, closeTimeoutMs: 1_000, maxWriteBatch: 256 * 1024 };
+const options: ConnectionOptions = { handshakeTimeoutMs: 10_000, keepAliveMs: 0, keepAliveTimeoutMs: 1_000, highWaterMark: 8 << 20, closeTimeoutMs: 1_000, maxWriteBatch: 256 * 1024, deliveryWaitsForDrain: false };
 
 class FakeSocket implements MessageSocket {
   peer: FakeSocket | undefined;
@@ -47,13 +47,13 @@ class FakeSocket implements MessageSocket {
   }
 }
 
-function pair(clientTrust = trustFor(), serverTrust = trustFor(), clientId = 'agent://pqmcp-test/client') {
+function pair(clientTrust = trustFor(), serverTrust = trustFor(), clientId = 'agent://pqmcp-test/client', serverOptions = options) {
   const a = new FakeSocket();
   const b = new FakeSocket();
   a.peer = b;
   b.peer = a;
   const client = new Connection(a, Session.client({ backend, identity: localIdentity(agent(clientId)), trust: clientTrust }), options);
-  const server = new Connection(b, Session.server({ backend, identity: localIdentity(agent('agent://pqmcp-test/server')), trust: serverTrust }), options);
+  const server = new Connection(b, Session.server({ backend, identity: localIdentity(agent('agent://pqmcp-test/server')), trust: serverTrust }), serverOptions);
   a.connection = client;
   b.connection = server;
   return { client, server, a, b };
@@ -155,5 +155,59 @@ describe('Connection', () => {
     server.socketClosed(1006);
     await new Promise((r) => setTimeout(r, 10));
     expect(closes).toBe(1);
+  });
+
+  describe('deliveryWaitsForDrain (the server side)', () => {
+    const holding = { ...options, highWaterMark: 64 * 1024, deliveryWaitsForDrain: true };
+
+    it('holds received messages while more than highWaterMark bytes wait to be written, then delivers them in order', async () => {
+      const { client, server, b } = pair(trustFor(), trustFor(), 'agent://pqmcp-test/client', holding);
+      const got: string[] = [];
+      server.onmessage = (d) => void got.push(str(d));
+      client.start();
+      await client.send(bytes('m0'));
+      await waitFor(() => got.length === 1, 5_000, 'first message');
+      // The peer stops reading: the server's socket holds more than the mark.
+      b.bufferedAmount = 64 * 1024 + 1;
+      for (let i = 1; i <= 20; i++) await client.send(bytes(`m${i}`));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(got).toEqual(['m0']);
+      // The peer reads again: the poll notices, everything held arrives in order.
+      b.bufferedAmount = 0;
+      await waitFor(() => got.length === 21, 5_000, 'held messages');
+      expect(got).toEqual(Array.from({ length: 21 }, (_, i) => `m${i}`));
+      await client.close();
+    });
+
+    it('the client side (option off) never holds', async () => {
+      const { client, server, a } = pair();
+      const got: string[] = [];
+      client.onmessage = (d) => void got.push(str(d));
+      client.start();
+      await client.send(bytes('hello'));
+      a.bufferedAmount = 64 * 1024 * 1024;
+      for (let i = 0; i < 5; i++) void server.send(bytes(`s${i}`));
+      await waitFor(() => got.length === 5, 5_000, 'messages to the client');
+      a.bufferedAmount = 0;
+      await client.close();
+    });
+
+    it('messages held when the connection ends are delivered, in order, before onclose', async () => {
+      const { client, server, b } = pair(trustFor(), trustFor(), 'agent://pqmcp-test/client', holding);
+      const order: string[] = [];
+      server.onmessage = (d) => void order.push(str(d));
+      server.onclose = () => void order.push('close');
+      client.start();
+      await client.send(bytes('m0'));
+      await waitFor(() => order.length === 1, 5_000, 'first message');
+      b.bufferedAmount = 1024 * 1024;
+      await client.send(bytes('m1'));
+      await client.send(bytes('m2'));
+      await new Promise((r) => setTimeout(r, 30));
+      expect(order).toEqual(['m0']);
+      await client.close();
+      await server.closed;
+      expect(order).toEqual(['m0', 'm1', 'm2', 'close']);
+    });
   });
 });
