@@ -1,0 +1,175 @@
+/**
+ * Markdown tables from a results file: targets, handshake, throughput, latency, MCP and
+ * memory. Cells read "median (min-max)" over the repetitions of one run; ratios are
+ * pqmcp over the alternative, from the medians.
+ */
+import { label } from './results.js';
+import type { BufferutilKey, Results } from './results.js';
+import type { Summary } from './stats.js';
+
+function num(x: number | undefined, digits: number): string {
+  if (x === undefined || !Number.isFinite(x)) return 'n/a';
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** "median (min-max)" with `digits` decimals. */
+export function cell(s: Summary | undefined, digits: number, range = true): string {
+  if (!s) return 'n/a';
+  if (!range || s.n < 2) return num(s.median, digits);
+  return `${num(s.median, digits)} (${num(s.min, digits)}-${num(s.max, digits)})`;
+}
+
+const ratio = (x: number | undefined) => (x === undefined ? 'n/a' : `${num(x, 2)}x`);
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export function runtimeLine(r: Results): string {
+  const rt = r.runtime;
+  return `Node ${rt.node} (OpenSSL ${rt.openssl}), ${rt.cpu}, ${rt.cores} cores, load average ${rt.loadAverage.join(' / ')} at start; pqmcp backend \`${rt.pqmcpBackend}\`; ${r.mode} run of ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${Math.round(r.durationSeconds)} s.`;
+}
+
+function targets(r: Results): string {
+  const rows = r.targets.map((t) => [t.target, ratio(t.value), `${t.op} ${t.limit}`, t.pass === undefined ? 'report' : t.pass ? 'met' : '**missed**']);
+  return table(['target', 'measured', 'target', 'verdict'], rows);
+}
+
+function handshake(r: Results): string {
+  const hs = r.handshake;
+  if (!hs) return '_not measured_';
+  const base = hs.variants['wss-pq'] ? 'wss-pq' : 'wss';
+  const rows = Object.entries(hs.variants).map(([v, x]) => {
+    const key = `handshake.time.${v}/${base}`;
+    const negotiated = x.details.group ? `${x.details.group}, ${x.details.cipher}` : (x.details.suite?.replace('PQMCP_XWING_MLDSA65ED25519_', '') ?? '');
+    return [
+      `${v}`,
+      cell(x.firstResponseMs, 2),
+      v.startsWith('pqmcp') ? ratio(r.ratios[key]) : '',
+      cell(x.channelReadyMs, 2, false),
+      cell(x.clientCpuMs, 2),
+      cell(x.serverCpuMs, 2),
+      cell(x.handshakesPerSecond, 0),
+      cell(x.serverCpuMsUnderLoad, 2, false),
+      negotiated,
+    ];
+  });
+  const unavailable = Object.entries(hs.unavailable).map(([v, why]) => `\n\n${v}: not measured (${why}).`).join('');
+  return (
+    table(['variant', 'first MCP response, ms', `vs ${base}`, 'channel ready, ms', 'client CPU, ms', 'server CPU, ms', `handshakes/s (${hs.concurrency} clients)`, 'server CPU under load, ms', 'negotiated'], rows) +
+    `\n\n${hs.rounds * hs.batch} handshakes per variant (${hs.rounds} interleaved rounds of ${hs.batch}); handshakes/s over ${hs.loadSeconds} s windows.` +
+    unavailable
+  );
+}
+
+function throughput(r: Results, bu: BufferutilKey): string {
+  const tp = r.throughput[bu];
+  if (!tp) return `_not measured: ${r.skipped[bu] ?? 'skipped'}_`;
+  const variants = Object.keys(tp.variants);
+  const bases = ['ws', 'wss'].filter((b) => tp.variants[b]);
+  const alts = variants.filter((v) => v.startsWith('pqmcp'));
+  const dirs = [
+    ['c2s', 'client -> server'],
+    ['s2c', 'server -> client'],
+  ] as const;
+  const at = (v: string, size: number) => tp.variants[v]!.sizes[String(size)];
+  const rate: string[][] = [];
+  const cpu: string[][] = [];
+  for (const size of tp.sizes) {
+    for (const [dir, name] of dirs) {
+      rate.push([
+        label(size),
+        name,
+        ...variants.map((v) => cell(at(v, size)?.[`${dir}MBps`], 0)),
+        ...alts.flatMap((v) => bases.map((b) => ratio(r.ratios[`throughput.${bu}.${dir}.${size}.${v}/${b}`]))),
+      ]);
+      cpu.push([
+        label(size),
+        name,
+        ...variants.map((v) => {
+          const c = at(v, size);
+          const sender = dir === 'c2s' ? c?.c2sClientCpuUsPerMB : c?.s2cServerCpuUsPerMB;
+          const receiver = dir === 'c2s' ? c?.c2sServerCpuUsPerMB : c?.s2cClientCpuUsPerMB;
+          return `${cell(sender, 0, false)} / ${cell(receiver, 0, false)}`;
+        }),
+        ...alts.map((v) => ratio(r.ratios[`throughput.${bu}.${dir}.${size}.cpu.${v}/ws`])),
+      ]);
+    }
+  }
+  const lat = tp.sizes.map((size) => [label(size), ...variants.map((v) => `${cell(at(v, size)?.rttP50Us, 0, false)} / ${cell(at(v, size)?.rttP99Us, 0, false)}`)]);
+  const details = variants
+    .map((v) => {
+      const text = Object.entries(tp.variants[v]!.details)
+        .map(([k, x]) => `${k} ${x}`)
+        .join(', ');
+      return text ? `${v}: ${text}` : '';
+    })
+    .filter(Boolean)
+    .join('; ');
+  return [
+    'MB/s (median, min-max over rounds) and ratios of the medians:',
+    table(['message', 'direction', ...variants, ...alts.flatMap((v) => bases.map((b) => `${v}/${b}`))], rate),
+    'CPU time per MB moved, sender / receiver process, µs (medians), and the total (both sides) over plain ws:',
+    table(['message', 'direction', ...variants, ...alts.map((v) => `${v}/ws CPU`)], cpu),
+    'Ping-pong round trip, p50 / p99 µs (medians over rounds):',
+    table(['message', ...variants], lat),
+    `bufferutil: client ${tp.bufferutil}, server ${tp.serverBufferutil}; ${tp.rounds} interleaved rounds. ${details}.`,
+  ].join('\n\n');
+}
+
+function mcp(r: Results): string {
+  const m = r.mcp;
+  if (!m) return '_not measured_';
+  const variants = Object.keys(m.variants);
+  const rows: string[][] = [];
+  for (const p of Object.keys(m.variants.pqmcp?.payloads ?? m.variants[variants[0]!]?.payloads ?? {})) {
+    for (const mode of ['seq', 'par32'] as const) {
+      rows.push([
+        p === '100' ? '100 B' : label(Number(p)),
+        mode === 'seq' ? 'sequential' : `${m.inFlight} in flight`,
+        ...variants.map((v) => cell(m.variants[v]!.payloads[p]?.[`${mode}CallsPerSec`], 0)),
+        ratio(r.ratios[`mcp.${p}.${mode}.pqmcp/ws`]),
+        ...variants.map((v) => `${cell(m.variants[v]!.payloads[p]?.[`${mode}P50Us`], 0, false)} / ${cell(m.variants[v]!.payloads[p]?.[`${mode}P99Us`], 0, false)}`),
+      ]);
+    }
+  }
+  return (
+    table(['payload', 'mode', ...variants.map((v) => `${v} calls/s`), 'pqmcp/ws', ...variants.map((v) => `${v} p50 / p99 µs`)], rows) +
+    `\n\n${m.rounds} interleaved rounds of ${m.measureSeconds} s per cell.`
+  );
+}
+
+function memory(r: Results): string {
+  const entries = Object.entries(r.memory);
+  if (entries.length === 0) return '_not measured_';
+  const rows = entries.map(([v, x]) => [
+    v,
+    `${cell(x.clientKiBPerSession, 1)}`,
+    `${cell(x.serverKiBPerSession, 1)}`,
+    `${num(x.clientHeapKiBPerSession, 1)} / ${num(x.serverHeapKiBPerSession, 1)}`,
+    num(x.senderMiBPerMiB, 2),
+    num(x.receiverMiBPerMiB, 2),
+  ]);
+  const sessions = entries.map(([, x]) => x.sessions).find((n) => n !== undefined);
+  const burst = entries.map(([, x]) => x.burst).find((n) => n !== undefined);
+  return (
+    table(['variant', 'client RSS KiB/session', 'server RSS KiB/session', 'JS heap + external KiB/session, client / server', 'sender MiB per 1 MiB in flight', 'receiver MiB per 1 MiB in flight'], rows) +
+    `\n\n${sessions ?? 'n/a'} idle sessions opened in 4 steps (RSS: median, min-max over the steps; heap: 0 to all); bursts of ${burst ?? 'n/a'} x 1 MiB. Each part in a fresh client and server process.`
+  );
+}
+
+/** The whole Markdown section for one results file. */
+export function markdown(r: Results): string {
+  const parts = [
+    `_${runtimeLine(r)}_`,
+    `#### Targets\n\n${targets(r)}`,
+    `#### Handshake: TCP connect to the first MCP response\n\n${handshake(r)}`,
+    `#### Throughput and latency, without bufferutil\n\n${throughput(r, 'no-bufferutil')}`,
+    `#### Throughput and latency, with bufferutil\n\n${throughput(r, 'bufferutil')}`,
+    `#### MCP tools/call (echo tool)\n\n${mcp(r)}`,
+    `#### Memory\n\n${memory(r)}`,
+  ];
+  if (r.errors.length) parts.push(`#### Errors\n\n${r.errors.map((e) => `- ${e.split('\n')[0]}`).join('\n')}`);
+  return parts.join('\n\n') + '\n';
+}

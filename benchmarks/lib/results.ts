@@ -1,0 +1,145 @@
+/**
+ * The results file (benchmarks/results/<runtime>.json) and what is derived from it: the
+ * flat map of ratios (what CI compares against the baseline) and the verdicts on the
+ * targets of issue #5.
+ *
+ * Ratio keys, all "pqmcp over the alternative", measured in one run:
+ *   handshake.time.<pqmcp variant>/<base>      first MCP response, wall time (lower is better)
+ *   handshake.cpu.<pqmcp variant>/<base>       client + server CPU per handshake (lower is better)
+ *   throughput.<bu>.<dir>.<size>.<v>/<base>    MB/s (higher is better); bu = bufferutil | no-bufferutil
+ *   throughput.<bu>.<dir>.<size>.cpu.<v>/<base> client + server CPU per MB (lower is better)
+ *   latency.<bu>.<size>.p50.<v>/<base>         ping-pong round trip (lower is better)
+ *   mcp.<payload>.<seq|par32>.pqmcp/<base>     tools/call per second (higher is better)
+ *   memory.session.pqmcp/<base>                server RSS per idle session (lower is better)
+ */
+import type { Mode } from './context.js';
+import type { RuntimeInfo } from './env.js';
+import type { Summary } from './stats.js';
+import { sig } from './stats.js';
+import type { HandshakeResult } from '../suites/handshake.js';
+import type { McpResult } from '../suites/mcp.js';
+import type { MemoryResult } from '../suites/memory.js';
+import type { ThroughputResult } from '../suites/throughput.js';
+
+export type BufferutilKey = 'no-bufferutil' | 'bufferutil';
+
+export interface Results {
+  schema: 1;
+  mode: Mode;
+  runtimeKey: string;
+  startedAt: string;
+  durationSeconds: number;
+  runtime: RuntimeInfo;
+  tls: { certificates: string; groups: string[] };
+  handshake?: HandshakeResult | undefined;
+  throughput: Partial<Record<BufferutilKey, ThroughputResult>>;
+  /** Settings not measured, and why (e.g. bufferutil not installed). */
+  skipped: Record<string, string>;
+  mcp?: McpResult | undefined;
+  memory: Record<string, MemoryResult>;
+  ratios: Record<string, number>;
+  targets: TargetCheck[];
+  errors: string[];
+}
+
+export interface TargetCheck {
+  target: string;
+  key: string;
+  value: number | undefined;
+  op: '<=' | '>=';
+  limit: number;
+  /** undefined: not measured here, or "measure and report" only. */
+  pass: boolean | undefined;
+}
+
+const med = (s: Summary | undefined): number | undefined => s?.median;
+
+function put(out: Record<string, number>, key: string, a: number | undefined, b: number | undefined): void {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return;
+  out[key] = sig(a / b, 4);
+}
+
+export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp' | 'memory'>): Record<string, number> {
+  const out: Record<string, number> = {};
+  const hs = r.handshake?.variants ?? {};
+  for (const v of ['pqmcp-native', 'pqmcp-noble']) {
+    for (const base of ['ws', 'wss', 'wss-pq']) {
+      const a = hs[v];
+      const b = hs[base];
+      if (!a || !b) continue;
+      put(out, `handshake.time.${v}/${base}`, med(a.firstResponseMs), med(b.firstResponseMs));
+      const cpu = (x: typeof a) => (med(x.clientCpuMs) ?? NaN) + (med(x.serverCpuMs) ?? NaN);
+      put(out, `handshake.cpu.${v}/${base}`, cpu(a), cpu(b));
+    }
+  }
+  for (const [bu, tp] of Object.entries(r.throughput)) {
+    if (!tp) continue;
+    for (const v of ['pqmcp', 'pqmcp-aes']) {
+      const a = tp.variants[v];
+      if (!a) continue;
+      for (const base of ['ws', 'wss']) {
+        const b = tp.variants[base];
+        if (!b) continue;
+        for (const size of tp.sizes) {
+          const ca = a.sizes[String(size)];
+          const cb = b.sizes[String(size)];
+          if (!ca || !cb) continue;
+          for (const dir of ['c2s', 's2c'] as const) {
+            put(out, `throughput.${bu}.${dir}.${size}.${v}/${base}`, med(ca[`${dir}MBps`]), med(cb[`${dir}MBps`]));
+            const cpu = (c: typeof ca) => (med(c[`${dir}ClientCpuUsPerMB`]) ?? NaN) + (med(c[`${dir}ServerCpuUsPerMB`]) ?? NaN);
+            put(out, `throughput.${bu}.${dir}.${size}.cpu.${v}/${base}`, cpu(ca), cpu(cb));
+          }
+          put(out, `latency.${bu}.${size}.p50.${v}/${base}`, med(ca.rttP50Us), med(cb.rttP50Us));
+        }
+      }
+    }
+  }
+  const mcp = r.mcp?.variants ?? {};
+  for (const base of ['ws', 'inmemory']) {
+    const a = mcp.pqmcp;
+    const b = mcp[base];
+    if (!a || !b) continue;
+    for (const p of Object.keys(a.payloads)) {
+      put(out, `mcp.${p}.seq.pqmcp/${base}`, med(a.payloads[p]?.seqCallsPerSec), med(b.payloads[p]?.seqCallsPerSec));
+      put(out, `mcp.${p}.par32.pqmcp/${base}`, med(a.payloads[p]?.par32CallsPerSec), med(b.payloads[p]?.par32CallsPerSec));
+    }
+  }
+  for (const base of ['ws', 'wss']) {
+    put(out, `memory.session.pqmcp/${base}`, r.memory.pqmcp?.serverKiBPerSessionTotal, r.memory[base]?.serverKiBPerSessionTotal);
+  }
+  return out;
+}
+
+/** The targets of issue #5, judged on one run's ratios. */
+export function checkTargets(ratios: Record<string, number>, runtimeKey: string, throughput: Results['throughput']): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const check = (target: string, key: string, op: '<=' | '>=', limit: number, judged = true) => {
+    const value = ratios[key];
+    const pass = !judged || value === undefined ? undefined : op === '<=' ? value <= limit : value >= limit;
+    checks.push({ target, key, value, op, limit, pass });
+  };
+  const node24 = runtimeKey !== 'node20';
+  // Handshake: on Node 24+ against the PQ TLS a user would otherwise pick; Node 20 reports.
+  const hsBase = ratios['handshake.time.pqmcp-native/wss-pq'] !== undefined ? 'wss-pq' : 'wss';
+  check(`handshake to first MCP response, pqmcp (native) vs ${hsBase}${node24 ? '' : ' (Node 20: measure and report)'}`, `handshake.time.pqmcp-native/${hsBase}`, '<=', 1.25, node24);
+  if (hsBase === 'wss-pq') check('handshake to first MCP response, pqmcp (native) vs wss X25519', 'handshake.time.pqmcp-native/wss', '<=', 1.25, node24);
+  check('handshake to first MCP response, pqmcp (noble) vs wss (measure and report)', `handshake.time.pqmcp-noble/${hsBase}`, '<=', 1.25, false);
+  for (const bu of Object.keys(throughput) as BufferutilKey[]) {
+    const tp = throughput[bu];
+    if (!tp) continue;
+    for (const dir of ['c2s', 's2c'] as const) {
+      for (const size of [65536, 1048576]) check(`bulk ${dir} ${label(size)} (${bu}) vs wss`, `throughput.${bu}.${dir}.${size}.pqmcp/wss`, '>=', 1.5);
+      for (const size of tp.sizes) check(`stream ${dir} ${label(size)} (${bu}) vs ws`, `throughput.${bu}.${dir}.${size}.pqmcp/ws`, '>=', 0.8);
+    }
+  }
+  for (const p of ['100', '10240']) {
+    for (const mode of ['seq', 'par32']) check(`MCP tools/call ${mode === 'seq' ? 'sequential' : '32 in flight'}, ${p === '100' ? '100 B' : '10 KiB'} vs ws`, `mcp.${p}.${mode}.pqmcp/ws`, '>=', 0.9);
+  }
+  return checks;
+}
+
+export function label(size: number): string {
+  if (size >= 1048576) return `${size / 1048576} MiB`;
+  if (size >= 1024) return `${size / 1024} KiB`;
+  return `${size} B`;
+}

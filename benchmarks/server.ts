@@ -1,0 +1,199 @@
+/**
+ * The benchmark server process: `node --import tsx benchmarks/server.ts`, driven over IPC
+ * by the measuring process (lib/proc.ts). One process hosts every endpoint a suite needs,
+ * each on its own 127.0.0.1 port, so the compared variants share one server process and
+ * can be interleaved:
+ *
+ *   ws, wss, pqmcp        the byte protocol of lib/bench-protocol.ts (sink, source, echo)
+ *   mcp-ws, mcp-wss       SDK McpServer per connection over the baseline ws transport
+ *   mcp-pqmcp-<backend>   SDK McpServer per session behind serveMcp (pqmcp's public API)
+ *   pqmcp-listen          pqmcp's listen(): sessions are started and kept idle (memory)
+ *
+ * Commands: start, cpu, mem, peakStart, peakStop, stop (see the handlers below).
+ */
+import { createServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import { Session } from '../src/session/session.js';
+import { selectBackend } from '../src/crypto/select.js';
+import type { BackendChoice } from '../src/crypto/select.js';
+import { Connection } from '../src/transport/connection.js';
+import { SUBPROTOCOL, localIdentity, resolveOptions } from '../src/transport/options.js';
+import { attachWebSocket, wsMessageSocket } from '../src/transport/ws-socket.js';
+import { listen, serveMcp } from '../src/transport/server.js';
+import type { PqmcpServer } from '../src/transport/server.js';
+import type { PqmcpServerTransport } from '../src/transport/server-transport.js';
+import { benchProtocolHandler, cpuMicros } from './lib/bench-protocol.js';
+import type { Certificates } from './lib/certs.js';
+import { runtimeInfo } from './lib/env.js';
+import { identityOf, trustOf } from './lib/fixtures.js';
+import type { PqmcpFixture } from './lib/fixtures.js';
+import { makeEchoServer } from './lib/mcp-echo.js';
+import { serveRequests } from './lib/proc.js';
+import { serverTlsOptions } from './lib/tls.js';
+import { WsMcpTransport } from './lib/ws-mcp-transport.js';
+
+export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'pqmcp-listen';
+
+export interface StartArgs {
+  endpoints: Endpoint[];
+  fixture: PqmcpFixture;
+  certs?: Certificates;
+  /** Backend of the byte-level pqmcp endpoint and of pqmcp-listen. Default auto. */
+  backend?: BackendChoice;
+}
+
+const closers: Array<() => Promise<void>> = [];
+const peak: { max: number; maxRssBefore: number; timer: NodeJS.Timeout | undefined } = { max: 0, maxRssBefore: 0, timer: undefined };
+const idle = new Set<unknown>();
+const HANDSHAKE_TIMEOUT_MS = 120_000;
+
+function onPort(server: HttpServer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function httpFor(endpoint: Endpoint, certs: Certificates | undefined): HttpServer {
+  if (!endpoint.includes('wss')) return createServer();
+  if (!certs) throw new Error(`${endpoint} needs certificates`);
+  return createHttpsServer(serverTlsOptions(certs)) as unknown as HttpServer;
+}
+
+/** Plain ws / wss endpoints: the byte protocol, or an McpServer per connection. */
+async function startWs(endpoint: Endpoint, certs: Certificates | undefined): Promise<number> {
+  const http = httpFor(endpoint, certs);
+  const mcp = endpoint.startsWith('mcp-');
+  const wss = new WebSocketServer({ server: http, perMessageDeflate: false, clientTracking: true });
+  wss.on('connection', (ws: WebSocket) => {
+    ws.on('error', () => {});
+    if (mcp) {
+      void makeEchoServer().connect(new WsMcpTransport({ socket: ws }));
+      return;
+    }
+    const handler = benchProtocolHandler((data) => sendWs(ws, data));
+    ws.on('message', (data: Buffer) => handler(data));
+  });
+  closers.push(async () => {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+    http.closeAllConnections();
+    await new Promise<void>((r) => http.close(() => r()));
+  });
+  return onPort(http);
+}
+
+const HWM = 8 * 1024 * 1024;
+const drain = new WeakMap<WebSocket, Array<() => void>>();
+
+/** The same backpressure rule as the client channels (lib/channels.ts). */
+function sendWs(ws: WebSocket, data: Uint8Array): Promise<void> {
+  if (ws.readyState !== ws.OPEN) return Promise.reject(new Error('closed'));
+  ws.send(data, { binary: true }, () => {
+    const waiters = drain.get(ws);
+    if (!waiters || waiters.length === 0 || ws.bufferedAmount > HWM) return;
+    drain.set(ws, []);
+    for (const f of waiters) f();
+  });
+  if (ws.bufferedAmount <= HWM) return Promise.resolve();
+  return new Promise<void>((r) => {
+    const waiters = drain.get(ws) ?? [];
+    waiters.push(r);
+    drain.set(ws, waiters);
+  });
+}
+
+/** Byte-level pqmcp endpoint: Session + Connection + ws adapter, as the listener wires them. */
+async function startPqmcpBytes(args: StartArgs): Promise<number> {
+  const backend = selectBackend(args.backend ?? 'auto');
+  const identity = identityOf(args.fixture, 'server', backend);
+  const trust = trustOf(args.fixture);
+  const resolved = resolveOptions({ identity, trust, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
+  const http = createServer();
+  const wss = new WebSocketServer({
+    server: http,
+    perMessageDeflate: false,
+    maxPayload: resolved.maxPayload,
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+  const connections = new Set<Connection>();
+  wss.on('connection', (ws: WebSocket) => {
+    const session = Session.server({ backend, identity: localIdentity(identity), trust, maxMessageSize: resolved.maxMessageSize });
+    const connection = new Connection(wsMessageSocket(ws), session, resolved.connection);
+    attachWebSocket(ws, connection);
+    connections.add(connection);
+    connection.onmessage = benchProtocolHandler((data) => connection.send(data));
+    connection.onerror = () => {};
+    connection.onclose = () => connections.delete(connection);
+  });
+  closers.push(async () => {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+    http.closeAllConnections();
+    await new Promise<void>((r) => http.close(() => r()));
+  });
+  return onPort(http);
+}
+
+async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<number> {
+  const backend: BackendChoice = endpoint === 'mcp-pqmcp-noble' ? 'noble' : endpoint === 'mcp-pqmcp-native' ? 'native' : (args.backend ?? 'auto');
+  const identity = identityOf(args.fixture, 'server', selectBackend(backend));
+  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048 };
+  let server: PqmcpServer;
+  if (endpoint === 'pqmcp-listen') {
+    server = await listen(options);
+    server.on('session', (transport: PqmcpServerTransport) => {
+      idle.add(transport);
+      transport.onclose = () => idle.delete(transport);
+      void transport.start();
+    });
+  } else {
+    server = await serveMcp(options, () => makeEchoServer());
+  }
+  closers.push(() => server.close());
+  return server.address().port;
+}
+
+serveRequests({
+  async start(args: StartArgs) {
+    const ports: Record<string, number> = {};
+    for (const endpoint of args.endpoints) {
+      if (endpoint === 'pqmcp') ports[endpoint] = await startPqmcpBytes(args);
+      else if (endpoint.startsWith('mcp-pqmcp') || endpoint === 'pqmcp-listen') ports[endpoint] = await startPqmcpServer(args, endpoint);
+      else ports[endpoint] = await startWs(endpoint, args.certs);
+    }
+    return { ports, info: runtimeInfo() };
+  },
+  cpu() {
+    return cpuMicros();
+  },
+  mem() {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+    const m = process.memoryUsage();
+    return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, maxRss: process.resourceUsage().maxRSS * 1024, idleSessions: idle.size };
+  },
+  /** Start sampling this process's RSS every millisecond (for peaks during a burst). */
+  peakStart() {
+    peak.max = process.memoryUsage.rss();
+    peak.maxRssBefore = process.resourceUsage().maxRSS * 1024;
+    clearInterval(peak.timer);
+    peak.timer = setInterval(() => (peak.max = Math.max(peak.max, process.memoryUsage.rss())), 1);
+    return true;
+  },
+  /** Stop sampling: the highest RSS seen, and the kernel's peak if it rose meanwhile. */
+  peakStop() {
+    clearInterval(peak.timer);
+    const maxRss = process.resourceUsage().maxRSS * 1024;
+    return Math.max(peak.max, maxRss > peak.maxRssBefore ? maxRss : 0);
+  },
+  async stop() {
+    await Promise.race([Promise.all(closers.map((c) => c().catch(() => {}))), new Promise((r) => setTimeout(r, 3000))]);
+    return true;
+  },
+});

@@ -1,0 +1,62 @@
+/**
+ * The benchmark suite runs end to end: `benchmarks/run.ts --smoke` (tiny counts) starts
+ * every suite's measuring and server processes, and writes results JSON, Markdown and both
+ * SVG charts. No assertion on any number: timings belong in the benchmarks, not in tests.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const out = mkdtempSync(join(tmpdir(), 'pqmcp-bench-smoke-test-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+function runSmoke(): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'benchmarks/run.ts', '--smoke', '--out', out], { cwd: root, timeout: 240_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout });
+    });
+  });
+}
+
+describe('npm run bench -- --smoke', () => {
+  it('runs every suite and writes valid results, Markdown and charts', { timeout: 300_000 }, async () => {
+    const { code, stdout } = await runSmoke();
+    expect(stdout).toContain('smoke results in');
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(results.errors, JSON.stringify(results.errors)).toEqual([]);
+    expect(code).toBe(0);
+    expect(results).toMatchObject({ schema: 1, mode: 'smoke', runtimeKey: expect.stringMatching(/^node\d+$/) });
+    expect(Object.keys(results).sort()).toEqual(
+      ['durationSeconds', 'errors', 'handshake', 'mcp', 'memory', 'mode', 'ratios', 'runtime', 'runtimeKey', 'schema', 'skipped', 'startedAt', 'targets', 'throughput', 'tls'].sort(),
+    );
+    // Handshake: every variant this runtime can run, with the measured fields.
+    for (const v of ['ws', 'pqmcp-native', 'pqmcp-noble']) {
+      expect(Object.keys(results.handshake.variants[v])).toEqual(expect.arrayContaining(['firstResponseMs', 'clientCpuMs', 'serverCpuMs', 'handshakesPerSecond']));
+    }
+    // Throughput: each variant, each size, both directions and the round trip.
+    const tp = results.throughput['no-bufferutil'];
+    expect(tp.sizes).toEqual([256, 4096, 65536, 1048576]);
+    for (const v of ['pqmcp', 'ws']) {
+      for (const size of tp.sizes) expect(Object.keys(tp.variants[v].sizes[size])).toEqual(expect.arrayContaining(['c2sMBps', 's2cMBps', 'rttP50Us', 'rttP99Us']));
+    }
+    // MCP and memory.
+    for (const v of ['pqmcp', 'ws', 'inmemory']) expect(Object.keys(results.mcp.variants[v].payloads)).toEqual(['100', '10240']);
+    expect(Object.keys(results.memory)).toEqual(expect.arrayContaining(['pqmcp', 'ws']));
+    expect(results.memory.pqmcp).toHaveProperty('serverKiBPerSessionTotal');
+    // Ratios and target verdicts are derived.
+    expect(results.ratios).toHaveProperty(['mcp.100.seq.pqmcp/ws']);
+    expect(results.ratios).toHaveProperty(['throughput.no-bufferutil.s2c.1048576.pqmcp/ws']);
+    expect(results.targets.length).toBeGreaterThan(10);
+    // Reports.
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toContain('#### Handshake');
+    for (const chart of ['benchmarks-throughput.svg', 'benchmarks-handshake.svg']) {
+      const svg = readFileSync(join(out, chart), 'utf8');
+      expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+      expect(svg.trim().endsWith('</svg>')).toBe(true);
+    }
+  });
+});
