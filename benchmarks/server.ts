@@ -58,6 +58,16 @@ function onPort(server: HttpServer): Promise<number> {
   });
 }
 
+/** At exit: drop every WebSocket, stop listening, close the HTTP server. */
+function closeOnExit(wss: WebSocketServer, http: HttpServer): void {
+  closers.push(async () => {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+    http.closeAllConnections();
+    await new Promise<void>((r) => http.close(() => r()));
+  });
+}
+
 function httpFor(endpoint: Endpoint, certs: Certificates | undefined): HttpServer {
   if (!endpoint.includes('wss')) return createServer();
   if (!certs) throw new Error(`${endpoint} needs certificates`);
@@ -78,12 +88,7 @@ async function startWs(endpoint: Endpoint, certs: Certificates | undefined): Pro
     const handler = benchProtocolHandler((data) => sendWs(ws, data));
     ws.on('message', (data: Buffer) => handler(data));
   });
-  closers.push(async () => {
-    for (const c of wss.clients) c.terminate();
-    wss.close();
-    http.closeAllConnections();
-    await new Promise<void>((r) => http.close(() => r()));
-  });
+  closeOnExit(wss, http);
   return onPort(http);
 }
 
@@ -130,12 +135,7 @@ async function startPqmcpBytes(args: StartArgs): Promise<number> {
     connection.onerror = () => {};
     connection.onclose = () => connections.delete(connection);
   });
-  closers.push(async () => {
-    for (const c of wss.clients) c.terminate();
-    wss.close();
-    http.closeAllConnections();
-    await new Promise<void>((r) => http.close(() => r()));
-  });
+  closeOnExit(wss, http);
   return onPort(http);
 }
 

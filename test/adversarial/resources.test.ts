@@ -5,9 +5,8 @@
  * handshake message, credential), which must be refused before anything that large is
  * allocated.
  */
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
+import { liveMemory } from '../helpers/memory.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Alert, ServerBusyError } from '../../src/errors.js';
 import { CloseCode, PqmcpClientTransport } from '../../src/transport/index.js';
@@ -22,15 +21,6 @@ import { INITIALIZE, INITIALIZED, SERVER_ID, attackerAs, connections, honestServ
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-/** Heap plus ArrayBuffer memory after a full collection, in bytes. */
-function liveMemory(): number {
-  gc();
-  gc();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
 
 describe('pending handshakes', () => {
   it('a flood of 40 hostile handshakes against a limit of 8: the limit holds, the slots come back, an honest client gets through', async () => {

@@ -11,9 +11,8 @@
  * global vitest flag needed): heap plus ArrayBuffers, a bound of 48 MB (96 MB full).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
+import { liveMemory } from '../helpers/memory.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
@@ -33,14 +32,6 @@ const SESSIONS = FULL ? 1000 : NATIVE_PQ ? 200 : 100;
 const CALLS = FULL ? 100 : 20;
 const MEMORY_BOUND = (FULL ? 96 : 48) * 1024 * 1024;
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-function liveMemory(): number {
-  gc();
-  gc();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const MB = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;

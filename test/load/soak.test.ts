@@ -13,9 +13,8 @@
  * Duration: 20 s in CI; PQMCP_SOAK_MS sets it (PQMCP_LOAD=full: 180 s).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
+import { liveMemory } from '../helpers/memory.js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Session, type SessionOptions } from '../../src/session/session.js';
@@ -26,14 +25,6 @@ import { WireTap } from '../adversarial/harness.js';
 
 const DURATION = Number(process.env.PQMCP_SOAK_MS ?? (process.env.PQMCP_LOAD === 'full' ? 180_000 : 20_000));
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-function liveMemory(): number {
-  gc();
-  gc();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
 const MB = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
