@@ -6,6 +6,7 @@
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -26,6 +27,7 @@ import { CloseCode, PqmcpClientTransport, SUBPROTOCOL, closeCodeFor, listen } fr
 import type { PqmcpServer, PqmcpServerTransport } from '../../src/transport/index.js';
 import { errorForPeerClose } from '../../src/transport/close-codes.js';
 import { agent, trustFor } from '../helpers/identities.js';
+import { makeCertificates, opensslVersion } from '../../benchmarks/lib/certs.js';
 import { Cleanup, SERVER_ID, connectClient, featureServer, startFeatureServer, waitFor } from '../helpers/mcp.js';
 
 const cleanup = new Cleanup();
@@ -349,5 +351,33 @@ describe('attached to an existing http.Server', () => {
     await client.close();
     await server.close();
     expect(http.listening).toBe(true);
+  });
+});
+
+describe('attached to an existing https.Server (wss://)', () => {
+  const openssl = opensslVersion();
+  if (!openssl) console.warn('[skip] wss:// test: the openssl command line tool is not available to make a certificate');
+
+  it.skipIf(!openssl)('runs the pqmcp handshake inside TLS; the client takes the TLS trust options through webSocketOptions', async () => {
+    const certs = makeCertificates();
+    const https = createHttpsServer({ key: certs.serverKey, cert: certs.serverCert }, (_req, res) => res.end('app says hi'));
+    await new Promise<void>((r) => https.listen(0, '127.0.0.1', () => r()));
+    cleanup.add(() => new Promise((r) => https.close(() => r(undefined))));
+    const { server } = await listener({ server: https, path: '/mcp' });
+    const peers: string[] = [];
+    server.on('session', (transport, peer) => {
+      peers.push(peer.agentId);
+      void featureServer(noStats()).connect(transport);
+    });
+    expect(server.url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    // Without the CA the TLS layer refuses before any pqmcp byte: a clear connection error.
+    const untrusted = rawTransport(server.url);
+    await expect(untrusted.start()).rejects.toMatchObject({ code: 'ERR_CONNECTION' });
+    const { client, transport } = await connectClient(cleanup, server.url, { backend: 'native', webSocketOptions: { ca: certs.ca } });
+    expect(transport.peer?.agentId).toBe(SERVER_ID);
+    expect(peers).toEqual(['agent://pqmcp-test/client']);
+    expect((await client.callTool({ name: 'echo', arguments: { text: 'inside TLS' } })).content).toEqual([{ type: 'text', text: 'inside TLS' }]);
+    await client.close();
+    await server.close();
   });
 });
