@@ -33,6 +33,18 @@ function nobleAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
   const make = algorithm === 'chacha20-poly1305' ? chacha20poly1305 : gcm;
   return {
     seal: (nonce, plaintext, aad) => make(key, checkLength(nonce, 12, 'AEAD nonce'), aad).encrypt(plaintext),
+    sealFramed(nonce, aad, plaintext, trailer) {
+      checkLength(nonce, 12, 'AEAD nonce');
+      // One output buffer: aad, then the plaintext (encrypted where it lies), then the tag.
+      const start = aad.length;
+      const end = start + plaintext.length + trailer.length;
+      const out = new Uint8Array(end + 16);
+      out.set(aad, 0);
+      out.set(plaintext, start);
+      out.set(trailer, start + plaintext.length);
+      out.set(make(key, nonce, aad).encrypt(out.subarray(start, end)), start);
+      return out;
+    },
     open: (nonce, sealed, aad) => {
       if (sealed.length < 16) return undefined;
       try {

@@ -48,6 +48,13 @@ export type AeadAlgorithm = 'chacha20-poly1305' | 'aes-256-gcm';
 export interface Aead {
   /** Returns ciphertext || tag. */
   seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
+  /**
+   * The record form, in one new buffer: returns `aad || ciphertext || tag` where the
+   * plaintext is `plaintext || trailer`. Byte for byte
+   * `concat(aad, seal(nonce, concat(plaintext, trailer), aad))`, without the concatenations:
+   * the inputs are only read, and the AEAD output is copied once, into the result.
+   */
+  sealFramed(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, trailer: Uint8Array): Uint8Array;
   /** Returns the plaintext, or undefined if the tag does not verify. */
   open(nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array): Uint8Array | undefined;
 }

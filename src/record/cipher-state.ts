@@ -18,14 +18,17 @@
  *   A wiped state throws ClosedError.
  * - Timing depends only on seq, lengths and the (public) header; the inner type is read
  *   after authentication, where its validity is revealed by the outcome anyway.
- * - The nonce buffer is reused between records: backends must consume it synchronously
- *   (both do; the Aead interface is synchronous).
+ * - The nonce and header buffers are reused between records: backends must consume them
+ *   synchronously (both do; the Aead interface is synchronous).
  */
 import { BadRecordMacError, ClosedError, DecodeError, InternalError, InvalidArgumentError, RecordOverflowError, SequenceExhaustedError, UnexpectedMessageError } from '../errors.js';
 import type { Aead, AeadAlgorithm, CryptoBackend } from '../crypto/types.js';
 import { DEFAULT_SEQUENCE_LIMIT, HEADER_LENGTH, InnerType, IV_LENGTH, KEY_LENGTH, MAX_CONTENT, MAX_PROTECTED_BODY, MIN_PROTECTED_BODY, RecordType, TAG_LENGTH, type InnerTypeId } from './constants.js';
 import { writeHeader } from './framing.js';
 import { writeNonce } from './_nonce.js';
+
+/** The one-byte trailer (inner content type) of each inner plaintext, by type. */
+const INNER_TYPE_BYTE: readonly Uint8Array[] = Array.from({ length: InnerType.applicationFinal + 1 }, (_, t) => Uint8Array.of(t));
 
 export interface CipherStateOptions {
   /** No record is sealed or opened at seq >= this (an integer in [1, 2^48]; default 2^48). */
@@ -43,6 +46,8 @@ export class CipherState {
   private readonly key: Uint8Array;
   private readonly iv: Uint8Array;
   private readonly nonce = new Uint8Array(IV_LENGTH);
+  /** The header of the record being sealed (reused, like the nonce). */
+  private readonly header = new Uint8Array(HEADER_LENGTH);
   private readonly limit: number;
   private seq = 0;
 
@@ -70,22 +75,17 @@ export class CipherState {
    *   aad   = 0x17 || length u24                             the record header
    *   Record = aad || AEAD-Seal(key, nonce, inner, aad)      length = |content| + 17
    *
-   * One allocation: the output buffer holds the header and the inner plaintext, which the
-   * AEAD reads in place; its ciphertext is then written over the plaintext.
+   * One allocation (the backend's `sealFramed`): the record buffer holds the header and
+   * the inner plaintext, which is encrypted in place; the AEAD output is copied once.
    */
   seal(innerType: InnerTypeId, content: Uint8Array): Uint8Array {
     const aead = this.ready();
     if (!(innerType >= InnerType.handshake && innerType <= InnerType.applicationFinal)) throw new InvalidArgumentError(`unknown inner content type ${innerType}`);
     if (content.length > MAX_CONTENT) throw new InvalidArgumentError(`record content of ${content.length} bytes exceeds ${MAX_CONTENT}`);
     const bodyLength = content.length + 1 + TAG_LENGTH;
-    const out = new Uint8Array(HEADER_LENGTH + bodyLength);
-    writeHeader(out, RecordType.protected, bodyLength);
-    out.set(content, HEADER_LENGTH);
-    out[HEADER_LENGTH + content.length] = innerType;
-    const inner = out.subarray(HEADER_LENGTH, HEADER_LENGTH + content.length + 1);
-    const sealed = aead.seal(writeNonce(this.nonce, this.iv, this.seq), inner, out.subarray(0, HEADER_LENGTH));
-    if (sealed.length !== bodyLength) throw new InternalError('AEAD returned a body of the wrong length');
-    out.set(sealed, HEADER_LENGTH);
+    writeHeader(this.header, RecordType.protected, bodyLength);
+    const out = aead.sealFramed(writeNonce(this.nonce, this.iv, this.seq), this.header, content, INNER_TYPE_BYTE[innerType]!);
+    if (out.length !== HEADER_LENGTH + bodyLength) throw new InternalError('AEAD returned a body of the wrong length');
     this.seq++;
     return out;
   }

@@ -147,6 +147,29 @@ describe('AEAD ciphertexts are identical', () => {
     }
   });
 
+  it.each(algorithms)('%s: sealFramed = aad || seal(plaintext || trailer), identical on both backends, inputs untouched', (alg) => {
+    const key = pattern(32, 14);
+    const sealers = [noble.aead(alg, key), native.aead(alg, key)];
+    for (const [i, n] of sizes.entries()) {
+      const nonce = pattern(12, i, 3);
+      const aad = pattern(i % 5, 50);
+      const pt = pattern(n, i, 9);
+      const trailer = pattern(i % 3, 77);
+      const expected = noble.aead(alg, key).seal(nonce, Uint8Array.from([...pt, ...trailer]), aad);
+      for (const s of sealers) {
+        const [aadCopy, ptCopy, trailerCopy] = [aad.slice(), pt.slice(), trailer.slice()];
+        const framed = s.sealFramed(nonce, aad, pt, trailer);
+        expect(framed.constructor).toBe(Uint8Array);
+        expect(framed.length).toBe(aad.length + n + trailer.length + 16);
+        expect(framed.subarray(0, aad.length)).toEqual(aad);
+        expect(framed.subarray(aad.length)).toEqual(expected);
+        expect([aad, pt, trailer]).toEqual([aadCopy, ptCopy, trailerCopy]);
+      }
+    }
+    expect(() => sealers[1]!.sealFramed(new Uint8Array(8), pattern(4), pattern(1), pattern(1))).toThrow(InvalidArgumentError);
+    expect(() => sealers[0]!.sealFramed(new Uint8Array(8), pattern(4), pattern(1), pattern(1))).toThrow(InvalidArgumentError);
+  });
+
   it.each(algorithms)('%s: both refuse the same forgeries with undefined', (alg) => {
     const key = pattern(32, 12);
     const nonce = pattern(12, 1);
