@@ -23,7 +23,9 @@
  *   at or below `highWaterMark`, otherwise once they drain below it. A caller that awaits
  *   each send() holds at most highWaterMark + one message in memory.
  * - Records produced in one turn of the event loop are written as one socket message
- *   (cut at `maxWriteBatch`): the Session accepts any split of the record stream.
+ *   (cut at `maxWriteBatch`): the Session accepts any split of the record stream. Records
+ *   of 16 KiB or more (`LARGE_RECORD`) are not copied into a batch: each is written as its
+ *   own socket message, in order with the batches around it.
  * - Received messages are delivered one per microtask (the MCP SDK handles notifications a
  *   microtask late; a progress notification must not be overtaken by the response batched
  *   behind it). While more than `highWaterMark` bytes or 1024 messages
@@ -92,6 +94,8 @@ type Timer = ReturnType<typeof setTimeout>;
 type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
 
 const DRAIN_POLL_MS = 10;
+/** Records of at least this many bytes are written as their own socket message, not batched. */
+export const LARGE_RECORD = 16 * 1024;
 /** Received messages waiting for delivery above which reading from the socket pauses. */
 const MAX_UNDELIVERED_MESSAGES = 1024;
 /** Delivered entries at the head of the event queue above which the queue is compacted. */
@@ -556,7 +560,13 @@ export class Connection {
     }
   }
 
-  /** Write everything queued, as few socket messages as the batch limit allows. */
+  /**
+   * Write everything queued, in order. Records below LARGE_RECORD are coalesced into as few
+   * socket messages as maxWriteBatch allows; a larger record is written as its own message
+   * (copying it into a batch would cost more than the extra WebSocket frame saves). No
+   * socket message exceeds maxWriteBatch: a record above it is cut (the Session accepts any
+   * split of the record stream).
+   */
   private flushNow(): void {
     if (this.out.length === 0 || this.phase === 'closed') return;
     const chunks = this.out;
@@ -566,10 +576,14 @@ export class Connection {
     let batch: Uint8Array[] = [];
     let size = 0;
     for (const chunk of chunks) {
-      if (size > 0 && size + chunk.length > max) {
+      if (size > 0 && (chunk.length >= LARGE_RECORD || size + chunk.length > max)) {
         this.write(batch);
         batch = [];
         size = 0;
+      }
+      if (chunk.length >= LARGE_RECORD) {
+        for (let o = 0; o < chunk.length; o += max) this.write([o === 0 && chunk.length <= max ? chunk : chunk.subarray(o, o + max)]);
+        continue;
       }
       batch.push(chunk);
       size += chunk.length;

@@ -93,6 +93,40 @@ describe('Connection', () => {
     await client.close();
   });
 
+  it('writes records of 16 KiB or more as their own socket messages, in order; smaller ones are still batched', async () => {
+    const { client, server, a } = pair();
+    const got: number[] = [];
+    server.onmessage = (d) => void got.push(d.length);
+    client.start();
+    await client.send(bytes('hello'));
+    await waitFor(() => got.length === 1, 5_000, 'hello');
+    const before = a.sent.length;
+    // Record length = content + 21 (header 4, inner type 1, tag 16).
+    const sizes = [1, 2, 16_363, 3, 4, 16_362, 5, 100 * 1024, 6];
+    await Promise.all(sizes.map((n) => client.send(new Uint8Array(n))));
+    await waitFor(() => got.length === 1 + sizes.length, 5_000, 'messages');
+    expect(got.slice(1)).toEqual(sizes);
+    const writes = a.sent.slice(before).map((w) => w.length);
+    // [1, 2] batched | 16384 alone | [3, 4, 16383 (below the threshold), 5] batched |
+    // 100 KiB = a 65557-byte fragment and a 36885-byte final record, each alone | [6].
+    expect(writes).toEqual([22 + 23, 16_384, 24 + 25 + 16_383 + 26, 65_557, 102_400 - 65_536 + 21, 27]);
+    await client.close();
+  });
+
+  it('never writes a socket message above maxWriteBatch, even for a record larger than it', async () => {
+    const { client, server, b } = pair(undefined, undefined, undefined, { ...options, maxWriteBatch: 20_000 });
+    const got: Uint8Array[] = [];
+    client.onmessage = (d) => void got.push(d);
+    server.onmessage = () => void server.send(Uint8Array.from({ length: 100 * 1024 }, (_, i) => i % 251));
+    client.start();
+    await client.send(bytes('go'));
+    await waitFor(() => got.length === 1, 5_000, 'reply');
+    expect(got[0]).toEqual(Uint8Array.from({ length: 100 * 1024 }, (_, i) => i % 251));
+    expect(b.sent.length).toBeGreaterThan(6);
+    for (const w of b.sent) expect(w.length).toBeLessThanOrEqual(20_000);
+    await client.close();
+  });
+
   it('a queued send settles with the final flight; a confirm send only once the server has spoken', async () => {
     const { client, server } = pair();
     const got: string[] = [];
