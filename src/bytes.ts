@@ -10,3 +10,16 @@ export const utf8Encode = (s: string): Uint8Array => new TextEncoder().encode(s)
 export function wipe(...bufs: (Uint8Array | undefined)[]): void {
   for (const b of bufs) b?.fill(0);
 }
+
+const NodeBuffer = (globalThis as { Buffer?: { allocUnsafeSlow(n: number): Uint8Array } }).Buffer;
+
+/**
+ * A plain Uint8Array of n bytes with its own ArrayBuffer, for a caller that writes every
+ * byte before anyone reads it: on Node, from 4 KiB up, not zero-filled (Buffer.allocUnsafeSlow,
+ * never Buffer's shared pool); elsewhere, and below 4 KiB where skipping the fill does not
+ * pay, an ordinary zero-filled array.
+ */
+export function uninitialised(n: number): Uint8Array {
+  if (NodeBuffer === undefined || n < 4096) return new Uint8Array(n);
+  return new Uint8Array(NodeBuffer.allocUnsafeSlow(n).buffer, 0, n);
+}

@@ -43,6 +43,7 @@
 import type * as NodeCrypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { BackendUnavailableError, InternalError, InvalidArgumentError, InvalidKeyError } from '../errors.js';
+import { uninitialised } from '../bytes.js';
 import { checkLength, isAllZero } from './_checks.js';
 import { createNobleBackend } from './noble.js';
 import type {
@@ -98,17 +99,6 @@ function u8(b: Uint8Array): Uint8Array {
   if (b.constructor === Uint8Array) return b;
   if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return new Uint8Array(b.buffer, 0, b.byteLength);
   return new Uint8Array(b);
-}
-
-const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
-
-/**
- * A plain Uint8Array of n bytes with its own ArrayBuffer, not zero-filled where Node can
- * skip that (never from Buffer's shared pool). The caller must write every byte.
- */
-function uninitialised(n: number): Uint8Array {
-  if (NodeBuffer === undefined) return new Uint8Array(n);
-  return new Uint8Array(NodeBuffer.allocUnsafeSlow(n).buffer, 0, n);
 }
 
 function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -17,6 +17,7 @@
  * - It keeps views of the fragments it is given; a single-fragment message is returned as
  *   that same view, a multi-fragment one is concatenated once, on its final fragment.
  */
+import { uninitialised } from '../bytes.js';
 import { DecodeError, InvalidArgumentError, MessageTooLargeError, type PqmcpError } from '../errors.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, InnerType, MAX_CONTENT } from './constants.js';
 
@@ -69,7 +70,7 @@ export class MessageAssembler {
       return undefined;
     }
     if (this.parts.length === 0) return content;
-    const out = new Uint8Array(size);
+    const out = uninitialised(size); // every byte is written below
     let o = 0;
     for (const p of this.parts) {
       out.set(p, o);
