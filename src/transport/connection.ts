@@ -25,7 +25,9 @@
  * - Records produced in one turn of the event loop are written as one socket message
  *   (cut at `maxWriteBatch`): the Session accepts any split of the record stream. Records
  *   of 16 KiB or more (`LARGE_RECORD`) are not copied into a batch: each is written as its
- *   own socket message, in order with the batches around it.
+ *   own socket message, in order with the batches around it. Handshake flights are not
+ *   held for the end of the turn: a flight is written as soon as the Session produces it,
+ *   together with whatever the callbacks it triggered sent.
  * - Received messages are delivered one per microtask (the MCP SDK handles notifications a
  *   microtask late; a progress notification must not be overtaken by the response batched
  *   behind it). While more than `highWaterMark` bytes or 1024 messages
@@ -269,6 +271,10 @@ export class Connection {
   // --- internals ---------------------------------------------------------------------------
 
   private handle(out: SessionOutput): void {
+    // A handshake flight (and the client's final flight, with the messages queued behind
+    // it) is written now, not one event-loop turn later: each turn would add to the
+    // handshake's latency, and there is nothing to coalesce it with.
+    const handshaking = this.phase === 'handshaking';
     this.enqueue(out.send);
     for (const event of out.events) {
       if (this.phase === 'closed') break;
@@ -294,6 +300,7 @@ export class Connection {
           break;
       }
     }
+    if (handshaking) this.flushNow();
   }
 
   /** The peer's close_notify arrived; the Session has queued our answer. */

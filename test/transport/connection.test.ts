@@ -127,6 +127,28 @@ describe('Connection', () => {
     await client.close();
   });
 
+  it('writes each handshake flight in the same turn it is produced, with the messages queued behind it', async () => {
+    const { client, server, a, b } = pair();
+    // Deliver by hand, synchronously, to see what each side writes before the turn ends.
+    a.send = (data, done) => void (a.sent.push(data), done());
+    b.send = (data, done) => void (b.sent.push(data), done());
+    const got: string[] = [];
+    server.onmessage = (d) => void got.push(str(d));
+    client.start();
+    const queued = client.send(bytes('1-RTT'));
+    expect(a.sent).toHaveLength(1); // ClientHello
+    server.receive(a.sent[0]!, true);
+    expect(b.sent).toHaveLength(1); // ServerHello ... Finished, one socket message, written at once
+    client.receive(b.sent[0]!, true);
+    expect(client.state).toBe('open');
+    expect(a.sent).toHaveLength(2); // Credential ... Finished and the queued message
+    server.receive(a.sent[1]!, true);
+    expect(server.state).toBe('open');
+    await queued;
+    await waitFor(() => got.length === 1, 5_000, 'queued message');
+    expect(got).toEqual(['1-RTT']);
+  });
+
   it('a queued send settles with the final flight; a confirm send only once the server has spoken', async () => {
     const { client, server } = pair();
     const got: string[] = [];
