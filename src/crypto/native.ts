@@ -32,6 +32,10 @@
  *   OpenSSL (whose import also refuses such keys) and throws InvalidKeyError.
  * - `mlkem768.keygen().secretKey` is an opaque node:crypto KeyObject here; decapsulate also
  *   accepts noble's expanded secret key (a Uint8Array) and delegates it to noble.
+ * - Imported public KeyObjects for Ed25519 and ML-DSA-65 verification are cached per
+ *   backend instance, keyed by the exact key bytes, at most 64 (least recently used goes):
+ *   issuer and pinned keys recur in every handshake. Ephemeral keys (X25519, ML-KEM) are not
+ *   cached, nor is any private key.
  * - Parsed private KeyObjects are cached on the key pairs this backend returns (a
  *   Symbol-keyed slot) or, for key pairs from elsewhere, in a WeakMap: repeated signing and
  *   decapsulation do not re-import keys. They live as long as the key pair object does.
@@ -212,6 +216,45 @@ class KeyCache<K extends object, V> {
     return v;
   }
 }
+
+/**
+ * Imported public KeyObjects for public keys that recur (issuer keys, pinned or returning
+ * peers' keys), keyed by the exact key bytes and bounded: at most `max` entries, least
+ * recently used evicted first. Public keys only: private keys are never kept beyond the key
+ * pair object that owns them (KeyCache). A key that fails to import is not cached.
+ */
+export class PublicKeyCache {
+  private readonly entries = new Map<string, KeyObject>();
+
+  constructor(
+    private readonly max = 64,
+    private readonly encode: ((bytes: Uint8Array) => string) | undefined = latin1,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The cached KeyObject for (`type`, `bytes`), or `load()`'s, cached. */
+  get(type: string, bytes: Uint8Array, load: () => KeyObject): KeyObject {
+    if (this.encode === undefined) return load();
+    const id = type + ':' + this.encode(bytes);
+    const hit = this.entries.get(id);
+    if (hit !== undefined) {
+      this.entries.delete(id); // most recently used goes last
+      this.entries.set(id, hit);
+      return hit;
+    }
+    const key = load();
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(id, key);
+    return key;
+  }
+}
+
+const BufferClass = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+/** The bytes as a string, one character per byte (exact: distinct bytes, distinct strings). */
+const latin1: ((bytes: Uint8Array) => string) | undefined = BufferClass && ((b) => BufferClass.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1'));
 
 // ---------------------------------------------------------------------------------------
 // Feature detection
@@ -440,7 +483,7 @@ function ed25519PublicKeyAcceptable(pk: Uint8Array): boolean {
   return !ED25519_SMALL_ORDER.has(hex);
 }
 
-function nativeEd25519(c: NodeCryptoModule, keys: Keys): Ed25519 {
+function nativeEd25519(c: NodeCryptoModule, keys: Keys, publicKeys: PublicKeyCache): Ed25519 {
   const cache = new KeyCache<Ed25519KeyPair, KeyObject>((kp) => keys.curvePrivate('ed25519', checkLength(kp.seed, 32, 'Ed25519 seed')));
   return {
     keygen(seed): Ed25519KeyPair {
@@ -451,9 +494,13 @@ function nativeEd25519(c: NodeCryptoModule, keys: Keys): Ed25519 {
     sign: (kp, msg) => u8(c.sign(null, msg, cache.get(kp))),
     verify(pk, msg, sig) {
       if (!(pk instanceof Uint8Array) || !(sig instanceof Uint8Array) || pk.length !== 32 || sig.length !== 64) return false;
-      if (!ed25519PublicKeyAcceptable(pk)) return false;
       try {
-        return c.verify(null, msg, keys.curvePublic('ed25519', pk), sig);
+        // Only keys that pass the checks are imported, so only those are ever cached.
+        const key = publicKeys.get('ed25519', pk, () => {
+          if (!ed25519PublicKeyAcceptable(pk)) throw new InvalidKeyError();
+          return keys.curvePublic('ed25519', pk);
+        });
+        return c.verify(null, msg, key, sig);
       } catch {
         return false;
       }
@@ -512,7 +559,7 @@ function nativeMlKem(c: NodeCryptoModule, keys: Keys, noble: MlKem768): MlKem768
   };
 }
 
-function nativeMlDsa(c: NodeCryptoModule, keys: Keys, noble: MlDsa65): MlDsa65 {
+function nativeMlDsa(c: NodeCryptoModule, keys: Keys, noble: MlDsa65, publicKeys: PublicKeyCache): MlDsa65 {
   const fromSeed = (seed: Uint8Array): KeyObject => keys.raw('private', 'raw-seed', 'ml-dsa-65', seed);
   const nativeKeys = new KeyCache<MlDsaKeyPair, KeyObject>((kp) => fromSeed(checkLength(kp.seed, 32, 'ML-DSA-65 seed')));
   const nobleKeys = new KeyCache<MlDsaKeyPair, MlDsaKeyPair>((kp) => noble.keygen(kp.seed));
@@ -538,7 +585,8 @@ function nativeMlDsa(c: NodeCryptoModule, keys: Keys, noble: MlDsa65): MlDsa65 {
     verify(pk, message, sig, context) {
       if (pk.length !== 1952 || sig.length !== 3309 || context.length > 255) return false;
       try {
-        return verifyWithContext(c, keys.raw('public', 'raw-public', 'ml-dsa-65', pk), message, sig, context);
+        const key = publicKeys.get('ml-dsa-65', pk, () => keys.raw('public', 'raw-public', 'ml-dsa-65', pk));
+        return verifyWithContext(c, key, message, sig, context);
       } catch {
         return false;
       }
@@ -587,9 +635,11 @@ export function createNativeBackend(options: NativeBackendOptions = {}): CryptoB
       };
 
   const x25519 = features.curves ? nativeX25519(c, keys) : noble.x25519;
-  const ed25519 = features.curves ? nativeEd25519(c, keys) : noble.ed25519;
+  // Verification keys recur (issuers, pinned peers): imported once, up to 64 of them.
+  const publicKeys = new PublicKeyCache(64);
+  const ed25519 = features.curves ? nativeEd25519(c, keys, publicKeys) : noble.ed25519;
   const mlkem768 = features.mlkem ? nativeMlKem(c, keys, noble.mlkem768) : noble.mlkem768;
-  const mldsa65 = features.mldsa ? nativeMlDsa(c, keys, noble.mldsa65) : noble.mldsa65;
+  const mldsa65 = features.mldsa ? nativeMlDsa(c, keys, noble.mldsa65, publicKeys) : noble.mldsa65;
   const randomBytes = (n: number): Uint8Array => c.randomFillSync(new Uint8Array(n));
 
   const report: BackendReport = {

@@ -6,7 +6,7 @@
 import * as nodeCrypto from 'node:crypto';
 import { ED25519_TORSION_SUBGROUP, ed25519 as nobleEd25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
-import { createNativeBackend, mlkem768ModulusCheck } from '../../src/crypto/native.js';
+import { PublicKeyCache, createNativeBackend, mlkem768ModulusCheck } from '../../src/crypto/native.js';
 import type { CurveMode } from '../../src/crypto/native.js';
 import { BackendUnavailableError, InvalidArgumentError, InvalidKeyError } from '../../src/errors.js';
 import { BACKENDS, native, noble, pattern } from './backends.js';
@@ -159,6 +159,60 @@ describe('native key handling', () => {
     seed.fill(0);
     expect(kp.seed).toEqual(pattern(32, 4));
     expect(native.mldsa65.verify(kp.publicKey, pattern(2), native.mldsa65.sign(kp, pattern(2), new Uint8Array(0)), new Uint8Array(0))).toBe(true);
+  });
+});
+
+describe('public key cache', () => {
+  it('keeps at most its bound, evicts the least recently used, keys by the exact bytes, and does not cache failed imports', () => {
+    const cache = new PublicKeyCache(3);
+    let loads = 0;
+    const load = (tag: string) => () => {
+      loads++;
+      return nodeCrypto.createSecretKey(Buffer.from(tag)) as unknown as nodeCrypto.KeyObject;
+    };
+    const k = (i: number) => Uint8Array.of(i, 0, 255);
+    const a = cache.get('t', k(1), load('a'));
+    cache.get('t', k(2), load('b'));
+    cache.get('t', k(3), load('c'));
+    expect(loads).toBe(3);
+    expect(cache.get('t', Uint8Array.of(1, 0, 255), load('x'))).toBe(a); // same bytes, another array
+    expect(cache.get('t', new Uint8Array([9, 1, 0, 255]).subarray(1), load('x'))).toBe(a); // a view
+    expect(loads).toBe(3);
+    cache.get('u', k(1), load('other type')); // same bytes, another key type: its own entry; evicts 2
+    expect(loads).toBe(4);
+    expect(cache.size).toBe(3);
+    cache.get('t', k(3), load('x'));
+    cache.get('t', k(1), load('x'));
+    expect(loads).toBe(4);
+    cache.get('t', k(2), load('b again'));
+    expect(loads).toBe(5);
+    expect(() => cache.get('t', k(7), () => { throw new InvalidKeyError(); })).toThrow(InvalidKeyError);
+    expect(cache.size).toBe(3);
+    cache.get('t', k(7), load('now it loads'));
+    expect(loads).toBe(6);
+  });
+
+  it('verification stays exact with many keys (more than the cache holds) and with keys refused before import', () => {
+    const b = createNativeBackend();
+    const msg = pattern(40);
+    const ctx = pattern(3);
+    const pairs = Array.from({ length: 70 }, (_, i) => ({ ed: b.ed25519.keygen(pattern(32, i)), ml: i % 10 === 0 ? b.mldsa65.keygen(pattern(32, i)) : undefined }));
+    for (let round = 0; round < 2; round++) {
+      for (const [i, { ed, ml }] of pairs.entries()) {
+        const other = pairs[(i + 1) % pairs.length]!.ed;
+        const sig = b.ed25519.sign(ed, msg);
+        expect(b.ed25519.verify(ed.publicKey, msg, sig)).toBe(true);
+        expect(b.ed25519.verify(other.publicKey, msg, sig)).toBe(false);
+        if (ml) {
+          const s = b.mldsa65.sign(ml, msg, ctx);
+          expect(b.mldsa65.verify(ml.publicKey, msg, s, ctx)).toBe(true);
+          expect(b.mldsa65.verify(pairs[(i + 10) % pairs.length]!.ml!.publicKey, msg, s, ctx)).toBe(false);
+        }
+      }
+    }
+    // A small-order key is refused every time, before and after the cache has seen others.
+    const smallOrder = fromHex('0100000000000000000000000000000000000000000000000000000000000000');
+    for (let i = 0; i < 2; i++) expect(b.ed25519.verify(smallOrder, msg, new Uint8Array(64))).toBe(false);
   });
 });
 
