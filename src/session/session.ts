@@ -64,7 +64,8 @@ function aeadFor(suite: number): AeadAlgorithm {
 }
 
 export class Session {
-  private readonly handshake: ClientHandshake | ServerHandshake;
+  /** The handshake state machine; released (with its transcript) once established. */
+  private handshake: ClientHandshake | ServerHandshake | undefined;
   private readonly deframer = new RecordDeframer();
   private readonly assembler: MessageAssembler;
   private readonly tx: Direction = { epoch: 'plaintext', cipher: undefined, secret: undefined };
@@ -253,6 +254,12 @@ export class Session {
     }
   }
 
+  /** The handshake state machine; after the handshake, any handshake message is unexpected. */
+  private handshaking(): ClientHandshake | ServerHandshake {
+    if (this.handshake === undefined) throw new UnexpectedMessageError('handshake message after the handshake completed');
+    return this.handshake;
+  }
+
   private fail(error: PqmcpError): void {
     this._state = 'failed';
     this._error = error;
@@ -280,7 +287,7 @@ export class Session {
   private onRecord(type: number, header: Uint8Array, body: Uint8Array, out: SessionOutput): void {
     if (type === RecordType.handshake) {
       if (this.rx.epoch !== 'plaintext') throw new UnexpectedMessageError('plaintext handshake record after keys were established');
-      this.apply(this.handshake.receive(body, 'plaintext'), out);
+      this.apply(this.handshaking().receive(body, 'plaintext'), out);
       return;
     }
     if (type === RecordType.alert) {
@@ -299,7 +306,7 @@ export class Session {
     switch (innerType) {
       case InnerType.handshake:
         if (this.rx.epoch !== 'handshake') throw new UnexpectedMessageError('handshake message after the handshake completed');
-        this.apply(this.handshake.receive(content, 'handshake'), out);
+        this.apply(this.handshaking().receive(content, 'handshake'), out);
         return;
       case InnerType.alert:
         this.inAlert = true;
@@ -372,7 +379,7 @@ export class Session {
           break;
         case 'keys': {
           // The suite is fixed by the first key installation (after the hellos).
-          if (!this.suite) this.suite = this.handshake.negotiatedSuite;
+          if (!this.suite) this.suite = this.handshaking().negotiatedSuite;
           const dir = action.direction === 'send' ? this.tx : this.rx;
           dir.epoch = action.epoch;
           dir.secret = action.secret;
@@ -383,6 +390,9 @@ export class Session {
           this._result = action.result;
           this.exporterSecret = action.exporterSecret;
           this._state = 'established';
+          // Nothing reads the state machine again: let its transcript (both credentials,
+          // the hellos, views pinning the received flights) and peer state go.
+          this.handshake = undefined;
           out.events.push({ type: 'handshake', result: action.result });
           this.flushQueue(out);
           break;

@@ -278,8 +278,7 @@ describe.runIf(vectorsAvailable('wycheproof_mldsa_65_verify_test.json'))('Wychep
 
 /** The honest side's own CredentialVerify and Finished as it sent them (decrypted by the tap's keys). */
 function ownMessages(d: Duel): { verify?: Uint8Array; finished?: Uint8Array } {
-  const parts = (d.honest as unknown as { handshake: { transcript: { parts: Uint8Array[] } } }).handshake.transcript.parts;
-  const mine = d.honestRole === 'server' ? parts.slice(2, 5) : parts.slice(5, 8);
+  const mine = d.tap.items.flatMap((i) => (i.kind === 'handshake' && i.protected ? [i.message] : []));
   const out: { verify?: Uint8Array; finished?: Uint8Array } = {};
   const verify = mine.find((m) => m[0] === 15);
   const finished = mine.find((m) => m[0] === 20);

@@ -100,7 +100,7 @@ export class RawDeframer {
 
 /** What one side's records contained, as decrypted with that side's own secrets. */
 export type TapItem =
-  | { kind: 'handshake'; type: number; protected: boolean }
+  | { kind: 'handshake'; type: number; protected: boolean; /** The framed message, as sent. */ message: Uint8Array }
   | { kind: 'alert'; code: number; protected: boolean }
   | { kind: 'keyUpdate'; request: boolean }
   | { kind: 'application'; final: boolean; content: Uint8Array }
@@ -139,7 +139,7 @@ export class WireTap {
   private record(r: Uint8Array): void {
     const type = r[0]!;
     const body = r.subarray(4);
-    if (type === RecordType.handshake) return void this.items.push({ kind: 'handshake', type: body[0]!, protected: false });
+    if (type === RecordType.handshake) return void this.items.push({ kind: 'handshake', type: body[0]!, protected: false, message: body.slice() });
     if (type === RecordType.alert) return void this.items.push({ kind: 'alert', code: (body[0]! << 8) | body[1]!, protected: false });
     const p = this.sender === 'client' ? 'c' : 's';
     if (!this.keys || this.afterFinished) {
@@ -151,7 +151,7 @@ export class WireTap {
     if (!opened) return void this.items.push({ kind: 'opaque', bytes: r });
     const { innerType, content } = opened;
     if (innerType === InnerType.handshake) {
-      this.items.push({ kind: 'handshake', type: content[0]!, protected: true });
+      this.items.push({ kind: 'handshake', type: content[0]!, protected: true, message: content.slice() });
       if (content[0] === 20) this.afterFinished = true;
     } else if (innerType === InnerType.alert) {
       this.items.push({ kind: 'alert', code: (content[0]! << 8) | content[1]!, protected: true });

@@ -243,6 +243,20 @@ describe('record attacks (network attacker)', () => {
     expect(out.send).toEqual([]);
   });
 
+  it('once established, a session keeps no handshake state machine (nor its transcript); a handshake message is then unexpected', () => {
+    for (const dir of ['c2s', 's2c'] as const) {
+      const pair = established(native, native);
+      for (const session of [pair.client, pair.server]) expect((session as unknown as { handshake: unknown }).handshake).toBeUndefined();
+      expect(pair.client.result!.peer.agentId).toBe('agent://acme/server');
+      expect(pair.client.exportKeyingMaterial('x', text(''), 16)).toEqual(pair.server.exportKeyingMaterial('x', text(''), 16));
+      // A Finished-shaped handshake message, protected under the sender's application keys.
+      const [sender, receiver] = dir === 'c2s' ? [pair.client, pair.server] : [pair.server, pair.client];
+      const tx = (sender as unknown as { tx: { cipher: CipherState } }).tx.cipher;
+      const record = tx.seal(InnerType.handshake, Uint8Array.of(20, 0, 0, 32, ...new Uint8Array(32)));
+      expectFailed(receiver, deliver(pair, dir, [record]).events, 'ERR_UNEXPECTED_MESSAGE');
+    }
+  });
+
   it('plaintext records after keys are unexpected', () => {
     const pair = established();
     const fakeAlert = Uint8Array.of(0x15, 0, 0, 2, 0, Alert.closeNotify);
