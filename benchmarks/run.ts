@@ -129,7 +129,7 @@ async function measure(ctx: SuiteContext, suites: SuiteName[]): Promise<Collecte
           out.throughput.bufferutil = await timed('throughput', () => runThroughput(ctx, { variants, env: { WS_NO_BUFFER_UTIL: undefined } }));
         });
       } else {
-        out.skipped.bufferutil = 'bufferutil not installed (npm install --no-save bufferutil, or put it on NODE_PATH)';
+        out.skipped.bufferutil = 'bufferutil cannot be loaded here (it is a devDependency: run npm install)';
         log(`== throughput, with bufferutil: not installed`);
       }
     }

@@ -3,10 +3,9 @@
  * versions, CPU, load, the crypto backend pqmcp picks, and whether `ws` uses bufferutil.
  *
  * bufferutil: `ws` masks and unmasks frames with it when it can load it and
- * WS_NO_BUFFER_UTIL is unset; otherwise a byte loop in JS. It is not a dependency of
- * pqmcp. The runner measures "with bufferutil" only where it resolves from `ws` (install it
- * with `npm install --no-save bufferutil`, or put it on NODE_PATH), and reports
- * "not installed" otherwise.
+ * WS_NO_BUFFER_UTIL is unset; otherwise a byte loop in JS. It is a devDependency of this
+ * repository, not a dependency of pqmcp. The runner measures "with bufferutil" only where
+ * it resolves from `ws`, and reports "not installed" otherwise.
  */
 import { createRequire } from 'node:module';
 import { cpus, loadavg, totalmem } from 'node:os';
