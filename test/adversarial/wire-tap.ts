@@ -113,6 +113,8 @@ export type TapItem =
  */
 export class WireTap {
   readonly items: TapItem[] = [];
+  /** Application records seen (kept in `items` too unless keepApplication is off). */
+  applicationRecords = 0;
   private readonly deframer = new RawDeframer();
   private keys: RecordKeys | undefined;
   private afterFinished = false;
@@ -123,8 +125,11 @@ export class WireTap {
     private readonly secrets: Record<string, Uint8Array>,
     /** The sending session: its negotiated suite picks the AEAD. */
     private readonly session: Session,
-    /** Keep application content in `items` (off for long runs that only count). */
-    private readonly keepContent = true,
+    /**
+     * Keep application records in `items` (off for long runs: they are only counted, in
+     * `applicationRecords`, so the tap's own memory does not grow with the traffic).
+     */
+    private readonly keepApplication = true,
   ) {}
 
   private suite(): number {
@@ -159,7 +164,8 @@ export class WireTap {
       this.items.push({ kind: 'keyUpdate', request: content[0] === 1 });
       this.keys = this.keys!.next();
     } else {
-      this.items.push({ kind: 'application', final: innerType === InnerType.applicationFinal, content: this.keepContent ? content.slice() : new Uint8Array(0) });
+      this.applicationRecords++;
+      if (this.keepApplication) this.items.push({ kind: 'application', final: innerType === InnerType.applicationFinal, content: content.slice() });
     }
   }
 
