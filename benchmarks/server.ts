@@ -128,7 +128,8 @@ async function startPqmcpBytes(args: StartArgs): Promise<number> {
   const connections = new Set<Connection>();
   wss.on('connection', (ws: WebSocket) => {
     const session = Session.server({ backend, identity: localIdentity(identity), trust, maxMessageSize: resolved.maxMessageSize });
-    const connection = new Connection(wsMessageSocket(ws), session, resolved.connection);
+    // The listener's server-side setting: received messages wait while replies are backed up.
+    const connection = new Connection(wsMessageSocket(ws), session, { ...resolved.connection, deliveryWaitsForDrain: true });
     attachWebSocket(ws, connection);
     connections.add(connection);
     connection.onmessage = benchProtocolHandler((data) => connection.send(data));
