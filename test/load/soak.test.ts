@@ -19,6 +19,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Session, type SessionOptions } from '../../src/session/session.js';
 import { Connection, SUBPROTOCOL, type MessageSocket } from '../../src/transport/index.js';
+import { attachWebSocket, wsMessageSocket } from '../../src/transport/ws-socket.js';
 import { agent, fixtureCrypto, trustFor } from '../helpers/identities.js';
 import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 import { WireTap } from '../adversarial/harness.js';
@@ -28,26 +29,14 @@ const DURATION = Number(process.env.PQMCP_SOAK_MS ?? (process.env.PQMCP_LOAD ===
 const MB = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-/** A MessageSocket over a `ws` WebSocket (what the transports do internally), wired to `c`. */
-function socketFor(ws: WebSocket, onWrite?: (data: Uint8Array) => void): MessageSocket {
-  return {
-    send: (data, done) => {
-      onWrite?.(data);
-      ws.send(data, { binary: true }, done);
-    },
-    get bufferedAmount() {
-      return ws.bufferedAmount;
-    },
-    close: (code, reason) => ws.close(code, reason),
-    terminate: () => ws.terminate(),
-    pause: () => ws.pause(),
-    resume: () => ws.resume(),
+/** The transports' own `ws` adapter, with every write shown to `onWrite` first (a wire tap). */
+function tapped(socket: MessageSocket, onWrite: (data: Uint8Array) => void): MessageSocket {
+  const send = socket.send.bind(socket);
+  socket.send = (data, done) => {
+    onWrite(data);
+    send(data, done);
   };
-}
-function attach(ws: WebSocket, c: Connection): void {
-  ws.on('message', (d: Buffer, isBinary: boolean) => c.receive(new Uint8Array(d), isBinary));
-  ws.on('error', (e) => c.socketError(e));
-  ws.on('close', (code) => c.socketClosed(code));
+  return socket;
 }
 
 const cleanup = new Cleanup();
@@ -112,8 +101,8 @@ describe(`soak: ${DURATION / 1000} s of mixed traffic with periodic key updates`
     const corrupted = { server: 0, client: 0 };
     const serverConnections: Connection[] = [];
     wss.on('connection', (ws) => {
-      const c = new Connection(socketFor(ws), Session.server(base('agent://pqmcp-test/server')), CONNECTION_OPTIONS);
-      attach(ws, c);
+      const c = new Connection(wsMessageSocket(ws), Session.server(base('agent://pqmcp-test/server')), CONNECTION_OPTIONS);
+      attachWebSocket(ws, c);
       serverConnections.push(c);
       // Echo each message back, as a well-behaved application does: one send at a time, and
       // stop reading while too many echoes wait (send() only bounds what one awaited call
@@ -141,11 +130,11 @@ describe(`soak: ${DURATION / 1000} s of mixed traffic with periodic key updates`
         cleanup.add(() => ws.terminate());
         await new Promise((r, j) => ws.once('open', r).once('error', j));
         const c = new Connection(
-          socketFor(ws, (d) => tap.push(d)),
+          tapped(wsMessageSocket(ws), (d) => tap.push(d)),
           session,
           CONNECTION_OPTIONS,
         );
-        attach(ws, c);
+        attachWebSocket(ws, c);
         c.onmessage = (data) => {
           received.client++;
           if (Buffer.from(data.subarray(0, 32)).toString('hex') !== sha(data.subarray(32))) corrupted.client++;
