@@ -17,8 +17,15 @@ export interface Gate {
   suite: 'handshake' | 'throughput' | 'mcp';
 }
 
-/** Default tolerance: 35 %. Wall-clock handshake time gets 50 % (two processes, two cores, one round trip each). */
+/** Default tolerance: 35 % (handshake CPU, MCP round trips: within ~15 % run to run). */
 export const TOLERANCE = 0.35;
+/**
+ * Wall-clock handshake time and every throughput ratio get 50 %: on a shared 2-core machine
+ * they moved by up to ~1.7x between runs of the same code (plain ws's side is a zero-copy
+ * write whose speed follows the scheduler). A regression that doubles pqmcp's cost still
+ * fails.
+ */
+export const NOISY_TOLERANCE = 0.5;
 
 /**
  * The gated ratios: the ones that move with pqmcp's own cost and little with machine noise
@@ -29,14 +36,14 @@ export const TOLERANCE = 0.35;
  */
 export const GATES: Gate[] = [
   { key: 'handshake.cpu.pqmcp-native/wss', better: 'lower', tolerance: TOLERANCE, suite: 'handshake' },
-  { key: 'handshake.time.pqmcp-native/wss', better: 'lower', tolerance: 0.5, suite: 'handshake' },
-  { key: 'throughput.no-bufferutil.c2s.4096.pqmcp/ws', better: 'higher', tolerance: TOLERANCE, suite: 'throughput' },
-  { key: 'throughput.no-bufferutil.c2s.1048576.pqmcp/ws', better: 'higher', tolerance: TOLERANCE, suite: 'throughput' },
-  { key: 'throughput.no-bufferutil.s2c.1048576.pqmcp/ws', better: 'higher', tolerance: TOLERANCE, suite: 'throughput' },
-  { key: 'throughput.no-bufferutil.c2s.256.cpu.pqmcp/ws', better: 'lower', tolerance: TOLERANCE, suite: 'throughput' },
-  { key: 'throughput.no-bufferutil.s2c.256.cpu.pqmcp/ws', better: 'lower', tolerance: TOLERANCE, suite: 'throughput' },
-  { key: 'throughput.no-bufferutil.c2s.1048576.cpu.pqmcp/ws', better: 'lower', tolerance: TOLERANCE, suite: 'throughput' },
-  { key: 'throughput.no-bufferutil.s2c.1048576.cpu.pqmcp/ws', better: 'lower', tolerance: TOLERANCE, suite: 'throughput' },
+  { key: 'handshake.time.pqmcp-native/wss', better: 'lower', tolerance: NOISY_TOLERANCE, suite: 'handshake' },
+  { key: 'throughput.no-bufferutil.c2s.4096.pqmcp/ws', better: 'higher', tolerance: NOISY_TOLERANCE, suite: 'throughput' },
+  { key: 'throughput.no-bufferutil.c2s.1048576.pqmcp/ws', better: 'higher', tolerance: NOISY_TOLERANCE, suite: 'throughput' },
+  { key: 'throughput.no-bufferutil.s2c.1048576.pqmcp/ws', better: 'higher', tolerance: NOISY_TOLERANCE, suite: 'throughput' },
+  { key: 'throughput.no-bufferutil.c2s.256.cpu.pqmcp/ws', better: 'lower', tolerance: NOISY_TOLERANCE, suite: 'throughput' },
+  { key: 'throughput.no-bufferutil.s2c.256.cpu.pqmcp/ws', better: 'lower', tolerance: NOISY_TOLERANCE, suite: 'throughput' },
+  { key: 'throughput.no-bufferutil.c2s.1048576.cpu.pqmcp/ws', better: 'lower', tolerance: NOISY_TOLERANCE, suite: 'throughput' },
+  { key: 'throughput.no-bufferutil.s2c.1048576.cpu.pqmcp/ws', better: 'lower', tolerance: NOISY_TOLERANCE, suite: 'throughput' },
   { key: 'mcp.100.seq.pqmcp/ws', better: 'higher', tolerance: TOLERANCE, suite: 'mcp' },
   { key: 'mcp.100.par32.pqmcp/ws', better: 'higher', tolerance: TOLERANCE, suite: 'mcp' },
 ];
