@@ -13,77 +13,16 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { InMemoryTaskStore } from '@modelcontextprotocol/sdk/experimental/tasks';
-import {
-  CreateMessageRequestSchema,
-  ElicitRequestSchema,
-  ListRootsRequestSchema,
-  LoggingMessageNotificationSchema,
-  ResourceUpdatedNotificationSchema,
-  ToolListChangedNotificationSchema,
-} from '@modelcontextprotocol/sdk/types.js';
-import type { CallToolResult, CreateMessageResult, ElicitResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { CLI_ARGS, CLI_COMMAND, CliProcess, EVERYTHING, ROOT, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { Files } from './helpers.js';
+import { EVERYTHING_ROOT, EXPECTED_TOOLS, allText, everythingClient, newClientSeen } from '../helpers/everything.js';
+import type { JsonSchema } from '../helpers/everything.js';
+import { waitFor } from '../helpers/mcp.js';
 
 const SERVER_ID = 'agent://cli-test/gateway';
 const CLIENT_ID = 'agent://cli-test/desktop';
-const ROOT_DIR = { uri: 'file:///srv/workspace', name: 'workspace' };
 const CALL = { timeout: 20_000 };
-
-const EXPECTED_TOOLS = [
-  'echo',
-  'get-annotated-message',
-  'get-env',
-  'get-resource-links',
-  'get-resource-reference',
-  'get-structured-content',
-  'get-sum',
-  'get-tiny-image',
-  'gzip-file-as-resource',
-  'toggle-simulated-logging',
-  'toggle-subscriber-updates',
-  'trigger-long-running-operation',
-  'get-roots-list',
-  'trigger-elicitation-request',
-  'trigger-url-elicitation',
-  'trigger-sampling-request',
-  'simulate-research-query',
-  'trigger-sampling-request-async',
-  'trigger-elicitation-request-async',
-];
-
-type JsonSchema = { type?: string; enum?: unknown[]; oneOf?: Array<{ const?: unknown }>; format?: string; default?: unknown; minimum?: number; items?: JsonSchema & { anyOf?: Array<{ const?: unknown }> }; properties?: Record<string, JsonSchema> };
-
-/** An answer valid for an elicitation's requested schema. */
-function sampleObject(schema: JsonSchema): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [name, s] of Object.entries(schema.properties ?? {})) {
-    if (s.enum?.length) out[name] = s.enum[0];
-    else if (s.oneOf?.length) out[name] = s.oneOf[0]?.const;
-    else if (s.default !== undefined) out[name] = s.default;
-    else if (s.type === 'boolean') out[name] = true;
-    else if (s.type === 'integer' || s.type === 'number') out[name] = s.minimum ?? 7;
-    else if (s.type === 'array') out[name] = [s.items?.enum?.[0] ?? s.items?.anyOf?.[0]?.const ?? 'x'];
-    else if (s.format === 'email') out[name] = 'ada@example.com';
-    else if (s.format === 'uri') out[name] = 'https://example.com/ada';
-    else if (s.format === 'date') out[name] = '1815-12-10';
-    else out[name] = name === 'name' ? 'Ada Lovelace' : `pqmcp-${name}`;
-  }
-  return out;
-}
-
-function text(result: { content?: unknown }): string {
-  return ((result.content ?? []) as Array<{ type: string; text?: string }>).flatMap((c) => (c.type === 'text' ? [c.text ?? ''] : [])).join('\n');
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const tmp = tempDir('everything');
 let gateway: CliProcess;
@@ -93,7 +32,7 @@ let client: Client;
 let transport: StdioClientTransport;
 let bridgeStderr = '';
 let tools = new Map<string, Tool>();
-const seen = { sampling: [] as string[], samplingTasks: 0, elicitForm: [] as string[], elicitUrl: [] as string[], elicitTasks: 0, roots: 0, logs: [] as string[], updates: [] as string[], toolListChanged: 0 };
+const seen = newClientSeen();
 let clientFiles: Files;
 let rogueFiles: Files;
 
@@ -110,57 +49,12 @@ beforeAll(async () => {
   trustFile = writeTrust(`${tmp.dir}/trust.json`, issuer);
   ({ gateway, url } = await startGateway(['--identity', server.key, '--trust', trustFile], [process.execPath, EVERYTHING, 'stdio']));
 
-  const taskStore = new InMemoryTaskStore();
-  client = new Client(
-    { name: 'desktop-agent', version: '1.0.0' },
-    {
-      capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true }, tasks: { requests: { sampling: { createMessage: {} }, elicitation: { create: {} } } } },
-      taskStore,
-    },
-  );
-  const asTask = async (extra: unknown, ttl: number | null | undefined, result: object): Promise<never> => {
-    const store = (extra as { taskStore?: { createTask(o: { ttl?: number | null }): Promise<{ taskId: string }>; storeTaskResult(id: string, s: 'completed', r: never): Promise<void> } }).taskStore!;
-    const task = await store.createTask({ ttl: ttl ?? 60_000 });
-    setTimeout(() => void store.storeTaskResult(task.taskId, 'completed', result as never).catch(() => {}), 5);
-    return { task } as never;
-  };
-  client.setRequestHandler(CreateMessageRequestSchema, async (request, extra) => {
-    const first = request.params.messages[0]?.content;
-    const prompt = first && !Array.isArray(first) && first.type === 'text' ? first.text : '';
-    const result: CreateMessageResult = { model: 'bridge-model', role: 'assistant', stopReason: 'endTurn', content: { type: 'text', text: `model heard: ${prompt}` } };
-    if (request.params.task) {
-      seen.samplingTasks++;
-      return asTask(extra, request.params.task.ttl, result);
-    }
-    seen.sampling.push(prompt);
-    return result;
-  });
-  client.setRequestHandler(ElicitRequestSchema, async (request, extra) => {
-    const params = request.params;
-    if (params.mode === 'url') {
-      seen.elicitUrl.push(params.url);
-      return { action: 'accept' };
-    }
-    const result: ElicitResult = { action: 'accept', content: sampleObject(params.requestedSchema as JsonSchema) as ElicitResult['content'] };
-    if (params.task) {
-      seen.elicitTasks++;
-      return asTask(extra, params.task.ttl, result);
-    }
-    seen.elicitForm.push(params.message);
-    return result;
-  });
-  client.setRequestHandler(ListRootsRequestSchema, async () => {
-    seen.roots++;
-    return { roots: [ROOT_DIR] };
-  });
-  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void seen.logs.push(String(n.params.data)));
-  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void seen.updates.push(n.params.uri));
-  client.setNotificationHandler(ToolListChangedNotificationSchema, () => void seen.toolListChanged++);
+  ({ client } = everythingClient('desktop-agent', seen));
 
   transport = new StdioClientTransport({ command: CLI_COMMAND, args: bridgeArgs(clientFiles), cwd: ROOT, stderr: 'pipe' });
   transport.stderr?.on('data', (d: Buffer) => (bridgeStderr += d.toString('utf8')));
   await client.connect(transport);
-  await waitFor(() => seen.toolListChanged > 0, 'tools/list_changed after initialized');
+  await waitFor(() => seen.toolListChanged > 0, 10_000, 'tools/list_changed after initialized');
   await client.setLoggingLevel('debug');
   tools = new Map((await client.listTools()).tools.map((t) => [t.name, t]));
 });
@@ -175,7 +69,7 @@ afterAll(async () => {
 async function call(name: string, args: Record<string, unknown> = {}, onprogress?: (p: { progress: number; total?: number }) => void): Promise<CallToolResult> {
   expect(tools.has(name), `${name} is listed`).toBe(true);
   const result = (await client.callTool({ name, arguments: args }, undefined, { ...CALL, ...(onprogress ? { onprogress } : {}) })) as CallToolResult;
-  expect(result.isError ?? false, `${name}: ${text(result)}`).toBe(false);
+  expect(result.isError ?? false, `${name}: ${allText(result)}`).toBe(false);
   return result;
 }
 
@@ -194,8 +88,8 @@ describe('server-everything behind pqmcp serve, reached through pqmcp connect', 
   });
 
   it('calls the plain tools', async () => {
-    expect(text(await call('echo', { message: 'héllo through two stdio hops ✓' }))).toBe('Echo: héllo through two stdio hops ✓');
-    expect(text(await call('get-sum', { a: 19, b: 23.5 }))).toBe('The sum of 19 and 23.5 is 42.5.');
+    expect(allText(await call('echo', { message: 'héllo through two stdio hops ✓' }))).toBe('Echo: héllo through two stdio hops ✓');
+    expect(allText(await call('get-sum', { a: 19, b: 23.5 }))).toBe('The sum of 19 and 23.5 is 42.5.');
     const annotated = await call('get-annotated-message', { messageType: 'debug', includeImage: true });
     expect(annotated.content[1]).toMatchObject({ type: 'image', mimeType: 'image/png' });
     const image = (await call('get-tiny-image')).content.find((c) => c.type === 'image');
@@ -210,7 +104,7 @@ describe('server-everything behind pqmcp serve, reached through pqmcp connect', 
   });
 
   it('the per-session child sees the verified agent in its environment (get-env)', async () => {
-    const env = JSON.parse(text(await call('get-env'))) as Record<string, string>;
+    const env = JSON.parse(allText(await call('get-env'))) as Record<string, string>;
     expect(env['PQMCP_PEER_ID']).toBe(CLIENT_ID);
     expect(env['PQMCP_PEER_FINGERPRINT']).toBe(clientFiles.fingerprint);
     expect(env['PQMCP_PEER_ISSUER']).toBe('issuer://cli-test');
@@ -231,7 +125,7 @@ describe('server-everything behind pqmcp serve, reached through pqmcp connect', 
   it('progress notifications reach the caller (trigger-long-running-operation)', async () => {
     const progress: number[] = [];
     const result = await call('trigger-long-running-operation', { duration: 0.2, steps: 4 }, (p) => progress.push(p.progress));
-    expect(text(result)).toBe('Long running operation completed. Duration: 0.2 seconds, Steps: 4.');
+    expect(allText(result)).toBe('Long running operation completed. Duration: 0.2 seconds, Steps: 4.');
     // The SDK's stdio client handles a notification a microtask after the response read in
     // the same chunk, so the last progress often loses the race to the result. The same
     // happens with server-everything launched directly over stdio, without pqmcp.
@@ -240,40 +134,40 @@ describe('server-everything behind pqmcp serve, reached through pqmcp connect', 
   });
 
   it('logging and resource subscriptions (toggle-simulated-logging, toggle-subscriber-updates)', async () => {
-    expect(text(await call('toggle-simulated-logging'))).toContain('Started simulated, random-leveled logging');
-    await waitFor(() => seen.logs.some((l) => /level[- ]message/i.test(l)), 'a simulated log message');
-    expect(text(await call('toggle-simulated-logging'))).toContain('Stopped simulated logging');
+    expect(allText(await call('toggle-simulated-logging'))).toContain('Started simulated, random-leveled logging');
+    await waitFor(() => seen.logs.some((l) => /level[- ]message/i.test(l)), 10_000, 'a simulated log message');
+    expect(allText(await call('toggle-simulated-logging'))).toContain('Stopped simulated logging');
     const uri = 'demo://resource/dynamic/text/5';
     await client.subscribeResource({ uri });
-    expect(text(await call('toggle-subscriber-updates'))).toContain('Started simulated resource updated notifications');
-    await waitFor(() => seen.updates.includes(uri), 'notifications/resources/updated');
-    expect(text(await call('toggle-subscriber-updates'))).toContain('Stopped simulated resource updates');
+    expect(allText(await call('toggle-subscriber-updates'))).toContain('Started simulated resource updated notifications');
+    await waitFor(() => seen.updates.includes(uri), 10_000, 'notifications/resources/updated');
+    expect(allText(await call('toggle-subscriber-updates'))).toContain('Stopped simulated resource updates');
     await client.unsubscribeResource({ uri });
   });
 
   it('server -> client requests: roots, sampling, form and URL elicitation', async () => {
-    expect(text(await call('get-roots-list'))).toContain(`URI: ${ROOT_DIR.uri}`);
-    expect(seen.roots).toBeGreaterThan(0);
-    const sampled = text(await call('trigger-sampling-request', { prompt: 'one line on X-Wing', maxTokens: 20 }));
+    expect(allText(await call('get-roots-list'))).toContain(`URI: ${EVERYTHING_ROOT.uri}`);
+    expect(seen.rootsRequests).toBeGreaterThan(0);
+    const sampled = allText(await call('trigger-sampling-request', { prompt: 'one line on X-Wing', maxTokens: 20 }));
     expect(sampled).toContain('model heard: Resource trigger-sampling-request context: one line on X-Wing');
-    const elicited = text(await call('trigger-elicitation-request'));
+    const elicited = allText(await call('trigger-elicitation-request'));
     expect(elicited).toContain('✅ User provided the requested information!');
     expect(elicited).toContain('- Name: Ada Lovelace');
     const consent = 'https://example.com/consent/bridge';
-    expect(text(await call('trigger-url-elicitation', { url: consent }))).toContain('✅ User completed the URL elicitation flow.');
+    expect(allText(await call('trigger-url-elicitation', { url: consent }))).toContain('✅ User completed the URL elicitation flow.');
     expect(seen.elicitUrl).toContain(consent);
   });
 
   it('task-based tools: async sampling and elicitation, and simulate-research-query', async () => {
-    expect(text(await call('trigger-sampling-request-async', { prompt: 'async over PQ', maxTokens: 20 }))).toContain('[COMPLETED] Async sampling completed!');
+    expect(allText(await call('trigger-sampling-request-async', { prompt: 'async over PQ', maxTokens: 20 }))).toContain('[COMPLETED] Async sampling completed!');
     expect(seen.samplingTasks).toBe(1);
-    expect(text(await call('trigger-elicitation-request-async'))).toContain('[COMPLETED] User provided the requested information!');
+    expect(allText(await call('trigger-elicitation-request-async'))).toContain('[COMPLETED] User provided the requested information!');
     expect(seen.elicitTasks).toBe(1);
     const statuses: string[] = [];
     let report = '';
     for await (const message of client.experimental.tasks.callToolStream({ name: 'simulate-research-query', arguments: { topic: 'python', ambiguous: true } }, undefined, { task: { ttl: 60_000 }, ...CALL })) {
       if (message.type === 'taskStatus') statuses.push(message.task.status);
-      else if (message.type === 'result') report = text(message.result as CallToolResult);
+      else if (message.type === 'result') report = allText(message.result as CallToolResult);
       else if (message.type === 'error') throw message.error;
     }
     expect(statuses).toContain('input_required');

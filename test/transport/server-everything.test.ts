@@ -16,18 +16,8 @@
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTaskStore } from '@modelcontextprotocol/sdk/experimental/tasks';
-import {
-  CreateMessageRequestSchema,
-  ElicitRequestSchema,
-  ErrorCode,
-  ListRootsRequestSchema,
-  LoggingMessageNotificationSchema,
-  McpError,
-  ResourceUpdatedNotificationSchema,
-  ToolListChangedNotificationSchema,
-} from '@modelcontextprotocol/sdk/types.js';
-import type { CallToolResult, CreateMessageResult, ElicitResult, Prompt, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Prompt, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { createServer } from '@modelcontextprotocol/server-everything/dist/server/index.js';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
@@ -35,59 +25,25 @@ import type { PqmcpServerTransport } from '../../src/transport/index.js';
 import type { BackendName } from '../../src/crypto/types.js';
 import { agent, trustFor } from '../helpers/identities.js';
 import { Cleanup, SERVER_ID, startServer, waitFor } from '../helpers/mcp.js';
+import { EVERYTHING_ROOT, EXPECTED_TOOLS, SAMPLING_MODEL, allText, everythingClient, newClientSeen, sampleObject, texts } from '../helpers/everything.js';
+import type { ClientSeen, JsonSchema, ToolName } from '../helpers/everything.js';
 
 const CLIENT_ID = 'agent://pqmcp-test/everything-client';
-const ROOT = { uri: 'file:///srv/pqmcp-workspace', name: 'pqmcp workspace' };
 const CALL_TIMEOUT_MS = 20_000;
 
-/** The server's tools at this version; a tool missing from the runtime list fails the sweep. */
-const EXPECTED_TOOLS = [
-  'echo',
-  'get-annotated-message',
-  'get-env',
-  'get-resource-links',
-  'get-resource-reference',
-  'get-structured-content',
-  'get-sum',
-  'get-tiny-image',
-  'gzip-file-as-resource',
-  'toggle-simulated-logging',
-  'toggle-subscriber-updates',
-  'trigger-long-running-operation',
-  // Registered after initialized, depending on client capabilities:
-  'get-roots-list',
-  'trigger-elicitation-request',
-  'trigger-url-elicitation',
-  'trigger-sampling-request',
-  'simulate-research-query',
-  'trigger-sampling-request-async',
-  'trigger-elicitation-request-async',
-] as const;
-type ToolName = (typeof EXPECTED_TOOLS)[number];
 
-type JsonSchema = { type?: string; enum?: unknown[]; oneOf?: Array<{ const?: unknown }>; format?: string; default?: unknown; minimum?: number; items?: JsonSchema & { anyOf?: Array<{ const?: unknown }> }; properties?: Record<string, JsonSchema>; required?: string[] };
 
 /** Everything one connected client saw, for assertions. */
-interface Harness {
+interface Harness extends ClientSeen {
   label: string;
   client: Client;
   transport: PqmcpClientTransport;
   serverTransport: PqmcpServerTransport;
   tools: Map<string, Tool>;
   prompts: Prompt[];
-  /** Server -> client requests the client's handlers answered. */
-  sampling: string[];
-  samplingTasks: number;
-  elicitForm: string[];
-  elicitUrl: string[];
-  elicitTasks: number;
-  /** Elicitations that arrived through tasks/result for a server-side task. */
-  elicitRelatedTask: number;
-  rootsRequests: number;
-  logs: string[];
-  updates: string[];
-  toolListChanged: number;
 }
+
+type Content = CallToolResult['content'][number];
 
 const validator = new AjvJsonSchemaValidator();
 
@@ -99,47 +55,7 @@ function expectValidArgs(tool: Tool, args: Record<string, unknown>): void {
   for (const key of Object.keys(args)) expect(known, `${tool.name}: unknown argument ${key}`).toContain(key);
 }
 
-/** A value valid for a JSON schema property (used for elicitation answers and unknown tools). */
-function sampleValue(name: string, schema: JsonSchema): unknown {
-  if (schema.enum?.length) return schema.enum[0];
-  if (schema.oneOf?.length) return schema.oneOf[0]?.const;
-  if (schema.default !== undefined) return schema.default;
-  switch (schema.type) {
-    case 'boolean':
-      return true;
-    case 'integer':
-    case 'number':
-      return schema.minimum ?? 7;
-    case 'array':
-      return [schema.items?.enum?.[0] ?? schema.items?.anyOf?.[0]?.const ?? 'x'];
-    case 'string':
-      if (schema.format === 'email') return 'ada@example.com';
-      if (schema.format === 'uri') return 'https://example.com/ada';
-      if (schema.format === 'date') return '1815-12-10';
-      return name === 'name' ? 'Ada Lovelace' : `pqmcp-${name}`;
-    default:
-      return 'pqmcp';
-  }
-}
 
-function sampleObject(schema: JsonSchema, onlyRequired: boolean): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [name, prop] of Object.entries(schema.properties ?? {})) {
-    if (onlyRequired && !(schema.required ?? []).includes(name)) continue;
-    out[name] = sampleValue(name, prop);
-  }
-  return out;
-}
-
-type Content = CallToolResult['content'][number];
-
-function texts(result: { content?: unknown }): string[] {
-  return ((result.content ?? []) as Content[]).flatMap((c) => (c.type === 'text' ? [c.text] : []));
-}
-
-function allText(result: { content?: unknown }): string {
-  return texts(result).join('\n');
-}
 
 function decode64(b64: string): Buffer {
   return Buffer.from(b64, 'base64');
@@ -160,82 +76,20 @@ async function connect(cleanup: Cleanup, clientBackend: BackendName, serverBacke
     { backend: serverBackend },
   );
 
-  const taskStore = new InMemoryTaskStore();
+  const seen = newClientSeen();
+  const { client, taskStore } = everythingClient('pqmcp-everything-client', seen);
   cleanup.add(() => taskStore.cleanup());
-  const client = new Client(
-    { name: 'pqmcp-everything-client', version: '1.0.0' },
-    {
-      capabilities: {
-        sampling: {},
-        elicitation: { form: {}, url: {} },
-        roots: { listChanged: true },
-        tasks: { requests: { sampling: { createMessage: {} }, elicitation: { create: {} } } },
-      },
-      taskStore,
-    },
-  );
   const transport = new PqmcpClientTransport(server.url, { identity: agent(CLIENT_ID), trust: trustFor(), expectedServerId: SERVER_ID, backend: clientBackend });
-  const h: Harness = {
+  // One object: the client's handlers record into `seen`, the tests read it through `h`.
+  const h: Harness = Object.assign(seen, {
     label: `${clientBackend} client, ${serverBackend} server`,
     client,
     transport,
     serverTransport: undefined as unknown as PqmcpServerTransport,
-    tools: new Map(),
-    prompts: [],
-    sampling: [],
-    samplingTasks: 0,
-    elicitForm: [],
-    elicitUrl: [],
-    elicitTasks: 0,
-    elicitRelatedTask: 0,
-    rootsRequests: 0,
-    logs: [],
-    updates: [],
-    toolListChanged: 0,
-  };
+    tools: new Map<string, Tool>(),
+    prompts: [] as Prompt[],
+  });
 
-  /** Answer a task-augmented request as a client-side task that completes a moment later. */
-  const asTask = async (extra: { taskStore?: { createTask(o: { ttl?: number | null }): Promise<{ taskId: string }>; storeTaskResult(id: string, s: 'completed', r: never): Promise<void> } }, ttl: number | undefined, result: object) => {
-    const store = extra.taskStore;
-    if (!store) throw new Error('task-augmented request without a task store');
-    const task = await store.createTask({ ttl: ttl ?? 60_000 });
-    setTimeout(() => void store.storeTaskResult(task.taskId, 'completed', result as never).catch(() => {}), 5);
-    return { task };
-  };
-
-  client.setRequestHandler(CreateMessageRequestSchema, async (request, extra) => {
-    const first = request.params.messages[0]?.content;
-    const prompt = first && !Array.isArray(first) && first.type === 'text' ? first.text : '';
-    const result: CreateMessageResult = { model: 'pqmcp-test-model', role: 'assistant', stopReason: 'endTurn', content: { type: 'text', text: `model heard: ${prompt}` } };
-    if (request.params.task) {
-      h.samplingTasks++;
-      return (await asTask(extra as never, request.params.task.ttl ?? undefined, result)) as never;
-    }
-    h.sampling.push(prompt);
-    return result;
-  });
-  client.setRequestHandler(ElicitRequestSchema, async (request, extra) => {
-    const params = request.params;
-    if (params.mode === 'url') {
-      h.elicitUrl.push(params.url);
-      return { action: 'accept' };
-    }
-    const result: ElicitResult = { action: 'accept', content: sampleObject(params.requestedSchema as JsonSchema, false) as ElicitResult['content'] };
-    if (params.task) {
-      h.elicitTasks++;
-      return (await asTask(extra as never, params.task.ttl ?? undefined, result)) as never;
-    }
-    if (params._meta?.['io.modelcontextprotocol/related-task'] !== undefined) h.elicitRelatedTask++;
-    h.elicitForm.push(params.message);
-    return result;
-  });
-  client.setRequestHandler(ListRootsRequestSchema, async () => {
-    h.rootsRequests++;
-    return { roots: [ROOT] };
-  });
-  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void h.logs.push(String(n.params.data)));
-  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void h.updates.push(n.params.uri));
-  client.setNotificationHandler(ToolListChangedNotificationSchema, () => void h.toolListChanged++);
 
   cleanup.add(() => client.close());
   await client.connect(transport);
@@ -391,7 +245,7 @@ const CASES: Record<ToolName, (h: Harness) => Promise<void>> = {
   async 'get-roots-list'(h) {
     const text = allText(await call(h, 'get-roots-list'));
     expect(text).toContain('Current MCP Roots (1 total)');
-    expect(text).toContain(`URI: ${ROOT.uri}`);
+    expect(text).toContain(`URI: ${EVERYTHING_ROOT.uri}`);
     expect(h.rootsRequests).toBeGreaterThan(0);
   },
 
@@ -431,7 +285,7 @@ const CASES: Record<ToolName, (h: Harness) => Promise<void>> = {
     expect(h.sampling).toContain('Resource trigger-sampling-request context: one line on X-Wing');
     expect(text).toContain('LLM sampling result');
     expect(text).toContain('model heard: Resource trigger-sampling-request context: one line on X-Wing');
-    expect(text).toContain('pqmcp-test-model');
+    expect(text).toContain(SAMPLING_MODEL);
   },
 
   async 'simulate-research-query'(h) {
