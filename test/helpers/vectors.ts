@@ -83,3 +83,13 @@ export interface Group<T> {
   type: string;
   tests: T[];
 }
+
+/** What `fn` throws, or undefined when it returns (vector loops record, not stop at, a throw). */
+export function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+    return undefined;
+  } catch (e) {
+    return e;
+  }
+}
