@@ -29,7 +29,7 @@ import type { VerifiedPeer } from '../identity/trust.js';
 import type { BackendName } from '../crypto/types.js';
 import { Session } from '../session/session.js';
 import { Connection } from './connection.js';
-import { decodeMessage, encodeMessage, isRequest } from './jsonrpc.js';
+import { decodeForDelivery, encodeMessage, isRequest } from './jsonrpc.js';
 import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { sessionIdOf } from './auth-info.js';
@@ -249,14 +249,8 @@ export class PqmcpClientTransport implements Transport {
   }
 
   private deliver(data: Uint8Array): void {
-    let message: JSONRPCMessage;
-    try {
-      message = decodeMessage(data);
-    } catch (err) {
-      this.onerror?.(toPqmcpError(err));
-      return;
-    }
-    this.onmessage?.(message);
+    const message = decodeForDelivery(data, (error) => this.onerror?.(error));
+    if (message !== undefined) this.onmessage?.(message);
   }
 
   private fireClose(): void {

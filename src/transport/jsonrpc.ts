@@ -8,7 +8,8 @@
  * - Error messages never include the payload.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { DecodeError } from '../errors.js';
+import { DecodeError, toPqmcpError } from '../errors.js';
+import type { PqmcpError } from '../errors.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -33,4 +34,18 @@ export function decodeMessage(data: Uint8Array): JSONRPCMessage {
 /** A request (method and id): the peer must answer it. */
 export function isRequest(message: JSONRPCMessage): boolean {
   return 'method' in message && 'id' in message;
+}
+
+/**
+ * Decode a received message for delivery. A message that is not JSON-RPC is reported
+ * through `onerror` (the connection stays up: one bad message loses only itself) and
+ * undefined is returned.
+ */
+export function decodeForDelivery(data: Uint8Array, onerror: ((error: PqmcpError) => void) | undefined): JSONRPCMessage | undefined {
+  try {
+    return decodeMessage(data);
+  } catch (err) {
+    onerror?.(toPqmcpError(err));
+    return undefined;
+  }
 }

@@ -12,14 +12,14 @@
  */
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
-import { ClosedError, InvalidArgumentError, toPqmcpError } from '../errors.js';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import type { BackendName } from '../crypto/types.js';
 import type { Connection } from './connection.js';
 import { authInfoFor, sessionIdOf } from './auth-info.js';
 import type { PqmcpAuthInfo } from './auth-info.js';
-import { decodeMessage, encodeMessage } from './jsonrpc.js';
+import { decodeForDelivery, encodeMessage } from './jsonrpc.js';
 
 export class PqmcpServerTransport implements Transport {
   onclose?: (() => void) | undefined;
@@ -106,13 +106,7 @@ export class PqmcpServerTransport implements Transport {
   }
 
   private deliver(data: Uint8Array): void {
-    let message: JSONRPCMessage;
-    try {
-      message = decodeMessage(data);
-    } catch (err) {
-      this.onerror?.(toPqmcpError(err));
-      return;
-    }
-    this.onmessage?.(message, this.extra);
+    const message = decodeForDelivery(data, (error) => this.onerror?.(error));
+    if (message !== undefined) this.onmessage?.(message, this.extra);
   }
 }
