@@ -25,7 +25,7 @@ import { PUBLIC_FILE_MODE, loadAnyPublicKey, loadCredential, loadPrivateKey, loa
 import { encodeCredentialFile } from './formats.js';
 import { subcommand } from './context.js';
 import { baseNameForId, checkId } from './keys.js';
-import { CliError, UsageError, humanDuration, isoTime, printResult, table } from './output.js';
+import { CliError, UsageError, asUsage, humanDuration, isoTime, printResult, table } from './output.js';
 
 export const CREDENTIAL_USAGE = `pqmcp credential <issue|verify> ...
 
@@ -93,16 +93,6 @@ function claims(p: Parsed): { displayName?: string; scopes: string[]; attributes
     ...(notAfter !== undefined ? { notAfter: parseTime(notAfter, '--not-after') } : { validForSeconds: validFor !== undefined ? parseDuration(validFor, '--valid-for') : DEFAULT_VALIDITY_SECONDS }),
     ...(serial !== undefined ? { serial: parseSerial(serial) } : {}),
   };
-}
-
-/** Library InvalidArgumentError from issuance -> a usage error naming the claim. */
-function asUsage<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof PqmcpError && err.code === 'ERR_INVALID_ARGUMENT') throw new UsageError(err.message);
-    throw err;
-  }
 }
 
 export interface CredentialSummary {

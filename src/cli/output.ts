@@ -59,6 +59,16 @@ export class UsageError extends CliError {
   }
 }
 
+/** Run a library call whose InvalidArgumentError means a bad command-line value: a usage error (exit 2). */
+export function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof PqmcpError && err.code === 'ERR_INVALID_ARGUMENT') throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 /** Library codes that mean "the input you gave me is wrong" rather than "it failed". */
 const BAD_INPUT_CODES = new Set(['ERR_INVALID_ARGUMENT', 'ERR_DECODE']);
 

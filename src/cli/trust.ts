@@ -20,14 +20,13 @@ import type { CryptoBackend } from '../crypto/types.js';
 import { fingerprintHex } from '../identity/fingerprint.js';
 import { TrustStore } from '../identity/trust.js';
 import type { TrustStoreJson } from '../identity/trust.js';
-import { PqmcpError } from '../errors.js';
 import { flag, parse, positionals, str } from './args.js';
 import type { Context } from './context.js';
 import { PUBLIC_FILE_MODE, existingMode, loadAnyPublicKey, loadRevocations, parseTrust, readJson, writeJson } from './files.js';
 import { applyRevocations } from './formats.js';
 import { subcommand } from './context.js';
 import { checkId } from './keys.js';
-import { CliError, UsageError, printResult } from './output.js';
+import { CliError, UsageError, asUsage, printResult } from './output.js';
 import { base64urlDecode } from '../identity/base64url.js';
 
 export const TRUST_USAGE = `pqmcp trust <init|add-issuer|pin|list|remove|add-revocations> <trust file> ...
@@ -54,15 +53,6 @@ function loadOrCreate(path: string, create: boolean): { trust: TrustStore; creat
 
 function save(path: string, trust: TrustStore | TrustStoreJson, created: boolean): void {
   writeJson(path, trust, { mode: created ? PUBLIC_FILE_MODE : existingMode(path, PUBLIC_FILE_MODE), force: !created });
-}
-
-function libraryCall<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof PqmcpError && err.code === 'ERR_INVALID_ARGUMENT') throw new UsageError(err.message);
-    throw err;
-  }
 }
 
 function checkFingerprint(hex: string, what: string): string {
@@ -92,7 +82,7 @@ function addIssuer(ctx: Context, argv: string[]): number {
   const id = str(p, 'id') ?? issuer.id;
   checkId(id, '--id');
   const { trust, created } = loadOrCreate(path!, true);
-  libraryCall(() => trust.addIssuer({ id, publicKey: issuer.publicKey }));
+  asUsage(() => trust.addIssuer({ id, publicKey: issuer.publicKey }));
   save(path!, trust, created);
   printResult(ctx.output, ctx.json, { file: path, created, issuer: { id, fingerprint: issuer.fingerprint } }, () => [
     `${created ? 'created' : 'updated'} ${path!}: trusts issuer ${id} (key ${issuer.fingerprint})`,
@@ -120,7 +110,7 @@ function pin(ctx: Context, argv: string[]): number {
   const agentId = id;
   checkId(agentId, '--id');
   const { trust, created } = loadOrCreate(path!, true);
-  libraryCall(() => trust.addPin({ fingerprint, agentId }));
+  asUsage(() => trust.addPin({ fingerprint, agentId }));
   save(path!, trust, created);
   printResult(ctx.output, ctx.json, { file: path, created, pin: { fingerprint, agentId } }, () => [
     `${created ? 'created' : 'updated'} ${path!}: pinned key ${fingerprint} for ${agentId}`,
