@@ -3,12 +3,9 @@
  * credential builder that bypasses every validation (to produce malformed encodings), an
  * independent walker of the credential layout, and an exact-error assertion.
  */
-import { expect } from 'vitest';
 import { utf8Encode } from '../../src/bytes.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
-import type { ErrorCode } from '../../src/errors.js';
-import { PqmcpError } from '../../src/errors.js';
 import { Writer } from '../../src/wire/writer.js';
 
 export const backend: CryptoBackend = createNobleBackend();
@@ -24,20 +21,7 @@ export function deterministicRandom(label: string): (n: number) => Uint8Array {
   return (n) => backend.shake256(utf8Encode(`${label}/${counter++}`), n);
 }
 
-/** Run `fn`, require it to throw exactly `cls` (not a subclass) with `code`; return the error. */
-export function expectError<T extends PqmcpError>(fn: () => unknown, cls: abstract new (...args: never[]) => T, code: ErrorCode): T {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  if (caught === undefined) throw new Error(`expected ${cls.name} (${code}), but nothing was thrown`);
-  expect(caught).toBeInstanceOf(cls);
-  expect(Object.getPrototypeOf(caught)).toBe(cls.prototype);
-  expect((caught as T).code).toBe(code);
-  return caught as T;
-}
+export { expectError } from '../helpers/errors.js';
 
 export interface RawCredential {
   tag: Uint8Array;
