@@ -178,7 +178,6 @@ export class Connection {
   /** Client: write the ClientHello. */
   start(): void {
     this.handle(this.session.start());
-    this.flushNow();
   }
 
   /**
@@ -589,7 +588,7 @@ export class Connection {
         size = 0;
       }
       if (chunk.length >= LARGE_RECORD) {
-        for (let o = 0; o < chunk.length; o += max) this.write([o === 0 && chunk.length <= max ? chunk : chunk.subarray(o, o + max)]);
+        for (let o = 0; o < chunk.length; o += max) this.write([chunk.subarray(o, o + max)]);
         continue;
       }
       batch.push(chunk);
