@@ -64,7 +64,9 @@ export type ErrorCode =
   | 'ERR_CONNECTION'
   | 'ERR_BACKEND_UNAVAILABLE'
   | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_INTERNAL';
+  | 'ERR_INTERNAL'
+  // message hooks (transport/message-hooks.ts)
+  | 'ERR_MESSAGE_HOOK';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -264,6 +266,15 @@ export class InvalidArgumentError extends PqmcpError {
 export class InternalError extends PqmcpError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_INTERNAL', message, Alert.internalError, options);
+  }
+}
+
+// --- message hooks (transport/message-hooks.ts) -------------------------------------------
+
+/** A message hook threw: the message it was handling was refused or dropped (fail closed). */
+export class MessageHookError extends PqmcpError {
+  constructor(hookName: string, options?: { cause?: unknown }) {
+    super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed; the message was refused`, undefined, options);
   }
 }
 

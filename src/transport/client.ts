@@ -30,6 +30,8 @@ import type { BackendName } from '../crypto/types.js';
 import { Session } from '../session/session.js';
 import { Connection } from './connection.js';
 import { decodeForDelivery, encodeMessage, isRequest } from './jsonrpc.js';
+import { MessagePipeline } from './message-hooks.js';
+import type { JsonRpcMessage } from './message-hooks.js';
 import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { sessionIdOf } from './auth-info.js';
@@ -78,6 +80,7 @@ export class PqmcpClientTransport implements Transport {
   private result: HandshakeResult | undefined;
   private backendName: BackendName | undefined;
   private mcpProtocolVersion: string | undefined;
+  private pipeline: MessagePipeline | undefined;
   private settleHandshake!: { resolve: (r: HandshakeResult) => void; reject: (e: PqmcpError) => void };
 
   constructor(
@@ -157,6 +160,7 @@ export class PqmcpClientTransport implements Transport {
       connection.onhandshake = (result) => {
         this.result = result;
         this.sessionId = sessionIdOf(result);
+        if (this.resolved.hooks.length > 0) this.pipeline = this.hookPipeline(connection, result);
         this.settleHandshake.resolve(result);
       };
       connection.onmessage = (data) => this.deliver(data);
@@ -165,6 +169,7 @@ export class PqmcpClientTransport implements Transport {
         this.onerror?.(error);
       };
       connection.onclose = () => {
+        this.pipeline?.close(connection.error);
         this.settleHandshake.reject(connection.error ?? new ClosedError('closed before the handshake completed'));
         this.fireClose();
       };
@@ -184,6 +189,12 @@ export class PqmcpClientTransport implements Transport {
 
   async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
     if (!this.connection) throw new ClosedError(this.started ? 'transport is not connected' : 'transport not started');
+    if (this.resolved.hooks.length > 0) {
+      // Hooks need the verified server: messages wait for the handshake (they would be
+      // queued until it completes anyway).
+      await this.handshake;
+      return this.pipeline!.toPeer(message as JsonRpcMessage);
+    }
     return this.connection.send(encodeMessage(message), isRequest(message));
   }
 
@@ -250,7 +261,21 @@ export class PqmcpClientTransport implements Transport {
 
   private deliver(data: Uint8Array): void {
     const message = decodeForDelivery(data, (error) => this.onerror?.(error));
-    if (message !== undefined) this.onmessage?.(message);
+    if (message === undefined) return;
+    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
+    else this.onmessage?.(message);
+  }
+
+  private hookPipeline(connection: Connection, result: HandshakeResult): MessagePipeline {
+    return new MessagePipeline(
+      this.resolved.hooks,
+      { role: 'client', peer: result.peer, sessionId: sessionIdOf(result), remoteAddress: undefined },
+      {
+        toPeer: (data, message) => connection.send(data, isRequest(message as JSONRPCMessage)),
+        toLocal: (message) => this.onmessage?.(message as JSONRPCMessage),
+        onerror: (error) => this.onerror?.(error),
+      },
+    );
   }
 
   private fireClose(): void {

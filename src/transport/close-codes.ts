@@ -74,6 +74,8 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_INTERNAL: CloseCode.internalError,
   ERR_BACKEND_UNAVAILABLE: CloseCode.internalError,
   ERR_INVALID_ARGUMENT: CloseCode.internalError,
+  // message hooks: a hook failure refuses one message, it never closes the session
+  ERR_MESSAGE_HOOK: CloseCode.internalError,
 };
 
 const REASONS: Record<CloseCodeValue, string> = {

@@ -11,6 +11,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { selectBackend } from '../crypto/select.js';
 import type { BackendChoice } from '../crypto/select.js';
 import type { ConnectionOptions } from './connection.js';
+import type { MessageHook } from './message-hooks.js';
 
 /** WebSocket subprotocol token: names the pqmcp protocol version on the wire. */
 export const SUBPROTOCOL = 'pqmcp.v1';
@@ -57,6 +58,14 @@ export interface PqmcpTransportOptions {
   highWaterMark?: number;
   /** Bound on close(): waiting for the peer's close_notify and the socket close. Default 2 000 ms. */
   closeTimeoutMs?: number;
+
+  // --- message hooks (message-hooks.ts) ---
+  /**
+   * Hooks that see every JSON-RPC message of each session (authorization, quotas, pinning,
+   * auditing); hooks[0] is the outermost, nearest the peer. Shared by every session of a
+   * listener: keep per-session state keyed by session (opened/closed). Default: none.
+   */
+  hooks?: readonly MessageHook[];
 }
 
 function checkNumber(options: object, name: string, min: number, fallback: number): number {
@@ -70,6 +79,7 @@ function checkNumber(options: object, name: string, min: number, fallback: numbe
 
 export interface ResolvedOptions {
   connection: ConnectionOptions;
+  hooks: readonly MessageHook[];
   maxMessageSize: number;
   maxPayload: number;
 }
@@ -87,9 +97,16 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
       // The server listener turns this on (see Connection: only one side may hold).
       deliveryWaitsForDrain: false,
     },
+    hooks: checkHooks(options.hooks),
     maxMessageSize: checkNumber(options, 'maxMessageSize', 1, DEFAULTS.maxMessageSize),
     maxPayload: checkNumber(options, 'maxPayload', MAX_WRITE_BATCH, DEFAULTS.maxPayload),
   };
+}
+
+function checkHooks(hooks: unknown): readonly MessageHook[] {
+  if (hooks === undefined) return [];
+  if (!Array.isArray(hooks) || hooks.some((h) => typeof h !== 'object' || h === null)) throw new InvalidArgumentError('hooks must be an array of MessageHook objects');
+  return Object.freeze([...(hooks as MessageHook[])]);
 }
 
 /** The handshake's view of an identity: key pair plus encoded credential. */

@@ -204,7 +204,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     connection.onclose = () => this.handshakes.delete(connection);
     connection.onhandshake = (result) => {
       this.handshakes.delete(connection);
-      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress);
+      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks);
       this.live.add(transport);
       void transport.closed.then(() => this.live.delete(transport));
       if (this.listenerCount('session') === 0) {
