@@ -279,7 +279,12 @@ export class PqmcpClientTransport implements Transport {
   }
 
   private deliver(data: Uint8Array): void {
-    const message = decodeForDelivery(data, (error) => this.onerror?.(error));
+    const connection = this.connection!;
+    const message = decodeForDelivery(data, {
+      onerror: (error) => this.onerror?.(error),
+      reply: (bytes) => void connection.send(bytes).catch(noop),
+      abort: (error) => connection.abort(error),
+    });
     if (message === undefined) return;
     if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
     else this.onmessage?.(message);

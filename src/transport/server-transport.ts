@@ -23,6 +23,8 @@ import { decodeForDelivery, encodeMessage } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage, MessageHook } from './message-hooks.js';
 
+const noop = (): void => {};
+
 export class PqmcpServerTransport implements Transport {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
@@ -132,7 +134,12 @@ export class PqmcpServerTransport implements Transport {
   }
 
   private deliver(data: Uint8Array): void {
-    const message = decodeForDelivery(data, (error) => this.onerror?.(error));
+    const connection = this.connection;
+    const message = decodeForDelivery(data, {
+      onerror: (error) => this.onerror?.(error),
+      reply: (bytes) => void connection.send(bytes).catch(noop),
+      abort: (error) => connection.abort(error),
+    });
     if (message === undefined) return;
     if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
     else this.onmessage?.(message, this.extra);
