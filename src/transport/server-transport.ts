@@ -20,6 +20,10 @@ import type { Connection } from './connection.js';
 import { authInfoFor, sessionIdOf } from './auth-info.js';
 import type { PqmcpAuthInfo } from './auth-info.js';
 import { decodeForDelivery, encodeMessage } from './jsonrpc.js';
+import { MessagePipeline } from './message-hooks.js';
+import type { JsonRpcMessage, MessageHook } from './message-hooks.js';
+
+const noop = (): void => {};
 
 export class PqmcpServerTransport implements Transport {
   onclose?: (() => void) | undefined;
@@ -40,6 +44,8 @@ export class PqmcpServerTransport implements Transport {
   private started = false;
   private inbox: Uint8Array[] = [];
   private mcpProtocolVersion: string | undefined;
+  private readonly pipeline: MessagePipeline | undefined;
+  private closeCalled = false;
 
   /** @internal Created by the listener (PqmcpServer) after a successful handshake. */
   constructor(
@@ -47,6 +53,7 @@ export class PqmcpServerTransport implements Transport {
     readonly handshakeResult: HandshakeResult,
     readonly backend: BackendName,
     remoteAddress?: string,
+    hooks: readonly MessageHook[] = [],
   ) {
     this.peer = handshakeResult.peer;
     this.sessionId = sessionIdOf(handshakeResult);
@@ -60,7 +67,21 @@ export class PqmcpServerTransport implements Transport {
       else this.inbox.push(data);
     };
     connection.onerror = (error) => this.onerror?.(error);
-    connection.onclose = () => this.onclose?.();
+    connection.onclose = () => {
+      this.pipeline?.close(connection.error);
+      this.onclose?.();
+    };
+    if (hooks.length > 0) {
+      this.pipeline = new MessagePipeline(
+        hooks,
+        { role: 'server', peer: this.peer, sessionId: this.sessionId, remoteAddress },
+        {
+          toPeer: (data) => connection.send(data),
+          toLocal: (message) => this.onmessage?.(message as JSONRPCMessage, this.extra),
+          onerror: (error) => this.onerror?.(error),
+        },
+      );
+    }
   }
 
   /** Bytes written but not yet handed to the OS (send() waits above highWaterMark). */
@@ -97,16 +118,30 @@ export class PqmcpServerTransport implements Transport {
   }
 
   async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+    if (this.pipeline) return this.pipeline.toPeer(message as JsonRpcMessage);
     return this.connection.send(encodeMessage(message));
+  }
+
+  /** close() was called on this side (for audit: who ended the session). */
+  get closedLocally(): boolean {
+    return this.closeCalled;
   }
 
   /** Authenticated close (close_notify both ways, then the socket). Resolves after onclose. */
   async close(): Promise<void> {
+    if (this.connection.state === 'open') this.closeCalled = true;
     return this.connection.close();
   }
 
   private deliver(data: Uint8Array): void {
-    const message = decodeForDelivery(data, (error) => this.onerror?.(error));
-    if (message !== undefined) this.onmessage?.(message, this.extra);
+    const connection = this.connection;
+    const message = decodeForDelivery(data, {
+      onerror: (error) => this.onerror?.(error),
+      reply: (bytes) => void connection.send(bytes).catch(noop),
+      abort: (error) => connection.abort(error),
+    });
+    if (message === undefined) return;
+    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
+    else this.onmessage?.(message, this.extra);
   }
 }

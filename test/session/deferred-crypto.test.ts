@@ -103,7 +103,7 @@ describe('Session with deferCrypto (server)', () => {
     expect(sign).toBeDefined();
     const final = server.resume(compute((sign as { request: CryptoRequest }).request));
     // Now the buffered alert is processed: the peer's abort, as a typed error.
-    expect(final.events).toContainEqual({ type: 'error', error: expect.objectContaining({ code: 'ERR_PEER_ALERT' }) });
+    expect(final.events).toContainEqual({ type: 'error', error: expect.objectContaining({ code: 'ERR_PEER_ABORTED' }) });
     expect(server.state).toBe('failed');
   });
 
