@@ -66,7 +66,10 @@ export type ErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_INTERNAL'
   // message hooks (transport/message-hooks.ts)
-  | 'ERR_MESSAGE_HOOK';
+  | 'ERR_MESSAGE_HOOK'
+  // authorization and quotas (policy/)
+  | 'ERR_POLICY_INVALID'
+  | 'ERR_POLICY_ENGINE_UNAVAILABLE';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -275,6 +278,27 @@ export class InternalError extends PqmcpError {
 export class MessageHookError extends PqmcpError {
   constructor(hookName: string, options?: { cause?: unknown }) {
     super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed; the message was refused`, undefined, options);
+  }
+}
+
+// --- authorization and quotas (policy/) ----------------------------------------------------
+
+/**
+ * A policy (or quota configuration) that does not parse or does not validate against the
+ * schema. `problems` lists each one ("file:line:col: message"); nothing was loaded.
+ */
+export class PolicyInvalidError extends PqmcpError {
+  readonly problems: readonly string[];
+  constructor(message: string, problems: readonly string[] = []) {
+    super('ERR_POLICY_INVALID', problems.length > 0 ? `${message}:\n  ${problems.join('\n  ')}` : message);
+    this.problems = problems;
+  }
+}
+
+/** A policy is configured but the Cedar engine (@cedar-policy/cedar-wasm) cannot be loaded. */
+export class PolicyEngineUnavailableError extends PqmcpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_POLICY_ENGINE_UNAVAILABLE', message, undefined, options);
   }
 }
 

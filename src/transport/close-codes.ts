@@ -76,6 +76,9 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_INVALID_ARGUMENT: CloseCode.internalError,
   // message hooks: a hook failure refuses one message, it never closes the session
   ERR_MESSAGE_HOOK: CloseCode.internalError,
+  // authorization and quotas: local configuration errors, never a session's fault
+  ERR_POLICY_INVALID: CloseCode.internalError,
+  ERR_POLICY_ENGINE_UNAVAILABLE: CloseCode.internalError,
 };
 
 const REASONS: Record<CloseCodeValue, string> = {
