@@ -76,6 +76,11 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_INVALID_ARGUMENT: CloseCode.internalError,
   // message hooks: a hook failure refuses one message, it never closes the session
   ERR_MESSAGE_HOOK: CloseCode.internalError,
+  // identity files: local errors loading files, never a session's
+  ERR_FILE_NOT_FOUND: CloseCode.internalError,
+  ERR_FILE_READ: CloseCode.internalError,
+  ERR_FILE_FORMAT: CloseCode.internalError,
+  ERR_KEY_PERMISSIONS: CloseCode.internalError,
 };
 
 const REASONS: Record<CloseCodeValue, string> = {
