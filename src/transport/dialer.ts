@@ -11,6 +11,7 @@
  *   not settled); after, it is a no-op (the Connection owns the socket from then on).
  */
 import type { Connection, MessageSocket } from './connection.js';
+import type { Traffic } from './ws-socket.js';
 
 export interface DialRequest {
   url: URL;
@@ -24,6 +25,8 @@ export interface DialRequest {
   headers?: Record<string, string> | undefined;
   /** Platform-specific socket options (Node: `ws` client options). */
   socketOptions?: object | undefined;
+  /** Counts WebSocket payload bytes each way (audit). */
+  traffic?: Traffic | undefined;
 }
 
 export interface OpenedSocket {

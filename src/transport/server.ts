@@ -42,6 +42,9 @@ import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } 
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { PqmcpServerTransport } from './server-transport.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
+import type { Traffic } from './ws-socket.js';
+import { emitTo } from '../audit/events.js';
+import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
 export interface PqmcpServerOptions extends PqmcpTransportOptions {
   /** Interface to listen on (own server only). Default '127.0.0.1'. */
@@ -77,6 +80,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private readonly live = new Set<PqmcpServerTransport>();
   private readonly wss: WebSocketServer;
   private closing: Promise<void> | undefined;
+  private draining = false;
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.onUpgrade(req, socket, head);
 
   /** @internal Use listen() or serveMcp(). */
@@ -130,6 +134,19 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return `${scheme}://${host}:${port}${this.options.path ?? '/'}`;
   }
 
+  /** False once drain() or close() was called: new connections are refused (HTTP 503). */
+  get accepting(): boolean {
+    return !this.draining && this.closing === undefined;
+  }
+
+  /**
+   * Stop accepting new connections (HTTP 503) and let live sessions and handshakes already
+   * under way go on; close() ends them. For graceful shutdown behind a load balancer.
+   */
+  drain(): void {
+    this.draining = true;
+  }
+
   /** Stop accepting, abort unfinished handshakes, close every session cleanly. */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -154,6 +171,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if (this.closing) return reject(socket, 503, 'server is closing');
+    if (this.draining) return reject(socket, 503, 'server is draining');
     const path = this.options.path;
     if (path !== undefined && pathname(req.url) !== path) {
       // On a shared server another 'upgrade' listener may own this path.
@@ -169,6 +187,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
     const info: ClientInfo = { remoteAddress: req.socket.remoteAddress };
+    const startedAt = Date.now();
+    const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
     if (this.closing) {
       ws.on('error', () => {});
       ws.close(CloseCode.cancelled, closeReason(CloseCode.cancelled));
@@ -191,14 +211,14 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         maxMessageSize: this.resolved.maxMessageSize,
       });
-      connection = new Connection(wsMessageSocket(ws), session, { ...this.resolved.connection, deliveryWaitsForDrain: true });
+      connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true });
     } catch (err) {
       ws.on('error', () => {});
       ws.close(CloseCode.internalError, closeReason(CloseCode.internalError));
       this.clientError(toPqmcpError(err), info);
       return;
     }
-    attachWebSocket(ws, connection);
+    attachWebSocket(ws, connection, traffic);
     this.handshakes.add(connection);
     connection.onerror = (error) => this.clientError(error, info);
     connection.onclose = () => this.handshakes.delete(connection);
@@ -206,6 +226,12 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.handshakes.delete(connection);
       const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks);
       this.live.add(transport);
+      const audit = this.resolved.audit;
+      if (audit) {
+        const open = sessionOpenEvent('server', result, { backend: this.backend.name, endpoint: pathname(req.url), remoteAddress: info.remoteAddress, startedAt });
+        emitTo(audit, open);
+        void transport.closed.then(() => emitTo(audit, sessionCloseEvent('server', result, open.time, traffic, sessionEnd(transport.closedLocally, connection.error), connection.error)));
+      }
       void transport.closed.then(() => this.live.delete(transport));
       if (this.listenerCount('session') === 0) {
         void transport.close();
@@ -222,6 +248,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
 
   /** @internal Report a per-connection failure; never throws. */
   clientError(error: PqmcpError, info: ClientInfo): void {
+    // Without a peer it failed before or in the handshake; with one, session.close tells.
+    if (info.peer === undefined) emitTo(this.resolved.audit, handshakeFailureEvent('server', error, info.remoteAddress));
     if (this.listenerCount('clientError') === 0) return;
     try {
       this.emit('clientError', error, info);

@@ -36,11 +36,11 @@ export const wsDialer: Dialer = (request: DialRequest): Dialing => {
         reject(new ConnectionError(`server did not accept the ${request.protocol} subprotocol`));
       } else {
         resolve({
-          socket: wsMessageSocket(ws),
+          socket: wsMessageSocket(ws, request.traffic),
           raw: ws,
           attach: (connection) => {
             attached = true;
-            attachWebSocket(ws, connection);
+            attachWebSocket(ws, connection, request.traffic);
           },
         });
       }
