@@ -143,7 +143,7 @@ async function startPqmcpBytes(args: StartArgs): Promise<number> {
 async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<number> {
   const backend: BackendChoice = endpoint === 'mcp-pqmcp-noble' ? 'noble' : endpoint === 'mcp-pqmcp-native' ? 'native' : (args.backend ?? 'auto');
   const identity = identityOf(args.fixture, 'server', selectBackend(backend));
-  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048 };
+  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, maxPendingPerSource: 2048, maxCryptoQueue: 2048, handshakeRatePerSource: 0 };
   let server: PqmcpServer;
   if (endpoint === 'pqmcp-listen') {
     server = await listen(options);
