@@ -35,6 +35,7 @@ import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import { listen } from '../transport/server.js';
 import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
+import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
 import { flag, list, parse, parseHostPort, parseKeyValue, str, required } from './args.js';
 import type { Context } from './context.js';
 import { StdioChild, describeExit } from './child.js';
@@ -64,7 +65,7 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --backend <name>         crypto backend: auto (default), native or noble
   --allow-loose-key-permissions  accept a key file others can read
   --json                   log JSON lines on stderr
-  --debug                  stack traces`;
+  --debug                  stack traces${EDGE_USAGE}`;
 
 const SERVE_OPTIONS = {
   identity: { type: 'string' },
@@ -80,6 +81,7 @@ const SERVE_OPTIONS = {
   'max-sessions': { type: 'string' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
+  ...EDGE_OPTIONS,
 } as const;
 
 const DEFAULT_LISTEN = '127.0.0.1:7443';
@@ -188,6 +190,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     attributes: list(p, 'require-attr').map((a) => parseKeyValue(a, '--require-attr')),
   };
   const shared = flag(p, 'shared');
+  const edge = edgeOptions(p);
   const revocationPaths = list(p, 'revocations');
 
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
@@ -198,7 +201,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   let server: PqmcpServer;
   try {
-    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}) });
+    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}), ...edge });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';

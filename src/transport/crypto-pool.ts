@@ -8,7 +8,8 @@
  *   once with ServerBusyError, which the connection sends as the plaintext alert
  *   server_busy: before any encapsulation or signature.
  * - New handshakes wait in one queue per source, served round-robin, at most `maxQueue` in
- *   all. When full, the source with the most waiting loses its newest (busy), unless the
+ *   all. A source that started no handshake in the last second (an honest client, as a
+ *   rule) goes ahead of the round: a flood from a few sources cannot make it wait its turn. When full, the source with the most waiting loses its newest (busy), unless the
  *   newcomer's own source would then hold the most: then the newcomer is refused. A flood
  *   from a few sources therefore delays an honest client by about one job per flooding
  *   source, not by the whole queue.
@@ -31,6 +32,9 @@ import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, PqmcpError, ServerBusyError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
+
+/** A source that started no handshake for this long jumps the round-robin. */
+const QUIET_MS = 1_000;
 
 export interface CryptoPoolOptions {
   /** Worker threads; 0 runs the work on the event loop (still queued and rate-capped). */
@@ -67,6 +71,9 @@ export interface CryptoPoolStats {
 export class CryptoPool {
   private readonly waiting = new Map<string, Job[]>();
   private readonly continuations: Job[] = [];
+  /** New handshakes from quiet sources (none started in the last QUIET_MS). */
+  private readonly quiet: Job[] = [];
+  private readonly lastStart = new Map<string, number>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly idle: Runner[] = [];
   private readonly runners = new Set<Runner>();
@@ -120,7 +127,7 @@ export class CryptoPool {
     if (this.closed) return;
     this.closed = true;
     const error = new ClosedError('server is closing');
-    for (const job of this.continuations.splice(0)) job.reject(error);
+    for (const job of [...this.continuations.splice(0), ...this.quiet.splice(0)]) job.reject(error);
     for (const list of this.waiting.values()) for (const job of list) job.reject(error);
     this.waiting.clear();
     this.queued = 0;
@@ -129,6 +136,7 @@ export class CryptoPool {
 
   /** A new handshake's first job: rate, then a place in the fair queue. */
   private admit(job: Job): boolean {
+    const quiet = this.isQuiet(job.source);
     if (!this.takeToken(job.source)) return this.refuse(job, 'server busy: too many new handshakes from this address, try again later');
     if (this.queued >= this.options.maxQueue) {
       let largest: Job[] | undefined;
@@ -141,10 +149,21 @@ export class CryptoPool {
       this.refuse(victim, 'server busy: handshake queue full, try again later');
     }
     const list = this.waiting.get(job.source);
-    if (list) list.push(job);
+    if (quiet) this.quiet.push(job);
+    else if (list) list.push(job);
     else this.waiting.set(job.source, [job]);
     this.queued++;
     return true;
+  }
+
+  /** True if `source` started no handshake in the last QUIET_MS; records this start. */
+  private isQuiet(source: string): boolean {
+    const now = this.now();
+    const last = this.lastStart.get(source);
+    if (this.lastStart.size > 4096) for (const [s, t] of this.lastStart) if (now - t >= QUIET_MS) this.lastStart.delete(s);
+    this.lastStart.delete(source); // re-insert: the map stays in time order
+    this.lastStart.set(source, now);
+    return last === undefined || now - last >= QUIET_MS;
   }
 
   private refuse(job: Job, message: string): false {
@@ -175,6 +194,11 @@ export class CryptoPool {
 
   /** Next new handshake, round-robin over sources. */
   private nextWaiting(): Job | undefined {
+    const quiet = this.quiet.shift();
+    if (quiet) {
+      this.queued--;
+      return quiet;
+    }
     for (const [source, list] of this.waiting) {
       const job = list.shift()!;
       this.waiting.delete(source);
