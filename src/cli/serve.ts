@@ -21,7 +21,8 @@
  *   error, the client gets a log notification saying why, the session is closed. The
  *   gateway keeps serving; a --shared child is started again for the next session.
  * - A session ends when its credential expires (checked against the gateway's clock).
- * - SIGHUP re-reads the --revocations files and closes sessions whose peer is now revoked.
+ * - SIGHUP re-reads the --revocations files and closes sessions whose peer is now revoked,
+ *   and re-reads --policy and --quotas (serve-policy.ts; a bad file keeps the old one).
  *   SIGINT/SIGTERM: stop accepting, close sessions (authenticated close), stop children;
  *   a second signal exits at once.
  */
@@ -44,6 +45,7 @@ import { loadOwnIdentity } from './files.js';
 import { CliError, UsageError, errorLine, humanDuration } from './output.js';
 import { Router } from './router.js';
 import type { RouterPeer } from './router.js';
+import { POLICY_SERVE_OPTIONS, POLICY_SERVE_USAGE, describeGates, loadGates } from './serve-policy.js';
 
 export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust file> [options] -- <command> [args...]
 
@@ -61,6 +63,7 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --require-scope <scope>  admit only agents whose credential has this scope, repeatable (all needed)
   --require-attr <k=v>     admit only agents whose credential has this attribute value, repeatable
   --max-sessions <n>       concurrent sessions (default 32); more are refused
+\${POLICY_SERVE_USAGE}
   --backend <name>         crypto backend: auto (default), native or noble
   --allow-loose-key-permissions  accept a key file others can read
   --json                   log JSON lines on stderr
@@ -80,6 +83,8 @@ const SERVE_OPTIONS = {
   'max-sessions': { type: 'string' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
+  // authorization and quotas (serve-policy.ts)
+  ...POLICY_SERVE_OPTIONS,
 } as const;
 
 const DEFAULT_LISTEN = '127.0.0.1:7443';
@@ -195,13 +200,16 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const trust: TrustStore = await loadTrustStore(trustPath, { revocations: revocationPaths });
   checkCommand(command);
   const log = makeLogger(ctx);
+  // Authorization and quotas (--policy, --quotas): loaded before listening; a bad file stops here.
+  const gates = await loadGates(p, ctx.output, log);
 
   let server: PqmcpServer;
   try {
-    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}) });
+    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}), ...gates.options });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
+    gates.close();
     throw new CliError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${reason}`, 1, { cause: err });
   }
 
@@ -363,8 +371,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   log(
     'listening',
-    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions },
-    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}`,
+    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions, ...gates.fields },
+    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}${describeGates(gates.fields)}`,
   );
 
   return new Promise<number>((resolve) => {
@@ -398,6 +406,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       shuttingDown = true;
       log('shutdown', { signal, sessions: sessions.size }, `${signal}: closing ${sessions.size} session(s) and stopping`);
       void (async () => {
+        gates.close();
         await server.close().catch(() => {});
         if (sharedSlot) stopChild(sharedSlot.child);
         for (const s of sessions) if (s.slot) stopChild(s.slot.child);
@@ -411,7 +420,10 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     };
     const onInt = (): void => shutdown('SIGINT');
     const onTerm = (): void => shutdown('SIGTERM');
-    const onHup = (): void => void reload();
+    const onHup = (): void => {
+      gates.reload(); // --policy, --quotas: a bad file is logged, the old one stays
+      void reload();
+    };
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
     process.on('SIGHUP', onHup);
