@@ -39,8 +39,9 @@ import { flag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, re
 import { openObservability } from './observe.js';
 import type { Context } from './context.js';
 import { StdioChild, describeExit } from './child.js';
-import { loadIdentity, loadRevocations, loadTrust } from './files.js';
-import { applyRevocations } from './formats.js';
+import { loadRevocations, loadTrustStore } from '../identity/files.js';
+import { applyRevocations } from '../identity/formats.js';
+import { loadOwnIdentity } from './files.js';
 import { CliError, UsageError, errorLine, humanDuration } from './output.js';
 import { Router } from './router.js';
 import type { RouterPeer } from './router.js';
@@ -221,8 +222,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const drainGraceMs = drainGraceText === undefined ? DEFAULT_DRAIN_GRACE_MS : drainGraceText === '0' ? 0 : parseDuration(drainGraceText, '--drain-grace') * 1000;
 
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
-  const local = loadIdentity(backend, keyPath, str(p, 'credential'), { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
-  const trust: TrustStore = loadTrust(trustPath, revocationPaths);
+  const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
+  const trust: TrustStore = await loadTrustStore(trustPath, { revocations: revocationPaths });
   checkCommand(command);
   const log = makeLogger(ctx);
   let draining = false;
@@ -239,7 +240,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   let server: PqmcpServer;
   try {
-    server = await listen({ identity: local.identity, trust, backend, host, port, ...(path !== undefined ? { path } : {}), ...audit });
+    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}), ...audit });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
@@ -409,14 +410,16 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   log(
     'listening',
-    { url: server.url, agentId: local.identity.agentId, fingerprint: local.key.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions },
-    `listening on ${server.url} as ${local.identity.agentId} (key ${local.key.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}`,
+    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions },
+    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}`,
   );
 
   return new Promise<number>((resolve) => {
-    const reload = (): void => {
+    const reload = async (): Promise<void> => {
       try {
-        for (const r of revocationPaths) applyRevocations(trust, loadRevocations(r), r);
+        // Read every list before applying any: a bad file changes nothing.
+        const lists = await Promise.all(revocationPaths.map(async (r) => ({ r, list: await loadRevocations(r) })));
+        for (const { r, list } of lists) applyRevocations(trust, list, r);
       } catch (err) {
         log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: revocation lists not reloaded: ${errorLine(err, 'error')}`);
         return;
@@ -463,7 +466,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     };
     const onInt = (): void => shutdown('SIGINT');
     const onTerm = (): void => shutdown('SIGTERM');
-    const onHup = (): void => reload();
+    const onHup = (): void => void reload();
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
     process.on('SIGHUP', onHup);

@@ -90,6 +90,11 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_ENDPOINT_MISMATCH: CloseCode.endpointMismatch,
   ERR_CREDENTIAL_USAGE: CloseCode.authenticationFailed,
   ERR_NAME_CONSTRAINT: CloseCode.authenticationFailed,
+  // identity files: local errors loading files, never a session's
+  ERR_FILE_NOT_FOUND: CloseCode.internalError,
+  ERR_FILE_READ: CloseCode.internalError,
+  ERR_FILE_FORMAT: CloseCode.internalError,
+  ERR_KEY_PERMISSIONS: CloseCode.internalError,
 };
 
 const REASONS: Record<CloseCodeValue, string> = {
