@@ -39,6 +39,9 @@ export const Alert = {
   nameConstraintViolation: 102,
   badApplicationMessage: 103,
   unsupportedExtension: 110,
+  // Edge admission (130-139).
+  /** The server is overloaded and refused this handshake before any expensive work; retry later. */
+  serverBusy: 130,
 } as const;
 export type AlertCode = (typeof Alert)[keyof typeof Alert];
 
@@ -257,10 +260,14 @@ export class KeepAliveTimeoutError extends PqmcpError {
   }
 }
 
-/** The server refused the connection before any handshake work (too many pending handshakes); retry later. */
+/**
+ * The server refused or dropped the connection before any expensive handshake work (its
+ * pending-handshake table or its signing queue is full); retry later. Sent as the plaintext
+ * alert server_busy (130) where a session exists, and as close code 4006.
+ */
 export class ServerBusyError extends PqmcpError {
-  constructor() {
-    super('ERR_SERVER_BUSY', 'server busy: too many pending handshakes, try again later');
+  constructor(message = 'server busy: too many pending handshakes, try again later') {
+    super('ERR_SERVER_BUSY', message, Alert.serverBusy);
   }
 }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { PqmcpClientTransport } from '../../src/transport/client.js';
 import { loadIdentity, loadTrustStore } from '../../src/identity/files.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
@@ -65,6 +66,11 @@ async function connect(files: Files): Promise<{ client: Client; seen: ClientSeen
   return { client, seen };
 }
 
+/** A tool call's text (the SDK's result type also allows a task-era shape without content). */
+async function callText(client: Client, name: string, args: Record<string, unknown>): Promise<string> {
+  return allText((await client.callTool({ name, arguments: args })) as CallToolResult);
+}
+
 async function refusal(p: Promise<unknown>): Promise<McpError> {
   const err = await p.then(() => undefined, (e: unknown) => e);
   expect(err).toBeInstanceOf(McpError);
@@ -100,7 +106,7 @@ describe('pqmcp serve --policy with server-everything', () => {
   it('allows and refuses per policy, filters lists, gates sampling and elicitation', async () => {
     const { client, seen } = await connect(research);
     expect(await toolNames(client)).toEqual(['echo', 'get-sum', 'trigger-elicitation-request', 'trigger-sampling-request']);
-    expect(allText(await client.callTool({ name: 'echo', arguments: { message: 'hello' } }))).toContain('hello');
+    expect(await callText(client, 'echo', { message: 'hello' })).toContain('hello');
     const env = await refusal(client.callTool({ name: 'get-env', arguments: {} }));
     expect(env.code).toBe(-32003);
     expect(env.message).toBe('MCP error -32003: pqmcp: not permitted by policy: tools/call tool "get-env"');
@@ -126,7 +132,7 @@ describe('pqmcp serve --policy with server-everything', () => {
 
   it('lets an ops agent sample', async () => {
     const { client, seen } = await connect(ops);
-    const text = allText(await client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'one line', maxTokens: 10 } }));
+    const text = await callText(client, 'trigger-sampling-request', { prompt: 'one line', maxTokens: 10 });
     expect(text).toContain('model heard:');
     expect(seen.sampling).toHaveLength(1);
   });
@@ -137,7 +143,7 @@ describe('pqmcp serve --policy with server-everything', () => {
     writeFileSync(policyFile, `${POLICY}\npermit(principal, action == Action::"tools/call", resource) when { principal.nickname == "x" };`);
     gateway.child.kill('SIGHUP');
     await gateway.waitForStderr(/policy \S+mcp\.cedar NOT reloaded, the previous one stays in force: .*mcp\.cedar:\d+:\d+: .*nickname/);
-    expect(allText(await client.callTool({ name: 'echo', arguments: { message: 'still here' } }))).toContain('still here');
+    expect(await callText(client, 'echo', { message: 'still here' })).toContain('still here');
     expect((await refusal(client.callTool({ name: 'get-env', arguments: {} }))).code).toBe(-32003);
 
     writeFileSync(policyFile, `${POLICY}\n@id("env-for-research") permit(principal, action == Action::"tools/call", resource == Tool::"get-env") when { principal.hasTag("team") && principal.getTag("team") == "research" };`);
@@ -145,7 +151,7 @@ describe('pqmcp serve --policy with server-everything', () => {
     await gateway.waitForStderr(/policy \S+mcp\.cedar reloaded: 6 policies in force/);
     await waitFor(() => seen.toolListChanged > changedBefore, 10_000, 'tools/list_changed after the reload');
     expect(await toolNames(client)).toContain('get-env');
-    expect(allText(await client.callTool({ name: 'get-env', arguments: {} }))).toContain('PATH');
+    expect(await callText(client, 'get-env', {})).toContain('PATH');
   });
 
   it('quotas: an agent that exhausts its calls is told which quota and when to retry, and recovers', async () => {
@@ -160,7 +166,7 @@ describe('pqmcp serve --policy with server-everything', () => {
     const data = err!.data as { quota: string; scope: string; retryAfterMs: number };
     expect(data).toMatchObject({ quota: 'calls', scope: 'agent' });
     await new Promise((r) => setTimeout(r, data.retryAfterMs + 50));
-    expect(allText(await client.callTool({ name: 'echo', arguments: { message: 'after the window' } }))).toContain('after the window');
+    expect(await callText(client, 'echo', { message: 'after the window' })).toContain('after the window');
   });
 });
 
