@@ -27,10 +27,15 @@
  *   only after 'complete': never to an unauthenticated client.
  * - Finished MACs are compared in constant time; signature and MAC failures use constant
  *   messages (BadSignatureError, BadFinishedError).
+ * - With `deferCrypto` the server does not encapsulate or sign itself: it returns a
+ *   'compute' action (always last) and waits, in 'wait-encapsulation' or 'wait-signature',
+ *   for `resume()` with the result. Any message fed meanwhile is unexpected; a result of the
+ *   wrong kind or length is refused. Random draws happen in the same order either way, so
+ *   an injected `random` gives the same bytes deferred or not.
  */
 import { equalBytes, utf8Encode } from '../bytes.js';
-import { compositeSign, compositeVerify } from '../crypto/composite.js';
-import { BadFinishedError, BadSignatureError, InvalidArgumentError, PqmcpError, UnexpectedMessageError, UnsupportedSuiteError, UnsupportedVersionError, DecodeError, toPqmcpError } from '../errors.js';
+import { COMPOSITE_SIGNATURE_LENGTH, compositeSign, compositeVerify } from '../crypto/composite.js';
+import { BadFinishedError, BadSignatureError, InvalidArgumentError, PqmcpError, UnexpectedMessageError, UnsupportedExtensionError, UnsupportedSuiteError, UnsupportedVersionError, DecodeError, toPqmcpError } from '../errors.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import {
   KEM_XWING,
@@ -56,15 +61,15 @@ import {
   peekClientHelloVersions,
   unframeHandshake,
 } from '../wire/messages.js';
+import type { Extension } from '../wire/messages.js';
 import type { XWingKeyPair } from '../crypto/types.js';
 import { decodeCredential } from '../identity/credential.js';
 import type { VerifyCredentialOptions } from '../identity/trust.js';
-import type { Extension } from '../wire/messages.js';
 import { EXT_PRE_SHARED_KEY, checkPskAccepted, encodePskAccepted } from '../wire/resumption.js';
 import { Transcript, applicationSecrets, exporterSecret, finishedMac, handshakeSecrets, masterSecret } from './key-schedule.js';
 import { acceptTicket, bindOffer, issueTickets, prepareOffer, pskHandshakeSalt, resumptionMasterSecret } from './resumption.js';
 import type { ClientOffer, ServerContext } from './resumption.js';
-import type { Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from './types.js';
+import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from './types.js';
 
 export const DEFAULT_VERSIONS: readonly number[] = [VERSION_1];
 export const DEFAULT_SUITES: readonly number[] = [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256, Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256];
@@ -134,14 +139,25 @@ abstract class HandshakeBase {
 
   /** Feed one framed handshake message that arrived in `epoch`. */
   receive(message: Uint8Array, epoch: Epoch): HandshakeAction[] {
-    if (this.failure) throw this.failure;
-    try {
+    return this.guarded(() => {
       if (this.state === 'done') throw new UnexpectedMessageError('handshake message after the handshake completed');
       // Own copy: the transcript and decoded fields keep views into it, and a transport
       // may reuse its receive buffers.
       const own = message.slice();
       const { type, body } = unframeHandshake(own);
       return this.handle(type, body, own, epoch);
+    });
+  }
+
+  /** Continue after a 'compute' action with its result (deferCrypto only). */
+  resume(result: CryptoResult): HandshakeAction[] {
+    return this.guarded(() => this.onResult(result));
+  }
+
+  private guarded(fn: () => HandshakeAction[]): HandshakeAction[] {
+    if (this.failure) throw this.failure;
+    try {
+      return fn();
     } catch (err) {
       this.failure = toPqmcpError(err);
       throw this.failure;
@@ -149,6 +165,17 @@ abstract class HandshakeBase {
   }
 
   protected abstract handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[];
+
+  protected onResult(_result: CryptoResult): HandshakeAction[] {
+    throw new InvalidArgumentError('resume() without a pending compute action');
+  }
+
+  /** Compute a request here and now (the default, inline path). */
+  protected computeInline(request: CryptoRequest): CryptoResult {
+    const { backend, identity } = this.config;
+    if (request.op === 'encapsulate') return { op: 'encapsulate', ...backend.xwing.encapsulate(request.publicKey, request.randomness) };
+    return { op: 'sign', signature: compositeSign(backend, identity.keyPair, request.message, request.context, request.randomness) };
+  }
 
   protected log(label: string, secret: Uint8Array): void {
     this.config.keyLog?.(label, secret.slice());
@@ -196,16 +223,29 @@ abstract class HandshakeBase {
 
   /** Our Credential, CredentialVerify and Finished, appended to the transcript. */
   protected authenticate(signatureContext: Uint8Array, finishedBase: Uint8Array): Uint8Array[] {
-    const { backend, identity } = this.config;
+    const { credential, request } = this.presentCredential(signatureContext);
+    const result = this.computeInline(request) as { signature: Uint8Array };
+    return [credential, ...this.proveCredential(result.signature, finishedBase)];
+  }
+
+  /** Our Credential, appended to the transcript, and the signature request over it. */
+  protected presentCredential(signatureContext: Uint8Array): { credential: Uint8Array; request: CryptoRequest } {
+    const { identity } = this.config;
     const encoded = identity.credential instanceof Uint8Array ? identity.credential : identity.credential.encoded;
-    const cred = encodeCredentialMessage(encoded);
-    this.transcript.add(cred);
-    const signature = compositeSign(backend, identity.keyPair, this.transcript.hash(), signatureContext, this.signingRandomness());
+    const credential = encodeCredentialMessage(encoded);
+    this.transcript.add(credential);
+    const randomness = this.signingRandomness();
+    const request: CryptoRequest = { op: 'sign', message: this.transcript.hash(), context: signatureContext, ...(randomness ? { randomness } : {}) };
+    return { credential, request };
+  }
+
+  /** Our CredentialVerify (carrying `signature`) and Finished, appended to the transcript. */
+  protected proveCredential(signature: Uint8Array, finishedBase: Uint8Array): Uint8Array[] {
     const verify = encodeCredentialVerify({ algorithm: SIG_MLDSA65_ED25519, signature });
     this.transcript.add(verify);
-    const finished = encodeFinished(finishedMac(backend, finishedBase, this.transcript.hash()));
+    const finished = encodeFinished(finishedMac(this.config.backend, finishedBase, this.transcript.hash()));
     this.transcript.add(finished);
-    return [cred, verify, finished];
+    return [verify, finished];
   }
 
   /** A resumed side's only authentication: its Finished (no Credential, no signature). */
@@ -309,6 +349,8 @@ export class ClientHandshake extends HandshakeBase {
   protected readonly peerSignatureContext = SERVER_SIGNATURE_CONTEXT;
   protected state: 'start' | 'wait-server-hello' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'start';
   private ephemeral: XWingKeyPair | undefined;
+  /** Extension types the ClientHello carried: the only ones a ServerHello may contain. */
+  private offeredExtensions: number[] = [];
   /** The ticket offered (resumption), and its early secret until the ServerHello. */
   private offer: ClientOffer | undefined;
   private early: Uint8Array | undefined;
@@ -319,9 +361,12 @@ export class ClientHandshake extends HandshakeBase {
     const { backend, resumeTicket } = this.config;
     this.ephemeral = backend.xwing.keygen(this.random(32));
     const random = this.random(RANDOM_LENGTH);
+    const extensions = this.clientExtensions();
     const keyShare = this.ephemeral.publicKey;
+    // pre_shared_key (0x0020) is placed by type like any other extension; its binder is
+    // computed over this same encoding with the binder zeroed (resumption.ts).
     const encode = (psk?: Extension): Uint8Array =>
-      encodeClientHello({ versions: [...this.versions], random, suites: [...this.suites], kemId: KEM_XWING, keyShare, extensions: psk ? [psk] : [] });
+      encodeClientHello({ versions: [...this.versions], random, suites: [...this.suites], kemId: KEM_XWING, keyShare, extensions: psk ? [...extensions, psk].sort((a, b) => a.type - b.type) : extensions });
     this.offer = resumeTicket ? prepareOffer(backend, this.config.trust, resumeTicket, this.ownCredential(), this.suites, this.verifyOptions(), this.nowMs()) : undefined;
     let hello: Uint8Array;
     if (this.offer) {
@@ -329,12 +374,19 @@ export class ClientHandshake extends HandshakeBase {
       this.early = bound.early;
       this.log('early_secret', bound.early);
       hello = bound.hello;
+      this.offeredExtensions = [...extensions.map((e) => e.type), EXT_PRE_SHARED_KEY];
     } else {
       hello = encode();
+      this.offeredExtensions = extensions.map((e) => e.type);
     }
     this.transcript.add(hello);
     this.state = 'wait-server-hello';
     return [{ type: 'send', epoch: 'plaintext', message: hello }];
+  }
+
+  /** The ClientHello's extensions, strictly ascending by type. */
+  private clientExtensions(): Extension[] {
+    return [];
   }
 
   protected handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[] {
@@ -351,6 +403,8 @@ export class ClientHandshake extends HandshakeBase {
         if (!this.versions.includes(sh.version)) throw new UnsupportedVersionError(`server selected version ${sh.version}, which was not offered`);
         if (!this.suites.includes(sh.suite)) throw new UnsupportedSuiteError(`server selected suite ${sh.suite}, which was not offered`);
         if (sh.kemId !== KEM_XWING) throw new UnsupportedSuiteError(`server selected KEM ${sh.kemId}, which was not offered`);
+        // A ServerHello may only answer what the ClientHello offered (TLS 1.3, section 4.2).
+        for (const ext of sh.extensions) if (!this.offeredExtensions.includes(ext.type)) throw new UnsupportedExtensionError(ext.type);
         if (sh.ciphertext.length !== XWING_CIPHERTEXT_LENGTH) throw new DecodeError(`X-Wing ciphertext must be ${XWING_CIPHERTEXT_LENGTH} bytes, got ${sh.ciphertext.length}`);
         this.version = sh.version;
         this.suite = sh.suite;
@@ -409,17 +463,10 @@ export class ClientHandshake extends HandshakeBase {
 export class ServerHandshake extends HandshakeBase {
   readonly role = 'server';
   protected readonly peerSignatureContext = CLIENT_SIGNATURE_CONTEXT;
-  protected state: 'wait-client-hello' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'wait-client-hello';
+  protected state: 'wait-client-hello' | 'wait-encapsulation' | 'wait-signature' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'wait-client-hello';
   private applicationClientSecret: Uint8Array | undefined;
   /** Unix seconds of the full handshake behind this session (a resumed one keeps the ticket's). */
   private authTime: number | undefined;
-
-  /** Hand the client's application secret to the session (which owns and wipes it). */
-  private takeApplicationClientSecret(): Uint8Array {
-    const secret = this.applicationClientSecret!;
-    this.applicationClientSecret = undefined;
-    return secret;
-  }
 
   private serverContext(): ServerContext {
     return {
@@ -433,8 +480,14 @@ export class ServerHandshake extends HandshakeBase {
     };
   }
 
+  /** Hand the client's application secret to the session (which owns and wipes it). */
+  private takeApplicationClientSecret(): Uint8Array {
+    const secret = this.applicationClientSecret!;
+    this.applicationClientSecret = undefined;
+    return secret;
+  }
+
   protected handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[] {
-    const { backend } = this.config;
     switch (this.state) {
       case 'wait-client-hello': {
         expectType(type, MsgType.clientHello, this.state);
@@ -449,6 +502,8 @@ export class ServerHandshake extends HandshakeBase {
         if (suite === undefined) throw new UnsupportedSuiteError(`no common cipher suite (client offered [${ch.suites.join(', ')}])`);
         if (ch.kemId !== KEM_XWING) throw new UnsupportedSuiteError(`unsupported KEM ${ch.kemId}`);
         if (ch.keyShare.length !== XWING_PUBLIC_KEY_LENGTH) throw new DecodeError(`X-Wing key share must be ${XWING_PUBLIC_KEY_LENGTH} bytes, got ${ch.keyShare.length}`);
+        // Resumption: a usable ticket with a good binder makes this a PSK handshake; any
+        // other refusal is reported and ignored (full handshake); a bad binder throws.
         const offered = this.config.tickets ? ch.extensions.find((e) => e.type === EXT_PRE_SHARED_KEY) : undefined;
         const accepted = offered ? acceptTicket(this.serverContext(), offered, framed, ch.suites, this.suites) : undefined;
         if (accepted) {
@@ -456,7 +511,7 @@ export class ServerHandshake extends HandshakeBase {
           this.resumed = true;
           this.peer = accepted.peer;
           this.authTime = accepted.contents.authTime;
-          this.pskSalt = pskHandshakeSalt(backend, accepted.early);
+          this.pskSalt = pskHandshakeSalt(this.config.backend, accepted.early);
           this.log('early_secret', accepted.early);
           accepted.early.fill(0);
           accepted.contents.psk.fill(0);
@@ -464,27 +519,13 @@ export class ServerHandshake extends HandshakeBase {
         this.version = version;
         this.suite = suite;
         this.transcript.add(framed);
-        const { ciphertext, sharedSecret } = backend.xwing.encapsulate(ch.keyShare, this.config.random ? this.config.random(64) : undefined);
-        const extensions = accepted ? [encodePskAccepted()] : [];
-        const hello = encodeServerHello({ version, random: this.random(RANDOM_LENGTH), suite, kemId: KEM_XWING, ciphertext, extensions });
-        this.transcript.add(hello);
-        const secrets = this.deriveHandshake(sharedSecret);
-        const flight = accepted ? this.finishedOnly(secrets.serverHandshake) : this.authenticate(SERVER_SIGNATURE_CONTEXT, secrets.serverHandshake);
-        const app = this.deriveApplication();
-        this.applicationClientSecret = app.client;
-        this.state = accepted ? 'wait-finished' : 'wait-credential';
-        return [
-          { type: 'send', epoch: 'plaintext', message: hello },
-          { type: 'keys', direction: 'send', epoch: 'handshake', secret: secrets.serverHandshake },
-          { type: 'keys', direction: 'receive', epoch: 'handshake', secret: secrets.clientHandshake },
-          ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
-          // As in TLS 1.3, the server's sending side moves to application keys right after
-          // its Finished (the client switches its receiving side at the same point), so an
-          // alert about the client's credential reaches the client. No application data is
-          // sent under them until 'complete': the session holds it back.
-          { type: 'keys', direction: 'send', epoch: 'application', secret: app.server },
-        ];
+        const randomness = this.config.random ? this.config.random(64) : undefined;
+        const request: CryptoRequest = { op: 'encapsulate', publicKey: ch.keyShare, ...(randomness ? { randomness } : {}) };
+        return this.computeOrContinue('wait-encapsulation', request);
       }
+      case 'wait-encapsulation':
+      case 'wait-signature':
+        throw new UnexpectedMessageError(`handshake message while the server is computing (${this.state})`);
       case 'wait-credential':
       case 'wait-verify':
         this.state = this.peerAuthentication(this.state, type, body, framed, epoch);
@@ -507,5 +548,74 @@ export class ServerHandshake extends HandshakeBase {
       case 'done':
         throw new UnexpectedMessageError('handshake message after the handshake completed');
     }
+  }
+
+  /** Deferring: hand `request` out and wait in `state`. Otherwise compute it and go on. */
+  private computeOrContinue(state: 'wait-encapsulation' | 'wait-signature', request: CryptoRequest): HandshakeAction[] {
+    if (this.config.deferCrypto) {
+      this.state = state;
+      return [{ type: 'compute', request }];
+    }
+    this.state = state;
+    return this.onResult(this.computeInline(request));
+  }
+
+  protected override onResult(result: CryptoResult): HandshakeAction[] {
+    if (this.state === 'wait-encapsulation' && result.op === 'encapsulate') {
+      if (result.ciphertext.length !== XWING_CIPHERTEXT_LENGTH || result.sharedSecret.length !== 32) throw new InvalidArgumentError('encapsulation result has the wrong length');
+      return this.afterEncapsulation(result.ciphertext, result.sharedSecret);
+    }
+    if (this.state === 'wait-signature' && result.op === 'sign') {
+      if (result.signature.length !== COMPOSITE_SIGNATURE_LENGTH) throw new InvalidArgumentError('signature result has the wrong length');
+      return this.afterSignature(result.signature);
+    }
+    return super.onResult(result);
+  }
+
+  /** ServerHello, handshake keys, our Credential; then the signature over them. */
+  private afterEncapsulation(ciphertext: Uint8Array, sharedSecret: Uint8Array): HandshakeAction[] {
+    const extensions = this.resumed ? [encodePskAccepted()] : [];
+    const hello = encodeServerHello({ version: this.version, random: this.random(RANDOM_LENGTH), suite: this.suite, kemId: KEM_XWING, ciphertext, extensions });
+    this.transcript.add(hello);
+    const secrets = this.deriveHandshake(sharedSecret);
+    if (this.resumed) return [{ type: 'send', epoch: 'plaintext', message: hello }, ...this.resumedFlight(secrets)];
+    const { credential, request } = this.presentCredential(SERVER_SIGNATURE_CONTEXT);
+    const actions: HandshakeAction[] = [
+      { type: 'send', epoch: 'plaintext', message: hello },
+      { type: 'keys', direction: 'send', epoch: 'handshake', secret: secrets.serverHandshake },
+      { type: 'keys', direction: 'receive', epoch: 'handshake', secret: secrets.clientHandshake },
+      { type: 'send', epoch: 'handshake', message: credential },
+    ];
+    return [...actions, ...this.computeOrContinue('wait-signature', request)];
+  }
+
+  /** Resumed: handshake keys and our Finished only (no Credential, no signature). */
+  private resumedFlight(secrets: { clientHandshake: Uint8Array; serverHandshake: Uint8Array }): HandshakeAction[] {
+    const flight = this.finishedOnly(secrets.serverHandshake);
+    const app = this.deriveApplication();
+    this.applicationClientSecret = app.client;
+    this.state = 'wait-finished';
+    return [
+      { type: 'keys', direction: 'send', epoch: 'handshake', secret: secrets.serverHandshake },
+      { type: 'keys', direction: 'receive', epoch: 'handshake', secret: secrets.clientHandshake },
+      ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
+      { type: 'keys', direction: 'send', epoch: 'application', secret: app.server },
+    ];
+  }
+
+  /** CredentialVerify and Finished; then wait for the client's flight. */
+  private afterSignature(signature: Uint8Array): HandshakeAction[] {
+    const flight = this.proveCredential(signature, this.serverHandshakeSecret!);
+    const app = this.deriveApplication();
+    this.applicationClientSecret = app.client;
+    this.state = 'wait-credential';
+    return [
+      ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
+      // As in TLS 1.3, the server's sending side moves to application keys right after
+      // its Finished (the client switches its receiving side at the same point), so an
+      // alert about the client's credential reaches the client. No application data is
+      // sent under them until 'complete': the session holds it back.
+      { type: 'keys', direction: 'send', epoch: 'application', secret: app.server },
+    ];
   }
 }

@@ -13,13 +13,16 @@
  *   authenticated close it is a TruncationError, never a clean close.
  * - Keys are updated automatically after `keyUpdateInterval` records in one direction,
  *   long before any AEAD limit; `updateKeys()` does it on demand.
+ * - A server with `deferCrypto` emits a 'compute' event instead of encapsulating or
+ *   signing; until `resume()` gets the result, received bytes are buffered, not processed
+ *   (the transport should stop reading meanwhile). To refuse the work, `abort()`.
  */
-import { ClosedError, MessageTooLargeError, PeerAlertError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
+import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, ServerBusyError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
 import { ClientHandshake, ServerHandshake } from '../handshake/handshake.js';
 import { receiveNewSessionTicket } from '../handshake/resumption.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
-import type { Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
+import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
 import { CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, encodeRecord, fragmentMessage } from '../record/index.js';
 import { Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
 import type { AeadAlgorithm } from '../crypto/types.js';
@@ -28,7 +31,11 @@ import { utf8Encode } from '../bytes.js';
 export interface SessionOptions extends HandshakeConfig {
   /** Largest application message accepted or sent, in bytes. Default 64 MiB. */
   maxMessageSize?: number;
-  /** Records sent under one key before an automatic key update. Default 2^22. Must be below sequenceLimit. */
+  /**
+   * Records sent under one key before an automatic key update. Default 2^22. Must be below
+   * sequenceLimit. With AES-256-GCM it is clamped to 2^22 whatever is configured (the AEAD's
+   * data limit, docs/protocol.md section 3.4).
+   */
   keyUpdateInterval?: number;
   /** Hard per-key record limit (tests force it small). Default 2^48. */
   sequenceLimit?: number;
@@ -40,7 +47,9 @@ export type SessionEvent =
   | { type: 'ticket'; ticket: ClientTicket }
   | { type: 'message'; data: Uint8Array }
   | { type: 'close' }
-  | { type: 'error'; error: PqmcpError };
+  | { type: 'error'; error: PqmcpError }
+  /** deferCrypto: compute this, then call resume() with the result (or abort()). */
+  | { type: 'compute'; request: CryptoRequest };
 
 export interface SessionOutput {
   /** Bytes to write to the peer, in order. */
@@ -56,6 +65,13 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
  * (2^24.5 records of 2^14 bytes), and far inside ChaCha20-Poly1305's.
  */
 export const DEFAULT_KEY_UPDATE_INTERVAL = 2 ** 22;
+/** The most records one AES-256-GCM key may protect here (2^22 x 2^16 bytes = 2^38 bytes). */
+export const AES_GCM_MAX_KEY_UPDATE_INTERVAL = 2 ** 22;
+
+/** The key-update interval in force for `suite`: the configured one, clamped for AES-GCM. */
+export function effectiveKeyUpdateInterval(suite: number, configured: number): number {
+  return suite === Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 ? Math.min(configured, AES_GCM_MAX_KEY_UPDATE_INTERVAL) : configured;
+}
 
 interface Direction {
   epoch: Epoch;
@@ -89,6 +105,8 @@ export class Session {
   private resumptionSecret: Uint8Array | undefined;
   /** Set while an alert record is processed: an alert is never answered with an alert. */
   private inAlert = false;
+  /** A 'compute' event is out: records wait in the deframer until resume(). */
+  private computing = false;
 
   private constructor(
     readonly role: 'client' | 'server',
@@ -148,12 +166,30 @@ export class Session {
     if (this._state === 'failed' || this._state === 'closed') return out;
     this.guard(out, () => {
       this.deframer.push(chunk);
-      for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
-        this.onRecord(rec.type, rec.header, rec.body, out);
-        if (this._state === 'closed') break;
-      }
+      this.processRecords(out);
     });
     return out;
+  }
+
+  /** Continue after a 'compute' event with its result. Never throws for a late result. */
+  resume(result: CryptoResult): SessionOutput {
+    const out: SessionOutput = { send: [], events: [] };
+    if (this._state === 'failed' || this._state === 'closed') return out;
+    if (!this.computing) throw new InvalidArgumentError('resume() without a pending compute event');
+    this.computing = false;
+    this.guard(out, () => {
+      this.apply(this.handshaking().resume(result), out);
+      this.processRecords(out);
+    });
+    return out;
+  }
+
+  private processRecords(out: SessionOutput): void {
+    if (this.computing) return;
+    for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
+      this.onRecord(rec.type, rec.header, rec.body, out);
+      if (this._state === 'closed' || this.computing) break;
+    }
   }
 
   /**
@@ -304,9 +340,14 @@ export class Session {
       // plaintext. Accepting that during the handshake costs nothing (an attacker who can
       // inject it can also cut the connection); once application keys are in use, an
       // unauthenticated alert is refused.
+      // It is unauthenticated: reported as an abort carrying its code, never with the
+      // trusted meaning of that code.
       if (this.rx.epoch === 'application') throw new UnexpectedMessageError('plaintext alert after the handshake');
-      this.onAlert(decodeAlert(body), out, false);
-      return;
+      const code = decodeAlert(body);
+      // server_busy means only "retry later", exactly what the (equally forgeable) close
+      // code 4006 says: the server's cheap refusal before any signature.
+      if (code === Alert.serverBusy) throw new ServerBusyError('server busy: it refused the handshake before any work, try again later');
+      throw new PeerAbortedError(code);
     }
     // Protected record.
     if (!this.rx.cipher) throw new UnexpectedMessageError('protected record before keys were established');
@@ -319,7 +360,7 @@ export class Session {
         return;
       case InnerType.alert:
         this.inAlert = true;
-        this.onAlert(decodeAlert(content), out, true);
+        this.onAlert(decodeAlert(content), out);
         this.inAlert = false;
         return;
       case InnerType.keyUpdate:
@@ -338,8 +379,9 @@ export class Session {
     }
   }
 
-  private onAlert(code: number, out: SessionOutput, authenticated: boolean): void {
-    if (code === Alert.closeNotify && authenticated) {
+  /** A protected (authenticated) alert. */
+  private onAlert(code: number, out: SessionOutput): void {
+    if (code === Alert.closeNotify) {
       if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('close_notify during the handshake');
       if (this.assembler.pending) throw new TruncationError('close_notify in the middle of a fragmented message');
       if (!this.sentClose) out.send.push(...this.close());
@@ -380,7 +422,7 @@ export class Session {
   }
 
   private maybeUpdateKeys(out: Uint8Array[]): void {
-    if (this.tx.cipher!.sequence >= this.keyUpdateInterval) this.sendKeyUpdate(false, out);
+    if (this.tx.cipher!.sequence >= effectiveKeyUpdateInterval(this.suite, this.keyUpdateInterval)) this.sendKeyUpdate(false, out);
   }
 
   private install(dir: Direction, secret: Uint8Array): void {
@@ -420,6 +462,10 @@ export class Session {
           this.handshake = undefined;
           out.events.push({ type: 'handshake', result: action.result });
           this.flushQueue(out);
+          break;
+        case 'compute':
+          this.computing = true;
+          out.events.push({ type: 'compute', request: action.request });
           break;
       }
     }
