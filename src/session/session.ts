@@ -92,6 +92,7 @@ export class Session {
   private readonly rx: Direction = { epoch: 'plaintext', cipher: undefined, secret: undefined };
   private readonly maxMessageSize: number;
   private readonly keyUpdateInterval: number;
+  private keyUpdateCount = 0;
   private queued: Uint8Array[] = [];
   private queuedBytes = 0;
   private sentClose = false;
@@ -133,6 +134,11 @@ export class Session {
 
   get state(): SessionState {
     return this._state;
+  }
+
+  /** KeyUpdates sent and received so far (for metrics). */
+  get keyUpdates(): number {
+    return this.keyUpdateCount;
   }
 
   /** The handshake result (peer identity, suite, transcript hash) once established. */
@@ -406,6 +412,7 @@ export class Session {
   }
 
   private onKeyUpdate(requested: boolean, out: SessionOutput): void {
+    this.keyUpdateCount++;
     const old = this.rx.secret!;
     this.rx.secret = nextTrafficSecret(this.options.backend, old);
     old.fill(0); // forward secrecy in memory: the old key cannot be re-derived
@@ -414,6 +421,7 @@ export class Session {
   }
 
   private sendKeyUpdate(requestPeer: boolean, out: Uint8Array[]): void {
+    this.keyUpdateCount++;
     out.push(this.tx.cipher!.seal(InnerType.keyUpdate, encodeKeyUpdate(requestPeer)));
     const old = this.tx.secret!;
     this.tx.secret = nextTrafficSecret(this.options.backend, old);

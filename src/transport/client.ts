@@ -198,7 +198,7 @@ export class PqmcpClientTransport implements Transport {
       };
       connection.onclose = () => {
         this.pipeline?.close(connection.error);
-        if (audit && this.result) emitTo(audit, sessionCloseEvent('client', this.result, openedAt, traffic, sessionEnd(this.closeCalled, connection.error), connection.error));
+        if (audit && this.result) emitTo(audit, sessionCloseEvent('client', this.result, openedAt, traffic, connection.session.keyUpdates, sessionEnd(this.closeCalled, connection.error), connection.error));
         else if (audit) emitTo(audit, handshakeFailureEvent('client', connection.error ?? new ClosedError('closed before the handshake completed'), undefined, startedAt));
         this.settleHandshake.reject(connection.error ?? new ClosedError('closed before the handshake completed'));
         this.fireClose();

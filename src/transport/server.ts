@@ -241,7 +241,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       if (audit) {
         const open = sessionOpenEvent('server', result, { backend: this.backend.name, endpoint: pathname(req.url), remoteAddress: info.remoteAddress, startedAt });
         emitTo(audit, open);
-        void transport.closed.then(() => emitTo(audit, sessionCloseEvent('server', result, open.time, traffic, sessionEnd(transport.closedLocally, connection.error), connection.error)));
+        void transport.closed.then(() => emitTo(audit, sessionCloseEvent('server', result, open.time, traffic, connection.session.keyUpdates, sessionEnd(transport.closedLocally, connection.error), connection.error)));
       }
       void transport.closed.then(() => this.live.delete(transport));
       if (this.listenerCount('session') === 0) {
