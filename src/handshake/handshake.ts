@@ -165,13 +165,14 @@ abstract class HandshakeBase {
     return app;
   }
 
-  protected random(n: number): Uint8Array {
-    return this.config.random ? this.config.random(n) : this.config.backend.randomBytes(n);
+  /** `n` random bytes; `purpose` names the draw for known-answer vectors. */
+  protected random(n: number, purpose: string): Uint8Array {
+    return this.config.random ? this.config.random(n, `${this.role} ${purpose}`) : this.config.backend.randomBytes(n);
   }
 
   /** ML-DSA `rnd`: explicit only in deterministic mode. */
   protected signingRandomness(): Uint8Array | undefined {
-    return this.config.random ? this.config.random(32) : undefined;
+    return this.config.random ? this.config.random(32, `${this.role} CredentialVerify ML-DSA rnd`) : undefined;
   }
 
   protected requireEpoch(epoch: Epoch, required: Epoch, what: string): void {
@@ -271,8 +272,8 @@ export class ClientHandshake extends HandshakeBase {
   start(): HandshakeAction[] {
     if (this.state !== 'start') throw new InvalidArgumentError('client handshake already started');
     const { backend } = this.config;
-    this.ephemeral = backend.xwing.keygen(this.random(32));
-    const random = this.random(RANDOM_LENGTH);
+    this.ephemeral = backend.xwing.keygen(this.random(32, 'X-Wing key generation seed'));
+    const random = this.random(RANDOM_LENGTH, 'random');
     const extensions = this.clientExtensions();
     this.offeredExtensions = extensions.map((e) => e.type);
     const hello = encodeClientHello({
@@ -377,8 +378,8 @@ export class ServerHandshake extends HandshakeBase {
         this.version = version;
         this.suite = suite;
         this.transcript.add(framed);
-        const { ciphertext, sharedSecret } = backend.xwing.encapsulate(ch.keyShare, this.config.random ? this.config.random(64) : undefined);
-        const hello = encodeServerHello({ version, random: this.random(RANDOM_LENGTH), suite, kemId: KEM_XWING, ciphertext, extensions: [] });
+        const { ciphertext, sharedSecret } = backend.xwing.encapsulate(ch.keyShare, this.config.random ? this.random(64, 'X-Wing encapsulation randomness (m || ek_X)') : undefined);
+        const hello = encodeServerHello({ version, random: this.random(RANDOM_LENGTH, 'random'), suite, kemId: KEM_XWING, ciphertext, extensions: [] });
         this.transcript.add(hello);
         const secrets = this.deriveHandshake(sharedSecret);
         const flight = this.authenticate(SERVER_SIGNATURE_CONTEXT, secrets.serverHandshake);

@@ -152,6 +152,7 @@ export class PqmcpClientTransport implements Transport {
         ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         maxMessageSize: this.resolved.maxMessageSize,
+        applicationPadding: this.resolved.applicationPadding,
       });
       const ws = await this.open();
       const connection = new Connection(wsMessageSocket(ws), session, this.resolved.connection);

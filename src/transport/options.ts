@@ -8,6 +8,7 @@ import type { LocalIdentity } from '../handshake/types.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../session/session.js';
 import { InvalidArgumentError } from '../errors.js';
+import { checkPaddingBlock } from '../record/padding.js';
 import { selectBackend } from '../crypto/select.js';
 import type { BackendChoice } from '../crypto/select.js';
 import type { ConnectionOptions } from './connection.js';
@@ -66,6 +67,15 @@ export interface PqmcpTransportOptions {
    * listener: keep per-session state keyed by session (opened/closed). Default: none.
    */
   hooks?: readonly MessageHook[];
+
+  // --- protocol revision (issue 11): record padding ---
+  /**
+   * Pad the last record of every application message this side sends so that its protected
+   * plaintext is a multiple of this many bytes (docs/protocol.md, section 3.2): an observer
+   * then learns message sizes only to this granularity, at the cost of up to this many bytes
+   * per message. 0 (default): no application padding. Credentials are always padded.
+   */
+  applicationPadding?: number;
 }
 
 function checkNumber(options: object, name: string, min: number, fallback: number): number {
@@ -80,6 +90,7 @@ function checkNumber(options: object, name: string, min: number, fallback: numbe
 export interface ResolvedOptions {
   connection: ConnectionOptions;
   hooks: readonly MessageHook[];
+  applicationPadding: number;
   maxMessageSize: number;
   maxPayload: number;
 }
@@ -98,6 +109,7 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
       deliveryWaitsForDrain: false,
     },
     hooks: checkHooks(options.hooks),
+    applicationPadding: checkPaddingBlock(options.applicationPadding, 'applicationPadding'),
     maxMessageSize: checkNumber(options, 'maxMessageSize', 1, DEFAULTS.maxMessageSize),
     maxPayload: checkNumber(options, 'maxPayload', MAX_WRITE_BATCH, DEFAULTS.maxPayload),
   };
