@@ -39,6 +39,9 @@ export const Alert = {
   nameConstraintViolation: 102,
   badApplicationMessage: 103,
   unsupportedExtension: 110,
+  // Edge admission (130-139).
+  /** The server is overloaded and refused this handshake before any expensive work; retry later. */
+  serverBusy: 130,
 } as const;
 export type AlertCode = (typeof Alert)[keyof typeof Alert];
 
@@ -79,7 +82,15 @@ export type ErrorCode =
   | 'ERR_BAD_APPLICATION_MESSAGE'
   | 'ERR_ENDPOINT_MISMATCH'
   | 'ERR_CREDENTIAL_USAGE'
-  | 'ERR_NAME_CONSTRAINT';
+  | 'ERR_NAME_CONSTRAINT'
+  // identity files (identity/formats.ts, identity/files.ts)
+  | 'ERR_FILE_NOT_FOUND'
+  | 'ERR_FILE_READ'
+  | 'ERR_FILE_FORMAT'
+  | 'ERR_KEY_PERMISSIONS'
+  // authorization and quotas (policy/)
+  | 'ERR_POLICY_INVALID'
+  | 'ERR_POLICY_ENGINE_UNAVAILABLE';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -249,10 +260,14 @@ export class KeepAliveTimeoutError extends PqmcpError {
   }
 }
 
-/** The server refused the connection before any handshake work (too many pending handshakes); retry later. */
+/**
+ * The server refused or dropped the connection before any expensive handshake work (its
+ * pending-handshake table or its signing queue is full); retry later. Sent as the plaintext
+ * alert server_busy (130) where a session exists, and as close code 4006.
+ */
 export class ServerBusyError extends PqmcpError {
-  constructor() {
-    super('ERR_SERVER_BUSY', 'server busy: too many pending handshakes, try again later');
+  constructor(message = 'server busy: too many pending handshakes, try again later') {
+    super('ERR_SERVER_BUSY', message, Alert.serverBusy);
   }
 }
 
@@ -344,6 +359,84 @@ export class NameConstraintError extends CredentialError {
     readonly issuer: string,
   ) {
     super('ERR_NAME_CONSTRAINT', `issuer ${JSON.stringify(issuer)} may not vouch for ${JSON.stringify(agentId)}`, Alert.nameConstraintViolation);
+  }
+}
+
+// --- identity files (identity/formats.ts, identity/files.ts) -------------------------------
+
+/**
+ * Base class of the failures to load a pqmcp file (key, credential, trust file, revocation
+ * list). `path` is the file (or the label the caller gave a parsed document); the message
+ * starts with it and names the field, never a secret value.
+ */
+export class FileError extends PqmcpError {
+  constructor(
+    code: ErrorCode,
+    readonly path: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, `${path}: ${message}`, undefined, options);
+  }
+}
+
+/** The file does not exist. */
+export class FileNotFoundError extends FileError {
+  constructor(path: string, options?: { cause?: unknown }) {
+    super('ERR_FILE_NOT_FOUND', path, 'no such file', options);
+  }
+}
+
+/** The file exists but cannot be read (permissions, a directory, an I/O error). */
+export class FileReadError extends FileError {
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_FILE_READ', path, message, options);
+  }
+}
+
+/** The file is not the pqmcp format expected: not JSON, another kind of file, a bad field. */
+export class FileFormatError extends FileError {
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_FILE_FORMAT', path, message, options);
+  }
+}
+
+/** A private key file that the group or others can access (POSIX mode & 0o077). */
+export class KeyPermissionsError extends FileError {
+  constructor(
+    path: string,
+    readonly mode: number,
+  ) {
+    const octal = (mode & 0o777).toString(8).padStart(4, '0');
+    super('ERR_KEY_PERMISSIONS', path, `private key file is accessible by group or others (mode ${octal}); run "chmod 600 ${path}" (or allow it knowingly: allowLoosePermissions, CLI --allow-loose-key-permissions)`);
+  }
+}
+
+/** Loading an identity: its own credential is outside its validity window now. */
+export class CredentialFileValidityError extends FileError {
+  constructor(path: string, code: 'ERR_CREDENTIAL_EXPIRED' | 'ERR_CREDENTIAL_NOT_YET_VALID', message: string) {
+    super(code, path, message);
+  }
+}
+
+// --- authorization and quotas (policy/) ----------------------------------------------------
+
+/**
+ * A policy (or quota configuration) that does not parse or does not validate against the
+ * schema. `problems` lists each one ("file:line:col: message"); nothing was loaded.
+ */
+export class PolicyInvalidError extends PqmcpError {
+  readonly problems: readonly string[];
+  constructor(message: string, problems: readonly string[] = []) {
+    super('ERR_POLICY_INVALID', problems.length > 0 ? `${message}:\n  ${problems.join('\n  ')}` : message);
+    this.problems = problems;
+  }
+}
+
+/** A policy is configured but the Cedar engine (@cedar-policy/cedar-wasm) cannot be loaded. */
+export class PolicyEngineUnavailableError extends PqmcpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_POLICY_ENGINE_UNAVAILABLE', message, undefined, options);
   }
 }
 

@@ -45,6 +45,7 @@ export class PqmcpServerTransport implements Transport {
   private inbox: Uint8Array[] = [];
   private mcpProtocolVersion: string | undefined;
   private readonly pipeline: MessagePipeline | undefined;
+  private closeCalled = false;
 
   /** @internal Created by the listener (PqmcpServer) after a successful handshake. */
   constructor(
@@ -121,8 +122,14 @@ export class PqmcpServerTransport implements Transport {
     return this.connection.send(encodeMessage(message));
   }
 
+  /** close() was called on this side (for audit: who ended the session). */
+  get closedLocally(): boolean {
+    return this.closeCalled;
+  }
+
   /** Authenticated close (close_notify both ways, then the socket). Resolves after onclose. */
   async close(): Promise<void> {
+    if (this.connection.state === 'open') this.closeCalled = true;
     return this.connection.close();
   }
 
