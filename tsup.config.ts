@@ -23,7 +23,7 @@ export default defineConfig([
     dts: true,
     sourcemap: true,
     // Both configs build in parallel into dist/: never clean away the CLI's output.
-    clean: ['!cli.js', '!cli.js.map', '!policy.*', '!crypto-worker.*'],
+    clean: ['!cli.js', '!cli.js.map', '!policy.*', '!browser.*', '!crypto-worker.*'],
     target: 'node20',
     platform: 'node',
     splitting: false,
@@ -40,6 +40,19 @@ export default defineConfig([
     platform: 'node',
     splitting: false,
     esbuildPlugins: [coreErrors],
+  },
+  // The browser entry (package.json "./browser"): ESM for bundlers, no Node built-ins in its
+  // graph. Dependencies stay external: the application's bundler resolves them (`ws` to its
+  // browser stub, which this entry never calls).
+  {
+    entry: { browser: 'src/browser/index.ts' },
+    format: ['esm'],
+    dts: true,
+    sourcemap: true,
+    clean: false,
+    target: 'es2022',
+    platform: 'browser',
+    splitting: false,
   },
   // The handshake crypto worker (src/transport/crypto-pool.ts starts it from dist/).
   {

@@ -18,7 +18,13 @@
  * - Strings taken from the peer (method, tool name, error messages) are cut at
  *   MAX_TEXT characters: an event stays small whatever the peer sends.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+
+/** node:crypto where the runtime has it (fast, native), found at run time so browser bundles stay free of it. */
+const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as
+  | { createHash(alg: string): { update(s: string): { digest(enc: 'hex'): string } } }
+  | undefined;
 
 /** Longest string copied from a message into an event. */
 export const MAX_TEXT = 256;
@@ -81,6 +87,8 @@ export interface SessionCloseEvent extends Base, AuditPeer {
   /** WebSocket payload bytes received and sent over the whole connection (handshake included). */
   bytesIn: number;
   bytesOut: number;
+  /** KeyUpdates sent and received. */
+  keyUpdates: number;
   /** Who ended it: this side, the peer (authenticated close), or an error. */
   end: SessionEnd;
   /** With end 'error': the PqmcpError code and message. */
@@ -125,7 +133,8 @@ export type AuditSink = (event: AuditEvent) => void;
 /** SHA-256 hex of a value's JSON text (undefined stays undefined). */
 export function hashJson(value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+  const text = JSON.stringify(value);
+  return nodeCrypto ? nodeCrypto.createHash('sha256').update(text).digest('hex') : bytesToHex(sha256(utf8ToBytes(text)));
 }
 
 export function clip(text: string): string {
