@@ -231,7 +231,7 @@ describe('keepalive', () => {
   });
 
   it('server: a silent peer is dropped; a live one is kept', async () => {
-    const { server, errors } = await listener({ keepAliveMs: 100, keepAliveTimeoutMs: 500 });
+    const { server, errors } = await listener({ keepAliveMs: 100, keepAliveTimeoutMs: 500, firstFlightTimeoutMs: 30_000 });
     server.on('session', (transport) => void featureServer(noStats()).connect(transport));
     const silent = await rawClient(server.url, { autoPong: false });
     const live = await connectClient(cleanup, server.url, { backend: 'native', keepAliveMs: 0 });
