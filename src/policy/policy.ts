@@ -183,7 +183,7 @@ export class Policy implements MessageHook {
 
   toPeer(message: JsonRpcMessage, ctx: HookContext): HookResult {
     if (message.method === undefined) return this.response(message, ctx);
-    if (isRequestMessage(message)) return this.gate(message, message.method, ctx);
+    if (isRequestMessage(message)) return UNDECIDED_METHODS.has(message.method) ? undefined : this.gate(message, message.method, ctx);
     if (message.method === 'notifications/resources/updated') {
       const resource = resourceOf('resources/read', message.params, this.server);
       if (!this.decide(ctx, 'resources/read', resource, ctx.bytes).allowed) return { drop: true };
