@@ -8,8 +8,9 @@
  *   mcp-ws, mcp-wss       SDK McpServer per connection over the baseline ws transport
  *   mcp-pqmcp-<backend>   SDK McpServer per session behind serveMcp (pqmcp's public API)
  *   mcp-pqmcp-policy      the same (native) with a Cedar policy that permits the echo tool
- *                         and reads only principal, action and resource (decisions memoised)
- *   mcp-pqmcp-policy-ctx  the same with a policy that also reads `context` (Cedar per request)
+ *                         (decisions memoised per session, the default)
+ *   mcp-pqmcp-policy-nomemo  the same with a policy that also reads `context` and memo: false
+ *                         (Cedar decides every request)
  *   pqmcp-listen          pqmcp's listen(): sessions are started and kept idle (memory)
  *
  * Commands: start, cpu, mem, peakStart, peakStop, stop (see the handlers below).
@@ -39,7 +40,7 @@ import { serveRequests } from './lib/proc.js';
 import { serverTlsOptions } from './lib/tls.js';
 import { WsMcpTransport } from './lib/ws-mcp-transport.js';
 
-export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-ctx' | 'pqmcp-listen';
+export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-nomemo' | 'pqmcp-listen';
 
 /** The policies of the policy-on endpoints: the echo tool for every agent, a forbid beside it. */
 export const BENCH_POLICY = `@id("echo") permit(principal is Agent, action == Action::"tools/call", resource == Tool::"echo");
@@ -150,11 +151,11 @@ async function startPqmcpBytes(args: StartArgs): Promise<number> {
 }
 
 async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<number> {
-  const withPolicy = endpoint === 'mcp-pqmcp-policy' || endpoint === 'mcp-pqmcp-policy-ctx';
+  const withPolicy = endpoint === 'mcp-pqmcp-policy' || endpoint === 'mcp-pqmcp-policy-nomemo';
   const backend: BackendChoice = endpoint === 'mcp-pqmcp-noble' ? 'noble' : endpoint === 'mcp-pqmcp-native' || withPolicy ? 'native' : (args.backend ?? 'auto');
   const identity = identityOf(args.fixture, 'server', selectBackend(backend));
   // The policy layer (and the Cedar engine) is loaded only for the policy-on endpoints.
-  const policy = withPolicy ? await (await import('../src/policy/index.js')).loadPolicy({ text: endpoint === 'mcp-pqmcp-policy' ? BENCH_POLICY : BENCH_POLICY_CTX }) : undefined;
+  const policy = withPolicy ? await (await import('../src/policy/index.js')).loadPolicy(endpoint === 'mcp-pqmcp-policy' ? { text: BENCH_POLICY } : { text: BENCH_POLICY_CTX, memo: false }) : undefined;
   const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, ...(policy ? { policy } : {}) };
   let server: PqmcpServer;
   if (endpoint === 'pqmcp-listen') {
