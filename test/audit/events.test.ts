@@ -83,6 +83,22 @@ describe('audit events (real SDK, real sockets)', () => {
     expect((clientEvents.at(-1) as SessionCloseEvent).bytesOut).toBe(close.bytesIn);
   });
 
+  it('records the decision of the real Cedar policy (pqmcp/policy) with the ids of the policies that made it', async () => {
+    const { loadPolicy } = await import('../../src/policy/index.js');
+    const policy = await loadPolicy({
+      text: `@id("echo-for-all")
+permit(principal, action == Action::"tools/call", resource == Tool::"echo");`,
+    });
+    const events: AuditEvent[] = [];
+    const { url } = await startFeatureServer(cleanup, { onAuditEvent: (e) => events.push(e), policy });
+    const { client } = await connectClient(cleanup, url);
+    await client.callTool({ name: 'echo', arguments: { text: 'x' } });
+    await expect(client.callTool({ name: 'add', arguments: { a: 1, b: 2 } })).rejects.toThrow();
+    const reqs = requests(events);
+    expect(reqs.find((r) => r.name === 'echo')).toMatchObject({ outcome: 'ok', policy: { decision: 'allow', policies: ['echo-for-all'] } });
+    expect(reqs.find((r) => r.name === 'add')).toMatchObject({ outcome: 'denied', policy: { decision: 'deny', policies: [] } });
+  });
+
   it('puts content in the events only when auditContent is set, and reports requests left unanswered', async () => {
     const events: AuditEvent[] = [];
     const { url, server } = await startFeatureServer(cleanup, { onAuditEvent: (e) => events.push(e), auditContent: true });
