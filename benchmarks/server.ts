@@ -7,11 +7,20 @@
  *   ws, wss, pqmcp        the byte protocol of lib/bench-protocol.ts (sink, source, echo)
  *   mcp-ws, mcp-wss       SDK McpServer per connection over the baseline ws transport
  *   mcp-pqmcp-<backend>   SDK McpServer per session behind serveMcp (pqmcp's public API)
+ *   mcp-pqmcp-audit       the same (native) with auditing and metrics on: every event to an
+ *                         AuditLog in a temporary directory and to OpenTelemetry metrics
+ *                         (SDK MeterProvider with the Prometheus exporter, as the gateway)
  *   pqmcp-listen          pqmcp's listen(): sessions are started and kept idle (memory)
  *
  * Commands: start, cpu, mem, peakStart, peakStop, stop (see the handlers below).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuditLog } from '../src/audit/writer.js';
+import { auditMetrics } from '../src/audit/metrics.js';
+import type { AuditSink } from '../src/audit/events.js';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -36,7 +45,7 @@ import { serveRequests } from './lib/proc.js';
 import { serverTlsOptions } from './lib/tls.js';
 import { WsMcpTransport } from './lib/ws-mcp-transport.js';
 
-export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'pqmcp-listen';
+export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'mcp-pqmcp-audit' | 'pqmcp-listen';
 
 export interface StartArgs {
   endpoints: Endpoint[];
@@ -141,9 +150,10 @@ async function startPqmcpBytes(args: StartArgs): Promise<number> {
 }
 
 async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<number> {
-  const backend: BackendChoice = endpoint === 'mcp-pqmcp-noble' ? 'noble' : endpoint === 'mcp-pqmcp-native' ? 'native' : (args.backend ?? 'auto');
+  const backend: BackendChoice = endpoint === 'mcp-pqmcp-noble' ? 'noble' : endpoint === 'mcp-pqmcp-native' || endpoint === 'mcp-pqmcp-audit' ? 'native' : (args.backend ?? 'auto');
   const identity = identityOf(args.fixture, 'server', selectBackend(backend));
-  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048 };
+  const audit = endpoint === 'mcp-pqmcp-audit' ? { onAuditEvent: await auditAndMetrics() } : {};
+  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, ...audit };
   let server: PqmcpServer;
   if (endpoint === 'pqmcp-listen') {
     server = await listen(options);
@@ -157,6 +167,25 @@ async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<nu
   }
   closers.push(() => server.close());
   return server.address().port;
+}
+
+/** What `pqmcp serve --audit DIR --metrics ...` does with each event: a file and the meter. */
+async function auditAndMetrics(): Promise<AuditSink> {
+  const dir = mkdtempSync(join(tmpdir(), 'pqmcp-bench-audit-'));
+  const log = await AuditLog.open(dir);
+  const { MeterProvider } = await import('@opentelemetry/sdk-metrics');
+  const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
+  const provider = new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] });
+  const record = auditMetrics(provider.getMeter('pqmcp'));
+  closers.push(async () => {
+    await log.close();
+    await provider.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return (e) => {
+    log.write(e);
+    record(e);
+  };
 }
 
 serveRequests({

@@ -130,12 +130,13 @@ function mcp(r: Results): string {
         mode === 'seq' ? 'sequential' : `${m.inFlight} in flight`,
         ...variants.map((v) => cell(m.variants[v]!.payloads[p]?.[`${mode}CallsPerSec`], 0)),
         ratio(r.ratios[`mcp.${p}.${mode}.pqmcp/ws`]),
+        ratio(r.ratios[`mcp.${p}.${mode}.pqmcp-audit/pqmcp`]),
         ...variants.map((v) => `${cell(m.variants[v]!.payloads[p]?.[`${mode}P50Us`], 0, false)} / ${cell(m.variants[v]!.payloads[p]?.[`${mode}P99Us`], 0, false)}`),
       ]);
     }
   }
   return (
-    table(['payload', 'mode', ...variants.map((v) => `${v} calls/s`), 'pqmcp/ws', ...variants.map((v) => `${v} p50 / p99 µs`)], rows) +
+    table(['payload', 'mode', ...variants.map((v) => `${v} calls/s`), 'pqmcp/ws', 'audit on/off', ...variants.map((v) => `${v} p50 / p99 µs`)], rows) +
     `\n\n${m.rounds} interleaved rounds of ${m.measureSeconds} s per cell.`
   );
 }

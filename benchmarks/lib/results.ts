@@ -10,6 +10,7 @@
  *   throughput.<bu>.<dir>.<size>.cpu.<v>/<base> client + server CPU per MB (lower is better)
  *   latency.<bu>.<size>.p50.<v>/<base>         ping-pong round trip (lower is better)
  *   mcp.<payload>.<seq|par32>.pqmcp/<base>     tools/call per second (higher is better)
+ *   mcp.<payload>.<seq|par32>.pqmcp-audit/pqmcp  the same with auditing and metrics on (>= 0.9)
  *   memory.session.pqmcp/<base>                server RSS per idle session (lower is better)
  */
 import type { Mode } from './context.js';
@@ -104,6 +105,13 @@ export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp
       put(out, `mcp.${p}.par32.pqmcp/${base}`, med(a.payloads[p]?.par32CallsPerSec), med(b.payloads[p]?.par32CallsPerSec));
     }
   }
+  const audited = mcp['pqmcp-audit'];
+  if (audited && mcp.pqmcp) {
+    for (const p of Object.keys(audited.payloads)) {
+      put(out, `mcp.${p}.seq.pqmcp-audit/pqmcp`, med(audited.payloads[p]?.seqCallsPerSec), med(mcp.pqmcp.payloads[p]?.seqCallsPerSec));
+      put(out, `mcp.${p}.par32.pqmcp-audit/pqmcp`, med(audited.payloads[p]?.par32CallsPerSec), med(mcp.pqmcp.payloads[p]?.par32CallsPerSec));
+    }
+  }
   for (const base of ['ws', 'wss']) {
     put(out, `memory.session.pqmcp/${base}`, r.memory.pqmcp?.serverKiBPerSessionTotal, r.memory[base]?.serverKiBPerSessionTotal);
   }
@@ -134,6 +142,7 @@ export function checkTargets(ratios: Record<string, number>, runtimeKey: string,
   }
   for (const p of ['100', '10240']) {
     for (const mode of ['seq', 'par32']) check(`MCP tools/call ${mode === 'seq' ? 'sequential' : '32 in flight'}, ${p === '100' ? '100 B' : '10 KiB'} vs ws`, `mcp.${p}.${mode}.pqmcp/ws`, '>=', 0.9);
+    for (const mode of ['seq', 'par32']) check(`MCP tools/call ${mode === 'seq' ? 'sequential' : '32 in flight'}, ${p === '100' ? '100 B' : '10 KiB'}, auditing and metrics on vs off`, `mcp.${p}.${mode}.pqmcp-audit/pqmcp`, '>=', 0.9);
   }
   return checks;
 }
