@@ -157,7 +157,7 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
     const requests = trail.filter((e): e is RequestEvent => e.type === 'request');
     const echoes = requests.filter((r) => r.name === 'echo' && r.outcome === 'ok');
     expect(echoes).toHaveLength(5);
-    expect(new Set(echoes.map((r) => r.argumentsHash)).size).toBe(5);
+    expect(new Set(echoes.map((r) => r.requestHash)).size).toBe(5);
     expect(requests.find((r) => r.name === 'no-such-tool')).toMatchObject({ outcome: 'error' });
     expect(requests.find((r) => r.agentId === BOB)).toMatchObject({ method: 'initialize', outcome: 'error', errorMessage: expect.stringContaining('not admitted') });
     expect(requests.find((r) => r.name === 'trigger-long-running-operation')).toMatchObject({ outcome: 'ok', durationMs: expect.any(Number) });
