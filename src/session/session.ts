@@ -19,6 +19,8 @@
  */
 import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, ServerBusyError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
 import { ClientHandshake, ServerHandshake } from '../handshake/handshake.js';
+import { receiveNewSessionTicket } from '../handshake/resumption.js';
+import type { ClientTicket } from '../resumption/client-tickets.js';
 import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
 import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
 import { CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, encodeRecord, fragmentMessage } from '../record/index.js';
@@ -41,6 +43,8 @@ export interface SessionOptions extends HandshakeConfig {
 
 export type SessionEvent =
   | { type: 'handshake'; result: HandshakeResult }
+  /** Client: the server sent a resumption ticket (keep it for a later connection). */
+  | { type: 'ticket'; ticket: ClientTicket }
   | { type: 'message'; data: Uint8Array }
   | { type: 'close' }
   | { type: 'error'; error: PqmcpError }
@@ -98,6 +102,8 @@ export class Session {
   private suite = 0;
   private started = false;
   private exporterSecret: Uint8Array | undefined;
+  /** Client: the resumption master secret, for the server's NewSessionTickets. */
+  private resumptionSecret: Uint8Array | undefined;
   /** Set while an alert record is processed: an alert is never answered with an alert. */
   private inAlert = false;
   /** A 'compute' event is out: records wait in the deframer until resume(). */
@@ -319,6 +325,8 @@ export class Session {
     }
     this.exporterSecret?.fill(0);
     this.exporterSecret = undefined;
+    this.resumptionSecret?.fill(0);
+    this.resumptionSecret = undefined;
   }
 
   private alertRecord(code: number): Uint8Array {
@@ -352,6 +360,7 @@ export class Session {
     const { innerType, content } = this.rx.cipher.open(header, body);
     switch (innerType) {
       case InnerType.handshake:
+        if (this.rx.epoch === 'application') return this.onPostHandshake(content, out);
         if (this.rx.epoch !== 'handshake') throw new UnexpectedMessageError('handshake message after the handshake completed');
         this.apply(this.handshaking().receive(content, 'handshake'), out);
         return;
@@ -390,6 +399,18 @@ export class Session {
     throw new PeerAlertError(code);
   }
 
+  /** After the handshake only NewSessionTicket (server to client) is a handshake message. */
+  private onPostHandshake(message: Uint8Array, out: SessionOutput): void {
+    const secret = this.resumptionSecret;
+    if (this.role !== 'client' || this._state !== 'established' || !secret || !this._result) {
+      throw new UnexpectedMessageError('handshake message after the handshake completed');
+    }
+    const { backend, identity } = this.options;
+    const own = identity.credential instanceof Uint8Array ? identity.credential : identity.credential.encoded;
+    const ticket = receiveNewSessionTicket(backend, secret, message, this._result.peer, this._result.suite, own, (this.options.now ?? Date.now)());
+    if (ticket) out.events.push({ type: 'ticket', ticket });
+  }
+
   private onKeyUpdate(requested: boolean, out: SessionOutput): void {
     this.keyUpdateCount++;
     const old = this.rx.secret!;
@@ -425,6 +446,7 @@ export class Session {
     for (const action of actions) {
       switch (action.type) {
         case 'send':
+          // 'application': a post-handshake message (NewSessionTicket) under application keys.
           out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : this.tx.cipher!.seal(InnerType.handshake, action.message));
           break;
         case 'keys': {
@@ -439,6 +461,9 @@ export class Session {
         case 'complete':
           this._result = action.result;
           this.exporterSecret = action.exporterSecret;
+          // Only a client keeps it (the server has issued its tickets by now).
+          if (this.role === 'client') this.resumptionSecret = action.resumptionSecret;
+          else action.resumptionSecret?.fill(0);
           this._state = 'established';
           // Nothing reads the state machine again: let its transcript (both credentials,
           // the hellos, views pinning the received flights) and peer state go.
