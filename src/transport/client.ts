@@ -173,6 +173,7 @@ export class PqmcpClientTransport implements Transport {
         ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         maxMessageSize: this.resolved.maxMessageSize,
+        applicationPadding: this.resolved.applicationPadding,
       });
       const opened = await this.open(traffic);
       this.ws = opened.raw;

@@ -221,6 +221,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         maxMessageSize: this.resolved.maxMessageSize,
+        applicationPadding: this.resolved.applicationPadding,
       });
       connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true });
     } catch (err) {
