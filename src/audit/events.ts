@@ -19,6 +19,13 @@
  * - Strings taken from the peer (method, tool name, error messages) are cut at
  *   MAX_TEXT characters: an event stays small whatever the peer sends.
  */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+
+/** node:crypto where the runtime has it (fast, native), found at run time so browser bundles stay free of it. */
+const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as
+  | { createHash(alg: string): { update(data: string | Uint8Array): { digest(enc: 'hex'): string } } }
+  | undefined;
 
 /** Longest string copied from a message into an event. */
 export const MAX_TEXT = 256;
@@ -123,6 +130,12 @@ export type AuditEvent = HandshakeFailureEvent | SessionOpenEvent | RequestEvent
 
 /** Receives audit events. Must not throw (a throw is contained and ignored) and should not block. */
 export type AuditSink = (event: AuditEvent) => void;
+
+/** SHA-256, hex, of text or bytes: node:crypto where present, else noble. */
+export function sha256Hex(data: string | Uint8Array): string {
+  if (nodeCrypto) return nodeCrypto.createHash('sha256').update(data).digest('hex');
+  return bytesToHex(sha256(typeof data === 'string' ? utf8ToBytes(data) : data));
+}
 
 export function clip(text: string): string {
   return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}...` : text;

@@ -19,8 +19,7 @@
  * - Per-session state is keyed by sessionId and dropped at close; at most MAX_TRACKED
  *   unanswered requests per session are remembered (the pipeline's own bound).
  */
-import { createHash } from 'node:crypto';
-import { clip, emitTo } from './events.js';
+import { clip, emitTo, sha256Hex } from './events.js';
 import type { AuditSink, PolicyNote, RequestEvent, RequestOutcome } from './events.js';
 
 interface Rpc {
@@ -126,9 +125,7 @@ function policyOf(notes: Record<string, unknown>): PolicyNote | undefined {
 
 /** SHA-256 hex of the message's JSON text as it crossed the transport (re-encoded if a hook replaced it). */
 function hashOf(message: Rpc, data: Uint8Array | undefined): string {
-  return createHash('sha256')
-    .update(data ?? JSON.stringify(message))
-    .digest('hex');
+  return sha256Hex(data ?? JSON.stringify(message));
 }
 
 function eventFor(
