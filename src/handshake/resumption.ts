@@ -155,7 +155,7 @@ export function receiveNewSessionTicket(
   const lifetime = Math.min(nst.lifetime, MAX_TICKET_LIFETIME_SECONDS);
   const expiresAt = Math.min(Math.floor(nowMs / 1000) + lifetime, serverPeer.notAfter);
   return {
-    ticket: nst.ticket.slice(),
+    ticket: new Uint8Array(nst.ticket),
     psk: ticketPsk(backend, resumptionMaster, nst.nonce),
     suite,
     expiresAt,

@@ -57,7 +57,7 @@ export function checkPskAccepted(data: Uint8Array): void {
 
 /** A copy of a framed ClientHello with the 32 binder bytes at `binderOffset` zeroed: the binder's input. */
 export function zeroBinder(framedClientHello: Uint8Array, binderOffset: number): Uint8Array {
-  const copy = framedClientHello.slice();
+  const copy = new Uint8Array(framedClientHello); // a copy even when given a Node Buffer
   copy.fill(0, binderOffset, binderOffset + BINDER_LENGTH);
   return copy;
 }
