@@ -12,7 +12,7 @@
  *
  *   {} = protected under handshake traffic keys, [] = under application traffic keys.
  *
- * Resumed (docs/protocol.md section 11; the PSK logic lives in resumption.ts):
+ * Resumed (docs/protocol.md section 15; the PSK logic lives in resumption.ts):
  *   ClientHello (+ pre_shared_key: ticket, binder; fresh X-Wing ek) -->
  *                                              <--------  ServerHello (+ pre_shared_key) {Finished}
  *   {Finished}                                 -------->
