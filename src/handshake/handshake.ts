@@ -536,7 +536,7 @@ export class ServerHandshake extends HandshakeBase {
         this.state = 'done';
         const { resumptionSecret, ...complete } = this.complete();
         const tickets = this.config.tickets
-          ? issueTickets(this.serverContext(), resumptionSecret, this.suite, complete.result.peer, decodeCredential(this.ownCredential()).agentId, this.authTime ?? Math.floor(this.nowMs() / 1000), (n) => this.random(n, 'ticket randomness'))
+          ? issueTickets(this.serverContext(), resumptionSecret, this.suite, complete.result.peer, decodeCredential(this.ownCredential()).agentId, this.authTime ?? Math.floor(this.nowMs() / 1000), (n) => this.random(n, 'ticket salt'))
           : [];
         resumptionSecret.fill(0);
         return [
