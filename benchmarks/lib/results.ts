@@ -10,6 +10,7 @@
  *   throughput.<bu>.<dir>.<size>.cpu.<v>/<base> client + server CPU per MB (lower is better)
  *   latency.<bu>.<size>.p50.<v>/<base>         ping-pong round trip (lower is better)
  *   mcp.<payload>.<seq|par32>.pqmcp/<base>     tools/call per second (higher is better)
+ *   mcp.<payload>.<seq|par32>.<policy variant>/pqmcp   the same with a policy on, over without
  *   memory.session.pqmcp/<base>                server RSS per idle session (lower is better)
  */
 import type { Mode } from './context.js';
@@ -104,6 +105,15 @@ export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp
       put(out, `mcp.${p}.par32.pqmcp/${base}`, med(a.payloads[p]?.par32CallsPerSec), med(b.payloads[p]?.par32CallsPerSec));
     }
   }
+  for (const v of ['pqmcp-policy', 'pqmcp-policy-ctx']) {
+    const a = mcp[v];
+    const b = mcp.pqmcp;
+    if (!a || !b) continue;
+    for (const p of Object.keys(a.payloads)) {
+      put(out, `mcp.${p}.seq.${v}/pqmcp`, med(a.payloads[p]?.seqCallsPerSec), med(b.payloads[p]?.seqCallsPerSec));
+      put(out, `mcp.${p}.par32.${v}/pqmcp`, med(a.payloads[p]?.par32CallsPerSec), med(b.payloads[p]?.par32CallsPerSec));
+    }
+  }
   for (const base of ['ws', 'wss']) {
     put(out, `memory.session.pqmcp/${base}`, r.memory.pqmcp?.serverKiBPerSessionTotal, r.memory[base]?.serverKiBPerSessionTotal);
   }
@@ -135,6 +145,9 @@ export function checkTargets(ratios: Record<string, number>, runtimeKey: string,
   for (const p of ['100', '10240']) {
     for (const mode of ['seq', 'par32']) check(`MCP tools/call ${mode === 'seq' ? 'sequential' : '32 in flight'}, ${p === '100' ? '100 B' : '10 KiB'} vs ws`, `mcp.${p}.${mode}.pqmcp/ws`, '>=', 0.9);
   }
+  // Authorization: an allow decision adds at most 10 % to a 100 B round trip (issue 14).
+  check('MCP tools/call 100 B sequential, Cedar policy on (memoised allow) vs off', 'mcp.100.seq.pqmcp-policy/pqmcp', '>=', 0.9);
+  check('MCP tools/call 100 B sequential, Cedar policy reading context vs off (measure and report)', 'mcp.100.seq.pqmcp-policy-ctx/pqmcp', '>=', 0.9, false);
   return checks;
 }
 
