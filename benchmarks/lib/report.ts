@@ -162,6 +162,17 @@ function memory(r: Results): string {
 }
 
 /** The whole Markdown section for one results file. */
+function browser(r: Results): string {
+  const b = r.browser;
+  if (!b) return `_not measured${r.skipped['browser'] ? `: ${r.skipped['browser']}` : ''}_`;
+  const rows = [
+    [`page in Chromium ${b.chromium}`, cell(b.browserMs, 1)],
+    ['Node process', cell(b.nodeMs, 1)],
+    ['browser / Node', ratio(r.ratios['browser.handshake.browser/node'])],
+  ];
+  return `SDK Client connect over pqmcp (mutual handshake + initialize), \`noble\` backend on both, the same Node server; ${b.rounds} x ${b.handshakesPerRound} handshakes each, interleaved, the first of each batch dropped (cold start).\n\n${table(['client', 'ms'], rows)}`;
+}
+
 export function markdown(r: Results): string {
   const parts = [
     `_${runtimeLine(r)}_`,
@@ -171,6 +182,7 @@ export function markdown(r: Results): string {
     `#### Throughput and latency, with bufferutil\n\n${throughput(r, 'bufferutil')}`,
     `#### MCP tools/call (echo tool)\n\n${mcp(r)}`,
     `#### Memory\n\n${memory(r)}`,
+    `#### Browser client: handshake from a page\n\n${browser(r)}`,
   ];
   if (r.errors.length) parts.push(`#### Errors\n\n${r.errors.map((e) => `- ${e.split('\n')[0]}`).join('\n')}`);
   return parts.join('\n\n') + '\n';

@@ -21,6 +21,7 @@ import type { HandshakeResult } from '../suites/handshake.js';
 import type { McpResult } from '../suites/mcp.js';
 import type { MemoryResult } from '../suites/memory.js';
 import type { ThroughputResult } from '../suites/throughput.js';
+import type { BrowserBenchResult } from '../suites/browser.js';
 
 export type BufferutilKey = 'no-bufferutil' | 'bufferutil';
 
@@ -38,6 +39,8 @@ export interface Results {
   skipped: Record<string, string>;
   mcp?: McpResult | undefined;
   memory: Record<string, MemoryResult>;
+  /** Handshakes from a page in Chromium beside Node's (noble both). */
+  browser?: BrowserBenchResult | undefined;
   ratios: Record<string, number>;
   targets: TargetCheck[];
   errors: string[];
@@ -60,8 +63,9 @@ function put(out: Record<string, number>, key: string, a: number | undefined, b:
   out[key] = sig(a / b, 4);
 }
 
-export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp' | 'memory'>): Record<string, number> {
+export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp' | 'memory' | 'browser'>): Record<string, number> {
   const out: Record<string, number> = {};
+  if (r.browser) put(out, 'browser.handshake.browser/node', r.browser.browserMs?.median, r.browser.nodeMs?.median);
   const hs = r.handshake?.variants ?? {};
   for (const v of ['pqmcp-native', 'pqmcp-noble']) {
     for (const base of ['ws', 'wss', 'wss-pq']) {
