@@ -1,5 +1,5 @@
 /**
- * Resumption (docs/protocol.md section 11): ticket keys and their file form, sealed
+ * Resumption (docs/protocol.md section 15): ticket keys and their file form, sealed
  * tickets, the server's anti-replay record, and the client's ticket store.
  */
 export { TicketKeys, MAX_TICKET_KEYS, TICKET_KEYS_JSON_VERSION } from './ticket-keys.js';

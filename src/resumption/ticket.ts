@@ -8,7 +8,7 @@
  *   auth_time           u64          unix seconds of the full handshake that authenticated
  *                                    both sides (kept when a resumed session issues tickets)
  *   expires_at          u64          unix seconds: min(auth_time + lifetime, both not_afters)
- *   psk                 [32]         the resumption PSK (protocol.md 11.2)
+ *   psk                 [32]         the resumption PSK (protocol.md 15.2)
  *   endpoint            vector<u16>  0..1024, UTF-8: the endpoint the session was made on
  *   server_agent_id     vector<u8>   1..255
  *   server_fingerprint  [32]         keyFingerprint of the server's public key

@@ -58,7 +58,7 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
    */
   webSocketOptions?: Omit<ClientOptions, 'perMessageDeflate' | 'maxPayload' | 'headers'>;
 
-  // --- resumption (docs/protocol.md section 11) ---
+  // --- resumption (docs/protocol.md section 15) ---
   /**
    * Keep the server's resumption tickets here and offer one on the next connection to the
    * same server id and URL: a resumed handshake makes no signatures (PSK + fresh X-Wing).
@@ -304,7 +304,7 @@ export class PqmcpClientTransport implements Transport {
       abort: (error) => connection.abort(error),
     });
     if (message === undefined) return;
-    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
+    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length, data);
     else this.onmessage?.(message);
   }
 

@@ -93,7 +93,7 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions {
   /** Quotas per agent and issuer (createQuotas() from 'pqmcp/policy'). Runs between `hooks` and `policy`. */
   quotas?: MessageHook;
 
-  // --- resumption (docs/protocol.md section 11) ---
+  // --- resumption (docs/protocol.md section 15) ---
   /**
    * Issue resumption tickets after each handshake and accept them: a returning client then
    * resumes with its ticket's PSK plus a fresh X-Wing exchange and no signatures. Servers

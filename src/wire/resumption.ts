@@ -1,6 +1,6 @@
 /**
  * Resumption on the wire: the `pre_shared_key` hello extensions and NewSessionTicket.
- * Normative text: docs/protocol.md section 11.
+ * Normative text: docs/protocol.md section 15.
  *
  * Sharp edges:
  * - The ticket is opaque to the client: only the server that sealed it (or one sharing its
@@ -32,7 +32,7 @@ export interface PskOffer {
 /**
  * pre_shared_key extension data in a ClientHello:
  *   ticket  vector<u16>  1..17408, the sealed ticket exactly as received in NewSessionTicket
- *   binder  [32]         HMAC over the ClientHello with these 32 bytes zeroed (protocol.md 11.3)
+ *   binder  [32]         HMAC over the ClientHello with these 32 bytes zeroed (protocol.md 15.3)
  */
 export function encodePskOffer(offer: PskOffer): Extension {
   return { type: EXT_PRE_SHARED_KEY, data: new Writer().vector(2, offer.ticket).bytes(offer.binder).finish() };
