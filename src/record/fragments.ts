@@ -55,6 +55,11 @@ export class MessageAssembler {
     return this.parts.length > 0;
   }
 
+  /** Bytes held for the message partly received. */
+  get pendingBytes(): number {
+    return this.size;
+  }
+
   /** Add one fragment (inner type 0x04 or 0x05); returns the whole message on its final fragment. */
   add(innerType: number, content: Uint8Array): Uint8Array | undefined {
     if (this.failure) throw this.failure;
