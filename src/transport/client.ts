@@ -16,6 +16,8 @@
  * - `sessionId` stays undefined until the handshake completes (the SDK skips `initialize`
  *   on a transport that already has one); then it is the transcript hash in hex, the same
  *   value the server transport reports.
+ * - The session ends (typed error on both sides) when either credential expires, when the
+ *   trust store stops trusting the server, or after `maxSessionLifetimeMs`.
  * - One transport, one connection: start() twice is an error; after close, create a new one.
  */
 import { WebSocket } from 'ws';
@@ -35,6 +37,7 @@ import type { JsonRpcMessage } from './message-hooks.js';
 import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { sessionIdOf } from './auth-info.js';
+import { SessionGuard, guardOptions } from './session-guard.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 
 export interface PqmcpClientOptions extends PqmcpTransportOptions {
@@ -151,8 +154,10 @@ export class PqmcpClientTransport implements Transport {
         ...(this.options.expectedServerId !== undefined ? { expectedPeerId: this.options.expectedServerId } : {}),
         ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
+        now: this.resolved.clock.now,
         maxMessageSize: this.resolved.maxMessageSize,
       });
+      const guarding = guardOptions(this.resolved, this.options.trust, backend, localIdentity(this.options.identity));
       const ws = await this.open();
       const connection = new Connection(wsMessageSocket(ws), session, this.resolved.connection);
       this.connection = connection;
@@ -161,6 +166,9 @@ export class PqmcpClientTransport implements Transport {
         this.result = result;
         this.sessionId = sessionIdOf(result);
         if (this.resolved.hooks.length > 0) this.pipeline = this.hookPipeline(connection, result);
+        // Ends the session when a credential expires or the trust store drops the server.
+        const guard = new SessionGuard(guarding, result.peer, (error) => connection.abort(error));
+        void connection.closed.then(() => guard.stop());
         this.settleHandshake.resolve(result);
       };
       connection.onmessage = (data) => this.deliver(data);

@@ -17,6 +17,9 @@
  *   4007        the peer aborted (we answer its alert)     ERR_PEER_ALERT
  *   4008        cancelled by the application               ERR_CLOSED
  *   4009        internal error                             ERR_INTERNAL, ERR_BACKEND_UNAVAILABLE, ERR_INVALID_ARGUMENT
+ *   4020        too many sessions for this agent           ERR_SESSION_LIMIT
+ *   4021        session expired (credential or lifetime)   ERR_SESSION_EXPIRED
+ *   4022        peer no longer trusted (trust changed)     ERR_SESSION_UNTRUSTED
  *
  * Sharp edges:
  * - Close frames are NOT protected by pqmcp (they belong to the WebSocket, which is plain
@@ -43,6 +46,10 @@ export const CloseCode = {
   peerAborted: 4007,
   cancelled: 4008,
   internalError: 4009,
+  // Session limits and expiry (issue 10): 4020-4029.
+  sessionLimit: 4020,
+  sessionExpired: 4021,
+  sessionUntrusted: 4022,
 } as const;
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -76,6 +83,9 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_INVALID_ARGUMENT: CloseCode.internalError,
   // message hooks: a hook failure refuses one message, it never closes the session
   ERR_MESSAGE_HOOK: CloseCode.internalError,
+  ERR_SESSION_LIMIT: CloseCode.sessionLimit,
+  ERR_SESSION_EXPIRED: CloseCode.sessionExpired,
+  ERR_SESSION_UNTRUSTED: CloseCode.sessionUntrusted,
 };
 
 const REASONS: Record<CloseCodeValue, string> = {
@@ -90,6 +100,9 @@ const REASONS: Record<CloseCodeValue, string> = {
   4007: 'peer aborted',
   4008: 'cancelled',
   4009: 'internal error',
+  4020: 'too many sessions for this agent',
+  4021: 'session expired',
+  4022: 'peer no longer trusted',
 };
 
 /** The close code to send when this side ends the connection because of `error`. */

@@ -23,16 +23,17 @@
  *   at or below `highWaterMark`, otherwise once they drain below it. A caller that awaits
  *   each send() holds at most highWaterMark + one message in memory.
  * - Records produced in one turn of the event loop are written as one socket message
- *   (cut at `maxWriteBatch`): the Session accepts any split of the record stream. Records
- *   of 16 KiB or more (`LARGE_RECORD`) are not copied into a batch: each is written as its
- *   own socket message, in order with the batches around it. Handshake flights are not
- *   held for the end of the turn: a flight is written as soon as the Session produces it,
- *   together with whatever the callbacks it triggered sent.
+ *   (batch-writer.ts). Handshake flights are not held for the end of the turn: a flight
+ *   is written as soon as the Session produces it, together with whatever the callbacks
+ *   it triggered sent.
  * - Received messages are delivered one per microtask (the MCP SDK handles notifications a
  *   microtask late; a progress notification must not be overtaken by the response batched
  *   behind it). While more than `highWaterMark` bytes or 1024 messages
  *   wait for delivery, reading from the socket pauses. Delivered entries are dropped from
  *   the queue as they go, so a queue that never empties (sustained traffic) stays small.
+ * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
+ *   shared by every connection of a listener (receive-budget.ts): above it, a connection
+ *   whose partial message would grow stops reading until the budget frees up.
  * - Replies wait for the peer to read (`deliveryWaitsForDrain`, set on the server side):
  *   while more than `highWaterMark` bytes wait to be written, received messages are held
  *   (and, once the receive queue fills, reading pauses), as Node's HTTP server does for
@@ -44,8 +45,9 @@
 import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { Session, SessionOutput } from '../session/session.js';
-import { concat } from '../bytes.js';
+import { BatchWriter } from './batch-writer.js';
 import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
+import type { ReceiveBudget } from './receive-budget.js';
 
 /** The few socket operations a Connection needs (see ws-socket.ts for the `ws` adapter). */
 export interface MessageSocket {
@@ -82,6 +84,8 @@ export interface ConnectionOptions {
    * server side: a peer must read its replies before it gets more work done).
    */
   deliveryWaitsForDrain: boolean;
+  /** Shared bound on partly received message bytes (a listener's sessions share one). */
+  receiveBudget?: ReceiveBudget;
 }
 
 type Phase = 'handshaking' | 'open' | 'closing' | 'closed';
@@ -96,8 +100,6 @@ type Timer = ReturnType<typeof setTimeout>;
 type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
 
 const DRAIN_POLL_MS = 10;
-/** Records of at least this many bytes are written as their own socket message, not batched. */
-export const LARGE_RECORD = 16 * 1024;
 /** Received messages waiting for delivery above which reading from the socket pauses. */
 const MAX_UNDELIVERED_MESSAGES = 1024;
 /** Delivered entries at the head of the event queue above which the queue is compacted. */
@@ -124,9 +126,7 @@ export class Connection {
   private confirmed = false;
   private closeRequested = false;
   private failure: PqmcpError | undefined;
-  private out: Uint8Array[] = [];
-  private outBytes = 0;
-  private flushScheduled = false;
+  private readonly writer: BatchWriter;
   private confirmWaiters: Waiter[] = [];
   private handshakeWaiters: Waiter[] = [];
   private drainWaiters: Waiter[] = [];
@@ -146,7 +146,14 @@ export class Connection {
   private inboxCount = 0;
   private pausedByApp = false;
   private pausedByInbox = false;
+  private pausedByBudget = false;
   private socketPaused = false;
+  private readonly budgetMember = {
+    resumeReading: (): void => {
+      this.pausedByBudget = false;
+      this.updatePause();
+    },
+  };
 
   constructor(
     private readonly socket: MessageSocket,
@@ -154,6 +161,12 @@ export class Connection {
     private readonly options: ConnectionOptions,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.writer = new BatchWriter(
+      socket,
+      options.maxWriteBatch,
+      () => this.checkDrain(),
+      (err) => this.socketError(err),
+    );
     this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
     if (options.keepAliveMs > 0 && socket.ping) {
       this.keepAliveTimer = setInterval(() => this.ping(), options.keepAliveMs);
@@ -221,6 +234,15 @@ export class Connection {
     return this.closed;
   }
 
+  /**
+   * End the connection now with `error` (its alert goes to the peer, then the socket closes
+   * with the mapped code); onerror reports it. For limits enforced above the session: a
+   * credential that expired, a trust store that changed, a per-agent cap.
+   */
+  abort(error: PqmcpError): void {
+    this.fail(error, true);
+  }
+
   /** Stop reading from the network (e.g. until the application is ready for messages). */
   pause(): void {
     this.pausedByApp = true;
@@ -241,6 +263,7 @@ export class Connection {
       return;
     }
     this.handle(this.session.receive(data));
+    if (this.options.receiveBudget) this.accountPartial(this.options.receiveBudget);
   }
 
   pong(): void {
@@ -276,7 +299,8 @@ export class Connection {
     const handshaking = this.phase === 'handshaking';
     this.enqueue(out.send);
     for (const event of out.events) {
-      if (this.phase === 'closed') break;
+      // A callback may have ended the connection (abort): nothing after it is delivered.
+      if (this.phase === 'closed' || this.failure) break;
       switch (event.type) {
         case 'handshake':
           if (this.phase === 'handshaking') this.phase = 'open';
@@ -302,6 +326,15 @@ export class Connection {
     if (handshaking) this.flushNow();
   }
 
+  /** Report the partial message held to the shared budget; pause reading while it says so. */
+  private accountPartial(budget: ReceiveBudget): void {
+    if (this.state === 'closed') return;
+    const mayRead = budget.update(this.budgetMember, this.session.partialBytes);
+    if (mayRead === !this.pausedByBudget) return;
+    this.pausedByBudget = !mayRead;
+    this.updatePause();
+  }
+
   /** The peer's close_notify arrived; the Session has queued our answer. */
   private onPeerClose(): void {
     this.closeRequested = true;
@@ -318,8 +351,7 @@ export class Connection {
     if (terminate) {
       this.stopLiveTimers();
       this.phase = 'closing';
-      this.out = [];
-      this.outBytes = 0;
+      this.writer.discard();
       this.socket.terminate();
     } else {
       this.beginClosing(closeCodeFor(error));
@@ -357,8 +389,8 @@ export class Connection {
     this.stopLiveTimers();
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = undefined;
-    this.out = [];
-    this.outBytes = 0;
+    this.writer.stop();
+    this.options.receiveBudget?.release(this.budgetMember);
     this.settleWaiters(this.failure ?? new ClosedError());
     // Deferred: every rejection above reaches its handlers first (microtasks run before),
     // and onclose stays behind any message still waiting for delivery.
@@ -422,7 +454,7 @@ export class Connection {
   }
 
   private updatePause(): void {
-    const want = this.pausedByApp || this.pausedByInbox;
+    const want = this.pausedByApp || this.pausedByInbox || this.pausedByBudget;
     if (want === this.socketPaused || this.phase === 'closed') return;
     this.socketPaused = want;
     if (want) this.socket.pause?.();
@@ -514,7 +546,7 @@ export class Connection {
   // --- writing -----------------------------------------------------------------------------
 
   private buffered(): number {
-    return this.socket.bufferedAmount + this.outBytes;
+    return this.socket.bufferedAmount + this.writer.queuedBytes;
   }
 
   private whenWritable(): Promise<void> {
@@ -552,58 +584,10 @@ export class Connection {
   }
 
   private enqueue(chunks: Uint8Array[]): void {
-    if (chunks.length === 0 || this.phase === 'closed') return;
-    for (const c of chunks) {
-      this.out.push(c);
-      this.outBytes += c.length;
-    }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      defer(() => {
-        this.flushScheduled = false;
-        this.flushNow();
-      });
-    }
+    if (this.phase !== 'closed') this.writer.enqueue(chunks);
   }
 
-  /**
-   * Write everything queued, in order. Records below LARGE_RECORD are coalesced into as few
-   * socket messages as maxWriteBatch allows; a larger record is written as its own message
-   * (copying it into a batch would cost more than the extra WebSocket frame saves). No
-   * socket message exceeds maxWriteBatch: a record above it is cut (the Session accepts any
-   * split of the record stream).
-   */
   private flushNow(): void {
-    if (this.out.length === 0 || this.phase === 'closed') return;
-    const chunks = this.out;
-    this.out = [];
-    this.outBytes = 0;
-    const max = this.options.maxWriteBatch;
-    let batch: Uint8Array[] = [];
-    let size = 0;
-    for (const chunk of chunks) {
-      if (size > 0 && (chunk.length >= LARGE_RECORD || size + chunk.length > max)) {
-        this.write(batch);
-        batch = [];
-        size = 0;
-      }
-      if (chunk.length >= LARGE_RECORD) {
-        for (let o = 0; o < chunk.length; o += max) this.write([chunk.subarray(o, o + max)]);
-        continue;
-      }
-      batch.push(chunk);
-      size += chunk.length;
-    }
-    if (size > 0) this.write(batch);
-  }
-
-  private write(batch: Uint8Array[]): void {
-    const data = batch.length === 1 ? batch[0]! : concat(...batch);
-    try {
-      this.socket.send(data, () => this.checkDrain());
-    } catch (err) {
-      // A socket that refuses writes is gone; its close event ends the connection.
-      this.socketError(err instanceof Error ? err : new Error('send failed'));
-    }
+    if (this.phase !== 'closed') this.writer.flushNow();
   }
 }

@@ -12,6 +12,9 @@ import { selectBackend } from '../crypto/select.js';
 import type { BackendChoice } from '../crypto/select.js';
 import type { ConnectionOptions } from './connection.js';
 import type { MessageHook } from './message-hooks.js';
+import { systemClock } from './clock.js';
+import type { Clock } from './clock.js';
+import { DEFAULT_CLOCK_SKEW_SECONDS } from '../identity/trust.js';
 
 /** WebSocket subprotocol token: names the pqmcp protocol version on the wire. */
 export const SUBPROTOCOL = 'pqmcp.v1';
@@ -66,6 +69,19 @@ export interface PqmcpTransportOptions {
    * listener: keep per-session state keyed by session (opened/closed). Default: none.
    */
   hooks?: readonly MessageHook[];
+
+  // --- session limits and expiry (issue 10; session-guard.ts) ---
+  /**
+   * End every session this long after its handshake, whatever the credentials allow
+   * (alert sessionLifetimeExceeded, close code 4021). Default 0: no limit beyond the
+   * credentials' notAfter, which always ends a session.
+   */
+  maxSessionLifetimeMs?: number;
+  /**
+   * Time source for credential windows, session expiry and lifetime (tests inject one that
+   * they move by hand). Default: the system clock.
+   */
+  clock?: Clock;
 }
 
 function checkNumber(options: object, name: string, min: number, fallback: number): number {
@@ -80,6 +96,9 @@ function checkNumber(options: object, name: string, min: number, fallback: numbe
 export interface ResolvedOptions {
   connection: ConnectionOptions;
   hooks: readonly MessageHook[];
+  clock: Clock;
+  maxSessionLifetimeMs: number;
+  clockSkewSeconds: number;
   maxMessageSize: number;
   maxPayload: number;
 }
@@ -98,9 +117,21 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
       deliveryWaitsForDrain: false,
     },
     hooks: checkHooks(options.hooks),
+    clock: checkClock(options.clock),
+    maxSessionLifetimeMs: checkNumber(options, 'maxSessionLifetimeMs', 0, 0),
+    clockSkewSeconds: checkNumber(options, 'clockSkewSeconds', 0, DEFAULT_CLOCK_SKEW_SECONDS),
     maxMessageSize: checkNumber(options, 'maxMessageSize', 1, DEFAULTS.maxMessageSize),
     maxPayload: checkNumber(options, 'maxPayload', MAX_WRITE_BATCH, DEFAULTS.maxPayload),
   };
+}
+
+function checkClock(clock: unknown): Clock {
+  if (clock === undefined) return systemClock;
+  const c = clock as Partial<Clock> | null;
+  if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.schedule !== 'function' || typeof c.cancel !== 'function') {
+    throw new InvalidArgumentError('clock must have now(), schedule() and cancel()');
+  }
+  return clock as Clock;
 }
 
 function checkHooks(hooks: unknown): readonly MessageHook[] {
