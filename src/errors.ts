@@ -36,6 +36,12 @@ export const Alert = {
   // Session limits and expiry (issue 10): 140-149.
   tooManySessions: 140,
   sessionLifetimeExceeded: 141,
+  // protocol revision (issue 11): 100-119
+  endpointMismatch: 100,
+  wrongCredentialUsage: 101,
+  nameConstraintViolation: 102,
+  badApplicationMessage: 103,
+  unsupportedExtension: 110,
 } as const;
 export type AlertCode = (typeof Alert)[keyof typeof Alert];
 
@@ -73,7 +79,14 @@ export type ErrorCode =
   // Session limits and expiry (issue 10).
   | 'ERR_SESSION_LIMIT'
   | 'ERR_SESSION_EXPIRED'
-  | 'ERR_SESSION_UNTRUSTED';
+  | 'ERR_SESSION_UNTRUSTED'
+  // protocol revision (issue 11)
+  | 'ERR_UNSUPPORTED_EXTENSION'
+  | 'ERR_PEER_ABORTED'
+  | 'ERR_BAD_APPLICATION_MESSAGE'
+  | 'ERR_ENDPOINT_MISMATCH'
+  | 'ERR_CREDENTIAL_USAGE'
+  | 'ERR_NAME_CONSTRAINT';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -320,6 +333,62 @@ export class SessionExpiredError extends PqmcpError {
 export class SessionUntrustedError extends PqmcpError {
   constructor(readonly reasonError: CredentialError) {
     super('ERR_SESSION_UNTRUSTED', `session ended: the peer is no longer trusted (${reasonError.message})`, reasonError.alert, { cause: reasonError });
+  }
+}
+
+// --- protocol revision (issue 11): strictness, endpoint binding, roles, name constraints --
+
+/** The peer sent an extension this side did not offer (a ServerHello may only answer offers). */
+export class UnsupportedExtensionError extends PqmcpError {
+  constructor(readonly extensionType: number) {
+    super('ERR_UNSUPPORTED_EXTENSION', `peer sent extension 0x${extensionType.toString(16).padStart(4, '0')}, which was not offered`, Alert.unsupportedExtension);
+  }
+}
+
+/**
+ * The peer sent a plaintext (unauthenticated) alert during the handshake. Anyone on the path
+ * can forge one, so its code is reported but not given its trusted meaning.
+ */
+export class PeerAbortedError extends PqmcpError {
+  constructor(readonly peerAlert: number) {
+    super('ERR_PEER_ABORTED', `peer aborted the handshake (unauthenticated alert ${peerAlert})`);
+  }
+}
+
+/**
+ * An application message that is not exactly one JSON-RPC message (not UTF-8 JSON, a batch,
+ * not an object with jsonrpc "2.0"). Without an id to answer, the session ends with this.
+ */
+export class BadApplicationMessageError extends PqmcpError {
+  constructor(message: string) {
+    super('ERR_BAD_APPLICATION_MESSAGE', message, Alert.badApplicationMessage);
+  }
+}
+
+/** The endpoint the client named in its ClientHello is not one this listener serves (or none was named). */
+export class EndpointMismatchError extends PqmcpError {
+  constructor(message: string) {
+    super('ERR_ENDPOINT_MISMATCH', message, Alert.endpointMismatch);
+  }
+}
+
+/** The peer's credential does not permit the role it plays (a client credential presented by a server, or the reverse). */
+export class CredentialUsageError extends CredentialError {
+  constructor(
+    readonly usage: string,
+    readonly role: 'client' | 'server',
+  ) {
+    super('ERR_CREDENTIAL_USAGE', `credential usage is ${usage}; it may not act as a ${role}`, Alert.wrongCredentialUsage);
+  }
+}
+
+/** The credential's agent id is outside the names its issuer may vouch for (trust store constraints), or outside the caller's server-id constraint. */
+export class NameConstraintError extends CredentialError {
+  constructor(
+    readonly agentId: string,
+    readonly issuer: string,
+  ) {
+    super('ERR_NAME_CONSTRAINT', `issuer ${JSON.stringify(issuer)} may not vouch for ${JSON.stringify(agentId)}`, Alert.nameConstraintViolation);
   }
 }
 

@@ -8,6 +8,7 @@
  *   record/     record framing, AEAD cipher states, message fragments
  *   handshake/  the handshake state machines and key schedule (pure, no I/O)
  *   session/    handshake + record layer as one byte-stream engine (pure, no I/O)
+ *   audit/      audit events, the request auditor hook, hash-chained audit files, metering
  *   transport/  MCP transports over WebSocket
  */
 export * from './errors.js';
@@ -26,3 +27,4 @@ export { compositeKeygen, compositeSign, compositeVerify, COMPOSITE_PUBLIC_KEY_L
 export type { CompositeKeyPair } from './crypto/composite.js';
 export type { CryptoBackend, BackendName, BackendReport, AeadAlgorithm } from './crypto/types.js';
 export * from './transport/index.js';
+export * from './audit/index.js';

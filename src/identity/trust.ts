@@ -27,10 +27,13 @@
  * - A pin binds a key to one agent id, both ways: that agent must present that key, and a
  *   self-signed credential with that key must claim that agent id.
  * - The store is mutable (add*, revoke*, remove*, replaceWith); each verification sees its
- *   state at that moment. `onChange` listeners hear of every change, once per microtask
- *   however many changes were made in it, so live sessions can be re-checked (`recheck`:
- *   issuer, revocation and pins again, no signature work; the validity window is the
- *   session's own timer). A listener that throws is ignored.
+ *   state at that moment. Every change that adds or removes trust bumps `generation`, and
+ *   `onChange` listeners hear of it, once per microtask however many changes were made in
+ *   it, so live sessions can be re-checked (`recheckCredential`: every step but the
+ *   signature). A listener that throws is ignored.
+ * - Step 3 is skipped when the verified-credential cache (verified-cache.ts) says these exact
+ *   bytes passed it under the current generation; every other step always runs.
+ *   `verifiedCacheSize(0)` turns the cache off.
  */
 import { equalBytes, fromHex, toHex } from '../bytes.js';
 import { compositeVerify } from '../crypto/composite.js';
@@ -49,6 +52,7 @@ import { base64urlEncode } from './base64url.js';
 import { CREDENTIAL_SIGNATURE_CONTEXT, decodeCredential } from './credential.js';
 import type { Credential } from './credential.js';
 import { keyFingerprint } from './fingerprint.js';
+import { VerifiedCredentialCache } from './verified-cache.js';
 import {
   TRUST_STORE_JSON_VERSION,
   checkFingerprintHex,
@@ -132,6 +136,8 @@ export class TrustStore {
   private readonly pins: PinEntry[] = [];
   private readonly revokedSerials: SerialEntry[] = [];
   private readonly revokedKeys: Uint8Array[] = [];
+  private _generation = 0;
+  private readonly verified = new VerifiedCredentialCache();
   private readonly listeners = new Set<() => void>();
   private notifyScheduled = false;
 
@@ -250,7 +256,40 @@ export class TrustStore {
     return () => void this.listeners.delete(own);
   }
 
+  /** Steps 5 and 6. */
+  private checkRevocationAndPins(cred: Credential, fingerprint: Uint8Array): void {
+    if (this.revokedSerials.some((s) => s.issuer === cred.issuerId && equalBytes(s.serial, cred.serial))) throw new CredentialRevokedError('serial');
+    if (this.revokedKeys.some((k) => equalBytes(k, fingerprint) || equalBytes(k, cred.issuerFingerprint))) throw new CredentialRevokedError('key');
+    const pinsForAgent = this.pins.filter((p) => p.agentId === cred.agentId);
+    if (pinsForAgent.length > 0 && !pinsForAgent.some((p) => equalBytes(p.fingerprint, fingerprint))) {
+      throw new CredentialInvalidError(`${JSON.stringify(cred.agentId)} presented a key other than its pinned key`);
+    }
+  }
+
+  /**
+   * A counter that changes whenever trust changes (issuer or pin added, serial or key
+   * revoked). Anything derived from a verification (the verified-credential cache, a
+   * resumption ticket's re-check) is only reused under the generation it was made under.
+   * Any mutator added later must call `changed()`.
+   */
+  get generation(): number {
+    return this._generation;
+  }
+
+  /** Bound the verified-credential cache (default 1024 entries; 0 disables it). */
+  verifiedCacheSize(entries: number): this {
+    this.verified.resize(entries);
+    return this;
+  }
+
   private changed(): void {
+    this._generation++;
+    this.verified.clear();
+    this.notify();
+  }
+
+  /** Tell the onChange listeners, once per microtask. */
+  private notify(): void {
     if (this.notifyScheduled || this.listeners.size === 0) return;
     this.notifyScheduled = true;
     queueMicrotask(() => {
@@ -263,36 +302,6 @@ export class TrustStore {
         }
       }
     });
-  }
-
-  /**
-   * Re-check a peer verified earlier against the store as it is now: steps 2, 5 and 6 above
-   * (its issuer or pin is still trusted, nothing it depends on is revoked, no pin names
-   * another key). No signature work: the credential bytes were verified and the issuer key
-   * is compared exactly. The validity window is not re-checked here. Throws the typed
-   * CredentialError that verification would.
-   */
-  recheck(backend: CryptoBackend, peer: VerifiedPeer): void {
-    const cred = peer.credential;
-    const fingerprint = fromHex(peer.fingerprint);
-    if (peer.selfSigned) {
-      if (!this.pins.some((p) => p.agentId === cred.agentId && equalBytes(p.fingerprint, fingerprint))) {
-        throw new CredentialInvalidError(`self-signed credential of ${JSON.stringify(cred.agentId)} is not pinned`);
-      }
-    } else if (!this.issuers.some((e) => e.id === cred.issuerId && equalBytes(this.issuerFingerprint(backend, e), cred.issuerFingerprint))) {
-      throw new UntrustedIssuerError(cred.issuerId);
-    }
-    this.checkRevocationAndPins(cred, fingerprint);
-  }
-
-  /** Steps 5 and 6. */
-  private checkRevocationAndPins(cred: Credential, fingerprint: Uint8Array): void {
-    if (this.revokedSerials.some((s) => s.issuer === cred.issuerId && equalBytes(s.serial, cred.serial))) throw new CredentialRevokedError('serial');
-    if (this.revokedKeys.some((k) => equalBytes(k, fingerprint) || equalBytes(k, cred.issuerFingerprint))) throw new CredentialRevokedError('key');
-    const pinsForAgent = this.pins.filter((p) => p.agentId === cred.agentId);
-    if (pinsForAgent.length > 0 && !pinsForAgent.some((p) => equalBytes(p.fingerprint, fingerprint))) {
-      throw new CredentialInvalidError(`${JSON.stringify(cred.agentId)} presented a key other than its pinned key`);
-    }
   }
 
   /** The JSON form (see trust-config.ts); `JSON.stringify(store)` uses it. */
@@ -328,6 +337,21 @@ export class TrustStore {
 
   /** Verify a peer's credential (bytes, or a decoded Credential) in the order listed above. */
   verifyCredential(backend: CryptoBackend, credential: Uint8Array | Credential, options: VerifyCredentialOptions = {}): VerifiedPeer {
+    return this.check(backend, credential, options, false);
+  }
+
+  /**
+   * Every step except 3 (the issuer's signature), for a credential this deployment verified
+   * in full before and kept where no one else could change it: inside a resumption ticket
+   * sealed under our own ticket key, or in a client's own session memory. Issuer trust,
+   * validity, revocation, pins and the expected peer are all checked against the store as it
+   * is now. Never call it on bytes a peer just sent.
+   */
+  recheckCredential(backend: CryptoBackend, credential: Uint8Array, options: VerifyCredentialOptions = {}): VerifiedPeer {
+    return this.check(backend, credential, options, true);
+  }
+
+  private check(backend: CryptoBackend, credential: Uint8Array | Credential, options: VerifyCredentialOptions, signatureVouchedFor: boolean): VerifiedPeer {
     const skew = skewSeconds(options.clockSkewSeconds);
     const expected = options.expectedPeerId;
     if (expected !== undefined && typeof expected !== 'string') throw new InvalidArgumentError('expectedPeerId must be a string');
@@ -352,11 +376,19 @@ export class TrustStore {
       issuerKey = issuer.publicKey;
     }
 
-    // 3. The issuer's signature.
-    if (!compositeVerify(backend, issuerKey, cred.tbs, cred.signature, CREDENTIAL_SIGNATURE_CONTEXT)) throw new BadSignatureError();
+    // 3. The issuer's signature, unless these exact bytes passed it under this generation.
+    // Cached only once every step has passed (a credential that fails later is not kept).
+    const nowMs = nowMilliseconds(options.now);
+    let cacheAs: string | undefined;
+    if (!signatureVouchedFor) {
+      const key = VerifiedCredentialCache.keyOf(backend, cred.encoded);
+      if (!this.verified.has(key, this._generation, nowMs, skew)) {
+        if (!compositeVerify(backend, issuerKey, cred.tbs, cred.signature, CREDENTIAL_SIGNATURE_CONTEXT)) throw new BadSignatureError();
+        cacheAs = key;
+      }
+    }
 
     // 4. Validity window, inclusive, with skew.
-    const nowMs = nowMilliseconds(options.now);
     if (nowMs < (cred.notBefore - skew) * 1000) throw new CredentialNotYetValidError(cred.notBefore);
     if (nowMs > (cred.notAfter + skew) * 1000) throw new CredentialExpiredError(cred.notAfter);
 
@@ -365,6 +397,8 @@ export class TrustStore {
 
     // 7. The peer the caller expects.
     if (expected !== undefined && cred.agentId !== expected) throw new UnexpectedPeerError(expected, cred.agentId);
+
+    if (cacheAs !== undefined) this.verified.add(cacheAs, this._generation, cred.notAfter);
 
     return {
       agentId: cred.agentId,

@@ -15,12 +15,10 @@
  */
 import { concat } from '../bytes.js';
 import type { MessageSocket } from './connection.js';
+import { defer } from './timers.js';
 
 /** Records of at least this many bytes are written as their own socket message, not batched. */
 export const LARGE_RECORD = 16 * 1024;
-
-const defer: (fn: () => void) => void =
-  typeof globalThis.setImmediate === 'function' ? (fn) => void globalThis.setImmediate(fn) : (fn) => void setTimeout(fn, 0);
 
 export class BatchWriter {
   private out: Uint8Array[] = [];

@@ -39,6 +39,9 @@ import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { sessionIdOf } from './auth-info.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
+import type { Traffic } from './ws-socket.js';
+import { emitTo } from '../audit/events.js';
+import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
 export interface PqmcpClientOptions extends PqmcpTransportOptions {
   /**
@@ -84,6 +87,7 @@ export class PqmcpClientTransport implements Transport {
   private backendName: BackendName | undefined;
   private mcpProtocolVersion: string | undefined;
   private pipeline: MessagePipeline | undefined;
+  private closeCalled = false;
   private settleHandshake!: { resolve: (r: HandshakeResult) => void; reject: (e: PqmcpError) => void };
 
   constructor(
@@ -144,6 +148,9 @@ export class PqmcpClientTransport implements Transport {
   async start(): Promise<void> {
     if (this.started) throw new InvalidArgumentError('PqmcpClientTransport already started; use a new transport per connection');
     this.started = true;
+    const startedAt = Date.now();
+    const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
+    const audit = this.resolved.audit;
     try {
       const backend = await resolveBackend(this.options.backend);
       this.backendName = backend.name;
@@ -159,12 +166,18 @@ export class PqmcpClientTransport implements Transport {
       });
       const guarding = guardOptions(this.resolved, this.options.trust, backend, localIdentity(this.options.identity));
       const ws = await this.open();
-      const connection = new Connection(wsMessageSocket(ws), session, this.resolved.connection);
+      const connection = new Connection(wsMessageSocket(ws, traffic), session, this.resolved.connection);
       this.connection = connection;
-      attachWebSocket(ws, connection);
+      attachWebSocket(ws, connection, traffic);
+      let openedAt = 0;
       connection.onhandshake = (result) => {
         this.result = result;
         this.sessionId = sessionIdOf(result);
+        if (audit) {
+          const endpoint = `${this.url.origin}${this.url.pathname}`;
+          openedAt = Date.now();
+          emitTo(audit, sessionOpenEvent('client', result, { backend: backend.name, endpoint, remoteAddress: undefined, startedAt }));
+        }
         if (this.resolved.hooks.length > 0) this.pipeline = this.hookPipeline(connection, result);
         // Ends the session when a credential expires or the trust store drops the server.
         const guard = new SessionGuard(guarding, result.peer, (error) => connection.abort(error));
@@ -178,6 +191,8 @@ export class PqmcpClientTransport implements Transport {
       };
       connection.onclose = () => {
         this.pipeline?.close(connection.error);
+        if (audit && this.result) emitTo(audit, sessionCloseEvent('client', this.result, openedAt, traffic, sessionEnd(this.closeCalled, connection.error), connection.error));
+        else if (audit) emitTo(audit, handshakeFailureEvent('client', connection.error ?? new ClosedError('closed before the handshake completed'), undefined, startedAt));
         this.settleHandshake.reject(connection.error ?? new ClosedError('closed before the handshake completed'));
         this.fireClose();
       };
@@ -185,6 +200,7 @@ export class PqmcpClientTransport implements Transport {
     } catch (err) {
       const error = this.closedBeforeOpen ? new ClosedError('closed while connecting') : toPqmcpError(err);
       this.settleHandshake.reject(error);
+      emitTo(audit, handshakeFailureEvent('client', error, undefined, startedAt));
       try {
         if (!this.closedBeforeOpen) this.onerror?.(error);
       } catch {
@@ -207,7 +223,10 @@ export class PqmcpClientTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    if (this.connection) return this.connection.close();
+    if (this.connection) {
+      if (this.connection.state === 'open') this.closeCalled = true;
+      return this.connection.close();
+    }
     if (!this.started) {
       this.started = true;
       this.settleHandshake.reject(new ClosedError('closed before start'));
@@ -268,7 +287,12 @@ export class PqmcpClientTransport implements Transport {
   }
 
   private deliver(data: Uint8Array): void {
-    const message = decodeForDelivery(data, (error) => this.onerror?.(error));
+    const connection = this.connection!;
+    const message = decodeForDelivery(data, {
+      onerror: (error) => this.onerror?.(error),
+      reply: (bytes) => void connection.send(bytes).catch(noop),
+      abort: (error) => connection.abort(error),
+    });
     if (message === undefined) return;
     if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
     else this.onmessage?.(message);

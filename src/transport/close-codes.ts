@@ -20,6 +20,10 @@
  *   4020        too many sessions for this agent           ERR_SESSION_LIMIT
  *   4021        session expired (credential or lifetime)   ERR_SESSION_EXPIRED
  *   4022        peer no longer trusted (trust changed)     ERR_SESSION_UNTRUSTED
+ *   4030        wrong endpoint (ClientHello endpoint)      ERR_ENDPOINT_MISMATCH
+ *   4031        bad application message (not one JSON-RPC) ERR_BAD_APPLICATION_MESSAGE
+ *   (also: ERR_UNSUPPORTED_EXTENSION -> 4001; ERR_CREDENTIAL_USAGE, ERR_NAME_CONSTRAINT -> 4002;
+ *    ERR_PEER_ABORTED -> 4007)
  *
  * Sharp edges:
  * - Close frames are NOT protected by pqmcp (they belong to the WebSocket, which is plain
@@ -50,6 +54,9 @@ export const CloseCode = {
   sessionLimit: 4020,
   sessionExpired: 4021,
   sessionUntrusted: 4022,
+  // protocol revision (issue 11): 4030-4039
+  endpointMismatch: 4030,
+  badApplicationMessage: 4031,
 } as const;
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -86,6 +93,13 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_SESSION_LIMIT: CloseCode.sessionLimit,
   ERR_SESSION_EXPIRED: CloseCode.sessionExpired,
   ERR_SESSION_UNTRUSTED: CloseCode.sessionUntrusted,
+  // protocol revision (issue 11)
+  ERR_UNSUPPORTED_EXTENSION: CloseCode.negotiationFailed,
+  ERR_PEER_ABORTED: CloseCode.peerAborted,
+  ERR_BAD_APPLICATION_MESSAGE: CloseCode.badApplicationMessage,
+  ERR_ENDPOINT_MISMATCH: CloseCode.endpointMismatch,
+  ERR_CREDENTIAL_USAGE: CloseCode.authenticationFailed,
+  ERR_NAME_CONSTRAINT: CloseCode.authenticationFailed,
 };
 
 const REASONS: Record<CloseCodeValue, string> = {
@@ -103,6 +117,8 @@ const REASONS: Record<CloseCodeValue, string> = {
   4020: 'too many sessions for this agent',
   4021: 'session expired',
   4022: 'peer no longer trusted',
+  4030: 'wrong endpoint',
+  4031: 'bad application message',
 };
 
 /** The close code to send when this side ends the connection because of `error`. */

@@ -48,6 +48,7 @@ import type { Session, SessionOutput } from '../session/session.js';
 import { BatchWriter } from './batch-writer.js';
 import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
 import type { ReceiveBudget } from './receive-budget.js';
+import { defer, unref, type Timer } from './timers.js';
 
 /** The few socket operations a Connection needs (see ws-socket.ts for the `ws` adapter). */
 export interface MessageSocket {
@@ -95,8 +96,6 @@ interface Waiter {
   reject: (error: PqmcpError) => void;
 }
 
-type Timer = ReturnType<typeof setTimeout>;
-
 type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
 
 const DRAIN_POLL_MS = 10;
@@ -104,14 +103,6 @@ const DRAIN_POLL_MS = 10;
 const MAX_UNDELIVERED_MESSAGES = 1024;
 /** Delivered entries at the head of the event queue above which the queue is compacted. */
 const COMPACT_AFTER = 256;
-
-const defer: (fn: () => void) => void =
-  typeof globalThis.setImmediate === 'function' ? (fn) => void globalThis.setImmediate(fn) : (fn) => void setTimeout(fn, 0);
-
-function unref(timer: Timer): Timer {
-  (timer as { unref?: () => void }).unref?.();
-  return timer;
-}
 
 export class Connection {
   onhandshake: ((result: HandshakeResult) => void) | undefined;
@@ -235,9 +226,9 @@ export class Connection {
   }
 
   /**
-   * End the connection now with `error` (its alert goes to the peer, then the socket closes
-   * with the mapped code); onerror reports it. For limits enforced above the session: a
-   * credential that expired, a trust store that changed, a per-agent cap.
+   * End the connection now with `error` (its alert, if it has one, goes to the peer, then
+   * the socket closes with the mapped code); onerror reports it. For limits enforced above
+   * the session: a credential that expired, a trust store that changed, a per-agent cap.
    */
   abort(error: PqmcpError): void {
     this.fail(error, true);

@@ -15,6 +15,8 @@ import type { MessageHook } from './message-hooks.js';
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
 import { DEFAULT_CLOCK_SKEW_SECONDS } from '../identity/trust.js';
+import { requestAuditor } from '../audit/request-hook.js';
+import type { AuditSink } from '../audit/events.js';
 
 /** WebSocket subprotocol token: names the pqmcp protocol version on the wire. */
 export const SUBPROTOCOL = 'pqmcp.v1';
@@ -82,6 +84,15 @@ export interface PqmcpTransportOptions {
    * they move by hand). Default: the system clock.
    */
   clock?: Clock;
+  // --- audit (src/audit) ---
+  /**
+   * Receives one audit event per session (open, close), per request (with its outcome and
+   * the hashes of its arguments and result) and per failed handshake. Called synchronously:
+   * queue, do not block (AuditLog.write does). A throw is ignored. Default: none.
+   */
+  onAuditEvent?: AuditSink;
+  /** Put arguments and results themselves in request events, not only their SHA-256. Default false. */
+  auditContent?: boolean;
 }
 
 function checkNumber(options: object, name: string, min: number, fallback: number): number {
@@ -95,10 +106,12 @@ function checkNumber(options: object, name: string, min: number, fallback: numbe
 
 export interface ResolvedOptions {
   connection: ConnectionOptions;
+  /** The application's hooks, after the request auditor when auditing. */
   hooks: readonly MessageHook[];
   clock: Clock;
   maxSessionLifetimeMs: number;
   clockSkewSeconds: number;
+  audit: AuditSink | undefined;
   maxMessageSize: number;
   maxPayload: number;
 }
@@ -116,10 +129,11 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
       // The server listener turns this on (see Connection: only one side may hold).
       deliveryWaitsForDrain: false,
     },
-    hooks: checkHooks(options.hooks),
     clock: checkClock(options.clock),
     maxSessionLifetimeMs: checkNumber(options, 'maxSessionLifetimeMs', 0, 0),
     clockSkewSeconds: checkNumber(options, 'clockSkewSeconds', 0, DEFAULT_CLOCK_SKEW_SECONDS),
+    hooks: withAuditor(checkHooks(options.hooks), options),
+    audit: checkAudit(options.onAuditEvent),
     maxMessageSize: checkNumber(options, 'maxMessageSize', 1, DEFAULTS.maxMessageSize),
     maxPayload: checkNumber(options, 'maxPayload', MAX_WRITE_BATCH, DEFAULTS.maxPayload),
   };
@@ -138,6 +152,18 @@ function checkHooks(hooks: unknown): readonly MessageHook[] {
   if (hooks === undefined) return [];
   if (!Array.isArray(hooks) || hooks.some((h) => typeof h !== 'object' || h === null)) throw new InvalidArgumentError('hooks must be an array of MessageHook objects');
   return Object.freeze([...(hooks as MessageHook[])]);
+}
+
+function checkAudit(sink: unknown): AuditSink | undefined {
+  if (sink !== undefined && typeof sink !== 'function') throw new InvalidArgumentError('onAuditEvent must be a function');
+  return sink as AuditSink | undefined;
+}
+
+/** The request auditor goes first (outermost): it sees what inner hooks refuse. */
+function withAuditor(hooks: readonly MessageHook[], options: PqmcpTransportOptions): readonly MessageHook[] {
+  const sink = checkAudit(options.onAuditEvent);
+  if (sink === undefined) return hooks;
+  return Object.freeze([requestAuditor(sink, { content: options.auditContent === true }), ...hooks]);
 }
 
 /** The handshake's view of an identity: key pair plus encoded credential. */

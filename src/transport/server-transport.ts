@@ -23,6 +23,8 @@ import { decodeForDelivery, encodeMessage } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage, MessageHook } from './message-hooks.js';
 
+const noop = (): void => {};
+
 export class PqmcpServerTransport implements Transport {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
@@ -43,6 +45,7 @@ export class PqmcpServerTransport implements Transport {
   private inbox: Uint8Array[] = [];
   private mcpProtocolVersion: string | undefined;
   private readonly pipeline: MessagePipeline | undefined;
+  private closeCalled = false;
 
   /** @internal Created by the listener (PqmcpServer) after a successful handshake. */
   constructor(
@@ -119,13 +122,24 @@ export class PqmcpServerTransport implements Transport {
     return this.connection.send(encodeMessage(message));
   }
 
+  /** close() was called on this side (for audit: who ended the session). */
+  get closedLocally(): boolean {
+    return this.closeCalled;
+  }
+
   /** Authenticated close (close_notify both ways, then the socket). Resolves after onclose. */
   async close(): Promise<void> {
+    if (this.connection.state === 'open') this.closeCalled = true;
     return this.connection.close();
   }
 
   private deliver(data: Uint8Array): void {
-    const message = decodeForDelivery(data, (error) => this.onerror?.(error));
+    const connection = this.connection;
+    const message = decodeForDelivery(data, {
+      onerror: (error) => this.onerror?.(error),
+      reply: (bytes) => void connection.send(bytes).catch(noop),
+      abort: (error) => connection.abort(error),
+    });
     if (message === undefined) return;
     if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
     else this.onmessage?.(message, this.extra);

@@ -52,6 +52,9 @@ import { ReceiveBudget } from './receive-budget.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import type { GuardOptions } from './session-guard.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
+import type { Traffic } from './ws-socket.js';
+import { emitTo } from '../audit/events.js';
+import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
 export interface PqmcpServerOptions extends PqmcpTransportOptions {
   /** Interface to listen on (own server only). Default '127.0.0.1'. */
@@ -120,6 +123,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private readonly guardOptions: GuardOptions;
   private readonly wss: WebSocketServer;
   private closing: Promise<void> | undefined;
+  private draining = false;
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.onUpgrade(req, socket, head);
 
   /** @internal Use listen() or serveMcp(). */
@@ -180,6 +184,19 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return `${scheme}://${host}:${port}${this.options.path ?? '/'}`;
   }
 
+  /** False once drain() or close() was called: new connections are refused (HTTP 503). */
+  get accepting(): boolean {
+    return !this.draining && this.closing === undefined;
+  }
+
+  /**
+   * Stop accepting new connections (HTTP 503) and let live sessions and handshakes already
+   * under way go on; close() ends them. For graceful shutdown behind a load balancer.
+   */
+  drain(): void {
+    this.draining = true;
+  }
+
   /** Stop accepting, abort unfinished handshakes, close every session cleanly. */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -204,6 +221,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if (this.closing) return reject(socket, 503, 'server is closing');
+    if (this.draining) return reject(socket, 503, 'server is draining');
     const path = this.options.path;
     if (path !== undefined && pathname(req.url) !== path) {
       // On a shared server another 'upgrade' listener may own this path.
@@ -219,6 +237,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
     const info: ClientInfo = { remoteAddress: req.socket.remoteAddress };
+    const startedAt = Date.now();
+    const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
     if (this.closing) {
       ws.on('error', () => {});
       ws.close(CloseCode.cancelled, closeReason(CloseCode.cancelled));
@@ -242,14 +262,14 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         now: this.resolved.clock.now,
         maxMessageSize: this.resolved.maxMessageSize,
       });
-      connection = new Connection(wsMessageSocket(ws), session, { ...this.resolved.connection, deliveryWaitsForDrain: true, receiveBudget: this.limits.receiveBudget });
+      connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true, receiveBudget: this.limits.receiveBudget });
     } catch (err) {
       ws.on('error', () => {});
       ws.close(CloseCode.internalError, closeReason(CloseCode.internalError));
       this.clientError(toPqmcpError(err), info);
       return;
     }
-    attachWebSocket(ws, connection);
+    attachWebSocket(ws, connection, traffic);
     this.handshakes.add(connection);
     connection.onerror = (error) => this.clientError(error, info);
     connection.onclose = () => this.handshakes.delete(connection);
@@ -258,6 +278,12 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       if (!this.admitSession(connection, result.peer, info)) return;
       const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks);
       this.live.add(transport);
+      const audit = this.resolved.audit;
+      if (audit) {
+        const open = sessionOpenEvent('server', result, { backend: this.backend.name, endpoint: pathname(req.url), remoteAddress: info.remoteAddress, startedAt });
+        emitTo(audit, open);
+        void transport.closed.then(() => emitTo(audit, sessionCloseEvent('server', result, open.time, traffic, sessionEnd(transport.closedLocally, connection.error), connection.error)));
+      }
       void transport.closed.then(() => this.live.delete(transport));
       if (this.listenerCount('session') === 0) {
         void transport.close();
@@ -299,6 +325,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
 
   /** @internal Report a per-connection failure; never throws. */
   clientError(error: PqmcpError, info: ClientInfo): void {
+    // Without a peer it failed before or in the handshake; with one, session.close tells.
+    if (info.peer === undefined) emitTo(this.resolved.audit, handshakeFailureEvent('server', error, info.remoteAddress));
     if (this.listenerCount('clientError') === 0) return;
     try {
       this.emit('clientError', error, info);

@@ -11,7 +11,8 @@
  * - Both sides check both credentials, so the session ends on time even if the other side
  *   runs an older pqmcp or a slow clock: whichever fires first sends the alert.
  * - The timer uses the injected Clock: a test clock moves time and fires it.
- * - A re-check costs no signature (TrustStore.recheck); it runs once per batch of changes.
+ * - A re-check costs no signature (TrustStore.recheckCredential: the bytes were verified in
+ *   this session's handshake); it runs once per batch of changes.
  * - stop() (on close) cancels the timer and unsubscribes from the store.
  */
 import type { CryptoBackend } from '../crypto/types.js';
@@ -76,7 +77,8 @@ export class SessionGuard {
   private recheck(): void {
     if (this.stopped) return;
     try {
-      this.options.trust.recheck(this.options.backend, this.peer);
+      const { trust, backend, clock, clockSkewSeconds } = this.options;
+      trust.recheckCredential(backend, this.peer.credential.encoded, { now: clock.now, clockSkewSeconds });
     } catch (err) {
       this.finish(err instanceof CredentialError ? new SessionUntrustedError(err) : toPqmcpError(err));
     }

@@ -1,8 +1,7 @@
 /**
  * Trust-store changes (issue 10): onChange notifies once per microtask however many
- * changes, only for real changes; removeIssuer / removePin / replaceWith; and recheck(),
- * which re-applies issuer, revocation and pin checks to a peer verified earlier, with the
- * same typed errors as verification and no signature work.
+ * changes, only for real changes; removeIssuer / removePin / replaceWith, and what
+ * recheckCredential (the live-session re-check) then says: the typed error of each change.
  */
 import { describe, expect, it } from 'vitest';
 import { CredentialInvalidError, CredentialRevokedError, InvalidArgumentError, UntrustedIssuerError } from '../../src/errors.js';
@@ -44,7 +43,7 @@ describe('TrustStore change notification', () => {
   });
 });
 
-describe('TrustStore.recheck', () => {
+describe('recheckCredential after a change', () => {
   const issuer = createIssuer(backend, { id: 'issuer://recheck' });
   const store = () => new TrustStore({ issuers: [{ id: issuer.id, publicKey: issuer.publicKey }] });
   const agentFixture = makeAgent(backend, issuer, 'agent://recheck/a');
@@ -52,28 +51,29 @@ describe('TrustStore.recheck', () => {
   it('passes while nothing changed, then gives the typed error of each change', () => {
     const trust = store();
     const peer = trust.verifyCredential(backend, agentFixture.credential.encoded);
-    trust.recheck(backend, peer);
+    const recheck = (store: TrustStore) => store.recheckCredential(backend, peer.credential.encoded);
+    recheck(trust);
 
     const serial = store().revokeSerial({ issuer: issuer.id, serial: peer.serial });
-    expect(expectError(() => serial.recheck(backend, peer), CredentialRevokedError, 'ERR_CREDENTIAL_REVOKED').reason).toBe('serial');
+    expect(expectError(() => recheck(serial), CredentialRevokedError, 'ERR_CREDENTIAL_REVOKED').reason).toBe('serial');
     const key = store().revokeKey(peer.fingerprint);
-    expect(expectError(() => key.recheck(backend, peer), CredentialRevokedError, 'ERR_CREDENTIAL_REVOKED').reason).toBe('key');
+    expect(expectError(() => recheck(key), CredentialRevokedError, 'ERR_CREDENTIAL_REVOKED').reason).toBe('key');
     const issuerKey = store().revokeKey(fingerprintHex(backend, issuer.publicKey));
-    expectError(() => issuerKey.recheck(backend, peer), CredentialRevokedError, 'ERR_CREDENTIAL_REVOKED');
+    expectError(() => recheck(issuerKey), CredentialRevokedError, 'ERR_CREDENTIAL_REVOKED');
     const removed = store();
     expect(removed.removeIssuer(issuer.id, issuer.publicKey)).toBe(1);
-    expectError(() => removed.recheck(backend, peer), UntrustedIssuerError, 'ERR_UNTRUSTED_ISSUER');
+    expectError(() => recheck(removed), UntrustedIssuerError, 'ERR_UNTRUSTED_ISSUER');
     const pinned = store().addPin({ fingerprint: '22'.repeat(32), agentId: peer.agentId });
-    expectError(() => pinned.recheck(backend, peer), CredentialInvalidError, 'ERR_CREDENTIAL_INVALID');
+    expectError(() => recheck(pinned), CredentialInvalidError, 'ERR_CREDENTIAL_INVALID');
   });
 
   it('replaceWith takes the other store in place: a store that dropped the issuer fails the recheck; one that keeps it passes', () => {
     const trust = store();
     const peer = trust.verifyCredential(backend, agentFixture.credential.encoded);
     trust.replaceWith(store());
-    trust.recheck(backend, peer);
+    trust.recheckCredential(backend, peer.credential.encoded);
     trust.replaceWith(new TrustStore());
-    expectError(() => trust.recheck(backend, peer), UntrustedIssuerError, 'ERR_UNTRUSTED_ISSUER');
+    expectError(() => trust.recheckCredential(backend, peer.credential.encoded), UntrustedIssuerError, 'ERR_UNTRUSTED_ISSUER');
     expect(JSON.stringify(trust)).toBe(JSON.stringify(new TrustStore()));
   });
 
@@ -82,8 +82,8 @@ describe('TrustStore.recheck', () => {
     const pin = { fingerprint: fingerprintHex(backend, self.keyPair.publicKey), agentId: self.agentId };
     const trust = new TrustStore({ pinned: [pin] });
     const peer = trust.verifyCredential(backend, self.credential.encoded);
-    trust.recheck(backend, peer);
+    trust.recheckCredential(backend, peer.credential.encoded);
     trust.removePin(pin);
-    expectError(() => trust.recheck(backend, peer), CredentialInvalidError, 'ERR_CREDENTIAL_INVALID');
+    expectError(() => trust.recheckCredential(backend, peer.credential.encoded), CredentialInvalidError, 'ERR_CREDENTIAL_INVALID');
   });
 });
