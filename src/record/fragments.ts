@@ -60,6 +60,12 @@ export class MessageAssembler {
     return this.size;
   }
 
+  /** Drop the partial message (the session ended): its memory is freed at once. */
+  discard(): void {
+    this.parts = [];
+    this.size = 0;
+  }
+
   /** Add one fragment (inner type 0x04 or 0x05); returns the whole message on its final fragment. */
   add(innerType: number, content: Uint8Array): Uint8Array | undefined {
     if (this.failure) throw this.failure;

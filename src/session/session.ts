@@ -305,8 +305,9 @@ export class Session {
     this.wipeKeys();
   }
 
-  /** Forget every key this session holds (failure or close). The exporter goes too. */
+  /** Forget every key this session holds (failure or close). The exporter and a partly received message go too. */
   private wipeKeys(): void {
+    this.assembler.discard();
     for (const dir of [this.tx, this.rx]) {
       dir.cipher?.wipe();
       dir.secret?.fill(0);

@@ -9,7 +9,9 @@
  *
  * Sharp edges:
  * - Both sides check both credentials, so the session ends on time even if the other side
- *   runs an older pqmcp or a slow clock: whichever fires first sends the alert.
+ *   runs an older pqmcp or a slow clock: whichever fires first sends the alert. (An own
+ *   credential that had already expired when the session began is left to the peer, which
+ *   refuses it in the handshake.)
  * - The timer uses the injected Clock: a test clock moves time and fires it.
  * - A re-check costs no signature (TrustStore.recheckCredential: the bytes were verified in
  *   this session's handshake); it runs once per batch of changes.
@@ -49,10 +51,11 @@ export class SessionGuard {
   ) {
     const { clock, clockSkewSeconds, ownNotAfter, maxSessionLifetimeMs } = options;
     const start = clock.now();
-    const deadlines: [SessionExpiredError['reason'], number][] = [
-      ['peer-credential', (peer.notAfter + clockSkewSeconds) * 1000],
-      ['own-credential', (ownNotAfter + clockSkewSeconds) * 1000],
-    ];
+    const deadlines: [SessionExpiredError['reason'], number][] = [['peer-credential', (peer.notAfter + clockSkewSeconds) * 1000]];
+    // Our own credential already expired: the peer refuses us (its alert says why); a
+    // timer of ours would only race its alert with a less precise reason.
+    const own = (ownNotAfter + clockSkewSeconds) * 1000;
+    if (own >= start) deadlines.push(['own-credential', own]);
     if (maxSessionLifetimeMs > 0) deadlines.push(['lifetime', start + maxSessionLifetimeMs]);
     const [reason, at] = deadlines.reduce((a, b) => (b[1] < a[1] ? b : a));
     // The window is inclusive (trust.ts): the session ends once now > notAfter + skew.

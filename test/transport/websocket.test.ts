@@ -183,7 +183,7 @@ describe('limits', () => {
 
     const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
     const busy = new Client({ name: 't', version: '1' });
-    await expect(busy.connect(rawTransport(server.url))).rejects.toBeInstanceOf(ServerBusyError);
+    await expect(busy.connect(rawTransport(server.url, { busyRetry: false }))).rejects.toBeInstanceOf(ServerBusyError);
 
     a.ws.terminate();
     b.ws.terminate();
