@@ -36,12 +36,18 @@ export const Alert = {
   // Session limits and expiry (issue 10): 140-149.
   tooManySessions: 140,
   sessionLifetimeExceeded: 141,
+  // Resumption (120-129).
+  /** The ClientHello's PSK binder did not verify: the sender does not hold the ticket's PSK. */
+  pskBinderInvalid: 120,
   // protocol revision (issue 11): 100-119
   endpointMismatch: 100,
   wrongCredentialUsage: 101,
   nameConstraintViolation: 102,
   badApplicationMessage: 103,
   unsupportedExtension: 110,
+  // Edge admission (130-139).
+  /** The server is overloaded and refused this handshake before any expensive work; retry later. */
+  serverBusy: 130,
 } as const;
 export type AlertCode = (typeof Alert)[keyof typeof Alert];
 
@@ -80,13 +86,30 @@ export type ErrorCode =
   | 'ERR_SESSION_LIMIT'
   | 'ERR_SESSION_EXPIRED'
   | 'ERR_SESSION_UNTRUSTED'
+  // Resumption (tickets, PSK binder).
+  | 'ERR_BAD_BINDER'
+  | 'ERR_TICKET_INVALID'
+  | 'ERR_TICKET_UNKNOWN_KEY'
+  | 'ERR_TICKET_EXPIRED'
+  | 'ERR_TICKET_REPLAYED'
+  | 'ERR_TICKET_ENDPOINT'
+  | 'ERR_TICKET_MISMATCH'
+  | 'ERR_TICKET_REPLAY_FULL'
   // protocol revision (issue 11)
   | 'ERR_UNSUPPORTED_EXTENSION'
   | 'ERR_PEER_ABORTED'
   | 'ERR_BAD_APPLICATION_MESSAGE'
   | 'ERR_ENDPOINT_MISMATCH'
   | 'ERR_CREDENTIAL_USAGE'
-  | 'ERR_NAME_CONSTRAINT';
+  | 'ERR_NAME_CONSTRAINT'
+  // identity files (identity/formats.ts, identity/files.ts)
+  | 'ERR_FILE_NOT_FOUND'
+  | 'ERR_FILE_READ'
+  | 'ERR_FILE_FORMAT'
+  | 'ERR_KEY_PERMISSIONS'
+  // authorization and quotas (policy/)
+  | 'ERR_POLICY_INVALID'
+  | 'ERR_POLICY_ENGINE_UNAVAILABLE';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -256,10 +279,14 @@ export class KeepAliveTimeoutError extends PqmcpError {
   }
 }
 
-/** The server refused the connection before any handshake work (too many pending handshakes); retry later. */
+/**
+ * The server refused or dropped the connection before any expensive handshake work (its
+ * pending-handshake table or its signing queue is full); retry later. Sent as the plaintext
+ * alert server_busy (130) where a session exists, and as close code 4006.
+ */
 export class ServerBusyError extends PqmcpError {
-  constructor() {
-    super('ERR_SERVER_BUSY', 'server busy: too many pending handshakes, try again later');
+  constructor(message = 'server busy: too many pending handshakes, try again later') {
+    super('ERR_SERVER_BUSY', message, Alert.serverBusy);
   }
 }
 
@@ -336,6 +363,68 @@ export class SessionUntrustedError extends PqmcpError {
   }
 }
 
+// --- Resumption (tickets, PSK binder) ---------------------------------------------------------
+// Every ticket refusal except a bad binder is reported and answered with a full handshake
+// (docs/protocol.md section 11.5): the ticket is ignored, nothing is sent to the peer.
+
+/** The PSK binder in a ClientHello did not verify. Fatal (alert psk_binder_invalid). Constant message. */
+export class BadBinderError extends PqmcpError {
+  constructor() {
+    super('ERR_BAD_BINDER', 'PSK binder verification failed', Alert.pskBinderInvalid);
+  }
+}
+
+/** Base class of ticket refusals (the server falls back to a full handshake). */
+export class TicketError extends PqmcpError {}
+
+/** The ticket did not decrypt under the key it names (tampered, truncated, or forged). Constant message. */
+export class TicketInvalidError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_INVALID', 'ticket authentication failed');
+  }
+}
+
+/** The ticket names a ticket key this server does not hold (another deployment's, or rotated out). */
+export class TicketUnknownKeyError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_UNKNOWN_KEY', 'ticket sealed under an unknown ticket key');
+  }
+}
+
+export class TicketExpiredError extends TicketError {
+  constructor(readonly expiresAt: number) {
+    super('ERR_TICKET_EXPIRED', `ticket expired at ${new Date(expiresAt * 1000).toISOString()}`);
+  }
+}
+
+/** This ticket was already used with this server (tickets are single use). */
+export class TicketReplayedError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_REPLAYED', 'ticket was already used');
+  }
+}
+
+/** The ticket was issued for another endpoint than the one it is presented to. */
+export class TicketEndpointError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_ENDPOINT', 'ticket was issued for another endpoint');
+  }
+}
+
+/** The ticket's server identity or suite does not match this connection. */
+export class TicketMismatchError extends TicketError {
+  constructor(what: 'server identity' | 'suite') {
+    super('ERR_TICKET_MISMATCH', `ticket ${what} does not match this connection`);
+  }
+}
+
+/** The anti-replay record is full of live tickets: resumption is refused until entries expire. */
+export class TicketReplayFullError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_REPLAY_FULL', 'anti-replay record is full; resumption refused');
+  }
+}
+
 // --- protocol revision (issue 11): strictness, endpoint binding, roles, name constraints --
 
 /** The peer sent an extension this side did not offer (a ServerHello may only answer offers). */
@@ -389,6 +478,84 @@ export class NameConstraintError extends CredentialError {
     readonly issuer: string,
   ) {
     super('ERR_NAME_CONSTRAINT', `issuer ${JSON.stringify(issuer)} may not vouch for ${JSON.stringify(agentId)}`, Alert.nameConstraintViolation);
+  }
+}
+
+// --- identity files (identity/formats.ts, identity/files.ts) -------------------------------
+
+/**
+ * Base class of the failures to load a pqmcp file (key, credential, trust file, revocation
+ * list). `path` is the file (or the label the caller gave a parsed document); the message
+ * starts with it and names the field, never a secret value.
+ */
+export class FileError extends PqmcpError {
+  constructor(
+    code: ErrorCode,
+    readonly path: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, `${path}: ${message}`, undefined, options);
+  }
+}
+
+/** The file does not exist. */
+export class FileNotFoundError extends FileError {
+  constructor(path: string, options?: { cause?: unknown }) {
+    super('ERR_FILE_NOT_FOUND', path, 'no such file', options);
+  }
+}
+
+/** The file exists but cannot be read (permissions, a directory, an I/O error). */
+export class FileReadError extends FileError {
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_FILE_READ', path, message, options);
+  }
+}
+
+/** The file is not the pqmcp format expected: not JSON, another kind of file, a bad field. */
+export class FileFormatError extends FileError {
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_FILE_FORMAT', path, message, options);
+  }
+}
+
+/** A private key file that the group or others can access (POSIX mode & 0o077). */
+export class KeyPermissionsError extends FileError {
+  constructor(
+    path: string,
+    readonly mode: number,
+  ) {
+    const octal = (mode & 0o777).toString(8).padStart(4, '0');
+    super('ERR_KEY_PERMISSIONS', path, `private key file is accessible by group or others (mode ${octal}); run "chmod 600 ${path}" (or allow it knowingly: allowLoosePermissions, CLI --allow-loose-key-permissions)`);
+  }
+}
+
+/** Loading an identity: its own credential is outside its validity window now. */
+export class CredentialFileValidityError extends FileError {
+  constructor(path: string, code: 'ERR_CREDENTIAL_EXPIRED' | 'ERR_CREDENTIAL_NOT_YET_VALID', message: string) {
+    super(code, path, message);
+  }
+}
+
+// --- authorization and quotas (policy/) ----------------------------------------------------
+
+/**
+ * A policy (or quota configuration) that does not parse or does not validate against the
+ * schema. `problems` lists each one ("file:line:col: message"); nothing was loaded.
+ */
+export class PolicyInvalidError extends PqmcpError {
+  readonly problems: readonly string[];
+  constructor(message: string, problems: readonly string[] = []) {
+    super('ERR_POLICY_INVALID', problems.length > 0 ? `${message}:\n  ${problems.join('\n  ')}` : message);
+    this.problems = problems;
+  }
+}
+
+/** A policy is configured but the Cedar engine (@cedar-policy/cedar-wasm) cannot be loaded. */
+export class PolicyEngineUnavailableError extends PqmcpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_POLICY_ENGINE_UNAVAILABLE', message, undefined, options);
   }
 }
 

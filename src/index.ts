@@ -23,6 +23,20 @@ export { createNativeBackend } from './crypto/native.js';
 export { selectBackend, describeBackend } from './crypto/select.js';
 export type { BackendChoice } from './crypto/select.js';
 export * from './identity/index.js';
+// Node only (node:fs): loading the files the CLI writes. A browser entry leaves this out.
+export {
+  MAX_FILE_SIZE,
+  defaultCredentialPath,
+  loadCredential,
+  loadIdentity,
+  loadIssuer,
+  loadPrivateKey,
+  loadPublicKey,
+  loadRevocations,
+  loadTrustStore,
+  readPqmcpFile,
+} from './identity/files.js';
+export type { LoadIdentityOptions, LoadKeyOptions, LoadTrustOptions, LoadedIdentity, LoadedPrivateKey, LoadedPublicKey, PqmcpFile } from './identity/files.js';
 export { compositeKeygen, compositeSign, compositeVerify, COMPOSITE_PUBLIC_KEY_LENGTH, COMPOSITE_SEED_LENGTH, COMPOSITE_SIGNATURE_LENGTH } from './crypto/composite.js';
 export type { CompositeKeyPair } from './crypto/composite.js';
 export type { CryptoBackend, BackendName, BackendReport, AeadAlgorithm } from './crypto/types.js';

@@ -27,6 +27,7 @@
  *   notification and end with an alert.
  * - Connection failures are logged at most 20 per 10 s; the rest are summarised once per
  *   window by error code (log-limiter.ts): a flood cannot flood the log.
+ * - SIGHUP also re-reads --policy and --quotas (serve-policy.ts; a bad file keeps the old one).
  *   SIGINT/SIGTERM: stop accepting, close sessions (authenticated close), stop children;
  *   a second signal exits at once.
  */
@@ -42,12 +43,15 @@ import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
 import { flag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
 import { LogLimiter } from './log-limiter.js';
+import { openObservability } from './observe.js';
 import type { Context } from './context.js';
 import { StdioChild, describeExit } from './child.js';
-import { loadIdentity, loadTrust } from './files.js';
+import { loadTrustStore } from '../identity/files.js';
+import { loadOwnIdentity } from './files.js';
 import { CliError, UsageError, errorLine, humanDuration } from './output.js';
 import { Router } from './router.js';
 import type { RouterPeer } from './router.js';
+import { POLICY_SERVE_OPTIONS, POLICY_SERVE_USAGE, describeGates, loadGates } from './serve-policy.js';
 
 export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust file> [options] -- <command> [args...]
 
@@ -69,8 +73,19 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --max-session-lifetime <dur>   end each session after this long (90s, 15m, 12h...; default: none)
   --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
                            the rest are summarised by error code at the end of the window
+${POLICY_SERVE_USAGE}
   --backend <name>         crypto backend: auto (default), native or noble
   --allow-loose-key-permissions  accept a key file others can read
+
+  Observability (audit, metrics, drain):
+  --audit <dir>            write hash-chained audit files there (pqmcp audit verify|report)
+  --audit-max-bytes <n>    start a new audit file before one exceeds n bytes (default 64 MiB)
+  --audit-rotate <dur>     also start a new audit file this often (e.g. 1h, 1d)
+  --audit-content          put tool arguments and results in the audit events (default: hashes)
+  --metrics <host:port>    serve /metrics (Prometheus), /healthz and /readyz there
+  --metrics-agent-ids      label request metrics with agent ids (one series per agent)
+  --drain-grace <dur>      on SIGTERM/SIGINT, wait this long for requests in flight (default 10s)
+
   --json                   log JSON lines on stderr
   --debug                  stack traces`;
 
@@ -92,10 +107,21 @@ const SERVE_OPTIONS = {
   'failure-log': { type: 'string' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
+  // authorization and quotas (serve-policy.ts)
+  ...POLICY_SERVE_OPTIONS,
+  // --- observability (audit, metrics, drain) ---
+  audit: { type: 'string' },
+  'audit-max-bytes': { type: 'string' },
+  'audit-rotate': { type: 'string' },
+  'audit-content': { type: 'boolean' },
+  metrics: { type: 'string' },
+  'metrics-agent-ids': { type: 'boolean' },
+  'drain-grace': { type: 'string' },
 } as const;
 
 const DEFAULT_LISTEN = '127.0.0.1:7443';
 const DEFAULT_MAX_SESSIONS = 32;
+const DEFAULT_DRAIN_GRACE_MS = 10_000;
 /** Outstanding session writes above which the child's stdout is paused. */
 const PAUSE_ABOVE = 256;
 const RESUME_BELOW = 64;
@@ -180,6 +206,8 @@ interface LiveSession {
   slot: ChildSlot | undefined;
   routerPeer: RouterPeer;
   endReason: string | undefined;
+  /** Ids of the client's requests not yet answered (drain waits for them). */
+  inflight: Set<string | number>;
 }
 
 export async function serveCommand(ctx: Context, argv: string[]): Promise<number> {
@@ -215,28 +243,58 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const failureLog = parseFailureLog(str(p, 'failure-log') ?? '20/10s');
   const shared = flag(p, 'shared');
   const revocationPaths = list(p, 'revocations');
+  // --- observability (audit, metrics, drain) ---
+  const auditMaxBytesText = str(p, 'audit-max-bytes');
+  const auditMaxBytes = auditMaxBytesText === undefined ? undefined : Number(auditMaxBytesText);
+  if (auditMaxBytes !== undefined && !(Number.isSafeInteger(auditMaxBytes) && auditMaxBytes >= 1024)) throw new UsageError('--audit-max-bytes must be an integer >= 1024');
+  const auditRotate = str(p, 'audit-rotate');
+  const metricsText = str(p, 'metrics');
+  const metricsAddress = metricsText === undefined ? undefined : parseHostPort(metricsText, '--metrics');
+  const drainGraceText = str(p, 'drain-grace');
+  const drainGraceMs = drainGraceText === undefined ? DEFAULT_DRAIN_GRACE_MS : drainGraceText === '0' ? 0 : parseDuration(drainGraceText, '--drain-grace') * 1000;
 
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
-  const local = loadIdentity(backend, keyPath, str(p, 'credential'), { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
-  const trust: TrustStore = loadTrust(trustPath, revocationPaths);
+  const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
+  const trust: TrustStore = await loadTrustStore(trustPath, { revocations: revocationPaths });
   checkCommand(command);
   const log = makeLogger(ctx);
+  let draining = false;
+  const observe = await openObservability({
+    auditDir: str(p, 'audit'),
+    auditMaxBytes,
+    auditMaxAgeMs: auditRotate === undefined ? undefined : parseDuration(auditRotate, '--audit-rotate') * 1000,
+    metrics: metricsAddress,
+    metricsAgentIds: flag(p, 'metrics-agent-ids'),
+    ready: () => !draining && !shuttingDown,
+    log,
+  });
+  const audit = observe.onAuditEvent ? { onAuditEvent: observe.onAuditEvent, auditContent: flag(p, 'audit-content') } : {};
+  // Authorization and quotas (--policy, --quotas): loaded before listening; a bad file stops here.
+  const gates = await loadGates(p, ctx.output, log).catch(async (err: unknown) => {
+    await observe.close();
+    throw err;
+  });
 
   let server: PqmcpServer;
   try {
     server = await listen({
-      identity: local.identity,
+      identity: local,
       trust,
       backend,
       host,
       port,
       ...(path !== undefined ? { path } : {}),
+      ...audit,
+      ...gates.options,
+      // session limits (issue 10)
       ...(maxSessionsPerAgent !== undefined ? { maxSessionsPerAgent } : {}),
       ...(maxSessionLifetimeMs !== undefined ? { maxSessionLifetimeMs } : {}),
     });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
+    await observe.close();
+    gates.close();
     throw new CliError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${reason}`, 1, { cause: err });
   }
 
@@ -286,6 +344,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   /** Queue a message to a session's client, pausing the child's stdout when too much waits. */
   const sendToSession = (s: LiveSession, counts: { out: number }, m: JSONRPCMessage): void => {
     counts.out++;
+    const r = m as { id?: string | number; method?: unknown };
+    if (r.method === undefined && r.id !== undefined) s.inflight.delete(r.id);
     const slot = s.slot;
     if (slot) {
       slot.outstanding++;
@@ -348,13 +408,13 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   server.on('session', (transport, peer) => {
     const tag = transport.sessionId.slice(0, 8);
-    if (shuttingDown) return void transport.close().catch(() => {});
+    if (shuttingDown || draining) return void transport.close().catch(() => {});
     const problem = admissionProblem(peer, admission) ?? (sessions.size >= maxSessions ? `the gateway is at its limit of ${maxSessions} sessions (--max-sessions)` : undefined);
     if (problem) return refuse(transport, peer, tag, problem);
 
     const startedAt = Date.now();
     const counts = { in: 0, out: 0 };
-    const s: LiveSession = { transport, peer, tag, slot: undefined, routerPeer: undefined as unknown as RouterPeer, endReason: undefined };
+    const s: LiveSession = { transport, peer, tag, slot: undefined, routerPeer: undefined as unknown as RouterPeer, endReason: undefined, inflight: new Set() };
     s.routerPeer = { tag, send: (m) => sendToSession(s, counts, m) };
     sessions.add(s);
     if (shared) {
@@ -367,6 +427,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     slot.router.attach(s.routerPeer);
     transport.onmessage = (m) => {
       counts.in++;
+      const r = m as { id?: string | number; method?: unknown };
+      if (typeof r.method === 'string' && r.id !== undefined) s.inflight.add(r.id);
       slot.router.fromSession(s.routerPeer, m);
     };
     transport.onerror = (e) => {
@@ -396,15 +458,16 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   log(
     'listening',
-    { url: server.url, agentId: local.identity.agentId, fingerprint: local.key.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions },
-    `listening on ${server.url} as ${local.identity.agentId} (key ${local.key.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}`,
+    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions, ...gates.fields },
+    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}${describeGates(gates.fields)}`,
   );
 
   return new Promise<number>((resolve) => {
-    const reload = (): void => {
+    const reload = async (): Promise<void> => {
       let fresh: TrustStore;
       try {
-        fresh = loadTrust(trustPath, revocationPaths);
+        // Read the trust file and every list before applying any: a bad file changes nothing.
+        fresh = await loadTrustStore(trustPath, { revocations: revocationPaths });
       } catch (err) {
         log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: trust not reloaded: ${errorLine(err, 'error')}`);
         return;
@@ -425,13 +488,21 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       log('reloaded', { revocationLists: revocationPaths.length, sessionsClosed: closed }, `SIGHUP: reloaded the trust file and ${revocationPaths.length} revocation list(s); closing ${closed} session(s)`);
     };
     const shutdown = (signal: string): void => {
-      if (shuttingDown) {
+      if (draining) {
         log('forced-exit', { signal }, `${signal} again: exiting now`);
         process.exit(130);
       }
-      shuttingDown = true;
-      log('shutdown', { signal, sessions: sessions.size }, `${signal}: closing ${sessions.size} session(s) and stopping`);
+      // Drain: refuse new connections (/readyz says so), let requests in flight finish.
+      draining = true;
+      server.drain();
+      const inflight = (): number => [...sessions].reduce((n, s) => n + s.inflight.size, 0);
+      log('shutdown', { signal, sessions: sessions.size, inflight: inflight(), graceMs: drainGraceMs }, `${signal}: draining (${inflight()} request(s) in flight, grace ${humanDuration(drainGraceMs)}), then closing ${sessions.size} session(s) and stopping`);
       void (async () => {
+        gates.close();
+        const deadline = Date.now() + drainGraceMs;
+        while (inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        if (inflight() > 0) log('drain-timeout', { inflight: inflight() }, `grace period over with ${inflight()} request(s) still in flight`);
+        shuttingDown = true;
         await server.close().catch(() => {});
         if (sharedSlot) stopChild(sharedSlot.child);
         for (const s of sessions) if (s.slot) stopChild(s.slot.child);
@@ -440,13 +511,17 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
         process.off('SIGTERM', onTerm);
         process.off('SIGHUP', onHup);
         failures.close();
+        await observe.close().catch(() => {});
         log('stopped', {}, 'stopped');
         resolve(0);
       })();
     };
     const onInt = (): void => shutdown('SIGINT');
     const onTerm = (): void => shutdown('SIGTERM');
-    const onHup = (): void => reload();
+    const onHup = (): void => {
+      gates.reload(); // --policy, --quotas: a bad file is logged, the old one stays
+      void reload();
+    };
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
     process.on('SIGHUP', onHup);

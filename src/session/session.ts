@@ -22,11 +22,16 @@
  *   keyUpdateInterval records, always with data between.
  * - `partialBytes` is what the assembler holds of a message not yet complete (at most
  *   maxMessageSize); the transport counts it toward its read budget.
+ * - A server with `deferCrypto` emits a 'compute' event instead of encapsulating or
+ *   signing; until `resume()` gets the result, received bytes are buffered, not processed
+ *   (the transport should stop reading meanwhile). To refuse the work, `abort()`.
  */
-import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
+import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, ServerBusyError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
 import { ClientHandshake, ServerHandshake } from '../handshake/handshake.js';
+import { receiveNewSessionTicket } from '../handshake/resumption.js';
+import type { ClientTicket } from '../resumption/client-tickets.js';
 import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
-import type { Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
+import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
 import { CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, encodeRecord, fragmentMessage } from '../record/index.js';
 import { Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
 import type { AeadAlgorithm } from '../crypto/types.js';
@@ -47,9 +52,13 @@ export interface SessionOptions extends HandshakeConfig {
 
 export type SessionEvent =
   | { type: 'handshake'; result: HandshakeResult }
+  /** Client: the server sent a resumption ticket (keep it for a later connection). */
+  | { type: 'ticket'; ticket: ClientTicket }
   | { type: 'message'; data: Uint8Array }
   | { type: 'close' }
-  | { type: 'error'; error: PqmcpError };
+  | { type: 'error'; error: PqmcpError }
+  /** deferCrypto: compute this, then call resume() with the result (or abort()). */
+  | { type: 'compute'; request: CryptoRequest };
 
 export interface SessionOutput {
   /** Bytes to write to the peer, in order. */
@@ -94,6 +103,7 @@ export class Session {
   private readonly rx: Direction = { epoch: 'plaintext', cipher: undefined, secret: undefined };
   private readonly maxMessageSize: number;
   private readonly keyUpdateInterval: number;
+  private keyUpdateCount = 0;
   private queued: Uint8Array[] = [];
   private queuedBytes = 0;
   private sentClose = false;
@@ -103,12 +113,16 @@ export class Session {
   private suite = 0;
   private started = false;
   private exporterSecret: Uint8Array | undefined;
+  /** Client: the resumption master secret, for the server's NewSessionTickets. */
+  private resumptionSecret: Uint8Array | undefined;
   /** Set while an alert record is processed: an alert is never answered with an alert. */
   private inAlert = false;
   /** The peer asked for our KeyUpdate; it is sent before our next application record. */
   private keyUpdateOwed = false;
   /** KeyUpdates received since the peer's last application record. */
   private keyUpdatesInARow = 0;
+  /** A 'compute' event is out: records wait in the deframer until resume(). */
+  private computing = false;
 
   private constructor(
     readonly role: 'client' | 'server',
@@ -135,6 +149,11 @@ export class Session {
 
   get state(): SessionState {
     return this._state;
+  }
+
+  /** KeyUpdates sent and received so far (for metrics). */
+  get keyUpdates(): number {
+    return this.keyUpdateCount;
   }
 
   /** The handshake result (peer identity, suite, transcript hash) once established. */
@@ -178,12 +197,30 @@ export class Session {
     if (this._state === 'failed' || this._state === 'closed') return out;
     this.guard(out, () => {
       this.deframer.push(chunk);
-      for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
-        this.onRecord(rec.type, rec.header, rec.body, out);
-        if (this._state === 'closed') break;
-      }
+      this.processRecords(out);
     });
     return out;
+  }
+
+  /** Continue after a 'compute' event with its result. Never throws for a late result. */
+  resume(result: CryptoResult): SessionOutput {
+    const out: SessionOutput = { send: [], events: [] };
+    if (this._state === 'failed' || this._state === 'closed') return out;
+    if (!this.computing) throw new InvalidArgumentError('resume() without a pending compute event');
+    this.computing = false;
+    this.guard(out, () => {
+      this.apply(this.handshaking().resume(result), out);
+      this.processRecords(out);
+    });
+    return out;
+  }
+
+  private processRecords(out: SessionOutput): void {
+    if (this.computing) return;
+    for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
+      this.onRecord(rec.type, rec.header, rec.body, out);
+      if (this._state === 'closed' || this.computing) break;
+    }
   }
 
   /**
@@ -315,6 +352,8 @@ export class Session {
     }
     this.exporterSecret?.fill(0);
     this.exporterSecret = undefined;
+    this.resumptionSecret?.fill(0);
+    this.resumptionSecret = undefined;
   }
 
   private alertRecord(code: number): Uint8Array {
@@ -337,13 +376,18 @@ export class Session {
       // It is unauthenticated: reported as an abort carrying its code, never with the
       // trusted meaning of that code.
       if (this.rx.epoch === 'application') throw new UnexpectedMessageError('plaintext alert after the handshake');
-      throw new PeerAbortedError(decodeAlert(body));
+      const code = decodeAlert(body);
+      // server_busy means only "retry later", exactly what the (equally forgeable) close
+      // code 4006 says: the server's cheap refusal before any signature.
+      if (code === Alert.serverBusy) throw new ServerBusyError('server busy: it refused the handshake before any work, try again later');
+      throw new PeerAbortedError(code);
     }
     // Protected record.
     if (!this.rx.cipher) throw new UnexpectedMessageError('protected record before keys were established');
     const { innerType, content } = this.rx.cipher.open(header, body);
     switch (innerType) {
       case InnerType.handshake:
+        if (this.rx.epoch === 'application') return this.onPostHandshake(content, out);
         if (this.rx.epoch !== 'handshake') throw new UnexpectedMessageError('handshake message after the handshake completed');
         this.apply(this.handshaking().receive(content, 'handshake'), out);
         return;
@@ -383,10 +427,23 @@ export class Session {
     throw new PeerAlertError(code);
   }
 
+  /** After the handshake only NewSessionTicket (server to client) is a handshake message. */
+  private onPostHandshake(message: Uint8Array, out: SessionOutput): void {
+    const secret = this.resumptionSecret;
+    if (this.role !== 'client' || this._state !== 'established' || !secret || !this._result) {
+      throw new UnexpectedMessageError('handshake message after the handshake completed');
+    }
+    const { backend, identity } = this.options;
+    const own = identity.credential instanceof Uint8Array ? identity.credential : identity.credential.encoded;
+    const ticket = receiveNewSessionTicket(backend, secret, message, this._result.peer, this._result.suite, own, (this.options.now ?? Date.now)());
+    if (ticket) out.events.push({ type: 'ticket', ticket });
+  }
+
   private onKeyUpdate(requested: boolean): void {
     if (++this.keyUpdatesInARow > MAX_KEY_UPDATES_IN_A_ROW) {
       throw new UnexpectedMessageError(`more than ${MAX_KEY_UPDATES_IN_A_ROW} KeyUpdates without application data`);
     }
+    this.keyUpdateCount++;
     const old = this.rx.secret!;
     this.rx.secret = nextTrafficSecret(this.options.backend, old);
     old.fill(0); // forward secrecy in memory: the old key cannot be re-derived
@@ -398,6 +455,7 @@ export class Session {
   private sendKeyUpdate(requestPeer: boolean, out: Uint8Array[]): void {
     // Any update of our sending keys answers a pending request.
     this.keyUpdateOwed = false;
+    this.keyUpdateCount++;
     out.push(this.tx.cipher!.seal(InnerType.keyUpdate, encodeKeyUpdate(requestPeer)));
     const old = this.tx.secret!;
     this.tx.secret = nextTrafficSecret(this.options.backend, old);
@@ -422,6 +480,7 @@ export class Session {
     for (const action of actions) {
       switch (action.type) {
         case 'send':
+          // 'application': a post-handshake message (NewSessionTicket) under application keys.
           out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : this.tx.cipher!.seal(InnerType.handshake, action.message));
           break;
         case 'keys': {
@@ -436,12 +495,19 @@ export class Session {
         case 'complete':
           this._result = action.result;
           this.exporterSecret = action.exporterSecret;
+          // Only a client keeps it (the server has issued its tickets by now).
+          if (this.role === 'client') this.resumptionSecret = action.resumptionSecret;
+          else action.resumptionSecret?.fill(0);
           this._state = 'established';
           // Nothing reads the state machine again: let its transcript (both credentials,
           // the hellos, views pinning the received flights) and peer state go.
           this.handshake = undefined;
           out.events.push({ type: 'handshake', result: action.result });
           this.flushQueue(out);
+          break;
+        case 'compute':
+          this.computing = true;
+          out.events.push({ type: 'compute', request: action.request });
           break;
       }
     }

@@ -93,6 +93,19 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_SESSION_LIMIT: CloseCode.sessionLimit,
   ERR_SESSION_EXPIRED: CloseCode.sessionExpired,
   ERR_SESSION_UNTRUSTED: CloseCode.sessionUntrusted,
+  // resumption: a bad binder fails authentication; ticket refusals never close a connection
+  // (the server falls back to a full handshake), listed for completeness
+  ERR_BAD_BINDER: CloseCode.authenticationFailed,
+  ERR_TICKET_INVALID: CloseCode.authenticationFailed,
+  ERR_TICKET_UNKNOWN_KEY: CloseCode.authenticationFailed,
+  ERR_TICKET_EXPIRED: CloseCode.authenticationFailed,
+  ERR_TICKET_REPLAYED: CloseCode.authenticationFailed,
+  ERR_TICKET_ENDPOINT: CloseCode.authenticationFailed,
+  ERR_TICKET_MISMATCH: CloseCode.authenticationFailed,
+  ERR_TICKET_REPLAY_FULL: CloseCode.authenticationFailed,
+  // authorization and quotas: local configuration errors, never a session's fault
+  ERR_POLICY_INVALID: CloseCode.internalError,
+  ERR_POLICY_ENGINE_UNAVAILABLE: CloseCode.internalError,
   // protocol revision (issue 11)
   ERR_UNSUPPORTED_EXTENSION: CloseCode.negotiationFailed,
   ERR_PEER_ABORTED: CloseCode.peerAborted,
@@ -100,6 +113,11 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_ENDPOINT_MISMATCH: CloseCode.endpointMismatch,
   ERR_CREDENTIAL_USAGE: CloseCode.authenticationFailed,
   ERR_NAME_CONSTRAINT: CloseCode.authenticationFailed,
+  // identity files: local errors loading files, never a session's
+  ERR_FILE_NOT_FOUND: CloseCode.internalError,
+  ERR_FILE_READ: CloseCode.internalError,
+  ERR_FILE_FORMAT: CloseCode.internalError,
+  ERR_KEY_PERMISSIONS: CloseCode.internalError,
 };
 
 const REASONS: Record<CloseCodeValue, string> = {

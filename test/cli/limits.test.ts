@@ -14,7 +14,8 @@ import { parseFailureLog } from '../../src/cli/serve.js';
 import { UsageError } from '../../src/cli/output.js';
 import { SUBPROTOCOL } from '../../src/transport/index.js';
 import { CliProcess, LINE_SERVER, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
-import { loadIdentity, loadTrust } from '../../src/cli/files.js';
+import { loadOwnIdentity } from '../../src/cli/files.js';
+import { loadTrustStore } from '../../src/identity/files.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { serveMcp } from '../../src/transport/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -110,7 +111,7 @@ describe('pqmcp connect and a busy server', () => {
   it('retries with backoff, says so on stderr, and gets through once a slot frees', async () => {
     const backend = createNativeBackend();
     const server = await serveMcp(
-      { identity: loadIdentity(backend, gatewayFiles.key, undefined).identity, trust: loadTrust(trust), backend, maxPendingHandshakes: 1, handshakeTimeoutMs: 6_000 },
+      { identity: await loadOwnIdentity(backend, gatewayFiles.key, undefined, false), trust: await loadTrustStore(trust), backend, maxPendingHandshakes: 1, handshakeTimeoutMs: 6_000 },
       () => new McpServer({ name: 'busy', version: '1' }),
     );
     try {
