@@ -12,7 +12,7 @@
  *
  *   {} = protected under handshake traffic keys, [] = under application traffic keys.
  *
- * Resumed (docs/protocol.md section 11; the PSK logic lives in resumption.ts):
+ * Resumed (docs/protocol.md section 15; the PSK logic lives in resumption.ts):
  *   ClientHello (+ pre_shared_key: ticket, binder; fresh X-Wing ek) -->
  *                                              <--------  ServerHello (+ pre_shared_key) {Finished}
  *   {Finished}                                 -------->
@@ -208,13 +208,14 @@ abstract class HandshakeBase {
     return app;
   }
 
-  protected random(n: number): Uint8Array {
-    return this.config.random ? this.config.random(n) : this.config.backend.randomBytes(n);
+  /** `n` random bytes; `purpose` names the draw for known-answer vectors. */
+  protected random(n: number, purpose: string): Uint8Array {
+    return this.config.random ? this.config.random(n, `${this.role} ${purpose}`) : this.config.backend.randomBytes(n);
   }
 
   /** ML-DSA `rnd`: explicit only in deterministic mode. */
   protected signingRandomness(): Uint8Array | undefined {
-    return this.config.random ? this.config.random(32) : undefined;
+    return this.config.random ? this.config.random(32, `${this.role} CredentialVerify ML-DSA rnd`) : undefined;
   }
 
   protected requireEpoch(epoch: Epoch, required: Epoch, what: string): void {
@@ -359,8 +360,8 @@ export class ClientHandshake extends HandshakeBase {
   start(): HandshakeAction[] {
     if (this.state !== 'start') throw new InvalidArgumentError('client handshake already started');
     const { backend, resumeTicket } = this.config;
-    this.ephemeral = backend.xwing.keygen(this.random(32));
-    const random = this.random(RANDOM_LENGTH);
+    this.ephemeral = backend.xwing.keygen(this.random(32, 'X-Wing key generation seed'));
+    const random = this.random(RANDOM_LENGTH, 'random');
     const extensions = this.clientExtensions();
     const keyShare = this.ephemeral.publicKey;
     // pre_shared_key (0x0020) is placed by type like any other extension; its binder is
@@ -519,7 +520,7 @@ export class ServerHandshake extends HandshakeBase {
         this.version = version;
         this.suite = suite;
         this.transcript.add(framed);
-        const randomness = this.config.random ? this.config.random(64) : undefined;
+        const randomness = this.config.random ? this.random(64, 'X-Wing encapsulation randomness (m || ek_X)') : undefined;
         const request: CryptoRequest = { op: 'encapsulate', publicKey: ch.keyShare, ...(randomness ? { randomness } : {}) };
         return this.computeOrContinue('wait-encapsulation', request);
       }
@@ -535,7 +536,7 @@ export class ServerHandshake extends HandshakeBase {
         this.state = 'done';
         const { resumptionSecret, ...complete } = this.complete();
         const tickets = this.config.tickets
-          ? issueTickets(this.serverContext(), resumptionSecret, this.suite, complete.result.peer, decodeCredential(this.ownCredential()).agentId, this.authTime ?? Math.floor(this.nowMs() / 1000), (n) => this.random(n))
+          ? issueTickets(this.serverContext(), resumptionSecret, this.suite, complete.result.peer, decodeCredential(this.ownCredential()).agentId, this.authTime ?? Math.floor(this.nowMs() / 1000), (n) => this.random(n, 'ticket salt'))
           : [];
         resumptionSecret.fill(0);
         return [
@@ -575,7 +576,7 @@ export class ServerHandshake extends HandshakeBase {
   /** ServerHello, handshake keys, our Credential; then the signature over them. */
   private afterEncapsulation(ciphertext: Uint8Array, sharedSecret: Uint8Array): HandshakeAction[] {
     const extensions = this.resumed ? [encodePskAccepted()] : [];
-    const hello = encodeServerHello({ version: this.version, random: this.random(RANDOM_LENGTH), suite: this.suite, kemId: KEM_XWING, ciphertext, extensions });
+    const hello = encodeServerHello({ version: this.version, random: this.random(RANDOM_LENGTH, 'random'), suite: this.suite, kemId: KEM_XWING, ciphertext, extensions });
     this.transcript.add(hello);
     const secrets = this.deriveHandshake(sharedSecret);
     if (this.resumed) return [{ type: 'send', epoch: 'plaintext', message: hello }, ...this.resumedFlight(secrets)];

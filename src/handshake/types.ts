@@ -36,9 +36,10 @@ export interface HandshakeConfig {
    * Source of every random input (hello randoms, the ephemeral X-Wing seed, encapsulation
    * randomness, ML-DSA's rnd). Inject it only for known-answer tests: with it set, the whole
    * handshake is reproducible byte for byte. Default: the backend's CSPRNG, and the native
-   * primitives draw their own randomness.
+   * primitives draw their own randomness. `purpose` names each draw ("client random",
+   * "server X-Wing encapsulation randomness (m || ek_X)", ...) for labelled vectors.
    */
-  random?: (length: number) => Uint8Array;
+  random?: (length: number, purpose: string) => Uint8Array;
   /**
    * Receives every secret of the key schedule as it is derived (like TLS's key log). For
    * known-answer tests and protocol debugging only: anything it stores can decrypt the
@@ -46,7 +47,7 @@ export interface HandshakeConfig {
    */
   keyLog?: (label: string, secret: Uint8Array) => void;
 
-  // --- resumption (docs/protocol.md section 11) ---
+  // --- resumption (docs/protocol.md section 15) ---
   /** Server: issue tickets after each handshake and accept them in ClientHellos. */
   tickets?: ServerTicketConfig;
   /** Client: offer this ticket (PSK + fresh X-Wing, no signatures). Ignored unless usable now. */

@@ -32,8 +32,9 @@ import { receiveNewSessionTicket } from '../handshake/resumption.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
 import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
-import { CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, encodeRecord, fragmentMessage } from '../record/index.js';
-import { Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
+import { CREDENTIAL_PADDING_BLOCK, CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, checkPaddingBlock, encodeRecord, fragmentMessage, paddingFor } from '../record/index.js';
+import type { Fragment } from '../record/index.js';
+import { MsgType, Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
 import type { AeadAlgorithm } from '../crypto/types.js';
 import { utf8Encode } from '../bytes.js';
 
@@ -48,6 +49,13 @@ export interface SessionOptions extends HandshakeConfig {
   keyUpdateInterval?: number;
   /** Hard per-key record limit (tests force it small). Default 2^48. */
   sequenceLimit?: number;
+  /**
+   * Pad the last record of each application message so that its inner plaintext is a
+   * multiple of this many bytes (docs/protocol.md, section 3.2): an observer then learns
+   * message sizes only to this granularity. 0 (default): no application padding. Credential
+   * records are always padded (to 1024).
+   */
+  applicationPadding?: number;
 }
 
 export type SessionEvent =
@@ -103,6 +111,7 @@ export class Session {
   private readonly rx: Direction = { epoch: 'plaintext', cipher: undefined, secret: undefined };
   private readonly maxMessageSize: number;
   private readonly keyUpdateInterval: number;
+  private readonly applicationPadding: number;
   private keyUpdateCount = 0;
   private queued: Uint8Array[] = [];
   private queuedBytes = 0;
@@ -136,6 +145,7 @@ export class Session {
     if (!(Number.isSafeInteger(this.keyUpdateInterval) && this.keyUpdateInterval > 0 && this.keyUpdateInterval < limit)) {
       throw new InvalidArgumentError('keyUpdateInterval must be a positive integer below sequenceLimit (a key update needs a record of its own)');
     }
+    this.applicationPadding = checkPaddingBlock(options.applicationPadding, 'applicationPadding');
     this.assembler = new MessageAssembler(this.maxMessageSize);
   }
 
@@ -242,7 +252,7 @@ export class Session {
       if (this.keyUpdateOwed) this.sendKeyUpdate(false, out);
       for (const frag of fragmentMessage(message)) {
         this.maybeUpdateKeys(out);
-        out.push(this.tx.cipher!.seal(frag.innerType, frag.content));
+        out.push(this.sealFragment(frag));
       }
     });
   }
@@ -481,7 +491,7 @@ export class Session {
       switch (action.type) {
         case 'send':
           // 'application': a post-handshake message (NewSessionTicket) under application keys.
-          out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : this.tx.cipher!.seal(InnerType.handshake, action.message));
+          out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : this.sealHandshake(action.message));
           break;
         case 'keys': {
           // The suite is fixed by the first key installation (after the hellos).
@@ -513,12 +523,24 @@ export class Session {
     }
   }
 
+  /** One application fragment; the last of a message is padded per `applicationPadding`. */
+  private sealFragment(frag: Fragment): Uint8Array {
+    const padding = frag.innerType === InnerType.applicationFinal ? paddingFor(frag.content.length, this.applicationPadding) : 0;
+    return this.tx.cipher!.seal(frag.innerType, frag.content, padding);
+  }
+
+  /** A protected handshake message; a Credential is padded to its bucket (identity hiding by length). */
+  private sealHandshake(message: Uint8Array): Uint8Array {
+    const padding = message[0] === MsgType.credential ? paddingFor(message.length, CREDENTIAL_PADDING_BLOCK) : 0;
+    return this.tx.cipher!.seal(InnerType.handshake, message, padding);
+  }
+
   private flushQueue(out: SessionOutput): void {
     const queued = this.queued;
     this.queued = [];
     this.queuedBytes = 0;
     for (const m of queued) {
-      for (const frag of fragmentMessage(m)) out.send.push(this.tx.cipher!.seal(frag.innerType, frag.content));
+      for (const frag of fragmentMessage(m)) out.send.push(this.sealFragment(frag));
     }
   }
 }

@@ -43,6 +43,7 @@ import type { Dialer, Dialing, OpenedSocket } from './dialer.js';
 import { wsDialer } from './ws-dialer.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
+import type { TicketStore } from '../resumption/client-tickets.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
 export interface PqmcpClientOptions extends PqmcpTransportOptions {
@@ -62,6 +63,14 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
    */
   webSocketOptions?: Omit<ClientOptions, 'perMessageDeflate' | 'maxPayload' | 'headers'>;
 
+  // --- resumption (docs/protocol.md section 15) ---
+  /**
+   * Keep the server's resumption tickets here and offer one on the next connection to the
+   * same server id and URL: a resumed handshake makes no signatures (PSK + fresh X-Wing).
+   * Share one `MemoryTicketStore` between the transports of a process. Default: none.
+   */
+  tickets?: TicketStore;
+
   // --- busy retry (issue 10; busy-retry.ts) ---
   /**
    * Retry a server that refuses the connection as busy (ERR_SERVER_BUSY, close code 4006)
@@ -71,6 +80,11 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
   busyRetry?: false | BusyRetryOptions;
   /** Hears of each retry of a busy server (attempt, delay, the refusal) before it waits. */
   onBusyRetry?: (event: BusyRetryEvent) => void;
+}
+
+/** The key a client's tickets are kept under: the server id it expects and the endpoint URL. */
+export function ticketStoreKey(url: URL, expectedServerId: string | undefined): string {
+  return `${expectedServerId ?? '*'} ${url.origin}${url.pathname}`;
 }
 
 /** A send() made before the handshake completed: kept until it settles, to be sent again on a retry. */
@@ -147,6 +161,10 @@ export class PqmcpClientTransport implements Transport {
       throw new InvalidArgumentError('set expectedServerId to the server agent id (or allowAnyServer: true to accept any agent your trust store accepts)');
     }
     if (options.expectedServerId !== undefined && typeof options.expectedServerId !== 'string') throw new InvalidArgumentError('expectedServerId must be a string');
+    const t = options.tickets as Partial<TicketStore> | undefined;
+    if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.take !== 'function' || typeof t.put !== 'function')) {
+      throw new InvalidArgumentError('tickets must be a TicketStore (e.g. new MemoryTicketStore())');
+    }
     this.resolved = resolveOptions(options);
     this.busyRetry = resolveBusyRetry(options.busyRetry);
     if (options.onBusyRetry !== undefined && typeof options.onBusyRetry !== 'function') throw new InvalidArgumentError('onBusyRetry must be a function');
@@ -158,6 +176,11 @@ export class PqmcpClientTransport implements Transport {
   /** The server's verified identity, once the handshake has completed. */
   get peer(): VerifiedPeer | undefined {
     return this.result?.peer;
+  }
+
+  /** True once a handshake resumed from a ticket has completed (`peer` then comes from the ticket). */
+  get resumed(): boolean {
+    return this.result?.resumed ?? false;
   }
 
   /** The crypto backend in use ('noble' or 'native'), once started. */
@@ -205,7 +228,12 @@ export class PqmcpClientTransport implements Transport {
   private async connect(backend: CryptoBackend, startedAt: number): Promise<void> {
     const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
     const audit = this.resolved.audit;
+    const store = this.options.tickets;
+    const storeKey = ticketStoreKey(this.url, this.options.expectedServerId);
+    // A ticket is single use: a busy refusal spends it, the retry runs a full handshake.
+    const resumeTicket = store?.take(storeKey, Date.now());
     const session = Session.client({
+      ...(resumeTicket ? { resumeTicket } : {}),
       backend,
       identity: localIdentity(this.options.identity),
       trust: this.options.trust,
@@ -214,6 +242,7 @@ export class PqmcpClientTransport implements Transport {
       ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
       now: this.resolved.clock.now,
       maxMessageSize: this.resolved.maxMessageSize,
+      applicationPadding: this.resolved.applicationPadding,
     });
     const guarding = guardOptions(this.resolved, this.options.trust, backend, localIdentity(this.options.identity));
     const opened = await this.open(traffic);
@@ -237,6 +266,7 @@ export class PqmcpClientTransport implements Transport {
       this.settleHandshake.resolve(result);
     };
     connection.onmessage = (data) => this.deliver(data);
+    if (store) connection.onticket = (ticket) => store.put(storeKey, ticket);
     connection.onerror = (error) => {
       if (this.willRetry(connection, error)) return;
       this.settleHandshake.reject(error);
@@ -406,7 +436,7 @@ export class PqmcpClientTransport implements Transport {
       abort: (error) => connection.abort(error),
     });
     if (message === undefined) return;
-    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
+    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length, data);
     else this.onmessage?.(message);
   }
 
