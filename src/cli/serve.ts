@@ -41,6 +41,7 @@ import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import { listen } from '../transport/server.js';
 import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
+import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
 import { flag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
 import { LogLimiter } from './log-limiter.js';
 import { openObservability } from './observe.js';
@@ -87,7 +88,7 @@ ${POLICY_SERVE_USAGE}
   --drain-grace <dur>      on SIGTERM/SIGINT, wait this long for requests in flight (default 10s)
 
   --json                   log JSON lines on stderr
-  --debug                  stack traces`;
+  --debug                  stack traces${EDGE_USAGE}`;
 
 const SERVE_OPTIONS = {
   identity: { type: 'string' },
@@ -117,6 +118,8 @@ const SERVE_OPTIONS = {
   metrics: { type: 'string' },
   'metrics-agent-ids': { type: 'boolean' },
   'drain-grace': { type: 'string' },
+  // edge admission (edge-flags.ts)
+  ...EDGE_OPTIONS,
 } as const;
 
 const DEFAULT_LISTEN = '127.0.0.1:7443';
@@ -242,6 +245,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const maxSessionLifetimeMs = lifetimeText === undefined ? undefined : parseDuration(lifetimeText, '--max-session-lifetime') * 1000;
   const failureLog = parseFailureLog(str(p, 'failure-log') ?? '20/10s');
   const shared = flag(p, 'shared');
+  const edge = edgeOptions(p);
   const revocationPaths = list(p, 'revocations');
   // --- observability (audit, metrics, drain) ---
   const auditMaxBytesText = str(p, 'audit-max-bytes');
@@ -286,6 +290,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       ...(path !== undefined ? { path } : {}),
       ...audit,
       ...gates.options,
+      ...edge,
       // session limits (issue 10)
       ...(maxSessionsPerAgent !== undefined ? { maxSessionsPerAgent } : {}),
       ...(maxSessionLifetimeMs !== undefined ? { maxSessionLifetimeMs } : {}),

@@ -1,24 +1,16 @@
 /**
  * The write side of a Connection: records queued during one turn of the event loop are
- * written as few socket messages as `maxWriteBatch` allows.
+ * written at the end of the turn, as the socket messages write-batches.ts cuts them into.
  *
  * Sharp edges:
- * - Records of LARGE_RECORD bytes or more are never copied into a batch: each is written
- *   as its own socket message (cut at maxWriteBatch), in order with the batches around it.
- *   Copying it would cost more than the extra WebSocket frame saves.
- * - No socket message exceeds maxWriteBatch (the peer's maxPayload is at least that): a
- *   record above it is cut; the Session accepts any split of the record stream.
  * - `flushNow()` writes at once (handshake flights, closes); otherwise the queue is written
  *   at the end of the turn. After `stop()` nothing is queued or written again.
  * - A socket that throws on send() is reported once through `onWriteError` (its close
  *   event ends the connection); `onWritten` runs for every message handed to the OS.
  */
-import { concat } from '../bytes.js';
-import type { MessageSocket } from './connection.js';
+import type { MessageSocket } from './connection-types.js';
 import { defer } from './timers.js';
-
-/** Records of at least this many bytes are written as their own socket message, not batched. */
-export const LARGE_RECORD = 16 * 1024;
+import { socketMessages } from './write-batches.js';
 
 export class BatchWriter {
   private out: Uint8Array[] = [];
@@ -66,32 +58,15 @@ export class BatchWriter {
     this.discard();
   }
 
-  /** Write everything queued, in order, batched as the file comment says. */
+  /** Write everything queued, in order. */
   flushNow(): void {
     if (this.out.length === 0 || this.stopped) return;
-    const chunks = this.out;
+    const records = this.out;
     this.discard();
-    const max = this.maxWriteBatch;
-    let batch: Uint8Array[] = [];
-    let size = 0;
-    for (const chunk of chunks) {
-      if (size > 0 && (chunk.length >= LARGE_RECORD || size + chunk.length > max)) {
-        this.write(batch);
-        batch = [];
-        size = 0;
-      }
-      if (chunk.length >= LARGE_RECORD) {
-        for (let o = 0; o < chunk.length; o += max) this.write([chunk.subarray(o, o + max)]);
-        continue;
-      }
-      batch.push(chunk);
-      size += chunk.length;
-    }
-    if (size > 0) this.write(batch);
+    for (const message of socketMessages(records, this.maxWriteBatch)) this.write(message);
   }
 
-  private write(batch: Uint8Array[]): void {
-    const data = batch.length === 1 ? batch[0]! : concat(...batch);
+  private write(data: Uint8Array): void {
     try {
       this.socket.send(data, () => this.onWritten());
     } catch (err) {

@@ -43,13 +43,15 @@
  *   holds: if both did, two peers streaming at each other could each wait on the other.
  */
 import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
-import type { HandshakeResult } from '../handshake/types.js';
+import type { CryptoRequest, CryptoResult, HandshakeResult } from '../handshake/types.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { Session, SessionOutput } from '../session/session.js';
 import { BatchWriter } from './batch-writer.js';
+import { LARGE_RECORD } from './write-batches.js';
 import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
 import type { ReceiveBudget } from './receive-budget.js';
 import { defer, unref, type Timer } from './timers.js';
+import { KeepAlive } from './keepalive.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
 import type { ConnectionOptions, MessageSocket } from './connection-types.js';
@@ -64,6 +66,7 @@ interface Waiter {
 type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
 
 const DRAIN_POLL_MS = 10;
+export { LARGE_RECORD };
 /** Received messages waiting for delivery above which reading from the socket pauses. */
 const MAX_UNDELIVERED_MESSAGES = 1024;
 /** Delivered entries at the head of the event queue above which the queue is compacted. */
@@ -76,6 +79,11 @@ export class Connection {
   onmessage: ((data: Uint8Array) => void) | undefined;
   onerror: ((error: PqmcpError) => void) | undefined;
   onclose: (() => void) | undefined;
+  /**
+   * Runs a deferred handshake step (a server Session with deferCrypto); reading pauses
+   * until it settles. A rejection ends the connection with that error (and its alert).
+   */
+  oncompute: ((request: CryptoRequest) => Promise<CryptoResult>) | undefined;
 
   /** Resolves once onclose has fired. Never rejects. */
   readonly closed: Promise<void>;
@@ -89,8 +97,7 @@ export class Connection {
   private handshakeWaiters: Waiter[] = [];
   private drainWaiters: Waiter[] = [];
   private handshakeTimer: Timer | undefined;
-  private keepAliveTimer: ReturnType<typeof setInterval> | undefined;
-  private pongTimer: Timer | undefined;
+  private keepAlive: KeepAlive | undefined;
   private closeTimer: Timer | undefined;
   private drainTimer: ReturnType<typeof setInterval> | undefined;
   private resolveClosed!: () => void;
@@ -105,6 +112,7 @@ export class Connection {
   private pausedByApp = false;
   private pausedByInbox = false;
   private pausedByBudget = false;
+  private pausedByCompute = false;
   private socketPaused = false;
   private readonly budgetMember = {
     resumeReading: (): void => {
@@ -127,8 +135,8 @@ export class Connection {
     );
     this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
     if (options.keepAliveMs > 0 && socket.ping) {
-      this.keepAliveTimer = setInterval(() => this.ping(), options.keepAliveMs);
-      unref(this.keepAliveTimer);
+      const timeout = (): void => this.fail(new KeepAliveTimeoutError(options.keepAliveTimeoutMs), true, true);
+      this.keepAlive = new KeepAlive(() => socket.ping?.(), options.keepAliveMs, options.keepAliveTimeoutMs, timeout);
     }
   }
 
@@ -225,8 +233,7 @@ export class Connection {
   }
 
   pong(): void {
-    if (this.pongTimer) clearTimeout(this.pongTimer);
-    this.pongTimer = undefined;
+    this.keepAlive?.pong();
   }
 
   socketError(err: Error): void {
@@ -280,6 +287,9 @@ export class Connection {
           this.confirm();
           this.onPeerClose();
           break;
+        case 'compute':
+          this.compute(event.request);
+          break;
         case 'error':
           this.fail(event.error, false);
           break;
@@ -295,6 +305,27 @@ export class Connection {
     if (mayRead === !this.pausedByBudget) return;
     this.pausedByBudget = !mayRead;
     this.updatePause();
+  }
+
+  private compute(request: CryptoRequest): void {
+    const run = this.oncompute;
+    if (!run) return this.fail(new InternalError('deferred handshake step without a compute hook'), true);
+    const settle = (): boolean => {
+      this.pausedByCompute = false;
+      this.updatePause();
+      return this.phase !== 'closed' && !this.failure;
+    };
+    this.pausedByCompute = true;
+    this.updatePause();
+    run(request).then(
+      (result) => {
+        if (settle()) this.handle(this.session.resume(result));
+        else if (result.op === 'encapsulate') result.sharedSecret.fill(0);
+      },
+      (err: unknown) => {
+        if (settle()) this.fail(toPqmcpError(err), true);
+      },
+    );
   }
 
   /** The peer's close_notify arrived; the Session has queued our answer. */
@@ -380,26 +411,10 @@ export class Connection {
     this.fail(new HandshakeTimeoutError(this.options.handshakeTimeoutMs), true);
   }
 
-  private ping(): void {
-    if (this.pongTimer || this.phase === 'closing' || this.phase === 'closed') return;
-    try {
-      this.socket.ping?.();
-    } catch {
-      return; // The socket is going away; its close event follows.
-    }
-    this.pongTimer = unref(
-      setTimeout(() => {
-        this.pongTimer = undefined;
-        this.fail(new KeepAliveTimeoutError(this.options.keepAliveTimeoutMs), true, true);
-      }, this.options.keepAliveTimeoutMs),
-    );
-  }
-
   private stopLiveTimers(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
-    if (this.pongTimer) clearTimeout(this.pongTimer);
-    this.handshakeTimer = this.keepAliveTimer = this.pongTimer = undefined;
+    this.keepAlive?.stop();
+    this.handshakeTimer = this.keepAlive = undefined;
   }
 
   /** Reject (or, for a clean close, reject with ClosedError) every pending send(). */
@@ -416,7 +431,7 @@ export class Connection {
   }
 
   private updatePause(): void {
-    const want = this.pausedByApp || this.pausedByInbox || this.pausedByBudget;
+    const want = this.pausedByApp || this.pausedByInbox || this.pausedByBudget || this.pausedByCompute;
     if (want === this.socketPaused || this.phase === 'closed') return;
     this.socketPaused = want;
     if (want) this.socket.pause?.();

@@ -19,6 +19,8 @@ import { loadTrustStore } from '../../src/identity/files.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { serveMcp } from '../../src/transport/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { PqmcpClientTransport } from '../../src/transport/index.js';
 import type { Files } from './helpers.js';
 
 const SERVER_ID = 'agent://limits-test/gateway';
@@ -108,24 +110,37 @@ describe('pqmcp serve session limits', () => {
 });
 
 describe('pqmcp connect and a busy server', () => {
-  it('retries with backoff, says so on stderr, and gets through once a slot frees', async () => {
+  it('retries with backoff, says so on stderr, and gets through once the server has room', { timeout: 30_000 }, async () => {
     const backend = createNativeBackend();
+    // One new handshake per second per address; a spender keeps taking it until the bridge is refused.
     const server = await serveMcp(
-      { identity: await loadOwnIdentity(backend, gatewayFiles.key, undefined, false), trust: await loadTrustStore(trust), backend, maxPendingHandshakes: 1, handshakeTimeoutMs: 6_000 },
+      { identity: await loadOwnIdentity(backend, gatewayFiles.key, undefined, false), trust: await loadTrustStore(trust), backend, handshakeRatePerSource: 1 },
       () => new McpServer({ name: 'busy', version: '1' }),
     );
+    let spending = true;
+    const spender = (async () => {
+      const self = await loadOwnIdentity(backend, alice.key, undefined, false);
+      const peerTrust = await loadTrustStore(trust);
+      while (spending) {
+        const t = new PqmcpClientTransport(server.url, { identity: self, trust: peerTrust, backend, expectedServerId: SERVER_ID, busyRetry: false });
+        const c = new Client({ name: 'spender', version: '1' });
+        await c.connect(t).catch(() => {});
+        await c.close().catch(() => {});
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
     try {
-      const squatter = new WebSocket(server.url, SUBPROTOCOL);
-      squatter.on('error', () => {});
-      await new Promise((r) => squatter.once('open', r));
       const b = await bridge(server.url, alice);
+      await b.waitForStderr(/server busy/);
+      spending = false;
+      await spender;
       const answer = await b.waitForMessage((m) => m['id'] === 0);
       expect(answer['result']).toBeDefined();
       expect(b.stderr).toMatch(/pqmcp connect: server busy \(ERR_SERVER_BUSY\); retry 1 of 20 in \d+ ms/);
       b.child.stdin!.end();
       expect(await b.exited).toBe(0);
-      squatter.terminate();
     } finally {
+      spending = false;
       await server.close();
     }
   });

@@ -1,6 +1,6 @@
 /**
- * The client retries a busy server (issue 10, item 5): a listener whose only pending-
- * handshake slot is held by a silent socket refuses with close code 4006; the transport
+ * The client retries a busy server (issue 10, item 5): a listener over its per-address
+ * handshake rate refuses with server_busy (ERR_SERVER_BUSY); the transport
  * waits a bounded, jittered, growing delay, says so (onBusyRetry), reconnects and sends the
  * SDK's `initialize` again, so client.connect() succeeds with nothing lost. Disabled, or out
  * of attempts, the typed ServerBusyError reaches client.connect(); close() while waiting
@@ -8,26 +8,25 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { WebSocket } from 'ws';
 import { ClosedError, InvalidArgumentError, ServerBusyError } from '../../src/errors.js';
-import { PqmcpClientTransport, SUBPROTOCOL } from '../../src/transport/index.js';
+import { PqmcpClientTransport } from '../../src/transport/index.js';
 import { BUSY_RETRY_DEFAULTS, busyRetryDelay, resolveBusyRetry } from '../../src/transport/busy-retry.js';
 import type { BusyRetryEvent, BusyRetryOptions } from '../../src/transport/busy-retry.js';
 import { agent, trustFor } from '../helpers/identities.js';
-import { Cleanup, SERVER_ID, startFeatureServer, waitFor } from '../helpers/mcp.js';
+import { Cleanup, SERVER_ID, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-/** A listener with one pending-handshake slot, held by a socket that never speaks (until `handshakeTimeoutMs`). */
-async function busyServer(handshakeTimeoutMs: number) {
-  const { server, url } = await startFeatureServer(cleanup, { maxPendingHandshakes: 1, handshakeTimeoutMs });
-  const squatter = new WebSocket(url, SUBPROTOCOL);
-  squatter.on('error', () => {});
-  cleanup.add(() => squatter.terminate());
-  await new Promise((r) => squatter.once('open', r));
-  await waitFor(() => server.pendingHandshakes === 1, 5_000, 'the slot to be taken');
-  return { server, url, squatter };
+/**
+ * A listener that admits one new handshake per second per address (handshakeRatePerSource
+ * 1), whose token a first honest client has just spent: the next handshake from 127.0.0.1
+ * within the second is refused with server_busy before any work.
+ */
+async function busyServer(ratePerSecond = 1) {
+  const { server, url } = await startFeatureServer(cleanup, { handshakeRatePerSource: ratePerSecond });
+  await connectClient(cleanup, url, { backend: 'native', busyRetry: false });
+  return { server, url };
 }
 
 function client(url: string, busyRetry: false | BusyRetryOptions | undefined, events: BusyRetryEvent[]) {
@@ -46,7 +45,7 @@ function client(url: string, busyRetry: false | BusyRetryOptions | undefined, ev
 
 describe('retrying a busy server', () => {
   it('retries with growing, jittered delays, says so, and connects once a slot frees: initialize is sent again, nothing lost', async () => {
-    const { url } = await busyServer(1_200);
+    const { url } = await busyServer();
     const events: BusyRetryEvent[] = [];
     const policy = { attempts: 20, baseDelayMs: 100, maxDelayMs: 400 };
     const { transport, client: c } = client(url, policy, events);
@@ -72,7 +71,7 @@ describe('retrying a busy server', () => {
   });
 
   it('busyRetry: false: client.connect() rejects with ServerBusyError at once, no retry', async () => {
-    const { url } = await busyServer(30_000);
+    const { url } = await busyServer();
     const events: BusyRetryEvent[] = [];
     const { transport, client: c } = client(url, false, events);
     await expect(c.connect(transport)).rejects.toBeInstanceOf(ServerBusyError);
@@ -80,15 +79,15 @@ describe('retrying a busy server', () => {
   });
 
   it('out of attempts: ServerBusyError after exactly `attempts` retries', async () => {
-    const { url } = await busyServer(30_000);
+    const { url } = await busyServer();
     const events: BusyRetryEvent[] = [];
-    const { transport, client: c } = client(url, { attempts: 2, baseDelayMs: 20, maxDelayMs: 40 }, events);
+    const { transport, client: c } = client(url, { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 }, events);
     await expect(c.connect(transport)).rejects.toBeInstanceOf(ServerBusyError);
     expect(events.map((e) => e.attempt)).toEqual([1, 2]);
   });
 
   it('close() while waiting to retry: the pending initialize rejects with ClosedError and onclose fires', async () => {
-    const { url } = await busyServer(30_000);
+    const { url } = await busyServer();
     const events: BusyRetryEvent[] = [];
     const { transport, client: c } = client(url, { attempts: 5, baseDelayMs: 5_000, maxDelayMs: 5_000 }, events);
     let closed = false;
