@@ -22,3 +22,5 @@ export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { ReceiveBudget } from './receive-budget.js';
 export type { BudgetMember } from './receive-budget.js';
+export { busyRetryDelay } from './busy-retry.js';
+export type { BusyRetryEvent, BusyRetryOptions } from './busy-retry.js';
