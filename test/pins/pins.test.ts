@@ -4,13 +4,14 @@
  * tools and approval through the pin file; manifests that match, that the server exceeds,
  * that the client lacks, and a tampered claim; the canonical forms and the pin file itself.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { FilePinStore, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifest, canonicalJson, decodeManifest, manifestHash, toolHash, toolPinning } from '../../src/pins/index.js';
+import { FilePinStore, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifest, canonicalJson, decodeManifest, manifestHash, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
 import type { PinEvent, ToolManifest, ToolPinningOptions } from '../../src/pins/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { Cleanup, SERVER_ID, connectClient, startServer, waitFor } from '../helpers/mcp.js';
@@ -201,3 +202,24 @@ describe('canonical forms and the pin file', () => {
     expect(readFileSync(path, 'utf8')).toBe('{"type":"something-else"}');
   });
 });
+
+describe('known-answer vectors (test/vectors/tool-manifest.json, npm run vectors)', () => {
+  const vectors = JSON.parse(readFileSync(new URL('../vectors/tool-manifest.json', import.meta.url), 'utf8')) as {
+    tools: Array<{ tool: { name: string }; canonical: string; hash: string }>;
+    manifest: { file: unknown; canonical: string; hash: string };
+  };
+  it('each tool: canonical text and SHA-256 (checked with node:crypto too)', () => {
+    expect(vectors.tools.length).toBeGreaterThan(1);
+    for (const v of vectors.tools) {
+      expect(canonicalJson(toolDefinition(v.tool))).toBe(v.canonical);
+      expect(createHash('sha256').update(v.canonical).digest('hex')).toBe(v.hash);
+      expect(toolHash(v.tool)).toBe(v.hash);
+    }
+  });
+  it('the manifest: decodes, and its hash is SHA-256 of its canonical text', () => {
+    const m = decodeManifest(vectors.manifest.file);
+    expect(createHash('sha256').update(vectors.manifest.canonical).digest('hex')).toBe(vectors.manifest.hash);
+    expect(manifestHash(m)).toBe(vectors.manifest.hash);
+  });
+});
+
