@@ -22,6 +22,7 @@ import { PqmcpClientTransport } from '../transport/client.js';
 import { SUITE_NAMES } from '../wire/messages.js';
 import { flag, list, parse, parseDuration, positionals, required, str } from './args.js';
 import type { Context } from './context.js';
+import { CONNECT_PIN_OPTIONS, connectPinHooks } from './pins.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { checkId } from './keys.js';
@@ -46,6 +47,12 @@ export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --tru
                            backoff, each logged on stderr (default 5; 0 = none)
   --busy-retry-max <dur>   longest wait between two retries (default 5s)
   --allow-loose-key-permissions  accept a key file others can read
+  --pins <file>            pin the server's tool definitions in this file (0600): a tool
+                           redefined later is withheld from the client (pqmcp pins)
+  --new-tools pin|hold     with --pins: a new tool is pinned on first use (default) or held
+                           until pqmcp pins approve
+  --manifest <file>        a tool manifest the server's issuer published (repeatable): a
+                           server whose credential attests it may offer only its tools
   --debug                  stack traces
 
   Exit: 0 after stdin ends and the session closed cleanly; 1 if the session failed or the
@@ -60,6 +67,7 @@ const CONNECT_OPTIONS = {
   'any-server': { type: 'boolean' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
+  ...CONNECT_PIN_OPTIONS,
   // busy retry (issue 10)
   'busy-retries': { type: 'string' },
   'busy-retry-max': { type: 'string' },
@@ -113,11 +121,13 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   const trust = await loadTrustStore(trustPath, { revocations: list(p, 'revocations') });
   const log = (text: string): void => ctx.output.err(`pqmcp connect: ${text}`);
   if (anyServer) log('warning: --any-server: any server your trust file vouches for is accepted');
+  const hooks = connectPinHooks(p, log);
 
   const transport = new PqmcpClientTransport(parsedUrl, {
     identity: local,
     trust,
     backend,
+    hooks,
     ...(expect !== undefined ? { expectedServerId: expect } : { allowAnyServer: true }),
     busyRetry: busyRetries === 0 ? false : { ...(busyRetries !== undefined ? { attempts: busyRetries } : {}), ...(busyRetryMaxMs !== undefined ? { maxDelayMs: busyRetryMaxMs } : {}) },
     onBusyRetry: (e) => log(`server busy (${e.error.code}); retry ${e.attempt} of ${e.attempts} in ${e.delayMs} ms`),
