@@ -76,7 +76,7 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
   const clientIdentity = identityOf(ctx.fixture, 'client', backend);
   const trust = trustOf(ctx.fixture);
   const connect = async (localAddress: string): Promise<Client> => {
-    const transport = new PqmcpClientTransport(url, { identity: clientIdentity, trust, expectedServerId: SERVER_AGENT_ID, webSocketOptions: { localAddress } });
+    const transport = new PqmcpClientTransport(url, { identity: clientIdentity, trust, expectedServerId: SERVER_AGENT_ID, webSocketOptions: { localAddress }, busyRetry: false });
     const client = new Client({ name: 'bench-flood', version: '1' });
     await client.connect(transport);
     return client;

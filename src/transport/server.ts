@@ -155,6 +155,7 @@ function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
 
 /** Where a connection came from, for logs. */
 export interface ClientInfo {
+  /** The client's address: the TCP peer, or what a `trustedProxies` peer reports for it. */
   remoteAddress: string | undefined;
   /** Set when the error happened after the client was verified (e.g. the session factory threw). */
   peer?: VerifiedPeer;

@@ -47,6 +47,8 @@ async function honestOnce(): Promise<unknown> {
     backend: 'native',
     expectedServerId: SERVER_ID,
     webSocketOptions: { localAddress: HONEST_SOURCE },
+    // No retry: a busy answer or an eviction counts as a failure.
+    busyRetry: false,
   });
   const client = new Client({ name: 'honest', version: '1' });
   try {
