@@ -23,7 +23,7 @@ export default defineConfig([
     dts: true,
     sourcemap: true,
     // Both configs build in parallel into dist/: never clean away the CLI's output.
-    clean: ['!cli.js', '!cli.js.map', '!policy.*', '!browser.*', '!crypto-worker.*'],
+    clean: ['!cli.js', '!cli.js.map', '!cli-*', '!policy.*', '!browser.*', '!crypto-worker.*'],
     target: 'node20',
     platform: 'node',
     splitting: false,
@@ -65,8 +65,12 @@ export default defineConfig([
     platform: 'node',
     splitting: false,
   },
-  // The `pqmcp` executable (package.json "bin"): one ESM file; the #! line is kept and the
-  // file is made executable. Dependencies stay external, as for the library.
+  // The `pqmcp` executable (package.json "bin"): dist/cli.js (the #! line is kept and the file
+  // is made executable) plus its lazily imported commands as dist/cli-*.js chunks. Split, so
+  // that `pqmcp --help` and `connect` neither parse nor load (esbuild hoists external imports
+  // to the top of a single file) what they do not use. Chunks stay beside cli.js: code in
+  // them finds crypto-worker.js and package.json relative to its own URL. Dependencies stay
+  // external, as for the library.
   {
     entry: { cli: 'src/cli/main.ts' },
     format: ['esm'],
@@ -75,6 +79,9 @@ export default defineConfig([
     clean: false,
     target: 'node20',
     platform: 'node',
-    splitting: false,
+    splitting: true,
+    esbuildOptions(options) {
+      options.chunkNames = 'cli-[hash]';
+    },
   },
 ]);

@@ -2,8 +2,11 @@
  * What every command receives: where to print, the global flags, and the crypto backend
  * (chosen lazily: commands that never touch keys never pay for backend detection); and the
  * `<group> <verb>` dispatch the command groups share.
+ *
+ * Sharp edge: this module must stay light (run.ts imports it for `--help`): the backend
+ * selector (and with it every crypto library) is handed in by run.ts when a command is
+ * loaded, through `useBackendSelector`; `backend()` before that throws.
  */
-import { selectBackend } from '../crypto/select.js';
 import type { BackendChoice } from '../crypto/select.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { UsageError } from './output.js';
@@ -19,14 +22,23 @@ export interface Context {
   backend(choice?: BackendChoice): CryptoBackend;
   /** Print a usage text to stdout; returns exit code 0. */
   help(text: string): number;
+  /** Install the backend selector (run.ts, when it loads a command). */
+  useBackendSelector(select: (choice?: BackendChoice) => CryptoBackend): void;
 }
 
 export function createContext(output: Output, flags: { json: boolean; debug: boolean }): Context {
+  let select: ((choice?: BackendChoice) => CryptoBackend) | undefined;
   return {
     output,
     json: flags.json,
     debug: flags.debug,
-    backend: (choice) => selectBackend(choice),
+    backend(choice) {
+      if (!select) throw new Error('pqmcp: no crypto backend selector (commands are run through run.ts)');
+      return select(choice);
+    },
+    useBackendSelector(fn) {
+      select = fn;
+    },
     help(text) {
       output.out(`usage: ${text}`);
       return 0;

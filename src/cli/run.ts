@@ -7,19 +7,17 @@
  * Sharp edges:
  * - `run` never throws: every failure becomes the one-line error on stderr and an exit
  *   code (output.ts). It never calls process.exit either; main.ts does that.
- * - serve and connect are loaded on demand, so key and trust commands do not load the
- *   WebSocket stack.
+ * - Every command is loaded on demand (and the crypto backend selector with it), so
+ *   `--help` and `--version` load no crypto, identity or WebSocket code, and each command
+ *   loads only its own graph. The built CLI is split into chunks (tsup.config.ts) so an
+ *   unloaded command's dependencies are not even parsed; keep this file's static imports
+ *   light (benchmarks/coldstart.ts measures it).
  */
 import { readFileSync } from 'node:fs';
-import { CREDENTIAL_USAGE, credentialCommand } from './credential.js';
 import { createContext } from './context.js';
 import type { Context } from './context.js';
-import { INSPECT_USAGE, inspectCommand } from './inspect.js';
-import { KEY_USAGE, agentCommand, issuerCommand, keyCommand } from './keys.js';
 import { UsageError, processOutput, reportError } from './output.js';
 import type { Output } from './output.js';
-import { REVOKE_USAGE, revokeCommand } from './revoke.js';
-import { TRUST_USAGE, trustCommand } from './trust.js';
 
 export const USAGE = `pqmcp <command> [options]
 
@@ -57,40 +55,30 @@ Exit codes: 0 ok, 1 failure, 2 bad usage or input. Docs: docs/cli.md`;
 
 type Command = (ctx: Context, argv: string[]) => number | Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; usage: string }> = {
-  issuer: { run: issuerCommand, usage: KEY_USAGE.issuer },
-  agent: { run: agentCommand, usage: KEY_USAGE.agent },
-  key: { run: keyCommand, usage: KEY_USAGE.key },
-  credential: { run: credentialCommand, usage: CREDENTIAL_USAGE },
-  trust: { run: trustCommand, usage: TRUST_USAGE },
-  revoke: { run: revokeCommand, usage: REVOKE_USAGE },
-  inspect: { run: inspectCommand, usage: INSPECT_USAGE },
-  serve: {
-    run: async (ctx, argv) => (await import('./serve.js')).serveCommand(ctx, argv),
-    usage: 'pqmcp serve --help',
-  },
-  connect: {
-    run: async (ctx, argv) => (await import('./connect.js')).connectCommand(ctx, argv),
-    usage: 'pqmcp connect --help',
-  },
-  audit: {
-    run: async (ctx, argv) => (await import('./audit.js')).auditCommand(ctx, argv),
-    usage: 'pqmcp audit --help',
-  },
-  pins: {
-    run: async (ctx, argv) => (await import('./pins.js')).pinsCommand(ctx, argv),
-    usage: 'pqmcp pins --help',
-  },
-  manifest: {
-    run: async (ctx, argv) => (await import('./pins.js')).manifestCommand(ctx, argv),
-    usage: 'pqmcp manifest --help',
-  },
+/** Each command, imported when it runs (its own `--help` included). */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  issuer: async () => (await import('./keys.js')).issuerCommand,
+  agent: async () => (await import('./keys.js')).agentCommand,
+  key: async () => (await import('./keys.js')).keyCommand,
+  credential: async () => (await import('./credential.js')).credentialCommand,
+  trust: async () => (await import('./trust.js')).trustCommand,
+  revoke: async () => (await import('./revoke.js')).revokeCommand,
+  inspect: async () => (await import('./inspect.js')).inspectCommand,
+  serve: async () => (await import('./serve.js')).serveCommand,
+  connect: async () => (await import('./connect.js')).connectCommand,
+  audit: async () => (await import('./audit.js')).auditCommand,
+  pins: async () => (await import('./pins.js')).pinsCommand,
+  manifest: async () => (await import('./pins.js')).manifestCommand,
   // The policy layer (and, when a policy is read, the Cedar engine) loads only here.
-  policy: {
-    run: async (ctx, argv) => (await import('./policy.js')).policyCommand(ctx, argv),
-    usage: 'pqmcp policy --help',
-  },
+  policy: async () => (await import('./policy.js')).policyCommand,
 };
+
+/** Load a command and the backend selector its context hands out, then run it. */
+async function runCommand(ctx: Context, load: () => Promise<Command>, argv: string[]): Promise<number> {
+  const [command, { selectBackend }] = await Promise.all([load(), import('../crypto/select.js')]);
+  ctx.useBackendSelector(selectBackend);
+  return await command(ctx, argv);
+}
 
 export function version(): string {
   for (const candidate of ['../package.json', '../../package.json']) {
@@ -117,20 +105,19 @@ export async function run(argv: readonly string[], output: Output = processOutpu
   try {
     const [name, ...rest] = argv;
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-      const topic = name === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
-      if (topic && !['serve', 'connect', 'audit', 'policy'].includes(rest[0]!)) return ctx.help(topic.usage);
-      if (topic) return await topic.run(ctx, ['--help']);
+      const topic = name === 'help' && rest[0] !== undefined && Object.hasOwn(COMMANDS, rest[0]) ? COMMANDS[rest[0]] : undefined;
+      if (topic) return await runCommand(ctx, topic, ['--help']);
       return ctx.help(USAGE);
     }
     if (name === '--version' || name === 'version' || name === '-v') {
       output.out(ctx.json ? JSON.stringify({ version: version() }) : `pqmcp ${version()}`);
       return 0;
     }
-    const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-    if (!command) {
+    const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (!load) {
       throw new UsageError(name.startsWith('-') ? `expected a command before ${name} (see pqmcp --help)` : `unknown command "${name}" (see pqmcp --help)`);
     }
-    return await command.run(ctx, rest);
+    return await runCommand(ctx, load, rest);
   } catch (err) {
     return reportError(output, err, flags.debug);
   }
