@@ -43,6 +43,10 @@ import { applyRevocations } from '../identity/formats.js';
 import { loadOwnIdentity } from './files.js';
 import { CliError, UsageError, errorLine, humanDuration } from './output.js';
 import { Router } from './router.js';
+import { admissionProblem, notAdmittedAnswer } from './admission.js';
+import type { Admission } from './admission.js';
+export { admissionProblem } from './admission.js';
+export type { Admission } from './admission.js';
 import type { RouterPeer } from './router.js';
 
 export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust file> [options] -- <command> [args...]
@@ -91,26 +95,6 @@ const RESUME_BELOW = 64;
 const REFUSE_CLOSE_MS = 5_000;
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-export interface Admission {
-  allowIds: string[];
-  scopes: string[];
-  attributes: Array<[string, string]>;
-}
-
-/** Why `peer` may not use this gateway, or undefined when it may. */
-export function admissionProblem(peer: Pick<VerifiedPeer, 'agentId' | 'scopes' | 'attributes'>, a: Admission): string | undefined {
-  if (a.allowIds.length > 0) {
-    const ok = a.allowIds.some((pattern) => (pattern.endsWith('*') ? peer.agentId.startsWith(pattern.slice(0, -1)) : peer.agentId === pattern));
-    if (!ok) return `${peer.agentId} is not an allowed agent id (--allow-id)`;
-  }
-  const missing = a.scopes.filter((s) => !peer.scopes.includes(s));
-  if (missing.length > 0) return `${peer.agentId} lacks required scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (--require-scope)`;
-  for (const [k, v] of a.attributes) {
-    if (!Object.hasOwn(peer.attributes, k) || peer.attributes[k] !== v) return `${peer.agentId} lacks required attribute ${k}=${v} (--require-attr)`;
-  }
-  return undefined;
-}
 
 /** Fail early (exit 2) when the child command cannot be found at all. */
 export function checkCommand(command: string): void {
@@ -287,7 +271,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       if (typeof msg.method !== 'string' || (typeof msg.id !== 'string' && typeof msg.id !== 'number')) return;
       clearTimeout(timer);
       transport
-        .send({ jsonrpc: '2.0', id: msg.id, error: { code: -32001, message: `pqmcp gateway: not admitted: ${reason}` } })
+        .send(notAdmittedAnswer(msg.id, reason))
         .catch(() => {})
         .finally(() => void transport.close().catch(() => {}));
     };
