@@ -54,8 +54,9 @@ export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --tru
   --any-server             accept any server your trust file vouches for (not recommended)
   --backend <name>         crypto backend: auto (default), native or noble
   --allow-loose-key-permissions  accept a key file others can read
-  --drain-timeout <secs>   when stdin ends, wait this long for the answers still owed
-                           (default 30), then report the rest and exit 1
+  --drain-timeout <secs>   when stdin ends, wait this long (counted from the handshake at
+                           the earliest) for the answers still owed (default 30), then
+                           report the rest and exit 1
   --debug                  stack traces
 
   When stdin ends, everything read is sent, every request's answer is awaited (up to
@@ -266,13 +267,17 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
     const onEnd = (): void => {
       stdinEnded = true;
       if (reader.pending > 0) log('stdin ended inside a line; the partial line was dropped');
-      // Bounded: answers still owed after this are reported, and the bridge exits 1.
+      if (handshakeSettled) startDrainTimer();
+      maybeClose();
+    };
+    /** Bounded: answers still owed this long after stdin ended (and the handshake, which has its own timeout) are reported, exit 1. */
+    const startDrainTimer = (): void => {
+      if (drainTimer !== undefined || finished) return;
       drainTimer = setTimeout(() => {
         failure ??= new CliError('ERR_DRAIN_TIMEOUT', `stdin ended; ${waiting.size} request(s) still unanswered after ${drainSeconds} s (--drain-timeout)`, 1);
         closing = true;
         void transport.close();
       }, drainSeconds * 1000);
-      maybeClose();
     };
     const onSignal = (signal: NodeJS.Signals): void => {
       stopped = signal;
@@ -286,6 +291,7 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
       (r) => {
         result = r;
         handshakeSettled = true;
+        if (stdinEnded) startDrainTimer();
         maybeClose();
       },
       () => {

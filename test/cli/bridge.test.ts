@@ -80,11 +80,16 @@ describe('end of stdin: everything sent, every answer awaited', () => {
   });
 
   it('answers still owed after --drain-timeout get an error each, exit 1 (ERR_DRAIN_TIMEOUT)', async () => {
-    const r = await cli(connectArgs(alice, url, '--drain-timeout', '1'), { input: lines(INIT, INITIALIZED, call(7, 'slow', { text: 'never', ms: 60_000 })) });
-    expect(r.code).toBe(1);
-    const line = r.stderr.trim().split('\n').at(-1)!;
+    const bridge = new CliProcess(connectArgs(alice, url, '--drain-timeout', '1'));
+    bridge.write(INIT);
+    await bridge.waitForMessage((m) => m['id'] === 0);
+    bridge.write(INITIALIZED);
+    bridge.write(call(7, 'slow', { text: 'never', ms: 60_000 }));
+    bridge.child.stdin!.end();
+    expect(await bridge.exited).toBe(1);
+    const line = bridge.stderr.trim().split('\n').at(-1)!;
     expect(line).toBe('pqmcp: stdin ended; 1 request(s) still unanswered after 1 s (--drain-timeout) (ERR_DRAIN_TIMEOUT)');
-    expect(parse(r.stdout).find((m) => m['id'] === 7)).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32000, message: line } });
+    expect(bridge.messages().filter((m) => m['id'] === 7)).toEqual([{ jsonrpc: '2.0', id: 7, error: { code: -32000, message: line } }]);
   });
 
   it('a bad --drain-timeout is a usage error', async () => {
