@@ -39,6 +39,9 @@ export const Alert = {
   nameConstraintViolation: 102,
   badApplicationMessage: 103,
   unsupportedExtension: 110,
+  // Edge admission (130-139).
+  /** The server is overloaded and refused this handshake before any expensive work; retry later. */
+  serverBusy: 130,
 } as const;
 export type AlertCode = (typeof Alert)[keyof typeof Alert];
 
@@ -84,7 +87,10 @@ export type ErrorCode =
   | 'ERR_FILE_NOT_FOUND'
   | 'ERR_FILE_READ'
   | 'ERR_FILE_FORMAT'
-  | 'ERR_KEY_PERMISSIONS';
+  | 'ERR_KEY_PERMISSIONS'
+  // authorization and quotas (policy/)
+  | 'ERR_POLICY_INVALID'
+  | 'ERR_POLICY_ENGINE_UNAVAILABLE';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -254,10 +260,14 @@ export class KeepAliveTimeoutError extends PqmcpError {
   }
 }
 
-/** The server refused the connection before any handshake work (too many pending handshakes); retry later. */
+/**
+ * The server refused or dropped the connection before any expensive handshake work (its
+ * pending-handshake table or its signing queue is full); retry later. Sent as the plaintext
+ * alert server_busy (130) where a session exists, and as close code 4006.
+ */
 export class ServerBusyError extends PqmcpError {
-  constructor() {
-    super('ERR_SERVER_BUSY', 'server busy: too many pending handshakes, try again later');
+  constructor(message = 'server busy: too many pending handshakes, try again later') {
+    super('ERR_SERVER_BUSY', message, Alert.serverBusy);
   }
 }
 
@@ -406,6 +416,27 @@ export class KeyPermissionsError extends FileError {
 export class CredentialFileValidityError extends FileError {
   constructor(path: string, code: 'ERR_CREDENTIAL_EXPIRED' | 'ERR_CREDENTIAL_NOT_YET_VALID', message: string) {
     super(code, path, message);
+  }
+}
+
+// --- authorization and quotas (policy/) ----------------------------------------------------
+
+/**
+ * A policy (or quota configuration) that does not parse or does not validate against the
+ * schema. `problems` lists each one ("file:line:col: message"); nothing was loaded.
+ */
+export class PolicyInvalidError extends PqmcpError {
+  readonly problems: readonly string[];
+  constructor(message: string, problems: readonly string[] = []) {
+    super('ERR_POLICY_INVALID', problems.length > 0 ? `${message}:\n  ${problems.join('\n  ')}` : message);
+    this.problems = problems;
+  }
+}
+
+/** A policy is configured but the Cedar engine (@cedar-policy/cedar-wasm) cannot be loaded. */
+export class PolicyEngineUnavailableError extends PqmcpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_POLICY_ENGINE_UNAVAILABLE', message, undefined, options);
   }
 }
 

@@ -81,6 +81,8 @@ export interface SessionCloseEvent extends Base, AuditPeer {
   /** WebSocket payload bytes received and sent over the whole connection (handshake included). */
   bytesIn: number;
   bytesOut: number;
+  /** KeyUpdates sent and received. */
+  keyUpdates: number;
   /** Who ended it: this side, the peer (authenticated close), or an error. */
   end: SessionEnd;
   /** With end 'error': the PqmcpError code and message. */

@@ -12,3 +12,5 @@ export { AuditLog, auditFiles } from './writer.js';
 export type { AuditLogOptions } from './writer.js';
 export { meter } from './report.js';
 export type { ReportKey, ReportOptions, ReportRow } from './report.js';
+export { auditMetrics } from './metrics.js';
+export type { AuditMetricsOptions } from './metrics.js';

@@ -40,6 +40,7 @@ MCP over pqmcp
                                              gateway: put a stdio MCP server behind pqmcp
   connect <ws url> --identity <key> --trust <file> --expect <server id>
                                              bridge: stdio MCP on stdin/stdout to a pqmcp server
+  audit verify|report <files or dir>...      check a gateway's audit trail; calls per agent/tool/issuer
 
 Global options: --json (machine output), --debug (stack traces), --help, --version
 Exit codes: 0 ok, 1 failure, 2 bad usage or input. Docs: docs/cli.md`;
@@ -61,6 +62,10 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
   connect: {
     run: async (ctx, argv) => (await import('./connect.js')).connectCommand(ctx, argv),
     usage: 'pqmcp connect --help',
+  },
+  audit: {
+    run: async (ctx, argv) => (await import('./audit.js')).auditCommand(ctx, argv),
+    usage: 'pqmcp audit --help',
   },
 };
 
@@ -90,7 +95,7 @@ export async function run(argv: readonly string[], output: Output = processOutpu
     const [name, ...rest] = argv;
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       const topic = name === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
-      if (topic && rest[0] !== 'serve' && rest[0] !== 'connect') return ctx.help(topic.usage);
+      if (topic && rest[0] !== 'serve' && rest[0] !== 'connect' && rest[0] !== 'audit') return ctx.help(topic.usage);
       if (topic) return await topic.run(ctx, ['--help']);
       return ctx.help(USAGE);
     }

@@ -35,7 +35,8 @@ import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import { listen } from '../transport/server.js';
 import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
-import { flag, list, parse, parseHostPort, parseKeyValue, str, required } from './args.js';
+import { flag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
+import { openObservability } from './observe.js';
 import type { Context } from './context.js';
 import { StdioChild, describeExit } from './child.js';
 import { loadRevocations, loadTrustStore } from '../identity/files.js';
@@ -67,6 +68,16 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --max-sessions <n>       concurrent sessions (default 32); more are refused
   --backend <name>         crypto backend: auto (default), native or noble
   --allow-loose-key-permissions  accept a key file others can read
+
+  Observability (audit, metrics, drain):
+  --audit <dir>            write hash-chained audit files there (pqmcp audit verify|report)
+  --audit-max-bytes <n>    start a new audit file before one exceeds n bytes (default 64 MiB)
+  --audit-rotate <dur>     also start a new audit file this often (e.g. 1h, 1d)
+  --audit-content          put tool arguments and results in the audit events (default: hashes)
+  --metrics <host:port>    serve /metrics (Prometheus), /healthz and /readyz there
+  --metrics-agent-ids      label request metrics with agent ids (one series per agent)
+  --drain-grace <dur>      on SIGTERM/SIGINT, wait this long for requests in flight (default 10s)
+
   --json                   log JSON lines on stderr
   --debug                  stack traces`;
 
@@ -84,10 +95,19 @@ const SERVE_OPTIONS = {
   'max-sessions': { type: 'string' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
+  // --- observability (audit, metrics, drain) ---
+  audit: { type: 'string' },
+  'audit-max-bytes': { type: 'string' },
+  'audit-rotate': { type: 'string' },
+  'audit-content': { type: 'boolean' },
+  metrics: { type: 'string' },
+  'metrics-agent-ids': { type: 'boolean' },
+  'drain-grace': { type: 'string' },
 } as const;
 
 const DEFAULT_LISTEN = '127.0.0.1:7443';
 const DEFAULT_MAX_SESSIONS = 32;
+const DEFAULT_DRAIN_GRACE_MS = 10_000;
 /** Outstanding session writes above which the child's stdout is paused. */
 const PAUSE_ABOVE = 256;
 const RESUME_BELOW = 64;
@@ -147,6 +167,8 @@ interface LiveSession {
   slot: ChildSlot | undefined;
   routerPeer: RouterPeer;
   endReason: string | undefined;
+  /** Ids of the client's requests not yet answered (drain waits for them). */
+  inflight: Set<string | number>;
 }
 
 export async function serveCommand(ctx: Context, argv: string[]): Promise<number> {
@@ -173,19 +195,40 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   };
   const shared = flag(p, 'shared');
   const revocationPaths = list(p, 'revocations');
+  // --- observability (audit, metrics, drain) ---
+  const auditMaxBytesText = str(p, 'audit-max-bytes');
+  const auditMaxBytes = auditMaxBytesText === undefined ? undefined : Number(auditMaxBytesText);
+  if (auditMaxBytes !== undefined && !(Number.isSafeInteger(auditMaxBytes) && auditMaxBytes >= 1024)) throw new UsageError('--audit-max-bytes must be an integer >= 1024');
+  const auditRotate = str(p, 'audit-rotate');
+  const metricsText = str(p, 'metrics');
+  const metricsAddress = metricsText === undefined ? undefined : parseHostPort(metricsText, '--metrics');
+  const drainGraceText = str(p, 'drain-grace');
+  const drainGraceMs = drainGraceText === undefined ? DEFAULT_DRAIN_GRACE_MS : drainGraceText === '0' ? 0 : parseDuration(drainGraceText, '--drain-grace') * 1000;
 
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
   const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
   const trust: TrustStore = await loadTrustStore(trustPath, { revocations: revocationPaths });
   checkCommand(command);
   const log = makeLogger(ctx);
+  let draining = false;
+  const observe = await openObservability({
+    auditDir: str(p, 'audit'),
+    auditMaxBytes,
+    auditMaxAgeMs: auditRotate === undefined ? undefined : parseDuration(auditRotate, '--audit-rotate') * 1000,
+    metrics: metricsAddress,
+    metricsAgentIds: flag(p, 'metrics-agent-ids'),
+    ready: () => !draining && !shuttingDown,
+    log,
+  });
+  const audit = observe.onAuditEvent ? { onAuditEvent: observe.onAuditEvent, auditContent: flag(p, 'audit-content') } : {};
 
   let server: PqmcpServer;
   try {
-    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}) });
+    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}), ...audit });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
+    await observe.close();
     throw new CliError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${reason}`, 1, { cause: err });
   }
 
@@ -235,6 +278,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   /** Queue a message to a session's client, pausing the child's stdout when too much waits. */
   const sendToSession = (s: LiveSession, counts: { out: number }, m: JSONRPCMessage): void => {
     counts.out++;
+    const r = m as { id?: string | number; method?: unknown };
+    if (r.method === undefined && r.id !== undefined) s.inflight.delete(r.id);
     const slot = s.slot;
     if (slot) {
       slot.outstanding++;
@@ -287,13 +332,13 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   server.on('session', (transport, peer) => {
     const tag = transport.sessionId.slice(0, 8);
-    if (shuttingDown) return void transport.close().catch(() => {});
+    if (shuttingDown || draining) return void transport.close().catch(() => {});
     const problem = admissionProblem(peer, admission) ?? (sessions.size >= maxSessions ? `the gateway is at its limit of ${maxSessions} sessions (--max-sessions)` : undefined);
     if (problem) return refuse(transport, peer, tag, problem);
 
     const startedAt = Date.now();
     const counts = { in: 0, out: 0 };
-    const s: LiveSession = { transport, peer, tag, slot: undefined, routerPeer: undefined as unknown as RouterPeer, endReason: undefined };
+    const s: LiveSession = { transport, peer, tag, slot: undefined, routerPeer: undefined as unknown as RouterPeer, endReason: undefined, inflight: new Set() };
     s.routerPeer = { tag, send: (m) => sendToSession(s, counts, m) };
     sessions.add(s);
     if (shared) {
@@ -317,6 +362,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
     transport.onmessage = (m) => {
       counts.in++;
+      const r = m as { id?: string | number; method?: unknown };
+      if (typeof r.method === 'string' && r.id !== undefined) s.inflight.add(r.id);
       slot.router.fromSession(s.routerPeer, m);
     };
     transport.onerror = (e) => {
@@ -375,13 +422,20 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       log('reloaded', { revocationLists: revocationPaths.length, sessionsClosed: closed }, `SIGHUP: reloaded ${revocationPaths.length} revocation list(s); closed ${closed} session(s)`);
     };
     const shutdown = (signal: string): void => {
-      if (shuttingDown) {
+      if (draining) {
         log('forced-exit', { signal }, `${signal} again: exiting now`);
         process.exit(130);
       }
-      shuttingDown = true;
-      log('shutdown', { signal, sessions: sessions.size }, `${signal}: closing ${sessions.size} session(s) and stopping`);
+      // Drain: refuse new connections (/readyz says so), let requests in flight finish.
+      draining = true;
+      server.drain();
+      const inflight = (): number => [...sessions].reduce((n, s) => n + s.inflight.size, 0);
+      log('shutdown', { signal, sessions: sessions.size, inflight: inflight(), graceMs: drainGraceMs }, `${signal}: draining (${inflight()} request(s) in flight, grace ${humanDuration(drainGraceMs)}), then closing ${sessions.size} session(s) and stopping`);
       void (async () => {
+        const deadline = Date.now() + drainGraceMs;
+        while (inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        if (inflight() > 0) log('drain-timeout', { inflight: inflight() }, `grace period over with ${inflight()} request(s) still in flight`);
+        shuttingDown = true;
         await server.close().catch(() => {});
         if (sharedSlot) stopChild(sharedSlot.child);
         for (const s of sessions) if (s.slot) stopChild(s.slot.child);
@@ -389,6 +443,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
         process.off('SIGHUP', onHup);
+        await observe.close().catch(() => {});
         log('stopped', {}, 'stopped');
         resolve(0);
       })();

@@ -21,9 +21,14 @@
  *   only after 'complete': never to an unauthenticated client.
  * - Finished MACs are compared in constant time; signature and MAC failures use constant
  *   messages (BadSignatureError, BadFinishedError).
+ * - With `deferCrypto` the server does not encapsulate or sign itself: it returns a
+ *   'compute' action (always last) and waits, in 'wait-encapsulation' or 'wait-signature',
+ *   for `resume()` with the result. Any message fed meanwhile is unexpected; a result of the
+ *   wrong kind or length is refused. Random draws happen in the same order either way, so
+ *   an injected `random` gives the same bytes deferred or not.
  */
 import { equalBytes, utf8Encode } from '../bytes.js';
-import { compositeSign, compositeVerify } from '../crypto/composite.js';
+import { COMPOSITE_SIGNATURE_LENGTH, compositeSign, compositeVerify } from '../crypto/composite.js';
 import { BadFinishedError, BadSignatureError, InvalidArgumentError, PqmcpError, UnexpectedMessageError, UnsupportedExtensionError, UnsupportedSuiteError, UnsupportedVersionError, DecodeError, toPqmcpError } from '../errors.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import {
@@ -53,7 +58,7 @@ import {
 import type { Extension } from '../wire/messages.js';
 import type { XWingKeyPair } from '../crypto/types.js';
 import { Transcript, applicationSecrets, exporterSecret, finishedMac, handshakeSecrets, masterSecret } from './key-schedule.js';
-import type { Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from './types.js';
+import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from './types.js';
 
 export const DEFAULT_VERSIONS: readonly number[] = [VERSION_1];
 export const DEFAULT_SUITES: readonly number[] = [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256, Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256];
@@ -120,14 +125,25 @@ abstract class HandshakeBase {
 
   /** Feed one framed handshake message that arrived in `epoch`. */
   receive(message: Uint8Array, epoch: Epoch): HandshakeAction[] {
-    if (this.failure) throw this.failure;
-    try {
+    return this.guarded(() => {
       if (this.state === 'done') throw new UnexpectedMessageError('handshake message after the handshake completed');
       // Own copy: the transcript and decoded fields keep views into it, and a transport
       // may reuse its receive buffers.
       const own = message.slice();
       const { type, body } = unframeHandshake(own);
       return this.handle(type, body, own, epoch);
+    });
+  }
+
+  /** Continue after a 'compute' action with its result (deferCrypto only). */
+  resume(result: CryptoResult): HandshakeAction[] {
+    return this.guarded(() => this.onResult(result));
+  }
+
+  private guarded(fn: () => HandshakeAction[]): HandshakeAction[] {
+    if (this.failure) throw this.failure;
+    try {
+      return fn();
     } catch (err) {
       this.failure = toPqmcpError(err);
       throw this.failure;
@@ -135,6 +151,17 @@ abstract class HandshakeBase {
   }
 
   protected abstract handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[];
+
+  protected onResult(_result: CryptoResult): HandshakeAction[] {
+    throw new InvalidArgumentError('resume() without a pending compute action');
+  }
+
+  /** Compute a request here and now (the default, inline path). */
+  protected computeInline(request: CryptoRequest): CryptoResult {
+    const { backend, identity } = this.config;
+    if (request.op === 'encapsulate') return { op: 'encapsulate', ...backend.xwing.encapsulate(request.publicKey, request.randomness) };
+    return { op: 'sign', signature: compositeSign(backend, identity.keyPair, request.message, request.context, request.randomness) };
+  }
 
   protected log(label: string, secret: Uint8Array): void {
     this.config.keyLog?.(label, secret.slice());
@@ -180,16 +207,29 @@ abstract class HandshakeBase {
 
   /** Our Credential, CredentialVerify and Finished, appended to the transcript. */
   protected authenticate(signatureContext: Uint8Array, finishedBase: Uint8Array): Uint8Array[] {
-    const { backend, identity } = this.config;
+    const { credential, request } = this.presentCredential(signatureContext);
+    const result = this.computeInline(request) as { signature: Uint8Array };
+    return [credential, ...this.proveCredential(result.signature, finishedBase)];
+  }
+
+  /** Our Credential, appended to the transcript, and the signature request over it. */
+  protected presentCredential(signatureContext: Uint8Array): { credential: Uint8Array; request: CryptoRequest } {
+    const { identity } = this.config;
     const encoded = identity.credential instanceof Uint8Array ? identity.credential : identity.credential.encoded;
-    const cred = encodeCredentialMessage(encoded);
-    this.transcript.add(cred);
-    const signature = compositeSign(backend, identity.keyPair, this.transcript.hash(), signatureContext, this.signingRandomness());
+    const credential = encodeCredentialMessage(encoded);
+    this.transcript.add(credential);
+    const randomness = this.signingRandomness();
+    const request: CryptoRequest = { op: 'sign', message: this.transcript.hash(), context: signatureContext, ...(randomness ? { randomness } : {}) };
+    return { credential, request };
+  }
+
+  /** Our CredentialVerify (carrying `signature`) and Finished, appended to the transcript. */
+  protected proveCredential(signature: Uint8Array, finishedBase: Uint8Array): Uint8Array[] {
     const verify = encodeCredentialVerify({ algorithm: SIG_MLDSA65_ED25519, signature });
     this.transcript.add(verify);
-    const finished = encodeFinished(finishedMac(backend, finishedBase, this.transcript.hash()));
+    const finished = encodeFinished(finishedMac(this.config.backend, finishedBase, this.transcript.hash()));
     this.transcript.add(finished);
-    return [cred, verify, finished];
+    return [verify, finished];
   }
 
   /** The context the peer's CredentialVerify must be made under (the other role's). */
@@ -348,7 +388,7 @@ export class ClientHandshake extends HandshakeBase {
 export class ServerHandshake extends HandshakeBase {
   readonly role = 'server';
   protected readonly peerSignatureContext = CLIENT_SIGNATURE_CONTEXT;
-  protected state: 'wait-client-hello' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'wait-client-hello';
+  protected state: 'wait-client-hello' | 'wait-encapsulation' | 'wait-signature' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'wait-client-hello';
   private applicationClientSecret: Uint8Array | undefined;
 
   /** Hand the client's application secret to the session (which owns and wipes it). */
@@ -359,7 +399,6 @@ export class ServerHandshake extends HandshakeBase {
   }
 
   protected handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[] {
-    const { backend } = this.config;
     switch (this.state) {
       case 'wait-client-hello': {
         expectType(type, MsgType.clientHello, this.state);
@@ -377,26 +416,13 @@ export class ServerHandshake extends HandshakeBase {
         this.version = version;
         this.suite = suite;
         this.transcript.add(framed);
-        const { ciphertext, sharedSecret } = backend.xwing.encapsulate(ch.keyShare, this.config.random ? this.config.random(64) : undefined);
-        const hello = encodeServerHello({ version, random: this.random(RANDOM_LENGTH), suite, kemId: KEM_XWING, ciphertext, extensions: [] });
-        this.transcript.add(hello);
-        const secrets = this.deriveHandshake(sharedSecret);
-        const flight = this.authenticate(SERVER_SIGNATURE_CONTEXT, secrets.serverHandshake);
-        const app = this.deriveApplication();
-        this.applicationClientSecret = app.client;
-        this.state = 'wait-credential';
-        return [
-          { type: 'send', epoch: 'plaintext', message: hello },
-          { type: 'keys', direction: 'send', epoch: 'handshake', secret: secrets.serverHandshake },
-          { type: 'keys', direction: 'receive', epoch: 'handshake', secret: secrets.clientHandshake },
-          ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
-          // As in TLS 1.3, the server's sending side moves to application keys right after
-          // its Finished (the client switches its receiving side at the same point), so an
-          // alert about the client's credential reaches the client. No application data is
-          // sent under them until 'complete': the session holds it back.
-          { type: 'keys', direction: 'send', epoch: 'application', secret: app.server },
-        ];
+        const randomness = this.config.random ? this.config.random(64) : undefined;
+        const request: CryptoRequest = { op: 'encapsulate', publicKey: ch.keyShare, ...(randomness ? { randomness } : {}) };
+        return this.computeOrContinue('wait-encapsulation', request);
       }
+      case 'wait-encapsulation':
+      case 'wait-signature':
+        throw new UnexpectedMessageError(`handshake message while the server is computing (${this.state})`);
       case 'wait-credential':
       case 'wait-verify':
         this.state = this.peerAuthentication(this.state, type, body, framed, epoch);
@@ -411,5 +437,58 @@ export class ServerHandshake extends HandshakeBase {
       case 'done':
         throw new UnexpectedMessageError('handshake message after the handshake completed');
     }
+  }
+
+  /** Deferring: hand `request` out and wait in `state`. Otherwise compute it and go on. */
+  private computeOrContinue(state: 'wait-encapsulation' | 'wait-signature', request: CryptoRequest): HandshakeAction[] {
+    if (this.config.deferCrypto) {
+      this.state = state;
+      return [{ type: 'compute', request }];
+    }
+    this.state = state;
+    return this.onResult(this.computeInline(request));
+  }
+
+  protected override onResult(result: CryptoResult): HandshakeAction[] {
+    if (this.state === 'wait-encapsulation' && result.op === 'encapsulate') {
+      if (result.ciphertext.length !== XWING_CIPHERTEXT_LENGTH || result.sharedSecret.length !== 32) throw new InvalidArgumentError('encapsulation result has the wrong length');
+      return this.afterEncapsulation(result.ciphertext, result.sharedSecret);
+    }
+    if (this.state === 'wait-signature' && result.op === 'sign') {
+      if (result.signature.length !== COMPOSITE_SIGNATURE_LENGTH) throw new InvalidArgumentError('signature result has the wrong length');
+      return this.afterSignature(result.signature);
+    }
+    return super.onResult(result);
+  }
+
+  /** ServerHello, handshake keys, our Credential; then the signature over them. */
+  private afterEncapsulation(ciphertext: Uint8Array, sharedSecret: Uint8Array): HandshakeAction[] {
+    const hello = encodeServerHello({ version: this.version, random: this.random(RANDOM_LENGTH), suite: this.suite, kemId: KEM_XWING, ciphertext, extensions: [] });
+    this.transcript.add(hello);
+    const secrets = this.deriveHandshake(sharedSecret);
+    const { credential, request } = this.presentCredential(SERVER_SIGNATURE_CONTEXT);
+    const actions: HandshakeAction[] = [
+      { type: 'send', epoch: 'plaintext', message: hello },
+      { type: 'keys', direction: 'send', epoch: 'handshake', secret: secrets.serverHandshake },
+      { type: 'keys', direction: 'receive', epoch: 'handshake', secret: secrets.clientHandshake },
+      { type: 'send', epoch: 'handshake', message: credential },
+    ];
+    return [...actions, ...this.computeOrContinue('wait-signature', request)];
+  }
+
+  /** CredentialVerify and Finished; then wait for the client's flight. */
+  private afterSignature(signature: Uint8Array): HandshakeAction[] {
+    const flight = this.proveCredential(signature, this.serverHandshakeSecret!);
+    const app = this.deriveApplication();
+    this.applicationClientSecret = app.client;
+    this.state = 'wait-credential';
+    return [
+      ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
+      // As in TLS 1.3, the server's sending side moves to application keys right after
+      // its Finished (the client switches its receiving side at the same point), so an
+      // alert about the client's credential reaches the client. No application data is
+      // sent under them until 'complete': the session holds it back.
+      { type: 'keys', direction: 'send', epoch: 'application', secret: app.server },
+    ];
   }
 }

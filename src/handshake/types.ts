@@ -43,6 +43,13 @@ export interface HandshakeConfig {
    * session. Never set it in production.
    */
   keyLog?: (label: string, secret: Uint8Array) => void;
+  /**
+   * Server only: hand the X-Wing encapsulation and the composite signature back to the
+   * caller as 'compute' actions (resume with `resume()`), instead of computing them inline,
+   * so a transport can run them off its event loop (a worker pool) and refuse them when
+   * overloaded. The bytes on the wire are the same either way. Default false.
+   */
+  deferCrypto?: boolean;
 }
 
 export type Epoch = 'plaintext' | 'handshake' | 'application';
@@ -51,7 +58,21 @@ export type Epoch = 'plaintext' | 'handshake' | 'application';
 export type HandshakeAction =
   | { type: 'send'; epoch: 'plaintext' | 'handshake'; message: Uint8Array }
   | { type: 'keys'; direction: 'send' | 'receive'; epoch: 'handshake' | 'application'; secret: Uint8Array }
-  | { type: 'complete'; result: HandshakeResult; exporterSecret: Uint8Array };
+  | { type: 'complete'; result: HandshakeResult; exporterSecret: Uint8Array }
+  /** Always the last action: compute this (anywhere), then resume the state machine with the result. */
+  | { type: 'compute'; request: CryptoRequest };
+
+/**
+ * Expensive work a deferring server hands out (see `deferCrypto`). `randomness` is set only
+ * when the handshake's randomness is injected (known-answer tests): the result is then
+ * reproducible wherever it is computed.
+ */
+export type CryptoRequest =
+  | { op: 'encapsulate'; publicKey: Uint8Array; randomness?: Uint8Array }
+  /** A composite signature under this side's own identity key. */
+  | { op: 'sign'; message: Uint8Array; context: Uint8Array; randomness?: Uint8Array };
+
+export type CryptoResult = { op: 'encapsulate'; ciphertext: Uint8Array; sharedSecret: Uint8Array } | { op: 'sign'; signature: Uint8Array };
 
 export interface HandshakeResult {
   version: number;

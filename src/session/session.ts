@@ -13,11 +13,14 @@
  *   authenticated close it is a TruncationError, never a clean close.
  * - Keys are updated automatically after `keyUpdateInterval` records in one direction,
  *   long before any AEAD limit; `updateKeys()` does it on demand.
+ * - A server with `deferCrypto` emits a 'compute' event instead of encapsulating or
+ *   signing; until `resume()` gets the result, received bytes are buffered, not processed
+ *   (the transport should stop reading meanwhile). To refuse the work, `abort()`.
  */
-import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
+import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, ServerBusyError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
 import { ClientHandshake, ServerHandshake } from '../handshake/handshake.js';
 import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
-import type { Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
+import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
 import { CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, encodeRecord, fragmentMessage } from '../record/index.js';
 import { Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
 import type { AeadAlgorithm } from '../crypto/types.js';
@@ -40,7 +43,9 @@ export type SessionEvent =
   | { type: 'handshake'; result: HandshakeResult }
   | { type: 'message'; data: Uint8Array }
   | { type: 'close' }
-  | { type: 'error'; error: PqmcpError };
+  | { type: 'error'; error: PqmcpError }
+  /** deferCrypto: compute this, then call resume() with the result (or abort()). */
+  | { type: 'compute'; request: CryptoRequest };
 
 export interface SessionOutput {
   /** Bytes to write to the peer, in order. */
@@ -83,6 +88,7 @@ export class Session {
   private readonly rx: Direction = { epoch: 'plaintext', cipher: undefined, secret: undefined };
   private readonly maxMessageSize: number;
   private readonly keyUpdateInterval: number;
+  private keyUpdateCount = 0;
   private queued: Uint8Array[] = [];
   private queuedBytes = 0;
   private sentClose = false;
@@ -94,6 +100,8 @@ export class Session {
   private exporterSecret: Uint8Array | undefined;
   /** Set while an alert record is processed: an alert is never answered with an alert. */
   private inAlert = false;
+  /** A 'compute' event is out: records wait in the deframer until resume(). */
+  private computing = false;
 
   private constructor(
     readonly role: 'client' | 'server',
@@ -120,6 +128,11 @@ export class Session {
 
   get state(): SessionState {
     return this._state;
+  }
+
+  /** KeyUpdates sent and received so far (for metrics). */
+  get keyUpdates(): number {
+    return this.keyUpdateCount;
   }
 
   /** The handshake result (peer identity, suite, transcript hash) once established. */
@@ -153,12 +166,30 @@ export class Session {
     if (this._state === 'failed' || this._state === 'closed') return out;
     this.guard(out, () => {
       this.deframer.push(chunk);
-      for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
-        this.onRecord(rec.type, rec.header, rec.body, out);
-        if (this._state === 'closed') break;
-      }
+      this.processRecords(out);
     });
     return out;
+  }
+
+  /** Continue after a 'compute' event with its result. Never throws for a late result. */
+  resume(result: CryptoResult): SessionOutput {
+    const out: SessionOutput = { send: [], events: [] };
+    if (this._state === 'failed' || this._state === 'closed') return out;
+    if (!this.computing) throw new InvalidArgumentError('resume() without a pending compute event');
+    this.computing = false;
+    this.guard(out, () => {
+      this.apply(this.handshaking().resume(result), out);
+      this.processRecords(out);
+    });
+    return out;
+  }
+
+  private processRecords(out: SessionOutput): void {
+    if (this.computing) return;
+    for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
+      this.onRecord(rec.type, rec.header, rec.body, out);
+      if (this._state === 'closed' || this.computing) break;
+    }
   }
 
   /**
@@ -310,7 +341,11 @@ export class Session {
       // It is unauthenticated: reported as an abort carrying its code, never with the
       // trusted meaning of that code.
       if (this.rx.epoch === 'application') throw new UnexpectedMessageError('plaintext alert after the handshake');
-      throw new PeerAbortedError(decodeAlert(body));
+      const code = decodeAlert(body);
+      // server_busy means only "retry later", exactly what the (equally forgeable) close
+      // code 4006 says: the server's cheap refusal before any signature.
+      if (code === Alert.serverBusy) throw new ServerBusyError('server busy: it refused the handshake before any work, try again later');
+      throw new PeerAbortedError(code);
     }
     // Protected record.
     if (!this.rx.cipher) throw new UnexpectedMessageError('protected record before keys were established');
@@ -356,6 +391,7 @@ export class Session {
   }
 
   private onKeyUpdate(requested: boolean, out: SessionOutput): void {
+    this.keyUpdateCount++;
     const old = this.rx.secret!;
     this.rx.secret = nextTrafficSecret(this.options.backend, old);
     old.fill(0); // forward secrecy in memory: the old key cannot be re-derived
@@ -364,6 +400,7 @@ export class Session {
   }
 
   private sendKeyUpdate(requestPeer: boolean, out: Uint8Array[]): void {
+    this.keyUpdateCount++;
     out.push(this.tx.cipher!.seal(InnerType.keyUpdate, encodeKeyUpdate(requestPeer)));
     const old = this.tx.secret!;
     this.tx.secret = nextTrafficSecret(this.options.backend, old);
@@ -408,6 +445,10 @@ export class Session {
           this.handshake = undefined;
           out.events.push({ type: 'handshake', result: action.result });
           this.flushQueue(out);
+          break;
+        case 'compute':
+          this.computing = true;
+          out.events.push({ type: 'compute', request: action.request });
           break;
       }
     }

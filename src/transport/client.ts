@@ -18,15 +18,14 @@
  *   value the server transport reports.
  * - One transport, one connection: start() twice is an error; after close, create a new one.
  */
-import { WebSocket } from 'ws';
 import type { ClientOptions } from 'ws';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
-import { ClosedError, ConnectionError, InvalidArgumentError, toPqmcpError } from '../errors.js';
+import { ClosedError, InvalidArgumentError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
-import type { BackendName } from '../crypto/types.js';
+import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { Session } from '../session/session.js';
 import { Connection } from './connection.js';
 import { decodeForDelivery, encodeMessage, isRequest } from './jsonrpc.js';
@@ -35,7 +34,8 @@ import type { JsonRpcMessage } from './message-hooks.js';
 import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { sessionIdOf } from './auth-info.js';
-import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
+import type { Dialer, Dialing, OpenedSocket } from './dialer.js';
+import { wsDialer } from './ws-dialer.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
@@ -60,6 +60,17 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
 
 const noop = (): void => {};
 
+/**
+ * @internal What differs between runtimes: how the WebSocket opens and which crypto
+ * backends exist. The browser entry point passes its own (standard WebSocket, noble).
+ */
+export interface ClientPlatform {
+  dial: Dialer;
+  resolveBackend(choice: PqmcpClientOptions['backend']): Promise<CryptoBackend>;
+}
+
+const NODE_PLATFORM: ClientPlatform = { dial: wsDialer, resolveBackend };
+
 export class PqmcpClientTransport implements Transport {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
@@ -76,7 +87,9 @@ export class PqmcpClientTransport implements Transport {
   private readonly url: URL;
   private readonly resolved: ResolvedOptions;
   private connection: Connection | undefined;
-  private ws: WebSocket | undefined;
+  private dialing: Dialing | undefined;
+  /** The platform socket once open (a `ws` WebSocket on Node). */
+  private ws: unknown;
   private started = false;
   private closedBeforeOpen = false;
   private closeFired = false;
@@ -90,6 +103,7 @@ export class PqmcpClientTransport implements Transport {
   constructor(
     url: string | URL,
     private readonly options: PqmcpClientOptions,
+    private readonly platform: ClientPlatform = NODE_PLATFORM,
   ) {
     let parsed: URL;
     try {
@@ -149,7 +163,7 @@ export class PqmcpClientTransport implements Transport {
     const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
     const audit = this.resolved.audit;
     try {
-      const backend = await resolveBackend(this.options.backend);
+      const backend = await this.platform.resolveBackend(this.options.backend);
       this.backendName = backend.name;
       const session = Session.client({
         backend,
@@ -160,10 +174,11 @@ export class PqmcpClientTransport implements Transport {
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         maxMessageSize: this.resolved.maxMessageSize,
       });
-      const ws = await this.open();
-      const connection = new Connection(wsMessageSocket(ws, traffic), session, this.resolved.connection);
+      const opened = await this.open(traffic);
+      this.ws = opened.raw;
+      const connection = new Connection(opened.socket, session, this.resolved.connection);
       this.connection = connection;
-      attachWebSocket(ws, connection, traffic);
+      opened.attach(connection);
       let openedAt = 0;
       connection.onhandshake = (result) => {
         this.result = result;
@@ -183,7 +198,7 @@ export class PqmcpClientTransport implements Transport {
       };
       connection.onclose = () => {
         this.pipeline?.close(connection.error);
-        if (audit && this.result) emitTo(audit, sessionCloseEvent('client', this.result, openedAt, traffic, sessionEnd(this.closeCalled, connection.error), connection.error));
+        if (audit && this.result) emitTo(audit, sessionCloseEvent('client', this.result, openedAt, traffic, connection.session.keyUpdates, sessionEnd(this.closeCalled, connection.error), connection.error));
         else if (audit) emitTo(audit, handshakeFailureEvent('client', connection.error ?? new ClosedError('closed before the handshake completed'), undefined, startedAt));
         this.settleHandshake.reject(connection.error ?? new ClosedError('closed before the handshake completed'));
         this.fireClose();
@@ -227,55 +242,29 @@ export class PqmcpClientTransport implements Transport {
     }
     // Still connecting: abandon; start() rejects with ClosedError and onclose fires.
     this.closedBeforeOpen = true;
-    this.ws?.terminate();
+    this.dialing?.abort();
   }
 
   // --- internals ---------------------------------------------------------------------------
 
-  private open(): Promise<WebSocket> {
-    const { headers, webSocketOptions } = this.options;
-    const ws = new WebSocket(this.url, SUBPROTOCOL, {
-      handshakeTimeout: this.resolved.connection.handshakeTimeoutMs,
-      ...webSocketOptions,
-      ...(headers !== undefined ? { headers } : {}),
-      perMessageDeflate: false,
+  private async open(traffic: Traffic): Promise<OpenedSocket> {
+    const dialing = this.platform.dial({
+      url: this.url,
+      protocol: SUBPROTOCOL,
+      openTimeoutMs: this.resolved.connection.handshakeTimeoutMs,
       maxPayload: this.resolved.maxPayload,
+      headers: this.options.headers,
+      socketOptions: this.options.webSocketOptions,
+      traffic,
     });
-    this.ws = ws;
-    // Always one 'error' listener, whatever phase: an unhandled 'error' would crash Node.
-    ws.on('error', noop);
-    if (this.closedBeforeOpen) ws.terminate();
-    return new Promise<WebSocket>((resolve, reject) => {
-      const onOpen = (): void => {
-        cleanup();
-        if (this.closedBeforeOpen) {
-          ws.terminate();
-          reject(new ClosedError('closed while connecting'));
-        } else if (ws.protocol !== SUBPROTOCOL) {
-          ws.terminate();
-          reject(new ConnectionError(`server did not accept the ${SUBPROTOCOL} subprotocol`));
-        } else {
-          resolve(ws);
-        }
-      };
-      const onError = (err: Error): void => {
-        cleanup();
-        ws.terminate();
-        reject(this.closedBeforeOpen ? new ClosedError('closed while connecting') : new ConnectionError(`cannot connect to ${this.url.origin}: ${err.message}`, { cause: err }));
-      };
-      const onClose = (): void => {
-        cleanup();
-        reject(new ClosedError('closed while connecting'));
-      };
-      const cleanup = (): void => {
-        ws.off('open', onOpen);
-        ws.off('error', onError);
-        ws.off('close', onClose);
-      };
-      ws.on('open', onOpen);
-      ws.on('error', onError);
-      ws.on('close', onClose);
-    });
+    this.dialing = dialing;
+    if (this.closedBeforeOpen) dialing.abort();
+    const opened = await dialing.opened;
+    if (this.closedBeforeOpen) {
+      dialing.abort();
+      throw new ClosedError('closed while connecting');
+    }
+    return opened;
   }
 
   private deliver(data: Uint8Array): void {

@@ -83,6 +83,9 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_INVALID_ARGUMENT: CloseCode.internalError,
   // message hooks: a hook failure refuses one message, it never closes the session
   ERR_MESSAGE_HOOK: CloseCode.internalError,
+  // authorization and quotas: local configuration errors, never a session's fault
+  ERR_POLICY_INVALID: CloseCode.internalError,
+  ERR_POLICY_ENGINE_UNAVAILABLE: CloseCode.internalError,
   // protocol revision (issue 11)
   ERR_UNSUPPORTED_EXTENSION: CloseCode.negotiationFailed,
   ERR_PEER_ABORTED: CloseCode.peerAborted,

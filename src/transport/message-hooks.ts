@@ -28,9 +28,12 @@
  *   forgotten and its response arrives with `ctx.request` undefined.
  * - A response that answers a request is matched by id; ids the peer reuses while the
  *   first is in flight replace the earlier entry (JSON-RPC forbids reuse).
+ * - opened() also receives a channel whose notify() sends a notification of the hook's own
+ *   to the peer (e.g. list_changed after a policy reload). It enters the pipeline at the
+ *   local end, so every hook sees it, as if the local side had sent it.
  */
 import type { VerifiedPeer } from '../identity/trust.js';
-import { MessageHookError, toPqmcpError } from '../errors.js';
+import { InvalidArgumentError, MessageHookError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 
 /** A JSON-RPC 2.0 message as the hooks see it (the SDK's JSONRPCMessage fits it). */
@@ -85,11 +88,21 @@ export interface HookContext extends HookSession {
 
 export type HookResult = undefined | void | { replace: JsonRpcMessage } | { reply: JsonRpcMessage } | { drop: true };
 
+/** What a hook may do in a session on its own initiative (given to opened()). */
+export interface HookChannel {
+  /**
+   * Send a notification (no id) to the peer through every hook, as if the local side had
+   * sent it. Resolves when written (or dropped by a hook); nothing happens once the session
+   * ended. A message with an id is refused (InvalidArgumentError).
+   */
+  notify(message: JsonRpcMessage): Promise<void>;
+}
+
 export interface MessageHook {
   /** For error reports. */
   readonly name?: string;
   /** The session is established and its hooks are about to see messages. */
-  opened?(session: HookSession): void;
+  opened?(session: HookSession, channel: HookChannel): void;
   /** A message from the peer on its way to the local MCP side. */
   fromPeer?(message: JsonRpcMessage, ctx: HookContext): HookResult;
   /** A message from the local MCP side on its way to the peer. */
@@ -144,7 +157,14 @@ export class MessagePipeline {
     readonly session: HookSession,
     private readonly sinks: PipelineSinks,
   ) {
-    for (const hook of hooks) this.guard(hook, () => hook.opened?.(session));
+    const channel: HookChannel = { notify: (message) => this.notify(message) };
+    for (const hook of hooks) this.guard(hook, () => hook.opened?.(session, channel));
+  }
+
+  private notify(message: JsonRpcMessage): Promise<void> {
+    if (message.id !== undefined || typeof message.method !== 'string') return Promise.reject(new InvalidArgumentError('a hook may only send notifications (a method, no id)'));
+    if (this.ended) return Promise.resolve();
+    return this.toPeer(message);
   }
 
   /** A message received from the peer (its bytes as received). */

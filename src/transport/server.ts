@@ -42,6 +42,7 @@ import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } 
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { PqmcpServerTransport } from './server-transport.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
+import type { MessageHook } from './message-hooks.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
@@ -57,6 +58,16 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions {
   path?: string;
   /** Unfinished handshakes allowed at once; more are refused with close code 4006. Default 64. */
   maxPendingHandshakes?: number;
+
+  // --- authorization and quotas (pqmcp/policy) ---
+  /**
+   * Authorization of every request (loadPolicy() from 'pqmcp/policy': Cedar). A message
+   * hook that runs inside `hooks` (after them, nearest the MCP server), so an auditor in
+   * `hooks` sees its refusals. Default: none (every verified agent may do anything).
+   */
+  policy?: MessageHook;
+  /** Quotas per agent and issuer (createQuotas() from 'pqmcp/policy'). Runs between `hooks` and `policy`. */
+  quotas?: MessageHook;
 }
 
 /** Where a connection came from, for logs. */
@@ -230,7 +241,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       if (audit) {
         const open = sessionOpenEvent('server', result, { backend: this.backend.name, endpoint: pathname(req.url), remoteAddress: info.remoteAddress, startedAt });
         emitTo(audit, open);
-        void transport.closed.then(() => emitTo(audit, sessionCloseEvent('server', result, open.time, traffic, sessionEnd(transport.closedLocally, connection.error), connection.error)));
+        void transport.closed.then(() => emitTo(audit, sessionCloseEvent('server', result, open.time, traffic, connection.session.keyUpdates, sessionEnd(transport.closedLocally, connection.error), connection.error)));
       }
       void transport.closed.then(() => this.live.delete(transport));
       if (this.listenerCount('session') === 0) {
@@ -274,9 +285,21 @@ function reject(socket: Duplex, status: number, message: string): void {
   );
 }
 
+/** The quotas and policy hooks, innermost: peer <-> hooks <-> quotas <-> policy <-> MCP server. */
+function withGates(resolved: ResolvedOptions, options: PqmcpServerOptions): ResolvedOptions {
+  const gates: MessageHook[] = [];
+  for (const name of ['quotas', 'policy'] as const) {
+    const hook = options[name];
+    if (hook === undefined) continue;
+    if (typeof hook !== 'object' || hook === null) throw new InvalidArgumentError(`${name} must be a MessageHook (see pqmcp/policy)`);
+    gates.push(hook);
+  }
+  return gates.length === 0 ? resolved : { ...resolved, hooks: Object.freeze([...resolved.hooks, ...gates]) };
+}
+
 /** Start a pqmcp listener. Handle `'session'` to connect an MCP server per session. */
 export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> {
-  const resolved = resolveOptions(options);
+  const resolved = withGates(resolveOptions(options), options);
   const maxPending = options.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes;
   if (!Number.isInteger(maxPending) || maxPending < 1) throw new InvalidArgumentError('maxPendingHandshakes must be a positive integer');
   if (options.path !== undefined && (typeof options.path !== 'string' || !options.path.startsWith('/'))) {

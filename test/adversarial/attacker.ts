@@ -287,7 +287,7 @@ export class Attacker {
           this.rx = keys;
           this.rxEpoch = a.epoch;
         }
-      } else this.result = a.result;
+      } else if (a.type === 'complete') this.result = a.result;
     }
     return out;
   }

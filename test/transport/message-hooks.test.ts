@@ -161,6 +161,21 @@ describe('MessagePipeline (pure)', () => {
     expect(local.map((m) => m.method)).toEqual(['c']);
   });
 
+  it("a hook's own notification (opened's channel) passes every hook to the peer; requests and ended sessions are refused", async () => {
+    let channel: import('../../src/transport/index.js').HookChannel | undefined;
+    const seen: string[] = [];
+    const written: JsonRpcMessage[] = [];
+    const hooks: MessageHook[] = [{ toPeer: (m) => void seen.push(`outer ${m.method}`) }, { opened: (_s, c) => void (channel = c), toPeer: (m) => void seen.push(`inner ${m.method}`) }];
+    const pipeline = new MessagePipeline(hooks, session, { toPeer: async (_d, m) => void written.push(m), toLocal: () => undefined, onerror: () => undefined });
+    await channel!.notify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+    expect(seen).toEqual(['inner notifications/tools/list_changed', 'outer notifications/tools/list_changed']);
+    expect(written.map((m) => m.method)).toEqual(['notifications/tools/list_changed']);
+    await expect(channel!.notify({ jsonrpc: '2.0', id: 1, method: 'x' })).rejects.toThrow(/only send notifications/);
+    pipeline.close();
+    await channel!.notify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+    expect(written).toHaveLength(1);
+  });
+
   it('closed() runs once per hook even when called twice', () => {
     let closed = 0;
     const pipeline = new MessagePipeline([{ closed: () => void closed++ }], session, { toPeer: async () => undefined, toLocal: () => undefined, onerror: () => undefined });
