@@ -33,6 +33,9 @@ export const Alert = {
   unexpectedPeer: 91,
   messageTooLarge: 92,
   sequenceExhausted: 93,
+  // Resumption (120-129).
+  /** The ClientHello's PSK binder did not verify: the sender does not hold the ticket's PSK. */
+  pskBinderInvalid: 120,
   // protocol revision (issue 11): 100-119
   endpointMismatch: 100,
   wrongCredentialUsage: 101,
@@ -76,6 +79,15 @@ export type ErrorCode =
   | 'ERR_INTERNAL'
   // message hooks (transport/message-hooks.ts)
   | 'ERR_MESSAGE_HOOK'
+  // Resumption (tickets, PSK binder).
+  | 'ERR_BAD_BINDER'
+  | 'ERR_TICKET_INVALID'
+  | 'ERR_TICKET_UNKNOWN_KEY'
+  | 'ERR_TICKET_EXPIRED'
+  | 'ERR_TICKET_REPLAYED'
+  | 'ERR_TICKET_ENDPOINT'
+  | 'ERR_TICKET_MISMATCH'
+  | 'ERR_TICKET_REPLAY_FULL'
   // protocol revision (issue 11)
   | 'ERR_UNSUPPORTED_EXTENSION'
   | 'ERR_PEER_ABORTED'
@@ -303,6 +315,68 @@ export class InternalError extends PqmcpError {
 export class MessageHookError extends PqmcpError {
   constructor(hookName: string, options?: { cause?: unknown }) {
     super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed; the message was refused`, undefined, options);
+  }
+}
+
+// --- Resumption (tickets, PSK binder) ---------------------------------------------------------
+// Every ticket refusal except a bad binder is reported and answered with a full handshake
+// (docs/protocol.md section 15.5): the ticket is ignored, nothing is sent to the peer.
+
+/** The PSK binder in a ClientHello did not verify. Fatal (alert psk_binder_invalid). Constant message. */
+export class BadBinderError extends PqmcpError {
+  constructor() {
+    super('ERR_BAD_BINDER', 'PSK binder verification failed', Alert.pskBinderInvalid);
+  }
+}
+
+/** Base class of ticket refusals (the server falls back to a full handshake). */
+export class TicketError extends PqmcpError {}
+
+/** The ticket did not decrypt under the key it names (tampered, truncated, or forged). Constant message. */
+export class TicketInvalidError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_INVALID', 'ticket authentication failed');
+  }
+}
+
+/** The ticket names a ticket key this server does not hold (another deployment's, or rotated out). */
+export class TicketUnknownKeyError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_UNKNOWN_KEY', 'ticket sealed under an unknown ticket key');
+  }
+}
+
+export class TicketExpiredError extends TicketError {
+  constructor(readonly expiresAt: number) {
+    super('ERR_TICKET_EXPIRED', `ticket expired at ${new Date(expiresAt * 1000).toISOString()}`);
+  }
+}
+
+/** This ticket was already used with this server (tickets are single use). */
+export class TicketReplayedError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_REPLAYED', 'ticket was already used');
+  }
+}
+
+/** The ticket was issued for another endpoint than the one it is presented to. */
+export class TicketEndpointError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_ENDPOINT', 'ticket was issued for another endpoint');
+  }
+}
+
+/** The ticket's server identity or suite does not match this connection. */
+export class TicketMismatchError extends TicketError {
+  constructor(what: 'server identity' | 'suite') {
+    super('ERR_TICKET_MISMATCH', `ticket ${what} does not match this connection`);
+  }
+}
+
+/** The anti-replay record is full of live tickets: resumption is refused until entries expire. */
+export class TicketReplayFullError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_REPLAY_FULL', 'anti-replay record is full; resumption refused');
   }
 }
 

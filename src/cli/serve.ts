@@ -21,7 +21,8 @@
  *   error, the client gets a log notification saying why, the session is closed. The
  *   gateway keeps serving; a --shared child is started again for the next session.
  * - A session ends when its credential expires (checked against the gateway's clock).
- * - SIGHUP re-reads the --revocations files and closes sessions whose peer is now revoked.
+ * - SIGHUP re-reads the --revocations files and closes sessions whose peer is now revoked,
+ *   and re-reads --policy and --quotas (serve-policy.ts; a bad file keeps the old one).
  *   SIGINT/SIGTERM: stop accepting, close sessions (authenticated close), stop children;
  *   a second signal exits at once.
  */
@@ -35,6 +36,7 @@ import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import { listen } from '../transport/server.js';
 import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
+import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
 import { flag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
 import { openObservability } from './observe.js';
 import type { Context } from './context.js';
@@ -49,6 +51,7 @@ import type { Admission } from './admission.js';
 export { admissionProblem } from './admission.js';
 export type { Admission } from './admission.js';
 import type { RouterPeer } from './router.js';
+import { POLICY_SERVE_OPTIONS, POLICY_SERVE_USAGE, describeGates, loadGates } from './serve-policy.js';
 
 export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust file> [options] -- <command> [args...]
 
@@ -66,6 +69,7 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --require-scope <scope>  admit only agents whose credential has this scope, repeatable (all needed)
   --require-attr <k=v>     admit only agents whose credential has this attribute value, repeatable
   --max-sessions <n>       concurrent sessions (default 32); more are refused
+${POLICY_SERVE_USAGE}
   --backend <name>         crypto backend: auto (default), native or noble
   --allow-loose-key-permissions  accept a key file others can read
 
@@ -79,7 +83,7 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --drain-grace <dur>      on SIGTERM/SIGINT, wait this long for requests in flight (default 10s)
 
   --json                   log JSON lines on stderr
-  --debug                  stack traces`;
+  --debug                  stack traces${EDGE_USAGE}`;
 
 const SERVE_OPTIONS = {
   identity: { type: 'string' },
@@ -95,6 +99,8 @@ const SERVE_OPTIONS = {
   'max-sessions': { type: 'string' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
+  // authorization and quotas (serve-policy.ts)
+  ...POLICY_SERVE_OPTIONS,
   // --- observability (audit, metrics, drain) ---
   audit: { type: 'string' },
   'audit-max-bytes': { type: 'string' },
@@ -103,6 +109,8 @@ const SERVE_OPTIONS = {
   metrics: { type: 'string' },
   'metrics-agent-ids': { type: 'boolean' },
   'drain-grace': { type: 'string' },
+  // edge admission (edge-flags.ts)
+  ...EDGE_OPTIONS,
 } as const;
 
 const DEFAULT_LISTEN = '127.0.0.1:7443';
@@ -194,6 +202,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     attributes: list(p, 'require-attr').map((a) => parseKeyValue(a, '--require-attr')),
   };
   const shared = flag(p, 'shared');
+  const edge = edgeOptions(p);
   const revocationPaths = list(p, 'revocations');
   // --- observability (audit, metrics, drain) ---
   const auditMaxBytesText = str(p, 'audit-max-bytes');
@@ -221,14 +230,20 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     log,
   });
   const audit = observe.onAuditEvent ? { onAuditEvent: observe.onAuditEvent, auditContent: flag(p, 'audit-content') } : {};
+  // Authorization and quotas (--policy, --quotas): loaded before listening; a bad file stops here.
+  const gates = await loadGates(p, ctx.output, log).catch(async (err: unknown) => {
+    await observe.close();
+    throw err;
+  });
 
   let server: PqmcpServer;
   try {
-    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}), ...audit });
+    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}), ...audit, ...gates.options, ...edge });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
     await observe.close();
+    gates.close();
     throw new CliError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${reason}`, 1, { cause: err });
   }
 
@@ -394,8 +409,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   log(
     'listening',
-    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions },
-    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}`,
+    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions, ...gates.fields },
+    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}${describeGates(gates.fields)}`,
   );
 
   return new Promise<number>((resolve) => {
@@ -432,6 +447,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       const inflight = (): number => [...sessions].reduce((n, s) => n + s.inflight.size, 0);
       log('shutdown', { signal, sessions: sessions.size, inflight: inflight(), graceMs: drainGraceMs }, `${signal}: draining (${inflight()} request(s) in flight, grace ${humanDuration(drainGraceMs)}), then closing ${sessions.size} session(s) and stopping`);
       void (async () => {
+        gates.close();
         const deadline = Date.now() + drainGraceMs;
         while (inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         if (inflight() > 0) log('drain-timeout', { inflight: inflight() }, `grace period over with ${inflight()} request(s) still in flight`);
@@ -450,7 +466,10 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     };
     const onInt = (): void => shutdown('SIGINT');
     const onTerm = (): void => shutdown('SIGTERM');
-    const onHup = (): void => void reload();
+    const onHup = (): void => {
+      gates.reload(); // --policy, --quotas: a bad file is logged, the old one stays
+      void reload();
+    };
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
     process.on('SIGHUP', onHup);

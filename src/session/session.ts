@@ -19,10 +19,13 @@
  */
 import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, ServerBusyError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
 import { ClientHandshake, ServerHandshake } from '../handshake/handshake.js';
+import { receiveNewSessionTicket } from '../handshake/resumption.js';
+import type { ClientTicket } from '../resumption/client-tickets.js';
 import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
 import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
-import { CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, encodeRecord, fragmentMessage } from '../record/index.js';
-import { Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
+import { CREDENTIAL_PADDING_BLOCK, CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, checkPaddingBlock, encodeRecord, fragmentMessage, paddingFor } from '../record/index.js';
+import type { Fragment } from '../record/index.js';
+import { MsgType, Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
 import type { AeadAlgorithm } from '../crypto/types.js';
 import { utf8Encode } from '../bytes.js';
 
@@ -37,10 +40,19 @@ export interface SessionOptions extends HandshakeConfig {
   keyUpdateInterval?: number;
   /** Hard per-key record limit (tests force it small). Default 2^48. */
   sequenceLimit?: number;
+  /**
+   * Pad the last record of each application message so that its inner plaintext is a
+   * multiple of this many bytes (docs/protocol.md, section 3.2): an observer then learns
+   * message sizes only to this granularity. 0 (default): no application padding. Credential
+   * records are always padded (to 1024).
+   */
+  applicationPadding?: number;
 }
 
 export type SessionEvent =
   | { type: 'handshake'; result: HandshakeResult }
+  /** Client: the server sent a resumption ticket (keep it for a later connection). */
+  | { type: 'ticket'; ticket: ClientTicket }
   | { type: 'message'; data: Uint8Array }
   | { type: 'close' }
   | { type: 'error'; error: PqmcpError }
@@ -88,6 +100,7 @@ export class Session {
   private readonly rx: Direction = { epoch: 'plaintext', cipher: undefined, secret: undefined };
   private readonly maxMessageSize: number;
   private readonly keyUpdateInterval: number;
+  private readonly applicationPadding: number;
   private keyUpdateCount = 0;
   private queued: Uint8Array[] = [];
   private queuedBytes = 0;
@@ -98,6 +111,8 @@ export class Session {
   private suite = 0;
   private started = false;
   private exporterSecret: Uint8Array | undefined;
+  /** Client: the resumption master secret, for the server's NewSessionTickets. */
+  private resumptionSecret: Uint8Array | undefined;
   /** Set while an alert record is processed: an alert is never answered with an alert. */
   private inAlert = false;
   /** A 'compute' event is out: records wait in the deframer until resume(). */
@@ -115,6 +130,7 @@ export class Session {
     if (!(Number.isSafeInteger(this.keyUpdateInterval) && this.keyUpdateInterval > 0 && this.keyUpdateInterval < limit)) {
       throw new InvalidArgumentError('keyUpdateInterval must be a positive integer below sequenceLimit (a key update needs a record of its own)');
     }
+    this.applicationPadding = checkPaddingBlock(options.applicationPadding, 'applicationPadding');
     this.assembler = new MessageAssembler(this.maxMessageSize);
   }
 
@@ -210,7 +226,7 @@ export class Session {
     return this.sealing((out) => {
       for (const frag of fragmentMessage(message)) {
         this.maybeUpdateKeys(out);
-        out.push(this.tx.cipher!.seal(frag.innerType, frag.content));
+        out.push(this.sealFragment(frag));
       }
     });
   }
@@ -319,6 +335,8 @@ export class Session {
     }
     this.exporterSecret?.fill(0);
     this.exporterSecret = undefined;
+    this.resumptionSecret?.fill(0);
+    this.resumptionSecret = undefined;
   }
 
   private alertRecord(code: number): Uint8Array {
@@ -352,6 +370,7 @@ export class Session {
     const { innerType, content } = this.rx.cipher.open(header, body);
     switch (innerType) {
       case InnerType.handshake:
+        if (this.rx.epoch === 'application') return this.onPostHandshake(content, out);
         if (this.rx.epoch !== 'handshake') throw new UnexpectedMessageError('handshake message after the handshake completed');
         this.apply(this.handshaking().receive(content, 'handshake'), out);
         return;
@@ -390,6 +409,18 @@ export class Session {
     throw new PeerAlertError(code);
   }
 
+  /** After the handshake only NewSessionTicket (server to client) is a handshake message. */
+  private onPostHandshake(message: Uint8Array, out: SessionOutput): void {
+    const secret = this.resumptionSecret;
+    if (this.role !== 'client' || this._state !== 'established' || !secret || !this._result) {
+      throw new UnexpectedMessageError('handshake message after the handshake completed');
+    }
+    const { backend, identity } = this.options;
+    const own = identity.credential instanceof Uint8Array ? identity.credential : identity.credential.encoded;
+    const ticket = receiveNewSessionTicket(backend, secret, message, this._result.peer, this._result.suite, own, (this.options.now ?? Date.now)());
+    if (ticket) out.events.push({ type: 'ticket', ticket });
+  }
+
   private onKeyUpdate(requested: boolean, out: SessionOutput): void {
     this.keyUpdateCount++;
     const old = this.rx.secret!;
@@ -425,7 +456,8 @@ export class Session {
     for (const action of actions) {
       switch (action.type) {
         case 'send':
-          out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : this.tx.cipher!.seal(InnerType.handshake, action.message));
+          // 'application': a post-handshake message (NewSessionTicket) under application keys.
+          out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : this.sealHandshake(action.message));
           break;
         case 'keys': {
           // The suite is fixed by the first key installation (after the hellos).
@@ -439,6 +471,9 @@ export class Session {
         case 'complete':
           this._result = action.result;
           this.exporterSecret = action.exporterSecret;
+          // Only a client keeps it (the server has issued its tickets by now).
+          if (this.role === 'client') this.resumptionSecret = action.resumptionSecret;
+          else action.resumptionSecret?.fill(0);
           this._state = 'established';
           // Nothing reads the state machine again: let its transcript (both credentials,
           // the hellos, views pinning the received flights) and peer state go.
@@ -454,12 +489,24 @@ export class Session {
     }
   }
 
+  /** One application fragment; the last of a message is padded per `applicationPadding`. */
+  private sealFragment(frag: Fragment): Uint8Array {
+    const padding = frag.innerType === InnerType.applicationFinal ? paddingFor(frag.content.length, this.applicationPadding) : 0;
+    return this.tx.cipher!.seal(frag.innerType, frag.content, padding);
+  }
+
+  /** A protected handshake message; a Credential is padded to its bucket (identity hiding by length). */
+  private sealHandshake(message: Uint8Array): Uint8Array {
+    const padding = message[0] === MsgType.credential ? paddingFor(message.length, CREDENTIAL_PADDING_BLOCK) : 0;
+    return this.tx.cipher!.seal(InnerType.handshake, message, padding);
+  }
+
   private flushQueue(out: SessionOutput): void {
     const queued = this.queued;
     this.queued = [];
     this.queuedBytes = 0;
     for (const m of queued) {
-      for (const frag of fragmentMessage(m)) out.send.push(this.tx.cipher!.seal(frag.innerType, frag.content));
+      for (const frag of fragmentMessage(m)) out.send.push(this.sealFragment(frag));
     }
   }
 }

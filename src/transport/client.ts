@@ -38,6 +38,7 @@ import type { Dialer, Dialing, OpenedSocket } from './dialer.js';
 import { wsDialer } from './ws-dialer.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
+import type { TicketStore } from '../resumption/client-tickets.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
 export interface PqmcpClientOptions extends PqmcpTransportOptions {
@@ -56,6 +57,19 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
    * perMessageDeflate (off), maxPayload (option above) and the subprotocol.
    */
   webSocketOptions?: Omit<ClientOptions, 'perMessageDeflate' | 'maxPayload' | 'headers'>;
+
+  // --- resumption (docs/protocol.md section 15) ---
+  /**
+   * Keep the server's resumption tickets here and offer one on the next connection to the
+   * same server id and URL: a resumed handshake makes no signatures (PSK + fresh X-Wing).
+   * Share one `MemoryTicketStore` between the transports of a process. Default: none.
+   */
+  tickets?: TicketStore;
+}
+
+/** The key a client's tickets are kept under: the server id it expects and the endpoint URL. */
+export function ticketStoreKey(url: URL, expectedServerId: string | undefined): string {
+  return `${expectedServerId ?? '*'} ${url.origin}${url.pathname}`;
 }
 
 const noop = (): void => {};
@@ -117,6 +131,10 @@ export class PqmcpClientTransport implements Transport {
       throw new InvalidArgumentError('set expectedServerId to the server agent id (or allowAnyServer: true to accept any agent your trust store accepts)');
     }
     if (options.expectedServerId !== undefined && typeof options.expectedServerId !== 'string') throw new InvalidArgumentError('expectedServerId must be a string');
+    const t = options.tickets as Partial<TicketStore> | undefined;
+    if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.take !== 'function' || typeof t.put !== 'function')) {
+      throw new InvalidArgumentError('tickets must be a TicketStore (e.g. new MemoryTicketStore())');
+    }
     this.resolved = resolveOptions(options);
     localIdentity(options.identity);
     this.handshake = new Promise<HandshakeResult>((resolve, reject) => (this.settleHandshake = { resolve, reject }));
@@ -126,6 +144,11 @@ export class PqmcpClientTransport implements Transport {
   /** The server's verified identity, once the handshake has completed. */
   get peer(): VerifiedPeer | undefined {
     return this.result?.peer;
+  }
+
+  /** True once a handshake resumed from a ticket has completed (`peer` then comes from the ticket). */
+  get resumed(): boolean {
+    return this.result?.resumed ?? false;
   }
 
   /** The crypto backend in use ('noble' or 'native'), once started. */
@@ -165,7 +188,11 @@ export class PqmcpClientTransport implements Transport {
     try {
       const backend = await this.platform.resolveBackend(this.options.backend);
       this.backendName = backend.name;
+      const store = this.options.tickets;
+      const storeKey = ticketStoreKey(this.url, this.options.expectedServerId);
+      const resumeTicket = store?.take(storeKey, Date.now());
       const session = Session.client({
+        ...(resumeTicket ? { resumeTicket } : {}),
         backend,
         identity: localIdentity(this.options.identity),
         trust: this.options.trust,
@@ -173,6 +200,7 @@ export class PqmcpClientTransport implements Transport {
         ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         maxMessageSize: this.resolved.maxMessageSize,
+        applicationPadding: this.resolved.applicationPadding,
       });
       const opened = await this.open(traffic);
       this.ws = opened.raw;
@@ -192,6 +220,7 @@ export class PqmcpClientTransport implements Transport {
         this.settleHandshake.resolve(result);
       };
       connection.onmessage = (data) => this.deliver(data);
+      if (store) connection.onticket = (ticket) => store.put(storeKey, ticket);
       connection.onerror = (error) => {
         this.settleHandshake.reject(error);
         this.onerror?.(error);
@@ -275,7 +304,7 @@ export class PqmcpClientTransport implements Transport {
       abort: (error) => connection.abort(error),
     });
     if (message === undefined) return;
-    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
+    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length, data);
     else this.onmessage?.(message);
   }
 

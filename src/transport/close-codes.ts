@@ -83,6 +83,16 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_INVALID_ARGUMENT: CloseCode.internalError,
   // message hooks: a hook failure refuses one message, it never closes the session
   ERR_MESSAGE_HOOK: CloseCode.internalError,
+  // resumption: a bad binder fails authentication; ticket refusals never close a connection
+  // (the server falls back to a full handshake), listed for completeness
+  ERR_BAD_BINDER: CloseCode.authenticationFailed,
+  ERR_TICKET_INVALID: CloseCode.authenticationFailed,
+  ERR_TICKET_UNKNOWN_KEY: CloseCode.authenticationFailed,
+  ERR_TICKET_EXPIRED: CloseCode.authenticationFailed,
+  ERR_TICKET_REPLAYED: CloseCode.authenticationFailed,
+  ERR_TICKET_ENDPOINT: CloseCode.authenticationFailed,
+  ERR_TICKET_MISMATCH: CloseCode.authenticationFailed,
+  ERR_TICKET_REPLAY_FULL: CloseCode.authenticationFailed,
   // authorization and quotas: local configuration errors, never a session's fault
   ERR_POLICY_INVALID: CloseCode.internalError,
   ERR_POLICY_ENGINE_UNAVAILABLE: CloseCode.internalError,

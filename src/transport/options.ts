@@ -8,6 +8,7 @@ import type { LocalIdentity } from '../handshake/types.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../session/session.js';
 import { InvalidArgumentError } from '../errors.js';
+import { checkPaddingBlock } from '../record/padding.js';
 import { selectBackend } from '../crypto/select.js';
 import type { BackendChoice } from '../crypto/select.js';
 import type { ConnectionOptions } from './connection.js';
@@ -69,6 +70,15 @@ export interface PqmcpTransportOptions {
    */
   hooks?: readonly MessageHook[];
 
+  // --- protocol revision (issue 11): record padding ---
+  /**
+   * Pad the last record of every application message this side sends so that its protected
+   * plaintext is a multiple of this many bytes (docs/protocol.md, section 3.2): an observer
+   * then learns message sizes only to this granularity, at the cost of up to this many bytes
+   * per message. 0 (default): no application padding. Credentials are always padded.
+   */
+  applicationPadding?: number;
+
   // --- audit (src/audit) ---
   /**
    * Receives one audit event per session (open, close), per request (with its outcome and
@@ -93,6 +103,7 @@ export interface ResolvedOptions {
   connection: ConnectionOptions;
   /** The application's hooks, after the request auditor when auditing. */
   hooks: readonly MessageHook[];
+  applicationPadding: number;
   audit: AuditSink | undefined;
   maxMessageSize: number;
   maxPayload: number;
@@ -112,6 +123,7 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
       deliveryWaitsForDrain: false,
     },
     hooks: withAuditor(checkHooks(options.hooks), options),
+    applicationPadding: checkPaddingBlock(options.applicationPadding, 'applicationPadding'),
     audit: checkAudit(options.onAuditEvent),
     maxMessageSize: checkNumber(options, 'maxMessageSize', 1, DEFAULTS.maxMessageSize),
     maxPayload: checkNumber(options, 'maxPayload', MAX_WRITE_BATCH, DEFAULTS.maxPayload),
