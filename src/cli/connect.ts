@@ -27,6 +27,7 @@ import { loadOwnIdentity } from './files.js';
 import { checkId } from './keys.js';
 import { CliError, UsageError, errorLine } from './output.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
+import { FileTicketStore, TICKET_CONNECT_OPTIONS, TICKET_CONNECT_USAGE } from './tickets.js';
 
 export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --trust <trust file> --expect <server agent id> [options]
 
@@ -43,6 +44,7 @@ export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --tru
   --any-server             accept any server your trust file vouches for (not recommended)
   --backend <name>         crypto backend: auto (default), native or noble
   --allow-loose-key-permissions  accept a key file others can read
+${TICKET_CONNECT_USAGE}
   --debug                  stack traces
 
   Exit: 0 after stdin ends and the session closed cleanly; 1 if the session failed or the
@@ -57,6 +59,8 @@ const CONNECT_OPTIONS = {
   'any-server': { type: 'boolean' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
+  // resumption (tickets.ts)
+  ...TICKET_CONNECT_OPTIONS,
 } as const;
 
 /** stdin messages waiting for the transport above which stdin is paused. */
@@ -102,7 +106,15 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   const log = (text: string): void => ctx.output.err(`pqmcp connect: ${text}`);
   if (anyServer) log('warning: --any-server: any server your trust file vouches for is accepted');
 
-  const transport = new PqmcpClientTransport(parsedUrl, { identity: local, trust, backend, ...(expect !== undefined ? { expectedServerId: expect } : { allowAnyServer: true }) });
+  const ticketsPath = str(p, 'tickets');
+  const tickets = ticketsPath === undefined ? undefined : new FileTicketStore(ticketsPath, log);
+  const transport = new PqmcpClientTransport(parsedUrl, {
+    identity: local,
+    trust,
+    backend,
+    ...(expect !== undefined ? { expectedServerId: expect } : { allowAnyServer: true }),
+    ...(tickets ? { tickets } : {}),
+  });
   const stdin = process.stdin;
   const stdout = process.stdout;
   const reader = new JsonRpcLineReader();
