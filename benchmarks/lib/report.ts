@@ -122,7 +122,7 @@ function mcp(r: Results): string {
   const m = r.mcp;
   if (!m) return '_not measured_';
   const variants = Object.keys(m.variants);
-  const policies = variants.filter((v) => v.startsWith('pqmcp-policy'));
+  const extras = variants.filter((v) => v.startsWith('pqmcp-policy') || v === 'pqmcp-audit');
   const rows: string[][] = [];
   for (const p of Object.keys(m.variants.pqmcp?.payloads ?? m.variants[variants[0]!]?.payloads ?? {})) {
     for (const mode of ['seq', 'par32'] as const) {
@@ -131,13 +131,13 @@ function mcp(r: Results): string {
         mode === 'seq' ? 'sequential' : `${m.inFlight} in flight`,
         ...variants.map((v) => cell(m.variants[v]!.payloads[p]?.[`${mode}CallsPerSec`], 0)),
         ratio(r.ratios[`mcp.${p}.${mode}.pqmcp/ws`]),
-        ...policies.map((v) => ratio(r.ratios[`mcp.${p}.${mode}.${v}/pqmcp`])),
+        ...extras.map((v) => ratio(r.ratios[`mcp.${p}.${mode}.${v}/pqmcp`])),
         ...variants.map((v) => `${cell(m.variants[v]!.payloads[p]?.[`${mode}P50Us`], 0, false)} / ${cell(m.variants[v]!.payloads[p]?.[`${mode}P99Us`], 0, false)}`),
       ]);
     }
   }
   return (
-    table(['payload', 'mode', ...variants.map((v) => `${v} calls/s`), 'pqmcp/ws', ...policies.map((v) => `${v}/pqmcp`), ...variants.map((v) => `${v} p50 / p99 µs`)], rows) +
+    table(['payload', 'mode', ...variants.map((v) => `${v} calls/s`), 'pqmcp/ws', ...extras.map((v) => `${v}/pqmcp`), ...variants.map((v) => `${v} p50 / p99 µs`)], rows) +
     `\n\n${m.rounds} interleaved rounds of ${m.measureSeconds} s per cell.`
   );
 }

@@ -11,6 +11,7 @@
  *   latency.<bu>.<size>.p50.<v>/<base>         ping-pong round trip (lower is better)
  *   mcp.<payload>.<seq|par32>.pqmcp/<base>     tools/call per second (higher is better)
  *   mcp.<payload>.<seq|par32>.<policy variant>/pqmcp   the same with a policy on, over without
+ *   mcp.<payload>.<seq|par32>.pqmcp-audit/pqmcp       the same with auditing and metrics on, over without
  *   memory.session.pqmcp/<base>                server RSS per idle session (lower is better)
  */
 import type { Mode } from './context.js';
@@ -109,7 +110,7 @@ export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp
       put(out, `mcp.${p}.par32.pqmcp/${base}`, med(a.payloads[p]?.par32CallsPerSec), med(b.payloads[p]?.par32CallsPerSec));
     }
   }
-  for (const v of ['pqmcp-policy', 'pqmcp-policy-ctx']) {
+  for (const v of ['pqmcp-policy', 'pqmcp-policy-ctx', 'pqmcp-audit']) {
     const a = mcp[v];
     const b = mcp.pqmcp;
     if (!a || !b) continue;
@@ -148,6 +149,7 @@ export function checkTargets(ratios: Record<string, number>, runtimeKey: string,
   }
   for (const p of ['100', '10240']) {
     for (const mode of ['seq', 'par32']) check(`MCP tools/call ${mode === 'seq' ? 'sequential' : '32 in flight'}, ${p === '100' ? '100 B' : '10 KiB'} vs ws`, `mcp.${p}.${mode}.pqmcp/ws`, '>=', 0.9);
+    for (const mode of ['seq', 'par32']) check(`MCP tools/call ${mode === 'seq' ? 'sequential' : '32 in flight'}, ${p === '100' ? '100 B' : '10 KiB'}, auditing and metrics on vs off`, `mcp.${p}.${mode}.pqmcp-audit/pqmcp`, '>=', 0.9);
   }
   // Authorization: an allow decision adds at most 10 % to a 100 B round trip (issue 14).
   check('MCP tools/call 100 B sequential, Cedar policy on (memoised allow) vs off', 'mcp.100.seq.pqmcp-policy/pqmcp', '>=', 0.9);

@@ -6,6 +6,8 @@
  *   pqmcp-policy      the same with a Cedar policy permitting the call (serveMcp's `policy`);
  *                     no policy reads context, so the decision is memoised per session
  *   pqmcp-policy-ctx  the same with a policy that reads context: Cedar decides every call
+ *   pqmcp-audit  the same with auditing and metrics on in the server (every event to an
+ *              AuditLog file and to OpenTelemetry metrics, as `pqmcp serve --audit --metrics`)
  *   ws         the same SDK pair over the baseline ws transport (lib/ws-mcp-transport.ts),
  *              server in its own process
  *   inmemory   the SDK's InMemoryTransport, client and server in this process (the ceiling)
@@ -33,12 +35,13 @@ import { compact, percentile, rotate, summarize } from '../lib/stats.js';
 import type { Summary } from '../lib/stats.js';
 import { WsMcpTransport } from '../lib/ws-mcp-transport.js';
 
-export type McpVariant = 'pqmcp' | 'pqmcp-policy' | 'pqmcp-policy-ctx' | 'ws' | 'inmemory';
+export type McpVariant = 'pqmcp' | 'pqmcp-policy' | 'pqmcp-policy-ctx' | 'pqmcp-audit' | 'ws' | 'inmemory';
 
-const PQMCP_ENDPOINTS: Partial<Record<McpVariant, 'mcp-pqmcp-native' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-ctx'>> = {
+const PQMCP_ENDPOINTS: Partial<Record<McpVariant, 'mcp-pqmcp-native' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-ctx' | 'mcp-pqmcp-audit'>> = {
   pqmcp: 'mcp-pqmcp-native',
   'pqmcp-policy': 'mcp-pqmcp-policy',
   'pqmcp-policy-ctx': 'mcp-pqmcp-policy-ctx',
+  'pqmcp-audit': 'mcp-pqmcp-audit',
 };
 export const PAYLOADS = [100, 10240] as const;
 const IN_FLIGHT = 32;
@@ -109,7 +112,7 @@ export async function openMcpVariant(ctx: SuiteContext, variant: McpVariant): Pr
         expectedServerId: SERVER_AGENT_ID,
       });
       await client.connect(transport as Transport);
-      details = { backend: describeBackend(backend), ...(variant === 'pqmcp' ? {} : { policy: variant === 'pqmcp-policy' ? 'memoised decisions' : 'Cedar per call' }) };
+      details = { backend: describeBackend(backend), ...(variant.startsWith('pqmcp-policy') ? { policy: variant === 'pqmcp-policy' ? 'memoised decisions' : 'Cedar per call' } : {}), ...(variant === 'pqmcp-audit' ? { audit: 'AuditLog file + OpenTelemetry metrics (server)' } : {}) };
     } else if (variant === 'ws') {
       await client.connect(new WsMcpTransport({ url: `ws://127.0.0.1:${server!.ports['mcp-ws']}/` }));
     } else {
@@ -140,7 +143,7 @@ export async function openMcpVariant(ctx: SuiteContext, variant: McpVariant): Pr
 /** Runner side: warm-up, then interleaved rounds over the variant processes. */
 export async function runMcp(ctx: SuiteContext, options: { variants?: McpVariant[]; payloads?: number[]; env?: Record<string, string | undefined> } = {}): Promise<McpResult> {
   const plan = PLANS[ctx.mode];
-  const variants = options.variants ?? (['pqmcp', 'pqmcp-policy', 'pqmcp-policy-ctx', 'ws', 'inmemory'] as McpVariant[]);
+  const variants = options.variants ?? (['pqmcp', 'pqmcp-policy', 'pqmcp-policy-ctx', 'pqmcp-audit', 'ws', 'inmemory'] as McpVariant[]);
   const payloads = options.payloads ?? [...PAYLOADS];
   return withVariants('mcp', variants, ctx, { env: options.env ?? {} }, async (procs) => {
     type R = { rate: number; p50: number; p99: number };

@@ -146,7 +146,7 @@ export class PqmcpServerTransport implements Transport {
       abort: (error) => connection.abort(error),
     });
     if (message === undefined) return;
-    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
+    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length, data);
     else this.onmessage?.(message, this.extra);
   }
 }
