@@ -11,8 +11,9 @@
  *                         AuditLog in a temporary directory and to OpenTelemetry metrics
  *                         (SDK MeterProvider with the Prometheus exporter, as the gateway)
  *   mcp-pqmcp-policy      the same (native) with a Cedar policy that permits the echo tool
- *                         and reads only principal, action and resource (decisions memoised)
- *   mcp-pqmcp-policy-ctx  the same with a policy that also reads `context` (Cedar per request)
+ *                         (decisions memoised per session, the default)
+ *   mcp-pqmcp-policy-nomemo  the same with a policy that also reads `context` and memo: false
+ *                         (Cedar decides every request)
  *   pqmcp-listen          pqmcp's listen(): sessions are started and kept idle (memory)
  *
  * Commands: start, cpu, mem, peakStart, peakStop, stop (see the handlers below).
@@ -48,7 +49,7 @@ import { serveRequests } from './lib/proc.js';
 import { serverTlsOptions } from './lib/tls.js';
 import { WsMcpTransport } from './lib/ws-mcp-transport.js';
 
-export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-ctx' | 'mcp-pqmcp-audit' | 'pqmcp-listen';
+export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-nomemo' | 'mcp-pqmcp-audit' | 'pqmcp-listen' | 'mcp-pqmcp-edge';
 
 /** The policies of the policy-on endpoints: the echo tool for every agent, a forbid beside it. */
 export const BENCH_POLICY = `@id("echo") permit(principal is Agent, action == Action::"tools/call", resource == Tool::"echo");
@@ -159,15 +160,18 @@ async function startPqmcpBytes(args: StartArgs): Promise<number> {
 }
 
 async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<number> {
-  const withPolicy = endpoint === 'mcp-pqmcp-policy' || endpoint === 'mcp-pqmcp-policy-ctx';
+  const withPolicy = endpoint === 'mcp-pqmcp-policy' || endpoint === 'mcp-pqmcp-policy-nomemo';
   const withAudit = endpoint === 'mcp-pqmcp-audit';
   const backend: BackendChoice = endpoint === 'mcp-pqmcp-noble' ? 'noble' : endpoint === 'mcp-pqmcp-native' || withPolicy || withAudit ? 'native' : (args.backend ?? 'auto');
   const identity = identityOf(args.fixture, 'server', selectBackend(backend));
   // The policy layer (and the Cedar engine) is loaded only for the policy-on endpoints.
-  const policy = withPolicy ? await (await import('../src/policy/index.js')).loadPolicy({ text: endpoint === 'mcp-pqmcp-policy' ? BENCH_POLICY : BENCH_POLICY_CTX }) : undefined;
-  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, ...(policy ? { policy } : {}), ...(withAudit ? { onAuditEvent: await auditAndMetrics() } : {}) };
+  const policy = withPolicy ? await (await import('../src/policy/index.js')).loadPolicy(endpoint === 'mcp-pqmcp-policy' ? { text: BENCH_POLICY } : { text: BENCH_POLICY_CTX, memo: false }) : undefined;
+  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, maxPendingPerSource: 2048, maxCryptoQueue: 2048, handshakeRatePerSource: 0, ...(policy ? { policy } : {}), ...(withAudit ? { onAuditEvent: await auditAndMetrics() } : {}) };
   let server: PqmcpServer;
-  if (endpoint === 'pqmcp-listen') {
+  if (endpoint === 'mcp-pqmcp-edge') {
+    // The flood suite: the listener's default edge settings, nothing lifted.
+    server = await serveMcp({ identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0 }, () => makeEchoServer());
+  } else if (endpoint === 'pqmcp-listen') {
     server = await listen(options);
     server.on('session', (transport: PqmcpServerTransport) => {
       idle.add(transport);

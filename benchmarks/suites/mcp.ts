@@ -3,9 +3,10 @@
  * tool, 100 B and 10 KiB text payloads:
  *
  *   pqmcp      PqmcpClientTransport to serveMcp, server in its own process
- *   pqmcp-policy      the same with a Cedar policy permitting the call (serveMcp's `policy`);
- *                     no policy reads context, so the decision is memoised per session
- *   pqmcp-policy-ctx  the same with a policy that reads context: Cedar decides every call
+ *   pqmcp-policy         the same with a Cedar policy permitting the call (serveMcp's `policy`):
+ *                        the decision is memoised per session, as by default
+ *   pqmcp-policy-nomemo  the same with `memo: false` and a policy that reads context: Cedar
+ *                        decides every call (the cost of a decision the memo cannot answer)
  *   pqmcp-audit  the same with auditing and metrics on in the server (every event to an
  *              AuditLog file and to OpenTelemetry metrics, as `pqmcp serve --audit --metrics`)
  *   ws         the same SDK pair over the baseline ws transport (lib/ws-mcp-transport.ts),
@@ -35,12 +36,12 @@ import { compact, percentile, rotate, summarize } from '../lib/stats.js';
 import type { Summary } from '../lib/stats.js';
 import { WsMcpTransport } from '../lib/ws-mcp-transport.js';
 
-export type McpVariant = 'pqmcp' | 'pqmcp-policy' | 'pqmcp-policy-ctx' | 'pqmcp-audit' | 'ws' | 'inmemory';
+export type McpVariant = 'pqmcp' | 'pqmcp-policy' | 'pqmcp-policy-nomemo' | 'pqmcp-audit' | 'ws' | 'inmemory';
 
-const PQMCP_ENDPOINTS: Partial<Record<McpVariant, 'mcp-pqmcp-native' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-ctx' | 'mcp-pqmcp-audit'>> = {
+const PQMCP_ENDPOINTS: Partial<Record<McpVariant, 'mcp-pqmcp-native' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-nomemo' | 'mcp-pqmcp-audit'>> = {
   pqmcp: 'mcp-pqmcp-native',
   'pqmcp-policy': 'mcp-pqmcp-policy',
-  'pqmcp-policy-ctx': 'mcp-pqmcp-policy-ctx',
+  'pqmcp-policy-nomemo': 'mcp-pqmcp-policy-nomemo',
   'pqmcp-audit': 'mcp-pqmcp-audit',
 };
 export const PAYLOADS = [100, 10240] as const;
@@ -112,7 +113,7 @@ export async function openMcpVariant(ctx: SuiteContext, variant: McpVariant): Pr
         expectedServerId: SERVER_AGENT_ID,
       });
       await client.connect(transport as Transport);
-      details = { backend: describeBackend(backend), ...(variant.startsWith('pqmcp-policy') ? { policy: variant === 'pqmcp-policy' ? 'memoised decisions' : 'Cedar per call' } : {}), ...(variant === 'pqmcp-audit' ? { audit: 'AuditLog file + OpenTelemetry metrics (server)' } : {}) };
+      details = { backend: describeBackend(backend), ...(variant.startsWith('pqmcp-policy') ? { policy: variant === 'pqmcp-policy' ? 'memoised decisions' : 'Cedar decides every call' } : {}), ...(variant === 'pqmcp-audit' ? { audit: 'AuditLog file + OpenTelemetry metrics (server)' } : {}) };
     } else if (variant === 'ws') {
       await client.connect(new WsMcpTransport({ url: `ws://127.0.0.1:${server!.ports['mcp-ws']}/` }));
     } else {
@@ -143,7 +144,7 @@ export async function openMcpVariant(ctx: SuiteContext, variant: McpVariant): Pr
 /** Runner side: warm-up, then interleaved rounds over the variant processes. */
 export async function runMcp(ctx: SuiteContext, options: { variants?: McpVariant[]; payloads?: number[]; env?: Record<string, string | undefined> } = {}): Promise<McpResult> {
   const plan = PLANS[ctx.mode];
-  const variants = options.variants ?? (['pqmcp', 'pqmcp-policy', 'pqmcp-policy-ctx', 'pqmcp-audit', 'ws', 'inmemory'] as McpVariant[]);
+  const variants = options.variants ?? (['pqmcp', 'pqmcp-policy', 'pqmcp-policy-nomemo', 'pqmcp-audit', 'ws', 'inmemory'] as McpVariant[]);
   const payloads = options.payloads ?? [...PAYLOADS];
   return withVariants('mcp', variants, ctx, { env: options.env ?? {} }, async (procs) => {
     type R = { rate: number; p50: number; p99: number };

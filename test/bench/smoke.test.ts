@@ -49,13 +49,13 @@ describe('npm run bench -- --smoke', () => {
       for (const size of tp.sizes) expect(Object.keys(tp.variants[v].sizes[size])).toEqual(expect.arrayContaining(['c2sMBps', 's2cMBps', 'rttP50Us', 'rttP99Us']));
     }
     // MCP and memory.
-    for (const v of ['pqmcp', 'pqmcp-policy', 'pqmcp-policy-ctx', 'ws', 'inmemory']) expect(Object.keys(results.mcp.variants[v].payloads)).toEqual(['100', '10240']);
+    for (const v of ['pqmcp', 'pqmcp-policy', 'pqmcp-policy-nomemo', 'ws', 'inmemory']) expect(Object.keys(results.mcp.variants[v].payloads)).toEqual(['100', '10240']);
     expect(Object.keys(results.memory)).toEqual(expect.arrayContaining(['pqmcp', 'ws']));
     expect(results.memory.pqmcp).toHaveProperty('serverKiBPerSessionTotal');
     // Ratios and target verdicts are derived.
     expect(results.ratios).toHaveProperty(['mcp.100.seq.pqmcp/ws']);
     expect(results.ratios).toHaveProperty(['mcp.100.seq.pqmcp-policy/pqmcp']);
-    expect(results.ratios).toHaveProperty(['mcp.100.seq.pqmcp-policy-ctx/pqmcp']);
+    expect(results.ratios).toHaveProperty(['mcp.100.seq.pqmcp-policy-nomemo/pqmcp']);
     expect(results.ratios).toHaveProperty(['throughput.no-bufferutil.s2c.1048576.pqmcp/ws']);
     expect(results.targets.length).toBeGreaterThan(10);
     // Reports.
