@@ -36,6 +36,7 @@ import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import { listen } from '../transport/server.js';
 import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
+import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
 import { flag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
 import { openObservability } from './observe.js';
 import type { Context } from './context.js';
@@ -78,7 +79,7 @@ ${POLICY_SERVE_USAGE}
   --drain-grace <dur>      on SIGTERM/SIGINT, wait this long for requests in flight (default 10s)
 
   --json                   log JSON lines on stderr
-  --debug                  stack traces`;
+  --debug                  stack traces${EDGE_USAGE}`;
 
 const SERVE_OPTIONS = {
   identity: { type: 'string' },
@@ -104,6 +105,8 @@ const SERVE_OPTIONS = {
   metrics: { type: 'string' },
   'metrics-agent-ids': { type: 'boolean' },
   'drain-grace': { type: 'string' },
+  // edge admission (edge-flags.ts)
+  ...EDGE_OPTIONS,
 } as const;
 
 const DEFAULT_LISTEN = '127.0.0.1:7443';
@@ -215,6 +218,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     attributes: list(p, 'require-attr').map((a) => parseKeyValue(a, '--require-attr')),
   };
   const shared = flag(p, 'shared');
+  const edge = edgeOptions(p);
   const revocationPaths = list(p, 'revocations');
   // --- observability (audit, metrics, drain) ---
   const auditMaxBytesText = str(p, 'audit-max-bytes');
@@ -250,7 +254,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   let server: PqmcpServer;
   try {
-    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}), ...audit, ...gates.options });
+    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}), ...audit, ...gates.options, ...edge });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';

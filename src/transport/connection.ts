@@ -42,12 +42,13 @@
  *   holds: if both did, two peers streaming at each other could each wait on the other.
  */
 import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
-import type { HandshakeResult } from '../handshake/types.js';
+import type { CryptoRequest, CryptoResult, HandshakeResult } from '../handshake/types.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { Session, SessionOutput } from '../session/session.js';
-import { concat } from '../bytes.js';
+import { LARGE_RECORD, socketMessages } from './write-batches.js';
 import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
 import { defer, unref, type Timer } from './timers.js';
+import { KeepAlive } from './keepalive.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
 import type { ConnectionOptions, MessageSocket } from './connection-types.js';
@@ -62,8 +63,7 @@ interface Waiter {
 type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
 
 const DRAIN_POLL_MS = 10;
-/** Records of at least this many bytes are written as their own socket message, not batched. */
-export const LARGE_RECORD = 16 * 1024;
+export { LARGE_RECORD };
 /** Received messages waiting for delivery above which reading from the socket pauses. */
 const MAX_UNDELIVERED_MESSAGES = 1024;
 /** Delivered entries at the head of the event queue above which the queue is compacted. */
@@ -76,6 +76,11 @@ export class Connection {
   onmessage: ((data: Uint8Array) => void) | undefined;
   onerror: ((error: PqmcpError) => void) | undefined;
   onclose: (() => void) | undefined;
+  /**
+   * Runs a deferred handshake step (a server Session with deferCrypto); reading pauses
+   * until it settles. A rejection ends the connection with that error (and its alert).
+   */
+  oncompute: ((request: CryptoRequest) => Promise<CryptoResult>) | undefined;
 
   /** Resolves once onclose has fired. Never rejects. */
   readonly closed: Promise<void>;
@@ -91,8 +96,7 @@ export class Connection {
   private handshakeWaiters: Waiter[] = [];
   private drainWaiters: Waiter[] = [];
   private handshakeTimer: Timer | undefined;
-  private keepAliveTimer: ReturnType<typeof setInterval> | undefined;
-  private pongTimer: Timer | undefined;
+  private keepAlive: KeepAlive | undefined;
   private closeTimer: Timer | undefined;
   private drainTimer: ReturnType<typeof setInterval> | undefined;
   private resolveClosed!: () => void;
@@ -106,6 +110,7 @@ export class Connection {
   private inboxCount = 0;
   private pausedByApp = false;
   private pausedByInbox = false;
+  private pausedByCompute = false;
   private socketPaused = false;
 
   constructor(
@@ -116,8 +121,8 @@ export class Connection {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
     if (options.keepAliveMs > 0 && socket.ping) {
-      this.keepAliveTimer = setInterval(() => this.ping(), options.keepAliveMs);
-      unref(this.keepAliveTimer);
+      const timeout = (): void => this.fail(new KeepAliveTimeoutError(options.keepAliveTimeoutMs), true, true);
+      this.keepAlive = new KeepAlive(() => socket.ping?.(), options.keepAliveMs, options.keepAliveTimeoutMs, timeout);
     }
   }
 
@@ -209,8 +214,7 @@ export class Connection {
   }
 
   pong(): void {
-    if (this.pongTimer) clearTimeout(this.pongTimer);
-    this.pongTimer = undefined;
+    this.keepAlive?.pong();
   }
 
   socketError(err: Error): void {
@@ -263,12 +267,36 @@ export class Connection {
           this.confirm();
           this.onPeerClose();
           break;
+        case 'compute':
+          this.compute(event.request);
+          break;
         case 'error':
           this.fail(event.error, false);
           break;
       }
     }
     if (handshaking) this.flushNow();
+  }
+
+  private compute(request: CryptoRequest): void {
+    const run = this.oncompute;
+    if (!run) return this.fail(new InternalError('deferred handshake step without a compute hook'), true);
+    const settle = (): boolean => {
+      this.pausedByCompute = false;
+      this.updatePause();
+      return this.phase !== 'closed' && !this.failure;
+    };
+    this.pausedByCompute = true;
+    this.updatePause();
+    run(request).then(
+      (result) => {
+        if (settle()) this.handle(this.session.resume(result));
+        else if (result.op === 'encapsulate') result.sharedSecret.fill(0);
+      },
+      (err: unknown) => {
+        if (settle()) this.fail(toPqmcpError(err), true);
+      },
+    );
   }
 
   /** The peer's close_notify arrived; the Session has queued our answer. */
@@ -355,26 +383,10 @@ export class Connection {
     this.fail(new HandshakeTimeoutError(this.options.handshakeTimeoutMs), true);
   }
 
-  private ping(): void {
-    if (this.pongTimer || this.phase === 'closing' || this.phase === 'closed') return;
-    try {
-      this.socket.ping?.();
-    } catch {
-      return; // The socket is going away; its close event follows.
-    }
-    this.pongTimer = unref(
-      setTimeout(() => {
-        this.pongTimer = undefined;
-        this.fail(new KeepAliveTimeoutError(this.options.keepAliveTimeoutMs), true, true);
-      }, this.options.keepAliveTimeoutMs),
-    );
-  }
-
   private stopLiveTimers(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
-    if (this.pongTimer) clearTimeout(this.pongTimer);
-    this.handshakeTimer = this.keepAliveTimer = this.pongTimer = undefined;
+    this.keepAlive?.stop();
+    this.handshakeTimer = this.keepAlive = undefined;
   }
 
   /** Reject (or, for a clean close, reject with ClosedError) every pending send(). */
@@ -391,7 +403,7 @@ export class Connection {
   }
 
   private updatePause(): void {
-    const want = this.pausedByApp || this.pausedByInbox;
+    const want = this.pausedByApp || this.pausedByInbox || this.pausedByCompute;
     if (want === this.socketPaused || this.phase === 'closed') return;
     this.socketPaused = want;
     if (want) this.socket.pause?.();
@@ -535,39 +547,16 @@ export class Connection {
     }
   }
 
-  /**
-   * Write everything queued, in order. Records below LARGE_RECORD are coalesced into as few
-   * socket messages as maxWriteBatch allows; a larger record is written as its own message
-   * (copying it into a batch would cost more than the extra WebSocket frame saves). No
-   * socket message exceeds maxWriteBatch: a record above it is cut (the Session accepts any
-   * split of the record stream).
-   */
+  /** Write everything queued, in order (cut as write-batches.ts describes). */
   private flushNow(): void {
     if (this.out.length === 0 || this.phase === 'closed') return;
-    const chunks = this.out;
+    const records = this.out;
     this.out = [];
     this.outBytes = 0;
-    const max = this.options.maxWriteBatch;
-    let batch: Uint8Array[] = [];
-    let size = 0;
-    for (const chunk of chunks) {
-      if (size > 0 && (chunk.length >= LARGE_RECORD || size + chunk.length > max)) {
-        this.write(batch);
-        batch = [];
-        size = 0;
-      }
-      if (chunk.length >= LARGE_RECORD) {
-        for (let o = 0; o < chunk.length; o += max) this.write([chunk.subarray(o, o + max)]);
-        continue;
-      }
-      batch.push(chunk);
-      size += chunk.length;
-    }
-    if (size > 0) this.write(batch);
+    for (const message of socketMessages(records, this.options.maxWriteBatch)) this.write(message);
   }
 
-  private write(batch: Uint8Array[]): void {
-    const data = batch.length === 1 ? batch[0]! : concat(...batch);
+  private write(data: Uint8Array): void {
     try {
       this.socket.send(data, () => this.checkDrain());
     } catch (err) {

@@ -13,8 +13,13 @@
  * - Nothing reaches application code before the client is verified: 'session' fires only
  *   after the client's credential, signature and Finished have checked out. Refused
  *   clients are reported on 'clientError' (with the typed error) and never seen otherwise.
- * - At most `maxPendingHandshakes` unfinished handshakes at once (default 64). Excess
- *   connections are closed at once with close code 4006 (server busy), before any crypto.
+ * - The edge (edge.ts): at most `maxPendingHandshakes` unfinished handshakes (default 64),
+ *   `maxPendingPerSource` per client address (default 8); a newcomer is admitted by
+ *   evicting (close code 4006) the oldest silent handshake of the source holding the most.
+ *   The ClientHello must be complete within `firstFlightTimeoutMs` (default 2 s). The
+ *   handshake's encapsulation and signature run in worker threads behind a fair, bounded,
+ *   per-source-rated queue; when it refuses, the client gets server_busy before any of it.
+ *   Behind a reverse proxy the client address is the one a `trustedProxies` peer reports.
  * - Upgrades must offer the `pqmcp.v1` subprotocol (else HTTP 400); with `path` set, other
  *   paths get 404 (or are left to other 'upgrade' listeners of a shared http.Server).
  * - `host` defaults to 127.0.0.1: listening on a network is an explicit choice.
@@ -30,7 +35,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ConnectionError, InvalidArgumentError, ServerBusyError, toPqmcpError } from '../errors.js';
+import { ConnectionError, InvalidArgumentError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import type { LocalIdentity } from '../handshake/types.js';
@@ -45,6 +50,7 @@ import { Connection } from './connection.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { PqmcpServerTransport } from './server-transport.js';
+import { Edge } from './edge.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 import type { MessageHook } from './message-hooks.js';
 import type { Traffic } from './ws-socket.js';
@@ -60,8 +66,22 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions {
   server?: HttpServer | HttpsServer;
   /** Only accept upgrades to this exact path (e.g. '/mcp'). Default: any path. */
   path?: string;
-  /** Unfinished handshakes allowed at once; more are refused with close code 4006. Default 64. */
+  /** Unfinished handshakes allowed at once; a newcomer evicts one (close code 4006, see edge below). Default 64. */
   maxPendingHandshakes?: number;
+
+  // --- edge admission (issue 10): see EdgeOptions in edge.ts ---
+  /** Unfinished handshakes per source address (IPv6: per /64). Default 8. */
+  maxPendingPerSource?: number;
+  /** The ClientHello must be complete within this after the WebSocket opens. Default 2 000 ms. */
+  firstFlightTimeoutMs?: number;
+  /** Reverse proxies whose X-Forwarded-For names the client (addresses or CIDR blocks). Default none. */
+  trustedProxies?: readonly string[];
+  /** Worker threads for the handshake's encapsulation and signature; 0: on the event loop. Default: cores - 1, from 1 to 4. */
+  cryptoWorkers?: number;
+  /** New handshakes waiting for crypto before the busiest source's get server_busy. Default 64. */
+  maxCryptoQueue?: number;
+  /** New handshakes per second per source address before server_busy. Default 50; 0: no limit. */
+  handshakeRatePerSource?: number;
 
   // --- authorization and quotas (pqmcp/policy) ---
   /**
@@ -130,7 +150,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     private readonly identity: LocalIdentity,
     private readonly options: PqmcpServerOptions,
     private readonly resolved: ResolvedOptions,
-    private readonly maxPendingHandshakes: number,
+    private readonly edge: Edge,
   ) {
     super();
     this.wss = new WebSocketServer({
@@ -175,9 +195,9 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return this.live;
   }
 
-  /** Handshakes in progress. */
+  /** Handshakes in progress (holding an admission slot; evicted ones still closing are not counted). */
   get pendingHandshakes(): number {
-    return this.handshakes.size;
+    return this.edge.pending;
   }
 
   /** Which crypto backend the listener uses. */
@@ -228,6 +248,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       : Promise.resolve();
     const all = [...[...this.handshakes].map((c) => c.close()), ...[...this.live].map((t) => t.close())];
     await Promise.all(all);
+    await this.edge.close();
     this.wss.close();
     if (this.ownsServer) this.httpServer.closeAllConnections?.();
     await closingServer;
@@ -251,19 +272,12 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const info: ClientInfo = { remoteAddress: req.socket.remoteAddress };
+    const info: ClientInfo = { remoteAddress: this.edge.clientAddress(req) };
     const startedAt = Date.now();
     const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
     if (this.closing) {
       ws.on('error', () => {});
       ws.close(CloseCode.cancelled, closeReason(CloseCode.cancelled));
-      return;
-    }
-    if (this.handshakes.size >= this.maxPendingHandshakes) {
-      // Refused before any crypto work.
-      ws.on('error', () => {});
-      ws.close(CloseCode.serverBusy, closeReason(CloseCode.serverBusy));
-      this.clientError(new ServerBusyError(), info);
       return;
     }
     let connection: Connection;
@@ -277,6 +291,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         maxMessageSize: this.resolved.maxMessageSize,
+        deferCrypto: true,
         applicationPadding: this.resolved.applicationPadding,
       });
       connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true });
@@ -288,10 +303,16 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     }
     attachWebSocket(ws, connection, traffic);
     this.handshakes.add(connection);
+    const ticket = this.edge.admit(info.remoteAddress, connection);
+    connection.oncompute = (request) => this.edge.compute(ticket, request);
     connection.onerror = (error) => this.clientError(error, info);
-    connection.onclose = () => this.handshakes.delete(connection);
+    connection.onclose = () => {
+      this.handshakes.delete(connection);
+      this.edge.release(ticket);
+    };
     connection.onhandshake = (result) => {
       this.handshakes.delete(connection);
+      this.edge.release(ticket);
       const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks);
       this.live.add(transport);
       const audit = this.resolved.audit;
@@ -374,6 +395,8 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   if (options.tickets !== undefined) checkServerTicketOptions(options.tickets);
   const identity = localIdentity(options.identity);
   const backend = await resolveBackend(options.backend);
+  // Workers rebuild the backend by name; an object passed in stays on this thread.
+  const edge = await Edge.start(options, backend, typeof options.backend === 'object' ? undefined : backend.name, identity.keyPair);
   let httpServer = options.server;
   const owns = httpServer === undefined;
   if (httpServer === undefined) {
@@ -384,7 +407,10 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? 0;
     await new Promise<void>((resolve, rejectListen) => {
-      const onError = (err: Error): void => rejectListen(new ConnectionError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+      const onError = (err: Error): void => {
+        void edge.close();
+        rejectListen(new ConnectionError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+      };
       own.once('error', onError);
       own.listen(port, host, () => {
         own.off('error', onError);
@@ -393,7 +419,7 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
     });
     httpServer = own;
   }
-  const server = new PqmcpServer(httpServer, owns, backend, identity, options, resolved, maxPending);
+  const server = new PqmcpServer(httpServer, owns, backend, identity, options, resolved, edge);
   if (owns) {
     httpServer.on('error', (err) => {
       if (server.listenerCount('error') > 0) server.emit('error', err);
