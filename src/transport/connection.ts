@@ -23,16 +23,17 @@
  *   at or below `highWaterMark`, otherwise once they drain below it. A caller that awaits
  *   each send() holds at most highWaterMark + one message in memory.
  * - Records produced in one turn of the event loop are written as one socket message
- *   (cut at `maxWriteBatch`): the Session accepts any split of the record stream. Records
- *   of 16 KiB or more (`LARGE_RECORD`) are not copied into a batch: each is written as its
- *   own socket message, in order with the batches around it. Handshake flights are not
- *   held for the end of the turn: a flight is written as soon as the Session produces it,
- *   together with whatever the callbacks it triggered sent.
+ *   (batch-writer.ts). Handshake flights are not held for the end of the turn: a flight
+ *   is written as soon as the Session produces it, together with whatever the callbacks
+ *   it triggered sent.
  * - Received messages are delivered one per microtask (the MCP SDK handles notifications a
  *   microtask late; a progress notification must not be overtaken by the response batched
  *   behind it). While more than `highWaterMark` bytes or 1024 messages
  *   wait for delivery, reading from the socket pauses. Delivered entries are dropped from
  *   the queue as they go, so a queue that never empties (sustained traffic) stays small.
+ * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
+ *   shared by every connection of a listener (receive-budget.ts): above it, a connection
+ *   whose partial message would grow stops reading until the budget frees up.
  * - Replies wait for the peer to read (`deliveryWaitsForDrain`, set on the server side):
  *   while more than `highWaterMark` bytes wait to be written, received messages are held
  *   (and, once the receive queue fills, reading pauses), as Node's HTTP server does for
@@ -45,8 +46,10 @@ import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutEr
 import type { CryptoRequest, CryptoResult, HandshakeResult } from '../handshake/types.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { Session, SessionOutput } from '../session/session.js';
-import { LARGE_RECORD, socketMessages } from './write-batches.js';
+import { BatchWriter } from './batch-writer.js';
+import { LARGE_RECORD } from './write-batches.js';
 import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
+import type { ReceiveBudget } from './receive-budget.js';
 import { defer, unref, type Timer } from './timers.js';
 import { KeepAlive } from './keepalive.js';
 
@@ -89,9 +92,7 @@ export class Connection {
   private confirmed = false;
   private closeRequested = false;
   private failure: PqmcpError | undefined;
-  private out: Uint8Array[] = [];
-  private outBytes = 0;
-  private flushScheduled = false;
+  private readonly writer: BatchWriter;
   private confirmWaiters: Waiter[] = [];
   private handshakeWaiters: Waiter[] = [];
   private drainWaiters: Waiter[] = [];
@@ -110,8 +111,15 @@ export class Connection {
   private inboxCount = 0;
   private pausedByApp = false;
   private pausedByInbox = false;
+  private pausedByBudget = false;
   private pausedByCompute = false;
   private socketPaused = false;
+  private readonly budgetMember = {
+    resumeReading: (): void => {
+      this.pausedByBudget = false;
+      this.updatePause();
+    },
+  };
 
   constructor(
     private readonly socket: MessageSocket,
@@ -119,6 +127,12 @@ export class Connection {
     private readonly options: ConnectionOptions,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.writer = new BatchWriter(
+      socket,
+      options.maxWriteBatch,
+      () => this.checkDrain(),
+      (err) => this.socketError(err),
+    );
     this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
     if (options.keepAliveMs > 0 && socket.ping) {
       const timeout = (): void => this.fail(new KeepAliveTimeoutError(options.keepAliveTimeoutMs), true, true);
@@ -186,7 +200,11 @@ export class Connection {
     return this.closed;
   }
 
-  /** End the session because of `error`: its alert (if it has one), then the mapped close code. */
+  /**
+   * End the connection now with `error` (its alert, if it has one, goes to the peer, then
+   * the socket closes with the mapped code); onerror reports it. For limits enforced above
+   * the session: a credential that expired, a trust store that changed, a per-agent cap.
+   */
   abort(error: PqmcpError): void {
     this.fail(error, true);
   }
@@ -211,6 +229,7 @@ export class Connection {
       return;
     }
     this.handle(this.session.receive(data));
+    if (this.options.receiveBudget) this.accountPartial(this.options.receiveBudget);
   }
 
   pong(): void {
@@ -245,7 +264,8 @@ export class Connection {
     const handshaking = this.phase === 'handshaking';
     this.enqueue(out.send);
     for (const event of out.events) {
-      if (this.phase === 'closed') break;
+      // A callback may have ended the connection (abort): nothing after it is delivered.
+      if (this.phase === 'closed' || this.failure) break;
       switch (event.type) {
         case 'handshake':
           if (this.phase === 'handshaking') this.phase = 'open';
@@ -276,6 +296,15 @@ export class Connection {
       }
     }
     if (handshaking) this.flushNow();
+  }
+
+  /** Report the partial message held to the shared budget; pause reading while it says so. */
+  private accountPartial(budget: ReceiveBudget): void {
+    if (this.state === 'closed') return;
+    const mayRead = budget.update(this.budgetMember, this.session.partialBytes);
+    if (mayRead === !this.pausedByBudget) return;
+    this.pausedByBudget = !mayRead;
+    this.updatePause();
   }
 
   private compute(request: CryptoRequest): void {
@@ -315,8 +344,7 @@ export class Connection {
     if (terminate) {
       this.stopLiveTimers();
       this.phase = 'closing';
-      this.out = [];
-      this.outBytes = 0;
+      this.writer.discard();
       this.socket.terminate();
     } else {
       this.beginClosing(closeCodeFor(error));
@@ -354,8 +382,8 @@ export class Connection {
     this.stopLiveTimers();
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = undefined;
-    this.out = [];
-    this.outBytes = 0;
+    this.writer.stop();
+    this.options.receiveBudget?.release(this.budgetMember);
     this.settleWaiters(this.failure ?? new ClosedError());
     // Deferred: every rejection above reaches its handlers first (microtasks run before),
     // and onclose stays behind any message still waiting for delivery.
@@ -403,7 +431,7 @@ export class Connection {
   }
 
   private updatePause(): void {
-    const want = this.pausedByApp || this.pausedByInbox || this.pausedByCompute;
+    const want = this.pausedByApp || this.pausedByInbox || this.pausedByBudget || this.pausedByCompute;
     if (want === this.socketPaused || this.phase === 'closed') return;
     this.socketPaused = want;
     if (want) this.socket.pause?.();
@@ -495,7 +523,7 @@ export class Connection {
   // --- writing -----------------------------------------------------------------------------
 
   private buffered(): number {
-    return this.socket.bufferedAmount + this.outBytes;
+    return this.socket.bufferedAmount + this.writer.queuedBytes;
   }
 
   private whenWritable(): Promise<void> {
@@ -533,35 +561,10 @@ export class Connection {
   }
 
   private enqueue(chunks: Uint8Array[]): void {
-    if (chunks.length === 0 || this.phase === 'closed') return;
-    for (const c of chunks) {
-      this.out.push(c);
-      this.outBytes += c.length;
-    }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      defer(() => {
-        this.flushScheduled = false;
-        this.flushNow();
-      });
-    }
+    if (this.phase !== 'closed') this.writer.enqueue(chunks);
   }
 
-  /** Write everything queued, in order (cut as write-batches.ts describes). */
   private flushNow(): void {
-    if (this.out.length === 0 || this.phase === 'closed') return;
-    const records = this.out;
-    this.out = [];
-    this.outBytes = 0;
-    for (const message of socketMessages(records, this.options.maxWriteBatch)) this.write(message);
-  }
-
-  private write(data: Uint8Array): void {
-    try {
-      this.socket.send(data, () => this.checkDrain());
-    } catch (err) {
-      // A socket that refuses writes is gone; its close event ends the connection.
-      this.socketError(err instanceof Error ? err : new Error('send failed'));
-    }
+    if (this.phase !== 'closed') this.writer.flushNow();
   }
 }

@@ -23,6 +23,13 @@
  * - Upgrades must offer the `pqmcp.v1` subprotocol (else HTTP 400); with `path` set, other
  *   paths get 404 (or are left to other 'upgrade' listeners of a shared http.Server).
  * - `host` defaults to 127.0.0.1: listening on a network is an explicit choice.
+ * - An agent id holds at most `maxSessionsPerAgent` sessions (default 256): one more is
+ *   refused right after its handshake (alert tooManySessions, close code 4020).
+ * - Sessions end when a credential expires, when the trust store stops trusting the peer,
+ *   and after `maxSessionLifetimeMs` (session-guard.ts); each end is reported on
+ *   'clientError' with the peer.
+ * - Partly received messages of all sessions share one budget (`maxPartialMessageBytes`,
+ *   receive-budget.ts).
  * - close() stops accepting, aborts unfinished handshakes, closes every session with the
  *   authenticated close, and (own port only) closes the HTTP server.
  */
@@ -35,7 +42,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ConnectionError, InvalidArgumentError, toPqmcpError } from '../errors.js';
+import { ConnectionError, InvalidArgumentError, SessionLimitError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import type { LocalIdentity } from '../handshake/types.js';
@@ -50,6 +57,9 @@ import { Connection } from './connection.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { PqmcpServerTransport } from './server-transport.js';
+import { ReceiveBudget } from './receive-budget.js';
+import { SessionGuard, guardOptions } from './session-guard.js';
+import type { GuardOptions } from './session-guard.js';
 import { Edge } from './edge.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 import type { MessageHook } from './message-hooks.js';
@@ -100,6 +110,19 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions {
    * that share `keys` (a ticket key file) accept each other's tickets. Default: off.
    */
   tickets?: ServerTicketOptions;
+
+  // --- session limits (issue 10) ---
+  /**
+   * Authenticated sessions one agent id may hold at once; one more is refused after its
+   * handshake with alert tooManySessions (140) and close code 4020. Default 256; 0: no limit.
+   */
+  maxSessionsPerAgent?: number;
+  /**
+   * Bytes of partly received messages held across all sessions (receive-budget.ts): above
+   * it, sessions whose partial message would grow stop reading (the oldest keeps going).
+   * Default 256 MiB.
+   */
+  maxPartialMessageBytes?: number;
 }
 
 export interface ServerTicketOptions {
@@ -113,8 +136,26 @@ export interface ServerTicketOptions {
   replayCapacity?: number;
 }
 
+/** Server-only limits, resolved. */
+interface ServerLimits {
+  maxSessionsPerAgent: number;
+  receiveBudget: ReceiveBudget;
+}
+
+const DEFAULT_MAX_SESSIONS_PER_AGENT = 256;
+const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES = 256 * 1024 * 1024;
+
+function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
+  const perAgent = options.maxSessionsPerAgent ?? DEFAULT_MAX_SESSIONS_PER_AGENT;
+  if (!Number.isSafeInteger(perAgent) || perAgent < 0) throw new InvalidArgumentError('maxSessionsPerAgent must be a non-negative integer (0: no limit)');
+  const partial = options.maxPartialMessageBytes ?? DEFAULT_MAX_PARTIAL_MESSAGE_BYTES;
+  if (!Number.isSafeInteger(partial) || partial < 0) throw new InvalidArgumentError('maxPartialMessageBytes must be a non-negative integer');
+  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial) };
+}
+
 /** Where a connection came from, for logs. */
 export interface ClientInfo {
+  /** The client's address: the TCP peer, or what a `trustedProxies` peer reports for it. */
   remoteAddress: string | undefined;
   /** Set when the error happened after the client was verified (e.g. the session factory threw). */
   peer?: VerifiedPeer;
@@ -134,6 +175,9 @@ export interface PqmcpServerEvents {
 export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private readonly handshakes = new Set<Connection>();
   private readonly live = new Set<PqmcpServerTransport>();
+  /** Live sessions per agent id (for maxSessionsPerAgent). */
+  private readonly perAgent = new Map<string, number>();
+  private readonly guardOptions: GuardOptions;
   private readonly wss: WebSocketServer;
   private closing: Promise<void> | undefined;
   private draining = false;
@@ -151,8 +195,10 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     private readonly options: PqmcpServerOptions,
     private readonly resolved: ResolvedOptions,
     private readonly edge: Edge,
+    private readonly limits: ServerLimits,
   ) {
     super();
+    this.guardOptions = guardOptions(resolved, options.trust, backend, identity);
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -193,6 +239,11 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   /** Authenticated sessions currently open. */
   get sessions(): ReadonlySet<PqmcpServerTransport> {
     return this.live;
+  }
+
+  /** Bytes of partly received messages held now, across all sessions. */
+  get partialMessageBytes(): number {
+    return this.limits.receiveBudget.total;
   }
 
   /** Handshakes in progress (holding an admission slot; evicted ones still closing are not counted). */
@@ -290,11 +341,12 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         trust: this.options.trust,
         ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
+        now: this.resolved.clock.now,
         maxMessageSize: this.resolved.maxMessageSize,
         deferCrypto: true,
         applicationPadding: this.resolved.applicationPadding,
       });
-      connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true });
+      connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true, receiveBudget: this.limits.receiveBudget });
     } catch (err) {
       ws.on('error', () => {});
       ws.close(CloseCode.internalError, closeReason(CloseCode.internalError));
@@ -313,6 +365,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     connection.onhandshake = (result) => {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
+      if (!this.admitSession(connection, result.peer, info)) return;
       const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks);
       this.live.add(transport);
       const audit = this.resolved.audit;
@@ -333,6 +386,31 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         void transport.close();
       }
     };
+  }
+
+  /**
+   * The per-agent cap, then the guard that ends the session with its credentials. False:
+   * refused (the connection is ending with SessionLimitError, reported on onerror).
+   */
+  private admitSession(connection: Connection, peer: VerifiedPeer, info: ClientInfo): boolean {
+    const count = this.perAgent.get(peer.agentId) ?? 0;
+    const limit = this.limits.maxSessionsPerAgent;
+    if (limit > 0 && count >= limit) {
+      connection.abort(new SessionLimitError(peer.agentId, limit));
+      return false;
+    }
+    this.perAgent.set(peer.agentId, count + 1);
+    const guard = new SessionGuard(this.guardOptions, peer, (error) => {
+      connection.abort(error);
+      this.clientError(error, { ...info, peer });
+    });
+    void connection.closed.then(() => {
+      guard.stop();
+      const left = (this.perAgent.get(peer.agentId) ?? 1) - 1;
+      if (left > 0) this.perAgent.set(peer.agentId, left);
+      else this.perAgent.delete(peer.agentId);
+    });
+    return true;
   }
 
   /** @internal Report a per-connection failure; never throws. */
@@ -384,6 +462,7 @@ function checkServerTicketOptions(t: ServerTicketOptions): void {
 
 export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> {
   const resolved = withGates(resolveOptions(options), options);
+  const limits = resolveServerLimits(options);
   const maxPending = options.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes;
   if (!Number.isInteger(maxPending) || maxPending < 1) throw new InvalidArgumentError('maxPendingHandshakes must be a positive integer');
   if (options.path !== undefined && (typeof options.path !== 'string' || !options.path.startsWith('/'))) {
@@ -419,7 +498,7 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
     });
     httpServer = own;
   }
-  const server = new PqmcpServer(httpServer, owns, backend, identity, options, resolved, edge);
+  const server = new PqmcpServer(httpServer, owns, backend, identity, options, resolved, edge, limits);
   if (owns) {
     httpServer.on('error', (err) => {
       if (server.listenerCount('error') > 0) server.emit('error', err);

@@ -115,6 +115,7 @@ async function honest(url: string, localAddress: string, extra: Partial<Construc
     trust: trustFor(),
     backend: 'native',
     expectedServerId: SERVER_ID,
+    busyRetry: false,
     ...extra,
     webSocketOptions: { localAddress, ...(extra.webSocketOptions ?? {}) },
   });
