@@ -332,7 +332,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
     transport.onmessage = (m) => {
       counts.in++;
-      slot.router.fromSession(s.routerPeer, m);
+      slot.router.fromSession(s.routerPeer, m as JSONRPCMessage);
     };
     transport.onerror = (e) => {
       s.endReason ??= e instanceof PqmcpError ? `${e.message} (${e.code})` : 'transport error';

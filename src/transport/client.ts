@@ -19,9 +19,8 @@
  * - One transport, one connection: start() twice is an error; after close, create a new one.
  */
 import { WebSocket } from 'ws';
-import type { ClientOptions } from 'ws';
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import type { Agent } from 'node:http';
+import type { SecureContextOptions } from 'node:tls';
 import { ClosedError, ConnectionError, InvalidArgumentError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
@@ -33,6 +32,7 @@ import { decodeForDelivery, encodeMessage, isRequest } from './jsonrpc.js';
 import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { sessionIdOf } from './auth-info.js';
+import type { JsonRpcMessage, McpOnMessage, McpSendOptions } from './mcp-types.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 
 export interface PqmcpClientOptions extends PqmcpTransportOptions {
@@ -50,15 +50,34 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
    * Further `ws` client options (TLS `ca`, `agent`, `family`...). pqmcp fixes
    * perMessageDeflate (off), maxPayload (option above) and the subprotocol.
    */
-  webSocketOptions?: Omit<ClientOptions, 'perMessageDeflate' | 'maxPayload' | 'headers'>;
+  webSocketOptions?: PqmcpWebSocketOptions;
+}
+
+/**
+ * The `ws` client options pqmcp passes through (a `ws` ClientOptions object without
+ * perMessageDeflate, maxPayload and headers is assignable). Declared here so the published
+ * types do not need `@types/ws`.
+ */
+export interface PqmcpWebSocketOptions extends SecureContextOptions {
+  agent?: Agent;
+  family?: number;
+  localAddress?: string;
+  origin?: string;
+  followRedirects?: boolean;
+  maxRedirects?: number;
+  handshakeTimeout?: number;
+  rejectUnauthorized?: boolean;
+  protocolVersion?: number;
+  skipUTF8Validation?: boolean;
 }
 
 const noop = (): void => {};
 
-export class PqmcpClientTransport implements Transport {
+/** An MCP client `Transport` (SDK 1.x and 2.x) over a pqmcp session. */
+export class PqmcpClientTransport {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
-  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined;
+  onmessage?: McpOnMessage | undefined;
   /** Undefined until the handshake completes; then the transcript hash (hex). */
   sessionId?: string | undefined;
 
@@ -78,6 +97,7 @@ export class PqmcpClientTransport implements Transport {
   private result: HandshakeResult | undefined;
   private backendName: BackendName | undefined;
   private mcpProtocolVersion: string | undefined;
+  private mcpSupportedVersions: readonly string[] | undefined;
   private settleHandshake!: { resolve: (r: HandshakeResult) => void; reject: (e: PqmcpError) => void };
 
   constructor(
@@ -124,6 +144,15 @@ export class PqmcpClientTransport implements Transport {
 
   setProtocolVersion(version: string): void {
     this.mcpProtocolVersion = version;
+  }
+
+  /** The protocol versions the SDK accepts (2.x calls this during connect). */
+  get supportedProtocolVersions(): readonly string[] | undefined {
+    return this.mcpSupportedVersions;
+  }
+
+  setSupportedProtocolVersions(versions: string[]): void {
+    this.mcpSupportedVersions = Object.freeze([...versions]);
   }
 
   /**
@@ -182,7 +211,7 @@ export class PqmcpClientTransport implements Transport {
     }
   }
 
-  async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+  async send(message: JsonRpcMessage, _options?: McpSendOptions): Promise<void> {
     if (!this.connection) throw new ClosedError(this.started ? 'transport is not connected' : 'transport not started');
     return this.connection.send(encodeMessage(message), isRequest(message));
   }

@@ -3,7 +3,7 @@
  * authenticated Transport per session, and the verified peer as the SDK's authInfo.
  */
 export { PqmcpClientTransport } from './client.js';
-export type { PqmcpClientOptions } from './client.js';
+export type { PqmcpClientOptions, PqmcpWebSocketOptions } from './client.js';
 export { PqmcpServer, listen, serveMcp } from './server.js';
 export type { ClientInfo, McpServerLike, PqmcpServerEvents, PqmcpServerOptions, SessionFactory } from './server.js';
 export { PqmcpServerTransport } from './server-transport.js';
@@ -15,3 +15,4 @@ export { DEFAULTS as TRANSPORT_DEFAULTS, MAX_WRITE_BATCH, SUBPROTOCOL } from './
 export type { BackendChoice, PqmcpTransportOptions } from './options.js';
 export { Connection } from './connection.js';
 export type { ConnectionOptions, MessageSocket } from './connection.js';
+export type { JsonRpcMessage, McpAuthInfo, McpMessageExtra, McpOnMessage, McpSendOptions } from './mcp-types.js';

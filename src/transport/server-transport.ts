@@ -10,8 +10,6 @@
  *   handshake flight) are held, and reading from the socket is paused, until start().
  * - `sessionId` is the handshake transcript hash in hex, equal to the client's.
  */
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
@@ -20,11 +18,13 @@ import type { Connection } from './connection.js';
 import { authInfoFor, sessionIdOf } from './auth-info.js';
 import type { PqmcpAuthInfo } from './auth-info.js';
 import { decodeForDelivery, encodeMessage } from './jsonrpc.js';
+import type { JsonRpcMessage, McpMessageExtra, McpOnMessage, McpSendOptions } from './mcp-types.js';
 
-export class PqmcpServerTransport implements Transport {
+/** An MCP server `Transport` (SDK 1.x and 2.x) for one authenticated session. */
+export class PqmcpServerTransport {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
-  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined;
+  onmessage?: McpOnMessage | undefined;
   /** The handshake transcript hash (hex), equal on both sides. */
   readonly sessionId: string;
   /** The verified client. */
@@ -36,10 +36,11 @@ export class PqmcpServerTransport implements Transport {
   /** Resolves once onclose has fired. */
   readonly closed: Promise<void>;
 
-  private readonly extra: MessageExtraInfo;
+  private readonly extra: McpMessageExtra;
   private started = false;
   private inbox: Uint8Array[] = [];
   private mcpProtocolVersion: string | undefined;
+  private mcpSupportedVersions: readonly string[] | undefined;
 
   /** @internal Created by the listener (PqmcpServer) after a successful handshake. */
   constructor(
@@ -77,6 +78,15 @@ export class PqmcpServerTransport implements Transport {
     this.mcpProtocolVersion = version;
   }
 
+  /** The protocol versions the SDK accepts (2.x calls this during connect). */
+  get supportedProtocolVersions(): readonly string[] | undefined {
+    return this.mcpSupportedVersions;
+  }
+
+  setSupportedProtocolVersions(versions: string[]): void {
+    this.mcpSupportedVersions = Object.freeze([...versions]);
+  }
+
   /** Channel binding exporter (RFC 8446 section 7.5 style). */
   exportKeyingMaterial(label: string, context: Uint8Array, length: number): Uint8Array {
     return this.connection.session.exportKeyingMaterial(label, context, length);
@@ -96,7 +106,7 @@ export class PqmcpServerTransport implements Transport {
     this.connection.resume();
   }
 
-  async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+  async send(message: JsonRpcMessage, _options?: McpSendOptions): Promise<void> {
     return this.connection.send(encodeMessage(message));
   }
 

@@ -29,7 +29,6 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ConnectionError, InvalidArgumentError, ServerBusyError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { CryptoBackend } from '../crypto/types.js';
@@ -287,9 +286,9 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   return server;
 }
 
-/** Anything an MCP SDK server offers for connecting: McpServer, Server. */
+/** Anything an MCP SDK server offers for connecting: McpServer or Server, of SDK 1.x or 2.x. */
 export interface McpServerLike {
-  connect(transport: Transport): Promise<void>;
+  connect(transport: PqmcpServerTransport): Promise<void>;
 }
 
 /** Builds the MCP server for one verified session. */
