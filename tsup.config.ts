@@ -1,4 +1,17 @@
 import { defineConfig } from 'tsup';
+import type { Plugin } from 'esbuild';
+
+/**
+ * pqmcp/policy is its own entry point, so the Cedar engine stays out of `import 'pqmcp'`.
+ * It shares the error classes with the core: its imports of src/errors.ts resolve to the
+ * installed 'pqmcp' package instead of a second copy, so `instanceof PqmcpError` holds.
+ */
+const coreErrors: Plugin = {
+  name: 'pqmcp-core-errors',
+  setup(build) {
+    build.onResolve({ filter: /\/errors\.js$/ }, (args) => (args.importer.includes('/src/policy/') && args.path === '../errors.js' ? { path: 'pqmcp', external: true } : undefined));
+  },
+};
 
 export default defineConfig([
   // The library: ESM + CJS + types.
@@ -8,10 +21,23 @@ export default defineConfig([
     dts: true,
     sourcemap: true,
     // Both configs build in parallel into dist/: never clean away the CLI's output.
-    clean: ['!cli.js', '!cli.js.map'],
+    clean: ['!cli.js', '!cli.js.map', '!policy.*'],
     target: 'node20',
     platform: 'node',
     splitting: false,
+  },
+  // pqmcp/policy: Cedar authorization and quotas (the WASM engine is an optional peer,
+  // imported at run time only when a policy is loaded).
+  {
+    entry: { policy: 'src/policy/index.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: false,
+    target: 'node20',
+    platform: 'node',
+    splitting: false,
+    esbuildPlugins: [coreErrors],
   },
   // The `pqmcp` executable (package.json "bin"): one ESM file; the #! line is kept and the
   // file is made executable. Dependencies stay external, as for the library.

@@ -4,16 +4,17 @@
  *
  *   node --import tsx examples/usage-client.ts [url] [keys-dir] [agent-name]
  */
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { PqmcpClientTransport, PqmcpError } from '../src/index.js';
-import { backend, loadIdentity, loadTrust } from './usage-identity.js';
+import { PqmcpClientTransport, PqmcpError, loadIdentity, loadTrustStore, selectBackend } from '../src/index.js';
 
 const [url = 'ws://127.0.0.1:8443/', dir = 'keys', name = 'planner'] = process.argv.slice(2);
+const backend = selectBackend();
 
 const client = new Client({ name: 'notes-client', version: '1.0.0' });
 const transport = new PqmcpClientTransport(url, {
-  identity: loadIdentity(dir, name),
-  trust: loadTrust(dir),
+  identity: await loadIdentity(join(dir, `${name}.key.json`), { backend }), // + NAME.cred.json beside it
+  trust: await loadTrustStore(join(dir, 'trust.json')),
   expectedServerId: 'agent://example.com/tools', // no other agent may answer, whoever vouches for it
   backend,
 });

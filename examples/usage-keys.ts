@@ -1,12 +1,23 @@
 /**
- * docs/usage.md: make an issuer, a server agent and two client agents, and write what each
- * side loads later: <name>.json (private key seed + credential, mode 0600) and trust.json.
+ * docs/usage.md: make an issuer, a server agent and two client agents, and write the files
+ * each side loads later, in the pqmcp CLI's formats: <name>.key.json (private key, mode
+ * 0600), <name>.cred.json (its credential) and trust.json. The CLI makes the same files
+ * from the shell (pqmcp agent create, pqmcp credential issue, pqmcp trust add-issuer).
  *
  *   node --import tsx examples/usage-keys.ts [dir]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TrustStore, createIssuer, generateIdentitySeed, identityFromSeed, issueCredential, selectBackend } from '../src/index.js';
+import {
+  TrustStore,
+  createIssuer,
+  encodeCredentialFile,
+  encodePrivateKeyFile,
+  generateIdentitySeed,
+  identityFromSeed,
+  issueCredential,
+  selectBackend,
+} from '../src/index.js';
 
 const dir = process.argv[2] ?? 'keys';
 const backend = selectBackend();
@@ -24,9 +35,12 @@ for (const [name, { agentId, scopes }] of Object.entries(agents)) {
   const seed = generateIdentitySeed(backend); // 64 bytes: the agent's private key
   const { publicKey } = identityFromSeed(backend, seed);
   const credential = issueCredential(backend, issuer, { agentId, publicKey, scopes, validForSeconds: 24 * 3600 });
-  const file = { agentId, seed: Buffer.from(seed).toString('hex'), credential: Buffer.from(credential.encoded).toString('base64url') };
-  writeFileSync(join(dir, `${name}.json`), JSON.stringify(file, null, 2), { mode: 0o600 });
-  console.log(`${join(dir, `${name}.json`)}: ${agentId} [${scopes.join(', ')}]`);
+  const keyFile = join(dir, `${name}.key.json`);
+  // Mode 0600: loadIdentity refuses a private key file that others can read. 'wx': never overwrite.
+  writeFileSync(keyFile, JSON.stringify(encodePrivateKeyFile({ kind: 'agent', id: agentId, seed })), { mode: 0o600, flag: 'wx' });
+  writeFileSync(join(dir, `${name}.cred.json`), JSON.stringify(encodeCredentialFile(credential.encoded)), { flag: 'wx' });
+  seed.fill(0);
+  console.log(`${keyFile}: ${agentId} [${scopes.join(', ')}]`);
 }
 
 // Public: whoever should accept agents this issuer vouches for gets its id and public key.

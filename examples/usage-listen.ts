@@ -5,11 +5,14 @@
  *   node --import tsx examples/usage-listen.ts [keys-dir] [port]
  */
 import { createServer } from 'node:http';
-import { listen } from '../src/index.js';
+import { join } from 'node:path';
+import { listen, loadIdentity, loadTrustStore, selectBackend } from '../src/index.js';
 import { createNotesServer } from './usage-authorize.js';
-import { backend, loadIdentity, loadTrust } from './usage-identity.js';
 
 const [dir = 'keys', port = '8080'] = process.argv.slice(2);
+const backend = selectBackend();
+const identity = await loadIdentity(join(dir, 'tools.key.json'), { backend });
+const trust = await loadTrustStore(join(dir, 'trust.json'));
 
 const http = createServer((req, res) => {
   if (req.url === '/health') res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
@@ -17,7 +20,7 @@ const http = createServer((req, res) => {
 });
 await new Promise<void>((resolve) => http.listen(Number(port), '127.0.0.1', resolve));
 
-const pqmcp = await listen({ identity: loadIdentity(dir, 'tools'), trust: loadTrust(dir), backend, server: http, path: '/mcp' });
+const pqmcp = await listen({ identity, trust, backend, server: http, path: '/mcp' });
 pqmcp.on('session', (transport, peer) => {
   // Only verified clients get here. Turn one away by identity, or connect any MCP server.
   if (!peer.scopes.includes('notes:read')) return void transport.close();

@@ -3,14 +3,19 @@
  *
  *   node --import tsx examples/usage-server.ts [keys-dir] [port]
  */
-import { serveMcp } from '../src/index.js';
+import { join } from 'node:path';
+import { loadIdentity, loadTrustStore, selectBackend, serveMcp } from '../src/index.js';
 import { createNotesServer } from './usage-authorize.js';
-import { backend, loadIdentity, loadTrust } from './usage-identity.js';
 
 const [dir = 'keys', port = '8443'] = process.argv.slice(2);
+const backend = selectBackend(); // PQMCP_BACKEND (auto, noble or native); auto unless set
+
+// tools.key.json with tools.cred.json beside it, and trust.json (usage-keys.ts or the pqmcp CLI).
+const identity = await loadIdentity(join(dir, 'tools.key.json'), { backend });
+const trust = await loadTrustStore(join(dir, 'trust.json'));
 
 const server = await serveMcp(
-  { identity: loadIdentity(dir, 'tools'), trust: loadTrust(dir), backend, host: '127.0.0.1', port: Number(port) },
+  { identity, trust, backend, host: '127.0.0.1', port: Number(port) },
   (peer) => {
     // Runs only after the client's credential, signature and Finished have verified.
     console.log(`session: ${peer.agentId} [${peer.scopes.join(', ')}] issued by ${peer.issuer}`);

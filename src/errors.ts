@@ -33,6 +33,12 @@ export const Alert = {
   unexpectedPeer: 91,
   messageTooLarge: 92,
   sequenceExhausted: 93,
+  // protocol revision (issue 11): 100-119
+  endpointMismatch: 100,
+  wrongCredentialUsage: 101,
+  nameConstraintViolation: 102,
+  badApplicationMessage: 103,
+  unsupportedExtension: 110,
 } as const;
 export type AlertCode = (typeof Alert)[keyof typeof Alert];
 
@@ -64,7 +70,24 @@ export type ErrorCode =
   | 'ERR_CONNECTION'
   | 'ERR_BACKEND_UNAVAILABLE'
   | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_INTERNAL';
+  | 'ERR_INTERNAL'
+  // message hooks (transport/message-hooks.ts)
+  | 'ERR_MESSAGE_HOOK'
+  // protocol revision (issue 11)
+  | 'ERR_UNSUPPORTED_EXTENSION'
+  | 'ERR_PEER_ABORTED'
+  | 'ERR_BAD_APPLICATION_MESSAGE'
+  | 'ERR_ENDPOINT_MISMATCH'
+  | 'ERR_CREDENTIAL_USAGE'
+  | 'ERR_NAME_CONSTRAINT'
+  // identity files (identity/formats.ts, identity/files.ts)
+  | 'ERR_FILE_NOT_FOUND'
+  | 'ERR_FILE_READ'
+  | 'ERR_FILE_FORMAT'
+  | 'ERR_KEY_PERMISSIONS'
+  // authorization and quotas (policy/)
+  | 'ERR_POLICY_INVALID'
+  | 'ERR_POLICY_ENGINE_UNAVAILABLE';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -264,6 +287,149 @@ export class InvalidArgumentError extends PqmcpError {
 export class InternalError extends PqmcpError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_INTERNAL', message, Alert.internalError, options);
+  }
+}
+
+// --- message hooks (transport/message-hooks.ts) -------------------------------------------
+
+/** A message hook threw: the message it was handling was refused or dropped (fail closed). */
+export class MessageHookError extends PqmcpError {
+  constructor(hookName: string, options?: { cause?: unknown }) {
+    super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed; the message was refused`, undefined, options);
+  }
+}
+
+// --- protocol revision (issue 11): strictness, endpoint binding, roles, name constraints --
+
+/** The peer sent an extension this side did not offer (a ServerHello may only answer offers). */
+export class UnsupportedExtensionError extends PqmcpError {
+  constructor(readonly extensionType: number) {
+    super('ERR_UNSUPPORTED_EXTENSION', `peer sent extension 0x${extensionType.toString(16).padStart(4, '0')}, which was not offered`, Alert.unsupportedExtension);
+  }
+}
+
+/**
+ * The peer sent a plaintext (unauthenticated) alert during the handshake. Anyone on the path
+ * can forge one, so its code is reported but not given its trusted meaning.
+ */
+export class PeerAbortedError extends PqmcpError {
+  constructor(readonly peerAlert: number) {
+    super('ERR_PEER_ABORTED', `peer aborted the handshake (unauthenticated alert ${peerAlert})`);
+  }
+}
+
+/**
+ * An application message that is not exactly one JSON-RPC message (not UTF-8 JSON, a batch,
+ * not an object with jsonrpc "2.0"). Without an id to answer, the session ends with this.
+ */
+export class BadApplicationMessageError extends PqmcpError {
+  constructor(message: string) {
+    super('ERR_BAD_APPLICATION_MESSAGE', message, Alert.badApplicationMessage);
+  }
+}
+
+/** The endpoint the client named in its ClientHello is not one this listener serves (or none was named). */
+export class EndpointMismatchError extends PqmcpError {
+  constructor(message: string) {
+    super('ERR_ENDPOINT_MISMATCH', message, Alert.endpointMismatch);
+  }
+}
+
+/** The peer's credential does not permit the role it plays (a client credential presented by a server, or the reverse). */
+export class CredentialUsageError extends CredentialError {
+  constructor(
+    readonly usage: string,
+    readonly role: 'client' | 'server',
+  ) {
+    super('ERR_CREDENTIAL_USAGE', `credential usage is ${usage}; it may not act as a ${role}`, Alert.wrongCredentialUsage);
+  }
+}
+
+/** The credential's agent id is outside the names its issuer may vouch for (trust store constraints), or outside the caller's server-id constraint. */
+export class NameConstraintError extends CredentialError {
+  constructor(
+    readonly agentId: string,
+    readonly issuer: string,
+  ) {
+    super('ERR_NAME_CONSTRAINT', `issuer ${JSON.stringify(issuer)} may not vouch for ${JSON.stringify(agentId)}`, Alert.nameConstraintViolation);
+  }
+}
+
+// --- identity files (identity/formats.ts, identity/files.ts) -------------------------------
+
+/**
+ * Base class of the failures to load a pqmcp file (key, credential, trust file, revocation
+ * list). `path` is the file (or the label the caller gave a parsed document); the message
+ * starts with it and names the field, never a secret value.
+ */
+export class FileError extends PqmcpError {
+  constructor(
+    code: ErrorCode,
+    readonly path: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, `${path}: ${message}`, undefined, options);
+  }
+}
+
+/** The file does not exist. */
+export class FileNotFoundError extends FileError {
+  constructor(path: string, options?: { cause?: unknown }) {
+    super('ERR_FILE_NOT_FOUND', path, 'no such file', options);
+  }
+}
+
+/** The file exists but cannot be read (permissions, a directory, an I/O error). */
+export class FileReadError extends FileError {
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_FILE_READ', path, message, options);
+  }
+}
+
+/** The file is not the pqmcp format expected: not JSON, another kind of file, a bad field. */
+export class FileFormatError extends FileError {
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_FILE_FORMAT', path, message, options);
+  }
+}
+
+/** A private key file that the group or others can access (POSIX mode & 0o077). */
+export class KeyPermissionsError extends FileError {
+  constructor(
+    path: string,
+    readonly mode: number,
+  ) {
+    const octal = (mode & 0o777).toString(8).padStart(4, '0');
+    super('ERR_KEY_PERMISSIONS', path, `private key file is accessible by group or others (mode ${octal}); run "chmod 600 ${path}" (or allow it knowingly: allowLoosePermissions, CLI --allow-loose-key-permissions)`);
+  }
+}
+
+/** Loading an identity: its own credential is outside its validity window now. */
+export class CredentialFileValidityError extends FileError {
+  constructor(path: string, code: 'ERR_CREDENTIAL_EXPIRED' | 'ERR_CREDENTIAL_NOT_YET_VALID', message: string) {
+    super(code, path, message);
+  }
+}
+
+// --- authorization and quotas (policy/) ----------------------------------------------------
+
+/**
+ * A policy (or quota configuration) that does not parse or does not validate against the
+ * schema. `problems` lists each one ("file:line:col: message"); nothing was loaded.
+ */
+export class PolicyInvalidError extends PqmcpError {
+  readonly problems: readonly string[];
+  constructor(message: string, problems: readonly string[] = []) {
+    super('ERR_POLICY_INVALID', problems.length > 0 ? `${message}:\n  ${problems.join('\n  ')}` : message);
+    this.problems = problems;
+  }
+}
+
+/** A policy is configured but the Cedar engine (@cedar-policy/cedar-wasm) cannot be loaded. */
+export class PolicyEngineUnavailableError extends PqmcpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_POLICY_ENGINE_UNAVAILABLE', message, undefined, options);
   }
 }
 

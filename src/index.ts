@@ -8,6 +8,7 @@
  *   record/     record framing, AEAD cipher states, message fragments
  *   handshake/  the handshake state machines and key schedule (pure, no I/O)
  *   session/    handshake + record layer as one byte-stream engine (pure, no I/O)
+ *   audit/      audit events, the request auditor hook, hash-chained audit files, metering
  *   transport/  MCP transports over WebSocket
  */
 export * from './errors.js';
@@ -22,7 +23,22 @@ export { createNativeBackend } from './crypto/native.js';
 export { selectBackend, describeBackend } from './crypto/select.js';
 export type { BackendChoice } from './crypto/select.js';
 export * from './identity/index.js';
+// Node only (node:fs): loading the files the CLI writes. A browser entry leaves this out.
+export {
+  MAX_FILE_SIZE,
+  defaultCredentialPath,
+  loadCredential,
+  loadIdentity,
+  loadIssuer,
+  loadPrivateKey,
+  loadPublicKey,
+  loadRevocations,
+  loadTrustStore,
+  readPqmcpFile,
+} from './identity/files.js';
+export type { LoadIdentityOptions, LoadKeyOptions, LoadTrustOptions, LoadedIdentity, LoadedPrivateKey, LoadedPublicKey, PqmcpFile } from './identity/files.js';
 export { compositeKeygen, compositeSign, compositeVerify, COMPOSITE_PUBLIC_KEY_LENGTH, COMPOSITE_SEED_LENGTH, COMPOSITE_SIGNATURE_LENGTH } from './crypto/composite.js';
 export type { CompositeKeyPair } from './crypto/composite.js';
 export type { CryptoBackend, BackendName, BackendReport, AeadAlgorithm } from './crypto/types.js';
 export * from './transport/index.js';
+export * from './audit/index.js';

@@ -22,7 +22,8 @@ import { PqmcpClientTransport } from '../transport/client.js';
 import { SUITE_NAMES } from '../wire/messages.js';
 import { flag, list, parse, positionals, required, str } from './args.js';
 import type { Context } from './context.js';
-import { loadIdentity, loadTrust } from './files.js';
+import { loadTrustStore } from '../identity/files.js';
+import { loadOwnIdentity } from './files.js';
 import { checkId } from './keys.js';
 import { CliError, UsageError, errorLine } from './output.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
@@ -96,12 +97,12 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   if (backendChoice !== undefined && !['auto', 'native', 'noble'].includes(backendChoice)) throw new UsageError('--backend must be auto, native or noble');
 
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
-  const local = loadIdentity(backend, keyPath, str(p, 'credential'), { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
-  const trust = loadTrust(trustPath, list(p, 'revocations'));
+  const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
+  const trust = await loadTrustStore(trustPath, { revocations: list(p, 'revocations') });
   const log = (text: string): void => ctx.output.err(`pqmcp connect: ${text}`);
   if (anyServer) log('warning: --any-server: any server your trust file vouches for is accepted');
 
-  const transport = new PqmcpClientTransport(parsedUrl, { identity: local.identity, trust, backend, ...(expect !== undefined ? { expectedServerId: expect } : { allowAnyServer: true }) });
+  const transport = new PqmcpClientTransport(parsedUrl, { identity: local, trust, backend, ...(expect !== undefined ? { expectedServerId: expect } : { allowAnyServer: true }) });
   const stdin = process.stdin;
   const stdout = process.stdout;
   const reader = new JsonRpcLineReader();

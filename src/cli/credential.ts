@@ -21,8 +21,9 @@ import { PqmcpError } from '../errors.js';
 import { flag, list, parse, parseDuration, parseKeyValue, parseTime, positionals, required, str } from './args.js';
 import type { Parsed } from './args.js';
 import type { Context } from './context.js';
-import { PUBLIC_FILE_MODE, loadAnyPublicKey, loadCredential, loadPrivateKey, loadTrust, writeJson } from './files.js';
-import { encodeCredentialFile } from './formats.js';
+import { loadCredential, loadPrivateKey, loadPublicKey, loadTrustStore } from '../identity/files.js';
+import { encodeCredentialFile } from '../identity/formats.js';
+import { PUBLIC_FILE_MODE, writeJson } from './files.js';
 import { subcommand } from './context.js';
 import { baseNameForId, checkId } from './keys.js';
 import { CliError, UsageError, asUsage, humanDuration, isoTime, printResult, table } from './output.js';
@@ -162,7 +163,7 @@ const ISSUE_OPTIONS = {
   'allow-loose-key-permissions': { type: 'boolean' },
 } as const;
 
-function issue(ctx: Context, argv: string[]): number {
+async function issue(ctx: Context, argv: string[]): Promise<number> {
   const command = 'credential issue';
   const p = parse(argv, ISSUE_OPTIONS, command);
   if (flag(p, 'help')) return ctx.help(CREDENTIAL_USAGE);
@@ -172,21 +173,21 @@ function issue(ctx: Context, argv: string[]): number {
   const agentPath = required(p, 'agent', command);
   const issuerPath = selfSigned ? undefined : required(p, 'issuer', command);
   const subjectClaims = claims(p);
-  const loose = { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') };
   const backend = ctx.backend();
+  const loose = { backend, allowLoosePermissions: flag(p, 'allow-loose-key-permissions') };
 
   let credential: Credential;
   if (selfSigned) {
-    const key = loadPrivateKey(backend, agentPath, loose);
+    const key = await loadPrivateKey(agentPath, loose);
     const agentId = str(p, 'id') ?? key.id;
     checkId(agentId, '--id');
     credential = asUsage(() => selfSignedCredential(backend, { agentId, keyPair: key.keyPair, ...subjectClaims }));
   } else {
-    const issuer = loadPrivateKey(backend, issuerPath!, loose);
+    const issuer = await loadPrivateKey(issuerPath!, loose);
     if (issuer.kind !== 'issuer') {
       throw new UsageError(`${issuerPath!}: is an agent key, not an issuer key (create one with pqmcp issuer create, or use --self-signed)`);
     }
-    const agent = loadAnyPublicKey(backend, agentPath, loose);
+    const agent = await loadPublicKey(agentPath, loose);
     if (agent.kind === 'issuer') throw new UsageError(`${agentPath}: is an issuer key; --agent takes an agent's key or credential`);
     const agentId = str(p, 'id') ?? agent.id;
     checkId(agentId, '--id');
@@ -204,7 +205,7 @@ function issue(ctx: Context, argv: string[]): number {
   return 0;
 }
 
-function verify(ctx: Context, argv: string[]): number {
+async function verify(ctx: Context, argv: string[]): Promise<number> {
   const command = 'credential verify';
   const p = parse(argv, { trust: { type: 'string' }, revocations: { type: 'string', multiple: true }, expect: { type: 'string' }, at: { type: 'string' }, 'clock-skew': { type: 'string' } }, command);
   if (flag(p, 'help')) return ctx.help(CREDENTIAL_USAGE);
@@ -216,8 +217,8 @@ function verify(ctx: Context, argv: string[]): number {
   const skew = skewText !== undefined ? Number(skewText) : undefined;
   if (skew !== undefined && (!Number.isFinite(skew) || skew < 0 || skew > 3600)) throw new UsageError('--clock-skew must be 0..3600 seconds');
   const expect = str(p, 'expect');
-  const credential = loadCredential(path!);
-  const trust = loadTrust(trustPath, list(p, 'revocations'));
+  const credential = await loadCredential(path!);
+  const trust = await loadTrustStore(trustPath, { revocations: list(p, 'revocations') });
   const backend = ctx.backend();
   try {
     const peer = trust.verifyCredential(backend, credential, { now: () => nowMs, ...(skew !== undefined ? { clockSkewSeconds: skew } : {}), ...(expect !== undefined ? { expectedPeerId: expect } : {}) });
@@ -234,6 +235,6 @@ function verify(ctx: Context, argv: string[]): number {
   }
 }
 
-export function credentialCommand(ctx: Context, argv: string[]): number {
+export function credentialCommand(ctx: Context, argv: string[]): number | Promise<number> {
   return subcommand(ctx, argv, 'credential', { issue: (a) => issue(ctx, a), verify: (a) => verify(ctx, a) }, CREDENTIAL_USAGE);
 }

@@ -6,12 +6,11 @@
  * problem shows up before a gateway refuses to start). Credentials show their validity
  * relative to now; `pqmcp credential verify` checks them against a trust file.
  */
-import { statSync } from 'node:fs';
 import { flag, parse, positionals } from './args.js';
 import type { Context } from './context.js';
 import { credentialLines, credentialSummary } from './credential.js';
-import { describeKind, loadPrivateKey, parseTrust, readJson } from './files.js';
-import { COMPOSITE_ALG, decodeCredentialFile, decodePublicKey, decodeRevocationList, detectKind } from './formats.js';
+import { privateKeyFromFile, readPqmcpFile } from '../identity/files.js';
+import { COMPOSITE_ALG, decodeCredentialFile, decodePublicKeyFile, decodeRevocationList, decodeTrustFile, describeFileKind } from '../identity/formats.js';
 import { CliError, humanDuration, printResult, table } from './output.js';
 import { describeTrust, trustLines } from './trust.js';
 
@@ -22,18 +21,18 @@ export const INSPECT_USAGE = `pqmcp inspect <file> [--json]
 
   --allow-loose-key-permissions   inspect a private key file that others can read`;
 
-export function inspectCommand(ctx: Context, argv: string[]): number {
+export async function inspectCommand(ctx: Context, argv: string[]): Promise<number> {
   const p = parse(argv, { 'allow-loose-key-permissions': { type: 'boolean' } }, 'inspect');
   if (flag(p, 'help')) return ctx.help(INSPECT_USAGE);
   const [path] = positionals(p, 'inspect', ['<file>']);
   const file = path!;
-  const json = readJson(file);
-  const kind = detectKind(json);
+  const read = await readPqmcpFile(file);
+  const { json, kind } = read;
   const backend = ctx.backend();
   switch (kind) {
     case 'private-key': {
-      const key = loadPrivateKey(backend, file, { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
-      const mode = (statSync(file).mode & 0o777).toString(8).padStart(4, '0');
+      const key = privateKeyFromFile(read, { backend, allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
+      const mode = (read.mode & 0o777).toString(8).padStart(4, '0');
       const value = { file, type: kind, kind: key.kind, id: key.id, alg: COMPOSITE_ALG, fingerprint: key.fingerprint, mode };
       printResult(ctx.output, ctx.json, value, () => [
         `${file}: ${key.kind} private key`,
@@ -51,7 +50,7 @@ export function inspectCommand(ctx: Context, argv: string[]): number {
       return 0;
     }
     case 'public-key': {
-      const key = decodePublicKey(backend, json, file);
+      const key = decodePublicKeyFile(backend, json, file);
       const value = { file, type: kind, kind: key.kind, id: key.id, alg: COMPOSITE_ALG, fingerprint: key.fingerprint, components: ['ML-DSA-65 (JWK kty AKP)', 'Ed25519 (JWK kty OKP)'] };
       printResult(ctx.output, ctx.json, value, () => [
         `${file}: ${key.kind} public key`,
@@ -85,7 +84,7 @@ export function inspectCommand(ctx: Context, argv: string[]): number {
       return 0;
     }
     case 'trust': {
-      const trust = parseTrust(json, file).toJSON();
+      const trust = decodeTrustFile(json, file).toJSON();
       printResult(ctx.output, ctx.json, { file, type: kind, ...describeTrust(backend, trust) }, () => [`${file}: trust file`, ...trustLines(backend, trust).map((l) => `  ${l}`)]);
       return 0;
     }
@@ -101,6 +100,6 @@ export function inspectCommand(ctx: Context, argv: string[]): number {
       return 0;
     }
     default:
-      throw new CliError('ERR_FILE_FORMAT', `${file}: ${describeKind(kind)} (no known "type" field)`);
+      throw new CliError('ERR_FILE_FORMAT', `${file}: ${describeFileKind(kind)} (no known "type" field)`);
   }
 }

@@ -13,9 +13,10 @@ import { generateIdentitySeed, identityFromSeed } from '../identity/identity.js'
 import { fingerprintHex } from '../identity/fingerprint.js';
 import { Rules, textProblem } from '../identity/rules.js';
 import { flag, parse, positionals, required, str } from './args.js';
-import { PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, loadPrivateKey, writeJson } from './files.js';
-import { encodePrivateKey, encodePublicKey } from './formats.js';
-import type { KeyKind } from './formats.js';
+import { loadPrivateKey } from '../identity/files.js';
+import { encodePrivateKeyFile, encodePublicKeyFile } from '../identity/formats.js';
+import type { KeyKind } from '../identity/formats.js';
+import { PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, writeJson } from './files.js';
 import { printResult, table, UsageError } from './output.js';
 import { subcommand } from './context.js';
 import type { Context } from './context.js';
@@ -81,11 +82,11 @@ function create(ctx: Context, kind: KeyKind, argv: string[]): number {
   const keyPair = identityFromSeed(backend, seed);
   const fingerprint = fingerprintHex(backend, keyPair.publicKey);
   try {
-    writeJson(out, encodePrivateKey({ kind, id, seed }), { mode: PRIVATE_FILE_MODE, force });
+    writeJson(out, encodePrivateKeyFile({ kind, id, seed }), { mode: PRIVATE_FILE_MODE, force });
   } finally {
     seed.fill(0);
   }
-  writeJson(publicOut, encodePublicKey(backend, { kind, id, publicKey: keyPair.publicKey }), { mode: PUBLIC_FILE_MODE, force });
+  writeJson(publicOut, encodePublicKeyFile(backend, { kind, id, publicKey: keyPair.publicKey }), { mode: PUBLIC_FILE_MODE, force });
 
   printResult(ctx.output, ctx.json, { kind, id, fingerprint, privateKeyFile: out, publicKeyFile: publicOut }, () => [
     `created ${kind} ${id}`,
@@ -104,13 +105,13 @@ function create(ctx: Context, kind: KeyKind, argv: string[]): number {
   return 0;
 }
 
-function exportPublic(ctx: Context, argv: string[]): number {
+async function exportPublic(ctx: Context, argv: string[]): Promise<number> {
   const p = parse(argv, { out: { type: 'string' }, force: { type: 'boolean' }, 'allow-loose-key-permissions': { type: 'boolean' } }, 'key public');
   if (flag(p, 'help')) return ctx.help(KEY_USAGE.key);
   const [path] = positionals(p, 'key public', ['<private key file>']);
   const backend = ctx.backend();
-  const key = loadPrivateKey(backend, path!, { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
-  const pub = encodePublicKey(backend, { kind: key.kind, id: key.id, publicKey: key.keyPair.publicKey });
+  const key = await loadPrivateKey(path!, { backend, allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
+  const pub = encodePublicKeyFile(backend, { kind: key.kind, id: key.id, publicKey: key.keyPair.publicKey });
   const out = str(p, 'out');
   if (out === undefined) {
     ctx.output.out(JSON.stringify(pub, null, 2));
@@ -129,6 +130,6 @@ export function agentCommand(ctx: Context, argv: string[]): number {
   return subcommand(ctx, argv, 'agent', { create: (a) => create(ctx, 'agent', a) }, KEY_USAGE.agent);
 }
 
-export function keyCommand(ctx: Context, argv: string[]): number {
+export function keyCommand(ctx: Context, argv: string[]): number | Promise<number> {
   return subcommand(ctx, argv, 'key', { public: (a) => exportPublic(ctx, a) }, KEY_USAGE.key);
 }

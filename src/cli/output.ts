@@ -16,7 +16,7 @@
  * - Errors from libraries other than pqmcp are printed as "internal error" (their text may
  *   carry data we do not control); --debug shows them in full.
  */
-import { PqmcpError } from '../errors.js';
+import { FileError, PqmcpError } from '../errors.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -74,6 +74,8 @@ const BAD_INPUT_CODES = new Set(['ERR_INVALID_ARGUMENT', 'ERR_DECODE']);
 
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
+  // A file that is missing, unreadable, malformed, too open, or holds a stale own credential.
+  if (err instanceof FileError) return EXIT_USAGE;
   if (err instanceof PqmcpError) return BAD_INPUT_CODES.has(err.code) ? EXIT_USAGE : EXIT_FAILURE;
   return EXIT_FAILURE;
 }

@@ -18,8 +18,9 @@ import { existsSync } from 'node:fs';
 import { toHex } from '../bytes.js';
 import { flag, parse, positionals, str } from './args.js';
 import type { Context } from './context.js';
-import { PUBLIC_FILE_MODE, existingMode, loadAnyPublicKey, loadCredential, loadRevocations, writeJson } from './files.js';
-import { emptyRevocationList } from './formats.js';
+import { loadCredential, loadPublicKey, loadRevocations } from '../identity/files.js';
+import { emptyRevocationList } from '../identity/formats.js';
+import { PUBLIC_FILE_MODE, existingMode, writeJson } from './files.js';
 import { checkId } from './keys.js';
 import { UsageError, printResult } from './output.js';
 
@@ -33,7 +34,7 @@ export const REVOKE_USAGE = `pqmcp revoke <revocation list file> <what> [--reaso
   Load the list where credentials are checked: pqmcp serve/connect --revocations <file>, or
   copy it into a trust file: pqmcp trust add-revocations <trust file> <list>.`;
 
-export function revokeCommand(ctx: Context, argv: string[]): number {
+export async function revokeCommand(ctx: Context, argv: string[]): Promise<number> {
   const p = parse(
     argv,
     { credential: { type: 'string' }, serial: { type: 'string' }, issuer: { type: 'string' }, key: { type: 'string' }, reason: { type: 'string' }, 'allow-loose-key-permissions': { type: 'boolean' } },
@@ -48,7 +49,7 @@ export function revokeCommand(ctx: Context, argv: string[]): number {
   if (chosen !== 1) throw new UsageError('revoke: give exactly one of --credential, --serial (with --issuer) or --key');
   const reason = str(p, 'reason');
   const revokedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const list = existsSync(path!) ? loadRevocations(path!) : emptyRevocationList();
+  const list = existsSync(path!) ? await loadRevocations(path!) : emptyRevocationList();
   const created = !existsSync(path!);
 
   let description: string;
@@ -59,7 +60,7 @@ export function revokeCommand(ctx: Context, argv: string[]): number {
     if (/^[0-9a-f]{64}$/i.test(keyText)) {
       fingerprint = keyText.toLowerCase();
     } else {
-      const key = loadAnyPublicKey(ctx.backend(), keyText, { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
+      const key = await loadPublicKey(keyText, { backend: ctx.backend(), allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
       fingerprint = key.fingerprint;
       id = key.id;
     }
@@ -73,7 +74,7 @@ export function revokeCommand(ctx: Context, argv: string[]): number {
     let serial: string;
     if (credentialPath !== undefined) {
       if (str(p, 'issuer') !== undefined) throw new UsageError('revoke: --issuer goes with --serial, not --credential');
-      const credential = loadCredential(credentialPath);
+      const credential = await loadCredential(credentialPath);
       issuer = credential.issuerId;
       serial = toHex(credential.serial);
       description = `credential ${serial} of ${credential.agentId} from ${issuer}`;

@@ -38,8 +38,9 @@ import type { PqmcpServerTransport } from '../transport/server-transport.js';
 import { flag, list, parse, parseHostPort, parseKeyValue, str, required } from './args.js';
 import type { Context } from './context.js';
 import { StdioChild, describeExit } from './child.js';
-import { loadIdentity, loadRevocations, loadTrust } from './files.js';
-import { applyRevocations } from './formats.js';
+import { loadRevocations, loadTrustStore } from '../identity/files.js';
+import { applyRevocations } from '../identity/formats.js';
+import { loadOwnIdentity } from './files.js';
 import { CliError, UsageError, errorLine, humanDuration } from './output.js';
 import { Router } from './router.js';
 import type { RouterPeer } from './router.js';
@@ -190,14 +191,14 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const revocationPaths = list(p, 'revocations');
 
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
-  const local = loadIdentity(backend, keyPath, str(p, 'credential'), { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
-  const trust: TrustStore = loadTrust(trustPath, revocationPaths);
+  const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
+  const trust: TrustStore = await loadTrustStore(trustPath, { revocations: revocationPaths });
   checkCommand(command);
   const log = makeLogger(ctx);
 
   let server: PqmcpServer;
   try {
-    server = await listen({ identity: local.identity, trust, backend, host, port, ...(path !== undefined ? { path } : {}) });
+    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}) });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
@@ -362,14 +363,16 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   log(
     'listening',
-    { url: server.url, agentId: local.identity.agentId, fingerprint: local.key.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions },
-    `listening on ${server.url} as ${local.identity.agentId} (key ${local.key.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}`,
+    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions },
+    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}`,
   );
 
   return new Promise<number>((resolve) => {
-    const reload = (): void => {
+    const reload = async (): Promise<void> => {
       try {
-        for (const r of revocationPaths) applyRevocations(trust, loadRevocations(r), r);
+        // Read every list before applying any: a bad file changes nothing.
+        const lists = await Promise.all(revocationPaths.map(async (r) => ({ r, list: await loadRevocations(r) })));
+        for (const { r, list } of lists) applyRevocations(trust, list, r);
       } catch (err) {
         log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: revocation lists not reloaded: ${errorLine(err, 'error')}`);
         return;
@@ -408,7 +411,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     };
     const onInt = (): void => shutdown('SIGINT');
     const onTerm = (): void => shutdown('SIGTERM');
-    const onHup = (): void => reload();
+    const onHup = (): void => void reload();
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
     process.on('SIGHUP', onHup);

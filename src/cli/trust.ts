@@ -22,8 +22,9 @@ import { TrustStore } from '../identity/trust.js';
 import type { TrustStoreJson } from '../identity/trust.js';
 import { flag, parse, positionals, str } from './args.js';
 import type { Context } from './context.js';
-import { PUBLIC_FILE_MODE, existingMode, loadAnyPublicKey, loadRevocations, parseTrust, readJson, writeJson } from './files.js';
-import { applyRevocations } from './formats.js';
+import { loadPublicKey, loadRevocations, loadTrustStore } from '../identity/files.js';
+import { applyRevocations } from '../identity/formats.js';
+import { PUBLIC_FILE_MODE, existingMode, writeJson } from './files.js';
 import { subcommand } from './context.js';
 import { checkId } from './keys.js';
 import { CliError, UsageError, asUsage, printResult } from './output.js';
@@ -46,9 +47,9 @@ export const TRUST_USAGE = `pqmcp trust <init|add-issuer|pin|list|remove|add-rev
 A trust file is public, but whoever can write it decides whom you trust: keep it mode 0644 or
 stricter, owned by you.`;
 
-function loadOrCreate(path: string, create: boolean): { trust: TrustStore; created: boolean } {
+async function loadOrCreate(path: string, create: boolean): Promise<{ trust: TrustStore; created: boolean }> {
   if (create && !existsSync(path)) return { trust: new TrustStore(), created: true };
-  return { trust: parseTrust(readJson(path), path), created: false };
+  return { trust: await loadTrustStore(path), created: false };
 }
 
 function save(path: string, trust: TrustStore | TrustStoreJson, created: boolean): void {
@@ -69,19 +70,19 @@ function init(ctx: Context, argv: string[]): number {
   return 0;
 }
 
-function addIssuer(ctx: Context, argv: string[]): number {
+async function addIssuer(ctx: Context, argv: string[]): Promise<number> {
   const command = 'trust add-issuer';
   const p = parse(argv, { id: { type: 'string' }, 'allow-loose-key-permissions': { type: 'boolean' } }, command);
   if (flag(p, 'help')) return ctx.help(TRUST_USAGE);
   const [path, issuerPath] = positionals(p, command, ['<trust file>', '<issuer public key file>']);
   const backend = ctx.backend();
-  const issuer = loadAnyPublicKey(backend, issuerPath!, { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
+  const issuer = await loadPublicKey(issuerPath!, { backend, allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
   if (issuer.from === 'credential' || issuer.kind === 'agent') {
     throw new UsageError(`${issuerPath!}: is an agent's key, not an issuer's; to accept that one agent, use pqmcp trust pin`);
   }
   const id = str(p, 'id') ?? issuer.id;
   checkId(id, '--id');
-  const { trust, created } = loadOrCreate(path!, true);
+  const { trust, created } = await loadOrCreate(path!, true);
   asUsage(() => trust.addIssuer({ id, publicKey: issuer.publicKey }));
   save(path!, trust, created);
   printResult(ctx.output, ctx.json, { file: path, created, issuer: { id, fingerprint: issuer.fingerprint } }, () => [
@@ -90,7 +91,7 @@ function addIssuer(ctx: Context, argv: string[]): number {
   return 0;
 }
 
-function pin(ctx: Context, argv: string[]): number {
+async function pin(ctx: Context, argv: string[]): Promise<number> {
   const command = 'trust pin';
   const p = parse(argv, { fingerprint: { type: 'string' }, id: { type: 'string' }, 'allow-loose-key-permissions': { type: 'boolean' } }, command);
   if (flag(p, 'help')) return ctx.help(TRUST_USAGE);
@@ -103,13 +104,13 @@ function pin(ctx: Context, argv: string[]): number {
     fingerprint = checkFingerprint(given, '--fingerprint');
     if (id === undefined) throw new UsageError(`${command}: --fingerprint needs --id <agent id> (a pin binds a key to one agent id)`);
   } else {
-    const key = loadAnyPublicKey(ctx.backend(), keyPath!, { allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
+    const key = await loadPublicKey(keyPath!, { backend: ctx.backend(), allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
     fingerprint = key.fingerprint;
     id ??= key.id;
   }
   const agentId = id;
   checkId(agentId, '--id');
-  const { trust, created } = loadOrCreate(path!, true);
+  const { trust, created } = await loadOrCreate(path!, true);
   asUsage(() => trust.addPin({ fingerprint, agentId }));
   save(path!, trust, created);
   printResult(ctx.output, ctx.json, { file: path, created, pin: { fingerprint, agentId } }, () => [
@@ -146,17 +147,17 @@ export function trustLines(backend: CryptoBackend, json: TrustStoreJson): string
   return lines;
 }
 
-function listCommand(ctx: Context, argv: string[]): number {
+async function listCommand(ctx: Context, argv: string[]): Promise<number> {
   const p = parse(argv, {}, 'trust list');
   if (flag(p, 'help')) return ctx.help(TRUST_USAGE);
   const [path] = positionals(p, 'trust list', ['<trust file>']);
-  const json = parseTrust(readJson(path!), path!).toJSON();
+  const json = (await loadTrustStore(path!)).toJSON();
   const backend = ctx.backend();
   printResult(ctx.output, ctx.json, { file: path, ...describeTrust(backend, json) }, () => [`${path!}:`, ...trustLines(backend, json).map((l) => `  ${l}`)]);
   return 0;
 }
 
-function remove(ctx: Context, argv: string[]): number {
+async function remove(ctx: Context, argv: string[]): Promise<number> {
   const command = 'trust remove';
   const p = parse(argv, { issuer: { type: 'string' }, pin: { type: 'string' } }, command);
   if (flag(p, 'help')) return ctx.help(TRUST_USAGE);
@@ -164,7 +165,7 @@ function remove(ctx: Context, argv: string[]): number {
   const issuer = str(p, 'issuer');
   const pinned = str(p, 'pin');
   if ((issuer === undefined) === (pinned === undefined)) throw new UsageError(`${command}: give --issuer or --pin`);
-  const json = parseTrust(readJson(path!), path!).toJSON();
+  const json = (await loadTrustStore(path!)).toJSON();
   const backend = ctx.backend();
   let removed: number;
   if (issuer !== undefined) {
@@ -183,15 +184,15 @@ function remove(ctx: Context, argv: string[]): number {
   return 0;
 }
 
-function addRevocations(ctx: Context, argv: string[]): number {
+async function addRevocations(ctx: Context, argv: string[]): Promise<number> {
   const command = 'trust add-revocations';
   const p = parse(argv, {}, command);
   if (flag(p, 'help')) return ctx.help(TRUST_USAGE);
   if (p.positionals.length < 2) positionals(p, command, ['<trust file>', '<revocation list>']);
   const [path, ...lists] = p.positionals;
-  const trust = parseTrust(readJson(path!), path!);
+  const trust = await loadTrustStore(path!);
   const before = trust.toJSON();
-  for (const l of lists) applyRevocations(trust, loadRevocations(l), l);
+  for (const l of lists) applyRevocations(trust, await loadRevocations(l), l);
   const after = trust.toJSON();
   save(path!, trust, false);
   const serials = after.revokedSerials.length - before.revokedSerials.length;
@@ -200,8 +201,8 @@ function addRevocations(ctx: Context, argv: string[]): number {
   return 0;
 }
 
-export function trustCommand(ctx: Context, argv: string[]): number {
-  return subcommand(
+export function trustCommand(ctx: Context, argv: string[]): number | Promise<number> {
+  return subcommand<number | Promise<number>>(
     ctx,
     argv,
     'trust',

@@ -24,7 +24,7 @@
  */
 import { equalBytes, utf8Encode } from '../bytes.js';
 import { compositeSign, compositeVerify } from '../crypto/composite.js';
-import { BadFinishedError, BadSignatureError, InvalidArgumentError, PqmcpError, UnexpectedMessageError, UnsupportedSuiteError, UnsupportedVersionError, DecodeError, toPqmcpError } from '../errors.js';
+import { BadFinishedError, BadSignatureError, InvalidArgumentError, PqmcpError, UnexpectedMessageError, UnsupportedExtensionError, UnsupportedSuiteError, UnsupportedVersionError, DecodeError, toPqmcpError } from '../errors.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import {
   KEM_XWING,
@@ -50,6 +50,7 @@ import {
   peekClientHelloVersions,
   unframeHandshake,
 } from '../wire/messages.js';
+import type { Extension } from '../wire/messages.js';
 import type { XWingKeyPair } from '../crypto/types.js';
 import { Transcript, applicationSecrets, exporterSecret, finishedMac, handshakeSecrets, masterSecret } from './key-schedule.js';
 import type { Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from './types.js';
@@ -263,6 +264,8 @@ export class ClientHandshake extends HandshakeBase {
   protected readonly peerSignatureContext = SERVER_SIGNATURE_CONTEXT;
   protected state: 'start' | 'wait-server-hello' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'start';
   private ephemeral: XWingKeyPair | undefined;
+  /** Extension types the ClientHello carried: the only ones a ServerHello may contain. */
+  private offeredExtensions: number[] = [];
 
   /** Produce the ClientHello. Call exactly once. */
   start(): HandshakeAction[] {
@@ -270,17 +273,24 @@ export class ClientHandshake extends HandshakeBase {
     const { backend } = this.config;
     this.ephemeral = backend.xwing.keygen(this.random(32));
     const random = this.random(RANDOM_LENGTH);
+    const extensions = this.clientExtensions();
+    this.offeredExtensions = extensions.map((e) => e.type);
     const hello = encodeClientHello({
       versions: [...this.versions],
       random,
       suites: [...this.suites],
       kemId: KEM_XWING,
       keyShare: this.ephemeral.publicKey,
-      extensions: [],
+      extensions,
     });
     this.transcript.add(hello);
     this.state = 'wait-server-hello';
     return [{ type: 'send', epoch: 'plaintext', message: hello }];
+  }
+
+  /** The ClientHello's extensions, strictly ascending by type. */
+  private clientExtensions(): Extension[] {
+    return [];
   }
 
   protected handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[] {
@@ -297,6 +307,8 @@ export class ClientHandshake extends HandshakeBase {
         if (!this.versions.includes(sh.version)) throw new UnsupportedVersionError(`server selected version ${sh.version}, which was not offered`);
         if (!this.suites.includes(sh.suite)) throw new UnsupportedSuiteError(`server selected suite ${sh.suite}, which was not offered`);
         if (sh.kemId !== KEM_XWING) throw new UnsupportedSuiteError(`server selected KEM ${sh.kemId}, which was not offered`);
+        // A ServerHello may only answer what the ClientHello offered (TLS 1.3, section 4.2).
+        for (const ext of sh.extensions) if (!this.offeredExtensions.includes(ext.type)) throw new UnsupportedExtensionError(ext.type);
         if (sh.ciphertext.length !== XWING_CIPHERTEXT_LENGTH) throw new DecodeError(`X-Wing ciphertext must be ${XWING_CIPHERTEXT_LENGTH} bytes, got ${sh.ciphertext.length}`);
         this.version = sh.version;
         this.suite = sh.suite;

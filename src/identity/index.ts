@@ -2,6 +2,10 @@
  * Agent identity and attestation: key fingerprints, the PQCR credential (encode, decode,
  * issue), identities and issuers, and the trust store that verifies peers.
  *
+ * The file formats (formats.ts) are here; the node:fs loaders (files.ts: loadIdentity,
+ * loadTrustStore, ...) are not, so runtimes without a file system can import this; the
+ * package root exports them for Node.
+ *
  * Sharp edges: see each module. In short, `decodeCredential` checks structure only; only
  * `TrustStore.verifyCredential` says a credential can be believed.
  */
@@ -29,3 +33,36 @@ export { DEFAULT_CLOCK_SKEW_SECONDS, MAX_CLOCK_SKEW_SECONDS, TrustStore } from '
 export type { PinnedKey, RevokedSerial, TrustStoreJson, TrustStoreOptions, TrustedIssuer, VerifiedPeer, VerifyCredentialOptions } from './trust.js';
 export { TRUST_STORE_JSON_VERSION } from './trust-config.js';
 export { base64urlDecode, base64urlEncode } from './base64url.js';
+export {
+  COMPOSITE_ALG,
+  FILE_FORMAT_VERSION,
+  FileType,
+  applyRevocations,
+  compositeJwks,
+  decodeCredentialFile,
+  decodePrivateKeyFile,
+  decodePublicKeyFile,
+  decodeRevocationList,
+  decodeTrustFile,
+  describeFileKind,
+  detectFileKind,
+  emptyRevocationList,
+  encodeCredentialFile,
+  encodePrivateKeyFile,
+  encodePublicKeyFile,
+  parseFileJson,
+} from './formats.js';
+export type {
+  CredentialFile,
+  Ed25519Jwk,
+  FileKind,
+  KeyKind,
+  MlDsaJwk,
+  PrivateKeyFields,
+  PrivateKeyFile,
+  PublicKeyFields,
+  PublicKeyFile,
+  RevocationList,
+  RevokedKeyEntry,
+  RevokedSerialEntry,
+} from './formats.js';

@@ -27,6 +27,10 @@
  * - A pin binds a key to one agent id, both ways: that agent must present that key, and a
  *   self-signed credential with that key must claim that agent id.
  * - The store is mutable (add*, revoke*); each verification sees its state at that moment.
+ *   Every change that adds or removes trust bumps `generation`.
+ * - Step 3 is skipped when the verified-credential cache (verified-cache.ts) says these exact
+ *   bytes passed it under the current generation; every other step always runs.
+ *   `verifiedCacheSize(0)` turns the cache off.
  */
 import { equalBytes, fromHex, toHex } from '../bytes.js';
 import { compositeVerify } from '../crypto/composite.js';
@@ -45,6 +49,7 @@ import { base64urlEncode } from './base64url.js';
 import { CREDENTIAL_SIGNATURE_CONTEXT, decodeCredential } from './credential.js';
 import type { Credential } from './credential.js';
 import { keyFingerprint } from './fingerprint.js';
+import { VerifiedCredentialCache } from './verified-cache.js';
 import {
   TRUST_STORE_JSON_VERSION,
   checkFingerprintHex,
@@ -128,6 +133,8 @@ export class TrustStore {
   private readonly pins: PinEntry[] = [];
   private readonly revokedSerials: SerialEntry[] = [];
   private readonly revokedKeys: Uint8Array[] = [];
+  private _generation = 0;
+  private readonly verified = new VerifiedCredentialCache();
 
   constructor(options: TrustStoreOptions = {}) {
     this.load(checkTrustStoreOptions(options, 'trust store: ', false));
@@ -153,6 +160,7 @@ export class TrustStore {
       throw new InvalidArgumentError(`issuer key is already trusted under another id (${JSON.stringify(sameKey.id)})`);
     }
     this.issuers.push({ id, publicKey });
+    this.changed();
     return this;
   }
 
@@ -162,6 +170,7 @@ export class TrustStore {
     const bytes = fromHex(fingerprint);
     if (!this.pins.some((p) => p.agentId === agentId && equalBytes(p.fingerprint, bytes))) {
       this.pins.push({ fingerprint: bytes, agentId });
+      this.changed();
     }
     return this;
   }
@@ -174,6 +183,7 @@ export class TrustStore {
     const bytes = fromHex(checked.serial);
     if (!this.revokedSerials.some((s) => s.issuer === checked.issuer && equalBytes(s.serial, bytes))) {
       this.revokedSerials.push({ issuer: checked.issuer, serial: bytes });
+      this.changed();
     }
     return this;
   }
@@ -181,8 +191,32 @@ export class TrustStore {
   /** Revoke a key (hex fingerprint): as an agent key and as an issuer key. */
   revokeKey(fingerprint: string): this {
     const bytes = fromHex(checkFingerprintHex(fingerprint, 'trust store: ', 'revokedKey'));
-    if (!this.revokedKeys.some((k) => equalBytes(k, bytes))) this.revokedKeys.push(bytes);
+    if (!this.revokedKeys.some((k) => equalBytes(k, bytes))) {
+      this.revokedKeys.push(bytes);
+      this.changed();
+    }
     return this;
+  }
+
+  /**
+   * A counter that changes whenever trust changes (issuer or pin added, serial or key
+   * revoked). Anything derived from a verification (the verified-credential cache, a
+   * resumption ticket's re-check) is only reused under the generation it was made under.
+   * Any mutator added later must call `changed()`.
+   */
+  get generation(): number {
+    return this._generation;
+  }
+
+  /** Bound the verified-credential cache (default 1024 entries; 0 disables it). */
+  verifiedCacheSize(entries: number): this {
+    this.verified.resize(entries);
+    return this;
+  }
+
+  private changed(): void {
+    this._generation++;
+    this.verified.clear();
   }
 
   /** The JSON form (see trust-config.ts); `JSON.stringify(store)` uses it. */
@@ -218,6 +252,21 @@ export class TrustStore {
 
   /** Verify a peer's credential (bytes, or a decoded Credential) in the order listed above. */
   verifyCredential(backend: CryptoBackend, credential: Uint8Array | Credential, options: VerifyCredentialOptions = {}): VerifiedPeer {
+    return this.check(backend, credential, options, false);
+  }
+
+  /**
+   * Every step except 3 (the issuer's signature), for a credential this deployment verified
+   * in full before and kept where no one else could change it: inside a resumption ticket
+   * sealed under our own ticket key, or in a client's own session memory. Issuer trust,
+   * validity, revocation, pins and the expected peer are all checked against the store as it
+   * is now. Never call it on bytes a peer just sent.
+   */
+  recheckCredential(backend: CryptoBackend, credential: Uint8Array, options: VerifyCredentialOptions = {}): VerifiedPeer {
+    return this.check(backend, credential, options, true);
+  }
+
+  private check(backend: CryptoBackend, credential: Uint8Array | Credential, options: VerifyCredentialOptions, signatureVouchedFor: boolean): VerifiedPeer {
     const skew = skewSeconds(options.clockSkewSeconds);
     const expected = options.expectedPeerId;
     if (expected !== undefined && typeof expected !== 'string') throw new InvalidArgumentError('expectedPeerId must be a string');
@@ -242,11 +291,19 @@ export class TrustStore {
       issuerKey = issuer.publicKey;
     }
 
-    // 3. The issuer's signature.
-    if (!compositeVerify(backend, issuerKey, cred.tbs, cred.signature, CREDENTIAL_SIGNATURE_CONTEXT)) throw new BadSignatureError();
+    // 3. The issuer's signature, unless these exact bytes passed it under this generation.
+    // Cached only once every step has passed (a credential that fails later is not kept).
+    const nowMs = nowMilliseconds(options.now);
+    let cacheAs: string | undefined;
+    if (!signatureVouchedFor) {
+      const key = VerifiedCredentialCache.keyOf(backend, cred.encoded);
+      if (!this.verified.has(key, this._generation, nowMs, skew)) {
+        if (!compositeVerify(backend, issuerKey, cred.tbs, cred.signature, CREDENTIAL_SIGNATURE_CONTEXT)) throw new BadSignatureError();
+        cacheAs = key;
+      }
+    }
 
     // 4. Validity window, inclusive, with skew.
-    const nowMs = nowMilliseconds(options.now);
     if (nowMs < (cred.notBefore - skew) * 1000) throw new CredentialNotYetValidError(cred.notBefore);
     if (nowMs > (cred.notAfter + skew) * 1000) throw new CredentialExpiredError(cred.notAfter);
 
@@ -262,6 +319,8 @@ export class TrustStore {
 
     // 7. The peer the caller expects.
     if (expected !== undefined && cred.agentId !== expected) throw new UnexpectedPeerError(expected, cred.agentId);
+
+    if (cacheAs !== undefined) this.verified.add(cacheAs, this._generation, cred.notAfter);
 
     return {
       agentId: cred.agentId,

@@ -10,7 +10,7 @@
  * - The sequence advances exactly when a record is sealed, or opens with a valid tag (even
  *   if its inner plaintext is then refused: that error is fatal too).
  * - Sealing or opening at seq >= sequenceLimit throws SequenceExhaustedError. The session
- *   updates keys long before (every 2^24 records by default); 2^48 is the hard ceiling.
+ *   updates keys long before (every 2^22 records by default); 2^48 is the hard ceiling.
  * - Content above 65536 bytes on `seal` is a local programming error (InvalidArgumentError,
  *   no alert); on `open` a body above 65553 bytes is the peer's RecordOverflowError.
  * - `wipe()` zeroes this object's copies of key and IV and drops the AEAD; the backend's

@@ -14,7 +14,7 @@
  * - Keys are updated automatically after `keyUpdateInterval` records in one direction,
  *   long before any AEAD limit; `updateKeys()` does it on demand.
  */
-import { ClosedError, MessageTooLargeError, PeerAlertError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
+import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
 import { ClientHandshake, ServerHandshake } from '../handshake/handshake.js';
 import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
 import type { Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
@@ -26,7 +26,11 @@ import { utf8Encode } from '../bytes.js';
 export interface SessionOptions extends HandshakeConfig {
   /** Largest application message accepted or sent, in bytes. Default 64 MiB. */
   maxMessageSize?: number;
-  /** Records sent under one key before an automatic key update. Default 2^22. Must be below sequenceLimit. */
+  /**
+   * Records sent under one key before an automatic key update. Default 2^22. Must be below
+   * sequenceLimit. With AES-256-GCM it is clamped to 2^22 whatever is configured (the AEAD's
+   * data limit, docs/protocol.md section 3.4).
+   */
   keyUpdateInterval?: number;
   /** Hard per-key record limit (tests force it small). Default 2^48. */
   sequenceLimit?: number;
@@ -52,6 +56,13 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
  * (2^24.5 records of 2^14 bytes), and far inside ChaCha20-Poly1305's.
  */
 export const DEFAULT_KEY_UPDATE_INTERVAL = 2 ** 22;
+/** The most records one AES-256-GCM key may protect here (2^22 x 2^16 bytes = 2^38 bytes). */
+export const AES_GCM_MAX_KEY_UPDATE_INTERVAL = 2 ** 22;
+
+/** The key-update interval in force for `suite`: the configured one, clamped for AES-GCM. */
+export function effectiveKeyUpdateInterval(suite: number, configured: number): number {
+  return suite === Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 ? Math.min(configured, AES_GCM_MAX_KEY_UPDATE_INTERVAL) : configured;
+}
 
 interface Direction {
   epoch: Epoch;
@@ -296,9 +307,10 @@ export class Session {
       // plaintext. Accepting that during the handshake costs nothing (an attacker who can
       // inject it can also cut the connection); once application keys are in use, an
       // unauthenticated alert is refused.
+      // It is unauthenticated: reported as an abort carrying its code, never with the
+      // trusted meaning of that code.
       if (this.rx.epoch === 'application') throw new UnexpectedMessageError('plaintext alert after the handshake');
-      this.onAlert(decodeAlert(body), out, false);
-      return;
+      throw new PeerAbortedError(decodeAlert(body));
     }
     // Protected record.
     if (!this.rx.cipher) throw new UnexpectedMessageError('protected record before keys were established');
@@ -310,7 +322,7 @@ export class Session {
         return;
       case InnerType.alert:
         this.inAlert = true;
-        this.onAlert(decodeAlert(content), out, true);
+        this.onAlert(decodeAlert(content), out);
         this.inAlert = false;
         return;
       case InnerType.keyUpdate:
@@ -329,8 +341,9 @@ export class Session {
     }
   }
 
-  private onAlert(code: number, out: SessionOutput, authenticated: boolean): void {
-    if (code === Alert.closeNotify && authenticated) {
+  /** A protected (authenticated) alert. */
+  private onAlert(code: number, out: SessionOutput): void {
+    if (code === Alert.closeNotify) {
       if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('close_notify during the handshake');
       if (this.assembler.pending) throw new TruncationError('close_notify in the middle of a fragmented message');
       if (!this.sentClose) out.send.push(...this.close());
@@ -359,7 +372,7 @@ export class Session {
   }
 
   private maybeUpdateKeys(out: Uint8Array[]): void {
-    if (this.tx.cipher!.sequence >= this.keyUpdateInterval) this.sendKeyUpdate(false, out);
+    if (this.tx.cipher!.sequence >= effectiveKeyUpdateInterval(this.suite, this.keyUpdateInterval)) this.sendKeyUpdate(false, out);
   }
 
   private install(dir: Direction, secret: Uint8Array): void {

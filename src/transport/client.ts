@@ -18,22 +18,27 @@
  *   value the server transport reports.
  * - One transport, one connection: start() twice is an error; after close, create a new one.
  */
-import { WebSocket } from 'ws';
 import type { Agent } from 'node:http';
 import type { SecureContextOptions } from 'node:tls';
-import { ClosedError, ConnectionError, InvalidArgumentError, toPqmcpError } from '../errors.js';
+import type { McpOnMessage, McpSendOptions } from './mcp-types.js';
+import { ClosedError, InvalidArgumentError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
-import type { BackendName } from '../crypto/types.js';
+import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { Session } from '../session/session.js';
 import { Connection } from './connection.js';
 import { decodeForDelivery, encodeMessage, isRequest } from './jsonrpc.js';
+import { MessagePipeline } from './message-hooks.js';
+import type { JsonRpcMessage } from './message-hooks.js';
 import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { sessionIdOf } from './auth-info.js';
-import type { JsonRpcMessage, McpOnMessage, McpSendOptions } from './mcp-types.js';
-import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
+import type { Dialer, Dialing, OpenedSocket } from './dialer.js';
+import { wsDialer } from './ws-dialer.js';
+import type { Traffic } from './ws-socket.js';
+import { emitTo } from '../audit/events.js';
+import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
 export interface PqmcpClientOptions extends PqmcpTransportOptions {
   /**
@@ -73,6 +78,17 @@ export interface PqmcpWebSocketOptions extends SecureContextOptions {
 
 const noop = (): void => {};
 
+/**
+ * @internal What differs between runtimes: how the WebSocket opens and which crypto
+ * backends exist. The browser entry point passes its own (standard WebSocket, noble).
+ */
+export interface ClientPlatform {
+  dial: Dialer;
+  resolveBackend(choice: PqmcpClientOptions['backend']): Promise<CryptoBackend>;
+}
+
+const NODE_PLATFORM: ClientPlatform = { dial: wsDialer, resolveBackend };
+
 /** An MCP client `Transport` (SDK 1.x and 2.x) over a pqmcp session. */
 export class PqmcpClientTransport {
   onclose?: (() => void) | undefined;
@@ -90,7 +106,9 @@ export class PqmcpClientTransport {
   private readonly url: URL;
   private readonly resolved: ResolvedOptions;
   private connection: Connection | undefined;
-  private ws: WebSocket | undefined;
+  private dialing: Dialing | undefined;
+  /** The platform socket once open (a `ws` WebSocket on Node). */
+  private ws: unknown;
   private started = false;
   private closedBeforeOpen = false;
   private closeFired = false;
@@ -98,11 +116,14 @@ export class PqmcpClientTransport {
   private backendName: BackendName | undefined;
   private mcpProtocolVersion: string | undefined;
   private mcpSupportedVersions: readonly string[] | undefined;
+  private pipeline: MessagePipeline | undefined;
+  private closeCalled = false;
   private settleHandshake!: { resolve: (r: HandshakeResult) => void; reject: (e: PqmcpError) => void };
 
   constructor(
     url: string | URL,
     private readonly options: PqmcpClientOptions,
+    private readonly platform: ClientPlatform = NODE_PLATFORM,
   ) {
     let parsed: URL;
     try {
@@ -167,8 +188,11 @@ export class PqmcpClientTransport {
   async start(): Promise<void> {
     if (this.started) throw new InvalidArgumentError('PqmcpClientTransport already started; use a new transport per connection');
     this.started = true;
+    const startedAt = Date.now();
+    const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
+    const audit = this.resolved.audit;
     try {
-      const backend = await resolveBackend(this.options.backend);
+      const backend = await this.platform.resolveBackend(this.options.backend);
       this.backendName = backend.name;
       const session = Session.client({
         backend,
@@ -179,13 +203,21 @@ export class PqmcpClientTransport {
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         maxMessageSize: this.resolved.maxMessageSize,
       });
-      const ws = await this.open();
-      const connection = new Connection(wsMessageSocket(ws), session, this.resolved.connection);
+      const opened = await this.open(traffic);
+      this.ws = opened.raw;
+      const connection = new Connection(opened.socket, session, this.resolved.connection);
       this.connection = connection;
-      attachWebSocket(ws, connection);
+      opened.attach(connection);
+      let openedAt = 0;
       connection.onhandshake = (result) => {
         this.result = result;
         this.sessionId = sessionIdOf(result);
+        if (audit) {
+          const endpoint = `${this.url.origin}${this.url.pathname}`;
+          openedAt = Date.now();
+          emitTo(audit, sessionOpenEvent('client', result, { backend: backend.name, endpoint, remoteAddress: undefined, startedAt }));
+        }
+        if (this.resolved.hooks.length > 0) this.pipeline = this.hookPipeline(connection, result);
         this.settleHandshake.resolve(result);
       };
       connection.onmessage = (data) => this.deliver(data);
@@ -194,6 +226,9 @@ export class PqmcpClientTransport {
         this.onerror?.(error);
       };
       connection.onclose = () => {
+        this.pipeline?.close(connection.error);
+        if (audit && this.result) emitTo(audit, sessionCloseEvent('client', this.result, openedAt, traffic, sessionEnd(this.closeCalled, connection.error), connection.error));
+        else if (audit) emitTo(audit, handshakeFailureEvent('client', connection.error ?? new ClosedError('closed before the handshake completed'), undefined, startedAt));
         this.settleHandshake.reject(connection.error ?? new ClosedError('closed before the handshake completed'));
         this.fireClose();
       };
@@ -201,6 +236,7 @@ export class PqmcpClientTransport {
     } catch (err) {
       const error = this.closedBeforeOpen ? new ClosedError('closed while connecting') : toPqmcpError(err);
       this.settleHandshake.reject(error);
+      emitTo(audit, handshakeFailureEvent('client', error, undefined, startedAt));
       try {
         if (!this.closedBeforeOpen) this.onerror?.(error);
       } catch {
@@ -213,11 +249,20 @@ export class PqmcpClientTransport {
 
   async send(message: JsonRpcMessage, _options?: McpSendOptions): Promise<void> {
     if (!this.connection) throw new ClosedError(this.started ? 'transport is not connected' : 'transport not started');
+    if (this.resolved.hooks.length > 0) {
+      // Hooks need the verified server: messages wait for the handshake (they would be
+      // queued until it completes anyway).
+      await this.handshake;
+      return this.pipeline!.toPeer(message as JsonRpcMessage);
+    }
     return this.connection.send(encodeMessage(message), isRequest(message));
   }
 
   async close(): Promise<void> {
-    if (this.connection) return this.connection.close();
+    if (this.connection) {
+      if (this.connection.state === 'open') this.closeCalled = true;
+      return this.connection.close();
+    }
     if (!this.started) {
       this.started = true;
       this.settleHandshake.reject(new ClosedError('closed before start'));
@@ -226,60 +271,53 @@ export class PqmcpClientTransport {
     }
     // Still connecting: abandon; start() rejects with ClosedError and onclose fires.
     this.closedBeforeOpen = true;
-    this.ws?.terminate();
+    this.dialing?.abort();
   }
 
   // --- internals ---------------------------------------------------------------------------
 
-  private open(): Promise<WebSocket> {
-    const { headers, webSocketOptions } = this.options;
-    const ws = new WebSocket(this.url, SUBPROTOCOL, {
-      handshakeTimeout: this.resolved.connection.handshakeTimeoutMs,
-      ...webSocketOptions,
-      ...(headers !== undefined ? { headers } : {}),
-      perMessageDeflate: false,
+  private async open(traffic: Traffic): Promise<OpenedSocket> {
+    const dialing = this.platform.dial({
+      url: this.url,
+      protocol: SUBPROTOCOL,
+      openTimeoutMs: this.resolved.connection.handshakeTimeoutMs,
       maxPayload: this.resolved.maxPayload,
+      headers: this.options.headers,
+      socketOptions: this.options.webSocketOptions,
+      traffic,
     });
-    this.ws = ws;
-    // Always one 'error' listener, whatever phase: an unhandled 'error' would crash Node.
-    ws.on('error', noop);
-    if (this.closedBeforeOpen) ws.terminate();
-    return new Promise<WebSocket>((resolve, reject) => {
-      const onOpen = (): void => {
-        cleanup();
-        if (this.closedBeforeOpen) {
-          ws.terminate();
-          reject(new ClosedError('closed while connecting'));
-        } else if (ws.protocol !== SUBPROTOCOL) {
-          ws.terminate();
-          reject(new ConnectionError(`server did not accept the ${SUBPROTOCOL} subprotocol`));
-        } else {
-          resolve(ws);
-        }
-      };
-      const onError = (err: Error): void => {
-        cleanup();
-        ws.terminate();
-        reject(this.closedBeforeOpen ? new ClosedError('closed while connecting') : new ConnectionError(`cannot connect to ${this.url.origin}: ${err.message}`, { cause: err }));
-      };
-      const onClose = (): void => {
-        cleanup();
-        reject(new ClosedError('closed while connecting'));
-      };
-      const cleanup = (): void => {
-        ws.off('open', onOpen);
-        ws.off('error', onError);
-        ws.off('close', onClose);
-      };
-      ws.on('open', onOpen);
-      ws.on('error', onError);
-      ws.on('close', onClose);
-    });
+    this.dialing = dialing;
+    if (this.closedBeforeOpen) dialing.abort();
+    const opened = await dialing.opened;
+    if (this.closedBeforeOpen) {
+      dialing.abort();
+      throw new ClosedError('closed while connecting');
+    }
+    return opened;
   }
 
   private deliver(data: Uint8Array): void {
-    const message = decodeForDelivery(data, (error) => this.onerror?.(error));
-    if (message !== undefined) this.onmessage?.(message);
+    const connection = this.connection!;
+    const message = decodeForDelivery(data, {
+      onerror: (error) => this.onerror?.(error),
+      reply: (bytes) => void connection.send(bytes).catch(noop),
+      abort: (error) => connection.abort(error),
+    });
+    if (message === undefined) return;
+    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
+    else this.onmessage?.(message);
+  }
+
+  private hookPipeline(connection: Connection, result: HandshakeResult): MessagePipeline {
+    return new MessagePipeline(
+      this.resolved.hooks,
+      { role: 'client', peer: result.peer, sessionId: sessionIdOf(result), remoteAddress: undefined },
+      {
+        toPeer: (data, message) => connection.send(data, isRequest(message)),
+        toLocal: (message) => this.onmessage?.(message),
+        onerror: (error) => this.onerror?.(error),
+      },
+    );
   }
 
   private fireClose(): void {

@@ -17,6 +17,10 @@
  *   4007        the peer aborted (we answer its alert)     ERR_PEER_ALERT
  *   4008        cancelled by the application               ERR_CLOSED
  *   4009        internal error                             ERR_INTERNAL, ERR_BACKEND_UNAVAILABLE, ERR_INVALID_ARGUMENT
+ *   4030        wrong endpoint (ClientHello endpoint)      ERR_ENDPOINT_MISMATCH
+ *   4031        bad application message (not one JSON-RPC) ERR_BAD_APPLICATION_MESSAGE
+ *   (also: ERR_UNSUPPORTED_EXTENSION -> 4001; ERR_CREDENTIAL_USAGE, ERR_NAME_CONSTRAINT -> 4002;
+ *    ERR_PEER_ABORTED -> 4007)
  *
  * Sharp edges:
  * - Close frames are NOT protected by pqmcp (they belong to the WebSocket, which is plain
@@ -43,6 +47,9 @@ export const CloseCode = {
   peerAborted: 4007,
   cancelled: 4008,
   internalError: 4009,
+  // protocol revision (issue 11): 4030-4039
+  endpointMismatch: 4030,
+  badApplicationMessage: 4031,
 } as const;
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -74,6 +81,23 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_INTERNAL: CloseCode.internalError,
   ERR_BACKEND_UNAVAILABLE: CloseCode.internalError,
   ERR_INVALID_ARGUMENT: CloseCode.internalError,
+  // message hooks: a hook failure refuses one message, it never closes the session
+  ERR_MESSAGE_HOOK: CloseCode.internalError,
+  // authorization and quotas: local configuration errors, never a session's fault
+  ERR_POLICY_INVALID: CloseCode.internalError,
+  ERR_POLICY_ENGINE_UNAVAILABLE: CloseCode.internalError,
+  // protocol revision (issue 11)
+  ERR_UNSUPPORTED_EXTENSION: CloseCode.negotiationFailed,
+  ERR_PEER_ABORTED: CloseCode.peerAborted,
+  ERR_BAD_APPLICATION_MESSAGE: CloseCode.badApplicationMessage,
+  ERR_ENDPOINT_MISMATCH: CloseCode.endpointMismatch,
+  ERR_CREDENTIAL_USAGE: CloseCode.authenticationFailed,
+  ERR_NAME_CONSTRAINT: CloseCode.authenticationFailed,
+  // identity files: local errors loading files, never a session's
+  ERR_FILE_NOT_FOUND: CloseCode.internalError,
+  ERR_FILE_READ: CloseCode.internalError,
+  ERR_FILE_FORMAT: CloseCode.internalError,
+  ERR_KEY_PERMISSIONS: CloseCode.internalError,
 };
 
 const REASONS: Record<CloseCodeValue, string> = {
@@ -88,6 +112,8 @@ const REASONS: Record<CloseCodeValue, string> = {
   4007: 'peer aborted',
   4008: 'cancelled',
   4009: 'internal error',
+  4030: 'wrong endpoint',
+  4031: 'bad application message',
 };
 
 /** The close code to send when this side ends the connection because of `error`. */

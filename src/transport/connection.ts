@@ -46,6 +46,7 @@ import type { HandshakeResult } from '../handshake/types.js';
 import type { Session, SessionOutput } from '../session/session.js';
 import { concat } from '../bytes.js';
 import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
+import { defer, unref, type Timer } from './timers.js';
 
 /** The few socket operations a Connection needs (see ws-socket.ts for the `ws` adapter). */
 export interface MessageSocket {
@@ -91,8 +92,6 @@ interface Waiter {
   reject: (error: PqmcpError) => void;
 }
 
-type Timer = ReturnType<typeof setTimeout>;
-
 type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
 
 const DRAIN_POLL_MS = 10;
@@ -102,14 +101,6 @@ export const LARGE_RECORD = 16 * 1024;
 const MAX_UNDELIVERED_MESSAGES = 1024;
 /** Delivered entries at the head of the event queue above which the queue is compacted. */
 const COMPACT_AFTER = 256;
-
-const defer: (fn: () => void) => void =
-  typeof globalThis.setImmediate === 'function' ? (fn) => void globalThis.setImmediate(fn) : (fn) => void setTimeout(fn, 0);
-
-function unref(timer: Timer): Timer {
-  (timer as { unref?: () => void }).unref?.();
-  return timer;
-}
 
 export class Connection {
   onhandshake: ((result: HandshakeResult) => void) | undefined;
@@ -219,6 +210,11 @@ export class Connection {
       this.armCloseTimer();
     }
     return this.closed;
+  }
+
+  /** End the session because of `error`: its alert (if it has one), then the mapped close code. */
+  abort(error: PqmcpError): void {
+    this.fail(error, true);
   }
 
   /** Stop reading from the network (e.g. until the application is ready for messages). */

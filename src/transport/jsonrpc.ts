@@ -4,11 +4,13 @@
  *
  * Sharp edges:
  * - Decoding is strict UTF-8 and checks only the envelope (an object with jsonrpc "2.0");
- *   the SDK validates the rest and reports what it cannot classify.
+ *   the SDK validates the rest and reports what it cannot classify. A message that fails
+ *   the envelope is answered (an Invalid Request error, or an alert and close), never
+ *   dropped in silence: a peer waiting for an answer would otherwise stall.
  * - Error messages never include the payload.
  */
 import type { JsonRpcMessage } from './mcp-types.js';
-import { DecodeError, toPqmcpError } from '../errors.js';
+import { BadApplicationMessageError, DecodeError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 
 const encoder = new TextEncoder();
@@ -36,16 +38,55 @@ export function isRequest(message: JsonRpcMessage): boolean {
   return 'method' in message && 'id' in message;
 }
 
+/** What to do with a received application message that is not one JSON-RPC message. */
+export interface DeliveryFailure {
+  /** Report the problem locally (the transport's onerror). */
+  onerror: ((error: PqmcpError) => void) | undefined;
+  /** Send these bytes to the peer (a JSON-RPC error answering its malformed request). */
+  reply: (data: Uint8Array) => void;
+  /** End the session with this error (its alert, then close); the abort reports it locally. */
+  abort: (error: PqmcpError) => void;
+}
+
+/** JSON-RPC 2.0's "Invalid Request" error code. */
+export const INVALID_REQUEST = -32600;
+
+/** The id of a malformed request we can still answer: a string or number id and a method. */
+function answerableId(value: unknown): string | number | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { id, method } = value as { id?: unknown; method?: unknown };
+  if (typeof method !== 'string') return undefined;
+  return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : undefined;
+}
+
 /**
- * Decode a received message for delivery. A message that is not JSON-RPC is reported
- * through `onerror` (the connection stays up: one bad message loses only itself) and
- * undefined is returned.
+ * Decode a received message for delivery. An application message must be exactly one
+ * JSON-RPC 2.0 message (docs/protocol.md, section 11.3). Anything else is reported through
+ * `onerror` and answered, so the sender never waits in silence:
+ * - a request with a usable id and method but a bad envelope (e.g. no jsonrpc "2.0") gets a
+ *   JSON-RPC Invalid Request error with that id; the session stays up;
+ * - anything else (not UTF-8 JSON, a batch array, no id to answer) ends the session with the
+ *   bad_application_message alert (BadApplicationMessageError).
+ * Returns the message, or undefined when it was refused.
  */
-export function decodeForDelivery(data: Uint8Array, onerror: ((error: PqmcpError) => void) | undefined): JsonRpcMessage | undefined {
+export function decodeForDelivery(data: Uint8Array, failure: DeliveryFailure): JsonRpcMessage | undefined {
+  let parsed: unknown;
   try {
-    return decodeMessage(data);
-  } catch (err) {
-    onerror?.(toPqmcpError(err));
-    return undefined;
+    parsed = JSON.parse(decoder.decode(data));
+  } catch {
+    return refuse(failure, new BadApplicationMessageError('received an application message that is not UTF-8 JSON'));
   }
+  if (Array.isArray(parsed)) return refuse(failure, new BadApplicationMessageError('received a JSON-RPC batch: pqmcp carries exactly one JSON-RPC message per application message'));
+  if (typeof parsed === 'object' && parsed !== null && (parsed as { jsonrpc?: unknown }).jsonrpc === '2.0') return parsed as JsonRpcMessage;
+  const id = answerableId(parsed);
+  if (id === undefined) return refuse(failure, new BadApplicationMessageError('received an application message that is not a JSON-RPC 2.0 object'));
+  const error = new DecodeError('received a request that is not a JSON-RPC 2.0 message; answered with Invalid Request');
+  failure.onerror?.(error);
+  failure.reply(encoder.encode(JSON.stringify({ jsonrpc: '2.0', id, error: { code: INVALID_REQUEST, message: 'Invalid Request: not a JSON-RPC 2.0 message' } })));
+  return undefined;
+}
+
+function refuse(failure: DeliveryFailure, error: BadApplicationMessageError): undefined {
+  failure.abort(error);
+  return undefined;
 }

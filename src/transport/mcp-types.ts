@@ -10,15 +10,9 @@
  * - pqmcp checks only the JSON-RPC envelope of what it receives; the SDK validates the rest.
  */
 
-/** A JSON-RPC 2.0 message: request, notification, result or error response. */
-export interface JsonRpcMessage {
-  jsonrpc: '2.0';
-  id?: string | number;
-  method?: string;
-  params?: unknown;
-  result?: unknown;
-  error?: unknown;
-}
+/** A JSON-RPC 2.0 message: request, notification, result or error response (one definition, shared with the message hooks). */
+import type { JsonRpcMessage } from './message-hooks.js';
+export type { JsonRpcMessage };
 
 /** The SDKs' AuthInfo: what a request handler sees as the caller's authentication. */
 export interface McpAuthInfo {

@@ -11,6 +11,9 @@ import { InvalidArgumentError } from '../errors.js';
 import { selectBackend } from '../crypto/select.js';
 import type { BackendChoice } from '../crypto/select.js';
 import type { ConnectionOptions } from './connection.js';
+import type { MessageHook } from './message-hooks.js';
+import { requestAuditor } from '../audit/request-hook.js';
+import type { AuditSink } from '../audit/events.js';
 
 /** WebSocket subprotocol token: names the pqmcp protocol version on the wire. */
 export const SUBPROTOCOL = 'pqmcp.v1';
@@ -57,6 +60,24 @@ export interface PqmcpTransportOptions {
   highWaterMark?: number;
   /** Bound on close(): waiting for the peer's close_notify and the socket close. Default 2 000 ms. */
   closeTimeoutMs?: number;
+
+  // --- message hooks (message-hooks.ts) ---
+  /**
+   * Hooks that see every JSON-RPC message of each session (authorization, quotas, pinning,
+   * auditing); hooks[0] is the outermost, nearest the peer. Shared by every session of a
+   * listener: keep per-session state keyed by session (opened/closed). Default: none.
+   */
+  hooks?: readonly MessageHook[];
+
+  // --- audit (src/audit) ---
+  /**
+   * Receives one audit event per session (open, close), per request (with its outcome and
+   * the hashes of its arguments and result) and per failed handshake. Called synchronously:
+   * queue, do not block (AuditLog.write does). A throw is ignored. Default: none.
+   */
+  onAuditEvent?: AuditSink;
+  /** Put arguments and results themselves in request events, not only their SHA-256. Default false. */
+  auditContent?: boolean;
 }
 
 function checkNumber(options: object, name: string, min: number, fallback: number): number {
@@ -70,6 +91,9 @@ function checkNumber(options: object, name: string, min: number, fallback: numbe
 
 export interface ResolvedOptions {
   connection: ConnectionOptions;
+  /** The application's hooks, after the request auditor when auditing. */
+  hooks: readonly MessageHook[];
+  audit: AuditSink | undefined;
   maxMessageSize: number;
   maxPayload: number;
 }
@@ -87,9 +111,29 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
       // The server listener turns this on (see Connection: only one side may hold).
       deliveryWaitsForDrain: false,
     },
+    hooks: withAuditor(checkHooks(options.hooks), options),
+    audit: checkAudit(options.onAuditEvent),
     maxMessageSize: checkNumber(options, 'maxMessageSize', 1, DEFAULTS.maxMessageSize),
     maxPayload: checkNumber(options, 'maxPayload', MAX_WRITE_BATCH, DEFAULTS.maxPayload),
   };
+}
+
+function checkHooks(hooks: unknown): readonly MessageHook[] {
+  if (hooks === undefined) return [];
+  if (!Array.isArray(hooks) || hooks.some((h) => typeof h !== 'object' || h === null)) throw new InvalidArgumentError('hooks must be an array of MessageHook objects');
+  return Object.freeze([...(hooks as MessageHook[])]);
+}
+
+function checkAudit(sink: unknown): AuditSink | undefined {
+  if (sink !== undefined && typeof sink !== 'function') throw new InvalidArgumentError('onAuditEvent must be a function');
+  return sink as AuditSink | undefined;
+}
+
+/** The request auditor goes first (outermost): it sees what inner hooks refuse. */
+function withAuditor(hooks: readonly MessageHook[], options: PqmcpTransportOptions): readonly MessageHook[] {
+  const sink = checkAudit(options.onAuditEvent);
+  if (sink === undefined) return hooks;
+  return Object.freeze([requestAuditor(sink, { content: options.auditContent === true }), ...hooks]);
 }
 
 /** The handshake's view of an identity: key pair plus encoded credential. */

@@ -10,6 +10,7 @@
  *   handshake flight) are held, and reading from the socket is paused, until start().
  * - `sessionId` is the handshake transcript hash in hex, equal to the client's.
  */
+import type { McpMessageExtra, McpOnMessage, McpSendOptions } from './mcp-types.js';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
@@ -18,7 +19,10 @@ import type { Connection } from './connection.js';
 import { authInfoFor, sessionIdOf } from './auth-info.js';
 import type { PqmcpAuthInfo } from './auth-info.js';
 import { decodeForDelivery, encodeMessage } from './jsonrpc.js';
-import type { JsonRpcMessage, McpMessageExtra, McpOnMessage, McpSendOptions } from './mcp-types.js';
+import { MessagePipeline } from './message-hooks.js';
+import type { JsonRpcMessage, MessageHook } from './message-hooks.js';
+
+const noop = (): void => {};
 
 /** An MCP server `Transport` (SDK 1.x and 2.x) for one authenticated session. */
 export class PqmcpServerTransport {
@@ -41,6 +45,8 @@ export class PqmcpServerTransport {
   private inbox: Uint8Array[] = [];
   private mcpProtocolVersion: string | undefined;
   private mcpSupportedVersions: readonly string[] | undefined;
+  private readonly pipeline: MessagePipeline | undefined;
+  private closeCalled = false;
 
   /** @internal Created by the listener (PqmcpServer) after a successful handshake. */
   constructor(
@@ -48,6 +54,7 @@ export class PqmcpServerTransport {
     readonly handshakeResult: HandshakeResult,
     readonly backend: BackendName,
     remoteAddress?: string,
+    hooks: readonly MessageHook[] = [],
   ) {
     this.peer = handshakeResult.peer;
     this.sessionId = sessionIdOf(handshakeResult);
@@ -61,7 +68,21 @@ export class PqmcpServerTransport {
       else this.inbox.push(data);
     };
     connection.onerror = (error) => this.onerror?.(error);
-    connection.onclose = () => this.onclose?.();
+    connection.onclose = () => {
+      this.pipeline?.close(connection.error);
+      this.onclose?.();
+    };
+    if (hooks.length > 0) {
+      this.pipeline = new MessagePipeline(
+        hooks,
+        { role: 'server', peer: this.peer, sessionId: this.sessionId, remoteAddress },
+        {
+          toPeer: (data) => connection.send(data),
+          toLocal: (message) => this.onmessage?.(message, this.extra),
+          onerror: (error) => this.onerror?.(error),
+        },
+      );
+    }
   }
 
   /** Bytes written but not yet handed to the OS (send() waits above highWaterMark). */
@@ -107,16 +128,30 @@ export class PqmcpServerTransport {
   }
 
   async send(message: JsonRpcMessage, _options?: McpSendOptions): Promise<void> {
+    if (this.pipeline) return this.pipeline.toPeer(message as JsonRpcMessage);
     return this.connection.send(encodeMessage(message));
+  }
+
+  /** close() was called on this side (for audit: who ended the session). */
+  get closedLocally(): boolean {
+    return this.closeCalled;
   }
 
   /** Authenticated close (close_notify both ways, then the socket). Resolves after onclose. */
   async close(): Promise<void> {
+    if (this.connection.state === 'open') this.closeCalled = true;
     return this.connection.close();
   }
 
   private deliver(data: Uint8Array): void {
-    const message = decodeForDelivery(data, (error) => this.onerror?.(error));
-    if (message !== undefined) this.onmessage?.(message, this.extra);
+    const connection = this.connection;
+    const message = decodeForDelivery(data, {
+      onerror: (error) => this.onerror?.(error),
+      reply: (bytes) => void connection.send(bytes).catch(noop),
+      abort: (error) => connection.abort(error),
+    });
+    if (message === undefined) return;
+    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
+    else this.onmessage?.(message, this.extra);
   }
 }

@@ -41,6 +41,10 @@ import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } 
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { PqmcpServerTransport } from './server-transport.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
+import type { MessageHook } from './message-hooks.js';
+import type { Traffic } from './ws-socket.js';
+import { emitTo } from '../audit/events.js';
+import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
 export interface PqmcpServerOptions extends PqmcpTransportOptions {
   /** Interface to listen on (own server only). Default '127.0.0.1'. */
@@ -53,6 +57,16 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions {
   path?: string;
   /** Unfinished handshakes allowed at once; more are refused with close code 4006. Default 64. */
   maxPendingHandshakes?: number;
+
+  // --- authorization and quotas (pqmcp/policy) ---
+  /**
+   * Authorization of every request (loadPolicy() from 'pqmcp/policy': Cedar). A message
+   * hook that runs inside `hooks` (after them, nearest the MCP server), so an auditor in
+   * `hooks` sees its refusals. Default: none (every verified agent may do anything).
+   */
+  policy?: MessageHook;
+  /** Quotas per agent and issuer (createQuotas() from 'pqmcp/policy'). Runs between `hooks` and `policy`. */
+  quotas?: MessageHook;
 }
 
 /** Where a connection came from, for logs. */
@@ -76,6 +90,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private readonly live = new Set<PqmcpServerTransport>();
   private readonly wss: WebSocketServer;
   private closing: Promise<void> | undefined;
+  private draining = false;
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.onUpgrade(req, socket, head);
 
   /** @internal Use listen() or serveMcp(). */
@@ -129,6 +144,19 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return `${scheme}://${host}:${port}${this.options.path ?? '/'}`;
   }
 
+  /** False once drain() or close() was called: new connections are refused (HTTP 503). */
+  get accepting(): boolean {
+    return !this.draining && this.closing === undefined;
+  }
+
+  /**
+   * Stop accepting new connections (HTTP 503) and let live sessions and handshakes already
+   * under way go on; close() ends them. For graceful shutdown behind a load balancer.
+   */
+  drain(): void {
+    this.draining = true;
+  }
+
   /** Stop accepting, abort unfinished handshakes, close every session cleanly. */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -153,6 +181,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if (this.closing) return reject(socket, 503, 'server is closing');
+    if (this.draining) return reject(socket, 503, 'server is draining');
     const path = this.options.path;
     if (path !== undefined && pathname(req.url) !== path) {
       // On a shared server another 'upgrade' listener may own this path.
@@ -168,6 +197,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
     const info: ClientInfo = { remoteAddress: req.socket.remoteAddress };
+    const startedAt = Date.now();
+    const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
     if (this.closing) {
       ws.on('error', () => {});
       ws.close(CloseCode.cancelled, closeReason(CloseCode.cancelled));
@@ -190,21 +221,27 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         maxMessageSize: this.resolved.maxMessageSize,
       });
-      connection = new Connection(wsMessageSocket(ws), session, { ...this.resolved.connection, deliveryWaitsForDrain: true });
+      connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true });
     } catch (err) {
       ws.on('error', () => {});
       ws.close(CloseCode.internalError, closeReason(CloseCode.internalError));
       this.clientError(toPqmcpError(err), info);
       return;
     }
-    attachWebSocket(ws, connection);
+    attachWebSocket(ws, connection, traffic);
     this.handshakes.add(connection);
     connection.onerror = (error) => this.clientError(error, info);
     connection.onclose = () => this.handshakes.delete(connection);
     connection.onhandshake = (result) => {
       this.handshakes.delete(connection);
-      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress);
+      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks);
       this.live.add(transport);
+      const audit = this.resolved.audit;
+      if (audit) {
+        const open = sessionOpenEvent('server', result, { backend: this.backend.name, endpoint: pathname(req.url), remoteAddress: info.remoteAddress, startedAt });
+        emitTo(audit, open);
+        void transport.closed.then(() => emitTo(audit, sessionCloseEvent('server', result, open.time, traffic, sessionEnd(transport.closedLocally, connection.error), connection.error)));
+      }
       void transport.closed.then(() => this.live.delete(transport));
       if (this.listenerCount('session') === 0) {
         void transport.close();
@@ -221,6 +258,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
 
   /** @internal Report a per-connection failure; never throws. */
   clientError(error: PqmcpError, info: ClientInfo): void {
+    // Without a peer it failed before or in the handshake; with one, session.close tells.
+    if (info.peer === undefined) emitTo(this.resolved.audit, handshakeFailureEvent('server', error, info.remoteAddress));
     if (this.listenerCount('clientError') === 0) return;
     try {
       this.emit('clientError', error, info);
@@ -245,9 +284,21 @@ function reject(socket: Duplex, status: number, message: string): void {
   );
 }
 
+/** The quotas and policy hooks, innermost: peer <-> hooks <-> quotas <-> policy <-> MCP server. */
+function withGates(resolved: ResolvedOptions, options: PqmcpServerOptions): ResolvedOptions {
+  const gates: MessageHook[] = [];
+  for (const name of ['quotas', 'policy'] as const) {
+    const hook = options[name];
+    if (hook === undefined) continue;
+    if (typeof hook !== 'object' || hook === null) throw new InvalidArgumentError(`${name} must be a MessageHook (see pqmcp/policy)`);
+    gates.push(hook);
+  }
+  return gates.length === 0 ? resolved : { ...resolved, hooks: Object.freeze([...resolved.hooks, ...gates]) };
+}
+
 /** Start a pqmcp listener. Handle `'session'` to connect an MCP server per session. */
 export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> {
-  const resolved = resolveOptions(options);
+  const resolved = withGates(resolveOptions(options), options);
   const maxPending = options.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes;
   if (!Number.isInteger(maxPending) || maxPending < 1) throw new InvalidArgumentError('maxPendingHandshakes must be a positive integer');
   if (options.path !== undefined && (typeof options.path !== 'string' || !options.path.startsWith('/'))) {

@@ -10,9 +10,18 @@
 import type { RawData, WebSocket } from 'ws';
 import type { Connection, MessageSocket } from './connection.js';
 
-export function wsMessageSocket(ws: WebSocket): MessageSocket {
+/** WebSocket payload bytes each way (for audit events). */
+export interface Traffic {
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export function wsMessageSocket(ws: WebSocket, traffic?: Traffic): MessageSocket {
   return {
-    send: (data, done) => ws.send(data, { binary: true, compress: false }, done),
+    send: (data, done) => {
+      if (traffic) traffic.bytesOut += data.length;
+      ws.send(data, { binary: true, compress: false }, done);
+    },
     get bufferedAmount() {
       return ws.bufferedAmount;
     },
@@ -31,8 +40,12 @@ function toBytes(data: RawData): Uint8Array {
 }
 
 /** Route the socket's events into `connection`. */
-export function attachWebSocket(ws: WebSocket, connection: Connection): void {
-  ws.on('message', (data: RawData, isBinary: boolean) => connection.receive(toBytes(data), isBinary));
+export function attachWebSocket(ws: WebSocket, connection: Connection, traffic?: Traffic): void {
+  ws.on('message', (data: RawData, isBinary: boolean) => {
+    const bytes = toBytes(data);
+    if (traffic) traffic.bytesIn += bytes.length;
+    connection.receive(bytes, isBinary);
+  });
   ws.on('pong', () => connection.pong());
   ws.on('error', (err: Error) => connection.socketError(err));
   ws.on('close', (code: number) => connection.socketClosed(code));

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { concat } from '../../src/bytes.js';
-import { Alert, PeerAlertError, PqmcpError } from '../../src/errors.js';
+import { Alert, PeerAbortedError, PeerAlertError, PqmcpError } from '../../src/errors.js';
 import { RecordType } from '../../src/record/index.js';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
 import { Suite, decodeClientHello, decodeServerHello, encodeClientHello, encodeServerHello, unframeHandshake } from '../../src/wire/messages.js';
@@ -70,15 +70,24 @@ describe('a network attacker rewrites the negotiation', () => {
   it('the server’s chosen version, changed to one not offered: protocol_version at the client, the alert at the server', async () => {
     const { clientError, serverError } = await attempt(rewriteHello('s2c', (m) => encodeServerHello({ ...decodeServerHello(unframeHandshake(m).body), version: 0x0002 })));
     expect(clientError.code).toBe('ERR_UNSUPPORTED_VERSION');
-    expect(serverError).toBeInstanceOf(PeerAlertError);
-    expect((serverError as PeerAlertError).peerAlert).toBe(Alert.protocolVersion);
+    // The client has no keys yet: its alert is plaintext, so unauthenticated (no trusted meaning).
+    expect(serverError).toBeInstanceOf(PeerAbortedError);
+    expect(serverError.message).toBe(`peer aborted the handshake (unauthenticated alert ${Alert.protocolVersion})`);
   });
 
   it('the KEM id, changed to another KEM: insufficient_security at the server, the alert at the client', async () => {
     const { clientError, serverError } = await attempt(rewriteHello('c2s', (m) => encodeClientHello({ ...decodeClientHello(unframeHandshake(m).body), kemId: 0x11ec })));
     expect(serverError.code).toBe('ERR_UNSUPPORTED_SUITE');
-    expect(clientError).toBeInstanceOf(PeerAlertError);
-    expect((clientError as PeerAlertError).peerAlert).toBe(Alert.insufficientSecurity);
+    expect(clientError).toBeInstanceOf(PeerAbortedError);
+    expect((clientError as PeerAbortedError).peerAlert).toBe(Alert.insufficientSecurity);
+  });
+
+  it('an extension the client did not offer, added to the ServerHello: unsupported_extension at the client, an unauthenticated abort at the server', async () => {
+    const { clientError, serverError } = await attempt(rewriteHello('s2c', (m) => encodeServerHello({ ...decodeServerHello(unframeHandshake(m).body), extensions: [{ type: 0x0002, data: Uint8Array.of(1) }] })));
+    expect(clientError.code).toBe('ERR_UNSUPPORTED_EXTENSION');
+    expect(clientError.alert).toBe(Alert.unsupportedExtension);
+    expect(serverError).toBeInstanceOf(PeerAbortedError);
+    expect(serverError.message).toBe('peer aborted the handshake (unauthenticated alert 110)');
   });
 
   it('a bit flipped in a protected record in flight: both sides fail, nothing delivered', async () => {

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { concat } from '../../src/bytes.js';
-import { Alert, HandshakeTimeoutError, PeerAlertError } from '../../src/errors.js';
+import { Alert, HandshakeTimeoutError, PeerAbortedError, PeerAlertError } from '../../src/errors.js';
 import { InnerType, RecordType } from '../../src/record/index.js';
 import { Paused, RECEIVED_MESSAGES, setup } from './fixtures.js';
 import { expectDead, expectRejected, rejectionProblems, type Attacker, type Duel, type MessageName, type Role } from './harness.js';
@@ -264,8 +264,8 @@ describe('after the handshake', () => {
   it.each(['server', 'client'] as const)('honest %s: a plaintext close_notify during the handshake is an abort, not a close', (role) => {
     const after = role === 'server' ? 'start' : 'ServerHello';
     const d = setup(role, { bugs: { inject: { after, records: (a) => a.sendAlert(Alert.closeNotify, true) } } }).run();
-    expectRejected(d, 'ERR_PEER_ALERT', null);
-    expect((d.error as PeerAlertError).peerAlert).toBe(Alert.closeNotify);
+    expectRejected(d, 'ERR_PEER_ABORTED', null);
+    expect((d.error as PeerAbortedError).peerAlert).toBe(Alert.closeNotify);
   });
 
   it('nothing is delivered after the peer’s close_notify, even in the same chunk', () => {

@@ -14,7 +14,7 @@ import { issueCredential } from '../../src/identity/credential.js';
 import { createIssuer, generateIdentitySeed, identityFromSeed } from '../../src/identity/identity.js';
 import type { Issuer } from '../../src/identity/identity.js';
 import { TrustStore } from '../../src/identity/trust.js';
-import { encodeCredentialFile, encodePrivateKey, encodePublicKey } from '../../src/cli/formats.js';
+import { encodeCredentialFile, encodePrivateKeyFile, encodePublicKeyFile } from '../../src/identity/formats.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -160,8 +160,8 @@ export function writeIssuer(dir: string, id: string, name: string): Issuer & { k
   const issuer = createIssuer(backend, { id, seed });
   const keyFile = join(dir, `${name}.key.json`);
   const pubFile = join(dir, `${name}.pub.json`);
-  writeFileSync(keyFile, JSON.stringify(encodePrivateKey({ kind: 'issuer', id, seed })), { mode: 0o600 });
-  writeFileSync(pubFile, JSON.stringify(encodePublicKey(backend, { kind: 'issuer', id, publicKey: issuer.publicKey })));
+  writeFileSync(keyFile, JSON.stringify(encodePrivateKeyFile({ kind: 'issuer', id, seed })), { mode: 0o600 });
+  writeFileSync(pubFile, JSON.stringify(encodePublicKeyFile(backend, { kind: 'issuer', id, publicKey: issuer.publicKey })));
   return { ...issuer, keyFile, pubFile };
 }
 
@@ -176,9 +176,9 @@ export function writeAgent(
   const keyPair = identityFromSeed(backend, seed);
   const credential = issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey, ...claims });
   const files: Files = { key: join(dir, `${name}.key.json`), pub: join(dir, `${name}.pub.json`), cred: join(dir, `${name}.cred.json`), fingerprint: '' };
-  writeFileSync(files.key, JSON.stringify(encodePrivateKey({ kind: 'agent', id: agentId, seed })), { mode: 0o600 });
+  writeFileSync(files.key, JSON.stringify(encodePrivateKeyFile({ kind: 'agent', id: agentId, seed })), { mode: 0o600 });
   chmodSync(files.key, 0o600);
-  const pub = encodePublicKey(backend, { kind: 'agent', id: agentId, publicKey: keyPair.publicKey });
+  const pub = encodePublicKeyFile(backend, { kind: 'agent', id: agentId, publicKey: keyPair.publicKey });
   files.fingerprint = pub.fingerprint;
   writeFileSync(files.pub, JSON.stringify(pub));
   writeFileSync(files.cred, JSON.stringify(encodeCredentialFile(credential.encoded)));

@@ -133,19 +133,26 @@ describe('usage examples: keys, serveMcp server, client, listen() on an existing
     keys = join(work, 'keys');
     const made = await run(['examples/usage-keys.ts', keys]);
     expect(made.code, made.stderr).toBe(0);
-    expect(made.stdout).toContain(`${join(keys, 'tools.json')}: agent://example.com/tools [mcp:serve]`);
-    expect(made.stdout).toContain(`${join(keys, 'planner.json')}: agent://example.com/planner [notes:read, notes:write]`);
-    expect(made.stdout).toContain(`${join(keys, 'intern.json')}: agent://example.com/intern [notes:read]`);
+    expect(made.stdout).toContain(`${join(keys, 'tools.key.json')}: agent://example.com/tools [mcp:serve]`);
+    expect(made.stdout).toContain(`${join(keys, 'planner.key.json')}: agent://example.com/planner [notes:read, notes:write]`);
+    expect(made.stdout).toContain(`${join(keys, 'intern.key.json')}: agent://example.com/intern [notes:read]`);
     expect(made.stdout).toContain(`${join(keys, 'trust.json')}: trusts issuer://example.com/ca`);
   });
   afterAll(() => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('usage-keys.ts writes private key files readable by the owner only', () => {
+  it('usage-keys.ts writes the CLI formats, private key files readable by the owner only', async () => {
     for (const name of ['tools', 'planner', 'intern']) {
-      expect(statSync(join(keys, `${name}.json`)).mode & 0o777, name).toBe(0o600);
+      expect(statSync(join(keys, `${name}.key.json`)).mode & 0o777, name).toBe(0o600);
     }
+    // The CLI reads what the example wrote: its key and credential files, and the trust file.
+    const inspected = await run(['src/cli/main.ts', 'inspect', join(keys, 'planner.key.json'), '--json']);
+    expect(inspected.code, inspected.stderr).toBe(0);
+    expect(JSON.parse(inspected.stdout)).toMatchObject({ type: 'private-key', kind: 'agent', id: 'agent://example.com/planner', mode: '0600' });
+    const verified = await run(['src/cli/main.ts', 'credential', 'verify', join(keys, 'planner.cred.json'), '--trust', join(keys, 'trust.json'), '--json']);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true, agentId: 'agent://example.com/planner', scopes: ['notes:read', 'notes:write'] });
     expect(JSON.parse(readFileSync(join(keys, 'trust.json'), 'utf8'))).toMatchObject({ version: 1, issuers: [{ id: 'issuer://example.com/ca' }] });
   });
 

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createNobleBackend } from '../../src/crypto/noble.js';
-import { Alert, PeerAlertError } from '../../src/errors.js';
+import { Alert, PeerAbortedError } from '../../src/errors.js';
 import { ClientHandshake, ServerHandshake } from '../../src/handshake/handshake.js';
 import type { HandshakeConfig } from '../../src/handshake/types.js';
 import { RecordType } from '../../src/record/index.js';
@@ -75,8 +75,17 @@ describe('negotiation', () => {
     runPair(pair);
     expect(errorOf(pair.serverEvents)?.code).toBe('ERR_UNSUPPORTED_SUITE');
     const clientErr = errorOf(pair.clientEvents);
-    expect(clientErr).toBeInstanceOf(PeerAlertError);
-    expect((clientErr as PeerAlertError).peerAlert).toBe(Alert.insufficientSecurity);
+    expect(clientErr).toBeInstanceOf(PeerAbortedError);
+    expect((clientErr as PeerAbortedError).peerAlert).toBe(Alert.insufficientSecurity);
+  });
+
+  it('a ServerHello extension the client did not offer is refused: unsupported_extension (110)', () => {
+    for (const type of [0x0001, 0x0002, 0x0020, 0xffff]) {
+      const c = new ClientHandshake(cfg(client, { suites: [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256] }));
+      c.start();
+      const sh = encodeServerHello({ version: 1, random: new Uint8Array(32), suite: Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256, kemId: KEM_XWING, ciphertext: new Uint8Array(1120), extensions: [{ type, data: new Uint8Array(0) }] });
+      expect(() => c.receive(sh, 'plaintext')).toThrowError(expect.objectContaining({ code: 'ERR_UNSUPPORTED_EXTENSION', alert: Alert.unsupportedExtension, extensionType: type }));
+    }
   });
 
   it('a ServerHello choosing a version, suite or KEM that was not offered is refused by the client', () => {

@@ -11,7 +11,7 @@ import { Alert } from '../../src/errors.js';
 import { Suite, decodeClientHello, unframeHandshake } from '../../src/wire/messages.js';
 import { CipherState, InnerType } from '../../src/record/index.js';
 import { trafficKeys } from '../../src/handshake/key-schedule.js';
-import type { SessionOptions } from '../../src/session/session.js';
+import { DEFAULT_KEY_UPDATE_INTERVAL, effectiveKeyUpdateInterval, type SessionOptions } from '../../src/session/session.js';
 import { makeAgent, makeIssuer, trustFor, type TestAgent } from '../helpers/identities.js';
 import { createPair, deliver, errorOf, expectEstablished, expectFailed, messagesOf, runPair, text } from '../helpers/pair.js';
 
@@ -208,7 +208,7 @@ describe('record attacks (network attacker)', () => {
     expect(pair.server.bufferedBytes).toBeLessThan(1024);
   });
 
-  it('a plaintext alert during the handshake aborts it with the peer alert', () => {
+  it('a plaintext alert during the handshake aborts it, reported as unauthenticated (ERR_PEER_ABORTED)', () => {
     // The client fails on the ServerHello (before it has keys) and can only alert in plaintext.
     const pair = createPair(options(noble, clientAgent), options(noble, serverAgent));
     runPair(pair, {
@@ -220,8 +220,9 @@ describe('record attacks (network attacker)', () => {
       },
     });
     expectFailed(pair.client, pair.clientEvents, 'ERR_UNSUPPORTED_VERSION');
-    const serverErr = expectFailed(pair.server, pair.serverEvents, 'ERR_PEER_ALERT');
+    const serverErr = expectFailed(pair.server, pair.serverEvents, 'ERR_PEER_ABORTED');
     expect((serverErr as unknown as { peerAlert: number }).peerAlert).toBe(Alert.protocolVersion);
+    expect(serverErr.message).toBe('peer aborted the handshake (unauthenticated alert 70)');
   });
 
   it('non-final fragments must be full: a flood of tiny fragments is refused at once', () => {
@@ -300,6 +301,13 @@ describe('key update', () => {
     expectEstablished(pair);
     for (let i = 0; i < 4; i++) expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text(`${i}`))).events)).toEqual([`${i}`]);
     expectFailed(pair.server, deliver(pair, 'c2s', pair.client.send(text('one too many'))).events, 'ERR_SEQUENCE_EXHAUSTED');
+  });
+
+  it('AES-256-GCM clamps the key update interval to 2^22 records; ChaCha20-Poly1305 keeps the configured one', () => {
+    expect(effectiveKeyUpdateInterval(Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256, 2 ** 30)).toBe(2 ** 22);
+    expect(effectiveKeyUpdateInterval(Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256, 100)).toBe(100);
+    expect(effectiveKeyUpdateInterval(Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256, 2 ** 30)).toBe(2 ** 30);
+    expect(DEFAULT_KEY_UPDATE_INTERVAL).toBe(2 ** 22);
   });
 
   it('a key update interval at or above the sequence limit is refused up front', () => {

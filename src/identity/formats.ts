@@ -1,6 +1,7 @@
 /**
- * The CLI's file formats, as pure JSON <-> value functions (no file system here: files.ts
- * reads and writes). Every format is a JSON object with a `type` tag and a `version`, and
+ * pqmcp's file formats (the files `pqmcp` writes and reads, and that `loadIdentity` and the
+ * other loaders in files.ts read for code), as pure JSON <-> value functions: no file system
+ * here, so this module works in every runtime. Every format is a JSON object with a `type` tag and a `version`, and
  * is parsed strictly: unknown fields, a wrong type tag or version, bad base64url or lengths
  * are refused with an error naming the file and the field, never echoing a value.
  *
@@ -19,6 +20,10 @@
  *   trust store   TrustStore.toJSON() exactly (docs/api.md), no type tag.
  *
  * Sharp edges:
+ * - Every parse error is a FileFormatError whose `path` is the `where` the caller gave (the
+ *   file name): the message names the file and the field, never a value.
+ * - `decodeCredentialFile` decodes; it does not verify. Only TrustStore.verifyCredential
+ *   says a credential can be believed.
  * - `fingerprint` in a public key file is checked against the key on load: an edited key
  *   with a stale fingerprint is refused rather than silently renamed.
  * - Revocation lists are unsigned: they are as trustworthy as the channel that delivered
@@ -26,20 +31,21 @@
  */
 import { COMPOSITE_PUBLIC_KEY_LENGTH, COMPOSITE_SEED_LENGTH } from '../crypto/composite.js';
 import type { CryptoBackend } from '../crypto/types.js';
-import { base64urlDecode, base64urlEncode } from '../identity/base64url.js';
-import { decodeCredential } from '../identity/credential.js';
-import type { Credential } from '../identity/credential.js';
-import { fingerprintHex } from '../identity/fingerprint.js';
-import type { TrustStore } from '../identity/trust.js';
-import { PqmcpError } from '../errors.js';
-import { CliError } from './output.js';
+import { FileFormatError, PqmcpError } from '../errors.js';
+import { base64urlDecode, base64urlEncode } from './base64url.js';
+import { decodeCredential } from './credential.js';
+import type { Credential } from './credential.js';
+import { fingerprintHex } from './fingerprint.js';
+import { TrustStore } from './trust.js';
 
-export const FORMAT_VERSION = 1;
+/** The `version` of every typed file (keys, credentials, revocation lists). */
+export const FILE_FORMAT_VERSION = 1;
 /** Our name for the composite algorithm (draft-ietf-lamps-pq-composite-sigs MLDSA65-Ed25519). */
 export const COMPOSITE_ALG = 'MLDSA65-Ed25519';
 export const MLDSA65_PUBLIC_KEY_LENGTH = 1952;
 export const ED25519_PUBLIC_KEY_LENGTH = 32;
 
+/** The `type` tag of each typed file. */
 export const FileType = {
   privateKey: 'pqmcp-private-key',
   publicKey: 'pqmcp-public-key',
@@ -110,8 +116,24 @@ export interface RevocationList {
 
 export type FileKind = 'private-key' | 'public-key' | 'credential' | 'revocations' | 'trust';
 
+/** A private key file, decoded. `seed` IS the private key: zero it when done. */
+export interface PrivateKeyFields {
+  kind: KeyKind;
+  id: string;
+  seed: Uint8Array;
+}
+
+/** A public key file, decoded (the fingerprint checked against the key). */
+export interface PublicKeyFields {
+  kind: KeyKind;
+  id: string;
+  publicKey: Uint8Array;
+  /** Lowercase hex. */
+  fingerprint: string;
+}
+
 function bad(where: string, message: string): never {
-  throw new CliError('ERR_FILE_FORMAT', `${where}: ${message}`);
+  throw new FileFormatError(where, message);
 }
 
 type Json = Record<string, unknown>;
@@ -147,7 +169,7 @@ function bytes(obj: Json, key: string, length: number, where: string, path = '')
 
 function header(obj: Json, type: string, where: string): void {
   if (obj['type'] !== type) bad(where, `type must be ${JSON.stringify(type)}`);
-  if (obj['version'] !== FORMAT_VERSION) bad(where, `unsupported version (this pqmcp reads version ${FORMAT_VERSION})`);
+  if (obj['version'] !== FILE_FORMAT_VERSION) bad(where, `unsupported version (this pqmcp reads version ${FILE_FORMAT_VERSION})`);
 }
 
 function kind(obj: Json, where: string): KeyKind {
@@ -161,7 +183,7 @@ function alg(obj: Json, where: string): void {
 }
 
 /** Which of our formats a parsed JSON document is, by its type tag (or the trust store shape). */
-export function detectKind(json: unknown): FileKind | undefined {
+export function detectFileKind(json: unknown): FileKind | undefined {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
   const type = (json as Json)['type'];
   if (type === FileType.privateKey) return 'private-key';
@@ -174,11 +196,52 @@ export function detectKind(json: unknown): FileKind | undefined {
 
 // --- private keys ------------------------------------------------------------------------
 
-export function encodePrivateKey(key: { kind: KeyKind; id: string; seed: Uint8Array }): PrivateKeyFile {
-  return { type: FileType.privateKey, version: FORMAT_VERSION, kind: key.kind, id: key.id, alg: COMPOSITE_ALG, seed: base64urlEncode(key.seed) };
+/** Human words for a kind ("a credential"), for messages such as "not a trust file (it is a credential)". */
+export function describeFileKind(kind: FileKind | undefined): string {
+  switch (kind) {
+    case 'private-key':
+      return 'a private key';
+    case 'public-key':
+      return 'a public key';
+    case 'credential':
+      return 'a credential';
+    case 'revocations':
+      return 'a revocation list';
+    case 'trust':
+      return 'a trust file';
+    default:
+      return 'not a pqmcp file';
+  }
 }
 
-export function decodePrivateKey(json: unknown, where: string): { kind: KeyKind; id: string; seed: Uint8Array } {
+/** Parse a file's text as JSON; FileFormatError ("not valid JSON") otherwise. */
+export function parseFileJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return bad(where, 'not valid JSON');
+  }
+}
+
+const EXPECTED: Record<FileKind, string> = {
+  'private-key': 'a private key file',
+  'public-key': 'a public key file',
+  credential: 'a credential file',
+  revocations: 'a revocation list',
+  trust: 'a trust file',
+};
+
+/** Refuse a document that is not `expected` (by its type tag), naming what it is instead. */
+export function expectFileKind(json: unknown, expected: FileKind, where: string): void {
+  const kind = detectFileKind(json);
+  if (kind !== expected) bad(where, `not ${EXPECTED[expected]} (it is ${describeFileKind(kind)})`);
+}
+
+export function encodePrivateKeyFile(key: { kind: KeyKind; id: string; seed: Uint8Array }): PrivateKeyFile {
+  return { type: FileType.privateKey, version: FILE_FORMAT_VERSION, kind: key.kind, id: key.id, alg: COMPOSITE_ALG, seed: base64urlEncode(key.seed) };
+}
+
+export function decodePrivateKeyFile(json: unknown, where: string): PrivateKeyFields {
   const obj = object(json, where, 'the file');
   header(obj, FileType.privateKey, where);
   onlyKeys(obj, ['type', 'version', 'kind', 'id', 'alg', 'seed'], where, '');
@@ -196,10 +259,10 @@ export function compositeJwks(publicKey: Uint8Array): [MlDsaJwk, Ed25519Jwk] {
   ];
 }
 
-export function encodePublicKey(backend: CryptoBackend, key: { kind: KeyKind; id: string; publicKey: Uint8Array }): PublicKeyFile {
+export function encodePublicKeyFile(backend: CryptoBackend, key: { kind: KeyKind; id: string; publicKey: Uint8Array }): PublicKeyFile {
   return {
     type: FileType.publicKey,
-    version: FORMAT_VERSION,
+    version: FILE_FORMAT_VERSION,
     kind: key.kind,
     id: key.id,
     alg: COMPOSITE_ALG,
@@ -208,7 +271,7 @@ export function encodePublicKey(backend: CryptoBackend, key: { kind: KeyKind; id
   };
 }
 
-export function decodePublicKey(backend: CryptoBackend, json: unknown, where: string): { kind: KeyKind; id: string; publicKey: Uint8Array; fingerprint: string } {
+export function decodePublicKeyFile(backend: CryptoBackend, json: unknown, where: string): PublicKeyFields {
   const obj = object(json, where, 'the file');
   header(obj, FileType.publicKey, where);
   onlyKeys(obj, ['type', 'version', 'kind', 'id', 'alg', 'fingerprint', 'components'], where, '');
@@ -233,7 +296,7 @@ export function decodePublicKey(backend: CryptoBackend, json: unknown, where: st
 // --- credentials -------------------------------------------------------------------------
 
 export function encodeCredentialFile(encoded: Uint8Array): CredentialFile {
-  return { type: FileType.credential, version: FORMAT_VERSION, credential: base64urlEncode(encoded) };
+  return { type: FileType.credential, version: FILE_FORMAT_VERSION, credential: base64urlEncode(encoded) };
 }
 
 /** The decoded (NOT verified) credential in a credential file. */
@@ -254,7 +317,7 @@ export function decodeCredentialFile(json: unknown, where: string): Credential {
 // --- revocation lists --------------------------------------------------------------------
 
 export function emptyRevocationList(): RevocationList {
-  return { type: FileType.revocations, version: FORMAT_VERSION, revokedSerials: [], revokedKeys: [] };
+  return { type: FileType.revocations, version: FILE_FORMAT_VERSION, revokedSerials: [], revokedKeys: [] };
 }
 
 const HEX = /^(?:[0-9a-f]{2})+$/i;
@@ -288,6 +351,19 @@ export function decodeRevocationList(json: unknown, where: string): RevocationLi
     list.revokedKeys.push({ fingerprint: fingerprint.toLowerCase(), ...(id ? { id } : {}), revokedAt: text(e, 'revokedAt', where, `${path}.`), ...(reason ? { reason } : {}) });
   });
   return list;
+}
+
+// --- trust files -------------------------------------------------------------------------
+
+/** A trust file (TrustStore.toJSON() form), strictly validated. */
+export function decodeTrustFile(json: unknown, where: string): TrustStore {
+  expectFileKind(json, 'trust', where);
+  try {
+    return TrustStore.fromJSON(json);
+  } catch (err) {
+    if (err instanceof PqmcpError) bad(where, err.message);
+    throw err;
+  }
 }
 
 /** Load a revocation list into a trust store (refuses an entry the store refuses). */

@@ -1,0 +1,143 @@
+/**
+ * Audit events: what a pqmcp endpoint reports about each session, each request and each
+ * failed handshake (`onAuditEvent` option of the listener and of the client transport).
+ * Plain JSON-ready objects; the file writer (writer.ts) adds the hash chain.
+ *
+ *   handshake.failure  a connection refused before (or while) the peer was verified
+ *   session.open       a verified session: who, with what, from where, how long it took
+ *   request            one JSON-RPC request and its outcome (also refused or unanswered ones)
+ *   session.close      how the session ended, its duration and its bytes each way
+ *
+ * Sharp edges:
+ * - Arguments and results are never in an event unless `auditContent` is set: only the
+ *   SHA-256 (hex) of their JSON text as it crossed the transport. Equal JSON text, equal
+ *   hash: a reviewer holding a candidate value can check it, nobody can read it back. For
+ *   low-entropy arguments (a yes/no, a small number) the hash hides little.
+ * - Times are milliseconds since the epoch (`time`) and durations in milliseconds, from
+ *   this process's clock.
+ * - Strings taken from the peer (method, tool name, error messages) are cut at
+ *   MAX_TEXT characters: an event stays small whatever the peer sends.
+ */
+import { createHash } from 'node:crypto';
+
+/** Longest string copied from a message into an event. */
+export const MAX_TEXT = 256;
+
+/** The policy decision an inner hook recorded (`ctx.request.notes.policy`). */
+export interface PolicyNote {
+  decision: 'allow' | 'deny';
+  policies?: string[];
+  reason?: string;
+}
+
+interface Base {
+  /** Milliseconds since the epoch. */
+  time: number;
+  /** Which side wrote it: the listener ('server') or a client transport ('client'). */
+  role: 'client' | 'server';
+}
+
+/** The verified peer, as every session-scoped event names it. */
+export interface AuditPeer {
+  agentId: string;
+  issuer: string;
+  /** Lowercase hex fingerprint of the peer's public key. */
+  fingerprint: string;
+  /** Credential serial, lowercase hex. */
+  serial: string;
+}
+
+export interface HandshakeFailureEvent extends Base {
+  type: 'handshake.failure';
+  remoteAddress: string | undefined;
+  /** The PqmcpError code (ERR_UNTRUSTED_ISSUER, ERR_SERVER_BUSY, ERR_HANDSHAKE_TIMEOUT...). */
+  code: string;
+  message: string;
+  /** From the first byte of the connection, when it got that far. */
+  durationMs?: number;
+}
+
+export interface SessionOpenEvent extends Base, AuditPeer {
+  type: 'session.open';
+  sessionId: string;
+  /** Cipher suite name. */
+  suite: string;
+  /** This side's crypto backend. */
+  backend: string;
+  /** Server: the path the client upgraded on. Client: the URL it connected to. */
+  endpoint: string | undefined;
+  /** Server: the client's address as the socket saw it (may be a proxy's). */
+  remoteAddress: string | undefined;
+  /** Handshake time, from the connection to the verified peer. */
+  handshakeMs: number;
+}
+
+export type SessionEnd = 'local' | 'peer' | 'error';
+
+export interface SessionCloseEvent extends Base, AuditPeer {
+  type: 'session.close';
+  sessionId: string;
+  durationMs: number;
+  /** WebSocket payload bytes received and sent over the whole connection (handshake included). */
+  bytesIn: number;
+  bytesOut: number;
+  /** Who ended it: this side, the peer (authenticated close), or an error. */
+  end: SessionEnd;
+  /** With end 'error': the PqmcpError code and message. */
+  code?: string;
+  message?: string;
+}
+
+export type RequestOutcome = 'ok' | 'error' | 'denied' | 'unanswered';
+
+export interface RequestEvent extends Base, AuditPeer {
+  type: 'request';
+  sessionId: string;
+  /** 'fromPeer': the peer asked, this side answered; 'toPeer': this side asked. */
+  direction: 'fromPeer' | 'toPeer';
+  method: string;
+  /** Tool or prompt name, resource URI. */
+  name?: string;
+  /** SHA-256 (hex) of the JSON text of params.arguments (tools, prompts) or params (others). */
+  argumentsHash?: string;
+  /** SHA-256 (hex) of the JSON text of the result (absent for errors). */
+  resultHash?: string;
+  /** JSON bytes of the request and of its response. */
+  requestBytes: number;
+  responseBytes: number;
+  durationMs: number;
+  outcome: RequestOutcome;
+  /** JSON-RPC error code and message (outcome 'error' or 'denied'), or isError of a tool result. */
+  errorCode?: number;
+  errorMessage?: string;
+  /** When a policy hook decided on this request. */
+  policy?: PolicyNote;
+  /** Only with `auditContent`: the arguments and the result as they were. */
+  arguments?: unknown;
+  result?: unknown;
+}
+
+export type AuditEvent = HandshakeFailureEvent | SessionOpenEvent | RequestEvent | SessionCloseEvent;
+
+/** Receives audit events. Must not throw (a throw is contained and ignored) and should not block. */
+export type AuditSink = (event: AuditEvent) => void;
+
+/** SHA-256 hex of a value's JSON text (undefined stays undefined). */
+export function hashJson(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+}
+
+export function clip(text: string): string {
+  return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}...` : text;
+}
+
+/** Call a sink, containing a throw. */
+export function emitTo(sink: AuditSink | undefined, event: AuditEvent): void {
+  if (sink === undefined) return;
+  try {
+    sink(event);
+  } catch {
+    // An audit sink must not break the session it observes.
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * Audit trail: events (events.ts), the request auditor hook (request-hook.ts), the hash
+ * chain (chain.ts), audit files with rotation (writer.ts), metering (report.ts).
+ */
+export { MAX_TEXT, hashJson } from './events.js';
+export type { AuditEvent, AuditPeer, AuditSink, HandshakeFailureEvent, PolicyNote, RequestEvent, RequestOutcome, SessionCloseEvent, SessionEnd, SessionOpenEvent } from './events.js';
+export { requestAuditor } from './request-hook.js';
+export type { RequestAuditorOptions } from './request-hook.js';
+export { GENESIS, MAX_PROBLEMS, chainLine, parseLine, verifyChain } from './chain.js';
+export type { ChainHead, ChainProblem, ParsedLine, ProblemKind, VerifyResult } from './chain.js';
+export { AuditLog, auditFiles } from './writer.js';
+export type { AuditLogOptions } from './writer.js';
+export { meter } from './report.js';
+export type { ReportKey, ReportOptions, ReportRow } from './report.js';

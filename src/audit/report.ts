@@ -1,0 +1,56 @@
+/**
+ * Metering from audit events: calls, errors, denials, bytes and time per agent, tool or
+ * issuer (`pqmcp audit report`). Pure: give it the events (parsed lines of audit files).
+ *
+ * Sharp edges:
+ * - Only `request` events are counted (both directions; a client's own trail counts the
+ *   requests it sent). `unanswered` requests count as calls and as errors.
+ * - Grouping by tool uses the tool, prompt or resource name when the request has one, else
+ *   the method (`tools/list`, `initialize`...).
+ */
+import type { AuditEvent, RequestEvent } from './events.js';
+
+export type ReportKey = 'agent' | 'tool' | 'issuer';
+
+export interface ReportRow {
+  /** The agent id, tool name or issuer id. */
+  key: string;
+  calls: number;
+  errors: number;
+  denials: number;
+  requestBytes: number;
+  responseBytes: number;
+  /** Sum of request durations. */
+  totalMs: number;
+}
+
+export interface ReportOptions {
+  by: ReportKey;
+  /** Only events at or after this time (ms since the epoch). */
+  since?: number;
+}
+
+function keyOf(e: RequestEvent, by: ReportKey): string {
+  if (by === 'agent') return e.agentId;
+  if (by === 'issuer') return e.issuer;
+  return e.name ?? e.method;
+}
+
+/** Rows sorted by calls (most first), then key. */
+export function meter(events: Iterable<AuditEvent>, options: ReportOptions): ReportRow[] {
+  const rows = new Map<string, ReportRow>();
+  for (const e of events) {
+    if (e.type !== 'request') continue;
+    if (options.since !== undefined && e.time < options.since) continue;
+    const key = keyOf(e, options.by);
+    let row = rows.get(key);
+    if (!row) rows.set(key, (row = { key, calls: 0, errors: 0, denials: 0, requestBytes: 0, responseBytes: 0, totalMs: 0 }));
+    row.calls++;
+    if (e.outcome === 'error' || e.outcome === 'unanswered') row.errors++;
+    if (e.outcome === 'denied') row.denials++;
+    row.requestBytes += e.requestBytes;
+    row.responseBytes += e.responseBytes;
+    row.totalMs += e.durationMs;
+  }
+  return [...rows.values()].sort((a, b) => b.calls - a.calls || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}

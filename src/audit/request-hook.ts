@@ -1,0 +1,161 @@
+/**
+ * The request auditor: a message hook (transport/message-hooks.ts) that turns each
+ * JSON-RPC request and its response into one `request` audit event. The transports put it
+ * OUTERMOST (hooks[0]) when `onAuditEvent` is set, so it also sees the refusals of inner
+ * hooks (a policy's denial, a hook that failed closed) exactly as the peer gets them.
+ *
+ * Sharp edges:
+ * - Typed structurally (it needs only a few fields of the hook context), so audit/ does
+ *   not depend on transport/.
+ * - The event is emitted when the response passes this hook: on the wire side for requests
+ *   from the peer, on arrival for requests this side sent. Requests still unanswered when
+ *   the session ends are emitted then, with outcome `unanswered`.
+ * - Outcome `denied` when an inner hook recorded `notes.policy.decision === 'deny'` and the
+ *   response is an error; `error` for any other JSON-RPC error and for a tool result with
+ *   `isError: true`.
+ * - Per-session state is keyed by sessionId and dropped at close; at most MAX_TRACKED
+ *   unanswered requests per session are remembered (the pipeline's own bound).
+ */
+import { clip, emitTo, hashJson } from './events.js';
+import type { AuditSink, PolicyNote, RequestEvent, RequestOutcome } from './events.js';
+
+interface Rpc {
+  id?: string | number;
+  method?: string;
+  params?: unknown;
+  result?: unknown;
+  error?: { code: number; message: string };
+}
+
+interface Peer {
+  agentId: string;
+  issuer: string;
+  fingerprint: string;
+  serial: string;
+}
+
+interface SessionLike {
+  readonly role: 'client' | 'server';
+  readonly peer: Peer;
+  readonly sessionId: string;
+}
+
+interface Tracked {
+  readonly method: string;
+  readonly params: unknown;
+  readonly direction: 'fromPeer' | 'toPeer';
+  readonly startedAt: number;
+  readonly bytes: number;
+  readonly notes: Record<string, unknown>;
+}
+
+interface Ctx extends SessionLike {
+  readonly bytes: number;
+  readonly request: Tracked | undefined;
+}
+
+export interface RequestAuditorOptions {
+  /** Put params.arguments (or params) and the result in each event. Default false: hashes only. */
+  content?: boolean;
+}
+
+const MAX_PENDING = 4096;
+
+/** A message hook emitting one `request` event per request. */
+export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions = {}) {
+  const content = options.content === true;
+  /** Requests seen and not yet answered, per session. */
+  const pending = new Map<string, Set<Tracked>>();
+
+  const see = (message: Rpc, ctx: Ctx): undefined => {
+    const request = ctx.request;
+    if (request === undefined) return undefined;
+    if (message.method !== undefined) {
+      // A request entering the hooks.
+      const set = pending.get(ctx.sessionId);
+      if (set && set.size < MAX_PENDING) set.add(request);
+      return undefined;
+    }
+    pending.get(ctx.sessionId)?.delete(request);
+    emitTo(sink, eventFor(ctx, request, message, ctx.bytes, content));
+    return undefined;
+  };
+
+  return {
+    name: 'audit',
+    opened(session: SessionLike): void {
+      pending.set(session.sessionId, new Set());
+    },
+    fromPeer: see,
+    toPeer: see,
+    closed(session: SessionLike): void {
+      const set = pending.get(session.sessionId);
+      pending.delete(session.sessionId);
+      for (const request of set ?? []) emitTo(sink, eventFor(session, request, undefined, 0, content));
+    },
+  };
+}
+
+function nameOf(method: string, params: unknown): string | undefined {
+  if (typeof params !== 'object' || params === null) return undefined;
+  const p = params as { name?: unknown; uri?: unknown };
+  const value = typeof p.name === 'string' ? p.name : typeof p.uri === 'string' ? p.uri : undefined;
+  return value === undefined || method === 'initialize' ? undefined : clip(value);
+}
+
+/** Arguments of a tool call or prompt; the whole params otherwise. */
+function argumentsOf(params: unknown): unknown {
+  if (typeof params === 'object' && params !== null && 'arguments' in params) return (params as { arguments?: unknown }).arguments;
+  return params;
+}
+
+function policyOf(notes: Record<string, unknown>): PolicyNote | undefined {
+  const p = notes['policy'] as { decision?: unknown; policies?: unknown; reason?: unknown } | undefined;
+  if (typeof p !== 'object' || p === null || (p.decision !== 'allow' && p.decision !== 'deny')) return undefined;
+  const note: PolicyNote = { decision: p.decision };
+  if (Array.isArray(p.policies)) note.policies = p.policies.filter((x): x is string => typeof x === 'string').map(clip);
+  if (typeof p.reason === 'string') note.reason = clip(p.reason);
+  return note;
+}
+
+function eventFor(session: SessionLike, request: Tracked, response: Rpc | undefined, responseBytes: number, content: boolean): RequestEvent {
+  const now = Date.now();
+  const peer = session.peer;
+  const policy = policyOf(request.notes);
+  const args = argumentsOf(request.params);
+  let outcome: RequestOutcome;
+  if (response === undefined) outcome = 'unanswered';
+  else if (response.error !== undefined) outcome = policy?.decision === 'deny' ? 'denied' : 'error';
+  else outcome = (response.result as { isError?: unknown } | undefined)?.isError === true ? 'error' : 'ok';
+  const event: RequestEvent = {
+    type: 'request',
+    time: now,
+    role: session.role,
+    sessionId: session.sessionId,
+    agentId: peer.agentId,
+    issuer: peer.issuer,
+    fingerprint: peer.fingerprint,
+    serial: peer.serial,
+    direction: request.direction,
+    method: clip(request.method),
+    requestBytes: request.bytes,
+    responseBytes,
+    durationMs: now - request.startedAt,
+    outcome,
+  };
+  const name = nameOf(request.method, request.params);
+  if (name !== undefined) event.name = name;
+  const argumentsHash = hashJson(args);
+  if (argumentsHash !== undefined) event.argumentsHash = argumentsHash;
+  if (response?.result !== undefined) event.resultHash = hashJson(response.result)!;
+  if (response?.error !== undefined) {
+    if (typeof response.error.code === 'number') event.errorCode = response.error.code;
+    if (typeof response.error.message === 'string') event.errorMessage = clip(response.error.message);
+  }
+  if (policy) event.policy = policy;
+  if (content) {
+    if (args !== undefined) event.arguments = args;
+    if (response?.result !== undefined) event.result = response.result;
+  }
+  return event;
+}

@@ -1,0 +1,276 @@
+/**
+ * Message hooks: code that sees (and may refuse, answer, rewrite or drop) every JSON-RPC
+ * message of an authenticated session where it passes the transport, with no change to the
+ * MCP client or server on either side. Authorization, quotas, tool pinning and auditing are
+ * built on it; applications can add their own (`hooks` option of both transports).
+ *
+ *   peer <-> [hooks[0]] <-> [hooks[1]] <-> ... <-> [hooks[n-1]] <-> local MCP client/server
+ *
+ * A message from the peer passes hooks[0] first; a message to the peer passes hooks[n-1]
+ * first. So hooks[0] is the outermost: put an auditor before a policy and it sees both the
+ * request and the policy's refusal.
+ *
+ * Each hook call returns one of:
+ *   undefined            pass the message on unchanged;
+ *   { replace: message } pass this message on instead;
+ *   { reply: message }   do not pass it on; send `message` back to where it came from (it
+ *                        travels back through the hooks it had already passed);
+ *   { drop: true }       do not pass it on, answer nothing.
+ *
+ * Sharp edges:
+ * - Hooks are synchronous, so messages keep their order. A hook that throws fails closed:
+ *   a request is answered with a JSON-RPC internal error (no detail from the hook's error
+ *   reaches the peer), any other message is dropped; the error goes to the transport's
+ *   onerror.
+ * - Requests in flight are correlated with their responses (`ctx.request`, with `notes`
+ *   that hooks share: a policy can record its decision there for an auditor). At most
+ *   MAX_TRACKED requests per direction are remembered; beyond that the oldest entry is
+ *   forgotten and its response arrives with `ctx.request` undefined.
+ * - A response that answers a request is matched by id; ids the peer reuses while the
+ *   first is in flight replace the earlier entry (JSON-RPC forbids reuse).
+ * - opened() also receives a channel whose notify() sends a notification of the hook's own
+ *   to the peer (e.g. list_changed after a policy reload). It enters the pipeline at the
+ *   local end, so every hook sees it, as if the local side had sent it.
+ */
+import type { VerifiedPeer } from '../identity/trust.js';
+import { InvalidArgumentError, MessageHookError, toPqmcpError } from '../errors.js';
+import type { PqmcpError } from '../errors.js';
+
+/** A JSON-RPC 2.0 message as the hooks see it (the SDK's JSONRPCMessage fits it). */
+export interface JsonRpcMessage {
+  jsonrpc: '2.0';
+  id?: string | number;
+  method?: string;
+  params?: unknown;
+  result?: unknown;
+  error?: { code: number; message: string; data?: unknown };
+  [key: string]: unknown;
+}
+
+/** Which way a message travels, seen from this side. */
+export type Direction = 'fromPeer' | 'toPeer';
+
+/** What hooks know of the session they run in. */
+export interface HookSession {
+  /** This side's role. */
+  readonly role: 'client' | 'server';
+  /** The verified peer (the client on a server, the server on a client). */
+  readonly peer: VerifiedPeer;
+  /** The transport's sessionId (transcript hash, hex). */
+  readonly sessionId: string;
+  /** The peer's address as the socket saw it (server side; may be a proxy's). */
+  readonly remoteAddress: string | undefined;
+}
+
+/** A request in flight, from the moment it enters the hooks until its response leaves them. */
+export interface TrackedRequest {
+  readonly id: string | number;
+  readonly method: string;
+  readonly params: unknown;
+  /** 'fromPeer': the peer asked and this side answers; 'toPeer': this side asked. */
+  readonly direction: Direction;
+  /** Date.now() when it entered the hooks. */
+  readonly startedAt: number;
+  /** Bytes of the request's JSON. */
+  readonly bytes: number;
+  /** Free-form annotations shared by the hooks (e.g. a policy decision, an audit hash). */
+  readonly notes: Record<string, unknown>;
+}
+
+export interface HookContext extends HookSession {
+  /** The direction this message travels. */
+  readonly direction: Direction;
+  /** Bytes of this message's JSON (as received, or as it will be sent if not replaced). */
+  readonly bytes: number;
+  /** For a request: its own entry. For a response: the request it answers, if known. */
+  readonly request: TrackedRequest | undefined;
+}
+
+export type HookResult = undefined | void | { replace: JsonRpcMessage } | { reply: JsonRpcMessage } | { drop: true };
+
+/** What a hook may do in a session on its own initiative (given to opened()). */
+export interface HookChannel {
+  /**
+   * Send a notification (no id) to the peer through every hook, as if the local side had
+   * sent it. Resolves when written (or dropped by a hook); nothing happens once the session
+   * ended. A message with an id is refused (InvalidArgumentError).
+   */
+  notify(message: JsonRpcMessage): Promise<void>;
+}
+
+export interface MessageHook {
+  /** For error reports. */
+  readonly name?: string;
+  /** The session is established and its hooks are about to see messages. */
+  opened?(session: HookSession, channel: HookChannel): void;
+  /** A message from the peer on its way to the local MCP side. */
+  fromPeer?(message: JsonRpcMessage, ctx: HookContext): HookResult;
+  /** A message from the local MCP side on its way to the peer. */
+  toPeer?(message: JsonRpcMessage, ctx: HookContext): HookResult;
+  /** The session ended (error: why, when it did not end cleanly). Called once. */
+  closed?(session: HookSession, error?: PqmcpError): void;
+}
+
+/** Requests remembered per direction for correlation. */
+export const MAX_TRACKED = 4096;
+
+/** JSON-RPC error codes used by pqmcp's own hooks and by the fail-closed path. */
+export const JsonRpcErrorCode = {
+  internalError: -32603,
+  invalidRequest: -32600,
+} as const;
+
+/** A JSON-RPC error response to `request` (which must have an id). */
+export function errorResponse(request: JsonRpcMessage, code: number, message: string, data?: unknown): JsonRpcMessage {
+  const error: JsonRpcMessage['error'] = data === undefined ? { code, message } : { code, message, data };
+  return { jsonrpc: '2.0', id: request.id as string | number, error };
+}
+
+export function isRequestMessage(m: JsonRpcMessage): boolean {
+  return typeof m.method === 'string' && m.id !== undefined && m.id !== null;
+}
+
+function isResponseMessage(m: JsonRpcMessage): boolean {
+  return m.method === undefined && m.id !== undefined && ('result' in m || 'error' in m);
+}
+
+/** Where the pipeline's output goes; supplied by the transport. */
+export interface PipelineSinks {
+  /** A message to write to the peer, and its encoding. */
+  toPeer(data: Uint8Array, message: JsonRpcMessage): Promise<void>;
+  /** A message for the local MCP side. */
+  toLocal(message: JsonRpcMessage): void;
+  /** A hook failed, or a reply could not be written. */
+  onerror(error: PqmcpError): void;
+}
+
+const encoder = new TextEncoder();
+const encode = (m: JsonRpcMessage): Uint8Array => encoder.encode(JSON.stringify(m));
+
+/** Runs a session's hooks over its messages. One per session; created by the transports. */
+export class MessagePipeline {
+  private readonly byDirection: Record<Direction, Map<string | number, TrackedRequest>> = { fromPeer: new Map(), toPeer: new Map() };
+  private ended = false;
+
+  constructor(
+    private readonly hooks: readonly MessageHook[],
+    readonly session: HookSession,
+    private readonly sinks: PipelineSinks,
+  ) {
+    const channel: HookChannel = { notify: (message) => this.notify(message) };
+    for (const hook of hooks) this.guard(hook, () => hook.opened?.(session, channel));
+  }
+
+  private notify(message: JsonRpcMessage): Promise<void> {
+    if (message.id !== undefined || typeof message.method !== 'string') return Promise.reject(new InvalidArgumentError('a hook may only send notifications (a method, no id)'));
+    if (this.ended) return Promise.resolve();
+    return this.toPeer(message);
+  }
+
+  /** A message received from the peer (its bytes as received). */
+  fromPeer(message: JsonRpcMessage, bytes: number): void {
+    this.run('fromPeer', message, bytes, 0);
+  }
+
+  /**
+   * A message the local side sends. Resolves when it was written (or answered or dropped by
+   * a hook; then nothing is written).
+   */
+  toPeer(message: JsonRpcMessage): Promise<void> {
+    const data = encode(message);
+    return this.run('toPeer', message, data.length, this.hooks.length - 1, data);
+  }
+
+  /** The session ended: every hook's closed() once. */
+  close(error?: PqmcpError): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const hook of this.hooks) this.guard(hook, () => hook.closed?.(this.session, error));
+    this.byDirection.fromPeer.clear();
+    this.byDirection.toPeer.clear();
+  }
+
+  /**
+   * Pass `message` through the hooks from index `start` in `direction`, then deliver it.
+   * `data` is its encoding when already known (toPeer), reused unless a hook replaces it.
+   */
+  private run(direction: Direction, message: JsonRpcMessage, bytes: number, start: number, data?: Uint8Array): Promise<void> {
+    const request = this.track(direction, message, bytes);
+    const step = direction === 'fromPeer' ? 1 : -1;
+    for (let i = start; i >= 0 && i < this.hooks.length; i += step) {
+      const hook = this.hooks[i]!;
+      const fn = direction === 'fromPeer' ? hook.fromPeer : hook.toPeer;
+      if (fn === undefined) continue;
+      const ctx: HookContext = { ...this.session, direction, bytes, request };
+      let result: HookResult;
+      try {
+        result = fn.call(hook, message, ctx);
+      } catch (err) {
+        this.report(hook, err);
+        result = isRequestMessage(message) ? { reply: errorResponse(message, JsonRpcErrorCode.internalError, 'request refused: internal error') } : { drop: true };
+      }
+      if (result === undefined) continue;
+      if ('replace' in result) {
+        message = result.replace;
+        if (direction === 'toPeer') {
+          data = encode(message);
+          bytes = data.length;
+        }
+        continue;
+      }
+      this.settle(direction, message);
+      if ('reply' in result) {
+        const back: Direction = direction === 'fromPeer' ? 'toPeer' : 'fromPeer';
+        const reply = result.reply;
+        if (back === 'toPeer') {
+          const replyData = encode(reply);
+          void this.run(back, reply, replyData.length, i - 1, replyData).catch((err) => this.sinks.onerror(toPqmcpError(err)));
+        } else {
+          // An answer for the local side: deliver it after the send that caused it returns.
+          queueMicrotask(() => void this.run(back, reply, encode(reply).length, i + 1));
+        }
+      }
+      return Promise.resolve();
+    }
+    this.settle(direction, message);
+    if (direction === 'fromPeer') {
+      this.sinks.toLocal(message);
+      return Promise.resolve();
+    }
+    return this.sinks.toPeer(data ?? encode(message), message);
+  }
+
+  /** Remember a request; find the request a response answers. */
+  private track(direction: Direction, message: JsonRpcMessage, bytes: number): TrackedRequest | undefined {
+    if (isRequestMessage(message)) {
+      const table = this.byDirection[direction];
+      const entry: TrackedRequest = { id: message.id!, method: message.method!, params: message.params, direction, startedAt: Date.now(), bytes, notes: {} };
+      table.delete(entry.id);
+      if (table.size >= MAX_TRACKED) table.delete(table.keys().next().value!);
+      table.set(entry.id, entry);
+      return entry;
+    }
+    if (isResponseMessage(message)) {
+      // A response travelling fromPeer answers a request that went toPeer, and vice versa.
+      return this.byDirection[direction === 'fromPeer' ? 'toPeer' : 'fromPeer'].get(message.id!);
+    }
+    return undefined;
+  }
+
+  /** A response has passed every hook it will pass: forget its request. */
+  private settle(direction: Direction, message: JsonRpcMessage): void {
+    if (isResponseMessage(message)) this.byDirection[direction === 'fromPeer' ? 'toPeer' : 'fromPeer'].delete(message.id!);
+  }
+
+  private guard(hook: MessageHook, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.report(hook, err);
+    }
+  }
+
+  private report(hook: MessageHook, err: unknown): void {
+    this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err }));
+  }
+}

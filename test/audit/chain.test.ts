@@ -1,0 +1,172 @@
+/**
+ * The audit chain and audit files: real files in a temporary directory. verify finds each
+ * kind of tampering (edit, edit with the hash recomputed, deletion, insertion, reordering,
+ * a deleted file) and says where; rotation by size and by age; a restarted writer continues
+ * the chain; a crash's partial last line is reported as incomplete and the chain continues
+ * from the last complete event.
+ */
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AuditLog, auditFiles, chainLine, parseLine, verifyChain, meter, GENESIS } from '../../src/audit/index.js';
+import type { AuditEvent, AuditLogOptions, RequestEvent } from '../../src/audit/index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'pqmcp-audit-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let dirs = 0;
+const newDir = (): string => join(root, `d${dirs++}`);
+
+function request(i: number, over: Partial<RequestEvent> = {}): RequestEvent {
+  return {
+    type: 'request', time: 1_700_000_000_000 + i, role: 'server', sessionId: 's1', agentId: `agent://t/${i % 2 === 0 ? 'alice' : 'bob'}`, issuer: 'issuer://t',
+    fingerprint: 'f'.repeat(64), serial: '01', direction: 'fromPeer', method: 'tools/call', name: i % 3 === 0 ? 'echo' : 'add', requestBytes: 100 + i, responseBytes: 200, durationMs: 5, outcome: 'ok', ...over,
+  };
+}
+
+async function writeTrail(dir: string, count: number, options: AuditLogOptions = {}): Promise<string[]> {
+  const log = await AuditLog.open(dir, options);
+  for (let i = 0; i < count; i++) log.write(request(i));
+  await log.close();
+  return auditFiles(dir);
+}
+
+const read = (files: string[]) => files.map((f) => ({ name: basename(f), text: readFileSync(f, 'utf8') }));
+const lines = (file: string): string[] => readFileSync(file, 'utf8').split('\n').slice(0, -1);
+const setLines = (file: string, ls: string[]): void => writeFileSync(file, ls.map((l) => `${l}\n`).join(''));
+
+describe('audit chain', () => {
+  it('links each line to the one before with the hash of its exact bytes', () => {
+    const a = chainLine({ seq: -1, hash: GENESIS }, request(0));
+    const b = chainLine(a.head, request(1));
+    const pa = parseLine(a.line)!;
+    const pb = parseLine(b.line)!;
+    expect(pa).toMatchObject({ seq: 0, prev: GENESIS, intact: true });
+    expect(pb).toMatchObject({ seq: 1, prev: pa.hash, intact: true });
+    const body = `${b.line.slice(0, b.line.indexOf(',"hash":'))}}`;
+    expect(pb.hash).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(pb.event).toMatchObject({ type: 'request', agentId: 'agent://t/bob' });
+    expect(parseLine(b.line.replace('agent://t/bob', 'agent://t/eve'))!.intact).toBe(false);
+    expect(parseLine('{"no":"hash"}')).toBeUndefined();
+  });
+
+  it('a written trail verifies', async () => {
+    const files = await writeTrail(newDir(), 20);
+    const r = verifyChain(read(files));
+    expect(r).toMatchObject({ ok: true, events: 20, files: 1, problems: [], head: { seq: 19 } });
+  });
+
+  describe('finds each kind of tampering and says where', () => {
+    const tamper = async (change: (ls: string[]) => string[]) => {
+      const [file] = await writeTrail(newDir(), 10);
+      setLines(file!, change(lines(file!)));
+      const r = verifyChain(read([file!]));
+      expect(r.ok).toBe(false);
+      return r.problems;
+    };
+
+    it('an edited event', async () => {
+      const problems = await tamper((ls) => ls.map((l, i) => (i === 4 ? l.replace('"outcome":"ok"', '"outcome":"denied"') : l)));
+      expect(problems).toEqual([expect.objectContaining({ kind: 'edited', line: 5 })]);
+    });
+
+    it('an edited event whose hash was recomputed', async () => {
+      const problems = await tamper((ls) => {
+        const prev = parseLine(ls[3]!)!;
+        const forged = chainLine({ seq: prev.seq, hash: prev.hash }, request(4, { agentId: 'agent://t/mallory' }));
+        return ls.map((l, i) => (i === 4 ? forged.line : l));
+      });
+      expect(problems).toEqual([expect.objectContaining({ kind: 'edited', line: 6 })]);
+      expect(problems[0]!.message).toMatch(/event before it/);
+    });
+
+    it('a deleted event', async () => {
+      const problems = await tamper((ls) => ls.filter((_, i) => i !== 6));
+      expect(problems).toEqual([expect.objectContaining({ kind: 'deleted', line: 7 })]);
+      expect(problems[0]!.message).toContain('seq 6');
+    });
+
+    it('an inserted event', async () => {
+      const problems = await tamper((ls) => {
+        const prev = parseLine(ls[2]!)!;
+        const forged = chainLine({ seq: prev.seq, hash: prev.hash }, request(99));
+        return [...ls.slice(0, 3), forged.line, ...ls.slice(3)];
+      });
+      expect(problems).toEqual([expect.objectContaining({ kind: 'inserted', line: 5 })]);
+    });
+
+    it('reordered events', async () => {
+      const problems = await tamper((ls) => [...ls.slice(0, 2), ls[3]!, ls[2]!, ...ls.slice(4)]);
+      expect(problems[0]).toMatchObject({ kind: 'reordered', line: 3 });
+      expect(problems.every((p) => p.kind === 'reordered')).toBe(true);
+    });
+
+    it('a line that is not an event', async () => {
+      const problems = await tamper((ls) => [...ls.slice(0, 5), 'garbage', ...ls.slice(5)]);
+      expect(problems).toEqual([expect.objectContaining({ kind: 'malformed', line: 6 })]);
+    });
+  });
+
+  it('rotates by size, links the files, and finds a deleted file', async () => {
+    const dir = newDir();
+    const files = await writeTrail(dir, 60, { maxBytes: 4096 });
+    expect(files.length).toBeGreaterThan(3);
+    for (const f of files) expect(readFileSync(f).length).toBeLessThanOrEqual(4096);
+    expect(verifyChain(read(files))).toMatchObject({ ok: true, events: 60, files: files.length });
+    // Each file starts from the last hash of the one before.
+    const lastOf = parseLine(lines(files[0]!).at(-1)!)!;
+    expect(parseLine(lines(files[1]!)[0]!)!.prev).toBe(lastOf.hash);
+    const r = verifyChain(read([files[0]!, ...files.slice(2)]));
+    expect(r.problems).toEqual([expect.objectContaining({ kind: 'deleted', file: basename(files[2]!), line: 1 })]);
+  });
+
+  it('rotates by age', async () => {
+    let t = Date.UTC(2026, 11, 6, 0, 0, 0);
+    const log = await AuditLog.open(newDir(), { maxAgeMs: 60_000, now: () => t });
+    // Writes every 25 s; files opened at 0 s, 75 s, 150 s.
+    for (let i = 0; i < 8; i++) {
+      log.write(request(i));
+      log.flush();
+      t += 25_000;
+    }
+    await log.close();
+    const files = auditFiles(log.dir);
+    expect(files.length).toBe(3);
+    expect(files.map((f) => lines(f).length)).toEqual([3, 3, 2]);
+    expect(verifyChain(read(files))).toMatchObject({ ok: true, events: 8 });
+  });
+
+  it('a restarted writer continues the chain, also after a crash left a partial line', async () => {
+    const dir = newDir();
+    const anchors: Array<{ file: string; seq: number }> = [];
+    await writeTrail(dir, 5);
+    // A crash in the middle of a line.
+    const [first] = auditFiles(dir);
+    appendFileSync(first!, '{"seq":5,"prev":"');
+    const log = await AuditLog.open(dir, { onrotate: (file, head) => anchors.push({ file: basename(file), seq: head.seq }) });
+    expect(log.position.seq).toBe(4);
+    log.write(request(5));
+    log.write(request(6));
+    await log.close();
+    const files = auditFiles(dir);
+    expect(files.length).toBe(2);
+    const r = verifyChain(read(files));
+    expect(r).toMatchObject({ ok: true, events: 7, head: { seq: 6 } });
+    expect(r.problems).toEqual([expect.objectContaining({ kind: 'incomplete', file: basename(first!), line: 6 })]);
+    expect(anchors).toEqual([{ file: basename(files[1]!), seq: 6 }]);
+    // The tail cut off: only an anchor kept elsewhere shows it (docs/threat-model.md).
+    unlinkSync(files[1]!);
+    expect(verifyChain(read(auditFiles(dir))).ok).toBe(true);
+  });
+
+  it('meters calls, errors, denials, bytes and time per agent, tool and issuer', () => {
+    const events: AuditEvent[] = [request(0), request(1, { outcome: 'error' }), request(2, { outcome: 'denied' }), request(3), { type: 'handshake.failure', time: 0, role: 'server', remoteAddress: undefined, code: 'X', message: 'x' }];
+    expect(meter(events, { by: 'agent' })).toEqual([
+      { key: 'agent://t/alice', calls: 2, errors: 0, denials: 1, requestBytes: 202, responseBytes: 400, totalMs: 10 },
+      { key: 'agent://t/bob', calls: 2, errors: 1, denials: 0, requestBytes: 204, responseBytes: 400, totalMs: 10 },
+    ]);
+    expect(meter(events, { by: 'tool' }).map((r) => [r.key, r.calls])).toEqual([['add', 2], ['echo', 2]]);
+    expect(meter(events, { by: 'issuer', since: 1_700_000_000_002 })).toEqual([expect.objectContaining({ key: 'issuer://t', calls: 2 })]);
+  });
+});

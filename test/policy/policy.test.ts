@@ -1,0 +1,229 @@
+/**
+ * Authorization with real Cedar policies through real SDK clients and servers over real
+ * sockets: each allow and deny path (tools, resources, templates, prompts, completions,
+ * sampling, elicitation), filtered lists, notes for an auditor, reloads (good, broken, by
+ * file change) that keep sessions and announce list changes, and load-time validation.
+ */
+import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { McpError, ToolListChangedNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { PolicyErrorCode, PolicyInvalidError, loadPolicy } from '../../src/policy/index.js';
+import type { Policy, PolicyNote, ReloadEvent } from '../../src/policy/index.js';
+import type { MessageHook } from '../../src/transport/index.js';
+import { fixtureCrypto, makeAgent, testIssuer } from '../helpers/identities.js';
+import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+const dir = mkdtempSync(join(tmpdir(), 'pqmcp-policy-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+export const POLICY = `
+// Every agent of the test issuer: a few tools.
+@id("everyone-basic")
+permit(principal in Issuer::"issuer://pqmcp-test", action == Action::"tools/call", resource)
+  when { ["echo", "whoami", "sample", "elicit", "touch"].contains(resource.name) };
+
+@id("notes-readers")
+permit(principal, action in [Action::"resources/read", Action::"resources/subscribe"], resource)
+  when { resource.uri like "notes://*" && principal.scopes.contains("resources:read") };
+
+@id("greeters")
+permit(principal, action in [Action::"prompts/get", Action::"completion/complete"], resource == Prompt::"greet");
+
+@id("ops-add")
+permit(principal, action == Action::"tools/call", resource == Tool::"add")
+  when { principal.hasTag("team") && principal.getTag("team") == "ops" };
+
+@id("ops-sampling")
+permit(principal, action == Action::"sampling/createMessage", resource)
+  when { principal.hasTag("team") && principal.getTag("team") == "ops" };
+
+@id("no-beta")
+forbid(principal, action == Action::"resources/read", resource == Resource::"notes://beta");
+`;
+
+const ops = makeAgent(fixtureCrypto(), testIssuer(), 'agent://pqmcp-test/ops', { scopes: ['tools:call'], attributes: { team: 'ops' } }).identity;
+
+const names = (items: Array<{ name: string }>): string[] => items.map((i) => i.name).sort();
+const uris = (items: Array<{ uri?: string; uriTemplate?: string }>): string[] => items.map((i) => i.uri ?? i.uriTemplate ?? '').sort();
+
+/** Records each answered request's policy note, as an auditor would. */
+function auditor(log: Array<{ method: string; note: PolicyNote | undefined; error: boolean }>): MessageHook {
+  return {
+    name: 'auditor',
+    toPeer(m, ctx) {
+      if (m.method === undefined && ctx.request?.direction === 'fromPeer') log.push({ method: ctx.request.method, note: ctx.request.notes['policy'] as PolicyNote | undefined, error: m.error !== undefined });
+    },
+  };
+}
+
+async function refusal(p: Promise<unknown>): Promise<McpError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(McpError);
+  return err as McpError;
+}
+
+describe('Cedar policy through real SDK peers', () => {
+  it('allows what a policy permits, refuses the rest with a stable error, and filters every list', async () => {
+    const log: Array<{ method: string; note: PolicyNote | undefined; error: boolean }> = [];
+    const policy = await loadPolicy({ text: POLICY });
+    const { url, stats } = await startFeatureServer(cleanup, { policy, hooks: [auditor(log)] });
+    const { client, samplingRequests } = await connectClient(cleanup, url);
+
+    expect(names((await client.listTools()).tools)).toEqual(['echo', 'elicit', 'sample', 'touch', 'whoami']);
+    expect(uris((await client.listResources()).resources)).toEqual(['notes://alpha']);
+    expect(uris((await client.listResourceTemplates()).resourceTemplates)).toEqual(['notes://{id}']);
+    expect(names((await client.listPrompts()).prompts)).toEqual(['greet']);
+
+    // Allowed: each reaches the server.
+    let before = stats.handlerCalls;
+    expect((await client.callTool({ name: 'echo', arguments: { text: 'hi' } })).content).toEqual([{ type: 'text', text: 'hi' }]);
+    expect((await client.readResource({ uri: 'notes://alpha' })).contents[0]).toMatchObject({ text: 'note alpha' });
+    expect((await client.getPrompt({ name: 'greet', arguments: { name: 'Ada' } })).messages).toHaveLength(1);
+    expect((await client.complete({ ref: { type: 'ref/prompt', name: 'greet' }, argument: { name: 'name', value: 'A' } })).completion.values).toEqual(['Ada', 'Alan']);
+    expect(stats.handlerCalls).toBe(before + 3);
+
+    // Denied: none reaches the server; the error names the request, not the policy.
+    before = stats.handlerCalls;
+    const add = await refusal(client.callTool({ name: 'add', arguments: { a: 1, b: 2 } }));
+    expect(add.code).toBe(PolicyErrorCode.denied);
+    expect(add.message).toBe('MCP error -32003: pqmcp: not permitted by policy: tools/call tool "add"');
+    const beta = await refusal(client.readResource({ uri: 'notes://beta' }));
+    expect(beta.message).toMatch(/not permitted by policy: resources\/read resource "notes:\/\/beta"$/);
+    expect(beta.message).not.toMatch(/no-beta|forbid/);
+    expect((await refusal(client.readResource({ uri: 'config://app' }))).code).toBe(PolicyErrorCode.denied);
+    expect((await refusal(client.subscribeResource({ uri: 'config://app' }))).code).toBe(PolicyErrorCode.denied);
+    expect((await refusal(client.complete({ ref: { type: 'ref/resource', uri: 'notes://{id}' }, argument: { name: 'id', value: 'a' } }))).code).toBe(PolicyErrorCode.denied);
+    expect((await refusal(client.setLoggingLevel('debug'))).message).toMatch(/not permitted by policy: logging\/setLevel$/);
+    expect(stats.handlerCalls).toBe(before);
+
+    // Server-to-client requests: sampling and elicitation are refused for this agent; the
+    // tool that asked sees the refusal, the client is never asked.
+    const sampled = await client.callTool({ name: 'sample', arguments: { prompt: 'x' } });
+    expect(sampled.isError).toBe(true);
+    expect(JSON.stringify(sampled.content)).toMatch(/not permitted by policy: sampling\/createMessage/);
+    const elicited = await client.callTool({ name: 'elicit', arguments: {} });
+    expect(JSON.stringify(elicited.content)).toMatch(/not permitted by policy: elicitation\/create/);
+    expect(samplingRequests).toBe(0);
+
+    // The auditor, outside the policy, sees each decision with the deciding policies.
+    const find = (method: string, error: boolean) => log.find((e) => e.method === method && e.error === error)?.note;
+    expect(find('tools/call', true)).toEqual({ decision: 'deny', policies: [], reason: 'no policy permits it' });
+    expect(find('tools/call', false)).toEqual({ decision: 'allow', policies: ['everyone-basic'], reason: 'permitted by everyone-basic' });
+    expect(log.find((e) => e.method === 'resources/read' && e.note?.policies.includes('no-beta'))?.note?.reason).toBe('forbidden by no-beta');
+    expect(find('tools/list', false)?.reason).toBe('listed 5 of 10');
+  });
+
+  it('decides per agent: attributes (tags) and issuer grant an ops agent more, sampling included', async () => {
+    const policy = await loadPolicy({ text: POLICY });
+    const { url } = await startFeatureServer(cleanup, { policy });
+    const connected = await connectClient(cleanup, url, { identity: ops });
+    expect(names((await connected.client.listTools()).tools)).toContain('add');
+    expect((await connected.client.callTool({ name: 'add', arguments: { a: 2, b: 3 } })).structuredContent).toEqual({ sum: 5 });
+    const sampled = await connected.client.callTool({ name: 'sample', arguments: { prompt: 'hi' } });
+    expect(sampled.content).toEqual([{ type: 'text', text: 'model said: HI' }]);
+    expect(connected.samplingRequests).toBe(1);
+    // No resources:read scope: notes are hidden and refused.
+    expect((await connected.client.listResources()).resources).toEqual([]);
+    expect((await refusal(connected.client.readResource({ uri: 'notes://alpha' }))).code).toBe(PolicyErrorCode.denied);
+  });
+
+  it('reloads: a broken policy is refused and the old one stays; a good one applies to live sessions, which get list_changed', async () => {
+    const file = join(dir, 'reload.cedar');
+    writeFileSync(file, POLICY);
+    const events: ReloadEvent[] = [];
+    const policy: Policy = await loadPolicy({ file, watch: false, onReload: (e) => void events.push(e) });
+    cleanup.add(() => policy.close());
+    const { url, server } = await startFeatureServer(cleanup, { policy });
+    const { client } = await connectClient(cleanup, url);
+    let listChanged = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void listChanged++);
+    const updates: string[] = [];
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updates.push(n.params.uri));
+    await client.subscribeResource({ uri: 'notes://alpha' });
+    expect((await client.callTool({ name: 'touch', arguments: { uri: 'notes://alpha' } })).content).toEqual([{ type: 'text', text: 'notified' }]);
+    expect(updates).toEqual(['notes://alpha']);
+
+    // Broken: does not parse. Then: parses but does not validate (an unknown attribute).
+    writeFileSync(file, `${POLICY}\npermit(principal, action, resource`);
+    expect(() => policy.reload()).toThrow(PolicyInvalidError);
+    const invalid = (() => {
+      try {
+        policy.reload(`permit(principal, action == Action::"tools/call", resource) when { principal.team == "x" };`);
+      } catch (err) {
+        return err as PolicyInvalidError;
+      }
+    })();
+    expect(invalid?.code).toBe('ERR_POLICY_INVALID');
+    expect(invalid?.problems.join('\n')).toMatch(/reload\.cedar:1:\d+: .*attribute `team` on entity type `Agent` not found/);
+    expect(events.map((e) => e.ok)).toEqual([false, false]);
+    // The old policy is in force and the session is alive.
+    await expect(client.callTool({ name: 'add', arguments: { a: 1, b: 1 } })).rejects.toThrow(/not permitted by policy/);
+    expect((await client.callTool({ name: 'echo', arguments: { text: 'still here' } })).content).toEqual([{ type: 'text', text: 'still here' }]);
+    expect(listChanged).toBe(0);
+
+    // Good: everyone may add now, notes://alpha is no longer readable.
+    writeFileSync(file, `${POLICY}\n@id("all-add") permit(principal, action == Action::"tools/call", resource == Tool::"add");\n@id("no-alpha") forbid(principal, action == Action::"resources/read", resource == Resource::"notes://alpha");`);
+    policy.reload();
+    expect(events.at(-1)).toEqual({ ok: true, source: file, policies: 8 });
+    await waitFor(() => listChanged === 1, 5_000, 'tools/list_changed');
+    expect((await client.callTool({ name: 'add', arguments: { a: 1, b: 1 } })).structuredContent).toEqual({ sum: 2 });
+    expect(names((await client.listTools()).tools)).toContain('add');
+    // The update for a resource the agent may no longer read is dropped (it would have
+    // arrived before the tool's answer: messages keep their order).
+    expect((await client.callTool({ name: 'touch', arguments: { uri: 'notes://alpha' } })).content).toEqual([{ type: 'text', text: 'notified' }]);
+    expect(updates).toEqual(['notes://alpha']);
+    expect(server.sessions.size).toBe(1);
+  });
+
+  it('watches its file: a change is loaded, a broken change is refused and reported', async () => {
+    const file = join(dir, 'watched.cedar');
+    writeFileSync(file, POLICY);
+    const events: ReloadEvent[] = [];
+    const policy = await loadPolicy({ file, onReload: (e) => void events.push(e) });
+    cleanup.add(() => policy.close());
+    const { url } = await startFeatureServer(cleanup, { policy });
+    const { client } = await connectClient(cleanup, url);
+    // Replace atomically, as editors and config management do.
+    writeFileSync(`${file}.tmp`, 'this is not cedar');
+    renameSync(`${file}.tmp`, file);
+    await waitFor(() => events.length >= 1, 5_000, 'a refused reload');
+    expect(events[0]).toMatchObject({ ok: false, source: file });
+    expect((await client.callTool({ name: 'echo', arguments: { text: 'ok' } })).isError).toBeFalsy();
+    writeFileSync(`${file}.tmp`, `@id("only-whoami") permit(principal, action == Action::"tools/call", resource == Tool::"whoami");`);
+    renameSync(`${file}.tmp`, file);
+    await waitFor(() => events.some((e) => e.ok), 5_000, 'a good reload');
+    expect(names((await client.listTools()).tools)).toEqual(['whoami']);
+    await expect(client.callTool({ name: 'echo', arguments: { text: 'x' } })).rejects.toThrow(/not permitted by policy/);
+  });
+});
+
+describe('loading policies', () => {
+  it('refuses text that does not parse, with the line and column', async () => {
+    const err = await loadPolicy({ text: 'permit(principal, action, resource);\n\nforbid(principal action, resource);' }).then(() => undefined, (e: unknown) => e as PolicyInvalidError);
+    expect(err).toBeInstanceOf(PolicyInvalidError);
+    expect(err!.problems[0]).toMatch(/^policy:3:\d+: /);
+  });
+
+  it('refuses policies that do not validate against the schema: unknown entity types, actions, and wrong attribute types', async () => {
+    for (const text of [
+      'permit(principal, action, resource == File::"x");',
+      'permit(principal, action == Action::"tools/run", resource);',
+      'permit(principal, action == Action::"tools/call", resource) when { resource.uri == "x" };',
+      'permit(principal, action, resource) when { principal.scopes == "admin" };',
+    ]) {
+      const err = await loadPolicy({ text }).then(() => undefined, (e: unknown) => e);
+      expect(err, text).toBeInstanceOf(PolicyInvalidError);
+    }
+  });
+
+  it('refuses templates and duplicate ids; names policies by @id or position', async () => {
+    await expect(loadPolicy({ text: 'permit(principal == ?principal, action, resource);' })).rejects.toThrow(/templates/);
+    await expect(loadPolicy({ text: '@id("a") permit(principal, action, resource);\n@id("a") forbid(principal, action, resource);' })).rejects.toThrow(/"a" is used twice/);
+    const policy = await loadPolicy({ text: 'permit(principal, action, resource);\n@id("x") forbid(principal, action, resource == Tool::"rm");' });
+    expect(policy.policies.map((p) => [p.id, p.effect, p.line])).toEqual([['policy0', 'permit', 1], ['x', 'forbid', 2]]);
+  });
+});
