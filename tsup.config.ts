@@ -18,10 +18,12 @@ export default defineConfig([
   {
     entry: { index: 'src/index.ts' },
     format: ['esm', 'cjs'],
+    // import.meta.url in the CJS build too: the crypto pool finds its worker beside it.
+    shims: true,
     dts: true,
     sourcemap: true,
     // Both configs build in parallel into dist/: never clean away the CLI's output.
-    clean: ['!cli.js', '!cli.js.map', '!policy.*'],
+    clean: ['!cli.js', '!cli.js.map', '!policy.*', '!browser.*', '!crypto-worker.*'],
     target: 'node20',
     platform: 'node',
     splitting: false,
@@ -38,6 +40,30 @@ export default defineConfig([
     platform: 'node',
     splitting: false,
     esbuildPlugins: [coreErrors],
+  },
+  // The browser entry (package.json "./browser"): ESM for bundlers, no Node built-ins in its
+  // graph. Dependencies stay external: the application's bundler resolves them (`ws` to its
+  // browser stub, which this entry never calls).
+  {
+    entry: { browser: 'src/browser/index.ts' },
+    format: ['esm'],
+    dts: true,
+    sourcemap: true,
+    clean: false,
+    target: 'es2022',
+    platform: 'browser',
+    splitting: false,
+  },
+  // The handshake crypto worker (src/transport/crypto-pool.ts starts it from dist/).
+  {
+    entry: { 'crypto-worker': 'src/transport/crypto-worker.ts' },
+    format: ['esm'],
+    dts: false,
+    sourcemap: true,
+    clean: false,
+    target: 'node20',
+    platform: 'node',
+    splitting: false,
   },
   // The `pqmcp` executable (package.json "bin"): one ESM file; the #! line is kept and the
   // file is made executable. Dependencies stay external, as for the library.

@@ -33,12 +33,21 @@ export const Alert = {
   unexpectedPeer: 91,
   messageTooLarge: 92,
   sequenceExhausted: 93,
+  // Session limits and expiry (issue 10): 140-149.
+  tooManySessions: 140,
+  sessionLifetimeExceeded: 141,
+  // Resumption (120-129).
+  /** The ClientHello's PSK binder did not verify: the sender does not hold the ticket's PSK. */
+  pskBinderInvalid: 120,
   // protocol revision (issue 11): 100-119
   endpointMismatch: 100,
   wrongCredentialUsage: 101,
   nameConstraintViolation: 102,
   badApplicationMessage: 103,
   unsupportedExtension: 110,
+  // Edge admission (130-139).
+  /** The server is overloaded and refused this handshake before any expensive work; retry later. */
+  serverBusy: 130,
 } as const;
 export type AlertCode = (typeof Alert)[keyof typeof Alert];
 
@@ -73,6 +82,19 @@ export type ErrorCode =
   | 'ERR_INTERNAL'
   // message hooks (transport/message-hooks.ts)
   | 'ERR_MESSAGE_HOOK'
+  // Session limits and expiry (issue 10).
+  | 'ERR_SESSION_LIMIT'
+  | 'ERR_SESSION_EXPIRED'
+  | 'ERR_SESSION_UNTRUSTED'
+  // Resumption (tickets, PSK binder).
+  | 'ERR_BAD_BINDER'
+  | 'ERR_TICKET_INVALID'
+  | 'ERR_TICKET_UNKNOWN_KEY'
+  | 'ERR_TICKET_EXPIRED'
+  | 'ERR_TICKET_REPLAYED'
+  | 'ERR_TICKET_ENDPOINT'
+  | 'ERR_TICKET_MISMATCH'
+  | 'ERR_TICKET_REPLAY_FULL'
   // protocol revision (issue 11)
   | 'ERR_UNSUPPORTED_EXTENSION'
   | 'ERR_PEER_ABORTED'
@@ -257,10 +279,14 @@ export class KeepAliveTimeoutError extends PqmcpError {
   }
 }
 
-/** The server refused the connection before any handshake work (too many pending handshakes); retry later. */
+/**
+ * The server refused or dropped the connection before any expensive handshake work (its
+ * pending-handshake table or its signing queue is full); retry later. Sent as the plaintext
+ * alert server_busy (130) where a session exists, and as close code 4006.
+ */
 export class ServerBusyError extends PqmcpError {
-  constructor() {
-    super('ERR_SERVER_BUSY', 'server busy: too many pending handshakes, try again later');
+  constructor(message = 'server busy: too many pending handshakes, try again later') {
+    super('ERR_SERVER_BUSY', message, Alert.serverBusy);
   }
 }
 
@@ -296,6 +322,106 @@ export class InternalError extends PqmcpError {
 export class MessageHookError extends PqmcpError {
   constructor(hookName: string, options?: { cause?: unknown }) {
     super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed; the message was refused`, undefined, options);
+  }
+}
+
+// --- Session limits and expiry (issue 10) ------------------------------------------------
+
+/** The listener refused an authenticated session: its agent already holds the configured number of sessions. */
+export class SessionLimitError extends PqmcpError {
+  constructor(
+    readonly agentId: string,
+    readonly limit: number,
+  ) {
+    super('ERR_SESSION_LIMIT', `agent ${JSON.stringify(agentId)} already has ${limit} session${limit === 1 ? '' : 's'} (the limit per agent)`, Alert.tooManySessions);
+  }
+}
+
+/**
+ * An established session ended because time ran out: a credential's notAfter (plus the
+ * allowed skew) passed, or the configured maximum session lifetime did.
+ */
+export class SessionExpiredError extends PqmcpError {
+  constructor(
+    readonly reason: 'peer-credential' | 'own-credential' | 'lifetime',
+    /** When it ran out, milliseconds since the epoch (by the session's clock). */
+    readonly at: number,
+  ) {
+    const what = reason === 'peer-credential' ? "the peer's credential expired" : reason === 'own-credential' ? 'our credential expired' : 'the maximum session lifetime passed';
+    super('ERR_SESSION_EXPIRED', `session ended: ${what} at ${new Date(at).toISOString()}`, reason === 'lifetime' ? Alert.sessionLifetimeExceeded : Alert.credentialExpired);
+  }
+}
+
+/**
+ * An established session ended because the trust store changed and no longer accepts the
+ * peer's credential (revoked serial or key, issuer removed, a new pin). `cause` is the
+ * credential error the re-check gave; its alert is sent.
+ */
+export class SessionUntrustedError extends PqmcpError {
+  constructor(readonly reasonError: CredentialError) {
+    super('ERR_SESSION_UNTRUSTED', `session ended: the peer is no longer trusted (${reasonError.message})`, reasonError.alert, { cause: reasonError });
+  }
+}
+
+// --- Resumption (tickets, PSK binder) ---------------------------------------------------------
+// Every ticket refusal except a bad binder is reported and answered with a full handshake
+// (docs/protocol.md section 15.5): the ticket is ignored, nothing is sent to the peer.
+
+/** The PSK binder in a ClientHello did not verify. Fatal (alert psk_binder_invalid). Constant message. */
+export class BadBinderError extends PqmcpError {
+  constructor() {
+    super('ERR_BAD_BINDER', 'PSK binder verification failed', Alert.pskBinderInvalid);
+  }
+}
+
+/** Base class of ticket refusals (the server falls back to a full handshake). */
+export class TicketError extends PqmcpError {}
+
+/** The ticket did not decrypt under the key it names (tampered, truncated, or forged). Constant message. */
+export class TicketInvalidError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_INVALID', 'ticket authentication failed');
+  }
+}
+
+/** The ticket names a ticket key this server does not hold (another deployment's, or rotated out). */
+export class TicketUnknownKeyError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_UNKNOWN_KEY', 'ticket sealed under an unknown ticket key');
+  }
+}
+
+export class TicketExpiredError extends TicketError {
+  constructor(readonly expiresAt: number) {
+    super('ERR_TICKET_EXPIRED', `ticket expired at ${new Date(expiresAt * 1000).toISOString()}`);
+  }
+}
+
+/** This ticket was already used with this server (tickets are single use). */
+export class TicketReplayedError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_REPLAYED', 'ticket was already used');
+  }
+}
+
+/** The ticket was issued for another endpoint than the one it is presented to. */
+export class TicketEndpointError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_ENDPOINT', 'ticket was issued for another endpoint');
+  }
+}
+
+/** The ticket's server identity or suite does not match this connection. */
+export class TicketMismatchError extends TicketError {
+  constructor(what: 'server identity' | 'suite') {
+    super('ERR_TICKET_MISMATCH', `ticket ${what} does not match this connection`);
+  }
+}
+
+/** The anti-replay record is full of live tickets: resumption is refused until entries expire. */
+export class TicketReplayFullError extends TicketError {
+  constructor() {
+    super('ERR_TICKET_REPLAY_FULL', 'anti-replay record is full; resumption refused');
   }
 }
 

@@ -49,7 +49,7 @@ export function sessionOpenEvent(
   };
 }
 
-export function sessionCloseEvent(role: Role, result: HandshakeResult, openedAt: number, traffic: Traffic, end: SessionEnd, error?: PqmcpError): SessionCloseEvent {
+export function sessionCloseEvent(role: Role, result: HandshakeResult, openedAt: number, traffic: Traffic, keyUpdates: number, end: SessionEnd, error?: PqmcpError): SessionCloseEvent {
   const time = Date.now();
   const event: SessionCloseEvent = {
     type: 'session.close',
@@ -60,6 +60,7 @@ export function sessionCloseEvent(role: Role, result: HandshakeResult, openedAt:
     durationMs: time - openedAt,
     bytesIn: traffic.bytesIn,
     bytesOut: traffic.bytesOut,
+    keyUpdates,
     end,
   };
   if (end === 'error' && error) {

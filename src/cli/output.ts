@@ -70,7 +70,7 @@ export function asUsage<T>(fn: () => T): T {
 }
 
 /** Library codes that mean "the input you gave me is wrong" rather than "it failed". */
-const BAD_INPUT_CODES = new Set(['ERR_INVALID_ARGUMENT', 'ERR_DECODE']);
+const BAD_INPUT_CODES = new Set(['ERR_INVALID_ARGUMENT', 'ERR_DECODE', 'ERR_POLICY_INVALID']);
 
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;

@@ -40,6 +40,17 @@ MCP over pqmcp
                                              gateway: put a stdio MCP server behind pqmcp
   connect <ws url> --identity <key> --trust <file> --expect <server id>
                                              bridge: stdio MCP on stdin/stdout to a pqmcp server
+  audit verify|report <files or dir>...      check a gateway's audit trail; calls per agent/tool/issuer
+
+Tool pinning and manifests (connect --pins, --manifest)
+  pins list|approve|forget --pins <file>     tools pinned per server; approve held tools
+  manifest capture -- <stdio server command> a server's tools as a manifest for its issuer
+
+Authorization (serve --policy, --quotas)
+  policy check <policy file>                 validate Cedar policies against pqmcp's schema
+  policy explain <policy file> --agent <cred> --method <m> [--tool|--resource|--prompt <name>]
+                                             which policy allows or denies a request, and why
+  policy schema                              print the Cedar schema
 
 Global options: --json (machine output), --debug (stack traces), --help, --version
 Exit codes: 0 ok, 1 failure, 2 bad usage or input. Docs: docs/cli.md`;
@@ -61,6 +72,23 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
   connect: {
     run: async (ctx, argv) => (await import('./connect.js')).connectCommand(ctx, argv),
     usage: 'pqmcp connect --help',
+  },
+  audit: {
+    run: async (ctx, argv) => (await import('./audit.js')).auditCommand(ctx, argv),
+    usage: 'pqmcp audit --help',
+  },
+  pins: {
+    run: async (ctx, argv) => (await import('./pins.js')).pinsCommand(ctx, argv),
+    usage: 'pqmcp pins --help',
+  },
+  manifest: {
+    run: async (ctx, argv) => (await import('./pins.js')).manifestCommand(ctx, argv),
+    usage: 'pqmcp manifest --help',
+  },
+  // The policy layer (and, when a policy is read, the Cedar engine) loads only here.
+  policy: {
+    run: async (ctx, argv) => (await import('./policy.js')).policyCommand(ctx, argv),
+    usage: 'pqmcp policy --help',
   },
 };
 
@@ -90,7 +118,7 @@ export async function run(argv: readonly string[], output: Output = processOutpu
     const [name, ...rest] = argv;
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       const topic = name === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
-      if (topic && rest[0] !== 'serve' && rest[0] !== 'connect') return ctx.help(topic.usage);
+      if (topic && !['serve', 'connect', 'audit', 'policy'].includes(rest[0]!)) return ctx.help(topic.usage);
       if (topic) return await topic.run(ctx, ['--help']);
       return ctx.help(USAGE);
     }

@@ -20,8 +20,14 @@
  * - A child that exits ends only its session(s): each request in flight gets a JSON-RPC
  *   error, the client gets a log notification saying why, the session is closed. The
  *   gateway keeps serving; a --shared child is started again for the next session.
- * - A session ends when its credential expires (checked against the gateway's clock).
- * - SIGHUP re-reads the --revocations files and closes sessions whose peer is now revoked.
+ * - A session ends when either credential expires, after --max-session-lifetime, and when
+ *   the trust changes so that its peer is no longer trusted (the library's session guard).
+ *   SIGHUP re-reads the trust file and the --revocations files into the live trust store
+ *   (TrustStore.replaceWith): sessions whose peer is no longer trusted get a log
+ *   notification and end with an alert.
+ * - Connection failures are logged at most 20 per 10 s; the rest are summarised once per
+ *   window by error code (log-limiter.ts): a flood cannot flood the log.
+ * - SIGHUP also re-reads --policy and --quotas (serve-policy.ts; a bad file keeps the old one).
  *   SIGINT/SIGTERM: stop accepting, close sessions (authenticated close), stop children;
  *   a second signal exits at once.
  */
@@ -35,15 +41,18 @@ import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import { listen } from '../transport/server.js';
 import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
-import { flag, list, parse, parseHostPort, parseKeyValue, str, required } from './args.js';
+import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
+import { flag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
+import { LogLimiter } from './log-limiter.js';
+import { openObservability } from './observe.js';
 import type { Context } from './context.js';
 import { StdioChild, describeExit } from './child.js';
-import { loadRevocations, loadTrustStore } from '../identity/files.js';
-import { applyRevocations } from '../identity/formats.js';
+import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { CliError, UsageError, errorLine, humanDuration } from './output.js';
 import { Router } from './router.js';
 import type { RouterPeer } from './router.js';
+import { POLICY_SERVE_OPTIONS, POLICY_SERVE_USAGE, describeGates, loadGates } from './serve-policy.js';
 
 export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust file> [options] -- <command> [args...]
 
@@ -61,10 +70,25 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --require-scope <scope>  admit only agents whose credential has this scope, repeatable (all needed)
   --require-attr <k=v>     admit only agents whose credential has this attribute value, repeatable
   --max-sessions <n>       concurrent sessions (default 32); more are refused
+  --max-sessions-per-agent <n>   sessions one agent id may hold (default 256; 0 = no limit)
+  --max-session-lifetime <dur>   end each session after this long (90s, 15m, 12h...; default: none)
+  --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
+                           the rest are summarised by error code at the end of the window
+${POLICY_SERVE_USAGE}
   --backend <name>         crypto backend: auto (default), native or noble
   --allow-loose-key-permissions  accept a key file others can read
+
+  Observability (audit, metrics, drain):
+  --audit <dir>            write hash-chained audit files there (pqmcp audit verify|report)
+  --audit-max-bytes <n>    start a new audit file before one exceeds n bytes (default 64 MiB)
+  --audit-rotate <dur>     also start a new audit file this often (e.g. 1h, 1d)
+  --audit-content          put tool arguments and results in the audit events (default: hashes)
+  --metrics <host:port>    serve /metrics (Prometheus), /healthz and /readyz there
+  --metrics-agent-ids      label request metrics with agent ids (one series per agent)
+  --drain-grace <dur>      on SIGTERM/SIGINT, wait this long for requests in flight (default 10s)
+
   --json                   log JSON lines on stderr
-  --debug                  stack traces`;
+  --debug                  stack traces${EDGE_USAGE}`;
 
 const SERVE_OPTIONS = {
   identity: { type: 'string' },
@@ -78,19 +102,34 @@ const SERVE_OPTIONS = {
   'require-scope': { type: 'string', multiple: true },
   'require-attr': { type: 'string', multiple: true },
   'max-sessions': { type: 'string' },
+  // session limits (issue 10)
+  'max-sessions-per-agent': { type: 'string' },
+  'max-session-lifetime': { type: 'string' },
+  'failure-log': { type: 'string' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
+  // authorization and quotas (serve-policy.ts)
+  ...POLICY_SERVE_OPTIONS,
+  // --- observability (audit, metrics, drain) ---
+  audit: { type: 'string' },
+  'audit-max-bytes': { type: 'string' },
+  'audit-rotate': { type: 'string' },
+  'audit-content': { type: 'boolean' },
+  metrics: { type: 'string' },
+  'metrics-agent-ids': { type: 'boolean' },
+  'drain-grace': { type: 'string' },
+  // edge admission (edge-flags.ts)
+  ...EDGE_OPTIONS,
 } as const;
 
 const DEFAULT_LISTEN = '127.0.0.1:7443';
 const DEFAULT_MAX_SESSIONS = 32;
+const DEFAULT_DRAIN_GRACE_MS = 10_000;
 /** Outstanding session writes above which the child's stdout is paused. */
 const PAUSE_ABOVE = 256;
 const RESUME_BELOW = 64;
 /** A refused session is closed after answering its first request, or after this. */
 const REFUSE_CLOSE_MS = 5_000;
-/** setTimeout's largest delay. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface Admission {
   allowIds: string[];
@@ -110,6 +149,13 @@ export function admissionProblem(peer: Pick<VerifiedPeer, 'agentId' | 'scopes' |
     if (!Object.hasOwn(peer.attributes, k) || peer.attributes[k] !== v) return `${peer.agentId} lacks required attribute ${k}=${v} (--require-attr)`;
   }
   return undefined;
+}
+
+/** "--failure-log 20/10s": lines per window and the window. */
+export function parseFailureLog(text: string): { burst: number; windowMs: number } {
+  const m = /^(\d+)\/(.+)$/.exec(text.trim());
+  if (!m) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
+  return { burst: Number(m[1]), windowMs: parseDuration(m[2]!, '--failure-log window') * 1000 };
 }
 
 /** Fail early (exit 2) when the child command cannot be found at all. */
@@ -163,6 +209,8 @@ interface LiveSession {
   slot: ChildSlot | undefined;
   routerPeer: RouterPeer;
   endReason: string | undefined;
+  /** Ids of the client's requests not yet answered (drain waits for them). */
+  inflight: Set<string | number>;
 }
 
 export async function serveCommand(ctx: Context, argv: string[]): Promise<number> {
@@ -187,21 +235,71 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     scopes: list(p, 'require-scope'),
     attributes: list(p, 'require-attr').map((a) => parseKeyValue(a, '--require-attr')),
   };
+  // session limits (issue 10)
+  const perAgentText = str(p, 'max-sessions-per-agent');
+  const maxSessionsPerAgent = perAgentText === undefined ? undefined : Number(perAgentText);
+  if (maxSessionsPerAgent !== undefined && (!Number.isInteger(maxSessionsPerAgent) || maxSessionsPerAgent < 0)) {
+    throw new UsageError('--max-sessions-per-agent must be a non-negative integer (0 = no limit)');
+  }
+  const lifetimeText = str(p, 'max-session-lifetime');
+  const maxSessionLifetimeMs = lifetimeText === undefined ? undefined : parseDuration(lifetimeText, '--max-session-lifetime') * 1000;
+  const failureLog = parseFailureLog(str(p, 'failure-log') ?? '20/10s');
   const shared = flag(p, 'shared');
+  const edge = edgeOptions(p);
   const revocationPaths = list(p, 'revocations');
+  // --- observability (audit, metrics, drain) ---
+  const auditMaxBytesText = str(p, 'audit-max-bytes');
+  const auditMaxBytes = auditMaxBytesText === undefined ? undefined : Number(auditMaxBytesText);
+  if (auditMaxBytes !== undefined && !(Number.isSafeInteger(auditMaxBytes) && auditMaxBytes >= 1024)) throw new UsageError('--audit-max-bytes must be an integer >= 1024');
+  const auditRotate = str(p, 'audit-rotate');
+  const metricsText = str(p, 'metrics');
+  const metricsAddress = metricsText === undefined ? undefined : parseHostPort(metricsText, '--metrics');
+  const drainGraceText = str(p, 'drain-grace');
+  const drainGraceMs = drainGraceText === undefined ? DEFAULT_DRAIN_GRACE_MS : drainGraceText === '0' ? 0 : parseDuration(drainGraceText, '--drain-grace') * 1000;
 
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
   const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
   const trust: TrustStore = await loadTrustStore(trustPath, { revocations: revocationPaths });
   checkCommand(command);
   const log = makeLogger(ctx);
+  let draining = false;
+  const observe = await openObservability({
+    auditDir: str(p, 'audit'),
+    auditMaxBytes,
+    auditMaxAgeMs: auditRotate === undefined ? undefined : parseDuration(auditRotate, '--audit-rotate') * 1000,
+    metrics: metricsAddress,
+    metricsAgentIds: flag(p, 'metrics-agent-ids'),
+    ready: () => !draining && !shuttingDown,
+    log,
+  });
+  const audit = observe.onAuditEvent ? { onAuditEvent: observe.onAuditEvent, auditContent: flag(p, 'audit-content') } : {};
+  // Authorization and quotas (--policy, --quotas): loaded before listening; a bad file stops here.
+  const gates = await loadGates(p, ctx.output, log).catch(async (err: unknown) => {
+    await observe.close();
+    throw err;
+  });
 
   let server: PqmcpServer;
   try {
-    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}) });
+    server = await listen({
+      identity: local,
+      trust,
+      backend,
+      host,
+      port,
+      ...(path !== undefined ? { path } : {}),
+      ...audit,
+      ...gates.options,
+      ...edge,
+      // session limits (issue 10)
+      ...(maxSessionsPerAgent !== undefined ? { maxSessionsPerAgent } : {}),
+      ...(maxSessionLifetimeMs !== undefined ? { maxSessionLifetimeMs } : {}),
+    });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
+    await observe.close();
+    gates.close();
     throw new CliError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${reason}`, 1, { cause: err });
   }
 
@@ -251,6 +349,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   /** Queue a message to a session's client, pausing the child's stdout when too much waits. */
   const sendToSession = (s: LiveSession, counts: { out: number }, m: JSONRPCMessage): void => {
     counts.out++;
+    const r = m as { id?: string | number; method?: unknown };
+    if (r.method === undefined && r.id !== undefined) s.inflight.delete(r.id);
     const slot = s.slot;
     if (slot) {
       slot.outstanding++;
@@ -295,7 +395,17 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     transport.start().catch(() => clearTimeout(timer));
   };
 
+  const failures = new LogLimiter((summary) => {
+    const codes = Object.entries(summary.byCode)
+      .sort((a, b) => b[1] - a[1])
+      .map(([code, n]) => `${code} ${n}`)
+      .join(', ');
+    log('client-refused-summary', { suppressed: summary.suppressed, byCode: summary.byCode, windowMs: summary.windowMs }, `${summary.suppressed} more connection failures in the last ${humanDuration(summary.windowMs)} not logged one by one: ${codes}`);
+  }, failureLog);
   server.on('clientError', (error, info) => {
+    // A session that ended on time or on a trust change is logged by its session-end line.
+    if ((error.code === 'ERR_SESSION_EXPIRED' || error.code === 'ERR_SESSION_UNTRUSTED') && info.peer) return;
+    if (!failures.allow(error.code)) return;
     const peerText = info.peer ? ` (${info.peer.agentId})` : '';
     log('client-refused', { remoteAddress: info.remoteAddress, code: error.code, error: error.message, ...(info.peer ? { agentId: info.peer.agentId } : {}) }, `connection from ${info.remoteAddress ?? 'unknown'}${peerText} failed: ${error.message} (${error.code})`);
   });
@@ -303,13 +413,13 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   server.on('session', (transport, peer) => {
     const tag = transport.sessionId.slice(0, 8);
-    if (shuttingDown) return void transport.close().catch(() => {});
+    if (shuttingDown || draining) return void transport.close().catch(() => {});
     const problem = admissionProblem(peer, admission) ?? (sessions.size >= maxSessions ? `the gateway is at its limit of ${maxSessions} sessions (--max-sessions)` : undefined);
     if (problem) return refuse(transport, peer, tag, problem);
 
     const startedAt = Date.now();
     const counts = { in: 0, out: 0 };
-    const s: LiveSession = { transport, peer, tag, slot: undefined, routerPeer: undefined as unknown as RouterPeer, endReason: undefined };
+    const s: LiveSession = { transport, peer, tag, slot: undefined, routerPeer: undefined as unknown as RouterPeer, endReason: undefined, inflight: new Set() };
     s.routerPeer = { tag, send: (m) => sendToSession(s, counts, m) };
     sessions.add(s);
     if (shared) {
@@ -320,26 +430,16 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     }
     const slot = s.slot;
     slot.router.attach(s.routerPeer);
-    const expiryMs = (peer.notAfter + 60) * 1000 - Date.now();
-    const expiry = setTimeout(
-      () => {
-        s.endReason = 'credential expired';
-        notifyClient(s, 'error', 'pqmcp gateway: your credential expired; this session is closed');
-        void closeSession(s);
-      },
-      Math.max(0, Math.min(expiryMs, MAX_TIMER_MS)),
-    );
-    expiry.unref();
-
     transport.onmessage = (m) => {
       counts.in++;
+      const r = m as { id?: string | number; method?: unknown };
+      if (typeof r.method === 'string' && r.id !== undefined) s.inflight.add(r.id);
       slot.router.fromSession(s.routerPeer, m as JSONRPCMessage);
     };
     transport.onerror = (e) => {
       s.endReason ??= e instanceof PqmcpError ? `${e.message} (${e.code})` : 'transport error';
     };
     transport.onclose = () => {
-      clearTimeout(expiry);
       sessions.delete(s);
       slot.router.detach(s.routerPeer);
       // A per-session child goes with its session; a shared one stays for the next.
@@ -363,41 +463,51 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   log(
     'listening',
-    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions },
-    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}`,
+    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions, ...gates.fields },
+    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}${describeGates(gates.fields)}`,
   );
 
   return new Promise<number>((resolve) => {
     const reload = async (): Promise<void> => {
+      let fresh: TrustStore;
       try {
-        // Read every list before applying any: a bad file changes nothing.
-        const lists = await Promise.all(revocationPaths.map(async (r) => ({ r, list: await loadRevocations(r) })));
-        for (const { r, list } of lists) applyRevocations(trust, list, r);
+        // Read the trust file and every list before applying any: a bad file changes nothing.
+        fresh = await loadTrustStore(trustPath, { revocations: revocationPaths });
       } catch (err) {
-        log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: revocation lists not reloaded: ${errorLine(err, 'error')}`);
+        log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: trust not reloaded: ${errorLine(err, 'error')}`);
         return;
       }
+      // Tell the clients that are about to lose their session why (the notification goes
+      // out before the alert); the library's session guard then ends them.
       let closed = 0;
       for (const s of sessions) {
         try {
-          trust.verifyCredential(backend, s.peer.credential, { expectedPeerId: s.peer.agentId });
+          fresh.recheckCredential(backend, s.peer.credential.encoded);
         } catch (err) {
           s.endReason = `no longer acceptable: ${err instanceof Error ? err.message : 'error'}`;
           notifyClient(s, 'error', 'pqmcp gateway: your credential is no longer accepted; this session is closed');
-          void closeSession(s);
           closed++;
         }
       }
-      log('reloaded', { revocationLists: revocationPaths.length, sessionsClosed: closed }, `SIGHUP: reloaded ${revocationPaths.length} revocation list(s); closed ${closed} session(s)`);
+      trust.replaceWith(fresh);
+      log('reloaded', { revocationLists: revocationPaths.length, sessionsClosed: closed }, `SIGHUP: reloaded the trust file and ${revocationPaths.length} revocation list(s); closing ${closed} session(s)`);
     };
     const shutdown = (signal: string): void => {
-      if (shuttingDown) {
+      if (draining) {
         log('forced-exit', { signal }, `${signal} again: exiting now`);
         process.exit(130);
       }
-      shuttingDown = true;
-      log('shutdown', { signal, sessions: sessions.size }, `${signal}: closing ${sessions.size} session(s) and stopping`);
+      // Drain: refuse new connections (/readyz says so), let requests in flight finish.
+      draining = true;
+      server.drain();
+      const inflight = (): number => [...sessions].reduce((n, s) => n + s.inflight.size, 0);
+      log('shutdown', { signal, sessions: sessions.size, inflight: inflight(), graceMs: drainGraceMs }, `${signal}: draining (${inflight()} request(s) in flight, grace ${humanDuration(drainGraceMs)}), then closing ${sessions.size} session(s) and stopping`);
       void (async () => {
+        gates.close();
+        const deadline = Date.now() + drainGraceMs;
+        while (inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        if (inflight() > 0) log('drain-timeout', { inflight: inflight() }, `grace period over with ${inflight()} request(s) still in flight`);
+        shuttingDown = true;
         await server.close().catch(() => {});
         if (sharedSlot) stopChild(sharedSlot.child);
         for (const s of sessions) if (s.slot) stopChild(s.slot.child);
@@ -405,13 +515,18 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
         process.off('SIGHUP', onHup);
+        failures.close();
+        await observe.close().catch(() => {});
         log('stopped', {}, 'stopped');
         resolve(0);
       })();
     };
     const onInt = (): void => shutdown('SIGINT');
     const onTerm = (): void => shutdown('SIGTERM');
-    const onHup = (): void => void reload();
+    const onHup = (): void => {
+      gates.reload(); // --policy, --quotas: a bad file is logged, the old one stays
+      void reload();
+    };
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
     process.on('SIGHUP', onHup);

@@ -12,6 +12,12 @@
  *
  *   {} = protected under handshake traffic keys, [] = under application traffic keys.
  *
+ * Resumed (docs/protocol.md section 15; the PSK logic lives in resumption.ts):
+ *   ClientHello (+ pre_shared_key: ticket, binder; fresh X-Wing ek) -->
+ *                                              <--------  ServerHello (+ pre_shared_key) {Finished}
+ *   {Finished}                                 -------->
+ *                                              <--------  [NewSessionTicket] (after any handshake)
+ *
  * Sharp edges:
  * - Every message is checked against the one state that accepts it and the epoch (plaintext
  *   or handshake-protected) it must arrive in; anything else is UnexpectedMessageError.
@@ -21,9 +27,14 @@
  *   only after 'complete': never to an unauthenticated client.
  * - Finished MACs are compared in constant time; signature and MAC failures use constant
  *   messages (BadSignatureError, BadFinishedError).
+ * - With `deferCrypto` the server does not encapsulate or sign itself: it returns a
+ *   'compute' action (always last) and waits, in 'wait-encapsulation' or 'wait-signature',
+ *   for `resume()` with the result. Any message fed meanwhile is unexpected; a result of the
+ *   wrong kind or length is refused. Random draws happen in the same order either way, so
+ *   an injected `random` gives the same bytes deferred or not.
  */
 import { equalBytes, utf8Encode } from '../bytes.js';
-import { compositeSign, compositeVerify } from '../crypto/composite.js';
+import { COMPOSITE_SIGNATURE_LENGTH, compositeSign, compositeVerify } from '../crypto/composite.js';
 import { BadFinishedError, BadSignatureError, InvalidArgumentError, PqmcpError, UnexpectedMessageError, UnsupportedExtensionError, UnsupportedSuiteError, UnsupportedVersionError, DecodeError, toPqmcpError } from '../errors.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import {
@@ -52,8 +63,13 @@ import {
 } from '../wire/messages.js';
 import type { Extension } from '../wire/messages.js';
 import type { XWingKeyPair } from '../crypto/types.js';
+import { decodeCredential } from '../identity/credential.js';
+import type { VerifyCredentialOptions } from '../identity/trust.js';
+import { EXT_PRE_SHARED_KEY, checkPskAccepted, encodePskAccepted } from '../wire/resumption.js';
 import { Transcript, applicationSecrets, exporterSecret, finishedMac, handshakeSecrets, masterSecret } from './key-schedule.js';
-import type { Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from './types.js';
+import { acceptTicket, bindOffer, issueTickets, prepareOffer, pskHandshakeSalt, resumptionMasterSecret } from './resumption.js';
+import type { ClientOffer, ServerContext } from './resumption.js';
+import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from './types.js';
 
 export const DEFAULT_VERSIONS: readonly number[] = [VERSION_1];
 export const DEFAULT_SUITES: readonly number[] = [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256, Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256];
@@ -98,6 +114,9 @@ abstract class HandshakeBase {
   protected clientHandshakeSecret: Uint8Array | undefined;
   protected serverHandshakeSecret: Uint8Array | undefined;
   protected master: Uint8Array | undefined;
+  /** Resumption: set once a ticket is accepted (both sides); the PSK's handshake salt. */
+  protected resumed = false;
+  protected pskSalt: Uint8Array | undefined;
   private failure: PqmcpError | undefined;
   abstract readonly role: 'client' | 'server';
   protected abstract state: string;
@@ -120,14 +139,25 @@ abstract class HandshakeBase {
 
   /** Feed one framed handshake message that arrived in `epoch`. */
   receive(message: Uint8Array, epoch: Epoch): HandshakeAction[] {
-    if (this.failure) throw this.failure;
-    try {
+    return this.guarded(() => {
       if (this.state === 'done') throw new UnexpectedMessageError('handshake message after the handshake completed');
       // Own copy: the transcript and decoded fields keep views into it, and a transport
       // may reuse its receive buffers.
       const own = message.slice();
       const { type, body } = unframeHandshake(own);
       return this.handle(type, body, own, epoch);
+    });
+  }
+
+  /** Continue after a 'compute' action with its result (deferCrypto only). */
+  resume(result: CryptoResult): HandshakeAction[] {
+    return this.guarded(() => this.onResult(result));
+  }
+
+  private guarded(fn: () => HandshakeAction[]): HandshakeAction[] {
+    if (this.failure) throw this.failure;
+    try {
+      return fn();
     } catch (err) {
       this.failure = toPqmcpError(err);
       throw this.failure;
@@ -135,6 +165,17 @@ abstract class HandshakeBase {
   }
 
   protected abstract handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[];
+
+  protected onResult(_result: CryptoResult): HandshakeAction[] {
+    throw new InvalidArgumentError('resume() without a pending compute action');
+  }
+
+  /** Compute a request here and now (the default, inline path). */
+  protected computeInline(request: CryptoRequest): CryptoResult {
+    const { backend, identity } = this.config;
+    if (request.op === 'encapsulate') return { op: 'encapsulate', ...backend.xwing.encapsulate(request.publicKey, request.randomness) };
+    return { op: 'sign', signature: compositeSign(backend, identity.keyPair, request.message, request.context, request.randomness) };
+  }
 
   protected log(label: string, secret: Uint8Array): void {
     this.config.keyLog?.(label, secret.slice());
@@ -144,8 +185,10 @@ abstract class HandshakeBase {
   protected deriveHandshake(sharedSecret: Uint8Array): { clientHandshake: Uint8Array; serverHandshake: Uint8Array } {
     const { backend } = this.config;
     this.log('xwing_shared_secret', sharedSecret);
-    const secrets = handshakeSecrets(backend, sharedSecret, this.transcript.hash());
+    const secrets = handshakeSecrets(backend, sharedSecret, this.transcript.hash(), this.pskSalt);
     sharedSecret.fill(0);
+    this.pskSalt?.fill(0);
+    this.pskSalt = undefined;
     this.clientHandshakeSecret = secrets.clientHandshake;
     this.serverHandshakeSecret = secrets.serverHandshake;
     this.master = masterSecret(backend, secrets.handshakeSecret);
@@ -165,13 +208,14 @@ abstract class HandshakeBase {
     return app;
   }
 
-  protected random(n: number): Uint8Array {
-    return this.config.random ? this.config.random(n) : this.config.backend.randomBytes(n);
+  /** `n` random bytes; `purpose` names the draw for known-answer vectors. */
+  protected random(n: number, purpose: string): Uint8Array {
+    return this.config.random ? this.config.random(n, `${this.role} ${purpose}`) : this.config.backend.randomBytes(n);
   }
 
   /** ML-DSA `rnd`: explicit only in deterministic mode. */
   protected signingRandomness(): Uint8Array | undefined {
-    return this.config.random ? this.config.random(32) : undefined;
+    return this.config.random ? this.config.random(32, `${this.role} CredentialVerify ML-DSA rnd`) : undefined;
   }
 
   protected requireEpoch(epoch: Epoch, required: Epoch, what: string): void {
@@ -180,16 +224,55 @@ abstract class HandshakeBase {
 
   /** Our Credential, CredentialVerify and Finished, appended to the transcript. */
   protected authenticate(signatureContext: Uint8Array, finishedBase: Uint8Array): Uint8Array[] {
-    const { backend, identity } = this.config;
+    const { credential, request } = this.presentCredential(signatureContext);
+    const result = this.computeInline(request) as { signature: Uint8Array };
+    return [credential, ...this.proveCredential(result.signature, finishedBase)];
+  }
+
+  /** Our Credential, appended to the transcript, and the signature request over it. */
+  protected presentCredential(signatureContext: Uint8Array): { credential: Uint8Array; request: CryptoRequest } {
+    const { identity } = this.config;
     const encoded = identity.credential instanceof Uint8Array ? identity.credential : identity.credential.encoded;
-    const cred = encodeCredentialMessage(encoded);
-    this.transcript.add(cred);
-    const signature = compositeSign(backend, identity.keyPair, this.transcript.hash(), signatureContext, this.signingRandomness());
+    const credential = encodeCredentialMessage(encoded);
+    this.transcript.add(credential);
+    const randomness = this.signingRandomness();
+    const request: CryptoRequest = { op: 'sign', message: this.transcript.hash(), context: signatureContext, ...(randomness ? { randomness } : {}) };
+    return { credential, request };
+  }
+
+  /** Our CredentialVerify (carrying `signature`) and Finished, appended to the transcript. */
+  protected proveCredential(signature: Uint8Array, finishedBase: Uint8Array): Uint8Array[] {
     const verify = encodeCredentialVerify({ algorithm: SIG_MLDSA65_ED25519, signature });
     this.transcript.add(verify);
-    const finished = encodeFinished(finishedMac(backend, finishedBase, this.transcript.hash()));
+    const finished = encodeFinished(finishedMac(this.config.backend, finishedBase, this.transcript.hash()));
     this.transcript.add(finished);
-    return [cred, verify, finished];
+    return [verify, finished];
+  }
+
+  /** A resumed side's only authentication: its Finished (no Credential, no signature). */
+  protected finishedOnly(finishedBase: Uint8Array): Uint8Array[] {
+    const finished = encodeFinished(finishedMac(this.config.backend, finishedBase, this.transcript.hash()));
+    this.transcript.add(finished);
+    return [finished];
+  }
+
+  protected nowMs(): number {
+    return (this.config.now ?? Date.now)();
+  }
+
+  /** This side's credential bytes. */
+  protected ownCredential(): Uint8Array {
+    const c = this.config.identity.credential;
+    return c instanceof Uint8Array ? c : c.encoded;
+  }
+
+  /** How the peer's credential is checked (full handshakes and ticket re-checks alike). */
+  protected verifyOptions(): VerifyCredentialOptions {
+    const options: VerifyCredentialOptions = {};
+    if (this.config.now) options.now = this.config.now;
+    if (this.config.clockSkewSeconds !== undefined) options.clockSkewSeconds = this.config.clockSkewSeconds;
+    if (this.config.expectedPeerId !== undefined) options.expectedPeerId = this.config.expectedPeerId;
+    return options;
   }
 
   /** The context the peer's CredentialVerify must be made under (the other role's). */
@@ -212,11 +295,7 @@ abstract class HandshakeBase {
   /** The peer's Credential: decode and verify against the trust store (typed errors). */
   private onPeerCredential(body: Uint8Array, framed: Uint8Array): void {
     const credential = decodeCredentialMessage(body);
-    const options: { now?: () => number; clockSkewSeconds?: number; expectedPeerId?: string } = {};
-    if (this.config.now) options.now = this.config.now;
-    if (this.config.clockSkewSeconds !== undefined) options.clockSkewSeconds = this.config.clockSkewSeconds;
-    if (this.config.expectedPeerId !== undefined) options.expectedPeerId = this.config.expectedPeerId;
-    this.peer = this.config.trust.verifyCredential(this.config.backend, credential, options);
+    this.peer = this.config.trust.verifyCredential(this.config.backend, credential, this.verifyOptions());
     this.transcript.add(framed);
   }
 
@@ -246,16 +325,23 @@ abstract class HandshakeBase {
    * machine still holds: the traffic secrets now belong to the session (which wipes them on
    * key update and close) and nothing else is needed again.
    */
-  protected complete(): HandshakeAction {
+  protected complete(): Extract<HandshakeAction, { type: 'complete' }> & { resumptionSecret: Uint8Array } {
     if (!this.peer || !this.master) throw new UnexpectedMessageError('handshake incomplete');
     const transcriptHash = this.transcript.hash();
     const exporter = exporterSecret(this.config.backend, this.master, transcriptHash);
     this.log('exporter_secret', exporter);
+    const resumptionSecret = resumptionMasterSecret(this.config.backend, this.master, transcriptHash);
+    this.log('resumption_master_secret', resumptionSecret);
     this.master.fill(0);
     this.clientHandshakeSecret?.fill(0);
     this.serverHandshakeSecret?.fill(0);
     this.master = this.clientHandshakeSecret = this.serverHandshakeSecret = undefined;
-    return { type: 'complete', result: { version: this.version, suite: this.suite, peer: this.peer, transcriptHash }, exporterSecret: exporter };
+    return {
+      type: 'complete',
+      result: { version: this.version, suite: this.suite, peer: this.peer, transcriptHash, resumed: this.resumed },
+      exporterSecret: exporter,
+      resumptionSecret,
+    };
   }
 }
 
@@ -266,23 +352,34 @@ export class ClientHandshake extends HandshakeBase {
   private ephemeral: XWingKeyPair | undefined;
   /** Extension types the ClientHello carried: the only ones a ServerHello may contain. */
   private offeredExtensions: number[] = [];
+  /** The ticket offered (resumption), and its early secret until the ServerHello. */
+  private offer: ClientOffer | undefined;
+  private early: Uint8Array | undefined;
 
   /** Produce the ClientHello. Call exactly once. */
   start(): HandshakeAction[] {
     if (this.state !== 'start') throw new InvalidArgumentError('client handshake already started');
-    const { backend } = this.config;
-    this.ephemeral = backend.xwing.keygen(this.random(32));
-    const random = this.random(RANDOM_LENGTH);
+    const { backend, resumeTicket } = this.config;
+    this.ephemeral = backend.xwing.keygen(this.random(32, 'X-Wing key generation seed'));
+    const random = this.random(RANDOM_LENGTH, 'random');
     const extensions = this.clientExtensions();
-    this.offeredExtensions = extensions.map((e) => e.type);
-    const hello = encodeClientHello({
-      versions: [...this.versions],
-      random,
-      suites: [...this.suites],
-      kemId: KEM_XWING,
-      keyShare: this.ephemeral.publicKey,
-      extensions,
-    });
+    const keyShare = this.ephemeral.publicKey;
+    // pre_shared_key (0x0020) is placed by type like any other extension; its binder is
+    // computed over this same encoding with the binder zeroed (resumption.ts).
+    const encode = (psk?: Extension): Uint8Array =>
+      encodeClientHello({ versions: [...this.versions], random, suites: [...this.suites], kemId: KEM_XWING, keyShare, extensions: psk ? [...extensions, psk].sort((a, b) => a.type - b.type) : extensions });
+    this.offer = resumeTicket ? prepareOffer(backend, this.config.trust, resumeTicket, this.ownCredential(), this.suites, this.verifyOptions(), this.nowMs()) : undefined;
+    let hello: Uint8Array;
+    if (this.offer) {
+      const bound = bindOffer(backend, this.offer, encode);
+      this.early = bound.early;
+      this.log('early_secret', bound.early);
+      hello = bound.hello;
+      this.offeredExtensions = [...extensions.map((e) => e.type), EXT_PRE_SHARED_KEY];
+    } else {
+      hello = encode();
+      this.offeredExtensions = extensions.map((e) => e.type);
+    }
     this.transcript.add(hello);
     this.state = 'wait-server-hello';
     return [{ type: 'send', epoch: 'plaintext', message: hello }];
@@ -312,12 +409,13 @@ export class ClientHandshake extends HandshakeBase {
         if (sh.ciphertext.length !== XWING_CIPHERTEXT_LENGTH) throw new DecodeError(`X-Wing ciphertext must be ${XWING_CIPHERTEXT_LENGTH} bytes, got ${sh.ciphertext.length}`);
         this.version = sh.version;
         this.suite = sh.suite;
+        this.onResumption(sh.extensions);
         const shared = backend.xwing.decapsulate(this.ephemeral!, sh.ciphertext);
         this.ephemeral!.seed.fill(0);
         this.ephemeral = undefined;
         this.transcript.add(framed);
         const secrets = this.deriveHandshake(shared);
-        this.state = 'wait-credential';
+        this.state = this.resumed ? 'wait-finished' : 'wait-credential';
         return [
           { type: 'keys', direction: 'receive', epoch: 'handshake', secret: secrets.serverHandshake },
           { type: 'keys', direction: 'send', epoch: 'handshake', secret: secrets.clientHandshake },
@@ -330,7 +428,7 @@ export class ClientHandshake extends HandshakeBase {
       case 'wait-finished': {
         this.onPeerFinished(type, body, framed, epoch, this.serverHandshakeSecret!);
         const app = this.deriveApplication();
-        const flight = this.authenticate(CLIENT_SIGNATURE_CONTEXT, this.clientHandshakeSecret!);
+        const flight = this.resumed ? this.finishedOnly(this.clientHandshakeSecret!) : this.authenticate(CLIENT_SIGNATURE_CONTEXT, this.clientHandshakeSecret!);
         this.state = 'done';
         return [
           ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
@@ -343,13 +441,45 @@ export class ClientHandshake extends HandshakeBase {
         throw new UnexpectedMessageError('handshake message after the handshake completed');
     }
   }
+
+  /** The ServerHello's pre_shared_key: the ticket offered was accepted (else: a full handshake). */
+  private onResumption(extensions: Extension[]): void {
+    const accepted = extensions.find((e) => e.type === EXT_PRE_SHARED_KEY);
+    const early = this.early;
+    this.early = undefined;
+    try {
+      if (!accepted) return;
+      if (!this.offer || !early) throw new UnexpectedMessageError('ServerHello accepts a ticket that was not offered');
+      checkPskAccepted(accepted.data);
+      if (this.suite !== this.offer.ticket.suite) throw new UnsupportedSuiteError(`server resumed with suite ${this.suite}, but the ticket is for suite ${this.offer.ticket.suite}`);
+      this.resumed = true;
+      this.peer = this.offer.serverPeer;
+      this.pskSalt = pskHandshakeSalt(this.config.backend, early);
+    } finally {
+      early?.fill(0);
+    }
+  }
 }
 
 export class ServerHandshake extends HandshakeBase {
   readonly role = 'server';
   protected readonly peerSignatureContext = CLIENT_SIGNATURE_CONTEXT;
-  protected state: 'wait-client-hello' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'wait-client-hello';
+  protected state: 'wait-client-hello' | 'wait-encapsulation' | 'wait-signature' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'wait-client-hello';
   private applicationClientSecret: Uint8Array | undefined;
+  /** Unix seconds of the full handshake behind this session (a resumed one keeps the ticket's). */
+  private authTime: number | undefined;
+
+  private serverContext(): ServerContext {
+    return {
+      backend: this.config.backend,
+      trust: this.config.trust,
+      tickets: this.config.tickets!,
+      ownCredential: this.ownCredential(),
+      ownPublicKey: this.config.identity.keyPair.publicKey,
+      verify: this.verifyOptions(),
+      nowMs: this.nowMs(),
+    };
+  }
 
   /** Hand the client's application secret to the session (which owns and wipes it). */
   private takeApplicationClientSecret(): Uint8Array {
@@ -359,7 +489,6 @@ export class ServerHandshake extends HandshakeBase {
   }
 
   protected handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[] {
-    const { backend } = this.config;
     switch (this.state) {
       case 'wait-client-hello': {
         expectType(type, MsgType.clientHello, this.state);
@@ -370,46 +499,124 @@ export class ServerHandshake extends HandshakeBase {
         const version = this.versions.find((v) => offeredVersions.includes(v));
         if (version === undefined) throw new UnsupportedVersionError(`no common protocol version (client offered [${offeredVersions.join(', ')}])`);
         const ch = decodeClientHello(body);
-        const suite = this.suites.find((s) => ch.suites.includes(s));
+        let suite = this.suites.find((s) => ch.suites.includes(s));
         if (suite === undefined) throw new UnsupportedSuiteError(`no common cipher suite (client offered [${ch.suites.join(', ')}])`);
         if (ch.kemId !== KEM_XWING) throw new UnsupportedSuiteError(`unsupported KEM ${ch.kemId}`);
         if (ch.keyShare.length !== XWING_PUBLIC_KEY_LENGTH) throw new DecodeError(`X-Wing key share must be ${XWING_PUBLIC_KEY_LENGTH} bytes, got ${ch.keyShare.length}`);
+        // Resumption: a usable ticket with a good binder makes this a PSK handshake; any
+        // other refusal is reported and ignored (full handshake); a bad binder throws.
+        const offered = this.config.tickets ? ch.extensions.find((e) => e.type === EXT_PRE_SHARED_KEY) : undefined;
+        const accepted = offered ? acceptTicket(this.serverContext(), offered, framed, ch.suites, this.suites) : undefined;
+        if (accepted) {
+          suite = accepted.contents.suite;
+          this.resumed = true;
+          this.peer = accepted.peer;
+          this.authTime = accepted.contents.authTime;
+          this.pskSalt = pskHandshakeSalt(this.config.backend, accepted.early);
+          this.log('early_secret', accepted.early);
+          accepted.early.fill(0);
+          accepted.contents.psk.fill(0);
+        }
         this.version = version;
         this.suite = suite;
         this.transcript.add(framed);
-        const { ciphertext, sharedSecret } = backend.xwing.encapsulate(ch.keyShare, this.config.random ? this.config.random(64) : undefined);
-        const hello = encodeServerHello({ version, random: this.random(RANDOM_LENGTH), suite, kemId: KEM_XWING, ciphertext, extensions: [] });
-        this.transcript.add(hello);
-        const secrets = this.deriveHandshake(sharedSecret);
-        const flight = this.authenticate(SERVER_SIGNATURE_CONTEXT, secrets.serverHandshake);
-        const app = this.deriveApplication();
-        this.applicationClientSecret = app.client;
-        this.state = 'wait-credential';
-        return [
-          { type: 'send', epoch: 'plaintext', message: hello },
-          { type: 'keys', direction: 'send', epoch: 'handshake', secret: secrets.serverHandshake },
-          { type: 'keys', direction: 'receive', epoch: 'handshake', secret: secrets.clientHandshake },
-          ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
-          // As in TLS 1.3, the server's sending side moves to application keys right after
-          // its Finished (the client switches its receiving side at the same point), so an
-          // alert about the client's credential reaches the client. No application data is
-          // sent under them until 'complete': the session holds it back.
-          { type: 'keys', direction: 'send', epoch: 'application', secret: app.server },
-        ];
+        const randomness = this.config.random ? this.random(64, 'X-Wing encapsulation randomness (m || ek_X)') : undefined;
+        const request: CryptoRequest = { op: 'encapsulate', publicKey: ch.keyShare, ...(randomness ? { randomness } : {}) };
+        return this.computeOrContinue('wait-encapsulation', request);
       }
+      case 'wait-encapsulation':
+      case 'wait-signature':
+        throw new UnexpectedMessageError(`handshake message while the server is computing (${this.state})`);
       case 'wait-credential':
       case 'wait-verify':
         this.state = this.peerAuthentication(this.state, type, body, framed, epoch);
         return [];
-      case 'wait-finished':
+      case 'wait-finished': {
         this.onPeerFinished(type, body, framed, epoch, this.clientHandshakeSecret!);
         this.state = 'done';
+        const { resumptionSecret, ...complete } = this.complete();
+        const tickets = this.config.tickets
+          ? issueTickets(this.serverContext(), resumptionSecret, this.suite, complete.result.peer, decodeCredential(this.ownCredential()).agentId, this.authTime ?? Math.floor(this.nowMs() / 1000), (n) => this.random(n, 'ticket salt'))
+          : [];
+        resumptionSecret.fill(0);
         return [
           { type: 'keys', direction: 'receive', epoch: 'application', secret: this.takeApplicationClientSecret() },
-          this.complete(),
+          complete,
+          // After 'complete': the client is verified; tickets go under application keys.
+          ...tickets.map((message): HandshakeAction => ({ type: 'send', epoch: 'application', message })),
         ];
+      }
       case 'done':
         throw new UnexpectedMessageError('handshake message after the handshake completed');
     }
+  }
+
+  /** Deferring: hand `request` out and wait in `state`. Otherwise compute it and go on. */
+  private computeOrContinue(state: 'wait-encapsulation' | 'wait-signature', request: CryptoRequest): HandshakeAction[] {
+    if (this.config.deferCrypto) {
+      this.state = state;
+      return [{ type: 'compute', request }];
+    }
+    this.state = state;
+    return this.onResult(this.computeInline(request));
+  }
+
+  protected override onResult(result: CryptoResult): HandshakeAction[] {
+    if (this.state === 'wait-encapsulation' && result.op === 'encapsulate') {
+      if (result.ciphertext.length !== XWING_CIPHERTEXT_LENGTH || result.sharedSecret.length !== 32) throw new InvalidArgumentError('encapsulation result has the wrong length');
+      return this.afterEncapsulation(result.ciphertext, result.sharedSecret);
+    }
+    if (this.state === 'wait-signature' && result.op === 'sign') {
+      if (result.signature.length !== COMPOSITE_SIGNATURE_LENGTH) throw new InvalidArgumentError('signature result has the wrong length');
+      return this.afterSignature(result.signature);
+    }
+    return super.onResult(result);
+  }
+
+  /** ServerHello, handshake keys, our Credential; then the signature over them. */
+  private afterEncapsulation(ciphertext: Uint8Array, sharedSecret: Uint8Array): HandshakeAction[] {
+    const extensions = this.resumed ? [encodePskAccepted()] : [];
+    const hello = encodeServerHello({ version: this.version, random: this.random(RANDOM_LENGTH, 'random'), suite: this.suite, kemId: KEM_XWING, ciphertext, extensions });
+    this.transcript.add(hello);
+    const secrets = this.deriveHandshake(sharedSecret);
+    if (this.resumed) return [{ type: 'send', epoch: 'plaintext', message: hello }, ...this.resumedFlight(secrets)];
+    const { credential, request } = this.presentCredential(SERVER_SIGNATURE_CONTEXT);
+    const actions: HandshakeAction[] = [
+      { type: 'send', epoch: 'plaintext', message: hello },
+      { type: 'keys', direction: 'send', epoch: 'handshake', secret: secrets.serverHandshake },
+      { type: 'keys', direction: 'receive', epoch: 'handshake', secret: secrets.clientHandshake },
+      { type: 'send', epoch: 'handshake', message: credential },
+    ];
+    return [...actions, ...this.computeOrContinue('wait-signature', request)];
+  }
+
+  /** Resumed: handshake keys and our Finished only (no Credential, no signature). */
+  private resumedFlight(secrets: { clientHandshake: Uint8Array; serverHandshake: Uint8Array }): HandshakeAction[] {
+    const flight = this.finishedOnly(secrets.serverHandshake);
+    const app = this.deriveApplication();
+    this.applicationClientSecret = app.client;
+    this.state = 'wait-finished';
+    return [
+      { type: 'keys', direction: 'send', epoch: 'handshake', secret: secrets.serverHandshake },
+      { type: 'keys', direction: 'receive', epoch: 'handshake', secret: secrets.clientHandshake },
+      ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
+      { type: 'keys', direction: 'send', epoch: 'application', secret: app.server },
+    ];
+  }
+
+  /** CredentialVerify and Finished; then wait for the client's flight. */
+  private afterSignature(signature: Uint8Array): HandshakeAction[] {
+    const flight = this.proveCredential(signature, this.serverHandshakeSecret!);
+    const app = this.deriveApplication();
+    this.applicationClientSecret = app.client;
+    this.state = 'wait-credential';
+    return [
+      ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
+      // As in TLS 1.3, the server's sending side moves to application keys right after
+      // its Finished (the client switches its receiving side at the same point), so an
+      // alert about the client's credential reaches the client. No application data is
+      // sent under them until 'complete': the session holds it back.
+      { type: 'keys', direction: 'send', epoch: 'application', secret: app.server },
+    ];
   }
 }

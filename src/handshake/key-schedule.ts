@@ -1,6 +1,7 @@
 /**
  * The PQMCP/1 key schedule: TLS 1.3's (RFC 8446 section 7.1) shape with HKDF-SHA256, a
- * single KEM input (the X-Wing shared secret), no PSK and no 0-RTT.
+ * single KEM input (the X-Wing shared secret), an optional resumption PSK mixed in before
+ * it (handshake/resumption.ts), and no 0-RTT.
  *
  *   HKDF-Expand-Label(S, L, C, n) = HKDF-Expand(S, u16 n || vector<u8>("pqmcp1 " + L) || vector<u8>(C), n)
  *   Derive-Secret(S, L, msgs)    = HKDF-Expand-Label(S, L, SHA-256(msgs), 32)
@@ -69,8 +70,9 @@ export interface HandshakeSecrets {
   serverHandshake: Uint8Array;
 }
 
-export function handshakeSecrets(backend: CryptoBackend, sharedSecret: Uint8Array, helloHash: Uint8Array): HandshakeSecrets {
-  const handshakeSecret = backend.hkdfExtract(backend.sha256(utf8Encode('PQMCP/1')), sharedSecret);
+/** `pskSalt`: with resumption, Derive-Secret(early_secret, "derived", "") (handshake/resumption.ts). */
+export function handshakeSecrets(backend: CryptoBackend, sharedSecret: Uint8Array, helloHash: Uint8Array, pskSalt?: Uint8Array): HandshakeSecrets {
+  const handshakeSecret = backend.hkdfExtract(pskSalt ?? backend.sha256(utf8Encode('PQMCP/1')), sharedSecret);
   return {
     handshakeSecret,
     clientHandshake: deriveSecret(backend, handshakeSecret, 'c hs traffic', helloHash),

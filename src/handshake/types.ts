@@ -5,6 +5,8 @@ import type { CompositeKeyPair } from '../crypto/composite.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import type { Credential } from '../identity/credential.js';
 import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
+import type { ClientTicket } from '../resumption/client-tickets.js';
+import type { ServerTicketConfig } from './resumption.js';
 
 /**
  * This side's long-term identity: its composite key pair and its credential (encoded bytes
@@ -34,24 +36,53 @@ export interface HandshakeConfig {
    * Source of every random input (hello randoms, the ephemeral X-Wing seed, encapsulation
    * randomness, ML-DSA's rnd). Inject it only for known-answer tests: with it set, the whole
    * handshake is reproducible byte for byte. Default: the backend's CSPRNG, and the native
-   * primitives draw their own randomness.
+   * primitives draw their own randomness. `purpose` names each draw ("client random",
+   * "server X-Wing encapsulation randomness (m || ek_X)", ...) for labelled vectors.
    */
-  random?: (length: number) => Uint8Array;
+  random?: (length: number, purpose: string) => Uint8Array;
   /**
    * Receives every secret of the key schedule as it is derived (like TLS's key log). For
    * known-answer tests and protocol debugging only: anything it stores can decrypt the
    * session. Never set it in production.
    */
   keyLog?: (label: string, secret: Uint8Array) => void;
+
+  // --- resumption (docs/protocol.md section 15) ---
+  /** Server: issue tickets after each handshake and accept them in ClientHellos. */
+  tickets?: ServerTicketConfig;
+  /** Client: offer this ticket (PSK + fresh X-Wing, no signatures). Ignored unless usable now. */
+  resumeTicket?: ClientTicket;
+
+  /**
+   * Server only: hand the X-Wing encapsulation and the composite signature back to the
+   * caller as 'compute' actions (resume with `resume()`), instead of computing them inline,
+   * so a transport can run them off its event loop (a worker pool) and refuse them when
+   * overloaded. The bytes on the wire are the same either way. Default false.
+   */
+  deferCrypto?: boolean;
 }
 
 export type Epoch = 'plaintext' | 'handshake' | 'application';
 
 /** What the session must do, in order, after feeding a message to a handshake state machine. */
 export type HandshakeAction =
-  | { type: 'send'; epoch: 'plaintext' | 'handshake'; message: Uint8Array }
+  | { type: 'send'; epoch: 'plaintext' | 'handshake' | 'application'; message: Uint8Array }
   | { type: 'keys'; direction: 'send' | 'receive'; epoch: 'handshake' | 'application'; secret: Uint8Array }
-  | { type: 'complete'; result: HandshakeResult; exporterSecret: Uint8Array };
+  | { type: 'complete'; result: HandshakeResult; exporterSecret: Uint8Array; resumptionSecret?: Uint8Array }
+  /** Always the last action: compute this (anywhere), then resume the state machine with the result. */
+  | { type: 'compute'; request: CryptoRequest };
+
+/**
+ * Expensive work a deferring server hands out (see `deferCrypto`). `randomness` is set only
+ * when the handshake's randomness is injected (known-answer tests): the result is then
+ * reproducible wherever it is computed.
+ */
+export type CryptoRequest =
+  | { op: 'encapsulate'; publicKey: Uint8Array; randomness?: Uint8Array }
+  /** A composite signature under this side's own identity key. */
+  | { op: 'sign'; message: Uint8Array; context: Uint8Array; randomness?: Uint8Array };
+
+export type CryptoResult = { op: 'encapsulate'; ciphertext: Uint8Array; sharedSecret: Uint8Array } | { op: 'sign'; signature: Uint8Array };
 
 export interface HandshakeResult {
   version: number;
@@ -59,6 +90,8 @@ export interface HandshakeResult {
   peer: VerifiedPeer;
   /** SHA-256 of the full transcript through the client's Finished: a unique session id. */
   transcriptHash: Uint8Array;
+  /** True when the session was resumed from a ticket: `peer` comes from the ticket (re-checked against the trust store), no signatures were made. */
+  resumed: boolean;
 }
 
 export type { CryptoBackend };

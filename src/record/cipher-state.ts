@@ -16,8 +16,12 @@
  * - `wipe()` zeroes this object's copies of key and IV and drops the AEAD; the backend's
  *   internal key copy (a KeyObject, noble's closure) is left to the garbage collector.
  *   A wiped state throws ClosedError.
- * - Timing depends only on seq, lengths and the (public) header; the inner type is read
- *   after authentication, where its validity is revealed by the outcome anyway.
+ * - Timing depends only on seq, lengths and the (public) header, and, after
+ *   authentication, on the amount of padding (the zeros are scanned from the end, as in
+ *   TLS 1.3); the inner type is read after authentication, where its validity is revealed
+ *   by the outcome anyway.
+ * - Padding (padding.ts) is zeros after the inner type; `open` strips any amount of it. An
+ *   inner plaintext that is all zeros has no type: UnexpectedMessageError.
  * - The nonce and header buffers are reused between records: backends must consume them
  *   synchronously (both do; the Aead interface is synchronous).
  */
@@ -27,8 +31,16 @@ import { DEFAULT_SEQUENCE_LIMIT, HEADER_LENGTH, InnerType, IV_LENGTH, KEY_LENGTH
 import { writeHeader } from './framing.js';
 import { writeNonce } from './_nonce.js';
 
-/** The one-byte trailer (inner content type) of each inner plaintext, by type. */
+/** The one-byte trailer (inner content type) of each unpadded inner plaintext, by type. */
 const INNER_TYPE_BYTE: readonly Uint8Array[] = Array.from({ length: InnerType.applicationFinal + 1 }, (_, t) => Uint8Array.of(t));
+
+/** The trailer of a padded inner plaintext: the type byte, then `padding` zeros. */
+function paddedTrailer(innerType: InnerTypeId, padding: number): Uint8Array {
+  if (padding === 0) return INNER_TYPE_BYTE[innerType]!;
+  const trailer = new Uint8Array(1 + padding);
+  trailer[0] = innerType;
+  return trailer;
+}
 
 export interface CipherStateOptions {
   /** No record is sealed or opened at seq >= this (an integer in [1, 2^48]; default 2^48). */
@@ -70,21 +82,24 @@ export class CipherState {
   /**
    * Protect `content` as one record and return it encoded, header included.
    *
-   *   inner = content || inner_type u8                      content 0..65536 bytes
+   *   inner = content || inner_type u8 || zeros[padding]     |inner| <= 65537
    *   nonce = iv XOR (0x00000000 || seq u64 big-endian)
    *   aad   = 0x17 || length u24                             the record header
-   *   Record = aad || AEAD-Seal(key, nonce, inner, aad)      length = |content| + 17
+   *   Record = aad || AEAD-Seal(key, nonce, inner, aad)      length = |inner| + 16
    *
    * One allocation (the backend's `sealFramed`): the record buffer holds the header and
    * the inner plaintext, which is encrypted in place; the AEAD output is copied once.
    */
-  seal(innerType: InnerTypeId, content: Uint8Array): Uint8Array {
+  seal(innerType: InnerTypeId, content: Uint8Array, padding = 0): Uint8Array {
     const aead = this.ready();
     if (!(innerType >= InnerType.handshake && innerType <= InnerType.applicationFinal)) throw new InvalidArgumentError(`unknown inner content type ${innerType}`);
     if (content.length > MAX_CONTENT) throw new InvalidArgumentError(`record content of ${content.length} bytes exceeds ${MAX_CONTENT}`);
-    const bodyLength = content.length + 1 + TAG_LENGTH;
+    if (!(Number.isSafeInteger(padding) && padding >= 0 && content.length + 1 + padding <= MAX_CONTENT + 1)) {
+      throw new InvalidArgumentError(`padding of ${padding} bytes would make the inner plaintext exceed ${MAX_CONTENT + 1} bytes`);
+    }
+    const bodyLength = content.length + 1 + padding + TAG_LENGTH;
     writeHeader(this.header, RecordType.protected, bodyLength);
-    const out = aead.sealFramed(writeNonce(this.nonce, this.iv, this.seq), this.header, content, INNER_TYPE_BYTE[innerType]!);
+    const out = aead.sealFramed(writeNonce(this.nonce, this.iv, this.seq), this.header, content, paddedTrailer(innerType, padding));
     if (out.length !== HEADER_LENGTH + bodyLength) throw new InternalError('AEAD returned a body of the wrong length');
     this.seq++;
     return out;
@@ -100,8 +115,10 @@ export class CipherState {
     const inner = aead.open(writeNonce(this.nonce, this.iv, this.seq), body, header);
     if (inner === undefined) throw new BadRecordMacError();
     this.seq++;
-    const last = inner.length - 1;
-    if (last < 0) throw new DecodeError('empty inner plaintext');
+    // The content type is the last non-zero byte; the zeros after it are padding.
+    let last = inner.length - 1;
+    while (last >= 0 && inner[last] === 0) last--;
+    if (last < 0) throw new UnexpectedMessageError('inner plaintext has no content type (all zero)');
     const innerType = inner[last]!;
     if (!(innerType >= InnerType.handshake && innerType <= InnerType.applicationFinal)) throw new UnexpectedMessageError(`unknown inner content type ${innerType}`);
     return { innerType: innerType as InnerTypeId, content: inner.subarray(0, last) };

@@ -3,3 +3,4 @@ export * from './constants.js';
 export { RecordDeframer, checkHeader, encodeRecord, type RawRecord } from './framing.js';
 export { CipherState, type CipherStateOptions, type OpenedRecord } from './cipher-state.js';
 export { MessageAssembler, fragmentMessage, type Fragment, type FragmentType } from './fragments.js';
+export { CREDENTIAL_PADDING_BLOCK, MAX_INNER_PLAINTEXT, checkPaddingBlock, paddingFor } from './padding.js';

@@ -13,13 +13,28 @@
  *   authenticated close it is a TruncationError, never a clean close.
  * - Keys are updated automatically after `keyUpdateInterval` records in one direction,
  *   long before any AEAD limit; `updateKeys()` does it on demand.
+ * - A peer's update_requested is answered at most once until this side next sends
+ *   application data (RFC 8446 section 4.6.3: a side that is silent answers many requests
+ *   with a single update). The answer goes out just before that data (or with any
+ *   updateKeys()), so a storm of requests costs no answers, no output and no sealing.
+ * - At most MAX_KEY_UPDATES_IN_A_ROW KeyUpdates are accepted without application data in
+ *   between (BoringSSL's rule): more is unexpected_message. Honest peers update once per
+ *   keyUpdateInterval records, always with data between.
+ * - `partialBytes` is what the assembler holds of a message not yet complete (at most
+ *   maxMessageSize); the transport counts it toward its read budget.
+ * - A server with `deferCrypto` emits a 'compute' event instead of encapsulating or
+ *   signing; until `resume()` gets the result, received bytes are buffered, not processed
+ *   (the transport should stop reading meanwhile). To refuse the work, `abort()`.
  */
-import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
+import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, ServerBusyError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
 import { ClientHandshake, ServerHandshake } from '../handshake/handshake.js';
+import { receiveNewSessionTicket } from '../handshake/resumption.js';
+import type { ClientTicket } from '../resumption/client-tickets.js';
 import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
-import type { Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
-import { CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, encodeRecord, fragmentMessage } from '../record/index.js';
-import { Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
+import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
+import { CREDENTIAL_PADDING_BLOCK, CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, checkPaddingBlock, encodeRecord, fragmentMessage, paddingFor } from '../record/index.js';
+import type { Fragment } from '../record/index.js';
+import { MsgType, Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
 import type { AeadAlgorithm } from '../crypto/types.js';
 import { utf8Encode } from '../bytes.js';
 
@@ -34,13 +49,24 @@ export interface SessionOptions extends HandshakeConfig {
   keyUpdateInterval?: number;
   /** Hard per-key record limit (tests force it small). Default 2^48. */
   sequenceLimit?: number;
+  /**
+   * Pad the last record of each application message so that its inner plaintext is a
+   * multiple of this many bytes (docs/protocol.md, section 3.2): an observer then learns
+   * message sizes only to this granularity. 0 (default): no application padding. Credential
+   * records are always padded (to 1024).
+   */
+  applicationPadding?: number;
 }
 
 export type SessionEvent =
   | { type: 'handshake'; result: HandshakeResult }
+  /** Client: the server sent a resumption ticket (keep it for a later connection). */
+  | { type: 'ticket'; ticket: ClientTicket }
   | { type: 'message'; data: Uint8Array }
   | { type: 'close' }
-  | { type: 'error'; error: PqmcpError };
+  | { type: 'error'; error: PqmcpError }
+  /** deferCrypto: compute this, then call resume() with the result (or abort()). */
+  | { type: 'compute'; request: CryptoRequest };
 
 export interface SessionOutput {
   /** Bytes to write to the peer, in order. */
@@ -56,6 +82,8 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
  * (2^24.5 records of 2^14 bytes), and far inside ChaCha20-Poly1305's.
  */
 export const DEFAULT_KEY_UPDATE_INTERVAL = 2 ** 22;
+/** KeyUpdates accepted from the peer with no application data in between (BoringSSL's kMaxKeyUpdates). */
+export const MAX_KEY_UPDATES_IN_A_ROW = 32;
 /** The most records one AES-256-GCM key may protect here (2^22 x 2^16 bytes = 2^38 bytes). */
 export const AES_GCM_MAX_KEY_UPDATE_INTERVAL = 2 ** 22;
 
@@ -83,6 +111,8 @@ export class Session {
   private readonly rx: Direction = { epoch: 'plaintext', cipher: undefined, secret: undefined };
   private readonly maxMessageSize: number;
   private readonly keyUpdateInterval: number;
+  private readonly applicationPadding: number;
+  private keyUpdateCount = 0;
   private queued: Uint8Array[] = [];
   private queuedBytes = 0;
   private sentClose = false;
@@ -92,8 +122,16 @@ export class Session {
   private suite = 0;
   private started = false;
   private exporterSecret: Uint8Array | undefined;
+  /** Client: the resumption master secret, for the server's NewSessionTickets. */
+  private resumptionSecret: Uint8Array | undefined;
   /** Set while an alert record is processed: an alert is never answered with an alert. */
   private inAlert = false;
+  /** The peer asked for our KeyUpdate; it is sent before our next application record. */
+  private keyUpdateOwed = false;
+  /** KeyUpdates received since the peer's last application record. */
+  private keyUpdatesInARow = 0;
+  /** A 'compute' event is out: records wait in the deframer until resume(). */
+  private computing = false;
 
   private constructor(
     readonly role: 'client' | 'server',
@@ -107,6 +145,7 @@ export class Session {
     if (!(Number.isSafeInteger(this.keyUpdateInterval) && this.keyUpdateInterval > 0 && this.keyUpdateInterval < limit)) {
       throw new InvalidArgumentError('keyUpdateInterval must be a positive integer below sequenceLimit (a key update needs a record of its own)');
     }
+    this.applicationPadding = checkPaddingBlock(options.applicationPadding, 'applicationPadding');
     this.assembler = new MessageAssembler(this.maxMessageSize);
   }
 
@@ -122,6 +161,11 @@ export class Session {
     return this._state;
   }
 
+  /** KeyUpdates sent and received so far (for metrics). */
+  get keyUpdates(): number {
+    return this.keyUpdateCount;
+  }
+
   /** The handshake result (peer identity, suite, transcript hash) once established. */
   get result(): HandshakeResult | undefined {
     return this._result;
@@ -135,6 +179,16 @@ export class Session {
   /** Bytes received but not yet forming a whole record. */
   get bufferedBytes(): number {
     return this.deframer.bufferedBytes;
+  }
+
+  /** Bytes of a partly received application message (held until its final fragment). */
+  get partialBytes(): number {
+    return this.assembler.pendingBytes;
+  }
+
+  /** True while the peer's update_requested waits for our next application record. */
+  get keyUpdatePending(): boolean {
+    return this.keyUpdateOwed;
   }
 
   /** The client's first flight (ClientHello). The server has nothing to say first. */
@@ -153,12 +207,30 @@ export class Session {
     if (this._state === 'failed' || this._state === 'closed') return out;
     this.guard(out, () => {
       this.deframer.push(chunk);
-      for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
-        this.onRecord(rec.type, rec.header, rec.body, out);
-        if (this._state === 'closed') break;
-      }
+      this.processRecords(out);
     });
     return out;
+  }
+
+  /** Continue after a 'compute' event with its result. Never throws for a late result. */
+  resume(result: CryptoResult): SessionOutput {
+    const out: SessionOutput = { send: [], events: [] };
+    if (this._state === 'failed' || this._state === 'closed') return out;
+    if (!this.computing) throw new InvalidArgumentError('resume() without a pending compute event');
+    this.computing = false;
+    this.guard(out, () => {
+      this.apply(this.handshaking().resume(result), out);
+      this.processRecords(out);
+    });
+    return out;
+  }
+
+  private processRecords(out: SessionOutput): void {
+    if (this.computing) return;
+    for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
+      this.onRecord(rec.type, rec.header, rec.body, out);
+      if (this._state === 'closed' || this.computing) break;
+    }
   }
 
   /**
@@ -177,9 +249,10 @@ export class Session {
       return [];
     }
     return this.sealing((out) => {
+      if (this.keyUpdateOwed) this.sendKeyUpdate(false, out);
       for (const frag of fragmentMessage(message)) {
         this.maybeUpdateKeys(out);
-        out.push(this.tx.cipher!.seal(frag.innerType, frag.content));
+        out.push(this.sealFragment(frag));
       }
     });
   }
@@ -279,8 +352,9 @@ export class Session {
     this.wipeKeys();
   }
 
-  /** Forget every key this session holds (failure or close). The exporter goes too. */
+  /** Forget every key this session holds (failure or close). The exporter and a partly received message go too. */
   private wipeKeys(): void {
+    this.assembler.discard();
     for (const dir of [this.tx, this.rx]) {
       dir.cipher?.wipe();
       dir.secret?.fill(0);
@@ -288,6 +362,8 @@ export class Session {
     }
     this.exporterSecret?.fill(0);
     this.exporterSecret = undefined;
+    this.resumptionSecret?.fill(0);
+    this.resumptionSecret = undefined;
   }
 
   private alertRecord(code: number): Uint8Array {
@@ -310,13 +386,18 @@ export class Session {
       // It is unauthenticated: reported as an abort carrying its code, never with the
       // trusted meaning of that code.
       if (this.rx.epoch === 'application') throw new UnexpectedMessageError('plaintext alert after the handshake');
-      throw new PeerAbortedError(decodeAlert(body));
+      const code = decodeAlert(body);
+      // server_busy means only "retry later", exactly what the (equally forgeable) close
+      // code 4006 says: the server's cheap refusal before any signature.
+      if (code === Alert.serverBusy) throw new ServerBusyError('server busy: it refused the handshake before any work, try again later');
+      throw new PeerAbortedError(code);
     }
     // Protected record.
     if (!this.rx.cipher) throw new UnexpectedMessageError('protected record before keys were established');
     const { innerType, content } = this.rx.cipher.open(header, body);
     switch (innerType) {
       case InnerType.handshake:
+        if (this.rx.epoch === 'application') return this.onPostHandshake(content, out);
         if (this.rx.epoch !== 'handshake') throw new UnexpectedMessageError('handshake message after the handshake completed');
         this.apply(this.handshaking().receive(content, 'handshake'), out);
         return;
@@ -327,11 +408,12 @@ export class Session {
         return;
       case InnerType.keyUpdate:
         if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('KeyUpdate during the handshake');
-        this.onKeyUpdate(decodeKeyUpdate(content), out);
+        this.onKeyUpdate(decodeKeyUpdate(content));
         return;
       case InnerType.applicationFragment:
       case InnerType.applicationFinal: {
         if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('application data before the handshake completed');
+        this.keyUpdatesInARow = 0;
         const message = this.assembler.add(innerType, content);
         if (message) out.events.push({ type: 'message', data: message });
         return;
@@ -355,15 +437,35 @@ export class Session {
     throw new PeerAlertError(code);
   }
 
-  private onKeyUpdate(requested: boolean, out: SessionOutput): void {
+  /** After the handshake only NewSessionTicket (server to client) is a handshake message. */
+  private onPostHandshake(message: Uint8Array, out: SessionOutput): void {
+    const secret = this.resumptionSecret;
+    if (this.role !== 'client' || this._state !== 'established' || !secret || !this._result) {
+      throw new UnexpectedMessageError('handshake message after the handshake completed');
+    }
+    const { backend, identity } = this.options;
+    const own = identity.credential instanceof Uint8Array ? identity.credential : identity.credential.encoded;
+    const ticket = receiveNewSessionTicket(backend, secret, message, this._result.peer, this._result.suite, own, (this.options.now ?? Date.now)());
+    if (ticket) out.events.push({ type: 'ticket', ticket });
+  }
+
+  private onKeyUpdate(requested: boolean): void {
+    if (++this.keyUpdatesInARow > MAX_KEY_UPDATES_IN_A_ROW) {
+      throw new UnexpectedMessageError(`more than ${MAX_KEY_UPDATES_IN_A_ROW} KeyUpdates without application data`);
+    }
+    this.keyUpdateCount++;
     const old = this.rx.secret!;
     this.rx.secret = nextTrafficSecret(this.options.backend, old);
     old.fill(0); // forward secrecy in memory: the old key cannot be re-derived
     this.install(this.rx, this.rx.secret);
-    if (requested && !this.sentClose) this.sendKeyUpdate(false, out.send);
+    // RFC 8446 4.6.3: answered before our next application record, once however many came.
+    if (requested && !this.sentClose) this.keyUpdateOwed = true;
   }
 
   private sendKeyUpdate(requestPeer: boolean, out: Uint8Array[]): void {
+    // Any update of our sending keys answers a pending request.
+    this.keyUpdateOwed = false;
+    this.keyUpdateCount++;
     out.push(this.tx.cipher!.seal(InnerType.keyUpdate, encodeKeyUpdate(requestPeer)));
     const old = this.tx.secret!;
     this.tx.secret = nextTrafficSecret(this.options.backend, old);
@@ -388,7 +490,8 @@ export class Session {
     for (const action of actions) {
       switch (action.type) {
         case 'send':
-          out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : this.tx.cipher!.seal(InnerType.handshake, action.message));
+          // 'application': a post-handshake message (NewSessionTicket) under application keys.
+          out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : this.sealHandshake(action.message));
           break;
         case 'keys': {
           // The suite is fixed by the first key installation (after the hellos).
@@ -402,6 +505,9 @@ export class Session {
         case 'complete':
           this._result = action.result;
           this.exporterSecret = action.exporterSecret;
+          // Only a client keeps it (the server has issued its tickets by now).
+          if (this.role === 'client') this.resumptionSecret = action.resumptionSecret;
+          else action.resumptionSecret?.fill(0);
           this._state = 'established';
           // Nothing reads the state machine again: let its transcript (both credentials,
           // the hellos, views pinning the received flights) and peer state go.
@@ -409,8 +515,24 @@ export class Session {
           out.events.push({ type: 'handshake', result: action.result });
           this.flushQueue(out);
           break;
+        case 'compute':
+          this.computing = true;
+          out.events.push({ type: 'compute', request: action.request });
+          break;
       }
     }
+  }
+
+  /** One application fragment; the last of a message is padded per `applicationPadding`. */
+  private sealFragment(frag: Fragment): Uint8Array {
+    const padding = frag.innerType === InnerType.applicationFinal ? paddingFor(frag.content.length, this.applicationPadding) : 0;
+    return this.tx.cipher!.seal(frag.innerType, frag.content, padding);
+  }
+
+  /** A protected handshake message; a Credential is padded to its bucket (identity hiding by length). */
+  private sealHandshake(message: Uint8Array): Uint8Array {
+    const padding = message[0] === MsgType.credential ? paddingFor(message.length, CREDENTIAL_PADDING_BLOCK) : 0;
+    return this.tx.cipher!.seal(InnerType.handshake, message, padding);
   }
 
   private flushQueue(out: SessionOutput): void {
@@ -418,7 +540,7 @@ export class Session {
     this.queued = [];
     this.queuedBytes = 0;
     for (const m of queued) {
-      for (const frag of fragmentMessage(m)) out.send.push(this.tx.cipher!.seal(frag.innerType, frag.content));
+      for (const frag of fragmentMessage(m)) out.send.push(this.sealFragment(frag));
     }
   }
 }

@@ -2,10 +2,10 @@
  * MCP transports over WebSocket: a client Transport, a server listener handing out one
  * authenticated Transport per session, and the verified peer as the SDK's authInfo.
  */
-export { PqmcpClientTransport } from './client.js';
+export { PqmcpClientTransport, ticketStoreKey } from './client.js';
 export type { PqmcpClientOptions, PqmcpWebSocketOptions } from './client.js';
 export { PqmcpServer, listen, serveMcp } from './server.js';
-export type { ClientInfo, McpServerLike, PqmcpServerEvents, PqmcpServerOptions, SessionFactory } from './server.js';
+export type { ClientInfo, McpServerLike, PqmcpServerEvents, PqmcpServerOptions, ServerTicketOptions, SessionFactory } from './server.js';
 export { PqmcpServerTransport } from './server-transport.js';
 export { authInfoFor, sessionIdOf } from './auth-info.js';
 export type { PqmcpAuthExtra, PqmcpAuthInfo } from './auth-info.js';
@@ -17,4 +17,11 @@ export { MessagePipeline, MAX_TRACKED, JsonRpcErrorCode, errorResponse } from '.
 export type { Direction, HookChannel, HookContext, HookResult, HookSession, JsonRpcMessage, MessageHook, PipelineSinks, TrackedRequest } from './message-hooks.js';
 export { Connection } from './connection.js';
 export type { ConnectionOptions, MessageSocket } from './connection.js';
+// Session limits and expiry (issue 10).
+export { systemClock } from './clock.js';
+export type { Clock } from './clock.js';
+export { ReceiveBudget } from './receive-budget.js';
+export type { BudgetMember } from './receive-budget.js';
+export { busyRetryDelay } from './busy-retry.js';
+export type { BusyRetryEvent, BusyRetryOptions } from './busy-retry.js';
 export type { McpAuthInfo, McpMessageExtra, McpOnMessage, McpSendOptions } from './mcp-types.js';

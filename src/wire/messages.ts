@@ -51,6 +51,8 @@ export const MAX_CREDENTIAL_LENGTH = 16384;
 export const MsgType = {
   clientHello: 1,
   serverHello: 2,
+  /** Post-handshake, server to client, under application keys (resumption; wire/resumption.ts). */
+  newSessionTicket: 4,
   credential: 11,
   credentialVerify: 15,
   finished: 20,

@@ -167,10 +167,10 @@ export class Attacker {
   }
 
   /** Seal any inner type and content under the current send key (or `keys`), optionally at a chosen sequence number. */
-  seal(innerType: number, content: Uint8Array, opts: { seq?: number; keys?: RecordKeys } = {}): Uint8Array {
+  seal(innerType: number, content: Uint8Array, opts: { seq?: number; keys?: RecordKeys; padding?: number } = {}): Uint8Array {
     const keys = opts.keys ?? this.tx;
     if (!keys) throw new Error('attacker has no send keys yet');
-    return this.emitRecord(keys.seal(innerType, content, opts.seq ?? this.sealSeq(keys)));
+    return this.emitRecord(keys.seal(innerType, content, opts.seq ?? this.sealSeq(keys), opts.padding));
   }
 
   /** A plaintext record of any type. */
@@ -287,7 +287,7 @@ export class Attacker {
           this.rx = keys;
           this.rxEpoch = a.epoch;
         }
-      } else this.result = a.result;
+      } else if (a.type === 'complete') this.result = a.result;
     }
     return out;
   }

@@ -231,10 +231,24 @@ describe('after the handshake', () => {
     }
   });
 
+  it('padding after any inner type is stripped: padded application data, KeyUpdate and close_notify are honoured', () => {
+    for (const role of ['server', 'client'] as const) {
+      const d = setup(role).run();
+      d.toHonest([d.attacker.seal(InnerType.applicationFinal, text('small pad'), { padding: 3 }), d.attacker.seal(InnerType.applicationFinal, text('padded'), { padding: 65537 - 7 })]);
+      expect(d.error, role).toBeUndefined();
+      expect(d.delivered.map((m) => new TextDecoder().decode(m)), role).toEqual(['small pad', 'padded']);
+      d.toHonest([d.attacker.seal(InnerType.keyUpdate, Uint8Array.of(0), { padding: 10 })]);
+      expect(d.error, role).toBeUndefined();
+    }
+  });
+
   it('unknown inner types, an empty inner plaintext and malformed KeyUpdate or alert bodies', () => {
     const cases: [string, (d: Duel) => Uint8Array, string, number | null][] = [
-      ...[0x00, 0x06, 0x16, 0x7f, 0xff].map((t): [string, (d: Duel) => Uint8Array, string, number | null] => [`inner type ${t}`, (d) => d.attacker.seal(t, text('x')), 'ERR_UNEXPECTED_MESSAGE', Alert.unexpectedMessage]),
+      ...[0x06, 0x16, 0x7f, 0xff].map((t): [string, (d: Duel) => Uint8Array, string, number | null] => [`inner type ${t}`, (d) => d.attacker.seal(t, text('x')), 'ERR_UNEXPECTED_MESSAGE', Alert.unexpectedMessage]),
+      ...[0x06, 0xff].map((t): [string, (d: Duel) => Uint8Array, string, number | null] => [`inner type ${t}, padded`, (d) => d.attacker.seal(t, text('x'), { padding: 100 }), 'ERR_UNEXPECTED_MESSAGE', Alert.unexpectedMessage]),
       ['empty inner plaintext', (d) => d.attacker.tx!.sealRaw(new Uint8Array(0)), 'ERR_DECODE', Alert.decodeError],
+      // Padding only, no content type (docs/protocol.md section 3.2): unexpected_message.
+      ...[1, 2, 1024, 65537].map((n): [string, (d: Duel) => Uint8Array, string, number | null] => [`inner plaintext of ${n} zero bytes`, (d) => d.attacker.tx!.sealRaw(new Uint8Array(n)), 'ERR_UNEXPECTED_MESSAGE', Alert.unexpectedMessage]),
       ['KeyUpdate 2', (d) => d.attacker.seal(InnerType.keyUpdate, Uint8Array.of(2)), 'ERR_DECODE', Alert.decodeError],
       ['KeyUpdate of two bytes', (d) => d.attacker.seal(InnerType.keyUpdate, Uint8Array.of(0, 0)), 'ERR_DECODE', Alert.decodeError],
       ['empty KeyUpdate', (d) => d.attacker.seal(InnerType.keyUpdate, new Uint8Array(0)), 'ERR_DECODE', Alert.decodeError],

@@ -49,10 +49,10 @@ export class RecordKeys {
     return n;
   }
 
-  /** header || AEAD(key, iv ^ seq, content || innerType, header). Advances seq unless one is given. */
-  seal(innerType: number, content: Uint8Array, seq?: number): Uint8Array {
+  /** header || AEAD(key, iv ^ seq, content || innerType || zeros[padding], header). Advances seq unless one is given. */
+  seal(innerType: number, content: Uint8Array, seq?: number, padding = 0): Uint8Array {
     const s = seq ?? this.seq++;
-    const inner = concat(content, Uint8Array.of(innerType));
+    const inner = concat(content, Uint8Array.of(innerType), new Uint8Array(padding));
     const h = header(RecordType.protected, inner.length + 16);
     return concat(h, this.backend.aead(aeadOf(this.suite), this.key).seal(this.nonce(s), inner, h));
   }
@@ -69,7 +69,10 @@ export class RecordKeys {
     const inner = this.backend.aead(aeadOf(this.suite), this.key).open(this.nonce(this.seq), record.subarray(4), record.subarray(0, 4));
     if (!inner || inner.length === 0) return undefined;
     this.seq++;
-    return { innerType: inner[inner.length - 1]!, content: inner.subarray(0, inner.length - 1) };
+    // Strip the padding (trailing zeros): the type is the last non-zero byte.
+    let last = inner.length - 1;
+    while (last > 0 && inner[last] === 0) last--;
+    return { innerType: inner[last]!, content: inner.subarray(0, last) };
   }
 
   next(): RecordKeys {

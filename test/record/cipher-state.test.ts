@@ -194,12 +194,36 @@ describe.each(ALGORITHMS)('CipherState (%s)', (alg) => {
 
   it('refuses an authenticated record whose inner type is outside 0x01..0x05', () => {
     const aead = backend.aead(alg, key);
-    for (const t of [0x00, 0x06, 0x17, 0xff]) {
+    for (const t of [0x06, 0x17, 0xff]) {
       const rx = make();
       const header = Uint8Array.of(0x17, 0, 0, 2 + 17);
       const body = aead.seal(expectedNonce(0), Uint8Array.of(1, 2, t), header);
       expectError(() => rx.open(header, body), UnexpectedMessageError, 'ERR_UNEXPECTED_MESSAGE');
       expect(rx.sequence).toBe(1); // it authenticated: the record was consumed
+    }
+  });
+
+  it('padding: zeros after the type are stripped on open, any amount; the record length is content + 1 + padding + 16', () => {
+    const tx = make();
+    const rx = make();
+    for (const [content, padding] of [[0, 0], [5, 1], [5, 1018], [1000, 65536 - 1000]] as const) {
+      const record = tx.seal(InnerType.applicationFinal, new Uint8Array(content).fill(7), padding);
+      expect(record.length).toBe(4 + content + 1 + padding + 16);
+      const opened = rx.open(record.subarray(0, 4), record.subarray(4));
+      expect(opened.innerType).toBe(InnerType.applicationFinal);
+      expect(opened.content).toEqual(new Uint8Array(content).fill(7));
+    }
+    // A full 65536-byte fragment has no room for padding: the record limit never moves.
+    expectError(() => tx.seal(InnerType.applicationFragment, new Uint8Array(65536), 1), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
+  });
+
+  it('an authenticated inner plaintext of zeros only (no content type) is unexpected_message', () => {
+    const aead = backend.aead(alg, key);
+    for (const n of [1, 2, 1024]) {
+      const rx = make();
+      const header = Uint8Array.of(0x17, 0, (n + 16) >> 8, (n + 16) & 0xff);
+      const body = aead.seal(expectedNonce(0), new Uint8Array(n), header);
+      expectError(() => rx.open(header, body), UnexpectedMessageError, 'ERR_UNEXPECTED_MESSAGE');
     }
   });
 

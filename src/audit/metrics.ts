@@ -1,0 +1,88 @@
+/**
+ * OpenTelemetry metrics from audit events: give it a Meter (from your MeterProvider, or
+ * `metrics.getMeter('pqmcp')` of `@opentelemetry/api`) and feed it the events.
+ *
+ *   const record = auditMetrics(meterProvider.getMeter('pqmcp'));
+ *   await serveMcp({ ..., onAuditEvent: (e) => { log.write(e); record(e); } }, factory);
+ *
+ * Instruments (Prometheus names as the OpenTelemetry exporter writes them):
+ *   pqmcp.handshakes            counter    outcome=ok|failed, reason=<error code>|ok
+ *   pqmcp.handshake.duration.seconds  histogram  outcome
+ *   pqmcp.sessions.live         updown     sessions open now (role)
+ *   pqmcp.requests              counter    method, outcome=ok|error|denied|unanswered [, agent]
+ *   pqmcp.request.duration.seconds    histogram  method
+ *   pqmcp.request.bytes         counter    bytes of requests and responses, kind=request|response
+ *   pqmcp.session.bytes         counter    WebSocket bytes of ended sessions, direction=in|out
+ *   pqmcp.key_updates           counter    KeyUpdates of ended sessions
+ *   pqmcp.busy_refusals         counter    connections refused as busy (ERR_SERVER_BUSY)
+ *   pqmcp.policy.denials        counter    requests a policy denied [, agent]
+ *
+ * Sharp edges:
+ * - Only a type import of `@opentelemetry/api`: pqmcp does not depend on it at run time.
+ * - Agent ids are attributes only with `agentIds: true` (each agent is a time series:
+ *   unbounded cardinality if strangers' credentials are accepted). Methods are the peer's
+ *   strings: any that is not one of MCP's own is counted as `other`, so a peer cannot
+ *   create time series at will.
+ * - Session bytes and key updates are counted when a session ends.
+ */
+import type { Attributes, Meter } from '@opentelemetry/api';
+import type { AuditEvent, AuditSink } from './events.js';
+
+export interface AuditMetricsOptions {
+  /** Label requests and denials with the peer's agent id. Default false (cardinality). */
+  agentIds?: boolean;
+}
+
+/** MCP's own methods (2025-06 to 2026-07 revisions); any other is labelled `other`. */
+const METHODS = new Set([
+  'initialize', 'ping', 'server/discover', 'tools/list', 'tools/call', 'resources/list', 'resources/read', 'resources/templates/list',
+  'resources/subscribe', 'resources/unsubscribe', 'subscriptions/listen', 'prompts/list', 'prompts/get', 'completion/complete',
+  'logging/setLevel', 'sampling/createMessage', 'elicitation/create', 'roots/list', 'tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel',
+]);
+const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** An AuditSink that records the events as OpenTelemetry metrics. */
+export function auditMetrics(meter: Meter, options: AuditMetricsOptions = {}): AuditSink {
+  const withAgent = options.agentIds === true;
+  const handshakes = meter.createCounter('pqmcp.handshakes', { description: 'Handshakes by outcome and reason' });
+  const handshakeDuration = meter.createHistogram('pqmcp.handshake.duration.seconds', { description: 'Handshake duration', unit: 's', advice: { explicitBucketBoundaries: SECONDS } });
+  const live = meter.createUpDownCounter('pqmcp.sessions.live', { description: 'Sessions open now' });
+  const requests = meter.createCounter('pqmcp.requests', { description: 'JSON-RPC requests by method and outcome' });
+  const requestDuration = meter.createHistogram('pqmcp.request.duration.seconds', { description: 'Request duration', unit: 's', advice: { explicitBucketBoundaries: SECONDS } });
+  const requestBytes = meter.createCounter('pqmcp.request.bytes', { description: 'JSON bytes of requests and responses', unit: 'By' });
+  const sessionBytes = meter.createCounter('pqmcp.session.bytes', { description: 'WebSocket payload bytes of ended sessions', unit: 'By' });
+  const keyUpdates = meter.createCounter('pqmcp.key_updates', { description: 'KeyUpdates of ended sessions' });
+  const busy = meter.createCounter('pqmcp.busy_refusals', { description: 'Connections refused: too many pending handshakes' });
+  const denials = meter.createCounter('pqmcp.policy.denials', { description: 'Requests denied by a policy' });
+
+  return (event: AuditEvent) => {
+    switch (event.type) {
+      case 'handshake.failure':
+        handshakes.add(1, { outcome: 'failed', reason: event.code });
+        if (event.durationMs !== undefined) handshakeDuration.record(event.durationMs / 1000, { outcome: 'failed' });
+        if (event.code === 'ERR_SERVER_BUSY') busy.add(1);
+        break;
+      case 'session.open':
+        handshakes.add(1, { outcome: 'ok', reason: 'ok' });
+        handshakeDuration.record(event.handshakeMs / 1000, { outcome: 'ok' });
+        live.add(1, { role: event.role });
+        break;
+      case 'session.close':
+        live.add(-1, { role: event.role });
+        sessionBytes.add(event.bytesIn, { direction: 'in' });
+        sessionBytes.add(event.bytesOut, { direction: 'out' });
+        if (event.keyUpdates > 0) keyUpdates.add(event.keyUpdates);
+        break;
+      case 'request': {
+        const method = METHODS.has(event.method) ? event.method : 'other';
+        const attributes: Attributes = withAgent ? { method, outcome: event.outcome, agent: event.agentId } : { method, outcome: event.outcome };
+        requests.add(1, attributes);
+        requestDuration.record(event.durationMs / 1000, { method });
+        requestBytes.add(event.requestBytes, { kind: 'request' });
+        if (event.responseBytes > 0) requestBytes.add(event.responseBytes, { kind: 'response' });
+        if (event.outcome === 'denied') denials.add(1, withAgent ? { agent: event.agentId } : {});
+        break;
+      }
+    }
+  };
+}

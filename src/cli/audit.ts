@@ -1,0 +1,112 @@
+/**
+ * `pqmcp audit`: check and read the audit files `pqmcp serve --audit DIR` writes.
+ *
+ *   pqmcp audit verify <file|dir>...            is the chain whole? where is it broken?
+ *   pqmcp audit report <file|dir>... --by agent|tool|issuer [--since <time|duration>]
+ *
+ * Sharp edges:
+ * - Files are read in the order given; a directory stands for its audit files in chain
+ *   order (their names sort that way).
+ * - verify exits 1 when it finds tampering (edited, deleted, inserted, reordered or
+ *   malformed lines); a crash's partial last line is a warning only. It cannot see a tail
+ *   cut off after the last event it reads: compare its head with an anchor kept elsewhere
+ *   (the gateway logs one at each rotation and at shutdown).
+ * - report counts what the files say; run verify first if that matters.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseLine, verifyChain } from '../audit/chain.js';
+import { meter } from '../audit/report.js';
+import type { ReportKey } from '../audit/report.js';
+import { auditFiles } from '../audit/writer.js';
+import type { AuditEvent } from '../audit/events.js';
+import { parse, parseDuration, parseTime, str } from './args.js';
+import type { Context } from './context.js';
+import { subcommand } from './context.js';
+import { CliError, UsageError, humanDuration, printResult } from './output.js';
+
+export const AUDIT_USAGE = `pqmcp audit verify|report <audit file or directory>...
+
+  verify <file|dir>...          check the hash chain; say where an event was edited,
+                                deleted, inserted or reordered (exit 1 if so)
+  report <file|dir>... --by agent|tool|issuer [--since <time|duration>]
+                                calls, errors, denials, bytes and time per agent, tool or issuer
+                                (--since 2026-12-01, --since 24h)
+
+  The files are what pqmcp serve --audit <dir> writes (format in docs/cli.md).`;
+
+function expand(paths: string[], command: string): string[] {
+  if (paths.length === 0) throw new UsageError(`audit ${command}: give audit files or a directory (see pqmcp audit --help)`);
+  const files: string[] = [];
+  for (const path of paths) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch {
+      throw new CliError('ERR_FILE_NOT_FOUND', `no such file or directory: ${path}`, 1);
+    }
+    if (isDir) files.push(...auditFiles(path));
+    else files.push(path);
+  }
+  return files;
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CliError('ERR_FILE_READ', `cannot read ${path}: ${(err as Error).message}`, 1, { cause: err });
+  }
+}
+
+function verify(ctx: Context, argv: string[]): number {
+  const p = parse(argv, {}, 'audit verify');
+  const files = expand(p.positionals, 'verify');
+  const result = verifyChain(files.map((f) => ({ name: f, text: readText(f) })));
+  printResult(ctx.output, ctx.json, result, () => {
+    const lines = result.problems.map((x) => `${x.file}:${x.line}: ${x.kind}: ${x.message}`);
+    if (result.ok) {
+      const range = result.first && result.head ? `, seq ${result.first.seq} to ${result.head.seq}, head ${result.head.hash}` : '';
+      lines.push(`ok: ${result.events} event${result.events === 1 ? '' : 's'} in ${result.files} file${result.files === 1 ? '' : 's'}${range}`);
+    } else {
+      lines.push(`TAMPERED: ${result.problems.filter((x) => x.kind !== 'incomplete').length} problem(s) in ${result.events} events (first: ${basename(result.problems[0]!.file)}:${result.problems[0]!.line})`);
+    }
+    return lines;
+  });
+  return result.ok ? 0 : 1;
+}
+
+function sinceOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (/^\d+[smhdwy]$/.test(text.trim())) return Date.now() - parseDuration(text, '--since') * 1000;
+  return parseTime(text, '--since') * 1000;
+}
+
+function report(ctx: Context, argv: string[]): number {
+  const p = parse(argv, { by: { type: 'string' }, since: { type: 'string' } }, 'audit report');
+  const by = str(p, 'by') ?? 'agent';
+  if (by !== 'agent' && by !== 'tool' && by !== 'issuer') throw new UsageError('--by must be agent, tool or issuer');
+  const since = sinceOf(str(p, 'since'));
+  const events: AuditEvent[] = [];
+  for (const file of expand(p.positionals, 'report')) {
+    for (const line of readText(file).split('\n')) {
+      const parsed = line === '' ? undefined : parseLine(line);
+      if (parsed) events.push(parsed.event);
+    }
+  }
+  const rows = meter(events, { by: by as ReportKey, ...(since !== undefined ? { since } : {}) });
+  printResult(ctx.output, ctx.json, { by, since: since === undefined ? null : new Date(since).toISOString(), rows }, () => {
+    const header = [by, 'calls', 'errors', 'denials', 'req bytes', 'resp bytes', 'time', 'avg'];
+    const body = rows.map((r) => [r.key, String(r.calls), String(r.errors), String(r.denials), String(r.requestBytes), String(r.responseBytes), humanDuration(r.totalMs), humanDuration(r.calls ? r.totalMs / r.calls : 0)]);
+    const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+    const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+    return rows.length === 0 ? ['no requests'] : [fmt(header), ...body.map(fmt)];
+  });
+  return 0;
+}
+
+export function auditCommand(ctx: Context, argv: string[]): number {
+  if (argv.includes('--help') || argv.includes('-h')) return ctx.help(AUDIT_USAGE);
+  return subcommand(ctx, argv, 'audit', { verify: (a) => verify(ctx, a), report: (a) => report(ctx, a) }, AUDIT_USAGE) as number;
+}
+

@@ -1,0 +1,282 @@
+/**
+ * Resumption inside the handshake (docs/protocol.md section 15): the PSK key schedule and
+ * binder, the server's ticket checks, ticket issuance, and the client's handling of
+ * NewSessionTicket. The state machines in handshake.ts call these; nothing here does I/O.
+ *
+ *   early_secret     = HKDF-Extract(salt = SHA-256("PQMCP/1"), IKM = psk)
+ *   binder_key       = Derive-Secret(early_secret, "res binder", "")
+ *   binder           = HMAC-SHA256(HKDF-Expand-Label(binder_key, "finished", "", 32),
+ *                                  SHA-256(ClientHello with the binder zeroed))
+ *   handshake_secret = HKDF-Extract(salt = Derive-Secret(early_secret, "derived", ""), IKM = xwing_shared_secret)
+ *   (then as a full handshake)
+ *   res_master       = Derive-Secret(master_secret, "res master", CH..client Finished)
+ *   psk (per ticket) = HKDF-Expand-Label(res_master, "resumption", ticket_nonce, 32)
+ *
+ * Sharp edges:
+ * - The X-Wing exchange is fresh in every resumed handshake: the PSK alone never makes a
+ *   traffic key, so a stolen ticket key or PSK does not expose resumed sessions' traffic
+ *   (forward secrecy), and a quantum attacker needs X-Wing broken as for a full handshake.
+ * - The binder is checked before anything else is done with the ticket's contents: a
+ *   wrong binder is fatal (BadBinderError), every other refusal falls back to a full
+ *   handshake (the ticket is ignored; `onRefused` reports why).
+ * - Tickets are single use (anti-replay) and never outlive auth_time + lifetime nor either
+ *   original credential; both credentials are re-checked against the current trust stores
+ *   (issuer, revocation, pins, expected peer) at every resumption.
+ */
+import { equalBytes } from '../bytes.js';
+import type { CryptoBackend } from '../crypto/types.js';
+import {
+  BadBinderError,
+  InternalError,
+  TicketEndpointError,
+  TicketExpiredError,
+  TicketMismatchError,
+  TicketReplayFullError,
+  TicketReplayedError,
+  UnexpectedMessageError,
+  toPqmcpError,
+} from '../errors.js';
+import type { PqmcpError } from '../errors.js';
+import { decodeCredential } from '../identity/credential.js';
+import { keyFingerprint } from '../identity/fingerprint.js';
+import type { TrustStore, VerifiedPeer, VerifyCredentialOptions } from '../identity/trust.js';
+import type { ClientTicket } from '../resumption/client-tickets.js';
+import type { TicketReplayGuard } from '../resumption/replay.js';
+import { openTicket, sealTicket, type TicketContents } from '../resumption/ticket.js';
+import type { TicketKeys } from '../resumption/ticket-keys.js';
+import { MsgType, unframeHandshake } from '../wire/messages.js';
+import type { Extension } from '../wire/messages.js';
+import { BINDER_LENGTH, MAX_TICKET_LIFETIME_SECONDS, decodeNewSessionTicket, decodePskOffer, encodeNewSessionTicket, encodePskOffer, zeroBinder } from '../wire/resumption.js';
+import { deriveSecret, expandLabel, finishedMac } from './key-schedule.js';
+import { utf8Encode } from '../bytes.js';
+
+export const DEFAULT_TICKET_LIFETIME_SECONDS = 12 * 3600;
+
+/** A server's resumption settings (the listener builds one per connection). */
+export interface ServerTicketConfig {
+  /** Keys tickets are sealed under (current) and opened with (all). */
+  keys: TicketKeys;
+  /** The anti-replay record, shared by every connection of this server. */
+  replay: TicketReplayGuard;
+  /** The endpoint this connection was made on (tickets bind it). */
+  endpoint: string;
+  /** Ticket lifetime from the full handshake, seconds (1..604800). Default 12 h. */
+  lifetimeSeconds?: number;
+  /** Tickets sent after each handshake. Default 1; 0 issues none (but still accepts). */
+  ticketsPerSession?: number;
+  /** A ticket was refused and a full handshake follows (never for a bad binder, which is fatal). */
+  onRefused?: (error: PqmcpError) => void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export function earlySecret(backend: CryptoBackend, psk: Uint8Array): Uint8Array {
+  return backend.hkdfExtract(backend.sha256(utf8Encode('PQMCP/1')), psk);
+}
+
+/** The salt of HKDF-Extract for the handshake secret when a PSK is in use. */
+export function pskHandshakeSalt(backend: CryptoBackend, early: Uint8Array): Uint8Array {
+  return deriveSecret(backend, early, 'derived', backend.sha256(EMPTY));
+}
+
+export function computeBinder(backend: CryptoBackend, early: Uint8Array, zeroedClientHello: Uint8Array): Uint8Array {
+  const binderKey = deriveSecret(backend, early, 'res binder', backend.sha256(EMPTY));
+  const mac = finishedMac(backend, binderKey, backend.sha256(zeroedClientHello));
+  binderKey.fill(0);
+  return mac;
+}
+
+export function resumptionMasterSecret(backend: CryptoBackend, master: Uint8Array, clientFinishedHash: Uint8Array): Uint8Array {
+  return deriveSecret(backend, master, 'res master', clientFinishedHash);
+}
+
+export function ticketPsk(backend: CryptoBackend, resumptionMaster: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return expandLabel(backend, resumptionMaster, 'resumption', nonce, 32);
+}
+
+// --- client --------------------------------------------------------------------------------
+
+/** A ticket the client will offer, with the server identity it stands for. */
+export interface ClientOffer {
+  ticket: ClientTicket;
+  serverPeer: VerifiedPeer;
+}
+
+/**
+ * Whether `ticket` may be offered now: unexpired, for this suite list and this client
+ * credential, and the server's credential still passes this client's trust store (revocation,
+ * issuer, pins, expected id). Undefined when not: the client then runs a full handshake.
+ */
+export function prepareOffer(
+  backend: CryptoBackend,
+  trust: TrustStore,
+  ticket: ClientTicket,
+  ownCredential: Uint8Array,
+  offeredSuites: readonly number[],
+  verify: VerifyCredentialOptions,
+  nowMs: number,
+): ClientOffer | undefined {
+  if (ticket.expiresAt * 1000 <= nowMs) return undefined;
+  if (!offeredSuites.includes(ticket.suite)) return undefined;
+  if (!equalBytes(ticket.clientCredentialHash, backend.sha256(ownCredential))) return undefined;
+  try {
+    return { ticket, serverPeer: trust.recheckCredential(backend, ticket.serverCredential, verify) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pre_shared_key extension, binder filled in over `encode`'s ClientHello with it zeroed. */
+export function bindOffer(backend: CryptoBackend, offer: ClientOffer, encode: (psk: Extension) => Uint8Array): { hello: Uint8Array; early: Uint8Array } {
+  const early = earlySecret(backend, offer.ticket.psk);
+  const zeroed = encode(encodePskOffer({ ticket: offer.ticket.ticket, binder: new Uint8Array(BINDER_LENGTH) }));
+  const binder = computeBinder(backend, early, zeroed);
+  return { hello: encode(encodePskOffer({ ticket: offer.ticket.ticket, binder })), early };
+}
+
+/**
+ * A NewSessionTicket received after the handshake: the ClientTicket to keep, or undefined
+ * when the server says not to keep it (lifetime 0). Anything but NewSessionTicket is
+ * UnexpectedMessageError; a malformed one DecodeError.
+ */
+export function receiveNewSessionTicket(
+  backend: CryptoBackend,
+  resumptionMaster: Uint8Array,
+  framed: Uint8Array,
+  serverPeer: VerifiedPeer,
+  suite: number,
+  ownCredential: Uint8Array,
+  nowMs: number,
+): ClientTicket | undefined {
+  const { type, body } = unframeHandshake(framed);
+  if (type !== MsgType.newSessionTicket) throw new UnexpectedMessageError('handshake message after the handshake completed');
+  const nst = decodeNewSessionTicket(body);
+  if (nst.lifetime === 0) return undefined;
+  const lifetime = Math.min(nst.lifetime, MAX_TICKET_LIFETIME_SECONDS);
+  const expiresAt = Math.min(Math.floor(nowMs / 1000) + lifetime, serverPeer.notAfter);
+  return {
+    ticket: new Uint8Array(nst.ticket),
+    psk: ticketPsk(backend, resumptionMaster, nst.nonce),
+    suite,
+    expiresAt,
+    serverCredential: serverPeer.credential.encoded,
+    clientCredentialHash: backend.sha256(ownCredential),
+  };
+}
+
+// --- server --------------------------------------------------------------------------------
+
+export interface AcceptedTicket {
+  contents: TicketContents;
+  /** The client, re-checked against the server's trust store now. */
+  peer: VerifiedPeer;
+  early: Uint8Array;
+}
+
+export interface ServerContext {
+  backend: CryptoBackend;
+  trust: TrustStore;
+  tickets: ServerTicketConfig;
+  ownCredential: Uint8Array;
+  ownPublicKey: Uint8Array;
+  verify: VerifyCredentialOptions;
+  nowMs: number;
+}
+
+/**
+ * Check an offered ticket (protocol.md 15.4), in order: open it (unknown key, invalid),
+ * the binder (fatal), expiry, the server identity, the endpoint, the suite, the client's
+ * credential against the trust store now, then single use. Returns the accepted ticket, or
+ * undefined after reporting the refusal to `onRefused`. Throws only BadBinderError.
+ */
+export function acceptTicket(
+  ctx: ServerContext,
+  pskExtension: Extension,
+  framedClientHello: Uint8Array,
+  offeredSuites: readonly number[],
+  acceptedSuites: readonly number[],
+): AcceptedTicket | undefined {
+  const { backend, tickets } = ctx;
+  let early: Uint8Array | undefined;
+  try {
+    const offer = decodePskOffer(pskExtension.data);
+    const opened = openTicket(backend, tickets.keys, offer.ticket);
+    const t = opened.contents;
+    early = earlySecret(backend, t.psk);
+    if (offer.binder.buffer !== framedClientHello.buffer) throw new InternalError('binder is not a view of the ClientHello');
+    const binderOffset = offer.binder.byteOffset - framedClientHello.byteOffset;
+    const expected = computeBinder(backend, early, zeroBinder(framedClientHello, binderOffset));
+    if (!equalBytes(expected, offer.binder)) throw new BadBinderError();
+    if (ctx.nowMs >= t.expiresAt * 1000) throw new TicketExpiredError(t.expiresAt);
+    const ownFingerprint = keyFingerprint(backend, ctx.ownPublicKey);
+    if (!equalBytes(t.serverFingerprint, ownFingerprint) || t.serverAgentId !== decodeCredential(ctx.ownCredential).agentId) {
+      throw new TicketMismatchError('server identity');
+    }
+    if (t.endpoint !== tickets.endpoint) throw new TicketEndpointError();
+    if (!offeredSuites.includes(t.suite) || !acceptedSuites.includes(t.suite)) throw new TicketMismatchError('suite');
+    const peer = ctx.trust.recheckCredential(backend, t.clientCredential, ctx.verify);
+    const verdict = tickets.replay.consume(opened.id, t.expiresAt * 1000, ctx.nowMs);
+    if (verdict === 'replayed') throw new TicketReplayedError();
+    if (verdict === 'full') throw new TicketReplayFullError();
+    return { contents: t, peer, early };
+  } catch (err) {
+    if (err instanceof BadBinderError) throw err;
+    early?.fill(0);
+    const error = toPqmcpError(err);
+    try {
+      tickets.onRefused?.(error);
+    } catch {
+      // A throwing listener must not break the handshake.
+    }
+    return undefined;
+  }
+}
+
+/**
+ * NewSessionTicket messages for a session that just completed. `authTime` is now for a
+ * full handshake and the ticket's for a resumed one, so chained tickets never extend the
+ * original authentication. None when the result would already be expired.
+ */
+export function issueTickets(
+  ctx: ServerContext,
+  resumptionMaster: Uint8Array,
+  suite: number,
+  clientPeer: VerifiedPeer,
+  ownAgentId: string,
+  authTime: number,
+  random: (n: number) => Uint8Array,
+): Uint8Array[] {
+  const { backend, tickets } = ctx;
+  const count = tickets.ticketsPerSession ?? 1;
+  const lifetime = tickets.lifetimeSeconds ?? DEFAULT_TICKET_LIFETIME_SECONDS;
+  const nowS = Math.floor(ctx.nowMs / 1000);
+  const ownNotAfter = decodeCredential(ctx.ownCredential).notAfter;
+  const expiresAt = Math.min(authTime + lifetime, clientPeer.notAfter, ownNotAfter);
+  if (count === 0 || expiresAt <= nowS) return [];
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const nonce = Uint8Array.of(i);
+    const psk = ticketPsk(backend, resumptionMaster, nonce);
+    const sealed = sealTicket(
+      backend,
+      tickets.keys,
+      {
+        suite,
+        authTime,
+        expiresAt,
+        psk,
+        endpoint: tickets.endpoint,
+        serverAgentId: ownAgentId,
+        serverFingerprint: keyFingerprint(backend, ctx.ownPublicKey),
+        clientCredential: clientPeer.credential.encoded,
+      },
+      random(16),
+    );
+    psk.fill(0);
+    out.push(encodeNewSessionTicket({ lifetime: expiresAt - nowS, nonce, ticket: sealed, extensions: [] }));
+  }
+  return out;
+}
+
+/** Check a ServerTicketConfig once (InvalidArgumentError naming the field). */
+export { checkTicketConfig } from './resumption-config.js';

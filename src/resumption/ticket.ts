@@ -1,0 +1,137 @@
+/**
+ * Resumption tickets: what a server remembers about a session, sealed so that only servers
+ * holding its ticket keys can read it, and handed to the client to bring back.
+ *
+ * Plaintext (TicketContents):
+ *   ticket_version      u8           1
+ *   suite               u16          the suite of the session that issued it
+ *   auth_time           u64          unix seconds of the full handshake that authenticated
+ *                                    both sides (kept when a resumed session issues tickets)
+ *   expires_at          u64          unix seconds: min(auth_time + lifetime, both not_afters)
+ *   psk                 [32]         the resumption PSK (protocol.md 15.2)
+ *   endpoint            vector<u16>  0..1024, UTF-8: the endpoint the session was made on
+ *   server_agent_id     vector<u8>   1..255
+ *   server_fingerprint  [32]         keyFingerprint of the server's public key
+ *   client_credential   vector<u16>  1..16384: the client's credential, as it verified
+ *
+ * Sealed form (what the client holds and sends back):
+ *   key_id   [8]        which ticket key
+ *   salt     [16]       fresh per ticket
+ *   sealed   ChaCha20-Poly1305(key = HKDF-Expand(ticket_key, "pqmcp1 ticket" || salt, 32),
+ *                                nonce = 0^12, aad = key_id || salt, plaintext) || tag[16]
+ *
+ * Sharp edges:
+ * - One AEAD key per ticket (derived from a fresh 16-byte salt), so the zero nonce is never
+ *   reused and no per-key ticket budget applies.
+ * - key_id and salt are authenticated (AAD, and the salt also keys the AEAD); key_id || salt
+ *   is the ticket's identity in the server's anti-replay record.
+ * - `openTicket` returns typed errors only: TicketUnknownKeyError (no such key id) and
+ *   TicketInvalidError (anything else, constant message; no hint which byte was wrong).
+ * - The plaintext holds the PSK: wipe what you no longer need. Decoded fields are copies
+ *   (`new Uint8Array`, never `.slice()`, which is a view on a Node Buffer), so wiping the
+ *   decrypted plaintext leaves them intact.
+ */
+import { concat, utf8Encode, toHex } from '../bytes.js';
+import type { CryptoBackend } from '../crypto/types.js';
+import { DecodeError, TicketInvalidError, TicketUnknownKeyError } from '../errors.js';
+import { Reader } from '../wire/reader.js';
+import { Writer } from '../wire/writer.js';
+import { TICKET_KEY_ID_LENGTH } from './ticket-keys.js';
+import type { TicketKeys } from './ticket-keys.js';
+
+export const TICKET_VERSION = 1;
+export const TICKET_SALT_LENGTH = 16;
+export const PSK_LENGTH = 32;
+export const MAX_ENDPOINT_LENGTH = 1024;
+const TAG_LENGTH = 16;
+const SEAL_LABEL = utf8Encode('pqmcp1 ticket');
+const ZERO_NONCE = new Uint8Array(12);
+
+export interface TicketContents {
+  suite: number;
+  /** Unix seconds. */
+  authTime: number;
+  /** Unix seconds. */
+  expiresAt: number;
+  psk: Uint8Array;
+  endpoint: string;
+  serverAgentId: string;
+  serverFingerprint: Uint8Array;
+  clientCredential: Uint8Array;
+}
+
+export function encodeTicketContents(t: TicketContents): Uint8Array {
+  return new Writer()
+    .u8(TICKET_VERSION)
+    .u16(t.suite)
+    .u64(t.authTime)
+    .u64(t.expiresAt)
+    .bytes(t.psk)
+    .vector(2, utf8Encode(t.endpoint))
+    .vector(1, utf8Encode(t.serverAgentId))
+    .bytes(t.serverFingerprint)
+    .vector(2, t.clientCredential)
+    .finish();
+}
+
+export function decodeTicketContents(bytes: Uint8Array): TicketContents {
+  const r = new Reader(bytes);
+  const version = r.u8('ticket_version');
+  if (version !== TICKET_VERSION) throw new DecodeError(`unknown ticket version ${version}`);
+  const suite = r.u16('ticket suite');
+  const authTime = r.u64('ticket auth_time');
+  const expiresAt = r.u64('ticket expires_at');
+  const psk = new Uint8Array(r.fixed(PSK_LENGTH, 'ticket psk'));
+  const endpoint = new TextDecoder('utf-8', { fatal: true }).decode(r.vector(2, 'ticket endpoint', 0, MAX_ENDPOINT_LENGTH));
+  const serverAgentId = new TextDecoder('utf-8', { fatal: true }).decode(r.vector(1, 'ticket server_agent_id', 1, 255));
+  const serverFingerprint = new Uint8Array(r.fixed(32, 'ticket server_fingerprint'));
+  const clientCredential = new Uint8Array(r.vector(2, 'ticket client_credential', 1, 16384));
+  r.end('ticket');
+  return { suite, authTime, expiresAt, psk, endpoint, serverAgentId, serverFingerprint, clientCredential };
+}
+
+function sealKey(backend: CryptoBackend, ticketKey: Uint8Array, salt: Uint8Array): Uint8Array {
+  return backend.hkdfExpand(ticketKey, concat(SEAL_LABEL, salt), 32);
+}
+
+/** Seal under the current ticket key. `salt` (16 bytes) is for known-answer tests only. */
+export function sealTicket(backend: CryptoBackend, keys: TicketKeys, contents: TicketContents, salt?: Uint8Array): Uint8Array {
+  const { id, key } = keys.current;
+  const s = salt ?? backend.randomBytes(TICKET_SALT_LENGTH);
+  if (s.length !== TICKET_SALT_LENGTH) throw new DecodeError(`ticket salt must be ${TICKET_SALT_LENGTH} bytes`);
+  const k = sealKey(backend, key, s);
+  const plaintext = encodeTicketContents(contents);
+  const aad = concat(id, s);
+  const sealed = backend.aead('chacha20-poly1305', k).seal(ZERO_NONCE, plaintext, aad);
+  k.fill(0);
+  plaintext.fill(0);
+  return concat(aad, sealed);
+}
+
+export interface OpenedTicket {
+  contents: TicketContents;
+  /** key_id || salt in hex: the ticket's identity for anti-replay. */
+  id: string;
+}
+
+/** Open a sealed ticket with whichever of `keys` it names. */
+export function openTicket(backend: CryptoBackend, keys: TicketKeys, sealed: Uint8Array): OpenedTicket {
+  const header = TICKET_KEY_ID_LENGTH + TICKET_SALT_LENGTH;
+  if (sealed.length < header + TAG_LENGTH) throw new TicketInvalidError();
+  const id = sealed.subarray(0, TICKET_KEY_ID_LENGTH);
+  const ticketKey = keys.find(id);
+  if (!ticketKey) throw new TicketUnknownKeyError();
+  const salt = sealed.subarray(TICKET_KEY_ID_LENGTH, header);
+  const k = sealKey(backend, ticketKey.key, salt);
+  const plaintext = backend.aead('chacha20-poly1305', k).open(ZERO_NONCE, sealed.subarray(header), sealed.subarray(0, header));
+  k.fill(0);
+  if (!plaintext) throw new TicketInvalidError();
+  try {
+    return { contents: decodeTicketContents(plaintext), id: toHex(sealed.subarray(0, header)) };
+  } catch {
+    // Authentic but unreadable: another version's format. Same answer as a forgery.
+    throw new TicketInvalidError();
+  } finally {
+    plaintext.fill(0);
+  }
+}

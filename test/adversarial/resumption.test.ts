@@ -1,0 +1,336 @@
+/**
+ * Resumption (docs/protocol.md section 11) through two real Sessions: tickets, the PSK +
+ * fresh X-Wing handshake without signatures, and every refusal. A refused ticket falls
+ * back to a full handshake (reported with its typed error); a bad binder is fatal.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { toHex } from '../../src/bytes.js';
+import { createNativeBackend } from '../../src/crypto/native.js';
+import { createNobleBackend } from '../../src/crypto/noble.js';
+import type { CryptoBackend } from '../../src/crypto/types.js';
+import { Alert, PqmcpError } from '../../src/errors.js';
+import type { ServerTicketConfig } from '../../src/handshake/resumption.js';
+import { fingerprintHex } from '../../src/identity/index.js';
+import type { ClientTicket } from '../../src/resumption/client-tickets.js';
+import { TicketReplayGuard } from '../../src/resumption/replay.js';
+import { TicketKeys } from '../../src/resumption/ticket-keys.js';
+import type { SessionEvent, SessionOptions } from '../../src/session/session.js';
+import { RecordType, encodeRecord } from '../../src/record/index.js';
+import { decodeServerHello, encodeServerHello, unframeHandshake } from '../../src/wire/messages.js';
+import { EXT_PRE_SHARED_KEY, encodePskAccepted } from '../../src/wire/resumption.js';
+import { makeAgent, makeIssuer, trustFor, type Issuer, type TestAgent } from '../helpers/identities.js';
+import { createPair, errorOf, expectEstablished, messagesOf, runPair, text, type PairResult, type Tamper } from '../helpers/pair.js';
+
+const base = createNobleBackend();
+const NOW = Date.UTC(2026, 5, 1) / 1000;
+const at = (seconds: number) => () => seconds * 1000;
+
+let issuer: Issuer;
+let server: TestAgent;
+let client: TestAgent;
+let keys: TicketKeys;
+
+beforeAll(() => {
+  issuer = makeIssuer(base);
+  server = makeAgent(base, issuer, 'agent://acme/server', { notBefore: NOW - 3600, notAfter: NOW + 30 * 86400 });
+  client = makeAgent(base, issuer, 'agent://acme/client', { notBefore: NOW - 3600, notAfter: NOW + 30 * 86400, scopes: ['tools:call'] });
+  keys = TicketKeys.generate(base, NOW * 1000);
+});
+
+/** A backend counting signatures made and verified. */
+function counting(): { backend: CryptoBackend; signs: () => number; verifies: () => number } {
+  let s = 0;
+  let v = 0;
+  const backend: CryptoBackend = {
+    ...base,
+    mldsa65: { ...base.mldsa65, sign: (...a) => (s++, base.mldsa65.sign(...a)), verify: (...a) => (v++, base.mldsa65.verify(...a)) },
+  };
+  return { backend, signs: () => s, verifies: () => v };
+}
+
+interface Setup {
+  backend?: CryptoBackend;
+  clientNow?: number;
+  serverNow?: number;
+  tickets?: Partial<ServerTicketConfig>;
+  serverTrust?: ReturnType<typeof trustFor>;
+  clientTrust?: ReturnType<typeof trustFor>;
+  clientAgent?: TestAgent;
+  resumeTicket?: ClientTicket;
+  tamper?: Tamper;
+}
+
+interface Run {
+  pair: PairResult;
+  refusals: PqmcpError[];
+  tickets: ClientTicket[];
+}
+
+function run(setup: Setup = {}): Run {
+  const backend = setup.backend ?? base;
+  const refusals: PqmcpError[] = [];
+  const tickets: ServerTicketConfig = { keys, replay: new TicketReplayGuard(), endpoint: '/mcp', onRefused: (e) => refusals.push(e), ...setup.tickets };
+  const c: SessionOptions = {
+    backend,
+    identity: (setup.clientAgent ?? client).local,
+    trust: setup.clientTrust ?? trustFor(issuer),
+    now: at(setup.clientNow ?? NOW),
+    expectedPeerId: server.agentId,
+    ...(setup.resumeTicket ? { resumeTicket: setup.resumeTicket } : {}),
+  };
+  const s: SessionOptions = { backend, identity: server.local, trust: setup.serverTrust ?? trustFor(issuer), now: at(setup.serverNow ?? NOW), tickets };
+  const pair = runPair(createPair(c, s), { clientMessages: [text('{"jsonrpc":"2.0","id":1,"method":"ping"}')], ...(setup.tamper ? { tamper: setup.tamper } : {}) });
+  return { pair, refusals, tickets: ticketsOf(pair.clientEvents) };
+}
+
+function ticketsOf(events: SessionEvent[]): ClientTicket[] {
+  return events.flatMap((e) => (e.type === 'ticket' ? [e.ticket] : []));
+}
+
+/** A fresh ticket from a full handshake, sharing `replay` with later servers. */
+function freshTicket(setup: Setup = {}): ClientTicket {
+  const r = run(setup);
+  expectEstablished(r.pair);
+  expect(r.tickets).toHaveLength(1);
+  return r.tickets[0]!;
+}
+
+function expectResumed(r: Run, resumed: boolean): void {
+  expectEstablished(r.pair);
+  expect(r.pair.client.result!.resumed).toBe(resumed);
+  expect(r.pair.server.result!.resumed).toBe(resumed);
+  expect(messagesOf(r.pair.serverEvents)).toEqual(['{"jsonrpc":"2.0","id":1,"method":"ping"}']);
+}
+
+/** The ticket was refused with exactly `code` and the session completed as a full handshake. */
+function expectFallback(r: Run, code: string): void {
+  expect(r.refusals.map((e) => e.code)).toEqual([code]);
+  expectResumed(r, false);
+}
+
+describe('resumption: the honest path', () => {
+  it('a full handshake issues a ticket; resuming with it makes no signature and verifies none, and exposes the same peers', () => {
+    const first = run();
+    expectResumed(first, false);
+    const ticket = first.tickets[0]!;
+    expect(ticket.expiresAt).toBe(NOW + 12 * 3600);
+    const c = counting();
+    const replay = new TicketReplayGuard();
+    const second = run({ backend: c.backend, resumeTicket: ticket, tickets: { replay } });
+    expectResumed(second, true);
+    expect(c.signs()).toBe(0);
+    expect(c.verifies()).toBe(0);
+    expect(second.refusals).toEqual([]);
+    // The same verified peers, from the tickets.
+    expect(second.pair.server.result!.peer.agentId).toBe(client.agentId);
+    expect(second.pair.server.result!.peer.scopes).toEqual(['tools:call']);
+    expect(second.pair.server.result!.peer.fingerprint).toBe(first.pair.server.result!.peer.fingerprint);
+    expect(second.pair.client.result!.peer.agentId).toBe(server.agentId);
+    // A fresh X-Wing exchange: the resumed session's keys are not the first one's.
+    expect(toHex(second.pair.client.exportKeyingMaterial('x', new Uint8Array(0), 32))).not.toBe(toHex(first.pair.client.exportKeyingMaterial('x', new Uint8Array(0), 32)));
+    // Three records from the server (hello, Finished, ticket), the Finished the only protected handshake record.
+    expect(second.pair.wire.s2c.length).toBeGreaterThanOrEqual(3);
+    // A resumed session issues a new ticket (single use), still bound to the first authentication.
+    expect(second.tickets).toHaveLength(1);
+  });
+
+  it('chained tickets keep the original auth_time: they never extend the first authentication', () => {
+    const ticket = freshTicket();
+    const later = NOW + 3600;
+    const r = run({ resumeTicket: ticket, clientNow: later, serverNow: later });
+    expectResumed(r, true);
+    expect(r.tickets[0]!.expiresAt).toBe(NOW + 12 * 3600);
+  });
+
+  it('a ticket never outlives either credential', () => {
+    const shortLived = makeAgent(base, issuer, 'agent://acme/short', { notBefore: NOW - 10, notAfter: NOW + 100 });
+    const ticket = freshTicket({ clientAgent: shortLived });
+    expect(ticket.expiresAt).toBe(NOW + 100);
+  });
+
+  it('the client offers a ticket only with the credential it was issued to', () => {
+    const ticket = freshTicket();
+    const other = makeAgent(base, issuer, 'agent://acme/other-client', { notBefore: NOW - 10, notAfter: NOW + 86400 });
+    const r = run({ resumeTicket: ticket, clientAgent: other });
+    expect(r.refusals).toEqual([]);
+    expectResumed(r, false);
+    expect(r.pair.server.result!.peer.agentId).toBe('agent://acme/other-client');
+  });
+
+  it('a rotated key still opens tickets sealed before the rotation (overlap); dropping it refuses them', () => {
+    const ticket = freshTicket();
+    const rotated = keys.rotate(base, { nowMs: NOW * 1000 });
+    expectResumed(run({ resumeTicket: ticket, tickets: { keys: rotated } }), true);
+    const dropped = rotated.rotate(base, { keep: 0, nowMs: NOW * 1000 });
+    expectFallback(run({ resumeTicket: freshTicket(), tickets: { keys: dropped } }), 'ERR_TICKET_UNKNOWN_KEY');
+  });
+});
+
+describe.each([
+  ['native', 'native'],
+  ['noble', 'native'],
+  ['native', 'noble'],
+] as const)('resumption on the %s client and %s server backends', (clientName, serverName) => {
+  it('full handshake, ticket, resumed handshake', () => {
+    const pick = (n: string): CryptoBackend => (n === 'native' ? createNativeBackend() : base);
+    const replay = new TicketReplayGuard();
+    const go = (resumeTicket?: ClientTicket) =>
+      runPair(
+        createPair(
+          { backend: pick(clientName), identity: client.local, trust: trustFor(issuer), now: at(NOW), expectedPeerId: server.agentId, ...(resumeTicket ? { resumeTicket } : {}) },
+          { backend: pick(serverName), identity: server.local, trust: trustFor(issuer), now: at(NOW), tickets: { keys, replay, endpoint: '/mcp' } },
+        ),
+      );
+    const first = go();
+    expectEstablished(first);
+    const ticket = ticketsOf(first.clientEvents)[0]!;
+    const second = go(ticket);
+    expectEstablished(second);
+    expect(second.client.result!.resumed).toBe(true);
+    expect(second.server.result!.resumed).toBe(true);
+  });
+});
+
+describe('resumption: refused tickets fall back to a full handshake', () => {
+  it('replayed: a ticket used once is refused the second time', () => {
+    const replay = new TicketReplayGuard();
+    const ticket = freshTicket();
+    expectResumed(run({ resumeTicket: ticket, tickets: { replay } }), true);
+    expectFallback(run({ resumeTicket: ticket, tickets: { replay } }), 'ERR_TICKET_REPLAYED');
+  });
+
+  it('tampered: any byte of the sealed ticket changed', () => {
+    const ticket = freshTicket();
+    for (const offset of [0, 8, 30, ticket.ticket.length - 1]) {
+      const bad = ticket.ticket.slice();
+      bad[offset]! ^= 0x01;
+      expectFallback(run({ resumeTicket: { ...ticket, ticket: bad } }), offset < 8 ? 'ERR_TICKET_UNKNOWN_KEY' : 'ERR_TICKET_INVALID');
+    }
+  });
+
+  it('expired (on the server clock; the client would not offer it either)', () => {
+    const ticket = freshTicket();
+    expectFallback(run({ resumeTicket: ticket, serverNow: ticket.expiresAt }), 'ERR_TICKET_EXPIRED');
+    const r = run({ resumeTicket: ticket, clientNow: ticket.expiresAt, serverNow: ticket.expiresAt });
+    expect(r.refusals).toEqual([]);
+    expectResumed(r, false);
+  });
+
+  it('foreign key: a ticket from a server with other ticket keys', () => {
+    const ticket = freshTicket();
+    expectFallback(run({ resumeTicket: ticket, tickets: { keys: TicketKeys.generate(base) } }), 'ERR_TICKET_UNKNOWN_KEY');
+  });
+
+  it('wrong endpoint: a ticket from /mcp presented to /admin', () => {
+    const ticket = freshTicket();
+    expectFallback(run({ resumeTicket: ticket, tickets: { endpoint: '/admin' } }), 'ERR_TICKET_ENDPOINT');
+  });
+
+  it('another server identity holding the same ticket keys', () => {
+    const ticket = freshTicket();
+    const twin = makeAgent(base, issuer, 'agent://acme/server', { notBefore: NOW - 10, notAfter: NOW + 86400 });
+    const refusals: PqmcpError[] = [];
+    const tickets: ServerTicketConfig = { keys, replay: new TicketReplayGuard(), endpoint: '/mcp', onRefused: (e) => refusals.push(e) };
+    const pair = runPair(
+      createPair(
+        { backend: base, identity: client.local, trust: trustFor(issuer), now: at(NOW), expectedPeerId: server.agentId, resumeTicket: ticket },
+        { backend: base, identity: twin.local, trust: trustFor(issuer), now: at(NOW), tickets },
+      ),
+    );
+    expect(refusals.map((e) => e.code)).toEqual(['ERR_TICKET_MISMATCH']);
+    expectEstablished(pair);
+    expect(pair.client.result!.resumed).toBe(false);
+  });
+
+  it('post-revocation (client): the ticket is refused, and the full handshake then refuses the revoked client', () => {
+    const ticket = freshTicket();
+    const serverTrust = trustFor(issuer).revokeSerial({ issuer: issuer.id, serial: client.credential.serial });
+    const r = run({ resumeTicket: ticket, serverTrust });
+    expect(r.refusals.map((e) => e.code)).toEqual(['ERR_CREDENTIAL_REVOKED']);
+    expect(errorOf(r.pair.serverEvents)?.code).toBe('ERR_CREDENTIAL_REVOKED');
+    expect(r.pair.server.state).toBe('failed');
+    expect(r.pair.client.state).toBe('failed');
+  });
+
+  it('post-revocation (server): the client does not offer the ticket, and the full handshake refuses the revoked server', () => {
+    const ticket = freshTicket();
+    const clientTrust = trustFor(issuer).revokeKey(fingerprintHex(base, server.keyPair.publicKey));
+    const r = run({ resumeTicket: ticket, clientTrust });
+    expect(r.refusals).toEqual([]);
+    expect(errorOf(r.pair.clientEvents)?.code).toBe('ERR_CREDENTIAL_REVOKED');
+    expect(r.pair.client.state).toBe('failed');
+  });
+
+  it('the anti-replay record full of live tickets fails safe: resumption refused, full handshake', () => {
+    const replay = new TicketReplayGuard(1);
+    expectResumed(run({ resumeTicket: freshTicket(), tickets: { replay } }), true);
+    expectFallback(run({ resumeTicket: freshTicket(), tickets: { replay } }), 'ERR_TICKET_REPLAY_FULL');
+    // Once the first ticket has expired its entry goes, and resumption works again.
+    const t = freshTicket({ clientNow: NOW + 3600, serverNow: NOW + 3600 });
+    const later = NOW + 12 * 3600 + 1;
+    expectResumed(run({ resumeTicket: t, clientNow: later, serverNow: later, tickets: { replay } }), true);
+  });
+});
+
+describe('resumption: fatal failures (no fallback)', () => {
+  const binderTamper: Tamper = (dir, records, flight) => {
+    if (dir !== 'c2s' || flight !== 0) return records;
+    const r = records[0]!.slice();
+    r[r.length - 1]! ^= 0x01; // the binder is the last 32 bytes of the ClientHello
+    return [r, ...records.slice(1)];
+  };
+
+  it('a bad binder: the sender does not hold the PSK; refused with psk_binder_invalid', () => {
+    const ticket = freshTicket();
+    const r = run({ resumeTicket: ticket, tamper: binderTamper });
+    expect(errorOf(r.pair.serverEvents)?.code).toBe('ERR_BAD_BINDER');
+    // In plaintext (the server has no keys yet): reported as unauthenticated, with its code.
+    const alert = errorOf(r.pair.clientEvents);
+    expect(alert?.code).toBe('ERR_PEER_ABORTED');
+    expect((alert as unknown as { peerAlert: number }).peerAlert).toBe(Alert.pskBinderInvalid);
+    expect(r.refusals).toEqual([]);
+  });
+
+  it('a replayed resuming ClientHello gets the attacker nothing: binder ok, ticket already used, full handshake it cannot finish', () => {
+    const replay = new TicketReplayGuard();
+    const ticket = freshTicket();
+    const honest = run({ resumeTicket: ticket, tickets: { replay } });
+    expectResumed(honest, true);
+    // The attacker replays the honest ClientHello record into a new connection.
+    const refusals: PqmcpError[] = [];
+    const pair = createPair(
+      { backend: base, identity: client.local, trust: trustFor(issuer), now: at(NOW), expectedPeerId: server.agentId },
+      { backend: base, identity: server.local, trust: trustFor(issuer), now: at(NOW), tickets: { keys, replay, endpoint: '/mcp', onRefused: (e) => refusals.push(e) } },
+    );
+    const out = pair.server.receive(honest.pair.wire.c2s[0]!);
+    expect(refusals.map((e) => e.code)).toEqual(['ERR_TICKET_REPLAYED']);
+    // The server answered with a full handshake flight (ServerHello + Credential + CredentialVerify + Finished).
+    expect(out.send).toHaveLength(4);
+    expect(pair.server.state).toBe('handshaking');
+  });
+
+  it('a ServerHello accepting a ticket that was not offered is refused', () => {
+    const inject: Tamper = (dir, records, flight) => {
+      if (dir !== 's2c' || flight !== 1) return records;
+      const { body } = unframeHandshake(records[0]!.subarray(4));
+      const sh = decodeServerHello(body);
+      return [encodeRecord(RecordType.handshake, encodeServerHello({ ...sh, extensions: [encodePskAccepted()] })), ...records.slice(1)];
+    };
+    const r = run({ tamper: inject });
+    expect(errorOf(r.pair.clientEvents)?.code).toBe('ERR_UNSUPPORTED_EXTENSION');
+  });
+
+  it('a network attacker stripping the acceptance from the ServerHello breaks the handshake (transcript)', () => {
+    const ticket = freshTicket();
+    const strip: Tamper = (dir, records, flight) => {
+      if (dir !== 's2c' || flight !== 1) return records;
+      const { body } = unframeHandshake(records[0]!.subarray(4));
+      const sh = decodeServerHello(body);
+      expect(sh.extensions.map((e) => e.type)).toEqual([EXT_PRE_SHARED_KEY]);
+      return [encodeRecord(RecordType.handshake, encodeServerHello({ ...sh, extensions: [] })), ...records.slice(1)];
+    };
+    const r = run({ resumeTicket: ticket, tamper: strip });
+    expect(r.pair.client.state).toBe('failed');
+    expect(r.pair.server.state).not.toBe('established');
+  });
+});

@@ -1,0 +1,235 @@
+/**
+ * The gateway's audit trail, metrics and drain, end to end: a real `pqmcp serve` with
+ * --audit and --metrics in front of server-everything, real SDK clients over pqmcp. The
+ * test reads the audit files the gateway wrote (handshake failure, a refused agent, denials
+ * by the Cedar policy (--policy), errors,
+ * normal calls, session ends, rotation), verifies them with `pqmcp audit verify` (and
+ * tampers with a copy), meters them with `pqmcp audit report`, scrapes /metrics over HTTP
+ * and checks the counters against the traffic it sent, drains on SIGTERM with a call in
+ * flight (which succeeds while /readyz says 503 and new connections are refused), and
+ * restarts the gateway on the same directory to check the chain continues.
+ */
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { PqmcpClientTransport } from '../../src/transport/client.js';
+import { auditFiles, parseLine } from '../../src/audit/index.js';
+import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
+import { makeAgent, fixtureCrypto, trustFor } from '../helpers/identities.js';
+import type { Issuer } from '../helpers/identities.js';
+import { EVERYTHING, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import type { CliProcess } from './helpers.js';
+
+const SERVER_ID = 'agent://audit-test/gateway';
+const ALICE = 'agent://audit-test/alice';
+const BOB = 'agent://audit-test/bob';
+const tmp = tempDir('audit');
+const auditDir = join(tmp.dir, 'audit');
+let issuer: Issuer;
+let gatewayArgs: string[];
+
+beforeAll(() => {
+  issuer = writeIssuer(tmp.dir, 'issuer://audit-test', 'issuer');
+  const server = writeAgent(tmp.dir, issuer, SERVER_ID, 'gateway');
+  const trust = writeTrust(join(tmp.dir, 'trust.json'), issuer);
+  const policy = join(tmp.dir, 'tools.cedar');
+  writeFileSync(policy, '@id("three-tools")\npermit(principal, action == Action::"tools/call", resource)\n  when { ["echo", "get-sum", "trigger-long-running-operation"].contains(resource.name) };\n');
+  gatewayArgs = ['--identity', server.key, '--trust', trust, '--policy', policy, '--allow-id', ALICE, '--audit', auditDir, '--audit-max-bytes', '4096', '--metrics', '127.0.0.1:0', '--drain-grace', '20s'];
+});
+
+afterAll(() => {
+  killAll();
+  tmp.remove();
+});
+
+async function connect(url: string, agentId: string, from: Issuer = issuer): Promise<Client> {
+  const identity = makeAgent(fixtureCrypto(), from, agentId).identity;
+  const transport = new PqmcpClientTransport(url, { identity, trust: trustFor(issuer), expectedServerId: SERVER_ID });
+  const client = new Client({ name: 'audit-test', version: '1.0.0' });
+  await client.connect(transport);
+  return client;
+}
+
+function readTrail(): AuditEvent[] {
+  return auditFiles(auditDir).flatMap((f) =>
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => parseLine(l)!.event),
+  );
+}
+
+/** Prometheus text exposition -> { 'name{a="x",b="y"}': value } (labels sorted). */
+function parsePrometheus(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: \d+)?$/.exec(line);
+    if (!m) throw new Error(`not Prometheus text: ${line}`);
+    const labels = ((m[2] ?? '').match(/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"/g) ?? []).filter((l) => !l.startsWith('otel_scope_'));
+    out.set(`${m[1]}{${labels.sort().join(',')}}`, Number(m[3]));
+  }
+  return out;
+}
+
+const metric = (metrics: Map<string, number>, name: string, labels: Record<string, string> = {}): number => {
+  const key = `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`;
+  return metrics.get(key) ?? 0;
+};
+
+describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK clients)', () => {
+  let gateway: CliProcess;
+  let url: string;
+  let metricsUrl: string;
+
+  it('writes an audit trail of every path and exposes matching metrics, then drains on SIGTERM without failing a call', async () => {
+    ({ gateway, url } = await startGateway(gatewayArgs, [process.execPath, EVERYTHING, 'stdio']));
+    metricsUrl = (await gateway.waitForStderr(/metrics on (http:\/\/\S+)\/metrics/))[1]!;
+    expect((await fetch(`${metricsUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${metricsUrl}/readyz`)).status).toBe(200);
+
+    // Normal calls, a tool error and a protocol error.
+    const alice = await connect(url, ALICE);
+    for (let i = 0; i < 5; i++) expect(await alice.callTool({ name: 'echo', arguments: { message: `private ${i}` } })).toMatchObject({ content: [{ text: `Echo: private ${i}` }] });
+    expect(await alice.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 } })).toMatchObject({ content: [{ text: expect.stringContaining('5') }] });
+    const bad = await alice.callTool({ name: 'echo', arguments: {} }).catch((e: Error) => e);
+    const missing = await alice.callTool({ name: 'no-such-tool', arguments: {} }).catch((e: Error) => e);
+    // Denied by the Cedar policy (--policy): recorded with the decision.
+    await expect(alice.callTool({ name: 'get-env', arguments: {} })).rejects.toThrow(/not permitted by policy/);
+    await alice.close();
+
+    // Refused: an agent the gateway does not admit, and one from an untrusted issuer.
+    const bob = await connect(url, BOB).catch((e: Error) => e);
+    expect(String(bob)).toMatch(/not admitted/);
+    const stranger = writeIssuer(tmp.dir, 'issuer://stranger', 'stranger');
+    await expect(connect(url, 'agent://stranger/x', stranger)).rejects.toThrow();
+    await gateway.waitForStderr(/connection from .* failed: .*ERR_UNTRUSTED_ISSUER/);
+
+    // A session that will be draining when SIGTERM comes.
+    const carol = await connect(url, ALICE);
+    await carol.listTools();
+
+    // Metrics match the traffic (events reach the meter synchronously).
+    await new Promise((r) => setTimeout(r, 200));
+    const scraped = await (await fetch(`${metricsUrl}/metrics`)).text();
+    const metrics = parsePrometheus(scraped);
+    const calls = (outcome: string): number => metric(metrics, 'pqmcp_requests_total', { method: 'tools/call', outcome });
+    expect(calls('ok')).toBe(6);
+    // `bad` is an isError result or an invalid-params error, depending on the SDK; `missing`
+    // and get-env are not permitted by the policy.
+    expect(calls('error')).toBe(1);
+    expect(calls('denied')).toBe(2);
+    expect(metric(metrics, 'pqmcp_policy_denials_total')).toBe(2);
+    expect(metric(metrics, 'pqmcp_requests_total', { method: 'initialize', outcome: 'ok' })).toBe(2);
+    expect(metric(metrics, 'pqmcp_requests_total', { method: 'initialize', outcome: 'error' })).toBe(1);
+    expect(metric(metrics, 'pqmcp_requests_total', { method: 'tools/list', outcome: 'ok' })).toBe(1);
+    expect(metric(metrics, 'pqmcp_handshakes_total', { outcome: 'ok', reason: 'ok' })).toBe(3);
+    expect(metric(metrics, 'pqmcp_handshakes_total', { outcome: 'failed', reason: 'ERR_UNTRUSTED_ISSUER' })).toBe(1);
+    expect(metric(metrics, 'pqmcp_sessions_live', { role: 'server' })).toBe(1);
+    expect(metric(metrics, 'pqmcp_request_duration_seconds_count', { method: 'tools/call' })).toBe(9);
+    expect(metric(metrics, 'pqmcp_request_bytes_total', { kind: 'request' })).toBeGreaterThan(0);
+    expect(metric(metrics, 'pqmcp_session_bytes_total', { direction: 'in' })).toBeGreaterThan(0);
+    expect([...metrics.keys()].some((k) => k.includes(ALICE))).toBe(false);
+
+    // Drain: a long call in flight, SIGTERM, the call still succeeds.
+    const slow = carol.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 2, steps: 4 } }, undefined, { timeout: 30_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    gateway.child.kill('SIGTERM');
+    await gateway.waitForStderr(/SIGTERM: draining \(1 request/);
+    expect((await fetch(`${metricsUrl}/readyz`)).status).toBe(503);
+    expect((await fetch(`${metricsUrl}/healthz`)).status).toBe(200);
+    await expect(connect(url, ALICE)).rejects.toThrow();
+    expect(await slow).toMatchObject({ content: [{ text: expect.stringContaining('Long running operation completed') }] });
+    expect(await gateway.exited).toBe(0);
+    expect(gateway.stderr).not.toMatch(/drain-timeout|grace period over/);
+    void bad;
+    void missing;
+
+    // The audit files: rotation, every path, no content.
+    const files = auditFiles(auditDir);
+    expect(files.length).toBeGreaterThan(1);
+    const trail = readTrail();
+    const raw = files.map((f) => readFileSync(f, 'utf8')).join('');
+    expect(raw).not.toContain('private 3');
+    expect(trail.filter((e) => e.type === 'handshake.failure')).toEqual([expect.objectContaining({ code: 'ERR_UNTRUSTED_ISSUER', remoteAddress: '127.0.0.1' })]);
+    const opens = trail.filter((e) => e.type === 'session.open');
+    expect(opens.map((e) => e.agentId)).toEqual([ALICE, BOB, ALICE]);
+    expect(opens[0]).toMatchObject({ suite: expect.stringMatching(/^PQMCP_/), endpoint: '/', remoteAddress: '127.0.0.1', issuer: 'issuer://audit-test' });
+    const closes = trail.filter((e) => e.type === 'session.close');
+    expect(closes.map((e) => [e.agentId, e.end])).toEqual([
+      [ALICE, 'peer'],
+      [BOB, 'local'],
+      [ALICE, 'local'],
+    ]);
+    const requests = trail.filter((e): e is RequestEvent => e.type === 'request');
+    const echoes = requests.filter((r) => r.name === 'echo' && r.outcome === 'ok');
+    expect(echoes).toHaveLength(5);
+    expect(new Set(echoes.map((r) => r.requestHash)).size).toBe(5);
+    expect(requests.find((r) => r.name === 'no-such-tool')).toMatchObject({ outcome: 'denied', policy: { decision: 'deny', policies: [] } });
+    expect(requests.find((r) => r.name === 'get-env')).toMatchObject({ outcome: 'denied', errorCode: -32003, policy: { decision: 'deny', reason: expect.any(String) } });
+    expect(requests.find((r) => r.name === 'echo' && r.outcome === 'ok')).toMatchObject({ policy: { decision: 'allow', policies: ['three-tools'] } });
+    expect(requests.find((r) => r.agentId === BOB)).toMatchObject({ method: 'initialize', outcome: 'error', errorMessage: expect.stringContaining('not admitted') });
+    expect(requests.find((r) => r.name === 'trigger-long-running-operation')).toMatchObject({ outcome: 'ok', durationMs: expect.any(Number) });
+    expect(requests.find((r) => r.name === 'trigger-long-running-operation')!.durationMs).toBeGreaterThanOrEqual(1500);
+    // Anchors in the gateway's log: the head of each finished file.
+    expect(gateway.stderr).toMatch(/audit: finished .*audit-.*\.jsonl; chain head seq \d+ [0-9a-f]{64}/);
+  }, 90_000);
+
+  it('pqmcp audit verify says the trail is whole, and where a copy was tampered with', async () => {
+    const ok = await cli(['audit', 'verify', auditDir]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^ok: \d+ events in \d+ files, seq 0 to \d+, head [0-9a-f]{64}$/m);
+
+    const copy = join(tmp.dir, 'tampered');
+    mkdirSync(copy);
+    for (const f of auditFiles(auditDir)) copyFileSync(f, join(copy, basename(f)));
+    const second = auditFiles(copy)[1]!;
+    const lines = readFileSync(second, 'utf8').split('\n');
+    lines[1] = lines[1]!.replace(/"time":\d+/, '"time":0');
+    writeFileSync(second, lines.join('\n'));
+    const bad = await cli(['audit', 'verify', copy, '--json']);
+    expect(bad.code).toBe(1);
+    const result = JSON.parse(bad.stdout) as { ok: boolean; problems: Array<{ kind: string; file: string; line: number }> };
+    expect(result.ok).toBe(false);
+    expect(result.problems[0]).toMatchObject({ kind: 'edited', file: second, line: 2 });
+
+    writeFileSync(second, lines.filter((_, i) => i !== 2).join('\n'));
+    const human = await cli(['audit', 'verify', ...auditFiles(copy)]);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toContain(`${second}:2: edited`);
+    expect(human.stdout).toMatch(new RegExp(`${basename(second)}:3: deleted`));
+  }, 30_000);
+
+  it('pqmcp audit report meters calls, errors and denials per agent and per tool', async () => {
+    const byAgent = await cli(['audit', 'report', auditDir, '--by', 'agent', '--json']);
+    expect(byAgent.code).toBe(0);
+    const rows = (JSON.parse(byAgent.stdout) as { rows: Array<{ key: string; calls: number; errors: number; denials: number }> }).rows;
+    // alice: 2 initialize, 10 tools/call (the long one included), 1 tools/list; bob: 1 refused initialize.
+    expect(rows.find((r) => r.key === ALICE)).toMatchObject({ calls: 13, errors: 1, denials: 2 });
+    expect(rows.find((r) => r.key === BOB)).toMatchObject({ calls: 1, errors: 1 });
+    const byTool = await cli(['audit', 'report', auditDir, '--by', 'tool']);
+    expect(byTool.stdout).toMatch(/^echo\s+6\s+1\s+0\s/m);
+    const future = await cli(['audit', 'report', auditDir, '--since', '2099-01-01', '--json']);
+    expect(JSON.parse(future.stdout)).toMatchObject({ rows: [] });
+  }, 30_000);
+
+  it('a restarted gateway continues the chain in a new file', async () => {
+    const before = auditFiles(auditDir);
+    const lastLine = readFileSync(before.at(-1)!, 'utf8').trim().split('\n').at(-1)!;
+    const head = parseLine(lastLine)!;
+    ({ gateway, url } = await startGateway(gatewayArgs, [process.execPath, EVERYTHING, 'stdio']));
+    await gateway.waitForStderr(new RegExp(`continuing the chain after seq ${head.seq}`));
+    const client = await connect(url, ALICE);
+    await client.callTool({ name: 'echo', arguments: { message: 'again' } });
+    await client.close();
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    const after = auditFiles(auditDir);
+    const added = after.filter((f) => !before.includes(f));
+    expect(added.length).toBeGreaterThanOrEqual(1);
+    const first = parseLine(readFileSync(added[0]!, 'utf8').split('\n')[0]!)!;
+    expect(first).toMatchObject({ seq: head.seq + 1, prev: head.hash });
+    const verify = await cli(['audit', 'verify', auditDir]);
+    expect(verify.code).toBe(0);
+  }, 60_000);
+});
