@@ -250,7 +250,8 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
       return err;
     };
 
-    transport.onmessage = (m) => {
+    transport.onmessage = (message) => {
+      const m = message as JSONRPCMessage;
       received++;
       const params = 'params' in m ? (m.params as { logger?: unknown; data?: unknown } | undefined) : undefined;
       if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${String(params.data)}`);
