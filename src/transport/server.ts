@@ -45,6 +45,7 @@ import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 import type { MessageHook } from './message-hooks.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
+import { checkAcceptedEndpoints } from '../handshake/endpoint.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
 export interface PqmcpServerOptions extends PqmcpTransportOptions {
@@ -68,6 +69,17 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions {
   policy?: MessageHook;
   /** Quotas per agent and issuer (createQuotas() from 'pqmcp/policy'). Runs between `hooks` and `policy`. */
   quotas?: MessageHook;
+
+  // --- protocol revision (issue 11): endpoint binding ---
+  /**
+   * The endpoints this listener serves, checked against the one each client names in its
+   * ClientHello (docs/protocol.md, section 5.7): full endpoints ("//mcp.example.com:8443/mcp",
+   * "svc:billing") or "/path" for any authority with that path. A client naming another is
+   * refused with endpoint_mismatch (ERR_ENDPOINT_MISMATCH, close 4030). Default: the
+   * listener's `path`, or else the path of each upgrade request (so the authority is only
+   * checked when you list it here).
+   */
+  endpoints?: string | readonly string[];
 }
 
 /** Where a connection came from, for logs. */
@@ -92,6 +104,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private readonly wss: WebSocketServer;
   private closing: Promise<void> | undefined;
   private draining = false;
+  /** The configured `endpoints`, checked; undefined: derived per connection. */
+  private readonly endpoints: readonly string[] | undefined;
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.onUpgrade(req, socket, head);
 
   /** @internal Use listen() or serveMcp(). */
@@ -106,6 +120,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     private readonly maxPendingHandshakes: number,
   ) {
     super();
+    this.endpoints = options.endpoints !== undefined ? checkAcceptedEndpoints(options.endpoints, 'endpoints') : undefined;
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -222,6 +237,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         maxMessageSize: this.resolved.maxMessageSize,
         applicationPadding: this.resolved.applicationPadding,
+        acceptEndpoints: this.endpoints ?? [this.options.path ?? pathname(req.url)],
       });
       connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true });
     } catch (err) {
@@ -309,6 +325,7 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   if (options.server !== undefined && (options.port !== undefined || options.host !== undefined)) {
     throw new InvalidArgumentError('give either server (attach to it) or host/port (own server), not both');
   }
+  if (options.endpoints !== undefined) checkAcceptedEndpoints(options.endpoints, 'endpoints');
   const identity = localIdentity(options.identity);
   const backend = await resolveBackend(options.backend);
   let httpServer = options.server;
