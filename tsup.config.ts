@@ -21,7 +21,7 @@ export default defineConfig([
     dts: true,
     sourcemap: true,
     // Both configs build in parallel into dist/: never clean away the CLI's output.
-    clean: ['!cli.js', '!cli.js.map', '!policy.*'],
+    clean: ['!cli.js', '!cli.js.map', '!policy.*', '!browser.*'],
     target: 'node20',
     platform: 'node',
     splitting: false,
@@ -38,6 +38,19 @@ export default defineConfig([
     platform: 'node',
     splitting: false,
     esbuildPlugins: [coreErrors],
+  },
+  // The browser entry (package.json "./browser"): ESM for bundlers, no Node built-ins in its
+  // graph. Dependencies stay external: the application's bundler resolves them (`ws` to its
+  // browser stub, which this entry never calls).
+  {
+    entry: { browser: 'src/browser/index.ts' },
+    format: ['esm'],
+    dts: true,
+    sourcemap: true,
+    clean: false,
+    target: 'es2022',
+    platform: 'browser',
+    splitting: false,
   },
   // The `pqmcp` executable (package.json "bin"): one ESM file; the #! line is kept and the
   // file is made executable. Dependencies stay external, as for the library.

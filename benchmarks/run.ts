@@ -10,7 +10,7 @@
  *                                 (median of 3 runs)
  *   npm run bench -- --smoke --out <dir>    tiny counts, everything written to <dir>
  *
- * Options: --suites handshake,throughput,mcp,memory   --out <dir>   --no-docs
+ * Options: --suites handshake,throughput,mcp,memory,browser   --out <dir>   --no-docs
  *
  * Every compared variant runs in a measuring process of its own (benchmarks/client.ts)
  * with a server process of its own (benchmarks/server.ts); this process only orchestrates
@@ -44,8 +44,11 @@ import { runMcp } from './suites/mcp.js';
 import type { McpResult } from './suites/mcp.js';
 import type { MemoryResult, MemoryVariant } from './suites/memory.js';
 import { runThroughput } from './suites/throughput.js';
+import { browserAvailable, runBrowser } from './suites/browser.js';
+import type { BrowserBenchResult } from './suites/browser.js';
 
-type SuiteName = 'handshake' | 'throughput' | 'mcp' | 'memory';
+type SuiteName = 'handshake' | 'throughput' | 'mcp' | 'memory' | 'browser';
+const SUITES: readonly SuiteName[] = ['handshake', 'throughput', 'mcp', 'memory', 'browser'];
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..');
@@ -56,8 +59,8 @@ function parseArgs(argv: string[]) {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const mode: Mode = argv.includes('--ci') ? 'ci' : argv.includes('--smoke') ? 'smoke' : 'full';
-  const suites = (value('--suites')?.split(',') ?? ['handshake', 'throughput', 'mcp', 'memory']) as SuiteName[];
-  for (const s of suites) if (!['handshake', 'throughput', 'mcp', 'memory'].includes(s)) throw new Error(`unknown suite ${s}`);
+  const suites = (value('--suites')?.split(',') ?? [...SUITES]) as SuiteName[];
+  for (const s of suites) if (!SUITES.includes(s)) throw new Error(`unknown suite ${s}`);
   const repeat = Number(value('--repeat') ?? 1);
   if (!(Number.isInteger(repeat) && repeat >= 1)) throw new Error('--repeat takes a positive integer');
   return { mode, suites, out: value('--out'), noDocs: argv.includes('--no-docs'), updateBaseline: argv.includes('--update-baseline'), repeat };
@@ -97,6 +100,7 @@ interface Collected {
   throughput: Results['throughput'];
   mcp?: McpResult | undefined;
   memory: Record<string, MemoryResult>;
+  browser?: BrowserBenchResult | undefined;
   skipped: Record<string, string>;
   errors: string[];
 }
@@ -139,6 +143,16 @@ async function measure(ctx: SuiteContext, suites: SuiteName[]): Promise<Collecte
       out.mcp = await timed('mcp', () => runMcp(ctx, { env: NO_BUFFERUTIL }));
     });
   }
+  if (suites.includes('browser') && mode !== 'ci') {
+    if (browserAvailable()) {
+      await attempt('browser', async () => {
+        out.browser = await timed('browser', () => runBrowser(ctx));
+      });
+    } else {
+      out.skipped.browser = 'no Chromium here (apt-get install chromium, or set PQMCP_CHROMIUM)';
+      log('== browser: no Chromium, skipped');
+    }
+  }
   if (suites.includes('memory') && mode !== 'ci') {
     for (const variant of ['pqmcp', 'ws', 'wss'] as MemoryVariant[]) {
       if (variant === 'wss' && !ctx.certs) continue;
@@ -169,6 +183,7 @@ function assemble(c: Collected, started: number, certs: Certificates | undefined
     skipped: c.skipped,
     mcp: c.mcp,
     memory: c.memory,
+    browser: c.browser,
     ratios,
     targets: checkTargets(ratios, key, c.throughput),
     errors: c.errors,

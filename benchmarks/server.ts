@@ -7,11 +7,24 @@
  *   ws, wss, pqmcp        the byte protocol of lib/bench-protocol.ts (sink, source, echo)
  *   mcp-ws, mcp-wss       SDK McpServer per connection over the baseline ws transport
  *   mcp-pqmcp-<backend>   SDK McpServer per session behind serveMcp (pqmcp's public API)
+ *   mcp-pqmcp-audit       the same (native) with auditing and metrics on: every event to an
+ *                         AuditLog in a temporary directory and to OpenTelemetry metrics
+ *                         (SDK MeterProvider with the Prometheus exporter, as the gateway)
+ *   mcp-pqmcp-policy      the same (native) with a Cedar policy that permits the echo tool
+ *                         (decisions memoised per session, the default)
+ *   mcp-pqmcp-policy-nomemo  the same with a policy that also reads `context` and memo: false
+ *                         (Cedar decides every request)
  *   pqmcp-listen          pqmcp's listen(): sessions are started and kept idle (memory)
  *
  * Commands: start, cpu, mem, peakStart, peakStop, stop (see the handlers below).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuditLog } from '../src/audit/writer.js';
+import { auditMetrics } from '../src/audit/metrics.js';
+import type { AuditSink } from '../src/audit/events.js';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -36,7 +49,13 @@ import { serveRequests } from './lib/proc.js';
 import { serverTlsOptions } from './lib/tls.js';
 import { WsMcpTransport } from './lib/ws-mcp-transport.js';
 
-export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'pqmcp-listen';
+export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-nomemo' | 'mcp-pqmcp-audit' | 'pqmcp-listen';
+
+/** The policies of the policy-on endpoints: the echo tool for every agent, a forbid beside it. */
+export const BENCH_POLICY = `@id("echo") permit(principal is Agent, action == Action::"tools/call", resource == Tool::"echo");
+@id("no-delete") forbid(principal, action, resource == Tool::"delete");`;
+export const BENCH_POLICY_CTX = `@id("echo") permit(principal is Agent, action == Action::"tools/call", resource == Tool::"echo") when { context.requestBytes < 1048576 };
+@id("no-delete") forbid(principal, action, resource == Tool::"delete");`;
 
 export interface StartArgs {
   endpoints: Endpoint[];
@@ -141,9 +160,13 @@ async function startPqmcpBytes(args: StartArgs): Promise<number> {
 }
 
 async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<number> {
-  const backend: BackendChoice = endpoint === 'mcp-pqmcp-noble' ? 'noble' : endpoint === 'mcp-pqmcp-native' ? 'native' : (args.backend ?? 'auto');
+  const withPolicy = endpoint === 'mcp-pqmcp-policy' || endpoint === 'mcp-pqmcp-policy-nomemo';
+  const withAudit = endpoint === 'mcp-pqmcp-audit';
+  const backend: BackendChoice = endpoint === 'mcp-pqmcp-noble' ? 'noble' : endpoint === 'mcp-pqmcp-native' || withPolicy || withAudit ? 'native' : (args.backend ?? 'auto');
   const identity = identityOf(args.fixture, 'server', selectBackend(backend));
-  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048 };
+  // The policy layer (and the Cedar engine) is loaded only for the policy-on endpoints.
+  const policy = withPolicy ? await (await import('../src/policy/index.js')).loadPolicy(endpoint === 'mcp-pqmcp-policy' ? { text: BENCH_POLICY } : { text: BENCH_POLICY_CTX, memo: false }) : undefined;
+  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, ...(policy ? { policy } : {}), ...(withAudit ? { onAuditEvent: await auditAndMetrics() } : {}) };
   let server: PqmcpServer;
   if (endpoint === 'pqmcp-listen') {
     server = await listen(options);
@@ -157,6 +180,25 @@ async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<nu
   }
   closers.push(() => server.close());
   return server.address().port;
+}
+
+/** What `pqmcp serve --audit DIR --metrics ...` does with each event: a file and the meter. */
+async function auditAndMetrics(): Promise<AuditSink> {
+  const dir = mkdtempSync(join(tmpdir(), 'pqmcp-bench-audit-'));
+  const log = await AuditLog.open(dir);
+  const { MeterProvider } = await import('@opentelemetry/sdk-metrics');
+  const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
+  const provider = new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] });
+  const record = auditMetrics(provider.getMeter('pqmcp'));
+  closers.push(async () => {
+    await log.close();
+    await provider.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return (e) => {
+    log.write(e);
+    record(e);
+  };
 }
 
 serveRequests({

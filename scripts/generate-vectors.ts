@@ -8,11 +8,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNobleBackend } from '../src/crypto/noble.js';
 import { KAT_FILES } from '../test/helpers/kat.js';
+import { RESUMPTION_KAT_FILES } from '../test/helpers/kat-resumption.js';
 
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors');
 mkdirSync(out, { recursive: true });
 const backend = createNobleBackend();
-for (const entry of KAT_FILES) {
+for (const entry of [...KAT_FILES, ...RESUMPTION_KAT_FILES]) {
   const file = join(out, entry.file);
   writeFileSync(file, JSON.stringify(entry.run(backend, backend), null, 2) + '\n');
   console.log(`wrote ${file}`);

@@ -320,7 +320,7 @@ export class MessageHookError extends PqmcpError {
 
 // --- Resumption (tickets, PSK binder) ---------------------------------------------------------
 // Every ticket refusal except a bad binder is reported and answered with a full handshake
-// (docs/protocol.md section 11.5): the ticket is ignored, nothing is sent to the peer.
+// (docs/protocol.md section 15.5): the ticket is ignored, nothing is sent to the peer.
 
 /** The PSK binder in a ClientHello did not verify. Fatal (alert psk_binder_invalid). Constant message. */
 export class BadBinderError extends PqmcpError {

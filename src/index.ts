@@ -6,6 +6,7 @@
  *   crypto/     one small interface, two backends (noble, native), composite signatures
  *   identity/   credentials, fingerprints, trust stores
  *   record/     record framing, AEAD cipher states, message fragments
+ *   resumption/ ticket keys, sealed tickets, anti-replay, the client's ticket store
  *   handshake/  the handshake state machines and key schedule (pure, no I/O)
  *   session/    handshake + record layer as one byte-stream engine (pure, no I/O)
  *   audit/      audit events, the request auditor hook, hash-chained audit files, metering
@@ -40,5 +41,8 @@ export type { LoadIdentityOptions, LoadKeyOptions, LoadTrustOptions, LoadedIdent
 export { compositeKeygen, compositeSign, compositeVerify, COMPOSITE_PUBLIC_KEY_LENGTH, COMPOSITE_SEED_LENGTH, COMPOSITE_SIGNATURE_LENGTH } from './crypto/composite.js';
 export type { CompositeKeyPair } from './crypto/composite.js';
 export type { CryptoBackend, BackendName, BackendReport, AeadAlgorithm } from './crypto/types.js';
+export * from './resumption/index.js';
+export { DEFAULT_TICKET_LIFETIME_SECONDS } from './handshake/resumption.js';
+export type { ServerTicketConfig } from './handshake/resumption.js';
 export * from './transport/index.js';
 export * from './audit/index.js';

@@ -122,6 +122,7 @@ function mcp(r: Results): string {
   const m = r.mcp;
   if (!m) return '_not measured_';
   const variants = Object.keys(m.variants);
+  const extras = variants.filter((v) => v.startsWith('pqmcp-policy') || v === 'pqmcp-audit');
   const rows: string[][] = [];
   for (const p of Object.keys(m.variants.pqmcp?.payloads ?? m.variants[variants[0]!]?.payloads ?? {})) {
     for (const mode of ['seq', 'par32'] as const) {
@@ -130,12 +131,13 @@ function mcp(r: Results): string {
         mode === 'seq' ? 'sequential' : `${m.inFlight} in flight`,
         ...variants.map((v) => cell(m.variants[v]!.payloads[p]?.[`${mode}CallsPerSec`], 0)),
         ratio(r.ratios[`mcp.${p}.${mode}.pqmcp/ws`]),
+        ...extras.map((v) => ratio(r.ratios[`mcp.${p}.${mode}.${v}/pqmcp`])),
         ...variants.map((v) => `${cell(m.variants[v]!.payloads[p]?.[`${mode}P50Us`], 0, false)} / ${cell(m.variants[v]!.payloads[p]?.[`${mode}P99Us`], 0, false)}`),
       ]);
     }
   }
   return (
-    table(['payload', 'mode', ...variants.map((v) => `${v} calls/s`), 'pqmcp/ws', ...variants.map((v) => `${v} p50 / p99 µs`)], rows) +
+    table(['payload', 'mode', ...variants.map((v) => `${v} calls/s`), 'pqmcp/ws', ...extras.map((v) => `${v}/pqmcp`), ...variants.map((v) => `${v} p50 / p99 µs`)], rows) +
     `\n\n${m.rounds} interleaved rounds of ${m.measureSeconds} s per cell.`
   );
 }
@@ -160,6 +162,17 @@ function memory(r: Results): string {
 }
 
 /** The whole Markdown section for one results file. */
+function browser(r: Results): string {
+  const b = r.browser;
+  if (!b) return `_not measured${r.skipped['browser'] ? `: ${r.skipped['browser']}` : ''}_`;
+  const rows = [
+    [`page in Chromium ${b.chromium}`, cell(b.browserMs, 1)],
+    ['Node process', cell(b.nodeMs, 1)],
+    ['browser / Node', ratio(r.ratios['browser.handshake.browser/node'])],
+  ];
+  return `SDK Client connect over pqmcp (mutual handshake + initialize), \`noble\` backend on both, the same Node server; ${b.rounds} x ${b.handshakesPerRound} handshakes each, interleaved, the first of each batch dropped (cold start).\n\n${table(['client', 'ms'], rows)}`;
+}
+
 export function markdown(r: Results): string {
   const parts = [
     `_${runtimeLine(r)}_`,
@@ -169,6 +182,7 @@ export function markdown(r: Results): string {
     `#### Throughput and latency, with bufferutil\n\n${throughput(r, 'bufferutil')}`,
     `#### MCP tools/call (echo tool)\n\n${mcp(r)}`,
     `#### Memory\n\n${memory(r)}`,
+    `#### Browser client: handshake from a page\n\n${browser(r)}`,
   ];
   if (r.errors.length) parts.push(`#### Errors\n\n${r.errors.map((e) => `- ${e.split('\n')[0]}`).join('\n')}`);
   return parts.join('\n\n') + '\n';

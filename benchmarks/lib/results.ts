@@ -10,6 +10,8 @@
  *   throughput.<bu>.<dir>.<size>.cpu.<v>/<base> client + server CPU per MB (lower is better)
  *   latency.<bu>.<size>.p50.<v>/<base>         ping-pong round trip (lower is better)
  *   mcp.<payload>.<seq|par32>.pqmcp/<base>     tools/call per second (higher is better)
+ *   mcp.<payload>.<seq|par32>.<policy variant>/pqmcp   the same with a policy on, over without
+ *   mcp.<payload>.<seq|par32>.pqmcp-audit/pqmcp       the same with auditing and metrics on, over without
  *   memory.session.pqmcp/<base>                server RSS per idle session (lower is better)
  */
 import type { Mode } from './context.js';
@@ -20,6 +22,7 @@ import type { HandshakeResult } from '../suites/handshake.js';
 import type { McpResult } from '../suites/mcp.js';
 import type { MemoryResult } from '../suites/memory.js';
 import type { ThroughputResult } from '../suites/throughput.js';
+import type { BrowserBenchResult } from '../suites/browser.js';
 
 export type BufferutilKey = 'no-bufferutil' | 'bufferutil';
 
@@ -37,6 +40,8 @@ export interface Results {
   skipped: Record<string, string>;
   mcp?: McpResult | undefined;
   memory: Record<string, MemoryResult>;
+  /** Handshakes from a page in Chromium beside Node's (noble both). */
+  browser?: BrowserBenchResult | undefined;
   ratios: Record<string, number>;
   targets: TargetCheck[];
   errors: string[];
@@ -59,8 +64,9 @@ function put(out: Record<string, number>, key: string, a: number | undefined, b:
   out[key] = sig(a / b, 4);
 }
 
-export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp' | 'memory'>): Record<string, number> {
+export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp' | 'memory' | 'browser'>): Record<string, number> {
   const out: Record<string, number> = {};
+  if (r.browser) put(out, 'browser.handshake.browser/node', r.browser.browserMs?.median, r.browser.nodeMs?.median);
   const hs = r.handshake?.variants ?? {};
   for (const v of ['pqmcp-native', 'pqmcp-noble']) {
     for (const base of ['ws', 'wss', 'wss-pq']) {
@@ -104,6 +110,15 @@ export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp
       put(out, `mcp.${p}.par32.pqmcp/${base}`, med(a.payloads[p]?.par32CallsPerSec), med(b.payloads[p]?.par32CallsPerSec));
     }
   }
+  for (const v of ['pqmcp-policy', 'pqmcp-policy-nomemo', 'pqmcp-audit']) {
+    const a = mcp[v];
+    const b = mcp.pqmcp;
+    if (!a || !b) continue;
+    for (const p of Object.keys(a.payloads)) {
+      put(out, `mcp.${p}.seq.${v}/pqmcp`, med(a.payloads[p]?.seqCallsPerSec), med(b.payloads[p]?.seqCallsPerSec));
+      put(out, `mcp.${p}.par32.${v}/pqmcp`, med(a.payloads[p]?.par32CallsPerSec), med(b.payloads[p]?.par32CallsPerSec));
+    }
+  }
   for (const base of ['ws', 'wss']) {
     put(out, `memory.session.pqmcp/${base}`, r.memory.pqmcp?.serverKiBPerSessionTotal, r.memory[base]?.serverKiBPerSessionTotal);
   }
@@ -134,7 +149,11 @@ export function checkTargets(ratios: Record<string, number>, runtimeKey: string,
   }
   for (const p of ['100', '10240']) {
     for (const mode of ['seq', 'par32']) check(`MCP tools/call ${mode === 'seq' ? 'sequential' : '32 in flight'}, ${p === '100' ? '100 B' : '10 KiB'} vs ws`, `mcp.${p}.${mode}.pqmcp/ws`, '>=', 0.9);
+    for (const mode of ['seq', 'par32']) check(`MCP tools/call ${mode === 'seq' ? 'sequential' : '32 in flight'}, ${p === '100' ? '100 B' : '10 KiB'}, auditing and metrics on vs off`, `mcp.${p}.${mode}.pqmcp-audit/pqmcp`, '>=', 0.9);
   }
+  // Authorization: an allow decision adds at most 10 % to a 100 B round trip (issue 14).
+  check('MCP tools/call 100 B sequential, Cedar policy on (memoised allow) vs off', 'mcp.100.seq.pqmcp-policy/pqmcp', '>=', 0.9);
+  check('MCP tools/call 100 B sequential, Cedar deciding every call (memo off) vs no policy (measure and report)', 'mcp.100.seq.pqmcp-policy-nomemo/pqmcp', '>=', 0.9, false);
   return checks;
 }
 

@@ -3,6 +3,12 @@
  * tool, 100 B and 10 KiB text payloads:
  *
  *   pqmcp      PqmcpClientTransport to serveMcp, server in its own process
+ *   pqmcp-policy         the same with a Cedar policy permitting the call (serveMcp's `policy`):
+ *                        the decision is memoised per session, as by default
+ *   pqmcp-policy-nomemo  the same with `memo: false` and a policy that reads context: Cedar
+ *                        decides every call (the cost of a decision the memo cannot answer)
+ *   pqmcp-audit  the same with auditing and metrics on in the server (every event to an
+ *              AuditLog file and to OpenTelemetry metrics, as `pqmcp serve --audit --metrics`)
  *   ws         the same SDK pair over the baseline ws transport (lib/ws-mcp-transport.ts),
  *              server in its own process
  *   inmemory   the SDK's InMemoryTransport, client and server in this process (the ceiling)
@@ -30,7 +36,14 @@ import { compact, percentile, rotate, summarize } from '../lib/stats.js';
 import type { Summary } from '../lib/stats.js';
 import { WsMcpTransport } from '../lib/ws-mcp-transport.js';
 
-export type McpVariant = 'pqmcp' | 'ws' | 'inmemory';
+export type McpVariant = 'pqmcp' | 'pqmcp-policy' | 'pqmcp-policy-nomemo' | 'pqmcp-audit' | 'ws' | 'inmemory';
+
+const PQMCP_ENDPOINTS: Partial<Record<McpVariant, 'mcp-pqmcp-native' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-nomemo' | 'mcp-pqmcp-audit'>> = {
+  pqmcp: 'mcp-pqmcp-native',
+  'pqmcp-policy': 'mcp-pqmcp-policy',
+  'pqmcp-policy-nomemo': 'mcp-pqmcp-policy-nomemo',
+  'pqmcp-audit': 'mcp-pqmcp-audit',
+};
 export const PAYLOADS = [100, 10240] as const;
 const IN_FLIGHT = 32;
 
@@ -86,20 +99,21 @@ export interface McpMeasure {
 
 /** Worker side: one connected SDK Client (and, except in-memory, its server process). */
 export async function openMcpVariant(ctx: SuiteContext, variant: McpVariant): Promise<VariantSession> {
-  const server = variant === 'inmemory' ? undefined : await startServer(ctx, [variant === 'pqmcp' ? 'mcp-pqmcp-native' : 'mcp-ws']);
+  const endpoint = PQMCP_ENDPOINTS[variant];
+  const server = variant === 'inmemory' ? undefined : await startServer(ctx, [endpoint ?? 'mcp-ws']);
   const client = new Client({ name: 'pqmcp-bench', version: '1.0.0' });
   try {
     let details: Record<string, string> = {};
-    if (variant === 'pqmcp') {
+    if (endpoint !== undefined) {
       const backend = selectBackend('native');
-      const transport = new PqmcpClientTransport(`ws://127.0.0.1:${server!.ports['mcp-pqmcp-native']}/`, {
+      const transport = new PqmcpClientTransport(`ws://127.0.0.1:${server!.ports[endpoint]}/`, {
         identity: identityOf(ctx.fixture, 'client', backend),
         trust: trustOf(ctx.fixture),
         backend,
         expectedServerId: SERVER_AGENT_ID,
       });
       await client.connect(transport as Transport);
-      details = { backend: describeBackend(backend) };
+      details = { backend: describeBackend(backend), ...(variant.startsWith('pqmcp-policy') ? { policy: variant === 'pqmcp-policy' ? 'memoised decisions' : 'Cedar decides every call' } : {}), ...(variant === 'pqmcp-audit' ? { audit: 'AuditLog file + OpenTelemetry metrics (server)' } : {}) };
     } else if (variant === 'ws') {
       await client.connect(new WsMcpTransport({ url: `ws://127.0.0.1:${server!.ports['mcp-ws']}/` }));
     } else {
@@ -130,7 +144,7 @@ export async function openMcpVariant(ctx: SuiteContext, variant: McpVariant): Pr
 /** Runner side: warm-up, then interleaved rounds over the variant processes. */
 export async function runMcp(ctx: SuiteContext, options: { variants?: McpVariant[]; payloads?: number[]; env?: Record<string, string | undefined> } = {}): Promise<McpResult> {
   const plan = PLANS[ctx.mode];
-  const variants = options.variants ?? (['pqmcp', 'ws', 'inmemory'] as McpVariant[]);
+  const variants = options.variants ?? (['pqmcp', 'pqmcp-policy', 'pqmcp-policy-nomemo', 'pqmcp-audit', 'ws', 'inmemory'] as McpVariant[]);
   const payloads = options.payloads ?? [...PAYLOADS];
   return withVariants('mcp', variants, ctx, { env: options.env ?? {} }, async (procs) => {
     type R = { rate: number; p50: number; p99: number };

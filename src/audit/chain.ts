@@ -22,12 +22,11 @@
  *   (a warning, not tampering); the chain is checked up to it and continues from the last
  *   complete event, which is where a restarted writer continues too.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex as sha256hex } from './events.js';
 import type { AuditEvent } from './events.js';
 
 export const GENESIS = '0'.repeat(64);
 
-const sha256hex = (text: string): string => createHash('sha256').update(text).digest('hex');
 /** `,"hash":"` + 64 hex + `"}` */
 const HASH_SUFFIX_LENGTH = 9 + 64 + 2;
 const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;

@@ -10,15 +10,22 @@
  *
  * Sharp edges:
  * - Arguments and results are never in an event unless `auditContent` is set: only the
- *   SHA-256 (hex) of their JSON text as it crossed the transport. Equal JSON text, equal
- *   hash: a reviewer holding a candidate value can check it, nobody can read it back. For
- *   low-entropy arguments (a yes/no, a small number) the hash hides little.
+ *   SHA-256 (hex) of the request's and the response's JSON text exactly as they crossed the
+ *   transport (so the two sides' trails match). Equal text, equal hash: a reviewer holding
+ *   the message can check it, nobody can read it back from the hash. For a request with
+ *   low-entropy arguments the hash hides little from someone who can guess the rest.
  * - Times are milliseconds since the epoch (`time`) and durations in milliseconds, from
  *   this process's clock.
  * - Strings taken from the peer (method, tool name, error messages) are cut at
  *   MAX_TEXT characters: an event stays small whatever the peer sends.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+
+/** node:crypto where the runtime has it (fast, native), found at run time so browser bundles stay free of it. */
+const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as
+  | { createHash(alg: string): { update(data: string | Uint8Array): { digest(enc: 'hex'): string } } }
+  | undefined;
 
 /** Longest string copied from a message into an event. */
 export const MAX_TEXT = 256;
@@ -100,10 +107,10 @@ export interface RequestEvent extends Base, AuditPeer {
   method: string;
   /** Tool or prompt name, resource URI. */
   name?: string;
-  /** SHA-256 (hex) of the JSON text of params.arguments (tools, prompts) or params (others). */
-  argumentsHash?: string;
-  /** SHA-256 (hex) of the JSON text of the result (absent for errors). */
-  resultHash?: string;
+  /** SHA-256 (hex) of the request's JSON text as it crossed the transport (its arguments, id and all). */
+  requestHash?: string;
+  /** SHA-256 (hex) of the response's JSON text as it crossed the transport (result or error). */
+  responseHash?: string;
   /** JSON bytes of the request and of its response. */
   requestBytes: number;
   responseBytes: number;
@@ -124,10 +131,10 @@ export type AuditEvent = HandshakeFailureEvent | SessionOpenEvent | RequestEvent
 /** Receives audit events. Must not throw (a throw is contained and ignored) and should not block. */
 export type AuditSink = (event: AuditEvent) => void;
 
-/** SHA-256 hex of a value's JSON text (undefined stays undefined). */
-export function hashJson(value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+/** SHA-256, hex, of text or bytes: node:crypto where present, else noble. */
+export function sha256Hex(data: string | Uint8Array): string {
+  if (nodeCrypto) return nodeCrypto.createHash('sha256').update(data).digest('hex');
+  return bytesToHex(sha256(typeof data === 'string' ? utf8ToBytes(data) : data));
 }
 
 export function clip(text: string): string {

@@ -2,7 +2,7 @@
  * Audit trail: events (events.ts), the request auditor hook (request-hook.ts), the hash
  * chain (chain.ts), audit files with rotation (writer.ts), metering (report.ts).
  */
-export { MAX_TEXT, hashJson } from './events.js';
+export { MAX_TEXT } from './events.js';
 export type { AuditEvent, AuditPeer, AuditSink, HandshakeFailureEvent, PolicyNote, RequestEvent, RequestOutcome, SessionCloseEvent, SessionEnd, SessionOpenEvent } from './events.js';
 export { requestAuditor } from './request-hook.js';
 export type { RequestAuditorOptions } from './request-hook.js';

@@ -21,7 +21,8 @@
  * - Only a type import of `@opentelemetry/api`: pqmcp does not depend on it at run time.
  * - Agent ids are attributes only with `agentIds: true` (each agent is a time series:
  *   unbounded cardinality if strangers' credentials are accepted). Methods are the peer's
- *   strings: those outside MCP's own `a/b` shape (letters, `/`, `_`) are counted as `other`.
+ *   strings: any that is not one of MCP's own is counted as `other`, so a peer cannot
+ *   create time series at will.
  * - Session bytes and key updates are counted when a session ends.
  */
 import type { Attributes, Meter } from '@opentelemetry/api';
@@ -32,7 +33,12 @@ export interface AuditMetricsOptions {
   agentIds?: boolean;
 }
 
-const METHOD = /^[a-zA-Z_/]{1,64}$/;
+/** MCP's own methods (2025-06 to 2026-07 revisions); any other is labelled `other`. */
+const METHODS = new Set([
+  'initialize', 'ping', 'server/discover', 'tools/list', 'tools/call', 'resources/list', 'resources/read', 'resources/templates/list',
+  'resources/subscribe', 'resources/unsubscribe', 'subscriptions/listen', 'prompts/list', 'prompts/get', 'completion/complete',
+  'logging/setLevel', 'sampling/createMessage', 'elicitation/create', 'roots/list', 'tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel',
+]);
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** An AuditSink that records the events as OpenTelemetry metrics. */
@@ -68,7 +74,7 @@ export function auditMetrics(meter: Meter, options: AuditMetricsOptions = {}): A
         if (event.keyUpdates > 0) keyUpdates.add(event.keyUpdates);
         break;
       case 'request': {
-        const method = METHOD.test(event.method) ? event.method : 'other';
+        const method = METHODS.has(event.method) ? event.method : 'other';
         const attributes: Attributes = withAgent ? { method, outcome: event.outcome, agent: event.agentId } : { method, outcome: event.outcome };
         requests.add(1, attributes);
         requestDuration.record(event.durationMs / 1000, { method });

@@ -10,13 +10,16 @@
  * - The event is emitted when the response passes this hook: on the wire side for requests
  *   from the peer, on arrival for requests this side sent. Requests still unanswered when
  *   the session ends are emitted then, with outcome `unanswered`.
+ * - Hashes are of each message's JSON text exactly as it crossed the transport (the bytes
+ *   the transport received, or will send), so the client's and the server's trails carry
+ *   the same hash for the same request and response, and nothing is serialized again.
  * - Outcome `denied` when an inner hook recorded `notes.policy.decision === 'deny'` and the
  *   response is an error; `error` for any other JSON-RPC error and for a tool result with
  *   `isError: true`.
  * - Per-session state is keyed by sessionId and dropped at close; at most MAX_TRACKED
  *   unanswered requests per session are remembered (the pipeline's own bound).
  */
-import { clip, emitTo, hashJson } from './events.js';
+import { clip, emitTo, sha256Hex } from './events.js';
 import type { AuditSink, PolicyNote, RequestEvent, RequestOutcome } from './events.js';
 
 interface Rpc {
@@ -52,6 +55,7 @@ interface Tracked {
 interface Ctx extends SessionLike {
   readonly bytes: number;
   readonly request: Tracked | undefined;
+  readonly data?: Uint8Array | undefined;
 }
 
 export interface RequestAuditorOptions {
@@ -64,34 +68,35 @@ const MAX_PENDING = 4096;
 /** A message hook emitting one `request` event per request. */
 export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions = {}) {
   const content = options.content === true;
-  /** Requests seen and not yet answered, per session. */
-  const pending = new Map<string, Set<Tracked>>();
+  /** Requests seen and not yet answered, per session, with the hash of each. */
+  const pending = new Map<string, Map<Tracked, string>>();
 
   const see = (message: Rpc, ctx: Ctx): undefined => {
     const request = ctx.request;
     if (request === undefined) return undefined;
+    const set = pending.get(ctx.sessionId);
     if (message.method !== undefined) {
       // A request entering the hooks.
-      const set = pending.get(ctx.sessionId);
-      if (set && set.size < MAX_PENDING) set.add(request);
+      if (set && set.size < MAX_PENDING) set.set(request, hashOf(message, ctx.data));
       return undefined;
     }
-    pending.get(ctx.sessionId)?.delete(request);
-    emitTo(sink, eventFor(ctx, request, message, ctx.bytes, content));
+    const requestHash = set?.get(request);
+    set?.delete(request);
+    emitTo(sink, eventFor(ctx, request, requestHash, message, ctx.bytes, hashOf(message, ctx.data), content));
     return undefined;
   };
 
   return {
     name: 'audit',
     opened(session: SessionLike): void {
-      pending.set(session.sessionId, new Set());
+      pending.set(session.sessionId, new Map());
     },
     fromPeer: see,
     toPeer: see,
     closed(session: SessionLike): void {
       const set = pending.get(session.sessionId);
       pending.delete(session.sessionId);
-      for (const request of set ?? []) emitTo(sink, eventFor(session, request, undefined, 0, content));
+      for (const [request, hash] of set ?? []) emitTo(sink, eventFor(session, request, hash, undefined, 0, undefined, content));
     },
   };
 }
@@ -118,7 +123,20 @@ function policyOf(notes: Record<string, unknown>): PolicyNote | undefined {
   return note;
 }
 
-function eventFor(session: SessionLike, request: Tracked, response: Rpc | undefined, responseBytes: number, content: boolean): RequestEvent {
+/** SHA-256 hex of the message's JSON text as it crossed the transport (re-encoded if a hook replaced it). */
+function hashOf(message: Rpc, data: Uint8Array | undefined): string {
+  return sha256Hex(data ?? JSON.stringify(message));
+}
+
+function eventFor(
+  session: SessionLike,
+  request: Tracked,
+  requestHash: string | undefined,
+  response: Rpc | undefined,
+  responseBytes: number,
+  responseHash: string | undefined,
+  content: boolean,
+): RequestEvent {
   const now = Date.now();
   const peer = session.peer;
   const policy = policyOf(request.notes);
@@ -145,9 +163,8 @@ function eventFor(session: SessionLike, request: Tracked, response: Rpc | undefi
   };
   const name = nameOf(request.method, request.params);
   if (name !== undefined) event.name = name;
-  const argumentsHash = hashJson(args);
-  if (argumentsHash !== undefined) event.argumentsHash = argumentsHash;
-  if (response?.result !== undefined) event.resultHash = hashJson(response.result)!;
+  if (requestHash !== undefined) event.requestHash = requestHash;
+  if (responseHash !== undefined) event.responseHash = responseHash;
   if (response?.error !== undefined) {
     if (typeof response.error.code === 'number') event.errorCode = response.error.code;
     if (typeof response.error.message === 'string') event.errorMessage = clip(response.error.message);

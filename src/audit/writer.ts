@@ -10,11 +10,11 @@
  * Files are named `audit-<UTC time>-<first seq>.jsonl`, so names sort in chain order.
  *
  * Sharp edges:
- * - write() only queues: lines are written together once per event-loop turn (one
- *   writeSync per batch, in order) and on close(). A crash loses at most the events queued
- *   in that turn; what reached the file stays verifiable (a partial last line is reported
- *   as incomplete, not as tampering). Nothing is fsync'd: a power loss can also lose what
- *   the OS had not yet written.
+ * - write() only queues: lines are written together (one writeSync per batch, in order)
+ *   every `flushMs` (default 50 ms), as soon as FLUSH_BYTES are queued, and on close(). A
+ *   crash loses at most the events of the last `flushMs`; what reached the file stays
+ *   verifiable (a partial last line is reported as incomplete, not as tampering). Nothing
+ *   is fsync'd: a power loss can also lose what the OS had not yet written.
  * - open() starts a new file and continues the chain from the last complete event of the
  *   newest file in the directory. Two writers on one directory would fork the chain: give
  *   each process its own directory.
@@ -38,12 +38,17 @@ export interface AuditLogOptions {
   onerror?: (error: Error) => void;
   /** A file was finished (rotation or close), with the chain head at its end: an anchor worth keeping elsewhere. */
   onrotate?: (file: string, head: ChainHead) => void;
+  /** Longest time an event waits in memory before it is written. Default 50 ms; 0: every event-loop turn. */
+  flushMs?: number;
   /** Clock (tests). Default Date.now. */
   now?: () => number;
 }
 
 export const AUDIT_FILE = /^audit-\d{8}T\d{6}\d{3}Z-\d+\.jsonl$/;
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+const DEFAULT_FLUSH_MS = 50;
+/** Queued bytes above which a batch is written at the end of the turn, whatever flushMs says. */
+export const FLUSH_BYTES = 64 * 1024;
 const TAIL_CHUNK = 64 * 1024;
 
 export class AuditLog {
@@ -51,7 +56,9 @@ export class AuditLog {
   private queue: Array<{ line: string; head: ChainHead }> = [];
   /** Head after the last line handed to the current file. */
   private fileHead: ChainHead | undefined;
-  private scheduled = false;
+  private scheduled: 'soon' | 'later' | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private queuedBytes = 0;
   private fd: number | undefined;
   private file: string | undefined;
   private fileBytes = 0;
@@ -76,6 +83,7 @@ export class AuditLog {
   static async open(dir: string, options: AuditLogOptions = {}): Promise<AuditLog> {
     if (options.maxBytes !== undefined && !(Number.isSafeInteger(options.maxBytes) && options.maxBytes >= 1024)) throw new InvalidArgumentError('maxBytes must be an integer >= 1024');
     if (options.maxAgeMs !== undefined && !(options.maxAgeMs > 0)) throw new InvalidArgumentError('maxAgeMs must be positive');
+    if (options.flushMs !== undefined && !(Number.isFinite(options.flushMs) && options.flushMs >= 0)) throw new InvalidArgumentError('flushMs must be a number >= 0');
     mkdirSync(dir, { recursive: true, mode: 0o750 });
     return new AuditLog(dir, lastHead(dir), options);
   }
@@ -90,21 +98,31 @@ export class AuditLog {
     return this.file;
   }
 
-  /** Queue an event (written at the end of this event-loop turn). */
+  /** Queue an event (written within flushMs). */
   write(event: AuditEvent): void {
     if (this.closed) return;
     const { line, head } = chainLine(this.head, event);
     this.head = head;
     this.queue.push({ line: `${line}\n`, head });
-    if (!this.scheduled) {
-      this.scheduled = true;
+    this.queuedBytes += line.length + 1;
+    const flushMs = this.options.flushMs ?? DEFAULT_FLUSH_MS;
+    if (this.scheduled === 'soon') return;
+    if (flushMs === 0 || this.queuedBytes >= FLUSH_BYTES) {
+      if (this.timer) clearTimeout(this.timer);
+      this.scheduled = 'soon';
       setImmediate(() => this.flush());
+    } else if (this.scheduled === undefined) {
+      this.scheduled = 'later';
+      this.timer = setTimeout(() => this.flush(), flushMs);
     }
   }
 
   /** Write what is queued now. */
   flush(): void {
-    this.scheduled = false;
+    this.scheduled = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.queuedBytes = 0;
     if (this.queue.length === 0) return;
     const lines = this.queue;
     this.queue = [];

@@ -89,11 +89,15 @@ async function check(ctx: Context, argv: string[]): Promise<number> {
   printResult(
     ctx.output,
     ctx.json,
-    { valid: true, file: path, policies: result.policies.map(({ id, effect, line }) => ({ id, effect, line })), warnings: result.warnings, contextFree: result.contextFree },
+    { valid: true, file: path, policies: result.policies.map(({ id, effect, line }) => ({ id, effect, line })), warnings: result.warnings, contextReads: result.contextReads },
     () => [
       `ok: ${path}: ${result.policies.length} polic${result.policies.length === 1 ? 'y' : 'ies'} valid against the pqmcp schema`,
       ...result.policies.map((i) => `  ${i.effect.padEnd(6)} ${i.id} (line ${i.line})`),
-      result.contextFree ? 'no policy reads context: decisions are memoised per session' : 'some policy reads context: every request is decided afresh',
+      result.contextReads === 'all'
+        ? 'a policy uses context as a whole: decisions are memoised per session on every context value'
+        : result.contextReads.length === 0
+          ? 'no policy reads context: decisions are memoised per session'
+          : `policies read context.${result.contextReads.join(', context.')}: decisions are memoised per session on ${result.contextReads.length === 1 ? 'its value' : 'their values'}`,
     ],
   );
   return 0;

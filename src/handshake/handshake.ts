@@ -12,7 +12,7 @@
  *
  *   {} = protected under handshake traffic keys, [] = under application traffic keys.
  *
- * Resumed (docs/protocol.md section 11; the PSK logic lives in resumption.ts):
+ * Resumed (docs/protocol.md section 15; the PSK logic lives in resumption.ts):
  *   ClientHello (+ pre_shared_key: ticket, binder; fresh X-Wing ek) -->
  *                                              <--------  ServerHello (+ pre_shared_key) {Finished}
  *   {Finished}                                 -------->
@@ -545,7 +545,7 @@ export class ServerHandshake extends HandshakeBase {
         this.state = 'done';
         const { resumptionSecret, ...complete } = this.complete();
         const tickets = this.config.tickets
-          ? issueTickets(this.serverContext(), resumptionSecret, this.suite, complete.result.peer, decodeCredential(this.ownCredential()).agentId, this.authTime ?? Math.floor(this.nowMs() / 1000), (n) => this.random(n, 'ticket randomness'))
+          ? issueTickets(this.serverContext(), resumptionSecret, this.suite, complete.result.peer, decodeCredential(this.ownCredential()).agentId, this.authTime ?? Math.floor(this.nowMs() / 1000), (n) => this.random(n, 'ticket salt'))
           : [];
         resumptionSecret.fill(0);
         return [

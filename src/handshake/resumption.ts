@@ -1,5 +1,5 @@
 /**
- * Resumption inside the handshake (docs/protocol.md section 11): the PSK key schedule and
+ * Resumption inside the handshake (docs/protocol.md section 15): the PSK key schedule and
  * binder, the server's ticket checks, ticket issuance, and the client's handling of
  * NewSessionTicket. The state machines in handshake.ts call these; nothing here does I/O.
  *
@@ -155,7 +155,7 @@ export function receiveNewSessionTicket(
   const lifetime = Math.min(nst.lifetime, MAX_TICKET_LIFETIME_SECONDS);
   const expiresAt = Math.min(Math.floor(nowMs / 1000) + lifetime, serverPeer.notAfter);
   return {
-    ticket: nst.ticket.slice(),
+    ticket: new Uint8Array(nst.ticket),
     psk: ticketPsk(backend, resumptionMaster, nst.nonce),
     suite,
     expiresAt,
@@ -184,7 +184,7 @@ export interface ServerContext {
 }
 
 /**
- * Check an offered ticket (protocol.md 11.4), in order: open it (unknown key, invalid),
+ * Check an offered ticket (protocol.md 15.4), in order: open it (unknown key, invalid),
  * the binder (fatal), expiry, the server identity, the endpoint, the suite, the client's
  * credential against the trust store now, then single use. Returns the accepted ticket, or
  * undefined after reporting the refusal to `onRefused`. Throws only BadBinderError.

@@ -57,7 +57,7 @@ export interface HandshakeConfig {
    */
   keyLog?: (label: string, secret: Uint8Array) => void;
 
-  // --- resumption (docs/protocol.md section 11) ---
+  // --- resumption (docs/protocol.md section 15) ---
   /** Server: issue tickets after each handshake and accept them in ClientHellos. */
   tickets?: ServerTicketConfig;
   /** Client: offer this ticket (PSK + fresh X-Wing, no signatures). Ignored unless usable now. */

@@ -31,9 +31,10 @@ import { open } from 'node:fs/promises';
 import type { CompositeKeyPair } from '../crypto/composite.js';
 import { selectBackend } from '../crypto/select.js';
 import type { CryptoBackend } from '../crypto/types.js';
-import { CredentialFileValidityError, FileFormatError, FileNotFoundError, FileReadError, InvalidArgumentError, KeyPermissionsError, PqmcpError } from '../errors.js';
+import { FileFormatError, FileNotFoundError, FileReadError, InvalidArgumentError, KeyPermissionsError, PqmcpError } from '../errors.js';
 import type { Credential } from './credential.js';
 import { fingerprintHex } from './fingerprint.js';
+import { identityFromContents } from './from-contents.js';
 import {
   applyRevocations,
   decodeCredentialFile,
@@ -47,7 +48,7 @@ import {
   parseFileJson,
 } from './formats.js';
 import type { FileKind, KeyKind, RevocationList } from './formats.js';
-import { createAgentIdentity, createIssuer, identityFromSeed } from './identity.js';
+import { createIssuer, identityFromSeed } from './identity.js';
 import type { AgentIdentity, Issuer } from './identity.js';
 import type { TrustStore } from './trust.js';
 
@@ -238,22 +239,14 @@ export async function loadIdentity(keyPath: string, options: LoadIdentityOptions
   if (credentialPath === undefined) {
     throw new InvalidArgumentError(`no credential for ${keyPath}: pass credentialPath (default: NAME.cred.json beside NAME.key.json)`);
   }
-  const key = await loadPrivateKey(keyPath, options);
-  const credential = await loadCredential(credentialPath);
-  let identity: AgentIdentity;
-  try {
-    identity = createAgentIdentity({ keyPair: key.keyPair, credential });
-  } catch {
-    throw new FileFormatError(credentialPath, `this credential was issued for a different key than ${keyPath}`);
-  }
-  if (options.checkValidity !== false) {
-    const now = (options.now ?? new Date()).getTime() / 1000;
-    if (now > credential.notAfter) {
-      throw new CredentialFileValidityError(credentialPath, 'ERR_CREDENTIAL_EXPIRED', `credential of ${credential.agentId} expired at ${new Date(credential.notAfter * 1000).toISOString()}; ask its issuer for a new one`);
-    }
-    if (now < credential.notBefore) {
-      throw new CredentialFileValidityError(credentialPath, 'ERR_CREDENTIAL_NOT_YET_VALID', `credential of ${credential.agentId} is not valid before ${new Date(credential.notBefore * 1000).toISOString()}`);
-    }
-  }
-  return { ...identity, fingerprint: key.fingerprint, keyPath, credentialPath };
+  const keyFile = await readKind(keyPath, 'private-key');
+  checkPrivateKeyMode(keyPath, keyFile.mode, options);
+  const credentialFile = await readKind(credentialPath, 'credential');
+  const identity = identityFromContents(keyFile.json as object, credentialFile.json as object, {
+    ...(options.backend !== undefined ? { backend: options.backend } : {}),
+    ...(options.checkValidity !== undefined ? { checkValidity: options.checkValidity } : {}),
+    ...(options.now !== undefined ? { now: options.now } : {}),
+    names: { key: keyPath, credential: credentialPath },
+  });
+  return { ...identity, keyPath, credentialPath };
 }

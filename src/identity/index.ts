@@ -33,6 +33,8 @@ export { DEFAULT_CLOCK_SKEW_SECONDS, MAX_CLOCK_SKEW_SECONDS, TrustStore } from '
 export type { PinnedKey, RevokedSerial, TrustStoreJson, TrustStoreOptions, TrustedIssuer, VerifiedPeer, VerifyCredentialOptions } from './trust.js';
 export { TRUST_STORE_JSON_VERSION } from './trust-config.js';
 export { base64urlDecode, base64urlEncode } from './base64url.js';
+export { checkCredentialWindow, identityFromContents, trustStoreFromContents } from './from-contents.js';
+export type { FileContents, IdentityFromContentsOptions } from './from-contents.js';
 export {
   COMPOSITE_ALG,
   FILE_FORMAT_VERSION,

@@ -13,8 +13,9 @@
  *   the same engine id, replacing the old one in one synchronous step.
  * - Policy ids are their @id("...") annotation, else "policy<N>" (N counts from 0 in file
  *   order). They appear in decisions, notes and `pqmcp policy explain`, never on the wire.
- * - `contextFree` is true when no policy reads `context`: a decision then depends only on
- *   principal, action and resource, and callers may memoise it per session.
+ * - `contextReads` lists the context attributes the policies read (`context.x`, `context
+ *   has x`), or is 'all' when a policy uses `context` otherwise. A decision depends only on
+ *   principal, action, resource and those attributes, so callers may memoise it on them.
  * - A policy that errors while evaluating (a missing tag, an overflow) does not apply; the
  *   decision lists it in `errors`. Cedar denies unless some permit applies and no forbid does.
  */
@@ -108,6 +109,30 @@ export interface AuthorizationRequest {
 
 let engines = 0;
 
+const isContext = (e: unknown): boolean => typeof e === 'object' && e !== null && (e as Record<string, unknown>)['Var'] === 'context';
+
+/**
+ * Collect into `reads` the context attributes a policy's JSON form reads (`context.x`,
+ * `context has x`); true when it uses `context` any other way (then every attribute counts).
+ */
+function contextAttributes(node: unknown, reads: Set<string>): boolean {
+  if (Array.isArray(node)) return node.reduce<boolean>((all, n) => contextAttributes(n, reads) || all, false);
+  if (typeof node !== 'object' || node === null) return false;
+  if (isContext(node)) return true;
+  let all = false;
+  for (const [key, value] of Object.entries(node)) {
+    const v = value as Record<string, unknown>;
+    if ((key === '.' || key === 'has') && typeof v === 'object' && v !== null && isContext(v['left'])) {
+      if (typeof v['attr'] === 'string') reads.add(v['attr']);
+      else if (Array.isArray(v['attr']) && typeof v['attr'][0] === 'string') reads.add(v['attr'][0]);
+      else all = true;
+      continue;
+    }
+    if (contextAttributes(value, reads)) all = true;
+  }
+  return all;
+}
+
 function lineCol(text: string, offset: number): string {
   let line = 1;
   let col = 1;
@@ -134,7 +159,8 @@ export class CedarEngine {
   private loaded = false;
   /** Bumped on every successful load: memoised decisions of older generations are stale. */
   generation = 0;
-  contextFree = true;
+  /** The context attributes the policy set reads; 'all' when it uses `context` as a whole. */
+  contextReads: readonly string[] | 'all' = [];
 
   private constructor(private readonly cedar: CedarApi) {}
 
@@ -159,18 +185,18 @@ export class CedarEngine {
    * PolicyInvalidError (the set in force is unchanged) otherwise.
    */
   load(text: string, source = 'policy'): void {
-    const { infos, record, contextFree } = this.check(text, source);
+    const { infos, record, contextReads } = this.check(text, source);
     const pre = this.cedar.preparsePolicySet(this.id, { staticPolicies: record });
     if (pre.type !== 'success') throw new PolicyInvalidError(`${source}: policies not loaded`, pre.errors.map((e) => `${source}: ${e.message}`));
     this.infos = infos;
     this.byId = new Map(infos.map((i) => [i.id, i]));
-    this.contextFree = contextFree;
+    this.contextReads = contextReads;
     this.loaded = true;
     this.generation++;
   }
 
   /** Parse and validate without loading; throws PolicyInvalidError. */
-  check(text: string, source = 'policy'): { infos: PolicyInfo[]; record: Record<string, string>; contextFree: boolean; warnings: string[] } {
+  check(text: string, source = 'policy'): { infos: PolicyInfo[]; record: Record<string, string>; contextReads: readonly string[] | 'all'; warnings: string[] } {
     if (typeof text !== 'string') throw new PolicyInvalidError(`${source}: policy text must be a string`);
     const parts = this.cedar.policySetTextToParts(text);
     if (parts.type !== 'success') throw new PolicyInvalidError(`${source}: policies do not parse`, parts.errors.map((e) => describe(e, source, text)));
@@ -179,7 +205,8 @@ export class CedarEngine {
     const record: Record<string, string> = {};
     const offsets = new Map<string, number>();
     const problems: string[] = [];
-    let contextFree = true;
+    const reads = new Set<string>();
+    let readsAll = false;
     let cursor = 0;
     parts.policies.forEach((policy, index) => {
       const at = text.indexOf(policy, cursor);
@@ -194,7 +221,7 @@ export class CedarEngine {
         problems.push(`${source}:${lineCol(text, Math.max(at, 0))}: policy id "${id}" is used twice`);
         return;
       }
-      if (JSON.stringify(json.json).includes('{"Var":"context"}')) contextFree = false;
+      if (contextAttributes(json.json, reads)) readsAll = true;
       record[id] = policy;
       offsets.set(id, Math.max(at, 0));
       infos.push({ id, effect: json.json.effect, line: Number(lineCol(text, Math.max(at, 0)).split(':')[0]), text: policy });
@@ -209,7 +236,7 @@ export class CedarEngine {
       );
     }
     const warnings = result.validationWarnings.map((v) => describe(v.error, source, text, offsets.get(v.policyId) ?? 0));
-    return { infos, record, contextFree, warnings };
+    return { infos, record, contextReads: readsAll ? 'all' : [...reads].sort(), warnings };
   }
 
   /** Decide one request against the policy set in force. */

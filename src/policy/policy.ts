@@ -19,8 +19,9 @@
  *   validate is refused (PolicyInvalidError, onReload) and the old one stays in force. A
  *   good one takes effect for the next message of every session, and each initialized
  *   session gets list_changed for the lists its server announced, so clients re-list.
- * - Decisions are memoised per session when no policy reads `context` (exact: nothing
- *   else in the request varies within a session); a reload discards them.
+ * - Decisions are memoised per session, keyed on action, resource and the values of the
+ *   context attributes the policies read (exact: nothing else varies within a session); a
+ *   reload discards them. `memo: false` decides every request afresh.
  * - Watching uses fs.watch on the file's directory (atomic replace by rename works); a
  *   change within 50 ms of another is read once. The file is read synchronously.
  */
@@ -60,6 +61,8 @@ export interface PolicyOptions {
   onReload?: (event: ReloadEvent) => void;
   /** Clock in milliseconds (context.time). Default Date.now. */
   now?: () => number;
+  /** Memoise decisions per session (exact, see above). Default true; false: Cedar decides every request. */
+  memo?: boolean;
 }
 
 /** `pqmcp policy explain` and Policy.explain(): a decision with its reasons. */
@@ -83,6 +86,8 @@ interface SessionState {
 }
 
 const MAX_MEMO = 1024;
+/** What a policy set that reads no context attribute is given (never read, so never built). */
+const EMPTY_CONTEXT = contextFor({ sessionId: '', requestBytes: 0, remoteAddress: '', now: 0 });
 const MAX_NAME_IN_ERROR = 200;
 
 function reasonOf(decision: Decision): string {
@@ -183,7 +188,7 @@ export class Policy implements MessageHook {
 
   toPeer(message: JsonRpcMessage, ctx: HookContext): HookResult {
     if (message.method === undefined) return this.response(message, ctx);
-    if (isRequestMessage(message)) return this.gate(message, message.method, ctx);
+    if (isRequestMessage(message)) return UNDECIDED_METHODS.has(message.method) ? undefined : this.gate(message, message.method, ctx);
     if (message.method === 'notifications/resources/updated') {
       const resource = resourceOf('resources/read', message.params, this.server);
       if (!this.decide(ctx, 'resources/read', resource, ctx.bytes).allowed) return { drop: true };
@@ -217,7 +222,9 @@ export class Policy implements MessageHook {
 
   private decide(ctx: HookContext, action: string, resource: CedarResource, bytes: number): Decision {
     const state = this.state(ctx);
-    const memo = this.engine.contextFree;
+    const memo = this.options.memo !== false;
+    const reads = this.engine.contextReads;
+    const context = reads !== 'all' && reads.length === 0 ? EMPTY_CONTEXT : contextFor({ sessionId: ctx.sessionId, requestBytes: bytes, remoteAddress: ctx.remoteAddress, now: this.now() });
     let key = '';
     if (memo) {
       if (state.generation !== this.engine.generation) {
@@ -225,10 +232,11 @@ export class Policy implements MessageHook {
         state.generation = this.engine.generation;
       }
       key = `${action}\n${resource.type}\n${resource.id}`;
+      if (reads === 'all') key += `\n${JSON.stringify(context)}`;
+      else for (const name of reads) key += `\n${String(context[name])}`;
       const hit = state.cache.get(key);
       if (hit !== undefined) return hit;
     }
-    const context = contextFor({ sessionId: ctx.sessionId, requestBytes: bytes, remoteAddress: ctx.remoteAddress, now: this.now() });
     const decision = this.engine.authorize({ principal: state.principal, action, resource, context });
     if (memo) {
       if (state.cache.size >= MAX_MEMO) state.cache.clear();
@@ -336,8 +344,8 @@ export async function loadPolicy(options: PolicyOptions): Promise<Policy> {
 }
 
 /** Parse and validate policies without enforcing them (`pqmcp policy check`). */
-export async function checkPolicy(text: string, source = 'policy'): Promise<{ policies: PolicyInfo[]; warnings: string[]; contextFree: boolean }> {
+export async function checkPolicy(text: string, source = 'policy'): Promise<{ policies: PolicyInfo[]; warnings: string[]; contextReads: readonly string[] | 'all' }> {
   const engine = await CedarEngine.create();
-  const { infos, warnings, contextFree } = engine.check(text, source);
-  return { policies: infos, warnings, contextFree };
+  const { infos, warnings, contextReads } = engine.check(text, source);
+  return { policies: infos, warnings, contextReads };
 }

@@ -10,7 +10,7 @@
  *   handshake; nothing is ever evicted early, since that would let a ticket be used twice.
  * - One record per server process. Servers sharing ticket keys do not share it: a ticket is
  *   single use per server. A replay to another server gains nothing without the PSK (the
- *   binder and the Finished need it), see protocol.md 11.6.
+ *   binder and the Finished need it), see protocol.md 15.6.
  */
 import { InvalidArgumentError } from '../errors.js';
 

@@ -58,7 +58,7 @@ export class TicketKeys {
       if (!Number.isSafeInteger(k.createdAt) || k.createdAt < 0) throw new InvalidArgumentError(`ticket keys: keys[${i}].createdAt must be unix seconds`);
       if (keys.slice(0, i).some((o) => equalBytes(o.id, k.id))) throw new InvalidArgumentError(`ticket keys: keys[${i}].id is a duplicate`);
     });
-    this.list = keys.map((k) => ({ id: k.id.slice(), key: k.key.slice(), createdAt: k.createdAt }));
+    this.list = keys.map((k) => ({ id: new Uint8Array(k.id), key: new Uint8Array(k.key), createdAt: k.createdAt }));
   }
 
   /** One fresh key. */

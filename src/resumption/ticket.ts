@@ -8,7 +8,7 @@
  *   auth_time           u64          unix seconds of the full handshake that authenticated
  *                                    both sides (kept when a resumed session issues tickets)
  *   expires_at          u64          unix seconds: min(auth_time + lifetime, both not_afters)
- *   psk                 [32]         the resumption PSK (protocol.md 11.2)
+ *   psk                 [32]         the resumption PSK (protocol.md 15.2)
  *   endpoint            vector<u16>  0..1024, UTF-8: the endpoint the session was made on
  *   server_agent_id     vector<u8>   1..255
  *   server_fingerprint  [32]         keyFingerprint of the server's public key
@@ -27,7 +27,9 @@
  *   is the ticket's identity in the server's anti-replay record.
  * - `openTicket` returns typed errors only: TicketUnknownKeyError (no such key id) and
  *   TicketInvalidError (anything else, constant message; no hint which byte was wrong).
- * - The plaintext holds the PSK: wipe what you no longer need.
+ * - The plaintext holds the PSK: wipe what you no longer need. Decoded fields are copies
+ *   (`new Uint8Array`, never `.slice()`, which is a view on a Node Buffer), so wiping the
+ *   decrypted plaintext leaves them intact.
  */
 import { concat, utf8Encode, toHex } from '../bytes.js';
 import type { CryptoBackend } from '../crypto/types.js';
@@ -79,11 +81,11 @@ export function decodeTicketContents(bytes: Uint8Array): TicketContents {
   const suite = r.u16('ticket suite');
   const authTime = r.u64('ticket auth_time');
   const expiresAt = r.u64('ticket expires_at');
-  const psk = r.fixed(PSK_LENGTH, 'ticket psk').slice();
+  const psk = new Uint8Array(r.fixed(PSK_LENGTH, 'ticket psk'));
   const endpoint = new TextDecoder('utf-8', { fatal: true }).decode(r.vector(2, 'ticket endpoint', 0, MAX_ENDPOINT_LENGTH));
   const serverAgentId = new TextDecoder('utf-8', { fatal: true }).decode(r.vector(1, 'ticket server_agent_id', 1, 255));
-  const serverFingerprint = r.fixed(32, 'ticket server_fingerprint').slice();
-  const clientCredential = r.vector(2, 'ticket client_credential', 1, 16384).slice();
+  const serverFingerprint = new Uint8Array(r.fixed(32, 'ticket server_fingerprint'));
+  const clientCredential = new Uint8Array(r.vector(2, 'ticket client_credential', 1, 16384));
   r.end('ticket');
   return { suite, authTime, expiresAt, psk, endpoint, serverAgentId, serverFingerprint, clientCredential };
 }

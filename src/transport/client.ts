@@ -39,6 +39,7 @@ import type { Dialer, Dialing, OpenedSocket } from './dialer.js';
 import { wsDialer } from './ws-dialer.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
+import type { TicketStore } from '../resumption/client-tickets.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
 export interface PqmcpClientOptions extends PqmcpTransportOptions {
@@ -65,6 +66,19 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
    * perMessageDeflate (off), maxPayload (option above) and the subprotocol.
    */
   webSocketOptions?: Omit<ClientOptions, 'perMessageDeflate' | 'maxPayload' | 'headers'>;
+
+  // --- resumption (docs/protocol.md section 15) ---
+  /**
+   * Keep the server's resumption tickets here and offer one on the next connection to the
+   * same server id and URL: a resumed handshake makes no signatures (PSK + fresh X-Wing).
+   * Share one `MemoryTicketStore` between the transports of a process. Default: none.
+   */
+  tickets?: TicketStore;
+}
+
+/** The key a client's tickets are kept under: the server id it expects and the endpoint URL. */
+export function ticketStoreKey(url: URL, expectedServerId: string | undefined): string {
+  return `${expectedServerId ?? '*'} ${url.origin}${url.pathname}`;
 }
 
 const noop = (): void => {};
@@ -128,6 +142,10 @@ export class PqmcpClientTransport implements Transport {
     }
     if (options.expectedServerId !== undefined && typeof options.expectedServerId !== 'string') throw new InvalidArgumentError('expectedServerId must be a string');
     this.endpoint = options.endpoint !== undefined ? checkEndpoint(options.endpoint, 'endpoint') : endpointOfUrl(parsed);
+    const t = options.tickets as Partial<TicketStore> | undefined;
+    if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.take !== 'function' || typeof t.put !== 'function')) {
+      throw new InvalidArgumentError('tickets must be a TicketStore (e.g. new MemoryTicketStore())');
+    }
     this.resolved = resolveOptions(options);
     localIdentity(options.identity);
     this.handshake = new Promise<HandshakeResult>((resolve, reject) => (this.settleHandshake = { resolve, reject }));
@@ -137,6 +155,11 @@ export class PqmcpClientTransport implements Transport {
   /** The server's verified identity, once the handshake has completed. */
   get peer(): VerifiedPeer | undefined {
     return this.result?.peer;
+  }
+
+  /** True once a handshake resumed from a ticket has completed (`peer` then comes from the ticket). */
+  get resumed(): boolean {
+    return this.result?.resumed ?? false;
   }
 
   /** The crypto backend in use ('noble' or 'native'), once started. */
@@ -176,7 +199,11 @@ export class PqmcpClientTransport implements Transport {
     try {
       const backend = await this.platform.resolveBackend(this.options.backend);
       this.backendName = backend.name;
+      const store = this.options.tickets;
+      const storeKey = ticketStoreKey(this.url, this.options.expectedServerId);
+      const resumeTicket = store?.take(storeKey, Date.now());
       const session = Session.client({
+        ...(resumeTicket ? { resumeTicket } : {}),
         backend,
         identity: localIdentity(this.options.identity),
         trust: this.options.trust,
@@ -205,6 +232,7 @@ export class PqmcpClientTransport implements Transport {
         this.settleHandshake.resolve(result);
       };
       connection.onmessage = (data) => this.deliver(data);
+      if (store) connection.onticket = (ticket) => store.put(storeKey, ticket);
       connection.onerror = (error) => {
         this.settleHandshake.reject(error);
         this.onerror?.(error);
@@ -288,7 +316,7 @@ export class PqmcpClientTransport implements Transport {
       abort: (error) => connection.abort(error),
     });
     if (message === undefined) return;
-    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
+    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length, data);
     else this.onmessage?.(message);
   }
 

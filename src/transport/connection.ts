@@ -43,47 +43,14 @@
  */
 import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
+import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { Session, SessionOutput } from '../session/session.js';
 import { concat } from '../bytes.js';
 import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
 import { defer, unref, type Timer } from './timers.js';
 
-/** The few socket operations a Connection needs (see ws-socket.ts for the `ws` adapter). */
-export interface MessageSocket {
-  /** Send one binary message; `done` runs once it was handed to the OS, or failed. */
-  send(data: Uint8Array, done: (err?: Error) => void): void;
-  /** Bytes accepted by send() but not yet handed to the OS. */
-  readonly bufferedAmount: number;
-  /** Start the WebSocket closing handshake. */
-  close(code: number, reason: string): void;
-  /** Drop the connection now. */
-  terminate(): void;
-  /** Send a ping (keepalive); absent when the socket cannot ping (browsers). */
-  ping?(): void;
-  /** Stop / restart reading from the network. */
-  pause?(): void;
-  resume?(): void;
-}
-
-export interface ConnectionOptions {
-  /** Whole handshake, from the first byte to the Finished. */
-  handshakeTimeoutMs: number;
-  /** Ping interval; 0 disables keepalive. */
-  keepAliveMs: number;
-  /** Drop the connection when a ping gets no pong within this. */
-  keepAliveTimeoutMs: number;
-  /** Unsent bytes above which send() waits for the socket to drain. */
-  highWaterMark: number;
-  /** Bound on close(): the peer's close_notify and the socket close together. */
-  closeTimeoutMs: number;
-  /** Largest socket message written (must not exceed the peer's maxPayload). */
-  maxWriteBatch: number;
-  /**
-   * Hold received messages while more than `highWaterMark` bytes wait to be written (the
-   * server side: a peer must read its replies before it gets more work done).
-   */
-  deliveryWaitsForDrain: boolean;
-}
+export type { ConnectionOptions, MessageSocket } from './connection-types.js';
+import type { ConnectionOptions, MessageSocket } from './connection-types.js';
 
 type Phase = 'handshaking' | 'open' | 'closing' | 'closed';
 
@@ -104,6 +71,8 @@ const COMPACT_AFTER = 256;
 
 export class Connection {
   onhandshake: ((result: HandshakeResult) => void) | undefined;
+  /** Client: a resumption ticket from the server (it also proves the server accepted us). */
+  onticket: ((ticket: ClientTicket) => void) | undefined;
   onmessage: ((data: Uint8Array) => void) | undefined;
   onerror: ((error: PqmcpError) => void) | undefined;
   onclose: (() => void) | undefined;
@@ -285,6 +254,10 @@ export class Connection {
         case 'message':
           this.confirm();
           this.post({ type: 'message', data: event.data });
+          break;
+        case 'ticket':
+          this.confirm();
+          this.call(() => this.onticket?.(event.ticket));
           break;
         case 'close':
           this.confirm();

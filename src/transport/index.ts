@@ -2,10 +2,10 @@
  * MCP transports over WebSocket: a client Transport, a server listener handing out one
  * authenticated Transport per session, and the verified peer as the SDK's authInfo.
  */
-export { PqmcpClientTransport } from './client.js';
+export { PqmcpClientTransport, ticketStoreKey } from './client.js';
 export type { PqmcpClientOptions } from './client.js';
 export { PqmcpServer, listen, serveMcp } from './server.js';
-export type { ClientInfo, McpServerLike, PqmcpServerEvents, PqmcpServerOptions, SessionFactory } from './server.js';
+export type { ClientInfo, McpServerLike, PqmcpServerEvents, PqmcpServerOptions, ServerTicketOptions, SessionFactory } from './server.js';
 export { PqmcpServerTransport } from './server-transport.js';
 export { authInfoFor, sessionIdOf } from './auth-info.js';
 export type { PqmcpAuthExtra, PqmcpAuthInfo } from './auth-info.js';

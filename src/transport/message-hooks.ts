@@ -84,6 +84,11 @@ export interface HookContext extends HookSession {
   readonly bytes: number;
   /** For a request: its own entry. For a response: the request it answers, if known. */
   readonly request: TrackedRequest | undefined;
+  /**
+   * This message's JSON text (UTF-8) as received or as it will be sent, when known: absent
+   * once an earlier hook replaced a message from the peer. Read it, never change it.
+   */
+  readonly data?: Uint8Array | undefined;
 }
 
 export type HookResult = undefined | void | { replace: JsonRpcMessage } | { reply: JsonRpcMessage } | { drop: true };
@@ -167,9 +172,9 @@ export class MessagePipeline {
     return this.toPeer(message);
   }
 
-  /** A message received from the peer (its bytes as received). */
-  fromPeer(message: JsonRpcMessage, bytes: number): void {
-    this.run('fromPeer', message, bytes, 0);
+  /** A message received from the peer (its size, and its bytes when the transport has them). */
+  fromPeer(message: JsonRpcMessage, bytes: number, data?: Uint8Array): void {
+    void this.run('fromPeer', message, bytes, 0, data);
   }
 
   /**
@@ -192,7 +197,7 @@ export class MessagePipeline {
 
   /**
    * Pass `message` through the hooks from index `start` in `direction`, then deliver it.
-   * `data` is its encoding when already known (toPeer), reused unless a hook replaces it.
+   * `data` is its encoding when known, reused (toPeer) unless a hook replaces the message.
    */
   private run(direction: Direction, message: JsonRpcMessage, bytes: number, start: number, data?: Uint8Array): Promise<void> {
     const request = this.track(direction, message, bytes);
@@ -201,7 +206,7 @@ export class MessagePipeline {
       const hook = this.hooks[i]!;
       const fn = direction === 'fromPeer' ? hook.fromPeer : hook.toPeer;
       if (fn === undefined) continue;
-      const ctx: HookContext = { ...this.session, direction, bytes, request };
+      const ctx: HookContext = { ...this.session, direction, bytes, request, data };
       let result: HookResult;
       try {
         result = fn.call(hook, message, ctx);
@@ -212,10 +217,8 @@ export class MessagePipeline {
       if (result === undefined) continue;
       if ('replace' in result) {
         message = result.replace;
-        if (direction === 'toPeer') {
-          data = encode(message);
-          bytes = data.length;
-        }
+        data = direction === 'toPeer' ? encode(message) : undefined;
+        if (data) bytes = data.length;
         continue;
       }
       this.settle(direction, message);
@@ -227,7 +230,10 @@ export class MessagePipeline {
           void this.run(back, reply, replyData.length, i - 1, replyData).catch((err) => this.sinks.onerror(toPqmcpError(err)));
         } else {
           // An answer for the local side: deliver it after the send that caused it returns.
-          queueMicrotask(() => void this.run(back, reply, encode(reply).length, i + 1));
+          queueMicrotask(() => {
+            const replyData = encode(reply);
+            void this.run(back, reply, replyData.length, i + 1, replyData);
+          });
         }
       }
       return Promise.resolve();

@@ -48,6 +48,11 @@ export class PqmcpServerTransport implements Transport {
   private closeCalled = false;
 
   /** @internal Created by the listener (PqmcpServer) after a successful handshake. */
+  /** True when this session was resumed from a ticket (`peer` comes from the ticket, re-checked against the trust store). */
+  get resumed(): boolean {
+    return this.handshakeResult.resumed;
+  }
+
   constructor(
     private readonly connection: Connection,
     readonly handshakeResult: HandshakeResult,
@@ -141,7 +146,7 @@ export class PqmcpServerTransport implements Transport {
       abort: (error) => connection.abort(error),
     });
     if (message === undefined) return;
-    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length);
+    if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length, data);
     else this.onmessage?.(message, this.extra);
   }
 }

@@ -36,6 +36,10 @@ import type { CryptoBackend } from '../crypto/types.js';
 import type { LocalIdentity } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import { Session } from '../session/session.js';
+import { checkTicketConfig } from '../handshake/resumption-config.js';
+import type { ServerTicketConfig } from '../handshake/resumption.js';
+import { TicketReplayGuard } from '../resumption/replay.js';
+import { TicketKeys } from '../resumption/ticket-keys.js';
 import { CloseCode, closeReason } from './close-codes.js';
 import { Connection } from './connection.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
@@ -80,6 +84,25 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions {
    * checked when you list it here).
    */
   endpoints?: string | readonly string[];
+
+  // --- resumption (docs/protocol.md section 15) ---
+  /**
+   * Issue resumption tickets after each handshake and accept them: a returning client then
+   * resumes with its ticket's PSK plus a fresh X-Wing exchange and no signatures. Servers
+   * that share `keys` (a ticket key file) accept each other's tickets. Default: off.
+   */
+  tickets?: ServerTicketOptions;
+}
+
+export interface ServerTicketOptions {
+  /** Ticket keys (TicketKeys.fromJSON of a key file, or TicketKeys.generate()). Swap with `setTicketKeys()` to rotate. */
+  keys: TicketKeys;
+  /** Ticket lifetime from the full handshake, seconds (1..604800). Default 43 200 (12 h). */
+  lifetimeSeconds?: number;
+  /** Tickets sent after each handshake (0..8). Default 1. */
+  ticketsPerSession?: number;
+  /** Tickets the anti-replay record holds at once; when full, resumption is refused (full handshakes). Default 100 000. */
+  replayCapacity?: number;
 }
 
 /** Where a connection came from, for logs. */
@@ -96,6 +119,8 @@ export interface PqmcpServerEvents {
   clientError: [error: PqmcpError, info: ClientInfo];
   /** The HTTP server failed (own server only). */
   error: [error: Error];
+  /** A resumption ticket was refused (typed error: expired, replayed, revoked...); a full handshake follows. */
+  ticketRefused: [error: PqmcpError, info: ClientInfo];
 }
 
 export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
@@ -106,6 +131,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private draining = false;
   /** The configured `endpoints`, checked; undefined: derived per connection. */
   private readonly endpoints: readonly string[] | undefined;
+  private ticketKeys: TicketKeys | undefined;
+  private readonly replay: TicketReplayGuard | undefined;
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.onUpgrade(req, socket, head);
 
   /** @internal Use listen() or serveMcp(). */
@@ -129,6 +156,33 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
     httpServer.on('upgrade', this.upgradeListener);
+    if (options.tickets) {
+      this.ticketKeys = options.tickets.keys;
+      this.replay = new TicketReplayGuard(options.tickets.replayCapacity);
+    }
+  }
+
+  /** Rotate ticket keys at runtime (e.g. after the key file changed). Needs `tickets` at listen(). */
+  setTicketKeys(keys: TicketKeys): void {
+    if (!this.ticketKeys) throw new InvalidArgumentError('setTicketKeys needs the tickets option at listen()');
+    if (!(keys instanceof TicketKeys)) throw new InvalidArgumentError('keys must be TicketKeys');
+    this.ticketKeys = keys;
+  }
+
+  /** The per-connection resumption settings: the endpoint is the path this connection asked for. */
+  private ticketConfig(req: IncomingMessage, info: ClientInfo): ServerTicketConfig | undefined {
+    const t = this.options.tickets;
+    if (!t || !this.ticketKeys || !this.replay) return undefined;
+    return {
+      keys: this.ticketKeys,
+      replay: this.replay,
+      endpoint: pathname(req.url),
+      ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}),
+      ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}),
+      onRefused: (error) => {
+        if (this.listenerCount('ticketRefused') > 0) this.emit('ticketRefused', error, info);
+      },
+    };
   }
 
   /** Authenticated sessions currently open. */
@@ -229,7 +283,9 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     }
     let connection: Connection;
     try {
+      const tickets = this.ticketConfig(req, info);
       const session = Session.server({
+        ...(tickets ? { tickets } : {}),
         backend: this.backend,
         identity: this.identity,
         trust: this.options.trust,
@@ -315,6 +371,12 @@ function withGates(resolved: ResolvedOptions, options: PqmcpServerOptions): Reso
 }
 
 /** Start a pqmcp listener. Handle `'session'` to connect an MCP server per session. */
+function checkServerTicketOptions(t: ServerTicketOptions): void {
+  if (typeof t !== 'object' || t === null) throw new InvalidArgumentError('tickets must be an object');
+  // The per-connection fields (replay, endpoint) are filled in by the listener; check the rest once.
+  checkTicketConfig({ keys: t.keys, replay: new TicketReplayGuard(t.replayCapacity), endpoint: '/', ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}), ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}) });
+}
+
 export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> {
   const resolved = withGates(resolveOptions(options), options);
   const maxPending = options.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes;
@@ -326,6 +388,7 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
     throw new InvalidArgumentError('give either server (attach to it) or host/port (own server), not both');
   }
   if (options.endpoints !== undefined) checkAcceptedEndpoints(options.endpoints, 'endpoints');
+  if (options.tickets !== undefined) checkServerTicketOptions(options.tickets);
   const identity = localIdentity(options.identity);
   const backend = await resolveBackend(options.backend);
   let httpServer = options.server;

@@ -1,6 +1,6 @@
 /**
  * Resumption on the wire: the `pre_shared_key` hello extensions and NewSessionTicket.
- * Normative text: docs/protocol.md section 11.
+ * Normative text: docs/protocol.md section 15.
  *
  * Sharp edges:
  * - The ticket is opaque to the client: only the server that sealed it (or one sharing its
@@ -32,7 +32,7 @@ export interface PskOffer {
 /**
  * pre_shared_key extension data in a ClientHello:
  *   ticket  vector<u16>  1..17408, the sealed ticket exactly as received in NewSessionTicket
- *   binder  [32]         HMAC over the ClientHello with these 32 bytes zeroed (protocol.md 11.3)
+ *   binder  [32]         HMAC over the ClientHello with these 32 bytes zeroed (protocol.md 15.3)
  */
 export function encodePskOffer(offer: PskOffer): Extension {
   return { type: EXT_PRE_SHARED_KEY, data: new Writer().vector(2, offer.ticket).bytes(offer.binder).finish() };
@@ -57,7 +57,7 @@ export function checkPskAccepted(data: Uint8Array): void {
 
 /** A copy of a framed ClientHello with the 32 binder bytes at `binderOffset` zeroed: the binder's input. */
 export function zeroBinder(framedClientHello: Uint8Array, binderOffset: number): Uint8Array {
-  const copy = framedClientHello.slice();
+  const copy = new Uint8Array(framedClientHello); // a copy even when given a Node Buffer
   copy.fill(0, binderOffset, binderOffset + BINDER_LENGTH);
   return copy;
 }

@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { toHex } from '../../src/bytes.js';
+import { createNativeBackend } from '../../src/crypto/native.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
 import { Alert, PqmcpError } from '../../src/errors.js';
@@ -162,6 +163,31 @@ describe('resumption: the honest path', () => {
     expectResumed(run({ resumeTicket: ticket, tickets: { keys: rotated } }), true);
     const dropped = rotated.rotate(base, { keep: 0, nowMs: NOW * 1000 });
     expectFallback(run({ resumeTicket: freshTicket(), tickets: { keys: dropped } }), 'ERR_TICKET_UNKNOWN_KEY');
+  });
+});
+
+describe.each([
+  ['native', 'native'],
+  ['noble', 'native'],
+  ['native', 'noble'],
+] as const)('resumption on the %s client and %s server backends', (clientName, serverName) => {
+  it('full handshake, ticket, resumed handshake', () => {
+    const pick = (n: string): CryptoBackend => (n === 'native' ? createNativeBackend() : base);
+    const replay = new TicketReplayGuard();
+    const go = (resumeTicket?: ClientTicket) =>
+      runPair(
+        createPair(
+          { backend: pick(clientName), identity: client.local, trust: trustFor(issuer), now: at(NOW), expectedPeerId: server.agentId, ...(resumeTicket ? { resumeTicket } : {}) },
+          { backend: pick(serverName), identity: server.local, trust: trustFor(issuer), now: at(NOW), tickets: { keys, replay, endpoint: '/mcp' } },
+        ),
+      );
+    const first = go();
+    expectEstablished(first);
+    const ticket = ticketsOf(first.clientEvents)[0]!;
+    const second = go(ticket);
+    expectEstablished(second);
+    expect(second.client.result!.resumed).toBe(true);
+    expect(second.server.result!.resumed).toBe(true);
   });
 });
 

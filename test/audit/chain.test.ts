@@ -121,6 +121,23 @@ describe('audit chain', () => {
     expect(r.problems).toEqual([expect.objectContaining({ kind: 'deleted', file: basename(files[2]!), line: 1 })]);
   });
 
+  it('writes queued events within flushMs, without close (what a crash would keep)', async () => {
+    const log = await AuditLog.open(newDir(), { flushMs: 20 });
+    log.write(request(0));
+    log.write(request(1));
+    expect(log.currentFile).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 150));
+    const [file] = auditFiles(log.dir);
+    expect(verifyChain(read([file!]))).toMatchObject({ ok: true, events: 2 });
+    // A burst above FLUSH_BYTES goes out at the end of the turn, not after flushMs.
+    const slow = await AuditLog.open(newDir(), { flushMs: 60_000 });
+    for (let i = 0; i < 400; i++) slow.write(request(i, { errorMessage: 'x'.repeat(200) }));
+    await new Promise((r) => setImmediate(r));
+    expect(verifyChain(read(auditFiles(slow.dir))).events).toBe(400);
+    await log.close();
+    await slow.close();
+  });
+
   it('rotates by age', async () => {
     let t = Date.UTC(2026, 11, 6, 0, 0, 0);
     const log = await AuditLog.open(newDir(), { maxAgeMs: 60_000, now: () => t });

@@ -60,12 +60,14 @@ describe('audit events (real SDK, real sockets)', () => {
     const byMethod = (m: string, name?: string): RequestEvent => reqs.find((r) => r.method === m && (name === undefined || r.name === name))!;
     expect(byMethod('initialize')).toMatchObject({ outcome: 'ok', direction: 'fromPeer' });
     const echo = byMethod('tools/call', 'echo');
-    expect(echo).toMatchObject({ outcome: 'ok', argumentsHash: sha({ text: 'a secret text' }), resultHash: sha(echoed), policy: { decision: 'allow', policies: ['permit-all'] } });
+    expect(echo).toMatchObject({ outcome: 'ok', requestHash: expect.stringMatching(/^[0-9a-f]{64}$/), responseHash: expect.stringMatching(/^[0-9a-f]{64}$/), policy: { decision: 'allow', policies: ['permit-all'] } });
+    // The hash is of the response exactly as sent: the SDK's JSON of { result, jsonrpc, id }.
+    expect(echo.responseHash).toBe(sha({ result: echoed, jsonrpc: '2.0', id: 1 }));
     expect(echo.requestBytes).toBeGreaterThan(0);
     expect(echo.responseBytes).toBeGreaterThan(0);
     expect(JSON.stringify(events)).not.toContain('a secret text');
     expect(byMethod('tools/call', 'add')).toMatchObject({ outcome: 'denied', errorCode: -32001, errorMessage: 'denied by policy', policy: { decision: 'deny', policies: ['forbid-secret'], reason: 'secret is off limits' } });
-    expect(byMethod('tools/call', 'add').resultHash).toBeUndefined();
+    expect(byMethod('tools/call', 'add').responseHash).not.toBe(echo.responseHash);
     expect(byMethod('tools/call', 'slow')).toMatchObject({ outcome: 'error' });
     expect(byMethod('no/such/method')).toMatchObject({ outcome: 'error', errorCode: -32601 });
 
@@ -77,10 +79,26 @@ describe('audit events (real SDK, real sockets)', () => {
     // The client's own trail: the same requests seen from the side that sent them.
     const mine = requests(clientEvents);
     expect(clientEvents[0]).toMatchObject({ type: 'session.open', role: 'client', agentId: 'agent://pqmcp-test/server', endpoint: url.replace(/\/$/, '') + '/' });
-    expect(mine.find((r) => r.name === 'echo')).toMatchObject({ direction: 'toPeer', outcome: 'ok', argumentsHash: echo.argumentsHash, resultHash: echo.resultHash });
+    expect(mine.find((r) => r.name === 'echo')).toMatchObject({ direction: 'toPeer', outcome: 'ok', requestHash: echo.requestHash, responseHash: echo.responseHash });
     expect(mine.find((r) => r.name === 'add')).toMatchObject({ outcome: 'error', errorCode: -32001 });
     expect(clientEvents.at(-1)).toMatchObject({ type: 'session.close', end: 'local' });
     expect((clientEvents.at(-1) as SessionCloseEvent).bytesOut).toBe(close.bytesIn);
+  });
+
+  it('records the decision of the real Cedar policy (pqmcp/policy) with the ids of the policies that made it', async () => {
+    const { loadPolicy } = await import('../../src/policy/index.js');
+    const policy = await loadPolicy({
+      text: `@id("echo-for-all")
+permit(principal, action == Action::"tools/call", resource == Tool::"echo");`,
+    });
+    const events: AuditEvent[] = [];
+    const { url } = await startFeatureServer(cleanup, { onAuditEvent: (e) => events.push(e), policy });
+    const { client } = await connectClient(cleanup, url);
+    await client.callTool({ name: 'echo', arguments: { text: 'x' } });
+    await expect(client.callTool({ name: 'add', arguments: { a: 1, b: 2 } })).rejects.toThrow();
+    const reqs = requests(events);
+    expect(reqs.find((r) => r.name === 'echo')).toMatchObject({ outcome: 'ok', policy: { decision: 'allow', policies: ['echo-for-all'] } });
+    expect(reqs.find((r) => r.name === 'add')).toMatchObject({ outcome: 'denied', policy: { decision: 'deny', policies: [] } });
   });
 
   it('puts content in the events only when auditContent is set, and reports requests left unanswered', async () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { chromiumPath } from '../browser/chromium.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const out = mkdtempSync(join(tmpdir(), 'pqmcp-bench-smoke-test-'));
@@ -30,9 +31,13 @@ describe('npm run bench -- --smoke', () => {
     expect(results.errors, JSON.stringify(results.errors)).toEqual([]);
     expect(code).toBe(0);
     expect(results).toMatchObject({ schema: 1, mode: 'smoke', runtimeKey: expect.stringMatching(/^node\d+$/) });
+    const withBrowser = chromiumPath() !== undefined ? ['browser'] : [];
     expect(Object.keys(results).sort()).toEqual(
-      ['durationSeconds', 'errors', 'handshake', 'mcp', 'memory', 'mode', 'ratios', 'runtime', 'runtimeKey', 'schema', 'skipped', 'startedAt', 'targets', 'throughput', 'tls'].sort(),
+      ['durationSeconds', 'errors', 'handshake', 'mcp', 'memory', 'mode', 'ratios', 'runtime', 'runtimeKey', 'schema', 'skipped', 'startedAt', 'targets', 'throughput', 'tls', ...withBrowser].sort(),
     );
+    // Browser: handshakes from a page in Chromium beside Node's, as a ratio.
+    if (withBrowser.length) expect(results.ratios['browser.handshake.browser/node']).toBeGreaterThan(0);
+    else expect(results.skipped.browser).toMatch(/no Chromium/);
     // Handshake: every variant this runtime can run, with the measured fields.
     for (const v of ['ws', 'pqmcp-native', 'pqmcp-noble']) {
       expect(Object.keys(results.handshake.variants[v])).toEqual(expect.arrayContaining(['firstResponseMs', 'clientCpuMs', 'serverCpuMs', 'handshakesPerSecond']));
@@ -44,11 +49,13 @@ describe('npm run bench -- --smoke', () => {
       for (const size of tp.sizes) expect(Object.keys(tp.variants[v].sizes[size])).toEqual(expect.arrayContaining(['c2sMBps', 's2cMBps', 'rttP50Us', 'rttP99Us']));
     }
     // MCP and memory.
-    for (const v of ['pqmcp', 'ws', 'inmemory']) expect(Object.keys(results.mcp.variants[v].payloads)).toEqual(['100', '10240']);
+    for (const v of ['pqmcp', 'pqmcp-policy', 'pqmcp-policy-nomemo', 'ws', 'inmemory']) expect(Object.keys(results.mcp.variants[v].payloads)).toEqual(['100', '10240']);
     expect(Object.keys(results.memory)).toEqual(expect.arrayContaining(['pqmcp', 'ws']));
     expect(results.memory.pqmcp).toHaveProperty('serverKiBPerSessionTotal');
     // Ratios and target verdicts are derived.
     expect(results.ratios).toHaveProperty(['mcp.100.seq.pqmcp/ws']);
+    expect(results.ratios).toHaveProperty(['mcp.100.seq.pqmcp-policy/pqmcp']);
+    expect(results.ratios).toHaveProperty(['mcp.100.seq.pqmcp-policy-nomemo/pqmcp']);
     expect(results.ratios).toHaveProperty(['throughput.no-bufferutil.s2c.1048576.pqmcp/ws']);
     expect(results.targets.length).toBeGreaterThan(10);
     // Reports.

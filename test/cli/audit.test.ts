@@ -1,7 +1,8 @@
 /**
  * The gateway's audit trail, metrics and drain, end to end: a real `pqmcp serve` with
  * --audit and --metrics in front of server-everything, real SDK clients over pqmcp. The
- * test reads the audit files the gateway wrote (handshake failure, a refused agent, errors,
+ * test reads the audit files the gateway wrote (handshake failure, a refused agent, denials
+ * by the Cedar policy (--policy), errors,
  * normal calls, session ends, rotation), verifies them with `pqmcp audit verify` (and
  * tampers with a copy), meters them with `pqmcp audit report`, scrapes /metrics over HTTP
  * and checks the counters against the traffic it sent, drains on SIGTERM with a call in
@@ -32,7 +33,9 @@ beforeAll(() => {
   issuer = writeIssuer(tmp.dir, 'issuer://audit-test', 'issuer');
   const server = writeAgent(tmp.dir, issuer, SERVER_ID, 'gateway');
   const trust = writeTrust(join(tmp.dir, 'trust.json'), issuer);
-  gatewayArgs = ['--identity', server.key, '--trust', trust, '--allow-id', ALICE, '--audit', auditDir, '--audit-max-bytes', '4096', '--metrics', '127.0.0.1:0', '--drain-grace', '20s'];
+  const policy = join(tmp.dir, 'tools.cedar');
+  writeFileSync(policy, '@id("three-tools")\npermit(principal, action == Action::"tools/call", resource)\n  when { ["echo", "get-sum", "trigger-long-running-operation"].contains(resource.name) };\n');
+  gatewayArgs = ['--identity', server.key, '--trust', trust, '--policy', policy, '--allow-id', ALICE, '--audit', auditDir, '--audit-max-bytes', '4096', '--metrics', '127.0.0.1:0', '--drain-grace', '20s'];
 });
 
 afterAll(() => {
@@ -92,6 +95,8 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
     expect(await alice.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 } })).toMatchObject({ content: [{ text: expect.stringContaining('5') }] });
     const bad = await alice.callTool({ name: 'echo', arguments: {} }).catch((e: Error) => e);
     const missing = await alice.callTool({ name: 'no-such-tool', arguments: {} }).catch((e: Error) => e);
+    // Denied by the Cedar policy (--policy): recorded with the decision.
+    await expect(alice.callTool({ name: 'get-env', arguments: {} })).rejects.toThrow(/not permitted by policy/);
     await alice.close();
 
     // Refused: an agent the gateway does not admit, and one from an untrusted issuer.
@@ -111,15 +116,18 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
     const metrics = parsePrometheus(scraped);
     const calls = (outcome: string): number => metric(metrics, 'pqmcp_requests_total', { method: 'tools/call', outcome });
     expect(calls('ok')).toBe(6);
-    // `bad` is an isError result or an invalid-params error, depending on the SDK; `missing` an error.
-    expect(calls('error')).toBe(2);
+    // `bad` is an isError result or an invalid-params error, depending on the SDK; `missing`
+    // and get-env are not permitted by the policy.
+    expect(calls('error')).toBe(1);
+    expect(calls('denied')).toBe(2);
+    expect(metric(metrics, 'pqmcp_policy_denials_total')).toBe(2);
     expect(metric(metrics, 'pqmcp_requests_total', { method: 'initialize', outcome: 'ok' })).toBe(2);
     expect(metric(metrics, 'pqmcp_requests_total', { method: 'initialize', outcome: 'error' })).toBe(1);
     expect(metric(metrics, 'pqmcp_requests_total', { method: 'tools/list', outcome: 'ok' })).toBe(1);
     expect(metric(metrics, 'pqmcp_handshakes_total', { outcome: 'ok', reason: 'ok' })).toBe(3);
     expect(metric(metrics, 'pqmcp_handshakes_total', { outcome: 'failed', reason: 'ERR_UNTRUSTED_ISSUER' })).toBe(1);
     expect(metric(metrics, 'pqmcp_sessions_live', { role: 'server' })).toBe(1);
-    expect(metric(metrics, 'pqmcp_request_duration_seconds_count', { method: 'tools/call' })).toBe(8);
+    expect(metric(metrics, 'pqmcp_request_duration_seconds_count', { method: 'tools/call' })).toBe(9);
     expect(metric(metrics, 'pqmcp_request_bytes_total', { kind: 'request' })).toBeGreaterThan(0);
     expect(metric(metrics, 'pqmcp_session_bytes_total', { direction: 'in' })).toBeGreaterThan(0);
     expect([...metrics.keys()].some((k) => k.includes(ALICE))).toBe(false);
@@ -157,8 +165,10 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
     const requests = trail.filter((e): e is RequestEvent => e.type === 'request');
     const echoes = requests.filter((r) => r.name === 'echo' && r.outcome === 'ok');
     expect(echoes).toHaveLength(5);
-    expect(new Set(echoes.map((r) => r.argumentsHash)).size).toBe(5);
-    expect(requests.find((r) => r.name === 'no-such-tool')).toMatchObject({ outcome: 'error' });
+    expect(new Set(echoes.map((r) => r.requestHash)).size).toBe(5);
+    expect(requests.find((r) => r.name === 'no-such-tool')).toMatchObject({ outcome: 'denied', policy: { decision: 'deny', policies: [] } });
+    expect(requests.find((r) => r.name === 'get-env')).toMatchObject({ outcome: 'denied', errorCode: -32003, policy: { decision: 'deny', reason: expect.any(String) } });
+    expect(requests.find((r) => r.name === 'echo' && r.outcome === 'ok')).toMatchObject({ policy: { decision: 'allow', policies: ['three-tools'] } });
     expect(requests.find((r) => r.agentId === BOB)).toMatchObject({ method: 'initialize', outcome: 'error', errorMessage: expect.stringContaining('not admitted') });
     expect(requests.find((r) => r.name === 'trigger-long-running-operation')).toMatchObject({ outcome: 'ok', durationMs: expect.any(Number) });
     expect(requests.find((r) => r.name === 'trigger-long-running-operation')!.durationMs).toBeGreaterThanOrEqual(1500);
@@ -194,9 +204,9 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
   it('pqmcp audit report meters calls, errors and denials per agent and per tool', async () => {
     const byAgent = await cli(['audit', 'report', auditDir, '--by', 'agent', '--json']);
     expect(byAgent.code).toBe(0);
-    const rows = (JSON.parse(byAgent.stdout) as { rows: Array<{ key: string; calls: number; errors: number }> }).rows;
-    // alice: 2 initialize, 9 tools/call (the long one included), 1 tools/list; bob: 1 refused initialize.
-    expect(rows.find((r) => r.key === ALICE)).toMatchObject({ calls: 12, errors: 2 });
+    const rows = (JSON.parse(byAgent.stdout) as { rows: Array<{ key: string; calls: number; errors: number; denials: number }> }).rows;
+    // alice: 2 initialize, 10 tools/call (the long one included), 1 tools/list; bob: 1 refused initialize.
+    expect(rows.find((r) => r.key === ALICE)).toMatchObject({ calls: 13, errors: 1, denials: 2 });
     expect(rows.find((r) => r.key === BOB)).toMatchObject({ calls: 1, errors: 1 });
     const byTool = await cli(['audit', 'report', auditDir, '--by', 'tool']);
     expect(byTool.stdout).toMatch(/^echo\s+6\s+1\s+0\s/m);

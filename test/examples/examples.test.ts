@@ -217,6 +217,20 @@ describe('usage examples: keys, serveMcp server, client, listen() on an existing
     expect(stopped.stdout).toMatch(/^session ([0-9a-f]{16})\.\.\. from agent:\/\/example\.com\/planner at 127\.0\.0\.1\nsession \1\.\.\. closed$/m);
     expect(stopped.stdout.endsWith('closed\n')).toBe(true);
   });
+
+  it('usage-policy.ts: a Cedar policy filters tools/list and refuses a call per agent, the server unchanged', async () => {
+    const policy = await run(['examples/usage-policy.ts', keys]);
+    expect(policy.code, policy.stderr).toBe(0);
+    expect(policy.stdout).toBe(
+      [
+        'planner sees: whoami, add_note, list_notes',
+        'planner add_note: saved',
+        'intern sees: whoami, list_notes',
+        'intern add_note: MCP error -32003: pqmcp: not permitted by policy: tools/call tool "add_note"',
+        '',
+      ].join('\n'),
+    );
+  });
 });
 
 // --- the README's demo -------------------------------------------------------------------------

@@ -201,6 +201,51 @@ describe('Cedar policy through real SDK peers', () => {
   });
 });
 
+describe('the hook without sockets', () => {
+  const peer = { agentId: 'agent://x', issuer: 'issuer://pqmcp-test', fingerprint: 'ab', scopes: [], attributes: {}, displayName: '', serial: '01', selfSigned: false, notBefore: 0, notAfter: 1, publicKey: new Uint8Array(), credential: {} as never };
+  const session = { role: 'server' as const, peer, sessionId: 's1', remoteAddress: undefined };
+  const ctx = (direction: 'fromPeer' | 'toPeer', method: string) => ({ ...session, direction, bytes: 10, request: { id: 1, method, params: {}, direction, startedAt: 0, bytes: 10, notes: {} } });
+
+  it('plumbing passes undecided both ways (ping, initialize); an unknown method is denied on the Server resource', async () => {
+    const policy = await loadPolicy({ text: 'permit(principal, action == Action::"tools/call", resource == Tool::"echo");' });
+    policy.opened(session, { notify: async () => {} });
+    expect(policy.toPeer({ jsonrpc: '2.0', id: 1, method: 'ping' }, ctx('toPeer', 'ping'))).toBeUndefined();
+    expect(policy.fromPeer({ jsonrpc: '2.0', id: 1, method: 'ping' }, ctx('fromPeer', 'ping'))).toBeUndefined();
+    expect(policy.fromPeer({ jsonrpc: '2.0', id: 2, method: 'initialize', params: {} }, ctx('fromPeer', 'initialize'))).toBeUndefined();
+    const unknown = policy.fromPeer({ jsonrpc: '2.0', id: 3, method: 'tasks/list', params: {} }, ctx('fromPeer', 'tasks/list'));
+    expect(unknown).toEqual({ reply: { jsonrpc: '2.0', id: 3, error: { code: PolicyErrorCode.denied, message: 'pqmcp: not permitted by policy: tasks/list' } } });
+    const open = await loadPolicy({ text: 'permit(principal, action, resource is Server);' });
+    expect(open.fromPeer({ jsonrpc: '2.0', id: 4, method: 'tasks/list', params: {} }, ctx('fromPeer', 'tasks/list'))).toBeUndefined();
+  });
+});
+
+describe('memoised decisions stay exact', () => {
+  const peer = { agentId: 'agent://x', issuer: 'issuer://pqmcp-test', fingerprint: 'ab', scopes: [], attributes: {}, displayName: '', serial: '01', selfSigned: false, notBefore: 0, notAfter: 1, publicKey: new Uint8Array(), credential: {} as never };
+  const session = { role: 'server' as const, peer, sessionId: 's1', remoteAddress: undefined };
+  const call = (policy: Policy, bytes: number) => {
+    const request = { id: 1, method: 'tools/call', params: { name: 'echo' }, direction: 'fromPeer' as const, startedAt: 0, bytes, notes: {} };
+    return policy.fromPeer({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo' } }, { ...session, direction: 'fromPeer', bytes, request }) === undefined;
+  };
+
+  it('a policy reading context.time and context.requestBytes is decided on their current values', async () => {
+    let now = 1_000_000;
+    const policy = await loadPolicy({ text: 'permit(principal, action == Action::"tools/call", resource) when { context.time < 2000 && context.requestBytes < 100 };', now: () => now });
+    policy.opened(session, { notify: async () => {} });
+    expect([call(policy, 10), call(policy, 10), call(policy, 500), call(policy, 10)]).toEqual([true, true, false, true]);
+    now = 2_000_000;
+    expect([call(policy, 10), call(policy, 10)]).toEqual([false, false]);
+    now = 1_500_000;
+    expect(call(policy, 10)).toBe(true);
+  });
+
+  it('check reports which context attributes the policies read', async () => {
+    const { checkPolicy } = await import('../../src/policy/index.js');
+    expect((await checkPolicy('permit(principal, action, resource);')).contextReads).toEqual([]);
+    expect((await checkPolicy('permit(principal, action, resource) when { context.utcHour < 18 && context has remoteAddress };')).contextReads).toEqual(['remoteAddress', 'utcHour']);
+    expect((await checkPolicy('permit(principal, action, resource) when { context == context };')).contextReads).toBe('all');
+  });
+});
+
 describe('loading policies', () => {
   it('refuses text that does not parse, with the line and column', async () => {
     const err = await loadPolicy({ text: 'permit(principal, action, resource);\n\nforbid(principal action, resource);' }).then(() => undefined, (e: unknown) => e as PolicyInvalidError);

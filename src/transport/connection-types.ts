@@ -1,0 +1,40 @@
+/**
+ * What a Connection (connection.ts) needs from its socket, and its options.
+ */
+
+/** The few socket operations a Connection needs (see ws-socket.ts for the `ws` adapter). */
+export interface MessageSocket {
+  /** Send one binary message; `done` runs once it was handed to the OS, or failed. */
+  send(data: Uint8Array, done: (err?: Error) => void): void;
+  /** Bytes accepted by send() but not yet handed to the OS. */
+  readonly bufferedAmount: number;
+  /** Start the WebSocket closing handshake. */
+  close(code: number, reason: string): void;
+  /** Drop the connection now. */
+  terminate(): void;
+  /** Send a ping (keepalive); absent when the socket cannot ping (browsers). */
+  ping?(): void;
+  /** Stop / restart reading from the network. */
+  pause?(): void;
+  resume?(): void;
+}
+
+export interface ConnectionOptions {
+  /** Whole handshake, from the first byte to the Finished. */
+  handshakeTimeoutMs: number;
+  /** Ping interval; 0 disables keepalive. */
+  keepAliveMs: number;
+  /** Drop the connection when a ping gets no pong within this. */
+  keepAliveTimeoutMs: number;
+  /** Unsent bytes above which send() waits for the socket to drain. */
+  highWaterMark: number;
+  /** Bound on close(): the peer's close_notify and the socket close together. */
+  closeTimeoutMs: number;
+  /** Largest socket message written (must not exceed the peer's maxPayload). */
+  maxWriteBatch: number;
+  /**
+   * Hold received messages while more than `highWaterMark` bytes wait to be written (the
+   * server side: a peer must read its replies before it gets more work done).
+   */
+  deliveryWaitsForDrain: boolean;
+}

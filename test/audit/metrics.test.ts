@@ -1,0 +1,74 @@
+/**
+ * auditMetrics with the real OpenTelemetry SDK: which instruments each event moves, method
+ * labels limited to MCP's own methods (a peer cannot create series), agent ids only when
+ * allowed.
+ */
+import { describe, expect, it } from 'vitest';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
+import { auditMetrics } from '../../src/audit/index.js';
+
+class Reader extends MetricReader {
+  protected async onForceFlush(): Promise<void> {}
+  protected async onShutdown(): Promise<void> {}
+}
+
+const peer = { agentId: 'agent://t/alice', issuer: 'issuer://t', fingerprint: 'f'.repeat(64), serial: '01' };
+const request = (over: Partial<RequestEvent>): RequestEvent => ({
+  type: 'request', time: 0, role: 'server', sessionId: 's', ...peer, direction: 'fromPeer', method: 'tools/call', requestBytes: 10, responseBytes: 20, durationMs: 4, outcome: 'ok', ...over,
+});
+
+async function run(events: AuditEvent[], agentIds = false): Promise<Map<string, number>> {
+  const reader = new Reader();
+  const provider = new MeterProvider({ readers: [reader] });
+  const record = auditMetrics(provider.getMeter('pqmcp'), { agentIds });
+  for (const e of events) record(e);
+  const { resourceMetrics } = await reader.collect();
+  const out = new Map<string, number>();
+  for (const scope of resourceMetrics.scopeMetrics) {
+    for (const m of scope.metrics) {
+      for (const p of m.dataPoints) {
+        const labels = Object.entries(p.attributes).map(([k, v]) => `${k}=${String(v)}`).sort().join(',');
+        const value = typeof p.value === 'number' ? p.value : (p.value as { count: number }).count;
+        out.set(`${m.descriptor.name}{${labels}}`, value);
+      }
+    }
+  }
+  await provider.shutdown();
+  return out;
+}
+
+describe('auditMetrics', () => {
+  it('counts handshakes, sessions, requests, bytes, key updates, busy refusals and denials', async () => {
+    const m = await run([
+      { type: 'handshake.failure', time: 0, role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_SERVER_BUSY', message: 'busy' },
+      { type: 'handshake.failure', time: 0, role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_UNTRUSTED_ISSUER', message: 'x' },
+      { type: 'session.open', time: 0, role: 'server', sessionId: 's', ...peer, suite: 'S', backend: 'native', endpoint: '/', remoteAddress: '127.0.0.1', handshakeMs: 3 },
+      request({}),
+      request({ outcome: 'denied', policy: { decision: 'deny', policies: ['p'] } }),
+      request({ method: 'evil/a1' }),
+      request({ method: 'evil/a2' }),
+      { type: 'session.close', time: 0, role: 'server', sessionId: 's', ...peer, durationMs: 9, bytesIn: 100, bytesOut: 200, keyUpdates: 2, end: 'peer' },
+    ]);
+    expect(m.get('pqmcp.handshakes{outcome=failed,reason=ERR_SERVER_BUSY}')).toBe(1);
+    expect(m.get('pqmcp.handshakes{outcome=ok,reason=ok}')).toBe(1);
+    expect(m.get('pqmcp.busy_refusals{}')).toBe(1);
+    expect(m.get('pqmcp.handshake.duration.seconds{outcome=ok}')).toBe(1);
+    expect(m.get('pqmcp.sessions.live{role=server}')).toBe(0);
+    expect(m.get('pqmcp.requests{method=tools/call,outcome=ok}')).toBe(1);
+    expect(m.get('pqmcp.requests{method=tools/call,outcome=denied}')).toBe(1);
+    expect(m.get('pqmcp.requests{method=other,outcome=ok}')).toBe(2);
+    expect([...m.keys()].some((k) => k.includes('evil'))).toBe(false);
+    expect(m.get('pqmcp.policy.denials{}')).toBe(1);
+    expect(m.get('pqmcp.request.bytes{kind=request}')).toBe(40);
+    expect(m.get('pqmcp.session.bytes{direction=out}')).toBe(200);
+    expect(m.get('pqmcp.key_updates{}')).toBe(2);
+    expect([...m.keys()].some((k) => k.includes('agent='))).toBe(false);
+  });
+
+  it('labels requests and denials with the agent id only when allowed', async () => {
+    const m = await run([request({}), request({ outcome: 'denied' })], true);
+    expect(m.get('pqmcp.requests{agent=agent://t/alice,method=tools/call,outcome=ok}')).toBe(1);
+    expect(m.get('pqmcp.policy.denials{agent=agent://t/alice}')).toBe(1);
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * Resumption through the real transports: an SDK client over PqmcpClientTransport with a
+ * ticket store, against serveMcp with tickets, on 127.0.0.1.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createNativeBackend } from '../../src/crypto/native.js';
+import type { PqmcpError } from '../../src/errors.js';
+import { MemoryTicketStore, TicketKeys } from '../../src/resumption/index.js';
+import { ticketStoreKey } from '../../src/transport/index.js';
+import type { PqmcpServerTransport } from '../../src/transport/index.js';
+import { Cleanup, SERVER_ID, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { PqmcpClientTransport } from '../../src/transport/index.js';
+import { agent, trustFor } from '../helpers/identities.js';
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+const backend = createNativeBackend();
+
+async function resumableServer(keys = TicketKeys.generate(backend)) {
+  const started = await startFeatureServer(cleanup, { tickets: { keys } });
+  const transports: PqmcpServerTransport[] = [];
+  const refused: PqmcpError[] = [];
+  started.server.on('session', (t) => void transports.push(t));
+  started.server.on('ticketRefused', (e) => void refused.push(e));
+  return { ...started, transports, refused };
+}
+
+describe('resumption over WebSocket', () => {
+  it('a returning SDK client resumes: same verified peers, flagged resumed, tools work', async () => {
+    const { url, stats, transports, refused } = await resumableServer();
+    const tickets = new MemoryTicketStore();
+    const key = ticketStoreKey(new URL(url), SERVER_ID);
+
+    const first = await connectClient(cleanup, url, { tickets });
+    expect(first.transport.resumed).toBe(false);
+    await waitFor(() => tickets.count(key) === 1, 5_000, 'a ticket');
+    await first.client.close();
+
+    const second = await connectClient(cleanup, url, { tickets });
+    expect(tickets.count(key)).toBeGreaterThanOrEqual(0);
+    const result = await second.client.callTool({ name: 'echo', arguments: { text: 'again' } });
+    expect(JSON.stringify(result)).toContain('again');
+    expect(second.transport.resumed).toBe(true);
+    expect(second.transport.peer?.agentId).toBe(SERVER_ID);
+    await waitFor(() => transports.length === 2, 5_000, 'two sessions');
+    expect(transports[0]!.resumed).toBe(false);
+    expect(transports[1]!.resumed).toBe(true);
+    expect(transports[1]!.peer.agentId).toBe('agent://pqmcp-test/client');
+    expect(transports[1]!.peer.scopes).toEqual(stats.peers[0]!.scopes);
+    expect(refused).toEqual([]);
+    // The resumed session handed out a fresh ticket (the used one is gone).
+    await waitFor(() => tickets.count(key) === 1, 5_000, 'a fresh ticket');
+  });
+
+  it('rotated-out keys: the ticket is refused (reported), the client gets a full handshake', async () => {
+    const { url, server, refused } = await resumableServer();
+    const tickets = new MemoryTicketStore();
+    const first = await connectClient(cleanup, url, { tickets });
+    await waitFor(() => tickets.count(ticketStoreKey(new URL(url), SERVER_ID)) === 1, 5_000, 'a ticket');
+    await first.client.close();
+    server.setTicketKeys(TicketKeys.generate(backend));
+    const second = await connectClient(cleanup, url, { tickets });
+    expect(second.transport.resumed).toBe(false);
+    await waitFor(() => refused.length === 1, 5_000, 'the refusal');
+    expect(refused[0]!.code).toBe('ERR_TICKET_UNKNOWN_KEY');
+  });
+
+  it('servers sharing a ticket key file accept each other\'s tickets (same endpoint)', async () => {
+    const keys = TicketKeys.generate(backend);
+    const a = await resumableServer(keys);
+    const b = await resumableServer(TicketKeys.fromJSON(JSON.stringify(keys)));
+    const tickets = new MemoryTicketStore();
+    const first = await connectClient(cleanup, a.url, { tickets });
+    const fromA = new URL(a.url);
+    await waitFor(() => tickets.count(ticketStoreKey(fromA, SERVER_ID)) === 1, 5_000, 'a ticket');
+    await first.client.close();
+    // As behind a load balancer: the same URL (store key) reaches server b.
+    const ticket = tickets.take(ticketStoreKey(fromA, SERVER_ID), Date.now())!;
+    tickets.put(ticketStoreKey(new URL(b.url), SERVER_ID), ticket);
+    const second = await connectClient(cleanup, b.url, { tickets });
+    expect(second.transport.resumed).toBe(true);
+    expect(b.refused).toEqual([]);
+  });
+
+  it('options are checked', () => {
+    expect(() => new PqmcpClientTransport('ws://127.0.0.1:1/', { identity: agent('agent://x/y'), trust: trustFor(), allowAnyServer: true, tickets: {} as never })).toThrow(InvalidArgumentError);
+  });
+});
