@@ -18,10 +18,12 @@ export default defineConfig([
   {
     entry: { index: 'src/index.ts' },
     format: ['esm', 'cjs'],
+    // import.meta.url in the CJS build too: the crypto pool finds its worker beside it.
+    shims: true,
     dts: true,
     sourcemap: true,
     // Both configs build in parallel into dist/: never clean away the CLI's output.
-    clean: ['!cli.js', '!cli.js.map', '!policy.*', '!browser.*'],
+    clean: ['!cli.js', '!cli.js.map', '!policy.*', '!browser.*', '!crypto-worker.*'],
     target: 'node20',
     platform: 'node',
     splitting: false,
@@ -50,6 +52,17 @@ export default defineConfig([
     clean: false,
     target: 'es2022',
     platform: 'browser',
+    splitting: false,
+  },
+  // The handshake crypto worker (src/transport/crypto-pool.ts starts it from dist/).
+  {
+    entry: { 'crypto-worker': 'src/transport/crypto-worker.ts' },
+    format: ['esm'],
+    dts: false,
+    sourcemap: true,
+    clean: false,
+    target: 'node20',
+    platform: 'node',
     splitting: false,
   },
   // The `pqmcp` executable (package.json "bin"): one ESM file; the #! line is kept and the

@@ -10,7 +10,7 @@
  *                                 (median of 3 runs)
  *   npm run bench -- --smoke --out <dir>    tiny counts, everything written to <dir>
  *
- * Options: --suites handshake,throughput,mcp,memory,browser   --out <dir>   --no-docs
+ * Options: --suites handshake,throughput,mcp,memory,browser,flood   --out <dir>   --no-docs
  *
  * Every compared variant runs in a measuring process of its own (benchmarks/client.ts)
  * with a server process of its own (benchmarks/server.ts); this process only orchestrates
@@ -46,9 +46,11 @@ import type { MemoryResult, MemoryVariant } from './suites/memory.js';
 import { runThroughput } from './suites/throughput.js';
 import { browserAvailable, runBrowser } from './suites/browser.js';
 import type { BrowserBenchResult } from './suites/browser.js';
+import { floodFailures, floodMarkdown, runFlood } from './suites/flood.js';
+import type { FloodResult } from './suites/flood.js';
 
-type SuiteName = 'handshake' | 'throughput' | 'mcp' | 'memory' | 'browser';
-const SUITES: readonly SuiteName[] = ['handshake', 'throughput', 'mcp', 'memory', 'browser'];
+type SuiteName = 'handshake' | 'throughput' | 'mcp' | 'memory' | 'browser' | 'flood';
+const SUITES: readonly SuiteName[] = ['handshake', 'throughput', 'mcp', 'memory', 'browser', 'flood'];
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..');
@@ -101,6 +103,7 @@ interface Collected {
   mcp?: McpResult | undefined;
   memory: Record<string, MemoryResult>;
   browser?: BrowserBenchResult | undefined;
+  flood?: FloodResult | undefined;
   skipped: Record<string, string>;
   errors: string[];
 }
@@ -152,6 +155,15 @@ async function measure(ctx: SuiteContext, suites: SuiteName[]): Promise<Collecte
       out.skipped.browser = 'no Chromium here (apt-get install chromium, or set PQMCP_CHROMIUM)';
       log('== browser: no Chromium, skipped');
     }
+  }
+  if (suites.includes('flood')) {
+    await attempt('flood', async () => {
+      const flood = await timed('flood', () => runFlood(ctx));
+      out.flood = flood;
+      log(floodMarkdown(flood));
+      // Timings are reported (ratios, one run); what fails the run is an honest handshake lost.
+      out.errors.push(...floodFailures(flood));
+    });
   }
   if (suites.includes('memory') && mode !== 'ci') {
     for (const variant of ['pqmcp', 'ws', 'wss'] as MemoryVariant[]) {
@@ -230,6 +242,9 @@ async function main(): Promise<number> {
   const ctx: SuiteContext = { mode, fixture: makePqmcpFixture(), certs };
   const collected = await measure(ctx, args.suites);
   let results = assemble(collected, started, certs);
+  if (collected.flood && mode === 'full' && !args.noDocs && !args.out) updateDocs(`flood-${key}`, floodMarkdown(collected.flood));
+  // The flood suite alone: its table is all there is (the other results files stay as they are).
+  if (args.suites.every((s) => s === 'flood') && mode !== 'ci') return collected.errors.length ? 1 : 0;
   if (mode === 'ci' && args.repeat > 1) {
     // Baselines are best recorded as the median of a few runs.
     const runs = [results];

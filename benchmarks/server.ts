@@ -49,7 +49,7 @@ import { serveRequests } from './lib/proc.js';
 import { serverTlsOptions } from './lib/tls.js';
 import { WsMcpTransport } from './lib/ws-mcp-transport.js';
 
-export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-nomemo' | 'mcp-pqmcp-audit' | 'pqmcp-listen';
+export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-nomemo' | 'mcp-pqmcp-audit' | 'pqmcp-listen' | 'mcp-pqmcp-edge';
 
 /** The policies of the policy-on endpoints: the echo tool for every agent, a forbid beside it. */
 export const BENCH_POLICY = `@id("echo") permit(principal is Agent, action == Action::"tools/call", resource == Tool::"echo");
@@ -166,9 +166,12 @@ async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<nu
   const identity = identityOf(args.fixture, 'server', selectBackend(backend));
   // The policy layer (and the Cedar engine) is loaded only for the policy-on endpoints.
   const policy = withPolicy ? await (await import('../src/policy/index.js')).loadPolicy(endpoint === 'mcp-pqmcp-policy' ? { text: BENCH_POLICY } : { text: BENCH_POLICY_CTX, memo: false }) : undefined;
-  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, ...(policy ? { policy } : {}), ...(withAudit ? { onAuditEvent: await auditAndMetrics() } : {}) };
+  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, maxPendingPerSource: 2048, maxCryptoQueue: 2048, handshakeRatePerSource: 0, ...(policy ? { policy } : {}), ...(withAudit ? { onAuditEvent: await auditAndMetrics() } : {}) };
   let server: PqmcpServer;
-  if (endpoint === 'pqmcp-listen') {
+  if (endpoint === 'mcp-pqmcp-edge') {
+    // The flood suite: the listener's default edge settings, nothing lifted.
+    server = await serveMcp({ identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0 }, () => makeEchoServer());
+  } else if (endpoint === 'pqmcp-listen') {
     server = await listen(options);
     server.on('session', (transport: PqmcpServerTransport) => {
       idle.add(transport);

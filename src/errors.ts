@@ -33,6 +33,9 @@ export const Alert = {
   unexpectedPeer: 91,
   messageTooLarge: 92,
   sequenceExhausted: 93,
+  // Session limits and expiry (issue 10): 140-149.
+  tooManySessions: 140,
+  sessionLifetimeExceeded: 141,
   // Resumption (120-129).
   /** The ClientHello's PSK binder did not verify: the sender does not hold the ticket's PSK. */
   pskBinderInvalid: 120,
@@ -79,6 +82,10 @@ export type ErrorCode =
   | 'ERR_INTERNAL'
   // message hooks (transport/message-hooks.ts)
   | 'ERR_MESSAGE_HOOK'
+  // Session limits and expiry (issue 10).
+  | 'ERR_SESSION_LIMIT'
+  | 'ERR_SESSION_EXPIRED'
+  | 'ERR_SESSION_UNTRUSTED'
   // Resumption (tickets, PSK binder).
   | 'ERR_BAD_BINDER'
   | 'ERR_TICKET_INVALID'
@@ -315,6 +322,44 @@ export class InternalError extends PqmcpError {
 export class MessageHookError extends PqmcpError {
   constructor(hookName: string, options?: { cause?: unknown }) {
     super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed; the message was refused`, undefined, options);
+  }
+}
+
+// --- Session limits and expiry (issue 10) ------------------------------------------------
+
+/** The listener refused an authenticated session: its agent already holds the configured number of sessions. */
+export class SessionLimitError extends PqmcpError {
+  constructor(
+    readonly agentId: string,
+    readonly limit: number,
+  ) {
+    super('ERR_SESSION_LIMIT', `agent ${JSON.stringify(agentId)} already has ${limit} session${limit === 1 ? '' : 's'} (the limit per agent)`, Alert.tooManySessions);
+  }
+}
+
+/**
+ * An established session ended because time ran out: a credential's notAfter (plus the
+ * allowed skew) passed, or the configured maximum session lifetime did.
+ */
+export class SessionExpiredError extends PqmcpError {
+  constructor(
+    readonly reason: 'peer-credential' | 'own-credential' | 'lifetime',
+    /** When it ran out, milliseconds since the epoch (by the session's clock). */
+    readonly at: number,
+  ) {
+    const what = reason === 'peer-credential' ? "the peer's credential expired" : reason === 'own-credential' ? 'our credential expired' : 'the maximum session lifetime passed';
+    super('ERR_SESSION_EXPIRED', `session ended: ${what} at ${new Date(at).toISOString()}`, reason === 'lifetime' ? Alert.sessionLifetimeExceeded : Alert.credentialExpired);
+  }
+}
+
+/**
+ * An established session ended because the trust store changed and no longer accepts the
+ * peer's credential (revoked serial or key, issuer removed, a new pin). `cause` is the
+ * credential error the re-check gave; its alert is sent.
+ */
+export class SessionUntrustedError extends PqmcpError {
+  constructor(readonly reasonError: CredentialError) {
+    super('ERR_SESSION_UNTRUSTED', `session ended: the peer is no longer trusted (${reasonError.message})`, reasonError.alert, { cause: reasonError });
   }
 }
 

@@ -46,3 +46,4 @@ export { DEFAULT_TICKET_LIFETIME_SECONDS } from './handshake/resumption.js';
 export type { ServerTicketConfig } from './handshake/resumption.js';
 export * from './transport/index.js';
 export * from './audit/index.js';
+export * from './pins/index.js';

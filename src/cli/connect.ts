@@ -20,8 +20,9 @@ import { PeerAlertError, PqmcpError } from '../errors.js';
 import type { BackendChoice } from '../crypto/select.js';
 import { PqmcpClientTransport } from '../transport/client.js';
 import { SUITE_NAMES } from '../wire/messages.js';
-import { flag, list, parse, positionals, required, str } from './args.js';
+import { flag, list, parse, parseDuration, positionals, required, str } from './args.js';
 import type { Context } from './context.js';
+import { CONNECT_PIN_OPTIONS, connectPinHooks } from './pins.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { checkId } from './keys.js';
@@ -42,7 +43,16 @@ export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --tru
                            unless --any-server)
   --any-server             accept any server your trust file vouches for (not recommended)
   --backend <name>         crypto backend: auto (default), native or noble
+  --busy-retries <n>       retries of a busy server (close 4006), with jittered exponential
+                           backoff, each logged on stderr (default 5; 0 = none)
+  --busy-retry-max <dur>   longest wait between two retries (default 5s)
   --allow-loose-key-permissions  accept a key file others can read
+  --pins <file>            pin the server's tool definitions in this file (0600): a tool
+                           redefined later is withheld from the client (pqmcp pins)
+  --new-tools pin|hold     with --pins: a new tool is pinned on first use (default) or held
+                           until pqmcp pins approve
+  --manifest <file>        a tool manifest the server's issuer published (repeatable): a
+                           server whose credential attests it may offer only its tools
   --debug                  stack traces
 
   Exit: 0 after stdin ends and the session closed cleanly; 1 if the session failed or the
@@ -57,6 +67,10 @@ const CONNECT_OPTIONS = {
   'any-server': { type: 'boolean' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
+  ...CONNECT_PIN_OPTIONS,
+  // busy retry (issue 10)
+  'busy-retries': { type: 'string' },
+  'busy-retry-max': { type: 'string' },
 } as const;
 
 /** stdin messages waiting for the transport above which stdin is paused. */
@@ -96,13 +110,28 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   const backendChoice = str(p, 'backend');
   if (backendChoice !== undefined && !['auto', 'native', 'noble'].includes(backendChoice)) throw new UsageError('--backend must be auto, native or noble');
 
+  const retriesText = str(p, 'busy-retries');
+  const busyRetries = retriesText === undefined ? undefined : Number(retriesText);
+  if (busyRetries !== undefined && (!Number.isInteger(busyRetries) || busyRetries < 0)) throw new UsageError('--busy-retries must be a non-negative integer');
+  const retryMaxText = str(p, 'busy-retry-max');
+  const busyRetryMaxMs = retryMaxText === undefined ? undefined : parseDuration(retryMaxText, '--busy-retry-max') * 1000;
+
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
   const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
   const trust = await loadTrustStore(trustPath, { revocations: list(p, 'revocations') });
   const log = (text: string): void => ctx.output.err(`pqmcp connect: ${text}`);
   if (anyServer) log('warning: --any-server: any server your trust file vouches for is accepted');
+  const hooks = connectPinHooks(p, log);
 
-  const transport = new PqmcpClientTransport(parsedUrl, { identity: local, trust, backend, ...(expect !== undefined ? { expectedServerId: expect } : { allowAnyServer: true }) });
+  const transport = new PqmcpClientTransport(parsedUrl, {
+    identity: local,
+    trust,
+    backend,
+    hooks,
+    ...(expect !== undefined ? { expectedServerId: expect } : { allowAnyServer: true }),
+    busyRetry: busyRetries === 0 ? false : { ...(busyRetries !== undefined ? { attempts: busyRetries } : {}), ...(busyRetryMaxMs !== undefined ? { maxDelayMs: busyRetryMaxMs } : {}) },
+    onBusyRetry: (e) => log(`server busy (${e.error.code}); retry ${e.attempt} of ${e.attempts} in ${e.delayMs} ms`),
+  });
   const stdin = process.stdin;
   const stdout = process.stdout;
   const reader = new JsonRpcLineReader();

@@ -20,6 +20,8 @@ import type { CryptoBackend } from '../crypto/types.js';
 import { PqmcpError } from '../errors.js';
 import { flag, list, parse, parseDuration, parseKeyValue, parseTime, positionals, required, str } from './args.js';
 import type { Parsed } from './args.js';
+import { MANIFEST_CLAIM, manifestHash } from '../pins/manifest.js';
+import { readManifest } from './manifest-file.js';
 import type { Context } from './context.js';
 import { loadCredential, loadPrivateKey, loadPublicKey, loadTrustStore } from '../identity/files.js';
 import { encodeCredentialFile } from '../identity/formats.js';
@@ -43,6 +45,8 @@ pqmcp credential issue --self-signed --agent <agent key file> [options]
   --name <text>         display name
   --scope <scope>       a claim, repeatable (e.g. --scope tools:call --scope resources:read)
   --attr <key=value>    an attribute, repeatable (e.g. --attr owner=team-a)
+  --tools-manifest <f>  attest this tool manifest (pqmcp manifest capture): clients that
+                        hold it accept only its tools from this server
   --valid-for <dur>     validity, e.g. 12h, 30d, 1y (default 30d)
   --not-before <time>   start (ISO 8601, "now" or Unix seconds; default now)
   --not-after <time>    end (instead of --valid-for)
@@ -77,6 +81,11 @@ function claims(p: Parsed): { displayName?: string; scopes: string[]; attributes
     const [k, v] = parseKeyValue(a, '--attr');
     if (Object.hasOwn(attributes, k)) throw new UsageError(`--attr ${k} given twice`);
     Object.defineProperty(attributes, k, { value: v, enumerable: true, writable: true, configurable: true });
+  }
+  const manifestPath = str(p, 'tools-manifest');
+  if (manifestPath !== undefined) {
+    if (Object.hasOwn(attributes, MANIFEST_CLAIM)) throw new UsageError(`give --tools-manifest or --attr ${MANIFEST_CLAIM}, not both`);
+    attributes[MANIFEST_CLAIM] = manifestHash(readManifest(manifestPath));
   }
   const validFor = str(p, 'valid-for');
   const notAfter = str(p, 'not-after');
@@ -154,6 +163,7 @@ const ISSUE_OPTIONS = {
   name: { type: 'string' },
   scope: { type: 'string', multiple: true },
   attr: { type: 'string', multiple: true },
+  'tools-manifest': { type: 'string' },
   'valid-for': { type: 'string' },
   'not-before': { type: 'string' },
   'not-after': { type: 'string' },

@@ -42,6 +42,10 @@ MCP over pqmcp
                                              bridge: stdio MCP on stdin/stdout to a pqmcp server
   audit verify|report <files or dir>...      check a gateway's audit trail; calls per agent/tool/issuer
 
+Tool pinning and manifests (connect --pins, --manifest)
+  pins list|approve|forget --pins <file>     tools pinned per server; approve held tools
+  manifest capture -- <stdio server command> a server's tools as a manifest for its issuer
+
 Authorization (serve --policy, --quotas)
   policy check <policy file>                 validate Cedar policies against pqmcp's schema
   policy explain <policy file> --agent <cred> --method <m> [--tool|--resource|--prompt <name>]
@@ -72,6 +76,14 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
   audit: {
     run: async (ctx, argv) => (await import('./audit.js')).auditCommand(ctx, argv),
     usage: 'pqmcp audit --help',
+  },
+  pins: {
+    run: async (ctx, argv) => (await import('./pins.js')).pinsCommand(ctx, argv),
+    usage: 'pqmcp pins --help',
+  },
+  manifest: {
+    run: async (ctx, argv) => (await import('./pins.js')).manifestCommand(ctx, argv),
+    usage: 'pqmcp manifest --help',
   },
   // The policy layer (and, when a policy is read, the Cedar engine) loads only here.
   policy: {

@@ -20,9 +20,14 @@
  * - A child that exits ends only its session(s): each request in flight gets a JSON-RPC
  *   error, the client gets a log notification saying why, the session is closed. The
  *   gateway keeps serving; a --shared child is started again for the next session.
- * - A session ends when its credential expires (checked against the gateway's clock).
- * - SIGHUP re-reads the --revocations files and closes sessions whose peer is now revoked,
- *   and re-reads --policy and --quotas (serve-policy.ts; a bad file keeps the old one).
+ * - A session ends when either credential expires, after --max-session-lifetime, and when
+ *   the trust changes so that its peer is no longer trusted (the library's session guard).
+ *   SIGHUP re-reads the trust file and the --revocations files into the live trust store
+ *   (TrustStore.replaceWith): sessions whose peer is no longer trusted get a log
+ *   notification and end with an alert.
+ * - Connection failures are logged at most 20 per 10 s; the rest are summarised once per
+ *   window by error code (log-limiter.ts): a flood cannot flood the log.
+ * - SIGHUP also re-reads --policy and --quotas (serve-policy.ts; a bad file keeps the old one).
  *   SIGINT/SIGTERM: stop accepting, close sessions (authenticated close), stop children;
  *   a second signal exits at once.
  */
@@ -36,12 +41,13 @@ import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import { listen } from '../transport/server.js';
 import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
+import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
 import { flag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
+import { LogLimiter } from './log-limiter.js';
 import { openObservability } from './observe.js';
 import type { Context } from './context.js';
 import { StdioChild, describeExit } from './child.js';
-import { loadRevocations, loadTrustStore } from '../identity/files.js';
-import { applyRevocations } from '../identity/formats.js';
+import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { CliError, UsageError, errorLine, humanDuration } from './output.js';
 import { Router } from './router.js';
@@ -64,6 +70,10 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --require-scope <scope>  admit only agents whose credential has this scope, repeatable (all needed)
   --require-attr <k=v>     admit only agents whose credential has this attribute value, repeatable
   --max-sessions <n>       concurrent sessions (default 32); more are refused
+  --max-sessions-per-agent <n>   sessions one agent id may hold (default 256; 0 = no limit)
+  --max-session-lifetime <dur>   end each session after this long (90s, 15m, 12h...; default: none)
+  --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
+                           the rest are summarised by error code at the end of the window
 ${POLICY_SERVE_USAGE}
   --backend <name>         crypto backend: auto (default), native or noble
   --allow-loose-key-permissions  accept a key file others can read
@@ -78,7 +88,7 @@ ${POLICY_SERVE_USAGE}
   --drain-grace <dur>      on SIGTERM/SIGINT, wait this long for requests in flight (default 10s)
 
   --json                   log JSON lines on stderr
-  --debug                  stack traces`;
+  --debug                  stack traces${EDGE_USAGE}`;
 
 const SERVE_OPTIONS = {
   identity: { type: 'string' },
@@ -92,6 +102,10 @@ const SERVE_OPTIONS = {
   'require-scope': { type: 'string', multiple: true },
   'require-attr': { type: 'string', multiple: true },
   'max-sessions': { type: 'string' },
+  // session limits (issue 10)
+  'max-sessions-per-agent': { type: 'string' },
+  'max-session-lifetime': { type: 'string' },
+  'failure-log': { type: 'string' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
   // authorization and quotas (serve-policy.ts)
@@ -104,6 +118,8 @@ const SERVE_OPTIONS = {
   metrics: { type: 'string' },
   'metrics-agent-ids': { type: 'boolean' },
   'drain-grace': { type: 'string' },
+  // edge admission (edge-flags.ts)
+  ...EDGE_OPTIONS,
 } as const;
 
 const DEFAULT_LISTEN = '127.0.0.1:7443';
@@ -114,8 +130,6 @@ const PAUSE_ABOVE = 256;
 const RESUME_BELOW = 64;
 /** A refused session is closed after answering its first request, or after this. */
 const REFUSE_CLOSE_MS = 5_000;
-/** setTimeout's largest delay. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface Admission {
   allowIds: string[];
@@ -135,6 +149,13 @@ export function admissionProblem(peer: Pick<VerifiedPeer, 'agentId' | 'scopes' |
     if (!Object.hasOwn(peer.attributes, k) || peer.attributes[k] !== v) return `${peer.agentId} lacks required attribute ${k}=${v} (--require-attr)`;
   }
   return undefined;
+}
+
+/** "--failure-log 20/10s": lines per window and the window. */
+export function parseFailureLog(text: string): { burst: number; windowMs: number } {
+  const m = /^(\d+)\/(.+)$/.exec(text.trim());
+  if (!m) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
+  return { burst: Number(m[1]), windowMs: parseDuration(m[2]!, '--failure-log window') * 1000 };
 }
 
 /** Fail early (exit 2) when the child command cannot be found at all. */
@@ -214,7 +235,17 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     scopes: list(p, 'require-scope'),
     attributes: list(p, 'require-attr').map((a) => parseKeyValue(a, '--require-attr')),
   };
+  // session limits (issue 10)
+  const perAgentText = str(p, 'max-sessions-per-agent');
+  const maxSessionsPerAgent = perAgentText === undefined ? undefined : Number(perAgentText);
+  if (maxSessionsPerAgent !== undefined && (!Number.isInteger(maxSessionsPerAgent) || maxSessionsPerAgent < 0)) {
+    throw new UsageError('--max-sessions-per-agent must be a non-negative integer (0 = no limit)');
+  }
+  const lifetimeText = str(p, 'max-session-lifetime');
+  const maxSessionLifetimeMs = lifetimeText === undefined ? undefined : parseDuration(lifetimeText, '--max-session-lifetime') * 1000;
+  const failureLog = parseFailureLog(str(p, 'failure-log') ?? '20/10s');
   const shared = flag(p, 'shared');
+  const edge = edgeOptions(p);
   const revocationPaths = list(p, 'revocations');
   // --- observability (audit, metrics, drain) ---
   const auditMaxBytesText = str(p, 'audit-max-bytes');
@@ -250,7 +281,20 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   let server: PqmcpServer;
   try {
-    server = await listen({ identity: local, trust, backend, host, port, ...(path !== undefined ? { path } : {}), ...audit, ...gates.options });
+    server = await listen({
+      identity: local,
+      trust,
+      backend,
+      host,
+      port,
+      ...(path !== undefined ? { path } : {}),
+      ...audit,
+      ...gates.options,
+      ...edge,
+      // session limits (issue 10)
+      ...(maxSessionsPerAgent !== undefined ? { maxSessionsPerAgent } : {}),
+      ...(maxSessionLifetimeMs !== undefined ? { maxSessionLifetimeMs } : {}),
+    });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
@@ -351,7 +395,17 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     transport.start().catch(() => clearTimeout(timer));
   };
 
+  const failures = new LogLimiter((summary) => {
+    const codes = Object.entries(summary.byCode)
+      .sort((a, b) => b[1] - a[1])
+      .map(([code, n]) => `${code} ${n}`)
+      .join(', ');
+    log('client-refused-summary', { suppressed: summary.suppressed, byCode: summary.byCode, windowMs: summary.windowMs }, `${summary.suppressed} more connection failures in the last ${humanDuration(summary.windowMs)} not logged one by one: ${codes}`);
+  }, failureLog);
   server.on('clientError', (error, info) => {
+    // A session that ended on time or on a trust change is logged by its session-end line.
+    if ((error.code === 'ERR_SESSION_EXPIRED' || error.code === 'ERR_SESSION_UNTRUSTED') && info.peer) return;
+    if (!failures.allow(error.code)) return;
     const peerText = info.peer ? ` (${info.peer.agentId})` : '';
     log('client-refused', { remoteAddress: info.remoteAddress, code: error.code, error: error.message, ...(info.peer ? { agentId: info.peer.agentId } : {}) }, `connection from ${info.remoteAddress ?? 'unknown'}${peerText} failed: ${error.message} (${error.code})`);
   });
@@ -376,17 +430,6 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     }
     const slot = s.slot;
     slot.router.attach(s.routerPeer);
-    const expiryMs = (peer.notAfter + 60) * 1000 - Date.now();
-    const expiry = setTimeout(
-      () => {
-        s.endReason = 'credential expired';
-        notifyClient(s, 'error', 'pqmcp gateway: your credential expired; this session is closed');
-        void closeSession(s);
-      },
-      Math.max(0, Math.min(expiryMs, MAX_TIMER_MS)),
-    );
-    expiry.unref();
-
     transport.onmessage = (m) => {
       counts.in++;
       const r = m as { id?: string | number; method?: unknown };
@@ -397,7 +440,6 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       s.endReason ??= e instanceof PqmcpError ? `${e.message} (${e.code})` : 'transport error';
     };
     transport.onclose = () => {
-      clearTimeout(expiry);
       sessions.delete(s);
       slot.router.detach(s.routerPeer);
       // A per-session child goes with its session; a shared one stays for the next.
@@ -427,26 +469,28 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   return new Promise<number>((resolve) => {
     const reload = async (): Promise<void> => {
+      let fresh: TrustStore;
       try {
-        // Read every list before applying any: a bad file changes nothing.
-        const lists = await Promise.all(revocationPaths.map(async (r) => ({ r, list: await loadRevocations(r) })));
-        for (const { r, list } of lists) applyRevocations(trust, list, r);
+        // Read the trust file and every list before applying any: a bad file changes nothing.
+        fresh = await loadTrustStore(trustPath, { revocations: revocationPaths });
       } catch (err) {
-        log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: revocation lists not reloaded: ${errorLine(err, 'error')}`);
+        log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: trust not reloaded: ${errorLine(err, 'error')}`);
         return;
       }
+      // Tell the clients that are about to lose their session why (the notification goes
+      // out before the alert); the library's session guard then ends them.
       let closed = 0;
       for (const s of sessions) {
         try {
-          trust.verifyCredential(backend, s.peer.credential, { expectedPeerId: s.peer.agentId });
+          fresh.recheckCredential(backend, s.peer.credential.encoded);
         } catch (err) {
           s.endReason = `no longer acceptable: ${err instanceof Error ? err.message : 'error'}`;
           notifyClient(s, 'error', 'pqmcp gateway: your credential is no longer accepted; this session is closed');
-          void closeSession(s);
           closed++;
         }
       }
-      log('reloaded', { revocationLists: revocationPaths.length, sessionsClosed: closed }, `SIGHUP: reloaded ${revocationPaths.length} revocation list(s); closed ${closed} session(s)`);
+      trust.replaceWith(fresh);
+      log('reloaded', { revocationLists: revocationPaths.length, sessionsClosed: closed }, `SIGHUP: reloaded the trust file and ${revocationPaths.length} revocation list(s); closing ${closed} session(s)`);
     };
     const shutdown = (signal: string): void => {
       if (draining) {
@@ -471,6 +515,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
         process.off('SIGHUP', onHup);
+        failures.close();
         await observe.close().catch(() => {});
         log('stopped', {}, 'stopped');
         resolve(0);

@@ -26,8 +26,11 @@
  *   vouches for nothing.
  * - A pin binds a key to one agent id, both ways: that agent must present that key, and a
  *   self-signed credential with that key must claim that agent id.
- * - The store is mutable (add*, revoke*); each verification sees its state at that moment.
- *   Every change that adds or removes trust bumps `generation`.
+ * - The store is mutable (add*, revoke*, remove*, replaceWith); each verification sees its
+ *   state at that moment. Every change that adds or removes trust bumps `generation`, and
+ *   `onChange` listeners hear of it, once per microtask however many changes were made in
+ *   it, so live sessions can be re-checked (`recheckCredential`: every step but the
+ *   signature). A listener that throws is ignored.
  * - Step 3 is skipped when the verified-credential cache (verified-cache.ts) says these exact
  *   bytes passed it under the current generation; every other step always runs.
  *   `verifiedCacheSize(0)` turns the cache off.
@@ -135,6 +138,8 @@ export class TrustStore {
   private readonly revokedKeys: Uint8Array[] = [];
   private _generation = 0;
   private readonly verified = new VerifiedCredentialCache();
+  private readonly listeners = new Set<() => void>();
+  private notifyScheduled = false;
 
   constructor(options: TrustStoreOptions = {}) {
     this.load(checkTrustStoreOptions(options, 'trust store: ', false));
@@ -199,6 +204,69 @@ export class TrustStore {
   }
 
   /**
+   * Stop trusting an issuer id: all its keys, or only `publicKey` when given. Returns how
+   * many keys were removed. Sessions vouched for by them end (see onChange).
+   */
+  removeIssuer(id: string, publicKey?: Uint8Array): number {
+    if (typeof id !== 'string') throw new InvalidArgumentError('removeIssuer: id must be a string');
+    if (publicKey !== undefined && !(publicKey instanceof Uint8Array)) throw new InvalidArgumentError('removeIssuer: publicKey must be bytes');
+    const before = this.issuers.length;
+    const kept = this.issuers.filter((e) => e.id !== id || (publicKey !== undefined && !equalBytes(e.publicKey, publicKey)));
+    this.issuers.splice(0, this.issuers.length, ...kept);
+    const removed = before - kept.length;
+    if (removed > 0) this.changed();
+    return removed;
+  }
+
+  /** Remove the pin of this key fingerprint (hex) for this agent id. Returns whether one was removed. */
+  removePin(pin: PinnedKey): boolean {
+    const { fingerprint, agentId } = checkPin(pin, 'trust store: ', 'pin', false);
+    const bytes = fromHex(fingerprint);
+    const i = this.pins.findIndex((p) => p.agentId === agentId && equalBytes(p.fingerprint, bytes));
+    if (i === -1) return false;
+    this.pins.splice(i, 1);
+    this.changed();
+    return true;
+  }
+
+  /**
+   * Take the contents of `other` (e.g. a trust file reloaded from disk), in place: every
+   * verifier and session that holds this store sees the new state, and listeners hear of it
+   * once.
+   */
+  replaceWith(other: TrustStore): this {
+    if (!(other instanceof TrustStore)) throw new InvalidArgumentError('replaceWith: expected a TrustStore');
+    if (other === this) return this;
+    this.issuers.splice(0, this.issuers.length, ...other.issuers.map((e) => ({ ...e })));
+    this.pins.splice(0, this.pins.length, ...other.pins);
+    this.revokedSerials.splice(0, this.revokedSerials.length, ...other.revokedSerials);
+    this.revokedKeys.splice(0, this.revokedKeys.length, ...other.revokedKeys);
+    this.changed();
+    return this;
+  }
+
+  /**
+   * Call `listener` after the store changes (once per microtask, however many changes).
+   * Returns the function that unsubscribes it.
+   */
+  onChange(listener: () => void): () => void {
+    if (typeof listener !== 'function') throw new InvalidArgumentError('onChange: listener must be a function');
+    const own = (): void => listener();
+    this.listeners.add(own);
+    return () => void this.listeners.delete(own);
+  }
+
+  /** Steps 5 and 6. */
+  private checkRevocationAndPins(cred: Credential, fingerprint: Uint8Array): void {
+    if (this.revokedSerials.some((s) => s.issuer === cred.issuerId && equalBytes(s.serial, cred.serial))) throw new CredentialRevokedError('serial');
+    if (this.revokedKeys.some((k) => equalBytes(k, fingerprint) || equalBytes(k, cred.issuerFingerprint))) throw new CredentialRevokedError('key');
+    const pinsForAgent = this.pins.filter((p) => p.agentId === cred.agentId);
+    if (pinsForAgent.length > 0 && !pinsForAgent.some((p) => equalBytes(p.fingerprint, fingerprint))) {
+      throw new CredentialInvalidError(`${JSON.stringify(cred.agentId)} presented a key other than its pinned key`);
+    }
+  }
+
+  /**
    * A counter that changes whenever trust changes (issuer or pin added, serial or key
    * revoked). Anything derived from a verification (the verified-credential cache, a
    * resumption ticket's re-check) is only reused under the generation it was made under.
@@ -217,6 +285,23 @@ export class TrustStore {
   private changed(): void {
     this._generation++;
     this.verified.clear();
+    this.notify();
+  }
+
+  /** Tell the onChange listeners, once per microtask. */
+  private notify(): void {
+    if (this.notifyScheduled || this.listeners.size === 0) return;
+    this.notifyScheduled = true;
+    queueMicrotask(() => {
+      this.notifyScheduled = false;
+      for (const listener of [...this.listeners]) {
+        try {
+          listener();
+        } catch {
+          // One listener's failure must not stop the others.
+        }
+      }
+    });
   }
 
   /** The JSON form (see trust-config.ts); `JSON.stringify(store)` uses it. */
@@ -307,15 +392,8 @@ export class TrustStore {
     if (nowMs < (cred.notBefore - skew) * 1000) throw new CredentialNotYetValidError(cred.notBefore);
     if (nowMs > (cred.notAfter + skew) * 1000) throw new CredentialExpiredError(cred.notAfter);
 
-    // 5. Revocation.
-    if (this.revokedSerials.some((s) => s.issuer === cred.issuerId && equalBytes(s.serial, cred.serial))) throw new CredentialRevokedError('serial');
-    if (this.revokedKeys.some((k) => equalBytes(k, fingerprint) || equalBytes(k, cred.issuerFingerprint))) throw new CredentialRevokedError('key');
-
-    // 6. Pins for this agent id.
-    const pinsForAgent = this.pins.filter((p) => p.agentId === cred.agentId);
-    if (pinsForAgent.length > 0 && !pinsForAgent.some((p) => equalBytes(p.fingerprint, fingerprint))) {
-      throw new CredentialInvalidError(`${JSON.stringify(cred.agentId)} presented a key other than its pinned key`);
-    }
+    // 5-6. Revocation, pins for this agent id.
+    this.checkRevocationAndPins(cred, fingerprint);
 
     // 7. The peer the caller expects.
     if (expected !== undefined && cred.agentId !== expected) throw new UnexpectedPeerError(expected, cred.agentId);

@@ -55,6 +55,17 @@ export class MessageAssembler {
     return this.parts.length > 0;
   }
 
+  /** Bytes held for the message partly received. */
+  get pendingBytes(): number {
+    return this.size;
+  }
+
+  /** Drop the partial message (the session ended): its memory is freed at once. */
+  discard(): void {
+    this.parts = [];
+    this.size = 0;
+  }
+
   /** Add one fragment (inner type 0x04 or 0x05); returns the whole message on its final fragment. */
   add(innerType: number, content: Uint8Array): Uint8Array | undefined {
     if (this.failure) throw this.failure;

@@ -13,6 +13,15 @@
  *   authenticated close it is a TruncationError, never a clean close.
  * - Keys are updated automatically after `keyUpdateInterval` records in one direction,
  *   long before any AEAD limit; `updateKeys()` does it on demand.
+ * - A peer's update_requested is answered at most once until this side next sends
+ *   application data (RFC 8446 section 4.6.3: a side that is silent answers many requests
+ *   with a single update). The answer goes out just before that data (or with any
+ *   updateKeys()), so a storm of requests costs no answers, no output and no sealing.
+ * - At most MAX_KEY_UPDATES_IN_A_ROW KeyUpdates are accepted without application data in
+ *   between (BoringSSL's rule): more is unexpected_message. Honest peers update once per
+ *   keyUpdateInterval records, always with data between.
+ * - `partialBytes` is what the assembler holds of a message not yet complete (at most
+ *   maxMessageSize); the transport counts it toward its read budget.
  * - A server with `deferCrypto` emits a 'compute' event instead of encapsulating or
  *   signing; until `resume()` gets the result, received bytes are buffered, not processed
  *   (the transport should stop reading meanwhile). To refuse the work, `abort()`.
@@ -73,6 +82,8 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
  * (2^24.5 records of 2^14 bytes), and far inside ChaCha20-Poly1305's.
  */
 export const DEFAULT_KEY_UPDATE_INTERVAL = 2 ** 22;
+/** KeyUpdates accepted from the peer with no application data in between (BoringSSL's kMaxKeyUpdates). */
+export const MAX_KEY_UPDATES_IN_A_ROW = 32;
 /** The most records one AES-256-GCM key may protect here (2^22 x 2^16 bytes = 2^38 bytes). */
 export const AES_GCM_MAX_KEY_UPDATE_INTERVAL = 2 ** 22;
 
@@ -115,6 +126,10 @@ export class Session {
   private resumptionSecret: Uint8Array | undefined;
   /** Set while an alert record is processed: an alert is never answered with an alert. */
   private inAlert = false;
+  /** The peer asked for our KeyUpdate; it is sent before our next application record. */
+  private keyUpdateOwed = false;
+  /** KeyUpdates received since the peer's last application record. */
+  private keyUpdatesInARow = 0;
   /** A 'compute' event is out: records wait in the deframer until resume(). */
   private computing = false;
 
@@ -164,6 +179,16 @@ export class Session {
   /** Bytes received but not yet forming a whole record. */
   get bufferedBytes(): number {
     return this.deframer.bufferedBytes;
+  }
+
+  /** Bytes of a partly received application message (held until its final fragment). */
+  get partialBytes(): number {
+    return this.assembler.pendingBytes;
+  }
+
+  /** True while the peer's update_requested waits for our next application record. */
+  get keyUpdatePending(): boolean {
+    return this.keyUpdateOwed;
   }
 
   /** The client's first flight (ClientHello). The server has nothing to say first. */
@@ -224,6 +249,7 @@ export class Session {
       return [];
     }
     return this.sealing((out) => {
+      if (this.keyUpdateOwed) this.sendKeyUpdate(false, out);
       for (const frag of fragmentMessage(message)) {
         this.maybeUpdateKeys(out);
         out.push(this.sealFragment(frag));
@@ -326,8 +352,9 @@ export class Session {
     this.wipeKeys();
   }
 
-  /** Forget every key this session holds (failure or close). The exporter goes too. */
+  /** Forget every key this session holds (failure or close). The exporter and a partly received message go too. */
   private wipeKeys(): void {
+    this.assembler.discard();
     for (const dir of [this.tx, this.rx]) {
       dir.cipher?.wipe();
       dir.secret?.fill(0);
@@ -381,11 +408,12 @@ export class Session {
         return;
       case InnerType.keyUpdate:
         if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('KeyUpdate during the handshake');
-        this.onKeyUpdate(decodeKeyUpdate(content), out);
+        this.onKeyUpdate(decodeKeyUpdate(content));
         return;
       case InnerType.applicationFragment:
       case InnerType.applicationFinal: {
         if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('application data before the handshake completed');
+        this.keyUpdatesInARow = 0;
         const message = this.assembler.add(innerType, content);
         if (message) out.events.push({ type: 'message', data: message });
         return;
@@ -421,16 +449,22 @@ export class Session {
     if (ticket) out.events.push({ type: 'ticket', ticket });
   }
 
-  private onKeyUpdate(requested: boolean, out: SessionOutput): void {
+  private onKeyUpdate(requested: boolean): void {
+    if (++this.keyUpdatesInARow > MAX_KEY_UPDATES_IN_A_ROW) {
+      throw new UnexpectedMessageError(`more than ${MAX_KEY_UPDATES_IN_A_ROW} KeyUpdates without application data`);
+    }
     this.keyUpdateCount++;
     const old = this.rx.secret!;
     this.rx.secret = nextTrafficSecret(this.options.backend, old);
     old.fill(0); // forward secrecy in memory: the old key cannot be re-derived
     this.install(this.rx, this.rx.secret);
-    if (requested && !this.sentClose) this.sendKeyUpdate(false, out.send);
+    // RFC 8446 4.6.3: answered before our next application record, once however many came.
+    if (requested && !this.sentClose) this.keyUpdateOwed = true;
   }
 
   private sendKeyUpdate(requestPeer: boolean, out: Uint8Array[]): void {
+    // Any update of our sending keys answers a pending request.
+    this.keyUpdateOwed = false;
     this.keyUpdateCount++;
     out.push(this.tx.cipher!.seal(InnerType.keyUpdate, encodeKeyUpdate(requestPeer)));
     const old = this.tx.secret!;

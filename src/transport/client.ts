@@ -16,6 +16,8 @@
  * - `sessionId` stays undefined until the handshake completes (the SDK skips `initialize`
  *   on a transport that already has one); then it is the transcript hash in hex, the same
  *   value the server transport reports.
+ * - The session ends (typed error on both sides) when either credential expires, when the
+ *   trust store stops trusting the server, or after `maxSessionLifetimeMs`.
  * - One transport, one connection: start() twice is an error; after close, create a new one.
  */
 import type { ClientOptions } from 'ws';
@@ -35,6 +37,9 @@ import type { JsonRpcMessage } from './message-hooks.js';
 import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { sessionIdOf } from './auth-info.js';
+import { SessionGuard, guardOptions } from './session-guard.js';
+import { busyRetryDelay, resolveBusyRetry } from './busy-retry.js';
+import type { BusyRetryEvent, BusyRetryOptions, ResolvedBusyRetry } from './busy-retry.js';
 import type { Dialer, Dialing, OpenedSocket } from './dialer.js';
 import { wsDialer } from './ws-dialer.js';
 import type { Traffic } from './ws-socket.js';
@@ -74,11 +79,29 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
    * Share one `MemoryTicketStore` between the transports of a process. Default: none.
    */
   tickets?: TicketStore;
+
+  // --- busy retry (issue 10; busy-retry.ts) ---
+  /**
+   * Retry a server that refuses the connection as busy (ERR_SERVER_BUSY, close code 4006)
+   * before the handshake completed, with bounded, jittered exponential backoff. Default
+   * { attempts: 5, baseDelayMs: 250, maxDelayMs: 5000 }; `false` disables it.
+   */
+  busyRetry?: false | BusyRetryOptions;
+  /** Hears of each retry of a busy server (attempt, delay, the refusal) before it waits. */
+  onBusyRetry?: (event: BusyRetryEvent) => void;
 }
 
 /** The key a client's tickets are kept under: the server id it expects and the endpoint URL. */
 export function ticketStoreKey(url: URL, expectedServerId: string | undefined): string {
   return `${expectedServerId ?? '*'} ${url.origin}${url.pathname}`;
+}
+
+/** A send() made before the handshake completed: kept until it settles, to be sent again on a retry. */
+interface EarlySend {
+  data: Uint8Array;
+  confirm: boolean;
+  resolve: () => void;
+  reject: (error: PqmcpError) => void;
 }
 
 const noop = (): void => {};
@@ -122,6 +145,13 @@ export class PqmcpClientTransport implements Transport {
   private mcpProtocolVersion: string | undefined;
   private pipeline: MessagePipeline | undefined;
   private closeCalled = false;
+  private readonly busyRetry: ResolvedBusyRetry | undefined;
+  /** Retries of a busy server so far. */
+  private retries = 0;
+  /** Set from the moment a busy refusal is to be retried until the sends are re-issued. */
+  private retryPending = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private early: EarlySend[] = [];
   private settleHandshake!: { resolve: (r: HandshakeResult) => void; reject: (e: PqmcpError) => void };
 
   constructor(
@@ -147,6 +177,8 @@ export class PqmcpClientTransport implements Transport {
       throw new InvalidArgumentError('tickets must be a TicketStore (e.g. new MemoryTicketStore())');
     }
     this.resolved = resolveOptions(options);
+    this.busyRetry = resolveBusyRetry(options.busyRetry);
+    if (options.onBusyRetry !== undefined && typeof options.onBusyRetry !== 'function') throw new InvalidArgumentError('onBusyRetry must be a function');
     localIdentity(options.identity);
     this.handshake = new Promise<HandshakeResult>((resolve, reject) => (this.settleHandshake = { resolve, reject }));
     this.handshake.catch(noop);
@@ -194,69 +226,145 @@ export class PqmcpClientTransport implements Transport {
     if (this.started) throw new InvalidArgumentError('PqmcpClientTransport already started; use a new transport per connection');
     this.started = true;
     const startedAt = Date.now();
-    const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
-    const audit = this.resolved.audit;
     try {
       const backend = await this.platform.resolveBackend(this.options.backend);
       this.backendName = backend.name;
-      const store = this.options.tickets;
-      const storeKey = ticketStoreKey(this.url, this.options.expectedServerId);
-      const resumeTicket = store?.take(storeKey, Date.now());
-      const session = Session.client({
-        ...(resumeTicket ? { resumeTicket } : {}),
-        backend,
-        identity: localIdentity(this.options.identity),
-        trust: this.options.trust,
-        ...(this.options.expectedServerId !== undefined ? { expectedPeerId: this.options.expectedServerId } : {}),
-        ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
-        ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
-        maxMessageSize: this.resolved.maxMessageSize,
-        applicationPadding: this.resolved.applicationPadding,
-        endpoint: this.endpoint,
-      });
-      const opened = await this.open(traffic);
-      this.ws = opened.raw;
-      const connection = new Connection(opened.socket, session, this.resolved.connection);
-      this.connection = connection;
-      opened.attach(connection);
-      let openedAt = 0;
-      connection.onhandshake = (result) => {
-        this.result = result;
-        this.sessionId = sessionIdOf(result);
-        if (audit) {
-          const endpoint = `${this.url.origin}${this.url.pathname}`;
-          openedAt = Date.now();
-          emitTo(audit, sessionOpenEvent('client', result, { backend: backend.name, endpoint, remoteAddress: undefined, startedAt }));
-        }
-        if (this.resolved.hooks.length > 0) this.pipeline = this.hookPipeline(connection, result);
-        this.settleHandshake.resolve(result);
-      };
-      connection.onmessage = (data) => this.deliver(data);
-      if (store) connection.onticket = (ticket) => store.put(storeKey, ticket);
-      connection.onerror = (error) => {
-        this.settleHandshake.reject(error);
-        this.onerror?.(error);
-      };
-      connection.onclose = () => {
-        this.pipeline?.close(connection.error);
-        if (audit && this.result) emitTo(audit, sessionCloseEvent('client', this.result, openedAt, traffic, connection.session.keyUpdates, sessionEnd(this.closeCalled, connection.error), connection.error));
-        else if (audit) emitTo(audit, handshakeFailureEvent('client', connection.error ?? new ClosedError('closed before the handshake completed'), undefined, startedAt));
-        this.settleHandshake.reject(connection.error ?? new ClosedError('closed before the handshake completed'));
-        this.fireClose();
-      };
-      connection.start();
+      await this.connect(backend, startedAt);
     } catch (err) {
-      const error = this.closedBeforeOpen ? new ClosedError('closed while connecting') : toPqmcpError(err);
-      this.settleHandshake.reject(error);
-      emitTo(audit, handshakeFailureEvent('client', error, undefined, startedAt));
-      try {
-        if (!this.closedBeforeOpen) this.onerror?.(error);
-      } catch {
-        // Contained: never throw from event handlers.
-      }
-      setImmediate(() => this.fireClose());
-      throw error;
+      this.failToConnect(err, startedAt);
     }
+  }
+
+  /** One connection attempt: a fresh Session on a fresh WebSocket, wired to this transport. */
+  private async connect(backend: CryptoBackend, startedAt: number): Promise<void> {
+    const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
+    const audit = this.resolved.audit;
+    const store = this.options.tickets;
+    const storeKey = ticketStoreKey(this.url, this.options.expectedServerId);
+    // A ticket is single use: a busy refusal spends it, the retry runs a full handshake.
+    const resumeTicket = store?.take(storeKey, Date.now());
+    const session = Session.client({
+      ...(resumeTicket ? { resumeTicket } : {}),
+      backend,
+      identity: localIdentity(this.options.identity),
+      trust: this.options.trust,
+      ...(this.options.expectedServerId !== undefined ? { expectedPeerId: this.options.expectedServerId } : {}),
+      ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
+      ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
+      now: this.resolved.clock.now,
+      maxMessageSize: this.resolved.maxMessageSize,
+      applicationPadding: this.resolved.applicationPadding,
+      endpoint: this.endpoint,
+    });
+    const guarding = guardOptions(this.resolved, this.options.trust, backend, localIdentity(this.options.identity));
+    const opened = await this.open(traffic);
+    this.ws = opened.raw;
+    const connection = new Connection(opened.socket, session, this.resolved.connection);
+    this.connection = connection;
+    opened.attach(connection);
+    let openedAt = 0;
+    connection.onhandshake = (result) => {
+      this.result = result;
+      this.sessionId = sessionIdOf(result);
+      if (audit) {
+        const endpoint = `${this.url.origin}${this.url.pathname}`;
+        openedAt = Date.now();
+        emitTo(audit, sessionOpenEvent('client', result, { backend: backend.name, endpoint, remoteAddress: undefined, startedAt }));
+      }
+      if (this.resolved.hooks.length > 0) this.pipeline = this.hookPipeline(connection, result);
+      // Ends the session when a credential expires or the trust store drops the server.
+      const guard = new SessionGuard(guarding, result.peer, (error) => connection.abort(error));
+      void connection.closed.then(() => guard.stop());
+      this.settleHandshake.resolve(result);
+    };
+    connection.onmessage = (data) => this.deliver(data);
+    if (store) connection.onticket = (ticket) => store.put(storeKey, ticket);
+    connection.onerror = (error) => {
+      if (this.willRetry(connection, error)) return;
+      this.settleHandshake.reject(error);
+      this.onerror?.(error);
+    };
+    connection.onclose = () => {
+      if (this.retryPending && this.connection === connection) {
+        this.scheduleRetry(connection.error!, backend, startedAt);
+        return;
+      }
+      this.pipeline?.close(connection.error);
+      if (audit && this.result) emitTo(audit, sessionCloseEvent('client', this.result, openedAt, traffic, connection.session.keyUpdates, sessionEnd(this.closeCalled, connection.error), connection.error));
+      else if (audit) emitTo(audit, handshakeFailureEvent('client', connection.error ?? new ClosedError('closed before the handshake completed'), undefined, startedAt));
+      this.settleHandshake.reject(connection.error ?? new ClosedError('closed before the handshake completed'));
+      this.fireClose();
+    };
+    connection.start();
+  }
+
+  /** Connecting failed for good: reject everything, report once, fire onclose; throws the error. */
+  private failToConnect(err: unknown, startedAt: number): never {
+    const error = this.closedBeforeOpen ? new ClosedError('closed while connecting') : toPqmcpError(err);
+    this.settleHandshake.reject(error);
+    for (const e of this.early.splice(0)) e.reject(error);
+    emitTo(this.resolved.audit, handshakeFailureEvent('client', error, undefined, startedAt));
+    try {
+      if (!this.closedBeforeOpen) this.onerror?.(error);
+    } catch {
+      // Contained: never throw from event handlers.
+    }
+    setImmediate(() => this.fireClose());
+    throw error;
+  }
+
+  /** A busy refusal before the handshake completed, with retries left: retry instead of failing. */
+  private willRetry(connection: Connection, error: PqmcpError): boolean {
+    if (this.retryPending) return this.connection === connection;
+    if (error.code !== 'ERR_SERVER_BUSY' || this.result || this.closeCalled || this.closedBeforeOpen) return false;
+    if (!this.busyRetry || this.retries >= this.busyRetry.attempts || this.connection !== connection) return false;
+    this.retryPending = true;
+    return true;
+  }
+
+  private scheduleRetry(error: PqmcpError, backend: CryptoBackend, startedAt: number): void {
+    const policy = this.busyRetry!;
+    const attempt = ++this.retries;
+    const delayMs = busyRetryDelay(policy, attempt);
+    try {
+      this.options.onBusyRetry?.({ attempt, attempts: policy.attempts, delayMs, error });
+    } catch {
+      // Contained.
+    }
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.connect(backend, startedAt).then(
+        () => {
+          this.retryPending = false;
+          // What was sent before the refusal goes out again, in order, on the new connection.
+          for (const e of this.early) this.sendEarly(e);
+        },
+        (err: unknown) => {
+          this.retryPending = false;
+          try {
+            this.failToConnect(err, startedAt);
+          } catch {
+            // Reported through onerror / onclose.
+          }
+        },
+      );
+    }, delayMs);
+  }
+
+  /** Send (or re-send) one early message on the current connection. */
+  private sendEarly(entry: EarlySend): void {
+    this.connection!.send(entry.data, entry.confirm).then(
+      () => {
+        this.early = this.early.filter((e) => e !== entry);
+        entry.resolve();
+      },
+      (error: PqmcpError) => {
+        // Refused as busy: it stays, to be sent again after the retry.
+        if (this.retryPending) return;
+        this.early = this.early.filter((e) => e !== entry);
+        entry.reject(error);
+      },
+    );
   }
 
   async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
@@ -267,10 +375,34 @@ export class PqmcpClientTransport implements Transport {
       await this.handshake;
       return this.pipeline!.toPeer(message as JsonRpcMessage);
     }
-    return this.connection.send(encodeMessage(message), isRequest(message));
+    const data = encodeMessage(message);
+    if (this.busyRetry && !this.result) {
+      // Before the handshake: kept until settled, so a busy refusal can send it again.
+      return new Promise<void>((resolve, reject) => {
+        const entry: EarlySend = { data, confirm: isRequest(message), resolve, reject };
+        this.early.push(entry);
+        if (!this.retryPending) this.sendEarly(entry);
+      });
+    }
+    return this.connection.send(data, isRequest(message));
   }
 
   async close(): Promise<void> {
+    if (this.retryPending) {
+      // Waiting to retry a busy server: give up now.
+      this.closeCalled = true;
+      this.closedBeforeOpen = true;
+      this.retryPending = false;
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      const error = new ClosedError('closed while waiting to retry a busy server');
+      this.settleHandshake.reject(error);
+      for (const e of this.early.splice(0)) e.reject(error);
+      this.dialing?.abort();
+      // After the rejections above reach their handlers (the SDK fails its requests on close).
+      setImmediate(() => this.fireClose());
+      return;
+    }
     if (this.connection) {
       if (this.connection.state === 'open') this.closeCalled = true;
       return this.connection.close();

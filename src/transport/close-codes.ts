@@ -17,6 +17,9 @@
  *   4007        the peer aborted (we answer its alert)     ERR_PEER_ALERT
  *   4008        cancelled by the application               ERR_CLOSED
  *   4009        internal error                             ERR_INTERNAL, ERR_BACKEND_UNAVAILABLE, ERR_INVALID_ARGUMENT
+ *   4020        too many sessions for this agent           ERR_SESSION_LIMIT
+ *   4021        session expired (credential or lifetime)   ERR_SESSION_EXPIRED
+ *   4022        peer no longer trusted (trust changed)     ERR_SESSION_UNTRUSTED
  *   4030        wrong endpoint (ClientHello endpoint)      ERR_ENDPOINT_MISMATCH
  *   4031        bad application message (not one JSON-RPC) ERR_BAD_APPLICATION_MESSAGE
  *   (also: ERR_UNSUPPORTED_EXTENSION -> 4001; ERR_CREDENTIAL_USAGE, ERR_NAME_CONSTRAINT -> 4002;
@@ -47,6 +50,10 @@ export const CloseCode = {
   peerAborted: 4007,
   cancelled: 4008,
   internalError: 4009,
+  // Session limits and expiry (issue 10): 4020-4029.
+  sessionLimit: 4020,
+  sessionExpired: 4021,
+  sessionUntrusted: 4022,
   // protocol revision (issue 11): 4030-4039
   endpointMismatch: 4030,
   badApplicationMessage: 4031,
@@ -83,6 +90,9 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_INVALID_ARGUMENT: CloseCode.internalError,
   // message hooks: a hook failure refuses one message, it never closes the session
   ERR_MESSAGE_HOOK: CloseCode.internalError,
+  ERR_SESSION_LIMIT: CloseCode.sessionLimit,
+  ERR_SESSION_EXPIRED: CloseCode.sessionExpired,
+  ERR_SESSION_UNTRUSTED: CloseCode.sessionUntrusted,
   // resumption: a bad binder fails authentication; ticket refusals never close a connection
   // (the server falls back to a full handshake), listed for completeness
   ERR_BAD_BINDER: CloseCode.authenticationFailed,
@@ -122,6 +132,9 @@ const REASONS: Record<CloseCodeValue, string> = {
   4007: 'peer aborted',
   4008: 'cancelled',
   4009: 'internal error',
+  4020: 'too many sessions for this agent',
+  4021: 'session expired',
+  4022: 'peer no longer trusted',
   4030: 'wrong endpoint',
   4031: 'bad application message',
 };

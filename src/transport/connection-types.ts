@@ -1,6 +1,7 @@
 /**
  * What a Connection (connection.ts) needs from its socket, and its options.
  */
+import type { ReceiveBudget } from './receive-budget.js';
 
 /** The few socket operations a Connection needs (see ws-socket.ts for the `ws` adapter). */
 export interface MessageSocket {
@@ -37,4 +38,6 @@ export interface ConnectionOptions {
    * server side: a peer must read its replies before it gets more work done).
    */
   deliveryWaitsForDrain: boolean;
+  /** Shared bound on partly received message bytes (a listener's sessions share one). */
+  receiveBudget?: ReceiveBudget;
 }

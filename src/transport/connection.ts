@@ -23,16 +23,17 @@
  *   at or below `highWaterMark`, otherwise once they drain below it. A caller that awaits
  *   each send() holds at most highWaterMark + one message in memory.
  * - Records produced in one turn of the event loop are written as one socket message
- *   (cut at `maxWriteBatch`): the Session accepts any split of the record stream. Records
- *   of 16 KiB or more (`LARGE_RECORD`) are not copied into a batch: each is written as its
- *   own socket message, in order with the batches around it. Handshake flights are not
- *   held for the end of the turn: a flight is written as soon as the Session produces it,
- *   together with whatever the callbacks it triggered sent.
+ *   (batch-writer.ts). Handshake flights are not held for the end of the turn: a flight
+ *   is written as soon as the Session produces it, together with whatever the callbacks
+ *   it triggered sent.
  * - Received messages are delivered one per microtask (the MCP SDK handles notifications a
  *   microtask late; a progress notification must not be overtaken by the response batched
  *   behind it). While more than `highWaterMark` bytes or 1024 messages
  *   wait for delivery, reading from the socket pauses. Delivered entries are dropped from
  *   the queue as they go, so a queue that never empties (sustained traffic) stays small.
+ * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
+ *   shared by every connection of a listener (receive-budget.ts): above it, a connection
+ *   whose partial message would grow stops reading until the budget frees up.
  * - Replies wait for the peer to read (`deliveryWaitsForDrain`, set on the server side):
  *   while more than `highWaterMark` bytes wait to be written, received messages are held
  *   (and, once the receive queue fills, reading pauses), as Node's HTTP server does for
@@ -42,12 +43,15 @@
  *   holds: if both did, two peers streaming at each other could each wait on the other.
  */
 import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
-import type { HandshakeResult } from '../handshake/types.js';
+import type { CryptoRequest, CryptoResult, HandshakeResult } from '../handshake/types.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { Session, SessionOutput } from '../session/session.js';
-import { concat } from '../bytes.js';
+import { BatchWriter } from './batch-writer.js';
+import { LARGE_RECORD } from './write-batches.js';
 import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
+import type { ReceiveBudget } from './receive-budget.js';
 import { defer, unref, type Timer } from './timers.js';
+import { KeepAlive } from './keepalive.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
 import type { ConnectionOptions, MessageSocket } from './connection-types.js';
@@ -62,8 +66,7 @@ interface Waiter {
 type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
 
 const DRAIN_POLL_MS = 10;
-/** Records of at least this many bytes are written as their own socket message, not batched. */
-export const LARGE_RECORD = 16 * 1024;
+export { LARGE_RECORD };
 /** Received messages waiting for delivery above which reading from the socket pauses. */
 const MAX_UNDELIVERED_MESSAGES = 1024;
 /** Delivered entries at the head of the event queue above which the queue is compacted. */
@@ -76,6 +79,11 @@ export class Connection {
   onmessage: ((data: Uint8Array) => void) | undefined;
   onerror: ((error: PqmcpError) => void) | undefined;
   onclose: (() => void) | undefined;
+  /**
+   * Runs a deferred handshake step (a server Session with deferCrypto); reading pauses
+   * until it settles. A rejection ends the connection with that error (and its alert).
+   */
+  oncompute: ((request: CryptoRequest) => Promise<CryptoResult>) | undefined;
 
   /** Resolves once onclose has fired. Never rejects. */
   readonly closed: Promise<void>;
@@ -84,15 +92,12 @@ export class Connection {
   private confirmed = false;
   private closeRequested = false;
   private failure: PqmcpError | undefined;
-  private out: Uint8Array[] = [];
-  private outBytes = 0;
-  private flushScheduled = false;
+  private readonly writer: BatchWriter;
   private confirmWaiters: Waiter[] = [];
   private handshakeWaiters: Waiter[] = [];
   private drainWaiters: Waiter[] = [];
   private handshakeTimer: Timer | undefined;
-  private keepAliveTimer: ReturnType<typeof setInterval> | undefined;
-  private pongTimer: Timer | undefined;
+  private keepAlive: KeepAlive | undefined;
   private closeTimer: Timer | undefined;
   private drainTimer: ReturnType<typeof setInterval> | undefined;
   private resolveClosed!: () => void;
@@ -106,7 +111,15 @@ export class Connection {
   private inboxCount = 0;
   private pausedByApp = false;
   private pausedByInbox = false;
+  private pausedByBudget = false;
+  private pausedByCompute = false;
   private socketPaused = false;
+  private readonly budgetMember = {
+    resumeReading: (): void => {
+      this.pausedByBudget = false;
+      this.updatePause();
+    },
+  };
 
   constructor(
     private readonly socket: MessageSocket,
@@ -114,10 +127,16 @@ export class Connection {
     private readonly options: ConnectionOptions,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.writer = new BatchWriter(
+      socket,
+      options.maxWriteBatch,
+      () => this.checkDrain(),
+      (err) => this.socketError(err),
+    );
     this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
     if (options.keepAliveMs > 0 && socket.ping) {
-      this.keepAliveTimer = setInterval(() => this.ping(), options.keepAliveMs);
-      unref(this.keepAliveTimer);
+      const timeout = (): void => this.fail(new KeepAliveTimeoutError(options.keepAliveTimeoutMs), true, true);
+      this.keepAlive = new KeepAlive(() => socket.ping?.(), options.keepAliveMs, options.keepAliveTimeoutMs, timeout);
     }
   }
 
@@ -181,7 +200,11 @@ export class Connection {
     return this.closed;
   }
 
-  /** End the session because of `error`: its alert (if it has one), then the mapped close code. */
+  /**
+   * End the connection now with `error` (its alert, if it has one, goes to the peer, then
+   * the socket closes with the mapped code); onerror reports it. For limits enforced above
+   * the session: a credential that expired, a trust store that changed, a per-agent cap.
+   */
   abort(error: PqmcpError): void {
     this.fail(error, true);
   }
@@ -206,11 +229,11 @@ export class Connection {
       return;
     }
     this.handle(this.session.receive(data));
+    if (this.options.receiveBudget) this.accountPartial(this.options.receiveBudget);
   }
 
   pong(): void {
-    if (this.pongTimer) clearTimeout(this.pongTimer);
-    this.pongTimer = undefined;
+    this.keepAlive?.pong();
   }
 
   socketError(err: Error): void {
@@ -241,7 +264,8 @@ export class Connection {
     const handshaking = this.phase === 'handshaking';
     this.enqueue(out.send);
     for (const event of out.events) {
-      if (this.phase === 'closed') break;
+      // A callback may have ended the connection (abort): nothing after it is delivered.
+      if (this.phase === 'closed' || this.failure) break;
       switch (event.type) {
         case 'handshake':
           if (this.phase === 'handshaking') this.phase = 'open';
@@ -263,12 +287,45 @@ export class Connection {
           this.confirm();
           this.onPeerClose();
           break;
+        case 'compute':
+          this.compute(event.request);
+          break;
         case 'error':
           this.fail(event.error, false);
           break;
       }
     }
     if (handshaking) this.flushNow();
+  }
+
+  /** Report the partial message held to the shared budget; pause reading while it says so. */
+  private accountPartial(budget: ReceiveBudget): void {
+    if (this.state === 'closed') return;
+    const mayRead = budget.update(this.budgetMember, this.session.partialBytes);
+    if (mayRead === !this.pausedByBudget) return;
+    this.pausedByBudget = !mayRead;
+    this.updatePause();
+  }
+
+  private compute(request: CryptoRequest): void {
+    const run = this.oncompute;
+    if (!run) return this.fail(new InternalError('deferred handshake step without a compute hook'), true);
+    const settle = (): boolean => {
+      this.pausedByCompute = false;
+      this.updatePause();
+      return this.phase !== 'closed' && !this.failure;
+    };
+    this.pausedByCompute = true;
+    this.updatePause();
+    run(request).then(
+      (result) => {
+        if (settle()) this.handle(this.session.resume(result));
+        else if (result.op === 'encapsulate') result.sharedSecret.fill(0);
+      },
+      (err: unknown) => {
+        if (settle()) this.fail(toPqmcpError(err), true);
+      },
+    );
   }
 
   /** The peer's close_notify arrived; the Session has queued our answer. */
@@ -287,8 +344,7 @@ export class Connection {
     if (terminate) {
       this.stopLiveTimers();
       this.phase = 'closing';
-      this.out = [];
-      this.outBytes = 0;
+      this.writer.discard();
       this.socket.terminate();
     } else {
       this.beginClosing(closeCodeFor(error));
@@ -326,8 +382,8 @@ export class Connection {
     this.stopLiveTimers();
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = undefined;
-    this.out = [];
-    this.outBytes = 0;
+    this.writer.stop();
+    this.options.receiveBudget?.release(this.budgetMember);
     this.settleWaiters(this.failure ?? new ClosedError());
     // Deferred: every rejection above reaches its handlers first (microtasks run before),
     // and onclose stays behind any message still waiting for delivery.
@@ -355,26 +411,10 @@ export class Connection {
     this.fail(new HandshakeTimeoutError(this.options.handshakeTimeoutMs), true);
   }
 
-  private ping(): void {
-    if (this.pongTimer || this.phase === 'closing' || this.phase === 'closed') return;
-    try {
-      this.socket.ping?.();
-    } catch {
-      return; // The socket is going away; its close event follows.
-    }
-    this.pongTimer = unref(
-      setTimeout(() => {
-        this.pongTimer = undefined;
-        this.fail(new KeepAliveTimeoutError(this.options.keepAliveTimeoutMs), true, true);
-      }, this.options.keepAliveTimeoutMs),
-    );
-  }
-
   private stopLiveTimers(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
-    if (this.pongTimer) clearTimeout(this.pongTimer);
-    this.handshakeTimer = this.keepAliveTimer = this.pongTimer = undefined;
+    this.keepAlive?.stop();
+    this.handshakeTimer = this.keepAlive = undefined;
   }
 
   /** Reject (or, for a clean close, reject with ClosedError) every pending send(). */
@@ -391,7 +431,7 @@ export class Connection {
   }
 
   private updatePause(): void {
-    const want = this.pausedByApp || this.pausedByInbox;
+    const want = this.pausedByApp || this.pausedByInbox || this.pausedByBudget || this.pausedByCompute;
     if (want === this.socketPaused || this.phase === 'closed') return;
     this.socketPaused = want;
     if (want) this.socket.pause?.();
@@ -483,7 +523,7 @@ export class Connection {
   // --- writing -----------------------------------------------------------------------------
 
   private buffered(): number {
-    return this.socket.bufferedAmount + this.outBytes;
+    return this.socket.bufferedAmount + this.writer.queuedBytes;
   }
 
   private whenWritable(): Promise<void> {
@@ -521,58 +561,10 @@ export class Connection {
   }
 
   private enqueue(chunks: Uint8Array[]): void {
-    if (chunks.length === 0 || this.phase === 'closed') return;
-    for (const c of chunks) {
-      this.out.push(c);
-      this.outBytes += c.length;
-    }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      defer(() => {
-        this.flushScheduled = false;
-        this.flushNow();
-      });
-    }
+    if (this.phase !== 'closed') this.writer.enqueue(chunks);
   }
 
-  /**
-   * Write everything queued, in order. Records below LARGE_RECORD are coalesced into as few
-   * socket messages as maxWriteBatch allows; a larger record is written as its own message
-   * (copying it into a batch would cost more than the extra WebSocket frame saves). No
-   * socket message exceeds maxWriteBatch: a record above it is cut (the Session accepts any
-   * split of the record stream).
-   */
   private flushNow(): void {
-    if (this.out.length === 0 || this.phase === 'closed') return;
-    const chunks = this.out;
-    this.out = [];
-    this.outBytes = 0;
-    const max = this.options.maxWriteBatch;
-    let batch: Uint8Array[] = [];
-    let size = 0;
-    for (const chunk of chunks) {
-      if (size > 0 && (chunk.length >= LARGE_RECORD || size + chunk.length > max)) {
-        this.write(batch);
-        batch = [];
-        size = 0;
-      }
-      if (chunk.length >= LARGE_RECORD) {
-        for (let o = 0; o < chunk.length; o += max) this.write([chunk.subarray(o, o + max)]);
-        continue;
-      }
-      batch.push(chunk);
-      size += chunk.length;
-    }
-    if (size > 0) this.write(batch);
-  }
-
-  private write(batch: Uint8Array[]): void {
-    const data = batch.length === 1 ? batch[0]! : concat(...batch);
-    try {
-      this.socket.send(data, () => this.checkDrain());
-    } catch (err) {
-      // A socket that refuses writes is gone; its close event ends the connection.
-      this.socketError(err instanceof Error ? err : new Error('send failed'));
-    }
+    if (this.phase !== 'closed') this.writer.flushNow();
   }
 }

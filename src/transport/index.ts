@@ -17,3 +17,10 @@ export { MessagePipeline, MAX_TRACKED, JsonRpcErrorCode, errorResponse } from '.
 export type { Direction, HookChannel, HookContext, HookResult, HookSession, JsonRpcMessage, MessageHook, PipelineSinks, TrackedRequest } from './message-hooks.js';
 export { Connection } from './connection.js';
 export type { ConnectionOptions, MessageSocket } from './connection.js';
+// Session limits and expiry (issue 10).
+export { systemClock } from './clock.js';
+export type { Clock } from './clock.js';
+export { ReceiveBudget } from './receive-budget.js';
+export type { BudgetMember } from './receive-budget.js';
+export { busyRetryDelay } from './busy-retry.js';
+export type { BusyRetryEvent, BusyRetryOptions } from './busy-retry.js';

@@ -13,6 +13,9 @@ import { selectBackend } from '../crypto/select.js';
 import type { BackendChoice } from '../crypto/select.js';
 import type { ConnectionOptions } from './connection.js';
 import type { MessageHook } from './message-hooks.js';
+import { systemClock } from './clock.js';
+import type { Clock } from './clock.js';
+import { DEFAULT_CLOCK_SKEW_SECONDS } from '../identity/trust.js';
 import { requestAuditor } from '../audit/request-hook.js';
 import type { AuditSink } from '../audit/events.js';
 
@@ -70,6 +73,19 @@ export interface PqmcpTransportOptions {
    */
   hooks?: readonly MessageHook[];
 
+  // --- session limits and expiry (issue 10; session-guard.ts) ---
+  /**
+   * End every session this long after its handshake, whatever the credentials allow
+   * (alert sessionLifetimeExceeded, close code 4021). Default 0: no limit beyond the
+   * credentials' notAfter, which always ends a session.
+   */
+  maxSessionLifetimeMs?: number;
+  /**
+   * Time source for credential windows, session expiry and lifetime (tests inject one that
+   * they move by hand). Default: the system clock.
+   */
+  clock?: Clock;
+
   // --- protocol revision (issue 11): record padding ---
   /**
    * Pad the last record of every application message this side sends so that its protected
@@ -103,6 +119,10 @@ export interface ResolvedOptions {
   connection: ConnectionOptions;
   /** The application's hooks, after the request auditor when auditing. */
   hooks: readonly MessageHook[];
+  clock: Clock;
+  maxSessionLifetimeMs: number;
+  clockSkewSeconds: number;
+
   applicationPadding: number;
   audit: AuditSink | undefined;
   maxMessageSize: number;
@@ -122,12 +142,24 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
       // The server listener turns this on (see Connection: only one side may hold).
       deliveryWaitsForDrain: false,
     },
+    clock: checkClock(options.clock),
+    maxSessionLifetimeMs: checkNumber(options, 'maxSessionLifetimeMs', 0, 0),
+    clockSkewSeconds: checkNumber(options, 'clockSkewSeconds', 0, DEFAULT_CLOCK_SKEW_SECONDS),
     hooks: withAuditor(checkHooks(options.hooks), options),
     applicationPadding: checkPaddingBlock(options.applicationPadding, 'applicationPadding'),
     audit: checkAudit(options.onAuditEvent),
     maxMessageSize: checkNumber(options, 'maxMessageSize', 1, DEFAULTS.maxMessageSize),
     maxPayload: checkNumber(options, 'maxPayload', MAX_WRITE_BATCH, DEFAULTS.maxPayload),
   };
+}
+
+function checkClock(clock: unknown): Clock {
+  if (clock === undefined) return systemClock;
+  const c = clock as Partial<Clock> | null;
+  if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.schedule !== 'function' || typeof c.cancel !== 'function') {
+    throw new InvalidArgumentError('clock must have now(), schedule() and cancel()');
+  }
+  return clock as Clock;
 }
 
 function checkHooks(hooks: unknown): readonly MessageHook[] {

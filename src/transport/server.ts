@@ -13,11 +13,23 @@
  * - Nothing reaches application code before the client is verified: 'session' fires only
  *   after the client's credential, signature and Finished have checked out. Refused
  *   clients are reported on 'clientError' (with the typed error) and never seen otherwise.
- * - At most `maxPendingHandshakes` unfinished handshakes at once (default 64). Excess
- *   connections are closed at once with close code 4006 (server busy), before any crypto.
+ * - The edge (edge.ts): at most `maxPendingHandshakes` unfinished handshakes (default 64),
+ *   `maxPendingPerSource` per client address (default 8); a newcomer is admitted by
+ *   evicting (close code 4006) the oldest silent handshake of the source holding the most.
+ *   The ClientHello must be complete within `firstFlightTimeoutMs` (default 2 s). The
+ *   handshake's encapsulation and signature run in worker threads behind a fair, bounded,
+ *   per-source-rated queue; when it refuses, the client gets server_busy before any of it.
+ *   Behind a reverse proxy the client address is the one a `trustedProxies` peer reports.
  * - Upgrades must offer the `pqmcp.v1` subprotocol (else HTTP 400); with `path` set, other
  *   paths get 404 (or are left to other 'upgrade' listeners of a shared http.Server).
  * - `host` defaults to 127.0.0.1: listening on a network is an explicit choice.
+ * - An agent id holds at most `maxSessionsPerAgent` sessions (default 256): one more is
+ *   refused right after its handshake (alert tooManySessions, close code 4020).
+ * - Sessions end when a credential expires, when the trust store stops trusting the peer,
+ *   and after `maxSessionLifetimeMs` (session-guard.ts); each end is reported on
+ *   'clientError' with the peer.
+ * - Partly received messages of all sessions share one budget (`maxPartialMessageBytes`,
+ *   receive-budget.ts).
  * - close() stops accepting, aborts unfinished handshakes, closes every session with the
  *   authenticated close, and (own port only) closes the HTTP server.
  */
@@ -30,7 +42,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ConnectionError, InvalidArgumentError, ServerBusyError, toPqmcpError } from '../errors.js';
+import { ConnectionError, InvalidArgumentError, SessionLimitError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import type { LocalIdentity } from '../handshake/types.js';
@@ -45,6 +57,10 @@ import { Connection } from './connection.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { PqmcpServerTransport } from './server-transport.js';
+import { ReceiveBudget } from './receive-budget.js';
+import { SessionGuard, guardOptions } from './session-guard.js';
+import type { GuardOptions } from './session-guard.js';
+import { Edge } from './edge.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 import type { MessageHook } from './message-hooks.js';
 import type { Traffic } from './ws-socket.js';
@@ -61,8 +77,22 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions {
   server?: HttpServer | HttpsServer;
   /** Only accept upgrades to this exact path (e.g. '/mcp'). Default: any path. */
   path?: string;
-  /** Unfinished handshakes allowed at once; more are refused with close code 4006. Default 64. */
+  /** Unfinished handshakes allowed at once; a newcomer evicts one (close code 4006, see edge below). Default 64. */
   maxPendingHandshakes?: number;
+
+  // --- edge admission (issue 10): see EdgeOptions in edge.ts ---
+  /** Unfinished handshakes per source address (IPv6: per /64). Default 8. */
+  maxPendingPerSource?: number;
+  /** The ClientHello must be complete within this after the WebSocket opens. Default 2 000 ms. */
+  firstFlightTimeoutMs?: number;
+  /** Reverse proxies whose X-Forwarded-For names the client (addresses or CIDR blocks). Default none. */
+  trustedProxies?: readonly string[];
+  /** Worker threads for the handshake's encapsulation and signature; 0: on the event loop. Default: cores - 1, from 1 to 4. */
+  cryptoWorkers?: number;
+  /** New handshakes waiting for crypto before the busiest source's get server_busy. Default 64. */
+  maxCryptoQueue?: number;
+  /** New handshakes per second per source address before server_busy. Default 50; 0: no limit. */
+  handshakeRatePerSource?: number;
 
   // --- authorization and quotas (pqmcp/policy) ---
   /**
@@ -92,6 +122,19 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions {
    * that share `keys` (a ticket key file) accept each other's tickets. Default: off.
    */
   tickets?: ServerTicketOptions;
+
+  // --- session limits (issue 10) ---
+  /**
+   * Authenticated sessions one agent id may hold at once; one more is refused after its
+   * handshake with alert tooManySessions (140) and close code 4020. Default 256; 0: no limit.
+   */
+  maxSessionsPerAgent?: number;
+  /**
+   * Bytes of partly received messages held across all sessions (receive-budget.ts): above
+   * it, sessions whose partial message would grow stop reading (the oldest keeps going).
+   * Default 256 MiB.
+   */
+  maxPartialMessageBytes?: number;
 }
 
 export interface ServerTicketOptions {
@@ -105,8 +148,26 @@ export interface ServerTicketOptions {
   replayCapacity?: number;
 }
 
+/** Server-only limits, resolved. */
+interface ServerLimits {
+  maxSessionsPerAgent: number;
+  receiveBudget: ReceiveBudget;
+}
+
+const DEFAULT_MAX_SESSIONS_PER_AGENT = 256;
+const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES = 256 * 1024 * 1024;
+
+function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
+  const perAgent = options.maxSessionsPerAgent ?? DEFAULT_MAX_SESSIONS_PER_AGENT;
+  if (!Number.isSafeInteger(perAgent) || perAgent < 0) throw new InvalidArgumentError('maxSessionsPerAgent must be a non-negative integer (0: no limit)');
+  const partial = options.maxPartialMessageBytes ?? DEFAULT_MAX_PARTIAL_MESSAGE_BYTES;
+  if (!Number.isSafeInteger(partial) || partial < 0) throw new InvalidArgumentError('maxPartialMessageBytes must be a non-negative integer');
+  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial) };
+}
+
 /** Where a connection came from, for logs. */
 export interface ClientInfo {
+  /** The client's address: the TCP peer, or what a `trustedProxies` peer reports for it. */
   remoteAddress: string | undefined;
   /** Set when the error happened after the client was verified (e.g. the session factory threw). */
   peer?: VerifiedPeer;
@@ -126,6 +187,9 @@ export interface PqmcpServerEvents {
 export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private readonly handshakes = new Set<Connection>();
   private readonly live = new Set<PqmcpServerTransport>();
+  /** Live sessions per agent id (for maxSessionsPerAgent). */
+  private readonly perAgent = new Map<string, number>();
+  private readonly guardOptions: GuardOptions;
   private readonly wss: WebSocketServer;
   private closing: Promise<void> | undefined;
   private draining = false;
@@ -144,10 +208,12 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     private readonly identity: LocalIdentity,
     private readonly options: PqmcpServerOptions,
     private readonly resolved: ResolvedOptions,
-    private readonly maxPendingHandshakes: number,
+    private readonly edge: Edge,
+    private readonly limits: ServerLimits,
   ) {
     super();
     this.endpoints = options.endpoints !== undefined ? checkAcceptedEndpoints(options.endpoints, 'endpoints') : undefined;
+    this.guardOptions = guardOptions(resolved, options.trust, backend, identity);
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -190,9 +256,14 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return this.live;
   }
 
-  /** Handshakes in progress. */
+  /** Bytes of partly received messages held now, across all sessions. */
+  get partialMessageBytes(): number {
+    return this.limits.receiveBudget.total;
+  }
+
+  /** Handshakes in progress (holding an admission slot; evicted ones still closing are not counted). */
   get pendingHandshakes(): number {
-    return this.handshakes.size;
+    return this.edge.pending;
   }
 
   /** Which crypto backend the listener uses. */
@@ -243,6 +314,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       : Promise.resolve();
     const all = [...[...this.handshakes].map((c) => c.close()), ...[...this.live].map((t) => t.close())];
     await Promise.all(all);
+    await this.edge.close();
     this.wss.close();
     if (this.ownsServer) this.httpServer.closeAllConnections?.();
     await closingServer;
@@ -266,19 +338,12 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const info: ClientInfo = { remoteAddress: req.socket.remoteAddress };
+    const info: ClientInfo = { remoteAddress: this.edge.clientAddress(req) };
     const startedAt = Date.now();
     const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
     if (this.closing) {
       ws.on('error', () => {});
       ws.close(CloseCode.cancelled, closeReason(CloseCode.cancelled));
-      return;
-    }
-    if (this.handshakes.size >= this.maxPendingHandshakes) {
-      // Refused before any crypto work.
-      ws.on('error', () => {});
-      ws.close(CloseCode.serverBusy, closeReason(CloseCode.serverBusy));
-      this.clientError(new ServerBusyError(), info);
       return;
     }
     let connection: Connection;
@@ -291,11 +356,13 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         trust: this.options.trust,
         ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
+        now: this.resolved.clock.now,
         maxMessageSize: this.resolved.maxMessageSize,
+        deferCrypto: true,
         applicationPadding: this.resolved.applicationPadding,
         acceptEndpoints: this.endpoints ?? [this.options.path ?? pathname(req.url)],
       });
-      connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true });
+      connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true, receiveBudget: this.limits.receiveBudget });
     } catch (err) {
       ws.on('error', () => {});
       ws.close(CloseCode.internalError, closeReason(CloseCode.internalError));
@@ -304,10 +371,17 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     }
     attachWebSocket(ws, connection, traffic);
     this.handshakes.add(connection);
+    const ticket = this.edge.admit(info.remoteAddress, connection);
+    connection.oncompute = (request) => this.edge.compute(ticket, request);
     connection.onerror = (error) => this.clientError(error, info);
-    connection.onclose = () => this.handshakes.delete(connection);
+    connection.onclose = () => {
+      this.handshakes.delete(connection);
+      this.edge.release(ticket);
+    };
     connection.onhandshake = (result) => {
       this.handshakes.delete(connection);
+      this.edge.release(ticket);
+      if (!this.admitSession(connection, result.peer, info)) return;
       const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks);
       this.live.add(transport);
       const audit = this.resolved.audit;
@@ -328,6 +402,31 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         void transport.close();
       }
     };
+  }
+
+  /**
+   * The per-agent cap, then the guard that ends the session with its credentials. False:
+   * refused (the connection is ending with SessionLimitError, reported on onerror).
+   */
+  private admitSession(connection: Connection, peer: VerifiedPeer, info: ClientInfo): boolean {
+    const count = this.perAgent.get(peer.agentId) ?? 0;
+    const limit = this.limits.maxSessionsPerAgent;
+    if (limit > 0 && count >= limit) {
+      connection.abort(new SessionLimitError(peer.agentId, limit));
+      return false;
+    }
+    this.perAgent.set(peer.agentId, count + 1);
+    const guard = new SessionGuard(this.guardOptions, peer, (error) => {
+      connection.abort(error);
+      this.clientError(error, { ...info, peer });
+    });
+    void connection.closed.then(() => {
+      guard.stop();
+      const left = (this.perAgent.get(peer.agentId) ?? 1) - 1;
+      if (left > 0) this.perAgent.set(peer.agentId, left);
+      else this.perAgent.delete(peer.agentId);
+    });
+    return true;
   }
 
   /** @internal Report a per-connection failure; never throws. */
@@ -379,6 +478,7 @@ function checkServerTicketOptions(t: ServerTicketOptions): void {
 
 export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> {
   const resolved = withGates(resolveOptions(options), options);
+  const limits = resolveServerLimits(options);
   const maxPending = options.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes;
   if (!Number.isInteger(maxPending) || maxPending < 1) throw new InvalidArgumentError('maxPendingHandshakes must be a positive integer');
   if (options.path !== undefined && (typeof options.path !== 'string' || !options.path.startsWith('/'))) {
@@ -391,6 +491,8 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   if (options.tickets !== undefined) checkServerTicketOptions(options.tickets);
   const identity = localIdentity(options.identity);
   const backend = await resolveBackend(options.backend);
+  // Workers rebuild the backend by name; an object passed in stays on this thread.
+  const edge = await Edge.start(options, backend, typeof options.backend === 'object' ? undefined : backend.name, identity.keyPair);
   let httpServer = options.server;
   const owns = httpServer === undefined;
   if (httpServer === undefined) {
@@ -401,7 +503,10 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? 0;
     await new Promise<void>((resolve, rejectListen) => {
-      const onError = (err: Error): void => rejectListen(new ConnectionError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+      const onError = (err: Error): void => {
+        void edge.close();
+        rejectListen(new ConnectionError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+      };
       own.once('error', onError);
       own.listen(port, host, () => {
         own.off('error', onError);
@@ -410,7 +515,7 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
     });
     httpServer = own;
   }
-  const server = new PqmcpServer(httpServer, owns, backend, identity, options, resolved, maxPending);
+  const server = new PqmcpServer(httpServer, owns, backend, identity, options, resolved, edge, limits);
   if (owns) {
     httpServer.on('error', (err) => {
       if (server.listenerCount('error') > 0) server.emit('error', err);

@@ -3,12 +3,14 @@
  * the exact error each header bit must produce), sequence reuse, gaps (including one of
  * 2^32, which a 32-bit nonce counter would miss), reordering, truncation without the
  * authenticated close, records under the old key after a key update in both directions,
- * sequence exhaustion on the receive side, KeyUpdate floods and endless fragments.
+ * sequence exhaustion on the receive side, KeyUpdate storms (one answer, 32 in a row at most)
+ * and endless fragments.
  */
 import { describe, expect, it } from 'vitest';
 import { concat } from '../../src/bytes.js';
 import { Alert } from '../../src/errors.js';
 import { InnerType } from '../../src/record/index.js';
+import { MAX_KEY_UPDATES_IN_A_ROW } from '../../src/session/session.js';
 import { setup } from './fixtures.js';
 import { expectDead, expectRejected, rejectionProblems, type Duel, type Role } from './harness.js';
 
@@ -108,28 +110,45 @@ describe.each(roles)('honest %s, established', (role) => {
     expectRejected(lazy, 'ERR_BAD_RECORD_MAC', Alert.badRecordMac, { completed: true });
   });
 
-  it('a requested KeyUpdate is answered once, and both directions keep working on the new keys', () => {
+  it('a requested KeyUpdate is answered once, just before the next application record, and both directions keep working', () => {
     const d = setup(role).run();
+    const before = d.sent.length;
     d.toHonest(d.attacker.sendKeyUpdate(true));
-    expect(d.tap.items.filter((i) => i.kind === 'keyUpdate')).toEqual([{ kind: 'keyUpdate', request: false }]);
+    // RFC 8446 4.6.3: the answer waits for this side's next application data.
+    expect(d.sent.length).toBe(before);
+    expect(d.honest.keyUpdatePending).toBe(true);
     d.toAttacker(d.honest.send(text('after update')));
+    expect(d.tap.items.filter((i) => i.kind === 'keyUpdate' || i.kind === 'application').map((i) => i.kind)).toEqual(['keyUpdate', 'application']);
+    expect(d.tap.items.filter((i) => i.kind === 'keyUpdate')).toEqual([{ kind: 'keyUpdate', request: false }]);
+    expect(d.honest.keyUpdatePending).toBe(false);
     expect(d.attacker.messages.map((m) => new TextDecoder().decode(m))).toEqual(['after update']);
     d.toHonest(d.attacker.sendApplication(text('me too')));
     expect(d.delivered.map((m) => new TextDecoder().decode(m))).toEqual(['me too']);
     expect(d.error).toBeUndefined();
   });
 
-  it('a flood of 1000 KeyUpdate requests: one answer each, no more, and the session lives', () => {
+  it('a storm of KeyUpdate requests: no answer while silent, one answer in all, and unexpected_message after 32 in a row', () => {
     const d = setup(role).run();
     const before = d.sent.length;
-    const flood: Uint8Array[] = [];
-    for (let i = 0; i < 1000; i++) flood.push(...d.attacker.sendKeyUpdate(true));
-    d.toHonest([concat(...flood)]);
+    const storm = (n: number): Uint8Array => concat(...Array.from({ length: n }, () => d.attacker.sendKeyUpdate(true)).flat());
+    // 32 requests (the limit) in one socket message: accepted, nothing sent back.
+    d.toHonest([storm(MAX_KEY_UPDATES_IN_A_ROW)]);
     expect(d.error).toBeUndefined();
-    expect(d.sent.length - before).toBe(1000);
-    expect(d.tap.items.filter((i) => i.kind === 'keyUpdate')).toHaveLength(1000);
-    d.toHonest(d.attacker.sendApplication(text('still here')));
+    expect(d.sent.length - before).toBe(0);
+    // This side speaks: one KeyUpdate answers all 32, then the data.
+    d.toAttacker(d.honest.send(text('one answer')));
+    d.toAttacker(d.honest.send(text('and no more')));
+    expect(d.tap.items.filter((i) => i.kind === 'keyUpdate')).toEqual([{ kind: 'keyUpdate', request: false }]);
+    expect(d.attacker.messages.map((m) => new TextDecoder().decode(m))).toEqual(['one answer', 'and no more']);
+    // Application data from the peer starts a new count: 32 more are fine...
+    d.toHonest(d.attacker.sendApplication(text('data')));
+    d.toHonest([storm(MAX_KEY_UPDATES_IN_A_ROW)]);
+    expect(d.error).toBeUndefined();
     expect(d.delivered).toHaveLength(1);
+    // ...and the 33rd in a row ends the session.
+    d.toHonest([storm(1)]);
+    expectRejected(d, 'ERR_UNEXPECTED_MESSAGE', Alert.unexpectedMessage, { completed: true });
+    expect(d.tap.items.filter((i) => i.kind === 'keyUpdate')).toHaveLength(1);
   });
 
   it('sequence exhaustion on the receive side (limit forced to 8): sequence_exhausted, after exactly the limit', () => {

@@ -82,7 +82,7 @@ describe('frames', () => {
 
 describe('slow and half-open peers', () => {
   it('slowloris client, one byte a second: handshake timeout (4004), handshake_failure alert, slot freed', async () => {
-    const log = await honestServer(cleanup, { handshakeTimeoutMs: 2_500 });
+    const log = await honestServer(cleanup, { handshakeTimeoutMs: 2_500, firstFlightTimeoutMs: 10_000 });
     const t0 = Date.now();
     const h = await HostileClient.connect(log.url, attackerAs(), { frames: 'bytes', delayMs: 1_000 }, cleanup);
     expect((await h.closed).code).toBe(CloseCode.handshakeTimeout);
@@ -92,6 +92,20 @@ describe('slow and half-open peers', () => {
     expect(h.attacker.alerts).toEqual([Alert.handshakeFailure]);
     await waitFor(() => log.clientErrors.length === 1, 5_000, 'clientError');
     expect(log.clientErrors[0]).toBeInstanceOf(HandshakeTimeoutError);
+    await expectIdle(log);
+  });
+
+  it('slowloris client against the first-flight deadline: closed (4004) when the ClientHello is not complete in time, long before the handshake timeout', async () => {
+    const log = await honestServer(cleanup, { handshakeTimeoutMs: 30_000, firstFlightTimeoutMs: 1_500 });
+    const t0 = Date.now();
+    const h = await HostileClient.connect(log.url, attackerAs(), { frames: 'bytes', delayMs: 200 }, cleanup);
+    expect((await h.closed).code).toBe(CloseCode.handshakeTimeout);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_400);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(h.attacker.alerts).toEqual([Alert.handshakeFailure]);
+    await waitFor(() => log.clientErrors.length === 1, 5_000, 'clientError');
+    expect(log.clientErrors[0]).toBeInstanceOf(HandshakeTimeoutError);
+    expect(log.clientErrors[0]!.message).toBe('no complete ClientHello within 1500 ms');
     await expectIdle(log);
   });
 

@@ -337,6 +337,7 @@ function innerRecords(data: Uint8Array): { type: number; content: Uint8Array }[]
 function model(recs: { type: number; content: Uint8Array }[]): { delivered: Uint8Array[]; error: string | undefined; closed: boolean } {
   const delivered: Uint8Array[] = [];
   let parts: Uint8Array[] = [];
+  let keyUpdatesInARow = 0;
   for (const rec of recs) {
     // Section 3.2: the inner type is the last non-zero byte of content || type; zeros after
     // it are padding (so a type 0 is padding, and the content's own last non-zero byte is
@@ -349,15 +350,19 @@ function model(recs: { type: number; content: Uint8Array }[]): { delivered: Uint
     const content = inner.subarray(0, last);
     switch (type) {
       case InnerType.applicationFragment:
+        keyUpdatesInARow = 0;
         if (content.length !== 65536) return { delivered, error: 'ERR_DECODE', closed: false };
         parts.push(content);
         break;
       case InnerType.applicationFinal:
+        keyUpdatesInARow = 0;
         delivered.push(concat(...parts, content));
         parts = [];
         break;
       case InnerType.keyUpdate:
         if (content.length !== 1 || content[0]! > 1) return { delivered, error: 'ERR_DECODE', closed: false };
+        // Section 3.4: at most 32 KeyUpdates without application data in between.
+        if (++keyUpdatesInARow > 32) return { delivered, error: 'ERR_UNEXPECTED_MESSAGE', closed: false };
         break;
       case InnerType.alert: {
         if (content.length !== 2) return { delivered, error: 'ERR_DECODE', closed: false };

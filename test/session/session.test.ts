@@ -273,11 +273,15 @@ describe('key update', () => {
       expect(messagesOf(got.events)).toEqual([`m${i}`]);
     }
     const upd = deliver(pair, 's2c', pair.server.updateKeys(true));
-    // The client answered the request with its own KeyUpdate.
-    expect(upd.send).toHaveLength(1);
-    deliver(pair, 'c2s', upd.send);
+    // The client owes its own KeyUpdate, sent just before its next application record.
+    expect(upd.send).toHaveLength(0);
+    expect(pair.client.keyUpdatePending).toBe(true);
     expect(messagesOf(deliver(pair, 's2c', pair.server.send(text('after'))).events)).toEqual(['after']);
-    expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('after too'))).events)).toEqual(['after too']);
+    const answer = pair.client.send(text('after too'));
+    expect(answer).toHaveLength(2); // the KeyUpdate, then the message
+    expect(pair.client.keyUpdatePending).toBe(false);
+    expect(messagesOf(deliver(pair, 'c2s', answer).events)).toEqual(['after too']);
+    expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('on the new key'))).events)).toEqual(['on the new key']);
   });
 
   it('a record under the old key after a key update is refused', () => {

@@ -49,7 +49,10 @@ describe('many sessions on one listener', () => {
     const { server, url, stats } = await startFeatureServer(cleanup, { backend: 'native', handshakeTimeoutMs: 60_000 });
     const ids = Array.from({ length: 50 }, (_, i) => `agent://pqmcp-test/load-${i}`);
     const identities = ids.map((id) => makeAgent(fixtureCrypto(), testIssuer(), id, { scopes: [`tenant:${id.slice(-2)}`] }).identity);
-    const clients = await Promise.all(identities.map((identity) => connectClient(cleanup, url, { backend: 'native', identity, handshakeTimeoutMs: 60_000 })));
+    // From 10 loopback addresses (5 each): within the listener's default per-source limits.
+    const clients = await Promise.all(
+      identities.map((identity, i) => connectClient(cleanup, url, { backend: 'native', identity, handshakeTimeoutMs: 60_000, webSocketOptions: { localAddress: `127.0.0.${10 + (i % 10)}` } })),
+    );
     expect(server.sessions.size).toBe(50);
     expect(stats.sessions).toBe(50);
     const results = await Promise.all(clients.map(({ client }) => client.callTool({ name: 'whoami', arguments: {} })));

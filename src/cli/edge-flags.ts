@@ -1,0 +1,59 @@
+/**
+ * `pqmcp serve` flags for the listener's edge (docs/cli.md, "Edge limits"): per-source
+ * admission, the first-flight and handshake deadlines, trusted proxies, the crypto pool.
+ *
+ * Sharp edges:
+ * - Everything is checked here (UsageError, exit 2), so a typo never reaches the listener.
+ */
+import type { PqmcpServerOptions } from '../transport/server.js';
+import { list, str, type Parsed } from './args.js';
+import { UsageError, asUsage } from './output.js';
+import { TrustedProxies } from '../transport/admission.js';
+
+export const EDGE_OPTIONS = {
+  'max-pending': { type: 'string' },
+  'max-pending-per-source': { type: 'string' },
+  'first-flight-timeout': { type: 'string' },
+  'handshake-timeout': { type: 'string' },
+  'trusted-proxy': { type: 'string', multiple: true },
+  'crypto-workers': { type: 'string' },
+  'handshake-rate-per-source': { type: 'string' },
+} as const;
+
+export const EDGE_USAGE = `
+  edge limits (docs/threat-model.md, "The edge"):
+  --max-pending <n>        unfinished handshakes in all (default 64; a newcomer evicts one)
+  --max-pending-per-source <n>  unfinished handshakes per client address (default 8)
+  --first-flight-timeout <ms>   the ClientHello must be complete within this (default 2000)
+  --handshake-timeout <ms> the whole handshake must finish within this (default 10000)
+  --trusted-proxy <addr|cidr>   a reverse proxy whose X-Forwarded-For names the client, repeatable
+  --crypto-workers <n>     worker threads for handshake signatures (default cores-1, 1..4; 0 = none)
+  --handshake-rate-per-source <n>  new handshakes per second per address (default 50; 0 = no limit)`;
+
+function integer(p: Parsed, name: string, min: number): number | undefined {
+  const text = str(p, name);
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
+  return n;
+}
+
+/** The listener options the edge flags set (only those given). */
+export function edgeOptions(p: Parsed): Partial<PqmcpServerOptions> {
+  const out: Partial<PqmcpServerOptions> = {};
+  const set = <K extends keyof PqmcpServerOptions>(key: K, value: PqmcpServerOptions[K] | undefined): void => {
+    if (value !== undefined) out[key] = value;
+  };
+  set('maxPendingHandshakes', integer(p, 'max-pending', 1));
+  set('maxPendingPerSource', integer(p, 'max-pending-per-source', 1));
+  set('firstFlightTimeoutMs', integer(p, 'first-flight-timeout', 1));
+  set('handshakeTimeoutMs', integer(p, 'handshake-timeout', 1));
+  set('cryptoWorkers', integer(p, 'crypto-workers', 0));
+  set('handshakeRatePerSource', integer(p, 'handshake-rate-per-source', 0));
+  const proxies = list(p, 'trusted-proxy');
+  if (proxies.length > 0) {
+    asUsage(() => new TrustedProxies(proxies));
+    out.trustedProxies = proxies;
+  }
+  return out;
+}

@@ -1,0 +1,90 @@
+/**
+ * Rate limit for `pqmcp serve`'s failure log lines: a flood of failed connections must not
+ * become a flood of log lines (one test of issue 10 wrote 3,132). At most `burst` failure
+ * lines per `windowMs`; the rest are counted by error code, and at the end of each window
+ * in which anything was held back, one summary line says how many and of which codes.
+ *
+ * Sharp edges:
+ * - Only failure lines go through it; session starts and ends, reloads and shutdown are
+ *   always logged.
+ * - The summary timer is unref'd and stopped by close(), which also flushes a last summary.
+ * - `now` and the timer functions are injectable for tests.
+ */
+export interface LogLimiterOptions {
+  /** Failure lines written per window before the rest are summarised. Default 20. */
+  burst?: number;
+  /** Window length. Default 10 000 ms. */
+  windowMs?: number;
+  now?: () => number;
+  setInterval?: (fn: () => void, ms: number) => { unref?: () => void };
+  clearInterval?: (handle: unknown) => void;
+}
+
+export interface SuppressedSummary {
+  /** Lines held back in the window. */
+  suppressed: number;
+  /** Of those, how many per error code. */
+  byCode: Record<string, number>;
+  windowMs: number;
+}
+
+export class LogLimiter {
+  private readonly burst: number;
+  private readonly windowMs: number;
+  private readonly now: () => number;
+  private windowStart: number;
+  private written = 0;
+  private suppressed = 0;
+  private byCode: Record<string, number> = {};
+  private timer: unknown;
+  private readonly clear: (handle: unknown) => void;
+
+  constructor(
+    /** Writes the summary line. */
+    private readonly summarise: (summary: SuppressedSummary) => void,
+    options: LogLimiterOptions = {},
+  ) {
+    this.burst = options.burst ?? 20;
+    this.windowMs = options.windowMs ?? 10_000;
+    this.now = options.now ?? Date.now;
+    this.windowStart = this.now();
+    const every = options.setInterval ?? ((fn, ms) => setInterval(fn, ms));
+    this.clear = options.clearInterval ?? ((h) => clearInterval(h as ReturnType<typeof setInterval>));
+    const handle = every(() => this.tick(), this.windowMs);
+    handle.unref?.();
+    this.timer = handle;
+  }
+
+  /** May a failure line with this code be written now? (Counted for the summary when not.) */
+  allow(code: string): boolean {
+    if (this.now() - this.windowStart >= this.windowMs) this.tick();
+    if (this.written < this.burst) {
+      this.written++;
+      return true;
+    }
+    this.suppressed++;
+    this.byCode[code] = (this.byCode[code] ?? 0) + 1;
+    return false;
+  }
+
+  /** Stop the timer; a last summary if anything is held back. */
+  close(): void {
+    this.clear(this.timer);
+    this.flush();
+  }
+
+  /** End the window: summarise what was held back, start a new one. */
+  private tick(): void {
+    this.flush();
+    this.windowStart = this.now();
+    this.written = 0;
+  }
+
+  private flush(): void {
+    if (this.suppressed === 0) return;
+    const summary = { suppressed: this.suppressed, byCode: this.byCode, windowMs: this.windowMs };
+    this.suppressed = 0;
+    this.byCode = {};
+    this.summarise(summary);
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Tool pins and tool manifests on the command line.
+ *
+ *   pqmcp pins list --pins <file>                            servers, pinned and held tools
+ *   pqmcp pins approve <server agent id> [tool...] --pins <file>   held tools become pinned
+ *   pqmcp pins forget <server agent id> [tool] --pins <file>       drop a server's pins (or one tool's)
+ *   pqmcp manifest capture [--out <file>] -- <stdio MCP server command...>
+ *                                   the server's tools as a manifest, for
+ *                                   `pqmcp credential issue --tools-manifest`
+ *
+ * and, for `pqmcp connect`, the hook its --pins / --new-tools / --manifest flags make.
+ *
+ * Sharp edges:
+ * - approve/forget name a server by agent id; when the file holds that id with several keys
+ *   (the server's key changed), --fingerprint <prefix> picks one: a new key is a new server.
+ * - manifest capture runs the command without a shell, speaks MCP to it over stdio
+ *   (initialize, tools/list with every page) and stops it; nothing else is called.
+ */
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { FilePinStore, buildManifest, manifestHash, toolPinning } from '../pins/index.js';
+import type { PinEvent, PinnedServer, ToolLike, ToolManifest } from '../pins/index.js';
+import type { MessageHook } from '../transport/message-hooks.js';
+import { flag, list, parse, required, str } from './args.js';
+import type { Parsed } from './args.js';
+import { StdioChild } from './child.js';
+import type { Context } from './context.js';
+import { subcommand } from './context.js';
+import { writeJson, PUBLIC_FILE_MODE } from './files.js';
+import { readManifest } from './manifest-file.js';
+import { CliError, UsageError, asUsage, printResult } from './output.js';
+
+export const PINS_USAGE = `pqmcp pins list|approve|forget --pins <file>
+
+  list                                    servers, their pinned tools and the tools held
+  approve <server id> [tool...]           approve held tools (all of the server's, or these)
+  forget <server id> [tool]               forget a server's pins, or one tool's
+  --pins <file>                           the pin file (pqmcp connect --pins writes it)
+  --fingerprint <hex prefix>              which key of the server, when the file has several`;
+
+export const MANIFEST_USAGE = `pqmcp manifest capture [--out <file>] -- <stdio MCP server command> [args...]
+
+  Start the stdio MCP server, list its tools and write them as a tool manifest (canonical
+  definitions and their hashes; format in docs/protocol.md). Give it to
+  pqmcp credential issue --tools-manifest, and publish it to clients (pqmcp connect --manifest).
+
+  --out <file>     write here (default: stdout)
+  --force          replace an existing file`;
+
+const PIN_OPTIONS = { pins: { type: 'string' }, fingerprint: { type: 'string' } } as const;
+
+function pickServer(store: FilePinStore, p: Parsed, id: string | undefined): string {
+  if (id === undefined) throw new UsageError('give the server agent id (see pqmcp pins list)');
+  const prefix = str(p, 'fingerprint');
+  const keys = Object.entries(store.all()).filter(([, e]) => e.agentId === id && (prefix === undefined || e.fingerprint.startsWith(prefix.toLowerCase())));
+  if (keys.length === 0) throw new CliError('ERR_BAD_INPUT', `no pins for ${id}${prefix ? ` with a key starting ${prefix}` : ''} in ${store.path}`, 1);
+  if (keys.length > 1) throw new UsageError(`${id} has ${keys.length} keys in ${store.path}; pick one with --fingerprint (${keys.map(([, e]) => e.fingerprint.slice(0, 16)).join(', ')})`);
+  return keys[0]![0];
+}
+
+function describe(entry: PinnedServer): string[] {
+  const lines = [`${entry.agentId}  key ${entry.fingerprint.slice(0, 16)}...`];
+  for (const [name, t] of Object.entries(entry.tools)) lines.push(`  pinned  ${name}  ${t.hash.slice(0, 16)}...  since ${t.pinnedAt}`);
+  for (const [name, h] of Object.entries(entry.held)) {
+    const detail = h.reason === 'changed' ? ` (${(h.changed ?? []).join(', ')} changed)` : h.from ? ` (was ${h.from})` : '';
+    lines.push(`  HELD    ${name}  ${h.reason}${detail}  seen ${h.seenAt}`);
+  }
+  return lines;
+}
+
+export function pinsCommand(ctx: Context, argv: string[]): number {
+  const open = (p: Parsed): FilePinStore => asUsage(() => new FilePinStore(required(p, 'pins', 'pins')));
+  return subcommand(
+    ctx,
+    argv,
+    'pins',
+    {
+      list: (args) => {
+        const p = parse(args, PIN_OPTIONS, 'pins list');
+        const all = open(p).all();
+        printResult(ctx.output, ctx.json, all, () => (Object.keys(all).length ? Object.values(all).flatMap(describe) : ['no pins yet']));
+        return 0;
+      },
+      approve: (args) => {
+        const p = parse(args, PIN_OPTIONS, 'pins approve');
+        const store = open(p);
+        const [id, ...tools] = p.positionals;
+        const key = pickServer(store, p, id);
+        const done = store.approve(key, tools.length ? tools : undefined);
+        const missing = tools.filter((t) => !done.includes(t));
+        printResult(ctx.output, ctx.json, { approved: done, notHeld: missing }, () => [
+          done.length ? `approved for ${id}: ${done.join(', ')}` : `nothing held for ${id}`,
+          ...(missing.length ? [`not held: ${missing.join(', ')}`] : []),
+        ]);
+        return missing.length ? 1 : 0;
+      },
+      forget: (args) => {
+        const p = parse(args, PIN_OPTIONS, 'pins forget');
+        const store = open(p);
+        const [id, tool, extra] = p.positionals;
+        if (extra !== undefined) throw new UsageError('pins forget: one server id and at most one tool');
+        const removed = store.forget(pickServer(store, p, id), tool);
+        printResult(ctx.output, ctx.json, { removed }, () => [removed ? `forgot ${tool ? `${tool} of ` : ''}${id}` : `${tool} is not pinned or held for ${id}`]);
+        return removed ? 0 : 1;
+      },
+    },
+    PINS_USAGE,
+  ) as number;
+}
+
+/** Flags of `pqmcp connect` for pinning. */
+export const CONNECT_PIN_OPTIONS = { pins: { type: 'string' }, 'new-tools': { type: 'string' }, manifest: { type: 'string', multiple: true } } as const;
+
+/** The pinning hook `pqmcp connect --pins/--manifest` asks for, or none; events go to `log`. */
+export function connectPinHooks(p: Parsed, log: (line: string) => void): MessageHook[] {
+  const path = str(p, 'pins');
+  const newTools = str(p, 'new-tools');
+  if (newTools !== undefined && newTools !== 'pin' && newTools !== 'hold') throw new UsageError('--new-tools must be pin or hold');
+  if (path === undefined) {
+    if (list(p, 'manifest').length || newTools !== undefined) throw new UsageError('--manifest and --new-tools need --pins <file>');
+    return [];
+  }
+  const manifests = list(p, 'manifest').map(readManifest);
+  const store = asUsage(() => new FilePinStore(path));
+  const onEvent = (e: PinEvent): void => {
+    if (e.kind === 'pinned') log(`pinned tool ${e.tool} of ${e.server.agentId}`);
+    else if (e.kind === 'renamed') log(`tool ${e.tool} of ${e.server.agentId} has the definition of the pinned tool ${e.from}: pinned as a rename`);
+    else log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: ${e.reason}${e.changed ? ` (${e.changed.join(', ')} changed)` : ''}${e.from ? ` (was ${e.from})` : ''}; see pqmcp pins list --pins ${path}`);
+  };
+  return [toolPinning({ store, manifests, ...(newTools !== undefined ? { newTools } : {}), onEvent })];
+}
+
+/** initialize + tools/list (every page) over stdio, then stop the server. */
+async function listStdioTools(command: string[]): Promise<ToolLike[]> {
+  const child = new StdioChild({ command: command[0]!, args: command.slice(1) });
+  const waiting = new Map<number, (m: JSONRPCMessage) => void>();
+  child.onmessage = (m) => {
+    const id = (m as { id?: unknown }).id;
+    if (typeof id === 'number' && !('method' in m)) waiting.get(id)?.(m);
+  };
+  let nextId = 1;
+  const call = (method: string, params: object): Promise<Record<string, unknown>> => {
+    const id = nextId++;
+    const answered = new Promise<Record<string, unknown>>((resolve, reject) => {
+      waiting.set(id, (m) => {
+        const r = m as { result?: Record<string, unknown>; error?: { message: string } };
+        if (r.error) reject(new CliError('ERR_CHILD', `the server answered ${method} with an error: ${r.error.message}`, 1));
+        else resolve(r.result ?? {});
+      });
+    });
+    const exited = child.exited.then((exit) => {
+      throw new CliError('ERR_CHILD', `the server exited before answering ${method} (code ${exit.code ?? exit.signal})`, 1);
+    });
+    void child.send({ jsonrpc: '2.0', id, method, params } as JSONRPCMessage);
+    return Promise.race([answered, exited]);
+  };
+  try {
+    await child.started();
+    await call('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'pqmcp-manifest-capture', version: '1' } });
+    await child.send({ jsonrpc: '2.0', method: 'notifications/initialized' } as JSONRPCMessage);
+    const tools: ToolLike[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await call('tools/list', cursor === undefined ? {} : { cursor });
+      tools.push(...((page.tools as ToolLike[] | undefined) ?? []));
+      cursor = typeof page.nextCursor === 'string' ? page.nextCursor : undefined;
+    } while (cursor !== undefined);
+    return tools;
+  } finally {
+    await child.stop();
+  }
+}
+
+export async function manifestCommand(ctx: Context, argv: string[]): Promise<number> {
+  const [verb, ...args] = argv;
+  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') return ctx.help(MANIFEST_USAGE);
+  if (verb !== 'capture') throw new UsageError(`unknown command "manifest ${verb}"; one of: manifest capture`);
+  const p = parse(args, { out: { type: 'string' }, force: { type: 'boolean' } }, 'manifest capture');
+  if (!p.rest?.length || p.rest[0] === '') throw new UsageError('manifest capture: give the MCP server command after "--"');
+  const tools = await listStdioTools(p.rest);
+  let manifest: ToolManifest;
+  try {
+    manifest = buildManifest(tools);
+  } catch (err) {
+    throw new CliError('ERR_CHILD', `the server's tools do not make a manifest: ${(err as Error).message}`, 1, { cause: err });
+  }
+  const out = str(p, 'out');
+  if (out === undefined) ctx.output.out(JSON.stringify(manifest, null, 2));
+  else {
+    writeJson(out, manifest, { mode: PUBLIC_FILE_MODE, force: flag(p, 'force') });
+    ctx.output.err(`${out}: ${manifest.tools.length} tools, manifest hash ${manifestHash(manifest)}`);
+  }
+  return 0;
+}

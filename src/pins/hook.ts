@@ -1,0 +1,196 @@
+/**
+ * Tool pinning on the client: a message hook that checks every tool a server lists against
+ * what was approved for that server identity before, or against the manifest its issuer
+ * attested, and withholds what does not match (the "rug pull": a tool redefined after it
+ * was approved).
+ *
+ *   hooks: [toolPinning({ store: new FilePinStore('pins.json') })]
+ *
+ * Per tools/list response, for each tool (hash: canonical.ts):
+ *   server credential claims a manifest (manifest.ts), no trust on first use:
+ *     in the manifest with this hash           -> passes
+ *     otherwise                                -> withheld ('outside-manifest'), or every
+ *                                                 tool withheld ('manifest-unknown') when no
+ *                                                 given manifest has the claimed hash
+ *   no claim (trust on first use, per server agent id + key fingerprint):
+ *     pinned with this hash                    -> passes
+ *     pinned with another hash                 -> withheld ('changed', naming the fields)
+ *     new name, otherwise the definition of a pinned tool the server no longer lists
+ *                                              -> reported as 'renamed' (then as a new tool)
+ *     new name                                 -> pinned and passes (newTools 'pin', the
+ *                                                 default) or withheld ('hold')
+ * Withheld tools are removed from the list the client sees, kept in the store's `held`
+ * for `pqmcp pins approve`, and reported through `onEvent`; a tools/call to a tool this
+ * session has not seen pass is answered locally with a JSON-RPC error (code -32010) that
+ * names why, and never reaches the server.
+ *
+ * Sharp edges:
+ * - Fails closed: a store that cannot be read or written, or a definition that cannot be
+ *   hashed, withholds the tool (the hook's error is reported, nothing is let through).
+ * - A tool is checked where it is listed: a client that calls tools it never listed is
+ *   refused (`requireListed`, default true).
+ * - Pins cover the definition (name, title, description, schemas, annotations), not the
+ *   tool's behaviour: a server can still change what a tool does. Pair pinning with
+ *   identities you trust and, where it matters, attested manifests.
+ */
+import { JsonRpcErrorCode, errorResponse } from '../transport/message-hooks.js';
+import type { JsonRpcMessage, MessageHook } from '../transport/message-hooks.js';
+import { changedFields, toolDefinition, toolHash } from './canonical.js';
+import type { ToolLike } from './canonical.js';
+import { MANIFEST_CLAIM, manifestHash } from './manifest.js';
+import type { ToolManifest } from './manifest.js';
+import { serverKey } from './store.js';
+import type { HeldReason, PinStore, PinnedServer } from './store.js';
+
+/** JSON-RPC error code of a call refused by pinning. */
+export const PIN_REFUSED = -32010;
+
+export interface PinEvent {
+  kind: 'pinned' | 'withheld' | 'renamed';
+  /** Why a tool was withheld. */
+  reason?: HeldReason;
+  server: { agentId: string; fingerprint: string };
+  tool: string;
+  /** For 'changed': the fields that differ from the pin. */
+  changed?: string[];
+  /** For 'renamed': the pinned name with the same definition. */
+  from?: string;
+}
+
+export interface ToolPinningOptions {
+  store: PinStore;
+  /** A new tool (no pin, no manifest claim): 'pin' it on first use (default) or 'hold' it for approval. */
+  newTools?: 'pin' | 'hold';
+  /** Manifests the issuer published; matched by hash to a server credential's claim. */
+  manifests?: readonly ToolManifest[];
+  /** Refuse calls to tools not listed (and passed) in this session. Default true. */
+  requireListed?: boolean;
+  /** Pinned, withheld and renamed tools, as they are found. */
+  onEvent?: (event: PinEvent) => void;
+}
+
+interface Verdict {
+  allowed: Set<string>;
+  /** name -> why it is withheld (the refusal message). */
+  withheld: Map<string, string>;
+}
+
+function why(tool: string, reason: HeldReason, changed?: string[], from?: string): string {
+  switch (reason) {
+    case 'changed':
+      return `tool ${tool} is withheld: its definition changed since it was approved (${(changed ?? []).join(', ')}); approve it with pqmcp pins approve`;
+    case 'new':
+      return `tool ${tool} is new and held for approval (pqmcp pins approve)`;
+    case 'renamed':
+      return `tool ${tool} is held: it has the definition of the approved tool ${from} under a new name (pqmcp pins approve)`;
+    case 'outside-manifest':
+      return `tool ${tool} is withheld: it is not in the tool manifest the server's issuer attested`;
+    case 'manifest-unknown':
+      return `tool ${tool} is withheld: the server's credential attests a tool manifest this client does not have`;
+  }
+}
+
+export function toolPinning(options: ToolPinningOptions): MessageHook {
+  const newTools = options.newTools ?? 'pin';
+  const requireListed = options.requireListed !== false;
+  const manifests = new Map((options.manifests ?? []).map((m) => [manifestHash(m), new Map(m.tools.map((t) => [t.name, t.hash]))]));
+  const sessions = new Map<string, Verdict>();
+  const emit = (e: PinEvent): void => {
+    try {
+      options.onEvent?.(e);
+    } catch {
+      // A listener's failure is its own.
+    }
+  };
+
+  function check(peer: { agentId: string; fingerprint: string; attributes: Record<string, string> }, tools: ToolLike[], verdict: Verdict): ToolLike[] {
+    const server = { agentId: peer.agentId, fingerprint: peer.fingerprint };
+    const key = serverKey(peer);
+    const now = new Date().toISOString();
+    const entry: PinnedServer = options.store.get(key) ?? { ...server, tools: {}, held: {} };
+    const claim = peer.attributes[MANIFEST_CLAIM];
+    const manifest = claim === undefined ? undefined : manifests.get(claim);
+    const listed = new Set(tools.map((t) => t.name));
+    const out: ToolLike[] = [];
+    let dirty = false;
+    const withhold = (tool: ToolLike, hash: string, reason: HeldReason, extra: { changed?: string[]; from?: string } = {}): void => {
+      verdict.allowed.delete(tool.name);
+      verdict.withheld.set(tool.name, why(tool.name, reason, extra.changed, extra.from));
+      const held = entry.held[tool.name];
+      if (held?.hash !== hash || held.reason !== reason) {
+        entry.held[tool.name] = { hash, definition: toolDefinition(tool) as Record<string, unknown>, seenAt: now, reason, ...extra };
+        dirty = true;
+      }
+      emit({ kind: 'withheld', reason, server, tool: tool.name, ...extra });
+    };
+    const pass = (tool: ToolLike): void => {
+      verdict.allowed.add(tool.name);
+      verdict.withheld.delete(tool.name);
+      out.push(tool);
+    };
+    for (const tool of tools) {
+      let hash: string;
+      try {
+        hash = toolHash(tool);
+      } catch {
+        verdict.withheld.set(tool.name, `tool ${tool.name} is withheld: its definition cannot be hashed`);
+        continue;
+      }
+      if (claim !== undefined) {
+        if (manifest === undefined) withhold(tool, hash, 'manifest-unknown');
+        else if (manifest.get(tool.name) === hash) pass(tool);
+        else withhold(tool, hash, 'outside-manifest');
+        continue;
+      }
+      const pinned = entry.tools[tool.name];
+      if (pinned) {
+        if (pinned.hash === hash) pass(tool);
+        else withhold(tool, hash, 'changed', { changed: changedFields(pinned.definition, toolDefinition(tool)) });
+        continue;
+      }
+      // A rename: the definition of a pinned tool the server no longer lists, under a new name.
+      const from = Object.entries(entry.tools).find(([name, p]) => !listed.has(name) && toolHash({ ...tool, name }) === p.hash)?.[0];
+      if (newTools === 'hold') {
+        withhold(tool, hash, from !== undefined ? 'renamed' : 'new', from !== undefined ? { from } : {});
+        continue;
+      }
+      entry.tools[tool.name] = { hash, definition: toolDefinition(tool) as Record<string, unknown>, pinnedAt: now };
+      delete entry.held[tool.name];
+      dirty = true;
+      emit(from !== undefined ? { kind: 'renamed', server, tool: tool.name, from } : { kind: 'pinned', server, tool: tool.name });
+      pass(tool);
+    }
+    if (dirty) options.store.put(key, entry);
+    return out;
+  }
+
+  return {
+    name: 'tool-pinning',
+    opened: (session) => void sessions.set(session.sessionId, { allowed: new Set(), withheld: new Map() }),
+    closed: (session) => void sessions.delete(session.sessionId),
+    fromPeer(message, ctx) {
+      if (ctx.request?.method !== 'tools/list' || message.result === undefined) return;
+      const result = message.result as { tools?: unknown };
+      if (!Array.isArray(result.tools)) return;
+      const verdict = sessions.get(ctx.sessionId)!;
+      const tools = result.tools.filter((t): t is ToolLike => typeof t === 'object' && t !== null && typeof (t as ToolLike).name === 'string');
+      try {
+        return { replace: { ...message, result: { ...result, tools: check(ctx.peer, tools, verdict) } } };
+      } catch {
+        // Fail closed, with an answer: the client sees an error, not a list it cannot trust.
+        for (const t of tools) verdict.allowed.delete(t.name);
+        return { replace: { jsonrpc: '2.0', id: message.id!, error: { code: PIN_REFUSED, message: 'tool pinning failed: the pin store could not be read or written' } } };
+      }
+    },
+    toPeer(message: JsonRpcMessage, ctx) {
+      if (message.method !== 'tools/call' || message.id === undefined) return;
+      const name = (message.params as { name?: unknown } | undefined)?.name;
+      const verdict = sessions.get(ctx.sessionId)!;
+      if (typeof name !== 'string') return { reply: errorResponse(message, JsonRpcErrorCode.invalidRequest, 'tools/call without a tool name') };
+      if (verdict.allowed.has(name)) return;
+      const withheld = verdict.withheld.get(name);
+      if (withheld !== undefined) return { reply: errorResponse(message, PIN_REFUSED, withheld) };
+      if (requireListed) return { reply: errorResponse(message, PIN_REFUSED, `tool ${name} has not been listed and checked in this session (list tools first)`) };
+    },
+  };
+}

@@ -1,0 +1,325 @@
+/**
+ * The server's handshake crypto (X-Wing encapsulation, composite signature) off the event
+ * loop: a small pool of worker threads behind a bounded, fair queue with a per-source rate.
+ *
+ * Policy (docs/threat-model.md, "Expensive work"):
+ * - A new handshake's first job (its encapsulation) needs a token from its source's bucket
+ *   (`ratePerSource` per second, burst of one second's worth); without one it is refused at
+ *   once with ServerBusyError, which the connection sends as the plaintext alert
+ *   server_busy: before any encapsulation or signature.
+ * - New handshakes wait in one queue per source, served round-robin, at most `maxQueue` in
+ *   all. A source that started no handshake in the last second (an honest client, as a
+ *   rule) goes ahead of the round: a flood from a few sources cannot make it wait its turn. When full, the source with the most waiting loses its newest (busy), unless the
+ *   newcomer's own source would then hold the most: then the newcomer is refused. A flood
+ *   from a few sources therefore delays an honest client by about one job per flooding
+ *   source, not by the whole queue.
+ * - A handshake's later jobs (its signature) go ahead of new handshakes and are never
+ *   refused: a handshake admitted is finished promptly.
+ *
+ * Sharp edges:
+ * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
+ *   start all mean inline: the same queue and rate, the work on the event loop (one job per
+ *   turn). A worker that dies fails its job (InternalError) and is replaced by inline work.
+ * - Workers get the key seed once (workerData) and re-derive the key pair; requests carry
+ *   public inputs only.
+ * - From TypeScript sources (tests, tsx) the worker loads crypto-worker.ts through tsx;
+ *   from the build, dist/crypto-worker.js.
+ */
+import { Worker } from 'node:worker_threads';
+import { compositeSign } from '../crypto/composite.js';
+import type { CompositeKeyPair } from '../crypto/composite.js';
+import type { BackendName, CryptoBackend } from '../crypto/types.js';
+import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, PqmcpError, ServerBusyError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
+
+/** A source that started no handshake for this long jumps the round-robin. */
+const QUIET_MS = 1_000;
+
+export interface CryptoPoolOptions {
+  /** Worker threads; 0 runs the work on the event loop (still queued and rate-capped). */
+  workers: number;
+  /** New handshakes waiting for a worker, across sources. */
+  maxQueue: number;
+  /** New handshakes per second per source; 0: no limit. */
+  ratePerSource: number;
+  /** Clock in ms (tests). Default performance.now. */
+  now?: () => number;
+}
+
+interface Job {
+  source: string;
+  request: CryptoRequest;
+  resolve: (result: CryptoResult) => void;
+  reject: (error: PqmcpError) => void;
+}
+
+interface Runner {
+  run(request: CryptoRequest): Promise<CryptoResult>;
+  terminate(): Promise<void>;
+}
+
+export interface CryptoPoolStats {
+  /** Live worker threads (0: inline). */
+  threads: number;
+  /** New handshakes waiting. */
+  queued: number;
+  /** New handshakes refused busy (rate or queue). */
+  refused: number;
+}
+
+export class CryptoPool {
+  private readonly waiting = new Map<string, Job[]>();
+  private readonly continuations: Job[] = [];
+  /** New handshakes from quiet sources (none started in the last QUIET_MS). */
+  private readonly quiet: Job[] = [];
+  private readonly lastStart = new Map<string, number>();
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly idle: Runner[] = [];
+  private readonly runners = new Set<Runner>();
+  private queued = 0;
+  private refused = 0;
+  private threads = 0;
+  private closed = false;
+  private readonly now: () => number;
+
+  private constructor(
+    private readonly backend: CryptoBackend,
+    private readonly key: CompositeKeyPair,
+    private readonly options: CryptoPoolOptions,
+  ) {
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /**
+   * Start a pool signing with `key`. `workerBackend` names the backend the workers build
+   * (undefined: the caller's backend is an object they cannot rebuild, so work inline).
+   */
+  static async start(backend: CryptoBackend, workerBackend: BackendName | undefined, key: CompositeKeyPair, options: CryptoPoolOptions): Promise<CryptoPool> {
+    for (const name of ['workers', 'maxQueue', 'ratePerSource'] as const) {
+      const v = options[name];
+      if (!Number.isInteger(v) || v < (name === 'maxQueue' ? 1 : 0)) throw new InvalidArgumentError(`${name === 'workers' ? 'cryptoWorkers' : name === 'maxQueue' ? 'maxCryptoQueue' : 'handshakeRatePerSource'} must be an integer >= ${name === 'maxQueue' ? 1 : 0}`);
+    }
+    const pool = new CryptoPool(backend, key, options);
+    const count = workerBackend === undefined ? 0 : options.workers;
+    const started = await Promise.all(Array.from({ length: count }, () => startWorker(workerBackend!, key.seed).catch(() => undefined)));
+    for (const worker of started) pool.add(worker ? pool.workerRunner(worker) : pool.inlineRunner());
+    if (count === 0) pool.add(pool.inlineRunner());
+    return pool;
+  }
+
+  get stats(): CryptoPoolStats {
+    return { threads: this.threads, queued: this.queued, refused: this.refused };
+  }
+
+  /** Compute `request` for a handshake from `source` (see the policy above). */
+  run(source: string, request: CryptoRequest): Promise<CryptoResult> {
+    if (this.closed) return Promise.reject(new ClosedError('server is closing'));
+    return new Promise<CryptoResult>((resolve, reject) => {
+      const job: Job = { source, request, resolve, reject };
+      if (request.op === 'sign') this.continuations.push(job);
+      else if (!this.admit(job)) return;
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const error = new ClosedError('server is closing');
+    for (const job of [...this.continuations.splice(0), ...this.quiet.splice(0)]) job.reject(error);
+    for (const list of this.waiting.values()) for (const job of list) job.reject(error);
+    this.waiting.clear();
+    this.queued = 0;
+    await Promise.all([...this.runners].map((r) => r.terminate()));
+  }
+
+  /** A new handshake's first job: rate, then a place in the fair queue. */
+  private admit(job: Job): boolean {
+    const quiet = this.isQuiet(job.source);
+    if (!this.takeToken(job.source)) return this.refuse(job, 'server busy: too many new handshakes from this address, try again later');
+    if (this.queued >= this.options.maxQueue) {
+      let largest: Job[] | undefined;
+      for (const list of this.waiting.values()) if (!largest || list.length > largest.length) largest = list;
+      const own = (this.waiting.get(job.source)?.length ?? 0) + 1;
+      if (!largest || own >= largest.length) return this.refuse(job, 'server busy: handshake queue full, try again later');
+      const victim = largest.pop()!;
+      this.queued--;
+      if (largest.length === 0) this.waiting.delete(victim.source);
+      this.refuse(victim, 'server busy: handshake queue full, try again later');
+    }
+    const list = this.waiting.get(job.source);
+    if (quiet) this.quiet.push(job);
+    else if (list) list.push(job);
+    else this.waiting.set(job.source, [job]);
+    this.queued++;
+    return true;
+  }
+
+  /** True if `source` started no handshake in the last QUIET_MS; records this start. */
+  private isQuiet(source: string): boolean {
+    const now = this.now();
+    const last = this.lastStart.get(source);
+    if (this.lastStart.size > 4096) for (const [s, t] of this.lastStart) if (now - t >= QUIET_MS) this.lastStart.delete(s);
+    this.lastStart.delete(source); // re-insert: the map stays in time order
+    this.lastStart.set(source, now);
+    return last === undefined || now - last >= QUIET_MS;
+  }
+
+  private refuse(job: Job, message: string): false {
+    this.refused++;
+    job.reject(new ServerBusyError(message));
+    return false;
+  }
+
+  private takeToken(source: string): boolean {
+    const rate = this.options.ratePerSource;
+    if (rate === 0) return true;
+    const now = this.now();
+    const bucket = this.buckets.get(source) ?? { tokens: rate, at: now };
+    bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+    bucket.at = now;
+    if (this.buckets.size > 4096) this.forgetFullBuckets(now);
+    this.buckets.set(source, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  /** Buckets that have refilled carry no state worth keeping (bounded memory under many sources). */
+  private forgetFullBuckets(now: number): void {
+    const rate = this.options.ratePerSource;
+    for (const [source, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * rate >= rate) this.buckets.delete(source);
+  }
+
+  /** Next new handshake, round-robin over sources. */
+  private nextWaiting(): Job | undefined {
+    const quiet = this.quiet.shift();
+    if (quiet) {
+      this.queued--;
+      return quiet;
+    }
+    for (const [source, list] of this.waiting) {
+      const job = list.shift()!;
+      this.waiting.delete(source);
+      if (list.length > 0) this.waiting.set(source, list); // to the back of the round
+      this.queued--;
+      return job;
+    }
+    return undefined;
+  }
+
+  private pump(): void {
+    while (this.idle.length > 0 && !this.closed) {
+      const job = this.continuations.shift() ?? this.nextWaiting();
+      if (!job) return;
+      const runner = this.idle.pop()!;
+      runner.run(job.request).then(job.resolve, (err: unknown) => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed')));
+    }
+  }
+
+  private add(runner: Runner): void {
+    this.runners.add(runner);
+    this.idle.push(runner);
+  }
+
+  private release(runner: Runner): void {
+    if (!this.runners.has(runner)) return;
+    this.idle.push(runner);
+    this.pump();
+  }
+
+  private inlineRunner(): Runner {
+    const runner: Runner = {
+      run: (request) =>
+        new Promise<CryptoResult>((resolve, reject) => {
+          setImmediate(() => {
+            try {
+              resolve(computeInline(this.backend, this.key, request));
+            } catch (err) {
+              reject(err);
+            } finally {
+              this.release(runner);
+            }
+          });
+        }),
+      terminate: async () => {},
+    };
+    return runner;
+  }
+
+  private workerRunner(worker: Worker): Runner {
+    this.threads++;
+    let pending: { resolve: (r: CryptoResult) => void; reject: (e: PqmcpError) => void } | undefined;
+    let id = 0;
+    const settle = (fn: (p: NonNullable<typeof pending>) => void): void => {
+      const p = pending;
+      pending = undefined;
+      if (p) fn(p);
+      this.release(runner);
+    };
+    worker.on('message', (m: { id: number; result?: CryptoResult; error?: { code: ErrorCode; message: string } }) => {
+      if (m.id !== id) return;
+      settle((p) => (m.error ? p.reject(rebuild(m.error)) : p.resolve(m.result!)));
+    });
+    const died = (): void => {
+      if (!this.runners.delete(runner)) return;
+      this.threads--;
+      const i = this.idle.indexOf(runner);
+      if (i >= 0) this.idle.splice(i, 1);
+      pending?.reject(new InternalError('handshake crypto worker stopped'));
+      pending = undefined;
+      if (!this.closed) this.add(this.inlineRunner());
+      this.pump();
+    };
+    worker.on('error', died);
+    worker.on('exit', died);
+    const runner: Runner = {
+      run: (request) =>
+        new Promise<CryptoResult>((resolve, reject) => {
+          pending = { resolve, reject };
+          worker.postMessage({ id: ++id, request });
+        }),
+      terminate: async () => {
+        this.runners.delete(runner);
+        await worker.terminate();
+      },
+    };
+    return runner;
+  }
+}
+
+function computeInline(backend: CryptoBackend, key: CompositeKeyPair, request: CryptoRequest): CryptoResult {
+  if (request.op === 'encapsulate') return { op: 'encapsulate', ...backend.xwing.encapsulate(request.publicKey, request.randomness) };
+  return { op: 'sign', signature: compositeSign(backend, key, request.message, request.context, request.randomness) };
+}
+
+/** The typed error a worker reported (only the codes its work can raise; else internal). */
+function rebuild(error: { code: ErrorCode; message: string }): PqmcpError {
+  if (error.code === 'ERR_INVALID_KEY') return new InvalidKeyError(error.message);
+  if (error.code === 'ERR_INVALID_ARGUMENT') return new InvalidArgumentError(error.message);
+  return new InternalError('handshake crypto failed');
+}
+
+/** Start one worker and wait until it holds the key. */
+function startWorker(backend: BackendName, seed: Uint8Array): Promise<Worker> {
+  const here = import.meta.url;
+  const workerData = { backend, seed: seed.slice() };
+  const worker = here.endsWith('.ts')
+    ? new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(new URL('./crypto-worker.ts', here).href)}); })`, { eval: true, workerData })
+    : new Worker(new URL('./crypto-worker.js', here), { workerData });
+  worker.unref();
+  return new Promise((resolve, reject) => {
+    const fail = (err: unknown): void => {
+      void worker.terminate();
+      reject(err instanceof Error ? err : new Error('crypto worker did not start'));
+    };
+    worker.once('error', fail);
+    worker.once('exit', fail);
+    worker.once('message', () => {
+      worker.off('error', fail);
+      worker.off('exit', fail);
+      resolve(worker);
+    });
+  });
+}

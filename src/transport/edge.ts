@@ -1,0 +1,148 @@
+/**
+ * The listener's edge: who a connection comes from, whether it gets a pending-handshake
+ * slot (admission.ts), the first-flight deadline, and the gate in front of its handshake
+ * crypto (crypto-pool.ts). The server calls it; it knows nothing of MCP.
+ *
+ * Sharp edges:
+ * - The first flight is complete when the handshake asks for its encapsulation: the
+ *   ClientHello arrived whole and parsed. A connection without it after
+ *   `firstFlightTimeoutMs` is aborted (ERR_HANDSHAKE_TIMEOUT), however slowly bytes trickle.
+ * - Evicted connections are aborted with ServerBusyError (close code 4006).
+ * - `release()` must be called once per admitted connection (closed or handed over).
+ */
+import type { IncomingMessage } from 'node:http';
+import { availableParallelism } from 'node:os';
+import { HandshakeTimeoutError, InvalidArgumentError, ServerBusyError } from '../errors.js';
+import type { CompositeKeyPair } from '../crypto/composite.js';
+import type { BackendName, CryptoBackend } from '../crypto/types.js';
+import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
+import { AdmissionTable, TrustedProxies, clientAddress, sourceKey, type Ticket } from './admission.js';
+import type { Connection } from './connection.js';
+import { CryptoPool, type CryptoPoolStats } from './crypto-pool.js';
+import { unref, type Timer } from './timers.js';
+
+/** The listener options this module reads (a contiguous block of PqmcpServerOptions). */
+export interface EdgeOptions {
+  /** Unfinished handshakes at once; when full, one is evicted to admit a newcomer. Default 64. */
+  maxPendingHandshakes?: number;
+  /** Unfinished handshakes per source address (IPv6: per /64). Default 8. */
+  maxPendingPerSource?: number;
+  /** The ClientHello must be complete within this after the WebSocket opens. Default 2 000 ms. */
+  firstFlightTimeoutMs?: number;
+  /** Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR blocks). Default none. */
+  trustedProxies?: readonly string[];
+  /** Worker threads for the handshake's encapsulation and signature; 0: on the event loop. Default: cores - 1, from 1 to 4. */
+  cryptoWorkers?: number;
+  /** New handshakes waiting for crypto before the busiest source's are refused (server_busy). Default 64. */
+  maxCryptoQueue?: number;
+  /** New handshakes per second per source address before server_busy. Default 50; 0: no limit. */
+  handshakeRatePerSource?: number;
+}
+
+export const EDGE_DEFAULTS = {
+  maxPendingHandshakes: 64,
+  maxPendingPerSource: 8,
+  firstFlightTimeoutMs: 2_000,
+  maxCryptoQueue: 64,
+  handshakeRatePerSource: 50,
+} as const;
+
+/** The error of a connection that did not deliver its ClientHello in time. */
+export class FirstFlightTimeoutError extends HandshakeTimeoutError {
+  constructor(ms: number) {
+    super(ms);
+    this.message = `no complete ClientHello within ${ms} ms`;
+  }
+}
+
+interface Pending {
+  connection: Connection;
+  timer: Timer | undefined;
+}
+
+export class Edge {
+  private readonly table: AdmissionTable<Pending>;
+  private readonly trusted: TrustedProxies;
+  private readonly firstFlightMs: number;
+
+  private constructor(
+    options: EdgeOptions,
+    private readonly pool: CryptoPool,
+  ) {
+    this.table = new AdmissionTable({
+      maxPending: options.maxPendingHandshakes ?? EDGE_DEFAULTS.maxPendingHandshakes,
+      maxPerSource: options.maxPendingPerSource ?? EDGE_DEFAULTS.maxPendingPerSource,
+    });
+    this.trusted = new TrustedProxies(options.trustedProxies ?? []);
+    this.firstFlightMs = options.firstFlightTimeoutMs ?? EDGE_DEFAULTS.firstFlightTimeoutMs;
+  }
+
+  /** Check the options and start the crypto pool. `workerBackend`: see CryptoPool.start. */
+  static async start(options: EdgeOptions, backend: CryptoBackend, workerBackend: BackendName | undefined, key: CompositeKeyPair): Promise<Edge> {
+    const ff = options.firstFlightTimeoutMs;
+    if (ff !== undefined && !(typeof ff === 'number' && Number.isFinite(ff) && ff >= 1)) throw new InvalidArgumentError('firstFlightTimeoutMs must be a number >= 1');
+    // Validate the table and the proxies before starting threads.
+    new AdmissionTable({ maxPending: options.maxPendingHandshakes ?? 1, maxPerSource: options.maxPendingPerSource ?? 1 });
+    new TrustedProxies(options.trustedProxies ?? []);
+    const pool = await CryptoPool.start(backend, workerBackend, key, {
+      workers: options.cryptoWorkers ?? Math.max(1, Math.min(4, availableParallelism() - 1)),
+      maxQueue: options.maxCryptoQueue ?? EDGE_DEFAULTS.maxCryptoQueue,
+      ratePerSource: options.handshakeRatePerSource ?? EDGE_DEFAULTS.handshakeRatePerSource,
+    });
+    return new Edge(options, pool);
+  }
+
+  /** Connections holding a pending-handshake slot. */
+  get pending(): number {
+    return this.table.size;
+  }
+
+  get cryptoStats(): CryptoPoolStats {
+    return this.pool.stats;
+  }
+
+  /** The client's address: the peer, or what a trusted proxy reports for it. */
+  clientAddress(req: IncomingMessage): string | undefined {
+    return clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.trusted);
+  }
+
+  /** Give `connection` a slot (evicting another if needed) and arm its first-flight deadline. */
+  admit(address: string | undefined, connection: Connection): Ticket<Pending> {
+    const pending: Pending = { connection, timer: undefined };
+    const { ticket, evicted } = this.table.admit(sourceKey(address), pending);
+    for (const victim of evicted) {
+      this.clear(victim);
+      victim.connection.abort(new ServerBusyError('server busy: this pending handshake was evicted for a newer one, try again later'));
+    }
+    pending.timer = unref(
+      setTimeout(() => {
+        pending.timer = undefined;
+        if (ticket.live && !ticket.progressed) connection.abort(new FirstFlightTimeoutError(this.firstFlightMs));
+      }, this.firstFlightMs),
+    );
+    return ticket;
+  }
+
+  /** Run a deferred handshake step of the connection holding `ticket`. */
+  compute(ticket: Ticket<Pending>, request: CryptoRequest): Promise<CryptoResult> {
+    if (request.op === 'encapsulate') {
+      this.table.progress(ticket);
+      this.clear(ticket.value);
+    }
+    return this.pool.run(ticket.source, request);
+  }
+
+  release(ticket: Ticket<Pending>): void {
+    this.clear(ticket.value);
+    this.table.release(ticket);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private clear(pending: Pending): void {
+    if (pending.timer) clearTimeout(pending.timer);
+    pending.timer = undefined;
+  }
+}

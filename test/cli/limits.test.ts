@@ -1,0 +1,174 @@
+/**
+ * `pqmcp serve` under issue 10's limits, with real processes: a flood of 150 failing
+ * connections writes at most the --failure-log budget of lines plus one summary per window
+ * (3,132 lines before); --max-sessions-per-agent refuses one agent's extra session with
+ * alert 140; --max-session-lifetime ends a session on time. And LogLimiter itself, with an
+ * injected clock and timer.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { LogLimiter } from '../../src/cli/log-limiter.js';
+import type { SuppressedSummary } from '../../src/cli/log-limiter.js';
+import { parseFailureLog } from '../../src/cli/serve.js';
+import { UsageError } from '../../src/cli/output.js';
+import { SUBPROTOCOL } from '../../src/transport/index.js';
+import { CliProcess, LINE_SERVER, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { loadOwnIdentity } from '../../src/cli/files.js';
+import { loadTrustStore } from '../../src/identity/files.js';
+import { createNativeBackend } from '../../src/crypto/native.js';
+import { serveMcp } from '../../src/transport/index.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { PqmcpClientTransport } from '../../src/transport/index.js';
+import type { Files } from './helpers.js';
+
+const SERVER_ID = 'agent://limits-test/gateway';
+const tmp = tempDir('limits');
+let trust: string;
+let gatewayFiles: Files;
+let alice: Files;
+
+const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+
+beforeAll(() => {
+  const issuer = writeIssuer(tmp.dir, 'issuer://limits-test', 'issuer');
+  gatewayFiles = writeAgent(tmp.dir, issuer, SERVER_ID, 'gateway');
+  alice = writeAgent(tmp.dir, issuer, 'agent://limits-test/alice', 'alice', { scopes: ['tools:call'] });
+  trust = writeTrust(join(tmp.dir, 'trust.json'), issuer);
+});
+
+afterAll(() => {
+  killAll();
+  tmp.remove();
+});
+
+const events = (stderr: string): Array<Record<string, unknown>> =>
+  stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+/** A WebSocket that sends a text frame (a protocol violation): one failed connection. */
+function failingConnection(url: string): Promise<void> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, SUBPROTOCOL);
+    ws.on('error', () => resolve());
+    ws.on('open', () => ws.send('not pqmcp'));
+    ws.on('close', () => resolve());
+  });
+}
+
+async function bridge(url: string, files: Files): Promise<CliProcess> {
+  const b = new CliProcess(['connect', url, '--identity', files.key, '--trust', trust, '--expect', SERVER_ID, '--busy-retries', '20', '--busy-retry-max', '1s']);
+  b.write(INIT);
+  return b;
+}
+
+describe('pqmcp serve failure log', () => {
+  it('150 failed connections: at most 5 lines one by one per 1 s window, then a summary with the count by code', async () => {
+    const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--failure-log', '5/1s'], ['node', LINE_SERVER]);
+    for (let i = 0; i < 150; i += 25) await Promise.all(Array.from({ length: 25 }, () => failingConnection(url)));
+    await gateway.waitForStderr(/"event":"client-refused-summary"/);
+    // Every failure ends up either as its own line or counted in a summary (bounded wait).
+    const accounted = (): number => events(gateway.stderr).reduce((n, e) => n + (e['event'] === 'client-refused' ? 1 : e['event'] === 'client-refused-summary' ? (e['suppressed'] as number) : 0), 0);
+    for (let i = 0; i < 100 && accounted() < 150; i++) await new Promise((r) => setTimeout(r, 50));
+    const logged = events(gateway.stderr);
+    const lines = logged.filter((e) => e['event'] === 'client-refused');
+    const summaries = logged.filter((e) => e['event'] === 'client-refused-summary');
+    const summarised = summaries.reduce((n, e) => n + (e['suppressed'] as number), 0);
+    // Every failure is either its own line or counted in a summary; the flood took at most a few windows.
+    expect(lines.length).toBeLessThanOrEqual(5 * (summaries.length + 2));
+    expect(lines.length + summarised).toBe(150);
+    expect(summaries[0]).toMatchObject({ byCode: { ERR_UNEXPECTED_MESSAGE: expect.any(Number) }, windowMs: 1000 });
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+  });
+});
+
+describe('pqmcp serve session limits', () => {
+  it('--max-sessions-per-agent 1: a second session of the same agent is refused with alert 140; --max-session-lifetime ends the first on time', { timeout: 30_000 }, async () => {
+    const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--max-sessions-per-agent', '1', '--max-session-lifetime', '8s'], ['node', LINE_SERVER]);
+    const first = await bridge(url, alice);
+    await first.waitForMessage((m) => m['id'] === 0);
+    const second = await bridge(url, alice);
+    expect(await second.exited).toBe(1);
+    expect(second.stderr, second.stderr).toContain('alert 140 (tooManySessions)');
+    // The first session ends after its 8 s lifetime, with a typed reason on both sides.
+    expect(await first.exited).toBe(1);
+    expect(first.stderr).toContain('alert 141 (sessionLifetimeExceeded)');
+    const ended = await gateway.waitForStderr(/\{[^\n]*"event":"session-end"[^\n]*\}/);
+    expect(JSON.parse(ended[0]).reason).toContain('ERR_SESSION_EXPIRED');
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+  });
+
+  it('bad values are usage errors', () => {
+    expect(parseFailureLog('20/10s')).toEqual({ burst: 20, windowMs: 10_000 });
+    expect(() => parseFailureLog('20')).toThrow(UsageError);
+    expect(() => parseFailureLog('x/1s')).toThrow(UsageError);
+  });
+});
+
+describe('pqmcp connect and a busy server', () => {
+  it('retries with backoff, says so on stderr, and gets through once the server has room', { timeout: 30_000 }, async () => {
+    const backend = createNativeBackend();
+    // One new handshake per second per address; a spender keeps taking it until the bridge is refused.
+    const server = await serveMcp(
+      { identity: await loadOwnIdentity(backend, gatewayFiles.key, undefined, false), trust: await loadTrustStore(trust), backend, handshakeRatePerSource: 1 },
+      () => new McpServer({ name: 'busy', version: '1' }),
+    );
+    let spending = true;
+    const spender = (async () => {
+      const self = await loadOwnIdentity(backend, alice.key, undefined, false);
+      const peerTrust = await loadTrustStore(trust);
+      while (spending) {
+        const t = new PqmcpClientTransport(server.url, { identity: self, trust: peerTrust, backend, expectedServerId: SERVER_ID, busyRetry: false });
+        const c = new Client({ name: 'spender', version: '1' });
+        await c.connect(t).catch(() => {});
+        await c.close().catch(() => {});
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    try {
+      const b = await bridge(server.url, alice);
+      await b.waitForStderr(/server busy/);
+      spending = false;
+      await spender;
+      const answer = await b.waitForMessage((m) => m['id'] === 0);
+      expect(answer['result']).toBeDefined();
+      expect(b.stderr).toMatch(/pqmcp connect: server busy \(ERR_SERVER_BUSY\); retry 1 of 20 in \d+ ms/);
+      b.child.stdin!.end();
+      expect(await b.exited).toBe(0);
+    } finally {
+      spending = false;
+      await server.close();
+    }
+  });
+});
+
+describe('LogLimiter', () => {
+  it('lets `burst` lines through per window, counts the rest by code, summarises at the window end and on close', () => {
+    let now = 0;
+    let tick: () => void = () => {};
+    const summaries: SuppressedSummary[] = [];
+    const limiter = new LogLimiter((s) => summaries.push(s), {
+      burst: 3,
+      windowMs: 1000,
+      now: () => now,
+      setInterval: (fn) => ((tick = fn), {}),
+      clearInterval: () => {},
+    });
+    const allowed = ['A', 'A', 'B', 'A', 'B', 'B'].map((c) => limiter.allow(c));
+    expect(allowed).toEqual([true, true, true, false, false, false]);
+    expect(summaries).toEqual([]);
+    now = 1000;
+    tick();
+    expect(summaries).toEqual([{ suppressed: 3, byCode: { A: 1, B: 2 }, windowMs: 1000 }]);
+    // A quiet window writes no summary; a new window has a fresh budget.
+    tick();
+    expect(summaries).toHaveLength(1);
+    expect([1, 2, 3, 4].map(() => limiter.allow('C'))).toEqual([true, true, true, false]);
+    limiter.close();
+    expect(summaries[1]).toEqual({ suppressed: 1, byCode: { C: 1 }, windowMs: 1000 });
+  });
+});

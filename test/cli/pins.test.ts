@@ -1,0 +1,127 @@
+/**
+ * Tool pinning and attested manifests through the CLI, with real processes: `pqmcp manifest
+ * capture` against server-everything, `pqmcp credential issue --tools-manifest`, the gateway
+ * in front of server-everything, `pqmcp connect --pins --manifest` driven by an SDK client,
+ * and `pqmcp pins list|approve|forget` on the pin file the bridge wrote.
+ */
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MANIFEST_CLAIM, decodeManifest, manifestHash } from '../../src/pins/index.js';
+import type { ToolManifest } from '../../src/pins/index.js';
+import { CLI_ARGS, CLI_COMMAND, EVERYTHING, ROOT, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import type { Files } from './helpers.js';
+
+const SERVER_ID = 'agent://pins-test/everything';
+const tmp = tempDir('pins');
+let issuerKey: string;
+let trust: string;
+let server: Files;
+let client: Files;
+/** The same server id with a credential that attests nothing. */
+let plain: Files;
+
+async function bridgeTools(url: string, extra: string[]): Promise<{ tools: string[]; stderr: string }> {
+  let stderr = '';
+  const transport = new StdioClientTransport({ command: CLI_COMMAND, args: [...CLI_ARGS, 'connect', url, '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, ...extra], cwd: ROOT, stderr: 'pipe' });
+  transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  const sdk = new Client({ name: 'pins', version: '1.0.0' });
+  await sdk.connect(transport);
+  const tools = (await sdk.listTools()).tools.map((t) => t.name).sort();
+  await sdk.close();
+  return { tools, stderr };
+}
+
+beforeAll(() => {
+  const issuer = writeIssuer(tmp.dir, 'issuer://pins-test', 'ca');
+  issuerKey = issuer.keyFile;
+  server = writeAgent(tmp.dir, issuer, SERVER_ID, 'server');
+  plain = writeAgent(tmp.dir, issuer, SERVER_ID, 'plain');
+  client = writeAgent(tmp.dir, issuer, 'agent://pins-test/client', 'client', { scopes: ['tools:call'] });
+  trust = writeTrust(join(tmp.dir, 'trust.json'), issuer);
+});
+afterAll(() => {
+  killAll();
+  tmp.remove();
+});
+
+describe('pqmcp manifest, credential issue --tools-manifest, connect --manifest', () => {
+  it('a server whose credential attests a manifest offers a client only the manifest tools', { timeout: 120_000 }, async () => {
+    const full = join(tmp.dir, 'everything.manifest.json');
+    const captured = await cli(['manifest', 'capture', '--out', full, '--', process.execPath, EVERYTHING, 'stdio']);
+    expect(captured.code, captured.stderr).toBe(0);
+    const manifest = decodeManifest(JSON.parse(readFileSync(full, 'utf8')));
+    expect(manifest.tools.map((t) => t.name)).toContain('get-env');
+    expect(captured.stderr).toContain(manifestHash(manifest));
+
+    // The issuer approves all but get-env.
+    const approved: ToolManifest = { ...manifest, tools: manifest.tools.filter((t) => t.name !== 'get-env') };
+    const small = join(tmp.dir, 'approved.manifest.json');
+    writeFileSync(small, JSON.stringify(approved));
+    const issued = await cli(['credential', 'issue', '--issuer', issuerKey, '--agent', server.key, '--tools-manifest', small, '--out', server.cred, '--force', '--json']);
+    expect(issued.code, issued.stderr).toBe(0);
+    expect(JSON.parse(issued.stdout).attributes[MANIFEST_CLAIM]).toBe(manifestHash(approved));
+
+    const { url } = await startGateway(['--identity', server.key, '--trust', trust], [process.execPath, EVERYTHING, 'stdio']);
+    const pins = join(tmp.dir, 'attested.pins.json');
+    const seen = await bridgeTools(url, ['--pins', pins, '--manifest', small]);
+    expect(seen.tools).toEqual(approved.tools.map((t) => t.name).sort());
+    expect(seen.stderr).toMatch(/WITHHELD tool get-env of agent:\/\/pins-test\/everything: outside-manifest/);
+
+    const listed = await cli(['pins', 'list', '--pins', pins, '--json']);
+    const entry = Object.values(JSON.parse(listed.stdout) as Record<string, { tools: object; held: Record<string, { reason: string }> }>)[0]!;
+    expect(entry.tools).toEqual({}); // attested: nothing pinned on trust
+    expect(entry.held['get-env']?.reason).toBe('outside-manifest');
+    expect(statSync(pins).mode & 0o777).toBe(0o600);
+
+    // Without the manifest the claim cannot be checked: every tool is withheld.
+    const blind = await bridgeTools(url, ['--pins', join(tmp.dir, 'blind.pins.json')]);
+    expect(blind.tools).toEqual([]);
+    expect(blind.stderr).toMatch(/WITHHELD tool echo of .*: manifest-unknown/);
+  });
+});
+
+describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
+  it("--new-tools hold holds every tool until pqmcp pins approve; forget drops a pin", { timeout: 120_000 }, async () => {
+    const { url } = await startGateway(['--identity', plain.key, '--trust', trust], [process.execPath, EVERYTHING, 'stdio']);
+    const pins = join(tmp.dir, 'tofu.pins.json');
+    const first = await bridgeTools(url, ['--pins', pins, '--new-tools', 'hold']);
+    expect(first.tools).toEqual([]);
+    expect(first.stderr).toMatch(/WITHHELD tool echo of agent:\/\/pins-test\/everything: new/);
+
+    const approved = await cli(['pins', 'approve', SERVER_ID, '--pins', pins, '--json']);
+    expect(approved.code, approved.stderr).toBe(0);
+    const names = (JSON.parse(approved.stdout) as { approved: string[] }).approved.sort();
+    expect(names).toContain('echo');
+
+    const second = await bridgeTools(url, ['--pins', pins, '--new-tools', 'hold']);
+    expect(second.tools).toEqual(names);
+    expect(second.stderr).not.toMatch(/WITHHELD/);
+
+    const forgot = await cli(['pins', 'forget', SERVER_ID, 'echo', '--pins', pins]);
+    expect(forgot.code, forgot.stderr).toBe(0);
+    const third = await bridgeTools(url, ['--pins', pins, '--new-tools', 'hold']);
+    expect(third.tools).toEqual(names.filter((n) => n !== 'echo'));
+
+    const human = await cli(['pins', 'list', '--pins', pins]);
+    expect(human.stdout).toMatch(/HELD +echo +new/);
+    // Approving a tool that is not held says so (exit 1).
+    const none = await cli(['pins', 'approve', SERVER_ID, 'no-such-tool', '--pins', pins]);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toContain('not held: no-such-tool');
+  });
+
+  it('bad pin flags and files are usage errors, and nothing is written', async () => {
+    const notPins = join(tmp.dir, 'not-pins.json');
+    writeFileSync(notPins, '{"hello":1}');
+    const r = await cli(['pins', 'list', '--pins', notPins]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not a pqmcp pin file/);
+    expect(readFileSync(notPins, 'utf8')).toBe('{"hello":1}');
+    const flags = await cli(['connect', 'ws://127.0.0.1:9/', '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, '--manifest', join(tmp.dir, 'x.json')]);
+    expect(flags.code).toBe(2);
+    expect(flags.stderr).toMatch(/--manifest and --new-tools need --pins/);
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * The admission table (per-source accounting, eviction policy), source keys and the
+ * trusted-proxy rule, on their own: pure bookkeeping, no sockets.
+ */
+import { describe, expect, it } from 'vitest';
+import { AdmissionTable, TrustedProxies, clientAddress, sourceKey } from '../../src/transport/admission.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+
+describe('AdmissionTable', () => {
+  it('a source at its cap evicts its own oldest silent entry, never another source', () => {
+    const t = new AdmissionTable<string>({ maxPending: 10, maxPerSource: 2 });
+    t.admit('A', 'a1');
+    t.admit('B', 'b1');
+    t.admit('A', 'a2');
+    expect(t.admit('A', 'a3').evicted).toEqual(['a1']);
+    expect(t.countFor('A')).toBe(2);
+    expect(t.countFor('B')).toBe(1);
+    expect(t.size).toBe(3);
+  });
+
+  it('a full table evicts from the source holding the most, preferring entries that have not progressed', () => {
+    const t = new AdmissionTable<string>({ maxPending: 4, maxPerSource: 4 });
+    const honest = t.admit('H', 'honest').ticket;
+    t.progress(honest);
+    const x1 = t.admit('X', 'x1').ticket;
+    t.progress(x1);
+    t.admit('X', 'x2');
+    t.admit('X', 'x3');
+    // X holds 3: its oldest silent entry (x2, not the progressed x1) goes.
+    expect(t.admit('N', 'newcomer').evicted).toEqual(['x2']);
+    expect(t.admit('N', 'n2').evicted).toEqual(['x3']);
+    // Now X holds 1 (progressed), N holds 2: N is the largest holder and loses its oldest.
+    expect(t.admit('M', 'm1').evicted).toEqual(['newcomer']);
+    expect(honest.live).toBe(true);
+    expect(t.size).toBe(4);
+  });
+
+  it('an honest entry is evicted only once every source holds a single entry (ties: the oldest)', () => {
+    const t = new AdmissionTable<string>({ maxPending: 3, maxPerSource: 3 });
+    t.progress(t.admit('H', 'honest').ticket);
+    t.admit('A', 'a');
+    t.admit('B', 'b');
+    // All hold 1: the oldest candidate goes (the honest one, admitted first).
+    expect(t.admit('C', 'c').evicted).toEqual(['honest']);
+  });
+
+  it('release is idempotent and after eviction a no-op; the counts return to zero', () => {
+    const t = new AdmissionTable<number>({ maxPending: 1, maxPerSource: 1 });
+    const first = t.admit('A', 1).ticket;
+    const second = t.admit('A', 2);
+    expect(second.evicted).toEqual([1]);
+    t.release(first);
+    t.release(second.ticket);
+    t.release(second.ticket);
+    expect(t.size).toBe(0);
+    expect(t.countFor('A')).toBe(0);
+  });
+
+  it('flood from one source: the table never exceeds its caps and other sources keep their entries', () => {
+    const t = new AdmissionTable<number>({ maxPending: 8, maxPerSource: 3 });
+    const others = ['P', 'Q', 'R'].map((s, i) => t.admit(s, 100 + i).ticket);
+    for (let i = 0; i < 10_000; i++) t.admit('X', i);
+    expect(t.countFor('X')).toBe(3);
+    expect(t.size).toBe(6);
+    expect(others.every((o) => o.live)).toBe(true);
+  });
+
+  it('refuses bad limits', () => {
+    expect(() => new AdmissionTable({ maxPending: 0, maxPerSource: 1 })).toThrow(InvalidArgumentError);
+    expect(() => new AdmissionTable({ maxPending: 1, maxPerSource: 1.5 })).toThrow(/maxPerSource must be a positive integer/);
+  });
+});
+
+describe('sourceKey', () => {
+  it('IPv4 as is, mapped IPv4 unwrapped, IPv6 by its /64', () => {
+    expect(sourceKey('127.0.0.5')).toBe('127.0.0.5');
+    expect(sourceKey('::ffff:127.0.0.5')).toBe('127.0.0.5');
+    expect(sourceKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(sourceKey('2001:db8:1:2::9')).toBe('2001:db8:1:2::/64');
+    expect(sourceKey('2001:db8:1:2:ffff::1')).toBe(sourceKey('2001:0db8:0001:0002:0::2'));
+    expect(sourceKey('::1')).toBe('0:0:0:0::/64');
+    expect(sourceKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(sourceKey(undefined)).toBe('unknown');
+  });
+});
+
+describe('trusted proxies', () => {
+  const trusted = new TrustedProxies(['127.0.0.2', '10.0.0.0/8', '::1']);
+
+  it('believes X-Forwarded-For only from a trusted peer, read from the right past trusted hops', () => {
+    expect(clientAddress('127.0.0.2', '127.0.0.77', trusted)).toBe('127.0.0.77');
+    expect(clientAddress('127.0.0.2', '127.0.0.66, 127.0.0.77', trusted)).toBe('127.0.0.77');
+    // A forged left-most entry behind a trusted chain is not believed.
+    expect(clientAddress('127.0.0.2', '1.2.3.4, 127.0.0.77, 10.1.1.1', trusted)).toBe('127.0.0.77');
+    expect(clientAddress('::ffff:127.0.0.2', '127.0.0.77', trusted)).toBe('127.0.0.77');
+    expect(clientAddress('::1', '2001:db8::1', trusted)).toBe('2001:db8::1');
+  });
+
+  it('ignores the header from any other peer, and garbage from a trusted one', () => {
+    expect(clientAddress('127.0.0.3', '127.0.0.77', trusted)).toBe('127.0.0.3');
+    expect(clientAddress('127.0.0.2', 'not-an-ip', trusted)).toBe('127.0.0.2');
+    expect(clientAddress('127.0.0.2', undefined, trusted)).toBe('127.0.0.2');
+    expect(clientAddress('127.0.0.2', '127.0.0.77', new TrustedProxies([]))).toBe('127.0.0.2');
+  });
+
+  it('a chain of trusted hops only: the left-most', () => {
+    expect(clientAddress('127.0.0.2', '10.0.0.1, 10.0.0.2', trusted)).toBe('10.0.0.1');
+  });
+
+  it('refuses entries that are not addresses or CIDR blocks', () => {
+    expect(() => new TrustedProxies(['nginx.local'])).toThrow(InvalidArgumentError);
+    expect(() => new TrustedProxies(['10.0.0.0/33'])).toThrow(/bad prefix length/);
+    expect(() => new TrustedProxies(['10.0.0.0/8/1'])).toThrow(InvalidArgumentError);
+  });
+});

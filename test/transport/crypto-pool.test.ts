@@ -1,0 +1,103 @@
+/**
+ * The handshake crypto pool: real worker threads compute what the inline path computes;
+ * the per-source rate and the bounded fair queue refuse with ServerBusyError before any
+ * work; a handshake's signature is never refused; close() rejects what waits.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createNativeBackend } from '../../src/crypto/native.js';
+import { compositeVerify } from '../../src/crypto/composite.js';
+import { ClosedError, InvalidArgumentError, InvalidKeyError, ServerBusyError } from '../../src/errors.js';
+import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
+import { CryptoPool } from '../../src/transport/crypto-pool.js';
+import { agent } from '../helpers/identities.js';
+
+const backend = createNativeBackend();
+const key = () => agent('agent://pqmcp-test/pool').keyPair;
+let publicKey: Uint8Array;
+const pools: CryptoPool[] = [];
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
+beforeAll(() => {
+  publicKey = backend.xwing.keygen(new Uint8Array(32).fill(7)).publicKey;
+});
+
+async function pool(options: Partial<Parameters<typeof CryptoPool.start>[3]> & { workers?: number } = {}): Promise<CryptoPool> {
+  const p = await CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 64, ratePerSource: 0, ...options });
+  pools.push(p);
+  return p;
+}
+
+const encapsulate = (): CryptoRequest => ({ op: 'encapsulate', publicKey });
+const sign = (text: string): CryptoRequest => ({ op: 'sign', message: new TextEncoder().encode(text), context: new TextEncoder().encode('ctx') });
+
+describe('CryptoPool', () => {
+  it('worker threads sign and encapsulate exactly as the inline path (same randomness, same bytes)', async () => {
+    const threaded = await pool({ workers: 2 });
+    const inline = await pool({ workers: 0 });
+    expect(threaded.stats.threads).toBe(2);
+    expect(inline.stats.threads).toBe(0);
+    const fixed: CryptoRequest = { op: 'encapsulate', publicKey, randomness: new Uint8Array(64).fill(3) };
+    const [a, b] = (await Promise.all([threaded.run('s', fixed), inline.run('s', fixed)])) as Extract<CryptoResult, { op: 'encapsulate' }>[];
+    expect(Buffer.from(a!.ciphertext)).toEqual(Buffer.from(b!.ciphertext));
+    expect(Buffer.from(a!.sharedSecret)).toEqual(Buffer.from(b!.sharedSecret));
+    const sig = (await threaded.run('s', sign('transcript'))) as Extract<CryptoResult, { op: 'sign' }>;
+    expect(compositeVerify(backend, key().publicKey, new TextEncoder().encode('transcript'), sig.signature, new TextEncoder().encode('ctx'))).toBe(true);
+  });
+
+  it('a worker error comes back typed (a low-order X25519 share is InvalidKeyError)', async () => {
+    const threaded = await pool({ workers: 1 });
+    const bad = publicKey.slice();
+    bad.fill(0, bad.length - 32); // X25519 part all zero: low order
+    await expect(threaded.run('s', { op: 'encapsulate', publicKey: bad })).rejects.toBeInstanceOf(InvalidKeyError);
+    // The worker is still there and serves the next job.
+    await expect(threaded.run('s', encapsulate())).resolves.toMatchObject({ op: 'encapsulate' });
+    expect(threaded.stats.threads).toBe(1);
+  });
+
+  it('per-source rate: over it a new handshake is refused busy at once; other sources and signatures are not', async () => {
+    let now = 0;
+    const p = await pool({ ratePerSource: 2, now: () => now });
+    await p.run('X', encapsulate());
+    await p.run('X', encapsulate());
+    await expect(p.run('X', encapsulate())).rejects.toBeInstanceOf(ServerBusyError);
+    await expect(p.run('Y', encapsulate())).resolves.toMatchObject({ op: 'encapsulate' });
+    await expect(p.run('X', sign('still signed'))).resolves.toMatchObject({ op: 'sign' });
+    now += 500; // half a second: one token back
+    await expect(p.run('X', encapsulate())).resolves.toMatchObject({ op: 'encapsulate' });
+    await expect(p.run('X', encapsulate())).rejects.toBeInstanceOf(ServerBusyError);
+    expect(p.stats.refused).toBe(2);
+  });
+
+  it('a full queue refuses the busiest source, not a newcomer from another; service is round-robin', async () => {
+    const p = await pool({ maxQueue: 4 });
+    const order: string[] = [];
+    const run = (source: string) =>
+      p.run(source, encapsulate()).then(
+        () => void order.push(source),
+        (e: unknown) => void order.push(`${source}:${e instanceof ServerBusyError ? 'busy' : 'other'}`),
+      );
+    // One inline runner: the first job runs, the rest wait (4 at most).
+    const flood = Array.from({ length: 6 }, () => run('X'));
+    const honest = run('H');
+    await Promise.all([...flood, honest]);
+    expect(order.filter((o) => o === 'X:busy')).toHaveLength(2);
+    expect(order).toContain('H');
+    // H was served right after the job running when it arrived and the next X in the round.
+    expect(order.filter((o) => !o.endsWith(':busy')).indexOf('H')).toBeLessThanOrEqual(2);
+  });
+
+  it('close() rejects waiting jobs with ClosedError and refuses new ones', async () => {
+    const p = await pool();
+    const jobs = Array.from({ length: 3 }, () => p.run('X', encapsulate()).catch((e: unknown) => e));
+    await p.close();
+    const results = await Promise.all(jobs);
+    expect(results.some((r) => r instanceof ClosedError)).toBe(true);
+    await expect(p.run('X', encapsulate())).rejects.toBeInstanceOf(ClosedError);
+  });
+
+  it('refuses bad options', async () => {
+    await expect(CryptoPool.start(backend, 'native', key(), { workers: -1, maxQueue: 1, ratePerSource: 0 })).rejects.toThrow(InvalidArgumentError);
+    await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 0, ratePerSource: 0 })).rejects.toThrow(/maxCryptoQueue/);
+  });
+});
