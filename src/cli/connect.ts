@@ -28,6 +28,7 @@ import { loadOwnIdentity } from './files.js';
 import { checkId } from './keys.js';
 import { CliError, UsageError, errorLine } from './output.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
+import { FileTicketStore, TICKET_CONNECT_OPTIONS, TICKET_CONNECT_USAGE } from './tickets.js';
 
 export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --trust <trust file> --expect <server agent id> [options]
 
@@ -47,6 +48,7 @@ export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --tru
                            backoff, each logged on stderr (default 5; 0 = none)
   --busy-retry-max <dur>   longest wait between two retries (default 5s)
   --allow-loose-key-permissions  accept a key file others can read
+${TICKET_CONNECT_USAGE}
   --pins <file>            pin the server's tool definitions in this file (0600): a tool
                            redefined later is withheld from the client (pqmcp pins)
   --new-tools pin|hold     with --pins: a new tool is pinned on first use (default) or held
@@ -71,6 +73,8 @@ const CONNECT_OPTIONS = {
   // busy retry (issue 10)
   'busy-retries': { type: 'string' },
   'busy-retry-max': { type: 'string' },
+  // resumption (tickets.ts)
+  ...TICKET_CONNECT_OPTIONS,
 } as const;
 
 /** stdin messages waiting for the transport above which stdin is paused. */
@@ -123,6 +127,8 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   if (anyServer) log('warning: --any-server: any server your trust file vouches for is accepted');
   const hooks = connectPinHooks(p, log);
 
+  const ticketsPath = str(p, 'tickets');
+  const tickets = ticketsPath === undefined ? undefined : new FileTicketStore(ticketsPath, log);
   const transport = new PqmcpClientTransport(parsedUrl, {
     identity: local,
     trust,
@@ -131,6 +137,7 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
     ...(expect !== undefined ? { expectedServerId: expect } : { allowAnyServer: true }),
     busyRetry: busyRetries === 0 ? false : { ...(busyRetries !== undefined ? { attempts: busyRetries } : {}), ...(busyRetryMaxMs !== undefined ? { maxDelayMs: busyRetryMaxMs } : {}) },
     onBusyRetry: (e) => log(`server busy (${e.error.code}); retry ${e.attempt} of ${e.attempts} in ${e.delayMs} ms`),
+    ...(tickets ? { tickets } : {}),
   });
   const stdin = process.stdin;
   const stdout = process.stdout;

@@ -41,6 +41,7 @@ MCP over pqmcp
   connect <ws url> --identity <key> --trust <file> --expect <server id>
                                              bridge: stdio MCP on stdin/stdout to a pqmcp server
   audit verify|report <files or dir>...      check a gateway's audit trail; calls per agent/tool/issuer
+  ticket-keys create|rotate|show <file>      resumption ticket keys for serve --ticket-keys
 
 Tool pinning and manifests (connect --pins, --manifest)
   pins list|approve|forget --pins <file>     tools pinned per server; approve held tools
@@ -72,6 +73,10 @@ const COMMANDS: Record<string, { run: Command; usage: string }> = {
   connect: {
     run: async (ctx, argv) => (await import('./connect.js')).connectCommand(ctx, argv),
     usage: 'pqmcp connect --help',
+  },
+  'ticket-keys': {
+    run: async (ctx, argv) => (await import('./tickets.js')).ticketKeysCommand(ctx, argv),
+    usage: 'pqmcp ticket-keys --help',
   },
   audit: {
     run: async (ctx, argv) => (await import('./audit.js')).auditCommand(ctx, argv),
@@ -118,7 +123,7 @@ export async function run(argv: readonly string[], output: Output = processOutpu
     const [name, ...rest] = argv;
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       const topic = name === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
-      if (topic && !['serve', 'connect', 'audit', 'policy'].includes(rest[0]!)) return ctx.help(topic.usage);
+      if (topic && !['serve', 'connect', 'audit', 'policy', 'ticket-keys'].includes(rest[0]!)) return ctx.help(topic.usage);
       if (topic) return await topic.run(ctx, ['--help']);
       return ctx.help(USAGE);
     }

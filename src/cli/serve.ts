@@ -53,6 +53,7 @@ import { CliError, UsageError, errorLine, humanDuration } from './output.js';
 import { Router } from './router.js';
 import type { RouterPeer } from './router.js';
 import { POLICY_SERVE_OPTIONS, POLICY_SERVE_USAGE, describeGates, loadGates } from './serve-policy.js';
+import { TICKET_SERVE_OPTIONS, TICKET_SERVE_USAGE, readTicketKeys, serveTicketOptions } from './tickets.js';
 
 export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust file> [options] -- <command> [args...]
 
@@ -75,6 +76,7 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
                            the rest are summarised by error code at the end of the window
 ${POLICY_SERVE_USAGE}
+${TICKET_SERVE_USAGE}
   --backend <name>         crypto backend: auto (default), native or noble
   --allow-loose-key-permissions  accept a key file others can read
 
@@ -110,6 +112,8 @@ const SERVE_OPTIONS = {
   'allow-loose-key-permissions': { type: 'boolean' },
   // authorization and quotas (serve-policy.ts)
   ...POLICY_SERVE_OPTIONS,
+  // resumption (tickets.ts)
+  ...TICKET_SERVE_OPTIONS,
   // --- observability (audit, metrics, drain) ---
   audit: { type: 'string' },
   'audit-max-bytes': { type: 'string' },
@@ -260,6 +264,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
   const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
   const trust: TrustStore = await loadTrustStore(trustPath, { revocations: revocationPaths });
+  const resumption = serveTicketOptions(p, flag(p, 'allow-loose-key-permissions'));
   checkCommand(command);
   const log = makeLogger(ctx);
   let draining = false;
@@ -294,6 +299,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       // session limits (issue 10)
       ...(maxSessionsPerAgent !== undefined ? { maxSessionsPerAgent } : {}),
       ...(maxSessionLifetimeMs !== undefined ? { maxSessionLifetimeMs } : {}),
+      // resumption (tickets.ts)
+      ...(resumption.tickets ? { tickets: resumption.tickets } : {}),
     });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
@@ -453,8 +460,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     };
     log(
       'session-start',
-      { session: tag, agentId: peer.agentId, fingerprint: peer.fingerprint, issuer: peer.issuer, scopes: peer.scopes, remoteAddress: transport.remoteAddress, pid: slot.child.pid, shared },
-      `session ${tag} started: ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}${peer.scopes.length ? `, scopes ${peer.scopes.join(' ')}` : ''}) from ${transport.remoteAddress ?? 'unknown'}; MCP server pid ${slot.child.pid ?? '(not started)'}${shared ? ' (shared)' : ''}`,
+      { session: tag, agentId: peer.agentId, fingerprint: peer.fingerprint, issuer: peer.issuer, scopes: peer.scopes, remoteAddress: transport.remoteAddress, pid: slot.child.pid, shared, resumed: transport.resumed },
+      `session ${tag} started${transport.resumed ? ' (resumed)' : ''}: ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}${peer.scopes.length ? `, scopes ${peer.scopes.join(' ')}` : ''}) from ${transport.remoteAddress ?? 'unknown'}; MCP server pid ${slot.child.pid ?? '(not started)'}${shared ? ' (shared)' : ''}`,
     );
     transport.start().catch((err: unknown) => {
       s.endReason = `client left before the session started (${err instanceof PqmcpError ? err.code : 'error'})`;
@@ -476,6 +483,13 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       } catch (err) {
         log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: trust not reloaded: ${errorLine(err, 'error')}`);
         return;
+      }
+      if (resumption.path !== undefined) {
+        try {
+          server.setTicketKeys(readTicketKeys(resumption.path, flag(p, 'allow-loose-key-permissions')));
+        } catch (err) {
+          log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: ticket keys not reloaded (old keys kept): ${errorLine(err, 'error')}`);
+        }
       }
       // Tell the clients that are about to lose their session why (the notification goes
       // out before the alert); the library's session guard then ends them.
