@@ -20,9 +20,9 @@
  *   trust store stops trusting the server, or after `maxSessionLifetimeMs`.
  * - One transport, one connection: start() twice is an error; after close, create a new one.
  */
-import type { ClientOptions } from 'ws';
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import type { Agent } from 'node:http';
+import type { SecureContextOptions } from 'node:tls';
+import type { McpOnMessage, McpSendOptions } from './mcp-types.js';
 import { ClosedError, InvalidArgumentError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
@@ -70,7 +70,7 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
    * Further `ws` client options (TLS `ca`, `agent`, `family`...). pqmcp fixes
    * perMessageDeflate (off), maxPayload (option above) and the subprotocol.
    */
-  webSocketOptions?: Omit<ClientOptions, 'perMessageDeflate' | 'maxPayload' | 'headers'>;
+  webSocketOptions?: PqmcpWebSocketOptions;
 
   // --- resumption (docs/protocol.md section 15) ---
   /**
@@ -117,10 +117,29 @@ export interface ClientPlatform {
 
 const NODE_PLATFORM: ClientPlatform = { dial: wsDialer, resolveBackend };
 
-export class PqmcpClientTransport implements Transport {
+/**
+ * The `ws` client options pqmcp passes through (a `ws` ClientOptions object without
+ * perMessageDeflate, maxPayload and headers is assignable). Declared here so the published
+ * types do not need `@types/ws`.
+ */
+export interface PqmcpWebSocketOptions extends SecureContextOptions {
+  agent?: Agent;
+  family?: number;
+  localAddress?: string;
+  origin?: string;
+  followRedirects?: boolean;
+  maxRedirects?: number;
+  handshakeTimeout?: number;
+  rejectUnauthorized?: boolean;
+  protocolVersion?: number;
+  skipUTF8Validation?: boolean;
+}
+
+/** An MCP client `Transport` (SDK 1.x and 2.x) over a pqmcp session. */
+export class PqmcpClientTransport {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
-  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined;
+  onmessage?: McpOnMessage | undefined;
   /** Undefined until the handshake completes; then the transcript hash (hex). */
   sessionId?: string | undefined;
 
@@ -143,6 +162,7 @@ export class PqmcpClientTransport implements Transport {
   private result: HandshakeResult | undefined;
   private backendName: BackendName | undefined;
   private mcpProtocolVersion: string | undefined;
+  private mcpSupportedVersions: readonly string[] | undefined;
   private pipeline: MessagePipeline | undefined;
   private closeCalled = false;
   private readonly busyRetry: ResolvedBusyRetry | undefined;
@@ -211,6 +231,15 @@ export class PqmcpClientTransport implements Transport {
 
   setProtocolVersion(version: string): void {
     this.mcpProtocolVersion = version;
+  }
+
+  /** The protocol versions the SDK accepts (2.x calls this during connect). */
+  get supportedProtocolVersions(): readonly string[] | undefined {
+    return this.mcpSupportedVersions;
+  }
+
+  setSupportedProtocolVersions(versions: string[]): void {
+    this.mcpSupportedVersions = Object.freeze([...versions]);
   }
 
   /**
@@ -367,7 +396,7 @@ export class PqmcpClientTransport implements Transport {
     );
   }
 
-  async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+  async send(message: JsonRpcMessage, _options?: McpSendOptions): Promise<void> {
     if (!this.connection) throw new ClosedError(this.started ? 'transport is not connected' : 'transport not started');
     if (this.resolved.hooks.length > 0) {
       // Hooks need the verified server: messages wait for the handshake (they would be
@@ -457,8 +486,8 @@ export class PqmcpClientTransport implements Transport {
       this.resolved.hooks,
       { role: 'client', peer: result.peer, sessionId: sessionIdOf(result), remoteAddress: undefined },
       {
-        toPeer: (data, message) => connection.send(data, isRequest(message as JSONRPCMessage)),
-        toLocal: (message) => this.onmessage?.(message as JSONRPCMessage),
+        toPeer: (data, message) => connection.send(data, isRequest(message)),
+        toLocal: (message) => this.onmessage?.(message),
         onerror: (error) => this.onerror?.(error),
       },
     );

@@ -41,7 +41,6 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ConnectionError, InvalidArgumentError, SessionLimitError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { CryptoBackend } from '../crypto/types.js';
@@ -526,7 +525,7 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
 
 /** Anything an MCP SDK server offers for connecting: McpServer, Server. */
 export interface McpServerLike {
-  connect(transport: Transport): Promise<void>;
+  connect(transport: PqmcpServerTransport): Promise<void>;
 }
 
 /** Builds the MCP server for one verified session. */
