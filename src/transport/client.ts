@@ -30,6 +30,7 @@ import type { VerifiedPeer } from '../identity/trust.js';
 import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { Session } from '../session/session.js';
 import { Connection } from './connection.js';
+import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { decodeForDelivery, encodeMessage, isRequest } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage } from './message-hooks.js';
@@ -55,6 +56,14 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
   expectedServerId?: string;
   /** Accept any server agent the trust store accepts. Only for closed deployments where every trusted agent may serve. */
   allowAnyServer?: boolean;
+  // --- protocol revision (issue 11): endpoint binding ---
+  /**
+   * The endpoint this client means, sent in the ClientHello and checked by the server
+   * (docs/protocol.md, section 5.7): "//authority/path" or a service name ("svc:billing").
+   * Default: "//" + the URL's host[:port] + its path. Set it when you dial through a proxy or
+   * tunnel under another name than the one the server answers for.
+   */
+  endpoint?: string;
   /** Extra HTTP headers for the WebSocket upgrade request. */
   headers?: Record<string, string>;
   /**
@@ -141,6 +150,7 @@ export class PqmcpClientTransport {
   readonly handshake: Promise<HandshakeResult>;
 
   private readonly url: URL;
+  private readonly endpoint: string;
   private readonly resolved: ResolvedOptions;
   private connection: Connection | undefined;
   private dialing: Dialing | undefined;
@@ -181,6 +191,7 @@ export class PqmcpClientTransport {
       throw new InvalidArgumentError('set expectedServerId to the server agent id (or allowAnyServer: true to accept any agent your trust store accepts)');
     }
     if (options.expectedServerId !== undefined && typeof options.expectedServerId !== 'string') throw new InvalidArgumentError('expectedServerId must be a string');
+    this.endpoint = options.endpoint !== undefined ? checkEndpoint(options.endpoint, 'endpoint') : endpointOfUrl(parsed);
     const t = options.tickets as Partial<TicketStore> | undefined;
     if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.take !== 'function' || typeof t.put !== 'function')) {
       throw new InvalidArgumentError('tickets must be a TicketStore (e.g. new MemoryTicketStore())');
@@ -272,6 +283,7 @@ export class PqmcpClientTransport {
       now: this.resolved.clock.now,
       maxMessageSize: this.resolved.maxMessageSize,
       applicationPadding: this.resolved.applicationPadding,
+      endpoint: this.endpoint,
     });
     const guarding = guardOptions(this.resolved, this.options.trust, backend, localIdentity(this.options.identity));
     const opened = await this.open(traffic);
