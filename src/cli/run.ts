@@ -39,6 +39,7 @@ MCP over pqmcp
   connect <ws url> --identity <key> --trust <file> --expect <server id>
                                              bridge: stdio MCP on stdin/stdout to a pqmcp server
   audit verify|report <files or dir>...      check a gateway's audit trail; calls per agent/tool/issuer
+  ticket-keys create|rotate|show <file>      resumption ticket keys for serve --ticket-keys
 
 Tool pinning and manifests (connect --pins, --manifest)
   pins list|approve|forget --pins <file>     tools pinned per server; approve held tools
@@ -66,6 +67,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   inspect: async () => (await import('./inspect.js')).inspectCommand,
   serve: async () => (await import('./serve.js')).serveCommand,
   connect: async () => (await import('./connect.js')).connectCommand,
+  'ticket-keys': async () => (await import('./tickets.js')).ticketKeysCommand,
   audit: async () => (await import('./audit.js')).auditCommand,
   pins: async () => (await import('./pins.js')).pinsCommand,
   manifest: async () => (await import('./pins.js')).manifestCommand,

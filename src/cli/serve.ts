@@ -51,8 +51,13 @@ import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { CliError, UsageError, errorLine, humanDuration } from './output.js';
 import { Router } from './router.js';
+import { admissionProblem, notAdmittedAnswer } from './admission.js';
+import type { Admission } from './admission.js';
+export { admissionProblem } from './admission.js';
+export type { Admission } from './admission.js';
 import type { RouterPeer } from './router.js';
 import { POLICY_SERVE_OPTIONS, POLICY_SERVE_USAGE, describeGates, loadGates } from './serve-policy.js';
+import { TICKET_SERVE_OPTIONS, TICKET_SERVE_USAGE, readTicketKeys, serveTicketOptions } from './tickets.js';
 
 export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust file> [options] -- <command> [args...]
 
@@ -75,6 +80,7 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
                            the rest are summarised by error code at the end of the window
 ${POLICY_SERVE_USAGE}
+${TICKET_SERVE_USAGE}
   --backend <name>         crypto backend: auto (default), native or noble
   --allow-loose-key-permissions  accept a key file others can read
 
@@ -110,6 +116,8 @@ const SERVE_OPTIONS = {
   'allow-loose-key-permissions': { type: 'boolean' },
   // authorization and quotas (serve-policy.ts)
   ...POLICY_SERVE_OPTIONS,
+  // resumption (tickets.ts)
+  ...TICKET_SERVE_OPTIONS,
   // --- observability (audit, metrics, drain) ---
   audit: { type: 'string' },
   'audit-max-bytes': { type: 'string' },
@@ -130,26 +138,6 @@ const PAUSE_ABOVE = 256;
 const RESUME_BELOW = 64;
 /** A refused session is closed after answering its first request, or after this. */
 const REFUSE_CLOSE_MS = 5_000;
-
-export interface Admission {
-  allowIds: string[];
-  scopes: string[];
-  attributes: Array<[string, string]>;
-}
-
-/** Why `peer` may not use this gateway, or undefined when it may. */
-export function admissionProblem(peer: Pick<VerifiedPeer, 'agentId' | 'scopes' | 'attributes'>, a: Admission): string | undefined {
-  if (a.allowIds.length > 0) {
-    const ok = a.allowIds.some((pattern) => (pattern.endsWith('*') ? peer.agentId.startsWith(pattern.slice(0, -1)) : peer.agentId === pattern));
-    if (!ok) return `${peer.agentId} is not an allowed agent id (--allow-id)`;
-  }
-  const missing = a.scopes.filter((s) => !peer.scopes.includes(s));
-  if (missing.length > 0) return `${peer.agentId} lacks required scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (--require-scope)`;
-  for (const [k, v] of a.attributes) {
-    if (!Object.hasOwn(peer.attributes, k) || peer.attributes[k] !== v) return `${peer.agentId} lacks required attribute ${k}=${v} (--require-attr)`;
-  }
-  return undefined;
-}
 
 /** "--failure-log 20/10s": lines per window and the window. */
 export function parseFailureLog(text: string): { burst: number; windowMs: number } {
@@ -260,6 +248,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
   const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
   const trust: TrustStore = await loadTrustStore(trustPath, { revocations: revocationPaths });
+  const resumption = serveTicketOptions(p, flag(p, 'allow-loose-key-permissions'));
   checkCommand(command);
   const log = makeLogger(ctx);
   let draining = false;
@@ -294,6 +283,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       // session limits (issue 10)
       ...(maxSessionsPerAgent !== undefined ? { maxSessionsPerAgent } : {}),
       ...(maxSessionLifetimeMs !== undefined ? { maxSessionLifetimeMs } : {}),
+      // resumption (tickets.ts)
+      ...(resumption.tickets ? { tickets: resumption.tickets } : {}),
     });
   } catch (err) {
     const code = (err as { cause?: { code?: string } }).cause?.code;
@@ -387,7 +378,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       if (typeof msg.method !== 'string' || (typeof msg.id !== 'string' && typeof msg.id !== 'number')) return;
       clearTimeout(timer);
       transport
-        .send({ jsonrpc: '2.0', id: msg.id, error: { code: -32001, message: `pqmcp gateway: not admitted: ${reason}` } })
+        .send(notAdmittedAnswer(msg.id, reason))
         .catch(() => {})
         .finally(() => void transport.close().catch(() => {}));
     };
@@ -434,7 +425,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       counts.in++;
       const r = m as { id?: string | number; method?: unknown };
       if (typeof r.method === 'string' && r.id !== undefined) s.inflight.add(r.id);
-      slot.router.fromSession(s.routerPeer, m);
+      slot.router.fromSession(s.routerPeer, m as JSONRPCMessage);
     };
     transport.onerror = (e) => {
       s.endReason ??= e instanceof PqmcpError ? `${e.message} (${e.code})` : 'transport error';
@@ -453,8 +444,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     };
     log(
       'session-start',
-      { session: tag, agentId: peer.agentId, fingerprint: peer.fingerprint, issuer: peer.issuer, scopes: peer.scopes, remoteAddress: transport.remoteAddress, pid: slot.child.pid, shared },
-      `session ${tag} started: ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}${peer.scopes.length ? `, scopes ${peer.scopes.join(' ')}` : ''}) from ${transport.remoteAddress ?? 'unknown'}; MCP server pid ${slot.child.pid ?? '(not started)'}${shared ? ' (shared)' : ''}`,
+      { session: tag, agentId: peer.agentId, fingerprint: peer.fingerprint, issuer: peer.issuer, scopes: peer.scopes, remoteAddress: transport.remoteAddress, pid: slot.child.pid, shared, resumed: transport.resumed },
+      `session ${tag} started${transport.resumed ? ' (resumed)' : ''}: ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}${peer.scopes.length ? `, scopes ${peer.scopes.join(' ')}` : ''}) from ${transport.remoteAddress ?? 'unknown'}; MCP server pid ${slot.child.pid ?? '(not started)'}${shared ? ' (shared)' : ''}`,
     );
     transport.start().catch((err: unknown) => {
       s.endReason = `client left before the session started (${err instanceof PqmcpError ? err.code : 'error'})`;
@@ -476,6 +467,13 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       } catch (err) {
         log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: trust not reloaded: ${errorLine(err, 'error')}`);
         return;
+      }
+      if (resumption.path !== undefined) {
+        try {
+          server.setTicketKeys(readTicketKeys(resumption.path, flag(p, 'allow-loose-key-permissions')));
+        } catch (err) {
+          log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: ticket keys not reloaded (old keys kept): ${errorLine(err, 'error')}`);
+        }
       }
       // Tell the clients that are about to lose their session why (the notification goes
       // out before the alert); the library's session guard then ends them.

@@ -1,0 +1,147 @@
+/**
+ * Resumption on the command line:
+ *   pqmcp ticket-keys create <file> | rotate <file> [--keep N] | show <file>
+ *   pqmcp serve ... --ticket-keys <file> [--ticket-lifetime <dur>]   (re-read on SIGHUP)
+ *   pqmcp connect ... --tickets <file>                               (a 0600 ticket cache)
+ *
+ * Sharp edges:
+ * - Both files are secrets (ticket keys open every ticket; a ticket store lets its holder
+ *   resume as this client): written 0600, atomically (temporary file + rename), and a
+ *   ticket key file others can read is refused like a private key.
+ * - The client's ticket file is a cache: a missing, unreadable or malformed one is
+ *   reported on stderr and replaced, never fatal. Tickets are removed when used, so two
+ *   bridges sharing a file at worst both do a full handshake.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { InvalidArgumentError } from '../errors.js';
+import { MemoryTicketStore } from '../resumption/client-tickets.js';
+import { TicketKeys } from '../resumption/ticket-keys.js';
+import type { ServerTicketOptions } from '../transport/server.js';
+import { flag, parse, parseDuration, positionals, str } from './args.js';
+import type { Parsed } from './args.js';
+import type { Context } from './context.js';
+import { PRIVATE_FILE_MODE, writeJson } from './files.js';
+import { CliError, UsageError, printResult } from './output.js';
+
+export const TICKET_KEYS_USAGE = `pqmcp ticket-keys create <file>            a new ticket key file (0600) for pqmcp serve --ticket-keys
+pqmcp ticket-keys rotate <file> [--keep N]  put a fresh key first, keep N previous ones (default 2)
+pqmcp ticket-keys show <file>               key ids and ages (never the keys)
+
+  Ticket keys seal the resumption tickets a gateway hands its clients. Gateways that load
+  the same file accept each other's tickets. Rotate at least every ticket lifetime and keep
+  a previous key, then send the gateways SIGHUP: tickets sealed before stay valid.`;
+
+export const TICKET_SERVE_USAGE = `  --ticket-keys <file>     issue and accept resumption tickets sealed under these keys
+                           (pqmcp ticket-keys; re-read on SIGHUP)
+  --ticket-lifetime <dur>  how long a ticket lasts after the full handshake (default 12h, at most 7d)`;
+
+export const TICKET_SERVE_OPTIONS = {
+  'ticket-keys': { type: 'string' },
+  'ticket-lifetime': { type: 'string' },
+} as const;
+
+export const TICKET_CONNECT_USAGE = `  --tickets <file>         keep the server's resumption tickets in this file (0600), so the
+                           next launch resumes (no signatures) instead of a full handshake`;
+
+export const TICKET_CONNECT_OPTIONS = {
+  tickets: { type: 'string' },
+} as const;
+
+/** Read a ticket key file; refuse one the group or others can read. */
+export function readTicketKeys(path: string, allowLoose = false): TicketKeys {
+  let text: string;
+  try {
+    const mode = statSync(path).mode;
+    if ((mode & 0o077) !== 0 && !allowLoose && process.platform !== 'win32') {
+      throw new CliError('ERR_KEY_PERMISSIONS', `${path}: ticket key file is accessible by group or others; run "chmod 600 ${path}"`, 2);
+    }
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    const code = (err as { code?: string }).code;
+    throw new CliError(code === 'ENOENT' ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_READ', `${path}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? 'error'})`}`, 2, { cause: err });
+  }
+  try {
+    return TicketKeys.fromJSON(text);
+  } catch (err) {
+    throw new CliError('ERR_FILE_FORMAT', `${path}: ${err instanceof InvalidArgumentError ? err.message : 'not a ticket key file'}`, 2, { cause: err });
+  }
+}
+
+/** serve: the listen() `tickets` option from --ticket-keys / --ticket-lifetime (none without them). */
+export function serveTicketOptions(p: Parsed, allowLoose: boolean): { tickets?: ServerTicketOptions; path?: string } {
+  const path = str(p, 'ticket-keys');
+  const lifetime = str(p, 'ticket-lifetime');
+  if (path === undefined) {
+    if (lifetime !== undefined) throw new UsageError('serve: --ticket-lifetime needs --ticket-keys');
+    return {};
+  }
+  const lifetimeSeconds = lifetime === undefined ? undefined : parseDuration(lifetime, '--ticket-lifetime');
+  if (lifetimeSeconds !== undefined && lifetimeSeconds > 7 * 24 * 3600) throw new UsageError('--ticket-lifetime must be at most 7d');
+  return { tickets: { keys: readTicketKeys(path, allowLoose), ...(lifetimeSeconds !== undefined ? { lifetimeSeconds } : {}) }, path };
+}
+
+/** The client's ticket store in a file: loaded at start, saved (0600, atomically) on every change. */
+export class FileTicketStore extends MemoryTicketStore {
+  private loading = false;
+
+  constructor(
+    readonly path: string,
+    private readonly warn: (text: string) => void,
+  ) {
+    super();
+    let text: string | undefined;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOENT') warn(`tickets file ${path} not read (${(err as { code?: string }).code ?? 'error'}); starting without tickets`);
+    }
+    if (text === undefined) return;
+    this.loading = true;
+    try {
+      this.load(JSON.parse(text));
+    } catch {
+      warn(`tickets file ${path} is not a ticket store; starting without tickets`);
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  protected override changed(): void {
+    if (this.loading) return;
+    try {
+      writeJson(this.path, this.toJSON(), { mode: PRIVATE_FILE_MODE, force: true });
+    } catch (err) {
+      this.warn(`tickets file ${this.path} not written: ${err instanceof Error ? err.message : 'error'}`);
+    }
+  }
+}
+
+export async function ticketKeysCommand(ctx: Context, argv: string[]): Promise<number> {
+  const p = parse(argv, { keep: { type: 'string' }, force: { type: 'boolean' }, 'allow-loose-key-permissions': { type: 'boolean' } }, 'ticket-keys');
+  if (flag(p, 'help')) return ctx.help(TICKET_KEYS_USAGE);
+  const [verb, file] = positionals(p, 'ticket-keys', ['create|rotate|show', '<file>']);
+  const backend = ctx.backend(undefined);
+  const allowLoose = flag(p, 'allow-loose-key-permissions');
+  if (verb === 'create') {
+    const keys = TicketKeys.generate(backend);
+    writeJson(file!, keys.toJSON(), { mode: PRIVATE_FILE_MODE, force: flag(p, 'force') });
+    printResult(ctx.output, ctx.json, { file, ids: keys.ids }, () => [`wrote ${file} (key ${keys.ids[0]})`]);
+    return 0;
+  }
+  if (verb === 'rotate') {
+    const keepText = str(p, 'keep');
+    const keep = keepText === undefined ? 2 : Number(keepText);
+    if (!Number.isSafeInteger(keep) || keep < 0 || keep > 7) throw new UsageError('--keep must be a whole number in [0, 7]');
+    const rotated = readTicketKeys(file!, allowLoose).rotate(backend, { keep });
+    writeJson(file!, rotated.toJSON(), { mode: PRIVATE_FILE_MODE, force: true });
+    printResult(ctx.output, ctx.json, { file, ids: rotated.ids }, () => [`rotated ${file}: current ${rotated.ids[0]}, kept ${rotated.ids.slice(1).join(', ') || 'none'}`]);
+    return 0;
+  }
+  if (verb === 'show') {
+    const keys = readTicketKeys(file!, allowLoose).toJSON().keys.map((k) => ({ id: k.id, createdAt: k.createdAt }));
+    printResult(ctx.output, ctx.json, { file, keys }, () => keys.map((k, i) => `${i === 0 ? 'current ' : 'previous'} ${k.id} created ${new Date(k.createdAt * 1000).toISOString()}`));
+    return 0;
+  }
+  throw new UsageError(`ticket-keys: unknown action ${JSON.stringify(verb)} (create, rotate or show)`);
+}
