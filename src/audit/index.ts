@@ -13,4 +13,4 @@ export type { AuditLogOptions } from './writer.js';
 export { meter } from './report.js';
 export type { ReportKey, ReportOptions, ReportRow } from './report.js';
 export { auditMetrics } from './metrics.js';
-export type { AuditMetricsOptions } from './metrics.js';
+export type { AuditMetricsOptions, MetricsMeter } from './metrics.js';

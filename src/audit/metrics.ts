@@ -25,7 +25,22 @@
  *   create time series at will.
  * - Session bytes and key updates are counted when a session ends.
  */
-import type { Attributes, Meter } from '@opentelemetry/api';
+/** Metric attributes (OpenTelemetry's Attributes, as far as pqmcp sets them). */
+type Attributes = Record<string, string | number | boolean>;
+interface InstrumentOptions {
+  description?: string;
+  unit?: string;
+  advice?: { explicitBucketBoundaries?: number[] };
+}
+/**
+ * The part of an OpenTelemetry `Meter` pqmcp uses, declared structurally so the published
+ * types do not need `@opentelemetry/api` (an optional peer); any OTel Meter is assignable.
+ */
+export interface MetricsMeter {
+  createCounter(name: string, options?: InstrumentOptions): { add(value: number, attributes?: Attributes): void };
+  createUpDownCounter(name: string, options?: InstrumentOptions): { add(value: number, attributes?: Attributes): void };
+  createHistogram(name: string, options?: InstrumentOptions): { record(value: number, attributes?: Attributes): void };
+}
 import type { AuditEvent, AuditSink } from './events.js';
 
 export interface AuditMetricsOptions {
@@ -42,7 +57,7 @@ const METHODS = new Set([
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** An AuditSink that records the events as OpenTelemetry metrics. */
-export function auditMetrics(meter: Meter, options: AuditMetricsOptions = {}): AuditSink {
+export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions = {}): AuditSink {
   const withAgent = options.agentIds === true;
   const handshakes = meter.createCounter('pqmcp.handshakes', { description: 'Handshakes by outcome and reason' });
   const handshakeDuration = meter.createHistogram('pqmcp.handshake.duration.seconds', { description: 'Handshake duration', unit: 's', advice: { explicitBucketBoundaries: SECONDS } });

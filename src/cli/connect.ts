@@ -193,7 +193,8 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
       return err;
     };
 
-    transport.onmessage = (m) => {
+    transport.onmessage = (message) => {
+      const m = message as JSONRPCMessage;
       received++;
       if (isResponse(m)) {
         const key = JSON.stringify(m.id);

@@ -441,7 +441,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       counts.in++;
       const r = m as { id?: string | number; method?: unknown };
       if (typeof r.method === 'string' && r.id !== undefined) s.inflight.add(r.id);
-      slot.router.fromSession(s.routerPeer, m);
+      slot.router.fromSession(s.routerPeer, m as JSONRPCMessage);
     };
     transport.onerror = (e) => {
       s.endReason ??= e instanceof PqmcpError ? `${e.message} (${e.code})` : 'transport error';

@@ -62,6 +62,7 @@ import {
   unframeHandshake,
 } from '../wire/messages.js';
 import type { Extension } from '../wire/messages.js';
+import { EXT_ENDPOINT, checkAcceptedEndpoints, checkEndpoint, encodeEndpoint, requireServedEndpoint } from './endpoint.js';
 import type { XWingKeyPair } from '../crypto/types.js';
 import { decodeCredential } from '../identity/credential.js';
 import type { VerifyCredentialOptions } from '../identity/trust.js';
@@ -121,10 +122,15 @@ abstract class HandshakeBase {
   abstract readonly role: 'client' | 'server';
   protected abstract state: string;
 
+  /** Server: the endpoints served (checked against the ClientHello's endpoint extension). */
+  protected readonly acceptEndpoints: readonly string[] | undefined;
+
   constructor(protected readonly config: HandshakeConfig) {
     const { versions, suites } = checkConfig(config);
     this.versions = versions;
     this.suites = suites;
+    if (config.endpoint !== undefined) checkEndpoint(config.endpoint, 'endpoint');
+    this.acceptEndpoints = config.acceptEndpoints !== undefined ? checkAcceptedEndpoints(config.acceptEndpoints, 'acceptEndpoints') : undefined;
     this.transcript = new Transcript(config.backend);
   }
 
@@ -387,7 +393,8 @@ export class ClientHandshake extends HandshakeBase {
 
   /** The ClientHello's extensions, strictly ascending by type. */
   private clientExtensions(): Extension[] {
-    return [];
+    const { endpoint } = this.config;
+    return endpoint !== undefined ? [{ type: EXT_ENDPOINT, data: encodeEndpoint(endpoint) }] : [];
   }
 
   protected handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[] {
@@ -503,6 +510,8 @@ export class ServerHandshake extends HandshakeBase {
         if (suite === undefined) throw new UnsupportedSuiteError(`no common cipher suite (client offered [${ch.suites.join(', ')}])`);
         if (ch.kemId !== KEM_XWING) throw new UnsupportedSuiteError(`unsupported KEM ${ch.kemId}`);
         if (ch.keyShare.length !== XWING_PUBLIC_KEY_LENGTH) throw new DecodeError(`X-Wing key share must be ${XWING_PUBLIC_KEY_LENGTH} bytes, got ${ch.keyShare.length}`);
+        // Endpoint binding (section 5.7): before any crypto work.
+        if (this.acceptEndpoints) requireServedEndpoint(ch.extensions, this.acceptEndpoints);
         // Resumption: a usable ticket with a good binder makes this a PSK handshake; any
         // other refusal is reported and ignored (full handshake); a bad binder throws.
         const offered = this.config.tickets ? ch.extensions.find((e) => e.type === EXT_PRE_SHARED_KEY) : undefined;

@@ -24,6 +24,16 @@ export interface HandshakeConfig {
   trust: TrustStore;
   /** Refuse the peer unless its attested agent id equals this. */
   expectedPeerId?: string;
+
+  // --- protocol revision (issue 11): endpoint binding (endpoint.ts) ---
+  /** Client: the endpoint it means ("//authority/path" or a service name), sent in ClientHello extension 0x0001. Default: none sent. */
+  endpoint?: string;
+  /**
+   * Server: the endpoints it serves (full endpoints, or "/path" for any authority with that
+   * path). With it set, a ClientHello naming another endpoint, or none, is refused with
+   * endpoint_mismatch (100). Default: not checked (the transports always set it).
+   */
+  acceptEndpoints?: readonly string[];
   /** Offered (client) or accepted (server) versions, in preference order. Default [PQMCP/1]. */
   versions?: readonly number[];
   /** Offered (client) or accepted (server) suites, in preference order. Default: ChaCha20-Poly1305, then AES-256-GCM where the backend AEAD is native. */

@@ -17,8 +17,9 @@
  * - notifications/resources/updated for a resource the agent may not read is dropped.
  * - reload() and file changes never drop a session: a policy that fails to parse or to
  *   validate is refused (PolicyInvalidError, onReload) and the old one stays in force. A
- *   good one takes effect for the next message of every session, and each initialized
- *   session gets list_changed for the lists its server announced, so clients re-list.
+ *   good one takes effect for the next message of every session, and (when the text
+ *   changed) each initialized session gets list_changed for the lists its server
+ *   announced, so clients re-list.
  * - Decisions are memoised per session, keyed on action, resource and the values of the
  *   context attributes the policies read (exact: nothing else varies within a session); a
  *   reload discards them. `memo: false` decides every request afresh.
@@ -147,9 +148,11 @@ export class Policy implements MessageHook {
       this.options.onReload?.({ ok: false, source, error });
       throw error;
     }
+    const changed = next !== this.lastText;
     this.lastText = next;
     this.options.onReload?.({ ok: true, source, policies: this.engine.policies.length });
-    for (const state of this.sessions.values()) this.announce(state);
+    // The same text again (a SIGHUP for the revocation lists) changes no list: say nothing.
+    if (changed) for (const state of this.sessions.values()) this.announce(state);
   }
 
   /** Stop watching the file. Sessions keep the policy in force. */

@@ -1,6 +1,7 @@
 /**
  * The verified peer of a pqmcp session as the MCP SDK's AuthInfo, which the SDK hands to
- * every request handler as `extra.authInfo`.
+ * every request handler: `extra.authInfo` on SDK 1.x, `ctx.http.authInfo` on 2.x (2.x puts
+ * a transport's auth there for every transport, not only HTTP).
  *
  *   clientId  = the peer's attested agent id
  *   scopes    = the credential's claims (scopes)
@@ -15,11 +16,11 @@
  * - `token` is a public key fingerprint, not a bearer secret: it names the peer, it does not
  *   authenticate anything on its own. The authentication is the session itself.
  */
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { toHex } from '../bytes.js';
 import type { BackendName } from '../crypto/types.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import { SUITE_NAMES } from '../wire/messages.js';
+import type { McpAuthInfo } from './mcp-types.js';
 
 /** Protocol name reported in authInfo.extra.protocol for each version. */
 const PROTOCOL_NAMES: Record<number, string> = { 1: 'PQMCP/1' };
@@ -46,7 +47,7 @@ export interface PqmcpAuthExtra {
   [key: string]: unknown;
 }
 
-export interface PqmcpAuthInfo extends AuthInfo {
+export interface PqmcpAuthInfo extends McpAuthInfo {
   expiresAt: number;
   extra: PqmcpAuthExtra;
 }

@@ -20,9 +20,9 @@
  *   trust store stops trusting the server, or after `maxSessionLifetimeMs`.
  * - One transport, one connection: start() twice is an error; after close, create a new one.
  */
-import type { ClientOptions } from 'ws';
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import type { Agent } from 'node:http';
+import type { SecureContextOptions } from 'node:tls';
+import type { McpOnMessage, McpSendOptions } from './mcp-types.js';
 import { ClosedError, InvalidArgumentError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
@@ -30,6 +30,7 @@ import type { VerifiedPeer } from '../identity/trust.js';
 import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { Session } from '../session/session.js';
 import { Connection } from './connection.js';
+import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { decodeForDelivery, encodeMessage, isRequest } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage } from './message-hooks.js';
@@ -55,13 +56,21 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
   expectedServerId?: string;
   /** Accept any server agent the trust store accepts. Only for closed deployments where every trusted agent may serve. */
   allowAnyServer?: boolean;
+  // --- protocol revision (issue 11): endpoint binding ---
+  /**
+   * The endpoint this client means, sent in the ClientHello and checked by the server
+   * (docs/protocol.md, section 5.7): "//authority/path" or a service name ("svc:billing").
+   * Default: "//" + the URL's host[:port] + its path. Set it when you dial through a proxy or
+   * tunnel under another name than the one the server answers for.
+   */
+  endpoint?: string;
   /** Extra HTTP headers for the WebSocket upgrade request. */
   headers?: Record<string, string>;
   /**
    * Further `ws` client options (TLS `ca`, `agent`, `family`...). pqmcp fixes
    * perMessageDeflate (off), maxPayload (option above) and the subprotocol.
    */
-  webSocketOptions?: Omit<ClientOptions, 'perMessageDeflate' | 'maxPayload' | 'headers'>;
+  webSocketOptions?: PqmcpWebSocketOptions;
 
   // --- resumption (docs/protocol.md section 15) ---
   /**
@@ -108,10 +117,29 @@ export interface ClientPlatform {
 
 const NODE_PLATFORM: ClientPlatform = { dial: wsDialer, resolveBackend };
 
-export class PqmcpClientTransport implements Transport {
+/**
+ * The `ws` client options pqmcp passes through (a `ws` ClientOptions object without
+ * perMessageDeflate, maxPayload and headers is assignable). Declared here so the published
+ * types do not need `@types/ws`.
+ */
+export interface PqmcpWebSocketOptions extends SecureContextOptions {
+  agent?: Agent;
+  family?: number;
+  localAddress?: string;
+  origin?: string;
+  followRedirects?: boolean;
+  maxRedirects?: number;
+  handshakeTimeout?: number;
+  rejectUnauthorized?: boolean;
+  protocolVersion?: number;
+  skipUTF8Validation?: boolean;
+}
+
+/** An MCP client `Transport` (SDK 1.x and 2.x) over a pqmcp session. */
+export class PqmcpClientTransport {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
-  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined;
+  onmessage?: McpOnMessage | undefined;
   /** Undefined until the handshake completes; then the transcript hash (hex). */
   sessionId?: string | undefined;
 
@@ -122,6 +150,7 @@ export class PqmcpClientTransport implements Transport {
   readonly handshake: Promise<HandshakeResult>;
 
   private readonly url: URL;
+  private readonly endpoint: string;
   private readonly resolved: ResolvedOptions;
   private connection: Connection | undefined;
   private dialing: Dialing | undefined;
@@ -133,6 +162,7 @@ export class PqmcpClientTransport implements Transport {
   private result: HandshakeResult | undefined;
   private backendName: BackendName | undefined;
   private mcpProtocolVersion: string | undefined;
+  private mcpSupportedVersions: readonly string[] | undefined;
   private pipeline: MessagePipeline | undefined;
   private closeCalled = false;
   private readonly busyRetry: ResolvedBusyRetry | undefined;
@@ -161,6 +191,7 @@ export class PqmcpClientTransport implements Transport {
       throw new InvalidArgumentError('set expectedServerId to the server agent id (or allowAnyServer: true to accept any agent your trust store accepts)');
     }
     if (options.expectedServerId !== undefined && typeof options.expectedServerId !== 'string') throw new InvalidArgumentError('expectedServerId must be a string');
+    this.endpoint = options.endpoint !== undefined ? checkEndpoint(options.endpoint, 'endpoint') : endpointOfUrl(parsed);
     const t = options.tickets as Partial<TicketStore> | undefined;
     if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.take !== 'function' || typeof t.put !== 'function')) {
       throw new InvalidArgumentError('tickets must be a TicketStore (e.g. new MemoryTicketStore())');
@@ -200,6 +231,15 @@ export class PqmcpClientTransport implements Transport {
 
   setProtocolVersion(version: string): void {
     this.mcpProtocolVersion = version;
+  }
+
+  /** The protocol versions the SDK accepts (2.x calls this during connect). */
+  get supportedProtocolVersions(): readonly string[] | undefined {
+    return this.mcpSupportedVersions;
+  }
+
+  setSupportedProtocolVersions(versions: string[]): void {
+    this.mcpSupportedVersions = Object.freeze([...versions]);
   }
 
   /**
@@ -243,6 +283,7 @@ export class PqmcpClientTransport implements Transport {
       now: this.resolved.clock.now,
       maxMessageSize: this.resolved.maxMessageSize,
       applicationPadding: this.resolved.applicationPadding,
+      endpoint: this.endpoint,
     });
     const guarding = guardOptions(this.resolved, this.options.trust, backend, localIdentity(this.options.identity));
     const opened = await this.open(traffic);
@@ -355,7 +396,7 @@ export class PqmcpClientTransport implements Transport {
     );
   }
 
-  async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+  async send(message: JsonRpcMessage, _options?: McpSendOptions): Promise<void> {
     if (!this.connection) throw new ClosedError(this.started ? 'transport is not connected' : 'transport not started');
     if (this.resolved.hooks.length > 0) {
       // Hooks need the verified server: messages wait for the handshake (they would be
@@ -445,8 +486,8 @@ export class PqmcpClientTransport implements Transport {
       this.resolved.hooks,
       { role: 'client', peer: result.peer, sessionId: sessionIdOf(result), remoteAddress: undefined },
       {
-        toPeer: (data, message) => connection.send(data, isRequest(message as JSONRPCMessage)),
-        toLocal: (message) => this.onmessage?.(message as JSONRPCMessage),
+        toPeer: (data, message) => connection.send(data, isRequest(message)),
+        toLocal: (message) => this.onmessage?.(message),
         onerror: (error) => this.onerror?.(error),
       },
     );

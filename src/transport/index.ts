@@ -3,7 +3,7 @@
  * authenticated Transport per session, and the verified peer as the SDK's authInfo.
  */
 export { PqmcpClientTransport, ticketStoreKey } from './client.js';
-export type { PqmcpClientOptions } from './client.js';
+export type { PqmcpClientOptions, PqmcpWebSocketOptions } from './client.js';
 export { PqmcpServer, listen, serveMcp } from './server.js';
 export type { ClientInfo, McpServerLike, PqmcpServerEvents, PqmcpServerOptions, ServerTicketOptions, SessionFactory } from './server.js';
 export { PqmcpServerTransport } from './server-transport.js';
@@ -24,3 +24,4 @@ export { ReceiveBudget } from './receive-budget.js';
 export type { BudgetMember } from './receive-budget.js';
 export { busyRetryDelay } from './busy-retry.js';
 export type { BusyRetryEvent, BusyRetryOptions } from './busy-retry.js';
+export type { McpAuthInfo, McpMessageExtra, McpOnMessage, McpSendOptions } from './mcp-types.js';

@@ -9,18 +9,18 @@
  *   dropped in silence: a peer waiting for an answer would otherwise stall.
  * - Error messages never include the payload.
  */
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JsonRpcMessage } from './mcp-types.js';
 import { BadApplicationMessageError, DecodeError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-export function encodeMessage(message: JSONRPCMessage): Uint8Array {
+export function encodeMessage(message: JsonRpcMessage): Uint8Array {
   return encoder.encode(JSON.stringify(message));
 }
 
-export function decodeMessage(data: Uint8Array): JSONRPCMessage {
+export function decodeMessage(data: Uint8Array): JsonRpcMessage {
   let parsed: unknown;
   try {
     parsed = JSON.parse(decoder.decode(data));
@@ -30,11 +30,11 @@ export function decodeMessage(data: Uint8Array): JSONRPCMessage {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || (parsed as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
     throw new DecodeError('received a message that is not a JSON-RPC 2.0 object');
   }
-  return parsed as JSONRPCMessage;
+  return parsed as JsonRpcMessage;
 }
 
 /** A request (method and id): the peer must answer it. */
-export function isRequest(message: JSONRPCMessage): boolean {
+export function isRequest(message: JsonRpcMessage): boolean {
   return 'method' in message && 'id' in message;
 }
 
@@ -69,7 +69,7 @@ function answerableId(value: unknown): string | number | undefined {
  *   bad_application_message alert (BadApplicationMessageError).
  * Returns the message, or undefined when it was refused.
  */
-export function decodeForDelivery(data: Uint8Array, failure: DeliveryFailure): JSONRPCMessage | undefined {
+export function decodeForDelivery(data: Uint8Array, failure: DeliveryFailure): JsonRpcMessage | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(decoder.decode(data));
@@ -77,7 +77,7 @@ export function decodeForDelivery(data: Uint8Array, failure: DeliveryFailure): J
     return refuse(failure, new BadApplicationMessageError('received an application message that is not UTF-8 JSON'));
   }
   if (Array.isArray(parsed)) return refuse(failure, new BadApplicationMessageError('received a JSON-RPC batch: pqmcp carries exactly one JSON-RPC message per application message'));
-  if (typeof parsed === 'object' && parsed !== null && (parsed as { jsonrpc?: unknown }).jsonrpc === '2.0') return parsed as JSONRPCMessage;
+  if (typeof parsed === 'object' && parsed !== null && (parsed as { jsonrpc?: unknown }).jsonrpc === '2.0') return parsed as JsonRpcMessage;
   const id = answerableId(parsed);
   if (id === undefined) return refuse(failure, new BadApplicationMessageError('received an application message that is not a JSON-RPC 2.0 object'));
   const error = new DecodeError('received a request that is not a JSON-RPC 2.0 message; answered with Invalid Request');

@@ -10,8 +10,7 @@
  *   handshake flight) are held, and reading from the socket is paused, until start().
  * - `sessionId` is the handshake transcript hash in hex, equal to the client's.
  */
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import type { McpMessageExtra, McpOnMessage, McpSendOptions } from './mcp-types.js';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
@@ -25,10 +24,11 @@ import type { JsonRpcMessage, MessageHook } from './message-hooks.js';
 
 const noop = (): void => {};
 
-export class PqmcpServerTransport implements Transport {
+/** An MCP server `Transport` (SDK 1.x and 2.x) for one authenticated session. */
+export class PqmcpServerTransport {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
-  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined;
+  onmessage?: McpOnMessage | undefined;
   /** The handshake transcript hash (hex), equal on both sides. */
   readonly sessionId: string;
   /** The verified client. */
@@ -40,10 +40,11 @@ export class PqmcpServerTransport implements Transport {
   /** Resolves once onclose has fired. */
   readonly closed: Promise<void>;
 
-  private readonly extra: MessageExtraInfo;
+  private readonly extra: McpMessageExtra;
   private started = false;
   private inbox: Uint8Array[] = [];
   private mcpProtocolVersion: string | undefined;
+  private mcpSupportedVersions: readonly string[] | undefined;
   private readonly pipeline: MessagePipeline | undefined;
   private closeCalled = false;
 
@@ -82,7 +83,7 @@ export class PqmcpServerTransport implements Transport {
         { role: 'server', peer: this.peer, sessionId: this.sessionId, remoteAddress },
         {
           toPeer: (data) => connection.send(data),
-          toLocal: (message) => this.onmessage?.(message as JSONRPCMessage, this.extra),
+          toLocal: (message) => this.onmessage?.(message, this.extra),
           onerror: (error) => this.onerror?.(error),
         },
       );
@@ -101,6 +102,15 @@ export class PqmcpServerTransport implements Transport {
 
   setProtocolVersion(version: string): void {
     this.mcpProtocolVersion = version;
+  }
+
+  /** The protocol versions the SDK accepts (2.x calls this during connect). */
+  get supportedProtocolVersions(): readonly string[] | undefined {
+    return this.mcpSupportedVersions;
+  }
+
+  setSupportedProtocolVersions(versions: string[]): void {
+    this.mcpSupportedVersions = Object.freeze([...versions]);
   }
 
   /** Channel binding exporter (RFC 8446 section 7.5 style). */
@@ -122,7 +132,7 @@ export class PqmcpServerTransport implements Transport {
     this.connection.resume();
   }
 
-  async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+  async send(message: JsonRpcMessage, _options?: McpSendOptions): Promise<void> {
     if (this.pipeline) return this.pipeline.toPeer(message as JsonRpcMessage);
     return this.connection.send(encodeMessage(message));
   }

@@ -41,7 +41,6 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ConnectionError, InvalidArgumentError, SessionLimitError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { CryptoBackend } from '../crypto/types.js';
@@ -65,6 +64,7 @@ import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 import type { MessageHook } from './message-hooks.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
+import { checkAcceptedEndpoints } from '../handshake/endpoint.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
 export interface PqmcpServerOptions extends PqmcpTransportOptions {
@@ -102,6 +102,17 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions {
   policy?: MessageHook;
   /** Quotas per agent and issuer (createQuotas() from 'pqmcp/policy'). Runs between `hooks` and `policy`. */
   quotas?: MessageHook;
+
+  // --- protocol revision (issue 11): endpoint binding ---
+  /**
+   * The endpoints this listener serves, checked against the one each client names in its
+   * ClientHello (docs/protocol.md, section 5.7): full endpoints ("//mcp.example.com:8443/mcp",
+   * "svc:billing") or "/path" for any authority with that path. A client naming another is
+   * refused with endpoint_mismatch (ERR_ENDPOINT_MISMATCH, close 4030). Default: the
+   * listener's `path`, or else the path of each upgrade request (so the authority is only
+   * checked when you list it here).
+   */
+  endpoints?: string | readonly string[];
 
   // --- resumption (docs/protocol.md section 15) ---
   /**
@@ -181,6 +192,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private readonly wss: WebSocketServer;
   private closing: Promise<void> | undefined;
   private draining = false;
+  /** The configured `endpoints`, checked; undefined: derived per connection. */
+  private readonly endpoints: readonly string[] | undefined;
   private ticketKeys: TicketKeys | undefined;
   private readonly replay: TicketReplayGuard | undefined;
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.onUpgrade(req, socket, head);
@@ -198,6 +211,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     private readonly limits: ServerLimits,
   ) {
     super();
+    this.endpoints = options.endpoints !== undefined ? checkAcceptedEndpoints(options.endpoints, 'endpoints') : undefined;
     this.guardOptions = guardOptions(resolved, options.trust, backend, identity);
     this.wss = new WebSocketServer({
       noServer: true,
@@ -345,6 +359,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         maxMessageSize: this.resolved.maxMessageSize,
         deferCrypto: true,
         applicationPadding: this.resolved.applicationPadding,
+        acceptEndpoints: this.endpoints ?? [this.options.path ?? pathname(req.url)],
       });
       connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true, receiveBudget: this.limits.receiveBudget });
     } catch (err) {
@@ -471,6 +486,7 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   if (options.server !== undefined && (options.port !== undefined || options.host !== undefined)) {
     throw new InvalidArgumentError('give either server (attach to it) or host/port (own server), not both');
   }
+  if (options.endpoints !== undefined) checkAcceptedEndpoints(options.endpoints, 'endpoints');
   if (options.tickets !== undefined) checkServerTicketOptions(options.tickets);
   const identity = localIdentity(options.identity);
   const backend = await resolveBackend(options.backend);
@@ -509,7 +525,7 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
 
 /** Anything an MCP SDK server offers for connecting: McpServer, Server. */
 export interface McpServerLike {
-  connect(transport: Transport): Promise<void>;
+  connect(transport: PqmcpServerTransport): Promise<void>;
 }
 
 /** Builds the MCP server for one verified session. */

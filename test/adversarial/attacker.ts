@@ -101,6 +101,8 @@ export interface AttackerOptions {
   versions?: readonly number[];
   now?: () => number;
   expectedPeerId?: string;
+  /** Client: the endpoint named in the ClientHello (HostileClient defaults it to the URL's). */
+  endpoint?: string;
   bugs?: Bugs;
 }
 
@@ -142,6 +144,7 @@ export class Attacker {
     if (options.versions) config.versions = options.versions;
     if (options.now) config.now = options.now;
     if (options.expectedPeerId !== undefined) config.expectedPeerId = options.expectedPeerId;
+    if (options.endpoint !== undefined) config.endpoint = options.endpoint;
     this.hs = role === 'client' ? new ClientHandshake(config) : new ServerHandshake(config);
   }
 

@@ -56,7 +56,7 @@ describe('a network attacker rewrites the negotiation', () => {
   });
 
   it('an unknown extension slipped into the ClientHello (the server ignores it; the transcript does not)', async () => {
-    const { clientError, serverError } = await attempt(rewriteHello('c2s', (m) => encodeClientHello({ ...decodeClientHello(unframeHandshake(m).body), extensions: [{ type: 0xfe01, data: Uint8Array.of(1) }] })));
+    const { clientError, serverError } = await attempt(rewriteHello('c2s', (m) => encodeClientHello((ch => ({ ...ch, extensions: [...ch.extensions, { type: 0xfe01, data: Uint8Array.of(1) }] }))(decodeClientHello(unframeHandshake(m).body)))));
     expect(clientError.code).toBe('ERR_BAD_RECORD_MAC');
     expect(serverError.code).toBe('ERR_BAD_RECORD_MAC');
   });

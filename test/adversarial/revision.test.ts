@@ -3,15 +3,22 @@
  * real WebSocket on 127.0.0.1, each ending with its exact typed error (and alert):
  * - an application message that is not exactly one JSON-RPC message is answered, never
  *   dropped in silence (a JSON-RPC error where it has an id, else bad_application_message
- *   and close).
+ *   and close);
+ * - endpoint binding: a connection routed to another endpoint served under the same identity
+ *   (ALPACA-style) is refused with endpoint_mismatch; the extension cannot be stripped or
+ *   rewritten on the path without the handshake failing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { utf8Encode } from '../../src/bytes.js';
-import { Alert } from '../../src/errors.js';
-import { CloseCode } from '../../src/transport/index.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { concat, utf8Encode } from '../../src/bytes.js';
+import { Alert, PeerAbortedError, type PqmcpError } from '../../src/errors.js';
+import { RecordType } from '../../src/record/index.js';
+import { CloseCode, PqmcpClientTransport, type PqmcpClientOptions } from '../../src/transport/index.js';
+import { decodeClientHello, encodeClientHello, unframeHandshake, type Extension } from '../../src/wire/messages.js';
+import { agent, trustFor } from '../helpers/identities.js';
 import { Cleanup, waitFor } from '../helpers/mcp.js';
-import { HostileClient } from './socket-harness.js';
-import { INITIALIZE, attackerAs, connections, honestServer } from './socket-fixtures.js';
+import { HostileClient, MitmProxy, type ProxyDirection } from './socket-harness.js';
+import { INITIALIZE, SERVER_ID, attackerAs, connections, honestServer } from './socket-fixtures.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -57,5 +64,83 @@ describe('application messages that are not exactly one JSON-RPC message', () =>
     await waitFor(() => log.transportErrors.length === 1, 5_000, 'server transport error');
     expect(log.transportErrors[0]).toMatchObject({ code: 'ERR_BAD_APPLICATION_MESSAGE', alert: Alert.badApplicationMessage, message });
     await expect.poll(() => connections(log), { timeout: 5_000 }).toBe(0);
+  });
+});
+
+describe('endpoint binding (ClientHello extension 0x0001)', () => {
+  const ENDPOINT_EXT = 0x0001;
+  const helloRecord = (framed: Uint8Array) => concat(Uint8Array.of(RecordType.handshake, 0, framed.length >> 8, framed.length & 0xff), framed);
+  /** Rewrite the ClientHello's extensions in flight. */
+  const rewriteExtensions = (fn: (exts: Extension[]) => Extension[]) => (dir: ProxyDirection, r: Uint8Array) => {
+    if (dir !== 'c2s' || r[0] !== RecordType.handshake) return [r];
+    const ch = decodeClientHello(unframeHandshake(r.subarray(4)).body);
+    return [helloRecord(encodeClientHello({ ...ch, extensions: fn(ch.extensions) }))];
+  };
+
+  async function connectVia(url: string, extra: Partial<PqmcpClientOptions> = {}) {
+    const transport = new PqmcpClientTransport(url, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), backend: 'native', expectedServerId: SERVER_ID, ...extra });
+    cleanup.add(() => transport.close());
+    const client = new Client({ name: 'honest', version: '1' });
+    return client.connect(transport).then(
+      () => undefined,
+      (e: unknown) => e as PqmcpError,
+    );
+  }
+
+  it('ALPACA-style redirection: a connection meant for /tools-a, routed to the listener of /tools-b under the same identity, is refused (endpoint_mismatch 100, close 4030)', async () => {
+    const a = await honestServer(cleanup, { path: '/tools-a' });
+    const b = await honestServer(cleanup, { path: '/tools-b' });
+    // Both listeners accept honest clients on their own path.
+    expect(await connectVia(a.url)).toBeUndefined();
+    expect(await connectVia(b.url)).toBeUndefined();
+    const sessionsBefore = b.sessions.length;
+    // The attacker routes the client's connection for /tools-a to the /tools-b listener.
+    const proxy = await MitmProxy.start(b.url, cleanup);
+    const error = await connectVia(`${proxy.url}tools-a`);
+    await waitFor(() => b.clientErrors.length === 1, 5_000, 'server clientError');
+    expect(b.clientErrors[0]).toMatchObject({ code: 'ERR_ENDPOINT_MISMATCH', alert: Alert.endpointMismatch });
+    expect(b.clientErrors[0]!.message).toContain('"/tools-b"');
+    // The server has no keys yet: its alert is plaintext, so the client learns only that the
+    // handshake was aborted, with code 100 as a hint.
+    expect(error).toBeInstanceOf(PeerAbortedError);
+    expect(error!.message).toBe('peer aborted the handshake (unauthenticated alert 100)');
+    expect(b.sessions).toHaveLength(sessionsBefore);
+    expect(b.handlerCalls).toBe(0);
+  });
+
+  it('a listener bound to an authority refuses a client that means another one; a service name must match exactly', async () => {
+    const log = await honestServer(cleanup, { endpoints: ['//tools.example:8443/mcp', 'svc:tools'] });
+    expect(await connectVia(log.url, { endpoint: '//tools.example:8443/mcp' })).toBeUndefined();
+    expect(await connectVia(log.url, { endpoint: 'svc:tools' })).toBeUndefined();
+    for (const endpoint of ['//evil.example:8443/mcp', '//tools.example/mcp', '//tools.example:8443/mcp/', 'svc:Tools', 'svc:billing']) {
+      const before = log.clientErrors.length;
+      expect(await connectVia(log.url, { endpoint }), endpoint).toMatchObject({ code: 'ERR_PEER_ABORTED', peerAlert: Alert.endpointMismatch });
+      await waitFor(() => log.clientErrors.length === before + 1, 5_000, 'server clientError');
+      expect(log.clientErrors.at(-1), endpoint).toMatchObject({ code: 'ERR_ENDPOINT_MISMATCH' });
+    }
+  });
+
+  it('the extension stripped in flight: refused as naming no endpoint; rewritten to a served one: the transcript catches it (bad_record_mac both sides)', async () => {
+    const log = await honestServer(cleanup, { path: '/tools-b' });
+    const stripped = await MitmProxy.start(log.url, cleanup, rewriteExtensions((exts) => exts.filter((e) => e.type !== ENDPOINT_EXT)));
+    expect(await connectVia(`${stripped.url}tools-a`)).toMatchObject({ code: 'ERR_PEER_ABORTED', peerAlert: Alert.endpointMismatch });
+    await waitFor(() => log.clientErrors.length === 1, 5_000, 'server clientError');
+    expect(log.clientErrors[0]).toMatchObject({ code: 'ERR_ENDPOINT_MISMATCH', message: 'the client did not name the endpoint it means (ClientHello extension 0x0001)' });
+
+    const rewritten = await MitmProxy.start(log.url, cleanup, rewriteExtensions((exts) => exts.map((e) => (e.type === ENDPOINT_EXT ? { type: e.type, data: utf8Encode('//127.0.0.1:1/tools-b') } : e))));
+    expect(await connectVia(`${rewritten.url}tools-a`)).toMatchObject({ code: 'ERR_BAD_RECORD_MAC' });
+    await waitFor(() => log.clientErrors.length === 2, 5_000, 'server clientError');
+    expect(log.clientErrors[1]).toMatchObject({ code: 'ERR_BAD_RECORD_MAC' });
+    expect(log.sessions).toEqual([]);
+  });
+
+  it('a malformed endpoint extension (control character, not UTF-8, empty): decode_error', async () => {
+    const log = await honestServer(cleanup);
+    for (const [i, data] of [utf8Encode('//host/\u0007'), Uint8Array.of(0xff), new Uint8Array(0), utf8Encode('no-form')].entries()) {
+      const proxy = await MitmProxy.start(log.url, cleanup, rewriteExtensions((exts) => exts.map((e) => (e.type === ENDPOINT_EXT ? { type: e.type, data } : e))));
+      expect(await connectVia(proxy.url)).toMatchObject({ code: 'ERR_PEER_ABORTED', peerAlert: Alert.decodeError });
+      await waitFor(() => log.clientErrors.length === i + 1, 5_000, 'server clientError');
+      expect(log.clientErrors[i]).toMatchObject({ code: 'ERR_DECODE' });
+    }
   });
 });

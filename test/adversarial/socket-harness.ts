@@ -18,6 +18,7 @@ import { connect, type Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { concat } from '../../src/bytes.js';
 import { SUBPROTOCOL } from '../../src/transport/index.js';
+import { endpointOfUrl } from '../../src/handshake/endpoint.js';
 import type { Cleanup } from '../helpers/mcp.js';
 import { Attacker, RawDeframer, type AttackerOptions } from './harness.js';
 
@@ -103,7 +104,9 @@ export class HostileClient extends Driver {
   static async connect(url: string, options: AttackerOptions, knobs: SocketKnobs, cleanup: Cleanup): Promise<HostileClient> {
     const ws = new WebSocket(url, [SUBPROTOCOL], { perMessageDeflate: false });
     cleanup.add(() => ws.terminate());
-    const client = new HostileClient(ws, new Attacker('client', options), knobs);
+    // The endpoint an honest client would name for this URL, unless the test chose one.
+    const withEndpoint = options.endpoint !== undefined ? options : { ...options, endpoint: endpointOfUrl(new URL(url)) };
+    const client = new HostileClient(ws, new Attacker('client', withEndpoint), knobs);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('close', () => reject(new Error('closed before open')));

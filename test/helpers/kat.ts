@@ -16,7 +16,8 @@
  * 65,736 bytes (two fragments); a KeyUpdate with request_update = 1 and its answer; one
  * message each way under the updated keys; the authenticated close both ways. The client
  * pads its application records to multiples of 256 bytes; both Credential records are
- * padded to multiples of 1024. Every record is listed with a label saying what it carries,
+ * padded to multiples of 1024. The ClientHello names the endpoint //tools.example:8443/mcp
+ * (extension 0x0001). Every record is listed with a label saying what it carries,
  * under which traffic secret, at which sequence number, and how much padding it has.
  */
 import { concat, fromHex, toHex, utf8Encode } from '../../src/bytes.js';
@@ -78,6 +79,8 @@ const NOW_MS = Date.UTC(2026, 0, 1);
 const MESSAGE_NAMES = ['client_hello', 'server_hello', 'server_credential', 'server_credential_verify', 'server_finished', 'client_credential', 'client_credential_verify', 'client_finished'];
 const HANDSHAKE_NAMES: Record<number, string> = { [MsgType.credential]: 'Credential', [MsgType.credentialVerify]: 'CredentialVerify', [MsgType.finished]: 'Finished' };
 const CLIENT_PADDING = 256;
+/** The endpoint the client names (ClientHello extension 0x0001); the server serves "/mcp". */
+const KAT_ENDPOINT = '//tools.example:8443/mcp';
 const aeadOf = (suite: number) => (suite === Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 ? 'aes-256-gcm' : 'chacha20-poly1305');
 
 /** Decrypt protected handshake records in order with a handshake traffic secret. */
@@ -166,6 +169,7 @@ export function runKatScenario(clientBackend: CryptoBackend, suite: number, serv
     suites: [suite],
     now,
     applicationPadding: CLIENT_PADDING,
+    endpoint: KAT_ENDPOINT,
     random: (n, purpose) => clientDrbg.next(n, purpose),
     keyLog: (label, s) => (clientSecrets[label] = toHex(s)),
   });
@@ -175,6 +179,7 @@ export function runKatScenario(clientBackend: CryptoBackend, suite: number, serv
     trust,
     suites: [suite],
     now,
+    acceptEndpoints: ['/mcp'],
     random: (n, purpose) => serverDrbg.next(n, purpose),
     keyLog: (label, s) => (secrets[label] = toHex(s)),
   });

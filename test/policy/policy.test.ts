@@ -170,6 +170,11 @@ describe('Cedar policy through real SDK peers', () => {
     policy.reload();
     expect(events.at(-1)).toEqual({ ok: true, source: file, policies: 8 });
     await waitFor(() => listChanged === 1, 5_000, 'tools/list_changed');
+    // The same text again (a SIGHUP for other files) announces nothing: the answer to a later
+    // request would have come after the notification.
+    policy.reload();
+    await client.listTools();
+    expect(listChanged).toBe(1);
     expect((await client.callTool({ name: 'add', arguments: { a: 1, b: 1 } })).structuredContent).toEqual({ sum: 2 });
     expect(names((await client.listTools()).tools)).toContain('add');
     // The update for a resource the agent may no longer read is dropped (it would have
