@@ -11,7 +11,15 @@
  * - A stdin line that is not JSON-RPC is reported on stderr and skipped, never fatal.
  * - When the session fails, every request still waiting for an answer gets a JSON-RPC
  *   error carrying the reason (so the MCP client shows it), then the process exits 1.
- *   End of stdin closes the session cleanly and exits 0.
+ * - End of stdin loses nothing: stdin is read from the first moment (messages that arrive
+ *   before the connection is up wait in order), and after the end every message is sent
+ *   and every request's answer awaited, bounded by --drain-timeout, before the
+ *   authenticated close; exit 0 only if every request was answered. A signal closes at once.
+ * - "connected" is printed when the server has answered a request without refusing this
+ *   agent: the gateway admits agents after the handshake (admission.ts), so a completed
+ *   handshake alone does not mean accepted. A refusal is exit 1 with ERR_NOT_ADMITTED.
+ * - The banner names the backend per primitive (describeBackend): on Node 20 "native"
+ *   serves the AEAD and classical curves while ML-KEM and ML-DSA are the portable ones.
  * - --expect names the server (like a TLS hostname check); only an explicit --any-server
  *   accepts whatever server the trust file vouches for.
  */
@@ -20,12 +28,15 @@ import { PeerAlertError, PqmcpError } from '../errors.js';
 import type { BackendChoice } from '../crypto/select.js';
 import { PqmcpClientTransport } from '../transport/client.js';
 import { SUITE_NAMES } from '../wire/messages.js';
+import { describeBackend } from '../crypto/select.js';
+import type { HandshakeResult } from '../handshake/types.js';
 import { flag, list, parse, parseDuration, positionals, required, str } from './args.js';
 import type { Context } from './context.js';
 import { CONNECT_PIN_OPTIONS, connectPinHooks } from './pins.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { checkId } from './keys.js';
+import { notAdmittedReason } from './admission.js';
 import { CliError, UsageError, errorLine } from './output.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
 import { FileTicketStore, TICKET_CONNECT_OPTIONS, TICKET_CONNECT_USAGE } from './tickets.js';
@@ -48,6 +59,9 @@ export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --tru
                            backoff, each logged on stderr (default 5; 0 = none)
   --busy-retry-max <dur>   longest wait between two retries (default 5s)
   --allow-loose-key-permissions  accept a key file others can read
+  --drain-timeout <secs>   when stdin ends, wait this long (counted from the handshake at
+                           the earliest) for the answers still owed (default 30), then
+                           report the rest and exit 1
 ${TICKET_CONNECT_USAGE}
   --pins <file>            pin the server's tool definitions in this file (0600): a tool
                            redefined later is withheld from the client (pqmcp pins)
@@ -57,8 +71,13 @@ ${TICKET_CONNECT_USAGE}
                            server whose credential attests it may offer only its tools
   --debug                  stack traces
 
-  Exit: 0 after stdin ends and the session closed cleanly; 1 if the session failed or the
-  server closed it; 2 for bad options or files.`;
+  When stdin ends, everything read is sent, every request's answer is awaited (up to
+  --drain-timeout), then the session is closed. "connected" is printed once the server has
+  answered a request without refusing this agent.
+
+  Exit: 0 after stdin ends and every request was answered; 1 if the session failed, the
+  server refused this agent or closed the session with requests unanswered; 2 for bad
+  options or files.`;
 
 const CONNECT_OPTIONS = {
   identity: { type: 'string' },
@@ -69,6 +88,8 @@ const CONNECT_OPTIONS = {
   'any-server': { type: 'boolean' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
+  // end of stdin: how long to wait for the answers still owed
+  'drain-timeout': { type: 'string' },
   ...CONNECT_PIN_OPTIONS,
   // busy retry (issue 10)
   'busy-retries': { type: 'string' },
@@ -76,6 +97,9 @@ const CONNECT_OPTIONS = {
   // resumption (tickets.ts)
   ...TICKET_CONNECT_OPTIONS,
 } as const;
+
+/** After stdin ends, how long the bridge waits for answers still owed (--drain-timeout). */
+const DEFAULT_DRAIN_TIMEOUT_S = 30;
 
 /** stdin messages waiting for the transport above which stdin is paused. */
 const PAUSE_ABOVE = 256;
@@ -114,6 +138,9 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   const backendChoice = str(p, 'backend');
   if (backendChoice !== undefined && !['auto', 'native', 'noble'].includes(backendChoice)) throw new UsageError('--backend must be auto, native or noble');
 
+  const drainText = str(p, 'drain-timeout');
+  const drainSeconds = drainText === undefined ? DEFAULT_DRAIN_TIMEOUT_S : Number(drainText);
+  if (!Number.isFinite(drainSeconds) || drainSeconds <= 0 || drainSeconds > 86_400) throw new UsageError('--drain-timeout must be a number of seconds, above 0 and at most 86400');
   const retriesText = str(p, 'busy-retries');
   const busyRetries = retriesText === undefined ? undefined : Number(retriesText);
   if (busyRetries !== undefined && (!Number.isInteger(busyRetries) || busyRetries < 0)) throw new UsageError('--busy-retries must be a non-negative integer');
@@ -142,14 +169,25 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   const stdin = process.stdin;
   const stdout = process.stdout;
   const reader = new JsonRpcLineReader();
-  /** Requests from the local client the server has not answered. */
-  const waiting = new Set<string>();
-  const waitingIds = new Map<string, Id>();
+  /** Requests from the local client the server has not answered (registered when read). */
+  const waiting = new Map<string, Id>();
   let received = 0;
   let stdinEnded = false;
+  let stopped: NodeJS.Signals | undefined;
   let failure: unknown;
+  /** Messages read from stdin whose send has not settled (including the backlog). */
   let queued = 0;
   let stdinPaused = false;
+  /** start() resolved: the transport takes sends (it queues them until the handshake). */
+  let ready = false;
+  /** Read before `ready`; sent in order once it is. */
+  const backlog: JSONRPCMessage[] = [];
+  let handshakeSettled = false;
+  let result: HandshakeResult | undefined;
+  /** The server answered a request without refusing this agent (gateway admission). */
+  let admitted = false;
+  let closing = false;
+  let drainTimer: NodeJS.Timeout | undefined;
 
   const writeOut = (m: JSONRPCMessage): void => {
     stdout.write(serializeLine(m));
@@ -160,27 +198,46 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
     const finish = (): void => {
       if (finished) return;
       finished = true;
+      clearTimeout(drainTimer);
       stdin.off('data', onData);
       stdin.off('end', onEnd);
       stdin.pause();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      const clean = failure === undefined && stdinEnded;
-      if (!clean) {
+      // Clean: nothing failed, the local side ended (stdin or a signal), and no request lost its answer.
+      const clean = failure === undefined && (stopped !== undefined || (stdinEnded && waiting.size === 0));
+      if (!clean || waiting.size > 0) {
         const error =
           failure ??
-          (stdinEnded ? undefined : new CliError('ERR_REMOTE_CLOSED', received > 0 ? 'the server closed the session' : 'the server closed the connection before answering', 1));
+          (stopped !== undefined
+            ? new CliError('ERR_REMOTE_CLOSED', `the bridge was stopped (${stopped}) before the server answered`, 1)
+            : new CliError(
+                'ERR_REMOTE_CLOSED',
+                waiting.size > 0 && stdinEnded
+                  ? `the server closed the session with ${waiting.size} request(s) unanswered`
+                  : received > 0
+                    ? 'the server closed the session'
+                    : 'the server closed the connection before answering',
+                1,
+              ));
         const line = errorLine(error);
         // Every request still waiting learns why (the local MCP client shows this).
-        for (const key of waiting) {
-          writeOut({ jsonrpc: '2.0', id: waitingIds.get(key)!, error: { code: -32000, message: line } } as JSONRPCMessage);
-        }
-        if (error !== undefined) {
+        for (const id of waiting.values()) writeOut({ jsonrpc: '2.0', id, error: { code: -32000, message: line } } as JSONRPCMessage);
+        if (!clean) {
           ctx.output.err(line);
           if (ctx.debug && error instanceof Error && error.stack) ctx.output.err(error.stack);
         }
       }
-      resolve(clean ? 0 : 1);
+      // Exit once stdout has taken everything written to it.
+      stdout.write('', () => resolve(clean ? 0 : 1));
+    };
+
+    /** After stdin ends: close once every message is sent and every request answered. */
+    const maybeClose = (): void => {
+      if (!stdinEnded || closing || finished) return;
+      if (!ready || !handshakeSettled || queued > 0 || waiting.size > 0) return;
+      closing = true;
+      void transport.close();
     };
 
     const explain = (err: PqmcpError): unknown => {
@@ -196,70 +253,97 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
     transport.onmessage = (message) => {
       const m = message as JSONRPCMessage;
       received++;
-      if (isResponse(m)) {
-        const key = JSON.stringify(m.id);
-        waiting.delete(key);
-        waitingIds.delete(key);
-      }
       const params = 'params' in m ? (m.params as { logger?: unknown; data?: unknown } | undefined) : undefined;
       if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${String(params.data)}`);
       writeOut(m);
+      if (isResponse(m)) {
+        waiting.delete(JSON.stringify(m.id));
+        if (!admitted) {
+          const refusal = notAdmittedReason(m);
+          if (refusal !== undefined) failure ??= new CliError('ERR_NOT_ADMITTED', `the server did not admit this agent: ${refusal}`, 1);
+          else {
+            admitted = true;
+            const peer = result!.peer;
+            log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.href}; ${SUITE_NAMES[result!.suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
+          }
+        }
+        maybeClose();
+      }
     };
     transport.onerror = (err) => {
       failure ??= err instanceof PqmcpError ? explain(err) : err;
     };
     transport.onclose = () => finish();
 
-    const send = (m: JSONRPCMessage): void => {
-      if (isRequest(m)) {
-        const key = JSON.stringify(m.id);
-        waiting.add(key);
-        waitingIds.set(key, m.id);
+    const settle = (): void => {
+      queued--;
+      if (stdinPaused && queued < RESUME_BELOW) {
+        stdinPaused = false;
+        stdin.resume();
       }
+      maybeClose();
+    };
+    const forward = (m: JSONRPCMessage): void => {
+      transport.send(m).then(settle, (err: unknown) => {
+        failure ??= err instanceof PqmcpError ? explain(err) : err;
+        settle();
+      });
+    };
+    reader.onmessage = (m) => {
+      if (isRequest(m)) waiting.set(JSON.stringify(m.id), m.id);
       queued++;
       if (!stdinPaused && queued > PAUSE_ABOVE) {
         stdinPaused = true;
         stdin.pause();
       }
-      const settle = (): void => {
-        queued--;
-        if (stdinPaused && queued < RESUME_BELOW) {
-          stdinPaused = false;
-          stdin.resume();
-        }
-      };
-      transport.send(m).then(settle, (err: unknown) => {
-        settle();
-        failure ??= err instanceof PqmcpError ? explain(err) : err;
-      });
+      if (ready) forward(m);
+      else backlog.push(m);
     };
-    reader.onmessage = send;
     reader.onerror = (e) => log(`stdin ${e.message} (ERR_BAD_INPUT)`);
     const onData = (chunk: Buffer): void => reader.push(chunk);
     const onEnd = (): void => {
       stdinEnded = true;
       if (reader.pending > 0) log('stdin ended inside a line; the partial line was dropped');
-      void transport.close();
+      if (handshakeSettled) startDrainTimer();
+      maybeClose();
     };
-    const onSignal = (): void => {
-      stdinEnded = true;
+    /** Bounded: answers still owed this long after stdin ended (and the handshake, which has its own timeout) are reported, exit 1. */
+    const startDrainTimer = (): void => {
+      if (drainTimer !== undefined || finished) return;
+      drainTimer = setTimeout(() => {
+        failure ??= new CliError('ERR_DRAIN_TIMEOUT', `stdin ended; ${waiting.size} request(s) still unanswered after ${drainSeconds} s (--drain-timeout)`, 1);
+        closing = true;
+        void transport.close();
+      }, drainSeconds * 1000);
+    };
+    const onSignal = (signal: NodeJS.Signals): void => {
+      stopped = signal;
+      closing = true;
       void transport.close();
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
 
     void transport.handshake.then(
-      (result) => {
-        const peer = result.peer;
-        log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.href}; ${SUITE_NAMES[result.suite] ?? 'suite ?'}, backend ${transport.backend ?? '?'}`);
+      (r) => {
+        result = r;
+        handshakeSettled = true;
+        if (stdinEnded) startDrainTimer();
+        maybeClose();
       },
-      () => {},
+      () => {
+        handshakeSettled = true;
+      },
     );
+    // Read stdin from the start: what arrives before the connection is up waits in the backlog.
+    stdin.on('data', onData);
+    stdin.on('end', onEnd);
+    stdin.resume();
     transport.start().then(
       () => {
-        stdin.on('data', onData);
-        stdin.on('end', onEnd);
-        stdin.resume();
+        ready = true;
+        for (const m of backlog.splice(0)) forward(m);
+        maybeClose();
       },
       (err: unknown) => {
         failure ??= err instanceof PqmcpError ? explain(err) : err;

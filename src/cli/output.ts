@@ -37,7 +37,9 @@ export type CliErrorCode =
   | 'ERR_NOT_ADMITTED'
   | 'ERR_CHILD'
   | 'ERR_LISTEN'
-  | 'ERR_REMOTE_CLOSED';
+  | 'ERR_REMOTE_CLOSED'
+  // the bridge's drain at the end of stdin (connect.ts)
+  | 'ERR_DRAIN_TIMEOUT';
 
 export class CliError extends Error {
   constructor(

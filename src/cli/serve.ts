@@ -51,6 +51,10 @@ import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { CliError, UsageError, errorLine, humanDuration } from './output.js';
 import { Router } from './router.js';
+import { admissionProblem, notAdmittedAnswer } from './admission.js';
+import type { Admission } from './admission.js';
+export { admissionProblem } from './admission.js';
+export type { Admission } from './admission.js';
 import type { RouterPeer } from './router.js';
 import { POLICY_SERVE_OPTIONS, POLICY_SERVE_USAGE, describeGates, loadGates } from './serve-policy.js';
 import { TICKET_SERVE_OPTIONS, TICKET_SERVE_USAGE, readTicketKeys, serveTicketOptions } from './tickets.js';
@@ -134,26 +138,6 @@ const PAUSE_ABOVE = 256;
 const RESUME_BELOW = 64;
 /** A refused session is closed after answering its first request, or after this. */
 const REFUSE_CLOSE_MS = 5_000;
-
-export interface Admission {
-  allowIds: string[];
-  scopes: string[];
-  attributes: Array<[string, string]>;
-}
-
-/** Why `peer` may not use this gateway, or undefined when it may. */
-export function admissionProblem(peer: Pick<VerifiedPeer, 'agentId' | 'scopes' | 'attributes'>, a: Admission): string | undefined {
-  if (a.allowIds.length > 0) {
-    const ok = a.allowIds.some((pattern) => (pattern.endsWith('*') ? peer.agentId.startsWith(pattern.slice(0, -1)) : peer.agentId === pattern));
-    if (!ok) return `${peer.agentId} is not an allowed agent id (--allow-id)`;
-  }
-  const missing = a.scopes.filter((s) => !peer.scopes.includes(s));
-  if (missing.length > 0) return `${peer.agentId} lacks required scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (--require-scope)`;
-  for (const [k, v] of a.attributes) {
-    if (!Object.hasOwn(peer.attributes, k) || peer.attributes[k] !== v) return `${peer.agentId} lacks required attribute ${k}=${v} (--require-attr)`;
-  }
-  return undefined;
-}
 
 /** "--failure-log 20/10s": lines per window and the window. */
 export function parseFailureLog(text: string): { burst: number; windowMs: number } {
@@ -394,7 +378,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       if (typeof msg.method !== 'string' || (typeof msg.id !== 'string' && typeof msg.id !== 'number')) return;
       clearTimeout(timer);
       transport
-        .send({ jsonrpc: '2.0', id: msg.id, error: { code: -32001, message: `pqmcp gateway: not admitted: ${reason}` } })
+        .send(notAdmittedAnswer(msg.id, reason))
         .catch(() => {})
         .finally(() => void transport.close().catch(() => {}));
     };

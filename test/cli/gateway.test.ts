@@ -135,7 +135,7 @@ describe('one child per session', () => {
     const x = new CliProcess(['connect', url, '--identity', intruder.key, '--trust', trust, '--expect', SERVER_ID]);
     x.write(INIT);
     const answer = await x.waitForMessage((m) => m['id'] === 0);
-    expect(answer['error']).toEqual({ code: -32001, message: 'pqmcp gateway: not admitted: agent://other/intruder is not an allowed agent id (--allow-id)' });
+    expect(answer['error']).toMatchObject({ code: -32001, message: 'pqmcp gateway: not admitted: agent://other/intruder is not an allowed agent id (--allow-id)' });
     expect(await x.exited).toBe(1);
     await gateway.waitForStderr(/session [0-9a-f]{8} refused: agent:\/\/other\/intruder is not an allowed agent id \(--allow-id\)/);
     expect(gateway.stderr).not.toMatch(/session [0-9a-f]{8} started: agent:\/\/other\/intruder/);
