@@ -43,6 +43,9 @@ describe('fuzzing (bounded CI run)', () => {
     expect(code).toBe(0);
     expect(report.coverage.enabled).toBe(true);
     expect(report.targets.map((t) => t.target)).toEqual(['wire', 'credential', 'records', 'session', 'handshake', 'inner']);
-    for (const t of report.targets) expect(t.execs, t.target).toBeGreaterThan(SECONDS_PER_TARGET * 200);
+    // A floor that shows each target really ran many inputs, not a speed check: the slowest
+    // target (session: a full handshake per input) manages 130-200 a second on a loaded
+    // 2-core machine, the others thousands.
+    for (const t of report.targets) expect(t.execs, t.target).toBeGreaterThan(SECONDS_PER_TARGET * 50);
   });
 });

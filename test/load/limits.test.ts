@@ -34,6 +34,9 @@ const FULL = process.env.PQMCP_LOAD === 'full';
 const STORM = FULL ? 100_000 : 20_000;
 const HOLDERS = 50;
 const MiB = 1024 * 1024;
+// (f): 64 MiB messages against the default 256 MiB budget.
+const MESSAGE_MIB = 64;
+const BUDGET_MIB = 256;
 const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const turn = () => new Promise((r) => setImmediate(r));
@@ -136,9 +139,12 @@ describe('(e) KeyUpdate storm from an authenticated peer', () => {
 });
 
 describe('(f) partly received messages', () => {
-  it(`${HOLDERS} sessions each holding part of a 64 MiB message: bytes held stay near the budget, honest clients are served, all is freed after`, async () => {
+  it(`${HOLDERS} sessions each holding part of a ${MESSAGE_MIB} MiB message: bytes held stay near the ${BUDGET_MIB} MiB budget, honest clients are served, all is freed after`, async () => {
     // A paused socket notices that its peer left at its next keepalive ping (1 s here).
-    const log = await honestServer(cleanup, { keepAliveMs: 1000 });
+    // All holders connect from 127.0.0.1 at once: lift the per-source admission limits (what
+    // this test measures is the budget for partial messages, not admission).
+    const admission = { maxPendingPerSource: HOLDERS + 10, maxPendingHandshakes: HOLDERS + 10, maxCryptoQueue: HOLDERS + 10, handshakeRatePerSource: 0 };
+    const log = await honestServer(cleanup, { keepAliveMs: 1000, ...admission });
     const honest = await honestClient(log.url);
     const heap0 = liveMemory();
     const rss0 = process.memoryUsage().rss;
@@ -153,7 +159,7 @@ describe('(f) partly received messages', () => {
     const holders = await Promise.all(Array.from({ length: HOLDERS }, () => HostileClient.connect(log.url, attackerAs(), {}, cleanup)));
     await Promise.all(holders.map((h) => h.handshake));
     const fragment = new Uint8Array(65536).fill(0x20);
-    const fullMessage = 1023; // fragments: 64 MiB - 64 KiB, never the final one
+    const fullMessage = MESSAGE_MIB * 16 - 1; // fragments: the message less 64 KiB, never the final one
     const sentBy = holders.map(() => 0);
     /** Send fragments (15 per WebSocket message, under maxPayload) while the socket drains; stop when blocked for 500 ms. */
     const fill = async (i: number): Promise<void> => {
@@ -186,15 +192,15 @@ describe('(f) partly received messages', () => {
     const rssHolding = process.memoryUsage().rss;
 
     console.log(
-      `[partial f] ${HOLDERS} holders sent ${mib(sentBy.reduce((x, n) => x + n * 65536, 0))} in all (${complete} reached 64 MiB); ` +
-        `server holds ${mib(held)} (peak ${mib(heldPeak)}, budget 256 MiB; unbounded it would be ${mib(HOLDERS * fullMessage * 65536)}); ` +
+      `[partial f] ${HOLDERS} holders sent ${mib(sentBy.reduce((x, n) => x + n * 65536, 0))} in all (${complete} reached ${MESSAGE_MIB} MiB); ` +
+        `server holds ${mib(held)} (peak ${mib(heldPeak)}, budget ${BUDGET_MIB} MiB; unbounded it would be ${mib(HOLDERS * fullMessage * 65536)}); ` +
         `RSS ${mib(rss0)} -> peak ${mib(rssPeak)} (+${mib(rssPeak - rss0)}), holding ${mib(rssHolding)}`,
     );
-    // The budget (256 MiB), plus the oldest message still growing (64 MiB), plus one socket
-    // message (1 MiB maxPayload) per holder that started while over the budget.
-    expect(heldPeak).toBeLessThanOrEqual(256 * MiB + 64 * MiB + HOLDERS * MiB);
-    expect(held).toBeGreaterThan(200 * MiB); // they really hold it
-    expect(complete).toBeLessThanOrEqual(5); // most were paused long before 64 MiB
+    // The budget, plus the oldest message still growing, plus one socket message (1 MiB
+    // maxPayload) per holder that started while over the budget.
+    expect(heldPeak).toBeLessThanOrEqual((BUDGET_MIB + MESSAGE_MIB + HOLDERS) * MiB);
+    expect(held).toBeGreaterThan(BUDGET_MIB * 0.75 * MiB); // they really hold it
+    expect(complete).toBeLessThanOrEqual(5); // most were paused long before the end
     // Generous: the unbounded case is 3.2 GiB for the messages alone.
     expect(rssPeak - rss0).toBeLessThan(1024 * MiB);
 
