@@ -31,7 +31,7 @@ import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { Session } from '../session/session.js';
 import { Connection } from './connection.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
-import { decodeForDelivery, encodeMessage, isRequest } from './jsonrpc.js';
+import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage } from './message-hooks.js';
 import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
@@ -470,12 +470,7 @@ export class PqmcpClientTransport {
   }
 
   private deliver(data: Uint8Array): void {
-    const connection = this.connection!;
-    const message = decodeForDelivery(data, {
-      onerror: (error) => this.onerror?.(error),
-      reply: (bytes) => void connection.send(bytes).catch(noop),
-      abort: (error) => connection.abort(error),
-    });
+    const message = decodeForDelivery(data, failureOn(this.connection!, (error) => this.onerror?.(error)));
     if (message === undefined) return;
     if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length, data);
     else this.onmessage?.(message);

@@ -48,6 +48,15 @@ export interface DeliveryFailure {
   abort: (error: PqmcpError) => void;
 }
 
+/** The DeliveryFailure of a transport on `connection`: replies and aborts go to that session. */
+export function failureOn(connection: { send(data: Uint8Array): Promise<void>; abort(error: PqmcpError): void }, onerror: (error: PqmcpError) => void): DeliveryFailure {
+  return {
+    onerror,
+    reply: (bytes) => void connection.send(bytes).catch(() => undefined),
+    abort: (error) => connection.abort(error),
+  };
+}
+
 /** JSON-RPC 2.0's "Invalid Request" error code. */
 export const INVALID_REQUEST = -32600;
 

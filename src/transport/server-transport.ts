@@ -18,11 +18,10 @@ import type { BackendName } from '../crypto/types.js';
 import type { Connection } from './connection.js';
 import { authInfoFor, sessionIdOf } from './auth-info.js';
 import type { PqmcpAuthInfo } from './auth-info.js';
-import { decodeForDelivery, encodeMessage } from './jsonrpc.js';
+import { decodeForDelivery, failureOn, encodeMessage } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage, MessageHook } from './message-hooks.js';
 
-const noop = (): void => {};
 
 /** An MCP server `Transport` (SDK 1.x and 2.x) for one authenticated session. */
 export class PqmcpServerTransport {
@@ -149,12 +148,7 @@ export class PqmcpServerTransport {
   }
 
   private deliver(data: Uint8Array): void {
-    const connection = this.connection;
-    const message = decodeForDelivery(data, {
-      onerror: (error) => this.onerror?.(error),
-      reply: (bytes) => void connection.send(bytes).catch(noop),
-      abort: (error) => connection.abort(error),
-    });
+    const message = decodeForDelivery(data, failureOn(this.connection, (error) => this.onerror?.(error)));
     if (message === undefined) return;
     if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length, data);
     else this.onmessage?.(message, this.extra);

@@ -60,6 +60,7 @@ import { ReceiveBudget } from './receive-budget.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import type { GuardOptions } from './session-guard.js';
 import { Edge } from './edge.js';
+import type { EdgeOptions } from './edge.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 import type { MessageHook } from './message-hooks.js';
 import type { Traffic } from './ws-socket.js';
@@ -67,7 +68,7 @@ import { emitTo } from '../audit/events.js';
 import { checkAcceptedEndpoints } from '../handshake/endpoint.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
-export interface PqmcpServerOptions extends PqmcpTransportOptions {
+export interface PqmcpServerOptions extends PqmcpTransportOptions, EdgeOptions {
   /** Interface to listen on (own server only). Default '127.0.0.1'. */
   host?: string;
   /** Port (own server only). Default 0: any free port (see `address()` / `url`). */
@@ -76,22 +77,8 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions {
   server?: HttpServer | HttpsServer;
   /** Only accept upgrades to this exact path (e.g. '/mcp'). Default: any path. */
   path?: string;
-  /** Unfinished handshakes allowed at once; a newcomer evicts one (close code 4006, see edge below). Default 64. */
-  maxPendingHandshakes?: number;
 
-  // --- edge admission (issue 10): see EdgeOptions in edge.ts ---
-  /** Unfinished handshakes per source address (IPv6: per /64). Default 8. */
-  maxPendingPerSource?: number;
-  /** The ClientHello must be complete within this after the WebSocket opens. Default 2 000 ms. */
-  firstFlightTimeoutMs?: number;
-  /** Reverse proxies whose X-Forwarded-For names the client (addresses or CIDR blocks). Default none. */
-  trustedProxies?: readonly string[];
-  /** Worker threads for the handshake's encapsulation and signature; 0: on the event loop. Default: cores - 1, from 1 to 4. */
-  cryptoWorkers?: number;
-  /** New handshakes waiting for crypto before the busiest source's get server_busy. Default 64. */
-  maxCryptoQueue?: number;
-  /** New handshakes per second per source address before server_busy. Default 50; 0: no limit. */
-  handshakeRatePerSource?: number;
+  // edge admission (issue 10): the EdgeOptions fields, documented in edge.ts
 
   // --- authorization and quotas (pqmcp/policy) ---
   /**
