@@ -30,6 +30,7 @@ import type { Aead, AeadAlgorithm, CryptoBackend } from '../crypto/types.js';
 import { DEFAULT_SEQUENCE_LIMIT, HEADER_LENGTH, InnerType, IV_LENGTH, KEY_LENGTH, MAX_CONTENT, MAX_PROTECTED_BODY, MIN_PROTECTED_BODY, RecordType, TAG_LENGTH, type InnerTypeId } from './constants.js';
 import { writeHeader } from './framing.js';
 import { writeNonce } from './_nonce.js';
+import { copyBytes } from '../bytes.js';
 
 /** The one-byte trailer (inner content type) of each unpadded inner plaintext, by type. */
 const INNER_TYPE_BYTE: readonly Uint8Array[] = Array.from({ length: InnerType.applicationFinal + 1 }, (_, t) => Uint8Array.of(t));
@@ -69,8 +70,8 @@ export class CipherState {
     const limit = options.sequenceLimit ?? DEFAULT_SEQUENCE_LIMIT;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > DEFAULT_SEQUENCE_LIMIT) throw new InvalidArgumentError('sequenceLimit must be an integer from 1 to 2^48');
     this.limit = limit;
-    this.key = key.slice();
-    this.iv = iv.slice();
+    this.key = copyBytes(key);
+    this.iv = copyBytes(iv);
     this.aead = backend.aead(algorithm, this.key);
   }
 
