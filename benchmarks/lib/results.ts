@@ -80,7 +80,7 @@ export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp
   }
   for (const [bu, tp] of Object.entries(r.throughput)) {
     if (!tp) continue;
-    for (const v of ['pqmcp', 'pqmcp-aes']) {
+    for (const v of ['pqmcp', 'pqmcp-chacha']) {
       const a = tp.variants[v];
       if (!a) continue;
       for (const base of ['ws', 'wss']) {
