@@ -264,17 +264,34 @@ describe('server busy', () => {
     // refused as busy before any expensive work. Should the machine be so slow that the
     // token refills in between, spend it again (bounded).
     const served = await serve(serverKind, { handshakeRatePerSource: 1 });
+    let connections = 0;
+    served.server.httpServer.on('connection', () => void connections++);
     const seen = served.refused.length;
     let error: unknown;
     for (let attempt = 0; attempt < 5 && error === undefined; attempt++) {
+      // The first client's ClientHello spends the token; the second client's, sent right
+      // after (well within the second), is refused. Should the first lose the race, again.
+      const before = connections;
       const first = newClient('1.x');
-      await first.connect(transport(served.server.url));
+      const spent = first.connect(transport(served.server.url)).then(
+        () => true,
+        (e: unknown) => {
+          if (findPqmcpError(e) instanceof ServerBusyError) return false;
+          throw e;
+        },
+      );
+      await waitFor(() => connections > before, 10_000, 'the first connection');
+      await new Promise((r) => setTimeout(r, 50));
       const client = newClient(clientKind);
-      error = await client.connect(transport(served.server.url)).then(
+      const result = client.connect(transport(served.server.url)).then(
         () => undefined,
         (e: unknown) => e,
       );
+      const [firstSpent, got] = await Promise.all([spent, result]);
+      if (firstSpent) error = got;
       await first.close();
+      await client.close();
+      if (error === undefined) await new Promise((r) => setTimeout(r, 1_100));
     }
     expectTyped(error, clientKind, { cls: ServerBusyError, code: 'ERR_SERVER_BUSY' }, true);
     expect(served.refused.slice(seen).some((e) => e instanceof ServerBusyError)).toBe(true);
