@@ -6,6 +6,15 @@ export { bytesToHex as toHex, concatBytes as concat, equalBytes, hexToBytes as f
 
 export const utf8Encode = (s: string): Uint8Array => new TextEncoder().encode(s);
 
+/**
+ * An independent copy of `bytes` in a plain Uint8Array with its own memory. Never
+ * `bytes.slice()`: on a Node Buffer that is a view on the same memory, so wiping the
+ * original would wipe the "copy" (and a transport reusing its buffer would change it).
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
 /** Overwrite secret bytes once they are no longer needed (best effort in JS). */
 export function wipe(...bufs: (Uint8Array | undefined)[]): void {
   for (const b of bufs) b?.fill(0);
