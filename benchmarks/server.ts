@@ -20,13 +20,9 @@
  *
  * Commands: start, cpu, mem, peakStart, peakStop, stop (see the handlers below).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { AuditLog } from '../src/audit/writer.js';
-import { auditMetrics } from '../src/audit/metrics.js';
 import type { AuditSink } from '../src/audit/events.js';
+import { benchAuditSink } from './lib/audit-sink.js';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -192,21 +188,9 @@ async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<nu
 
 /** What `pqmcp serve --audit DIR --metrics ...` does with each event: a file and the meter. */
 async function auditAndMetrics(): Promise<AuditSink> {
-  const dir = mkdtempSync(join(tmpdir(), 'pqmcp-bench-audit-'));
-  const log = await AuditLog.open(dir);
-  const { MeterProvider } = await import('@opentelemetry/sdk-metrics');
-  const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
-  const provider = new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] });
-  const record = auditMetrics(provider.getMeter('pqmcp'));
-  closers.push(async () => {
-    await log.close();
-    await provider.shutdown();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return (e) => {
-    log.write(e);
-    record(e);
-  };
+  const { sink, close } = await benchAuditSink({ audit: true, metrics: true });
+  closers.push(close);
+  return sink;
 }
 
 serveRequests({
