@@ -38,7 +38,7 @@ describe.skipIf('missing' in found)('MCP conformance suite, server scenarios: se
       [process.execPath, EVERYTHING, 'stdio'],
       cleanups,
     );
-  }, 300_000);
+  }, 480_000);
 
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c();

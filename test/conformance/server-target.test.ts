@@ -32,7 +32,7 @@ describe.skipIf('missing' in found)('MCP conformance suite, server scenarios: a 
       [process.execPath, TARGET],
       cleanups,
     );
-  }, 300_000);
+  }, 480_000);
 
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c();
