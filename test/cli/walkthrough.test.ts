@@ -10,6 +10,10 @@
  * - `npx -y @modelcontextprotocol/server-everything stdio` is served offline: `npx` on PATH
  *   runs the installed copy for exactly that command and refuses anything else.
  *
+ * docs/usage.md's block that makes the library's key files with the CLI (marked
+ * `<!-- walkthrough -->` there too) runs the same way, and the library's loaders then read
+ * what it wrote, as that page says they do.
+ *
  * A `background` block is started with `&` (the gateway keeps running) and the script waits
  * for its "listening on" line; in a `stdin` block the command is the lines up to the first
  * one that does not end in a backslash, and the rest is what the user types into it,
@@ -21,8 +25,11 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI_ARGS, CLI_COMMAND, EVERYTHING, ROOT, tempDir } from './helpers.js';
+import { createNativeBackend } from '../../src/crypto/native.js';
+import { loadIdentity, loadTrustStore } from '../../src/identity/files.js';
 
 const DOC = join(ROOT, 'docs/cli.md');
+const USAGE = join(ROOT, 'docs/usage.md');
 
 interface Block {
   kind: 'run' | 'background' | 'stdin';
@@ -66,6 +73,41 @@ async function freePort(): Promise<number> {
 
 const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
+
+/** Run `text` in bash, in its own process group, with the shims first on PATH and HOME set. */
+function bash(text: string, homeDir: string, started: (child: ReturnType<typeof spawn>) => void = () => {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', text], {
+      cwd: tmp.dir,
+      detached: true, // its own process group, so afterAll can stop what it leaves running
+      env: { ...process.env, HOME: homeDir, PATH: `${bin}:${process.env['PATH'] ?? ''}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    started(child);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => reject(new Error(`the shell did not finish in time\nstdout:\n${stdout}\nstderr:\n${stderr}`)), 170_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** `pqmcp` running this checkout's CLI; `npx` serving server-everything offline, nothing else. */
+function writeShims(): void {
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'pqmcp'), `#!/bin/sh\nexec ${[CLI_COMMAND, ...CLI_ARGS].map(sh).join(' ')} "$@"\n`);
+  writeFileSync(
+    join(bin, 'npx'),
+    `#!/bin/sh\nif [ "$*" = "-y @modelcontextprotocol/server-everything stdio" ]; then exec ${sh(process.execPath)} ${sh(EVERYTHING)} stdio; fi\necho "npx (offline test shim): not available: $*" >&2\nexit 127\n`,
+  );
+  chmodSync(join(bin, 'pqmcp'), 0o755);
+  chmodSync(join(bin, 'npx'), 0o755);
+}
+
 describe('docs/cli.md walkthrough', () => {
   it('runs as a user types it: identities, trust, the gateway in front of server-everything, one request through the bridge', async () => {
     const markdown = readFileSync(DOC, 'utf8');
@@ -81,14 +123,8 @@ describe('docs/cli.md walkthrough', () => {
     for (const [from] of substitutions) expect(walkthrough, `the walkthrough no longer says ${from}`).toContain(from);
     const substitute = (text: string): string => substitutions.reduce((t, [from, to]) => t.split(from).join(to), text);
 
-    for (const dir of [home, bin, logs]) mkdirSync(dir, { recursive: true });
-    writeFileSync(join(bin, 'pqmcp'), `#!/bin/sh\nexec ${[CLI_COMMAND, ...CLI_ARGS].map(sh).join(' ')} "$@"\n`);
-    writeFileSync(
-      join(bin, 'npx'),
-      `#!/bin/sh\nif [ "$*" = "-y @modelcontextprotocol/server-everything stdio" ]; then exec ${sh(process.execPath)} ${sh(EVERYTHING)} stdio; fi\necho "npx (offline test shim): not available: $*" >&2\nexit 127\n`,
-    );
-    chmodSync(join(bin, 'pqmcp'), 0o755);
-    chmodSync(join(bin, 'npx'), 0o755);
+    for (const dir of [home, logs]) mkdirSync(dir, { recursive: true });
+    writeShims();
 
     const parts = ['set -e'];
     blocks.forEach((block, i) => {
@@ -111,23 +147,7 @@ describe('docs/cli.md walkthrough', () => {
     });
     parts.push('echo "== done"');
 
-    let stdout = '';
-    let stderr = '';
-    const code = await new Promise<number | null>((resolve, reject) => {
-      script = spawn('bash', ['-c', parts.join('\n')], {
-        cwd: tmp.dir,
-        detached: true, // its own process group, so afterAll can stop the gateway it leaves running
-        env: { ...process.env, HOME: home, PATH: `${bin}:${process.env['PATH'] ?? ''}` },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      script.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      script.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const timer = setTimeout(() => reject(new Error(`the walkthrough did not finish in time\nstdout:\n${stdout}\nstderr:\n${stderr}`)), 170_000);
-      script.on('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
+    const { code, stdout, stderr } = await bash(parts.join('\n'), home, (child) => (script = child));
     const gatewayLog = existsSync(join(logs, 'serve.err')) ? readFileSync(join(logs, 'serve.err'), 'utf8') : '';
     expect(code, `the walkthrough failed\nstdout:\n${stdout}\nstderr:\n${stderr}\ngateway:\n${gatewayLog}`).toBe(0);
     expect(stdout).toContain('== done');
@@ -163,4 +183,23 @@ describe('docs/cli.md walkthrough', () => {
     expect(answers[0]).toMatchObject({ jsonrpc: '2.0', id: 1, result: { serverInfo: { name: 'mcp-servers/everything' } } });
     expect(connectErr).toMatch(new RegExp(`^pqmcp connect: connected to agent://acme/tools \\(key [0-9a-f]{16}, issuer issuer://acme\\) at ws://127\\.0\\.0\\.1:${port}/; `, 'm'));
   }, 180_000);
+
+  it("docs/usage.md: the CLI makes the library's key files, and the library's loaders read them", async () => {
+    const blocks = walkthroughBlocks(readFileSync(USAGE, 'utf8'));
+    expect(blocks.map((b) => b.kind)).toEqual(['run']);
+    writeShims();
+    const dir = join(tmp.dir, 'usage');
+    mkdirSync(dir, { recursive: true });
+    const { code, stdout, stderr } = await bash(`set -e\ncd ${sh(dir)}\n${blocks[0]!.text}`, join(tmp.dir, 'usage-home'));
+    expect(code, `${stdout}\n${stderr}`).toBe(0);
+    expect(statSync(join(dir, 'keys')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'keys/tools.key.json')).mode & 0o777).toBe(0o600);
+    const backend = createNativeBackend();
+    const tools = await loadIdentity(join(dir, 'keys/tools.key.json'), { backend });
+    expect(tools.agentId).toBe('agent://example.com/tools');
+    expect(tools.credentialPath).toBe(join(dir, 'keys/tools.cred.json'));
+    const trust = await loadTrustStore(join(dir, 'keys/trust.json'));
+    const peer = trust.verifyCredential(backend, tools.credential.encoded, { expectedPeerId: 'agent://example.com/tools' });
+    expect(peer).toMatchObject({ agentId: 'agent://example.com/tools', issuer: 'issuer://example.com/ca', scopes: ['mcp:serve'], fingerprint: tools.fingerprint });
+  }, 120_000);
 });
