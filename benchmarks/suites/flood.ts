@@ -18,6 +18,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { PqmcpClientTransport } from '../../src/transport/client.js';
 import { Session } from '../../src/session/session.js';
+import { endpointOfUrl } from '../../src/handshake/endpoint.js';
 import { selectBackend } from '../../src/crypto/select.js';
 import { now, startServer } from '../lib/context.js';
 import type { SuiteContext } from '../lib/context.js';
@@ -110,7 +111,8 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
     }
     return percentile(lat, 99);
   };
-  const hellos = Array.from({ length: 4 }, () => Buffer.concat(Session.client({ backend, identity: identityOf(ctx.fixture, 'client', backend), trust }).start().send));
+  // Naming the listener's endpoint, as a real client does: the hello gets as far as the crypto.
+  const hellos = Array.from({ length: 4 }, () => Buffer.concat(Session.client({ backend, identity: identityOf(ctx.fixture, 'client', backend), trust, endpoint: endpointOfUrl(new URL(url)) }).start().send));
   const rss = async (): Promise<number> => (await server.worker.request<{ rss: number }>('mem')).rss / MiB;
 
   try {
