@@ -34,7 +34,7 @@ import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage } from './message-hooks.js';
-import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
+import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { sessionIdOf } from './auth-info.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
@@ -284,6 +284,7 @@ export class PqmcpClientTransport {
       ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
       now: this.resolved.clock.now,
       maxMessageSize: this.resolved.maxMessageSize,
+      maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
       applicationPadding: this.resolved.applicationPadding,
       endpoint: this.endpoint,
     });

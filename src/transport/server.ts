@@ -355,6 +355,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         now: this.resolved.clock.now,
         maxMessageSize: this.resolved.maxMessageSize,
+        maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
         deferCrypto: true,
         applicationPadding: this.resolved.applicationPadding,
         acceptEndpoints: this.endpoints ?? [this.options.path ?? pathname(req.url)],

@@ -173,20 +173,27 @@ describe('Refusals (429 after a hold, bounded)', () => {
     return { server, read, close: () => client.destroy() };
   }
 
-  it('holds up to maxHeld sockets, answers them 429 with Retry-After and closes; past the bound, answers at once', async () => {
-    const refusals = new Refusals({ delayMs: 50, maxHeld: 2 });
+  it('holds up to maxHeld sockets; past the bound, answers at once: 429 with Retry-After, then closes', async () => {
+    const refusals = new Refusals({ delayMs: 60_000, maxHeld: 2 });
     const pairs = await Promise.all([socketPair(), socketPair(), socketPair()]);
     for (const p of pairs) refusals.refuse(p.server);
     expect(refusals.held).toBe(2);
     expect(refusals.refused).toBe(3);
-    // The third was answered at once; the held two after their hold.
+    // The third was answered at once; the held two are still held (a minute).
     const third = await pairs[2]!.read;
+    expect(third).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
+    expect(third).toContain('Retry-After: 1\r\n');
     expect(refusals.held).toBe(2);
-    const answers = [third, ...(await Promise.all(pairs.slice(0, 2).map((p) => p.read)))];
-    for (const a of answers) {
-      expect(a).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
-      expect(a).toContain('Retry-After: 1\r\n');
-    }
+    refusals.close();
+    for (const p of pairs.slice(0, 2)) expect(await p.read).toMatch(/^HTTP\/1\.1 429 /);
+  });
+
+  it('a held socket is answered when its hold ends (one timer for all)', async () => {
+    const refusals = new Refusals({ delayMs: 20, maxHeld: 10 });
+    const pairs = await Promise.all([socketPair(), socketPair()]);
+    for (const p of pairs) refusals.refuse(p.server);
+    expect(refusals.held).toBe(2);
+    for (const p of pairs) expect(await p.read).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
     expect(refusals.held).toBe(0);
   });
 
