@@ -18,7 +18,7 @@
  * - Differences from the draft are listed in docs/protocol.md ("Composite signatures"):
  *   we carry no OIDs or ASN.1 (raw concatenated encodings only).
  */
-import { concat, utf8Encode } from '../bytes.js';
+import { concat, copyBytes, utf8Encode } from '../bytes.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { CryptoBackend, Ed25519KeyPair, MlDsaKeyPair } from './types.js';
 
@@ -44,7 +44,7 @@ export function compositeKeygen(backend: CryptoBackend, seed: Uint8Array): Compo
   if (seed.length !== COMPOSITE_SEED_LENGTH) throw new InvalidArgumentError(`composite seed must be ${COMPOSITE_SEED_LENGTH} bytes, got ${seed.length}`);
   const mldsa = backend.mldsa65.keygen(seed.subarray(0, 32));
   const ed = backend.ed25519.keygen(seed.subarray(32, 64));
-  return { publicKey: concat(mldsa.publicKey, ed.publicKey), seed: seed.slice(), mldsa, ed25519: ed };
+  return { publicKey: concat(mldsa.publicKey, ed.publicKey), seed: copyBytes(seed), mldsa, ed25519: ed };
 }
 
 /** M' of the draft. */

@@ -47,7 +47,7 @@
 import type * as NodeCrypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { BackendUnavailableError, InternalError, InvalidArgumentError, InvalidKeyError } from '../errors.js';
-import { uninitialised } from '../bytes.js';
+import { copyBytes, uninitialised } from '../bytes.js';
 import { checkLength, isAllZero } from './_checks.js';
 import { createNobleBackend } from './noble.js';
 import type {
@@ -489,7 +489,7 @@ function nativeEd25519(c: NodeCryptoModule, keys: Keys, publicKeys: PublicKeyCac
     keygen(seed): Ed25519KeyPair {
       checkLength(seed, 32, 'Ed25519 seed');
       const priv = keys.curvePrivate('ed25519', seed);
-      return cache.attach({ seed: seed.slice(), publicKey: keys.curvePublicBytes(priv) }, priv);
+      return cache.attach({ seed: copyBytes(seed), publicKey: keys.curvePublicBytes(priv) }, priv);
     },
     sign: (kp, msg) => u8(c.sign(null, msg, cache.get(kp))),
     verify(pk, msg, sig) {
@@ -570,7 +570,7 @@ function nativeMlDsa(c: NodeCryptoModule, keys: Keys, noble: MlDsa65, publicKeys
       checkLength(seed, 32, 'ML-DSA-65 seed');
       // FIPS 204 ML-DSA.KeyGen_internal(xi).
       const sk = fromSeed(seed);
-      return nativeKeys.attach({ seed: seed.slice(), publicKey: exportRawPublic(c.createPublicKey(sk)) }, sk);
+      return nativeKeys.attach({ seed: copyBytes(seed), publicKey: exportRawPublic(c.createPublicKey(sk)) }, sk);
     },
     sign(kp, message, context, randomness) {
       if (context.length > 255) throw new InvalidArgumentError('ML-DSA context must be at most 255 bytes');

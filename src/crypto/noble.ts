@@ -24,12 +24,13 @@ import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
 import { InvalidArgumentError, InvalidKeyError } from '../errors.js';
 import type { Aead, AeadAlgorithm, CryptoBackend, Ed25519KeyPair, MlDsaKeyPair, XWingKeyPair } from './types.js';
 import { checkLength, isAllZero } from './_checks.js';
+import { copyBytes } from '../bytes.js';
 
 const ALL_NOBLE = { name: 'noble', mlkem: 'noble', mldsa: 'noble', x25519: 'noble', ed25519: 'noble', aead: 'noble', hash: 'noble' } as const;
 
 function nobleAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
   if (algorithm !== 'chacha20-poly1305' && algorithm !== 'aes-256-gcm') throw new InvalidArgumentError(`unknown AEAD algorithm ${JSON.stringify(algorithm)}`);
-  key = checkLength(key, 32, 'AEAD key').slice(); // our own copy: a caller wiping `key` must not change ours
+  key = copyBytes(checkLength(key, 32, 'AEAD key')); // our own copy: a caller wiping `key` must not change ours
   const make = algorithm === 'chacha20-poly1305' ? chacha20poly1305 : gcm;
   return {
     seal: (nonce, plaintext, aad) => make(key, checkLength(nonce, 12, 'AEAD nonce'), aad).encrypt(plaintext),
@@ -95,7 +96,7 @@ export function createNobleBackend(): CryptoBackend {
     ed25519: {
       keygen(seed): Ed25519KeyPair {
         checkLength(seed, 32, 'Ed25519 seed');
-        return { seed: seed.slice(), publicKey: ed25519.getPublicKey(seed) };
+        return { seed: copyBytes(seed), publicKey: ed25519.getPublicKey(seed) };
       },
       sign: (kp, msg) => ed25519.sign(msg, kp.seed),
       verify(pk, msg, sig) {
@@ -137,7 +138,7 @@ export function createNobleBackend(): CryptoBackend {
         checkLength(seed, 32, 'ML-DSA-65 seed');
         const { publicKey, secretKey } = ml_dsa65.keygen(seed);
         // Not enumerable: a spread copy (possibly with another seed) must not inherit it.
-        return Object.defineProperty({ seed: seed.slice(), publicKey }, EXPANDED, { value: secretKey, enumerable: false });
+        return Object.defineProperty({ seed: copyBytes(seed), publicKey }, EXPANDED, { value: secretKey, enumerable: false });
       },
       sign(kp, msg, context, randomness) {
         if (context.length > 255) throw new InvalidArgumentError('ML-DSA context must be at most 255 bytes');
@@ -160,7 +161,7 @@ export function createNobleBackend(): CryptoBackend {
       ciphertextLength: 1120,
       keygen(seed): XWingKeyPair {
         checkLength(seed, 32, 'X-Wing seed');
-        return { seed: seed.slice(), publicKey: ml_kem768_x25519.keygen(seed).publicKey };
+        return { seed: copyBytes(seed), publicKey: ml_kem768_x25519.keygen(seed).publicKey };
       },
       encapsulate(publicKey, randomness) {
         checkLength(publicKey, 1216, 'X-Wing public key');

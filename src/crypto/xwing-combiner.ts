@@ -28,7 +28,7 @@
  *   key material for as long as the key pair object lives.
  * - No node:crypto import here: it is portable code over whatever primitives it is given.
  */
-import { concat } from '../bytes.js';
+import { concat, copyBytes } from '../bytes.js';
 import { checkLength } from './_checks.js';
 import type { MlKem768, X25519, XWing, XWingKeyPair } from './types.js';
 
@@ -69,7 +69,7 @@ export function createXWing(parts: XWingParts): XWing {
   function expand(seed: Uint8Array): Expanded {
     const expanded = parts.shake256(seed, 96);
     const { publicKey: pkM, secretKey: skM } = parts.mlkem768.keygen(expanded.subarray(0, 64));
-    const skX = expanded.slice(64, 96);
+    const skX = copyBytes(expanded.subarray(64, 96));
     const pkX = parts.x25519.publicKey(skX);
     expanded.fill(0);
     return { skM, pkM, skX, pkX };
@@ -103,7 +103,7 @@ export function createXWing(parts: XWingParts): XWing {
     keygen(seed: Uint8Array): XWingKeyPair {
       checkLength(seed, SEED_LENGTH, 'X-Wing seed');
       const ex = expand(seed);
-      const kp: XWingKeyPair = { seed: seed.slice(), publicKey: concat(ex.pkM, ex.pkX) };
+      const kp: XWingKeyPair = { seed: copyBytes(seed), publicKey: concat(ex.pkM, ex.pkX) };
       // Not enumerable: a spread copy (possibly with another seed) must not inherit it.
       Object.defineProperty(kp, EXPANDED, { value: ex, enumerable: false });
       return kp;
@@ -116,7 +116,7 @@ export function createXWing(parts: XWingParts): XWing {
       const pkM = publicKey.subarray(0, PK_M_LENGTH);
       const pkX = publicKey.subarray(PK_M_LENGTH);
       const m = randomness?.subarray(0, 32);
-      const ekX = randomness ? randomness.slice(32, 64) : parts.randomBytes(X_LENGTH);
+      const ekX = randomness ? copyBytes(randomness.subarray(32, 64)) : parts.randomBytes(X_LENGTH);
       try {
         const ctX = parts.x25519.publicKey(ekX);
         const ssX = parts.x25519.sharedSecret(ekX, pkX); // InvalidKeyError on low order

@@ -33,7 +33,7 @@
  *   wrong kind or length is refused. Random draws happen in the same order either way, so
  *   an injected `random` gives the same bytes deferred or not.
  */
-import { equalBytes, utf8Encode } from '../bytes.js';
+import { copyBytes, equalBytes, utf8Encode } from '../bytes.js';
 import { COMPOSITE_SIGNATURE_LENGTH, compositeSign, compositeVerify } from '../crypto/composite.js';
 import { BadFinishedError, BadSignatureError, InvalidArgumentError, PqmcpError, UnexpectedMessageError, UnsupportedExtensionError, UnsupportedSuiteError, UnsupportedVersionError, DecodeError, toPqmcpError } from '../errors.js';
 import type { VerifiedPeer } from '../identity/trust.js';
@@ -149,7 +149,7 @@ abstract class HandshakeBase {
       if (this.state === 'done') throw new UnexpectedMessageError('handshake message after the handshake completed');
       // Own copy: the transcript and decoded fields keep views into it, and a transport
       // may reuse its receive buffers.
-      const own = message.slice();
+      const own = copyBytes(message);
       const { type, body } = unframeHandshake(own);
       return this.handle(type, body, own, epoch);
     });
@@ -184,7 +184,7 @@ abstract class HandshakeBase {
   }
 
   protected log(label: string, secret: Uint8Array): void {
-    this.config.keyLog?.(label, secret.slice());
+    this.config.keyLog?.(label, copyBytes(secret));
   }
 
   /** Derive and log the handshake and master secrets from the X-Wing shared secret. */

@@ -23,6 +23,7 @@ import { base64urlDecode } from './base64url.js';
 import { MAX_SERIAL_LENGTH, MIN_SERIAL_LENGTH } from './credential.js';
 import { FINGERPRINT_LENGTH } from './fingerprint.js';
 import { Rules, parseHex, textProblem } from './rules.js';
+import { copyBytes } from '../bytes.js';
 
 export const TRUST_STORE_JSON_VERSION = 1;
 
@@ -115,7 +116,7 @@ export function checkIssuer(value: unknown, where: string, path: string, json: b
     if (!(obj.publicKey instanceof Uint8Array) || obj.publicKey.length !== COMPOSITE_PUBLIC_KEY_LENGTH) {
       fail(where, `${path}.publicKey`, `must be a ${COMPOSITE_PUBLIC_KEY_LENGTH}-byte composite public key (Uint8Array)`);
     }
-    publicKey = obj.publicKey.slice();
+    publicKey = copyBytes(obj.publicKey);
   }
   return { id, publicKey };
 }

@@ -302,6 +302,9 @@ export class PqmcpClientTransport {
     const connection = new Connection(opened.socket, session, this.resolved.connection);
     this.connection = connection;
     opened.attach(connection);
+    // Attached: abort() is a no-op from here on, and close() goes through the connection;
+    // the dialer's closures and its settled promise need not live as long as the session.
+    this.dialing = undefined;
     let openedAt = 0;
     connection.onhandshake = (result) => {
       this.result = result;

@@ -33,6 +33,7 @@ import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, Pqmc
 import type { ErrorCode } from '../errors.js';
 import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
 import { SourceRates } from './rate.js';
+import { copyBytes } from '../bytes.js';
 
 /** A source that started no handshake for this long jumps the round-robin. */
 const QUIET_MS = 1_000;
@@ -286,7 +287,7 @@ function rebuild(error: { code: ErrorCode; message: string }): PqmcpError {
 /** Start one worker and wait until it holds the key. */
 function startWorker(backend: BackendName, seed: Uint8Array): Promise<Worker> {
   const here = import.meta.url;
-  const workerData = { backend, seed: seed.slice() };
+  const workerData = { backend, seed: copyBytes(seed) };
   const worker = here.endsWith('.ts')
     ? new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(new URL('./crypto-worker.ts', here).href)}); })`, { eval: true, workerData })
     : new Worker(new URL('./crypto-worker.js', here), { workerData });
