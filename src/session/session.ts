@@ -112,7 +112,8 @@ interface Direction {
   secret: Uint8Array | undefined;
 }
 
-function aeadFor(suite: number): AeadAlgorithm {
+/** The AEAD of a suite. */
+export function aeadFor(suite: number): AeadAlgorithm {
   return suite === Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 ? 'aes-256-gcm' : 'chacha20-poly1305';
 }
 
