@@ -299,6 +299,34 @@ describe('key update', () => {
     expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('on the new key'))).events)).toEqual(['on the new key']);
   });
 
+  it('maxKeyUpdatesPerCall: a batch of KeyUpdates is processed a few per call; the rest waits for drain(), in order, nothing lost', () => {
+    const pair = established(native, native, { maxKeyUpdatesPerCall: 4 });
+    const batch = Buffer.concat([...Array.from({ length: 10 }, () => pair.client.updateKeys(true)).flat(), ...pair.client.send(text('after ten'))]);
+    const before = pair.server.keyUpdates;
+    const first = pair.server.receive(batch);
+    expect(pair.server.keyUpdates - before).toBe(4);
+    expect(messagesOf(first.events)).toEqual([]);
+    expect(pair.server.stalled).toBe(true);
+    // Bytes arriving meanwhile only queue behind (still at most 4 per call).
+    const late = pair.server.receive(Buffer.concat(pair.client.send(text('later'))));
+    expect(pair.server.keyUpdates - before).toBe(8);
+    expect(messagesOf(late.events)).toEqual([]);
+    const rest = pair.server.drain();
+    expect(pair.server.keyUpdates - before).toBe(10);
+    expect(messagesOf(rest.events)).toEqual(['after ten', 'later']);
+    expect(pair.server.stalled).toBe(false);
+    // The requests were answered once, before the server's next application record.
+    const reply = pair.server.send(text('reply'));
+    expect(reply).toHaveLength(2);
+    expect(messagesOf(deliver(pair, 's2c', reply).events)).toEqual(['reply']);
+    // Without the cap (default) the same batch goes in one call.
+    const open = established(native, native);
+    const all = open.server.receive(Buffer.concat([...Array.from({ length: 10 }, () => open.client.updateKeys(true)).flat(), ...open.client.send(text('x'))]));
+    expect(messagesOf(all.events)).toEqual(['x']);
+    expect(open.server.stalled).toBe(false);
+    expect(() => createPair(options(native, clientAgent, { maxKeyUpdatesPerCall: 0 }), options(native, serverAgent))).toThrow(/maxKeyUpdatesPerCall/);
+  });
+
   it('a record under the old key after a key update is refused', () => {
     const { pair, secrets } = withKeyLog();
     deliver(pair, 'c2s', pair.client.send(text('under key 0'))); // seq 0, key 0
