@@ -566,6 +566,24 @@ export function alertName(code: number): string {
 }
 
 /**
+ * The pqmcp error behind `error`: `error` itself, or the first PqmcpError down its `cause`
+ * chain (at most 8 links; cycles end the walk). For errors an MCP SDK wraps: SDK 2.x
+ * `Client.connect()` with `versionNegotiation` (auto or a pin) rejects with an `SdkError`
+ * (`ERA_NEGOTIATION_FAILED`) whose `cause` is the transport's typed error; SDK 1.x and a
+ * 2.x client without negotiation reject with the pqmcp error itself (docs/usage.md).
+ */
+export function findPqmcpError(error: unknown): PqmcpError | undefined {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  for (let i = 0; i <= 8 && current !== null && typeof current === 'object' && !seen.has(current); i++) {
+    if (current instanceof PqmcpError) return current;
+    seen.add(current);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
  * Wrap anything thrown while processing peer input into a PqmcpError, so callers only
  * ever see typed errors. Non-pqmcp errors become InternalError without their message,
  * which might carry data from a third-party library.

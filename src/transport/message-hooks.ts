@@ -206,7 +206,9 @@ export class MessagePipeline {
       const hook = this.hooks[i]!;
       const fn = direction === 'fromPeer' ? hook.fromPeer : hook.toPeer;
       if (fn === undefined) continue;
-      const ctx: HookContext = { ...this.session, direction, bytes, request, data };
+      // Listed field by field: `{ ...session, more }` costs microseconds per message on Node 20.
+      const session = this.session;
+      const ctx: HookContext = { role: session.role, peer: session.peer, sessionId: session.sessionId, remoteAddress: session.remoteAddress, direction, bytes, request, data };
       let result: HookResult;
       try {
         result = fn.call(hook, message, ctx);

@@ -62,8 +62,11 @@ type Id = string | number;
 type Msg = { id?: Id; method?: string; params?: { progressToken?: unknown; _meta?: { progressToken?: unknown } } };
 
 /**
- * Relays one HTTP session (front) to one backend session, both directions, and closes each
- * when the other closes. Returns a promise that settles when both have started.
+ * Relays one session between two transports, both directions, and closes each when the other
+ * closes: `front` faces the MCP client (it receives the client's requests), `backend` faces
+ * the MCP server. Used both ways round: HTTP front to pqmcp or stdio backend (server
+ * scenarios), pqmcp session to an HTTP client transport (client scenarios, client.ts).
+ * Returns once both have started.
  */
 export async function relay(front: Transport, backend: Transport, onError: (where: string, error: unknown) => void): Promise<void> {
   // Client requests not answered yet, with the progress token each asked for.
@@ -76,9 +79,11 @@ export async function relay(front: Transport, backend: Transport, onError: (wher
     void backend.close().catch((e: unknown) => onError('backend close', e));
   };
 
+  let initializeId: Id | undefined;
   front.onmessage = (message) => {
     const m = message as Msg;
     if (m.method !== undefined && m.id !== undefined) inFlight.set(m.id, m.params?._meta?.progressToken);
+    if (m.method === 'initialize') initializeId = m.id;
     backend.send(message).catch((e: unknown) => onError('to backend', e));
   };
   backend.onmessage = (message) => {
@@ -86,6 +91,10 @@ export async function relay(front: Transport, backend: Transport, onError: (wher
     if (m.method === undefined) {
       // A response to a client request: the front routes it by its id.
       if (m.id !== undefined) inFlight.delete(m.id);
+      // What an SDK Client does with the negotiated version: tell its transport (an HTTP
+      // client transport then sends it as the mcp-protocol-version header).
+      const version = (message as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;
+      if (m.id === initializeId && typeof version === 'string') backend.setProtocolVersion?.(version);
       front.send(message).catch((e: unknown) => onError('to front', e));
       return;
     }

@@ -17,7 +17,9 @@
  *
  * server-everything is not the suite's own test server: it lacks the suite's test_* tools,
  * resources and prompts, so it fails those scenarios; they still count, with their error
- * messages, which must be the same through pqmcp. ~35 sessions per path; a few seconds each.
+ * messages, which must be the same through pqmcp. ~31 sessions per path (the suite deletes
+ * none; each is a gateway child process through pqmcp). The file takes ~80 s on Node 24 and
+ * ~150 s on Node 20 (load average 22-24 on 2 cores); the pqmcp run is most of it.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
