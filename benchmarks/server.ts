@@ -167,7 +167,7 @@ async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<nu
   // The policy layer (and the Cedar engine) is loaded only for the policy-on endpoints.
   const policy = withPolicy ? await (await import('../src/policy/index.js')).loadPolicy(endpoint === 'mcp-pqmcp-policy' ? { text: BENCH_POLICY } : { text: BENCH_POLICY_CTX, memo: false }) : undefined;
   // Every bench client is the same agent: the per-agent session cap (default 256) is lifted.
-  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, maxPendingPerSource: 2048, maxCryptoQueue: 2048, handshakeRatePerSource: 0, maxSessionsPerAgent: 0, ...(withTickets ? { tickets: { keys: TicketKeys.generate(selectBackend(backend)) } } : {}), ...(policy ? { policy } : {}), ...(withAudit ? { onAuditEvent: await auditAndMetrics() } : {}) };
+  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, maxPendingPerSource: 2048, maxCryptoQueue: 2048, handshakeRatePerSource: 0, connectionRatePerSource: 0, maxSessionsPerAgent: 0, ...(withTickets ? { tickets: { keys: TicketKeys.generate(selectBackend(backend)) } } : {}), ...(policy ? { policy } : {}), ...(withAudit ? { onAuditEvent: await auditAndMetrics() } : {}) };
   let server: PqmcpServer;
   if (endpoint === 'mcp-pqmcp-edge') {
     // The flood suite: the listener's default edge settings, nothing lifted.

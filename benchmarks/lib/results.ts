@@ -86,7 +86,7 @@ export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp
   put(out, 'handshake.time.pqmcp-resumed/pqmcp-native', med(hs['pqmcp-resumed']?.firstResponseMs), med(hs['pqmcp-native']?.firstResponseMs));
   for (const [bu, tp] of Object.entries(r.throughput)) {
     if (!tp) continue;
-    for (const v of ['pqmcp', 'pqmcp-aes']) {
+    for (const v of ['pqmcp', 'pqmcp-chacha']) {
       const a = tp.variants[v];
       if (!a) continue;
       for (const base of ['ws', 'wss']) {

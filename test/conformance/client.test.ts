@@ -51,7 +51,7 @@ describe.skipIf('missing' in found)('MCP conformance suite, client scenarios: an
     env = { PQMCP_CONFORMANCE_KEYS: tmp.dir };
     direct = await runClientSuite(node, COMMAND, SCENARIOS, { ...env, PQMCP_CONFORMANCE_VIA: 'direct' });
     viaPqmcp = await runClientSuite(node, COMMAND, SCENARIOS, { ...env, PQMCP_CONFORMANCE_VIA: 'pqmcp' });
-  }, 300_000);
+  }, 480_000);
 
   afterAll(() => tmp.remove());
 

@@ -20,7 +20,7 @@
  *   The relay reconstructs it the way any stdio-to-HTTP gateway has to: a progress
  *   notification goes with the request that carries its progressToken; any other server
  *   message goes with the only client request in flight if there is exactly one, and on the
- *   standalone GET stream otherwise. The stdio control in test/conformance/server.test.ts goes
+ *   standalone GET stream otherwise. The stdio control in test/conformance/three-ways.ts goes
  *   through this same relay, which is how a verdict that the relay (not pqmcp) changes would
  *   be told apart.
  * - Sessions the suite never deletes stay open (as in server-everything) until close(); each
@@ -131,7 +131,20 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 const noSession = { jsonrpc: '2.0', error: { code: -32000, message: 'Bad Request: No valid session ID provided' } };
 
 /** Starts the front; `backend()` opens one backend session per new HTTP session. */
-export async function startFront(backend: () => Promise<Transport> | Transport): Promise<Front> {
+export function startFront(backend: () => Promise<Transport> | Transport): Promise<Front> {
+  return serveHttp(async (transport, onError) => relay(transport, await backend(), onError));
+}
+
+/**
+ * The same HTTP handling with an in-process server connected straight to each session's
+ * StreamableHTTPServerTransport: a server "over its own transport", as server-everything's
+ * `streamableHttp` mode is, for servers that have no HTTP mode of their own.
+ */
+export function startOwnHttp(factory: () => { connect(transport: Transport): Promise<void> }): Promise<Front> {
+  return serveHttp((transport) => factory().connect(transport));
+}
+
+async function serveHttp(attach: (transport: StreamableHTTPServerTransport, onError: (where: string, error: unknown) => void) => Promise<void>): Promise<Front> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const all = new Set<StreamableHTTPServerTransport>();
   const errors: string[] = [];
@@ -165,8 +178,7 @@ export async function startFront(backend: () => Promise<Transport> | Transport):
       });
       all.add(transport);
       opened++;
-      const upstream = await backend();
-      await relay(transport, upstream, onError);
+      await attach(transport, onError);
       const previous = transport.onclose;
       transport.onclose = () => {
         if (transport.sessionId !== undefined) transports.delete(transport.sessionId);
