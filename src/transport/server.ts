@@ -136,6 +136,11 @@ export interface ServerTicketOptions {
   ticketsPerSession?: number;
   /** Tickets the anti-replay record holds at once; when full, resumption is refused (full handshakes). Default 100 000. */
   replayCapacity?: number;
+  /**
+   * Offered tickets above this many bytes are refused unopened (full handshake). Default
+   * 8192; raise it (up to 17 408) if your clients' credentials exceed ~7.5 KB.
+   */
+  maxTicketLength?: number;
 }
 
 /** Server-only limits, resolved. */
@@ -235,6 +240,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       endpoint: pathname(req.url),
       ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}),
       ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}),
+      ...(t.maxTicketLength !== undefined ? { maxTicketLength: t.maxTicketLength } : {}),
       onRefused: (error) => {
         if (this.listenerCount('ticketRefused') > 0) this.emit('ticketRefused', error, info);
       },
@@ -473,7 +479,7 @@ function withGates(resolved: ResolvedOptions, options: PqmcpServerOptions): Reso
 function checkServerTicketOptions(t: ServerTicketOptions): void {
   if (typeof t !== 'object' || t === null) throw new InvalidArgumentError('tickets must be an object');
   // The per-connection fields (replay, endpoint) are filled in by the listener; check the rest once.
-  checkTicketConfig({ keys: t.keys, replay: new TicketReplayGuard(t.replayCapacity), endpoint: '/', ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}), ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}) });
+  checkTicketConfig({ keys: t.keys, replay: new TicketReplayGuard(t.replayCapacity), endpoint: '/', ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}), ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}), ...(t.maxTicketLength !== undefined ? { maxTicketLength: t.maxTicketLength } : {}) });
 }
 
 export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> {
