@@ -57,6 +57,7 @@ import { TicketKeys } from '../resumption/ticket-keys.js';
 import { CloseCode, closeReason } from './close-codes.js';
 import { Connection } from './connection.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
+import { MAX_MESSAGES_PER_TURN } from './inbox.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { PqmcpServerTransport } from './server-transport.js';
 import { ReceiveBudget } from './receive-budget.js';
@@ -356,6 +357,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         now: this.resolved.clock.now,
         maxMessageSize: this.resolved.maxMessageSize,
         maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
+        maxMessagesPerCall: MAX_MESSAGES_PER_TURN,
         deferCrypto: true,
         applicationPadding: this.resolved.applicationPadding,
         acceptEndpoints: this.endpoints ?? [this.options.path ?? pathname(req.url)],
