@@ -137,6 +137,29 @@ describe('Connection', () => {
     await client.close();
   });
 
+  it('pauses reading while more than 1024 received messages wait for delivery (two multi-message records in one read)', async () => {
+    const { client, server, a } = pair();
+    let pauses = 0;
+    let resumes = 0;
+    Object.assign(a, { pause: () => void pauses++, resume: () => void resumes++ });
+    const got: number[] = [];
+    server.onmessage = () => undefined;
+    client.onmessage = (d) => void got.push(d[0]! | (d[1]! << 8));
+    client.start();
+    await client.send(bytes('hello'));
+    await waitFor(() => server.state === 'open', 5_000, 'server open');
+    const before = (server as unknown as { socket: FakeSocket }).socket.sent.length;
+    // 2000 messages of 3 bytes in one turn: records of 1024 and 976 messages (~5 KB each),
+    // written as one socket message, so one receive() posts all 2000 at once.
+    for (let i = 0; i < 2000; i++) void server.send(Uint8Array.of(i & 0xff, i >> 8, 7));
+    await waitFor(() => got.length === 2000, 5_000, 'messages');
+    expect((server as unknown as { socket: FakeSocket }).socket.sent.length - before).toBe(1);
+    expect(got).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+    expect(pauses).toBe(1);
+    expect(resumes).toBe(1);
+    await client.close();
+  });
+
   it('never writes a socket message above maxWriteBatch, even for a record larger than it', async () => {
     const { client, server, b } = pair(undefined, undefined, undefined, { ...options, maxWriteBatch: 20_000 });
     const got: Uint8Array[] = [];
