@@ -228,9 +228,10 @@ export function acceptTicket(
     if (t.endpoint !== tickets.endpoint) throw new TicketEndpointError();
     if (!offeredSuites.includes(t.suite) || !acceptedSuites.includes(t.suite)) throw new TicketMismatchError('suite');
     const peer = ctx.trust.recheckCredential(backend, t.clientCredential, ctx.verify);
-    const verdict = tickets.replay.consume(opened.id, t.expiresAt * 1000, ctx.nowMs);
+    const verdict = tickets.replay.consume(opened.id, t.expiresAt * 1000, ctx.nowMs, peer.agentId);
     if (verdict === 'replayed') throw new TicketReplayedError();
     if (verdict === 'full') throw new TicketReplayFullError();
+    if (verdict === 'quota') throw new TicketReplayFullError('this client agent holds its share of the anti-replay record; resumption refused');
     return { contents: t, peer, early };
   } catch (err) {
     if (err instanceof BadBinderError) throw err;

@@ -141,6 +141,8 @@ export interface ServerTicketOptions {
    * 8192; raise it (up to 17 408) if your clients' credentials exceed ~7.5 KB.
    */
   maxTicketLength?: number;
+  /** Live anti-replay entries one client agent may hold; past it only that agent gets full handshakes. Default replayCapacity / 16. */
+  replayPerAgent?: number;
 }
 
 /** Server-only limits, resolved. */
@@ -219,7 +221,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     httpServer.on('upgrade', this.upgradeListener);
     if (options.tickets) {
       this.ticketKeys = options.tickets.keys;
-      this.replay = new TicketReplayGuard(options.tickets.replayCapacity);
+      this.replay = new TicketReplayGuard(options.tickets.replayCapacity, options.tickets.replayPerAgent);
     }
   }
 
@@ -479,7 +481,7 @@ function withGates(resolved: ResolvedOptions, options: PqmcpServerOptions): Reso
 function checkServerTicketOptions(t: ServerTicketOptions): void {
   if (typeof t !== 'object' || t === null) throw new InvalidArgumentError('tickets must be an object');
   // The per-connection fields (replay, endpoint) are filled in by the listener; check the rest once.
-  checkTicketConfig({ keys: t.keys, replay: new TicketReplayGuard(t.replayCapacity), endpoint: '/', ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}), ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}), ...(t.maxTicketLength !== undefined ? { maxTicketLength: t.maxTicketLength } : {}) });
+  checkTicketConfig({ keys: t.keys, replay: new TicketReplayGuard(t.replayCapacity, t.replayPerAgent), endpoint: '/', ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}), ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}), ...(t.maxTicketLength !== undefined ? { maxTicketLength: t.maxTicketLength } : {}) });
 }
 
 export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> {

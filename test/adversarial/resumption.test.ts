@@ -261,6 +261,23 @@ describe('resumption: refused tickets fall back to a full handshake', () => {
     expect(r.pair.client.state).toBe('failed');
   });
 
+  it('one agent resuming in a loop takes at most its share of the anti-replay record: another agent still resumes (review F5)', () => {
+    const replay = new TicketReplayGuard(10, 3);
+    const other = makeAgent(base, issuer, 'agent://acme/other-client', { notBefore: NOW - 3600, notAfter: NOW + 30 * 86400 });
+    const greedy = Array.from({ length: 10 }, () => run({ resumeTicket: freshTicket(), tickets: { replay } }));
+    expect(greedy.map((r) => r.pair.server.result!.resumed)).toEqual([true, true, true, false, false, false, false, false, false, false]);
+    for (const r of greedy.slice(3)) expectFallback(r, 'ERR_TICKET_REPLAY_FULL');
+    expect(greedy[3]!.refusals[0]!.message).toMatch(/share/);
+    expectResumed(run({ clientAgent: other, resumeTicket: freshTicket({ clientAgent: other }), tickets: { replay } }), true);
+    expect(replay.size).toBe(4);
+    // The default share is a sixteenth of the capacity.
+    expect(new TicketReplayGuard(100_000).perAgent).toBe(6250);
+    // Expired entries give the share back.
+    const later = NOW + 12 * 3600 + 1;
+    const t = freshTicket({ clientNow: later - 60, serverNow: later - 60 });
+    expectResumed(run({ resumeTicket: t, clientNow: later, serverNow: later, tickets: { replay } }), true);
+  });
+
   it('the anti-replay record full of live tickets fails safe: resumption refused, full handshake', () => {
     const replay = new TicketReplayGuard(1);
     expectResumed(run({ resumeTicket: freshTicket(), tickets: { replay } }), true);
