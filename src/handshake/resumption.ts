@@ -14,8 +14,11 @@
  *
  * Sharp edges:
  * - The X-Wing exchange is fresh in every resumed handshake: the PSK alone never makes a
- *   traffic key, so a stolen ticket key or PSK does not expose resumed sessions' traffic
- *   (forward secrecy), and a quantum attacker needs X-Wing broken as for a full handshake.
+ *   traffic key, so a stolen ticket key or PSK does not expose recorded sessions' traffic
+ *   (forward secrecy against a passive attacker), and a quantum attacker needs X-Wing
+ *   broken as for a full handshake. An ACTIVE holder of the ticket key or PSK is the server
+ *   to a resuming client (a resumed server proves itself by a PSK Finished only):
+ *   docs/protocol.md 15.7.
  * - The binder is checked before anything else is done with the ticket's contents: a
  *   wrong binder is fatal (BadBinderError), every other refusal falls back to a full
  *   handshake (the ticket is ignored; `onRefused` reports why).

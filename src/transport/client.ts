@@ -78,6 +78,8 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
    * Keep the server's resumption tickets here and offer one on the next connection to the
    * same server id and URL: a resumed handshake makes no signatures (PSK + fresh X-Wing).
    * Share one `MemoryTicketStore` between the transports of a process. Default: none.
+   * Leave it unset for a server that must always authenticate with its signature: a ticket
+   * key holder can impersonate a server to a resuming client (docs/threat-model.md).
    */
   tickets?: TicketStore;
 
