@@ -214,7 +214,8 @@ export function acceptTicket(
   const { backend, tickets } = ctx;
   let early: Uint8Array | undefined;
   try {
-    const offer = decodePskOffer(pskExtension.data);
+    // A malformed extension is a ticket that does not open (15.4 step 1): ERR_TICKET_INVALID.
+    const offer = tryDecode(() => decodePskOffer(pskExtension.data));
     if (offer.ticket.length > (tickets.maxTicketLength ?? DEFAULT_MAX_TICKET_LENGTH)) throw new TicketInvalidError();
     const opened = openTicket(backend, tickets.keys, offer.ticket);
     const t = opened.contents;
@@ -246,6 +247,14 @@ export function acceptTicket(
       // A throwing listener must not break the handshake.
     }
     return undefined;
+  }
+}
+
+function tryDecode<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch {
+    throw new TicketInvalidError();
   }
 }
 

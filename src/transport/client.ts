@@ -94,6 +94,9 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
   onBusyRetry?: (event: BusyRetryEvent) => void;
 }
 
+/** NewSessionTickets a client keeps from one connection (a server sends 1 by default, at most 8). */
+export const MAX_TICKETS_PER_CONNECTION = 8;
+
 /** The key a client's tickets are kept under: the server id it expects and the endpoint URL. */
 export function ticketStoreKey(url: URL, expectedServerId: string | undefined): string {
   return `${expectedServerId ?? '*'} ${url.origin}${url.pathname}`;
@@ -325,7 +328,10 @@ export class PqmcpClientTransport {
       this.settleHandshake.resolve(result);
     };
     connection.onmessage = (data) => this.deliver(data);
-    if (store) connection.onticket = (ticket) => store.put(storeKey, ticket);
+    // At most MAX_TICKETS_PER_CONNECTION kept per connection: a server sending tickets without
+    // end cannot make a file store rewrite itself without end (review F10).
+    let kept = 0;
+    if (store) connection.onticket = (ticket) => void (kept++ < MAX_TICKETS_PER_CONNECTION && store.put(storeKey, ticket));
     connection.onerror = (error) => {
       if (this.willRetry(connection, error)) return;
       this.settleHandshake.reject(error);
