@@ -466,8 +466,9 @@ export class CredentialUsageError extends CredentialError {
   constructor(
     readonly usage: string,
     readonly role: 'client' | 'server',
+    message?: string,
   ) {
-    super('ERR_CREDENTIAL_USAGE', `credential usage is ${usage}; it may not act as a ${role}`, Alert.wrongCredentialUsage);
+    super('ERR_CREDENTIAL_USAGE', message ?? `credential usage is ${usage}; it may not act as a ${role}`, Alert.wrongCredentialUsage);
   }
 }
 

@@ -278,6 +278,8 @@ abstract class HandshakeBase {
     if (this.config.now) options.now = this.config.now;
     if (this.config.clockSkewSeconds !== undefined) options.clockSkewSeconds = this.config.clockSkewSeconds;
     if (this.config.expectedPeerId !== undefined) options.expectedPeerId = this.config.expectedPeerId;
+    // The peer plays the other role: its credential's usage must permit it (alert 101).
+    options.peerRole = this.role === 'client' ? 'server' : 'client';
     return options;
   }
 

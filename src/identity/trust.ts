@@ -6,6 +6,7 @@
  *   1. decode: size and canonical form, no signature work            DecodeError
  *   2. issuer: by issuer_fingerprint AND issuer_id                   UntrustedIssuerError
  *      self-signed (issuer = own key and id) only if pinned          CredentialInvalidError
+ *   2b. usage permits the role the peer plays (`peerRole`)           CredentialUsageError
  *   3. composite signature over the TBS bytes                        BadSignatureError
  *   4. validity window, +- clockSkewSeconds                          CredentialNotYetValidError / CredentialExpiredError
  *   5. revoked serial (per issuer id) or revoked key                 CredentialRevokedError
@@ -13,7 +14,7 @@
  *   7. expectedPeerId differs                                        UnexpectedPeerError
  *
  * Sharp edges:
- * - Steps 1-2 run before any signature work, so malformed or unknown-issuer credentials cost
+ * - Steps 1-2b run before any signature work, so malformed or unknown-issuer credentials cost
  *   a peer nothing but a hash. Their errors depend only on public data.
  * - A trusted fingerprint with a different issuer_id is UntrustedIssuerError: the pair
  *   (id, key) is what is trusted, never the key alone.
@@ -44,13 +45,14 @@ import {
   CredentialInvalidError,
   CredentialNotYetValidError,
   CredentialRevokedError,
+  CredentialUsageError,
   InvalidArgumentError,
   UnexpectedPeerError,
   UntrustedIssuerError,
 } from '../errors.js';
 import { base64urlEncode } from './base64url.js';
-import { CREDENTIAL_SIGNATURE_CONTEXT, decodeCredential } from './credential.js';
-import type { Credential } from './credential.js';
+import { CREDENTIAL_SIGNATURE_CONTEXT, decodeCredential, usagePermits } from './credential.js';
+import type { Credential, CredentialUsage } from './credential.js';
 import { keyFingerprint } from './fingerprint.js';
 import { VerifiedCredentialCache } from './verified-cache.js';
 import {
@@ -76,6 +78,12 @@ export interface VerifyCredentialOptions {
   clockSkewSeconds?: number;
   /** Refuse the credential unless its agent id is exactly this. */
   expectedPeerId?: string;
+  // --- roles (issue 11 item 3) ---
+  /**
+   * The role the credential's holder plays in this handshake: its `usage` must permit it
+   * (CredentialUsageError, alert 101). The handshake always sets it; unset, usage is not checked.
+   */
+  peerRole?: 'client' | 'server';
 }
 
 /** A credential that passed every check, in the shape higher layers use. */
@@ -85,6 +93,8 @@ export interface VerifiedPeer {
   /** Lowercase hex fingerprint of the peer's public key: its stable token. */
   fingerprint: string;
   publicKey: Uint8Array;
+  /** The role(s) the credential permits (always checked against the role played in a handshake). */
+  usage: CredentialUsage;
   scopes: string[];
   attributes: Record<string, string>;
   /** Unix seconds. */
@@ -355,6 +365,8 @@ export class TrustStore {
     const skew = skewSeconds(options.clockSkewSeconds);
     const expected = options.expectedPeerId;
     if (expected !== undefined && typeof expected !== 'string') throw new InvalidArgumentError('expectedPeerId must be a string');
+    const role = options.peerRole;
+    if (role !== undefined && role !== 'client' && role !== 'server') throw new InvalidArgumentError('peerRole must be "client" or "server"');
     const bytes = credential instanceof Uint8Array ? credential : (credential as Partial<Credential> | undefined)?.encoded;
     if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('credential must be encoded bytes or a decoded Credential');
 
@@ -375,6 +387,9 @@ export class TrustStore {
       if (!issuer) throw new UntrustedIssuerError(cred.issuerId);
       issuerKey = issuer.publicKey;
     }
+
+    // 2b. The role it plays (public data, before any signature work).
+    if (role !== undefined && !usagePermits(cred.usage, role)) throw new CredentialUsageError(cred.usage, role);
 
     // 3. The issuer's signature, unless these exact bytes passed it under this generation.
     // Cached only once every step has passed (a credential that fails later is not kept).
@@ -405,6 +420,7 @@ export class TrustStore {
       displayName: cred.displayName,
       fingerprint: toHex(fingerprint),
       publicKey: cred.publicKey,
+      usage: cred.usage,
       scopes: cred.scopes,
       attributes: cred.attributes,
       notBefore: cred.notBefore,

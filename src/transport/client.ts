@@ -199,7 +199,7 @@ export class PqmcpClientTransport {
     this.resolved = resolveOptions(options);
     this.busyRetry = resolveBusyRetry(options.busyRetry);
     if (options.onBusyRetry !== undefined && typeof options.onBusyRetry !== 'function') throw new InvalidArgumentError('onBusyRetry must be a function');
-    localIdentity(options.identity);
+    localIdentity(options.identity, 'client');
     this.handshake = new Promise<HandshakeResult>((resolve, reject) => (this.settleHandshake = { resolve, reject }));
     this.handshake.catch(noop);
   }

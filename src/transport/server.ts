@@ -475,7 +475,7 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   }
   if (options.endpoints !== undefined) checkAcceptedEndpoints(options.endpoints, 'endpoints');
   if (options.tickets !== undefined) checkServerTicketOptions(options.tickets);
-  const identity = localIdentity(options.identity);
+  const identity = localIdentity(options.identity, 'server');
   const backend = await resolveBackend(options.backend);
   // Workers rebuild the backend by name; an object passed in stays on this thread.
   const edge = await Edge.start(options, backend, typeof options.backend === 'object' ? undefined : backend.name, identity.keyPair);
