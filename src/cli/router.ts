@@ -23,13 +23,19 @@
  *   child only between agents that may see each other's server-side logs.
  * - resources/unsubscribe from one session is answered locally while another session is
  *   still subscribed to the URI; the child is unsubscribed when the last one leaves.
+ * - 2026-07-28 `subscriptions/listen`: the child stamps every notification of a stream (and
+ *   the stream's final result) with `_meta["io.modelcontextprotocol/subscriptionId"]`, the
+ *   listen request's id, which is the gateway id here: it is mapped back to the session's
+ *   own id and the notification goes to that session only (the stream is a request in
+ *   flight until it ends). A stamp the router does not know is dropped.
  * - a session that ends: its requests still at the child are cancelled there
  *   (notifications/cancelled), requests routed to it are answered with an error.
  * - the child exits: every session gets an error response for each request in flight.
  *
  * Sharp edges:
- * - The router never parses params beyond _meta.progressToken, requestId and the
- *   subscribe URI; everything else passes through byte-for-byte equivalent JSON.
+ * - The router never parses params beyond _meta.progressToken, the subscription-id stamp,
+ *   requestId and the subscribe URI; everything else passes through byte-for-byte
+ *   equivalent JSON.
  * - Pure: no I/O, no timers. `toChild` and each peer's `send` are the only outputs.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -40,6 +46,8 @@ type Id = string | number;
 export const CONNECTION_CLOSED = -32000;
 /** A request the gateway cannot route (an ambiguous server -> client request in --shared). */
 export const CANNOT_ROUTE = -32603;
+/** The `_meta` key a 2026-07-28 server stamps on a listen stream's messages: the listen request's id. */
+export const SUBSCRIPTION_ID_META_KEY = 'io.modelcontextprotocol/subscriptionId';
 
 export interface RouterPeer {
   /** For logs only. */
@@ -255,7 +263,14 @@ export class Router {
         for (const w of this.initWaiting.splice(0)) this.safeSend(w.peer, { ...msg, id: w.id });
       }
     }
-    if (!p.orphan) this.safeSend(p.peer, { ...msg, id: p.id });
+    if (p.orphan) return;
+    // A listen stream's final result carries its id in _meta too (the gateway id here).
+    const result = msg['result'];
+    const meta = isObject(result) && isObject(result['_meta']) ? result['_meta'] : undefined;
+    if (meta && meta[SUBSCRIPTION_ID_META_KEY] === gid) {
+      return this.safeSend(p.peer, { ...msg, id: p.id, result: { ...(result as Record<string, unknown>), _meta: { ...meta, [SUBSCRIPTION_ID_META_KEY]: p.id } } });
+    }
+    this.safeSend(p.peer, { ...msg, id: p.id });
   }
 
   private childRequest(msg: Msg, id: Id): void {
@@ -278,6 +293,13 @@ export class Router {
 
   private childNotification(msg: Msg, method: string): void {
     const params = isObject(msg['params']) ? msg['params'] : undefined;
+    const meta = params && isObject(params['_meta']) ? params['_meta'] : undefined;
+    if (meta && SUBSCRIPTION_ID_META_KEY in meta) {
+      // One listen stream's notification: to the session that opened it, under its own id.
+      const stream = typeof meta[SUBSCRIPTION_ID_META_KEY] === 'number' ? this.pending.get(meta[SUBSCRIPTION_ID_META_KEY] as number) : undefined;
+      if (stream && !stream.orphan) this.safeSend(stream.peer, { ...msg, params: { ...params, _meta: { ...meta, [SUBSCRIPTION_ID_META_KEY]: stream.id } } });
+      return;
+    }
     if (method === 'notifications/progress') {
       const token = params?.['progressToken'];
       const entry = typeof token === 'string' ? this.progress.get(token) : undefined;

@@ -34,6 +34,8 @@ export interface Gates {
   options: { policy?: MessageHook; quotas?: MessageHook };
   /** Fields for the 'listening' log line. */
   fields: Record<string, unknown>;
+  /** Why a just-opened session is over a sessions quota (--quotas), as a refusal reason. */
+  sessionRefusal(sessionId: string): string | undefined;
   /** SIGHUP: re-read both files (a bad one is logged and the old one kept). */
   reload(): void;
   /** Stop watching files. */
@@ -60,9 +62,9 @@ const problemsOf = (err: unknown): string => (err instanceof PolicyInvalidError 
 export async function loadGates(p: Parsed, output: Output, log: Log): Promise<Gates> {
   const policyPath = str(p, 'policy');
   const quotasPath = str(p, 'quotas');
-  const gates: Gates = { options: {}, fields: {}, reload: () => {}, close: () => {} };
+  const gates: Gates = { options: {}, fields: {}, sessionRefusal: () => undefined, reload: () => {}, close: () => {} };
   if (policyPath === undefined && quotasPath === undefined) return gates;
-  const { createQuotas, loadPolicy, parseQuotaFile } = await import('../policy/index.js');
+  const { createQuotas, loadPolicy, parseQuotaFile, quotaMessage } = await import('../policy/index.js');
   let policy: Awaited<ReturnType<typeof loadPolicy>> | undefined;
   let quotas: ReturnType<typeof createQuotas> | undefined;
   try {
@@ -81,6 +83,11 @@ export async function loadGates(p: Parsed, output: Output, log: Log): Promise<Ga
       quotas = createQuotas(parseQuotaFile(readText(quotasPath, 'quotas'), quotasPath));
       gates.options.quotas = quotas;
       gates.fields['quotas'] = quotasPath;
+      const q = quotas;
+      gates.sessionRefusal = (sessionId) => {
+        const note = q.sessionRefusal(sessionId);
+        return note === undefined ? undefined : quotaMessage(note, 0).replace(/^pqmcp: /, '');
+      };
     }
   } catch (err) {
     policy?.close();

@@ -405,7 +405,10 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   server.on('session', (transport, peer) => {
     const tag = transport.sessionId.slice(0, 8);
     if (shuttingDown || draining) return void transport.close().catch(() => {});
-    const problem = admissionProblem(peer, admission) ?? (sessions.size >= maxSessions ? `the gateway is at its limit of ${maxSessions} sessions (--max-sessions)` : undefined);
+    const problem =
+      admissionProblem(peer, admission) ??
+      (sessions.size >= maxSessions ? `the gateway is at its limit of ${maxSessions} sessions (--max-sessions)` : undefined) ??
+      gates.sessionRefusal(transport.sessionId); // over a sessions quota: no child for it
     if (problem) return refuse(transport, peer, tag, problem);
 
     const startedAt = Date.now();

@@ -69,9 +69,25 @@ interface CedarApi {
 const MODULE = '@cedar-policy/cedar-wasm/nodejs';
 let loading: Promise<CedarApi> | undefined;
 
+/**
+ * Node 20 (V8 11.x) dies with a V8 fatal error ("unreachable code" in
+ * Deoptimizer::DoComputeBuiltinContinuation) when optimized code that inlined a JS-to-Wasm
+ * call into Cedar is deoptimized lazily: two policy engines in one process (a reload, or
+ * `npm run bench:policy`) reproduce it every time. V8's own switch for that inlining turns
+ * it off; it costs nothing measurable here (test/policy/node20-deopt.test.ts runs the
+ * reproduction). Node 22 (V8 12) is switched too, as a precaution: it was not available to
+ * test. Node 24 (V8 13) runs the reproduction without it, and keeps the optimization.
+ */
+async function avoidV8WasmInliningFault(): Promise<void> {
+  const v8Major = Number(process.versions.v8?.split('.')[0]);
+  if (!(v8Major <= 12)) return;
+  const { setFlagsFromString } = await import('node:v8');
+  setFlagsFromString('--no-turbo-inline-js-wasm-calls');
+}
+
 /** Import the Cedar WASM module once (it is an optional peer dependency). */
 export function loadCedar(): Promise<CedarApi> {
-  loading ??= import(MODULE).then(
+  loading ??= avoidV8WasmInliningFault().then(() => import(MODULE)).then(
     (m: Record<string, unknown>) => ('statefulIsAuthorized' in m ? m : (m['default'] as Record<string, unknown>)) as unknown as CedarApi,
     (err: unknown) => {
       loading = undefined;

@@ -245,6 +245,16 @@ export class Quotas implements MessageHook {
     this.sessions.set(session.sessionId, state);
   }
 
+  /**
+   * Why a session that has just opened is over a sessions quota (undefined when it is not).
+   * Its requests are refused anyway; a gateway can ask this to refuse the session before it
+   * spends anything on it (the CLI spawns no child for it).
+   */
+  sessionRefusal(sessionId: string): QuotaNote | undefined {
+    const refused = this.sessions.get(sessionId)?.refused;
+    return refused === undefined ? undefined : { ...refused };
+  }
+
   closed(session: HookSession): void {
     const state = this.sessions.get(session.sessionId);
     if (state === undefined) return;

@@ -33,7 +33,7 @@ import { writeNonce } from './_nonce.js';
 import { copyBytes } from '../bytes.js';
 
 /** The one-byte trailer (inner content type) of each unpadded inner plaintext, by type. */
-const INNER_TYPE_BYTE: readonly Uint8Array[] = Array.from({ length: InnerType.applicationFinal + 1 }, (_, t) => Uint8Array.of(t));
+const INNER_TYPE_BYTE: readonly Uint8Array[] = Array.from({ length: InnerType.applicationMulti + 1 }, (_, t) => Uint8Array.of(t));
 
 /** The trailer of a padded inner plaintext: the type byte, then `padding` zeros. */
 function paddedTrailer(innerType: InnerTypeId, padding: number): Uint8Array {
@@ -93,7 +93,7 @@ export class CipherState {
    */
   seal(innerType: InnerTypeId, content: Uint8Array, padding = 0): Uint8Array {
     const aead = this.ready();
-    if (!(innerType >= InnerType.handshake && innerType <= InnerType.applicationFinal)) throw new InvalidArgumentError(`unknown inner content type ${innerType}`);
+    if (!(innerType >= InnerType.handshake && innerType <= InnerType.applicationMulti)) throw new InvalidArgumentError(`unknown inner content type ${innerType}`);
     if (content.length > MAX_CONTENT) throw new InvalidArgumentError(`record content of ${content.length} bytes exceeds ${MAX_CONTENT}`);
     if (!(Number.isSafeInteger(padding) && padding >= 0 && content.length + 1 + padding <= MAX_CONTENT + 1)) {
       throw new InvalidArgumentError(`padding of ${padding} bytes would make the inner plaintext exceed ${MAX_CONTENT + 1} bytes`);
@@ -121,7 +121,7 @@ export class CipherState {
     while (last >= 0 && inner[last] === 0) last--;
     if (last < 0) throw new UnexpectedMessageError('inner plaintext has no content type (all zero)');
     const innerType = inner[last]!;
-    if (!(innerType >= InnerType.handshake && innerType <= InnerType.applicationFinal)) throw new UnexpectedMessageError(`unknown inner content type ${innerType}`);
+    if (!(innerType >= InnerType.handshake && innerType <= InnerType.applicationMulti)) throw new UnexpectedMessageError(`unknown inner content type ${innerType}`);
     return { innerType: innerType as InnerTypeId, content: inner.subarray(0, last) };
   }
 

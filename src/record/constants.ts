@@ -17,6 +17,8 @@ export const InnerType = {
   applicationFragment: 0x04,
   /** Last (or only) fragment of an application message. */
   applicationFinal: 0x05,
+  /** Several whole application messages, each length-prefixed (multi.ts; docs/protocol.md section 3.6). */
+  applicationMulti: 0x06,
 } as const;
 export type InnerTypeId = (typeof InnerType)[keyof typeof InnerType];
 

@@ -9,6 +9,10 @@
  *   failed session; every later call to send() throws ClosedError.
  * - Application messages passed to `send()` before the handshake completes are queued and
  *   flushed with the client's last handshake flight (1-RTT), bounded by maxMessageSize.
+ * - Coalescing (docs/protocol.md section 3.6): `queue()` holds messages unsealed until
+ *   `flush()`, which packs runs of small ones into multi-message records (inner type 0x06).
+ *   Every other record this side seals (KeyUpdate, close_notify, an alert, a
+ *   NewSessionTicket) first seals what is queued, so records keep the order of the calls.
  * - The end of the underlying stream must be reported with `end()`: without a prior
  *   authenticated close it is a TruncationError, never a clean close.
  * - Keys are updated automatically after `keyUpdateInterval` records in one direction,
@@ -32,8 +36,8 @@ import { receiveNewSessionTicket } from '../handshake/resumption.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
 import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
-import { CREDENTIAL_PADDING_BLOCK, CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, checkPaddingBlock, encodeRecord, fragmentMessage, paddingFor } from '../record/index.js';
-import type { Fragment } from '../record/index.js';
+import { CREDENTIAL_PADDING_BLOCK, CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, checkPaddingBlock, decodeMessages, encodeRecord, fragmentMessage, packMessages, paddingFor } from '../record/index.js';
+import type { InnerTypeId } from '../record/index.js';
 import { MsgType, Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
 import type { AeadAlgorithm } from '../crypto/types.js';
 import { utf8Encode } from '../bytes.js';
@@ -115,6 +119,9 @@ export class Session {
   private keyUpdateCount = 0;
   private queued: Uint8Array[] = [];
   private queuedBytes = 0;
+  /** Accepted by queue() once established, not yet sealed (flush() seals them). */
+  private pending: Uint8Array[] = [];
+  private pendingSize = 0;
   private sentClose = false;
   private _state: SessionState = 'handshaking';
   private _result: HandshakeResult | undefined;
@@ -186,6 +193,11 @@ export class Session {
     return this.assembler.pendingBytes;
   }
 
+  /** Bytes of application messages queued and not yet sealed (see queue()). */
+  get pendingBytes(): number {
+    return this.pendingSize;
+  }
+
   /** True while the peer's update_requested waits for our next application record. */
   get keyUpdatePending(): boolean {
     return this.keyUpdateOwed;
@@ -239,35 +251,48 @@ export class Session {
    * MessageTooLargeError above maxMessageSize (nothing is sent in either case).
    */
   send(message: Uint8Array): Uint8Array[] {
+    this.queue(message);
+    return this.flush();
+  }
+
+  /**
+   * Accept one application message for the next flush() (or, before the handshake
+   * completes, for the client's final flight). Throws as send() does; the caller must
+   * flush() before the end of its turn: the message is not sealed until then.
+   */
+  queue(message: Uint8Array): void {
     if (this._state === 'failed') throw new ClosedError('session failed: ' + (this._error?.message ?? 'unknown error'));
     if (this._state === 'closed' || this.sentClose) throw new ClosedError();
     if (message.length > this.maxMessageSize) throw new MessageTooLargeError(message.length, this.maxMessageSize);
-    if (this._state !== 'established') {
-      if (this.queuedBytes + message.length > this.maxMessageSize) throw new MessageTooLargeError(this.queuedBytes + message.length, this.maxMessageSize);
-      this.queued.push(message);
-      this.queuedBytes += message.length;
-      return [];
+    if (this._state === 'established') {
+      this.pending.push(message);
+      this.pendingSize += message.length;
+      return;
     }
-    return this.sealing((out) => {
-      if (this.keyUpdateOwed) this.sendKeyUpdate(false, out);
-      for (const frag of fragmentMessage(message)) {
-        this.maybeUpdateKeys(out);
-        out.push(this.sealFragment(frag));
-      }
-    });
+    if (this.queuedBytes + message.length > this.maxMessageSize) throw new MessageTooLargeError(this.queuedBytes + message.length, this.maxMessageSize);
+    this.queued.push(message);
+    this.queuedBytes += message.length;
+  }
+
+  /** Seal every queued message, in order, coalescing small ones; [] if none. Fails the session if sealing fails. */
+  flush(): Uint8Array[] {
+    return this.pending.length === 0 ? [] : this.sealing((out) => this.sealPending(out));
   }
 
   /** Send a KeyUpdate now; with `requestPeer`, ask the peer to update its sending keys too. */
   updateKeys(requestPeer = false): Uint8Array[] {
     if (this._state !== 'established' || this.sentClose) throw new ClosedError('key update needs an established session');
-    return this.sealing((out) => this.sendKeyUpdate(requestPeer, out));
+    return this.sealing((out) => {
+      this.sealPending(out);
+      this.sendKeyUpdate(requestPeer, out);
+    });
   }
 
   /** The authenticated close (close_notify). Idempotent; returns [] once sent or failed. */
   close(): Uint8Array[] {
     if (this.sentClose || this._state === 'failed') return [];
+    const out = this.flush();
     this.sentClose = true;
-    const out: Uint8Array[] = [];
     // Before any send keys exist the close can only be a plaintext alert (unauthenticated).
     out.push(this.alertRecord(Alert.closeNotify));
     if (this._state === 'handshaking') this._state = 'closed';
@@ -286,7 +311,10 @@ export class Session {
   abort(error: PqmcpError): Uint8Array[] {
     if (this._state === 'closed' || this._state === 'failed') return [];
     const out: Uint8Array[] = [];
-    if (error.alert !== undefined && !this.sentClose) out.push(this.alertRecord(error.alert));
+    if (error.alert !== undefined && !this.sentClose) {
+      this.trySealPending(out);
+      out.push(this.alertRecord(error.alert));
+    }
     this.fail(error);
     return out;
   }
@@ -325,6 +353,7 @@ export class Session {
       const error = toPqmcpError(err);
       // Answer with an alert unless the failure came from an alert record or we already closed.
       if (!this.inAlert && error.alert !== undefined && !this.sentClose) {
+        this.trySealPending(out.send);
         try {
           out.send.push(this.alertRecord(error.alert));
         } catch {
@@ -349,6 +378,8 @@ export class Session {
     this._error = error;
     this.queued = [];
     this.queuedBytes = 0;
+    this.pending = [];
+    this.pendingSize = 0;
     this.wipeKeys();
   }
 
@@ -418,6 +449,12 @@ export class Session {
         if (message) out.events.push({ type: 'message', data: message });
         return;
       }
+      case InnerType.applicationMulti:
+        if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('application data before the handshake completed');
+        if (this.assembler.pending) throw new UnexpectedMessageError('multi-message record inside a fragmented message');
+        this.keyUpdatesInARow = 0;
+        for (const data of decodeMessages(content, this.maxMessageSize)) out.events.push({ type: 'message', data });
+        return;
       default:
         throw new UnexpectedMessageError(`unknown inner content type ${innerType}`);
     }
@@ -491,6 +528,7 @@ export class Session {
       switch (action.type) {
         case 'send':
           // 'application': a post-handshake message (NewSessionTicket) under application keys.
+          if (action.epoch === 'application') this.sealPending(out.send);
           out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : this.sealHandshake(action.message));
           break;
         case 'keys': {
@@ -523,10 +561,47 @@ export class Session {
     }
   }
 
-  /** One application fragment; the last of a message is padded per `applicationPadding`. */
-  private sealFragment(frag: Fragment): Uint8Array {
-    const padding = frag.innerType === InnerType.applicationFinal ? paddingFor(frag.content.length, this.applicationPadding) : 0;
-    return this.tx.cipher!.seal(frag.innerType, frag.content, padding);
+  /**
+   * Seal `messages` in order: runs of small ones as multi-message records, the others as
+   * fragments. The last record of each message (or batch) is padded per `applicationPadding`.
+   */
+  private sealMessages(messages: readonly Uint8Array[], out: Uint8Array[]): void {
+    if (this.keyUpdateOwed) this.sendKeyUpdate(false, out);
+    for (const packed of packMessages(messages)) {
+      if ('multi' in packed) {
+        this.maybeUpdateKeys(out);
+        out.push(this.sealApplication(InnerType.applicationMulti, packed.multi));
+        continue;
+      }
+      for (const frag of fragmentMessage(packed.single)) {
+        this.maybeUpdateKeys(out);
+        out.push(this.sealApplication(frag.innerType, frag.content));
+      }
+    }
+  }
+
+  private sealApplication(innerType: InnerTypeId, content: Uint8Array): Uint8Array {
+    const padding = innerType === InnerType.applicationFragment ? 0 : paddingFor(content.length, this.applicationPadding);
+    return this.tx.cipher!.seal(innerType, content, padding);
+  }
+
+  /** Seal what queue() accepted (before any other record this side seals). */
+  private sealPending(out: Uint8Array[]): void {
+    if (this.pending.length === 0) return;
+    const pending = this.pending;
+    this.pending = [];
+    this.pendingSize = 0;
+    this.sealMessages(pending, out);
+  }
+
+  /** The session is failing: send what was queued ahead of the alert if that is still possible. */
+  private trySealPending(out: Uint8Array[]): void {
+    const start = out.length;
+    try {
+      this.sealPending(out);
+    } catch {
+      out.length = start; // nothing half-sealed goes out
+    }
   }
 
   /** A protected handshake message; a Credential is padded to its bucket (identity hiding by length). */
@@ -539,9 +614,7 @@ export class Session {
     const queued = this.queued;
     this.queued = [];
     this.queuedBytes = 0;
-    for (const m of queued) {
-      for (const frag of fragmentMessage(m)) out.send.push(this.sealFragment(frag));
-    }
+    this.sealMessages(queued, out.send);
   }
 }
 

@@ -7,10 +7,21 @@
  *   at the end of the turn. After `stop()` nothing is queued or written again.
  * - A socket that throws on send() is reported once through `onWriteError` (its close
  *   event ends the connection); `onWritten` runs for every message handed to the OS.
+ * - Application messages are not sealed when sent but when the turn's batch is written:
+ *   `schedule()` marks the source (the Session) as having queued messages and the flush
+ *   seals them all at once, after the records already queued here (multi-message records,
+ *   docs/protocol.md section 3.6). A source that fails to seal reports its (typed) error
+ *   through `onWriteError` too.
  */
 import type { MessageSocket } from './connection-types.js';
 import { defer } from './timers.js';
 import { socketMessages } from './write-batches.js';
+
+/** What seals the queued application messages at flush time (a Session). */
+export interface RecordSource {
+  readonly pendingBytes: number;
+  flush(): Uint8Array[];
+}
 
 export class BatchWriter {
   private out: Uint8Array[] = [];
@@ -20,24 +31,27 @@ export class BatchWriter {
 
   constructor(
     private readonly socket: MessageSocket,
+    private readonly source: RecordSource,
     private readonly maxWriteBatch: number,
     private readonly onWritten: () => void,
     private readonly onWriteError: (err: Error) => void,
   ) {}
 
-  /** Bytes queued here and not yet handed to the socket. */
+  /** Bytes queued here (or in the source) and not yet handed to the socket. */
   get queuedBytes(): number {
-    return this.outBytes;
+    return this.outBytes + this.source.pendingBytes;
   }
 
   /** Queue records; they are written at the end of this turn (or by flushNow). */
   enqueue(chunks: Uint8Array[]): void {
     if (chunks.length === 0 || this.stopped) return;
-    for (const c of chunks) {
-      this.out.push(c);
-      this.outBytes += c.length;
-    }
-    if (!this.flushScheduled) {
+    this.add(chunks);
+    this.schedule();
+  }
+
+  /** Write at the end of this turn (the source has queued messages). */
+  schedule(): void {
+    if (!this.flushScheduled && !this.stopped) {
       this.flushScheduled = true;
       defer(() => {
         this.flushScheduled = false;
@@ -58,12 +72,25 @@ export class BatchWriter {
     this.discard();
   }
 
-  /** Write everything queued, in order. */
+  /** Seal what the source holds, then write everything queued, in order. */
   flushNow(): void {
-    if (this.out.length === 0 || this.stopped) return;
+    if (this.stopped) return;
+    try {
+      this.add(this.source.flush());
+    } catch (err) {
+      this.onWriteError(err instanceof Error ? err : new Error('sealing failed'));
+    }
+    if (this.out.length === 0) return;
     const records = this.out;
     this.discard();
     for (const message of socketMessages(records, this.maxWriteBatch)) this.write(message);
+  }
+
+  private add(chunks: Uint8Array[]): void {
+    for (const c of chunks) {
+      this.out.push(c);
+      this.outBytes += c.length;
+    }
   }
 
   private write(data: Uint8Array): void {

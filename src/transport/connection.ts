@@ -127,12 +127,7 @@ export class Connection {
     private readonly options: ConnectionOptions,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    this.writer = new BatchWriter(
-      socket,
-      options.maxWriteBatch,
-      () => this.checkDrain(),
-      (err) => this.socketError(err),
-    );
+    this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.checkDrain(), (err) => this.socketError(err));
     this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
     if (options.keepAliveMs > 0 && socket.ping) {
       const timeout = (): void => this.fail(new KeepAliveTimeoutError(options.keepAliveTimeoutMs), true, true);
@@ -166,13 +161,12 @@ export class Connection {
   send(message: Uint8Array, confirm = false): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.phase === 'closing' || this.phase === 'closed' || this.closeRequested) return Promise.reject(new ClosedError());
-    let records: Uint8Array[];
     try {
-      records = this.session.send(message);
+      this.session.queue(message); // sealed when the turn's batch is written (batch-writer.ts)
     } catch (err) {
       return Promise.reject(toPqmcpError(err));
     }
-    this.enqueue(records);
+    this.writer.schedule();
     if (!this.confirmed && confirm) return new Promise((resolve, reject) => this.confirmWaiters.push({ resolve, reject }));
     if (this.phase === 'handshaking') return new Promise((resolve, reject) => this.handshakeWaiters.push({ resolve, reject }));
     return this.whenWritable();
@@ -239,7 +233,8 @@ export class Connection {
   socketError(err: Error): void {
     if (this.phase === 'closed' || this.failure) return;
     const message = typeof err?.message === 'string' ? err.message : 'unknown error';
-    this.fail(new ConnectionError(`WebSocket error: ${message}`, { cause: err }), true);
+    // A PqmcpError comes from sealing (the Session has failed already), not from the socket.
+    this.fail(err instanceof PqmcpError ? err : new ConnectionError(`WebSocket error: ${message}`, { cause: err }), true);
   }
 
   socketClosed(code: number): void {

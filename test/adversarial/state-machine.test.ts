@@ -174,6 +174,8 @@ describe('application data, KeyUpdate and close_notify before the handshake ends
   it.each([
     ['server', 'Credential', 'application data', InnerType.applicationFinal],
     ['server', 'Credential', 'an application fragment', InnerType.applicationFragment],
+    ['server', 'Credential', 'a multi-message record', InnerType.applicationMulti],
+    ['client', 'Credential', 'a multi-message record', InnerType.applicationMulti],
     ['server', 'CredentialVerify', 'KeyUpdate', InnerType.keyUpdate],
     ['server', 'Credential', 'close_notify', InnerType.alert],
     ['client', 'Credential', 'application data', InnerType.applicationFinal],
@@ -244,8 +246,8 @@ describe('after the handshake', () => {
 
   it('unknown inner types, an empty inner plaintext and malformed KeyUpdate or alert bodies', () => {
     const cases: [string, (d: Duel) => Uint8Array, string, number | null][] = [
-      ...[0x06, 0x16, 0x7f, 0xff].map((t): [string, (d: Duel) => Uint8Array, string, number | null] => [`inner type ${t}`, (d) => d.attacker.seal(t, text('x')), 'ERR_UNEXPECTED_MESSAGE', Alert.unexpectedMessage]),
-      ...[0x06, 0xff].map((t): [string, (d: Duel) => Uint8Array, string, number | null] => [`inner type ${t}, padded`, (d) => d.attacker.seal(t, text('x'), { padding: 100 }), 'ERR_UNEXPECTED_MESSAGE', Alert.unexpectedMessage]),
+      ...[0x07, 0x16, 0x7f, 0xff].map((t): [string, (d: Duel) => Uint8Array, string, number | null] => [`inner type ${t}`, (d) => d.attacker.seal(t, text('x')), 'ERR_UNEXPECTED_MESSAGE', Alert.unexpectedMessage]),
+      ...[0x07, 0xff].map((t): [string, (d: Duel) => Uint8Array, string, number | null] => [`inner type ${t}, padded`, (d) => d.attacker.seal(t, text('x'), { padding: 100 }), 'ERR_UNEXPECTED_MESSAGE', Alert.unexpectedMessage]),
       ['empty inner plaintext', (d) => d.attacker.tx!.sealRaw(new Uint8Array(0)), 'ERR_DECODE', Alert.decodeError],
       // Padding only, no content type (docs/protocol.md section 3.2): unexpected_message.
       ...[1, 2, 1024, 65537].map((n): [string, (d: Duel) => Uint8Array, string, number | null] => [`inner plaintext of ${n} zero bytes`, (d) => d.attacker.tx!.sealRaw(new Uint8Array(n)), 'ERR_UNEXPECTED_MESSAGE', Alert.unexpectedMessage]),
@@ -262,6 +264,34 @@ describe('after the handshake', () => {
         const d = setup(role).run();
         d.toHonest([make(d)]);
         expectRejected(d, code, alert, { completed: true, what: `${role}: ${what}` });
+      }
+    }
+  });
+
+  it('multi-message records (section 3.6): well-formed ones deliver every message in order; each malformed content is its exact typed error', () => {
+    const entry = (m: Uint8Array) => concat(Uint8Array.of(m.length >>> 8, m.length & 0xff), m);
+    const two = concat(entry(text('one')), entry(text('two')));
+    for (const role of ['server', 'client'] as const) {
+      const d = setup(role).run();
+      d.toHonest([d.attacker.seal(InnerType.applicationMulti, two), d.attacker.seal(InnerType.applicationMulti, concat(two, entry(text('three'))), { padding: 200 })]);
+      expect(d.error, role).toBeUndefined();
+      expect(d.delivered.map((m) => new TextDecoder().decode(m)), role).toEqual(['one', 'two', 'one', 'two', 'three']);
+    }
+    const cases: [string, (d: Duel) => Uint8Array[], string, number][] = [
+      ['no message', (d) => [d.attacker.seal(InnerType.applicationMulti, new Uint8Array(0))], 'ERR_DECODE', Alert.decodeError],
+      ['one message', (d) => [d.attacker.seal(InnerType.applicationMulti, entry(text('alone')))], 'ERR_DECODE', Alert.decodeError],
+      ['an empty message', (d) => [d.attacker.seal(InnerType.applicationMulti, concat(two, Uint8Array.of(0, 0)))], 'ERR_DECODE', Alert.decodeError],
+      ['a length past the end', (d) => [d.attacker.seal(InnerType.applicationMulti, concat(two, Uint8Array.of(0, 9, 1)))], 'ERR_DECODE', Alert.decodeError],
+      ['a cut length prefix', (d) => [d.attacker.seal(InnerType.applicationMulti, concat(two, Uint8Array.of(0)))], 'ERR_DECODE', Alert.decodeError],
+      ['1025 messages', (d) => [d.attacker.seal(InnerType.applicationMulti, concat(...Array.from({ length: 1025 }, () => Uint8Array.of(0, 1, 0x7b))))], 'ERR_DECODE', Alert.decodeError],
+      ['inside a fragmented message', (d) => [d.attacker.seal(InnerType.applicationFragment, new Uint8Array(65536)), d.attacker.seal(InnerType.applicationMulti, two)], 'ERR_UNEXPECTED_MESSAGE', Alert.unexpectedMessage],
+    ];
+    for (const role of ['server', 'client'] as const) {
+      for (const [what, make, code, alert] of cases) {
+        const d = setup(role).run();
+        d.toHonest(make(d));
+        expectRejected(d, code, alert, { completed: true, what: `${role}: ${what}` });
+        expect(d.delivered, `${role}: ${what}`).toEqual([]); // nothing of a refused record is delivered
       }
     }
   });

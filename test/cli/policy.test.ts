@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { PqmcpClientTransport } from '../../src/transport/client.js';
@@ -51,6 +51,7 @@ let trustFile: string;
 let research: Files;
 let ops: Files;
 let limited: Files;
+let solo: Files;
 const backend = createNativeBackend();
 const clients: Client[] = [];
 
@@ -85,9 +86,10 @@ beforeAll(async () => {
   research = writeAgent(tmp.dir, issuer, 'agent://cli-policy/research', 'research', { scopes: ['tools:call'], attributes: { team: 'research' } });
   ops = writeAgent(tmp.dir, issuer, 'agent://cli-policy/ops', 'ops', { attributes: { team: 'ops' } });
   limited = writeAgent(tmp.dir, issuer, 'agent://cli-policy/limited', 'limited');
+  solo = writeAgent(tmp.dir, issuer, 'agent://cli-policy/solo', 'solo');
   trustFile = writeTrust(join(tmp.dir, 'trust.json'), issuer);
   writeFileSync(policyFile, POLICY);
-  writeFileSync(quotasFile, JSON.stringify({ intervalSeconds: 5, agents: { 'agent://cli-policy/limited': { calls: 4 } } }));
+  writeFileSync(quotasFile, JSON.stringify({ intervalSeconds: 5, agents: { 'agent://cli-policy/limited': { calls: 4 }, 'agent://cli-policy/solo': { sessions: 1 } } }));
   ({ gateway, url } = await startGateway(['--identity', server.key, '--trust', trustFile, '--policy', policyFile, '--quotas', quotasFile], [process.execPath, EVERYTHING, 'stdio']));
 });
 
@@ -168,6 +170,36 @@ describe('pqmcp serve --policy with server-everything', () => {
     expect(data).toMatchObject({ quota: 'calls', scope: 'agent' });
     await new Promise((r) => setTimeout(r, data.retryAfterMs + 50));
     expect(await callText(client, 'echo', { message: 'after the window' })).toContain('after the window');
+  });
+});
+
+describe('pqmcp serve --quotas sessions', () => {
+  it('a session over its agent\'s sessions quota is refused before any MCP server is started for it', async () => {
+    const { client } = await connect(solo);
+    expect(await callText(client, 'echo', { message: 'first' })).toContain('first');
+    const startsBefore = gateway.stderr.match(/session \S+ started: agent:\/\/cli-policy\/solo /g)?.length ?? 0;
+    expect(startsBefore).toBe(1);
+
+    const identity = await loadIdentity(solo.key, { backend });
+    const second = new Client({ name: 'second', version: '1.0.0' });
+    const transport = new PqmcpClientTransport(url, { identity, trust: await loadTrustStore(trustFile), backend, expectedServerId: SERVER_ID });
+    const err = (await second.connect(transport).then(() => undefined, (e: unknown) => e)) as McpError;
+    expect(err).toBeInstanceOf(McpError);
+    // The quotas hook answers the request itself (as for any request over a quota)...
+    expect(err.code).toBe(-32004);
+    expect(err.message).toBe('MCP error -32004: pqmcp: quota exceeded: concurrent sessions per agent (1); close another session, then reconnect');
+    // ...and the gateway refuses the session as soon as it opens.
+    await gateway.waitForStderr(/session \S+ refused: quota exceeded: concurrent sessions per agent \(1\)/);
+    // Refused sessions get no "started" line: no MCP server process was spawned for it.
+    expect(gateway.stderr.match(/session \S+ started: agent:\/\/cli-policy\/solo /g)).toHaveLength(1);
+    await second.close().catch(() => {});
+
+    // When the first session ends, the slot is free again.
+    await client.close();
+    clients.splice(clients.indexOf(client), 1);
+    await waitFor(() => /session \S+ ended: agent:\/\/cli-policy\/solo/.test(gateway.stderr), 10_000, 'the first session to end');
+    const again = await connect(solo);
+    expect(await callText(again.client, 'echo', { message: 'again' })).toContain('again');
   });
 });
 

@@ -129,6 +129,26 @@ describe('Router (one child, many sessions)', () => {
     expect(child[1]).toEqual({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1, reason: 'user' } });
   });
 
+  it('2026-07-28 listen streams: the subscription-id stamp is mapped back and reaches only the session that listens', () => {
+    const { router, child, a, b } = setup();
+    const SUB = 'io.modelcontextprotocol/subscriptionId';
+    router.fromSession(a, req(7, 'subscriptions/listen', { notifications: { resourceSubscriptions: ['config://app'] } }));
+    router.fromSession(b, req(7, 'subscriptions/listen', { notifications: { resourceSubscriptions: ['config://app'] } }));
+    expect(child.map((m) => m['id'])).toEqual([1, 2]);
+    router.fromChild(note('notifications/subscriptions/acknowledged', { _meta: { [SUB]: 2 } }));
+    router.fromChild(note('notifications/resources/updated', { uri: 'config://app', _meta: { [SUB]: 1, other: 'kept' } }));
+    // A stamp the router never issued (or a stream already ended) goes nowhere.
+    router.fromChild(note('notifications/resources/updated', { uri: 'config://app', _meta: { [SUB]: 99 } }));
+    router.fromChild(note('notifications/resources/updated', { uri: 'config://app', _meta: { [SUB]: 'x' } }));
+    expect(a.got).toEqual([{ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri: 'config://app', _meta: { [SUB]: 7, other: 'kept' } } }]);
+    expect(b.got).toEqual([{ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { _meta: { [SUB]: 7 } } }]);
+    // The stream's graceful end: its result, stamped, under the session's id.
+    router.fromChild(res(1, { resultType: 'complete', _meta: { [SUB]: 1 } }));
+    expect(a.got[1]).toEqual({ jsonrpc: '2.0', id: 7, result: { resultType: 'complete', _meta: { [SUB]: 7 } } });
+    router.fromChild(note('notifications/resources/updated', { uri: 'config://app', _meta: { [SUB]: 1 } }));
+    expect(a.got).toHaveLength(2);
+  });
+
   it('sends a server->client request to the only session with requests in flight, and its answer back', () => {
     const { router, child, a, b } = setup();
     router.fromSession(b, req(3, 'tools/call', { name: 'ask' }));

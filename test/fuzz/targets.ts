@@ -359,6 +359,22 @@ function model(recs: { type: number; content: Uint8Array }[]): { delivered: Uint
         delivered.push(concat(...parts, content));
         parts = [];
         break;
+      case InnerType.applicationMulti: {
+        // Section 3.3: not inside a fragmented message; 2..1024 entries of length u16
+        // (1..65535) || message, consuming the content exactly.
+        if (parts.length > 0) return { delivered, error: 'ERR_UNEXPECTED_MESSAGE', closed: false };
+        const entries: Uint8Array[] = [];
+        for (let o = 0; o < content.length; ) {
+          const n = o + 2 <= content.length ? (content[o]! << 8) | content[o + 1]! : -1;
+          if (entries.length === 1024 || n <= 0 || o + 2 + n > content.length) return { delivered, error: 'ERR_DECODE', closed: false };
+          entries.push(content.subarray(o + 2, o + 2 + n));
+          o += 2 + n;
+        }
+        if (entries.length < 2) return { delivered, error: 'ERR_DECODE', closed: false };
+        keyUpdatesInARow = 0;
+        delivered.push(...entries);
+        break;
+      }
       case InnerType.keyUpdate:
         if (content.length !== 1 || content[0]! > 1) return { delivered, error: 'ERR_DECODE', closed: false };
         // Section 3.4: at most 32 KeyUpdates without application data in between.
@@ -390,6 +406,9 @@ const inner: FuzzTarget = {
       Uint8Array.of(4, 0xff, 0xff, 7, 5, 0, 1, 9, 3, 0, 1, 1, 5, 0, 0),
       Uint8Array.of(2, 0, 2, 0, 0, 5, 0, 1, 1),
       Uint8Array.of(1, 0, 4, 20, 0, 0, 0),
+      concat(Uint8Array.of(6, 0, 4 + 2 * m.length, 0, m.length), m, Uint8Array.of(0, m.length), m),
+      Uint8Array.of(6, 0, 5, 0, 1, 7, 0, 0),
+      Uint8Array.of(4, 0xff, 0xff, 1, 6, 0, 6, 0, 1, 1, 0, 1, 2),
     ];
   },
   run(data) {

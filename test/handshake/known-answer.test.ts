@@ -106,12 +106,21 @@ describe.each(FILES)('%s agrees with the specification', (file) => {
         expect([last, inner.length - 1 - last], label).toEqual([Number(contentLength), Number(padding)]);
         const type = inner[last]!;
         if (type === 0x05 || type === 0x04) sent.push(`${side}:${toHex(inner.subarray(0, last))}:${type}`);
+        // Section 3.6: length u16 || message, repeated, consuming the content exactly.
+        for (let o = 0; type === 0x06 && o < last; ) {
+          const n = (inner[o]! << 8) | inner[o + 1]!;
+          expect(n > 0 && o + 2 + n <= last, label).toBe(true);
+          sent.push(`${side}:${toHex(inner.subarray(o + 2, o + 2 + n))}:5`);
+          o += 2 + n;
+        }
         // Credential records are padded to a multiple of 1024 bytes (section 3.2).
         if (label.startsWith('Credential ')) expect(inner.length % 1024, label).toBe(0);
         // The client pads its last fragments to 256.
-        if (side === 'c' && type === 0x05) expect(inner.length % v.client.application_padding, label).toBe(0);
+        if (side === 'c' && (type === 0x05 || type === 0x06)) expect(inner.length % v.client.application_padding, label).toBe(0);
       }
     }
+    // Each direction carries one multi-message record (section 3.6).
+    for (const records of [v.records.client_to_server, v.records.server_to_client]) expect(records.filter((r) => r.label.startsWith('multi-message record ')).length).toBe(1);
     // Reassemble and compare with the application messages, per direction, in order.
     for (const side of ['c', 's'] as const) {
       const messages: string[] = [];

@@ -14,7 +14,9 @@
  * The session scenario (docs/protocol.md, section 14): issuance of two credentials; the
  * handshake with the client's first message sent 1-RTT; one message each way; a message of
  * 65,736 bytes (two fragments); a KeyUpdate with request_update = 1 and its answer; one
- * message each way under the updated keys; the authenticated close both ways. The client
+ * message each way under the updated keys; a multi-message record each way (two client
+ * messages, three server messages, queued and flushed together: inner type 0x06, section
+ * 3.6); the authenticated close both ways. The client
  * pads its application records to multiples of 256 bytes; both Credential records are
  * padded to multiples of 1024. The ClientHello names the endpoint //tools.example:8443/mcp
  * (extension 0x0001). Every record is listed with a label saying what it carries,
@@ -127,6 +129,7 @@ function labelRecords(backend: CryptoBackend, suite: number, side: 'c' | 's', se
     else if (type === InnerType.keyUpdate) what = `KeyUpdate (request_update = ${content[0]})`;
     else if (type === InnerType.alert) what = `alert ${(content[0]! << 8) | content[1]!}${content[1] === 0 && content[0] === 0 ? ' (close_notify)' : ''}`;
     else if (type === InnerType.applicationFragment) what = 'application fragment, more follow';
+    else if (type === InnerType.applicationMulti) what = 'multi-message record';
     else what = 'application fragment, last of its message';
     const label = `${what} | protected under ${name}, seq ${seq} | content ${content.length} bytes, padding ${padding} bytes`;
     seq++;
@@ -230,6 +233,20 @@ export function runKatScenario(clientBackend: CryptoBackend, suite: number, serv
   pump();
   send('client', '{"jsonrpc":"2.0","id":2,"method":"ping"}');
   send('server', '{"jsonrpc":"2.0","id":2,"result":{}}');
+  // Queued in one turn, flushed together: one multi-message record (0x06) each way.
+  const batch = (from: 'client' | 'server', texts: string[]) => {
+    const session = from === 'client' ? client : server;
+    for (const t of texts) {
+      application.push({ from, utf8: t });
+      session.queue(utf8Encode(t));
+    }
+    const records = session.flush();
+    if (records.length !== 1) throw new Error('KAT batch did not make one record');
+    (from === 'client' ? c2s : s2c).push(...records);
+  };
+  batch('client', ['{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":7,"progress":1}}', '{"jsonrpc":"2.0","id":3,"method":"tools/list"}']);
+  batch('server', ['{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}', '{"jsonrpc":"2.0","id":3,"result":{"tools":[]}}', '{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"done"}}']);
+  pump();
   c2s.push(...client.close());
   pump();
   const delivered = events.flatMap((e) => (e.type === 'message' ? [new TextDecoder().decode(e.data)] : []));

@@ -14,8 +14,6 @@ import type { Transport as Transport1 } from '@modelcontextprotocol/sdk/shared/t
 import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Client as Client2, LOG_LEVEL_META_KEY } from '@modelcontextprotocol/client';
 import type { McpSubscription, Transport as Transport2 } from '@modelcontextprotocol/client';
-import type { McpServer as McpServer1 } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { featureServer } from './mcp.js';
 import { waitFor } from './mcp.js';
 import type { FeatureStats } from './mcp2.js';
 
@@ -181,32 +179,7 @@ export async function driver2(transport: Transport2, negotiation: Negotiation): 
   };
 }
 
-/** The 1.x feature server (helpers/mcp.ts) plus the two tools the matrix reads across processes. */
-export function featureServer1(stats: FeatureStats): McpServer1 {
-  let mark = (): void => {};
-  const shared = {
-    sessions: 0,
-    peers: [],
-    get handlerCalls() {
-      return stats.handlerCalls;
-    },
-    set handlerCalls(n: number) {
-      stats.handlerCalls = n;
-    },
-    get cancelled() {
-      return stats.cancelled;
-    },
-    set cancelled(n: number) {
-      stats.cancelled = n;
-    },
-    slowStarted: new Promise<void>((r) => (mark = r)),
-    markSlowStarted: () => mark(),
-  };
-  const mcp = featureServer(shared);
-  mcp.registerTool('peer-env', {}, async () => ({ content: [{ type: 'text', text: process.env['PQMCP_PEER_ID'] ?? '' }] }));
-  mcp.registerTool('stats', {}, async () => ({ content: [{ type: 'text', text: JSON.stringify(stats) }], structuredContent: { ...stats } }));
-  return mcp;
-}
+export { featureServer1 } from './feature-server1.js';
 
 /** Reads the server's counters through its `stats` tool (works across processes). */
 async function serverStats(d: Driver): Promise<FeatureStats> {

@@ -9,12 +9,10 @@
 import { McpServer, ResourceTemplate, completable, inputRequired, inputResponse } from '@modelcontextprotocol/server';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 import * as z from 'zod4';
+import { peerEnv } from './peer-env.js';
+import type { FeatureStats } from './peer-env.js';
 
-/** Counters one feature server process keeps (reported by the `stats` tool). */
-export interface FeatureStats {
-  cancelled: number;
-  handlerCalls: number;
-}
+export type { FeatureStats } from './peer-env.js';
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
@@ -67,7 +65,7 @@ export function featureServer2(stats: FeatureStats, peerFromFactory?: string): M
     }
     return text('done');
   });
-  mcp.registerTool('peer-env', {}, async () => text(process.env['PQMCP_PEER_ID'] ?? ''));
+  mcp.registerTool('peer-env', {}, async () => ({ ...text(process.env['PQMCP_PEER_ID'] ?? ''), structuredContent: peerEnv() }));
   mcp.registerTool('stats', {}, async () => ({ content: [{ type: 'text', text: JSON.stringify(stats) }], structuredContent: { ...stats } }));
   mcp.registerTool('progress', { inputSchema: { steps: z.number().int().positive() } }, async ({ steps }, ctx) => {
     count();

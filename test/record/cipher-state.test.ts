@@ -174,7 +174,7 @@ describe.each(ALGORITHMS)('CipherState (%s)', (alg) => {
 
   it('refuses an unknown inner type on seal', () => {
     const tx = make();
-    for (const t of [0, 6, 0x17, 255]) expectError(() => tx.seal(t as InnerTypeId, Uint8Array.of(1)), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
+    for (const t of [0, 7, 0x17, 255]) expectError(() => tx.seal(t as InnerTypeId, Uint8Array.of(1)), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
     expect(tx.sequence).toBe(0);
   });
 
@@ -192,9 +192,9 @@ describe.each(ALGORITHMS)('CipherState (%s)', (alg) => {
     expectError(() => rx.open(new Uint8Array(3), new Uint8Array(20)), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
   });
 
-  it('refuses an authenticated record whose inner type is outside 0x01..0x05', () => {
+  it('refuses an authenticated record whose inner type is outside 0x01..0x06', () => {
     const aead = backend.aead(alg, key);
-    for (const t of [0x06, 0x17, 0xff]) {
+    for (const t of [0x07, 0x17, 0xff]) {
       const rx = make();
       const header = Uint8Array.of(0x17, 0, 0, 2 + 17);
       const body = aead.seal(expectedNonce(0), Uint8Array.of(1, 2, t), header);

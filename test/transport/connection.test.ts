@@ -101,15 +101,38 @@ describe('Connection', () => {
     await client.send(bytes('hello'));
     await waitFor(() => got.length === 1, 5_000, 'hello');
     const before = a.sent.length;
-    // Record length = content + 21 (header 4, inner type 1, tag 16).
-    const sizes = [1, 2, 16_363, 3, 4, 16_362, 5, 100 * 1024, 6];
+    // Record length = content + 21 (header 4, inner type 1, tag 16). Messages of at most
+    // 16 KiB sent in one turn share multi-message records (2 bytes of length each); larger
+    // ones keep records of their own (docs/protocol.md section 3.6).
+    const sizes = [1, 2, 16_385, 3, 4, 5, 16_384, 100 * 1024, 6];
     await Promise.all(sizes.map((n) => client.send(new Uint8Array(n))));
     await waitFor(() => got.length === 1 + sizes.length, 5_000, 'messages');
     expect(got.slice(1)).toEqual(sizes);
     const writes = a.sent.slice(before).map((w) => w.length);
-    // [1, 2] batched | 16384 alone | [3, 4, 16383 (below the threshold), 5] batched |
-    // 100 KiB = a 65557-byte fragment and a 36885-byte final record, each alone | [6].
-    expect(writes).toEqual([22 + 23, 16_384, 24 + 25 + 16_383 + 26, 65_557, 102_400 - 65_536 + 21, 27]);
+    // [1, 2] one record, with 16385 (its own 16406-byte record, alone: >= 16 KiB) in the next
+    // socket message | [3, 4, 5, 16384] one 16419-byte record, alone | 100 KiB = a 65557-byte
+    // fragment and a 36885-byte final record, each alone | [6] with nothing to batch.
+    expect(writes).toEqual([2 + 1 + 2 + 2 + 21, 16_385 + 21, 2 * 4 + 3 + 4 + 5 + 16_384 + 21, 65_557, 102_400 - 65_536 + 21, 27]);
+  });
+
+  it('batches small records of one turn into one socket message (a KeyUpdate between two multi-message records)', async () => {
+    const { client, server, a } = pair();
+    const got: number[] = [];
+    server.onmessage = (d) => void got.push(d.length);
+    client.start();
+    await client.send(bytes('hello'));
+    await waitFor(() => got.length === 1, 5_000, 'hello');
+    const before = a.sent.length;
+    void client.send(new Uint8Array(10));
+    void client.send(new Uint8Array(20));
+    // updateKeys seals what is queued first, so the order on the wire is the order of the calls.
+    (client as unknown as { enqueue(r: Uint8Array[]): void }).enqueue(client.session.updateKeys(false));
+    void client.send(new Uint8Array(30));
+    void client.send(new Uint8Array(40));
+    await waitFor(() => got.length === 5, 5_000, 'messages');
+    expect(got.slice(1)).toEqual([10, 20, 30, 40]);
+    // One socket message: [10, 20] (34 + 21), the KeyUpdate (1 + 1 + 16 + 4), [30, 40] (74 + 21).
+    expect(a.sent.slice(before).map((w) => w.length)).toEqual([55 + 22 + 95]);
     await client.close();
   });
 

@@ -297,7 +297,11 @@ describe('receive side', () => {
       serverTransport = t;
       void t.start();
     });
-    const transport = rawTransport(server.url);
+    // The server's 3000 notifications leave in one turn, as multi-message records of at most
+    // 1024 messages (about 58 KB each): one such record already holds more undelivered bytes
+    // than this client's highWaterMark, so reading pauses on bytes even when the records
+    // arrive one socket read at a time (the 1024-message bound needs two in one read).
+    const transport = rawTransport(server.url, { highWaterMark: 32 * 1024 });
     const seen: number[] = [];
     transport.onmessage = (m) => void seen.push(Number((m as { params?: { n?: number } }).params?.n));
     await transport.start();
