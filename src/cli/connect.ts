@@ -20,8 +20,9 @@
  *   handshake alone does not mean accepted. A refusal is exit 1 with ERR_NOT_ADMITTED.
  * - The banner names the backend per primitive (describeBackend): on Node 20 "native"
  *   serves the AEAD and classical curves while ML-KEM and ML-DSA are the portable ones.
- * - --expect names the server (like a TLS hostname check); only an explicit --any-server
- *   accepts whatever server the trust file vouches for.
+ * - --expect names the server (like a TLS hostname check), --expect-prefix a set of them
+ *   (replicas); only an explicit --any-server accepts whatever server the trust file vouches
+ *   for (and the library warns about it once more on stderr).
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { PeerAlertError, PqmcpError } from '../errors.js';
@@ -37,7 +38,9 @@ import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { checkId } from './keys.js';
 import { notAdmittedReason } from './admission.js';
-import { CliError, UsageError, errorLine } from './output.js';
+import { CliError, UsageError, asUsage, errorLine } from './output.js';
+import { normaliseNameConstraints } from '../identity/name-constraints.js';
+import { checkEndpoint } from '../handshake/endpoint.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
 import { FileTicketStore, TICKET_CONNECT_OPTIONS, TICKET_CONNECT_USAGE } from './tickets.js';
 
@@ -51,9 +54,14 @@ export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --tru
   --credential <file>      its credential (default: <name>.cred.json beside the key)
   --trust <file>           issuers (and pins) this agent trusts to vouch for the server
   --revocations <file>     revocation list, repeatable
-  --expect <agent id>      the server's agent id: any other server is refused (required,
-                           unless --any-server)
+  --expect <agent id>      the server's agent id: any other server is refused (this, or
+                           --expect-prefix, is required unless --any-server)
+  --expect-prefix <prefix> accept a server whose agent id is within this prefix, repeatable
+                           ('agent://acme/tools/' = any id below it; docs/protocol.md 6.4)
   --any-server             accept any server your trust file vouches for (not recommended)
+  --endpoint <endpoint>    the endpoint named in the handshake, checked by the server:
+                           //host[:port]/path or a service name svc:<name> (default: from
+                           the URL; set it when dialling through a tunnel or proxy)
   --backend <name>         crypto backend: auto (default), native or noble
   --busy-retries <n>       retries of a busy server (close 4006), with jittered exponential
                            backoff, each logged on stderr (default 5; 0 = none)
@@ -86,6 +94,9 @@ const CONNECT_OPTIONS = {
   revocations: { type: 'string', multiple: true },
   expect: { type: 'string' },
   'any-server': { type: 'boolean' },
+  // --- roles and name constraints, endpoint binding (issue 11) ---
+  'expect-prefix': { type: 'string', multiple: true },
+  endpoint: { type: 'string' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
   // end of stdin: how long to wait for the answers still owed
@@ -129,12 +140,16 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   const keyPath = required(p, 'identity', 'connect');
   const trustPath = required(p, 'trust', 'connect');
   const expect = str(p, 'expect');
+  const prefixes = list(p, 'expect-prefix');
   const anyServer = flag(p, 'any-server');
-  if (expect !== undefined && anyServer) throw new UsageError('connect: give --expect or --any-server, not both');
-  if (expect === undefined && !anyServer) {
-    throw new UsageError('connect: --expect <server agent id> is required (or --any-server to accept any server your trust file vouches for)');
+  if ((expect !== undefined || prefixes.length > 0) && anyServer) throw new UsageError('connect: give --expect / --expect-prefix or --any-server, not both');
+  if (expect === undefined && prefixes.length === 0 && !anyServer) {
+    throw new UsageError('connect: --expect <server agent id> (or --expect-prefix <id prefix>) is required (or --any-server to accept any server your trust file vouches for)');
   }
   if (expect !== undefined) checkId(expect, '--expect');
+  const serverIdConstraints = prefixes.length > 0 ? asUsage(() => normaliseNameConstraints(prefixes, '--expect-prefix')) : undefined;
+  const endpoint = str(p, 'endpoint');
+  if (endpoint !== undefined) asUsage(() => checkEndpoint(endpoint, '--endpoint'));
   const backendChoice = str(p, 'backend');
   if (backendChoice !== undefined && !['auto', 'native', 'noble'].includes(backendChoice)) throw new UsageError('--backend must be auto, native or noble');
 
@@ -161,7 +176,10 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
     trust,
     backend,
     hooks,
-    ...(expect !== undefined ? { expectedServerId: expect } : { allowAnyServer: true }),
+    ...(expect !== undefined ? { expectedServerId: expect } : {}),
+    ...(serverIdConstraints !== undefined ? { serverIdConstraints } : {}),
+    ...(anyServer ? { allowAnyServer: true } : {}),
+    ...(endpoint !== undefined ? { endpoint } : {}),
     busyRetry: busyRetries === 0 ? false : { ...(busyRetries !== undefined ? { attempts: busyRetries } : {}), ...(busyRetryMaxMs !== undefined ? { maxDelayMs: busyRetryMaxMs } : {}) },
     onBusyRetry: (e) => log(`server busy (${e.error.code}); retry ${e.attempt} of ${e.attempts} in ${e.delayMs} ms`),
     ...(tickets ? { tickets } : {}),

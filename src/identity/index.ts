@@ -71,3 +71,5 @@ export type {
   RevokedKeyEntry,
   RevokedSerialEntry,
 } from './formats.js';
+// --- roles and name constraints (issue 11 item 3) ---
+export { MAX_NAME_CONSTRAINTS, normaliseNameConstraint, normaliseNameConstraints, withinNameConstraint, withinNameConstraints } from './name-constraints.js';

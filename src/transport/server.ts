@@ -221,7 +221,11 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     this.ticketKeys = keys;
   }
 
-  /** The per-connection resumption settings: the endpoint is the path this connection asked for. */
+  /**
+   * The per-connection resumption settings. `endpoint` (the request path) is only the
+   * fallback: the handshake binds tickets to the endpoint the client named in its
+   * ClientHello and this listener accepted (authority included; docs/protocol.md 15.4).
+   */
   private ticketConfig(req: IncomingMessage, info: ClientInfo): ServerTicketConfig | undefined {
     const t = this.options.tickets;
     if (!t || !this.ticketKeys || !this.replay) return undefined;
