@@ -126,7 +126,7 @@ async function measure(ctx: SuiteContext, suites: SuiteName[]): Promise<Collecte
     });
   }
   if (suites.includes('throughput')) {
-    const variants: ChannelVariant[] = mode === 'full' ? ['pqmcp', 'pqmcp-aes', 'ws', 'wss'] : ['pqmcp', 'ws', 'wss'];
+    const variants: ChannelVariant[] = mode === 'full' ? ['pqmcp', 'pqmcp-chacha', 'ws', 'wss'] : ['pqmcp', 'ws', 'wss'];
     await attempt('throughput, without bufferutil', async () => {
       out.throughput['no-bufferutil'] = await timed('throughput', () => runThroughput(ctx, { variants, env: NO_BUFFERUTIL }));
     });

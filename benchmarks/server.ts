@@ -14,23 +14,22 @@
  *                         (decisions memoised per session, the default)
  *   mcp-pqmcp-policy-nomemo  the same with a policy that also reads `context` and memo: false
  *                         (Cedar decides every request)
+ *   mcp-pqmcp-tickets     the same (native) issuing and accepting resumption tickets
+ *                         (fresh ticket keys per process; the handshake suite's resumed variant)
  *   pqmcp-listen          pqmcp's listen(): sessions are started and kept idle (memory)
  *
  * Commands: start, cpu, mem, peakStart, peakStop, stop (see the handlers below).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { AuditLog } from '../src/audit/writer.js';
-import { auditMetrics } from '../src/audit/metrics.js';
 import type { AuditSink } from '../src/audit/events.js';
+import { benchAuditSink } from './lib/audit-sink.js';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { Session } from '../src/session/session.js';
+import { TicketKeys } from '../src/resumption/ticket-keys.js';
 import { selectBackend } from '../src/crypto/select.js';
 import type { BackendChoice } from '../src/crypto/select.js';
 import { Connection } from '../src/transport/connection.js';
@@ -49,7 +48,7 @@ import { serveRequests } from './lib/proc.js';
 import { serverTlsOptions } from './lib/tls.js';
 import { WsMcpTransport } from './lib/ws-mcp-transport.js';
 
-export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-nomemo' | 'mcp-pqmcp-audit' | 'pqmcp-listen' | 'mcp-pqmcp-edge';
+export type Endpoint = 'ws' | 'wss' | 'pqmcp' | 'mcp-ws' | 'mcp-wss' | 'mcp-pqmcp-native' | 'mcp-pqmcp-noble' | 'mcp-pqmcp-policy' | 'mcp-pqmcp-policy-nomemo' | 'mcp-pqmcp-audit' | 'pqmcp-listen' | 'mcp-pqmcp-edge' | 'mcp-pqmcp-tickets';
 
 /** The policies of the policy-on endpoints: the echo tool for every agent, a forbid beside it. */
 export const BENCH_POLICY = `@id("echo") permit(principal is Agent, action == Action::"tools/call", resource == Tool::"echo");
@@ -162,11 +161,13 @@ async function startPqmcpBytes(args: StartArgs): Promise<number> {
 async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<number> {
   const withPolicy = endpoint === 'mcp-pqmcp-policy' || endpoint === 'mcp-pqmcp-policy-nomemo';
   const withAudit = endpoint === 'mcp-pqmcp-audit';
-  const backend: BackendChoice = endpoint === 'mcp-pqmcp-noble' ? 'noble' : endpoint === 'mcp-pqmcp-native' || withPolicy || withAudit ? 'native' : (args.backend ?? 'auto');
+  const withTickets = endpoint === 'mcp-pqmcp-tickets';
+  const backend: BackendChoice = endpoint === 'mcp-pqmcp-noble' ? 'noble' : endpoint === 'mcp-pqmcp-native' || withPolicy || withAudit || withTickets ? 'native' : (args.backend ?? 'auto');
   const identity = identityOf(args.fixture, 'server', selectBackend(backend));
   // The policy layer (and the Cedar engine) is loaded only for the policy-on endpoints.
   const policy = withPolicy ? await (await import('../src/policy/index.js')).loadPolicy(endpoint === 'mcp-pqmcp-policy' ? { text: BENCH_POLICY } : { text: BENCH_POLICY_CTX, memo: false }) : undefined;
-  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, maxPendingPerSource: 2048, maxCryptoQueue: 2048, handshakeRatePerSource: 0, ...(policy ? { policy } : {}), ...(withAudit ? { onAuditEvent: await auditAndMetrics() } : {}) };
+  // Every bench client is the same agent: the per-agent session cap (default 256) is lifted.
+  const options = { identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPendingHandshakes: 2048, maxPendingPerSource: 2048, maxCryptoQueue: 2048, handshakeRatePerSource: 0, connectionRatePerSource: 0, maxSessionsPerAgent: 0, ...(withTickets ? { tickets: { keys: TicketKeys.generate(selectBackend(backend)) } } : {}), ...(policy ? { policy } : {}), ...(withAudit ? { onAuditEvent: await auditAndMetrics() } : {}) };
   let server: PqmcpServer;
   if (endpoint === 'mcp-pqmcp-edge') {
     // The flood suite: the listener's default edge settings, nothing lifted.
@@ -187,21 +188,9 @@ async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<nu
 
 /** What `pqmcp serve --audit DIR --metrics ...` does with each event: a file and the meter. */
 async function auditAndMetrics(): Promise<AuditSink> {
-  const dir = mkdtempSync(join(tmpdir(), 'pqmcp-bench-audit-'));
-  const log = await AuditLog.open(dir);
-  const { MeterProvider } = await import('@opentelemetry/sdk-metrics');
-  const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
-  const provider = new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] });
-  const record = auditMetrics(provider.getMeter('pqmcp'));
-  closers.push(async () => {
-    await log.close();
-    await provider.shutdown();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return (e) => {
-    log.write(e);
-    record(e);
-  };
+  const { sink, close } = await benchAuditSink({ audit: true, metrics: true });
+  closers.push(close);
+  return sink;
 }
 
 serveRequests({

@@ -82,6 +82,7 @@ export type ErrorCode =
   | 'ERR_INTERNAL'
   // message hooks (transport/message-hooks.ts)
   | 'ERR_MESSAGE_HOOK'
+  | 'ERR_RESPONSE_ID_MISMATCH'
   // Session limits and expiry (issue 10).
   | 'ERR_SESSION_LIMIT'
   | 'ERR_SESSION_EXPIRED'
@@ -322,6 +323,17 @@ export class InternalError extends PqmcpError {
 export class MessageHookError extends PqmcpError {
   constructor(hookName: string, options?: { cause?: unknown }) {
     super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed; the message was refused`, undefined, options);
+  }
+}
+
+/**
+ * The peer answered a request with an id of another JSON type or spelling ("5" for 5):
+ * hooks could not match it to its request, while an SDK that coerces ids would, so the
+ * response is dropped (JSON-RPC 2.0: a response's id MUST be the same as the request's).
+ */
+export class ResponseIdMismatchError extends PqmcpError {
+  constructor(id: unknown) {
+    super('ERR_RESPONSE_ID_MISMATCH', `the peer answered with id ${JSON.stringify(String(id)).slice(0, 40)} (${typeof id}), which matches no request as sent; the response was dropped`);
   }
 }
 
@@ -566,6 +578,24 @@ export class PolicyEngineUnavailableError extends PqmcpError {
 export function alertName(code: number): string {
   for (const [name, value] of Object.entries(Alert)) if (value === code) return name;
   return 'unknown';
+}
+
+/**
+ * The pqmcp error behind `error`: `error` itself, or the first PqmcpError down its `cause`
+ * chain (at most 8 links; cycles end the walk). For errors an MCP SDK wraps: SDK 2.x
+ * `Client.connect()` with `versionNegotiation` (auto or a pin) rejects with an `SdkError`
+ * (`ERA_NEGOTIATION_FAILED`) whose `cause` is the transport's typed error; SDK 1.x and a
+ * 2.x client without negotiation reject with the pqmcp error itself (docs/usage.md).
+ */
+export function findPqmcpError(error: unknown): PqmcpError | undefined {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  for (let i = 0; i <= 8 && current !== null && typeof current === 'object' && !seen.has(current); i++) {
+    if (current instanceof PqmcpError) return current;
+    seen.add(current);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /**

@@ -5,10 +5,11 @@
  *   ws         plain `ws` WebSocket, binary frames, no security
  *   wss        `ws` over TLS 1.3 with mutual authentication (ECDSA P-256), one group offered
  *   pqmcp      the pqmcp channel: the same Connection, Session and `ws` adapter the MCP
- *              transports are built from (src/transport), with the default suite
- *              (ChaCha20-Poly1305); only the JSON-RPC codec is left out, because it costs
- *              the same on every channel and the MCP benchmarks measure it
- *   pqmcp-aes  the same with the AES-256-GCM suite
+ *              transports are built from (src/transport), with the default suites
+ *              (AES-256-GCM where the AEAD is native, else ChaCha20-Poly1305); only the
+ *              JSON-RPC codec is left out, because it costs the same on every channel and
+ *              the MCP benchmarks measure it
+ *   pqmcp-chacha  the same with the ChaCha20-Poly1305 suite
  *
  * Every channel: permessage-deflate off, 127.0.0.1 only, and the same high-water mark
  * (pqmcp's default, 8 MiB) for send() to wait on.
@@ -31,7 +32,7 @@ import type { PqmcpFixture } from './fixtures.js';
 import { clientTlsOptions, negotiatedGroup } from './tls.js';
 import type { TlsGroup } from './tls.js';
 
-export type ChannelVariant = 'ws' | 'wss' | 'pqmcp' | 'pqmcp-aes';
+export type ChannelVariant = 'ws' | 'wss' | 'pqmcp' | 'pqmcp-chacha';
 
 export const HIGH_WATER_MARK = DEFAULTS.highWaterMark;
 
@@ -64,9 +65,9 @@ export function openChannel(variant: ChannelVariant, target: ChannelTarget): Pro
       return openWs(variant, `wss://127.0.0.1:${port(target, 'wss')}/`, clientTlsOptions(target.certs, target.tlsGroup ?? 'X25519'));
     }
     case 'pqmcp':
+      return openPqmcp(variant, target, undefined);
+    case 'pqmcp-chacha':
       return openPqmcp(variant, target, Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256);
-    case 'pqmcp-aes':
-      return openPqmcp(variant, target, Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256);
   }
 }
 
@@ -123,12 +124,13 @@ function openWs(variant: ChannelVariant, url: string, options: ClientOptions): P
   });
 }
 
-async function openPqmcp(variant: ChannelVariant, target: ChannelTarget, suite: number): Promise<ByteChannel> {
+/** `suite` undefined: the defaults, as a user gets them. */
+async function openPqmcp(variant: ChannelVariant, target: ChannelTarget, suite: number | undefined): Promise<ByteChannel> {
   const backend = selectBackend(target.backend ?? 'auto');
   const identity = identityOf(target.fixture, 'client', backend);
   const trust = trustOf(target.fixture);
   const resolved = resolveOptions({ identity, trust });
-  const session = Session.client({ backend, identity: localIdentity(identity), trust, expectedPeerId: SERVER_AGENT_ID, suites: [suite], maxMessageSize: resolved.maxMessageSize });
+  const session = Session.client({ backend, identity: localIdentity(identity), trust, expectedPeerId: SERVER_AGENT_ID, ...(suite !== undefined ? { suites: [suite] } : {}), maxMessageSize: resolved.maxMessageSize });
   const ws = new WebSocket(`ws://127.0.0.1:${port(target, 'pqmcp')}/`, SUBPROTOCOL, { perMessageDeflate: false, maxPayload: resolved.maxPayload });
   ws.on('error', noop);
   await new Promise<void>((resolve, reject) => {
@@ -139,14 +141,17 @@ async function openPqmcp(variant: ChannelVariant, target: ChannelTarget, suite: 
   attachWebSocket(ws, connection);
   const channel: ByteChannel = {
     variant,
-    details: { suite: SUITE_NAMES[suite] ?? String(suite), backend: describeBackend(backend) },
+    details: { suite: 'negotiating', backend: describeBackend(backend) },
     onmessage: noop,
     send: (data) => connection.send(data),
     close: () => connection.close(),
   };
   connection.onmessage = (data) => channel.onmessage(data);
   await new Promise<void>((resolve, reject) => {
-    connection.onhandshake = () => resolve();
+    connection.onhandshake = (result) => {
+      channel.details.suite = SUITE_NAMES[result.suite] ?? String(result.suite);
+      resolve();
+    };
     connection.onerror = (e) => reject(e);
     connection.onclose = () => reject(new Error('closed during the handshake'));
     connection.start();

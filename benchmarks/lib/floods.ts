@@ -8,14 +8,29 @@
  *   silence     a valid ClientHello, then nothing; re-opened when closed
  *   replay      one recorded ClientHello, re-sent on a new connection as soon as the server
  *               answers the previous one (full rate)
+ *   keyupdate   (authenticated) `connections` sessions that each send, turn after turn, 31
+ *               KeyUpdates with update_requested and one notification (the most the
+ *               32-in-a-row rule lets through), up to `maxKeyUpdates` in all
+ *   partial     (authenticated) `connections` sessions that each send 64 KiB fragments of
+ *               one 64 MiB message as fast as the server reads, never its final fragment;
+ *               a holder stops once the server has not read from it for 500 ms
  *
+ * The authenticated floods run the test suite's Attacker (test/adversarial/attacker.ts) with
+ * a credential the server trusts (`attacker`): a real handshake, then raw records.
  * Each of `connections` slots keeps one connection open and re-opens it when it closes,
  * cycling through `sources` (localAddress) so the server sees that many client addresses.
  */
 import { WebSocket } from 'ws';
 import { SUBPROTOCOL } from '../../src/transport/options.js';
+import { concat } from '../../src/bytes.js';
+import { endpointOfUrl } from '../../src/handshake/endpoint.js';
+import { InnerType } from '../../src/record/index.js';
+import { Attacker, type AttackerOptions } from '../../test/adversarial/attacker.js';
 
-export type FloodKind = 'idle' | 'slowloris' | 'silence' | 'replay';
+export type FloodKind = 'idle' | 'slowloris' | 'silence' | 'replay' | 'keyupdate' | 'partial';
+
+/** What the authenticated floods handshake with (AttackerOptions, built by the caller). */
+export type FloodAttacker = AttackerOptions;
 
 export interface FloodOptions {
   url: string;
@@ -28,10 +43,16 @@ export interface FloodOptions {
   hellos: readonly Uint8Array[];
   /** Hard cap on connections opened in all. Default 50 000. */
   maxOpened?: number;
+  /** keyupdate, partial: the trusted identity to handshake as. */
+  attacker?: FloodAttacker;
+  /** keyupdate: KeyUpdates sent in all at most. Default 1 000 000. */
+  maxKeyUpdates?: number;
 }
 
 export interface FloodStats {
   opened: number;
+  /** keyupdate: KeyUpdates sent; partial: fragment bytes sent. */
+  sent?: number;
   /** Closes by code (4006 busy, 4004 timeout, 1006 abnormal...). */
   closes: Record<number, number>;
 }
@@ -52,7 +73,73 @@ export class Flood {
   constructor(private readonly options: FloodOptions) {
     for (const s of options.sources) if (!/^127\.\d+\.\d+\.\d+$/.test(s)) throw new Error(`flood sources must be loopback: ${s}`);
     if (!/^wss?:\/\/127\./.test(options.url)) throw new Error('floods target loopback only');
-    for (let i = 0; i < options.connections; i++) this.open(i);
+    if (options.kind === 'keyupdate' || options.kind === 'partial') {
+      if (!options.attacker) throw new Error(`${options.kind} flood needs an attacker identity`);
+      for (let i = 0; i < options.connections; i++) void this.authenticated(i, options.attacker);
+    } else for (let i = 0; i < options.connections; i++) this.open(i);
+  }
+
+  /** One authenticated attacker session (keyupdate, partial): handshake, then misbehave until stopped. */
+  private async authenticated(slot: number, attackerOptions: FloodAttacker): Promise<void> {
+    const { sources, kind } = this.options;
+    this.stats.opened++;
+    const ws = new WebSocket(this.options.url, [SUBPROTOCOL], { localAddress: sources[slot % sources.length]!, perMessageDeflate: false });
+    this.sockets.add(ws);
+    const attacker = new Attacker('client', { ...attackerOptions, endpoint: endpointOfUrl(new URL(this.options.url)) });
+    let done = false;
+    const established = new Promise<boolean>((resolve) => {
+      ws.on('error', () => {});
+      ws.on('close', (code) => {
+        this.sockets.delete(ws);
+        this.stats.closes[code] = (this.stats.closes[code] ?? 0) + 1;
+        done = true;
+        resolve(false);
+      });
+      ws.on('message', (data: Buffer) => {
+        const out = attacker.receive(new Uint8Array(data));
+        if (out.length > 0 && ws.readyState === ws.OPEN) ws.send(concat(...out));
+        if (attacker.result) resolve(true);
+      });
+      ws.on('open', () => ws.send(concat(...attacker.start())));
+    });
+    if (!(await established)) return;
+    const live = (): boolean => this.running && !done && ws.readyState === ws.OPEN;
+    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+    if (kind === 'keyupdate') {
+      const note = new TextEncoder().encode(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/pqmcp-flood/storm' }));
+      const max = this.options.maxKeyUpdates ?? 1_000_000;
+      while (live() && (this.stats.sent ?? 0) < max) {
+        if (ws.bufferedAmount > 1024 * 1024) {
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+        const batch: Uint8Array[] = [];
+        for (let i = 0; i < 31; i++) batch.push(...attacker.sendKeyUpdate(true));
+        batch.push(...attacker.sendApplication(note));
+        this.stats.sent = (this.stats.sent ?? 0) + 31;
+        ws.send(concat(...batch));
+        await turn();
+      }
+      return;
+    }
+    // partial: fragments of a 64 MiB message, 15 per WebSocket message (under maxPayload), never the final one.
+    const fragment = new Uint8Array(65536).fill(0x20);
+    let left = 64 * 16 - 1;
+    let blockedSince = 0;
+    while (live() && left > 0) {
+      if (ws.bufferedAmount > 2 * 1024 * 1024) {
+        blockedSince ||= Date.now();
+        if (Date.now() - blockedSince > 500) return; // the server stopped reading: hold what it has
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
+      blockedSince = 0;
+      const n = Math.min(15, left);
+      left -= n;
+      ws.send(concat(...Array.from({ length: n }, () => attacker.seal(InnerType.applicationFragment, fragment))));
+      this.stats.sent = (this.stats.sent ?? 0) + n * 65536;
+      await turn();
+    }
   }
 
   /** Stop re-opening and drop every connection. */

@@ -9,7 +9,7 @@ import type { BufferutilKey, Results } from './results.js';
 import type { Summary } from './stats.js';
 
 const FONT = 'font-family="Helvetica, Arial, sans-serif"';
-const COLORS: Record<string, string> = { pqmcp: '#1f77b4', 'pqmcp-aes': '#6baed6', 'pqmcp-native': '#1f77b4', 'pqmcp-noble': '#6baed6', ws: '#7f7f7f', wss: '#ff7f0e', 'wss-pq': '#d62728' };
+const COLORS: Record<string, string> = { pqmcp: '#1f77b4', 'pqmcp-chacha': '#6baed6', 'pqmcp-native': '#1f77b4', 'pqmcp-noble': '#6baed6', ws: '#7f7f7f', wss: '#ff7f0e', 'wss-pq': '#d62728' };
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const f = (x: number) => (Math.round(x * 10) / 10).toString();

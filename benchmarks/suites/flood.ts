@@ -10,14 +10,20 @@
  *   RSS peak/after   the server process's RSS: highest during the flood, and 1 s after it
  *
  * The flood runs in a process of its own (flooder.ts), the server in another, the honest
- * agent and the measuring loop in this one. Floods (lib/floods.ts): idle-1, idle-16 (idle sockets re-opened as fast as freed, from 1
- * and 16 addresses), slowloris (300 connections), silence (200 valid ClientHellos, then
- * nothing), replay (one ClientHello re-sent at full rate). CI runs idle-16 and replay only,
- * briefly, and fails unless every honest handshake succeeded. Loopback only.
+ * agent and the measuring loop in this one. Floods (lib/floods.ts): idle-1, idle-16 (idle
+ * sockets re-opened as fast as freed, from 1 and 16 addresses), slowloris (300
+ * connections), silence (200 valid ClientHellos, then nothing), replay (one ClientHello
+ * re-sent at full rate), keyupdate (4 authenticated sessions storming KeyUpdates) and
+ * partial-64MiB (50 authenticated sessions each holding part of a 64 MiB message).
+ * Idle and flood phases alternate (PLANS: rounds) so that each ratio compares figures
+ * taken minutes apart at most on this shared, noisy machine; the load average is recorded
+ * per flood. CI runs idle-16 and replay only, briefly, and fails unless every honest
+ * handshake succeeded. Loopback only.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { PqmcpClientTransport } from '../../src/transport/client.js';
 import { Session } from '../../src/session/session.js';
+import { endpointOfUrl } from '../../src/handshake/endpoint.js';
 import { selectBackend } from '../../src/crypto/select.js';
 import { now, startServer } from '../lib/context.js';
 import type { SuiteContext } from '../lib/context.js';
@@ -25,26 +31,39 @@ import { SERVER_AGENT_ID, identityOf, trustOf } from '../lib/fixtures.js';
 import { loopbackSources, type FloodKind, type FloodStats } from '../lib/floods.js';
 import { spawnWorker } from '../lib/proc.js';
 import { median, percentile } from '../lib/stats.js';
+import { loadavg } from 'node:os';
 
 interface Scenario {
   name: string;
   kind: FloodKind;
   sources: number;
   connections: number;
+  /** Flood running before the honest agent measures (authenticated floods need their handshakes). */
+  warmupMs: number;
 }
 
 const SCENARIOS: Scenario[] = [
-  { name: 'idle-1', kind: 'idle', sources: 1, connections: 96 },
-  { name: 'idle-16', kind: 'idle', sources: 16, connections: 96 },
-  { name: 'slowloris', kind: 'slowloris', sources: 16, connections: 300 },
-  { name: 'silence', kind: 'silence', sources: 16, connections: 200 },
-  { name: 'replay', kind: 'replay', sources: 16, connections: 32 },
+  { name: 'idle-1', kind: 'idle', sources: 1, connections: 96, warmupMs: 1000 },
+  { name: 'idle-16', kind: 'idle', sources: 16, connections: 96, warmupMs: 1000 },
+  { name: 'slowloris', kind: 'slowloris', sources: 16, connections: 300, warmupMs: 1500 },
+  { name: 'silence', kind: 'silence', sources: 16, connections: 200, warmupMs: 1000 },
+  { name: 'replay', kind: 'replay', sources: 16, connections: 32, warmupMs: 1000 },
+  // (e): 4 authenticated sessions storming KeyUpdates.
+  { name: 'keyupdate', kind: 'keyupdate', sources: 4, connections: 4, warmupMs: 1000 },
+  // (f): 50 authenticated sessions each holding part of a 64 MiB message (last: the server
+  // frees the paused ones only at their next keepalive, 30 s by default).
+  { name: 'partial-64MiB', kind: 'partial', sources: 16, connections: 50, warmupMs: 4000 },
 ];
 
-const PLANS: Record<SuiteContext['mode'], { scenarios: string[]; handshakes: number; callMs: number; warmupMs: number }> = {
-  full: { scenarios: SCENARIOS.map((s) => s.name), handshakes: 10, callMs: 1500, warmupMs: 1500 },
-  ci: { scenarios: ['idle-16', 'replay'], handshakes: 4, callMs: 600, warmupMs: 800 },
-  smoke: { scenarios: ['idle-16'], handshakes: 2, callMs: 200, warmupMs: 300 },
+/**
+ * Per flood, `rounds` pairs of (idle, flood) measurements, interleaved, so that the idle
+ * figures each ratio divides by were taken next to the flood ones (the machine's load
+ * drifts). Each phase: `handshakes` honest handshakes, then `callMs` of sequential calls.
+ */
+const PLANS: Record<SuiteContext['mode'], { scenarios: string[]; rounds: number; handshakes: number; callMs: number }> = {
+  full: { scenarios: SCENARIOS.map((s) => s.name), rounds: 3, handshakes: 6, callMs: 1000 },
+  ci: { scenarios: ['idle-16', 'replay'], rounds: 1, handshakes: 4, callMs: 600 },
+  smoke: { scenarios: ['idle-16'], rounds: 1, handshakes: 2, callMs: 200 },
 };
 
 export interface FloodRow {
@@ -52,16 +71,22 @@ export interface FloodRow {
   honestTotal: number;
   handshakeRatio: number;
   callP99Ratio: number;
+  /** Median honest handshake under the flood, and idle in the same rounds. */
   handshakeMs: number;
+  idleHandshakeMs: number;
   callP99Us: number;
+  idleCallP99Us: number;
   rssPeakMiB: number;
   rssAfterMiB: number;
   floodConnections: number;
+  /** 1-minute load average of the machine at the start and end of this flood's rounds. */
+  load: [number, number];
 }
 
 export interface FloodResult {
   idle: { handshakeMs: number; callP99Us: number; rssMiB: number };
   rows: Record<string, FloodRow>;
+  rounds: number;
 }
 
 const HONEST = '127.0.0.200';
@@ -100,7 +125,8 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
     }
     return { ms, failed };
   };
-  const callP99 = async (client: Client, ms: number): Promise<number> => {
+  /** Sequential calls on the established session for `ms`: each latency in us. */
+  const calls = async (client: Client, ms: number): Promise<number[]> => {
     const lat: number[] = [];
     const end = now() + ms;
     while (now() < end) {
@@ -108,46 +134,63 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
       await client.callTool({ name: 'echo', arguments: { text: 'y'.repeat(100) } });
       lat.push((now() - t0) * 1000);
     }
-    return percentile(lat, 99);
+    return lat;
   };
-  const hellos = Array.from({ length: 4 }, () => Buffer.concat(Session.client({ backend, identity: identityOf(ctx.fixture, 'client', backend), trust }).start().send));
+  // Naming the listener's endpoint, as a real client does: the hello gets as far as the crypto.
+  const hellos = Array.from({ length: 4 }, () => Buffer.concat(Session.client({ backend, identity: identityOf(ctx.fixture, 'client', backend), trust, endpoint: endpointOfUrl(new URL(url)) }).start().send));
   const rss = async (): Promise<number> => (await server.worker.request<{ rss: number }>('mem')).rss / MiB;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   try {
     const established = await connect('127.0.0.201');
     await handshakes(2); // warm-up
-    const idleHs = await handshakes(plan.handshakes);
-    const idle = { handshakeMs: median(idleHs.ms), callP99Us: await callP99(established, plan.callMs), rssMiB: await rss() };
+    await calls(established, 300);
+    const allIdle = { hs: [] as number[], calls: [] as number[] };
     const rows: Record<string, FloodRow> = {};
     for (const scenario of SCENARIOS.filter((s) => plan.scenarios.includes(s.name))) {
-      await server.worker.request('peakStart');
-      await flooder.request('start', { url, kind: scenario.kind, sources: loopbackSources(scenario.sources), connections: scenario.connections, hellos, maxOpened: 50_000 });
-      let hs: { ms: number[]; failed: number };
-      let p99: number;
-      let stats: FloodStats;
-      try {
-        await new Promise((r) => setTimeout(r, plan.warmupMs));
-        hs = await handshakes(plan.handshakes);
-        p99 = await callP99(established, plan.callMs);
-      } finally {
-        stats = await flooder.request<FloodStats>('stop');
+      const idle = { hs: [] as number[], calls: [] as number[] };
+      const flood = { hs: [] as number[], calls: [] as number[], failed: 0 };
+      let peak = 0;
+      let opened = 0;
+      const load0 = loadavg()[0]!;
+      for (let round = 0; round < plan.rounds; round++) {
+        idle.hs.push(...(await handshakes(plan.handshakes)).ms);
+        idle.calls.push(...(await calls(established, plan.callMs)));
+        await server.worker.request('peakStart');
+        await flooder.request('start', { url, kind: scenario.kind, sources: loopbackSources(scenario.sources), connections: scenario.connections, hellos, maxOpened: 50_000, fixture: ctx.fixture });
+        try {
+          await sleep(scenario.warmupMs);
+          const hs = await handshakes(plan.handshakes);
+          flood.hs.push(...hs.ms);
+          flood.failed += hs.failed;
+          flood.calls.push(...(await calls(established, plan.callMs)));
+        } finally {
+          opened += (await flooder.request<FloodStats>('stop')).opened;
+          peak = Math.max(peak, (await server.worker.request<number>('peakStop')) / MiB);
+        }
+        await sleep(1000);
       }
-      const peak = (await server.worker.request<number>('peakStop')) / MiB;
-      await new Promise((r) => setTimeout(r, 1000));
+      allIdle.hs.push(...idle.hs);
+      allIdle.calls.push(...idle.calls);
+      const idleHs = median(idle.hs);
+      const idleP99 = percentile(idle.calls, 99);
       rows[scenario.name] = {
-        honestOk: hs.ms.length,
-        honestTotal: plan.handshakes,
-        handshakeMs: median(hs.ms),
-        handshakeRatio: median(hs.ms) / idle.handshakeMs,
-        callP99Us: p99,
-        callP99Ratio: p99 / idle.callP99Us,
+        honestOk: flood.hs.length,
+        honestTotal: plan.handshakes * plan.rounds,
+        handshakeMs: median(flood.hs),
+        idleHandshakeMs: idleHs,
+        handshakeRatio: median(flood.hs) / idleHs,
+        callP99Us: percentile(flood.calls, 99),
+        idleCallP99Us: idleP99,
+        callP99Ratio: percentile(flood.calls, 99) / idleP99,
         rssPeakMiB: peak,
         rssAfterMiB: await rss(),
-        floodConnections: stats.opened,
+        floodConnections: opened,
+        load: [load0, loadavg()[0]!],
       };
     }
     await established.close();
-    return { idle, rows };
+    return { idle: { handshakeMs: median(allIdle.hs), callP99Us: percentile(allIdle.calls, 99), rssMiB: await rss() }, rows, rounds: plan.rounds };
   } finally {
     await flooder.kill();
     await server.stop();
@@ -158,12 +201,14 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
 export function floodMarkdown(r: FloodResult): string {
   const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
   const lines = [
-    `Idle: honest handshake ${f(r.idle.handshakeMs, 1)} ms, \`tools/call\` p99 ${f(r.idle.callP99Us / 1000, 2)} ms, server RSS ${f(r.idle.rssMiB, 0)} MiB.`,
+    `Idle (all rounds): honest handshake ${f(r.idle.handshakeMs, 1)} ms, \`tools/call\` p99 ${f(r.idle.callP99Us / 1000, 2)} ms, server RSS ${f(r.idle.rssMiB, 0)} MiB. ` +
+      `Each flood: ${r.rounds} interleaved (idle, flood) round${r.rounds === 1 ? '' : 's'}; its ratios divide by the idle phases of its own rounds.`,
     '',
-    '| flood | connections opened | honest ok | handshake (x idle, target <= 3) | call p99 (x idle, target <= 2) | RSS peak / after (MiB) |',
-    '|---|---|---|---|---|---|',
+    '| flood | connections opened | honest ok | handshake (x idle, target <= 3) | call p99 (x idle, target <= 2) | RSS peak / after (MiB) | load avg (1 min) |',
+    '|---|---|---|---|---|---|---|',
     ...Object.entries(r.rows).map(
-      ([name, x]) => `| ${name} | ${x.floodConnections} | ${x.honestOk}/${x.honestTotal} | ${f(x.handshakeRatio)} (${f(x.handshakeMs, 1)} ms) | ${f(x.callP99Ratio)} (${f(x.callP99Us / 1000, 2)} ms) | ${f(x.rssPeakMiB, 0)} / ${f(x.rssAfterMiB, 0)} |`,
+      ([name, x]) =>
+        `| ${name} | ${x.floodConnections} | ${x.honestOk}/${x.honestTotal} | ${f(x.handshakeRatio)} (${f(x.handshakeMs, 1)} vs ${f(x.idleHandshakeMs, 1)} ms) | ${f(x.callP99Ratio)} (${f(x.callP99Us / 1000, 2)} vs ${f(x.idleCallP99Us / 1000, 2)} ms) | ${f(x.rssPeakMiB, 0)} / ${f(x.rssAfterMiB, 0)} | ${f(x.load[0], 1)}-${f(x.load[1], 1)} |`,
     ),
   ];
   return lines.join('\n');

@@ -5,7 +5,10 @@
  *   variants     ws (no security), wss (TLS 1.3, mutual auth, ECDSA P-256, X25519),
  *                wss-pq (the same with X25519MLKEM768, where OpenSSL offers it),
  *                pqmcp-native, pqmcp-noble (full mutual attested handshake, both sides
- *                on that backend)
+ *                on that backend), pqmcp-resumed (native backend; after the first
+ *                connection every one resumes from the ticket the previous one received:
+ *                PSK + fresh X-Wing exchange, no credentials, no signatures; a server that
+ *                issues tickets, one client ticket store per measuring process)
  *   firstResponseMs  wall time per connection, each connection measured
  *   channelReadyMs   when the secure channel was usable (ws 'open'; pqmcp: this side
  *                    verified the peer), for reference
@@ -24,6 +27,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { PqmcpClientTransport } from '../../src/transport/client.js';
+import { MemoryTicketStore } from '../../src/resumption/client-tickets.js';
 import { describeBackend, selectBackend } from '../../src/crypto/select.js';
 import { SUITE_NAMES } from '../../src/wire/messages.js';
 import { cpuMicros } from '../lib/bench-protocol.js';
@@ -38,7 +42,7 @@ import { compact, rotate, summarize } from '../lib/stats.js';
 import type { Summary } from '../lib/stats.js';
 import { WsMcpTransport } from '../lib/ws-mcp-transport.js';
 
-export type HandshakeVariant = 'ws' | 'wss' | 'wss-pq' | 'pqmcp-native' | 'pqmcp-noble';
+export type HandshakeVariant = 'ws' | 'wss' | 'wss-pq' | 'pqmcp-native' | 'pqmcp-noble' | 'pqmcp-resumed';
 
 export interface HandshakeVariantResult {
   label: string;
@@ -82,12 +86,15 @@ const LABELS: Record<HandshakeVariant, string> = {
   'wss-pq': 'wss: TLS 1.3 mTLS, ECDSA P-256, X25519MLKEM768',
   'pqmcp-native': 'pqmcp, native backend',
   'pqmcp-noble': 'pqmcp, noble backend',
+  'pqmcp-resumed': 'pqmcp, native backend, resumed from a ticket',
 };
 
 interface Connected {
   client: Client;
   readyAt: number | undefined;
   details: Record<string, string>;
+  /** pqmcp-resumed: whether this connection resumed (the others: undefined). */
+  resumed?: boolean | undefined;
 }
 
 function connector(ctx: SuiteContext, server: ServerProcess, variant: HandshakeVariant): () => Promise<Connected> {
@@ -102,14 +109,17 @@ function connector(ctx: SuiteContext, server: ServerProcess, variant: HandshakeV
       return { client, readyAt: transport.openedAt, details: transport.tls };
     };
   }
-  const backendName = variant === 'pqmcp-native' ? 'native' : 'noble';
+  const backendName = variant === 'pqmcp-noble' ? 'noble' : 'native';
   const backend = selectBackend(backendName);
   const identity = identityOf(ctx.fixture, 'client', backend);
   const trust = trustOf(ctx.fixture);
-  const url = `ws://127.0.0.1:${port(`mcp-pqmcp-${backendName}`)}/`;
+  const url = `ws://127.0.0.1:${port(endpointOf(variant))}/`;
+  // Resumed: every connection takes a ticket and receives the next one (room for the
+  // concurrent loops of the load measure, each of which needs one of its own).
+  const tickets = variant === 'pqmcp-resumed' ? new MemoryTicketStore(64) : undefined;
   return async () => {
     const client = new Client({ name: 'pqmcp-bench', version: '1.0.0' });
-    const transport = new PqmcpClientTransport(url, { identity, trust, backend, expectedServerId: SERVER_AGENT_ID, handshakeTimeoutMs: 120_000 });
+    const transport = new PqmcpClientTransport(url, { identity, trust, backend, expectedServerId: SERVER_AGENT_ID, handshakeTimeoutMs: 120_000, ...(tickets ? { tickets } : {}) });
     let readyAt: number | undefined;
     let suite = '';
     void transport.handshake.then((r) => {
@@ -117,7 +127,7 @@ function connector(ctx: SuiteContext, server: ServerProcess, variant: HandshakeV
       suite = SUITE_NAMES[r.suite] ?? String(r.suite);
     }, () => {});
     await client.connect(transport as Transport);
-    return { client, readyAt, details: { backend: describeBackend(backend), suite } };
+    return { client, readyAt, details: { backend: describeBackend(backend), suite }, resumed: tickets ? transport.resumed : undefined };
   };
 }
 
@@ -133,6 +143,7 @@ interface Batch {
 function endpointOf(variant: HandshakeVariant): Endpoint {
   if (variant === 'ws') return 'mcp-ws';
   if (variant === 'wss' || variant === 'wss-pq') return 'mcp-wss';
+  if (variant === 'pqmcp-resumed') return 'mcp-pqmcp-tickets';
   return variant === 'pqmcp-native' ? 'mcp-pqmcp-native' : 'mcp-pqmcp-noble';
 }
 
@@ -150,9 +161,10 @@ export async function openHandshakeVariant(ctx: SuiteContext, variant: Handshake
       const t1 = now();
       const c1 = cpuMicros();
       details = c.details;
-      return { client: c.client, ms: t1 - t0, readyMs: c.readyAt === undefined ? undefined : c.readyAt - t0, cpuMs: (c1 - c0) / 1000 };
+      return { client: c.client, ms: t1 - t0, readyMs: c.readyAt === undefined ? undefined : c.readyAt - t0, cpuMs: (c1 - c0) / 1000, resumed: c.resumed };
     };
     const close = (c: Client) => within(c.close(), 10_000, 'close').catch(() => {});
+    // pqmcp-resumed: the first warm-up connection is a full handshake (no ticket yet).
     for (let i = 0; i < Math.max(1, plan.warmup); i++) await close((await once()).client);
     return {
       get details() {
@@ -166,6 +178,7 @@ export async function openHandshakeVariant(ctx: SuiteContext, variant: Handshake
           const s0 = await server.cpuMicros();
           for (let i = 0; i < m.n; i++) {
             const r = await once();
+            if (r.resumed === false) throw new Error(`${variant}: a connection after the first did not resume`);
             clients.push(r.client);
             out.firstResponseMs.push(r.ms);
             if (r.readyMs !== undefined) out.channelReadyMs.push(r.readyMs);
@@ -181,9 +194,11 @@ export async function openHandshakeVariant(ctx: SuiteContext, variant: Handshake
         const deadline = now() + m.ms;
         let inWindow = 0;
         let total = 0;
+        let resumed = 0;
         const loop = async () => {
           while (now() < deadline) {
             const c = await within(connect(), 120_000, `${variant} handshake under load`);
+            if (c.resumed) resumed++;
             if (now() <= deadline) inWindow++;
             total++;
             await close(c.client);
@@ -191,7 +206,7 @@ export async function openHandshakeVariant(ctx: SuiteContext, variant: Handshake
         };
         await Promise.all(Array.from({ length: m.concurrency }, loop));
         const s1 = await server.cpuMicros();
-        return { rate: inWindow / (m.ms / 1000), serverCpuMs: total > 0 ? (s1 - s0) / 1000 / total : NaN };
+        return { rate: inWindow / (m.ms / 1000), serverCpuMs: total > 0 ? (s1 - s0) / 1000 / total : NaN, resumed, total };
       },
       async close() {
         await server.stop();
@@ -207,7 +222,7 @@ export async function openHandshakeVariant(ctx: SuiteContext, variant: Handshake
 export async function runHandshake(ctx: SuiteContext, options: { variants?: HandshakeVariant[]; env?: Record<string, string | undefined> } = {}): Promise<HandshakeResult> {
   const plan = PLANS[ctx.mode];
   const unavailable: Record<string, string> = {};
-  let variants = options.variants ?? (['ws', 'wss', 'wss-pq', 'pqmcp-native', 'pqmcp-noble'] as HandshakeVariant[]);
+  let variants = options.variants ?? (['ws', 'wss', 'wss-pq', 'pqmcp-native', 'pqmcp-noble', 'pqmcp-resumed'] as HandshakeVariant[]);
   if (!ctx.certs) {
     for (const v of ['wss', 'wss-pq']) unavailable[v] = 'no openssl command line tool to make certificates';
     variants = variants.filter((v) => !v.startsWith('wss'));
@@ -229,17 +244,23 @@ export async function runHandshake(ctx: SuiteContext, options: { variants?: Hand
     }
     for (let round = 0; round < plan.loadRounds; round++) {
       for (const v of rotate(variants, round)) {
-        const l = await procs.get(v)!.measure<{ rate: number; serverCpuMs: number }>({ kind: 'load', concurrency: plan.concurrency, ms: plan.loadMs });
+        const l = await procs.get(v)!.measure<{ rate: number; serverCpuMs: number; resumed: number; total: number }>({ kind: 'load', concurrency: plan.concurrency, ms: plan.loadMs });
         add(`${v}|handshakesPerSecond`, [l.rate]);
+        add(`${v}|loadResumed`, [l.resumed]);
+        add(`${v}|loadTotal`, [l.total]);
         add(`${v}|serverCpuMsUnderLoad`, [l.serverCpuMs]);
       }
     }
     const result: HandshakeResult = { rounds: plan.rounds, batch: plan.batch, concurrency: plan.concurrency, loadSeconds: plan.loadMs / 1000, variants: {}, unavailable };
     for (const v of variants) {
       const get = (m: string) => compact(summarize(samples.get(`${v}|${m}`) ?? []));
+      const sum = (m: string) => (samples.get(`${v}|${m}`) ?? []).reduce((a, b) => a + b, 0);
+      // Resumed: every measured sequential connection resumed (the worker fails otherwise);
+      // under load each client loop's first connection may be a full one (one ticket to share).
+      const resumedNote: Record<string, string> = v === 'pqmcp-resumed' ? { resumed: `all ${plan.rounds * plan.batch} sequential; ${sum('loadResumed')} of ${sum('loadTotal')} under load` } : {};
       result.variants[v] = {
         label: LABELS[v],
-        details: procs.get(v)!.details,
+        details: { ...procs.get(v)!.details, ...resumedNote },
         firstResponseMs: get('firstResponseMs'),
         channelReadyMs: get('channelReadyMs'),
         clientCpuMs: get('clientCpuMs'),

@@ -123,15 +123,19 @@ async function inFlight(ctx: SuiteContext, server: ServerProcess, variant: Memor
 
 type Closable = { close(): Promise<void> };
 
+let clientIdentity: { identity: ReturnType<typeof identityOf>; trust: ReturnType<typeof trustOf> } | undefined;
+
 async function openSession(ctx: SuiteContext, server: ServerProcess, variant: MemoryVariant): Promise<Closable> {
   if (variant !== 'pqmcp') {
     const tlsGroup = groupOffered('X25519MLKEM768') ? 'X25519MLKEM768' : 'X25519';
     return openChannel(variant, { ports: server.ports, certs: ctx.certs, fixture: ctx.fixture, tlsGroup });
   }
   const backend = selectBackend('native');
+  // One agent identity and trust store for every session, as a real client process holds:
+  // a fresh one per session would count its key imports as session memory.
+  clientIdentity ??= { identity: identityOf(ctx.fixture, 'client', backend), trust: trustOf(ctx.fixture) };
   const transport = new PqmcpClientTransport(`ws://127.0.0.1:${server.ports['pqmcp-listen']}/`, {
-    identity: identityOf(ctx.fixture, 'client', backend),
-    trust: trustOf(ctx.fixture),
+    ...clientIdentity,
     backend,
     expectedServerId: SERVER_AGENT_ID,
     handshakeTimeoutMs: 300_000,

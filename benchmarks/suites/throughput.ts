@@ -173,7 +173,7 @@ export type ThroughputMeasure = { kind: 'c2s' | 's2c'; size: number; count: numb
 
 /** Worker side: the variant's server process and its channel, measured on request. */
 export async function openThroughputVariant(ctx: SuiteContext, variant: ChannelVariant): Promise<VariantSession> {
-  const endpoint = variant === 'pqmcp-aes' ? 'pqmcp' : variant;
+  const endpoint = variant === 'pqmcp-chacha' ? 'pqmcp' : variant;
   const server = await startServer(ctx, [endpoint]);
   try {
     const tlsGroup = groupOffered('X25519MLKEM768') ? 'X25519MLKEM768' : 'X25519';

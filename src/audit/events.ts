@@ -24,8 +24,13 @@ import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 
 /** node:crypto where the runtime has it (fast, native), found at run time so browser bundles stay free of it. */
 const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as
-  | { createHash(alg: string): { update(data: string | Uint8Array): { digest(enc: 'hex'): string } } }
+  | {
+      createHash(alg: string): { update(data: string | Uint8Array): { digest(enc: 'hex'): string } };
+      /** One-shot digest (Node >= 20.12): no Hash object per call, about half the cost for an event-sized input. */
+      hash?(alg: string, data: string | Uint8Array, enc: 'hex'): string;
+    }
   | undefined;
+const oneShot = typeof nodeCrypto?.hash === 'function' ? nodeCrypto.hash.bind(nodeCrypto) : undefined;
 
 /** Longest string copied from a message into an event. */
 export const MAX_TEXT = 256;
@@ -133,6 +138,7 @@ export type AuditSink = (event: AuditEvent) => void;
 
 /** SHA-256, hex, of text or bytes: node:crypto where present, else noble. */
 export function sha256Hex(data: string | Uint8Array): string {
+  if (oneShot) return oneShot('sha256', data, 'hex');
   if (nodeCrypto) return nodeCrypto.createHash('sha256').update(data).digest('hex');
   return bytesToHex(sha256(typeof data === 'string' ? utf8ToBytes(data) : data));
 }

@@ -24,6 +24,12 @@
  *   strings: any that is not one of MCP's own is counted as `other`, so a peer cannot
  *   create time series at will.
  * - Session bytes and key updates are counted when a session ends.
+ * - Cost per request (the hot path): requests and request bytes are summed here and handed
+ *   to the SDK as cumulative observable counters when it collects (a scrape), so a request
+ *   costs a few additions and one histogram record (duration), with attribute objects made
+ *   once per method. The SDK sees the same counter series as from synchronous counters.
+ *   With `agentIds`, at most MAX_AGENT_SERIES (method, outcome, agent) series are kept;
+ *   requests of agents beyond that are counted with agent `other`.
  */
 /** Metric attributes (OpenTelemetry's Attributes, as far as pqmcp sets them). */
 type Attributes = Record<string, string | number | boolean>;
@@ -40,6 +46,7 @@ export interface MetricsMeter {
   createCounter(name: string, options?: InstrumentOptions): { add(value: number, attributes?: Attributes): void };
   createUpDownCounter(name: string, options?: InstrumentOptions): { add(value: number, attributes?: Attributes): void };
   createHistogram(name: string, options?: InstrumentOptions): { record(value: number, attributes?: Attributes): void };
+  createObservableCounter(name: string, options?: InstrumentOptions): { addCallback(callback: (result: { observe(value: number, attributes?: Attributes): void }) => void): void };
 }
 import type { AuditEvent, AuditSink } from './events.js';
 
@@ -54,7 +61,12 @@ const METHODS = new Set([
   'resources/subscribe', 'resources/unsubscribe', 'subscriptions/listen', 'prompts/list', 'prompts/get', 'completion/complete',
   'logging/setLevel', 'sampling/createMessage', 'elicitation/create', 'roots/list', 'tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel',
 ]);
+/** With agentIds: (method, outcome, agent) series kept at most; beyond, agent `other` (below the SDK's own default limit of 2000 per instrument). */
+export const MAX_AGENT_SERIES = 1000;
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+const REQUEST: Attributes = Object.freeze({ kind: 'request' });
+const RESPONSE: Attributes = Object.freeze({ kind: 'response' });
 
 /** An AuditSink that records the events as OpenTelemetry metrics. */
 export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions = {}): AuditSink {
@@ -62,13 +74,40 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
   const handshakes = meter.createCounter('pqmcp.handshakes', { description: 'Handshakes by outcome and reason' });
   const handshakeDuration = meter.createHistogram('pqmcp.handshake.duration.seconds', { description: 'Handshake duration', unit: 's', advice: { explicitBucketBoundaries: SECONDS } });
   const live = meter.createUpDownCounter('pqmcp.sessions.live', { description: 'Sessions open now' });
-  const requests = meter.createCounter('pqmcp.requests', { description: 'JSON-RPC requests by method and outcome' });
+  const requests = meter.createObservableCounter('pqmcp.requests', { description: 'JSON-RPC requests by method and outcome' });
   const requestDuration = meter.createHistogram('pqmcp.request.duration.seconds', { description: 'Request duration', unit: 's', advice: { explicitBucketBoundaries: SECONDS } });
-  const requestBytes = meter.createCounter('pqmcp.request.bytes', { description: 'JSON bytes of requests and responses', unit: 'By' });
+  const requestBytes = meter.createObservableCounter('pqmcp.request.bytes', { description: 'JSON bytes of requests and responses', unit: 'By' });
   const sessionBytes = meter.createCounter('pqmcp.session.bytes', { description: 'WebSocket payload bytes of ended sessions', unit: 'By' });
   const keyUpdates = meter.createCounter('pqmcp.key_updates', { description: 'KeyUpdates of ended sessions' });
   const busy = meter.createCounter('pqmcp.busy_refusals', { description: 'Connections refused: too many pending handshakes' });
   const denials = meter.createCounter('pqmcp.policy.denials', { description: 'Requests denied by a policy' });
+
+  // Request counts per series (key: method, outcome[, agent]) and byte sums, observed at collection.
+  const counts = new Map<string, { attributes: Attributes; count: number }>();
+  const bytes = { request: 0, response: 0 };
+  requests.addCallback((result) => {
+    for (const { attributes, count } of counts.values()) result.observe(count, attributes);
+  });
+  requestBytes.addCallback((result) => {
+    result.observe(bytes.request, REQUEST);
+    if (bytes.response > 0) result.observe(bytes.response, RESPONSE);
+  });
+  const byMethod = new Map<string, Attributes>();
+  const countRequest = (method: string, outcome: string, agent: string | undefined): void => {
+    let key = agent === undefined ? `${method} ${outcome}` : `${method} ${outcome} ${agent}`;
+    let series = counts.get(key);
+    if (series === undefined && agent !== undefined && counts.size >= MAX_AGENT_SERIES) {
+      key = `${method} ${outcome} \u0000other`;
+      agent = 'other';
+      series = counts.get(key);
+    }
+    if (series === undefined) {
+      const attributes: Attributes = agent === undefined ? { method, outcome } : { method, outcome, agent };
+      series = { attributes: Object.freeze(attributes), count: 0 };
+      counts.set(key, series);
+    }
+    series.count++;
+  };
 
   return (event: AuditEvent) => {
     switch (event.type) {
@@ -90,11 +129,12 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
         break;
       case 'request': {
         const method = METHODS.has(event.method) ? event.method : 'other';
-        const attributes: Attributes = withAgent ? { method, outcome: event.outcome, agent: event.agentId } : { method, outcome: event.outcome };
-        requests.add(1, attributes);
-        requestDuration.record(event.durationMs / 1000, { method });
-        requestBytes.add(event.requestBytes, { kind: 'request' });
-        if (event.responseBytes > 0) requestBytes.add(event.responseBytes, { kind: 'response' });
+        countRequest(method, event.outcome, withAgent ? event.agentId : undefined);
+        let attributes = byMethod.get(method);
+        if (attributes === undefined) byMethod.set(method, (attributes = Object.freeze({ method })));
+        requestDuration.record(event.durationMs / 1000, attributes);
+        bytes.request += event.requestBytes;
+        bytes.response += event.responseBytes;
         if (event.outcome === 'denied') denials.add(1, withAgent ? { agent: event.agentId } : {});
         break;
       }

@@ -10,6 +10,7 @@
  * - Every command also accepts --help/-h, --json and --debug.
  */
 import { parseArgs } from 'node:util';
+import { Rules, textProblem } from '../identity/rules.js';
 import { UsageError } from './output.js';
 
 export interface OptionSpec {
@@ -136,4 +137,10 @@ export function parseKeyValue(text: string, what: string): [string, string] {
   const i = text.indexOf('=');
   if (i <= 0) throw new UsageError(`${what} must be key=value; got ${JSON.stringify(text)}`);
   return [text.slice(0, i), text.slice(i + 1)];
+}
+
+/** An agent or issuer id given as a flag value (`what` names the flag in the error). */
+export function checkId(id: string, what: string): void {
+  const problem = textProblem(id, Rules.id);
+  if ('reason' in problem) throw new UsageError(`${what} ${problem.reason}`);
 }

@@ -1,48 +1,35 @@
 /**
- * `pqmcp connect`: the bridge. A local MCP client that only launches stdio servers runs
- * this as its "server command"; it speaks newline-delimited JSON-RPC on stdin/stdout
- * exactly like the SDK's StdioServerTransport, and pqmcp to the remote server.
+ * `pqmcp connect`: its usage, flags and their validation. Light on purpose: `connect --help`
+ * and a bad flag load nothing else; the bridge itself (transport, handshake, crypto
+ * backends, identity, pins, tickets) is imported from bridge.ts only once the flags are
+ * valid (benchmarks/coldstart.ts measures `connect --help`).
  *
- *   pqmcp connect ws://tools.example:7443/ --identity me.key.json --trust trust.json --expect agent://acme/tools
- *
- * Sharp edges:
- * - stdout carries only MCP messages. Everything else (the verified server, errors, the
- *   gateway's explanations) goes to stderr.
- * - A stdin line that is not JSON-RPC is reported on stderr and skipped, never fatal.
- * - When the session fails, every request still waiting for an answer gets a JSON-RPC
- *   error carrying the reason (so the MCP client shows it), then the process exits 1.
- * - End of stdin loses nothing: stdin is read from the first moment (messages that arrive
- *   before the connection is up wait in order), and after the end every message is sent
- *   and every request's answer awaited, bounded by --drain-timeout, before the
- *   authenticated close; exit 0 only if every request was answered. A signal closes at once.
- * - "connected" is printed when the server has answered a request without refusing this
- *   agent: the gateway admits agents after the handshake (admission.ts), so a completed
- *   handshake alone does not mean accepted. A refusal is exit 1 with ERR_NOT_ADMITTED.
- * - The banner names the backend per primitive (describeBackend): on Node 20 "native"
- *   serves the AEAD and classical curves while ML-KEM and ML-DSA are the portable ones.
+ * Sharp edge: keep this file's static imports to args.ts, output.ts and identity/rules.ts
+ * (and the equally light identity/name-constraints.ts and handshake/endpoint.ts, which
+ * import only errors.ts and rules.ts); the flag blocks of other features (pins, tickets)
+ * live here rather than in their heavy modules for that reason.
  * - --expect names the server (like a TLS hostname check), --expect-prefix a set of them
- *   (replicas); only an explicit --any-server accepts whatever server the trust file vouches
- *   for (and the library warns about it once more on stderr).
+ *   (replicas); only an explicit --any-server accepts whatever server the trust file
+ *   vouches for (and the library warns about it once more on stderr).
  */
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { PeerAlertError, PqmcpError } from '../errors.js';
 import type { BackendChoice } from '../crypto/select.js';
-import { PqmcpClientTransport } from '../transport/client.js';
-import { SUITE_NAMES } from '../wire/messages.js';
-import { describeBackend } from '../crypto/select.js';
-import type { HandshakeResult } from '../handshake/types.js';
-import { flag, list, parse, parseDuration, positionals, required, str } from './args.js';
+import { checkId, flag, list, parse, parseDuration, positionals, required, str } from './args.js';
+import type { Parsed } from './args.js';
 import type { Context } from './context.js';
-import { CONNECT_PIN_OPTIONS, connectPinHooks } from './pins.js';
-import { loadTrustStore } from '../identity/files.js';
-import { loadOwnIdentity } from './files.js';
-import { checkId } from './keys.js';
-import { notAdmittedReason } from './admission.js';
-import { CliError, UsageError, asUsage, errorLine } from './output.js';
+import { UsageError, asUsage } from './output.js';
 import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import { checkEndpoint } from '../handshake/endpoint.js';
-import { JsonRpcLineReader, serializeLine } from './stdio.js';
-import { FileTicketStore, TICKET_CONNECT_OPTIONS, TICKET_CONNECT_USAGE } from './tickets.js';
+
+// resumption (tickets.ts)
+export const TICKET_CONNECT_USAGE = `  --tickets <file>         keep the server's resumption tickets in this file (0600), so the
+                           next launch resumes (no signatures) instead of a full handshake`;
+
+export const TICKET_CONNECT_OPTIONS = {
+  tickets: { type: 'string' },
+} as const;
+
+/** Flags of `pqmcp connect` for pinning (pins.ts connectPinHooks reads them). */
+export const CONNECT_PIN_OPTIONS = { pins: { type: 'string' }, 'new-tools': { type: 'string' }, manifest: { type: 'string', multiple: true } } as const;
 
 export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --trust <trust file> --expect <server agent id> [options]
 
@@ -112,18 +99,22 @@ const CONNECT_OPTIONS = {
 /** After stdin ends, how long the bridge waits for answers still owed (--drain-timeout). */
 const DEFAULT_DRAIN_TIMEOUT_S = 30;
 
-/** stdin messages waiting for the transport above which stdin is paused. */
-const PAUSE_ABOVE = 256;
-const RESUME_BELOW = 64;
-
-type Id = string | number;
-
-function isRequest(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id; method: string } {
-  return 'method' in m && 'id' in m && (typeof m.id === 'string' || typeof m.id === 'number');
-}
-
-function isResponse(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id } {
-  return !('method' in m) && 'id' in m && (typeof m.id === 'string' || typeof m.id === 'number');
+/** Valid flags of one `pqmcp connect`, as bridge.ts takes them. */
+export interface ConnectPlan {
+  parsed: Parsed;
+  url: URL;
+  keyPath: string;
+  trustPath: string;
+  expect: string | undefined;
+  /** --expect-prefix, normalised (issue 11). */
+  serverIdConstraints: string[] | undefined;
+  anyServer: boolean;
+  /** --endpoint, checked (issue 11). */
+  endpoint: string | undefined;
+  backendChoice: BackendChoice | undefined;
+  drainSeconds: number;
+  busyRetries: number | undefined;
+  busyRetryMaxMs: number | undefined;
 }
 
 export async function connectCommand(ctx: Context, argv: string[]): Promise<number> {
@@ -162,211 +153,19 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   const retryMaxText = str(p, 'busy-retry-max');
   const busyRetryMaxMs = retryMaxText === undefined ? undefined : parseDuration(retryMaxText, '--busy-retry-max') * 1000;
 
-  const backend = ctx.backend(backendChoice as BackendChoice | undefined);
-  const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
-  const trust = await loadTrustStore(trustPath, { revocations: list(p, 'revocations') });
-  const log = (text: string): void => ctx.output.err(`pqmcp connect: ${text}`);
-  if (anyServer) log('warning: --any-server: any server your trust file vouches for is accepted');
-  const hooks = connectPinHooks(p, log);
-
-  const ticketsPath = str(p, 'tickets');
-  const tickets = ticketsPath === undefined ? undefined : new FileTicketStore(ticketsPath, log);
-  const transport = new PqmcpClientTransport(parsedUrl, {
-    identity: local,
-    trust,
-    backend,
-    hooks,
-    ...(expect !== undefined ? { expectedServerId: expect } : {}),
-    ...(serverIdConstraints !== undefined ? { serverIdConstraints } : {}),
-    ...(anyServer ? { allowAnyServer: true } : {}),
-    ...(endpoint !== undefined ? { endpoint } : {}),
-    busyRetry: busyRetries === 0 ? false : { ...(busyRetries !== undefined ? { attempts: busyRetries } : {}), ...(busyRetryMaxMs !== undefined ? { maxDelayMs: busyRetryMaxMs } : {}) },
-    onBusyRetry: (e) => log(`server busy (${e.error.code}); retry ${e.attempt} of ${e.attempts} in ${e.delayMs} ms`),
-    ...(tickets ? { tickets } : {}),
-  });
-  const stdin = process.stdin;
-  const stdout = process.stdout;
-  const reader = new JsonRpcLineReader();
-  /** Requests from the local client the server has not answered (registered when read). */
-  const waiting = new Map<string, Id>();
-  let received = 0;
-  let stdinEnded = false;
-  let stopped: NodeJS.Signals | undefined;
-  let failure: unknown;
-  /** Messages read from stdin whose send has not settled (including the backlog). */
-  let queued = 0;
-  let stdinPaused = false;
-  /** start() resolved: the transport takes sends (it queues them until the handshake). */
-  let ready = false;
-  /** Read before `ready`; sent in order once it is. */
-  const backlog: JSONRPCMessage[] = [];
-  let handshakeSettled = false;
-  let result: HandshakeResult | undefined;
-  /** The server answered a request without refusing this agent (gateway admission). */
-  let admitted = false;
-  let closing = false;
-  let drainTimer: NodeJS.Timeout | undefined;
-
-  const writeOut = (m: JSONRPCMessage): void => {
-    stdout.write(serializeLine(m));
-  };
-
-  return new Promise<number>((resolve) => {
-    let finished = false;
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(drainTimer);
-      stdin.off('data', onData);
-      stdin.off('end', onEnd);
-      stdin.pause();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      // Clean: nothing failed, the local side ended (stdin or a signal), and no request lost its answer.
-      const clean = failure === undefined && (stopped !== undefined || (stdinEnded && waiting.size === 0));
-      if (!clean || waiting.size > 0) {
-        const error =
-          failure ??
-          (stopped !== undefined
-            ? new CliError('ERR_REMOTE_CLOSED', `the bridge was stopped (${stopped}) before the server answered`, 1)
-            : new CliError(
-                'ERR_REMOTE_CLOSED',
-                waiting.size > 0 && stdinEnded
-                  ? `the server closed the session with ${waiting.size} request(s) unanswered`
-                  : received > 0
-                    ? 'the server closed the session'
-                    : 'the server closed the connection before answering',
-                1,
-              ));
-        const line = errorLine(error);
-        // Every request still waiting learns why (the local MCP client shows this).
-        for (const id of waiting.values()) writeOut({ jsonrpc: '2.0', id, error: { code: -32000, message: line } } as JSONRPCMessage);
-        if (!clean) {
-          ctx.output.err(line);
-          if (ctx.debug && error instanceof Error && error.stack) ctx.output.err(error.stack);
-        }
-      }
-      // Exit once stdout has taken everything written to it.
-      stdout.write('', () => resolve(clean ? 0 : 1));
-    };
-
-    /** After stdin ends: close once every message is sent and every request answered. */
-    const maybeClose = (): void => {
-      if (!stdinEnded || closing || finished) return;
-      if (!ready || !handshakeSettled || queued > 0 || waiting.size > 0) return;
-      closing = true;
-      void transport.close();
-    };
-
-    const explain = (err: PqmcpError): unknown => {
-      if (err instanceof PeerAlertError && received === 0) {
-        return new CliError(err.code, `the server refused this agent: ${err.message}`, 1, { cause: err });
-      }
-      if (err.code.startsWith('ERR_CREDENTIAL') || err.code === 'ERR_UNTRUSTED_ISSUER' || err.code === 'ERR_UNEXPECTED_PEER' || err.code === 'ERR_BAD_SIGNATURE') {
-        return new CliError(err.code, `the server's identity was refused: ${err.message}`, 1, { cause: err });
-      }
-      return err;
-    };
-
-    transport.onmessage = (message) => {
-      const m = message as JSONRPCMessage;
-      received++;
-      const params = 'params' in m ? (m.params as { logger?: unknown; data?: unknown } | undefined) : undefined;
-      if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${String(params.data)}`);
-      writeOut(m);
-      if (isResponse(m)) {
-        waiting.delete(JSON.stringify(m.id));
-        if (!admitted) {
-          const refusal = notAdmittedReason(m);
-          if (refusal !== undefined) failure ??= new CliError('ERR_NOT_ADMITTED', `the server did not admit this agent: ${refusal}`, 1);
-          else {
-            admitted = true;
-            const peer = result!.peer;
-            log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.href}; ${SUITE_NAMES[result!.suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
-          }
-        }
-        maybeClose();
-      }
-    };
-    transport.onerror = (err) => {
-      failure ??= err instanceof PqmcpError ? explain(err) : err;
-    };
-    transport.onclose = () => finish();
-
-    const settle = (): void => {
-      queued--;
-      if (stdinPaused && queued < RESUME_BELOW) {
-        stdinPaused = false;
-        stdin.resume();
-      }
-      maybeClose();
-    };
-    const forward = (m: JSONRPCMessage): void => {
-      transport.send(m).then(settle, (err: unknown) => {
-        failure ??= err instanceof PqmcpError ? explain(err) : err;
-        settle();
-      });
-    };
-    reader.onmessage = (m) => {
-      if (isRequest(m)) waiting.set(JSON.stringify(m.id), m.id);
-      queued++;
-      if (!stdinPaused && queued > PAUSE_ABOVE) {
-        stdinPaused = true;
-        stdin.pause();
-      }
-      if (ready) forward(m);
-      else backlog.push(m);
-    };
-    reader.onerror = (e) => log(`stdin ${e.message} (ERR_BAD_INPUT)`);
-    const onData = (chunk: Buffer): void => reader.push(chunk);
-    const onEnd = (): void => {
-      stdinEnded = true;
-      if (reader.pending > 0) log('stdin ended inside a line; the partial line was dropped');
-      if (handshakeSettled) startDrainTimer();
-      maybeClose();
-    };
-    /** Bounded: answers still owed this long after stdin ended (and the handshake, which has its own timeout) are reported, exit 1. */
-    const startDrainTimer = (): void => {
-      if (drainTimer !== undefined || finished) return;
-      drainTimer = setTimeout(() => {
-        failure ??= new CliError('ERR_DRAIN_TIMEOUT', `stdin ended; ${waiting.size} request(s) still unanswered after ${drainSeconds} s (--drain-timeout)`, 1);
-        closing = true;
-        void transport.close();
-      }, drainSeconds * 1000);
-    };
-    const onSignal = (signal: NodeJS.Signals): void => {
-      stopped = signal;
-      closing = true;
-      void transport.close();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-
-    void transport.handshake.then(
-      (r) => {
-        result = r;
-        handshakeSettled = true;
-        if (stdinEnded) startDrainTimer();
-        maybeClose();
-      },
-      () => {
-        handshakeSettled = true;
-      },
-    );
-    // Read stdin from the start: what arrives before the connection is up waits in the backlog.
-    stdin.on('data', onData);
-    stdin.on('end', onEnd);
-    stdin.resume();
-    transport.start().then(
-      () => {
-        ready = true;
-        for (const m of backlog.splice(0)) forward(m);
-        maybeClose();
-      },
-      (err: unknown) => {
-        failure ??= err instanceof PqmcpError ? explain(err) : err;
-        finish();
-      },
-    );
+  const { runBridge } = await import('./bridge.js');
+  return runBridge(ctx, {
+    parsed: p,
+    url: parsedUrl,
+    keyPath,
+    trustPath,
+    expect,
+    serverIdConstraints,
+    anyServer,
+    endpoint,
+    backendChoice: backendChoice as BackendChoice | undefined,
+    drainSeconds,
+    busyRetries,
+    busyRetryMaxMs,
   });
 }

@@ -18,6 +18,7 @@ export const EDGE_OPTIONS = {
   'trusted-proxy': { type: 'string', multiple: true },
   'crypto-workers': { type: 'string' },
   'handshake-rate-per-source': { type: 'string' },
+  'connection-rate-per-source': { type: 'string' },
 } as const;
 
 export const EDGE_USAGE = `
@@ -28,7 +29,9 @@ export const EDGE_USAGE = `
   --handshake-timeout <ms> the whole handshake must finish within this (default 10000)
   --trusted-proxy <addr|cidr>   a reverse proxy whose X-Forwarded-For names the client, repeatable
   --crypto-workers <n>     worker threads for handshake signatures (default cores-1, 1..4; 0 = none)
-  --handshake-rate-per-source <n>  new handshakes per second per address (default 50; 0 = no limit)`;
+  --handshake-rate-per-source <n>  new handshakes per second per address (default 50; 0 = no limit)
+  --connection-rate-per-source <n> new connections per second per address, burst 3 s worth;
+                           past it HTTP 429 before any WebSocket (default 20; 0 = no limit)`;
 
 function integer(p: Parsed, name: string, min: number): number | undefined {
   const text = str(p, name);
@@ -50,6 +53,7 @@ export function edgeOptions(p: Parsed): Partial<PqmcpServerOptions> {
   set('handshakeTimeoutMs', integer(p, 'handshake-timeout', 1));
   set('cryptoWorkers', integer(p, 'crypto-workers', 0));
   set('handshakeRatePerSource', integer(p, 'handshake-rate-per-source', 0));
+  set('connectionRatePerSource', integer(p, 'connection-rate-per-source', 0));
   const proxies = list(p, 'trusted-proxy');
   if (proxies.length > 0) {
     asUsage(() => new TrustedProxies(proxies));

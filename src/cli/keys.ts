@@ -11,8 +11,7 @@
 import type { CryptoBackend } from '../crypto/types.js';
 import { generateIdentitySeed, identityFromSeed } from '../identity/identity.js';
 import { fingerprintHex } from '../identity/fingerprint.js';
-import { Rules, textProblem } from '../identity/rules.js';
-import { flag, parse, positionals, required, str } from './args.js';
+import { checkId, flag, parse, positionals, required, str } from './args.js';
 import { loadPrivateKey } from '../identity/files.js';
 import { encodePrivateKeyFile, encodePublicKeyFile } from '../identity/formats.js';
 import type { KeyKind } from '../identity/formats.js';
@@ -60,10 +59,8 @@ export function publicPathFor(keyPath: string): string {
   return keyPath.endsWith('.key.json') ? `${keyPath.slice(0, -'.key.json'.length)}.pub.json` : `${keyPath}.pub.json`;
 }
 
-export function checkId(id: string, what: string): void {
-  const problem = textProblem(id, Rules.id);
-  if ('reason' in problem) throw new UsageError(`${what} ${problem.reason}`);
-}
+// checkId lives in args.ts (connect.ts needs it without this module's imports).
+export { checkId };
 
 function create(ctx: Context, kind: KeyKind, argv: string[]): number {
   const command = `${kind} create`;

@@ -107,8 +107,7 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
   ) as number;
 }
 
-/** Flags of `pqmcp connect` for pinning. */
-export const CONNECT_PIN_OPTIONS = { pins: { type: 'string' }, 'new-tools': { type: 'string' }, manifest: { type: 'string', multiple: true } } as const;
+// The flags of `pqmcp connect` for pinning (CONNECT_PIN_OPTIONS) live in connect.ts, which must stay light.
 
 /** The pinning hook `pqmcp connect --pins/--manifest` asks for, or none; events go to `log`. */
 export function connectPinHooks(p: Parsed, log: (line: string) => void): MessageHook[] {

@@ -75,8 +75,13 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   policy: async () => (await import('./policy.js')).policyCommand,
 };
 
-/** Load a command and the backend selector its context hands out, then run it. */
+/**
+ * Load a command and the backend selector its context hands out, then run it. `connect`
+ * installs the selector itself once its flags are valid (bridge.ts), so that its `--help`
+ * and flag errors load no crypto: desktop clients spawn it once per session.
+ */
 async function runCommand(ctx: Context, load: () => Promise<Command>, argv: string[]): Promise<number> {
+  if (load === COMMANDS.connect) return await (await load())(ctx, argv);
   const [command, { selectBackend }] = await Promise.all([load(), import('../crypto/select.js')]);
   ctx.useBackendSelector(selectBackend);
   return await command(ctx, argv);

@@ -40,12 +40,8 @@ export const TICKET_SERVE_OPTIONS = {
   'ticket-lifetime': { type: 'string' },
 } as const;
 
-export const TICKET_CONNECT_USAGE = `  --tickets <file>         keep the server's resumption tickets in this file (0600), so the
-                           next launch resumes (no signatures) instead of a full handshake`;
-
-export const TICKET_CONNECT_OPTIONS = {
-  tickets: { type: 'string' },
-} as const;
+// TICKET_CONNECT_USAGE / TICKET_CONNECT_OPTIONS (`pqmcp connect --tickets`) live in connect.ts,
+// which must stay light.
 
 /** Read a ticket key file; refuse one the group or others can read. */
 export function readTicketKeys(path: string, allowLoose = false): TicketKeys {

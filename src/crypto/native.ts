@@ -49,7 +49,8 @@ import type { KeyObject } from 'node:crypto';
 import { BackendUnavailableError, InternalError, InvalidArgumentError, InvalidKeyError } from '../errors.js';
 import { copyBytes, uninitialised } from '../bytes.js';
 import { checkLength, isAllZero } from './_checks.js';
-import { createNobleBackend } from './noble.js';
+import { KeyCache, PublicKeyCache } from './native-key-cache.js';
+import { lazyNobleBackend } from './noble-registry.js';
 import type {
   Aead,
   AeadAlgorithm,
@@ -133,6 +134,7 @@ type CurveName = keyof typeof DER;
  * - 'der': fixed PKCS#8 / SPKI wrappers (RFC 8410), the always-working fallback.
  */
 export type CurveMode = 'raw' | 'jwk' | 'der';
+export { PublicKeyCache };
 const JWK_CRV = { x25519: 'X25519', ed25519: 'Ed25519' } as const;
 const JWK_PLACEHOLDER_X = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'; // 32 zero bytes
 
@@ -193,68 +195,6 @@ function exportRawPublic(pub: KeyObject): Uint8Array {
   return u8((pub as unknown as { export(o: { format: string }): Uint8Array }).export({ format: 'raw-public' }));
 }
 
-/** Cache of derived private keys: a Symbol slot on our own key pairs, a WeakMap for others. */
-class KeyCache<K extends object, V> {
-  readonly slot = Symbol('pqmcp.native.key');
-  private readonly foreign = new WeakMap<K, V>();
-
-  constructor(private readonly derive: (kp: K) => V) {}
-
-  attach<T extends K>(kp: T, value: V): T {
-    Object.defineProperty(kp, this.slot, { value, enumerable: false });
-    return kp;
-  }
-
-  get(kp: K): V {
-    const own = (kp as Record<symbol, V | undefined>)[this.slot];
-    if (own !== undefined) return own;
-    let v = this.foreign.get(kp);
-    if (v === undefined) {
-      v = this.derive(kp);
-      this.foreign.set(kp, v);
-    }
-    return v;
-  }
-}
-
-/**
- * Imported public KeyObjects for public keys that recur (issuer keys, pinned or returning
- * peers' keys), keyed by the exact key bytes and bounded: at most `max` entries, least
- * recently used evicted first. Public keys only: private keys are never kept beyond the key
- * pair object that owns them (KeyCache). A key that fails to import is not cached.
- */
-export class PublicKeyCache {
-  private readonly entries = new Map<string, KeyObject>();
-
-  constructor(
-    private readonly max = 64,
-    private readonly encode: ((bytes: Uint8Array) => string) | undefined = latin1,
-  ) {}
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  /** The cached KeyObject for (`type`, `bytes`), or `load()`'s, cached. */
-  get(type: string, bytes: Uint8Array, load: () => KeyObject): KeyObject {
-    if (this.encode === undefined) return load();
-    const id = type + ':' + this.encode(bytes);
-    const hit = this.entries.get(id);
-    if (hit !== undefined) {
-      this.entries.delete(id); // most recently used goes last
-      this.entries.set(id, hit);
-      return hit;
-    }
-    const key = load();
-    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(id, key);
-    return key;
-  }
-}
-
-const BufferClass = (globalThis as { Buffer?: typeof Buffer }).Buffer;
-/** The bytes as a string, one character per byte (exact: distinct bytes, distinct strings). */
-const latin1: ((bytes: Uint8Array) => string) | undefined = BufferClass && ((b) => BufferClass.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1'));
 
 // ---------------------------------------------------------------------------------------
 // Feature detection
@@ -526,7 +466,7 @@ export function mlkem768ModulusCheck(ek: Uint8Array): boolean {
   return true;
 }
 
-function nativeMlKem(c: NodeCryptoModule, keys: Keys, noble: MlKem768): MlKem768 {
+function nativeMlKem(c: NodeCryptoModule, keys: Keys, noble: () => CryptoBackend): MlKem768 {
   const kem = c as unknown as KemCalls;
   return {
     keygen(seed) {
@@ -537,7 +477,7 @@ function nativeMlKem(c: NodeCryptoModule, keys: Keys, noble: MlKem768): MlKem768
     },
     encapsulate(publicKey, m) {
       checkLength(publicKey, 1184, 'ML-KEM-768 public key');
-      if (m !== undefined) return noble.encapsulate(publicKey, m); // caller randomness: see module doc
+      if (m !== undefined) return noble().mlkem768.encapsulate(publicKey, m); // caller randomness: see module doc
       if (!mlkem768ModulusCheck(publicKey)) throw new InvalidKeyError();
       let key: KeyObject;
       try {
@@ -550,7 +490,7 @@ function nativeMlKem(c: NodeCryptoModule, keys: Keys, noble: MlKem768): MlKem768
     },
     decapsulate(secretKey, ciphertext) {
       checkLength(ciphertext, 1088, 'ML-KEM-768 ciphertext');
-      if (secretKey instanceof Uint8Array) return noble.decapsulate(secretKey, ciphertext);
+      if (secretKey instanceof Uint8Array) return noble().mlkem768.decapsulate(secretKey, ciphertext);
       if (!(secretKey instanceof c.KeyObject) || secretKey.type !== 'private' || secretKey.asymmetricKeyType !== ('ml-kem-768' as string)) {
         throw new InvalidArgumentError('ML-KEM-768 secret key must come from this backend’s keygen');
       }
@@ -559,10 +499,10 @@ function nativeMlKem(c: NodeCryptoModule, keys: Keys, noble: MlKem768): MlKem768
   };
 }
 
-function nativeMlDsa(c: NodeCryptoModule, keys: Keys, noble: MlDsa65, publicKeys: PublicKeyCache): MlDsa65 {
+function nativeMlDsa(c: NodeCryptoModule, keys: Keys, noble: () => CryptoBackend, publicKeys: PublicKeyCache): MlDsa65 {
   const fromSeed = (seed: Uint8Array): KeyObject => keys.raw('private', 'raw-seed', 'ml-dsa-65', seed);
   const nativeKeys = new KeyCache<MlDsaKeyPair, KeyObject>((kp) => fromSeed(checkLength(kp.seed, 32, 'ML-DSA-65 seed')));
-  const nobleKeys = new KeyCache<MlDsaKeyPair, MlDsaKeyPair>((kp) => noble.keygen(kp.seed));
+  const nobleKeys = new KeyCache<MlDsaKeyPair, MlDsaKeyPair>((kp) => noble().mldsa65.keygen(kp.seed));
   return {
     publicKeyLength: 1952,
     signatureLength: 3309,
@@ -577,7 +517,7 @@ function nativeMlDsa(c: NodeCryptoModule, keys: Keys, noble: MlDsa65, publicKeys
       if (randomness !== undefined) {
         // FIPS 204 rnd given (deterministic / known-answer): OpenSSL cannot take it.
         checkLength(randomness, 32, 'ML-DSA-65 signing randomness');
-        return noble.sign(nobleKeys.get(kp), message, context, randomness);
+        return noble().mldsa65.sign(nobleKeys.get(kp), message, context, randomness);
       }
       // FIPS 204 ML-DSA.Sign (pure, hedged) with the context string.
       return signWithContext(c, nativeKeys.get(kp), message, context);
@@ -610,7 +550,9 @@ export function createNativeBackend(options: NativeBackendOptions = {}): CryptoB
   const c = loadNodeCrypto();
   if (!c) throw new BackendUnavailableError('the native backend needs node:crypto, which this runtime does not provide');
   const features = detectFeatures(c, options.curveMode);
-  const noble = createNobleBackend();
+  // The portable backend, loaded only if a primitive needs it (noble-registry.ts): on Node 24
+  // only caller-supplied randomness (known-answer tests) does.
+  const noble = lazyNobleBackend;
   const keys = new Keys(c, features.curveMode);
 
   const hashes = features.hash
@@ -625,21 +567,21 @@ export function createNativeBackend(options: NativeBackendOptions = {}): CryptoB
         hkdfExpand: (prk: Uint8Array, info: Uint8Array, length: number) => nativeHkdfExpand(c, prk, info, length),
       }
     : {
-        sha256: noble.sha256,
-        sha512: noble.sha512,
-        sha3_256: noble.sha3_256,
-        shake256: noble.shake256,
-        hmacSha256: noble.hmacSha256,
-        hkdfExtract: noble.hkdfExtract,
-        hkdfExpand: noble.hkdfExpand,
+        sha256: noble().sha256,
+        sha512: noble().sha512,
+        sha3_256: noble().sha3_256,
+        shake256: noble().shake256,
+        hmacSha256: noble().hmacSha256,
+        hkdfExtract: noble().hkdfExtract,
+        hkdfExpand: noble().hkdfExpand,
       };
 
-  const x25519 = features.curves ? nativeX25519(c, keys) : noble.x25519;
+  const x25519 = features.curves ? nativeX25519(c, keys) : noble().x25519;
   // Verification keys recur (issuers, pinned peers): imported once, up to 64 of them.
   const publicKeys = new PublicKeyCache(64);
-  const ed25519 = features.curves ? nativeEd25519(c, keys, publicKeys) : noble.ed25519;
-  const mlkem768 = features.mlkem ? nativeMlKem(c, keys, noble.mlkem768) : noble.mlkem768;
-  const mldsa65 = features.mldsa ? nativeMlDsa(c, keys, noble.mldsa65, publicKeys) : noble.mldsa65;
+  const ed25519 = features.curves ? nativeEd25519(c, keys, publicKeys) : noble().ed25519;
+  const mlkem768 = features.mlkem ? nativeMlKem(c, keys, noble) : noble().mlkem768;
+  const mldsa65 = features.mldsa ? nativeMlDsa(c, keys, noble, publicKeys) : noble().mldsa65;
   const randomBytes = (n: number): Uint8Array => c.randomFillSync(new Uint8Array(n));
 
   const report: BackendReport = {
@@ -657,7 +599,7 @@ export function createNativeBackend(options: NativeBackendOptions = {}): CryptoB
     report,
     randomBytes,
     ...hashes,
-    aead: features.aead ? (algorithm, key) => nativeAead(c, algorithm, key) : noble.aead,
+    aead: features.aead ? (algorithm, key) => nativeAead(c, algorithm, key) : noble().aead,
     x25519,
     ed25519,
     mlkem768,

@@ -16,10 +16,14 @@
  * - Asking for `native` where node:crypto is absent throws BackendUnavailableError.
  * - This module imports native.ts, which loads node:crypto only at call time (through
  *   `process.getBuiltinModule`), so importing it pulls no Node built-in into a bundle.
+ * - Nor does it import noble.ts: the portable backend comes from noble-registry.ts, which
+ *   has it if anything imported noble.ts (browsers always do) and otherwise requires the
+ *   @noble libraries on Node the first time a backend needs them. A Node process whose
+ *   native backend covers every primitive (Node 24) never loads them.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { createNativeBackend } from './native.js';
-import { createNobleBackend } from './noble.js';
+import { lazyNobleBackend } from './noble-registry.js';
 import type { BackendName, CryptoBackend } from './types.js';
 
 export type BackendChoice = 'auto' | BackendName;
@@ -56,7 +60,7 @@ function nodeCryptoAvailable(): boolean {
 function instance(name: BackendName): CryptoBackend {
   let b = instances.get(name);
   if (!b) {
-    b = name === 'native' ? createNativeBackend() : createNobleBackend();
+    b = name === 'native' ? createNativeBackend() : lazyNobleBackend();
     instances.set(name, b);
   }
   return b;

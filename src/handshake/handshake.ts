@@ -82,12 +82,21 @@ export const SUPPORTED_SUITES: readonly number[] = DEFAULT_SUITES;
 const SERVER_SIGNATURE_CONTEXT = utf8Encode('PQMCP/1 server CredentialVerify');
 const CLIENT_SIGNATURE_CONTEXT = utf8Encode('PQMCP/1 client CredentialVerify');
 
+/** The default preference where the AEAD is native: AES-256-GCM first (measured faster). */
+const NATIVE_AEAD_SUITES: readonly number[] = [Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256, Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256];
+/** The portable AEAD: ChaCha20-Poly1305 only (noble's AES is table-based, not constant time). */
+const PORTABLE_AEAD_SUITES: readonly number[] = [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256];
+
 /**
- * Default suites for a backend: ChaCha20-Poly1305 first; AES-256-GCM only where the AEAD is
- * native (noble's AES is table-based, not constant time). Explicit `suites` override this.
+ * Default suites for a backend, in preference order. Where the AEAD is native (OpenSSL),
+ * AES-256-GCM comes first: it is cheaper than ChaCha20-Poly1305 at every message size the
+ * benchmarks measure (docs/benchmarks.md: `pqmcp` over `pqmcp-chacha`), as TLS servers prefer it where AES
+ * is in hardware. The portable backend offers ChaCha20-Poly1305 only, so a browser or
+ * noble client still gets ChaCha20-Poly1305 from a native server. Explicit `suites`
+ * override this.
  */
 export function defaultSuites(config: HandshakeConfig): readonly number[] {
-  return config.backend.report.aead === 'native' ? DEFAULT_SUITES : [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256];
+  return config.backend.report.aead === 'native' ? NATIVE_AEAD_SUITES : PORTABLE_AEAD_SUITES;
 }
 
 function checkConfig(config: HandshakeConfig): { versions: readonly number[]; suites: readonly number[] } {

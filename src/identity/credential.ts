@@ -289,7 +289,9 @@ function decodeAttributes(list: Uint8Array): Record<string, string> {
 /**
  * Parse an encoded credential (layout: see encodeCredentialTbs). Structure only: no
  * signature, issuer, time or revocation check. Throws DecodeError naming the field.
- * The result owns copies of its bytes; later changes to `bytes` do not affect it.
+ * The result owns a copy of `bytes` (`encoded`); later changes to `bytes` do not affect it.
+ * `publicKey`, `tbs` and `signature` are views into that one copy, not copies of their own
+ * (a verified peer's credential lives as long as its session: one buffer, not four).
  */
 export function decodeCredential(bytes: Uint8Array): Credential {
   if (!(bytes instanceof Uint8Array)) throw new DecodeError('credential must be bytes');
@@ -307,7 +309,8 @@ export function decodeCredential(bytes: Uint8Array): Credential {
   const displayName = decodeText(r.vector(1, 'credential display_name', Rules.displayName.min, Rules.displayName.max), Rules.displayName, 'display_name');
   const keyAlgorithm = r.u16('credential key_algorithm');
   if (keyAlgorithm !== KEY_ALGORITHM_MLDSA65_ED25519) throw new DecodeError(`unsupported credential key_algorithm ${keyAlgorithm}`);
-  const publicKey = copyBytes(r.vector(2, 'credential public_key', COMPOSITE_PUBLIC_KEY_LENGTH, COMPOSITE_PUBLIC_KEY_LENGTH));
+  // A view into `encoded`, our own copy (below: tbs and signature too).
+  const publicKey = r.vector(2, 'credential public_key', COMPOSITE_PUBLIC_KEY_LENGTH, COMPOSITE_PUBLIC_KEY_LENGTH);
   const usageCode = r.u8('credential usage');
   const usage = USAGE_BY_CODE[usageCode];
   if (usage === undefined) throw new DecodeError(`credential usage ${usageCode} is not 1 (client), 2 (server) or 3 (both)`);
@@ -319,11 +322,11 @@ export function decodeCredential(bytes: Uint8Array): Credential {
   const serial = copyBytes(r.vector(1, 'credential serial', MIN_SERIAL_LENGTH, MAX_SERIAL_LENGTH));
   const issuerId = decodeText(r.vector(1, 'credential issuer_id', Rules.id.min, Rules.id.max), Rules.id, 'issuer_id');
   const issuerFingerprint = copyBytes(r.fixed(FINGERPRINT_LENGTH, 'credential issuer_fingerprint'));
-  const tbs = encoded.slice(0, encoded.length - r.remaining); // encoded is our own plain array: a real copy
+  const tbs = encoded.subarray(0, encoded.length - r.remaining);
 
   const signatureAlgorithm = r.u16('credential signature_algorithm');
   if (signatureAlgorithm !== SIGNATURE_ALGORITHM_MLDSA65_ED25519) throw new DecodeError(`unsupported credential signature_algorithm ${signatureAlgorithm}`);
-  const signature = copyBytes(r.vector(2, 'credential signature', COMPOSITE_SIGNATURE_LENGTH, COMPOSITE_SIGNATURE_LENGTH));
+  const signature = r.vector(2, 'credential signature', COMPOSITE_SIGNATURE_LENGTH, COMPOSITE_SIGNATURE_LENGTH);
   r.end('credential');
 
   return { agentId, displayName, publicKey, usage, scopes, attributes, notBefore, notAfter, serial, issuerId, issuerFingerprint, tbs, signature, encoded };

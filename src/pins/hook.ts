@@ -133,6 +133,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       try {
         hash = toolHash(tool);
       } catch {
+        verdict.allowed.delete(tool.name);
         verdict.withheld.set(tool.name, `tool ${tool.name} is withheld: its definition cannot be hashed`);
         continue;
       }
@@ -169,9 +170,14 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     opened: (session) => void sessions.set(session.sessionId, { allowed: new Set(), withheld: new Map() }),
     closed: (session) => void sessions.delete(session.sessionId),
     fromPeer(message, ctx) {
-      if (ctx.request?.method !== 'tools/list' || message.result === undefined) return;
+      if (message.result === undefined) return;
       const result = message.result as { tools?: unknown };
-      if (!Array.isArray(result.tools)) return;
+      if (ctx.request === undefined && message.id !== undefined && Array.isArray(result.tools)) {
+        // A tool list that answers no request this pipeline knows (a forgotten or mangled id):
+        // fail closed rather than let unchecked definitions through.
+        return { replace: { jsonrpc: '2.0', id: message.id, error: { code: PIN_REFUSED, message: 'tool pinning: a tool list that answers no known tools/list request was withheld' } } };
+      }
+      if (ctx.request?.method !== 'tools/list' || !Array.isArray(result.tools)) return;
       const verdict = sessions.get(ctx.sessionId)!;
       const tools = result.tools.filter((t): t is ToolLike => typeof t === 'object' && t !== null && typeof (t as ToolLike).name === 'string');
       try {

@@ -26,6 +26,11 @@
  *   keyUpdateInterval records, always with data between.
  * - `partialBytes` is what the assembler holds of a message not yet complete (at most
  *   maxMessageSize); the transport counts it toward its read budget.
+ * - With `maxKeyUpdatesPerCall`, one receive() (or resume(), drain()) processes at most that
+ *   many of the peer's KeyUpdates (each derives new keys); the records after it wait in
+ *   the deframer, `stalled` turns true, and the caller must call `drain()` later (the next
+ *   event-loop turn) to go on. So a peer's batch of KeyUpdates is spread over turns, and
+ *   other sessions get the event loop in between. Unset (default): no cap.
  * - A server with `deferCrypto` emits a 'compute' event instead of encapsulating or
  *   signing; until `resume()` gets the result, received bytes are buffered, not processed
  *   (the transport should stop reading meanwhile). To refuse the work, `abort()`.
@@ -60,6 +65,11 @@ export interface SessionOptions extends HandshakeConfig {
    * records are always padded (to 1024).
    */
   applicationPadding?: number;
+  /**
+   * KeyUpdates processed per receive()/resume()/drain() call; past it, `stalled` is true
+   * and the rest waits for drain(). Default: no cap.
+   */
+  maxKeyUpdatesPerCall?: number;
 }
 
 export type SessionEvent =
@@ -102,7 +112,8 @@ interface Direction {
   secret: Uint8Array | undefined;
 }
 
-function aeadFor(suite: number): AeadAlgorithm {
+/** The AEAD of a suite. */
+export function aeadFor(suite: number): AeadAlgorithm {
   return suite === Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 ? 'aes-256-gcm' : 'chacha20-poly1305';
 }
 
@@ -139,6 +150,11 @@ export class Session {
   private keyUpdatesInARow = 0;
   /** A 'compute' event is out: records wait in the deframer until resume(). */
   private computing = false;
+  private readonly maxKeyUpdatesPerCall: number;
+  /** KeyUpdates processed in the current call. */
+  private keyUpdatesThisCall = 0;
+  /** The KeyUpdate cap stopped processing: records may wait for drain(). */
+  private _stalled = false;
 
   private constructor(
     readonly role: 'client' | 'server',
@@ -154,6 +170,9 @@ export class Session {
     }
     this.applicationPadding = checkPaddingBlock(options.applicationPadding, 'applicationPadding');
     this.assembler = new MessageAssembler(this.maxMessageSize);
+    const cap = options.maxKeyUpdatesPerCall ?? Number.POSITIVE_INFINITY;
+    if (!(cap === Number.POSITIVE_INFINITY || (Number.isSafeInteger(cap) && cap > 0))) throw new InvalidArgumentError('maxKeyUpdatesPerCall must be a positive integer');
+    this.maxKeyUpdatesPerCall = cap;
   }
 
   static client(options: SessionOptions): Session {
@@ -191,6 +210,22 @@ export class Session {
   /** Bytes of a partly received application message (held until its final fragment). */
   get partialBytes(): number {
     return this.assembler.pendingBytes;
+  }
+
+  /**
+   * True when the KeyUpdate cap (`maxKeyUpdatesPerCall`) stopped the last call with records
+   * possibly left in the deframer: call drain() (on a later turn) to process them.
+   */
+  get stalled(): boolean {
+    return this._stalled && this._state !== 'failed' && this._state !== 'closed';
+  }
+
+  /** Go on processing records left by the KeyUpdate cap (see `stalled`). Never throws for peer input. */
+  drain(): SessionOutput {
+    const out: SessionOutput = { send: [], events: [] };
+    if (this._state === 'failed' || this._state === 'closed') return out;
+    this.guard(out, () => this.processRecords(out));
+    return out;
   }
 
   /** Bytes of application messages queued and not yet sealed (see queue()). */
@@ -238,10 +273,16 @@ export class Session {
   }
 
   private processRecords(out: SessionOutput): void {
+    this._stalled = false;
+    this.keyUpdatesThisCall = 0;
     if (this.computing) return;
     for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
       this.onRecord(rec.type, rec.header, rec.body, out);
       if (this._state === 'closed' || this.computing) break;
+      if (this.keyUpdatesThisCall >= this.maxKeyUpdatesPerCall) {
+        this._stalled = true;
+        break;
+      }
     }
   }
 
@@ -491,6 +532,7 @@ export class Session {
       throw new UnexpectedMessageError(`more than ${MAX_KEY_UPDATES_IN_A_ROW} KeyUpdates without application data`);
     }
     this.keyUpdateCount++;
+    this.keyUpdatesThisCall++;
     const old = this.rx.secret!;
     this.rx.secret = nextTrafficSecret(this.options.backend, old);
     old.fill(0); // forward secrecy in memory: the old key cannot be re-derived

@@ -1,5 +1,6 @@
 /**
- * The client's answer to a busy server (ERR_SERVER_BUSY, close code 4006): try again after
+ * The client's answer to a busy server (ERR_SERVER_BUSY: close code 4006, alert server_busy,
+ * or HTTP 429/503 to the WebSocket upgrade): try again after
  * a bounded, jittered, exponentially growing delay, as a well-behaved client of any
  * overloaded service should (no synchronized retry waves, no unbounded hammering).
  *

@@ -35,7 +35,7 @@ import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage } from './message-hooks.js';
-import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
+import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { sessionIdOf } from './auth-info.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
@@ -97,8 +97,8 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
 
   // --- busy retry (issue 10; busy-retry.ts) ---
   /**
-   * Retry a server that refuses the connection as busy (ERR_SERVER_BUSY, close code 4006)
-   * before the handshake completed, with bounded, jittered exponential backoff. Default
+   * Retry a server that refuses the connection as busy (ERR_SERVER_BUSY: close code 4006,
+   * alert server_busy, or HTTP 429/503 to the upgrade) before the handshake completed, with bounded, jittered exponential backoff. Default
    * { attempts: 5, baseDelayMs: 250, maxDelayMs: 5000 }; `false` disables it.
    */
   busyRetry?: false | BusyRetryOptions;
@@ -221,6 +221,8 @@ export class PqmcpClientTransport {
   /** Set from the moment a busy refusal is to be retried until the sends are re-issued. */
   private retryPending = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Ends a wait before dialing again (close() during the backoff). */
+  private wakeRedial: (() => void) | undefined;
   private early: EarlySend[] = [];
   private settleHandshake!: { resolve: (r: HandshakeResult) => void; reject: (e: PqmcpError) => void };
 
@@ -330,15 +332,27 @@ export class PqmcpClientTransport {
       ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
       now: this.resolved.clock.now,
       maxMessageSize: this.resolved.maxMessageSize,
+      maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
       applicationPadding: this.resolved.applicationPadding,
       endpoint: this.endpoint,
     });
     const guarding = guardOptions(this.resolved, this.options.trust, backend, localIdentity(this.options.identity));
-    const opened = await this.open(traffic);
+    let opened: OpenedSocket;
+    try {
+      opened = await this.open(traffic);
+    } catch (err) {
+      // The upgrade itself was refused busy (HTTP 429/503): same backoff, then dial again.
+      const error = toPqmcpError(err);
+      if (await this.waitToRedial(error)) return this.connect(backend, startedAt);
+      throw this.closedBeforeOpen ? new ClosedError('closed while connecting') : error;
+    }
     this.ws = opened.raw;
     const connection = new Connection(opened.socket, session, this.resolved.connection);
     this.connection = connection;
     opened.attach(connection);
+    // Attached: abort() is a no-op from here on, and close() goes through the connection;
+    // the dialer's closures and its settled promise need not live as long as the session.
+    this.dialing = undefined;
     let openedAt = 0;
     connection.onhandshake = (result) => {
       this.result = result;
@@ -397,6 +411,28 @@ export class PqmcpClientTransport {
     if (!this.busyRetry || this.retries >= this.busyRetry.attempts || this.connection !== connection) return false;
     this.retryPending = true;
     return true;
+  }
+
+  /** Dialing was refused busy: wait the backoff (true), or give up (false: not busy, no retries left, or closed). */
+  private async waitToRedial(error: PqmcpError): Promise<boolean> {
+    const policy = this.busyRetry;
+    if (error.code !== 'ERR_SERVER_BUSY' || this.closedBeforeOpen || !policy || this.retries >= policy.attempts) return false;
+    const attempt = ++this.retries;
+    const delayMs = busyRetryDelay(policy, attempt);
+    try {
+      this.options.onBusyRetry?.({ attempt, attempts: policy.attempts, delayMs, error });
+    } catch {
+      // Contained.
+    }
+    await new Promise<void>((resolve) => {
+      this.wakeRedial = resolve;
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        resolve();
+      }, delayMs);
+    });
+    this.wakeRedial = undefined;
+    return !this.closedBeforeOpen;
   }
 
   private scheduleRetry(error: PqmcpError, backend: CryptoBackend, startedAt: number): void {
@@ -472,6 +508,7 @@ export class PqmcpClientTransport {
       this.retryPending = false;
       if (this.retryTimer) clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
+      this.wakeRedial?.();
       const error = new ClosedError('closed while waiting to retry a busy server');
       this.settleHandshake.reject(error);
       for (const e of this.early.splice(0)) e.reject(error);
@@ -492,6 +529,9 @@ export class PqmcpClientTransport {
     }
     // Still connecting: abandon; start() rejects with ClosedError and onclose fires.
     this.closedBeforeOpen = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.wakeRedial?.();
     this.dialing?.abort();
   }
 

@@ -90,6 +90,7 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_INVALID_ARGUMENT: CloseCode.internalError,
   // message hooks: a hook failure refuses one message, it never closes the session
   ERR_MESSAGE_HOOK: CloseCode.internalError,
+  ERR_RESPONSE_ID_MISMATCH: CloseCode.internalError,
   ERR_SESSION_LIMIT: CloseCode.sessionLimit,
   ERR_SESSION_EXPIRED: CloseCode.sessionExpired,
   ERR_SESSION_UNTRUSTED: CloseCode.sessionUntrusted,

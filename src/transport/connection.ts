@@ -31,6 +31,8 @@
  *   behind it). While more than `highWaterMark` bytes or 1024 messages
  *   wait for delivery, reading from the socket pauses. Delivered entries are dropped from
  *   the queue as they go, so a queue that never empties (sustained traffic) stays small.
+ * - A Session with `maxKeyUpdatesPerCall` may stop at its cap (`stalled`): reading pauses
+ *   and the rest is drained one call per event-loop turn.
  * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
  *   shared by every connection of a listener (receive-budget.ts): above it, a connection
  *   whose partial message would grow stops reading until the budget frees up.
@@ -52,6 +54,7 @@ import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close
 import type { ReceiveBudget } from './receive-budget.js';
 import { defer, unref, type Timer } from './timers.js';
 import { KeepAlive } from './keepalive.js';
+import { ReadPause } from './read-pause.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
 import type { ConnectionOptions, MessageSocket } from './connection-types.js';
@@ -109,16 +112,9 @@ export class Connection {
   /** Bytes and count of received messages not yet delivered (receive-side backpressure). */
   private inboxBytes = 0;
   private inboxCount = 0;
-  private pausedByApp = false;
-  private pausedByInbox = false;
-  private pausedByBudget = false;
-  private pausedByCompute = false;
-  private socketPaused = false;
+  private readonly reading: ReadPause;
   private readonly budgetMember = {
-    resumeReading: (): void => {
-      this.pausedByBudget = false;
-      this.updatePause();
-    },
+    resumeReading: (): void => this.reading.set('budget', false),
   };
 
   constructor(
@@ -127,6 +123,7 @@ export class Connection {
     private readonly options: ConnectionOptions,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.reading = new ReadPause(socket, () => this.phase !== 'closed');
     this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.checkDrain(), (err) => this.socketError(err));
     this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
     if (options.keepAliveMs > 0 && socket.ping) {
@@ -205,13 +202,11 @@ export class Connection {
 
   /** Stop reading from the network (e.g. until the application is ready for messages). */
   pause(): void {
-    this.pausedByApp = true;
-    this.updatePause();
+    this.reading.set('app', true);
   }
 
   resume(): void {
-    this.pausedByApp = false;
-    this.updatePause();
+    this.reading.set('app', false);
   }
 
   // --- socket input (called by the adapter) ---------------------------------------------
@@ -224,6 +219,7 @@ export class Connection {
     }
     this.handle(this.session.receive(data));
     if (this.options.receiveBudget) this.accountPartial(this.options.receiveBudget);
+    this.drainLater();
   }
 
   pong(): void {
@@ -293,28 +289,41 @@ export class Connection {
     if (handshaking) this.flushNow();
   }
 
+  /** The Session stalled at its KeyUpdate cap: pause reading and go on next turn (once at a time). */
+  private drainLater(): void {
+    if (!this.session.stalled || this.reading.has('backlog') || this.phase === 'closed') return;
+    this.reading.set('backlog', true);
+    const step = (): void => {
+      if (this.phase === 'closed' || this.failure) return;
+      this.handle(this.session.drain());
+      if (this.options.receiveBudget) this.accountPartial(this.options.receiveBudget);
+      if (this.session.stalled && !this.failure) defer(step);
+      else this.reading.set('backlog', false);
+    };
+    defer(step);
+  }
+
   /** Report the partial message held to the shared budget; pause reading while it says so. */
   private accountPartial(budget: ReceiveBudget): void {
     if (this.state === 'closed') return;
     const mayRead = budget.update(this.budgetMember, this.session.partialBytes);
-    if (mayRead === !this.pausedByBudget) return;
-    this.pausedByBudget = !mayRead;
-    this.updatePause();
+    this.reading.set('budget', !mayRead);
   }
 
   private compute(request: CryptoRequest): void {
     const run = this.oncompute;
     if (!run) return this.fail(new InternalError('deferred handshake step without a compute hook'), true);
     const settle = (): boolean => {
-      this.pausedByCompute = false;
-      this.updatePause();
+      this.reading.set('compute', false);
       return this.phase !== 'closed' && !this.failure;
     };
-    this.pausedByCompute = true;
-    this.updatePause();
+    this.reading.set('compute', true);
     run(request).then(
       (result) => {
-        if (settle()) this.handle(this.session.resume(result));
+        if (settle()) {
+          this.handle(this.session.resume(result));
+          this.drainLater();
+        }
         else if (result.op === 'encapsulate') result.sharedSecret.fill(0);
       },
       (err: unknown) => {
@@ -425,14 +434,6 @@ export class Connection {
     this.releaseHeld();
   }
 
-  private updatePause(): void {
-    const want = this.pausedByApp || this.pausedByInbox || this.pausedByBudget || this.pausedByCompute;
-    if (want === this.socketPaused || this.phase === 'closed') return;
-    this.socketPaused = want;
-    if (want) this.socket.pause?.();
-    else this.socket.resume?.();
-  }
-
   private emitError(error: PqmcpError): void {
     this.post({ type: 'error', error });
   }
@@ -447,10 +448,7 @@ export class Connection {
     if (event.type === 'message') {
       this.inboxBytes += event.data.length;
       this.inboxCount++;
-      if (!this.pausedByInbox && (this.inboxBytes > this.options.highWaterMark || this.inboxCount > MAX_UNDELIVERED_MESSAGES)) {
-        this.pausedByInbox = true;
-        this.updatePause();
-      }
+      if (this.inboxBytes > this.options.highWaterMark || this.inboxCount > MAX_UNDELIVERED_MESSAGES) this.reading.set('inbox', true);
     }
     if (this.dispatching) return;
     this.dispatching = true;
@@ -474,10 +472,7 @@ export class Connection {
       if (event.type === 'message') {
         this.inboxBytes -= event.data.length;
         this.inboxCount--;
-        if (this.pausedByInbox && this.inboxBytes <= this.options.highWaterMark / 2 && this.inboxCount <= MAX_UNDELIVERED_MESSAGES / 2) {
-          this.pausedByInbox = false;
-          this.updatePause();
-        }
+        if (this.reading.has('inbox') && this.inboxBytes <= this.options.highWaterMark / 2 && this.inboxCount <= MAX_UNDELIVERED_MESSAGES / 2) this.reading.set('inbox', false);
         this.call(() => this.onmessage?.(event.data));
         // Yield one microtask before anything else is delivered (even a message posted
         // later in this same turn): the SDK queues its notification handler as a microtask

@@ -32,6 +32,7 @@ import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, PqmcpError, ServerBusyError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
+import { SourceRates } from './rate.js';
 import { copyBytes } from '../bytes.js';
 
 /** A source that started no handshake for this long jumps the round-robin. */
@@ -75,7 +76,7 @@ export class CryptoPool {
   /** New handshakes from quiet sources (none started in the last QUIET_MS). */
   private readonly quiet: Job[] = [];
   private readonly lastStart = new Map<string, number>();
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly rates: SourceRates;
   private readonly idle: Runner[] = [];
   private readonly runners = new Set<Runner>();
   private queued = 0;
@@ -90,6 +91,7 @@ export class CryptoPool {
     private readonly options: CryptoPoolOptions,
   ) {
     this.now = options.now ?? (() => performance.now());
+    this.rates = new SourceRates({ rate: options.ratePerSource, now: this.now }, 'handshakeRatePerSource');
   }
 
   /**
@@ -138,7 +140,7 @@ export class CryptoPool {
   /** A new handshake's first job: rate, then a place in the fair queue. */
   private admit(job: Job): boolean {
     const quiet = this.isQuiet(job.source);
-    if (!this.takeToken(job.source)) return this.refuse(job, 'server busy: too many new handshakes from this address, try again later');
+    if (!this.rates.take(job.source)) return this.refuse(job, 'server busy: too many new handshakes from this address, try again later');
     if (this.queued >= this.options.maxQueue) {
       let largest: Job[] | undefined;
       for (const list of this.waiting.values()) if (!largest || list.length > largest.length) largest = list;
@@ -171,26 +173,6 @@ export class CryptoPool {
     this.refused++;
     job.reject(new ServerBusyError(message));
     return false;
-  }
-
-  private takeToken(source: string): boolean {
-    const rate = this.options.ratePerSource;
-    if (rate === 0) return true;
-    const now = this.now();
-    const bucket = this.buckets.get(source) ?? { tokens: rate, at: now };
-    bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.at) / 1000) * rate);
-    bucket.at = now;
-    if (this.buckets.size > 4096) this.forgetFullBuckets(now);
-    this.buckets.set(source, bucket);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
-  }
-
-  /** Buckets that have refilled carry no state worth keeping (bounded memory under many sources). */
-  private forgetFullBuckets(now: number): void {
-    const rate = this.options.ratePerSource;
-    for (const [source, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * rate >= rate) this.buckets.delete(source);
   }
 
   /** Next new handshake, round-robin over sources. */

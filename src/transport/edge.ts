@@ -9,8 +9,13 @@
  *   `firstFlightTimeoutMs` is aborted (ERR_HANDSHAKE_TIMEOUT), however slowly bytes trickle.
  * - Evicted connections are aborted with ServerBusyError (close code 4006).
  * - `release()` must be called once per admitted connection (closed or handed over).
+ * - New connections are rate-limited per source BEFORE the WebSocket upgrade
+ *   (`connectionRatePerSource`, burst of three seconds' worth): a refused upgrade costs no
+ *   WebSocket, no Session and no admission slot, and is answered 429 after a second's hold
+ *   (refusals.ts), so a client that re-connects as soon as it is refused is slowed down too.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { availableParallelism } from 'node:os';
 import { HandshakeTimeoutError, InvalidArgumentError, ServerBusyError } from '../errors.js';
 import type { CompositeKeyPair } from '../crypto/composite.js';
@@ -20,6 +25,8 @@ import { AdmissionTable, TrustedProxies, clientAddress, sourceKey, type Ticket }
 import type { Connection } from './connection.js';
 import { CryptoPool, type CryptoPoolStats } from './crypto-pool.js';
 import { unref, type Timer } from './timers.js';
+import { SourceRates } from './rate.js';
+import { Refusals } from './refusals.js';
 
 /** The listener options this module reads (a contiguous block of PqmcpServerOptions). */
 export interface EdgeOptions {
@@ -37,6 +44,12 @@ export interface EdgeOptions {
   maxCryptoQueue?: number;
   /** New handshakes per second per source address before server_busy. Default 50; 0: no limit. */
   handshakeRatePerSource?: number;
+  /**
+   * New connections (WebSocket upgrades) per second per source address, with a burst of
+   * three seconds' worth; past it the upgrade is refused with HTTP 429 (after a one-second
+   * hold) before any WebSocket or handshake state exists. Default 20; 0: no limit.
+   */
+  connectionRatePerSource?: number;
 }
 
 export const EDGE_DEFAULTS = {
@@ -45,7 +58,14 @@ export const EDGE_DEFAULTS = {
   firstFlightTimeoutMs: 2_000,
   maxCryptoQueue: 64,
   handshakeRatePerSource: 50,
+  connectionRatePerSource: 20,
 } as const;
+
+/** The burst of the connection rate, in seconds' worth of it. */
+const CONNECTION_BURST_SECONDS = 3;
+/** How long a refused upgrade is held before its 429, and how many are held at once. */
+const REFUSAL_HOLD_MS = 1_000;
+const MAX_HELD_REFUSALS = 1_024;
 
 /** The error of a connection that did not deliver its ClientHello in time. */
 export class FirstFlightTimeoutError extends HandshakeTimeoutError {
@@ -64,6 +84,8 @@ export class Edge {
   private readonly table: AdmissionTable<Pending>;
   private readonly trusted: TrustedProxies;
   private readonly firstFlightMs: number;
+  private readonly connectionRates: SourceRates;
+  private readonly refusals = new Refusals({ delayMs: REFUSAL_HOLD_MS, maxHeld: MAX_HELD_REFUSALS });
 
   private constructor(
     options: EdgeOptions,
@@ -75,6 +97,7 @@ export class Edge {
     });
     this.trusted = new TrustedProxies(options.trustedProxies ?? []);
     this.firstFlightMs = options.firstFlightTimeoutMs ?? EDGE_DEFAULTS.firstFlightTimeoutMs;
+    this.connectionRates = connectionRates(options.connectionRatePerSource);
   }
 
   /** Check the options and start the crypto pool. `workerBackend`: see CryptoPool.start. */
@@ -84,6 +107,7 @@ export class Edge {
     // Validate the table and the proxies before starting threads.
     new AdmissionTable({ maxPending: options.maxPendingHandshakes ?? 1, maxPerSource: options.maxPendingPerSource ?? 1 });
     new TrustedProxies(options.trustedProxies ?? []);
+    connectionRates(options.connectionRatePerSource);
     const pool = await CryptoPool.start(backend, workerBackend, key, {
       workers: options.cryptoWorkers ?? Math.max(1, Math.min(4, availableParallelism() - 1)),
       maxQueue: options.maxCryptoQueue ?? EDGE_DEFAULTS.maxCryptoQueue,
@@ -104,6 +128,21 @@ export class Edge {
   /** The client's address: the peer, or what a trusted proxy reports for it. */
   clientAddress(req: IncomingMessage): string | undefined {
     return clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.trusted);
+  }
+
+  /** Upgrades refused by the connection rate so far. */
+  get refusedConnections(): number {
+    return this.refusals.refused;
+  }
+
+  /**
+   * The connection rate of `address`'s source, before the upgrade: true to go on; false when
+   * refused (the socket is then held and answered 429: leave it alone).
+   */
+  admitUpgrade(address: string | undefined, socket: Duplex): boolean {
+    if (this.connectionRates.take(sourceKey(address))) return true;
+    this.refusals.refuse(socket);
+    return false;
   }
 
   /** Give `connection` a slot (evicting another if needed) and arm its first-flight deadline. */
@@ -138,6 +177,7 @@ export class Edge {
   }
 
   close(): Promise<void> {
+    this.refusals.close();
     return this.pool.close();
   }
 
@@ -145,4 +185,10 @@ export class Edge {
     if (pending.timer) clearTimeout(pending.timer);
     pending.timer = undefined;
   }
+}
+
+function connectionRates(rate: number | undefined): SourceRates {
+  const r = rate ?? EDGE_DEFAULTS.connectionRatePerSource;
+  if (!Number.isInteger(r) || r < 0) throw new InvalidArgumentError('connectionRatePerSource must be an integer >= 0');
+  return new SourceRates({ rate: r, burst: Math.max(1, r * CONNECTION_BURST_SECONDS) }, 'connectionRatePerSource');
 }

@@ -35,6 +35,8 @@ export const DEFAULTS = {
   highWaterMark: 8 * 1024 * 1024,
   closeTimeoutMs: 2_000,
   maxPendingHandshakes: 64,
+  /** The peer's KeyUpdates processed per event-loop turn (the rest waits for the next turn). */
+  maxKeyUpdatesPerTurn: 4,
 } as const;
 
 export type { BackendChoice };

@@ -20,6 +20,9 @@
  *   handshake's encapsulation and signature run in worker threads behind a fair, bounded,
  *   per-source-rated queue; when it refuses, the client gets server_busy before any of it.
  *   Behind a reverse proxy the client address is the one a `trustedProxies` peer reports.
+ *   Before all that, new connections per client address are rate-limited
+ *   (`connectionRatePerSource`, default 20/s, burst 60): past it the upgrade is answered
+ *   HTTP 429 after a one-second hold, and no WebSocket or Session is built.
  * - Upgrades must offer the `pqmcp.v1` subprotocol (else HTTP 400); with `path` set, other
  *   paths get 404 (or are left to other 'upgrade' listeners of a shared http.Server).
  * - `host` defaults to 127.0.0.1: listening on a network is an explicit choice.
@@ -256,6 +259,11 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return this.edge.pending;
   }
 
+  /** WebSocket upgrades refused (HTTP 429) by `connectionRatePerSource` so far. */
+  get refusedConnections(): number {
+    return this.edge.refusedConnections;
+  }
+
   /** Which crypto backend the listener uses. */
   get backendName(): string {
     return this.backend.name;
@@ -324,11 +332,14 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       .split(',')
       .map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) return reject(socket, 400, `the ${SUBPROTOCOL} WebSocket subprotocol is required`);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
+    const remoteAddress = this.edge.clientAddress(req);
+    // Past its source's connection rate: HTTP 429 (after a hold), nothing else is built.
+    if (!this.edge.admitUpgrade(remoteAddress, socket)) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, remoteAddress));
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const info: ClientInfo = { remoteAddress: this.edge.clientAddress(req) };
+  private onConnection(ws: WebSocket, req: IncomingMessage, remoteAddress: string | undefined): void {
+    const info: ClientInfo = { remoteAddress };
     const startedAt = Date.now();
     const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
     if (this.closing) {
@@ -348,6 +359,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
         now: this.resolved.clock.now,
         maxMessageSize: this.resolved.maxMessageSize,
+        maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
         deferCrypto: true,
         applicationPadding: this.resolved.applicationPadding,
         acceptEndpoints: this.endpoints ?? [this.options.path ?? pathname(req.url)],

@@ -5,10 +5,11 @@
  * - An 'error' listener is installed before anything else and stays for the socket's life:
  *   an unhandled 'error' event would crash Node.
  * - Compression is always off and maxPayload always set, whatever `socketOptions` say.
+ * - An upgrade answered HTTP 429 or 503 fails with ServerBusyError (the client may retry).
  */
 import { WebSocket } from 'ws';
 import type { ClientOptions } from 'ws';
-import { ClosedError, ConnectionError } from '../errors.js';
+import { ClosedError, ConnectionError, ServerBusyError } from '../errors.js';
 import type { Dialer, DialRequest, Dialing, OpenedSocket } from './dialer.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 
@@ -48,7 +49,11 @@ export const wsDialer: Dialer = (request: DialRequest): Dialing => {
     const onError = (err: Error): void => {
       cleanup();
       ws.terminate();
-      reject(aborted ? new ClosedError('closed while connecting') : new ConnectionError(`cannot connect to ${request.url.origin}: ${err.message}`, { cause: err }));
+      if (aborted) return reject(new ClosedError('closed while connecting'));
+      // A listener past its per-address connection rate (429) or draining (503): busy.
+      const status = /^Unexpected server response: (\d+)$/.exec(err.message)?.[1];
+      if (status === '429' || status === '503') return reject(new ServerBusyError(`server busy: it answered the upgrade with HTTP ${status}, try again later`));
+      reject(new ConnectionError(`cannot connect to ${request.url.origin}: ${err.message}`, { cause: err }));
     };
     const onClose = (): void => {
       cleanup();

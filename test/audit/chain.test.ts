@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { AuditLog, auditFiles, chainLine, parseLine, verifyChain, meter, GENESIS } from '../../src/audit/index.js';
+import { sha256Hex } from '../../src/audit/events.js';
 import type { AuditEvent, AuditLogOptions, RequestEvent } from '../../src/audit/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'pqmcp-audit-'));
@@ -49,6 +52,36 @@ describe('audit chain', () => {
     expect(pb.event).toMatchObject({ type: 'request', agentId: 'agent://t/bob' });
     expect(parseLine(b.line.replace('agent://t/bob', 'agent://t/eve'))!.intact).toBe(false);
     expect(parseLine('{"no":"hash"}')).toBeUndefined();
+  });
+
+  it('writes exactly the line the format defines: JSON.stringify({ seq, prev, ...event }) plus its hash', () => {
+    const events: AuditEvent[] = [
+      request(0),
+      request(1, { outcome: 'denied', errorCode: -32600, errorMessage: 'no "quotes"\n, \\ or \u2028 \u00e9\ud83d\ude00', policy: { decision: 'deny', policies: ['p1'], reason: 'r' } }),
+      request(2, { arguments: { text: 'caf\u00e9 \u0000', nested: [1, null, { a: true }] }, result: { content: [{ type: 'text', text: '\u{1F600}' }] } }),
+      { type: 'session.open', time: 1, role: 'server', sessionId: 's', agentId: 'a', issuer: 'i', fingerprint: 'f', serial: '01', suite: 'S', backend: 'native', endpoint: undefined, remoteAddress: undefined, handshakeMs: 2 },
+      { type: 'handshake.failure', time: 1, role: 'client', remoteAddress: undefined, code: 'ERR_X', message: 'm' },
+    ];
+    let head = { seq: 41, hash: 'ab'.repeat(32) };
+    for (const event of events) {
+      const { line, head: next } = chainLine(head, event);
+      const body = JSON.stringify({ seq: head.seq + 1, prev: head.hash, ...event });
+      const hash = createHash('sha256').update(body).digest('hex');
+      expect(line).toBe(`${body.slice(0, -1)},"hash":"${hash}"}`);
+      expect(next).toEqual({ seq: head.seq + 1, hash });
+      expect(parseLine(line)!.intact).toBe(true);
+      head = next;
+    }
+  });
+
+  it('sha256Hex (node:crypto one-shot digest) equals SHA-256 by noble and by a Hash object, for text and bytes', () => {
+    for (const text of ['', 'abc', 'caf\u00e9 \ud83d\ude00', 'x'.repeat(10_000)]) {
+      const bytes = new TextEncoder().encode(text);
+      const want = bytesToHex(sha256(bytes));
+      expect(sha256Hex(text)).toBe(want);
+      expect(sha256Hex(bytes)).toBe(want);
+      expect(createHash('sha256').update(text).digest('hex')).toBe(want);
+    }
   });
 
   it('a written trail verifies', async () => {

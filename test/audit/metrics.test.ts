@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
 import { auditMetrics } from '../../src/audit/index.js';
+import { MAX_AGENT_SERIES } from '../../src/audit/metrics.js';
 
 class Reader extends MetricReader {
   protected async onForceFlush(): Promise<void> {}
@@ -23,6 +24,12 @@ async function run(events: AuditEvent[], agentIds = false): Promise<Map<string, 
   const provider = new MeterProvider({ readers: [reader] });
   const record = auditMetrics(provider.getMeter('pqmcp'), { agentIds });
   for (const e of events) record(e);
+  const out = await collect(reader);
+  await provider.shutdown();
+  return out;
+}
+
+async function collect(reader: Reader): Promise<Map<string, number>> {
   const { resourceMetrics } = await reader.collect();
   const out = new Map<string, number>();
   for (const scope of resourceMetrics.scopeMetrics) {
@@ -34,7 +41,6 @@ async function run(events: AuditEvent[], agentIds = false): Promise<Map<string, 
       }
     }
   }
-  await provider.shutdown();
   return out;
 }
 
@@ -70,5 +76,36 @@ describe('auditMetrics', () => {
     const m = await run([request({}), request({ outcome: 'denied' })], true);
     expect(m.get('pqmcp.requests{agent=agent://t/alice,method=tools/call,outcome=ok}')).toBe(1);
     expect(m.get('pqmcp.policy.denials{agent=agent://t/alice}')).toBe(1);
+  });
+
+  it('keeps counting across collections (cumulative), response bytes included', async () => {
+    const reader = new Reader();
+    const provider = new MeterProvider({ readers: [reader] });
+    const record = auditMetrics(provider.getMeter('pqmcp'));
+    record(request({}));
+    const first = await collect(reader);
+    record(request({}));
+    record(request({ outcome: 'error', responseBytes: 5 }));
+    const second = await collect(reader);
+    await provider.shutdown();
+    expect(first.get('pqmcp.requests{method=tools/call,outcome=ok}')).toBe(1);
+    expect(first.get('pqmcp.request.bytes{kind=response}')).toBe(20);
+    expect(second.get('pqmcp.requests{method=tools/call,outcome=ok}')).toBe(2);
+    expect(second.get('pqmcp.requests{method=tools/call,outcome=error}')).toBe(1);
+    expect(second.get('pqmcp.request.bytes{kind=request}')).toBe(30);
+    expect(second.get('pqmcp.request.bytes{kind=response}')).toBe(45);
+    expect(second.get('pqmcp.request.duration.seconds{method=tools/call}')).toBe(3);
+  });
+
+  it('bounds the agent series: agents beyond MAX_AGENT_SERIES are counted as other', async () => {
+    const extra = 5;
+    const events = Array.from({ length: MAX_AGENT_SERIES + extra }, (_, i) => request({ agentId: `agent://t/a${i}` }));
+    events.push(request({ agentId: 'agent://t/a0' }), request({ agentId: 'agent://t/late' }));
+    const m = await run(events, true);
+    const series = [...m.keys()].filter((k) => k.startsWith('pqmcp.requests{'));
+    expect(series.length).toBe(MAX_AGENT_SERIES + 1);
+    expect(m.get('pqmcp.requests{agent=agent://t/a0,method=tools/call,outcome=ok}')).toBe(2);
+    expect(m.get('pqmcp.requests{agent=other,method=tools/call,outcome=ok}')).toBe(extra + 1);
+    expect(m.has(`pqmcp.requests{agent=agent://t/a${MAX_AGENT_SERIES},method=tools/call,outcome=ok}`)).toBe(false);
   });
 });

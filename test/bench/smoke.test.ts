@@ -39,9 +39,12 @@ describe('npm run bench -- --smoke', () => {
     if (withBrowser.length) expect(results.ratios['browser.handshake.browser/node']).toBeGreaterThan(0);
     else expect(results.skipped.browser).toMatch(/no Chromium/);
     // Handshake: every variant this runtime can run, with the measured fields.
-    for (const v of ['ws', 'pqmcp-native', 'pqmcp-noble']) {
+    for (const v of ['ws', 'pqmcp-native', 'pqmcp-noble', 'pqmcp-resumed']) {
       expect(Object.keys(results.handshake.variants[v])).toEqual(expect.arrayContaining(['firstResponseMs', 'clientCpuMs', 'serverCpuMs', 'handshakesPerSecond']));
     }
+    // The resumed variant really resumed (the suite fails a measured connection that did not).
+    expect(results.handshake.variants['pqmcp-resumed'].details.resumed).toMatch(/^all 1 sequential; \d+ of \d+ under load$/);
+    expect(results.ratios).toHaveProperty(['handshake.time.pqmcp-resumed/ws']);
     // Throughput: each variant, each size, both directions and the round trip.
     const tp = results.throughput['no-bufferutil'];
     expect(tp.sizes).toEqual([256, 4096, 65536, 1048576]);

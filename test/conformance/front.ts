@@ -20,7 +20,7 @@
  *   The relay reconstructs it the way any stdio-to-HTTP gateway has to: a progress
  *   notification goes with the request that carries its progressToken; any other server
  *   message goes with the only client request in flight if there is exactly one, and on the
- *   standalone GET stream otherwise. The stdio control in test/conformance/server.test.ts goes
+ *   standalone GET stream otherwise. The stdio control in test/conformance/three-ways.ts goes
  *   through this same relay, which is how a verdict that the relay (not pqmcp) changes would
  *   be told apart.
  * - Sessions the suite never deletes stay open (as in server-everything) until close(); each
@@ -62,8 +62,11 @@ type Id = string | number;
 type Msg = { id?: Id; method?: string; params?: { progressToken?: unknown; _meta?: { progressToken?: unknown } } };
 
 /**
- * Relays one HTTP session (front) to one backend session, both directions, and closes each
- * when the other closes. Returns a promise that settles when both have started.
+ * Relays one session between two transports, both directions, and closes each when the other
+ * closes: `front` faces the MCP client (it receives the client's requests), `backend` faces
+ * the MCP server. Used both ways round: HTTP front to pqmcp or stdio backend (server
+ * scenarios), pqmcp session to an HTTP client transport (client scenarios, client.ts).
+ * Returns once both have started.
  */
 export async function relay(front: Transport, backend: Transport, onError: (where: string, error: unknown) => void): Promise<void> {
   // Client requests not answered yet, with the progress token each asked for.
@@ -76,9 +79,11 @@ export async function relay(front: Transport, backend: Transport, onError: (wher
     void backend.close().catch((e: unknown) => onError('backend close', e));
   };
 
+  let initializeId: Id | undefined;
   front.onmessage = (message) => {
     const m = message as Msg;
     if (m.method !== undefined && m.id !== undefined) inFlight.set(m.id, m.params?._meta?.progressToken);
+    if (m.method === 'initialize') initializeId = m.id;
     backend.send(message).catch((e: unknown) => onError('to backend', e));
   };
   backend.onmessage = (message) => {
@@ -86,6 +91,10 @@ export async function relay(front: Transport, backend: Transport, onError: (wher
     if (m.method === undefined) {
       // A response to a client request: the front routes it by its id.
       if (m.id !== undefined) inFlight.delete(m.id);
+      // What an SDK Client does with the negotiated version: tell its transport (an HTTP
+      // client transport then sends it as the mcp-protocol-version header).
+      const version = (message as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;
+      if (m.id === initializeId && typeof version === 'string') backend.setProtocolVersion?.(version);
       front.send(message).catch((e: unknown) => onError('to front', e));
       return;
     }
@@ -122,7 +131,20 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 const noSession = { jsonrpc: '2.0', error: { code: -32000, message: 'Bad Request: No valid session ID provided' } };
 
 /** Starts the front; `backend()` opens one backend session per new HTTP session. */
-export async function startFront(backend: () => Promise<Transport> | Transport): Promise<Front> {
+export function startFront(backend: () => Promise<Transport> | Transport): Promise<Front> {
+  return serveHttp(async (transport, onError) => relay(transport, await backend(), onError));
+}
+
+/**
+ * The same HTTP handling with an in-process server connected straight to each session's
+ * StreamableHTTPServerTransport: a server "over its own transport", as server-everything's
+ * `streamableHttp` mode is, for servers that have no HTTP mode of their own.
+ */
+export function startOwnHttp(factory: () => { connect(transport: Transport): Promise<void> }): Promise<Front> {
+  return serveHttp((transport) => factory().connect(transport));
+}
+
+async function serveHttp(attach: (transport: StreamableHTTPServerTransport, onError: (where: string, error: unknown) => void) => Promise<void>): Promise<Front> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const all = new Set<StreamableHTTPServerTransport>();
   const errors: string[] = [];
@@ -156,8 +178,7 @@ export async function startFront(backend: () => Promise<Transport> | Transport):
       });
       all.add(transport);
       opened++;
-      const upstream = await backend();
-      await relay(transport, upstream, onError);
+      await attach(transport, onError);
       const previous = transport.onclose;
       transport.onclose = () => {
         if (transport.sessionId !== undefined) transports.delete(transport.sessionId);

@@ -22,6 +22,9 @@ import { ROOT } from '../cli/helpers.js';
 
 export const CONFORMANCE = join(ROOT, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
 
+/** The agent id of the pqmcp listener test/conformance/client.ts relays to the suite's server. */
+export const CONFORMANCE_SERVER_ID = 'agent://conformance/http-bridge';
+
 export interface Verdict {
   scenario: string;
   check: string;

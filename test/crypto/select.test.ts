@@ -99,6 +99,11 @@ describe('selection without node:crypto (a browser-like runtime)', () => {
       const fresh = await import('../../src/crypto/select.js');
       const freshErrors = await import('../../src/errors.js'); // the class instances of the fresh module graph
       delete process.env[ENV];
+      // select.ts does not import noble itself (noble-registry.ts); with no `require` to
+      // load it, the portable backend is there once something imported it, as every public
+      // entry point (pqmcp, pqmcp/browser) does. Before that: a clear typed error.
+      expect(() => fresh.selectBackend()).toThrow(freshErrors.BackendUnavailableError);
+      await import('../../src/crypto/noble.js');
       expect(fresh.selectBackend().name).toBe('noble');
       expect(() => fresh.selectBackend('native')).toThrow(freshErrors.BackendUnavailableError);
     } finally {

@@ -93,6 +93,13 @@ describe('credential encoding: round trip and layout', () => {
     expect(decoded.tbs).toEqual(issued.tbs);
   });
 
+  it('holds one copy: publicKey, tbs and signature are views into `encoded` (a peer credential lives as long as its session)', () => {
+    const decoded = decodeCredential(issued.encoded.slice());
+    for (const part of [decoded.publicKey, decoded.tbs, decoded.signature]) expect(part.buffer).toBe(decoded.encoded.buffer);
+    expect(decoded.encoded.byteLength).toBe(decoded.encoded.buffer.byteLength);
+    expect(decoded.signature).toEqual(decoded.encoded.subarray(decoded.encoded.length - 3373));
+  });
+
   it('accepts the boundary cases of the layout', () => {
     const d = decodeCredential(
       buildRaw({

@@ -14,6 +14,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Session } from '../../src/session/session.js';
+import { endpointOfUrl } from '../../src/handshake/endpoint.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
 import type { PqmcpServer } from '../../src/transport/index.js';
@@ -33,7 +34,8 @@ beforeAll(async () => {
   ({ server, url } = await startFeatureServer(cleanup, { backend: 'native' }));
   const backend = createNativeBackend();
   hellos = Array.from({ length: 4 }, () => {
-    const s = Session.client({ backend, identity: agent('agent://pqmcp-test/attacker'), trust: trustFor() });
+    // Naming the listener's endpoint, as a real client does: the hello gets as far as the crypto.
+    const s = Session.client({ backend, identity: agent('agent://pqmcp-test/attacker'), trust: trustFor(), endpoint: endpointOfUrl(new URL(url)) });
     return Buffer.concat(s.start().send);
   });
 });

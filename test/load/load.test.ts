@@ -64,7 +64,7 @@ describe(`load: ${SESSIONS} concurrent sessions x ${CALLS} tools/call through on
     const server = await serveMcp(
       { identity: agent(SERVER_ID), trust: trustFor(), backend: 'native', maxPendingHandshakes: SESSIONS + 10, handshakeTimeoutMs: 300_000,
         // Every session comes from 127.0.0.1 at once: lift the per-source limits (the edge is tested in flood.test.ts).
-        maxPendingPerSource: SESSIONS + 10, maxCryptoQueue: SESSIONS + 10, handshakeRatePerSource: 0, firstFlightTimeoutMs: 300_000 },
+        maxPendingPerSource: SESSIONS + 10, maxCryptoQueue: SESSIONS + 10, handshakeRatePerSource: 0, connectionRatePerSource: 0, firstFlightTimeoutMs: 300_000 },
       () => digestServer(counters),
     );
     const serverErrors: unknown[] = [];

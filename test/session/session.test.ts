@@ -11,7 +11,7 @@ import { Alert } from '../../src/errors.js';
 import { Suite, decodeClientHello, unframeHandshake } from '../../src/wire/messages.js';
 import { CipherState, InnerType } from '../../src/record/index.js';
 import { trafficKeys } from '../../src/handshake/key-schedule.js';
-import { DEFAULT_KEY_UPDATE_INTERVAL, effectiveKeyUpdateInterval, type SessionOptions } from '../../src/session/session.js';
+import { DEFAULT_KEY_UPDATE_INTERVAL, aeadFor, effectiveKeyUpdateInterval, type SessionOptions } from '../../src/session/session.js';
 import { makeAgent, makeIssuer, trustFor, type TestAgent } from '../helpers/identities.js';
 import { createPair, deliver, errorOf, expectEstablished, expectFailed, messagesOf, runPair, text } from '../helpers/pair.js';
 
@@ -53,7 +53,9 @@ describe.each([
     expect(c.peer.agentId).toBe('agent://acme/server');
     expect(s.peer.agentId).toBe('agent://acme/client');
     expect(s.peer.scopes).toEqual(['resources:read', 'tools:call']);
-    expect(c.suite).toBe(Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256);
+    // AES-256-GCM where both AEADs are native (the server prefers it), else ChaCha20-Poly1305.
+    const bothNative = cb.report.aead === 'native' && sb.report.aead === 'native';
+    expect(c.suite).toBe(bothNative ? Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 : Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256);
     expect(Buffer.from(c.transcriptHash)).toEqual(Buffer.from(s.transcriptHash));
     // The exporter secret never leaves the session.
     expect(Object.keys(c)).not.toContain('exporterSecret');
@@ -65,11 +67,24 @@ describe.each([
     expect(messagesOf(toClient.events)).toEqual(['hello client']);
   });
 
-  it('offers AES-256-GCM by default only where the AEAD is native (constant time)', () => {
+  it('offers AES-256-GCM by default only where the AEAD is native (constant time), and prefers it there', () => {
     const pair = established(cb, sb);
-    expect(pair.server.result!.suite).toBe(Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256);
     const offered = decodeClientHello(unframeHandshake(pair.wire.c2s[0]!.subarray(4)).body).suites;
-    expect(offered.includes(Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256)).toBe(cb.report.aead === 'native');
+    expect(offered).toEqual(
+      cb.report.aead === 'native'
+        ? [Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256, Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256]
+        : [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256],
+    );
+    // The server's preference decides: AES-256-GCM only when it has a native AEAD and the client offered it.
+    const aes = cb.report.aead === 'native' && sb.report.aead === 'native';
+    expect(pair.server.result!.suite).toBe(aes ? Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 : Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256);
+  });
+
+  it('negotiates ChaCha20-Poly1305 when both prefer it', () => {
+    const chachaFirst = { suites: [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256, Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256] };
+    const pair = established(cb, sb, chachaFirst);
+    expect(pair.server.result!.suite).toBe(Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256);
+    expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('over chacha'))).events)).toEqual(['over chacha']);
   });
 
   it('negotiates AES-256-GCM when both prefer it', () => {
@@ -129,10 +144,10 @@ function withKeyLog() {
   return { pair, secrets };
 }
 
-/** A cipher state on `secret` at sequence 0: what a key-holding attacker could seal. */
-function rogueCipher(secret: Uint8Array): CipherState {
+/** A cipher state on `secret` at sequence 0, in the pair's suite: what a key-holding attacker could seal. */
+function rogueCipher(secret: Uint8Array, pair: ReturnType<typeof withKeyLog>['pair']): CipherState {
   const { key, iv } = trafficKeys(native, secret);
-  return new CipherState(native, 'chacha20-poly1305', key, iv);
+  return new CipherState(native, aeadFor(pair.client.result!.suite), key, iv);
 }
 
 describe('record attacks (network attacker)', () => {
@@ -195,7 +210,7 @@ describe('record attacks (network attacker)', () => {
   it('a close_notify in the middle of a fragmented message is truncation', () => {
     // Only a malicious sender can do this; forge it with the client's logged traffic secret.
     const { pair, secrets } = withKeyLog();
-    const rogue = rogueCipher(secrets['c_ap_traffic_0']!);
+    const rogue = rogueCipher(secrets['c_ap_traffic_0']!, pair);
     const out = deliver(pair, 'c2s', [rogue.seal(InnerType.applicationFragment, new Uint8Array(65536)), rogue.seal(InnerType.alert, Uint8Array.of(0, Alert.closeNotify))]);
     expectFailed(pair.server, out.events, 'ERR_TRUNCATED');
   });
@@ -227,7 +242,7 @@ describe('record attacks (network attacker)', () => {
 
   it('non-final fragments must be full: a flood of tiny fragments is refused at once', () => {
     const { pair, secrets } = withKeyLog();
-    const rogue = rogueCipher(secrets['c_ap_traffic_0']!);
+    const rogue = rogueCipher(secrets['c_ap_traffic_0']!, pair);
     const out = deliver(pair, 'c2s', [rogue.seal(InnerType.applicationFragment, new Uint8Array(0))]);
     expectFailed(pair.server, out.events, 'ERR_DECODE');
   });
@@ -284,13 +299,41 @@ describe('key update', () => {
     expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('on the new key'))).events)).toEqual(['on the new key']);
   });
 
+  it('maxKeyUpdatesPerCall: a batch of KeyUpdates is processed a few per call; the rest waits for drain(), in order, nothing lost', () => {
+    const pair = established(native, native, { maxKeyUpdatesPerCall: 4 });
+    const batch = Buffer.concat([...Array.from({ length: 10 }, () => pair.client.updateKeys(true)).flat(), ...pair.client.send(text('after ten'))]);
+    const before = pair.server.keyUpdates;
+    const first = pair.server.receive(batch);
+    expect(pair.server.keyUpdates - before).toBe(4);
+    expect(messagesOf(first.events)).toEqual([]);
+    expect(pair.server.stalled).toBe(true);
+    // Bytes arriving meanwhile only queue behind (still at most 4 per call).
+    const late = pair.server.receive(Buffer.concat(pair.client.send(text('later'))));
+    expect(pair.server.keyUpdates - before).toBe(8);
+    expect(messagesOf(late.events)).toEqual([]);
+    const rest = pair.server.drain();
+    expect(pair.server.keyUpdates - before).toBe(10);
+    expect(messagesOf(rest.events)).toEqual(['after ten', 'later']);
+    expect(pair.server.stalled).toBe(false);
+    // The requests were answered once, before the server's next application record.
+    const reply = pair.server.send(text('reply'));
+    expect(reply).toHaveLength(2);
+    expect(messagesOf(deliver(pair, 's2c', reply).events)).toEqual(['reply']);
+    // Without the cap (default) the same batch goes in one call.
+    const open = established(native, native);
+    const all = open.server.receive(Buffer.concat([...Array.from({ length: 10 }, () => open.client.updateKeys(true)).flat(), ...open.client.send(text('x'))]));
+    expect(messagesOf(all.events)).toEqual(['x']);
+    expect(open.server.stalled).toBe(false);
+    expect(() => createPair(options(native, clientAgent, { maxKeyUpdatesPerCall: 0 }), options(native, serverAgent))).toThrow(/maxKeyUpdatesPerCall/);
+  });
+
   it('a record under the old key after a key update is refused', () => {
     const { pair, secrets } = withKeyLog();
     deliver(pair, 'c2s', pair.client.send(text('under key 0'))); // seq 0, key 0
     deliver(pair, 'c2s', pair.client.updateKeys(false)); // seq 1, key 0; both sides now on key 1
     expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('under key 1'))).events)).toEqual(['under key 1']);
     // An attacker holding key 0 forges the record that would have come next under it.
-    const rogue = rogueCipher(secrets['c_ap_traffic_0']!);
+    const rogue = rogueCipher(secrets['c_ap_traffic_0']!, pair);
     rogue.seal(InnerType.applicationFinal, new Uint8Array(0));
     rogue.seal(InnerType.applicationFinal, new Uint8Array(0));
     const stale = rogue.seal(InnerType.applicationFinal, text('stale'));

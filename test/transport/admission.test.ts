@@ -1,10 +1,14 @@
 /**
- * The admission table (per-source accounting, eviction policy), source keys and the
- * trusted-proxy rule, on their own: pure bookkeeping, no sockets.
+ * The admission table (per-source accounting, eviction policy), source keys, the
+ * trusted-proxy rule and the per-source rates, on their own: pure bookkeeping (the
+ * refusals, on plain TCP sockets on 127.0.0.1).
  */
 import { describe, expect, it } from 'vitest';
 import { AdmissionTable, TrustedProxies, clientAddress, sourceKey } from '../../src/transport/admission.js';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { SourceRates } from '../../src/transport/rate.js';
+import { Refusals } from '../../src/transport/refusals.js';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 
 describe('AdmissionTable', () => {
   it('a source at its cap evicts its own oldest silent entry, never another source', () => {
@@ -111,5 +115,97 @@ describe('trusted proxies', () => {
     expect(() => new TrustedProxies(['nginx.local'])).toThrow(InvalidArgumentError);
     expect(() => new TrustedProxies(['10.0.0.0/33'])).toThrow(/bad prefix length/);
     expect(() => new TrustedProxies(['10.0.0.0/8/1'])).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('SourceRates (the per-source token buckets of the connection and handshake rates)', () => {
+  it('a burst, then one token per 1/rate seconds; sources are independent; rate 0 never refuses', () => {
+    let now = 0;
+    const r = new SourceRates({ rate: 2, burst: 4, now: () => now });
+    const takes = (source: string, n: number) => Array.from({ length: n }, () => r.take(source));
+    expect(takes('A', 5)).toEqual([true, true, true, true, false]);
+    expect(r.take('B')).toBe(true);
+    now += 499;
+    expect(r.take('A')).toBe(false);
+    now += 1;
+    expect(takes('A', 2)).toEqual([true, false]);
+    now += 60_000; // refills to the burst, not past it
+    expect(takes('A', 5)).toEqual([true, true, true, true, false]);
+    const open = new SourceRates({ rate: 0 });
+    expect(Array.from({ length: 1000 }, () => open.take('A')).every(Boolean)).toBe(true);
+    expect(open.size).toBe(0);
+  });
+
+  it('bounded: past maxSources refilled buckets go first, then the least recently used (which start full again)', () => {
+    let now = 0;
+    const r = new SourceRates({ rate: 1, burst: 1, maxSources: 8, now: () => now });
+    for (let i = 0; i < 100; i++) expect(r.take(`s${i}`)).toBe(true);
+    expect(r.size).toBeLessThanOrEqual(8);
+    // The most recent source is still remembered (empty), the oldest was forgotten (full).
+    expect(r.take('s99')).toBe(false);
+    expect(r.take('s0')).toBe(true);
+    now += 1_000;
+    expect(r.take('s99')).toBe(true);
+  });
+
+  it('refuses bad rates', () => {
+    expect(() => new SourceRates({ rate: -1 })).toThrow(InvalidArgumentError);
+    expect(() => new SourceRates({ rate: Number.NaN })).toThrow(InvalidArgumentError);
+    expect(() => new SourceRates({ rate: 1, burst: 0.5 })).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('Refusals (429 after a hold, bounded)', () => {
+  /** A socket pair on 127.0.0.1: the server side to refuse, and what the client side reads. */
+  async function socketPair(): Promise<{ server: Socket; read: Promise<string>; close: () => void }> {
+    const listener = createServer();
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    const accepted = new Promise<Socket>((r) => listener.once('connection', r));
+    const client = connect((listener.address() as AddressInfo).port, '127.0.0.1');
+    const server = await accepted;
+    listener.close();
+    const read = new Promise<string>((resolve) => {
+      let text = '';
+      client.on('data', (d) => (text += d.toString()));
+      client.on('close', () => resolve(text));
+      client.on('error', () => {});
+    });
+    return { server, read, close: () => client.destroy() };
+  }
+
+  it('holds up to maxHeld sockets; past the bound, answers at once: 429 with Retry-After, then closes', async () => {
+    const refusals = new Refusals({ delayMs: 60_000, maxHeld: 2 });
+    const pairs = await Promise.all([socketPair(), socketPair(), socketPair()]);
+    for (const p of pairs) refusals.refuse(p.server);
+    expect(refusals.held).toBe(2);
+    expect(refusals.refused).toBe(3);
+    // The third was answered at once; the held two are still held (a minute).
+    const third = await pairs[2]!.read;
+    expect(third).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
+    expect(third).toContain('Retry-After: 1\r\n');
+    expect(refusals.held).toBe(2);
+    refusals.close();
+    for (const p of pairs.slice(0, 2)) expect(await p.read).toMatch(/^HTTP\/1\.1 429 /);
+  });
+
+  it('a held socket is answered when its hold ends (one timer for all)', async () => {
+    const refusals = new Refusals({ delayMs: 20, maxHeld: 10 });
+    const pairs = await Promise.all([socketPair(), socketPair()]);
+    for (const p of pairs) refusals.refuse(p.server);
+    expect(refusals.held).toBe(2);
+    for (const p of pairs) expect(await p.read).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
+    expect(refusals.held).toBe(0);
+  });
+
+  it('close() answers every held socket; a socket the client closed meanwhile is skipped', async () => {
+    const refusals = new Refusals({ delayMs: 60_000, maxHeld: 10 });
+    const [a, b] = await Promise.all([socketPair(), socketPair()]);
+    refusals.refuse(a!.server);
+    refusals.refuse(b!.server);
+    b!.close();
+    await new Promise((r) => b!.server.once('close', r));
+    refusals.close();
+    expect(await a!.read).toMatch(/^HTTP\/1\.1 429 /);
+    expect(refusals.held).toBe(0);
   });
 });

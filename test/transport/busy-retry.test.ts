@@ -4,9 +4,12 @@
  * waits a bounded, jittered, growing delay, says so (onBusyRetry), reconnects and sends the
  * SDK's `initialize` again, so client.connect() succeeds with nothing lost. Disabled, or out
  * of attempts, the typed ServerBusyError reaches client.connect(); close() while waiting
- * gives up cleanly. Real sockets on 127.0.0.1, real SDK client and server.
+ * gives up cleanly. The same for an upgrade refused HTTP 429 by the per-address connection
+ * rate (nothing is built for it). Real sockets on 127.0.0.1, real SDK client and server.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { SUBPROTOCOL } from '../../src/transport/options.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ClosedError, InvalidArgumentError, ServerBusyError } from '../../src/errors.js';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
@@ -105,6 +108,76 @@ describe('retrying a busy server', () => {
     expect(got, String(got)).toBeInstanceOf(ClosedError);
     await waitFor(() => closed, 2_000, "onclose");
     await expect(transport.handshake).rejects.toBeInstanceOf(ClosedError);
+  });
+});
+
+describe('a listener past its per-address connection rate (HTTP 429 before the upgrade)', () => {
+  /** Raw upgrades from 127.0.0.1: how many opened as WebSockets, and the HTTP statuses of the rest. */
+  async function rawUpgrades(url: string, n: number): Promise<{ opened: number; statuses: number[] }> {
+    const statuses: number[] = [];
+    let opened = 0;
+    await Promise.all(
+      Array.from({ length: n }, () =>
+        new Promise<void>((resolve) => {
+          const ws = new WebSocket(url, [SUBPROTOCOL]);
+          ws.on('open', () => {
+            opened++;
+            ws.terminate();
+            resolve();
+          });
+          ws.on('unexpected-response', (_req, res) => {
+            statuses.push(res.statusCode ?? 0);
+            res.resume();
+            res.on('end', () => resolve());
+          });
+          ws.on('error', () => resolve());
+        }),
+      ),
+    );
+    return { opened, statuses };
+  }
+
+  it('past the burst, upgrades get 429 with no WebSocket, Session or slot built; the client retries and connects', async () => {
+    const { server, url } = await startFeatureServer(cleanup, { connectionRatePerSource: 1 });
+    // The burst (three seconds' worth) opens; then, while more are held for their 429, the client tries.
+    const burst = await rawUpgrades(url, 3);
+    expect(burst).toEqual({ opened: 3, statuses: [] });
+    const more = rawUpgrades(url, 9);
+    const events: BusyRetryEvent[] = [];
+    const { transport, client: c } = client(url, { attempts: 10, baseDelayMs: 200, maxDelayMs: 1_000 }, events);
+    await c.connect(transport);
+    const r = await c.callTool({ name: 'echo', arguments: { text: 'through' } });
+    expect(r.content).toEqual([{ type: 'text', text: 'through' }]);
+    // Its first upgrade was refused (the bucket was empty), then retried.
+    expect(events.length).toBeGreaterThanOrEqual(1);
+    expect(events[0]!.error).toBeInstanceOf(ServerBusyError);
+    expect(events[0]!.error.message).toContain('HTTP 429');
+    const rest = await more;
+    expect(rest.opened + rest.statuses.length).toBe(9);
+    expect(rest.opened).toBeLessThanOrEqual(2); // at most what refilled meanwhile
+    expect(new Set(rest.statuses)).toEqual(new Set([429]));
+    // Every refusal was counted, and none of them held a pending-handshake slot.
+    expect(server.refusedConnections).toBe(rest.statuses.length + events.length);
+    await waitFor(() => server.pendingHandshakes === 0, 5_000, 'the opened sockets to be released');
+  });
+
+  it('busyRetry: false: client.connect() rejects with ServerBusyError (HTTP 429)', async () => {
+    const { url } = await startFeatureServer(cleanup, { connectionRatePerSource: 1 });
+    expect((await rawUpgrades(url, 3)).opened).toBe(3);
+    const events: BusyRetryEvent[] = [];
+    const { transport, client: c } = client(url, false, events);
+    const error = await c.connect(transport).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ServerBusyError);
+    expect(String((error as Error).message)).toContain('HTTP 429');
+    expect(events).toEqual([]);
+  });
+
+  it('connectionRatePerSource is checked', async () => {
+    await expect(startFeatureServer(cleanup, { connectionRatePerSource: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(startFeatureServer(cleanup, { connectionRatePerSource: 1.5 })).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 });
 

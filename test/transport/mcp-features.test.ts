@@ -55,7 +55,7 @@ describe('MCP over pqmcp: features', () => {
       token: fingerprintHex(fixtureCrypto(), me.keyPair.publicKey),
       expiresAt: me.credential.notAfter,
       issuer: 'issuer://pqmcp-test',
-      suite: 'PQMCP_XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256',
+      suite: 'PQMCP_XWING_MLDSA65ED25519_AES256GCM_SHA256',
       backend: 'native',
       serial: toHex(me.credential.serial),
     });

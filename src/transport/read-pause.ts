@@ -1,0 +1,44 @@
+/**
+ * Why a connection has stopped reading from its socket. Reading pauses while any reason
+ * holds and resumes once none does; the socket is told only when that changes.
+ *
+ *   app       the application asked (Connection.pause)
+ *   inbox     too many received messages wait for delivery
+ *   budget    the listener's budget for partly received messages is spent (receive-budget.ts)
+ *   compute   a deferred handshake step (crypto-pool.ts) is out
+ *   backlog   the Session stopped at its KeyUpdate cap; the rest drains on later turns
+ *
+ * Sharp edges:
+ * - Once `live()` is false (the connection closed) the socket is left alone.
+ * - Sockets without pause/resume (some browser adapters) simply keep reading.
+ */
+export type PauseReason = 'app' | 'inbox' | 'budget' | 'compute' | 'backlog';
+
+export interface PausableSocket {
+  pause?(): void;
+  resume?(): void;
+}
+
+export class ReadPause {
+  private readonly reasons = new Set<PauseReason>();
+  private paused = false;
+
+  constructor(
+    private readonly socket: PausableSocket,
+    private readonly live: () => boolean,
+  ) {}
+
+  has(reason: PauseReason): boolean {
+    return this.reasons.has(reason);
+  }
+
+  set(reason: PauseReason, on: boolean): void {
+    if (on) this.reasons.add(reason);
+    else this.reasons.delete(reason);
+    const want = this.reasons.size > 0;
+    if (want === this.paused || !this.live()) return;
+    this.paused = want;
+    if (want) this.socket.pause?.();
+    else this.socket.resume?.();
+  }
+}
