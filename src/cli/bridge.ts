@@ -37,7 +37,9 @@ import { connectPinHooks } from './pins.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { notAdmittedReason } from './admission.js';
-import { CliError, errorLine } from './output.js';
+import { CliError, asUsage, errorLine } from './output.js';
+import { normaliseNameConstraints } from '../identity/name-constraints.js';
+import { checkEndpoint } from '../handshake/endpoint.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
 import { FileTicketStore } from './tickets.js';
 
@@ -56,7 +58,10 @@ function isResponse(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id } {
 }
 
 export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number> {
-  const { parsed: p, url: parsedUrl, keyPath, trustPath, expect, serverIdConstraints, anyServer, endpoint, backendChoice, drainSeconds, busyRetries, busyRetryMaxMs } = plan;
+  const { parsed: p, url: parsedUrl, keyPath, trustPath, expect, anyServer, endpoint, backendChoice, drainSeconds, busyRetries, busyRetryMaxMs } = plan;
+  // Flag values connect.ts could not check without loading these modules: still usage errors (exit 2).
+  const serverIdConstraints = plan.serverIdConstraints !== undefined ? asUsage(() => normaliseNameConstraints(plan.serverIdConstraints, '--expect-prefix')) : undefined;
+  if (endpoint !== undefined) asUsage(() => checkEndpoint(endpoint, '--endpoint'));
   // connect.ts runs without the backend selector run.ts installs for other commands.
   ctx.useBackendSelector(selectBackend);
   const backend = ctx.backend(backendChoice);

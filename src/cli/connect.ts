@@ -4,10 +4,10 @@
  * backends, identity, pins, tickets) is imported from bridge.ts only once the flags are
  * valid (benchmarks/coldstart.ts measures `connect --help`).
  *
- * Sharp edge: keep this file's static imports to args.ts, output.ts and identity/rules.ts
- * (and the equally light identity/name-constraints.ts and handshake/endpoint.ts, which
- * import only errors.ts and rules.ts); the flag blocks of other features (pins, tickets)
- * live here rather than in their heavy modules for that reason.
+ * Sharp edge: keep this file's static imports to args.ts, output.ts and identity/rules.ts;
+ * the flag blocks of other features (pins, tickets) live here rather than in their heavy
+ * modules for that reason (so --expect-prefix and --endpoint values are checked by
+ * bridge.ts, first thing, still as usage errors).
  * - --expect names the server (like a TLS hostname check), --expect-prefix a set of them
  *   (replicas); only an explicit --any-server accepts whatever server the trust file
  *   vouches for (and the library warns about it once more on stderr).
@@ -16,9 +16,7 @@ import type { BackendChoice } from '../crypto/select.js';
 import { checkId, flag, list, parse, parseDuration, positionals, required, str } from './args.js';
 import type { Parsed } from './args.js';
 import type { Context } from './context.js';
-import { UsageError, asUsage } from './output.js';
-import { normaliseNameConstraints } from '../identity/name-constraints.js';
-import { checkEndpoint } from '../handshake/endpoint.js';
+import { UsageError } from './output.js';
 
 // resumption (tickets.ts)
 export const TICKET_CONNECT_USAGE = `  --tickets <file>         keep the server's resumption tickets in this file (0600), so the
@@ -106,10 +104,10 @@ export interface ConnectPlan {
   keyPath: string;
   trustPath: string;
   expect: string | undefined;
-  /** --expect-prefix, normalised (issue 11). */
+  /** --expect-prefix as given (issue 11; bridge.ts checks them). */
   serverIdConstraints: string[] | undefined;
   anyServer: boolean;
-  /** --endpoint, checked (issue 11). */
+  /** --endpoint as given (issue 11; bridge.ts checks it). */
   endpoint: string | undefined;
   backendChoice: BackendChoice | undefined;
   drainSeconds: number;
@@ -138,9 +136,8 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
     throw new UsageError('connect: --expect <server agent id> (or --expect-prefix <id prefix>) is required (or --any-server to accept any server your trust file vouches for)');
   }
   if (expect !== undefined) checkId(expect, '--expect');
-  const serverIdConstraints = prefixes.length > 0 ? asUsage(() => normaliseNameConstraints(prefixes, '--expect-prefix')) : undefined;
+  const serverIdConstraints = prefixes.length > 0 ? prefixes : undefined;
   const endpoint = str(p, 'endpoint');
-  if (endpoint !== undefined) asUsage(() => checkEndpoint(endpoint, '--endpoint'));
   const backendChoice = str(p, 'backend');
   if (backendChoice !== undefined && !['auto', 'native', 'noble'].includes(backendChoice)) throw new UsageError('--backend must be auto, native or noble');
 
