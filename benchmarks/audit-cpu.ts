@@ -7,6 +7,7 @@
  * rotated every round):
  *
  *   off      no onAuditEvent
+ *   hooks    no onAuditEvent, one message hook that does nothing (the hooks pipeline alone)
  *   events   onAuditEvent with a sink that does nothing (the request auditor hook alone:
  *            tracking, hashing, event objects)
  *   audit    an AuditLog file (hash chain, batched writes), as `pqmcp serve --audit`
@@ -15,8 +16,8 @@
  *
  * First, isolated (no transport, no SDK): the same request and response (100 B and 10 KiB)
  * through a MessagePipeline with the request auditor (hooks[0]) and each variant's sink,
- * over the same pipeline with no hook: the audit path's own CPU µs per call, free of the
- * noise of the rest of a call.
+ * over the same pipeline with no hook: the audit path's own CPU µs per call (the AuditLog's
+ * file writes of the batch included), free of the noise of the rest of a call.
  *
  * Then the transport. Cells: 100 B and 10 KiB payloads, sequential and 32 in flight. Prints per cell the
  * median and min CPU µs per call of each variant and the ratio median(variant)/median(off)
@@ -47,10 +48,10 @@ const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
 const calls = Number(opt('calls')) || 1000;
 const rounds = Number(opt('rounds')) || 7;
-const ALL = ['off', 'events', 'audit', 'metrics', 'both'] as const;
+const ALL = ['off', 'hooks', 'events', 'audit', 'metrics', 'both'] as const;
 type Variant = (typeof ALL)[number];
 const only = opt('only')?.split(',') as Variant[] | undefined;
-const variants: Variant[] = only ?? [...ALL];
+const variants: Variant[] = only ?? ALL.filter((v) => v !== 'hooks');
 const payloads = (opt('payloads') ?? '100,10240').split(',').map(Number);
 const modes = (opt('modes') ?? 'seq,par32').split(',') as Array<'seq' | 'par32'>;
 
@@ -61,13 +62,13 @@ async function isolated(): Promise<void> {
   const encoder = new TextEncoder();
   const pipes = new Map<Variant, { pipe: MessagePipeline; close(): Promise<void> }>();
   for (const v of variants) {
-    const sink = v === 'off' ? undefined : v === 'events' ? { sink: () => {}, close: async () => {} } : await benchAuditSink({ audit: v === 'audit' || v === 'both', metrics: v === 'metrics' || v === 'both' });
-    const hooks = sink ? [requestAuditor(sink.sink)] : [];
+    const sink = v === 'off' || v === 'hooks' ? undefined : v === 'events' ? { sink: () => {}, close: async () => {} } : await benchAuditSink({ audit: v === 'audit' || v === 'both', metrics: v === 'metrics' || v === 'both' });
+    const hooks = sink ? [requestAuditor(sink.sink)] : v === 'hooks' ? [{ name: 'nothing' }] : [];
     const pipe = new MessagePipeline(hooks, session, { toPeer: async () => {}, toLocal: () => {}, onerror: (e) => { throw e; } });
     pipes.set(v, { pipe, close: async () => { pipe.close(); await sink?.close(); } });
   }
   const n = calls * 5;
-  const run = (pipe: MessagePipeline, p: number): number => {
+  const run = async (pipe: MessagePipeline, p: number): Promise<number> => {
     const text = 'x'.repeat(p);
     const start = process.cpuUsage();
     for (let i = 0; i < n; i++) {
@@ -75,14 +76,14 @@ async function isolated(): Promise<void> {
       pipe.fromPeer(JSON.parse(new TextDecoder().decode(data)), data.length, data);
       void pipe.toPeer({ jsonrpc: '2.0', id: i, result: { content: [{ type: 'text', text }] } });
     }
+    await new Promise((resolve) => setImmediate(resolve)); // the AuditLog's writes of these events
     const used = process.cpuUsage(start);
     return (used.user + used.system) / n;
   };
   const xs = new Map<string, number[]>();
-  for (const p of payloads) for (const v of variants) run(pipes.get(v)!.pipe, p);
+  for (const p of payloads) for (const v of variants) await run(pipes.get(v)!.pipe, p);
   for (let r = 0; r < rounds; r++) for (const p of payloads) for (const v of rotate(variants, r)) {
-    await new Promise((resolve) => setImmediate(resolve)); // let the AuditLog flush between rounds
-    xs.set(`${p}|${v}`, [...(xs.get(`${p}|${v}`) ?? []), run(pipes.get(v)!.pipe, p)]);
+    xs.set(`${p}|${v}`, [...(xs.get(`${p}|${v}`) ?? []), await run(pipes.get(v)!.pipe, p)]);
   }
   for (const { close } of pipes.values()) await close();
   console.log(`audit path alone (pipeline + auditor + sink, no transport), CPU per request + response, ${n} calls x ${rounds} rounds, Node ${process.version}, load average ${loadavg()[0]!.toFixed(1)}`);
@@ -105,9 +106,9 @@ interface Rig {
 }
 
 async function rig(variant: Variant): Promise<Rig> {
-  const sink = variant === 'off' ? undefined : variant === 'events' ? { sink: () => {}, close: async () => {} } : await benchAuditSink({ audit: variant === 'audit' || variant === 'both', metrics: variant === 'metrics' || variant === 'both' });
+  const sink = variant === 'off' || variant === 'hooks' ? undefined : variant === 'events' ? { sink: () => {}, close: async () => {} } : await benchAuditSink({ audit: variant === 'audit' || variant === 'both', metrics: variant === 'metrics' || variant === 'both' });
   const server = await serveMcp(
-    { identity: identityOf(fixture, 'server', backend), trust: trustOf(fixture), backend, host: '127.0.0.1', port: 0, ...(sink ? { onAuditEvent: sink.sink } : {}) },
+    { identity: identityOf(fixture, 'server', backend), trust: trustOf(fixture), backend, host: '127.0.0.1', port: 0, ...(sink ? { onAuditEvent: sink.sink } : {}), ...(variant === 'hooks' ? { hooks: [{ name: 'nothing' }] } : {}) },
     () => makeEchoServer(),
   );
   const client = new Client({ name: 'pqmcp-bench', version: '1.0.0' });

@@ -432,8 +432,8 @@ export class TicketMismatchError extends TicketError {
 
 /** The anti-replay record is full of live tickets: resumption is refused until entries expire. */
 export class TicketReplayFullError extends TicketError {
-  constructor() {
-    super('ERR_TICKET_REPLAY_FULL', 'anti-replay record is full; resumption refused');
+  constructor(message = 'anti-replay record is full; resumption refused') {
+    super('ERR_TICKET_REPLAY_FULL', message);
   }
 }
 

@@ -157,8 +157,10 @@ export function checkTargets(ratios: Record<string, number>, runtimeKey: string,
     const tp = throughput[bu];
     if (!tp) continue;
     for (const dir of ['c2s', 's2c'] as const) {
-      for (const size of [65536, 1048576]) check(`bulk ${dir} ${label(size)} (${bu}) vs wss`, `throughput.${bu}.${dir}.${size}.pqmcp/wss`, '>=', 1.5);
-      for (const size of tp.sizes) check(`stream ${dir} ${label(size)} (${bu}) vs ws`, `throughput.${bu}.${dir}.${size}.pqmcp/ws`, '>=', 0.8);
+      // Issue 12: bulk >= 0.8x wss; streaming >= 1.0x ws below 64 KiB (TLS coalesces writes,
+      // and so do multi-message records), >= 0.8x from 64 KiB.
+      for (const size of [65536, 1048576]) check(`bulk ${dir} ${label(size)} (${bu}) vs wss`, `throughput.${bu}.${dir}.${size}.pqmcp/wss`, '>=', 0.8);
+      for (const size of tp.sizes) check(`stream ${dir} ${label(size)} (${bu}) vs ws`, `throughput.${bu}.${dir}.${size}.pqmcp/ws`, '>=', size < 65536 ? 1.0 : 0.8);
     }
   }
   for (const p of ['100', '10240']) {

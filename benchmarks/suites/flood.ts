@@ -145,6 +145,7 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
     const established = await connect('127.0.0.201');
     await handshakes(2); // warm-up
     await calls(established, 300);
+    const idleRss = await rss();
     const allIdle = { hs: [] as number[], calls: [] as number[] };
     const rows: Record<string, FloodRow> = {};
     for (const scenario of SCENARIOS.filter((s) => plan.scenarios.includes(s.name))) {
@@ -190,7 +191,7 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
       };
     }
     await established.close();
-    return { idle: { handshakeMs: median(allIdle.hs), callP99Us: percentile(allIdle.calls, 99), rssMiB: await rss() }, rows, rounds: plan.rounds };
+    return { idle: { handshakeMs: median(allIdle.hs), callP99Us: percentile(allIdle.calls, 99), rssMiB: idleRss }, rows, rounds: plan.rounds };
   } finally {
     await flooder.kill();
     await server.stop();
@@ -201,7 +202,7 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
 export function floodMarkdown(r: FloodResult): string {
   const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
   const lines = [
-    `Idle (all rounds): honest handshake ${f(r.idle.handshakeMs, 1)} ms, \`tools/call\` p99 ${f(r.idle.callP99Us / 1000, 2)} ms, server RSS ${f(r.idle.rssMiB, 0)} MiB. ` +
+    `Idle (all rounds): honest handshake ${f(r.idle.handshakeMs, 1)} ms, \`tools/call\` p99 ${f(r.idle.callP99Us / 1000, 2)} ms; server RSS before the first flood ${f(r.idle.rssMiB, 0)} MiB. ` +
       `Each flood: ${r.rounds} interleaved (idle, flood) round${r.rounds === 1 ? '' : 's'}; its ratios divide by the idle phases of its own rounds.`,
     '',
     '| flood | connections opened | honest ok | handshake (x idle, target <= 3) | call p99 (x idle, target <= 2) | RSS peak / after (MiB) | load avg (1 min) |',

@@ -491,6 +491,8 @@ export class ServerHandshake extends HandshakeBase {
   private authTime: number | undefined;
   /** The endpoint the client named (ClientHello 0x0001), once checked against acceptEndpoints. */
   private namedEndpoint: string | undefined;
+  /** A ticket offer waiting for the encapsulation (the ClientHello and its extension). */
+  private offeredTicket: { framed: Uint8Array; extension: Extension; suites: readonly number[] } | undefined;
 
   private serverContext(): ServerContext {
     const tickets = this.config.tickets!;
@@ -525,26 +527,17 @@ export class ServerHandshake extends HandshakeBase {
         const version = this.versions.find((v) => offeredVersions.includes(v));
         if (version === undefined) throw new UnsupportedVersionError(`no common protocol version (client offered [${offeredVersions.join(', ')}])`);
         const ch = decodeClientHello(body);
-        let suite = this.suites.find((s) => ch.suites.includes(s));
+        const suite = this.suites.find((s) => ch.suites.includes(s));
         if (suite === undefined) throw new UnsupportedSuiteError(`no common cipher suite (client offered [${ch.suites.join(', ')}])`);
         if (ch.kemId !== KEM_XWING) throw new UnsupportedSuiteError(`unsupported KEM ${ch.kemId}`);
         if (ch.keyShare.length !== XWING_PUBLIC_KEY_LENGTH) throw new DecodeError(`X-Wing key share must be ${XWING_PUBLIC_KEY_LENGTH} bytes, got ${ch.keyShare.length}`);
         // Endpoint binding (section 5.7): before any crypto work.
         if (this.acceptEndpoints) this.namedEndpoint = requireServedEndpoint(ch.extensions, this.acceptEndpoints);
-        // Resumption: a usable ticket with a good binder makes this a PSK handshake; any
-        // other refusal is reported and ignored (full handshake); a bad binder throws.
+        // Resumption is decided once the encapsulation is done (acceptOffered): the ticket is
+        // opened only after this handshake was admitted (with deferCrypto, its source's rate
+        // token taken), so a forged ticket costs no unadmitted work (review F2).
         const offered = this.config.tickets ? ch.extensions.find((e) => e.type === EXT_PRE_SHARED_KEY) : undefined;
-        const accepted = offered ? acceptTicket(this.serverContext(), offered, framed, ch.suites, this.suites) : undefined;
-        if (accepted) {
-          suite = accepted.contents.suite;
-          this.resumed = true;
-          this.peer = accepted.peer;
-          this.authTime = accepted.contents.authTime;
-          this.pskSalt = pskHandshakeSalt(this.config.backend, accepted.early);
-          this.log('early_secret', accepted.early);
-          accepted.early.fill(0);
-          accepted.contents.psk.fill(0);
-        }
+        if (offered) this.offeredTicket = { framed, extension: offered, suites: ch.suites }; // views of our own copy (receive())
         this.version = version;
         this.suite = suite;
         this.transcript.add(framed);
@@ -592,6 +585,7 @@ export class ServerHandshake extends HandshakeBase {
   protected override onResult(result: CryptoResult): HandshakeAction[] {
     if (this.state === 'wait-encapsulation' && result.op === 'encapsulate') {
       if (result.ciphertext.length !== XWING_CIPHERTEXT_LENGTH || result.sharedSecret.length !== 32) throw new InvalidArgumentError('encapsulation result has the wrong length');
+      this.acceptOffered();
       return this.afterEncapsulation(result.ciphertext, result.sharedSecret);
     }
     if (this.state === 'wait-signature' && result.op === 'sign') {
@@ -599,6 +593,25 @@ export class ServerHandshake extends HandshakeBase {
       return this.afterSignature(result.signature);
     }
     return super.onResult(result);
+  }
+
+  /**
+   * Resumption (section 15.4): a usable ticket with a good binder makes this a PSK handshake;
+   * any other refusal is reported and ignored (full handshake); a bad binder throws.
+   */
+  private acceptOffered(): void {
+    const offer = this.offeredTicket;
+    this.offeredTicket = undefined;
+    const accepted = offer ? acceptTicket(this.serverContext(), offer.extension, offer.framed, offer.suites, this.suites) : undefined;
+    if (!accepted) return;
+    this.suite = accepted.contents.suite;
+    this.resumed = true;
+    this.peer = accepted.peer;
+    this.authTime = accepted.contents.authTime;
+    this.pskSalt = pskHandshakeSalt(this.config.backend, accepted.early);
+    this.log('early_secret', accepted.early);
+    accepted.early.fill(0);
+    accepted.contents.psk.fill(0);
   }
 
   /** ServerHello, handshake keys, our Credential; then the signature over them. */

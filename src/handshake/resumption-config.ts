@@ -2,7 +2,7 @@
  * Checks of a server's resumption settings (InvalidArgumentError naming the field).
  */
 import { InvalidArgumentError } from '../errors.js';
-import { MAX_TICKET_LIFETIME_SECONDS } from '../wire/resumption.js';
+import { MAX_TICKET_LENGTH, MAX_TICKET_LIFETIME_SECONDS } from '../wire/resumption.js';
 import { TicketReplayGuard } from '../resumption/replay.js';
 import { TicketKeys } from '../resumption/ticket-keys.js';
 import { MAX_ENDPOINT_LENGTH } from '../resumption/ticket.js';
@@ -21,5 +21,7 @@ export function checkTicketConfig(config: ServerTicketConfig): ServerTicketConfi
   }
   const count = config.ticketsPerSession;
   if (count !== undefined && !(Number.isSafeInteger(count) && count >= 0 && count <= 8)) throw new InvalidArgumentError('tickets.ticketsPerSession must be a whole number in [0, 8]');
+  const longest = config.maxTicketLength;
+  if (longest !== undefined && !(Number.isSafeInteger(longest) && longest >= 1024 && longest <= MAX_TICKET_LENGTH)) throw new InvalidArgumentError(`tickets.maxTicketLength must be a whole number in [1024, ${MAX_TICKET_LENGTH}]`);
   return config;
 }

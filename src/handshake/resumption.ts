@@ -30,6 +30,7 @@ import {
   InternalError,
   TicketEndpointError,
   TicketExpiredError,
+  TicketInvalidError,
   TicketMismatchError,
   TicketReplayFullError,
   TicketReplayedError,
@@ -51,6 +52,15 @@ import { deriveSecret, expandLabel, finishedMac } from './key-schedule.js';
 import { utf8Encode } from '../bytes.js';
 
 export const DEFAULT_TICKET_LIFETIME_SECONDS = 12 * 3600;
+/**
+ * Offered tickets longer than this are refused unopened (ERR_TICKET_INVALID, full handshake).
+ * A ticket is its client's credential plus ~190 bytes plus the endpoint and server agent id:
+ * ~5.7 KB for a pqmcp ML-DSA-65 + Ed25519 credential. Over the wire a ClientHello is one
+ * plaintext record (<= 8192 bytes), so this default changes nothing there; it bounds what a
+ * direct caller of the handshake can make us open (the decoder allows 17 KB), and a server
+ * may set it lower, to the sizes its clients' credentials give (review F2).
+ */
+export const DEFAULT_MAX_TICKET_LENGTH = 8 * 1024;
 
 /** A server's resumption settings (the listener builds one per connection). */
 export interface ServerTicketConfig {
@@ -70,6 +80,8 @@ export interface ServerTicketConfig {
   ticketsPerSession?: number;
   /** A ticket was refused and a full handshake follows (never for a bad binder, which is fatal). */
   onRefused?: (error: PqmcpError) => void;
+  /** Offered tickets above this many bytes are refused unopened. Default DEFAULT_MAX_TICKET_LENGTH (8 KiB). */
+  maxTicketLength?: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -204,6 +216,7 @@ export function acceptTicket(
   let early: Uint8Array | undefined;
   try {
     const offer = decodePskOffer(pskExtension.data);
+    if (offer.ticket.length > (tickets.maxTicketLength ?? DEFAULT_MAX_TICKET_LENGTH)) throw new TicketInvalidError();
     const opened = openTicket(backend, tickets.keys, offer.ticket);
     const t = opened.contents;
     early = earlySecret(backend, t.psk);
@@ -219,9 +232,10 @@ export function acceptTicket(
     if (t.endpoint !== tickets.endpoint) throw new TicketEndpointError();
     if (!offeredSuites.includes(t.suite) || !acceptedSuites.includes(t.suite)) throw new TicketMismatchError('suite');
     const peer = ctx.trust.recheckCredential(backend, t.clientCredential, ctx.verify);
-    const verdict = tickets.replay.consume(opened.id, t.expiresAt * 1000, ctx.nowMs);
+    const verdict = tickets.replay.consume(opened.id, t.expiresAt * 1000, ctx.nowMs, peer.agentId);
     if (verdict === 'replayed') throw new TicketReplayedError();
     if (verdict === 'full') throw new TicketReplayFullError();
+    if (verdict === 'quota') throw new TicketReplayFullError('this client agent holds its share of the anti-replay record; resumption refused');
     return { contents: t, peer, early };
   } catch (err) {
     if (err instanceof BadBinderError) throw err;

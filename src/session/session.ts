@@ -70,6 +70,11 @@ export interface SessionOptions extends HandshakeConfig {
    * and the rest waits for drain(). Default: no cap.
    */
   maxKeyUpdatesPerCall?: number;
+  /**
+   * Application messages emitted per receive()/resume()/drain() call; past it, `stalled` is
+   * true and the rest waits for drain(). Default: no cap.
+   */
+  maxMessagesPerCall?: number;
 }
 
 export type SessionEvent =
@@ -153,7 +158,8 @@ export class Session {
   private readonly maxKeyUpdatesPerCall: number;
   /** KeyUpdates processed in the current call. */
   private keyUpdatesThisCall = 0;
-  /** The KeyUpdate cap stopped processing: records may wait for drain(). */
+  private readonly maxMessagesPerCall: number;
+  /** A per-call cap stopped processing: records may wait for drain(). */
   private _stalled = false;
 
   private constructor(
@@ -173,6 +179,9 @@ export class Session {
     const cap = options.maxKeyUpdatesPerCall ?? Number.POSITIVE_INFINITY;
     if (!(cap === Number.POSITIVE_INFINITY || (Number.isSafeInteger(cap) && cap > 0))) throw new InvalidArgumentError('maxKeyUpdatesPerCall must be a positive integer');
     this.maxKeyUpdatesPerCall = cap;
+    const messageCap = options.maxMessagesPerCall ?? Number.POSITIVE_INFINITY;
+    if (!(messageCap === Number.POSITIVE_INFINITY || (Number.isSafeInteger(messageCap) && messageCap > 0))) throw new InvalidArgumentError('maxMessagesPerCall must be a positive integer');
+    this.maxMessagesPerCall = messageCap;
   }
 
   static client(options: SessionOptions): Session {
@@ -213,7 +222,7 @@ export class Session {
   }
 
   /**
-   * True when the KeyUpdate cap (`maxKeyUpdatesPerCall`) stopped the last call with records
+   * True when a per-call cap (`maxKeyUpdatesPerCall`, `maxMessagesPerCall`) stopped the last call with records
    * possibly left in the deframer: call drain() (on a later turn) to process them.
    */
   get stalled(): boolean {
@@ -276,10 +285,11 @@ export class Session {
     this._stalled = false;
     this.keyUpdatesThisCall = 0;
     if (this.computing) return;
+    const messagesBefore = out.events.length; // events other than messages count too: a safe overestimate
     for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
       this.onRecord(rec.type, rec.header, rec.body, out);
       if (this._state === 'closed' || this.computing) break;
-      if (this.keyUpdatesThisCall >= this.maxKeyUpdatesPerCall) {
+      if (this.keyUpdatesThisCall >= this.maxKeyUpdatesPerCall || out.events.length - messagesBefore >= this.maxMessagesPerCall) {
         this._stalled = true;
         break;
       }

@@ -36,6 +36,7 @@ import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrp
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage } from './message-hooks.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
+import { MAX_MESSAGES_PER_TURN } from './inbox.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { sessionIdOf } from './auth-info.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
@@ -333,6 +334,7 @@ export class PqmcpClientTransport {
       now: this.resolved.clock.now,
       maxMessageSize: this.resolved.maxMessageSize,
       maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
+      maxMessagesPerCall: MAX_MESSAGES_PER_TURN,
       applicationPadding: this.resolved.applicationPadding,
       endpoint: this.endpoint,
     });

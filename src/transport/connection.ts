@@ -29,10 +29,12 @@
  * - Received messages are delivered one per microtask (the MCP SDK handles notifications a
  *   microtask late; a progress notification must not be overtaken by the response batched
  *   behind it). While more than `highWaterMark` bytes or 1024 messages
- *   wait for delivery, reading from the socket pauses. Delivered entries are dropped from
- *   the queue as they go, so a queue that never empties (sustained traffic) stays small.
- * - A Session with `maxKeyUpdatesPerCall` may stop at its cap (`stalled`): reading pauses
- *   and the rest is drained one call per event-loop turn.
+ *   wait for delivery, reading from the socket pauses (inbox.ts). Delivered entries are
+ *   dropped from the queue as they go, so a queue that never empties stays small.
+ * - A Session with `maxKeyUpdatesPerCall` or `maxMessagesPerCall` may stop at its cap
+ *   (`stalled`): reading pauses and the rest is drained one call per event-loop turn, and
+ *   only while the inbox has room (a socket read of tiny multi-message entries is decoded
+ *   as it is delivered, not all at once).
  * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
  *   shared by every connection of a listener (receive-budget.ts): above it, a connection
  *   whose partial message would grow stops reading until the budget frees up.
@@ -55,6 +57,7 @@ import type { ReceiveBudget } from './receive-budget.js';
 import { defer, unref, type Timer } from './timers.js';
 import { KeepAlive } from './keepalive.js';
 import { ReadPause } from './read-pause.js';
+import { Inbox } from './inbox.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
 import type { ConnectionOptions, MessageSocket } from './connection-types.js';
@@ -70,8 +73,6 @@ type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: 
 
 const DRAIN_POLL_MS = 10;
 export { LARGE_RECORD };
-/** Received messages waiting for delivery above which reading from the socket pauses. */
-const MAX_UNDELIVERED_MESSAGES = 1024;
 /** Delivered entries at the head of the event queue above which the queue is compacted. */
 const COMPACT_AFTER = 256;
 
@@ -109,9 +110,9 @@ export class Connection {
   private dispatching = false;
   /** Delivery is held until the outbound bytes drain below highWaterMark. */
   private heldForDrain = false;
-  /** Bytes and count of received messages not yet delivered (receive-side backpressure). */
-  private inboxBytes = 0;
-  private inboxCount = 0;
+  /** Received messages not yet delivered (receive-side backpressure). */
+  private readonly inbox: Inbox;
+  private drainScheduled = false;
   private readonly reading: ReadPause;
   private readonly budgetMember = {
     resumeReading: (): void => this.reading.set('budget', false),
@@ -124,6 +125,7 @@ export class Connection {
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.reading = new ReadPause(socket, () => this.phase !== 'closed');
+    this.inbox = new Inbox(options.highWaterMark);
     this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.checkDrain(), (err) => this.socketError(err));
     this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
     if (options.keepAliveMs > 0 && socket.ping) {
@@ -289,18 +291,19 @@ export class Connection {
     if (handshaking) this.flushNow();
   }
 
-  /** The Session stalled at its KeyUpdate cap: pause reading and go on next turn (once at a time). */
+  /** The Session stalled at a cap: pause reading, go on next turn (once at a time) if the inbox has room, else when it drains. */
   private drainLater(): void {
-    if (!this.session.stalled || this.reading.has('backlog') || this.phase === 'closed') return;
+    if (!this.session.stalled || this.drainScheduled || this.phase === 'closed') return;
     this.reading.set('backlog', true);
-    const step = (): void => {
-      if (this.phase === 'closed' || this.failure) return;
+    this.drainScheduled = true;
+    defer(() => {
+      this.drainScheduled = false;
+      if (this.phase === 'closed' || this.failure || this.reading.has('inbox')) return; // dispatch() calls again
       this.handle(this.session.drain());
       if (this.options.receiveBudget) this.accountPartial(this.options.receiveBudget);
-      if (this.session.stalled && !this.failure) defer(step);
+      if (this.session.stalled && !this.failure) this.drainLater();
       else this.reading.set('backlog', false);
-    };
-    defer(step);
+    });
   }
 
   /** Report the partial message held to the shared budget; pause reading while it says so. */
@@ -445,11 +448,7 @@ export class Connection {
    */
   private post(event: AppEvent): void {
     this.events.push(event);
-    if (event.type === 'message') {
-      this.inboxBytes += event.data.length;
-      this.inboxCount++;
-      if (this.inboxBytes > this.options.highWaterMark || this.inboxCount > MAX_UNDELIVERED_MESSAGES) this.reading.set('inbox', true);
-    }
+    if (event.type === 'message' && this.inbox.add(event.data.length)) this.reading.set('inbox', true);
     if (this.dispatching) return;
     this.dispatching = true;
     this.dispatch();
@@ -470,9 +469,10 @@ export class Connection {
         this.eventHead = 0;
       }
       if (event.type === 'message') {
-        this.inboxBytes -= event.data.length;
-        this.inboxCount--;
-        if (this.reading.has('inbox') && this.inboxBytes <= this.options.highWaterMark / 2 && this.inboxCount <= MAX_UNDELIVERED_MESSAGES / 2) this.reading.set('inbox', false);
+        if (this.inbox.remove(event.data.length) && this.reading.has('inbox')) {
+          this.reading.set('inbox', false);
+          this.drainLater();
+        }
         this.call(() => this.onmessage?.(event.data));
         // Yield one microtask before anything else is delivered (even a message posted
         // later in this same turn): the SDK queues its notification handler as a microtask

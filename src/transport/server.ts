@@ -57,6 +57,7 @@ import { TicketKeys } from '../resumption/ticket-keys.js';
 import { CloseCode, closeReason } from './close-codes.js';
 import { Connection } from './connection.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
+import { MAX_MESSAGES_PER_TURN } from './inbox.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { PqmcpServerTransport } from './server-transport.js';
 import { ReceiveBudget } from './receive-budget.js';
@@ -135,6 +136,13 @@ export interface ServerTicketOptions {
   ticketsPerSession?: number;
   /** Tickets the anti-replay record holds at once; when full, resumption is refused (full handshakes). Default 100 000. */
   replayCapacity?: number;
+  /**
+   * Offered tickets above this many bytes are refused unopened (full handshake). Default
+   * 8192; raise it (up to 17 408) if your clients' credentials exceed ~7.5 KB.
+   */
+  maxTicketLength?: number;
+  /** Live anti-replay entries one client agent may hold; past it only that agent gets full handshakes. Default replayCapacity / 16. */
+  replayPerAgent?: number;
 }
 
 /** Server-only limits, resolved. */
@@ -213,7 +221,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     httpServer.on('upgrade', this.upgradeListener);
     if (options.tickets) {
       this.ticketKeys = options.tickets.keys;
-      this.replay = new TicketReplayGuard(options.tickets.replayCapacity);
+      this.replay = new TicketReplayGuard(options.tickets.replayCapacity, options.tickets.replayPerAgent);
     }
   }
 
@@ -238,6 +246,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       endpoint: pathname(req.url),
       ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}),
       ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}),
+      ...(t.maxTicketLength !== undefined ? { maxTicketLength: t.maxTicketLength } : {}),
       onRefused: (error) => {
         if (this.listenerCount('ticketRefused') > 0) this.emit('ticketRefused', error, info);
       },
@@ -360,6 +369,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         now: this.resolved.clock.now,
         maxMessageSize: this.resolved.maxMessageSize,
         maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
+        maxMessagesPerCall: MAX_MESSAGES_PER_TURN,
         deferCrypto: true,
         applicationPadding: this.resolved.applicationPadding,
         acceptEndpoints: this.endpoints ?? [this.options.path ?? pathname(req.url)],
@@ -475,7 +485,7 @@ function withGates(resolved: ResolvedOptions, options: PqmcpServerOptions): Reso
 function checkServerTicketOptions(t: ServerTicketOptions): void {
   if (typeof t !== 'object' || t === null) throw new InvalidArgumentError('tickets must be an object');
   // The per-connection fields (replay, endpoint) are filled in by the listener; check the rest once.
-  checkTicketConfig({ keys: t.keys, replay: new TicketReplayGuard(t.replayCapacity), endpoint: '/', ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}), ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}) });
+  checkTicketConfig({ keys: t.keys, replay: new TicketReplayGuard(t.replayCapacity, t.replayPerAgent), endpoint: '/', ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}), ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}), ...(t.maxTicketLength !== undefined ? { maxTicketLength: t.maxTicketLength } : {}) });
 }
 
 export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> {

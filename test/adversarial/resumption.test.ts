@@ -8,13 +8,13 @@ import { toHex } from '../../src/bytes.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
-import { Alert, PqmcpError } from '../../src/errors.js';
-import type { ServerTicketConfig } from '../../src/handshake/resumption.js';
+import { Alert, PqmcpError, ServerBusyError } from '../../src/errors.js';
+import { DEFAULT_MAX_TICKET_LENGTH, type ServerTicketConfig } from '../../src/handshake/resumption.js';
 import { fingerprintHex } from '../../src/identity/index.js';
 import type { ClientTicket } from '../../src/resumption/client-tickets.js';
 import { TicketReplayGuard } from '../../src/resumption/replay.js';
 import { TicketKeys } from '../../src/resumption/ticket-keys.js';
-import type { SessionEvent, SessionOptions } from '../../src/session/session.js';
+import { Session, type SessionEvent, type SessionOptions } from '../../src/session/session.js';
 import { RecordType, encodeRecord } from '../../src/record/index.js';
 import { decodeServerHello, encodeServerHello, unframeHandshake } from '../../src/wire/messages.js';
 import { EXT_PRE_SHARED_KEY, encodePskAccepted } from '../../src/wire/resumption.js';
@@ -282,6 +282,23 @@ describe('resumption: refused tickets fall back to a full handshake', () => {
     expect(r.pair.client.state).toBe('failed');
   });
 
+  it('one agent resuming in a loop takes at most its share of the anti-replay record: another agent still resumes (review F5)', () => {
+    const replay = new TicketReplayGuard(10, 3);
+    const other = makeAgent(base, issuer, 'agent://acme/other-client', { notBefore: NOW - 3600, notAfter: NOW + 30 * 86400 });
+    const greedy = Array.from({ length: 10 }, () => run({ resumeTicket: freshTicket(), tickets: { replay } }));
+    expect(greedy.map((r) => r.pair.server.result!.resumed)).toEqual([true, true, true, false, false, false, false, false, false, false]);
+    for (const r of greedy.slice(3)) expectFallback(r, 'ERR_TICKET_REPLAY_FULL');
+    expect(greedy[3]!.refusals[0]!.message).toMatch(/share/);
+    expectResumed(run({ clientAgent: other, resumeTicket: freshTicket({ clientAgent: other }), tickets: { replay } }), true);
+    expect(replay.size).toBe(4);
+    // The default share is a sixteenth of the capacity.
+    expect(new TicketReplayGuard(100_000).perAgent).toBe(6250);
+    // Expired entries give the share back.
+    const later = NOW + 12 * 3600 + 1;
+    const t = freshTicket({ clientNow: later - 60, serverNow: later - 60 });
+    expectResumed(run({ resumeTicket: t, clientNow: later, serverNow: later, tickets: { replay } }), true);
+  });
+
   it('the anti-replay record full of live tickets fails safe: resumption refused, full handshake', () => {
     const replay = new TicketReplayGuard(1);
     expectResumed(run({ resumeTicket: freshTicket(), tickets: { replay } }), true);
@@ -290,6 +307,51 @@ describe('resumption: refused tickets fall back to a full handshake', () => {
     const t = freshTicket({ clientNow: NOW + 3600, serverNow: NOW + 3600 });
     const later = NOW + 12 * 3600 + 1;
     expectResumed(run({ resumeTicket: t, clientNow: later, serverNow: later, tickets: { replay } }), true);
+  });
+});
+
+describe('resumption: a forged ticket costs no unadmitted work (review F2)', () => {
+  /** A ClientHello offering `forged` (a live key id, then noise) to a server that defers its crypto. */
+  function offer(forged: Uint8Array, extra: Partial<ServerTicketConfig> = {}) {
+    const genuine = freshTicket();
+    const refusals: PqmcpError[] = [];
+    const c = Session.client({ backend: base, identity: client.local, trust: trustFor(issuer), now: at(NOW), expectedPeerId: server.agentId, resumeTicket: { ...genuine, ticket: forged } });
+    const tickets: ServerTicketConfig = { keys, replay: new TicketReplayGuard(), endpoint: '/mcp', onRefused: (e) => refusals.push(e), ...extra };
+    const s = Session.server({ backend: base, identity: server.local, trust: trustFor(issuer), now: at(NOW), deferCrypto: true, tickets });
+    const events = c.start().send.flatMap((r) => s.receive(r).events);
+    return { s, events, refusals };
+  }
+  const forged = (length: number) => {
+    const t = new Uint8Array(length);
+    crypto.getRandomValues(t);
+    t.set(keys.current.id);
+    return t;
+  };
+
+  it('the ticket is opened only after the handshake was admitted (its encapsulation computed): a refused one never opens it', () => {
+    const refused = offer(forged(6500)); // about the most one ClientHello record can carry
+    expect(refused.events.map((e) => e.type)).toEqual(['compute']);
+    expect(refused.refusals).toEqual([]); // not opened yet
+    refused.s.abort(new ServerBusyError('server busy: too many new handshakes from this address, try again later'));
+    expect(refused.refusals).toEqual([]); // the pool refused it (rate, queue): never opened
+    const admitted = offer(forged(6500));
+    const compute = admitted.events[0]!;
+    if (compute.type !== 'compute' || compute.request.op !== 'encapsulate') throw new Error('expected an encapsulation request');
+    const out = admitted.s.resume({ op: 'encapsulate', ...base.xwing.encapsulate(compute.request.publicKey) });
+    expect(admitted.refusals.map((e) => e.code)).toEqual(['ERR_TICKET_INVALID']); // opened now, refused: full handshake
+    expect(out.events.map((e) => e.type)).toEqual(['compute']); // the signature
+  });
+
+  it('tickets above maxTicketLength are refused unopened with ERR_TICKET_INVALID, even a genuine one', () => {
+    const ticket = freshTicket();
+    expect(ticket.ticket.length).toBeLessThan(DEFAULT_MAX_TICKET_LENGTH);
+    expectFallback(run({ resumeTicket: ticket, tickets: { maxTicketLength: 1024 } }), 'ERR_TICKET_INVALID');
+    expectResumed(run({ resumeTicket: ticket }), true);
+    const long = offer(forged(4097), { maxTicketLength: 4096 });
+    const compute = long.events[0]!;
+    if (compute.type !== 'compute' || compute.request.op !== 'encapsulate') throw new Error('expected an encapsulation request');
+    long.s.resume({ op: 'encapsulate', ...base.xwing.encapsulate(compute.request.publicKey) });
+    expect(long.refusals.map((e) => e.code)).toEqual(['ERR_TICKET_INVALID']);
   });
 });
 

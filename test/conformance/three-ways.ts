@@ -69,7 +69,7 @@ export function cleanupAll(): void {
 async function gatewayFor(command: string[]): Promise<{ gateway: CliProcess; url: string }> {
   // Every suite session is a pqmcp session from 127.0.0.1: lift the per-source admission
   // limits and the session cap (the suite does not delete its sessions).
-  return startGateway(['--identity', files.gatewayKey, '--trust', files.trustFile, '--max-sessions', '128', '--max-pending-per-source', '64', '--handshake-rate-per-source', '0'], command);
+  return startGateway(['--identity', files.gatewayKey, '--trust', files.trustFile, '--max-sessions', '128', '--max-pending-per-source', '64', '--handshake-rate-per-source', '0', '--connection-rate-per-source', '0'], command);
 }
 
 async function freePort(): Promise<number> {

@@ -70,7 +70,7 @@ interface Served {
 async function serve(kind: ServerKind, options: Partial<PqmcpServerOptions> = {}): Promise<Served> {
   // Per-source admission defaults would throttle this file's many handshakes from 127.0.0.1.
   // Handshake crypto inline (cryptoWorkers 0): no worker threads to start for each server.
-  const base = { identity: agent(SERVER_ID), trust: trustFor(), host: '127.0.0.1', port: 0, backend: 'native' as const, maxPendingPerSource: 64, handshakeRatePerSource: 0, cryptoWorkers: 0, ...options };
+  const base = { identity: agent(SERVER_ID), trust: trustFor(), host: '127.0.0.1', port: 0, backend: 'native' as const, maxPendingPerSource: 64, handshakeRatePerSource: 0, connectionRatePerSource: 0, cryptoWorkers: 0, ...options };
   const stats: FeatureStats = { cancelled: 0, handlerCalls: 0 };
   const sessionErrors: Error[] = [];
   const sessions: PqmcpServerTransport[] = [];

@@ -123,6 +123,40 @@ describe('queue() and flush()', () => {
   });
 });
 
+describe('maxMessagesPerCall (review F3: a record of 1-byte messages costs ~45x its wire size once decoded)', () => {
+  it('one receive() decodes at most the cap plus one record; the rest waits as wire bytes for drain(), nothing lost or reordered', () => {
+    const pair = established({}, { maxMessagesPerCall: 1024 });
+    const total = 10_000;
+    for (let i = 0; i < total; i++) pair.client.queue(text(String(i % 10)));
+    const wire = pair.client.flush();
+    expect(wire.length).toBe(Math.ceil(total / 1024)); // 1024 1-byte entries per record
+    const chunk = new Uint8Array(wire.reduce((n, r) => n + r.length, 0));
+    let o = 0;
+    for (const r of wire) chunk.set(r, (o += r.length) - r.length);
+    const got: string[] = [];
+    let out = pair.server.receive(chunk);
+    got.push(...messagesOf(out.events));
+    expect(got.length).toBe(1024);
+    expect(pair.server.stalled).toBe(true);
+    expect(pair.server.bufferedBytes).toBe(chunk.length - wire[0]!.length);
+    let calls = 1;
+    while (pair.server.stalled) {
+      out = pair.server.drain();
+      const n = messagesOf(out.events).length;
+      expect(n).toBeLessThanOrEqual(1024);
+      got.push(...messagesOf(out.events));
+      calls++;
+    }
+    expect(calls).toBe(wire.length);
+    expect(got).toEqual(Array.from({ length: total }, (_, i) => String(i % 10)));
+    expect(pair.server.state).toBe('established');
+  });
+
+  it('refuses a cap that is not a positive integer', () => {
+    expect(() => createPair(opts(A), opts(B, { maxMessagesPerCall: 0 }))).toThrow(/maxMessagesPerCall/);
+  });
+});
+
 describe('coalescing on the transports', () => {
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());

@@ -11,6 +11,7 @@ import { Session } from '../../src/session/session.js';
 import { Connection } from '../../src/transport/connection.js';
 import type { ConnectionOptions, MessageSocket } from '../../src/transport/connection.js';
 import { localIdentity } from '../../src/transport/options.js';
+import { MAX_MESSAGES_PER_TURN, MAX_UNDELIVERED_MESSAGES } from '../../src/transport/inbox.js';
 import { agent, fixtureCrypto, makeAgent, makeIssuer, trustFor } from '../helpers/identities.js';
 import { waitFor } from '../helpers/mcp.js';
 
@@ -133,6 +134,29 @@ describe('Connection', () => {
     expect(got.slice(1)).toEqual([10, 20, 30, 40]);
     // One socket message: [10, 20] (34 + 21), the KeyUpdate (1 + 1 + 16 + 4), [30, 40] (74 + 21).
     expect(a.sent.slice(before).map((w) => w.length)).toEqual([55 + 22 + 95]);
+    await client.close();
+  });
+
+  it('pauses reading while more than 1024 received messages wait for delivery (two multi-message records in one read)', async () => {
+    const { client, server, a } = pair();
+    let pauses = 0;
+    let resumes = 0;
+    Object.assign(a, { pause: () => void pauses++, resume: () => void resumes++ });
+    const got: number[] = [];
+    server.onmessage = () => undefined;
+    client.onmessage = (d) => void got.push(d[0]! | (d[1]! << 8));
+    client.start();
+    await client.send(bytes('hello'));
+    await waitFor(() => server.state === 'open', 5_000, 'server open');
+    const before = (server as unknown as { socket: FakeSocket }).socket.sent.length;
+    // 2000 messages of 3 bytes in one turn: records of 1024 and 976 messages (~5 KB each),
+    // written as one socket message, so one receive() posts all 2000 at once.
+    for (let i = 0; i < 2000; i++) void server.send(Uint8Array.of(i & 0xff, i >> 8, 7));
+    await waitFor(() => got.length === 2000, 5_000, 'messages');
+    expect((server as unknown as { socket: FakeSocket }).socket.sent.length - before).toBe(1);
+    expect(got).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+    expect(pauses).toBe(1);
+    expect(resumes).toBe(1);
     await client.close();
   });
 
@@ -268,6 +292,37 @@ describe('Connection', () => {
       for (let i = 0; i < 5; i++) void server.send(bytes(`s${i}`));
       await waitFor(() => got.length === 5, 5_000, 'messages to the client');
       a.bufferedAmount = 0;
+      await client.close();
+    });
+
+    it('a socket read of tiny multi-message entries is decoded only as the inbox drains (review F3), then delivered whole and in order', async () => {
+      const a = new FakeSocket();
+      const b = new FakeSocket();
+      a.peer = b;
+      b.peer = a;
+      const client = new Connection(a, Session.client({ backend, identity: localIdentity(agent('agent://pqmcp-test/client')), trust: trustFor() }), options);
+      const session = Session.server({ backend, identity: localIdentity(agent('agent://pqmcp-test/server')), trust: trustFor(), maxMessagesPerCall: MAX_MESSAGES_PER_TURN });
+      const server = new Connection(b, session, holding);
+      a.connection = client;
+      b.connection = server;
+      const got: string[] = [];
+      server.onmessage = (d) => void got.push(str(d));
+      client.start();
+      await client.send(bytes('m'));
+      await waitFor(() => got.length === 1, 5_000, 'first message');
+      b.bufferedAmount = 1024 * 1024; // the server's replies are backed up: delivery is held
+      const total = 20_000;
+      for (let i = 0; i < total; i++) void client.send(bytes(String(i % 10))); // one turn: one socket message of 0x06 records
+      await waitFor(() => session.bufferedBytes === 0 || session.stalled, 5_000, 'the read');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(got).toEqual(['m']);
+      // Decoded and undelivered: at most the inbox mark plus one call's worth; the rest is still wire bytes (3 per message).
+      expect(session.stalled).toBe(true);
+      expect(session.bufferedBytes).toBeGreaterThan((total - MAX_UNDELIVERED_MESSAGES - MAX_MESSAGES_PER_TURN - 1024) * 3);
+      b.bufferedAmount = 0;
+      await waitFor(() => got.length === total + 1, 10_000, 'held messages');
+      expect(got.slice(1)).toEqual(Array.from({ length: total }, (_, i) => String(i % 10)));
+      expect(session.stalled).toBe(false);
       await client.close();
     });
 

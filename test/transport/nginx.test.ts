@@ -182,8 +182,11 @@ describe.skipIf(NGINX === undefined)('behind a real nginx', { timeout: 60_000 },
       const direct = new WebSocket(`ws://127.0.0.1:${server.address().port}/`, [SUBPROTOCOL], { localAddress: '127.0.0.203', ...forged });
       for (const ws of [viaNginx, direct]) ws.on('error', () => {});
       // Both stay silent: the first-flight deadline reports them with their source.
-      await waitFor(() => errors.length >= 2, 10_000, 'two first-flight timeouts');
-      expect(errors.map((e) => e.remoteAddress).sort()).toEqual(['127.0.0.202', '127.0.0.203']);
+      const seen = (a: string) => errors.some((e) => e.remoteAddress === a);
+      await waitFor(() => seen('127.0.0.202') && seen('127.0.0.203'), 10_000, 'two first-flight timeouts');
+      // The forged address never appears; late closes of the previous test's flood (from
+      // 127.0.0.30, also through nginx) may still be reported meanwhile, with their real address.
+      expect(new Set(errors.map((e) => e.remoteAddress))).toEqual(new Set(['127.0.0.202', '127.0.0.203', ...(seen('127.0.0.30') ? ['127.0.0.30'] : [])]));
       viaNginx.terminate();
       direct.terminate();
     });
