@@ -9,7 +9,9 @@
  *   resume as this client): written 0600, atomically (temporary file + rename), and a
  *   ticket key file others can read is refused like a private key.
  * - The client's ticket file is a cache: a missing, unreadable or malformed one is
- *   reported on stderr and replaced, never fatal. Tickets are removed when used, so two
+ *   reported on stderr and replaced, never fatal. One the group or others can access is
+ *   not used (its PSKs may have been read: resuming with them could be impersonated) and
+ *   is replaced at once by an empty 0600 file, loudly (review F10). Tickets are removed when used, so two
  *   bridges sharing a file at worst both do a full handshake.
  */
 import { readFileSync, statSync } from 'node:fs';
@@ -88,6 +90,13 @@ export class FileTicketStore extends MemoryTicketStore {
     super();
     let text: string | undefined;
     try {
+      const mode = statSync(path).mode;
+      if ((mode & 0o077) !== 0 && process.platform !== 'win32') {
+        const octal = (mode & 0o777).toString(8).padStart(4, '0');
+        warn(`WARNING: tickets file ${path} is accessible by group or others (mode ${octal}); its tickets hold secrets that let their reader resume as you and impersonate those servers to you, so they are NOT used; the file is replaced by an empty one (mode 0600)`);
+        this.changed();
+        return;
+      }
       text = readFileSync(path, 'utf8');
     } catch (err) {
       if ((err as { code?: string }).code !== 'ENOENT') warn(`tickets file ${path} not read (${(err as { code?: string }).code ?? 'error'}); starting without tickets`);

@@ -14,8 +14,11 @@
  *
  * Sharp edges:
  * - The X-Wing exchange is fresh in every resumed handshake: the PSK alone never makes a
- *   traffic key, so a stolen ticket key or PSK does not expose resumed sessions' traffic
- *   (forward secrecy), and a quantum attacker needs X-Wing broken as for a full handshake.
+ *   traffic key, so a stolen ticket key or PSK does not expose recorded sessions' traffic
+ *   (forward secrecy against a passive attacker), and a quantum attacker needs X-Wing
+ *   broken as for a full handshake. An ACTIVE holder of the ticket key or PSK is the server
+ *   to a resuming client (a resumed server proves itself by a PSK Finished only):
+ *   docs/protocol.md 15.7.
  * - The binder is checked before anything else is done with the ticket's contents: a
  *   wrong binder is fatal (BadBinderError), every other refusal falls back to a full
  *   handshake (the ticket is ignored; `onRefused` reports why).
@@ -215,7 +218,8 @@ export function acceptTicket(
   const { backend, tickets } = ctx;
   let early: Uint8Array | undefined;
   try {
-    const offer = decodePskOffer(pskExtension.data);
+    // A malformed extension is a ticket that does not open (15.4 step 1): ERR_TICKET_INVALID.
+    const offer = tryDecode(() => decodePskOffer(pskExtension.data));
     if (offer.ticket.length > (tickets.maxTicketLength ?? DEFAULT_MAX_TICKET_LENGTH)) throw new TicketInvalidError();
     const opened = openTicket(backend, tickets.keys, offer.ticket);
     const t = opened.contents;
@@ -247,6 +251,14 @@ export function acceptTicket(
       // A throwing listener must not break the handshake.
     }
     return undefined;
+  }
+}
+
+function tryDecode<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch {
+    throw new TicketInvalidError();
   }
 }
 

@@ -93,6 +93,8 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
    * Keep the server's resumption tickets here and offer one on the next connection to the
    * same server id and URL: a resumed handshake makes no signatures (PSK + fresh X-Wing).
    * Share one `MemoryTicketStore` between the transports of a process. Default: none.
+   * Leave it unset for a server that must always authenticate with its signature: a ticket
+   * key holder can impersonate a server to a resuming client (docs/threat-model.md).
    */
   tickets?: TicketStore;
 
@@ -106,6 +108,9 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
   /** Hears of each retry of a busy server (attempt, delay, the refusal) before it waits. */
   onBusyRetry?: (event: BusyRetryEvent) => void;
 }
+
+/** NewSessionTickets a client keeps from one connection (a server sends 1 by default, at most 8). */
+export const MAX_TICKETS_PER_CONNECTION = 8;
 
 /** The key a client's tickets are kept under: the server id it expects and the endpoint URL. */
 export function ticketStoreKey(url: URL, expectedServerId: string | undefined): string {
@@ -371,7 +376,10 @@ export class PqmcpClientTransport {
       this.settleHandshake.resolve(result);
     };
     connection.onmessage = (data) => this.deliver(data);
-    if (store) connection.onticket = (ticket) => store.put(storeKey, ticket);
+    // At most MAX_TICKETS_PER_CONNECTION kept per connection: a server sending tickets without
+    // end cannot make a file store rewrite itself without end (review F10).
+    let kept = 0;
+    if (store) connection.onticket = (ticket) => void (kept++ < MAX_TICKETS_PER_CONNECTION && store.put(storeKey, ticket));
     connection.onerror = (error) => {
       if (this.willRetry(connection, error)) return;
       this.settleHandshake.reject(error);

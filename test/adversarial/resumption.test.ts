@@ -342,6 +342,26 @@ describe('resumption: a forged ticket costs no unadmitted work (review F2)', () 
     expect(out.events.map((e) => e.type)).toEqual(['compute']); // the signature
   });
 
+  it('a malformed pre_shared_key extension is ERR_TICKET_INVALID (15.4 step 1), then a full handshake', () => {
+    const genuine = freshTicket();
+    const refusals: PqmcpError[] = [];
+    const c = Session.client({ backend: base, identity: client.local, trust: trustFor(issuer), now: at(NOW), expectedPeerId: server.agentId, resumeTicket: genuine });
+    const s = Session.server({ backend: base, identity: server.local, trust: trustFor(issuer), now: at(NOW), deferCrypto: true, tickets: { keys, replay: new TicketReplayGuard(), endpoint: '/mcp', onRefused: (e) => refusals.push(e) } });
+    const [hello] = c.start().send;
+    const bad = hello!.slice();
+    // The extension is ticket<2> || binder[32], at the very end of the ClientHello: make the ticket's length overrun.
+    const prefix = bad.length - 32 - genuine.ticket.length - 2;
+    expect((bad[prefix]! << 8) | bad[prefix + 1]!).toBe(genuine.ticket.length);
+    const longer = genuine.ticket.length + 1;
+    bad[prefix] = longer >> 8;
+    bad[prefix + 1] = longer & 0xff;
+    const compute = s.receive(bad).events[0]!;
+    if (compute.type !== 'compute' || compute.request.op !== 'encapsulate') throw new Error('expected an encapsulation request');
+    s.resume({ op: 'encapsulate', ...base.xwing.encapsulate(compute.request.publicKey) });
+    expect(refusals.map((e) => e.code)).toEqual(['ERR_TICKET_INVALID']);
+    expect(s.state).toBe('handshaking'); // a full handshake goes on
+  });
+
   it('tickets above maxTicketLength are refused unopened with ERR_TICKET_INVALID, even a genuine one', () => {
     const ticket = freshTicket();
     expect(ticket.ticket.length).toBeLessThan(DEFAULT_MAX_TICKET_LENGTH);
