@@ -60,7 +60,7 @@ describe('pqmcp manifest, credential issue --tools-manifest, connect --manifest'
     const approved: ToolManifest = { ...manifest, tools: manifest.tools.filter((t) => t.name !== 'get-env') };
     const small = join(tmp.dir, 'approved.manifest.json');
     writeFileSync(small, JSON.stringify(approved));
-    const issued = await cli(['credential', 'issue', '--issuer', issuerKey, '--agent', server.key, '--tools-manifest', small, '--out', server.cred, '--force', '--json']);
+    const issued = await cli(['credential', 'issue', '--issuer', issuerKey, '--agent', server.key, '--usage', 'server', '--tools-manifest', small, '--out', server.cred, '--force', '--json']);
     expect(issued.code, issued.stderr).toBe(0);
     expect(JSON.parse(issued.stdout).attributes[MANIFEST_CLAIM]).toBe(manifestHash(approved));
 
