@@ -130,11 +130,28 @@ function pick<T>(list: Ticket<T>[]): Ticket<T> {
 /** The accounting key of an address: IPv4 (mapped forms unwrapped), or an IPv6 /64 prefix. */
 export function sourceKey(address: string | undefined): string {
   if (address === undefined || address === '') return 'unknown';
-  const bare = address.replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
-  if (mapped) return mapped[1]!;
+  const bare = unmapped(address.replace(/%.*$/, ''));
   if (isIP(bare) !== 6) return bare;
   return `${expandIpv6(bare).slice(0, 4).join(':')}::/64`;
+}
+
+/** An IPv4-mapped IPv6 address (::ffff:1.2.3.4, or in hex, ::ffff:102:304) as IPv4; anything else unchanged. */
+function unmapped(address: string): string {
+  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (dotted) return dotted[1]!;
+  if (isIP(address) !== 6) return address;
+  const g = expandIpv6(address);
+  if (!g.slice(0, 5).every((x) => x === '0') || g[5] !== 'ffff') return address;
+  const [hi, lo] = [parseInt(g[6]!, 16), parseInt(g[7]!, 16)];
+  return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+}
+
+/** An X-Forwarded-For entry without a port: "1.2.3.4:5678" and "[2001:db8::1]:443" are the bare address. */
+function withoutPort(hop: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(hop);
+  if (bracketed) return bracketed[1]!;
+  const v4 = /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(hop);
+  return v4 ? v4[1]! : hop;
 }
 
 /** The eight 16-bit groups of an IPv6 address, as lowercase hex without leading zeros. */
@@ -184,9 +201,7 @@ export class TrustedProxies {
 
   has(address: string | undefined): boolean {
     if (address === undefined || this.size === 0) return false;
-    const bare = address.replace(/%.*$/, '');
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
-    if (mapped) return this.list.check(mapped[1]!, 'ipv4');
+    const bare = unmapped(address.replace(/%.*$/, ''));
     const family = isIP(bare);
     return family !== 0 && this.list.check(bare, family === 4 ? 'ipv4' : 'ipv6');
   }
@@ -197,18 +212,23 @@ export class TrustedProxies {
  * case the proxy's report wins: `X-Forwarded-For` read from the right, skipping the
  * trusted proxies (each proxy appends the address it saw, so the rightmost untrusted entry
  * is the first one no trusted proxy vouches for). A trusted peer without a usable header is
- * itself the source.
+ * itself the source. Entries may carry a port ("1.2.3.4:5678", "[2001:db8::1]:443").
+ *
+ * When every entry is trusted (a client whose own address is in a trusted range), the
+ * rightmost entry is the source: the one our peer wrote. Anything left of it may have
+ * come from the client, so the leftmost is never believed (review F9): such clients are
+ * told apart only as far as the nearest proxy saw them.
  */
 export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, trusted: TrustedProxies): string | undefined {
   if (!trusted.has(peer) || forwardedFor === undefined) return peer;
   const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
     .split(',')
-    .map((h) => h.trim())
+    .map((h) => withoutPort(h.trim()))
     .filter((h) => h !== '');
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = hops[i]!;
     if (isIP(hop) === 0) return peer; // Garbage from a trusted proxy: fall back to the proxy itself.
     if (!trusted.has(hop)) return hop;
   }
-  return hops[0] ?? peer;
+  return hops[hops.length - 1] ?? peer;
 }

@@ -107,8 +107,21 @@ describe('trusted proxies', () => {
     expect(clientAddress('127.0.0.2', '127.0.0.77', new TrustedProxies([]))).toBe('127.0.0.2');
   });
 
-  it('a chain of trusted hops only: the left-most', () => {
-    expect(clientAddress('127.0.0.2', '10.0.0.1, 10.0.0.2', trusted)).toBe('10.0.0.1');
+  it('a chain of trusted hops only: the right-most (written by our peer), never the client-chosen left-most (review F9)', () => {
+    expect(clientAddress('127.0.0.2', '10.0.0.1, 10.0.0.2', trusted)).toBe('10.0.0.2');
+    // A client inside a trusted range prepending fresh trusted addresses gets no fresh source.
+    const sources = new Set(Array.from({ length: 20 }, (_, i) => sourceKey(clientAddress('127.0.0.2', `10.9.${i}.1, 10.0.0.5`, trusted))));
+    expect([...sources]).toEqual(['10.0.0.5']);
+  });
+
+  it('entries with a port, and IPv4-mapped IPv6 in hex form, are the addresses they name', () => {
+    expect(clientAddress('127.0.0.2', '1.2.3.4:5678', trusted)).toBe('1.2.3.4');
+    expect(clientAddress('127.0.0.2', '[2001:db8::7]:443, 10.0.0.3:80', trusted)).toBe('2001:db8::7');
+    expect(clientAddress('127.0.0.2', '[2001:db8::7]', trusted)).toBe('2001:db8::7');
+    expect(sourceKey('::ffff:102:304')).toBe('1.2.3.4');
+    expect(sourceKey('::ffff:7f00:2')).toBe(sourceKey('127.0.0.2'));
+    expect(trusted.has('::ffff:a00:1')).toBe(true); // 10.0.0.1
+    expect(clientAddress('::ffff:7f00:2', '1.2.3.4', trusted)).toBe('1.2.3.4');
   });
 
   it('refuses entries that are not addresses or CIDR blocks', () => {
