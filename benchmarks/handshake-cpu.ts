@@ -27,11 +27,11 @@ function cpuMs<T>(fn: () => T): [T, number] {
 
 function fixtures(backend: CryptoBackend) {
   const issuer = createIssuer(backend, { id: 'issuer://bench' });
-  const make = (agentId: string) => {
+  const make = (agentId: string, usage: 'client' | 'server') => {
     const keyPair = identityFromSeed(backend, backend.randomBytes(64));
-    return { keyPair, credential: issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey }) };
+    return { keyPair, credential: issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey, usage }) };
   };
-  return { client: make('agent://bench/client'), server: make('agent://bench/server'), trust: new TrustStore({ issuers: [{ id: issuer.id, publicKey: issuer.publicKey }] }) };
+  return { client: make('agent://bench/client', 'client'), server: make('agent://bench/server', 'server'), trust: new TrustStore({ issuers: [{ id: issuer.id, publicKey: issuer.publicKey }] }) };
 }
 
 function handshakeOnce(backend: CryptoBackend, f: ReturnType<typeof fixtures>): { client: number; server: number; wall: number } {

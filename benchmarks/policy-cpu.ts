@@ -23,6 +23,7 @@ const peer = {
   displayName: 'bench client',
   fingerprint: 'ab'.repeat(32),
   publicKey: new Uint8Array(0),
+  usage: 'client' as const,
   scopes: ['tools:call'],
   attributes: { team: 'bench' },
   notBefore: 0,

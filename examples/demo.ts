@@ -32,15 +32,15 @@ import {
 
 const backend = selectBackend();
 
-function makeAgent(issuer: ReturnType<typeof createIssuer>, agentId: string, scopes: string[], attributes: Record<string, string>): AgentIdentity {
+function makeAgent(issuer: ReturnType<typeof createIssuer>, agentId: string, usage: 'client' | 'server', scopes: string[], attributes: Record<string, string>): AgentIdentity {
   const keyPair = identityFromSeed(backend, generateIdentitySeed(backend));
-  const credential = issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey, scopes, attributes, validForSeconds: 3600 });
+  const credential = issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey, usage, scopes, attributes, validForSeconds: 3600 });
   return createAgentIdentity({ keyPair, credential });
 }
 
 const issuer = createIssuer(backend, { id: 'issuer://demo.example/ca' });
-const serverAgent = makeAgent(issuer, 'agent://demo.example/travel-tools', ['mcp:serve'], { owner: 'platform-team' });
-const clientAgent = makeAgent(issuer, 'agent://demo.example/planner', ['tools:call', 'trips:book'], { model: 'demo-model-1', owner: 'alice' });
+const serverAgent = makeAgent(issuer, 'agent://demo.example/travel-tools', 'server', ['mcp:serve'], { owner: 'platform-team' });
+const clientAgent = makeAgent(issuer, 'agent://demo.example/planner', 'client', ['tools:call', 'trips:book'], { model: 'demo-model-1', owner: 'alice' });
 const trust = new TrustStore({ issuers: [{ id: issuer.id, publicKey: issuer.publicKey }] });
 
 // --- server: a fresh McpServer per verified session -------------------------------------------

@@ -13,12 +13,12 @@ import { PqmcpClientTransport, TrustStore, createAgentIdentity, createIssuer, ge
 const backend = selectBackend();
 const ca = createIssuer(backend, { id: 'issuer://example.com/ca' });
 const trust = new TrustStore({ issuers: [{ id: ca.id, publicKey: ca.publicKey }] });
-function agentIdentity(agentId: string, scopes: string[]) {
+function agentIdentity(agentId: string, usage: 'client' | 'server', scopes: string[]) {
   const keyPair = identityFromSeed(backend, generateIdentitySeed(backend));
-  return createAgentIdentity({ keyPair, credential: issueCredential(backend, ca, { agentId, publicKey: keyPair.publicKey, scopes }) });
+  return createAgentIdentity({ keyPair, credential: issueCredential(backend, ca, { agentId, publicKey: keyPair.publicKey, usage, scopes }) });
 }
-const tools = agentIdentity('agent://example.com/tools', ['mcp:serve']);
-const planner = agentIdentity('agent://example.com/planner', ['notes:read']);
+const tools = agentIdentity('agent://example.com/tools', 'server', ['mcp:serve']);
+const planner = agentIdentity('agent://example.com/planner', 'client', ['notes:read']);
 
 /** One McpServer; `caller` names the verified agent where the SDK does not deliver it. */
 function notesServer(caller?: string): McpServer {

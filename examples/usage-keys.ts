@@ -17,6 +17,7 @@ import {
   identityFromSeed,
   issueCredential,
   selectBackend,
+  type CredentialUsage,
 } from '../src/index.js';
 
 const dir = process.argv[2] ?? 'keys';
@@ -24,17 +25,19 @@ const backend = selectBackend();
 // The issuer's key signs credentials. Here it lives only in memory; keep a real one offline.
 const issuer = createIssuer(backend, { id: 'issuer://example.com/ca' });
 
-const agents = {
-  tools: { agentId: 'agent://example.com/tools', scopes: ['mcp:serve'] },
-  planner: { agentId: 'agent://example.com/planner', scopes: ['notes:read', 'notes:write'] },
-  intern: { agentId: 'agent://example.com/intern', scopes: ['notes:read'] },
+// usage: what each credential lets its agent be. The tools server's credential cannot be
+// used to dial in as a client, and the clients' cannot impersonate the server.
+const agents: Record<string, { agentId: string; usage: CredentialUsage; scopes: string[] }> = {
+  tools: { agentId: 'agent://example.com/tools', usage: 'server', scopes: ['mcp:serve'] },
+  planner: { agentId: 'agent://example.com/planner', usage: 'client', scopes: ['notes:read', 'notes:write'] },
+  intern: { agentId: 'agent://example.com/intern', usage: 'client', scopes: ['notes:read'] },
 };
 
 mkdirSync(dir, { recursive: true, mode: 0o700 });
-for (const [name, { agentId, scopes }] of Object.entries(agents)) {
+for (const [name, { agentId, usage, scopes }] of Object.entries(agents)) {
   const seed = generateIdentitySeed(backend); // 64 bytes: the agent's private key
   const { publicKey } = identityFromSeed(backend, seed);
-  const credential = issueCredential(backend, issuer, { agentId, publicKey, scopes, validForSeconds: 24 * 3600 });
+  const credential = issueCredential(backend, issuer, { agentId, publicKey, usage, scopes, validForSeconds: 24 * 3600 });
   const keyFile = join(dir, `${name}.key.json`);
   // Mode 0600: loadIdentity refuses a private key file that others can read. 'wx': never overwrite.
   writeFileSync(keyFile, JSON.stringify(encodePrivateKeyFile({ kind: 'agent', id: agentId, seed })), { mode: 0o600, flag: 'wx' });

@@ -478,8 +478,9 @@ export class CredentialUsageError extends CredentialError {
   constructor(
     readonly usage: string,
     readonly role: 'client' | 'server',
+    message?: string,
   ) {
-    super('ERR_CREDENTIAL_USAGE', `credential usage is ${usage}; it may not act as a ${role}`, Alert.wrongCredentialUsage);
+    super('ERR_CREDENTIAL_USAGE', message ?? `credential usage is ${usage}; it may not act as a ${role}`, Alert.wrongCredentialUsage);
   }
 }
 
@@ -487,9 +488,11 @@ export class CredentialUsageError extends CredentialError {
 export class NameConstraintError extends CredentialError {
   constructor(
     readonly agentId: string,
-    readonly issuer: string,
+    /** The constrained issuer; undefined when the caller's own constraint (serverIdConstraints) refused. */
+    readonly issuer: string | undefined,
+    message?: string,
   ) {
-    super('ERR_NAME_CONSTRAINT', `issuer ${JSON.stringify(issuer)} may not vouch for ${JSON.stringify(agentId)}`, Alert.nameConstraintViolation);
+    super('ERR_NAME_CONSTRAINT', message ?? `issuer ${JSON.stringify(issuer)} may not vouch for ${JSON.stringify(agentId)}`, Alert.nameConstraintViolation);
   }
 }
 

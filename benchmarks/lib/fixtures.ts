@@ -32,13 +32,13 @@ export interface PqmcpFixture {
 export function makePqmcpFixture(): PqmcpFixture {
   const backend = selectBackend('native');
   const issuer = createIssuer(backend, { id: 'issuer://pqmcp-bench' });
-  const agent = (agentId: string, scopes: string[]): AgentSeed => {
+  const agent = (agentId: string, usage: 'client' | 'server', scopes: string[]): AgentSeed => {
     const seed = generateIdentitySeed(backend);
     const keyPair = identityFromSeed(backend, seed);
-    const credential = issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey, scopes, validForSeconds: 24 * 3600 });
+    const credential = issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey, usage, scopes, validForSeconds: 24 * 3600 });
     return { seed, credential: credential.encoded };
   };
-  return { issuerId: issuer.id, issuerPublicKey: issuer.publicKey, server: agent(SERVER_AGENT_ID, ['mcp:serve']), client: agent(CLIENT_AGENT_ID, ['tools:call']) };
+  return { issuerId: issuer.id, issuerPublicKey: issuer.publicKey, server: agent(SERVER_AGENT_ID, 'server', ['mcp:serve']), client: agent(CLIENT_AGENT_ID, 'client', ['tools:call']) };
 }
 
 export function identityOf(fixture: PqmcpFixture, side: 'server' | 'client', backend: CryptoBackend = selectBackend('native')): AgentIdentity {

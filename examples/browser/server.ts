@@ -43,10 +43,10 @@ export interface BrowserDemo {
   close(): Promise<void>;
 }
 
-function agent(issuer: Issuer, agentId: string, scopes: string[]): { identity: AgentIdentity; seed: Uint8Array } {
+function agent(issuer: Issuer, agentId: string, usage: 'client' | 'server', scopes: string[]): { identity: AgentIdentity; seed: Uint8Array } {
   const seed = generateIdentitySeed(backend);
   const keyPair = identityFromSeed(backend, seed);
-  const credential = issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey, scopes, validForSeconds: 3600 });
+  const credential = issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey, usage, scopes, validForSeconds: 3600 });
   return { identity: createAgentIdentity({ keyPair, credential }), seed };
 }
 
@@ -70,8 +70,8 @@ function travelTools(): McpServer {
 export async function startBrowserDemo(options: { httpPort?: number; mcpPort?: number } = {}): Promise<BrowserDemo> {
   const issuer = createIssuer(backend, { id: 'issuer://demo.example/ca' });
   const stranger = createIssuer(backend, { id: 'issuer://elsewhere.example/ca' });
-  const server = agent(issuer, 'agent://demo.example/travel-tools', ['mcp:serve']);
-  const planner = agent(issuer, 'agent://demo.example/browser-planner', ['tools:call']);
+  const server = agent(issuer, 'agent://demo.example/travel-tools', 'server', ['mcp:serve']);
+  const planner = agent(issuer, 'agent://demo.example/browser-planner', 'client', ['tools:call']);
   const trust = new TrustStore({ issuers: [{ id: issuer.id, publicKey: issuer.publicKey }] });
   const otherTrust = new TrustStore({ issuers: [{ id: stranger.id, publicKey: stranger.publicKey }] });
 

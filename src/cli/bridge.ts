@@ -21,8 +21,8 @@
  *   handshake alone does not mean accepted. A refusal is exit 1 with ERR_NOT_ADMITTED.
  * - The banner names the backend per primitive (describeBackend): on Node 20 "native"
  *   serves the AEAD and classical curves while ML-KEM and ML-DSA are the portable ones.
- * - --expect names the server (like a TLS hostname check); only an explicit --any-server
- *   accepts whatever server the trust file vouches for.
+ * - --expect names the server (like a TLS hostname check), --expect-prefix a set of them;
+ *   only an explicit --any-server accepts whatever server the trust file vouches for.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { PeerAlertError, PqmcpError } from '../errors.js';
@@ -37,7 +37,9 @@ import { connectPinHooks } from './pins.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { notAdmittedReason } from './admission.js';
-import { CliError, errorLine } from './output.js';
+import { CliError, asUsage, errorLine } from './output.js';
+import { normaliseNameConstraints } from '../identity/name-constraints.js';
+import { checkEndpoint } from '../handshake/endpoint.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
 import { FileTicketStore } from './tickets.js';
 
@@ -56,7 +58,10 @@ function isResponse(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id } {
 }
 
 export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number> {
-  const { parsed: p, url: parsedUrl, keyPath, trustPath, expect, anyServer, backendChoice, drainSeconds, busyRetries, busyRetryMaxMs } = plan;
+  const { parsed: p, url: parsedUrl, keyPath, trustPath, expect, anyServer, endpoint, backendChoice, drainSeconds, busyRetries, busyRetryMaxMs } = plan;
+  // Flag values connect.ts could not check without loading these modules: still usage errors (exit 2).
+  const serverIdConstraints = plan.serverIdConstraints !== undefined ? asUsage(() => normaliseNameConstraints(plan.serverIdConstraints, '--expect-prefix')) : undefined;
+  if (endpoint !== undefined) asUsage(() => checkEndpoint(endpoint, '--endpoint'));
   // connect.ts runs without the backend selector run.ts installs for other commands.
   ctx.useBackendSelector(selectBackend);
   const backend = ctx.backend(backendChoice);
@@ -73,7 +78,10 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
     trust,
     backend,
     hooks,
-    ...(expect !== undefined ? { expectedServerId: expect } : { allowAnyServer: true }),
+    ...(expect !== undefined ? { expectedServerId: expect } : {}),
+    ...(serverIdConstraints !== undefined ? { serverIdConstraints } : {}),
+    ...(anyServer ? { allowAnyServer: true } : {}),
+    ...(endpoint !== undefined ? { endpoint } : {}),
     busyRetry: busyRetries === 0 ? false : { ...(busyRetries !== undefined ? { attempts: busyRetries } : {}), ...(busyRetryMaxMs !== undefined ? { maxDelayMs: busyRetryMaxMs } : {}) },
     onBusyRetry: (e) => log(`server busy (${e.error.code}); retry ${e.attempt} of ${e.attempts} in ${e.delayMs} ms`),
     ...(tickets ? { tickets } : {}),

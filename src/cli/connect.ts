@@ -6,10 +6,14 @@
  *
  * Sharp edge: keep this file's static imports to args.ts, output.ts and identity/rules.ts;
  * the flag blocks of other features (pins, tickets) live here rather than in their heavy
- * modules for that reason.
+ * modules for that reason (so --expect-prefix and --endpoint values are checked by
+ * bridge.ts, first thing, still as usage errors).
+ * - --expect names the server (like a TLS hostname check), --expect-prefix a set of them
+ *   (replicas); only an explicit --any-server accepts whatever server the trust file
+ *   vouches for (and the library warns about it once more on stderr).
  */
 import type { BackendChoice } from '../crypto/select.js';
-import { checkId, flag, parse, parseDuration, positionals, required, str } from './args.js';
+import { checkId, flag, list, parse, parseDuration, positionals, required, str } from './args.js';
 import type { Parsed } from './args.js';
 import type { Context } from './context.js';
 import { UsageError } from './output.js';
@@ -35,9 +39,14 @@ export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --tru
   --credential <file>      its credential (default: <name>.cred.json beside the key)
   --trust <file>           issuers (and pins) this agent trusts to vouch for the server
   --revocations <file>     revocation list, repeatable
-  --expect <agent id>      the server's agent id: any other server is refused (required,
-                           unless --any-server)
+  --expect <agent id>      the server's agent id: any other server is refused (this, or
+                           --expect-prefix, is required unless --any-server)
+  --expect-prefix <prefix> accept a server whose agent id is within this prefix, repeatable
+                           ('agent://acme/tools/' = any id below it; docs/protocol.md 6.4)
   --any-server             accept any server your trust file vouches for (not recommended)
+  --endpoint <endpoint>    the endpoint named in the handshake, checked by the server:
+                           //host[:port]/path or a service name svc:<name> (default: from
+                           the URL; set it when dialling through a tunnel or proxy)
   --backend <name>         crypto backend: auto (default), native or noble
   --busy-retries <n>       retries of a busy server (close 4006), with jittered exponential
                            backoff, each logged on stderr (default 5; 0 = none)
@@ -70,6 +79,9 @@ const CONNECT_OPTIONS = {
   revocations: { type: 'string', multiple: true },
   expect: { type: 'string' },
   'any-server': { type: 'boolean' },
+  // --- roles and name constraints, endpoint binding (issue 11) ---
+  'expect-prefix': { type: 'string', multiple: true },
+  endpoint: { type: 'string' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
   // end of stdin: how long to wait for the answers still owed
@@ -92,7 +104,11 @@ export interface ConnectPlan {
   keyPath: string;
   trustPath: string;
   expect: string | undefined;
+  /** --expect-prefix as given (issue 11; bridge.ts checks them). */
+  serverIdConstraints: string[] | undefined;
   anyServer: boolean;
+  /** --endpoint as given (issue 11; bridge.ts checks it). */
+  endpoint: string | undefined;
   backendChoice: BackendChoice | undefined;
   drainSeconds: number;
   busyRetries: number | undefined;
@@ -113,12 +129,15 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   const keyPath = required(p, 'identity', 'connect');
   const trustPath = required(p, 'trust', 'connect');
   const expect = str(p, 'expect');
+  const prefixes = list(p, 'expect-prefix');
   const anyServer = flag(p, 'any-server');
-  if (expect !== undefined && anyServer) throw new UsageError('connect: give --expect or --any-server, not both');
-  if (expect === undefined && !anyServer) {
-    throw new UsageError('connect: --expect <server agent id> is required (or --any-server to accept any server your trust file vouches for)');
+  if ((expect !== undefined || prefixes.length > 0) && anyServer) throw new UsageError('connect: give --expect / --expect-prefix or --any-server, not both');
+  if (expect === undefined && prefixes.length === 0 && !anyServer) {
+    throw new UsageError('connect: --expect <server agent id> (or --expect-prefix <id prefix>) is required (or --any-server to accept any server your trust file vouches for)');
   }
   if (expect !== undefined) checkId(expect, '--expect');
+  const serverIdConstraints = prefixes.length > 0 ? prefixes : undefined;
+  const endpoint = str(p, 'endpoint');
   const backendChoice = str(p, 'backend');
   if (backendChoice !== undefined && !['auto', 'native', 'noble'].includes(backendChoice)) throw new UsageError('--backend must be auto, native or noble');
 
@@ -138,7 +157,9 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
     keyPath,
     trustPath,
     expect,
+    serverIdConstraints,
     anyServer,
+    endpoint,
     backendChoice: backendChoice as BackendChoice | undefined,
     drainSeconds,
     busyRetries,

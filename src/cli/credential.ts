@@ -9,12 +9,14 @@
  * Sharp edges:
  * - `--agent` may be a credential file: that re-issues (renews) it for the same id and key,
  *   with the claims given now (nothing is copied from the old credential but id and key).
+ * - --usage defaults to client (least authority): a server's credential needs --usage server
+ *   (or both); `pqmcp serve` refuses a credential whose usage does not permit serving.
  * - verify exits 1 when the credential is not acceptable (expired, revoked, untrusted...),
  *   2 when the input files are bad: scripts can tell "no" from "could not check".
  */
 import { toHex } from '../bytes.js';
-import { DEFAULT_VALIDITY_SECONDS, MAX_SERIAL_LENGTH, issueCredential, selfSignedCredential } from '../identity/credential.js';
-import type { Credential } from '../identity/credential.js';
+import { DEFAULT_CREDENTIAL_USAGE, DEFAULT_VALIDITY_SECONDS, MAX_SERIAL_LENGTH, issueCredential, selfSignedCredential } from '../identity/credential.js';
+import type { Credential, CredentialUsage } from '../identity/credential.js';
 import { fingerprintHex } from '../identity/fingerprint.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { PqmcpError } from '../errors.js';
@@ -42,6 +44,8 @@ pqmcp credential issue --self-signed --agent <agent key file> [options]
   --agent <file>        public key / private key / credential file of the agent
   --self-signed         sign with the agent's own key (peers must pin it: pqmcp trust pin)
   --id <uri>            agent id to vouch for (default: the id in the agent file)
+  --usage <role>        client, server or both: the role(s) the agent may play
+                        (default client; a server needs --usage server or both)
   --name <text>         display name
   --scope <scope>       a claim, repeatable (e.g. --scope tools:call --scope resources:read)
   --attr <key=value>    an attribute, repeatable (e.g. --attr owner=team-a)
@@ -62,6 +66,7 @@ pqmcp credential verify <credential file> --trust <trust file> [options]
   --trust <file>        trust file
   --revocations <file>  revocation list, repeatable
   --expect <id>         also require this agent id
+  --as <role>           also require that the credential may act as client or server
   --at <time>           check at this time instead of now
   --clock-skew <secs>   allowed clock skew (default 60)`;
 
@@ -75,7 +80,14 @@ function parseSerial(text: string): Uint8Array {
   return Uint8Array.from(text.match(/../g)!.map((h) => parseInt(h, 16)));
 }
 
-function claims(p: Parsed): { displayName?: string; scopes: string[]; attributes: Record<string, string>; notBefore?: number; notAfter?: number; validForSeconds?: number; serial?: Uint8Array } {
+/** --usage: the least authority ('client') by default, so a server credential is always a deliberate choice. */
+function usageOf(p: Parsed): CredentialUsage {
+  const usage = str(p, 'usage') ?? DEFAULT_CREDENTIAL_USAGE;
+  if (usage !== 'client' && usage !== 'server' && usage !== 'both') throw new UsageError('--usage must be client, server or both');
+  return usage;
+}
+
+function claims(p: Parsed): { usage: CredentialUsage; displayName?: string; scopes: string[]; attributes: Record<string, string>; notBefore?: number; notAfter?: number; validForSeconds?: number; serial?: Uint8Array } {
   const attributes: Record<string, string> = {};
   for (const a of list(p, 'attr')) {
     const [k, v] = parseKeyValue(a, '--attr');
@@ -96,6 +108,7 @@ function claims(p: Parsed): { displayName?: string; scopes: string[]; attributes
   const scopes = list(p, 'scope');
   if (new Set(scopes).size !== scopes.length) throw new UsageError('a --scope is given twice');
   return {
+    usage: usageOf(p),
     ...(name !== undefined ? { displayName: name } : {}),
     scopes,
     attributes,
@@ -109,6 +122,7 @@ export interface CredentialSummary {
   agentId: string;
   displayName: string;
   keyFingerprint: string;
+  usage: CredentialUsage;
   scopes: string[];
   attributes: Record<string, string>;
   notBefore: string;
@@ -126,6 +140,7 @@ export function credentialSummary(backend: CryptoBackend, c: Credential): Creden
     agentId: c.agentId,
     displayName: c.displayName,
     keyFingerprint,
+    usage: c.usage,
     scopes: c.scopes,
     attributes: c.attributes,
     notBefore: isoTime(c.notBefore),
@@ -144,6 +159,7 @@ export function credentialLines(s: CredentialSummary, indent = '  '): string[] {
       ['agent', s.agentId],
       ['name', s.displayName || undefined],
       ['key', s.keyFingerprint],
+      ['usage', s.usage],
       ['scopes', s.scopes.length ? s.scopes.join(', ') : '(none)'],
       ['attributes', attrs.length ? attrs.map(([k, v]) => `${k}=${v}`).join(', ') : undefined],
       ['valid', `${s.notBefore} to ${s.notAfter}`],
@@ -160,6 +176,7 @@ const ISSUE_OPTIONS = {
   agent: { type: 'string' },
   'self-signed': { type: 'boolean' },
   id: { type: 'string' },
+  usage: { type: 'string' },
   name: { type: 'string' },
   scope: { type: 'string', multiple: true },
   attr: { type: 'string', multiple: true },
@@ -217,7 +234,7 @@ async function issue(ctx: Context, argv: string[]): Promise<number> {
 
 async function verify(ctx: Context, argv: string[]): Promise<number> {
   const command = 'credential verify';
-  const p = parse(argv, { trust: { type: 'string' }, revocations: { type: 'string', multiple: true }, expect: { type: 'string' }, at: { type: 'string' }, 'clock-skew': { type: 'string' } }, command);
+  const p = parse(argv, { trust: { type: 'string' }, revocations: { type: 'string', multiple: true }, expect: { type: 'string' }, as: { type: 'string' }, at: { type: 'string' }, 'clock-skew': { type: 'string' } }, command);
   if (flag(p, 'help')) return ctx.help(CREDENTIAL_USAGE);
   const [path] = positionals(p, command, ['<credential file>']);
   const trustPath = required(p, 'trust', command);
@@ -227,11 +244,13 @@ async function verify(ctx: Context, argv: string[]): Promise<number> {
   const skew = skewText !== undefined ? Number(skewText) : undefined;
   if (skew !== undefined && (!Number.isFinite(skew) || skew < 0 || skew > 3600)) throw new UsageError('--clock-skew must be 0..3600 seconds');
   const expect = str(p, 'expect');
+  const role = str(p, 'as');
+  if (role !== undefined && role !== 'client' && role !== 'server') throw new UsageError('--as must be client or server');
   const credential = await loadCredential(path!);
   const trust = await loadTrustStore(trustPath, { revocations: list(p, 'revocations') });
   const backend = ctx.backend();
   try {
-    const peer = trust.verifyCredential(backend, credential, { now: () => nowMs, ...(skew !== undefined ? { clockSkewSeconds: skew } : {}), ...(expect !== undefined ? { expectedPeerId: expect } : {}) });
+    const peer = trust.verifyCredential(backend, credential, { now: () => nowMs, ...(skew !== undefined ? { clockSkewSeconds: skew } : {}), ...(expect !== undefined ? { expectedPeerId: expect } : {}), ...(role !== undefined ? { peerRole: role } : {}) });
     const summary = credentialSummary(backend, peer.credential);
     printResult(ctx.output, ctx.json, { valid: true, file: path, ...summary }, () => [
       `valid: ${peer.agentId} is vouched for by ${peer.issuer}${peer.selfSigned ? ' (self-signed, pinned)' : ''}; ${humanDuration(peer.notAfter * 1000 - nowMs)} left`,

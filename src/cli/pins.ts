@@ -2,7 +2,7 @@
  * Tool pins and tool manifests on the command line.
  *
  *   pqmcp pins list --pins <file>                            servers, pinned and held tools
- *   pqmcp pins approve <server agent id> [tool...] --pins <file>   held tools become pinned
+ *   pqmcp pins approve <server agent id> [tool[@hash]...] --pins <file>   held tools become pinned
  *   pqmcp pins forget <server agent id> [tool] --pins <file>       drop a server's pins (or one tool's)
  *   pqmcp manifest capture [--out <file>] -- <stdio MCP server command...>
  *                                   the server's tools as a manifest, for
@@ -11,6 +11,10 @@
  * and, for `pqmcp connect`, the hook its --pins / --new-tools / --manifest flags make.
  *
  * Sharp edges:
+ * - approve pins what is held when it runs. `tool@<hash prefix>` (list shows it) pins the
+ *   tool only if the definition held then still has that hash: a server that lists another
+ *   definition between `list` and `approve` gets nothing approved (review F6). The bare
+ *   name (and approving all) keeps that race: use it only when the server cannot change.
  * - approve/forget name a server by agent id; when the file holds that id with several keys
  *   (the server's key changed), --fingerprint <prefix> picks one: a new key is a new server.
  * - manifest capture runs the command without a shell, speaks MCP to it over stdio
@@ -32,7 +36,9 @@ import { CliError, UsageError, asUsage, printResult } from './output.js';
 export const PINS_USAGE = `pqmcp pins list|approve|forget --pins <file>
 
   list                                    servers, their pinned tools and the tools held
-  approve <server id> [tool...]           approve held tools (all of the server's, or these)
+  approve <server id> [tool[@hash]...]    approve held tools (all of the server's, or these);
+                                          tool@<hash prefix, 8+ hex> (from list) approves only
+                                          the definition you reviewed
   forget <server id> [tool]               forget a server's pins, or one tool's
   --pins <file>                           the pin file (pqmcp connect --pins writes it)
   --fingerprint <hex prefix>              which key of the server, when the file has several`;
@@ -62,7 +68,7 @@ function describe(entry: PinnedServer): string[] {
   for (const [name, t] of Object.entries(entry.tools)) lines.push(`  pinned  ${name}  ${t.hash.slice(0, 16)}...  since ${t.pinnedAt}`);
   for (const [name, h] of Object.entries(entry.held)) {
     const detail = h.reason === 'changed' ? ` (${(h.changed ?? []).join(', ')} changed)` : h.from ? ` (was ${h.from})` : '';
-    lines.push(`  HELD    ${name}  ${h.reason}${detail}  seen ${h.seenAt}`);
+    lines.push(`  HELD    ${name}  ${h.reason}${detail}  seen ${h.seenAt}  approve as ${name}@${h.hash.slice(0, 16)}`);
   }
   return lines;
 }
@@ -83,15 +89,27 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
       approve: (args) => {
         const p = parse(args, PIN_OPTIONS, 'pins approve');
         const store = open(p);
-        const [id, ...tools] = p.positionals;
+        const [id, ...specs] = p.positionals;
+        const expected: Record<string, string> = {};
+        const tools = specs.map((spec) => {
+          const at = spec.lastIndexOf('@');
+          if (at < 0) return spec;
+          const [name, hash] = [spec.slice(0, at), spec.slice(at + 1)];
+          if (!/^[0-9a-f]{8,64}$/i.test(hash)) throw new UsageError(`pins approve: ${spec}: the hash after @ must be 8 to 64 hex digits (see pqmcp pins list)`);
+          expected[name] = hash;
+          return name;
+        });
         const key = pickServer(store, p, id);
-        const done = store.approve(key, tools.length ? tools : undefined);
-        const missing = tools.filter((t) => !done.includes(t));
-        printResult(ctx.output, ctx.json, { approved: done, notHeld: missing }, () => [
-          done.length ? `approved for ${id}: ${done.join(', ')}` : `nothing held for ${id}`,
+        const done = store.approve(key, tools.length ? tools : undefined, expected);
+        const held = store.all()[key]?.held ?? {};
+        const changed = tools.filter((t) => !done.includes(t) && held[t] !== undefined);
+        const missing = tools.filter((t) => !done.includes(t) && held[t] === undefined);
+        printResult(ctx.output, ctx.json, { approved: done, notHeld: missing, changed }, () => [
+          done.length ? `approved for ${id}: ${done.join(', ')}` : `nothing approved for ${id}`,
           ...(missing.length ? [`not held: ${missing.join(', ')}`] : []),
+          ...changed.map((t) => `NOT approved: ${t} is now held with hash ${held[t]!.hash.slice(0, 16)}..., not ${expected[t]} (the server listed another definition); review it with pqmcp pins list`),
         ]);
-        return missing.length ? 1 : 0;
+        return missing.length || changed.length ? 1 : 0;
       },
       forget: (args) => {
         const p = parse(args, PIN_OPTIONS, 'pins forget');

@@ -111,6 +111,7 @@ function peerOf(ctx: Context, credential: Credential): VerifiedPeer {
     displayName: credential.displayName,
     fingerprint: toHex(fingerprint),
     publicKey: credential.publicKey,
+    usage: credential.usage,
     scopes: [...credential.scopes],
     attributes: { ...credential.attributes },
     notBefore: credential.notBefore,

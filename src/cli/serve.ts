@@ -36,7 +36,7 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describeBackend } from '../crypto/select.js';
 import type { BackendChoice } from '../crypto/select.js';
-import { PqmcpError } from '../errors.js';
+import { CredentialUsageError, PqmcpError } from '../errors.js';
 import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import { listen } from '../transport/server.js';
 import type { PqmcpServer } from '../transport/server.js';
@@ -49,7 +49,8 @@ import type { Context } from './context.js';
 import { StdioChild, describeExit } from './child.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
-import { CliError, UsageError, errorLine, humanDuration } from './output.js';
+import { CliError, UsageError, asUsage, errorLine, humanDuration } from './output.js';
+import { checkAcceptedEndpoints } from '../handshake/endpoint.js';
 import { Router } from './router.js';
 import { admissionProblem, notAdmittedAnswer } from './admission.js';
 import type { Admission } from './admission.js';
@@ -70,6 +71,9 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --revocations <file>     revocation list, repeatable (re-read on SIGHUP)
   --listen <host:port>     address to listen on (default 127.0.0.1:7443; port 0 = any free)
   --path </path>           only accept WebSocket upgrades on this path (default: any)
+  --endpoint <endpoint>    an endpoint clients may name in the handshake, repeatable:
+                           //host[:port]/path, /path (any authority) or svc:<name>
+                           (default: the --path, else the request path; docs/protocol.md 5.7)
   --shared                 one child for all sessions (ids rewritten per session; see docs/cli.md)
   --allow-id <id>          admit only these agent ids, repeatable; a trailing * matches a prefix
   --require-scope <scope>  admit only agents whose credential has this scope, repeatable (all needed)
@@ -103,6 +107,8 @@ const SERVE_OPTIONS = {
   revocations: { type: 'string', multiple: true },
   listen: { type: 'string' },
   path: { type: 'string' },
+  // --- endpoint binding (issue 11) ---
+  endpoint: { type: 'string', multiple: true },
   shared: { type: 'boolean' },
   'allow-id': { type: 'string', multiple: true },
   'require-scope': { type: 'string', multiple: true },
@@ -213,6 +219,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const { host, port } = parseHostPort(str(p, 'listen') ?? DEFAULT_LISTEN, '--listen');
   const path = str(p, 'path');
   if (path !== undefined && !path.startsWith('/')) throw new UsageError('--path must start with "/"');
+  const endpointList = list(p, 'endpoint');
+  const endpoints = endpointList.length > 0 ? asUsage(() => checkAcceptedEndpoints(endpointList, '--endpoint')) : undefined;
   const maxSessionsText = str(p, 'max-sessions');
   const maxSessions = maxSessionsText === undefined ? DEFAULT_MAX_SESSIONS : Number(maxSessionsText);
   if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new UsageError('--max-sessions must be a positive integer');
@@ -277,6 +285,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       host,
       port,
       ...(path !== undefined ? { path } : {}),
+      ...(endpoints !== undefined ? { endpoints } : {}),
       ...audit,
       ...gates.options,
       ...edge,
@@ -287,6 +296,12 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       ...(resumption.tickets ? { tickets: resumption.tickets } : {}),
     });
   } catch (err) {
+    if (err instanceof CredentialUsageError) {
+      // Not a listening problem: this gateway's own credential may not serve (issue 11).
+      await observe.close();
+      gates.close();
+      throw err;
+    }
     const code = (err as { cause?: { code?: string } }).cause?.code;
     const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
     await observe.close();

@@ -3,7 +3,7 @@
  * pinned keys (self-signed peers, or "this agent id must use this key"), and revocations.
  *
  *   pqmcp trust init <trust file>
- *   pqmcp trust add-issuer <trust file> <issuer public key file> [--id <issuer id>]
+ *   pqmcp trust add-issuer <trust file> <issuer public key file> [--id <issuer id>] [--constrain <agent id prefix>]...
  *   pqmcp trust pin <trust file> (<public key|key|credential file> | --fingerprint <hex> --id <agent id>) [--id <agent id>]
  *   pqmcp trust list <trust file>
  *   pqmcp trust remove <trust file> (--issuer <id|fingerprint> | --pin <fingerprint>)
@@ -20,7 +20,8 @@ import type { CryptoBackend } from '../crypto/types.js';
 import { fingerprintHex } from '../identity/fingerprint.js';
 import { TrustStore } from '../identity/trust.js';
 import type { TrustStoreJson } from '../identity/trust.js';
-import { flag, parse, positionals, str } from './args.js';
+import { flag, list, parse, positionals, str } from './args.js';
+import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import type { Context } from './context.js';
 import { loadPublicKey, loadRevocations, loadTrustStore } from '../identity/files.js';
 import { applyRevocations } from '../identity/formats.js';
@@ -28,13 +29,18 @@ import { PUBLIC_FILE_MODE, existingMode, writeJson } from './files.js';
 import { subcommand } from './context.js';
 import { checkId } from './keys.js';
 import { CliError, UsageError, asUsage, printResult } from './output.js';
-import { base64urlDecode } from '../identity/base64url.js';
+import { base64urlDecode, base64urlEncode } from '../identity/base64url.js';
 
 export const TRUST_USAGE = `pqmcp trust <init|add-issuer|pin|list|remove|add-revocations> <trust file> ...
 
   init <trust file>                       create an empty trust file
   add-issuer <trust file> <issuer file>   trust an issuer (its .pub.json) to vouch for agents
       --id <issuer id>                    the issuer id (default: the one in the file)
+      --constrain <id prefix>             the agent ids it may vouch for, repeatable:
+                                          'agent://acme/' (or 'agent://acme/*') = any id
+                                          below it; 'agent://acme/tools' = that id and
+                                          ids below it. Replaces the issuer's constraints
+      --unconstrained                     lift the issuer's constraints
   pin <trust file> <file>                 pin an agent key (its .pub.json, .cred.json or .key.json)
       --fingerprint <hex>                 pin by fingerprint instead of a file
       --id <agent id>                     the agent id the key is bound to (default: the file's id)
@@ -72,7 +78,7 @@ function init(ctx: Context, argv: string[]): number {
 
 async function addIssuer(ctx: Context, argv: string[]): Promise<number> {
   const command = 'trust add-issuer';
-  const p = parse(argv, { id: { type: 'string' }, 'allow-loose-key-permissions': { type: 'boolean' } }, command);
+  const p = parse(argv, { id: { type: 'string' }, constrain: { type: 'string', multiple: true }, unconstrained: { type: 'boolean' }, 'allow-loose-key-permissions': { type: 'boolean' } }, command);
   if (flag(p, 'help')) return ctx.help(TRUST_USAGE);
   const [path, issuerPath] = positionals(p, command, ['<trust file>', '<issuer public key file>']);
   const backend = ctx.backend();
@@ -82,11 +88,19 @@ async function addIssuer(ctx: Context, argv: string[]): Promise<number> {
   }
   const id = str(p, 'id') ?? issuer.id;
   checkId(id, '--id');
+  // Name constraints (docs/protocol.md 6.4): given, they replace the issuer's; --unconstrained lifts them;
+  // neither keeps what the trust file already says.
+  const given = list(p, 'constrain');
+  const unconstrained = flag(p, 'unconstrained');
+  if (unconstrained && given.length > 0) throw new UsageError(`${command}: give --constrain or --unconstrained, not both`);
+  const constraints = given.length > 0 ? asUsage(() => normaliseNameConstraints(given, '--constrain')) : undefined;
   const { trust, created } = await loadOrCreate(path!, true);
-  asUsage(() => trust.addIssuer({ id, publicKey: issuer.publicKey }));
+  const existing = trust.toJSON().issuers.find((i) => i.id === id && i.publicKey === base64urlEncode(issuer.publicKey));
+  const kept = constraints ?? (unconstrained ? undefined : existing?.constraints);
+  asUsage(() => trust.addIssuer({ id, publicKey: issuer.publicKey, ...(kept !== undefined ? { constraints: kept } : {}) }));
   save(path!, trust, created);
-  printResult(ctx.output, ctx.json, { file: path, created, issuer: { id, fingerprint: issuer.fingerprint } }, () => [
-    `${created ? 'created' : 'updated'} ${path!}: trusts issuer ${id} (key ${issuer.fingerprint})`,
+  printResult(ctx.output, ctx.json, { file: path, created, issuer: { id, fingerprint: issuer.fingerprint, ...(kept !== undefined ? { constraints: kept } : {}) } }, () => [
+    `${created ? 'created' : 'updated'} ${path!}: trusts issuer ${id} (key ${issuer.fingerprint})${kept !== undefined ? ` for ${kept.join(', ')}` : ' for any agent id'}`,
   ]);
   return 0;
 }
@@ -127,7 +141,7 @@ function issuerFingerprint(backend: CryptoBackend, publicKey: string): string {
 /** The trust store with issuer fingerprints, for list/inspect. */
 export function describeTrust(backend: CryptoBackend, json: TrustStoreJson): Record<string, unknown> {
   return {
-    issuers: json.issuers.map((i) => ({ id: i.id, fingerprint: issuerFingerprint(backend, i.publicKey) })),
+    issuers: json.issuers.map((i) => ({ id: i.id, fingerprint: issuerFingerprint(backend, i.publicKey), ...(i.constraints !== undefined ? { constraints: i.constraints } : {}) })),
     pinned: json.pinned,
     revokedSerials: json.revokedSerials,
     revokedKeys: json.revokedKeys,
@@ -137,7 +151,7 @@ export function describeTrust(backend: CryptoBackend, json: TrustStoreJson): Rec
 export function trustLines(backend: CryptoBackend, json: TrustStoreJson): string[] {
   const lines: string[] = [];
   lines.push(`trusted issuers (${json.issuers.length}):`);
-  for (const i of json.issuers) lines.push(`  ${i.id}  key ${issuerFingerprint(backend, i.publicKey)}`);
+  for (const i of json.issuers) lines.push(`  ${i.id}  key ${issuerFingerprint(backend, i.publicKey)}  ${i.constraints !== undefined ? `may vouch for ${i.constraints.join(', ')}` : 'any agent id'}`);
   lines.push(`pinned keys (${json.pinned.length}):`);
   for (const pinned of json.pinned) lines.push(`  ${pinned.fingerprint}  ${pinned.agentId}`);
   lines.push(`revoked serials (${json.revokedSerials.length}):`);

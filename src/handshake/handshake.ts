@@ -37,6 +37,7 @@ import { copyBytes, equalBytes, utf8Encode } from '../bytes.js';
 import { COMPOSITE_SIGNATURE_LENGTH, compositeSign, compositeVerify } from '../crypto/composite.js';
 import { BadFinishedError, BadSignatureError, InvalidArgumentError, PqmcpError, UnexpectedMessageError, UnsupportedExtensionError, UnsupportedSuiteError, UnsupportedVersionError, DecodeError, toPqmcpError } from '../errors.js';
 import type { VerifiedPeer } from '../identity/trust.js';
+import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import {
   KEM_XWING,
   MsgType,
@@ -139,6 +140,7 @@ abstract class HandshakeBase {
     this.versions = versions;
     this.suites = suites;
     if (config.endpoint !== undefined) checkEndpoint(config.endpoint, 'endpoint');
+    if (config.peerIdConstraints !== undefined) normaliseNameConstraints(config.peerIdConstraints, 'peerIdConstraints');
     this.acceptEndpoints = config.acceptEndpoints !== undefined ? checkAcceptedEndpoints(config.acceptEndpoints, 'acceptEndpoints') : undefined;
     this.transcript = new Transcript(config.backend);
   }
@@ -287,6 +289,9 @@ abstract class HandshakeBase {
     if (this.config.now) options.now = this.config.now;
     if (this.config.clockSkewSeconds !== undefined) options.clockSkewSeconds = this.config.clockSkewSeconds;
     if (this.config.expectedPeerId !== undefined) options.expectedPeerId = this.config.expectedPeerId;
+    if (this.config.peerIdConstraints !== undefined) options.peerIdConstraints = this.config.peerIdConstraints;
+    // The peer plays the other role: its credential's usage must permit it (alert 101).
+    options.peerRole = this.role === 'client' ? 'server' : 'client';
     return options;
   }
 
@@ -484,14 +489,19 @@ export class ServerHandshake extends HandshakeBase {
   private applicationClientSecret: Uint8Array | undefined;
   /** Unix seconds of the full handshake behind this session (a resumed one keeps the ticket's). */
   private authTime: number | undefined;
+  /** The endpoint the client named (ClientHello 0x0001), once checked against acceptEndpoints. */
+  private namedEndpoint: string | undefined;
   /** A ticket offer waiting for the encapsulation (the ClientHello and its extension). */
   private offeredTicket: { framed: Uint8Array; extension: Extension; suites: readonly number[] } | undefined;
 
   private serverContext(): ServerContext {
+    const tickets = this.config.tickets!;
     return {
       backend: this.config.backend,
       trust: this.config.trust,
-      tickets: this.config.tickets!,
+      // Tickets bind the endpoint the client named and this listener checked (authority
+      // included), not only the listener's own `tickets.endpoint`: docs/protocol.md 15.4.
+      tickets: this.namedEndpoint !== undefined ? { ...tickets, endpoint: this.namedEndpoint } : tickets,
       ownCredential: this.ownCredential(),
       ownPublicKey: this.config.identity.keyPair.publicKey,
       verify: this.verifyOptions(),
@@ -522,7 +532,7 @@ export class ServerHandshake extends HandshakeBase {
         if (ch.kemId !== KEM_XWING) throw new UnsupportedSuiteError(`unsupported KEM ${ch.kemId}`);
         if (ch.keyShare.length !== XWING_PUBLIC_KEY_LENGTH) throw new DecodeError(`X-Wing key share must be ${XWING_PUBLIC_KEY_LENGTH} bytes, got ${ch.keyShare.length}`);
         // Endpoint binding (section 5.7): before any crypto work.
-        if (this.acceptEndpoints) requireServedEndpoint(ch.extensions, this.acceptEndpoints);
+        if (this.acceptEndpoints) this.namedEndpoint = requireServedEndpoint(ch.extensions, this.acceptEndpoints);
         // Resumption is decided once the encapsulation is done (acceptOffered): the ticket is
         // opened only after this handshake was admitted (with deferCrypto, its source's rate
         // token taken), so a forged ticket costs no unadmitted work (review F2).

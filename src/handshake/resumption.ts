@@ -71,7 +71,11 @@ export interface ServerTicketConfig {
   keys: TicketKeys;
   /** The anti-replay record, shared by every connection of this server. */
   replay: TicketReplayGuard;
-  /** The endpoint this connection was made on (tickets bind it). */
+  /**
+   * The endpoint this connection was made on (tickets bind it). The server handshake
+   * replaces it with the endpoint the client named in its ClientHello once that was checked
+   * against `acceptEndpoints` (tighter: it carries the authority).
+   */
   endpoint: string;
   /** Ticket lifetime from the full handshake, seconds (1..604800). Default 12 h. */
   lifetimeSeconds?: number;

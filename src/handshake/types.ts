@@ -24,6 +24,9 @@ export interface HandshakeConfig {
   trust: TrustStore;
   /** Refuse the peer unless its attested agent id equals this. */
   expectedPeerId?: string;
+  // --- roles and name constraints (issue 11 item 3) ---
+  /** Refuse the peer unless its agent id is within one of these (docs/protocol.md 6.4; NameConstraintError, alert 102). */
+  peerIdConstraints?: readonly string[];
 
   // --- protocol revision (issue 11): endpoint binding (endpoint.ts) ---
   /** Client: the endpoint it means ("//authority/path" or a service name), sent in ClientHello extension 0x0001. Default: none sent. */

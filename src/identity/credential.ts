@@ -15,6 +15,9 @@
  * - `attributes` is a plain object: JS lists integer-like keys ("9", "10") first, in numeric
  *   order, whatever order they were decoded in. The canonical order lives in the bytes.
  * - not_before / not_after are whole unix seconds below 2^53; not_after > not_before.
+ * - `usage` (1 client, 2 server, 3 both) says which role the key may play; the decoder
+ *   refuses any other byte, the verifier (TrustStore, with `peerRole`) refuses a mismatch
+ *   with CredentialUsageError. issueCredential defaults to 'client', the least authority.
  * - `issueCredential` with `options.randomness` is deterministic (serial first, then the
  *   32-byte ML-DSA rnd): for known-answer tests only. Without it, signing is hedged.
  */
@@ -41,6 +44,25 @@ export const MIN_SERIAL_LENGTH = 1;
 export const MAX_SERIAL_LENGTH = 32;
 export const DEFAULT_SERIAL_LENGTH = 16;
 export const DEFAULT_VALIDITY_SECONDS = 30 * 24 * 3600;
+
+// --- roles (issue 11 item 3): the credential's usage ---
+/** What a credential's key may do in a handshake: act as a client, as a server, or both. */
+export type CredentialUsage = 'client' | 'server' | 'both';
+/** The `usage` byte of the TBS. Any other value is a DecodeError. */
+export const CredentialUsageCode = { client: 1, server: 2, both: 3 } as const;
+/** The usage issueCredential writes when the subject gives none: the least authority (see docs/protocol.md 6.1). */
+export const DEFAULT_CREDENTIAL_USAGE: CredentialUsage = 'client';
+const USAGE_BY_CODE: Record<number, CredentialUsage> = { 1: 'client', 2: 'server', 3: 'both' };
+
+/** Whether a credential of `usage` may play `role`. */
+export function usagePermits(usage: CredentialUsage, role: 'client' | 'server'): boolean {
+  return usage === 'both' || usage === role;
+}
+
+function checkUsage(value: unknown, field: string): CredentialUsage {
+  if (value !== 'client' && value !== 'server' && value !== 'both') throw new InvalidArgumentError(`${field} must be "client", "server" or "both"`);
+  return value;
+}
 /** Bytes after the TBS: signature_algorithm u16, signature length u16, signature. */
 const SIGNATURE_TRAILER_LENGTH = 2 + 2 + COMPOSITE_SIGNATURE_LENGTH;
 /** Largest TBS that still fits MAX_CREDENTIAL_LENGTH once signed. */
@@ -51,6 +73,8 @@ export interface CredentialFields {
   displayName: string;
   /** Composite public key (mldsaPK || edPK), 1984 bytes. */
   publicKey: Uint8Array;
+  /** Which role(s) the key may play in a handshake; checked against the role by the verifier. */
+  usage: CredentialUsage;
   scopes: string[];
   attributes: Record<string, string>;
   /** Unix seconds. */
@@ -137,6 +161,7 @@ function canonicalAttributes(attributes: unknown): [Uint8Array, Uint8Array][] {
  *   display_name        vector<u8>   0..255 UTF-8, no control characters
  *   key_algorithm       u16          0x0001 (MLDSA65-Ed25519 composite)
  *   public_key          vector<u16>  exactly 1984
+ *   usage               u8           1 client, 2 server, 3 both (any other value: decode_error)
  *   scopes              vector<u16>  of vector<u8> 1..255 (no whitespace), strictly
  *                                    ascending by bytes, at most 64 entries
  *   attributes          vector<u16>  of { key vector<u8> 1..64 [A-Za-z0-9_.-],
@@ -161,6 +186,7 @@ export function encodeCredentialTbs(fields: CredentialFields): Uint8Array {
   const agentId = encodeText(fields.agentId, Rules.id, 'agentId');
   const displayName = encodeText(fields.displayName, Rules.displayName, 'displayName');
   const publicKey = checkBytes(fields.publicKey, COMPOSITE_PUBLIC_KEY_LENGTH, COMPOSITE_PUBLIC_KEY_LENGTH, 'publicKey');
+  const usage = checkUsage(fields.usage, 'usage');
   const scopes = canonicalScopes(fields.scopes);
   const attributes = canonicalAttributes(fields.attributes);
   const notBefore = checkSeconds(fields.notBefore, 'notBefore');
@@ -177,7 +203,7 @@ export function encodeCredentialTbs(fields: CredentialFields): Uint8Array {
   const scopeBytes = scopeList.finish();
   const attributeBytes = attributeList.finish();
   // Each list must fit its u16 prefix and the whole credential its maximum: say so plainly.
-  const size = 4 + 1 + 1 + agentId.length + 1 + displayName.length + 2 + 2 + publicKey.length + 2 + scopeBytes.length + 2 + attributeBytes.length + 8 + 8 + 1 + serial.length + 1 + issuerId.length + FINGERPRINT_LENGTH;
+  const size = 4 + 1 + 1 + agentId.length + 1 + displayName.length + 2 + 2 + publicKey.length + 1 + 2 + scopeBytes.length + 2 + attributeBytes.length + 8 + 8 + 1 + serial.length + 1 + issuerId.length + FINGERPRINT_LENGTH;
   if (size > MAX_TBS_LENGTH) {
     throw new InvalidArgumentError(`credential would be ${size + SIGNATURE_TRAILER_LENGTH} bytes, above the maximum of ${MAX_CREDENTIAL_LENGTH}`);
   }
@@ -189,6 +215,7 @@ export function encodeCredentialTbs(fields: CredentialFields): Uint8Array {
     .vector(1, displayName)
     .u16(KEY_ALGORITHM_MLDSA65_ED25519)
     .vector(2, publicKey)
+    .u8(CredentialUsageCode[usage])
     .vector(2, scopeBytes)
     .vector(2, attributeBytes)
     .u64(notBefore)
@@ -284,6 +311,9 @@ export function decodeCredential(bytes: Uint8Array): Credential {
   if (keyAlgorithm !== KEY_ALGORITHM_MLDSA65_ED25519) throw new DecodeError(`unsupported credential key_algorithm ${keyAlgorithm}`);
   // A view into `encoded`, our own copy (below: tbs and signature too).
   const publicKey = r.vector(2, 'credential public_key', COMPOSITE_PUBLIC_KEY_LENGTH, COMPOSITE_PUBLIC_KEY_LENGTH);
+  const usageCode = r.u8('credential usage');
+  const usage = USAGE_BY_CODE[usageCode];
+  if (usage === undefined) throw new DecodeError(`credential usage ${usageCode} is not 1 (client), 2 (server) or 3 (both)`);
   const scopes = decodeScopes(r.vector(2, 'credential scopes'));
   const attributes = decodeAttributes(r.vector(2, 'credential attributes'));
   const notBefore = r.u64('credential not_before');
@@ -299,7 +329,7 @@ export function decodeCredential(bytes: Uint8Array): Credential {
   const signature = r.vector(2, 'credential signature', COMPOSITE_SIGNATURE_LENGTH, COMPOSITE_SIGNATURE_LENGTH);
   r.end('credential');
 
-  return { agentId, displayName, publicKey, scopes, attributes, notBefore, notAfter, serial, issuerId, issuerFingerprint, tbs, signature, encoded };
+  return { agentId, displayName, publicKey, usage, scopes, attributes, notBefore, notAfter, serial, issuerId, issuerFingerprint, tbs, signature, encoded };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -318,6 +348,12 @@ export interface CredentialSubject {
   displayName?: string;
   /** The agent's composite public key (1984 bytes). */
   publicKey: Uint8Array;
+  /**
+   * The role(s) the agent may play: 'client', 'server' or 'both'. Default 'client', the least
+   * authority: a server credential is a deliberate choice, and a server configured with a
+   * client credential is refused when it starts, not silently accepted by its clients.
+   */
+  usage?: CredentialUsage;
   scopes?: readonly string[];
   attributes?: Readonly<Record<string, string>>;
   /** Unix seconds. Default: now. */
@@ -378,6 +414,7 @@ export function issueCredential(backend: CryptoBackend, issuer: CredentialIssuer
     agentId: subject.agentId,
     displayName: subject.displayName ?? '',
     publicKey: subject.publicKey,
+    usage: subject.usage ?? DEFAULT_CREDENTIAL_USAGE,
     // Passed through as given: encodeCredentialTbs checks the types, copies and sorts.
     scopes: (subject.scopes ?? []) as string[],
     attributes: (subject.attributes ?? {}) as Record<string, string>,

@@ -21,12 +21,15 @@ export {
   MAX_SCOPES,
   MAX_SERIAL_LENGTH,
   SIGNATURE_ALGORITHM_MLDSA65_ED25519,
+  CredentialUsageCode,
+  DEFAULT_CREDENTIAL_USAGE,
+  usagePermits,
   decodeCredential,
   encodeCredentialTbs,
   issueCredential,
   selfSignedCredential,
 } from './credential.js';
-export type { Credential, CredentialFields, CredentialIssuer, CredentialSubject, IssueOptions, SelfSignedSubject } from './credential.js';
+export type { Credential, CredentialFields, CredentialUsage, CredentialIssuer, CredentialSubject, IssueOptions, SelfSignedSubject } from './credential.js';
 export { IDENTITY_SEED_LENGTH, createAgentIdentity, createIssuer, generateIdentitySeed, identityFromSeed } from './identity.js';
 export type { AgentIdentity, Issuer } from './identity.js';
 export { DEFAULT_CLOCK_SKEW_SECONDS, MAX_CLOCK_SKEW_SECONDS, TrustStore } from './trust.js';
@@ -68,3 +71,5 @@ export type {
   RevokedKeyEntry,
   RevokedSerialEntry,
 } from './formats.js';
+// --- roles and name constraints (issue 11 item 3) ---
+export { MAX_NAME_CONSTRAINTS, normaliseNameConstraint, normaliseNameConstraints, withinNameConstraint, withinNameConstraints } from './name-constraints.js';

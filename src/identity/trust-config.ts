@@ -3,7 +3,8 @@
  *
  *   {
  *     "version": 1,
- *     "issuers":        [{ "id": "issuer://acme", "publicKey": "<base64url, 1984 bytes>" }],
+ *     "issuers":        [{ "id": "issuer://acme", "publicKey": "<base64url, 1984 bytes>",
+ *                          "constraints": ["agent://acme/"] }],     (constraints optional)
  *     "pinned":         [{ "fingerprint": "<64 hex>", "agentId": "agent://acme/planner" }],
  *     "revokedSerials": [{ "issuer": "issuer://acme", "serial": "<hex, 1..32 bytes>" }],
  *     "revokedKeys":    ["<64 hex>"]
@@ -24,6 +25,7 @@ import { MAX_SERIAL_LENGTH, MIN_SERIAL_LENGTH } from './credential.js';
 import { FINGERPRINT_LENGTH } from './fingerprint.js';
 import { Rules, parseHex, textProblem } from './rules.js';
 import { copyBytes } from '../bytes.js';
+import { normaliseNameConstraints } from './name-constraints.js';
 
 export const TRUST_STORE_JSON_VERSION = 1;
 
@@ -32,6 +34,12 @@ export interface TrustedIssuer {
   id: string;
   /** The issuer's 1984-byte composite public key. */
   publicKey: Uint8Array;
+  /**
+   * The agent ids this issuer key may vouch for (docs/protocol.md 6.4): "agent://acme/" (any
+   * id below it; "agent://acme/*" is the same), or "agent://acme/tools" (it and ids below it
+   * on a "/" boundary). Absent: unconstrained. A credential outside is NameConstraintError.
+   */
+  constraints?: string[];
 }
 
 export interface PinnedKey {
@@ -62,7 +70,7 @@ export interface TrustStoreOptions {
 
 export interface TrustStoreJson {
   version: 1;
-  issuers: { id: string; publicKey: string }[];
+  issuers: { id: string; publicKey: string; constraints?: string[] }[];
   pinned: PinnedKey[];
   revokedSerials: RevokedSerial[];
   revokedKeys: string[];
@@ -104,7 +112,7 @@ export function checkSerialHex(value: unknown, where: string, path: string): str
 }
 
 export function checkIssuer(value: unknown, where: string, path: string, json: boolean): TrustedIssuer {
-  const obj = record(value, where, path, json ? ['id', 'publicKey'] : undefined);
+  const obj = record(value, where, path, json ? ['id', 'publicKey', 'constraints'] : undefined);
   const id = checkId(obj.id, where, `${path}.id`);
   let publicKey: Uint8Array | undefined;
   if (json) {
@@ -118,7 +126,14 @@ export function checkIssuer(value: unknown, where: string, path: string, json: b
     }
     publicKey = copyBytes(obj.publicKey);
   }
-  return { id, publicKey };
+  if (obj.constraints === undefined) return { id, publicKey };
+  let constraints: string[];
+  try {
+    constraints = normaliseNameConstraints(obj.constraints, `${path}.constraints`);
+  } catch (err) {
+    throw new InvalidArgumentError(`${where}${(err as Error).message}`);
+  }
+  return { id, publicKey, constraints };
 }
 
 export function checkPin(value: unknown, where: string, path: string, json: boolean): PinnedKey {

@@ -6,14 +6,17 @@
  *   1. decode: size and canonical form, no signature work            DecodeError
  *   2. issuer: by issuer_fingerprint AND issuer_id                   UntrustedIssuerError
  *      self-signed (issuer = own key and id) only if pinned          CredentialInvalidError
+ *   2a. the issuer entry's name constraints admit agent_id           NameConstraintError
+ *   2b. usage permits the role the peer plays (`peerRole`)           CredentialUsageError
  *   3. composite signature over the TBS bytes                        BadSignatureError
  *   4. validity window, +- clockSkewSeconds                          CredentialNotYetValidError / CredentialExpiredError
  *   5. revoked serial (per issuer id) or revoked key                 CredentialRevokedError
  *   6. a pin for this agent id names a different key                 CredentialInvalidError
  *   7. expectedPeerId differs                                        UnexpectedPeerError
+ *      agent_id outside peerIdConstraints                            NameConstraintError
  *
  * Sharp edges:
- * - Steps 1-2 run before any signature work, so malformed or unknown-issuer credentials cost
+ * - Steps 1-2b run before any signature work, so malformed or unknown-issuer credentials cost
  *   a peer nothing but a hash. Their errors depend only on public data.
  * - A trusted fingerprint with a different issuer_id is UntrustedIssuerError: the pair
  *   (id, key) is what is trusted, never the key alone.
@@ -31,6 +34,9 @@
  *   `onChange` listeners hear of it, once per microtask however many changes were made in
  *   it, so live sessions can be re-checked (`recheckCredential`: every step but the
  *   signature). A listener that throws is ignored.
+ * - Name constraints (name-constraints.ts) belong to an issuer entry (an id and one key).
+ *   Adding an issuer that is already trusted with other constraints replaces them; a change
+ *   bumps `generation` like any other change of trust.
  * - Step 3 is skipped when the verified-credential cache (verified-cache.ts) says these exact
  *   bytes passed it under the current generation; every other step always runs.
  *   `verifiedCacheSize(0)` turns the cache off.
@@ -44,15 +50,18 @@ import {
   CredentialInvalidError,
   CredentialNotYetValidError,
   CredentialRevokedError,
+  CredentialUsageError,
   InvalidArgumentError,
+  NameConstraintError,
   UnexpectedPeerError,
   UntrustedIssuerError,
 } from '../errors.js';
 import { base64urlEncode } from './base64url.js';
-import { CREDENTIAL_SIGNATURE_CONTEXT, decodeCredential } from './credential.js';
-import type { Credential } from './credential.js';
+import { CREDENTIAL_SIGNATURE_CONTEXT, decodeCredential, usagePermits } from './credential.js';
+import type { Credential, CredentialUsage } from './credential.js';
 import { keyFingerprint } from './fingerprint.js';
 import { VerifiedCredentialCache } from './verified-cache.js';
+import { normaliseNameConstraints, withinNameConstraints } from './name-constraints.js';
 import {
   TRUST_STORE_JSON_VERSION,
   checkFingerprintHex,
@@ -76,6 +85,18 @@ export interface VerifyCredentialOptions {
   clockSkewSeconds?: number;
   /** Refuse the credential unless its agent id is exactly this. */
   expectedPeerId?: string;
+  // --- roles (issue 11 item 3) ---
+  /**
+   * The role the credential's holder plays in this handshake: its `usage` must permit it
+   * (CredentialUsageError, alert 101). The handshake always sets it; unset, usage is not checked.
+   */
+  peerRole?: 'client' | 'server';
+  /**
+   * Refuse the credential unless its agent id is within one of these constraints
+   * (name-constraints.ts syntax; NameConstraintError, alert 102). A client's
+   * `serverIdConstraints`.
+   */
+  peerIdConstraints?: readonly string[];
 }
 
 /** A credential that passed every check, in the shape higher layers use. */
@@ -85,6 +106,8 @@ export interface VerifiedPeer {
   /** Lowercase hex fingerprint of the peer's public key: its stable token. */
   fingerprint: string;
   publicKey: Uint8Array;
+  /** The role(s) the credential permits (always checked against the role played in a handshake). */
+  usage: CredentialUsage;
   scopes: string[];
   attributes: Record<string, string>;
   /** Unix seconds. */
@@ -102,6 +125,8 @@ export interface VerifiedPeer {
 interface IssuerEntry {
   id: string;
   publicKey: Uint8Array;
+  /** Normalised name constraints; undefined = unconstrained. */
+  constraints?: readonly string[];
   /** Computed on first use, with whichever backend verifies first (SHA-256 is the same everywhere). */
   fingerprint?: Uint8Array;
 }
@@ -131,6 +156,11 @@ function nowMilliseconds(now: (() => number) | undefined): number {
   return ms;
 }
 
+function sameConstraints(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((c, i) => c === b[i]);
+}
+
 export class TrustStore {
   private readonly issuers: IssuerEntry[] = [];
   private readonly pins: PinEntry[] = [];
@@ -158,13 +188,18 @@ export class TrustStore {
    * One id may have several keys (rotation).
    */
   addIssuer(issuer: TrustedIssuer): this {
-    const { id, publicKey } = checkIssuer(issuer, 'trust store: ', 'issuer', false);
+    const { id, publicKey, constraints } = checkIssuer(issuer, 'trust store: ', 'issuer', false);
     const sameKey = this.issuers.find((e) => equalBytes(e.publicKey, publicKey));
     if (sameKey) {
-      if (sameKey.id === id) return this;
-      throw new InvalidArgumentError(`issuer key is already trusted under another id (${JSON.stringify(sameKey.id)})`);
+      if (sameKey.id !== id) throw new InvalidArgumentError(`issuer key is already trusted under another id (${JSON.stringify(sameKey.id)})`);
+      if (sameConstraints(sameKey.constraints, constraints)) return this;
+      // The same issuer with other name constraints: they replace the old ones.
+      if (constraints === undefined) delete sameKey.constraints;
+      else sameKey.constraints = constraints;
+      this.changed();
+      return this;
     }
-    this.issuers.push({ id, publicKey });
+    this.issuers.push({ id, publicKey, ...(constraints !== undefined ? { constraints } : {}) });
     this.changed();
     return this;
   }
@@ -308,7 +343,7 @@ export class TrustStore {
   toJSON(): TrustStoreJson {
     return {
       version: TRUST_STORE_JSON_VERSION,
-      issuers: this.issuers.map((e) => ({ id: e.id, publicKey: base64urlEncode(e.publicKey) })),
+      issuers: this.issuers.map((e) => ({ id: e.id, publicKey: base64urlEncode(e.publicKey), ...(e.constraints !== undefined ? { constraints: [...e.constraints] } : {}) })),
       pinned: this.pins.map((p) => ({ fingerprint: toHex(p.fingerprint), agentId: p.agentId })),
       revokedSerials: this.revokedSerials.map((s) => ({ issuer: s.issuer, serial: toHex(s.serial) })),
       revokedKeys: this.revokedKeys.map((k) => toHex(k)),
@@ -355,6 +390,9 @@ export class TrustStore {
     const skew = skewSeconds(options.clockSkewSeconds);
     const expected = options.expectedPeerId;
     if (expected !== undefined && typeof expected !== 'string') throw new InvalidArgumentError('expectedPeerId must be a string');
+    const role = options.peerRole;
+    if (role !== undefined && role !== 'client' && role !== 'server') throw new InvalidArgumentError('peerRole must be "client" or "server"');
+    const peerConstraints = options.peerIdConstraints === undefined ? undefined : normaliseNameConstraints(options.peerIdConstraints, 'peerIdConstraints');
     const bytes = credential instanceof Uint8Array ? credential : (credential as Partial<Credential> | undefined)?.encoded;
     if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('credential must be encoded bytes or a decoded Credential');
 
@@ -373,8 +411,13 @@ export class TrustStore {
     } else {
       const issuer = this.issuers.find((e) => e.id === cred.issuerId && equalBytes(this.issuerFingerprint(backend, e), cred.issuerFingerprint));
       if (!issuer) throw new UntrustedIssuerError(cred.issuerId);
+      // 2a. The names this issuer may vouch for (public data, before any signature work).
+      if (issuer.constraints !== undefined && !withinNameConstraints(cred.agentId, issuer.constraints)) throw new NameConstraintError(cred.agentId, cred.issuerId);
       issuerKey = issuer.publicKey;
     }
+
+    // 2b. The role it plays (public data, before any signature work).
+    if (role !== undefined && !usagePermits(cred.usage, role)) throw new CredentialUsageError(cred.usage, role);
 
     // 3. The issuer's signature, unless these exact bytes passed it under this generation.
     // Cached only once every step has passed (a credential that fails later is not kept).
@@ -397,6 +440,9 @@ export class TrustStore {
 
     // 7. The peer the caller expects.
     if (expected !== undefined && cred.agentId !== expected) throw new UnexpectedPeerError(expected, cred.agentId);
+    if (peerConstraints !== undefined && !withinNameConstraints(cred.agentId, peerConstraints)) {
+      throw new NameConstraintError(cred.agentId, undefined, `peer ${JSON.stringify(cred.agentId)} is outside the accepted ids (${peerConstraints.map((c) => JSON.stringify(c)).join(', ')})`);
+    }
 
     if (cacheAs !== undefined) this.verified.add(cacheAs, this._generation, cred.notAfter);
 
@@ -405,6 +451,7 @@ export class TrustStore {
       displayName: cred.displayName,
       fingerprint: toHex(fingerprint),
       publicKey: cred.publicKey,
+      usage: cred.usage,
       scopes: cred.scopes,
       attributes: cred.attributes,
       notBefore: cred.notBefore,

@@ -162,8 +162,13 @@ export class FilePinStore extends MemoryPinStore {
     return true;
   }
 
-  /** Approve held tools of a server (all, or the named ones): they become pinned. Returns the names approved. */
-  approve(server: string, tools?: readonly string[]): string[] {
+  /**
+   * Approve held tools of a server (all, or the named ones): they become pinned. Returns the
+   * names approved. With `expected` (name -> hash prefix), a tool is approved only if the
+   * definition held NOW has that hash: what was reviewed is what gets pinned, even if the
+   * server listed another definition in between (review F6).
+   */
+  approve(server: string, tools?: readonly string[], expected: Readonly<Record<string, string>> = {}): string[] {
     this.reload();
     const e = this.servers[server];
     if (!e) return [];
@@ -172,6 +177,8 @@ export class FilePinStore extends MemoryPinStore {
     for (const name of names) {
       const h = e.held[name];
       if (!h) continue;
+      const want = Object.hasOwn(expected, name) ? expected[name]! : undefined;
+      if (want !== undefined && !h.hash.startsWith(want.toLowerCase())) continue;
       e.tools[name] = { hash: h.hash, definition: h.definition, pinnedAt: new Date().toISOString() };
       delete e.held[name];
       done.push(name);

@@ -24,6 +24,7 @@ import type { Agent } from 'node:http';
 import type { SecureContextOptions } from 'node:tls';
 import type { McpOnMessage, McpSendOptions } from './mcp-types.js';
 import { ClosedError, InvalidArgumentError, toPqmcpError } from '../errors.js';
+import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import type { PqmcpError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
@@ -55,7 +56,21 @@ export interface PqmcpClientOptions extends PqmcpTransportOptions {
    * not "this is the server I meant" (the hostname check of TLS).
    */
   expectedServerId?: string;
-  /** Accept any server agent the trust store accepts. Only for closed deployments where every trusted agent may serve. */
+  // --- roles and name constraints (issue 11 item 3; docs/protocol.md 6.5) ---
+  /**
+   * Refuse the server unless its agent id is within one of these id prefixes (the syntax of
+   * trust-store name constraints, docs/protocol.md 6.4): "agent://acme/tools/" accepts
+   * "agent://acme/tools/eu-1" and its siblings, "agent://acme/tools" also that id itself.
+   * For a pool of replicas with their own ids. Outside: NameConstraintError (alert 102).
+   * With expectedServerId, both apply.
+   */
+  serverIdConstraints?: readonly string[];
+  /**
+   * Accept any server agent the trust store accepts. Only for closed deployments where
+   * every trusted agent may serve: any credential a trusted issuer gave a server (with
+   * usage server or both) can then answer for every URL. Emits a one-time process warning
+   * (code PQMCP_ALLOW_ANY_SERVER). Not together with expectedServerId or serverIdConstraints.
+   */
   allowAnyServer?: boolean;
   // --- protocol revision (issue 11): endpoint binding ---
   /**
@@ -112,6 +127,39 @@ interface EarlySend {
 
 const noop = (): void => {};
 
+let warnedAnyServer = false;
+
+/** The one-time warning of allowAnyServer (process.emitWarning where there is a process, else console.warn). */
+function warnAnyServer(): void {
+  if (warnedAnyServer) return;
+  warnedAnyServer = true;
+  const text = 'pqmcp: allowAnyServer is set: this client accepts ANY server its trust store vouches for, for every URL. Set expectedServerId or serverIdConstraints unless every trusted agent may serve.';
+  const proc = (globalThis as { process?: { emitWarning?: (warning: string, options: { code: string; type: string }) => void } }).process;
+  if (typeof proc?.emitWarning === 'function') proc.emitWarning(text, { code: 'PQMCP_ALLOW_ANY_SERVER', type: 'SecurityWarning' });
+  else console.warn(text);
+}
+
+/**
+ * Which server the client accepts: expectedServerId and/or serverIdConstraints, or an
+ * explicit allowAnyServer (warned about once per process). Returns the normalised constraints.
+ */
+function checkServerChoice(options: PqmcpClientOptions): readonly string[] | undefined {
+  const { expectedServerId, serverIdConstraints, allowAnyServer } = options;
+  if (allowAnyServer !== undefined && typeof allowAnyServer !== 'boolean') throw new InvalidArgumentError('allowAnyServer must be a boolean');
+  if (expectedServerId !== undefined && typeof expectedServerId !== 'string') throw new InvalidArgumentError('expectedServerId must be a string');
+  const constraints = serverIdConstraints === undefined ? undefined : normaliseNameConstraints(serverIdConstraints, 'serverIdConstraints');
+  const named = expectedServerId !== undefined || constraints !== undefined;
+  if (allowAnyServer === true) {
+    if (named) throw new InvalidArgumentError('give expectedServerId or serverIdConstraints, or allowAnyServer: true, not both');
+    warnAnyServer();
+  } else if (!named) {
+    throw new InvalidArgumentError(
+      'set expectedServerId to the server agent id, or serverIdConstraints to the ids you accept (or allowAnyServer: true to accept any agent your trust store accepts)',
+    );
+  }
+  return constraints;
+}
+
 /**
  * @internal What differs between runtimes: how the WebSocket opens and which crypto
  * backends exist. The browser entry point passes its own (standard WebSocket, noble).
@@ -157,6 +205,8 @@ export class PqmcpClientTransport {
 
   private readonly url: URL;
   private readonly endpoint: string;
+  /** Normalised serverIdConstraints, if any. */
+  private readonly serverIdConstraints: readonly string[] | undefined;
   private readonly resolved: ResolvedOptions;
   private connection: Connection | undefined;
   private dialing: Dialing | undefined;
@@ -195,10 +245,7 @@ export class PqmcpClientTransport {
     }
     if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new InvalidArgumentError('url must be a ws:// or wss:// URL');
     this.url = parsed;
-    if (options.expectedServerId === undefined && options.allowAnyServer !== true) {
-      throw new InvalidArgumentError('set expectedServerId to the server agent id (or allowAnyServer: true to accept any agent your trust store accepts)');
-    }
-    if (options.expectedServerId !== undefined && typeof options.expectedServerId !== 'string') throw new InvalidArgumentError('expectedServerId must be a string');
+    this.serverIdConstraints = checkServerChoice(options);
     this.endpoint = options.endpoint !== undefined ? checkEndpoint(options.endpoint, 'endpoint') : endpointOfUrl(parsed);
     const t = options.tickets as Partial<TicketStore> | undefined;
     if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.take !== 'function' || typeof t.put !== 'function')) {
@@ -207,7 +254,7 @@ export class PqmcpClientTransport {
     this.resolved = resolveOptions(options);
     this.busyRetry = resolveBusyRetry(options.busyRetry);
     if (options.onBusyRetry !== undefined && typeof options.onBusyRetry !== 'function') throw new InvalidArgumentError('onBusyRetry must be a function');
-    localIdentity(options.identity);
+    localIdentity(options.identity, 'client');
     this.handshake = new Promise<HandshakeResult>((resolve, reject) => (this.settleHandshake = { resolve, reject }));
     this.handshake.catch(noop);
   }
@@ -277,7 +324,7 @@ export class PqmcpClientTransport {
     const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
     const audit = this.resolved.audit;
     const store = this.options.tickets;
-    const storeKey = ticketStoreKey(this.url, this.options.expectedServerId);
+    const storeKey = ticketStoreKey(this.url, this.options.expectedServerId ?? this.serverIdConstraints?.join(' '));
     // A ticket is single use: a busy refusal spends it, the retry runs a full handshake.
     const resumeTicket = store?.take(storeKey, Date.now());
     const session = Session.client({
@@ -286,6 +333,7 @@ export class PqmcpClientTransport {
       identity: localIdentity(this.options.identity),
       trust: this.options.trust,
       ...(this.options.expectedServerId !== undefined ? { expectedPeerId: this.options.expectedServerId } : {}),
+      ...(this.serverIdConstraints !== undefined ? { peerIdConstraints: this.serverIdConstraints } : {}),
       ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
       ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
       now: this.resolved.clock.now,

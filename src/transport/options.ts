@@ -7,7 +7,8 @@ import type { TrustStore } from '../identity/trust.js';
 import type { LocalIdentity } from '../handshake/types.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../session/session.js';
-import { InvalidArgumentError } from '../errors.js';
+import { CredentialUsageError, InvalidArgumentError } from '../errors.js';
+import { decodeCredential, usagePermits } from '../identity/credential.js';
 import { checkPaddingBlock } from '../record/padding.js';
 import { selectBackend } from '../crypto/select.js';
 import type { BackendChoice } from '../crypto/select.js';
@@ -183,12 +184,28 @@ function withAuditor(hooks: readonly MessageHook[], options: PqmcpTransportOptio
 }
 
 /** The handshake's view of an identity: key pair plus encoded credential. */
-export function localIdentity(identity: AgentIdentity | LocalIdentity): LocalIdentity {
+/**
+ * The identity in the handshake's shape. With `role`, also checks at configuration time
+ * that the credential's usage permits that role (issue 11 item 3): a server started with a
+ * client credential fails here, with a message saying how to fix it, instead of every
+ * client refusing it with alert 101.
+ */
+export function localIdentity(identity: AgentIdentity | LocalIdentity, role?: 'client' | 'server'): LocalIdentity {
   if (typeof identity !== 'object' || identity === null || typeof identity.keyPair !== 'object' || identity.keyPair === null) {
     throw new InvalidArgumentError('identity must be an AgentIdentity or { keyPair, credential }');
   }
   const credential = identity.credential instanceof Uint8Array ? identity.credential : identity.credential?.encoded;
   if (!(credential instanceof Uint8Array)) throw new InvalidArgumentError('identity.credential must be encoded bytes or a decoded Credential');
+  if (role !== undefined) {
+    const { usage, agentId } = decodeCredential(credential);
+    if (!usagePermits(usage, role)) {
+      throw new CredentialUsageError(
+        usage,
+        role,
+        `this agent's credential (${JSON.stringify(agentId)}) has usage ${usage}; it may not act as a ${role}: issue it a credential with usage ${role} or both (pqmcp credential issue --usage ${role})`,
+      );
+    }
+  }
   return { keyPair: identity.keyPair, credential };
 }
 

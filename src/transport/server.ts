@@ -232,7 +232,11 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     this.ticketKeys = keys;
   }
 
-  /** The per-connection resumption settings: the endpoint is the path this connection asked for. */
+  /**
+   * The per-connection resumption settings. `endpoint` (the request path) is only the
+   * fallback: the handshake binds tickets to the endpoint the client named in its
+   * ClientHello and this listener accepted (authority included; docs/protocol.md 15.4).
+   */
   private ticketConfig(req: IncomingMessage, info: ClientInfo): ServerTicketConfig | undefined {
     const t = this.options.tickets;
     if (!t || !this.ticketKeys || !this.replay) return undefined;
@@ -497,7 +501,7 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   }
   if (options.endpoints !== undefined) checkAcceptedEndpoints(options.endpoints, 'endpoints');
   if (options.tickets !== undefined) checkServerTicketOptions(options.tickets);
-  const identity = localIdentity(options.identity);
+  const identity = localIdentity(options.identity, 'server');
   const backend = await resolveBackend(options.backend);
   // Workers rebuild the backend by name; an object passed in stays on this thread.
   const edge = await Edge.start(options, backend, typeof options.backend === 'object' ? undefined : backend.name, identity.keyPair);

@@ -58,6 +58,9 @@ interface Setup {
   clientAgent?: TestAgent;
   resumeTicket?: ClientTicket;
   tamper?: Tamper;
+  /** The endpoint the client names (ClientHello 0x0001) and the endpoints the server accepts. */
+  clientEndpoint?: string;
+  acceptEndpoints?: string[];
 }
 
 interface Run {
@@ -77,8 +80,16 @@ function run(setup: Setup = {}): Run {
     now: at(setup.clientNow ?? NOW),
     expectedPeerId: server.agentId,
     ...(setup.resumeTicket ? { resumeTicket: setup.resumeTicket } : {}),
+    ...(setup.clientEndpoint !== undefined ? { endpoint: setup.clientEndpoint } : {}),
   };
-  const s: SessionOptions = { backend, identity: server.local, trust: setup.serverTrust ?? trustFor(issuer), now: at(setup.serverNow ?? NOW), tickets };
+  const s: SessionOptions = {
+    backend,
+    identity: server.local,
+    trust: setup.serverTrust ?? trustFor(issuer),
+    now: at(setup.serverNow ?? NOW),
+    tickets,
+    ...(setup.acceptEndpoints !== undefined ? { acceptEndpoints: setup.acceptEndpoints } : {}),
+  };
   const pair = runPair(createPair(c, s), { clientMessages: [text('{"jsonrpc":"2.0","id":1,"method":"ping"}')], ...(setup.tamper ? { tamper: setup.tamper } : {}) });
   return { pair, refusals, tickets: ticketsOf(pair.clientEvents) };
 }
@@ -219,6 +230,16 @@ describe('resumption: refused tickets fall back to a full handshake', () => {
   it('foreign key: a ticket from a server with other ticket keys', () => {
     const ticket = freshTicket();
     expectFallback(run({ resumeTicket: ticket, tickets: { keys: TicketKeys.generate(base) } }), 'ERR_TICKET_UNKNOWN_KEY');
+  });
+
+  it('the ticket binds the endpoint the client named, authority included: one listener serving /mcp for any host', () => {
+    const acceptEndpoints = ['/mcp'];
+    const ticket = freshTicket({ clientEndpoint: '//a.example/mcp', acceptEndpoints });
+    // Another authority on the same listener and path: refused, full handshake.
+    expectFallback(run({ resumeTicket: ticket, clientEndpoint: '//b.example/mcp', acceptEndpoints }), 'ERR_TICKET_ENDPOINT');
+    // The endpoint it was issued for: resumes (the listener's own tickets.endpoint is the same '/mcp' both times).
+    const again = freshTicket({ clientEndpoint: '//a.example/mcp', acceptEndpoints });
+    expectResumed(run({ resumeTicket: again, clientEndpoint: '//a.example/mcp', acceptEndpoints }), true);
   });
 
   it('wrong endpoint: a ticket from /mcp presented to /admin', () => {

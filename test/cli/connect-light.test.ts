@@ -69,7 +69,8 @@ describe('pqmcp connect: light until its flags are valid', () => {
     expect(CONNECT_USAGE).toContain('--tickets <file>');
     const cases: [string[], RegExp][] = [
       [['connect', 'http://x/', '--identity', 'k', '--trust', 't', '--expect', 'agent://a/b'], /must start with ws:\/\//],
-      [['connect', 'ws://x/', '--identity', 'k', '--trust', 't'], /--expect <server agent id> is required/],
+      [['connect', 'ws://x/', '--identity', 'k', '--trust', 't'], /--expect <server agent id> \(or --expect-prefix <id prefix>\) is required/],
+      [['connect', 'ws://x/', '--identity', 'k', '--trust', 't', '--expect-prefix', 'agent://a/', '--any-server'], /--expect \/ --expect-prefix or --any-server, not both/],
       [['connect', 'ws://x/', '--identity', 'k', '--trust', 't', '--expect', 'not an id'], /--expect/],
       [['connect', 'ws://x/', '--identity', 'k', '--trust', 't', '--any-server', '--backend', 'fast'], /--backend must be auto, native or noble/],
       [['connect', 'ws://x/', '--identity', 'k', '--trust', 't', '--any-server', '--drain-timeout', '0'], /--drain-timeout/],

@@ -170,11 +170,12 @@ export function writeAgent(
   issuer: Issuer,
   agentId: string,
   name: string,
-  claims: { scopes?: string[]; attributes?: Record<string, string>; notBefore?: number; notAfter?: number } = {},
+  claims: { scopes?: string[]; attributes?: Record<string, string>; notBefore?: number; notAfter?: number; usage?: 'client' | 'server' | 'both' } = {},
 ): Files {
   const seed = generateIdentitySeed(backend);
   const keyPair = identityFromSeed(backend, seed);
-  const credential = issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey, ...claims });
+  // 'both' unless a test asks for a role: CLI fixtures serve in one test and connect in the next.
+  const credential = issueCredential(backend, issuer, { agentId, publicKey: keyPair.publicKey, usage: 'both', ...claims });
   const files: Files = { key: join(dir, `${name}.key.json`), pub: join(dir, `${name}.pub.json`), cred: join(dir, `${name}.cred.json`), fingerprint: '' };
   writeFileSync(files.key, JSON.stringify(encodePrivateKeyFile({ kind: 'agent', id: agentId, seed })), { mode: 0o600 });
   chmodSync(files.key, 0o600);

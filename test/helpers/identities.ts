@@ -53,7 +53,9 @@ export function makeIssuer(backend: CryptoBackend, id = 'issuer://pqmcp-test'): 
 export function makeAgent(backend: CryptoBackend, issuer: Issuer, agentId: string, options: AgentOptions = {}): TestAgent {
   const { issuer: signer, seed, ...subject } = options;
   const keyPair = identityFromSeed(backend, seed ?? generateIdentitySeed(backend));
-  const credential = issueCredential(backend, signer ?? issuer, { agentId, publicKey: keyPair.publicKey, ...subject });
+  // Fixtures play either role (one agent serves in one test and dials in the next), so
+  // their credentials say 'both' unless a test asks for a role (the library default is 'client').
+  const credential = issueCredential(backend, signer ?? issuer, { agentId, publicKey: keyPair.publicKey, usage: 'both', ...subject });
   const identity = createAgentIdentity({ keyPair, credential });
   return { agentId, keyPair, credential, identity, local: { keyPair, credential: credential.encoded } };
 }
@@ -61,7 +63,7 @@ export function makeAgent(backend: CryptoBackend, issuer: Issuer, agentId: strin
 /** An agent with a self-signed credential (accepted only where its fingerprint is pinned). */
 export function makeSelfSigned(backend: CryptoBackend, agentId: string): TestAgent {
   const keyPair = identityFromSeed(backend, generateIdentitySeed(backend));
-  const credential = selfSignedCredential(backend, { agentId, keyPair });
+  const credential = selfSignedCredential(backend, { agentId, keyPair, usage: 'both' });
   const identity = createAgentIdentity({ keyPair, credential });
   return { agentId, keyPair, credential, identity, local: { keyPair, credential: credential.encoded } };
 }

@@ -161,9 +161,9 @@ export function runResumptionKat(clientBackend: CryptoBackend, suite: number, se
   const clientKey = identityFromSeed(clientBackend, clientSeed);
   const serverKey = identityFromSeed(serverBackend, serverSeed);
   subject = 'client';
-  const clientCred = issueCredential(clientBackend, issuer, { agentId: 'agent://example/client', publicKey: clientKey.publicKey, scopes: ['tools:call'], validForSeconds: 86400 }, issueRandom);
+  const clientCred = issueCredential(clientBackend, issuer, { agentId: 'agent://example/client', publicKey: clientKey.publicKey, usage: 'client', scopes: ['tools:call'], validForSeconds: 86400 }, issueRandom);
   subject = 'server';
-  const serverCred = issueCredential(clientBackend, issuer, { agentId: 'agent://example/server', publicKey: serverKey.publicKey, validForSeconds: 86400 }, issueRandom);
+  const serverCred = issueCredential(clientBackend, issuer, { agentId: 'agent://example/server', publicKey: serverKey.publicKey, usage: 'server', validForSeconds: 86400 }, issueRandom);
   const trust = new TrustStore({ issuers: [{ id: issuer.id, publicKey: issuer.publicKey }] });
   const ticketKey = { id: issuance.next(8, 'ticket key id'), key: issuance.next(32, 'ticket key'), createdAt: NOW_MS / 1000 };
   const keys = new TicketKeys([ticketKey]);

@@ -156,9 +156,9 @@ export function runKatScenario(clientBackend: CryptoBackend, suite: number, serv
   const clientKey = identityFromSeed(backend, clientSeed);
   const serverKey = identityFromSeed(serverBackend, serverSeed);
   subject = 'client';
-  const clientCred = issueCredential(backend, issuer, { agentId: 'agent://example/client', displayName: 'KAT client', publicKey: clientKey.publicKey, scopes: ['tools:call'], attributes: { model: 'kat-1' }, validForSeconds: 86400 }, issueRandom);
+  const clientCred = issueCredential(backend, issuer, { agentId: 'agent://example/client', displayName: 'KAT client', publicKey: clientKey.publicKey, usage: 'client', scopes: ['tools:call'], attributes: { model: 'kat-1' }, validForSeconds: 86400 }, issueRandom);
   subject = 'server';
-  const serverCred = issueCredential(backend, issuer, { agentId: 'agent://example/server', displayName: 'KAT server', publicKey: serverKey.publicKey, scopes: ['mcp:serve'], validForSeconds: 86400 }, issueRandom);
+  const serverCred = issueCredential(backend, issuer, { agentId: 'agent://example/server', displayName: 'KAT server', publicKey: serverKey.publicKey, usage: 'server', scopes: ['mcp:serve'], validForSeconds: 86400 }, issueRandom);
   const trust = new TrustStore({ issuers: [{ id: issuer.id, publicKey: issuer.publicKey }] });
 
   const clientDrbg = new Drbg(clientBackend, `pqmcp kat client ${suite}`);

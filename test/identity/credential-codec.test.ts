@@ -25,6 +25,7 @@ beforeAll(() => {
       agentId: 'agent://acme/planner',
       displayName: 'Planner ✓',
       publicKey: agent.publicKey,
+      usage: 'server',
       scopes: ['tools:call', 'resources:read'],
       attributes: { team: 'search', env: 'prod' },
       notBefore: 1_750_000_000,
@@ -41,6 +42,7 @@ describe('credential encoding: round trip and layout', () => {
     expect(decoded.agentId).toBe('agent://acme/planner');
     expect(decoded.displayName).toBe('Planner ✓');
     expect(decoded.publicKey).toEqual(agent.publicKey);
+    expect(decoded.usage).toBe('server');
     expect(decoded.scopes).toEqual(['resources:read', 'tools:call']);
     expect(decoded.attributes).toEqual({ env: 'prod', team: 'search' });
     expect(Object.keys(decoded.attributes)).toEqual(['env', 'team']);
@@ -66,6 +68,7 @@ describe('credential encoding: round trip and layout', () => {
     expect(r.display_name).toEqual(concat(Uint8Array.of(enc('Planner ✓').length), enc('Planner ✓')));
     expect([...r.key_algorithm!]).toEqual([0x00, 0x01]);
     expect(r.public_key).toEqual(concat(Uint8Array.of(0x07, 0xc0), agent.publicKey));
+    expect([...r.usage!]).toEqual([2]);
     expect(r.scopes).toEqual(concat(Uint8Array.of(0, 26), Uint8Array.of(14), enc('resources:read'), Uint8Array.of(10), enc('tools:call')));
     expect(r.attributes).toEqual(
       concat(Uint8Array.of(0, 23), Uint8Array.of(3), enc('env'), Uint8Array.of(0, 4), enc('prod'), Uint8Array.of(4), enc('team'), Uint8Array.of(0, 6), enc('search')),
@@ -166,6 +169,9 @@ describe('credential decoding refuses every non-canonical or malformed encoding'
     ['public_key of 1983 bytes', { publicKey: new Uint8Array(1983) }, /public_key/],
     ['public_key of 1985 bytes', { publicKey: new Uint8Array(1985) }, /public_key/],
     ['public_key empty', { publicKey: new Uint8Array(0) }, /public_key/],
+    ['usage 0', { usage: 0 }, /^credential usage 0 is not 1 \(client\), 2 \(server\) or 3 \(both\)$/],
+    ['usage 4', { usage: 4 }, /^credential usage 4 is not/],
+    ['usage 255', { usage: 255 }, /^credential usage 255 is not/],
     ['unsorted scopes', { scopes: [enc('mcp:write'), enc('mcp:read')] }, /scopes.*order/],
     ['duplicate scopes', { scopes: [enc('mcp:read'), enc('mcp:read')] }, /scopes.*duplicate/],
     ['empty scope', { scopes: [new Uint8Array(0), enc('a')] }, /scopes entry/],

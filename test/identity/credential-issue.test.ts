@@ -108,6 +108,7 @@ describe('issueCredential', () => {
     ['attributes given as a Map', { attributes: new Map([['a', 'b']]) as unknown as Record<string, string> }, /attributes must be an object/],
     ['65 attributes', { attributes: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }, /at most 64 attributes/],
     ['a public key of the wrong length', { publicKey: new Uint8Array(1952) }, /publicKey must be 1984 bytes/],
+    ['a usage that is not client, server or both', { usage: 'admin' as never }, /usage must be "client", "server" or "both"/],
     ['an empty serial', { serial: new Uint8Array(0) }, /serial/],
     ['a 33-byte serial', { serial: new Uint8Array(33) }, /serial/],
     ['notAfter and validForSeconds together', { notAfter: 2_000_000_000, validForSeconds: 10 }, /not both/],
@@ -173,4 +174,4 @@ describe('selfSignedCredential', () => {
   });
 });
 
-const KAT_SHA256 = 'bb1319ff8e50c808c838a621ac13dc5912d7bd20edfe810067b90947d3e8e039';
+const KAT_SHA256 = '5cc321dc80b264e2d205e4e540fc6fe1050b2f68d4858a1e3ecda69683dddee6';

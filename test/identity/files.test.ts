@@ -58,7 +58,7 @@ beforeAll(async () => {
   await pqmcp('issuer', 'create', '--id', 'issuer://acme', '--out', f('acme.key.json'));
   await pqmcp('agent', 'create', '--id', 'agent://acme/tools', '--out', f('tools.key.json'));
   await pqmcp('agent', 'create', '--id', 'agent://acme/planner', '--out', f('planner.key.json'));
-  await pqmcp('credential', 'issue', '--issuer', f('acme.key.json'), '--agent', f('tools.pub.json'), '--scope', 'mcp:read');
+  await pqmcp('credential', 'issue', '--issuer', f('acme.key.json'), '--agent', f('tools.pub.json'), '--usage', 'server', '--scope', 'mcp:read');
   await pqmcp('credential', 'issue', '--issuer', f('acme.key.json'), '--agent', f('planner.pub.json'), '--scope', 'mcp:read');
   await pqmcp('trust', 'add-issuer', f('trust.json'), f('acme.pub.json'));
 }, 60_000);

@@ -30,6 +30,8 @@ export interface RawCredential {
   displayName: Uint8Array;
   keyAlgorithm: number;
   publicKey: Uint8Array;
+  /** 1 client, 2 server, 3 both. */
+  usage: number;
   scopes: Uint8Array[];
   attributes: [Uint8Array, Uint8Array][];
   notBefore: number;
@@ -54,6 +56,7 @@ export function rawDefaults(): RawCredential {
     displayName: utf8Encode('Planner'),
     keyAlgorithm: 1,
     publicKey: new Uint8Array(1984).fill(7),
+    usage: 1,
     scopes: [utf8Encode('mcp:read'), utf8Encode('mcp:write')],
     attributes: [
       [utf8Encode('env'), utf8Encode('prod')],
@@ -83,6 +86,7 @@ export function buildRaw(overrides: Partial<RawCredential> = {}): Uint8Array {
     .vector(1, f.displayName)
     .u16(f.keyAlgorithm)
     .vector(2, f.publicKey)
+    .u8(f.usage)
     .vector(2, f.scopesList ?? scopes.finish())
     .vector(2, f.attributesList ?? attributes.finish())
     .u32(Math.floor(f.notBefore / 2 ** 32))
@@ -122,6 +126,7 @@ export function regions(b: Uint8Array): Region[] {
   add('display_name', 1 + b[o]!);
   add('key_algorithm', 2);
   add('public_key', 2 + u16(o));
+  add('usage', 1);
   add('scopes', 2 + u16(o));
   add('attributes', 2 + u16(o));
   add('not_before', 8);

@@ -92,6 +92,7 @@ describe('TrustStore.verifyCredential: success', () => {
       displayName: 'Planner',
       fingerprint: fingerprintHex(backend, agentKey.publicKey),
       publicKey: agentKey.publicKey,
+      usage: 'client',
       scopes: ['resources:read', 'tools:call'],
       attributes: { team: 'search' },
       notBefore: T0,

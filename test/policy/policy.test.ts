@@ -207,7 +207,7 @@ describe('Cedar policy through real SDK peers', () => {
 });
 
 describe('the hook without sockets', () => {
-  const peer = { agentId: 'agent://x', issuer: 'issuer://pqmcp-test', fingerprint: 'ab', scopes: [], attributes: {}, displayName: '', serial: '01', selfSigned: false, notBefore: 0, notAfter: 1, publicKey: new Uint8Array(), credential: {} as never };
+  const peer = { agentId: 'agent://x', issuer: 'issuer://pqmcp-test', fingerprint: 'ab', scopes: [], attributes: {}, displayName: '', serial: '01', selfSigned: false, notBefore: 0, notAfter: 1, publicKey: new Uint8Array(), usage: 'client' as const, credential: {} as never };
   const session = { role: 'server' as const, peer, sessionId: 's1', remoteAddress: undefined };
   const ctx = (direction: 'fromPeer' | 'toPeer', method: string) => ({ ...session, direction, bytes: 10, request: { id: 1, method, params: {}, direction, startedAt: 0, bytes: 10, notes: {} } });
 
@@ -225,7 +225,7 @@ describe('the hook without sockets', () => {
 });
 
 describe('memoised decisions stay exact', () => {
-  const peer = { agentId: 'agent://x', issuer: 'issuer://pqmcp-test', fingerprint: 'ab', scopes: [], attributes: {}, displayName: '', serial: '01', selfSigned: false, notBefore: 0, notAfter: 1, publicKey: new Uint8Array(), credential: {} as never };
+  const peer = { agentId: 'agent://x', issuer: 'issuer://pqmcp-test', fingerprint: 'ab', scopes: [], attributes: {}, displayName: '', serial: '01', selfSigned: false, notBefore: 0, notAfter: 1, publicKey: new Uint8Array(), usage: 'client' as const, credential: {} as never };
   const session = { role: 'server' as const, peer, sessionId: 's1', remoteAddress: undefined };
   const call = (policy: Policy, bytes: number) => {
     const request = { id: 1, method: 'tools/call', params: { name: 'echo' }, direction: 'fromPeer' as const, startedAt: 0, bytes, notes: {} };

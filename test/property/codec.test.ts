@@ -106,6 +106,7 @@ const fields: fc.Arbitrary<CredentialFields> = fc
     agentId: uri,
     displayName: fc.string({ unit: 'grapheme', maxLength: 60 }).filter((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s)),
     publicKey: bytes(1984, 1984),
+    usage: fc.constantFrom('client' as const, 'server' as const, 'both' as const),
     scopes: fc.uniqueArray(scope, { maxLength: 64 }),
     attributes: fc.dictionary(attributeKey, attributeValue, { maxKeys: 64 }),
     notBefore: fc.integer({ min: 0, max: 2 ** 52 }),

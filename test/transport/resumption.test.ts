@@ -71,14 +71,17 @@ describe('resumption over WebSocket', () => {
     const a = await resumableServer(keys);
     const b = await resumableServer(TicketKeys.fromJSON(JSON.stringify(keys)));
     const tickets = new MemoryTicketStore();
-    const first = await connectClient(cleanup, a.url, { tickets });
+    // Behind a load balancer the client names the balancer's endpoint on every connection;
+    // tickets bind that named endpoint (docs/protocol.md 15.4), not the server's own port.
+    const endpoint = '//lb.example/';
+    const first = await connectClient(cleanup, a.url, { tickets, endpoint });
     const fromA = new URL(a.url);
     await waitFor(() => tickets.count(ticketStoreKey(fromA, SERVER_ID)) === 1, 5_000, 'a ticket');
     await first.client.close();
     // As behind a load balancer: the same URL (store key) reaches server b.
     const ticket = tickets.take(ticketStoreKey(fromA, SERVER_ID), Date.now())!;
     tickets.put(ticketStoreKey(new URL(b.url), SERVER_ID), ticket);
-    const second = await connectClient(cleanup, b.url, { tickets });
+    const second = await connectClient(cleanup, b.url, { tickets, endpoint });
     expect(second.transport.resumed).toBe(true);
     expect(b.refused).toEqual([]);
   });

@@ -165,6 +165,23 @@ describe('a trust store change re-checks live sessions', () => {
     expect(peerAlert(s.sessions[0]!.errors)).toBe(Alert.unknownIssuer);
   });
 
+  it('server side: constraining the issuer so that it no longer vouches for the client ends its session (alert 102); another client stays', async () => {
+    const s = await start();
+    const other = makeAgent(fixtureCrypto(), testIssuer(), 'agent://pqmcp-test/kept/other').identity;
+    const a = await connect(s.server.url);
+    const b = await connect(s.server.url, { identity: other });
+    // The same issuer, now constrained to agent://pqmcp-test/kept/: the session-end client is outside.
+    s.trust.addIssuer({ id: testIssuer().id, publicKey: testIssuer().publicKey, constraints: ['agent://pqmcp-test/kept/*'] });
+    await bothClosedWithin(1000, a, s.sessions[0]!);
+    const ended = s.reported.map((r) => r.error);
+    expect(ended).toHaveLength(1);
+    expect(ended[0]).toBeInstanceOf(SessionUntrustedError);
+    expect((ended[0] as SessionUntrustedError).reasonError.code).toBe('ERR_NAME_CONSTRAINT');
+    expect(peerAlert(a.errors)).toBe(Alert.nameConstraintViolation);
+    const still = await b.client.callTool({ name: 'echo', arguments: { text: 'still here' } });
+    expect(still.content).toEqual([{ type: 'text', text: 'still here' }]);
+  });
+
   it('replaceWith (a reloaded trust file) that still trusts the peer leaves the session alone', async () => {
     const s = await start();
     const c = await connect(s.server.url);
