@@ -8,6 +8,7 @@ import { concat } from '../../src/bytes.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
 import { nextTrafficSecret, trafficKeys } from '../../src/handshake/key-schedule.js';
 import { InnerType, RecordType } from '../../src/record/index.js';
+import { decodeMessages } from '../../src/record/multi.js';
 import type { Session } from '../../src/session/session.js';
 import { Suite } from '../../src/wire/messages.js';
 import { registerForkable } from './fork.js';
@@ -118,6 +119,8 @@ export class WireTap {
   readonly items: TapItem[] = [];
   /** Application records seen (kept in `items` too unless keepApplication is off). */
   applicationRecords = 0;
+  /** Whole application messages those records completed (a multi-message record counts each entry). */
+  applicationMessages = 0;
   private readonly deframer = new RawDeframer();
   private keys: RecordKeys | undefined;
   private afterFinished = false;
@@ -168,6 +171,8 @@ export class WireTap {
       this.keys = this.keys!.next();
     } else {
       this.applicationRecords++;
+      if (innerType === InnerType.applicationFinal) this.applicationMessages++;
+      else if (innerType === InnerType.applicationMulti) this.applicationMessages += decodeMessages(content, Number.MAX_SAFE_INTEGER).length;
       if (this.keepApplication) this.items.push({ kind: 'application', final: innerType === InnerType.applicationFinal, content: content.slice() });
     }
   }

@@ -145,17 +145,19 @@ describe('TCP killed at every step', () => {
   });
 
   it.each([
-    ['client to server', 'c2s', 20],
-    ['server to client', 's2c', 20],
-  ] as const)('in the middle of 50 concurrent calls, %s: every call settles with an error, both sides report truncation', async (_what, dir, after) => {
+    ['client to server', 'c2s'],
+    ['server to client', 's2c'],
+  ] as const)('in the middle of 50 concurrent calls, %s: every call settles with an error, both sides report truncation', async (_what, dir) => {
     const handles = trackHandles();
     const local = new Cleanup();
     const transportErrorsBefore = log.transportErrors.length;
-    let seenInDir = 0;
     let handshakeDone = false;
+    // The calls (or their answers) leave together, several to a record (inner type 0x06):
+    // the kill comes at the first record after the handshake that carries a batch of them
+    // (a lone initialize, initialized or its answer is far smaller than 1,000 bytes).
     const proxy = await MitmProxy.start(log.url, local, (d, r, index) => {
       if (index >= 9) handshakeDone = true;
-      if (handshakeDone && d === dir && ++seenInDir === after) return 'kill';
+      if (handshakeDone && d === dir && r.length >= 1_000) return 'kill';
       return [r];
     });
     const out = await runClient(proxy.url, 50);
