@@ -33,7 +33,8 @@
  *   wrong kind or length is refused. Random draws happen in the same order either way, so
  *   an injected `random` gives the same bytes deferred or not.
  */
-import { copyBytes, equalBytes, utf8Encode } from '../bytes.js';
+import { copyBytes, equalBytes, utf8Encode, wipe } from '../bytes.js';
+import { MAX_PLAINTEXT_HANDSHAKE } from '../record/constants.js';
 import { COMPOSITE_SIGNATURE_LENGTH, compositeSign, compositeVerify } from '../crypto/composite.js';
 import { BadFinishedError, BadSignatureError, InvalidArgumentError, PqmcpError, UnexpectedMessageError, UnsupportedExtensionError, UnsupportedSuiteError, UnsupportedVersionError, DecodeError, toPqmcpError } from '../errors.js';
 import type { VerifiedPeer } from '../identity/trust.js';
@@ -389,14 +390,22 @@ export class ClientHandshake extends HandshakeBase {
     const encode = (psk?: Extension): Uint8Array =>
       encodeClientHello({ versions: [...this.versions], random, suites: [...this.suites], kemId: KEM_XWING, keyShare, extensions: psk ? [...extensions, psk].sort((a, b) => a.type - b.type) : extensions });
     this.offer = resumeTicket ? prepareOffer(backend, this.config.trust, resumeTicket, this.ownCredential(), this.suites, this.verifyOptions(), this.nowMs()) : undefined;
-    let hello: Uint8Array;
+    let hello: Uint8Array | undefined;
     if (this.offer) {
       const bound = bindOffer(backend, this.offer, encode);
-      this.early = bound.early;
-      this.log('early_secret', bound.early);
-      hello = bound.hello;
-      this.offeredExtensions = [...extensions.map((e) => e.type), EXT_PRE_SHARED_KEY];
-    } else {
+      if (bound.hello.length <= MAX_PLAINTEXT_HANDSHAKE) {
+        this.early = bound.early;
+        this.log('early_secret', bound.early);
+        hello = bound.hello;
+        this.offeredExtensions = [...extensions.map((e) => e.type), EXT_PRE_SHARED_KEY];
+      } else {
+        // The ticket (it carries this client's credential) would push the ClientHello past
+        // one plaintext record: no offer, a full handshake instead of a failure to connect.
+        wipe(bound.early);
+        this.offer = undefined;
+      }
+    }
+    if (hello === undefined) {
       hello = encode();
       this.offeredExtensions = extensions.map((e) => e.type);
     }
