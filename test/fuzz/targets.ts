@@ -333,21 +333,28 @@ function innerRecords(data: Uint8Array): { type: number; content: Uint8Array }[]
   return out;
 }
 
+/**
+ * Section 3.2: the inner type is the last non-zero byte of content || type; zeros after it
+ * are padding (so a type 0 is padding, and the content's own last non-zero byte is the
+ * type). Undefined: padding only.
+ */
+function effectiveInner(rec: { type: number; content: Uint8Array }): { type: number; content: Uint8Array } | undefined {
+  const inner = concat(rec.content, Uint8Array.of(rec.type));
+  let last = inner.length - 1;
+  while (last >= 0 && inner[last] === 0) last--;
+  return last < 0 ? undefined : { type: inner[last]!, content: inner.subarray(0, last) };
+}
+
 /** What docs/protocol.md section 3 says an established receiver does with these records. */
 function model(recs: { type: number; content: Uint8Array }[]): { delivered: Uint8Array[]; error: string | undefined; closed: boolean } {
   const delivered: Uint8Array[] = [];
   let parts: Uint8Array[] = [];
   let keyUpdatesInARow = 0;
   for (const rec of recs) {
-    // Section 3.2: the inner type is the last non-zero byte of content || type; zeros after
-    // it are padding (so a type 0 is padding, and the content's own last non-zero byte is
-    // the type). Padding only: unexpected_message.
-    const inner = concat(rec.content, Uint8Array.of(rec.type));
-    let last = inner.length - 1;
-    while (last >= 0 && inner[last] === 0) last--;
-    if (last < 0) return { delivered, error: 'ERR_UNEXPECTED_MESSAGE', closed: false };
-    const type = inner[last]!;
-    const content = inner.subarray(0, last);
+    // Padding only: unexpected_message.
+    const effective = effectiveInner(rec);
+    if (effective === undefined) return { delivered, error: 'ERR_UNEXPECTED_MESSAGE', closed: false };
+    const { type, content } = effective;
     switch (type) {
       case InnerType.applicationFragment:
         keyUpdatesInARow = 0;
@@ -409,6 +416,8 @@ const inner: FuzzTarget = {
       concat(Uint8Array.of(6, 0, 4 + 2 * m.length, 0, m.length), m, Uint8Array.of(0, m.length), m),
       Uint8Array.of(6, 0, 5, 0, 1, 7, 0, 0),
       Uint8Array.of(4, 0xff, 0xff, 1, 6, 0, 6, 0, 1, 1, 0, 1, 2),
+      // A KeyUpdate spelt as type 0 + content 00 03 00 (padding), then a record under the new keys.
+      Uint8Array.of(0, 0, 3, 0, 3, 0, 0, 0x20, 3, 0, 0, 0, 0, 3, 0),
     ];
   },
   run(data) {
@@ -418,8 +427,10 @@ const inner: FuzzTarget = {
     const sealed: Uint8Array[] = [];
     for (const r of recs) {
       sealed.push(d.attacker.seal(r.type, r.content));
-      // The attacker keeps in step with its own well-formed KeyUpdates.
-      if (r.type === InnerType.keyUpdate && r.content.length === 1 && r.content[0]! <= 1) {
+      // The attacker keeps in step with its own well-formed KeyUpdates, however they are
+      // spelt: a record of type 0 whose content ends in 0x03 (then padding) is one too.
+      const e = effectiveInner(r);
+      if (e?.type === InnerType.keyUpdate && e.content.length === 1 && e.content[0]! <= 1) {
         d.attacker.previousTx = d.attacker.tx;
         d.attacker.tx = d.attacker.tx!.next();
       }
