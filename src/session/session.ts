@@ -117,6 +117,13 @@ interface Direction {
   secret: Uint8Array | undefined;
 }
 
+/** A per-call cap option: a positive integer, or unset for none (Infinity). */
+function perCallCap(value: number | undefined, name: string): number {
+  if (value === undefined || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+  if (!Number.isSafeInteger(value) || value <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return value;
+}
+
 /** The AEAD of a suite. */
 export function aeadFor(suite: number): AeadAlgorithm {
   return suite === Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 ? 'aes-256-gcm' : 'chacha20-poly1305';
@@ -176,12 +183,8 @@ export class Session {
     }
     this.applicationPadding = checkPaddingBlock(options.applicationPadding, 'applicationPadding');
     this.assembler = new MessageAssembler(this.maxMessageSize);
-    const cap = options.maxKeyUpdatesPerCall ?? Number.POSITIVE_INFINITY;
-    if (!(cap === Number.POSITIVE_INFINITY || (Number.isSafeInteger(cap) && cap > 0))) throw new InvalidArgumentError('maxKeyUpdatesPerCall must be a positive integer');
-    this.maxKeyUpdatesPerCall = cap;
-    const messageCap = options.maxMessagesPerCall ?? Number.POSITIVE_INFINITY;
-    if (!(messageCap === Number.POSITIVE_INFINITY || (Number.isSafeInteger(messageCap) && messageCap > 0))) throw new InvalidArgumentError('maxMessagesPerCall must be a positive integer');
-    this.maxMessagesPerCall = messageCap;
+    this.maxKeyUpdatesPerCall = perCallCap(options.maxKeyUpdatesPerCall, 'maxKeyUpdatesPerCall');
+    this.maxMessagesPerCall = perCallCap(options.maxMessagesPerCall, 'maxMessagesPerCall');
   }
 
   static client(options: SessionOptions): Session {
@@ -229,7 +232,7 @@ export class Session {
     return this._stalled && this._state !== 'failed' && this._state !== 'closed';
   }
 
-  /** Go on processing records left by the KeyUpdate cap (see `stalled`). Never throws for peer input. */
+  /** Go on processing records left by a per-call cap (see `stalled`). Never throws for peer input. */
   drain(): SessionOutput {
     const out: SessionOutput = { send: [], events: [] };
     if (this._state === 'failed' || this._state === 'closed') return out;

@@ -423,10 +423,9 @@ export class PqmcpClientTransport {
     return true;
   }
 
-  /** Dialing was refused busy: wait the backoff (true), or give up (false: not busy, no retries left, or closed). */
-  private async waitToRedial(error: PqmcpError): Promise<boolean> {
-    const policy = this.busyRetry;
-    if (error.code !== 'ERR_SERVER_BUSY' || this.closedBeforeOpen || !policy || this.retries >= policy.attempts) return false;
+  /** Count one more busy retry, tell onBusyRetry, and return its backoff delay. */
+  private nextRetryDelay(error: PqmcpError): number {
+    const policy = this.busyRetry!;
     const attempt = ++this.retries;
     const delayMs = busyRetryDelay(policy, attempt);
     try {
@@ -434,6 +433,14 @@ export class PqmcpClientTransport {
     } catch {
       // Contained.
     }
+    return delayMs;
+  }
+
+  /** Dialing was refused busy: wait the backoff (true), or give up (false: not busy, no retries left, or closed). */
+  private async waitToRedial(error: PqmcpError): Promise<boolean> {
+    const policy = this.busyRetry;
+    if (error.code !== 'ERR_SERVER_BUSY' || this.closedBeforeOpen || !policy || this.retries >= policy.attempts) return false;
+    const delayMs = this.nextRetryDelay(error);
     await new Promise<void>((resolve) => {
       this.wakeRedial = resolve;
       this.retryTimer = setTimeout(() => {
@@ -446,14 +453,7 @@ export class PqmcpClientTransport {
   }
 
   private scheduleRetry(error: PqmcpError, backend: CryptoBackend, startedAt: number): void {
-    const policy = this.busyRetry!;
-    const attempt = ++this.retries;
-    const delayMs = busyRetryDelay(policy, attempt);
-    try {
-      this.options.onBusyRetry?.({ attempt, attempts: policy.attempts, delayMs, error });
-    } catch {
-      // Contained.
-    }
+    const delayMs = this.nextRetryDelay(error);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.connect(backend, startedAt).then(
