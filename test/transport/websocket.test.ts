@@ -168,7 +168,7 @@ describe('limits', () => {
     const client = new Client({ name: 't', version: '1' });
     const t0 = Date.now();
     await expect(client.connect(transport)).rejects.toBeInstanceOf(HandshakeTimeoutError);
-    expect(Date.now() - t0).toBeLessThan(3_000);
+    expect(Date.now() - t0).toBeLessThan(10_000); // the 200 ms timeout, not the test's 60 s
   });
 
   it('maxPendingHandshakes: a newcomer evicts the oldest silent handshake (4006, ServerBusyError) and the table never exceeds the cap', async () => {
