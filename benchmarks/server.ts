@@ -62,6 +62,8 @@ export interface StartArgs {
   certs?: Certificates;
   /** Backend of the byte-level pqmcp endpoint and of pqmcp-listen. Default auto. */
   backend?: BackendChoice;
+  /** mcp-pqmcp-edge: options over the defaults (flood-ab.ts compares two settings). */
+  edgeOptions?: Record<string, unknown>;
 }
 
 const closers: Array<() => Promise<void>> = [];
@@ -171,7 +173,7 @@ async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<nu
   let server: PqmcpServer;
   if (endpoint === 'mcp-pqmcp-edge') {
     // The flood suite: the listener's default edge settings, nothing lifted.
-    server = await serveMcp({ identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0 }, () => makeEchoServer());
+    server = await serveMcp({ identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, ...args.edgeOptions }, () => makeEchoServer());
   } else if (endpoint === 'pqmcp-listen') {
     server = await listen(options);
     server.on('session', (transport: PqmcpServerTransport) => {

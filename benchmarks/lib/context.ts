@@ -33,13 +33,15 @@ export interface ServerProcess {
 export interface ServerOptions {
   backend?: BackendChoice;
   nodeFlags?: string[];
+  /** mcp-pqmcp-edge: listener options over its defaults. */
+  edgeOptions?: Record<string, unknown>;
 }
 
 /** Start benchmarks/server.ts in its own process with `endpoints` on 127.0.0.1. */
 export async function startServer(ctx: SuiteContext, endpoints: Endpoint[], options: ServerOptions = {}): Promise<ServerProcess> {
   const worker = await spawnWorker('server.ts', { nodeFlags: options.nodeFlags ?? [] });
   try {
-    const args: StartArgs = { endpoints, fixture: ctx.fixture, ...(ctx.certs ? { certs: ctx.certs } : {}), ...(options.backend ? { backend: options.backend } : {}) };
+    const args: StartArgs = { endpoints, fixture: ctx.fixture, ...(ctx.certs ? { certs: ctx.certs } : {}), ...(options.backend ? { backend: options.backend } : {}), ...(options.edgeOptions ? { edgeOptions: options.edgeOptions } : {}) };
     const { ports, info } = await worker.request<{ ports: Record<string, number>; info: RuntimeInfo }>('start', args);
     return {
       worker,

@@ -8,9 +8,11 @@
  *   silence     a valid ClientHello, then nothing; re-opened when closed
  *   replay      one recorded ClientHello, re-sent on a new connection as soon as the server
  *               answers the previous one (full rate)
- *   keyupdate   (authenticated) `connections` sessions that each send, turn after turn, 31
- *               KeyUpdates with update_requested and one notification (the most the
- *               32-in-a-row rule lets through), up to `maxKeyUpdates` in all
+ *   keyupdate   (authenticated) `connections` sessions that each send batches of 31
+ *               KeyUpdates with update_requested and a ping request (the most the
+ *               32-in-a-row rule lets through), keeping two batches unanswered: as fast as
+ *               the server processes them, without the attacker burning its own CPU on
+ *               batches that would only wait in socket buffers; up to `maxKeyUpdates` in all
  *   partial     (authenticated) `connections` sessions that each send 64 KiB fragments of
  *               one 64 MiB message as fast as the server reads, never its final fragment;
  *               a holder stops once the server has not read from it for 500 ms
@@ -87,6 +89,7 @@ export class Flood {
     this.sockets.add(ws);
     const attacker = new Attacker('client', { ...attackerOptions, endpoint: endpointOfUrl(new URL(this.options.url)) });
     let done = false;
+    let wake: (() => void) | undefined;
     const established = new Promise<boolean>((resolve) => {
       ws.on('error', () => {});
       ws.on('close', (code) => {
@@ -94,11 +97,13 @@ export class Flood {
         this.stats.closes[code] = (this.stats.closes[code] ?? 0) + 1;
         done = true;
         resolve(false);
+        wake?.();
       });
       ws.on('message', (data: Buffer) => {
         const out = attacker.receive(new Uint8Array(data));
         if (out.length > 0 && ws.readyState === ws.OPEN) ws.send(concat(...out));
         if (attacker.result) resolve(true);
+        wake?.();
       });
       ws.on('open', () => ws.send(concat(...attacker.start())));
     });
@@ -106,16 +111,19 @@ export class Flood {
     const live = (): boolean => this.running && !done && ws.readyState === ws.OPEN;
     const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
     if (kind === 'keyupdate') {
-      const note = new TextEncoder().encode(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/pqmcp-flood/storm' }));
       const max = this.options.maxKeyUpdates ?? 1_000_000;
+      // Every answer (to the ping ending each batch) is one application message.
+      const unanswered = (): number => batches - attacker.messages.length;
+      let batches = 0;
       while (live() && (this.stats.sent ?? 0) < max) {
-        if (ws.bufferedAmount > 1024 * 1024) {
-          await new Promise((r) => setTimeout(r, 5));
+        if (unanswered() >= 2) {
+          await new Promise<void>((r) => (wake = r));
+          wake = undefined;
           continue;
         }
         const batch: Uint8Array[] = [];
         for (let i = 0; i < 31; i++) batch.push(...attacker.sendKeyUpdate(true));
-        batch.push(...attacker.sendApplication(note));
+        batch.push(...attacker.sendApplication(new TextEncoder().encode(JSON.stringify({ jsonrpc: '2.0', id: ++batches, method: 'ping' }))));
         this.stats.sent = (this.stats.sent ?? 0) + 31;
         ws.send(concat(...batch));
         await turn();

@@ -33,7 +33,7 @@ import { spawnWorker } from '../lib/proc.js';
 import { median, percentile } from '../lib/stats.js';
 import { loadavg } from 'node:os';
 
-interface Scenario {
+export interface Scenario {
   name: string;
   kind: FloodKind;
   sources: number;
@@ -42,7 +42,7 @@ interface Scenario {
   warmupMs: number;
 }
 
-const SCENARIOS: Scenario[] = [
+export const SCENARIOS: Scenario[] = [
   { name: 'idle-1', kind: 'idle', sources: 1, connections: 96, warmupMs: 1000 },
   { name: 'idle-16', kind: 'idle', sources: 16, connections: 96, warmupMs: 1000 },
   { name: 'slowloris', kind: 'slowloris', sources: 16, connections: 300, warmupMs: 1500 },
@@ -92,11 +92,17 @@ export interface FloodResult {
 const HONEST = '127.0.0.200';
 const MiB = 1024 * 1024;
 
-export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
-  const plan = PLANS[ctx.mode];
-  const server = await startServer(ctx, ['mcp-pqmcp-edge']);
-  const flooder = await spawnWorker('flooder.ts');
-  const url = `ws://127.0.0.1:${server.ports['mcp-pqmcp-edge']}/`;
+export interface HonestAgent {
+  /** A new honest session from `localAddress` (no busy retry). */
+  connect(localAddress: string): Promise<Client>;
+  /** `n` honest handshakes (each with its first call), one at a time: durations in ms and failures. */
+  handshakes(n: number): Promise<{ ms: number[]; failed: number }>;
+  /** Sequential calls on an established session for `ms`: each latency in us. */
+  calls(client: Client, ms: number): Promise<number[]>;
+}
+
+/** The honest agent of the flood measurements (address 127.0.0.200), against `url`. */
+export function honestAgent(ctx: SuiteContext, url: string): HonestAgent {
   const backend = selectBackend('auto');
   const clientIdentity = identityOf(ctx.fixture, 'client', backend);
   const trust = trustOf(ctx.fixture);
@@ -136,8 +142,22 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
     }
     return lat;
   };
-  // Naming the listener's endpoint, as a real client does: the hello gets as far as the crypto.
-  const hellos = Array.from({ length: 4 }, () => Buffer.concat(Session.client({ backend, identity: identityOf(ctx.fixture, 'client', backend), trust, endpoint: endpointOfUrl(new URL(url)) }).start().send));
+  return { connect, handshakes, calls };
+}
+
+/** Valid ClientHellos naming the listener's endpoint, as a real client's do: they get as far as the crypto. */
+export function floodHellos(ctx: SuiteContext, url: string): Buffer[] {
+  const backend = selectBackend('auto');
+  return Array.from({ length: 4 }, () => Buffer.concat(Session.client({ backend, identity: identityOf(ctx.fixture, 'client', backend), trust: trustOf(ctx.fixture), endpoint: endpointOfUrl(new URL(url)) }).start().send));
+}
+
+export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
+  const plan = PLANS[ctx.mode];
+  const server = await startServer(ctx, ['mcp-pqmcp-edge']);
+  const flooder = await spawnWorker('flooder.ts');
+  const url = `ws://127.0.0.1:${server.ports['mcp-pqmcp-edge']}/`;
+  const { connect, handshakes, calls } = honestAgent(ctx, url);
+  const hellos = floodHellos(ctx, url);
   const rss = async (): Promise<number> => (await server.worker.request<{ rss: number }>('mem')).rss / MiB;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -31,6 +31,13 @@
  *   the deframer, `stalled` turns true, and the caller must call `drain()` later (the next
  *   event-loop turn) to go on. So a peer's batch of KeyUpdates is spread over turns, and
  *   other sessions get the event loop in between. Unset (default): no cap.
+ * - With `keyUpdateRate`, the peer's KeyUpdates are rationed (key-update-budget.ts): each
+ *   one takes a token, except a KeyUpdate retiring a key that protected at least
+ *   keyUpdateInterval records (an automatic update at this side's thresholds) and the
+ *   first one after this side's own update_requested (the answer). While the bucket is
+ *   empty no record is processed: `stalled` is true and `keyUpdateWaitMs` says when
+ *   drain() can go on. A transport stops reading meanwhile, so a peer forcing key
+ *   derivations is slowed by backpressure to the rate, and an honest one never waits.
  * - A server with `deferCrypto` emits a 'compute' event instead of encapsulating or
  *   signing; until `resume()` gets the result, received bytes are buffered, not processed
  *   (the transport should stop reading meanwhile). To refuse the work, `abort()`.
@@ -46,6 +53,7 @@ import type { InnerTypeId } from '../record/index.js';
 import { MsgType, Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
 import type { AeadAlgorithm } from '../crypto/types.js';
 import { utf8Encode } from '../bytes.js';
+import { KeyUpdateBudget, type KeyUpdateRate } from './key-update-budget.js';
 
 export interface SessionOptions extends HandshakeConfig {
   /** Largest application message accepted or sent, in bytes. Default 64 MiB. */
@@ -75,6 +83,11 @@ export interface SessionOptions extends HandshakeConfig {
    * true and the rest waits for drain(). Default: no cap.
    */
   maxMessagesPerCall?: number;
+  /**
+   * Ration the peer's KeyUpdates beyond its automatic ones (key-update-budget.ts); past
+   * it, `stalled` is true until `keyUpdateWaitMs` has passed. Default: no ration.
+   */
+  keyUpdateRate?: KeyUpdateRate;
 }
 
 export type SessionEvent =
@@ -168,6 +181,10 @@ export class Session {
   private readonly maxMessagesPerCall: number;
   /** A per-call cap stopped processing: records may wait for drain(). */
   private _stalled = false;
+  /** The ration of the peer's KeyUpdates (keyUpdateRate), if any. */
+  private readonly keyUpdateBudget: KeyUpdateBudget | undefined;
+  /** We sent update_requested and the peer's answer has not come yet: it is free. */
+  private awaitingKeyUpdate = false;
 
   private constructor(
     readonly role: 'client' | 'server',
@@ -185,6 +202,7 @@ export class Session {
     this.assembler = new MessageAssembler(this.maxMessageSize);
     this.maxKeyUpdatesPerCall = perCallCap(options.maxKeyUpdatesPerCall, 'maxKeyUpdatesPerCall');
     this.maxMessagesPerCall = perCallCap(options.maxMessagesPerCall, 'maxMessagesPerCall');
+    this.keyUpdateBudget = options.keyUpdateRate !== undefined ? new KeyUpdateBudget(options.keyUpdateRate) : undefined;
   }
 
   static client(options: SessionOptions): Session {
@@ -230,6 +248,14 @@ export class Session {
    */
   get stalled(): boolean {
     return this._stalled && this._state !== 'failed' && this._state !== 'closed';
+  }
+
+  /**
+   * While `stalled` by the KeyUpdate ration (`keyUpdateRate`): milliseconds until drain()
+   * can go on. 0 otherwise (a per-call cap: drain on the next turn).
+   */
+  get keyUpdateWaitMs(): number {
+    return this.stalled && this.keyUpdateBudget !== undefined ? this.keyUpdateBudget.waitMs : 0;
   }
 
   /** Go on processing records left by a per-call cap (see `stalled`). Never throws for peer input. */
@@ -289,7 +315,15 @@ export class Session {
     this.keyUpdatesThisCall = 0;
     if (this.computing) return;
     const messagesBefore = out.events.length; // events other than messages count too: a safe overestimate
-    for (let rec = this.deframer.next(); rec; rec = this.deframer.next()) {
+    const budget = this.keyUpdateBudget;
+    for (;;) {
+      // The ration is spent: nothing more is opened until it refills (the next record may be a KeyUpdate).
+      if (budget !== undefined && !budget.ready) {
+        this._stalled = true;
+        break;
+      }
+      const rec = this.deframer.next();
+      if (!rec) break;
       this.onRecord(rec.type, rec.header, rec.body, out);
       if (this._state === 'closed' || this.computing) break;
       if (this.keyUpdatesThisCall >= this.maxKeyUpdatesPerCall || out.events.length - messagesBefore >= this.maxMessagesPerCall) {
@@ -546,6 +580,12 @@ export class Session {
     }
     this.keyUpdateCount++;
     this.keyUpdatesThisCall++;
+    // Records opened under the key it retires, itself included: past the interval, it is the
+    // peer's automatic update; the first one after our update_requested is its answer.
+    const automatic = this.rx.cipher!.sequence > effectiveKeyUpdateInterval(this.suite, this.keyUpdateInterval);
+    const answer = this.awaitingKeyUpdate;
+    this.awaitingKeyUpdate = false;
+    if (!automatic && !answer) this.keyUpdateBudget?.take();
     const old = this.rx.secret!;
     this.rx.secret = nextTrafficSecret(this.options.backend, old);
     old.fill(0); // forward secrecy in memory: the old key cannot be re-derived
@@ -559,6 +599,7 @@ export class Session {
     this.keyUpdateOwed = false;
     this.keyUpdateCount++;
     out.push(this.tx.cipher!.seal(InnerType.keyUpdate, encodeKeyUpdate(requestPeer)));
+    if (requestPeer) this.awaitingKeyUpdate = true;
     const old = this.tx.secret!;
     this.tx.secret = nextTrafficSecret(this.options.backend, old);
     old.fill(0);

@@ -339,6 +339,7 @@ export class PqmcpClientTransport {
       now: this.resolved.clock.now,
       maxMessageSize: this.resolved.maxMessageSize,
       maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
+      ...(this.resolved.keyUpdateRate ? { keyUpdateRate: this.resolved.keyUpdateRate } : {}),
       maxMessagesPerCall: MAX_MESSAGES_PER_TURN,
       applicationPadding: this.resolved.applicationPadding,
       endpoint: this.endpoint,

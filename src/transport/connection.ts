@@ -34,7 +34,9 @@
  * - A Session with `maxKeyUpdatesPerCall` or `maxMessagesPerCall` may stop at its cap
  *   (`stalled`): reading pauses and the rest is drained one call per event-loop turn, and
  *   only while the inbox has room (a socket read of tiny multi-message entries is decoded
- *   as it is delivered, not all at once).
+ *   as it is delivered, not all at once). Stalled by its KeyUpdate ration (`keyUpdateRate`),
+ *   it is drained after `keyUpdateWaitMs` instead; reading resumes only once nothing is
+ *   left, so what waits is at most the socket reads that came before the pause.
  * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
  *   shared by every connection of a listener (receive-budget.ts): above it, a connection
  *   whose partial message would grow stops reading until the budget frees up.
@@ -58,16 +60,12 @@ import { defer, unref, type Timer } from './timers.js';
 import { KeepAlive } from './keepalive.js';
 import { ReadPause } from './read-pause.js';
 import { Inbox } from './inbox.js';
+import { Waiters } from './waiters.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
 import type { ConnectionOptions, MessageSocket } from './connection-types.js';
 
 type Phase = 'handshaking' | 'open' | 'closing' | 'closed';
-
-interface Waiter {
-  resolve: () => void;
-  reject: (error: PqmcpError) => void;
-}
 
 type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
 
@@ -97,9 +95,9 @@ export class Connection {
   private closeRequested = false;
   private failure: PqmcpError | undefined;
   private readonly writer: BatchWriter;
-  private confirmWaiters: Waiter[] = [];
-  private handshakeWaiters: Waiter[] = [];
-  private drainWaiters: Waiter[] = [];
+  private readonly confirmWaiters = new Waiters();
+  private readonly handshakeWaiters = new Waiters();
+  private readonly drainWaiters = new Waiters();
   private handshakeTimer: Timer | undefined;
   private keepAlive: KeepAlive | undefined;
   private closeTimer: Timer | undefined;
@@ -166,8 +164,8 @@ export class Connection {
       return Promise.reject(toPqmcpError(err));
     }
     this.writer.schedule();
-    if (!this.confirmed && confirm) return new Promise((resolve, reject) => this.confirmWaiters.push({ resolve, reject }));
-    if (this.phase === 'handshaking') return new Promise((resolve, reject) => this.handshakeWaiters.push({ resolve, reject }));
+    if (!this.confirmed && confirm) return this.confirmWaiters.wait();
+    if (this.phase === 'handshaking') return this.handshakeWaiters.wait();
     return this.whenWritable();
   }
 
@@ -263,7 +261,7 @@ export class Connection {
         case 'handshake':
           if (this.phase === 'handshaking') this.phase = 'open';
           // The queued messages went out with this side's final flight.
-          for (const w of this.handshakeWaiters.splice(0)) w.resolve();
+          this.handshakeWaiters.resolveAll();
           // The server has verified the client: nothing left to confirm.
           if (this.session.role === 'server') this.confirm();
           this.call(() => this.onhandshake?.(event.result));
@@ -291,19 +289,25 @@ export class Connection {
     if (handshaking) this.flushNow();
   }
 
-  /** The Session stalled at a cap: pause reading, go on next turn (once at a time) if the inbox has room, else when it drains. */
+  /**
+   * The Session stalled at a cap: pause reading, go on next turn (once at a time) if the
+   * inbox has room, else when it drains; stalled by the KeyUpdate ration, once it refills.
+   */
   private drainLater(): void {
     if (!this.session.stalled || this.drainScheduled || this.phase === 'closed') return;
     this.reading.set('backlog', true);
     this.drainScheduled = true;
-    defer(() => {
+    const go = (): void => {
       this.drainScheduled = false;
       if (this.phase === 'closed' || this.failure || this.reading.has('inbox')) return; // dispatch() calls again
       this.handle(this.session.drain());
       if (this.options.receiveBudget) this.accountPartial(this.options.receiveBudget);
       if (this.session.stalled && !this.failure) this.drainLater();
       else this.reading.set('backlog', false);
-    });
+    };
+    const wait = this.session.keyUpdateWaitMs;
+    if (wait > 0) unref(setTimeout(go, wait));
+    else defer(go);
   }
 
   /** Report the partial message held to the shared budget; pause reading while it says so. */
@@ -402,9 +406,7 @@ export class Connection {
     this.confirmed = true;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
-    const waiters = this.confirmWaiters;
-    this.confirmWaiters = [];
-    for (const w of waiters) w.resolve();
+    this.confirmWaiters.resolveAll();
   }
 
   private onHandshakeTimeout(): void {
@@ -426,13 +428,9 @@ export class Connection {
 
   /** Reject (or, for a clean close, reject with ClosedError) every pending send(). */
   private settleWaiters(error: PqmcpError): void {
-    const waiters = [...this.confirmWaiters, ...this.handshakeWaiters, ...this.drainWaiters];
-    this.confirmWaiters = [];
-    this.handshakeWaiters = [];
-    this.drainWaiters = [];
     if (this.drainTimer) clearInterval(this.drainTimer);
     this.drainTimer = undefined;
-    for (const w of waiters) w.reject(error);
+    for (const waiters of [this.confirmWaiters, this.handshakeWaiters, this.drainWaiters]) waiters.rejectAll(error);
     // The connection is ending: what was held is delivered (in order, before the error).
     this.releaseHeld();
   }
@@ -518,10 +516,9 @@ export class Connection {
 
   private whenWritable(): Promise<void> {
     if (this.buffered() <= this.options.highWaterMark) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.drainWaiters.push({ resolve, reject });
-      this.watchDrain();
-    });
+    const drained = this.drainWaiters.wait();
+    this.watchDrain();
+    return drained;
   }
 
   /** Poll for the drain as well as hearing of it from write callbacks (a fallback). */
@@ -532,12 +529,10 @@ export class Connection {
   }
 
   private checkDrain(): void {
-    if ((this.drainWaiters.length === 0 && !this.heldForDrain) || this.buffered() > this.options.highWaterMark) return;
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
+    if ((this.drainWaiters.size === 0 && !this.heldForDrain) || this.buffered() > this.options.highWaterMark) return;
     if (this.drainTimer) clearInterval(this.drainTimer);
     this.drainTimer = undefined;
-    for (const w of waiters) w.resolve();
+    this.drainWaiters.resolveAll();
     this.releaseHeld();
   }
 

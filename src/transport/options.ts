@@ -37,6 +37,8 @@ export const DEFAULTS = {
   maxPendingHandshakes: 64,
   /** The peer's KeyUpdates processed per event-loop turn (the rest waits for the next turn). */
   maxKeyUpdatesPerTurn: 4,
+  /** The peer's KeyUpdates per second per session beyond its automatic ones (burst 32). */
+  keyUpdateRate: 10,
 } as const;
 
 export type { BackendChoice };
@@ -107,6 +109,15 @@ export interface PqmcpTransportOptions {
   onAuditEvent?: AuditSink;
   /** Put arguments and results themselves in request events, not only their SHA-256. Default false. */
   auditContent?: boolean;
+
+  // --- KeyUpdate ration (issue 10, third session; session/key-update-budget.ts) ---
+  /**
+   * KeyUpdates per second this side takes from the peer of each session, beyond the peer's
+   * automatic ones (one per 2^22 records) and the answer to its own request; up to 32 are
+   * taken at once. Past it, this side stops reading that session's socket until the ration
+   * refills: the peer is slowed, never refused. Default 10; `Infinity`: no ration.
+   */
+  keyUpdateRate?: number;
 }
 
 function checkNumber(options: object, name: string, min: number, fallback: number): number {
@@ -128,6 +139,8 @@ export interface ResolvedOptions {
 
   applicationPadding: number;
   audit: AuditSink | undefined;
+  /** The Session's keyUpdateRate (undefined: no ration). */
+  keyUpdateRate: { rate: number } | undefined;
   maxMessageSize: number;
   maxPayload: number;
 }
@@ -153,7 +166,15 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
     audit: checkAudit(options.onAuditEvent),
     maxMessageSize: checkNumber(options, 'maxMessageSize', 1, DEFAULTS.maxMessageSize),
     maxPayload: checkNumber(options, 'maxPayload', MAX_WRITE_BATCH, DEFAULTS.maxPayload),
+    keyUpdateRate: checkKeyUpdateRate(options.keyUpdateRate),
   };
+}
+
+function checkKeyUpdateRate(rate: unknown): { rate: number } | undefined {
+  if (rate === undefined) return { rate: DEFAULTS.keyUpdateRate };
+  if (rate === Number.POSITIVE_INFINITY) return undefined;
+  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0) throw new InvalidArgumentError('keyUpdateRate must be a number > 0 (Infinity: no ration)');
+  return { rate };
 }
 
 function checkClock(clock: unknown): Clock {

@@ -6,7 +6,8 @@
  *   inbox     too many received messages wait for delivery
  *   budget    the listener's budget for partly received messages is spent (receive-budget.ts)
  *   compute   a deferred handshake step (crypto-pool.ts) is out
- *   backlog   the Session stopped at its KeyUpdate cap; the rest drains on later turns
+ *   backlog   the Session stopped at a per-turn cap (the rest drains on later turns) or
+ *             at its KeyUpdate ration (the rest drains as the ration refills)
  *
  * Sharp edges:
  * - Once `live()` is false (the connection closed) the socket is left alone.

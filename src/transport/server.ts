@@ -369,6 +369,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         now: this.resolved.clock.now,
         maxMessageSize: this.resolved.maxMessageSize,
         maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
+        ...(this.resolved.keyUpdateRate ? { keyUpdateRate: this.resolved.keyUpdateRate } : {}),
         maxMessagesPerCall: MAX_MESSAGES_PER_TURN,
         deferCrypto: true,
         applicationPadding: this.resolved.applicationPadding,

@@ -44,8 +44,8 @@ describe('fuzzing (bounded CI run)', () => {
     expect(report.coverage.enabled).toBe(true);
     expect(report.targets.map((t) => t.target)).toEqual(['wire', 'credential', 'records', 'session', 'handshake', 'inner']);
     // A floor that shows each target really ran many inputs, not a speed check: the slowest
-    // target (session: a full handshake per input) manages 130-200 a second on a loaded
-    // 2-core machine, the others thousands.
-    for (const t of report.targets) expect(t.execs, t.target).toBeGreaterThan(SECONDS_PER_TARGET * 50);
+    // targets (session, handshake: a full handshake per input) manage 100-200 a second on a
+    // 2-core machine at load 8, fewer while CI's other test workers run; the others thousands.
+    for (const t of report.targets) expect(t.execs, t.target).toBeGreaterThan(SECONDS_PER_TARGET * 20);
   });
 });

@@ -198,7 +198,7 @@ describe('TCP killed at every step', () => {
     const proxy = await MitmProxy.start(log.url, local, (_d, r, index) => (index === 5 ? 'kill-server-leg' : [r]));
     const t0 = Date.now();
     const out = await runClient(proxy.url, 1, { handshakeTimeoutMs: 1_000, requestTimeoutMs: 1_500 });
-    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(Date.now() - t0).toBeLessThan(15_000); // the 1.5 s request timeout, not the SDK default of 60 s
     expect(String(out.rejection)).toMatch(/timed out/i);
     await waitFor(() => log.clientErrors.length > before, 5_000, 'server report');
     expect(log.clientErrors.slice(before).map((e) => e.code)).toEqual(['ERR_TRUNCATED']);

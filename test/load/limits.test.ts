@@ -3,14 +3,18 @@
  * 127.0.0.1 against a real listener, with the attacker harness running a real, trusted
  * handshake and then misbehaving:
  *
- * (e) a KeyUpdate storm: 20,000 update_requested KeyUpdates (PQMCP_LOAD=full: 100,000),
- *     with the notification every 31 that keeps the session within the 32-in-a-row limit and
- *     a ping every ~1,000. The server answers at most once per application record it sends
- *     (RFC 8446 4.6.3), so the answers are bounded by its own replies, not by the requests;
- *     33 in a row end the session (unexpected_message, close 4000). An established honest
- *     session keeps being served; its tools/call latency at idle and during the storm is
- *     printed (figures in docs/benchmarks.md; no timing is asserted here). The server takes at
- *     most 4 KeyUpdates per event-loop turn; every request still arrives and is processed.
+ * (e) a KeyUpdate storm. With the default ration (10 a second per session, 32 at once) the
+ *     server takes at most 32 + 10/s of a storming peer's KeyUpdates and reads nothing more
+ *     from it meanwhile (backpressure: its session is slowed, not refused, and a ping sent
+ *     behind 62 KeyUpdates is answered once the ration allows); an established honest
+ *     session keeps being served. With the ration lifted (`keyUpdateRate: Infinity`), 20,000
+ *     update_requested KeyUpdates (PQMCP_LOAD=full: 100,000), with the notification every 31
+ *     that keeps the session within the 32-in-a-row limit and a ping every ~1,000: the server
+ *     answers at most once per application record it sends (RFC 8446 4.6.3), so the answers
+ *     are bounded by its own replies, not by the requests; 33 in a row end the session
+ *     (unexpected_message, close 4000). The honest session's tools/call latency at idle and
+ *     during each storm is printed (figures in docs/benchmarks.md; no timing is asserted
+ *     here). The server takes at most 4 KeyUpdates per event-loop turn.
  * (f) 50 sessions that each start a 64 MiB message and never finish it: the listener-wide
  *     budget for partly received messages (default 256 MiB) pauses them, so the bytes held
  *     stay near the budget instead of 50 x 64 MiB = 3.2 GiB; honest clients (a new
@@ -24,7 +28,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { concat } from '../../src/bytes.js';
 import { InnerType } from '../../src/record/index.js';
 import { CloseCode, PqmcpClientTransport } from '../../src/transport/index.js';
-import { MAX_KEY_UPDATES_IN_A_ROW } from '../../src/session/session.js';
+import { MAX_KEY_UPDATES_IN_A_ROW, type Session } from '../../src/session/session.js';
+import type { PqmcpServerTransport } from '../../src/transport/server-transport.js';
+import { resolveOptions } from '../../src/transport/options.js';
 import { agent, trustFor } from '../helpers/identities.js';
 import { Cleanup, SERVER_ID, waitFor } from '../helpers/mcp.js';
 import { liveMemory } from '../helpers/memory.js';
@@ -71,9 +77,84 @@ async function callLatencies(client: Client, min: number, until: () => boolean =
   return out;
 }
 
+/** The server-side Session of a transport (to count the KeyUpdates it processed). */
+const sessionOf = (t: PqmcpServerTransport): Session => (t as unknown as { connection: { session: Session } }).connection.session;
+
 describe('(e) KeyUpdate storm from an authenticated peer', () => {
-  it(`${STORM} requested KeyUpdates cost at most one answer per server reply; 33 in a row end the session; an honest session keeps being served`, { timeout: 180_000 }, async () => {
+  it('the default ration: at most 32 + 10/s of a storming peer\'s KeyUpdates are processed, the rest waits unread (slowed, not refused); an honest session keeps being served', { timeout: 120_000 }, async () => {
     const log = await honestServer(cleanup);
+    const honest = await honestClient(log.url);
+    await callLatencies(honest, 20); // warm-up
+    const idle = await callLatencies(honest, 200);
+    const note = jsonrpc({ method: 'notifications/pqmcp-test/storm' });
+    const batch = (h: HostileClient): Uint8Array[] => [...Array.from({ length: MAX_KEY_UPDATES_IN_A_ROW - 1 }, () => h.attacker.sendKeyUpdate(false)).flat(), ...h.attacker.sendApplication(note)];
+    const serverSide = async (n: number): Promise<Session> => {
+      await waitFor(() => log.sessions.length === n, 10_000, 'the attacker\'s server session');
+      return sessionOf(log.sessions[n - 1]!);
+    };
+
+    // 1. Slowed, not refused: 62 KeyUpdates, then a ping. Its answer needs 31 tokens past the
+    //    burst of 32 (the record after the last KeyUpdate waits for a token too): >= 3.1 s.
+    const slow = await HostileClient.connect(log.url, attackerAs(), {}, cleanup);
+    await slow.handshake;
+    await slow.write(slow.attacker.sendApplication(INITIALIZE));
+    await waitFor(() => slow.attacker.messages.length === 1, 10_000, 'initialize response');
+    await slow.write(slow.attacker.sendApplication(INITIALIZED));
+    const t0 = performance.now();
+    await slow.write([concat(...batch(slow), ...batch(slow), ...slow.attacker.sendApplication(jsonrpc({ id: 7, method: 'ping' })))]);
+    await waitFor(() => slow.attacker.messages.length === 2, 30_000, 'the ping behind 62 KeyUpdates');
+    const waited = performance.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(3_000); // a lower bound: the ration cannot be beaten, however fast the machine
+    expect(sessionOf(log.sessions[1]!).keyUpdates).toBe(62);
+
+    // 2. A storm for 3 s: as many KeyUpdates as the attacker can write (keeping 256 KiB
+    //    unsent at most), while the honest session calls back to back.
+    const h = await HostileClient.connect(log.url, attackerAs(), {}, cleanup);
+    const born = performance.now(); // the server's Session (and its full ration) is younger than this
+    await h.handshake;
+    const storming = await serverSide(3);
+    let sent = 0;
+    let stormDone = false;
+    const storm = (async () => {
+      const end = performance.now() + 3_000;
+      while (performance.now() < end && h.ws.readyState === h.ws.OPEN) {
+        if (h.ws.bufferedAmount > 256 * 1024) {
+          await sleep(5);
+          continue;
+        }
+        await h.write([concat(...batch(h))]);
+        sent += MAX_KEY_UPDATES_IN_A_ROW - 1;
+        await turn();
+      }
+      stormDone = true;
+    })();
+    const during = await callLatencies(honest, 50, () => stormDone);
+    await storm;
+    const processed = storming.keyUpdates;
+    const bound = 32 + Math.ceil(((performance.now() - born) / 1000) * 10);
+    console.log(
+      `[storm e, ration] ${sent} KeyUpdates sent in 3 s, ${processed} processed (bound ${bound}); a ping behind 62 answered after ${waited.toFixed(0)} ms. ` +
+        `honest tools/call p50 ${percentile(idle, 50).toFixed(2)} -> ${percentile(during, 50).toFixed(2)} ms, ` +
+        `p99 ${percentile(idle, 99).toFixed(2)} -> ${percentile(during, 99).toFixed(2)} ms (ratio p99 ${(percentile(during, 99) / percentile(idle, 99)).toFixed(2)}x, ${during.length} calls)`,
+    );
+    expect(processed).toBeGreaterThanOrEqual(32);
+    expect(processed).toBeLessThanOrEqual(bound);
+    expect(sent).toBeGreaterThan(10 * bound); // the ration, not the attacker, set the pace
+    expect(storming.state).toBe('established');
+    expect(log.transportErrors).toEqual([]);
+    await callLatencies(honest, 5);
+  });
+
+  it('keyUpdateRate: default 10 a second, Infinity lifts it, anything else but a positive number is refused', () => {
+    const base = { identity: agent('agent://pqmcp-test/client'), trust: trustFor() };
+    expect(resolveOptions(base).keyUpdateRate).toEqual({ rate: 10 });
+    expect(resolveOptions({ ...base, keyUpdateRate: 2.5 }).keyUpdateRate).toEqual({ rate: 2.5 });
+    expect(resolveOptions({ ...base, keyUpdateRate: Infinity }).keyUpdateRate).toBeUndefined();
+    for (const bad of [0, -1, Number.NaN, '10', null]) expect(() => resolveOptions({ ...base, keyUpdateRate: bad as number })).toThrow(/keyUpdateRate/);
+  });
+
+  it(`with the ration lifted, ${STORM} requested KeyUpdates cost at most one answer per server reply; 33 in a row end the session; an honest session keeps being served`, { timeout: 180_000 }, async () => {
+    const log = await honestServer(cleanup, { keyUpdateRate: Infinity });
     const honest = await honestClient(log.url);
     await callLatencies(honest, 20); // warm-up
     const idle = await callLatencies(honest, 200);
@@ -125,7 +206,7 @@ describe('(e) KeyUpdate storm from an authenticated peer', () => {
     expect(answers).toBeGreaterThan(0);
     expect(answers).toBeLessThanOrEqual(serverReplies);
     console.log(
-      `[storm e] ${sent} KeyUpdate requests, ${pings} pings: ${answers} KeyUpdate answers (${serverReplies} server replies). ` +
+      `[storm e, no ration] ${sent} KeyUpdate requests, ${pings} pings: ${answers} KeyUpdate answers (${serverReplies} server replies). ` +
         `honest tools/call p50 ${percentile(idle, 50).toFixed(2)} -> ${percentile(during, 50).toFixed(2)} ms, ` +
         `p99 ${percentile(idle, 99).toFixed(2)} -> ${percentile(during, 99).toFixed(2)} ms ` +
         `(ratio p99 ${(percentile(during, 99) / percentile(idle, 99)).toFixed(2)}x, ${during.length} calls during the storm)`,

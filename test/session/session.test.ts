@@ -327,6 +327,56 @@ describe('key update', () => {
     expect(() => createPair(options(native, clientAgent, { maxKeyUpdatesPerCall: 0 }), options(native, serverAgent))).toThrow(/maxKeyUpdatesPerCall/);
   });
 
+  it('keyUpdateRate: past the ration nothing more is opened until it refills; then it goes on, in order, nothing lost', () => {
+    let now = 0;
+    const pair = established(native, native, { keyUpdateRate: { rate: 10, burst: 4, now: () => now } });
+    const batch = Buffer.concat([...Array.from({ length: 6 }, () => pair.client.updateKeys(false)).flat(), ...pair.client.send(text('after six'))]);
+    const before = pair.server.keyUpdates;
+    const first = pair.server.receive(batch);
+    expect(pair.server.keyUpdates - before).toBe(4);
+    expect(messagesOf(first.events)).toEqual([]);
+    expect(pair.server.stalled).toBe(true);
+    expect(pair.server.keyUpdateWaitMs).toBe(100); // one token at 10 a second
+    // Bytes arriving meanwhile and drain() before the refill: nothing is opened.
+    expect(messagesOf(pair.server.receive(Buffer.concat(pair.client.send(text('later')))).events)).toEqual([]);
+    expect(messagesOf(pair.server.drain().events)).toEqual([]);
+    expect(pair.server.keyUpdates - before).toBe(4);
+    now += 100;
+    expect(pair.server.keyUpdateWaitMs).toBe(0);
+    pair.server.drain();
+    expect(pair.server.keyUpdates - before).toBe(5);
+    expect(pair.server.keyUpdateWaitMs).toBe(100);
+    now += 250; // 2.5 tokens: the sixth KeyUpdate and both messages
+    expect(messagesOf(pair.server.drain().events)).toEqual(['after six', 'later']);
+    expect(pair.server.keyUpdates - before).toBe(6);
+    expect(pair.server.stalled).toBe(false);
+    expect(pair.server.state).toBe('established');
+    expect(() => createPair(options(native, clientAgent, { keyUpdateRate: { rate: 0 } }), options(native, serverAgent))).toThrow(/keyUpdateRate/);
+    expect(() => createPair(options(native, clientAgent, { keyUpdateRate: { rate: 1, burst: 0.5 } }), options(native, serverAgent))).toThrow(/keyUpdateRate/);
+  });
+
+  it('keyUpdateRate: automatic key updates (at keyUpdateInterval) and the answer to our own request never take from the ration', () => {
+    // A clock that never moves and a ration of one: any KeyUpdate paid for past the first would stall for ever.
+    const frozen = { keyUpdateRate: { rate: 1, burst: 1, now: () => 0 } };
+    const pair = established(native, native, { keyUpdateInterval: 3, ...frozen });
+    const before = pair.server.keyUpdates;
+    const records: Uint8Array[] = [];
+    for (let i = 0; i < 100; i++) records.push(...pair.client.send(text(`m${i}`)));
+    const got = pair.server.receive(Buffer.concat(records));
+    expect(messagesOf(got.events)).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`));
+    expect(pair.server.keyUpdates - before).toBe(33); // one per 3 records, all free
+    expect(pair.server.stalled).toBe(false);
+    // The server asks for an update: the answer is free too (the client sends it before its next record).
+    deliver(pair, 's2c', pair.server.updateKeys(true));
+    expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('answered'))).events)).toEqual(['answered']);
+    expect(pair.server.stalled).toBe(false);
+    // The ration is intact: one on-demand update is paid for, and the record after it waits.
+    const paid = pair.server.receive(Buffer.concat([...pair.client.updateKeys(false), ...pair.client.send(text('waits'))]));
+    expect(messagesOf(paid.events)).toEqual([]);
+    expect(pair.server.stalled).toBe(true);
+    expect(pair.server.keyUpdateWaitMs).toBe(1000);
+  });
+
   it('a record under the old key after a key update is refused', () => {
     const { pair, secrets } = withKeyLog();
     deliver(pair, 'c2s', pair.client.send(text('under key 0'))); // seq 0, key 0

@@ -123,7 +123,7 @@ describe('closing', () => {
     const t0 = Date.now();
     await serverTransport.close();
     await expect(pending).rejects.toThrow(/closed/i);
-    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(Date.now() - t0).toBeLessThan(10_000); // fast: not the 30 s the tool would take
     expect(serverLog.events).toEqual(['close']);
     await waitFor(() => clientLog.events.length > 0, 5_000, 'client onclose');
     expect(clientLog.events).toEqual(['close']);
@@ -145,7 +145,7 @@ describe('closing', () => {
     const t0 = Date.now();
     for (const s of sockets) s.destroy();
     await expect(pending).rejects.toThrow(/closed/i);
-    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(Date.now() - t0).toBeLessThan(10_000); // fast: not the 30 s the tool would take
     await waitFor(() => clientLog.events.length >= 2 && serverLog.events.length >= 2, 5_000, 'both sides closed');
     expect(clientLog.events).toEqual(['error', 'close']);
     expect(serverLog.events).toEqual(['error', 'close']);
@@ -205,7 +205,7 @@ describe('server process dies mid-session', () => {
     const t0 = Date.now();
     child.kill('SIGKILL');
     await expect(pending).rejects.toThrow(/closed/i);
-    expect(Date.now() - t0).toBeLessThan(3_000);
+    expect(Date.now() - t0).toBeLessThan(10_000); // fast: not the 60 s the tool would take
     expect(errors.some((e) => e instanceof TruncationError)).toBe(true);
   });
 });
