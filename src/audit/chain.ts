@@ -28,7 +28,7 @@ import type { AuditEvent } from './events.js';
 export const GENESIS = '0'.repeat(64);
 
 /** `,"hash":"` + 64 hex + `"}` */
-const HASH_SUFFIX_LENGTH = 9 + 64 + 2;
+export const HASH_SUFFIX_LENGTH = 9 + 64 + 2;
 const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
 
 /** The chain position after an event. */
@@ -39,12 +39,19 @@ export interface ChainHead {
   hash: string;
 }
 
+/**
+ * The hashed part of the line for `event` at `seq` after `prev`: exactly
+ * JSON.stringify({ seq, prev, ...event }) (events have neither key, and always a `type`),
+ * without building that object.
+ */
+export function chainBody(seq: number, prev: string, event: AuditEvent): string {
+  return `{"seq":${seq},"prev":"${prev}",${JSON.stringify(event).slice(1)}`;
+}
+
 /** The line (without '\n') for `event` following `head`, and the new head. */
 export function chainLine(head: ChainHead, event: AuditEvent): { line: string; head: ChainHead } {
   const seq = head.seq + 1;
-  // Exactly JSON.stringify({ seq, prev, ...event }) (events have neither key, and always a
-  // `type`), without building that object.
-  const body = `{"seq":${seq},"prev":"${head.hash}",${JSON.stringify(event).slice(1)}`;
+  const body = chainBody(seq, head.hash, event);
   const hash = sha256hex(body);
   return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, head: { seq, hash } };
 }

@@ -82,31 +82,42 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
   const busy = meter.createCounter('pqmcp.busy_refusals', { description: 'Connections refused: too many pending handshakes' });
   const denials = meter.createCounter('pqmcp.policy.denials', { description: 'Requests denied by a policy' });
 
-  // Request counts per series (key: method, outcome[, agent]) and byte sums, observed at collection.
-  const counts = new Map<string, { attributes: Attributes; count: number }>();
+  // Request counts per series (method, outcome[, agent]) and byte sums, observed at collection.
+  // Looked up per method, then by outcome (or outcome and agent): no key string per request.
+  interface Series {
+    attributes: Attributes;
+    count: number;
+  }
+  const counts: Series[] = [];
+  const byMethod = new Map<string, { attributes: Attributes; series: Map<string, Series> }>();
   const bytes = { request: 0, response: 0 };
   requests.addCallback((result) => {
-    for (const { attributes, count } of counts.values()) result.observe(count, attributes);
+    for (const { attributes, count } of counts) result.observe(count, attributes);
   });
   requestBytes.addCallback((result) => {
     result.observe(bytes.request, REQUEST);
     if (bytes.response > 0) result.observe(bytes.response, RESPONSE);
   });
-  const byMethod = new Map<string, Attributes>();
-  const countRequest = (method: string, outcome: string, agent: string | undefined): void => {
-    let key = agent === undefined ? `${method} ${outcome}` : `${method} ${outcome} ${agent}`;
-    let series = counts.get(key);
-    if (series === undefined && agent !== undefined && counts.size >= MAX_AGENT_SERIES) {
-      key = `${method} ${outcome} \u0000other`;
+  const methodEntry = (method: string) => {
+    let entry = byMethod.get(method);
+    if (entry === undefined) byMethod.set(method, (entry = { attributes: Object.freeze({ method }), series: new Map() }));
+    return entry;
+  };
+  const countRequest = (method: string, series: Map<string, Series>, outcome: string, agent: string | undefined): void => {
+    let key = agent === undefined ? outcome : `${outcome} ${agent}`;
+    let s = series.get(key);
+    if (s === undefined && agent !== undefined && counts.length >= MAX_AGENT_SERIES) {
+      key = `${outcome} \u0000other`;
       agent = 'other';
-      series = counts.get(key);
+      s = series.get(key);
     }
-    if (series === undefined) {
+    if (s === undefined) {
       const attributes: Attributes = agent === undefined ? { method, outcome } : { method, outcome, agent };
-      series = { attributes: Object.freeze(attributes), count: 0 };
-      counts.set(key, series);
+      s = { attributes: Object.freeze(attributes), count: 0 };
+      series.set(key, s);
+      counts.push(s);
     }
-    series.count++;
+    s.count++;
   };
 
   return (event: AuditEvent) => {
@@ -129,10 +140,9 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
         break;
       case 'request': {
         const method = METHODS.has(event.method) ? event.method : 'other';
-        countRequest(method, event.outcome, withAgent ? event.agentId : undefined);
-        let attributes = byMethod.get(method);
-        if (attributes === undefined) byMethod.set(method, (attributes = Object.freeze({ method })));
-        requestDuration.record(event.durationMs / 1000, attributes);
+        const entry = methodEntry(method);
+        countRequest(method, entry.series, event.outcome, withAgent ? event.agentId : undefined);
+        requestDuration.record(event.durationMs / 1000, entry.attributes);
         bytes.request += event.requestBytes;
         bytes.response += event.responseBytes;
         if (event.outcome === 'denied') denials.add(1, withAgent ? { agent: event.agentId } : {});

@@ -10,8 +10,11 @@
  * Files are named `audit-<UTC time>-<first seq>.jsonl`, so names sort in chain order.
  *
  * Sharp edges:
- * - write() only queues: lines are written together (one writeSync per batch, in order)
- *   every `flushMs` (default 50 ms), as soon as FLUSH_BYTES are queued, and on close(). A
+ * - write() makes the event's line at once (its chain hash included) as bytes in one
+ *   reusable queue buffer, and queues it: lines are written together (one writeSync per
+ *   batch, in order) every `flushMs` (default 50 ms), at the end of a turn that queued
+ *   FLUSH_BYTES, at once when the buffer (QUEUE_BYTES) is full, and on close(). The
+ *   event object is not kept, so a sink that changes it later changes nothing written. A
  *   crash loses at most the events of the last `flushMs`; what reached the file stays
  *   verifiable (a partial last line is reported as incomplete, not as tampering). Nothing
  *   is fsync'd: a power loss can also lose what the OS had not yet written.
@@ -25,8 +28,9 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
-import { GENESIS, chainLine, parseLine } from './chain.js';
+import { GENESIS, HASH_SUFFIX_LENGTH, parseLine } from './chain.js';
 import type { ChainHead } from './chain.js';
+import { sha256Hex } from './events.js';
 import type { AuditEvent } from './events.js';
 
 export interface AuditLogOptions {
@@ -49,16 +53,28 @@ const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 const DEFAULT_FLUSH_MS = 50;
 /** Queued bytes above which a batch is written at the end of the turn, whatever flushMs says. */
 export const FLUSH_BYTES = 64 * 1024;
+/** The queue's buffer: room for a FLUSH_BYTES batch and its last lines; regrown if a turn queues more, shrunk back after. */
+const QUEUE_BYTES = 2 * FLUSH_BYTES;
 const TAIL_CHUNK = 64 * 1024;
+/** `{"seq":` */
+const SEQ_PREFIX_LENGTH = 7;
+/** A line's bytes besides its event's JSON: `{"seq":` + up to 16 digits + `,"prev":"` + 64 hex + `"`, the hash member, '\n'. */
+const LINE_OVERHEAD = SEQ_PREFIX_LENGTH + 16 + 9 + 64 + 1 + HASH_SUFFIX_LENGTH + 1;
 
 export class AuditLog {
   private head: ChainHead;
-  private queue: Array<{ line: string; head: ChainHead }> = [];
+  /**
+   * The queue: complete lines (UTF-8, '\n' after each) back to back in `buf` up to `used`,
+   * line i ending at `ends[i]`. Lines go in as bytes when written, so what waits for the
+   * flush is one buffer, not strings for the garbage collector to carry.
+   */
+  private buf: Buffer | undefined;
+  private used = 0;
+  private ends: number[] = [];
   /** Head after the last line handed to the current file. */
   private fileHead: ChainHead | undefined;
   private scheduled: 'soon' | 'later' | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private queuedBytes = 0;
   private fd: number | undefined;
   private file: string | undefined;
   private fileBytes = 0;
@@ -66,7 +82,9 @@ export class AuditLog {
   private closed = false;
   private readonly maxBytes: number;
   private readonly maxAgeMs: number;
+  private readonly flushMs: number;
   private readonly now: () => number;
+  private readonly flushLater = (): void => this.flush();
 
   private constructor(
     readonly dir: string,
@@ -76,6 +94,7 @@ export class AuditLog {
     this.head = head;
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     this.maxAgeMs = options.maxAgeMs ?? Infinity;
+    this.flushMs = options.flushMs ?? DEFAULT_FLUSH_MS;
     this.now = options.now ?? Date.now;
   }
 
@@ -101,19 +120,39 @@ export class AuditLog {
   /** Queue an event (written within flushMs). */
   write(event: AuditEvent): void {
     if (this.closed) return;
-    const { line, head } = chainLine(this.head, event);
-    this.head = head;
-    this.queue.push({ line: `${line}\n`, head });
-    this.queuedBytes += line.length + 1;
-    const flushMs = this.options.flushMs ?? DEFAULT_FLUSH_MS;
+    const seq = this.head.seq + 1;
+    // The line chainLine() makes, written piece by piece straight into the queue's buffer
+    // (no string of the whole line): `{"seq":N,"prev":"<hex>"`, then the event's JSON with
+    // its '{' turned into ',', the hash of those bytes, and the hash member over the
+    // closing '}'.
+    const json = JSON.stringify(event);
+    const buf = this.room(json.length * 3 + LINE_OVERHEAD);
+    const start = this.used;
+    let at = writeDigits(buf, start + buf.write('{"seq":', start), seq);
+    at += buf.write(',"prev":"', at);
+    at += buf.write(this.head.hash, at);
+    buf[at++] = 0x22; // "
+    const end = at + buf.write(json, at);
+    buf[at] = 0x2c; // ,
+    const hash = sha256Hex(buf.subarray(start, end));
+    at = end - 1;
+    at += buf.write(',"hash":"', at);
+    at += buf.write(hash, at);
+    buf[at++] = 0x22; // "
+    buf[at++] = 0x7d; // }
+    buf[at++] = 0x0a; // \n
+    this.used = at;
+    this.ends.push(at);
+    this.head = { seq, hash };
     if (this.scheduled === 'soon') return;
-    if (flushMs === 0 || this.queuedBytes >= FLUSH_BYTES) {
+    if (this.flushMs === 0 || this.used >= FLUSH_BYTES) {
       if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
       this.scheduled = 'soon';
-      setImmediate(() => this.flush());
+      setImmediate(this.flushLater);
     } else if (this.scheduled === undefined) {
       this.scheduled = 'later';
-      this.timer = setTimeout(() => this.flush(), flushMs);
+      this.timer = setTimeout(this.flushLater, this.flushMs);
     }
   }
 
@@ -122,29 +161,34 @@ export class AuditLog {
     this.scheduled = undefined;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.queuedBytes = 0;
-    if (this.queue.length === 0) return;
-    const lines = this.queue;
-    this.queue = [];
-    let batch = '';
-    let batchBytes = 0;
-    let batchHead: ChainHead | undefined;
+    const { buf, ends, used } = this;
+    if (buf === undefined || ends.length === 0) return;
+    // Take the queue (a write() from onrotate or onerror starts a new one).
+    this.buf = undefined;
+    this.used = 0;
+    this.ends = [];
     try {
-      for (const { line, head } of lines) {
-        const bytes = Buffer.byteLength(line);
-        if (this.fd === undefined || (this.fileBytes + batchBytes > 0 && this.fileBytes + batchBytes + bytes > this.maxBytes) || this.now() - this.fileOpenedAt >= this.maxAgeMs) {
-          if (batch !== '') this.append(batch, batchBytes, batchHead!);
-          batch = '';
-          batchBytes = 0;
-          this.rotate(line);
+      if (this.fd !== undefined && this.fileBytes + used <= this.maxBytes && this.now() - this.fileOpenedAt < this.maxAgeMs) {
+        // No line would start a new file: the whole queue in one write.
+        this.append(buf, 0, used);
+      } else {
+        let from = 0;
+        for (let i = 0; i < ends.length; i++) {
+          const lineStart = i === 0 ? 0 : ends[i - 1]!;
+          const pending = lineStart - from;
+          if (this.fd === undefined || (this.fileBytes + pending > 0 && this.fileBytes + pending + (ends[i]! - lineStart) > this.maxBytes) || this.now() - this.fileOpenedAt >= this.maxAgeMs) {
+            if (pending > 0) this.append(buf, from, lineStart);
+            from = lineStart;
+            this.rotate(seqAt(buf, lineStart));
+          }
         }
-        batch += line;
-        batchBytes += bytes;
-        batchHead = head;
+        if (used > from) this.append(buf, from, used);
       }
-      if (batch !== '') this.append(batch, batchBytes, batchHead!);
     } catch (err) {
       this.options.onerror?.(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      // Reuse the buffer unless it grew for a burst (or a write during the flush started another).
+      if (this.buf === undefined && buf.length <= QUEUE_BYTES) this.buf = buf;
     }
   }
 
@@ -153,21 +197,38 @@ export class AuditLog {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    this.buf = undefined;
     this.finishFile();
   }
 
-  private append(text: string, bytes: number, head: ChainHead): void {
-    this.fileBytes += bytes;
-    writeSync(this.fd!, text);
-    this.fileHead = head;
+  /**
+   * The queue's buffer with at least `bytes` free after `used`. A full queue is written
+   * now (a turn that queues more than QUEUE_BYTES does not wait for its end); only a line
+   * longer than the buffer gets a bigger one, dropped after its flush.
+   */
+  private room(bytes: number): Buffer {
+    if (this.buf !== undefined && this.used + bytes > this.buf.length && this.used > 0) this.flush();
+    const buf = this.buf;
+    if (buf !== undefined && this.used + bytes <= buf.length) return buf;
+    const bigger = Buffer.allocUnsafe(Math.max(QUEUE_BYTES, this.used + bytes));
+    if (buf !== undefined) buf.copy(bigger, 0, 0, this.used);
+    this.buf = bigger;
+    return bigger;
+  }
+
+  /** Write the whole lines buf[from, to) to the current file. */
+  private append(buf: Buffer, from: number, to: number): void {
+    this.fileBytes += to - from;
+    for (let at = from; at < to; ) at += writeSync(this.fd!, buf, at, to - at);
+    // The last line ends `,"hash":"<64 hex>"}\n`.
+    this.fileHead = { seq: seqAt(buf, lastLineStart(buf, to)), hash: buf.toString('latin1', to - 67, to - 3) };
   }
 
   /** Finish the current file; start one named after the first line it will hold. */
-  private rotate(firstLine: string): void {
+  private rotate(seq: number): void {
     this.finishFile();
-    const seq = /^\{"seq":(\d+)/.exec(firstLine)?.[1] ?? '0';
     const stamp = new Date(this.now()).toISOString().replace(/[-:]/g, '').replace('.', '');
-    const name = `audit-${stamp}-${seq.padStart(12, '0')}.jsonl`;
+    const name = `audit-${stamp}-${String(seq).padStart(12, '0')}.jsonl`;
     this.file = join(this.dir, name);
     this.fd = openSync(this.file, 'a', 0o640);
     this.fileBytes = fstatSync(this.fd).size;
@@ -181,6 +242,27 @@ export class AuditLog {
     this.fd = undefined;
     if (this.fileHead) this.options.onrotate?.(this.file!, this.fileHead);
   }
+}
+
+/** Write the decimal digits of `n` (a safe integer >= 0) at `at`; returns where they end. */
+function writeDigits(buf: Buffer, at: number, n: number): number {
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let i = at + digits - 1, x = n; i >= at; i--, x = Math.floor(x / 10)) buf[i] = 0x30 + (x % 10);
+  return at + digits;
+}
+
+/** The seq of the line starting at `start` (`{"seq":<digits>,...`). */
+function seqAt(buf: Buffer, start: number): number {
+  let seq = 0;
+  for (let i = start + SEQ_PREFIX_LENGTH; buf[i]! >= 0x30 && buf[i]! <= 0x39; i++) seq = seq * 10 + (buf[i]! - 0x30);
+  return seq;
+}
+
+/** Where the line ending (with its '\n') at `end` starts. */
+function lastLineStart(buf: Buffer, end: number): number {
+  const nl = buf.lastIndexOf(0x0a, end - 2);
+  return nl < 0 ? 0 : nl + 1;
 }
 
 /** Audit files of `dir` in chain order. */

@@ -25,6 +25,7 @@ export function principalEntity(peer: VerifiedPeer): CedarEntity {
       selfSigned: peer.selfSigned,
       notBefore: peer.notBefore,
       notAfter: peer.notAfter,
+      usage: peer.usage,
     },
     parents: [{ type: 'Issuer', id: peer.issuer }],
     tags: { ...peer.attributes },

@@ -5,7 +5,7 @@
  *
  *   principal  Agent::"<agent id>"    in Issuer::"<issuer id>"; the verified credential:
  *              issuer, fingerprint, scopes, displayName, serial, selfSigned, notBefore,
- *              notAfter; its attributes as tags (principal.getTag("team")).
+ *              notAfter, usage; its attributes as tags (principal.getTag("team")).
  *   action     Action::"<MCP method>" ("tools/call", "resources/read", ...)
  *   resource   Tool::"<name>", Resource::"<uri>", Prompt::"<name>"; Server::"<server>" for
  *              methods that name none (logging/setLevel, sampling, elicitation, roots/list)
@@ -39,6 +39,8 @@ entity Agent in [Issuer] {
   selfSigned: Bool,
   notBefore: Long,
   notAfter: Long,
+  // The roles its credential allows: "client", "server" or "both".
+  usage: String,
 } tags String;
 
 entity Tool { name: String };

@@ -154,6 +154,43 @@ describe('audit chain', () => {
     expect(r.problems).toEqual([expect.objectContaining({ kind: 'deleted', file: basename(files[2]!), line: 1 })]);
   });
 
+  it('writes each line byte for byte as chainLine() makes it: across rotations inside one flush, a burst larger than the queue, a line larger than the queue, non-ASCII text', async () => {
+    const dir = newDir();
+    const anchors: Array<{ file: string; seq: number; hash: string }> = [];
+    const log = await AuditLog.open(dir, { maxBytes: 64 * 1024, flushMs: 60_000, onrotate: (file, head) => anchors.push({ file: basename(file), ...head }) });
+    const events: AuditEvent[] = [];
+    // One turn: ~1,900 lines (~1 MiB, several queue buffers and files), then a 300 KiB line.
+    for (let i = 0; i < 1900; i++) {
+      events.push(request(i, i % 7 === 0 ? { errorMessage: `caf\u00e9 \ud83d\ude00 "q" \\ \u0001 ${'x'.repeat(i % 400)}` } : {}));
+    }
+    events.push(request(1900, { arguments: { text: '\u00e9'.repeat(150_000) } }));
+    events.push({ type: 'session.close', time: 2, role: 'server', sessionId: 's', agentId: 'a', issuer: 'i', fingerprint: 'f', serial: '01', durationMs: 3, bytesIn: 4, bytesOut: 5, keyUpdates: 0, end: 'local' });
+    for (const e of events) log.write(e);
+    await log.close();
+    // The same chain computed line by line by the pure function.
+    let head = { seq: -1, hash: GENESIS };
+    const want = events.map((e) => {
+      const next = chainLine(head, e);
+      head = next.head;
+      return next.line;
+    });
+    const files = auditFiles(dir);
+    expect(files.length).toBeGreaterThan(10);
+    expect(files.flatMap((f) => lines(f))).toEqual(want);
+    // Only the line larger than maxBytes gets a file larger than maxBytes, on its own.
+    for (const f of files) if (lines(f).length > 1) expect(readFileSync(f).length).toBeLessThanOrEqual(64 * 1024);
+    expect(files.filter((f) => readFileSync(f).length > 64 * 1024).map((f) => lines(f).length)).toEqual([1]);
+    expect(verifyChain(read(files))).toMatchObject({ ok: true, events: events.length });
+    // Each finished file's anchor is its last line's head, and files are named after their first seq.
+    expect(anchors.map((a) => a.file)).toEqual(files.map((f) => basename(f)));
+    for (const [i, f] of files.entries()) {
+      const last = parseLine(lines(f).at(-1)!)!;
+      expect(anchors[i]).toMatchObject({ seq: last.seq, hash: last.hash });
+      expect(basename(f)).toMatch(new RegExp(`-${String(parseLine(lines(f)[0]!)!.seq).padStart(12, '0')}\\.jsonl$`));
+    }
+    expect(log.position).toEqual(head);
+  });
+
   it('writes queued events within flushMs, without close (what a crash would keep)', async () => {
     const log = await AuditLog.open(newDir(), { flushMs: 20 });
     log.write(request(0));

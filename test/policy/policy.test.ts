@@ -222,6 +222,17 @@ describe('the hook without sockets', () => {
     const open = await loadPolicy({ text: 'permit(principal, action, resource is Server);' });
     expect(open.fromPeer({ jsonrpc: '2.0', id: 4, method: 'tasks/list', params: {} }, ctx('fromPeer', 'tasks/list'))).toBeUndefined();
   });
+
+  it('the principal carries the credential usage: a policy can admit only agents whose credential may also serve', async () => {
+    const policy = await loadPolicy({ text: 'permit(principal, action == Action::"tools/call", resource) when { principal.usage == "both" };' });
+    const call = (usage: 'client' | 'both') => {
+      const s = { ...session, peer: { ...peer, usage } };
+      policy.opened(s, { notify: async () => {} });
+      return policy.fromPeer({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'echo' } }, { ...s, direction: 'fromPeer', bytes: 10, request: { id: 5, method: 'tools/call', params: { name: 'echo' }, direction: 'fromPeer' as const, startedAt: 0, bytes: 10, notes: {} } });
+    };
+    expect(call('both')).toBeUndefined();
+    expect(call('client')).toMatchObject({ reply: { id: 5, error: { code: PolicyErrorCode.denied } } });
+  });
 });
 
 describe('memoised decisions stay exact', () => {
