@@ -7,7 +7,12 @@
  * each side's calls (process.cpuUsage, user + system) is accumulated separately. Medians
  * with min and max; the backends are interleaved so machine drift affects both alike. The
  * full transport-level comparison (ws, wss with mTLS) is the benchmark suite's job.
+ *
+ * "client, key share made ahead" runs the same handshakes with the client's X-Wing key pair
+ * made before the clock starts (HandshakeConfig.ephemeralKeyPair), as PqmcpClientTransport
+ * does (src/transport/key-shares.ts): the client CPU left on the handshake's critical path.
  */
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createNativeBackend } from '../src/crypto/native.js';
 import { createNobleBackend } from '../src/crypto/noble.js';
@@ -34,9 +39,10 @@ function fixtures(backend: CryptoBackend) {
   return { client: make('agent://bench/client', 'client'), server: make('agent://bench/server', 'server'), trust: new TrustStore({ issuers: [{ id: issuer.id, publicKey: issuer.publicKey }] }) };
 }
 
-function handshakeOnce(backend: CryptoBackend, f: ReturnType<typeof fixtures>): { client: number; server: number; wall: number } {
+function handshakeOnce(backend: CryptoBackend, f: ReturnType<typeof fixtures>, ahead = false): { client: number; server: number; wall: number } {
+  const ephemeral = ahead ? { ephemeralKeyPair: backend.xwing.keygen(backend.randomBytes(32)) } : {};
   const t0 = performance.now();
-  const client = Session.client({ backend, identity: f.client, trust: f.trust });
+  const client = Session.client({ backend, identity: f.client, trust: f.trust, ...ephemeral });
   const server = Session.server({ backend, identity: f.server, trust: f.trust });
   let clientCpu = 0;
   let serverCpu = 0;
@@ -63,7 +69,7 @@ const fmt = (x: { median: number; min: number; max: number }) => `${x.median.toF
 
 const backends = [createNobleBackend(), createNativeBackend()];
 const fx = backends.map(fixtures);
-const samples = backends.map(() => ({ client: [] as number[], server: [] as number[], wall: [] as number[] }));
+const samples = backends.map(() => ({ client: [] as number[], server: [] as number[], wall: [] as number[], clientAhead: [] as number[] }));
 for (let b = 0; b < backends.length; b++) handshakeOnce(backends[b]!, fx[b]!); // warm-up
 for (let i = 0; i < iterations; i++) {
   for (let b = 0; b < backends.length; b++) {
@@ -71,15 +77,17 @@ for (let i = 0; i < iterations; i++) {
     samples[b]!.client.push(r.client);
     samples[b]!.server.push(r.server);
     samples[b]!.wall.push(r.wall);
+    samples[b]!.clientAhead.push(handshakeOnce(backends[b]!, fx[b]!, true).client);
   }
 }
 
-console.log(`Handshake CPU per side, ${iterations} handshakes per backend, Node ${process.version}`);
+console.log(`Handshake CPU per side, ${iterations} handshakes per backend, Node ${process.version}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
 for (let b = 0; b < backends.length; b++) {
   const be = backends[b]!;
   const r = be.report;
   console.log(`\n${be.name}  (ML-KEM: ${r.mlkem}, ML-DSA: ${r.mldsa}, X25519: ${r.x25519}, Ed25519: ${r.ed25519}, AEAD: ${r.aead})`);
   console.log(`  client CPU  ${fmt(stats(samples[b]!.client))}`);
+  console.log(`  client, key share made ahead  ${fmt(stats(samples[b]!.clientAhead))}`);
   console.log(`  server CPU  ${fmt(stats(samples[b]!.server))}`);
   console.log(`  both, wall  ${fmt(stats(samples[b]!.wall))}`);
 }

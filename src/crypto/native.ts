@@ -7,7 +7,7 @@
  *   SHA-256/512, SHA3-256, SHAKE256 (each falls back to noble if the detection fails).
  *   32-byte keys cross in the `raw-private` / `raw-public` formats where they exist
  *   (Node >= 24.7), else as JWK (Node 20/22: much faster than OpenSSL 3.0's DER decoder),
- *   else in fixed PKCS#8 / SPKI DER wrappers; see `CurveMode`.
+ *   else in fixed PKCS#8 / SPKI DER wrappers; see `CurveMode` (native-keys.ts).
  * - ML-KEM-768 (`crypto.encapsulate` / `crypto.decapsulate`, keys from the 64-byte d||z
  *   seed via `raw-seed`) and ML-DSA-65 (`crypto.sign(null, msg, { key, context })`, keys
  *   from the 32-byte xi seed) only where Node has them (Node >= 24.7, OpenSSL 3.5); else
@@ -44,12 +44,15 @@
  *   where there is no node:crypto. Nothing Node-24-only is touched at module top level.
  * - Outputs are plain Uint8Arrays, never Buffers (whose `slice` aliases memory).
  */
-import type * as NodeCrypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { BackendUnavailableError, InternalError, InvalidArgumentError, InvalidKeyError } from '../errors.js';
 import { copyBytes, uninitialised } from '../bytes.js';
 import { checkLength, isAllZero } from './_checks.js';
 import { KeyCache, PublicKeyCache } from './native-key-cache.js';
+import { Keys, concat2, detectCurveMode, curveModeWorks, exportRawPublic, probe, u8 } from './native-keys.js';
+import type { CurveMode, NodeCryptoModule } from './native-keys.js';
+export type { CurveMode };
+export { PublicKeyCache };
 import { lazyNobleBackend } from './noble-registry.js';
 import type {
   Aead,
@@ -65,8 +68,6 @@ import type {
   X25519,
 } from './types.js';
 import { createXWing } from './xwing-combiner.js';
-
-type NodeCryptoModule = typeof NodeCrypto;
 
 /** The Node >= 24.7 KEM calls, absent from @types/node 20. */
 interface KemCalls {
@@ -86,7 +87,7 @@ interface Features {
 }
 
 // ---------------------------------------------------------------------------------------
-// Loading node:crypto and small conversions
+// Loading node:crypto (keys cross in and out through native-keys.ts)
 // ---------------------------------------------------------------------------------------
 
 function loadNodeCrypto(): NodeCryptoModule | undefined {
@@ -99,114 +100,9 @@ function loadNodeCrypto(): NodeCryptoModule | undefined {
   }
 }
 
-/** A plain Uint8Array for a Node Buffer: a view when the Buffer owns its memory, else a copy. */
-function u8(b: Uint8Array): Uint8Array {
-  if (b.constructor === Uint8Array) return b;
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return new Uint8Array(b.buffer, 0, b.byteLength);
-  return new Uint8Array(b);
-}
-
-function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
-
-const hexBytes = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
-
-/** Fixed DER wrappers for 32-byte X25519 / Ed25519 keys (RFC 8410), for Node without raw formats. */
-const DER = {
-  x25519: { pkcs8: hexBytes('302e020100300506032b656e04220420'), spki: hexBytes('302a300506032b656e032100') },
-  ed25519: { pkcs8: hexBytes('302e020100300506032b657004220420'), spki: hexBytes('302a300506032b6570032100') },
-} as const;
-type CurveName = keyof typeof DER;
-
-/**
- * How 32-byte X25519 / Ed25519 keys enter and leave node:crypto on this runtime:
- * - 'raw': the `raw-private` / `raw-public` formats (Node >= 24.7);
- * - 'jwk': JWK (Node 20/22). OpenSSL 3.0's DER decoders cost ~300 us per private key on
- *   Node 20; JWK import is ~20 us. Node builds a private OKP key from `d` alone and only
- *   type-checks `x`, so we pass a placeholder `x` for private keys. curveModeWorks checks
- *   that at start-up against the DER path: a runtime that checked or used `x` gets 'der'.
- *   The secret passes through a base64url string, which (unlike a Uint8Array) cannot be
- *   wiped; noble's own BigInt scalars have the same limit;
- * - 'der': fixed PKCS#8 / SPKI wrappers (RFC 8410), the always-working fallback.
- */
-export type CurveMode = 'raw' | 'jwk' | 'der';
-export { PublicKeyCache };
-const JWK_CRV = { x25519: 'X25519', ed25519: 'Ed25519' } as const;
-const JWK_PLACEHOLDER_X = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'; // 32 zero bytes
-
-function base64url(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += String.fromCharCode(x);
-  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function fromBase64url(s: string): Uint8Array {
-  const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
-  return Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
-}
-
-/** Key import/export for 32-byte curve keys and the PQ seed formats. */
-class Keys {
-  constructor(
-    private readonly c: NodeCryptoModule,
-    readonly mode: CurveMode,
-  ) {}
-
-  curvePrivate(type: CurveName, secret: Uint8Array): KeyObject {
-    if (this.mode === 'raw') return this.raw('private', 'raw-private', type, secret);
-    if (this.mode === 'jwk') {
-      return this.c.createPrivateKey({ key: { kty: 'OKP', crv: JWK_CRV[type], d: base64url(secret), x: JWK_PLACEHOLDER_X }, format: 'jwk' });
-    }
-    const der = concat2(DER[type].pkcs8, secret);
-    try {
-      return this.c.createPrivateKey({ key: der as Buffer, format: 'der', type: 'pkcs8' });
-    } finally {
-      der.fill(0);
-    }
-  }
-
-  curvePublic(type: CurveName, pub: Uint8Array): KeyObject {
-    if (this.mode === 'raw') return this.raw('public', 'raw-public', type, pub);
-    if (this.mode === 'jwk') return this.c.createPublicKey({ key: { kty: 'OKP', crv: JWK_CRV[type], x: base64url(pub) }, format: 'jwk' });
-    return this.c.createPublicKey({ key: concat2(DER[type].spki, pub) as Buffer, format: 'der', type: 'spki' });
-  }
-
-  /** The raw 32-byte public key of a private curve key. */
-  curvePublicBytes(priv: KeyObject): Uint8Array {
-    const pub = this.c.createPublicKey(priv);
-    if (this.mode === 'raw') return exportRawPublic(pub);
-    if (this.mode === 'jwk') return fromBase64url(String(pub.export({ format: 'jwk' }).x));
-    const der = pub.export({ format: 'der', type: 'spki' });
-    return new Uint8Array(der.subarray(der.length - 32));
-  }
-
-  /** Node >= 24.7 raw formats ('raw-seed' for ML-KEM / ML-DSA, 'raw-private' / 'raw-public'). */
-  raw(kind: 'private' | 'public', format: string, type: string, key: Uint8Array): KeyObject {
-    const input = { key, format, asymmetricKeyType: type } as unknown as NodeCrypto.PublicKeyInput;
-    return kind === 'private' ? this.c.createPrivateKey(input as unknown as NodeCrypto.PrivateKeyInput) : this.c.createPublicKey(input);
-  }
-}
-
-function exportRawPublic(pub: KeyObject): Uint8Array {
-  return u8((pub as unknown as { export(o: { format: string }): Uint8Array }).export({ format: 'raw-public' }));
-}
-
-
 // ---------------------------------------------------------------------------------------
 // Feature detection
 // ---------------------------------------------------------------------------------------
-
-function probe(fn: () => boolean): boolean {
-  try {
-    return fn();
-  } catch {
-    return false;
-  }
-}
 
 function tryList(fn: () => string[]): string[] {
   try {
@@ -214,28 +110,6 @@ function tryList(fn: () => string[]): string[] {
   } catch {
     return [];
   }
-}
-
-/** Whether `mode` works here and agrees with the DER path. */
-function curveModeWorks(c: NodeCryptoModule, mode: CurveMode): boolean {
-  const secret = new Uint8Array(32).fill(1);
-  const der = new Keys(c, 'der');
-  return probe(() => {
-    const k = new Keys(c, mode);
-    return (['x25519', 'ed25519'] as const).every((t) => {
-      const expected = der.curvePublicBytes(der.curvePrivate(t, secret));
-      const got = k.curvePublicBytes(k.curvePrivate(t, secret));
-      const viaDerExport = der.curvePublicBytes(k.curvePrivate(t, secret));
-      return c.timingSafeEqual(got, expected) && c.timingSafeEqual(viaDerExport, expected) && k.curvePublic(t, expected).asymmetricKeyType === t;
-    });
-  });
-}
-
-/** The fastest CurveMode that works. For 'jwk' the key must come from `d`, not the placeholder `x`. */
-function detectCurveMode(c: NodeCryptoModule): CurveMode {
-  if (curveModeWorks(c, 'raw')) return 'raw';
-  if (curveModeWorks(c, 'jwk')) return 'jwk';
-  return 'der';
 }
 
 function detectFeatures(c: NodeCryptoModule, forcedCurveMode?: CurveMode): Features {
@@ -297,12 +171,17 @@ function nativeHkdfExpand(c: NodeCryptoModule, prk: Uint8Array, info: Uint8Array
     throw new InvalidArgumentError(`HKDF-Expand length must be an integer from 0 to ${255 * 32}, got ${length}`);
   }
   const okm = new Uint8Array(length);
-  let t: Uint8Array = new Uint8Array(0);
+  // One update per block (T(i-1) || info || i in one buffer): each update call costs ~0.7 us.
+  const input = new Uint8Array(32 + info.length + 1);
+  input.set(info, 32);
   for (let i = 1, off = 0; off < length; i++, off += 32) {
-    t = u8(c.createHmac('sha256', prk).update(t).update(info).update(Uint8Array.of(i)).digest());
+    input[input.length - 1] = i;
+    const t = c.createHmac('sha256', prk).update(i === 1 ? input.subarray(32) : input).digest();
     okm.set(t.subarray(0, Math.min(32, length - off)), off);
+    input.set(t, 0);
+    t.fill(0);
   }
-  t.fill(0);
+  input.fill(0);
   return okm;
 }
 
@@ -372,23 +251,25 @@ function nativeAead(c: NodeCryptoModule, algorithm: AeadAlgorithm, key: Uint8Arr
 // ---------------------------------------------------------------------------------------
 
 function nativeX25519(c: NodeCryptoModule, keys: Keys): X25519 {
+  /** X25519 with an imported private key; refuses the all-zero output of a low-order point (RFC 7748 6.1). */
+  const agree = (privateKey: KeyObject, publicKey: Uint8Array): Uint8Array => {
+    checkLength(publicKey, 32, 'X25519 public key');
+    let out: Uint8Array;
+    try {
+      out = u8(c.diffieHellman({ privateKey, publicKey: keys.curvePublic('x25519', publicKey) }));
+    } catch {
+      throw new InvalidKeyError(); // OpenSSL refuses an all-zero result itself
+    }
+    if (isAllZero(out)) throw new InvalidKeyError();
+    return out;
+  };
+  const importPrivate = (secretKey: Uint8Array): KeyObject => keys.curvePrivate('x25519', checkLength(secretKey, 32, 'X25519 secret key'));
   return {
-    publicKey(secretKey) {
-      checkLength(secretKey, 32, 'X25519 secret key');
-      return keys.curvePublicBytes(keys.curvePrivate('x25519', secretKey));
-    },
-    sharedSecret(secretKey, publicKey) {
-      checkLength(secretKey, 32, 'X25519 secret key');
-      checkLength(publicKey, 32, 'X25519 public key');
-      let out: Uint8Array;
-      try {
-        out = u8(c.diffieHellman({ privateKey: keys.curvePrivate('x25519', secretKey), publicKey: keys.curvePublic('x25519', publicKey) }));
-      } catch {
-        throw new InvalidKeyError(); // OpenSSL refuses an all-zero result itself
-      }
-      // RFC 7748 section 6.1: refuse the all-zero output of a low-order point.
-      if (isAllZero(out)) throw new InvalidKeyError();
-      return out;
+    publicKey: (secretKey) => keys.curvePublicBytes(importPrivate(secretKey)),
+    sharedSecret: (secretKey, publicKey) => agree(importPrivate(secretKey), publicKey),
+    privateKey(secretKey) {
+      const key = importPrivate(secretKey); // imported once (~35 us on Node 24), used for both
+      return { publicKey: keys.curvePublicBytes(key), sharedSecret: (publicKey) => agree(key, publicKey) };
     },
   };
 }
@@ -558,6 +439,10 @@ export function createNativeBackend(options: NativeBackendOptions = {}): CryptoB
   const hashes = features.hash
     ? {
         sha256: (d: Uint8Array) => u8(c.createHash('sha256').update(d).digest()),
+        sha256Running: () => {
+          const h = c.createHash('sha256');
+          return { update: (d: Uint8Array) => void h.update(d), digest: () => u8(h.copy().digest()) };
+        },
         sha512: (d: Uint8Array) => u8(c.createHash('sha512').update(d).digest()),
         sha3_256: (d: Uint8Array) => u8(c.createHash('sha3-256').update(d).digest()),
         shake256: (d: Uint8Array, outputLength: number) => u8(c.createHash('shake256', { outputLength }).update(d).digest()),
@@ -568,6 +453,7 @@ export function createNativeBackend(options: NativeBackendOptions = {}): CryptoB
       }
     : {
         sha256: noble().sha256,
+        sha256Running: noble().sha256Running,
         sha512: noble().sha512,
         sha3_256: noble().sha3_256,
         shake256: noble().shake256,

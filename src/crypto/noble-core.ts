@@ -100,6 +100,10 @@ export function nobleBackendFrom(lib: NobleLib): CryptoBackend {
     report: { ...ALL_NOBLE },
     randomBytes: (n) => lib.randomBytes(n),
     sha256: (d) => lib.sha256(d),
+    sha256Running() {
+      const h = lib.sha256.create();
+      return { update: (d) => void h.update(d), digest: () => h.clone().digest() };
+    },
     sha512: (d) => lib.sha512(d),
     sha3_256: (d) => lib.sha3_256(d),
     shake256: (d, dkLen) => lib.shake256(d, { dkLen }),
@@ -114,6 +118,10 @@ export function nobleBackendFrom(lib: NobleLib): CryptoBackend {
     x25519: {
       publicKey: (sk) => lib.x25519.getPublicKey(checkLength(sk, 32, 'X25519 secret key')),
       sharedSecret: (secretKey, publicKey) => x25519Shared(lib, secretKey, publicKey),
+      privateKey(secretKey) {
+        const own = copyBytes(checkLength(secretKey, 32, 'X25519 secret key'));
+        return { publicKey: lib.x25519.getPublicKey(own), sharedSecret: (publicKey) => x25519Shared(lib, own, publicKey) };
+      },
     },
 
     ed25519: {

@@ -124,6 +124,17 @@ export interface X25519 {
   publicKey(secretKey: Uint8Array): Uint8Array;
   /** Throws InvalidKeyError for low-order points (an all-zero shared secret). */
   sharedSecret(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+  /**
+   * The secret key taken in once (a copy: wiping `secretKey` afterwards changes nothing), for
+   * its public key and agreements without a key import per use (X-Wing uses each twice).
+   */
+  privateKey(secretKey: Uint8Array): X25519PrivateKey;
+}
+
+export interface X25519PrivateKey {
+  readonly publicKey: Uint8Array;
+  /** As X25519.sharedSecret with this key: InvalidKeyError for low-order points. */
+  sharedSecret(publicKey: Uint8Array): Uint8Array;
 }
 
 export interface MlKem768 {
@@ -134,12 +145,20 @@ export interface MlKem768 {
   decapsulate(secretKey: unknown, ciphertext: Uint8Array): Uint8Array;
 }
 
+/** An incremental hash: `digest()` is the hash of everything so far, and updates may follow. */
+export interface RunningHash {
+  update(data: Uint8Array): void;
+  digest(): Uint8Array;
+}
+
 export interface CryptoBackend {
   readonly name: BackendName;
   readonly report: BackendReport;
 
   randomBytes(n: number): Uint8Array;
   sha256(data: Uint8Array): Uint8Array;
+  /** A running SHA-256 (the handshake transcript: each message hashed once, however often the hash is read). */
+  sha256Running(): RunningHash;
   sha512(data: Uint8Array): Uint8Array;
   sha3_256(data: Uint8Array): Uint8Array;
   shake256(data: Uint8Array, outputLength: number): Uint8Array;

@@ -30,7 +30,7 @@
  */
 import { concat, copyBytes } from '../bytes.js';
 import { checkLength } from './_checks.js';
-import type { MlKem768, X25519, XWing, XWingKeyPair } from './types.js';
+import type { MlKem768, X25519, X25519PrivateKey, XWing, XWingKeyPair } from './types.js';
 
 /** The primitives X-Wing is built from. */
 export interface XWingParts {
@@ -55,7 +55,8 @@ const CIPHERTEXT_LENGTH = CT_M_LENGTH + X_LENGTH;
 interface Expanded {
   readonly skM: unknown;
   readonly pkM: Uint8Array;
-  readonly skX: Uint8Array;
+  /** sk_X, taken in by the X25519 implementation once (no import per decapsulation). */
+  readonly skX: X25519PrivateKey;
   readonly pkX: Uint8Array;
 }
 
@@ -69,10 +70,9 @@ export function createXWing(parts: XWingParts): XWing {
   function expand(seed: Uint8Array): Expanded {
     const expanded = parts.shake256(seed, 96);
     const { publicKey: pkM, secretKey: skM } = parts.mlkem768.keygen(expanded.subarray(0, 64));
-    const skX = copyBytes(expanded.subarray(64, 96));
-    const pkX = parts.x25519.publicKey(skX);
+    const skX = parts.x25519.privateKey(expanded.subarray(64, 96)); // a copy
     expanded.fill(0);
-    return { skM, pkM, skX, pkX };
+    return { skM, pkM, skX, pkX: skX.publicKey };
   }
 
   function expandedFor(kp: XWingKeyPair): Expanded {
@@ -116,18 +116,20 @@ export function createXWing(parts: XWingParts): XWing {
       const pkM = publicKey.subarray(0, PK_M_LENGTH);
       const pkX = publicKey.subarray(PK_M_LENGTH);
       const m = randomness?.subarray(0, 32);
-      const ekX = randomness ? copyBytes(randomness.subarray(32, 64)) : parts.randomBytes(X_LENGTH);
+      const ekXBytes = randomness ? copyBytes(randomness.subarray(32, 64)) : parts.randomBytes(X_LENGTH);
+      let ekX: X25519PrivateKey;
       try {
-        const ctX = parts.x25519.publicKey(ekX);
-        const ssX = parts.x25519.sharedSecret(ekX, pkX); // InvalidKeyError on low order
-        const { ciphertext: ctM, sharedSecret: ssM } = parts.mlkem768.encapsulate(pkM, m); // InvalidKeyError on modulus failure
-        const sharedSecret = combine(ssM, ssX, ctX, pkX);
-        ssM.fill(0);
-        ssX.fill(0);
-        return { ciphertext: concat(ctM, ctX), sharedSecret };
+        ekX = parts.x25519.privateKey(ekXBytes); // one import for ct_X and ss_X
       } finally {
-        ekX.fill(0);
+        ekXBytes.fill(0);
       }
+      const ctX = ekX.publicKey;
+      const ssX = ekX.sharedSecret(pkX); // InvalidKeyError on low order
+      const { ciphertext: ctM, sharedSecret: ssM } = parts.mlkem768.encapsulate(pkM, m); // InvalidKeyError on modulus failure
+      const sharedSecret = combine(ssM, ssX, ctX, pkX);
+      ssM.fill(0);
+      ssX.fill(0);
+      return { ciphertext: concat(ctM, ctX), sharedSecret };
     },
 
     /** Draft "Decapsulate". */
@@ -136,7 +138,7 @@ export function createXWing(parts: XWingParts): XWing {
       const ex = expandedFor(keyPair);
       const ctM = ciphertext.subarray(0, CT_M_LENGTH);
       const ctX = ciphertext.subarray(CT_M_LENGTH);
-      const ssX = parts.x25519.sharedSecret(ex.skX, ctX); // InvalidKeyError on low order
+      const ssX = ex.skX.sharedSecret(ctX); // InvalidKeyError on low order
       const ssM = parts.mlkem768.decapsulate(ex.skM, ctM);
       const ss = combine(ssM, ssX, ctX, ex.pkX);
       ssM.fill(0);

@@ -32,6 +32,9 @@
  *   for `resume()` with the result. Any message fed meanwhile is unexpected; a result of the
  *   wrong kind or length is refused. Random draws happen in the same order either way, so
  *   an injected `random` gives the same bytes deferred or not.
+ * - A client given `ephemeralKeyPair` (made ahead of time by its transport) uses it for this
+ *   handshake only: a key pair given to any handshake before (SPENT_KEY_PAIRS), or whose seed
+ *   is wiped, is refused at start(); the seed is wiped once the ServerHello is processed.
  */
 import { copyBytes, equalBytes, utf8Encode, wipe } from '../bytes.js';
 import { MAX_PLAINTEXT_HANDSHAKE } from '../record/constants.js';
@@ -78,6 +81,13 @@ export const DEFAULT_VERSIONS: readonly number[] = [VERSION_1];
 export const DEFAULT_SUITES: readonly number[] = [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256, Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256];
 export const SUPPORTED_VERSIONS: readonly number[] = [VERSION_1];
 export const SUPPORTED_SUITES: readonly number[] = DEFAULT_SUITES;
+
+/**
+ * Ephemeral key pairs given to a client handshake (`ephemeralKeyPair`): each may key one
+ * handshake only, so a second handshake given the same object is refused even before the
+ * first one wiped its seed.
+ */
+const SPENT_KEY_PAIRS = new WeakSet<XWingKeyPair>();
 
 /** Signature contexts: which side signed is part of what is signed. */
 const SERVER_SIGNATURE_CONTEXT = utf8Encode('PQMCP/1 server CredentialVerify');
@@ -381,7 +391,7 @@ export class ClientHandshake extends HandshakeBase {
   start(): HandshakeAction[] {
     if (this.state !== 'start') throw new InvalidArgumentError('client handshake already started');
     const { backend, resumeTicket } = this.config;
-    this.ephemeral = backend.xwing.keygen(this.random(32, 'X-Wing key generation seed'));
+    this.ephemeral = this.ephemeralKeyPair();
     const random = this.random(RANDOM_LENGTH, 'random');
     const extensions = this.clientExtensions();
     const keyShare = this.ephemeral.publicKey;
@@ -412,6 +422,18 @@ export class ClientHandshake extends HandshakeBase {
     this.transcript.add(hello);
     this.state = 'wait-server-hello';
     return [{ type: 'send', epoch: 'plaintext', message: hello }];
+  }
+
+  /** The key share's key pair: the fresh one given (used here once, never again), or a new one. */
+  private ephemeralKeyPair(): XWingKeyPair {
+    const { backend, ephemeralKeyPair: given, random } = this.config;
+    if (given === undefined) return backend.xwing.keygen(this.random(32, 'X-Wing key generation seed'));
+    if (random) throw new InvalidArgumentError('ephemeralKeyPair and random are exclusive: a known-answer handshake draws the key pair from random');
+    if (SPENT_KEY_PAIRS.has(given) || given.publicKey.length !== XWING_PUBLIC_KEY_LENGTH || given.seed.length !== 32 || given.seed.every((b) => b === 0)) {
+      throw new InvalidArgumentError('ephemeralKeyPair must be a fresh X-Wing key pair: this one was already given to a handshake');
+    }
+    SPENT_KEY_PAIRS.add(given);
+    return given;
   }
 
   /** The ClientHello's extensions, strictly ascending by type. */

@@ -23,8 +23,8 @@
  * confused with a TLS key; there is no early secret; the exporter secret covers the
  * client's Finished, so exported values bind both authenticated identities.
  */
-import { concat, utf8Encode } from '../bytes.js';
-import type { CryptoBackend } from '../crypto/types.js';
+import { utf8Encode } from '../bytes.js';
+import type { CryptoBackend, RunningHash } from '../crypto/types.js';
 import { Writer } from '../wire/writer.js';
 
 const LABEL_PREFIX = 'pqmcp1 ';
@@ -45,6 +45,12 @@ export function expandLabel(backend: CryptoBackend, secret: Uint8Array, label: s
 export function deriveSecret(backend: CryptoBackend, secret: Uint8Array, label: string, transcriptHash: Uint8Array): Uint8Array {
   return expandLabel(backend, secret, label, transcriptHash, HASH_LENGTH);
 }
+
+/** SHA-256("PQMCP/1") and SHA-256(""): constants, computed once (never handed out to be wiped). */
+let PROTOCOL_SALT: Uint8Array | undefined;
+let EMPTY_HASH: Uint8Array | undefined;
+export const protocolSalt = (backend: CryptoBackend): Uint8Array => (PROTOCOL_SALT ??= backend.sha256(utf8Encode('PQMCP/1')));
+export const emptyHash = (backend: CryptoBackend): Uint8Array => (EMPTY_HASH ??= backend.sha256(EMPTY));
 
 export interface TrafficKeys {
   key: Uint8Array;
@@ -72,7 +78,7 @@ export interface HandshakeSecrets {
 
 /** `pskSalt`: with resumption, Derive-Secret(early_secret, "derived", "") (handshake/resumption.ts). */
 export function handshakeSecrets(backend: CryptoBackend, sharedSecret: Uint8Array, helloHash: Uint8Array, pskSalt?: Uint8Array): HandshakeSecrets {
-  const handshakeSecret = backend.hkdfExtract(pskSalt ?? backend.sha256(utf8Encode('PQMCP/1')), sharedSecret);
+  const handshakeSecret = backend.hkdfExtract(pskSalt ?? protocolSalt(backend), sharedSecret);
   return {
     handshakeSecret,
     clientHandshake: deriveSecret(backend, handshakeSecret, 'c hs traffic', helloHash),
@@ -81,7 +87,7 @@ export function handshakeSecrets(backend: CryptoBackend, sharedSecret: Uint8Arra
 }
 
 export function masterSecret(backend: CryptoBackend, handshakeSecret: Uint8Array): Uint8Array {
-  const salt = deriveSecret(backend, handshakeSecret, 'derived', backend.sha256(EMPTY));
+  const salt = deriveSecret(backend, handshakeSecret, 'derived', emptyHash(backend));
   return backend.hkdfExtract(salt, new Uint8Array(HASH_LENGTH));
 }
 
@@ -107,7 +113,12 @@ export function exportKeyingMaterial(backend: CryptoBackend, exporter: Uint8Arra
   return expandLabel(backend, perLabel, 'exporter', backend.sha256(context), length);
 }
 
-/** Running transcript: the framed handshake messages in order. */
+/**
+ * Running transcript: the framed handshake messages in order. Each message is hashed once
+ * (a running SHA-256), however often the hash is read. The running hash lives beside the
+ * object, not in it (RUNNING), so a copy of a Transcript (the adversarial tests fork state
+ * machines) starts its own from the messages it holds.
+ */
 export class Transcript {
   private parts: Uint8Array[] = [];
 
@@ -118,6 +129,11 @@ export class Transcript {
   }
 
   hash(): Uint8Array {
-    return this.backend.sha256(concat(...this.parts));
+    let running = RUNNING.get(this);
+    if (running === undefined) RUNNING.set(this, (running = { hash: this.backend.sha256Running(), absorbed: 0 }));
+    while (running.absorbed < this.parts.length) running.hash.update(this.parts[running.absorbed++]!);
+    return running.hash.digest();
   }
 }
+
+const RUNNING = new WeakMap<Transcript, { hash: RunningHash; absorbed: number }>();

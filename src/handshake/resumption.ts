@@ -51,8 +51,7 @@ import type { TicketKeys } from '../resumption/ticket-keys.js';
 import { MsgType, unframeHandshake } from '../wire/messages.js';
 import type { Extension } from '../wire/messages.js';
 import { BINDER_LENGTH, MAX_TICKET_LIFETIME_SECONDS, decodeNewSessionTicket, decodePskOffer, encodeNewSessionTicket, encodePskOffer, zeroBinder } from '../wire/resumption.js';
-import { deriveSecret, expandLabel, finishedMac } from './key-schedule.js';
-import { utf8Encode } from '../bytes.js';
+import { deriveSecret, emptyHash, expandLabel, finishedMac, protocolSalt } from './key-schedule.js';
 
 export const DEFAULT_TICKET_LIFETIME_SECONDS = 12 * 3600;
 /**
@@ -87,19 +86,17 @@ export interface ServerTicketConfig {
   maxTicketLength?: number;
 }
 
-const EMPTY = new Uint8Array(0);
-
 export function earlySecret(backend: CryptoBackend, psk: Uint8Array): Uint8Array {
-  return backend.hkdfExtract(backend.sha256(utf8Encode('PQMCP/1')), psk);
+  return backend.hkdfExtract(protocolSalt(backend), psk);
 }
 
 /** The salt of HKDF-Extract for the handshake secret when a PSK is in use. */
 export function pskHandshakeSalt(backend: CryptoBackend, early: Uint8Array): Uint8Array {
-  return deriveSecret(backend, early, 'derived', backend.sha256(EMPTY));
+  return deriveSecret(backend, early, 'derived', emptyHash(backend));
 }
 
 export function computeBinder(backend: CryptoBackend, early: Uint8Array, zeroedClientHello: Uint8Array): Uint8Array {
-  const binderKey = deriveSecret(backend, early, 'res binder', backend.sha256(EMPTY));
+  const binderKey = deriveSecret(backend, early, 'res binder', emptyHash(backend));
   const mac = finishedMac(backend, binderKey, backend.sha256(zeroedClientHello));
   binderKey.fill(0);
   return mac;

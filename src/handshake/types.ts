@@ -2,7 +2,7 @@
  * Types shared by the client and server handshake state machines and the session.
  */
 import type { CompositeKeyPair } from '../crypto/composite.js';
-import type { CryptoBackend } from '../crypto/types.js';
+import type { CryptoBackend, XWingKeyPair } from '../crypto/types.js';
 import type { Credential } from '../identity/credential.js';
 import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
@@ -73,6 +73,17 @@ export interface HandshakeConfig {
    * overloaded. The bytes on the wire are the same either way. Default false.
    */
   deferCrypto?: boolean;
+
+  // --- speed (issue 12): the client's key share made ahead of time ---
+  /**
+   * Client only: the ephemeral X-Wing key pair for this handshake's key share, made ahead of
+   * time (off the critical path: the transport keeps one ready, src/transport/key-shares.ts).
+   * It must be fresh: a key pair is used by one handshake only, and one already given to a
+   * handshake, or whose seed is wiped, is refused (InvalidArgumentError). Exclusive with
+   * `random` (known-answer handshakes draw its seed from `random`). Default: generated when
+   * the ClientHello is made.
+   */
+  ephemeralKeyPair?: XWingKeyPair;
 }
 
 export type Epoch = 'plaintext' | 'handshake' | 'application';

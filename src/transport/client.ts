@@ -28,9 +28,11 @@ import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import type { PqmcpError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
-import type { BackendName, CryptoBackend } from '../crypto/types.js';
+import type { BackendName, CryptoBackend, XWingKeyPair } from '../crypto/types.js';
 import { Session } from '../session/session.js';
+import type { SessionOptions } from '../session/session.js';
 import { Connection } from './connection.js';
+import { keyShares } from './key-shares.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
@@ -327,7 +329,7 @@ export class PqmcpClientTransport {
     const storeKey = ticketStoreKey(this.url, this.options.expectedServerId ?? this.serverIdConstraints?.join(' '));
     // A ticket is single use: a busy refusal spends it, the retry runs a full handshake.
     const resumeTicket = store?.take(storeKey, Date.now());
-    const session = Session.client({
+    const sessionOptions: SessionOptions = {
       ...(resumeTicket ? { resumeTicket } : {}),
       backend,
       identity: localIdentity(this.options.identity),
@@ -343,17 +345,26 @@ export class PqmcpClientTransport {
       maxMessagesPerCall: MAX_MESSAGES_PER_TURN,
       applicationPadding: this.resolved.applicationPadding,
       endpoint: this.endpoint,
-    });
+    };
     const guarding = guardOptions(this.resolved, this.options.trust, backend, localIdentity(this.options.identity));
+    // The key share's key pair: made ahead of time (key-shares.ts), else made while the
+    // socket connects. Used by this attempt only: a failed attempt drops it.
+    let ephemeralKeyPair = keyShares.take(backend);
+    let making: Promise<XWingKeyPair> | undefined;
     let opened: OpenedSocket;
     try {
-      opened = await this.open(traffic);
+      const opening = this.open(traffic); // the dial starts now, before the key pair is made
+      if (ephemeralKeyPair) opened = await opening;
+      else [ephemeralKeyPair, opened] = await Promise.all([(making = keyShares.soon(backend)), opening]);
     } catch (err) {
+      ephemeralKeyPair?.seed.fill(0);
+      void making?.then((kp) => kp.seed.fill(0), noop);
       // The upgrade itself was refused busy (HTTP 429/503): same backoff, then dial again.
       const error = toPqmcpError(err);
       if (await this.waitToRedial(error)) return this.connect(backend, startedAt);
       throw this.closedBeforeOpen ? new ClosedError('closed while connecting') : error;
     }
+    const session = Session.client({ ...sessionOptions, ephemeralKeyPair });
     this.ws = opened.raw;
     const connection = new Connection(opened.socket, session, this.resolved.connection);
     this.connection = connection;
@@ -398,6 +409,8 @@ export class PqmcpClientTransport {
       this.fireClose();
     };
     connection.start();
+    // The ClientHello is out: make the next connection's key pair while the server answers.
+    keyShares.prepare(backend);
   }
 
   /** Connecting failed for good: reject everything, report once, fire onclose; throws the error. */

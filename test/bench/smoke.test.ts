@@ -17,14 +17,14 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 function runSmoke(): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'benchmarks/run.ts', '--smoke', '--out', out], { cwd: root, timeout: 240_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout) => {
+    execFile(process.execPath, ['--import', 'tsx', 'benchmarks/run.ts', '--smoke', '--out', out], { cwd: root, timeout: 420_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout });
     });
   });
 }
 
 describe('npm run bench -- --smoke', () => {
-  it('runs every suite and writes valid results, Markdown and charts', { timeout: 300_000 }, async () => {
+  it('runs every suite and writes valid results, Markdown and charts', { timeout: 480_000 }, async () => {
     const { code, stdout } = await runSmoke();
     expect(stdout).toContain('smoke results in');
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));

@@ -295,3 +295,41 @@ describe.each(BACKENDS)('$name backend: misuse gets the same typed errors', ({ b
     expect(b.randomBytes(65_536).length).toBe(65_536); // noble (crypto.getRandomValues) caps one call at 64 KiB
   });
 });
+
+describe('issue 12: an X25519 key taken in once, and a running SHA-256', () => {
+  it('X25519 privateKey(): the same public key and agreements as publicKey() / sharedSecret(), a copy of the secret, low order refused', () => {
+    for (const { backend: b } of BACKENDS) {
+      for (const s of SEEDS32) {
+        const secret = s.slice();
+        const key = b.x25519.privateKey(secret);
+        const peer = pattern(32, 77);
+        const expected = noble.x25519.sharedSecret(s, noble.x25519.publicKey(peer));
+        secret.fill(0); // wiping the input changes nothing: the key holds its own copy
+        expect(key.publicKey).toEqual(noble.x25519.publicKey(s));
+        expect(key.sharedSecret(noble.x25519.publicKey(peer))).toEqual(expected);
+        expect(key.sharedSecret(noble.x25519.publicKey(peer))).toEqual(expected); // reusable
+        expect(() => key.sharedSecret(new Uint8Array(32))).toThrow(InvalidKeyError); // u = 0: low order
+        expect(() => key.sharedSecret(new Uint8Array(31))).toThrow(InvalidArgumentError);
+      }
+      expect(() => b.x25519.privateKey(new Uint8Array(31))).toThrow(InvalidArgumentError);
+    }
+  });
+
+  it('sha256Running(): each digest is SHA-256 of everything so far, updates go on after it, both backends agree', () => {
+    const parts = [pattern(1200, 1), new Uint8Array(0), pattern(7000, 2), pattern(3, 3)];
+    for (const { backend: b } of BACKENDS) {
+      const running = b.sha256Running();
+      const seen: Uint8Array[] = [];
+      expect(running.digest()).toEqual(noble.sha256(new Uint8Array(0)));
+      for (const p of parts) {
+        running.update(p);
+        seen.push(p);
+        const all = new Uint8Array(seen.reduce((n, x) => n + x.length, 0));
+        let off = 0;
+        for (const x of seen) all.set(x, (off += x.length) - x.length);
+        expect(running.digest()).toEqual(noble.sha256(all));
+        expect(running.digest()).toEqual(native.sha256(all)); // reading does not consume
+      }
+    }
+  });
+});

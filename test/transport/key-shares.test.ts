@@ -1,0 +1,93 @@
+/**
+ * The client's key shares made ahead of time (src/transport/key-shares.ts): the pool hands a
+ * key pair out once, makes the next one on a later turn, and the client transport keys every
+ * connection with a fresh one (made while the previous connection waited for its server, or
+ * while this one's socket connected). Real SDK clients against serveMcp on 127.0.0.1.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createNativeBackend } from '../../src/crypto/native.js';
+import type { CryptoBackend, XWingKeyPair } from '../../src/crypto/types.js';
+import { KeySharePool } from '../../src/transport/key-shares.js';
+import { Cleanup, connectClient, startFeatureServer } from '../helpers/mcp.js';
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+const native = createNativeBackend();
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/** The native backend, recording each X-Wing key pair made (with the phase it was made in) and each one decapsulated with. */
+function recordingBackend() {
+  const made = new Map<string, number>();
+  const used: string[] = [];
+  let phase = 0;
+  const backend: CryptoBackend = {
+    ...native,
+    xwing: {
+      ...native.xwing,
+      keygen(seed) {
+        const kp = native.xwing.keygen(seed);
+        made.set(hex(kp.publicKey), phase);
+        return kp;
+      },
+      decapsulate(kp, ct) {
+        used.push(hex(kp.publicKey));
+        return native.xwing.decapsulate(kp, ct);
+      },
+    },
+  };
+  return { backend, made, used, setPhase: (p: number) => void (phase = p) };
+}
+
+describe('KeySharePool', () => {
+  it('hands a key pair out once and makes the next one on a later turn, one at a time', async () => {
+    const { backend, made } = recordingBackend();
+    const pool = new KeySharePool();
+    expect(pool.take(backend)).toBeUndefined();
+    pool.prepare(backend);
+    pool.prepare(backend); // already on its way: not a second one
+    expect(made.size).toBe(0); // never in the caller's turn
+    await turn();
+    expect(made.size).toBe(1);
+    pool.prepare(backend); // one is ready: nothing more
+    await turn();
+    expect(made.size).toBe(1);
+    const kp = pool.take(backend);
+    expect(kp).toBeDefined();
+    expect(made.has(hex(kp!.publicKey))).toBe(true);
+    expect(pool.take(backend)).toBeUndefined();
+  });
+
+  it('soon() makes a fresh pair on a later turn; pools and backends do not share pairs', async () => {
+    const a = recordingBackend();
+    const b = recordingBackend();
+    const pool = new KeySharePool();
+    const pending = pool.soon(a.backend);
+    expect(a.made.size).toBe(0);
+    const [x, y] = await Promise.all([pending, pool.soon(a.backend)]);
+    expect(hex(x.publicKey)).not.toBe(hex(y.publicKey));
+    pool.prepare(a.backend);
+    await turn();
+    expect(pool.take(b.backend)).toBeUndefined();
+    expect(new KeySharePool().take(a.backend)).toBeUndefined();
+    const ready: XWingKeyPair | undefined = pool.take(a.backend);
+    expect([x, y].map((k) => hex(k.publicKey))).not.toContain(hex(ready!.publicKey));
+  });
+});
+
+describe('the client transport keys each connection with a fresh key pair made ahead', () => {
+  it('sequential connections: every ClientHello key share is new; from the second on it was made during the previous connection', async () => {
+    const { url } = await startFeatureServer(cleanup);
+    const { backend, made, used, setPhase } = recordingBackend();
+    for (let i = 1; i <= 4; i++) {
+      setPhase(i);
+      const { client } = await connectClient(cleanup, url, { backend });
+      const result = await client.callTool({ name: 'echo', arguments: { text: `n${i}` } });
+      expect(JSON.stringify(result)).toContain(`n${i}`);
+      await client.close();
+      expect(used).toHaveLength(i);
+    }
+    expect(new Set(used).size).toBe(4); // never reused
+    expect(used.map((pk) => made.get(pk))).toEqual([1, 1, 2, 3]); // the first made while connecting, the rest ahead
+  });
+});
