@@ -73,7 +73,13 @@ export class AuditLog {
   private ends: number[] = [];
   /** Head after the last line handed to the current file. */
   private fileHead: ChainHead | undefined;
-  private scheduled: 'soon' | 'later' | undefined;
+  /** A flush at the end of this turn is scheduled. */
+  private soon = false;
+  /**
+   * The flushMs timer, until it fires: a flush in between does not cancel it (it then
+   * writes what was queued since, sooner than needed), so a busy log sets one timer per
+   * flushMs instead of setting and clearing one per batch.
+   */
   private timer: ReturnType<typeof setTimeout> | undefined;
   private fd: number | undefined;
   private file: string | undefined;
@@ -84,7 +90,14 @@ export class AuditLog {
   private readonly maxAgeMs: number;
   private readonly flushMs: number;
   private readonly now: () => number;
-  private readonly flushLater = (): void => this.flush();
+  private readonly flushSoon = (): void => {
+    this.soon = false;
+    this.flush();
+  };
+  private readonly flushLater = (): void => {
+    this.timer = undefined;
+    this.flush();
+  };
 
   private constructor(
     readonly dir: string,
@@ -144,24 +157,19 @@ export class AuditLog {
     this.used = at;
     this.ends.push(at);
     this.head = { seq, hash };
-    if (this.scheduled === 'soon') return;
     if (this.flushMs === 0 || this.used >= FLUSH_BYTES) {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
-      this.scheduled = 'soon';
-      setImmediate(this.flushLater);
-    } else if (this.scheduled === undefined) {
-      this.scheduled = 'later';
+      if (!this.soon) {
+        this.soon = true;
+        setImmediate(this.flushSoon);
+      }
+    } else if (this.timer === undefined) {
       this.timer = setTimeout(this.flushLater, this.flushMs);
     }
   }
 
   /** Write what is queued now. */
   flush(): void {
-    this.scheduled = undefined;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const { buf, ends, used } = this;
+    const { buf, ends, used, head } = this;
     if (buf === undefined || ends.length === 0) return;
     // Take the queue (a write() from onrotate or onerror starts a new one).
     this.buf = undefined;
@@ -170,7 +178,7 @@ export class AuditLog {
     try {
       if (this.fd !== undefined && this.fileBytes + used <= this.maxBytes && this.now() - this.fileOpenedAt < this.maxAgeMs) {
         // No line would start a new file: the whole queue in one write.
-        this.append(buf, 0, used);
+        this.append(buf, 0, used, head);
       } else {
         let from = 0;
         for (let i = 0; i < ends.length; i++) {
@@ -197,6 +205,8 @@ export class AuditLog {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     this.buf = undefined;
     this.finishFile();
   }
@@ -216,12 +226,12 @@ export class AuditLog {
     return bigger;
   }
 
-  /** Write the whole lines buf[from, to) to the current file. */
-  private append(buf: Buffer, from: number, to: number): void {
+  /** Write the whole lines buf[from, to) to the current file; `head`: the chain head after them, when known. */
+  private append(buf: Buffer, from: number, to: number, head?: ChainHead): void {
     this.fileBytes += to - from;
     for (let at = from; at < to; ) at += writeSync(this.fd!, buf, at, to - at);
-    // The last line ends `,"hash":"<64 hex>"}\n`.
-    this.fileHead = { seq: seqAt(buf, lastLineStart(buf, to)), hash: buf.toString('latin1', to - 67, to - 3) };
+    // Else read from the last line, which ends `,"hash":"<64 hex>"}\n`.
+    this.fileHead = head ?? { seq: seqAt(buf, lastLineStart(buf, to)), hash: buf.toString('latin1', to - 67, to - 3) };
   }
 
   /** Finish the current file; start one named after the first line it will hold. */

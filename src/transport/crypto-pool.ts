@@ -7,14 +7,16 @@
  *   (`ratePerSource` per second, burst of one second's worth); without one it is refused at
  *   once with ServerBusyError, which the connection sends as the plaintext alert
  *   server_busy: before any encapsulation or signature.
- * - New handshakes wait in one queue per source, served round-robin, at most `maxQueue` in
- *   all. A source that started no handshake in the last second (an honest client, as a
- *   rule) goes ahead of the round: a flood from a few sources cannot make it wait its turn. When full, the source with the most waiting loses its newest (busy), unless the
- *   newcomer's own source would then hold the most: then the newcomer is refused. A flood
- *   from a few sources therefore delays an honest client by about one job per flooding
- *   source, not by the whole queue.
+ * - New handshakes wait in one queue per source, at most `maxQueue` in all. The next one
+ *   served is from the waiting source served least lately: each source's count of
+ *   handshakes served, decaying by e every second (least attained service; ties go to the
+ *   source waiting longest). An honest client (a few handshakes now and then) therefore
+ *   goes ahead of every flooding source however many there are, and flooding sources take
+ *   turns. When full, the source with the most waiting loses its newest (busy), unless the
+ *   newcomer's own source would then hold the most: then the newcomer is refused.
  * - A handshake's later jobs (its signature) go ahead of new handshakes and are never
- *   refused: a handshake admitted is finished promptly.
+ *   refused: a handshake admitted is finished promptly. Among them too, the source served
+ *   least lately goes first.
  *
  * Sharp edges:
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
@@ -35,8 +37,10 @@ import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
 import { SourceRates } from './rate.js';
 import { copyBytes } from '../bytes.js';
 
-/** A source that started no handshake for this long jumps the round-robin. */
-const QUIET_MS = 1_000;
+/** A source's count of handshakes served decays by e in this long. */
+const USAGE_MS = 1_000;
+/** Sources whose usage is remembered at most. */
+const MAX_USAGE_SOURCES = 4096;
 
 export interface CryptoPoolOptions {
   /** Worker threads; 0 runs the work on the event loop (still queued and rate-capped). */
@@ -73,9 +77,8 @@ export interface CryptoPoolStats {
 export class CryptoPool {
   private readonly waiting = new Map<string, Job[]>();
   private readonly continuations: Job[] = [];
-  /** New handshakes from quiet sources (none started in the last QUIET_MS). */
-  private readonly quiet: Job[] = [];
-  private readonly lastStart = new Map<string, number>();
+  /** Per source: new handshakes served, decayed over USAGE_MS; least recently served first. */
+  private readonly usage = new Map<string, { n: number; at: number }>();
   private readonly rates: SourceRates;
   private readonly idle: Runner[] = [];
   private readonly runners = new Set<Runner>();
@@ -130,7 +133,7 @@ export class CryptoPool {
     if (this.closed) return;
     this.closed = true;
     const error = new ClosedError('server is closing');
-    for (const job of [...this.continuations.splice(0), ...this.quiet.splice(0)]) job.reject(error);
+    for (const job of this.continuations.splice(0)) job.reject(error);
     for (const list of this.waiting.values()) for (const job of list) job.reject(error);
     this.waiting.clear();
     this.queued = 0;
@@ -139,7 +142,6 @@ export class CryptoPool {
 
   /** A new handshake's first job: rate, then a place in the fair queue. */
   private admit(job: Job): boolean {
-    const quiet = this.isQuiet(job.source);
     if (!this.rates.take(job.source)) return this.refuse(job, 'server busy: too many new handshakes from this address, try again later');
     if (this.queued >= this.options.maxQueue) {
       let largest: Job[] | undefined;
@@ -152,21 +154,10 @@ export class CryptoPool {
       this.refuse(victim, 'server busy: handshake queue full, try again later');
     }
     const list = this.waiting.get(job.source);
-    if (quiet) this.quiet.push(job);
-    else if (list) list.push(job);
+    if (list) list.push(job);
     else this.waiting.set(job.source, [job]);
     this.queued++;
     return true;
-  }
-
-  /** True if `source` started no handshake in the last QUIET_MS; records this start. */
-  private isQuiet(source: string): boolean {
-    const now = this.now();
-    const last = this.lastStart.get(source);
-    if (this.lastStart.size > 4096) for (const [s, t] of this.lastStart) if (now - t >= QUIET_MS) this.lastStart.delete(s);
-    this.lastStart.delete(source); // re-insert: the map stays in time order
-    this.lastStart.set(source, now);
-    return last === undefined || now - last >= QUIET_MS;
   }
 
   private refuse(job: Job, message: string): false {
@@ -175,26 +166,65 @@ export class CryptoPool {
     return false;
   }
 
-  /** Next new handshake, round-robin over sources. */
+  /** Next signature of an admitted handshake: the source served least lately first, then the oldest. */
+  private nextContinuation(): Job | undefined {
+    if (this.continuations.length <= 1) return this.continuations.shift();
+    const now = this.now();
+    let best = 0;
+    let least = Number.POSITIVE_INFINITY;
+    this.continuations.forEach((job, i) => {
+      const used = this.usedBy(job.source, now);
+      if (used < least) {
+        least = used;
+        best = i;
+      }
+    });
+    return this.continuations.splice(best, 1)[0];
+  }
+
+  /** Next new handshake: from the waiting source served least lately (see the policy above). */
   private nextWaiting(): Job | undefined {
-    const quiet = this.quiet.shift();
-    if (quiet) {
-      this.queued--;
-      return quiet;
+    const now = this.now();
+    let next: string | undefined;
+    let least = Number.POSITIVE_INFINITY;
+    for (const source of this.waiting.keys()) {
+      const used = this.usedBy(source, now);
+      if (used < least) {
+        least = used;
+        next = source;
+      }
     }
-    for (const [source, list] of this.waiting) {
-      const job = list.shift()!;
-      this.waiting.delete(source);
-      if (list.length > 0) this.waiting.set(source, list); // to the back of the round
-      this.queued--;
-      return job;
+    if (next === undefined) return undefined;
+    const list = this.waiting.get(next)!;
+    const job = list.shift()!;
+    this.waiting.delete(next);
+    if (list.length > 0) this.waiting.set(next, list); // behind the others waiting as long
+    this.queued--;
+    this.served(next, least + 1, now);
+    return job;
+  }
+
+  /** `source`'s count of handshakes served, decayed to `now`. */
+  private usedBy(source: string, now: number): number {
+    const u = this.usage.get(source);
+    return u === undefined ? 0 : u.n * Math.exp(-(now - u.at) / USAGE_MS);
+  }
+
+  /** Record `source`'s new count; the map stays in order of the last service, and bounded (forgetting a count only favours that source). */
+  private served(source: string, n: number, now: number): void {
+    this.usage.delete(source);
+    if (this.usage.size >= MAX_USAGE_SOURCES) {
+      for (const key of this.usage.keys()) {
+        if (this.usage.size < (MAX_USAGE_SOURCES * 3) / 4) break;
+        this.usage.delete(key);
+      }
     }
-    return undefined;
+    this.usage.set(source, { n, at: now });
   }
 
   private pump(): void {
     while (this.idle.length > 0 && !this.closed) {
-      const job = this.continuations.shift() ?? this.nextWaiting();
+      const job = this.nextContinuation() ?? this.nextWaiting();
       if (!job) return;
       const runner = this.idle.pop()!;
       runner.run(job.request).then(job.resolve, (err: unknown) => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed')));

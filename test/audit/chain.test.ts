@@ -204,8 +204,16 @@ describe('audit chain', () => {
     for (let i = 0; i < 400; i++) slow.write(request(i, { errorMessage: 'x'.repeat(200) }));
     await new Promise((r) => setImmediate(r));
     expect(verifyChain(read(auditFiles(slow.dir))).events).toBe(400);
+    // After such an early flush, an event queued next is still written within flushMs.
+    const busy = await AuditLog.open(newDir(), { flushMs: 30 });
+    for (let i = 0; i < 400; i++) busy.write(request(i, { errorMessage: 'x'.repeat(200) }));
+    await new Promise((r) => setImmediate(r));
+    busy.write(request(400));
+    await new Promise((r) => setTimeout(r, 150));
+    expect(verifyChain(read(auditFiles(busy.dir))).events).toBe(401);
     await log.close();
     await slow.close();
+    await busy.close();
   });
 
   it('rotates by age', async () => {

@@ -87,6 +87,39 @@ describe('CryptoPool', () => {
     expect(order.filter((o) => !o.endsWith(':busy')).indexOf('H')).toBeLessThanOrEqual(2);
   });
 
+  it('least served first: a source with a few handshakes goes ahead of every flooding source, however many; flooding sources take turns', async () => {
+    let now = 0;
+    const p = await pool({ now: () => now });
+    const order: string[] = [];
+    const run = (source: string) => p.run(source, encapsulate()).then(() => void order.push(source));
+    const flooders = ['A', 'B', 'C', 'D', 'E', 'F'];
+    // The flooders have been served 3 each in this second; the honest source H twice (it is
+    // not quiet: it started handshakes a moment ago).
+    await Promise.all(flooders.flatMap((s) => [run(s), run(s), run(s)]));
+    await run('H');
+    await run('H');
+    now += 100;
+    order.length = 0;
+    const flood = flooders.flatMap((s) => [run(s), run(s)]);
+    const honest = run('H');
+    await Promise.all([...flood, honest]);
+    // Only the job already running when H arrived went before it.
+    expect(order.indexOf('H')).toBe(1);
+    // Then the flooders in turns: each of the six once before any twice.
+    expect(new Set(order.slice(0, 7).filter((s) => s !== 'H')).size).toBe(6);
+  });
+
+  it('signatures of admitted handshakes: the source served least lately first', async () => {
+    let now = 0;
+    const p = await pool({ now: () => now });
+    const order: string[] = [];
+    await Promise.all(['A', 'A', 'A', 'H'].map((s) => p.run(s, encapsulate())));
+    now += 10;
+    const signs = [...['A', 'A', 'A'].map((s, i) => p.run(s, sign(`a${i}`)).then(() => void order.push(s))), p.run('H', sign('h')).then(() => void order.push('H'))];
+    await Promise.all(signs);
+    expect(order).toEqual(['A', 'H', 'A', 'A']); // the first was running when the others came
+  });
+
   it('close() rejects waiting jobs with ClosedError and refuses new ones', async () => {
     const p = await pool();
     const jobs = Array.from({ length: 3 }, () => p.run('X', encapsulate()).catch((e: unknown) => e));
