@@ -11,7 +11,9 @@
  *   events   onAuditEvent with a sink that does nothing (the request auditor hook alone:
  *            tracking, hashing, event objects)
  *   audit    an AuditLog file (hash chain, batched writes), as `pqmcp serve --audit`
- *   metrics  OpenTelemetry SDK metrics (Prometheus exporter), as `pqmcp serve --metrics`
+ *   metrics  OpenTelemetry SDK metrics (Prometheus exporter), as `pqmcp serve --metrics`:
+ *            no request/response hashes (auditHashes false, as the gateway sets it
+ *            without --audit)
  *   both     both, as `pqmcp serve --audit --metrics` (the suite's `pqmcp-audit`)
  *
  * First, isolated (no transport, no SDK): the same request and response (100 B and 10 KiB)
@@ -63,7 +65,7 @@ async function isolated(): Promise<void> {
   const pipes = new Map<Variant, { pipe: MessagePipeline; close(): Promise<void> }>();
   for (const v of variants) {
     const sink = v === 'off' || v === 'hooks' ? undefined : v === 'events' ? { sink: () => {}, close: async () => {} } : await benchAuditSink({ audit: v === 'audit' || v === 'both', metrics: v === 'metrics' || v === 'both' });
-    const hooks = sink ? [requestAuditor(sink.sink)] : v === 'hooks' ? [{ name: 'nothing' }] : [];
+    const hooks = sink ? [requestAuditor(sink.sink, { hashes: v !== 'metrics' })] : v === 'hooks' ? [{ name: 'nothing' }] : [];
     const pipe = new MessagePipeline(hooks, session, { toPeer: async () => {}, toLocal: () => {}, onerror: (e) => { throw e; } });
     pipes.set(v, { pipe, close: async () => { pipe.close(); await sink?.close(); } });
   }
@@ -112,7 +114,7 @@ interface Rig {
 async function rig(variant: Variant): Promise<Rig> {
   const sink = variant === 'off' || variant === 'hooks' ? undefined : variant === 'events' ? { sink: () => {}, close: async () => {} } : await benchAuditSink({ audit: variant === 'audit' || variant === 'both', metrics: variant === 'metrics' || variant === 'both' });
   const server = await serveMcp(
-    { identity: identityOf(fixture, 'server', backend), trust: trustOf(fixture), backend, host: '127.0.0.1', port: 0, ...(sink ? { onAuditEvent: sink.sink } : {}), ...(variant === 'hooks' ? { hooks: [{ name: 'nothing' }] } : {}) },
+    { identity: identityOf(fixture, 'server', backend), trust: trustOf(fixture), backend, host: '127.0.0.1', port: 0, ...(sink ? { onAuditEvent: sink.sink } : {}), ...(variant === 'metrics' ? { auditHashes: false } : {}), ...(variant === 'hooks' ? { hooks: [{ name: 'nothing' }] } : {}) },
     () => makeEchoServer(),
   );
   const client = new Client({ name: 'pqmcp-bench', version: '1.0.0' });

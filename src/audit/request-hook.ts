@@ -10,6 +10,8 @@
  * - The event is emitted when the response passes this hook: on the wire side for requests
  *   from the peer, on arrival for requests this side sent. Requests still unanswered when
  *   the session ends are emitted then, with outcome `unanswered`.
+ * - With `hashes: false` (a sink that only counts, e.g. metrics) no digest is taken and
+ *   events carry no requestHash/responseHash.
  * - Hashes are of each message's JSON text exactly as it crossed the transport (the bytes
  *   the transport received, or will send), so the client's and the server's trails carry
  *   the same hash for the same request and response, and nothing is serialized again.
@@ -61,6 +63,8 @@ interface Ctx extends SessionLike {
 export interface RequestAuditorOptions {
   /** Put params.arguments (or params) and the result in each event. Default false: hashes only. */
   content?: boolean;
+  /** Hash each request and response (requestHash, responseHash). Default true; false when no sink reads them. */
+  hashes?: boolean;
 }
 
 const MAX_PENDING = 4096;
@@ -68,6 +72,7 @@ const MAX_PENDING = 4096;
 /** A message hook emitting one `request` event per request. */
 export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions = {}) {
   const content = options.content === true;
+  const hashes = options.hashes !== false;
   /** Requests seen and not yet answered, per session, with the hash of each. */
   const pending = new Map<string, Map<Tracked, string>>();
 
@@ -77,12 +82,12 @@ export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions =
     const set = pending.get(ctx.sessionId);
     if (message.method !== undefined) {
       // A request entering the hooks.
-      if (set && set.size < MAX_PENDING) set.set(request, hashOf(message, ctx.data));
+      if (set && set.size < MAX_PENDING) set.set(request, hashes ? hashOf(message, ctx.data) : '');
       return undefined;
     }
     const requestHash = set?.get(request);
     set?.delete(request);
-    emitTo(sink, eventFor(ctx, request, requestHash, message, ctx.bytes, hashOf(message, ctx.data), content));
+    emitTo(sink, eventFor(ctx, request, hashes ? requestHash : undefined, message, ctx.bytes, hashes ? hashOf(message, ctx.data) : undefined, content));
     return undefined;
   };
 
@@ -96,7 +101,7 @@ export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions =
     closed(session: SessionLike): void {
       const set = pending.get(session.sessionId);
       pending.delete(session.sessionId);
-      for (const [request, hash] of set ?? []) emitTo(sink, eventFor(session, request, hash, undefined, 0, undefined, content));
+      for (const [request, hash] of set ?? []) emitTo(sink, eventFor(session, request, hashes ? hash : undefined, undefined, 0, undefined, content));
     },
   };
 }

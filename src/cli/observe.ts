@@ -35,6 +35,8 @@ export interface ObserveOptions {
 export interface Observability {
   /** Undefined when neither --audit nor --metrics is set. */
   onAuditEvent: AuditSink | undefined;
+  /** Whether a sink reads the request and response hashes (the audit file does; metrics do not). */
+  auditHashes: boolean;
   metricsUrl: string | undefined;
   close(): Promise<void>;
 }
@@ -99,6 +101,7 @@ export async function openObservability(o: ObserveOptions): Promise<Observabilit
           };
   return {
     onAuditEvent,
+    auditHashes: log !== undefined,
     metricsUrl,
     async close() {
       await log?.close();

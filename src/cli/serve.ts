@@ -269,7 +269,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     ready: () => !draining && !shuttingDown,
     log,
   });
-  const audit = observe.onAuditEvent ? { onAuditEvent: observe.onAuditEvent, auditContent: flag(p, 'audit-content') } : {};
+  const audit = observe.onAuditEvent ? { onAuditEvent: observe.onAuditEvent, auditContent: flag(p, 'audit-content'), auditHashes: observe.auditHashes } : {};
   // Authorization and quotas (--policy, --quotas): loaded before listening; a bad file stops here.
   const gates = await loadGates(p, ctx.output, log).catch(async (err: unknown) => {
     await observe.close();

@@ -109,6 +109,13 @@ export interface PqmcpTransportOptions {
   onAuditEvent?: AuditSink;
   /** Put arguments and results themselves in request events, not only their SHA-256. Default false. */
   auditContent?: boolean;
+  /**
+   * Take the SHA-256 of each request's and response's bytes for request events
+   * (`requestHash`, `responseHash`). Default true. Set false when no sink reads them (only
+   * metrics, as `pqmcp serve --metrics` without `--audit`): two digests per request fewer,
+   * most of the cost of metrics for large messages.
+   */
+  auditHashes?: boolean;
 
   // --- KeyUpdate ration (issue 10, third session; session/key-update-budget.ts) ---
   /**
@@ -201,7 +208,7 @@ function checkAudit(sink: unknown): AuditSink | undefined {
 function withAuditor(hooks: readonly MessageHook[], options: PqmcpTransportOptions): readonly MessageHook[] {
   const sink = checkAudit(options.onAuditEvent);
   if (sink === undefined) return hooks;
-  return Object.freeze([requestAuditor(sink, { content: options.auditContent === true }), ...hooks]);
+  return Object.freeze([requestAuditor(sink, { content: options.auditContent === true, hashes: options.auditHashes !== false }), ...hooks]);
 }
 
 /** The handshake's view of an identity: key pair plus encoded credential. */

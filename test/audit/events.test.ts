@@ -117,6 +117,28 @@ permit(principal, action == Action::"tools/call", resource == Tool::"echo");`,
     expect(events.at(-1)).toMatchObject({ type: 'session.close', end: 'local' });
   });
 
+  it('takes no hashes with auditHashes: false (a sink that only counts), and still reports every request and its outcome', async () => {
+    const hashed: AuditEvent[] = [];
+    const bare: AuditEvent[] = [];
+    const withHashes = await startFeatureServer(cleanup, { onAuditEvent: (e) => hashed.push(e) });
+    const without = await startFeatureServer(cleanup, { onAuditEvent: (e) => bare.push(e), auditHashes: false, hooks: [denyTool('add')] });
+    for (const [url, events] of [[withHashes.url, hashed], [without.url, bare]] as const) {
+      const { client } = await connectClient(cleanup, url);
+      await client.callTool({ name: 'echo', arguments: { text: 'x' } });
+      await client.callTool({ name: 'add', arguments: { a: 1, b: 2 } }).catch(() => undefined);
+      await waitFor(() => requests(events).length >= 3, 2_000, 'request events');
+    }
+    expect(requests(hashed).every((r) => /^[0-9a-f]{64}$/.test(r.requestHash ?? '') && /^[0-9a-f]{64}$/.test(r.responseHash ?? ''))).toBe(true);
+    const reqs = requests(bare);
+    expect(reqs.map((r) => [r.method, r.name, r.outcome])).toEqual([['initialize', undefined, 'ok'], ['tools/call', 'echo', 'ok'], ['tools/call', 'add', 'denied']]);
+    for (const r of reqs) {
+      expect(r).not.toHaveProperty('requestHash');
+      expect(r).not.toHaveProperty('responseHash');
+      expect(r.requestBytes).toBeGreaterThan(0);
+      expect(r.responseBytes).toBeGreaterThan(0);
+    }
+  });
+
   it('reports handshake failures on both sides', async () => {
     const events: AuditEvent[] = [];
     const { url } = await startFeatureServer(cleanup, { onAuditEvent: (e) => events.push(e) });
