@@ -357,6 +357,7 @@ export class PqmcpClientTransport {
       if (ephemeralKeyPair) opened = await opening;
       else [ephemeralKeyPair, opened] = await Promise.all([(making = keyShares.soon(backend)), opening]);
     } catch (err) {
+      this.dialing?.abort(); // never attached: a socket that opened anyway (the key pair failed) is dropped
       ephemeralKeyPair?.seed.fill(0);
       void making?.then((kp) => kp.seed.fill(0), noop);
       // The upgrade itself was refused busy (HTTP 429/503): same backoff, then dial again.

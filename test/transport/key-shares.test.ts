@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import type { CryptoBackend, XWingKeyPair } from '../../src/crypto/types.js';
 import { KeySharePool } from '../../src/transport/key-shares.js';
-import { Cleanup, connectClient, startFeatureServer } from '../helpers/mcp.js';
+import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -89,5 +89,28 @@ describe('the client transport keys each connection with a fresh key pair made a
     }
     expect(new Set(used).size).toBe(4); // never reused
     expect(used.map((pk) => made.get(pk))).toEqual([1, 1, 2, 3]); // the first made while connecting, the rest ahead
+  });
+});
+
+describe('a key pair that cannot be made', () => {
+  it('fails the connection with the typed error and drops the socket that opened meanwhile', async () => {
+    const { WebSocketServer } = await import('ws');
+    const { PqmcpClientTransport } = await import('../../src/transport/client.js');
+    const { InternalError } = await import('../../src/errors.js');
+    const { agent, trustFor } = await import('../helpers/identities.js');
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (p) => [...p][0] ?? false });
+    cleanup.add(() => new Promise((r) => wss.close(r)));
+    await new Promise((r) => wss.once('listening', r));
+    let accepted = 0;
+    wss.on('connection', () => void accepted++);
+    const broken: CryptoBackend = { ...native, xwing: { ...native.xwing, keygen: () => { throw new InternalError('no key pair here'); } } };
+    const port = (wss.address() as { port: number }).port;
+    const transport = new PqmcpClientTransport(`ws://127.0.0.1:${port}/`, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), expectedServerId: 'agent://pqmcp-test/server', backend: broken });
+    await expect(transport.start()).rejects.toThrow(/no key pair here/);
+    // Whether or not the upgrade completed first, no socket is left open.
+    await waitFor(() => wss.clients.size === 0, 5_000, 'the socket dropped');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(wss.clients.size).toBe(0);
+    expect(accepted).toBeLessThanOrEqual(1);
   });
 });
