@@ -40,6 +40,10 @@
  * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
  *   shared by every connection of a listener (receive-budget.ts): above it, a connection
  *   whose partial message would grow stops reading until the budget frees up.
+ * - The keepalive starts when the handshake completes. Before, the handshake timeout bounds
+ *   the wait, and a missing pong may be this side's doing: the server does not read while
+ *   its handshake crypto is out (queued in the pool under a flood), and a client computing
+ *   its flight synchronously answers no ping meanwhile.
  * - Replies wait for the peer to read (`deliveryWaitsForDrain`, set on the server side):
  *   while more than `highWaterMark` bytes wait to be written, received messages are held
  *   (and, once the receive queue fills, reading pauses), as Node's HTTP server does for
@@ -61,6 +65,7 @@ import { KeepAlive } from './keepalive.js';
 import { ReadPause } from './read-pause.js';
 import { Inbox } from './inbox.js';
 import { Waiters } from './waiters.js';
+import { Fifo } from './fifo.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
 import type { ConnectionOptions, MessageSocket } from './connection-types.js';
@@ -71,8 +76,6 @@ type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: 
 
 const DRAIN_POLL_MS = 10;
 export { LARGE_RECORD };
-/** Delivered entries at the head of the event queue above which the queue is compacted. */
-const COMPACT_AFTER = 256;
 
 export class Connection {
   onhandshake: ((result: HandshakeResult) => void) | undefined;
@@ -103,8 +106,7 @@ export class Connection {
   private closeTimer: Timer | undefined;
   private drainTimer: ReturnType<typeof setInterval> | undefined;
   private resolveClosed!: () => void;
-  private events: AppEvent[] = [];
-  private eventHead = 0;
+  private readonly events = new Fifo<AppEvent>();
   private dispatching = false;
   /** Delivery is held until the outbound bytes drain below highWaterMark. */
   private heldForDrain = false;
@@ -126,10 +128,6 @@ export class Connection {
     this.inbox = new Inbox(options.highWaterMark);
     this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.checkDrain(), (err) => this.socketError(err));
     this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
-    if (options.keepAliveMs > 0 && socket.ping) {
-      const timeout = (): void => this.fail(new KeepAliveTimeoutError(options.keepAliveTimeoutMs), true, true);
-      this.keepAlive = new KeepAlive(() => socket.ping?.(), options.keepAliveMs, options.keepAliveTimeoutMs, timeout);
-    }
   }
 
   get state(): Phase {
@@ -260,6 +258,7 @@ export class Connection {
       switch (event.type) {
         case 'handshake':
           if (this.phase === 'handshaking') this.phase = 'open';
+          this.startKeepAlive();
           // The queued messages went out with this side's final flight.
           this.handshakeWaiters.resolveAll();
           // The server has verified the client: nothing left to confirm.
@@ -420,6 +419,14 @@ export class Connection {
     this.fail(new HandshakeTimeoutError(this.options.handshakeTimeoutMs), true);
   }
 
+  /** From the end of the handshake (the handshake timeout bounds what comes before). */
+  private startKeepAlive(): void {
+    const { keepAliveMs, keepAliveTimeoutMs } = this.options;
+    if (keepAliveMs <= 0 || !this.socket.ping || this.keepAlive || this.phase !== 'open') return;
+    const timeout = (): void => this.fail(new KeepAliveTimeoutError(keepAliveTimeoutMs), true, true);
+    this.keepAlive = new KeepAlive(() => this.socket.ping?.(), keepAliveMs, keepAliveTimeoutMs, timeout);
+  }
+
   private stopLiveTimers(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.keepAlive?.stop();
@@ -453,19 +460,14 @@ export class Connection {
   }
 
   private dispatch(): void {
-    while (this.eventHead < this.events.length) {
-      const event = this.events[this.eventHead]!;
+    for (let event = this.events.peek(); event; event = this.events.peek()) {
       if (event.type === 'message' && this.mustHoldDelivery()) {
         this.heldForDrain = true;
         this.dispatching = false;
         this.watchDrain();
         return;
       }
-      this.eventHead++;
-      if (this.eventHead >= COMPACT_AFTER && this.eventHead * 2 >= this.events.length) {
-        this.events.splice(0, this.eventHead);
-        this.eventHead = 0;
-      }
+      this.events.shift();
       if (event.type === 'message') {
         if (this.inbox.remove(event.data.length) && this.reading.has('inbox')) {
           this.reading.set('inbox', false);
@@ -485,8 +487,6 @@ export class Connection {
         this.resolveClosed();
       }
     }
-    this.events = [];
-    this.eventHead = 0;
     this.dispatching = false;
   }
 

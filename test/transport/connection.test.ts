@@ -5,10 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
-import { InternalError, PeerAlertError } from '../../src/errors.js';
+import { InternalError, KeepAliveTimeoutError, PeerAlertError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
 import { Session } from '../../src/session/session.js';
 import { Connection } from '../../src/transport/connection.js';
+import { CryptoPool } from '../../src/transport/crypto-pool.js';
 import type { ConnectionOptions, MessageSocket } from '../../src/transport/connection.js';
 import { localIdentity } from '../../src/transport/options.js';
 import { MAX_MESSAGES_PER_TURN, MAX_UNDELIVERED_MESSAGES } from '../../src/transport/inbox.js';
@@ -345,3 +346,66 @@ describe('Connection', () => {
     });
   });
 });
+
+/** A socket pair that pings: the peer answers, and an answer is read only while this side reads (as on TCP). */
+class PingSocket extends FakeSocket {
+  pings = 0;
+  private paused = false;
+  private pongHeld = false;
+  ping(): void {
+    this.pings++;
+    setImmediate(() => (this.paused ? (this.pongHeld = true) : this.connection?.pong()));
+  }
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    if (this.pongHeld) {
+      this.pongHeld = false;
+      this.connection?.pong();
+    }
+  }
+}
+
+describe('keepalive and the handshake', () => {
+  it('the keepalive starts when the handshake completes: a server whose handshake crypto is out longer than the pong timeout (reading nothing meanwhile) keeps its client, and pings it after', async () => {
+    const a = new PingSocket();
+    const b = new PingSocket();
+    a.peer = b;
+    b.peer = a;
+    const serverIdentity = localIdentity(agent('agent://pqmcp-test/server'));
+    const pool = await CryptoPool.start(backend, undefined, serverIdentity.keyPair, { workers: 0, maxQueue: 8, ratePerSource: 0 });
+    const client = new Connection(a, Session.client({ backend, identity: localIdentity(agent('agent://pqmcp-test/client')), trust: trustFor() }), options);
+    const server = new Connection(b, Session.server({ backend, identity: serverIdentity, trust: trustFor(), deferCrypto: true }), { ...options, keepAliveMs: 20, keepAliveTimeoutMs: 60 });
+    a.connection = client;
+    b.connection = server;
+    // Each crypto step takes 200 ms (a queue under a flood): the server reads nothing meanwhile.
+    server.oncompute = async (request) => {
+      await new Promise((r) => setTimeout(r, 200));
+      return pool.run('s', request);
+    };
+    const errors: PqmcpError[] = [];
+    server.onerror = (e) => void errors.push(e);
+    const got: string[] = [];
+    server.onmessage = (d) => void got.push(str(d));
+    let pingsBefore = -1;
+    server.onhandshake = () => void (pingsBefore = b.pings);
+    client.start();
+    await client.send(bytes('after a slow handshake'), true);
+    await waitFor(() => got.length === 1, 5_000, 'the message');
+    expect(pingsBefore).toBe(0); // not one ping before the handshake completed (400 ms)
+    await new Promise((r) => setTimeout(r, 200));
+    expect(b.pings).toBeGreaterThan(2); // and the keepalive runs after it, answered
+    expect(errors).toEqual([]);
+    expect(server.state).toBe('open');
+    // A peer that stops answering is still dropped.
+    a.connection = undefined;
+    (a as unknown as { ping: () => void }).ping = () => {};
+    b.ping = () => void b.pings++;
+    await waitFor(() => errors.length > 0, 5_000, 'the keepalive timeout');
+    expect(errors[0]).toBeInstanceOf(KeepAliveTimeoutError);
+    await pool.close();
+  });
+});
+

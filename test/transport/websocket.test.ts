@@ -26,6 +26,8 @@ import type { PqmcpError } from '../../src/errors.js';
 import { CloseCode, PqmcpClientTransport, SUBPROTOCOL, closeCodeFor, listen } from '../../src/transport/index.js';
 import type { PqmcpServer, PqmcpServerTransport } from '../../src/transport/index.js';
 import { errorForPeerClose } from '../../src/transport/close-codes.js';
+import { HostileClient, HostileServer } from '../adversarial/socket-harness.js';
+import { attackerAs } from '../adversarial/socket-fixtures.js';
 import { agent, trustFor } from '../helpers/identities.js';
 import { makeCertificates, opensslVersion } from '../../benchmarks/lib/certs.js';
 import { Cleanup, SERVER_ID, connectClient, featureServer, startFeatureServer, waitFor } from '../helpers/mcp.js';
@@ -210,13 +212,10 @@ describe('limits', () => {
 });
 
 describe('keepalive', () => {
-  it('client: no pong within keepAliveTimeoutMs -> onerror(KeepAliveTimeoutError) then onclose', async () => {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => SUBPROTOCOL, autoPong: false });
-    cleanup.add(() => new Promise((r) => wss.close(() => r(undefined))));
-    await new Promise((r) => wss.once('listening', r));
-    wss.on('connection', (ws) => void ws.on('error', () => {}));
-    const port = (wss.address() as { port: number }).port;
-    const transport = rawTransport(`ws://127.0.0.1:${port}/`, { keepAliveMs: 50, keepAliveTimeoutMs: 100 });
+  it('client: no pong within keepAliveTimeoutMs after the handshake -> onerror(KeepAliveTimeoutError) then onclose', async () => {
+    // A server that completes the handshake, then reads nothing more (so answers no ping).
+    const hostile = await HostileServer.start(attackerAs(agent(SERVER_ID)), { stopReadingAfterHandshake: true }, cleanup);
+    const transport = rawTransport(hostile.url, { keepAliveMs: 50, keepAliveTimeoutMs: 100 });
     const events: string[] = [];
     const errors: Error[] = [];
     transport.onerror = (e) => {
@@ -230,16 +229,29 @@ describe('keepalive', () => {
     expect(errors[0]).toBeInstanceOf(KeepAliveTimeoutError);
   });
 
-  it('server: a silent peer is dropped; a live one is kept', async () => {
-    // The live client's timeout leaves room for its own synchronous handshake crypto (Node 20's
-    // portable path blocks its event loop for tens of ms per signature, more under load), during
-    // which it cannot answer a ping.
-    const { server, errors } = await listener({ keepAliveMs: 200, keepAliveTimeoutMs: 2_000, firstFlightTimeoutMs: 30_000 });
-    server.on('session', (transport) => void featureServer(noStats()).connect(transport));
-    const silent = await rawClient(server.url, { autoPong: false });
+  it('server: a peer silent after its handshake is dropped; a live one is kept', async () => {
+    // The keepalive starts when the handshake completes (the handshake timeout bounds what
+    // comes before): a client busy with its own synchronous handshake crypto, or waiting for
+    // the server's in its queue, is never pinged meanwhile.
+    const { server } = await listener({ keepAliveMs: 200, keepAliveTimeoutMs: 2_000 });
+    // Established sessions report on the transport, not as 'clientError'.
+    const errors: unknown[] = [];
+    server.on('session', (transport) => {
+      void featureServer(noStats())
+        .connect(transport)
+        .then(() => {
+          const onerror = transport.onerror;
+          transport.onerror = (e) => {
+            errors.push(e);
+            onerror?.(e);
+          };
+        });
+    });
+    const silent = await HostileClient.connect(server.url, attackerAs(), { stopReadingAfterHandshake: true }, cleanup);
+    await silent.handshake; // it completed its handshake (its own socket is paused: it never sees the close)
     const live = await connectClient(cleanup, server.url, { backend: 'native', keepAliveMs: 0 });
-    expect([1006, 1005]).toContain(await silent.closed);
-    await waitFor(() => errors.some((e) => e instanceof KeepAliveTimeoutError), 5_000, 'keepalive error');
+    await waitFor(() => errors.some((e) => e instanceof KeepAliveTimeoutError), 10_000, 'keepalive error');
+    await waitFor(() => server.sessions.size === 1, 5_000, 'the silent session to go');
     await new Promise((r) => setTimeout(r, 1_000)); // several more ping rounds
     const echo = await live.client.callTool({ name: 'echo', arguments: { text: 'alive' } });
     expect(echo.content).toEqual([{ type: 'text', text: 'alive' }]);
