@@ -133,13 +133,14 @@ export class AuditLog {
   /** Queue an event (written within flushMs). */
   write(event: AuditEvent): void {
     if (this.closed) return;
-    const seq = this.head.seq + 1;
     // The line chainLine() makes, written piece by piece straight into the queue's buffer
     // (no string of the whole line): `{"seq":N,"prev":"<hex>"`, then the event's JSON with
     // its '{' turned into ',', the hash of those bytes, and the hash member over the
     // closing '}'.
     const json = JSON.stringify(event);
     const buf = this.room(json.length * 3 + LINE_OVERHEAD);
+    // After room(): a flush there may rotate, and onrotate / onerror may write() (advancing the head).
+    const seq = this.head.seq + 1;
     const start = this.used;
     let at = writeDigits(buf, start + buf.write('{"seq":', start), seq);
     at += buf.write(',"prev":"', at);

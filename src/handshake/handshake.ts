@@ -34,7 +34,9 @@
  *   an injected `random` gives the same bytes deferred or not.
  * - A client given `ephemeralKeyPair` (made ahead of time by its transport) uses it for this
  *   handshake only: a key pair given to any handshake before (SPENT_KEY_PAIRS), or whose seed
- *   is wiped, is refused at start(); the seed is wiped once the ServerHello is processed.
+ *   is wiped, is refused at start(); the seed is wiped once the ServerHello is processed,
+ *   and no reference to the key pair (it carries its expanded decapsulation key, which the
+ *   seed wipe leaves alone) is kept past it: neither in `config` nor in the Session's options.
  */
 import { copyBytes, equalBytes, utf8Encode, wipe } from '../bytes.js';
 import { MAX_PLAINTEXT_HANDSHAKE } from '../record/constants.js';
@@ -381,11 +383,24 @@ export class ClientHandshake extends HandshakeBase {
   protected readonly peerSignatureContext = SERVER_SIGNATURE_CONTEXT;
   protected state: 'start' | 'wait-server-hello' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'start';
   private ephemeral: XWingKeyPair | undefined;
+  /**
+   * `ephemeralKeyPair` as given, until start() takes it. Not left in `config`: the key pair
+   * carries its expanded decapsulation key (which wiping the seed does not touch), so no
+   * reference may outlive the ServerHello.
+   */
+  private given: XWingKeyPair | undefined;
   /** Extension types the ClientHello carried: the only ones a ServerHello may contain. */
   private offeredExtensions: number[] = [];
   /** The ticket offered (resumption), and its early secret until the ServerHello. */
   private offer: ClientOffer | undefined;
   private early: Uint8Array | undefined;
+
+  /** `ephemeralKeyPair`: as config.ephemeralKeyPair (the Session passes it apart, its options keep none). */
+  constructor(config: HandshakeConfig, ephemeralKeyPair: XWingKeyPair | undefined = config.ephemeralKeyPair) {
+    const { ephemeralKeyPair: _inConfig, ...rest } = config;
+    super(_inConfig === undefined ? config : rest);
+    this.given = ephemeralKeyPair;
+  }
 
   /** Produce the ClientHello. Call exactly once. */
   start(): HandshakeAction[] {
@@ -426,7 +441,9 @@ export class ClientHandshake extends HandshakeBase {
 
   /** The key share's key pair: the fresh one given (used here once, never again), or a new one. */
   private ephemeralKeyPair(): XWingKeyPair {
-    const { backend, ephemeralKeyPair: given, random } = this.config;
+    const { backend, random } = this.config;
+    const given = this.given;
+    this.given = undefined;
     if (given === undefined) return backend.xwing.keygen(this.random(32, 'X-Wing key generation seed'));
     if (random) throw new InvalidArgumentError('ephemeralKeyPair and random are exclusive: a known-answer handshake draws the key pair from random');
     if (SPENT_KEY_PAIRS.has(given) || given.publicKey.length !== XWING_PUBLIC_KEY_LENGTH || given.seed.length !== 32 || given.seed.every((b) => b === 0)) {

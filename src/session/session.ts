@@ -186,11 +186,16 @@ export class Session {
   /** We sent update_requested and the peer's answer has not come yet: it is free. */
   private awaitingKeyUpdate = false;
 
+  /** The options without `ephemeralKeyPair`: that goes to the handshake only (see ClientHandshake.given). */
+  private readonly options: Omit<SessionOptions, 'ephemeralKeyPair'>;
+
   private constructor(
     readonly role: 'client' | 'server',
-    private readonly options: SessionOptions,
+    options: SessionOptions,
   ) {
-    this.handshake = role === 'client' ? new ClientHandshake(options) : new ServerHandshake(options);
+    const { ephemeralKeyPair, ...kept } = options;
+    this.options = kept; // the handshake's config too (one object)
+    this.handshake = role === 'client' ? new ClientHandshake(kept, ephemeralKeyPair) : new ServerHandshake(kept);
     this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.keyUpdateInterval = options.keyUpdateInterval ?? DEFAULT_KEY_UPDATE_INTERVAL;
     if (!(Number.isSafeInteger(this.maxMessageSize) && this.maxMessageSize > 0)) throw new InvalidArgumentError('maxMessageSize must be a positive integer');

@@ -12,10 +12,22 @@
  *   seals them all at once, after the records already queued here (multi-message records,
  *   docs/protocol.md section 3.6). A source that fails to seal reports its (typed) error
  *   through `onWriteError` too.
+ * - Once a message of at most EAGER_MESSAGE bytes brings the unsealed bytes to
+ *   EAGER_FLUSH (about one full multi-message record), `schedule()` seals and writes at
+ *   once, inside the caller's turn: a sender that queues megabytes of tiny messages in one
+ *   turn (a loop of send() calls below the highWaterMark) keeps the socket and the
+ *   receiver busy while it produces the rest, and holds no list of tens of thousands of
+ *   messages. Larger messages wait for the end of the turn (measured at 4 KiB and above,
+ *   docs/benchmarks.md: sealing them early cost CPU per MB on both sides).
  */
 import type { MessageSocket } from './connection-types.js';
 import { defer } from './timers.js';
 import { socketMessages } from './write-batches.js';
+
+/** Unsealed bytes that make `schedule()` flush at once: a multi-message record nearly full (its 2 bytes per message included). */
+export const EAGER_FLUSH = 60 * 1024;
+/** The largest message that can trigger the early flush. */
+export const EAGER_MESSAGE = 1024;
 
 /** What seals the queued application messages at flush time (a Session). */
 export interface RecordSource {
@@ -49,8 +61,9 @@ export class BatchWriter {
     this.schedule();
   }
 
-  /** Write at the end of this turn (the source has queued messages). */
-  schedule(): void {
+  /** Write at the end of this turn (the source has queued messages); at once past EAGER_FLUSH after a tiny one. */
+  schedule(messageSize = Infinity): void {
+    if (messageSize <= EAGER_MESSAGE && this.source.pendingBytes >= EAGER_FLUSH) return this.flushNow();
     if (!this.flushScheduled && !this.stopped) {
       this.flushScheduled = true;
       defer(() => {

@@ -23,14 +23,13 @@
  *   at or below `highWaterMark`, otherwise once they drain below it. A caller that awaits
  *   each send() holds at most highWaterMark + one message in memory.
  * - Records produced in one turn of the event loop are written as one socket message
- *   (batch-writer.ts). Handshake flights are not held for the end of the turn: a flight
- *   is written as soon as the Session produces it, together with whatever the callbacks
- *   it triggered sent.
+ *   (batch-writer.ts; a full record of tiny messages goes at once). Handshake flights are
+ *   written as soon as the Session produces them, with whatever their callbacks sent.
  * - Received messages are delivered one per microtask (the MCP SDK handles notifications a
  *   microtask late; a progress notification must not be overtaken by the response batched
- *   behind it). While more than `highWaterMark` bytes or 1024 messages
- *   wait for delivery, reading from the socket pauses (inbox.ts). Delivered entries are
- *   dropped from the queue as they go, so a queue that never empties stays small.
+ *   behind it). While more than `highWaterMark` bytes or 1024 messages wait for delivery,
+ *   reading from the socket pauses (inbox.ts). Delivered entries are dropped from the
+ *   queue as they go, so a queue that never empties stays small.
  * - A Session with `maxKeyUpdatesPerCall` or `maxMessagesPerCall` may stop at its cap
  *   (`stalled`): reading pauses and the rest is drained one call per event-loop turn, and
  *   only while the inbox has room (a socket read of tiny multi-message entries is decoded
@@ -40,10 +39,9 @@
  * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
  *   shared by every connection of a listener (receive-budget.ts): above it, a connection
  *   whose partial message would grow stops reading until the budget frees up.
- * - The keepalive starts when the handshake completes. Before, the handshake timeout bounds
- *   the wait, and a missing pong may be this side's doing: the server does not read while
- *   its handshake crypto is out (queued in the pool under a flood), and a client computing
- *   its flight synchronously answers no ping meanwhile.
+ * - The keepalive starts when the handshake completes (the handshake timeout bounds what
+ *   comes before): the server does not read while its handshake crypto is out (queued in
+ *   the pool under a flood), nor does a client computing its flight answer pings.
  * - Replies wait for the peer to read (`deliveryWaitsForDrain`, set on the server side):
  *   while more than `highWaterMark` bytes wait to be written, received messages are held
  *   (and, once the receive queue fills, reading pauses), as Node's HTTP server does for
@@ -161,7 +159,8 @@ export class Connection {
     } catch (err) {
       return Promise.reject(toPqmcpError(err));
     }
-    this.writer.schedule();
+    this.writer.schedule(message.length); // may seal and write at once, and fail the connection
+    if (this.failure) return Promise.reject(this.failure);
     if (!this.confirmed && confirm) return this.confirmWaiters.wait();
     if (this.phase === 'handshaking') return this.handshakeWaiters.wait();
     return this.whenWritable();

@@ -55,7 +55,28 @@ async function pqmcpPath(url: string): Promise<{ transport: Transport; server: P
   const trust = await loadTrustStore(join(dir, 'trust.json'));
   const server = await listen({ identity: await loadIdentity(join(dir, 'server.key.json')), trust });
   server.on('session', (session) => {
-    relay(session, new StreamableHTTPClientTransport(new URL(url)), (where, error) => console.error(`relay ${where}: ${String(error)}`)).catch((error: unknown) => {
+    // The SDK's HTTP client transport opens its standalone SSE stream (a GET) by itself once
+    // notifications/initialized is sent, without waiting for it; the suite's elicitation
+    // scenario sends its request on that stream and loses it if the GET has not arrived. A
+    // directly connected Client's next request usually leaves after the GET; through the relay
+    // it raced it (1 run in 3 failed). So the relay holds what follows notifications/initialized
+    // until the GET has its response (or 5 s): the order a direct Client gets.
+    let streamOpen!: () => void;
+    const standalone = new Promise<void>((resolve) => (streamOpen = resolve));
+    let initialized = false;
+    const watching: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if ((init?.method ?? 'GET') === 'GET') streamOpen();
+      return response;
+    };
+    const gate = async (m: { method?: string }): Promise<void> => {
+      if (!initialized) {
+        initialized = m.method === 'notifications/initialized';
+        return;
+      }
+      await Promise.race([standalone, new Promise((r) => setTimeout(r, 5_000).unref())]);
+    };
+    relay(session, new StreamableHTTPClientTransport(new URL(url), { fetch: watching }), (where, error) => console.error(`relay ${where}: ${String(error)}`), gate).catch((error: unknown) => {
       console.error(`relay start: ${String(error)}`);
       void session.close();
     });

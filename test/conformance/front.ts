@@ -68,7 +68,13 @@ type Msg = { id?: Id; method?: string; params?: { progressToken?: unknown; _meta
  * scenarios), pqmcp session to an HTTP client transport (client scenarios, client.ts).
  * Returns once both have started.
  */
-export async function relay(front: Transport, backend: Transport, onError: (where: string, error: unknown) => void): Promise<void> {
+export async function relay(
+  front: Transport,
+  backend: Transport,
+  onError: (where: string, error: unknown) => void,
+  /** Awaited before each client message goes to the backend, in order (client.ts: the HTTP stream gate). */
+  gate?: (message: Msg) => Promise<void>,
+): Promise<void> {
   // Client requests not answered yet, with the progress token each asked for.
   const inFlight = new Map<Id, unknown>();
   let closing = false;
@@ -80,11 +86,17 @@ export async function relay(front: Transport, backend: Transport, onError: (wher
   };
 
   let initializeId: Id | undefined;
+  let forwarded: Promise<void> = Promise.resolve();
   front.onmessage = (message) => {
     const m = message as Msg;
     if (m.method !== undefined && m.id !== undefined) inFlight.set(m.id, m.params?._meta?.progressToken);
     if (m.method === 'initialize') initializeId = m.id;
-    backend.send(message).catch((e: unknown) => onError('to backend', e));
+    if (gate === undefined) {
+      backend.send(message).catch((e: unknown) => onError('to backend', e));
+      return;
+    }
+    // Kept in order: each message waits for the gate and for the one before it.
+    forwarded = forwarded.then(() => gate(m)).then(() => backend.send(message)).catch((e: unknown) => onError('to backend', e));
   };
   backend.onmessage = (message) => {
     const m = message as Msg;

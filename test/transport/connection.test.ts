@@ -10,6 +10,7 @@ import type { PqmcpError } from '../../src/errors.js';
 import { Session } from '../../src/session/session.js';
 import { Connection } from '../../src/transport/connection.js';
 import { CryptoPool } from '../../src/transport/crypto-pool.js';
+import { EAGER_FLUSH, EAGER_MESSAGE } from '../../src/transport/batch-writer.js';
 import type { ConnectionOptions, MessageSocket } from '../../src/transport/connection.js';
 import { localIdentity } from '../../src/transport/options.js';
 import { MAX_MESSAGES_PER_TURN, MAX_UNDELIVERED_MESSAGES } from '../../src/transport/inbox.js';
@@ -135,6 +136,37 @@ describe('Connection', () => {
     expect(got.slice(1)).toEqual([10, 20, 30, 40]);
     // One socket message: [10, 20] (34 + 21), the KeyUpdate (1 + 1 + 16 + 4), [30, 40] (74 + 21).
     expect(a.sent.slice(before).map((w) => w.length)).toEqual([55 + 22 + 95]);
+    await client.close();
+  });
+
+  it('seals and writes tiny messages as soon as a record\'s worth is queued, inside the sender\'s turn; larger ones at the end of the turn', async () => {
+    const { client, server, a } = pair();
+    const got: number[] = [];
+    server.onmessage = (d) => void got.push(d.length);
+    client.start();
+    await client.send(bytes('hello'));
+    await waitFor(() => got.length === 1, 5_000, 'hello');
+    const before = a.sent.length;
+    // Tiny messages: nothing is written until EAGER_FLUSH bytes are queued, then one record at once.
+    const tiny = 256;
+    const perRecord = Math.ceil(EAGER_FLUSH / tiny);
+    const written: number[] = [];
+    for (let i = 0; i < 3 * perRecord; i++) {
+      void client.send(new Uint8Array(tiny).fill(i & 0xff));
+      written.push(a.sent.length - before);
+    }
+    expect(written[perRecord - 2]).toBe(0);
+    expect(written[perRecord - 1]).toBe(1);
+    expect(written[3 * perRecord - 1]).toBe(3);
+    // Each early record carries perRecord messages: content 258 per message, type byte, tag, header.
+    expect(a.sent.slice(before).map((w) => w.length)).toEqual([1, 2, 3].map(() => perRecord * (tiny + 2) + 1 + 16 + 4));
+    // Messages above EAGER_MESSAGE bytes wait for the end of the turn, however many are queued.
+    const mid = before + 3;
+    for (let i = 0; i < 8; i++) void client.send(new Uint8Array(EAGER_MESSAGE + 1).fill(i));
+    expect(a.sent.length).toBe(mid);
+    expect(client.session.pendingBytes).toBe(8 * (EAGER_MESSAGE + 1));
+    await waitFor(() => got.length === 1 + 3 * perRecord + 8, 5_000, 'messages');
+    expect(got.slice(1)).toEqual([...Array(3 * perRecord).fill(tiny), ...Array(8).fill(EAGER_MESSAGE + 1)]);
     await client.close();
   });
 
