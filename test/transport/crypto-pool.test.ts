@@ -3,6 +3,7 @@
  * the per-source rate and the bounded fair queue refuse with ServerBusyError before any
  * work; a handshake's signature is never refused; close() rejects what waits.
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { compositeVerify } from '../../src/crypto/composite.js';
@@ -118,6 +119,25 @@ describe('CryptoPool', () => {
     const signs = [...['A', 'A', 'A'].map((s, i) => p.run(s, sign(`a${i}`)).then(() => void order.push(s))), p.run('H', sign('h')).then(() => void order.push('H'))];
     await Promise.all(signs);
     expect(order).toEqual(['A', 'H', 'A', 'A']); // the first was running when the others came
+  });
+
+  it.runIf(process.platform === 'linux')('a worker thread runs nicer than the event loop (Linux: nice is per thread); the process is left alone', async () => {
+    // /proc/self/task/<tid>/stat: the nice value is field 19 (the 17th after "pid (comm)").
+    const nices = (): Map<string, number> =>
+      new Map(
+        readdirSync('/proc/self/task').map((tid) => {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          return [tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+        }),
+      );
+    const main = nices().get(String(process.pid))!;
+    const before = nices();
+    const threaded = await pool({ workers: 1 });
+    await threaded.run('s', encapsulate());
+    const after = nices();
+    const added = [...after].filter(([tid]) => !before.has(tid)).map(([, nice]) => nice);
+    expect(added).toContain(Math.min(19, main + 10));
+    expect(after.get(String(process.pid))).toBe(main);
   });
 
   it('close() rejects waiting jobs with ClosedError and refuses new ones', async () => {
