@@ -46,11 +46,19 @@ export function deriveSecret(backend: CryptoBackend, secret: Uint8Array, label: 
   return expandLabel(backend, secret, label, transcriptHash, HASH_LENGTH);
 }
 
-/** SHA-256("PQMCP/1") and SHA-256(""): constants, computed once (never handed out to be wiped). */
-let PROTOCOL_SALT: Uint8Array | undefined;
-let EMPTY_HASH: Uint8Array | undefined;
-export const protocolSalt = (backend: CryptoBackend): Uint8Array => (PROTOCOL_SALT ??= backend.sha256(utf8Encode('PQMCP/1')));
-export const emptyHash = (backend: CryptoBackend): Uint8Array => (EMPTY_HASH ??= backend.sha256(EMPTY));
+/**
+ * SHA-256("PQMCP/1") and SHA-256(""): constants, computed once per backend object (never
+ * handed out to be wiped). Per backend, not per process: a backend that computes them
+ * differently (a test double) cannot change what another backend's handshakes use.
+ */
+const CONSTANTS = new WeakMap<CryptoBackend, { salt: Uint8Array; empty: Uint8Array }>();
+function constants(backend: CryptoBackend): { salt: Uint8Array; empty: Uint8Array } {
+  let c = CONSTANTS.get(backend);
+  if (c === undefined) CONSTANTS.set(backend, (c = { salt: backend.sha256(utf8Encode('PQMCP/1')), empty: backend.sha256(EMPTY) }));
+  return c;
+}
+export const protocolSalt = (backend: CryptoBackend): Uint8Array => constants(backend).salt;
+export const emptyHash = (backend: CryptoBackend): Uint8Array => constants(backend).empty;
 
 export interface TrafficKeys {
   key: Uint8Array;

@@ -19,6 +19,9 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 
+/** The longest delay setTimeout honours (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 export interface KeyUpdateRate {
   /** Tokens a second (KeyUpdates a peer may force beyond the free ones), > 0. */
   rate: number;
@@ -55,7 +58,8 @@ export class KeyUpdateBudget {
   /** Milliseconds until `ready` (0 if it is). */
   get waitMs(): number {
     const tokens = this.refill();
-    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) / this.rate) * 1000);
+    // At most what setTimeout can wait (about 24.8 days); beyond it Node fires after 1 ms.
+    return tokens >= 1 ? 0 : Math.min(MAX_TIMER_MS, Math.ceil(((1 - tokens) / this.rate) * 1000));
   }
 
   /** Pay for one KeyUpdate. */

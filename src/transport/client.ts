@@ -365,7 +365,15 @@ export class PqmcpClientTransport {
       if (await this.waitToRedial(error)) return this.connect(backend, startedAt);
       throw this.closedBeforeOpen ? new ClosedError('closed while connecting') : error;
     }
-    const session = Session.client({ ...sessionOptions, ephemeralKeyPair });
+    let session: Session;
+    try {
+      session = Session.client({ ...sessionOptions, ephemeralKeyPair });
+    } catch (err) {
+      // A configuration the Session refuses (e.g. an unknown suite): nothing was sent yet.
+      this.dialing?.abort();
+      ephemeralKeyPair.seed.fill(0);
+      throw toPqmcpError(err);
+    }
     this.ws = opened.raw;
     const connection = new Connection(opened.socket, session, this.resolved.connection);
     this.connection = connection;

@@ -103,6 +103,8 @@ export class Connection {
   private keepAlive: KeepAlive | undefined;
   private closeTimer: Timer | undefined;
   private drainTimer: ReturnType<typeof setInterval> | undefined;
+  /** Waiting for the KeyUpdate ration to refill (drainLater); cleared when the connection ends. */
+  private rationTimer: Timer | undefined;
   private resolveClosed!: () => void;
   private readonly events = new Fifo<AppEvent>();
   private dispatching = false;
@@ -304,7 +306,7 @@ export class Connection {
       else this.reading.set('backlog', false);
     };
     const wait = this.session.keyUpdateWaitMs;
-    if (wait > 0) unref(setTimeout(go, wait));
+    if (wait > 0) this.rationTimer = unref(setTimeout(go, wait));
     else defer(go);
   }
 
@@ -428,8 +430,9 @@ export class Connection {
 
   private stopLiveTimers(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (this.rationTimer) clearTimeout(this.rationTimer);
     this.keepAlive?.stop();
-    this.handshakeTimer = this.keepAlive = undefined;
+    this.handshakeTimer = this.keepAlive = this.rationTimer = undefined;
   }
 
   /** Reject (or, for a clean close, reject with ClosedError) every pending send(). */

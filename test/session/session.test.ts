@@ -11,6 +11,7 @@ import { Alert } from '../../src/errors.js';
 import { Suite, decodeClientHello, unframeHandshake } from '../../src/wire/messages.js';
 import { CipherState, InnerType } from '../../src/record/index.js';
 import { trafficKeys } from '../../src/handshake/key-schedule.js';
+import { KeyUpdateBudget } from '../../src/session/key-update-budget.js';
 import { DEFAULT_KEY_UPDATE_INTERVAL, aeadFor, effectiveKeyUpdateInterval, type SessionOptions } from '../../src/session/session.js';
 import { makeAgent, makeIssuer, trustFor, type TestAgent } from '../helpers/identities.js';
 import { createPair, deliver, errorOf, expectEstablished, expectFailed, messagesOf, runPair, text } from '../helpers/pair.js';
@@ -353,6 +354,17 @@ describe('key update', () => {
     expect(pair.server.state).toBe('established');
     expect(() => createPair(options(native, clientAgent, { keyUpdateRate: { rate: 0 } }), options(native, serverAgent))).toThrow(/keyUpdateRate/);
     expect(() => createPair(options(native, clientAgent, { keyUpdateRate: { rate: 1, burst: 0.5 } }), options(native, serverAgent))).toThrow(/keyUpdateRate/);
+  });
+
+  it('keyUpdateRate: a very small rate waits at most what a timer can (2^31 - 1 ms), not a value Node turns into 1 ms', () => {
+    const budget = new KeyUpdateBudget({ rate: 1e-7, burst: 1, now: () => 0 }); // 10^10 ms unclamped
+    expect(budget.waitMs).toBe(0);
+    budget.take();
+    expect(budget.ready).toBe(false);
+    expect(budget.waitMs).toBe(2 ** 31 - 1);
+    const usual = new KeyUpdateBudget({ rate: 10, burst: 1, now: () => 0 });
+    usual.take();
+    expect(usual.waitMs).toBe(100);
   });
 
   it('keyUpdateRate: automatic key updates (at keyUpdateInterval) and the answer to our own request never take from the ration', () => {

@@ -10,7 +10,7 @@ import { NameConstraintError } from '../../src/errors.js';
 import { PqmcpClientTransport } from '../../src/transport/client.js';
 import { CloseCode } from '../../src/transport/close-codes.js';
 import { agent, trustFor } from '../helpers/identities.js';
-import { Cleanup, SERVER_ID, connectClient, makeClient, startFeatureServer } from '../helpers/mcp.js';
+import { Cleanup, SERVER_ID, connectClient, makeClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 
 describe('PqmcpClientTransport options', () => {
   const base = () => ({ identity: agent('agent://pqmcp-test/client'), trust: trustFor(), backend: 'native' as const });
@@ -87,5 +87,27 @@ describe('serverIdConstraints over a real socket', () => {
     );
     expect(outside.transport.sessionId).toBeUndefined();
     expect(CloseCode.authenticationFailed).toBe(4002);
+  });
+});
+
+describe('a configuration the Session refuses, found after the dial (review2 F3)', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('start() rejects and the opened socket is dropped at once, not left to the server handshake timeout', async () => {
+    const { WebSocketServer } = await import('ws');
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (p) => [...p][0] ?? false });
+    cleanup.add(() => new Promise((r) => wss.close(() => r(undefined))));
+    await new Promise((r) => wss.once('listening', r));
+    let accepted = 0;
+    wss.on('connection', (ws) => {
+      accepted++;
+      ws.on('error', () => {});
+    });
+    const port = (wss.address() as { port: number }).port;
+    const transport = new PqmcpClientTransport(`ws://127.0.0.1:${port}/`, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), backend: 'native', expectedServerId: SERVER_ID, suites: [0x7777] });
+    await expect(transport.start()).rejects.toThrow(/suite/i);
+    expect(accepted).toBe(1);
+    await waitFor(() => wss.clients.size === 0, 5_000, 'the client dropped its socket');
   });
 });
