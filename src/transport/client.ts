@@ -352,27 +352,21 @@ export class PqmcpClientTransport {
     let ephemeralKeyPair = keyShares.take(backend);
     let making: Promise<XWingKeyPair> | undefined;
     let opened: OpenedSocket;
+    let session: Session;
     try {
       const opening = this.open(traffic); // the dial starts now, before the key pair is made
       if (ephemeralKeyPair) opened = await opening;
       else [ephemeralKeyPair, opened] = await Promise.all([(making = keyShares.soon(backend)), opening]);
+      // A configuration the Session refuses (e.g. an unknown suite) fails here, before anything is sent.
+      session = Session.client({ ...sessionOptions, ephemeralKeyPair });
     } catch (err) {
-      this.dialing?.abort(); // never attached: a socket that opened anyway (the key pair failed) is dropped
+      this.dialing?.abort(); // never attached: a socket that opened anyway (no key pair, no Session) is dropped
       ephemeralKeyPair?.seed.fill(0);
       void making?.then((kp) => kp.seed.fill(0), noop);
       // The upgrade itself was refused busy (HTTP 429/503): same backoff, then dial again.
       const error = toPqmcpError(err);
       if (await this.waitToRedial(error)) return this.connect(backend, startedAt);
       throw this.closedBeforeOpen ? new ClosedError('closed while connecting') : error;
-    }
-    let session: Session;
-    try {
-      session = Session.client({ ...sessionOptions, ephemeralKeyPair });
-    } catch (err) {
-      // A configuration the Session refuses (e.g. an unknown suite): nothing was sent yet.
-      this.dialing?.abort();
-      ephemeralKeyPair.seed.fill(0);
-      throw toPqmcpError(err);
     }
     this.ws = opened.raw;
     const connection = new Connection(opened.socket, session, this.resolved.connection);
