@@ -18,9 +18,7 @@
  *   injectable wall clock: a test clock that stands still must not starve a session.
  */
 import { InvalidArgumentError } from '../errors.js';
-
-/** The longest delay setTimeout honours (2^31 - 1 ms). */
-const MAX_TIMER_MS = 2_147_483_647;
+import { TokenBucket } from '../token-bucket.js';
 
 export interface KeyUpdateRate {
   /** Tokens a second (KeyUpdates a peer may force beyond the free ones), > 0. */
@@ -32,10 +30,7 @@ export interface KeyUpdateRate {
 }
 
 export class KeyUpdateBudget {
-  private tokens: number;
-  private at: number;
-  private readonly rate: number;
-  private readonly burst: number;
+  private readonly bucket: TokenBucket;
   private readonly now: () => number;
 
   constructor(options: KeyUpdateRate) {
@@ -43,36 +38,22 @@ export class KeyUpdateBudget {
     const burst = options.burst ?? 32;
     if (!(typeof rate === 'number' && Number.isFinite(rate) && rate > 0)) throw new InvalidArgumentError('keyUpdateRate: rate must be a number > 0');
     if (!(typeof burst === 'number' && Number.isFinite(burst) && burst >= 1)) throw new InvalidArgumentError('keyUpdateRate: burst must be a number >= 1');
-    this.rate = rate;
-    this.burst = burst;
     this.now = options.now ?? (() => performance.now());
-    this.tokens = burst;
-    this.at = this.now();
+    this.bucket = new TokenBucket(rate, burst, this.now());
   }
 
   /** At least one token: the next KeyUpdate may be processed. */
   get ready(): boolean {
-    return this.tokens >= 1 || this.refill() >= 1;
+    return this.bucket.hasToken || this.bucket.level(this.now()) >= 1;
   }
 
-  /** Milliseconds until `ready` (0 if it is). */
+  /** Milliseconds until `ready` (0 if it is); at most what setTimeout can wait (about 24.8 days). */
   get waitMs(): number {
-    const tokens = this.refill();
-    // At most what setTimeout can wait (about 24.8 days); beyond it Node fires after 1 ms.
-    return tokens >= 1 ? 0 : Math.min(MAX_TIMER_MS, Math.ceil(((1 - tokens) / this.rate) * 1000));
+    return this.bucket.msUntilToken(this.now());
   }
 
   /** Pay for one KeyUpdate. */
   take(): void {
-    this.tokens = this.refill() - 1;
-  }
-
-  private refill(): number {
-    const now = this.now();
-    if (now > this.at) {
-      this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.rate);
-      this.at = now;
-    }
-    return this.tokens;
+    this.bucket.spend(this.now());
   }
 }

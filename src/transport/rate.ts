@@ -12,6 +12,7 @@
  * - The clock is injectable (ms); the default is performance.now.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { TokenBucket } from '../token-bucket.js';
 
 export interface SourceRateOptions {
   /** Tokens per second; 0: no limit. */
@@ -24,13 +25,8 @@ export interface SourceRateOptions {
   now?: () => number;
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
-
 export class SourceRates {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new Map<string, TokenBucket>();
   private readonly rate: number;
   private readonly burst: number;
   private readonly maxSources: number;
@@ -57,21 +53,17 @@ export class SourceRates {
   take(source: string): boolean {
     if (this.rate === 0) return true;
     const now = this.now();
-    const bucket = this.buckets.get(source) ?? { tokens: this.burst, at: now };
-    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.rate);
-    bucket.at = now;
+    const bucket = this.buckets.get(source) ?? new TokenBucket(this.rate, this.burst, now);
     // Re-insert: the map stays in least-recently-used order.
     this.buckets.delete(source);
     if (this.buckets.size >= this.maxSources) this.shrink(now);
     this.buckets.set(source, bucket);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    return bucket.tryTake(now);
   }
 
   /** Forget refilled buckets; if none, the least recently used ones, down to 3/4 of the bound. */
   private shrink(now: number): void {
-    for (const [source, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * this.rate >= this.burst) this.buckets.delete(source);
+    for (const [source, b] of this.buckets) if (b.full(now)) this.buckets.delete(source);
     const keep = Math.floor((this.maxSources * 3) / 4);
     for (const source of this.buckets.keys()) {
       if (this.buckets.size <= keep) break;
