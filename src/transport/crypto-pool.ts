@@ -169,39 +169,33 @@ export class CryptoPool {
   /** Next signature of an admitted handshake: the source served least lately first, then the oldest. */
   private nextContinuation(): Job | undefined {
     if (this.continuations.length <= 1) return this.continuations.shift();
-    const now = this.now();
-    let best = 0;
-    let least = Number.POSITIVE_INFINITY;
-    this.continuations.forEach((job, i) => {
-      const used = this.usedBy(job.source, now);
-      if (used < least) {
-        least = used;
-        best = i;
-      }
-    });
-    return this.continuations.splice(best, 1)[0];
+    const least = this.leastServed(this.continuations.keys(), (i) => this.continuations[i]!.source, this.now());
+    return this.continuations.splice(least!.item, 1)[0];
   }
 
   /** Next new handshake: from the waiting source served least lately (see the policy above). */
   private nextWaiting(): Job | undefined {
     const now = this.now();
-    let next: string | undefined;
-    let least = Number.POSITIVE_INFINITY;
-    for (const source of this.waiting.keys()) {
-      const used = this.usedBy(source, now);
-      if (used < least) {
-        least = used;
-        next = source;
-      }
-    }
-    if (next === undefined) return undefined;
+    const least = this.leastServed(this.waiting.keys(), (source) => source, now);
+    if (least === undefined) return undefined;
+    const next = least.item;
     const list = this.waiting.get(next)!;
     const job = list.shift()!;
     this.waiting.delete(next);
     if (list.length > 0) this.waiting.set(next, list); // behind the others waiting as long
     this.queued--;
-    this.served(next, least + 1, now);
+    this.served(next, least.used + 1, now);
     return job;
+  }
+
+  /** The first of `items` (in their order) whose source was served least lately, with that source's count. */
+  private leastServed<T>(items: Iterable<T>, sourceOf: (item: T) => string, now: number): { item: T; used: number } | undefined {
+    let least: { item: T; used: number } | undefined;
+    for (const item of items) {
+      const used = this.usedBy(sourceOf(item), now);
+      if (least === undefined || used < least.used) least = { item, used };
+    }
+    return least;
   }
 
   /** `source`'s count of handshakes served, decayed to `now`. */
