@@ -10,7 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LogLimiter } from '../../src/cli/log-limiter.js';
 import type { SuppressedSummary } from '../../src/cli/log-limiter.js';
-import { parseFailureLog } from '../../src/cli/serve.js';
+import { parseFailureLog, parseKeyUpdateRate } from '../../src/cli/serve.js';
+import { concat } from '../../src/bytes.js';
+import type { AgentIdentity } from '../../src/identity/index.js';
+import { HostileClient } from '../adversarial/socket-harness.js';
+import { attackerAs, jsonrpc } from '../adversarial/socket-fixtures.js';
+import { Cleanup, waitFor } from '../helpers/mcp.js';
 import { UsageError } from '../../src/cli/output.js';
 import { SUBPROTOCOL } from '../../src/transport/index.js';
 import { CliProcess, LINE_SERVER, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
@@ -22,8 +27,11 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
 import type { Files } from './helpers.js';
+import { cli } from './helpers.js';
+import { ProxyRelay, v2Header } from '../helpers/proxy-header.js';
 
 const SERVER_ID = 'agent://limits-test/gateway';
+const hostileCleanup = new Cleanup();
 const tmp = tempDir('limits');
 let trust: string;
 let gatewayFiles: Files;
@@ -102,10 +110,64 @@ describe('pqmcp serve session limits', () => {
     expect(await gateway.stop('SIGTERM')).toBe(0);
   });
 
+  it('--key-update-rate 1/2: the gateway rations a peer\'s KeyUpdates to that (a ping behind 4 of them waits for 3 tokens, >= 3 s)', { timeout: 30_000 }, async () => {
+    const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--key-update-rate', '1/2'], ['node', LINE_SERVER]);
+    const backend = createNativeBackend();
+    const identity = await loadOwnIdentity(backend, alice.key, undefined, false);
+    const h = await HostileClient.connect(url, attackerAs(identity as unknown as AgentIdentity, { trust: await loadTrustStore(trust), expectedPeerId: SERVER_ID }), {}, hostileCleanup);
+    try {
+      await h.handshake;
+      await h.write(h.attacker.sendApplication(jsonrpc(INIT)));
+      await waitFor(() => h.attacker.messages.length === 1, 20_000, 'the initialize answer');
+      await h.write(h.attacker.sendApplication(jsonrpc({ method: 'notifications/initialized' })));
+      const t0 = performance.now();
+      // Two KeyUpdates take the burst; the other two and the ping's record each wait a second.
+      await h.write([concat(...Array.from({ length: 4 }, () => h.attacker.sendKeyUpdate(false)).flat(), ...h.attacker.sendApplication(jsonrpc({ id: 7, method: 'ping' })))]);
+      await waitFor(() => h.attacker.messages.length === 2, 20_000, 'the ping behind 4 KeyUpdates');
+      // A lower bound only (the default ration, 32 at once, would answer at once).
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(2_950);
+    } finally {
+      await hostileCleanup.run();
+    }
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+  });
+
   it('bad values are usage errors', () => {
+    expect(parseKeyUpdateRate('10/32')).toEqual({ rate: 10, burst: 32 });
+    expect(parseKeyUpdateRate('0.5')).toEqual({ rate: 0.5 });
+    expect(parseKeyUpdateRate('off')).toBe(Infinity);
+    for (const bad of ['0', '0/5', '10/0', '10/2.5', '-1', 'x', '10/', '/3', '10/32/1', 'Infinity']) expect(() => parseKeyUpdateRate(bad), bad).toThrow(UsageError);
     expect(parseFailureLog('20/10s')).toEqual({ burst: 20, windowMs: 10_000 });
     expect(() => parseFailureLog('20')).toThrow(UsageError);
     expect(() => parseFailureLog('x/1s')).toThrow(UsageError);
+  });
+});
+
+describe('pqmcp serve --proxy-protocol', () => {
+  it('behind a PROXY v2 relay the session is logged with the client the header names; a direct connection is refused; without --trusted-proxy it is a usage error', { timeout: 30_000 }, async () => {
+    const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--proxy-protocol', '--trusted-proxy', '127.0.0.1'], ['node', LINE_SERVER]);
+    const listening = events(gateway.stderr).find((e) => e['event'] === 'listening');
+    expect(listening?.['proxyProtocolFrom']).toEqual(['127.0.0.1']);
+    const port = Number(new URL(url).port);
+    const relay = await ProxyRelay.start('127.0.0.48', { target: { host: '127.0.0.1', port }, header: () => v2Header({ src: '198.51.100.23' }) });
+    try {
+      const b = await bridge(relay.url, alice);
+      await b.waitForMessage((m) => m['id'] === 0);
+      const started = await gateway.waitForStderr(/\{[^\n]*"event":"session-start"[^\n]*\}/);
+      expect(JSON.parse(started[0]).remoteAddress).toBe('198.51.100.23');
+      b.child.stdin!.end();
+      await b.exited;
+      // Bypassing the relay: refused before any HTTP, logged with the peer's address and the code.
+      await failingConnection(url);
+      const refused = await gateway.waitForStderr(/\{[^\n]*"event":"client-refused"[^\n]*ERR_PROXY_PROTOCOL[^\n]*\}/);
+      expect(JSON.parse(refused[0])).toMatchObject({ remoteAddress: '127.0.0.1', code: 'ERR_PROXY_PROTOCOL' });
+    } finally {
+      await relay.close();
+    }
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--proxy-protocol', '--', 'node', LINE_SERVER]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--proxy-protocol needs --trusted-proxy');
   });
 });
 
