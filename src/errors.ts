@@ -110,7 +110,9 @@ export type ErrorCode =
   | 'ERR_KEY_PERMISSIONS'
   // authorization and quotas (policy/)
   | 'ERR_POLICY_INVALID'
-  | 'ERR_POLICY_ENGINE_UNAVAILABLE';
+  | 'ERR_POLICY_ENGINE_UNAVAILABLE'
+  // PROXY protocol from trusted proxies (issue 10, transport/proxy-protocol.ts)
+  | 'ERR_PROXY_PROTOCOL';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -571,6 +573,31 @@ export class PolicyInvalidError extends PqmcpError {
 export class PolicyEngineUnavailableError extends PqmcpError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_POLICY_ENGINE_UNAVAILABLE', message, undefined, options);
+  }
+}
+
+// --- PROXY protocol from trusted proxies (issue 10: transport/proxy-protocol.ts, proxy-front.ts) ---
+
+/** Why a connection on a PROXY-protocol listener was refused before any HTTP. */
+export type ProxyProtocolFailure =
+  /** The bytes are not a valid PROXY v1/v2 header (or none was sent). */
+  | 'malformed'
+  /** Longer than the bound (v1 107 bytes, v2 4 KiB). */
+  | 'too-long'
+  /** The header did not arrive in time (`proxyHeaderTimeoutMs`). */
+  | 'timeout'
+  /** The TCP peer is not in `trustedProxies`: direct connections are refused on such a listener. */
+  | 'untrusted-peer';
+
+/**
+ * A connection refused by a listener with `proxyProtocol` on, before its HTTP request was
+ * read: `reason` says why. Nothing was sent to the peer; the socket was closed.
+ */
+export class ProxyProtocolError extends PqmcpError {
+  readonly reason: ProxyProtocolFailure;
+  constructor(reason: ProxyProtocolFailure, message: string) {
+    super('ERR_PROXY_PROTOCOL', message);
+    this.reason = reason;
   }
 }
 

@@ -1,12 +1,13 @@
 /**
  * `pqmcp serve` flags for the listener's edge (docs/cli.md, "Edge limits"): per-source
- * admission, the first-flight and handshake deadlines, trusted proxies, the crypto pool.
+ * admission, the first-flight and handshake deadlines, trusted proxies (X-Forwarded-For or
+ * PROXY protocol), the crypto pool.
  *
  * Sharp edges:
  * - Everything is checked here (UsageError, exit 2), so a typo never reaches the listener.
  */
 import type { PqmcpServerOptions } from '../transport/server.js';
-import { list, str, type Parsed } from './args.js';
+import { flag, list, str, type Parsed } from './args.js';
 import { UsageError, asUsage } from './output.js';
 import { TrustedProxies } from '../transport/admission.js';
 
@@ -19,6 +20,8 @@ export const EDGE_OPTIONS = {
   'crypto-workers': { type: 'string' },
   'handshake-rate-per-source': { type: 'string' },
   'connection-rate-per-source': { type: 'string' },
+  // PROXY protocol from trusted proxies (proxy-front.ts)
+  'proxy-protocol': { type: 'boolean' },
 } as const;
 
 export const EDGE_USAGE = `
@@ -31,7 +34,10 @@ export const EDGE_USAGE = `
   --crypto-workers <n>     worker threads for handshake signatures (default cores-1, 1..4; 0 = none)
   --handshake-rate-per-source <n>  new handshakes per second per address (default 50; 0 = no limit)
   --connection-rate-per-source <n> new connections per second per address, burst 3 s worth;
-                           past it HTTP 429 before any WebSocket (default 20; 0 = no limit)`;
+                           past it HTTP 429 before any WebSocket (default 20; 0 = no limit)
+  --proxy-protocol         behind a TCP load balancer (HAProxy send-proxy[-v2], AWS NLB, nginx stream
+                           proxy_protocol): every connection must come from a --trusted-proxy and
+                           start with a PROXY v1/v2 header naming the client; others are refused`;
 
 function integer(p: Parsed, name: string, min: number): number | undefined {
   const text = str(p, name);
@@ -58,6 +64,10 @@ export function edgeOptions(p: Parsed): Partial<PqmcpServerOptions> {
   if (proxies.length > 0) {
     asUsage(() => new TrustedProxies(proxies));
     out.trustedProxies = proxies;
+  }
+  if (flag(p, 'proxy-protocol')) {
+    if (proxies.length === 0) throw new UsageError("--proxy-protocol needs --trusted-proxy <addr|cidr>: the load balancer's own addresses (every other peer is refused)");
+    out.proxyProtocol = true;
   }
   return out;
 }

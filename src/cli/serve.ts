@@ -472,8 +472,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   log(
     'listening',
-    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions, ...gates.fields },
-    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}${describeGates(gates.fields)}`,
+    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions, ...gates.fields, ...(edge.proxyProtocol ? { proxyProtocolFrom: edge.trustedProxies } : {}) },
+    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}${describeGates(gates.fields)}${edge.proxyProtocol ? `; PROXY protocol required, only from ${edge.trustedProxies!.join(', ')}` : ''}`,
   );
 
   return new Promise<number>((resolve) => {

@@ -27,6 +27,7 @@ import type { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
 import { InvalidArgumentError, InvalidKeyError } from '../errors.js';
 import type { Aead, AeadAlgorithm, CryptoBackend, Ed25519KeyPair, MlDsaKeyPair, XWingKeyPair } from './types.js';
 import { checkLength, isAllZero } from './_checks.js';
+import { checkNotDisposed, disposeKeyPair } from './key-disposal.js';
 import { copyBytes } from '../bytes.js';
 
 /** The @noble exports the portable backend uses, by their own names. */
@@ -120,7 +121,18 @@ export function nobleBackendFrom(lib: NobleLib): CryptoBackend {
       sharedSecret: (secretKey, publicKey) => x25519Shared(lib, secretKey, publicKey),
       privateKey(secretKey) {
         const own = copyBytes(checkLength(secretKey, 32, 'X25519 secret key'));
-        return { publicKey: lib.x25519.getPublicKey(own), sharedSecret: (publicKey) => x25519Shared(lib, own, publicKey) };
+        let disposed = false;
+        return {
+          publicKey: lib.x25519.getPublicKey(own),
+          sharedSecret(publicKey) {
+            if (disposed) throw new InvalidArgumentError('X25519 private key was disposed');
+            return x25519Shared(lib, own, publicKey);
+          },
+          dispose() {
+            disposed = true;
+            own.fill(0); // the copy this key holds (review2 F5)
+          },
+        };
       },
     },
 
@@ -207,12 +219,16 @@ export function nobleBackendFrom(lib: NobleLib): CryptoBackend {
       },
       decapsulate(kp, ciphertext) {
         checkLength(ciphertext, 1120, 'X-Wing ciphertext');
+        checkNotDisposed(kp);
         try {
           return lib.ml_kem768_x25519.decapsulate(ciphertext, kp.seed);
         } catch {
           throw new InvalidKeyError();
         }
       },
+      // noble's X-Wing keeps nothing but the seed (it re-expands per decapsulation): wiping
+      // the seed is the wipe; the mark makes every backend refuse the key pair.
+      dispose: disposeKeyPair,
     },
   };
 }

@@ -73,7 +73,16 @@ export interface XWing {
    * deterministic; omit it in production.
    */
   encapsulate(publicKey: Uint8Array, randomness?: Uint8Array): { ciphertext: Uint8Array; sharedSecret: Uint8Array };
+  /** Throws InvalidArgumentError for a key pair that was disposed (by any backend). */
   decapsulate(keyPair: XWingKeyPair, ciphertext: Uint8Array): Uint8Array;
+  /**
+   * Done with `keyPair` (key-disposal.ts): its seed is wiped, any expanded decapsulation key
+   * cached for it is wiped (bytes) or dropped (node:crypto KeyObjects, which cannot be
+   * wiped), and every backend's decapsulate refuses it from now on. Idempotent. Wiping the
+   * seed by hand is not enough on the native backend, whose cached expanded key would stay
+   * until the key pair's next use.
+   */
+  dispose(keyPair: XWingKeyPair): void;
 }
 
 export interface XWingKeyPair {
@@ -133,8 +142,13 @@ export interface X25519 {
 
 export interface X25519PrivateKey {
   readonly publicKey: Uint8Array;
-  /** As X25519.sharedSecret with this key: InvalidKeyError for low-order points. */
+  /** As X25519.sharedSecret with this key: InvalidKeyError for low-order points; InvalidArgumentError once disposed. */
   sharedSecret(publicKey: Uint8Array): Uint8Array;
+  /**
+   * Done with the key: the portable backend wipes its copy of the secret, the native one
+   * drops its KeyObject (which cannot be wiped). Idempotent.
+   */
+  dispose(): void;
 }
 
 export interface MlKem768 {

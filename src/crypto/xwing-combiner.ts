@@ -22,14 +22,21 @@
  *   (both come from the underlying primitives). Wrong lengths throw InvalidArgumentError.
  * - A tampered ML-KEM ciphertext is NOT detected here (implicit rejection): decapsulate
  *   returns an unrelated secret and the handshake fails at the first record.
- * - The expanded secret keys are cached on key pairs this module creates (a Symbol-keyed
- *   slot) and, for key pairs made elsewhere (e.g. by the noble backend), in a WeakMap, so
- *   repeated decapsulation does not re-run ML-KEM key generation. The cache holds secret
- *   key material for as long as the key pair object lives.
+ * - The expanded secret keys are cached per key pair object (key-disposal.ts: one
+ *   process-wide WeakMap, filled by keygen or by the first decapsulation of a key pair made
+ *   elsewhere), so repeated decapsulation does not re-run ML-KEM key generation. The cache
+ *   holds secret key material for as long as the key pair object lives, or until
+ *   `dispose(keyPair)`, which wipes the seed and wipes (Uint8Arrays) or drops (node:crypto
+ *   KeyObjects) the expanded keys; a disposed key pair is refused by decapsulate. Wiping the
+ *   seed by hand is not disposal: the cached keys are then dropped at the next decapsulation
+ *   (each use checks, in constant time, that the seed is still the one they came from), and
+ *   the key pair decapsulates as the seed it now holds.
+ * - encapsulate's ephemeral X25519 secret (ek_X) is wiped, in both its forms, before it returns.
  * - No node:crypto import here: it is portable code over whatever primitives it is given.
  */
-import { concat, copyBytes } from '../bytes.js';
+import { concat, copyBytes, equalBytes } from '../bytes.js';
 import { checkLength } from './_checks.js';
+import { cacheExpansion, cachedExpansion, checkNotDisposed, disposeKeyPair } from './key-disposal.js';
 import type { MlKem768, X25519, X25519PrivateKey, XWing, XWingKeyPair } from './types.js';
 
 /** The primitives X-Wing is built from. */
@@ -53,38 +60,54 @@ const CIPHERTEXT_LENGTH = CT_M_LENGTH + X_LENGTH;
 
 /** The decapsulation key expanded from the 32-byte seed. */
 interface Expanded {
-  readonly skM: unknown;
+  /** The seed it was expanded from (a copy): a key pair whose seed changed no longer matches. */
+  readonly seed: Uint8Array;
+  /** node:crypto KeyObject (dropped on wipe) or noble's secret key bytes (zeroed on wipe). */
+  skM: unknown;
   readonly pkM: Uint8Array;
   /** sk_X, taken in by the X25519 implementation once (no import per decapsulation). */
   readonly skX: X25519PrivateKey;
   readonly pkX: Uint8Array;
+  wipe(): void;
 }
 
-const EXPANDED = Symbol('pqmcp.xwing.expanded');
-type WithExpanded = XWingKeyPair & { readonly [EXPANDED]?: Expanded };
-
 export function createXWing(parts: XWingParts): XWing {
-  const foreignCache = new WeakMap<XWingKeyPair, Expanded>();
-
   /** Draft "expandDecapsulationKey". */
   function expand(seed: Uint8Array): Expanded {
     const expanded = parts.shake256(seed, 96);
-    const { publicKey: pkM, secretKey: skM } = parts.mlkem768.keygen(expanded.subarray(0, 64));
-    const skX = parts.x25519.privateKey(expanded.subarray(64, 96)); // a copy
-    expanded.fill(0);
-    return { skM, pkM, skX, pkX: skX.publicKey };
+    let skX: X25519PrivateKey;
+    let keys: { publicKey: Uint8Array; secretKey: unknown };
+    try {
+      keys = parts.mlkem768.keygen(expanded.subarray(0, 64));
+      skX = parts.x25519.privateKey(expanded.subarray(64, 96)); // a copy
+    } finally {
+      expanded.fill(0);
+    }
+    const ex: Expanded = {
+      seed: copyBytes(seed),
+      skM: keys.secretKey,
+      pkM: keys.publicKey,
+      skX,
+      pkX: skX.publicKey,
+      wipe() {
+        ex.seed.fill(0);
+        if (ex.skM instanceof Uint8Array) ex.skM.fill(0);
+        ex.skM = undefined;
+        ex.skX.dispose();
+      },
+    };
+    return ex;
   }
 
+  /** The cached expansion of the key pair's current seed (re-expanded if the seed changed). */
   function expandedFor(kp: XWingKeyPair): Expanded {
-    const own = (kp as WithExpanded)[EXPANDED];
-    if (own) return own;
-    let cached = foreignCache.get(kp);
-    if (!cached) {
-      checkLength(kp.seed, SEED_LENGTH, 'X-Wing seed');
-      cached = expand(kp.seed);
-      foreignCache.set(kp, cached);
-    }
-    return cached;
+    checkNotDisposed(kp);
+    checkLength(kp.seed, SEED_LENGTH, 'X-Wing seed');
+    const cached = cachedExpansion<Expanded>(kp);
+    if (cached !== undefined && equalBytes(cached.seed, kp.seed)) return cached;
+    const fresh = expand(kp.seed);
+    cacheExpansion(kp, fresh); // wipes the stale one
+    return fresh;
   }
 
   /** Draft "Combiner". */
@@ -104,8 +127,7 @@ export function createXWing(parts: XWingParts): XWing {
       checkLength(seed, SEED_LENGTH, 'X-Wing seed');
       const ex = expand(seed);
       const kp: XWingKeyPair = { seed: copyBytes(seed), publicKey: concat(ex.pkM, ex.pkX) };
-      // Not enumerable: a spread copy (possibly with another seed) must not inherit it.
-      Object.defineProperty(kp, EXPANDED, { value: ex, enumerable: false });
+      cacheExpansion(kp, ex); // keyed by this object: a spread copy does not inherit it
       return kp;
     },
 
@@ -124,8 +146,20 @@ export function createXWing(parts: XWingParts): XWing {
         ekXBytes.fill(0);
       }
       const ctX = ekX.publicKey;
-      const ssX = ekX.sharedSecret(pkX); // InvalidKeyError on low order
-      const { ciphertext: ctM, sharedSecret: ssM } = parts.mlkem768.encapsulate(pkM, m); // InvalidKeyError on modulus failure
+      let ssX: Uint8Array;
+      try {
+        ssX = ekX.sharedSecret(pkX); // InvalidKeyError on low order
+      } finally {
+        ekX.dispose(); // its own copy of ek_X (review2 F5)
+      }
+      let ctM: Uint8Array;
+      let ssM: Uint8Array;
+      try {
+        ({ ciphertext: ctM, sharedSecret: ssM } = parts.mlkem768.encapsulate(pkM, m)); // InvalidKeyError on modulus failure
+      } catch (err) {
+        ssX.fill(0);
+        throw err;
+      }
       const sharedSecret = combine(ssM, ssX, ctX, pkX);
       ssM.fill(0);
       ssX.fill(0);
@@ -145,5 +179,7 @@ export function createXWing(parts: XWingParts): XWing {
       ssX.fill(0);
       return ss;
     },
+
+    dispose: disposeKeyPair,
   };
 }

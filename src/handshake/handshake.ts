@@ -34,9 +34,13 @@
  *   an injected `random` gives the same bytes deferred or not.
  * - A client given `ephemeralKeyPair` (made ahead of time by its transport) uses it for this
  *   handshake only: a key pair given to any handshake before (SPENT_KEY_PAIRS), or whose seed
- *   is wiped, is refused at start(); the seed is wiped once the ServerHello is processed,
- *   and no reference to the key pair (it carries its expanded decapsulation key, which the
- *   seed wipe leaves alone) is kept past it: neither in `config` nor in the Session's options.
+ *   is wiped, is refused at start(). It is disposed of (`xwing.dispose`: seed wiped, the
+ *   expanded decapsulation key wiped or dropped, decapsulate refuses it) right after the
+ *   ServerHello's decapsulation, and on every path that ends the handshake before that
+ *   (`dispose()`: a failure here, or the session failing or closing: a peer alert, a
+ *   timeout, a dropped socket). No reference to it is kept past that point: neither in
+ *   `config` nor in the Session's options.
+ * - `dispose()` also wipes the key-schedule secrets a handshake holds when it ends early.
  */
 import { copyBytes, equalBytes, utf8Encode, wipe } from '../bytes.js';
 import { MAX_PLAINTEXT_HANDSHAKE } from '../record/constants.js';
@@ -190,8 +194,20 @@ abstract class HandshakeBase {
       return fn();
     } catch (err) {
       this.failure = toPqmcpError(err);
+      this.dispose();
       throw this.failure;
     }
+  }
+
+  /**
+   * Done with this handshake before it completed (it failed, or the session failed or
+   * closed): wipe the key-schedule secrets it holds and, on the client, dispose of the
+   * key share's key pair. Idempotent. The session calls it; a failed state machine calls it
+   * itself.
+   */
+  dispose(): void {
+    for (const secret of [this.master, this.clientHandshakeSecret, this.serverHandshakeSecret, this.pskSalt]) secret?.fill(0);
+    this.master = this.clientHandshakeSecret = this.serverHandshakeSecret = this.pskSalt = undefined;
   }
 
   protected abstract handle(type: number, body: Uint8Array, framed: Uint8Array, epoch: Epoch): HandshakeAction[];
@@ -384,9 +400,8 @@ export class ClientHandshake extends HandshakeBase {
   protected state: 'start' | 'wait-server-hello' | 'wait-credential' | 'wait-verify' | 'wait-finished' | 'done' = 'start';
   private ephemeral: XWingKeyPair | undefined;
   /**
-   * `ephemeralKeyPair` as given, until start() takes it. Not left in `config`: the key pair
-   * carries its expanded decapsulation key (which wiping the seed does not touch), so no
-   * reference may outlive the ServerHello.
+   * `ephemeralKeyPair` as given, until start() takes it. Not left in `config`: no reference
+   * to the key pair may outlive the handshake's use of it (it is disposed of then).
    */
   private given: XWingKeyPair | undefined;
   /** Extension types the ClientHello carried: the only ones a ServerHello may contain. */
@@ -439,6 +454,16 @@ export class ClientHandshake extends HandshakeBase {
     return [{ type: 'send', epoch: 'plaintext', message: hello }];
   }
 
+  override dispose(): void {
+    super.dispose();
+    // The key pair given (not yet taken by start()) or taken: this handshake owns it. One
+    // refused at start() (already given to another handshake) was never taken, so is left alone.
+    for (const kp of [this.given, this.ephemeral]) if (kp !== undefined) this.config.backend.xwing.dispose(kp);
+    this.given = this.ephemeral = undefined;
+    this.early?.fill(0);
+    this.early = undefined;
+  }
+
   /** The key share's key pair: the fresh one given (used here once, never again), or a new one. */
   private ephemeralKeyPair(): XWingKeyPair {
     const { backend, random } = this.config;
@@ -479,9 +504,14 @@ export class ClientHandshake extends HandshakeBase {
         this.version = sh.version;
         this.suite = sh.suite;
         this.onResumption(sh.extensions);
-        const shared = backend.xwing.decapsulate(this.ephemeral!, sh.ciphertext);
-        this.ephemeral!.seed.fill(0);
+        const ephemeral = this.ephemeral!;
         this.ephemeral = undefined;
+        let shared: Uint8Array;
+        try {
+          shared = backend.xwing.decapsulate(ephemeral, sh.ciphertext);
+        } finally {
+          backend.xwing.dispose(ephemeral); // seed and expanded key: it never decapsulates again
+        }
         this.transcript.add(framed);
         const secrets = this.deriveHandshake(shared);
         this.state = this.resumed ? 'wait-finished' : 'wait-credential';
@@ -555,6 +585,12 @@ export class ServerHandshake extends HandshakeBase {
       verify: this.verifyOptions(),
       nowMs: this.nowMs(),
     };
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.applicationClientSecret?.fill(0);
+    this.applicationClientSecret = undefined;
   }
 
   /** Hand the client's application secret to the session (which owns and wipes it). */

@@ -47,9 +47,11 @@ export function deriveSecret(backend: CryptoBackend, secret: Uint8Array, label: 
 }
 
 /**
- * SHA-256("PQMCP/1") and SHA-256(""): constants, computed once per backend object (never
- * handed out to be wiped). Per backend, not per process: a backend that computes them
- * differently (a test double) cannot change what another backend's handshakes use.
+ * SHA-256("PQMCP/1") and SHA-256(""): constants, computed once per backend object. Per
+ * backend, not per process: a backend that computes them differently (a test double)
+ * cannot change what another backend's handshakes use. Each caller gets its own copy (32
+ * bytes), never the cached array: a backend whose hkdfExtract wipes its salt, or any caller
+ * writing to what it got, cannot change what later handshakes on the same backend use.
  */
 const CONSTANTS = new WeakMap<CryptoBackend, { salt: Uint8Array; empty: Uint8Array }>();
 function constants(backend: CryptoBackend): { salt: Uint8Array; empty: Uint8Array } {
@@ -57,8 +59,8 @@ function constants(backend: CryptoBackend): { salt: Uint8Array; empty: Uint8Arra
   if (c === undefined) CONSTANTS.set(backend, (c = { salt: backend.sha256(utf8Encode('PQMCP/1')), empty: backend.sha256(EMPTY) }));
   return c;
 }
-export const protocolSalt = (backend: CryptoBackend): Uint8Array => constants(backend).salt;
-export const emptyHash = (backend: CryptoBackend): Uint8Array => constants(backend).empty;
+export const protocolSalt = (backend: CryptoBackend): Uint8Array => constants(backend).salt.slice();
+export const emptyHash = (backend: CryptoBackend): Uint8Array => constants(backend).empty.slice();
 
 export interface TrafficKeys {
   key: Uint8Array;

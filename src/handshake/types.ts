@@ -79,9 +79,10 @@ export interface HandshakeConfig {
    * Client only: the ephemeral X-Wing key pair for this handshake's key share, made ahead of
    * time (off the critical path: the transport keeps one ready, src/transport/key-shares.ts).
    * It must be fresh: a key pair is used by one handshake only, and one already given to a
-   * handshake, or whose seed is wiped, is refused (InvalidArgumentError). Exclusive with
-   * `random` (known-answer handshakes draw its seed from `random`). Default: generated when
-   * the ClientHello is made.
+   * handshake, or whose seed is wiped, is refused (InvalidArgumentError). The handshake owns
+   * it: it is disposed of (`backend.xwing.dispose`) after the ServerHello's decapsulation or
+   * when the handshake ends before that. Exclusive with `random` (known-answer handshakes
+   * draw its seed from `random`). Default: generated when the ClientHello is made.
    */
   ephemeralKeyPair?: XWingKeyPair;
 }

@@ -388,7 +388,10 @@ export class Session {
     this.sentClose = true;
     // Before any send keys exist the close can only be a plaintext alert (unauthenticated).
     out.push(this.alertRecord(Alert.closeNotify));
-    if (this._state === 'handshaking') this._state = 'closed';
+    if (this._state === 'handshaking') {
+      this._state = 'closed';
+      this.handshake?.dispose();
+    }
     return out;
   }
 
@@ -467,6 +470,7 @@ export class Session {
   }
 
   private fail(error: PqmcpError): void {
+    this.handshake?.dispose(); // ended before it completed: its secrets and key share go
     this._state = 'failed';
     this._error = error;
     this.queued = [];

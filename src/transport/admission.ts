@@ -70,11 +70,15 @@ export class AdmissionTable<T> {
     return this.bySource.get(source)?.length ?? 0;
   }
 
-  /** Admit a newcomer; returns its ticket and the entries evicted to make room for it (the caller closes them). */
-  admit(source: string, value: T): { ticket: Ticket<T>; evicted: T[] } {
+  /**
+   * Admit a newcomer; returns its ticket and the entries evicted to make room for it (the
+   * caller closes them). `maxPerSource` overrides the per-source cap for this admission
+   * (a trusted proxy's address standing for many clients).
+   */
+  admit(source: string, value: T, maxPerSource = this.limits.maxPerSource): { ticket: Ticket<T>; evicted: T[] } {
     const evicted: T[] = [];
     const own = this.bySource.get(source);
-    if (own !== undefined && own.length >= this.limits.maxPerSource) evicted.push(this.evict(pick(own)));
+    if (own !== undefined && own.length >= maxPerSource) evicted.push(this.evict(pick(own)));
     else if (this.count >= this.limits.maxPending) evicted.push(this.evict(this.victim()));
     const ticket: Ticket<T> = { source, value, serial: this.serial++, progressed: false, live: true };
     const list = this.bySource.get(source);

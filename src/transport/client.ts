@@ -361,8 +361,9 @@ export class PqmcpClientTransport {
       session = Session.client({ ...sessionOptions, ephemeralKeyPair });
     } catch (err) {
       this.dialing?.abort(); // never attached: a socket that opened anyway (no key pair, no Session) is dropped
-      ephemeralKeyPair?.seed.fill(0);
-      void making?.then((kp) => kp.seed.fill(0), noop);
+      // Disposed, not only its seed wiped: the expanded decapsulation key goes too.
+      if (ephemeralKeyPair) backend.xwing.dispose(ephemeralKeyPair);
+      void making?.then((kp) => backend.xwing.dispose(kp), noop);
       // The upgrade itself was refused busy (HTTP 429/503): same backoff, then dial again.
       const error = toPqmcpError(err);
       if (await this.waitToRedial(error)) return this.connect(backend, startedAt);

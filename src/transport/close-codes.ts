@@ -118,6 +118,8 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_FILE_NOT_FOUND: CloseCode.internalError,
   ERR_FILE_READ: CloseCode.internalError,
   ERR_FILE_FORMAT: CloseCode.internalError,
+  // PROXY protocol: refused before any HTTP or WebSocket exists, never a close frame; listed for completeness
+  ERR_PROXY_PROTOCOL: CloseCode.protocolError,
   ERR_KEY_PERMISSIONS: CloseCode.internalError,
 };
 

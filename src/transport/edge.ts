@@ -13,11 +13,15 @@
  *   (`connectionRatePerSource`, burst of three seconds' worth): a refused upgrade costs no
  *   WebSocket, no Session and no admission slot, and is answered 429 after a second's hold
  *   (refusals.ts), so a client that re-connects as soon as it is refused is slowed down too.
+ * - With `proxyProtocol` (proxy-front.ts) every TCP connection holds a slot from its
+ *   accept: first of its proxy ("via <proxy>", global cap only) until the PROXY header,
+ *   then of the client the header names until its upgrade request, then as above.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { availableParallelism } from 'node:os';
-import { HandshakeTimeoutError, InvalidArgumentError, ServerBusyError } from '../errors.js';
+import type { Socket } from 'node:net';
+import { HandshakeTimeoutError, InvalidArgumentError, ServerBusyError, type PqmcpError } from '../errors.js';
 import type { CompositeKeyPair } from '../crypto/composite.js';
 import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
@@ -27,6 +31,7 @@ import { CryptoPool, type CryptoPoolStats } from './crypto-pool.js';
 import { unref, type Timer } from './timers.js';
 import { SourceRates } from './rate.js';
 import { Refusals } from './refusals.js';
+import { ProxyFront, type Report } from './proxy-front.js';
 
 /** The listener options this module reads (a contiguous block of PqmcpServerOptions). */
 export interface EdgeOptions {
@@ -50,6 +55,19 @@ export interface EdgeOptions {
    * hold) before any WebSocket or handshake state exists. Default 20; 0: no limit.
    */
   connectionRatePerSource?: number;
+
+  // --- PROXY protocol from trusted proxies (proxy-front.ts) ---
+  /**
+   * Every connection must come from a `trustedProxies` peer and start with a PROXY
+   * protocol header (v1 or v2, told apart by their first bytes), read before any HTTP; the
+   * client it names is the connection's source (X-Forwarded-For is then never read). A
+   * connection from any other peer is refused unread. Needs `trustedProxies` and the
+   * listener's own port (not `server`). Default false.
+   */
+  proxyProtocol?: boolean;
+  /** With `proxyProtocol`: the header must be complete within this after the TCP connection opens. Default 3 000 ms (the spec's minimum). */
+  proxyHeaderTimeoutMs?: number;
+
   // --- speed (issue 12): handshake crypto on the event loop while the crypto pool is idle ---
   /**
    * Handshake crypto jobs (an encapsulation or a signature, two per full handshake) per
@@ -68,6 +86,7 @@ export const EDGE_DEFAULTS = {
   maxCryptoQueue: 64,
   handshakeRatePerSource: 50,
   connectionRatePerSource: 20,
+  proxyHeaderTimeoutMs: 3_000,
   inlineCryptoPerSecond: 100,
 } as const;
 
@@ -86,7 +105,8 @@ export class FirstFlightTimeoutError extends HandshakeTimeoutError {
 }
 
 interface Pending {
-  connection: Connection;
+  /** Close the connection with `error` (evicted, or past its deadline). */
+  abort: (error: PqmcpError) => void;
   timer: Timer | undefined;
 }
 
@@ -96,18 +116,25 @@ export class Edge {
   private readonly firstFlightMs: number;
   private readonly connectionRates: SourceRates;
   private readonly refusals = new Refusals({ delayMs: REFUSAL_HOLD_MS, maxHeld: MAX_HELD_REFUSALS });
+  private readonly maxPending: number;
+  /** Set with `proxyProtocol`: reads the PROXY header of each connection before HTTP. */
+  private readonly front: ProxyFront<Ticket<Pending>> | undefined;
 
   private constructor(
     options: EdgeOptions,
     private readonly pool: CryptoPool,
   ) {
+    this.maxPending = options.maxPendingHandshakes ?? EDGE_DEFAULTS.maxPendingHandshakes;
     this.table = new AdmissionTable({
-      maxPending: options.maxPendingHandshakes ?? EDGE_DEFAULTS.maxPendingHandshakes,
+      maxPending: this.maxPending,
       maxPerSource: options.maxPendingPerSource ?? EDGE_DEFAULTS.maxPendingPerSource,
     });
     this.trusted = new TrustedProxies(options.trustedProxies ?? []);
     this.firstFlightMs = options.firstFlightTimeoutMs ?? EDGE_DEFAULTS.firstFlightTimeoutMs;
     this.connectionRates = connectionRates(options.connectionRatePerSource);
+    this.front = options.proxyProtocol
+      ? new ProxyFront(this, this.trusted, { headerTimeoutMs: options.proxyHeaderTimeoutMs ?? EDGE_DEFAULTS.proxyHeaderTimeoutMs, upgradeTimeoutMs: this.firstFlightMs })
+      : undefined;
   }
 
   /** Check the options and start the crypto pool. `workerBackend`: see CryptoPool.start. */
@@ -118,6 +145,7 @@ export class Edge {
     new AdmissionTable({ maxPending: options.maxPendingHandshakes ?? 1, maxPerSource: options.maxPendingPerSource ?? 1 });
     new TrustedProxies(options.trustedProxies ?? []);
     connectionRates(options.connectionRatePerSource);
+    checkProxyOptions(options);
     const pool = await CryptoPool.start(backend, workerBackend, key, {
       workers: options.cryptoWorkers ?? Math.max(1, Math.min(4, availableParallelism() - 1)),
       maxQueue: options.maxCryptoQueue ?? EDGE_DEFAULTS.maxCryptoQueue,
@@ -136,9 +164,38 @@ export class Edge {
     return this.pool.stats;
   }
 
-  /** The client's address: the peer, or what a trusted proxy reports for it. */
+  /**
+   * The client's address: the peer, or what a trusted proxy reports for it (with
+   * `proxyProtocol`, the PROXY header; X-Forwarded-For is then not read).
+   */
   clientAddress(req: IncomingMessage): string | undefined {
+    if (this.front) return this.front.clientAddress(req.socket);
     return clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.trusted);
+  }
+
+  /** True when connections must come through `acceptProxied` (the `proxyProtocol` option). */
+  get proxied(): boolean {
+    return this.front !== undefined;
+  }
+
+  /**
+   * A new TCP connection on a `proxyProtocol` listener: refused unless its peer is a trusted
+   * proxy; else its PROXY header is read (holding a slot of the proxy's address), then it
+   * is handed to the HTTP server (holding a slot of the client's address until its upgrade
+   * request, see `upgrading`). Failures are given to `report`.
+   */
+  acceptProxied(socket: Socket, handOver: (socket: Socket) => void, report: Report): void {
+    this.front!.accept(socket, handOver, report);
+  }
+
+  /** The upgrade request of `socket` arrived: it leaves the pre-upgrade accounting of a `proxyProtocol` listener. */
+  upgrading(socket: Duplex): void {
+    this.front?.upgraded(socket);
+  }
+
+  /** Connections refused because their TCP peer is not a trusted proxy (`proxyProtocol` only). */
+  get refusedDirect(): number {
+    return this.front?.refusedDirect ?? 0;
   }
 
   /** Upgrades refused by the connection rate so far. */
@@ -158,17 +215,30 @@ export class Edge {
 
   /** Give `connection` a slot (evicting another if needed) and arm its first-flight deadline. */
   admit(address: string | undefined, connection: Connection): Ticket<Pending> {
-    const pending: Pending = { connection, timer: undefined };
-    const { ticket, evicted } = this.table.admit(sourceKey(address), pending);
+    return this.hold(address, (error) => connection.abort(error), this.firstFlightMs, () => new FirstFlightTimeoutError(this.firstFlightMs));
+  }
+
+  /**
+   * Give a connection a slot of `address`'s source (evicting another if needed); past
+   * `deadlineMs`, unless it progressed, it is aborted with `timeout()`. `shared`: the
+   * address is a trusted proxy's, standing for all of its clients (a connection whose
+   * PROXY header has not arrived): such entries are a source of their own ("via <proxy>",
+   * apart from the proxy's own connections) under the global cap only, since a per-source
+   * cap would let a burst of honest connections through one proxy evict each other.
+   */
+  hold(address: string | undefined, abort: (error: PqmcpError) => void, deadlineMs: number, timeout: () => PqmcpError, shared = false): Ticket<Pending> {
+    const pending: Pending = { abort, timer: undefined };
+    const source = shared ? `via ${sourceKey(address)}` : sourceKey(address);
+    const { ticket, evicted } = this.table.admit(source, pending, shared ? this.maxPending : undefined);
     for (const victim of evicted) {
       this.clear(victim);
-      victim.connection.abort(new ServerBusyError('server busy: this pending handshake was evicted for a newer one, try again later'));
+      victim.abort(new ServerBusyError('server busy: this pending handshake was evicted for a newer one, try again later'));
     }
     pending.timer = unref(
       setTimeout(() => {
         pending.timer = undefined;
-        if (ticket.live && !ticket.progressed) connection.abort(new FirstFlightTimeoutError(this.firstFlightMs));
-      }, this.firstFlightMs),
+        if (ticket.live && !ticket.progressed) abort(timeout());
+      }, deadlineMs),
     );
     return ticket;
   }
@@ -189,12 +259,27 @@ export class Edge {
 
   close(): Promise<void> {
     this.refusals.close();
+    this.front?.close();
     return this.pool.close();
   }
 
   private clear(pending: Pending): void {
     if (pending.timer) clearTimeout(pending.timer);
     pending.timer = undefined;
+  }
+}
+
+function checkProxyOptions(options: EdgeOptions): void {
+  const { proxyProtocol, proxyHeaderTimeoutMs: ms } = options;
+  if (proxyProtocol !== undefined && typeof proxyProtocol !== 'boolean') {
+    throw new InvalidArgumentError('proxyProtocol must be true or false (true: every connection comes from a trustedProxies peer and starts with a PROXY v1 or v2 header)');
+  }
+  if (proxyProtocol && (options.trustedProxies ?? []).length === 0) {
+    throw new InvalidArgumentError('proxyProtocol needs trustedProxies: the addresses of the proxies that send the PROXY header (every other peer is refused)');
+  }
+  if (ms !== undefined) {
+    if (!proxyProtocol) throw new InvalidArgumentError('proxyHeaderTimeoutMs applies only with proxyProtocol: true');
+    if (!(typeof ms === 'number' && Number.isFinite(ms) && ms >= 1)) throw new InvalidArgumentError('proxyHeaderTimeoutMs must be a number >= 1');
   }
 }
 

@@ -17,7 +17,8 @@
  *   key pair it was given before). A failed connection attempt drops the one it took.
  * - A waiting key pair is secret material held in memory until the next connection (ML-KEM
  *   private key inside node:crypto, or the seed on the portable backend). It protects no
- *   session yet; it is wiped by the handshake that uses it.
+ *   session yet; the handshake that uses it disposes of it (xwing.dispose), and a failed
+ *   connection attempt disposes of the one it took.
  * - Nothing here keeps a process alive longer than one turn.
  */
 import type { CryptoBackend, XWingKeyPair } from '../crypto/types.js';

@@ -19,7 +19,9 @@
  *   The ClientHello must be complete within `firstFlightTimeoutMs` (default 2 s). The
  *   handshake's encapsulation and signature run in worker threads behind a fair, bounded,
  *   per-source-rated queue; when it refuses, the client gets server_busy before any of it.
- *   Behind a reverse proxy the client address is the one a `trustedProxies` peer reports.
+ *   Behind a reverse proxy the client address is the one a `trustedProxies` peer reports
+ *   (X-Forwarded-For; or, with `proxyProtocol`, the PROXY header read by proxy-front.ts from
+ *   a TCP front that listens in place of the HTTP server and refuses every other peer).
  *   Before all that, new connections per client address are rate-limited
  *   (`connectionRatePerSource`, default 20/s, burst 60): past it the upgrade is answered
  *   HTTP 429 after a one-second hold, and no WebSocket or Session is built.
@@ -40,7 +42,8 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
@@ -207,6 +210,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     private readonly resolved: ResolvedOptions,
     private readonly edge: Edge,
     private readonly limits: ServerLimits,
+    /** The server that listens: the HTTP server, or (with `proxyProtocol`) the TCP front that feeds it. */
+    private readonly listener: NetServer = httpServer,
   ) {
     super();
     this.endpoints = options.endpoints !== undefined ? checkAcceptedEndpoints(options.endpoints, 'endpoints') : undefined;
@@ -263,7 +268,10 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return this.limits.receiveBudget.total;
   }
 
-  /** Handshakes in progress (holding an admission slot; evicted ones still closing are not counted). */
+  /**
+   * Handshakes in progress (holding an admission slot; evicted ones still closing are not
+   * counted). With `proxyProtocol`, connections not yet upgraded hold one too.
+   */
   get pendingHandshakes(): number {
     return this.edge.pending;
   }
@@ -278,8 +286,13 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return this.backend.name;
   }
 
+  /** Connections refused unread because their peer is not a trusted proxy (`proxyProtocol` only). */
+  get refusedDirectConnections(): number {
+    return this.edge.refusedDirect;
+  }
+
   address(): AddressInfo {
-    const address = this.httpServer.address();
+    const address = this.listener.address();
     if (address === null || typeof address === 'string') throw new InvalidArgumentError('server is not listening on a TCP port');
     return address;
   }
@@ -315,7 +328,9 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     this.httpServer.off('upgrade', this.upgradeListener);
     const closingServer = this.ownsServer
       ? new Promise<void>((resolve) => {
-          this.httpServer.close(() => resolve());
+          this.listener.close(() => resolve());
+          // With a TCP front the HTTP server never listened: closing it only drops its idle connections.
+          if (this.listener !== this.httpServer) this.httpServer.close(() => {});
           this.httpServer.closeIdleConnections?.();
         })
       : Promise.resolve();
@@ -329,6 +344,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    this.edge.upgrading(socket);
     if (this.closing) return reject(socket, 503, 'server is closing');
     if (this.draining) return reject(socket, 503, 'server is draining');
     const path = this.options.path;
@@ -502,17 +518,32 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   }
   if (options.endpoints !== undefined) checkAcceptedEndpoints(options.endpoints, 'endpoints');
   if (options.tickets !== undefined) checkServerTicketOptions(options.tickets);
+  if (options.proxyProtocol && options.server !== undefined) {
+    throw new InvalidArgumentError('proxyProtocol needs the listener\'s own port (host/port), not server: the PROXY header is read before any HTTP');
+  }
   const identity = localIdentity(options.identity, 'server');
   const backend = await resolveBackend(options.backend);
   // Workers rebuild the backend by name; an object passed in stays on this thread.
   const edge = await Edge.start(options, backend, typeof options.backend === 'object' ? undefined : backend.name, identity.keyPair);
   let httpServer = options.server;
   const owns = httpServer === undefined;
+  let listener: NetServer | undefined;
+  let server: PqmcpServer | undefined;
   if (httpServer === undefined) {
     const own = createServer((_req, res) => {
       res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket' });
       res.end(`pqmcp endpoint: connect with a WebSocket (subprotocol ${SUBPROTOCOL})\n`);
     });
+    // With proxyProtocol a TCP front listens and hands each connection, header read, to `own`.
+    const front: NetServer = edge.proxied
+      ? createNetServer((socket) =>
+          edge.acceptProxied(
+            socket,
+            (s) => own.emit('connection', s),
+            (error, remoteAddress) => server?.clientError(error, { remoteAddress }),
+          ),
+        )
+      : own;
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? 0;
     await new Promise<void>((resolve, rejectListen) => {
@@ -520,19 +551,22 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
         void edge.close();
         rejectListen(new ConnectionError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
       };
-      own.once('error', onError);
-      own.listen(port, host, () => {
-        own.off('error', onError);
+      front.once('error', onError);
+      front.listen(port, host, () => {
+        front.off('error', onError);
         resolve();
       });
     });
     httpServer = own;
+    listener = front;
   }
-  const server = new PqmcpServer(httpServer, owns, backend, identity, options, resolved, edge, limits);
+  server = new PqmcpServer(httpServer, owns, backend, identity, options, resolved, edge, limits, listener);
   if (owns) {
-    httpServer.on('error', (err) => {
+    const forward = (err: Error): void => {
       if (server.listenerCount('error') > 0) server.emit('error', err);
-    });
+    };
+    httpServer.on('error', forward);
+    if (listener !== httpServer) listener?.on('error', forward);
   }
   return server;
 }

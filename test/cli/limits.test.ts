@@ -22,6 +22,8 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
 import type { Files } from './helpers.js';
+import { cli } from './helpers.js';
+import { ProxyRelay, v2Header } from '../helpers/proxy-header.js';
 
 const SERVER_ID = 'agent://limits-test/gateway';
 const tmp = tempDir('limits');
@@ -106,6 +108,34 @@ describe('pqmcp serve session limits', () => {
     expect(parseFailureLog('20/10s')).toEqual({ burst: 20, windowMs: 10_000 });
     expect(() => parseFailureLog('20')).toThrow(UsageError);
     expect(() => parseFailureLog('x/1s')).toThrow(UsageError);
+  });
+});
+
+describe('pqmcp serve --proxy-protocol', () => {
+  it('behind a PROXY v2 relay the session is logged with the client the header names; a direct connection is refused; without --trusted-proxy it is a usage error', { timeout: 30_000 }, async () => {
+    const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--proxy-protocol', '--trusted-proxy', '127.0.0.1'], ['node', LINE_SERVER]);
+    const listening = events(gateway.stderr).find((e) => e['event'] === 'listening');
+    expect(listening?.['proxyProtocolFrom']).toEqual(['127.0.0.1']);
+    const port = Number(new URL(url).port);
+    const relay = await ProxyRelay.start('127.0.0.48', { target: { host: '127.0.0.1', port }, header: () => v2Header({ src: '198.51.100.23' }) });
+    try {
+      const b = await bridge(relay.url, alice);
+      await b.waitForMessage((m) => m['id'] === 0);
+      const started = await gateway.waitForStderr(/\{[^\n]*"event":"session-start"[^\n]*\}/);
+      expect(JSON.parse(started[0]).remoteAddress).toBe('198.51.100.23');
+      b.child.stdin!.end();
+      await b.exited;
+      // Bypassing the relay: refused before any HTTP, logged with the peer's address and the code.
+      await failingConnection(url);
+      const refused = await gateway.waitForStderr(/\{[^\n]*"event":"client-refused"[^\n]*ERR_PROXY_PROTOCOL[^\n]*\}/);
+      expect(JSON.parse(refused[0])).toMatchObject({ remoteAddress: '127.0.0.1', code: 'ERR_PROXY_PROTOCOL' });
+    } finally {
+      await relay.close();
+    }
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--proxy-protocol', '--', 'node', LINE_SERVER]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--proxy-protocol needs --trusted-proxy');
   });
 });
 

@@ -12,9 +12,12 @@
  *               right key): never completes unless it is the honest message, only typed refusals
  *   inner       an established session fed records of any inner type and content, checked
  *               against a model of section 3 of the spec (deliveries and the exact error)
+ *   proxy       the PROXY protocol header parser (v1 and v2): only ERR_PROXY_PROTOCOL; the
+ *               same answer fed whole or byte by byte; a header within its bound, ending
+ *               where it says, with IP addresses and ports in range
  */
 import { concat } from '../../src/bytes.js';
-import { PqmcpError } from '../../src/errors.js';
+import { PqmcpError, ProxyProtocolError } from '../../src/errors.js';
 import { decodeCredential, encodeCredentialTbs } from '../../src/identity/credential.js';
 import { CipherState, InnerType, RecordDeframer, RecordType } from '../../src/record/index.js';
 import { Session } from '../../src/session/session.js';
@@ -34,6 +37,9 @@ import {
   peekClientHelloVersions,
   unframeHandshake,
 } from '../../src/wire/messages.js';
+import { isIP } from 'node:net';
+import { MAX_V1_HEADER, MAX_V2_HEADER, parseProxyHeader, type ProxyHeader } from '../../src/transport/proxy-protocol.js';
+import { v1Header, v2Header } from '../helpers/proxy-header.js';
 import { Paused, RECEIVED_MESSAGES, fixtures, native, setup } from '../adversarial/fixtures.js';
 import type { Duel } from '../adversarial/harness.js';
 
@@ -443,7 +449,53 @@ const inner: FuzzTarget = {
   },
 };
 
-export const TARGETS: readonly FuzzTarget[] = [wire, credential, records, session, handshake, inner];
+// --- proxy ---------------------------------------------------------------------------------
+
+/** The parser's answer for `data`: a header, 'more' (incomplete), or the refusal's reason. */
+function proxyAnswer(data: Uint8Array): ProxyHeader | 'more' | `refused ${string}` {
+  try {
+    return parseProxyHeader(data) ?? 'more';
+  } catch (err) {
+    if (err instanceof ProxyProtocolError) return `refused ${err.reason}`;
+    throw new Finding(`unexpected ${err instanceof PqmcpError ? err.code : String(err)}: ${(err as Error)?.message}`);
+  }
+}
+
+const proxy: FuzzTarget = {
+  name: 'proxy',
+  about: 'PROXY protocol header parser: only ERR_PROXY_PROTOCOL; whole = byte by byte; bounded, well-formed results',
+  seeds() {
+    const http = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n');
+    return [
+      Buffer.concat([v1Header('192.0.2.1', '198.51.100.2', 56324, 443), http]),
+      v1Header('2001:db8::1', '::ffff:192.0.2.1', 0, 65535),
+      Buffer.from('PROXY UNKNOWN ::1 ::2 1 2\r\n'),
+      Buffer.concat([v2Header({ src: '192.0.2.1', tlvs: [{ type: 0xea, value: Buffer.from('\x01vpce-0123') }, { type: 0x04, value: Buffer.alloc(3) }] }), http]),
+      v2Header({ src: '2001:db8::7', dst: '::ffff:c000:201' }),
+      v2Header({ command: 0 }),
+      v2Header({ familyProtocol: 0x31, block: Buffer.alloc(216) }),
+    ].map((b) => new Uint8Array(b));
+  },
+  run(data) {
+    const whole = proxyAnswer(data);
+    // Fed byte by byte (a reader accumulating what arrives): 'more' until the same answer.
+    let stepwise: ReturnType<typeof proxyAnswer> = 'more';
+    for (let n = 1; n <= data.length && stepwise === 'more'; n++) stepwise = proxyAnswer(data.subarray(0, n));
+    if (data.length === 0) stepwise = proxyAnswer(data);
+    check(JSON.stringify(stepwise) === JSON.stringify(whole), `byte by byte ${JSON.stringify(stepwise)}, whole ${JSON.stringify(whole)}`);
+    if (typeof whole === 'string') return;
+    check(whole.length <= (whole.version === 1 ? MAX_V1_HEADER : MAX_V2_HEADER) && whole.length <= data.length, `header length ${whole.length}`);
+    check(JSON.stringify(proxyAnswer(data.subarray(0, whole.length))) === JSON.stringify(whole), 'the header alone parses differently');
+    for (const end of [whole.source, whole.destination]) {
+      if (end === undefined) continue;
+      check(isIP(end.address) !== 0 && Number.isInteger(end.port) && end.port >= 0 && end.port <= 65_535, `endpoint ${JSON.stringify(end)}`);
+    }
+    check((whole.source === undefined) === (whole.destination === undefined), 'source without destination');
+    check(!whole.local || whole.source === undefined, 'LOCAL with a client address');
+  },
+};
+
+export const TARGETS: readonly FuzzTarget[] = [wire, credential, records, session, handshake, inner, proxy];
 
 export function targetNamed(name: string): FuzzTarget {
   const t = TARGETS.find((x) => x.name === name);

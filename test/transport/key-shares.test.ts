@@ -19,6 +19,7 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 /** The native backend, recording each X-Wing key pair made (with the phase it was made in) and each one decapsulated with. */
 function recordingBackend() {
   const made = new Map<string, number>();
+  const pairs: XWingKeyPair[] = [];
   const used: string[] = [];
   let phase = 0;
   const backend: CryptoBackend = {
@@ -28,6 +29,7 @@ function recordingBackend() {
       keygen(seed) {
         const kp = native.xwing.keygen(seed);
         made.set(hex(kp.publicKey), phase);
+        pairs.push(kp);
         return kp;
       },
       decapsulate(kp, ct) {
@@ -36,7 +38,7 @@ function recordingBackend() {
       },
     },
   };
-  return { backend, made, used, setPhase: (p: number) => void (phase = p) };
+  return { backend, made, pairs, used, setPhase: (p: number) => void (phase = p) };
 }
 
 describe('KeySharePool', () => {
@@ -112,5 +114,74 @@ describe('a key pair that cannot be made', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(wss.clients.size).toBe(0);
     expect(accepted).toBeLessThanOrEqual(1);
+  });
+});
+
+/** Disposed (review2 F1 follow-up): seed zero, and no backend decapsulates with it. */
+function expectDisposed(kp: XWingKeyPair): void {
+  expect(kp.seed.every((b) => b === 0)).toBe(true);
+  const { ciphertext } = native.xwing.encapsulate(kp.publicKey);
+  expect(() => native.xwing.decapsulate(kp, ciphertext)).toThrow(/disposed/);
+}
+
+describe('a failed connection attempt disposes of its key pair', () => {
+  /** A bare ws server on 127.0.0.1 that hands each ClientHello's key share to `onHello` with its socket. */
+  async function bareServer(onHello: (keyShare: Uint8Array, ws: import('ws').WebSocket) => void): Promise<number> {
+    const { WebSocketServer } = await import('ws');
+    const { decodeClientHello, unframeHandshake } = await import('../../src/wire/messages.js');
+    const { HEADER_LENGTH } = await import('../../src/record/constants.js');
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (p) => [...p][0] ?? false });
+    cleanup.add(() => new Promise((r) => wss.close(r)));
+    cleanup.add(() => wss.clients.forEach((c) => c.terminate()));
+    await new Promise((r) => wss.once('listening', r));
+    wss.on('connection', (ws) => ws.once('message', (data: Buffer) => onHello(decodeClientHello(unframeHandshake(new Uint8Array(data).subarray(HEADER_LENGTH)).body).keyShare, ws)));
+    return (wss.address() as { port: number }).port;
+  }
+
+  async function client(port: number, backend: CryptoBackend, extra: Record<string, unknown> = {}) {
+    const { PqmcpClientTransport } = await import('../../src/transport/client.js');
+    const { agent, trustFor } = await import('../helpers/identities.js');
+    return new PqmcpClientTransport(`ws://127.0.0.1:${port}/`, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), expectedServerId: 'agent://pqmcp-test/server', backend, ...extra });
+  }
+
+  it('the handshake times out (the server reads the ClientHello and says nothing)', async () => {
+    const { backend, pairs } = recordingBackend();
+    let share: Uint8Array | undefined;
+    const port = await bareServer((k) => void (share = k));
+    const transport = await client(port, backend, { handshakeTimeoutMs: 400 });
+    transport.onerror = () => undefined;
+    await transport.start(); // the socket is open; the handshake goes on
+    await expect(transport.handshake).rejects.toMatchObject({ code: 'ERR_HANDSHAKE_TIMEOUT' });
+    const kp = pairs.find((p) => share !== undefined && hex(p.publicKey) === hex(share));
+    expect(kp).toBeDefined();
+    expectDisposed(kp!);
+  });
+
+  it('the server drops the socket after the ClientHello', async () => {
+    const { backend, pairs } = recordingBackend();
+    let share: Uint8Array | undefined;
+    const port = await bareServer((k, ws) => {
+      share = k;
+      ws.terminate();
+    });
+    const transport = await client(port, backend);
+    transport.onerror = () => undefined;
+    await transport.start();
+    await expect(transport.handshake).rejects.toMatchObject({ code: 'ERR_TRUNCATED' });
+    const kp = pairs.find((p) => share !== undefined && hex(p.publicKey) === hex(share));
+    expect(kp).toBeDefined();
+    expectDisposed(kp!);
+  });
+
+  it('the dial fails (connection refused): the key pair made meanwhile is disposed of', async () => {
+    const { backend, pairs } = recordingBackend();
+    const port = await bareServer(() => undefined);
+    await new Promise<void>((r) => {
+      cleanup.run().then(() => r(), () => r()); // the port is closed again: nothing listens there
+    });
+    const transport = await client(port, backend);
+    await expect(transport.start()).rejects.toMatchObject({ code: 'ERR_CONNECTION' });
+    await waitFor(() => pairs.length > 0 && pairs.every((p) => p.seed.every((b) => b === 0)), 5_000, 'the key pair made while dialling is disposed of');
+    for (const kp of pairs) expectDisposed(kp);
   });
 });

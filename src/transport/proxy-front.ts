@@ -1,0 +1,144 @@
+/**
+ * The front of a `proxyProtocol` listener: each TCP connection is taken before Node's HTTP
+ * server sees a byte, its PROXY header (proxy-protocol.ts) read and stripped, and the rest
+ * handed to the HTTP server with the client address the header names.
+ *
+ *   accept ── peer not a trusted proxy ──> destroyed unread, reported ('untrusted-peer')
+ *     │ slot of the PROXY's address (global cap only), deadline proxyHeaderTimeoutMs
+ *     ├── bad / too long / late header ──> destroyed, reported ('malformed', 'too-long', 'timeout')
+ *     ├── closed before a header ─────────> dropped quietly (a proxy's TCP health check)
+ *     │ header read: slot of the CLIENT's address (per-source cap), deadline firstFlightTimeoutMs
+ *     └── HTTP server ── upgrade request ──> upgraded(): slot released; the WebSocket then
+ *                                             takes its own pending-handshake slot (edge.ts)
+ *
+ * Sharp edges:
+ * - Trust: a PROXY header is read only from a peer in `trustedProxies`, and every other
+ *   peer is refused: the spec forbids guessing whether a header is present, and a listener
+ *   that also took direct connections would let anyone bypass the proxy (its TLS, access
+ *   rules and rate limits). Health checks the proxy makes itself come as LOCAL (or
+ *   UNKNOWN) and count as the proxy's own address.
+ * - X-Forwarded-For is not read on such a listener: the header names the client; a TCP
+ *   proxy relays the client's bytes, so any X-Forwarded-For in them is the client's word.
+ * - Until its upgrade request, every connection holds an admission slot and a deadline,
+ *   so idle TCP connections through the proxy cost a bounded, accounted share like idle
+ *   WebSockets do (Node's own HTTP timeouts do not apply to connections handed in).
+ * - Reading is in paused mode ('readable'): the stream buffers at most its high-water
+ *   mark, the parser looks at most 107 (v1) or 4 096 (v2) bytes. What follows the header
+ *   is pushed back (unshift) before the HTTP server attaches, so no byte is lost.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { HandshakeTimeoutError, ProxyProtocolError, type PqmcpError } from '../errors.js';
+import type { TrustedProxies } from './admission.js';
+import { parseProxyHeader } from './proxy-protocol.js';
+
+/** Where failures go: the error and the best address known for the connection. */
+export type Report = (error: PqmcpError, remoteAddress: string | undefined) => void;
+
+/** The edge's admission, as the front uses it (edge.ts). */
+export interface Holder<T> {
+  hold(address: string | undefined, abort: (error: PqmcpError) => void, deadlineMs: number, timeout: () => PqmcpError, shared?: boolean): T;
+  release(ticket: T): void;
+}
+
+export interface FrontTimeouts {
+  /** The PROXY header must be complete within this of the accept. */
+  headerTimeoutMs: number;
+  /** The HTTP upgrade request must arrive within this of the header. */
+  upgradeTimeoutMs: number;
+}
+
+/** A connection on a PROXY listener that sent its header but no upgrade request in time. */
+export class UpgradeTimeoutError extends HandshakeTimeoutError {
+  constructor(ms: number) {
+    super(ms);
+    this.message = `no WebSocket upgrade request within ${ms} ms of the PROXY header`;
+  }
+}
+
+interface Raw<T> {
+  ticket: T;
+}
+
+export class ProxyFront<T> {
+  /** The client address each connection's header named (or its proxy's, for LOCAL/UNKNOWN). */
+  private readonly reported = new WeakMap<Duplex, string | undefined>();
+  /** Connections not yet upgraded, with their admission ticket. */
+  private readonly raw = new Map<Duplex, Raw<T>>();
+  /** Connections refused because their peer is not a trusted proxy. */
+  refusedDirect = 0;
+
+  constructor(
+    private readonly holder: Holder<T>,
+    private readonly trusted: TrustedProxies,
+    private readonly timeouts: FrontTimeouts,
+  ) {}
+
+  /** The client address of a connection this front handed over (its TCP peer if it is not one). */
+  clientAddress(socket: Duplex): string | undefined {
+    return this.reported.has(socket) ? this.reported.get(socket) : (socket as Partial<Socket>).remoteAddress;
+  }
+
+  accept(socket: Socket, handOver: (socket: Socket) => void, report: Report): void {
+    const peer = socket.remoteAddress;
+    if (!this.trusted.has(peer)) {
+      socket.destroy();
+      this.refusedDirect++;
+      report(new ProxyProtocolError('untrusted-peer', `direct connection from ${peer ?? 'an unknown address'} refused: this listener takes connections only from its trusted proxies, with a PROXY protocol header`), peer);
+      return;
+    }
+    let address = peer;
+    const fail = (error: PqmcpError): void => {
+      if (socket.destroyed) return;
+      socket.destroy();
+      report(error, address);
+    };
+    const entry: Raw<T> = {
+      ticket: this.holder.hold(peer, fail, this.timeouts.headerTimeoutMs, () => new ProxyProtocolError('timeout', `no complete PROXY protocol header within ${this.timeouts.headerTimeoutMs} ms`), true),
+    };
+    this.raw.set(socket, entry);
+    socket.once('close', () => this.upgraded(socket));
+    const onError = (): void => void socket.destroy();
+    socket.on('error', onError);
+    let received: Buffer | undefined;
+    const onReadable = (): void => {
+      for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) {
+        received = received === undefined ? chunk : Buffer.concat([received, chunk]);
+        let header;
+        try {
+          header = parseProxyHeader(received);
+        } catch (err) {
+          socket.off('readable', onReadable);
+          fail(err as PqmcpError);
+          return;
+        }
+        if (header === undefined) continue;
+        socket.off('readable', onReadable);
+        socket.off('error', onError);
+        address = header.source?.address ?? peer;
+        this.reported.set(socket, address);
+        // From here the connection counts against its client, until its upgrade request.
+        this.holder.release(entry.ticket);
+        entry.ticket = this.holder.hold(address, fail, this.timeouts.upgradeTimeoutMs, () => new UpgradeTimeoutError(this.timeouts.upgradeTimeoutMs));
+        if (received.length > header.length) socket.unshift(received.subarray(header.length));
+        received = undefined;
+        handOver(socket);
+        return;
+      }
+    };
+    socket.on('readable', onReadable);
+  }
+
+  /** The connection's upgrade request arrived (or it closed): its slot is released. */
+  upgraded(socket: Duplex): void {
+    const entry = this.raw.get(socket);
+    if (entry === undefined) return;
+    this.raw.delete(socket);
+    this.holder.release(entry.ticket);
+  }
+
+  /** Destroy every connection not yet handed over or upgraded (the listener is closing). */
+  close(): void {
+    for (const socket of [...this.raw.keys()]) socket.destroy();
+  }
+}
