@@ -81,6 +81,8 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --max-sessions <n>       concurrent sessions (default 32); more are refused
   --max-sessions-per-agent <n>   sessions one agent id may hold (default 256; 0 = no limit)
   --max-session-lifetime <dur>   end each session after this long (90s, 15m, 12h...; default: none)
+  --key-update-rate <rate>[/<burst>]  KeyUpdates per second a session's peer may force beyond its
+                           automatic ones, <burst> at once (default 10/32; off = no ration)
   --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
                            the rest are summarised by error code at the end of the window
 ${POLICY_SERVE_USAGE}
@@ -117,6 +119,7 @@ const SERVE_OPTIONS = {
   // session limits (issue 10)
   'max-sessions-per-agent': { type: 'string' },
   'max-session-lifetime': { type: 'string' },
+  'key-update-rate': { type: 'string' },
   'failure-log': { type: 'string' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
@@ -144,6 +147,21 @@ const PAUSE_ABOVE = 256;
 const RESUME_BELOW = 64;
 /** A refused session is closed after answering its first request, or after this. */
 const REFUSE_CLOSE_MS = 5_000;
+
+/**
+ * "--key-update-rate 10/32": the peer's KeyUpdates per second per session (a number > 0) and
+ * how many at once (an integer >= 1; default 32); "off": no ration (Infinity).
+ */
+export function parseKeyUpdateRate(text: string): number | { rate: number; burst?: number } {
+  if (text === 'off') return Number.POSITIVE_INFINITY;
+  const m = /^(\d+(?:\.\d+)?)(?:\/(\d+))?$/.exec(text);
+  const rate = m ? Number(m[1]) : NaN;
+  const burst = m?.[2] === undefined ? undefined : Number(m[2]);
+  if (!(rate > 0) || (burst !== undefined && !(Number.isSafeInteger(burst) && burst >= 1))) {
+    throw new UsageError(`--key-update-rate must be <rate>[/<burst>] (rate > 0 a second, burst an integer >= 1) or off, e.g. 10/32; got ${JSON.stringify(text)}`);
+  }
+  return burst === undefined ? { rate } : { rate, burst };
+}
 
 /** "--failure-log 20/10s": lines per window and the window. */
 export function parseFailureLog(text: string): { burst: number; windowMs: number } {
@@ -239,6 +257,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   }
   const lifetimeText = str(p, 'max-session-lifetime');
   const maxSessionLifetimeMs = lifetimeText === undefined ? undefined : parseDuration(lifetimeText, '--max-session-lifetime') * 1000;
+  const keyUpdateRateText = str(p, 'key-update-rate');
+  const keyUpdateRate = keyUpdateRateText === undefined ? undefined : parseKeyUpdateRate(keyUpdateRateText);
   const failureLog = parseFailureLog(str(p, 'failure-log') ?? '20/10s');
   const shared = flag(p, 'shared');
   const edge = edgeOptions(p);
@@ -292,6 +312,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       // session limits (issue 10)
       ...(maxSessionsPerAgent !== undefined ? { maxSessionsPerAgent } : {}),
       ...(maxSessionLifetimeMs !== undefined ? { maxSessionLifetimeMs } : {}),
+      ...(keyUpdateRate !== undefined ? { keyUpdateRate } : {}),
       // resumption (tickets.ts)
       ...(resumption.tickets ? { tickets: resumption.tickets } : {}),
     });

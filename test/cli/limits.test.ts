@@ -10,7 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LogLimiter } from '../../src/cli/log-limiter.js';
 import type { SuppressedSummary } from '../../src/cli/log-limiter.js';
-import { parseFailureLog } from '../../src/cli/serve.js';
+import { parseFailureLog, parseKeyUpdateRate } from '../../src/cli/serve.js';
+import { concat } from '../../src/bytes.js';
+import type { AgentIdentity } from '../../src/identity/index.js';
+import { HostileClient } from '../adversarial/socket-harness.js';
+import { attackerAs, jsonrpc } from '../adversarial/socket-fixtures.js';
+import { Cleanup, waitFor } from '../helpers/mcp.js';
 import { UsageError } from '../../src/cli/output.js';
 import { SUBPROTOCOL } from '../../src/transport/index.js';
 import { CliProcess, LINE_SERVER, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
@@ -26,6 +31,7 @@ import { cli } from './helpers.js';
 import { ProxyRelay, v2Header } from '../helpers/proxy-header.js';
 
 const SERVER_ID = 'agent://limits-test/gateway';
+const hostileCleanup = new Cleanup();
 const tmp = tempDir('limits');
 let trust: string;
 let gatewayFiles: Files;
@@ -104,7 +110,33 @@ describe('pqmcp serve session limits', () => {
     expect(await gateway.stop('SIGTERM')).toBe(0);
   });
 
+  it('--key-update-rate 1/2: the gateway rations a peer\'s KeyUpdates to that (a ping behind 4 of them waits for 3 tokens, >= 3 s)', { timeout: 30_000 }, async () => {
+    const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--key-update-rate', '1/2'], ['node', LINE_SERVER]);
+    const backend = createNativeBackend();
+    const identity = await loadOwnIdentity(backend, alice.key, undefined, false);
+    const h = await HostileClient.connect(url, attackerAs(identity as unknown as AgentIdentity, { trust: await loadTrustStore(trust), expectedPeerId: SERVER_ID }), {}, hostileCleanup);
+    try {
+      await h.handshake;
+      await h.write(h.attacker.sendApplication(jsonrpc(INIT)));
+      await waitFor(() => h.attacker.messages.length === 1, 20_000, 'the initialize answer');
+      await h.write(h.attacker.sendApplication(jsonrpc({ method: 'notifications/initialized' })));
+      const t0 = performance.now();
+      // Two KeyUpdates take the burst; the other two and the ping's record each wait a second.
+      await h.write([concat(...Array.from({ length: 4 }, () => h.attacker.sendKeyUpdate(false)).flat(), ...h.attacker.sendApplication(jsonrpc({ id: 7, method: 'ping' })))]);
+      await waitFor(() => h.attacker.messages.length === 2, 20_000, 'the ping behind 4 KeyUpdates');
+      // A lower bound only (the default ration, 32 at once, would answer at once).
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(2_950);
+    } finally {
+      await hostileCleanup.run();
+    }
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+  });
+
   it('bad values are usage errors', () => {
+    expect(parseKeyUpdateRate('10/32')).toEqual({ rate: 10, burst: 32 });
+    expect(parseKeyUpdateRate('0.5')).toEqual({ rate: 0.5 });
+    expect(parseKeyUpdateRate('off')).toBe(Infinity);
+    for (const bad of ['0', '0/5', '10/0', '10/2.5', '-1', 'x', '10/', '/3', '10/32/1', 'Infinity']) expect(() => parseKeyUpdateRate(bad), bad).toThrow(UsageError);
     expect(parseFailureLog('20/10s')).toEqual({ burst: 20, windowMs: 10_000 });
     expect(() => parseFailureLog('20')).toThrow(UsageError);
     expect(() => parseFailureLog('x/1s')).toThrow(UsageError);

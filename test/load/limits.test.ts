@@ -151,6 +151,12 @@ describe('(e) KeyUpdate storm from an authenticated peer', () => {
     expect(resolveOptions({ ...base, keyUpdateRate: 2.5 }).keyUpdateRate).toEqual({ rate: 2.5 });
     expect(resolveOptions({ ...base, keyUpdateRate: Infinity }).keyUpdateRate).toBeUndefined();
     for (const bad of [0, -1, Number.NaN, '10', null]) expect(() => resolveOptions({ ...base, keyUpdateRate: bad as number })).toThrow(/keyUpdateRate/);
+    // { rate, burst }: the burst too.
+    expect(resolveOptions({ ...base, keyUpdateRate: { rate: 1, burst: 2 } }).keyUpdateRate).toEqual({ rate: 1, burst: 2 });
+    expect(resolveOptions({ ...base, keyUpdateRate: { rate: 3 } }).keyUpdateRate).toEqual({ rate: 3 });
+    for (const bad of [{ rate: 0 }, { rate: 1, burst: 0.5 }, { rate: 1, burst: Infinity }, { rate: Infinity }, { burst: 3 }, { rate: 1, burst: '2' }]) {
+      expect(() => resolveOptions({ ...base, keyUpdateRate: bad as { rate: number } })).toThrow(/keyUpdateRate/);
+    }
   });
 
   it(`with the ration lifted, ${STORM} requested KeyUpdates cost at most one answer per server reply; 33 in a row end the session; an honest session keeps being served`, { timeout: 180_000 }, async () => {
