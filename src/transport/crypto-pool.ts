@@ -18,6 +18,13 @@
  *   refused: a handshake admitted is finished promptly. Among them too, the source served
  *   least lately goes first.
  *
+ * - While the pool is idle (no worker busy, nothing waiting), a job may run on the event
+ *   loop instead (`inlineWhenIdle` jobs per second, a burst of one second's worth): handing
+ *   it to an idle worker costs a thread wake-up, ~0.3 ms of latency per job on a virtual
+ *   machine's idle core and CPU on both threads (docs/benchmarks.md, issue 12). That budget
+ *   bounds the event loop's share of handshake crypto; a pool that is busy, or a flood that
+ *   spends the budget, goes to the workers as before. Rate and queue apply to it alike.
+ *
  * Sharp edges:
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
  *   start all mean inline: the same queue and rate, the work on the event loop (one job per
@@ -35,6 +42,7 @@ import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, Pqmc
 import type { ErrorCode } from '../errors.js';
 import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
 import { SourceRates } from './rate.js';
+import { TokenBucket } from '../token-bucket.js';
 import { copyBytes } from '../bytes.js';
 
 /** A source's count of handshakes served decays by e in this long. */
@@ -51,6 +59,9 @@ export interface CryptoPoolOptions {
   ratePerSource: number;
   /** Clock in ms (tests). Default performance.now. */
   now?: () => number;
+  // --- speed (issue 12): crypto on the event loop while the pool is idle ---
+  /** Jobs per second that may run on the event loop while no worker is busy and nothing waits; 0 (default): never. */
+  inlineWhenIdle?: number;
 }
 
 interface Job {
@@ -72,6 +83,8 @@ export interface CryptoPoolStats {
   queued: number;
   /** New handshakes refused busy (rate or queue). */
   refused: number;
+  /** Jobs run on the event loop while the pool was idle (`inlineWhenIdle`). */
+  inlined: number;
 }
 
 export class CryptoPool {
@@ -87,6 +100,10 @@ export class CryptoPool {
   private threads = 0;
   private closed = false;
   private readonly now: () => number;
+  /** inlineWhenIdle: its budget, whether its one job is running, and how many ran. */
+  private readonly inlineBudget: TokenBucket | undefined;
+  private inlineBusy = false;
+  private inlined = 0;
 
   private constructor(
     private readonly backend: CryptoBackend,
@@ -95,6 +112,8 @@ export class CryptoPool {
   ) {
     this.now = options.now ?? (() => performance.now());
     this.rates = new SourceRates({ rate: options.ratePerSource, now: this.now }, 'handshakeRatePerSource');
+    const perSecond = options.inlineWhenIdle ?? 0;
+    this.inlineBudget = perSecond > 0 ? new TokenBucket(perSecond, perSecond, this.now()) : undefined;
   }
 
   /**
@@ -106,6 +125,8 @@ export class CryptoPool {
       const v = options[name];
       if (!Number.isInteger(v) || v < (name === 'maxQueue' ? 1 : 0)) throw new InvalidArgumentError(`${name === 'workers' ? 'cryptoWorkers' : name === 'maxQueue' ? 'maxCryptoQueue' : 'handshakeRatePerSource'} must be an integer >= ${name === 'maxQueue' ? 1 : 0}`);
     }
+    const idle = options.inlineWhenIdle;
+    if (idle !== undefined && !(Number.isInteger(idle) && idle >= 0)) throw new InvalidArgumentError('inlineCryptoPerSecond must be an integer >= 0');
     const pool = new CryptoPool(backend, key, options);
     const count = workerBackend === undefined ? 0 : options.workers;
     const started = await Promise.all(Array.from({ length: count }, () => startWorker(workerBackend!, key.seed).catch(() => undefined)));
@@ -115,7 +136,7 @@ export class CryptoPool {
   }
 
   get stats(): CryptoPoolStats {
-    return { threads: this.threads, queued: this.queued, refused: this.refused };
+    return { threads: this.threads, queued: this.queued, refused: this.refused, inlined: this.inlined };
   }
 
   /** Compute `request` for a handshake from `source` (see the policy above). */
@@ -220,9 +241,36 @@ export class CryptoPool {
     while (this.idle.length > 0 && !this.closed) {
       const job = this.nextContinuation() ?? this.nextWaiting();
       if (!job) return;
+      if (this.mayInline()) {
+        this.runInline(job);
+        continue;
+      }
       const runner = this.idle.pop()!;
       runner.run(job.request).then(job.resolve, (err: unknown) => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed')));
     }
+  }
+
+  /** inlineWhenIdle: worker threads, every one idle, nothing else waiting, the inline lane free, and a token. */
+  private mayInline(): boolean {
+    if (!this.inlineBudget || this.inlineBusy || this.threads === 0) return false;
+    if (this.idle.length !== this.runners.size || this.queued > 0 || this.continuations.length > 0) return false;
+    return this.inlineBudget.tryTake(this.now());
+  }
+
+  /** Run `job` on the event loop on the next turn (the pool was idle: no thread hop). */
+  private runInline(job: Job): void {
+    this.inlineBusy = true;
+    this.inlined++;
+    setImmediate(() => {
+      try {
+        job.resolve(computeInline(this.backend, this.key, job.request));
+      } catch (err) {
+        job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed'));
+      } finally {
+        this.inlineBusy = false;
+        this.pump();
+      }
+    });
   }
 
   private add(runner: Runner): void {

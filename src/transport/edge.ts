@@ -67,6 +67,16 @@ export interface EdgeOptions {
   proxyProtocol?: boolean;
   /** With `proxyProtocol`: the header must be complete within this after the TCP connection opens. Default 3 000 ms (the spec's minimum). */
   proxyHeaderTimeoutMs?: number;
+
+  // --- speed (issue 12): handshake crypto on the event loop while the crypto pool is idle ---
+  /**
+   * Handshake crypto jobs (an encapsulation or a signature, two per full handshake) per
+   * second that may run on the event loop instead of a worker thread while no worker is busy
+   * and no handshake waits: an idle worker's wake-up costs latency and CPU (crypto-pool.ts).
+   * A burst of one second's worth; past it, or whenever the pool is busy, the workers serve
+   * as before. Default 100 (at most ~0.1 s of the event loop per second); 0: always the workers.
+   */
+  inlineCryptoPerSecond?: number;
 }
 
 export const EDGE_DEFAULTS = {
@@ -77,6 +87,7 @@ export const EDGE_DEFAULTS = {
   handshakeRatePerSource: 50,
   connectionRatePerSource: 20,
   proxyHeaderTimeoutMs: 3_000,
+  inlineCryptoPerSecond: 100,
 } as const;
 
 /** The burst of the connection rate, in seconds' worth of it. */
@@ -139,6 +150,7 @@ export class Edge {
       workers: options.cryptoWorkers ?? Math.max(1, Math.min(4, availableParallelism() - 1)),
       maxQueue: options.maxCryptoQueue ?? EDGE_DEFAULTS.maxCryptoQueue,
       ratePerSource: options.handshakeRatePerSource ?? EDGE_DEFAULTS.handshakeRatePerSource,
+      inlineWhenIdle: options.inlineCryptoPerSecond ?? EDGE_DEFAULTS.inlineCryptoPerSecond,
     });
     return new Edge(options, pool);
   }

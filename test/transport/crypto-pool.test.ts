@@ -11,6 +11,9 @@ import { ClosedError, InvalidArgumentError, InvalidKeyError, ServerBusyError } f
 import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
 import { CryptoPool } from '../../src/transport/crypto-pool.js';
 import { agent } from '../helpers/identities.js';
+import type { CryptoPoolStats } from '../../src/transport/crypto-pool.js';
+import type { PqmcpServer } from '../../src/transport/server.js';
+import { Cleanup, connectClient, startFeatureServer } from '../helpers/mcp.js';
 
 const backend = createNativeBackend();
 const key = () => agent('agent://pqmcp-test/pool').keyPair;
@@ -149,7 +152,67 @@ describe('CryptoPool', () => {
     await expect(p.run('X', encapsulate())).rejects.toBeInstanceOf(ClosedError);
   });
 
+  // --- speed (issue 12): inlineWhenIdle ---
+  it('inlineWhenIdle: while no worker is busy and nothing waits, a job runs on the event loop, within its budget per second', async () => {
+    let now = 0;
+    const p = await pool({ workers: 1, inlineWhenIdle: 2, now: () => now });
+    const text = new TextEncoder();
+    // One at a time (the pool idle each time): the first two on the event loop, the third
+    // (budget spent) on the worker; every result is right wherever it was computed.
+    for (const i of [0, 1, 2]) {
+      const sig = (await p.run('s', sign(`m${i}`))) as Extract<CryptoResult, { op: 'sign' }>;
+      expect(compositeVerify(backend, key().publicKey, text.encode(`m${i}`), sig.signature, text.encode('ctx'))).toBe(true);
+      expect(p.stats.inlined).toBe(Math.min(i + 1, 2));
+    }
+    now += 500; // one token back
+    await expect(p.run('s', encapsulate())).resolves.toMatchObject({ op: 'encapsulate' });
+    expect(p.stats.inlined).toBe(3);
+    now += 10_000; // full again (a burst of one second's worth)
+    // Three at once: the first on the event loop, the second on the worker (the pool is no
+    // longer idle), the third waits (dispatch happens inside run(), so the counts are exact).
+    const a = p.run('a', encapsulate());
+    const b = p.run('b', encapsulate());
+    expect(p.stats.inlined).toBe(4);
+    const c = p.run('c', encapsulate());
+    expect(p.stats).toMatchObject({ inlined: 4, queued: 1, threads: 1 });
+    await expect(Promise.all([a, b, c])).resolves.toHaveLength(3);
+  });
+
+  it('inlineWhenIdle: an error on the event loop comes back typed, like a worker\'s; nothing is inlined without worker threads or budget', async () => {
+    const p = await pool({ workers: 1, inlineWhenIdle: 10 });
+    const bad = publicKey.slice();
+    bad.fill(0, bad.length - 32); // X25519 part all zero: low order
+    await expect(p.run('s', { op: 'encapsulate', publicKey: bad })).rejects.toBeInstanceOf(InvalidKeyError);
+    expect(p.stats.inlined).toBe(1);
+    await expect(p.run('s', encapsulate())).resolves.toMatchObject({ op: 'encapsulate' });
+    expect(p.stats.inlined).toBe(2);
+    const inlineOnly = await pool({ workers: 0, inlineWhenIdle: 10 });
+    await inlineOnly.run('s', encapsulate());
+    expect(inlineOnly.stats.inlined).toBe(0); // workers: 0 is inline anyway, not counted
+    const off = await pool({ workers: 1 });
+    await off.run('s', encapsulate());
+    expect(off.stats.inlined).toBe(0); // default 0: always the worker
+  });
+
+  it('a listener serves an idle handshake\'s encapsulation and signature on the event loop by default (inlineCryptoPerSecond 100); 0 keeps them on the workers', async () => {
+    const cleanup = new Cleanup();
+    try {
+      // The listener's crypto pool is internal: read its counters through the edge.
+      const stats = (server: PqmcpServer): CryptoPoolStats => (server as unknown as { edge: { cryptoStats: CryptoPoolStats } }).edge.cryptoStats;
+      const byDefault = await startFeatureServer(cleanup, { cryptoWorkers: 1 });
+      const off = await startFeatureServer(cleanup, { cryptoWorkers: 1, inlineCryptoPerSecond: 0 });
+      for (const { url } of [byDefault, off]) await connectClient(cleanup, url, { backend: 'native' });
+      expect(stats(byDefault.server)).toMatchObject({ threads: 1, inlined: 2 });
+      expect(stats(off.server)).toMatchObject({ threads: 1, inlined: 0 });
+      await expect(startFeatureServer(cleanup, { inlineCryptoPerSecond: -1 })).rejects.toThrow(InvalidArgumentError);
+    } finally {
+      await cleanup.run();
+    }
+  });
+
   it('refuses bad options', async () => {
+    await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 1, ratePerSource: 0, inlineWhenIdle: -1 })).rejects.toThrow(/inlineCryptoPerSecond/);
+    await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 1, ratePerSource: 0, inlineWhenIdle: 1.5 })).rejects.toThrow(/inlineCryptoPerSecond/);
     await expect(CryptoPool.start(backend, 'native', key(), { workers: -1, maxQueue: 1, ratePerSource: 0 })).rejects.toThrow(InvalidArgumentError);
     await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 0, ratePerSource: 0 })).rejects.toThrow(/maxCryptoQueue/);
   });
