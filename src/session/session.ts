@@ -17,6 +17,9 @@
  *   authenticated close it is a TruncationError, never a clean close.
  * - Keys are updated automatically after `keyUpdateInterval` records in one direction,
  *   long before any AEAD limit; `updateKeys()` does it on demand.
+ * - This side asks the peer for an update (`updateKeys(true)`) at most once until the peer's
+ *   next KeyUpdate (RFC 9846 section 4.7.3): meanwhile updateKeys(true) sends
+ *   update_not_requested (`keyUpdateRequested` says so).
  * - A peer's update_requested is answered at most once until this side next sends
  *   application data (RFC 8446 section 4.6.3: a side that is silent answers many requests
  *   with a single update). The answer goes out just before that data (or with any
@@ -281,6 +284,11 @@ export class Session {
     return this.keyUpdateOwed;
   }
 
+  /** True while our own update_requested waits for the peer's KeyUpdate (updateKeys(true) then asks nothing more). */
+  get keyUpdateRequested(): boolean {
+    return this.awaitingKeyUpdate;
+  }
+
   /** The client's first flight (ClientHello). The server has nothing to say first. */
   start(): SessionOutput {
     if (this.started) throw new InvalidArgumentError('start() may be called once');
@@ -372,12 +380,18 @@ export class Session {
     return this.pending.length === 0 ? [] : this.sealing((out) => this.sealPending(out));
   }
 
-  /** Send a KeyUpdate now; with `requestPeer`, ask the peer to update its sending keys too. */
+  /**
+   * Send a KeyUpdate now; with `requestPeer`, ask the peer to update its sending keys too.
+   * While an earlier request is unanswered (`keyUpdateRequested`), the KeyUpdate goes out as
+   * update_not_requested: RFC 9846 section 4.7.3 forbids a second update_requested before the
+   * peer's next KeyUpdate. This side's keys are updated either way; the peer's answer to the
+   * earlier request is still coming.
+   */
   updateKeys(requestPeer = false): Uint8Array[] {
     if (this._state !== 'established' || this.sentClose) throw new ClosedError('key update needs an established session');
     return this.sealing((out) => {
       this.sealPending(out);
-      this.sendKeyUpdate(requestPeer, out);
+      this.sendKeyUpdate(requestPeer && !this.awaitingKeyUpdate, out);
     });
   }
 

@@ -12,7 +12,10 @@
  *   (byte arrays deeply, so wiping or advancing one copy never touches the other).
  *   Everything else is shared: functions, crypto backends, node:crypto KeyObjects, trust
  *   stores, errors. Properties named in SHARED are shared too (read-only data such as the
- *   local identity, the verified peer, the X-Wing ephemeral key pair).
+ *   local identity, the verified peer).
+ * - The client's X-Wing ephemeral key pair is copied (a plain object: its seed deeply), not
+ *   shared: the handshake disposes of the key pair it decapsulated with, and a disposed key
+ *   pair decapsulates no more, so each fork needs its own (it re-expands its seed once).
  * - It copies private fields by name, so it depends on the engines keeping their state in
  *   ordinary properties (no `#private` fields, no closures over mutable state). The
  *   self-check in harness.test.ts fails loudly if that ever stops being true.
@@ -29,7 +32,7 @@ const CLONEABLE = new Set<object>(
 );
 
 /** Read-only state shared between forks, by property name. */
-const SHARED = new Set(['backend', 'trust', 'identity', '_result', 'peer', 'ephemeral', 'aead', 'bugs']);
+const SHARED = new Set(['backend', 'trust', 'identity', '_result', 'peer', 'aead', 'bugs']);
 
 /** Let `fork` copy instances of this class (test classes register themselves). */
 export function registerForkable(ctor: { prototype: object }): void {

@@ -300,6 +300,31 @@ describe('key update', () => {
     expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('on the new key'))).events)).toEqual(['on the new key']);
   });
 
+  it('updateKeys(true) asks the peer at most once until the peer\'s next KeyUpdate (RFC 9846 4.7.3): meanwhile it sends update_not_requested', () => {
+    const pair = established(native, native);
+    expect(pair.client.keyUpdateRequested).toBe(false);
+    deliver(pair, 'c2s', pair.client.updateKeys(true));
+    expect(pair.client.keyUpdateRequested).toBe(true);
+    expect(pair.server.keyUpdatePending).toBe(true);
+    // The server answers (a KeyUpdate before its next record); the answer is still in flight.
+    const inFlight = pair.server.send(text('answered'));
+    expect(inFlight).toHaveLength(2);
+    expect(pair.server.keyUpdatePending).toBe(false);
+    // A second request now would be redundant: the client's keys are updated, the peer is not asked.
+    const before = pair.server.keyUpdates;
+    deliver(pair, 'c2s', pair.client.updateKeys(true));
+    expect(pair.server.keyUpdates).toBe(before + 1);
+    expect(pair.server.keyUpdatePending).toBe(false);
+    expect(pair.client.keyUpdateRequested).toBe(true);
+    // The answer arrives: the client may ask again, and the server owes a new answer.
+    expect(messagesOf(deliver(pair, 's2c', inFlight).events)).toEqual(['answered']);
+    expect(pair.client.keyUpdateRequested).toBe(false);
+    deliver(pair, 'c2s', pair.client.updateKeys(true));
+    expect(pair.server.keyUpdatePending).toBe(true);
+    expect(messagesOf(deliver(pair, 's2c', pair.server.send(text('again'))).events)).toEqual(['again']);
+    expect(messagesOf(deliver(pair, 'c2s', pair.client.send(text('both ways'))).events)).toEqual(['both ways']);
+  });
+
   it('maxKeyUpdatesPerCall: a batch of KeyUpdates is processed a few per call; the rest waits for drain(), in order, nothing lost', () => {
     const pair = established(native, native, { maxKeyUpdatesPerCall: 4 });
     const batch = Buffer.concat([...Array.from({ length: 10 }, () => pair.client.updateKeys(true)).flat(), ...pair.client.send(text('after ten'))]);
