@@ -31,11 +31,11 @@
  *   reading from the socket pauses (inbox.ts). Delivered entries are dropped from the
  *   queue as they go, so a queue that never empties stays small.
  * - A Session with `maxKeyUpdatesPerCall` or `maxMessagesPerCall` may stop at its cap
- *   (`stalled`): reading pauses and the rest is drained one call per event-loop turn, and
- *   only while the inbox has room (a socket read of tiny multi-message entries is decoded
- *   as it is delivered, not all at once). Stalled by its KeyUpdate ration (`keyUpdateRate`),
- *   it is drained after `keyUpdateWaitMs` instead; reading resumes only once nothing is
- *   left, so what waits is at most the socket reads that came before the pause.
+ *   (`stalled`), or at its KeyUpdate ration (`keyUpdateRate`): reading pauses and the rest is
+ *   drained by backlog.ts, at the ration's pace and only while the inbox has room. If the
+ *   socket closes meanwhile, what was read before still drains (its messages are delivered,
+ *   a close_notify among them is a clean close), then the connection ends; sends fail with
+ *   ClosedError from the moment the socket closed.
  * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
  *   shared by every connection of a listener (receive-budget.ts): above it, a connection
  *   whose partial message would grow stops reading until the budget frees up.
@@ -61,8 +61,10 @@ import type { ReceiveBudget } from './receive-budget.js';
 import { defer, unref, type Timer } from './timers.js';
 import { KeepAlive } from './keepalive.js';
 import { ReadPause } from './read-pause.js';
+import { Backlog } from './backlog.js';
 import { Inbox } from './inbox.js';
 import { Waiters } from './waiters.js';
+import { DrainWatch } from './drain-watch.js';
 import { Fifo } from './fifo.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
@@ -72,7 +74,6 @@ type Phase = 'handshaking' | 'open' | 'closing' | 'closed';
 
 type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
 
-const DRAIN_POLL_MS = 10;
 export { LARGE_RECORD };
 
 export class Connection {
@@ -96,15 +97,12 @@ export class Connection {
   private closeRequested = false;
   private failure: PqmcpError | undefined;
   private readonly writer: BatchWriter;
+  private readonly drain: DrainWatch;
   private readonly confirmWaiters = new Waiters();
   private readonly handshakeWaiters = new Waiters();
-  private readonly drainWaiters = new Waiters();
   private handshakeTimer: Timer | undefined;
   private keepAlive: KeepAlive | undefined;
   private closeTimer: Timer | undefined;
-  private drainTimer: ReturnType<typeof setInterval> | undefined;
-  /** Waiting for the KeyUpdate ration to refill (drainLater); cleared when the connection ends. */
-  private rationTimer: Timer | undefined;
   private resolveClosed!: () => void;
   private readonly events = new Fifo<AppEvent>();
   private dispatching = false;
@@ -112,8 +110,11 @@ export class Connection {
   private heldForDrain = false;
   /** Received messages not yet delivered (receive-side backpressure). */
   private readonly inbox: Inbox;
-  private drainScheduled = false;
   private readonly reading: ReadPause;
+  /** Records the stalled Session holds (backlog.ts). */
+  private readonly backlog: Backlog;
+  /** The socket closed while records were held: they drain, nothing is written any more. */
+  private socketGone = false;
   private readonly budgetMember = {
     resumeReading: (): void => this.reading.set('budget', false),
   };
@@ -126,7 +127,15 @@ export class Connection {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.reading = new ReadPause(socket, () => this.phase !== 'closed');
     this.inbox = new Inbox(options.highWaterMark);
-    this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.checkDrain(), (err) => this.socketError(err));
+    this.backlog = new Backlog({
+      session,
+      reading: this.reading,
+      live: () => this.phase !== 'closed' && !this.failure,
+      handle: (out) => this.handle(out),
+      drained: () => void (this.options.receiveBudget && this.accountPartial(this.options.receiveBudget)),
+    });
+    this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.drain.check(), (err) => this.socketError(err));
+    this.drain = new DrainWatch(() => socket.bufferedAmount + this.writer.queuedBytes, options.highWaterMark, () => this.heldForDrain, () => this.releaseHeld());
     this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
   }
 
@@ -136,7 +145,7 @@ export class Connection {
 
   /** Bytes written but not yet handed to the OS (the backpressure measure). */
   get bufferedAmount(): number {
-    return this.buffered();
+    return this.drain.buffered();
   }
 
   /** The error that ended the connection, if one did. */
@@ -155,7 +164,7 @@ export class Connection {
    */
   send(message: Uint8Array, confirm = false): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.phase === 'closing' || this.phase === 'closed' || this.closeRequested) return Promise.reject(new ClosedError());
+    if (this.phase === 'closing' || this.phase === 'closed' || this.closeRequested || this.socketGone) return Promise.reject(new ClosedError());
     try {
       this.session.queue(message); // sealed when the turn's batch is written (batch-writer.ts)
     } catch (err) {
@@ -165,7 +174,7 @@ export class Connection {
     if (this.failure) return Promise.reject(this.failure);
     if (!this.confirmed && confirm) return this.confirmWaiters.wait();
     if (this.phase === 'handshaking') return this.handshakeWaiters.wait();
-    return this.whenWritable();
+    return this.drain.whenWritable();
   }
 
   /**
@@ -218,7 +227,7 @@ export class Connection {
     }
     this.handle(this.session.receive(data));
     if (this.options.receiveBudget) this.accountPartial(this.options.receiveBudget);
-    this.drainLater();
+    this.backlog.schedule();
   }
 
   pong(): void {
@@ -233,6 +242,19 @@ export class Connection {
   }
 
   socketClosed(code: number): void {
+    if (this.phase === 'closed' || this.socketGone) return;
+    this.socketGone = true;
+    // Records read before the close and held by a cap or the KeyUpdate ration drain first.
+    if (this.backlog.endAfter(() => this.endOfStream(code))) {
+      this.keepAlive?.stop(); // no socket to ping
+      this.keepAlive = undefined;
+      return;
+    }
+    this.endOfStream(code);
+  }
+
+  /** The socket closed and nothing read is left: a clean close if the peer's close_notify came. */
+  private endOfStream(code: number): void {
     if (this.phase === 'closed') return;
     if (!this.failure && !this.closeRequested && this.session.state !== 'closed') {
       // The stream ended without the peer's authenticated close.
@@ -289,27 +311,6 @@ export class Connection {
     if (handshaking) this.flushNow();
   }
 
-  /**
-   * The Session stalled at a cap: pause reading, go on next turn (once at a time) if the
-   * inbox has room, else when it drains; stalled by the KeyUpdate ration, once it refills.
-   */
-  private drainLater(): void {
-    if (!this.session.stalled || this.drainScheduled || this.phase === 'closed') return;
-    this.reading.set('backlog', true);
-    this.drainScheduled = true;
-    const go = (): void => {
-      this.drainScheduled = false;
-      if (this.phase === 'closed' || this.failure || this.reading.has('inbox')) return; // dispatch() calls again
-      this.handle(this.session.drain());
-      if (this.options.receiveBudget) this.accountPartial(this.options.receiveBudget);
-      if (this.session.stalled && !this.failure) this.drainLater();
-      else this.reading.set('backlog', false);
-    };
-    const wait = this.session.keyUpdateWaitMs;
-    if (wait > 0) this.rationTimer = unref(setTimeout(go, wait));
-    else defer(go);
-  }
-
   /** Report the partial message held to the shared budget; pause reading while it says so. */
   private accountPartial(budget: ReceiveBudget): void {
     if (this.state === 'closed') return;
@@ -329,7 +330,7 @@ export class Connection {
       (result) => {
         if (settle()) {
           this.handle(this.session.resume(result));
-          this.drainLater();
+          this.backlog.schedule();
         }
         else if (result.op === 'encapsulate') result.sharedSecret.fill(0);
       },
@@ -391,6 +392,7 @@ export class Connection {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.stopLiveTimers();
+    this.backlog.stop();
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = undefined;
     this.writer.stop();
@@ -430,16 +432,13 @@ export class Connection {
 
   private stopLiveTimers(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    if (this.rationTimer) clearTimeout(this.rationTimer);
     this.keepAlive?.stop();
-    this.handshakeTimer = this.keepAlive = this.rationTimer = undefined;
+    this.handshakeTimer = this.keepAlive = undefined;
   }
 
   /** Reject (or, for a clean close, reject with ClosedError) every pending send(). */
   private settleWaiters(error: PqmcpError): void {
-    if (this.drainTimer) clearInterval(this.drainTimer);
-    this.drainTimer = undefined;
-    for (const waiters of [this.confirmWaiters, this.handshakeWaiters, this.drainWaiters]) waiters.rejectAll(error);
+    for (const waiters of [this.confirmWaiters, this.handshakeWaiters, this.drain]) waiters.rejectAll(error);
     // The connection is ending: what was held is delivered (in order, before the error).
     this.releaseHeld();
   }
@@ -466,14 +465,14 @@ export class Connection {
       if (event.type === 'message' && this.mustHoldDelivery()) {
         this.heldForDrain = true;
         this.dispatching = false;
-        this.watchDrain();
+        this.drain.watch();
         return;
       }
       this.events.shift();
       if (event.type === 'message') {
         if (this.inbox.remove(event.data.length) && this.reading.has('inbox')) {
           this.reading.set('inbox', false);
-          this.drainLater();
+          this.backlog.schedule();
         }
         this.call(() => this.onmessage?.(event.data));
         // Yield one microtask before anything else is delivered (even a message posted
@@ -494,7 +493,7 @@ export class Connection {
 
   /** Replies are backed up and the connection is live: hold received messages (see the file comment). */
   private mustHoldDelivery(): boolean {
-    return this.options.deliveryWaitsForDrain && this.phase === 'open' && !this.failure && !this.closeRequested && this.buffered() > this.options.highWaterMark;
+    return this.options.deliveryWaitsForDrain && this.phase === 'open' && !this.failure && !this.closeRequested && this.drain.over;
   }
 
   /** Run an application callback; a throw is reported once through onerror, never rethrown. */
@@ -512,32 +511,6 @@ export class Connection {
 
   // --- writing -----------------------------------------------------------------------------
 
-  private buffered(): number {
-    return this.socket.bufferedAmount + this.writer.queuedBytes;
-  }
-
-  private whenWritable(): Promise<void> {
-    if (this.buffered() <= this.options.highWaterMark) return Promise.resolve();
-    const drained = this.drainWaiters.wait();
-    this.watchDrain();
-    return drained;
-  }
-
-  /** Poll for the drain as well as hearing of it from write callbacks (a fallback). */
-  private watchDrain(): void {
-    if (this.drainTimer) return;
-    this.drainTimer = setInterval(() => this.checkDrain(), DRAIN_POLL_MS);
-    unref(this.drainTimer);
-  }
-
-  private checkDrain(): void {
-    if ((this.drainWaiters.size === 0 && !this.heldForDrain) || this.buffered() > this.options.highWaterMark) return;
-    if (this.drainTimer) clearInterval(this.drainTimer);
-    this.drainTimer = undefined;
-    this.drainWaiters.resolveAll();
-    this.releaseHeld();
-  }
-
   /** Resume delivery held for the drain (also when the connection ends: nothing will drain). */
   private releaseHeld(): void {
     if (!this.heldForDrain) return;
@@ -548,10 +521,10 @@ export class Connection {
   }
 
   private enqueue(chunks: Uint8Array[]): void {
-    if (this.phase !== 'closed') this.writer.enqueue(chunks);
+    if (this.phase !== 'closed' && !this.socketGone) this.writer.enqueue(chunks);
   }
 
   private flushNow(): void {
-    if (this.phase !== 'closed') this.writer.flushNow();
+    if (this.phase !== 'closed' && !this.socketGone) this.writer.flushNow();
   }
 }
