@@ -24,6 +24,7 @@
  *   machine's idle core and CPU on both threads (docs/benchmarks.md, issue 12). That budget
  *   bounds the event loop's share of handshake crypto; a pool that is busy, or a flood that
  *   spends the budget, goes to the workers as before. Rate and queue apply to it alike.
+ *   Only with native ML-KEM and ML-DSA (Node >= 24.7): the portable ones take many ms a job.
  *
  * Sharp edges:
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
@@ -60,7 +61,7 @@ export interface CryptoPoolOptions {
   /** Clock in ms (tests). Default performance.now. */
   now?: () => number;
   // --- speed (issue 12): crypto on the event loop while the pool is idle ---
-  /** Jobs per second that may run on the event loop while no worker is busy and nothing waits; 0 (default): never. */
+  /** Jobs per second that may run on the event loop while no worker is busy and nothing waits (native ML-KEM and ML-DSA only); 0 (default): never. */
   inlineWhenIdle?: number;
 }
 
@@ -112,8 +113,11 @@ export class CryptoPool {
   ) {
     this.now = options.now ?? (() => performance.now());
     this.rates = new SourceRates({ rate: options.ratePerSource, now: this.now }, 'handshakeRatePerSource');
+    // Only where the jobs are cheap (~0.2 ms encapsulation, ~1 ms signature natively): the
+    // portable ML-KEM / ML-DSA take many ms a job, which the event loop must not stall for.
     const perSecond = options.inlineWhenIdle ?? 0;
-    this.inlineBudget = perSecond > 0 ? new TokenBucket(perSecond, perSecond, this.now()) : undefined;
+    const native = backend.report.mlkem === 'native' && backend.report.mldsa === 'native';
+    this.inlineBudget = perSecond > 0 && native ? new TokenBucket(perSecond, perSecond, this.now()) : undefined;
   }
 
   /**

@@ -6,7 +6,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
-import { compositeVerify } from '../../src/crypto/composite.js';
+import { compositeKeygen, compositeVerify } from '../../src/crypto/composite.js';
+import { createNobleBackend } from '../../src/crypto/noble.js';
 import { ClosedError, InvalidArgumentError, InvalidKeyError, ServerBusyError } from '../../src/errors.js';
 import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
 import { CryptoPool } from '../../src/transport/crypto-pool.js';
@@ -153,7 +154,9 @@ describe('CryptoPool', () => {
   });
 
   // --- speed (issue 12): inlineWhenIdle ---
-  it('inlineWhenIdle: while no worker is busy and nothing waits, a job runs on the event loop, within its budget per second', async () => {
+  const nativePq = backend.report.mlkem === 'native' && backend.report.mldsa === 'native';
+
+  it.runIf(nativePq)('inlineWhenIdle: while no worker is busy and nothing waits, a job runs on the event loop, within its budget per second', async () => {
     let now = 0;
     const p = await pool({ workers: 1, inlineWhenIdle: 2, now: () => now });
     const text = new TextEncoder();
@@ -178,7 +181,7 @@ describe('CryptoPool', () => {
     await expect(Promise.all([a, b, c])).resolves.toHaveLength(3);
   });
 
-  it('inlineWhenIdle: an error on the event loop comes back typed, like a worker\'s; nothing is inlined without worker threads or budget', async () => {
+  it.runIf(nativePq)('inlineWhenIdle: an error on the event loop comes back typed, like a worker\'s; nothing is inlined without worker threads or budget', async () => {
     const p = await pool({ workers: 1, inlineWhenIdle: 10 });
     const bad = publicKey.slice();
     bad.fill(0, bad.length - 32); // X25519 part all zero: low order
@@ -194,7 +197,7 @@ describe('CryptoPool', () => {
     expect(off.stats.inlined).toBe(0); // default 0: always the worker
   });
 
-  it('a listener serves an idle handshake\'s encapsulation and signature on the event loop by default (inlineCryptoPerSecond 100); 0 keeps them on the workers', async () => {
+  it.runIf(nativePq)('a listener serves an idle handshake\'s encapsulation and signature on the event loop by default (inlineCryptoPerSecond 100); 0 keeps them on the workers', async () => {
     const cleanup = new Cleanup();
     try {
       // The listener's crypto pool is internal: read its counters through the edge.
@@ -208,6 +211,14 @@ describe('CryptoPool', () => {
     } finally {
       await cleanup.run();
     }
+  });
+
+  it('inlineWhenIdle: never with portable ML-KEM / ML-DSA (many ms a job: the event loop must not stall for one)', async () => {
+    const noble = createNobleBackend();
+    const p = await CryptoPool.start(noble, 'noble', compositeKeygen(noble, new Uint8Array(64).fill(9)), { workers: 1, maxQueue: 64, ratePerSource: 0, inlineWhenIdle: 100 });
+    pools.push(p);
+    await expect(p.run('s', { op: 'encapsulate', publicKey })).resolves.toMatchObject({ op: 'encapsulate' });
+    expect(p.stats).toMatchObject({ threads: 1, inlined: 0 });
   });
 
   it('refuses bad options', async () => {
