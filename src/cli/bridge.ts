@@ -23,10 +23,12 @@
  *   serves the AEAD and classical curves while ML-KEM and ML-DSA are the portable ones.
  * - --expect names the server (like a TLS hostname check), --expect-prefix a set of them;
  *   only an explicit --any-server accepts whatever server the trust file vouches for.
+ * - A plaintext (unauthenticated) alert from the server is reported with a hint at what to
+ *   check (alert-hints.ts), marked unauthenticated; the code stays ERR_PEER_ABORTED.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { PeerAlertError, PqmcpError } from '../errors.js';
-import { PqmcpClientTransport } from '../transport/client.js';
+import { PeerAbortedError, PeerAlertError, PqmcpError } from '../errors.js';
+import { PqmcpClientTransport, anyServerWarningGiven } from '../transport/client.js';
 import { SUITE_NAMES } from '../wire/messages.js';
 import { describeBackend, selectBackend } from '../crypto/select.js';
 import type { HandshakeResult } from '../handshake/types.js';
@@ -39,7 +41,8 @@ import { loadOwnIdentity } from './files.js';
 import { notAdmittedReason } from './admission.js';
 import { CliError, asUsage, errorLine } from './output.js';
 import { normaliseNameConstraints } from '../identity/name-constraints.js';
-import { checkEndpoint } from '../handshake/endpoint.js';
+import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
+import { plaintextAlertHint } from './alert-hints.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
 import { FileTicketStore } from './tickets.js';
 
@@ -68,7 +71,11 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
   const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
   const trust = await loadTrustStore(trustPath, { revocations: list(p, 'revocations') });
   const log = (text: string): void => ctx.output.err(`pqmcp connect: ${text}`);
-  if (anyServer) log('warning: --any-server: any server your trust file vouches for is accepted');
+  if (anyServer) {
+    // One warning for one choice: this one, in the flags' words, instead of the library's SecurityWarning too.
+    log('warning: --any-server: ANY server your trust file vouches for is accepted at this URL (every agent a trusted issuer gave a server credential); use --expect <id> or --expect-prefix <prefix> unless every trusted agent may serve');
+    anyServerWarningGiven();
+  }
   const hooks = connectPinHooks(p, log);
 
   const ticketsPath = str(p, 'tickets');
@@ -161,6 +168,11 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
     };
 
     const explain = (err: PqmcpError): unknown => {
+      // A plaintext alert before any keys: unauthenticated, but a hint helps (alert-hints.ts).
+      if (err instanceof PeerAbortedError) {
+        const hint = plaintextAlertHint(err.peerAlert, { endpoint: endpoint ?? endpointOfUrl(parsedUrl), endpointGiven: endpoint !== undefined, tickets: tickets !== undefined });
+        return new CliError(err.code, hint, 1, { cause: err });
+      }
       if (err instanceof PeerAlertError && received === 0) {
         return new CliError(err.code, `the server refused this agent: ${err.message}`, 1, { cause: err });
       }

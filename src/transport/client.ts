@@ -132,6 +132,15 @@ const noop = (): void => {};
 let warnedAnyServer = false;
 
 /** The one-time warning of allowAnyServer (process.emitWarning where there is a process, else console.warn). */
+/**
+ * For a caller that warns about allowAnyServer itself, in its own words (the `pqmcp connect`
+ * bridge, about --any-server): the library's one-time SecurityWarning is then not emitted,
+ * so one choice gives one warning. Not exported from the package.
+ */
+export function anyServerWarningGiven(): void {
+  warnedAnyServer = true;
+}
+
 function warnAnyServer(): void {
   if (warnedAnyServer) return;
   warnedAnyServer = true;

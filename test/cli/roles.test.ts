@@ -128,10 +128,24 @@ describe('connect --expect-prefix, serve --endpoint, connect --endpoint', () => 
     expect(await named.process.exited).toBe(0);
     const other = await bridge(url, ['--expect', SERVER_ID, '--endpoint', 'svc:billing']);
     expect(other.code).toBe(1);
-    // The refusal comes before any keys: the bridge hears a plaintext (unauthenticated) alert 100.
-    expect(other.stderr).toContain('peer aborted the handshake (unauthenticated alert 100)');
+    // The refusal comes before any keys: the bridge hears a plaintext (unauthenticated) alert 100,
+    // still ERR_PEER_ABORTED, with a hint at what to check, marked unauthenticated.
+    expect(other.stderr).toContain('the server refused the endpoint "svc:billing" (unauthenticated alert 100, endpointMismatch: a plaintext alert, which anyone on the path could have sent)');
+    expect(other.stderr).toContain("check --endpoint against the gateway's serve --endpoint (ERR_PEER_ABORTED)");
+    expect(other.answer!['error']).toMatchObject({ message: expect.stringContaining('check --endpoint') });
     await gateway.waitForStderr(/ERR_ENDPOINT_MISMATCH/);
     const bad = await cli(['connect', url, '--identity', alice.key, '--trust', trust, '--expect', SERVER_ID, '--endpoint', 'no spaces please']);
     expect(bad.code).toBe(2);
+  }, 90_000);
+
+  it('connect --any-server warns once, in the flags\' words (no second SecurityWarning from the library)', async () => {
+    const any = await bridge(url, ['--any-server']);
+    expect(any.answer!['result'], `${JSON.stringify(any.answer)} ${any.stderr}`).toBeDefined();
+    any.process.child.stdin!.end();
+    expect(await any.process.exited).toBe(0);
+    const warnings = any.stderr.split('\n').filter((l) => /warning/i.test(l));
+    expect(warnings).toEqual([expect.stringContaining('pqmcp connect: warning: --any-server: ANY server your trust file vouches for is accepted')]);
+    expect(any.stderr).not.toContain('SecurityWarning');
+    expect(any.stderr).not.toContain('PQMCP_ALLOW_ANY_SERVER');
   }, 90_000);
 });
