@@ -130,6 +130,14 @@ describe.each(PAIRINGS)('$name, through pqmcp connect and pqmcp serve', (pairing
     if (pairing.client === 2 && pairing.negotiation !== 'default') {
       await s.gateway.waitForStderr(/session [0-9a-f]{8} ended: \S+, 1 message in, 1 out/);
       expect(s.gateway.stderr.match(started)).toHaveLength(2);
+      // One after the other, never both at once: the SDK reaps the probe's process before it
+      // starts the real one, so the probe's session has ended before the real one starts.
+      const log = s.gateway.stderr;
+      const [probe, real] = [...log.matchAll(started)];
+      const probeId = probe![0].match(/session ([0-9a-f]{8})/)![1];
+      const probeEnded = log.indexOf(`session ${probeId} ended:`);
+      expect(probeEnded).toBeGreaterThan(probe!.index!);
+      expect(probeEnded).toBeLessThan(real!.index!);
     } else {
       expect(s.gateway.stderr.match(started)).toHaveLength(1);
     }
