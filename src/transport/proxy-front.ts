@@ -6,7 +6,8 @@
  *   accept ── peer not a trusted proxy ──> destroyed unread, reported ('untrusted-peer')
  *     │ slot of the PROXY's address (global cap only), deadline proxyHeaderTimeoutMs
  *     ├── bad / too long / late header ──> destroyed, reported ('malformed', 'too-long', 'timeout')
- *     ├── closed before a header ─────────> dropped quietly (a proxy's TCP health check)
+ *     ├── closed before a header ─────────> dropped quietly (a proxy's TCP health check;
+ *     │                                     one reset before its accept has no peer at all)
  *     │ header read: slot of the CLIENT's address (per-source cap), deadline firstFlightTimeoutMs
  *     └── HTTP server ── upgrade request ──> upgraded(): slot released; the WebSocket then
  *                                             takes its own pending-handshake slot (edge.ts)
@@ -81,10 +82,16 @@ export class ProxyFront<T> {
 
   accept(socket: Socket, handOver: (socket: Socket) => void, report: Report): void {
     const peer = socket.remoteAddress;
+    // Reset before we got to it (HAProxy's TCP health checks close with a reset): no peer
+    // to judge, nothing to read or report.
+    if (peer === undefined) {
+      socket.destroy();
+      return;
+    }
     if (!this.trusted.has(peer)) {
       socket.destroy();
       this.refusedDirect++;
-      report(new ProxyProtocolError('untrusted-peer', `direct connection from ${peer ?? 'an unknown address'} refused: this listener takes connections only from its trusted proxies, with a PROXY protocol header`), peer);
+      report(new ProxyProtocolError('untrusted-peer', `direct connection from ${peer} refused: this listener takes connections only from its trusted proxies, with a PROXY protocol header`), peer);
       return;
     }
     let address = peer;
