@@ -24,7 +24,13 @@ import type { MessageSocket } from './connection-types.js';
 import { defer } from './timers.js';
 import { socketMessages } from './write-batches.js';
 
-/** Unsealed bytes that make `schedule()` flush at once: a multi-message record nearly full (its 2 bytes per message included). */
+/**
+ * Unsealed message bytes that make `schedule()` flush at once. Counted without the 2-byte
+ * length each message takes in a multi-message record: the 4 KiB left of the 64 KiB record
+ * covers them for messages of 30 bytes and more (the smallest JSON-RPC message), so this is
+ * about one record. Smaller messages spill into more records (and up to 1024 messages per
+ * record): 1-byte messages flush every 61,440, as 60 records in one socket message.
+ */
 export const EAGER_FLUSH = 60 * 1024;
 /** The largest message that can trigger the early flush. */
 export const EAGER_MESSAGE = 1024;

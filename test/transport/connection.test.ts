@@ -170,6 +170,40 @@ describe('Connection', () => {
     await client.close();
   });
 
+  it('early flushes keep the order: tiny messages past EAGER_FLUSH, then close() in the same turn, arrive in order before a clean close', async () => {
+    const { client, server } = pair();
+    const got: number[] = [];
+    const events: string[] = [];
+    server.onmessage = (d) => void got.push(d[0]! | (d[1]! << 8));
+    server.onerror = (e) => void events.push(`error ${e.code}`);
+    server.onclose = () => void events.push('close');
+    client.start();
+    await client.send(Uint8Array.of(0xff, 0xff, 0));
+    await waitFor(() => got.length === 1, 5_000, 'first');
+    const total = 3 * Math.ceil(EAGER_FLUSH / 200) + 17; // three early flushes, then the rest at close
+    for (let i = 0; i < total; i++) void client.send(new Uint8Array(200).fill(7).fill(i & 0xff, 0, 1).fill(i >> 8, 1, 2));
+    const closed = client.close(); // same turn: seals what is left, then close_notify
+    await closed;
+    await waitFor(() => events.includes('close'), 5_000, 'server close');
+    expect(got.slice(1)).toEqual(Array.from({ length: total }, (_, i) => i));
+    expect(events).toEqual(['close']);
+  });
+
+  it('early flushes from inside a delivery (a synchronous reply burst) keep the order of the replies', async () => {
+    const { client, server } = pair();
+    const got: number[] = [];
+    client.onmessage = (d) => void got.push(d[0]! | (d[1]! << 8));
+    const total = 2 * Math.ceil(EAGER_FLUSH / 100) + 5;
+    server.onmessage = () => {
+      for (let i = 0; i < total; i++) void server.send(new Uint8Array(100).fill(i & 0xff, 0, 1).fill(i >> 8, 1, 2));
+    };
+    client.start();
+    await client.send(bytes('go'));
+    await waitFor(() => got.length === total, 5_000, 'replies');
+    expect(got).toEqual(Array.from({ length: total }, (_, i) => i));
+    await client.close();
+  });
+
   it('pauses reading while more than 1024 received messages wait for delivery (two multi-message records in one read)', async () => {
     const { client, server, a } = pair();
     let pauses = 0;
