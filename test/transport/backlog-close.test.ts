@@ -62,6 +62,32 @@ describe('the peer closes its socket while the server holds records behind the K
     expect(session.state).toBe('closed');
   });
 
+  it('the same for records held by the per-turn message cap: 5000 notifications and close_notify in one read, then a reset', { timeout: 30_000 }, async () => {
+    const log = await honestServer(cleanup);
+    const h = await HostileClient.connect(log.url, attackerAs(), {}, cleanup);
+    await h.handshake;
+    await h.write(h.attacker.sendApplication(INITIALIZE));
+    await waitFor(() => h.attacker.messages.length === 1, 10_000, 'initialize response');
+    await waitFor(() => log.sessions.length === 1, 5_000, 'the session');
+    const transport = log.sessions[0]!;
+    let seen = 0;
+    const deliver = transport.onmessage!;
+    transport.onmessage = (m, extra) => {
+      // The first of them is delivered from the server's first read: reset the connection now,
+      // while 1024 a turn (MAX_MESSAGES_PER_TURN) leaves most of them held.
+      if (seen++ === 0) h.tcp.resetAndDestroy();
+      deliver.call(transport, m, extra);
+    };
+    const total = 5000;
+    // Each notification its own record (the attacker seals one per call), all in one WebSocket message.
+    const records = [...Array.from({ length: total }, () => h.attacker.sendApplication(jsonrpc({ method: 'notifications/pqmcp-test/n' }))).flat(), ...h.attacker.sendAlert(Alert.closeNotify)];
+    await h.write([concat(...records)]);
+    await waitFor(() => log.transportEvents.includes('close'), 15_000, 'the server transport closed');
+    expect(seen).toBe(total);
+    expect(log.transportErrors).toEqual([]);
+    expect(log.transportEvents).toEqual(['close']);
+  });
+
   it('without a close_notify, what was held is still delivered and the end reads as truncation', { timeout: 30_000 }, async () => {
     const log = await honestServer(cleanup, { keyUpdateRate: 20 });
     const h = await HostileClient.connect(log.url, attackerAs(), {}, cleanup);
