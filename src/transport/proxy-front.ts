@@ -6,6 +6,7 @@
  *   accept ── peer not a trusted proxy ──> destroyed unread, reported ('untrusted-peer')
  *     │ slot of the PROXY's address (global cap only), deadline proxyHeaderTimeoutMs
  *     ├── bad / too long / late header ──> destroyed, reported ('malformed', 'too-long', 'timeout')
+ *     ├── evicted for a newer one ────────> HTTP 503 (Retry-After: 1), reported (ERR_SERVER_BUSY)
  *     ├── closed before a header ─────────> dropped quietly (a proxy's TCP health check;
  *     │                                     one reset before its accept has no peer at all)
  *     │ header read: slot of the CLIENT's address (per-source cap), deadline firstFlightTimeoutMs
@@ -29,9 +30,14 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HandshakeTimeoutError, ProxyProtocolError, type PqmcpError } from '../errors.js';
+import { HandshakeTimeoutError, ProxyProtocolError, ServerBusyError, type PqmcpError } from '../errors.js';
 import type { TrustedProxies } from './admission.js';
 import { parseProxyHeader } from './proxy-protocol.js';
+
+const BUSY_BODY = 'server busy: too many pending connections, try again later\n';
+const BUSY_ANSWER =
+  'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+  `Content-Length: ${Buffer.byteLength(BUSY_BODY)}\r\n\r\n${BUSY_BODY}`;
 
 /** Where failures go: the error and the best address known for the connection. */
 export type Report = (error: PqmcpError, remoteAddress: string | undefined) => void;
@@ -97,7 +103,14 @@ export class ProxyFront<T> {
     let address = peer;
     const fail = (error: PqmcpError): void => {
       if (socket.destroyed) return;
-      socket.destroy();
+      // Evicted for a newer connection: say so in HTTP (503), which the pqmcp client takes
+      // as ERR_SERVER_BUSY and retries; anything else is closed without a word.
+      if (error instanceof ServerBusyError) {
+        socket.end(BUSY_ANSWER);
+        socket.setTimeout(1_000, () => socket.destroy());
+      } else {
+        socket.destroy();
+      }
       report(error, address);
     };
     const entry: Raw<T> = {
