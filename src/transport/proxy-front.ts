@@ -6,7 +6,9 @@
  *   accept ── peer not a trusted proxy ──> destroyed unread, reported ('untrusted-peer')
  *     │ slot of the PROXY's address (global cap only), deadline proxyHeaderTimeoutMs
  *     ├── bad / too long / late header ──> destroyed, reported ('malformed', 'too-long', 'timeout')
- *     ├── closed before a header ─────────> dropped quietly (a proxy's TCP health check)
+ *     ├── evicted for a newer one ────────> HTTP 503 (Retry-After: 1), reported (ERR_SERVER_BUSY)
+ *     ├── closed before a header ─────────> dropped quietly (a proxy's TCP health check;
+ *     │                                     one reset before its accept has no peer at all)
  *     │ header read: slot of the CLIENT's address (per-source cap), deadline firstFlightTimeoutMs
  *     └── HTTP server ── upgrade request ──> upgraded(): slot released; the WebSocket then
  *                                             takes its own pending-handshake slot (edge.ts)
@@ -28,9 +30,14 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HandshakeTimeoutError, ProxyProtocolError, type PqmcpError } from '../errors.js';
+import { HandshakeTimeoutError, ProxyProtocolError, ServerBusyError, type PqmcpError } from '../errors.js';
 import type { TrustedProxies } from './admission.js';
 import { parseProxyHeader } from './proxy-protocol.js';
+
+const BUSY_BODY = 'server busy: too many pending connections, try again later\n';
+const BUSY_ANSWER =
+  'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+  `Content-Length: ${Buffer.byteLength(BUSY_BODY)}\r\n\r\n${BUSY_BODY}`;
 
 /** Where failures go: the error and the best address known for the connection. */
 export type Report = (error: PqmcpError, remoteAddress: string | undefined) => void;
@@ -81,16 +88,29 @@ export class ProxyFront<T> {
 
   accept(socket: Socket, handOver: (socket: Socket) => void, report: Report): void {
     const peer = socket.remoteAddress;
+    // Reset before we got to it (HAProxy's TCP health checks close with a reset): no peer
+    // to judge, nothing to read or report.
+    if (peer === undefined) {
+      socket.destroy();
+      return;
+    }
     if (!this.trusted.has(peer)) {
       socket.destroy();
       this.refusedDirect++;
-      report(new ProxyProtocolError('untrusted-peer', `direct connection from ${peer ?? 'an unknown address'} refused: this listener takes connections only from its trusted proxies, with a PROXY protocol header`), peer);
+      report(new ProxyProtocolError('untrusted-peer', `direct connection from ${peer} refused: this listener takes connections only from its trusted proxies, with a PROXY protocol header`), peer);
       return;
     }
     let address = peer;
     const fail = (error: PqmcpError): void => {
       if (socket.destroyed) return;
-      socket.destroy();
+      // Evicted for a newer connection: say so in HTTP (503), which the pqmcp client takes
+      // as ERR_SERVER_BUSY and retries; anything else is closed without a word.
+      if (error instanceof ServerBusyError) {
+        socket.end(BUSY_ANSWER);
+        socket.setTimeout(1_000, () => socket.destroy());
+      } else {
+        socket.destroy();
+      }
       report(error, address);
     };
     const entry: Raw<T> = {

@@ -89,7 +89,8 @@ frontend pqmcp_front
   bind ${host}:${port}
   default_backend pqmcp
 backend pqmcp
-  server gateway 127.0.0.1:${target} send-proxy-v2
+  # Health checks every 200 ms: with send-proxy-v2 they carry a LOCAL header, then close.
+  server gateway 127.0.0.1:${target} send-proxy-v2 check inter 200ms
 `,
   );
   await startProxy(cleanup, 'haproxy', [HAPROXY!, '-db', '-f', join(prefix, 'haproxy.cfg')], prefix, host, port);
@@ -188,6 +189,13 @@ for (const proxy of PROXIES) {
         await flood.stop();
       }
       await waitFor(() => server.pendingHandshakes === 0, 10_000, 'listener idle');
+    });
+
+    it('the proxy\'s own health checks are taken quietly: no report, no slot left', async () => {
+      const before = errors.length;
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(errors.slice(before).filter((e) => e.remoteAddress !== `127.0.0.${proxy.flood}`)).toEqual([]);
+      await waitFor(() => server.pendingHandshakes === 0, 5_000, 'no slot left');
     });
 
     it('a client that bypasses the proxy is refused before any HTTP', async () => {

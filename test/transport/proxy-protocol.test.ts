@@ -330,14 +330,18 @@ describe('a proxyProtocol listener (real sockets, a test relay as the trusted pr
   it('per-source limits apply to the reported client: idle connections of one client evict only each other', async () => {
     const p = await start({ maxPendingPerSource: 4, firstFlightTimeoutMs: 5_000 });
     const idle: Socket[] = [];
+    const answers: Promise<Buffer>[] = [];
     for (let i = 0; i < 12; i++) {
       const s = await raw(p.server);
+      answers.push(closed(s));
       s.write(v2Header({ src: '127.0.0.58' }));
       idle.push(s);
     }
     await waitFor(() => p.errors.length === 8, 5_000, 'eight evictions');
     expect(p.errors.every((e) => e.error instanceof ServerBusyError && e.remoteAddress === '127.0.0.58')).toBe(true);
     expect(p.server.pendingHandshakes).toBe(4);
+    // The evicted ones (the oldest) were told in HTTP: 503, which the pqmcp client retries.
+    for (const answer of answers.slice(0, 8)) expect((await answer).toString('latin1')).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n[^]*Retry-After: 1\r\n/);
     // Another client through the same proxy is not touched by them.
     const r = await relay(p.server, '127.0.0.46');
     const { client } = await connectClient(cleanup, r.url, { backend: 'native', busyRetry: false, webSocketOptions: { localAddress: '127.0.0.59' } });
