@@ -6,7 +6,8 @@
  *   accept ── peer not a trusted proxy ──> destroyed unread, reported ('untrusted-peer')
  *     │ slot of the PROXY's address (global cap only), deadline proxyHeaderTimeoutMs
  *     ├── bad / too long / late header ──> destroyed, reported ('malformed', 'too-long', 'timeout')
- *     ├── evicted for a newer one ────────> HTTP 503 (Retry-After: 1), reported (ERR_SERVER_BUSY)
+ *     ├── evicted for a newer one ────────> HTTP 503 (Retry-After: 1), reported (ERR_SERVER_BUSY),
+ *     │                                     destroyed 1 s later whatever it sends; never read again
  *     ├── closed before a header ─────────> dropped quietly (a proxy's TCP health check;
  *     │                                     one reset before its accept has no peer at all)
  *     │ header read: slot of the CLIENT's address (per-source cap), deadline firstFlightTimeoutMs
@@ -38,6 +39,9 @@ const BUSY_BODY = 'server busy: too many pending connections, try again later\n'
 const BUSY_ANSWER =
   'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n' +
   `Content-Length: ${Buffer.byteLength(BUSY_BODY)}\r\n\r\n${BUSY_BODY}`;
+
+/** How long an evicted connection has to read its 503 before it is destroyed (whatever it sends meanwhile). */
+const BUSY_GRACE_MS = 1_000;
 
 /** Where failures go: the error and the best address known for the connection. */
 export type Report = (error: PqmcpError, remoteAddress: string | undefined) => void;
@@ -103,11 +107,18 @@ export class ProxyFront<T> {
     let address = peer;
     const fail = (error: PqmcpError): void => {
       if (socket.destroyed) return;
+      // Whatever happens, a header that arrives now is not read (it would take a new slot).
+      // (Only other connections' admissions call this: never before onReadable exists.)
+      socket.off('readable', onReadable);
       // Evicted for a newer connection: say so in HTTP (503), which the pqmcp client takes
-      // as ERR_SERVER_BUSY and retries; anything else is closed without a word.
+      // as ERR_SERVER_BUSY and retries; anything else is closed without a word. The grace
+      // for the answer is fixed, not an idle timeout: bytes the peer goes on sending (a
+      // request trickled a byte at a time) must not keep a connection that holds no slot.
       if (error instanceof ServerBusyError) {
         socket.end(BUSY_ANSWER);
-        socket.setTimeout(1_000, () => socket.destroy());
+        const grace = setTimeout(() => socket.destroy(), BUSY_GRACE_MS);
+        grace.unref();
+        socket.once('close', () => clearTimeout(grace));
       } else {
         socket.destroy();
       }
