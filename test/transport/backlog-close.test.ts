@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { concat } from '../../src/bytes.js';
 import { Alert, TruncationError } from '../../src/errors.js';
 import { MAX_KEY_UPDATES_IN_A_ROW, type Session } from '../../src/session/session.js';
+import { AFTER_CLOSE_DRAIN_MS } from '../../src/transport/backlog.js';
 import type { PqmcpServerTransport } from '../../src/transport/server-transport.js';
 import { Cleanup, waitFor } from '../helpers/mcp.js';
 import { HostileClient } from '../adversarial/socket-harness.js';
@@ -116,5 +117,33 @@ describe('the peer closes its socket while the server holds records behind the K
     expect(log.transportErrors).toHaveLength(1);
     expect(log.transportErrors[0]).toBeInstanceOf(TruncationError);
     expect(log.transportEvents).toEqual(['error', 'close']);
+  });
+
+  it(`bounded in time: what cannot drain within AFTER_CLOSE_DRAIN_MS of the close is dropped, the end reads as truncation, and the connection is gone (review 3)`, { timeout: 40_000 }, async () => {
+    // One KeyUpdate a second, one at a time: the 61 held would take a minute to drain.
+    const log = await honestServer(cleanup, { keyUpdateRate: { rate: 1, burst: 1 } });
+    const h = await HostileClient.connect(log.url, attackerAs(), {}, cleanup);
+    await h.handshake;
+    await h.write(h.attacker.sendApplication(INITIALIZE));
+    await waitFor(() => h.attacker.messages.length === 1, 10_000, 'initialize response');
+    await waitFor(() => log.sessions.length === 1, 5_000, 'the session');
+    const transport = log.sessions[0]!;
+    const session = sessionOf(transport);
+    const seen: string[] = [];
+    const deliver = transport.onmessage!;
+    transport.onmessage = (m, extra) => {
+      seen.push((m as { method?: string }).method ?? '?');
+      deliver.call(transport, m, extra);
+    };
+    const note = (name: string) => h.attacker.sendApplication(jsonrpc({ method: `notifications/pqmcp-test/${name}` }));
+    await h.write([concat(...Array.from({ length: 31 }, () => h.attacker.sendKeyUpdate(false)).flat(), ...note('never'), ...h.attacker.sendAlert(Alert.closeNotify))]);
+    await waitFor(() => session.stalled, 10_000, 'the server stalled by the ration');
+    h.tcp.resetAndDestroy();
+    await waitFor(() => log.transportEvents.includes('close'), AFTER_CLOSE_DRAIN_MS + 10_000, 'the server transport closed');
+    // Ended by the deadline, not by draining: most KeyUpdates, the message and the close_notify were dropped.
+    expect(session.keyUpdates).toBeLessThan(31);
+    expect(seen).toEqual([]);
+    expect(log.transportErrors.map((e) => e.constructor)).toEqual([TruncationError]);
+    expect(session.state).toBe('failed');
   });
 });
