@@ -23,7 +23,7 @@
  * confused with a TLS key; there is no early secret; the exporter secret covers the
  * client's Finished, so exported values bind both authenticated identities.
  */
-import { utf8Encode } from '../bytes.js';
+import { copyBytes, utf8Encode } from '../bytes.js';
 import type { CryptoBackend, RunningHash } from '../crypto/types.js';
 import { Writer } from '../wire/writer.js';
 
@@ -59,8 +59,8 @@ function constants(backend: CryptoBackend): { salt: Uint8Array; empty: Uint8Arra
   if (c === undefined) CONSTANTS.set(backend, (c = { salt: backend.sha256(utf8Encode('PQMCP/1')), empty: backend.sha256(EMPTY) }));
   return c;
 }
-export const protocolSalt = (backend: CryptoBackend): Uint8Array => constants(backend).salt.slice();
-export const emptyHash = (backend: CryptoBackend): Uint8Array => constants(backend).empty.slice();
+export const protocolSalt = (backend: CryptoBackend): Uint8Array => copyBytes(constants(backend).salt);
+export const emptyHash = (backend: CryptoBackend): Uint8Array => copyBytes(constants(backend).empty);
 
 export interface TrafficKeys {
   key: Uint8Array;

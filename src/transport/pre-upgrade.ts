@@ -19,6 +19,8 @@
  *   pqmcp client retries it as ERR_SERVER_BUSY), then destroyed within `LINGER_MS` if its
  *   peer does not close first; at most `MAX_LINGERING` wait like that at once, any more
  *   are destroyed unanswered, so a fast flood cannot turn evictions into held descriptors.
+ *   The HTTP server may go on parsing an evicted connection meanwhile: the listener answers
+ *   nothing more on a socket no longer writable (server.ts).
  *   Past its deadline a connection is destroyed without a word. Both are reported.
  * - A connection already answering a request (its response ended) is destroyed instead of
  *   answered twice.
@@ -83,7 +85,10 @@ export class PreUpgrade<T> {
       // as ERR_SERVER_BUSY and retries; anything else is closed without a word.
       if (error instanceof ServerBusyError && !socket.writableEnded && this.lingering < MAX_LINGERING) {
         this.lingering++;
+        // A fixed timer, not an idle timeout: bytes the peer goes on sending (a request
+        // trickled a byte at a time) must not keep a connection that holds no slot.
         const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+        timer.unref();
         socket.once('close', () => {
           this.lingering--;
           clearTimeout(timer);
@@ -106,6 +111,11 @@ export class PreUpgrade<T> {
     this.holder.release(entry.ticket);
     entry.address = account.address;
     entry.ticket = this.take(account, entry.fail);
+  }
+
+  /** True while `socket` holds its slot (not upgraded, closed, evicted or past its deadline). */
+  holds(socket: Duplex): boolean {
+    return this.raw.has(socket);
   }
 
   /** Close `socket` for `error` (a bad PROXY header, say) and report it; no-op once released. */

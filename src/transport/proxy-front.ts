@@ -6,7 +6,8 @@
  *   accept ── peer not a trusted proxy ──> destroyed unread, reported ('untrusted-peer')
  *     │ slot of the PROXY's address (global cap only), deadline proxyHeaderTimeoutMs
  *     ├── bad / too long / late header ──> destroyed, reported ('malformed', 'too-long', 'timeout')
- *     ├── evicted for a newer one ────────> HTTP 503 (Retry-After: 1), reported (ERR_SERVER_BUSY)
+ *     ├── evicted for a newer one ────────> HTTP 503 (Retry-After: 1), reported (ERR_SERVER_BUSY),
+ *     │                                     destroyed 1 s later whatever it sends; never read again
  *     ├── closed before a header ─────────> dropped quietly (a proxy's TCP health check;
  *     │                                     one reset before its accept has no peer at all)
  *     │ header read: slot of the CLIENT's address (per-source cap), deadline firstFlightTimeoutMs
@@ -90,6 +91,12 @@ export class ProxyFront<T> {
     socket.on('error', onError);
     let received: Buffer | undefined;
     const onReadable = (): void => {
+      // Evicted (or timed out) before its header: never read again, a header arriving now
+      // would take a new slot and evict another (review3 P2).
+      if (!this.pending.holds(socket)) {
+        socket.off('readable', onReadable);
+        return;
+      }
       for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) {
         received = received === undefined ? chunk : Buffer.concat([received, chunk]);
         let header;

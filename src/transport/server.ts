@@ -349,6 +349,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    // Evicted before its request arrived (answered 503 and ending): nothing more to do.
+    if (!socket.writable) return void socket.destroy();
     this.edge.upgrading(socket);
     if (this.closing) return reject(socket, 503, 'server is closing');
     if (this.draining) return reject(socket, 503, 'server is draining');
@@ -535,7 +537,9 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   let listener: NetServer | undefined;
   let server: PqmcpServer | undefined;
   if (httpServer === undefined) {
-    const own = createServer((_req, res) => {
+    const own = createServer((req, res) => {
+      // Evicted before this request (answered 503 and ending): nothing more to say.
+      if (!req.socket.writable) return void req.socket.destroy();
       // Connection: close: a connection is accounted until its upgrade request or its close
       // (pre-upgrade.ts), so it gets no keep-alive to wait in.
       res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });

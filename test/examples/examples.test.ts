@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProxyRelay, v2Header } from '../helpers/proxy-header.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const RUN_TIMEOUT_MS = 30_000;
@@ -99,8 +100,9 @@ describe('docs/usage.md shows the example programs verbatim', () => {
   });
 
   it('every TypeScript block names its example file and is byte-identical to it', () => {
-    // Shell sessions and JSON data samples are not programs; every other block is one.
-    const code = blocks.filter((b) => b.lang !== 'sh' && b.lang !== 'json');
+    // Shell sessions, JSON data samples and other programs' configuration files (`conf`: a
+    // load balancer's) are not programs; every other block is one.
+    const code = blocks.filter((b) => b.lang !== 'sh' && b.lang !== 'json' && b.lang !== 'conf');
     expect(code.length).toBeGreaterThan(0);
     for (const block of code) {
       expect(block.example, `a \`\`\`${block.lang} block without <!-- example: ... --> marker:\n${block.body.slice(0, 200)}`).toBeDefined();
@@ -194,6 +196,31 @@ describe('usage examples: keys, serveMcp server, client, listen() on an existing
     expect(stopped.stdout).toContain('refused 127.0.0.1: ERR_PEER_ALERT peer aborted the session with alert 48 (unknownIssuer)\n');
     expect(stopped.stdout).toContain('refused 127.0.0.1: ERR_UNTRUSTED_ISSUER issuer "issuer://example.com/ca" is not trusted\n');
     expect(stopped.stdout.endsWith('closed\n')).toBe(true);
+  });
+
+  it('usage-proxy.ts: behind a balancer sending PROXY v2, sessions see the client it names; direct connections are refused', async () => {
+    // The balancer is a PROXY relay whose own address is 127.0.0.2, naming every client 203.0.113.7.
+    const server = await serve(['examples/usage-proxy.ts', keys, '0', '127.0.0.2'], /listening on (ws:\/\/127\.0\.0\.1:(\d+)\/) \(PROXY protocol from 127\.0\.0\.2\)\n/);
+    const relay = await ProxyRelay.start('127.0.0.1', {
+      target: { host: '127.0.0.1', port: Number(server.match[2]) },
+      localAddress: '127.0.0.2',
+      header: () => v2Header({ src: '203.0.113.7', dst: '127.0.0.1', sport: 50_000, dport: 443 }),
+    });
+    try {
+      const planner = await run(['examples/usage-client.ts', relay.url, keys, 'planner']);
+      expect(planner.code, planner.stderr).toBe(0);
+      expect(planner.stdout).toContain('add_note:\n  saved note 1\n');
+      // Straight to the listener, from an address that is not the balancer's.
+      const direct = await run(['examples/usage-client.ts', server.match[1]!, keys, 'planner']);
+      expect(direct.code).toBe(1);
+    } finally {
+      await relay.close();
+    }
+    const stopped = await server.stop();
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.stdout).toContain('session: agent://example.com/planner from 203.0.113.7\n');
+    expect(stopped.stdout).toContain('refused 127.0.0.1: ERR_PROXY_PROTOCOL\n');
+    expect(stopped.stdout).not.toMatch(/^session: .* from 127\.0\.0\./m);
   });
 
   it('usage-listen.ts: pqmcp on /mcp of an http.Server that still serves /health', async () => {
