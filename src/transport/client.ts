@@ -131,7 +131,6 @@ const noop = (): void => {};
 
 let warnedAnyServer = false;
 
-/** The one-time warning of allowAnyServer (process.emitWarning where there is a process, else console.warn). */
 /**
  * For a caller that warns about allowAnyServer itself, in its own words (the `pqmcp connect`
  * bridge, about --any-server): the library's one-time SecurityWarning is then not emitted,
@@ -141,6 +140,7 @@ export function anyServerWarningGiven(): void {
   warnedAnyServer = true;
 }
 
+/** The one-time warning of allowAnyServer (process.emitWarning where there is a process, else console.warn). */
 function warnAnyServer(): void {
   if (warnedAnyServer) return;
   warnedAnyServer = true;

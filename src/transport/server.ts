@@ -484,8 +484,14 @@ function pathname(url: string | undefined): string {
   return q === -1 ? raw : raw.slice(0, q);
 }
 
+/**
+ * Answer an upgrade request with an HTTP error and close. Destroyed once the answer is out:
+ * past 'upgrade' Node's HTTP server no longer times the socket out and no slot holds it, so
+ * a half-close alone would let a client that never closes its side keep it for ever.
+ */
 function reject(socket: Duplex, status: number, message: string): void {
   const body = `${message}\n`;
+  socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
       'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
