@@ -1,7 +1,7 @@
 /**
  * `pqmcp serve` flags for the listener's edge (docs/cli.md, "Edge limits"): per-source
  * admission, the first-flight and handshake deadlines, trusted proxies (X-Forwarded-For or
- * PROXY protocol), the crypto pool.
+ * PROXY protocol), the crypto pool (workers, queue, inline lane).
  *
  * Sharp edges:
  * - Everything is checked here (UsageError, exit 2), so a typo never reaches the listener.
@@ -22,6 +22,9 @@ export const EDGE_OPTIONS = {
   'connection-rate-per-source': { type: 'string' },
   // PROXY protocol from trusted proxies (proxy-front.ts)
   'proxy-protocol': { type: 'boolean' },
+  // the crypto pool's queue and idle inline lane (crypto-pool.ts)
+  'max-crypto-queue': { type: 'string' },
+  'inline-crypto-per-second': { type: 'string' },
 } as const;
 
 export const EDGE_USAGE = `
@@ -37,7 +40,11 @@ export const EDGE_USAGE = `
                            past it HTTP 429 before any WebSocket (default 20; 0 = no limit)
   --proxy-protocol         behind a TCP load balancer (HAProxy send-proxy[-v2], AWS NLB, nginx stream
                            proxy_protocol): every connection must come from a --trusted-proxy and
-                           start with a PROXY v1/v2 header naming the client; others are refused`;
+                           start with a PROXY v1/v2 header naming the client; others are refused
+  --max-crypto-queue <n>   new handshakes waiting for a crypto worker; when full, the address with
+                           the most waiting gets server_busy (default 64)
+  --inline-crypto-per-second <n>  handshake crypto jobs per second run on the event loop while the
+                           workers are idle (native ML-KEM/ML-DSA only; default 100; 0 = always workers)`;
 
 function integer(p: Parsed, name: string, min: number): number | undefined {
   const text = str(p, name);
@@ -60,6 +67,8 @@ export function edgeOptions(p: Parsed): Partial<PqmcpServerOptions> {
   set('cryptoWorkers', integer(p, 'crypto-workers', 0));
   set('handshakeRatePerSource', integer(p, 'handshake-rate-per-source', 0));
   set('connectionRatePerSource', integer(p, 'connection-rate-per-source', 0));
+  set('maxCryptoQueue', integer(p, 'max-crypto-queue', 1));
+  set('inlineCryptoPerSecond', integer(p, 'inline-crypto-per-second', 0));
   const proxies = list(p, 'trusted-proxy');
   if (proxies.length > 0) {
     asUsage(() => new TrustedProxies(proxies));

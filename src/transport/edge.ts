@@ -13,9 +13,15 @@
  *   (`connectionRatePerSource`, burst of three seconds' worth): a refused upgrade costs no
  *   WebSocket, no Session and no admission slot, and is answered 429 after a second's hold
  *   (refusals.ts), so a client that re-connects as soon as it is refused is slowed down too.
- * - With `proxyProtocol` (proxy-front.ts) every TCP connection holds a slot from its
- *   accept: first of its proxy ("via <proxy>", global cap only) until the PROXY header,
- *   then of the client the header names until its upgrade request, then as above.
+ * - Every TCP connection of an own-port listener holds a slot from its accept until its
+ *   upgrade request (pre-upgrade.ts), deadline `firstFlightTimeoutMs`: of its peer's
+ *   address (`acceptDirect`), or, when the peer is a trusted proxy, a shared slot of the
+ *   proxy ("via <proxy>", global cap only) since only the request's X-Forwarded-For names
+ *   the client. With `proxyProtocol` (proxy-front.ts): of its proxy (shared) until the
+ *   PROXY header, then of the client the header names. At the upgrade request the
+ *   WebSocket takes its own slot, of the request's client address, as above. A listener
+ *   attached to the caller's `server` does not account connections before their upgrade:
+ *   that server's own timeouts (`headersTimeout`...) govern them.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -31,7 +37,8 @@ import { CryptoPool, type CryptoPoolStats } from './crypto-pool.js';
 import { unref, type Timer } from './timers.js';
 import { SourceRates } from './rate.js';
 import { Refusals } from './refusals.js';
-import { ProxyFront, type Report } from './proxy-front.js';
+import { ProxyFront, UpgradeTimeoutError } from './proxy-front.js';
+import { PreUpgrade, type Report } from './pre-upgrade.js';
 
 /** The listener options this module reads (a contiguous block of PqmcpServerOptions). */
 export interface EdgeOptions {
@@ -39,7 +46,11 @@ export interface EdgeOptions {
   maxPendingHandshakes?: number;
   /** Unfinished handshakes per source address (IPv6: per /64). Default 8. */
   maxPendingPerSource?: number;
-  /** The ClientHello must be complete within this after the WebSocket opens. Default 2 000 ms. */
+  /**
+   * The ClientHello must be complete within this after the WebSocket opens. Default 2 000 ms.
+   * On an own-port listener it also bounds the time from the TCP accept (with
+   * `proxyProtocol`: from the PROXY header) to the WebSocket upgrade request.
+   */
   firstFlightTimeoutMs?: number;
   /** Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR blocks). Default none. */
   trustedProxies?: readonly string[];
@@ -120,6 +131,8 @@ export class Edge {
   private readonly maxPending: number;
   /** Set with `proxyProtocol`: reads the PROXY header of each connection before HTTP. */
   private readonly front: ProxyFront<Ticket<Pending>> | undefined;
+  /** TCP connections of an own-port listener not yet upgraded, each holding a slot. */
+  private readonly preUpgrade = new PreUpgrade<Ticket<Pending>>(this);
 
   private constructor(
     options: EdgeOptions,
@@ -134,7 +147,7 @@ export class Edge {
     this.firstFlightMs = options.firstFlightTimeoutMs ?? EDGE_DEFAULTS.firstFlightTimeoutMs;
     this.connectionRates = connectionRates(options.connectionRatePerSource);
     this.front = options.proxyProtocol
-      ? new ProxyFront(this, this.trusted, { headerTimeoutMs: options.proxyHeaderTimeoutMs ?? EDGE_DEFAULTS.proxyHeaderTimeoutMs, upgradeTimeoutMs: this.firstFlightMs })
+      ? new ProxyFront(this.preUpgrade, this.trusted, { headerTimeoutMs: options.proxyHeaderTimeoutMs ?? EDGE_DEFAULTS.proxyHeaderTimeoutMs, upgradeTimeoutMs: this.firstFlightMs })
       : undefined;
   }
 
@@ -189,9 +202,23 @@ export class Edge {
     this.front!.accept(socket, handOver, report);
   }
 
-  /** The upgrade request of `socket` arrived: it leaves the pre-upgrade accounting of a `proxyProtocol` listener. */
+  /**
+   * A new TCP connection on an own-port listener without `proxyProtocol` (from the HTTP
+   * server's 'connection' event): it holds a slot until its upgrade request (`upgrading`)
+   * or its close, at most `firstFlightTimeoutMs`. The slot is its peer's, or, when the peer
+   * is a trusted proxy, the proxy's shared one (its client is named only by the request).
+   */
+  acceptDirect(socket: Socket, report: Report): void {
+    const peer = socket.remoteAddress;
+    // Reset before the accept completed: nothing to account, the HTTP server drops it.
+    if (peer === undefined) return;
+    const ms = this.firstFlightMs;
+    this.preUpgrade.hold(socket, { address: peer, shared: this.trusted.has(peer), deadlineMs: ms, timeout: () => new UpgradeTimeoutError(ms, 'of the TCP connection') }, report);
+  }
+
+  /** The upgrade request of `socket` arrived: it leaves the pre-upgrade accounting (own-port listeners). */
   upgrading(socket: Duplex): void {
-    this.front?.upgraded(socket);
+    this.preUpgrade.upgraded(socket);
   }
 
   /** Connections refused because their TCP peer is not a trusted proxy (`proxyProtocol` only). */
@@ -260,7 +287,7 @@ export class Edge {
 
   close(): Promise<void> {
     this.refusals.close();
-    this.front?.close();
+    this.preUpgrade.close();
     return this.pool.close();
   }
 

@@ -22,35 +22,22 @@
  *   UNKNOWN) and count as the proxy's own address.
  * - X-Forwarded-For is not read on such a listener: the header names the client; a TCP
  *   proxy relays the client's bytes, so any X-Forwarded-For in them is the client's word.
- * - Until its upgrade request, every connection holds an admission slot and a deadline,
- *   so idle TCP connections through the proxy cost a bounded, accounted share like idle
- *   WebSockets do (Node's own HTTP timeouts do not apply to connections handed in).
+ * - Until its upgrade request, every connection holds an admission slot and a deadline
+ *   (pre-upgrade.ts, shared with direct listeners), so idle TCP connections through the
+ *   proxy cost a bounded, accounted share like idle WebSockets do (Node's own HTTP timeouts
+ *   do not apply to connections handed in).
  * - Reading is in paused mode ('readable'): the stream buffers at most its high-water
  *   mark, the parser looks at most 107 (v1) or 4 096 (v2) bytes. What follows the header
  *   is pushed back (unshift) before the HTTP server attaches, so no byte is lost.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HandshakeTimeoutError, ProxyProtocolError, ServerBusyError, type PqmcpError } from '../errors.js';
+import { HandshakeTimeoutError, ProxyProtocolError, type PqmcpError } from '../errors.js';
 import type { TrustedProxies } from './admission.js';
 import { parseProxyHeader } from './proxy-protocol.js';
+import type { PreUpgrade, Report } from './pre-upgrade.js';
 
-const BUSY_BODY = 'server busy: too many pending connections, try again later\n';
-const BUSY_ANSWER =
-  'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-  `Content-Length: ${Buffer.byteLength(BUSY_BODY)}\r\n\r\n${BUSY_BODY}`;
-
-/** How long an evicted connection has to read its 503 before it is destroyed (whatever it sends meanwhile). */
-const BUSY_GRACE_MS = 1_000;
-
-/** Where failures go: the error and the best address known for the connection. */
-export type Report = (error: PqmcpError, remoteAddress: string | undefined) => void;
-
-/** The edge's admission, as the front uses it (edge.ts). */
-export interface Holder<T> {
-  hold(address: string | undefined, abort: (error: PqmcpError) => void, deadlineMs: number, timeout: () => PqmcpError, shared?: boolean): T;
-  release(ticket: T): void;
-}
+export type { Report } from './pre-upgrade.js';
 
 export interface FrontTimeouts {
   /** The PROXY header must be complete within this of the accept. */
@@ -59,28 +46,22 @@ export interface FrontTimeouts {
   upgradeTimeoutMs: number;
 }
 
-/** A connection on a PROXY listener that sent its header but no upgrade request in time. */
+/** A TCP connection that sent no WebSocket upgrade request in time (of its accept, or of its PROXY header). */
 export class UpgradeTimeoutError extends HandshakeTimeoutError {
-  constructor(ms: number) {
+  constructor(ms: number, since = 'of the PROXY header') {
     super(ms);
-    this.message = `no WebSocket upgrade request within ${ms} ms of the PROXY header`;
+    this.message = `no WebSocket upgrade request within ${ms} ms ${since}`;
   }
-}
-
-interface Raw<T> {
-  ticket: T;
 }
 
 export class ProxyFront<T> {
   /** The client address each connection's header named (or its proxy's, for LOCAL/UNKNOWN). */
   private readonly reported = new WeakMap<Duplex, string | undefined>();
-  /** Connections not yet upgraded, with their admission ticket. */
-  private readonly raw = new Map<Duplex, Raw<T>>();
   /** Connections refused because their peer is not a trusted proxy. */
   refusedDirect = 0;
 
   constructor(
-    private readonly holder: Holder<T>,
+    private readonly pending: PreUpgrade<T>,
     private readonly trusted: TrustedProxies,
     private readonly timeouts: FrontTimeouts,
   ) {}
@@ -104,35 +85,18 @@ export class ProxyFront<T> {
       report(new ProxyProtocolError('untrusted-peer', `direct connection from ${peer} refused: this listener takes connections only from its trusted proxies, with a PROXY protocol header`), peer);
       return;
     }
-    let address = peer;
-    const fail = (error: PqmcpError): void => {
-      if (socket.destroyed) return;
-      // Whatever happens, a header that arrives now is not read (it would take a new slot).
-      // (Only other connections' admissions call this: never before onReadable exists.)
-      socket.off('readable', onReadable);
-      // Evicted for a newer connection: say so in HTTP (503), which the pqmcp client takes
-      // as ERR_SERVER_BUSY and retries; anything else is closed without a word. The grace
-      // for the answer is fixed, not an idle timeout: bytes the peer goes on sending (a
-      // request trickled a byte at a time) must not keep a connection that holds no slot.
-      if (error instanceof ServerBusyError) {
-        socket.end(BUSY_ANSWER);
-        const grace = setTimeout(() => socket.destroy(), BUSY_GRACE_MS);
-        grace.unref();
-        socket.once('close', () => clearTimeout(grace));
-      } else {
-        socket.destroy();
-      }
-      report(error, address);
-    };
-    const entry: Raw<T> = {
-      ticket: this.holder.hold(peer, fail, this.timeouts.headerTimeoutMs, () => new ProxyProtocolError('timeout', `no complete PROXY protocol header within ${this.timeouts.headerTimeoutMs} ms`), true),
-    };
-    this.raw.set(socket, entry);
-    socket.once('close', () => this.upgraded(socket));
+    const headerMs = this.timeouts.headerTimeoutMs;
+    this.pending.hold(socket, { address: peer, shared: true, deadlineMs: headerMs, timeout: () => new ProxyProtocolError('timeout', `no complete PROXY protocol header within ${headerMs} ms`) }, report);
     const onError = (): void => void socket.destroy();
     socket.on('error', onError);
     let received: Buffer | undefined;
     const onReadable = (): void => {
+      // Evicted (or timed out) before its header: never read again, a header arriving now
+      // would take a new slot and evict another (review3 P2).
+      if (!this.pending.holds(socket)) {
+        socket.off('readable', onReadable);
+        return;
+      }
       for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) {
         received = received === undefined ? chunk : Buffer.concat([received, chunk]);
         let header;
@@ -140,17 +104,17 @@ export class ProxyFront<T> {
           header = parseProxyHeader(received);
         } catch (err) {
           socket.off('readable', onReadable);
-          fail(err as PqmcpError);
+          this.pending.fail(socket, err as PqmcpError);
           return;
         }
         if (header === undefined) continue;
         socket.off('readable', onReadable);
         socket.off('error', onError);
-        address = header.source?.address ?? peer;
+        const address = header.source?.address ?? peer;
         this.reported.set(socket, address);
         // From here the connection counts against its client, until its upgrade request.
-        this.holder.release(entry.ticket);
-        entry.ticket = this.holder.hold(address, fail, this.timeouts.upgradeTimeoutMs, () => new UpgradeTimeoutError(this.timeouts.upgradeTimeoutMs));
+        const upgradeMs = this.timeouts.upgradeTimeoutMs;
+        this.pending.move(socket, { address, deadlineMs: upgradeMs, timeout: () => new UpgradeTimeoutError(upgradeMs) });
         if (received.length > header.length) socket.unshift(received.subarray(header.length));
         received = undefined;
         handOver(socket);
@@ -158,18 +122,5 @@ export class ProxyFront<T> {
       }
     };
     socket.on('readable', onReadable);
-  }
-
-  /** The connection's upgrade request arrived (or it closed): its slot is released. */
-  upgraded(socket: Duplex): void {
-    const entry = this.raw.get(socket);
-    if (entry === undefined) return;
-    this.raw.delete(socket);
-    this.holder.release(entry.ticket);
-  }
-
-  /** Destroy every connection not yet handed over or upgraded (the listener is closing). */
-  close(): void {
-    for (const socket of [...this.raw.keys()]) socket.destroy();
   }
 }

@@ -22,7 +22,11 @@
  *   Behind a reverse proxy the client address is the one a `trustedProxies` peer reports
  *   (X-Forwarded-For; or, with `proxyProtocol`, the PROXY header read by proxy-front.ts from
  *   a TCP front that listens in place of the HTTP server and refuses every other peer).
- *   Before all that, new connections per client address are rate-limited
+ *   On its own port, every TCP connection holds a slot from its accept until its upgrade
+ *   request, for at most `firstFlightTimeoutMs` (pre-upgrade.ts); one evicted then gets
+ *   HTTP 503 (Retry-After: 1). Attached to the caller's `server`, that phase is the
+ *   server's own (its `headersTimeout`, `requestTimeout`, `maxConnections`).
+ *   At the upgrade request, new connections per client address are rate-limited
  *   (`connectionRatePerSource`, default 20/s, burst 60): past it the upgrade is answered
  *   HTTP 429 after a one-second hold, and no WebSocket or Session is built.
  * - Upgrades must offer the `pqmcp.v1` subprotocol (else HTTP 400); with `path` set, other
@@ -43,7 +47,7 @@ import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
-import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
@@ -269,8 +273,9 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   }
 
   /**
-   * Handshakes in progress (holding an admission slot; evicted ones still closing are not
-   * counted). With `proxyProtocol`, connections not yet upgraded hold one too.
+   * Connections holding an admission slot: handshakes in progress, and (own port only) TCP
+   * connections that have not yet sent their upgrade request. Evicted ones still closing
+   * are not counted.
    */
   get pendingHandshakes(): number {
     return this.edge.pending;
@@ -344,6 +349,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    // Evicted before its request arrived (answered 503 and ending): nothing more to do.
+    if (!socket.writable) return void socket.destroy();
     this.edge.upgrading(socket);
     if (this.closing) return reject(socket, 503, 'server is closing');
     if (this.draining) return reject(socket, 503, 'server is draining');
@@ -536,18 +543,21 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   let listener: NetServer | undefined;
   let server: PqmcpServer | undefined;
   if (httpServer === undefined) {
-    const own = createServer((_req, res) => {
-      res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket' });
+    const own = createServer((req, res) => {
+      // Evicted before this request (answered 503 and ending): nothing more to say.
+      if (!req.socket.writable) return void req.socket.destroy();
+      // Connection: close: a connection is accounted until its upgrade request or its close
+      // (pre-upgrade.ts), so it gets no keep-alive to wait in.
+      res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
       res.end(`pqmcp endpoint: connect with a WebSocket (subprotocol ${SUBPROTOCOL})\n`);
     });
+    const report = (error: PqmcpError, remoteAddress: string | undefined): void => server?.clientError(error, { remoteAddress });
+    // Every TCP connection holds an admission slot until its upgrade request (edge.ts).
+    if (!edge.proxied) own.prependListener('connection', (socket: Socket) => edge.acceptDirect(socket, report));
     // With proxyProtocol a TCP front listens and hands each connection, header read, to `own`.
     const front: NetServer = edge.proxied
       ? createNetServer((socket) =>
-          edge.acceptProxied(
-            socket,
-            (s) => own.emit('connection', s),
-            (error, remoteAddress) => server?.clientError(error, { remoteAddress }),
-          ),
+          edge.acceptProxied(socket, (s) => own.emit('connection', s), report),
         )
       : own;
     const host = options.host ?? '127.0.0.1';

@@ -29,6 +29,10 @@ import { PqmcpClientTransport } from '../../src/transport/index.js';
 import type { Files } from './helpers.js';
 import { cli } from './helpers.js';
 import { ProxyRelay, v2Header } from '../helpers/proxy-header.js';
+import { Session } from '../../src/session/session.js';
+import { endpointOfUrl } from '../../src/handshake/endpoint.js';
+import { EDGE_OPTIONS, edgeOptions } from '../../src/cli/edge-flags.js';
+import { parse } from '../../src/cli/args.js';
 
 const SERVER_ID = 'agent://limits-test/gateway';
 const hostileCleanup = new Cleanup();
@@ -140,6 +144,59 @@ describe('pqmcp serve session limits', () => {
     expect(parseFailureLog('20/10s')).toEqual({ burst: 20, windowMs: 10_000 });
     expect(() => parseFailureLog('20')).toThrow(UsageError);
     expect(() => parseFailureLog('x/1s')).toThrow(UsageError);
+  });
+});
+
+describe('pqmcp serve --max-crypto-queue and --inline-crypto-per-second', () => {
+  /** `count` WebSockets from one address, all open, then one ClientHello each in one go: the close codes seen within 3 s. */
+  async function helloBurst(url: string, count: number): Promise<number[]> {
+    const backend = createNativeBackend();
+    const identity = await loadOwnIdentity(backend, alice.key, undefined, false);
+    const store = await loadTrustStore(trust);
+    const hello = Buffer.concat(Session.client({ backend, identity: identity as unknown as AgentIdentity, trust: store, endpoint: endpointOfUrl(new URL(url)) }).start().send);
+    const sockets = await Promise.all(
+      Array.from({ length: count }, () => {
+        const ws = new WebSocket(url, SUBPROTOCOL, { localAddress: '127.0.0.150' });
+        ws.on('error', () => {});
+        return new Promise<WebSocket>((resolve) => ws.once('open', () => resolve(ws)));
+      }),
+    );
+    const codes: number[] = [];
+    for (const ws of sockets) ws.once('close', (code) => void codes.push(code));
+    for (const ws of sockets) ws.send(hello);
+    await new Promise((r) => setTimeout(r, 3_000));
+    for (const ws of sockets) ws.terminate();
+    return codes;
+  }
+
+  // One address, no rate limits, room for every connection in the admission table, one worker
+  // and no inline lane: only the crypto queue can refuse.
+  const common = ['--json', '--connection-rate-per-source', '0', '--handshake-rate-per-source', '0', '--max-pending', '128', '--max-pending-per-source', '64', '--crypto-workers', '1', '--inline-crypto-per-second', '0'];
+
+  it('--max-crypto-queue 1: a burst of 40 ClientHellos gets server_busy (close 4006) past one waiting; the default queue (64) takes all 40', { timeout: 60_000 }, async () => {
+    for (const [queue, refused] of [[['--max-crypto-queue', '1'], true], [[], false]] as const) {
+      const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, ...common, ...queue], ['node', LINE_SERVER]);
+      const codes = await helloBurst(url, 40);
+      const busy = codes.filter((c) => c === 4006).length;
+      if (refused) expect(busy).toBeGreaterThanOrEqual(10);
+      else expect(busy).toBe(0);
+      expect(await gateway.stop('SIGTERM')).toBe(0);
+    }
+  });
+
+  it('--inline-crypto-per-second: a gateway with it serves sessions; bad values of both flags are usage errors', { timeout: 60_000 }, async () => {
+    const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--inline-crypto-per-second', '1000', '--max-crypto-queue', '2'], ['node', LINE_SERVER]);
+    const b = await bridge(url, alice);
+    await b.waitForMessage((m) => m['id'] === 0);
+    b.child.stdin!.end();
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    for (const [name, bad] of [['--max-crypto-queue', '0'], ['--max-crypto-queue', '1.5'], ['--inline-crypto-per-second', '-1'], ['--inline-crypto-per-second', 'x']] as const) {
+      const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, name, bad, '--', 'node', LINE_SERVER]);
+      expect(r.code, `${name} ${bad}`).toBe(2);
+      expect(r.stderr).toContain(name);
+    }
+    const p = parse(['--max-crypto-queue', '7', '--inline-crypto-per-second', '0'], EDGE_OPTIONS, 'serve');
+    expect(edgeOptions(p)).toEqual({ maxCryptoQueue: 7, inlineCryptoPerSecond: 0 });
   });
 });
 

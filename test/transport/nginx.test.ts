@@ -6,6 +6,8 @@
  *   the per-source limits apply to the real client address (an idle flood from one client
  *   address cannot evict an honest client from another, both through the same nginx), the
  *   session records the real client address, and a forged X-Forwarded-For is not believed;
+ *   raw TCP floods (idle connections to nginx, and straight at the listener) never evict
+ *   nginx's own connections, which hold a shared slot until their request names the client;
  * - terminating TLS (wss to nginx, ws behind it): the pqmcp session still authenticates end
  *   to end (the same transcript hash and exported channel binding on both ends), and a
  *   byte changed behind nginx (a tampering hop between nginx and pqmcp) is detected.
@@ -14,7 +16,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,7 +83,6 @@ http {
     }
     rmSync(prefix, { recursive: true, force: true });
   });
-  const { connect } = await import('node:net');
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
@@ -131,6 +132,7 @@ describe.skipIf(NGINX === undefined)('behind a real nginx', { timeout: 60_000 },
   describe('WebSocket reverse proxy with X-Forwarded-For, trusted', () => {
     let server: PqmcpServer;
     let url: string;
+    let nginxPort: number;
     const sessions: PqmcpServerTransport[] = [];
 
     beforeAll(async () => {
@@ -140,6 +142,7 @@ describe.skipIf(NGINX === undefined)('behind a real nginx', { timeout: 60_000 },
       const port = await freePort(NGINX_HOST);
       await startNginx(cleanup, `server { listen ${NGINX_HOST}:${port}; ${proxyTo(`http://127.0.0.1:${server.address().port}`)} }`, port);
       url = `ws://${NGINX_HOST}:${port}/`;
+      nginxPort = port;
     });
 
     it('the session records the real client address, not nginx', async () => {
@@ -189,6 +192,47 @@ describe.skipIf(NGINX === undefined)('behind a real nginx', { timeout: 60_000 },
       expect(new Set(errors.map((e) => e.remoteAddress))).toEqual(new Set(['127.0.0.202', '127.0.0.203', ...(seen('127.0.0.30') ? ['127.0.0.30'] : [])]));
       viaNginx.terminate();
       direct.terminate();
+    });
+
+    it('raw TCP floods: through nginx from one client address and straight at the listener from another, an honest client through nginx gets through 3 of 3, and nginx\'s own connections are never evicted', async () => {
+      const errors: { code: string; remoteAddress: string | undefined }[] = [];
+      const onError = (e: PqmcpError, info: { remoteAddress: string | undefined }) => void errors.push({ code: e.code, remoteAddress: info.remoteAddress });
+      server.on('clientError', onError);
+      const rawFrom = async (host: string, port: number, localAddress: string): Promise<Socket> => {
+        const s = connect({ host, port, localAddress });
+        s.on('error', () => {});
+        await new Promise<void>((r) => s.once('connect', () => r()));
+        return s;
+      };
+      const sockets: Socket[] = [];
+      // Idle TCP to nginx, and an idle WebSocket flood through it, from one client address:
+      // each WebSocket reaches the listener as a connection from nginx (a shared slot of
+      // nginx under the global cap) whose request then names 127.0.0.35.
+      for (let i = 0; i < 30; i++) sockets.push(await rawFrom(NGINX_HOST, nginxPort, '127.0.0.35'));
+      const flood = new Flood({ url, kind: 'idle', sources: ['127.0.0.35'], connections: 40, hellos: [], maxOpened: 5_000 });
+      // Idle TCP straight at the listener from another address: held to its cap of 8.
+      for (let i = 0; i < 30; i++) sockets.push(await rawFrom('127.0.0.1', server.address().port, '127.0.0.36'));
+      try {
+        await new Promise((r) => setTimeout(r, 500));
+        for (let i = 0; i < 3; i++) {
+          const { client } = await honest(url, '127.0.0.205');
+          const r = await client.callTool({ name: 'echo', arguments: { text: `raw flood ${i}` } });
+          expect(r.content).toEqual([{ type: 'text', text: `raw flood ${i}` }]);
+          await client.close();
+        }
+        expect(sessions.at(-1)!.remoteAddress).toBe('127.0.0.205');
+        // The direct flood: 22 of 30 evicted (HTTP 503), the 8 left cut at the deadline.
+        expect(errors.filter((e) => e.remoteAddress === '127.0.0.36' && e.code === 'ERR_SERVER_BUSY').length).toBe(22);
+        expect(flood.stats.opened).toBeGreaterThan(40);
+        // Everything else is reported with the flood's own address; nothing with nginx's
+        // (its connections hold shared slots until their request names the client).
+        expect(new Set(errors.map((e) => e.remoteAddress))).toEqual(new Set(['127.0.0.35', '127.0.0.36']));
+      } finally {
+        await flood.stop();
+        for (const s of sockets) s.destroy();
+        server.off('clientError', onError);
+      }
+      await waitFor(() => server.pendingHandshakes === 0, 10_000, 'listener idle');
     });
   });
 

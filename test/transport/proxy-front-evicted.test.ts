@@ -8,6 +8,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PqmcpError } from '../../src/errors.js';
+import { SUBPROTOCOL } from '../../src/transport/index.js';
 import type { PqmcpServer, PqmcpServerOptions } from '../../src/transport/index.js';
 import { Cleanup, startFeatureServer, waitFor } from '../helpers/mcp.js';
 import { v1Header, v2Header } from '../helpers/proxy-header.js';
@@ -77,31 +78,43 @@ describe('proxyProtocol: evicted connections (review 3)', { timeout: 30_000 }, (
     expect(server.pendingHandshakes).toBe(2);
   });
 
-  it('pipelined requests after the header are each answered once, the header split anywhere', async () => {
-    const { server, errors } = await start({});
-    const request = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n';
+  it('the bytes after the header reach the HTTP server exactly once, the header split anywhere', async () => {
+    // (A plain request gets one 426 and the connection is closed since 2026-12-06: no
+    // keep-alive on a pqmcp listener, so pipelining three is no longer the probe. An upgrade
+    // request is: a byte lost leaves it unanswered, a byte doubled turns into a 400, or after
+    // the 101 into a WebSocket frame the server refuses and reports.)
+    const { server, errors } = await start({ firstFlightTimeoutMs: 10_000 });
+    const upgrade =
+      'GET /a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n' +
+      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n\r\n`;
+    const plain = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n';
     const cases: [Buffer, number[]][] = [
       [v2Header({ src: '127.0.0.80' }), [0, 1, 27, 28, 29]],
       [v1Header('127.0.0.81', '127.0.0.1'), [0, 5, 38, 39, 40, 50]],
     ];
     for (const [header, splits] of cases) {
       for (const split of splits) {
-        const all = Buffer.concat([header, Buffer.from(request.repeat(3))]);
-        const s = await raw(server);
-        let got = '';
-        s.on('data', (d: Buffer) => void (got += d.toString('latin1')));
-        if (split === 0) s.write(all);
-        else {
-          s.write(all.subarray(0, split));
-          await new Promise((r) => setTimeout(r, 30));
-          s.write(all.subarray(split));
+        for (const [request, status] of [[upgrade, '101'], [plain, '426']] as const) {
+          const all = Buffer.concat([header, Buffer.from(request)]);
+          const s = await raw(server);
+          let got = '';
+          s.on('data', (d: Buffer) => void (got += d.toString('latin1')));
+          if (split === 0) s.write(all);
+          else {
+            s.write(all.subarray(0, split));
+            await new Promise((r) => setTimeout(r, 30));
+            s.write(all.subarray(split));
+          }
+          await waitFor(() => got.includes(`HTTP/1.1 ${status} `), 5_000, `the ${status} (split at ${split})`);
+          await new Promise((r) => setTimeout(r, 50));
+          expect((got.match(/HTTP\/1\.1 /g) ?? []).length, `split at ${split}`).toBe(1);
+          expect(errors, `split at ${split}`).toEqual([]);
+          s.destroy();
+          // The WebSocket cut before its ClientHello is reported (truncated): not what we look for.
+          if (status === '101') await waitFor(() => errors.length === 1, 5_000, 'the cut WebSocket').then(() => void errors.pop());
         }
-        await waitFor(() => (got.match(/HTTP\/1\.1 426 /g) ?? []).length >= 3, 5_000, `three answers (split at ${split})`);
-        await new Promise((r) => setTimeout(r, 50));
-        s.destroy();
-        expect((got.match(/HTTP\/1\.1 /g) ?? []).length, `split at ${split}`).toBe(3);
       }
     }
-    expect(errors).toEqual([]);
+    await waitFor(() => server.pendingHandshakes === 0, 5_000, 'no slot left');
   });
 });
