@@ -449,12 +449,16 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     this.handshakes.add(connection);
     const ticket = this.edge.admit(info.remoteAddress, connection);
     connection.oncompute = (request) => this.edge.compute(ticket, request);
-    connection.onerror = (error) => this.clientError(error, info);
+    // Past the handshake (a session refused by maxSessionsPerAgent) the peer is verified:
+    // its failure is reported one by one, outside the failureReports rate.
+    let verified = false;
+    connection.onerror = (error) => this.clientError(error, info, verified);
     connection.onclose = () => {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
     };
     connection.onhandshake = (result) => {
+      verified = true;
       this.handshakes.delete(connection);
       this.edge.release(ticket);
       if (!this.admitSession(connection, result.peer, info)) return;
@@ -505,11 +509,14 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return true;
   }
 
-  /** @internal Report a per-connection failure; never throws. */
-  clientError(error: PqmcpError, info: ClientInfo): void {
+  /**
+   * @internal Report a per-connection failure; never throws. `verified`: the peer had been
+   * verified though `info` names none (a session refused right after its handshake).
+   */
+  clientError(error: PqmcpError, info: ClientInfo, verified = false): void {
     // Without a peer it failed before or in the handshake (counted, past the failureReports
-    // rate of its source, for a summary); with one, session.close tells.
-    if (info.peer === undefined && this.failures && !this.failures.admit(sourceKey(info.remoteAddress), error.code)) return;
+    // rate of its source, for a summary, unless verified); with one, session.close tells.
+    if (info.peer === undefined && !verified && this.failures && !this.failures.admit(sourceKey(info.remoteAddress), error.code)) return;
     if (info.peer === undefined) emitTo(this.resolved.audit, handshakeFailureEvent('server', error, info.remoteAddress));
     if (this.listenerCount('clientError') === 0) return;
     try {

@@ -132,6 +132,26 @@ describe('failureReports: per-source rate of pre-verification failure reports (r
     expect(summaries(audit, '127.0.0.120')).toMatchObject([{ count: 2 }]);
   });
 
+  it('a session refused right after its handshake (maxSessionsPerAgent) is a verified peer\'s failure: reported one by one', async () => {
+    const p = await start(cleanup, { maxSessionsPerAgent: 1, firstFlightTimeoutMs: 500, failureReports: { perSource: 1, windowMs: 600_000 } });
+    await emptyConnections(p.server, '127.0.0.125', 2);
+    const first = makeClient(p.server.url, { backend: 'native', busyRetry: false, webSocketOptions: { localAddress: '127.0.0.125' } });
+    cleanup.add(() => first.client.close());
+    await first.client.connect(first.transport);
+    for (let i = 0; i < 3; i++) {
+      const { client, transport } = makeClient(p.server.url, { backend: 'native', busyRetry: false, webSocketOptions: { localAddress: '127.0.0.125' } });
+      cleanup.add(() => client.close());
+      await expect(client.connect(transport)).rejects.toThrow();
+    }
+    await waitFor(() => p.errors.filter((e) => e.error.code === 'ERR_SESSION_LIMIT').length === 3, 10_000, 'three session-limit refusals');
+    expect(failures(p.audit, '127.0.0.125').filter((e) => e.type === 'handshake.failure' && e.code === 'ERR_SESSION_LIMIT')).toHaveLength(3);
+    // The strangers before them: one told, one held back.
+    expect(p.errors.filter((e) => e.error.code !== 'ERR_SESSION_LIMIT')).toHaveLength(1);
+    await first.client.close();
+    await p.server.close();
+    expect(summaries(p.audit, '127.0.0.125')).toMatchObject([{ count: 1 }]);
+  });
+
   it('failureReports: false reports every failure', async () => {
     const p = await start(cleanup, { maxPendingPerSource: 4, firstFlightTimeoutMs: 500, failureReports: false });
     await emptyConnections(p.server, '127.0.0.130', 60);
