@@ -4,6 +4,9 @@
  * Plain JSON-ready objects; the file writer (writer.ts) adds the hash chain.
  *
  *   handshake.failure  a connection refused before (or while) the peer was verified
+ *   handshake.failure.summary
+ *                      how many more such failures one source had in a window, past the
+ *                      listener's `failureReports` rate (failure-limiter.ts)
  *   session.open       a verified session: who, with what, from where, how long it took
  *   request            one JSON-RPC request and its outcome (also refused or unanswered ones)
  *   session.close      how the session ended, its duration and its bytes each way
@@ -69,6 +72,23 @@ export interface HandshakeFailureEvent extends Base {
   durationMs?: number;
 }
 
+/**
+ * The failures of one source not reported one by one in a window (the listener's
+ * `failureReports` rate; failure-limiter.ts). `count` of them, by error code.
+ */
+export interface HandshakeFailureSummaryEvent extends Base {
+  type: 'handshake.failure.summary';
+  /** The source (an IPv4 address, or an IPv6 /64 as "a:b:c:d::/64"); undefined: the sources past `maxSources`, together. */
+  remoteAddress: string | undefined;
+  /** Failures held back in the window. */
+  count: number;
+  /** Of those, how many per PqmcpError code. */
+  codes: Record<string, number>;
+  /** The window: its start (ms since the epoch) and length. */
+  windowStart: number;
+  windowMs: number;
+}
+
 export interface SessionOpenEvent extends Base, AuditPeer {
   type: 'session.open';
   sessionId: string;
@@ -131,7 +151,7 @@ export interface RequestEvent extends Base, AuditPeer {
   result?: unknown;
 }
 
-export type AuditEvent = HandshakeFailureEvent | SessionOpenEvent | RequestEvent | SessionCloseEvent;
+export type AuditEvent = HandshakeFailureEvent | HandshakeFailureSummaryEvent | SessionOpenEvent | RequestEvent | SessionCloseEvent;
 
 /** Receives audit events. Must not throw (a throw is contained and ignored) and should not block. */
 export type AuditSink = (event: AuditEvent) => void;

@@ -3,14 +3,16 @@
  * chain (chain.ts), audit files with rotation (writer.ts), metering (report.ts).
  */
 export { MAX_TEXT } from './events.js';
-export type { AuditEvent, AuditPeer, AuditSink, HandshakeFailureEvent, PolicyNote, RequestEvent, RequestOutcome, SessionCloseEvent, SessionEnd, SessionOpenEvent } from './events.js';
+export type { AuditEvent, AuditPeer, AuditSink, HandshakeFailureEvent, HandshakeFailureSummaryEvent, PolicyNote, RequestEvent, RequestOutcome, SessionCloseEvent, SessionEnd, SessionOpenEvent } from './events.js';
 export { requestAuditor } from './request-hook.js';
 export type { RequestAuditorOptions } from './request-hook.js';
 export { GENESIS, MAX_PROBLEMS, chainLine, parseLine, verifyChain } from './chain.js';
 export type { ChainHead, ChainProblem, ParsedLine, ProblemKind, VerifyResult } from './chain.js';
 export { AuditLog, auditFiles } from './writer.js';
 export type { AuditLogOptions } from './writer.js';
-export { meter } from './report.js';
-export type { ReportKey, ReportOptions, ReportRow } from './report.js';
+export { failureTotals, meter } from './report.js';
+export type { FailureTotals, ReportKey, ReportOptions, ReportRow } from './report.js';
 export { auditMetrics } from './metrics.js';
 export type { AuditMetricsOptions, MetricsMeter } from './metrics.js';
+export { FAILURE_REPORT_DEFAULTS, FailureReportLimiter } from './failure-limiter.js';
+export type { FailureReportOptions } from './failure-limiter.js';

@@ -24,6 +24,9 @@
  *   strings: any that is not one of MCP's own is counted as `other`, so a peer cannot
  *   create time series at will.
  * - Session bytes and key updates are counted when a session ends.
+ * - A `handshake.failure.summary` (failures past the listener's `failureReports` rate)
+ *   counts its failures in pqmcp.handshakes and pqmcp.busy_refusals like single ones; they
+ *   have no durations.
  * - Cost per request (the hot path): requests and request bytes are summed here and handed
  *   to the SDK as cumulative observable counters when it collects (a scrape), so a request
  *   costs a few additions and one histogram record (duration), with attribute objects made
@@ -126,6 +129,13 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
         handshakes.add(1, { outcome: 'failed', reason: event.code });
         if (event.durationMs !== undefined) handshakeDuration.record(event.durationMs / 1000, { outcome: 'failed' });
         if (event.code === 'ERR_SERVER_BUSY') busy.add(1);
+        break;
+      case 'handshake.failure.summary':
+        // The failures past the listener's failureReports rate: counted as if one by one (no durations).
+        for (const [code, n] of Object.entries(event.codes)) {
+          handshakes.add(n, { outcome: 'failed', reason: code });
+          if (code === 'ERR_SERVER_BUSY') busy.add(n);
+        }
         break;
       case 'session.open':
         handshakes.add(1, { outcome: 'ok', reason: 'ok' });

@@ -3,12 +3,16 @@
  * issuer (`pqmcp audit report`). Pure: give it the events (parsed lines of audit files).
  *
  * Sharp edges:
- * - Only `request` events are counted (both directions; a client's own trail counts the
- *   requests it sent). `unanswered` requests count as calls and as errors.
+ * - Only `request` events are counted in the rows (both directions; a client's own trail
+ *   counts the requests it sent). `unanswered` requests count as calls and as errors.
+ * - Failed handshakes are totalled apart (`failureTotals`): the `handshake.failure` events
+ *   plus the `count` of every `handshake.failure.summary` (the failures past the
+ *   listener's `failureReports` rate), so the total is every failure the listener saw.
  * - Grouping by tool uses the tool, prompt or resource name when the request has one, else
  *   the method (`tools/list`, `initialize`...).
  */
 import type { AuditEvent, RequestEvent } from './events.js';
+
 
 export type ReportKey = 'agent' | 'tool' | 'issuer';
 
@@ -53,4 +57,39 @@ export function meter(events: Iterable<AuditEvent>, options: ReportOptions): Rep
     row.totalMs += e.durationMs;
   }
   return [...rows.values()].sort((a, b) => b.calls - a.calls || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** Failed handshakes (refused before the peer was verified), one by one and summarised. */
+export interface FailureTotals {
+  /** All of them: `oneByOne` + `summarised`. */
+  failures: number;
+  /** `handshake.failure` events. */
+  oneByOne: number;
+  /** Counted in `handshake.failure.summary` events. */
+  summarised: number;
+  /** Per error code, over both. */
+  byCode: Record<string, number>;
+}
+
+/** Failures at or after `since` (a summary counts by its time, the end of its window). */
+export function failureTotals(events: Iterable<AuditEvent>, since?: number): FailureTotals {
+  const totals: FailureTotals = { failures: 0, oneByOne: 0, summarised: 0, byCode: {} };
+  const add = (code: string, n: number): void => {
+    totals.failures += n;
+    totals.byCode[code] = (totals.byCode[code] ?? 0) + n;
+  };
+  for (const e of events) {
+    if (since !== undefined && e.time < since) continue;
+    if (e.type === 'handshake.failure') {
+      totals.oneByOne++;
+      add(e.code, 1);
+    } else if (e.type === 'handshake.failure.summary') {
+      for (const [code, n] of Object.entries(e.codes)) {
+        if (!(Number.isSafeInteger(n) && n > 0)) continue;
+        totals.summarised += n;
+        add(code, n);
+      }
+    }
+  }
+  return totals;
 }

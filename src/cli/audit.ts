@@ -16,7 +16,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseLine, verifyChain } from '../audit/chain.js';
-import { meter } from '../audit/report.js';
+import { failureTotals, meter } from '../audit/report.js';
 import type { ReportKey } from '../audit/report.js';
 import { auditFiles } from '../audit/writer.js';
 import type { AuditEvent } from '../audit/events.js';
@@ -31,7 +31,8 @@ export const AUDIT_USAGE = `pqmcp audit verify|report <audit file or directory>.
                                 deleted, inserted or reordered (exit 1 if so)
   report <file|dir>... --by agent|tool|issuer [--since <time|duration>]
                                 calls, errors, denials, bytes and time per agent, tool or issuer
-                                (--since 2026-12-01, --since 24h)
+                                (--since 2026-12-01, --since 24h), and the failed handshakes
+                                (those only counted in summaries included)
 
   The files are what pqmcp serve --audit <dir> writes (format in docs/cli.md).`;
 
@@ -95,12 +96,19 @@ function report(ctx: Context, argv: string[]): number {
     }
   }
   const rows = meter(events, { by: by as ReportKey, ...(since !== undefined ? { since } : {}) });
-  printResult(ctx.output, ctx.json, { by, since: since === undefined ? null : new Date(since).toISOString(), rows }, () => {
+  const handshakeFailures = failureTotals(events, since);
+  printResult(ctx.output, ctx.json, { by, since: since === undefined ? null : new Date(since).toISOString(), rows, handshakeFailures }, () => {
     const header = [by, 'calls', 'errors', 'denials', 'req bytes', 'resp bytes', 'time', 'avg'];
     const body = rows.map((r) => [r.key, String(r.calls), String(r.errors), String(r.denials), String(r.requestBytes), String(r.responseBytes), humanDuration(r.totalMs), humanDuration(r.calls ? r.totalMs / r.calls : 0)]);
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
     const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-    return rows.length === 0 ? ['no requests'] : [fmt(header), ...body.map(fmt)];
+    const f = handshakeFailures;
+    const codes = Object.entries(f.byCode)
+      .sort((a, b) => b[1] - a[1])
+      .map(([code, n]) => `${code} ${n}`)
+      .join(', ');
+    const failureLine = `failed handshakes: ${f.failures}${f.summarised > 0 ? ` (${f.summarised} of them counted in summaries)` : ''}${codes ? `: ${codes}` : ''}`;
+    return [...(rows.length === 0 ? ['no requests'] : [fmt(header), ...body.map(fmt)]), failureLine];
   });
   return 0;
 }

@@ -5,6 +5,8 @@
  * in which anything was held back, one summary line says how many and of which codes.
  *
  * Sharp edges:
+ * - Failures the listener itself held back (its `failureReports` rate) come in as counts
+ *   (`hold`) and are added to the summary: the log's totals stay whole.
  * - Only failure lines go through it; session starts and ends, reloads and shutdown are
  *   always logged.
  * - The summary timer is unref'd and stopped by close(), which also flushes a last summary.
@@ -65,6 +67,15 @@ export class LogLimiter {
     this.suppressed++;
     this.byCode[code] = (this.byCode[code] ?? 0) + 1;
     return false;
+  }
+
+  /** Count failures held back elsewhere (the listener's failureReports summaries) into this window's summary. */
+  hold(byCode: Record<string, number>): void {
+    for (const [code, n] of Object.entries(byCode)) {
+      if (!(Number.isSafeInteger(n) && n > 0)) continue;
+      this.suppressed += n;
+      this.byCode[code] = (this.byCode[code] ?? 0) + n;
+    }
   }
 
   /** Stop the timer; a last summary if anything is held back. */

@@ -85,6 +85,10 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
                            automatic ones, <burst> at once (default 10/32; off = no ration)
   --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
                            the rest are summarised by error code at the end of the window
+  --failure-reports <n>/<dur>  failures of unverified peers reported one by one per source
+                           address and window, on the log and in the audit trail (default
+                           20/10s, at most 10n over all sources); the rest are counted in one
+                           handshake.failure.summary audit event per source; off = every one
 ${POLICY_SERVE_USAGE}
 ${TICKET_SERVE_USAGE}
   --backend <name>         crypto backend: auto (default), native or noble
@@ -121,6 +125,8 @@ const SERVE_OPTIONS = {
   'max-session-lifetime': { type: 'string' },
   'key-update-rate': { type: 'string' },
   'failure-log': { type: 'string' },
+  // failure reports (review3 P4)
+  'failure-reports': { type: 'string' },
   backend: { type: 'string' },
   'allow-loose-key-permissions': { type: 'boolean' },
   // authorization and quotas (serve-policy.ts)
@@ -168,6 +174,17 @@ export function parseFailureLog(text: string): { burst: number; windowMs: number
   const m = /^(\d+)\/(.+)$/.exec(text.trim());
   if (!m) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
   return { burst: Number(m[1]), windowMs: parseDuration(m[2]!, '--failure-log window') * 1000 };
+}
+
+/** "--failure-reports 20/10s" (failures per source and window) or "off". */
+export function parseFailureReports(text: string): { perSource: number; windowMs: number } | false {
+  if (text.trim() === 'off') return false;
+  const m = /^(\d+)\/(.+)$/.exec(text.trim());
+  const perSource = m ? Number(m[1]) : NaN;
+  if (!m || !(Number.isSafeInteger(perSource) && perSource >= 1)) throw new UsageError(`--failure-reports must be <failures>/<duration> (failures >= 1) or off, e.g. 20/10s; got ${JSON.stringify(text)}`);
+  const windowMs = parseDuration(m[2]!, '--failure-reports window') * 1000;
+  if (!(windowMs >= 1000 && windowMs <= 86_400_000)) throw new UsageError('--failure-reports window must be from 1s to 1d');
+  return { perSource, windowMs };
 }
 
 /** Fail early (exit 2) when the child command cannot be found at all. */
@@ -260,6 +277,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const keyUpdateRateText = str(p, 'key-update-rate');
   const keyUpdateRate = keyUpdateRateText === undefined ? undefined : parseKeyUpdateRate(keyUpdateRateText);
   const failureLog = parseFailureLog(str(p, 'failure-log') ?? '20/10s');
+  const failureReportsText = str(p, 'failure-reports');
+  const failureReports = failureReportsText === undefined ? undefined : parseFailureReports(failureReportsText);
   const shared = flag(p, 'shared');
   const edge = edgeOptions(p);
   const revocationPaths = list(p, 'revocations');
@@ -313,6 +332,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       ...(maxSessionsPerAgent !== undefined ? { maxSessionsPerAgent } : {}),
       ...(maxSessionLifetimeMs !== undefined ? { maxSessionLifetimeMs } : {}),
       ...(keyUpdateRate !== undefined ? { keyUpdateRate } : {}),
+      // failure reports (review3 P4)
+      ...(failureReports !== undefined ? { failureReports } : {}),
       // resumption (tickets.ts)
       ...(resumption.tickets ? { tickets: resumption.tickets } : {}),
     });
@@ -436,6 +457,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     const peerText = info.peer ? ` (${info.peer.agentId})` : '';
     log('client-refused', { remoteAddress: info.remoteAddress, code: error.code, error: error.message, ...(info.peer ? { agentId: info.peer.agentId } : {}) }, `connection from ${info.remoteAddress ?? 'unknown'}${peerText} failed: ${error.message} (${error.code})`);
   });
+  // Failures the listener held back (--failure-reports): counted into the log's next summary.
+  server.on('failuresSuppressed', (summary) => failures.hold(summary.codes));
   server.on('error', (error) => log('server-error', { error: error.message }, `listener error: ${error.message}`));
 
   server.on('session', (transport, peer) => {

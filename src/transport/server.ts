@@ -39,6 +39,10 @@
  *   'clientError' with the peer.
  * - Partly received messages of all sessions share one budget (`maxPartialMessageBytes`,
  *   receive-budget.ts).
+ * - Failures before the peer is verified are reported ('clientError', the handshake.failure
+ *   audit event) at most at the `failureReports` rate per source (default 20 per 10 s, 200
+ *   over all sources); the rest are counted and summarised per window
+ *   ('failuresSuppressed', handshake.failure.summary). Verified peers' failures: always.
  * - close() stops accepting, aborts unfinished handshakes, closes every session with the
  *   authenticated close, and (own port only) closes the HTTP server.
  */
@@ -76,6 +80,10 @@ import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 import type { MessageHook } from './message-hooks.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
+import type { HandshakeFailureSummaryEvent } from '../audit/events.js';
+import { FailureReportLimiter, resolveFailureReports } from '../audit/failure-limiter.js';
+import type { FailureReportOptions } from '../audit/failure-limiter.js';
+import { sourceKey } from './admission.js';
 import { checkAcceptedEndpoints } from '../handshake/endpoint.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
@@ -132,6 +140,19 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions, EdgeOptions {
    * Default 256 MiB.
    */
   maxPartialMessageBytes?: number;
+
+  // --- failure reports (review3 P4; src/audit/failure-limiter.ts) ---
+  /**
+   * Per-source rate of the reports of connections that fail before their peer is verified
+   * (one `'clientError'` and one `handshake.failure` audit event each): per window, at most
+   * `perSource` per client address (IPv6: per /64) and `total` over all are reported one by
+   * one; the rest are counted and summarised at the window's end, one
+   * `handshake.failure.summary` audit event and one `'failuresSuppressed'` event per source
+   * (at most `maxSources`, the others together). Failures of verified peers are always
+   * reported. Default { perSource: 20, windowMs: 10 000, total: 200, maxSources: 64 };
+   * `false` (or perSource 0): every failure reported, at whatever rate strangers cause them.
+   */
+  failureReports?: FailureReportOptions | false;
 }
 
 export interface ServerTicketOptions {
@@ -156,6 +177,8 @@ export interface ServerTicketOptions {
 interface ServerLimits {
   maxSessionsPerAgent: number;
   receiveBudget: ReceiveBudget;
+  /** undefined: every failure reported. */
+  failureReports: Required<FailureReportOptions> | undefined;
 }
 
 const DEFAULT_MAX_SESSIONS_PER_AGENT = 256;
@@ -166,7 +189,10 @@ function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
   if (!Number.isSafeInteger(perAgent) || perAgent < 0) throw new InvalidArgumentError('maxSessionsPerAgent must be a non-negative integer (0: no limit)');
   const partial = options.maxPartialMessageBytes ?? DEFAULT_MAX_PARTIAL_MESSAGE_BYTES;
   if (!Number.isSafeInteger(partial) || partial < 0) throw new InvalidArgumentError('maxPartialMessageBytes must be a non-negative integer');
-  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial) };
+  const failureReports = resolveFailureReports(options.failureReports, (ok, message) => {
+    if (!ok) throw new InvalidArgumentError(message);
+  });
+  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), failureReports };
 }
 
 /** Where a connection came from, for logs. */
@@ -184,6 +210,11 @@ export interface PqmcpServerEvents {
   clientError: [error: PqmcpError, info: ClientInfo];
   /** The HTTP server failed (own server only). */
   error: [error: Error];
+  /**
+   * Failures of one source before verification held back in a window by `failureReports`
+   * (not reported on 'clientError'): how many, by code. Also written as an audit event.
+   */
+  failuresSuppressed: [summary: HandshakeFailureSummaryEvent];
   /** A resumption ticket was refused (typed error: expired, replayed, revoked...); a full handshake follows. */
   ticketRefused: [error: PqmcpError, info: ClientInfo];
 }
@@ -201,6 +232,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private readonly endpoints: readonly string[] | undefined;
   private ticketKeys: TicketKeys | undefined;
   private readonly replay: TicketReplayGuard | undefined;
+  /** The `failureReports` rate; undefined: off. */
+  private readonly failures: FailureReportLimiter | undefined;
   private readonly upgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.onUpgrade(req, socket, head);
 
   /** @internal Use listen() or serveMcp(). */
@@ -228,6 +261,12 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
     httpServer.on('upgrade', this.upgradeListener);
+    if (limits.failureReports) {
+      this.failures = new FailureReportLimiter(limits.failureReports, (summary) => {
+        emitTo(this.resolved.audit, summary);
+        if (this.listenerCount('failuresSuppressed') > 0) this.emit('failuresSuppressed', summary);
+      });
+    }
     if (options.tickets) {
       this.ticketKeys = options.tickets.keys;
       this.replay = new TicketReplayGuard(options.tickets.replayCapacity, options.tickets.replayPerAgent);
@@ -342,6 +381,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     const all = [...[...this.handshakes].map((c) => c.close()), ...[...this.live].map((t) => t.close())];
     await Promise.all(all);
     await this.edge.close();
+    this.failures?.close();
     this.wss.close();
     if (this.ownsServer) this.httpServer.closeAllConnections?.();
     await closingServer;
@@ -409,12 +449,16 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     this.handshakes.add(connection);
     const ticket = this.edge.admit(info.remoteAddress, connection);
     connection.oncompute = (request) => this.edge.compute(ticket, request);
-    connection.onerror = (error) => this.clientError(error, info);
+    // Past the handshake (a session refused by maxSessionsPerAgent) the peer is verified:
+    // its failure is reported one by one, outside the failureReports rate.
+    let verified = false;
+    connection.onerror = (error) => this.clientError(error, info, verified);
     connection.onclose = () => {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
     };
     connection.onhandshake = (result) => {
+      verified = true;
       this.handshakes.delete(connection);
       this.edge.release(ticket);
       if (!this.admitSession(connection, result.peer, info)) return;
@@ -465,9 +509,14 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return true;
   }
 
-  /** @internal Report a per-connection failure; never throws. */
-  clientError(error: PqmcpError, info: ClientInfo): void {
-    // Without a peer it failed before or in the handshake; with one, session.close tells.
+  /**
+   * @internal Report a per-connection failure; never throws. `verified`: the peer had been
+   * verified though `info` names none (a session refused right after its handshake).
+   */
+  clientError(error: PqmcpError, info: ClientInfo, verified = false): void {
+    // Without a peer it failed before or in the handshake (counted, past the failureReports
+    // rate of its source, for a summary, unless verified); with one, session.close tells.
+    if (info.peer === undefined && !verified && this.failures && !this.failures.admit(sourceKey(info.remoteAddress), error.code)) return;
     if (info.peer === undefined) emitTo(this.resolved.audit, handshakeFailureEvent('server', error, info.remoteAddress));
     if (this.listenerCount('clientError') === 0) return;
     try {

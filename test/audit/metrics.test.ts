@@ -45,6 +45,16 @@ async function collect(reader: Reader): Promise<Map<string, number>> {
 }
 
 describe('auditMetrics', () => {
+  it('counts the failures of a handshake.failure.summary (failureReports) like single ones', async () => {
+    const m = await run([
+      { type: 'handshake.failure', time: 0, role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_SERVER_BUSY', message: 'busy' },
+      { type: 'handshake.failure.summary', time: 0, role: 'server', remoteAddress: '127.0.0.1', count: 180, codes: { ERR_SERVER_BUSY: 176, ERR_HANDSHAKE_TIMEOUT: 4 }, windowStart: 0, windowMs: 10_000 },
+    ]);
+    expect(m.get('pqmcp.handshakes{outcome=failed,reason=ERR_SERVER_BUSY}')).toBe(177);
+    expect(m.get('pqmcp.handshakes{outcome=failed,reason=ERR_HANDSHAKE_TIMEOUT}')).toBe(4);
+    expect(m.get('pqmcp.busy_refusals{}')).toBe(177);
+  });
+
   it('counts handshakes, sessions, requests, bytes, key updates, busy refusals and denials', async () => {
     const m = await run([
       { type: 'handshake.failure', time: 0, role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_SERVER_BUSY', message: 'busy' },

@@ -137,7 +137,9 @@ describe.skipIf(NGINX === undefined)('behind a real nginx', { timeout: 60_000 },
 
     beforeAll(async () => {
       // nginx reaches the listener from 127.0.0.1: that (and only that) is trusted.
-      ({ server } = await startFeatureServer(cleanup, { backend: 'native', trustedProxies: ['127.0.0.1'], firstFlightTimeoutMs: 1_000 }));
+      // failureReports off: the floods below count every eviction one by one (the report rate
+      // has its own tests, failure-reports.test.ts).
+      ({ server } = await startFeatureServer(cleanup, { backend: 'native', trustedProxies: ['127.0.0.1'], firstFlightTimeoutMs: 1_000, failureReports: false }));
       server.on('session', (t) => void sessions.push(t));
       const port = await freePort(NGINX_HOST);
       await startNginx(cleanup, `server { listen ${NGINX_HOST}:${port}; ${proxyTo(`http://127.0.0.1:${server.address().port}`)} }`, port);

@@ -1,0 +1,150 @@
+/**
+ * Per-source rate limit on the reports of failures that happen before the peer is verified
+ * (the listener's `failureReports` option): a refused connection is one `'clientError'` and
+ * one `handshake.failure` audit event, and without a limit a stranger opening empty TCP
+ * connections as fast as it can would make the audit trail grow at that rate.
+ *
+ * Fixed windows of `windowMs`: in each, at most `perSource` failures per source and at most
+ * `total` over all sources are reported one by one. The rest are counted, per source and
+ * per error code, and at the end of the window each source that had any gets one
+ * `handshake.failure.summary` event with its count. Nothing is dropped uncounted.
+ *
+ * Sharp edges:
+ * - Bounded memory and output: per window at most `total` individual reports (so at most
+ *   `total` sources in the "written" map), and at most `maxSources` sources counted one by
+ *   one in summaries; the sources past that are folded into one summary whose
+ *   `remoteAddress` is undefined. Error codes are the library's own stable codes (a short,
+ *   fixed set), so the per-code counts are bounded too.
+ * - Failures of verified peers never come here: they stay one event each.
+ * - The source is the caller's key (transport/admission.ts `sourceKey`: an IPv4 address,
+ *   or an IPv6 /64), so a peer cannot get a fresh allowance per address of its prefix.
+ * - The window timer is unref'd; close() stops it and flushes the last summaries. After
+ *   close() every failure is admitted (the few handshakes a shutdown aborts).
+ * - `now` and the timer functions are injectable for tests.
+ */
+import type { HandshakeFailureSummaryEvent } from './events.js';
+
+export interface FailureReportOptions {
+  /** Failures per source reported one by one per window. Default 20; 0: no limit (every failure reported). */
+  perSource?: number;
+  /** Window length, ms. Default 10 000. */
+  windowMs?: number;
+  /** Failures reported one by one per window over all sources. Default 10 x perSource. */
+  total?: number;
+  /** Sources given a summary of their own per window; the rest share one. Default 64. */
+  maxSources?: number;
+}
+
+export interface FailureLimiterClock {
+  now?: () => number;
+  setInterval?: (fn: () => void, ms: number) => { unref?: () => void };
+  clearInterval?: (handle: unknown) => void;
+}
+
+export const FAILURE_REPORT_DEFAULTS = Object.freeze({ perSource: 20, windowMs: 10_000, maxSources: 64 });
+
+interface Held {
+  count: number;
+  codes: Record<string, number>;
+}
+
+/** Checked options; undefined: no limit (`false`, or perSource 0). */
+export function resolveFailureReports(options: FailureReportOptions | false | undefined, check: (ok: boolean, message: string) => void): Required<FailureReportOptions> | undefined {
+  if (options === false) return undefined;
+  check(options === undefined || (typeof options === 'object' && options !== null), 'failureReports must be an object or false');
+  const o = options ?? {};
+  const int = (v: unknown, min: number): boolean => Number.isSafeInteger(v) && (v as number) >= min;
+  const perSource = o.perSource ?? FAILURE_REPORT_DEFAULTS.perSource;
+  check(int(perSource, 0), 'failureReports.perSource must be an integer >= 0 (0: no limit)');
+  if (perSource === 0) return undefined;
+  const windowMs = o.windowMs ?? FAILURE_REPORT_DEFAULTS.windowMs;
+  check(int(windowMs, 100) && windowMs <= 86_400_000, 'failureReports.windowMs must be an integer from 100 to 86 400 000');
+  const total = o.total ?? perSource * 10;
+  check(int(total, perSource), 'failureReports.total must be an integer >= perSource');
+  const maxSources = o.maxSources ?? FAILURE_REPORT_DEFAULTS.maxSources;
+  check(int(maxSources, 1), 'failureReports.maxSources must be an integer >= 1');
+  return { perSource, windowMs, total, maxSources };
+}
+
+export class FailureReportLimiter {
+  private readonly now: () => number;
+  private readonly clear: (handle: unknown) => void;
+  private readonly timer: unknown;
+  private windowStart: number;
+  private written = new Map<string, number>();
+  private writtenTotal = 0;
+  private held = new Map<string, Held>();
+  private other: Held = { count: 0, codes: {} };
+  private closed = false;
+
+  constructor(
+    private readonly options: Required<FailureReportOptions>,
+    /** Receives the summaries at the end of a window, one per source that had failures held back. */
+    private readonly summarise: (event: HandshakeFailureSummaryEvent) => void,
+    private readonly role: 'client' | 'server' = 'server',
+    clock: FailureLimiterClock = {},
+  ) {
+    this.now = clock.now ?? Date.now;
+    this.windowStart = this.now();
+    const every = clock.setInterval ?? ((fn, ms) => setInterval(fn, ms));
+    this.clear = clock.clearInterval ?? ((h) => clearInterval(h as ReturnType<typeof setInterval>));
+    const handle = every(() => this.tick(), options.windowMs);
+    handle.unref?.();
+    this.timer = handle;
+  }
+
+  /** Report this failure of `source` one by one? False: it was counted for the window's summary. */
+  admit(source: string, code: string): boolean {
+    if (this.closed) return true;
+    if (this.now() - this.windowStart >= this.options.windowMs) this.tick();
+    const n = this.written.get(source) ?? 0;
+    if (n < this.options.perSource && this.writtenTotal < this.options.total) {
+      this.written.set(source, n + 1);
+      this.writtenTotal++;
+      return true;
+    }
+    let held = this.held.get(source);
+    if (held === undefined) {
+      if (this.held.size < this.options.maxSources) this.held.set(source, (held = { count: 0, codes: {} }));
+      else held = this.other;
+    }
+    held.count++;
+    held.codes[code] = (held.codes[code] ?? 0) + 1;
+    return false;
+  }
+
+  /** Stop the timer and write the last summaries; later failures are all admitted. */
+  close(): void {
+    if (this.closed) return;
+    this.clear(this.timer);
+    this.flush();
+    this.closed = true;
+  }
+
+  /** End the window: summarise what was held back, start a new one. */
+  private tick(): void {
+    this.flush();
+    this.windowStart = this.now();
+    this.written = new Map();
+    this.writtenTotal = 0;
+  }
+
+  private flush(): void {
+    if (this.held.size === 0 && this.other.count === 0) return;
+    const base = { time: this.now(), role: this.role, windowStart: this.windowStart, windowMs: this.options.windowMs };
+    const held = this.held;
+    const other = this.other;
+    this.held = new Map();
+    this.other = { count: 0, codes: {} };
+    for (const [source, h] of held) this.emit({ ...base, type: 'handshake.failure.summary', remoteAddress: source, count: h.count, codes: h.codes });
+    if (other.count > 0) this.emit({ ...base, type: 'handshake.failure.summary', remoteAddress: undefined, count: other.count, codes: other.codes });
+  }
+
+  private emit(event: HandshakeFailureSummaryEvent): void {
+    try {
+      this.summarise(event);
+    } catch {
+      // A throwing sink must not break the listener.
+    }
+  }
+}
