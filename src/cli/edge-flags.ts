@@ -28,13 +28,16 @@ export const EDGE_OPTIONS = {
 } as const;
 
 export const EDGE_USAGE = `
-  edge limits (docs/threat-model.md, "The edge"):
+
+  Edge limits (docs/threat-model.md, "The edge"):
   --max-pending <n>        unfinished handshakes in all (default 64; a newcomer evicts one)
   --max-pending-per-source <n>  unfinished handshakes per client address (default 8)
   --first-flight-timeout <ms>   the ClientHello must be complete within this (default 2000)
   --handshake-timeout <ms> the whole handshake must finish within this (default 10000)
-  --trusted-proxy <addr|cidr>   a reverse proxy whose X-Forwarded-For names the client, repeatable
-  --crypto-workers <n>     worker threads for handshake signatures (default cores-1, 1..4; 0 = none)
+  --trusted-proxy <addr|cidr>   a reverse proxy whose X-Forwarded-For names the client, repeatable;
+                           with --proxy-protocol, the load balancers allowed to connect at all
+  --crypto-workers <n>     worker threads for handshake signatures and encapsulations
+                           (default cores-1, 1..4; 0 = none)
   --handshake-rate-per-source <n>  new handshakes per second per address (default 50; 0 = no limit)
   --connection-rate-per-source <n> new connections per second per address, burst 3 s worth;
                            past it HTTP 429 before any WebSocket (default 20; 0 = no limit)

@@ -36,7 +36,7 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describeBackend } from '../crypto/select.js';
 import type { BackendChoice } from '../crypto/select.js';
-import { CredentialUsageError, PqmcpError } from '../errors.js';
+import { CredentialUsageError, PqmcpError, ProxyProtocolError } from '../errors.js';
 import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import { listen } from '../transport/server.js';
 import type { PqmcpServer } from '../transport/server.js';
@@ -455,7 +455,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     if ((error.code === 'ERR_SESSION_EXPIRED' || error.code === 'ERR_SESSION_UNTRUSTED') && info.peer) return;
     if (!failures.allow(error.code)) return;
     const peerText = info.peer ? ` (${info.peer.agentId})` : '';
-    log('client-refused', { remoteAddress: info.remoteAddress, code: error.code, error: error.message, ...(info.peer ? { agentId: info.peer.agentId } : {}) }, `connection from ${info.remoteAddress ?? 'unknown'}${peerText} failed: ${error.message} (${error.code})`);
+    log('client-refused', { remoteAddress: info.remoteAddress, code: error.code, error: error.message, ...(error instanceof ProxyProtocolError ? { reason: error.reason } : {}), ...(info.peer ? { agentId: info.peer.agentId } : {}) }, `connection from ${info.remoteAddress ?? 'unknown'}${peerText} failed: ${error.message} (${error.code})`);
   });
   // Failures the listener held back (--failure-reports): counted into the log's next summary.
   server.on('failuresSuppressed', (summary) => failures.hold(summary.codes));

@@ -123,7 +123,7 @@ export interface PqmcpTransportOptions {
    * automatic ones (one per 2^22 records) and the answer to its own request; up to 32 are
    * taken at once. Past it, this side stops reading that session's socket until the ration
    * refills: the peer is slowed, never refused. Default 10; `Infinity`: no ration.
-   * `{ rate, burst }` sets how many are taken at once too (burst >= 1, default 32).
+   * `{ rate, burst }` sets how many are taken at once too (burst an integer >= 1, default 32).
    */
   keyUpdateRate?: number | { rate: number; burst?: number };
 }
@@ -181,11 +181,11 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
 function checkKeyUpdateRate(option: unknown): { rate: number; burst?: number } | undefined {
   if (option === undefined) return { rate: DEFAULTS.keyUpdateRate };
   if (option === Number.POSITIVE_INFINITY) return undefined;
-  const shape = 'keyUpdateRate must be a number > 0 (Infinity: no ration) or { rate: number > 0, burst?: number >= 1 }';
+  const shape = 'keyUpdateRate must be a number > 0 (Infinity: no ration) or { rate: number > 0, burst?: integer >= 1 }';
   const positive = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0;
   if (typeof option === 'object' && option !== null) {
     const { rate, burst } = option as { rate?: unknown; burst?: unknown };
-    if (!positive(rate) || (burst !== undefined && !(positive(burst) && burst >= 1))) throw new InvalidArgumentError(shape);
+    if (!positive(rate) || (burst !== undefined && !(typeof burst === 'number' && Number.isSafeInteger(burst) && burst >= 1))) throw new InvalidArgumentError(shape);
     return burst === undefined ? { rate } : { rate, burst };
   }
   if (!positive(option)) throw new InvalidArgumentError(shape);

@@ -219,7 +219,8 @@ describe('pqmcp serve --proxy-protocol', () => {
       // Bypassing the relay: refused before any HTTP, logged with the peer's address and the code.
       await failingConnection(url);
       const refused = await gateway.waitForStderr(/\{[^\n]*"event":"client-refused"[^\n]*ERR_PROXY_PROTOCOL[^\n]*\}/);
-      expect(JSON.parse(refused[0])).toMatchObject({ remoteAddress: '127.0.0.1', code: 'ERR_PROXY_PROTOCOL' });
+      // From the trusted address but starting with HTTP instead of a header: reason 'malformed'.
+      expect(JSON.parse(refused[0])).toMatchObject({ remoteAddress: '127.0.0.1', code: 'ERR_PROXY_PROTOCOL', reason: 'malformed' });
     } finally {
       await relay.close();
     }

@@ -154,7 +154,7 @@ describe('(e) KeyUpdate storm from an authenticated peer', () => {
     // { rate, burst }: the burst too.
     expect(resolveOptions({ ...base, keyUpdateRate: { rate: 1, burst: 2 } }).keyUpdateRate).toEqual({ rate: 1, burst: 2 });
     expect(resolveOptions({ ...base, keyUpdateRate: { rate: 3 } }).keyUpdateRate).toEqual({ rate: 3 });
-    for (const bad of [{ rate: 0 }, { rate: 1, burst: 0.5 }, { rate: 1, burst: Infinity }, { rate: Infinity }, { burst: 3 }, { rate: 1, burst: '2' }]) {
+    for (const bad of [{ rate: 0 }, { rate: 1, burst: 0.5 }, { rate: 1, burst: 2.5 }, { rate: 1, burst: Infinity }, { rate: Infinity }, { burst: 3 }, { rate: 1, burst: '2' }]) {
       expect(() => resolveOptions({ ...base, keyUpdateRate: bad as { rate: number } })).toThrow(/keyUpdateRate/);
     }
   });
