@@ -22,6 +22,7 @@
  *   close() every failure is admitted (the few handshakes a shutdown aborts).
  * - `now` and the timer functions are injectable for tests.
  */
+import { InvalidArgumentError } from '../errors.js';
 import type { HandshakeFailureSummaryEvent } from './events.js';
 
 export interface FailureReportOptions {
@@ -49,8 +50,11 @@ interface Held {
 }
 
 /** Checked options; undefined: no limit (`false`, or perSource 0). */
-export function resolveFailureReports(options: FailureReportOptions | false | undefined, check: (ok: boolean, message: string) => void): Required<FailureReportOptions> | undefined {
+export function resolveFailureReports(options: FailureReportOptions | false | undefined): Required<FailureReportOptions> | undefined {
   if (options === false) return undefined;
+  const check = (ok: boolean, message: string): void => {
+    if (!ok) throw new InvalidArgumentError(message);
+  };
   check(options === undefined || (typeof options === 'object' && options !== null), 'failureReports must be an object or false');
   const o = options ?? {};
   const int = (v: unknown, min: number): boolean => Number.isSafeInteger(v) && (v as number) >= min;

@@ -189,9 +189,7 @@ function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
   if (!Number.isSafeInteger(perAgent) || perAgent < 0) throw new InvalidArgumentError('maxSessionsPerAgent must be a non-negative integer (0: no limit)');
   const partial = options.maxPartialMessageBytes ?? DEFAULT_MAX_PARTIAL_MESSAGE_BYTES;
   if (!Number.isSafeInteger(partial) || partial < 0) throw new InvalidArgumentError('maxPartialMessageBytes must be a non-negative integer');
-  const failureReports = resolveFailureReports(options.failureReports, (ok, message) => {
-    if (!ok) throw new InvalidArgumentError(message);
-  });
+  const failureReports = resolveFailureReports(options.failureReports);
   return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), failureReports };
 }
 

@@ -13,9 +13,7 @@ function make(options: Parameters<typeof resolveFailureReports>[0]) {
   let tick: (() => void) | undefined;
   let cleared = false;
   const summaries: HandshakeFailureSummaryEvent[] = [];
-  const resolved = resolveFailureReports(options, (ok, message) => {
-    if (!ok) throw new Error(message);
-  })!;
+  const resolved = resolveFailureReports(options)!;
   const limiter = new FailureReportLimiter(resolved, (s) => void summaries.push(s), 'server', {
     now: () => now,
     setInterval: (fn) => ((tick = fn), {}),
@@ -64,7 +62,7 @@ describe('FailureReportLimiter', () => {
   });
 
   it('a throwing sink is contained', () => {
-    const resolved = resolveFailureReports({ perSource: 1 }, () => {})!;
+    const resolved = resolveFailureReports({ perSource: 1 })!;
     const limiter = new FailureReportLimiter(resolved, () => {
       throw new Error('sink');
     }, 'server', { setInterval: () => ({}), clearInterval: () => {} });
@@ -74,9 +72,7 @@ describe('FailureReportLimiter', () => {
   });
 
   it('defaults and option checks', () => {
-    const ok = (v: Parameters<typeof resolveFailureReports>[0]) => resolveFailureReports(v, (good, message) => {
-      if (!good) throw new Error(message);
-    });
+    const ok = (v: Parameters<typeof resolveFailureReports>[0]) => resolveFailureReports(v);
     expect(ok(undefined)).toEqual({ perSource: 20, windowMs: 10_000, total: 200, maxSources: 64 });
     expect(ok({ perSource: 5 })).toMatchObject({ perSource: 5, total: 50 });
     expect(ok(false)).toBeUndefined();
