@@ -70,11 +70,6 @@ export class PreUpgrade<T> {
 
   constructor(private readonly holder: Holder<T>) {}
 
-  /** Connections not yet upgraded (or closed). */
-  get size(): number {
-    return this.raw.size;
-  }
-
   /** Start accounting `socket` (a new TCP connection); released at `upgraded` or its close. */
   hold(socket: Duplex, account: Account, report: Report): void {
     const entry = { address: account.address } as Entry<T>;
