@@ -89,6 +89,19 @@ export interface EdgeOptions {
    * ms a job). Default 100 (at most ~0.1 s of the event loop per second); 0: always the workers.
    */
   inlineCryptoPerSecond?: number;
+
+  // --- flood p99 (issue 10): the crypto worker threads' scheduling (crypto-worker.ts) ---
+  /**
+   * Linux only. 'idle': each crypto worker thread asks for SCHED_IDLE (through `chrt`, at a
+   * fixed path) so that the event loop, woken by an established session's record, takes a
+   * core from handshake crypto at once instead of after the worker's time slice (about
+   * 1 ms); where that is not possible, 'low'. 'low': nice +10 only (a smaller share of the
+   * CPU, no prompt preemption). With 'idle' the workers run only on what normal threads of
+   * the same scheduling group leave idle: choose 'low' when the server shares its cgroup or
+   * session with CPU-bound work and handshakes must keep a share of it. Default: 'idle'
+   * with native ML-KEM and ML-DSA (Node >= 24.7), 'low' with the portable ones (~23 ms a job).
+   */
+  cryptoWorkerPriority?: 'idle' | 'low';
 }
 
 export const EDGE_DEFAULTS = {
@@ -165,6 +178,7 @@ export class Edge {
       maxQueue: options.maxCryptoQueue ?? EDGE_DEFAULTS.maxCryptoQueue,
       ratePerSource: options.handshakeRatePerSource ?? EDGE_DEFAULTS.handshakeRatePerSource,
       inlineWhenIdle: options.inlineCryptoPerSecond ?? EDGE_DEFAULTS.inlineCryptoPerSecond,
+      ...(options.cryptoWorkerPriority !== undefined ? { workerPriority: options.cryptoWorkerPriority } : {}),
     });
     return new Edge(options, pool);
   }
