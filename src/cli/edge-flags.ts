@@ -52,8 +52,8 @@ export const EDGE_USAGE = `
   --inline-crypto-per-second <n>  handshake crypto jobs per second run on the event loop while the
                            workers are idle (native ML-KEM/ML-DSA only; default 100; 0 = always workers)
   --accept-rate-per-source <n>  new TCP connections per second per address at the accept, burst
-                           3 s worth; past it HTTP 429 at once, no slot taken (default twice
-                           --connection-rate-per-source: 40; 0 = no limit; a --trusted-proxy is
+                           1 s worth; past it HTTP 429 at once, no slot taken (default 10 x
+                           --connection-rate-per-source: 200; 0 = no limit; a --trusted-proxy is
                            exempt; with --proxy-protocol, per client the header names)`;
 
 function integer(p: Parsed, name: string, min: number): number | undefined {

@@ -103,11 +103,11 @@ export interface EdgeOptions {
   /**
    * New TCP connections per second per source address, checked at the accept of an
    * own-port listener (with `proxyProtocol`: at the PROXY header, for the client it names),
-   * with a burst of three seconds' worth. Past it the connection is answered HTTP 429
+   * with a burst of one second's worth. Past it the connection is answered HTTP 429
    * (`Retry-After: 1`) at once and closed once written: it takes no admission slot and
    * evicts nothing. Connections whose peer is a trusted X-Forwarded-For proxy are not
    * counted (they carry many clients; `connectionRatePerSource` applies to each at its
-   * upgrade). Default: twice `connectionRatePerSource` (40; 0 when that is 0); 0: no limit.
+   * upgrade). Default: ten times `connectionRatePerSource` (200; 0 when that is 0); 0: no limit.
    */
   acceptRatePerSource?: number;
 }
@@ -123,10 +123,10 @@ export const EDGE_DEFAULTS = {
   inlineCryptoPerSecond: 100,
 } as const;
 
-/** The burst of the connection rate (and of the accept rate), in seconds' worth of it. */
+/** The burst of the connection rate, in seconds' worth of it. */
 const CONNECTION_BURST_SECONDS = 3;
-/** The accept rate's default, in multiples of the connection rate (see `acceptRates`). */
-const ACCEPT_RATE_PER_CONNECTION_RATE = 2;
+/** The accept rate's default, in multiples of the connection rate (see `acceptRates`); its burst is one second's worth. */
+const ACCEPT_RATE_PER_CONNECTION_RATE = 10;
 /** How long a refused upgrade is held before its 429, and how many are held at once. */
 const REFUSAL_HOLD_MS = 1_000;
 const MAX_HELD_REFUSALS = 1_024;
@@ -374,19 +374,20 @@ function checkProxyOptions(options: EdgeOptions): void {
 }
 
 /**
- * The accept rate: `acceptRatePerSource`, by default twice the connection rate (rate and
- * burst). Every upgrade takes an accept first: for an address whose connections all send
- * their request, the accept's bucket runs dry only after twice the upgrade's allowance,
- * when the upgrade's is dry too, so such a connection gets the 429 it would have got at the
- * upgrade (at once instead of after the hold; the pqmcp client retries either). And an
- * operator who raises (or lifts) the connection rate for a large NAT raises (or lifts) this
- * one with it.
+ * The accept rate: `acceptRatePerSource`, by default ten times the connection rate, burst
+ * one second's worth. It must not bind on connections that send their request: those are
+ * paced by the upgrade (its rate, and its 429 held a second, so a source re-opens at most
+ * once a second per connection it holds), and a 429 at once instead would let them re-open
+ * as fast as they are refused. The flood benchmark's idle-1 (96 WebSockets from one address,
+ * re-opened when closed) opens ~125 a second: at twice the connection rate (40) it spun at
+ * ~900 opens a second, at ten times (200) nothing is refused. An operator who raises (or
+ * lifts) the connection rate for a large NAT raises (or lifts) this one with it.
  */
 function acceptRates(options: EdgeOptions): SourceRates {
   const explicit = options.acceptRatePerSource;
   if (explicit !== undefined && !(Number.isInteger(explicit) && explicit >= 0)) throw new InvalidArgumentError('acceptRatePerSource must be an integer >= 0');
   const r = explicit ?? ACCEPT_RATE_PER_CONNECTION_RATE * (options.connectionRatePerSource ?? EDGE_DEFAULTS.connectionRatePerSource);
-  return new SourceRates({ rate: r, burst: Math.max(1, r * CONNECTION_BURST_SECONDS) }, 'acceptRatePerSource');
+  return new SourceRates({ rate: r, burst: Math.max(1, r) }, 'acceptRatePerSource');
 }
 
 function connectionRates(rate: number | undefined): SourceRates {
