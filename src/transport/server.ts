@@ -47,7 +47,7 @@
  *   authenticated close, and (own port only) closes the HTTP server.
  */
 import { EventEmitter } from 'node:events';
-import { STATUS_CODES, createServer } from 'node:http';
+import { createServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
@@ -75,6 +75,7 @@ import { ReceiveBudget } from './receive-budget.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import type { GuardOptions } from './session-guard.js';
 import { Edge } from './edge.js';
+import { answerAndClose, httpAnswer } from './http-answer.js';
 import type { EdgeOptions } from './edge.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 import type { MessageHook } from './message-hooks.js';
@@ -542,19 +543,9 @@ function pathname(url: string | undefined): string {
   return q === -1 ? raw : raw.slice(0, q);
 }
 
-/**
- * Answer an upgrade request with an HTTP error and close. Destroyed once the answer is out:
- * past 'upgrade' Node's HTTP server no longer times the socket out and no slot holds it, so
- * a half-close alone would let a client that never closes its side keep it for ever.
- */
+/** Answer an upgrade request with an HTTP error and close (destroyed once written: http-answer.ts). */
 function reject(socket: Duplex, status: number, message: string): void {
-  const body = `${message}\n`;
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-      'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
+  answerAndClose(socket, httpAnswer(status, message));
 }
 
 /** The quotas and policy hooks, innermost: peer <-> hooks <-> quotas <-> policy <-> MCP server. */
