@@ -288,13 +288,13 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
    * fallback: the handshake binds tickets to the endpoint the client named in its
    * ClientHello and this listener accepted (authority included; docs/protocol.md 15.4).
    */
-  private ticketConfig(req: IncomingMessage, info: ClientInfo): ServerTicketConfig | undefined {
+  private ticketConfig(endpoint: string, info: ClientInfo): ServerTicketConfig | undefined {
     const t = this.options.tickets;
     if (!t || !this.ticketKeys || !this.replay) return undefined;
     return {
       keys: this.ticketKeys,
       replay: this.replay,
-      endpoint: pathname(req.url),
+      endpoint,
       ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}),
       ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}),
       ...(t.maxTicketLength !== undefined ? { maxTicketLength: t.maxTicketLength } : {}),
@@ -396,7 +396,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     // Evicted before its request arrived (answered 503 and ending): nothing more to do.
     if (!socket.writable) return void socket.destroy();
     this.edge.upgrading(socket);
@@ -415,10 +415,13 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     const remoteAddress = this.edge.clientAddress(req);
     // Past its source's connection rate: HTTP 429 (after a hold), nothing else is built.
     if (!this.edge.admitUpgrade(remoteAddress, socket)) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, remoteAddress));
+    this.wss.handleUpgrade(req, socket, head, (ws, request) => this.onConnection(ws, request, remoteAddress));
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage, remoteAddress: string | undefined): void {
+    // Read once, here: no closure below may name `req`, or the upgrade request (its headers,
+    // raw headers and stream state) would live in their shared context for the session's life.
+    const endpoint = pathname(req.url);
     const info: ClientInfo = { remoteAddress };
     const startedAt = Date.now();
     const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
@@ -429,7 +432,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     }
     let connection: Connection;
     try {
-      const tickets = this.ticketConfig(req, info);
+      const tickets = this.ticketConfig(endpoint, info);
       const session = Session.server({
         ...(tickets ? { tickets } : {}),
         backend: this.backend,
@@ -444,7 +447,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         maxMessagesPerCall: MAX_MESSAGES_PER_TURN,
         deferCrypto: true,
         applicationPadding: this.resolved.applicationPadding,
-        acceptEndpoints: this.endpoints ?? [this.options.path ?? pathname(req.url)],
+        acceptEndpoints: this.endpoints ?? [this.options.path ?? endpoint],
       });
       connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true, receiveBudget: this.limits.receiveBudget });
     } catch (err) {
@@ -474,7 +477,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.live.add(transport);
       const audit = this.resolved.audit;
       if (audit) {
-        const open = sessionOpenEvent('server', result, { backend: this.backend.name, endpoint: pathname(req.url), remoteAddress: info.remoteAddress, startedAt });
+        const open = sessionOpenEvent('server', result, { backend: this.backend.name, endpoint, remoteAddress: info.remoteAddress, startedAt });
         emitTo(audit, open);
         void transport.closed.then(() => emitTo(audit, sessionCloseEvent('server', result, open.time, traffic, connection.session.keyUpdates, sessionEnd(transport.closedLocally, connection.error), connection.error)));
       }
@@ -533,6 +536,14 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       // A throwing listener must not break the server.
     }
   }
+}
+
+/**
+ * A socket's error listener for its whole life: a function of the module, not a closure, so
+ * it keeps nothing of the upgrade (the request, its headers) reachable while the session lives.
+ */
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 function pathname(url: string | undefined): string {
