@@ -20,9 +20,10 @@
  *   or an IPv6 /64), so a peer cannot get a fresh allowance per address of its prefix.
  * - The window timer is unref'd; close() stops it and flushes the last summaries. After
  *   close() every failure is admitted (the few handshakes a shutdown aborts).
- * - `now` and the timer functions are injectable for tests.
+ * - `now` and the timer functions are injectable for tests (the window: summary-window.ts).
  */
 import { InvalidArgumentError } from '../errors.js';
+import { SummaryWindow, type WindowClock } from '../summary-window.js';
 import type { HandshakeFailureSummaryEvent } from './events.js';
 
 export interface FailureReportOptions {
@@ -36,11 +37,8 @@ export interface FailureReportOptions {
   maxSources?: number;
 }
 
-export interface FailureLimiterClock {
-  now?: () => number;
-  setInterval?: (fn: () => void, ms: number) => { unref?: () => void };
-  clearInterval?: (handle: unknown) => void;
-}
+/** The clock and window timer, injectable for tests (summary-window.ts). */
+export type FailureLimiterClock = WindowClock;
 
 export const FAILURE_REPORT_DEFAULTS = Object.freeze({ perSource: 20, windowMs: 10_000, maxSources: 64 });
 
@@ -71,10 +69,7 @@ export function resolveFailureReports(options: FailureReportOptions | false | un
 }
 
 export class FailureReportLimiter {
-  private readonly now: () => number;
-  private readonly clear: (handle: unknown) => void;
-  private readonly timer: unknown;
-  private windowStart: number;
+  private readonly window: SummaryWindow;
   private written = new Map<string, number>();
   private writtenTotal = 0;
   private held = new Map<string, Held>();
@@ -88,19 +83,13 @@ export class FailureReportLimiter {
     private readonly role: 'client' | 'server' = 'server',
     clock: FailureLimiterClock = {},
   ) {
-    this.now = clock.now ?? Date.now;
-    this.windowStart = this.now();
-    const every = clock.setInterval ?? ((fn, ms) => setInterval(fn, ms));
-    this.clear = clock.clearInterval ?? ((h) => clearInterval(h as ReturnType<typeof setInterval>));
-    const handle = every(() => this.tick(), options.windowMs);
-    handle.unref?.();
-    this.timer = handle;
+    this.window = new SummaryWindow(options.windowMs, () => this.endWindow(), clock);
   }
 
   /** Report this failure of `source` one by one? False: it was counted for the window's summary. */
   admit(source: string, code: string): boolean {
     if (this.closed) return true;
-    if (this.now() - this.windowStart >= this.options.windowMs) this.tick();
+    this.window.roll();
     const n = this.written.get(source) ?? 0;
     if (n < this.options.perSource && this.writtenTotal < this.options.total) {
       this.written.set(source, n + 1);
@@ -120,22 +109,21 @@ export class FailureReportLimiter {
   /** Stop the timer and write the last summaries; later failures are all admitted. */
   close(): void {
     if (this.closed) return;
-    this.clear(this.timer);
+    this.window.stop();
     this.flush();
     this.closed = true;
   }
 
   /** End the window: summarise what was held back, start a new one. */
-  private tick(): void {
+  private endWindow(): void {
     this.flush();
-    this.windowStart = this.now();
     this.written = new Map();
     this.writtenTotal = 0;
   }
 
   private flush(): void {
     if (this.held.size === 0 && this.other.count === 0) return;
-    const base = { time: this.now(), role: this.role, windowStart: this.windowStart, windowMs: this.options.windowMs };
+    const base = { time: this.window.now(), role: this.role, windowStart: this.window.start, windowMs: this.options.windowMs };
     const held = this.held;
     const other = this.other;
     this.held = new Map();

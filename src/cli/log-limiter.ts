@@ -10,16 +10,16 @@
  * - Only failure lines go through it; session starts and ends, reloads and shutdown are
  *   always logged.
  * - The summary timer is unref'd and stopped by close(), which also flushes a last summary.
- * - `now` and the timer functions are injectable for tests.
+ * - `now` and the timer functions are injectable for tests (the window: summary-window.ts).
  */
-export interface LogLimiterOptions {
+import { SummaryWindow, type WindowClock } from '../summary-window.js';
+
+/** The clock and window timer are injectable for tests (summary-window.ts). */
+export interface LogLimiterOptions extends WindowClock {
   /** Failure lines written per window before the rest are summarised. Default 20. */
   burst?: number;
   /** Window length. Default 10 000 ms. */
   windowMs?: number;
-  now?: () => number;
-  setInterval?: (fn: () => void, ms: number) => { unref?: () => void };
-  clearInterval?: (handle: unknown) => void;
 }
 
 export interface SuppressedSummary {
@@ -32,14 +32,10 @@ export interface SuppressedSummary {
 
 export class LogLimiter {
   private readonly burst: number;
-  private readonly windowMs: number;
-  private readonly now: () => number;
-  private windowStart: number;
+  private readonly window: SummaryWindow;
   private written = 0;
   private suppressed = 0;
   private byCode: Record<string, number> = {};
-  private timer: unknown;
-  private readonly clear: (handle: unknown) => void;
 
   constructor(
     /** Writes the summary line. */
@@ -47,19 +43,12 @@ export class LogLimiter {
     options: LogLimiterOptions = {},
   ) {
     this.burst = options.burst ?? 20;
-    this.windowMs = options.windowMs ?? 10_000;
-    this.now = options.now ?? Date.now;
-    this.windowStart = this.now();
-    const every = options.setInterval ?? ((fn, ms) => setInterval(fn, ms));
-    this.clear = options.clearInterval ?? ((h) => clearInterval(h as ReturnType<typeof setInterval>));
-    const handle = every(() => this.tick(), this.windowMs);
-    handle.unref?.();
-    this.timer = handle;
+    this.window = new SummaryWindow(options.windowMs ?? 10_000, () => this.endWindow(), options);
   }
 
   /** May a failure line with this code be written now? (Counted for the summary when not.) */
   allow(code: string): boolean {
-    if (this.now() - this.windowStart >= this.windowMs) this.tick();
+    this.window.roll();
     if (this.written < this.burst) {
       this.written++;
       return true;
@@ -80,20 +69,19 @@ export class LogLimiter {
 
   /** Stop the timer; a last summary if anything is held back. */
   close(): void {
-    this.clear(this.timer);
+    this.window.stop();
     this.flush();
   }
 
   /** End the window: summarise what was held back, start a new one. */
-  private tick(): void {
+  private endWindow(): void {
     this.flush();
-    this.windowStart = this.now();
     this.written = 0;
   }
 
   private flush(): void {
     if (this.suppressed === 0) return;
-    const summary = { suppressed: this.suppressed, byCode: this.byCode, windowMs: this.windowMs };
+    const summary = { suppressed: this.suppressed, byCode: this.byCode, windowMs: this.window.windowMs };
     this.suppressed = 0;
     this.byCode = {};
     this.summarise(summary);

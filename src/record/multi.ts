@@ -75,24 +75,21 @@ export type Packed = { single: Uint8Array } | { multi: Uint8Array };
  */
 export function packMessages(messages: readonly Uint8Array[]): Packed[] {
   const out: Packed[] = [];
-  let run: Uint8Array[] = [];
+  let start = 0; // messages[start, i) is the current run
   let size = 0;
-  const cut = (): void => {
-    if (run.length === 1) out.push({ single: run[0]! });
-    else if (run.length > 1) out.push({ multi: encodeMessages(run, size) });
-    run = [];
-    size = 0;
-  };
-  for (const m of messages) {
-    if (m.length === 0 || m.length > MAX_COALESCED) {
-      cut();
-      out.push({ single: m });
-      continue;
+  for (let i = 0; i <= messages.length; i++) {
+    const m = messages[i];
+    const alone = m !== undefined && (m.length === 0 || m.length > MAX_COALESCED);
+    // The run ends here: at the end, before a message that goes alone, or when full.
+    if (m === undefined || alone || size + ENTRY_HEADER + m.length > MAX_CONTENT || i - start === MAX_MESSAGES_PER_RECORD) {
+      if (i - start === 1) out.push({ single: messages[start]! });
+      else if (i - start > 1) out.push({ multi: encodeMessages(messages.slice(start, i), size) });
+      start = alone ? i + 1 : i;
+      size = 0;
+      if (alone) out.push({ single: m });
+      if (alone || m === undefined) continue;
     }
-    if (size + ENTRY_HEADER + m.length > MAX_CONTENT || run.length === MAX_MESSAGES_PER_RECORD) cut();
-    run.push(m);
     size += ENTRY_HEADER + m.length;
   }
-  cut();
   return out;
 }

@@ -53,6 +53,7 @@ import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handsha
 import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
 import { CREDENTIAL_PADDING_BLOCK, CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, checkPaddingBlock, decodeMessages, encodeRecord, fragmentMessage, packMessages, paddingFor } from '../record/index.js';
 import type { InnerTypeId } from '../record/index.js';
+import { MAX_CONTENT } from '../record/constants.js';
 import { MsgType, Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
 import type { AeadAlgorithm } from '../crypto/types.js';
 import { utf8Encode } from '../bytes.js';
@@ -690,6 +691,12 @@ export class Session {
       if ('multi' in packed) {
         this.maybeUpdateKeys(out);
         out.push(this.sealApplication(InnerType.applicationMulti, packed.multi));
+        continue;
+      }
+      if (packed.single.length <= MAX_CONTENT) {
+        // One record, as fragmentMessage would cut it (without its list).
+        this.maybeUpdateKeys(out);
+        out.push(this.sealApplication(InnerType.applicationFinal, packed.single));
         continue;
       }
       for (const frag of fragmentMessage(packed.single)) {

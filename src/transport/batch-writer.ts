@@ -46,6 +46,13 @@ export class BatchWriter {
   private outBytes = 0;
   private flushScheduled = false;
   private stopped = false;
+  /** Every write's callback (one function, not one per write). */
+  private readonly written = (): void => this.onWritten();
+  /** The end-of-turn flush (one function, not one per turn). */
+  private readonly deferredFlush = (): void => {
+    this.flushScheduled = false;
+    this.flushNow();
+  };
 
   constructor(
     private readonly socket: MessageSocket,
@@ -72,10 +79,7 @@ export class BatchWriter {
     if (messageSize <= EAGER_MESSAGE && this.source.pendingBytes >= EAGER_FLUSH) return this.flushNow();
     if (!this.flushScheduled && !this.stopped) {
       this.flushScheduled = true;
-      defer(() => {
-        this.flushScheduled = false;
-        this.flushNow();
-      });
+      defer(this.deferredFlush);
     }
   }
 
@@ -114,7 +118,7 @@ export class BatchWriter {
 
   private write(data: Uint8Array): void {
     try {
-      this.socket.send(data, () => this.onWritten());
+      this.socket.send(data, this.written);
     } catch (err) {
       // A socket that refuses writes is gone; its close event ends the connection.
       this.onWriteError(err instanceof Error ? err : new Error('send failed'));

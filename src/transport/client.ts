@@ -35,6 +35,7 @@ import { Connection } from './connection.js';
 import { keyShares } from './key-shares.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrpc.js';
+import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage } from './message-hooks.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
@@ -400,7 +401,9 @@ export class PqmcpClientTransport {
       void connection.closed.then(() => guard.stop());
       this.settleHandshake.resolve(result);
     };
-    connection.onmessage = (data) => this.deliver(data);
+    // Built once per connection, not per message: only a malformed message uses it.
+    const failure = failureOn(connection, (error) => this.onerror?.(error));
+    connection.onmessage = (data) => this.deliver(data, failure);
     // At most MAX_TICKETS_PER_CONNECTION kept per connection: a server sending tickets without
     // end cannot make a file store rewrite itself without end (review F10).
     let kept = 0;
@@ -594,8 +597,8 @@ export class PqmcpClientTransport {
     return opened;
   }
 
-  private deliver(data: Uint8Array): void {
-    const message = decodeForDelivery(data, failureOn(this.connection!, (error) => this.onerror?.(error)));
+  private deliver(data: Uint8Array, failure: DeliveryFailure): void {
+    const message = decodeForDelivery(data, failure);
     if (message === undefined) return;
     if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length, data);
     else this.onmessage?.(message);

@@ -55,7 +55,6 @@ import type { CryptoRequest, CryptoResult, HandshakeResult } from '../handshake/
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { Session, SessionOutput } from '../session/session.js';
 import { BatchWriter } from './batch-writer.js';
-import { LARGE_RECORD } from './write-batches.js';
 import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
 import type { ReceiveBudget } from './receive-budget.js';
 import { defer, unref, type Timer } from './timers.js';
@@ -73,8 +72,6 @@ import type { ConnectionOptions, MessageSocket } from './connection-types.js';
 type Phase = 'handshaking' | 'open' | 'closing' | 'closed';
 
 type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
-
-export { LARGE_RECORD };
 
 export class Connection {
   onhandshake: ((result: HandshakeResult) => void) | undefined;
@@ -191,9 +188,7 @@ export class Connection {
       this.beginClosing(CloseCode.cancelled);
     } else if (this.phase === 'open') {
       this.enqueue(this.session.close());
-      this.phase = 'closing';
-      this.stopLiveTimers();
-      this.flushNow();
+      this.enterClosing();
       this.armCloseTimer();
     }
     return this.closed;
@@ -245,12 +240,9 @@ export class Connection {
     if (this.phase === 'closed' || this.socketGone) return;
     this.socketGone = true;
     // Records read before the close and held by a cap or the KeyUpdate ration drain first.
-    if (this.backlog.endAfter(() => this.endOfStream(code))) {
-      this.keepAlive?.stop(); // no socket to ping
-      this.keepAlive = undefined;
-      return;
-    }
-    this.endOfStream(code);
+    if (!this.backlog.endAfter(() => this.endOfStream(code))) return this.endOfStream(code);
+    this.keepAlive?.stop(); // no socket to ping
+    this.keepAlive = undefined;
   }
 
   /** The socket closed and nothing read is left: a clean close if the peer's close_notify came. */
@@ -331,8 +323,7 @@ export class Connection {
         if (settle()) {
           this.handle(this.session.resume(result));
           this.backlog.schedule();
-        }
-        else if (result.op === 'encapsulate') result.sharedSecret.fill(0);
+        } else if (result.op === 'encapsulate') result.sharedSecret.fill(0);
       },
       (err: unknown) => {
         if (settle()) this.fail(toPqmcpError(err), true);
@@ -365,10 +356,19 @@ export class Connection {
     if (terminate) this.finish();
   }
 
-  private beginClosing(code: number): void {
+  /**
+   * Timers stop, queued records go out, and reading resumes even for an application that never
+   * started (a server transport closed before start()): the peer's close ends it, not the timer.
+   */
+  private enterClosing(): void {
     this.phase = 'closing';
     this.stopLiveTimers();
+    this.reading.set('app', false);
     this.flushNow();
+  }
+
+  private beginClosing(code: number): void {
+    this.enterClosing();
     try {
       this.socket.close(code, closeReason(code));
     } catch {
@@ -415,10 +415,7 @@ export class Connection {
     this.handshakeTimer = undefined;
     if (this.phase === 'closed' || this.failure) return;
     // Client with a completed handshake whose server has not spoken yet: nothing is wrong.
-    if (this.session.state === 'established' || this.session.state === 'closed') {
-      this.confirm();
-      return;
-    }
+    if (this.session.state === 'established' || this.session.state === 'closed') return this.confirm();
     this.fail(new HandshakeTimeoutError(this.options.handshakeTimeoutMs), true);
   }
 

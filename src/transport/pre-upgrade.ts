@@ -28,11 +28,9 @@
  */
 import type { Duplex } from 'node:stream';
 import { ServerBusyError, type PqmcpError } from '../errors.js';
+import { httpAnswer } from './http-answer.js';
 
-const BUSY_BODY = 'server busy: too many pending connections, try again later\n';
-const BUSY_ANSWER =
-  'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-  `Content-Length: ${Buffer.byteLength(BUSY_BODY)}\r\n\r\n${BUSY_BODY}`;
+const BUSY_ANSWER = httpAnswer(503, 'server busy: too many pending connections, try again later', 1);
 
 /** How long an evicted connection may take to close after its 503, and how many may wait at once. */
 const LINGER_MS = 1_000;

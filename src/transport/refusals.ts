@@ -13,6 +13,7 @@
  * - close() answers every held socket at once.
  */
 import type { Duplex } from 'node:stream';
+import { answerAndClose, httpAnswer } from './http-answer.js';
 
 export interface RefusalOptions {
   /** How long a refused socket is held before its answer. */
@@ -29,14 +30,13 @@ interface Held {
   retryAfterSeconds: number;
 }
 
-/** The whole 429 answer (no body beyond one line; the connection closes after it). */
+/** The whole 429 answer (http-answer.ts; the connection closes after it). */
 function answer(retryAfterSeconds: number): string {
-  const body = 'too many new connections from this address, try again later\n';
-  return (
-    'HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-    `Retry-After: ${retryAfterSeconds}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
-  );
+  return httpAnswer(429, 'too many new connections from this address, try again later', retryAfterSeconds);
 }
+
+/** The same answer with `Retry-After: 1`, sent at once (edge.ts, the accept rate). */
+export const RATE_ANSWER = answer(1);
 
 export class Refusals {
   private readonly queue: Held[] = [];
@@ -97,8 +97,6 @@ export class Refusals {
 }
 
 function send(socket: Duplex, retryAfterSeconds: number): void {
-  if (socket.destroyed) return;
-  socket.end(answer(retryAfterSeconds));
-  // Close once written, whatever the client does (an upgrade socket has no HTTP timeouts left).
-  socket.once('finish', () => socket.destroy());
+  // Closed once written, whatever the client does (an upgrade socket has no HTTP timeouts left).
+  answerAndClose(socket, answer(retryAfterSeconds));
 }

@@ -19,6 +19,7 @@ import type { Connection } from './connection.js';
 import { authInfoFor, sessionIdOf } from './auth-info.js';
 import type { PqmcpAuthInfo } from './auth-info.js';
 import { decodeForDelivery, failureOn, encodeMessage } from './jsonrpc.js';
+import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage, MessageHook } from './message-hooks.js';
 
@@ -46,6 +47,8 @@ export class PqmcpServerTransport {
   private mcpSupportedVersions: readonly string[] | undefined;
   private readonly pipeline: MessagePipeline | undefined;
   private closeCalled = false;
+  /** What a malformed message from the client gets (built once, not per message). */
+  private readonly failure: DeliveryFailure;
 
   /** @internal Created by the listener (PqmcpServer) after a successful handshake. */
   /** True when this session was resumed from a ticket (`peer` comes from the ticket, re-checked against the trust store). */
@@ -66,6 +69,7 @@ export class PqmcpServerTransport {
     this.extra = Object.freeze({ authInfo: this.authInfo });
     this.remoteAddress = remoteAddress;
     this.closed = connection.closed;
+    this.failure = failureOn(connection, (error) => this.onerror?.(error));
     connection.pause();
     connection.onmessage = (data) => {
       if (this.started) this.deliver(data);
@@ -148,7 +152,7 @@ export class PqmcpServerTransport {
   }
 
   private deliver(data: Uint8Array): void {
-    const message = decodeForDelivery(data, failureOn(this.connection, (error) => this.onerror?.(error)));
+    const message = decodeForDelivery(data, this.failure);
     if (message === undefined) return;
     if (this.pipeline) this.pipeline.fromPeer(message as JsonRpcMessage, data.length, data);
     else this.onmessage?.(message, this.extra);

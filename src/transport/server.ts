@@ -29,6 +29,10 @@
  *   At the upgrade request, new connections per client address are rate-limited
  *   (`connectionRatePerSource`, default 20/s, burst 60): past it the upgrade is answered
  *   HTTP 429 after a one-second hold, and no WebSocket or Session is built.
+ *   Before that, on its own port, new TCP connections per source are rate-limited at the
+ *   accept (`acceptRatePerSource`, default twice the connection rate; with `proxyProtocol`,
+ *   at the header, for the client it names; a trusted X-Forwarded-For proxy's are not):
+ *   past it a connection is answered 429 at once and closed, and takes no slot.
  * - Upgrades must offer the `pqmcp.v1` subprotocol (else HTTP 400); with `path` set, other
  *   paths get 404 (or are left to other 'upgrade' listeners of a shared http.Server).
  * - `host` defaults to 127.0.0.1: listening on a network is an explicit choice.
@@ -47,7 +51,7 @@
  *   authenticated close, and (own port only) closes the HTTP server.
  */
 import { EventEmitter } from 'node:events';
-import { STATUS_CODES, createServer } from 'node:http';
+import { createServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
@@ -75,6 +79,7 @@ import { ReceiveBudget } from './receive-budget.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import type { GuardOptions } from './session-guard.js';
 import { Edge } from './edge.js';
+import { answerAndClose, httpAnswer } from './http-answer.js';
 import type { EdgeOptions } from './edge.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 import type { MessageHook } from './message-hooks.js';
@@ -283,13 +288,13 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
    * fallback: the handshake binds tickets to the endpoint the client named in its
    * ClientHello and this listener accepted (authority included; docs/protocol.md 15.4).
    */
-  private ticketConfig(req: IncomingMessage, info: ClientInfo): ServerTicketConfig | undefined {
+  private ticketConfig(endpoint: string, info: ClientInfo): ServerTicketConfig | undefined {
     const t = this.options.tickets;
     if (!t || !this.ticketKeys || !this.replay) return undefined;
     return {
       keys: this.ticketKeys,
       replay: this.replay,
-      endpoint: pathname(req.url),
+      endpoint,
       ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}),
       ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}),
       ...(t.maxTicketLength !== undefined ? { maxTicketLength: t.maxTicketLength } : {}),
@@ -321,6 +326,11 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   /** WebSocket upgrades refused (HTTP 429) by `connectionRatePerSource` so far. */
   get refusedConnections(): number {
     return this.edge.refusedConnections;
+  }
+
+  /** TCP connections refused at their accept (HTTP 429 at once) by `acceptRatePerSource` so far. */
+  get refusedAccepts(): number {
+    return this.edge.refusedAccepts;
   }
 
   /** Which crypto backend the listener uses. */
@@ -386,7 +396,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     // Evicted before its request arrived (answered 503 and ending): nothing more to do.
     if (!socket.writable) return void socket.destroy();
     this.edge.upgrading(socket);
@@ -405,10 +415,13 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     const remoteAddress = this.edge.clientAddress(req);
     // Past its source's connection rate: HTTP 429 (after a hold), nothing else is built.
     if (!this.edge.admitUpgrade(remoteAddress, socket)) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, remoteAddress));
+    this.wss.handleUpgrade(req, socket, head, (ws, request) => this.onConnection(ws, request, remoteAddress));
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage, remoteAddress: string | undefined): void {
+    // Read once, here: no closure below may name `req`, or the upgrade request (its headers,
+    // raw headers and stream state) would live in their shared context for the session's life.
+    const endpoint = pathname(req.url);
     const info: ClientInfo = { remoteAddress };
     const startedAt = Date.now();
     const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
@@ -419,7 +432,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     }
     let connection: Connection;
     try {
-      const tickets = this.ticketConfig(req, info);
+      const tickets = this.ticketConfig(endpoint, info);
       const session = Session.server({
         ...(tickets ? { tickets } : {}),
         backend: this.backend,
@@ -434,7 +447,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         maxMessagesPerCall: MAX_MESSAGES_PER_TURN,
         deferCrypto: true,
         applicationPadding: this.resolved.applicationPadding,
-        acceptEndpoints: this.endpoints ?? [this.options.path ?? pathname(req.url)],
+        acceptEndpoints: this.endpoints ?? [this.options.path ?? endpoint],
       });
       connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true, receiveBudget: this.limits.receiveBudget });
     } catch (err) {
@@ -464,7 +477,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.live.add(transport);
       const audit = this.resolved.audit;
       if (audit) {
-        const open = sessionOpenEvent('server', result, { backend: this.backend.name, endpoint: pathname(req.url), remoteAddress: info.remoteAddress, startedAt });
+        const open = sessionOpenEvent('server', result, { backend: this.backend.name, endpoint, remoteAddress: info.remoteAddress, startedAt });
         emitTo(audit, open);
         void transport.closed.then(() => emitTo(audit, sessionCloseEvent('server', result, open.time, traffic, connection.session.keyUpdates, sessionEnd(transport.closedLocally, connection.error), connection.error)));
       }
@@ -525,25 +538,23 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   }
 }
 
+/**
+ * A socket's error listener for its whole life: a function of the module, not a closure, so
+ * it keeps nothing of the upgrade (the request, its headers) reachable while the session lives.
+ */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
 function pathname(url: string | undefined): string {
   const raw = url ?? '/';
   const q = raw.indexOf('?');
   return q === -1 ? raw : raw.slice(0, q);
 }
 
-/**
- * Answer an upgrade request with an HTTP error and close. Destroyed once the answer is out:
- * past 'upgrade' Node's HTTP server no longer times the socket out and no slot holds it, so
- * a half-close alone would let a client that never closes its side keep it for ever.
- */
+/** Answer an upgrade request with an HTTP error and close (destroyed once written: http-answer.ts). */
 function reject(socket: Duplex, status: number, message: string): void {
-  const body = `${message}\n`;
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-      'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
+  answerAndClose(socket, httpAnswer(status, message));
 }
 
 /** The quotas and policy hooks, innermost: peer <-> hooks <-> quotas <-> policy <-> MCP server. */

@@ -16,16 +16,17 @@ export const LARGE_RECORD = 16 * 1024;
 
 /** The socket messages carrying `records`, in order. */
 export function socketMessages(records: readonly Uint8Array[], maxWriteBatch: number): Uint8Array[] {
+  // One record that fits in one message (a sequential call's request or response): as is.
+  if (records.length === 1 && records[0]!.length <= maxWriteBatch) return records as Uint8Array[];
   const messages: Uint8Array[] = [];
   let batch: Uint8Array[] = [];
   let size = 0;
-  const cut = (): void => {
-    if (size > 0) messages.push(batch.length === 1 ? batch[0]! : concat(...batch));
-    batch = [];
-    size = 0;
-  };
   for (const record of records) {
-    if (record.length >= LARGE_RECORD || size + record.length > maxWriteBatch) cut();
+    if (size > 0 && (record.length >= LARGE_RECORD || size + record.length > maxWriteBatch)) {
+      messages.push(batch.length === 1 ? batch[0]! : concat(...batch));
+      batch = [];
+      size = 0;
+    }
     if (record.length >= LARGE_RECORD) {
       for (let o = 0; o < record.length; o += maxWriteBatch) messages.push(record.subarray(o, o + maxWriteBatch));
       continue;
@@ -33,6 +34,6 @@ export function socketMessages(records: readonly Uint8Array[], maxWriteBatch: nu
     batch.push(record);
     size += record.length;
   }
-  cut();
+  if (size > 0) messages.push(batch.length === 1 ? batch[0]! : concat(...batch));
   return messages;
 }

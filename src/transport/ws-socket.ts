@@ -16,11 +16,14 @@ export interface Traffic {
   bytesOut: number;
 }
 
+/** Options of every send (ws copies them). */
+const BINARY = { binary: true, compress: false } as const;
+
 export function wsMessageSocket(ws: WebSocket, traffic?: Traffic): MessageSocket {
   return {
     send: (data, done) => {
       if (traffic) traffic.bytesOut += data.length;
-      ws.send(data, { binary: true, compress: false }, done);
+      ws.send(data, BINARY, done);
     },
     get bufferedAmount() {
       return ws.bufferedAmount;

@@ -8,6 +8,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { selectBackend } from '../../src/crypto/select.js';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LogLimiter } from '../../src/cli/log-limiter.js';
@@ -231,6 +232,48 @@ describe('pqmcp serve --crypto-worker-priority', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--crypto-worker-priority');
     expect(edgeOptions(parse(['--crypto-worker-priority', 'low'], EDGE_OPTIONS, 'serve'))).toEqual({ cryptoWorkerPriority: 'low' });
+  });
+});
+
+describe('pqmcp serve --accept-rate-per-source', () => {
+  /** `n` raw TCP connects from `localAddress` that never send a byte; what each got before its close. */
+  async function rawConnects(url: string, localAddress: string, n: number): Promise<Promise<string>[]> {
+    const answers: Promise<string>[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = connect({ host: '127.0.0.1', port: Number(new URL(url).port), localAddress });
+      s.on('error', () => {});
+      const got: Buffer[] = [];
+      s.on('data', (d: Buffer) => got.push(d));
+      answers.push(new Promise((resolve) => s.once('close', () => resolve(Buffer.concat(got).toString('latin1')))));
+      await new Promise<void>((r) => s.once('connect', () => r()));
+    }
+    return answers;
+  }
+
+  it('--accept-rate-per-source 3: past its burst (3) an address gets 429 at once, logged as refused; a client from another address gets its session; bad values are usage errors', { timeout: 60_000 }, async () => {
+    const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--accept-rate-per-source', '3', '--first-flight-timeout', '1000'], ['node', LINE_SERVER]);
+    const started = performance.now();
+    const answers = await rawConnects(url, '127.0.0.160', 12);
+    const bound = 3 + Math.ceil((3 * (performance.now() - started)) / 1000);
+    // The admitted ones are cut at the first-flight deadline (1 s) without a word; the rest got 429 at once.
+    const texts = await Promise.all(answers);
+    const refused = texts.filter((t) => /^HTTP\/1\.1 429 Too Many Requests\r\n[^]*Retry-After: 1\r\n/.test(t)).length;
+    expect(texts.filter((t) => t === '').length).toBe(12 - refused);
+    expect(12 - refused).toBeGreaterThanOrEqual(3);
+    expect(12 - refused).toBeLessThanOrEqual(bound);
+    const logged = await gateway.waitForStderr(/\{[^\n]*"event":"client-refused"[^\n]*acceptRatePerSource[^\n]*\}/);
+    expect(JSON.parse(logged[0])).toMatchObject({ remoteAddress: '127.0.0.160', code: 'ERR_SERVER_BUSY' });
+    const b = await bridge(url, alice);
+    await b.waitForMessage((m) => m['id'] === 0);
+    b.child.stdin!.end();
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    for (const bad of ['-1', '1.5', 'x']) {
+      const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--accept-rate-per-source', bad, '--', 'node', LINE_SERVER]);
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr).toContain('--accept-rate-per-source');
+    }
+    expect(edgeOptions(parse(['--accept-rate-per-source', '0'], EDGE_OPTIONS, 'serve'))).toEqual({ acceptRatePerSource: 0 });
+    expect(edgeOptions(parse(['--accept-rate-per-source', '250'], EDGE_OPTIONS, 'serve'))).toEqual({ acceptRatePerSource: 250 });
   });
 });
 

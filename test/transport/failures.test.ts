@@ -153,6 +153,23 @@ describe('closing', () => {
     expect(serverLog.errors[0]).toBeInstanceOf(TruncationError);
   });
 
+  it('a server transport closed before start() (the session factory threw) ends by the close handshake, not the close timer', async () => {
+    // Close timers far longer than the test: only the peers' close_notify and close frames can end these.
+    const server = await listen({ identity: agent(SERVER_ID), trust: trustFor(), backend: 'native', closeTimeoutMs: 120_000 });
+    cleanup.add(() => server.close());
+    const closedByServer: Promise<void>[] = [];
+    server.on('session', (transport) => void closedByServer.push(transport.close()));
+    for (let i = 0; i < 2; i++) {
+      const { client, transport } = makeClient(server.url, { backend: 'native', busyRetry: false, closeTimeoutMs: 120_000 });
+      const log = watch(transport);
+      await expect(client.connect(transport)).rejects.toThrow(/closed/i);
+      expect(log.events).toContain('close');
+    }
+    await Promise.all(closedByServer);
+    expect(closedByServer).toHaveLength(2);
+    expect(server.sessions.size).toBe(0);
+  }, 20_000);
+
   it('close() before start and double close() are harmless; onclose fires once', async () => {
     const { url } = await startFeatureServer(cleanup, { backend: 'native' });
     const { transport } = makeClient(url, { backend: 'native' });
