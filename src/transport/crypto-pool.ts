@@ -26,10 +26,10 @@
  *   spends the budget, goes to the workers as before. Rate and queue apply to it alike.
  *   Only with native ML-KEM and ML-DSA (Node >= 24.7): the portable ones take many ms a job.
  *
- * - Worker threads run below the event loop (Linux): SCHED_IDLE by default with native
- *   ML-KEM and ML-DSA, so that a woken event loop takes the CPU from a worker at once; nice
- *   +10 with `workerPriority: 'low'` (the default with the portable ones, whose ~23 ms jobs
- *   a starved worker would stall), or where SCHED_IDLE cannot be had (crypto-worker.ts).
+ * - Worker threads run below the event loop (Linux): nice +10 (`workerPriority: 'low'`, the
+ *   default), or SCHED_IDLE (`'idle'`), which a woken event loop preempts at once but which
+ *   runs only on CPU that normal threads leave idle (crypto-worker.ts; docs/benchmarks.md,
+ *   "Floods", for why it is not the default).
  *
  * Sharp edges:
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
@@ -69,7 +69,7 @@ export interface CryptoPoolOptions {
   /** Jobs per second that may run on the event loop while no worker is busy and nothing waits (native ML-KEM and ML-DSA only); 0 (default): never. */
   inlineWhenIdle?: number;
   // --- flood p99 (issue 10): the worker threads' scheduling policy (crypto-worker.ts) ---
-  /** Linux: 'idle' SCHED_IDLE where `chrt` allows, else nice +10; 'low': nice +10 only. Default: 'idle' with native ML-KEM and ML-DSA, else 'low'. */
+  /** Linux: 'idle' SCHED_IDLE where `chrt` allows, else nice +10; 'low' (default): nice +10 only. */
   workerPriority?: WorkerPriority;
 }
 
@@ -142,7 +142,7 @@ export class CryptoPool {
     }
     const idle = options.inlineWhenIdle;
     if (idle !== undefined && !(Number.isInteger(idle) && idle >= 0)) throw new InvalidArgumentError('inlineCryptoPerSecond must be an integer >= 0');
-    const priority = options.workerPriority ?? defaultWorkerPriority(backend);
+    const priority = options.workerPriority ?? 'low';
     if (priority !== 'idle' && priority !== 'low') throw new InvalidArgumentError("cryptoWorkerPriority must be 'idle' or 'low'");
     const pool = new CryptoPool(backend, key, options);
     const count = workerBackend === undefined ? 0 : options.workers;
@@ -364,17 +364,6 @@ export class CryptoPool {
 /** Native ML-KEM and ML-DSA (Node >= 24.7): a job takes ~0.2-1 ms, not many. */
 function nativeJobs(backend: CryptoBackend): boolean {
   return backend.report.mlkem === 'native' && backend.report.mldsa === 'native';
-}
-
-/**
- * 'idle' where jobs are short (native): a starved worker then delays a handshake by little,
- * and an idle pool's jobs run on the event loop anyway. With the portable ML-KEM / ML-DSA
- * (~23 ms a job) a worker that only gets idle CPU stalled honest handshakes on a loaded
- * host (A/B on Node 20, load 8-14: replay handshake 1.4 s vs 0.8 s), and the p99 it would
- * save is within its target there already: 'low'.
- */
-export function defaultWorkerPriority(backend: CryptoBackend): WorkerPriority {
-  return nativeJobs(backend) ? 'idle' : 'low';
 }
 
 function computeInline(backend: CryptoBackend, key: CompositeKeyPair, request: CryptoRequest): CryptoResult {

@@ -119,8 +119,10 @@ export interface EdgeOptions {
    * 1 ms); where that is not possible, 'low'. 'low': nice +10 only (a smaller share of the
    * CPU, no prompt preemption). With 'idle' the workers run only on what normal threads of
    * the same scheduling group leave idle: choose 'low' when the server shares its cgroup or
-   * session with CPU-bound work and handshakes must keep a share of it. Default: 'idle'
-   * with native ML-KEM and ML-DSA (Node >= 24.7), 'low' with the portable ones (~23 ms a job).
+   * session with CPU-bound work and handshakes must keep a share of it. Default 'low': in
+   * interleaved A/B on Node 24 'idle' cut the established session's slow calls under the
+   * replay flood but not under the silence flood, and with the portable ML-KEM / ML-DSA
+   * (~23 ms a job) it stalled honest handshakes on a loaded host (docs/benchmarks.md, "Floods").
    */
   cryptoWorkerPriority?: 'idle' | 'low';
 }

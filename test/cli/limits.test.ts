@@ -6,7 +6,6 @@
  * injected clock and timer.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { selectBackend } from '../../src/crypto/select.js';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -214,12 +213,8 @@ describe('pqmcp serve --crypto-worker-priority', () => {
     });
   const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
 
-  // The gateway's default backend (auto): SCHED_IDLE by default only with native ML-KEM and ML-DSA.
-  const auto = selectBackend('auto').report;
-  const byDefault = auto.mlkem === 'native' && auto.mldsa === 'native' ? 2 : 0;
-
-  it.runIf(process.platform === 'linux' && chrt)('the gateway\'s crypto workers are SCHED_IDLE with idle (the default with native ML-KEM/ML-DSA) and normal with low; sessions are served either way; a bad value is a usage error', { timeout: 60_000 }, async () => {
-    for (const [flags, idle] of [[['--crypto-worker-priority', 'idle'], 2], [['--crypto-worker-priority', 'low'], 0], [[], byDefault]] as const) {
+  it.runIf(process.platform === 'linux' && chrt)('the gateway\'s crypto workers are SCHED_IDLE with idle and normal with low (the default); sessions are served either way; a bad value is a usage error', { timeout: 60_000 }, async () => {
+    for (const [flags, idle] of [[['--crypto-worker-priority', 'idle'], 2], [['--crypto-worker-priority', 'low'], 0], [[], 0]] as const) {
       const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--crypto-workers', '2', ...flags], ['node', LINE_SERVER]);
       // Before 2026-12-06 `serve` handed the listener a backend object, so it had no worker threads at all.
       expect(policies(gateway.child.pid!).filter((p) => p === 5), flags.join(' ')).toHaveLength(idle);

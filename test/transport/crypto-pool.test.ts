@@ -10,8 +10,7 @@ import { compositeKeygen, compositeVerify } from '../../src/crypto/composite.js'
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import { ClosedError, InvalidArgumentError, InvalidKeyError, ServerBusyError } from '../../src/errors.js';
 import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
-import { CryptoPool, defaultWorkerPriority } from '../../src/transport/crypto-pool.js';
-import type { CryptoBackend } from '../../src/crypto/types.js';
+import { CryptoPool } from '../../src/transport/crypto-pool.js';
 import { agent } from '../helpers/identities.js';
 import type { CryptoPoolStats } from '../../src/transport/crypto-pool.js';
 import type { PqmcpServer } from '../../src/transport/server.js';
@@ -155,13 +154,7 @@ describe('CryptoPool', () => {
     );
   const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
 
-  it("the default worker priority: 'idle' with native ML-KEM and ML-DSA (~1 ms jobs), 'low' with the portable ones (~23 ms jobs)", () => {
-    expect(defaultWorkerPriority({ report: { mlkem: 'native', mldsa: 'native' } } as CryptoBackend)).toBe('idle');
-    expect(defaultWorkerPriority({ report: { mlkem: 'native', mldsa: 'noble' } } as CryptoBackend)).toBe('low');
-    expect(defaultWorkerPriority(createNobleBackend())).toBe('low');
-  });
-
-  it.runIf(process.platform === 'linux' && chrt)("workerPriority 'idle': each worker thread is SCHED_IDLE, the event loop keeps the normal policy; 'low' leaves the policy normal", async () => {
+  it.runIf(process.platform === 'linux' && chrt)("workerPriority 'idle': each worker thread is SCHED_IDLE, the event loop keeps the normal policy; 'low' (the default) leaves the policy normal", async () => {
     const before = policies();
     const idle = await pool({ workers: 2, workerPriority: 'idle' });
     await idle.run('s', encapsulate());
@@ -171,7 +164,7 @@ describe('CryptoPool', () => {
     expect(during.get(String(process.pid))).toBe(0);
     await idle.close();
     const beforeLow = policies();
-    const low = await pool({ workers: 1, workerPriority: 'low' });
+    const low = await pool({ workers: 1 });
     await low.run('s', encapsulate());
     const addedLow = [...policies()].filter(([tid]) => !beforeLow.has(tid)).map(([, policy]) => policy);
     expect(addedLow.length).toBeGreaterThan(0);
