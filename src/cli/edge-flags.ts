@@ -1,8 +1,8 @@
 /**
  * `pqmcp serve` flags for the listener's edge (docs/cli.md, "Edge limits"): per-source
  * admission, the first-flight and handshake deadlines, trusted proxies (X-Forwarded-For or
- * PROXY protocol), the crypto pool (workers, queue, inline lane), the connection rates (at
- * the upgrade, and at the accept).
+ * PROXY protocol), the crypto pool (workers, queue, inline lane, the workers' priority), the
+ * connection rates (at the upgrade, and at the accept).
  *
  * Sharp edges:
  * - Everything is checked here (UsageError, exit 2), so a typo never reaches the listener.
@@ -28,6 +28,8 @@ export const EDGE_OPTIONS = {
   'inline-crypto-per-second': { type: 'string' },
   // the accept rate: new TCP connections per source, at the accept (edge.ts admitAccept)
   'accept-rate-per-source': { type: 'string' },
+  // the crypto worker threads' scheduling (crypto-worker.ts)
+  'crypto-worker-priority': { type: 'string' },
 } as const;
 
 export const EDGE_USAGE = `
@@ -54,7 +56,9 @@ export const EDGE_USAGE = `
   --accept-rate-per-source <n>  new TCP connections per second per address at the accept, burst
                            1 s worth; past it HTTP 429 at once, no slot taken (default 10 x
                            --connection-rate-per-source: 200; 0 = no limit; a --trusted-proxy is
-                           exempt; with --proxy-protocol, per client the header names)`;
+                           exempt; with --proxy-protocol, per client the header names)
+  --crypto-worker-priority idle|low  Linux: the crypto workers run at nice +10 (low, the default) or
+                           yield a core to the event loop at once (idle: SCHED_IDLE via chrt)`;
 
 function integer(p: Parsed, name: string, min: number): number | undefined {
   const text = str(p, name);
@@ -80,6 +84,9 @@ export function edgeOptions(p: Parsed): Partial<PqmcpServerOptions> {
   set('maxCryptoQueue', integer(p, 'max-crypto-queue', 1));
   set('inlineCryptoPerSecond', integer(p, 'inline-crypto-per-second', 0));
   set('acceptRatePerSource', integer(p, 'accept-rate-per-source', 0));
+  const priority = str(p, 'crypto-worker-priority');
+  if (priority !== undefined && priority !== 'idle' && priority !== 'low') throw new UsageError('--crypto-worker-priority must be idle or low');
+  set('cryptoWorkerPriority', priority);
   const proxies = list(p, 'trusted-proxy');
   if (proxies.length > 0) {
     asUsage(() => new TrustedProxies(proxies));

@@ -110,6 +110,21 @@ export interface EdgeOptions {
    * upgrade). Default: ten times `connectionRatePerSource` (200; 0 when that is 0); 0: no limit.
    */
   acceptRatePerSource?: number;
+
+  // --- flood p99 (issue 10): the crypto worker threads' scheduling (crypto-worker.ts) ---
+  /**
+   * Linux only. 'idle': each crypto worker thread asks for SCHED_IDLE (through `chrt`, at a
+   * fixed path) so that the event loop, woken by an established session's record, takes a
+   * core from handshake crypto at once instead of after the worker's time slice (about
+   * 1 ms); where that is not possible, 'low'. 'low': nice +10 only (a smaller share of the
+   * CPU, no prompt preemption). With 'idle' the workers run only on what normal threads of
+   * the same scheduling group leave idle: choose 'low' when the server shares its cgroup or
+   * session with CPU-bound work and handshakes must keep a share of it. Default 'low': in
+   * interleaved A/B on Node 24 'idle' cut the established session's slow calls under the
+   * replay flood but not under the silence flood, and with the portable ML-KEM / ML-DSA
+   * (~23 ms a job) it stalled honest handshakes on a loaded host (docs/benchmarks.md, "Floods").
+   */
+  cryptoWorkerPriority?: 'idle' | 'low';
 }
 
 export const EDGE_DEFAULTS = {
@@ -206,6 +221,7 @@ export class Edge {
       maxQueue: options.maxCryptoQueue ?? EDGE_DEFAULTS.maxCryptoQueue,
       ratePerSource: options.handshakeRatePerSource ?? EDGE_DEFAULTS.handshakeRatePerSource,
       inlineWhenIdle: options.inlineCryptoPerSecond ?? EDGE_DEFAULTS.inlineCryptoPerSecond,
+      ...(options.cryptoWorkerPriority !== undefined ? { workerPriority: options.cryptoWorkerPriority } : {}),
     });
     return new Edge(options, pool);
   }

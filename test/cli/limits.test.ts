@@ -5,6 +5,7 @@
  * alert 140; --max-session-lifetime ends a session on time. And LogLimiter itself, with an
  * injected clock and timer.
  */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -200,6 +201,32 @@ describe('pqmcp serve --max-crypto-queue and --inline-crypto-per-second', () => 
     }
     const p = parse(['--max-crypto-queue', '7', '--inline-crypto-per-second', '0'], EDGE_OPTIONS, 'serve');
     expect(edgeOptions(p)).toEqual({ maxCryptoQueue: 7, inlineCryptoPerSecond: 0 });
+  });
+});
+
+describe('pqmcp serve --crypto-worker-priority', () => {
+  /** The scheduling policies (field 41 of each thread's stat: 0 normal, 5 SCHED_IDLE) of process `pid`'s threads. */
+  const policies = (pid: number): number[] =>
+    readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+    });
+  const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
+
+  it.runIf(process.platform === 'linux' && chrt)('the gateway\'s crypto workers are SCHED_IDLE with idle and normal with low (the default); sessions are served either way; a bad value is a usage error', { timeout: 60_000 }, async () => {
+    for (const [flags, idle] of [[['--crypto-worker-priority', 'idle'], 2], [['--crypto-worker-priority', 'low'], 0], [[], 0]] as const) {
+      const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--crypto-workers', '2', ...flags], ['node', LINE_SERVER]);
+      // Before 2026-12-06 `serve` handed the listener a backend object, so it had no worker threads at all.
+      expect(policies(gateway.child.pid!).filter((p) => p === 5), flags.join(' ')).toHaveLength(idle);
+      const b = await bridge(url, alice);
+      await b.waitForMessage((m) => m['id'] === 0);
+      b.child.stdin!.end();
+      expect(await gateway.stop('SIGTERM')).toBe(0);
+    }
+    const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--crypto-worker-priority', 'high', '--', 'node', LINE_SERVER]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--crypto-worker-priority');
+    expect(edgeOptions(parse(['--crypto-worker-priority', 'low'], EDGE_OPTIONS, 'serve'))).toEqual({ cryptoWorkerPriority: 'low' });
   });
 });
 
