@@ -88,7 +88,8 @@ try {
       `${s.name} ${JSON.stringify(settings[s.name], (_k, v: unknown) => (v === Number.POSITIVE_INFINITY ? "Infinity" : v))}: honest ${s.flood.hs.length}/${s.flood.hs.length + s.flood.failed}, ` +
         `handshake ${hs.toFixed(2)}x (${median(s.flood.hs).toFixed(1)} vs ${median(s.idle.hs).toFixed(1)} ms), ` +
         `p99 ${p99.toFixed(2)}x (${(percentile(s.flood.calls, 99) / 1000).toFixed(2)} vs ${(percentile(s.idle.calls, 99) / 1000).toFixed(2)} ms), ` +
-        `server CPU ${((s.flood.cpuMs / s.flood.ms) * 100).toFixed(0)} % of a core while flooded`,
+        `server CPU ${((s.flood.cpuMs / s.flood.ms) * 100).toFixed(0)} % of a core while flooded, ` +
+        `calls > 1 ms ${((100 * s.flood.calls.filter((us) => us > 1000).length) / s.flood.calls.length).toFixed(2)} % vs ${((100 * s.idle.calls.filter((us) => us > 1000).length) / s.idle.calls.length).toFixed(2)} %, p90 ${(percentile(s.flood.calls, 90) / 1000).toFixed(2)} vs ${(percentile(s.idle.calls, 90) / 1000).toFixed(2)} ms`,
     );
   }
 } finally {

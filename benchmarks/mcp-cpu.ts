@@ -12,6 +12,8 @@
  *           the benchmark server's `mcp-ws` endpoint
  *   base    (with --base DIR) pqmcp from another checkout (`git archive main | tar -x -C DIR`,
  *           node_modules linked): an A/B of a change, interleaved in the same process
+ *   chacha  pqmcp from this tree with the ChaCha20-Poly1305 suite (the client offers only it;
+ *           the native default is AES-256-GCM)
  *   noaead  MEASUREMENT ONLY, never a configuration: pqmcp from this tree with its AEAD
  *           replaced by a copy (both sides; no protection at all): what pqmcp costs besides
  *           node:crypto's seal and open
@@ -23,6 +25,9 @@
  * that heap), and the ratios of pqmcp (and base) to ws:
  * ws/pqmcp is pqmcp's throughput over ws's when CPU (or wall time) bounds the calls, the
  * figure issue 12's `tools/call` rows ask to be >= 0.9.
+ *
+ * --time-aead also times the pqmcp variant's AEAD calls where they run (wall µs inside
+ * seal/sealFramed/open per tools/call, and how many calls), against the copying noaead.
  *
  *   npm run bench:mcp [-- --calls 1000 --rounds 7 --only pqmcp,ws --payloads 100
  *                         --modes seq --base /tmp/pqmcp-main]
@@ -39,6 +44,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { makeEchoServer } from './lib/mcp-echo.js';
+import { Suite } from '../src/wire/messages.js';
 import { rotate } from './lib/stats.js';
 import { WsMcpTransport } from './lib/ws-mcp-transport.js';
 
@@ -47,7 +53,7 @@ const opt = (name: string): string | undefined => (args.includes(`--${name}`) ? 
 const calls = Number(opt('calls')) || 1000;
 const rounds = Number(opt('rounds')) || 7;
 const base = opt('base');
-type Variant = 'pqmcp' | 'ws' | 'base' | 'noaead';
+type Variant = 'pqmcp' | 'ws' | 'base' | 'noaead' | 'chacha';
 const variants = (opt('only')?.split(',') as Variant[] | undefined) ?? (base ? ['pqmcp', 'base', 'ws'] : ['pqmcp', 'ws']);
 const payloads = (opt('payloads') ?? '100,10240').split(',').map(Number);
 const modes = (opt('modes') ?? 'seq,par32').split(',') as Array<'seq' | 'par32'>;
@@ -58,17 +64,33 @@ interface Rig {
 }
 
 /** pqmcp from the checkout at `root` (its own modules: fixtures, backend, transports). */
-async function pqmcpRig(root: string, noAead = false): Promise<Rig> {
+async function pqmcpRig(root: string, noAead = false, suites?: number[]): Promise<Rig> {
   const load = (path: string): Promise<any> => import(pathToFileURL(`${root}/${path}`).href);
   const [{ selectBackend }, { PqmcpClientTransport }, { serveMcp }, fx] = await Promise.all([load('src/crypto/select.ts'), load('src/transport/client.ts'), load('src/transport/server.ts'), load('benchmarks/lib/fixtures.ts')]);
   const fixture = fx.makePqmcpFixture();
   const native = selectBackend('native');
-  const backend = noAead ? Object.assign(Object.create(native), { aead: () => copyingAead }) : native;
+  const backend = noAead ? Object.assign(Object.create(native), { aead: () => copyingAead }) : timeAead && root === here ? Object.assign(Object.create(native), { aead: (algorithm: string, key: Uint8Array) => timed(native.aead(algorithm, key)) }) : native;
   const server = await serveMcp({ identity: fx.identityOf(fixture, 'server', backend), trust: fx.trustOf(fixture), backend, host: '127.0.0.1', port: 0 }, () => makeEchoServer());
   const client = new Client({ name: 'pqmcp-bench', version: '1.0.0' });
-  const transport = new PqmcpClientTransport(`ws://127.0.0.1:${server.address().port}/`, { identity: fx.identityOf(fixture, 'client', backend), trust: fx.trustOf(fixture), backend, expectedServerId: fx.SERVER_AGENT_ID });
+  const transport = new PqmcpClientTransport(`ws://127.0.0.1:${server.address().port}/`, { identity: fx.identityOf(fixture, 'client', backend), trust: fx.trustOf(fixture), backend, expectedServerId: fx.SERVER_AGENT_ID, ...(suites ? { suites } : {}) });
   await client.connect(transport as Transport);
   return { client, close: async () => { await client.close(); await server.close(); } };
+}
+
+/** With --time-aead: wall µs inside the pqmcp variant's AEAD calls (seal and open), per cell. */
+const timeAead = args.includes('--time-aead');
+const aeadTime = { us: 0, calls: 0 };
+function timed(aead: any): any {
+  const wrap = (fn: (...a: unknown[]) => unknown) => (...a: unknown[]) => {
+    const t = performance.now();
+    try {
+      return fn.apply(aead, a);
+    } finally {
+      aeadTime.us += (performance.now() - t) * 1000;
+      aeadTime.calls++;
+    }
+  };
+  return { seal: wrap(aead.seal), sealFramed: wrap(aead.sealFramed), open: wrap(aead.open) };
 }
 
 /** No protection: `aad || plaintext || trailer || 16 zero bytes`, and back (the noaead variant). */
@@ -164,18 +186,22 @@ const quartile = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.fl
 
 const here = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const rigs = new Map<Variant, Rig>();
-for (const v of variants) rigs.set(v, v === 'ws' ? await wsRig() : await pqmcpRig(v === 'base' ? base! : here, v === 'noaead'));
+for (const v of variants) rigs.set(v, v === 'ws' ? await wsRig() : await pqmcpRig(v === 'base' ? base! : here, v === 'noaead', v === 'chacha' ? [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256] : undefined));
 const cells = payloads.flatMap((p) => modes.map((m) => ({ p, m, n: m === 'seq' ? 1 : 32, text: 'x'.repeat(p) })));
 const callsFor = (p: number): number => (p > 1000 ? Math.max(100, Math.round(calls / 2)) : calls);
 for (const v of variants) for (const c of cells) await measure(rigs.get(v)!.client, c.text, callsFor(c.p), c.n); // warm up
 const samples = new Map<string, Sample[]>();
 const loads: number[] = [];
+/** Per cell and round: µs spent in the AEAD and AEAD calls, per tools/call (--time-aead). */
+const aeadIn = new Map<string, Array<{ us: number; calls: number }>>();
 for (let r = 0; r < rounds; r++) {
   loads.push(loadavg()[0]!);
   for (const [ci, c] of cells.entries()) {
     for (const v of rotate(variants, r + ci)) {
       const key = `${c.p}|${c.m}|${v}`;
+      const before = { ...aeadTime };
       samples.set(key, [...(samples.get(key) ?? []), await measure(rigs.get(v)!.client, c.text, callsFor(c.p), c.n)]);
+      if (v === 'pqmcp' && timeAead) aeadIn.set(`${c.p}|${c.m}`, [...(aeadIn.get(`${c.p}|${c.m}`) ?? []), { us: (aeadTime.us - before.us) / callsFor(c.p), calls: (aeadTime.calls - before.calls) / callsFor(c.p) }]);
     }
   }
 }
@@ -199,6 +225,8 @@ for (const c of cells) {
     const gc = xs.reduce((sum, x) => sum + x.gc, 0) / xs.length;
     const heap = median(xs.map((x) => x.heap));
     const main = median(xs.map((x) => x.main));
+    const inAead = v === 'pqmcp' ? aeadIn.get(`${c.p}|${c.m}`) : undefined;
+    if (inAead) console.log(`    (pqmcp inside the AEAD: ${median(inAead.map((x) => x.us)).toFixed(1)} µs per call (q1 ${quartile(inAead.map((x) => x.us)).toFixed(1)}), ${median(inAead.map((x) => x.calls)).toFixed(2)} AEAD calls per call)`);
     console.log(`    ${v.padEnd(6)} cpu ${median(cpu).toFixed(1).padStart(6)} (q1 ${quartile(cpu).toFixed(1).padStart(6)}, min ${Math.min(...cpu).toFixed(1).padStart(6)}; main thread ${main.toFixed(1).padStart(6)})  wall ${median(wall).toFixed(1).padStart(6)} (q1 ${quartile(wall).toFixed(1).padStart(6)})  gc ${gc.toFixed(1).padStart(5)}  heap ${(heap / 1024).toFixed(1).padStart(5)} KiB${ratio}`);
   }
 }

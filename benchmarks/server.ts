@@ -18,9 +18,12 @@
  *                         (fresh ticket keys per process; the handshake suite's resumed variant)
  *   pqmcp-listen          pqmcp's listen(): sessions are started and kept idle (memory)
  *
- * Commands: start, cpu, mem, peakStart, peakStop, stop (see the handlers below).
+ * Commands: start, cpu, mem, peakStart, peakStop, probeStart, probeStop (flood-probe.ts), stop
+ * (see the handlers below).
  */
 import { createServer } from 'node:http';
+import { readdirSync, readFileSync } from 'node:fs';
+import { PerformanceObserver, monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import type { AuditSink } from '../src/audit/events.js';
 import { benchAuditSink } from './lib/audit-sink.js';
 import type { Server as HttpServer } from 'node:http';
@@ -69,6 +72,47 @@ export interface StartArgs {
 const closers: Array<() => Promise<void>> = [];
 const peak: { max: number; maxRssBefore: number; timer: NodeJS.Timeout | undefined } = { max: 0, maxRssBefore: 0, timer: undefined };
 const idle = new Set<unknown>();
+let edgeServer: PqmcpServer | undefined;
+const gcPauses: Array<{ kind: number; ms: number }> = [];
+let gcObserver: PerformanceObserver | undefined;
+let probe: { delay: IntervalHistogram; elu: EventLoopUtilization; threads: Map<string, number>; crypto: { refused: number; inlined: number }; sched: number[] } | undefined;
+
+/** This thread's schedstat: ns on a CPU, ns waiting on a run queue, time slices (Linux; zeros elsewhere). */
+function schedstat(): number[] {
+  try {
+    return readFileSync('/proc/thread-self/schedstat', 'utf8').trim().split(' ').map(Number);
+  } catch {
+    return [0, 0, 0];
+  }
+}
+
+/** CPU time (ms) of each thread of this process so far, by "tid name" (Linux; empty elsewhere). */
+function threadCpuMs(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const name = stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      out.set(`${tid} ${name}`, ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+function cryptoCounts(): { refused: number; inlined: number } {
+  const stats = (edgeServer as unknown as { edge?: { cryptoStats: { refused: number; inlined: number } } } | undefined)?.edge?.cryptoStats;
+  return { refused: stats?.refused ?? 0, inlined: stats?.inlined ?? 0 };
+}
 const HANDSHAKE_TIMEOUT_MS = 120_000;
 
 function onPort(server: HttpServer): Promise<number> {
@@ -173,7 +217,8 @@ async function startPqmcpServer(args: StartArgs, endpoint: Endpoint): Promise<nu
   let server: PqmcpServer;
   if (endpoint === 'mcp-pqmcp-edge') {
     // The flood suite: the listener's default edge settings, nothing lifted.
-    server = await serveMcp({ identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, ...args.edgeOptions }, () => makeEchoServer());
+    server = await serveMcp({ identity, trust: trustOf(args.fixture), backend, host: '127.0.0.1', port: 0, ...args.edgeOptions }, () => makeEchoServer({ clock: true }));
+    edgeServer = server;
   } else if (endpoint === 'pqmcp-listen') {
     server = await listen(options);
     server.on('session', (transport: PqmcpServerTransport) => {
@@ -228,6 +273,38 @@ serveRequests({
     clearInterval(peak.timer);
     const maxRss = process.resourceUsage().maxRSS * 1024;
     return Math.max(peak.max, maxRss > peak.maxRssBefore ? maxRss : 0);
+  },
+  /** Start measuring this process's event loop (delay, utilisation), its threads' CPU and the edge's crypto counts (flood-probe.ts). */
+  probeStart() {
+    probe?.delay.disable();
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
+    gcPauses.length = 0;
+    gcObserver ??= new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) gcPauses.push({ kind: ((e as unknown as { detail: { kind: number } }).detail).kind, ms: e.duration });
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
+    probe = { delay, elu: performance.eventLoopUtilization(), threads: threadCpuMs(), crypto: cryptoCounts(), sched: schedstat() };
+    return true;
+  },
+  /** Stop: what probeStart started measuring, since then. */
+  probeStop() {
+    if (!probe) return undefined;
+    const { delay, elu, threads, crypto, sched } = probe;
+    const sched1 = schedstat();
+    probe = undefined;
+    delay.disable();
+    const now = threadCpuMs();
+    const c = cryptoCounts();
+    return {
+      elu: performance.eventLoopUtilization(elu).utilization,
+      delayMs: { p50: delay.percentile(50) / 1e6, p90: delay.percentile(90) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
+      threadsMs: Object.fromEntries([...now].map(([k, v]) => [k, v - (threads.get(k) ?? 0)]).filter(([, v]) => (v as number) > 0)),
+      refused: c.refused - crypto.refused,
+      inlined: c.inlined - crypto.inlined,
+      sched: sched1.map((v, i) => v - sched[i]!),
+      gc: gcPauses.splice(0),
+    };
   },
   async stop() {
     await Promise.race([Promise.all(closers.map((c) => c().catch(() => {}))), new Promise((r) => setTimeout(r, 3000))]);

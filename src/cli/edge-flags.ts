@@ -1,7 +1,8 @@
 /**
  * `pqmcp serve` flags for the listener's edge (docs/cli.md, "Edge limits"): per-source
  * admission, the first-flight and handshake deadlines, trusted proxies (X-Forwarded-For or
- * PROXY protocol), the crypto pool (workers, queue, inline lane).
+ * PROXY protocol), the crypto pool (workers, queue, inline lane, the workers' priority), the
+ * connection rates (at the upgrade, and at the accept).
  *
  * Sharp edges:
  * - Everything is checked here (UsageError, exit 2), so a typo never reaches the listener.
@@ -25,6 +26,10 @@ export const EDGE_OPTIONS = {
   // the crypto pool's queue and idle inline lane (crypto-pool.ts)
   'max-crypto-queue': { type: 'string' },
   'inline-crypto-per-second': { type: 'string' },
+  // the accept rate: new TCP connections per source, at the accept (edge.ts admitAccept)
+  'accept-rate-per-source': { type: 'string' },
+  // the crypto worker threads' scheduling (crypto-worker.ts)
+  'crypto-worker-priority': { type: 'string' },
 } as const;
 
 export const EDGE_USAGE = `
@@ -47,7 +52,13 @@ export const EDGE_USAGE = `
   --max-crypto-queue <n>   new handshakes waiting for a crypto worker; when full, the address with
                            the most waiting gets server_busy (default 64)
   --inline-crypto-per-second <n>  handshake crypto jobs per second run on the event loop while the
-                           workers are idle (native ML-KEM/ML-DSA only; default 100; 0 = always workers)`;
+                           workers are idle (native ML-KEM/ML-DSA only; default 100; 0 = always workers)
+  --accept-rate-per-source <n>  new TCP connections per second per address at the accept, burst
+                           1 s worth; past it HTTP 429 at once, no slot taken (default 10 x
+                           --connection-rate-per-source: 200; 0 = no limit; a --trusted-proxy is
+                           exempt; with --proxy-protocol, per client the header names)
+  --crypto-worker-priority idle|low  Linux: the crypto workers run at nice +10 (low, the default) or
+                           yield a core to the event loop at once (idle: SCHED_IDLE via chrt)`;
 
 function integer(p: Parsed, name: string, min: number): number | undefined {
   const text = str(p, name);
@@ -72,6 +83,10 @@ export function edgeOptions(p: Parsed): Partial<PqmcpServerOptions> {
   set('connectionRatePerSource', integer(p, 'connection-rate-per-source', 0));
   set('maxCryptoQueue', integer(p, 'max-crypto-queue', 1));
   set('inlineCryptoPerSecond', integer(p, 'inline-crypto-per-second', 0));
+  set('acceptRatePerSource', integer(p, 'accept-rate-per-source', 0));
+  const priority = str(p, 'crypto-worker-priority');
+  if (priority !== undefined && priority !== 'idle' && priority !== 'low') throw new UsageError('--crypto-worker-priority must be idle or low');
+  set('cryptoWorkerPriority', priority);
   const proxies = list(p, 'trusted-proxy');
   if (proxies.length > 0) {
     asUsage(() => new TrustedProxies(proxies));

@@ -320,7 +320,9 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     server = await listen({
       identity: local,
       trust,
-      backend,
+      // By name (the selector's instance for it): a backend object would keep the handshake
+      // crypto on the event loop, since worker threads rebuild their backend by name.
+      backend: backend.name,
       host,
       port,
       ...(path !== undefined ? { path } : {}),

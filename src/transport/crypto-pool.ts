@@ -26,6 +26,11 @@
  *   spends the budget, goes to the workers as before. Rate and queue apply to it alike.
  *   Only with native ML-KEM and ML-DSA (Node >= 24.7): the portable ones take many ms a job.
  *
+ * - Worker threads run below the event loop (Linux): nice +10 (`workerPriority: 'low'`, the
+ *   default), or SCHED_IDLE (`'idle'`), which a woken event loop preempts at once but which
+ *   runs only on CPU that normal threads leave idle (crypto-worker.ts; docs/benchmarks.md,
+ *   "Floods", for why it is not the default).
+ *
  * Sharp edges:
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
  *   start all mean inline: the same queue and rate, the work on the event loop (one job per
@@ -63,7 +68,13 @@ export interface CryptoPoolOptions {
   // --- speed (issue 12): crypto on the event loop while the pool is idle ---
   /** Jobs per second that may run on the event loop while no worker is busy and nothing waits (native ML-KEM and ML-DSA only); 0 (default): never. */
   inlineWhenIdle?: number;
+  // --- flood p99 (issue 10): the worker threads' scheduling policy (crypto-worker.ts) ---
+  /** Linux: 'idle' SCHED_IDLE where `chrt` allows, else nice +10; 'low' (default): nice +10 only. */
+  workerPriority?: WorkerPriority;
 }
+
+/** The crypto worker threads' scheduling on Linux (crypto-worker.ts); ignored elsewhere. */
+export type WorkerPriority = 'idle' | 'low';
 
 interface Job {
   source: string;
@@ -116,7 +127,7 @@ export class CryptoPool {
     // Only where the jobs are cheap (~0.2 ms encapsulation, ~1 ms signature natively): the
     // portable ML-KEM / ML-DSA take many ms a job, which the event loop must not stall for.
     const perSecond = options.inlineWhenIdle ?? 0;
-    const native = backend.report.mlkem === 'native' && backend.report.mldsa === 'native';
+    const native = nativeJobs(backend);
     this.inlineBudget = perSecond > 0 && native ? new TokenBucket(perSecond, perSecond, this.now()) : undefined;
   }
 
@@ -131,9 +142,11 @@ export class CryptoPool {
     }
     const idle = options.inlineWhenIdle;
     if (idle !== undefined && !(Number.isInteger(idle) && idle >= 0)) throw new InvalidArgumentError('inlineCryptoPerSecond must be an integer >= 0');
+    const priority = options.workerPriority ?? 'low';
+    if (priority !== 'idle' && priority !== 'low') throw new InvalidArgumentError("cryptoWorkerPriority must be 'idle' or 'low'");
     const pool = new CryptoPool(backend, key, options);
     const count = workerBackend === undefined ? 0 : options.workers;
-    const started = await Promise.all(Array.from({ length: count }, () => startWorker(workerBackend!, key.seed).catch(() => undefined)));
+    const started = await Promise.all(Array.from({ length: count }, () => startWorker(workerBackend!, key.seed, priority).catch(() => undefined)));
     for (const worker of started) pool.add(worker ? pool.workerRunner(worker) : pool.inlineRunner());
     if (count === 0) pool.add(pool.inlineRunner());
     return pool;
@@ -348,6 +361,11 @@ export class CryptoPool {
   }
 }
 
+/** Native ML-KEM and ML-DSA (Node >= 24.7): a job takes ~0.2-1 ms, not many. */
+function nativeJobs(backend: CryptoBackend): boolean {
+  return backend.report.mlkem === 'native' && backend.report.mldsa === 'native';
+}
+
 function computeInline(backend: CryptoBackend, key: CompositeKeyPair, request: CryptoRequest): CryptoResult {
   if (request.op === 'encapsulate') return { op: 'encapsulate', ...backend.xwing.encapsulate(request.publicKey, request.randomness) };
   return { op: 'sign', signature: compositeSign(backend, key, request.message, request.context, request.randomness) };
@@ -361,9 +379,9 @@ function rebuild(error: { code: ErrorCode; message: string }): PqmcpError {
 }
 
 /** Start one worker and wait until it holds the key. */
-function startWorker(backend: BackendName, seed: Uint8Array): Promise<Worker> {
+function startWorker(backend: BackendName, seed: Uint8Array, priority: WorkerPriority): Promise<Worker> {
   const here = import.meta.url;
-  const workerData = { backend, seed: copyBytes(seed) };
+  const workerData = { backend, seed: copyBytes(seed), priority };
   const worker = here.endsWith('.ts')
     ? new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(new URL('./crypto-worker.ts', here).href)}); })`, { eval: true, workerData })
     : new Worker(new URL('./crypto-worker.js', here), { workerData });

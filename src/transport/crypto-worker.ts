@@ -11,9 +11,19 @@
  *   there nice is per thread, and setpriority on "this process" means this thread): on a contended host
  *   the event loop, and the established sessions it serves, win a core over handshake
  *   crypto. Elsewhere (where it would renice the whole process) it is left alone.
+ * - With `priority: 'idle'` (not the default) it then asks for SCHED_IDLE, through `chrt` (util-linux
+ *   or BusyBox, looked up at fixed paths only, never on PATH; Node has no call for it): a
+ *   nice value only shares the CPU out, and a woken event loop still waits for the worker's
+ *   time slice to run out (about 1 ms, one signature), while any thread of normal policy
+ *   that wakes takes the CPU from a SCHED_IDLE one at once. The cost: while normal threads of
+ *   its scheduling group (its process, its autogroup or cgroup) keep every core busy, the
+ *   worker runs only in the kernel's minimal share. Without `chrt`, or where it fails, the
+ *   nice value stays. docs/benchmarks.md ("Floods") has the measurements.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { getPriority, setPriority } from 'node:os';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { selectBackend } from '../crypto/select.js';
 import type { BackendName } from '../crypto/types.js';
 import { compositeKeygen, compositeSign } from '../crypto/composite.js';
@@ -23,15 +33,47 @@ import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
 /** The worker thread's nice value on Linux (A/B under the replay flood on Node 24: honest handshake 1.9x -> 1.1x idle, flooded call p99 4.4 -> 2.8 ms). */
 export const WORKER_NICE = 10;
 
+/** Where `chrt` may be (absolute paths only: a library does not run whatever PATH names). */
+const CHRT = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'];
+/** Linux's SCHED_IDLE policy number (field 41 of /proc/<pid>/task/<tid>/stat). */
+export const SCHED_IDLE = 5;
+
+/** This thread's scheduling policy (Linux), from /proc/thread-self/stat; undefined if unreadable. */
+function ownPolicy(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Ask for SCHED_IDLE for this thread; resolves whether it now has it. Never rejects. */
+function idlePolicy(): Promise<boolean> {
+  let tid: string | undefined;
+  try {
+    tid = readlinkSync('/proc/thread-self').split('/').pop();
+  } catch {
+    return Promise.resolve(false);
+  }
+  const chrt = CHRT.find((path) => existsSync(path));
+  if (!chrt || !tid || !/^\d+$/.test(tid)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    execFile(chrt, ['-i', '-p', '0', tid], { timeout: 5_000 }, () => resolve(ownPolicy() === SCHED_IDLE));
+  });
+}
+
+const { backend: choice, seed, priority } = workerData as { backend: BackendName; seed: Uint8Array; priority: 'idle' | 'low' };
+
 if (process.platform === 'linux') {
   try {
     setPriority(Math.min(19, getPriority() + WORKER_NICE));
   } catch {
     // Not permitted here: run at the default priority.
   }
+  if (priority === 'idle') await idlePolicy();
 }
 
-const { backend: choice, seed } = workerData as { backend: BackendName; seed: Uint8Array };
 const backend = selectBackend(choice);
 const key = compositeKeygen(backend, seed);
 seed.fill(0);

@@ -22,6 +22,14 @@
  *   WebSocket takes its own slot, of the request's client address, as above. A listener
  *   attached to the caller's `server` does not account connections before their upgrade:
  *   that server's own timeouts (`headersTimeout`...) govern them.
+ * - Before it takes that slot, a new TCP connection needs a token of its source's accept
+ *   rate (`acceptRatePerSource`, `admitAccept`; with `proxyProtocol`, of the client the
+ *   header names, once it arrived). Without one it is answered 429 at once and destroyed
+ *   once written: no slot, no eviction, no hold (held answers are what an accept flood
+ *   would turn into descriptors). A trusted X-Forwarded-For proxy's connections are not
+ *   rated: each carries a client named only by its request, and one client's flood through
+ *   the proxy would otherwise spend every other client's accepts; the connection rate
+ *   applies to each client at its upgrade request.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -36,7 +44,8 @@ import type { Connection } from './connection.js';
 import { CryptoPool, type CryptoPoolStats } from './crypto-pool.js';
 import { unref, type Timer } from './timers.js';
 import { SourceRates } from './rate.js';
-import { Refusals } from './refusals.js';
+import { RATE_ANSWER, Refusals } from './refusals.js';
+import { answerAndClose } from './http-answer.js';
 import { ProxyFront, UpgradeTimeoutError } from './proxy-front.js';
 import { PreUpgrade, type Report } from './pre-upgrade.js';
 
@@ -89,6 +98,33 @@ export interface EdgeOptions {
    * ms a job). Default 100 (at most ~0.1 s of the event loop per second); 0: always the workers.
    */
   inlineCryptoPerSecond?: number;
+
+  // --- accept rate (issue 10, fifth session): new TCP connections per source, at the accept ---
+  /**
+   * New TCP connections per second per source address, checked at the accept of an
+   * own-port listener (with `proxyProtocol`: at the PROXY header, for the client it names),
+   * with a burst of one second's worth. Past it the connection is answered HTTP 429
+   * (`Retry-After: 1`) at once and closed once written: it takes no admission slot and
+   * evicts nothing. Connections whose peer is a trusted X-Forwarded-For proxy are not
+   * counted (they carry many clients; `connectionRatePerSource` applies to each at its
+   * upgrade). Default: ten times `connectionRatePerSource` (200; 0 when that is 0); 0: no limit.
+   */
+  acceptRatePerSource?: number;
+
+  // --- flood p99 (issue 10): the crypto worker threads' scheduling (crypto-worker.ts) ---
+  /**
+   * Linux only. 'idle': each crypto worker thread asks for SCHED_IDLE (through `chrt`, at a
+   * fixed path) so that the event loop, woken by an established session's record, takes a
+   * core from handshake crypto at once instead of after the worker's time slice (about
+   * 1 ms); where that is not possible, 'low'. 'low': nice +10 only (a smaller share of the
+   * CPU, no prompt preemption). With 'idle' the workers run only on what normal threads of
+   * the same scheduling group leave idle: choose 'low' when the server shares its cgroup or
+   * session with CPU-bound work and handshakes must keep a share of it. Default 'low': in
+   * interleaved A/B on Node 24 'idle' cut the established session's slow calls under the
+   * replay flood but not under the silence flood, and with the portable ML-KEM / ML-DSA
+   * (~23 ms a job) it stalled honest handshakes on a loaded host (docs/benchmarks.md, "Floods").
+   */
+  cryptoWorkerPriority?: 'idle' | 'low';
 }
 
 export const EDGE_DEFAULTS = {
@@ -104,6 +140,8 @@ export const EDGE_DEFAULTS = {
 
 /** The burst of the connection rate, in seconds' worth of it. */
 const CONNECTION_BURST_SECONDS = 3;
+/** The accept rate's default, in multiples of the connection rate (see `acceptRates`); its burst is one second's worth. */
+const ACCEPT_RATE_PER_CONNECTION_RATE = 10;
 /** How long a refused upgrade is held before its 429, and how many are held at once. */
 const REFUSAL_HOLD_MS = 1_000;
 const MAX_HELD_REFUSALS = 1_024;
@@ -113,6 +151,13 @@ export class FirstFlightTimeoutError extends HandshakeTimeoutError {
   constructor(ms: number) {
     super(ms);
     this.message = `no complete ClientHello within ${ms} ms`;
+  }
+}
+
+/** The report of a TCP connection refused at its accept by `acceptRatePerSource` (ERR_SERVER_BUSY). */
+export class AcceptRateError extends ServerBusyError {
+  constructor() {
+    super('server busy: too many new TCP connections from this address (acceptRatePerSource), refused at the accept');
   }
 }
 
@@ -127,6 +172,10 @@ export class Edge {
   private readonly trusted: TrustedProxies;
   private readonly firstFlightMs: number;
   private readonly connectionRates: SourceRates;
+  /** `acceptRatePerSource`: new TCP connections per source, at the accept (or the PROXY header). */
+  private readonly acceptRates: SourceRates;
+  /** TCP connections refused by `acceptRates` so far. */
+  refusedAccepts = 0;
   private readonly refusals = new Refusals({ delayMs: REFUSAL_HOLD_MS, maxHeld: MAX_HELD_REFUSALS });
   private readonly maxPending: number;
   /** Set with `proxyProtocol`: reads the PROXY header of each connection before HTTP. */
@@ -146,8 +195,14 @@ export class Edge {
     this.trusted = new TrustedProxies(options.trustedProxies ?? []);
     this.firstFlightMs = options.firstFlightTimeoutMs ?? EDGE_DEFAULTS.firstFlightTimeoutMs;
     this.connectionRates = connectionRates(options.connectionRatePerSource);
+    this.acceptRates = acceptRates(options);
     this.front = options.proxyProtocol
-      ? new ProxyFront(this.preUpgrade, this.trusted, { headerTimeoutMs: options.proxyHeaderTimeoutMs ?? EDGE_DEFAULTS.proxyHeaderTimeoutMs, upgradeTimeoutMs: this.firstFlightMs })
+      ? new ProxyFront(
+          this.preUpgrade,
+          this.trusted,
+          { headerTimeoutMs: options.proxyHeaderTimeoutMs ?? EDGE_DEFAULTS.proxyHeaderTimeoutMs, upgradeTimeoutMs: this.firstFlightMs },
+          (socket, address, report) => this.admitAccept(socket, address, report),
+        )
       : undefined;
   }
 
@@ -159,12 +214,14 @@ export class Edge {
     new AdmissionTable({ maxPending: options.maxPendingHandshakes ?? 1, maxPerSource: options.maxPendingPerSource ?? 1 });
     new TrustedProxies(options.trustedProxies ?? []);
     connectionRates(options.connectionRatePerSource);
+    acceptRates(options);
     checkProxyOptions(options);
     const pool = await CryptoPool.start(backend, workerBackend, key, {
       workers: options.cryptoWorkers ?? Math.max(1, Math.min(4, availableParallelism() - 1)),
       maxQueue: options.maxCryptoQueue ?? EDGE_DEFAULTS.maxCryptoQueue,
       ratePerSource: options.handshakeRatePerSource ?? EDGE_DEFAULTS.handshakeRatePerSource,
       inlineWhenIdle: options.inlineCryptoPerSecond ?? EDGE_DEFAULTS.inlineCryptoPerSecond,
+      ...(options.cryptoWorkerPriority !== undefined ? { workerPriority: options.cryptoWorkerPriority } : {}),
     });
     return new Edge(options, pool);
   }
@@ -212,8 +269,29 @@ export class Edge {
     const peer = socket.remoteAddress;
     // Reset before the accept completed: nothing to account, the HTTP server drops it.
     if (peer === undefined) return;
+    const shared = this.trusted.has(peer);
+    // A trusted proxy's connections carry many clients: its address has no accept rate.
+    if (!shared && !this.admitAccept(socket, peer, report)) return;
     const ms = this.firstFlightMs;
-    this.preUpgrade.hold(socket, { address: peer, shared: this.trusted.has(peer), deadlineMs: ms, timeout: () => new UpgradeTimeoutError(ms, 'of the TCP connection') }, report);
+    this.preUpgrade.hold(socket, { address: peer, shared, deadlineMs: ms, timeout: () => new UpgradeTimeoutError(ms, 'of the TCP connection') }, report);
+  }
+
+  /**
+   * The accept rate of `address`'s source, for a new TCP connection (or one whose PROXY
+   * header just named its client): true to go on; false when refused: the connection then
+   * holds no slot (released if it held one), is answered 429 at once and closed once
+   * written, and the refusal is reported (at the `failureReports` rate, like any failure).
+   */
+  admitAccept(socket: Duplex, address: string, report: Report): boolean {
+    if (this.acceptRates.take(sourceKey(address))) return true;
+    this.refusedAccepts++;
+    this.preUpgrade.upgraded(socket);
+    // The HTTP server may still parse a request on it meanwhile: it answers nothing more on
+    // a socket no longer writable (server.ts), as for an evicted one.
+    socket.on('error', () => socket.destroy());
+    answerAndClose(socket, RATE_ANSWER);
+    report(new AcceptRateError(), address);
+    return false;
   }
 
   /** The upgrade request of `socket` arrived: it leaves the pre-upgrade accounting (own-port listeners). */
@@ -309,6 +387,23 @@ function checkProxyOptions(options: EdgeOptions): void {
     if (!proxyProtocol) throw new InvalidArgumentError('proxyHeaderTimeoutMs applies only with proxyProtocol: true');
     if (!(typeof ms === 'number' && Number.isFinite(ms) && ms >= 1)) throw new InvalidArgumentError('proxyHeaderTimeoutMs must be a number >= 1');
   }
+}
+
+/**
+ * The accept rate: `acceptRatePerSource`, by default ten times the connection rate, burst
+ * one second's worth. It must not bind on connections that send their request: those are
+ * paced by the upgrade (its rate, and its 429 held a second, so a source re-opens at most
+ * once a second per connection it holds), and a 429 at once instead would let them re-open
+ * as fast as they are refused. The flood benchmark's idle-1 (96 WebSockets from one address,
+ * re-opened when closed) opens ~125 a second: at twice the connection rate (40) it spun at
+ * ~900 opens a second, at ten times (200) nothing is refused. An operator who raises (or
+ * lifts) the connection rate for a large NAT raises (or lifts) this one with it.
+ */
+function acceptRates(options: EdgeOptions): SourceRates {
+  const explicit = options.acceptRatePerSource;
+  if (explicit !== undefined && !(Number.isInteger(explicit) && explicit >= 0)) throw new InvalidArgumentError('acceptRatePerSource must be an integer >= 0');
+  const r = explicit ?? ACCEPT_RATE_PER_CONNECTION_RATE * (options.connectionRatePerSource ?? EDGE_DEFAULTS.connectionRatePerSource);
+  return new SourceRates({ rate: r, burst: Math.max(1, r) }, 'acceptRatePerSource');
 }
 
 function connectionRates(rate: number | undefined): SourceRates {

@@ -10,6 +10,8 @@
  *     │                                     destroyed 1 s later whatever it sends; never read again
  *     ├── closed before a header ─────────> dropped quietly (a proxy's TCP health check;
  *     │                                     one reset before its accept has no peer at all)
+ *     ├── client past its accept rate ────> HTTP 429 (Retry-After: 1) at once, closed once written,
+ *     │                                     reported (ERR_SERVER_BUSY); takes no client slot
  *     │ header read: slot of the CLIENT's address (per-source cap), deadline firstFlightTimeoutMs
  *     └── HTTP server ── upgrade request ──> upgraded(): slot released; the WebSocket then
  *                                             takes its own pending-handshake slot (edge.ts)
@@ -64,6 +66,11 @@ export class ProxyFront<T> {
     private readonly pending: PreUpgrade<T>,
     private readonly trusted: TrustedProxies,
     private readonly timeouts: FrontTimeouts,
+    /**
+     * The accept rate of the client a header names (edge.ts `admitAccept`): false when
+     * refused (the connection is then answered, closed and reported: leave it).
+     */
+    private readonly admitClient: (socket: Socket, address: string, report: Report) => boolean = () => true,
   ) {}
 
   /** The client address of a connection this front handed over (its TCP peer if it is not one). */
@@ -109,6 +116,9 @@ export class ProxyFront<T> {
         }
         if (header === undefined) continue;
         socket.off('readable', onReadable);
+        // A header naming a client: that client's accept rate applies now, before it takes a
+        // slot (LOCAL, UNKNOWN: the proxy's own connections, like its address, are not rated).
+        if (header.source !== undefined && !this.admitClient(socket, header.source.address, report)) return;
         socket.off('error', onError);
         const address = header.source?.address ?? peer;
         this.reported.set(socket, address);

@@ -35,6 +35,9 @@ function answer(retryAfterSeconds: number): string {
   return httpAnswer(429, 'too many new connections from this address, try again later', retryAfterSeconds);
 }
 
+/** The same answer with `Retry-After: 1`, sent at once (edge.ts, the accept rate). */
+export const RATE_ANSWER = answer(1);
+
 export class Refusals {
   private readonly queue: Held[] = [];
   private head = 0;

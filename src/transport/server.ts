@@ -29,6 +29,10 @@
  *   At the upgrade request, new connections per client address are rate-limited
  *   (`connectionRatePerSource`, default 20/s, burst 60): past it the upgrade is answered
  *   HTTP 429 after a one-second hold, and no WebSocket or Session is built.
+ *   Before that, on its own port, new TCP connections per source are rate-limited at the
+ *   accept (`acceptRatePerSource`, default twice the connection rate; with `proxyProtocol`,
+ *   at the header, for the client it names; a trusted X-Forwarded-For proxy's are not):
+ *   past it a connection is answered 429 at once and closed, and takes no slot.
  * - Upgrades must offer the `pqmcp.v1` subprotocol (else HTTP 400); with `path` set, other
  *   paths get 404 (or are left to other 'upgrade' listeners of a shared http.Server).
  * - `host` defaults to 127.0.0.1: listening on a network is an explicit choice.
@@ -322,6 +326,11 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   /** WebSocket upgrades refused (HTTP 429) by `connectionRatePerSource` so far. */
   get refusedConnections(): number {
     return this.edge.refusedConnections;
+  }
+
+  /** TCP connections refused at their accept (HTTP 429 at once) by `acceptRatePerSource` so far. */
+  get refusedAccepts(): number {
+    return this.edge.refusedAccepts;
   }
 
   /** Which crypto backend the listener uses. */

@@ -5,7 +5,9 @@
  * alert 140; --max-session-lifetime ends a session on time. And LogLimiter itself, with an
  * injected clock and timer.
  */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LogLimiter } from '../../src/cli/log-limiter.js';
@@ -199,6 +201,74 @@ describe('pqmcp serve --max-crypto-queue and --inline-crypto-per-second', () => 
     }
     const p = parse(['--max-crypto-queue', '7', '--inline-crypto-per-second', '0'], EDGE_OPTIONS, 'serve');
     expect(edgeOptions(p)).toEqual({ maxCryptoQueue: 7, inlineCryptoPerSecond: 0 });
+  });
+});
+
+describe('pqmcp serve --crypto-worker-priority', () => {
+  /** The scheduling policies (field 41 of each thread's stat: 0 normal, 5 SCHED_IDLE) of process `pid`'s threads. */
+  const policies = (pid: number): number[] =>
+    readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+    });
+  const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
+
+  it.runIf(process.platform === 'linux' && chrt)('the gateway\'s crypto workers are SCHED_IDLE with idle and normal with low (the default); sessions are served either way; a bad value is a usage error', { timeout: 60_000 }, async () => {
+    for (const [flags, idle] of [[['--crypto-worker-priority', 'idle'], 2], [['--crypto-worker-priority', 'low'], 0], [[], 0]] as const) {
+      const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--crypto-workers', '2', ...flags], ['node', LINE_SERVER]);
+      // Before 2026-12-06 `serve` handed the listener a backend object, so it had no worker threads at all.
+      expect(policies(gateway.child.pid!).filter((p) => p === 5), flags.join(' ')).toHaveLength(idle);
+      const b = await bridge(url, alice);
+      await b.waitForMessage((m) => m['id'] === 0);
+      b.child.stdin!.end();
+      expect(await gateway.stop('SIGTERM')).toBe(0);
+    }
+    const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--crypto-worker-priority', 'high', '--', 'node', LINE_SERVER]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--crypto-worker-priority');
+    expect(edgeOptions(parse(['--crypto-worker-priority', 'low'], EDGE_OPTIONS, 'serve'))).toEqual({ cryptoWorkerPriority: 'low' });
+  });
+});
+
+describe('pqmcp serve --accept-rate-per-source', () => {
+  /** `n` raw TCP connects from `localAddress` that never send a byte; what each got before its close. */
+  async function rawConnects(url: string, localAddress: string, n: number): Promise<Promise<string>[]> {
+    const answers: Promise<string>[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = connect({ host: '127.0.0.1', port: Number(new URL(url).port), localAddress });
+      s.on('error', () => {});
+      const got: Buffer[] = [];
+      s.on('data', (d: Buffer) => got.push(d));
+      answers.push(new Promise((resolve) => s.once('close', () => resolve(Buffer.concat(got).toString('latin1')))));
+      await new Promise<void>((r) => s.once('connect', () => r()));
+    }
+    return answers;
+  }
+
+  it('--accept-rate-per-source 3: past its burst (3) an address gets 429 at once, logged as refused; a client from another address gets its session; bad values are usage errors', { timeout: 60_000 }, async () => {
+    const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--accept-rate-per-source', '3', '--first-flight-timeout', '1000'], ['node', LINE_SERVER]);
+    const started = performance.now();
+    const answers = await rawConnects(url, '127.0.0.160', 12);
+    const bound = 3 + Math.ceil((3 * (performance.now() - started)) / 1000);
+    // The admitted ones are cut at the first-flight deadline (1 s) without a word; the rest got 429 at once.
+    const texts = await Promise.all(answers);
+    const refused = texts.filter((t) => /^HTTP\/1\.1 429 Too Many Requests\r\n[^]*Retry-After: 1\r\n/.test(t)).length;
+    expect(texts.filter((t) => t === '').length).toBe(12 - refused);
+    expect(12 - refused).toBeGreaterThanOrEqual(3);
+    expect(12 - refused).toBeLessThanOrEqual(bound);
+    const logged = await gateway.waitForStderr(/\{[^\n]*"event":"client-refused"[^\n]*acceptRatePerSource[^\n]*\}/);
+    expect(JSON.parse(logged[0])).toMatchObject({ remoteAddress: '127.0.0.160', code: 'ERR_SERVER_BUSY' });
+    const b = await bridge(url, alice);
+    await b.waitForMessage((m) => m['id'] === 0);
+    b.child.stdin!.end();
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    for (const bad of ['-1', '1.5', 'x']) {
+      const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--accept-rate-per-source', bad, '--', 'node', LINE_SERVER]);
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr).toContain('--accept-rate-per-source');
+    }
+    expect(edgeOptions(parse(['--accept-rate-per-source', '0'], EDGE_OPTIONS, 'serve'))).toEqual({ acceptRatePerSource: 0 });
+    expect(edgeOptions(parse(['--accept-rate-per-source', '250'], EDGE_OPTIONS, 'serve'))).toEqual({ acceptRatePerSource: 250 });
   });
 });
 

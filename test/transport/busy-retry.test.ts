@@ -138,7 +138,10 @@ describe('a listener past its per-address connection rate (HTTP 429 before the u
   }
 
   it('past the burst, upgrades get 429 with no WebSocket, Session or slot built; the client retries and connects', async () => {
-    const { server, url } = await startFeatureServer(cleanup, { connectionRatePerSource: 1 });
+    // acceptRatePerSource 0: this is the upgrade's rate alone (by default the accept's, ten
+    // times it with a burst of 10, would refuse the 11th connect of this quick burst at once:
+    // test/transport/accept-rate.test.ts).
+    const { server, url } = await startFeatureServer(cleanup, { connectionRatePerSource: 1, acceptRatePerSource: 0 });
     // The burst (three seconds' worth) opens; then, while more are held for their 429, the client tries.
     const burst = await rawUpgrades(url, 3);
     expect(burst).toEqual({ opened: 3, statuses: [] });

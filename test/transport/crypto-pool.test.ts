@@ -3,7 +3,7 @@
  * the per-source rate and the bounded fair queue refuse with ServerBusyError before any
  * work; a handshake's signature is never refused; close() rejects what waits.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { compositeKeygen, compositeVerify } from '../../src/crypto/composite.js';
@@ -136,12 +136,39 @@ describe('CryptoPool', () => {
       );
     const main = nices().get(String(process.pid))!;
     const before = nices();
-    const threaded = await pool({ workers: 1 });
+    const threaded = await pool({ workers: 1, workerPriority: 'low' });
     await threaded.run('s', encapsulate());
     const after = nices();
     const added = [...after].filter(([tid]) => !before.has(tid)).map(([, nice]) => nice);
     expect(added).toContain(Math.min(19, main + 10));
     expect(after.get(String(process.pid))).toBe(main);
+  });
+
+  // Field 41 of /proc/<pid>/task/<tid>/stat is the scheduling policy (0 normal, 5 SCHED_IDLE).
+  const policies = (): Map<string, number> =>
+    new Map(
+      readdirSync('/proc/self/task').map((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return [tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38])];
+      }),
+    );
+  const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
+
+  it.runIf(process.platform === 'linux' && chrt)("workerPriority 'idle': each worker thread is SCHED_IDLE, the event loop keeps the normal policy; 'low' (the default) leaves the policy normal", async () => {
+    const before = policies();
+    const idle = await pool({ workers: 2, workerPriority: 'idle' });
+    await idle.run('s', encapsulate());
+    const during = policies();
+    const added = [...during].filter(([tid]) => !before.has(tid)).map(([, policy]) => policy);
+    expect(added.filter((policy) => policy === 5)).toHaveLength(2);
+    expect(during.get(String(process.pid))).toBe(0);
+    await idle.close();
+    const beforeLow = policies();
+    const low = await pool({ workers: 1 });
+    await low.run('s', encapsulate());
+    const addedLow = [...policies()].filter(([tid]) => !beforeLow.has(tid)).map(([, policy]) => policy);
+    expect(addedLow.length).toBeGreaterThan(0);
+    expect(addedLow.every((policy) => policy === 0)).toBe(true);
   });
 
   it('close() rejects waiting jobs with ClosedError and refuses new ones', async () => {
@@ -226,5 +253,6 @@ describe('CryptoPool', () => {
     await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 1, ratePerSource: 0, inlineWhenIdle: 1.5 })).rejects.toThrow(/inlineCryptoPerSecond/);
     await expect(CryptoPool.start(backend, 'native', key(), { workers: -1, maxQueue: 1, ratePerSource: 0 })).rejects.toThrow(InvalidArgumentError);
     await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 0, ratePerSource: 0 })).rejects.toThrow(/maxCryptoQueue/);
+    await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 1, ratePerSource: 0, workerPriority: 'lowest' as 'low' })).rejects.toThrow(/cryptoWorkerPriority/);
   });
 });

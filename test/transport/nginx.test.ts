@@ -154,8 +154,11 @@ describe.skipIf(NGINX === undefined)('behind a real nginx', { timeout: 60_000 },
     });
 
     it('per-source limits apply to the real client: an idle flood from one client address never evicts an honest client from another', async () => {
+      // The flood's own slots, sampled in the listener's admission table: the listener-wide
+      // count also holds nginx's connections waiting for their request (a shared slot each).
+      const table = (server as unknown as { edge: { table: { countFor(source: string): number } } }).edge.table;
       let maxPending = 0;
-      const sampler = setInterval(() => (maxPending = Math.max(maxPending, server.pendingHandshakes)), 5);
+      const sampler = setInterval(() => (maxPending = Math.max(maxPending, table.countFor('127.0.0.30'))), 5);
       const flood = new Flood({ url, kind: 'idle', sources: loopbackSources(1, 30), connections: 40, hellos: [], maxOpened: 5_000 });
       try {
         await new Promise((r) => setTimeout(r, 500));
@@ -165,10 +168,11 @@ describe.skipIf(NGINX === undefined)('behind a real nginx', { timeout: 60_000 },
           expect(r.content).toEqual([{ type: 'text', text: 'through nginx' }]);
           await client.close();
         }
-        // All 40 flood sockets share one real address: it never held more than its 8 slots
-        // (plus the honest one), although every connection reached the listener from nginx.
+        // All 40 flood sockets share one real address: it never held more than its 8 slots,
+        // although every connection reached the listener from nginx.
         expect(flood.stats.opened).toBeGreaterThan(40);
-        expect(maxPending).toBeLessThanOrEqual(9);
+        expect(maxPending).toBeGreaterThan(0);
+        expect(maxPending).toBeLessThanOrEqual(8);
         expect(flood.stats.closes[4006] ?? 0).toBeGreaterThan(0);
       } finally {
         clearInterval(sampler);

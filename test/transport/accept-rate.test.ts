@@ -1,0 +1,202 @@
+/**
+ * The per-source accept rate (`acceptRatePerSource`, edge.ts `admitAccept`) over real
+ * sockets on 127.0.0.x: a bounded flood of raw TCP connects from one address that never
+ * send their request gets no further than the rate (past its burst each is answered 429
+ * at once and closed), holds no more than its burst of slots, evicts nothing, and its
+ * reports are held to the `failureReports` rate; an honest client from another address
+ * completes its handshake meanwhile. A trusted X-Forwarded-For proxy's connections are not
+ * rated; on a `proxyProtocol` listener the rate applies to the client the header names.
+ *
+ * The rates here are small (3 a second, a burst of 3), and the bound each test checks is
+ * the burst plus what the rate can have refilled during the flood as measured (not a
+ * timing assertion: a slow machine only loosens the bound).
+ */
+import { connect, type Socket } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InvalidArgumentError, PqmcpError } from '../../src/errors.js';
+import { AcceptRateError } from '../../src/transport/edge.js';
+import type { PqmcpServer, PqmcpServerOptions, PqmcpServerTransport } from '../../src/transport/index.js';
+import type { AuditEvent } from '../../src/audit/index.js';
+import type { HandshakeFailureSummaryEvent } from '../../src/audit/events.js';
+import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
+import { v2Header } from '../helpers/proxy-header.js';
+
+interface Started {
+  server: PqmcpServer;
+  errors: { error: PqmcpError; remoteAddress: string | undefined }[];
+  audit: AuditEvent[];
+  sessions: PqmcpServerTransport[];
+  summaries: HandshakeFailureSummaryEvent[];
+}
+
+async function raw(server: PqmcpServer, localAddress: string): Promise<Socket> {
+  const s = connect({ host: '127.0.0.1', port: server.address().port, localAddress });
+  s.on('error', () => {});
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  return s;
+}
+
+/** The most a bucket of `rate`/s and `burst` can have given out in `ms`. */
+const allowance = (rate: number, burst: number, ms: number) => burst + Math.ceil((rate * ms) / 1000);
+
+interface Flood {
+  sockets: Socket[];
+  /** What the server sent on each connection it closed (undefined: still open). */
+  answers: (string | undefined)[];
+  /** How long the connects took. */
+  ms: number;
+}
+
+/** `n` raw TCP connects from `localAddress`, one after another; `first` is written on each. */
+async function flood(server: PqmcpServer, localAddress: string, n: number, first?: Buffer): Promise<Flood> {
+  const f: Flood = { sockets: [], answers: [], ms: 0 };
+  const started = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = await raw(server, localAddress);
+    const got: Buffer[] = [];
+    s.on('data', (d: Buffer) => got.push(d));
+    s.once('close', () => (f.answers[i] = Buffer.concat(got).toString('latin1')));
+    if (first) s.write(first);
+    f.sockets.push(s);
+    f.answers.push(undefined);
+  }
+  f.ms = performance.now() - started;
+  return f;
+}
+
+const closedCount = (f: Flood) => f.answers.filter((a) => a !== undefined).length;
+
+/**
+ * Wait until `predicate` has held for `ms` in a row. On a proxyProtocol listener a connection
+ * whose header is not read yet holds a slot of the proxy, counted like one admitted after
+ * its header: only a count that stays put says that every header was read.
+ */
+async function settled(predicate: () => boolean, ms: number, what: string): Promise<void> {
+  let since: number | undefined;
+  await waitFor(
+    () => {
+      if (!predicate()) since = undefined;
+      else since ??= performance.now();
+      return since !== undefined && performance.now() - since >= ms;
+    },
+    10_000,
+    what,
+  );
+}
+
+const REFUSED = /^HTTP\/1\.1 429 Too Many Requests\r\n[^]*Retry-After: 1\r\n/;
+
+describe('the accept rate: raw TCP floods from one address (real sockets)', { timeout: 30_000 }, () => {
+  const cleanup = new Cleanup();
+  afterAll(() => cleanup.run());
+
+  async function start(options: Partial<PqmcpServerOptions> = {}): Promise<Started> {
+    const audit: AuditEvent[] = [];
+    const { server } = await startFeatureServer(cleanup, { backend: 'native', onAuditEvent: (e) => void audit.push(e), ...options });
+    const errors: Started['errors'] = [];
+    server.on('clientError', (error, info) => void errors.push({ error, remoteAddress: info.remoteAddress }));
+    const sessions: PqmcpServerTransport[] = [];
+    server.on('session', (t) => void sessions.push(t));
+    const summaries: HandshakeFailureSummaryEvent[] = [];
+    server.on('failuresSuppressed', (s) => void summaries.push(s));
+    return { server, errors, audit, sessions, summaries };
+  }
+
+  it('past its burst a source is answered 429 at once: no slot, no eviction, bounded reports; another address connects', async () => {
+    const p = await start({ acceptRatePerSource: 3, maxPendingPerSource: 8, firstFlightTimeoutMs: 8_000, failureReports: { perSource: 5, windowMs: 60_000 } });
+    const FLOOD = 40;
+    let maxPending = 0;
+    const sampler = setInterval(() => (maxPending = Math.max(maxPending, p.server.pendingHandshakes)), 2);
+    const f = await flood(p.server, '127.0.0.150', FLOOD);
+    const bound = allowance(3, 3, f.ms);
+    await waitFor(() => p.server.refusedAccepts + p.server.pendingHandshakes === FLOOD, 5_000, 'every connection placed');
+    await waitFor(() => closedCount(f) === p.server.refusedAccepts, 5_000, 'the refused ones closed');
+    clearInterval(sampler);
+    const refused = p.server.refusedAccepts;
+    const admitted = FLOOD - refused;
+    // Each closed one was refused with a 429 (none evicted with a 503, none cut unanswered);
+    // the rest hold their slots, no more than the rate gave out, and the burst went to the first.
+    expect(f.answers.filter((a) => a !== undefined).every((a) => REFUSED.test(a!))).toBe(true);
+    expect(admitted).toBeGreaterThanOrEqual(3);
+    expect(admitted).toBeLessThanOrEqual(bound);
+    expect(maxPending).toBeLessThanOrEqual(bound);
+    expect(f.answers.slice(0, 3)).toEqual([undefined, undefined, undefined]);
+
+    // Reports: every one an AcceptRateError of that address, held to 5 one by one (failureReports).
+    await waitFor(() => p.errors.length === 5, 5_000, 'five reports');
+    expect(p.errors.every((e) => e.error instanceof AcceptRateError && e.error.code === 'ERR_SERVER_BUSY' && e.remoteAddress === '127.0.0.150')).toBe(true);
+    expect(p.audit.filter((e) => e.type === 'handshake.failure')).toHaveLength(5);
+
+    // An honest client from another address completes its handshake while the flood holds its slots.
+    const { client } = await connectClient(cleanup, p.server.url, { backend: 'native', busyRetry: false, webSocketOptions: { localAddress: '127.0.0.151' } });
+    expect(await client.callTool({ name: 'echo', arguments: { text: 'honest' } })).toMatchObject({ content: [{ text: 'honest' }] });
+    expect(p.sessions.at(-1)!.remoteAddress).toBe('127.0.0.151');
+    await client.close();
+    expect(p.errors.filter((e) => e.remoteAddress !== '127.0.0.150')).toEqual([]);
+    expect(p.server.pendingHandshakes).toBe(admitted);
+
+    // The rest are counted, not lost: closing the listener writes the window's summary.
+    await p.server.close();
+    expect(p.summaries).toEqual([expect.objectContaining({ remoteAddress: '127.0.0.150', count: refused - 5, codes: { ERR_SERVER_BUSY: refused - 5 } })]);
+    for (const s of f.sockets) s.destroy();
+  });
+
+  it('the default is ten times connectionRatePerSource (burst one second\'s worth), and off with it; a bad value is refused', async () => {
+    // connectionRatePerSource 1: accepts 10 a second, burst 10.
+    const limited = await start({ connectionRatePerSource: 1, firstFlightTimeoutMs: 8_000, maxPendingPerSource: 64 });
+    const a = await flood(limited.server, '127.0.0.152', 40);
+    await waitFor(() => limited.server.refusedAccepts + limited.server.pendingHandshakes === 40, 5_000, 'every connection placed');
+    expect(limited.server.pendingHandshakes).toBeGreaterThanOrEqual(10);
+    expect(limited.server.pendingHandshakes).toBeLessThanOrEqual(allowance(10, 10, a.ms));
+    for (const s of a.sockets) s.destroy();
+
+    const lifted = await start({ connectionRatePerSource: 0, firstFlightTimeoutMs: 8_000, maxPendingPerSource: 64 });
+    const b = await flood(lifted.server, '127.0.0.153', 40);
+    await waitFor(() => lifted.server.pendingHandshakes === 40, 5_000, 'forty slots');
+    expect(lifted.server.refusedAccepts).toBe(0);
+    for (const s of b.sockets) s.destroy();
+
+    for (const bad of [-1, 1.5, Number.NaN]) {
+      await expect(startFeatureServer(cleanup, { acceptRatePerSource: bad })).rejects.toThrow(InvalidArgumentError);
+    }
+    await expect(startFeatureServer(cleanup, { acceptRatePerSource: 1.5 })).rejects.toThrow('acceptRatePerSource must be an integer >= 0');
+  });
+
+  it("a trusted X-Forwarded-For proxy's connections are not rated (they carry many clients); an untrusted neighbour's are", async () => {
+    const p = await start({ trustedProxies: ['127.0.0.154'], acceptRatePerSource: 3, maxPendingHandshakes: 32, firstFlightTimeoutMs: 8_000 });
+    const viaProxy = await flood(p.server, '127.0.0.154', 12);
+    await waitFor(() => p.server.pendingHandshakes === 12, 5_000, 'twelve shared slots');
+    expect(p.server.refusedAccepts).toBe(0);
+    const neighbour = await flood(p.server, '127.0.0.155', 12);
+    await waitFor(() => p.server.refusedAccepts + p.server.pendingHandshakes === 24, 5_000, 'every connection placed');
+    expect(p.server.pendingHandshakes - 12).toBeLessThanOrEqual(allowance(3, 3, neighbour.ms));
+    await waitFor(() => closedCount(neighbour) === p.server.refusedAccepts, 5_000, 'the refused ones closed');
+    expect(neighbour.answers.filter((a) => a !== undefined).every((a) => REFUSED.test(a!))).toBe(true);
+    expect(viaProxy.answers.every((a) => a === undefined)).toBe(true);
+    // A client through the proxy still connects; its session records the client the proxy names.
+    const { client } = await connectClient(cleanup, p.server.url, { backend: 'native', busyRetry: false, headers: { 'X-Forwarded-For': '127.0.0.156' }, webSocketOptions: { localAddress: '127.0.0.154' } });
+    expect(p.sessions.at(-1)!.remoteAddress).toBe('127.0.0.156');
+    await client.close();
+    for (const s of [...viaProxy.sockets, ...neighbour.sockets]) s.destroy();
+  });
+
+  it('on a proxyProtocol listener the rate applies to the client the header names, once it arrived', async () => {
+    const p = await start({ proxyProtocol: true, trustedProxies: ['127.0.0.157'], acceptRatePerSource: 3, firstFlightTimeoutMs: 8_000, maxPendingPerSource: 8 });
+    const f = await flood(p.server, '127.0.0.157', 12, v2Header({ src: '192.0.2.77' }));
+    await settled(() => closedCount(f) === p.server.refusedAccepts && p.server.refusedAccepts + p.server.pendingHandshakes === 12, 300, 'every header read');
+    const admitted = p.server.pendingHandshakes;
+    expect(admitted).toBeGreaterThanOrEqual(3);
+    expect(admitted).toBeLessThanOrEqual(allowance(3, 3, f.ms));
+    await waitFor(() => closedCount(f) === p.server.refusedAccepts && p.errors.length === p.server.refusedAccepts, 5_000, 'the refused ones closed and reported');
+    // Reported with the client's address, not the proxy's; answered 429 through the proxy.
+    expect(p.errors.every((e) => e.error instanceof AcceptRateError && e.remoteAddress === '192.0.2.77')).toBe(true);
+    expect(f.answers.filter((a) => a !== undefined).every((a) => REFUSED.test(a!))).toBe(true);
+    // Another client through the same proxy is not touched, nor the proxy's own checks (LOCAL).
+    const other = await flood(p.server, '127.0.0.157', 1, v2Header({ src: '192.0.2.78' }));
+    const local = await flood(p.server, '127.0.0.157', 5, v2Header({ command: 0 }));
+    await waitFor(() => p.server.pendingHandshakes === admitted + 6, 5_000, 'six more slots');
+    expect(p.errors.filter((e) => e.remoteAddress !== '192.0.2.77')).toEqual([]);
+    expect([...other.answers, ...local.answers].every((a) => a === undefined)).toBe(true);
+    for (const s of [...f.sockets, ...other.sockets, ...local.sockets]) s.destroy();
+  });
+});
