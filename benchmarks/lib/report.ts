@@ -58,8 +58,38 @@ function handshake(r: Results): string {
   const unavailable = Object.entries(hs.unavailable).map(([v, why]) => `\n\n${v}: not measured (${why}).`).join('');
   return (
     table(['variant', 'first MCP response, ms', `vs ${base}`, 'channel ready, ms', 'client CPU, ms', 'server CPU, ms', `handshakes/s (${hs.concurrency} clients)`, 'server CPU under load, ms', 'negotiated'], rows) +
-    `\n\n${hs.rounds * hs.batch} handshakes per variant (${hs.rounds} interleaved rounds of ${hs.batch}); handshakes/s over ${hs.loadSeconds} s windows.` +
-    unavailable
+    `\n\n${hs.rounds * hs.batch} handshakes per variant (${hs.rounds} interleaved rounds of ${hs.batch}, connections ${(hs.warmup ?? 1) + 1}-${(hs.warmup ?? 1) + hs.rounds * hs.batch} of a fresh process${hs.loadAverage ? `, load average ${hs.loadAverage.default}` : ''}); handshakes/s over ${hs.loadSeconds} s windows.` +
+    unavailable +
+    warmth(r)
+  );
+}
+
+/** The same connection cold (a fresh process's first), as above, and warm. */
+function warmth(r: Results): string {
+  const hs = r.handshake!;
+  const base = hs.variants['wss-pq'] ? 'wss-pq' : 'wss';
+  const anyWarm = Object.values(hs.variants).some((x) => x.warm?.firstResponseMs);
+  if (!anyWarm && !Object.values(hs.variants).some((x) => x.cold)) return '';
+  const ms = (x: number | undefined) => (x === undefined ? '' : x.toFixed(2));
+  const rows = Object.entries(hs.variants).map(([v, x]) => {
+    const pq = v.startsWith('pqmcp');
+    return [
+      v,
+      ms(x.cold?.firstResponseMs),
+      pq ? ratio(r.ratios[`handshake.cold.time.${v}/${base}`]) : '',
+      cell(x.firstResponseMs, 2, false),
+      pq ? ratio(r.ratios[`handshake.time.${v}/${base}`]) : '',
+      cell(x.warm?.firstResponseMs, 2, false),
+      pq ? ratio(r.ratios[`handshake.warm.time.${v}/${base}`]) : '',
+      x.warm ? `${cell(x.warm.clientCpuMs, 2, false)} / ${cell(x.warm.serverCpuMs, 2, false)}` : '',
+      pq ? ratio(r.ratios[`handshake.warm.cpu.${v}/${base}`]) : '',
+    ];
+  });
+  const load = hs.loadAverage ? ` Load average (1 min) ${hs.loadAverage.default} at the start, ${hs.loadAverage.warm ?? '-'} at the warm rounds, ${hs.loadAverage.end} at the end.` : '';
+  return (
+    `\n\nCold, first connections and warm (the issue 12 verdicts are judged on the first connections, the table above):\n\n` +
+    table(['variant', 'cold: 1st connection, ms', `vs ${base}`, `connections ${(hs.warmup ?? 1) + 1}-${(hs.warmup ?? 1) + hs.rounds * hs.batch}, ms`, `vs ${base}`, 'warm, ms', `vs ${base}`, 'warm CPU client / server, ms', `vs ${base}`], rows) +
+    `\n\nCold: one connection per run (fresh client and server processes, modules already imported). Warm: after the handshakes/s windows and ${hs.settle ?? 0} more sequential connections per process, ${hs.warmRounds ?? 0} interleaved rounds of ${hs.batch}.${load}`
   );
 }
 

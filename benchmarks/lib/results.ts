@@ -84,6 +84,18 @@ export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp
     }
   }
   put(out, 'handshake.time.pqmcp-resumed/pqmcp-native', med(hs['pqmcp-resumed']?.firstResponseMs), med(hs['pqmcp-native']?.firstResponseMs));
+  // The same connection in warm processes and as a fresh process's first (suites/handshake.ts).
+  for (const v of ['pqmcp-native', 'pqmcp-noble', 'pqmcp-resumed']) {
+    for (const base of ['ws', 'wss', 'wss-pq']) {
+      const a = hs[v];
+      const b = hs[base];
+      if (!a || !b) continue;
+      put(out, `handshake.warm.time.${v}/${base}`, med(a.warm?.firstResponseMs), med(b.warm?.firstResponseMs));
+      const cpu = (x: typeof a) => (med(x.warm?.clientCpuMs) ?? NaN) + (med(x.warm?.serverCpuMs) ?? NaN);
+      put(out, `handshake.warm.cpu.${v}/${base}`, cpu(a), cpu(b));
+      put(out, `handshake.cold.time.${v}/${base}`, a.cold?.firstResponseMs, b.cold?.firstResponseMs);
+    }
+  }
   for (const [bu, tp] of Object.entries(r.throughput)) {
     if (!tp) continue;
     for (const v of ['pqmcp', 'pqmcp-chacha']) {
@@ -148,6 +160,10 @@ export function checkTargets(ratios: Record<string, number>, runtimeKey: string,
   check('handshake to first MCP response, pqmcp (noble) vs wss (measure and report)', `handshake.time.pqmcp-noble/${hsBase}`, '<=', 1.5, false);
   // Resumed (issue 12): against the same full wss handshake; Node 20 (noble ML-KEM) <= 1.0x.
   check(`resumed handshake to first MCP response, pqmcp vs ${hsBase} full`, `handshake.time.pqmcp-resumed/${hsBase}`, '<=', node24 ? 0.5 : 1.0);
+  // The same two rows in warm processes: reported beside, not judged (the verdicts are
+  // judged on the default measure, a process's first connections; docs/benchmarks.md).
+  check(`handshake to first MCP response, warm processes, pqmcp (native) vs ${hsBase} (report)`, `handshake.warm.time.pqmcp-native/${hsBase}`, '<=', 1.5, false);
+  check(`resumed handshake to first MCP response, warm processes, pqmcp vs ${hsBase} full (report)`, `handshake.warm.time.pqmcp-resumed/${hsBase}`, '<=', node24 ? 0.5 : 1.0, false);
   check(`server handshakes/s under load, pqmcp full (native) vs ${hsBase}${node24 ? '' : ' (Node 20: measure and report)'}`, `handshake.rate.pqmcp-native/${hsBase}`, '>=', 0.7, node24);
   check(`server handshakes/s under load, pqmcp resumed vs ${hsBase} full${node24 ? '' : ' (Node 20: measure and report)'}`, `handshake.rate.pqmcp-resumed/${hsBase}`, '>=', 1.5, node24);
   // Memory (issue 12): RSS per idle established session, no more than wss.

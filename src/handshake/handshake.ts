@@ -75,12 +75,11 @@ import {
 import type { Extension } from '../wire/messages.js';
 import { EXT_ENDPOINT, checkAcceptedEndpoints, checkEndpoint, encodeEndpoint, requireServedEndpoint } from './endpoint.js';
 import type { XWingKeyPair } from '../crypto/types.js';
-import { decodeCredential } from '../identity/credential.js';
 import type { VerifyCredentialOptions } from '../identity/trust.js';
 import { EXT_PRE_SHARED_KEY, checkPskAccepted, encodePskAccepted } from '../wire/resumption.js';
 import { Transcript, applicationSecrets, exporterSecret, finishedMac, handshakeSecrets, masterSecret } from './key-schedule.js';
-import { acceptTicket, bindOffer, issueTickets, prepareOffer, pskHandshakeSalt, resumptionMasterSecret } from './resumption.js';
-import type { ClientOffer, ServerContext } from './resumption.js';
+import { acceptTicket, bindOffer, issueTickets, ownTicketIdentity, prepareOffer, pskHandshakeSalt, resumptionMasterSecret } from './resumption.js';
+import type { ClientOffer, OwnTicketIdentity, ServerContext } from './resumption.js';
 import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from './types.js';
 
 export const DEFAULT_VERSIONS: readonly number[] = [VERSION_1];
@@ -571,6 +570,8 @@ export class ServerHandshake extends HandshakeBase {
   private namedEndpoint: string | undefined;
   /** A ticket offer waiting for the encapsulation (the ClientHello and its extension). */
   private offeredTicket: { framed: Uint8Array; extension: Extension; suites: readonly number[] } | undefined;
+  /** This server's identity as tickets bind it: decoded and fingerprinted once a handshake needs it. */
+  private ownForTickets: OwnTicketIdentity | undefined;
 
   private serverContext(): ServerContext {
     const tickets = this.config.tickets!;
@@ -580,8 +581,7 @@ export class ServerHandshake extends HandshakeBase {
       // Tickets bind the endpoint the client named and this listener checked (authority
       // included), not only the listener's own `tickets.endpoint`: docs/protocol.md 15.4.
       tickets: this.namedEndpoint !== undefined ? { ...tickets, endpoint: this.namedEndpoint } : tickets,
-      ownCredential: this.ownCredential(),
-      ownPublicKey: this.config.identity.keyPair.publicKey,
+      own: () => (this.ownForTickets ??= ownTicketIdentity(this.config.backend, this.ownCredential(), this.config.identity.keyPair.publicKey)),
       verify: this.verifyOptions(),
       nowMs: this.nowMs(),
     };
@@ -641,7 +641,7 @@ export class ServerHandshake extends HandshakeBase {
         this.state = 'done';
         const { resumptionSecret, ...complete } = this.complete();
         const tickets = this.config.tickets
-          ? issueTickets(this.serverContext(), resumptionSecret, this.suite, complete.result.peer, decodeCredential(this.ownCredential()).agentId, this.authTime ?? Math.floor(this.nowMs() / 1000), (n) => this.random(n, 'ticket salt'))
+          ? issueTickets(this.serverContext(), resumptionSecret, this.suite, complete.result.peer, this.authTime ?? Math.floor(this.nowMs() / 1000), (n) => this.random(n, 'ticket salt'))
           : [];
         resumptionSecret.fill(0);
         return [

@@ -189,14 +189,30 @@ export interface AcceptedTicket {
   early: Uint8Array;
 }
 
+/** What tickets bind of the server's own identity (its credential decoded, its key fingerprinted). */
+export interface OwnTicketIdentity {
+  agentId: string;
+  notAfter: number;
+  fingerprint: Uint8Array;
+}
+
 export interface ServerContext {
   backend: CryptoBackend;
   trust: TrustStore;
   tickets: ServerTicketConfig;
-  ownCredential: Uint8Array;
-  ownPublicKey: Uint8Array;
+  /**
+   * The server's own identity as tickets bind it. A function: it is computed only once a
+   * ticket opened or is issued, and the handshake computes it once for both (ownTicketIdentity).
+   */
+  own: () => OwnTicketIdentity;
   verify: VerifyCredentialOptions;
   nowMs: number;
+}
+
+/** OwnTicketIdentity of a credential (encoded bytes) and its composite public key. */
+export function ownTicketIdentity(backend: CryptoBackend, ownCredential: Uint8Array, ownPublicKey: Uint8Array): OwnTicketIdentity {
+  const { agentId, notAfter } = decodeCredential(ownCredential);
+  return { agentId, notAfter, fingerprint: keyFingerprint(backend, ownPublicKey) };
 }
 
 /**
@@ -226,8 +242,8 @@ export function acceptTicket(
     const expected = computeBinder(backend, early, zeroBinder(framedClientHello, binderOffset));
     if (!equalBytes(expected, offer.binder)) throw new BadBinderError();
     if (ctx.nowMs >= t.expiresAt * 1000) throw new TicketExpiredError(t.expiresAt);
-    const ownFingerprint = keyFingerprint(backend, ctx.ownPublicKey);
-    if (!equalBytes(t.serverFingerprint, ownFingerprint) || t.serverAgentId !== decodeCredential(ctx.ownCredential).agentId) {
+    const own = ctx.own();
+    if (!equalBytes(t.serverFingerprint, own.fingerprint) || t.serverAgentId !== own.agentId) {
       throw new TicketMismatchError('server identity');
     }
     if (t.endpoint !== tickets.endpoint) throw new TicketEndpointError();
@@ -269,7 +285,6 @@ export function issueTickets(
   resumptionMaster: Uint8Array,
   suite: number,
   clientPeer: VerifiedPeer,
-  ownAgentId: string,
   authTime: number,
   random: (n: number) => Uint8Array,
 ): Uint8Array[] {
@@ -277,9 +292,10 @@ export function issueTickets(
   const count = tickets.ticketsPerSession ?? 1;
   const lifetime = tickets.lifetimeSeconds ?? DEFAULT_TICKET_LIFETIME_SECONDS;
   const nowS = Math.floor(ctx.nowMs / 1000);
-  const ownNotAfter = decodeCredential(ctx.ownCredential).notAfter;
-  const expiresAt = Math.min(authTime + lifetime, clientPeer.notAfter, ownNotAfter);
-  if (count === 0 || expiresAt <= nowS) return [];
+  if (count === 0) return [];
+  const own = ctx.own();
+  const expiresAt = Math.min(authTime + lifetime, clientPeer.notAfter, own.notAfter);
+  if (expiresAt <= nowS) return [];
   const out: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
     const nonce = Uint8Array.of(i);
@@ -293,8 +309,8 @@ export function issueTickets(
         expiresAt,
         psk,
         endpoint: tickets.endpoint,
-        serverAgentId: ownAgentId,
-        serverFingerprint: keyFingerprint(backend, ctx.ownPublicKey),
+        serverAgentId: own.agentId,
+        serverFingerprint: own.fingerprint,
         clientCredential: clientPeer.credential.encoded,
       },
       random(16),

@@ -45,6 +45,13 @@ describe('npm run bench -- --smoke', () => {
     // The resumed variant really resumed (the suite fails a measured connection that did not).
     expect(results.handshake.variants['pqmcp-resumed'].details.resumed).toMatch(/^all 1 sequential; \d+ of \d+ under load$/);
     expect(results.ratios).toHaveProperty(['handshake.time.pqmcp-resumed/ws']);
+    // The same connection cold (a fresh process's first) and warm (after `settle` more), beside it.
+    for (const v of ['ws', 'pqmcp-native', 'pqmcp-resumed']) {
+      expect(results.handshake.variants[v].cold.firstResponseMs).toBeGreaterThan(0);
+      expect(results.handshake.variants[v].warm.firstResponseMs.n).toBe(1);
+    }
+    expect(results.handshake).toMatchObject({ warmup: 1, settle: 2, warmRounds: 1, loadAverage: { default: expect.any(Number), warm: expect.any(Number) } });
+    for (const key of ['handshake.warm.time.pqmcp-native/ws', 'handshake.warm.cpu.pqmcp-native/ws', 'handshake.cold.time.pqmcp-native/ws', 'handshake.warm.time.pqmcp-resumed/ws']) expect(results.ratios).toHaveProperty([key]);
     // Throughput: each variant, each size, both directions and the round trip.
     const tp = results.throughput['no-bufferutil'];
     expect(tp.sizes).toEqual([256, 4096, 65536, 1048576]);
@@ -63,6 +70,7 @@ describe('npm run bench -- --smoke', () => {
     expect(results.targets.length).toBeGreaterThan(10);
     // Reports.
     expect(readFileSync(join(out, 'results.md'), 'utf8')).toContain('#### Handshake');
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toContain('Cold, first connections and warm');
     for (const chart of ['benchmarks-throughput.svg', 'benchmarks-handshake.svg']) {
       const svg = readFileSync(join(out, chart), 'utf8');
       expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
