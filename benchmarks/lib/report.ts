@@ -179,6 +179,7 @@ function memory(r: Results): string {
     v,
     `${cell(x.clientKiBPerSession, 1)}`,
     `${cell(x.serverKiBPerSession, 1)}`,
+    `${num(x.clientKiBPerSessionTotal, 1)} / ${num(x.serverKiBPerSessionTotal, 1)}`,
     `${num(x.clientHeapKiBPerSession, 1)} / ${num(x.serverHeapKiBPerSession, 1)}`,
     num(x.senderMiBPerMiB, 2),
     num(x.receiverMiBPerMiB, 2),
@@ -186,8 +187,8 @@ function memory(r: Results): string {
   const sessions = entries.map(([, x]) => x.sessions).find((n) => n !== undefined);
   const burst = entries.map(([, x]) => x.burst).find((n) => n !== undefined);
   return (
-    table(['variant', 'client RSS KiB/session', 'server RSS KiB/session', 'JS heap + external KiB/session, client / server', 'sender MiB per 1 MiB in flight', 'receiver MiB per 1 MiB in flight'], rows) +
-    `\n\n${sessions ?? 'n/a'} idle sessions opened in 4 steps (RSS: median, min-max over the steps; heap: 0 to all); bursts of ${burst ?? 'n/a'} x 1 MiB. Each part in a fresh client and server process.`
+    table(['variant', 'client RSS KiB/session', 'server RSS KiB/session', 'RSS KiB/session over all steps, client / server', 'JS heap + external KiB/session, client / server', 'sender MiB per 1 MiB in flight', 'receiver MiB per 1 MiB in flight'], rows) +
+    `\n\n${sessions ?? 'n/a'} idle sessions opened in 4 steps after an uncounted first one, measured once both processes have been idle for a few seconds, after GCs until RSS stops falling (RSS: median, min-max over the steps, and over all steps, which the targets use; heap: over all steps); bursts of ${burst ?? 'n/a'} x 1 MiB. Each part in a fresh client and server process.`
   );
 }
 
