@@ -32,7 +32,7 @@ export function runtimeLine(r: Results): string {
 }
 
 function targets(r: Results): string {
-  const rows = r.targets.map((t) => [t.target, ratio(t.value), `${t.op} ${t.limit}`, t.pass === undefined ? 'report' : t.pass ? 'met' : '**missed**']);
+  const rows = r.targets.map((t) => [t.target, ratio(t.value), `${t.op} ${t.limit}`, t.value === undefined ? 'not measured' : t.pass === undefined ? 'report' : t.pass ? 'met' : '**missed**']);
   return table(['target', 'measured', 'target', 'verdict'], rows);
 }
 

@@ -137,9 +137,12 @@ export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp
       put(out, `mcp.${p}.par32.${v}/pqmcp`, med(a.payloads[p]?.par32CallsPerSec), med(b.payloads[p]?.par32CallsPerSec));
     }
   }
+  // A per-session figure at or below zero is a process giving memory back during the
+  // measure (seen on Node 20), not a measurement: no ratio, so no verdict, from it.
+  const resolved = (kib: number | undefined): number | undefined => (kib !== undefined && kib > 0 ? kib : undefined);
   for (const base of ['ws', 'wss']) {
-    put(out, `memory.session.pqmcp/${base}`, r.memory.pqmcp?.serverKiBPerSessionTotal, r.memory[base]?.serverKiBPerSessionTotal);
-    put(out, `memory.session.client.pqmcp/${base}`, r.memory.pqmcp?.clientKiBPerSessionTotal, r.memory[base]?.clientKiBPerSessionTotal);
+    put(out, `memory.session.pqmcp/${base}`, resolved(r.memory.pqmcp?.serverKiBPerSessionTotal), resolved(r.memory[base]?.serverKiBPerSessionTotal));
+    put(out, `memory.session.client.pqmcp/${base}`, resolved(r.memory.pqmcp?.clientKiBPerSessionTotal), resolved(r.memory[base]?.clientKiBPerSessionTotal));
   }
   return out;
 }
