@@ -71,12 +71,13 @@ if (process.platform === 'linux') {
   } catch {
     // Not permitted here: run at the default priority.
   }
-  if (priority === 'idle') await idlePolicy();
 }
 
 const backend = selectBackend(choice);
 const key = compositeKeygen(backend, seed);
 seed.fill(0);
+// After the seed is wiped (chrt may take up to its timeout), before the pool is told we are ready.
+if (process.platform === 'linux' && priority === 'idle') await idlePolicy();
 
 function compute(request: CryptoRequest): CryptoResult {
   if (request.op === 'encapsulate') return { op: 'encapsulate', ...backend.xwing.encapsulate(request.publicKey, request.randomness) };

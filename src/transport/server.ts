@@ -30,7 +30,7 @@
  *   (`connectionRatePerSource`, default 20/s, burst 60): past it the upgrade is answered
  *   HTTP 429 after a one-second hold, and no WebSocket or Session is built.
  *   Before that, on its own port, new TCP connections per source are rate-limited at the
- *   accept (`acceptRatePerSource`, default twice the connection rate; with `proxyProtocol`,
+ *   accept (`acceptRatePerSource`, default ten times the connection rate; with `proxyProtocol`,
  *   at the header, for the client it names; a trusted X-Forwarded-For proxy's are not):
  *   past it a connection is answered 429 at once and closed, and takes no slot.
  * - Upgrades must offer the `pqmcp.v1` subprotocol (else HTTP 400); with `path` set, other

@@ -74,6 +74,64 @@ describe('packMessages', () => {
     expect(kinds(tiny)).toEqual([`multi:${3 * MAX_MESSAGES_PER_RECORD}`, 'single:1']);
   });
 
+  it('on random runs with boundary sizes: every message once, in order; runs greedy and within both caps', () => {
+    const rnd = prng(11);
+    const sized = (k: number, size: number) => {
+      const m = new Uint8Array(size).fill(k & 0xff);
+      if (size >= 2) [m[0], m[1]] = [k >> 8, k & 0xff]; // which message it is
+      return m;
+    };
+    const edge = [0, 1, 2, MAX_COALESCED - 1, MAX_COALESCED, MAX_COALESCED + 1, MAX_CONTENT - 2, MAX_CONTENT, MAX_CONTENT + 1];
+    for (let round = 0; round < 60; round++) {
+      const count = round === 0 ? 0 : 1 + Math.floor(rnd() * (round % 5 === 0 ? 2100 : 40));
+      const messages = Array.from({ length: count }, (_, k) => {
+        const r = rnd();
+        // Every fifth round: long runs of tiny messages (past MAX_MESSAGES_PER_RECORD), rare breaks.
+        if (round % 5 === 0) return sized(k, r < 0.002 ? edge[Math.floor(rnd() * edge.length)]! : 1 + Math.floor(rnd() * 7));
+        const size = r < 0.15 ? edge[Math.floor(rnd() * edge.length)]! : r < 0.8 ? Math.floor(rnd() * 8) : Math.floor(rnd() * 20_000);
+        return sized(k, size);
+      });
+      const packed = packMessages(messages);
+      const runs = packed.map((p) => ('multi' in p ? decodeMessages(p.multi, 1 << 20) : [p.single]));
+      // Exactly once, in order.
+      const flat = runs.flat();
+      expect(flat.length).toBe(messages.length);
+      for (let k = 0; k < flat.length; k++) if (!Buffer.from(flat[k]!).equals(Buffer.from(messages[k]!))) expect.fail(`message ${k} of ${count} differs`);
+      let i = 0;
+      for (let r = 0; r < packed.length; r++) {
+        const p = packed[r]!;
+        const run = runs[r]!;
+        if ('multi' in p) {
+          expect(run.length).toBeGreaterThanOrEqual(2);
+          expect(run.length).toBeLessThanOrEqual(MAX_MESSAGES_PER_RECORD);
+          expect(p.multi.length).toBeLessThanOrEqual(MAX_CONTENT);
+          for (const m of run) expect(m.length >= 1 && m.length <= MAX_COALESCED).toBe(true);
+        } else {
+          expect(p.single).toBe(messages[i]);
+        }
+        i += run.length;
+        // Greedy: a coalescible run (or lone coalescible message) ends only where the next
+        // message goes alone, would overflow the record, or the count is full.
+        const next = messages[i];
+        const coalescible = (m: Uint8Array) => m.length >= 1 && m.length <= MAX_COALESCED;
+        if (next !== undefined && coalescible(next) && run.every(coalescible)) {
+          const size = run.reduce((n, m) => n + 2 + m.length, 0);
+          expect(size + 2 + next.length > MAX_CONTENT || run.length === MAX_MESSAGES_PER_RECORD).toBe(true);
+        }
+      }
+      expect(i).toBe(messages.length);
+    }
+  });
+
+  it('fills a record to exactly MAX_CONTENT and exactly MAX_MESSAGES_PER_RECORD entries', () => {
+    // 3 x (2 + 16384) = 49158; the fourth entry of 65536 - 49158 - 2 = 16376 bytes fills it.
+    const exact = [MAX_COALESCED, MAX_COALESCED, MAX_COALESCED, MAX_CONTENT - 3 * (2 + MAX_COALESCED) - 2].map((n) => new Uint8Array(n));
+    expect(kinds([...exact, new Uint8Array(1)])).toEqual([`multi:${MAX_CONTENT}`, 'single:1']);
+    expect(kinds(exact.slice(0, 3).concat([new Uint8Array(exact[3]!.length + 1)]))).toEqual([`multi:${3 * (2 + MAX_COALESCED)}`, `single:${exact[3]!.length + 1}`]);
+    const full = Array.from({ length: 2 * MAX_MESSAGES_PER_RECORD }, () => new Uint8Array(1));
+    expect(kinds(full)).toEqual([`multi:${3 * MAX_MESSAGES_PER_RECORD}`, `multi:${3 * MAX_MESSAGES_PER_RECORD}`]);
+  });
+
   it('what it packs decodes to the same messages', () => {
     const rnd = prng(7);
     const messages = Array.from({ length: 300 }, (_, i) => randomBytes(rnd, 1 + ((i * 97) % 700)));

@@ -124,6 +124,19 @@ describe('1-RTT and message sizes', () => {
     }
   });
 
+  it('a message of up to 65536 bytes is one record (empty and exactly 65536 included), one byte more is two', () => {
+    const pair = established(native, native);
+    for (const [size, records] of [[0, 1], [1, 1], [65535, 1], [65536, 1], [65537, 2], [2 * 65536, 2], [2 * 65536 + 1, 3]] as const) {
+      const msg = new Uint8Array(size).map((_, i) => (i * 13 + size) & 0xff);
+      const sealed = pair.client.send(msg);
+      expect(sealed).toHaveLength(records);
+      const got = pair.server.receive(Buffer.concat(sealed)).events.filter((e) => e.type === 'message');
+      expect(got).toHaveLength(1);
+      expect(Buffer.from((got[0] as { data: Uint8Array }).data).equals(Buffer.from(msg))).toBe(true);
+    }
+    expect(pair.server.state).toBe('established');
+  });
+
   it('refuses to send a message above maxMessageSize, and the receiver refuses one too', () => {
     const small = established(native, native, { maxMessageSize: 1000 });
     expect(() => small.client.send(new Uint8Array(1001))).toThrowError(expect.objectContaining({ code: 'ERR_MESSAGE_TOO_LARGE' }));

@@ -180,6 +180,25 @@ describe('the accept rate: raw TCP floods from one address (real sockets)', { ti
     for (const s of [...viaProxy.sockets, ...neighbour.sockets]) s.destroy();
   });
 
+  it('a refused connection that sent its upgrade request at once gets the 429 alone: no 101, no WebSocket, no slot (review4)', async () => {
+    const p = await start({ acceptRatePerSource: 3, firstFlightTimeoutMs: 8_000, maxPendingPerSource: 16 });
+    const upgrade = Buffer.from(
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1:${p.server.address().port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: pqmcp.v1\r\n\r\n',
+    );
+    const f = await flood(p.server, '127.0.0.161', 12, upgrade);
+    await waitFor(() => closedCount(f) === p.server.refusedAccepts && p.errors.length === p.server.refusedAccepts, 5_000, 'the refused ones closed and reported');
+    const refused = p.server.refusedAccepts;
+    expect(refused).toBeGreaterThanOrEqual(12 - allowance(3, 3, f.ms));
+    const closed = f.answers.filter((a): a is string => a !== undefined);
+    // Exactly one answer on each: the 429, never a 101 (nor a second response) after it.
+    expect(closed.every((a) => REFUSED.test(a) && a.split('HTTP/1.1 ').length === 2)).toBe(true);
+    // The admitted ones were upgraded (101) and wait for their ClientHello, each in a slot.
+    await waitFor(() => p.server.pendingHandshakes === 12 - refused, 5_000, 'the admitted ones pending');
+    expect(p.errors.every((e) => e.error instanceof AcceptRateError)).toBe(true);
+    for (const s of f.sockets) s.destroy();
+  });
+
   it('on a proxyProtocol listener the rate applies to the client the header names, once it arrived', async () => {
     const p = await start({ proxyProtocol: true, trustedProxies: ['127.0.0.157'], acceptRatePerSource: 3, firstFlightTimeoutMs: 8_000, maxPendingPerSource: 8 });
     const f = await flood(p.server, '127.0.0.157', 12, v2Header({ src: '192.0.2.77' }));
