@@ -42,7 +42,7 @@ import { requestAuditor } from '../src/audit/request-hook.js';
 import { MessagePipeline } from '../src/transport/message-hooks.js';
 import type { VerifiedPeer } from '../src/identity/trust.js';
 import { CLIENT_AGENT_ID, SERVER_AGENT_ID, identityOf, makePqmcpFixture, trustOf } from './lib/fixtures.js';
-import { makeEchoServer } from './lib/mcp-echo.js';
+import { echoCalls, makeEchoServer } from './lib/mcp-echo.js';
 import { rotate } from './lib/stats.js';
 import { loadavg } from 'node:os';
 
@@ -125,16 +125,8 @@ async function rig(variant: Variant): Promise<Rig> {
 
 /** CPU µs per call over `n` calls, `inFlight` at a time. */
 async function measure(client: Client, text: string, n: number, inFlight: number): Promise<number> {
-  let left = n;
-  const loop = async (): Promise<void> => {
-    while (left > 0) {
-      left--;
-      const result = await client.callTool({ name: 'echo', arguments: { text } });
-      if ((result.content as Array<{ text?: string }>)[0]?.text?.length !== text.length) throw new Error('echo returned something else');
-    }
-  };
   const start = process.cpuUsage();
-  await Promise.all(Array.from({ length: inFlight }, loop));
+  await echoCalls(client, text, n, inFlight);
   const used = process.cpuUsage(start);
   return (used.user + used.system) / n;
 }

@@ -43,7 +43,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import { makeEchoServer } from './lib/mcp-echo.js';
+import { echoCalls, makeEchoServer } from './lib/mcp-echo.js';
 import { Suite } from '../src/wire/messages.js';
 import { rotate } from './lib/stats.js';
 import { WsMcpTransport } from './lib/ws-mcp-transport.js';
@@ -153,14 +153,6 @@ interface Sample {
 
 /** CPU, wall and garbage-collection µs and heap bytes per call over `n` calls, `inFlight` at a time. */
 async function measure(client: Client, text: string, n: number, inFlight: number): Promise<Sample> {
-  let left = n;
-  const loop = async (): Promise<void> => {
-    while (left > 0) {
-      left--;
-      const result = await client.callTool({ name: 'echo', arguments: { text } });
-      if ((result.content as Array<{ text?: string }>)[0]?.text?.length !== text.length) throw new Error('echo returned something else');
-    }
-  };
   await settle();
   const gc0 = gcMs;
   const profiler = new GCProfiler();
@@ -169,7 +161,7 @@ async function measure(client: Client, text: string, n: number, inFlight: number
   const t0 = performance.now();
   const start = process.cpuUsage();
   const mainStart = threadCpu();
-  await Promise.all(Array.from({ length: inFlight }, loop));
+  await echoCalls(client, text, n, inFlight);
   const used = process.cpuUsage(start);
   const mainUsed = threadCpu(mainStart);
   const wall = ((performance.now() - t0) * 1000) / n;

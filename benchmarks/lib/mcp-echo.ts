@@ -1,7 +1,9 @@
 /**
  * The MCP server every MCP benchmark talks to: a fresh SDK McpServer per session with one
- * tool, `echo`, which returns its `text` argument as text content.
+ * tool, `echo`, which returns its `text` argument as text content; and the call loop the
+ * one-process harnesses (audit-cpu.ts, mcp-cpu.ts) time.
  */
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 
@@ -15,4 +17,17 @@ export function makeEchoServer(options: { clock?: boolean } = {}): McpServer {
     content: [{ type: 'text', text: process.hrtime.bigint().toString() }],
   }));
   return mcp;
+}
+
+/** `n` echo calls of `text`, `inFlight` at a time; throws if an answer is not the text sent. */
+export async function echoCalls(client: Client, text: string, n: number, inFlight: number): Promise<void> {
+  let left = n;
+  const loop = async (): Promise<void> => {
+    while (left > 0) {
+      left--;
+      const result = await client.callTool({ name: 'echo', arguments: { text } });
+      if ((result.content as Array<{ text?: string }>)[0]?.text?.length !== text.length) throw new Error('echo returned something else');
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, loop));
 }

@@ -13,21 +13,12 @@
  */
 import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, PqmcpError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { AcceptRateError } from '../../src/transport/edge.js';
-import type { PqmcpServer, PqmcpServerOptions, PqmcpServerTransport } from '../../src/transport/index.js';
-import type { AuditEvent } from '../../src/audit/index.js';
-import type { HandshakeFailureSummaryEvent } from '../../src/audit/events.js';
+import type { PqmcpServer, PqmcpServerOptions } from '../../src/transport/index.js';
 import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
+import { startWatched, type WatchedServer as Started } from '../helpers/watched-server.js';
 import { v2Header } from '../helpers/proxy-header.js';
-
-interface Started {
-  server: PqmcpServer;
-  errors: { error: PqmcpError; remoteAddress: string | undefined }[];
-  audit: AuditEvent[];
-  sessions: PqmcpServerTransport[];
-  summaries: HandshakeFailureSummaryEvent[];
-}
 
 async function raw(server: PqmcpServer, localAddress: string): Promise<Socket> {
   const s = connect({ host: '127.0.0.1', port: server.address().port, localAddress });
@@ -90,17 +81,7 @@ describe('the accept rate: raw TCP floods from one address (real sockets)', { ti
   const cleanup = new Cleanup();
   afterAll(() => cleanup.run());
 
-  async function start(options: Partial<PqmcpServerOptions> = {}): Promise<Started> {
-    const audit: AuditEvent[] = [];
-    const { server } = await startFeatureServer(cleanup, { backend: 'native', onAuditEvent: (e) => void audit.push(e), ...options });
-    const errors: Started['errors'] = [];
-    server.on('clientError', (error, info) => void errors.push({ error, remoteAddress: info.remoteAddress }));
-    const sessions: PqmcpServerTransport[] = [];
-    server.on('session', (t) => void sessions.push(t));
-    const summaries: HandshakeFailureSummaryEvent[] = [];
-    server.on('failuresSuppressed', (s) => void summaries.push(s));
-    return { server, errors, audit, sessions, summaries };
-  }
+  const start = (options: Partial<PqmcpServerOptions> = {}): Promise<Started> => startWatched(cleanup, options);
 
   it('past its burst a source is answered 429 at once: no slot, no eviction, bounded reports; another address connects', async () => {
     const p = await start({ acceptRatePerSource: 3, maxPendingPerSource: 8, firstFlightTimeoutMs: 8_000, failureReports: { perSource: 5, windowMs: 60_000 } });

@@ -11,18 +11,11 @@
 import { createServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PqmcpError, ServerBusyError } from '../../src/errors.js';
+import { ServerBusyError } from '../../src/errors.js';
 import { SUBPROTOCOL } from '../../src/transport/index.js';
-import type { PqmcpServer, PqmcpServerOptions, PqmcpServerTransport } from '../../src/transport/index.js';
-import type { AuditEvent } from '../../src/audit/index.js';
-import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
-
-interface Started {
-  server: PqmcpServer;
-  errors: { error: PqmcpError; remoteAddress: string | undefined }[];
-  audit: AuditEvent[];
-  sessions: PqmcpServerTransport[];
-}
+import type { PqmcpServer, PqmcpServerOptions } from '../../src/transport/index.js';
+import { Cleanup, connectClient, waitFor } from '../helpers/mcp.js';
+import { startWatched, type WatchedServer as Started } from '../helpers/watched-server.js';
 
 const UPGRADE = (extra = '') => `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n${extra}\r\n`;
 
@@ -45,15 +38,7 @@ describe('before the upgrade request: every TCP connection holds a slot (real so
   const cleanup = new Cleanup();
   afterAll(() => cleanup.run());
 
-  async function start(options: Partial<PqmcpServerOptions> = {}): Promise<Started> {
-    const audit: AuditEvent[] = [];
-    const { server } = await startFeatureServer(cleanup, { backend: 'native', onAuditEvent: (e) => void audit.push(e), ...options });
-    const errors: Started['errors'] = [];
-    server.on('clientError', (error, info) => void errors.push({ error, remoteAddress: info.remoteAddress }));
-    const sessions: PqmcpServerTransport[] = [];
-    server.on('session', (t) => void sessions.push(t));
-    return { server, errors, audit, sessions };
-  }
+  const start = (options: Partial<PqmcpServerOptions> = {}): Promise<Started> => startWatched(cleanup, options);
 
   it('idle raw connections from one address are held to its cap (the evicted answered 503) and cut at the deadline; another address connects 3 of 3', async () => {
     const p = await start({ maxPendingPerSource: 4, firstFlightTimeoutMs: 4_000 });
