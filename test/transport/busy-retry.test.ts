@@ -4,7 +4,7 @@
  * waits a bounded, jittered, growing delay, says so (onBusyRetry), reconnects and sends the
  * SDK's `initialize` again, so client.connect() succeeds with nothing lost. Disabled, or out
  * of attempts, the typed ServerBusyError reaches client.connect(); close() while waiting
- * gives up cleanly. The same for an upgrade refused HTTP 429 by the per-address connection
+ * gives up cleanly (these three against a draining listener, busy on every attempt). The same for an upgrade refused HTTP 429 by the per-address connection
  * rate (nothing is built for it). Real sockets on 127.0.0.1, real SDK client and server.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -29,6 +29,18 @@ afterEach(() => cleanup.run());
 async function busyServer(ratePerSecond = 1) {
   const { server, url } = await startFeatureServer(cleanup, { handshakeRatePerSource: ratePerSecond });
   await connectClient(cleanup, url, { backend: 'native', busyRetry: false });
+  return { server, url };
+}
+
+/**
+ * A listener that refuses every connection as busy for as long as a test runs, whatever the
+ * machine's load: draining (HTTP 503, which the client treats as busy like server_busy). The
+ * rate-limited one above refills its token a second later, so a test that needs every
+ * attempt refused cannot use it on a loaded machine.
+ */
+async function alwaysBusyServer() {
+  const { server, url } = await startFeatureServer(cleanup, {});
+  server.drain();
   return { server, url };
 }
 
@@ -74,7 +86,7 @@ describe('retrying a busy server', () => {
   });
 
   it('busyRetry: false: client.connect() rejects with ServerBusyError at once, no retry', async () => {
-    const { url } = await busyServer();
+    const { url } = await alwaysBusyServer();
     const events: BusyRetryEvent[] = [];
     const { transport, client: c } = client(url, false, events);
     await expect(c.connect(transport)).rejects.toBeInstanceOf(ServerBusyError);
@@ -82,7 +94,7 @@ describe('retrying a busy server', () => {
   });
 
   it('out of attempts: ServerBusyError after exactly `attempts` retries', async () => {
-    const { url } = await busyServer();
+    const { url } = await alwaysBusyServer();
     const events: BusyRetryEvent[] = [];
     const { transport, client: c } = client(url, { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 }, events);
     await expect(c.connect(transport)).rejects.toBeInstanceOf(ServerBusyError);
@@ -90,7 +102,7 @@ describe('retrying a busy server', () => {
   });
 
   it('close() while waiting to retry: the pending initialize rejects with ClosedError and onclose fires', async () => {
-    const { url } = await busyServer();
+    const { url } = await alwaysBusyServer();
     const events: BusyRetryEvent[] = [];
     const { transport, client: c } = client(url, { attempts: 5, baseDelayMs: 5_000, maxDelayMs: 5_000 }, events);
     let closed = false;
