@@ -231,6 +231,15 @@ const REFUSALS = new Set([
   'ERR_MESSAGE_TOO_LARGE',
   'ERR_SEQUENCE_EXHAUSTED',
   'ERR_TRUNCATED',
+  // The protocol revision's and resumption's refusals (each a typed error with its alert): a
+  // peer's own credential reflected back fails the role binding (ERR_CREDENTIAL_USAGE; found
+  // by CI's bounded fuzz run on 2026-12-06, the harness's list was short, the session right).
+  'ERR_CREDENTIAL_USAGE',
+  'ERR_NAME_CONSTRAINT',
+  'ERR_ENDPOINT_MISMATCH',
+  'ERR_UNEXPECTED_PEER',
+  'ERR_UNSUPPORTED_EXTENSION',
+  'ERR_BAD_BINDER',
 ]);
 
 /** Feed `chunks` to a session; check it never throws, refuses only with typed refusals, once, then stays silent. */
