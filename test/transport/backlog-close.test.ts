@@ -22,23 +22,33 @@ afterEach(() => cleanup.run());
 
 const sessionOf = (t: PqmcpServerTransport): Session => (t as unknown as { connection: { session: Session } }).connection.session;
 
+/** A byte-level attacker with a completed handshake and an answered initialize, and the server's side of its session. */
+async function opened(log: Awaited<ReturnType<typeof honestServer>>): Promise<{ h: HostileClient; transport: PqmcpServerTransport }> {
+  const h = await HostileClient.connect(log.url, attackerAs(), {}, cleanup);
+  await h.handshake;
+  await h.write(h.attacker.sendApplication(INITIALIZE));
+  await waitFor(() => h.attacker.messages.length === 1, 10_000, 'initialize response');
+  await waitFor(() => log.sessions.length === 1, 5_000, 'the session');
+  return { h, transport: log.sessions[0]! };
+}
+
+/** The methods the server delivers to its MCP server from now on, in order. */
+function methodsSeen(transport: PqmcpServerTransport): string[] {
+  const seen: string[] = [];
+  const deliver = transport.onmessage!;
+  transport.onmessage = (m, extra) => {
+    seen.push((m as { method?: string }).method ?? '?');
+    deliver.call(transport, m, extra);
+  };
+  return seen;
+}
+
 describe('the peer closes its socket while the server holds records behind the KeyUpdate ration', () => {
   it('every message read before the close is delivered, at the ration\'s pace, and the close_notify among them makes it a clean close', { timeout: 30_000 }, async () => {
     const log = await honestServer(cleanup, { keyUpdateRate: 20 }); // burst 32, then one every 50 ms
-    const h = await HostileClient.connect(log.url, attackerAs(), {}, cleanup);
-    await h.handshake;
-    await h.write(h.attacker.sendApplication(INITIALIZE));
-    await waitFor(() => h.attacker.messages.length === 1, 10_000, 'initialize response');
-    await waitFor(() => log.sessions.length === 1, 5_000, 'the session');
-    const transport = log.sessions[0]!;
+    const { h, transport } = await opened(log);
     const session = sessionOf(transport);
-    // What the server delivers to its MCP server from here on.
-    const seen: string[] = [];
-    const deliver = transport.onmessage!;
-    transport.onmessage = (m, extra) => {
-      seen.push((m as { method?: string }).method ?? '?');
-      deliver.call(transport, m, extra);
-    };
+    const seen = methodsSeen(transport);
     await h.write(h.attacker.sendApplication(INITIALIZED));
     await waitFor(() => seen.length === 1, 5_000, 'initialized');
     seen.length = 0;
@@ -65,12 +75,7 @@ describe('the peer closes its socket while the server holds records behind the K
 
   it('the same for records held by the per-turn message cap: 5000 notifications and close_notify in one read, then a reset', { timeout: 30_000 }, async () => {
     const log = await honestServer(cleanup);
-    const h = await HostileClient.connect(log.url, attackerAs(), {}, cleanup);
-    await h.handshake;
-    await h.write(h.attacker.sendApplication(INITIALIZE));
-    await waitFor(() => h.attacker.messages.length === 1, 10_000, 'initialize response');
-    await waitFor(() => log.sessions.length === 1, 5_000, 'the session');
-    const transport = log.sessions[0]!;
+    const { h, transport } = await opened(log);
     let seen = 0;
     const deliver = transport.onmessage!;
     transport.onmessage = (m, extra) => {
@@ -91,19 +96,9 @@ describe('the peer closes its socket while the server holds records behind the K
 
   it('without a close_notify, what was held is still delivered and the end reads as truncation', { timeout: 30_000 }, async () => {
     const log = await honestServer(cleanup, { keyUpdateRate: 20 });
-    const h = await HostileClient.connect(log.url, attackerAs(), {}, cleanup);
-    await h.handshake;
-    await h.write(h.attacker.sendApplication(INITIALIZE));
-    await waitFor(() => h.attacker.messages.length === 1, 10_000, 'initialize response');
-    await waitFor(() => log.sessions.length === 1, 5_000, 'the session');
-    const transport = log.sessions[0]!;
+    const { h, transport } = await opened(log);
     const session = sessionOf(transport);
-    const seen: string[] = [];
-    const deliver = transport.onmessage!;
-    transport.onmessage = (m, extra) => {
-      seen.push((m as { method?: string }).method ?? '?');
-      deliver.call(transport, m, extra);
-    };
+    const seen = methodsSeen(transport);
     await h.write(h.attacker.sendApplication(INITIALIZED));
     await waitFor(() => seen.length === 1, 5_000, 'initialized');
     seen.length = 0;
@@ -122,19 +117,9 @@ describe('the peer closes its socket while the server holds records behind the K
   it(`bounded in time: what cannot drain within AFTER_CLOSE_DRAIN_MS of the close is dropped, the end reads as truncation, and the connection is gone (review 3)`, { timeout: 40_000 }, async () => {
     // One KeyUpdate a second, one at a time: the 61 held would take a minute to drain.
     const log = await honestServer(cleanup, { keyUpdateRate: { rate: 1, burst: 1 } });
-    const h = await HostileClient.connect(log.url, attackerAs(), {}, cleanup);
-    await h.handshake;
-    await h.write(h.attacker.sendApplication(INITIALIZE));
-    await waitFor(() => h.attacker.messages.length === 1, 10_000, 'initialize response');
-    await waitFor(() => log.sessions.length === 1, 5_000, 'the session');
-    const transport = log.sessions[0]!;
+    const { h, transport } = await opened(log);
     const session = sessionOf(transport);
-    const seen: string[] = [];
-    const deliver = transport.onmessage!;
-    transport.onmessage = (m, extra) => {
-      seen.push((m as { method?: string }).method ?? '?');
-      deliver.call(transport, m, extra);
-    };
+    const seen = methodsSeen(transport);
     const note = (name: string) => h.attacker.sendApplication(jsonrpc({ method: `notifications/pqmcp-test/${name}` }));
     await h.write([concat(...Array.from({ length: 31 }, () => h.attacker.sendKeyUpdate(false)).flat(), ...note('never'), ...h.attacker.sendAlert(Alert.closeNotify))]);
     await waitFor(() => session.stalled, 10_000, 'the server stalled by the ration');
