@@ -23,47 +23,36 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { getPriority, setPriority } from 'node:os';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { selectBackend } from '../crypto/select.js';
 import type { BackendName } from '../crypto/types.js';
 import { compositeKeygen, compositeSign } from '../crypto/composite.js';
 import { PqmcpError } from '../errors.js';
 import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
+import type { WorkerPriority } from './crypto-pool.js';
 
 /** The worker thread's nice value on Linux (A/B under the replay flood on Node 24: honest handshake 1.9x -> 1.1x idle, flooded call p99 4.4 -> 2.8 ms). */
 export const WORKER_NICE = 10;
 
 /** Where `chrt` may be (absolute paths only: a library does not run whatever PATH names). */
 const CHRT = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'];
-/** Linux's SCHED_IDLE policy number (field 41 of /proc/<pid>/task/<tid>/stat). */
-export const SCHED_IDLE = 5;
 
-/** This thread's scheduling policy (Linux), from /proc/thread-self/stat; undefined if unreadable. */
-function ownPolicy(): number | undefined {
-  try {
-    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Ask for SCHED_IDLE for this thread; resolves whether it now has it. Never rejects. */
-function idlePolicy(): Promise<boolean> {
+/** Ask `chrt` for SCHED_IDLE for this thread; resolves once it is done, whatever it did (nice +10 stays if it failed). Never rejects. */
+function idlePolicy(): Promise<void> {
   let tid: string | undefined;
   try {
     tid = readlinkSync('/proc/thread-self').split('/').pop();
   } catch {
-    return Promise.resolve(false);
+    return Promise.resolve();
   }
   const chrt = CHRT.find((path) => existsSync(path));
-  if (!chrt || !tid || !/^\d+$/.test(tid)) return Promise.resolve(false);
+  if (!chrt || !tid || !/^\d+$/.test(tid)) return Promise.resolve();
   return new Promise((resolve) => {
-    execFile(chrt, ['-i', '-p', '0', tid], { timeout: 5_000 }, () => resolve(ownPolicy() === SCHED_IDLE));
+    execFile(chrt, ['-i', '-p', '0', tid], { timeout: 5_000 }, () => resolve());
   });
 }
 
-const { backend: choice, seed, priority } = workerData as { backend: BackendName; seed: Uint8Array; priority: 'idle' | 'low' };
+const { backend: choice, seed, priority } = workerData as { backend: BackendName; seed: Uint8Array; priority: WorkerPriority };
 
 if (process.platform === 'linux') {
   try {
