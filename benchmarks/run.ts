@@ -27,6 +27,7 @@ import { GATES, NOISY_TOLERANCE, REMEASURES, TOLERANCE, better, formatOutcomes, 
 import type { BaselineFile, Gate } from './lib/ci.js';
 import type { Mode, SuiteContext } from './lib/context.js';
 import { bufferutilInstalled, runtimeInfo, runtimeKey } from './lib/env.js';
+import type { RuntimeInfo } from './lib/env.js';
 import { makePqmcpFixture } from './lib/fixtures.js';
 import { spawnWorker } from './lib/proc.js';
 import { markdown } from './lib/report.js';
@@ -183,7 +184,8 @@ async function measure(ctx: SuiteContext, suites: SuiteName[]): Promise<Collecte
   return out;
 }
 
-function assemble(c: Collected, started: number, certs: Certificates | undefined): Results {
+/** `runtime`: read when the run starts (its load average is the one the report calls "at start"). */
+function assemble(c: Collected, started: number, certs: Certificates | undefined, runtime: RuntimeInfo): Results {
   const ratios = computeRatios(c);
   const key = runtimeKey();
   return {
@@ -192,7 +194,7 @@ function assemble(c: Collected, started: number, certs: Certificates | undefined
     runtimeKey: key,
     startedAt: new Date(started).toISOString(),
     durationSeconds: Math.round((Date.now() - started) / 1000),
-    runtime: runtimeInfo(),
+    runtime,
     tls: { certificates: certs ? `ECDSA P-256, made with ${certs.tool}` : 'none', groups: (['X25519MLKEM768', 'X25519'] as const).filter(groupOffered) },
     handshake: c.handshake,
     throughput: c.throughput,
@@ -235,6 +237,7 @@ function loadFullResults(dir: string): Results[] {
 
 async function main(): Promise<number> {
   const started = Date.now();
+  const runtime = runtimeInfo();
   const key = runtimeKey();
   log(`pqmcp benchmarks, ${mode} mode, Node ${process.version} (${key}), OpenSSL ${process.versions.openssl}`);
   let certs: Certificates | undefined;
@@ -245,7 +248,7 @@ async function main(): Promise<number> {
   }
   const ctx: SuiteContext = { mode, fixture: makePqmcpFixture(), certs };
   const collected = await measure(ctx, args.suites);
-  let results = assemble(collected, started, certs);
+  let results = assemble(collected, started, certs, runtime);
   if (collected.flood && mode === 'full' && !args.noDocs && !args.out) updateDocs(`flood-${key}`, floodMarkdown(collected.flood));
   // The flood suite alone: its table is all there is (the other results files stay as they are).
   if (args.suites.every((s) => s === 'flood') && mode !== 'ci') return collected.errors.length ? 1 : 0;
@@ -254,7 +257,7 @@ async function main(): Promise<number> {
     const runs = [results];
     for (let i = 1; i < args.repeat; i++) {
       log(`== repetition ${i + 1} of ${args.repeat}`);
-      runs.push(assemble(await measure(ctx, args.suites), started, certs));
+      runs.push(assemble(await measure(ctx, args.suites), started, certs, runtime));
     }
     const keys = new Set(runs.flatMap((r) => Object.keys(r.ratios)));
     const ratios = Object.fromEntries([...keys].map((k) => [k, median(runs.flatMap((r) => (r.ratios[k] === undefined ? [] : [r.ratios[k]!])))]));
@@ -272,7 +275,7 @@ async function main(): Promise<number> {
       if (failing.length === 0) break;
       const again = [...new Set(failing.map((o) => o.gate.suite))];
       log(`== re-measuring ${again.join(', ')} (${attempt} of at most ${REMEASURES}; ${failing.length} gate(s) outside tolerance)`);
-      const second = assemble(await measure(ctx, again), started, certs);
+      const second = assemble(await measure(ctx, again), started, certs, runtime);
       const merged = { ...results.ratios };
       for (const g of gates) {
         const v = better(g, results.ratios[g.key], second.ratios[g.key]);
