@@ -24,4 +24,8 @@ export { ReceiveBudget } from './receive-budget.js';
 export type { BudgetMember } from './receive-budget.js';
 export { busyRetryDelay } from './busy-retry.js';
 export type { BusyRetryEvent, BusyRetryOptions } from './busy-retry.js';
+// The edge's refusals, reported on 'clientError' (and as handshake.failure audit events):
+// subclasses of the errors.ts classes whose codes they carry.
+export { AcceptRateError, FirstFlightTimeoutError } from './edge.js';
+export { UpgradeTimeoutError } from './proxy-front.js';
 export type { McpAuthInfo, McpMessageExtra, McpOnMessage, McpSendOptions } from './mcp-types.js';
