@@ -25,7 +25,8 @@
  * - Before it takes that slot, a new TCP connection needs a token of its source's accept
  *   rate (`acceptRatePerSource`, `admitAccept`; with `proxyProtocol`, of the client the
  *   header names, once it arrived). Without one it is answered 429 at once and destroyed
- *   once written: no slot, no eviction, no hold (held answers are what an accept flood
+ *   once written, never handed to the HTTP server (server.ts accepts on a TCP front): no
+ *   slot, no eviction, no HTTP parser, no hold (held answers are what an accept flood
  *   would turn into descriptors). A trusted X-Forwarded-For proxy's connections are not
  *   rated: each carries a client named only by its request, and one client's flood through
  *   the proxy would otherwise spend every other client's accepts; the connection rate
@@ -260,20 +261,27 @@ export class Edge {
   }
 
   /**
-   * A new TCP connection on an own-port listener without `proxyProtocol` (from the HTTP
-   * server's 'connection' event): it holds a slot until its upgrade request (`upgrading`)
-   * or its close, at most `firstFlightTimeoutMs`. The slot is its peer's, or, when the peer
-   * is a trusted proxy, the proxy's shared one (its client is named only by the request).
+   * A new TCP connection on an own-port listener without `proxyProtocol` (from the TCP
+   * front's accept, before Node's HTTP server sees it): true when it may be handed to the
+   * HTTP server, holding a slot until its upgrade request (`upgrading`) or its close, at
+   * most `firstFlightTimeoutMs`. The slot is its peer's, or, when the peer is a trusted
+   * proxy, the proxy's shared one (its client is named only by the request). False: it was
+   * refused (answered and closing) or reset before its accept completed (destroyed); the
+   * HTTP server must never see it.
    */
-  acceptDirect(socket: Socket, report: Report): void {
+  acceptDirect(socket: Socket, report: Report): boolean {
     const peer = socket.remoteAddress;
-    // Reset before the accept completed: nothing to account, the HTTP server drops it.
-    if (peer === undefined) return;
+    // Reset before the accept completed: nothing to account, nothing to answer.
+    if (peer === undefined) {
+      socket.destroy();
+      return false;
+    }
     const shared = this.trusted.has(peer);
     // A trusted proxy's connections carry many clients: its address has no accept rate.
-    if (!shared && !this.admitAccept(socket, peer, report)) return;
+    if (!shared && !this.admitAccept(socket, peer, report)) return false;
     const ms = this.firstFlightMs;
     this.preUpgrade.hold(socket, { address: peer, shared, deadlineMs: ms, timeout: () => new UpgradeTimeoutError(ms, 'of the TCP connection') }, report);
+    return true;
   }
 
   /**
@@ -286,9 +294,9 @@ export class Edge {
     if (this.acceptRates.take(sourceKey(address))) return true;
     this.refusedAccepts++;
     this.preUpgrade.upgraded(socket);
-    // The HTTP server may still parse a request on it meanwhile: it answers nothing more on
-    // a socket no longer writable (server.ts), as for an evicted one.
-    socket.on('error', () => socket.destroy());
+    // No HTTP server ever sees it (direct: `acceptDirect` returns false; with PROXY
+    // protocol the front keeps it): nothing parses it, nothing answers it but this.
+    socket.on('error', destroyOnError);
     answerAndClose(socket, RATE_ANSWER);
     report(new AcceptRateError(), address);
     return false;
@@ -410,4 +418,9 @@ function connectionRates(rate: number | undefined): SourceRates {
   const r = rate ?? EDGE_DEFAULTS.connectionRatePerSource;
   if (!Number.isInteger(r) || r < 0) throw new InvalidArgumentError('connectionRatePerSource must be an integer >= 0');
   return new SourceRates({ rate: r, burst: Math.max(1, r * CONNECTION_BURST_SECONDS) }, 'connectionRatePerSource');
+}
+
+/** A refused connection's error listener: a module function, so a refusal allocates no closure. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }

@@ -55,7 +55,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
-import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
@@ -188,6 +188,12 @@ interface ServerLimits {
 
 const DEFAULT_MAX_SESSIONS_PER_AGENT = 256;
 const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES = 256 * 1024 * 1024;
+/**
+ * The TCP front of an own-port listener accepts its sockets as Node's HTTP server would
+ * (http.Server's own net options): half-open allowed (the HTTP server handles the peer's
+ * end), Nagle off.
+ */
+const HTTP_SOCKET_OPTIONS = { allowHalfOpen: true, noDelay: true } as const;
 
 function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
   const perAgent = options.maxSessionsPerAgent ?? DEFAULT_MAX_SESSIONS_PER_AGENT;
@@ -610,14 +616,15 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
       res.end(`pqmcp endpoint: connect with a WebSocket (subprotocol ${SUBPROTOCOL})\n`);
     });
     const report = (error: PqmcpError, remoteAddress: string | undefined): void => server?.clientError(error, { remoteAddress });
-    // Every TCP connection holds an admission slot until its upgrade request (edge.ts).
-    if (!edge.proxied) own.prependListener('connection', (socket: Socket) => edge.acceptDirect(socket, report));
-    // With proxyProtocol a TCP front listens and hands each connection, header read, to `own`.
+    // A TCP front listens; `own` (the HTTP server) only gets the connections the edge admits,
+    // each holding an admission slot until its upgrade request (edge.ts). One refused at its
+    // accept (accept rate) is answered and closed without ever reaching HTTP, so an accept
+    // flood costs no HTTP parser. With proxyProtocol the front reads the PROXY header first.
     const front: NetServer = edge.proxied
-      ? createNetServer((socket) =>
-          edge.acceptProxied(socket, (s) => own.emit('connection', s), report),
-        )
-      : own;
+      ? createNetServer((socket) => edge.acceptProxied(socket, (s) => own.emit('connection', s), report))
+      : createNetServer(HTTP_SOCKET_OPTIONS, (socket) => {
+          if (edge.acceptDirect(socket, report)) own.emit('connection', socket);
+        });
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? 0;
     await new Promise<void>((resolve, rejectListen) => {

@@ -11,6 +11,7 @@
  * the burst plus what the rate can have refilled during the flood as measured (not a
  * timing assertion: a slow machine only loosens the bound).
  */
+import { createHook } from 'node:async_hooks';
 import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
@@ -178,6 +179,29 @@ describe('the accept rate: raw TCP floods from one address (real sockets)', { ti
     await waitFor(() => p.server.pendingHandshakes === 12 - refused, 5_000, 'the admitted ones pending');
     expect(p.errors.every((e) => e.error instanceof AcceptRateError)).toBe(true);
     for (const s of f.sockets) s.destroy();
+  });
+
+  it("a refused connection never reaches Node's HTTP server (no HTTP parser is set up for it); an admitted one does", async () => {
+    const p = await start({ acceptRatePerSource: 3, firstFlightTimeoutMs: 8_000, maxPendingPerSource: 16 });
+    // Node's HTTP server gives each connection it is handed a parser, whose resource is an
+    // HTTPINCOMINGMESSAGE (clients' are HTTPCLIENTREQUEST): count them while the flood runs.
+    let parsers = 0;
+    const hook = createHook({ init: (_id, type) => void (type === 'HTTPINCOMINGMESSAGE' && parsers++) }).enable();
+    try {
+      const get = Buffer.from(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${p.server.address().port}\r\n\r\n`);
+      const f = await flood(p.server, '127.0.0.162', 12, get);
+      // Every one is answered and closed: the refused with their 429, the admitted with 426.
+      await waitFor(() => closedCount(f) === 12, 5_000, 'every connection answered');
+      const refused = p.server.refusedAccepts;
+      expect(refused).toBeGreaterThanOrEqual(12 - allowance(3, 3, f.ms));
+      const answers = f.answers as string[];
+      expect(answers.filter((a) => REFUSED.test(a))).toHaveLength(refused);
+      expect(answers.filter((a) => a.startsWith('HTTP/1.1 426 '))).toHaveLength(12 - refused);
+      // One parser per admitted connection, none for a refused one (before: one for each).
+      expect(parsers).toBe(12 - refused);
+    } finally {
+      hook.disable();
+    }
   });
 
   it('on a proxyProtocol listener the rate applies to the client the header names, once it arrived', async () => {
