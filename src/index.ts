@@ -15,7 +15,7 @@
 export * from './errors.js';
 export { Session, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_KEY_UPDATE_INTERVAL } from './session/session.js';
 export type { SessionOptions, SessionEvent, SessionOutput, SessionState } from './session/session.js';
-export type { HandshakeConfig, HandshakeResult, LocalIdentity } from './handshake/types.js';
+export type { CryptoRequest, CryptoResult, HandshakeConfig, HandshakeResult, LocalIdentity } from './handshake/types.js';
 export { ClientHandshake, ServerHandshake, DEFAULT_SUITES, DEFAULT_VERSIONS } from './handshake/handshake.js';
 export { Suite, SUITE_NAMES, VERSION_1 } from './wire/messages.js';
 export type { SuiteId } from './wire/messages.js';

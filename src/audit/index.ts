@@ -12,7 +12,7 @@ export { AuditLog, auditFiles } from './writer.js';
 export type { AuditLogOptions } from './writer.js';
 export { failureTotals, meter } from './report.js';
 export type { FailureTotals, ReportKey, ReportOptions, ReportRow } from './report.js';
-export { auditMetrics } from './metrics.js';
+export { MAX_AGENT_SERIES, auditMetrics } from './metrics.js';
 export type { AuditMetricsOptions, MetricsMeter } from './metrics.js';
 export { FAILURE_REPORT_DEFAULTS, FailureReportLimiter } from './failure-limiter.js';
 export type { FailureReportOptions } from './failure-limiter.js';

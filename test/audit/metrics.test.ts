@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
 import { auditMetrics } from '../../src/audit/index.js';
-import { MAX_AGENT_SERIES } from '../../src/audit/metrics.js';
+import { MAX_AGENT_SERIES } from '../../src/index.js'; // the package entry: docs/api.md names it
 
 class Reader extends MetricReader {
   protected async onForceFlush(): Promise<void> {}

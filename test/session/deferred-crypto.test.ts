@@ -9,7 +9,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import { compositeSign } from '../../src/crypto/composite.js';
 import { ServerBusyError } from '../../src/errors.js';
-import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
+// From the package entry: docs/api.md names these types for drivers of a deferCrypto Session.
+import type { CryptoRequest, CryptoResult } from '../../src/index.js';
 import { Session, type SessionEvent, type SessionOptions } from '../../src/session/session.js';
 import { makeAgent, makeIssuer, trustFor, type TestAgent } from '../helpers/identities.js';
 import { text } from '../helpers/pair.js';
