@@ -43,6 +43,7 @@ import { runHandshake } from './suites/handshake.js';
 import type { HandshakeResult } from './suites/handshake.js';
 import { runMcp } from './suites/mcp.js';
 import type { McpResult, McpVariant } from './suites/mcp.js';
+import { memoryNodeFlags } from './suites/memory.js';
 import type { MemoryResult, MemoryVariant } from './suites/memory.js';
 import { runThroughput } from './suites/throughput.js';
 import { browserAvailable, runBrowser } from './suites/browser.js';
@@ -78,9 +79,12 @@ function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** One memory part in a fresh measuring process (which starts a fresh server process). */
+/**
+ * One memory part in a fresh measuring process (which starts a fresh server process with the
+ * same Node flags: the part's, never the variant's).
+ */
 async function runMemoryPart(request: MemoryRequest): Promise<MemoryResult> {
-  const worker = await spawnWorker('client.ts', { env: NO_BUFFERUTIL, nodeFlags: ['--expose-gc'], requestTimeoutMs: JOB_TIMEOUT_MS });
+  const worker = await spawnWorker('client.ts', { env: NO_BUFFERUTIL, nodeFlags: memoryNodeFlags(request.options.part), requestTimeoutMs: JOB_TIMEOUT_MS });
   try {
     return await worker.request<MemoryResult>('memory', request, JOB_TIMEOUT_MS);
   } finally {

@@ -188,7 +188,7 @@ function memory(r: Results): string {
   const burst = entries.map(([, x]) => x.burst).find((n) => n !== undefined);
   return (
     table(['variant', 'client RSS KiB/session', 'server RSS KiB/session', 'RSS KiB/session over all steps, client / server', 'JS heap + external KiB/session, client / server', 'sender MiB per 1 MiB in flight', 'receiver MiB per 1 MiB in flight'], rows) +
-    `\n\n${sessions ?? 'n/a'} idle sessions opened in 4 steps after an uncounted first one, measured once both processes have been idle for a few seconds, after GCs until RSS stops falling (RSS: median, min-max over the steps, and over all steps, which the targets use; heap: over all steps); bursts of ${burst ?? 'n/a'} x 1 MiB. Each part in a fresh client and server process.`
+    `\n\n${sessions ?? 'n/a'} idle sessions opened in 4 steps after an uncounted first one, both processes with V8's young generation capped at 1 MiB per semi-space (every variant alike), measured once both have been idle for 2 s, after GCs until RSS stops falling (RSS: median, min-max over the steps, and over all steps, which the targets use; heap: over all steps); bursts of ${burst ?? 'n/a'} x 1 MiB. Each part in a fresh client and server process.`
   );
 }
 

@@ -1,33 +1,49 @@
 /**
  * Memory: what an established idle session and a 1 MiB message in flight cost, on each
  * side, for one variant and one part per process pair (the runner starts a fresh client and
- * a fresh server process for each, both with --expose-gc, so nothing else is in the heap).
+ * a fresh server process for each, with the same Node flags for every variant:
+ * `memoryNodeFlags(part)`).
  *
  *   idle sessions   `sessions` connections opened in 4 equal steps (pqmcp: the real
  *                   PqmcpClientTransport against listen(), handshake completed and the
  *                   server transport started; ws / wss: a ws connection) after a first,
  *                   uncounted step of the same size kept open; RSS measured on both sides
  *                   before the first counted step and after each, once the processes have
- *                   been idle for `settleMs`, after full GCs until RSS stops falling.
- *                   Per-session figures are the growth per step divided by the step size
- *                   (median, min, max over the 4 steps) and the growth over all 4 (total).
+ *                   been idle for `settleMs`, after full GCs until RSS stops falling
+ *                   (`settle`). Both processes run with V8's young generation capped at
+ *                   1 MiB per semi-space (`--max-semi-space-size=1`). Per-session figures
+ *                   are the growth per step divided by the step size (median, min, max over
+ *                   the 4 steps) and the growth over all 4 (total): `sessionFigures`.
  *   in flight       `burst` messages of 1 MiB sent at once without waiting (the byte
  *                   channels of lib/channels.ts), the receiver counting and dropping them;
  *                   the peak RSS above the settled level on each side, per message. Peak:
  *                   RSS sampled every millisecond, or the kernel's maxRSS where that rose.
+ *                   Default young generation (a burst's peak is what a process sees).
  *
- * Why idle means "left alone for settleMs, then collected until RSS stops falling": V8 grows
- * its young generation while a burst allocates and keeps objects alive (each pqmcp session
- * promotes ~20 KiB of state through it; on Node 24 it reached ~50 MiB for 1,000 sessions
- * opened 8 at a time), and gives it back, in halving steps at each GC, once its allocation
- * rate over the last 5 s is low: what an idle process does on its own (the next scavenge or
- * V8's memory reducer). A GC right after the burst still sees the burst's rate and keeps it,
- * which counted a per-process buffer sized by how fast sessions were opened as per-session
- * memory (until 2026-12-06: Node 24, pqmcp 78-104 KiB per session right after the burst
- * against 23-50 KiB once idle; ws and wss hold little in the JS heap and barely moved).
+ * Why the young generation is capped for the idle-session part. V8's young generation is a
+ * per-process buffer (up to 2 x 16 MiB of semi-spaces plus pooled pages on Node 20 and 24)
+ * that grows while a burst of handshakes promotes each session's ~20 KiB of long-lived state
+ * through it, and that V8 gives back on its own schedule, not on ours. Node 20 (V8 11.3)
+ * keeps it through forced GCs and returns it when its memory reducer runs, a timer started
+ * 8 s after a mark-compact that fires when the allocation rate is low (seen with --trace-gc:
+ * "Mark-Compact (reduce) 34.5 (65.9) -> 31.2 (33.4) MB ... finalize incremental marking via
+ * task", 24 s into an idle process, RSS 110 -> 79 MiB); freed young pages are pooled and
+ * released later again. Measured per step on Node 20 (/proc/self/smaps, v8 heap spaces,
+ * 2026-12-06): the young space at 30 MiB after one step's 6 s idle and GCs, at 1.3 after the
+ * next, ~17 MiB of pooled pages released a step later; the malloc heap (brk) only grew
+ * (OpenSSL's ~56 KiB per wss session and pqmcp's ~9 KiB live there) and was never trimmed.
+ * So RSS moved by 20-30 MiB between steps of 250 sessions (5-15 MiB of real growth): per
+ * step -116 to +84 KiB per session for every variant, ws included. Node 24 (V8 13.6) shrinks
+ * the young generation in halving steps on repeated GCs once idle, but across the steps, so
+ * it too counted the buffer's return against the sessions (pqmcp 15 KiB of RSS per session
+ * against 25.5 KiB of JS heap: less RSS than heap). With 1 MiB semi-spaces the buffer is at
+ * most ~3 MiB and returns at once; what a session keeps (old space, malloc, OpenSSL) is
+ * counted as before, and every variant, client and server alike runs with the same flag. A
+ * production process's young generation is one per-process buffer of tens of MiB at most,
+ * whatever its session count: it is no per-session cost. The in-flight part keeps V8's default.
+ *
  * The uncounted first step keeps what a process allocates once out of the per-session
- * figure for every variant alike (on Node 20 RSS still fell by ~10 MiB within 20 s of the
- * 4-session warm-up).
+ * figure for every variant alike (compiled code, pools, its heap's first growth).
  */
 import { PqmcpClientTransport } from '../../src/transport/client.js';
 import { selectBackend } from '../../src/crypto/select.js';
@@ -65,14 +81,29 @@ export interface MemoryInFlight {
 
 export type MemoryResult = { variant: MemoryVariant } & Partial<MemorySessions> & Partial<MemoryInFlight>;
 
-/** settleMs: idle time before an idle measurement (V8 judges its allocation rate over 5 s). */
+/**
+ * settleMs: idle time before an idle measurement (background sweeping and unmapping done;
+ * with the young generation capped, 2 s reads what 6 s did, measured on Node 20 and 24).
+ */
 const PLANS: Record<SuiteContext['mode'], { sessions: number; burst: number; settleMs: number }> = {
-  full: { sessions: 1000, burst: 32, settleMs: 6000 },
-  ci: { sessions: 100, burst: 8, settleMs: 6000 },
+  full: { sessions: 1000, burst: 32, settleMs: 2000 },
+  ci: { sessions: 100, burst: 8, settleMs: 2000 },
   smoke: { sessions: 4, burst: 2, settleMs: 100 },
 };
 
-interface Mem {
+/** MiB per semi-space of V8's young generation in the idle-session part's processes. */
+export const SESSIONS_SEMI_SPACE_MIB = 1;
+
+/**
+ * Node flags of both processes of a memory part, the same for every variant: --expose-gc,
+ * and for the idle-session part a young generation capped at SESSIONS_SEMI_SPACE_MIB per
+ * semi-space (see the module comment: otherwise V8's timing of its return is counted).
+ */
+export function memoryNodeFlags(part: 'sessions' | 'inflight'): string[] {
+  return part === 'sessions' ? ['--expose-gc', `--max-semi-space-size=${SESSIONS_SEMI_SPACE_MIB}`] : ['--expose-gc'];
+}
+
+export interface Mem {
   rss: number;
   heapUsed: number;
   external: number;
@@ -176,6 +207,45 @@ async function openMany(ctx: SuiteContext, server: ServerProcess, variant: Memor
 }
 
 /**
+ * Read `measure` until it stops falling: again every `gapMs` while the last reading is more
+ * than `slackBytes` below the one before, at most `maxReadings` in all; the last reading.
+ */
+export async function settle(
+  measure: () => Promise<Mem>,
+  options: { gapMs: number; slackBytes: number; maxReadings: number; wait?: (ms: number) => Promise<void> },
+): Promise<Mem> {
+  const wait = options.wait ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let m = await measure();
+  for (let i = 1; i < options.maxReadings; i++) {
+    await wait(options.gapMs);
+    const next = await measure();
+    const falling = next.rss < m.rss - options.slackBytes;
+    m = next;
+    if (!falling) break;
+  }
+  return m;
+}
+
+/**
+ * Per-session figures from the idle readings of one side: `readings[0]` after the uncounted
+ * step, then one after each counted step of `per` sessions. KiB per session: RSS per step
+ * (median, min, max), RSS and JS heap + external over all steps.
+ */
+export function sessionFigures(readings: Mem[], per: number): { perStep: Summary | undefined; total: number; heap: number } {
+  if (readings.length < 2 || !(per > 0)) throw new Error('sessionFigures: a reading before the steps and one after each, and a step size');
+  const kib = (a: number, b: number, n: number) => (b - a) / 1024 / n;
+  const first = readings[0]!;
+  const last = readings[readings.length - 1]!;
+  const total = per * (readings.length - 1);
+  const heap = (m: Mem) => m.heapUsed + m.external;
+  return {
+    perStep: compact(summarize(readings.slice(1).map((x, i) => kib(readings[i]!.rss, x.rss, per)))),
+    total: kib(first.rss, last.rss, total),
+    heap: (heap(last) - heap(first)) / 1024 / total,
+  };
+}
+
+/**
  * One part for one variant: `sessions` or `inflight`. The runner gives each part a fresh
  * process pair, so neither part's peak or heap leftovers skew the other.
  */
@@ -183,7 +253,7 @@ export async function runMemory(ctx: SuiteContext, options: { variant: MemoryVar
   const plan = PLANS[ctx.mode];
   const variant = options.variant;
   const endpoints = variant === 'pqmcp' ? [options.part === 'inflight' ? ('pqmcp' as const) : ('pqmcp-listen' as const)] : [variant];
-  const server = await startServer(ctx, endpoints, { nodeFlags: ['--expose-gc'] });
+  const server = await startServer(ctx, endpoints, { nodeFlags: memoryNodeFlags(options.part) });
   const open: Closable[] = [];
   try {
     if (options.part === 'inflight') {
@@ -206,19 +276,8 @@ export async function runMemory(ctx: SuiteContext, options: { variant: MemoryVar
         await new Promise((r) => setTimeout(r, 50));
       }
     };
-    // Idle: both processes left alone for settleMs, then collected until RSS stops falling
-    // (V8 gives its young generation back in halving steps, one per GC while idle).
-    const settled = async (measure: () => Promise<Mem>): Promise<Mem> => {
-      let m = await measure();
-      for (let i = 0; i < 8; i++) {
-        await new Promise((r) => setTimeout(r, 500));
-        const next = await measure();
-        const falling = next.rss < m.rss - 256 * 1024;
-        m = next;
-        if (!falling) break;
-      }
-      return m;
-    };
+    // Idle: both processes left alone for settleMs, then collected until RSS stops falling.
+    const settled = (measure: () => Promise<Mem>) => settle(measure, { gapMs: 500, slackBytes: 256 * 1024, maxReadings: 9 });
     const idle = async (): Promise<[Mem, Mem]> => {
       await new Promise((r) => setTimeout(r, plan.settleMs));
       return [await settled(async () => mem()), await settled(() => serverMem(server))];
@@ -235,21 +294,17 @@ export async function runMemory(ctx: SuiteContext, options: { variant: MemoryVar
       client.push(c);
       serverSide.push(sv);
     }
-    const kib = (a: number, b: number, n: number) => (b - a) / 1024 / n;
-    const stepRates = (m: Mem[]) => m.slice(1).map((x, i) => kib(m[i]!.rss, x.rss, per));
-    const first = (m: Mem[]) => m[0]!;
-    const last = (m: Mem[]) => m[m.length - 1]!;
-    const heap = (m: Mem) => m.heapUsed + m.external;
-    const total = per * steps;
+    const clientFig = sessionFigures(client, per);
+    const serverFig = sessionFigures(serverSide, per);
     return {
       variant,
-      sessions: total,
-      clientKiBPerSession: compact(summarize(stepRates(client))),
-      serverKiBPerSession: compact(summarize(stepRates(serverSide))),
-      clientKiBPerSessionTotal: kib(first(client).rss, last(client).rss, total),
-      serverKiBPerSessionTotal: kib(first(serverSide).rss, last(serverSide).rss, total),
-      clientHeapKiBPerSession: (heap(last(client)) - heap(first(client))) / 1024 / total,
-      serverHeapKiBPerSession: (heap(last(serverSide)) - heap(first(serverSide))) / 1024 / total,
+      sessions: per * steps,
+      clientKiBPerSession: clientFig.perStep,
+      serverKiBPerSession: serverFig.perStep,
+      clientKiBPerSessionTotal: clientFig.total,
+      serverKiBPerSessionTotal: serverFig.total,
+      clientHeapKiBPerSession: clientFig.heap,
+      serverHeapKiBPerSession: serverFig.heap,
     };
   } finally {
     await Promise.all(open.map((s) => within(s.close(), 10_000, 'close').catch(() => {})));
