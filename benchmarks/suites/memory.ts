@@ -82,8 +82,9 @@ export interface MemoryInFlight {
 export type MemoryResult = { variant: MemoryVariant } & Partial<MemorySessions> & Partial<MemoryInFlight>;
 
 /**
- * settleMs: idle time before an idle measurement (background sweeping and unmapping done;
- * with the young generation capped, 2 s reads what 6 s did, measured on Node 20 and 24).
+ * settleMs: idle time before an idle measurement (background sweeping and unmapping done).
+ * With the young generation capped, 6 s bought nothing beyond the run-to-run spread (Node 20,
+ * pqmcp over all steps: 33.5 / 26.8 KiB with 6 s; 18.9-31.3 / 28.3-32.9 in three runs with 2 s).
  */
 const PLANS: Record<SuiteContext['mode'], { sessions: number; burst: number; settleMs: number }> = {
   full: { sessions: 1000, burst: 32, settleMs: 2000 },
