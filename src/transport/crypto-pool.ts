@@ -39,9 +39,11 @@
  *   natively, ~100x a job; 250 ms with the portable ML-KEM / ML-DSA, ~10x a job), the pool
  *   is starved: the reserve computes that job again (the first result settles it; a result
  *   is a function of public inputs and fresh randomness, so either is as good, and the
- *   other is dropped), then serves the queue before the idle workers, until no idle worker
- *   has been on one job for longer than `guardMs` (its own copy included) for
- *   `GUARD_LINGER_MS`. The bounds stay as they are: the reserve is one more
+ *   other is dropped), and the pool is starved: the reserve alone serves the queue (a job
+ *   given to a starved idle worker would be late in its turn) until no idle worker has
+ *   been on one job for longer than `guardMs` (its own copy included) for
+ *   `GUARD_LINGER_MS`; then the idle workers serve again, and if they still starve, the
+ *   next late job costs one handshake up to `guardMs` more. The bounds stay as they are: the reserve is one more
  *   runner behind the same rate and queue, one job at a time; no job goes to the event
  *   loop because of the guard (the inline lane keeps its own conditions and budget).
  *
@@ -146,6 +148,7 @@ export class CryptoPool {
   private inlined = 0;
   /** The starvation guard ('idle' workers): the reserve ('low'), the idle workers' jobs in flight, late jobs to rescue. */
   private reserve: Runner | undefined;
+  private readonly idleWorkers = new Set<Runner>();
   private readonly inFlight = new Map<Runner, { job: Job; since: number }>();
   private readonly rescues: Job[] = [];
   private readonly guardMs: number;
@@ -190,7 +193,7 @@ export class CryptoPool {
     const reserve = count > 0 && priority === 'idle' ? 1 : 0;
     const started = await Promise.all(Array.from({ length: count + reserve }, (_, i) => startWorker(workerBackend!, key.seed, i < count ? priority : 'low').catch(() => undefined)));
     for (const [i, worker] of started.entries()) {
-      if (i < count) pool.add(worker ? pool.workerRunner(worker) : pool.inlineRunner());
+      if (i < count) pool.add(worker ? pool.workerRunner(worker, priority === 'idle') : pool.inlineRunner());
       else if (worker) pool.add((pool.reserve = pool.workerRunner(worker)));
     }
     if (count === 0) pool.add(pool.inlineRunner());
@@ -313,7 +316,7 @@ export class CryptoPool {
       }
       this.idle.splice(this.idle.indexOf(runner), 1);
       if (runner === this.reserve) this.reserved++;
-      else if (this.reserve) this.watch(runner, job);
+      else if (this.reserve && this.idleWorkers.has(runner)) this.watch(runner, job);
       runner.run(job.request).then(
         (result) => this.settle(job, () => job.resolve(result)),
         (err: unknown) => this.settle(job, () => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed'))),
@@ -330,13 +333,13 @@ export class CryptoPool {
 
   /**
    * The runner for the next job, or none. Without a reserve: any idle one. With one (the
-   * guard): a late job to rescue, or a starved pool, takes the reserve first; otherwise
-   * the reserve waits and the idle workers serve.
+   * guard): while a late job waits to be rescued or the pool is starved, the reserve only
+   * (a job given to a starved idle worker would be late in its turn); otherwise the idle
+   * workers, the reserve waiting.
    */
   private nextRunner(): Runner | undefined {
     if (this.reserve === undefined) return this.idle[this.idle.length - 1];
-    const reserveFree = this.idle.includes(this.reserve);
-    if (reserveFree && (this.rescues.length > 0 || this.now() < this.starvedUntil)) return this.reserve;
+    if (this.rescues.length > 0 || this.now() < this.starvedUntil) return this.idle.includes(this.reserve) ? this.reserve : undefined;
     for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i] !== this.reserve) return this.idle[i];
     return undefined;
   }
@@ -435,7 +438,7 @@ export class CryptoPool {
     return runner;
   }
 
-  private workerRunner(worker: Worker): Runner {
+  private workerRunner(worker: Worker, idlePriority = false): Runner {
     this.threads++;
     let pending: { resolve: (r: CryptoResult) => void; reject: (e: PqmcpError) => void } | undefined;
     let id = 0;
@@ -477,6 +480,7 @@ export class CryptoPool {
         await worker.terminate();
       },
     };
+    if (idlePriority) this.idleWorkers.add(runner);
     return runner;
   }
 }
