@@ -72,7 +72,7 @@ ${TICKET_CONNECT_USAGE}
   server refused this agent or closed the session with requests unanswered; 2 for bad
   options or files.`;
 
-const CONNECT_OPTIONS = {
+export const CONNECT_OPTIONS = {
   identity: { type: 'string' },
   credential: { type: 'string' },
   trust: { type: 'string' },

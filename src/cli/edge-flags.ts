@@ -37,7 +37,8 @@ export const EDGE_USAGE = `
   Edge limits (docs/threat-model.md, "The edge"):
   --max-pending <n>        unfinished handshakes in all (default 64; a newcomer evicts one)
   --max-pending-per-source <n>  unfinished handshakes per client address (default 8)
-  --first-flight-timeout <ms>   the ClientHello must be complete within this (default 2000)
+  --first-flight-timeout <ms>   the ClientHello must be complete within this (default 2000); also the
+                           time a TCP connection has to send its upgrade request
   --handshake-timeout <ms> the whole handshake must finish within this (default 10000)
   --trusted-proxy <addr|cidr>   a reverse proxy whose X-Forwarded-For names the client, repeatable;
                            with --proxy-protocol, the load balancers allowed to connect at all

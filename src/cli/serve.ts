@@ -106,7 +106,7 @@ ${TICKET_SERVE_USAGE}
   --json                   log JSON lines on stderr
   --debug                  stack traces${EDGE_USAGE}`;
 
-const SERVE_OPTIONS = {
+export const SERVE_OPTIONS = {
   identity: { type: 'string' },
   credential: { type: 'string' },
   trust: { type: 'string' },

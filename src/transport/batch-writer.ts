@@ -18,7 +18,7 @@
  *   turn (a loop of send() calls below the highWaterMark) keeps the socket and the
  *   receiver busy while it produces the rest, and holds no list of tens of thousands of
  *   messages. Larger messages wait for the end of the turn (measured at 4 KiB and above,
- *   docs/benchmarks.md: sealing them early cost CPU per MB on both sides).
+ *   docs/benchmarks-history.md, early flush: sealing them early cost CPU per MB on both sides).
  */
 import type { MessageSocket } from './connection-types.js';
 import { defer } from './timers.js';
