@@ -26,10 +26,10 @@
  *   spends the budget, goes to the workers as before. Rate and queue apply to it alike.
  *   Only with native ML-KEM and ML-DSA (Node >= 24.7): the portable ones take many ms a job.
  *
- * - Worker threads run below the event loop (Linux): nice +10 (`workerPriority: 'low'`, the
- *   default), or SCHED_IDLE (`'idle'`), which a woken event loop preempts at once but which
- *   runs only on CPU that normal threads leave idle (crypto-worker.ts; docs/benchmarks.md,
- *   "Floods").
+ * - Worker threads run below the event loop (Linux): SCHED_IDLE (`workerPriority: 'idle'`,
+ *   the default with native ML-KEM and ML-DSA), which a woken event loop preempts at once
+ *   but which runs only on CPU that normal threads leave idle, or nice +10 (`'low'`, the
+ *   default with the portable ones) (crypto-worker.ts; docs/benchmarks.md, "Floods").
  * - The starvation guard ('idle' only): SCHED_IDLE workers get almost no CPU while normal
  *   threads of their group keep every core busy (a one-core host with a saturated event
  *   loop), so handshakes could wait until they time out. The pool therefore starts one
@@ -89,7 +89,7 @@ export interface CryptoPoolOptions {
   /** Jobs per second that may run on the event loop while no worker is busy and nothing waits (native ML-KEM and ML-DSA only); 0 (default): never. */
   inlineWhenIdle?: number;
   // --- flood p99 (issue 10): the worker threads' scheduling policy (crypto-worker.ts) ---
-  /** Linux: 'idle' SCHED_IDLE where `chrt` allows, else nice +10, with a reserve worker at nice +10 (the starvation guard); 'low' (default): nice +10 only. */
+  /** Linux: 'idle' SCHED_IDLE where `chrt` allows, else nice +10, with a reserve worker at nice +10 (the starvation guard); 'low': nice +10 only. Default: defaultWorkerPriority (idle with native ML-KEM and ML-DSA, else low). */
   workerPriority?: WorkerPriority;
   /** 'idle': a job with an idle worker longer than this (ms) starts the reserve's rescue (default GUARD_MS by backend). */
   guardMs?: number;
@@ -115,8 +115,10 @@ interface Runner {
 }
 
 export interface CryptoPoolStats {
-  /** Live worker threads (0: inline). */
+  /** Live worker threads (0: inline), the reserve not counted. */
   threads: number;
+  /** 'idle' workers: the starvation guard's reserve thread (nice +10), 1 while it lives. */
+  reserve: number;
   /** New handshakes waiting. */
   queued: number;
   /** New handshakes refused busy (rate or queue). */
@@ -183,7 +185,7 @@ export class CryptoPool {
     }
     const idle = options.inlineWhenIdle;
     if (idle !== undefined && !(Number.isInteger(idle) && idle >= 0)) throw new InvalidArgumentError('inlineCryptoPerSecond must be an integer >= 0');
-    const priority = options.workerPriority ?? 'low';
+    const priority = options.workerPriority ?? defaultWorkerPriority(backend);
     if (priority !== 'idle' && priority !== 'low') throw new InvalidArgumentError("cryptoWorkerPriority must be 'idle' or 'low'");
     const guard = options.guardMs;
     if (guard !== undefined && !(Number.isFinite(guard) && guard >= 1)) throw new InvalidArgumentError('guardMs must be a number >= 1');
@@ -193,15 +195,15 @@ export class CryptoPool {
     const reserve = count > 0 && priority === 'idle' ? 1 : 0;
     const started = await Promise.all(Array.from({ length: count + reserve }, (_, i) => startWorker(workerBackend!, key.seed, i < count ? priority : 'low').catch(() => undefined)));
     for (const [i, worker] of started.entries()) {
-      if (i < count) pool.add(worker ? pool.workerRunner(worker, priority === 'idle') : pool.inlineRunner());
-      else if (worker) pool.add((pool.reserve = pool.workerRunner(worker)));
+      if (i < count) pool.add(worker ? pool.workerRunner(worker, priority === 'idle' ? 'idle' : 'worker') : pool.inlineRunner());
+      else if (worker) pool.add((pool.reserve = pool.workerRunner(worker, 'reserve')));
     }
     if (count === 0) pool.add(pool.inlineRunner());
     return pool;
   }
 
   get stats(): CryptoPoolStats {
-    return { threads: this.threads, queued: this.queued, refused: this.refused, inlined: this.inlined, reserved: this.reserved, late: this.late };
+    return { threads: this.threads, reserve: this.reserve ? 1 : 0, queued: this.queued, refused: this.refused, inlined: this.inlined, reserved: this.reserved, late: this.late };
   }
 
   /** Compute `request` for a handshake from `source` (see the policy above). */
@@ -438,8 +440,8 @@ export class CryptoPool {
     return runner;
   }
 
-  private workerRunner(worker: Worker, idlePriority = false): Runner {
-    this.threads++;
+  private workerRunner(worker: Worker, kind: 'worker' | 'idle' | 'reserve'): Runner {
+    if (kind !== 'reserve') this.threads++;
     let pending: { resolve: (r: CryptoResult) => void; reject: (e: PqmcpError) => void } | undefined;
     let id = 0;
     const settle = (fn: (p: NonNullable<typeof pending>) => void): void => {
@@ -454,7 +456,7 @@ export class CryptoPool {
     });
     const died = (): void => {
       if (!this.runners.delete(runner)) return;
-      this.threads--;
+      if (kind !== 'reserve') this.threads--;
       const i = this.idle.indexOf(runner);
       if (i >= 0) this.idle.splice(i, 1);
       this.inFlight.delete(runner);
@@ -480,9 +482,19 @@ export class CryptoPool {
         await worker.terminate();
       },
     };
-    if (idlePriority) this.idleWorkers.add(runner);
+    if (kind === 'idle') this.idleWorkers.add(runner);
     return runner;
   }
+}
+
+/**
+ * The worker threads' default scheduling: 'idle' (with the starvation guard) where ML-KEM
+ * and ML-DSA are native (jobs of ~0.2-1 ms: an idle worker that is preempted costs a
+ * handshake little, and the established sessions' tail loses the worker's time slice);
+ * 'low' with the portable ones (~23 ms jobs, which SCHED_IDLE stretches on a loaded host).
+ */
+export function defaultWorkerPriority(backend: CryptoBackend): WorkerPriority {
+  return nativeJobs(backend) ? 'idle' : 'low';
 }
 
 /** Native ML-KEM and ML-DSA (Node >= 24.7): a job takes ~0.2-1 ms, not many. */

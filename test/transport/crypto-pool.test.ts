@@ -156,7 +156,7 @@ describe('CryptoPool', () => {
     );
   const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
 
-  it.runIf(process.platform === 'linux' && chrt)("workerPriority 'idle': each worker thread is SCHED_IDLE, the event loop keeps the normal policy; 'low' (the default) leaves the policy normal", async () => {
+  it.runIf(process.platform === 'linux' && chrt)("workerPriority 'idle': each worker thread is SCHED_IDLE, the event loop keeps the normal policy; 'low' leaves the policy normal", async () => {
     const before = policies();
     const idle = await pool({ workers: 2, workerPriority: 'idle' });
     await idle.run('s', encapsulate());
@@ -166,7 +166,7 @@ describe('CryptoPool', () => {
     expect(during.get(String(process.pid))).toBe(0);
     await idle.close();
     const beforeLow = policies();
-    const low = await pool({ workers: 1 });
+    const low = await pool({ workers: 1, workerPriority: 'low' });
     await low.run('s', encapsulate());
     const addedLow = [...policies()].filter(([tid]) => !beforeLow.has(tid)).map(([, policy]) => policy);
     expect(addedLow.length).toBeGreaterThan(0);
@@ -283,10 +283,26 @@ describe("CryptoPool: the starvation guard of workerPriority 'idle'", () => {
     const added = [...threads()].filter(([tid]) => !before.has(tid)).map(([, t]) => t);
     expect(added.filter((t) => t.policy === 5)).toHaveLength(2);
     expect(added.filter((t) => t.policy === 0 && t.nice === Math.min(19, main + 10)).length).toBeGreaterThanOrEqual(1);
-    expect(p.stats).toMatchObject({ threads: 3, reserved: 0, late: 0 });
+    expect(p.stats).toMatchObject({ threads: 2, reserve: 1, reserved: 0, late: 0 });
     const low = await pool({ workers: 2, workerPriority: 'low' });
     await low.run('s', encapsulate());
-    expect(low.stats).toMatchObject({ threads: 2, reserved: 0, late: 0 });
+    expect(low.stats).toMatchObject({ threads: 2, reserve: 0, reserved: 0, late: 0 });
+  });
+
+  it.runIf(linux && chrt)("the default: 'idle' (with the reserve) with native ML-KEM and ML-DSA, 'low' with the portable ones", async () => {
+    const count = (pid: string) => [...threads()].filter(([tid, t]) => tid !== pid && t.policy === 5).length;
+    const pid = String(process.pid);
+    const idleBefore = count(pid);
+    const byDefault = await pool({ workers: 1 });
+    await byDefault.run('s', encapsulate());
+    const native = backend.report.mlkem === 'native' && backend.report.mldsa === 'native';
+    expect(count(pid) - idleBefore).toBe(native ? 1 : 0);
+    expect(byDefault.stats.reserve).toBe(native ? 1 : 0);
+    const noble = createNobleBackend();
+    const portable = await CryptoPool.start(noble, 'noble', compositeKeygen(noble, new Uint8Array(64).fill(4)), { workers: 1, maxQueue: 4, ratePerSource: 0 });
+    pools.push(portable);
+    expect(portable.stats).toMatchObject({ threads: 1, reserve: 0 });
+    expect(count(pid) - idleBefore).toBe(native ? 1 : 0);
   });
 
   // A real starved worker: the SCHED_IDLE worker and a spinning thread of normal policy are
