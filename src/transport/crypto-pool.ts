@@ -191,8 +191,8 @@ export class CryptoPool {
     if (guard !== undefined && !(Number.isFinite(guard) && guard >= 1)) throw new InvalidArgumentError('guardMs must be a number >= 1');
     const pool = new CryptoPool(backend, key, options);
     const count = workerBackend === undefined ? 0 : options.workers;
-    // 'idle': the reserve starts with the others (a thread started when the CPU is already scarce would come late).
-    const reserve = count > 0 && priority === 'idle' ? 1 : 0;
+    // 'idle' (Linux: elsewhere the workers keep their priority): the reserve starts with the others (a thread started when the CPU is already scarce would come late).
+    const reserve = count > 0 && priority === 'idle' && process.platform === 'linux' ? 1 : 0;
     const started = await Promise.all(Array.from({ length: count + reserve }, (_, i) => startWorker(workerBackend!, key.seed, i < count ? priority : 'low').catch(() => undefined)));
     for (const [i, worker] of started.entries()) {
       if (i < count) pool.add(worker ? pool.workerRunner(worker, priority === 'idle' ? 'idle' : 'worker') : pool.inlineRunner());
