@@ -320,7 +320,7 @@ export class CryptoPool {
       if (runner === this.reserve) this.reserved++;
       else if (this.reserve && this.idleWorkers.has(runner)) this.watch(runner, job);
       runner.run(job.request).then(
-        (result) => this.settle(job, () => job.resolve(result)),
+        (result) => (job.done ? discard(result) : this.settle(job, () => job.resolve(result))),
         (err: unknown) => this.settle(job, () => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed'))),
       );
     }
@@ -485,6 +485,11 @@ export class CryptoPool {
     if (kind === 'idle') this.idleWorkers.add(runner);
     return runner;
   }
+}
+
+/** The losing answer of a rescued job: an encapsulation's shared secret is wiped, not left to the collector. */
+function discard(result: CryptoResult): void {
+  if (result.op === 'encapsulate') result.sharedSecret.fill(0);
 }
 
 /**
