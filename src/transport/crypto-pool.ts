@@ -119,6 +119,8 @@ export interface CryptoPoolStats {
   threads: number;
   /** 'idle' workers: the starvation guard's reserve thread (nice +10), 1 while it lives. */
   reserve: number;
+  /** Jobs being computed now, by the workers and the reserve (or inline when there are no workers). */
+  busy: number;
   /** New handshakes waiting. */
   queued: number;
   /** New handshakes refused busy (rate or queue). */
@@ -203,7 +205,7 @@ export class CryptoPool {
   }
 
   get stats(): CryptoPoolStats {
-    return { threads: this.threads, reserve: this.reserve ? 1 : 0, queued: this.queued, refused: this.refused, inlined: this.inlined, reserved: this.reserved, late: this.late };
+    return { threads: this.threads, reserve: this.reserve ? 1 : 0, busy: this.runners.size - this.idle.length, queued: this.queued, refused: this.refused, inlined: this.inlined, reserved: this.reserved, late: this.late };
   }
 
   /** Compute `request` for a handshake from `source` (see the policy above). */
