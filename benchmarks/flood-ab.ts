@@ -5,7 +5,8 @@
  * round measures A idle, A flooded, B idle, B flooded (the order alternates per round), so
  * that the machine's drifting load falls on both alike. Reports, per setting, the honest
  * handshake and `tools/call` p99 under the flood as ratios to its own idle phases, and the
- * server's CPU time during the flood phases.
+ * server's CPU time during the flood phases, and its crypto pool's counters at the end
+ * (refused, inlined; with `cryptoWorkerPriority: 'idle'` the starvation guard's late and reserved).
  *
  *   npx tsx benchmarks/flood-ab.ts --flood keyupdate --a '{"keyUpdateRate":"Infinity"}' --b '{}' --rounds 4
  *
@@ -82,6 +83,7 @@ try {
   }
   console.log(`flood ${scenario.name}, ${rounds} rounds, ${process.version}, load average ${load0.toFixed(1)}-${loadavg()[0]!.toFixed(1)}`);
   for (const s of sides) {
+    const pool = (await s.server.worker.request<{ cryptoStats?: Record<string, number> }>('edgeStats').catch(() => undefined))?.cryptoStats;
     const hs = median(s.flood.hs) / median(s.idle.hs);
     const p99 = percentile(s.flood.calls, 99) / percentile(s.idle.calls, 99);
     console.log(
@@ -89,7 +91,8 @@ try {
         `handshake ${hs.toFixed(2)}x (${median(s.flood.hs).toFixed(1)} vs ${median(s.idle.hs).toFixed(1)} ms), ` +
         `p99 ${p99.toFixed(2)}x (${(percentile(s.flood.calls, 99) / 1000).toFixed(2)} vs ${(percentile(s.idle.calls, 99) / 1000).toFixed(2)} ms), ` +
         `server CPU ${((s.flood.cpuMs / s.flood.ms) * 100).toFixed(0)} % of a core while flooded, ` +
-        `calls > 1 ms ${((100 * s.flood.calls.filter((us) => us > 1000).length) / s.flood.calls.length).toFixed(2)} % vs ${((100 * s.idle.calls.filter((us) => us > 1000).length) / s.idle.calls.length).toFixed(2)} %, p90 ${(percentile(s.flood.calls, 90) / 1000).toFixed(2)} vs ${(percentile(s.idle.calls, 90) / 1000).toFixed(2)} ms`,
+        `calls > 1 ms ${((100 * s.flood.calls.filter((us) => us > 1000).length) / s.flood.calls.length).toFixed(2)} % vs ${((100 * s.idle.calls.filter((us) => us > 1000).length) / s.idle.calls.length).toFixed(2)} %, p90 ${(percentile(s.flood.calls, 90) / 1000).toFixed(2)} vs ${(percentile(s.idle.calls, 90) / 1000).toFixed(2)} ms` +
+        (pool ? `, crypto pool ${JSON.stringify(pool)}` : ''),
     );
   }
 } finally {

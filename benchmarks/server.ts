@@ -18,7 +18,7 @@
  *                         (fresh ticket keys per process; the handshake suite's resumed variant)
  *   pqmcp-listen          pqmcp's listen(): sessions are started and kept idle (memory)
  *
- * Commands: start, cpu, mem, peakStart, peakStop, probeStart, probeStop (flood-probe.ts), stop
+ * Commands: start, cpu, edgeStats, mem, peakStart, peakStop, probeStart, probeStop (flood-probe.ts), stop
  * (see the handlers below).
  */
 import { createServer } from 'node:http';
@@ -252,6 +252,10 @@ serveRequests({
   },
   cpu() {
     return cpuMicros();
+  },
+  /** The edge's crypto pool counters (one-core.ts). */
+  edgeStats() {
+    return { cryptoStats: (edgeServer as unknown as { edge?: { cryptoStats: Record<string, number> } } | undefined)?.edge?.cryptoStats };
   },
   mem() {
     const gc = (globalThis as { gc?: () => void }).gc;

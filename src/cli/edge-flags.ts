@@ -58,8 +58,10 @@ export const EDGE_USAGE = `
                            1 s worth; past it HTTP 429 at once, no slot taken (default 10 x
                            --connection-rate-per-source: 200; 0 = no limit; a --trusted-proxy is
                            exempt; with --proxy-protocol, per client the header names)
-  --crypto-worker-priority idle|low  Linux: the crypto workers run at nice +10 (low, the default) or
-                           yield a core to the event loop at once (idle: SCHED_IDLE via chrt)`;
+  --crypto-worker-priority idle|low  Linux: the crypto workers yield a core to the event loop at
+                           once (idle: SCHED_IDLE via chrt, with a reserve worker at nice +10 for
+                           jobs they are late with; the default with native ML-KEM/ML-DSA) or run
+                           at nice +10 (low; the default with the portable ones)`;
 
 function integer(p: Parsed, name: string, min: number): number | undefined {
   const text = str(p, name);

@@ -26,10 +26,26 @@
  *   spends the budget, goes to the workers as before. Rate and queue apply to it alike.
  *   Only with native ML-KEM and ML-DSA (Node >= 24.7): the portable ones take many ms a job.
  *
- * - Worker threads run below the event loop (Linux): nice +10 (`workerPriority: 'low'`, the
- *   default), or SCHED_IDLE (`'idle'`), which a woken event loop preempts at once but which
- *   runs only on CPU that normal threads leave idle (crypto-worker.ts; docs/benchmarks.md,
- *   "Floods", for why it is not the default).
+ * - Worker threads run below the event loop (Linux): SCHED_IDLE (`workerPriority: 'idle'`,
+ *   the default with native ML-KEM and ML-DSA), which a woken event loop preempts at once
+ *   but which runs only on CPU that normal threads leave idle, or nice +10 (`'low'`, the
+ *   default with the portable ones) (crypto-worker.ts; docs/benchmarks.md, "Floods").
+ * - The starvation guard ('idle' only): SCHED_IDLE workers get almost no CPU while normal
+ *   threads of their group keep every core busy (a one-core host with a saturated event
+ *   loop), so handshakes could wait until they time out. The pool therefore starts one
+ *   more worker, the reserve, at nice +10 ('low'; an unprivileged thread cannot leave
+ *   SCHED_IDLE, so it is a thread of its own). While every job runs promptly the reserve
+ *   takes nothing. When a job has been with an idle worker longer than `guardMs` (100 ms
+ *   natively, ~100x a job; 250 ms with the portable ML-KEM / ML-DSA, ~10x a job), the pool
+ *   is starved: the reserve computes that job again (the first result settles it; a result
+ *   is a function of public inputs and fresh randomness, so either is as good, and the
+ *   other is dropped), and the pool is starved: the reserve alone serves the queue (a job
+ *   given to a starved idle worker would be late in its turn) until no idle worker has
+ *   been on one job for longer than `guardMs` (its own copy included) for
+ *   `GUARD_LINGER_MS`; then the idle workers serve again, and if they still starve, the
+ *   next late job costs one handshake up to `guardMs` more. The bounds stay as they are: the reserve is one more
+ *   runner behind the same rate and queue, one job at a time; no job goes to the event
+ *   loop because of the guard (the inline lane keeps its own conditions and budget).
  *
  * Sharp edges:
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
@@ -55,6 +71,10 @@ import { copyBytes } from '../bytes.js';
 const USAGE_MS = 1_000;
 /** Sources whose usage is remembered at most. */
 const MAX_USAGE_SOURCES = 4096;
+/** The starvation guard's default bound on a job's time with an idle worker: native jobs (~0.2-1 ms), portable ones (~23 ms on Node 20). */
+export const GUARD_MS = { native: 100, portable: 250 } as const;
+/** How long the reserve keeps serving the queue after the last late job was seen. */
+export const GUARD_LINGER_MS = 1_000;
 
 export interface CryptoPoolOptions {
   /** Worker threads; 0 runs the work on the event loop (still queued and rate-capped). */
@@ -69,8 +89,10 @@ export interface CryptoPoolOptions {
   /** Jobs per second that may run on the event loop while no worker is busy and nothing waits (native ML-KEM and ML-DSA only); 0 (default): never. */
   inlineWhenIdle?: number;
   // --- flood p99 (issue 10): the worker threads' scheduling policy (crypto-worker.ts) ---
-  /** Linux: 'idle' SCHED_IDLE where `chrt` allows, else nice +10; 'low' (default): nice +10 only. */
+  /** Linux: 'idle' SCHED_IDLE where `chrt` allows, else nice +10, with a reserve worker at nice +10 (the starvation guard); 'low': nice +10 only. Default: defaultWorkerPriority (idle with native ML-KEM and ML-DSA, else low). */
   workerPriority?: WorkerPriority;
+  /** 'idle': a job with an idle worker longer than this (ms) starts the reserve's rescue (default GUARD_MS by backend). */
+  guardMs?: number;
 }
 
 /** The crypto worker threads' scheduling on Linux (crypto-worker.ts); ignored elsewhere. */
@@ -81,6 +103,10 @@ interface Job {
   request: CryptoRequest;
   resolve: (result: CryptoResult) => void;
   reject: (error: PqmcpError) => void;
+  /** Settled (the first of a worker and the reserve to answer a rescued job settles it). */
+  done?: boolean;
+  /** Handed to the reserve by the starvation guard. */
+  rescued?: boolean;
 }
 
 interface Runner {
@@ -89,14 +115,22 @@ interface Runner {
 }
 
 export interface CryptoPoolStats {
-  /** Live worker threads (0: inline). */
+  /** Live worker threads (0: inline), the reserve not counted. */
   threads: number;
+  /** 'idle' workers: the starvation guard's reserve thread (nice +10), 1 while it lives. */
+  reserve: number;
+  /** Jobs being computed now, by the workers and the reserve (or inline when there are no workers). */
+  busy: number;
   /** New handshakes waiting. */
   queued: number;
   /** New handshakes refused busy (rate or queue). */
   refused: number;
   /** Jobs run on the event loop while the pool was idle (`inlineWhenIdle`). */
   inlined: number;
+  /** 'idle' workers: jobs the reserve ran because they were late (rescued) or while the pool was starved (the queue). */
+  reserved: number;
+  /** 'idle' workers: jobs found with an idle worker for longer than `guardMs`. */
+  late: number;
 }
 
 export class CryptoPool {
@@ -116,6 +150,16 @@ export class CryptoPool {
   private readonly inlineBudget: TokenBucket | undefined;
   private inlineBusy = false;
   private inlined = 0;
+  /** The starvation guard ('idle' workers): the reserve ('low'), the idle workers' jobs in flight, late jobs to rescue. */
+  private reserve: Runner | undefined;
+  private readonly idleWorkers = new Set<Runner>();
+  private readonly inFlight = new Map<Runner, { job: Job; since: number }>();
+  private readonly rescues: Job[] = [];
+  private readonly guardMs: number;
+  private starvedUntil = Number.NEGATIVE_INFINITY;
+  private guardTimer: NodeJS.Timeout | undefined;
+  private reserved = 0;
+  private late = 0;
 
   private constructor(
     private readonly backend: CryptoBackend,
@@ -129,6 +173,7 @@ export class CryptoPool {
     const perSecond = options.inlineWhenIdle ?? 0;
     const native = nativeJobs(backend);
     this.inlineBudget = perSecond > 0 && native ? new TokenBucket(perSecond, perSecond, this.now()) : undefined;
+    this.guardMs = options.guardMs ?? (native ? GUARD_MS.native : GUARD_MS.portable);
   }
 
   /**
@@ -142,18 +187,25 @@ export class CryptoPool {
     }
     const idle = options.inlineWhenIdle;
     if (idle !== undefined && !(Number.isInteger(idle) && idle >= 0)) throw new InvalidArgumentError('inlineCryptoPerSecond must be an integer >= 0');
-    const priority = options.workerPriority ?? 'low';
+    const priority = options.workerPriority ?? defaultWorkerPriority(backend);
     if (priority !== 'idle' && priority !== 'low') throw new InvalidArgumentError("cryptoWorkerPriority must be 'idle' or 'low'");
+    const guard = options.guardMs;
+    if (guard !== undefined && !(Number.isFinite(guard) && guard >= 1)) throw new InvalidArgumentError('guardMs must be a number >= 1');
     const pool = new CryptoPool(backend, key, options);
     const count = workerBackend === undefined ? 0 : options.workers;
-    const started = await Promise.all(Array.from({ length: count }, () => startWorker(workerBackend!, key.seed, priority).catch(() => undefined)));
-    for (const worker of started) pool.add(worker ? pool.workerRunner(worker) : pool.inlineRunner());
+    // 'idle' (Linux: elsewhere the workers keep their priority): the reserve starts with the others (a thread started when the CPU is already scarce would come late).
+    const reserve = count > 0 && priority === 'idle' && process.platform === 'linux' ? 1 : 0;
+    const started = await Promise.all(Array.from({ length: count + reserve }, (_, i) => startWorker(workerBackend!, key.seed, i < count ? priority : 'low').catch(() => undefined)));
+    for (const [i, worker] of started.entries()) {
+      if (i < count) pool.add(worker ? pool.workerRunner(worker, priority === 'idle' ? 'idle' : 'worker') : pool.inlineRunner());
+      else if (worker) pool.add((pool.reserve = pool.workerRunner(worker, 'reserve')));
+    }
     if (count === 0) pool.add(pool.inlineRunner());
     return pool;
   }
 
   get stats(): CryptoPoolStats {
-    return { threads: this.threads, queued: this.queued, refused: this.refused, inlined: this.inlined };
+    return { threads: this.threads, reserve: this.reserve ? 1 : 0, busy: this.runners.size - this.idle.length, queued: this.queued, refused: this.refused, inlined: this.inlined, reserved: this.reserved, late: this.late };
   }
 
   /** Compute `request` for a handshake from `source` (see the policy above). */
@@ -170,6 +222,7 @@ export class CryptoPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.guardTimer);
     const error = new ClosedError('server is closing');
     for (const job of this.continuations.splice(0)) job.reject(error);
     for (const list of this.waiting.values()) for (const job of list) job.reject(error);
@@ -255,16 +308,84 @@ export class CryptoPool {
   }
 
   private pump(): void {
-    while (this.idle.length > 0 && !this.closed) {
-      const job = this.nextContinuation() ?? this.nextWaiting();
+    while (!this.closed) {
+      const runner = this.nextRunner();
+      if (!runner) return;
+      const rescue = runner === this.reserve ? this.nextRescue() : undefined;
+      const job = rescue ?? this.nextContinuation() ?? this.nextWaiting();
       if (!job) return;
-      if (this.mayInline()) {
+      if (!rescue && this.mayInline()) {
         this.runInline(job);
         continue;
       }
-      const runner = this.idle.pop()!;
-      runner.run(job.request).then(job.resolve, (err: unknown) => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed')));
+      this.idle.splice(this.idle.indexOf(runner), 1);
+      if (runner === this.reserve) this.reserved++;
+      else if (this.reserve && this.idleWorkers.has(runner)) this.watch(runner, job);
+      runner.run(job.request).then(
+        (result) => (job.done ? discard(result) : this.settle(job, () => job.resolve(result))),
+        (err: unknown) => this.settle(job, () => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed'))),
+      );
     }
+  }
+
+  /** Settle `job` once (a rescued job is answered by whichever of its two runners is first). */
+  private settle(job: Job, fn: () => void): void {
+    if (job.done) return;
+    job.done = true;
+    fn();
+  }
+
+  /**
+   * The runner for the next job, or none. Without a reserve: any idle one. With one (the
+   * guard): while a late job waits to be rescued or the pool is starved, the reserve only
+   * (a job given to a starved idle worker would be late in its turn); otherwise the idle
+   * workers, the reserve waiting.
+   */
+  private nextRunner(): Runner | undefined {
+    if (this.reserve === undefined) return this.idle[this.idle.length - 1];
+    if (this.rescues.length > 0 || this.now() < this.starvedUntil) return this.idle.includes(this.reserve) ? this.reserve : undefined;
+    for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i] !== this.reserve) return this.idle[i];
+    return undefined;
+  }
+
+  /** The oldest late job not yet answered. */
+  private nextRescue(): Job | undefined {
+    let job: Job | undefined;
+    while ((job = this.rescues.shift()) !== undefined) if (!job.done) return job;
+    return undefined;
+  }
+
+  /** The guard: note that `runner` (an idle worker) has `job`, and check on it while jobs are in flight. */
+  private watch(runner: Runner, job: Job): void {
+    this.inFlight.set(runner, { job, since: this.now() });
+    this.armGuard();
+  }
+
+  private armGuard(): void {
+    if (this.guardTimer !== undefined || this.inFlight.size === 0 || this.closed) return;
+    this.guardTimer = setTimeout(() => {
+      this.guardTimer = undefined;
+      this.checkLate();
+    }, Math.max(5, this.guardMs / 4));
+    this.guardTimer.unref();
+  }
+
+  /** Late jobs (with an idle worker for more than guardMs) go to the reserve, and the pool counts as starved for GUARD_LINGER_MS. */
+  private checkLate(): void {
+    if (this.closed) return;
+    const now = this.now();
+    // A worker still on a job the reserve answered is starved too: the pool stays starved
+    // (the reserve serves the queue) until every idle worker is back or GUARD_LINGER_MS after.
+    for (const { job, since } of this.inFlight.values()) {
+      if (now - since <= this.guardMs) continue;
+      this.starvedUntil = now + GUARD_LINGER_MS;
+      if (job.rescued || job.done) continue;
+      job.rescued = true;
+      this.late++;
+      this.rescues.push(job);
+    }
+    this.armGuard();
+    this.pump();
   }
 
   /** inlineWhenIdle: worker threads, every one idle, nothing else waiting, the inline lane free, and a token. */
@@ -296,6 +417,7 @@ export class CryptoPool {
   }
 
   private release(runner: Runner): void {
+    this.inFlight.delete(runner);
     if (!this.runners.has(runner)) return;
     this.idle.push(runner);
     this.pump();
@@ -320,8 +442,8 @@ export class CryptoPool {
     return runner;
   }
 
-  private workerRunner(worker: Worker): Runner {
-    this.threads++;
+  private workerRunner(worker: Worker, kind: 'worker' | 'idle' | 'reserve'): Runner {
+    if (kind !== 'reserve') this.threads++;
     let pending: { resolve: (r: CryptoResult) => void; reject: (e: PqmcpError) => void } | undefined;
     let id = 0;
     const settle = (fn: (p: NonNullable<typeof pending>) => void): void => {
@@ -336,12 +458,17 @@ export class CryptoPool {
     });
     const died = (): void => {
       if (!this.runners.delete(runner)) return;
-      this.threads--;
+      if (kind !== 'reserve') this.threads--;
       const i = this.idle.indexOf(runner);
       if (i >= 0) this.idle.splice(i, 1);
+      this.inFlight.delete(runner);
       pending?.reject(new InternalError('handshake crypto worker stopped'));
       pending = undefined;
-      if (!this.closed) this.add(this.inlineRunner());
+      if (runner === this.reserve) {
+        // No reserve now: late jobs stay with their workers (as without the guard).
+        this.reserve = undefined;
+        this.rescues.length = 0;
+      } else if (!this.closed) this.add(this.inlineRunner());
       this.pump();
     };
     worker.on('error', died);
@@ -357,8 +484,24 @@ export class CryptoPool {
         await worker.terminate();
       },
     };
+    if (kind === 'idle') this.idleWorkers.add(runner);
     return runner;
   }
+}
+
+/** The losing answer of a rescued job: an encapsulation's shared secret is wiped, not left to the collector. */
+function discard(result: CryptoResult): void {
+  if (result.op === 'encapsulate') result.sharedSecret.fill(0);
+}
+
+/**
+ * The worker threads' default scheduling: 'idle' (with the starvation guard) where ML-KEM
+ * and ML-DSA are native (jobs of ~0.2-1 ms: an idle worker that is preempted costs a
+ * handshake little, and the established sessions' tail loses the worker's time slice);
+ * 'low' with the portable ones (~23 ms jobs, which SCHED_IDLE stretches on a loaded host).
+ */
+export function defaultWorkerPriority(backend: CryptoBackend): WorkerPriority {
+  return nativeJobs(backend) ? 'idle' : 'low';
 }
 
 /** Native ML-KEM and ML-DSA (Node >= 24.7): a job takes ~0.2-1 ms, not many. */

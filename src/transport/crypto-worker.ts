@@ -11,14 +11,15 @@
  *   there nice is per thread, and setpriority on "this process" means this thread): on a contended host
  *   the event loop, and the established sessions it serves, win a core over handshake
  *   crypto. Elsewhere (where it would renice the whole process) it is left alone.
- * - With `priority: 'idle'` (not the default) it then asks for SCHED_IDLE, through `chrt` (util-linux
+ * - With `priority: 'idle'` (the default with native ML-KEM and ML-DSA) it then asks for SCHED_IDLE, through `chrt` (util-linux
  *   or BusyBox, looked up at fixed paths only, never on PATH; Node has no call for it): a
  *   nice value only shares the CPU out, and a woken event loop still waits for the worker's
  *   time slice to run out (about 1 ms, one signature), while any thread of normal policy
  *   that wakes takes the CPU from a SCHED_IDLE one at once. The cost: while normal threads of
  *   its scheduling group (its process, its autogroup or cgroup) keep every core busy, the
- *   worker runs only in the kernel's minimal share. Without `chrt`, or where it fails, the
- *   nice value stays. docs/benchmarks.md ("Floods") has the measurements.
+ *   worker runs only in the kernel's minimal share (the pool's starvation guard then hands
+ *   late jobs to a reserve worker at nice +10: crypto-pool.ts). Without `chrt`, or where it
+ *   fails, the nice value stays. docs/benchmarks.md ("Floods") has the measurements.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { getPriority, setPriority } from 'node:os';

@@ -117,13 +117,18 @@ export interface EdgeOptions {
    * Linux only. 'idle': each crypto worker thread asks for SCHED_IDLE (through `chrt`, at a
    * fixed path) so that the event loop, woken by an established session's record, takes a
    * core from handshake crypto at once instead of after the worker's time slice (about
-   * 1 ms); where that is not possible, 'low'. 'low': nice +10 only (a smaller share of the
-   * CPU, no prompt preemption). With 'idle' the workers run only on what normal threads of
-   * the same scheduling group leave idle: choose 'low' when the server shares its cgroup or
-   * session with CPU-bound work and handshakes must keep a share of it. Default 'low': in
-   * interleaved A/B on Node 24 'idle' cut the established session's slow calls under the
-   * replay flood but not under the silence flood, and with the portable ML-KEM / ML-DSA
-   * (~23 ms a job) it stalled honest handshakes on a loaded host (docs/benchmarks.md, "Floods").
+   * 1 ms); where that is not possible, 'low'. SCHED_IDLE workers run only on what normal
+   * threads of the same scheduling group leave idle, so the pool keeps one more worker at
+   * nice +10, the reserve (the starvation guard): a job with an idle worker for longer than
+   * 100 ms (250 ms with the portable ML-KEM / ML-DSA) is computed again by the reserve, which
+   * then serves the handshakes alone while the idle workers starve (crypto-pool.ts).
+   * 'low': nice +10 only (a smaller share of the CPU, no prompt preemption, no reserve).
+   * Default: 'idle' with native ML-KEM and ML-DSA (Node >= 24.7), 'low' with the portable
+   * ones (jobs of ~23 ms). Measured (docs/benchmarks.md, "Floods"): on Node 24 'idle' keeps
+   * the established session's p99 under the crypto floods closer to idle than 'low'; on a
+   * one-core server with a saturated event loop, without the guard 'idle' let honest
+   * handshakes wait up to 9.6 s (Node 20) and 4.6 s (Node 24), with it they keep the pace
+   * of 'low'.
    */
   cryptoWorkerPriority?: 'idle' | 'low';
 }

@@ -24,6 +24,7 @@ import { CliProcess, LINE_SERVER, killAll, startGateway, tempDir, writeAgent, wr
 import { loadOwnIdentity } from '../../src/cli/files.js';
 import { loadTrustStore } from '../../src/identity/files.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
+import { selectBackend } from '../../src/crypto/select.js';
 import { serveMcp } from '../../src/transport/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -213,8 +214,10 @@ describe('pqmcp serve --crypto-worker-priority', () => {
     });
   const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
 
-  it.runIf(process.platform === 'linux' && chrt)('the gateway\'s crypto workers are SCHED_IDLE with idle and normal with low (the default); sessions are served either way; a bad value is a usage error', { timeout: 60_000 }, async () => {
-    for (const [flags, idle] of [[['--crypto-worker-priority', 'idle'], 2], [['--crypto-worker-priority', 'low'], 0], [[], 0]] as const) {
+  it.runIf(process.platform === 'linux' && chrt)('the gateway\'s crypto workers are SCHED_IDLE with idle and normal with low (the default: idle with native ML-KEM and ML-DSA, else low); sessions are served either way; a bad value is a usage error', { timeout: 60_000 }, async () => {
+    const report = selectBackend('auto').report;
+    const byDefault = report.mlkem === 'native' && report.mldsa === 'native' ? 2 : 0;
+    for (const [flags, idle] of [[['--crypto-worker-priority', 'idle'], 2], [['--crypto-worker-priority', 'low'], 0], [[], byDefault]] as const) {
       const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--crypto-workers', '2', ...flags], ['node', LINE_SERVER]);
       // Before 2026-12-06 `serve` handed the listener a backend object, so it had no worker threads at all.
       expect(policies(gateway.child.pid!).filter((p) => p === 5), flags.join(' ')).toHaveLength(idle);

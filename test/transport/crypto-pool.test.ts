@@ -3,18 +3,20 @@
  * the per-source rate and the bounded fair queue refuse with ServerBusyError before any
  * work; a handshake's signature is never refused; close() rejects what waits.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { compositeKeygen, compositeVerify } from '../../src/crypto/composite.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import { ClosedError, InvalidArgumentError, InvalidKeyError, ServerBusyError } from '../../src/errors.js';
 import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
-import { CryptoPool } from '../../src/transport/crypto-pool.js';
+import { CryptoPool, GUARD_LINGER_MS } from '../../src/transport/crypto-pool.js';
 import { agent } from '../helpers/identities.js';
 import type { CryptoPoolStats } from '../../src/transport/crypto-pool.js';
 import type { PqmcpServer } from '../../src/transport/server.js';
-import { Cleanup, connectClient, startFeatureServer } from '../helpers/mcp.js';
+import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 
 const backend = createNativeBackend();
 const key = () => agent('agent://pqmcp-test/pool').keyPair;
@@ -154,7 +156,7 @@ describe('CryptoPool', () => {
     );
   const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
 
-  it.runIf(process.platform === 'linux' && chrt)("workerPriority 'idle': each worker thread is SCHED_IDLE, the event loop keeps the normal policy; 'low' (the default) leaves the policy normal", async () => {
+  it.runIf(process.platform === 'linux' && chrt)("workerPriority 'idle': each worker thread is SCHED_IDLE, the event loop keeps the normal policy; 'low' leaves the policy normal", async () => {
     const before = policies();
     const idle = await pool({ workers: 2, workerPriority: 'idle' });
     await idle.run('s', encapsulate());
@@ -164,7 +166,7 @@ describe('CryptoPool', () => {
     expect(during.get(String(process.pid))).toBe(0);
     await idle.close();
     const beforeLow = policies();
-    const low = await pool({ workers: 1 });
+    const low = await pool({ workers: 1, workerPriority: 'low' });
     await low.run('s', encapsulate());
     const addedLow = [...policies()].filter(([tid]) => !beforeLow.has(tid)).map(([, policy]) => policy);
     expect(addedLow.length).toBeGreaterThan(0);
@@ -254,5 +256,108 @@ describe('CryptoPool', () => {
     await expect(CryptoPool.start(backend, 'native', key(), { workers: -1, maxQueue: 1, ratePerSource: 0 })).rejects.toThrow(InvalidArgumentError);
     await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 0, ratePerSource: 0 })).rejects.toThrow(/maxCryptoQueue/);
     await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 1, ratePerSource: 0, workerPriority: 'lowest' as 'low' })).rejects.toThrow(/cryptoWorkerPriority/);
+  });
+});
+
+// --- issue 10, sixth session: the starvation guard of 'idle' (SCHED_IDLE) workers ---
+describe("CryptoPool: the starvation guard of workerPriority 'idle'", () => {
+  const linux = process.platform === 'linux';
+  const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
+  const taskset = ['/usr/bin/taskset', '/bin/taskset'].find((path) => existsSync(path));
+  /** Fields of /proc/self/task/<tid>/stat after "pid (comm)": [16] nice, [38] policy (0 normal, 5 SCHED_IDLE). */
+  const threads = (): Map<string, { nice: number; policy: number }> =>
+    new Map(
+      readdirSync('/proc/self/task').map((tid) => {
+        const f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+        return [tid, { nice: Number(fields[16]), policy: Number(fields[38]) }];
+      }),
+    );
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it.runIf(linux && chrt)("'idle' starts one reserve worker (normal policy, nice +10) beside the idle ones; while they keep up it takes no job; 'low' has none", async () => {
+    const main = threads().get(String(process.pid))!.nice;
+    const before = threads();
+    const p = await pool({ workers: 2, workerPriority: 'idle' });
+    for (let i = 0; i < 8; i++) await p.run('s', encapsulate());
+    const added = [...threads()].filter(([tid]) => !before.has(tid)).map(([, t]) => t);
+    expect(added.filter((t) => t.policy === 5)).toHaveLength(2);
+    expect(added.filter((t) => t.policy === 0 && t.nice === Math.min(19, main + 10)).length).toBeGreaterThanOrEqual(1);
+    expect(p.stats).toMatchObject({ threads: 2, reserve: 1, reserved: 0, late: 0 });
+    const low = await pool({ workers: 2, workerPriority: 'low' });
+    await low.run('s', encapsulate());
+    expect(low.stats).toMatchObject({ threads: 2, reserve: 0, reserved: 0, late: 0 });
+  });
+
+  it.runIf(linux && chrt)("the default: 'idle' (with the reserve) with native ML-KEM and ML-DSA, 'low' with the portable ones", async () => {
+    const count = (pid: string) => [...threads()].filter(([tid, t]) => tid !== pid && t.policy === 5).length;
+    const pid = String(process.pid);
+    const idleBefore = count(pid);
+    const byDefault = await pool({ workers: 1 });
+    await byDefault.run('s', encapsulate());
+    const native = backend.report.mlkem === 'native' && backend.report.mldsa === 'native';
+    expect(count(pid) - idleBefore).toBe(native ? 1 : 0);
+    expect(byDefault.stats.reserve).toBe(native ? 1 : 0);
+    const noble = createNobleBackend();
+    const portable = await CryptoPool.start(noble, 'noble', compositeKeygen(noble, new Uint8Array(64).fill(4)), { workers: 1, maxQueue: 4, ratePerSource: 0 });
+    pools.push(portable);
+    expect(portable.stats).toMatchObject({ threads: 1, reserve: 0 });
+    expect(count(pid) - idleBefore).toBe(native ? 1 : 0);
+  });
+
+  // A real starved worker: the SCHED_IDLE worker and a spinning thread of normal policy are
+  // pinned to CPU 0 (SCHED_IDLE then gets ~0.3 % of it); a portable signature (many ms of
+  // CPU) cannot finish there. The clock the guard reads is injected: nothing is late until
+  // it passes guardMs, then the reserve (not pinned) answers.
+  it.runIf(linux && chrt && taskset)('a job with a starved idle worker is late only after guardMs (injected clock); then the reserve computes it, and serves the queue while the pool is starved', async () => {
+    const noble = createNobleBackend();
+    const nobleKey = compositeKeygen(noble, new Uint8Array(64).fill(5));
+    let now = 0;
+    const before = threads();
+    const p = await CryptoPool.start(noble, 'noble', nobleKey, { workers: 1, maxQueue: 64, ratePerSource: 0, workerPriority: 'idle', guardMs: 200, now: () => now });
+    pools.push(p);
+    const idleTids = [...threads()].filter(([tid, t]) => !before.has(tid) && t.policy === 5).map(([tid]) => tid);
+    expect(idleTids).toHaveLength(1);
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    // Three spinners: SCHED_IDLE's share of CPU 0 is then ~0.1 % (weights 3 against 3 x 1,024).
+    const spin = () => new Worker(
+      `const { workerData, parentPort } = require('node:worker_threads');
+       const tid = require('node:fs').readlinkSync('/proc/thread-self').split('/').pop();
+       require('node:child_process').execFileSync(workerData.taskset, ['-p', '-c', '0', tid], { stdio: 'ignore' });
+       parentPort.postMessage('pinned');
+       const flag = new Int32Array(workerData.stop);
+       while (Atomics.load(flag, 0) === 0) {}`,
+      { eval: true, workerData: { taskset, stop: stop.buffer } },
+    );
+    const spinners = [spin(), spin(), spin()];
+    try {
+      await Promise.all(spinners.map((s) => new Promise((resolve) => s.once('message', resolve))));
+      execFileSync(taskset!, ['-p', '-c', '0', idleTids[0]!], { stdio: 'ignore' });
+      const text = new TextEncoder();
+      let settled = false;
+      const first = p.run('s', { op: 'sign', message: text.encode('late'), context: text.encode('ctx') }).finally(() => (settled = true));
+      await sleep(400); // many checks of the guard, with the clock still at 0
+      expect(settled).toBe(false);
+      expect(p.stats).toMatchObject({ late: 0, reserved: 0 });
+      now = 201; // past guardMs
+      const sig = (await first) as Extract<CryptoResult, { op: 'sign' }>;
+      expect(compositeVerify(noble, nobleKey.publicKey, text.encode('late'), sig.signature, text.encode('ctx'))).toBe(true);
+      expect(p.stats).toMatchObject({ late: 1, reserved: 1 });
+      // Starved (the idle worker still holds its copy): new handshakes go to the reserve.
+      await expect(p.run('t', { op: 'encapsulate', publicKey: noble.xwing.keygen(new Uint8Array(32).fill(1)).publicKey })).resolves.toMatchObject({ op: 'encapsulate' });
+      expect(p.stats.reserved).toBe(2);
+      // The idle worker free again, and GUARD_LINGER_MS later: the idle worker serves, the reserve waits.
+      Atomics.store(stop, 0, 1);
+      // It finishes its copy (dropped) once the spinners stopped; SCHED_IDLE, on a CPU other
+      // test files may keep busy, so this can take seconds: wait for it, not for a fixed time.
+      expect(p.stats.busy).toBe(1);
+      await waitFor(() => p.stats.busy === 0, 45_000, 'the idle worker back from its copy');
+      now += GUARD_LINGER_MS + 1;
+      await expect(p.run('u', { op: 'encapsulate', publicKey: noble.xwing.keygen(new Uint8Array(32).fill(2)).publicKey })).resolves.toMatchObject({ op: 'encapsulate' });
+      expect(p.stats).toMatchObject({ late: 1, reserved: 2 });
+    } finally {
+      Atomics.store(stop, 0, 1);
+      await Promise.all(spinners.map((s) => s.terminate()));
+    }
   });
 });
