@@ -34,7 +34,9 @@
  *   threads of their group keep every core busy (a one-core host with a saturated event
  *   loop), so handshakes could wait until they time out. The pool therefore starts one
  *   more worker, the reserve, at nice +10 ('low'; an unprivileged thread cannot leave
- *   SCHED_IDLE, so it is a thread of its own). While every job runs promptly the reserve
+ *   SCHED_IDLE, so it is a thread of its own); it is kept only when a worker did get
+ *   SCHED_IDLE (without `chrt`, or where it fails, the workers keep nice +10, nothing starves
+ *   them, and the reserve is stopped at once). While every job runs promptly the reserve
  *   takes nothing. When a job has been with an idle worker longer than `guardMs` (100 ms
  *   natively, ~100x a job; 250 ms with the portable ML-KEM / ML-DSA, ~10x a job), the pool
  *   is starved: the reserve computes that job again (the first result settles it; a result
@@ -93,6 +95,8 @@ export interface CryptoPoolOptions {
   workerPriority?: WorkerPriority;
   /** 'idle': a job with an idle worker longer than this (ms) starts the reserve's rescue (default GUARD_MS by backend). */
   guardMs?: number;
+  /** Where the workers look for `chrt` (absolute paths only; default crypto-worker.ts's fixed list). For tests of a host without it. */
+  chrtPaths?: readonly string[];
 }
 
 /** The crypto worker threads' scheduling on Linux (crypto-worker.ts); ignored elsewhere. */
@@ -191,14 +195,20 @@ export class CryptoPool {
     if (priority !== 'idle' && priority !== 'low') throw new InvalidArgumentError("cryptoWorkerPriority must be 'idle' or 'low'");
     const guard = options.guardMs;
     if (guard !== undefined && !(Number.isFinite(guard) && guard >= 1)) throw new InvalidArgumentError('guardMs must be a number >= 1');
+    const chrt = options.chrtPaths;
+    if (chrt !== undefined && !chrt.every((path) => typeof path === 'string' && path.startsWith('/'))) throw new InvalidArgumentError('chrtPaths must be absolute paths');
     const pool = new CryptoPool(backend, key, options);
     const count = workerBackend === undefined ? 0 : options.workers;
     // 'idle' (Linux: elsewhere the workers keep their priority): the reserve starts with the others (a thread started when the CPU is already scarce would come late).
     const reserve = count > 0 && priority === 'idle' && process.platform === 'linux' ? 1 : 0;
-    const started = await Promise.all(Array.from({ length: count + reserve }, (_, i) => startWorker(workerBackend!, key.seed, i < count ? priority : 'low').catch(() => undefined)));
-    for (const [i, worker] of started.entries()) {
-      if (i < count) pool.add(worker ? pool.workerRunner(worker, priority === 'idle' ? 'idle' : 'worker') : pool.inlineRunner());
-      else if (worker) pool.add((pool.reserve = pool.workerRunner(worker, 'reserve')));
+    const started = await Promise.all(Array.from({ length: count + reserve }, (_, i) => startWorker(workerBackend!, key.seed, i < count ? priority : 'low', chrt).catch(() => undefined)));
+    // Only workers that got SCHED_IDLE can starve: without one (no `chrt`, or it failed) the
+    // reserve would be a thread (and a copy of the signing key) with nothing to do.
+    const starvable = started.slice(0, count).some((s) => s?.idle === true);
+    for (const [i, s] of started.entries()) {
+      if (i < count) pool.add(s ? pool.workerRunner(s.worker, s.idle ? 'idle' : 'worker') : pool.inlineRunner());
+      else if (s && starvable) pool.add((pool.reserve = pool.workerRunner(s.worker, 'reserve')));
+      else if (s) void s.worker.terminate();
     }
     if (count === 0) pool.add(pool.inlineRunner());
     return pool;
@@ -522,9 +532,9 @@ function rebuild(error: { code: ErrorCode; message: string }): PqmcpError {
 }
 
 /** Start one worker and wait until it holds the key. */
-function startWorker(backend: BackendName, seed: Uint8Array, priority: WorkerPriority): Promise<Worker> {
+function startWorker(backend: BackendName, seed: Uint8Array, priority: WorkerPriority, chrtPaths: readonly string[] | undefined): Promise<{ worker: Worker; idle: boolean }> {
   const here = import.meta.url;
-  const workerData = { backend, seed: copyBytes(seed), priority };
+  const workerData = { backend, seed: copyBytes(seed), priority, ...(chrtPaths ? { chrtPaths: [...chrtPaths] } : {}) };
   const worker = here.endsWith('.ts')
     ? new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(new URL('./crypto-worker.ts', here).href)}); })`, { eval: true, workerData })
     : new Worker(new URL('./crypto-worker.js', here), { workerData });
@@ -536,10 +546,10 @@ function startWorker(backend: BackendName, seed: Uint8Array, priority: WorkerPri
     };
     worker.once('error', fail);
     worker.once('exit', fail);
-    worker.once('message', () => {
+    worker.once('message', (ready: { idle?: unknown }) => {
       worker.off('error', fail);
       worker.off('exit', fail);
-      resolve(worker);
+      resolve({ worker, idle: ready?.idle === true });
     });
   });
 }

@@ -38,22 +38,25 @@ export const WORKER_NICE = 10;
 /** Where `chrt` may be (absolute paths only: a library does not run whatever PATH names). */
 const CHRT = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'];
 
-/** Ask `chrt` for SCHED_IDLE for this thread; resolves once it is done, whatever it did (nice +10 stays if it failed). Never rejects. */
-function idlePolicy(): Promise<void> {
+/**
+ * Ask `chrt` (the first of `paths` that exists) for SCHED_IDLE for this thread; resolves
+ * once it is done: true when it succeeded, false otherwise (nice +10 then stays). Never rejects.
+ */
+function idlePolicy(paths: readonly string[]): Promise<boolean> {
   let tid: string | undefined;
   try {
     tid = readlinkSync('/proc/thread-self').split('/').pop();
   } catch {
-    return Promise.resolve();
+    return Promise.resolve(false);
   }
-  const chrt = CHRT.find((path) => existsSync(path));
-  if (!chrt || !tid || !/^\d+$/.test(tid)) return Promise.resolve();
+  const chrt = paths.find((path) => path.startsWith('/') && existsSync(path));
+  if (!chrt || !tid || !/^\d+$/.test(tid)) return Promise.resolve(false);
   return new Promise((resolve) => {
-    execFile(chrt, ['-i', '-p', '0', tid], { timeout: 5_000 }, () => resolve());
+    execFile(chrt, ['-i', '-p', '0', tid], { timeout: 5_000 }, (err) => resolve(err === null));
   });
 }
 
-const { backend: choice, seed, priority } = workerData as { backend: BackendName; seed: Uint8Array; priority: WorkerPriority };
+const { backend: choice, seed, priority, chrtPaths } = workerData as { backend: BackendName; seed: Uint8Array; priority: WorkerPriority; chrtPaths?: string[] };
 
 if (process.platform === 'linux') {
   try {
@@ -67,7 +70,7 @@ const backend = selectBackend(choice);
 const key = compositeKeygen(backend, seed);
 seed.fill(0);
 // After the seed is wiped (chrt may take up to its timeout), before the pool is told we are ready.
-if (process.platform === 'linux' && priority === 'idle') await idlePolicy();
+const idle = process.platform === 'linux' && priority === 'idle' ? await idlePolicy(chrtPaths ?? CHRT) : false;
 
 function compute(request: CryptoRequest): CryptoResult {
   if (request.op === 'encapsulate') return { op: 'encapsulate', ...backend.xwing.encapsulate(request.publicKey, request.randomness) };
@@ -82,4 +85,5 @@ parentPort!.on('message', ({ id, request }: { id: number; request: CryptoRequest
     parentPort!.postMessage({ id, error });
   }
 });
-parentPort!.postMessage({ ready: true });
+// `idle`: this thread runs SCHED_IDLE (the pool keeps its starvation guard's reserve only then).
+parentPort!.postMessage({ ready: true, idle });

@@ -289,6 +289,22 @@ describe("CryptoPool: the starvation guard of workerPriority 'idle'", () => {
     expect(low.stats).toMatchObject({ threads: 2, reserve: 0, reserved: 0, late: 0 });
   });
 
+  it.runIf(linux)("'idle' on a host where chrt is missing: the workers keep nice +10, and no reserve is kept (no idle thread holding a copy of the key); chrtPaths must be absolute", async () => {
+    const main = threads().get(String(process.pid))!.nice;
+    const before = threads();
+    const p = await pool({ workers: 2, workerPriority: 'idle', chrtPaths: ['/nonexistent/pqmcp-test/chrt'] });
+    for (let i = 0; i < 4; i++) await p.run('s', encapsulate());
+    expect(p.stats).toMatchObject({ threads: 2, reserve: 0, reserved: 0, late: 0 });
+    // The reserve was started with the others (a third thread at nice +10) and stopped once
+    // no worker got SCHED_IDLE: two remain. (Other new threads of the process, libuv's or
+    // V8's, keep the main thread's nice value.)
+    const workerThreads = () => [...threads()].filter(([tid, t]) => !before.has(tid) && t.nice === Math.min(19, main + 10)).map(([, t]) => t);
+    await waitFor(() => workerThreads().length === 2, 10_000, 'the unneeded reserve thread gone');
+    expect(workerThreads().every((t) => t.policy === 0)).toBe(true);
+    expect([...threads()].filter(([tid, t]) => !before.has(tid) && t.policy === 5)).toEqual([]);
+    await expect(pool({ workers: 1, workerPriority: 'idle', chrtPaths: ['chrt'] })).rejects.toThrow('chrtPaths must be absolute paths');
+  });
+
   it.runIf(linux && chrt)("the default: 'idle' (with the reserve) with native ML-KEM and ML-DSA, 'low' with the portable ones", async () => {
     const count = (pid: string) => [...threads()].filter(([tid, t]) => tid !== pid && t.policy === 5).length;
     const pid = String(process.pid);
