@@ -382,7 +382,8 @@ export class CryptoPool {
 
   /** Late jobs (with an idle worker for more than guardMs) go to the reserve, and the pool counts as starved for GUARD_LINGER_MS. */
   private checkLate(): void {
-    if (this.closed) return;
+    // Without a reserve (it died) nothing would take a rescue: none is queued, no timer re-armed.
+    if (this.closed || this.reserve === undefined) return;
     const now = this.now();
     // A worker still on a job the reserve answered is starved too: the pool stays starved
     // (the reserve serves the queue) until every idle worker is back or GUARD_LINGER_MS after.
@@ -478,6 +479,9 @@ export class CryptoPool {
         // No reserve now: late jobs stay with their workers (as without the guard).
         this.reserve = undefined;
         this.rescues.length = 0;
+        this.inFlight.clear();
+        clearTimeout(this.guardTimer);
+        this.guardTimer = undefined;
       } else if (!this.closed) this.add(this.inlineRunner());
       this.pump();
     };
