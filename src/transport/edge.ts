@@ -46,7 +46,7 @@ import { CryptoPool, type CryptoPoolStats } from './crypto-pool.js';
 import { unref, type Timer } from './timers.js';
 import { SourceRates } from './rate.js';
 import { RATE_ANSWER, Refusals } from './refusals.js';
-import { answerAndClose } from './http-answer.js';
+import { answerAndClose, destroySocket } from './http-answer.js';
 import { ProxyFront, UpgradeTimeoutError } from './proxy-front.js';
 import { PreUpgrade, type Report } from './pre-upgrade.js';
 
@@ -301,7 +301,7 @@ export class Edge {
     this.preUpgrade.upgraded(socket);
     // No HTTP server ever sees it (direct: `acceptDirect` returns false; with PROXY
     // protocol the front keeps it): nothing parses it, nothing answers it but this.
-    socket.on('error', destroyOnError);
+    socket.on('error', destroySocket);
     answerAndClose(socket, RATE_ANSWER);
     report(new AcceptRateError(), address);
     return false;
@@ -423,9 +423,4 @@ function connectionRates(rate: number | undefined): SourceRates {
   const r = rate ?? EDGE_DEFAULTS.connectionRatePerSource;
   if (!Number.isInteger(r) || r < 0) throw new InvalidArgumentError('connectionRatePerSource must be an integer >= 0');
   return new SourceRates({ rate: r, burst: Math.max(1, r * CONNECTION_BURST_SECONDS) }, 'connectionRatePerSource');
-}
-
-/** A refused connection's error listener: a module function, so a refusal allocates no closure. */
-function destroyOnError(this: Duplex): void {
-  this.destroy();
 }

@@ -41,3 +41,12 @@ export function answerAndClose(socket: Duplex, answer: string): void {
   socket.once('finish', () => socket.destroy());
   socket.end(answer);
 }
+
+/**
+ * A raw socket's error listener (`socket.on('error', destroySocket)`): a function of the
+ * module, not a closure, so it allocates nothing per connection and keeps nothing of the
+ * upgrade (the request, its headers) reachable while a session lives.
+ */
+export function destroySocket(this: Duplex): void {
+  this.destroy();
+}

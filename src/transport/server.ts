@@ -79,7 +79,7 @@ import { ReceiveBudget } from './receive-budget.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import type { GuardOptions } from './session-guard.js';
 import { Edge } from './edge.js';
-import { answerAndClose, httpAnswer } from './http-answer.js';
+import { answerAndClose, destroySocket, httpAnswer } from './http-answer.js';
 import type { EdgeOptions } from './edge.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 import type { MessageHook } from './message-hooks.js';
@@ -542,14 +542,6 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       // A throwing listener must not break the server.
     }
   }
-}
-
-/**
- * A socket's error listener for its whole life: a function of the module, not a closure, so
- * it keeps nothing of the upgrade (the request, its headers) reachable while the session lives.
- */
-function destroySocket(this: Duplex): void {
-  this.destroy();
 }
 
 function pathname(url: string | undefined): string {
