@@ -163,11 +163,12 @@ function parseV1(data: Uint8Array): ProxyHeader | undefined {
   for (let i = 0; i < limit; i++) {
     const b = data[i]!;
     if (b === CR) {
-      if (i + 1 < data.length && data[i + 1] !== LF) throw new ProxyProtocolError('malformed', 'PROXY v1 line has a CR without LF');
-      if (i + 1 < limit) {
-        end = i;
-        break;
-      }
+      // Its LF must fall within the first MAX_V1_HEADER bytes: a CR at the last of them is
+      // a line too long whatever follows (and however the bytes arrived), not a bare CR.
+      if (i + 1 >= limit) break;
+      if (data[i + 1] !== LF) throw new ProxyProtocolError('malformed', 'PROXY v1 line has a CR without LF');
+      end = i;
+      break;
     } else if (b === LF) {
       throw new ProxyProtocolError('malformed', 'PROXY v1 line has an LF without CR');
     } else if (b < 0x20 || b > 0x7e) {

@@ -89,6 +89,15 @@ describe('parseProxyHeader: version 1', () => {
     expect(reason(() => parseProxyHeader(bytes(`PROXY UNKNOWN ${'f'.repeat(200)}`)))).toBe('too-long');
   });
 
+  it('a CR at the 107th byte is a line too long whatever follows, whole or in pieces (found by fuzzing)', () => {
+    const line = bytes(`PROXY UNKNOWN ${'f'.repeat(MAX_V1_HEADER - 15)}\r.more`);
+    expect(line[MAX_V1_HEADER - 1]).toBe(0x0d);
+    expect(reason(() => parseProxyHeader(line))).toBe('too-long');
+    expect(reason(() => parseProxyHeader(line.subarray(0, MAX_V1_HEADER)))).toBe('too-long');
+    // One byte earlier the CR has room for its LF, so a bare CR is malformed.
+    expect(reason(() => parseProxyHeader(bytes(`PROXY UNKNOWN ${'f'.repeat(MAX_V1_HEADER - 16)}\r.more`)))).toBe('malformed');
+  });
+
   it('refuses as soon as the bytes cannot start a header: one byte of HTTP is enough', () => {
     expect(reason(() => parseProxyHeader(bytes('G')))).toBe('malformed');
     expect(reason(() => parseProxyHeader(bytes('PROXX')))).toBe('malformed');
