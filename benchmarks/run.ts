@@ -7,7 +7,7 @@
  *   npm run bench:ci              short run; compares ratios with benchmarks/baseline.json,
  *                                 prints PASS/FAIL per gate, exits 1 on a regression
  *   npm run bench:ci -- --update-baseline --repeat 3   record this runtime's CI baseline
- *                                 (median of 3 runs)
+ *                                 (median of 3 runs; with --suites, only those suites' gates)
  *   npm run bench -- --smoke --out <dir>    tiny counts, everything written to <dir>
  *
  * Options: --suites handshake,throughput,mcp,memory,browser,flood   --out <dir>   --no-docs
@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCertificates } from './lib/certs.js';
 import type { Certificates } from './lib/certs.js';
-import { GATES, NOISY_TOLERANCE, REMEASURES, TOLERANCE, better, formatOutcomes, judge } from './lib/ci.js';
+import { GATES, NOISY_TOLERANCE, REMEASURES, TOLERANCE, better, formatOutcomes, judge, updatedBaseline } from './lib/ci.js';
 import type { BaselineFile, Gate } from './lib/ci.js';
 import type { Mode, SuiteContext } from './lib/context.js';
 import { bufferutilInstalled, runtimeInfo, runtimeKey } from './lib/env.js';
@@ -295,7 +295,7 @@ async function main(): Promise<number> {
     log(formatOutcomes(outcomes));
     if (args.updateBaseline) {
       baseline.about ||= 'CI baselines: ratios from `npm run bench:ci -- --update-baseline --repeat 3` (median of 3 runs), one entry per runtime. Gates and tolerances: benchmarks/lib/ci.ts; docs/benchmarks.md, "CI".';
-      baseline.runtimes[key] = { node: process.version, recordedAt: new Date().toISOString(), ratios: Object.fromEntries(gates.flatMap((g) => (results.ratios[g.key] === undefined ? [] : [[g.key, results.ratios[g.key]!]]))) };
+      baseline.runtimes[key] = { node: process.version, recordedAt: new Date().toISOString(), ratios: updatedBaseline(base, gates, results.ratios) };
       writeFileSync(baselinePath, JSON.stringify(baseline, null, 2) + '\n');
       log(`baseline for ${key} written to benchmarks/baseline.json`);
       return results.errors.length ? 1 : 0;

@@ -85,6 +85,20 @@ export function better(gate: Gate, a: number | undefined, b: number | undefined)
   return gate.better === 'lower' ? Math.min(a, b) : Math.max(a, b);
 }
 
+/**
+ * A runtime's new baseline ratios: the gates of the suites just measured take the new
+ * values, every other gate keeps its old one (`--suites throughput --update-baseline`
+ * leaves the handshake and MCP baselines alone). Keys that are no longer gates are dropped.
+ */
+export function updatedBaseline(old: Record<string, number>, measured: Gate[], ratios: Record<string, number | undefined>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const g of GATES) {
+    const value = measured.some((m) => m.key === g.key) ? ratios[g.key] : old[g.key];
+    if (value !== undefined) out[g.key] = value;
+  }
+  return out;
+}
+
 export function formatOutcomes(outcomes: GateOutcome[]): string {
   const w = Math.max(...outcomes.map((o) => o.gate.key.length));
   const n = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(3));

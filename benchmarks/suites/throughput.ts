@@ -70,7 +70,7 @@ const MiB = 1024 * 1024;
 
 const PLANS: Record<SuiteContext['mode'], Plan> = {
   full: { rounds: 5, minBytes: 48 * MiB, targetMs: 300, pingTargetMs: 150, minCount: 8, maxCount: 30_000, maxPings: 3000, timeoutMs: 60_000 },
-  ci: { rounds: 5, minBytes: 24 * MiB, targetMs: 150, pingTargetMs: 80, minCount: 8, maxCount: 20_000, maxPings: 1500, timeoutMs: 60_000 },
+  ci: { rounds: 5, minBytes: 96 * MiB, targetMs: 150, pingTargetMs: 80, minCount: 8, maxCount: 100_000, maxPings: 1500, timeoutMs: 60_000 },
   smoke: { rounds: 1, minBytes: 0, targetMs: 10, pingTargetMs: 5, minCount: 2, maxCount: 50, maxPings: 5, timeoutMs: 20_000 },
 };
 

@@ -4,11 +4,29 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { GATES, NOISY_TOLERANCE, TOLERANCE, better, judge } from '../../benchmarks/lib/ci.js';
+import { GATES, NOISY_TOLERANCE, TOLERANCE, better, judge, updatedBaseline } from '../../benchmarks/lib/ci.js';
 import type { BaselineFile, Gate } from '../../benchmarks/lib/ci.js';
 
 const lower: Gate = { key: 'x.cpu', better: 'lower', tolerance: 0.35, suite: 'throughput' };
 const higher: Gate = { key: 'x.rate', better: 'higher', tolerance: 0.35, suite: 'mcp' };
+
+describe('updatedBaseline', () => {
+  const throughputGates = GATES.filter((g) => g.suite === 'throughput');
+  const old: Record<string, number> = { ...Object.fromEntries(GATES.map((g, i) => [g.key, i + 1])), 'no.longer.a.gate': 9 };
+
+  it('replaces the measured suites\' gates and keeps the others', () => {
+    const ratios = Object.fromEntries(throughputGates.map((g) => [g.key, 0.5]));
+    const next = updatedBaseline(old, throughputGates, { ...ratios, 'handshake.cpu.pqmcp-native/wss': 99 });
+    for (const g of GATES) expect(next[g.key], g.key).toBe(g.suite === 'throughput' ? 0.5 : old[g.key]);
+    expect(next).not.toHaveProperty('no.longer.a.gate');
+  });
+
+  it('a measured gate without a value is left out rather than kept stale', () => {
+    const next = updatedBaseline(old, throughputGates, {});
+    for (const g of throughputGates) expect(next).not.toHaveProperty(g.key);
+    expect(Object.keys(next)).toHaveLength(GATES.length - throughputGates.length);
+  });
+});
 
 describe('judge', () => {
   it('lower is better: fails only above baseline x (1 + tolerance)', () => {
