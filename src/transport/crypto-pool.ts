@@ -44,8 +44,11 @@
  *   other is dropped), and the pool is starved: the reserve alone serves the queue (a job
  *   given to a starved idle worker would be late in its turn) until no idle worker has
  *   been on one job for longer than `guardMs` (its own copy included) for
- *   `GUARD_LINGER_MS`; then the idle workers serve again, and if they still starve, the
- *   next late job costs one handshake up to `guardMs` more. The bounds stay as they are: the reserve is one more
+ *   `guardLingerMs` (GUARD_LINGER_MS, 1 s); then the idle workers serve again, and if
+ *   they still starve, the next late job costs one handshake up to `guardMs` more. (Both
+ *   are pool options, not listener ones: a linger of 250 ms, and that with a bound of
+ *   20 ms, were tried against the defaults under floods on Node 24 and were not better:
+ *   docs/benchmarks.md, "Floods".) The bounds stay as they are: the reserve is one more
  *   runner behind the same rate and queue, one job at a time; no job goes to the event
  *   loop because of the guard (the inline lane keeps its own conditions and budget).
  *
@@ -75,7 +78,7 @@ const USAGE_MS = 1_000;
 const MAX_USAGE_SOURCES = 4096;
 /** The starvation guard's default bound on a job's time with an idle worker: native jobs (~0.2-1 ms), portable ones (~23 ms on Node 20). */
 export const GUARD_MS = { native: 100, portable: 250 } as const;
-/** How long the reserve keeps serving the queue after the last late job was seen. */
+/** How long the reserve alone keeps serving the queue after an idle worker was last seen late (default of `guardLingerMs`). */
 export const GUARD_LINGER_MS = 1_000;
 
 export interface CryptoPoolOptions {
@@ -95,6 +98,8 @@ export interface CryptoPoolOptions {
   workerPriority?: WorkerPriority;
   /** 'idle': a job with an idle worker longer than this (ms) starts the reserve's rescue (default GUARD_MS by backend). */
   guardMs?: number;
+  /** 'idle': how long (ms) the reserve alone keeps serving the queue after an idle worker was last seen late (default GUARD_LINGER_MS). */
+  guardLingerMs?: number;
   /** Where the workers look for `chrt` (absolute paths only; default crypto-worker.ts's fixed list). For tests of a host without it. */
   chrtPaths?: readonly string[];
 }
@@ -160,6 +165,7 @@ export class CryptoPool {
   private readonly inFlight = new Map<Runner, { job: Job; since: number }>();
   private readonly rescues: Job[] = [];
   private readonly guardMs: number;
+  private readonly lingerMs: number;
   private starvedUntil = Number.NEGATIVE_INFINITY;
   private guardTimer: NodeJS.Timeout | undefined;
   private reserved = 0;
@@ -178,6 +184,7 @@ export class CryptoPool {
     const native = nativeJobs(backend);
     this.inlineBudget = perSecond > 0 && native ? new TokenBucket(perSecond, perSecond, this.now()) : undefined;
     this.guardMs = options.guardMs ?? (native ? GUARD_MS.native : GUARD_MS.portable);
+    this.lingerMs = options.guardLingerMs ?? GUARD_LINGER_MS;
   }
 
   /**
@@ -195,6 +202,8 @@ export class CryptoPool {
     if (priority !== 'idle' && priority !== 'low') throw new InvalidArgumentError("cryptoWorkerPriority must be 'idle' or 'low'");
     const guard = options.guardMs;
     if (guard !== undefined && !(Number.isFinite(guard) && guard >= 1)) throw new InvalidArgumentError('guardMs must be a number >= 1');
+    const linger = options.guardLingerMs;
+    if (linger !== undefined && !(Number.isFinite(linger) && linger >= 0)) throw new InvalidArgumentError('guardLingerMs must be a number >= 0');
     const chrt = options.chrtPaths;
     if (chrt !== undefined && !chrt.every((path) => typeof path === 'string' && path.startsWith('/'))) throw new InvalidArgumentError('chrtPaths must be absolute paths');
     const pool = new CryptoPool(backend, key, options);
@@ -380,16 +389,16 @@ export class CryptoPool {
     this.guardTimer.unref();
   }
 
-  /** Late jobs (with an idle worker for more than guardMs) go to the reserve, and the pool counts as starved for GUARD_LINGER_MS. */
+  /** Late jobs (with an idle worker for more than guardMs) go to the reserve, and the pool counts as starved for guardLingerMs. */
   private checkLate(): void {
     // Without a reserve (it died) nothing would take a rescue: none is queued, no timer re-armed.
     if (this.closed || this.reserve === undefined) return;
     const now = this.now();
     // A worker still on a job the reserve answered is starved too: the pool stays starved
-    // (the reserve serves the queue) until every idle worker is back or GUARD_LINGER_MS after.
+    // (the reserve serves the queue) until every idle worker is back or guardLingerMs after.
     for (const { job, since } of this.inFlight.values()) {
       if (now - since <= this.guardMs) continue;
-      this.starvedUntil = now + GUARD_LINGER_MS;
+      this.starvedUntil = now + this.lingerMs;
       if (job.rescued || job.done) continue;
       job.rescued = true;
       this.late++;

@@ -256,6 +256,9 @@ describe('CryptoPool', () => {
     await expect(CryptoPool.start(backend, 'native', key(), { workers: -1, maxQueue: 1, ratePerSource: 0 })).rejects.toThrow(InvalidArgumentError);
     await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 0, ratePerSource: 0 })).rejects.toThrow(/maxCryptoQueue/);
     await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 1, ratePerSource: 0, workerPriority: 'lowest' as 'low' })).rejects.toThrow(/cryptoWorkerPriority/);
+    await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 1, ratePerSource: 0, guardMs: 0 })).rejects.toThrow('guardMs must be a number >= 1');
+    await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 1, ratePerSource: 0, guardLingerMs: -1 })).rejects.toThrow('guardLingerMs must be a number >= 0');
+    await expect(CryptoPool.start(backend, 'native', key(), { workers: 0, maxQueue: 1, ratePerSource: 0, guardLingerMs: Number.NaN })).rejects.toThrow('guardLingerMs must be a number >= 0');
   });
 });
 
@@ -325,12 +328,16 @@ describe("CryptoPool: the starvation guard of workerPriority 'idle'", () => {
   // pinned to CPU 0 (SCHED_IDLE then gets ~0.3 % of it); a portable signature (many ms of
   // CPU) cannot finish there. The clock the guard reads is injected: nothing is late until
   // it passes guardMs, then the reserve (not pinned) answers.
-  it.runIf(linux && chrt && taskset)('a job with a starved idle worker is late only after guardMs (injected clock); then the reserve computes it, and serves the queue while the pool is starved', async () => {
+  // Run with the default linger (GUARD_LINGER_MS) and with guardLingerMs 300: the reserve
+  // serves until the linger has passed after the last late sighting (at the injected clock
+  // 201), and not after.
+  it.runIf(linux && chrt && taskset).each([{ linger: undefined }, { linger: 300 }])('a job with a starved idle worker is late only after guardMs (injected clock); then the reserve computes it, and serves the queue while the pool is starved (guardLingerMs $linger)', async ({ linger }) => {
     const noble = createNobleBackend();
     const nobleKey = compositeKeygen(noble, new Uint8Array(64).fill(5));
     let now = 0;
     const before = threads();
-    const p = await CryptoPool.start(noble, 'noble', nobleKey, { workers: 1, maxQueue: 64, ratePerSource: 0, workerPriority: 'idle', guardMs: 200, now: () => now });
+    const lingerMs = linger ?? GUARD_LINGER_MS;
+    const p = await CryptoPool.start(noble, 'noble', nobleKey, { workers: 1, maxQueue: 64, ratePerSource: 0, workerPriority: 'idle', guardMs: 200, ...(linger !== undefined ? { guardLingerMs: linger } : {}), now: () => now });
     pools.push(p);
     const idleTids = [...threads()].filter(([tid, t]) => !before.has(tid) && t.policy === 5).map(([tid]) => tid);
     expect(idleTids).toHaveLength(1);
@@ -362,15 +369,20 @@ describe("CryptoPool: the starvation guard of workerPriority 'idle'", () => {
       // Starved (the idle worker still holds its copy): new handshakes go to the reserve.
       await expect(p.run('t', { op: 'encapsulate', publicKey: noble.xwing.keygen(new Uint8Array(32).fill(1)).publicKey })).resolves.toMatchObject({ op: 'encapsulate' });
       expect(p.stats.reserved).toBe(2);
-      // The idle worker free again, and GUARD_LINGER_MS later: the idle worker serves, the reserve waits.
+      // The idle worker free again: within the linger the reserve still serves; past it the
+      // idle worker serves, the reserve waits.
       Atomics.store(stop, 0, 1);
       // It finishes its copy (dropped) once the spinners stopped; SCHED_IDLE, on a CPU other
       // test files may keep busy, so this can take seconds: wait for it, not for a fixed time.
       expect(p.stats.busy).toBe(1);
       await waitFor(() => p.stats.busy === 0, 45_000, 'the idle worker back from its copy');
-      now += GUARD_LINGER_MS + 1;
+      // Every check of the guard while the copy was out saw it late at the clock 201.
+      now = 201 + lingerMs - 1;
       await expect(p.run('u', { op: 'encapsulate', publicKey: noble.xwing.keygen(new Uint8Array(32).fill(2)).publicKey })).resolves.toMatchObject({ op: 'encapsulate' });
-      expect(p.stats).toMatchObject({ late: 1, reserved: 2 });
+      expect(p.stats).toMatchObject({ late: 1, reserved: 3 });
+      now = 201 + lingerMs + 1;
+      await expect(p.run('v', { op: 'encapsulate', publicKey: noble.xwing.keygen(new Uint8Array(32).fill(3)).publicKey })).resolves.toMatchObject({ op: 'encapsulate' });
+      expect(p.stats).toMatchObject({ late: 1, reserved: 3 });
     } finally {
       Atomics.store(stop, 0, 1);
       await Promise.all(spinners.map((s) => s.terminate()));
