@@ -1,8 +1,8 @@
 /**
- * One flood against two settings of the edge listener, interleaved in one run: A and B are
- * two server processes (benchmarks/server.ts, endpoint mcp-pqmcp-edge with the given
+ * One flood against two (or, with --c, three) settings of the edge listener, interleaved in one run: A and B (and C) are
+ * server processes (benchmarks/server.ts, endpoint mcp-pqmcp-edge with the given
  * options over the defaults), the flooder (flooder.ts) attacks one at a time, and each
- * round measures A idle, A flooded, B idle, B flooded (the order alternates per round), so
+ * round measures A idle, A flooded, B idle, B flooded (the order turns each round), so
  * that the machine's drifting load falls on both alike. Reports, per setting, the honest
  * handshake and `tools/call` p99 under the flood as ratios to its own idle phases, and the
  * server's CPU time during the flood phases, and its crypto pool's counters at the end
@@ -32,11 +32,11 @@ if (!scenario) throw new Error(`unknown flood; one of ${SCENARIOS.map((s) => s.n
 const rounds = Number(arg('rounds', '3'));
 const handshakesPerPhase = Number(arg('handshakes', '6'));
 const callMs = Number(arg('call-ms', '1000'));
-const settings = { A: parse(arg('a', '{}')), B: parse(arg('b', '{}')) };
+const settings: Record<string, Record<string, unknown>> = { A: parse(arg('a', '{}')), B: parse(arg('b', '{}')), ...(process.argv.includes('--c') ? { C: parse(arg('c', '{}')) } : {}) };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Side {
-  name: 'A' | 'B';
+  name: string;
   server: ServerProcess;
   url: string;
   agent: HonestAgent;
@@ -50,7 +50,7 @@ const ctx: SuiteContext = { mode: 'full', fixture: makePqmcpFixture() };
 const flooder = await spawnWorker('flooder.ts');
 const sides: Side[] = [];
 try {
-  for (const name of ['A', 'B'] as const) {
+  for (const name of Object.keys(settings)) {
     const server = await startServer(ctx, ['mcp-pqmcp-edge'], { edgeOptions: settings[name] });
     const url = `ws://127.0.0.1:${server.ports['mcp-pqmcp-edge']}/`;
     const agent = honestAgent(ctx, url);
@@ -61,7 +61,8 @@ try {
   }
   const load0 = loadavg()[0]!;
   for (let round = 0; round < rounds; round++) {
-    for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+    // The order turns each round (A B C, B C A, ...; with two: A B, B A).
+    for (const side of sides.map((_, i) => sides[(i + round) % sides.length]!)) {
       side.idle.hs.push(...(await side.agent.handshakes(handshakesPerPhase)).ms);
       side.idle.calls.push(...(await side.agent.calls(side.established, callMs)));
       await flooder.request('start', { url: side.url, kind: scenario.kind, sources: loopbackSources(scenario.sources), connections: scenario.connections, hellos: side.hellos, maxOpened: 50_000, fixture: ctx.fixture });
