@@ -377,3 +377,46 @@ describe("CryptoPool: the starvation guard of workerPriority 'idle'", () => {
     }
   });
 });
+
+// --- review 7: what the worker threads leave behind, and every job settled ---
+describe('CryptoPool: secrets left in the workers, jobs in flight at close (review 7)', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it("a worker thread wipes its own copy of an encapsulation's shared secret once posted (the main thread wipes the copy it got where it uses it)", async () => {
+    // The real crypto-worker module in a real thread; the probe beside it only keeps the
+    // results the worker posted and, asked, says what their shared secrets hold now.
+    const workerUrl = new URL('../../src/transport/crypto-worker.ts', import.meta.url).href;
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      const post = parentPort.postMessage.bind(parentPort);
+      const sent = [];
+      parentPort.postMessage = (m, transfer) => { post(m, transfer); if (m && m.result) sent.push(m.result); };
+      parentPort.on('message', (m) => { if (m && m.probe) post({ probe: sent.map((r) => Array.from(r.sharedSecret)) }); });
+      import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(workerUrl)}); });`;
+    const worker = new Worker(code, { eval: true, workerData: { backend: 'native', seed: key().seed.slice(), priority: 'low' } });
+    const message = <T>(match: (m: Record<string, unknown>) => boolean): Promise<T> =>
+      new Promise((resolve) => {
+        const on = (m: Record<string, unknown>): void => {
+          if (!match(m)) return;
+          worker.off('message', on);
+          resolve(m as T);
+        };
+        worker.on('message', on);
+      });
+    try {
+      await message((m) => m.ready === true);
+      const randomness = new Uint8Array(64).fill(3);
+      const expected = backend.xwing.encapsulate(publicKey, randomness.slice()).sharedSecret;
+      worker.postMessage({ id: 1, request: { op: 'encapsulate', publicKey, randomness } });
+      const answer = await message<{ result: { sharedSecret: Uint8Array } }>((m) => m.id === 1);
+      expect(Buffer.from(answer.result.sharedSecret)).toEqual(Buffer.from(expected));
+      expect(expected.some((b) => b !== 0)).toBe(true);
+      worker.postMessage({ probe: true });
+      const { probe } = await message<{ probe: number[][] }>((m) => m.probe !== undefined);
+      expect(probe).toEqual([new Array<number>(32).fill(0)]);
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+});
