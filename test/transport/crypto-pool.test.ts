@@ -419,4 +419,20 @@ describe('CryptoPool: secrets left in the workers, jobs in flight at close (revi
     }
   });
 
+  it('close() settles a job a worker thread is computing (ClosedError), not only the jobs waiting', async () => {
+    // A portable signature takes many ms: it is still being computed when close() stops its thread.
+    const noble = createNobleBackend();
+    const p = await CryptoPool.start(noble, 'noble', compositeKeygen(noble, new Uint8Array(64).fill(6)), { workers: 1, maxQueue: 4, ratePerSource: 0, workerPriority: 'low' });
+    pools.push(p);
+    const text = new TextEncoder();
+    const job = p.run('s', { op: 'sign', message: text.encode('in flight'), context: text.encode('ctx') }).then(
+      () => 'answered before the thread stopped',
+      (e: unknown) => e,
+    );
+    expect(p.stats).toMatchObject({ threads: 1, busy: 1, queued: 0 }); // with the worker, not waiting
+    await p.close();
+    const outcome = await Promise.race([job, sleep(3_000).then(() => 'never settled')]);
+    expect(outcome).not.toBe('never settled');
+    if (outcome !== 'answered before the thread stopped') expect(outcome).toBeInstanceOf(ClosedError);
+  });
 });
