@@ -366,7 +366,8 @@ describe("CryptoPool: the starvation guard of workerPriority 'idle'", () => {
       Atomics.store(stop, 0, 1);
       // It finishes its copy (dropped) once the spinners stopped; SCHED_IDLE, on a CPU other
       // test files may keep busy, so this can take seconds: wait for it, not for a fixed time.
-      expect(p.stats.busy).toBe(1);
+      // (It may be back already: SCHED_IDLE's share of a contended CPU is small, not nil; a
+      // full-file run on Node 24 at load 3.5 found it back here once in five.)
       await waitFor(() => p.stats.busy === 0, 45_000, 'the idle worker back from its copy');
       now += GUARD_LINGER_MS + 1;
       await expect(p.run('u', { op: 'encapsulate', publicKey: noble.xwing.keygen(new Uint8Array(32).fill(2)).publicKey })).resolves.toMatchObject({ op: 'encapsulate' });
