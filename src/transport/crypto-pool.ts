@@ -56,6 +56,8 @@
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
  *   start all mean inline: the same queue and rate, the work on the event loop (one job per
  *   turn). A worker that dies fails its job (InternalError) and is replaced by inline work.
+ * - close() fails every job not yet answered with ClosedError: those waiting and those the
+ *   worker threads it stops were computing.
  * - Workers get the key seed once (workerData) and re-derive the key pair; requests carry
  *   public inputs only.
  * - From TypeScript sources (tests, tsx) the worker loads crypto-worker.ts through tsx;
@@ -503,7 +505,10 @@ export class CryptoPool {
           worker.postMessage({ id: ++id, request });
         }),
       terminate: async () => {
+        // Its 'exit' finds the runner gone (died() does nothing): the job it computes is failed here.
         this.runners.delete(runner);
+        pending?.reject(new ClosedError('server is closing'));
+        pending = undefined;
         await worker.terminate();
       },
     };

@@ -4,7 +4,8 @@
  *
  * Sharp edges:
  * - Requests carry only public inputs (and, in known-answer tests, explicit randomness);
- *   the key never crosses the thread boundary again.
+ *   the key never crosses the thread boundary again. An encapsulation's shared secret
+ *   crosses it once, as a copy: the worker's own is wiped once posted.
  * - Errors go back as { code, message } of the PqmcpError thrown (the pool rebuilds a typed
  *   error); anything else as ERR_INTERNAL with a constant message.
  * - On Linux the thread lowers its own scheduling priority (nice + WORKER_NICE, at most 19;
@@ -79,7 +80,13 @@ function compute(request: CryptoRequest): CryptoResult {
 
 parentPort!.on('message', ({ id, request }: { id: number; request: CryptoRequest }) => {
   try {
-    parentPort!.postMessage({ id, result: compute(request) });
+    const result = compute(request);
+    try {
+      parentPort!.postMessage({ id, result });
+    } finally {
+      // postMessage sent a copy (the main thread wipes it once used): this one is wiped now.
+      if (result.op === 'encapsulate') result.sharedSecret.fill(0);
+    }
   } catch (err) {
     const error = err instanceof PqmcpError ? { code: err.code, message: err.message } : { code: 'ERR_INTERNAL', message: 'internal error' };
     parentPort!.postMessage({ id, error });

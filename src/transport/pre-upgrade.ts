@@ -19,6 +19,7 @@
  *   pqmcp client retries it as ERR_SERVER_BUSY), then destroyed within `LINGER_MS` if its
  *   peer does not close first; at most `MAX_LINGERING` wait like that at once, any more
  *   are destroyed unanswered, so a fast flood cannot turn evictions into held descriptors.
+ *   `close` destroys them at once.
  *   The HTTP server may go on parsing an evicted connection meanwhile: the listener answers
  *   nothing more on a socket no longer writable (server.ts).
  *   Past its deadline a connection is destroyed without a word. Both are reported.
@@ -64,9 +65,14 @@ interface Entry<T> {
 
 export class PreUpgrade<T> {
   private readonly raw = new Map<Duplex, Entry<T>>();
-  private lingering = 0;
+  /** Evicted connections waiting for their peer to close after the 503 (destroyed by `close`). */
+  private readonly lingering = new Set<Duplex>();
 
-  constructor(private readonly holder: Holder<T>) {}
+  /** `lingerMs`: how long an evicted connection may wait for its peer (tests lengthen it). */
+  constructor(
+    private readonly holder: Holder<T>,
+    private readonly lingerMs = LINGER_MS,
+  ) {}
 
   /** Start accounting `socket` (a new TCP connection); released at `upgraded` or its close. */
   hold(socket: Duplex, account: Account, report: Report): void {
@@ -76,14 +82,14 @@ export class PreUpgrade<T> {
       if (socket.destroyed) return;
       // Evicted for a newer connection: say so in HTTP (503), which the pqmcp client takes
       // as ERR_SERVER_BUSY and retries; anything else is closed without a word.
-      if (error instanceof ServerBusyError && !socket.writableEnded && this.lingering < MAX_LINGERING) {
-        this.lingering++;
+      if (error instanceof ServerBusyError && !socket.writableEnded && this.lingering.size < MAX_LINGERING) {
+        this.lingering.add(socket);
         // A fixed timer, not an idle timeout: bytes the peer goes on sending (a request
         // trickled a byte at a time) must not keep a connection that holds no slot.
-        const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+        const timer = setTimeout(() => socket.destroy(), this.lingerMs);
         timer.unref();
         socket.once('close', () => {
-          this.lingering--;
+          this.lingering.delete(socket);
           clearTimeout(timer);
         });
         socket.end(BUSY_ANSWER);
@@ -121,9 +127,13 @@ export class PreUpgrade<T> {
     this.release(socket);
   }
 
-  /** Destroy every connection not yet upgraded (the listener is closing). */
+  /**
+   * Destroy every connection not yet upgraded, and the evicted ones still lingering (the
+   * listener is closing: its close waits for every socket it accepted, and the HTTP server
+   * behind a TCP front never listened, so its own closeAllConnections does not reach them).
+   */
   close(): void {
-    for (const socket of [...this.raw.keys()]) socket.destroy();
+    for (const socket of [...this.raw.keys(), ...this.lingering]) socket.destroy();
   }
 
   private take(account: Account, fail: (error: PqmcpError) => void): T {

@@ -9,9 +9,10 @@
  * answered and closed; a listener attached to the caller's server leaves that phase to it.
  */
 import { createServer } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ServerBusyError } from '../../src/errors.js';
+import { HandshakeTimeoutError, ServerBusyError, type PqmcpError } from '../../src/errors.js';
+import { PreUpgrade } from '../../src/transport/pre-upgrade.js';
 import { SUBPROTOCOL } from '../../src/transport/index.js';
 import type { PqmcpServer, PqmcpServerOptions } from '../../src/transport/index.js';
 import { Cleanup, connectClient, waitFor } from '../helpers/mcp.js';
@@ -148,5 +149,58 @@ describe('before the upgrade request: every TCP connection holds a slot (real so
     const { client } = await connectClient(cleanup, p.server.url, { backend: 'native', webSocketOptions: { localAddress: '127.0.0.82' } });
     expect(p.sessions.at(-1)!.remoteAddress).toBe('127.0.0.82');
     await client.close();
+  });
+});
+
+describe('PreUpgrade.close (real sockets, its own TCP server)', { timeout: 15_000 }, () => {
+  it('destroys the evicted connections still lingering after their 503, so the listener can close at once', async () => {
+    // A holder that only records: the test evicts by calling the abort it was given.
+    const aborts: ((error: PqmcpError) => void)[] = [];
+    let released = 0;
+    // A linger far longer than the test: only close() can end these connections in time.
+    const pre = new PreUpgrade<number>(
+      {
+        hold: (_address, abort) => aborts.push(abort),
+        release: () => void released++,
+      },
+      60_000,
+    );
+    const reports: PqmcpError[] = [];
+    const tcp = createTcpServer({ allowHalfOpen: true }, (socket) => {
+      socket.on('error', () => {});
+      pre.hold(socket, { address: socket.remoteAddress, deadlineMs: 60_000, timeout: () => new HandshakeTimeoutError(60_000) }, (error) => reports.push(error));
+    });
+    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+    const port = (tcp.address() as { port: number }).port;
+    // The peers keep their side open after the server's FIN (allowHalfOpen), as a slow or
+    // hostile client would.
+    const peers = await Promise.all(
+      [0, 1, 2].map(
+        () =>
+          new Promise<Socket>((resolve) => {
+            const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => resolve(s));
+            s.on('error', () => {});
+          }),
+      ),
+    );
+    await waitFor(() => aborts.length === 3, 5_000, 'three connections held');
+    const answers = peers.map(
+      (s) =>
+        new Promise<string>((resolve) => {
+          let got = '';
+          s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+          s.once('end', () => resolve(got));
+        }),
+    );
+    for (const abort of aborts) abort(new ServerBusyError('evicted'));
+    for (const answer of answers) expect(await answer).toMatch(/^HTTP\/1\.1 503 /);
+    expect(reports.map((e) => e.code)).toEqual(Array(3).fill('ERR_SERVER_BUSY'));
+    expect(released).toBe(3);
+    // The server's close waits for every accepted socket: before the fix the lingering
+    // ones held it for lingerMs (60 s here).
+    const closedServer = new Promise<void>((r) => tcp.close(() => r()));
+    pre.close();
+    await closedServer;
+    for (const s of peers) s.destroy();
   });
 });
