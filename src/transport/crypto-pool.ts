@@ -24,6 +24,11 @@
  *   machine's idle core and CPU on both threads (docs/benchmarks.md, issue 12). That budget
  *   bounds the event loop's share of handshake crypto; a pool that is busy, or a flood that
  *   spends the budget, goes to the workers as before. Rate and queue apply to it alike.
+ *   Only a quiet pool inlines: after any job found it busy (a worker computing, a job
+ *   waiting or on the event loop) or was refused, nothing is inlined for `INLINE_QUIET_MS`,
+ *   so under a flood, whose jobs keep finding it busy, the lane stays shut instead of
+ *   taking the brief idle moments between flood jobs (each inlined job is ~0.1-0.5 ms in
+ *   which an established session's messages wait: docs/benchmarks.md, "Floods").
  *   Only with native ML-KEM and ML-DSA (Node >= 24.7): the portable ones take many ms a job.
  *
  * - Worker threads run below the event loop (Linux): SCHED_IDLE (`workerPriority: 'idle'`,
@@ -82,6 +87,8 @@ const MAX_USAGE_SOURCES = 4096;
 export const GUARD_MS = { native: 100, portable: 250 } as const;
 /** How long the reserve alone keeps serving the queue after an idle worker was last seen late (default of `guardLingerMs`). */
 export const GUARD_LINGER_MS = 1_000;
+/** inlineWhenIdle: how long after the pool was last found busy (or refused a job) nothing is inlined. */
+export const INLINE_QUIET_MS = 1_000;
 
 export interface CryptoPoolOptions {
   /** Worker threads; 0 runs the work on the event loop (still queued and rate-capped). */
@@ -161,6 +168,8 @@ export class CryptoPool {
   private readonly inlineBudget: TokenBucket | undefined;
   private inlineBusy = false;
   private inlined = 0;
+  /** When a job last found the pool busy or was refused (inlineWhenIdle waits INLINE_QUIET_MS after it). */
+  private pressureAt = Number.NEGATIVE_INFINITY;
   /** The starvation guard ('idle' workers): the reserve ('low'), the idle workers' jobs in flight, late jobs to rescue. */
   private reserve: Runner | undefined;
   private readonly idleWorkers = new Set<Runner>();
@@ -234,6 +243,7 @@ export class CryptoPool {
     if (this.closed) return Promise.reject(new ClosedError('server is closing'));
     return new Promise<CryptoResult>((resolve, reject) => {
       const job: Job = { source, request, resolve, reject };
+      if (this.inlineBudget && !this.quiet()) this.pressureAt = this.now();
       if (request.op === 'sign') this.continuations.push(job);
       else if (!this.admit(job)) return;
       this.pump();
@@ -274,6 +284,7 @@ export class CryptoPool {
 
   private refuse(job: Job, message: string): false {
     this.refused++;
+    this.pressureAt = this.now();
     job.reject(new ServerBusyError(message));
     return false;
   }
@@ -410,11 +421,17 @@ export class CryptoPool {
     this.pump();
   }
 
-  /** inlineWhenIdle: worker threads, every one idle, nothing else waiting, the inline lane free, and a token. */
+  /** No worker computing, nothing waiting, nothing on the event loop. */
+  private quiet(): boolean {
+    return !this.inlineBusy && this.idle.length === this.runners.size && this.queued === 0 && this.continuations.length === 0;
+  }
+
+  /** inlineWhenIdle: worker threads, the pool quiet and not busy for INLINE_QUIET_MS, and a token. */
   private mayInline(): boolean {
-    if (!this.inlineBudget || this.inlineBusy || this.threads === 0) return false;
-    if (this.idle.length !== this.runners.size || this.queued > 0 || this.continuations.length > 0) return false;
-    return this.inlineBudget.tryTake(this.now());
+    if (!this.inlineBudget || this.threads === 0 || !this.quiet()) return false;
+    const now = this.now();
+    if (now - this.pressureAt < INLINE_QUIET_MS) return false;
+    return this.inlineBudget.tryTake(now);
   }
 
   /** Run `job` on the event loop on the next turn (the pool was idle: no thread hop). */

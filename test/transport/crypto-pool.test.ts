@@ -12,7 +12,7 @@ import { compositeKeygen, compositeVerify } from '../../src/crypto/composite.js'
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import { ClosedError, InvalidArgumentError, InvalidKeyError, ServerBusyError } from '../../src/errors.js';
 import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
-import { CryptoPool, GUARD_LINGER_MS } from '../../src/transport/crypto-pool.js';
+import { CryptoPool, GUARD_LINGER_MS, INLINE_QUIET_MS } from '../../src/transport/crypto-pool.js';
 import { agent } from '../helpers/identities.js';
 import type { CryptoPoolStats } from '../../src/transport/crypto-pool.js';
 import type { PqmcpServer } from '../../src/transport/server.js';
@@ -208,6 +208,32 @@ describe('CryptoPool', () => {
     const c = p.run('c', encapsulate());
     expect(p.stats).toMatchObject({ inlined: 4, queued: 1, threads: 1 });
     await expect(Promise.all([a, b, c])).resolves.toHaveLength(3);
+  });
+
+  it.runIf(nativePq)('inlineWhenIdle: once a job found the pool busy, or was refused, nothing is inlined for INLINE_QUIET_MS (a flood\'s idle moments stay on the workers)', async () => {
+    let now = 0;
+    const p = await pool({ workers: 1, inlineWhenIdle: 100, ratePerSource: 1, now: () => now });
+    await p.run('a', encapsulate());
+    expect(p.stats.inlined).toBe(1);
+    // Two at once: the second finds the first on the event loop (busy).
+    await Promise.all([p.run('b', encapsulate()), p.run('c', encapsulate())]);
+    expect(p.stats.inlined).toBe(2);
+    // The pool is idle again and has budget, but it was busy a moment ago: the worker serves.
+    now += INLINE_QUIET_MS - 1;
+    await p.run('d', encapsulate());
+    expect(p.stats.inlined).toBe(2);
+    // A quiet second after the last pressure (job 'd' found the pool idle), inline again.
+    now += 1;
+    await p.run('e', encapsulate());
+    expect(p.stats.inlined).toBe(3);
+    // A refusal ('e' again at once, past its rate of one a second) is pressure too.
+    await expect(p.run('e', encapsulate())).rejects.toBeInstanceOf(ServerBusyError);
+    now += INLINE_QUIET_MS - 1;
+    await p.run('f', encapsulate());
+    expect(p.stats.inlined).toBe(3);
+    now += 1;
+    await p.run('g', encapsulate());
+    expect(p.stats).toMatchObject({ inlined: 4, refused: 1 });
   });
 
   it.runIf(nativePq)('inlineWhenIdle: an error on the event loop comes back typed, like a worker\'s; nothing is inlined without worker threads or budget', async () => {
