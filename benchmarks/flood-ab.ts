@@ -1,7 +1,7 @@
 /**
- * One flood against two (or, with --c, three) settings of the edge listener, interleaved in one run: A and B (and C) are
- * server processes (benchmarks/server.ts, endpoint mcp-pqmcp-edge with the given
- * options over the defaults), the flooder (flooder.ts) attacks one at a time, and each
+ * One flood against two (or, with --c, three) settings of the edge listener, interleaved in
+ * one run: A and B (and C) are server processes (benchmarks/server.ts, endpoint
+ * mcp-pqmcp-edge with the given options over the defaults), the flooder (flooder.ts) attacks one at a time, and each
  * round measures A idle, A flooded, B idle, B flooded (the order turns each round), so
  * that the machine's drifting load falls on both alike. Reports, per setting, the honest
  * handshake and `tools/call` p99 under the flood as ratios to its own idle phases, and the

@@ -109,6 +109,11 @@ export type CryptoRequest =
 
 export type CryptoResult = { op: 'encapsulate'; ciphertext: Uint8Array; sharedSecret: Uint8Array } | { op: 'sign'; signature: Uint8Array };
 
+/** A result nobody will use (its handshake ended, another runner answered first, a copy was posted): an encapsulation's shared secret is wiped, not left to the collector. */
+export function discardCryptoResult(result: CryptoResult): void {
+  if (result.op === 'encapsulate') result.sharedSecret.fill(0);
+}
+
 export interface HandshakeResult {
   version: number;
   suite: number;

@@ -51,7 +51,7 @@
  *   holds: if both did, two peers streaming at each other could each wait on the other.
  */
 import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
-import type { CryptoRequest, CryptoResult, HandshakeResult } from '../handshake/types.js';
+import { discardCryptoResult, type CryptoRequest, type CryptoResult, type HandshakeResult } from '../handshake/types.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { Session, SessionOutput } from '../session/session.js';
 import { BatchWriter } from './batch-writer.js';
@@ -323,7 +323,7 @@ export class Connection {
         if (settle()) {
           this.handle(this.session.resume(result));
           this.backlog.schedule();
-        } else if (result.op === 'encapsulate') result.sharedSecret.fill(0);
+        } else discardCryptoResult(result);
       },
       (err: unknown) => {
         if (settle()) this.fail(toPqmcpError(err), true);

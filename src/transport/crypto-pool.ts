@@ -74,7 +74,7 @@ import type { CompositeKeyPair } from '../crypto/composite.js';
 import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, PqmcpError, ServerBusyError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
+import { discardCryptoResult, type CryptoRequest, type CryptoResult } from '../handshake/types.js';
 import { SourceRates } from './rate.js';
 import { TokenBucket } from '../token-bucket.js';
 import { copyBytes } from '../bytes.js';
@@ -354,7 +354,7 @@ export class CryptoPool {
       if (runner === this.reserve) this.reserved++;
       else if (this.reserve && this.idleWorkers.has(runner)) this.watch(runner, job);
       runner.run(job.request).then(
-        (result) => (job.done ? discard(result) : this.settle(job, () => job.resolve(result))),
+        (result) => (job.done ? discardCryptoResult(result) : this.settle(job, () => job.resolve(result))),
         (err: unknown) => this.settle(job, () => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed'))),
       );
     }
@@ -532,11 +532,6 @@ export class CryptoPool {
     if (kind === 'idle') this.idleWorkers.add(runner);
     return runner;
   }
-}
-
-/** The losing answer of a rescued job: an encapsulation's shared secret is wiped, not left to the collector. */
-function discard(result: CryptoResult): void {
-  if (result.op === 'encapsulate') result.sharedSecret.fill(0);
 }
 
 /**

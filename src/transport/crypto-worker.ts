@@ -30,7 +30,7 @@ import { selectBackend } from '../crypto/select.js';
 import type { BackendName } from '../crypto/types.js';
 import { compositeKeygen, compositeSign } from '../crypto/composite.js';
 import { PqmcpError } from '../errors.js';
-import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
+import { discardCryptoResult, type CryptoRequest, type CryptoResult } from '../handshake/types.js';
 import type { WorkerPriority } from './crypto-pool.js';
 
 /** The worker thread's nice value on Linux (A/B under the replay flood on Node 24: honest handshake 1.9x -> 1.1x idle, flooded call p99 4.4 -> 2.8 ms). */
@@ -85,7 +85,7 @@ parentPort!.on('message', ({ id, request }: { id: number; request: CryptoRequest
       parentPort!.postMessage({ id, result });
     } finally {
       // postMessage sent a copy (the main thread wipes it once used): this one is wiped now.
-      if (result.op === 'encapsulate') result.sharedSecret.fill(0);
+      discardCryptoResult(result);
     }
   } catch (err) {
     const error = err instanceof PqmcpError ? { code: err.code, message: err.message } : { code: 'ERR_INTERNAL', message: 'internal error' };

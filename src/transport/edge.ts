@@ -95,8 +95,8 @@ export interface EdgeOptions {
    * second that may run on the event loop instead of a worker thread while no worker is busy
    * and no handshake waits: an idle worker's wake-up costs latency and CPU (crypto-pool.ts).
    * A burst of one second's worth; past it, whenever the pool is busy, and for a second after
-   * a job found it busy or was refused (a flood), the workers serve as before. Only with native ML-KEM and ML-DSA (Node >= 24.7; the portable ones take many
-   * ms a job). Default 100 (at most ~0.1 s of the event loop per second); 0: always the workers.
+   * a job found it busy or was refused (a flood), the workers serve as before. Only with
+   * native ML-KEM and ML-DSA (Node >= 24.7; the portable ones take many ms a job). Default 100 (at most ~0.1 s of the event loop per second); 0: always the workers.
    */
   inlineCryptoPerSecond?: number;
 
