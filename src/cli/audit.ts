@@ -6,7 +6,8 @@
  *
  * Sharp edges:
  * - Files are read in the order given; a directory stands for its audit files in chain
- *   order (their names sort that way).
+ *   order (their names sort that way); a missing path, or a directory with no audit file,
+ *   is bad input (exit 2), never an "ok" about nothing nor a tamper verdict.
  * - verify exits 1 when it finds tampering (edited, deleted, inserted, reordered or
  *   malformed lines); a crash's partial last line is a warning only. It cannot see a tail
  *   cut off after the last event it reads: compare its head with an anchor kept elsewhere
@@ -44,10 +45,18 @@ function expand(paths: string[], command: string): string[] {
     try {
       isDir = statSync(path).isDirectory();
     } catch {
-      throw new CliError('ERR_FILE_NOT_FOUND', `no such file or directory: ${path}`, 1);
+      // Bad input (exit 2), not tampering (exit 1): a mistyped path must not raise a tamper alarm.
+      throw new CliError('ERR_FILE_NOT_FOUND', `${path}: no such file or directory`);
     }
-    if (isDir) files.push(...auditFiles(path));
-    else files.push(path);
+    if (!isDir) {
+      files.push(path);
+      continue;
+    }
+    const found = auditFiles(path);
+    // "ok: 0 events" about a directory that holds no trail (a parent or a wrong directory)
+    // would read as a clean verification of nothing.
+    if (found.length === 0) throw new CliError('ERR_FILE_NOT_FOUND', `${path}: no audit files here (audit-<time>-<seq>.jsonl, written by pqmcp serve --audit <dir>)`);
+    files.push(...found);
   }
   return files;
 }

@@ -187,7 +187,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
       const m = message as JSONRPCMessage;
       received++;
       const params = 'params' in m ? (m.params as { logger?: unknown; data?: unknown } | undefined) : undefined;
-      if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${String(params.data)}`);
+      if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${String(params.data).replace(/^pqmcp gateway: /, '')}`);
       writeOut(m);
       if (isResponse(m)) {
         waiting.delete(JSON.stringify(m.id));

@@ -194,6 +194,7 @@ export async function manifestCommand(ctx: Context, argv: string[]): Promise<num
   if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') return ctx.help(MANIFEST_USAGE);
   if (verb !== 'capture') throw new UsageError(`unknown command "manifest ${verb}"; one of: manifest capture`);
   const p = parse(args, { out: { type: 'string' }, force: { type: 'boolean' } }, 'manifest capture');
+  if (flag(p, 'help')) return ctx.help(MANIFEST_USAGE);
   if (!p.rest?.length || p.rest[0] === '') throw new UsageError('manifest capture: give the MCP server command after "--"');
   const tools = await listStdioTools(p.rest);
   let manifest: ToolManifest;

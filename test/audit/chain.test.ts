@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { AuditLog, auditFiles, chainLine, parseLine, verifyChain, meter, GENESIS } from '../../src/audit/index.js';
-import { sha256Hex } from '../../src/audit/events.js';
+import { sha256Hex, sha256HexWith } from '../../src/audit/events.js';
+import * as nodeCrypto from 'node:crypto';
 import type { AuditEvent, AuditLogOptions, RequestEvent } from '../../src/audit/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'pqmcp-audit-'));
@@ -82,6 +83,42 @@ describe('audit chain', () => {
       expect(sha256Hex(bytes)).toBe(want);
       expect(createHash('sha256').update(text).digest('hex')).toBe(want);
     }
+  });
+
+  it('each SHA-256 path (one-shot digest, a Hash object on a Node.js without one, noble without node:crypto) gives the same digest, also of a view into a larger buffer', () => {
+    // node:crypto's real functions, counted, to see which one each path calls.
+    const calls = { hash: 0, createHash: 0 };
+    const counted = {
+      hash: (alg: string, data: string | Uint8Array, enc: 'hex') => (calls.hash++, nodeCrypto.hash(alg, data, enc)),
+      createHash: (alg: string) => (calls.createHash++, nodeCrypto.createHash(alg)),
+    };
+    const paths = {
+      oneShot: sha256HexWith(counted),
+      hashObject: sha256HexWith({ createHash: counted.createHash }),
+      noble: sha256HexWith(undefined),
+    };
+    paths.oneShot('a');
+    expect(calls).toEqual({ hash: 1, createHash: 0 });
+    paths.hashObject('a');
+    expect(calls).toEqual({ hash: 1, createHash: 1 });
+    paths.noble('a');
+    expect(calls).toEqual({ hash: 1, createHash: 1 });
+    // Both runtimes CI runs (Node 20.20, Node 24) have the one-shot digest: the default path.
+    expect(typeof nodeCrypto.hash).toBe('function');
+    const big = new TextEncoder().encode(`[${'y'.repeat(5000)}caf\u00e9]`);
+    for (const text of ['', 'abc', 'caf\u00e9 \ud83d\ude00', 'x'.repeat(10_000)]) {
+      const bytes = new TextEncoder().encode(text);
+      const want = bytesToHex(sha256(bytes));
+      // The same bytes as a view at an offset of a larger buffer (as the AuditLog hashes its lines).
+      const view = new Uint8Array(bytes.length + 7);
+      view.set(bytes, 3);
+      for (const [name, hex] of Object.entries(paths)) {
+        expect([name, hex(text)]).toEqual([name, want]);
+        expect([name, hex(bytes)]).toEqual([name, want]);
+        expect([name, hex(view.subarray(3, 3 + bytes.length))]).toEqual([name, want]);
+      }
+    }
+    for (const hex of Object.values(paths)) expect(hex(big.subarray(1, 101))).toBe(bytesToHex(sha256(big.subarray(1, 101))));
   });
 
   it('a written trail verifies', async () => {
