@@ -39,7 +39,7 @@ import { connectPinHooks } from './pins.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { notAdmittedReason } from './admission.js';
-import { CliError, asUsage, errorLine } from './output.js';
+import { CliError, asUsage, errorLine, printable } from './output.js';
 import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { plaintextAlertHint } from './alert-hints.js';
@@ -70,7 +70,8 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
   const backend = ctx.backend(backendChoice);
   const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
   const trust = await loadTrustStore(trustPath, { revocations: list(p, 'revocations') });
-  const log = (text: string): void => ctx.output.err(`pqmcp connect: ${text}`);
+  // Tool names and the gateway's messages come from the server: printable() (output.ts).
+  const log = (text: string): void => ctx.output.err(`pqmcp connect: ${printable(text)}`);
   if (anyServer) {
     // One warning for one choice: this one, in the flags' words, instead of the library's SecurityWarning too.
     log('warning: --any-server: ANY server your trust file vouches for is accepted at this URL (every agent a trusted issuer gave a server credential); use --expect <id> or --expect-prefix <prefix> unless every trusted agent may serve');
