@@ -124,6 +124,18 @@ describe('the wrong file in the wrong place', () => {
   });
 });
 
+describe('credential issue', () => {
+  it('a window that has already ended is issued as asked, with a warning on stderr (stdout stays JSON)', async () => {
+    const r = await pqmcp(['credential', 'issue', '--issuer', acme.keyFile, '--agent', ada.pub, '--not-before', '2020-01-01', '--valid-for', '1d', '--out', f('old.cred.json'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ file: f('old.cred.json') });
+    expect(r.stderr).toBe(`pqmcp credential issue: warning: ${f('old.cred.json')} expired at 2020-01-02T00:00:00.000Z, before it was issued: every peer will refuse it (ERR_CREDENTIAL_EXPIRED)\n`);
+    const fresh = await pqmcp(['credential', 'issue', '--issuer', acme.keyFile, '--agent', ada.pub, '--valid-for', '1d', '--out', f('fresh.cred.json')]);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stderr).toBe('');
+  });
+});
+
 describe('--help of every subcommand is help, whatever the verb requires', () => {
   it.each([['manifest', 'capture'], ['pins', 'list'], ['pins', 'approve'], ['pins', 'forget'], ['policy', 'schema'], ['ticket-keys', 'show']])('pqmcp %s %s --help', async (group, verb) => {
     for (const h of ['--help', '-h']) {
