@@ -117,6 +117,12 @@ describe('the wrong file in the wrong place', () => {
     }
   });
 
+  it('connect --manifest <not a manifest>: says it is not one (was: "unknown field \\"kind\\"")', async () => {
+    const r = await pqmcp(['connect', 'ws://127.0.0.1:9/', '--identity', ada.key, '--trust', trust, '--expect', 'agent://acme/tools', '--pins', f('pins.json'), '--manifest', tools.pub]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${tools.pub}: not a tool manifest (its type is "pqmcp-public-key"; a manifest's is pqmcp-tool-manifest: pqmcp manifest capture)`);
+  });
+
   it('serve --ticket-keys <missing file>: says how to create one', async () => {
     const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--ticket-keys', f('tk.json')));
     expect(r.code).toBe(2);
