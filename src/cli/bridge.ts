@@ -197,7 +197,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
           else {
             admitted = true;
             const peer = result!.peer;
-            log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.href}; ${SUITE_NAMES[result!.suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
+            log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.href}${result!.resumed ? ', resumed (no signatures; a fresh key exchange)' : ''}; ${SUITE_NAMES[result!.suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
           }
         }
         maybeClose();

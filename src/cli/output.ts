@@ -62,11 +62,11 @@ export class UsageError extends CliError {
 }
 
 /** Run a library call whose InvalidArgumentError means a bad command-line value: a usage error (exit 2). */
-export function asUsage<T>(fn: () => T): T {
+export function asUsage<T>(fn: () => T, reword: (message: string) => string = (m) => m): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof PqmcpError && err.code === 'ERR_INVALID_ARGUMENT') throw new UsageError(err.message);
+    if (err instanceof PqmcpError && err.code === 'ERR_INVALID_ARGUMENT') throw new UsageError(reword(err.message));
     throw err;
   }
 }

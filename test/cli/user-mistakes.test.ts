@@ -67,6 +67,22 @@ describe('--listen', () => {
   });
 });
 
+describe('edge flags name the flag and its unit', () => {
+  it('--first-flight-timeout 2s: the timeouts are milliseconds, and the value given is quoted', async () => {
+    const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--first-flight-timeout', '2s'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--first-flight-timeout must be an integer >= 1 (milliseconds, e.g. 2000); got "2s" (ERR_USAGE)');
+    const h = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--handshake-timeout', '10s'));
+    expect(h.stderr).toContain('--handshake-timeout must be an integer >= 1 (milliseconds, e.g. 10000); got "10s" (ERR_USAGE)');
+  });
+
+  it('a bad --trusted-proxy is named as the flag, not as the library option', async () => {
+    const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--trusted-proxy', '10.0.0.0/33'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('pqmcp: --trusted-proxy: bad prefix length in "10.0.0.0/33" (ERR_USAGE)');
+  });
+});
+
 describe('the wrong file in the wrong place', () => {
   it('serve --identity NAME.pub.json or NAME.cred.json: says it is not a private key (not "no credential")', async () => {
     for (const [file, kind] of [
