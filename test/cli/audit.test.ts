@@ -255,4 +255,24 @@ describe('pqmcp audit report prints what peers named, not what they would have a
     const json = await cli(['audit', 'report', dir, '--by', 'tool', '--json']);
     expect((JSON.parse(json.stdout) as { rows: Array<{ key: string }> }).rows.map((r) => r.key).sort()).toEqual([evil, 'x\u009b2J'].sort());
   });
+
+  it('pqmcp audit verify --anchor: a head the gateway logged must be in the trail with its hash', async () => {
+    const dir = join(tmp.dir, 'anchored');
+    const heads: Array<{ seq: number; hash: string }> = [];
+    const log = await AuditLog.open(dir, { onrotate: (_f, head) => void heads.push(head) });
+    for (let i = 0; i < 6; i++) log.write({ type: 'handshake.failure', time: Date.now(), role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_DECODE', message: `n${i}` });
+    await log.close();
+    const head = heads.at(-1)!;
+    const ok = await cli(['audit', 'verify', dir, '--anchor', `${head.seq}:${head.hash}`]);
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.stdout).toMatch(/ok: 6 events in 1 file, seq 0 to 5, head [0-9a-f]{64}, 1 anchor matched/);
+    // Cut the last event off: the files alone still verify; against the anchor they do not.
+    const [file] = auditFiles(dir);
+    writeFileSync(file!, readFileSync(file!, 'utf8').split('\n').slice(0, 5).map((l) => `${l}\n`).join(''));
+    expect((await cli(['audit', 'verify', dir])).code).toBe(0);
+    const cut = await cli(['audit', 'verify', dir, '--anchor', `${head.seq}:${head.hash}`]);
+    expect(cut.code).toBe(1);
+    expect(cut.stdout).toMatch(/deleted: the trail ends at seq 4, before the anchored seq 5: its tail was cut off/);
+    expect((await cli(['audit', 'verify', dir, '--anchor', '5:abc'])).code).toBe(2);
+  });
 });
