@@ -57,7 +57,7 @@ export function readTicketKeys(path: string, allowLoose = false): TicketKeys {
   } catch (err) {
     if (err instanceof CliError) throw err;
     const code = (err as { code?: string }).code;
-    throw new CliError(code === 'ENOENT' ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_READ', `${path}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? 'error'})`}`, 2, { cause: err });
+    throw new CliError(code === 'ENOENT' ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_READ', `${path}: ${code === 'ENOENT' ? `no such file (create one: pqmcp ticket-keys create ${path})` : `cannot read (${code ?? 'error'})`}`, 2, { cause: err });
   }
   try {
     return TicketKeys.fromJSON(text);

@@ -178,6 +178,60 @@ describe('audit chain', () => {
     });
   });
 
+  describe('anchors kept elsewhere catch what the files alone cannot (review 8)', () => {
+    /** Events seq 0..19, and the head after each as the gateway would have logged it. */
+    const trail = async () => {
+      const [file] = await writeTrail(newDir(), 20);
+      const ls = lines(file!);
+      const heads = ls.map((l) => ({ seq: parseLine(l)!.seq, hash: parseLine(l)!.hash }));
+      return { file: file!, ls, heads };
+    };
+    /** The events from index `from` on, re-chained after `edit`: a rewrite with every hash recomputed. */
+    const rewrite = (ls: string[], from: number, edit: (e: AuditEvent) => AuditEvent): string[] => {
+      let head = { seq: parseLine(ls[from - 1]!)!.seq, hash: parseLine(ls[from - 1]!)!.hash };
+      return ls.map((l, i) => {
+        if (i < from) return l;
+        const { seq: _seq, prev: _prev, ...event } = parseLine(l)!.event;
+        const next = chainLine(head, edit(event as AuditEvent));
+        head = next.head;
+        return next.line;
+      });
+    };
+
+    it('a whole trail matches its anchors; it starts at the genesis', async () => {
+      const { file, heads } = await trail();
+      const r = verifyChain(read([file]), { anchors: [heads[7]!, heads[19]!] });
+      expect(r).toMatchObject({ ok: true, fromGenesis: true, anchorsMatched: 2, problems: [] });
+    });
+
+    it('a cut-off tail verifies alone, and is found against the last anchor', async () => {
+      const { file, ls, heads } = await trail();
+      setLines(file, ls.slice(0, 17));
+      expect(verifyChain(read([file]))).toMatchObject({ ok: true, head: { seq: 16 } });
+      const r = verifyChain(read([file]), { anchors: [heads[19]!] });
+      expect(r.ok).toBe(false);
+      expect(r.problems).toEqual([expect.objectContaining({ kind: 'deleted', line: 18, message: expect.stringMatching(/ends at seq 16, before the anchored seq 19: its tail was cut off/) })]);
+    });
+
+    it('a trail rewritten with its hashes recomputed verifies alone, and is found against an anchor after the change', async () => {
+      const { file, ls, heads } = await trail();
+      setLines(file, rewrite(ls, 5, (e) => ({ ...e, agentId: 'agent://t/mallory' }) as AuditEvent));
+      expect(verifyChain(read([file])).ok).toBe(true);
+      const r = verifyChain(read([file]), { anchors: [heads[3]!, heads[12]!] });
+      expect(r.anchorsMatched).toBe(1);
+      expect(r.problems).toEqual([expect.objectContaining({ kind: 'edited', line: 13, message: expect.stringMatching(/seq 12 does not have the anchored hash/) })]);
+    });
+
+    it('a start cut off is told apart from the genesis, and found against an anchor before it', async () => {
+      const { file, ls, heads } = await trail();
+      setLines(file, ls.slice(3));
+      const alone = verifyChain(read([file]));
+      expect(alone).toMatchObject({ ok: true, fromGenesis: false, first: { seq: 3 } });
+      const r = verifyChain(read([file]), { anchors: [heads[1]!] });
+      expect(r.problems).toEqual([expect.objectContaining({ kind: 'deleted', line: 1, message: expect.stringMatching(/seq 1 is not in the files read \(they start at seq 3\)/) })]);
+    });
+  });
+
   it('rotates by size, links the files, and finds a deleted file', async () => {
     const dir = newDir();
     const files = await writeTrail(dir, 60, { maxBytes: 4096 });
