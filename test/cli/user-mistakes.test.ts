@@ -13,7 +13,7 @@ import { parseHostPort } from '../../src/cli/args.js';
 import { run as runInProcess } from '../../src/cli/run.js';
 import { FileFormatError } from '../../src/errors.js';
 import { loadIdentity } from '../../src/identity/files.js';
-import { CliProcess, EVERYTHING, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { CliProcess, EVERYTHING, LINE_SERVER, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { CliResult } from './helpers.js';
 
 const { dir, remove } = tempDir('mistakes');
@@ -80,6 +80,23 @@ describe('edge flags name the flag and its unit', () => {
     const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--trusted-proxy', '10.0.0.0/33'));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('pqmcp: --trusted-proxy: bad prefix length in "10.0.0.0/33" (ERR_USAGE)');
+  });
+});
+
+describe('SIGHUP with a broken trust file', () => {
+  it('says the previous trust stays in force, and it does', async () => {
+    const live = f('live-trust.json');
+    writeTrust(live, acme);
+    const { gateway, url } = await startGateway(['--identity', tools.key, '--trust', live], [process.execPath, LINE_SERVER]);
+    writeFileSync(live, '{broken');
+    gateway.child.kill('SIGHUP');
+    await gateway.waitForStderr(new RegExp(`SIGHUP: trust not reloaded, the previous trust stays in force: ${live.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON \\(ERR_FILE_FORMAT\\)`));
+    const bridge = new CliProcess(['connect', url, '--identity', ada.key, '--trust', trust, '--expect', 'agent://acme/tools']);
+    bridge.write({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    expect(await bridge.waitForMessage((m) => m['id'] === 0)).toHaveProperty('result');
+    bridge.child.stdin!.end();
+    expect(await bridge.exited).toBe(0);
+    expect(await gateway.stop()).toBe(0);
   });
 });
 
