@@ -67,6 +67,24 @@ describe('--listen', () => {
   });
 });
 
+describe('a mistyped flag', () => {
+  it('is named, with the nearest flag the command knows when there is one', async () => {
+    const cases: Array<[string[], string]> = [
+      [['connect', 'ws://127.0.0.1:9/', '--identiy', ada.key], 'connect: unknown option --identiy (did you mean --identity?) (see pqmcp connect --help)'],
+      [['serve', '--lsten', '127.0.0.1:0', '--', 'x'], 'serve: unknown option --lsten (did you mean --listen?) (see pqmcp serve --help)'],
+      [['serve', '--max-session', '3', '--', 'x'], 'serve: unknown option --max-session (did you mean --max-sessions?) (see pqmcp serve --help)'],
+      [['serve', '--max', '3', '--', 'x'], 'serve: unknown option --max (see pqmcp serve --help)'],
+      [['trust', 'add-issuer', trust, acme.pubFile, '--constraint', 'agent://acme/'], 'unknown option --constraint (did you mean --constrain?)'],
+    ];
+    for (const [args, text] of cases) {
+      const r = await pqmcp(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${text}`);
+      expect(r.stderr.trim()).toMatch(/\(ERR_USAGE\)$/);
+    }
+  });
+});
+
 describe('edge flags name the flag and its unit', () => {
   it('--first-flight-timeout 2s: the timeouts are milliseconds, and the value given is quoted', async () => {
     const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--first-flight-timeout', '2s'));
