@@ -104,7 +104,8 @@ describe('pqmcp connect --tickets', () => {
     expect((await cli(['ticket-keys', 'create', keys])).code).toBe(0);
     const { gateway, url } = await startGateway(['--identity', server.key, '--trust', trust, '--ticket-keys', keys], [process.execPath, LINE_SERVER]);
     const tickets = join(tmp.dir, 'corrupt.tickets.json');
-    writeFileSync(tickets, 'not json', { mode: 0o600 });
+    // Damaged contents in a store's shape (a file that is not a store at all is refused: user-mistakes.test.ts).
+    writeFileSync(tickets, '{"version":1,"servers":[1]}', { mode: 0o600 });
     const bridge = new CliProcess(['connect', url, '--identity', alice.key, '--trust', trust, '--expect', SERVER_ID, '--tickets', tickets]);
     bridge.write(INIT);
     await bridge.waitForMessage((m) => m['id'] === 0);

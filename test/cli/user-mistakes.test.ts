@@ -117,10 +117,51 @@ describe('the wrong file in the wrong place', () => {
     }
   });
 
+  it('connect --manifest <not a manifest>: says it is not one (was: "unknown field \\"kind\\"")', async () => {
+    const r = await pqmcp(['connect', 'ws://127.0.0.1:9/', '--identity', ada.key, '--trust', trust, '--expect', 'agent://acme/tools', '--pins', f('pins.json'), '--manifest', tools.pub]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${tools.pub}: not a tool manifest (its type is "pqmcp-public-key"; a manifest's is pqmcp-tool-manifest: pqmcp manifest capture)`);
+  });
+
   it('serve --ticket-keys <missing file>: says how to create one', async () => {
     const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--ticket-keys', f('tk.json')));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${f('tk.json')}: no such file (create one: pqmcp ticket-keys create ${f('tk.json')}) (ERR_FILE_NOT_FOUND)`);
+  });
+});
+
+describe('connect --tickets <a file that is not a ticket store>', () => {
+  it('is refused and left untouched (was: replaced by an empty store, a trust file or private key lost)', async () => {
+    const { readFileSync, statSync } = await import('node:fs');
+    writeFileSync(f('notes.txt'), 'my notes\n', { mode: 0o644 });
+    writeFileSync(f('package.json'), '{"name":"x","version":"1.0.0"}\n', { mode: 0o600 });
+    for (const [file, what] of [
+      [trust, 'a trust file'],
+      [ada.key, 'a private key'],
+      [ada.cred, 'a credential'],
+      [f('notes.txt'), 'not JSON'],
+      [f('package.json'), 'another JSON document'],
+    ] as const) {
+      const before = readFileSync(file);
+      const mode = statSync(file).mode;
+      const r = await pqmcp(['connect', 'ws://127.0.0.1:9/', '--identity', ada.key, '--trust', trust, '--expect', 'agent://acme/tools', '--tickets', file]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`${file}: not a tickets file (it is ${what}); --tickets needs a file of its own (created if missing): this one is left as it is (ERR_FILE_FORMAT)`);
+      expect(readFileSync(file).equals(before)).toBe(true);
+      expect(statSync(file).mode).toBe(mode);
+    }
+  });
+});
+
+describe('credential issue', () => {
+  it('a window that has already ended is issued as asked, with a warning on stderr (stdout stays JSON)', async () => {
+    const r = await pqmcp(['credential', 'issue', '--issuer', acme.keyFile, '--agent', ada.pub, '--not-before', '2020-01-01', '--valid-for', '1d', '--out', f('old.cred.json'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ file: f('old.cred.json') });
+    expect(r.stderr).toBe(`pqmcp credential issue: warning: ${f('old.cred.json')} expired at 2020-01-02T00:00:00.000Z, before it was issued: every peer will refuse it (ERR_CREDENTIAL_EXPIRED)\n`);
+    const fresh = await pqmcp(['credential', 'issue', '--issuer', acme.keyFile, '--agent', ada.pub, '--valid-for', '1d', '--out', f('fresh.cred.json')]);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stderr).toBe('');
   });
 });
 
