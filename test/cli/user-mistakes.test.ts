@@ -35,6 +35,15 @@ async function pqmcp(args: string[]): Promise<CliResult> {
   return { code, stdout, stderr };
 }
 
+function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as { port: number }).port;
+      probe.close(() => resolve(p));
+    });
+  });
+}
+
 const serveArgs = (...more: string[]): string[] => ['serve', ...more, '--', process.execPath, EVERYTHING, 'stdio'];
 
 describe('--listen', () => {
@@ -48,12 +57,7 @@ describe('--listen', () => {
   });
 
   it('serve --listen <port> listens there, and a fresh --audit directory starts a new chain (not "after seq -1")', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const p = (probe.address() as { port: number }).port;
-        probe.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const auditDir = f('audit-fresh');
     const { gateway, url } = await startGateway(['--identity', tools.key, '--trust', trust, '--audit', auditDir], [process.execPath, EVERYTHING, 'stdio']);
     await gateway.stop();
@@ -61,9 +65,20 @@ describe('--listen', () => {
     expect(gateway.stderr).toContain(`audit: writing to ${auditDir}, a new chain`);
     expect(gateway.stderr).not.toContain('seq -1');
     // The bare port, as a real process (startGateway above gives --listen 127.0.0.1:0 itself).
-    const bare = new CliProcess(serveArgs('--identity', tools.key, '--trust', trust, '--listen', String(port)));
-    await bare.waitForStderr(new RegExp(`listening on ws://127\\.0\\.0\\.1:${port}/ `));
-    expect(await bare.stop()).toBe(0);
+    // A port found free can be taken by a parallel test before the gateway binds it: try again then.
+    for (let attempt = 0, p = port; ; attempt++, p = await freePort()) {
+      const bare = new CliProcess(serveArgs('--identity', tools.key, '--trust', trust, '--listen', String(p)));
+      const started = await bare.waitForStderr(new RegExp(`listening on ws://127\\.0\\.0\\.1:${p}/ `)).then(
+        () => true,
+        (err: unknown) => {
+          if (attempt < 3 && bare.stderr.includes('address already in use')) return false;
+          throw err;
+        },
+      );
+      if (!started) continue;
+      expect(await bare.stop()).toBe(0);
+      break;
+    }
   });
 });
 
