@@ -222,6 +222,34 @@ describe("tool names that are Object.prototype's keys (review 8)", () => {
   });
 });
 
+describe('rename detection costs each listed tool a bounded number of hashes (review 8)', () => {
+  it('a listing of new names after many pins reads each new definition a few times, not once per pin; a rename is still found', () => {
+    const peer = { agentId: SERVER_ID, fingerprint: '12'.repeat(32), attributes: {} } as unknown as HookContext['peer'];
+    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
+    const ctx = (id: number) => ({ ...base, direction: 'fromPeer' as const, bytes: 100, request: { id, method: 'tools/list', params: {}, direction: 'toPeer' as const, startedAt: 0, bytes: 40, notes: {} } });
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store: new MemoryPinStore(), onEvent: (e) => events.push(e) });
+    hook.opened!(base, { notify: async () => {} });
+    const schema = (i: number) => ({ type: 'object', properties: { [`p${i}`]: { type: 'string' } } });
+    const pinned = Array.from({ length: 60 }, (_, i) => ({ name: `a${i}`, description: `tool ${i}`, inputSchema: schema(i) }));
+    hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: pinned } }, ctx(1));
+    // Each new tool's schema counts how often it is read whole (canonical JSON, clone).
+    const reads: number[] = [];
+    const counted = (i: number) => {
+      reads[i] = 0;
+      return new Proxy(schema(1000 + i), { ownKeys: (t) => (reads[i]!++, Reflect.ownKeys(t)) });
+    };
+    const fresh = Array.from({ length: 20 }, (_, i) => ({ name: `b${i}`, description: `new tool ${i}`, inputSchema: counted(i) }));
+    const renamed = { name: 'a7-renamed', description: 'tool 7', inputSchema: schema(7) };
+    events.length = 0;
+    const out = hook.fromPeer!({ jsonrpc: '2.0', id: 2, result: { tools: [...fresh, renamed] } }, ctx(2)) as { replace: { result: { tools: Array<{ name: string }> } } };
+    expect(out.replace.result.tools).toHaveLength(21);
+    expect(events.filter((e) => e.kind === 'renamed')).toEqual([expect.objectContaining({ tool: 'a7-renamed', from: 'a7' })]);
+    // The old code hashed every new tool once per pinned tool gone from the list (60 here).
+    expect(Math.max(...reads)).toBeLessThanOrEqual(6);
+  });
+});
+
 describe('issuer-attested tool manifests', () => {
   const tools = [{ name: 'lookup', description: 'look up a record' }, { name: 'update', description: 'update a record' }];
   /** The manifest as `pqmcp manifest capture` would write it: from the server's own tools/list. */
