@@ -25,6 +25,8 @@ export function wsMessageSocket(ws: WebSocket, traffic?: Traffic): MessageSocket
       if (traffic) traffic.bytesOut += data.length;
       ws.send(data, BINARY, done);
     },
+    // ws calls `done` once the socket wrote the frame (or, masking, after copying it).
+    releasesOnDone: true,
     get bufferedAmount() {
       return ws.bufferedAmount;
     },
