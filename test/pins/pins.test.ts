@@ -17,6 +17,7 @@ import { InvalidArgumentError } from '../../src/errors.js';
 import type { HookContext, JsonRpcMessage } from '../../src/transport/message-hooks.js';
 import { Cleanup, SERVER_ID, connectClient, startServer, waitFor } from '../helpers/mcp.js';
 import { fixtureCrypto, makeAgent, testIssuer } from '../helpers/identities.js';
+import { issueCredential } from '../../src/identity/index.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -294,6 +295,30 @@ describe('issuer-attested tool manifests', () => {
     const edited = JSON.parse(JSON.stringify(manifest)) as ToolManifest;
     (edited.tools[0]!.definition as { description: string }).description = 'edited';
     expect(() => decodeManifest(edited)).toThrow(/definition does not hash to its hash/);
+  });
+
+  it('a server key once seen with a claim does not fall back to trust on first use with a credential that claims none (review 8)', async () => {
+    const manifest = await captured();
+    const { url, attested } = await attestedServer(manifest, tools);
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-claim-'));
+    const store = new FilePinStore(join(dir, 'pins.json'));
+    const first = await session(url, { store, manifests: [manifest] }, 'agent://pqmcp-test/attested');
+    expect(names(await first.client.listTools())).toEqual(['lookup', 'update']);
+    await first.client.close();
+    // The same key with an older credential from the same issuer, without the claim, serving one tool more.
+    const older = issueCredential(fixtureCrypto(), testIssuer(), { agentId: 'agent://pqmcp-test/attested', publicKey: attested.keyPair.publicKey, usage: 'both', scopes: ['mcp:serve'] });
+    const calls: string[] = [];
+    const unclaimed = await startServer(cleanup, catalogueServer({ tools: [...tools, { name: 'delete_all', description: 'delete every record' }] }, calls), { identity: { keyPair: attested.keyPair, credential: older.encoded } });
+    const second = await session(unclaimed.url, { store: new FilePinStore(join(dir, 'pins.json')), manifests: [manifest] }, 'agent://pqmcp-test/attested');
+    expect(names(await second.client.listTools())).toEqual([]);
+    expect(summary(second.events)).toEqual(['withheld delete_all manifest-missing', 'withheld lookup manifest-missing', 'withheld update manifest-missing']);
+    await expect(second.client.callTool({ name: 'delete_all', arguments: { text: 'x' } })).rejects.toThrow(/attested a tool manifest before and attests none now/);
+    expect(calls).toEqual([]);
+    // Forgetting the server is the way back to trust on first use.
+    const key = Object.keys(new FilePinStore(join(dir, 'pins.json')).all())[0]!;
+    expect(new FilePinStore(join(dir, 'pins.json')).forget(key)).toBe(true);
+    const third = await session(unclaimed.url, { store: new FilePinStore(join(dir, 'pins.json')) }, 'agent://pqmcp-test/attested');
+    expect(names(await third.client.listTools())).toEqual(['delete_all', 'lookup', 'update']);
   });
 
   it('a tampered claim in the server credential fails the handshake (the issuer signed it)', async () => {
