@@ -165,4 +165,3 @@ for (const c of cells) {
     console.log(`    ${v.padEnd(8)} median ${median(xs).toFixed(1).padStart(7)} µs  min ${Math.min(...xs).toFixed(1).padStart(7)}  max ${Math.max(...xs).toFixed(1).padStart(7)}${ratio}`);
   }
 }
-{ const g = globalThis as any; if (g.__seeN) console.log('see us/call', (g.__seeT * 1000 / g.__seeN).toFixed(2), 'n', g.__seeN, 'hash us', (g.__hT * 1000 / g.__hN).toFixed(2), 'n', g.__hN, 'avg bytes', (g.__hB / g.__hN).toFixed(0), 'max ab', g.__hAB); }

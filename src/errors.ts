@@ -83,6 +83,7 @@ export type ErrorCode =
   // message hooks (transport/message-hooks.ts)
   | 'ERR_MESSAGE_HOOK'
   | 'ERR_RESPONSE_ID_MISMATCH'
+  | 'ERR_REQUEST_ID_REUSED'
   // Session limits and expiry (issue 10).
   | 'ERR_SESSION_LIMIT'
   | 'ERR_SESSION_EXPIRED'
@@ -336,6 +337,18 @@ export class MessageHookError extends PqmcpError {
 export class ResponseIdMismatchError extends PqmcpError {
   constructor(id: unknown) {
     super('ERR_RESPONSE_ID_MISMATCH', `the peer answered with id ${JSON.stringify(String(id)).slice(0, 40)} (${typeof id}), which matches no request as sent; the response was dropped`);
+  }
+}
+
+/**
+ * The peer sent a request under the id of one of its requests still in flight (MCP: an id
+ * is never reused within a session). Hooks match responses to requests by id, so the first
+ * request's response would pass them as the answer to the second (a policy's list filter,
+ * an auditor's record): the second is answered with Invalid Request and goes no further.
+ */
+export class RequestIdReusedError extends PqmcpError {
+  constructor(id: unknown) {
+    super('ERR_REQUEST_ID_REUSED', `the peer sent a request with id ${JSON.stringify(String(id)).slice(0, 40)}, the id of one of its requests still in flight; it was refused`);
   }
 }
 

@@ -104,7 +104,25 @@ export interface VerifyResult {
   /** First and last event of the trail as read (undefined when empty). */
   first: ChainHead | undefined;
   head: ChainHead | undefined;
+  /**
+   * The first event read is the very first of its chain (seq 0 after GENESIS). When false,
+   * what came before it (archived files, or a cut-off start) is not checked: only an anchor
+   * can tell which.
+   */
+  fromGenesis: boolean;
+  /** Anchors given and found in the trail with their hash. */
+  anchorsMatched: number;
   problems: ChainProblem[];
+}
+
+export interface VerifyOptions {
+  /**
+   * Chain heads kept elsewhere (the gateway logs one each time it finishes a file): each
+   * must be in the trail with exactly that hash. One past the trail's last event means its
+   * tail was cut off ('deleted'); one with another hash means the trail was rewritten up to
+   * it ('edited').
+   */
+  anchors?: readonly ChainHead[];
 }
 
 /** Problems reported at most (the first ones say where the damage starts). */
@@ -112,10 +130,12 @@ export const MAX_PROBLEMS = 50;
 
 /**
  * Check a trail given as files in order (their text). The first event's `prev` is taken as
- * the anchor (a trail may start mid-way, e.g. after old files were archived); from then on
- * each event must follow the previous one exactly.
+ * the anchor (a trail may start mid-way, e.g. after old files were archived; `fromGenesis`
+ * says whether it does); from then on each event must follow the previous one exactly.
+ * `options.anchors` (heads kept elsewhere) catch what the files alone cannot: a cut-off
+ * tail, a rewritten trail.
  */
-export function verifyChain(files: ReadonlyArray<{ name: string; text: string }>): VerifyResult {
+export function verifyChain(files: ReadonlyArray<{ name: string; text: string }>, options: VerifyOptions = {}): VerifyResult {
   const problems: ChainProblem[] = [];
   const report = (p: ChainProblem): void => void (problems.length < MAX_PROBLEMS && problems.push(p));
   // Every seq present (to tell a deletion from a move, and a repeat from a move).
@@ -127,9 +147,13 @@ export function verifyChain(files: ReadonlyArray<{ name: string; text: string }>
   });
   const allSeqs = new Set<number>();
   for (const f of parsedFiles) for (const p of f.parsed) if (p) allSeqs.add(p.seq);
+  const anchors = options.anchors ?? [];
+  /** Where each anchored seq was found: its hash, file and line (of an intact event). */
+  const anchored = new Map<number, { hash: string; file: string; line: number } | undefined>(anchors.map((a) => [a.seq, undefined]));
 
   let expected: ChainHead | undefined;
   let first: ChainHead | undefined;
+  let fromGenesis = false;
   let events = 0;
   const seen = new Set<number>();
   for (const f of parsedFiles) {
@@ -140,12 +164,16 @@ export function verifyChain(files: ReadonlyArray<{ name: string; text: string }>
         continue;
       }
       events++;
-      first ??= { seq: p.seq, hash: p.hash };
+      if (first === undefined) {
+        first = { seq: p.seq, hash: p.hash };
+        fromGenesis = p.seq === 0 && p.prev === GENESIS;
+      }
       if (!p.intact) {
         report({ kind: 'edited', ...where, message: `event seq ${p.seq} does not match its hash: it was changed after it was written` });
       } else if (expected && (p.seq !== expected.seq + 1 || p.prev !== expected.hash)) {
         report({ ...classify(p, expected, seen, allSeqs), ...where });
       }
+      if (p.intact && anchored.has(p.seq) && anchored.get(p.seq) === undefined) anchored.set(p.seq, { hash: p.hash, ...where });
       seen.add(p.seq);
       expected = { seq: p.seq, hash: p.hash };
     }
@@ -153,7 +181,21 @@ export function verifyChain(files: ReadonlyArray<{ name: string; text: string }>
       report({ kind: 'incomplete', file: f.name, line: f.lines.length + 1, message: 'last line has no end (the writer stopped while writing it, e.g. a crash); ignored' });
     }
   }
-  return { ok: problems.every((p) => p.kind === 'incomplete'), events, files: files.length, first, head: expected, problems };
+  let anchorsMatched = 0;
+  const last = parsedFiles[parsedFiles.length - 1];
+  const end = { file: last?.name ?? '(no file)', line: (last?.lines.length ?? 0) + 1 };
+  for (const a of anchors) {
+    const found = anchored.get(a.seq);
+    if (found?.hash === a.hash) anchorsMatched++;
+    else if (found !== undefined) {
+      report({ kind: 'edited', file: found.file, line: found.line, message: `event seq ${a.seq} does not have the anchored hash ${a.hash.slice(0, 16)}...: the trail was rewritten up to it` });
+    } else if (expected === undefined || a.seq > expected.seq) {
+      report({ kind: 'deleted', ...end, message: `the trail ends ${expected === undefined ? 'with no event' : `at seq ${expected.seq}`}, before the anchored seq ${a.seq}: its tail was cut off` });
+    } else {
+      report({ kind: 'deleted', file: parsedFiles[0]?.name ?? '(no file)', line: 1, message: `the anchored event seq ${a.seq} is not in the files read${first !== undefined && a.seq < first.seq ? ` (they start at seq ${first.seq})` : ''}` });
+    }
+  }
+  return { ok: problems.every((p) => p.kind === 'incomplete'), events, files: files.length, first, head: expected, fromGenesis, anchorsMatched, problems };
 }
 
 function classify(p: ParsedLine, expected: ChainHead, seen: Set<number>, all: Set<number>): Omit<ChainProblem, 'file' | 'line'> {

@@ -25,15 +25,15 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 
+/** The part of node:crypto sha256Hex uses. */
+export interface Sha256Provider {
+  createHash(alg: string): { update(data: string | Uint8Array): { digest(enc: 'hex'): string } };
+  /** One-shot digest (Node >= 20.12 and >= 21.7): no Hash object per call, about half the cost for an event-sized input. */
+  hash?(alg: string, data: string | Uint8Array, enc: 'hex'): string;
+}
+
 /** node:crypto where the runtime has it (fast, native), found at run time so browser bundles stay free of it. */
-const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as
-  | {
-      createHash(alg: string): { update(data: string | Uint8Array): { digest(enc: 'hex'): string } };
-      /** One-shot digest (Node >= 20.12): no Hash object per call, about half the cost for an event-sized input. */
-      hash?(alg: string, data: string | Uint8Array, enc: 'hex'): string;
-    }
-  | undefined;
-const oneShot = typeof nodeCrypto?.hash === 'function' ? nodeCrypto.hash.bind(nodeCrypto) : undefined;
+const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as Sha256Provider | undefined;
 
 /** Longest string copied from a message into an event. */
 export const MAX_TEXT = 256;
@@ -156,12 +156,20 @@ export type AuditEvent = HandshakeFailureEvent | HandshakeFailureSummaryEvent | 
 /** Receives audit events. Must not throw (a throw is contained and ignored) and should not block. */
 export type AuditSink = (event: AuditEvent) => void;
 
-/** SHA-256, hex, of text or bytes: node:crypto where present, else noble. */
-export function sha256Hex(data: string | Uint8Array): string {
-  if (oneShot) return oneShot('sha256', data, 'hex');
-  if (nodeCrypto) return nodeCrypto.createHash('sha256').update(data).digest('hex');
-  return bytesToHex(sha256(typeof data === 'string' ? utf8ToBytes(data) : data));
+/**
+ * The SHA-256 (hex, of text as UTF-8 or of bytes) a runtime gets, chosen once: node:crypto's
+ * one-shot `hash()` where it exists, a Hash object per digest on a Node.js without it, noble
+ * where there is no node:crypto (browsers). Exported for the tests of each path.
+ */
+export function sha256HexWith(crypto: Sha256Provider | undefined): (data: string | Uint8Array) => string {
+  const oneShot = crypto?.hash;
+  if (typeof oneShot === 'function') return (data) => oneShot.call(crypto, 'sha256', data, 'hex');
+  if (crypto) return (data) => crypto.createHash('sha256').update(data).digest('hex');
+  return (data) => bytesToHex(sha256(typeof data === 'string' ? utf8ToBytes(data) : data));
 }
+
+/** SHA-256, hex, of text or bytes: node:crypto where present, else noble. */
+export const sha256Hex: (data: string | Uint8Array) => string = sha256HexWith(nodeCrypto);
 
 export function clip(text: string): string {
   return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}...` : text;

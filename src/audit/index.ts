@@ -7,7 +7,7 @@ export type { AuditEvent, AuditPeer, AuditSink, HandshakeFailureEvent, Handshake
 export { requestAuditor } from './request-hook.js';
 export type { RequestAuditorOptions } from './request-hook.js';
 export { GENESIS, MAX_PROBLEMS, chainLine, parseLine, verifyChain } from './chain.js';
-export type { ChainHead, ChainProblem, ParsedLine, ProblemKind, VerifyResult } from './chain.js';
+export type { ChainHead, ChainProblem, ParsedLine, ProblemKind, VerifyOptions, VerifyResult } from './chain.js';
 export { AuditLog, auditFiles } from './writer.js';
 export type { AuditLogOptions } from './writer.js';
 export { failureTotals, meter } from './report.js';

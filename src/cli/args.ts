@@ -123,9 +123,12 @@ export function parseTime(text: string, what: string): number {
   throw new UsageError(`${what} must be an ISO 8601 time (2026-01-31T12:00:00Z), "now" or Unix seconds; got ${JSON.stringify(text)}`);
 }
 
-/** "host:port", "[v6]:port" or ":port"/"port" (host 127.0.0.1). Port 0 = any free port. */
+/**
+ * "host:port", "[v6]:port" or ":port"/"port" (host 127.0.0.1). Port 0 = any free port. The
+ * host needs its colon: "7443" is port 7443, never host "744" and port 3.
+ */
 export function parseHostPort(text: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*))?:?(\d{1,5})$/.exec(text.trim());
+  const m = /^(?:(?:\[([^\]]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || !Number.isInteger(port) || port > 65535) throw new UsageError(`${what} must be host:port, e.g. 127.0.0.1:7443; got ${JSON.stringify(text)}`);
   const host = m[1] ?? (m[2] || '127.0.0.1');

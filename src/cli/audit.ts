@@ -6,29 +6,36 @@
  *
  * Sharp edges:
  * - Files are read in the order given; a directory stands for its audit files in chain
- *   order (their names sort that way).
+ *   order (their names sort that way); a missing path, or a directory with no audit file,
+ *   is bad input (exit 2), never an "ok" about nothing nor a tamper verdict.
  * - verify exits 1 when it finds tampering (edited, deleted, inserted, reordered or
- *   malformed lines); a crash's partial last line is a warning only. It cannot see a tail
- *   cut off after the last event it reads: compare its head with an anchor kept elsewhere
- *   (the gateway logs one at each rotation and at shutdown).
+ *   malformed lines); a crash's partial last line is a warning only. The files alone cannot
+ *   show a tail cut off after the last event, or a trail rewritten and re-hashed: give
+ *   `--anchor <seq>:<hash>` (the gateway logs a head at each rotation and at shutdown) and
+ *   each must be in the trail with that hash. A trail that does not start at seq 0 gets a
+ *   note (what came before is not checked).
  * - report counts what the files say; run verify first if that matters.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseLine, verifyChain } from '../audit/chain.js';
+import type { ChainHead } from '../audit/chain.js';
 import { failureTotals, meter } from '../audit/report.js';
 import type { ReportKey } from '../audit/report.js';
 import { auditFiles } from '../audit/writer.js';
 import type { AuditEvent } from '../audit/events.js';
-import { parse, parseDuration, parseTime, str } from './args.js';
+import { list, parse, parseDuration, parseTime, str } from './args.js';
 import type { Context } from './context.js';
 import { subcommand } from './context.js';
 import { CliError, UsageError, humanDuration, printResult } from './output.js';
 
 export const AUDIT_USAGE = `pqmcp audit verify|report <audit file or directory>...
 
-  verify <file|dir>...          check the hash chain; say where an event was edited,
-                                deleted, inserted or reordered (exit 1 if so)
+  verify <file|dir>... [--anchor <seq>:<hash>]...
+                                check the hash chain; say where an event was edited,
+                                deleted, inserted or reordered (exit 1 if so); each
+                                --anchor (a chain head the gateway logged) must be in the
+                                trail with that hash: a cut-off tail or a rewrite fails
   report <file|dir>... --by agent|tool|issuer [--since <time|duration>]
                                 calls, errors, denials, bytes and time per agent, tool or issuer
                                 (--since 2026-12-01, --since 24h), and the failed handshakes
@@ -44,10 +51,18 @@ function expand(paths: string[], command: string): string[] {
     try {
       isDir = statSync(path).isDirectory();
     } catch {
-      throw new CliError('ERR_FILE_NOT_FOUND', `no such file or directory: ${path}`, 1);
+      // Bad input (exit 2), not tampering (exit 1): a mistyped path must not raise a tamper alarm.
+      throw new CliError('ERR_FILE_NOT_FOUND', `${path}: no such file or directory`);
     }
-    if (isDir) files.push(...auditFiles(path));
-    else files.push(path);
+    if (!isDir) {
+      files.push(path);
+      continue;
+    }
+    const found = auditFiles(path);
+    // "ok: 0 events" about a directory that holds no trail (a parent or a wrong directory)
+    // would read as a clean verification of nothing.
+    if (found.length === 0) throw new CliError('ERR_FILE_NOT_FOUND', `${path}: no audit files here (audit-<time>-<seq>.jsonl, written by pqmcp serve --audit <dir>)`);
+    files.push(...found);
   }
   return files;
 }
@@ -60,15 +75,30 @@ function readText(path: string): string {
   }
 }
 
+/** `--anchor <seq>:<hash>`, as the gateway logs a chain head ("chain head seq N <hash>"). */
+function anchorOf(text: string): ChainHead {
+  const m = /^(\d{1,15})[: ]([0-9a-fA-F]{64})$/.exec(text.trim());
+  if (!m) throw new UsageError(`audit verify: --anchor ${JSON.stringify(text)} must be <seq>:<64 hex digits> (a chain head the gateway logged)`);
+  return { seq: Number(m[1]), hash: m[2]!.toLowerCase() };
+}
+
 function verify(ctx: Context, argv: string[]): number {
-  const p = parse(argv, {}, 'audit verify');
+  const p = parse(argv, { anchor: { type: 'string', multiple: true } }, 'audit verify');
+  const anchors = list(p, 'anchor').map(anchorOf);
   const files = expand(p.positionals, 'verify');
-  const result = verifyChain(files.map((f) => ({ name: f, text: readText(f) })));
+  const result = verifyChain(
+    files.map((f) => ({ name: f, text: readText(f) })),
+    { anchors },
+  );
   printResult(ctx.output, ctx.json, result, () => {
     const lines = result.problems.map((x) => `${x.file}:${x.line}: ${x.kind}: ${x.message}`);
+    if (result.first !== undefined && !result.fromGenesis) {
+      lines.push(`note: the trail read starts at seq ${result.first.seq}, not at the first event ever written: what came before it (archived files, or a start cut off) is not checked${anchors.length ? '' : '; --anchor checks it against a head kept elsewhere'}`);
+    }
     if (result.ok) {
       const range = result.first && result.head ? `, seq ${result.first.seq} to ${result.head.seq}, head ${result.head.hash}` : '';
-      lines.push(`ok: ${result.events} event${result.events === 1 ? '' : 's'} in ${result.files} file${result.files === 1 ? '' : 's'}${range}`);
+      const anchored = anchors.length ? `, ${result.anchorsMatched} anchor${result.anchorsMatched === 1 ? '' : 's'} matched` : '';
+      lines.push(`ok: ${result.events} event${result.events === 1 ? '' : 's'} in ${result.files} file${result.files === 1 ? '' : 's'}${range}${anchored}`);
     } else {
       lines.push(`TAMPERED: ${result.problems.filter((x) => x.kind !== 'incomplete').length} problem(s) in ${result.events} events (first: ${basename(result.problems[0]!.file)}:${result.problems[0]!.line})`);
     }

@@ -39,7 +39,7 @@ import { connectPinHooks } from './pins.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { notAdmittedReason } from './admission.js';
-import { CliError, asUsage, errorLine } from './output.js';
+import { CliError, asUsage, errorLine, printable } from './output.js';
 import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { plaintextAlertHint } from './alert-hints.js';
@@ -70,7 +70,8 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
   const backend = ctx.backend(backendChoice);
   const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
   const trust = await loadTrustStore(trustPath, { revocations: list(p, 'revocations') });
-  const log = (text: string): void => ctx.output.err(`pqmcp connect: ${text}`);
+  // Tool names and the gateway's messages come from the server: printable() (output.ts).
+  const log = (text: string): void => ctx.output.err(`pqmcp connect: ${printable(text)}`);
   if (anyServer) {
     // One warning for one choice: this one, in the flags' words, instead of the library's SecurityWarning too.
     log('warning: --any-server: ANY server your trust file vouches for is accepted at this URL (every agent a trusted issuer gave a server credential); use --expect <id> or --expect-prefix <prefix> unless every trusted agent may serve');
@@ -186,7 +187,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
       const m = message as JSONRPCMessage;
       received++;
       const params = 'params' in m ? (m.params as { logger?: unknown; data?: unknown } | undefined) : undefined;
-      if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${String(params.data)}`);
+      if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${String(params.data).replace(/^pqmcp gateway: /, '')}`);
       writeOut(m);
       if (isResponse(m)) {
         waiting.delete(JSON.stringify(m.id));
@@ -196,7 +197,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
           else {
             admitted = true;
             const peer = result!.peer;
-            log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.href}; ${SUITE_NAMES[result!.suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
+            log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.href}${result!.resumed ? ', resumed (no signatures; a fresh key exchange)' : ''}; ${SUITE_NAMES[result!.suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
           }
         }
         maybeClose();

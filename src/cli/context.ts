@@ -52,5 +52,9 @@ export function subcommand<R>(ctx: Context, argv: string[], group: string, verbs
   if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') return ctx.help(usage);
   const run = Object.hasOwn(verbs, verb) ? verbs[verb] : undefined;
   if (!run) throw new UsageError(`unknown command "${group} ${verb}"; one of: ${Object.keys(verbs).map((v) => `${group} ${v}`).join(', ')}`);
+  // `pqmcp pins list --help` is help, before any check of the verb's own required flags.
+  const end = rest.indexOf('--');
+  const own = end === -1 ? rest : rest.slice(0, end);
+  if (own.includes('--help') || own.includes('-h')) return ctx.help(usage);
   return run(rest);
 }

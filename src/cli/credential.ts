@@ -229,6 +229,11 @@ async function issue(ctx: Context, argv: string[]): Promise<number> {
     ...credentialLines(summary),
     `  (${humanDuration((credential.notAfter - credential.notBefore) * 1000)}; revoke with: pqmcp revoke <list> --credential ${out})`,
   ]);
+  // A window that ended already (a --not-before in the past with a short --valid-for, a
+  // --not-after typo) makes a credential every peer refuses: issued as asked, but said aloud.
+  if (credential.notAfter * 1000 < Date.now()) {
+    ctx.output.err(`pqmcp credential issue: warning: ${out} expired at ${new Date(credential.notAfter * 1000).toISOString()}, before it was issued: every peer will refuse it (ERR_CREDENTIAL_EXPIRED)`);
+  }
   return 0;
 }
 

@@ -63,11 +63,12 @@ export const EDGE_USAGE = `
                            jobs they are late with; the default with native ML-KEM/ML-DSA) or run
                            at nice +10 (low; the default with the portable ones)`;
 
-function integer(p: Parsed, name: string, min: number): number | undefined {
+function integer(p: Parsed, name: string, min: number, unit?: string): number | undefined {
   const text = str(p, name);
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
+  // The timeouts are plain milliseconds ("2000"), unlike the durations of other flags ("10s"): say so.
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}${unit !== undefined ? ` (${unit})` : ''}; got ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -79,8 +80,8 @@ export function edgeOptions(p: Parsed): Partial<PqmcpServerOptions> {
   };
   set('maxPendingHandshakes', integer(p, 'max-pending', 1));
   set('maxPendingPerSource', integer(p, 'max-pending-per-source', 1));
-  set('firstFlightTimeoutMs', integer(p, 'first-flight-timeout', 1));
-  set('handshakeTimeoutMs', integer(p, 'handshake-timeout', 1));
+  set('firstFlightTimeoutMs', integer(p, 'first-flight-timeout', 1, 'milliseconds, e.g. 2000'));
+  set('handshakeTimeoutMs', integer(p, 'handshake-timeout', 1, 'milliseconds, e.g. 10000'));
   set('cryptoWorkers', integer(p, 'crypto-workers', 0));
   set('handshakeRatePerSource', integer(p, 'handshake-rate-per-source', 0));
   set('connectionRatePerSource', integer(p, 'connection-rate-per-source', 0));
@@ -92,7 +93,8 @@ export function edgeOptions(p: Parsed): Partial<PqmcpServerOptions> {
   set('cryptoWorkerPriority', priority);
   const proxies = list(p, 'trusted-proxy');
   if (proxies.length > 0) {
-    asUsage(() => new TrustedProxies(proxies));
+    // The library's message names its option (trustedProxies); the user typed --trusted-proxy.
+    asUsage(() => new TrustedProxies(proxies), (message) => message.replace(/^trustedProxies\b/, '--trusted-proxy'));
     out.trustedProxies = proxies;
   }
   if (flag(p, 'proxy-protocol')) {

@@ -14,7 +14,8 @@ import { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, stat
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { CryptoBackend } from '../crypto/types.js';
-import { defaultCredentialPath, loadIdentity } from '../identity/files.js';
+import { defaultCredentialPath, loadIdentity, readPqmcpFile } from '../identity/files.js';
+import { expectFileKind } from '../identity/formats.js';
 import type { LoadedIdentity } from '../identity/files.js';
 import { CliError } from './output.js';
 
@@ -85,6 +86,8 @@ export function existingMode(path: string, fallback: number): number {
  */
 export async function loadOwnIdentity(backend: CryptoBackend, keyPath: string, credentialPath: string | undefined, allowLoosePermissions: boolean): Promise<LoadedIdentity> {
   if (credentialPath === undefined && defaultCredentialPath(keyPath) === undefined) {
+    // `--identity tools.pub.json`: say it is a public key, not that its credential is missing.
+    expectFileKind((await readPqmcpFile(keyPath)).json, 'private-key', keyPath);
     throw new CliError('ERR_USAGE', `no credential for ${keyPath}: pass --credential <file> (default: <name>.cred.json beside <name>.key.json)`);
   }
   return loadIdentity(keyPath, { backend, allowLoosePermissions, ...(credentialPath !== undefined ? { credentialPath } : {}) });

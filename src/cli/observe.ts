@@ -58,7 +58,7 @@ export async function openObservability(o: ObserveOptions): Promise<Observabilit
     const opened = log;
     sinks.push((e) => opened.write(e));
     const head = log.position;
-    o.log('audit', { dir: o.auditDir, seq: head.seq, hash: head.hash }, `audit: writing to ${o.auditDir}, continuing the chain after seq ${head.seq}`);
+    o.log('audit', { dir: o.auditDir, seq: head.seq, hash: head.hash }, head.seq < 0 ? `audit: writing to ${o.auditDir}, a new chain` : `audit: writing to ${o.auditDir}, continuing the chain after seq ${head.seq}`);
   }
   let http: Server | undefined;
   let shutdownMetrics: (() => Promise<void>) | undefined;

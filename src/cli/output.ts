@@ -62,11 +62,11 @@ export class UsageError extends CliError {
 }
 
 /** Run a library call whose InvalidArgumentError means a bad command-line value: a usage error (exit 2). */
-export function asUsage<T>(fn: () => T): T {
+export function asUsage<T>(fn: () => T, reword: (message: string) => string = (m) => m): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof PqmcpError && err.code === 'ERR_INVALID_ARGUMENT') throw new UsageError(err.message);
+    if (err instanceof PqmcpError && err.code === 'ERR_INVALID_ARGUMENT') throw new UsageError(reword(err.message));
     throw err;
   }
 }
@@ -82,9 +82,25 @@ export function exitCodeFor(err: unknown): number {
   return EXIT_FAILURE;
 }
 
+/**
+ * C0 and C1 controls (ESC, CR, BEL, CSI...), DEL, and the bidirectional formatting
+ * characters, which reorder what a terminal shows.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `text` with every control and bidi formatting character written as `\uXXXX`, for human
+ * output: tool names, methods and messages come from peers (a server's tools/list, a
+ * client's requests in an audit file), and raw they could move the cursor, rewrite or hide
+ * lines, or set a terminal's title or clipboard. JSON output needs none of this.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** The one-line form: `pqmcp: <message> (<code>)`. */
 export function errorLine(err: unknown, prefix = 'pqmcp'): string {
-  if (err instanceof CliError || err instanceof PqmcpError) return `${prefix}: ${oneLine(err.message)} (${err.code})`;
+  if (err instanceof CliError || err instanceof PqmcpError) return `${prefix}: ${printable(oneLine(err.message))} (${err.code})`;
   return `${prefix}: internal error; run again with --debug for details (ERR_INTERNAL)`;
 }
 
@@ -118,10 +134,10 @@ export function reportError(output: Output, err: unknown, debug: boolean): numbe
   return exitCodeFor(err);
 }
 
-/** Print a result: `json` with --json, otherwise the human lines. */
+/** Print a result: `json` with --json, otherwise the human lines (each made printable). */
 export function printResult(output: Output, json: boolean, value: unknown, human: () => string[]): void {
   if (json) output.out(JSON.stringify(value, null, 2));
-  else output.out(human().join('\n'));
+  else output.out(human().map(printable).join('\n'));
 }
 
 /** "key: value" lines with aligned values. */

@@ -22,6 +22,7 @@
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { FilePinStore, buildManifest, manifestHash, toolPinning } from '../pins/index.js';
+import { toolEntry } from '../pins/store.js';
 import type { PinEvent, PinnedServer, ToolLike, ToolManifest } from '../pins/index.js';
 import type { MessageHook } from '../transport/message-hooks.js';
 import { flag, list, parse, required, str } from './args.js';
@@ -90,7 +91,8 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
         const p = parse(args, PIN_OPTIONS, 'pins approve');
         const store = open(p);
         const [id, ...specs] = p.positionals;
-        const expected: Record<string, string> = {};
+        // Null prototype: a tool named "__proto__" is a key like another (its hash is checked).
+        const expected: Record<string, string> = Object.create(null) as Record<string, string>;
         const tools = specs.map((spec) => {
           const at = spec.lastIndexOf('@');
           if (at < 0) return spec;
@@ -102,12 +104,12 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
         const key = pickServer(store, p, id);
         const done = store.approve(key, tools.length ? tools : undefined, expected);
         const held = store.all()[key]?.held ?? {};
-        const changed = tools.filter((t) => !done.includes(t) && held[t] !== undefined);
-        const missing = tools.filter((t) => !done.includes(t) && held[t] === undefined);
+        const changed = tools.filter((t) => !done.includes(t) && toolEntry(held, t) !== undefined);
+        const missing = tools.filter((t) => !done.includes(t) && toolEntry(held, t) === undefined);
         printResult(ctx.output, ctx.json, { approved: done, notHeld: missing, changed }, () => [
           done.length ? `approved for ${id}: ${done.join(', ')}` : `nothing approved for ${id}`,
           ...(missing.length ? [`not held: ${missing.join(', ')}`] : []),
-          ...changed.map((t) => `NOT approved: ${t} is now held with hash ${held[t]!.hash.slice(0, 16)}..., not ${expected[t]} (the server listed another definition); review it with pqmcp pins list`),
+          ...changed.map((t) => `NOT approved: ${t} is now held with hash ${toolEntry(held, t)!.hash.slice(0, 16)}..., not ${expected[t]} (the server listed another definition); review it with pqmcp pins list`),
         ]);
         return missing.length || changed.length ? 1 : 0;
       },
@@ -192,6 +194,7 @@ export async function manifestCommand(ctx: Context, argv: string[]): Promise<num
   if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') return ctx.help(MANIFEST_USAGE);
   if (verb !== 'capture') throw new UsageError(`unknown command "manifest ${verb}"; one of: manifest capture`);
   const p = parse(args, { out: { type: 'string' }, force: { type: 'boolean' } }, 'manifest capture');
+  if (flag(p, 'help')) return ctx.help(MANIFEST_USAGE);
   if (!p.rest?.length || p.rest[0] === '') throw new UsageError('manifest capture: give the MCP server command after "--"');
   const tools = await listStdioTools(p.rest);
   let manifest: ToolManifest;

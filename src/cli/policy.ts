@@ -23,7 +23,7 @@ import { keyFingerprint } from '../identity/fingerprint.js';
 import { loadCredential, loadTrustStore } from '../identity/files.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import { checkPolicy, loadPolicy } from '../policy/policy.js';
-import { POLICY_SCHEMA } from '../policy/schema.js';
+import { LIST_FILTERS, POLICY_SCHEMA, UNDECIDED_METHODS } from '../policy/schema.js';
 import { flag, list, parse, parseTime, positionals, required, str } from './args.js';
 import type { Parsed } from './args.js';
 import { subcommand } from './context.js';
@@ -47,6 +47,8 @@ pqmcp policy explain <policy file> --agent <credential file> --method <method> [
   --revocations <file>  with --trust: revocation list, repeatable
   --at <time>           decide at this time (context.time; ISO 8601 or Unix seconds)
   --bytes <n>           context.requestBytes (default 0)
+  tools/call, resources/read|subscribe, prompts/get and completion/complete need their
+  target; initialize, ping and the lists are passed without a decision (lists filtered).
   Exit 0 allowed, 1 denied.
 
 pqmcp policy schema
@@ -123,11 +125,35 @@ function peerOf(ctx: Context, credential: Credential): VerifiedPeer {
   };
 }
 
+/** The target flag(s) a method is decided on: one of them is required. */
+const TARGET_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  'tools/call': ['tool'],
+  'resources/read': ['resource'],
+  'resources/subscribe': ['resource'],
+  'prompts/get': ['prompt'],
+  'completion/complete': ['prompt', 'resource'],
+};
+
+/** Why the gateway passes `method` without a decision, or undefined when it decides it. */
+function undecidedReason(method: string): string | undefined {
+  if (UNDECIDED_METHODS.has(method)) return `not decided by a policy: the gateway always passes ${method} (protocol plumbing)`;
+  const filter = Object.hasOwn(LIST_FILTERS, method) ? LIST_FILTERS[method] : undefined;
+  if (filter === undefined) return undefined;
+  const flagName = filter.type === 'Resource' ? 'resource' : filter.type.toLowerCase();
+  return `not decided by a policy: the gateway passes ${method} and removes from its result each item this agent may not use (explain one: --method ${filter.action} --${flagName} <${flagName === 'resource' ? 'uri' : 'name'}>)`;
+}
+
 function paramsFor(p: Parsed, method: string): Record<string, unknown> {
   const tool = str(p, 'tool');
   const resource = str(p, 'resource');
   const prompt = str(p, 'prompt');
   if ([tool, resource, prompt].filter((v) => v !== undefined).length > 1) throw new UsageError('policy explain: give at most one of --tool, --resource, --prompt');
+  // A request the gateway decides on a named target, explained without one, would be decided
+  // on the empty name (denied) and read as an answer: refuse it instead.
+  const needs = TARGET_FLAGS[method];
+  if (needs !== undefined && !needs.some((f) => str(p, f) !== undefined)) {
+    throw new UsageError(`policy explain: --method ${method} needs ${needs.map((f) => `--${f} <${f === 'resource' ? 'uri' : 'name'}>`).join(' or ')}`);
+  }
   if (method === 'completion/complete') {
     if (resource !== undefined) return { ref: { type: 'ref/resource', uri: resource } };
     return { ref: { type: 'ref/prompt', name: prompt ?? '' } };
@@ -182,6 +208,15 @@ async function explain(ctx: Context, argv: string[]): Promise<number> {
     policy = await loadPolicy({ text, watch: false });
   } catch (err) {
     refused(ctx, err);
+  }
+  const undecided = undecidedReason(method);
+  if (undecided !== undefined) {
+    printResult(ctx.output, ctx.json, { decision: 'allow', principal: { type: 'Agent', id: peer.agentId }, action: method, reason: undecided, policies: [] }, () => [
+      'decision: allow',
+      `request:  Agent::${JSON.stringify(peer.agentId)} (issuer ${peer.issuer}) ${method}`,
+      `reason:   ${undecided}`,
+    ]);
+    return 0;
   }
   const e = policy.explain(peer, method, params, { requestBytes, now });
   const allowed = e.decision.allowed;

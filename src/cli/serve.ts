@@ -49,7 +49,7 @@ import type { Context } from './context.js';
 import { StdioChild, describeExit } from './child.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
-import { CliError, UsageError, asUsage, errorLine, humanDuration } from './output.js';
+import { CliError, UsageError, asUsage, errorLine, humanDuration, printable } from './output.js';
 import { checkAcceptedEndpoints } from '../handshake/endpoint.js';
 import { Router } from './router.js';
 import { admissionProblem, notAdmittedAnswer } from './admission.js';
@@ -218,7 +218,7 @@ function makeLogger(ctx: Context): Logger {
   return (event, fields, human) => {
     const time = new Date().toISOString();
     if (ctx.json) ctx.output.err(JSON.stringify({ time, event, ...fields }));
-    else ctx.output.err(`${time} pqmcp serve: ${human}`);
+    else ctx.output.err(`${time} pqmcp serve: ${printable(human)}`);
   };
 }
 

@@ -16,6 +16,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
+import { describeFileKind, detectFileKind } from '../identity/formats.js';
 import { MemoryTicketStore } from '../resumption/client-tickets.js';
 import { TicketKeys } from '../resumption/ticket-keys.js';
 import type { ServerTicketOptions } from '../transport/server.js';
@@ -57,7 +58,7 @@ export function readTicketKeys(path: string, allowLoose = false): TicketKeys {
   } catch (err) {
     if (err instanceof CliError) throw err;
     const code = (err as { code?: string }).code;
-    throw new CliError(code === 'ENOENT' ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_READ', `${path}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? 'error'})`}`, 2, { cause: err });
+    throw new CliError(code === 'ENOENT' ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_READ', `${path}: ${code === 'ENOENT' ? `no such file (create one: pqmcp ticket-keys create ${path})` : `cannot read (${code ?? 'error'})`}`, 2, { cause: err });
   }
   try {
     return TicketKeys.fromJSON(text);
@@ -79,6 +80,26 @@ export function serveTicketOptions(p: Parsed, allowLoose: boolean): { tickets?: 
   return { tickets: { keys: readTicketKeys(path, allowLoose), ...(lifetimeSeconds !== undefined ? { lifetimeSeconds } : {}) }, path };
 }
 
+/**
+ * Refuse (exit 2, file untouched) a --tickets file that is not a ticket store: anything but
+ * an empty file or a JSON object with no other members than a store's (`version`,
+ * `servers`), which may be damaged or of another version and is replaced. pqmcp writes the
+ * store atomically, so other content is another file given by mistake, not a torn write.
+ */
+function refuseForeignFile(path: string, text: string): void {
+  if (text.trim() === '') return;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (typeof json === 'object' && json !== null && !Array.isArray(json) && Object.keys(json).every((k) => k === 'version' || k === 'servers')) return;
+  const kind = detectFileKind(json);
+  const what = kind !== undefined ? describeFileKind(kind) : json === undefined ? 'not JSON' : 'another JSON document';
+  throw new CliError('ERR_FILE_FORMAT', `${path}: not a tickets file (it is ${what}); --tickets needs a file of its own (created if missing): this one is left as it is`, 2);
+}
+
 /** The client's ticket store in a file: loaded at start, saved (0600, atomically) on every change. */
 export class FileTicketStore extends MemoryTicketStore {
   private loading = false;
@@ -91,6 +112,9 @@ export class FileTicketStore extends MemoryTicketStore {
     let text: string | undefined;
     try {
       const mode = statSync(path).mode;
+      // Only a ticket store is ever replaced: `--tickets trust.json` (or a key file) must not
+      // cost the user that file, whatever its mode.
+      refuseForeignFile(path, readFileSync(path, 'utf8'));
       if ((mode & 0o077) !== 0 && process.platform !== 'win32') {
         const octal = (mode & 0o777).toString(8).padStart(4, '0');
         warn(`WARNING: tickets file ${path} is accessible by group or others (mode ${octal}); its tickets hold secrets that let their reader resume as you and impersonate those servers to you, so they are NOT used; the file is replaced by an empty one (mode 0600)`);
@@ -99,6 +123,7 @@ export class FileTicketStore extends MemoryTicketStore {
       }
       text = readFileSync(path, 'utf8');
     } catch (err) {
+      if (err instanceof CliError) throw err;
       if ((err as { code?: string }).code !== 'ENOENT') warn(`tickets file ${path} not read (${(err as { code?: string }).code ?? 'error'}); starting without tickets`);
     }
     if (text === undefined) return;

@@ -230,18 +230,36 @@ export function defaultCredentialPath(keyPath: string): string | undefined {
 }
 
 /**
+ * The credential of an identity. An issuer's key given where an agent's belongs has no
+ * credential beside it: say that, rather than only that the file is missing.
+ */
+async function readOwnCredential(path: string, keyFile: PqmcpFile, besideKey: boolean): Promise<PqmcpFile> {
+  try {
+    return await readKind(path, 'credential');
+  } catch (err) {
+    const key = keyFile.json as { kind?: unknown; id?: unknown };
+    if (besideKey && err instanceof FileNotFoundError && key.kind === 'issuer') {
+      throw new FileFormatError(keyFile.path, `this is the private key of issuer ${String(key.id)}, which signs credentials; an identity is an agent's key (pqmcp agent create) with the credential its issuer signed`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
  * This side's identity: the private key file plus its credential (`credentialPath`, or
  * NAME.cred.json beside NAME.key.json). Checks that the credential is for this key and, by
  * default, that it is valid now. The result goes straight into `identity:` of the transports.
  */
 export async function loadIdentity(keyPath: string, options: LoadIdentityOptions = {}): Promise<LoadedIdentity> {
+  // The key file first: a public key or a credential given as the key is named for what it
+  // is, before any word about where its credential should be.
+  const keyFile = await readKind(keyPath, 'private-key');
+  checkPrivateKeyMode(keyPath, keyFile.mode, options);
   const credentialPath = options.credentialPath ?? defaultCredentialPath(keyPath);
   if (credentialPath === undefined) {
     throw new InvalidArgumentError(`no credential for ${keyPath}: pass credentialPath (default: NAME.cred.json beside NAME.key.json)`);
   }
-  const keyFile = await readKind(keyPath, 'private-key');
-  checkPrivateKeyMode(keyPath, keyFile.mode, options);
-  const credentialFile = await readKind(credentialPath, 'credential');
+  const credentialFile = await readOwnCredential(credentialPath, keyFile, options.credentialPath === undefined);
   const identity = identityFromContents(keyFile.json as object, credentialFile.json as object, {
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
     ...(options.checkValidity !== undefined ? { checkValidity: options.checkValidity } : {}),

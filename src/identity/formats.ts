@@ -231,10 +231,17 @@ const EXPECTED: Record<FileKind, string> = {
   trust: 'a trust file',
 };
 
+/** What to do instead, for the mix-ups that happen (expected kind, then the kind given). */
+function kindHint(expected: FileKind, kind: FileKind | undefined, where: string): string {
+  if (expected === 'trust' && kind === 'public-key') return `; a trust file lists the issuers you trust: pqmcp trust add-issuer trust.json ${where}`;
+  if (expected === 'private-key' && (kind === 'public-key' || kind === 'credential')) return '; give the private key file (NAME.key.json)';
+  return '';
+}
+
 /** Refuse a document that is not `expected` (by its type tag), naming what it is instead. */
 export function expectFileKind(json: unknown, expected: FileKind, where: string): void {
   const kind = detectFileKind(json);
-  if (kind !== expected) bad(where, `not ${EXPECTED[expected]} (it is ${describeFileKind(kind)})`);
+  if (kind !== expected) bad(where, `not ${EXPECTED[expected]} (it is ${describeFileKind(kind)})${kindHint(expected, kind, where)}`);
 }
 
 export function encodePrivateKeyFile(key: { kind: KeyKind; id: string; seed: Uint8Array }): PrivateKeyFile {

@@ -39,7 +39,7 @@ import { changedFields, toolDefinition, toolHash } from './canonical.js';
 import type { ToolLike } from './canonical.js';
 import { MANIFEST_CLAIM, manifestHash } from './manifest.js';
 import type { ToolManifest } from './manifest.js';
-import { serverKey } from './store.js';
+import { serverKey, setToolEntry, toolEntry } from './store.js';
 import type { HeldReason, PinStore, PinnedServer } from './store.js';
 
 /** JSON-RPC error code of a call refused by pinning. */
@@ -116,9 +116,9 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     const withhold = (tool: ToolLike, hash: string, reason: HeldReason, extra: { changed?: string[]; from?: string } = {}): void => {
       verdict.allowed.delete(tool.name);
       verdict.withheld.set(tool.name, why(tool.name, reason, extra.changed, extra.from));
-      const held = entry.held[tool.name];
+      const held = toolEntry(entry.held, tool.name);
       if (held?.hash !== hash || held.reason !== reason) {
-        entry.held[tool.name] = { hash, definition: toolDefinition(tool) as Record<string, unknown>, seenAt: now, reason, ...extra };
+        setToolEntry(entry.held, tool.name, { hash, definition: toolDefinition(tool) as Record<string, unknown>, seenAt: now, reason, ...extra });
         dirty = true;
       }
       emit({ kind: 'withheld', reason, server, tool: tool.name, ...extra });
@@ -143,7 +143,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
         else withhold(tool, hash, 'outside-manifest');
         continue;
       }
-      const pinned = entry.tools[tool.name];
+      const pinned = toolEntry(entry.tools, tool.name);
       if (pinned) {
         if (pinned.hash === hash) pass(tool);
         else withhold(tool, hash, 'changed', { changed: changedFields(pinned.definition, toolDefinition(tool)) });
@@ -155,7 +155,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
         withhold(tool, hash, from !== undefined ? 'renamed' : 'new', from !== undefined ? { from } : {});
         continue;
       }
-      entry.tools[tool.name] = { hash, definition: toolDefinition(tool) as Record<string, unknown>, pinnedAt: now };
+      setToolEntry(entry.tools, tool.name, { hash, definition: toolDefinition(tool) as Record<string, unknown>, pinnedAt: now });
       delete entry.held[tool.name];
       dirty = true;
       emit(from !== undefined ? { kind: 'renamed', server, tool: tool.name, from } : { kind: 'pinned', server, tool: tool.name });

@@ -59,8 +59,9 @@ export function decodeManifest(json: unknown, where = 'manifest'): ToolManifest 
   };
   if (typeof json !== 'object' || json === null || Array.isArray(json)) bad('not a JSON object');
   const m = json as Record<string, unknown>;
+  // The type first: another pqmcp file given as a manifest is named as such, not by its first field.
+  if (m.type !== MANIFEST_TYPE) bad(`not a tool manifest (${typeof m.type === 'string' ? `its type is ${JSON.stringify(m.type)}` : 'no type'}; a manifest's is ${MANIFEST_TYPE}: pqmcp manifest capture)`);
   for (const k of Object.keys(m)) if (!['type', 'version', 'tools'].includes(k)) bad(`unknown field ${JSON.stringify(k)}`);
-  if (m.type !== MANIFEST_TYPE) bad(`type must be ${MANIFEST_TYPE}`);
   if (m.version !== MANIFEST_VERSION) bad(`version must be ${MANIFEST_VERSION}`);
   if (!Array.isArray(m.tools)) bad('tools must be an array');
   const tools: ManifestEntry[] = [];

@@ -19,6 +19,8 @@
  *   processes writing at once: the last rename wins (each write is whole, never torn).
  * - A file that is not a pin file is refused at construction with InvalidArgumentError; it
  *   is never overwritten.
+ * - Tool names are the server's: `tools` and `held` are read and written by own property
+ *   only (toolEntry, setToolEntry), so "__proto__" or "constructor" is a name like another.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -58,6 +60,20 @@ export interface PinStore {
   put(server: string, entry: PinnedServer): void;
   /** Every server entry (for listing). */
   all(): Record<string, PinnedServer>;
+}
+
+/**
+ * A tool's entry in `tools` or `held`, by name. Tool names come from the server, so they are
+ * read as own properties only: "constructor" or "__proto__" must not find Object.prototype's
+ * members (which failed every listing that had such a tool).
+ */
+export function toolEntry<T>(map: Record<string, T>, name: string): T | undefined {
+  return Object.hasOwn(map, name) ? map[name] : undefined;
+}
+
+/** Set a tool's entry as an own property ("__proto__" included: never the prototype setter). */
+export function setToolEntry<T>(map: Record<string, T>, name: string, value: T): void {
+  Object.defineProperty(map, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** The key of a server in a pin store. */
@@ -154,7 +170,7 @@ export class FilePinStore extends MemoryPinStore {
     const e = this.servers[server];
     if (!e) return false;
     if (tool === undefined) delete this.servers[server];
-    else if (e.tools[tool] || e.held[tool]) {
+    else if (toolEntry(e.tools, tool) || toolEntry(e.held, tool)) {
       delete e.tools[tool];
       delete e.held[tool];
     } else return false;
@@ -175,11 +191,11 @@ export class FilePinStore extends MemoryPinStore {
     const names = tools ?? Object.keys(e.held);
     const done: string[] = [];
     for (const name of names) {
-      const h = e.held[name];
+      const h = toolEntry(e.held, name);
       if (!h) continue;
       const want = Object.hasOwn(expected, name) ? expected[name]! : undefined;
       if (want !== undefined && !h.hash.startsWith(want.toLowerCase())) continue;
-      e.tools[name] = { hash: h.hash, definition: h.definition, pinnedAt: new Date().toISOString() };
+      setToolEntry(e.tools, name, { hash: h.hash, definition: h.definition, pinnedAt: new Date().toISOString() });
       delete e.held[name];
       done.push(name);
     }

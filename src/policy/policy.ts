@@ -13,7 +13,8 @@
  *   ids, is recorded on the request as notes.policy for an auditor.
  * - tools/list, resources/list, resources/templates/list and prompts/list results lose
  *   the items the agent could not use (LIST_FILTERS); pagination cursors pass unchanged,
- *   so a page may come back shorter than the server made it, even empty.
+ *   so a page may come back shorter than the server made it, even empty. A response whose
+ *   request the pipeline forgot (past MAX_TRACKED) has every list field it carries filtered.
  * - notifications/resources/updated for a resource the agent may not read is dropped.
  * - reload() and file changes never drop a session: a policy that fails to parse or to
  *   validate is refused (PolicyInvalidError, onReload) and the old one stays in force. A
@@ -248,27 +249,38 @@ export class Policy implements MessageHook {
     return decision;
   }
 
-  /** A response on its way to the peer: remember the server's lists; filter list results. */
+  /**
+   * A response on its way to the peer: remember the server's lists; filter list results.
+   * A response whose request the pipeline no longer knows (forgotten past MAX_TRACKED) has
+   * every list field it carries filtered: fail closed, not an unfiltered list.
+   */
   private response(message: JsonRpcMessage, ctx: HookContext): HookResult {
     const request = ctx.request;
-    if (request === undefined || request.direction !== 'fromPeer' || typeof message.result !== 'object' || message.result === null) return undefined;
+    if ((request !== undefined && request.direction !== 'fromPeer') || typeof message.result !== 'object' || message.result === null) return undefined;
     const result = message.result as Record<string, unknown>;
-    if (request.method === 'initialize') {
+    if (request?.method === 'initialize') {
       const caps = typeof result['capabilities'] === 'object' && result['capabilities'] !== null ? (result['capabilities'] as Record<string, unknown>) : {};
       this.state(ctx).lists = Object.keys(LIST_CHANGED).filter((k) => caps[k] !== undefined);
       return undefined;
     }
-    const filter = Object.hasOwn(LIST_FILTERS, request.method) ? LIST_FILTERS[request.method] : undefined;
-    if (filter === undefined) return undefined;
-    const items = result[filter.field];
-    if (!Array.isArray(items)) return undefined;
-    const kept = items.filter((item: unknown) => {
-      const id = typeof item === 'object' && item !== null ? (item as Record<string, unknown>)[filter.key] : undefined;
-      return typeof id === 'string' && this.decide(ctx, filter.action, { type: filter.type, id }, request.bytes).allowed;
-    });
-    note(request, { decision: 'allow', policies: [], reason: `listed ${kept.length} of ${items.length}` });
-    if (kept.length === items.length) return undefined;
-    return { replace: { ...message, result: { ...result, [filter.field]: kept } } };
+    const filters =
+      request !== undefined
+        ? Object.hasOwn(LIST_FILTERS, request.method)
+          ? [LIST_FILTERS[request.method]!]
+          : []
+        : Object.values(LIST_FILTERS).filter((f) => Array.isArray(result[f.field]));
+    let replaced: Record<string, unknown> | undefined;
+    for (const filter of filters) {
+      const items = result[filter.field];
+      if (!Array.isArray(items)) continue;
+      const kept = items.filter((item: unknown) => {
+        const id = typeof item === 'object' && item !== null ? (item as Record<string, unknown>)[filter.key] : undefined;
+        return typeof id === 'string' && this.decide(ctx, filter.action, { type: filter.type, id }, request?.bytes ?? 0).allowed;
+      });
+      note(request, { decision: 'allow', policies: [], reason: `listed ${kept.length} of ${items.length}` });
+      if (kept.length !== items.length) (replaced ??= { ...result })[filter.field] = kept;
+    }
+    return replaced === undefined ? undefined : { replace: { ...message, result: replaced } };
   }
 
   /** After a reload: tell an initialized session's client that its lists may have changed. */

@@ -91,6 +91,7 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   // message hooks: a hook failure refuses one message, it never closes the session
   ERR_MESSAGE_HOOK: CloseCode.internalError,
   ERR_RESPONSE_ID_MISMATCH: CloseCode.internalError,
+  ERR_REQUEST_ID_REUSED: CloseCode.internalError,
   ERR_SESSION_LIMIT: CloseCode.sessionLimit,
   ERR_SESSION_EXPIRED: CloseCode.sessionExpired,
   ERR_SESSION_UNTRUSTED: CloseCode.sessionUntrusted,

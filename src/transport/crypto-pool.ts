@@ -568,6 +568,9 @@ function startWorker(backend: BackendName, seed: Uint8Array, priority: WorkerPri
   const worker = here.endsWith('.ts')
     ? new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(new URL('./crypto-worker.ts', here).href)}); })`, { eval: true, workerData })
     : new Worker(new URL('./crypto-worker.js', here), { workerData });
+  // The Worker constructor has serialised workerData for the new thread (which wipes its own
+  // copy once it holds the key): this thread's copy of the seed is not needed any more.
+  workerData.seed.fill(0);
   worker.unref();
   return new Promise((resolve, reject) => {
     const fail = (err: unknown): void => {

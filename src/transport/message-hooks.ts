@@ -26,8 +26,11 @@
  *   that hooks share: a policy can record its decision there for an auditor). At most
  *   MAX_TRACKED requests per direction are remembered; beyond that the oldest entry is
  *   forgotten and its response arrives with `ctx.request` undefined.
- * - A response that answers a request is matched by id; ids the peer reuses while the
- *   first is in flight replace the earlier entry (JSON-RPC forbids reuse).
+ * - A response that answers a request is matched by id. A request from the peer that
+ *   reuses the id of one of its requests still in flight (MCP forbids reusing an id) is
+ *   answered here with Invalid Request and reported (RequestIdReusedError): it reaches no
+ *   hook and no handler, so the first request's response cannot pass the hooks as the
+ *   answer to another method (a policy's list filter, an auditor's record).
  * - A response from the peer whose id matches an outstanding request only after type
  *   coercion ("5", " 5" or "0x5" for 5; 5 for "5") is dropped and reported
  *   (ResponseIdMismatchError), and its request gets a JSON-RPC internal error under its own
@@ -39,7 +42,7 @@
  *   local end, so every hook sees it, as if the local side had sent it.
  */
 import type { VerifiedPeer } from '../identity/trust.js';
-import { InvalidArgumentError, MessageHookError, ResponseIdMismatchError, toPqmcpError } from '../errors.js';
+import { InvalidArgumentError, MessageHookError, RequestIdReusedError, ResponseIdMismatchError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 
 /** A JSON-RPC 2.0 message as the hooks see it (the SDK's JSONRPCMessage fits it). */
@@ -206,6 +209,7 @@ export class MessagePipeline {
    * `data` is its encoding when known, reused (toPeer) unless a hook replaces the message.
    */
   private run(direction: Direction, message: JsonRpcMessage, bytes: number, start: number, data?: Uint8Array): Promise<void> {
+    if (direction === 'fromPeer' && isRequestMessage(message) && this.byDirection.fromPeer.has(message.id!)) return this.refuseReusedId(message);
     let request = this.track(direction, message, bytes);
     if (request === undefined && direction === 'fromPeer' && isResponseMessage(message)) {
       const asked = this.coercedMatch(message.id!);
@@ -262,6 +266,17 @@ export class MessagePipeline {
       return Promise.resolve();
     }
     return this.sinks.toPeer(data ?? encode(message), message);
+  }
+
+  /**
+   * A peer request under the id of one of its requests in flight: answered with Invalid
+   * Request straight to the peer, past every hook (none saw the request; its answer must not
+   * settle the first request's entry), and reported.
+   */
+  private refuseReusedId(message: JsonRpcMessage): Promise<void> {
+    this.sinks.onerror(new RequestIdReusedError(message.id));
+    const reply = errorResponse(message, JsonRpcErrorCode.invalidRequest, 'Invalid Request: this id is already used by a request in flight');
+    return this.sinks.toPeer(encode(reply), reply).catch((err: unknown) => this.sinks.onerror(toPqmcpError(err)));
   }
 
   /** Remember a request; find the request a response answers. */

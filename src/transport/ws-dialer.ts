@@ -6,6 +6,8 @@
  *   an unhandled 'error' event would crash Node.
  * - Compression is always off and maxPayload always set, whatever `socketOptions` say.
  * - An upgrade answered HTTP 429 or 503 fails with ServerBusyError (the client may retry).
+ * - Other failures are a ConnectionError naming the URL without its user info or query, and
+ *   what the usual mistakes mean (a wrong path's 404, a non-WebSocket server, TLS to ws).
  */
 import { WebSocket } from 'ws';
 import type { ClientOptions } from 'ws';
@@ -14,6 +16,22 @@ import type { Dialer, DialRequest, Dialing, OpenedSocket } from './dialer.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 
 const noop = (): void => {};
+
+/** The URL for a message: scheme, host, port and path; never its user info or query (secrets live there). */
+function shownUrl(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
+
+/** What a failed dial means, for the mistakes that cause it: a wrong path, a wrong server, TLS to a plain listener. */
+function describeDialError(err: Error & { code?: string }, status: string | undefined): string {
+  if (status === '404') return 'the server answered the WebSocket upgrade with HTTP 404: nothing listens at this path (check it against the listener\'s path, pqmcp serve --path)';
+  if (status === '400') return 'the server answered the WebSocket upgrade with HTTP 400 (is it a pqmcp listener? a pqmcp upgrade must offer the pqmcp.v1 subprotocol)';
+  if (status !== undefined) return `the server answered the WebSocket upgrade with HTTP ${status}: not a WebSocket endpoint (is this the pqmcp listener's address?)`;
+  if (err.code === 'EPROTO' && /wrong version number|packet length too long|http request/i.test(err.message)) {
+    return 'TLS handshake failed: the server does not speak TLS here (a pqmcp listener of its own is plain ws://; pqmcp encrypts inside the WebSocket)';
+  }
+  return err.message;
+}
 
 export const wsDialer: Dialer = (request: DialRequest): Dialing => {
   let aborted = false;
@@ -53,7 +71,7 @@ export const wsDialer: Dialer = (request: DialRequest): Dialing => {
       // A listener past its per-address connection rate (429) or draining (503): busy.
       const status = /^Unexpected server response: (\d+)$/.exec(err.message)?.[1];
       if (status === '429' || status === '503') return reject(new ServerBusyError(`server busy: it answered the upgrade with HTTP ${status}, try again later`));
-      reject(new ConnectionError(`cannot connect to ${request.url.origin}: ${err.message}`, { cause: err }));
+      reject(new ConnectionError(`cannot connect to ${shownUrl(request.url)}: ${describeDialError(err, status)}`, { cause: err }));
     };
     const onClose = (): void => {
       cleanup();

@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { AuditLog, auditFiles, chainLine, parseLine, verifyChain, meter, GENESIS } from '../../src/audit/index.js';
-import { sha256Hex } from '../../src/audit/events.js';
+import { sha256Hex, sha256HexWith } from '../../src/audit/events.js';
+import * as nodeCrypto from 'node:crypto';
 import type { AuditEvent, AuditLogOptions, RequestEvent } from '../../src/audit/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'pqmcp-audit-'));
@@ -84,6 +85,42 @@ describe('audit chain', () => {
     }
   });
 
+  it('each SHA-256 path (one-shot digest, a Hash object on a Node.js without one, noble without node:crypto) gives the same digest, also of a view into a larger buffer', () => {
+    // node:crypto's real functions, counted, to see which one each path calls.
+    const calls = { hash: 0, createHash: 0 };
+    const counted = {
+      hash: (alg: string, data: string | Uint8Array, enc: 'hex') => (calls.hash++, nodeCrypto.hash(alg, data, enc)),
+      createHash: (alg: string) => (calls.createHash++, nodeCrypto.createHash(alg)),
+    };
+    const paths = {
+      oneShot: sha256HexWith(counted),
+      hashObject: sha256HexWith({ createHash: counted.createHash }),
+      noble: sha256HexWith(undefined),
+    };
+    paths.oneShot('a');
+    expect(calls).toEqual({ hash: 1, createHash: 0 });
+    paths.hashObject('a');
+    expect(calls).toEqual({ hash: 1, createHash: 1 });
+    paths.noble('a');
+    expect(calls).toEqual({ hash: 1, createHash: 1 });
+    // Both runtimes CI runs (Node 20.20, Node 24) have the one-shot digest: the default path.
+    expect(typeof nodeCrypto.hash).toBe('function');
+    const big = new TextEncoder().encode(`[${'y'.repeat(5000)}caf\u00e9]`);
+    for (const text of ['', 'abc', 'caf\u00e9 \ud83d\ude00', 'x'.repeat(10_000)]) {
+      const bytes = new TextEncoder().encode(text);
+      const want = bytesToHex(sha256(bytes));
+      // The same bytes as a view at an offset of a larger buffer (as the AuditLog hashes its lines).
+      const view = new Uint8Array(bytes.length + 7);
+      view.set(bytes, 3);
+      for (const [name, hex] of Object.entries(paths)) {
+        expect([name, hex(text)]).toEqual([name, want]);
+        expect([name, hex(bytes)]).toEqual([name, want]);
+        expect([name, hex(view.subarray(3, 3 + bytes.length))]).toEqual([name, want]);
+      }
+    }
+    for (const hex of Object.values(paths)) expect(hex(big.subarray(1, 101))).toBe(bytesToHex(sha256(big.subarray(1, 101))));
+  });
+
   it('a written trail verifies', async () => {
     const files = await writeTrail(newDir(), 20);
     const r = verifyChain(read(files));
@@ -138,6 +175,60 @@ describe('audit chain', () => {
     it('a line that is not an event', async () => {
       const problems = await tamper((ls) => [...ls.slice(0, 5), 'garbage', ...ls.slice(5)]);
       expect(problems).toEqual([expect.objectContaining({ kind: 'malformed', line: 6 })]);
+    });
+  });
+
+  describe('anchors kept elsewhere catch what the files alone cannot (review 8)', () => {
+    /** Events seq 0..19, and the head after each as the gateway would have logged it. */
+    const trail = async () => {
+      const [file] = await writeTrail(newDir(), 20);
+      const ls = lines(file!);
+      const heads = ls.map((l) => ({ seq: parseLine(l)!.seq, hash: parseLine(l)!.hash }));
+      return { file: file!, ls, heads };
+    };
+    /** The events from index `from` on, re-chained after `edit`: a rewrite with every hash recomputed. */
+    const rewrite = (ls: string[], from: number, edit: (e: AuditEvent) => AuditEvent): string[] => {
+      let head = { seq: parseLine(ls[from - 1]!)!.seq, hash: parseLine(ls[from - 1]!)!.hash };
+      return ls.map((l, i) => {
+        if (i < from) return l;
+        const { seq: _seq, prev: _prev, ...event } = parseLine(l)!.event;
+        const next = chainLine(head, edit(event as AuditEvent));
+        head = next.head;
+        return next.line;
+      });
+    };
+
+    it('a whole trail matches its anchors; it starts at the genesis', async () => {
+      const { file, heads } = await trail();
+      const r = verifyChain(read([file]), { anchors: [heads[7]!, heads[19]!] });
+      expect(r).toMatchObject({ ok: true, fromGenesis: true, anchorsMatched: 2, problems: [] });
+    });
+
+    it('a cut-off tail verifies alone, and is found against the last anchor', async () => {
+      const { file, ls, heads } = await trail();
+      setLines(file, ls.slice(0, 17));
+      expect(verifyChain(read([file]))).toMatchObject({ ok: true, head: { seq: 16 } });
+      const r = verifyChain(read([file]), { anchors: [heads[19]!] });
+      expect(r.ok).toBe(false);
+      expect(r.problems).toEqual([expect.objectContaining({ kind: 'deleted', line: 18, message: expect.stringMatching(/ends at seq 16, before the anchored seq 19: its tail was cut off/) })]);
+    });
+
+    it('a trail rewritten with its hashes recomputed verifies alone, and is found against an anchor after the change', async () => {
+      const { file, ls, heads } = await trail();
+      setLines(file, rewrite(ls, 5, (e) => ({ ...e, agentId: 'agent://t/mallory' }) as AuditEvent));
+      expect(verifyChain(read([file])).ok).toBe(true);
+      const r = verifyChain(read([file]), { anchors: [heads[3]!, heads[12]!] });
+      expect(r.anchorsMatched).toBe(1);
+      expect(r.problems).toEqual([expect.objectContaining({ kind: 'edited', line: 13, message: expect.stringMatching(/seq 12 does not have the anchored hash/) })]);
+    });
+
+    it('a start cut off is told apart from the genesis, and found against an anchor before it', async () => {
+      const { file, ls, heads } = await trail();
+      setLines(file, ls.slice(3));
+      const alone = verifyChain(read([file]));
+      expect(alone).toMatchObject({ ok: true, fromGenesis: false, first: { seq: 3 } });
+      const r = verifyChain(read([file]), { anchors: [heads[1]!] });
+      expect(r.problems).toEqual([expect.objectContaining({ kind: 'deleted', line: 1, message: expect.stringMatching(/seq 1 is not in the files read \(they start at seq 3\)/) })]);
     });
   });
 

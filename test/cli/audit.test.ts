@@ -14,7 +14,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { PqmcpClientTransport } from '../../src/transport/client.js';
-import { auditFiles, parseLine } from '../../src/audit/index.js';
+import { AuditLog, auditFiles, parseLine } from '../../src/audit/index.js';
 import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
 import { makeAgent, fixtureCrypto, trustFor } from '../helpers/identities.js';
 import type { Issuer } from '../helpers/identities.js';
@@ -232,4 +232,47 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
     const verify = await cli(['audit', 'verify', auditDir]);
     expect(verify.code).toBe(0);
   }, 60_000);
+});
+
+describe('pqmcp audit report prints what peers named, not what they would have a terminal do (review 8)', () => {
+  it('escapes control and bidi characters of a tool name and a method from the trail; --json keeps them exact', async () => {
+    const dir = join(tmp.dir, 'hostile-names');
+    const log = await AuditLog.open(dir);
+    const evil = 'echo\u001b]0;pwned\u0007\r\nagent://forged  999  0\u202e';
+    const event = (name: string | undefined, method: string): RequestEvent => ({
+      type: 'request', time: Date.now(), role: 'server', sessionId: 'ab', agentId: 'agent://x', issuer: 'issuer://x', fingerprint: 'cd', serial: '01',
+      direction: 'fromPeer', method, ...(name !== undefined ? { name } : {}), requestBytes: 10, responseBytes: 10, durationMs: 1, outcome: 'ok',
+    });
+    log.write(event(evil, 'tools/call'));
+    log.write(event(undefined, 'x\u009b2J'));
+    await log.close();
+    const human = await cli(['audit', 'report', dir, '--by', 'tool']);
+    expect(human.code).toBe(0);
+    expect(human.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+    expect(human.stdout).toContain('echo\\u001b]0;pwned\\u0007\\u000d\\u000aagent://forged  999  0\\u202e');
+    expect(human.stdout).toContain('x\\u009b2J');
+    expect(human.stdout.split('\n').filter((l) => l.startsWith('agent://forged'))).toEqual([]);
+    const json = await cli(['audit', 'report', dir, '--by', 'tool', '--json']);
+    expect((JSON.parse(json.stdout) as { rows: Array<{ key: string }> }).rows.map((r) => r.key).sort()).toEqual([evil, 'x\u009b2J'].sort());
+  });
+
+  it('pqmcp audit verify --anchor: a head the gateway logged must be in the trail with its hash', async () => {
+    const dir = join(tmp.dir, 'anchored');
+    const heads: Array<{ seq: number; hash: string }> = [];
+    const log = await AuditLog.open(dir, { onrotate: (_f, head) => void heads.push(head) });
+    for (let i = 0; i < 6; i++) log.write({ type: 'handshake.failure', time: Date.now(), role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_DECODE', message: `n${i}` });
+    await log.close();
+    const head = heads.at(-1)!;
+    const ok = await cli(['audit', 'verify', dir, '--anchor', `${head.seq}:${head.hash}`]);
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.stdout).toMatch(/ok: 6 events in 1 file, seq 0 to 5, head [0-9a-f]{64}, 1 anchor matched/);
+    // Cut the last event off: the files alone still verify; against the anchor they do not.
+    const [file] = auditFiles(dir);
+    writeFileSync(file!, readFileSync(file!, 'utf8').split('\n').slice(0, 5).map((l) => `${l}\n`).join(''));
+    expect((await cli(['audit', 'verify', dir])).code).toBe(0);
+    const cut = await cli(['audit', 'verify', dir, '--anchor', `${head.seq}:${head.hash}`]);
+    expect(cut.code).toBe(1);
+    expect(cut.stdout).toMatch(/deleted: the trail ends at seq 4, before the anchored seq 5: its tail was cut off/);
+    expect((await cli(['audit', 'verify', dir, '--anchor', '5:abc'])).code).toBe(2);
+  });
 });

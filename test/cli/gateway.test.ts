@@ -98,7 +98,7 @@ describe('one child per session', () => {
     const answer = await a.waitForMessage((m) => m['id'] === 1);
     expect(answer).toEqual({ jsonrpc: '2.0', id: 1, error: { code: -32000, message: 'pqmcp gateway: the MCP server process exited with code 3; this session is closed' } });
     expect(await a.exited).toBe(1);
-    expect(a.stderr).toContain('pqmcp connect: gateway: pqmcp gateway: the MCP server process exited with code 3; this session is closed');
+    expect(a.stderr).toContain('pqmcp connect: gateway: the MCP server process exited with code 3; this session is closed');
     expect(a.stderr.trim().split('\n').at(-1)).toBe('pqmcp: the server closed the session (ERR_REMOTE_CLOSED)');
     await gateway.waitForStderr(/: MCP server process \d+ exited with code 3; closing 1 session/);
     await gateway.waitForStderr(/session [0-9a-f]{8} ended: agent:\/\/gw-test\/alice, 3 messages in, 2 out, [^;]+; MCP server process exited with code 3/);
@@ -224,7 +224,7 @@ describe('--shared: one child for all sessions', () => {
     );
     gateway.child.kill('SIGHUP');
     expect(await a.exited).toBe(1);
-    expect(a.stderr).toContain('gateway: pqmcp gateway: your credential is no longer accepted; this session is closed');
+    expect(a.stderr).toContain('pqmcp connect: gateway: your credential is no longer accepted; this session is closed');
     const reloaded = await gateway.waitForStderr(/\{[^\n]*"event":"reloaded"[^\n]*\}/);
     expect(JSON.parse(reloaded[0])).toMatchObject({ revocationLists: 1, sessionsClosed: 1 });
     // Carol stays connected.

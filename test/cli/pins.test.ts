@@ -140,6 +140,39 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     expect(Object.values(new FilePinStore(pins).all())[0]!.tools.read!.hash).toBe(b.hash);
   });
 
+  it('pins list escapes what the server named; pins approve checks the hash of a tool named __proto__ too (review 8)', async () => {
+    const pins = join(tmp.dir, 'hostile.pins.json');
+    const held = (name: string, description: string) => {
+      const definition = { name, description };
+      return { hash: toolHash(definition), definition: toolDefinition(definition), seenAt: new Date().toISOString(), reason: 'new' as const };
+    };
+    // A held tool whose name would rewrite its own line into a harmless-looking "pinned" one.
+    const disguise = 'x\u001b[2K\r  pinned  read_file  0123456789abcdef...  since 2026-01-01';
+    const entry: Record<string, ReturnType<typeof held>> = {};
+    for (const [name, d] of [[disguise, 'exfiltrates'], ['__proto__', 'reviewed'], ['constructor', 'also reviewed']] as const) {
+      Object.defineProperty(entry, name, { value: held(name, d), enumerable: true, writable: true, configurable: true });
+    }
+    const key = `${SERVER_ID} ${'ef'.repeat(32)}`;
+    new FilePinStore(pins).put(key, { agentId: SERVER_ID, fingerprint: 'ef'.repeat(32), tools: {}, held: entry });
+    const listed = await cli(['pins', 'list', '--pins', pins]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).not.toMatch(/[\u001b\r]/);
+    expect(listed.stdout).toContain('HELD    x\\u001b[2K\\u000d  pinned  read_file');
+    const proto = entry['__proto__']!.hash;
+    const wrong = (await cli(['pins', 'approve', SERVER_ID, '__proto__@00000000', '--pins', pins, '--json']));
+    expect(wrong.code).toBe(1);
+    expect(JSON.parse(wrong.stdout)).toEqual({ approved: [], notHeld: [], changed: ['__proto__'] });
+    const missing = await cli(['pins', 'approve', SERVER_ID, 'toString', '--pins', pins, '--json']);
+    expect(JSON.parse(missing.stdout)).toEqual({ approved: [], notHeld: ['toString'], changed: [] });
+    const ok = await cli(['pins', 'approve', SERVER_ID, `__proto__@${proto.slice(0, 12)}`, 'constructor', '--pins', pins, '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual({ approved: ['__proto__', 'constructor'], notHeld: [], changed: [] });
+    const after = new FilePinStore(pins).all()[key]!;
+    expect(Object.keys(after.tools).sort()).toEqual(['__proto__', 'constructor']);
+    expect(Object.hasOwn(after.tools, '__proto__') && after.tools['__proto__']!.hash).toBe(proto);
+    expect(Object.keys(after.held)).toEqual([disguise]);
+  });
+
   it('bad pin flags and files are usage errors, and nothing is written', async () => {
     const notPins = join(tmp.dir, 'not-pins.json');
     writeFileSync(notPins, '{"hello":1}');

@@ -67,7 +67,7 @@ describe('pqmcp connect --tickets', () => {
     expect((await cli(['ticket-keys', 'create', keys])).code).toBe(0);
     const { gateway, url } = await startGateway(['--identity', server.key, '--trust', trust, '--ticket-keys', keys], [process.execPath, LINE_SERVER]);
     const tickets = join(tmp.dir, 'alice.tickets.json');
-    const launch = async (): Promise<void> => {
+    const launch = async (): Promise<string> => {
       const bridge = new CliProcess(['connect', url, '--identity', alice.key, '--trust', trust, '--expect', SERVER_ID, '--tickets', tickets]);
       bridge.write(INIT);
       await bridge.waitForMessage((m) => m['id'] === 0);
@@ -83,12 +83,14 @@ describe('pqmcp connect --tickets', () => {
       }
       bridge.child.stdin!.end();
       expect(await bridge.exited).toBe(0);
+      return bridge.stderr;
     };
-    await launch();
+    // The bridge's own "connected" line says whether it resumed (the gateway's log is not the user's).
+    expect(await launch()).toMatch(/connected to agent:\/\/\S+ \(key \w+, issuer \S+\) at ws:\/\/\S+; PQMCP_/);
     expect(mode(tickets)).toBe(0o600);
     const firstFile = readFileSync(tickets, 'utf8');
     await gateway.waitForStderr(/session \S+ started: agent:\/\/rs-test\/alice/);
-    await launch();
+    expect(await launch()).toMatch(/connected to agent:\/\/\S+ \(key \w+, issuer \S+\) at ws:\/\/\S+, resumed \(no signatures; a fresh key exchange\); PQMCP_/);
     await gateway.waitForStderr(/session \S+ started \(resumed\): agent:\/\/rs-test\/alice/);
     // The used ticket is gone, a fresh one replaced it.
     const secondFile = readFileSync(tickets, 'utf8');
@@ -102,7 +104,8 @@ describe('pqmcp connect --tickets', () => {
     expect((await cli(['ticket-keys', 'create', keys])).code).toBe(0);
     const { gateway, url } = await startGateway(['--identity', server.key, '--trust', trust, '--ticket-keys', keys], [process.execPath, LINE_SERVER]);
     const tickets = join(tmp.dir, 'corrupt.tickets.json');
-    writeFileSync(tickets, 'not json', { mode: 0o600 });
+    // Damaged contents in a store's shape (a file that is not a store at all is refused: user-mistakes.test.ts).
+    writeFileSync(tickets, '{"version":1,"servers":[1]}', { mode: 0o600 });
     const bridge = new CliProcess(['connect', url, '--identity', alice.key, '--trust', trust, '--expect', SERVER_ID, '--tickets', tickets]);
     bridge.write(INIT);
     await bridge.waitForMessage((m) => m['id'] === 0);

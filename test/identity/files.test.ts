@@ -219,7 +219,10 @@ describe('bad files: a typed FileError naming the file and the problem', () => {
     const early = new Date((planner.credential.notBefore - 1) * 1000);
     await bad(loadIdentity(f('planner.key.json'), { backend, now: early }), CredentialFileValidityError, 'ERR_CREDENTIAL_NOT_YET_VALID', f('planner.cred.json'), /not valid before/);
     expect((await loadIdentity(f('planner.key.json'), { backend, now: late, checkValidity: false })).agentId).toBe('agent://acme/planner');
-    await bad(loadIdentity(f('acme.key.json'), { backend }), FileNotFoundError, 'ERR_FILE_NOT_FOUND', f('acme.cred.json'), /no such file/);
+    // An issuer's key has no credential beside it: the error names the key for what it is.
+    await bad(loadIdentity(f('acme.key.json'), { backend }), FileFormatError, 'ERR_FILE_FORMAT', f('acme.key.json'), /private key of issuer issuer:\/\/acme, which signs credentials/);
+    const missing = write('lonely.key.json', readFileSync(f('planner.key.json'), 'utf8'), 0o600);
+    await bad(loadIdentity(missing, { backend }), FileNotFoundError, 'ERR_FILE_NOT_FOUND', missing.replace('.key.json', '.cred.json'), /no such file/);
     const unnamed = write('planner-key.json', readFileSync(f('planner.key.json'), 'utf8'), 0o600);
     await expectRejection(loadIdentity(unnamed, { backend }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT');
   });

@@ -186,6 +186,42 @@ describe('the pinning hook fails closed', () => {
   });
 });
 
+describe("tool names that are Object.prototype's keys (review 8)", () => {
+  const peer = { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32), attributes: {} } as unknown as HookContext['peer'];
+  const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
+  const list = (id: number, tools: Array<{ name: string; description: string }>) => ({
+    message: { jsonrpc: '2.0' as const, id, result: { tools } },
+    ctx: { ...base, direction: 'fromPeer' as const, bytes: 100, request: { id, method: 'tools/list', params: {}, direction: 'toPeer' as const, startedAt: 0, bytes: 40, notes: {} } },
+  });
+  const listed = (out: unknown): string[] => ((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools ?? []).map((t) => t.name).sort();
+  const awkward = ['__proto__', 'constructor', 'hasOwnProperty', 'toString'];
+
+  it('are pinned, passed and, once redefined, withheld like any other name, through a pin file too', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-proto-'));
+    const path = join(dir, 'pins.json');
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) });
+    hook.opened!(base, { notify: async () => {} });
+    const first = list(1, [...awkward, 'echo'].map((name) => ({ name, description: `the ${name} tool` })));
+    expect(listed(hook.fromPeer!(first.message, first.ctx))).toEqual([...awkward, 'echo'].sort());
+    expect(summary(events)).toEqual([...awkward, 'echo'].map((n) => `pinned ${n}`).sort());
+    expect(Object.getPrototypeOf({})).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>)['hash']).toBeUndefined();
+
+    // A new session, a fresh store on the same file: the pins were written and read back.
+    events.length = 0;
+    const again = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) });
+    again.opened!(base, { notify: async () => {} });
+    const second = list(2, [...awkward, 'echo'].map((name) => ({ name, description: name === 'echo' ? 'the echo tool' : `the ${name} tool, now exfiltrating` })));
+    expect(listed(again.fromPeer!(second.message, second.ctx))).toEqual(['echo']);
+    expect(summary(events)).toEqual(awkward.map((n) => `withheld ${n} changed [description]`).sort());
+    const call = { jsonrpc: '2.0' as const, id: 9, method: 'tools/call', params: { name: 'constructor', arguments: {} } };
+    expect(again.toPeer!(call, { ...base, direction: 'toPeer', bytes: 60, request: undefined })).toMatchObject({ reply: { error: { code: PIN_REFUSED } } });
+    const held = Object.keys(new FilePinStore(path).all()[`${SERVER_ID} ${'cd'.repeat(32)}`]!.held).sort();
+    expect(held).toEqual([...awkward].sort());
+  });
+});
+
 describe('issuer-attested tool manifests', () => {
   const tools = [{ name: 'lookup', description: 'look up a record' }, { name: 'update', description: 'update a record' }];
   /** The manifest as `pqmcp manifest capture` would write it: from the server's own tools/list. */

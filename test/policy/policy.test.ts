@@ -11,7 +11,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { McpError, ToolListChangedNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { PolicyErrorCode, PolicyInvalidError, loadPolicy } from '../../src/policy/index.js';
 import type { Policy, PolicyNote, ReloadEvent } from '../../src/policy/index.js';
-import type { MessageHook } from '../../src/transport/index.js';
+import { MAX_TRACKED, MessagePipeline } from '../../src/transport/index.js';
+import type { JsonRpcMessage, MessageHook } from '../../src/transport/index.js';
 import { fixtureCrypto, makeAgent, testIssuer } from '../helpers/identities.js';
 import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 
@@ -184,6 +185,32 @@ describe('Cedar policy through real SDK peers', () => {
     expect(server.sessions.size).toBe(1);
   });
 
+  it('a client reusing the id of its tools/list in flight gets that request refused, and its list stays filtered (review 8)', async () => {
+    const policy = await loadPolicy({ text: POLICY });
+    const errors: string[] = [];
+    const { url, server } = await startFeatureServer(cleanup, { policy });
+    server.on('session', (t) => {
+      t.onerror = (e) => void errors.push((e as { code?: string }).code ?? '');
+    });
+    const { client, transport } = await connectClient(cleanup, url);
+    const answers: Array<{ id?: unknown; result?: { tools?: Array<{ name: string }> }; error?: { code: number } }> = [];
+    const deliver = transport.onmessage!;
+    transport.onmessage = (m, extra) => {
+      if ((m as { id?: unknown }).id === 1000) answers.push(m as (typeof answers)[number]);
+      else deliver(m, extra);
+    };
+    // Both in one turn: the second would have taken the first's place in the correlation
+    // table, and the tools/list answer would then have passed the policy as a ping's.
+    const sent = [transport.send({ jsonrpc: '2.0', id: 1000, method: 'tools/list', params: {} }), transport.send({ jsonrpc: '2.0', id: 1000, method: 'ping' })];
+    await Promise.all(sent);
+    await waitFor(() => answers.length === 2, 5_000, 'both answers');
+    expect(answers.find((a) => a.error !== undefined)?.error?.code).toBe(-32600);
+    expect(names(answers.find((a) => a.result?.tools !== undefined)!.result!.tools!)).toEqual(['echo', 'elicit', 'sample', 'touch', 'whoami']);
+    expect(errors).toContain('ERR_REQUEST_ID_REUSED');
+    // The session goes on.
+    expect(names((await client.listTools()).tools)).toEqual(['echo', 'elicit', 'sample', 'touch', 'whoami']);
+  });
+
   it('watches its file: a change is loaded, a broken change is refused and reported', async () => {
     const file = join(dir, 'watched.cedar');
     writeFileSync(file, POLICY);
@@ -221,6 +248,20 @@ describe('the hook without sockets', () => {
     expect(unknown).toEqual({ reply: { jsonrpc: '2.0', id: 3, error: { code: PolicyErrorCode.denied, message: 'pqmcp: not permitted by policy: tasks/list' } } });
     const open = await loadPolicy({ text: 'permit(principal, action, resource is Server);' });
     expect(open.fromPeer({ jsonrpc: '2.0', id: 4, method: 'tasks/list', params: {} }, ctx('fromPeer', 'tasks/list'))).toBeUndefined();
+  });
+
+  it('a list answering a request the pipeline forgot (past MAX_TRACKED) is filtered all the same (review 8)', async () => {
+    const policy = await loadPolicy({ text: 'permit(principal, action == Action::"tools/call", resource == Tool::"echo");' });
+    const written: JsonRpcMessage[] = [];
+    const pipeline = new MessagePipeline([policy], session, { toPeer: async (_d, m) => void written.push(m), toLocal: () => undefined, onerror: () => undefined });
+    pipeline.fromPeer({ jsonrpc: '2.0', id: 0, method: 'tools/list', params: {} }, 40);
+    for (let id = 1; id <= MAX_TRACKED; id++) pipeline.fromPeer({ jsonrpc: '2.0', id, method: 'ping' }, 30);
+    const tools = [{ name: 'echo' }, { name: 'add' }, { name: 'shell' }];
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 0, result: { tools, resources: [{ uri: 'notes://a' }], prompts: [{ name: 'p' }] } });
+    expect(written[0]!.result).toEqual({ tools: [{ name: 'echo' }], resources: [], prompts: [] });
+    // A response that is not a list passes as it is.
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'x' }] } });
+    expect(written[1]!.result).toEqual({ content: [{ type: 'text', text: 'x' }] });
   });
 
   it('the principal carries the credential usage: a policy can admit only agents whose credential may also serve', async () => {

@@ -1,0 +1,225 @@
+/**
+ * What a first-time user of the CLI gets wrong, and what pqmcp must say back (found by
+ * following docs/cli.md and README.md verbatim, session 8): each case is one mistake, run
+ * through the real command (in this process, through run.ts, where nothing listens; as a
+ * real process where it does), and the answer must be the right code and exit status with a
+ * message that names the mistake and what to do.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseHostPort } from '../../src/cli/args.js';
+import { run as runInProcess } from '../../src/cli/run.js';
+import { FileFormatError } from '../../src/errors.js';
+import { loadIdentity } from '../../src/identity/files.js';
+import { CliProcess, EVERYTHING, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import type { CliResult } from './helpers.js';
+
+const { dir, remove } = tempDir('mistakes');
+const f = (name: string): string => join(dir, name);
+const acme = writeIssuer(dir, 'issuer://acme', 'acme');
+const tools = writeAgent(dir, acme, 'agent://acme/tools', 'tools', { usage: 'server' });
+const ada = writeAgent(dir, acme, 'agent://acme/ada', 'ada', { usage: 'client', scopes: ['tools:call'] });
+const trust = writeTrust(f('trust.json'), acme);
+
+afterAll(() => {
+  killAll();
+  remove();
+});
+
+async function pqmcp(args: string[]): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runInProcess(args, { out: (t) => void (stdout += `${t}\n`), err: (t) => void (stderr += `${t}\n`) });
+  return { code, stdout, stderr };
+}
+
+const serveArgs = (...more: string[]): string[] => ['serve', ...more, '--', process.execPath, EVERYTHING, 'stdio'];
+
+describe('--listen', () => {
+  it('a bare port is that port on 127.0.0.1, not host "744" and port 3', () => {
+    expect(parseHostPort('7443', '--listen')).toEqual({ host: '127.0.0.1', port: 7443 });
+    expect(parseHostPort(':7443', '--listen')).toEqual({ host: '127.0.0.1', port: 7443 });
+    expect(parseHostPort('0.0.0.0:7443', '--listen')).toEqual({ host: '0.0.0.0', port: 7443 });
+    expect(parseHostPort('[::1]:7443', '--listen')).toEqual({ host: '::1', port: 7443 });
+    expect(() => parseHostPort('[::1]7443', '--listen')).toThrow(/must be host:port/);
+    expect(() => parseHostPort('localhost', '--listen')).toThrow(/must be host:port/);
+  });
+
+  it('serve --listen <port> listens there, and a fresh --audit directory starts a new chain (not "after seq -1")', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const auditDir = f('audit-fresh');
+    const { gateway, url } = await startGateway(['--identity', tools.key, '--trust', trust, '--audit', auditDir], [process.execPath, EVERYTHING, 'stdio']);
+    await gateway.stop();
+    expect(url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(gateway.stderr).toContain(`audit: writing to ${auditDir}, a new chain`);
+    expect(gateway.stderr).not.toContain('seq -1');
+    // The bare port, as a real process (startGateway above gives --listen 127.0.0.1:0 itself).
+    const bare = new CliProcess(serveArgs('--identity', tools.key, '--trust', trust, '--listen', String(port)));
+    await bare.waitForStderr(new RegExp(`listening on ws://127\\.0\\.0\\.1:${port}/ `));
+    expect(await bare.stop()).toBe(0);
+  });
+});
+
+describe('edge flags name the flag and its unit', () => {
+  it('--first-flight-timeout 2s: the timeouts are milliseconds, and the value given is quoted', async () => {
+    const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--first-flight-timeout', '2s'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--first-flight-timeout must be an integer >= 1 (milliseconds, e.g. 2000); got "2s" (ERR_USAGE)');
+    const h = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--handshake-timeout', '10s'));
+    expect(h.stderr).toContain('--handshake-timeout must be an integer >= 1 (milliseconds, e.g. 10000); got "10s" (ERR_USAGE)');
+  });
+
+  it('a bad --trusted-proxy is named as the flag, not as the library option', async () => {
+    const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--trusted-proxy', '10.0.0.0/33'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('pqmcp: --trusted-proxy: bad prefix length in "10.0.0.0/33" (ERR_USAGE)');
+  });
+});
+
+describe('the wrong file in the wrong place', () => {
+  it('serve --identity NAME.pub.json or NAME.cred.json: says it is not a private key (not "no credential")', async () => {
+    for (const [file, kind] of [
+      [tools.pub, 'a public key'],
+      [tools.cred, 'a credential'],
+    ] as const) {
+      const r = await pqmcp(serveArgs('--identity', file, '--trust', trust));
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${file}: not a private key file (it is ${kind}); give the private key file (NAME.key.json) (ERR_FILE_FORMAT)`);
+      expect(r.stderr).not.toContain('no credential');
+    }
+  });
+
+  it('the library loader too: a public key given as the key is a FileFormatError, checked before the credential', async () => {
+    const error = await loadIdentity(tools.pub).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FileFormatError);
+    expect((error as Error).message).toContain('not a private key file (it is a public key)');
+  });
+
+  it("serve --identity <issuer key>: names the issuer's key (not only that NAME.cred.json is missing)", async () => {
+    const r = await pqmcp(serveArgs('--identity', acme.keyFile, '--trust', trust));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${acme.keyFile}: this is the private key of issuer issuer://acme, which signs credentials; an identity is an agent's key (pqmcp agent create)`);
+    expect(r.stderr).toContain('(ERR_FILE_FORMAT)');
+  });
+
+  it("--trust <issuer .pub.json>: says how to make a trust file of it", async () => {
+    for (const args of [serveArgs('--identity', tools.key, '--trust', acme.pubFile), ['connect', 'ws://127.0.0.1:9/', '--identity', ada.key, '--trust', acme.pubFile, '--expect', 'agent://acme/tools']]) {
+      const r = await pqmcp(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${acme.pubFile}: not a trust file (it is a public key); a trust file lists the issuers you trust: pqmcp trust add-issuer trust.json ${acme.pubFile} (ERR_FILE_FORMAT)`);
+    }
+  });
+
+  it('connect --manifest <not a manifest>: says it is not one (was: "unknown field \\"kind\\"")', async () => {
+    const r = await pqmcp(['connect', 'ws://127.0.0.1:9/', '--identity', ada.key, '--trust', trust, '--expect', 'agent://acme/tools', '--pins', f('pins.json'), '--manifest', tools.pub]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${tools.pub}: not a tool manifest (its type is "pqmcp-public-key"; a manifest's is pqmcp-tool-manifest: pqmcp manifest capture)`);
+  });
+
+  it('serve --ticket-keys <missing file>: says how to create one', async () => {
+    const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--ticket-keys', f('tk.json')));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${f('tk.json')}: no such file (create one: pqmcp ticket-keys create ${f('tk.json')}) (ERR_FILE_NOT_FOUND)`);
+  });
+});
+
+describe('connect --tickets <a file that is not a ticket store>', () => {
+  it('is refused and left untouched (was: replaced by an empty store, a trust file or private key lost)', async () => {
+    const { readFileSync, statSync } = await import('node:fs');
+    writeFileSync(f('notes.txt'), 'my notes\n', { mode: 0o644 });
+    writeFileSync(f('package.json'), '{"name":"x","version":"1.0.0"}\n', { mode: 0o600 });
+    for (const [file, what] of [
+      [trust, 'a trust file'],
+      [ada.key, 'a private key'],
+      [ada.cred, 'a credential'],
+      [f('notes.txt'), 'not JSON'],
+      [f('package.json'), 'another JSON document'],
+    ] as const) {
+      const before = readFileSync(file);
+      const mode = statSync(file).mode;
+      const r = await pqmcp(['connect', 'ws://127.0.0.1:9/', '--identity', ada.key, '--trust', trust, '--expect', 'agent://acme/tools', '--tickets', file]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`${file}: not a tickets file (it is ${what}); --tickets needs a file of its own (created if missing): this one is left as it is (ERR_FILE_FORMAT)`);
+      expect(readFileSync(file).equals(before)).toBe(true);
+      expect(statSync(file).mode).toBe(mode);
+    }
+  });
+});
+
+describe('credential issue', () => {
+  it('a window that has already ended is issued as asked, with a warning on stderr (stdout stays JSON)', async () => {
+    const r = await pqmcp(['credential', 'issue', '--issuer', acme.keyFile, '--agent', ada.pub, '--not-before', '2020-01-01', '--valid-for', '1d', '--out', f('old.cred.json'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ file: f('old.cred.json') });
+    expect(r.stderr).toBe(`pqmcp credential issue: warning: ${f('old.cred.json')} expired at 2020-01-02T00:00:00.000Z, before it was issued: every peer will refuse it (ERR_CREDENTIAL_EXPIRED)\n`);
+    const fresh = await pqmcp(['credential', 'issue', '--issuer', acme.keyFile, '--agent', ada.pub, '--valid-for', '1d', '--out', f('fresh.cred.json')]);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stderr).toBe('');
+  });
+});
+
+describe('--help of every subcommand is help, whatever the verb requires', () => {
+  it.each([['manifest', 'capture'], ['pins', 'list'], ['pins', 'approve'], ['pins', 'forget'], ['policy', 'schema'], ['ticket-keys', 'show']])('pqmcp %s %s --help', async (group, verb) => {
+    for (const h of ['--help', '-h']) {
+      const r = await pqmcp([group, verb, h]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(new RegExp(`^usage: pqmcp ${group}`));
+    }
+  });
+});
+
+describe('audit verify|report on a wrong path', () => {
+  it('a missing path is bad input (exit 2), not a tamper verdict (exit 1)', async () => {
+    for (const verb of ['verify', 'report']) {
+      const r = await pqmcp(['audit', verb, f('no-such-dir')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${f('no-such-dir')}: no such file or directory (ERR_FILE_NOT_FOUND)`);
+    }
+  });
+
+  it('a directory with no audit file is an error, never "ok: 0 events"', async () => {
+    mkdirSync(f('not-audit'));
+    writeFileSync(f('not-audit/notes.txt'), 'hello\n');
+    for (const verb of ['verify', 'report']) {
+      const r = await pqmcp(['audit', verb, f('not-audit')]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).not.toContain('ok:');
+      expect(r.stderr).toContain(`${f('not-audit')}: no audit files here (audit-<time>-<seq>.jsonl, written by pqmcp serve --audit <dir>) (ERR_FILE_NOT_FOUND)`);
+    }
+  });
+});
+
+describe('policy explain', () => {
+  const policy = f('p.cedar');
+  writeFileSync(policy, '@id("echo")\npermit(principal, action == Action::"tools/call", resource) when { resource.name == "echo" };\n');
+
+  it('a method decided on a target needs the target (not a decision on the empty name)', async () => {
+    const r = await pqmcp(['policy', 'explain', policy, '--agent', ada.cred, '--method', 'tools/call']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('policy explain: --method tools/call needs --tool <name> (ERR_USAGE)');
+    const c = await pqmcp(['policy', 'explain', policy, '--agent', ada.cred, '--method', 'completion/complete']);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toContain('needs --prompt <name> or --resource <uri>');
+    const ok = await pqmcp(['policy', 'explain', policy, '--agent', ada.cred, '--method', 'tools/call', '--tool', 'echo']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('permitted by echo');
+  }, 30_000);
+
+  it('methods the gateway never decides are explained as passed, as the gateway does (not "deny")', async () => {
+    const list = await pqmcp(['policy', 'explain', policy, '--agent', ada.cred, '--method', 'tools/list']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain('decision: allow');
+    expect(list.stdout).toContain('removes from its result each item this agent may not use (explain one: --method tools/call --tool <name>)');
+    const ping = await pqmcp(['policy', 'explain', policy, '--agent', ada.cred, '--method', 'ping', '--json']);
+    expect(ping.code, ping.stderr).toBe(0);
+    expect(JSON.parse(ping.stdout)).toMatchObject({ decision: 'allow', action: 'ping', policies: [] });
+  }, 30_000);
+});

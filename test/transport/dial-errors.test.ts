@@ -1,0 +1,55 @@
+/**
+ * The client's connection errors for the usual mistakes (found by a first-time user of
+ * `pqmcp connect`, session 8): a wrong path, a server that is not a WebSocket endpoint, and
+ * wss:// to a plain listener each say what happened, with the URL's path (which the 404 is
+ * about), and never the URL's user info or query. Real servers on 127.0.0.1.
+ */
+import { createServer } from 'node:http';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConnectionError } from '../../src/errors.js';
+import type { PqmcpError } from '../../src/errors.js';
+import { PqmcpClientTransport } from '../../src/transport/index.js';
+import { agent, trustFor } from '../helpers/identities.js';
+import { Cleanup, SERVER_ID, startFeatureServer } from '../helpers/mcp.js';
+
+const cleanup = new Cleanup();
+afterAll(() => cleanup.run());
+
+async function dialError(url: string): Promise<PqmcpError> {
+  const transport = new PqmcpClientTransport(url, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), backend: 'native', expectedServerId: SERVER_ID, busyRetry: false });
+  cleanup.add(() => transport.close());
+  const error = (await transport.start().then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as PqmcpError;
+  expect(error).toBeInstanceOf(ConnectionError);
+  expect(error.code).toBe('ERR_CONNECTION');
+  return error;
+}
+
+describe('dial errors say what the mistake was', { timeout: 30_000 }, () => {
+  it('a wrong path: HTTP 404, with the path, and where to look', async () => {
+    const { server } = await startFeatureServer(cleanup, { backend: 'native', path: '/mcp' });
+    const port = server.address().port;
+    const error = await dialError(`ws://127.0.0.1:${port}/`);
+    expect(error.message).toBe(
+      `cannot connect to ws://127.0.0.1:${port}/: the server answered the WebSocket upgrade with HTTP 404: nothing listens at this path (check it against the listener's path, pqmcp serve --path)`,
+    );
+  });
+
+  it('not a WebSocket endpoint: the HTTP status, and the question to ask', async () => {
+    const http = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('metrics\n'));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    cleanup.add(() => new Promise<void>((r) => http.close(() => r())));
+    const port = (http.address() as { port: number }).port;
+    const error = await dialError(`ws://user:hunter2@127.0.0.1:${port}/metrics?token=s3cret`);
+    expect(error.message).toBe(`cannot connect to ws://127.0.0.1:${port}/metrics: the server answered the WebSocket upgrade with HTTP 200: not a WebSocket endpoint (is this the pqmcp listener's address?)`);
+    expect(error.message).not.toMatch(/hunter2|s3cret|token/);
+  });
+
+  it('wss:// to a plain ws:// listener: says the server does not speak TLS', async () => {
+    const { server } = await startFeatureServer(cleanup, { backend: 'native' });
+    const error = await dialError(server.url.replace(/^ws:/, 'wss:'));
+    expect(error.message).toMatch(/^cannot connect to wss:\/\/127\.0\.0\.1:\d+\/: TLS handshake failed: the server does not speak TLS here \(a pqmcp listener of its own is plain ws:\/\/; pqmcp encrypts inside the WebSocket\)$/);
+  });
+});
