@@ -47,17 +47,44 @@ export function parse(argv: readonly string[], options: OptionSpecs, command: st
     });
     return { values: values as Parsed['values'], positionals, rest };
   } catch (err) {
-    throw new UsageError(`${command}: ${describeParseError(err)} (see pqmcp ${command} --help)`);
+    throw new UsageError(`${command}: ${describeParseError(err, Object.keys({ ...COMMON_OPTIONS, ...options }))} (see pqmcp ${command} --help)`);
   }
 }
 
-function describeParseError(err: unknown): string {
+/** Edit distance (insertions, deletions, substitutions), for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** The known option nearest a mistyped one (at most 2 edits, or the only one it begins), if any. */
+function suggestion(option: string, known: readonly string[]): string | undefined {
+  const name = option.replace(/^-+/, '').split('=')[0]!;
+  if (name.length < 3) return undefined;
+  const begun = known.filter((k) => k.startsWith(name));
+  if (begun.length === 1) return `--${begun[0]}`;
+  let best: { name: string; distance: number } | undefined;
+  for (const k of known) {
+    const distance = editDistance(name, k);
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { name: k, distance };
+  }
+  return best && `--${best.name}`;
+}
+
+function describeParseError(err: unknown, known: readonly string[] = []): string {
   const e = err as { code?: string; message?: string };
   const message = String(e.message ?? err);
   const option = /'(-[^' ]+)/.exec(message)?.[1];
   switch (e.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown option ${option ?? ''}`.trim();
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const near = option !== undefined ? suggestion(option, known) : undefined;
+      return `unknown option ${option ?? ''}${near !== undefined ? ` (did you mean ${near}?)` : ''}`.trim();
+    }
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       return message.includes('argument missing') ? `option ${option ?? ''} needs a value` : `bad value for option ${option ?? ''}`;
     default:

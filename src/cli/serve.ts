@@ -529,14 +529,14 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
         // Read the trust file and every list before applying any: a bad file changes nothing.
         fresh = await loadTrustStore(trustPath, { revocations: revocationPaths });
       } catch (err) {
-        log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: trust not reloaded: ${errorLine(err, 'error')}`);
+        log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: trust not reloaded, ${errorLine(err, 'the previous trust stays in force')}`);
         return;
       }
       if (resumption.path !== undefined) {
         try {
           server.setTicketKeys(readTicketKeys(resumption.path, flag(p, 'allow-loose-key-permissions')));
         } catch (err) {
-          log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: ticket keys not reloaded (old keys kept): ${errorLine(err, 'error')}`);
+          log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: ticket keys not reloaded, ${errorLine(err, 'the previous keys stay in force')}`);
         }
       }
       // Tell the clients that are about to lose their session why (the notification goes

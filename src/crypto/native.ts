@@ -21,7 +21,8 @@
  *   (known-answer tests, deterministic replays) is served by noble for that one call. It
  *   is correct and deterministic, only slower. Production calls pass no randomness and run
  *   natively.
- * - X25519 and Ed25519 live in native-curves.ts (Ed25519's public-key checks are there).
+ * - X25519 and Ed25519 live in native-curves.ts (Ed25519's public-key checks are there),
+ *   the AEADs in native-aead.ts.
  * - ML-KEM encapsulation runs the FIPS 203 modulus check in JS before handing the key to
  *   OpenSSL (whose import also refuses such keys) and throws InvalidKeyError.
  * - `mlkem768.keygen().secretKey` is an opaque node:crypto KeyObject here; decapsulate also
@@ -39,18 +40,16 @@
  * - Outputs are plain Uint8Arrays, never Buffers (whose `slice` aliases memory).
  */
 import type { KeyObject } from 'node:crypto';
-import { BackendUnavailableError, InternalError, InvalidArgumentError, InvalidKeyError } from '../errors.js';
-import { copyBytes, uninitialised } from '../bytes.js';
+import { BackendUnavailableError, InvalidArgumentError, InvalidKeyError } from '../errors.js';
+import { copyBytes } from '../bytes.js';
 import { checkLength } from './_checks.js';
 import { KeyCache, PublicKeyCache } from './native-key-cache.js';
-import { Keys, concat2, detectCurveMode, curveModeWorks, exportRawPublic, probe, u8 } from './native-keys.js';
+import { Keys, detectCurveMode, curveModeWorks, exportRawPublic, probe, u8 } from './native-keys.js';
 import type { CurveMode, NodeCryptoModule } from './native-keys.js';
 export type { CurveMode };
 export { PublicKeyCache };
 import { lazyNobleBackend } from './noble-registry.js';
 import type {
-  Aead,
-  AeadAlgorithm,
   BackendName,
   BackendReport,
   CryptoBackend,
@@ -59,6 +58,7 @@ import type {
   MlKem768,
 } from './types.js';
 import { createXWing } from './xwing-combiner.js';
+import { nativeAead } from './native-aead.js';
 import { nativeEd25519, nativeX25519 } from './native-curves.js';
 
 /** The Node >= 24.7 KEM calls, absent from @types/node 20. */
@@ -175,67 +175,6 @@ function nativeHkdfExpand(c: NodeCryptoModule, prk: Uint8Array, info: Uint8Array
   }
   input.fill(0);
   return okm;
-}
-
-// ---------------------------------------------------------------------------------------
-// AEAD
-// ---------------------------------------------------------------------------------------
-
-function nativeAead(c: NodeCryptoModule, algorithm: AeadAlgorithm, key: Uint8Array): Aead {
-  if (algorithm !== 'chacha20-poly1305' && algorithm !== 'aes-256-gcm') throw new InvalidArgumentError(`unknown AEAD algorithm ${JSON.stringify(algorithm)}`);
-  checkLength(key, 32, 'AEAD key');
-  const secret = c.createSecretKey(key); // a copy: later changes to `key` do not affect us
-  const opts = { authTagLength: 16 } as const;
-  return {
-    seal(nonce, plaintext, aad) {
-      checkLength(nonce, 12, 'AEAD nonce');
-      const cipher = c.createCipheriv(algorithm as 'aes-256-gcm', secret, nonce, opts);
-      cipher.setAAD(aad);
-      const out = new Uint8Array(plaintext.length + 16);
-      const body = cipher.update(plaintext);
-      out.set(body, 0);
-      out.set(cipher.final(), body.length);
-      out.set(cipher.getAuthTag(), plaintext.length);
-      return out;
-    },
-    sealFramed(nonce, aad, plaintext, trailer) {
-      checkLength(nonce, 12, 'AEAD nonce');
-      const cipher = c.createCipheriv(algorithm as 'aes-256-gcm', secret, nonce, opts);
-      cipher.setAAD(aad);
-      // aad || plaintext || trailer || tag in one uninitialised buffer (every byte is
-      // written below); the plaintext is encrypted where it lies, so node:crypto's output
-      // is copied once, over it. One update call: cheaper than one per input part.
-      const start = aad.length;
-      const end = start + plaintext.length + trailer.length;
-      const out = uninitialised(end + 16);
-      out.set(aad, 0);
-      out.set(plaintext, start);
-      out.set(trailer, start + plaintext.length);
-      const body = cipher.update(out.subarray(start, end));
-      out.set(body, start);
-      const tail = cipher.final();
-      if (body.length + tail.length !== end - start) throw new InternalError('AEAD returned a body of the wrong length');
-      out.set(tail, start + body.length);
-      out.set(cipher.getAuthTag(), end);
-      return out;
-    },
-    open(nonce, sealed, aad) {
-      if (nonce.length !== 12 || sealed.length < 16) return undefined;
-      const ctLength = sealed.length - 16;
-      let body: Uint8Array | undefined;
-      try {
-        const decipher = c.createDecipheriv(algorithm as 'aes-256-gcm', secret, nonce, opts);
-        decipher.setAuthTag(sealed.subarray(ctLength));
-        decipher.setAAD(aad);
-        body = decipher.update(sealed.subarray(0, ctLength));
-        const tail = decipher.final(); // throws on a bad tag
-        return tail.length === 0 ? u8(body) : concat2(body, tail);
-      } catch {
-        body?.fill(0); // never hand out (or leave lying around) unauthenticated plaintext
-        return undefined;
-      }
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -57,12 +57,13 @@ function nobleAead(lib: NobleLib, algorithm: AeadAlgorithm, key: Uint8Array): Ae
   const make = algorithm === 'chacha20-poly1305' ? lib.chacha20poly1305 : lib.gcm;
   return {
     seal: (nonce, plaintext, aad) => make(key, checkLength(nonce, 12, 'AEAD nonce'), aad).encrypt(plaintext),
-    sealFramed(nonce, aad, plaintext, trailer) {
+    sealFramed(nonce, aad, plaintext, trailer, into) {
       checkLength(nonce, 12, 'AEAD nonce');
       // One output buffer: aad, then the plaintext (encrypted where it lies), then the tag.
       const start = aad.length;
       const end = start + plaintext.length + trailer.length;
-      const out = new Uint8Array(end + 16);
+      if (into !== undefined && into.length !== end + 16) throw new InvalidArgumentError(`sealFramed output must be ${end + 16} bytes, got ${into.length}`);
+      const out = into ?? new Uint8Array(end + 16);
       out.set(aad, 0);
       out.set(plaintext, start);
       out.set(trailer, start + plaintext.length);

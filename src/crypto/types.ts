@@ -53,8 +53,10 @@ export interface Aead {
    * plaintext is `plaintext || trailer`. Byte for byte
    * `concat(aad, seal(nonce, concat(plaintext, trailer), aad))`, without the concatenations:
    * the inputs are only read, and the AEAD output is copied once, into the result.
+   * With `out` (exactly the result's length, else InvalidArgumentError), the record is
+   * written into it and `out` is returned: a caller can reuse record buffers.
    */
-  sealFramed(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, trailer: Uint8Array): Uint8Array;
+  sealFramed(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, trailer: Uint8Array, out?: Uint8Array): Uint8Array;
   /** Returns the plaintext, or undefined if the tag does not verify. */
   open(nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array): Uint8Array | undefined;
 }

@@ -7,6 +7,8 @@
  *   hooks: [toolPinning({ store: new FilePinStore('pins.json') })]
  *
  * Per tools/list response, for each tool (hash: canonical.ts):
+ *   the server key's credential claimed a manifest before, this one claims none:
+ *                                              -> every tool withheld ('manifest-missing')
  *   server credential claims a manifest (manifest.ts), no trust on first use:
  *     in the manifest with this hash           -> passes
  *     otherwise                                -> withheld ('outside-manifest'), or every
@@ -87,6 +89,8 @@ function why(tool: string, reason: HeldReason, changed?: string[], from?: string
       return `tool ${tool} is withheld: it is not in the tool manifest the server's issuer attested`;
     case 'manifest-unknown':
       return `tool ${tool} is withheld: the server's credential attests a tool manifest this client does not have`;
+    case 'manifest-missing':
+      return `tool ${tool} is withheld: this server's credential attested a tool manifest before and attests none now (pqmcp pins forget the server to trust it on first use again)`;
   }
 }
 
@@ -108,11 +112,38 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     const key = serverKey(peer);
     const now = new Date().toISOString();
     const entry: PinnedServer = options.store.get(key) ?? { ...server, tools: {}, held: {} };
-    const claim = peer.attributes[MANIFEST_CLAIM];
+    const claim = Object.hasOwn(peer.attributes, MANIFEST_CLAIM) ? peer.attributes[MANIFEST_CLAIM] : undefined;
     const manifest = claim === undefined ? undefined : manifests.get(claim);
+    // A server key once seen with a claim never falls back to trust on first use.
+    const missing = claim === undefined && entry.manifest !== undefined;
     const listed = new Set(tools.map((t) => t.name));
+    // Rename candidates: the pinned tools this listing no longer has, by the hash of their
+    // definition without its name, computed once each (not once per new tool: that was
+    // quadratic, a minute of CPU for a 230 KB listing of 3,000 new names after 3,000 pins).
+    let gone: Map<string, string> | undefined;
+    const renamedFrom = (tool: ToolLike): string | undefined => {
+      if (gone === undefined) {
+        gone = new Map();
+        for (const [name, p] of Object.entries(entry.tools)) {
+          if (listed.has(name)) continue;
+          try {
+            const key = toolHash({ ...p.definition, name: '' });
+            if (!gone.has(key)) gone.set(key, name);
+          } catch {
+            // A stored definition that cannot be hashed is no rename candidate.
+          }
+        }
+      }
+      if (gone.size === 0) return undefined;
+      const from = gone.get(toolHash({ ...tool, name: '' }));
+      return from !== undefined && toolHash({ ...tool, name: from }) === toolEntry(entry.tools, from)?.hash ? from : undefined;
+    };
     const out: ToolLike[] = [];
     let dirty = false;
+    if (claim !== undefined && entry.manifest !== claim) {
+      entry.manifest = claim;
+      dirty = true;
+    }
     const withhold = (tool: ToolLike, hash: string, reason: HeldReason, extra: { changed?: string[]; from?: string } = {}): void => {
       verdict.allowed.delete(tool.name);
       verdict.withheld.set(tool.name, why(tool.name, reason, extra.changed, extra.from));
@@ -137,6 +168,10 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
         verdict.withheld.set(tool.name, `tool ${tool.name} is withheld: its definition cannot be hashed`);
         continue;
       }
+      if (missing) {
+        withhold(tool, hash, 'manifest-missing');
+        continue;
+      }
       if (claim !== undefined) {
         if (manifest === undefined) withhold(tool, hash, 'manifest-unknown');
         else if (manifest.get(tool.name) === hash) pass(tool);
@@ -150,7 +185,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
         continue;
       }
       // A rename: the definition of a pinned tool the server no longer lists, under a new name.
-      const from = Object.entries(entry.tools).find(([name, p]) => !listed.has(name) && toolHash({ ...tool, name }) === p.hash)?.[0];
+      const from = renamedFrom(tool);
       if (newTools === 'hold') {
         withhold(tool, hash, from !== undefined ? 'renamed' : 'new', from !== undefined ? { from } : {});
         continue;

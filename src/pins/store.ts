@@ -8,7 +8,7 @@
  *
  * File format (docs/cli.md, "Tool pins"):
  *   { "type": "pqmcp-tool-pins", "version": 1,
- *     "servers": { "<agent id> <fingerprint>": { agentId, fingerprint,
+ *     "servers": { "<agent id> <fingerprint>": { agentId, fingerprint, manifest?,
  *         tools: { <name>: { hash, definition, pinnedAt } },
  *         held:  { <name>: { hash, definition, seenAt, reason, changed?, from? } } } } }
  *
@@ -28,7 +28,7 @@ import { InvalidArgumentError } from '../errors.js';
 
 export const PINS_TYPE = 'pqmcp-tool-pins';
 
-export type HeldReason = 'new' | 'changed' | 'renamed' | 'outside-manifest' | 'manifest-unknown';
+export type HeldReason = 'new' | 'changed' | 'renamed' | 'outside-manifest' | 'manifest-unknown' | 'manifest-missing';
 
 export interface PinnedTool {
   hash: string;
@@ -51,6 +51,13 @@ export interface HeldTool {
 export interface PinnedServer {
   agentId: string;
   fingerprint: string;
+  /**
+   * The tool manifest hash this server's credential claimed when last seen. Once set, a
+   * session whose credential claims none (an older credential of the same key) has every
+   * tool withheld ('manifest-missing') instead of falling back to trust on first use;
+   * `pqmcp pins forget` clears it.
+   */
+  manifest?: string;
   tools: Record<string, PinnedTool>;
   held: Record<string, HeldTool>;
 }
@@ -115,7 +122,7 @@ function decodePinFile(text: string, path: string): Record<string, PinnedServer>
     throw new InvalidArgumentError(`${path} is not a pqmcp pin file (type ${PINS_TYPE}, version 1)`);
   }
   for (const [key, e] of Object.entries(f.servers)) {
-    if (typeof e !== 'object' || e === null || typeof e.tools !== 'object' || typeof e.held !== 'object' || typeof e.agentId !== 'string' || typeof e.fingerprint !== 'string') {
+    if (typeof e !== 'object' || e === null || typeof e.tools !== 'object' || typeof e.held !== 'object' || typeof e.agentId !== 'string' || typeof e.fingerprint !== 'string' || (e.manifest !== undefined && typeof e.manifest !== 'string')) {
       throw new InvalidArgumentError(`${path}: server entry ${JSON.stringify(key)} is malformed`);
     }
   }

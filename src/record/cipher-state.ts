@@ -88,10 +88,12 @@ export class CipherState {
    *   aad   = 0x17 || length u24                             the record header
    *   Record = aad || AEAD-Seal(key, nonce, inner, aad)      length = |inner| + 16
    *
-   * One allocation (the backend's `sealFramed`): the record buffer holds the header and
-   * the inner plaintext, which is encrypted in place; the AEAD output is copied once.
+   * One record buffer (the backend's `sealFramed`): `out` when given (exactly the
+   * record's length, HEADER_LENGTH + |content| + 1 + padding + TAG_LENGTH), else a new one,
+   * holds the header and the inner plaintext, which is encrypted in place; the AEAD output
+   * is copied once.
    */
-  seal(innerType: InnerTypeId, content: Uint8Array, padding = 0): Uint8Array {
+  seal(innerType: InnerTypeId, content: Uint8Array, padding = 0, out?: Uint8Array): Uint8Array {
     const aead = this.ready();
     if (!(innerType >= InnerType.handshake && innerType <= InnerType.applicationMulti)) throw new InvalidArgumentError(`unknown inner content type ${innerType}`);
     if (content.length > MAX_CONTENT) throw new InvalidArgumentError(`record content of ${content.length} bytes exceeds ${MAX_CONTENT}`);
@@ -100,10 +102,10 @@ export class CipherState {
     }
     const bodyLength = content.length + 1 + padding + TAG_LENGTH;
     writeHeader(this.header, RecordType.protected, bodyLength);
-    const out = aead.sealFramed(writeNonce(this.nonce, this.iv, this.seq), this.header, content, paddedTrailer(innerType, padding));
-    if (out.length !== HEADER_LENGTH + bodyLength) throw new InternalError('AEAD returned a body of the wrong length');
+    const record = aead.sealFramed(writeNonce(this.nonce, this.iv, this.seq), this.header, content, paddedTrailer(innerType, padding), out);
+    if (record.length !== HEADER_LENGTH + bodyLength) throw new InternalError('AEAD returned a body of the wrong length');
     this.seq++;
-    return out;
+    return record;
   }
 
   /** Authenticate and decrypt the next record from its header (as received) and body. */

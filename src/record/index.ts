@@ -4,4 +4,4 @@ export { RecordDeframer, checkHeader, encodeRecord, type RawRecord } from './fra
 export { CipherState, type CipherStateOptions, type OpenedRecord } from './cipher-state.js';
 export { MessageAssembler, fragmentMessage, type Fragment, type FragmentType } from './fragments.js';
 export { CREDENTIAL_PADDING_BLOCK, MAX_INNER_PLAINTEXT, checkPaddingBlock, paddingFor } from './padding.js';
-export { MAX_COALESCED, MAX_MESSAGES_PER_RECORD, decodeMessages, encodeMessages, packMessages, type Packed } from './multi.js';
+export { MAX_COALESCED, MAX_MESSAGES_PER_RECORD, decodeMessages, eachPacked, encodeMessages, packMessages, type Packed } from './multi.js';

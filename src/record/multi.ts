@@ -34,9 +34,12 @@ export const MAX_MESSAGES_PER_RECORD = 1024;
  */
 export const MAX_COALESCED = 16 * 1024;
 
-/** Encode `messages` (2..MAX_MESSAGES_PER_RECORD, each 1..65535 bytes, fitting in 65536) as one content. */
-export function encodeMessages(messages: readonly Uint8Array[], size: number): Uint8Array {
-  const out = uninitialised(size); // every byte is written below
+/**
+ * Encode `messages` (2..MAX_MESSAGES_PER_RECORD, each 1..65535 bytes, fitting in 65536) as
+ * one content of `size` bytes: into the start of `scratch` when given, else a new buffer.
+ */
+export function encodeMessages(messages: readonly Uint8Array[], size: number, scratch?: Uint8Array): Uint8Array {
+  const out = scratch ? scratch.subarray(0, size) : uninitialised(size); // every byte is written below
   let o = 0;
   for (const m of messages) {
     out[o] = m.length >>> 8;
@@ -75,6 +78,17 @@ export type Packed = { single: Uint8Array } | { multi: Uint8Array };
  */
 export function packMessages(messages: readonly Uint8Array[]): Packed[] {
   const out: Packed[] = [];
+  eachPacked(messages, (p) => void out.push(p));
+  return out;
+}
+
+/**
+ * packMessages, one record's worth at a time, in order: `emit` is called for each. With
+ * `scratch` (at least MAX_CONTENT bytes), a multi-message content is encoded into it and is
+ * valid only until `emit` returns (a sealer copies it into the record): no new buffer per
+ * record.
+ */
+export function eachPacked(messages: readonly Uint8Array[], emit: (packed: Packed) => void, scratch?: Uint8Array): void {
   let start = 0; // messages[start, i) is the current run
   let size = 0;
   for (let i = 0; i <= messages.length; i++) {
@@ -82,14 +96,13 @@ export function packMessages(messages: readonly Uint8Array[]): Packed[] {
     const alone = m !== undefined && (m.length === 0 || m.length > MAX_COALESCED);
     // The run ends here: at the end, before a message that goes alone, or when full.
     if (m === undefined || alone || size + ENTRY_HEADER + m.length > MAX_CONTENT || i - start === MAX_MESSAGES_PER_RECORD) {
-      if (i - start === 1) out.push({ single: messages[start]! });
-      else if (i - start > 1) out.push({ multi: encodeMessages(messages.slice(start, i), size) });
+      if (i - start === 1) emit({ single: messages[start]! });
+      else if (i - start > 1) emit({ multi: encodeMessages(messages.slice(start, i), size, scratch) });
       start = alone ? i + 1 : i;
       size = 0;
-      if (alone) out.push({ single: m });
+      if (alone) emit({ single: m });
       if (alone || m === undefined) continue;
     }
     size += ENTRY_HEADER + m.length;
   }
-  return out;
 }

@@ -51,9 +51,9 @@ import { receiveNewSessionTicket } from '../handshake/resumption.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
 import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
-import { CREDENTIAL_PADDING_BLOCK, CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, checkPaddingBlock, decodeMessages, encodeRecord, fragmentMessage, packMessages, paddingFor } from '../record/index.js';
+import { CREDENTIAL_PADDING_BLOCK, CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, checkPaddingBlock, decodeMessages, eachPacked, encodeRecord, fragmentMessage, paddingFor } from '../record/index.js';
 import type { InnerTypeId } from '../record/index.js';
-import { MAX_CONTENT } from '../record/constants.js';
+import { HEADER_LENGTH, MAX_CONTENT, TAG_LENGTH } from '../record/constants.js';
 import { MsgType, Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
 import type { AeadAlgorithm } from '../crypto/types.js';
 import { utf8Encode } from '../bytes.js';
@@ -147,6 +147,11 @@ export function aeadFor(suite: number): AeadAlgorithm {
 }
 
 export class Session {
+  /**
+   * Where large application records are sealed into (a transport's reused buffers); unset,
+   * every record is a new buffer. Whoever sets it gives the records back once written.
+   */
+  recordBuffers: { take(n: number): Uint8Array | undefined } | undefined;
   /** The handshake state machine; released (with its transcript) once established. */
   private handshake: ClientHandshake | ServerHandshake | undefined;
   private readonly deframer = new RecordDeframer();
@@ -687,28 +692,31 @@ export class Session {
    */
   private sealMessages(messages: readonly Uint8Array[], out: Uint8Array[]): void {
     if (this.keyUpdateOwed) this.sendKeyUpdate(false, out);
-    for (const packed of packMessages(messages)) {
+    // A multi-message content is encoded into the shared scratch and sealed (copied into
+    // its record) before the next is encoded.
+    eachPacked(messages, (packed) => {
       if ('multi' in packed) {
         this.maybeUpdateKeys(out);
         out.push(this.sealApplication(InnerType.applicationMulti, packed.multi));
-        continue;
+        return;
       }
       if (packed.single.length <= MAX_CONTENT) {
         // One record, as fragmentMessage would cut it (without its list).
         this.maybeUpdateKeys(out);
         out.push(this.sealApplication(InnerType.applicationFinal, packed.single));
-        continue;
+        return;
       }
       for (const frag of fragmentMessage(packed.single)) {
         this.maybeUpdateKeys(out);
         out.push(this.sealApplication(frag.innerType, frag.content));
       }
-    }
+    }, multiScratch());
   }
 
   private sealApplication(innerType: InnerTypeId, content: Uint8Array): Uint8Array {
     const padding = innerType === InnerType.applicationFragment ? 0 : paddingFor(content.length, this.applicationPadding);
-    return this.tx.cipher!.seal(innerType, content, padding);
+    const out = this.recordBuffers?.take(HEADER_LENGTH + content.length + 1 + padding + TAG_LENGTH);
+    return this.tx.cipher!.seal(innerType, content, padding, out);
   }
 
   /** Seal what queue() accepted (before any other record this side seals). */
@@ -742,6 +750,18 @@ export class Session {
     this.queuedBytes = 0;
     this.sealMessages(queued, out.send);
   }
+}
+
+/**
+ * Where every Session encodes a multi-message content just before sealing it (one per
+ * process, made on first use): sealing copies the content into the record at once, so
+ * nothing keeps it, and JavaScript runs one seal at a time. It holds the last content
+ * until the next overwrites it, as a freed buffer would until reused (application
+ * plaintext is not wiped anywhere).
+ */
+let scratch: Uint8Array | undefined;
+function multiScratch(): Uint8Array {
+  return (scratch ??= new Uint8Array(MAX_CONTENT));
 }
 
 /** Label for the MCP transports' channel-binding export. */

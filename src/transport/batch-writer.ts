@@ -19,10 +19,16 @@
  *   receiver busy while it produces the rest, and holds no list of tens of thousands of
  *   messages. Larger messages wait for the end of the turn (measured at 4 KiB and above,
  *   docs/benchmarks-history.md, early flush: sealing them early cost CPU per MB on both sides).
+ * - Over a socket that `releasesOnDone` (connection-types.ts), the source seals its large
+ *   records into the process's record buffers (record-buffers.ts), and one written as one
+ *   socket message is given back for reuse when the socket reports it written without
+ *   error. A record cut into several messages, or batched into a copy, is not given back
+ *   (the views would share it).
  */
 import type { MessageSocket } from './connection-types.js';
 import { defer } from './timers.js';
 import { socketMessages } from './write-batches.js';
+import { POOLED_RECORD, recordBuffers } from './record-buffers.js';
 
 /**
  * Unsealed message bytes that make `schedule()` flush at once. Counted without the 2-byte
@@ -39,6 +45,8 @@ export const EAGER_MESSAGE = 1024;
 export interface RecordSource {
   readonly pendingBytes: number;
   flush(): Uint8Array[];
+  /** Set by the writer: large records are sealed into these, given back once written. */
+  recordBuffers?: { take(n: number): Uint8Array | undefined } | undefined;
 }
 
 export class BatchWriter {
@@ -48,6 +56,13 @@ export class BatchWriter {
   private stopped = false;
   /** Every write's callback (one function, not one per write). */
   private readonly written = (): void => this.onWritten();
+  /** The write callback of a large record: on success its buffer is reused (record-buffers.ts). */
+  private writtenRecord(record: Uint8Array): (err?: Error) => void {
+    return (err) => {
+      if (err === undefined || err === null) recordBuffers.release(record);
+      this.onWritten();
+    };
+  }
   /** The end-of-turn flush (one function, not one per turn). */
   private readonly deferredFlush = (): void => {
     this.flushScheduled = false;
@@ -60,7 +75,9 @@ export class BatchWriter {
     private readonly maxWriteBatch: number,
     private readonly onWritten: () => void,
     private readonly onWriteError: (err: Error) => void,
-  ) {}
+  ) {
+    if (socket.releasesOnDone) source.recordBuffers = recordBuffers;
+  }
 
   /** Bytes queued here (or in the source) and not yet handed to the socket. */
   get queuedBytes(): number {
@@ -118,7 +135,8 @@ export class BatchWriter {
 
   private write(data: Uint8Array): void {
     try {
-      this.socket.send(data, this.written);
+      // A large record written whole goes back to the record buffers once the socket is done with it.
+      this.socket.send(data, data.length >= POOLED_RECORD ? this.writtenRecord(data) : this.written);
     } catch (err) {
       // A socket that refuses writes is gone; its close event ends the connection.
       this.onWriteError(err instanceof Error ? err : new Error('send failed'));

@@ -7,6 +7,13 @@ import type { ReceiveBudget } from './receive-budget.js';
 export interface MessageSocket {
   /** Send one binary message; `done` runs once it was handed to the OS, or failed. */
   send(data: Uint8Array, done: (err?: Error) => void): void;
+  /**
+   * True when nothing reads `data` any more once `done()` ran without error (the `ws`
+   * adapter: the bytes are in the OS, or copied when masked). Then the writer reuses the
+   * buffers of large records (record-buffers.ts). An in-memory pipe that hands `data`
+   * itself to the peer must leave this unset.
+   */
+  readonly releasesOnDone?: boolean;
   /** Bytes accepted by send() but not yet handed to the OS. */
   readonly bufferedAmount: number;
   /** Start the WebSocket closing handshake. */

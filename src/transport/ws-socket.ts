@@ -30,6 +30,9 @@ class WsMessageSocket implements MessageSocket {
     private readonly traffic: Traffic | undefined,
   ) {}
 
+  /** ws calls `done` once the socket wrote the frame (or, masking, after copying it). */
+  readonly releasesOnDone = true;
+
   send(data: Uint8Array, done: (err?: Error) => void): void {
     if (this.traffic) this.traffic.bytesOut += data.length;
     this.ws.send(data, BINARY, done);

@@ -13,7 +13,7 @@ import { parseHostPort } from '../../src/cli/args.js';
 import { run as runInProcess } from '../../src/cli/run.js';
 import { FileFormatError } from '../../src/errors.js';
 import { loadIdentity } from '../../src/identity/files.js';
-import { CliProcess, EVERYTHING, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { CliProcess, EVERYTHING, LINE_SERVER, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { CliResult } from './helpers.js';
 
 const { dir, remove } = tempDir('mistakes');
@@ -35,6 +35,15 @@ async function pqmcp(args: string[]): Promise<CliResult> {
   return { code, stdout, stderr };
 }
 
+function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as { port: number }).port;
+      probe.close(() => resolve(p));
+    });
+  });
+}
+
 const serveArgs = (...more: string[]): string[] => ['serve', ...more, '--', process.execPath, EVERYTHING, 'stdio'];
 
 describe('--listen', () => {
@@ -48,12 +57,7 @@ describe('--listen', () => {
   });
 
   it('serve --listen <port> listens there, and a fresh --audit directory starts a new chain (not "after seq -1")', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const p = (probe.address() as { port: number }).port;
-        probe.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const auditDir = f('audit-fresh');
     const { gateway, url } = await startGateway(['--identity', tools.key, '--trust', trust, '--audit', auditDir], [process.execPath, EVERYTHING, 'stdio']);
     await gateway.stop();
@@ -61,9 +65,38 @@ describe('--listen', () => {
     expect(gateway.stderr).toContain(`audit: writing to ${auditDir}, a new chain`);
     expect(gateway.stderr).not.toContain('seq -1');
     // The bare port, as a real process (startGateway above gives --listen 127.0.0.1:0 itself).
-    const bare = new CliProcess(serveArgs('--identity', tools.key, '--trust', trust, '--listen', String(port)));
-    await bare.waitForStderr(new RegExp(`listening on ws://127\\.0\\.0\\.1:${port}/ `));
-    expect(await bare.stop()).toBe(0);
+    // A port found free can be taken by a parallel test before the gateway binds it: try again then.
+    for (let attempt = 0, p = port; ; attempt++, p = await freePort()) {
+      const bare = new CliProcess(serveArgs('--identity', tools.key, '--trust', trust, '--listen', String(p)));
+      const started = await bare.waitForStderr(new RegExp(`listening on ws://127\\.0\\.0\\.1:${p}/ `)).then(
+        () => true,
+        (err: unknown) => {
+          if (attempt < 3 && bare.stderr.includes('address already in use')) return false;
+          throw err;
+        },
+      );
+      if (!started) continue;
+      expect(await bare.stop()).toBe(0);
+      break;
+    }
+  });
+});
+
+describe('a mistyped flag', () => {
+  it('is named, with the nearest flag the command knows when there is one', async () => {
+    const cases: Array<[string[], string]> = [
+      [['connect', 'ws://127.0.0.1:9/', '--identiy', ada.key], 'connect: unknown option --identiy (did you mean --identity?) (see pqmcp connect --help)'],
+      [['serve', '--lsten', '127.0.0.1:0', '--', 'x'], 'serve: unknown option --lsten (did you mean --listen?) (see pqmcp serve --help)'],
+      [['serve', '--max-session', '3', '--', 'x'], 'serve: unknown option --max-session (did you mean --max-sessions?) (see pqmcp serve --help)'],
+      [['serve', '--max', '3', '--', 'x'], 'serve: unknown option --max (see pqmcp serve --help)'],
+      [['trust', 'add-issuer', trust, acme.pubFile, '--constraint', 'agent://acme/'], 'unknown option --constraint (did you mean --constrain?)'],
+    ];
+    for (const [args, text] of cases) {
+      const r = await pqmcp(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${text}`);
+      expect(r.stderr.trim()).toMatch(/\(ERR_USAGE\)$/);
+    }
   });
 });
 
@@ -80,6 +113,23 @@ describe('edge flags name the flag and its unit', () => {
     const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--trusted-proxy', '10.0.0.0/33'));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('pqmcp: --trusted-proxy: bad prefix length in "10.0.0.0/33" (ERR_USAGE)');
+  });
+});
+
+describe('SIGHUP with a broken trust file', () => {
+  it('says the previous trust stays in force, and it does', async () => {
+    const live = f('live-trust.json');
+    writeTrust(live, acme);
+    const { gateway, url } = await startGateway(['--identity', tools.key, '--trust', live], [process.execPath, LINE_SERVER]);
+    writeFileSync(live, '{broken');
+    gateway.child.kill('SIGHUP');
+    await gateway.waitForStderr(new RegExp(`SIGHUP: trust not reloaded, the previous trust stays in force: ${live.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON \\(ERR_FILE_FORMAT\\)`));
+    const bridge = new CliProcess(['connect', url, '--identity', ada.key, '--trust', trust, '--expect', 'agent://acme/tools']);
+    bridge.write({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    expect(await bridge.waitForMessage((m) => m['id'] === 0)).toHaveProperty('result');
+    bridge.child.stdin!.end();
+    expect(await bridge.exited).toBe(0);
+    expect(await gateway.stop()).toBe(0);
   });
 });
 

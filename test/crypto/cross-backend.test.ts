@@ -170,6 +170,27 @@ describe('AEAD ciphertexts are identical', () => {
     expect(() => sealers[0]!.sealFramed(new Uint8Array(8), pattern(4), pattern(1), pattern(1))).toThrow(InvalidArgumentError);
   });
 
+  it.each(algorithms)('%s: sealFramed into a given buffer writes the same record there, and refuses a buffer of the wrong length', (alg) => {
+    const key = pattern(32, 15);
+    const sealers = [noble.aead(alg, key), native.aead(alg, key)];
+    for (const [i, n] of sizes.entries()) {
+      const nonce = pattern(12, i, 5);
+      const aad = pattern(4, 60);
+      const pt = pattern(n, i, 11);
+      const trailer = pattern(1 + (i % 3), 78);
+      for (const s of sealers) {
+        const expected = s.sealFramed(nonce, aad, pt, trailer);
+        const backing = new Uint8Array(expected.length + 9).fill(0xee); // old contents are overwritten, nothing past the end is touched
+        const into = backing.subarray(0, expected.length);
+        expect(s.sealFramed(nonce, aad, pt, trailer, into)).toBe(into);
+        expect(into).toEqual(expected);
+        expect(backing.subarray(expected.length).every((b) => b === 0xee)).toBe(true);
+        expect(() => s.sealFramed(nonce, aad, pt, trailer, new Uint8Array(expected.length - 1))).toThrow(InvalidArgumentError);
+        expect(() => s.sealFramed(nonce, aad, pt, trailer, new Uint8Array(expected.length + 1))).toThrow(InvalidArgumentError);
+      }
+    }
+  });
+
   it.each(algorithms)('%s: both refuse the same forgeries with undefined', (alg) => {
     const key = pattern(32, 12);
     const nonce = pattern(12, 1);

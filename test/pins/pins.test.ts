@@ -17,6 +17,7 @@ import { InvalidArgumentError } from '../../src/errors.js';
 import type { HookContext, JsonRpcMessage } from '../../src/transport/message-hooks.js';
 import { Cleanup, SERVER_ID, connectClient, startServer, waitFor } from '../helpers/mcp.js';
 import { fixtureCrypto, makeAgent, testIssuer } from '../helpers/identities.js';
+import { issueCredential } from '../../src/identity/index.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -222,6 +223,34 @@ describe("tool names that are Object.prototype's keys (review 8)", () => {
   });
 });
 
+describe('rename detection costs each listed tool a bounded number of hashes (review 8)', () => {
+  it('a listing of new names after many pins reads each new definition a few times, not once per pin; a rename is still found', () => {
+    const peer = { agentId: SERVER_ID, fingerprint: '12'.repeat(32), attributes: {} } as unknown as HookContext['peer'];
+    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
+    const ctx = (id: number) => ({ ...base, direction: 'fromPeer' as const, bytes: 100, request: { id, method: 'tools/list', params: {}, direction: 'toPeer' as const, startedAt: 0, bytes: 40, notes: {} } });
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store: new MemoryPinStore(), onEvent: (e) => events.push(e) });
+    hook.opened!(base, { notify: async () => {} });
+    const schema = (i: number) => ({ type: 'object', properties: { [`p${i}`]: { type: 'string' } } });
+    const pinned = Array.from({ length: 60 }, (_, i) => ({ name: `a${i}`, description: `tool ${i}`, inputSchema: schema(i) }));
+    hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: pinned } }, ctx(1));
+    // Each new tool's schema counts how often it is read whole (canonical JSON, clone).
+    const reads: number[] = [];
+    const counted = (i: number) => {
+      reads[i] = 0;
+      return new Proxy(schema(1000 + i), { ownKeys: (t) => (reads[i]!++, Reflect.ownKeys(t)) });
+    };
+    const fresh = Array.from({ length: 20 }, (_, i) => ({ name: `b${i}`, description: `new tool ${i}`, inputSchema: counted(i) }));
+    const renamed = { name: 'a7-renamed', description: 'tool 7', inputSchema: schema(7) };
+    events.length = 0;
+    const out = hook.fromPeer!({ jsonrpc: '2.0', id: 2, result: { tools: [...fresh, renamed] } }, ctx(2)) as { replace: { result: { tools: Array<{ name: string }> } } };
+    expect(out.replace.result.tools).toHaveLength(21);
+    expect(events.filter((e) => e.kind === 'renamed')).toEqual([expect.objectContaining({ tool: 'a7-renamed', from: 'a7' })]);
+    // The old code hashed every new tool once per pinned tool gone from the list (60 here).
+    expect(Math.max(...reads)).toBeLessThanOrEqual(6);
+  });
+});
+
 describe('issuer-attested tool manifests', () => {
   const tools = [{ name: 'lookup', description: 'look up a record' }, { name: 'update', description: 'update a record' }];
   /** The manifest as `pqmcp manifest capture` would write it: from the server's own tools/list. */
@@ -266,6 +295,30 @@ describe('issuer-attested tool manifests', () => {
     const edited = JSON.parse(JSON.stringify(manifest)) as ToolManifest;
     (edited.tools[0]!.definition as { description: string }).description = 'edited';
     expect(() => decodeManifest(edited)).toThrow(/definition does not hash to its hash/);
+  });
+
+  it('a server key once seen with a claim does not fall back to trust on first use with a credential that claims none (review 8)', async () => {
+    const manifest = await captured();
+    const { url, attested } = await attestedServer(manifest, tools);
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-claim-'));
+    const store = new FilePinStore(join(dir, 'pins.json'));
+    const first = await session(url, { store, manifests: [manifest] }, 'agent://pqmcp-test/attested');
+    expect(names(await first.client.listTools())).toEqual(['lookup', 'update']);
+    await first.client.close();
+    // The same key with an older credential from the same issuer, without the claim, serving one tool more.
+    const older = issueCredential(fixtureCrypto(), testIssuer(), { agentId: 'agent://pqmcp-test/attested', publicKey: attested.keyPair.publicKey, usage: 'both', scopes: ['mcp:serve'] });
+    const calls: string[] = [];
+    const unclaimed = await startServer(cleanup, catalogueServer({ tools: [...tools, { name: 'delete_all', description: 'delete every record' }] }, calls), { identity: { keyPair: attested.keyPair, credential: older.encoded } });
+    const second = await session(unclaimed.url, { store: new FilePinStore(join(dir, 'pins.json')), manifests: [manifest] }, 'agent://pqmcp-test/attested');
+    expect(names(await second.client.listTools())).toEqual([]);
+    expect(summary(second.events)).toEqual(['withheld delete_all manifest-missing', 'withheld lookup manifest-missing', 'withheld update manifest-missing']);
+    await expect(second.client.callTool({ name: 'delete_all', arguments: { text: 'x' } })).rejects.toThrow(/attested a tool manifest before and attests none now/);
+    expect(calls).toEqual([]);
+    // Forgetting the server is the way back to trust on first use.
+    const key = Object.keys(new FilePinStore(join(dir, 'pins.json')).all())[0]!;
+    expect(new FilePinStore(join(dir, 'pins.json')).forget(key)).toBe(true);
+    const third = await session(unclaimed.url, { store: new FilePinStore(join(dir, 'pins.json')) }, 'agent://pqmcp-test/attested');
+    expect(names(await third.client.listTools())).toEqual(['delete_all', 'lookup', 'update']);
   });
 
   it('a tampered claim in the server credential fails the handshake (the issuer signed it)', async () => {

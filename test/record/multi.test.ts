@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DecodeError, MessageTooLargeError } from '../../src/errors.js';
-import { MAX_COALESCED, MAX_CONTENT, MAX_MESSAGES_PER_RECORD, decodeMessages, encodeMessages, packMessages } from '../../src/record/index.js';
+import { MAX_COALESCED, MAX_CONTENT, MAX_MESSAGES_PER_RECORD, decodeMessages, eachPacked, encodeMessages, packMessages } from '../../src/record/index.js';
 import { expectError, prng, randomBytes } from './_helpers.js';
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
@@ -130,6 +130,30 @@ describe('packMessages', () => {
     expect(kinds(exact.slice(0, 3).concat([new Uint8Array(exact[3]!.length + 1)]))).toEqual([`multi:${3 * (2 + MAX_COALESCED)}`, `single:${exact[3]!.length + 1}`]);
     const full = Array.from({ length: 2 * MAX_MESSAGES_PER_RECORD }, () => new Uint8Array(1));
     expect(kinds(full)).toEqual([`multi:${3 * MAX_MESSAGES_PER_RECORD}`, `multi:${3 * MAX_MESSAGES_PER_RECORD}`]);
+  });
+
+  it('eachPacked with a scratch emits the same records in order, each multi content encoded in the scratch', () => {
+    const rnd = prng(11);
+    const messages = Array.from({ length: 2500 }, (_, i) => randomBytes(rnd, i % 97 === 0 ? MAX_COALESCED + 5 : 1 + ((i * 131) % 3000)));
+    const expected = packMessages(messages);
+    const scratch = new Uint8Array(MAX_CONTENT + 3).fill(0xee);
+    const got: string[] = [];
+    let multis = 0;
+    eachPacked(
+      messages,
+      (p) => {
+        if ('multi' in p) {
+          multis++;
+          expect(p.multi.buffer).toBe(scratch.buffer);
+          expect(p.multi.byteOffset).toBe(0);
+          got.push(Buffer.from(p.multi).toString('hex')); // valid only until emit returns: copied here
+        } else got.push(`single:${messages.indexOf(p.single)}`);
+      },
+      scratch,
+    );
+    expect(multis).toBeGreaterThan(10);
+    expect(got).toEqual(expected.map((p) => ('multi' in p ? Buffer.from(p.multi).toString('hex') : `single:${messages.indexOf(p.single)}`)));
+    expect(scratch.subarray(MAX_CONTENT).every((b) => b === 0xee)).toBe(true);
   });
 
   it('what it packs decodes to the same messages', () => {
