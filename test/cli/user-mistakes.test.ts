@@ -100,6 +100,17 @@ describe('a mistyped flag', () => {
   });
 });
 
+describe('an id that is not a URI', () => {
+  it("is refused with an example of the right kind: an issuer's for issuer create, an agent's for agent create", async () => {
+    const issuer = await pqmcp(['issuer', 'create', '--id', 'acme', '--out', f('x.key.json')]);
+    expect(issuer.code).toBe(2);
+    expect(issuer.stderr).toContain('--id must be a URI with a scheme and no whitespace (e.g. issuer://acme) (ERR_USAGE)');
+    const agentId = await pqmcp(['agent', 'create', '--id', 'planner', '--out', f('y.key.json')]);
+    expect(agentId.code).toBe(2);
+    expect(agentId.stderr).toContain('--id must be a URI with a scheme and no whitespace (e.g. agent://acme/planner) (ERR_USAGE)');
+  });
+});
+
 describe('edge flags name the flag and its unit', () => {
   it('--first-flight-timeout 2s: the timeouts are milliseconds, and the value given is quoted', async () => {
     const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--first-flight-timeout', '2s'));
