@@ -127,6 +127,19 @@ describe('edge flags name the flag and its unit', () => {
   });
 });
 
+describe('SIGTERM with a session open', () => {
+  it("the client is told the gateway is shutting down (was: only 'the server closed the session')", async () => {
+    const { gateway, url } = await startGateway(['--identity', tools.key, '--trust', trust], [process.execPath, LINE_SERVER]);
+    const bridge = new CliProcess(['connect', url, '--identity', ada.key, '--trust', trust, '--expect', 'agent://acme/tools']);
+    bridge.write({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    await bridge.waitForMessage((m) => m['id'] === 0);
+    expect(await gateway.stop()).toBe(0);
+    await bridge.exited;
+    expect(bridge.stderr).toContain('pqmcp connect: gateway: shutting down; this session is closed');
+    expect(bridge.messages()).toContainEqual({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'warning', logger: 'pqmcp-gateway', data: 'pqmcp gateway: shutting down; this session is closed' } });
+  });
+});
+
 describe('SIGHUP with a broken trust file', () => {
   it('says the previous trust stays in force, and it does', async () => {
     const live = f('live-trust.json');
