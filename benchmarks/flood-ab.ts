@@ -10,7 +10,9 @@
  *
  *   npx tsx benchmarks/flood-ab.ts --flood keyupdate --a '{"keyUpdateRate":"Infinity"}' --b '{}' --rounds 4
  *
- * Options are JSON; the string "Infinity" stands for Infinity. Loopback only.
+ * Options are JSON; the string "Infinity" stands for Infinity. Loopback only. `--a-root DIR`
+ * (`--b-root`, `--c-root`): that side's server runs another checkout's benchmarks/server.ts
+ * and src/ (a code A/B: `git archive main | tar -x -C DIR`, node_modules linked).
  */
 import { loadavg } from 'node:os';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -51,7 +53,8 @@ const flooder = await spawnWorker('flooder.ts');
 const sides: Side[] = [];
 try {
   for (const name of Object.keys(settings)) {
-    const server = await startServer(ctx, ['mcp-pqmcp-edge'], { edgeOptions: settings[name] });
+    const root = arg(`${name.toLowerCase()}-root`, '');
+    const server = await startServer(ctx, ['mcp-pqmcp-edge'], { edgeOptions: settings[name]!, ...(root ? { root } : {}) });
     const url = `ws://127.0.0.1:${server.ports['mcp-pqmcp-edge']}/`;
     const agent = honestAgent(ctx, url);
     const established = await agent.connect('127.0.0.201');
@@ -88,7 +91,7 @@ try {
     const hs = median(s.flood.hs) / median(s.idle.hs);
     const p99 = percentile(s.flood.calls, 99) / percentile(s.idle.calls, 99);
     console.log(
-      `${s.name} ${JSON.stringify(settings[s.name], (_k, v: unknown) => (v === Number.POSITIVE_INFINITY ? "Infinity" : v))}: honest ${s.flood.hs.length}/${s.flood.hs.length + s.flood.failed}, ` +
+      `${s.name}${arg(`${s.name.toLowerCase()}-root`, '') ? ` (${arg(`${s.name.toLowerCase()}-root`, '')})` : ''} ${JSON.stringify(settings[s.name], (_k, v: unknown) => (v === Number.POSITIVE_INFINITY ? "Infinity" : v))}: honest ${s.flood.hs.length}/${s.flood.hs.length + s.flood.failed}, ` +
         `handshake ${hs.toFixed(2)}x (${median(s.flood.hs).toFixed(1)} vs ${median(s.idle.hs).toFixed(1)} ms), ` +
         `p99 ${p99.toFixed(2)}x (${(percentile(s.flood.calls, 99) / 1000).toFixed(2)} vs ${(percentile(s.idle.calls, 99) / 1000).toFixed(2)} ms), ` +
         `server CPU ${((s.flood.cpuMs / s.flood.ms) * 100).toFixed(0)} % of a core while flooded, ` +

@@ -5,6 +5,8 @@
  * gated against benchmarks/baseline.json), `smoke` (tiny counts: proves the machinery runs
  * end to end; the numbers mean nothing).
  */
+import { relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BackendChoice } from '../../src/crypto/select.js';
 import type { Endpoint, StartArgs } from '../server.js';
 import type { Certificates } from './certs.js';
@@ -35,11 +37,14 @@ export interface ServerOptions {
   nodeFlags?: string[];
   /** mcp-pqmcp-edge: listener options over its defaults. */
   edgeOptions?: Record<string, unknown>;
+  /** Another checkout of this repository whose benchmarks/server.ts (and src/) to run: code A/B (flood-ab.ts, flood-churn.ts). */
+  root?: string;
 }
 
 /** Start benchmarks/server.ts in its own process with `endpoints` on 127.0.0.1. */
 export async function startServer(ctx: SuiteContext, endpoints: Endpoint[], options: ServerOptions = {}): Promise<ServerProcess> {
-  const worker = await spawnWorker('server.ts', { nodeFlags: options.nodeFlags ?? [] });
+  const script = options.root === undefined ? 'server.ts' : relative(fileURLToPath(new URL('..', import.meta.url)), resolve(options.root, 'benchmarks/server.ts'));
+  const worker = await spawnWorker(script, { nodeFlags: options.nodeFlags ?? [] });
   try {
     const args: StartArgs = { endpoints, fixture: ctx.fixture, ...(ctx.certs ? { certs: ctx.certs } : {}), ...(options.backend ? { backend: options.backend } : {}), ...(options.edgeOptions ? { edgeOptions: options.edgeOptions } : {}) };
     const { ports, info } = await worker.request<{ ports: Record<string, number>; info: RuntimeInfo }>('start', args);

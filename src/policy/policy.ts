@@ -235,7 +235,9 @@ export class Policy implements MessageHook {
         state.cache.clear();
         state.generation = this.engine.generation;
       }
-      key = `${action}\n${resource.type}\n${resource.id}`;
+      // Action and id are the peer's strings (any character, '\n' included): JSON-quoted, so
+      // two different requests never share a key.
+      key = `${JSON.stringify(action)}${resource.type}${JSON.stringify(resource.id)}`;
       if (reads === 'all') key += `\n${JSON.stringify(context)}`;
       else for (const name of reads) key += `\n${String(context[name])}`;
       const hit = state.cache.get(key);

@@ -131,9 +131,30 @@ function pick<T>(list: Ticket<T>[]): Ticket<T> {
 
 // --- sources ------------------------------------------------------------------------------
 
+/**
+ * The keys of recently seen addresses: a connection's address is keyed at its accept, its
+ * upgrade, its admission, its crypto and its failure report (eighth session of issue 10).
+ * Bounded: cleared when full, so a flood from many addresses costs a lookup more, no memory;
+ * only addresses of a plain address's length are kept (an IPv6 zone id may be long).
+ */
+const recentKeys = new Map<string, string>();
+const MAX_RECENT_KEYS = 1024;
+const MAX_KEPT_ADDRESS = 64;
+
 /** The accounting key of an address: IPv4 (mapped forms unwrapped), or an IPv6 /64 prefix. */
 export function sourceKey(address: string | undefined): string {
   if (address === undefined || address === '') return 'unknown';
+  if (address.length > MAX_KEPT_ADDRESS) return keyOf(address);
+  let key = recentKeys.get(address);
+  if (key === undefined) {
+    if (recentKeys.size >= MAX_RECENT_KEYS) recentKeys.clear();
+    key = keyOf(address);
+    recentKeys.set(address, key);
+  }
+  return key;
+}
+
+function keyOf(address: string): string {
   const bare = unmapped(address.replace(/%.*$/, ''));
   if (isIP(bare) !== 6) return bare;
   return `${expandIpv6(bare).slice(0, 4).join(':')}::/64`;

@@ -41,7 +41,6 @@ import type { CompositeKeyPair } from '../crypto/composite.js';
 import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
 import { AdmissionTable, TrustedProxies, clientAddress, sourceKey, type Ticket } from './admission.js';
-import type { Connection } from './connection.js';
 import { CryptoPool, type CryptoPoolStats } from './crypto-pool.js';
 import { unref, type Timer } from './timers.js';
 import { SourceRates } from './rate.js';
@@ -49,6 +48,7 @@ import { RATE_ANSWER, Refusals } from './refusals.js';
 import { answerAndClose, destroySocket } from './http-answer.js';
 import { ProxyFront, UpgradeTimeoutError } from './proxy-front.js';
 import { PreUpgrade, type Report } from './pre-upgrade.js';
+import { stackless } from './stackless.js';
 
 /** The listener options this module reads (a contiguous block of PqmcpServerOptions). */
 export interface EdgeOptions {
@@ -285,7 +285,7 @@ export class Edge {
     // A trusted proxy's connections carry many clients: its address has no accept rate.
     if (!shared && !this.admitAccept(socket, peer, report)) return false;
     const ms = this.firstFlightMs;
-    this.preUpgrade.hold(socket, { address: peer, shared, deadlineMs: ms, timeout: () => new UpgradeTimeoutError(ms, 'of the TCP connection') }, report);
+    this.preUpgrade.hold(socket, { address: peer, shared, deadlineMs: ms, timeout: () => stackless(() => new UpgradeTimeoutError(ms, 'of the TCP connection')) }, report);
     return true;
   }
 
@@ -303,7 +303,7 @@ export class Edge {
     // protocol the front keeps it): nothing parses it, nothing answers it but this.
     socket.on('error', destroySocket);
     answerAndClose(socket, RATE_ANSWER);
-    report(new AcceptRateError(), address);
+    report(stackless(() => new AcceptRateError()), address);
     return false;
   }
 
@@ -332,9 +332,12 @@ export class Edge {
     return false;
   }
 
-  /** Give `connection` a slot (evicting another if needed) and arm its first-flight deadline. */
-  admit(address: string | undefined, connection: Connection): Ticket<Pending> {
-    return this.hold(address, (error) => connection.abort(error), this.firstFlightMs, () => new FirstFlightTimeoutError(this.firstFlightMs));
+  /**
+   * Give a WebSocket a slot (evicting another if needed) and arm its first-flight deadline;
+   * `abort` ends it (evicted, or past the deadline: `Connection.abort`).
+   */
+  admit(address: string | undefined, abort: (error: PqmcpError) => void): Ticket<Pending> {
+    return this.hold(address, abort, this.firstFlightMs, () => stackless(() => new FirstFlightTimeoutError(this.firstFlightMs)));
   }
 
   /**
@@ -351,7 +354,7 @@ export class Edge {
     const { ticket, evicted } = this.table.admit(source, pending, shared ? this.maxPending : undefined);
     for (const victim of evicted) {
       this.clear(victim);
-      victim.abort(new ServerBusyError('server busy: this pending handshake was evicted for a newer one, try again later'));
+      victim.abort(stackless(() => new ServerBusyError('server busy: this pending handshake was evicted for a newer one, try again later')));
     }
     pending.timer = unref(
       setTimeout(() => {

@@ -155,6 +155,7 @@ export interface ResolvedOptions {
 
 export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+  checkTrust(options.trust);
   return {
     connection: {
       handshakeTimeoutMs: checkNumber(options, 'handshakeTimeoutMs', 1, DEFAULTS.handshakeTimeoutMs),
@@ -217,6 +218,21 @@ function withAuditor(hooks: readonly MessageHook[], options: PqmcpTransportOptio
   const sink = checkAudit(options.onAuditEvent);
   if (sink === undefined) return hooks;
   return Object.freeze([requestAuditor(sink, { content: options.auditContent === true, hashes: options.auditHashes !== false }), ...hooks]);
+}
+
+/**
+ * `trust` is a TrustStore, checked when the transport is configured: a forgotten one (or a
+ * parsed trust file) otherwise failed only at the first handshake, as "internal error".
+ * By shape, not instanceof: a store from another copy of the package (CJS and ESM) is fine.
+ */
+function checkTrust(trust: unknown): void {
+  const t = trust as Partial<TrustStore> | null | undefined;
+  if (typeof t === 'object' && t !== null && typeof t.verifyCredential === 'function' && typeof t.onChange === 'function') return;
+  const hint =
+    typeof t === 'object' && t !== null && 'issuers' in t
+      ? 'a parsed trust file is not a TrustStore: use TrustStore.fromJSON(json) or loadTrustStore(path)'
+      : "loadTrustStore('trust.json'), TrustStore.fromJSON(json) or new TrustStore({ issuers })";
+  throw new InvalidArgumentError(`trust must be a TrustStore (${hint}); got ${t === null ? 'null' : typeof t === 'object' ? 'another object' : typeof t}`);
 }
 
 /** The handshake's view of an identity: key pair plus encoded credential. */

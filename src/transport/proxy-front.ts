@@ -38,6 +38,7 @@ import { HandshakeTimeoutError, ProxyProtocolError, type PqmcpError } from '../e
 import type { TrustedProxies } from './admission.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import type { PreUpgrade, Report } from './pre-upgrade.js';
+import { stackless } from './stackless.js';
 
 export type { Report } from './pre-upgrade.js';
 
@@ -93,7 +94,7 @@ export class ProxyFront<T> {
       return;
     }
     const headerMs = this.timeouts.headerTimeoutMs;
-    this.pending.hold(socket, { address: peer, shared: true, deadlineMs: headerMs, timeout: () => new ProxyProtocolError('timeout', `no complete PROXY protocol header within ${headerMs} ms`) }, report);
+    this.pending.hold(socket, { address: peer, shared: true, deadlineMs: headerMs, timeout: () => stackless(() => new ProxyProtocolError('timeout', `no complete PROXY protocol header within ${headerMs} ms`)) }, report);
     const onError = (): void => void socket.destroy();
     socket.on('error', onError);
     let received: Buffer | undefined;
@@ -124,7 +125,7 @@ export class ProxyFront<T> {
         this.reported.set(socket, address);
         // From here the connection counts against its client, until its upgrade request.
         const upgradeMs = this.timeouts.upgradeTimeoutMs;
-        this.pending.move(socket, { address, deadlineMs: upgradeMs, timeout: () => new UpgradeTimeoutError(upgradeMs) });
+        this.pending.move(socket, { address, deadlineMs: upgradeMs, timeout: () => stackless(() => new UpgradeTimeoutError(upgradeMs)) });
         if (received.length > header.length) socket.unshift(received.subarray(header.length));
         received = undefined;
         handOver(socket);

@@ -421,10 +421,11 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     const remoteAddress = this.edge.clientAddress(req);
     // Past its source's connection rate: HTTP 429 (after a hold), nothing else is built.
     if (!this.edge.admitUpgrade(remoteAddress, socket)) return;
-    this.wss.handleUpgrade(req, socket, head, (ws, request) => this.onConnection(ws, request, remoteAddress));
+    this.wss.handleUpgrade(req, socket, head, (ws, request) => this.onConnection(ws, request, remoteAddress, socket));
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage, remoteAddress: string | undefined): void {
+  /** `socket`: the upgraded TCP (or TLS) socket under `ws`. */
+  private onConnection(ws: WebSocket, req: IncomingMessage, remoteAddress: string | undefined, socket: Duplex): void {
     // Read once, here: no closure below may name `req`, or the upgrade request (its headers,
     // raw headers and stream state) would live in their shared context for the session's life.
     const endpoint = pathname(req.url);
@@ -464,7 +465,16 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     }
     attachWebSocket(ws, connection, traffic);
     this.handshakes.add(connection);
-    const ticket = this.edge.admit(info.remoteAddress, connection);
+    // Evicted, or no ClientHello in time: its alert and the WebSocket close frame go out in one
+    // write (a flood evicts hundreds a second; two writes were two system calls).
+    const ticket = this.edge.admit(info.remoteAddress, (error) => {
+      socket.cork();
+      try {
+        connection.abort(error);
+      } finally {
+        socket.uncork();
+      }
+    });
     connection.oncompute = (request) => this.edge.compute(ticket, request);
     // Past the handshake (a session refused by maxSessionsPerAgent) the peer is verified:
     // its failure is reported one by one, outside the failureReports rate.

@@ -19,23 +19,52 @@ export interface Traffic {
 /** Options of every send (ws copies them). */
 const BINARY = { binary: true, compress: false } as const;
 
+/**
+ * The MessageSocket of `ws`: a class, so that the listener builds one object per connection
+ * (its methods on the prototype) rather than seven closures (eighth session of issue 10:
+ * every unauthenticated connection a flood opens builds one).
+ */
+class WsMessageSocket implements MessageSocket {
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly traffic: Traffic | undefined,
+  ) {}
+
+  /** ws calls `done` once the socket wrote the frame (or, masking, after copying it). */
+  readonly releasesOnDone = true;
+
+  send(data: Uint8Array, done: (err?: Error) => void): void {
+    if (this.traffic) this.traffic.bytesOut += data.length;
+    this.ws.send(data, BINARY, done);
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  ping(): void {
+    this.ws.ping();
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+}
+
 export function wsMessageSocket(ws: WebSocket, traffic?: Traffic): MessageSocket {
-  return {
-    send: (data, done) => {
-      if (traffic) traffic.bytesOut += data.length;
-      ws.send(data, BINARY, done);
-    },
-    // ws calls `done` once the socket wrote the frame (or, masking, after copying it).
-    releasesOnDone: true,
-    get bufferedAmount() {
-      return ws.bufferedAmount;
-    },
-    close: (code, reason) => ws.close(code, reason),
-    terminate: () => ws.terminate(),
-    ping: () => ws.ping(),
-    pause: () => ws.pause(),
-    resume: () => ws.resume(),
-  };
+  return new WsMessageSocket(ws, traffic);
 }
 
 function toBytes(data: RawData): Uint8Array {

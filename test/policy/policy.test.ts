@@ -284,6 +284,20 @@ describe('memoised decisions stay exact', () => {
     return policy.fromPeer({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo' } }, { ...session, direction: 'fromPeer', bytes, request }) === undefined;
   };
 
+  it('the memo key cannot be shared by two requests whose method and name differ only in where a newline falls (review 8)', async () => {
+    const policy = await loadPolicy({ text: 'permit(principal, action == Action::"tools/call", resource) when { resource.name == "Server\\nmcp" };' });
+    policy.opened(session, { notify: async () => {} });
+    const request = (id: number, method: string, params: unknown) => ({
+      message: { jsonrpc: '2.0' as const, id, method, params },
+      ctx: { ...session, direction: 'fromPeer' as const, bytes: 10, request: { id, method, params, direction: 'fromPeer' as const, startedAt: 0, bytes: 10, notes: {} } },
+    });
+    const allowed = request(1, 'tools/call', { name: 'Server\nmcp' });
+    expect(policy.fromPeer(allowed.message, allowed.ctx)).toBeUndefined();
+    // An unknown method on the Server resource "mcp": denied, whatever was decided before.
+    const odd = request(2, 'tools/call\nTool', {});
+    expect(policy.fromPeer(odd.message, odd.ctx)).toMatchObject({ reply: { id: 2, error: { code: PolicyErrorCode.denied } } });
+  });
+
   it('a policy reading context.time and context.requestBytes is decided on their current values', async () => {
     let now = 1_000_000;
     const policy = await loadPolicy({ text: 'permit(principal, action == Action::"tools/call", resource) when { context.time < 2000 && context.requestBytes < 100 };', now: () => now });

@@ -2,7 +2,8 @@
  * The client's connection errors for the usual mistakes (found by a first-time user of
  * `pqmcp connect`, session 8): a wrong path, a server that is not a WebSocket endpoint, and
  * wss:// to a plain listener each say what happened, with the URL's path (which the 404 is
- * about), and never the URL's user info or query. Real servers on 127.0.0.1.
+ * about), and never the URL's user info or query; a forgotten `trust` is refused when the
+ * transport is configured, not as an internal error at the handshake. Real servers on 127.0.0.1.
  */
 import { createServer } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -26,6 +27,31 @@ async function dialError(url: string): Promise<PqmcpError> {
   expect(error.code).toBe('ERR_CONNECTION');
   return error;
 }
+
+describe('a missing or wrong trust option is refused when the transport is configured', () => {
+  const expected = /^trust must be a TrustStore \(/;
+  it('client: no trust, or a parsed trust file, is ERR_INVALID_ARGUMENT at construction (was: ERR_INTERNAL "internal error" at the handshake)', () => {
+    const identity = agent('agent://pqmcp-test/client');
+    for (const [trust, got] of [
+      [undefined, 'undefined'],
+      [JSON.parse(JSON.stringify(trustFor())) as unknown, 'another object'],
+    ] as const) {
+      let error: unknown;
+      try {
+        new PqmcpClientTransport('ws://127.0.0.1:9/', { identity, trust: trust as never, expectedServerId: SERVER_ID });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+      expect((error as Error).message).toMatch(expected);
+      expect((error as Error).message.endsWith(`got ${got}`)).toBe(true);
+    }
+  });
+
+  it('server: listen() / serveMcp() without trust rejects before listening', async () => {
+    await expect(startFeatureServer(cleanup, { backend: 'native', trust: undefined as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(expected) });
+  });
+});
 
 describe('dial errors say what the mistake was', { timeout: 30_000 }, () => {
   it('a wrong path: HTTP 404, with the path, and where to look', async () => {

@@ -1,0 +1,22 @@
+/**
+ * Errors a flood produces by the thousand (a pending connection evicted for a newer one, a
+ * first flight or an upgrade request that came too late, a TCP connection past its accept
+ * rate) are built without a stack trace: capturing one was the largest single cost of our
+ * own code per churned connection (docs/benchmarks.md, "Floods", eighth session), and the
+ * stack of an error made by the edge's bookkeeping names nothing a reader needs: its type,
+ * code, alert and message say what happened.
+ *
+ * Sharp edges:
+ * - `Error.stackTraceLimit` is set to 0 for the duration of `make` only, synchronously, and
+ *   restored even if `make` throws. On runtimes without it (non-V8) the assignment is harmless.
+ * - Only for errors of routine flood ends; a failure someone may debug keeps its stack.
+ */
+export function stackless<E extends Error>(make: () => E): E {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
