@@ -25,6 +25,7 @@ import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import type { Context } from './context.js';
 import { loadPublicKey, loadRevocations, loadTrustStore } from '../identity/files.js';
 import { applyRevocations } from '../identity/formats.js';
+import { FileFormatError } from '../errors.js';
 import { PUBLIC_FILE_MODE, existingMode, writeJson } from './files.js';
 import { subcommand } from './context.js';
 import { checkId } from './keys.js';
@@ -62,6 +63,22 @@ function save(path: string, trust: TrustStore | TrustStoreJson, created: boolean
   writeJson(path, trust, { mode: created ? PUBLIC_FILE_MODE : existingMode(path, PUBLIC_FILE_MODE), force: !created });
 }
 
+/**
+ * loadPublicKey for the key argument of add-issuer / pin. Given the arguments the wrong way
+ * round (`trust add-issuer trust.json`-last), the key file is the trust file: say which
+ * comes first instead of only that a trust file is not a key.
+ */
+async function loadKeyArgument(command: string, keyPath: string, usage: string, options: Parameters<typeof loadPublicKey>[1]): Promise<Awaited<ReturnType<typeof loadPublicKey>>> {
+  try {
+    return await loadPublicKey(keyPath, options);
+  } catch (err) {
+    if (err instanceof FileFormatError && /\(it is a trust file\)/.test(err.message)) {
+      throw new CliError('ERR_FILE_FORMAT', `${err.message}: the trust file comes first: pqmcp ${command} ${usage}`, 2, { cause: err });
+    }
+    throw err;
+  }
+}
+
 function checkFingerprint(hex: string, what: string): string {
   if (!/^[0-9a-f]{64}$/i.test(hex)) throw new UsageError(`${what} must be a key fingerprint (64 hex characters)`);
   return hex.toLowerCase();
@@ -82,7 +99,7 @@ async function addIssuer(ctx: Context, argv: string[]): Promise<number> {
   if (flag(p, 'help')) return ctx.help(TRUST_USAGE);
   const [path, issuerPath] = positionals(p, command, ['<trust file>', '<issuer public key file>']);
   const backend = ctx.backend();
-  const issuer = await loadPublicKey(issuerPath!, { backend, allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
+  const issuer = await loadKeyArgument(command, issuerPath!, '<trust file> <issuer .pub.json>', { backend, allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
   if (issuer.from === 'credential' || issuer.kind === 'agent') {
     throw new UsageError(`${issuerPath!}: is an agent's key, not an issuer's; to accept that one agent, use pqmcp trust pin`);
   }
@@ -118,7 +135,7 @@ async function pin(ctx: Context, argv: string[]): Promise<number> {
     fingerprint = checkFingerprint(given, '--fingerprint');
     if (id === undefined) throw new UsageError(`${command}: --fingerprint needs --id <agent id> (a pin binds a key to one agent id)`);
   } else {
-    const key = await loadPublicKey(keyPath!, { backend: ctx.backend(), allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
+    const key = await loadKeyArgument(command, keyPath!, '<trust file> <agent .pub.json | .cred.json | .key.json>', { backend: ctx.backend(), allowLoosePermissions: flag(p, 'allow-loose-key-permissions') });
     fingerprint = key.fingerprint;
     id ??= key.id;
   }

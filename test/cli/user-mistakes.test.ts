@@ -197,6 +197,18 @@ describe('the wrong file in the wrong place', () => {
     expect(r.stderr).toContain(`${tools.pub}: not a tool manifest (its type is "pqmcp-public-key"; a manifest's is pqmcp-tool-manifest: pqmcp manifest capture)`);
   });
 
+  it('trust add-issuer / pin with the two files swapped: says the trust file comes first, and changes neither file', async () => {
+    const { readFileSync } = await import('node:fs');
+    const before = [readFileSync(trust), readFileSync(acme.pubFile), readFileSync(ada.key)];
+    const add = await pqmcp(['trust', 'add-issuer', acme.pubFile, trust]);
+    expect(add.code).toBe(2);
+    expect(add.stderr).toContain(`${trust}: expected a public key, private key or credential file (it is a trust file): the trust file comes first: pqmcp trust add-issuer <trust file> <issuer .pub.json> (ERR_FILE_FORMAT)`);
+    const pin = await pqmcp(['trust', 'pin', ada.key, trust]);
+    expect(pin.code).toBe(2);
+    expect(pin.stderr).toContain('the trust file comes first: pqmcp trust pin <trust file>');
+    expect([readFileSync(trust), readFileSync(acme.pubFile), readFileSync(ada.key)].every((b, i) => b.equals(before[i]!))).toBe(true);
+  });
+
   it('serve --ticket-keys <missing file>: says how to create one', async () => {
     const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--ticket-keys', f('tk.json')));
     expect(r.code).toBe(2);
