@@ -57,18 +57,12 @@ describe('--listen', () => {
   });
 
   it('serve --listen <port> listens there, and a fresh --audit directory starts a new chain (not "after seq -1")', async () => {
-    const port = await freePort();
     const auditDir = f('audit-fresh');
-    const { gateway, url } = await startGateway(['--identity', tools.key, '--trust', trust, '--audit', auditDir], [process.execPath, EVERYTHING, 'stdio']);
-    await gateway.stop();
-    expect(url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/$/);
-    expect(gateway.stderr).toContain(`audit: writing to ${auditDir}, a new chain`);
-    expect(gateway.stderr).not.toContain('seq -1');
-    // The bare port, as a real process (startGateway above gives --listen 127.0.0.1:0 itself).
     // A port found free can be taken by a parallel test before the gateway binds it: try again then.
-    for (let attempt = 0, p = port; ; attempt++, p = await freePort()) {
-      const bare = new CliProcess(serveArgs('--identity', tools.key, '--trust', trust, '--listen', String(p)));
-      const started = await bare.waitForStderr(new RegExp(`listening on ws://127\\.0\\.0\\.1:${p}/ `)).then(
+    for (let attempt = 0; ; attempt++) {
+      const port = await freePort();
+      const bare = new CliProcess(serveArgs('--identity', tools.key, '--trust', trust, '--audit', auditDir, '--listen', String(port)));
+      const started = await bare.waitForStderr(new RegExp(`listening on ws://127\\.0\\.0\\.1:${port}/ `), 45_000).then(
         () => true,
         (err: unknown) => {
           if (attempt < 3 && bare.stderr.includes('address already in use')) return false;
@@ -76,7 +70,9 @@ describe('--listen', () => {
         },
       );
       if (!started) continue;
-      expect(await bare.stop()).toBe(0);
+      expect(await bare.stop('SIGTERM', 30_000), bare.stderr).toBe(0);
+      expect(bare.stderr).toContain(`audit: writing to ${auditDir}, a new chain`);
+      expect(bare.stderr).not.toContain('seq -1');
       break;
     }
   });
@@ -133,7 +129,7 @@ describe('SIGTERM with a session open', () => {
     const bridge = new CliProcess(['connect', url, '--identity', ada.key, '--trust', trust, '--expect', 'agent://acme/tools']);
     bridge.write({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
     await bridge.waitForMessage((m) => m['id'] === 0);
-    expect(await gateway.stop()).toBe(0);
+    expect(await gateway.stop('SIGTERM', 30_000), gateway.stderr).toBe(0);
     await bridge.exited;
     expect(bridge.stderr).toContain('pqmcp connect: gateway: shutting down; this session is closed');
     expect(bridge.messages()).toContainEqual({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'warning', logger: 'pqmcp-gateway', data: 'pqmcp gateway: shutting down; this session is closed' } });
@@ -153,7 +149,7 @@ describe('SIGHUP with a broken trust file', () => {
     expect(await bridge.waitForMessage((m) => m['id'] === 0)).toHaveProperty('result');
     bridge.child.stdin!.end();
     expect(await bridge.exited).toBe(0);
-    expect(await gateway.stop()).toBe(0);
+    expect(await gateway.stop('SIGTERM', 30_000), gateway.stderr).toBe(0);
   });
 });
 
