@@ -170,7 +170,8 @@ export function parseKeyValue(text: string, what: string): [string, string] {
 }
 
 /** An agent or issuer id given as a flag value (`what` names the flag in the error). */
-export function checkId(id: string, what: string): void {
+export function checkId(id: string, what: string, example?: string): void {
   const problem = textProblem(id, Rules.id);
-  if ('reason' in problem) throw new UsageError(`${what} ${problem.reason}`);
+  // The rule's example is an agent's id; an issuer's flag gives an issuer's.
+  if ('reason' in problem) throw new UsageError(`${what} ${example === undefined ? problem.reason : problem.reason.replace('(e.g. agent://org/name)', `(e.g. ${example})`)}`);
 }

@@ -68,7 +68,7 @@ function create(ctx: Context, kind: KeyKind, argv: string[]): number {
   if (flag(p, 'help')) return ctx.help(KEY_USAGE[kind]);
   positionals(p, command, []);
   const id = required(p, 'id', command);
-  checkId(id, `--id`);
+  checkId(id, `--id`, kind === 'issuer' ? 'issuer://acme' : 'agent://acme/planner');
   const out = str(p, 'out') ?? `${baseNameForId(id)}.key.json`;
   const publicOut = str(p, 'public-out') ?? publicPathFor(out);
   if (publicOut === out) throw new UsageError(`${command}: --public-out must differ from --out`);

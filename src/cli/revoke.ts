@@ -81,7 +81,7 @@ export async function revokeCommand(ctx: Context, argv: string[]): Promise<numbe
     } else {
       const issuerId = str(p, 'issuer');
       if (issuerId === undefined) throw new UsageError('revoke: --serial needs --issuer <issuer id>');
-      checkId(issuerId, '--issuer');
+      checkId(issuerId, '--issuer', 'issuer://acme');
       if (!/^(?:[0-9a-f]{2}){1,32}$/i.test(serialText!)) throw new UsageError('--serial must be 1..32 bytes of hex');
       issuer = issuerId;
       serial = serialText!.toLowerCase();

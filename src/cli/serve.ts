@@ -569,6 +569,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
         const deadline = Date.now() + drainGraceMs;
         while (inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         if (inflight() > 0) log('drain-timeout', { inflight: inflight() }, `grace period over with ${inflight()} request(s) still in flight`);
+        // Say why before closing, as for a revocation: the client's log then shows it, not only a closed session.
+        for (const s of sessions) notifyClient(s, 'warning', 'pqmcp gateway: shutting down; this session is closed');
         shuttingDown = true;
         await server.close().catch(() => {});
         if (sharedSlot) stopChild(sharedSlot.child);

@@ -87,7 +87,7 @@ async function addIssuer(ctx: Context, argv: string[]): Promise<number> {
     throw new UsageError(`${issuerPath!}: is an agent's key, not an issuer's; to accept that one agent, use pqmcp trust pin`);
   }
   const id = str(p, 'id') ?? issuer.id;
-  checkId(id, '--id');
+  checkId(id, '--id', 'issuer://acme');
   // Name constraints (docs/protocol.md 6.4): given, they replace the issuer's; --unconstrained lifts them;
   // neither keeps what the trust file already says.
   const given = list(p, 'constrain');

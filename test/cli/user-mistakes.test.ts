@@ -100,6 +100,17 @@ describe('a mistyped flag', () => {
   });
 });
 
+describe('an id that is not a URI', () => {
+  it("is refused with an example of the right kind: an issuer's for issuer create, an agent's for agent create", async () => {
+    const issuer = await pqmcp(['issuer', 'create', '--id', 'acme', '--out', f('x.key.json')]);
+    expect(issuer.code).toBe(2);
+    expect(issuer.stderr).toContain('--id must be a URI with a scheme and no whitespace (e.g. issuer://acme) (ERR_USAGE)');
+    const agentId = await pqmcp(['agent', 'create', '--id', 'planner', '--out', f('y.key.json')]);
+    expect(agentId.code).toBe(2);
+    expect(agentId.stderr).toContain('--id must be a URI with a scheme and no whitespace (e.g. agent://acme/planner) (ERR_USAGE)');
+  });
+});
+
 describe('edge flags name the flag and its unit', () => {
   it('--first-flight-timeout 2s: the timeouts are milliseconds, and the value given is quoted', async () => {
     const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--first-flight-timeout', '2s'));
@@ -113,6 +124,19 @@ describe('edge flags name the flag and its unit', () => {
     const r = await pqmcp(serveArgs('--identity', tools.key, '--trust', trust, '--trusted-proxy', '10.0.0.0/33'));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('pqmcp: --trusted-proxy: bad prefix length in "10.0.0.0/33" (ERR_USAGE)');
+  });
+});
+
+describe('SIGTERM with a session open', () => {
+  it("the client is told the gateway is shutting down (was: only 'the server closed the session')", async () => {
+    const { gateway, url } = await startGateway(['--identity', tools.key, '--trust', trust], [process.execPath, LINE_SERVER]);
+    const bridge = new CliProcess(['connect', url, '--identity', ada.key, '--trust', trust, '--expect', 'agent://acme/tools']);
+    bridge.write({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    await bridge.waitForMessage((m) => m['id'] === 0);
+    expect(await gateway.stop()).toBe(0);
+    await bridge.exited;
+    expect(bridge.stderr).toContain('pqmcp connect: gateway: shutting down; this session is closed');
+    expect(bridge.messages()).toContainEqual({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'warning', logger: 'pqmcp-gateway', data: 'pqmcp gateway: shutting down; this session is closed' } });
   });
 });
 
