@@ -47,3 +47,29 @@ export function plaintextAlertHint(code: number, ctx: HintContext): string {
       return said('aborted the handshake');
   }
 }
+
+/**
+ * What to do about an authenticated alert by which the server refused this agent during the
+ * handshake (PeerAlertError): these are proven to come from the server, so the hint says
+ * what the server decided, and which side to change. Empty for other alerts.
+ */
+export function refusalHint(code: number): string {
+  switch (code) {
+    case 48:
+      return ': the server does not trust the issuer of this agent\'s credential; its operator adds that issuer to its trust file (pqmcp trust add-issuer), or this agent gets a credential from an issuer the server trusts';
+    case 45:
+      return ': the server found this agent\'s credential expired (or not yet valid; check both clocks); ask its issuer for a new one (pqmcp credential issue)';
+    case 44:
+      return ': this agent\'s credential or key is revoked at the server; it needs a new key and credential from its issuer';
+    case 42:
+      return ': the server cannot accept this agent\'s credential (a self-signed one must be pinned there: pqmcp trust pin)';
+    case 101:
+      return ': this agent\'s credential may not act as a client (issue it one with --usage client or both)';
+    case 102:
+      return ': the server allows this agent\'s issuer to vouch only for other agent ids (its trust file\'s --constrain)';
+    case 140:
+      return ': this agent already holds as many sessions as the server allows one agent (--max-sessions-per-agent); close one and connect again';
+    default:
+      return '';
+  }
+}

@@ -42,7 +42,7 @@ import { notAdmittedReason } from './admission.js';
 import { CliError, asUsage, errorLine, printable } from './output.js';
 import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
-import { plaintextAlertHint } from './alert-hints.js';
+import { plaintextAlertHint, refusalHint } from './alert-hints.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
 import { FileTicketStore } from './tickets.js';
 
@@ -175,7 +175,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
         return new CliError(err.code, hint, 1, { cause: err });
       }
       if (err instanceof PeerAlertError && received === 0) {
-        return new CliError(err.code, `the server refused this agent: ${err.message}`, 1, { cause: err });
+        return new CliError(err.code, `the server refused this agent: ${err.message}${refusalHint(err.peerAlert)}`, 1, { cause: err });
       }
       if (err.code.startsWith('ERR_CREDENTIAL') || err.code === 'ERR_UNTRUSTED_ISSUER' || err.code === 'ERR_UNEXPECTED_PEER' || err.code === 'ERR_BAD_SIGNATURE') {
         return new CliError(err.code, `the server's identity was refused: ${err.message}`, 1, { cause: err });

@@ -4,7 +4,7 @@
  * The end-to-end case (alert 100 from a real gateway) is in roles.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { plaintextAlertHint } from '../../src/cli/alert-hints.js';
+import { plaintextAlertHint, refusalHint } from '../../src/cli/alert-hints.js';
 import { Alert } from '../../src/errors.js';
 
 const ctx = { endpoint: '//tools.example:7443/mcp', endpointGiven: false, tickets: false };
@@ -34,5 +34,18 @@ describe('plaintext alert hints', () => {
     expect(plaintextAlertHint(110, ctx)).toContain('did not accept an extension');
     expect(plaintextAlertHint(40, ctx)).toContain('gave up on the handshake');
     expect(plaintextAlertHint(77, ctx)).toBe('the server aborted the handshake (unauthenticated alert 77, unknown: a plaintext alert, which anyone on the path could have sent)');
+  });
+});
+
+describe('the authenticated refusals pqmcp connect explains (session 8)', () => {
+  it('each refusal alert of the handshake says which side to change; other alerts add nothing', () => {
+    expect(refusalHint(48)).toMatch(/does not trust the issuer .*\(pqmcp trust add-issuer\)/);
+    expect(refusalHint(45)).toMatch(/expired .*check both clocks.*new one/);
+    expect(refusalHint(44)).toMatch(/revoked at the server; it needs a new key and credential/);
+    expect(refusalHint(42)).toMatch(/self-signed one must be pinned there: pqmcp trust pin/);
+    expect(refusalHint(101)).toMatch(/may not act as a client/);
+    expect(refusalHint(102)).toMatch(/--constrain/);
+    expect(refusalHint(140)).toMatch(/--max-sessions-per-agent/);
+    for (const code of [0, 10, 20, 80, 91, 130, 141]) expect(refusalHint(code)).toBe('');
   });
 });

@@ -204,7 +204,9 @@ describe('server-everything behind pqmcp serve, reached through pqmcp connect', 
     bridge.write({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'rogue', version: '1' } } });
     expect(await bridge.exited).toBe(1);
     const lines = bridge.stderr.trim().split('\n');
-    expect(lines.at(-1)).toBe('pqmcp: the server refused this agent: peer aborted the session with alert 48 (unknownIssuer) (ERR_PEER_ALERT)');
+    expect(lines.at(-1)).toBe(
+      "pqmcp: the server refused this agent: peer aborted the session with alert 48 (unknownIssuer): the server does not trust the issuer of this agent's credential; its operator adds that issuer to its trust file (pqmcp trust add-issuer), or this agent gets a credential from an issuer the server trusts (ERR_PEER_ALERT)",
+    );
     expect(bridge.stderr).not.toMatch(/\n\s+at /);
     expect(bridge.messages()).toEqual([{ jsonrpc: '2.0', id: 1, error: { code: -32000, message: lines.at(-1) } }]);
     await gateway.waitForStderr(/connection from 127\.0\.0\.1 failed: issuer "issuer:\/\/rogue" is not trusted \(ERR_UNTRUSTED_ISSUER\)/);

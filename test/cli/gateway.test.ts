@@ -210,7 +210,9 @@ describe('--shared: one child for all sessions', () => {
     const x = new CliProcess(['connect', url, '--identity', intruder.key, '--trust', trust, '--expect', SERVER_ID]);
     x.write(INIT);
     expect(await x.exited).toBe(1);
-    expect(x.stderr.trim().split('\n').at(-1)).toBe('pqmcp: the server refused this agent: peer aborted the session with alert 44 (credentialRevoked) (ERR_PEER_ALERT)');
+    expect(x.stderr.trim().split('\n').at(-1)).toBe(
+      "pqmcp: the server refused this agent: peer aborted the session with alert 44 (credentialRevoked): this agent's credential or key is revoked at the server; it needs a new key and credential from its issuer (ERR_PEER_ALERT)",
+    );
     const logged = await gateway.waitForStderr(/\{[^\n]*"event":"client-refused"[^\n]*\}/);
     expect(JSON.parse(logged[0])).toMatchObject({ event: 'client-refused', code: 'ERR_CREDENTIAL_REVOKED', remoteAddress: '127.0.0.1' });
   });
