@@ -177,6 +177,10 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
       if (err instanceof PeerAlertError && received === 0) {
         return new CliError(err.code, `the server refused this agent: ${err.message}${refusalHint(err.peerAlert)}`, 1, { cause: err });
       }
+      if (err.code === 'ERR_TRUNCATED') {
+        // Jargon for a desktop user's log: say what it means for them.
+        return new CliError(err.code, `${err.message}: the server went away (it stopped without closing the session, or the network cut the connection); requests in flight are lost: start the bridge again`, 1, { cause: err });
+      }
       if (err.code.startsWith('ERR_CREDENTIAL') || err.code === 'ERR_UNTRUSTED_ISSUER' || err.code === 'ERR_UNEXPECTED_PEER' || err.code === 'ERR_BAD_SIGNATURE') {
         return new CliError(err.code, `the server's identity was refused: ${err.message}`, 1, { cause: err });
       }

@@ -136,6 +136,22 @@ describe('SIGTERM with a session open', () => {
   });
 });
 
+describe('the gateway dies with a session open', () => {
+  it('the bridge says the server went away, to the client and on stderr (was only ERR_TRUNCATED jargon)', async () => {
+    const { gateway, url } = await startGateway(['--identity', tools.key, '--trust', trust], [process.execPath, LINE_SERVER]);
+    const bridge = new CliProcess(['connect', url, '--identity', ada.key, '--trust', trust, '--expect', 'agent://acme/tools']);
+    bridge.write({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    await bridge.waitForMessage((m) => m['id'] === 0);
+    bridge.write({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: { text: 'x', ms: 30_000 } } });
+    await gateway.waitForStderr(/session \S+ started/);
+    gateway.child.kill('SIGKILL');
+    expect(await bridge.exited).toBe(1);
+    const text = 'connection ended without an authenticated close: the server went away (it stopped without closing the session, or the network cut the connection); requests in flight are lost: start the bridge again (ERR_TRUNCATED)';
+    expect(bridge.stderr.trim().split('\n').at(-1)).toBe(`pqmcp: ${text}`);
+    expect(await bridge.waitForMessage((m) => m['id'] === 1)).toMatchObject({ error: { code: -32000, message: `pqmcp: ${text}` } });
+  });
+});
+
 describe('SIGHUP with a broken trust file', () => {
   it('says the previous trust stays in force, and it does', async () => {
     const live = f('live-trust.json');
