@@ -84,7 +84,11 @@ export async function openObservability(o: ObserveOptions): Promise<Observabilit
     });
     const { host, port } = o.metrics;
     await new Promise<void>((resolve, reject) => {
-      http!.once('error', (err) => reject(new CliError('ERR_LISTEN', `cannot listen on ${host}:${port} for metrics: ${err.message}`, 1, { cause: err })));
+      http!.once('error', (err) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        const reason = code === 'EADDRINUSE' ? 'address already in use (choose another --metrics port)' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err.message;
+        reject(new CliError('ERR_LISTEN', `cannot listen on ${host}:${port} for --metrics: ${reason}`, 1, { cause: err }));
+      });
       http!.listen(port, host, () => resolve());
     });
     const a = http.address() as AddressInfo;

@@ -347,7 +347,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       throw err;
     }
     const code = (err as { cause?: { code?: string } }).cause?.code;
-    const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
+    const reason = code === 'EADDRINUSE' ? 'address already in use (another process, perhaps another gateway, listens there: stop it or choose another --listen port)' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : err instanceof Error ? err.message : 'error';
     await observe.close();
     gates.close();
     throw new CliError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${reason}`, 1, { cause: err });

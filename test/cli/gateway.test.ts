@@ -159,7 +159,7 @@ describe('one child per session', () => {
     const r = await cli(['serve', '--identity', server.key, '--trust', trust, '--listen', `127.0.0.1:${port}`, '--', process.execPath, LINE_SERVER]);
     expect(r.code).toBe(1);
     expectOneLineError(r.stderr, 'ERR_LISTEN');
-    expect(r.stderr).toBe(`pqmcp: cannot listen on 127.0.0.1:${port}: address already in use (ERR_LISTEN)\n`);
+    expect(r.stderr).toBe(`pqmcp: cannot listen on 127.0.0.1:${port}: address already in use (another process, perhaps another gateway, listens there: stop it or choose another --listen port) (ERR_LISTEN)\n`);
   });
 });
 

@@ -13,7 +13,7 @@ import { parseHostPort } from '../../src/cli/args.js';
 import { run as runInProcess } from '../../src/cli/run.js';
 import { FileFormatError } from '../../src/errors.js';
 import { loadIdentity } from '../../src/identity/files.js';
-import { CliProcess, EVERYTHING, LINE_SERVER, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { CliProcess, EVERYTHING, LINE_SERVER, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { CliResult } from './helpers.js';
 
 const { dir, remove } = tempDir('mistakes');
@@ -74,6 +74,21 @@ describe('--listen', () => {
       expect(bare.stderr).toContain(`audit: writing to ${auditDir}, a new chain`);
       expect(bare.stderr).not.toContain('seq -1');
       break;
+    }
+  });
+});
+
+describe('a port in use', () => {
+  it('--metrics on a taken port says so and what to do, naming the flag', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const r = await cli(serveArgs('--identity', tools.key, '--trust', trust, '--listen', '127.0.0.1:0', '--metrics', `127.0.0.1:${port}`));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`pqmcp: cannot listen on 127.0.0.1:${port} for --metrics: address already in use (choose another --metrics port) (ERR_LISTEN)\n`);
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
     }
   });
 });
