@@ -10,7 +10,7 @@
  *   file in the same directory and are renamed over the target, so a crash leaves either
  *   the old file or the new one, never half of each.
  */
-import { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { CryptoBackend } from '../crypto/types.js';
@@ -68,6 +68,21 @@ export function writeFile(path: string, content: string, options: WriteOptions):
 
 export function writeJson(path: string, value: unknown, options: WriteOptions): void {
   writeFile(path, JSON.stringify(value, null, 2), options);
+}
+
+/**
+ * A secret file's text and mode, both from one open descriptor: the mode checked is the
+ * mode of the bytes read (a stat and a read by path could see two files, one swapped in
+ * between). Throws what node:fs throws (ENOENT, EACCES, EISDIR, ...).
+ */
+export function readWithMode(path: string): { text: string; mode: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const mode = fstatSync(fd).mode;
+    return { text: readFileSync(fd, 'utf8'), mode };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The permission bits of an existing file (to keep them on rewrite), or `fallback`. */

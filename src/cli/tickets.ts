@@ -14,7 +14,6 @@
  *   is replaced at once by an empty 0600 file, loudly (review F10). Tickets are removed when used, so two
  *   bridges sharing a file at worst both do a full handshake.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
 import { describeFileKind, detectFileKind } from '../identity/formats.js';
 import { MemoryTicketStore } from '../resumption/client-tickets.js';
@@ -23,7 +22,7 @@ import type { ServerTicketOptions } from '../transport/server.js';
 import { flag, parse, parseDuration, positionals, str } from './args.js';
 import type { Parsed } from './args.js';
 import type { Context } from './context.js';
-import { PRIVATE_FILE_MODE, writeJson } from './files.js';
+import { PRIVATE_FILE_MODE, readWithMode, writeJson } from './files.js';
 import { CliError, UsageError, printResult } from './output.js';
 
 export const TICKET_KEYS_USAGE = `pqmcp ticket-keys create <file>            a new ticket key file (0600) for pqmcp serve --ticket-keys
@@ -50,11 +49,11 @@ export const TICKET_SERVE_OPTIONS = {
 export function readTicketKeys(path: string, allowLoose = false): TicketKeys {
   let text: string;
   try {
-    const mode = statSync(path).mode;
-    if ((mode & 0o077) !== 0 && !allowLoose && process.platform !== 'win32') {
+    const file = readWithMode(path);
+    if ((file.mode & 0o077) !== 0 && !allowLoose && process.platform !== 'win32') {
       throw new CliError('ERR_KEY_PERMISSIONS', `${path}: ticket key file is accessible by group or others; run "chmod 600 ${path}"`, 2);
     }
-    text = readFileSync(path, 'utf8');
+    text = file.text;
   } catch (err) {
     if (err instanceof CliError) throw err;
     const code = (err as { code?: string }).code;
@@ -111,17 +110,20 @@ export class FileTicketStore extends MemoryTicketStore {
     super();
     let text: string | undefined;
     try {
-      const mode = statSync(path).mode;
+      // Mode and text from one descriptor (readWithMode): the mode judged is that of the
+      // bytes read.
+      const file = readWithMode(path);
+      const mode = file.mode;
       // Only a ticket store is ever replaced: `--tickets trust.json` (or a key file) must not
       // cost the user that file, whatever its mode.
-      refuseForeignFile(path, readFileSync(path, 'utf8'));
+      refuseForeignFile(path, file.text);
       if ((mode & 0o077) !== 0 && process.platform !== 'win32') {
         const octal = (mode & 0o777).toString(8).padStart(4, '0');
         warn(`WARNING: tickets file ${path} is accessible by group or others (mode ${octal}); its tickets hold secrets that let their reader resume as you and impersonate those servers to you, so they are NOT used; the file is replaced by an empty one (mode 0600)`);
         this.changed();
         return;
       }
-      text = readFileSync(path, 'utf8');
+      text = file.text;
     } catch (err) {
       if (err instanceof CliError) throw err;
       if ((err as { code?: string }).code !== 'ENOENT') warn(`tickets file ${path} not read (${(err as { code?: string }).code ?? 'error'}); starting without tickets`);
