@@ -90,7 +90,14 @@ export async function storeIdentity(name: string, keyFile: FileContents, credent
   identityFromContents(keyFile, credentialFile, { ...options, checkValidity: false });
   const key = await wrappingKey(options);
   const iv = crypto.getRandomValues(new Uint8Array(12));
-  const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: new TextEncoder().encode(name) }, key, new TextEncoder().encode(text(keyFile)));
+  const encoded = new TextEncoder().encode(text(keyFile));
+  let sealed: ArrayBuffer;
+  try {
+    // WebCrypto copies its input when called; this copy of the key file is wiped once sealed.
+    sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: new TextEncoder().encode(name) }, key, encoded);
+  } finally {
+    encoded.fill(0);
+  }
   const record: StoredIdentity = { iv, key: sealed, credential: text(credentialFile) };
   await withStore(options, 'readwrite', (s) => request(s.put(record, name)));
 }
