@@ -112,18 +112,17 @@ export class FileTicketStore extends MemoryTicketStore {
     try {
       // Mode and text from one descriptor (readWithMode): the mode judged is that of the
       // bytes read.
-      const file = readWithMode(path);
-      const mode = file.mode;
+      const { text: read, mode } = readWithMode(path);
       // Only a ticket store is ever replaced: `--tickets trust.json` (or a key file) must not
       // cost the user that file, whatever its mode.
-      refuseForeignFile(path, file.text);
+      refuseForeignFile(path, read);
       if ((mode & 0o077) !== 0 && process.platform !== 'win32') {
         const octal = (mode & 0o777).toString(8).padStart(4, '0');
         warn(`WARNING: tickets file ${path} is accessible by group or others (mode ${octal}); its tickets hold secrets that let their reader resume as you and impersonate those servers to you, so they are NOT used; the file is replaced by an empty one (mode 0600)`);
         this.changed();
         return;
       }
-      text = file.text;
+      text = read;
     } catch (err) {
       if (err instanceof CliError) throw err;
       if ((err as { code?: string }).code !== 'ENOENT') warn(`tickets file ${path} not read (${(err as { code?: string }).code ?? 'error'}); starting without tickets`);

@@ -54,6 +54,8 @@ export class BatchWriter {
   private outBytes = 0;
   private flushScheduled = false;
   private stopped = false;
+  /** The source seals large records into the record buffers (the socket `releasesOnDone`). */
+  private readonly pooled: boolean;
   /** Every write's callback (one function, not one per write). */
   private readonly written = (): void => this.onWritten();
   /** The write callback of a large record: on success its buffer is reused (record-buffers.ts). */
@@ -76,7 +78,8 @@ export class BatchWriter {
     private readonly onWritten: () => void,
     private readonly onWriteError: (err: Error) => void,
   ) {
-    if (socket.releasesOnDone) source.recordBuffers = recordBuffers;
+    this.pooled = socket.releasesOnDone === true;
+    if (this.pooled) source.recordBuffers = recordBuffers;
   }
 
   /** Bytes queued here (or in the source) and not yet handed to the socket. */
@@ -136,7 +139,7 @@ export class BatchWriter {
   private write(data: Uint8Array): void {
     try {
       // A large record written whole goes back to the record buffers once the socket is done with it.
-      this.socket.send(data, data.length >= POOLED_RECORD ? this.writtenRecord(data) : this.written);
+      this.socket.send(data, this.pooled && data.length >= POOLED_RECORD ? this.writtenRecord(data) : this.written);
     } catch (err) {
       // A socket that refuses writes is gone; its close event ends the connection.
       this.onWriteError(err instanceof Error ? err : new Error('send failed'));
