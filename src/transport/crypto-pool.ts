@@ -60,7 +60,11 @@
  * Sharp edges:
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
  *   start all mean inline: the same queue and rate, the work on the event loop (one job per
- *   turn). A worker that dies fails its job (InternalError) and is replaced by inline work.
+ *   turn). A worker thread that dies is replaced by inline work. The job it was computing
+ *   is not lost with it: a rescued job goes on with its other runner (the first answer of
+ *   the two settles it; it fails only when both die); any other is queued again once, ahead
+ *   of new handshakes, and fails (InternalError, a typed alert for its handshake) only if
+ *   its second runner dies too. A job's own error (a bad key share) is final at once.
  * - close() fails every job not yet answered with ClosedError: those waiting and those the
  *   worker threads it stops were computing.
  * - Workers get the key seed once (workerData) and re-derive the key pair; requests carry
@@ -125,11 +129,39 @@ interface Job {
   done?: boolean;
   /** Handed to the reserve by the starvation guard. */
   rescued?: boolean;
+  /** Runners computing it now (two while rescued: its idle worker and the reserve). */
+  runs: number;
+  /** Runners that died computing it (a thread lost: the job is queued again once; at LOST_MAX it fails). */
+  lost: number;
+}
+
+/** A job whose runners died this often fails (InternalError): one thread lost is retried, two are not. */
+const LOST_MAX = 2;
+
+/** A worker thread died with the job: not the job's own failure (the pool may give it to another runner). */
+class ThreadLostError extends InternalError {}
+
+/**
+ * @internal Tests only (test/transport/crypto-pool.test.ts), from CryptoPool.testThreads():
+ * one live worker thread, to make it die at a chosen moment. Not in the public API
+ * (CryptoPool is not exported from the package).
+ */
+export interface TestThread {
+  readonly role: 'worker' | 'idle' | 'reserve';
+  /** Computing a job now. */
+  readonly busy: boolean;
+  /** Keep its answers from the pool until release() (the job stays in flight, as with a slow thread). */
+  hold(): void;
+  release(): void;
+  /** The thread dies now (worker.terminate()); what it answered and was held, or answers after this, is lost with it. Resolves after its 'exit'. */
+  kill(): Promise<void>;
 }
 
 interface Runner {
   run(request: CryptoRequest): Promise<CryptoResult>;
   terminate(): Promise<void>;
+  /** Worker threads only: the test seam (TestThread). */
+  test?: TestThread;
 }
 
 export interface CryptoPoolStats {
@@ -234,6 +266,11 @@ export class CryptoPool {
     return pool;
   }
 
+  /** @internal Tests only (the seam of TestThread): the live worker threads, the reserve included. */
+  testThreads(): TestThread[] {
+    return [...this.runners].flatMap((r) => (r.test ? [r.test] : []));
+  }
+
   get stats(): CryptoPoolStats {
     return { threads: this.threads, reserve: this.reserve ? 1 : 0, busy: this.runners.size - this.idle.length, queued: this.queued, refused: this.refused, inlined: this.inlined, reserved: this.reserved, late: this.late };
   }
@@ -242,7 +279,7 @@ export class CryptoPool {
   run(source: string, request: CryptoRequest): Promise<CryptoResult> {
     if (this.closed) return Promise.reject(new ClosedError('server is closing'));
     return new Promise<CryptoResult>((resolve, reject) => {
-      const job: Job = { source, request, resolve, reject };
+      const job: Job = { source, request, resolve, reject, runs: 0, lost: 0 };
       if (this.inlineBudget && !this.quiet()) this.pressureAt = this.now();
       if (request.op === 'sign') this.continuations.push(job);
       else if (!this.admit(job)) return;
@@ -351,13 +388,47 @@ export class CryptoPool {
         continue;
       }
       this.idle.splice(this.idle.indexOf(runner), 1);
-      if (runner === this.reserve) this.reserved++;
+      const byReserve = runner === this.reserve;
+      if (byReserve) this.reserved++;
       else if (this.reserve && this.idleWorkers.has(runner)) this.watch(runner, job);
+      job.runs++;
       runner.run(job.request).then(
-        (result) => (job.done ? discardCryptoResult(result) : this.settle(job, () => job.resolve(result))),
-        (err: unknown) => this.settle(job, () => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed'))),
+        (result) => {
+          job.runs--;
+          if (job.done) discardCryptoResult(result);
+          else this.settle(job, () => job.resolve(result));
+        },
+        (err: unknown) => {
+          job.runs--;
+          this.failed(job, err, byReserve);
+        },
       );
     }
+  }
+
+  /**
+   * One of `job`'s runners failed. A job's own error (a bad key share) settles it. A thread
+   * that died is not the job's fault: while its other runner (a rescued job's idle worker
+   * or reserve) still computes it, the job waits for that one (a job the reserve lost may
+   * be rescued again); with none left it is queued again, ahead of new handshakes, once;
+   * a job that lost LOST_MAX runners fails (InternalError). Nothing accepted is dropped.
+   */
+  private failed(job: Job, err: unknown, byReserve: boolean): void {
+    if (job.done) return;
+    if (err instanceof ThreadLostError && !this.closed) {
+      job.lost++;
+      if (byReserve) job.rescued = false;
+      if (job.runs > 0) return;
+      if (job.lost < LOST_MAX) {
+        const rescue = this.rescues.indexOf(job);
+        if (rescue >= 0) this.rescues.splice(rescue, 1);
+        job.rescued = false;
+        this.continuations.unshift(job);
+        this.pump();
+        return;
+      }
+    }
+    this.settle(job, () => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed')));
   }
 
   /** Settle `job` once (a rescued job is answered by whichever of its two runners is first). */
@@ -491,17 +562,27 @@ export class CryptoPool {
       if (p) fn(p);
       this.release(runner);
     };
-    worker.on('message', (m: { id: number; result?: CryptoResult; error?: { code: ErrorCode; message: string } }) => {
+    type Answer = { id: number; result?: CryptoResult; error?: { code: ErrorCode; message: string } };
+    // The test seam (TestThread): answers held back, and none taken once the thread is killed.
+    let held: Answer[] | undefined;
+    let killed = false;
+    const answer = (m: Answer): void => {
+      if (killed) {
+        if (m.result) discardCryptoResult(m.result);
+        return;
+      }
+      if (held) return void held.push(m);
       if (m.id !== id) return;
       settle((p) => (m.error ? p.reject(rebuild(m.error)) : p.resolve(m.result!)));
-    });
+    };
+    worker.on('message', answer);
     const died = (): void => {
       if (!this.runners.delete(runner)) return;
       if (kind !== 'reserve') this.threads--;
       const i = this.idle.indexOf(runner);
       if (i >= 0) this.idle.splice(i, 1);
       this.inFlight.delete(runner);
-      pending?.reject(new InternalError('handshake crypto worker stopped'));
+      pending?.reject(new ThreadLostError('handshake crypto worker stopped'));
       pending = undefined;
       if (runner === this.reserve) {
         // No reserve now: late jobs stay with their workers (as without the guard).
@@ -526,6 +607,23 @@ export class CryptoPool {
         this.runners.delete(runner);
         pending?.reject(new ClosedError('server is closing'));
         pending = undefined;
+        await worker.terminate();
+      },
+    };
+    runner.test = {
+      role: kind,
+      get busy() {
+        return pending !== undefined;
+      },
+      hold: () => void (held ??= []),
+      release: () => {
+        const answers = held ?? [];
+        held = undefined;
+        for (const m of answers) answer(m);
+      },
+      kill: async () => {
+        killed = true;
+        for (const m of held?.splice(0) ?? []) answer(m);
         await worker.terminate();
       },
     };

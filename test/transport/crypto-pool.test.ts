@@ -10,11 +10,11 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { compositeKeygen, compositeVerify } from '../../src/crypto/composite.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
-import { ClosedError, InvalidArgumentError, InvalidKeyError, ServerBusyError } from '../../src/errors.js';
+import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, ServerBusyError } from '../../src/errors.js';
 import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
 import { CryptoPool, GUARD_LINGER_MS, INLINE_QUIET_MS } from '../../src/transport/crypto-pool.js';
 import { agent } from '../helpers/identities.js';
-import type { CryptoPoolStats } from '../../src/transport/crypto-pool.js';
+import type { CryptoPoolStats, TestThread } from '../../src/transport/crypto-pool.js';
 import type { PqmcpServer } from '../../src/transport/server.js';
 import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 
@@ -473,5 +473,98 @@ describe('CryptoPool: secrets left in the workers, jobs in flight at close (revi
     const outcome = await Promise.race([job, sleep(3_000).then(() => 'never settled')]);
     expect(outcome).not.toBe('never settled');
     if (outcome !== 'answered before the thread stopped') expect(outcome).toBeInstanceOf(ClosedError);
+  });
+});
+
+// --- review 7, items left: worker threads that die (a rescued job, an ordinary job, the queue) ---
+// The seam: CryptoPool.testThreads() (internal, tests only) holds a real thread's answers
+// back and kills the thread (worker.terminate()) at a chosen moment; what it answered and
+// was held dies with it, so a job is in flight on that thread when it dies.
+describe('CryptoPool: worker threads that die', () => {
+  const linux = process.platform === 'linux';
+  const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
+  const text = new TextEncoder();
+  const verified = (result: CryptoResult, message: string): boolean =>
+    result.op === 'sign' && compositeVerify(backend, key().publicKey, text.encode(message), result.signature, text.encode('ctx'));
+  const thread = (p: CryptoPool, role: TestThread['role'], busy?: boolean): TestThread => {
+    const found = p.testThreads().find((t) => t.role === role && (busy === undefined || t.busy === busy));
+    if (!found) throw new Error(`no ${role} thread`);
+    return found;
+  };
+
+  /** A rescued job in flight on both its runners (both holding their answers): its idle worker and the reserve. */
+  async function rescuedJob(message: string): Promise<{ p: CryptoPool; idle: TestThread; reserve: TestThread; job: Promise<CryptoResult> }> {
+    let now = 0;
+    const p = await pool({ workers: 1, workerPriority: 'idle', now: () => now });
+    const idle = thread(p, 'idle');
+    const reserve = thread(p, 'reserve');
+    idle.hold();
+    reserve.hold();
+    const job = p.run('s', sign(message));
+    expect(idle.busy).toBe(true);
+    now = 10_000; // past guardMs at the guard's next check: the job is late, the reserve computes it too
+    await waitFor(() => p.stats.reserved === 1, 10_000, 'the rescue');
+    expect(p.stats).toMatchObject({ late: 1, busy: 2 });
+    expect(reserve.busy).toBe(true);
+    return { p, idle, reserve, job };
+  }
+
+  it.runIf(linux && chrt)("a rescued job whose idle worker dies is answered by the reserve's copy (not failed)", async () => {
+    const { p, idle, reserve, job } = await rescuedJob('idle dies');
+    await idle.kill();
+    expect(p.stats.threads).toBe(0); // replaced by inline work
+    reserve.release();
+    expect(verified(await job, 'idle dies')).toBe(true);
+    // The pool goes on: the next job is answered.
+    expect(verified(await p.run('s', sign('after')), 'after')).toBe(true);
+  });
+
+  it.runIf(linux && chrt)("a rescued job whose reserve dies is answered by its idle worker's copy (not failed)", async () => {
+    const { idle, reserve, job } = await rescuedJob('reserve dies');
+    await reserve.kill();
+    idle.release();
+    expect(verified(await job, 'reserve dies')).toBe(true);
+  });
+
+  it.runIf(linux && chrt)('a rescued job fails (typed, InternalError) only when both its runners die', async () => {
+    const { p, idle, reserve, job } = await rescuedJob('both die');
+    const outcome = job.then(
+      () => 'answered',
+      (e: unknown) => e,
+    );
+    await reserve.kill();
+    await idle.kill();
+    const error = await outcome;
+    expect(error).toBeInstanceOf(InternalError);
+    expect((error as InternalError).code).toBe('ERR_INTERNAL');
+    expect(verified(await p.run('s', sign('after')), 'after')).toBe(true);
+  });
+
+  it('an ordinary job whose worker dies is computed again (once) and answered; the jobs queued behind it are all answered', async () => {
+    const p = await pool({ workers: 1, workerPriority: 'low' });
+    const worker = thread(p, 'worker');
+    worker.hold();
+    const jobs = ['in flight', 'queued 1', 'queued 2'].map((m) => p.run(m === 'in flight' ? 's' : 't', sign(m)).then((r) => verified(r, m)));
+    expect(p.stats).toMatchObject({ busy: 1, threads: 1 });
+    await worker.kill();
+    expect(await Promise.all(jobs)).toEqual([true, true, true]);
+    expect(p.stats).toMatchObject({ threads: 0, busy: 0, queued: 0 });
+  });
+
+  it("a listener's honest handshake whose crypto worker dies mid-handshake still connects (no hang, no failure)", async () => {
+    const cleanup = new Cleanup();
+    try {
+      const { server, url } = await startFeatureServer(cleanup, { cryptoWorkers: 1, cryptoWorkerPriority: 'low', inlineCryptoPerSecond: 0 });
+      const serverPool = (server as unknown as { edge: { pool: CryptoPool } }).edge.pool;
+      const worker = thread(serverPool, 'worker');
+      worker.hold();
+      const client = connectClient(cleanup, url);
+      await waitFor(() => worker.busy, 10_000, 'the handshake on the worker');
+      await worker.kill();
+      await expect(client).resolves.toBeDefined();
+      expect(serverPool.stats.threads).toBe(0);
+    } finally {
+      await cleanup.run();
+    }
   });
 });
