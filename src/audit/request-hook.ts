@@ -8,8 +8,11 @@
  * - Typed structurally (it needs only a few fields of the hook context), so audit/ does
  *   not depend on transport/.
  * - The event is emitted when the response passes this hook: on the wire side for requests
- *   from the peer, on arrival for requests this side sent. Requests still unanswered when
- *   the session ends are emitted then, with outcome `unanswered`.
+ *   from the peer, on arrival for requests this side sent. A request whose
+ *   `notifications/cancelled` passes this hook first (the pipeline sets `ctx.request` on a
+ *   cancellation) is emitted then, with outcome `cancelled`: once, even if an answer
+ *   arrives anyway (the pipeline passes that answer unmatched). Requests still unanswered
+ *   when the session ends are emitted then, with outcome `unanswered`.
  * - With `hashes: false` (a sink that only counts, e.g. metrics) no digest is taken and
  *   events carry no requestHash/responseHash.
  * - Hashes are of each message's JSON text exactly as it crossed the transport (the bytes
@@ -18,8 +21,9 @@
  * - Outcome `denied` when an inner hook recorded `notes.policy.decision === 'deny'` and the
  *   response is an error; `error` for any other JSON-RPC error and for a tool result with
  *   `isError: true`.
- * - Per-session state is keyed by sessionId and dropped at close; at most MAX_TRACKED
- *   unanswered requests per session are remembered (the pipeline's own bound).
+ * - Per-session state is keyed by sessionId and dropped at close; at most 2 x MAX_TRACKED
+ *   unanswered requests per session are remembered: the pipeline's own bound on requests in
+ *   flight, both directions, so every request it accepts keeps its hash until answered.
  */
 import { clip, emitTo, sha256Hex } from './events.js';
 import type { AuditSink, PolicyNote, RequestEvent, RequestOutcome } from './events.js';
@@ -67,7 +71,8 @@ export interface RequestAuditorOptions {
   hashes?: boolean;
 }
 
-const MAX_PENDING = 4096;
+/** The pipeline's bound (MAX_TRACKED in flight) in each of the two directions. */
+const MAX_PENDING = 2 * 4096;
 
 /** A message hook emitting one `request` event per request. */
 export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions = {}) {
@@ -75,19 +80,26 @@ export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions =
   const hashes = options.hashes !== false;
   /** Requests seen and not yet answered, per session, with the hash of each. */
   const pending = new Map<string, Map<Tracked, string>>();
+  /** Requests recorded as cancelled (an answer that follows all the same is not recorded again). */
+  const cancelled = new WeakSet<Tracked>();
 
   const see = (message: Rpc, ctx: Ctx): undefined => {
     const request = ctx.request;
     if (request === undefined) return undefined;
     const set = pending.get(ctx.sessionId);
-    if (message.method !== undefined) {
+    if (message.method !== undefined && message.id !== undefined) {
       // A request entering the hooks.
       if (set && set.size < MAX_PENDING) set.set(request, hashes ? hashOf(message, ctx.data) : '');
       return undefined;
     }
+    if (message.method !== undefined && message.method !== 'notifications/cancelled') return undefined;
+    // A response, or the cancellation of a request in flight (recorded once, as `cancelled`).
+    if (cancelled.has(request)) return undefined;
+    if (message.method !== undefined) cancelled.add(request);
     const requestHash = set?.get(request);
     set?.delete(request);
-    emitTo(sink, eventFor(ctx, request, hashes ? requestHash : undefined, message, ctx.bytes, hashes ? hashOf(message, ctx.data) : undefined, content));
+    const response = message.method === undefined ? message : undefined;
+    emitTo(sink, eventFor(ctx, request, hashes ? requestHash : undefined, response, response ? ctx.bytes : 0, response && hashes ? hashOf(message, ctx.data) : undefined, content, response === undefined));
     return undefined;
   };
 
@@ -141,13 +153,14 @@ function eventFor(
   responseBytes: number,
   responseHash: string | undefined,
   content: boolean,
+  cancelled = false,
 ): RequestEvent {
   const now = Date.now();
   const peer = session.peer;
   const policy = policyOf(request.notes);
   const args = argumentsOf(request.params);
   let outcome: RequestOutcome;
-  if (response === undefined) outcome = 'unanswered';
+  if (response === undefined) outcome = cancelled ? 'cancelled' : 'unanswered';
   else if (response.error !== undefined) outcome = policy?.decision === 'deny' ? 'denied' : 'error';
   else outcome = (response.result as { isError?: unknown } | undefined)?.isError === true ? 'error' : 'ok';
   const event: RequestEvent = {
