@@ -341,19 +341,19 @@ export class ChainVerifier {
     if (this.problems.length < (p.kind === 'incomplete' ? MAX_PROBLEMS - 1 : MAX_PROBLEMS)) this.problems.push(p);
   }
 
-  /** `p` (intact) does not follow `expected`: say how (a gap is settled by result()). */
+  /** `p` (intact) does not follow `expected`: say how (a gap is settled by result()). Keys in the order the JSON output has always had. */
   private discontinuity(p: ParsedLine, expected: ChainHead, where: { file: string; line: number }): void {
     const want = expected.seq + 1;
     let problem: ChainProblem;
     if (p.seq === want) {
-      problem = { kind: 'edited', ...where, message: `event seq ${p.seq} does not follow the event before it: that event was replaced (its hash recomputed)` };
+      problem = { kind: 'edited', message: `event seq ${p.seq} does not follow the event before it: that event was replaced (its hash recomputed)`, ...where };
     } else if (p.seq > want) {
-      problem = { kind: 'deleted', ...where, message: '' };
+      problem = { kind: 'deleted', message: '', ...where };
       if (this.problems.length < MAX_PROBLEMS) this.gaps.push({ problem, from: want, to: p.seq - 1 });
     } else if (this.seqs.has(p.seq) || (this.inRun && p.seq >= this.runLo && p.seq <= this.runHi)) {
-      problem = { kind: 'inserted', ...where, message: `event seq ${p.seq} appears twice: an event was inserted here or just before` };
+      problem = { kind: 'inserted', message: `event seq ${p.seq} appears twice: an event was inserted here or just before`, ...where };
     } else {
-      problem = { kind: 'reordered', ...where, message: `event seq ${p.seq} comes after seq ${expected.seq}: events are out of order` };
+      problem = { kind: 'reordered', message: `event seq ${p.seq} comes after seq ${expected.seq}: events are out of order`, ...where };
     }
     this.report(problem);
   }
