@@ -146,6 +146,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     const now = new Date().toISOString();
     const entry: PinnedServer = options.store.get(key) ?? { agentId: peer.agentId, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), keys: [], tools: {}, held: {} };
     let dirty = false;
+    if (!Array.isArray(entry.keys)) entry.keys = []; // a PinStore of the caller's that predates keys
     // A key not seen before for this identity: recorded, and the pins stay the identity's.
     if (!entry.keys.some((k) => k.fingerprint === peer.fingerprint)) {
       const previous = entry.keys[entry.keys.length - 1];

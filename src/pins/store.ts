@@ -71,7 +71,7 @@ export interface HeldTool {
   changed?: string[];
   /** For 'renamed': the pinned tool with the same definition. */
   from?: string;
-  /** The fingerprint of the server key whose session listed it. */
+  /** The fingerprint of the server key whose session first listed it held (this definition, for this reason). */
   key?: string;
   /** For 'issuer-changed': the issuer that vouched for the server in that session. */
   issuer?: string;

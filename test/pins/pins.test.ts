@@ -433,6 +433,9 @@ describe('a new key for the same server (key rotation: review 8, L2)', () => {
     expect(held.held['search']).toMatchObject({ reason: 'issuer-changed', issuer: other.id });
 
     // Approving one of its tools accepts the new issuer; the others are then checked as after a rotation.
+    // (Not when the hash given is not the one held: nothing is approved, the issuer stays.)
+    expect(new FilePinStore(path).approve(ROTATING, ['search'], { search: '00000000' })).toEqual([]);
+    expect(new FilePinStore(path).get(ROTATING)!.issuer).toBe(testIssuer().id);
     expect(new FilePinStore(path).approve(ROTATING, ['search'])).toEqual(['search']);
     const accepted = new FilePinStore(path).get(ROTATING)!;
     expect(accepted.issuer).toBe(other.id);
