@@ -13,6 +13,7 @@ import { createNobleBackend } from '../../src/crypto/noble.js';
 import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, ServerBusyError } from '../../src/errors.js';
 import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
 import { CryptoPool, GUARD_LINGER_MS, INLINE_QUIET_MS } from '../../src/transport/crypto-pool.js';
+import { RESERVE_RESTARTS, RESERVE_STABLE_MS } from '../../src/transport/crypto-guard.js';
 import { agent } from '../helpers/identities.js';
 import type { CryptoPoolStats, TestThread } from '../../src/transport/crypto-pool.js';
 import type { PqmcpServer } from '../../src/transport/server.js';
@@ -307,7 +308,9 @@ describe("CryptoPool: the starvation guard of workerPriority 'idle'", () => {
   it.runIf(linux && chrt)("'idle' starts one reserve worker (normal policy, nice +10) beside the idle ones; while they keep up it takes no job; 'low' has none", async () => {
     const main = threads().get(String(process.pid))!.nice;
     const before = threads();
-    const p = await pool({ workers: 2, workerPriority: 'idle' });
+    // The guard's clock stands still: no job is ever late, however busy the machine (a
+    // shared CI host can starve SCHED_IDLE workers past guardMs, and the reserve then rightly runs).
+    const p = await pool({ workers: 2, workerPriority: 'idle', now: () => 0 });
     for (let i = 0; i < 8; i++) await p.run('s', encapsulate());
     const added = [...threads()].filter(([tid]) => !before.has(tid)).map(([, t]) => t);
     expect(added.filter((t) => t.policy === 5)).toHaveLength(2);
@@ -565,6 +568,95 @@ describe('CryptoPool: worker threads that die', () => {
       expect(serverPool.stats.threads).toBe(0);
     } finally {
       await cleanup.run();
+    }
+  });
+});
+
+// --- review 7 item 7: the starvation guard's reserve is kept alive, or the pool falls back to 'low' ---
+describe("CryptoPool: the guard's reserve restarted, then the fallback", () => {
+  const linux = process.platform === 'linux';
+  const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
+  /** Fields of /proc/self/task/<tid>/stat after "pid (comm)": [16] nice, [38] policy (0 normal, 5 SCHED_IDLE). */
+  const threads = (): Map<string, { nice: number; policy: number }> =>
+    new Map(
+      readdirSync('/proc/self/task').flatMap((tid) => {
+        try {
+          const f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+          return [[tid, { nice: Number(fields[16]), policy: Number(fields[38]) }] as const];
+        } catch {
+          return []; // a thread that exited between the listing and the read
+        }
+      }),
+    );
+  const reserveOf = (p: CryptoPool): TestThread | undefined => p.testThreads().find((t) => t.role === 'reserve');
+
+  it.runIf(linux && chrt)('a reserve that dies is started again (a new thread, normal policy at nice +10), and the new one rescues a late job', async () => {
+    let now = 0;
+    const main = threads().get(String(process.pid))!.nice;
+    const p = await pool({ workers: 1, workerPriority: 'idle', now: () => now });
+    const first = reserveOf(p)!;
+    const before = threads();
+    await first.kill();
+    expect(p.stats.reserve).toBe(0);
+    await waitFor(() => p.stats.reserve === 1, 20_000, 'the reserve started again');
+    expect(p.stats).toMatchObject({ threads: 1, reserve: 1, reserveRestarts: 1, guardFallback: 0 });
+    const second = reserveOf(p)!;
+    expect(second).not.toBe(first);
+    const added = [...threads()].filter(([tid]) => !before.has(tid)).map(([, t]) => t);
+    expect(added.some((t) => t.policy === 0 && t.nice === Math.min(19, main + 10))).toBe(true);
+    expect(added.filter((t) => t.policy === 5)).toEqual([]);
+    // It guards: a job its idle worker holds past guardMs is answered by the new reserve.
+    p.testThreads().find((t) => t.role === 'idle')!.hold();
+    const job = p.run('s', encapsulate());
+    now = 10_000;
+    await expect(job).resolves.toMatchObject({ op: 'encapsulate' });
+    expect(p.stats).toMatchObject({ late: 1, reserved: 1 });
+  });
+
+  it.runIf(linux && chrt)(`a reserve that keeps dying is restarted ${RESERVE_RESTARTS} times in a row (one that lived ${RESERVE_STABLE_MS / 1000} s counts as new), then the pool falls back: nice +10 workers replace the SCHED_IDLE ones, one process warning, its stats say so`, async () => {
+    let now = 0;
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void ((w as { code?: string }).code === 'PQMCP_CRYPTO_GUARD' && warnings.push(w));
+    process.on('warning', onWarning);
+    const before = threads();
+    try {
+      const p = await pool({ workers: 2, workerPriority: 'idle', now: () => now });
+      expect(p.testThreads().map((t) => t.role).sort()).toEqual(['idle', 'idle', 'reserve']);
+      const killReserve = async (restarts: number): Promise<void> => {
+        await reserveOf(p)!.kill();
+        await waitFor(() => p.stats.reserveRestarts === restarts && p.stats.reserve === 1, 20_000, `restart ${restarts}`);
+      };
+      await killReserve(1);
+      now += RESERVE_STABLE_MS; // this reserve lived a minute: its death is a crash, not a loop
+      await killReserve(2);
+      await killReserve(3);
+      await killReserve(4);
+      expect(p.stats.guardFallback).toBe(0);
+      // A job in flight on an idle worker when the guard gives up is still answered.
+      for (const t of p.testThreads()) if (t.role === 'idle') t.hold();
+      const job = p.run('s', sign('during the fallback'));
+      const busyIdle = p.testThreads().find((t) => t.role === 'idle' && t.busy)!;
+      await reserveOf(p)!.kill(); // the fourth death in a row: no restart
+      expect(p.stats).toMatchObject({ reserve: 0, reserveRestarts: 4, guardFallback: 1 });
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.message).toMatch(/starvation guard is off/);
+      // Two nice +10 workers come up; the free idle worker stops at once, the busy one once its job is answered.
+      await waitFor(() => p.testThreads().filter((t) => t.role === 'worker').length === 2, 20_000, 'the nice +10 workers');
+      busyIdle.release();
+      const signed = (await job) as Extract<CryptoResult, { op: 'sign' }>;
+      expect(compositeVerify(backend, key().publicKey, new TextEncoder().encode('during the fallback'), signed.signature, new TextEncoder().encode('ctx'))).toBe(true);
+      await waitFor(() => p.testThreads().every((t) => t.role === 'worker'), 20_000, 'the SCHED_IDLE workers stopped');
+      expect(p.testThreads()).toHaveLength(2);
+      await waitFor(() => ![...threads()].some(([tid, t]) => !before.has(tid) && t.policy === 5), 20_000, 'no SCHED_IDLE thread left');
+      expect(p.stats).toMatchObject({ threads: 2, reserve: 0, guardFallback: 1 });
+      // The pool serves as 'low': no guard left to fire.
+      now += 1_000_000;
+      await expect(Promise.all([p.run('a', encapsulate()), p.run('b', encapsulate()), p.run('c', encapsulate())])).resolves.toHaveLength(3);
+      expect(p.stats).toMatchObject({ late: 0, reserve: 0, reserveRestarts: 4 });
+      expect(warnings).toHaveLength(1);
+    } finally {
+      process.off('warning', onWarning);
     }
   });
 });
