@@ -523,6 +523,59 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
   });
 });
 
+describe('a pin file edited by hand (review 9)', () => {
+  const v2 = (tools: Record<string, unknown>, held: Record<string, unknown>) => ({
+    type: 'pqmcp-tool-pins',
+    version: 2,
+    servers: { [SERVER_ID]: { agentId: SERVER_ID, issuer: 'issuer://test', keys: [{ fingerprint: 'ab'.repeat(32), firstSeen: '2026-12-01T00:00:00.000Z' }], tools, held } },
+  });
+  const pinned = { hash: 'a'.repeat(64), definition: { name: 't' }, pinnedAt: '2026-12-01T00:00:00.000Z' };
+  const held = { hash: 'b'.repeat(64), definition: { name: 'h' }, seenAt: '2026-12-01T00:00:00.000Z', reason: 'new' };
+
+  it('a tool or held entry of the wrong type is refused when the file is read, the file left as it is (not pinned as it is by approve)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-types-'));
+    const path = join(dir, 'pins.json');
+    // The well-formed file is read, so what follows fails on the entries alone.
+    writeFileSync(path, JSON.stringify(v2({ t: pinned }, { h: held })));
+    expect(new FilePinStore(path).get(SERVER_ID)?.held.h?.hash).toBe(held.hash);
+    for (const bad of [
+      v2({ t: null }, {}),
+      v2({ t: 'x' }, {}),
+      v2({ t: { ...pinned, hash: 5 } }, {}),
+      v2({ t: { ...pinned, definition: 'x' } }, {}),
+      v2({ t: { ...pinned, pinnedAt: undefined } }, {}),
+      v2({}, { h: { ...held, hash: 5 } }),
+      v2({}, { h: { ...held, definition: null } }),
+      v2({}, { h: { ...held, reason: 1 } }),
+      v2({}, { h: { ...held, changed: 'description' } }),
+      v2({}, { h: { ...held, changed: [1] } }),
+      v2({}, { h: { ...held, from: 1 } }),
+      v2({}, { h: { ...held, key: {} } }),
+      v2({}, { h: { ...held, issuer: [] } }),
+      JSON.parse(JSON.stringify(v2({}, { proto: { ...held, hash: null } })).replace('"proto"', '"__proto__"')) as unknown,
+      { type: 'pqmcp-tool-pins', version: 1, servers: { [`${SERVER_ID} ab`]: { agentId: SERVER_ID, fingerprint: 'ab', tools: {}, held: { h: 7 } } } },
+      { type: 'pqmcp-tool-pins', version: 1, servers: { [`${SERVER_ID} ab`]: { agentId: SERVER_ID, fingerprint: 'ab', tools: { t: [] }, held: {} } } },
+    ]) {
+      const text = JSON.stringify(bad);
+      writeFileSync(path, text);
+      expect(() => new FilePinStore(path), text).toThrow(InvalidArgumentError);
+      expect(() => new FilePinStore(path), text).toThrow(/server entry .* is malformed/);
+      expect(readFileSync(path, 'utf8')).toBe(text);
+    }
+  });
+
+  it('a running store that finds its file edited badly refuses it (approve throws) and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-types-'));
+    const path = join(dir, 'pins.json');
+    writeFileSync(path, JSON.stringify(v2({ t: pinned }, {})));
+    const store = new FilePinStore(path);
+    const bad = JSON.stringify(v2({ t: { ...pinned, hash: 5 } }, {}), null, 1); // another size: re-read
+    writeFileSync(path, bad);
+    expect(() => store.approve(SERVER_ID)).toThrow(InvalidArgumentError);
+    expect(readFileSync(path, 'utf8')).toBe(bad);
+  });
+});
+
 describe('canonical forms and the pin file', () => {
   it('canonical JSON sorts keys at every depth and keeps array order; the hash ignores fields outside the definition', () => {
     expect(canonicalJson({ b: 1, a: [true, null, 'x', { d: 2, c: 1.5 }] })).toBe('{"a":[true,null,"x",{"c":1.5,"d":2}],"b":1}');
