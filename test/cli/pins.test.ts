@@ -209,6 +209,50 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     expect(third.stderr).not.toMatch(/WITHHELD|new key/);
   });
 
+  it('a version 1 pin file: pins list reads it without writing, pins approve writes version 2 and keeps the old text; an issuer change is shown and accepted (review 8, L2)', async () => {
+    const pins = join(tmp.dir, 'v1.pins.json');
+    const def = (name: string, description: string) => ({ hash: toolHash({ name, description }), definition: toolDefinition({ name, description }) });
+    const [k1, k2] = ['12'.repeat(32), '34'.repeat(32)];
+    const v1 = {
+      type: 'pqmcp-tool-pins',
+      version: 1,
+      servers: {
+        [`${SERVER_ID} ${k1}`]: { agentId: SERVER_ID, fingerprint: k1, tools: { read: { ...def('read', 'reads a file'), pinnedAt: '2026-01-01T00:00:00.000Z' } }, held: {} },
+        [`${SERVER_ID} ${k2}`]: { agentId: SERVER_ID, fingerprint: k2, tools: {}, held: { write: { ...def('write', 'writes a file'), seenAt: '2026-02-01T00:00:00.000Z', reason: 'new' } } },
+      },
+    };
+    const text = JSON.stringify(v1);
+    writeFileSync(pins, text, { mode: 0o600 });
+    const listed = await cli(['pins', 'list', '--pins', pins]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(`${SERVER_ID}  issuer (not yet seen: file from an older pqmcp)`);
+    expect(listed.stdout).toContain(`key     ${k1.slice(0, 16)}...  first seen 2026-01-01T00:00:00.000Z  (earlier key)`);
+    expect(listed.stdout).toContain(`key     ${k2.slice(0, 16)}...  first seen 2026-02-01T00:00:00.000Z  (newest: the key changed)`);
+    expect(listed.stdout).toMatch(/pinned +read /);
+    expect(listed.stdout).toMatch(new RegExp(`HELD +write +new +seen \\S+ +key ${k2.slice(0, 16)}`));
+    expect(readFileSync(pins, 'utf8')).toBe(text);
+
+    const ok = await cli(['pins', 'approve', SERVER_ID, 'write', '--pins', pins, '--fingerprint', k1.slice(0, 8), '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual({ approved: ['write'], notHeld: [], changed: [] });
+    expect(JSON.parse(readFileSync(pins, 'utf8')).version).toBe(2);
+    expect(readFileSync(`${pins}.v1`, 'utf8')).toBe(text);
+    expect(Object.keys(new FilePinStore(pins).get(SERVER_ID)!.tools).sort()).toEqual(['read', 'write']);
+
+    // The server is then seen vouched for by another issuer: held whole, shown, accepted by approve.
+    const store = new FilePinStore(pins);
+    const entry = store.get(SERVER_ID)!;
+    store.put(SERVER_ID, { ...entry, issuer: 'issuer://pins-test', held: { read: { ...def('read', 'reads a file'), seenAt: new Date().toISOString(), reason: 'issuer-changed', issuer: 'issuer://elsewhere', key: '56'.repeat(32) }, write: { ...def('write', 'writes a file'), seenAt: new Date().toISOString(), reason: 'issuer-changed', issuer: 'issuer://elsewhere' } } });
+    const shown = await cli(['pins', 'list', '--pins', pins]);
+    expect(shown.stdout).toMatch(/HELD +read +issuer-changed \(now vouched for by issuer:\/\/elsewhere\)/);
+    const accepted = await cli(['pins', 'approve', SERVER_ID, 'read', '--pins', pins, '--json']);
+    expect(accepted.code, accepted.stderr).toBe(0);
+    expect(JSON.parse(accepted.stdout)).toEqual({ approved: ['read'], notHeld: [], changed: [], acceptedIssuer: 'issuer://elsewhere' });
+    const after = new FilePinStore(pins).get(SERVER_ID)!;
+    expect(after.issuer).toBe('issuer://elsewhere');
+    expect(after.held).toEqual({}); // write: checked against its pin at the next listing
+  });
+
   it('bad pin flags and files are usage errors, and nothing is written', async () => {
     const notPins = join(tmp.dir, 'not-pins.json');
     writeFileSync(notPins, '{"hello":1}');
