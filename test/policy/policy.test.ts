@@ -11,7 +11,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { McpError, ToolListChangedNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { PolicyErrorCode, PolicyInvalidError, loadPolicy } from '../../src/policy/index.js';
 import type { Policy, PolicyNote, ReloadEvent } from '../../src/policy/index.js';
-import { MAX_TRACKED, MessagePipeline } from '../../src/transport/index.js';
+import { MessagePipeline } from '../../src/transport/index.js';
 import type { JsonRpcMessage, MessageHook } from '../../src/transport/index.js';
 import { fixtureCrypto, makeAgent, testIssuer } from '../helpers/identities.js';
 import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
@@ -250,12 +250,15 @@ describe('the hook without sockets', () => {
     expect(open.fromPeer({ jsonrpc: '2.0', id: 4, method: 'tasks/list', params: {} }, ctx('fromPeer', 'tasks/list'))).toBeUndefined();
   });
 
-  it('a list answering a request the pipeline forgot (past MAX_TRACKED) is filtered all the same (review 8)', async () => {
+  it('a list answering a request the pipeline no longer knows (answered after its cancellation) is filtered all the same (review 8)', async () => {
     const policy = await loadPolicy({ text: 'permit(principal, action == Action::"tools/call", resource == Tool::"echo");' });
     const written: JsonRpcMessage[] = [];
     const pipeline = new MessagePipeline([policy], session, { toPeer: async (_d, m) => void written.push(m), toLocal: () => undefined, onerror: () => undefined });
     pipeline.fromPeer({ jsonrpc: '2.0', id: 0, method: 'tools/list', params: {} }, 40);
-    for (let id = 1; id <= MAX_TRACKED; id++) pipeline.fromPeer({ jsonrpc: '2.0', id, method: 'ping' }, 30);
+    pipeline.fromPeer({ jsonrpc: '2.0', id: 1, method: 'ping' }, 30);
+    // The peer cancels both; a server that answers anyway is answering requests the pipeline forgot.
+    for (const requestId of [0, 1]) pipeline.fromPeer({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId } }, 60);
+    expect(pipeline.inFlight('fromPeer')).toBe(0);
     const tools = [{ name: 'echo' }, { name: 'add' }, { name: 'shell' }];
     await pipeline.toPeer({ jsonrpc: '2.0', id: 0, result: { tools, resources: [{ uri: 'notes://a' }], prompts: [{ name: 'p' }] } });
     expect(written[0]!.result).toEqual({ tools: [{ name: 'echo' }], resources: [], prompts: [] });
