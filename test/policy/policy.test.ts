@@ -11,7 +11,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { McpError, ToolListChangedNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { PolicyErrorCode, PolicyInvalidError, loadPolicy } from '../../src/policy/index.js';
 import type { Policy, PolicyNote, ReloadEvent } from '../../src/policy/index.js';
-import { MessagePipeline } from '../../src/transport/index.js';
+import { MAX_TRACKED, MessagePipeline } from '../../src/transport/index.js';
 import type { JsonRpcMessage, MessageHook } from '../../src/transport/index.js';
 import { fixtureCrypto, makeAgent, testIssuer } from '../helpers/identities.js';
 import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
@@ -265,6 +265,25 @@ describe('the hook without sockets', () => {
     // A response that is not a list passes as it is.
     await pipeline.toPeer({ jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'x' }] } });
     expect(written[1]!.result).toEqual({ content: [{ type: 'text', text: 'x' }] });
+  });
+
+  it('a list matched to the wrong request (a cancelled id reused once the pipeline had to forget it) is filtered all the same (review 8 L1)', async () => {
+    const policy = await loadPolicy({ text: 'permit(principal, action == Action::"tools/call", resource == Tool::"echo");' });
+    const written: JsonRpcMessage[] = [];
+    const pipeline = new MessagePipeline([policy], session, { toPeer: async (_d, m) => void written.push(m), toLocal: () => undefined, onerror: () => undefined });
+    const cancel = (requestId: number): JsonRpcMessage => ({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId } });
+    pipeline.fromPeer({ jsonrpc: '2.0', id: 0, method: 'tools/list', params: {} }, 40);
+    pipeline.fromPeer(cancel(0), 60);
+    // Enough later cancellations that the pipeline forgets the cancelled id 0 (it keeps MAX_TRACKED).
+    for (let id = 1; id <= MAX_TRACKED; id++) {
+      pipeline.fromPeer({ jsonrpc: '2.0', id, method: 'ping' }, 30);
+      pipeline.fromPeer(cancel(id), 60);
+    }
+    pipeline.fromPeer({ jsonrpc: '2.0', id: 0, method: 'ping' }, 30);
+    expect(written).toEqual([]);
+    // A server that answers the cancelled tools/list anyway, late: it meets the ping's entry.
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 0, result: { tools: [{ name: 'echo' }, { name: 'add' }, { name: 'shell' }] } });
+    expect(written[0]!.result).toEqual({ tools: [{ name: 'echo' }] });
   });
 
   it('the principal carries the credential usage: a policy can admit only agents whose credential may also serve', async () => {
