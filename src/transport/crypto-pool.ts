@@ -63,22 +63,23 @@
  *   its second runner dies too. A job's own error (a bad key share) is final at once.
  * - close() fails every job not yet answered with ClosedError: those waiting and those the
  *   worker threads it stops were computing.
- * - Workers get the key seed once (workerData) and re-derive the key pair; requests carry
- *   public inputs only.
- * - From TypeScript sources (tests, tsx) the worker loads crypto-worker.ts through tsx;
- *   from the build, dist/crypto-worker.js.
+ * - Workers get the key seed once (workerData; every thread the pool starts, restarted
+ *   ones included, through crypto-threads.ts's startWorker, which wipes this thread's copy)
+ *   and re-derive the key pair; requests carry public inputs only.
+ * - The threads' side of the pool (starting one, a runner over it, the test seam) is
+ *   crypto-threads.ts; the starvation guard is crypto-guard.ts.
  */
-import { Worker } from 'node:worker_threads';
 import { compositeSign } from '../crypto/composite.js';
 import type { CompositeKeyPair } from '../crypto/composite.js';
 import type { BackendName, CryptoBackend } from '../crypto/types.js';
-import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, PqmcpError, ServerBusyError } from '../errors.js';
-import type { ErrorCode } from '../errors.js';
+import { ClosedError, InternalError, InvalidArgumentError, PqmcpError, ServerBusyError } from '../errors.js';
 import { discardCryptoResult, type CryptoRequest, type CryptoResult } from '../handshake/types.js';
 import { SourceRates } from './rate.js';
 import { TokenBucket } from '../token-bucket.js';
-import { copyBytes } from '../bytes.js';
 import { StarvationGuard, type GuardStats } from './crypto-guard.js';
+import { startWorker, threadRunner, ThreadLostError, type Runner, type StartedThread, type TestThread, type WorkerPriority } from './crypto-threads.js';
+
+export type { TestThread, WorkerPriority };
 
 /** A source's count of handshakes served decays by e in this long. */
 const USAGE_MS = 1_000;
@@ -114,9 +115,6 @@ export interface CryptoPoolOptions {
   chrtPaths?: readonly string[];
 }
 
-/** The crypto worker threads' scheduling on Linux (crypto-worker.ts); ignored elsewhere. */
-export type WorkerPriority = 'idle' | 'low';
-
 interface Job {
   source: string;
   request: CryptoRequest;
@@ -134,32 +132,6 @@ interface Job {
 
 /** A job whose runners died this often fails (InternalError): one thread lost is retried, two are not. */
 const LOST_MAX = 2;
-
-/** A worker thread died with the job: not the job's own failure (the pool may give it to another runner). */
-class ThreadLostError extends InternalError {}
-
-/**
- * @internal Tests only (test/transport/crypto-pool.test.ts), from CryptoPool.testThreads():
- * one live worker thread, to make it die at a chosen moment. Not in the public API
- * (CryptoPool is not exported from the package).
- */
-export interface TestThread {
-  readonly role: 'worker' | 'idle' | 'reserve';
-  /** Computing a job now. */
-  readonly busy: boolean;
-  /** Keep its answers from the pool until release() (the job stays in flight, as with a slow thread). */
-  hold(): void;
-  release(): void;
-  /** The thread dies now (worker.terminate()); what it answered and was held, or answers after this, is lost with it. Resolves after its 'exit'. */
-  kill(): Promise<void>;
-}
-
-interface Runner {
-  run(request: CryptoRequest): Promise<CryptoResult>;
-  terminate(): Promise<void>;
-  /** Worker threads only: the test seam (TestThread). */
-  test?: TestThread;
-}
 
 /** `reserve`, `reserved`, `late`, `reserveRestarts`, `guardFallback`: the starvation guard's ('idle' workers; crypto-guard.ts), 0 without it. */
 export interface CryptoPoolStats extends GuardStats {
@@ -249,8 +221,8 @@ export class CryptoPool {
     if (starvable) pool.guard = pool.newGuard();
     let reserveRunner: Runner | undefined;
     for (const [i, s] of started.entries()) {
-      if (i < count) pool.add(s ? pool.workerRunner(s.worker, s.idle ? 'idle' : 'worker') : pool.inlineRunner());
-      else if (s && starvable) pool.add((reserveRunner = pool.workerRunner(s.worker, 'reserve')));
+      if (i < count) pool.add(s ? pool.threadRunner(s, s.idle ? 'idle' : 'worker') : pool.inlineRunner());
+      else if (s && starvable) pool.add((reserveRunner = pool.threadRunner(s, 'reserve')));
       else if (s) void s.worker.terminate();
     }
     // A reserve that did not start is started again like one that died (crypto-guard.ts).
@@ -290,7 +262,9 @@ export class CryptoPool {
     for (const list of this.waiting.values()) for (const job of list) job.reject(error);
     this.waiting.clear();
     this.queued = 0;
-    await Promise.all([...this.runners].map((r) => r.terminate()));
+    const runners = [...this.runners];
+    this.runners.clear();
+    await Promise.all(runners.map((r) => r.terminate()));
   }
 
   /** A new handshake's first job: rate, then a place in the fair queue. */
@@ -456,12 +430,12 @@ export class CryptoPool {
    */
   private async startThread(kind: 'worker' | 'reserve'): Promise<Runner> {
     if (this.workerBackend === undefined || this.closed) throw new ClosedError('server is closing');
-    const { worker } = await startWorker(this.workerBackend, this.key.seed, 'low', this.options.chrtPaths);
+    const thread = await startWorker(this.workerBackend, this.key.seed, 'low', this.options.chrtPaths);
     if (this.closed) {
-      void worker.terminate();
+      void thread.worker.terminate();
       throw new ClosedError('server is closing');
     }
-    const runner = this.workerRunner(worker, kind);
+    const runner = this.threadRunner(thread, kind);
     if (kind === 'reserve') this.guard?.restarted(runner);
     this.add(runner);
     this.pump();
@@ -493,8 +467,14 @@ export class CryptoPool {
     const i = this.idle.indexOf(runner);
     if (i < 0) return void this.retiring.add(runner);
     this.idle.splice(i, 1);
-    void runner.terminate();
+    this.stop(runner);
     this.pump();
+  }
+
+  /** Remove `runner` and stop its thread (its job, if any, fails with ClosedError). */
+  private stop(runner: Runner): void {
+    if (this.runners.delete(runner) && runner.role !== 'reserve' && runner.role !== 'inline') this.threads--;
+    void runner.terminate();
   }
 
   /** No worker computing, nothing waiting, nothing on the event loop. */
@@ -533,7 +513,7 @@ export class CryptoPool {
 
   private release(runner: Runner): void {
     this.guard?.released(runner);
-    if (this.retiring.delete(runner)) void runner.terminate();
+    if (this.retiring.delete(runner)) this.stop(runner);
     if (!this.runners.has(runner)) return;
     this.idle.push(runner);
     this.pump();
@@ -541,6 +521,7 @@ export class CryptoPool {
 
   private inlineRunner(): Runner {
     const runner: Runner = {
+      role: 'inline',
       run: (request) =>
         new Promise<CryptoResult>((resolve, reject) => {
           setImmediate(() => {
@@ -558,78 +539,27 @@ export class CryptoPool {
     return runner;
   }
 
-  private workerRunner(worker: Worker, kind: 'worker' | 'idle' | 'reserve'): Runner {
-    if (kind !== 'reserve') this.threads++;
-    let pending: { resolve: (r: CryptoResult) => void; reject: (e: PqmcpError) => void } | undefined;
-    let id = 0;
-    const settle = (fn: (p: NonNullable<typeof pending>) => void): void => {
-      const p = pending;
-      pending = undefined;
-      if (p) fn(p);
-      this.release(runner);
-    };
-    type Answer = { id: number; result?: CryptoResult; error?: { code: ErrorCode; message: string } };
-    // The test seam (TestThread): answers held back, and none taken once the thread is killed.
-    let held: Answer[] | undefined;
-    let killed = false;
-    const answer = (m: Answer): void => {
-      if (killed) {
-        if (m.result) discardCryptoResult(m.result);
-        return;
-      }
-      if (held) return void held.push(m);
-      if (m.id !== id) return;
-      settle((p) => (m.error ? p.reject(rebuild(m.error)) : p.resolve(m.result!)));
-    };
-    worker.on('message', answer);
-    const died = (): void => {
-      if (!this.runners.delete(runner)) return;
-      if (kind !== 'reserve') this.threads--;
-      const i = this.idle.indexOf(runner);
-      if (i >= 0) this.idle.splice(i, 1);
-      pending?.reject(new ThreadLostError('handshake crypto worker stopped'));
-      pending = undefined;
-      // A dead reserve is the guard's to restart; a dead worker is replaced by inline work
-      // (a retiring one was replaced already).
-      this.guard?.died(runner);
-      if (kind !== 'reserve' && !this.retiring.delete(runner) && !this.closed) this.add(this.inlineRunner());
-      this.pump();
-    };
-    worker.on('error', died);
-    worker.on('exit', died);
-    const runner: Runner = {
-      run: (request) =>
-        new Promise<CryptoResult>((resolve, reject) => {
-          pending = { resolve, reject };
-          worker.postMessage({ id: ++id, request });
-        }),
-      terminate: async () => {
-        // Its 'exit' finds the runner gone (died() does nothing): the job it computes is failed here.
-        if (this.runners.delete(runner) && kind !== 'reserve') this.threads--;
-        pending?.reject(new ClosedError('server is closing'));
-        pending = undefined;
-        await worker.terminate();
-      },
-    };
-    runner.test = {
-      role: kind,
-      get busy() {
-        return pending !== undefined;
-      },
-      hold: () => void (held ??= []),
-      release: () => {
-        const answers = held ?? [];
-        held = undefined;
-        for (const m of answers) answer(m);
-      },
-      kill: async () => {
-        killed = true;
-        for (const m of held?.splice(0) ?? []) answer(m);
-        await worker.terminate();
-      },
-    };
-    if (kind === 'idle') this.guard?.idleWorkers.add(runner);
+  /** A runner over a started worker thread (crypto-threads.ts); its death is handled here. */
+  private threadRunner(thread: StartedThread, role: 'worker' | 'idle' | 'reserve'): Runner {
+    if (role !== 'reserve') this.threads++;
+    const runner = threadRunner(thread, role, { free: (r) => this.release(r), died: (r) => this.died(r) });
+    if (role === 'idle') this.guard?.idleWorkers.add(runner);
     return runner;
+  }
+
+  /**
+   * `runner`'s thread died (its job, if any, failed with ThreadLostError: see failed()). A
+   * dead reserve is the guard's to restart; a dead worker is replaced by inline work (a
+   * retiring one was replaced already).
+   */
+  private died(runner: Runner): void {
+    if (!this.runners.delete(runner)) return;
+    if (runner.role !== 'reserve') this.threads--;
+    const i = this.idle.indexOf(runner);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.guard?.died(runner);
+    if (runner.role !== 'reserve' && !this.retiring.delete(runner) && !this.closed) this.add(this.inlineRunner());
+    this.pump();
   }
 }
 
@@ -651,37 +581,4 @@ function nativeJobs(backend: CryptoBackend): boolean {
 function computeInline(backend: CryptoBackend, key: CompositeKeyPair, request: CryptoRequest): CryptoResult {
   if (request.op === 'encapsulate') return { op: 'encapsulate', ...backend.xwing.encapsulate(request.publicKey, request.randomness) };
   return { op: 'sign', signature: compositeSign(backend, key, request.message, request.context, request.randomness) };
-}
-
-/** The typed error a worker reported (only the codes its work can raise; else internal). */
-function rebuild(error: { code: ErrorCode; message: string }): PqmcpError {
-  if (error.code === 'ERR_INVALID_KEY') return new InvalidKeyError(error.message);
-  if (error.code === 'ERR_INVALID_ARGUMENT') return new InvalidArgumentError(error.message);
-  return new InternalError('handshake crypto failed');
-}
-
-/** Start one worker and wait until it holds the key. */
-function startWorker(backend: BackendName, seed: Uint8Array, priority: WorkerPriority, chrtPaths: readonly string[] | undefined): Promise<{ worker: Worker; idle: boolean }> {
-  const here = import.meta.url;
-  const workerData = { backend, seed: copyBytes(seed), priority, ...(chrtPaths ? { chrtPaths: [...chrtPaths] } : {}) };
-  const worker = here.endsWith('.ts')
-    ? new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(new URL('./crypto-worker.ts', here).href)}); })`, { eval: true, workerData })
-    : new Worker(new URL('./crypto-worker.js', here), { workerData });
-  // The Worker constructor has serialised workerData for the new thread (which wipes its own
-  // copy once it holds the key): this thread's copy of the seed is not needed any more.
-  workerData.seed.fill(0);
-  worker.unref();
-  return new Promise((resolve, reject) => {
-    const fail = (err: unknown): void => {
-      void worker.terminate();
-      reject(err instanceof Error ? err : new Error('crypto worker did not start'));
-    };
-    worker.once('error', fail);
-    worker.once('exit', fail);
-    worker.once('message', (ready: { idle?: unknown }) => {
-      worker.off('error', fail);
-      worker.off('exit', fail);
-      resolve({ worker, idle: ready?.idle === true });
-    });
-  });
 }

@@ -14,6 +14,7 @@ import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, Serv
 import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
 import { CryptoPool, GUARD_LINGER_MS, INLINE_QUIET_MS } from '../../src/transport/crypto-pool.js';
 import { RESERVE_RESTARTS, RESERVE_STABLE_MS } from '../../src/transport/crypto-guard.js';
+import { startWorker, threadRunner, ThreadLostError, type Runner } from '../../src/transport/crypto-threads.js';
 import { agent } from '../helpers/identities.js';
 import type { CryptoPoolStats, TestThread } from '../../src/transport/crypto-pool.js';
 import type { PqmcpServer } from '../../src/transport/server.js';
@@ -552,6 +553,20 @@ describe('CryptoPool: worker threads that die', () => {
     await worker.kill();
     expect(await Promise.all(jobs)).toEqual([true, true, true]);
     expect(p.stats).toMatchObject({ threads: 0, busy: 0, queued: 0 });
+  });
+
+  it('a thread that dies after it was ready but before its runner took it (review 7, item 8): the runner reports the death, and a job given to it fails typed instead of waiting for ever', async () => {
+    const thread = await startWorker('native', key().seed, 'low', undefined);
+    await thread.worker.terminate(); // dies in the gap (at start-up that gap can be chrt's 5 s per worker)
+    const deaths: Runner[] = [];
+    const runner = threadRunner(thread, 'worker', { free: () => {}, died: (r) => void deaths.push(r) });
+    const job = runner.run(encapsulate()).then(
+      () => 'answered',
+      (e: unknown) => e,
+    );
+    expect(await job).toBeInstanceOf(ThreadLostError);
+    expect(deaths).toEqual([runner]);
+    await expect(runner.run(encapsulate())).rejects.toBeInstanceOf(ThreadLostError);
   });
 
   it("a listener's honest handshake whose crypto worker dies mid-handshake still connects (no hang, no failure)", async () => {
