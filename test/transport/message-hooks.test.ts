@@ -165,6 +165,35 @@ describe('requests in flight past MAX_TRACKED (real SDK, real sockets; review 8 
     for (const abort of aborts) abort.abort('done');
     await Promise.all(calls);
   }, 180_000);
+
+  it("a client's own request past the bound is not sent: the SDK's callTool rejects with TooManyRequestsInFlightError, and an answer makes room", async () => {
+    const gates: Array<() => void> = [];
+    let echoed = 0;
+    const factory = () => {
+      const mcp = new McpServer({ name: 'gates', version: '1.0.0' });
+      mcp.registerTool('wait', { inputSchema: { n: z.number() } }, async ({ n }) => {
+        await new Promise<void>((resolve) => (gates[n] = resolve));
+        return { content: [{ type: 'text', text: `done ${n}` }] };
+      });
+      mcp.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => (echoed++, { content: [{ type: 'text', text }] }));
+      return mcp;
+    };
+    // Hooks on the client only: the server (no hooks) has no bound of its own.
+    const server = await startServer(cleanup, factory);
+    const { client } = await connectClient(cleanup, server.url, { hooks: [{ name: 'watch' }] });
+    const calls: Array<Promise<unknown>> = [];
+    for (let n = 0; n < MAX_TRACKED; n++) calls.push(client.callTool({ name: 'wait', arguments: { n } }, undefined, { timeout: 120_000 }));
+    await waitFor(() => gates.filter(Boolean).length === MAX_TRACKED, 60_000, 'every wait call started');
+    const refused = await client.callTool({ name: 'echo', arguments: { text: 'x' } }).then(() => undefined, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(TooManyRequestsInFlightError);
+    expect(refused).toMatchObject({ code: 'ERR_TOO_MANY_IN_FLIGHT', side: 'local', limit: MAX_TRACKED });
+    expect(echoed).toBe(0);
+    gates[0]!();
+    await calls[0];
+    expect((await client.callTool({ name: 'echo', arguments: { text: 'y' } })).content).toEqual([{ type: 'text', text: 'y' }]);
+    for (const open of gates) open();
+    await Promise.all(calls);
+  }, 180_000);
 });
 
 describe('message hooks on the client', () => {
