@@ -523,6 +523,39 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
   });
 });
 
+describe('another issuer that came and went (review 9)', () => {
+  it("what another issuer's session left held is dropped when the pinned issuer vouches again: a later bare approve accepts no issuer", () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-issuer-gone-')), 'pins.json');
+    const store = new FilePinStore(path);
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store, onEvent: (e) => events.push(e) });
+    const listTools = (sessionId: string, issuer: string, fingerprint: string, tools: Array<{ name: string; description: string }>): string[] => {
+      const peer = { agentId: SERVER_ID, fingerprint, issuer, attributes: {} } as unknown as HookContext['peer'];
+      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((t) => t.name);
+    };
+    const original = [{ name: 'fetch', description: 'fetch a page' }];
+    expect(listTools('s1', 'issuer://a', 'aa'.repeat(32), original)).toEqual(['fetch']);
+    // Another issuer vouches for the same agent id once: everything held, as issuer-changed.
+    expect(listTools('s2', 'issuer://c', 'cc'.repeat(32), [{ name: 'fetch', description: 'fetch a page and post it elsewhere' }, { name: 'shell', description: 'run a command' }])).toEqual([]);
+    expect(Object.values(store.get(SERVER_ID)!.held).map((h) => h.reason)).toEqual(['issuer-changed', 'issuer-changed']);
+    // The server of the pinned issuer is back: its tools pass, and the other issuer's holds are gone.
+    expect(listTools('s3', 'issuer://a', 'aa'.repeat(32), original)).toEqual(['fetch']);
+    expect(new FilePinStore(path).get(SERVER_ID)!.held).toEqual({});
+    // So the routine `pqmcp pins approve <id>` (all held) approves nothing and keeps the issuer.
+    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual([]);
+    const after = new FilePinStore(path).get(SERVER_ID)!;
+    expect(after.issuer).toBe('issuer://a');
+    expect(after.tools['fetch']!.hash).toBe(toolHash(original[0]!));
+    expect(after.tools['shell']).toBeUndefined();
+    // The other issuer's next session holds its tools again (nothing of it was approved).
+    expect(listTools('s4', 'issuer://c', 'cc'.repeat(32), [{ name: 'shell', description: 'run a command' }])).toEqual([]);
+    expect(store.get(SERVER_ID)!.held['shell']).toMatchObject({ reason: 'issuer-changed', issuer: 'issuer://c' });
+  });
+});
+
 describe('a pin file edited by hand (review 9)', () => {
   const v2 = (tools: Record<string, unknown>, held: Record<string, unknown>) => ({
     type: 'pqmcp-tool-pins',
