@@ -18,7 +18,10 @@
  * - approve/forget name a server by agent id: pins belong to the identity, whichever of its
  *   keys (a new key of the same server is checked against the same pins; list shows each
  *   key and when it was first seen). --fingerprint <prefix>, kept from version 1 files
- *   where a new key was a new server, only checks that the server was seen with that key.
+ *   where a new key was a new server, only checks that the server was seen with that key;
+ *   `forget <id> --fingerprint` without a tool is refused (it forgot one key's entry then,
+ *   it would forget the whole server now: a script's cleanup after a rotation must not wipe
+ *   the current pins and manifest claim).
  * - approve of a tool held as 'issuer-changed' accepts the new issuer for the server.
  * - manifest capture runs the command without a shell, speaks MCP to it over stdio
  *   (initialize, tools/list with every page) and stops it; nothing else is called.
@@ -45,7 +48,8 @@ export const PINS_USAGE = `pqmcp pins list|approve|forget --pins <file>
                                           the definition you reviewed
   forget <server id> [tool]               forget a server's pins, or one tool's
   --pins <file>                           the pin file (pqmcp connect --pins writes it)
-  --fingerprint <hex prefix>              only if the server was seen with this key`;
+  --fingerprint <hex prefix>              only if the server was seen with this key (forget:
+                                          with a tool only; pins are not per key)`;
 
 export const MANIFEST_USAGE = `pqmcp manifest capture [--out <file>] -- <stdio MCP server command> [args...]
 
@@ -133,6 +137,11 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
         const store = open(p);
         const [id, tool, extra] = p.positionals;
         if (extra !== undefined) throw new UsageError('pins forget: one server id and at most one tool');
+        // With pins per key (version 1 files) this forgot one key's entry; now it would forget the
+        // whole server, its current key's pins and manifest claim included (review 9): refused.
+        if (tool === undefined && str(p, 'fingerprint') !== undefined) {
+          throw new UsageError('pins forget --fingerprint: pins belong to the server (its agent id), not to one of its keys, so there is no key entry to forget; to forget the whole server, its pins and manifest claim, give no --fingerprint');
+        }
         const removed = store.forget(pickServer(store, p, id), tool);
         printResult(ctx.output, ctx.json, { removed }, () => [removed ? `forgot ${tool ? `${tool} of ` : ''}${id}` : `${tool} is not pinned or held for ${id}`]);
         return removed ? 0 : 1;

@@ -253,6 +253,43 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     expect(after.held).toEqual({}); // write: checked against its pin at the next listing
   });
 
+  it('pins forget --fingerprint without a tool is refused: it no longer names one key entry, it would wipe the server (review 9)', async () => {
+    const pins = join(tmp.dir, 'forget-key.pins.json');
+    const def = (name: string, description: string) => ({ hash: toolHash({ name, description }), definition: toolDefinition({ name, description }) });
+    const [old, current] = ['12'.repeat(32), '34'.repeat(32)];
+    const file = {
+      type: 'pqmcp-tool-pins',
+      version: 2,
+      servers: {
+        [SERVER_ID]: {
+          agentId: SERVER_ID,
+          issuer: 'issuer://pins-test',
+          manifest: 'dd'.repeat(32),
+          keys: [
+            { fingerprint: old, issuer: 'issuer://pins-test', firstSeen: '2026-01-01T00:00:00.000Z' },
+            { fingerprint: current, issuer: 'issuer://pins-test', firstSeen: '2026-02-01T00:00:00.000Z' },
+          ],
+          tools: { read: { ...def('read', 'reads a file'), pinnedAt: '2026-01-01T00:00:00.000Z' } },
+          held: {},
+        },
+      },
+    };
+    const text = JSON.stringify(file);
+    writeFileSync(pins, text, { mode: 0o600 });
+    // A version 1 era cleanup after a rotation: forget the old key's entry.
+    const r = await cli(['pins', 'forget', SERVER_ID, '--pins', pins, '--fingerprint', old.slice(0, 8)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/pins belong to the server .* not to one of its keys/);
+    expect(readFileSync(pins, 'utf8')).toBe(text);
+    // With a tool it forgets that tool; without --fingerprint, the whole server.
+    const one = await cli(['pins', 'forget', SERVER_ID, 'read', '--pins', pins, '--fingerprint', current.slice(0, 8)]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(new FilePinStore(pins).get(SERVER_ID)).toMatchObject({ tools: {}, manifest: 'dd'.repeat(32) });
+    const all = await cli(['pins', 'forget', SERVER_ID, '--pins', pins]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(new FilePinStore(pins).get(SERVER_ID)).toBeUndefined();
+  });
+
   it('bad pin flags and files are usage errors, and nothing is written', async () => {
     const notPins = join(tmp.dir, 'not-pins.json');
     writeFileSync(notPins, '{"hello":1}');
