@@ -48,6 +48,9 @@
  * after a key rotation (or `pqmcp pins forget` starts the server over). Issuers are compared
  * by id, so an issuer's own key rotation is no change. A self-signed server's issuer is its
  * agent id: its key rotations (a new trust pin, a deliberate act) are rotations like others.
+ * A session vouched for by the pinned issuer again drops what was held as 'issuer-changed'
+ * (the other issuer's definitions): approving those later would accept an issuer that is no
+ * longer the one serving (review 9); the other issuer's next session holds them again.
  *
  * Sharp edges:
  * - Fails closed: a store that cannot be read or written, or a definition that cannot be
@@ -160,6 +163,16 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       dirty = true;
     }
     const issuerChanged = entry.issuer !== undefined && peer.issuer !== entry.issuer ? { now: peer.issuer, pinned: entry.issuer } : undefined;
+    // Vouched for by its pinned issuer again: what another issuer's session left held as
+    // 'issuer-changed' no longer describes this server, and approving it (a bare
+    // `pqmcp pins approve <id>` approves all) would hand the identity to that issuer.
+    if (issuerChanged === undefined) {
+      for (const [name, h] of Object.entries(entry.held)) {
+        if (h.reason !== 'issuer-changed') continue;
+        delete entry.held[name];
+        dirty = true;
+      }
+    }
     const claim = Object.hasOwn(peer.attributes, MANIFEST_CLAIM) ? peer.attributes[MANIFEST_CLAIM] : undefined;
     const manifest = claim === undefined ? undefined : manifests.get(claim);
     // A server once seen with a claim never falls back to trust on first use (whichever its key).

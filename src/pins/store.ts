@@ -40,7 +40,10 @@
  *   processes writing at once: the last rename wins (each write is whole, never torn).
  *   An older pqmcp refuses a version 2 file (it fails closed; it never overwrites it).
  * - A file that is not a pin file is refused at construction with InvalidArgumentError; it
- *   is never overwritten.
+ *   is never overwritten. So is a server entry any of whose fields, tool entries (hash,
+ *   definition, times, reason...) and keys included, has the wrong type: an edited file
+ *   never reaches the hook or `pins approve` half-valid (approve pinned a numeric hash;
+ *   list failed with an internal error).
  * - Tool names are the server's: `tools` and `held` are read and written by own property
  *   only (toolEntry, setToolEntry), so "__proto__" or "constructor" is a name like another.
  *   Agent ids are too: `servers` has a null prototype in memory.
@@ -217,6 +220,18 @@ export function migrateV1(old: Record<string, PinnedServerV1>, now = new Date())
   return out;
 }
 
+const isPinnedTool = (t: unknown): boolean => isMap(t) && typeof t.hash === 'string' && isMap(t.definition) && typeof t.pinnedAt === 'string';
+const isHeldTool = (h: unknown): boolean =>
+  isMap(h) &&
+  typeof h.hash === 'string' &&
+  isMap(h.definition) &&
+  typeof h.seenAt === 'string' &&
+  typeof h.reason === 'string' &&
+  (h.changed === undefined || (Array.isArray(h.changed) && h.changed.every((c) => typeof c === 'string'))) &&
+  optString(h.from) &&
+  optString(h.key) &&
+  optString(h.issuer);
+
 function decodePinFile(text: string, path: string): { servers: Record<string, PinnedServer>; version: number } {
   let json: unknown;
   try {
@@ -234,6 +249,9 @@ function decodePinFile(text: string, path: string): { servers: Record<string, Pi
   for (const [key, e] of Object.entries(f.servers)) {
     if (!isMap(e) || !isMap(e.tools) || !isMap(e.held) || typeof e.agentId !== 'string' || !optString(e.manifest)) bad(key);
     const entry = e as Record<string, unknown>;
+    // Each tool's entry as the code reads it (a wrong type would fail listings, pins list and approve later, or be pinned as it is).
+    for (const t of Object.values(entry.tools as Record<string, unknown>)) if (!isPinnedTool(t)) bad(key);
+    for (const h of Object.values(entry.held as Record<string, unknown>)) if (!isHeldTool(h)) bad(key);
     if (f.version === 1) {
       if (typeof entry.fingerprint !== 'string') bad(key);
       continue;

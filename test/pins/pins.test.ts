@@ -523,6 +523,92 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
   });
 });
 
+describe('another issuer that came and went (review 9)', () => {
+  it("what another issuer's session left held is dropped when the pinned issuer vouches again: a later bare approve accepts no issuer", () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-issuer-gone-')), 'pins.json');
+    const store = new FilePinStore(path);
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store, onEvent: (e) => events.push(e) });
+    const listTools = (sessionId: string, issuer: string, fingerprint: string, tools: Array<{ name: string; description: string }>): string[] => {
+      const peer = { agentId: SERVER_ID, fingerprint, issuer, attributes: {} } as unknown as HookContext['peer'];
+      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((t) => t.name);
+    };
+    const original = [{ name: 'fetch', description: 'fetch a page' }];
+    expect(listTools('s1', 'issuer://a', 'aa'.repeat(32), original)).toEqual(['fetch']);
+    // Another issuer vouches for the same agent id once: everything held, as issuer-changed.
+    expect(listTools('s2', 'issuer://c', 'cc'.repeat(32), [{ name: 'fetch', description: 'fetch a page and post it elsewhere' }, { name: 'shell', description: 'run a command' }])).toEqual([]);
+    expect(Object.values(store.get(SERVER_ID)!.held).map((h) => h.reason)).toEqual(['issuer-changed', 'issuer-changed']);
+    // The server of the pinned issuer is back: its tools pass, and the other issuer's holds are gone.
+    expect(listTools('s3', 'issuer://a', 'aa'.repeat(32), original)).toEqual(['fetch']);
+    expect(new FilePinStore(path).get(SERVER_ID)!.held).toEqual({});
+    // So the routine `pqmcp pins approve <id>` (all held) approves nothing and keeps the issuer.
+    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual([]);
+    const after = new FilePinStore(path).get(SERVER_ID)!;
+    expect(after.issuer).toBe('issuer://a');
+    expect(after.tools['fetch']!.hash).toBe(toolHash(original[0]!));
+    expect(after.tools['shell']).toBeUndefined();
+    // The other issuer's next session holds its tools again (nothing of it was approved).
+    expect(listTools('s4', 'issuer://c', 'cc'.repeat(32), [{ name: 'shell', description: 'run a command' }])).toEqual([]);
+    expect(store.get(SERVER_ID)!.held['shell']).toMatchObject({ reason: 'issuer-changed', issuer: 'issuer://c' });
+  });
+});
+
+describe('a pin file edited by hand (review 9)', () => {
+  const v2 = (tools: Record<string, unknown>, held: Record<string, unknown>) => ({
+    type: 'pqmcp-tool-pins',
+    version: 2,
+    servers: { [SERVER_ID]: { agentId: SERVER_ID, issuer: 'issuer://test', keys: [{ fingerprint: 'ab'.repeat(32), firstSeen: '2026-12-01T00:00:00.000Z' }], tools, held } },
+  });
+  const pinned = { hash: 'a'.repeat(64), definition: { name: 't' }, pinnedAt: '2026-12-01T00:00:00.000Z' };
+  const held = { hash: 'b'.repeat(64), definition: { name: 'h' }, seenAt: '2026-12-01T00:00:00.000Z', reason: 'new' };
+
+  it('a tool or held entry of the wrong type is refused when the file is read, the file left as it is (not pinned as it is by approve)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-types-'));
+    const path = join(dir, 'pins.json');
+    // The well-formed file is read, so what follows fails on the entries alone.
+    writeFileSync(path, JSON.stringify(v2({ t: pinned }, { h: held })));
+    expect(new FilePinStore(path).get(SERVER_ID)?.held.h?.hash).toBe(held.hash);
+    for (const bad of [
+      v2({ t: null }, {}),
+      v2({ t: 'x' }, {}),
+      v2({ t: { ...pinned, hash: 5 } }, {}),
+      v2({ t: { ...pinned, definition: 'x' } }, {}),
+      v2({ t: { ...pinned, pinnedAt: undefined } }, {}),
+      v2({}, { h: { ...held, hash: 5 } }),
+      v2({}, { h: { ...held, definition: null } }),
+      v2({}, { h: { ...held, reason: 1 } }),
+      v2({}, { h: { ...held, changed: 'description' } }),
+      v2({}, { h: { ...held, changed: [1] } }),
+      v2({}, { h: { ...held, from: 1 } }),
+      v2({}, { h: { ...held, key: {} } }),
+      v2({}, { h: { ...held, issuer: [] } }),
+      JSON.parse(JSON.stringify(v2({}, { proto: { ...held, hash: null } })).replace('"proto"', '"__proto__"')) as unknown,
+      { type: 'pqmcp-tool-pins', version: 1, servers: { [`${SERVER_ID} ab`]: { agentId: SERVER_ID, fingerprint: 'ab', tools: {}, held: { h: 7 } } } },
+      { type: 'pqmcp-tool-pins', version: 1, servers: { [`${SERVER_ID} ab`]: { agentId: SERVER_ID, fingerprint: 'ab', tools: { t: [] }, held: {} } } },
+    ]) {
+      const text = JSON.stringify(bad);
+      writeFileSync(path, text);
+      expect(() => new FilePinStore(path), text).toThrow(InvalidArgumentError);
+      expect(() => new FilePinStore(path), text).toThrow(/server entry .* is malformed/);
+      expect(readFileSync(path, 'utf8')).toBe(text);
+    }
+  });
+
+  it('a running store that finds its file edited badly refuses it (approve throws) and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-types-'));
+    const path = join(dir, 'pins.json');
+    writeFileSync(path, JSON.stringify(v2({ t: pinned }, {})));
+    const store = new FilePinStore(path);
+    const bad = JSON.stringify(v2({ t: { ...pinned, hash: 5 } }, {}), null, 1); // another size: re-read
+    writeFileSync(path, bad);
+    expect(() => store.approve(SERVER_ID)).toThrow(InvalidArgumentError);
+    expect(readFileSync(path, 'utf8')).toBe(bad);
+  });
+});
+
 describe('canonical forms and the pin file', () => {
   it('canonical JSON sorts keys at every depth and keeps array order; the hash ignores fields outside the definition', () => {
     expect(canonicalJson({ b: 1, a: [true, null, 'x', { d: 2, c: 1.5 }] })).toBe('{"a":[true,null,"x",{"c":1.5,"d":2}],"b":1}');

@@ -654,6 +654,7 @@ describe("CryptoPool: the guard's reserve restarted, then the fallback", () => {
       const busyIdle = p.testThreads().find((t) => t.role === 'idle' && t.busy)!;
       await reserveOf(p)!.kill(); // the fourth death in a row: no restart
       expect(p.stats).toMatchObject({ reserve: 0, reserveRestarts: 4, guardFallback: 1 });
+      await waitFor(() => warnings.length > 0, 5_000, 'the warning'); // emitted on the next tick
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.message).toMatch(/starvation guard is off/);
       // Two nice +10 workers come up; the free idle worker stops at once, the busy one once its job is answered.
