@@ -38,8 +38,8 @@
  *     tool list; the auditor would log it unanswered).
  *   An entry ends when its response passes the hooks (or a hook drops or answers the
  *   request instead), when a `notifications/cancelled` naming it is delivered (sent by the
- *   side that made the request, as MCP says; one a hook drops frees nothing), and when the
- *   session ends. So a long session whose requests are cancelled and never answered (SDK
+ *   side that made the request, as MCP says, or by the server for a listen stream, below;
+ *   one a hook drops frees nothing), and when the session ends. So a long session whose requests are cancelled and never answered (SDK
  *   servers do not answer a cancelled request) does not fill the table.
  * - A cancelled request's id is kept (at most MAX_TRACKED per direction, oldest forgotten
  *   first) until an answer to it arrives anyway (a server may answer a cancelled request:
@@ -49,8 +49,10 @@
  *   and a peer request reusing a cancelled id is refused like any reused id (below), so a
  *   late answer cannot pass as the answer to a newer request.
  * - A `notifications/cancelled` passes the hooks with `ctx.request` set to the request it
- *   cancels, when that request is in flight in the same direction (the auditor records it
- *   as cancelled).
+ *   cancels, when that request is in flight in the same direction, or is a
+ *   `subscriptions/listen` of the other side (MCP 2026-07-28: a server ends a listen stream
+ *   with a cancellation naming it); the auditor records it as cancelled. A cancellation
+ *   naming any other request of the other side ends nothing.
  * - A response that answers a request is matched by id. A request from the peer that
  *   reuses the id of one of its requests still in flight or cancelled (MCP forbids reusing
  *   an id) is answered here with Invalid Request and reported (RequestIdReusedError): it
@@ -172,6 +174,8 @@ export const JsonRpcErrorCode = {
 } as const;
 
 const CANCELLED = 'notifications/cancelled';
+/** MCP 2026-07-28: a long-lived notification stream, which the server may end with a cancellation. */
+const LISTEN = 'subscriptions/listen';
 
 /** A JSON-RPC error response to `request` (which must have an id). */
 export function errorResponse(request: JsonRpcMessage, code: number, message: string, data?: unknown): JsonRpcMessage {
@@ -330,8 +334,8 @@ export class MessagePipeline {
     // Replaced by something that is not this request any more: nothing will answer it.
     if (own !== undefined && !(isRequestMessage(message) && message.id === own.id)) this.forget(direction, own);
     // A cancellation delivered to the side handling the request ends it there.
-    const cancelled = cancelledId(message);
-    if (cancelled !== undefined) this.cancel(direction, cancelled);
+    const cancelled = this.cancelTarget(direction, message);
+    if (cancelled !== undefined) this.cancel(cancelled.direction, cancelled.entry);
     if (direction === 'fromPeer') {
       this.sinks.toLocal(message);
       return Promise.resolve();
@@ -383,16 +387,31 @@ export class MessagePipeline {
       if (entry === undefined) this.cancelled[asked].delete(message.id!);
       return entry;
     }
-    const cancelled = cancelledId(message);
-    return cancelled === undefined ? undefined : this.byDirection[direction].get(cancelled);
+    return this.cancelTarget(direction, message)?.entry;
   }
 
-  /** A cancellation of request `id` (made in `direction`) was delivered: forget it, keep its id. */
-  private cancel(direction: Direction, id: string | number): void {
-    if (!this.byDirection[direction].delete(id)) return;
+  /**
+   * The request a `notifications/cancelled` travelling in `direction` ends: one made in the
+   * same direction (MCP: the side that made a request cancels it), or a subscriptions/listen
+   * made the other way (MCP 2026-07-28: the server tears a listen stream down with a
+   * cancellation naming the client's listen request). Ids match exactly, as the SDKs' do.
+   */
+  private cancelTarget(direction: Direction, message: JsonRpcMessage): { direction: Direction; entry: TrackedRequest } | undefined {
+    const id = cancelledId(message);
+    if (id === undefined) return undefined;
+    const same = this.byDirection[direction].get(id);
+    if (same !== undefined) return { direction, entry: same };
+    const other: Direction = direction === 'fromPeer' ? 'toPeer' : 'fromPeer';
+    const listen = this.byDirection[other].get(id);
+    return listen !== undefined && listen.method === LISTEN ? { direction: other, entry: listen } : undefined;
+  }
+
+  /** A cancellation of `entry` (a request made in `direction`) was delivered: forget it, keep its id. */
+  private cancel(direction: Direction, entry: TrackedRequest): void {
+    this.forget(direction, entry);
     const ids = this.cancelled[direction];
     if (ids.size >= MAX_TRACKED) ids.delete(ids.values().next().value!);
-    ids.add(id);
+    ids.add(entry.id);
   }
 
   /** Forget a request that will not be answered (only if `entry` is still the one under its id). */

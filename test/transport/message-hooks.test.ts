@@ -329,6 +329,31 @@ describe('MessagePipeline (pure)', () => {
     expect(pipeline.inFlight('fromPeer')).toBe(MAX_TRACKED);
   });
 
+  it('a server ends a client\'s subscriptions/listen with a cancellation (MCP 2026-07-28); it cannot end other requests of the client that way', async () => {
+    const seen: Array<string | undefined> = [];
+    const hook: MessageHook = {
+      fromPeer: (m, ctx) => void (m.method === 'notifications/cancelled' && seen.push(ctx.request?.method)),
+      toPeer: (m, ctx) => void (m.method === 'notifications/cancelled' && seen.push(ctx.request?.method)),
+    };
+    // The client side: its listen stream (id 3) and a call (id 4) are in flight.
+    const client = new MessagePipeline([hook], { ...session, role: 'client' }, sinks([]));
+    await client.toPeer(request(3, 'subscriptions/listen'));
+    await client.toPeer(request(4, 'tools/call'));
+    client.fromPeer(cancel(4), 60);
+    expect(client.inFlight('toPeer')).toBe(2);
+    client.fromPeer(cancel(3), 60);
+    expect(client.inFlight('toPeer')).toBe(1);
+    // The server side: the client's listen stream (id 9), ended by the local server.
+    const server = new MessagePipeline([hook], session, sinks([]));
+    server.fromPeer(request(9, 'subscriptions/listen'), 40);
+    server.fromPeer(request(10, 'tools/call'), 40);
+    await server.toPeer(cancel(10));
+    expect(server.inFlight('fromPeer')).toBe(2);
+    await server.toPeer(cancel(9));
+    expect(server.inFlight('fromPeer')).toBe(1);
+    expect(seen).toEqual([undefined, 'subscriptions/listen', undefined, 'subscriptions/listen']);
+  });
+
   it('a request a hook drops or answers itself leaves nothing in flight', async () => {
     const hooks: MessageHook[] = [{ fromPeer: (m) => (m.method === 'tools/call' ? { drop: true } : { reply: errorResponse(m, -32001, 'no') }) }];
     const written: JsonRpcMessage[] = [];
