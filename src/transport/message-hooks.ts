@@ -39,15 +39,20 @@
  *   An entry ends when its response passes the hooks (or a hook drops or answers the
  *   request instead), when a `notifications/cancelled` naming it is delivered (sent by the
  *   side that made the request, as MCP says, or by the server for a listen stream, below;
- *   one a hook drops frees nothing), and when the session ends. So a long session whose requests are cancelled and never answered (SDK
- *   servers do not answer a cancelled request) does not fill the table.
+ *   one a hook drops frees nothing), and when the session ends. So a long session whose
+ *   requests are cancelled and never answered (SDK servers, 1.x and 2.x, do not answer a
+ *   cancelled request) does not fill the table.
  * - A cancelled request's id is kept (at most MAX_TRACKED per direction, oldest forgotten
  *   first) until an answer to it arrives anyway (a server may answer a cancelled request:
  *   the MCP text is SHOULD NOT, and the Python SDK sends an error): that late answer passes
  *   the hooks unmatched (`ctx.request` undefined: the policy filters every list it carries,
  *   tool pinning withholds a tool list, the auditor records nothing more) and is delivered;
  *   and a peer request reusing a cancelled id is refused like any reused id (below), so a
- *   late answer cannot pass as the answer to a newer request.
+ *   late answer cannot pass as the answer to a newer request. Past the MAX_TRACKED kept
+ *   ids that can happen (a peer reusing an id, which MCP forbids, after 4096 later
+ *   cancellations, and a local side answering the old request even later): the policy
+ *   filters a list in any answer but its own list method's, and the gateway drops its
+ *   child's late answers, but an auditor would record that answer under the newer request.
  * - A `notifications/cancelled` passes the hooks with `ctx.request` set to the request it
  *   cancels, when that request is in flight in the same direction, or is a
  *   `subscriptions/listen` of the other side (MCP 2026-07-28: a server ends a listen stream
