@@ -10,7 +10,7 @@
  *                                 (median of 3 runs; with --suites, only those suites' gates)
  *   npm run bench -- --smoke --out <dir>    tiny counts, everything written to <dir>
  *
- * Options: --suites handshake,throughput,mcp,memory,browser,flood   --out <dir>   --no-docs
+ * Options: --suites handshake,throughput,mcp,memory,coldstart,browser,flood   --out <dir>   --no-docs
  *
  * Every compared variant runs in a measuring process of its own (benchmarks/client.ts)
  * with a server process of its own (benchmarks/server.ts); this process only orchestrates
@@ -44,6 +44,8 @@ import type { HandshakeResult } from './suites/handshake.js';
 import { runMcp } from './suites/mcp.js';
 import type { McpResult, McpVariant } from './suites/mcp.js';
 import { memoryNodeFlags } from './suites/memory.js';
+import { coldStartCli, measureColdStart } from './lib/coldstart.js';
+import type { ColdStartResult } from './lib/coldstart.js';
 import type { MemoryResult, MemoryVariant } from './suites/memory.js';
 import { runThroughput } from './suites/throughput.js';
 import { browserAvailable, runBrowser } from './suites/browser.js';
@@ -51,8 +53,8 @@ import type { BrowserBenchResult } from './suites/browser.js';
 import { floodFailures, floodMarkdown, runFlood } from './suites/flood.js';
 import type { FloodResult } from './suites/flood.js';
 
-type SuiteName = 'handshake' | 'throughput' | 'mcp' | 'memory' | 'browser' | 'flood';
-const SUITES: readonly SuiteName[] = ['handshake', 'throughput', 'mcp', 'memory', 'browser', 'flood'];
+type SuiteName = 'handshake' | 'throughput' | 'mcp' | 'memory' | 'coldstart' | 'browser' | 'flood';
+const SUITES: readonly SuiteName[] = ['handshake', 'throughput', 'mcp', 'memory', 'coldstart', 'browser', 'flood'];
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..');
@@ -74,6 +76,8 @@ const args = parseArgs(process.argv.slice(2));
 const mode = args.mode;
 const JOB_TIMEOUT_MS = { full: 20 * 60_000, ci: 6 * 60_000, smoke: 3 * 60_000 }[mode];
 const NO_BUFFERUTIL = { WS_NO_BUFFER_UTIL: '1' };
+/** Interleaved rounds of the four cold-start commands (each a whole process, ~0.1-0.3 s). */
+const COLD_START_RUNS = { full: 21, ci: 15, smoke: 2 };
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -107,6 +111,7 @@ interface Collected {
   throughput: Results['throughput'];
   mcp?: McpResult | undefined;
   memory: Record<string, MemoryResult>;
+  coldstart?: ColdStartResult | undefined;
   browser?: BrowserBenchResult | undefined;
   flood?: FloodResult | undefined;
   skipped: Record<string, string>;
@@ -155,6 +160,21 @@ async function measure(ctx: SuiteContext, suites: SuiteName[]): Promise<Collecte
       out.mcp = await timed('mcp', () => runMcp(ctx, { env: NO_BUFFERUTIL, ...(variants ? { variants } : {}) }));
     });
   }
+  if (suites.includes('coldstart')) {
+    // The built CLI: .ci/run builds before bench:ci. Without a build the suite is an error
+    // under CI=true (CI never passes by skipping it) and skipped otherwise.
+    const cli = coldStartCli();
+    if (cli) {
+      await attempt('coldstart', async () => {
+        out.coldstart = await timed('coldstart', async () => measureColdStart(cli, COLD_START_RUNS[mode]));
+      });
+    } else if (process.env['CI'] === 'true') {
+      out.errors.push('coldstart: dist/cli.js is missing (npm run build first)');
+    } else {
+      out.skipped.coldstart = 'dist/cli.js is missing: npm run build first';
+      log('== coldstart: no build (dist/cli.js), skipped');
+    }
+  }
   if (suites.includes('browser') && mode !== 'ci') {
     if (browserAvailable()) {
       await attempt('browser', async () => {
@@ -174,10 +194,14 @@ async function measure(ctx: SuiteContext, suites: SuiteName[]): Promise<Collecte
       out.errors.push(...floodFailures(flood));
     });
   }
-  if (suites.includes('memory') && mode !== 'ci') {
-    for (const variant of ['pqmcp', 'ws', 'wss'] as MemoryVariant[]) {
+  if (suites.includes('memory')) {
+    // CI gates only RSS per idle session against wss (issue 12's target), so it runs no ws
+    // variant and no in-flight part (time).
+    const variants: MemoryVariant[] = mode === 'ci' ? ['pqmcp', 'wss'] : ['pqmcp', 'ws', 'wss'];
+    const parts = mode === 'ci' ? (['sessions'] as const) : (['sessions', 'inflight'] as const);
+    for (const variant of variants) {
       if (variant === 'wss' && !ctx.certs) continue;
-      for (const part of ['sessions', 'inflight'] as const) {
+      for (const part of parts) {
         await attempt(`memory, ${variant}, ${part}`, async () => {
           const result = await timed(`memory (${variant}, ${part})`, () => runMemoryPart({ context: ctx, options: { variant, part } }));
           out.memory[variant] = { ...out.memory[variant], ...result };
@@ -205,6 +229,7 @@ function assemble(c: Collected, started: number, certs: Certificates | undefined
     skipped: c.skipped,
     mcp: c.mcp,
     memory: c.memory,
+    coldstart: c.coldstart,
     browser: c.browser,
     ratios,
     targets: checkTargets(ratios, key, c.throughput),

@@ -113,7 +113,9 @@ export type ErrorCode =
   | 'ERR_POLICY_INVALID'
   | 'ERR_POLICY_ENGINE_UNAVAILABLE'
   // PROXY protocol from trusted proxies (issue 10, transport/proxy-protocol.ts)
-  | 'ERR_PROXY_PROTOCOL';
+  | 'ERR_PROXY_PROTOCOL'
+  // requests in flight past MAX_TRACKED (review 8 L1, transport/message-hooks.ts)
+  | 'ERR_TOO_MANY_IN_FLIGHT';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -348,7 +350,31 @@ export class ResponseIdMismatchError extends PqmcpError {
  */
 export class RequestIdReusedError extends PqmcpError {
   constructor(id: unknown) {
-    super('ERR_REQUEST_ID_REUSED', `the peer sent a request with id ${JSON.stringify(String(id)).slice(0, 40)}, the id of one of its requests still in flight; it was refused`);
+    super('ERR_REQUEST_ID_REUSED', `the peer sent a request with id ${JSON.stringify(String(id)).slice(0, 40)}, the id of one of its requests still in flight or cancelled; it was refused`);
+  }
+}
+
+// --- requests in flight past MAX_TRACKED (review 8 L1, transport/message-hooks.ts) ------
+
+/**
+ * A request past MAX_TRACKED requests in flight in one direction of a session with message
+ * hooks. side 'peer': the peer's request was answered with JSON-RPC error -32005 and reached
+ * no hook and no handler (reported to onerror). side 'local': the local side's request was
+ * not sent (the transport's send() rejects with this error).
+ */
+export class TooManyRequestsInFlightError extends PqmcpError {
+  constructor(
+    readonly side: 'peer' | 'local',
+    readonly limit: number,
+    id: unknown,
+  ) {
+    const request = `request ${JSON.stringify(String(id)).slice(0, 40)}`;
+    super(
+      'ERR_TOO_MANY_IN_FLIGHT',
+      side === 'peer'
+        ? `the peer sent ${request} while ${limit} of its requests were in flight (the limit); it was refused`
+        : `${request} was not sent: ${limit} requests of this side are in flight (the limit); wait for answers (or cancel requests), then retry`,
+    );
   }
 }
 

@@ -6,6 +6,8 @@
 import { label } from './results.js';
 import type { BufferutilKey, Results } from './results.js';
 import type { Summary } from './stats.js';
+import { COLD_START_LABELS } from './coldstart.js';
+import type { ColdStartCommand } from './coldstart.js';
 
 function num(x: number | undefined, digits: number): string {
   if (x === undefined || !Number.isFinite(x)) return 'n/a';
@@ -192,6 +194,13 @@ function memory(r: Results): string {
   );
 }
 
+function coldstart(r: Results): string {
+  const c = r.coldstart;
+  if (!c) return `_not measured${r.skipped['coldstart'] ? `: ${r.skipped['coldstart']}` : ''}_`;
+  const rows = (Object.keys(COLD_START_LABELS) as ColdStartCommand[]).map((k) => [COLD_START_LABELS[k], cell(c.ms[k], 1), k === 'node' ? '' : ratio(r.ratios[`coldstart.${k}/node`])]);
+  return `The built CLI (\`dist/cli.js\`) spawned ${c.runs} times per command, the commands interleaved; wall ms, median (min-max).\n\n${table(['command', 'ms', 'vs node -e 0'], rows)}`;
+}
+
 /** The whole Markdown section for one results file. */
 function browser(r: Results): string {
   const b = r.browser;
@@ -213,6 +222,7 @@ export function markdown(r: Results): string {
     `#### Throughput and latency, with bufferutil\n\n${throughput(r, 'bufferutil')}`,
     `#### MCP tools/call (echo tool)\n\n${mcp(r)}`,
     `#### Memory\n\n${memory(r)}`,
+    `#### Cold start of the CLI\n\n${coldstart(r)}`,
     `#### Browser client: handshake from a page\n\n${browser(r)}`,
   ];
   if (r.errors.length) parts.push(`#### Errors\n\n${r.errors.map((e) => `- ${e.split('\n')[0]}`).join('\n')}`);

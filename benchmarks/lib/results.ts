@@ -16,6 +16,7 @@
  *   mcp.<payload>.<seq|par32>.pqmcp-audit/pqmcp       the same with auditing and metrics on, over without
  *   memory.session.pqmcp/<base>                server RSS per idle session (lower is better)
  *   memory.session.client.pqmcp/<base>         client RSS per idle session (lower is better)
+ *   coldstart.<help|version|connect-help>/node  built CLI's wall time over `node -e 0` (lower is better)
  */
 import type { Mode } from './context.js';
 import type { RuntimeInfo } from './env.js';
@@ -26,6 +27,7 @@ import type { McpResult } from '../suites/mcp.js';
 import type { MemoryResult } from '../suites/memory.js';
 import type { ThroughputResult } from '../suites/throughput.js';
 import type { BrowserBenchResult } from '../suites/browser.js';
+import type { ColdStartResult } from './coldstart.js';
 
 export type BufferutilKey = 'no-bufferutil' | 'bufferutil';
 
@@ -43,6 +45,8 @@ export interface Results {
   skipped: Record<string, string>;
   mcp?: McpResult | undefined;
   memory: Record<string, MemoryResult>;
+  /** The built CLI's start-up against `node -e 0` (absent when there was no build). */
+  coldstart?: ColdStartResult | undefined;
   /** Handshakes from a page in Chromium beside Node's (noble both). */
   browser?: BrowserBenchResult | undefined;
   ratios: Record<string, number>;
@@ -67,8 +71,10 @@ function put(out: Record<string, number>, key: string, a: number | undefined, b:
   out[key] = sig(a / b, 4);
 }
 
-export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp' | 'memory' | 'browser'>): Record<string, number> {
+export function computeRatios(r: Pick<Results, 'handshake' | 'throughput' | 'mcp' | 'memory' | 'browser'> & Partial<Pick<Results, 'coldstart'>>): Record<string, number> {
   const out: Record<string, number> = {};
+  const cold = r.coldstart?.ms;
+  if (cold) for (const c of ['help', 'version', 'connect-help'] as const) put(out, `coldstart.${c}/node`, cold[c].median, cold.node.median);
   if (r.browser) put(out, 'browser.handshake.browser/node', r.browser.browserMs?.median, r.browser.nodeMs?.median);
   const hs = r.handshake?.variants ?? {};
   for (const v of ['pqmcp-native', 'pqmcp-noble', 'pqmcp-resumed']) {
@@ -172,6 +178,9 @@ export function checkTargets(ratios: Record<string, number>, runtimeKey: string,
   // Memory (issue 12): RSS per idle established session, no more than wss.
   check('RSS per idle session, server, pqmcp vs wss', 'memory.session.pqmcp/wss', '<=', 1.0);
   check('RSS per idle session, client, pqmcp vs wss', 'memory.session.client.pqmcp/wss', '<=', 1.0);
+  // Cold start (issue 12): desktop clients spawn `pqmcp connect` per session.
+  check('`pqmcp --help` wall time vs `node -e 0`', 'coldstart.help/node', '<=', 1.5);
+  check('`pqmcp connect --help` wall time vs `node -e 0` (report)', 'coldstart.connect-help/node', '<=', 1.5, false);
   for (const bu of Object.keys(throughput) as BufferutilKey[]) {
     const tp = throughput[bu];
     if (!tp) continue;

@@ -122,7 +122,7 @@ export interface SessionCloseEvent extends Base, AuditPeer {
   message?: string;
 }
 
-export type RequestOutcome = 'ok' | 'error' | 'denied' | 'unanswered';
+export type RequestOutcome = 'ok' | 'error' | 'denied' | 'unanswered' | 'cancelled';
 
 export interface RequestEvent extends Base, AuditPeer {
   type: 'request';

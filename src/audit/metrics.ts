@@ -9,7 +9,7 @@
  *   pqmcp.handshakes            counter    outcome=ok|failed, reason=<error code>|ok
  *   pqmcp.handshake.duration.seconds  histogram  outcome
  *   pqmcp.sessions.live         updown     sessions open now (role)
- *   pqmcp.requests              counter    method, outcome=ok|error|denied|unanswered [, agent]
+ *   pqmcp.requests              counter    method, outcome=ok|error|denied|cancelled|unanswered [, agent]
  *   pqmcp.request.duration.seconds    histogram  method
  *   pqmcp.request.bytes         counter    bytes of requests and responses, kind=request|response
  *   pqmcp.session.bytes         counter    WebSocket bytes of ended sessions, direction=in|out

@@ -40,23 +40,19 @@ function keyOf(e: RequestEvent, by: ReportKey): string {
   return e.name ?? e.method;
 }
 
+function newRow(key: string): ReportRow {
+  return { key, calls: 0, errors: 0, denials: 0, requestBytes: 0, responseBytes: 0, totalMs: 0 };
+}
+
+function sorted(rows: Iterable<ReportRow>): ReportRow[] {
+  return [...rows].sort((a, b) => b.calls - a.calls || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
 /** Rows sorted by calls (most first), then key. */
 export function meter(events: Iterable<AuditEvent>, options: ReportOptions): ReportRow[] {
-  const rows = new Map<string, ReportRow>();
-  for (const e of events) {
-    if (e.type !== 'request') continue;
-    if (options.since !== undefined && e.time < options.since) continue;
-    const key = keyOf(e, options.by);
-    let row = rows.get(key);
-    if (!row) rows.set(key, (row = { key, calls: 0, errors: 0, denials: 0, requestBytes: 0, responseBytes: 0, totalMs: 0 }));
-    row.calls++;
-    if (e.outcome === 'error' || e.outcome === 'unanswered') row.errors++;
-    if (e.outcome === 'denied') row.denials++;
-    row.requestBytes += e.requestBytes;
-    row.responseBytes += e.responseBytes;
-    row.totalMs += e.durationMs;
-  }
-  return [...rows.values()].sort((a, b) => b.calls - a.calls || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const tally = new ReportTally(options);
+  for (const e of events) tally.add(e);
+  return tally.rows();
 }
 
 /** Failed handshakes (refused before the peer was verified), one by one and summarised. */
@@ -73,23 +69,58 @@ export interface FailureTotals {
 
 /** Failures at or after `since` (a summary counts by its time, the end of its window). */
 export function failureTotals(events: Iterable<AuditEvent>, since?: number): FailureTotals {
-  const totals: FailureTotals = { failures: 0, oneByOne: 0, summarised: 0, byCode: {} };
-  const add = (code: string, n: number): void => {
-    totals.failures += n;
-    totals.byCode[code] = (totals.byCode[code] ?? 0) + n;
-  };
-  for (const e of events) {
-    if (since !== undefined && e.time < since) continue;
-    if (e.type === 'handshake.failure') {
-      totals.oneByOne++;
-      add(e.code, 1);
+  const tally = new ReportTally({ by: 'agent', ...(since !== undefined ? { since } : {}) });
+  for (const e of events) tally.add(e);
+  return tally.failures();
+}
+
+/**
+ * meter() and failureTotals() one event at a time (`pqmcp audit report` over a trail read
+ * line by line): what it keeps is one row per agent, tool or issuer and one count per error
+ * code, however many events it is given.
+ */
+export class ReportTally {
+  private readonly byKey = new Map<string, ReportRow>();
+  private readonly totals: FailureTotals = { failures: 0, oneByOne: 0, summarised: 0, byCode: {} };
+
+  constructor(private readonly options: ReportOptions) {}
+
+  add(e: AuditEvent): void {
+    if (this.options.since !== undefined && e.time < this.options.since) return;
+    if (e.type === 'request') {
+      const key = keyOf(e, this.options.by);
+      let row = this.byKey.get(key);
+      if (!row) this.byKey.set(key, (row = newRow(key)));
+      row.calls++;
+      if (e.outcome === 'error' || e.outcome === 'unanswered') row.errors++;
+      if (e.outcome === 'denied') row.denials++;
+      row.requestBytes += e.requestBytes;
+      row.responseBytes += e.responseBytes;
+      row.totalMs += e.durationMs;
+    } else if (e.type === 'handshake.failure') {
+      this.totals.oneByOne++;
+      this.failed(e.code, 1);
     } else if (e.type === 'handshake.failure.summary') {
       for (const [code, n] of Object.entries(e.codes)) {
         if (!(Number.isSafeInteger(n) && n > 0)) continue;
-        totals.summarised += n;
-        add(code, n);
+        this.totals.summarised += n;
+        this.failed(code, n);
       }
     }
   }
-  return totals;
+
+  /** Rows sorted by calls (most first), then key (copies). */
+  rows(): ReportRow[] {
+    return sorted([...this.byKey.values()].map((r) => ({ ...r })));
+  }
+
+  /** The failed handshakes so far (a copy). */
+  failures(): FailureTotals {
+    return { ...this.totals, byCode: { ...this.totals.byCode } };
+  }
+
+  private failed(code: string, n: number): void {
+    this.totals.failures += n;
+    this.totals.byCode[code] = (this.totals.byCode[code] ?? 0) + n;
+  }
 }

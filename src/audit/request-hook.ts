@@ -8,8 +8,11 @@
  * - Typed structurally (it needs only a few fields of the hook context), so audit/ does
  *   not depend on transport/.
  * - The event is emitted when the response passes this hook: on the wire side for requests
- *   from the peer, on arrival for requests this side sent. Requests still unanswered when
- *   the session ends are emitted then, with outcome `unanswered`.
+ *   from the peer, on arrival for requests this side sent. A request whose
+ *   `notifications/cancelled` passes this hook first (the pipeline sets `ctx.request` on a
+ *   cancellation) is emitted then, with outcome `cancelled`: once, even if an answer
+ *   arrives anyway (the pipeline passes that answer unmatched). Requests still unanswered
+ *   when the session ends are emitted then, with outcome `unanswered`.
  * - With `hashes: false` (a sink that only counts, e.g. metrics) no digest is taken and
  *   events carry no requestHash/responseHash.
  * - Hashes are of each message's JSON text exactly as it crossed the transport (the bytes
@@ -18,8 +21,22 @@
  * - Outcome `denied` when an inner hook recorded `notes.policy.decision === 'deny'` and the
  *   response is an error; `error` for any other JSON-RPC error and for a tool result with
  *   `isError: true`.
- * - Per-session state is keyed by sessionId and dropped at close; at most MAX_TRACKED
- *   unanswered requests per session are remembered (the pipeline's own bound).
+ * - Per-session state is keyed by sessionId and dropped at close; at most 2 x MAX_TRACKED
+ *   unanswered requests per session are remembered: the pipeline's own bound on requests in
+ *   flight, both directions, so every request it accepts keeps its hash until answered.
+ * - Off the response's path: the digests of requests from the peer, and the whole event of
+ *   a response this side sends (its digest, and the sink: the trail's JSON line and hash,
+ *   the metrics), are taken after the current turn's writes, in one batch at the end of the
+ *   turn (`afterWrites`), not before the request reaches its handler or before the response
+ *   reaches the wire. What a request and its answer cost the audit is unchanged; the peer
+ *   just does not wait for it (a sequential caller's round trip was 4-19 µs longer). What is
+ *   measured stays as it was: the event's time and duration are read when the response
+ *   passes, and the digests are of the same bytes, which nothing reuses (each message is
+ *   its own encoding; a received message is a view of its own decrypted record). Events
+ *   keep their order (one queue, first in first out; an event for what the peer sent, and a
+ *   session's end, first empty it). With `content: true` nothing is deferred: the event
+ *   carries the application's objects, which must be read as they were sent. Responses and
+ *   cancellations from the peer are emitted as they arrive, before the application sees them.
  */
 import { clip, emitTo, sha256Hex } from './events.js';
 import type { AuditSink, PolicyNote, RequestEvent, RequestOutcome } from './events.js';
@@ -67,27 +84,84 @@ export interface RequestAuditorOptions {
   hashes?: boolean;
 }
 
-const MAX_PENDING = 4096;
+/** The pipeline's bound (MAX_TRACKED in flight) in each of the two directions. */
+const MAX_PENDING = 2 * 4096;
+
+/**
+ * Run `job` once the writes of this turn are on their way: the transport hands what a turn
+ * produced to the socket in a `setImmediate` (transport/batch-writer.ts) scheduled while the
+ * hooks return; a microtask runs after that call stack, and the `setImmediate` it schedules
+ * comes after the writer's. (A zero timeout where there is no setImmediate: browsers.)
+ */
+function afterWrites(job: () => void): void {
+  queueMicrotask(() => (typeof setImmediate === 'function' ? setImmediate(job) : setTimeout(job, 0)));
+}
+
+/** A request's digest, filled in when its deferred hash runs (before its response's event, which queues after it). */
+interface Digest {
+  hash: string | undefined;
+}
 
 /** A message hook emitting one `request` event per request. */
 export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions = {}) {
   const content = options.content === true;
   const hashes = options.hashes !== false;
-  /** Requests seen and not yet answered, per session, with the hash of each. */
-  const pending = new Map<string, Map<Tracked, string>>();
+  /** Requests seen and not yet answered, per session, with the digest of each. */
+  const pending = new Map<string, Map<Tracked, Digest>>();
+  /** Requests recorded as cancelled (an answer that follows all the same is not recorded again). */
+  const cancelled = new WeakSet<Tracked>();
+  /** Deferred work (see "Off the response's path"), in order; `drain` runs it. */
+  let queue: (() => void)[] = [];
+  const drain = (): void => {
+    const jobs = queue;
+    queue = [];
+    for (const job of jobs) {
+      try {
+        job();
+      } catch {
+        // Outside any hook call now (nothing would catch it): an audit failure must not
+        // take the process down; emitTo already keeps a sink's errors from the session.
+      }
+    }
+  };
+  const later = (job: () => void): void => {
+    if (content) return job();
+    if (queue.push(job) === 1) afterWrites(drain);
+  };
 
-  const see = (message: Rpc, ctx: Ctx): undefined => {
+  const see = (message: Rpc, ctx: Ctx, direction: 'fromPeer' | 'toPeer'): undefined => {
     const request = ctx.request;
     if (request === undefined) return undefined;
     const set = pending.get(ctx.sessionId);
-    if (message.method !== undefined) {
-      // A request entering the hooks.
-      if (set && set.size < MAX_PENDING) set.set(request, hashes ? hashOf(message, ctx.data) : '');
+    if (message.method !== undefined && message.id !== undefined) {
+      // A request entering the hooks: its digest, off the way to its handler when it came from the peer.
+      if (!set || set.size >= MAX_PENDING) return undefined;
+      const digest: Digest = { hash: undefined };
+      set.set(request, digest);
+      if (hashes) {
+        const bytes = bytesOf(message, ctx.data);
+        if (direction === 'fromPeer') later(() => (digest.hash = sha256Hex(bytes)));
+        else digest.hash = sha256Hex(bytes);
+      }
       return undefined;
     }
-    const requestHash = set?.get(request);
+    if (message.method !== undefined && message.method !== 'notifications/cancelled') return undefined;
+    // A response, or the cancellation of a request in flight (recorded once, as `cancelled`).
+    if (cancelled.has(request)) return undefined;
+    if (message.method !== undefined) cancelled.add(request);
+    const digest = set?.get(request);
     set?.delete(request);
-    emitTo(sink, eventFor(ctx, request, hashes ? requestHash : undefined, message, ctx.bytes, hashes ? hashOf(message, ctx.data) : undefined, content));
+    const response = message.method === undefined ? message : undefined;
+    const now = Date.now();
+    const bytes = response && hashes ? bytesOf(response, ctx.data) : undefined;
+    const responseBytes = response ? ctx.bytes : 0;
+    const emit = () => emitTo(sink, eventFor(ctx, request, digest?.hash, response, responseBytes, bytes === undefined ? undefined : sha256Hex(bytes), content, now, response === undefined));
+    // What this side sends: once it is on its way. What the peer sent: now, after what is queued.
+    if (direction === 'toPeer') later(emit);
+    else {
+      drain();
+      emit();
+    }
     return undefined;
   };
 
@@ -96,12 +170,15 @@ export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions =
     opened(session: SessionLike): void {
       pending.set(session.sessionId, new Map());
     },
-    fromPeer: see,
-    toPeer: see,
+    fromPeer: (message: Rpc, ctx: Ctx) => see(message, ctx, 'fromPeer'),
+    toPeer: (message: Rpc, ctx: Ctx) => see(message, ctx, 'toPeer'),
     closed(session: SessionLike): void {
+      // What is deferred first (this session's answered requests come before its unanswered ones).
+      drain();
       const set = pending.get(session.sessionId);
       pending.delete(session.sessionId);
-      for (const [request, hash] of set ?? []) emitTo(sink, eventFor(session, request, hashes ? hash : undefined, undefined, 0, undefined, content));
+      const now = Date.now();
+      for (const [request, digest] of set ?? []) emitTo(sink, eventFor(session, request, digest.hash, undefined, 0, undefined, content, now));
     },
   };
 }
@@ -128,11 +205,12 @@ function policyOf(notes: Record<string, unknown>): PolicyNote | undefined {
   return note;
 }
 
-/** SHA-256 hex of the message's JSON text as it crossed the transport (re-encoded if a hook replaced it). */
-function hashOf(message: Rpc, data: Uint8Array | undefined): string {
-  return sha256Hex(data ?? JSON.stringify(message));
+/** What is hashed: the message's JSON text as it crossed the transport (re-encoded now if a hook replaced it). */
+function bytesOf(message: Rpc, data: Uint8Array | undefined): string | Uint8Array {
+  return data ?? JSON.stringify(message);
 }
 
+/** `now`: when the response or cancellation passed (or the session ended): the event's time, and the end of its duration. */
 function eventFor(
   session: SessionLike,
   request: Tracked,
@@ -141,13 +219,14 @@ function eventFor(
   responseBytes: number,
   responseHash: string | undefined,
   content: boolean,
+  now: number,
+  cancelled = false,
 ): RequestEvent {
-  const now = Date.now();
   const peer = session.peer;
   const policy = policyOf(request.notes);
   const args = argumentsOf(request.params);
   let outcome: RequestOutcome;
-  if (response === undefined) outcome = 'unanswered';
+  if (response === undefined) outcome = cancelled ? 'cancelled' : 'unanswered';
   else if (response.error !== undefined) outcome = policy?.decision === 'deny' ? 'denied' : 'error';
   else outcome = (response.result as { isError?: unknown } | undefined)?.isError === true ? 'error' : 'ok';
   const event: RequestEvent = {

@@ -294,19 +294,25 @@ function lastHead(dir: string): ChainHead {
   return { seq: -1, hash: GENESIS };
 }
 
-/** Read backwards from the end of `file` to its last complete, intact line. */
+/**
+ * Read backwards from the end of `file` to its last complete, intact line. Each line is
+ * decoded and checked once: what is carried to the next (earlier) chunk is only the line
+ * whose start is not read yet, so a file of lines that are not events costs time in
+ * proportion to its size and memory in proportion to its longest line.
+ */
 function lastCompleteEvent(file: string): ChainHead | undefined {
   const fd = openSync(file, 'r');
   try {
     let pos = fstatSync(fd).size;
+    // From `pos` to the file's end (first chunk) or to the '\n' after the line not read whole yet.
     let tail = Buffer.alloc(0);
     while (pos > 0) {
       const start = Math.max(0, pos - TAIL_CHUNK);
       const chunk = Buffer.alloc(pos - start);
       readSync(fd, chunk, 0, chunk.length, start);
-      tail = Buffer.concat([chunk, tail]);
+      tail = tail.length === 0 ? chunk : Buffer.concat([chunk, tail]);
       pos = start;
-      // `tail` always reaches the end of the file: what follows its last '\n' is a partial line.
+      // What follows `tail`'s last '\n' is the file's partial last line (first chunks only).
       const end = tail.lastIndexOf(0x0a);
       if (end < 0) continue;
       const lines = tail.subarray(0, end).toString('utf8').split('\n');
@@ -315,6 +321,8 @@ function lastCompleteEvent(file: string): ChainHead | undefined {
         const parsed = parseLine(lines[i]!);
         if (parsed?.intact) return { seq: parsed.seq, hash: parsed.hash };
       }
+      // Carry only the cut piece and its '\n': the next chunk completes it.
+      tail = tail.subarray(0, tail.indexOf(0x0a) + 1);
     }
     return undefined;
   } finally {

@@ -15,15 +15,19 @@
  *   each must be in the trail with that hash. A trail that does not start at seq 0 gets a
  *   note (what came before is not checked).
  * - report counts what the files say; run verify first if that matters.
+ * - Both read the files line by line (audit/trail.ts): memory is bounded by the longest
+ *   line, not by the trail. A line longer than --max-line-bytes (default 129 MiB, what the
+ *   gateway can write with --audit-content) is not read: verify reports it as malformed,
+ *   report skips it with a warning on stderr.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseLine, verifyChain } from '../audit/chain.js';
-import type { ChainHead } from '../audit/chain.js';
-import { failureTotals, meter } from '../audit/report.js';
+import { parseLine } from '../audit/chain.js';
+import type { ChainHead, VerifyResult } from '../audit/chain.js';
+import { ReportTally } from '../audit/report.js';
 import type { ReportKey } from '../audit/report.js';
+import { DEFAULT_MAX_LINE_BYTES, trailLines, verifyTrail } from '../audit/trail.js';
 import { auditFiles } from '../audit/writer.js';
-import type { AuditEvent } from '../audit/events.js';
 import { list, parse, parseDuration, parseTime, str } from './args.js';
 import type { Context } from './context.js';
 import { subcommand } from './context.js';
@@ -40,6 +44,8 @@ export const AUDIT_USAGE = `pqmcp audit verify|report <audit file or directory>.
                                 calls, errors, denials, bytes and time per agent, tool or issuer
                                 (--since 2026-12-01, --since 24h), and the failed handshakes
                                 (those only counted in summaries included)
+  --max-line-bytes <n>          longest line read (default ${DEFAULT_MAX_LINE_BYTES}, 129 MiB); a longer
+                                one is not read: malformed for verify, skipped by report
 
   The files are what pqmcp serve --audit <dir> writes (format in docs/cli.md).`;
 
@@ -67,12 +73,24 @@ function expand(paths: string[], command: string): string[] {
   return files;
 }
 
-function readText(path: string): string {
+/** Run `read` over the files, naming the one that could not be read (exit 1, as before any output). */
+async function reading<T>(read: () => Promise<T>, current: () => string | undefined): Promise<T> {
   try {
-    return readFileSync(path, 'utf8');
+    return await read();
   } catch (err) {
+    const path = current();
+    if (path === undefined || (err as NodeJS.ErrnoException).syscall === undefined) throw err;
     throw new CliError('ERR_FILE_READ', `cannot read ${path}: ${(err as Error).message}`, 1, { cause: err });
   }
+}
+
+const LINE_OPTION = { 'max-line-bytes': { type: 'string' } } as const;
+
+function maxLineBytesOf(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_LINE_BYTES;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1024) throw new UsageError('--max-line-bytes must be an integer >= 1024');
+  return n;
 }
 
 /** `--anchor <seq>:<hash>`, as the gateway logs a chain head ("chain head seq N <hash>"). */
@@ -82,14 +100,16 @@ function anchorOf(text: string): ChainHead {
   return { seq: Number(m[1]), hash: m[2]!.toLowerCase() };
 }
 
-function verify(ctx: Context, argv: string[]): number {
-  const p = parse(argv, { anchor: { type: 'string', multiple: true } }, 'audit verify');
+async function verify(ctx: Context, argv: string[]): Promise<number> {
+  const p = parse(argv, { anchor: { type: 'string', multiple: true }, ...LINE_OPTION }, 'audit verify');
   const anchors = list(p, 'anchor').map(anchorOf);
+  const maxLineBytes = maxLineBytesOf(str(p, 'max-line-bytes'));
   const files = expand(p.positionals, 'verify');
-  const result = verifyChain(
-    files.map((f) => ({ name: f, text: readText(f) })),
-    { anchors },
-  );
+  let current: string | undefined;
+  const inOrder = function* (): Generator<string> {
+    for (const f of files) yield (current = f);
+  };
+  const result: VerifyResult = await reading(() => verifyTrail(inOrder(), { anchors, maxLineBytes }), () => current);
   printResult(ctx.output, ctx.json, result, () => {
     const lines = result.problems.map((x) => `${x.file}:${x.line}: ${x.kind}: ${x.message}`);
     if (result.first !== undefined && !result.fromGenesis) {
@@ -113,21 +133,35 @@ function sinceOf(text: string | undefined): number | undefined {
   return parseTime(text, '--since') * 1000;
 }
 
-function report(ctx: Context, argv: string[]): number {
-  const p = parse(argv, { by: { type: 'string' }, since: { type: 'string' } }, 'audit report');
+async function report(ctx: Context, argv: string[]): Promise<number> {
+  const p = parse(argv, { by: { type: 'string' }, since: { type: 'string' }, ...LINE_OPTION }, 'audit report');
   const by = str(p, 'by') ?? 'agent';
   if (by !== 'agent' && by !== 'tool' && by !== 'issuer') throw new UsageError('--by must be agent, tool or issuer');
   const since = sinceOf(str(p, 'since'));
-  const events: AuditEvent[] = [];
-  for (const file of expand(p.positionals, 'report')) {
-    for (const line of readText(file).split('\n')) {
-      const parsed = line === '' ? undefined : parseLine(line);
-      if (parsed) events.push(parsed.event);
+  const maxLineBytes = maxLineBytesOf(str(p, 'max-line-bytes'));
+  const files = expand(p.positionals, 'report');
+  // One event at a time: what is kept is a row per key and a count per failure code.
+  const tally = new ReportTally({ by: by as ReportKey, ...(since !== undefined ? { since } : {}) });
+  let current: string | undefined;
+  let skippedLines = 0;
+  let firstSkipped = '';
+  await reading(async () => {
+    for (const file of files) {
+      current = file;
+      for await (const l of trailLines(file, { maxLineBytes })) {
+        if (l.kind === 'overlong') {
+          if (skippedLines++ === 0) firstSkipped = `${file}:${l.line}`;
+          continue;
+        }
+        const parsed = l.text === '' ? undefined : parseLine(l.text);
+        if (parsed) tally.add(parsed.event);
+      }
     }
-  }
-  const rows = meter(events, { by: by as ReportKey, ...(since !== undefined ? { since } : {}) });
-  const handshakeFailures = failureTotals(events, since);
-  printResult(ctx.output, ctx.json, { by, since: since === undefined ? null : new Date(since).toISOString(), rows, handshakeFailures }, () => {
+  }, () => current);
+  if (skippedLines > 0 && !ctx.json) ctx.output.err(`pqmcp audit report: warning: ${skippedLines} line(s) longer than ${maxLineBytes} bytes (--max-line-bytes) not read, the first at ${firstSkipped}`);
+  const rows = tally.rows();
+  const handshakeFailures = tally.failures();
+  printResult(ctx.output, ctx.json, { by, since: since === undefined ? null : new Date(since).toISOString(), rows, handshakeFailures, skippedLines }, () => {
     const header = [by, 'calls', 'errors', 'denials', 'req bytes', 'resp bytes', 'time', 'avg'];
     const body = rows.map((r) => [r.key, String(r.calls), String(r.errors), String(r.denials), String(r.requestBytes), String(r.responseBytes), humanDuration(r.totalMs), humanDuration(r.calls ? r.totalMs / r.calls : 0)]);
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -143,8 +177,8 @@ function report(ctx: Context, argv: string[]): number {
   return 0;
 }
 
-export function auditCommand(ctx: Context, argv: string[]): number {
+export async function auditCommand(ctx: Context, argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) return ctx.help(AUDIT_USAGE);
-  return subcommand(ctx, argv, 'audit', { verify: (a) => verify(ctx, a), report: (a) => report(ctx, a) }, AUDIT_USAGE) as number;
+  return await subcommand(ctx, argv, 'audit', { verify: (a) => verify(ctx, a), report: (a) => report(ctx, a) }, AUDIT_USAGE);
 }
 

@@ -15,14 +15,20 @@
  *   tool only if the definition held then still has that hash: a server that lists another
  *   definition between `list` and `approve` gets nothing approved (review F6). The bare
  *   name (and approving all) keeps that race: use it only when the server cannot change.
- * - approve/forget name a server by agent id; when the file holds that id with several keys
- *   (the server's key changed), --fingerprint <prefix> picks one: a new key is a new server.
+ * - approve/forget name a server by agent id: pins belong to the identity, whichever of its
+ *   keys (a new key of the same server is checked against the same pins; list shows each
+ *   key and when it was first seen). --fingerprint <prefix>, kept from version 1 files
+ *   where a new key was a new server, only checks that the server was seen with that key;
+ *   `forget <id> --fingerprint` without a tool is refused (it forgot one key's entry then,
+ *   it would forget the whole server now: a script's cleanup after a rotation must not wipe
+ *   the current pins and manifest claim).
+ * - approve of a tool held as 'issuer-changed' accepts the new issuer for the server.
  * - manifest capture runs the command without a shell, speaks MCP to it over stdio
  *   (initialize, tools/list with every page) and stops it; nothing else is called.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { FilePinStore, buildManifest, manifestHash, toolPinning } from '../pins/index.js';
-import { toolEntry } from '../pins/store.js';
+import { serverKey, toolEntry } from '../pins/store.js';
 import type { PinEvent, PinnedServer, ToolLike, ToolManifest } from '../pins/index.js';
 import type { MessageHook } from '../transport/message-hooks.js';
 import { flag, list, parse, required, str } from './args.js';
@@ -42,7 +48,8 @@ export const PINS_USAGE = `pqmcp pins list|approve|forget --pins <file>
                                           the definition you reviewed
   forget <server id> [tool]               forget a server's pins, or one tool's
   --pins <file>                           the pin file (pqmcp connect --pins writes it)
-  --fingerprint <hex prefix>              which key of the server, when the file has several`;
+  --fingerprint <hex prefix>              only if the server was seen with this key (forget:
+                                          with a tool only; pins are not per key)`;
 
 export const MANIFEST_USAGE = `pqmcp manifest capture [--out <file>] -- <stdio MCP server command> [args...]
 
@@ -57,19 +64,27 @@ const PIN_OPTIONS = { pins: { type: 'string' }, fingerprint: { type: 'string' } 
 
 function pickServer(store: FilePinStore, p: Parsed, id: string | undefined): string {
   if (id === undefined) throw new UsageError('give the server agent id (see pqmcp pins list)');
-  const prefix = str(p, 'fingerprint');
-  const keys = Object.entries(store.all()).filter(([, e]) => e.agentId === id && (prefix === undefined || e.fingerprint.startsWith(prefix.toLowerCase())));
-  if (keys.length === 0) throw new CliError('ERR_BAD_INPUT', `no pins for ${id}${prefix ? ` with a key starting ${prefix}` : ''} in ${store.path}`, 1);
-  if (keys.length > 1) throw new UsageError(`${id} has ${keys.length} keys in ${store.path}; pick one with --fingerprint (${keys.map(([, e]) => e.fingerprint.slice(0, 16)).join(', ')})`);
-  return keys[0]![0];
+  const prefix = str(p, 'fingerprint')?.toLowerCase();
+  const entry = Object.values(store.all()).find((e) => e.agentId === id);
+  if (!entry || (prefix !== undefined && !entry.keys.some((k) => k.fingerprint.startsWith(prefix)))) {
+    throw new CliError('ERR_BAD_INPUT', `no pins for ${id}${prefix ? ` seen with a key starting ${prefix}` : ''} in ${store.path}`, 1);
+  }
+  return serverKey(entry);
 }
 
 function describe(entry: PinnedServer): string[] {
-  const lines = [`${entry.agentId}  key ${entry.fingerprint.slice(0, 16)}...`];
+  const lines = [`${entry.agentId}  issuer ${entry.issuer ?? '(not yet seen: file from an older pqmcp)'}`];
+  entry.keys.forEach((k, i) => {
+    const note = entry.keys.length > 1 ? (i === entry.keys.length - 1 ? '  (newest: the key changed)' : '  (earlier key)') : '';
+    const issuer = k.issuer !== undefined && k.issuer !== entry.issuer ? `  under issuer ${k.issuer}` : '';
+    lines.push(`  key     ${k.fingerprint.slice(0, 16)}...  first seen ${k.firstSeen}${issuer}${note}`);
+  });
   for (const [name, t] of Object.entries(entry.tools)) lines.push(`  pinned  ${name}  ${t.hash.slice(0, 16)}...  since ${t.pinnedAt}`);
   for (const [name, h] of Object.entries(entry.held)) {
-    const detail = h.reason === 'changed' ? ` (${(h.changed ?? []).join(', ')} changed)` : h.from ? ` (was ${h.from})` : '';
-    lines.push(`  HELD    ${name}  ${h.reason}${detail}  seen ${h.seenAt}  approve as ${name}@${h.hash.slice(0, 16)}`);
+    const detail = h.changed ? ` (${h.changed.join(', ')} changed)` : h.from ? ` (was ${h.from})` : '';
+    const issuer = h.reason === 'issuer-changed' ? ` (now vouched for by ${h.issuer})` : '';
+    const key = h.key !== undefined ? `  key ${h.key.slice(0, 16)}...` : '';
+    lines.push(`  HELD    ${name}  ${h.reason}${issuer}${detail}  seen ${h.seenAt}${key}  approve as ${name}@${h.hash.slice(0, 16)}`);
   }
   return lines;
 }
@@ -102,12 +117,16 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
           return name;
         });
         const key = pickServer(store, p, id);
+        const issuerBefore = store.get(key)?.issuer;
         const done = store.approve(key, tools.length ? tools : undefined, expected);
-        const held = store.all()[key]?.held ?? {};
+        const after = store.get(key);
+        const held = after?.held ?? {};
         const changed = tools.filter((t) => !done.includes(t) && toolEntry(held, t) !== undefined);
         const missing = tools.filter((t) => !done.includes(t) && toolEntry(held, t) === undefined);
-        printResult(ctx.output, ctx.json, { approved: done, notHeld: missing, changed }, () => [
+        const acceptedIssuer = after?.issuer !== issuerBefore ? after?.issuer : undefined;
+        printResult(ctx.output, ctx.json, { approved: done, notHeld: missing, changed, ...(acceptedIssuer !== undefined ? { acceptedIssuer } : {}) }, () => [
           done.length ? `approved for ${id}: ${done.join(', ')}` : `nothing approved for ${id}`,
+          ...(acceptedIssuer !== undefined ? [`${id} is now taken as vouched for by ${acceptedIssuer}; its other tools are checked against their pins at the next tools/list`] : []),
           ...(missing.length ? [`not held: ${missing.join(', ')}`] : []),
           ...changed.map((t) => `NOT approved: ${t} is now held with hash ${toolEntry(held, t)!.hash.slice(0, 16)}..., not ${expected[t]} (the server listed another definition); review it with pqmcp pins list`),
         ]);
@@ -118,6 +137,11 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
         const store = open(p);
         const [id, tool, extra] = p.positionals;
         if (extra !== undefined) throw new UsageError('pins forget: one server id and at most one tool');
+        // With pins per key (version 1 files) this forgot one key's entry; now it would forget the
+        // whole server, its current key's pins and manifest claim included (review 9): refused.
+        if (tool === undefined && str(p, 'fingerprint') !== undefined) {
+          throw new UsageError('pins forget --fingerprint: pins belong to the server (its agent id), not to one of its keys, so there is no key entry to forget; to forget the whole server, its pins and manifest claim, give no --fingerprint');
+        }
         const removed = store.forget(pickServer(store, p, id), tool);
         printResult(ctx.output, ctx.json, { removed }, () => [removed ? `forgot ${tool ? `${tool} of ` : ''}${id}` : `${tool} is not pinned or held for ${id}`]);
         return removed ? 0 : 1;
@@ -142,8 +166,9 @@ export function connectPinHooks(p: Parsed, log: (line: string) => void): Message
   const store = asUsage(() => new FilePinStore(path));
   const onEvent = (e: PinEvent): void => {
     if (e.kind === 'pinned') log(`pinned tool ${e.tool} of ${e.server.agentId}`);
+    else if (e.kind === 'rotated') log(`${e.server.agentId} presents a new key ${e.server.fingerprint.slice(0, 16)}... (before: ${e.previousKey?.slice(0, 16)}...): recorded; its tools are checked against the pins it had`);
     else if (e.kind === 'renamed') log(`tool ${e.tool} of ${e.server.agentId} has the definition of the pinned tool ${e.from}: pinned as a rename`);
-    else log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: ${e.reason}${e.changed ? ` (${e.changed.join(', ')} changed)` : ''}${e.from ? ` (was ${e.from})` : ''}; see pqmcp pins list --pins ${path}`);
+    else log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: ${e.reason}${e.changed ? ` (${e.changed.join(', ')} changed)` : ''}${e.from ? ` (was ${e.from})` : ''}${e.issuer ? ` (issuer ${e.issuer.now}, pinned under ${e.issuer.pinned})` : ''}; see pqmcp pins list --pins ${path}`);
   };
   return [toolPinning({ store, manifests, ...(newTools !== undefined ? { newTools } : {}), onEvent })];
 }

@@ -11,7 +11,10 @@
  * - initialize: the first session's initialize goes to the child; its result is cached
  *   and answers every later session's initialize (the child is initialized once, with the
  *   first client's capabilities). notifications/initialized reaches the child once.
- * - notifications/cancelled from a session: its requestId is rewritten; unknown ids dropped.
+ * - notifications/cancelled from a session: its requestId is rewritten and the request is
+ *   forgotten (except an initialize, which other sessions may wait for), so an answer the
+ *   child sends anyway is dropped here (MCP: the canceller ignores it) and never meets a
+ *   later request of the session; unknown ids dropped.
  * - server -> client requests (sampling, elicitation, roots/list): the child names no
  *   session, so the router sends one to the only session with requests in flight (or the
  *   only session). When that is ambiguous it answers the child with an error instead of
@@ -221,7 +224,12 @@ export class Router {
     if (method === 'notifications/cancelled') {
       const params = isObject(msg['params']) ? msg['params'] : {};
       for (const [gid, p] of this.pending) {
-        if (p.peer === peer && p.id === params['requestId']) return this.sendChild({ ...msg, params: { ...params, requestId: gid } });
+        if (p.peer !== peer || p.id !== params['requestId']) continue;
+        if (p.method !== 'initialize') {
+          this.pending.delete(gid);
+          if (p.token !== undefined) this.progress.delete(p.token);
+        }
+        return this.sendChild({ ...msg, params: { ...params, requestId: gid } });
       }
       return;
     }

@@ -489,6 +489,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       counts.in++;
       const r = m as { id?: string | number; method?: unknown };
       if (typeof r.method === 'string' && r.id !== undefined) s.inflight.add(r.id);
+      // A cancelled request is no longer waited for (the router drops a late answer to it).
+      else if (r.method === 'notifications/cancelled') s.inflight.delete((m as { params?: { requestId?: string | number } }).params?.requestId as string | number);
       slot.router.fromSession(s.routerPeer, m as JSONRPCMessage);
     };
     transport.onerror = (e) => {

@@ -6,15 +6,26 @@
  *
  *   hooks: [toolPinning({ store: new FilePinStore('pins.json') })]
  *
+ * Pins belong to the server's verified identity: its agent id, under the issuer that vouched
+ * for it (store.ts). A key the identity was never seen with is recorded (first-seen time; a
+ * 'rotated' event) and changes nothing else: a new key of the same agent id is the same
+ * server (an issuer re-issuing for a new key is routine), so its tools are checked against
+ * the pins it had, exactly as under its old key. A key change is no way around a pin, nor
+ * back from an attested manifest to trust on first use (both were, with pins per key:
+ * review 8, L2).
+ *
  * Per tools/list response, for each tool (hash: canonical.ts):
- *   the server key's credential claimed a manifest before, this one claims none:
+ *   another issuer vouches for the agent id than the one its pins were made under:
+ *                                              -> every tool withheld ('issuer-changed'),
+ *                                                 until `pqmcp pins approve` accepts it
+ *   the server's credential claimed a manifest before, this one claims none:
  *                                              -> every tool withheld ('manifest-missing')
  *   server credential claims a manifest (manifest.ts), no trust on first use:
  *     in the manifest with this hash           -> passes
  *     otherwise                                -> withheld ('outside-manifest'), or every
  *                                                 tool withheld ('manifest-unknown') when no
  *                                                 given manifest has the claimed hash
- *   no claim (trust on first use, per server agent id + key fingerprint):
+ *   no claim (trust on first use, per server agent id, whichever of its keys):
  *     pinned with this hash                    -> passes
  *     pinned with another hash                 -> withheld ('changed', naming the fields)
  *     new name, otherwise the definition of a pinned tool the server no longer lists
@@ -26,6 +37,21 @@
  * session has not seen pass is answered locally with a JSON-RPC error (code -32010) that
  * names why, and never reaches the server.
  *
+ * Why another issuer is neither a rotation nor a new server: the trust store may let two
+ * issuers vouch for one agent id (both unconstrained, or with overlapping name
+ * constraints), and then the id alone does not say which party runs the server. Taking the
+ * other issuer's server as a rotation would carry the approvals given to the server one
+ * issuer vouched for over to a party the user never approved; taking it as a new server
+ * would start it on trust on first use, where a redefined tool is pinned unreported (the
+ * rug pull again). So all its tools are held until the user accepts the new issuer
+ * (`pqmcp pins approve` of any of them); from then on they are checked against the pins as
+ * after a key rotation (or `pqmcp pins forget` starts the server over). Issuers are compared
+ * by id, so an issuer's own key rotation is no change. A self-signed server's issuer is its
+ * agent id: its key rotations (a new trust pin, a deliberate act) are rotations like others.
+ * A session vouched for by the pinned issuer again drops what was held as 'issuer-changed'
+ * (the other issuer's definitions): approving those later would accept an issuer that is no
+ * longer the one serving (review 9); the other issuer's next session holds them again.
+ *
  * Sharp edges:
  * - Fails closed: a store that cannot be read or written, or a definition that cannot be
  *   hashed, withholds the tool (the hook's error is reported, nothing is let through).
@@ -34,6 +60,8 @@
  * - Pins cover the definition (name, title, description, schemas, annotations), not the
  *   tool's behaviour: a server can still change what a tool does. Pair pinning with
  *   identities you trust and, where it matters, attested manifests.
+ * - Two servers of one agent id with different tools (not replicas) share one set of pins:
+ *   each one's tools the other lacks are reported as changed or new. Give them two ids.
  */
 import { JsonRpcErrorCode, errorResponse } from '../transport/message-hooks.js';
 import type { JsonRpcMessage, MessageHook } from '../transport/message-hooks.js';
@@ -48,11 +76,17 @@ import type { HeldReason, PinStore, PinnedServer } from './store.js';
 export const PIN_REFUSED = -32010;
 
 export interface PinEvent {
-  kind: 'pinned' | 'withheld' | 'renamed';
+  /** 'rotated': the server presented a key not seen before for its agent id (recorded). */
+  kind: 'pinned' | 'withheld' | 'renamed' | 'rotated';
   /** Why a tool was withheld. */
   reason?: HeldReason;
   server: { agentId: string; fingerprint: string };
+  /** The tool ('' for 'rotated'). */
   tool: string;
+  /** For 'rotated': the fingerprint of the key the server was last seen with before. */
+  previousKey?: string;
+  /** For 'issuer-changed': the issuer now vouching for the server, and the one its pins were made under. */
+  issuer?: { now: string; pinned: string };
   /** For 'changed': the fields that differ from the pin. */
   changed?: string[];
   /** For 'renamed': the pinned name with the same definition. */
@@ -77,8 +111,10 @@ interface Verdict {
   withheld: Map<string, string>;
 }
 
-function why(tool: string, reason: HeldReason, changed?: string[], from?: string): string {
+function why(tool: string, reason: HeldReason, changed?: string[], from?: string, issuer?: { now: string; pinned: string }): string {
   switch (reason) {
+    case 'issuer-changed':
+      return `tool ${tool} is withheld: the server is now vouched for by issuer ${issuer?.now}, its tools were approved under ${issuer?.pinned} (pqmcp pins approve accepts the new issuer)`;
     case 'changed':
       return `tool ${tool} is withheld: its definition changed since it was approved (${(changed ?? []).join(', ')}); approve it with pqmcp pins approve`;
     case 'new':
@@ -107,14 +143,39 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     }
   };
 
-  function check(peer: { agentId: string; fingerprint: string; attributes: Record<string, string> }, tools: ToolLike[], verdict: Verdict): ToolLike[] {
+  function check(peer: { agentId: string; fingerprint: string; issuer: string; attributes: Record<string, string> }, tools: ToolLike[], verdict: Verdict): ToolLike[] {
     const server = { agentId: peer.agentId, fingerprint: peer.fingerprint };
     const key = serverKey(peer);
     const now = new Date().toISOString();
-    const entry: PinnedServer = options.store.get(key) ?? { ...server, tools: {}, held: {} };
+    const entry: PinnedServer = options.store.get(key) ?? { agentId: peer.agentId, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), keys: [], tools: {}, held: {} };
+    let dirty = false;
+    if (!Array.isArray(entry.keys)) entry.keys = []; // a PinStore of the caller's that predates keys
+    // A key not seen before for this identity: recorded, and the pins stay the identity's.
+    if (!entry.keys.some((k) => k.fingerprint === peer.fingerprint)) {
+      const previous = entry.keys[entry.keys.length - 1];
+      entry.keys.push({ fingerprint: peer.fingerprint, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), firstSeen: now });
+      dirty = true;
+      if (previous) emit({ kind: 'rotated', server, tool: '', previousKey: previous.fingerprint });
+    }
+    // An entry migrated from a version 1 file knew no issuer: it adopts this one.
+    if (entry.issuer === undefined && peer.issuer !== undefined) {
+      entry.issuer = peer.issuer;
+      dirty = true;
+    }
+    const issuerChanged = entry.issuer !== undefined && peer.issuer !== entry.issuer ? { now: peer.issuer, pinned: entry.issuer } : undefined;
+    // Vouched for by its pinned issuer again: what another issuer's session left held as
+    // 'issuer-changed' no longer describes this server, and approving it (a bare
+    // `pqmcp pins approve <id>` approves all) would hand the identity to that issuer.
+    if (issuerChanged === undefined) {
+      for (const [name, h] of Object.entries(entry.held)) {
+        if (h.reason !== 'issuer-changed') continue;
+        delete entry.held[name];
+        dirty = true;
+      }
+    }
     const claim = Object.hasOwn(peer.attributes, MANIFEST_CLAIM) ? peer.attributes[MANIFEST_CLAIM] : undefined;
     const manifest = claim === undefined ? undefined : manifests.get(claim);
-    // A server key once seen with a claim never falls back to trust on first use.
+    // A server once seen with a claim never falls back to trust on first use (whichever its key).
     const missing = claim === undefined && entry.manifest !== undefined;
     const listed = new Set(tools.map((t) => t.name));
     // Rename candidates: the pinned tools this listing no longer has, by the hash of their
@@ -139,20 +200,21 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       return from !== undefined && toolHash({ ...tool, name: from }) === toolEntry(entry.tools, from)?.hash ? from : undefined;
     };
     const out: ToolLike[] = [];
-    let dirty = false;
-    if (claim !== undefined && entry.manifest !== claim) {
+    // A claim made under an issuer the user has not accepted for this server changes nothing.
+    if (claim !== undefined && entry.manifest !== claim && issuerChanged === undefined) {
       entry.manifest = claim;
       dirty = true;
     }
     const withhold = (tool: ToolLike, hash: string, reason: HeldReason, extra: { changed?: string[]; from?: string } = {}): void => {
+      const issuer = reason === 'issuer-changed' ? issuerChanged : undefined;
       verdict.allowed.delete(tool.name);
-      verdict.withheld.set(tool.name, why(tool.name, reason, extra.changed, extra.from));
+      verdict.withheld.set(tool.name, why(tool.name, reason, extra.changed, extra.from, issuer));
       const held = toolEntry(entry.held, tool.name);
-      if (held?.hash !== hash || held.reason !== reason) {
-        setToolEntry(entry.held, tool.name, { hash, definition: toolDefinition(tool) as Record<string, unknown>, seenAt: now, reason, ...extra });
+      if (held?.hash !== hash || held.reason !== reason || held.issuer !== issuer?.now) {
+        setToolEntry(entry.held, tool.name, { hash, definition: toolDefinition(tool) as Record<string, unknown>, seenAt: now, reason, ...extra, key: peer.fingerprint, ...(issuer ? { issuer: issuer.now } : {}) });
         dirty = true;
       }
-      emit({ kind: 'withheld', reason, server, tool: tool.name, ...extra });
+      emit({ kind: 'withheld', reason, server, tool: tool.name, ...extra, ...(issuer ? { issuer } : {}) });
     };
     const pass = (tool: ToolLike): void => {
       verdict.allowed.add(tool.name);
@@ -166,6 +228,11 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       } catch {
         verdict.allowed.delete(tool.name);
         verdict.withheld.set(tool.name, `tool ${tool.name} is withheld: its definition cannot be hashed`);
+        continue;
+      }
+      if (issuerChanged) {
+        const pinned = toolEntry(entry.tools, tool.name);
+        withhold(tool, hash, 'issuer-changed', pinned && pinned.hash !== hash ? { changed: changedFields(pinned.definition, toolDefinition(tool)) } : {});
         continue;
       }
       if (missing) {

@@ -7,7 +7,7 @@ export { TOOL_FIELDS, canonicalJson, changedFields, toolDefinition, toolHash } f
 export type { ToolField, ToolLike } from './canonical.js';
 export { MANIFEST_CLAIM, MANIFEST_TYPE, MANIFEST_VERSION, buildManifest, decodeManifest, manifestHash } from './manifest.js';
 export type { ManifestEntry, ToolManifest } from './manifest.js';
-export { FilePinStore, MemoryPinStore, PINS_TYPE, serverKey } from './store.js';
-export type { HeldReason, HeldTool, PinStore, PinnedServer, PinnedTool } from './store.js';
+export { FilePinStore, MemoryPinStore, PINS_TYPE, PINS_VERSION, serverKey } from './store.js';
+export type { HeldReason, HeldTool, PinStore, PinnedServer, PinnedTool, SeenKey } from './store.js';
 export { PIN_REFUSED, toolPinning } from './hook.js';
 export type { PinEvent, ToolPinningOptions } from './hook.js';

@@ -1,34 +1,62 @@
 /**
- * Where tool pins are kept: per server identity (agent id and key fingerprint), the approved
- * definition of each tool, and the definitions held for approval.
+ * Where tool pins are kept: per server identity (its agent id, under the issuer that vouched
+ * for it), the approved definition of each tool, the definitions held for approval, and the
+ * keys the server was seen with.
  *
  *   MemoryPinStore      for one process (tests, short-lived clients)
  *   FilePinStore(path)  a JSON file (mode 0600, written atomically), shared with
  *                       `pqmcp pins list|approve|forget` and `pqmcp connect --pins`
  *
- * File format (docs/cli.md, "Tool pins"):
- *   { "type": "pqmcp-tool-pins", "version": 1,
- *     "servers": { "<agent id> <fingerprint>": { agentId, fingerprint, manifest?,
+ * File format, version 2 (docs/cli.md, "Tool pins"):
+ *   { "type": "pqmcp-tool-pins", "version": 2,
+ *     "servers": { "<agent id>": { agentId, issuer?, manifest?,
+ *         keys:  [ { fingerprint, issuer?, firstSeen } ],          (in the order first seen)
  *         tools: { <name>: { hash, definition, pinnedAt } },
- *         held:  { <name>: { hash, definition, seenAt, reason, changed?, from? } } } } }
+ *         held:  { <name>: { hash, definition, seenAt, reason, changed?, from?, key?, issuer? } } } } }
+ *
+ * Why per agent id and not per key (version 1 was keyed by "<agent id> <key fingerprint>",
+ * "a new key is a new server"): a key is re-issued routinely (the issuer signs a credential
+ * for the server's new key), and the verified identity, the one the user approved tools of,
+ * is the agent id its issuer vouches for. Keying pins by key let a rotation redefine every
+ * tool with no `changed` report under the default newTools 'pin' (review 8, L2). A new key
+ * of the same agent id is the same server: its tools are compared with the pins it had, and
+ * the key is appended to `keys` with the time it was first seen, so the file shows the
+ * rotation. Another issuer for the same agent id is not a rotation: see hook.ts
+ * ('issuer-changed').
+ *
+ * Version 1 files are read and migrated (migrateV1), and written back as version 2 at the
+ * next change, after their original text is kept beside them as `<file>.v1` (0600, never
+ * overwritten): an old file never loses a pin. The entries of one agent id under several
+ * keys merge into one, the most recently active key's last: every tool pinned under any key
+ * stays pinned (where two keys pinned different definitions of a tool, the most recently
+ * active key's pin is kept: the definition the client has been accepting), held tools
+ * already pinned with the same hash are dropped, and a manifest any key claimed is kept.
+ * Version 1 recorded no issuer: a migrated entry adopts the issuer of its next session.
  *
  * Sharp edges:
  * - The interface is synchronous (pins are checked inside message hooks, which keep order).
  * - FilePinStore re-reads the file when its modification time or size changed, so an
  *   approval made with the CLI reaches a running bridge at its next tools/list. Two
  *   processes writing at once: the last rename wins (each write is whole, never torn).
+ *   An older pqmcp refuses a version 2 file (it fails closed; it never overwrites it).
  * - A file that is not a pin file is refused at construction with InvalidArgumentError; it
- *   is never overwritten.
+ *   is never overwritten. So is a server entry any of whose fields, tool entries (hash,
+ *   definition, times, reason...) and keys included, has the wrong type: an edited file
+ *   never reaches the hook or `pins approve` half-valid (approve pinned a numeric hash;
+ *   list failed with an internal error).
  * - Tool names are the server's: `tools` and `held` are read and written by own property
  *   only (toolEntry, setToolEntry), so "__proto__" or "constructor" is a name like another.
+ *   Agent ids are too: `servers` has a null prototype in memory.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 
 export const PINS_TYPE = 'pqmcp-tool-pins';
+/** The pin file version this code writes (it reads 1 and 2). */
+export const PINS_VERSION = 2;
 
-export type HeldReason = 'new' | 'changed' | 'renamed' | 'outside-manifest' | 'manifest-unknown' | 'manifest-missing';
+export type HeldReason = 'new' | 'changed' | 'renamed' | 'outside-manifest' | 'manifest-unknown' | 'manifest-missing' | 'issuer-changed';
 
 export interface PinnedTool {
   hash: string;
@@ -46,16 +74,38 @@ export interface HeldTool {
   changed?: string[];
   /** For 'renamed': the pinned tool with the same definition. */
   from?: string;
+  /** The fingerprint of the server key whose session first listed it held (this definition, for this reason). */
+  key?: string;
+  /** For 'issuer-changed': the issuer that vouched for the server in that session. */
+  issuer?: string;
+}
+
+/** A key a server was seen with. */
+export interface SeenKey {
+  /** Lowercase hex key fingerprint. */
+  fingerprint: string;
+  /** The issuer id of the credential it was first seen with (absent in migrated entries). */
+  issuer?: string;
+  /** ISO 8601 (for a migrated entry: the earliest time recorded under that key). */
+  firstSeen: string;
 }
 
 export interface PinnedServer {
   agentId: string;
-  fingerprint: string;
+  /**
+   * The issuer id the pins were made under (the agent id itself for a self-signed server).
+   * A session vouched for by another issuer has every tool withheld ('issuer-changed')
+   * until `pqmcp pins approve` accepts the new issuer. Absent only in an entry migrated
+   * from version 1, which adopts the issuer of its next session.
+   */
+  issuer?: string;
+  /** Every key the server was seen with, in the order first seen (the last is the newest). */
+  keys: SeenKey[];
   /**
    * The tool manifest hash this server's credential claimed when last seen. Once set, a
-   * session whose credential claims none (an older credential of the same key) has every
-   * tool withheld ('manifest-missing') instead of falling back to trust on first use;
-   * `pqmcp pins forget` clears it.
+   * session whose credential claims none (an older credential, or a new key's credential
+   * issued without the claim) has every tool withheld ('manifest-missing') instead of
+   * falling back to trust on first use; `pqmcp pins forget` clears it.
    */
   manifest?: string;
   tools: Record<string, PinnedTool>;
@@ -83,17 +133,27 @@ export function setToolEntry<T>(map: Record<string, T>, name: string, value: T):
   Object.defineProperty(map, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
-/** The key of a server in a pin store. */
-export function serverKey(peer: { agentId: string; fingerprint: string }): string {
-  return `${peer.agentId} ${peer.fingerprint}`;
+/**
+ * The key of a server in a pin store: its agent id (pins belong to the identity, not to one
+ * of its keys; version 1 used "<agent id> <fingerprint>").
+ */
+export function serverKey(peer: { agentId: string }): string {
+  return peer.agentId;
 }
 
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
+/** A map keyed by names a peer chose: no prototype, so "__proto__" is a key like another. */
+function servers(entries: Iterable<[string, PinnedServer]> = []): Record<string, PinnedServer> {
+  const out = Object.create(null) as Record<string, PinnedServer>;
+  for (const [k, v] of entries) out[k] = v;
+  return out;
+}
+
 export class MemoryPinStore implements PinStore {
-  protected servers: Record<string, PinnedServer> = {};
+  protected servers: Record<string, PinnedServer> = servers();
   get(server: string): PinnedServer | undefined {
-    const e = this.servers[server];
+    const e = Object.hasOwn(this.servers, server) ? this.servers[server] : undefined;
     return e && clone(e);
   }
   put(server: string, entry: PinnedServer): void {
@@ -106,31 +166,108 @@ export class MemoryPinStore implements PinStore {
 
 interface PinFile {
   type: typeof PINS_TYPE;
-  version: 1;
+  version: typeof PINS_VERSION;
   servers: Record<string, PinnedServer>;
 }
 
-function decodePinFile(text: string, path: string): Record<string, PinnedServer> {
+/** A version 1 server entry: one per (agent id, key). */
+interface PinnedServerV1 {
+  agentId: string;
+  fingerprint: string;
+  manifest?: string;
+  tools: Record<string, PinnedTool>;
+  held: Record<string, HeldTool>;
+}
+
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const optString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+
+/** The times recorded in an entry (pinnedAt, seenAt), as milliseconds; unparseable ones skipped. */
+function times(e: { tools: Record<string, PinnedTool>; held: Record<string, HeldTool> }): number[] {
+  const all = [...Object.values(e.tools).map((t) => (isMap(t) ? t.pinnedAt : undefined)), ...Object.values(e.held).map((h) => (isMap(h) ? h.seenAt : undefined))];
+  return all.map((t) => (typeof t === 'string' ? Date.parse(t) : Number.NaN)).filter((t) => Number.isFinite(t));
+}
+
+/**
+ * Version 1 entries (one per agent id and key) as version 2 entries (one per agent id).
+ * Per agent id, its keys' entries are merged from the least to the most recently active
+ * (the latest time recorded in each; file order breaks ties), so the most recent key's pins,
+ * held tools and manifest win, and nothing pinned under an older key is dropped.
+ */
+export function migrateV1(old: Record<string, PinnedServerV1>, now = new Date()): Record<string, PinnedServer> {
+  const groups = new Map<string, Array<{ e: PinnedServerV1; last: number; first: number; order: number }>>();
+  let order = 0;
+  for (const e of Object.values(old)) {
+    const t = times(e);
+    const group = groups.get(e.agentId) ?? [];
+    group.push({ e, last: t.reduce((a, b) => Math.max(a, b), -Infinity), first: t.length ? t.reduce((a, b) => Math.min(a, b)) : now.getTime(), order: order++ });
+    groups.set(e.agentId, group);
+  }
+  const out = servers();
+  for (const [agentId, group] of groups) {
+    group.sort((a, b) => a.last - b.last || a.order - b.order);
+    const merged: PinnedServer = { agentId, keys: [], tools: {}, held: {} };
+    for (const { e, first } of group) {
+      if (!merged.keys.some((k) => k.fingerprint === e.fingerprint)) merged.keys.push({ fingerprint: e.fingerprint, firstSeen: new Date(first).toISOString() });
+      for (const [name, t] of Object.entries(e.tools)) setToolEntry(merged.tools, name, t);
+      for (const [name, h] of Object.entries(e.held)) setToolEntry(merged.held, name, { ...h, key: e.fingerprint });
+      if (e.manifest !== undefined) merged.manifest = e.manifest;
+    }
+    // A tool held under one key and pinned with that very definition under another is approved.
+    for (const [name, h] of Object.entries(merged.held)) if (toolEntry(merged.tools, name)?.hash === h.hash) delete merged.held[name];
+    out[agentId] = merged;
+  }
+  return out;
+}
+
+const isPinnedTool = (t: unknown): boolean => isMap(t) && typeof t.hash === 'string' && isMap(t.definition) && typeof t.pinnedAt === 'string';
+const isHeldTool = (h: unknown): boolean =>
+  isMap(h) &&
+  typeof h.hash === 'string' &&
+  isMap(h.definition) &&
+  typeof h.seenAt === 'string' &&
+  typeof h.reason === 'string' &&
+  (h.changed === undefined || (Array.isArray(h.changed) && h.changed.every((c) => typeof c === 'string'))) &&
+  optString(h.from) &&
+  optString(h.key) &&
+  optString(h.issuer);
+
+function decodePinFile(text: string, path: string): { servers: Record<string, PinnedServer>; version: number } {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     throw new InvalidArgumentError(`${path} is not JSON (not a pin file)`);
   }
-  const f = json as Partial<PinFile>;
-  if (typeof f !== 'object' || f === null || f.type !== PINS_TYPE || f.version !== 1 || typeof f.servers !== 'object' || f.servers === null) {
-    throw new InvalidArgumentError(`${path} is not a pqmcp pin file (type ${PINS_TYPE}, version 1)`);
+  const f = json as { type?: unknown; version?: unknown; servers?: unknown };
+  if (!isMap(f) || f.type !== PINS_TYPE || (f.version !== 1 && f.version !== PINS_VERSION) || !isMap(f.servers)) {
+    throw new InvalidArgumentError(`${path} is not a pqmcp pin file (type ${PINS_TYPE}, version 1 or ${PINS_VERSION})`);
   }
+  const bad = (key: string): never => {
+    throw new InvalidArgumentError(`${path}: server entry ${JSON.stringify(key)} is malformed`);
+  };
   for (const [key, e] of Object.entries(f.servers)) {
-    if (typeof e !== 'object' || e === null || typeof e.tools !== 'object' || typeof e.held !== 'object' || typeof e.agentId !== 'string' || typeof e.fingerprint !== 'string' || (e.manifest !== undefined && typeof e.manifest !== 'string')) {
-      throw new InvalidArgumentError(`${path}: server entry ${JSON.stringify(key)} is malformed`);
+    if (!isMap(e) || !isMap(e.tools) || !isMap(e.held) || typeof e.agentId !== 'string' || !optString(e.manifest)) bad(key);
+    const entry = e as Record<string, unknown>;
+    // Each tool's entry as the code reads it (a wrong type would fail listings, pins list and approve later, or be pinned as it is).
+    for (const t of Object.values(entry.tools as Record<string, unknown>)) if (!isPinnedTool(t)) bad(key);
+    for (const h of Object.values(entry.held as Record<string, unknown>)) if (!isHeldTool(h)) bad(key);
+    if (f.version === 1) {
+      if (typeof entry.fingerprint !== 'string') bad(key);
+      continue;
     }
+    if (key !== entry.agentId || !optString(entry.issuer) || !Array.isArray(entry.keys)) bad(key);
+    for (const k of entry.keys as unknown[]) if (!isMap(k) || typeof k.fingerprint !== 'string' || typeof k.firstSeen !== 'string' || !optString(k.issuer)) bad(key);
   }
-  return f.servers;
+  if (f.version === 1) return { servers: migrateV1(f.servers as unknown as Record<string, PinnedServerV1>), version: 1 };
+  return { servers: servers(Object.entries(f.servers as Record<string, PinnedServer>)), version: PINS_VERSION };
 }
 
-/** Write `text` to `path` atomically with mode 0600: a temporary file beside it, fsync, rename. */
-export function writeFileAtomic(path: string, text: string): void {
+/**
+ * Write `text` to `path` atomically with mode 0600: a temporary file beside it, fsync, rename.
+ * With `replace` false an existing `path` is kept (EEXIST): the file is linked, not renamed.
+ */
+export function writeFileAtomic(path: string, text: string, replace = true): void {
   const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.pins.tmp`);
   const fd = openSync(tmp, 'wx', 0o600);
   try {
@@ -140,15 +277,19 @@ export function writeFileAtomic(path: string, text: string): void {
     closeSync(fd);
   }
   try {
-    renameSync(tmp, path);
+    if (replace) renameSync(tmp, path);
+    else linkSync(tmp, path); // fails with EEXIST rather than replace (or follow) what is there
   } catch (err) {
     unlinkSync(tmp);
     throw err;
   }
+  if (!replace) unlinkSync(tmp);
 }
 
 export class FilePinStore extends MemoryPinStore {
   private stamp = '';
+  /** The text of a version 1 file as read, kept as `<path>.v1` before it is first rewritten. */
+  private v1Text: string | undefined;
 
   constructor(readonly path: string) {
     super();
@@ -174,7 +315,7 @@ export class FilePinStore extends MemoryPinStore {
   /** Remove a server's entry (or one of its tools, pinned or held). Returns whether anything was removed. */
   forget(server: string, tool?: string): boolean {
     this.reload();
-    const e = this.servers[server];
+    const e = Object.hasOwn(this.servers, server) ? this.servers[server] : undefined;
     if (!e) return false;
     if (tool === undefined) delete this.servers[server];
     else if (toolEntry(e.tools, tool) || toolEntry(e.held, tool)) {
@@ -190,21 +331,31 @@ export class FilePinStore extends MemoryPinStore {
    * names approved. With `expected` (name -> hash prefix), a tool is approved only if the
    * definition held NOW has that hash: what was reviewed is what gets pinned, even if the
    * server listed another definition in between (review F6).
+   *
+   * Approving a tool held as 'issuer-changed' also accepts the issuer it was seen under as
+   * the server's: the server's other tools held for that reason are dropped from `held`, to
+   * be checked at the next listing against their pins, as after a key rotation.
    */
   approve(server: string, tools?: readonly string[], expected: Readonly<Record<string, string>> = {}): string[] {
     this.reload();
-    const e = this.servers[server];
+    const e = Object.hasOwn(this.servers, server) ? this.servers[server] : undefined;
     if (!e) return [];
     const names = tools ?? Object.keys(e.held);
     const done: string[] = [];
+    let issuer: string | undefined;
     for (const name of names) {
       const h = toolEntry(e.held, name);
       if (!h) continue;
       const want = Object.hasOwn(expected, name) ? expected[name]! : undefined;
       if (want !== undefined && !h.hash.startsWith(want.toLowerCase())) continue;
+      if (h.reason === 'issuer-changed' && h.issuer !== undefined) issuer = h.issuer;
       setToolEntry(e.tools, name, { hash: h.hash, definition: h.definition, pinnedAt: new Date().toISOString() });
       delete e.held[name];
       done.push(name);
+    }
+    if (issuer !== undefined) {
+      e.issuer = issuer;
+      for (const [name, h] of Object.entries(e.held)) if (h.reason === 'issuer-changed') delete e.held[name];
     }
     if (done.length) this.save();
     return done;
@@ -220,12 +371,24 @@ export class FilePinStore extends MemoryPinStore {
     }
     const stamp = `${st.mtimeMs}:${st.size}`;
     if (stamp === this.stamp) return;
-    this.servers = decodePinFile(readFileSync(this.path, 'utf8'), this.path);
+    const text = readFileSync(this.path, 'utf8');
+    const decoded = decodePinFile(text, this.path);
+    this.servers = decoded.servers;
+    this.v1Text = decoded.version === 1 ? text : undefined;
     this.stamp = stamp;
   }
 
   private save(): void {
-    const file: PinFile = { type: PINS_TYPE, version: 1, servers: this.servers };
+    if (this.v1Text !== undefined) {
+      // The version 1 file as it was, once, beside the new one (an existing copy is kept).
+      try {
+        writeFileAtomic(`${this.path}.v1`, this.v1Text, false);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      }
+      this.v1Text = undefined;
+    }
+    const file: PinFile = { type: PINS_TYPE, version: PINS_VERSION, servers: this.servers };
     writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`);
     const st = statSync(this.path);
     this.stamp = `${st.mtimeMs}:${st.size}`;

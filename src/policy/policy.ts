@@ -13,8 +13,11 @@
  *   ids, is recorded on the request as notes.policy for an auditor.
  * - tools/list, resources/list, resources/templates/list and prompts/list results lose
  *   the items the agent could not use (LIST_FILTERS); pagination cursors pass unchanged,
- *   so a page may come back shorter than the server made it, even empty. A response whose
- *   request the pipeline forgot (past MAX_TRACKED) has every list field it carries filtered.
+ *   so a page may come back shorter than the server made it, even empty. Any other
+ *   response to the peer, including one whose request the pipeline no longer knows (an
+ *   answer after a cancellation), has every list field it carries (`tools`, `resources`,
+ *   `resourceTemplates`, `prompts`) filtered the same way: a list matched to the wrong
+ *   request still cannot pass unfiltered.
  * - notifications/resources/updated for a resource the agent may not read is dropped.
  * - reload() and file changes never drop a session: a policy that fails to parse or to
  *   validate is refused (PolicyInvalidError, onReload) and the old one stays in force. A
@@ -253,8 +256,9 @@ export class Policy implements MessageHook {
 
   /**
    * A response on its way to the peer: remember the server's lists; filter list results.
-   * A response whose request the pipeline no longer knows (forgotten past MAX_TRACKED) has
-   * every list field it carries filtered: fail closed, not an unfiltered list.
+   * A response to anything but a list method, or whose request the pipeline no longer knows
+   * (answered after its cancellation), has every list field it carries filtered: fail
+   * closed, not an unfiltered list.
    */
   private response(message: JsonRpcMessage, ctx: HookContext): HookResult {
     const request = ctx.request;
@@ -263,14 +267,13 @@ export class Policy implements MessageHook {
     if (request?.method === 'initialize') {
       const caps = typeof result['capabilities'] === 'object' && result['capabilities'] !== null ? (result['capabilities'] as Record<string, unknown>) : {};
       this.state(ctx).lists = Object.keys(LIST_CHANGED).filter((k) => caps[k] !== undefined);
-      return undefined;
     }
-    const filters =
-      request !== undefined
-        ? Object.hasOwn(LIST_FILTERS, request.method)
-          ? [LIST_FILTERS[request.method]!]
-          : []
-        : Object.values(LIST_FILTERS).filter((f) => Array.isArray(result[f.field]));
+    // A list method's own field; any other response (or one answering no known request) has
+    // every list field it carries filtered: an answer matched to the wrong request (a peer
+    // reusing a cancelled id whose record the pipeline had to forget, a local side answering
+    // a cancelled request) must not carry a list past the filter.
+    const own = request !== undefined && Object.hasOwn(LIST_FILTERS, request.method) ? LIST_FILTERS[request.method]! : undefined;
+    const filters = own !== undefined ? [own] : Object.values(LIST_FILTERS).filter((f) => Array.isArray(result[f.field]));
     let replaced: Record<string, unknown> | undefined;
     for (const filter of filters) {
       const items = result[filter.field];
@@ -279,7 +282,8 @@ export class Policy implements MessageHook {
         const id = typeof item === 'object' && item !== null ? (item as Record<string, unknown>)[filter.key] : undefined;
         return typeof id === 'string' && this.decide(ctx, filter.action, { type: filter.type, id }, request?.bytes ?? 0).allowed;
       });
-      note(request, { decision: 'allow', policies: [], reason: `listed ${kept.length} of ${items.length}` });
+      // The decision of a request that is not a list stays as it was noted.
+      if (own !== undefined) note(request, { decision: 'allow', policies: [], reason: `listed ${kept.length} of ${items.length}` });
       if (kept.length !== items.length) (replaced ??= { ...result })[filter.field] = kept;
     }
     return replaced === undefined ? undefined : { replace: { ...message, result: replaced } };

@@ -35,49 +35,51 @@
  *   the default with native ML-KEM and ML-DSA), which a woken event loop preempts at once
  *   but which runs only on CPU that normal threads leave idle, or nice +10 (`'low'`, the
  *   default with the portable ones) (crypto-worker.ts; docs/benchmarks.md, "Floods").
- * - The starvation guard ('idle' only): SCHED_IDLE workers get almost no CPU while normal
- *   threads of their group keep every core busy (a one-core host with a saturated event
- *   loop), so handshakes could wait until they time out. The pool therefore starts one
- *   more worker, the reserve, at nice +10 ('low'; an unprivileged thread cannot leave
- *   SCHED_IDLE, so it is a thread of its own); it is kept only when a worker did get
- *   SCHED_IDLE (without `chrt`, or where it fails, the workers keep nice +10, nothing starves
- *   them, and the reserve is stopped at once). While every job runs promptly the reserve
- *   takes nothing. When a job has been with an idle worker longer than `guardMs` (100 ms
- *   natively, ~100x a job; 250 ms with the portable ML-KEM / ML-DSA, ~10x a job), the pool
- *   is starved: the reserve computes that job again (the first result settles it; a result
- *   is a function of public inputs and fresh randomness, so either is as good, and the
- *   other is dropped), and the pool is starved: the reserve alone serves the queue (a job
- *   given to a starved idle worker would be late in its turn) until no idle worker has
- *   been on one job for longer than `guardMs` (its own copy included) for
- *   `guardLingerMs` (GUARD_LINGER_MS, 1 s); then the idle workers serve again, and if
- *   they still starve, the next late job costs one handshake up to `guardMs` more. (Both
- *   are pool options, not listener ones: a linger of 250 ms, and that with a bound of
- *   20 ms, were tried against the defaults under floods on Node 24 and were not better:
- *   docs/benchmarks.md, "Floods".) The bounds stay as they are: the reserve is one more
- *   runner behind the same rate and queue, one job at a time; no job goes to the event
- *   loop because of the guard (the inline lane keeps its own conditions and budget).
+ * - The starvation guard ('idle' only; crypto-guard.ts): SCHED_IDLE workers get almost no
+ *   CPU while normal threads of their group keep every core busy, so the pool starts one
+ *   more worker, the reserve, at nice +10; it is kept only when a worker did get
+ *   SCHED_IDLE (without `chrt`, or where it fails, the workers keep nice +10, nothing
+ *   starves them, and the reserve is stopped at once). A job an idle worker has held longer
+ *   than `guardMs` (100 ms natively, ~100x a job; 250 ms with the portable ML-KEM / ML-DSA,
+ *   ~10x a job) is computed again by the reserve (the first answer wins), which then serves
+ *   the queue alone until the idle workers have kept up for `guardLingerMs`
+ *   (GUARD_LINGER_MS, 1 s). (Both are pool options, not listener ones: a linger of 250 ms,
+ *   and that with a bound of 20 ms, were tried against the defaults under floods on Node 24
+ *   and were not better: docs/benchmarks.md, "Floods".) The reserve is one more runner
+ *   behind the same rate and queue, one job at a time; no job goes to the event loop
+ *   because of the guard (the inline lane keeps its own conditions and budget). A reserve
+ *   that dies is started again (a few times, with backoff); when it cannot be kept alive
+ *   the pool replaces its SCHED_IDLE workers with nice +10 ones (as 'low'), says so once
+ *   (process warning PQMCP_CRYPTO_GUARD) and in its stats (`guardFallback`): unguarded
+ *   SCHED_IDLE workers are never where it ends.
  *
  * Sharp edges:
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
  *   start all mean inline: the same queue and rate, the work on the event loop (one job per
- *   turn). A worker that dies fails its job (InternalError) and is replaced by inline work.
+ *   turn). A worker thread that dies is replaced by inline work. The job it was computing
+ *   is not lost with it: a rescued job goes on with its other runner (the first answer of
+ *   the two settles it; it fails only when both die); any other is queued again once, ahead
+ *   of new handshakes, and fails (InternalError, a typed alert for its handshake) only if
+ *   its second runner dies too. A job's own error (a bad key share) is final at once.
  * - close() fails every job not yet answered with ClosedError: those waiting and those the
  *   worker threads it stops were computing.
- * - Workers get the key seed once (workerData) and re-derive the key pair; requests carry
- *   public inputs only.
- * - From TypeScript sources (tests, tsx) the worker loads crypto-worker.ts through tsx;
- *   from the build, dist/crypto-worker.js.
+ * - Workers get the key seed once (workerData; every thread the pool starts, restarted
+ *   ones included, through crypto-threads.ts's startWorker, which wipes this thread's copy)
+ *   and re-derive the key pair; requests carry public inputs only.
+ * - The threads' side of the pool (starting one, a runner over it, the test seam) is
+ *   crypto-threads.ts; the starvation guard is crypto-guard.ts.
  */
-import { Worker } from 'node:worker_threads';
 import { compositeSign } from '../crypto/composite.js';
 import type { CompositeKeyPair } from '../crypto/composite.js';
 import type { BackendName, CryptoBackend } from '../crypto/types.js';
-import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, PqmcpError, ServerBusyError } from '../errors.js';
-import type { ErrorCode } from '../errors.js';
+import { ClosedError, InternalError, InvalidArgumentError, PqmcpError, ServerBusyError } from '../errors.js';
 import { discardCryptoResult, type CryptoRequest, type CryptoResult } from '../handshake/types.js';
 import { SourceRates } from './rate.js';
 import { TokenBucket } from '../token-bucket.js';
-import { copyBytes } from '../bytes.js';
+import { StarvationGuard, type GuardStats } from './crypto-guard.js';
+import { startWorker, threadRunner, ThreadLostError, type Runner, type StartedThread, type TestThread, type WorkerPriority } from './crypto-threads.js';
+
+export type { TestThread, WorkerPriority };
 
 /** A source's count of handshakes served decays by e in this long. */
 const USAGE_MS = 1_000;
@@ -113,9 +115,6 @@ export interface CryptoPoolOptions {
   chrtPaths?: readonly string[];
 }
 
-/** The crypto worker threads' scheduling on Linux (crypto-worker.ts); ignored elsewhere. */
-export type WorkerPriority = 'idle' | 'low';
-
 interface Job {
   source: string;
   request: CryptoRequest;
@@ -125,18 +124,19 @@ interface Job {
   done?: boolean;
   /** Handed to the reserve by the starvation guard. */
   rescued?: boolean;
+  /** Runners computing it now (two while rescued: its idle worker and the reserve). */
+  runs: number;
+  /** Runners that died computing it (a thread lost: the job is queued again once; at LOST_MAX it fails). */
+  lost: number;
 }
 
-interface Runner {
-  run(request: CryptoRequest): Promise<CryptoResult>;
-  terminate(): Promise<void>;
-}
+/** A job whose runners died this often fails (InternalError): one thread lost is retried, two are not. */
+const LOST_MAX = 2;
 
-export interface CryptoPoolStats {
+/** `reserve`, `reserved`, `late`, `reserveRestarts`, `guardFallback`: the starvation guard's ('idle' workers; crypto-guard.ts), 0 without it. */
+export interface CryptoPoolStats extends GuardStats {
   /** Live worker threads (0: inline), the reserve not counted. */
   threads: number;
-  /** 'idle' workers: the starvation guard's reserve thread (nice +10), 1 while it lives. */
-  reserve: number;
   /** Jobs being computed now, by the workers and the reserve (or inline when there are no workers). */
   busy: number;
   /** New handshakes waiting. */
@@ -145,10 +145,6 @@ export interface CryptoPoolStats {
   refused: number;
   /** Jobs run on the event loop while the pool was idle (`inlineWhenIdle`). */
   inlined: number;
-  /** 'idle' workers: jobs the reserve ran because they were late (rescued) or while the pool was starved (the queue). */
-  reserved: number;
-  /** 'idle' workers: jobs found with an idle worker for longer than `guardMs`. */
-  late: number;
 }
 
 export class CryptoPool {
@@ -170,22 +166,19 @@ export class CryptoPool {
   private inlined = 0;
   /** When a job last found the pool busy or was refused (inlineWhenIdle waits INLINE_QUIET_MS after it). */
   private pressureAt = Number.NEGATIVE_INFINITY;
-  /** The starvation guard ('idle' workers): the reserve ('low'), the idle workers' jobs in flight, late jobs to rescue. */
-  private reserve: Runner | undefined;
-  private readonly idleWorkers = new Set<Runner>();
-  private readonly inFlight = new Map<Runner, { job: Job; since: number }>();
-  private readonly rescues: Job[] = [];
+  /** The starvation guard ('idle' workers that got SCHED_IDLE; crypto-guard.ts). */
+  private guard: StarvationGuard<Runner, Job> | undefined;
   private readonly guardMs: number;
   private readonly lingerMs: number;
-  private starvedUntil = Number.NEGATIVE_INFINITY;
-  private guardTimer: NodeJS.Timeout | undefined;
-  private reserved = 0;
-  private late = 0;
+  /** Workers that stop once their job is answered (the guard's fallback replaced them). */
+  private readonly retiring = new Set<Runner>();
 
   private constructor(
     private readonly backend: CryptoBackend,
     private readonly key: CompositeKeyPair,
     private readonly options: CryptoPoolOptions,
+    /** The backend the worker threads build (undefined: inline only). */
+    private readonly workerBackend: BackendName | undefined,
   ) {
     this.now = options.now ?? (() => performance.now());
     this.rates = new SourceRates({ rate: options.ratePerSource, now: this.now }, 'handshakeRatePerSource');
@@ -217,7 +210,7 @@ export class CryptoPool {
     if (linger !== undefined && !(Number.isFinite(linger) && linger >= 0)) throw new InvalidArgumentError('guardLingerMs must be a number >= 0');
     const chrt = options.chrtPaths;
     if (chrt !== undefined && !chrt.every((path) => typeof path === 'string' && path.startsWith('/'))) throw new InvalidArgumentError('chrtPaths must be absolute paths');
-    const pool = new CryptoPool(backend, key, options);
+    const pool = new CryptoPool(backend, key, options, workerBackend);
     const count = workerBackend === undefined ? 0 : options.workers;
     // 'idle' (Linux: elsewhere the workers keep their priority): the reserve starts with the others (a thread started when the CPU is already scarce would come late).
     const reserve = count > 0 && priority === 'idle' && process.platform === 'linux' ? 1 : 0;
@@ -225,24 +218,34 @@ export class CryptoPool {
     // Only workers that got SCHED_IDLE can starve: without one (no `chrt`, or it failed) the
     // reserve would be a thread (and a copy of the signing key) with nothing to do.
     const starvable = started.slice(0, count).some((s) => s?.idle === true);
+    if (starvable) pool.guard = pool.newGuard();
+    let reserveRunner: Runner | undefined;
     for (const [i, s] of started.entries()) {
-      if (i < count) pool.add(s ? pool.workerRunner(s.worker, s.idle ? 'idle' : 'worker') : pool.inlineRunner());
-      else if (s && starvable) pool.add((pool.reserve = pool.workerRunner(s.worker, 'reserve')));
+      if (i < count) pool.add(s ? pool.threadRunner(s, s.idle ? 'idle' : 'worker') : pool.inlineRunner());
+      else if (s && starvable) pool.add((reserveRunner = pool.threadRunner(s, 'reserve')));
       else if (s) void s.worker.terminate();
     }
+    // A reserve that did not start is started again like one that died (crypto-guard.ts).
+    pool.guard?.begin(reserveRunner);
     if (count === 0) pool.add(pool.inlineRunner());
     return pool;
   }
 
+  /** @internal Tests only (the seam of TestThread): the live worker threads, the reserve included. */
+  testThreads(): TestThread[] {
+    return [...this.runners].flatMap((r) => (r.test ? [r.test] : []));
+  }
+
   get stats(): CryptoPoolStats {
-    return { threads: this.threads, reserve: this.reserve ? 1 : 0, busy: this.runners.size - this.idle.length, queued: this.queued, refused: this.refused, inlined: this.inlined, reserved: this.reserved, late: this.late };
+    const guard = this.guard?.stats ?? { reserve: 0, reserved: 0, late: 0, reserveRestarts: 0, guardFallback: 0 };
+    return { threads: this.threads, ...guard, busy: this.runners.size - this.idle.length, queued: this.queued, refused: this.refused, inlined: this.inlined };
   }
 
   /** Compute `request` for a handshake from `source` (see the policy above). */
   run(source: string, request: CryptoRequest): Promise<CryptoResult> {
     if (this.closed) return Promise.reject(new ClosedError('server is closing'));
     return new Promise<CryptoResult>((resolve, reject) => {
-      const job: Job = { source, request, resolve, reject };
+      const job: Job = { source, request, resolve, reject, runs: 0, lost: 0 };
       if (this.inlineBudget && !this.quiet()) this.pressureAt = this.now();
       if (request.op === 'sign') this.continuations.push(job);
       else if (!this.admit(job)) return;
@@ -253,13 +256,15 @@ export class CryptoPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.guardTimer);
+    this.guard?.close();
     const error = new ClosedError('server is closing');
     for (const job of this.continuations.splice(0)) job.reject(error);
     for (const list of this.waiting.values()) for (const job of list) job.reject(error);
     this.waiting.clear();
     this.queued = 0;
-    await Promise.all([...this.runners].map((r) => r.terminate()));
+    const runners = [...this.runners];
+    this.runners.clear();
+    await Promise.all(runners.map((r) => r.terminate()));
   }
 
   /** A new handshake's first job: rate, then a place in the fair queue. */
@@ -343,7 +348,8 @@ export class CryptoPool {
     while (!this.closed) {
       const runner = this.nextRunner();
       if (!runner) return;
-      const rescue = runner === this.reserve ? this.nextRescue() : undefined;
+      const byReserve = runner === this.guard?.reserve;
+      const rescue = byReserve ? this.guard!.nextRescue() : undefined;
       const job = rescue ?? this.nextContinuation() ?? this.nextWaiting();
       if (!job) return;
       if (!rescue && this.mayInline()) {
@@ -351,13 +357,44 @@ export class CryptoPool {
         continue;
       }
       this.idle.splice(this.idle.indexOf(runner), 1);
-      if (runner === this.reserve) this.reserved++;
-      else if (this.reserve && this.idleWorkers.has(runner)) this.watch(runner, job);
+      job.runs++;
+      this.guard?.dispatched(runner, job);
       runner.run(job.request).then(
-        (result) => (job.done ? discardCryptoResult(result) : this.settle(job, () => job.resolve(result))),
-        (err: unknown) => this.settle(job, () => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed'))),
+        (result) => {
+          job.runs--;
+          if (job.done) discardCryptoResult(result);
+          else this.settle(job, () => job.resolve(result));
+        },
+        (err: unknown) => {
+          job.runs--;
+          this.failed(job, err, byReserve);
+        },
       );
     }
+  }
+
+  /**
+   * One of `job`'s runners failed. A job's own error (a bad key share) settles it. A thread
+   * that died is not the job's fault: while its other runner (a rescued job's idle worker
+   * or reserve) still computes it, the job waits for that one (a job the reserve lost may
+   * be rescued again); with none left it is queued again, ahead of new handshakes, once;
+   * a job that lost LOST_MAX runners fails (InternalError). Nothing accepted is dropped.
+   */
+  private failed(job: Job, err: unknown, byReserve: boolean): void {
+    if (job.done) return;
+    if (err instanceof ThreadLostError && !this.closed) {
+      job.lost++;
+      if (byReserve) job.rescued = false;
+      if (job.runs > 0) return;
+      if (job.lost < LOST_MAX) {
+        this.guard?.forget(job);
+        job.rescued = false;
+        this.continuations.unshift(job);
+        this.pump();
+        return;
+      }
+    }
+    this.settle(job, () => job.reject(err instanceof PqmcpError ? err : new InternalError('handshake crypto failed')));
   }
 
   /** Settle `job` once (a rescued job is answered by whichever of its two runners is first). */
@@ -367,58 +404,77 @@ export class CryptoPool {
     fn();
   }
 
-  /**
-   * The runner for the next job, or none. Without a reserve: any idle one. With one (the
-   * guard): while a late job waits to be rescued or the pool is starved, the reserve only
-   * (a job given to a starved idle worker would be late in its turn); otherwise the idle
-   * workers, the reserve waiting.
-   */
+  /** The runner for the next job, or none: any idle one, or the guard's choice (crypto-guard.ts). */
   private nextRunner(): Runner | undefined {
-    if (this.reserve === undefined) return this.idle[this.idle.length - 1];
-    if (this.rescues.length > 0 || this.now() < this.starvedUntil) return this.idle.includes(this.reserve) ? this.reserve : undefined;
-    for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i] !== this.reserve) return this.idle[i];
-    return undefined;
+    return this.guard ? this.guard.nextRunner(this.idle) : this.idle[this.idle.length - 1];
   }
 
-  /** The oldest late job not yet answered. */
-  private nextRescue(): Job | undefined {
-    let job: Job | undefined;
-    while ((job = this.rescues.shift()) !== undefined) if (!job.done) return job;
-    return undefined;
+  /** A guard for the pool's 'idle' workers (crypto-guard.ts), with what it needs of the pool. */
+  private newGuard(): StarvationGuard<Runner, Job> {
+    return new StarvationGuard<Runner, Job>(
+      {
+        now: this.now,
+        closed: () => this.closed,
+        pump: () => this.pump(),
+        startReserve: () => this.startThread('reserve'),
+        fallBack: () => this.fallBack(),
+        warn: (text) => process.emitWarning(text, { code: 'PQMCP_CRYPTO_GUARD' }),
+      },
+      { guardMs: this.guardMs, lingerMs: this.lingerMs },
+    );
   }
 
-  /** The guard: note that `runner` (an idle worker) has `job`, and check on it while jobs are in flight. */
-  private watch(runner: Runner, job: Job): void {
-    this.inFlight.set(runner, { job, since: this.now() });
-    this.armGuard();
-  }
-
-  private armGuard(): void {
-    if (this.guardTimer !== undefined || this.inFlight.size === 0 || this.closed) return;
-    this.guardTimer = setTimeout(() => {
-      this.guardTimer = undefined;
-      this.checkLate();
-    }, Math.max(5, this.guardMs / 4));
-    this.guardTimer.unref();
-  }
-
-  /** Late jobs (with an idle worker for more than guardMs) go to the reserve, and the pool counts as starved for guardLingerMs. */
-  private checkLate(): void {
-    // Without a reserve (it died) nothing would take a rescue: none is queued, no timer re-armed.
-    if (this.closed || this.reserve === undefined) return;
-    const now = this.now();
-    // A worker still on a job the reserve answered is starved too: the pool stays starved
-    // (the reserve serves the queue) until every idle worker is back or guardLingerMs after.
-    for (const { job, since } of this.inFlight.values()) {
-      if (now - since <= this.guardMs) continue;
-      this.starvedUntil = now + this.lingerMs;
-      if (job.rescued || job.done) continue;
-      job.rescued = true;
-      this.late++;
-      this.rescues.push(job);
+  /**
+   * Start one more worker thread (nice +10) as `kind` and add it to the runners; rejects
+   * when it does not start, or the pool closed meanwhile (the thread is then stopped).
+   */
+  private async startThread(kind: 'worker' | 'reserve'): Promise<Runner> {
+    if (this.workerBackend === undefined || this.closed) throw new ClosedError('server is closing');
+    const thread = await startWorker(this.workerBackend, this.key.seed, 'low', this.options.chrtPaths);
+    if (this.closed) {
+      void thread.worker.terminate();
+      throw new ClosedError('server is closing');
     }
-    this.armGuard();
+    const runner = this.threadRunner(thread, kind);
+    if (kind === 'reserve') this.guard?.restarted(runner);
+    this.add(runner);
     this.pump();
+    return runner;
+  }
+
+  /**
+   * The guard gave up (its reserve could not be kept alive): each SCHED_IDLE worker is
+   * replaced by a nice +10 one (inline work where none starts, as at start), and stops
+   * once its job is answered. Meanwhile they serve as before.
+   */
+  private fallBack(): void {
+    for (const idle of this.guard?.idleWorkers ?? []) {
+      this.startThread('worker').then(
+        () => this.retire(idle),
+        () => {
+          if (this.closed) return;
+          this.add(this.inlineRunner());
+          this.retire(idle);
+        },
+      );
+    }
+    this.pump();
+  }
+
+  /** `runner` takes no more jobs and stops, now or once its job is answered. */
+  private retire(runner: Runner): void {
+    if (!this.runners.has(runner)) return;
+    const i = this.idle.indexOf(runner);
+    if (i < 0) return void this.retiring.add(runner);
+    this.idle.splice(i, 1);
+    this.stop(runner);
+    this.pump();
+  }
+
+  /** Remove `runner` and stop its thread (its job, if any, fails with ClosedError). */
+  private stop(runner: Runner): void {
+    if (this.runners.delete(runner) && runner.role !== 'reserve' && runner.role !== 'inline') this.threads--;
+    void runner.terminate();
   }
 
   /** No worker computing, nothing waiting, nothing on the event loop. */
@@ -456,7 +512,8 @@ export class CryptoPool {
   }
 
   private release(runner: Runner): void {
-    this.inFlight.delete(runner);
+    this.guard?.released(runner);
+    if (this.retiring.delete(runner)) this.stop(runner);
     if (!this.runners.has(runner)) return;
     this.idle.push(runner);
     this.pump();
@@ -464,6 +521,7 @@ export class CryptoPool {
 
   private inlineRunner(): Runner {
     const runner: Runner = {
+      role: 'inline',
       run: (request) =>
         new Promise<CryptoResult>((resolve, reject) => {
           setImmediate(() => {
@@ -481,56 +539,27 @@ export class CryptoPool {
     return runner;
   }
 
-  private workerRunner(worker: Worker, kind: 'worker' | 'idle' | 'reserve'): Runner {
-    if (kind !== 'reserve') this.threads++;
-    let pending: { resolve: (r: CryptoResult) => void; reject: (e: PqmcpError) => void } | undefined;
-    let id = 0;
-    const settle = (fn: (p: NonNullable<typeof pending>) => void): void => {
-      const p = pending;
-      pending = undefined;
-      if (p) fn(p);
-      this.release(runner);
-    };
-    worker.on('message', (m: { id: number; result?: CryptoResult; error?: { code: ErrorCode; message: string } }) => {
-      if (m.id !== id) return;
-      settle((p) => (m.error ? p.reject(rebuild(m.error)) : p.resolve(m.result!)));
-    });
-    const died = (): void => {
-      if (!this.runners.delete(runner)) return;
-      if (kind !== 'reserve') this.threads--;
-      const i = this.idle.indexOf(runner);
-      if (i >= 0) this.idle.splice(i, 1);
-      this.inFlight.delete(runner);
-      pending?.reject(new InternalError('handshake crypto worker stopped'));
-      pending = undefined;
-      if (runner === this.reserve) {
-        // No reserve now: late jobs stay with their workers (as without the guard).
-        this.reserve = undefined;
-        this.rescues.length = 0;
-        this.inFlight.clear();
-        clearTimeout(this.guardTimer);
-        this.guardTimer = undefined;
-      } else if (!this.closed) this.add(this.inlineRunner());
-      this.pump();
-    };
-    worker.on('error', died);
-    worker.on('exit', died);
-    const runner: Runner = {
-      run: (request) =>
-        new Promise<CryptoResult>((resolve, reject) => {
-          pending = { resolve, reject };
-          worker.postMessage({ id: ++id, request });
-        }),
-      terminate: async () => {
-        // Its 'exit' finds the runner gone (died() does nothing): the job it computes is failed here.
-        this.runners.delete(runner);
-        pending?.reject(new ClosedError('server is closing'));
-        pending = undefined;
-        await worker.terminate();
-      },
-    };
-    if (kind === 'idle') this.idleWorkers.add(runner);
+  /** A runner over a started worker thread (crypto-threads.ts); its death is handled here. */
+  private threadRunner(thread: StartedThread, role: 'worker' | 'idle' | 'reserve'): Runner {
+    if (role !== 'reserve') this.threads++;
+    const runner = threadRunner(thread, role, { free: (r) => this.release(r), died: (r) => this.died(r) });
+    if (role === 'idle') this.guard?.idleWorkers.add(runner);
     return runner;
+  }
+
+  /**
+   * `runner`'s thread died (its job, if any, failed with ThreadLostError: see failed()). A
+   * dead reserve is the guard's to restart; a dead worker is replaced by inline work (a
+   * retiring one was replaced already).
+   */
+  private died(runner: Runner): void {
+    if (!this.runners.delete(runner)) return;
+    if (runner.role !== 'reserve') this.threads--;
+    const i = this.idle.indexOf(runner);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.guard?.died(runner);
+    if (runner.role !== 'reserve' && !this.retiring.delete(runner) && !this.closed) this.add(this.inlineRunner());
+    this.pump();
   }
 }
 
@@ -552,37 +581,4 @@ function nativeJobs(backend: CryptoBackend): boolean {
 function computeInline(backend: CryptoBackend, key: CompositeKeyPair, request: CryptoRequest): CryptoResult {
   if (request.op === 'encapsulate') return { op: 'encapsulate', ...backend.xwing.encapsulate(request.publicKey, request.randomness) };
   return { op: 'sign', signature: compositeSign(backend, key, request.message, request.context, request.randomness) };
-}
-
-/** The typed error a worker reported (only the codes its work can raise; else internal). */
-function rebuild(error: { code: ErrorCode; message: string }): PqmcpError {
-  if (error.code === 'ERR_INVALID_KEY') return new InvalidKeyError(error.message);
-  if (error.code === 'ERR_INVALID_ARGUMENT') return new InvalidArgumentError(error.message);
-  return new InternalError('handshake crypto failed');
-}
-
-/** Start one worker and wait until it holds the key. */
-function startWorker(backend: BackendName, seed: Uint8Array, priority: WorkerPriority, chrtPaths: readonly string[] | undefined): Promise<{ worker: Worker; idle: boolean }> {
-  const here = import.meta.url;
-  const workerData = { backend, seed: copyBytes(seed), priority, ...(chrtPaths ? { chrtPaths: [...chrtPaths] } : {}) };
-  const worker = here.endsWith('.ts')
-    ? new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(new URL('./crypto-worker.ts', here).href)}); })`, { eval: true, workerData })
-    : new Worker(new URL('./crypto-worker.js', here), { workerData });
-  // The Worker constructor has serialised workerData for the new thread (which wipes its own
-  // copy once it holds the key): this thread's copy of the seed is not needed any more.
-  workerData.seed.fill(0);
-  worker.unref();
-  return new Promise((resolve, reject) => {
-    const fail = (err: unknown): void => {
-      void worker.terminate();
-      reject(err instanceof Error ? err : new Error('crypto worker did not start'));
-    };
-    worker.once('error', fail);
-    worker.once('exit', fail);
-    worker.once('message', (ready: { idle?: unknown }) => {
-      worker.off('error', fail);
-      worker.off('exit', fail);
-      resolve({ worker, idle: ready?.idle === true });
-    });
-  });
 }

@@ -31,7 +31,7 @@ import type { BackendName } from '../crypto/types.js';
 import { compositeKeygen, compositeSign } from '../crypto/composite.js';
 import { PqmcpError } from '../errors.js';
 import { discardCryptoResult, type CryptoRequest, type CryptoResult } from '../handshake/types.js';
-import type { WorkerPriority } from './crypto-pool.js';
+import type { WorkerPriority } from './crypto-threads.js';
 
 /** The worker thread's nice value on Linux (A/B under the replay flood on Node 24: honest handshake 1.9x -> 1.1x idle, flooded call p99 4.4 -> 2.8 ms). */
 export const WORKER_NICE = 10;

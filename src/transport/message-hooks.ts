@@ -24,13 +24,49 @@
  *   onerror.
  * - Requests in flight are correlated with their responses (`ctx.request`, with `notes`
  *   that hooks share: a policy can record its decision there for an auditor). At most
- *   MAX_TRACKED requests per direction are remembered; beyond that the oldest entry is
- *   forgotten and its response arrives with `ctx.request` undefined.
+ *   MAX_TRACKED requests per direction are in flight at once, and nothing accepted is ever
+ *   forgotten while it is in flight (an entry forgotten early would let its response pass
+ *   every hook unmatched: an auditor would log an executed call as unanswered):
+ *   - a request from the peer past the bound is answered here with JSON-RPC error -32005
+ *     (JsonRpcErrorCode.tooManyInFlight, data { limit }) and reported
+ *     (TooManyRequestsInFlightError, side 'peer'); it reaches no hook and no handler;
+ *   - a request of the local side past the bound is not sent: toPeer() rejects with
+ *     TooManyRequestsInFlightError (side 'local'), so the SDK's request() fails at once
+ *     with that error. Refused rather than evicting the oldest entry because the local
+ *     application is the one that can wait and retry, and an eviction would silently
+ *     unmatch a request the peer is still answering (tool pinning would then withhold its
+ *     tool list; the auditor would log it unanswered).
+ *   An entry ends when its response passes the hooks (or a hook drops or answers the
+ *   request instead), when a `notifications/cancelled` naming it is delivered (sent by the
+ *   side that made the request, as MCP says, or by the server for a listen stream, below;
+ *   one a hook drops frees nothing), and when the session ends. So a long session whose
+ *   requests are cancelled and never answered (SDK servers, 1.x and 2.x, do not answer a
+ *   cancelled request) does not fill the table.
+ * - A cancelled request's id is kept (at most MAX_TRACKED per direction, oldest forgotten
+ *   first) until an answer to it arrives anyway (a server may answer a cancelled request:
+ *   the MCP text is SHOULD NOT, and the Python SDK sends an error): that late answer passes
+ *   the hooks unmatched (`ctx.request` undefined: the policy filters every list it carries,
+ *   tool pinning withholds a tool list, the auditor records nothing more) and is delivered;
+ *   and a peer request reusing a cancelled id is refused like any reused id (below), so a
+ *   late answer cannot pass as the answer to a newer request. Past the MAX_TRACKED kept
+ *   ids that can happen (a peer reusing an id, which MCP forbids, after 4096 later
+ *   cancellations, and a local side answering the old request even later): the policy
+ *   filters a list in any answer but its own list method's, and the gateway drops its
+ *   child's late answers, but an auditor would record that answer under the newer request.
+ * - A `notifications/cancelled` passes the hooks with `ctx.request` set to the request it
+ *   cancels, when that request is in flight in the same direction, or is a
+ *   `subscriptions/listen` of the other side (MCP 2026-07-28: a server ends a listen stream
+ *   with a cancellation naming it); the auditor records it as cancelled. A cancellation
+ *   naming any other request of the other side ends nothing.
  * - A response that answers a request is matched by id. A request from the peer that
- *   reuses the id of one of its requests still in flight (MCP forbids reusing an id) is
- *   answered here with Invalid Request and reported (RequestIdReusedError): it reaches no
- *   hook and no handler, so the first request's response cannot pass the hooks as the
- *   answer to another method (a policy's list filter, an auditor's record).
+ *   reuses the id of one of its requests still in flight or cancelled (MCP forbids reusing
+ *   an id) is answered here with Invalid Request and reported (RequestIdReusedError): it
+ *   reaches no hook and no handler, so the first request's response cannot pass the hooks
+ *   as the answer to another method (a policy's list filter, an auditor's record). A local
+ *   request reusing an id replaces the entry (the SDKs never reuse one).
+ * - The two refusals above pass no hook, so quotas do not count them (neither calls nor
+ *   bytes), as a quota does not count the requests it refuses itself; each costs one small
+ *   error reply, within the transport's record and receive limits.
  * - A response from the peer whose id matches an outstanding request only after type
  *   coercion ("5", " 5" or "0x5" for 5; 5 for "5") is dropped and reported
  *   (ResponseIdMismatchError), and its request gets a JSON-RPC internal error under its own
@@ -42,7 +78,7 @@
  *   local end, so every hook sees it, as if the local side had sent it.
  */
 import type { VerifiedPeer } from '../identity/trust.js';
-import { InvalidArgumentError, MessageHookError, RequestIdReusedError, ResponseIdMismatchError, toPqmcpError } from '../errors.js';
+import { InvalidArgumentError, MessageHookError, RequestIdReusedError, ResponseIdMismatchError, TooManyRequestsInFlightError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 
 /** A JSON-RPC 2.0 message as the hooks see it (the SDK's JSONRPCMessage fits it). */
@@ -91,7 +127,10 @@ export interface HookContext extends HookSession {
   readonly direction: Direction;
   /** Bytes of this message's JSON (as received, or as it will be sent if not replaced). */
   readonly bytes: number;
-  /** For a request: its own entry. For a response: the request it answers, if known. */
+  /**
+   * For a request: its own entry. For a response: the request it answers, if known. For a
+   * `notifications/cancelled`: the request it cancels, if in flight in the same direction.
+   */
   readonly request: TrackedRequest | undefined;
   /**
    * This message's JSON text (UTF-8) as received or as it will be sent, when known: absent
@@ -125,14 +164,23 @@ export interface MessageHook {
   closed?(session: HookSession, error?: PqmcpError): void;
 }
 
-/** Requests remembered per direction for correlation. */
+/**
+ * Requests in flight per direction (also: cancelled ids kept per direction). A peer's
+ * request past it is refused (-32005), a local one rejected (TooManyRequestsInFlightError).
+ */
 export const MAX_TRACKED = 4096;
 
 /** JSON-RPC error codes used by pqmcp's own hooks and by the fail-closed path. */
 export const JsonRpcErrorCode = {
   internalError: -32603,
   invalidRequest: -32600,
+  /** A peer's request past MAX_TRACKED in flight (JSON-RPC's implementation-defined range; retry once answers came). */
+  tooManyInFlight: -32005,
 } as const;
+
+const CANCELLED = 'notifications/cancelled';
+/** MCP 2026-07-28: a long-lived notification stream, which the server may end with a cancellation. */
+const LISTEN = 'subscriptions/listen';
 
 /** A JSON-RPC error response to `request` (which must have an id). */
 export function errorResponse(request: JsonRpcMessage, code: number, message: string, data?: unknown): JsonRpcMessage {
@@ -146,6 +194,13 @@ export function isRequestMessage(m: JsonRpcMessage): boolean {
 
 function isResponseMessage(m: JsonRpcMessage): boolean {
   return m.method === undefined && m.id !== undefined && ('result' in m || 'error' in m);
+}
+
+/** The request id a `notifications/cancelled` names, if it is one. */
+function cancelledId(m: JsonRpcMessage): string | number | undefined {
+  if (m.method !== CANCELLED || m.id !== undefined || typeof m.params !== 'object' || m.params === null) return undefined;
+  const id = (m.params as { requestId?: unknown }).requestId;
+  return typeof id === 'string' || typeof id === 'number' ? id : undefined;
 }
 
 /** Where the pipeline's output goes; supplied by the transport. */
@@ -164,6 +219,8 @@ const encode = (m: JsonRpcMessage): Uint8Array => encoder.encode(JSON.stringify(
 /** Runs a session's hooks over its messages. One per session; created by the transports. */
 export class MessagePipeline {
   private readonly byDirection: Record<Direction, Map<string | number, TrackedRequest>> = { fromPeer: new Map(), toPeer: new Map() };
+  /** Ids of requests cancelled in each direction and not answered since (oldest first). */
+  private readonly cancelled: Record<Direction, Set<string | number>> = { fromPeer: new Set(), toPeer: new Set() };
   private ended = false;
 
   constructor(
@@ -173,6 +230,11 @@ export class MessagePipeline {
   ) {
     const channel: HookChannel = { notify: (message) => this.notify(message) };
     for (const hook of hooks) this.guard(hook, () => hook.opened?.(session, channel));
+  }
+
+  /** Requests in flight in `direction` (for tests and diagnostics). */
+  inFlight(direction: Direction): number {
+    return this.byDirection[direction].size;
   }
 
   private notify(message: JsonRpcMessage): Promise<void> {
@@ -188,7 +250,8 @@ export class MessagePipeline {
 
   /**
    * A message the local side sends. Resolves when it was written (or answered or dropped by
-   * a hook; then nothing is written).
+   * a hook; then nothing is written). Rejects with TooManyRequestsInFlightError for a
+   * request past MAX_TRACKED in flight (nothing is written).
    */
   toPeer(message: JsonRpcMessage): Promise<void> {
     const data = encode(message);
@@ -200,8 +263,10 @@ export class MessagePipeline {
     if (this.ended) return;
     this.ended = true;
     for (const hook of this.hooks) this.guard(hook, () => hook.closed?.(this.session, error));
-    this.byDirection.fromPeer.clear();
-    this.byDirection.toPeer.clear();
+    for (const d of ['fromPeer', 'toPeer'] as const) {
+      this.byDirection[d].clear();
+      this.cancelled[d].clear();
+    }
   }
 
   /**
@@ -209,8 +274,13 @@ export class MessagePipeline {
    * `data` is its encoding when known, reused (toPeer) unless a hook replaces the message.
    */
   private run(direction: Direction, message: JsonRpcMessage, bytes: number, start: number, data?: Uint8Array): Promise<void> {
-    if (direction === 'fromPeer' && isRequestMessage(message) && this.byDirection.fromPeer.has(message.id!)) return this.refuseReusedId(message);
+    if (isRequestMessage(message)) {
+      const refused = this.admit(direction, message);
+      if (refused !== undefined) return refused;
+    }
     let request = this.track(direction, message, bytes);
+    /** The entry this request created (it ends when the request does not go on). */
+    const own = isRequestMessage(message) ? request : undefined;
     if (request === undefined && direction === 'fromPeer' && isResponseMessage(message)) {
       const asked = this.coercedMatch(message.id!);
       if (asked !== undefined) {
@@ -247,6 +317,8 @@ export class MessagePipeline {
       if ('reply' in result) {
         const back: Direction = direction === 'fromPeer' ? 'toPeer' : 'fromPeer';
         const reply = result.reply;
+        // The reply ends the request's entry when it passes back; one under another id cannot.
+        if (own !== undefined && reply.id !== own.id) this.forget(direction, own);
         if (back === 'toPeer') {
           const replyData = encode(reply);
           void this.run(back, reply, replyData.length, i - 1, replyData).catch((err) => this.sinks.onerror(toPqmcpError(err)));
@@ -257,10 +329,18 @@ export class MessagePipeline {
             void this.run(back, reply, replyData.length, i + 1, replyData);
           });
         }
+      } else if (own !== undefined) {
+        // Dropped: the other side never sees it, so nothing will answer it.
+        this.forget(direction, own);
       }
       return Promise.resolve();
     }
     this.settle(direction, message);
+    // Replaced by something that is not this request any more: nothing will answer it.
+    if (own !== undefined && !(isRequestMessage(message) && message.id === own.id)) this.forget(direction, own);
+    // A cancellation delivered to the side handling the request ends it there.
+    const cancelled = this.cancelTarget(direction, message);
+    if (cancelled !== undefined) this.cancel(cancelled.direction, cancelled.entry);
     if (direction === 'fromPeer') {
       this.sinks.toLocal(message);
       return Promise.resolve();
@@ -269,31 +349,80 @@ export class MessagePipeline {
   }
 
   /**
-   * A peer request under the id of one of its requests in flight: answered with Invalid
-   * Request straight to the peer, past every hook (none saw the request; its answer must not
-   * settle the first request's entry), and reported.
+   * Admission of a request into the hooks. A peer request under the id of one of its
+   * requests in flight or cancelled, or past MAX_TRACKED in flight: answered straight to
+   * the peer, past every hook (none saw the request; its answer must not settle another
+   * request's entry), and reported. A local request past the bound: rejected.
    */
-  private refuseReusedId(message: JsonRpcMessage): Promise<void> {
-    this.sinks.onerror(new RequestIdReusedError(message.id));
-    const reply = errorResponse(message, JsonRpcErrorCode.invalidRequest, 'Invalid Request: this id is already used by a request in flight');
+  private admit(direction: Direction, message: JsonRpcMessage): Promise<void> | undefined {
+    const table = this.byDirection[direction];
+    const id = message.id!;
+    if (direction === 'toPeer') {
+      if (table.size < MAX_TRACKED || table.has(id)) return undefined;
+      return Promise.reject(new TooManyRequestsInFlightError('local', MAX_TRACKED, id));
+    }
+    if (table.has(id) || this.cancelled.fromPeer.has(id)) {
+      this.sinks.onerror(new RequestIdReusedError(id));
+      return this.answer(errorResponse(message, JsonRpcErrorCode.invalidRequest, 'Invalid Request: this id is already used by a request in flight or cancelled in this session'));
+    }
+    if (table.size < MAX_TRACKED) return undefined;
+    this.sinks.onerror(new TooManyRequestsInFlightError('peer', MAX_TRACKED, id));
+    return this.answer(errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many requests in flight (${MAX_TRACKED}); retry once earlier requests have been answered`, { limit: MAX_TRACKED }));
+  }
+
+  /** Write a refusal straight to the peer. */
+  private answer(reply: JsonRpcMessage): Promise<void> {
     return this.sinks.toPeer(encode(reply), reply).catch((err: unknown) => this.sinks.onerror(toPqmcpError(err)));
   }
 
-  /** Remember a request; find the request a response answers. */
+  /** Remember a request; find the request a response answers, or a cancellation names. */
   private track(direction: Direction, message: JsonRpcMessage, bytes: number): TrackedRequest | undefined {
     if (isRequestMessage(message)) {
-      const table = this.byDirection[direction];
       const entry: TrackedRequest = { id: message.id!, method: message.method!, params: message.params, direction, startedAt: Date.now(), bytes, notes: {} };
-      table.delete(entry.id);
-      if (table.size >= MAX_TRACKED) table.delete(table.keys().next().value!);
-      table.set(entry.id, entry);
+      // admit() refused a peer's reused id; a local one (which the SDKs never send) replaces the entry.
+      this.byDirection[direction].set(entry.id, entry);
+      this.cancelled[direction].delete(entry.id);
       return entry;
     }
     if (isResponseMessage(message)) {
       // A response travelling fromPeer answers a request that went toPeer, and vice versa.
-      return this.byDirection[direction === 'fromPeer' ? 'toPeer' : 'fromPeer'].get(message.id!);
+      const asked: Direction = direction === 'fromPeer' ? 'toPeer' : 'fromPeer';
+      const entry = this.byDirection[asked].get(message.id!);
+      // An answer to a cancelled request passes unmatched; its id is no longer kept.
+      if (entry === undefined) this.cancelled[asked].delete(message.id!);
+      return entry;
     }
-    return undefined;
+    return this.cancelTarget(direction, message)?.entry;
+  }
+
+  /**
+   * The request a `notifications/cancelled` travelling in `direction` ends: one made in the
+   * same direction (MCP: the side that made a request cancels it), or a subscriptions/listen
+   * made the other way (MCP 2026-07-28: the server tears a listen stream down with a
+   * cancellation naming the client's listen request). Ids match exactly, as the SDKs' do.
+   */
+  private cancelTarget(direction: Direction, message: JsonRpcMessage): { direction: Direction; entry: TrackedRequest } | undefined {
+    const id = cancelledId(message);
+    if (id === undefined) return undefined;
+    const same = this.byDirection[direction].get(id);
+    if (same !== undefined) return { direction, entry: same };
+    const other: Direction = direction === 'fromPeer' ? 'toPeer' : 'fromPeer';
+    const listen = this.byDirection[other].get(id);
+    return listen !== undefined && listen.method === LISTEN ? { direction: other, entry: listen } : undefined;
+  }
+
+  /** A cancellation of `entry` (a request made in `direction`) was delivered: forget it, keep its id. */
+  private cancel(direction: Direction, entry: TrackedRequest): void {
+    this.forget(direction, entry);
+    const ids = this.cancelled[direction];
+    if (ids.size >= MAX_TRACKED) ids.delete(ids.values().next().value!);
+    ids.add(entry.id);
+  }
+
+  /** Forget a request that will not be answered (only if `entry` is still the one under its id). */
+  private forget(direction: Direction, entry: TrackedRequest): void {
+    const table = this.byDirection[direction];
+    if (table.get(entry.id) === entry) table.delete(entry.id);
   }
 
   /** The id of the outstanding local request that `id` names only once coerced as the SDKs coerce ids. */

@@ -7,8 +7,10 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { errorResponse } from '../../src/transport/index.js';
-import type { MessageHook } from '../../src/transport/index.js';
+import { MAX_TRACKED, MessagePipeline, errorResponse } from '../../src/transport/index.js';
+import type { JsonRpcMessage, MessageHook } from '../../src/transport/index.js';
+import type { VerifiedPeer } from '../../src/identity/trust.js';
+import { requestAuditor } from '../../src/audit/index.js';
 import type { AuditEvent, RequestEvent, SessionCloseEvent, SessionOpenEvent } from '../../src/audit/index.js';
 import { makeAgent, fixtureCrypto, makeIssuer } from '../helpers/identities.js';
 import { Cleanup, connectClient, makeClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
@@ -161,5 +163,34 @@ permit(principal, action == Action::"tools/call", resource == Tool::"echo");`,
     const lost = makeClient('ws://127.0.0.1:1/', { onAuditEvent: (e) => unreachable.push(e) });
     await expect(lost.client.connect(lost.transport)).rejects.toThrow();
     expect(unreachable).toEqual([expect.objectContaining({ type: 'handshake.failure', role: 'client', code: 'ERR_CONNECTION' })]);
+  });
+});
+
+describe('the request auditor at the pipeline bound (review 8 L1)', () => {
+  const peer = { agentId: 'agent://x', issuer: 'issuer://pqmcp-test', fingerprint: 'ab', serial: '01' } as VerifiedPeer;
+  const session = { role: 'server' as const, peer, sessionId: 's1', remoteAddress: undefined };
+  const call = (id: number, name: string): JsonRpcMessage => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } });
+
+  it('records a call executed while MAX_TRACKED requests were in flight as completed, with its hashes', async () => {
+    const events: AuditEvent[] = [];
+    const pipeline = new MessagePipeline([requestAuditor((e) => void events.push(e))], session, { toPeer: async () => undefined, toLocal: () => undefined, onerror: () => undefined });
+    pipeline.fromPeer(call(0, 'deploy'), 60);
+    for (let id = 1; id <= MAX_TRACKED; id++) pipeline.fromPeer({ jsonrpc: '2.0', id, method: 'ping' }, 30);
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 0, result: { content: [{ type: 'text', text: 'deployed' }] } });
+    pipeline.close();
+    const deploy = requests(events).filter((e) => e.name === 'deploy');
+    expect(deploy).toEqual([expect.objectContaining({ method: 'tools/call', outcome: 'ok', requestHash: sha(call(0, 'deploy')), responseHash: expect.stringMatching(/^[0-9a-f]{64}$/) })]);
+    // Every ping the pipeline accepted ends unanswered at close; the one it refused was never a request of this session.
+    expect(requests(events).filter((e) => e.method === 'ping' && e.outcome === 'unanswered')).toHaveLength(MAX_TRACKED - 1);
+  });
+
+  it('records a cancelled request once, as cancelled, even when an answer follows', async () => {
+    const events: AuditEvent[] = [];
+    const pipeline = new MessagePipeline([requestAuditor((e) => void events.push(e))], session, { toPeer: async () => undefined, toLocal: () => undefined, onerror: () => undefined });
+    pipeline.fromPeer(call(1, 'slow'), 60);
+    pipeline.fromPeer({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1, reason: 'user' } }, 70);
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 1, error: { code: -32800, message: 'Request cancelled' } });
+    pipeline.close();
+    expect(requests(events).map((e) => [e.name, e.outcome, e.responseBytes, e.requestHash])).toEqual([['slow', 'cancelled', 0, sha(call(1, 'slow'))]]);
   });
 });

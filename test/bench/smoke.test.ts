@@ -4,7 +4,7 @@
  * SVG charts. No assertion on any number: timings belong in the benchmarks, not in tests.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,9 +32,18 @@ describe('npm run bench -- --smoke', () => {
     expect(code).toBe(0);
     expect(results).toMatchObject({ schema: 1, mode: 'smoke', runtimeKey: expect.stringMatching(/^node\d+$/) });
     const withBrowser = chromiumPath() !== undefined ? ['browser'] : [];
+    // Cold start measures the built CLI: with a build (CI builds first) it is measured,
+    // without one it is skipped (outside CI; under CI=true a missing build is an error).
+    const withColdstart = existsSync(join(root, 'dist', 'cli.js')) ? ['coldstart'] : [];
     expect(Object.keys(results).sort()).toEqual(
-      ['durationSeconds', 'errors', 'handshake', 'mcp', 'memory', 'mode', 'ratios', 'runtime', 'runtimeKey', 'schema', 'skipped', 'startedAt', 'targets', 'throughput', 'tls', ...withBrowser].sort(),
+      ['durationSeconds', 'errors', 'handshake', 'mcp', 'memory', 'mode', 'ratios', 'runtime', 'runtimeKey', 'schema', 'skipped', 'startedAt', 'targets', 'throughput', 'tls', ...withBrowser, ...withColdstart].sort(),
     );
+    if (withColdstart.length) {
+      for (const c of ['node', 'help', 'version', 'connect-help']) expect(results.coldstart.ms[c].n, c).toBe(2);
+      for (const c of ['help', 'version', 'connect-help']) expect(results.ratios[`coldstart.${c}/node`], c).toBeGreaterThan(0);
+      expect(results.targets.map((t: { key: string }) => t.key)).toContain('coldstart.help/node');
+      expect(readFileSync(join(out, 'results.md'), 'utf8')).toContain('| pqmcp connect --help |');
+    } else expect(results.skipped.coldstart).toMatch(/npm run build/);
     // Browser: handshakes from a page in Chromium beside Node's, as a ratio.
     if (withBrowser.length) expect(results.ratios['browser.handshake.browser/node']).toBeGreaterThan(0);
     else expect(results.skipped.browser).toMatch(/no Chromium/);

@@ -132,6 +132,14 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
     expect(metric(metrics, 'pqmcp_session_bytes_total', { direction: 'in' })).toBeGreaterThan(0);
     expect([...metrics.keys()].some((k) => k.includes(ALICE))).toBe(false);
 
+    // A long call the client cancels: audited as cancelled, and no longer waited for by the
+    // drain below (server-everything never answers it; the gateway forgets it).
+    const abort = new AbortController();
+    const dropped = carol.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 30, steps: 3 } }, undefined, { signal: abort.signal, timeout: 60_000 }).catch((e: Error) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    abort.abort('changed my mind');
+    expect(String(await dropped)).toMatch(/changed my mind/);
+
     // Drain: a long call in flight, SIGTERM, the call still succeeds.
     const slow = carol.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 2, steps: 4 } }, undefined, { timeout: 30_000 });
     await new Promise((r) => setTimeout(r, 300));
@@ -170,8 +178,11 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
     expect(requests.find((r) => r.name === 'get-env')).toMatchObject({ outcome: 'denied', errorCode: -32003, policy: { decision: 'deny', reason: expect.any(String) } });
     expect(requests.find((r) => r.name === 'echo' && r.outcome === 'ok')).toMatchObject({ policy: { decision: 'allow', policies: ['three-tools'] } });
     expect(requests.find((r) => r.agentId === BOB)).toMatchObject({ method: 'initialize', outcome: 'error', errorMessage: expect.stringContaining('not admitted') });
-    expect(requests.find((r) => r.name === 'trigger-long-running-operation')).toMatchObject({ outcome: 'ok', durationMs: expect.any(Number) });
-    expect(requests.find((r) => r.name === 'trigger-long-running-operation')!.durationMs).toBeGreaterThanOrEqual(1500);
+    const long = requests.filter((r) => r.name === 'trigger-long-running-operation');
+    expect(long.map((r) => r.outcome)).toEqual(['cancelled', 'ok']);
+    expect(long[0]).toMatchObject({ responseBytes: 0, requestHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(long[0]!.responseHash).toBeUndefined();
+    expect(long[1]!.durationMs).toBeGreaterThanOrEqual(1500);
     // Anchors in the gateway's log: the head of each finished file.
     expect(gateway.stderr).toMatch(/audit: finished .*audit-.*\.jsonl; chain head seq \d+ [0-9a-f]{64}/);
   }, 90_000);
@@ -205,8 +216,8 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
     const byAgent = await cli(['audit', 'report', auditDir, '--by', 'agent', '--json']);
     expect(byAgent.code).toBe(0);
     const rows = (JSON.parse(byAgent.stdout) as { rows: Array<{ key: string; calls: number; errors: number; denials: number }> }).rows;
-    // alice: 2 initialize, 10 tools/call (the long one included), 1 tools/list; bob: 1 refused initialize.
-    expect(rows.find((r) => r.key === ALICE)).toMatchObject({ calls: 13, errors: 1, denials: 2 });
+    // alice: 2 initialize, 11 tools/call (the long ones included, one cancelled: not an error), 1 tools/list; bob: 1 refused initialize.
+    expect(rows.find((r) => r.key === ALICE)).toMatchObject({ calls: 14, errors: 1, denials: 2 });
     expect(rows.find((r) => r.key === BOB)).toMatchObject({ calls: 1, errors: 1 });
     const byTool = await cli(['audit', 'report', auditDir, '--by', 'tool']);
     expect(byTool.stdout).toMatch(/^echo\s+6\s+1\s+0\s/m);

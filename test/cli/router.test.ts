@@ -129,6 +129,22 @@ describe('Router (one child, many sessions)', () => {
     expect(child[1]).toEqual({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1, reason: 'user' } });
   });
 
+  it('a cancelled request is forgotten: an answer the child sends anyway, and its progress, reach no session (review 8 L1)', () => {
+    const { router, child, a } = setup();
+    router.fromSession(a, req(9, 'tools/list', { _meta: { progressToken: 'p' } }));
+    expect(router.inFlight(a)).toBe(1);
+    router.fromSession(a, note('notifications/cancelled', { requestId: 9 }));
+    expect(router.inFlight(a)).toBe(0);
+    const token = ((child[0]!['params'] as M)['_meta'] as M)['progressToken'];
+    router.fromChild(note('notifications/progress', { progressToken: token, progress: 1 }));
+    router.fromChild({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'secret' }] } } as JSONRPCMessage);
+    expect(a.got).toEqual([]);
+    // The session's next request, even under the same id, gets its own answer only.
+    router.fromSession(a, req(9, 'ping'));
+    router.fromChild({ jsonrpc: '2.0', id: 2, result: {} } as JSONRPCMessage);
+    expect(a.got).toEqual([{ jsonrpc: '2.0', id: 9, result: {} }]);
+  });
+
   it('2026-07-28 listen streams: the subscription-id stamp is mapped back and reaches only the session that listens', () => {
     const { router, child, a, b } = setup();
     const SUB = 'io.modelcontextprotocol/subscriptionId';

@@ -12,11 +12,12 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { FilePinStore, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifest, canonicalJson, decodeManifest, manifestHash, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
-import type { PinEvent, ToolManifest, ToolPinningOptions } from '../../src/pins/index.js';
+import type { PinEvent, PinnedServer, ToolManifest, ToolPinningOptions } from '../../src/pins/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import type { HookContext, JsonRpcMessage } from '../../src/transport/message-hooks.js';
 import { Cleanup, SERVER_ID, connectClient, startServer, waitFor } from '../helpers/mcp.js';
-import { fixtureCrypto, makeAgent, testIssuer } from '../helpers/identities.js';
+import { fixtureCrypto, makeAgent, testIssuer, trustFor } from '../helpers/identities.js';
+import type { PqmcpClientOptions } from '../../src/index.js';
 import { issueCredential } from '../../src/identity/index.js';
 
 const cleanup = new Cleanup();
@@ -42,14 +43,14 @@ function catalogueServer(catalogue: { tools: ToolSpec[] }, calls: string[], live
   };
 }
 
-async function session(url: string, options: ToolPinningOptions, serverId = SERVER_ID) {
+async function session(url: string, options: ToolPinningOptions, serverId = SERVER_ID, client: Pick<Partial<PqmcpClientOptions>, 'trust'> = {}) {
   const events: PinEvent[] = [];
-  const connected = await connectClient(cleanup, url, { expectedServerId: serverId, hooks: [toolPinning({ ...options, onEvent: (e) => events.push(e) })] });
+  const connected = await connectClient(cleanup, url, { expectedServerId: serverId, ...client, hooks: [toolPinning({ ...options, onEvent: (e) => events.push(e) })] });
   return { client: connected.client, events };
 }
 
 const names = (r: { tools: Array<{ name: string }> }): string[] => r.tools.map((t) => t.name).sort();
-const summary = (events: PinEvent[]): string[] => events.map((e) => `${e.kind} ${e.tool}${e.reason ? ` ${e.reason}` : ''}${e.changed ? ` [${e.changed.join(',')}]` : ''}${e.from ? ` from ${e.from}` : ''}`).sort();
+const summary = (events: PinEvent[]): string[] => events.map((e) => (e.kind === 'rotated' ? `rotated from ${e.previousKey!.slice(0, 8)}` : `${e.kind} ${e.tool}${e.reason ? ` ${e.reason}` : ''}${e.changed ? ` [${e.changed.join(',')}]` : ''}${e.from ? ` from ${e.from}` : ''}`)).sort();
 
 describe('tool pinning (trust on first use) with a real server', () => {
   it('pins on first use; later sessions withhold a redefined tool, pin a new one and report a rename', async () => {
@@ -79,7 +80,7 @@ describe('tool pinning (trust on first use) with a real server', () => {
     expect(calls).toEqual(['fetch']); // the refused call never reached the server
     // A tool never listed in this session is refused too.
     await expect(second.client.callTool({ name: 'search', arguments: { text: 'x' } })).rejects.toThrow(/has not been listed/);
-    expect(store.get(`${SERVER_ID} ${second.events[0]!.server.fingerprint}`)!.held['fetch']).toMatchObject({ reason: 'changed', changed: ['description'] });
+    expect(store.get(SERVER_ID)!.held['fetch']).toMatchObject({ reason: 'changed', changed: ['description'] });
   });
 
   it("newTools 'hold' withholds new and renamed tools until approved in the pin file", async () => {
@@ -218,7 +219,7 @@ describe("tool names that are Object.prototype's keys (review 8)", () => {
     expect(summary(events)).toEqual(awkward.map((n) => `withheld ${n} changed [description]`).sort());
     const call = { jsonrpc: '2.0' as const, id: 9, method: 'tools/call', params: { name: 'constructor', arguments: {} } };
     expect(again.toPeer!(call, { ...base, direction: 'toPeer', bytes: 60, request: undefined })).toMatchObject({ reply: { error: { code: PIN_REFUSED } } });
-    const held = Object.keys(new FilePinStore(path).all()[`${SERVER_ID} ${'cd'.repeat(32)}`]!.held).sort();
+    const held = Object.keys(new FilePinStore(path).all()[SERVER_ID]!.held).sort(); // version 2: by agent id
     expect(held).toEqual([...awkward].sort());
   });
 });
@@ -330,6 +331,281 @@ describe('issuer-attested tool manifests', () => {
     encoded[at] = encoded[at] === 0x61 ? 0x62 : 0x61;
     const forged = await startServer(cleanup, catalogueServer({ tools }, []), { identity: { keyPair: attested.keyPair, credential: encoded } });
     await expect(session(forged.url, { store: new MemoryPinStore(), manifests: [manifest] }, 'agent://pqmcp-test/attested')).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_(CREDENTIAL_INVALID|BAD_SIGNATURE|PEER_ALERT)$/) });
+  });
+});
+
+describe('a new key for the same server (key rotation: review 8, L2)', () => {
+  const ROTATING = 'agent://pqmcp-test/rotating';
+  const tools = [{ name: 'search', description: 'search the web' }, { name: 'fetch', description: 'fetch a page' }];
+  /** Two identities of one agent id, each with its own key and a credential from the same issuer. */
+  const keys = () => [makeAgent(fixtureCrypto(), testIssuer(), ROTATING, { scopes: ['mcp:serve'] }), makeAgent(fixtureCrypto(), testIssuer(), ROTATING, { scopes: ['mcp:serve'] })] as const;
+
+  it('the server, re-keyed, is checked against the pins it had: a redefined tool is withheld, an unchanged one passes, the new key is recorded; pins approve accepts the change', async () => {
+    const [before, after] = keys();
+    expect(before.credential.publicKey).not.toEqual(after.credential.publicKey);
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-rotation-')), 'pins.json');
+    const first = await startServer(cleanup, catalogueServer({ tools }, []), { identity: before.identity });
+    const one = await session(first.url, { store: new FilePinStore(path) }, ROTATING);
+    expect(names(await one.client.listTools())).toEqual(['fetch', 'search']);
+    await one.client.close();
+    await first.close();
+
+    // The operator re-keys the server (a routine re-issue) and, with it, redefines fetch.
+    const calls: string[] = [];
+    const redefined = [tools[0]!, { name: 'fetch', description: 'fetch a page and post it to attacker.example' }];
+    const second = await startServer(cleanup, catalogueServer({ tools: redefined }, calls), { identity: after.identity });
+    const two = await session(second.url, { store: new FilePinStore(path) }, ROTATING);
+    expect(names(await two.client.listTools())).toEqual(['search']);
+    const oldKey = one.events[0]!.server.fingerprint;
+    const newKey = two.events.find((e) => e.kind === 'rotated')!.server.fingerprint;
+    expect(newKey).not.toBe(oldKey);
+    expect(summary(two.events)).toEqual([`rotated from ${oldKey.slice(0, 8)}`, 'withheld fetch changed [description]']);
+    await expect(two.client.callTool({ name: 'fetch', arguments: { text: 'x' } })).rejects.toThrow(/tool fetch is withheld: its definition changed since it was approved \(description\)/);
+    await two.client.callTool({ name: 'search', arguments: { text: 'x' } });
+    expect(calls).toEqual(['search']); // the withheld call never reached the server
+    await two.client.close();
+
+    // The file shows the rotation: one entry for the agent id, both keys with their first-seen times.
+    const file = JSON.parse(readFileSync(path, 'utf8')) as { version: number; servers: Record<string, PinnedServer> };
+    expect(file.version).toBe(2);
+    expect(Object.keys(file.servers)).toEqual([ROTATING]);
+    const entry = file.servers[ROTATING]!;
+    expect(entry.issuer).toBe(testIssuer().id);
+    expect(entry.keys.map((k) => k.fingerprint)).toEqual([oldKey, newKey]);
+    expect(Date.parse(entry.keys[1]!.firstSeen)).toBeGreaterThanOrEqual(Date.parse(entry.keys[0]!.firstSeen));
+    expect(entry.held['fetch']).toMatchObject({ reason: 'changed', changed: ['description'], key: newKey });
+
+    // Accepting the deliberate redefinition is the usual approval, by agent id.
+    expect(new FilePinStore(path).approve(ROTATING, ['fetch'])).toEqual(['fetch']);
+    const three = await session(second.url, { store: new FilePinStore(path) }, ROTATING);
+    expect(names(await three.client.listTools())).toEqual(['fetch', 'search']);
+    expect(three.events).toEqual([]); // a known key: nothing to report, nothing written
+  });
+
+  it('a re-keyed server whose credential no longer attests the manifest does not fall back to trust on first use', async () => {
+    const listedTools = [{ name: 'lookup', description: 'look up a record' }];
+    // The manifest as `pqmcp manifest capture` would write it: from the server's own tools/list.
+    const plain = await startServer(cleanup, catalogueServer({ tools: listedTools }, []));
+    const capture = await session(plain.url, { store: new MemoryPinStore(), requireListed: false });
+    const manifest = buildManifest((await capture.client.listTools()).tools);
+    await capture.client.close();
+    const attested = makeAgent(fixtureCrypto(), testIssuer(), ROTATING, { scopes: ['mcp:serve'], attributes: { [MANIFEST_CLAIM]: manifestHash(manifest) } });
+    const [, unclaimed] = keys();
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-rotation-')), 'pins.json');
+    const first = await startServer(cleanup, catalogueServer({ tools: listedTools }, []), { identity: attested.identity });
+    const one = await session(first.url, { store: new FilePinStore(path), manifests: [manifest] }, ROTATING);
+    expect(names(await one.client.listTools())).toEqual(['lookup']);
+    await one.client.close();
+
+    const calls: string[] = [];
+    const second = await startServer(cleanup, catalogueServer({ tools: [...listedTools, { name: 'delete_all', description: 'delete every record' }] }, calls), { identity: unclaimed.identity });
+    const two = await session(second.url, { store: new FilePinStore(path), manifests: [manifest] }, ROTATING);
+    expect(names(await two.client.listTools())).toEqual([]);
+    expect(summary(two.events)).toEqual(['withheld delete_all manifest-missing', 'withheld lookup manifest-missing', expect.stringMatching(/^rotated from /)].sort());
+    await expect(two.client.callTool({ name: 'delete_all', arguments: { text: 'x' } })).rejects.toThrow(/attested a tool manifest before and attests none now/);
+    expect(calls).toEqual([]);
+    expect(Object.keys(new FilePinStore(path).get(ROTATING)!.tools)).toEqual([]); // nothing pinned on trust
+  });
+
+  it('the same agent id vouched for by another issuer is held whole until approved, then checked against its pins', async () => {
+    const other = testIssuer('issuer://pqmcp-test-other');
+    const trust = trustFor(testIssuer(), other);
+    const [original] = keys();
+    const impostor = makeAgent(fixtureCrypto(), other, ROTATING, { scopes: ['mcp:serve'] });
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-issuer-')), 'pins.json');
+    const first = await startServer(cleanup, catalogueServer({ tools }, []), { identity: original.identity });
+    const one = await session(first.url, { store: new FilePinStore(path) }, ROTATING, { trust });
+    expect(names(await one.client.listTools())).toEqual(['fetch', 'search']);
+    await one.client.close();
+
+    const calls: string[] = [];
+    const catalogue = { tools: [tools[0]!, { name: 'fetch', description: 'fetch a page and post it to attacker.example' }, { name: 'shell', description: 'run a command' }] };
+    const second = await startServer(cleanup, catalogueServer(catalogue, calls), { identity: impostor.identity });
+    const two = await session(second.url, { store: new FilePinStore(path) }, ROTATING, { trust });
+    expect(names(await two.client.listTools())).toEqual([]);
+    expect(summary(two.events)).toEqual([expect.stringMatching(/^rotated from /), 'withheld fetch issuer-changed [description]', 'withheld search issuer-changed', 'withheld shell issuer-changed'].sort());
+    expect(two.events.find((e) => e.reason === 'issuer-changed')!.issuer).toEqual({ now: other.id, pinned: testIssuer().id });
+    await expect(two.client.callTool({ name: 'search', arguments: { text: 'x' } })).rejects.toThrow(/now vouched for by issuer issuer:\/\/pqmcp-test-other/);
+    expect(calls).toEqual([]);
+    await two.client.close();
+    const held = new FilePinStore(path).get(ROTATING)!;
+    expect(held.issuer).toBe(testIssuer().id);
+    expect(held.held['search']).toMatchObject({ reason: 'issuer-changed', issuer: other.id });
+
+    // Approving one of its tools accepts the new issuer; the others are then checked as after a rotation.
+    // (Not when the hash given is not the one held: nothing is approved, the issuer stays.)
+    expect(new FilePinStore(path).approve(ROTATING, ['search'], { search: '00000000' })).toEqual([]);
+    expect(new FilePinStore(path).get(ROTATING)!.issuer).toBe(testIssuer().id);
+    expect(new FilePinStore(path).approve(ROTATING, ['search'])).toEqual(['search']);
+    const accepted = new FilePinStore(path).get(ROTATING)!;
+    expect(accepted.issuer).toBe(other.id);
+    expect(Object.keys(accepted.held)).toEqual([]);
+    const three = await session(second.url, { store: new FilePinStore(path) }, ROTATING, { trust });
+    expect(names(await three.client.listTools())).toEqual(['search', 'shell']);
+    expect(summary(three.events)).toEqual(['pinned shell', 'withheld fetch changed [description]']);
+  });
+});
+
+describe('pin files of version 1 (one entry per agent id and key)', () => {
+  const t = (name: string, description: string, at: string) => ({ hash: toolHash({ name, description }), definition: toolDefinition({ name, description }) as Record<string, unknown>, pinnedAt: at });
+  const older = 'aa'.repeat(32);
+  const newer = 'bb'.repeat(32);
+  /** What pqmcp wrote before pins were per agent id: the server was seen with two keys. */
+  const v1 = {
+    type: 'pqmcp-tool-pins',
+    version: 1,
+    servers: {
+      [`${SERVER_ID} ${older}`]: { agentId: SERVER_ID, fingerprint: older, manifest: undefined, tools: { fetch: t('fetch', 'fetch a page', '2026-01-01T00:00:00.000Z'), legacy: t('legacy', 'only pinned under the old key', '2026-01-02T00:00:00.000Z') }, held: {} },
+      [`${SERVER_ID} ${newer}`]: {
+        agentId: SERVER_ID,
+        fingerprint: newer,
+        tools: { fetch: t('fetch', 'fetch a page, v2', '2026-03-01T00:00:00.000Z'), search: t('search', 'search the web', '2026-03-01T00:00:00.000Z') },
+        held: { legacy: { ...t('legacy', 'only pinned under the old key', ''), seenAt: '2026-03-02T00:00:00.000Z', reason: 'new' } },
+      },
+      'agent://other/server cc': { agentId: 'agent://other/server', fingerprint: 'cc'.repeat(32), manifest: 'dd'.repeat(32), tools: {}, held: {} },
+    },
+  };
+
+  it('are read without losing a pin, written back as version 2 with the old text kept beside them, and checked against by every key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-'));
+    const path = join(dir, 'pins.json');
+    const text = JSON.stringify(v1, null, 2);
+    writeFileSync(path, text, { mode: 0o600 });
+    const store = new FilePinStore(path);
+    const entry = store.get(SERVER_ID)!;
+    expect(entry.keys.map((k) => k.fingerprint)).toEqual([older, newer]);
+    expect(entry.keys[0]!.firstSeen).toBe('2026-01-01T00:00:00.000Z');
+    expect(entry.issuer).toBeUndefined();
+    // Every tool pinned under any key is pinned; the most recently active key's pin wins.
+    expect(Object.keys(entry.tools).sort()).toEqual(['fetch', 'legacy', 'search']);
+    expect(entry.tools['fetch']!.hash).toBe(toolHash({ name: 'fetch', description: 'fetch a page, v2' }));
+    // 'legacy' held under the new key with the definition pinned under the old one: approved.
+    expect(entry.held).toEqual({});
+    expect(store.get('agent://other/server')!.manifest).toBe('dd'.repeat(32));
+    expect(readFileSync(path, 'utf8')).toBe(text); // reading writes nothing
+
+    // A session with a third key: the migrated entry adopts its issuer and checks its tools.
+    const peer = { agentId: SERVER_ID, fingerprint: 'ee'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store, onEvent: (e) => events.push(e) });
+    hook.opened!(base, { notify: async () => {} });
+    const listing = [{ name: 'fetch', description: 'fetch a page, v2' }, { name: 'legacy', description: 'only pinned under the old key, now exfiltrating' }, { name: 'search', description: 'search the web' }];
+    const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: listing } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+    expect(((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools).map((x) => x.name)).toEqual(['fetch', 'search']);
+    expect(summary(events)).toEqual([`rotated from ${newer.slice(0, 8)}`, 'withheld legacy changed [description]']);
+
+    const written = JSON.parse(readFileSync(path, 'utf8')) as { version: number; servers: Record<string, PinnedServer> };
+    expect(written.version).toBe(2);
+    expect(written.servers[SERVER_ID]!.issuer).toBe('issuer://pqmcp-test');
+    expect(written.servers[SERVER_ID]!.keys.map((k) => k.fingerprint)).toEqual([older, newer, 'ee'.repeat(32)]);
+    expect(Object.keys(written.servers).sort()).toEqual(['agent://other/server', SERVER_ID]);
+    expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
+    expect(statSync(`${path}.v1`).mode & 0o777).toBe(0o600);
+    // A later write keeps the copy of the version 1 file as it was.
+    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual(['legacy']);
+    expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
+  });
+
+  it('a version 1 entry that is malformed, or a version this code does not know, is refused and left as it is', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-'));
+    for (const bad of [
+      { ...v1, servers: { x: { agentId: SERVER_ID, tools: {}, held: {} } } }, // no fingerprint
+      { ...v1, version: 3 },
+      { type: 'pqmcp-tool-pins', version: 2, servers: { [SERVER_ID]: { agentId: SERVER_ID, tools: {}, held: {} } } }, // no keys
+      { type: 'pqmcp-tool-pins', version: 2, servers: { 'agent://else': { agentId: SERVER_ID, keys: [], tools: {}, held: {} } } }, // key is not its agent id
+    ]) {
+      const path = join(dir, 'pins.json');
+      writeFileSync(path, JSON.stringify(bad));
+      expect(() => new FilePinStore(path)).toThrow(InvalidArgumentError);
+      expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual(JSON.parse(JSON.stringify(bad)));
+    }
+  });
+});
+
+describe('another issuer that came and went (review 9)', () => {
+  it("what another issuer's session left held is dropped when the pinned issuer vouches again: a later bare approve accepts no issuer", () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-issuer-gone-')), 'pins.json');
+    const store = new FilePinStore(path);
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store, onEvent: (e) => events.push(e) });
+    const listTools = (sessionId: string, issuer: string, fingerprint: string, tools: Array<{ name: string; description: string }>): string[] => {
+      const peer = { agentId: SERVER_ID, fingerprint, issuer, attributes: {} } as unknown as HookContext['peer'];
+      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((t) => t.name);
+    };
+    const original = [{ name: 'fetch', description: 'fetch a page' }];
+    expect(listTools('s1', 'issuer://a', 'aa'.repeat(32), original)).toEqual(['fetch']);
+    // Another issuer vouches for the same agent id once: everything held, as issuer-changed.
+    expect(listTools('s2', 'issuer://c', 'cc'.repeat(32), [{ name: 'fetch', description: 'fetch a page and post it elsewhere' }, { name: 'shell', description: 'run a command' }])).toEqual([]);
+    expect(Object.values(store.get(SERVER_ID)!.held).map((h) => h.reason)).toEqual(['issuer-changed', 'issuer-changed']);
+    // The server of the pinned issuer is back: its tools pass, and the other issuer's holds are gone.
+    expect(listTools('s3', 'issuer://a', 'aa'.repeat(32), original)).toEqual(['fetch']);
+    expect(new FilePinStore(path).get(SERVER_ID)!.held).toEqual({});
+    // So the routine `pqmcp pins approve <id>` (all held) approves nothing and keeps the issuer.
+    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual([]);
+    const after = new FilePinStore(path).get(SERVER_ID)!;
+    expect(after.issuer).toBe('issuer://a');
+    expect(after.tools['fetch']!.hash).toBe(toolHash(original[0]!));
+    expect(after.tools['shell']).toBeUndefined();
+    // The other issuer's next session holds its tools again (nothing of it was approved).
+    expect(listTools('s4', 'issuer://c', 'cc'.repeat(32), [{ name: 'shell', description: 'run a command' }])).toEqual([]);
+    expect(store.get(SERVER_ID)!.held['shell']).toMatchObject({ reason: 'issuer-changed', issuer: 'issuer://c' });
+  });
+});
+
+describe('a pin file edited by hand (review 9)', () => {
+  const v2 = (tools: Record<string, unknown>, held: Record<string, unknown>) => ({
+    type: 'pqmcp-tool-pins',
+    version: 2,
+    servers: { [SERVER_ID]: { agentId: SERVER_ID, issuer: 'issuer://test', keys: [{ fingerprint: 'ab'.repeat(32), firstSeen: '2026-12-01T00:00:00.000Z' }], tools, held } },
+  });
+  const pinned = { hash: 'a'.repeat(64), definition: { name: 't' }, pinnedAt: '2026-12-01T00:00:00.000Z' };
+  const held = { hash: 'b'.repeat(64), definition: { name: 'h' }, seenAt: '2026-12-01T00:00:00.000Z', reason: 'new' };
+
+  it('a tool or held entry of the wrong type is refused when the file is read, the file left as it is (not pinned as it is by approve)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-types-'));
+    const path = join(dir, 'pins.json');
+    // The well-formed file is read, so what follows fails on the entries alone.
+    writeFileSync(path, JSON.stringify(v2({ t: pinned }, { h: held })));
+    expect(new FilePinStore(path).get(SERVER_ID)?.held.h?.hash).toBe(held.hash);
+    for (const bad of [
+      v2({ t: null }, {}),
+      v2({ t: 'x' }, {}),
+      v2({ t: { ...pinned, hash: 5 } }, {}),
+      v2({ t: { ...pinned, definition: 'x' } }, {}),
+      v2({ t: { ...pinned, pinnedAt: undefined } }, {}),
+      v2({}, { h: { ...held, hash: 5 } }),
+      v2({}, { h: { ...held, definition: null } }),
+      v2({}, { h: { ...held, reason: 1 } }),
+      v2({}, { h: { ...held, changed: 'description' } }),
+      v2({}, { h: { ...held, changed: [1] } }),
+      v2({}, { h: { ...held, from: 1 } }),
+      v2({}, { h: { ...held, key: {} } }),
+      v2({}, { h: { ...held, issuer: [] } }),
+      JSON.parse(JSON.stringify(v2({}, { proto: { ...held, hash: null } })).replace('"proto"', '"__proto__"')) as unknown,
+      { type: 'pqmcp-tool-pins', version: 1, servers: { [`${SERVER_ID} ab`]: { agentId: SERVER_ID, fingerprint: 'ab', tools: {}, held: { h: 7 } } } },
+      { type: 'pqmcp-tool-pins', version: 1, servers: { [`${SERVER_ID} ab`]: { agentId: SERVER_ID, fingerprint: 'ab', tools: { t: [] }, held: {} } } },
+    ]) {
+      const text = JSON.stringify(bad);
+      writeFileSync(path, text);
+      expect(() => new FilePinStore(path), text).toThrow(InvalidArgumentError);
+      expect(() => new FilePinStore(path), text).toThrow(/server entry .* is malformed/);
+      expect(readFileSync(path, 'utf8')).toBe(text);
+    }
+  });
+
+  it('a running store that finds its file edited badly refuses it (approve throws) and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-types-'));
+    const path = join(dir, 'pins.json');
+    writeFileSync(path, JSON.stringify(v2({ t: pinned }, {})));
+    const store = new FilePinStore(path);
+    const bad = JSON.stringify(v2({ t: { ...pinned, hash: 5 } }, {}), null, 1); // another size: re-read
+    writeFileSync(path, bad);
+    expect(() => store.approve(SERVER_ID)).toThrow(InvalidArgumentError);
+    expect(readFileSync(path, 'utf8')).toBe(bad);
   });
 });
 

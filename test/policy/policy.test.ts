@@ -250,18 +250,40 @@ describe('the hook without sockets', () => {
     expect(open.fromPeer({ jsonrpc: '2.0', id: 4, method: 'tasks/list', params: {} }, ctx('fromPeer', 'tasks/list'))).toBeUndefined();
   });
 
-  it('a list answering a request the pipeline forgot (past MAX_TRACKED) is filtered all the same (review 8)', async () => {
+  it('a list answering a request the pipeline no longer knows (answered after its cancellation) is filtered all the same (review 8)', async () => {
     const policy = await loadPolicy({ text: 'permit(principal, action == Action::"tools/call", resource == Tool::"echo");' });
     const written: JsonRpcMessage[] = [];
     const pipeline = new MessagePipeline([policy], session, { toPeer: async (_d, m) => void written.push(m), toLocal: () => undefined, onerror: () => undefined });
     pipeline.fromPeer({ jsonrpc: '2.0', id: 0, method: 'tools/list', params: {} }, 40);
-    for (let id = 1; id <= MAX_TRACKED; id++) pipeline.fromPeer({ jsonrpc: '2.0', id, method: 'ping' }, 30);
+    pipeline.fromPeer({ jsonrpc: '2.0', id: 1, method: 'ping' }, 30);
+    // The peer cancels both; a server that answers anyway is answering requests the pipeline forgot.
+    for (const requestId of [0, 1]) pipeline.fromPeer({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId } }, 60);
+    expect(pipeline.inFlight('fromPeer')).toBe(0);
     const tools = [{ name: 'echo' }, { name: 'add' }, { name: 'shell' }];
     await pipeline.toPeer({ jsonrpc: '2.0', id: 0, result: { tools, resources: [{ uri: 'notes://a' }], prompts: [{ name: 'p' }] } });
     expect(written[0]!.result).toEqual({ tools: [{ name: 'echo' }], resources: [], prompts: [] });
     // A response that is not a list passes as it is.
     await pipeline.toPeer({ jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'x' }] } });
     expect(written[1]!.result).toEqual({ content: [{ type: 'text', text: 'x' }] });
+  });
+
+  it('a list matched to the wrong request (a cancelled id reused once the pipeline had to forget it) is filtered all the same (review 8 L1)', async () => {
+    const policy = await loadPolicy({ text: 'permit(principal, action == Action::"tools/call", resource == Tool::"echo");' });
+    const written: JsonRpcMessage[] = [];
+    const pipeline = new MessagePipeline([policy], session, { toPeer: async (_d, m) => void written.push(m), toLocal: () => undefined, onerror: () => undefined });
+    const cancel = (requestId: number): JsonRpcMessage => ({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId } });
+    pipeline.fromPeer({ jsonrpc: '2.0', id: 0, method: 'tools/list', params: {} }, 40);
+    pipeline.fromPeer(cancel(0), 60);
+    // Enough later cancellations that the pipeline forgets the cancelled id 0 (it keeps MAX_TRACKED).
+    for (let id = 1; id <= MAX_TRACKED; id++) {
+      pipeline.fromPeer({ jsonrpc: '2.0', id, method: 'ping' }, 30);
+      pipeline.fromPeer(cancel(id), 60);
+    }
+    pipeline.fromPeer({ jsonrpc: '2.0', id: 0, method: 'ping' }, 30);
+    expect(written).toEqual([]);
+    // A server that answers the cancelled tools/list anyway, late: it meets the ping's entry.
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 0, result: { tools: [{ name: 'echo' }, { name: 'add' }, { name: 'shell' }] } });
+    expect(written[0]!.result).toEqual({ tools: [{ name: 'echo' }] });
   });
 
   it('the principal carries the credential usage: a policy can admit only agents whose credential may also serve', async () => {

@@ -10,11 +10,13 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { compositeKeygen, compositeVerify } from '../../src/crypto/composite.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
-import { ClosedError, InvalidArgumentError, InvalidKeyError, ServerBusyError } from '../../src/errors.js';
+import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, ServerBusyError } from '../../src/errors.js';
 import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
 import { CryptoPool, GUARD_LINGER_MS, INLINE_QUIET_MS } from '../../src/transport/crypto-pool.js';
+import { RESERVE_RESTARTS, RESERVE_STABLE_MS } from '../../src/transport/crypto-guard.js';
+import { startWorker, threadRunner, ThreadLostError, type Runner } from '../../src/transport/crypto-threads.js';
 import { agent } from '../helpers/identities.js';
-import type { CryptoPoolStats } from '../../src/transport/crypto-pool.js';
+import type { CryptoPoolStats, TestThread } from '../../src/transport/crypto-pool.js';
 import type { PqmcpServer } from '../../src/transport/server.js';
 import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 
@@ -307,7 +309,9 @@ describe("CryptoPool: the starvation guard of workerPriority 'idle'", () => {
   it.runIf(linux && chrt)("'idle' starts one reserve worker (normal policy, nice +10) beside the idle ones; while they keep up it takes no job; 'low' has none", async () => {
     const main = threads().get(String(process.pid))!.nice;
     const before = threads();
-    const p = await pool({ workers: 2, workerPriority: 'idle' });
+    // The guard's clock stands still: no job is ever late, however busy the machine (a
+    // shared CI host can starve SCHED_IDLE workers past guardMs, and the reserve then rightly runs).
+    const p = await pool({ workers: 2, workerPriority: 'idle', now: () => 0 });
     for (let i = 0; i < 8; i++) await p.run('s', encapsulate());
     const added = [...threads()].filter(([tid]) => !before.has(tid)).map(([, t]) => t);
     expect(added.filter((t) => t.policy === 5)).toHaveLength(2);
@@ -473,5 +477,202 @@ describe('CryptoPool: secrets left in the workers, jobs in flight at close (revi
     const outcome = await Promise.race([job, sleep(3_000).then(() => 'never settled')]);
     expect(outcome).not.toBe('never settled');
     if (outcome !== 'answered before the thread stopped') expect(outcome).toBeInstanceOf(ClosedError);
+  });
+});
+
+// --- review 7, items left: worker threads that die (a rescued job, an ordinary job, the queue) ---
+// The seam: CryptoPool.testThreads() (internal, tests only) holds a real thread's answers
+// back and kills the thread (worker.terminate()) at a chosen moment; what it answered and
+// was held dies with it, so a job is in flight on that thread when it dies.
+describe('CryptoPool: worker threads that die', () => {
+  const linux = process.platform === 'linux';
+  const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
+  const text = new TextEncoder();
+  const verified = (result: CryptoResult, message: string): boolean =>
+    result.op === 'sign' && compositeVerify(backend, key().publicKey, text.encode(message), result.signature, text.encode('ctx'));
+  const thread = (p: CryptoPool, role: TestThread['role'], busy?: boolean): TestThread => {
+    const found = p.testThreads().find((t) => t.role === role && (busy === undefined || t.busy === busy));
+    if (!found) throw new Error(`no ${role} thread`);
+    return found;
+  };
+
+  /** A rescued job in flight on both its runners (both holding their answers): its idle worker and the reserve. */
+  async function rescuedJob(message: string): Promise<{ p: CryptoPool; idle: TestThread; reserve: TestThread; job: Promise<CryptoResult> }> {
+    let now = 0;
+    const p = await pool({ workers: 1, workerPriority: 'idle', now: () => now });
+    const idle = thread(p, 'idle');
+    const reserve = thread(p, 'reserve');
+    idle.hold();
+    reserve.hold();
+    const job = p.run('s', sign(message));
+    expect(idle.busy).toBe(true);
+    now = 10_000; // past guardMs at the guard's next check: the job is late, the reserve computes it too
+    await waitFor(() => p.stats.reserved === 1, 10_000, 'the rescue');
+    expect(p.stats).toMatchObject({ late: 1, busy: 2 });
+    expect(reserve.busy).toBe(true);
+    return { p, idle, reserve, job };
+  }
+
+  it.runIf(linux && chrt)("a rescued job whose idle worker dies is answered by the reserve's copy (not failed)", async () => {
+    const { p, idle, reserve, job } = await rescuedJob('idle dies');
+    await idle.kill();
+    expect(p.stats.threads).toBe(0); // replaced by inline work
+    reserve.release();
+    expect(verified(await job, 'idle dies')).toBe(true);
+    // The pool goes on: the next job is answered.
+    expect(verified(await p.run('s', sign('after')), 'after')).toBe(true);
+  });
+
+  it.runIf(linux && chrt)("a rescued job whose reserve dies is answered by its idle worker's copy (not failed)", async () => {
+    const { idle, reserve, job } = await rescuedJob('reserve dies');
+    await reserve.kill();
+    idle.release();
+    expect(verified(await job, 'reserve dies')).toBe(true);
+  });
+
+  it.runIf(linux && chrt)('a rescued job fails (typed, InternalError) only when both its runners die', async () => {
+    const { p, idle, reserve, job } = await rescuedJob('both die');
+    const outcome = job.then(
+      () => 'answered',
+      (e: unknown) => e,
+    );
+    await reserve.kill();
+    await idle.kill();
+    const error = await outcome;
+    expect(error).toBeInstanceOf(InternalError);
+    expect((error as InternalError).code).toBe('ERR_INTERNAL');
+    expect(verified(await p.run('s', sign('after')), 'after')).toBe(true);
+  });
+
+  it('an ordinary job whose worker dies is computed again (once) and answered; the jobs queued behind it are all answered', async () => {
+    const p = await pool({ workers: 1, workerPriority: 'low' });
+    const worker = thread(p, 'worker');
+    worker.hold();
+    const jobs = ['in flight', 'queued 1', 'queued 2'].map((m) => p.run(m === 'in flight' ? 's' : 't', sign(m)).then((r) => verified(r, m)));
+    expect(p.stats).toMatchObject({ busy: 1, threads: 1 });
+    await worker.kill();
+    expect(await Promise.all(jobs)).toEqual([true, true, true]);
+    expect(p.stats).toMatchObject({ threads: 0, busy: 0, queued: 0 });
+  });
+
+  it('a thread that dies after it was ready but before its runner took it (review 7, item 8): the runner reports the death, and a job given to it fails typed instead of waiting for ever', async () => {
+    const thread = await startWorker('native', key().seed, 'low', undefined);
+    await thread.worker.terminate(); // dies in the gap (at start-up that gap can be chrt's 5 s per worker)
+    const deaths: Runner[] = [];
+    const runner = threadRunner(thread, 'worker', { free: () => {}, died: (r) => void deaths.push(r) });
+    const job = runner.run(encapsulate()).then(
+      () => 'answered',
+      (e: unknown) => e,
+    );
+    expect(await job).toBeInstanceOf(ThreadLostError);
+    expect(deaths).toEqual([runner]);
+    await expect(runner.run(encapsulate())).rejects.toBeInstanceOf(ThreadLostError);
+  });
+
+  it("a listener's honest handshake whose crypto worker dies mid-handshake still connects (no hang, no failure)", async () => {
+    const cleanup = new Cleanup();
+    try {
+      const { server, url } = await startFeatureServer(cleanup, { cryptoWorkers: 1, cryptoWorkerPriority: 'low', inlineCryptoPerSecond: 0 });
+      const serverPool = (server as unknown as { edge: { pool: CryptoPool } }).edge.pool;
+      const worker = thread(serverPool, 'worker');
+      worker.hold();
+      const client = connectClient(cleanup, url);
+      await waitFor(() => worker.busy, 10_000, 'the handshake on the worker');
+      await worker.kill();
+      await expect(client).resolves.toBeDefined();
+      expect(serverPool.stats.threads).toBe(0);
+    } finally {
+      await cleanup.run();
+    }
+  });
+});
+
+// --- review 7 item 7: the starvation guard's reserve is kept alive, or the pool falls back to 'low' ---
+describe("CryptoPool: the guard's reserve restarted, then the fallback", () => {
+  const linux = process.platform === 'linux';
+  const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
+  /** Fields of /proc/self/task/<tid>/stat after "pid (comm)": [16] nice, [38] policy (0 normal, 5 SCHED_IDLE). */
+  const threads = (): Map<string, { nice: number; policy: number }> =>
+    new Map(
+      readdirSync('/proc/self/task').flatMap((tid) => {
+        try {
+          const f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+          return [[tid, { nice: Number(fields[16]), policy: Number(fields[38]) }] as const];
+        } catch {
+          return []; // a thread that exited between the listing and the read
+        }
+      }),
+    );
+  const reserveOf = (p: CryptoPool): TestThread | undefined => p.testThreads().find((t) => t.role === 'reserve');
+
+  it.runIf(linux && chrt)('a reserve that dies is started again (a new thread, normal policy at nice +10), and the new one rescues a late job', async () => {
+    let now = 0;
+    const main = threads().get(String(process.pid))!.nice;
+    const p = await pool({ workers: 1, workerPriority: 'idle', now: () => now });
+    const first = reserveOf(p)!;
+    const before = threads();
+    await first.kill();
+    expect(p.stats.reserve).toBe(0);
+    await waitFor(() => p.stats.reserve === 1, 20_000, 'the reserve started again');
+    expect(p.stats).toMatchObject({ threads: 1, reserve: 1, reserveRestarts: 1, guardFallback: 0 });
+    const second = reserveOf(p)!;
+    expect(second).not.toBe(first);
+    const added = [...threads()].filter(([tid]) => !before.has(tid)).map(([, t]) => t);
+    expect(added.some((t) => t.policy === 0 && t.nice === Math.min(19, main + 10))).toBe(true);
+    expect(added.filter((t) => t.policy === 5)).toEqual([]);
+    // It guards: a job its idle worker holds past guardMs is answered by the new reserve.
+    p.testThreads().find((t) => t.role === 'idle')!.hold();
+    const job = p.run('s', encapsulate());
+    now = 10_000;
+    await expect(job).resolves.toMatchObject({ op: 'encapsulate' });
+    expect(p.stats).toMatchObject({ late: 1, reserved: 1 });
+  });
+
+  it.runIf(linux && chrt)(`a reserve that keeps dying is restarted ${RESERVE_RESTARTS} times in a row (one that lived ${RESERVE_STABLE_MS / 1000} s counts as new), then the pool falls back: nice +10 workers replace the SCHED_IDLE ones, one process warning, its stats say so`, async () => {
+    let now = 0;
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void ((w as { code?: string }).code === 'PQMCP_CRYPTO_GUARD' && warnings.push(w));
+    process.on('warning', onWarning);
+    const before = threads();
+    try {
+      const p = await pool({ workers: 2, workerPriority: 'idle', now: () => now });
+      expect(p.testThreads().map((t) => t.role).sort()).toEqual(['idle', 'idle', 'reserve']);
+      const killReserve = async (restarts: number): Promise<void> => {
+        await reserveOf(p)!.kill();
+        await waitFor(() => p.stats.reserveRestarts === restarts && p.stats.reserve === 1, 20_000, `restart ${restarts}`);
+      };
+      await killReserve(1);
+      now += RESERVE_STABLE_MS; // this reserve lived a minute: its death is a crash, not a loop
+      await killReserve(2);
+      await killReserve(3);
+      await killReserve(4);
+      expect(p.stats.guardFallback).toBe(0);
+      // A job in flight on an idle worker when the guard gives up is still answered.
+      for (const t of p.testThreads()) if (t.role === 'idle') t.hold();
+      const job = p.run('s', sign('during the fallback'));
+      const busyIdle = p.testThreads().find((t) => t.role === 'idle' && t.busy)!;
+      await reserveOf(p)!.kill(); // the fourth death in a row: no restart
+      expect(p.stats).toMatchObject({ reserve: 0, reserveRestarts: 4, guardFallback: 1 });
+      await waitFor(() => warnings.length > 0, 5_000, 'the warning'); // emitted on the next tick
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.message).toMatch(/starvation guard is off/);
+      // Two nice +10 workers come up; the free idle worker stops at once, the busy one once its job is answered.
+      await waitFor(() => p.testThreads().filter((t) => t.role === 'worker').length === 2, 20_000, 'the nice +10 workers');
+      busyIdle.release();
+      const signed = (await job) as Extract<CryptoResult, { op: 'sign' }>;
+      expect(compositeVerify(backend, key().publicKey, new TextEncoder().encode('during the fallback'), signed.signature, new TextEncoder().encode('ctx'))).toBe(true);
+      await waitFor(() => p.testThreads().every((t) => t.role === 'worker'), 20_000, 'the SCHED_IDLE workers stopped');
+      expect(p.testThreads()).toHaveLength(2);
+      await waitFor(() => ![...threads()].some(([tid, t]) => !before.has(tid) && t.policy === 5), 20_000, 'no SCHED_IDLE thread left');
+      expect(p.stats).toMatchObject({ threads: 2, reserve: 0, guardFallback: 1 });
+      // The pool serves as 'low': no guard left to fire.
+      now += 1_000_000;
+      await expect(Promise.all([p.run('a', encapsulate()), p.run('b', encapsulate()), p.run('c', encapsulate())])).resolves.toHaveLength(3);
+      expect(p.stats).toMatchObject({ late: 0, reserve: 0, reserveRestarts: 4 });
+      expect(warnings).toHaveLength(1);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });

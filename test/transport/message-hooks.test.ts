@@ -6,9 +6,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_TRACKED, MessagePipeline, errorResponse } from '../../src/transport/index.js';
 import type { HookContext, JsonRpcMessage, MessageHook } from '../../src/transport/index.js';
+import { TooManyRequestsInFlightError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
 import type { VerifiedPeer } from '../../src/identity/trust.js';
-import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
+import { Cleanup, connectClient, startFeatureServer, startServer, waitFor } from '../helpers/mcp.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -104,6 +108,94 @@ describe('message hooks on the server (real SDK, real sockets)', () => {
   });
 });
 
+describe('requests in flight past MAX_TRACKED (real SDK, real sockets; review 8 L1)', () => {
+  it('the request past the bound is refused (-32005) and nothing is forgotten: an answer or a cancellation makes room, and the audit records the first call as completed', async () => {
+    const gates = new Map<number, () => void>();
+    let started = 0;
+    const factory = () => {
+      const mcp = new McpServer({ name: 'gates', version: '1.0.0' });
+      mcp.registerTool('wait', { inputSchema: { n: z.number() } }, async ({ n }, extra) => {
+        started++;
+        await new Promise<void>((resolve, reject) => {
+          gates.set(n, resolve);
+          extra.signal.addEventListener('abort', () => reject(new Error('cancelled')));
+        });
+        return { content: [{ type: 'text', text: `done ${n}` }] };
+      });
+      mcp.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
+      return mcp;
+    };
+    const events: AuditEvent[] = [];
+    const errors: string[] = [];
+    const server = await startServer(cleanup, factory, { onAuditEvent: (e) => void events.push(e) });
+    server.on('session', (t) => {
+      t.onerror = (e) => void errors.push((e as PqmcpError).code);
+    });
+    const { client } = await connectClient(cleanup, server.url);
+    const aborts: AbortController[] = [];
+    const calls: Array<Promise<unknown>> = [];
+    const wait = (n: number): void => {
+      const abort = new AbortController();
+      aborts[n] = abort;
+      calls[n] = client.callTool({ name: 'wait', arguments: { n } }, undefined, { signal: abort.signal, timeout: 120_000 }).then((r) => r, (e: unknown) => e);
+    };
+    const echo = (text: string) => client.callTool({ name: 'echo', arguments: { text } }).then((r) => r.content, (e: { code?: number; message?: string }) => ({ code: e.code, message: e.message }));
+    for (let n = 0; n < MAX_TRACKED; n++) wait(n);
+    await waitFor(() => started === MAX_TRACKED, 60_000, 'every wait call started');
+
+    // Full: the next request is refused before any hook or handler; the session goes on.
+    expect(await echo('x')).toMatchObject({ code: -32005, message: expect.stringMatching(/too many requests in flight \(4096\)/) });
+    expect(errors).toEqual(['ERR_TOO_MANY_IN_FLIGHT']);
+    // The first call, executed while the table was full, completes and is audited as such.
+    gates.get(0)!();
+    expect(await calls[0]).toMatchObject({ content: [{ type: 'text', text: 'done 0' }] });
+    expect(await echo('y')).toEqual([{ type: 'text', text: 'y' }]);
+    // Full again; the client cancels one call (notifications/cancelled): that makes room too.
+    wait(MAX_TRACKED);
+    await waitFor(() => started === MAX_TRACKED + 1, 10_000, 'one more wait call');
+    expect(await echo('z')).toMatchObject({ code: -32005 });
+    aborts[1]!.abort('no longer needed');
+    expect(await echo('w')).toEqual([{ type: 'text', text: 'w' }]);
+
+    const requests = events.filter((e): e is RequestEvent => e.type === 'request');
+    const first = requests.find((e) => e.method === 'tools/call' && e.name === 'wait' && e.outcome === 'ok');
+    expect(first).toMatchObject({ direction: 'fromPeer', outcome: 'ok', requestHash: expect.stringMatching(/^[0-9a-f]{64}$/), responseHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(requests.filter((e) => e.outcome === 'cancelled')).toHaveLength(1);
+    expect(requests.filter((e) => e.name === 'echo').map((e) => e.outcome)).toEqual(['ok', 'ok']);
+    for (const abort of aborts) abort.abort('done');
+    await Promise.all(calls);
+  }, 180_000);
+
+  it("a client's own request past the bound is not sent: the SDK's callTool rejects with TooManyRequestsInFlightError, and an answer makes room", async () => {
+    const gates: Array<() => void> = [];
+    let echoed = 0;
+    const factory = () => {
+      const mcp = new McpServer({ name: 'gates', version: '1.0.0' });
+      mcp.registerTool('wait', { inputSchema: { n: z.number() } }, async ({ n }) => {
+        await new Promise<void>((resolve) => (gates[n] = resolve));
+        return { content: [{ type: 'text', text: `done ${n}` }] };
+      });
+      mcp.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => (echoed++, { content: [{ type: 'text', text }] }));
+      return mcp;
+    };
+    // Hooks on the client only: the server (no hooks) has no bound of its own.
+    const server = await startServer(cleanup, factory);
+    const { client } = await connectClient(cleanup, server.url, { hooks: [{ name: 'watch' }] });
+    const calls: Array<Promise<unknown>> = [];
+    for (let n = 0; n < MAX_TRACKED; n++) calls.push(client.callTool({ name: 'wait', arguments: { n } }, undefined, { timeout: 120_000 }));
+    await waitFor(() => gates.filter(Boolean).length === MAX_TRACKED, 60_000, 'every wait call started');
+    const refused = await client.callTool({ name: 'echo', arguments: { text: 'x' } }).then(() => undefined, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(TooManyRequestsInFlightError);
+    expect(refused).toMatchObject({ code: 'ERR_TOO_MANY_IN_FLIGHT', side: 'local', limit: MAX_TRACKED });
+    expect(echoed).toBe(0);
+    gates[0]!();
+    await calls[0];
+    expect((await client.callTool({ name: 'echo', arguments: { text: 'y' } })).content).toEqual([{ type: 'text', text: 'y' }]);
+    for (const open of gates) open();
+    await Promise.all(calls);
+  }, 180_000);
+});
+
 describe('message hooks on the client', () => {
   it('withholds a tool from the client and answers calls to it locally, without a round trip', async () => {
     const sent: string[] = [];
@@ -134,17 +226,143 @@ describe('MessagePipeline (pure)', () => {
   const session = { role: 'server' as const, peer: { agentId: 'agent://x' } as VerifiedPeer, sessionId: 'ab', remoteAddress: undefined };
   const request = (id: number, method = 'tools/call'): JsonRpcMessage => ({ jsonrpc: '2.0', id, method, params: {} });
 
-  it('correlates responses with requests and forgets requests beyond MAX_TRACKED, oldest first', async () => {
+  const sinks = (written: JsonRpcMessage[], local: JsonRpcMessage[] = [], errors: PqmcpError[] = []) => ({
+    toPeer: async (_d: Uint8Array, m: JsonRpcMessage) => void written.push(m),
+    toLocal: (m: JsonRpcMessage) => void local.push(m),
+    onerror: (e: PqmcpError) => void errors.push(e),
+  });
+  const cancel = (requestId: string | number): JsonRpcMessage => ({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason: 'test' } });
+
+  it('correlates responses with requests; a peer request past MAX_TRACKED in flight is refused before any hook, and nothing accepted is forgotten', async () => {
     const seen: Array<string | undefined> = [];
-    const hook: MessageHook = { toPeer: (_m, ctx: HookContext) => void seen.push(ctx.request?.method) };
+    let hooked = 0;
+    const hook: MessageHook = { fromPeer: () => void hooked++, toPeer: (_m, ctx: HookContext) => void seen.push(ctx.request?.method) };
     const written: JsonRpcMessage[] = [];
-    const pipeline = new MessagePipeline([hook], session, { toPeer: async (_d, m) => void written.push(m), toLocal: () => undefined, onerror: () => undefined });
+    const local: JsonRpcMessage[] = [];
+    const errors: PqmcpError[] = [];
+    const pipeline = new MessagePipeline([hook], session, sinks(written, local, errors));
     for (let id = 0; id <= MAX_TRACKED; id++) pipeline.fromPeer(request(id, id === 1 ? 'tools/list' : 'tools/call'), 10);
+    await Promise.resolve();
+    // The one past the bound: answered straight to the peer, seen by no hook and no handler.
+    expect(written).toEqual([{ jsonrpc: '2.0', id: MAX_TRACKED, error: { code: -32005, message: `pqmcp: too many requests in flight (${MAX_TRACKED}); retry once earlier requests have been answered`, data: { limit: MAX_TRACKED } } }]);
+    expect(hooked).toBe(MAX_TRACKED);
+    expect(local).toHaveLength(MAX_TRACKED);
+    expect(errors.map((e) => e.code)).toEqual(['ERR_TOO_MANY_IN_FLIGHT']);
+    expect(errors[0]).toBeInstanceOf(TooManyRequestsInFlightError);
+    expect(errors[0]!.message).toMatch(/the peer sent request "4096" while 4096 of its requests were in flight/);
+    // The first requests are still known when their answers come, however many followed.
     await pipeline.toPeer({ jsonrpc: '2.0', id: 0, result: {} });
     await pipeline.toPeer({ jsonrpc: '2.0', id: 1, result: {} });
     await pipeline.toPeer({ jsonrpc: '2.0', id: 1, result: {} });
-    expect(seen).toEqual([undefined, 'tools/list', undefined]);
-    expect(written).toHaveLength(3);
+    expect(seen).toEqual(['tools/call', 'tools/list', undefined]);
+    // Answers made room: the next request is accepted.
+    pipeline.fromPeer(request(MAX_TRACKED + 1), 10);
+    expect(local).toHaveLength(MAX_TRACKED + 1);
+    expect(pipeline.inFlight('fromPeer')).toBe(MAX_TRACKED - 1);
+    pipeline.close();
+    expect(pipeline.inFlight('fromPeer')).toBe(0);
+  });
+
+  it('a local request past MAX_TRACKED in flight is rejected with a typed error and not written; an answer makes room', async () => {
+    const seen: string[] = [];
+    const hook: MessageHook = { toPeer: (m) => void seen.push(String(m.id)) };
+    const written: JsonRpcMessage[] = [];
+    const pipeline = new MessagePipeline([hook], session, sinks(written));
+    for (let id = 0; id < MAX_TRACKED; id++) await pipeline.toPeer(request(id, 'sampling/createMessage'));
+    const refused = await pipeline.toPeer(request(MAX_TRACKED, 'sampling/createMessage')).then(() => undefined, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(TooManyRequestsInFlightError);
+    expect(refused).toMatchObject({ code: 'ERR_TOO_MANY_IN_FLIGHT', side: 'local', limit: MAX_TRACKED });
+    expect(written).toHaveLength(MAX_TRACKED);
+    expect(seen).toHaveLength(MAX_TRACKED);
+    pipeline.fromPeer({ jsonrpc: '2.0', id: 3, result: {} }, 10);
+    await pipeline.toPeer(request(MAX_TRACKED, 'sampling/createMessage'));
+    expect(written.at(-1)!.id).toBe(MAX_TRACKED);
+  });
+
+  it('a delivered cancellation ends its request in either direction (a dropped one does not); a late answer passes unmatched, and the id stays refused until it came', async () => {
+    const cancels: Array<string | undefined> = [];
+    const answers: Array<string | undefined> = [];
+    const hooks: MessageHook[] = [
+      {
+        fromPeer: (m, ctx) => void (m.method === 'notifications/cancelled' && cancels.push(ctx.request?.method)),
+        toPeer: (m, ctx) => void (m.method === undefined ? answers.push(ctx.request?.method) : m.method === 'notifications/cancelled' && cancels.push(ctx.request?.method)),
+      },
+      // Drops the cancellation of request 7: the server never learns, so 7 stays in flight.
+      { fromPeer: (m) => ((m.params as { requestId?: unknown } | undefined)?.requestId === 7 ? { drop: true } : undefined) },
+    ];
+    const written: JsonRpcMessage[] = [];
+    const local: JsonRpcMessage[] = [];
+    const errors: PqmcpError[] = [];
+    const pipeline = new MessagePipeline(hooks, session, sinks(written, local, errors));
+    for (let id = 0; id < MAX_TRACKED; id++) pipeline.fromPeer(request(id, id === 5 ? 'tools/list' : 'tools/call'), 10);
+    pipeline.fromPeer(cancel(7), 60);
+    expect(pipeline.inFlight('fromPeer')).toBe(MAX_TRACKED);
+    pipeline.fromPeer(cancel(5), 60);
+    expect(cancels).toEqual(['tools/call', 'tools/list']);
+    expect(local.filter((m) => m.method === 'notifications/cancelled')).toHaveLength(1);
+    expect(pipeline.inFlight('fromPeer')).toBe(MAX_TRACKED - 1);
+    // Room for one more; the cancelled id may not be reused while an answer to it may still come.
+    pipeline.fromPeer(request(MAX_TRACKED), 10);
+    pipeline.fromPeer(request(5, 'ping'), 10);
+    await Promise.resolve();
+    expect(written.map((m) => [m.id, m.error?.code])).toEqual([[5, -32600]]);
+    expect(errors.map((e) => e.code)).toEqual(['ERR_REQUEST_ID_REUSED']);
+    // The server answers 5 anyway: it passes unmatched (and is delivered), and the id is free again.
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 5, result: { tools: [] } });
+    expect(answers).toEqual([undefined]);
+    expect(written).toHaveLength(2);
+    pipeline.fromPeer(cancel(MAX_TRACKED), 60);
+    pipeline.fromPeer(request(5, 'ping'), 10);
+    expect(local.at(-1)).toEqual(request(5, 'ping'));
+    // A cancellation the local side sends ends its own request when it is written.
+    const mine = (id: string): JsonRpcMessage => ({ jsonrpc: '2.0', id, method: 'sampling/createMessage', params: {} });
+    await pipeline.toPeer(mine('s1'));
+    await pipeline.toPeer(mine('s2'));
+    expect(pipeline.inFlight('toPeer')).toBe(2);
+    await pipeline.toPeer(cancel('s1'));
+    expect(cancels.at(-1)).toBe('sampling/createMessage');
+    expect(pipeline.inFlight('toPeer')).toBe(1);
+    // A cancellation naming a request of the other direction, or none, frees nothing.
+    pipeline.fromPeer(cancel('s2'), 60);
+    pipeline.fromPeer(cancel('nope'), 60);
+    expect(pipeline.inFlight('toPeer')).toBe(1);
+    expect(pipeline.inFlight('fromPeer')).toBe(MAX_TRACKED);
+  });
+
+  it('a server ends a client\'s subscriptions/listen with a cancellation (MCP 2026-07-28); it cannot end other requests of the client that way', async () => {
+    const seen: Array<string | undefined> = [];
+    const hook: MessageHook = {
+      fromPeer: (m, ctx) => void (m.method === 'notifications/cancelled' && seen.push(ctx.request?.method)),
+      toPeer: (m, ctx) => void (m.method === 'notifications/cancelled' && seen.push(ctx.request?.method)),
+    };
+    // The client side: its listen stream (id 3) and a call (id 4) are in flight.
+    const client = new MessagePipeline([hook], { ...session, role: 'client' }, sinks([]));
+    await client.toPeer(request(3, 'subscriptions/listen'));
+    await client.toPeer(request(4, 'tools/call'));
+    client.fromPeer(cancel(4), 60);
+    expect(client.inFlight('toPeer')).toBe(2);
+    client.fromPeer(cancel(3), 60);
+    expect(client.inFlight('toPeer')).toBe(1);
+    // The server side: the client's listen stream (id 9), ended by the local server.
+    const server = new MessagePipeline([hook], session, sinks([]));
+    server.fromPeer(request(9, 'subscriptions/listen'), 40);
+    server.fromPeer(request(10, 'tools/call'), 40);
+    await server.toPeer(cancel(10));
+    expect(server.inFlight('fromPeer')).toBe(2);
+    await server.toPeer(cancel(9));
+    expect(server.inFlight('fromPeer')).toBe(1);
+    expect(seen).toEqual([undefined, 'subscriptions/listen', undefined, 'subscriptions/listen']);
+  });
+
+  it('a request a hook drops or answers itself leaves nothing in flight', async () => {
+    const hooks: MessageHook[] = [{ fromPeer: (m) => (m.method === 'tools/call' ? { drop: true } : { reply: errorResponse(m, -32001, 'no') }) }];
+    const written: JsonRpcMessage[] = [];
+    const pipeline = new MessagePipeline(hooks, session, sinks(written));
+    for (let id = 0; id < 2 * MAX_TRACKED + 2; id++) pipeline.fromPeer(request(id, id % 2 === 0 ? 'tools/call' : 'ping'), 10);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(pipeline.inFlight('fromPeer')).toBe(0);
+    expect(written).toHaveLength(MAX_TRACKED + 1);
+    expect(written.every((m) => m.error?.code === -32001)).toBe(true);
   });
 
   it('drop answers nothing; replace changes what is delivered; hooks run outer to inner from the peer', () => {

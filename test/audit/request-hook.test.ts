@@ -1,0 +1,118 @@
+/**
+ * The request auditor (src/audit/request-hook.ts) keeps its work off the response's path:
+ * the event of a response this side sends is made after the turn's writes were handed on,
+ * the digest of a request from the peer after the turn in which it reached its handler, and
+ * yet every event keeps its order and its digests are of the bytes as they crossed. The
+ * first part drives a real MessagePipeline whose `toPeer` schedules the write as the
+ * transport's batch writer does (a setImmediate, scheduled once the hooks have returned);
+ * the second, real SDK clients and servers over real sockets, both sides auditing.
+ */
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { requestAuditor } from '../../src/audit/request-hook.js';
+import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
+import { MessagePipeline } from '../../src/transport/index.js';
+import type { JsonRpcMessage } from '../../src/transport/index.js';
+import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
+
+const sha = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('hex');
+const encode = (m: JsonRpcMessage): Uint8Array => new TextEncoder().encode(JSON.stringify(m));
+const requests = (events: AuditEvent[]): RequestEvent[] => events.filter((e): e is RequestEvent => e.type === 'request');
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+const peer = { agentId: 'agent://t/client', issuer: 'issuer://t', fingerprint: 'f'.repeat(64), serial: '01' };
+
+function pipelineWithAuditor(order: string[], events: AuditEvent[]) {
+  const written: Uint8Array[] = [];
+  const pipeline = new MessagePipeline(
+    [requestAuditor((e) => (events.push(e), order.push(`audit ${(e as RequestEvent).method}`)))],
+    { role: 'server', peer: peer as never, sessionId: 's1', remoteAddress: '127.0.0.1' },
+    {
+      toPeer: (data) => {
+        written.push(data);
+        // The transport's batch writer hands a turn's records to the socket in a setImmediate.
+        setImmediate(() => order.push('written'));
+        return Promise.resolve();
+      },
+      toLocal: () => order.push('handler'),
+      onerror: (error) => {
+        throw error;
+      },
+    },
+  );
+  return { pipeline, written };
+}
+
+describe('the request auditor, off the response path', () => {
+  it('makes the event of an answer after the answer was handed to the wire, with the digests of the bytes that crossed', async () => {
+    const order: string[] = [];
+    const events: AuditEvent[] = [];
+    const { pipeline, written } = pipelineWithAuditor(order, events);
+    const request: JsonRpcMessage = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x'.repeat(5000) } } };
+    const requestBytes = encode(request);
+    pipeline.fromPeer(request, requestBytes.length, requestBytes);
+    expect(order).toEqual(['handler']);
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: 'x' }] } });
+    // Nothing audited yet: the answer's write comes first.
+    expect(events).toEqual([]);
+    await turn();
+    await turn();
+    expect(order).toEqual(['handler', 'written', 'audit tools/call']);
+    const [event] = requests(events);
+    expect(event).toMatchObject({ method: 'tools/call', name: 'echo', outcome: 'ok', direction: 'fromPeer', requestBytes: requestBytes.length, responseBytes: written[0]!.length });
+    expect(event!.requestHash).toBe(sha(requestBytes));
+    expect(event!.responseHash).toBe(sha(written[0]!));
+  });
+
+  it('keeps the order of events, and a session that ends first delivers its queued events before its unanswered ones', () => {
+    const order: string[] = [];
+    const events: AuditEvent[] = [];
+    const { pipeline } = pipelineWithAuditor(order, events);
+    for (const id of [1, 2, 3]) {
+      const m: JsonRpcMessage = { jsonrpc: '2.0', id, method: `m${id}`, params: {} };
+      pipeline.fromPeer(m, 10, encode(m));
+    }
+    void pipeline.toPeer({ jsonrpc: '2.0', id: 2, result: {} });
+    void pipeline.toPeer({ jsonrpc: '2.0', id: 1, error: { code: -32601, message: 'no' } });
+    expect(events).toEqual([]);
+    pipeline.close();
+    const seen = requests(events).map((e) => [e.method, e.outcome, typeof e.requestHash]);
+    expect(seen).toEqual([
+      ['m2', 'ok', 'string'],
+      ['m1', 'error', 'string'],
+      ['m3', 'unanswered', 'string'],
+    ]);
+    expect(requests(events)[2]!.requestHash).toBe(sha(encode({ jsonrpc: '2.0', id: 3, method: 'm3', params: {} })));
+  });
+
+  it('with content on, emits at once (the event carries the application objects as they were sent)', async () => {
+    const events: AuditEvent[] = [];
+    const pipeline = new MessagePipeline([requestAuditor((e) => events.push(e), { content: true })], { role: 'server', peer: peer as never, sessionId: 's2', remoteAddress: '127.0.0.1' }, { toPeer: () => Promise.resolve(), toLocal: () => {}, onerror: () => {} });
+    const m: JsonRpcMessage = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 't', arguments: { a: 1 } } };
+    pipeline.fromPeer(m, 10, encode(m));
+    const result = { content: [] as unknown[] };
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 1, result });
+    expect(requests(events)).toHaveLength(1);
+    expect(requests(events)[0]).toMatchObject({ arguments: { a: 1 }, result });
+  });
+});
+
+describe('both sides audit the same bytes (real SDK, real sockets)', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('gives every call the same request and response digests on the client and the server, for small, batched and large messages', { timeout: 30_000 }, async () => {
+    const serverEvents: AuditEvent[] = [];
+    const clientEvents: AuditEvent[] = [];
+    const { url } = await startFeatureServer(cleanup, { onAuditEvent: (e) => serverEvents.push(e) });
+    const { client } = await connectClient(cleanup, url, { onAuditEvent: (e) => clientEvents.push(e) });
+    // Small ones in flight together share records; 100 KiB ones take records of their own.
+    const texts = [...Array.from({ length: 20 }, (_, i) => `small ${i}`), ...Array.from({ length: 3 }, (_, i) => String(i).repeat(100_000))];
+    await Promise.all(texts.map((text) => client.callTool({ name: 'echo', arguments: { text } })));
+    await waitFor(() => requests(serverEvents).filter((e) => e.method === 'tools/call').length === texts.length, 5_000, 'server events');
+    const calls = (events: AuditEvent[]) => requests(events).filter((e) => e.method === 'tools/call');
+    const key = (e: RequestEvent) => `${e.requestHash} ${e.responseHash} ${e.requestBytes} ${e.responseBytes}`;
+    expect(calls(clientEvents)).toHaveLength(texts.length);
+    expect(calls(serverEvents).map(key).sort()).toEqual(calls(clientEvents).map(key).sort());
+    expect(new Set(calls(serverEvents).map((e) => e.responseHash)).size).toBe(texts.length);
+  });
+});

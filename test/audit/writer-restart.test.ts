@@ -1,0 +1,63 @@
+/**
+ * A restarted AuditLog finds the chain head by reading its newest file backwards: each line
+ * is looked at once, so a file ending in many lines that are not intact events (damage, or
+ * another program's output) costs time in proportion to its size, and the line found may be
+ * longer than the chunks it is read in.
+ */
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { AuditLog, auditFiles, parseLine } from '../../src/audit/index.js';
+import type { AuditEvent } from '../../src/audit/index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'pqmcp-restart-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterEach(() => vi.restoreAllMocks());
+let dirs = 0;
+
+const event = (i: number, message = `n${i}`): AuditEvent => ({ type: 'handshake.failure', time: 1_700_000_000_000 + i, role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_DECODE', message });
+
+async function trail(events: AuditEvent[]): Promise<{ dir: string; file: string; lines: string[] }> {
+  const dir = join(root, `d${dirs++}`);
+  const log = await AuditLog.open(dir);
+  for (const e of events) log.write(e);
+  await log.close();
+  const [file] = auditFiles(dir);
+  return { dir, file: file!, lines: readFileSync(file!, 'utf8').split('\n').slice(0, -1) };
+}
+
+describe('AuditLog.open continues from the last intact event of the newest file', () => {
+  it('past 4 MiB of lines that are not intact events, copying each byte a bounded number of times', async () => {
+    const { dir, file, lines } = await trail([event(0), event(1), event(2)]);
+    // Copies of the last event with one byte changed: lines that parse but fail their hash.
+    const damaged = `${lines[2]!.replace('"n2"', '"x2"')}\n`;
+    appendFileSync(file, damaged.repeat(Math.ceil((4 << 20) / damaged.length)));
+    appendFileSync(file, '{"seq":3,"prev":"');
+    const size = statSync(file).size;
+    const concat = Buffer.concat;
+    let copied = 0;
+    vi.spyOn(Buffer, 'concat').mockImplementation((list: readonly Uint8Array[], length?: number) => {
+      const out = concat(list, length);
+      copied += out.length;
+      return out;
+    });
+    const log = await AuditLog.open(dir);
+    vi.restoreAllMocks();
+    expect(log.position).toEqual({ seq: 2, hash: parseLine(lines[2]!)!.hash });
+    // Reading the whole tail again for each earlier chunk copied ~size^2 / 128 KiB bytes (~130 MB here).
+    expect(copied).toBeLessThan(2 * size);
+    await log.close();
+  });
+
+  it('when that event is longer than the chunks it is read in', async () => {
+    const { dir, file, lines } = await trail([event(0), event(1, 'y'.repeat(1 << 20))]);
+    appendFileSync(file, 'not an event\n'.repeat(1000));
+    const log = await AuditLog.open(dir);
+    expect(log.position).toEqual({ seq: 1, hash: parseLine(lines[1]!)!.hash });
+    log.write(event(2));
+    await log.close();
+    const next = auditFiles(dir)[1]!;
+    expect(parseLine(readFileSync(next, 'utf8').split('\n')[0]!)).toMatchObject({ seq: 2, prev: parseLine(lines[1]!)!.hash, intact: true });
+  });
+});
