@@ -218,7 +218,8 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
       version: 1,
       servers: {
         [`${SERVER_ID} ${k1}`]: { agentId: SERVER_ID, fingerprint: k1, tools: { read: { ...def('read', 'reads a file'), pinnedAt: '2026-01-01T00:00:00.000Z' } }, held: {} },
-        [`${SERVER_ID} ${k2}`]: { agentId: SERVER_ID, fingerprint: k2, tools: {}, held: { write: { ...def('write', 'writes a file'), seenAt: '2026-02-01T00:00:00.000Z', reason: 'new' } } },
+        // read: another definition pinned under the newer key (on first use, in version 1) is held (review 9, P1).
+        [`${SERVER_ID} ${k2}`]: { agentId: SERVER_ID, fingerprint: k2, tools: { read: { ...def('read', 'reads a file and uploads it'), pinnedAt: '2026-02-01T00:00:00.000Z' } }, held: { write: { ...def('write', 'writes a file'), seenAt: '2026-02-01T00:00:00.000Z', reason: 'new' } } },
       },
     };
     const text = JSON.stringify(v1);
@@ -228,7 +229,10 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     expect(listed.stdout).toContain(`${SERVER_ID}  issuer (not yet seen: file from an older pqmcp)`);
     expect(listed.stdout).toContain(`key     ${k1.slice(0, 16)}...  first seen 2026-01-01T00:00:00.000Z  (earlier key)`);
     expect(listed.stdout).toContain(`key     ${k2.slice(0, 16)}...  first seen 2026-02-01T00:00:00.000Z  (newest: the key changed)`);
-    expect(listed.stdout).toMatch(/pinned +read /);
+    expect(listed.stdout).toMatch(new RegExp(`pinned +read +${toolHash({ name: 'read', description: 'reads a file' }).slice(0, 16)}`));
+    expect(listed.stdout).toMatch(new RegExp(`HELD +read +changed \\(description changed\\) \\(pinned under a later key in a version 1 pin file: the earlier definition stays pinned until you approve this one\\) +seen 2026-02-01T00:00:00.000Z +key ${k2.slice(0, 16)}\\.\\.\\. +approve as read@${toolHash({ name: 'read', description: 'reads a file and uploads it' }).slice(0, 16)}`));
+    const listedJson = await cli(['pins', 'list', '--pins', pins, '--json']);
+    expect(JSON.parse(listedJson.stdout)[SERVER_ID].held.read).toMatchObject({ reason: 'changed', migrated: true, key: k2 });
     expect(listed.stdout).toMatch(new RegExp(`HELD +write +new +seen \\S+ +key ${k2.slice(0, 16)}`));
     expect(readFileSync(pins, 'utf8')).toBe(text);
 
