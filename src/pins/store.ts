@@ -359,9 +359,13 @@ export class FilePinStore extends MemoryPinStore {
    *
    * Approving a tool held as 'issuer-changed' also accepts the issuer it was seen under as
    * the server's: the server's other tools held for that reason are dropped from `held`, to
-   * be checked at the next listing against their pins, as after a key rotation.
+   * be checked at the next listing against their pins, as after a key rotation. Accepting an
+   * issuer is explicit (review 9, P3): approving all (no `tools`) skips the tools held as
+   * 'issuer-changed' unless `options.acceptIssuer` names the issuer they were held under;
+   * a named tool is approved (naming it is explicit), but with `acceptIssuer` set, only if
+   * held under that issuer.
    */
-  approve(server: string, tools?: readonly string[], expected: Readonly<Record<string, string>> = {}): string[] {
+  approve(server: string, tools?: readonly string[], expected: Readonly<Record<string, string>> = {}, options: { acceptIssuer?: string } = {}): string[] {
     this.reload();
     const e = Object.hasOwn(this.servers, server) ? this.servers[server] : undefined;
     if (!e) return [];
@@ -373,6 +377,7 @@ export class FilePinStore extends MemoryPinStore {
       if (!h) continue;
       const want = Object.hasOwn(expected, name) ? expected[name]! : undefined;
       if (want !== undefined && !h.hash.startsWith(want.toLowerCase())) continue;
+      if (h.reason === 'issuer-changed' && (options.acceptIssuer !== undefined ? h.issuer !== options.acceptIssuer : tools === undefined)) continue;
       if (h.reason === 'issuer-changed' && h.issuer !== undefined) issuer = h.issuer;
       setToolEntry(e.tools, name, { hash: h.hash, definition: h.definition, pinnedAt: new Date().toISOString() });
       delete e.held[name];

@@ -435,7 +435,11 @@ describe('a new key for the same server (key rotation: review 8, L2)', () => {
     // Approving one of its tools accepts the new issuer; the others are then checked as after a rotation.
     // (Not when the hash given is not the one held: nothing is approved, the issuer stays.)
     expect(new FilePinStore(path).approve(ROTATING, ['search'], { search: '00000000' })).toEqual([]);
+    // (Nor by approving all, or with another issuer named: accepting an issuer is explicit, review 9 P3.)
+    expect(new FilePinStore(path).approve(ROTATING)).toEqual([]);
+    expect(new FilePinStore(path).approve(ROTATING, undefined, {}, { acceptIssuer: 'issuer://pqmcp-test-third' })).toEqual([]);
     expect(new FilePinStore(path).get(ROTATING)!.issuer).toBe(testIssuer().id);
+    expect(Object.keys(new FilePinStore(path).get(ROTATING)!.held).sort()).toEqual(['fetch', 'search', 'shell']);
     expect(new FilePinStore(path).approve(ROTATING, ['search'])).toEqual(['search']);
     const accepted = new FilePinStore(path).get(ROTATING)!;
     expect(accepted.issuer).toBe(other.id);
