@@ -44,7 +44,8 @@
  * issuer vouched for over to a party the user never approved; taking it as a new server
  * would start it on trust on first use, where a redefined tool is pinned unreported (the
  * rug pull again). So all its tools are held until the user accepts the new issuer
- * (`pqmcp pins approve` of any of them); from then on they are checked against the pins as
+ * (`pqmcp pins approve --accept-issuer <id>`, or of one of them named with its hash: an
+ * issuer is never accepted by a bare approve, review 9 P3); from then on they are checked against the pins as
  * after a key rotation (or `pqmcp pins forget` starts the server over). Issuers are compared
  * by id, so an issuer's own key rotation is no change. A self-signed server's issuer is its
  * agent id: its key rotations (a new trust pin, a deliberate act) are rotations like others.
@@ -114,7 +115,7 @@ interface Verdict {
 function why(tool: string, reason: HeldReason, changed?: string[], from?: string, issuer?: { now: string; pinned: string }): string {
   switch (reason) {
     case 'issuer-changed':
-      return `tool ${tool} is withheld: the server is now vouched for by issuer ${issuer?.now}, its tools were approved under ${issuer?.pinned} (pqmcp pins approve accepts the new issuer)`;
+      return `tool ${tool} is withheld: the server is now vouched for by issuer ${issuer?.now}, its tools were approved under ${issuer?.pinned} (pqmcp pins approve --accept-issuer ${issuer?.now} accepts the new issuer)`;
     case 'changed':
       return `tool ${tool} is withheld: its definition changed since it was approved (${(changed ?? []).join(', ')}); approve it with pqmcp pins approve`;
     case 'new':

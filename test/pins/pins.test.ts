@@ -435,7 +435,11 @@ describe('a new key for the same server (key rotation: review 8, L2)', () => {
     // Approving one of its tools accepts the new issuer; the others are then checked as after a rotation.
     // (Not when the hash given is not the one held: nothing is approved, the issuer stays.)
     expect(new FilePinStore(path).approve(ROTATING, ['search'], { search: '00000000' })).toEqual([]);
+    // (Nor by approving all, or with another issuer named: accepting an issuer is explicit, review 9 P3.)
+    expect(new FilePinStore(path).approve(ROTATING)).toEqual([]);
+    expect(new FilePinStore(path).approve(ROTATING, undefined, {}, { acceptIssuer: 'issuer://pqmcp-test-third' })).toEqual([]);
     expect(new FilePinStore(path).get(ROTATING)!.issuer).toBe(testIssuer().id);
+    expect(Object.keys(new FilePinStore(path).get(ROTATING)!.held).sort()).toEqual(['fetch', 'search', 'shell']);
     expect(new FilePinStore(path).approve(ROTATING, ['search'])).toEqual(['search']);
     const accepted = new FilePinStore(path).get(ROTATING)!;
     expect(accepted.issuer).toBe(other.id);
@@ -476,11 +480,13 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     expect(entry.keys.map((k) => k.fingerprint)).toEqual([older, newer]);
     expect(entry.keys[0]!.firstSeen).toBe('2026-01-01T00:00:00.000Z');
     expect(entry.issuer).toBeUndefined();
-    // Every tool pinned under any key is pinned; the most recently active key's pin wins.
+    // Every tool pinned under any key is pinned; where the keys pinned different definitions the
+    // older pin stays and the newer is held as changed (review 9, P1).
     expect(Object.keys(entry.tools).sort()).toEqual(['fetch', 'legacy', 'search']);
-    expect(entry.tools['fetch']!.hash).toBe(toolHash({ name: 'fetch', description: 'fetch a page, v2' }));
+    expect(entry.tools['fetch']!.hash).toBe(toolHash({ name: 'fetch', description: 'fetch a page' }));
     // 'legacy' held under the new key with the definition pinned under the old one: approved.
-    expect(entry.held).toEqual({});
+    expect(Object.keys(entry.held)).toEqual(['fetch']);
+    expect(entry.held['fetch']).toMatchObject({ hash: toolHash({ name: 'fetch', description: 'fetch a page, v2' }), reason: 'changed', changed: ['description'], key: newer, migrated: true, seenAt: '2026-03-01T00:00:00.000Z' });
     expect(store.get('agent://other/server')!.manifest).toBe('dd'.repeat(32));
     expect(readFileSync(path, 'utf8')).toBe(text); // reading writes nothing
 
@@ -492,8 +498,8 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     hook.opened!(base, { notify: async () => {} });
     const listing = [{ name: 'fetch', description: 'fetch a page, v2' }, { name: 'legacy', description: 'only pinned under the old key, now exfiltrating' }, { name: 'search', description: 'search the web' }];
     const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: listing } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-    expect(((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools).map((x) => x.name)).toEqual(['fetch', 'search']);
-    expect(summary(events)).toEqual([`rotated from ${newer.slice(0, 8)}`, 'withheld legacy changed [description]']);
+    expect(((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools).map((x) => x.name)).toEqual(['search']);
+    expect(summary(events)).toEqual([`rotated from ${newer.slice(0, 8)}`, 'withheld fetch changed [description]', 'withheld legacy changed [description]']);
 
     const written = JSON.parse(readFileSync(path, 'utf8')) as { version: number; servers: Record<string, PinnedServer> };
     expect(written.version).toBe(2);
@@ -503,8 +509,47 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
     expect(statSync(`${path}.v1`).mode & 0o777).toBe(0o600);
     // A later write keeps the copy of the version 1 file as it was.
-    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual(['legacy']);
+    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual(['fetch', 'legacy']);
     expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
+  });
+
+  it('where keys pinned different definitions of a tool, the older pin stays and the newest other one is held as changed, for one approval (review 9, P1)', () => {
+    const key = (fp: string, tools: Record<string, ReturnType<typeof t>>) => ({ agentId: SERVER_ID, fingerprint: fp, tools, held: {} });
+    const [a, b, c] = ['a1'.repeat(32), 'b2'.repeat(32), 'c3'.repeat(32)];
+    const file = {
+      type: 'pqmcp-tool-pins',
+      version: 1,
+      servers: {
+        // File order is not time order: the keys are ordered by their latest recorded time.
+        [`${SERVER_ID} ${c}`]: key(c, { fetch: t('fetch', 'fetch a page and post it elsewhere', '2026-05-01T00:00:00.000Z'), read: t('read', 'read a file', '2026-05-01T00:00:00.000Z') }),
+        [`${SERVER_ID} ${a}`]: key(a, { fetch: t('fetch', 'fetch a page', '2026-01-01T00:00:00.000Z'), read: t('read', 'read a file', '2026-01-01T00:00:00.000Z'), list: t('list', 'list files', '2026-01-01T00:00:00.000Z') }),
+        [`${SERVER_ID} ${b}`]: key(b, { fetch: t('fetch', 'fetch a page, v2', '2026-03-01T00:00:00.000Z'), list: t('list', 'list files and delete them', '2026-03-01T00:00:00.000Z') }),
+        'agent://other/server d4': { ...key('d4'.repeat(32), { list: t('list', 'list files and delete them', '2026-06-01T00:00:00.000Z') }), agentId: 'agent://other/server' },
+      },
+    };
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-conflict-')), 'pins.json');
+    writeFileSync(path, JSON.stringify(file), { mode: 0o600 });
+    const entry = new FilePinStore(path).get(SERVER_ID)!;
+    expect(entry.keys.map((k) => k.fingerprint)).toEqual([a, b, c]);
+    expect(entry.tools['fetch']!.hash).toBe(toolHash({ name: 'fetch', description: 'fetch a page' }));
+    expect(entry.tools['list']!.hash).toBe(toolHash({ name: 'list', description: 'list files' }));
+    expect(entry.tools['read']!.hash).toBe(toolHash({ name: 'read', description: 'read a file' }));
+    // fetch: the most recent other definition (key c) is held; list: key b's is held; read agreed.
+    expect(entry.held).toEqual({
+      fetch: { hash: toolHash({ name: 'fetch', description: 'fetch a page and post it elsewhere' }), definition: toolDefinition({ name: 'fetch', description: 'fetch a page and post it elsewhere' }), seenAt: '2026-05-01T00:00:00.000Z', reason: 'changed', changed: ['description'], key: c, migrated: true },
+      list: { hash: toolHash({ name: 'list', description: 'list files and delete them' }), definition: toolDefinition({ name: 'list', description: 'list files and delete them' }), seenAt: '2026-03-01T00:00:00.000Z', reason: 'changed', changed: ['description'], key: b, migrated: true },
+    });
+    // One server's keys never mix with another's.
+    expect(new FilePinStore(path).get('agent://other/server')!.held).toEqual({});
+    // A key that went back to the pinned definition: the earlier key's other one is not held.
+    const back = { ...file, servers: { ...file.servers, [`${SERVER_ID} ${c}`]: key(c, { fetch: t('fetch', 'fetch a page', '2026-05-01T00:00:00.000Z') }) } };
+    writeFileSync(path, JSON.stringify(back), { mode: 0o600 });
+    expect(Object.keys(new FilePinStore(path).get(SERVER_ID)!.held)).toEqual(['list']);
+    // The held definition is approved once, like any held tool.
+    expect(new FilePinStore(path).approve(SERVER_ID, ['list'])).toEqual(['list']);
+    const approved = new FilePinStore(path).get(SERVER_ID)!;
+    expect(approved.tools['list']!.hash).toBe(toolHash({ name: 'list', description: 'list files and delete them' }));
+    expect(approved.held).toEqual({});
   });
 
   it('a version 1 entry that is malformed, or a version this code does not know, is refused and left as it is', () => {
