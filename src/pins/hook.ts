@@ -73,6 +73,9 @@ import type { ToolManifest } from './manifest.js';
 import { serverKey, setToolEntry, toolEntry } from './store.js';
 import type { HeldReason, PinStore, PinnedServer } from './store.js';
 
+/** The issuer a migrated (version 1) entry's pins were made under, as reported: not recorded. */
+const UNKNOWN_ISSUER = '(unknown: pin file version 1)';
+
 /** JSON-RPC error code of a call refused by pinning. */
 export const PIN_REFUSED = -32010;
 
@@ -151,6 +154,9 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     const entry: PinnedServer = options.store.get(key) ?? { agentId: peer.agentId, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), keys: [], tools: {}, held: {} };
     let dirty = false;
     if (!Array.isArray(entry.keys)) entry.keys = []; // a PinStore of the caller's that predates keys
+    // A key the version 1 file recorded (migrated keys carry no issuer; the keys this hook
+    // records do), looked up before this session's key is recorded.
+    const migratedKey = entry.keys.some((k) => k.fingerprint === peer.fingerprint && k.issuer === undefined);
     // A key not seen before for this identity: recorded, and the pins stay the identity's.
     if (!entry.keys.some((k) => k.fingerprint === peer.fingerprint)) {
       const previous = entry.keys[entry.keys.length - 1];
@@ -158,12 +164,23 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       dirty = true;
       if (previous) emit({ kind: 'rotated', server, tool: '', previousKey: previous.fingerprint });
     }
-    // An entry migrated from a version 1 file knew no issuer: it adopts this one.
-    if (entry.issuer === undefined && peer.issuer !== undefined) {
+    // An entry migrated from a version 1 file knew no issuer: it adopts the issuer of a session
+    // presenting one of the keys that file recorded (review 9, P2). A session with another key
+    // is not taken as the server: any issuer the trust store allows could vouch for the id
+    // with a key of its own, so its tools are all held ('issuer-changed') until the user
+    // accepts the issuer, or a session with a recorded key sets it.
+    if (entry.issuer === undefined && peer.issuer !== undefined && migratedKey) {
       entry.issuer = peer.issuer;
       dirty = true;
     }
-    const issuerChanged = entry.issuer !== undefined && peer.issuer !== entry.issuer ? { now: peer.issuer, pinned: entry.issuer } : undefined;
+    const issuerChanged =
+      entry.issuer !== undefined
+        ? peer.issuer !== entry.issuer
+          ? { now: peer.issuer, pinned: entry.issuer }
+          : undefined
+        : peer.issuer !== undefined
+          ? { now: peer.issuer, pinned: UNKNOWN_ISSUER }
+          : undefined;
     // Vouched for by its pinned issuer again: what another issuer's session left held as
     // 'issuer-changed' no longer describes this server, and approving it (a bare
     // `pqmcp pins approve <id>` approves all) would hand the identity to that issuer.

@@ -34,7 +34,9 @@
  * first use, so that newer definition may be exactly the rug pull a rotation let through
  * (review 9, P1). Held tools already pinned with the same hash are dropped, and a manifest
  * any key claimed is kept.
- * Version 1 recorded no issuer: a migrated entry adopts the issuer of its next session.
+ * Version 1 recorded no issuer: a migrated entry adopts the issuer of the first session that
+ * presents one of the keys the file recorded (they carry no `issuer` in `keys`); a session
+ * with another key before that has every tool held as 'issuer-changed' (review 9, P2).
  *
  * Sharp edges:
  * - The interface is synchronous (pins are checked inside message hooks, which keep order).
@@ -105,7 +107,8 @@ export interface PinnedServer {
    * The issuer id the pins were made under (the agent id itself for a self-signed server).
    * A session vouched for by another issuer has every tool withheld ('issuer-changed')
    * until `pqmcp pins approve` accepts the new issuer. Absent only in an entry migrated
-   * from version 1, which adopts the issuer of its next session.
+   * from version 1, which adopts the issuer of its first session with a key the file
+   * recorded (a session with another key is held whole, as 'issuer-changed').
    */
   issuer?: string;
   /** Every key the server was seen with, in the order first seen (the last is the newest). */

@@ -490,8 +490,8 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     expect(store.get('agent://other/server')!.manifest).toBe('dd'.repeat(32));
     expect(readFileSync(path, 'utf8')).toBe(text); // reading writes nothing
 
-    // A session with a third key: the migrated entry adopts its issuer and checks its tools.
-    const peer = { agentId: SERVER_ID, fingerprint: 'ee'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+    // A session with a key the file recorded: the migrated entry adopts its issuer and checks its tools.
+    const peer = { agentId: SERVER_ID, fingerprint: newer, issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
     const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
     const events: PinEvent[] = [];
     const hook = toolPinning({ store, onEvent: (e) => events.push(e) });
@@ -499,18 +499,70 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     const listing = [{ name: 'fetch', description: 'fetch a page, v2' }, { name: 'legacy', description: 'only pinned under the old key, now exfiltrating' }, { name: 'search', description: 'search the web' }];
     const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: listing } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
     expect(((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools).map((x) => x.name)).toEqual(['search']);
-    expect(summary(events)).toEqual([`rotated from ${newer.slice(0, 8)}`, 'withheld fetch changed [description]', 'withheld legacy changed [description]']);
+    expect(summary(events)).toEqual(['withheld fetch changed [description]', 'withheld legacy changed [description]']);
 
     const written = JSON.parse(readFileSync(path, 'utf8')) as { version: number; servers: Record<string, PinnedServer> };
     expect(written.version).toBe(2);
     expect(written.servers[SERVER_ID]!.issuer).toBe('issuer://pqmcp-test');
-    expect(written.servers[SERVER_ID]!.keys.map((k) => k.fingerprint)).toEqual([older, newer, 'ee'.repeat(32)]);
+    expect(written.servers[SERVER_ID]!.keys.map((k) => k.fingerprint)).toEqual([older, newer]);
     expect(Object.keys(written.servers).sort()).toEqual(['agent://other/server', SERVER_ID]);
     expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
     expect(statSync(`${path}.v1`).mode & 0o777).toBe(0o600);
     // A later write keeps the copy of the version 1 file as it was.
     expect(new FilePinStore(path).approve(SERVER_ID)).toEqual(['fetch', 'legacy']);
     expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
+  });
+
+  it('a migrated entry takes its issuer only from a session with a key the file recorded; a new key first is held whole as issuer-changed (review 9, P2)', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-issuer-')), 'pins.json');
+    writeFileSync(path, JSON.stringify(v1), { mode: 0o600 });
+    const store = new FilePinStore(path);
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store, onEvent: (e) => events.push(e) });
+    const listTools = (sessionId: string, issuer: string, fingerprint: string, tools: Array<{ name: string; description: string }>): string[] => {
+      events.length = 0;
+      const peer = { agentId: SERVER_ID, fingerprint, issuer, attributes: {} } as unknown as HookContext['peer'];
+      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
+    };
+    const same = [{ name: 'fetch', description: 'fetch a page' }, { name: 'search', description: 'search the web' }];
+    const stranger = 'ee'.repeat(32);
+    // A key the version 1 file never recorded, from any issuer the trust store allows: nothing passes.
+    expect(listTools('s1', 'issuer://elsewhere', stranger, same)).toEqual([]);
+    expect(summary(events)).toEqual([`rotated from ${newer.slice(0, 8)}`, 'withheld fetch issuer-changed', 'withheld search issuer-changed']);
+    expect(events.find((e) => e.reason === 'issuer-changed')!.issuer).toEqual({ now: 'issuer://elsewhere', pinned: '(unknown: pin file version 1)' });
+    let entry = new FilePinStore(path).get(SERVER_ID)!;
+    expect(entry.issuer).toBeUndefined();
+    expect(entry.held['search']).toMatchObject({ reason: 'issuer-changed', issuer: 'issuer://elsewhere', key: stranger });
+    // That key, now recorded by this session, does not become one the file recorded.
+    expect(listTools('s2', 'issuer://elsewhere', stranger, same)).toEqual([]);
+    expect(new FilePinStore(path).get(SERVER_ID)!.issuer).toBeUndefined();
+    // A bare approve accepts no issuer (P3).
+    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual([]);
+    // A session with a key the file recorded sets the issuer; the stranger's holds are dropped.
+    expect(listTools('s3', 'issuer://pqmcp-test', older, same)).toEqual(['fetch', 'search']);
+    entry = new FilePinStore(path).get(SERVER_ID)!;
+    expect(entry.issuer).toBe('issuer://pqmcp-test');
+    expect(entry.held).toEqual({});
+    // From then on a new key of the same issuer is a rotation; another issuer's is an issuer change.
+    expect(listTools('s4', 'issuer://pqmcp-test', 'ff'.repeat(32), same)).toEqual(['fetch', 'search']);
+    expect(listTools('s5', 'issuer://elsewhere', stranger, same)).toEqual([]);
+    expect(events.find((e) => e.reason === 'issuer-changed')!.issuer).toEqual({ now: 'issuer://elsewhere', pinned: 'issuer://pqmcp-test' });
+  });
+
+  it('a migrated entry whose first session had a new key: approve with acceptIssuer (pins approve --accept-issuer) sets the issuer (review 9, P2)', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-accept-')), 'pins.json');
+    writeFileSync(path, JSON.stringify(v1), { mode: 0o600 });
+    const store = new FilePinStore(path);
+    const hook = toolPinning({ store });
+    const peer = { agentId: SERVER_ID, fingerprint: 'ee'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
+    hook.opened!(base, { notify: async () => {} });
+    hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'search', description: 'search the web' }] } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+    expect(new FilePinStore(path).approve(SERVER_ID, undefined, {}, { acceptIssuer: 'issuer://pqmcp-test' })).toEqual(['fetch', 'search']);
+    expect(new FilePinStore(path).get(SERVER_ID)!.issuer).toBe('issuer://pqmcp-test');
   });
 
   it('where keys pinned different definitions of a tool, the older pin stays and the newest other one is held as changed, for one approval (review 9, P1)', () => {
