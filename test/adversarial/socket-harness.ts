@@ -44,7 +44,11 @@ class Driver {
   private stoppedReading = false;
   /** Close code and reason the peer (or the socket) ended with. */
   readonly closed: Promise<{ code: number; reason: string }>;
-  /** Resolves when the attacker's handshake completes. */
+  /**
+   * Resolves when the attacker's handshake completes; rejects, naming the close code and
+   * reason, if the socket closes first (a test awaiting it fails at once and says why,
+   * instead of waiting for its own timeout).
+   */
   readonly handshake: Promise<void>;
   private onHandshake!: () => void;
 
@@ -54,7 +58,11 @@ class Driver {
     private readonly knobs: SocketKnobs,
   ) {
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    this.handshake = new Promise((resolve) => (this.onHandshake = resolve));
+    this.handshake = new Promise((resolve, reject) => {
+      this.onHandshake = resolve;
+      void this.closed.then(({ code, reason }) => reject(new Error(`the socket closed (${code} ${reason}) before the attacker's handshake completed`)));
+    });
+    this.handshake.catch(() => {}); // only a test that awaits it hears of it
     ws.on('error', () => {});
     ws.on('message', (data: Buffer) => {
       const out = this.attacker.receive(new Uint8Array(data));
