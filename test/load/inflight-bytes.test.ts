@@ -5,7 +5,8 @@
  * growing (before: every call was held, +105.7 MiB live for 96 MiB sent); (b) 1 MiB
  * notifications through `pqmcp serve` to a stdio child that reads nothing: the gateway
  * stops reading the session while the child's stdin is full (before: every byte buffered
- * in the gateway, +158 MiB RSS for 96 MiB sent), and nothing is lost once the child reads.
+ * in the gateway, +158 MiB RSS for 96 MiB sent), and nothing is lost once the child reads;
+ * (c) `pqmcp serve --max-request-bytes-in-flight` sets the bound.
  * Bounded in count and time, on 127.0.0.1.
  */
 import { readFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ import { createNativeBackend } from '../../src/crypto/native.js';
 import { Cleanup, SERVER_ID, startServer, waitFor } from '../helpers/mcp.js';
 import { liveMemory } from '../helpers/memory.js';
 import { agent, trustFor } from '../helpers/identities.js';
-import { ROOT, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from '../cli/helpers.js';
+import { LINE_SERVER, ROOT, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from '../cli/helpers.js';
 import type { Files } from '../cli/helpers.js';
 
 const MiB = 1024 * 1024;
@@ -93,6 +94,40 @@ describe('pqmcp serve in front of a child that reads nothing (issue 10 item 3)',
   afterAll(() => {
     killAll();
     tmp.remove();
+  });
+
+  it('--max-request-bytes-in-flight sets the per-session bound (a second call past it is refused with -32005 while the first waits on the client\'s sampling answer, which still gets through); a bad value is a usage error', { timeout: 60_000 }, async () => {
+    const bad = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gw.key, '--trust', trust, '--max-request-bytes-in-flight', '16MiB', '--', 'node', LINE_SERVER]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--max-request-bytes-in-flight must be a non-negative integer of bytes');
+    const { gateway, url } = await startGateway(['--identity', gw.key, '--trust', trust, '--max-request-bytes-in-flight', '100'], ['node', LINE_SERVER]);
+    cleanup.add(() => gateway.stop('SIGKILL'));
+    const backend = createNativeBackend();
+    const transport = new PqmcpClientTransport(url, { identity: await loadOwnIdentity(backend, alice.key, undefined, false), trust: await loadTrustStore(trust), backend, expectedServerId: 'agent://inflight-bytes/gateway' });
+    const answers: JsonRpcMessage[] = [];
+    transport.onmessage = (m) => void answers.push(m as JsonRpcMessage);
+    await transport.start();
+    cleanup.add(() => transport.close());
+    await transport.send(INIT);
+    await waitFor(() => answers.some((a) => a.id === 0), 10_000, 'initialize');
+    await transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    // Each call is more than 100 bytes. The first (`ask`) stays in flight until this client
+    // answers the child's sampling request: the second is refused meanwhile, and the answer
+    // to the sampling request still gets through (refused, not paused: nothing deadlocks).
+    const call = (id: number, name: string, args: Record<string, unknown>): JsonRpcMessage => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+    await transport.send(call(1, 'ask', { question: 'ready?' }));
+    await waitFor(() => answers.some((a) => a.method === 'sampling/createMessage'), 20_000, 'the sampling request');
+    await transport.send(call(2, 'echo', { text: 'second' }));
+    await waitFor(() => answers.some((a) => a.id === 2), 20_000, 'the refusal');
+    expect(answers.find((a) => a.id === 2)).toMatchObject({ error: { code: -32005, data: { limitBytes: 100 } } });
+    const sampling = answers.find((a) => a.method === 'sampling/createMessage')!;
+    await transport.send({ jsonrpc: '2.0', id: sampling.id!, result: { model: 'm', role: 'assistant', content: { type: 'text', text: 'yes' } } });
+    await waitFor(() => answers.some((a) => a.id === 1), 20_000, 'the first call');
+    expect(answers.find((a) => a.id === 1)).toMatchObject({ result: { content: [{ type: 'text', text: 'model said: yes' }] } });
+    // Answered: the next call fits again.
+    await transport.send(call(3, 'echo', { text: 'third' }));
+    await waitFor(() => answers.some((a) => a.id === 3), 20_000, 'the call after the answer');
+    expect(answers.find((a) => a.id === 3)).toMatchObject({ result: { content: [{ type: 'text', text: 'echo: third' }] } });
   });
 
   it('stops reading the session while the child\'s stdin is full (memory stays flat), and delivers everything once the child reads', { timeout: 90_000 }, async () => {
