@@ -73,7 +73,8 @@
  * - Workers get the key seed once (workerData; every thread the pool starts, restarted
  *   ones included, through crypto-threads.ts's startWorker, which wipes this thread's copy)
  *   and re-derive the key pair; requests carry public inputs only.
- * - The threads' side of the pool (starting one, a runner over it, the test seam) is
+ * - The rate and the fair queue (the first three points above) are crypto-queue.ts; the
+ *   threads' side of the pool (starting one, a runner over it, the test seam)
  *   crypto-threads.ts; the worker slots (restarting dead threads) crypto-slots.ts; the
  *   starvation guard crypto-guard.ts.
  */
@@ -82,7 +83,7 @@ import type { CompositeKeyPair } from '../crypto/composite.js';
 import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { ClosedError, InternalError, InvalidArgumentError, PqmcpError, ServerBusyError } from '../errors.js';
 import { discardCryptoResult, type CryptoRequest, type CryptoResult } from '../handshake/types.js';
-import { SourceRates } from './rate.js';
+import { FairQueue } from './crypto-queue.js';
 import { TokenBucket } from '../token-bucket.js';
 import { StarvationGuard, type GuardStats } from './crypto-guard.js';
 import { WorkerSlots } from './crypto-slots.js';
@@ -90,10 +91,6 @@ import { startWorker, threadRunner, ThreadLostError, type Runner, type StartedTh
 
 export type { TestThread, WorkerPriority };
 
-/** A source's count of handshakes served decays by e in this long. */
-const USAGE_MS = 1_000;
-/** Sources whose usage is remembered at most. */
-const MAX_USAGE_SOURCES = 4096;
 /** The starvation guard's default bound on a job's time with an idle worker: native jobs (~0.2-1 ms), portable ones (~23 ms on Node 20). */
 export const GUARD_MS = { native: 100, portable: 250 } as const;
 /** How long the reserve alone keeps serving the queue after an idle worker was last seen late (default of `guardLingerMs`). */
@@ -163,14 +160,10 @@ export interface CryptoPoolStats extends GuardStats {
 }
 
 export class CryptoPool {
-  private readonly waiting = new Map<string, Job[]>();
-  private readonly continuations: Job[] = [];
-  /** Per source: new handshakes served, decayed over USAGE_MS; least recently served first. */
-  private readonly usage = new Map<string, { n: number; at: number }>();
-  private readonly rates: SourceRates;
+  /** Rate, fair queue, and which job runs next (crypto-queue.ts). */
+  private readonly queue: FairQueue<Job>;
   private readonly idle: Runner[] = [];
   private readonly runners = new Set<Runner>();
-  private queued = 0;
   private refused = 0;
   private threads = 0;
   private closed = false;
@@ -198,7 +191,7 @@ export class CryptoPool {
     private readonly workerBackend: BackendName | undefined,
   ) {
     this.now = options.now ?? (() => performance.now());
-    this.rates = new SourceRates({ rate: options.ratePerSource, now: this.now }, 'handshakeRatePerSource');
+    this.queue = new FairQueue<Job>({ maxQueue: options.maxQueue, ratePerSource: options.ratePerSource, now: this.now, refuse: (job, message) => this.refuse(job, message) });
     // Only where the jobs are cheap (~0.2 ms encapsulation, ~1 ms signature natively): the
     // portable ML-KEM / ML-DSA take many ms a job, which the event loop must not stall for.
     const perSecond = options.inlineWhenIdle ?? 0;
@@ -277,7 +270,7 @@ export class CryptoPool {
       slotsGivenUp: this.slots.givenUp,
       ...guard,
       busy: this.runners.size - this.idle.length,
-      queued: this.queued,
+      queued: this.queue.queued,
       refused: this.refused,
       inlined: this.inlined,
     };
@@ -289,8 +282,8 @@ export class CryptoPool {
     return new Promise<CryptoResult>((resolve, reject) => {
       const job: Job = { source, request, resolve, reject, runs: 0, lost: 0 };
       if (this.inlineBudget && !this.quiet()) this.pressureAt = this.now();
-      if (request.op === 'sign') this.continuations.push(job);
-      else if (!this.admit(job)) return;
+      if (request.op === 'sign') this.queue.continue(job);
+      else if (!this.queue.admit(job)) return;
       this.pump();
     });
   }
@@ -301,90 +294,17 @@ export class CryptoPool {
     this.guard?.close();
     this.slots.close();
     const error = new ClosedError('server is closing');
-    for (const job of this.continuations.splice(0)) job.reject(error);
-    for (const list of this.waiting.values()) for (const job of list) job.reject(error);
-    this.waiting.clear();
-    this.queued = 0;
+    for (const job of this.queue.clear()) job.reject(error);
     const runners = [...this.runners];
     this.runners.clear();
     await Promise.all(runners.map((r) => r.terminate()));
   }
 
-  /** A new handshake's first job: rate, then a place in the fair queue. */
-  private admit(job: Job): boolean {
-    if (!this.rates.take(job.source)) return this.refuse(job, 'server busy: too many new handshakes from this address, try again later');
-    if (this.queued >= this.options.maxQueue) {
-      let largest: Job[] | undefined;
-      for (const list of this.waiting.values()) if (!largest || list.length > largest.length) largest = list;
-      const own = (this.waiting.get(job.source)?.length ?? 0) + 1;
-      if (!largest || own >= largest.length) return this.refuse(job, 'server busy: handshake queue full, try again later');
-      const victim = largest.pop()!;
-      this.queued--;
-      if (largest.length === 0) this.waiting.delete(victim.source);
-      this.refuse(victim, 'server busy: handshake queue full, try again later');
-    }
-    const list = this.waiting.get(job.source);
-    if (list) list.push(job);
-    else this.waiting.set(job.source, [job]);
-    this.queued++;
-    return true;
-  }
-
-  private refuse(job: Job, message: string): false {
+  /** A new handshake refused busy (crypto-queue.ts: rate or queue), before any crypto. */
+  private refuse(job: Job, message: string): void {
     this.refused++;
     this.pressureAt = this.now();
     job.reject(new ServerBusyError(message));
-    return false;
-  }
-
-  /** Next signature of an admitted handshake: the source served least lately first, then the oldest. */
-  private nextContinuation(): Job | undefined {
-    if (this.continuations.length <= 1) return this.continuations.shift();
-    const least = this.leastServed(this.continuations.keys(), (i) => this.continuations[i]!.source, this.now());
-    return this.continuations.splice(least!.item, 1)[0];
-  }
-
-  /** Next new handshake: from the waiting source served least lately (see the policy above). */
-  private nextWaiting(): Job | undefined {
-    const now = this.now();
-    const least = this.leastServed(this.waiting.keys(), (source) => source, now);
-    if (least === undefined) return undefined;
-    const next = least.item;
-    const list = this.waiting.get(next)!;
-    const job = list.shift()!;
-    this.waiting.delete(next);
-    if (list.length > 0) this.waiting.set(next, list); // behind the others waiting as long
-    this.queued--;
-    this.served(next, least.used + 1, now);
-    return job;
-  }
-
-  /** The first of `items` (in their order) whose source was served least lately, with that source's count. */
-  private leastServed<T>(items: Iterable<T>, sourceOf: (item: T) => string, now: number): { item: T; used: number } | undefined {
-    let least: { item: T; used: number } | undefined;
-    for (const item of items) {
-      const used = this.usedBy(sourceOf(item), now);
-      if (least === undefined || used < least.used) least = { item, used };
-    }
-    return least;
-  }
-
-  /** `source`'s count of handshakes served, decayed to `now`. */
-  private usedBy(source: string, now: number): number {
-    const u = this.usage.get(source);
-    return u === undefined ? 0 : u.n * Math.exp(-(now - u.at) / USAGE_MS);
-  }
-
-  /** Record `source`'s new count; the map stays in order of the last service, and bounded (forgetting a count only favours that source). */
-  private served(source: string, n: number, now: number): void {
-    this.usage.delete(source);
-    if (this.usage.size >= MAX_USAGE_SOURCES) {
-      for (const key of this.usage.keys()) {
-        if (this.usage.size < (MAX_USAGE_SOURCES * 3) / 4) break;
-        this.usage.delete(key);
-      }
-    }
-    this.usage.set(source, { n, at: now });
   }
 
   private pump(): void {
@@ -393,7 +313,7 @@ export class CryptoPool {
       if (!runner) return;
       const byReserve = runner === this.guard?.reserve;
       const rescue = byReserve ? this.guard!.nextRescue() : undefined;
-      const job = rescue ?? this.nextContinuation() ?? this.nextWaiting();
+      const job = rescue ?? this.queue.next();
       if (!job) return;
       if (!rescue && this.mayInline()) {
         this.runInline(job);
@@ -432,7 +352,7 @@ export class CryptoPool {
       if (job.lost < LOST_MAX) {
         this.guard?.forget(job);
         job.rescued = false;
-        this.continuations.unshift(job);
+        this.queue.retry(job);
         this.pump();
         return;
       }
@@ -508,7 +428,7 @@ export class CryptoPool {
 
   /** No worker computing, nothing waiting, nothing on the event loop. */
   private quiet(): boolean {
-    return !this.inlineBusy && this.idle.length === this.runners.size && this.queued === 0 && this.continuations.length === 0;
+    return !this.inlineBusy && this.idle.length === this.runners.size && this.queue.empty;
   }
 
   /** inlineWhenIdle: worker threads, the pool quiet and not busy for INLINE_QUIET_MS, and a token. */

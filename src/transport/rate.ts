@@ -1,7 +1,7 @@
 /**
  * Token buckets per source address (admission.ts `sourceKey`): `rate` tokens a second, at
  * most `burst` saved up. Used for new connections (edge.ts, before the WebSocket upgrade)
- * and new handshakes (crypto-pool.ts, before any crypto).
+ * and new handshakes (the crypto pool's queue, crypto-queue.ts, before any crypto).
  *
  * Sharp edges:
  * - Bounded: at most `maxSources` buckets. Past it, buckets that have refilled are
