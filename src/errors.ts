@@ -115,7 +115,9 @@ export type ErrorCode =
   // PROXY protocol from trusted proxies (issue 10, transport/proxy-protocol.ts)
   | 'ERR_PROXY_PROTOCOL'
   // requests in flight past MAX_TRACKED (review 8 L1, transport/message-hooks.ts)
-  | 'ERR_TOO_MANY_IN_FLIGHT';
+  | 'ERR_TOO_MANY_IN_FLIGHT'
+  // request bytes in flight past maxRequestBytesInFlight (issue 10 item 3, transport/message-hooks.ts)
+  | 'ERR_TOO_MANY_BYTES_IN_FLIGHT';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -637,6 +639,29 @@ export class ProxyProtocolError extends PqmcpError {
   constructor(reason: ProxyProtocolFailure, message: string) {
     super('ERR_PROXY_PROTOCOL', message);
     this.reason = reason;
+  }
+}
+
+// --- request bytes in flight (issue 10 item 3: transport/message-hooks.ts) ------------------
+
+/**
+ * A peer's request refused because the session's requests in flight (delivered to the local
+ * MCP side and not yet answered) already hold `inFlight` bytes and this one's `bytes` would
+ * take them past `limit` (the server's maxRequestBytesInFlight). The peer was answered with
+ * JSON-RPC error -32005 (data { limitBytes }); the request reached no hook and no handler
+ * (reported to onerror). Never closes the session: the peer may retry once answers came.
+ */
+export class TooManyRequestBytesInFlightError extends PqmcpError {
+  constructor(
+    readonly limit: number,
+    readonly inFlight: number,
+    readonly bytes: number,
+    id: unknown,
+  ) {
+    super(
+      'ERR_TOO_MANY_BYTES_IN_FLIGHT',
+      `the peer sent request ${JSON.stringify(String(id)).slice(0, 40)} (${bytes} bytes) while its requests in flight held ${inFlight} bytes; the limit is ${limit} bytes (maxRequestBytesInFlight); it was refused`,
+    );
   }
 }
 

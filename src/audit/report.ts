@@ -10,8 +10,17 @@
  *   listener's `failureReports` rate), so the total is every failure the listener saw.
  * - Grouping by tool uses the tool, prompt or resource name when the request has one, else
  *   the method (`tools/list`, `initialize`...).
+ * - Events are read from files, and a trail can be edited with its hashes recomputed by
+ *   whoever can write it: the fields a counted event is read by are checked first (`time` a
+ *   finite number; a request's agentId, issuer and method strings, name absent or a string,
+ *   byte counts non-negative safe integers, durationMs a non-negative finite number, outcome
+ *   one of the known ones; a failure's code a string; a summary's codes an object). An event
+ *   of a counted type with a field of the wrong type is not counted: it is counted in
+ *   `skippedEvents` instead (it neither crashes the report nor concatenates strings into a
+ *   total). Events of other types are not read. Error codes are keys of a null-prototype
+ *   map, so `__proto__` is counted like any code.
  */
-import type { AuditEvent, RequestEvent } from './events.js';
+import type { AuditEvent, RequestEvent, RequestOutcome } from './events.js';
 
 
 export type ReportKey = 'agent' | 'tool' | 'issuer';
@@ -38,6 +47,37 @@ function keyOf(e: RequestEvent, by: ReportKey): string {
   if (by === 'agent') return e.agentId;
   if (by === 'issuer') return e.issuer;
   return e.name ?? e.method;
+}
+
+/** Error code -> count, with no prototype: a code named "__proto__" is a key like another. */
+function codeMap(): Record<string, number> {
+  return Object.create(null) as Record<string, number>;
+}
+
+const OUTCOMES: ReadonlySet<unknown> = new Set<RequestOutcome>(['ok', 'error', 'denied', 'unanswered', 'cancelled']);
+const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+/** The fields ReportTally reads of a counted event have the types they are read as. */
+function wellFormed(e: AuditEvent): boolean {
+  const x = e as unknown as Record<string, unknown>;
+  if (typeof x.time !== 'number' || !Number.isFinite(x.time)) return false;
+  if (e.type === 'request') {
+    return (
+      isString(x.agentId) &&
+      isString(x.issuer) &&
+      isString(x.method) &&
+      (x.name === undefined || isString(x.name)) &&
+      isCount(x.requestBytes) &&
+      isCount(x.responseBytes) &&
+      typeof x.durationMs === 'number' &&
+      Number.isFinite(x.durationMs) &&
+      x.durationMs >= 0 &&
+      OUTCOMES.has(x.outcome)
+    );
+  }
+  if (e.type === 'handshake.failure') return isString(x.code);
+  return typeof x.codes === 'object' && x.codes !== null && !Array.isArray(x.codes);
 }
 
 function newRow(key: string): ReportRow {
@@ -81,11 +121,23 @@ export function failureTotals(events: Iterable<AuditEvent>, since?: number): Fai
  */
 export class ReportTally {
   private readonly byKey = new Map<string, ReportRow>();
-  private readonly totals: FailureTotals = { failures: 0, oneByOne: 0, summarised: 0, byCode: {} };
+  private readonly totals: FailureTotals = { failures: 0, oneByOne: 0, summarised: 0, byCode: codeMap() };
+  private skippedEvents = 0;
 
   constructor(private readonly options: ReportOptions) {}
 
+  /** Events of a counted type not counted because a field they are read by has the wrong type. */
+  get skipped(): number {
+    return this.skippedEvents;
+  }
+
   add(e: AuditEvent): void {
+    const counted = e.type === 'request' || e.type === 'handshake.failure' || e.type === 'handshake.failure.summary';
+    if (!counted) return;
+    if (!wellFormed(e)) {
+      this.skippedEvents++;
+      return;
+    }
     if (this.options.since !== undefined && e.time < this.options.since) return;
     if (e.type === 'request') {
       const key = keyOf(e, this.options.by);
@@ -114,9 +166,9 @@ export class ReportTally {
     return sorted([...this.byKey.values()].map((r) => ({ ...r })));
   }
 
-  /** The failed handshakes so far (a copy). */
+  /** The failed handshakes so far (a copy; `byCode` has a null prototype). */
   failures(): FailureTotals {
-    return { ...this.totals, byCode: { ...this.totals.byCode } };
+    return { ...this.totals, byCode: Object.assign(codeMap(), this.totals.byCode) };
   }
 
   private failed(code: string, n: number): void {

@@ -97,6 +97,8 @@ function afterWrites(job: () => void): void {
   queueMicrotask(() => (typeof setImmediate === 'function' ? setImmediate(job) : setTimeout(job, 0)));
 }
 
+const noop = (): void => {};
+
 /** A request's digest, filled in when its deferred hash runs (before its response's event, which queues after it). */
 interface Digest {
   hash: string | undefined;
@@ -110,12 +112,15 @@ export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions =
   const pending = new Map<string, Map<Tracked, Digest>>();
   /** Requests recorded as cancelled (an answer that follows all the same is not recorded again). */
   const cancelled = new WeakSet<Tracked>();
-  /** Deferred work (see "Off the response's path"), in order; `drain` runs it. */
-  let queue: (() => void)[] = [];
+  /** Deferred work (see "Off the response's path"), in order; `drain` runs it from `next` on. */
+  const queue: (() => void)[] = [];
+  let next = 0;
   const drain = (): void => {
-    const jobs = queue;
-    queue = [];
-    for (const job of jobs) {
+    // One queue consumed in place: a drain started by a sink (one that closes a session
+    // from its event: closed() drains) goes on where the outer one was, so order holds.
+    while (next < queue.length) {
+      const job = queue[next]!;
+      queue[next++] = noop;
       try {
         job();
       } catch {
@@ -123,6 +128,8 @@ export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions =
         // take the process down; emitTo already keeps a sink's errors from the session.
       }
     }
+    queue.length = 0;
+    next = 0;
   };
   const later = (job: () => void): void => {
     if (content) return job();

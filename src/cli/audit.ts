@@ -159,9 +159,11 @@ async function report(ctx: Context, argv: string[]): Promise<number> {
     }
   }, () => current);
   if (skippedLines > 0 && !ctx.json) ctx.output.err(`pqmcp audit report: warning: ${skippedLines} line(s) longer than ${maxLineBytes} bytes (--max-line-bytes) not read, the first at ${firstSkipped}`);
+  const skippedEvents = tally.skipped;
+  if (skippedEvents > 0 && !ctx.json) ctx.output.err(`pqmcp audit report: warning: ${skippedEvents} event(s) with a field of the wrong type not counted (an edited trail? run pqmcp audit verify)`);
   const rows = tally.rows();
   const handshakeFailures = tally.failures();
-  printResult(ctx.output, ctx.json, { by, since: since === undefined ? null : new Date(since).toISOString(), rows, handshakeFailures, skippedLines }, () => {
+  printResult(ctx.output, ctx.json, { by, since: since === undefined ? null : new Date(since).toISOString(), rows, handshakeFailures, skippedLines, skippedEvents }, () => {
     const header = [by, 'calls', 'errors', 'denials', 'req bytes', 'resp bytes', 'time', 'avg'];
     const body = rows.map((r) => [r.key, String(r.calls), String(r.errors), String(r.denials), String(r.requestBytes), String(r.responseBytes), humanDuration(r.totalMs), humanDuration(r.calls ? r.totalMs / r.calls : 0)]);
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));

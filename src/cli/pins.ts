@@ -22,7 +22,11 @@
  *   `forget <id> --fingerprint` without a tool is refused (it forgot one key's entry then,
  *   it would forget the whole server now: a script's cleanup after a rotation must not wipe
  *   the current pins and manifest claim).
- * - approve of a tool held as 'issuer-changed' accepts the new issuer for the server.
+ * - approve of a tool held as 'issuer-changed' accepts the new issuer for the server, so it
+ *   is explicit (review 9, P3): such a tool is approved only named as tool@hash or with
+ *   --accept-issuer <the new issuer id>; a bare approve (or a bare tool name) while tools are
+ *   held as issuer-changed is a usage error (exit 2) that says what to type. A bare approve
+ *   of ordinary holds (changed, new...) works as before.
  * - manifest capture runs the command without a shell, speaks MCP to it over stdio
  *   (initialize, tools/list with every page) and stops it; nothing else is called.
  */
@@ -46,6 +50,9 @@ export const PINS_USAGE = `pqmcp pins list|approve|forget --pins <file>
   approve <server id> [tool[@hash]...]    approve held tools (all of the server's, or these);
                                           tool@<hash prefix, 8+ hex> (from list) approves only
                                           the definition you reviewed
+    --accept-issuer <issuer id>           accept the issuer now vouching for the server (tools
+                                          held as issuer-changed): needed to approve them
+                                          unless named as tool@hash
   forget <server id> [tool]               forget a server's pins, or one tool's
   --pins <file>                           the pin file (pqmcp connect --pins writes it)
   --fingerprint <hex prefix>              only if the server was seen with this key (forget:
@@ -60,7 +67,7 @@ export const MANIFEST_USAGE = `pqmcp manifest capture [--out <file>] -- <stdio M
   --out <file>     write here (default: stdout)
   --force          replace an existing file`;
 
-const PIN_OPTIONS = { pins: { type: 'string' }, fingerprint: { type: 'string' } } as const;
+export const PIN_OPTIONS = { pins: { type: 'string' }, fingerprint: { type: 'string' }, 'accept-issuer': { type: 'string' } } as const;
 
 function pickServer(store: FilePinStore, p: Parsed, id: string | undefined): string {
   if (id === undefined) throw new UsageError('give the server agent id (see pqmcp pins list)');
@@ -84,7 +91,8 @@ function describe(entry: PinnedServer): string[] {
     const detail = h.changed ? ` (${h.changed.join(', ')} changed)` : h.from ? ` (was ${h.from})` : '';
     const issuer = h.reason === 'issuer-changed' ? ` (now vouched for by ${h.issuer})` : '';
     const key = h.key !== undefined ? `  key ${h.key.slice(0, 16)}...` : '';
-    lines.push(`  HELD    ${name}  ${h.reason}${issuer}${detail}  seen ${h.seenAt}${key}  approve as ${name}@${h.hash.slice(0, 16)}`);
+    const migrated = h.migrated === true ? ' (pinned under a later key in a version 1 pin file: the earlier definition stays pinned until you approve this one)' : '';
+    lines.push(`  HELD    ${name}  ${h.reason}${issuer}${detail}${migrated}  seen ${h.seenAt}${key}  approve as ${name}@${h.hash.slice(0, 16)}`);
   }
   return lines;
 }
@@ -117,8 +125,30 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
           return name;
         });
         const key = pickServer(store, p, id);
-        const issuerBefore = store.get(key)?.issuer;
-        const done = store.approve(key, tools.length ? tools : undefined, expected);
+        const before = store.get(key)!;
+        const issuerBefore = before.issuer;
+        // Accepting another issuer is explicit (review 9, P3): tools held as issuer-changed are
+        // approved only named with their hash, or with --accept-issuer naming that issuer.
+        const acceptIssuer = str(p, 'accept-issuer');
+        const issuerHolds = Object.entries(before.held).filter(([name, h]) => h.reason === 'issuer-changed' && (!tools.length || tools.includes(name)));
+        const heldUnder = [...new Set(issuerHolds.map(([, h]) => h.issuer ?? '(unknown)'))];
+        if (acceptIssuer !== undefined) {
+          if (!heldUnder.includes(acceptIssuer) || (tools.length > 0 && heldUnder.length > 1)) {
+            throw new UsageError(`pins approve --accept-issuer ${acceptIssuer}: no tool of ${id}${tools.length ? ' named' : ''} is held as vouched for by that issuer alone${heldUnder.length ? ` (held under: ${heldUnder.join(', ')})` : ' (nothing is held as issuer-changed)'}; see pqmcp pins list`);
+          }
+        } else {
+          const implicit = issuerHolds.filter(([name]) => !tools.length || !Object.hasOwn(expected, name));
+          if (implicit.length) {
+            const file = required(p, 'pins', 'pins');
+            const others = Object.entries(before.held).filter(([, h]) => h.reason !== 'issuer-changed').map(([name, h]) => `${name}@${h.hash.slice(0, 16)}`);
+            throw new UsageError(
+              `pins approve: ${id} is now vouched for by issuer ${heldUnder.join(', ')}, not ${issuerBefore ?? '(unknown)'} (${implicit.map(([name]) => name).join(', ')} held as issuer-changed), and accepting an issuer is explicit: ` +
+                `pqmcp pins approve ${id} --accept-issuer ${heldUnder[0]} --pins ${file} accepts it and approves what it lists, ` +
+                `or name each tool you reviewed as tool@hash (see pqmcp pins list)${others.length ? `; to approve only the other held tools: pqmcp pins approve ${id} ${others.join(' ')} --pins ${file}` : ''}`,
+            );
+          }
+        }
+        const done = store.approve(key, tools.length ? tools : undefined, expected, acceptIssuer !== undefined ? { acceptIssuer } : {});
         const after = store.get(key);
         const held = after?.held ?? {};
         const changed = tools.filter((t) => !done.includes(t) && toolEntry(held, t) !== undefined);

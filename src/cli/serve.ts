@@ -25,6 +25,10 @@
  *   SIGHUP re-reads the trust file and the --revocations files into the live trust store
  *   (TrustStore.replaceWith): sessions whose peer is no longer trusted get a log
  *   notification and end with an alert.
+ * - A child whose stdin is full (it reads slowly or not at all) stops the gateway reading the
+ *   sessions that feed it until the pipe drains (child.ts stdinFull/ondrain): what clients
+ *   send is not buffered here without bound. A session's requests in flight hold at most
+ *   --max-request-bytes-in-flight bytes (the listener refuses more with -32005).
  * - Connection failures are logged at most 20 per 10 s; the rest are summarised once per
  *   window by error code (log-limiter.ts): a flood cannot flood the log.
  * - SIGHUP also re-reads --policy and --quotas (serve-policy.ts; a bad file keeps the old one).
@@ -83,6 +87,9 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --max-session-lifetime <dur>   end each session after this long (90s, 15m, 12h...; default: none)
   --key-update-rate <rate>[/<burst>]  KeyUpdates per second a session's peer may force beyond its
                            automatic ones, <burst> at once (default 10/32; off = no ration)
+  --max-request-bytes-in-flight <n>  bytes of one session's requests the MCP server has not
+                           answered yet; past it a request is refused with JSON-RPC -32005
+                           (default 16777216 = 16 MiB; one request always fits; 0 = no limit)
   --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
                            the rest are summarised by error code at the end of the window
   --failure-reports <n>/<dur>  failures of unverified peers reported one by one per source
@@ -124,6 +131,8 @@ export const SERVE_OPTIONS = {
   'max-sessions-per-agent': { type: 'string' },
   'max-session-lifetime': { type: 'string' },
   'key-update-rate': { type: 'string' },
+  // request bytes in flight (issue 10 item 3)
+  'max-request-bytes-in-flight': { type: 'string' },
   'failure-log': { type: 'string' },
   // failure reports (review3 P4)
   'failure-reports': { type: 'string' },
@@ -229,6 +238,8 @@ interface ChildSlot {
   /** Session writes not yet accepted by their transports (for stdout backpressure). */
   outstanding: number;
   paused: boolean;
+  /** The child's stdin is full: its sessions are not read until it drains (child.ts). */
+  stdinFull: boolean;
 }
 
 interface LiveSession {
@@ -276,6 +287,12 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const maxSessionLifetimeMs = lifetimeText === undefined ? undefined : parseDuration(lifetimeText, '--max-session-lifetime') * 1000;
   const keyUpdateRateText = str(p, 'key-update-rate');
   const keyUpdateRate = keyUpdateRateText === undefined ? undefined : parseKeyUpdateRate(keyUpdateRateText);
+  // request bytes in flight (issue 10 item 3)
+  const inFlightText = str(p, 'max-request-bytes-in-flight');
+  const maxRequestBytesInFlight = inFlightText === undefined ? undefined : Number(inFlightText);
+  if (inFlightText !== undefined && !(/^\d+$/.test(inFlightText) && Number.isSafeInteger(maxRequestBytesInFlight))) {
+    throw new UsageError(`--max-request-bytes-in-flight must be a non-negative integer of bytes (0 = no limit); got ${JSON.stringify(inFlightText)}`);
+  }
   const failureLog = parseFailureLog(str(p, 'failure-log') ?? '20/10s');
   const failureReportsText = str(p, 'failure-reports');
   const failureReports = failureReportsText === undefined ? undefined : parseFailureReports(failureReportsText);
@@ -334,6 +351,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       ...(maxSessionsPerAgent !== undefined ? { maxSessionsPerAgent } : {}),
       ...(maxSessionLifetimeMs !== undefined ? { maxSessionLifetimeMs } : {}),
       ...(keyUpdateRate !== undefined ? { keyUpdateRate } : {}),
+      // request bytes in flight (issue 10 item 3)
+      ...(maxRequestBytesInFlight !== undefined ? { maxRequestBytesInFlight } : {}),
       // failure reports (review3 P4)
       ...(failureReports !== undefined ? { failureReports } : {}),
       // resumption (tickets.ts)
@@ -375,8 +394,13 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   /** Start a child and its router; `label` prefixes its stderr lines. */
   const startChild = (label: string, env: NodeJS.ProcessEnv | undefined): ChildSlot => {
     const child = new StdioChild({ command, args: commandArgs, ...(env ? { env } : {}) });
-    const slot: ChildSlot = { child, router: new Router((m) => void child.send(m)), outstanding: 0, paused: false };
+    const slot: ChildSlot = { child, router: new Router((m) => toChild(slot, m)), outstanding: 0, paused: false, stdinFull: false };
     child.onmessage = (m) => slot.router.fromChild(m);
+    child.ondrain = () => {
+      if (!slot.stdinFull) return;
+      slot.stdinFull = false;
+      for (const s of sessions) if (s.slot === slot) s.transport.resumeReading();
+    };
     child.onstderr = (line) => ctx.output.err(ctx.json ? JSON.stringify({ time: new Date().toISOString(), event: 'child-stderr', session: label, line }) : `[${label}] ${line}`);
     child.onbadline = (e) => log('child-bad-output', { session: label, error: e.message }, `${label}: the MCP server wrote something that is not JSON-RPC to stdout (${e.message})`);
     child.onexit = (exit) => {
@@ -394,6 +418,19 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       }
     };
     return slot;
+  };
+
+  /**
+   * Write a message to a child; once its stdin is full, stop reading the sessions that feed
+   * it until it drains. Cannot deadlock what was not stuck already: the child reads nothing
+   * meanwhile, and a session's answers to the child's own requests reach it only through
+   * that same stdin.
+   */
+  const toChild = (slot: ChildSlot, m: JSONRPCMessage): void => {
+    void slot.child.send(m);
+    if (slot.stdinFull || !slot.child.stdinFull) return;
+    slot.stdinFull = true;
+    for (const s of sessions) if (s.slot === slot) s.transport.pauseReading();
   };
 
   /** Queue a message to a session's client, pausing the child's stdout when too much waits. */
@@ -484,6 +521,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       s.slot = startChild(tag, sessionEnv(s));
     }
     const slot = s.slot;
+    // A shared child whose stdin is full: this session waits with the others.
+    if (slot.stdinFull) transport.pauseReading();
     slot.router.attach(s.routerPeer);
     transport.onmessage = (m) => {
       counts.in++;

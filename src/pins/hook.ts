@@ -44,7 +44,8 @@
  * issuer vouched for over to a party the user never approved; taking it as a new server
  * would start it on trust on first use, where a redefined tool is pinned unreported (the
  * rug pull again). So all its tools are held until the user accepts the new issuer
- * (`pqmcp pins approve` of any of them); from then on they are checked against the pins as
+ * (`pqmcp pins approve --accept-issuer <id>`, or of one of them named with its hash: an
+ * issuer is never accepted by a bare approve, review 9 P3); from then on they are checked against the pins as
  * after a key rotation (or `pqmcp pins forget` starts the server over). Issuers are compared
  * by id, so an issuer's own key rotation is no change. A self-signed server's issuer is its
  * agent id: its key rotations (a new trust pin, a deliberate act) are rotations like others.
@@ -71,6 +72,9 @@ import { MANIFEST_CLAIM, manifestHash } from './manifest.js';
 import type { ToolManifest } from './manifest.js';
 import { serverKey, setToolEntry, toolEntry } from './store.js';
 import type { HeldReason, PinStore, PinnedServer } from './store.js';
+
+/** The issuer a migrated (version 1) entry's pins were made under, as reported: not recorded. */
+const UNKNOWN_ISSUER = '(unknown: pin file version 1)';
 
 /** JSON-RPC error code of a call refused by pinning. */
 export const PIN_REFUSED = -32010;
@@ -114,7 +118,7 @@ interface Verdict {
 function why(tool: string, reason: HeldReason, changed?: string[], from?: string, issuer?: { now: string; pinned: string }): string {
   switch (reason) {
     case 'issuer-changed':
-      return `tool ${tool} is withheld: the server is now vouched for by issuer ${issuer?.now}, its tools were approved under ${issuer?.pinned} (pqmcp pins approve accepts the new issuer)`;
+      return `tool ${tool} is withheld: the server is now vouched for by issuer ${issuer?.now}, its tools were approved under ${issuer?.pinned} (pqmcp pins approve --accept-issuer ${issuer?.now} accepts the new issuer)`;
     case 'changed':
       return `tool ${tool} is withheld: its definition changed since it was approved (${(changed ?? []).join(', ')}); approve it with pqmcp pins approve`;
     case 'new':
@@ -150,6 +154,9 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     const entry: PinnedServer = options.store.get(key) ?? { agentId: peer.agentId, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), keys: [], tools: {}, held: {} };
     let dirty = false;
     if (!Array.isArray(entry.keys)) entry.keys = []; // a PinStore of the caller's that predates keys
+    // A key the version 1 file recorded (migrated keys carry no issuer; the keys this hook
+    // records do), looked up before this session's key is recorded.
+    const migratedKey = entry.keys.some((k) => k.fingerprint === peer.fingerprint && k.issuer === undefined);
     // A key not seen before for this identity: recorded, and the pins stay the identity's.
     if (!entry.keys.some((k) => k.fingerprint === peer.fingerprint)) {
       const previous = entry.keys[entry.keys.length - 1];
@@ -157,12 +164,23 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       dirty = true;
       if (previous) emit({ kind: 'rotated', server, tool: '', previousKey: previous.fingerprint });
     }
-    // An entry migrated from a version 1 file knew no issuer: it adopts this one.
-    if (entry.issuer === undefined && peer.issuer !== undefined) {
+    // An entry migrated from a version 1 file knew no issuer: it adopts the issuer of a session
+    // presenting one of the keys that file recorded (review 9, P2). A session with another key
+    // is not taken as the server: any issuer the trust store allows could vouch for the id
+    // with a key of its own, so its tools are all held ('issuer-changed') until the user
+    // accepts the issuer, or a session with a recorded key sets it.
+    if (entry.issuer === undefined && peer.issuer !== undefined && migratedKey) {
       entry.issuer = peer.issuer;
       dirty = true;
     }
-    const issuerChanged = entry.issuer !== undefined && peer.issuer !== entry.issuer ? { now: peer.issuer, pinned: entry.issuer } : undefined;
+    const issuerChanged =
+      entry.issuer !== undefined
+        ? peer.issuer !== entry.issuer
+          ? { now: peer.issuer, pinned: entry.issuer }
+          : undefined
+        : peer.issuer !== undefined
+          ? { now: peer.issuer, pinned: UNKNOWN_ISSUER }
+          : undefined;
     // Vouched for by its pinned issuer again: what another issuer's session left held as
     // 'issuer-changed' no longer describes this server, and approving it (a bare
     // `pqmcp pins approve <id>` approves all) would hand the identity to that issuer.

@@ -28,10 +28,15 @@
  * next change, after their original text is kept beside them as `<file>.v1` (0600, never
  * overwritten): an old file never loses a pin. The entries of one agent id under several
  * keys merge into one, the most recently active key's last: every tool pinned under any key
- * stays pinned (where two keys pinned different definitions of a tool, the most recently
- * active key's pin is kept: the definition the client has been accepting), held tools
- * already pinned with the same hash are dropped, and a manifest any key claimed is kept.
- * Version 1 recorded no issuer: a migrated entry adopts the issuer of its next session.
+ * stays pinned. Where two keys pinned different definitions of a tool, the least recently
+ * active key's pin is kept and the newer definition is held as 'changed' (`migrated`), to
+ * be approved once (`pqmcp pins approve`): version 1 pinned a new key's tools on trust on
+ * first use, so that newer definition may be exactly the rug pull a rotation let through
+ * (review 9, P1). Held tools already pinned with the same hash are dropped, and a manifest
+ * any key claimed is kept.
+ * Version 1 recorded no issuer: a migrated entry adopts the issuer of the first session that
+ * presents one of the keys the file recorded (they carry no `issuer` in `keys`); a session
+ * with another key before that has every tool held as 'issuer-changed' (review 9, P2).
  *
  * Sharp edges:
  * - The interface is synchronous (pins are checked inside message hooks, which keep order).
@@ -51,6 +56,7 @@
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
+import { changedFields } from './canonical.js';
 
 export const PINS_TYPE = 'pqmcp-tool-pins';
 /** The pin file version this code writes (it reads 1 and 2). */
@@ -78,6 +84,11 @@ export interface HeldTool {
   key?: string;
   /** For 'issuer-changed': the issuer that vouched for the server in that session. */
   issuer?: string;
+  /**
+   * Set by the migration of a version 1 file: this definition was pinned under a later key
+   * than the pinned one (another definition of the tool), and is held for approval.
+   */
+  migrated?: boolean;
 }
 
 /** A key a server was seen with. */
@@ -96,7 +107,8 @@ export interface PinnedServer {
    * The issuer id the pins were made under (the agent id itself for a self-signed server).
    * A session vouched for by another issuer has every tool withheld ('issuer-changed')
    * until `pqmcp pins approve` accepts the new issuer. Absent only in an entry migrated
-   * from version 1, which adopts the issuer of its next session.
+   * from version 1, which adopts the issuer of its first session with a key the file
+   * recorded (a session with another key is held whole, as 'issuer-changed').
    */
   issuer?: string;
   /** Every key the server was seen with, in the order first seen (the last is the newest). */
@@ -191,8 +203,12 @@ function times(e: { tools: Record<string, PinnedTool>; held: Record<string, Held
 /**
  * Version 1 entries (one per agent id and key) as version 2 entries (one per agent id).
  * Per agent id, its keys' entries are merged from the least to the most recently active
- * (the latest time recorded in each; file order breaks ties), so the most recent key's pins,
- * held tools and manifest win, and nothing pinned under an older key is dropped.
+ * (the latest time recorded in each; file order breaks ties): nothing pinned under any key
+ * is dropped; where keys pinned different definitions of a tool, the least recently active
+ * key's pin stays pinned and the most recent other definition is held as 'changed'
+ * (`migrated: true`, `key` the key it was pinned under), since under version 1 a new key's
+ * definitions were pinned on trust on first use; the most recent key's held tools and
+ * manifest win.
  */
 export function migrateV1(old: Record<string, PinnedServerV1>, now = new Date()): Record<string, PinnedServer> {
   const groups = new Map<string, Array<{ e: PinnedServerV1; last: number; first: number; order: number }>>();
@@ -209,7 +225,18 @@ export function migrateV1(old: Record<string, PinnedServerV1>, now = new Date())
     const merged: PinnedServer = { agentId, keys: [], tools: {}, held: {} };
     for (const { e, first } of group) {
       if (!merged.keys.some((k) => k.fingerprint === e.fingerprint)) merged.keys.push({ fingerprint: e.fingerprint, firstSeen: new Date(first).toISOString() });
-      for (const [name, t] of Object.entries(e.tools)) setToolEntry(merged.tools, name, t);
+      for (const [name, t] of Object.entries(e.tools)) {
+        const pinned = toolEntry(merged.tools, name);
+        if (pinned === undefined) setToolEntry(merged.tools, name, t);
+        else if (pinned.hash === t.hash) {
+          // A later key back at the pinned definition: an earlier key's other one is no longer what the server serves.
+          if (toolEntry(merged.held, name)?.migrated === true) delete merged.held[name];
+        } else {
+          // Another definition pinned under a later key: under version 1 that was typically trust
+          // on first use after a rotation (review 8, L2). The older pin stays; this one is held.
+          setToolEntry(merged.held, name, { hash: t.hash, definition: t.definition, seenAt: t.pinnedAt, reason: 'changed', changed: changedFields(pinned.definition, t.definition), key: e.fingerprint, migrated: true });
+        }
+      }
       for (const [name, h] of Object.entries(e.held)) setToolEntry(merged.held, name, { ...h, key: e.fingerprint });
       if (e.manifest !== undefined) merged.manifest = e.manifest;
     }
@@ -230,7 +257,8 @@ const isHeldTool = (h: unknown): boolean =>
   (h.changed === undefined || (Array.isArray(h.changed) && h.changed.every((c) => typeof c === 'string'))) &&
   optString(h.from) &&
   optString(h.key) &&
-  optString(h.issuer);
+  optString(h.issuer) &&
+  (h.migrated === undefined || typeof h.migrated === 'boolean');
 
 function decodePinFile(text: string, path: string): { servers: Record<string, PinnedServer>; version: number } {
   let json: unknown;
@@ -334,9 +362,13 @@ export class FilePinStore extends MemoryPinStore {
    *
    * Approving a tool held as 'issuer-changed' also accepts the issuer it was seen under as
    * the server's: the server's other tools held for that reason are dropped from `held`, to
-   * be checked at the next listing against their pins, as after a key rotation.
+   * be checked at the next listing against their pins, as after a key rotation. Accepting an
+   * issuer is explicit (review 9, P3): approving all (no `tools`) skips the tools held as
+   * 'issuer-changed' unless `options.acceptIssuer` names the issuer they were held under;
+   * a named tool is approved (naming it is explicit), but with `acceptIssuer` set, only if
+   * held under that issuer.
    */
-  approve(server: string, tools?: readonly string[], expected: Readonly<Record<string, string>> = {}): string[] {
+  approve(server: string, tools?: readonly string[], expected: Readonly<Record<string, string>> = {}, options: { acceptIssuer?: string } = {}): string[] {
     this.reload();
     const e = Object.hasOwn(this.servers, server) ? this.servers[server] : undefined;
     if (!e) return [];
@@ -348,6 +380,7 @@ export class FilePinStore extends MemoryPinStore {
       if (!h) continue;
       const want = Object.hasOwn(expected, name) ? expected[name]! : undefined;
       if (want !== undefined && !h.hash.startsWith(want.toLowerCase())) continue;
+      if (h.reason === 'issuer-changed' && (options.acceptIssuer !== undefined ? h.issuer !== options.acceptIssuer : tools === undefined)) continue;
       if (h.reason === 'issuer-changed' && h.issuer !== undefined) issuer = h.issuer;
       setToolEntry(e.tools, name, { hash: h.hash, definition: h.definition, pinnedAt: new Date().toISOString() });
       delete e.held[name];

@@ -93,6 +93,7 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_RESPONSE_ID_MISMATCH: CloseCode.internalError,
   ERR_REQUEST_ID_REUSED: CloseCode.internalError,
   ERR_TOO_MANY_IN_FLIGHT: CloseCode.internalError,
+  ERR_TOO_MANY_BYTES_IN_FLIGHT: CloseCode.internalError,
   ERR_SESSION_LIMIT: CloseCode.sessionLimit,
   ERR_SESSION_EXPIRED: CloseCode.sessionExpired,
   ERR_SESSION_UNTRUSTED: CloseCode.sessionUntrusted,

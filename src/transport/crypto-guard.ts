@@ -21,7 +21,8 @@
  * - The reserve is kept alive: one that dies (or fails to start) is started again after a
  *   backoff (RESERVE_BACKOFF_MS, x4 each time: 0.25 s, 1 s, 4 s), at most RESERVE_RESTARTS
  *   times in a row; a reserve that lived RESERVE_STABLE_MS (a minute, the pool's clock)
- *   resets the count (a rare crash is restarted, a crash loop is not). Until it is back
+ *   resets the count (a rare crash is restarted, a crash loop is not): crypto-restart.ts's
+ *   budget, the same one the pool's ordinary workers get. Until it is back
  *   the idle workers serve unguarded (late jobs wait in the rescue list for it): a window
  *   of at most the backoff plus a thread's start.
  * - When it cannot be kept alive (its restarts spent), the guard gives up for the pool's
@@ -38,16 +39,18 @@
  * - A restarted reserve gets the seed as the first one did (the pool's `startReserve`,
  *   crypto-pool.ts's startWorker: the main thread's workerData copy is wiped once cloned,
  *   the thread wipes its own once it holds the key).
- * - The restart timers are unref'd and cleared by close(); a reserve that comes up after
+ * - The restart timer is unref'd and cleared by close(); a reserve that comes up after
  *   close() is stopped by the pool.
  */
 
-/** First restart of a dead reserve after this long; each further one waits 4x longer. */
-export const RESERVE_BACKOFF_MS = 250;
+import { Restarter, RESTART_BACKOFF_MS, RESTARTS, RESTART_STABLE_MS } from './crypto-restart.js';
+
+/** First restart of a dead reserve after this long; each further one waits 4x longer (crypto-restart.ts). */
+export const RESERVE_BACKOFF_MS = RESTART_BACKOFF_MS;
 /** Restarts of the reserve in a row (each within RESERVE_STABLE_MS of the last start) before the guard falls back. */
-export const RESERVE_RESTARTS = 3;
+export const RESERVE_RESTARTS = RESTARTS;
 /** A reserve that lived this long (ms, the pool's clock) died of a crash, not a crash loop: its restart count starts again. */
-export const RESERVE_STABLE_MS = 60_000;
+export const RESERVE_STABLE_MS = RESTART_STABLE_MS;
 
 /** What the guard needs of a job: the pool's Job. */
 export interface GuardJob {
@@ -55,6 +58,8 @@ export interface GuardJob {
   done?: boolean;
   /** Handed to the reserve (once per reserve). */
   rescued?: boolean;
+  /** Counted late (once, however many reserves rescue it). */
+  late?: boolean;
   /** Runners computing it now. */
   runs: number;
 }
@@ -106,10 +111,8 @@ export class StarvationGuard<R, J extends GuardJob> {
   private timer: NodeJS.Timeout | undefined;
   /** 'on': watching (the reserve alive or being restarted); 'off': gave up, or closed. */
   private state: 'on' | 'off' = 'on';
-  private restartTimer: NodeJS.Timeout | undefined;
-  /** Restarts in a row, and when the current (or last tried) reserve started. */
-  private restartsInRow = 0;
-  private reserveSince: number;
+  /** The reserve's restart budget (crypto-restart.ts). */
+  private readonly restarter: Restarter;
   private reserved = 0;
   private late = 0;
   private restarts = 0;
@@ -119,7 +122,12 @@ export class StarvationGuard<R, J extends GuardJob> {
     private readonly host: GuardHost<R>,
     private readonly options: GuardOptions,
   ) {
-    this.reserveSince = host.now();
+    this.restarter = new Restarter(host, () => host.startReserve(), () => this.giveUp());
+  }
+
+  /** Watching: not given up, not closed (a worker the pool restarts may be SCHED_IDLE again). */
+  get active(): boolean {
+    return this.state === 'on';
   }
 
   /** A reserve started with the pool (or `undefined`: it did not start, and is restarted as if it had died). */
@@ -214,7 +222,9 @@ export class StarvationGuard<R, J extends GuardJob> {
       this.starvedUntil = now + this.options.lingerMs;
       if (job.rescued || job.done) continue;
       job.rescued = true;
-      this.late++;
+      // A job whose rescuing reserve died is rescued again by the next one: late once.
+      if (!job.late) this.late++;
+      job.late = true;
       this.rescues.push(job);
     }
     // Answered ones leave the list (it holds at most one job per idle worker then, also
@@ -224,22 +234,10 @@ export class StarvationGuard<R, J extends GuardJob> {
     this.host.pump();
   }
 
-  /** The reserve died or did not start: start it again after the backoff, or give up. */
+  /** The reserve died or did not start: start it again after the backoff, or give up (crypto-restart.ts). */
   private reserveDied(): void {
-    if (this.state === 'off' || this.host.closed()) return;
-    const now = this.host.now();
-    if (now - this.reserveSince >= RESERVE_STABLE_MS) this.restartsInRow = 0;
-    if (this.restartsInRow >= RESERVE_RESTARTS) return this.giveUp();
-    const delay = RESERVE_BACKOFF_MS * 4 ** this.restartsInRow;
-    this.restartsInRow++;
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
-      if (this.state === 'off' || this.host.closed()) return;
-      // A start that fails counts as a death within the window (it is not a stable reserve).
-      this.reserveSince = this.host.now();
-      this.host.startReserve().catch(() => this.reserveDied());
-    }, delay);
-    this.restartTimer.unref();
+    if (this.state === 'off') return;
+    this.restarter.died();
   }
 
   /** The reserve cannot be kept alive: off for good, and the pool to 'low'. */
@@ -259,7 +257,6 @@ export class StarvationGuard<R, J extends GuardJob> {
     this.starvedUntil = Number.NEGATIVE_INFINITY;
     clearTimeout(this.timer);
     this.timer = undefined;
-    clearTimeout(this.restartTimer);
-    this.restartTimer = undefined;
+    this.restarter.stop();
   }
 }

@@ -64,7 +64,20 @@
  *   reaches no hook and no handler, so the first request's response cannot pass the hooks
  *   as the answer to another method (a policy's list filter, an auditor's record). A local
  *   request reusing an id replaces the entry (the SDKs never reuse one).
- * - The two refusals above pass no hook, so quotas do not count them (neither calls nor
+ * - Request bytes in flight (issue 10 item 3; `maxRequestBytes`, the server's
+ *   maxRequestBytesInFlight): the JSON bytes of the peer's requests in flight (delivered to
+ *   the local side, or waiting in a hook, and not yet answered, dropped or cancelled) are
+ *   counted; a request that would take them past the limit is refused like one past
+ *   MAX_TRACKED: JSON-RPC -32005 (data { limitBytes }), TooManyRequestBytesInFlightError to
+ *   onerror, no hook, no handler. A request is always admitted when none is in flight, so
+ *   the limit bounds concurrency, never the size of one request (maxMessageSize does
+ *   that): a session holds at most limit + one maxMessageSize of request bytes. Refused
+ *   rather than paused (not reading the session until answers come back): a paused session
+ *   also stops delivering the peer's answers to the local side's own requests (sampling,
+ *   elicitation, roots/list) and its cancellations, which the handlers holding the budget
+ *   may be waiting on, so pausing can deadlock a session that refusing leaves working; and
+ *   a refusal is visible to the peer (retry later) and to the operator (onerror).
+ * - The refusals above pass no hook, so quotas do not count them (neither calls nor
  *   bytes), as a quota does not count the requests it refuses itself; each costs one small
  *   error reply, within the transport's record and receive limits.
  * - A response from the peer whose id matches an outstanding request only after type
@@ -78,7 +91,7 @@
  *   local end, so every hook sees it, as if the local side had sent it.
  */
 import type { VerifiedPeer } from '../identity/trust.js';
-import { InvalidArgumentError, MessageHookError, RequestIdReusedError, ResponseIdMismatchError, TooManyRequestsInFlightError, toPqmcpError } from '../errors.js';
+import { InvalidArgumentError, MessageHookError, RequestIdReusedError, ResponseIdMismatchError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 
 /** A JSON-RPC 2.0 message as the hooks see it (the SDK's JSONRPCMessage fits it). */
@@ -174,7 +187,10 @@ export const MAX_TRACKED = 4096;
 export const JsonRpcErrorCode = {
   internalError: -32603,
   invalidRequest: -32600,
-  /** A peer's request past MAX_TRACKED in flight (JSON-RPC's implementation-defined range; retry once answers came). */
+  /**
+   * A peer's request past MAX_TRACKED in flight, or past the session's request bytes in
+   * flight (JSON-RPC's implementation-defined range; retry once answers came).
+   */
   tooManyInFlight: -32005,
 } as const;
 
@@ -216,9 +232,21 @@ export interface PipelineSinks {
 const encoder = new TextEncoder();
 const encode = (m: JsonRpcMessage): Uint8Array => encoder.encode(JSON.stringify(m));
 
+/** Limits of one pipeline. */
+export interface PipelineLimits {
+  /**
+   * Bytes of the peer's requests in flight past which its next request is refused (-32005);
+   * one request is always admitted when none is in flight. Default: no limit (only MAX_TRACKED).
+   */
+  maxRequestBytes?: number;
+}
+
 /** Runs a session's hooks over its messages. One per session; created by the transports. */
 export class MessagePipeline {
   private readonly byDirection: Record<Direction, Map<string | number, TrackedRequest>> = { fromPeer: new Map(), toPeer: new Map() };
+  /** Sum of `bytes` of the entries in byDirection, per direction. */
+  private readonly bytesByDirection: Record<Direction, number> = { fromPeer: 0, toPeer: 0 };
+  private readonly maxRequestBytes: number;
   /** Ids of requests cancelled in each direction and not answered since (oldest first). */
   private readonly cancelled: Record<Direction, Set<string | number>> = { fromPeer: new Set(), toPeer: new Set() };
   private ended = false;
@@ -227,7 +255,11 @@ export class MessagePipeline {
     private readonly hooks: readonly MessageHook[],
     readonly session: HookSession,
     private readonly sinks: PipelineSinks,
+    limits: PipelineLimits = {},
   ) {
+    const max = limits.maxRequestBytes ?? Number.POSITIVE_INFINITY;
+    if (!(typeof max === 'number' && max >= 0)) throw new InvalidArgumentError('maxRequestBytes must be a number >= 0');
+    this.maxRequestBytes = max;
     const channel: HookChannel = { notify: (message) => this.notify(message) };
     for (const hook of hooks) this.guard(hook, () => hook.opened?.(session, channel));
   }
@@ -235,6 +267,11 @@ export class MessagePipeline {
   /** Requests in flight in `direction` (for tests and diagnostics). */
   inFlight(direction: Direction): number {
     return this.byDirection[direction].size;
+  }
+
+  /** Bytes (JSON, as received or sent) of the requests in flight in `direction`. */
+  bytesInFlight(direction: Direction): number {
+    return this.bytesByDirection[direction];
   }
 
   private notify(message: JsonRpcMessage): Promise<void> {
@@ -265,6 +302,7 @@ export class MessagePipeline {
     for (const hook of this.hooks) this.guard(hook, () => hook.closed?.(this.session, error));
     for (const d of ['fromPeer', 'toPeer'] as const) {
       this.byDirection[d].clear();
+      this.bytesByDirection[d] = 0;
       this.cancelled[d].clear();
     }
   }
@@ -275,7 +313,7 @@ export class MessagePipeline {
    */
   private run(direction: Direction, message: JsonRpcMessage, bytes: number, start: number, data?: Uint8Array): Promise<void> {
     if (isRequestMessage(message)) {
-      const refused = this.admit(direction, message);
+      const refused = this.admit(direction, message, bytes);
       if (refused !== undefined) return refused;
     }
     let request = this.track(direction, message, bytes);
@@ -354,7 +392,7 @@ export class MessagePipeline {
    * the peer, past every hook (none saw the request; its answer must not settle another
    * request's entry), and reported. A local request past the bound: rejected.
    */
-  private admit(direction: Direction, message: JsonRpcMessage): Promise<void> | undefined {
+  private admit(direction: Direction, message: JsonRpcMessage, bytes: number): Promise<void> | undefined {
     const table = this.byDirection[direction];
     const id = message.id!;
     if (direction === 'toPeer') {
@@ -365,9 +403,16 @@ export class MessagePipeline {
       this.sinks.onerror(new RequestIdReusedError(id));
       return this.answer(errorResponse(message, JsonRpcErrorCode.invalidRequest, 'Invalid Request: this id is already used by a request in flight or cancelled in this session'));
     }
-    if (table.size < MAX_TRACKED) return undefined;
-    this.sinks.onerror(new TooManyRequestsInFlightError('peer', MAX_TRACKED, id));
-    return this.answer(errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many requests in flight (${MAX_TRACKED}); retry once earlier requests have been answered`, { limit: MAX_TRACKED }));
+    if (table.size >= MAX_TRACKED) {
+      this.sinks.onerror(new TooManyRequestsInFlightError('peer', MAX_TRACKED, id));
+      return this.answer(errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many requests in flight (${MAX_TRACKED}); retry once earlier requests have been answered`, { limit: MAX_TRACKED }));
+    }
+    const held = this.bytesByDirection.fromPeer;
+    if (table.size === 0 || held + bytes <= this.maxRequestBytes) return undefined;
+    this.sinks.onerror(new TooManyRequestBytesInFlightError(this.maxRequestBytes, held, bytes, id));
+    return this.answer(
+      errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many request bytes in flight (limit ${this.maxRequestBytes}); retry once earlier requests have been answered`, { limitBytes: this.maxRequestBytes }),
+    );
   }
 
   /** Write a refusal straight to the peer. */
@@ -380,7 +425,9 @@ export class MessagePipeline {
     if (isRequestMessage(message)) {
       const entry: TrackedRequest = { id: message.id!, method: message.method!, params: message.params, direction, startedAt: Date.now(), bytes, notes: {} };
       // admit() refused a peer's reused id; a local one (which the SDKs never send) replaces the entry.
+      this.remove(direction, entry.id);
       this.byDirection[direction].set(entry.id, entry);
+      this.bytesByDirection[direction] += bytes;
       this.cancelled[direction].delete(entry.id);
       return entry;
     }
@@ -421,8 +468,16 @@ export class MessagePipeline {
 
   /** Forget a request that will not be answered (only if `entry` is still the one under its id). */
   private forget(direction: Direction, entry: TrackedRequest): void {
+    if (this.byDirection[direction].get(entry.id) === entry) this.remove(direction, entry.id);
+  }
+
+  /** Drop the entry under `id` (if any) and its bytes. */
+  private remove(direction: Direction, id: string | number): void {
     const table = this.byDirection[direction];
-    if (table.get(entry.id) === entry) table.delete(entry.id);
+    const entry = table.get(id);
+    if (entry === undefined) return;
+    table.delete(id);
+    this.bytesByDirection[direction] -= entry.bytes;
   }
 
   /** The id of the outstanding local request that `id` names only once coerced as the SDKs coerce ids. */
@@ -436,7 +491,7 @@ export class MessagePipeline {
 
   /** A response has passed every hook it will pass: forget its request. */
   private settle(direction: Direction, message: JsonRpcMessage): void {
-    if (isResponseMessage(message)) this.byDirection[direction === 'fromPeer' ? 'toPeer' : 'fromPeer'].delete(message.id!);
+    if (isResponseMessage(message)) this.remove(direction === 'fromPeer' ? 'toPeer' : 'fromPeer', message.id!);
   }
 
   private guard(hook: MessageHook, fn: () => void): void {

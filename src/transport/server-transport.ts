@@ -9,6 +9,11 @@
  * - Messages that arrive before start() (the client's `initialize` travels with its final
  *   handshake flight) are held, and reading from the socket is paused, until start().
  * - `sessionId` is the handshake transcript hash in hex, equal to the client's.
+ * - Messages pass a MessagePipeline when the listener has hooks or a request-bytes limit
+ *   (maxRequestBytesInFlight, on by default): a client request past it, or past
+ *   MAX_TRACKED in flight, is answered -32005 before it reaches the MCP server.
+ * - pauseReading()/resumeReading(): a consumer that cannot keep up (the gateway, while its
+ *   child's stdin is full) stops reading this session's socket.
  */
 import type { McpMessageExtra, McpOnMessage, McpSendOptions } from './mcp-types.js';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
@@ -47,6 +52,8 @@ export class PqmcpServerTransport {
   private mcpSupportedVersions: readonly string[] | undefined;
   private readonly pipeline: MessagePipeline | undefined;
   private closeCalled = false;
+  /** pauseReading() holds (start() leaves reading paused then). */
+  private readingPaused = false;
   /** What a malformed message from the client gets (built once, not per message). */
   private readonly failure: DeliveryFailure;
 
@@ -62,6 +69,7 @@ export class PqmcpServerTransport {
     readonly backend: BackendName,
     remoteAddress?: string,
     hooks: readonly MessageHook[] = [],
+    maxRequestBytesInFlight = 0,
   ) {
     this.peer = handshakeResult.peer;
     this.sessionId = sessionIdOf(handshakeResult);
@@ -80,7 +88,8 @@ export class PqmcpServerTransport {
       this.pipeline?.close(connection.error);
       this.onclose?.();
     };
-    if (hooks.length > 0) {
+    // The pipeline also counts the client's requests in flight (maxRequestBytesInFlight).
+    if (hooks.length > 0 || maxRequestBytesInFlight > 0) {
       this.pipeline = new MessagePipeline(
         hooks,
         { role: 'server', peer: this.peer, sessionId: this.sessionId, remoteAddress },
@@ -89,6 +98,7 @@ export class PqmcpServerTransport {
           toLocal: (message) => this.onmessage?.(message, this.extra),
           onerror: (error) => this.onerror?.(error),
         },
+        maxRequestBytesInFlight > 0 ? { maxRequestBytes: maxRequestBytesInFlight } : {},
       );
     }
   }
@@ -132,7 +142,24 @@ export class PqmcpServerTransport {
     const held = this.inbox;
     this.inbox = [];
     for (const data of held) this.deliver(data);
-    this.connection.resume();
+    if (!this.readingPaused) this.connection.resume();
+  }
+
+  /**
+   * Stop reading this session's socket until resumeReading(): what the client sends waits
+   * in the network (its own send() waits once its buffer is full). For a consumer that
+   * cannot keep up, e.g. the gateway while its child's stdin is full. The keepalive's pongs
+   * are not read either: a pause longer than keepAliveMs + keepAliveTimeoutMs ends the
+   * session.
+   */
+  pauseReading(): void {
+    this.readingPaused = true;
+    if (this.started) this.connection.pause();
+  }
+
+  resumeReading(): void {
+    this.readingPaused = false;
+    if (this.started) this.connection.resume();
   }
 
   async send(message: JsonRpcMessage, _options?: McpSendOptions): Promise<void> {

@@ -43,6 +43,10 @@
  *   'clientError' with the peer.
  * - Partly received messages of all sessions share one budget (`maxPartialMessageBytes`,
  *   receive-budget.ts).
+ * - Each session's requests in flight hold at most `maxRequestBytesInFlight` bytes (default
+ *   16 MiB, plus one request when none is in flight): past it a request is refused with
+ *   JSON-RPC -32005 (message-hooks.ts), so every session runs a MessagePipeline, with or
+ *   without hooks.
  * - Failures before the peer is verified are reported ('clientError', the handshake.failure
  *   audit event) at most at the `failureReports` rate per source (default 20 per 10 s, 200
  *   over all sources); the rest are counted and summarised per window
@@ -146,6 +150,18 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions, EdgeOptions {
    */
   maxPartialMessageBytes?: number;
 
+  // --- request bytes in flight (issue 10 item 3; message-hooks.ts) ---
+  /**
+   * Bytes (JSON) of one session's requests in flight: delivered to the MCP server and not
+   * yet answered (or cancelled). A request that would take them past this is refused with
+   * JSON-RPC error -32005 (data { limitBytes }) and reported to the session's onerror
+   * (ERR_TOO_MANY_BYTES_IN_FLIGHT); the session goes on. A request is always admitted when
+   * the session has none in flight, so this bounds concurrency, not the size of one
+   * request (maxMessageSize does). Default 16 MiB; 0: no limit (only the count bound,
+   * MAX_TRACKED, and only with hooks).
+   */
+  maxRequestBytesInFlight?: number;
+
   // --- failure reports (review3 P4; src/audit/failure-limiter.ts) ---
   /**
    * Per-source rate of the reports of connections that fail before their peer is verified
@@ -182,12 +198,16 @@ export interface ServerTicketOptions {
 interface ServerLimits {
   maxSessionsPerAgent: number;
   receiveBudget: ReceiveBudget;
+  /** Per session; 0: no limit. */
+  maxRequestBytesInFlight: number;
   /** undefined: every failure reported. */
   failureReports: Required<FailureReportOptions> | undefined;
 }
 
 const DEFAULT_MAX_SESSIONS_PER_AGENT = 256;
 const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES = 256 * 1024 * 1024;
+/** Per session (docs/threat-model.md: 16 MiB is thousands of ordinary requests, or 16 concurrent 1 MiB ones). */
+export const DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 /**
  * The TCP front of an own-port listener accepts its sockets as Node's HTTP server would
  * (http.Server's own net options): half-open allowed (the HTTP server handles the peer's
@@ -200,8 +220,10 @@ function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
   if (!Number.isSafeInteger(perAgent) || perAgent < 0) throw new InvalidArgumentError('maxSessionsPerAgent must be a non-negative integer (0: no limit)');
   const partial = options.maxPartialMessageBytes ?? DEFAULT_MAX_PARTIAL_MESSAGE_BYTES;
   if (!Number.isSafeInteger(partial) || partial < 0) throw new InvalidArgumentError('maxPartialMessageBytes must be a non-negative integer');
+  const inFlight = options.maxRequestBytesInFlight ?? DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT;
+  if (!Number.isSafeInteger(inFlight) || inFlight < 0) throw new InvalidArgumentError('maxRequestBytesInFlight must be a non-negative integer (0: no limit)');
   const failureReports = resolveFailureReports(options.failureReports);
-  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), failureReports };
+  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), maxRequestBytesInFlight: inFlight, failureReports };
 }
 
 /** Where a connection came from, for logs. */
@@ -489,7 +511,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
       if (!this.admitSession(connection, result.peer, info)) return;
-      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks);
+      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.limits.maxRequestBytesInFlight);
       this.live.add(transport);
       const audit = this.resolved.audit;
       if (audit) {

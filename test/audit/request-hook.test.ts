@@ -84,6 +84,27 @@ describe('the request auditor, off the response path', () => {
     expect(requests(events)[2]!.requestHash).toBe(sha(encode({ jsonrpc: '2.0', id: 3, method: 'm3', params: {} })));
   });
 
+  it('keeps the order when a sink closes another session from an event (the nested drain goes on where the outer one was)', () => {
+    const events: RequestEvent[] = [];
+    let second: MessagePipeline | undefined;
+    const auditor = requestAuditor((e) => {
+      events.push(e as RequestEvent);
+      // A sink that ends a session on what it sees (say, a budget spent): closed() drains.
+      if ((e as RequestEvent).method === 'a1') second!.close();
+    });
+    const open = (sessionId: string) => new MessagePipeline([auditor], { role: 'server', peer: peer as never, sessionId, remoteAddress: '127.0.0.1' }, { toPeer: () => Promise.resolve(), toLocal: () => {}, onerror: () => {} });
+    const first = open('a');
+    second = open('b');
+    const ask = (p: MessagePipeline, id: number, method: string) => p.fromPeer({ jsonrpc: '2.0', id, method, params: {} }, 10);
+    ask(first, 1, 'a1');
+    ask(second, 1, 'b1');
+    ask(second, 2, 'b2');
+    void first.toPeer({ jsonrpc: '2.0', id: 1, result: {} });
+    void second.toPeer({ jsonrpc: '2.0', id: 1, result: {} });
+    first.close();
+    expect(events.map((e) => `${e.method} ${e.outcome}`)).toEqual(['a1 ok', 'b1 ok', 'b2 unanswered']);
+  });
+
   it('with content on, emits at once (the event carries the application objects as they were sent)', async () => {
     const events: AuditEvent[] = [];
     const pipeline = new MessagePipeline([requestAuditor((e) => events.push(e), { content: true })], { role: 'server', peer: peer as never, sessionId: 's2', remoteAddress: '127.0.0.1' }, { toPeer: () => Promise.resolve(), toLocal: () => {}, onerror: () => {} });

@@ -287,3 +287,35 @@ describe('pqmcp audit report prints what peers named, not what they would have a
     expect((await cli(['audit', 'verify', dir, '--anchor', '5:abc'])).code).toBe(2);
   });
 });
+
+describe('pqmcp audit report over a trail edited with its hashes recomputed (review 9)', () => {
+  it('counts events with fields of the wrong type apart (skippedEvents, a warning), never crashes or adds strings into totals; a __proto__ code is counted', async () => {
+    const dir = join(tmp.dir, 'crafted');
+    const log = await AuditLog.open(dir);
+    const request = (over: Record<string, unknown>): AuditEvent =>
+      ({
+        type: 'request', time: Date.now(), role: 'server', sessionId: 'ab', agentId: 'agent://x', issuer: 'issuer://x', fingerprint: 'cd', serial: '01',
+        direction: 'fromPeer', method: 'tools/call', name: 'echo', requestBytes: 10, responseBytes: 20, durationMs: 1, outcome: 'ok', ...over,
+      }) as unknown as AuditEvent;
+    log.write(request({}));
+    log.write(request({ requestBytes: '1000' }));
+    log.write(request({ agentId: null }));
+    log.write({ type: 'handshake.failure.summary', time: Date.now(), role: 'server', remoteAddress: '127.0.0.1', count: 1, codes: null, windowStart: 0, windowMs: 1000 } as unknown as AuditEvent);
+    log.write({ type: 'handshake.failure', time: Date.now(), role: 'server', remoteAddress: '127.0.0.1', code: '__proto__', message: 'm' } as unknown as AuditEvent);
+    await log.close();
+    // The chain holds: this is what an edit with recomputed hashes looks like to verify without anchors.
+    expect((await cli(['audit', 'verify', dir])).code).toBe(0);
+    const json = await cli(['audit', 'report', dir, '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const out = JSON.parse(json.stdout) as { rows: Array<{ key: string; calls: number; requestBytes: number }>; handshakeFailures: { failures: number; byCode: Record<string, number> }; skippedLines: number; skippedEvents: number };
+    expect(out.rows).toEqual([{ key: 'agent://x', calls: 1, errors: 0, denials: 0, requestBytes: 10, responseBytes: 20, totalMs: 1 }]);
+    expect(out.skippedEvents).toBe(3);
+    expect(out.skippedLines).toBe(0);
+    expect(out.handshakeFailures.failures).toBe(1);
+    expect(Object.entries(out.handshakeFailures.byCode)).toEqual([['__proto__', 1]]);
+    const human = await cli(['audit', 'report', dir]);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stderr).toContain('warning: 3 event(s) with a field of the wrong type not counted');
+    expect(human.stdout).toContain('failed handshakes: 1: __proto__ 1');
+  });
+});

@@ -1,5 +1,5 @@
 /**
- * Every flag `pqmcp serve` and `pqmcp connect` accept is in their `--help` text and in
+ * Every flag `pqmcp serve`, `pqmcp connect` and `pqmcp pins` accept is in their `--help` text and in
  * their part of docs/cli.md, and the help text names no flag the parser refuses: a flag
  * added to a command's option spec without its documentation fails here, and so does a
  * documented flag that was renamed or removed.
@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { COMMON_OPTIONS } from '../../src/cli/args.js';
 import { SERVE_OPTIONS, SERVE_USAGE } from '../../src/cli/serve.js';
 import { CONNECT_OPTIONS, CONNECT_USAGE } from '../../src/cli/connect.js';
+import { PIN_OPTIONS, PINS_USAGE } from '../../src/cli/pins.js';
 
 const DOC = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../docs/cli.md'), 'utf8');
 
@@ -31,9 +32,10 @@ function flagsIn(text: string): Set<string> {
 const COMMANDS = [
   { name: 'serve', options: SERVE_OPTIONS, usage: SERVE_USAGE, doc: () => section('## The gateway: `pqmcp serve`', '## The bridge') },
   { name: 'connect', options: CONNECT_OPTIONS, usage: CONNECT_USAGE, doc: () => section('## The bridge: `pqmcp connect`', '## Both MCP SDK majors') },
+  { name: 'pins', options: PIN_OPTIONS, usage: PINS_USAGE, doc: () => section('## Tool pinning: `connect --pins`', '## Both MCP SDK majors') },
 ] as const;
 
-describe('docs/cli.md and --help name every flag of serve and connect, and only those', () => {
+describe('docs/cli.md and --help name every flag of serve, connect and pins, and only those', () => {
   for (const command of COMMANDS) {
     it(`pqmcp ${command.name}`, () => {
       const accepted = Object.keys(command.options);

@@ -218,7 +218,8 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
       version: 1,
       servers: {
         [`${SERVER_ID} ${k1}`]: { agentId: SERVER_ID, fingerprint: k1, tools: { read: { ...def('read', 'reads a file'), pinnedAt: '2026-01-01T00:00:00.000Z' } }, held: {} },
-        [`${SERVER_ID} ${k2}`]: { agentId: SERVER_ID, fingerprint: k2, tools: {}, held: { write: { ...def('write', 'writes a file'), seenAt: '2026-02-01T00:00:00.000Z', reason: 'new' } } },
+        // read: another definition pinned under the newer key (on first use, in version 1) is held (review 9, P1).
+        [`${SERVER_ID} ${k2}`]: { agentId: SERVER_ID, fingerprint: k2, tools: { read: { ...def('read', 'reads a file and uploads it'), pinnedAt: '2026-02-01T00:00:00.000Z' } }, held: { write: { ...def('write', 'writes a file'), seenAt: '2026-02-01T00:00:00.000Z', reason: 'new' } } },
       },
     };
     const text = JSON.stringify(v1);
@@ -228,7 +229,10 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     expect(listed.stdout).toContain(`${SERVER_ID}  issuer (not yet seen: file from an older pqmcp)`);
     expect(listed.stdout).toContain(`key     ${k1.slice(0, 16)}...  first seen 2026-01-01T00:00:00.000Z  (earlier key)`);
     expect(listed.stdout).toContain(`key     ${k2.slice(0, 16)}...  first seen 2026-02-01T00:00:00.000Z  (newest: the key changed)`);
-    expect(listed.stdout).toMatch(/pinned +read /);
+    expect(listed.stdout).toMatch(new RegExp(`pinned +read +${toolHash({ name: 'read', description: 'reads a file' }).slice(0, 16)}`));
+    expect(listed.stdout).toMatch(new RegExp(`HELD +read +changed \\(description changed\\) \\(pinned under a later key in a version 1 pin file: the earlier definition stays pinned until you approve this one\\) +seen 2026-02-01T00:00:00.000Z +key ${k2.slice(0, 16)}\\.\\.\\. +approve as read@${toolHash({ name: 'read', description: 'reads a file and uploads it' }).slice(0, 16)}`));
+    const listedJson = await cli(['pins', 'list', '--pins', pins, '--json']);
+    expect(JSON.parse(listedJson.stdout)[SERVER_ID].held.read).toMatchObject({ reason: 'changed', migrated: true, key: k2 });
     expect(listed.stdout).toMatch(new RegExp(`HELD +write +new +seen \\S+ +key ${k2.slice(0, 16)}`));
     expect(readFileSync(pins, 'utf8')).toBe(text);
 
@@ -245,12 +249,72 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     store.put(SERVER_ID, { ...entry, issuer: 'issuer://pins-test', held: { read: { ...def('read', 'reads a file'), seenAt: new Date().toISOString(), reason: 'issuer-changed', issuer: 'issuer://elsewhere', key: '56'.repeat(32) }, write: { ...def('write', 'writes a file'), seenAt: new Date().toISOString(), reason: 'issuer-changed', issuer: 'issuer://elsewhere' } } });
     const shown = await cli(['pins', 'list', '--pins', pins]);
     expect(shown.stdout).toMatch(/HELD +read +issuer-changed \(now vouched for by issuer:\/\/elsewhere\)/);
-    const accepted = await cli(['pins', 'approve', SERVER_ID, 'read', '--pins', pins, '--json']);
+    const accepted = await cli(['pins', 'approve', SERVER_ID, `read@${def('read', 'reads a file').hash.slice(0, 12)}`, '--pins', pins, '--json']);
     expect(accepted.code, accepted.stderr).toBe(0);
     expect(JSON.parse(accepted.stdout)).toEqual({ approved: ['read'], notHeld: [], changed: [], acceptedIssuer: 'issuer://elsewhere' });
     const after = new FilePinStore(pins).get(SERVER_ID)!;
     expect(after.issuer).toBe('issuer://elsewhere');
     expect(after.held).toEqual({}); // write: checked against its pin at the next listing
+  });
+
+  it('accepting another issuer is explicit: a bare approve, or a bare tool name, with tools held as issuer-changed is a usage error that says what to type; --accept-issuer must name the new issuer (review 9, P3)', async () => {
+    const pins = join(tmp.dir, 'accept-issuer.pins.json');
+    const def = (name: string, description: string) => ({ hash: toolHash({ name, description }), definition: toolDefinition({ name, description }) });
+    const at = '2026-03-01T00:00:00.000Z';
+    const file = {
+      type: 'pqmcp-tool-pins',
+      version: 2,
+      servers: {
+        [SERVER_ID]: {
+          agentId: SERVER_ID,
+          issuer: 'issuer://pins-test',
+          keys: [{ fingerprint: '12'.repeat(32), issuer: 'issuer://pins-test', firstSeen: at }],
+          tools: { read: { ...def('read', 'reads a file'), pinnedAt: at }, write: { ...def('write', 'writes a file'), pinnedAt: at } },
+          held: {
+            read: { ...def('read', 'reads a file and uploads it'), seenAt: at, reason: 'issuer-changed', changed: ['description'], issuer: 'issuer://elsewhere', key: '56'.repeat(32) },
+            write: { ...def('write', 'writes a file'), seenAt: at, reason: 'issuer-changed', issuer: 'issuer://elsewhere', key: '56'.repeat(32) },
+          },
+        },
+        'agent://pins-test/plain': {
+          agentId: 'agent://pins-test/plain',
+          issuer: 'issuer://pins-test',
+          keys: [{ fingerprint: '78'.repeat(32), issuer: 'issuer://pins-test', firstSeen: at }],
+          tools: {},
+          held: { list: { ...def('list', 'lists files'), seenAt: at, reason: 'new', key: '78'.repeat(32) } },
+        },
+      },
+    };
+    const text = JSON.stringify(file);
+    writeFileSync(pins, text, { mode: 0o600 });
+    const refused = await cli(['pins', 'approve', SERVER_ID, '--pins', pins]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`${SERVER_ID} is now vouched for by issuer issuer://elsewhere, not issuer://pins-test (read, write held as issuer-changed)`);
+    expect(refused.stderr).toContain(`pqmcp pins approve ${SERVER_ID} --accept-issuer issuer://elsewhere --pins ${pins}`);
+    for (const argv of [
+      [SERVER_ID, 'read'], // named, but without the hash reviewed
+      [SERVER_ID, '--accept-issuer', 'issuer://pins-test'], // not the new issuer
+      [SERVER_ID, '--accept-issuer', 'issuer://third'],
+      ['agent://pins-test/plain', '--accept-issuer', 'issuer://elsewhere'], // nothing held under another issuer
+    ]) {
+      const r = await cli(['pins', 'approve', ...argv, '--pins', pins]);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.stderr, argv.join(' ')).toMatch(/accept-issuer/);
+    }
+    expect(readFileSync(pins, 'utf8')).toBe(text);
+    // A bare approve of ordinary holds works as before.
+    const plainOk = await cli(['pins', 'approve', 'agent://pins-test/plain', '--pins', pins, '--json']);
+    expect(plainOk.code, plainOk.stderr).toBe(0);
+    expect(JSON.parse(plainOk.stdout)).toEqual({ approved: ['list'], notHeld: [], changed: [] });
+    // --accept-issuer with the new issuer's id accepts it and approves what it listed.
+    const ok = await cli(['pins', 'approve', SERVER_ID, '--accept-issuer', 'issuer://elsewhere', '--pins', pins, '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual({ approved: ['read', 'write'], notHeld: [], changed: [], acceptedIssuer: 'issuer://elsewhere' });
+    const after = new FilePinStore(pins).get(SERVER_ID)!;
+    expect(after.issuer).toBe('issuer://elsewhere');
+    expect(after.tools['read']!.hash).toBe(def('read', 'reads a file and uploads it').hash);
+    expect(after.held).toEqual({});
+    const help = await cli(['pins', '--help']);
+    expect(help.stdout + help.stderr).toContain('--accept-issuer <issuer id>');
   });
 
   it('pins forget --fingerprint without a tool is refused: it no longer names one key entry, it would wipe the server (review 9)', async () => {

@@ -435,7 +435,11 @@ describe('a new key for the same server (key rotation: review 8, L2)', () => {
     // Approving one of its tools accepts the new issuer; the others are then checked as after a rotation.
     // (Not when the hash given is not the one held: nothing is approved, the issuer stays.)
     expect(new FilePinStore(path).approve(ROTATING, ['search'], { search: '00000000' })).toEqual([]);
+    // (Nor by approving all, or with another issuer named: accepting an issuer is explicit, review 9 P3.)
+    expect(new FilePinStore(path).approve(ROTATING)).toEqual([]);
+    expect(new FilePinStore(path).approve(ROTATING, undefined, {}, { acceptIssuer: 'issuer://pqmcp-test-third' })).toEqual([]);
     expect(new FilePinStore(path).get(ROTATING)!.issuer).toBe(testIssuer().id);
+    expect(Object.keys(new FilePinStore(path).get(ROTATING)!.held).sort()).toEqual(['fetch', 'search', 'shell']);
     expect(new FilePinStore(path).approve(ROTATING, ['search'])).toEqual(['search']);
     const accepted = new FilePinStore(path).get(ROTATING)!;
     expect(accepted.issuer).toBe(other.id);
@@ -476,35 +480,128 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     expect(entry.keys.map((k) => k.fingerprint)).toEqual([older, newer]);
     expect(entry.keys[0]!.firstSeen).toBe('2026-01-01T00:00:00.000Z');
     expect(entry.issuer).toBeUndefined();
-    // Every tool pinned under any key is pinned; the most recently active key's pin wins.
+    // Every tool pinned under any key is pinned; where the keys pinned different definitions the
+    // older pin stays and the newer is held as changed (review 9, P1).
     expect(Object.keys(entry.tools).sort()).toEqual(['fetch', 'legacy', 'search']);
-    expect(entry.tools['fetch']!.hash).toBe(toolHash({ name: 'fetch', description: 'fetch a page, v2' }));
+    expect(entry.tools['fetch']!.hash).toBe(toolHash({ name: 'fetch', description: 'fetch a page' }));
     // 'legacy' held under the new key with the definition pinned under the old one: approved.
-    expect(entry.held).toEqual({});
+    expect(Object.keys(entry.held)).toEqual(['fetch']);
+    expect(entry.held['fetch']).toMatchObject({ hash: toolHash({ name: 'fetch', description: 'fetch a page, v2' }), reason: 'changed', changed: ['description'], key: newer, migrated: true, seenAt: '2026-03-01T00:00:00.000Z' });
     expect(store.get('agent://other/server')!.manifest).toBe('dd'.repeat(32));
     expect(readFileSync(path, 'utf8')).toBe(text); // reading writes nothing
 
-    // A session with a third key: the migrated entry adopts its issuer and checks its tools.
-    const peer = { agentId: SERVER_ID, fingerprint: 'ee'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+    // A session with a key the file recorded: the migrated entry adopts its issuer and checks its tools.
+    const peer = { agentId: SERVER_ID, fingerprint: newer, issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
     const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
     const events: PinEvent[] = [];
     const hook = toolPinning({ store, onEvent: (e) => events.push(e) });
     hook.opened!(base, { notify: async () => {} });
     const listing = [{ name: 'fetch', description: 'fetch a page, v2' }, { name: 'legacy', description: 'only pinned under the old key, now exfiltrating' }, { name: 'search', description: 'search the web' }];
     const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: listing } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-    expect(((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools).map((x) => x.name)).toEqual(['fetch', 'search']);
-    expect(summary(events)).toEqual([`rotated from ${newer.slice(0, 8)}`, 'withheld legacy changed [description]']);
+    expect(((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools).map((x) => x.name)).toEqual(['search']);
+    expect(summary(events)).toEqual(['withheld fetch changed [description]', 'withheld legacy changed [description]']);
 
     const written = JSON.parse(readFileSync(path, 'utf8')) as { version: number; servers: Record<string, PinnedServer> };
     expect(written.version).toBe(2);
     expect(written.servers[SERVER_ID]!.issuer).toBe('issuer://pqmcp-test');
-    expect(written.servers[SERVER_ID]!.keys.map((k) => k.fingerprint)).toEqual([older, newer, 'ee'.repeat(32)]);
+    expect(written.servers[SERVER_ID]!.keys.map((k) => k.fingerprint)).toEqual([older, newer]);
     expect(Object.keys(written.servers).sort()).toEqual(['agent://other/server', SERVER_ID]);
     expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
     expect(statSync(`${path}.v1`).mode & 0o777).toBe(0o600);
     // A later write keeps the copy of the version 1 file as it was.
-    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual(['legacy']);
+    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual(['fetch', 'legacy']);
     expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
+  });
+
+  it('a migrated entry takes its issuer only from a session with a key the file recorded; a new key first is held whole as issuer-changed (review 9, P2)', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-issuer-')), 'pins.json');
+    writeFileSync(path, JSON.stringify(v1), { mode: 0o600 });
+    const store = new FilePinStore(path);
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store, onEvent: (e) => events.push(e) });
+    const listTools = (sessionId: string, issuer: string, fingerprint: string, tools: Array<{ name: string; description: string }>): string[] => {
+      events.length = 0;
+      const peer = { agentId: SERVER_ID, fingerprint, issuer, attributes: {} } as unknown as HookContext['peer'];
+      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
+    };
+    const same = [{ name: 'fetch', description: 'fetch a page' }, { name: 'search', description: 'search the web' }];
+    const stranger = 'ee'.repeat(32);
+    // A key the version 1 file never recorded, from any issuer the trust store allows: nothing passes.
+    expect(listTools('s1', 'issuer://elsewhere', stranger, same)).toEqual([]);
+    expect(summary(events)).toEqual([`rotated from ${newer.slice(0, 8)}`, 'withheld fetch issuer-changed', 'withheld search issuer-changed']);
+    expect(events.find((e) => e.reason === 'issuer-changed')!.issuer).toEqual({ now: 'issuer://elsewhere', pinned: '(unknown: pin file version 1)' });
+    let entry = new FilePinStore(path).get(SERVER_ID)!;
+    expect(entry.issuer).toBeUndefined();
+    expect(entry.held['search']).toMatchObject({ reason: 'issuer-changed', issuer: 'issuer://elsewhere', key: stranger });
+    // That key, now recorded by this session, does not become one the file recorded.
+    expect(listTools('s2', 'issuer://elsewhere', stranger, same)).toEqual([]);
+    expect(new FilePinStore(path).get(SERVER_ID)!.issuer).toBeUndefined();
+    // A bare approve accepts no issuer (P3).
+    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual([]);
+    // A session with a key the file recorded sets the issuer; the stranger's holds are dropped.
+    expect(listTools('s3', 'issuer://pqmcp-test', older, same)).toEqual(['fetch', 'search']);
+    entry = new FilePinStore(path).get(SERVER_ID)!;
+    expect(entry.issuer).toBe('issuer://pqmcp-test');
+    expect(entry.held).toEqual({});
+    // From then on a new key of the same issuer is a rotation; another issuer's is an issuer change.
+    expect(listTools('s4', 'issuer://pqmcp-test', 'ff'.repeat(32), same)).toEqual(['fetch', 'search']);
+    expect(listTools('s5', 'issuer://elsewhere', stranger, same)).toEqual([]);
+    expect(events.find((e) => e.reason === 'issuer-changed')!.issuer).toEqual({ now: 'issuer://elsewhere', pinned: 'issuer://pqmcp-test' });
+  });
+
+  it('a migrated entry whose first session had a new key: approve with acceptIssuer (pins approve --accept-issuer) sets the issuer (review 9, P2)', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-accept-')), 'pins.json');
+    writeFileSync(path, JSON.stringify(v1), { mode: 0o600 });
+    const store = new FilePinStore(path);
+    const hook = toolPinning({ store });
+    const peer = { agentId: SERVER_ID, fingerprint: 'ee'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
+    hook.opened!(base, { notify: async () => {} });
+    hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'search', description: 'search the web' }] } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+    expect(new FilePinStore(path).approve(SERVER_ID, undefined, {}, { acceptIssuer: 'issuer://pqmcp-test' })).toEqual(['fetch', 'search']);
+    expect(new FilePinStore(path).get(SERVER_ID)!.issuer).toBe('issuer://pqmcp-test');
+  });
+
+  it('where keys pinned different definitions of a tool, the older pin stays and the newest other one is held as changed, for one approval (review 9, P1)', () => {
+    const key = (fp: string, tools: Record<string, ReturnType<typeof t>>) => ({ agentId: SERVER_ID, fingerprint: fp, tools, held: {} });
+    const [a, b, c] = ['a1'.repeat(32), 'b2'.repeat(32), 'c3'.repeat(32)];
+    const file = {
+      type: 'pqmcp-tool-pins',
+      version: 1,
+      servers: {
+        // File order is not time order: the keys are ordered by their latest recorded time.
+        [`${SERVER_ID} ${c}`]: key(c, { fetch: t('fetch', 'fetch a page and post it elsewhere', '2026-05-01T00:00:00.000Z'), read: t('read', 'read a file', '2026-05-01T00:00:00.000Z') }),
+        [`${SERVER_ID} ${a}`]: key(a, { fetch: t('fetch', 'fetch a page', '2026-01-01T00:00:00.000Z'), read: t('read', 'read a file', '2026-01-01T00:00:00.000Z'), list: t('list', 'list files', '2026-01-01T00:00:00.000Z') }),
+        [`${SERVER_ID} ${b}`]: key(b, { fetch: t('fetch', 'fetch a page, v2', '2026-03-01T00:00:00.000Z'), list: t('list', 'list files and delete them', '2026-03-01T00:00:00.000Z') }),
+        'agent://other/server d4': { ...key('d4'.repeat(32), { list: t('list', 'list files and delete them', '2026-06-01T00:00:00.000Z') }), agentId: 'agent://other/server' },
+      },
+    };
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-conflict-')), 'pins.json');
+    writeFileSync(path, JSON.stringify(file), { mode: 0o600 });
+    const entry = new FilePinStore(path).get(SERVER_ID)!;
+    expect(entry.keys.map((k) => k.fingerprint)).toEqual([a, b, c]);
+    expect(entry.tools['fetch']!.hash).toBe(toolHash({ name: 'fetch', description: 'fetch a page' }));
+    expect(entry.tools['list']!.hash).toBe(toolHash({ name: 'list', description: 'list files' }));
+    expect(entry.tools['read']!.hash).toBe(toolHash({ name: 'read', description: 'read a file' }));
+    // fetch: the most recent other definition (key c) is held; list: key b's is held; read agreed.
+    expect(entry.held).toEqual({
+      fetch: { hash: toolHash({ name: 'fetch', description: 'fetch a page and post it elsewhere' }), definition: toolDefinition({ name: 'fetch', description: 'fetch a page and post it elsewhere' }), seenAt: '2026-05-01T00:00:00.000Z', reason: 'changed', changed: ['description'], key: c, migrated: true },
+      list: { hash: toolHash({ name: 'list', description: 'list files and delete them' }), definition: toolDefinition({ name: 'list', description: 'list files and delete them' }), seenAt: '2026-03-01T00:00:00.000Z', reason: 'changed', changed: ['description'], key: b, migrated: true },
+    });
+    // One server's keys never mix with another's.
+    expect(new FilePinStore(path).get('agent://other/server')!.held).toEqual({});
+    // A key that went back to the pinned definition: the earlier key's other one is not held.
+    const back = { ...file, servers: { ...file.servers, [`${SERVER_ID} ${c}`]: key(c, { fetch: t('fetch', 'fetch a page', '2026-05-01T00:00:00.000Z') }) } };
+    writeFileSync(path, JSON.stringify(back), { mode: 0o600 });
+    expect(Object.keys(new FilePinStore(path).get(SERVER_ID)!.held)).toEqual(['list']);
+    // The held definition is approved once, like any held tool.
+    expect(new FilePinStore(path).approve(SERVER_ID, ['list'])).toEqual(['list']);
+    const approved = new FilePinStore(path).get(SERVER_ID)!;
+    expect(approved.tools['list']!.hash).toBe(toolHash({ name: 'list', description: 'list files and delete them' }));
+    expect(approved.held).toEqual({});
   });
 
   it('a version 1 entry that is malformed, or a version this code does not know, is refused and left as it is', () => {

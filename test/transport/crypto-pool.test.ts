@@ -14,6 +14,7 @@ import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, Serv
 import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
 import { CryptoPool, GUARD_LINGER_MS, INLINE_QUIET_MS } from '../../src/transport/crypto-pool.js';
 import { RESERVE_RESTARTS, RESERVE_STABLE_MS } from '../../src/transport/crypto-guard.js';
+import { RESTARTS } from '../../src/transport/crypto-restart.js';
 import { startWorker, threadRunner, ThreadLostError, type Runner } from '../../src/transport/crypto-threads.js';
 import { agent } from '../helpers/identities.js';
 import type { CryptoPoolStats, TestThread } from '../../src/transport/crypto-pool.js';
@@ -516,11 +517,22 @@ describe('CryptoPool: worker threads that die', () => {
   it.runIf(linux && chrt)("a rescued job whose idle worker dies is answered by the reserve's copy (not failed)", async () => {
     const { p, idle, reserve, job } = await rescuedJob('idle dies');
     await idle.kill();
-    expect(p.stats.threads).toBe(0); // replaced by inline work
+    expect(p.stats.threads + p.stats.inlineSlots).toBe(1); // inline work stands in until the worker is restarted
     reserve.release();
     expect(verified(await job, 'idle dies')).toBe(true);
     // The pool goes on: the next job is answered.
     expect(verified(await p.run('s', sign('after')), 'after')).toBe(true);
+  });
+
+  it.runIf(linux && chrt)('a job rescued again by a restarted reserve (its first rescuer died) is counted late once', async () => {
+    const { p, idle, reserve, job } = await rescuedJob('late once');
+    await reserve.kill();
+    // The next reserve finds the job still late with its idle worker and computes it too.
+    await waitFor(() => p.stats.reserveRestarts === 1 && p.stats.reserved === 2, 20_000, 'the second rescue');
+    expect(p.stats.late).toBe(1);
+    idle.release();
+    expect(verified(await job, 'late once')).toBe(true);
+    expect(p.stats.late).toBe(1);
   });
 
   it.runIf(linux && chrt)("a rescued job whose reserve dies is answered by its idle worker's copy (not failed)", async () => {
@@ -552,7 +564,10 @@ describe('CryptoPool: worker threads that die', () => {
     expect(p.stats).toMatchObject({ busy: 1, threads: 1 });
     await worker.kill();
     expect(await Promise.all(jobs)).toEqual([true, true, true]);
-    expect(p.stats).toMatchObject({ threads: 0, busy: 0, queued: 0 });
+    expect(p.stats).toMatchObject({ queued: 0 });
+    // The worker comes back (crypto-restart.ts), and its inline stand-in goes.
+    await waitFor(() => p.stats.threads === 1 && p.stats.inlineSlots === 0, 20_000, 'the worker restarted');
+    expect(p.stats).toMatchObject({ workerRestarts: 1, slotsGivenUp: 0 });
   });
 
   it('a thread that dies after it was ready but before its runner took it (review 7, item 8): the runner reports the death, and a job given to it fails typed instead of waiting for ever', async () => {
@@ -580,7 +595,7 @@ describe('CryptoPool: worker threads that die', () => {
       await waitFor(() => worker.busy, 10_000, 'the handshake on the worker');
       await worker.kill();
       await expect(client).resolves.toBeDefined();
-      expect(serverPool.stats.threads).toBe(0);
+      await waitFor(() => serverPool.stats.threads === 1 && serverPool.stats.inlineSlots === 0, 20_000, 'the worker restarted');
     } finally {
       await cleanup.run();
     }
@@ -652,8 +667,12 @@ describe("CryptoPool: the guard's reserve restarted, then the fallback", () => {
       for (const t of p.testThreads()) if (t.role === 'idle') t.hold();
       const job = p.run('s', sign('during the fallback'));
       const busyIdle = p.testThreads().find((t) => t.role === 'idle' && t.busy)!;
+      const freeIdle = p.testThreads().find((t) => t.role === 'idle' && !t.busy)!;
       await reserveOf(p)!.kill(); // the fourth death in a row: no restart
       expect(p.stats).toMatchObject({ reserve: 0, reserveRestarts: 4, guardFallback: 1 });
+      // The free idle worker dies while its nice +10 replacement starts: an inline stand-in
+      // until the replacement comes, then that one alone (not both).
+      await freeIdle.kill();
       await waitFor(() => warnings.length > 0, 5_000, 'the warning'); // emitted on the next tick
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.message).toMatch(/starvation guard is off/);
@@ -665,11 +684,109 @@ describe("CryptoPool: the guard's reserve restarted, then the fallback", () => {
       await waitFor(() => p.testThreads().every((t) => t.role === 'worker'), 20_000, 'the SCHED_IDLE workers stopped');
       expect(p.testThreads()).toHaveLength(2);
       await waitFor(() => ![...threads()].some(([tid, t]) => !before.has(tid) && t.policy === 5), 20_000, 'no SCHED_IDLE thread left');
-      expect(p.stats).toMatchObject({ threads: 2, reserve: 0, guardFallback: 1 });
+      await waitFor(() => p.stats.inlineSlots === 0, 20_000, 'the stand-in gone');
+      expect(p.stats).toMatchObject({ threads: 2, inlineSlots: 0, workerRestarts: 0, reserve: 0, guardFallback: 1 });
       // The pool serves as 'low': no guard left to fire.
       now += 1_000_000;
       await expect(Promise.all([p.run('a', encapsulate()), p.run('b', encapsulate()), p.run('c', encapsulate())])).resolves.toHaveLength(3);
       expect(p.stats).toMatchObject({ late: 0, reserve: 0, reserveRestarts: 4 });
+      expect(warnings).toHaveLength(1);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
+
+// --- a dead ordinary worker is restarted (crypto-restart.ts), inline while it starts and once its restarts are spent ---
+describe('CryptoPool: dead workers restarted, then inline', () => {
+  const linux = process.platform === 'linux';
+  const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
+  const text = new TextEncoder();
+  const verified = (result: CryptoResult, message: string): boolean =>
+    result.op === 'sign' && compositeVerify(backend, key().publicKey, text.encode(message), result.signature, text.encode('ctx'));
+  /** Fields of /proc/self/task/<tid>/stat after "pid (comm)": [16] nice, [38] policy (0 normal, 5 SCHED_IDLE). */
+  const threads = (): Map<string, { nice: number; policy: number }> =>
+    new Map(
+      readdirSync('/proc/self/task').flatMap((tid) => {
+        try {
+          const f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+          return [[tid, { nice: Number(fields[16]), policy: Number(fields[38]) }] as const];
+        } catch {
+          return []; // a thread that exited between the listing and the read
+        }
+      }),
+    );
+  /** Signs `n` messages from distinct sources; true when every signature verifies. */
+  const serve = async (p: CryptoPool, tag: string, n = 3): Promise<boolean> =>
+    (await Promise.all(Array.from({ length: n }, (_, i) => p.run(`${tag}${i}`, sign(`${tag} ${i}`)).then((r) => verified(r, `${tag} ${i}`))))).every(Boolean);
+
+  it.runIf(linux && chrt)("'idle': a dead SCHED_IDLE worker is started again SCHED_IDLE (a new thread); its job and the jobs meanwhile are answered", async () => {
+    const p = await pool({ workers: 2, workerPriority: 'idle', now: () => 0 }); // a frozen clock: no job is ever late
+    const before = threads();
+    const idle = p.testThreads().filter((t) => t.role === 'idle');
+    for (const t of idle) t.hold();
+    const inFlight = p.run('s', sign('in flight'));
+    const victim = idle.find((t) => t.busy)!;
+    for (const t of idle) if (t !== victim) t.release();
+    await victim.kill();
+    expect(p.stats.threads + p.stats.inlineSlots).toBe(2); // the other worker, and a stand-in for the dead one
+    expect(verified(await inFlight, 'in flight')).toBe(true);
+    expect(await serve(p, 'meanwhile')).toBe(true);
+    await waitFor(() => p.stats.workerRestarts === 1 && p.stats.threads === 2 && p.stats.inlineSlots === 0, 20_000, 'the worker restarted');
+    expect(p.testThreads().map((t) => t.role).sort()).toEqual(['idle', 'idle', 'reserve']);
+    expect(p.testThreads()).not.toContain(victim);
+    const added = [...threads()].filter(([tid]) => !before.has(tid)).map(([, t]) => t);
+    expect(added.filter((t) => t.policy === 5)).toHaveLength(1);
+    expect(p.stats).toMatchObject({ slotsGivenUp: 0, reserveRestarts: 0, guardFallback: 0 });
+    expect(await serve(p, 'after')).toBe(true);
+  });
+
+  it.runIf(linux)("'low': a dead nice +10 worker is started again at nice +10, normal policy", async () => {
+    const main = threads().get(String(process.pid))!.nice;
+    const p = await pool({ workers: 1, workerPriority: 'low', now: () => 0 });
+    const before = threads();
+    const victim = p.testThreads()[0]!;
+    await victim.kill();
+    expect(p.stats).toMatchObject({ threads: 0, inlineSlots: 1 });
+    expect(await serve(p, 'meanwhile')).toBe(true);
+    await waitFor(() => p.stats.workerRestarts === 1 && p.stats.threads === 1 && p.stats.inlineSlots === 0, 20_000, 'the worker restarted');
+    expect(p.testThreads().map((t) => t.role)).toEqual(['worker']);
+    const added = [...threads()].filter(([tid]) => !before.has(tid)).map(([, t]) => t);
+    expect(added.some((t) => t.policy === 0 && t.nice === Math.min(19, main + 10))).toBe(true);
+    expect(added.filter((t) => t.policy === 5)).toEqual([]);
+    expect(await serve(p, 'after')).toBe(true);
+  });
+
+  it(`a worker that keeps dying is restarted ${RESTARTS} times in a row, then its slot stays inline for good: one process warning, its stats say so, jobs answered throughout`, async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void ((w as { code?: string }).code === 'PQMCP_CRYPTO_POOL' && warnings.push(w));
+    process.on('warning', onWarning);
+    try {
+      const p = await pool({ workers: 2, workerPriority: 'low', now: () => 0 }); // a frozen clock: every death is in a row
+      const [victim, other] = p.testThreads();
+      let current = victim!;
+      for (let restart = 1; restart <= RESTARTS; restart++) {
+        await current.kill();
+        expect(await serve(p, `death ${restart}`)).toBe(true);
+        await waitFor(() => p.stats.workerRestarts === restart && p.stats.threads === 2 && p.stats.inlineSlots === 0, 20_000, `restart ${restart}`);
+        current = p.testThreads().find((t) => t !== other)!;
+      }
+      expect(warnings).toEqual([]);
+      await current.kill(); // the next death in a row: no restart
+      expect(p.stats).toMatchObject({ threads: 1, inlineSlots: 1, workerRestarts: RESTARTS, slotsGivenUp: 1 });
+      await waitFor(() => warnings.length > 0, 5_000, 'the warning'); // emitted on the next tick
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.message).toMatch(/event loop for the pool's life/);
+      // Past the first backoff (which a restart would take): still inline, and serving.
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(await serve(p, 'after')).toBe(true);
+      expect(p.stats).toMatchObject({ threads: 1, inlineSlots: 1, workerRestarts: RESTARTS, slotsGivenUp: 1 });
+      expect(p.testThreads()).toEqual([other]);
+      // The other slot keeps its own budget: its worker is restarted.
+      await other!.kill();
+      await waitFor(() => p.stats.workerRestarts === RESTARTS + 1 && p.stats.threads === 1, 20_000, 'the other worker restarted');
+      expect(p.stats).toMatchObject({ inlineSlots: 1, slotsGivenUp: 1 });
       expect(warnings).toHaveLength(1);
     } finally {
       process.off('warning', onWarning);

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_TRACKED, MessagePipeline, errorResponse } from '../../src/transport/index.js';
 import type { HookContext, JsonRpcMessage, MessageHook } from '../../src/transport/index.js';
-import { TooManyRequestsInFlightError } from '../../src/errors.js';
+import { TooManyRequestBytesInFlightError, TooManyRequestsInFlightError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
 import type { VerifiedPeer } from '../../src/identity/trust.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -277,6 +277,49 @@ describe('MessagePipeline (pure)', () => {
     pipeline.fromPeer({ jsonrpc: '2.0', id: 3, result: {} }, 10);
     await pipeline.toPeer(request(MAX_TRACKED, 'sampling/createMessage'));
     expect(written.at(-1)!.id).toBe(MAX_TRACKED);
+  });
+
+  it('counts the bytes of the peer\'s requests in flight: past maxRequestBytes one is refused (-32005, before any hook), one is always admitted when none is in flight, and answers, cancellations, drops and the session end give bytes back (issue 10 item 3)', async () => {
+    let hooked = 0;
+    // Drops request 9 (so nothing answers it): its bytes must come back at once.
+    const hook: MessageHook = { fromPeer: (m) => (hooked++, m.id === 9 ? { drop: true } : undefined) };
+    const written: JsonRpcMessage[] = [];
+    const local: JsonRpcMessage[] = [];
+    const errors: PqmcpError[] = [];
+    const pipeline = new MessagePipeline([hook], session, sinks(written, local, errors), { maxRequestBytes: 1000 });
+    // Larger than the limit, but none is in flight: admitted (maxMessageSize bounds one request).
+    pipeline.fromPeer(request(1), 1500);
+    expect(pipeline.bytesInFlight('fromPeer')).toBe(1500);
+    pipeline.fromPeer(request(2), 10);
+    await Promise.resolve();
+    expect(written).toEqual([{ jsonrpc: '2.0', id: 2, error: { code: -32005, message: 'pqmcp: too many request bytes in flight (limit 1000); retry once earlier requests have been answered', data: { limitBytes: 1000 } } }]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(TooManyRequestBytesInFlightError);
+    expect(errors[0]).toMatchObject({ code: 'ERR_TOO_MANY_BYTES_IN_FLIGHT', limit: 1000, inFlight: 1500, bytes: 10 });
+    expect(hooked).toBe(1);
+    // The answer gives the bytes back; then requests fit up to the limit exactly.
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 1, result: {} });
+    expect(pipeline.bytesInFlight('fromPeer')).toBe(0);
+    pipeline.fromPeer(request(3), 400);
+    pipeline.fromPeer(request(4), 600);
+    expect(pipeline.bytesInFlight('fromPeer')).toBe(1000);
+    pipeline.fromPeer(request(5), 1);
+    await Promise.resolve();
+    expect(written.at(-1)).toMatchObject({ id: 5, error: { code: -32005 } });
+    // A delivered cancellation gives its request's bytes back; so does a request a hook drops.
+    pipeline.fromPeer(cancel(3), 60);
+    expect(pipeline.bytesInFlight('fromPeer')).toBe(600);
+    pipeline.fromPeer(request(9), 300);
+    expect(pipeline.bytesInFlight('fromPeer')).toBe(600);
+    pipeline.fromPeer(request(6), 400);
+    expect(pipeline.bytesInFlight('fromPeer')).toBe(1000);
+    expect(local.filter((m) => m.id !== undefined).map((m) => m.id)).toEqual([1, 3, 4, 6]);
+    // The local side's own requests are not limited by the peer's budget.
+    await pipeline.toPeer(request(100, 'sampling/createMessage'));
+    expect(pipeline.bytesInFlight('toPeer')).toBeGreaterThan(0);
+    pipeline.close();
+    expect(pipeline.bytesInFlight('fromPeer')).toBe(0);
+    expect(pipeline.bytesInFlight('toPeer')).toBe(0);
   });
 
   it('a delivered cancellation ends its request in either direction (a dropped one does not); a late answer passes unmatched, and the id stays refused until it came', async () => {
