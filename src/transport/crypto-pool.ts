@@ -57,18 +57,13 @@
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
  *   start with the pool all mean inline for the pool's life: the same queue and rate, the
  *   work on the event loop (one job per turn; a start that fails is most likely the host,
- *   which a retry would not mend). A worker thread that dies (it had started) is restarted:
- *   its slot is served inline at once, and its thread is started again after a backoff
- *   (crypto-restart.ts, the budget the guard's reserve has: 0.25 s, 1 s, 4 s, at most 3 in
- *   a row, a thread that lived a minute starts the count again), with the priority it had
- *   (SCHED_IDLE while the guard is on, else nice +10); the inline stand-in goes once the
- *   thread is up (after its job, if it has one). When a slot's restarts are spent, the
- *   stand-in stays for the pool's life (a thread that dies on start must not cost a key
- *   derivation every few seconds); the first such slot says so once (process warning
- *   PQMCP_CRYPTO_POOL), and the stats count them (`slotsGivenUp`; `workerRestarts`,
- *   `inlineSlots`). So a crash costs the event loop a worker's share of the crypto for
- *   seconds, not for good; a crash loop, for good, but bounded by the worker count and
- *   said. The job it was computing
+ *   which a retry would not mend). A worker thread that dies (it had started) is restarted
+ *   (crypto-slots.ts): its slot is served inline at once, and its thread is started again
+ *   after a backoff (crypto-restart.ts), with the priority it had; when a slot's restarts
+ *   are spent, the stand-in stays for the pool's life, said once (process warning
+ *   PQMCP_CRYPTO_POOL) and counted (`slotsGivenUp`; `workerRestarts`, `inlineSlots`). So a
+ *   crash costs the event loop a worker's share of the crypto for seconds, not for good; a
+ *   crash loop, for good, but bounded by the worker count and said. The job it was computing
  *   is not lost with it: a rescued job goes on with its other runner (the first answer of
  *   the two settles it; it fails only when both die); any other is queued again once, ahead
  *   of new handshakes, and fails (InternalError, a typed alert for its handshake) only if
@@ -79,7 +74,8 @@
  *   ones included, through crypto-threads.ts's startWorker, which wipes this thread's copy)
  *   and re-derive the key pair; requests carry public inputs only.
  * - The threads' side of the pool (starting one, a runner over it, the test seam) is
- *   crypto-threads.ts; the starvation guard is crypto-guard.ts.
+ *   crypto-threads.ts; the worker slots (restarting dead threads) crypto-slots.ts; the
+ *   starvation guard crypto-guard.ts.
  */
 import { compositeSign } from '../crypto/composite.js';
 import type { CompositeKeyPair } from '../crypto/composite.js';
@@ -89,7 +85,7 @@ import { discardCryptoResult, type CryptoRequest, type CryptoResult } from '../h
 import { SourceRates } from './rate.js';
 import { TokenBucket } from '../token-bucket.js';
 import { StarvationGuard, type GuardStats } from './crypto-guard.js';
-import { Restarter, RESTARTS } from './crypto-restart.js';
+import { WorkerSlots } from './crypto-slots.js';
 import { startWorker, threadRunner, ThreadLostError, type Runner, type StartedThread, type TestThread, type WorkerPriority } from './crypto-threads.js';
 
 export type { TestThread, WorkerPriority };
@@ -146,20 +142,6 @@ interface Job {
 /** A job whose runners died this often fails (InternalError): one thread lost is retried, two are not. */
 const LOST_MAX = 2;
 
-/**
- * One ordinary worker's place in the pool (not the reserve's): the runner filling it now (its
- * thread, or an inline stand-in while a replacement starts and once its restarts are spent),
- * and its restart budget (crypto-restart.ts).
- */
-interface Slot {
-  runner: Runner;
-  /** Its priority as started: 'idle' (SCHED_IDLE granted; again while the guard is on) or 'low'. */
-  readonly priority: WorkerPriority;
-  readonly restarter: Restarter;
-  /** A replacement is scheduled or starting (a death meanwhile is covered by it, not counted again). */
-  starting: boolean;
-}
-
 /** `reserve`, `reserved`, `late`, `reserveRestarts`, `guardFallback`: the starvation guard's ('idle' workers; crypto-guard.ts), 0 without it. */
 export interface CryptoPoolStats extends GuardStats {
   /** Live worker threads (0: inline), the reserve not counted. */
@@ -205,10 +187,8 @@ export class CryptoPool {
   private readonly lingerMs: number;
   /** Runners that stop once their job is answered (replaced: the guard's fallback, a restarted worker). */
   private readonly retiring = new Set<Runner>();
-  /** The ordinary worker slots, by the runner filling each now (crypto-restart.ts restarts their threads). */
-  private readonly slots = new Map<Runner, Slot>();
-  private workerRestarts = 0;
-  private slotsGivenUp = 0;
+  /** The ordinary worker slots: dead threads restarted (crypto-slots.ts). */
+  private readonly slots: WorkerSlots;
 
   private constructor(
     private readonly backend: CryptoBackend,
@@ -226,6 +206,18 @@ export class CryptoPool {
     this.inlineBudget = perSecond > 0 && native ? new TokenBucket(perSecond, perSecond, this.now()) : undefined;
     this.guardMs = options.guardMs ?? (native ? GUARD_MS.native : GUARD_MS.portable);
     this.lingerMs = options.guardLingerMs ?? GUARD_LINGER_MS;
+    this.slots = new WorkerSlots({
+      now: this.now,
+      closed: () => this.closed,
+      guardActive: () => this.guard?.active === true,
+      spawn: (priority) => this.spawn(priority),
+      threadRunner: (thread, role) => this.threadRunner(thread, role),
+      inlineRunner: () => this.inlineRunner(),
+      add: (runner) => this.add(runner),
+      retire: (runner) => this.retire(runner),
+      pump: () => this.pump(),
+      warn: (text) => process.emitWarning(text, { code: 'PQMCP_CRYPTO_POOL' }),
+    });
   }
 
   /**
@@ -259,7 +251,7 @@ export class CryptoPool {
     let reserveRunner: Runner | undefined;
     for (const [i, s] of started.entries()) {
       // A worker that did not start is inline for good (most likely the host, not a crash); one that started and dies is restarted.
-      if (i < count) pool.add(s ? pool.newSlot(pool.threadRunner(s, s.idle ? 'idle' : 'worker')) : pool.inlineRunner());
+      if (i < count) pool.add(s ? pool.slots.add(pool.threadRunner(s, s.idle ? 'idle' : 'worker')) : pool.inlineRunner());
       else if (s && starvable) pool.add((reserveRunner = pool.threadRunner(s, 'reserve')));
       else if (s) void s.worker.terminate();
     }
@@ -281,8 +273,8 @@ export class CryptoPool {
     return {
       threads: this.threads,
       inlineSlots: inline,
-      workerRestarts: this.workerRestarts,
-      slotsGivenUp: this.slotsGivenUp,
+      workerRestarts: this.slots.restarts,
+      slotsGivenUp: this.slots.givenUp,
       ...guard,
       busy: this.runners.size - this.idle.length,
       queued: this.queued,
@@ -307,7 +299,7 @@ export class CryptoPool {
     if (this.closed) return;
     this.closed = true;
     this.guard?.close();
-    for (const slot of this.slots.values()) slot.restarter.stop();
+    this.slots.close();
     const error = new ClosedError('server is closing');
     for (const job of this.continuations.splice(0)) job.reject(error);
     for (const list of this.waiting.values()) for (const job of list) job.reject(error);
@@ -468,7 +460,7 @@ export class CryptoPool {
         closed: () => this.closed,
         pump: () => this.pump(),
         startReserve: () => this.startReserve(),
-        fallBack: () => this.fallBack(),
+        fallBack: () => this.slots.fallBack(),
         warn: (text) => process.emitWarning(text, { code: 'PQMCP_CRYPTO_GUARD' }),
       },
       { guardMs: this.guardMs, lingerMs: this.lingerMs },
@@ -496,85 +488,6 @@ export class CryptoPool {
     this.add(runner);
     this.pump();
     return runner;
-  }
-
-  /** `runner` (a worker thread started with the pool) fills a slot of its own, restarted when it dies. */
-  private newSlot(runner: Runner): Runner {
-    const slot: Slot = {
-      runner,
-      priority: runner.role === 'idle' ? 'idle' : 'low',
-      starting: false,
-      restarter: new Restarter(
-        { now: this.now, closed: () => this.closed },
-        () => this.restartSlot(slot),
-        () => this.giveUpSlot(slot),
-      ),
-    };
-    this.slots.set(runner, slot);
-    return runner;
-  }
-
-  /**
-   * Start `slot`'s thread again (the restarter's backoff has passed): SCHED_IDLE as before
-   * while the guard is on, else nice +10 (a restart that the guard's fallback overtook, or a
-   * pool without the guard). Rejects when none starts (a death, for the budget).
-   */
-  private async restartSlot(slot: Slot): Promise<void> {
-    const idle = () => slot.priority === 'idle' && this.guard?.active === true;
-    let thread = await this.spawn(idle() ? 'idle' : 'low');
-    // The guard gave up while it started: no SCHED_IDLE thread now (nothing would rescue its jobs).
-    if (thread.idle && !idle()) {
-      void thread.worker.terminate();
-      thread = await this.spawn('low');
-    }
-    this.workerRestarts++;
-    this.fill(slot, this.threadRunner(thread, thread.idle ? 'idle' : 'worker'));
-  }
-
-  /** `slot` cannot be kept alive: its inline stand-in stays for the pool's life; the first such slot warns. */
-  private giveUpSlot(slot: Slot): void {
-    slot.starting = false;
-    if (this.slotsGivenUp++ > 0) return;
-    process.emitWarning(
-      `pqmcp: a crypto worker thread died ${RESTARTS + 1} times in a row; its share of handshake crypto runs on the event loop for the pool's life (stats: slotsGivenUp)`,
-      { code: 'PQMCP_CRYPTO_POOL' },
-    );
-  }
-
-  /** `runner` fills `slot` now; the runner it replaces stops (at once, or once its job is answered). */
-  private fill(slot: Slot, runner: Runner): void {
-    const old = slot.runner;
-    this.slots.delete(old);
-    slot.runner = runner;
-    slot.starting = false;
-    this.slots.set(runner, slot);
-    this.add(runner);
-    this.retire(old);
-    this.pump();
-  }
-
-  /**
-   * The guard gave up (its reserve could not be kept alive): each SCHED_IDLE worker's slot
-   * gets a nice +10 thread, which replaces it (the idle worker stops once its job is
-   * answered; meanwhile it serves as before). A slot whose replacement is already coming
-   * (its worker died) gets it at nice +10. A start that fails counts as a death of the slot:
-   * an inline stand-in, and the slot's restart budget.
-   */
-  private fallBack(): void {
-    for (const slot of new Set(this.slots.values())) {
-      if (slot.runner.role !== 'idle' || slot.starting) continue;
-      slot.starting = true;
-      this.spawn('low').then(
-        (thread) => this.fill(slot, this.threadRunner(thread, 'worker')),
-        () => {
-          if (this.closed) return;
-          this.fill(slot, this.inlineRunner());
-          slot.starting = true;
-          slot.restarter.died();
-        },
-      );
-    }
-    this.pump();
   }
 
   /** `runner` takes no more jobs and stops, now or once its job is answered. */
@@ -666,9 +579,7 @@ export class CryptoPool {
   /**
    * `runner`'s thread died (its job, if any, failed with ThreadLostError: see failed()). A
    * dead reserve is the guard's to restart. A dead worker's slot gets an inline stand-in
-   * at once and its thread back after the restart budget's backoff (crypto-restart.ts),
-   * unless a replacement is already coming (the guard's fallback); a retiring one was
-   * replaced already.
+   * at once and its thread back later (crypto-slots.ts); a retiring one was replaced already.
    */
   private died(runner: Runner): void {
     if (!this.runners.delete(runner)) return;
@@ -676,18 +587,9 @@ export class CryptoPool {
     const i = this.idle.indexOf(runner);
     if (i >= 0) this.idle.splice(i, 1);
     this.guard?.died(runner);
-    const slot = this.slots.get(runner);
     if (runner.role !== 'reserve' && !this.retiring.delete(runner) && !this.closed) {
       const standIn = this.inlineRunner();
-      if (slot) {
-        this.slots.delete(runner);
-        slot.runner = standIn;
-        this.slots.set(standIn, slot);
-        if (!slot.starting) {
-          slot.starting = true;
-          slot.restarter.died();
-        }
-      }
+      this.slots.died(runner, standIn);
       this.add(standIn);
     }
     this.pump();

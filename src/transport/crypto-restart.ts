@@ -1,6 +1,6 @@
 /**
  * A bounded restart budget for one of the crypto pool's threads: the starvation guard's
- * reserve (crypto-guard.ts) and each ordinary worker slot (crypto-pool.ts) have one each.
+ * reserve (crypto-guard.ts) and each ordinary worker slot (crypto-slots.ts) have one each.
  *
  * Policy: a thread that dies (or a replacement that fails to start) is started again after
  * a backoff (RESTART_BACKOFF_MS, x4 each time: 0.25 s, 1 s, 4 s), at most RESTARTS times
