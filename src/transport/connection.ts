@@ -423,8 +423,8 @@ export class Connection {
   private startKeepAlive(): void {
     const { keepAliveMs, keepAliveTimeoutMs } = this.options;
     if (keepAliveMs <= 0 || !this.socket.ping || this.keepAlive || this.phase !== 'open') return;
-    const timeout = (): void => this.fail(new KeepAliveTimeoutError(keepAliveTimeoutMs), true, true);
-    this.keepAlive = new KeepAlive(() => this.socket.ping?.(), keepAliveMs, keepAliveTimeoutMs, timeout);
+    const onTimeout = (): void => this.fail(new KeepAliveTimeoutError(keepAliveTimeoutMs), true, true);
+    this.keepAlive = new KeepAlive({ ping: () => this.socket.ping?.(), intervalMs: keepAliveMs, timeoutMs: keepAliveTimeoutMs, onTimeout, held: () => this.reading.heldByUs() });
   }
 
   private stopLiveTimers(): void {

@@ -5,21 +5,41 @@
  * Sharp edges:
  * - At most one ping is outstanding; a ping that throws (the socket is going away) is
  *   skipped, the socket's close event ends the connection.
+ * - While `held()` says the connection itself keeps the peer's bytes unread (its own limits
+ *   paused reading: the listener's receive budget, a stalled Session's backlog), the peer's
+ *   pong may be among them: a deadline that passes then is re-armed for another `timeoutMs`
+ *   (with another ping, whose write fails if the peer reset its socket) instead of ending
+ *   the connection. Those pauses end by the connection's own progress (the backlog drains
+ *   at the ration's pace; the oldest partial message always reads), so the peer is judged
+ *   again at most `timeoutMs` after reading resumes. A pause the peer
+ *   causes (it does not read our writes, so our inbox fills) does not count: that peer
+ *   times out as before.
  * - Timers are unref'd: a keepalive never keeps the process alive. `stop()` is final.
  */
 import { unref, type Timer } from './timers.js';
+
+export interface KeepAliveOptions {
+  ping: () => void;
+  intervalMs: number;
+  timeoutMs: number;
+  onTimeout: () => void;
+  /** The connection holds the peer's bytes unread for its own reasons (see above). */
+  held?: () => boolean;
+}
 
 export class KeepAlive {
   private interval: ReturnType<typeof setInterval> | undefined;
   private pongTimer: Timer | undefined;
 
-  constructor(
-    private readonly ping: () => void,
-    intervalMs: number,
-    private readonly timeoutMs: number,
-    private readonly onTimeout: () => void,
-  ) {
-    if (intervalMs > 0) this.interval = unref(setInterval(() => this.tick(), intervalMs));
+  private readonly ping: () => void;
+  private readonly timeoutMs: number;
+  private readonly onTimeout: () => void;
+  private readonly held: () => boolean;
+
+  constructor(options: KeepAliveOptions) {
+    ({ ping: this.ping, timeoutMs: this.timeoutMs, onTimeout: this.onTimeout } = options);
+    this.held = options.held ?? (() => false);
+    if (options.intervalMs > 0) this.interval = unref(setInterval(() => this.tick(), options.intervalMs));
   }
 
   /** The peer answered. */
@@ -41,8 +61,23 @@ export class KeepAlive {
     } catch {
       return;
     }
+    this.armPongDeadline();
+  }
+
+  /** Ping again (a peer that reset its socket fails the write, and the close ends it) and wait again. */
+  private pingWhileHeld(): void {
+    try {
+      this.ping();
+    } catch {
+      // the socket is going away: its close event ends the connection
+    }
+    this.armPongDeadline();
+  }
+
+  private armPongDeadline(): void {
     this.pongTimer = unref(
       setTimeout(() => {
+        if (this.held()) return this.pingWhileHeld(); // the pong may be in what we have not read
         this.pongTimer = undefined;
         this.onTimeout();
       }, this.timeoutMs),

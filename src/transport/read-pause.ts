@@ -33,6 +33,15 @@ export class ReadPause {
     return this.reasons.has(reason);
   }
 
+  /**
+   * Reading is paused by the connection's own limits, whatever the peer does: the receive
+   * budget or a stalled Session's backlog (not 'inbox': a peer that does not read our
+   * replies fills it; not 'app').
+   */
+  heldByUs(): boolean {
+    return this.reasons.has('budget') || this.reasons.has('backlog');
+  }
+
   set(reason: PauseReason, on: boolean): void {
     if (on) this.reasons.add(reason);
     else this.reasons.delete(reason);

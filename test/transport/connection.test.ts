@@ -380,7 +380,10 @@ describe('Connection', () => {
       b.bufferedAmount = 1024 * 1024; // the server's replies are backed up: delivery is held
       const total = 20_000;
       for (let i = 0; i < total; i++) void client.send(bytes(String(i % 10))); // one turn: one socket message of 0x06 records
-      await waitFor(() => session.bufferedBytes === 0 || session.stalled, 5_000, 'the read');
+      // The read has happened once the session stops at its cap. (Not `bufferedBytes === 0`:
+      // that holds before the socket message arrives too, and on a starved CPU the sealing of
+      // 20,000 messages outlasted the 100 ms below, so the checks ran before the read.)
+      await waitFor(() => session.stalled, 10_000, 'the read');
       await new Promise((r) => setTimeout(r, 100));
       expect(got).toEqual(['m']);
       // Decoded and undelivered: at most the inbox mark plus one call's worth; the rest is still wire bytes (3 per message).
@@ -475,3 +478,44 @@ describe('keepalive and the handshake', () => {
   });
 });
 
+
+describe('keepalive while the connection itself holds the peer unread', () => {
+  it("a server paused by its own KeyUpdate ration longer than the pong deadline keeps its client: the pong is read when the backlog drains, the message after it is delivered; a peer that stops answering is still dropped", async () => {
+    const a = new PingSocket();
+    const b = new PingSocket();
+    a.peer = b;
+    b.peer = a;
+    const client = new Connection(a, Session.client({ backend, identity: localIdentity(agent('agent://pqmcp-test/client')), trust: trustFor() }), options);
+    // One KeyUpdate at once, then one every 200 ms: four take the server ~600 ms, reading
+    // nothing meanwhile ('backlog'), ten times its 60 ms pong deadline.
+    const session = Session.server({ backend, identity: localIdentity(agent('agent://pqmcp-test/server')), trust: trustFor(), keyUpdateRate: { rate: 5, burst: 1 } });
+    const server = new Connection(b, session, { ...options, keepAliveMs: 20, keepAliveTimeoutMs: 60 });
+    a.connection = client;
+    b.connection = server;
+    const errors: PqmcpError[] = [];
+    server.onerror = (e) => void errors.push(e);
+    const got: string[] = [];
+    server.onmessage = (d) => void got.push(str(d));
+    client.start();
+    await client.send(bytes('first'));
+    await waitFor(() => got.length === 1, 5_000, 'the first message');
+    const enqueue = (client as unknown as { enqueue(r: Uint8Array[]): void }).enqueue.bind(client);
+    for (let i = 0; i < 4; i++) enqueue(client.session.updateKeys(false));
+    await client.send(bytes('behind four KeyUpdates'));
+    await waitFor(() => got.length === 2 || errors.length > 0, 5_000, 'the message behind the KeyUpdates');
+    expect(errors).toEqual([]);
+    expect(got).toEqual(['first', 'behind four KeyUpdates']);
+    const pings = b.pings;
+    expect(pings).toBeGreaterThan(0); // it pinged while paused, and its pong waited unread
+    expect(errors).toEqual([]);
+    expect(server.state).toBe('open');
+    await waitFor(() => b.pings > pings + 2, 5_000, 'more pings, answered'); // the keepalive goes on
+    expect(errors).toEqual([]);
+    // A peer that stops answering is still dropped.
+    a.connection = undefined;
+    (a as unknown as { ping: () => void }).ping = () => {};
+    b.ping = () => void b.pings++;
+    await waitFor(() => errors.length > 0, 5_000, 'the keepalive timeout');
+    expect(errors[0]).toBeInstanceOf(KeepAliveTimeoutError);
+  });
+});
