@@ -49,6 +49,9 @@ afterAll(() => {
   tmp.remove();
 });
 
+/** A pinned or held tool entry of a pin file, as the store writes it. */
+const def = (name: string, description: string) => ({ hash: toolHash({ name, description }), definition: toolDefinition({ name, description }) });
+
 describe('pqmcp manifest, credential issue --tools-manifest, connect --manifest', () => {
   it('a server whose credential attests a manifest offers a client only the manifest tools', { timeout: 120_000 }, async () => {
     const full = join(tmp.dir, 'everything.manifest.json');
@@ -211,7 +214,6 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
 
   it('a version 1 pin file: pins list reads it without writing, pins approve writes version 2 and keeps the old text; an issuer change is shown and accepted (review 8, L2)', async () => {
     const pins = join(tmp.dir, 'v1.pins.json');
-    const def = (name: string, description: string) => ({ hash: toolHash({ name, description }), definition: toolDefinition({ name, description }) });
     const [k1, k2] = ['12'.repeat(32), '34'.repeat(32)];
     const v1 = {
       type: 'pqmcp-tool-pins',
@@ -259,7 +261,6 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
 
   it('accepting another issuer is explicit: a bare approve, or a bare tool name, with tools held as issuer-changed is a usage error that says what to type; --accept-issuer must name the new issuer (review 9, P3)', async () => {
     const pins = join(tmp.dir, 'accept-issuer.pins.json');
-    const def = (name: string, description: string) => ({ hash: toolHash({ name, description }), definition: toolDefinition({ name, description }) });
     const at = '2026-03-01T00:00:00.000Z';
     const file = {
       type: 'pqmcp-tool-pins',
@@ -319,7 +320,6 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
 
   it('pins forget --fingerprint without a tool is refused: it no longer names one key entry, it would wipe the server (review 9)', async () => {
     const pins = join(tmp.dir, 'forget-key.pins.json');
-    const def = (name: string, description: string) => ({ hash: toolHash({ name, description }), definition: toolDefinition({ name, description }) });
     const [old, current] = ['12'.repeat(32), '34'.repeat(32)];
     const file = {
       type: 'pqmcp-tool-pins',

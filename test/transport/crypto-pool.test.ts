@@ -38,6 +38,20 @@ async function pool(options: Partial<Parameters<typeof CryptoPool.start>[3]> & {
   return p;
 }
 
+/** This process's threads, by thread id: fields of /proc/self/task/<tid>/stat after "pid (comm)": [16] nice, [38] policy (0 normal, 5 SCHED_IDLE). */
+const threads = (): Map<string, { nice: number; policy: number }> =>
+  new Map(
+    readdirSync('/proc/self/task').flatMap((tid) => {
+      try {
+        const f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+        return [[tid, { nice: Number(fields[16]), policy: Number(fields[38]) }] as const];
+      } catch {
+        return []; // a thread that exited between the listing and the read
+      }
+    }),
+  );
+
 const encapsulate = (): CryptoRequest => ({ op: 'encapsulate', publicKey });
 const sign = (text: string): CryptoRequest => ({ op: 'sign', message: new TextEncoder().encode(text), context: new TextEncoder().encode('ctx') });
 
@@ -296,15 +310,6 @@ describe("CryptoPool: the starvation guard of workerPriority 'idle'", () => {
   const linux = process.platform === 'linux';
   const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
   const taskset = ['/usr/bin/taskset', '/bin/taskset'].find((path) => existsSync(path));
-  /** Fields of /proc/self/task/<tid>/stat after "pid (comm)": [16] nice, [38] policy (0 normal, 5 SCHED_IDLE). */
-  const threads = (): Map<string, { nice: number; policy: number }> =>
-    new Map(
-      readdirSync('/proc/self/task').map((tid) => {
-        const f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-        const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-        return [tid, { nice: Number(fields[16]), policy: Number(fields[38]) }];
-      }),
-    );
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   it.runIf(linux && chrt)("'idle' starts one reserve worker (normal policy, nice +10) beside the idle ones; while they keep up it takes no job; 'low' has none", async () => {
@@ -606,19 +611,6 @@ describe('CryptoPool: worker threads that die', () => {
 describe("CryptoPool: the guard's reserve restarted, then the fallback", () => {
   const linux = process.platform === 'linux';
   const chrt = ['/usr/bin/chrt', '/bin/chrt', '/usr/sbin/chrt', '/sbin/chrt'].some((path) => existsSync(path));
-  /** Fields of /proc/self/task/<tid>/stat after "pid (comm)": [16] nice, [38] policy (0 normal, 5 SCHED_IDLE). */
-  const threads = (): Map<string, { nice: number; policy: number }> =>
-    new Map(
-      readdirSync('/proc/self/task').flatMap((tid) => {
-        try {
-          const f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-          const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-          return [[tid, { nice: Number(fields[16]), policy: Number(fields[38]) }] as const];
-        } catch {
-          return []; // a thread that exited between the listing and the read
-        }
-      }),
-    );
   const reserveOf = (p: CryptoPool): TestThread | undefined => p.testThreads().find((t) => t.role === 'reserve');
 
   it.runIf(linux && chrt)('a reserve that dies is started again (a new thread, normal policy at nice +10), and the new one rescues a late job', async () => {
@@ -704,19 +696,6 @@ describe('CryptoPool: dead workers restarted, then inline', () => {
   const text = new TextEncoder();
   const verified = (result: CryptoResult, message: string): boolean =>
     result.op === 'sign' && compositeVerify(backend, key().publicKey, text.encode(message), result.signature, text.encode('ctx'));
-  /** Fields of /proc/self/task/<tid>/stat after "pid (comm)": [16] nice, [38] policy (0 normal, 5 SCHED_IDLE). */
-  const threads = (): Map<string, { nice: number; policy: number }> =>
-    new Map(
-      readdirSync('/proc/self/task').flatMap((tid) => {
-        try {
-          const f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-          const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-          return [[tid, { nice: Number(fields[16]), policy: Number(fields[38]) }] as const];
-        } catch {
-          return []; // a thread that exited between the listing and the read
-        }
-      }),
-    );
   /** Signs `n` messages from distinct sources; true when every signature verifies. */
   const serve = async (p: CryptoPool, tag: string, n = 3): Promise<boolean> =>
     (await Promise.all(Array.from({ length: n }, (_, i) => p.run(`${tag}${i}`, sign(`${tag} ${i}`)).then((r) => verified(r, `${tag} ${i}`))))).every(Boolean);
