@@ -34,11 +34,14 @@ export class ReadPause {
   }
 
   /**
-   * Reading is paused by the connection's own limits, whatever the peer does: the receive
-   * budget or a stalled Session's backlog (not 'inbox': a peer that does not read our
-   * replies fills it; not 'app').
+   * Reading is paused by the connection's own limits alone: the receive budget or a stalled
+   * Session's backlog, and neither 'inbox' (a peer that does not read our replies fills it)
+   * nor 'app'. A pause the peer or the application causes wins: a backlog waiting behind a
+   * full inbox does not drain by the connection's own progress, so a peer that reads nothing
+   * would otherwise be held for ever (review 9b, F1).
    */
   heldByUs(): boolean {
+    if (this.reasons.has('inbox') || this.reasons.has('app')) return false;
     return this.reasons.has('budget') || this.reasons.has('backlog');
   }
 
