@@ -19,8 +19,8 @@
  *   an idle worker has a job; each job is rescued at most once per reserve (a job whose
  *   rescuing reserve died may be rescued by the next one).
  * - The reserve is kept alive: one that dies (or fails to start) is started again after a
- *   backoff (RESERVE_BACKOFF_MS, x4 each time: 0.25 s, 1 s, 4 s), at most RESERVE_RESTARTS
- *   times in a row; a reserve that lived RESERVE_STABLE_MS (a minute, the pool's clock)
+ *   backoff (crypto-restart.ts: x4 each time, 0.25 s, 1 s, 4 s), at most RESTARTS
+ *   times in a row; a reserve that lived RESTART_STABLE_MS (a minute, the pool's clock)
  *   resets the count (a rare crash is restarted, a crash loop is not): crypto-restart.ts's
  *   budget, the same one the pool's ordinary workers get. Until it is back
  *   the idle workers serve unguarded (late jobs wait in the rescue list for it): a window
@@ -43,14 +43,7 @@
  *   close() is stopped by the pool.
  */
 
-import { Restarter, RESTART_BACKOFF_MS, RESTARTS, RESTART_STABLE_MS } from './crypto-restart.js';
-
-/** First restart of a dead reserve after this long; each further one waits 4x longer (crypto-restart.ts). */
-export const RESERVE_BACKOFF_MS = RESTART_BACKOFF_MS;
-/** Restarts of the reserve in a row (each within RESERVE_STABLE_MS of the last start) before the guard falls back. */
-export const RESERVE_RESTARTS = RESTARTS;
-/** A reserve that lived this long (ms, the pool's clock) died of a crash, not a crash loop: its restart count starts again. */
-export const RESERVE_STABLE_MS = RESTART_STABLE_MS;
+import { Restarter, RESTARTS } from './crypto-restart.js';
 
 /** What the guard needs of a job: the pool's Job. */
 export interface GuardJob {
@@ -245,7 +238,7 @@ export class StarvationGuard<R, J extends GuardJob> {
     this.off();
     this.fellBack = true;
     this.host.warn(
-      `pqmcp: the crypto pool's starvation guard is off: its reserve worker thread died ${RESERVE_RESTARTS + 1} times in a row; the SCHED_IDLE crypto workers are replaced by nice +10 ones (as cryptoWorkerPriority 'low')`,
+      `pqmcp: the crypto pool's starvation guard is off: its reserve worker thread died ${RESTARTS + 1} times in a row; the SCHED_IDLE crypto workers are replaced by nice +10 ones (as cryptoWorkerPriority 'low')`,
     );
     this.host.fallBack();
   }

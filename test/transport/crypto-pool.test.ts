@@ -13,8 +13,7 @@ import { createNobleBackend } from '../../src/crypto/noble.js';
 import { ClosedError, InternalError, InvalidArgumentError, InvalidKeyError, ServerBusyError } from '../../src/errors.js';
 import type { CryptoRequest, CryptoResult } from '../../src/handshake/types.js';
 import { CryptoPool, GUARD_LINGER_MS, INLINE_QUIET_MS } from '../../src/transport/crypto-pool.js';
-import { RESERVE_RESTARTS, RESERVE_STABLE_MS } from '../../src/transport/crypto-guard.js';
-import { RESTARTS } from '../../src/transport/crypto-restart.js';
+import { RESTARTS, RESTART_STABLE_MS } from '../../src/transport/crypto-restart.js';
 import { startWorker, threadRunner, ThreadLostError, type Runner } from '../../src/transport/crypto-threads.js';
 import { agent } from '../helpers/identities.js';
 import type { CryptoPoolStats, TestThread } from '../../src/transport/crypto-pool.js';
@@ -636,7 +635,7 @@ describe("CryptoPool: the guard's reserve restarted, then the fallback", () => {
     expect(p.stats).toMatchObject({ late: 1, reserved: 1 });
   });
 
-  it.runIf(linux && chrt)(`a reserve that keeps dying is restarted ${RESERVE_RESTARTS} times in a row (one that lived ${RESERVE_STABLE_MS / 1000} s counts as new), then the pool falls back: nice +10 workers replace the SCHED_IDLE ones, one process warning, its stats say so`, async () => {
+  it.runIf(linux && chrt)(`a reserve that keeps dying is restarted ${RESTARTS} times in a row (one that lived ${RESTART_STABLE_MS / 1000} s counts as new), then the pool falls back: nice +10 workers replace the SCHED_IDLE ones, one process warning, its stats say so`, async () => {
     let now = 0;
     const warnings: Error[] = [];
     const onWarning = (w: Error): void => void ((w as { code?: string }).code === 'PQMCP_CRYPTO_GUARD' && warnings.push(w));
@@ -650,7 +649,7 @@ describe("CryptoPool: the guard's reserve restarted, then the fallback", () => {
         await waitFor(() => p.stats.reserveRestarts === restarts && p.stats.reserve === 1, 20_000, `restart ${restarts}`);
       };
       await killReserve(1);
-      now += RESERVE_STABLE_MS; // this reserve lived a minute: its death is a crash, not a loop
+      now += RESTART_STABLE_MS; // this reserve lived a minute: its death is a crash, not a loop
       await killReserve(2);
       await killReserve(3);
       await killReserve(4);
