@@ -328,10 +328,12 @@ export class InternalError extends PqmcpError {
 
 // --- message hooks (transport/message-hooks.ts) -------------------------------------------
 
-/** A message hook threw: the message it was handling was refused or dropped (fail closed). */
+/** A message hook threw: the message it was handling was refused or dropped (fail closed); or it reported a failure of its own (HookChannel.report). */
 export class MessageHookError extends PqmcpError {
-  constructor(hookName: string, options?: { cause?: unknown }) {
-    super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed; the message was refused`, undefined, options);
+  /** `reported`: the hook reported it (HookChannel.report: work it deferred past its call); nothing was refused. */
+  constructor(hookName: string, options?: { cause?: unknown; reported?: boolean }) {
+    const outcome = options?.reported === true ? ' (reported by the hook); nothing was refused' : '; the message was refused';
+    super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed${outcome}`, undefined, options && { cause: options.cause });
   }
 }
 

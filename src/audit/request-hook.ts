@@ -37,6 +37,11 @@
  *   session's end, first empty it). With `content: true` nothing is deferred: the event
  *   carries the application's objects, which must be read as they were sent. Responses and
  *   cancellations from the peer are emitted as they arrive, before the application sees them.
+ * - A deferred job that fails (an event that cannot be made: an inner hook's note with a
+ *   getter that throws) is reported where the pipeline reports a hook's throw: the session's
+ *   channel (HookChannel.report) hands it to the transport's onerror as MessageHookError;
+ *   the jobs after it still run, in order. So does an `unanswered` event at the session's
+ *   end, which costs only itself. A sink's own throw is ignored, as it always was (emitTo).
  */
 import { clip, emitTo, sha256Hex } from './events.js';
 import type { AuditSink, PolicyNote, RequestEvent, RequestOutcome } from './events.js';
@@ -77,6 +82,19 @@ interface Ctx extends SessionLike {
   readonly data?: Uint8Array | undefined;
 }
 
+/** The part of the pipeline's HookChannel the auditor uses: where a failure of deferred work goes. */
+interface ChannelLike {
+  report?(error: unknown): void;
+}
+
+type Report = ((error: unknown) => void) | undefined;
+
+/** A session's requests seen and not yet answered, with the digest of each, and its channel's report. */
+interface SessionState {
+  readonly requests: Map<Tracked, Digest>;
+  readonly report: Report;
+}
+
 export interface RequestAuditorOptions {
   /** Put params.arguments (or params) and the result in each event. Default false: hashes only. */
   content?: boolean;
@@ -108,38 +126,48 @@ interface Digest {
 export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions = {}) {
   const content = options.content === true;
   const hashes = options.hashes !== false;
-  /** Requests seen and not yet answered, per session, with the digest of each. */
-  const pending = new Map<string, Map<Tracked, Digest>>();
+  /** Per session: its requests seen and not yet answered, and where its failures go. */
+  const sessions = new Map<string, SessionState>();
   /** Requests recorded as cancelled (an answer that follows all the same is not recorded again). */
   const cancelled = new WeakSet<Tracked>();
-  /** Deferred work (see "Off the response's path"), in order; `drain` runs it from `next` on. */
+  /**
+   * Deferred work (see "Off the response's path"), in order, and where each job's failure
+   * goes (`reports[i]`, its session's); `drain` runs it from `next` on.
+   */
   const queue: (() => void)[] = [];
+  const reports: Report[] = [];
   let next = 0;
   const drain = (): void => {
     // One queue consumed in place: a drain started by a sink (one that closes a session
     // from its event: closed() drains) goes on where the outer one was, so order holds.
     while (next < queue.length) {
       const job = queue[next]!;
-      queue[next++] = noop;
+      const report = reports[next];
+      queue[next] = noop;
+      reports[next++] = undefined;
       try {
         job();
-      } catch {
-        // Outside any hook call now (nothing would catch it): an audit failure must not
-        // take the process down; emitTo already keeps a sink's errors from the session.
+      } catch (err) {
+        // Outside any hook call now: reported where the pipeline reports a hook's throw,
+        // and the queue goes on. (A sink's own throw never gets here: emitTo ignores it.)
+        tell(report, err);
       }
     }
     queue.length = 0;
+    reports.length = 0;
     next = 0;
   };
-  const later = (job: () => void): void => {
+  const later = (job: () => void, report: Report): void => {
     if (content) return job();
+    reports.push(report);
     if (queue.push(job) === 1) afterWrites(drain);
   };
 
   const see = (message: Rpc, ctx: Ctx, direction: 'fromPeer' | 'toPeer'): undefined => {
     const request = ctx.request;
     if (request === undefined) return undefined;
-    const set = pending.get(ctx.sessionId);
+    const state = sessions.get(ctx.sessionId);
+    const set = state?.requests;
     if (message.method !== undefined && message.id !== undefined) {
       // A request entering the hooks: its digest, off the way to its handler when it came from the peer.
       if (!set || set.size >= MAX_PENDING) return undefined;
@@ -147,7 +175,7 @@ export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions =
       set.set(request, digest);
       if (hashes) {
         const bytes = bytesOf(message, ctx.data);
-        if (direction === 'fromPeer') later(() => (digest.hash = sha256Hex(bytes)));
+        if (direction === 'fromPeer') later(() => (digest.hash = sha256Hex(bytes)), state.report);
         else digest.hash = sha256Hex(bytes);
       }
       return undefined;
@@ -164,7 +192,7 @@ export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions =
     const responseBytes = response ? ctx.bytes : 0;
     const emit = () => emitTo(sink, eventFor(ctx, request, digest?.hash, response, responseBytes, bytes === undefined ? undefined : sha256Hex(bytes), content, now, response === undefined));
     // What this side sends: once it is on its way. What the peer sent: now, after what is queued.
-    if (direction === 'toPeer') later(emit);
+    if (direction === 'toPeer') later(emit, state?.report);
     else {
       drain();
       emit();
@@ -174,20 +202,37 @@ export function requestAuditor(sink: AuditSink, options: RequestAuditorOptions =
 
   return {
     name: 'audit',
-    opened(session: SessionLike): void {
-      pending.set(session.sessionId, new Map());
+    opened(session: SessionLike, channel?: ChannelLike): void {
+      const report = channel?.report;
+      sessions.set(session.sessionId, { requests: new Map(), report: report && ((err) => report.call(channel, err)) });
     },
     fromPeer: (message: Rpc, ctx: Ctx) => see(message, ctx, 'fromPeer'),
     toPeer: (message: Rpc, ctx: Ctx) => see(message, ctx, 'toPeer'),
     closed(session: SessionLike): void {
       // What is deferred first (this session's answered requests come before its unanswered ones).
       drain();
-      const set = pending.get(session.sessionId);
-      pending.delete(session.sessionId);
+      const state = sessions.get(session.sessionId);
+      sessions.delete(session.sessionId);
       const now = Date.now();
-      for (const [request, digest] of set ?? []) emitTo(sink, eventFor(session, request, digest.hash, undefined, 0, undefined, content, now));
+      for (const [request, digest] of state?.requests ?? []) {
+        // One event that cannot be made (an inner hook's odd note) costs only itself.
+        try {
+          emitTo(sink, eventFor(session, request, digest.hash, undefined, 0, undefined, content, now));
+        } catch (err) {
+          tell(state?.report, err);
+        }
+      }
     },
   };
+}
+
+/** Report a failure of the auditor's own; a reporter that throws (an onerror that does) is not let out. */
+function tell(report: Report, err: unknown): void {
+  try {
+    report?.(err);
+  } catch {
+    // Outside any hook call (nothing would catch it): an audit failure must not take the process down.
+  }
 }
 
 function nameOf(method: string, params: unknown): string | undefined {

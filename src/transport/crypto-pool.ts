@@ -57,7 +57,8 @@
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
  *   start with the pool all mean inline for the pool's life: the same queue and rate, the
  *   work on the event loop (one job per turn; a start that fails is most likely the host,
- *   which a retry would not mend). A worker thread that dies (it had started) is restarted
+ *   which a retry would not mend). Workers that fail to start are said once, with the
+ *   first one's error (process warning PQMCP_CRYPTO_POOL; `inlineSlots`). A worker thread that dies (it had started) is restarted
  *   (crypto-slots.ts): its slot is served inline at once, and its thread is started again
  *   after a backoff (crypto-restart.ts), with the priority it had; when a slot's restarts
  *   are spent, the stand-in stays for the pool's life, said once (process warning
@@ -143,7 +144,7 @@ const LOST_MAX = 2;
 export interface CryptoPoolStats extends GuardStats {
   /** Live worker threads (0: inline), the reserve not counted. */
   threads: number;
-  /** Runners on the event loop now: `workers: 0`, workers that failed at start, stand-ins for dead workers while their replacement starts, slots given up. */
+  /** Runners on the event loop now: `workers: 0`, workers that failed at start (which warn once, PQMCP_CRYPTO_POOL), stand-ins for dead workers while their replacement starts, slots given up. */
   inlineSlots: number;
   /** Dead worker threads started again (crypto-restart.ts's budget per slot). */
   workerRestarts: number;
@@ -209,7 +210,7 @@ export class CryptoPool {
       add: (runner) => this.add(runner),
       retire: (runner) => this.retire(runner),
       pump: () => this.pump(),
-      warn: (text) => process.emitWarning(text, { code: 'PQMCP_CRYPTO_POOL' }),
+      warn: warnPool,
     });
   }
 
@@ -236,7 +237,18 @@ export class CryptoPool {
     const count = workerBackend === undefined ? 0 : options.workers;
     // 'idle' (Linux: elsewhere the workers keep their priority): the reserve starts with the others (a thread started when the CPU is already scarce would come late).
     const reserve = count > 0 && priority === 'idle' && process.platform === 'linux' ? 1 : 0;
-    const started = await Promise.all(Array.from({ length: count + reserve }, (_, i) => startWorker(workerBackend!, key.seed, i < count ? priority : 'low', chrt).catch(() => undefined)));
+    /** Ordinary workers that did not start, and why the first did not. */
+    let failed = 0;
+    let cause: unknown;
+    const started = await Promise.all(
+      Array.from({ length: count + reserve }, (_, i) =>
+        startWorker(workerBackend!, key.seed, i < count ? priority : 'low', chrt).catch((err: unknown) => {
+          if (i < count && failed++ === 0) cause = err;
+          return undefined;
+        }),
+      ),
+    );
+    if (failed > 0) warnPool(`pqmcp: ${failed} of ${count} crypto worker threads did not start (${reason(cause)}); their share of handshake crypto runs on the event loop for the pool's life (stats: inlineSlots)`);
     // Only workers that got SCHED_IDLE can starve: without one (no `chrt`, or it failed) the
     // reserve would be a thread (and a copy of the signing key) with nothing to do.
     const starvable = started.slice(0, count).some((s) => s?.idle === true);
@@ -514,6 +526,18 @@ export class CryptoPool {
     }
     this.pump();
   }
+}
+
+/** The pool's one operator-visible line per cause (workers that did not start, a slot given up). */
+function warnPool(text: string): void {
+  process.emitWarning(text, { code: 'PQMCP_CRYPTO_POOL' });
+}
+
+/** Why a thread did not start, in one short line (a load error's first line: a module not found, a throw at load). */
+function reason(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  const line = text.split('\n', 1)[0]!;
+  return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }
 
 /**

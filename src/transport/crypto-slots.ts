@@ -20,8 +20,9 @@
  *
  * Sharp edges:
  * - Workers that failed to start with the pool get no slot: they are inline for good (a
- *   start that fails is most likely the host, which a retry would not mend). Only threads
- *   that started and then died are restarted.
+ *   start that fails is most likely the host, which a retry would not mend; the pool says
+ *   so once, PQMCP_CRYPTO_POOL with the cause). Only threads that started and then died
+ *   are restarted.
  * - `starting`: while a replacement is scheduled or starting, a death of the slot's runner
  *   (an idle worker dying while its fallback replacement starts) is covered by it and not
  *   counted again; the replacement then replaces the stand-in, so there is never one

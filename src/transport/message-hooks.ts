@@ -95,7 +95,9 @@
  *   against its request (tool pinning).
  * - opened() also receives a channel whose notify() sends a notification of the hook's own
  *   to the peer (e.g. list_changed after a policy reload). It enters the pipeline at the
- *   local end, so every hook sees it, as if the local side had sent it.
+ *   local end, so every hook sees it, as if the local side had sent it. Its report() is the
+ *   route for a failure of work a hook deferred past its call (the auditor's end-of-turn
+ *   events): onerror, as a throw would have been, with nothing refused.
  */
 import type { VerifiedPeer } from '../identity/trust.js';
 import { requestEnvelopeFault } from './jsonrpc.js';
@@ -170,6 +172,13 @@ export interface HookChannel {
    * ended. A message with an id is refused (InvalidArgumentError).
    */
   notify(message: JsonRpcMessage): Promise<void>;
+  /**
+   * Report a failure of the hook's own that happened outside its calls (work it deferred):
+   * it reaches the transport's onerror as a throw from a hook call does, as
+   * MessageHookError (ERR_MESSAGE_HOOK) with the error as its cause; nothing is refused.
+   * Always set by MessagePipeline (optional for channels made by hand, e.g. in tests).
+   */
+  report?(error: unknown): void;
 }
 
 export interface MessageHook {
@@ -268,8 +277,10 @@ export class MessagePipeline {
     const max = limits.maxRequestBytes ?? Number.POSITIVE_INFINITY;
     if (!(typeof max === 'number' && max >= 0)) throw new InvalidArgumentError('maxRequestBytes must be a number >= 0');
     this.maxRequestBytes = max;
-    const channel: HookChannel = { notify: (message) => this.notify(message) };
-    for (const hook of hooks) this.guard(hook, () => hook.opened?.(session, channel));
+    for (const hook of hooks) {
+      const channel: HookChannel = { notify: (message) => this.notify(message), report: (err) => this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err, reported: true })) };
+      this.guard(hook, () => hook.opened?.(session, channel));
+    }
   }
 
   /** Requests in flight in `direction` (for tests and diagnostics). */

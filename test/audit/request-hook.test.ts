@@ -11,6 +11,8 @@ import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestAuditor } from '../../src/audit/request-hook.js';
 import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
+import { MessageHookError } from '../../src/errors.js';
+import type { PqmcpError } from '../../src/errors.js';
 import { MessagePipeline } from '../../src/transport/index.js';
 import type { JsonRpcMessage } from '../../src/transport/index.js';
 import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
@@ -114,6 +116,85 @@ describe('the request auditor, off the response path', () => {
     await pipeline.toPeer({ jsonrpc: '2.0', id: 1, result });
     expect(requests(events)).toHaveLength(1);
     expect(requests(events)[0]).toMatchObject({ arguments: { a: 1 }, result });
+  });
+});
+
+describe('a deferred audit job that fails', () => {
+  /** An inner hook that leaves, on the requests named `odd`, a note the auditor cannot read. */
+  const oddNotes = {
+    name: 'odd-notes',
+    fromPeer(message: JsonRpcMessage, ctx: { request: { notes: Record<string, unknown> } | undefined }) {
+      if (message.method === 'odd' && ctx.request) {
+        Object.defineProperty(ctx.request.notes, 'policy', {
+          enumerable: true,
+          get() {
+            throw new Error('unreadable note');
+          },
+        });
+      }
+      return undefined;
+    },
+  };
+  function session(onerror: (error: PqmcpError) => void, events: RequestEvent[], sessionId = 'f1') {
+    const auditor = requestAuditor((e) => events.push(e as RequestEvent));
+    return new MessagePipeline([auditor, oddNotes], { role: 'server', peer: peer as never, sessionId, remoteAddress: '127.0.0.1' }, { toPeer: () => Promise.resolve(), toLocal: () => {}, onerror });
+  }
+  const ask = (p: MessagePipeline, id: number, method: string) => {
+    const m: JsonRpcMessage = { jsonrpc: '2.0', id, method, params: {} };
+    p.fromPeer(m, 10, encode(m));
+  };
+
+  it('is reported to the transport as a hook failure (ERR_MESSAGE_HOOK), and the events after it still come, in order', async () => {
+    const errors: PqmcpError[] = [];
+    const events: RequestEvent[] = [];
+    const pipeline = session((e) => errors.push(e), events);
+    ask(pipeline, 1, 'm1');
+    ask(pipeline, 2, 'odd');
+    ask(pipeline, 3, 'm3');
+    for (const id of [1, 2, 3]) void pipeline.toPeer({ jsonrpc: '2.0', id, result: {} });
+    expect(errors).toEqual([]);
+    await turn();
+    await turn();
+    expect(events.map((e) => `${e.method} ${e.outcome}`)).toEqual(['m1 ok', 'm3 ok']);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(MessageHookError);
+    expect(errors[0]!.code).toBe('ERR_MESSAGE_HOOK');
+    expect(errors[0]!.message).toContain('message hook audit failed');
+    expect(errors[0]!.message).toContain('nothing was refused');
+    expect((errors[0]!.cause as Error).message).toBe('unreadable note');
+  });
+
+  it('does not stop the queue when onerror itself throws: later turns are still audited', async () => {
+    const events: RequestEvent[] = [];
+    let reported = 0;
+    const pipeline = session(() => {
+      reported++;
+      throw new Error('onerror throws too');
+    }, events);
+    ask(pipeline, 1, 'odd');
+    ask(pipeline, 2, 'm2');
+    void pipeline.toPeer({ jsonrpc: '2.0', id: 1, result: {} });
+    void pipeline.toPeer({ jsonrpc: '2.0', id: 2, result: {} });
+    await turn();
+    await turn();
+    ask(pipeline, 3, 'm3');
+    void pipeline.toPeer({ jsonrpc: '2.0', id: 3, result: {} });
+    await turn();
+    await turn();
+    expect(reported).toBe(1);
+    expect(events.map((e) => `${e.method} ${e.outcome}`)).toEqual(['m2 ok', 'm3 ok']);
+  });
+
+  it("at the session's end, costs only its own unanswered event, and is reported", () => {
+    const errors: PqmcpError[] = [];
+    const events: RequestEvent[] = [];
+    const pipeline = session((e) => errors.push(e), events, 'f3');
+    ask(pipeline, 1, 'odd');
+    ask(pipeline, 2, 'm2');
+    pipeline.close();
+    expect(events.map((e) => `${e.method} ${e.outcome}`)).toEqual(['m2 unanswered']);
+    expect(errors.map((e) => e.code)).toEqual(['ERR_MESSAGE_HOOK']);
+    expect((errors[0]!.cause as Error).message).toBe('unreadable note');
   });
 });
 

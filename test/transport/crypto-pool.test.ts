@@ -688,6 +688,34 @@ describe("CryptoPool: the guard's reserve restarted, then the fallback", () => {
   });
 });
 
+// --- workers that do not start with the pool: inline for its life, and said once ---
+describe('CryptoPool: workers that do not start', () => {
+  it('are inline for the pool\'s life, said once by a PQMCP_CRYPTO_POOL process warning naming the cause; a pool whose workers start says nothing', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void ((w as { code?: string }).code === 'PQMCP_CRYPTO_POOL' && warnings.push(w));
+    process.on('warning', onWarning);
+    try {
+      // A worker that throws at load: it is asked for a backend it cannot build.
+      const p = await CryptoPool.start(backend, 'no-such-backend' as never, key(), { workers: 2, maxQueue: 64, ratePerSource: 0 });
+      pools.push(p);
+      expect(p.stats).toMatchObject({ threads: 0, inlineSlots: 2, reserve: 0 });
+      await waitFor(() => warnings.length > 0, 5_000, 'the warning'); // emitted on the next tick
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.message).toMatch(/^pqmcp: 2 of 2 crypto worker threads did not start \(.*backend must be one of.*\); their share of handshake crypto runs on the event loop for the pool's life \(stats: inlineSlots\)$/);
+      // Still served, inline.
+      const signed = await p.run('s', sign('inline'));
+      expect(compositeVerify(backend, key().publicKey, new TextEncoder().encode('inline'), (signed as Extract<CryptoResult, { op: 'sign' }>).signature, new TextEncoder().encode('ctx'))).toBe(true);
+      // Deliberately inline (no workers asked for), and workers that start: no warning.
+      await pool({ workers: 0 });
+      await pool({ workers: 1, workerPriority: 'low' });
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).toHaveLength(1);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
+
 // --- a dead ordinary worker is restarted (crypto-restart.ts), inline while it starts and once its restarts are spent ---
 describe('CryptoPool: dead workers restarted, then inline', () => {
   const linux = process.platform === 'linux';
