@@ -106,9 +106,10 @@ export interface PinnedServer {
   /**
    * The issuer id the pins were made under (the agent id itself for a self-signed server).
    * A session vouched for by another issuer has every tool withheld ('issuer-changed')
-   * until `pqmcp pins approve` accepts the new issuer. Absent only in an entry migrated
-   * from version 1, which adopts the issuer of its first session with a key the file
-   * recorded (a session with another key is held whole, as 'issuer-changed').
+   * until `pqmcp pins approve --accept-issuer` accepts the new issuer (acceptIssuer).
+   * Absent only in an entry migrated from version 1, which adopts the issuer of its first
+   * session with a key the file recorded (a session with another key is held whole, as
+   * 'issuer-changed').
    */
   issuer?: string;
   /** Every key the server was seen with, in the order first seen (the last is the newest). */
@@ -143,6 +144,21 @@ export function toolEntry<T>(map: Record<string, T>, name: string): T | undefine
 /** Set a tool's entry as an own property ("__proto__" included: never the prototype setter). */
 export function setToolEntry<T>(map: Record<string, T>, name: string, value: T): void {
   Object.defineProperty(map, name, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * Drop what an entry holds as 'issuer-changed' (the issuer was accepted, or the pinned one
+ * vouches again): those tools are checked against their pins at the next listing. Returns
+ * whether anything was dropped.
+ */
+export function dropIssuerHolds(entry: PinnedServer): boolean {
+  let dropped = false;
+  for (const [name, h] of Object.entries(entry.held)) {
+    if (h.reason !== 'issuer-changed') continue;
+    delete entry.held[name];
+    dropped = true;
+  }
+  return dropped;
 }
 
 /**
@@ -360,38 +376,45 @@ export class FilePinStore extends MemoryPinStore {
    * definition held NOW has that hash: what was reviewed is what gets pinned, even if the
    * server listed another definition in between (review F6).
    *
-   * Approving a tool held as 'issuer-changed' also accepts the issuer it was seen under as
-   * the server's: the server's other tools held for that reason are dropped from `held`, to
-   * be checked at the next listing against their pins, as after a key rotation. Accepting an
-   * issuer is explicit (review 9, P3): approving all (no `tools`) skips the tools held as
-   * 'issuer-changed' unless `options.acceptIssuer` names the issuer they were held under;
-   * a named tool is approved (naming it is explicit), but with `acceptIssuer` set, only if
-   * held under that issuer.
+   * A tool held as 'issuer-changed' is never approved here, named or not: accepting another
+   * issuer is acceptIssuer's, and pins no definition (review 9, F4).
    */
-  approve(server: string, tools?: readonly string[], expected: Readonly<Record<string, string>> = {}, options: { acceptIssuer?: string } = {}): string[] {
+  approve(server: string, tools?: readonly string[], expected: Readonly<Record<string, string>> = {}): string[] {
     this.reload();
     const e = Object.hasOwn(this.servers, server) ? this.servers[server] : undefined;
     if (!e) return [];
     const names = tools ?? Object.keys(e.held);
     const done: string[] = [];
-    let issuer: string | undefined;
     for (const name of names) {
       const h = toolEntry(e.held, name);
-      if (!h) continue;
+      if (!h || h.reason === 'issuer-changed') continue;
       const want = Object.hasOwn(expected, name) ? expected[name]! : undefined;
       if (want !== undefined && !h.hash.startsWith(want.toLowerCase())) continue;
-      if (h.reason === 'issuer-changed' && (options.acceptIssuer !== undefined ? h.issuer !== options.acceptIssuer : tools === undefined)) continue;
-      if (h.reason === 'issuer-changed' && h.issuer !== undefined) issuer = h.issuer;
       setToolEntry(e.tools, name, { hash: h.hash, definition: h.definition, pinnedAt: new Date().toISOString() });
       delete e.held[name];
       done.push(name);
     }
-    if (issuer !== undefined) {
-      e.issuer = issuer;
-      for (const [name, h] of Object.entries(e.held)) if (h.reason === 'issuer-changed') delete e.held[name];
-    }
     if (done.length) this.save();
     return done;
+  }
+
+  /**
+   * Accept `issuer` as the one vouching for a server whose tools are held as 'issuer-changed'
+   * under it (`pqmcp pins approve <id> --accept-issuer <issuer>`): it becomes the server's
+   * issuer and the 'issuer-changed' holds are dropped. No definition is pinned (review 9, F4):
+   * the next listing checks each tool against the pin it had, as after a key rotation, so a
+   * tool the new issuer's server redefined is then held as 'changed', to be approved on its
+   * own. Returns false (nothing written) unless a tool is held as 'issuer-changed' under
+   * `issuer`.
+   */
+  acceptIssuer(server: string, issuer: string): boolean {
+    this.reload();
+    const e = Object.hasOwn(this.servers, server) ? this.servers[server] : undefined;
+    if (!e || !Object.values(e.held).some((h) => h.reason === 'issuer-changed' && h.issuer === issuer)) return false;
+    e.issuer = issuer;
+    dropIssuerHolds(e);
+    this.save();
+    return true;
   }
 
   private reload(): void {

@@ -407,7 +407,7 @@ describe('a new key for the same server (key rotation: review 8, L2)', () => {
     expect(Object.keys(new FilePinStore(path).get(ROTATING)!.tools)).toEqual([]); // nothing pinned on trust
   });
 
-  it('the same agent id vouched for by another issuer is held whole until approved, then checked against its pins', async () => {
+  it('the same agent id vouched for by another issuer is held whole until its issuer is accepted, which pins nothing: then each tool is checked against its pin (review 9, F4)', async () => {
     const other = testIssuer('issuer://pqmcp-test-other');
     const trust = trustFor(testIssuer(), other);
     const [original] = keys();
@@ -432,18 +432,24 @@ describe('a new key for the same server (key rotation: review 8, L2)', () => {
     expect(held.issuer).toBe(testIssuer().id);
     expect(held.held['search']).toMatchObject({ reason: 'issuer-changed', issuer: other.id });
 
-    // Approving one of its tools accepts the new issuer; the others are then checked as after a rotation.
-    // (Not when the hash given is not the one held: nothing is approved, the issuer stays.)
-    expect(new FilePinStore(path).approve(ROTATING, ['search'], { search: '00000000' })).toEqual([]);
-    // (Nor by approving all, or with another issuer named: accepting an issuer is explicit, review 9 P3.)
+    // No held tool of another issuer is approved, not even named with the hash held (its
+    // redefinition of fetch would be pinned in bulk with the issuer: review 9, F4), nor by
+    // approving all (review 9, P3).
+    const fetchHeld = held.held['fetch']!.hash;
+    expect(new FilePinStore(path).approve(ROTATING, ['fetch'], { fetch: fetchHeld.slice(0, 16) })).toEqual([]);
     expect(new FilePinStore(path).approve(ROTATING)).toEqual([]);
-    expect(new FilePinStore(path).approve(ROTATING, undefined, {}, { acceptIssuer: 'issuer://pqmcp-test-third' })).toEqual([]);
+    // Accepting an issuer names the one the tools are held under.
+    expect(new FilePinStore(path).acceptIssuer(ROTATING, 'issuer://pqmcp-test-third')).toBe(false);
     expect(new FilePinStore(path).get(ROTATING)!.issuer).toBe(testIssuer().id);
     expect(Object.keys(new FilePinStore(path).get(ROTATING)!.held).sort()).toEqual(['fetch', 'search', 'shell']);
-    expect(new FilePinStore(path).approve(ROTATING, ['search'])).toEqual(['search']);
+    // Accepting it sets the issuer, drops the holds and pins nothing: the next listing checks
+    // each tool against its pin, so the redefined fetch is held as changed, on its own.
+    expect(new FilePinStore(path).acceptIssuer(ROTATING, other.id)).toBe(true);
     const accepted = new FilePinStore(path).get(ROTATING)!;
     expect(accepted.issuer).toBe(other.id);
     expect(Object.keys(accepted.held)).toEqual([]);
+    expect(accepted.tools).toEqual(held.tools);
+    expect(accepted.tools['shell']).toBeUndefined();
     const three = await session(second.url, { store: new FilePinStore(path) }, ROTATING, { trust });
     expect(names(await three.client.listTools())).toEqual(['search', 'shell']);
     expect(summary(three.events)).toEqual(['pinned shell', 'withheld fetch changed [description]']);
@@ -552,7 +558,7 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     expect(events.find((e) => e.reason === 'issuer-changed')!.issuer).toEqual({ now: 'issuer://elsewhere', pinned: 'issuer://pqmcp-test' });
   });
 
-  it('a migrated entry whose first session had a new key: approve with acceptIssuer (pins approve --accept-issuer) sets the issuer (review 9, P2)', () => {
+  it('a migrated entry whose first session had a new key: acceptIssuer (pins approve --accept-issuer) sets the issuer and approves nothing (review 9, P2, F4)', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-accept-')), 'pins.json');
     writeFileSync(path, JSON.stringify(v1), { mode: 0o600 });
     const store = new FilePinStore(path);
@@ -561,8 +567,14 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
     hook.opened!(base, { notify: async () => {} });
     hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'search', description: 'search the web' }] } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-    expect(new FilePinStore(path).approve(SERVER_ID, undefined, {}, { acceptIssuer: 'issuer://pqmcp-test' })).toEqual(['fetch', 'search']);
-    expect(new FilePinStore(path).get(SERVER_ID)!.issuer).toBe('issuer://pqmcp-test');
+    const before = new FilePinStore(path).get(SERVER_ID)!;
+    expect(new FilePinStore(path).acceptIssuer(SERVER_ID, 'issuer://pqmcp-test')).toBe(true);
+    const after = new FilePinStore(path).get(SERVER_ID)!;
+    expect(after.issuer).toBe('issuer://pqmcp-test');
+    // Nothing is pinned with it: the migration's hold of fetch's later definition stays (F4).
+    expect(after.tools).toEqual(before.tools);
+    expect(Object.keys(after.held)).toEqual(['fetch']);
+    expect(after.held['fetch']).toMatchObject({ reason: 'changed', migrated: true });
   });
 
   it('where keys pinned different definitions of a tool, the older pin stays and the newest other one is held as changed, for one approval (review 9, P1)', () => {
@@ -621,7 +633,7 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
 });
 
 describe('another issuer that came and went (review 9)', () => {
-  it("what another issuer's session left held is dropped when the pinned issuer vouches again: a later bare approve accepts no issuer", () => {
+  it("what another issuer's session left held is dropped when the pinned issuer vouches again: a later approve or acceptIssuer accepts no issuer", () => {
     const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-issuer-gone-')), 'pins.json');
     const store = new FilePinStore(path);
     const events: PinEvent[] = [];
@@ -641,8 +653,10 @@ describe('another issuer that came and went (review 9)', () => {
     // The server of the pinned issuer is back: its tools pass, and the other issuer's holds are gone.
     expect(listTools('s3', 'issuer://a', 'aa'.repeat(32), original)).toEqual(['fetch']);
     expect(new FilePinStore(path).get(SERVER_ID)!.held).toEqual({});
-    // So the routine `pqmcp pins approve <id>` (all held) approves nothing and keeps the issuer.
+    // So the routine `pqmcp pins approve <id>` (all held) approves nothing and keeps the issuer,
+    // and the issuer that is gone can no longer be accepted (--accept-issuer).
     expect(new FilePinStore(path).approve(SERVER_ID)).toEqual([]);
+    expect(new FilePinStore(path).acceptIssuer(SERVER_ID, 'issuer://c')).toBe(false);
     const after = new FilePinStore(path).get(SERVER_ID)!;
     expect(after.issuer).toBe('issuer://a');
     expect(after.tools['fetch']!.hash).toBe(toolHash(original[0]!));
