@@ -76,7 +76,7 @@ import { changedFields, toolDefinition, toolHash } from './canonical.js';
 import type { ToolLike } from './canonical.js';
 import { MANIFEST_CLAIM, manifestHash } from './manifest.js';
 import type { ToolManifest } from './manifest.js';
-import { dropIssuerHolds, serverKey, setToolEntry, toolEntry } from './store.js';
+import { dropIssuerHolds, recordKey, serverKey, setToolEntry, toolEntry } from './store.js';
 import type { HeldReason, PinStore, PinnedServer } from './store.js';
 
 /** The issuer a migrated (version 1) entry's pins were made under, as reported: not recorded. */
@@ -166,7 +166,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     // A key not seen before for this identity: recorded, and the pins stay the identity's.
     if (!entry.keys.some((k) => k.fingerprint === peer.fingerprint)) {
       const previous = entry.keys[entry.keys.length - 1];
-      entry.keys.push({ fingerprint: peer.fingerprint, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), firstSeen: now });
+      recordKey(entry, { fingerprint: peer.fingerprint, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), firstSeen: now });
       dirty = true;
       if (previous) emit({ kind: 'rotated', server, tool: '', previousKey: previous.fingerprint });
     }

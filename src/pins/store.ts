@@ -114,7 +114,10 @@ export interface PinnedServer {
    * 'issuer-changed').
    */
   issuer?: string;
-  /** Every key the server was seen with, in the order first seen (the last is the newest). */
+  /**
+   * The keys the server was seen with, in the order first seen (the last is the newest): the
+   * first one and the newest MAX_KEYS - 1 (recordKey).
+   */
   keys: SeenKey[];
   /**
    * The tool manifest hash this server's credential claimed when last seen. Once set, a
@@ -176,6 +179,25 @@ export function clearUnapproved(entry: PinnedServer, names: readonly string[]): 
   const left = entry.unapproved.filter((n) => !names.includes(n));
   if (left.length) entry.unapproved = left;
   else delete entry.unapproved;
+}
+
+/**
+ * How many keys a server entry keeps (review 9, P5): the first one and the newest
+ * MAX_KEYS - 1. Every key the trust store accepts for the agent id is recorded, and an
+ * issuer that issues freely (or another one vouching for the id) could otherwise grow the
+ * file, read and rewritten at every change, without end. What an evicted key was used for
+ * is only shown or reported: pins are per agent id, not per key; a key seen again after its
+ * eviction is recorded (and reported, 'rotated') again; a version 1 file's key (no issuer)
+ * evicted before its server's first session no longer sets the migrated entry's issuer,
+ * which then fails closed (held as 'issuer-changed' until accepted). The first key stays:
+ * it is the one the identity was first trusted under.
+ */
+export const MAX_KEYS = 16;
+
+/** Append a key to an entry's `keys`, evicting the oldest but the first past MAX_KEYS. */
+export function recordKey(entry: PinnedServer, key: SeenKey): void {
+  entry.keys.push(key);
+  if (entry.keys.length > MAX_KEYS) entry.keys.splice(1, entry.keys.length - MAX_KEYS);
 }
 
 /**

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { FilePinStore, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifest, canonicalJson, decodeManifest, manifestHash, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
 import type { PinEvent, PinnedServer, ToolManifest, ToolPinningOptions } from '../../src/pins/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { MAX_KEYS } from '../../src/pins/store.js';
 import type { HookContext, JsonRpcMessage } from '../../src/transport/message-hooks.js';
 import { Cleanup, SERVER_ID, connectClient, startServer, waitFor } from '../helpers/mcp.js';
 import { fixtureCrypto, makeAgent, testIssuer, trustFor } from '../helpers/identities.js';
@@ -721,6 +722,38 @@ describe('another issuer that came and went (review 9)', () => {
     // The other issuer's next session holds its tools again (nothing of it was approved).
     expect(listTools('s4', 'issuer://c', 'cc'.repeat(32), [{ name: 'shell', description: 'run a command' }])).toEqual([]);
     expect(store.get(SERVER_ID)!.held['shell']).toMatchObject({ reason: 'issuer-changed', issuer: 'issuer://c' });
+  });
+});
+
+describe('the keys a server was seen with are capped (review 9, P5)', () => {
+  it('the first key and the newest MAX_KEYS - 1 are kept, each new one reported; an evicted key seen again is recorded again', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-keys-')), 'pins.json');
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) });
+    const tools = [{ name: 'fetch', description: 'fetch a page' }];
+    const fp = (i: number): string => i.toString(16).padStart(64, '0');
+    const listTools = (i: number): string[] => {
+      const peer = { agentId: SERVER_ID, fingerprint: fp(i), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+      const base = { role: 'client' as const, peer, sessionId: `s${i}`, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
+    };
+    const n = MAX_KEYS + 8;
+    for (let i = 1; i <= n; i++) expect(listTools(i)).toEqual(['fetch']); // one server, pins per agent id
+    expect(events.filter((e) => e.kind === 'rotated').map((e) => e.server.fingerprint)).toEqual(Array.from({ length: n - 1 }, (_, i) => fp(i + 2)));
+    const kept = (): string[] => new FilePinStore(path).get(SERVER_ID)!.keys.map((k) => k.fingerprint);
+    expect(kept()).toEqual([fp(1), ...Array.from({ length: MAX_KEYS - 1 }, (_, i) => fp(n - MAX_KEYS + 2 + i))]);
+    // An evicted key comes back: recorded (and reported) again, the oldest but the first makes room.
+    events.length = 0;
+    expect(listTools(2)).toEqual(['fetch']);
+    expect(events).toEqual([expect.objectContaining({ kind: 'rotated', previousKey: fp(n) })]);
+    expect(kept()).toEqual([fp(1), ...Array.from({ length: MAX_KEYS - 2 }, (_, i) => fp(n - MAX_KEYS + 3 + i)), fp(2)]);
+    // A known key (the first) changes nothing.
+    events.length = 0;
+    expect(listTools(1)).toEqual(['fetch']);
+    expect(events).toEqual([]);
+    expect(kept()).toHaveLength(MAX_KEYS);
   });
 });
 
