@@ -118,6 +118,8 @@ export type ErrorCode =
   | 'ERR_TOO_MANY_IN_FLIGHT'
   // request bytes in flight past maxRequestBytesInFlight (issue 10 item 3, transport/message-hooks.ts)
   | 'ERR_TOO_MANY_BYTES_IN_FLIGHT'
+  // a peer request outside the envelope the MCP SDKs accept (transport/message-hooks.ts)
+  | 'ERR_MALFORMED_REQUEST'
   // a consumer's pause held past maxReadPauseMs (review F2, transport/server-transport.ts)
   | 'ERR_READ_PAUSE_TIMEOUT';
 
@@ -369,6 +371,22 @@ export class ResponseIdMismatchError extends PqmcpError {
 export class RequestIdReusedError extends PqmcpError {
   constructor(id: unknown) {
     super('ERR_REQUEST_ID_REUSED', `the peer sent a request with id ${JSON.stringify(String(id)).slice(0, 40)}, the id of one of its requests still in flight or cancelled; it was refused`);
+  }
+}
+
+/**
+ * The peer sent a request the MCP SDKs would drop unanswered (an id that is not a string or
+ * an integer, a member beyond jsonrpc/id/method/params, params or params._meta of the wrong
+ * shape: transport/jsonrpc.ts requestEnvelopeFault). It was answered with Invalid Request
+ * (-32600; id null when its own id is not a string or a number) and reached no hook and no
+ * handler, so it holds no slot nor bytes in flight. Reported to onerror; the session goes on.
+ */
+export class MalformedRequestError extends PqmcpError {
+  constructor(
+    readonly reason: string,
+    id: unknown,
+  ) {
+    super('ERR_MALFORMED_REQUEST', `the peer sent request ${JSON.stringify(String(id)).slice(0, 40)}, which MCP SDKs cannot answer (${reason}); it was refused with Invalid Request`);
   }
 }
 

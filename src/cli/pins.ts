@@ -22,11 +22,13 @@
  *   `forget <id> --fingerprint` without a tool is refused (it forgot one key's entry then,
  *   it would forget the whole server now: a script's cleanup after a rotation must not wipe
  *   the current pins and manifest claim).
- * - approve of a tool held as 'issuer-changed' accepts the new issuer for the server, so it
- *   is explicit (review 9, P3): such a tool is approved only named as tool@hash or with
- *   --accept-issuer <the new issuer id>; a bare approve (or a bare tool name) while tools are
- *   held as issuer-changed is a usage error (exit 2) that says what to type. A bare approve
- *   of ordinary holds (changed, new...) works as before.
+ * - A tool held as 'issuer-changed' is never approved: `approve <id> --accept-issuer <the
+ *   new issuer id>` (no tool) accepts the issuer and approves nothing; the next tools/list
+ *   checks each tool against its pin, so a redefinition is held as 'changed' and approved
+ *   on its own (review 9, P3 and F4). Approving all, or naming such a tool (with its hash
+ *   or not), while tools are held as issuer-changed is a usage error (exit 2, nothing
+ *   written) that gives the --accept-issuer command to type. A bare approve of ordinary
+ *   holds (changed, new...) works as before.
  * - manifest capture runs the command without a shell, speaks MCP to it over stdio
  *   (initialize, tools/list with every page) and stops it; nothing else is called.
  */
@@ -50,9 +52,10 @@ export const PINS_USAGE = `pqmcp pins list|approve|forget --pins <file>
   approve <server id> [tool[@hash]...]    approve held tools (all of the server's, or these);
                                           tool@<hash prefix, 8+ hex> (from list) approves only
                                           the definition you reviewed
-    --accept-issuer <issuer id>           accept the issuer now vouching for the server (tools
-                                          held as issuer-changed): needed to approve them
-                                          unless named as tool@hash
+    --accept-issuer <issuer id>           (no tool) accept the issuer now vouching for the
+                                          server (tools held as issuer-changed); approves
+                                          nothing: its tools are checked against their pins
+                                          at the next tools/list
   forget <server id> [tool]               forget a server's pins, or one tool's
   --pins <file>                           the pin file (pqmcp connect --pins writes it)
   --fingerprint <hex prefix>              only if the server was seen with this key (forget:
@@ -91,7 +94,12 @@ function describe(entry: PinnedServer): string[] {
     const detail = h.changed ? ` (${h.changed.join(', ')} changed)` : h.from ? ` (was ${h.from})` : '';
     const issuer = h.reason === 'issuer-changed' ? ` (now vouched for by ${h.issuer})` : '';
     const key = h.key !== undefined ? `  key ${h.key.slice(0, 16)}...` : '';
-    const migrated = h.migrated === true ? ' (pinned under a later key in a version 1 pin file: the earlier definition stays pinned until you approve this one)' : '';
+    const migrated =
+      h.migrated !== true
+        ? ''
+        : h.reason === 'changed'
+          ? ' (pinned under a later key in a version 1 pin file: the earlier definition stays pinned until you approve this one)'
+          : ' (pinned only under a later key in a version 1 pin file: held until you approve it)';
     lines.push(`  HELD    ${name}  ${h.reason}${issuer}${detail}${migrated}  seen ${h.seenAt}${key}  approve as ${name}@${h.hash.slice(0, 16)}`);
   }
   return lines;
@@ -126,37 +134,40 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
         });
         const key = pickServer(store, p, id);
         const before = store.get(key)!;
-        const issuerBefore = before.issuer;
-        // Accepting another issuer is explicit (review 9, P3): tools held as issuer-changed are
-        // approved only named with their hash, or with --accept-issuer naming that issuer.
+        const file = required(p, 'pins', 'pins');
+        // Accepting another issuer is explicit (review 9, P3) and approves no definition
+        // (review 9, F4): --accept-issuer only sets the issuer and drops the issuer-changed
+        // holds; the next tools/list checks each tool against its pin.
         const acceptIssuer = str(p, 'accept-issuer');
-        const issuerHolds = Object.entries(before.held).filter(([name, h]) => h.reason === 'issuer-changed' && (!tools.length || tools.includes(name)));
+        const issuerHolds = Object.entries(before.held).filter(([name, h]) => h.reason === 'issuer-changed' && (acceptIssuer !== undefined || !tools.length || tools.includes(name)));
         const heldUnder = [...new Set(issuerHolds.map(([, h]) => h.issuer ?? '(unknown)'))];
         if (acceptIssuer !== undefined) {
-          if (!heldUnder.includes(acceptIssuer) || (tools.length > 0 && heldUnder.length > 1)) {
-            throw new UsageError(`pins approve --accept-issuer ${acceptIssuer}: no tool of ${id}${tools.length ? ' named' : ''} is held as vouched for by that issuer alone${heldUnder.length ? ` (held under: ${heldUnder.join(', ')})` : ' (nothing is held as issuer-changed)'}; see pqmcp pins list`);
+          if (tools.length) {
+            throw new UsageError(`pins approve --accept-issuer takes no tool: it accepts the issuer and approves nothing; the tools are checked against their pins at the next tools/list, then approve what is held on its own (pqmcp pins list)`);
           }
-        } else {
-          const implicit = issuerHolds.filter(([name]) => !tools.length || !Object.hasOwn(expected, name));
-          if (implicit.length) {
-            const file = required(p, 'pins', 'pins');
-            const others = Object.entries(before.held).filter(([, h]) => h.reason !== 'issuer-changed').map(([name, h]) => `${name}@${h.hash.slice(0, 16)}`);
-            throw new UsageError(
-              `pins approve: ${id} is now vouched for by issuer ${heldUnder.join(', ')}, not ${issuerBefore ?? '(unknown)'} (${implicit.map(([name]) => name).join(', ')} held as issuer-changed), and accepting an issuer is explicit: ` +
-                `pqmcp pins approve ${id} --accept-issuer ${heldUnder[0]} --pins ${file} accepts it and approves what it lists, ` +
-                `or name each tool you reviewed as tool@hash (see pqmcp pins list)${others.length ? `; to approve only the other held tools: pqmcp pins approve ${id} ${others.join(' ')} --pins ${file}` : ''}`,
-            );
+          if (!heldUnder.includes(acceptIssuer)) {
+            throw new UsageError(`pins approve --accept-issuer ${acceptIssuer}: no tool of ${id} is held as vouched for by that issuer${heldUnder.length ? ` (held under: ${heldUnder.join(', ')})` : ' (nothing is held as issuer-changed)'}; see pqmcp pins list`);
           }
+          store.acceptIssuer(key, acceptIssuer);
+          printResult(ctx.output, ctx.json, { approved: [], notHeld: [], changed: [], acceptedIssuer: acceptIssuer }, () => [
+            `${id} is now taken as vouched for by ${acceptIssuer}; nothing approved: its tools are checked against their pins at the next tools/list (one whose definition changed is then held as changed: review and approve it on its own)`,
+          ]);
+          return 0;
         }
-        const done = store.approve(key, tools.length ? tools : undefined, expected, acceptIssuer !== undefined ? { acceptIssuer } : {});
-        const after = store.get(key);
-        const held = after?.held ?? {};
+        if (issuerHolds.length) {
+          const others = Object.entries(before.held).filter(([, h]) => h.reason !== 'issuer-changed').map(([name, h]) => `${name}@${h.hash.slice(0, 16)}`);
+          throw new UsageError(
+            `pins approve: ${id} is now vouched for by issuer ${heldUnder.join(', ')}, not ${before.issuer ?? '(unknown)'} (${issuerHolds.map(([name]) => name).join(', ')} held as issuer-changed), and no tool is approved from another issuer: ` +
+              `accept the issuer first: pqmcp pins approve ${id} --accept-issuer ${heldUnder[0]} --pins ${file} (it approves nothing: at the next tools/list each tool is checked against its pin, and one whose definition changed is held as changed, to approve on its own)` +
+              (others.length && tools.length === 0 ? `; to approve only the other held tools: pqmcp pins approve ${id} ${others.join(' ')} --pins ${file}` : ''),
+          );
+        }
+        const done = store.approve(key, tools.length ? tools : undefined, expected);
+        const held = store.get(key)?.held ?? {};
         const changed = tools.filter((t) => !done.includes(t) && toolEntry(held, t) !== undefined);
         const missing = tools.filter((t) => !done.includes(t) && toolEntry(held, t) === undefined);
-        const acceptedIssuer = after?.issuer !== issuerBefore ? after?.issuer : undefined;
-        printResult(ctx.output, ctx.json, { approved: done, notHeld: missing, changed, ...(acceptedIssuer !== undefined ? { acceptedIssuer } : {}) }, () => [
+        printResult(ctx.output, ctx.json, { approved: done, notHeld: missing, changed }, () => [
           done.length ? `approved for ${id}: ${done.join(', ')}` : `nothing approved for ${id}`,
-          ...(acceptedIssuer !== undefined ? [`${id} is now taken as vouched for by ${acceptedIssuer}; its other tools are checked against their pins at the next tools/list`] : []),
           ...(missing.length ? [`not held: ${missing.join(', ')}`] : []),
           ...changed.map((t) => `NOT approved: ${t} is now held with hash ${toolEntry(held, t)!.hash.slice(0, 16)}..., not ${expected[t]} (the server listed another definition); review it with pqmcp pins list`),
         ]);

@@ -17,7 +17,8 @@
  * Per tools/list response, for each tool (hash: canonical.ts):
  *   another issuer vouches for the agent id than the one its pins were made under:
  *                                              -> every tool withheld ('issuer-changed'),
- *                                                 until `pqmcp pins approve` accepts it
+ *                                                 until `pqmcp pins approve --accept-issuer`
+ *                                                 accepts it (then: checked against the pins)
  *   the server's credential claimed a manifest before, this one claims none:
  *                                              -> every tool withheld ('manifest-missing')
  *   server credential claims a manifest (manifest.ts), no trust on first use:
@@ -31,7 +32,10 @@
  *     new name, otherwise the definition of a pinned tool the server no longer lists
  *                                              -> reported as 'renamed' (then as a new tool)
  *     new name                                 -> pinned and passes (newTools 'pin', the
- *                                                 default) or withheld ('hold')
+ *                                                 default) or withheld ('hold'); withheld
+ *                                                 ('new') whatever newTools says if the
+ *                                                 migration of a version 1 file left it
+ *                                                 `unapproved` (store.ts)
  * Withheld tools are removed from the list the client sees, kept in the store's `held`
  * for `pqmcp pins approve`, and reported through `onEvent`; a tools/call to a tool this
  * session has not seen pass is answered locally with a JSON-RPC error (code -32010) that
@@ -44,14 +48,16 @@
  * issuer vouched for over to a party the user never approved; taking it as a new server
  * would start it on trust on first use, where a redefined tool is pinned unreported (the
  * rug pull again). So all its tools are held until the user accepts the new issuer
- * (`pqmcp pins approve --accept-issuer <id>`, or of one of them named with its hash: an
- * issuer is never accepted by a bare approve, review 9 P3); from then on they are checked against the pins as
- * after a key rotation (or `pqmcp pins forget` starts the server over). Issuers are compared
+ * (`pqmcp pins approve <agent id> --accept-issuer <issuer id>`, nothing else: review 9 P3),
+ * which pins no definition: from then on its tools are checked against the pins as after a
+ * key rotation, so a tool it redefined is held as 'changed' and approved on its own (review
+ * 9, F4); or `pqmcp pins forget` starts the server over. Issuers are compared
  * by id, so an issuer's own key rotation is no change. A self-signed server's issuer is its
  * agent id: its key rotations (a new trust pin, a deliberate act) are rotations like others.
  * A session vouched for by the pinned issuer again drops what was held as 'issuer-changed'
- * (the other issuer's definitions): approving those later would accept an issuer that is no
- * longer the one serving (review 9); the other issuer's next session holds them again.
+ * (the other issuer's definitions): accepting that issuer later from them would hand the
+ * identity to an issuer that is no longer the one serving (review 9); the other issuer's
+ * next session holds them again.
  *
  * Sharp edges:
  * - Fails closed: a store that cannot be read or written, or a definition that cannot be
@@ -70,7 +76,7 @@ import { changedFields, toolDefinition, toolHash } from './canonical.js';
 import type { ToolLike } from './canonical.js';
 import { MANIFEST_CLAIM, manifestHash } from './manifest.js';
 import type { ToolManifest } from './manifest.js';
-import { serverKey, setToolEntry, toolEntry } from './store.js';
+import { dropIssuerHolds, serverKey, setToolEntry, toolEntry } from './store.js';
 import type { HeldReason, PinStore, PinnedServer } from './store.js';
 
 /** The issuer a migrated (version 1) entry's pins were made under, as reported: not recorded. */
@@ -115,10 +121,10 @@ interface Verdict {
   withheld: Map<string, string>;
 }
 
-function why(tool: string, reason: HeldReason, changed?: string[], from?: string, issuer?: { now: string; pinned: string }): string {
+function why(tool: string, reason: HeldReason, changed?: string[], from?: string, issuer?: { now: string; pinned: string }, server?: string): string {
   switch (reason) {
     case 'issuer-changed':
-      return `tool ${tool} is withheld: the server is now vouched for by issuer ${issuer?.now}, its tools were approved under ${issuer?.pinned} (pqmcp pins approve --accept-issuer ${issuer?.now} accepts the new issuer)`;
+      return `tool ${tool} is withheld: the server is now vouched for by issuer ${issuer?.now}, its tools were approved under ${issuer?.pinned} (pqmcp pins approve ${server} --accept-issuer ${issuer?.now} accepts the new issuer; its tools are then checked against their pins)`;
     case 'changed':
       return `tool ${tool} is withheld: its definition changed since it was approved (${(changed ?? []).join(', ')}); approve it with pqmcp pins approve`;
     case 'new':
@@ -182,15 +188,9 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
           ? { now: peer.issuer, pinned: UNKNOWN_ISSUER }
           : undefined;
     // Vouched for by its pinned issuer again: what another issuer's session left held as
-    // 'issuer-changed' no longer describes this server, and approving it (a bare
-    // `pqmcp pins approve <id>` approves all) would hand the identity to that issuer.
-    if (issuerChanged === undefined) {
-      for (const [name, h] of Object.entries(entry.held)) {
-        if (h.reason !== 'issuer-changed') continue;
-        delete entry.held[name];
-        dirty = true;
-      }
-    }
+    // 'issuer-changed' no longer describes this server, and accepting that issuer from it
+    // (`pqmcp pins approve <id> --accept-issuer`) would hand the identity to it.
+    if (issuerChanged === undefined && dropIssuerHolds(entry)) dirty = true;
     const claim = Object.hasOwn(peer.attributes, MANIFEST_CLAIM) ? peer.attributes[MANIFEST_CLAIM] : undefined;
     const manifest = claim === undefined ? undefined : manifests.get(claim);
     // A server once seen with a claim never falls back to trust on first use (whichever its key).
@@ -226,7 +226,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     const withhold = (tool: ToolLike, hash: string, reason: HeldReason, extra: { changed?: string[]; from?: string } = {}): void => {
       const issuer = reason === 'issuer-changed' ? issuerChanged : undefined;
       verdict.allowed.delete(tool.name);
-      verdict.withheld.set(tool.name, why(tool.name, reason, extra.changed, extra.from, issuer));
+      verdict.withheld.set(tool.name, why(tool.name, reason, extra.changed, extra.from, issuer, peer.agentId));
       const held = toolEntry(entry.held, tool.name);
       if (held?.hash !== hash || held.reason !== reason || held.issuer !== issuer?.now) {
         setToolEntry(entry.held, tool.name, { hash, definition: toolDefinition(tool) as Record<string, unknown>, seenAt: now, reason, ...extra, key: peer.fingerprint, ...(issuer ? { issuer: issuer.now } : {}) });
@@ -271,7 +271,8 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       }
       // A rename: the definition of a pinned tool the server no longer lists, under a new name.
       const from = renamedFrom(tool);
-      if (newTools === 'hold') {
+      // A tool a version 1 file pinned only under a later key waits for approval (review 9, F5).
+      if (newTools === 'hold' || entry.unapproved?.includes(tool.name) === true) {
         withhold(tool, hash, from !== undefined ? 'renamed' : 'new', from !== undefined ? { from } : {});
         continue;
       }

@@ -94,6 +94,7 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_MESSAGE_HOOK: CloseCode.internalError,
   ERR_RESPONSE_ID_MISMATCH: CloseCode.internalError,
   ERR_REQUEST_ID_REUSED: CloseCode.internalError,
+  ERR_MALFORMED_REQUEST: CloseCode.internalError,
   ERR_TOO_MANY_IN_FLIGHT: CloseCode.internalError,
   ERR_TOO_MANY_BYTES_IN_FLIGHT: CloseCode.internalError,
   ERR_SESSION_LIMIT: CloseCode.sessionLimit,

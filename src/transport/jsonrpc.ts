@@ -95,6 +95,37 @@ export function decodeForDelivery(data: Uint8Array, failure: DeliveryFailure): J
   return undefined;
 }
 
+const RELATED_TASK = 'io.modelcontextprotocol/related-task';
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isIdLike = (v: unknown): boolean => typeof v === 'string' || Number.isSafeInteger(v);
+
+/**
+ * Why a request (a method and an id) falls outside the envelope both MCP TypeScript SDK
+ * majors accept (`JSONRPCRequestSchema`, the same in 1.x and 2.x), or undefined when it
+ * fits. The SDKs drop such a request unanswered (an "Unknown message type" error of their
+ * own), so the message pipeline refuses it with Invalid Request before it takes a slot:
+ * - the id is a string or a safe integer (MCP: "a string or integer ID");
+ * - no member but jsonrpc, id, method and params (the schema is strict);
+ * - params, when present, is an object; its `_meta`, when present, an object whose
+ *   `progressToken` is a string or a safe integer and whose
+ *   `io.modelcontextprotocol/related-task` is an object with a string `taskId`.
+ * test/transport/request-envelope.test.ts checks it against both SDKs' own guard.
+ */
+export function requestEnvelopeFault(m: Record<string, unknown>): string | undefined {
+  if (!isIdLike(m['id'])) return 'the id is not a string or an integer';
+  for (const key of Object.keys(m)) if (key !== 'jsonrpc' && key !== 'id' && key !== 'method' && key !== 'params') return 'a member other than jsonrpc, id, method and params';
+  if (!('params' in m)) return undefined;
+  const params = m['params'];
+  if (!isObject(params)) return 'params is not an object';
+  if (!('_meta' in params)) return undefined;
+  const meta = params['_meta'];
+  if (!isObject(meta)) return 'params._meta is not an object';
+  if ('progressToken' in meta && !isIdLike(meta['progressToken'])) return 'params._meta.progressToken is not a string or an integer';
+  const task = meta[RELATED_TASK];
+  if (RELATED_TASK in meta && !(isObject(task) && typeof task['taskId'] === 'string')) return `params._meta["${RELATED_TASK}"] is not { taskId: string }`;
+  return undefined;
+}
+
 function refuse(failure: DeliveryFailure, error: BadApplicationMessageError): undefined {
   failure.abort(error);
   return undefined;

@@ -64,6 +64,13 @@
  *   reaches no hook and no handler, so the first request's response cannot pass the hooks
  *   as the answer to another method (a policy's list filter, an auditor's record). A local
  *   request reusing an id replaces the entry (the SDKs never reuse one).
+ * - A request from the peer that the MCP SDKs (1.x and 2.x alike) would drop unanswered
+ *   (jsonrpc.ts requestEnvelopeFault: an id that is not a string or an integer, a member
+ *   beyond jsonrpc/id/method/params, params or params._meta of the wrong shape) is answered
+ *   here with Invalid Request (-32600; id null when its id is not a string or a number) and
+ *   reported (MalformedRequestError): it reaches no hook and no handler and takes no slot
+ *   nor bytes, which it used to hold for the whole session. A request that fits but whose
+ *   params its handler rejects is answered by the SDK (-32602 or -32603), which ends it.
  * - Request bytes in flight (issue 10 item 3; `maxRequestBytes`, the server's
  *   maxRequestBytesInFlight): the JSON bytes of the peer's requests in flight (delivered to
  *   the local side, or waiting in a hook, and not yet answered, dropped or cancelled) are
@@ -93,7 +100,8 @@
  *   events): onerror, as a throw would have been, with nothing refused.
  */
 import type { VerifiedPeer } from '../identity/trust.js';
-import { InvalidArgumentError, MessageHookError, RequestIdReusedError, ResponseIdMismatchError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError, toPqmcpError } from '../errors.js';
+import { requestEnvelopeFault } from './jsonrpc.js';
+import { InvalidArgumentError, MalformedRequestError, MessageHookError, RequestIdReusedError, ResponseIdMismatchError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 
 /** A JSON-RPC 2.0 message as the hooks see it (the SDK's JSONRPCMessage fits it). */
@@ -398,7 +406,8 @@ export class MessagePipeline {
   }
 
   /**
-   * Admission of a request into the hooks. A peer request under the id of one of its
+   * Admission of a request into the hooks. A peer request the MCP SDKs would drop
+   * unanswered (jsonrpc.ts requestEnvelopeFault), under the id of one of its
    * requests in flight or cancelled, or past MAX_TRACKED in flight: answered straight to
    * the peer, past every hook (none saw the request; its answer must not settle another
    * request's entry), and reported. A local request past the bound: rejected.
@@ -409,6 +418,13 @@ export class MessagePipeline {
     if (direction === 'toPeer') {
       if (table.size < MAX_TRACKED || table.has(id)) return undefined;
       return Promise.reject(new TooManyRequestsInFlightError('local', MAX_TRACKED, id));
+    }
+    const fault = requestEnvelopeFault(message);
+    if (fault !== undefined) {
+      // The SDKs would drop it unanswered, leaving its slot and bytes taken for the session.
+      this.sinks.onerror(new MalformedRequestError(fault, id));
+      const answerable = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
+      return this.answer({ jsonrpc: '2.0', id: (answerable ? id : null) as string | number, error: { code: JsonRpcErrorCode.invalidRequest, message: `Invalid Request: ${fault}` } });
     }
     if (table.has(id) || this.cancelled.fromPeer.has(id)) {
       this.sinks.onerror(new RequestIdReusedError(id));

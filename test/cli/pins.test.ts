@@ -221,7 +221,8 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
       servers: {
         [`${SERVER_ID} ${k1}`]: { agentId: SERVER_ID, fingerprint: k1, tools: { read: { ...def('read', 'reads a file'), pinnedAt: '2026-01-01T00:00:00.000Z' } }, held: {} },
         // read: another definition pinned under the newer key (on first use, in version 1) is held (review 9, P1).
-        [`${SERVER_ID} ${k2}`]: { agentId: SERVER_ID, fingerprint: k2, tools: { read: { ...def('read', 'reads a file and uploads it'), pinnedAt: '2026-02-01T00:00:00.000Z' } }, held: { write: { ...def('write', 'writes a file'), seenAt: '2026-02-01T00:00:00.000Z', reason: 'new' } } },
+        // list: pinned only under the newer key (on first use, after the rotation) is held as new (review 9, F5).
+        [`${SERVER_ID} ${k2}`]: { agentId: SERVER_ID, fingerprint: k2, tools: { read: { ...def('read', 'reads a file and uploads it'), pinnedAt: '2026-02-01T00:00:00.000Z' }, list: { ...def('list', 'lists files'), pinnedAt: '2026-02-01T00:00:00.000Z' } }, held: { write: { ...def('write', 'writes a file'), seenAt: '2026-02-01T00:00:00.000Z', reason: 'new' } } },
       },
     };
     const text = JSON.stringify(v1);
@@ -236,6 +237,8 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     const listedJson = await cli(['pins', 'list', '--pins', pins, '--json']);
     expect(JSON.parse(listedJson.stdout)[SERVER_ID].held.read).toMatchObject({ reason: 'changed', migrated: true, key: k2 });
     expect(listed.stdout).toMatch(new RegExp(`HELD +write +new +seen \\S+ +key ${k2.slice(0, 16)}`));
+    expect(listed.stdout).toMatch(new RegExp(`HELD +list +new \\(pinned only under a later key in a version 1 pin file: held until you approve it\\) +seen 2026-02-01T00:00:00.000Z +key ${k2.slice(0, 16)}`));
+    expect(listed.stdout).not.toMatch(/pinned +list/);
     expect(readFileSync(pins, 'utf8')).toBe(text);
 
     const ok = await cli(['pins', 'approve', SERVER_ID, 'write', '--pins', pins, '--fingerprint', k1.slice(0, 8), '--json']);
@@ -251,15 +254,15 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     store.put(SERVER_ID, { ...entry, issuer: 'issuer://pins-test', held: { read: { ...def('read', 'reads a file'), seenAt: new Date().toISOString(), reason: 'issuer-changed', issuer: 'issuer://elsewhere', key: '56'.repeat(32) }, write: { ...def('write', 'writes a file'), seenAt: new Date().toISOString(), reason: 'issuer-changed', issuer: 'issuer://elsewhere' } } });
     const shown = await cli(['pins', 'list', '--pins', pins]);
     expect(shown.stdout).toMatch(/HELD +read +issuer-changed \(now vouched for by issuer:\/\/elsewhere\)/);
-    const accepted = await cli(['pins', 'approve', SERVER_ID, `read@${def('read', 'reads a file').hash.slice(0, 12)}`, '--pins', pins, '--json']);
+    const accepted = await cli(['pins', 'approve', SERVER_ID, '--accept-issuer', 'issuer://elsewhere', '--pins', pins, '--json']);
     expect(accepted.code, accepted.stderr).toBe(0);
-    expect(JSON.parse(accepted.stdout)).toEqual({ approved: ['read'], notHeld: [], changed: [], acceptedIssuer: 'issuer://elsewhere' });
+    expect(JSON.parse(accepted.stdout)).toEqual({ approved: [], notHeld: [], changed: [], acceptedIssuer: 'issuer://elsewhere' });
     const after = new FilePinStore(pins).get(SERVER_ID)!;
     expect(after.issuer).toBe('issuer://elsewhere');
-    expect(after.held).toEqual({}); // write: checked against its pin at the next listing
+    expect(after.held).toEqual({}); // read, write: checked against their pins at the next listing
   });
 
-  it('accepting another issuer is explicit: a bare approve, or a bare tool name, with tools held as issuer-changed is a usage error that says what to type; --accept-issuer must name the new issuer (review 9, P3)', async () => {
+  it('accepting another issuer is explicit and approves nothing: a bare approve, or a tool held as issuer-changed named (with its hash or not), is a usage error that gives the --accept-issuer command; --accept-issuer must name the new issuer, takes no tool and pins nothing (review 9, P3, F4)', async () => {
     const pins = join(tmp.dir, 'accept-issuer.pins.json');
     const at = '2026-03-01T00:00:00.000Z';
     const file = {
@@ -290,9 +293,11 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     const refused = await cli(['pins', 'approve', SERVER_ID, '--pins', pins]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(`${SERVER_ID} is now vouched for by issuer issuer://elsewhere, not issuer://pins-test (read, write held as issuer-changed)`);
-    expect(refused.stderr).toContain(`pqmcp pins approve ${SERVER_ID} --accept-issuer issuer://elsewhere --pins ${pins}`);
+    expect(refused.stderr).toContain(`accept the issuer first: pqmcp pins approve ${SERVER_ID} --accept-issuer issuer://elsewhere --pins ${pins} (it approves nothing`);
     for (const argv of [
       [SERVER_ID, 'read'], // named, but without the hash reviewed
+      [SERVER_ID, `read@${def('read', 'reads a file and uploads it').hash.slice(0, 16)}`], // named with its hash: no issuer's tool is approved in bulk with it (F4)
+      [SERVER_ID, 'read', '--accept-issuer', 'issuer://elsewhere'], // --accept-issuer takes no tool
       [SERVER_ID, '--accept-issuer', 'issuer://pins-test'], // not the new issuer
       [SERVER_ID, '--accept-issuer', 'issuer://third'],
       ['agent://pins-test/plain', '--accept-issuer', 'issuer://elsewhere'], // nothing held under another issuer
@@ -306,13 +311,17 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     const plainOk = await cli(['pins', 'approve', 'agent://pins-test/plain', '--pins', pins, '--json']);
     expect(plainOk.code, plainOk.stderr).toBe(0);
     expect(JSON.parse(plainOk.stdout)).toEqual({ approved: ['list'], notHeld: [], changed: [] });
-    // --accept-issuer with the new issuer's id accepts it and approves what it listed.
+    // A tool held as issuer-changed, named with its hash: refused with the command that accepts the issuer.
+    const named = await cli(['pins', 'approve', SERVER_ID, `read@${def('read', 'reads a file and uploads it').hash.slice(0, 16)}`, '--pins', pins]);
+    expect(named.stderr).toContain(`(read held as issuer-changed), and no tool is approved from another issuer: accept the issuer first: pqmcp pins approve ${SERVER_ID} --accept-issuer issuer://elsewhere --pins ${pins}`);
+    // --accept-issuer with the new issuer's id accepts it and approves nothing (review 9, F4):
+    // read's redefinition is not pinned; at the next listing it is held as changed, on its own.
     const ok = await cli(['pins', 'approve', SERVER_ID, '--accept-issuer', 'issuer://elsewhere', '--pins', pins, '--json']);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(JSON.parse(ok.stdout)).toEqual({ approved: ['read', 'write'], notHeld: [], changed: [], acceptedIssuer: 'issuer://elsewhere' });
+    expect(JSON.parse(ok.stdout)).toEqual({ approved: [], notHeld: [], changed: [], acceptedIssuer: 'issuer://elsewhere' });
     const after = new FilePinStore(pins).get(SERVER_ID)!;
     expect(after.issuer).toBe('issuer://elsewhere');
-    expect(after.tools['read']!.hash).toBe(def('read', 'reads a file and uploads it').hash);
+    expect(after.tools['read']!.hash).toBe(def('read', 'reads a file').hash);
     expect(after.held).toEqual({});
     const help = await cli(['pins', '--help']);
     expect(help.stdout + help.stderr).toContain('--accept-issuer <issuer id>');

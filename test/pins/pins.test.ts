@@ -407,7 +407,7 @@ describe('a new key for the same server (key rotation: review 8, L2)', () => {
     expect(Object.keys(new FilePinStore(path).get(ROTATING)!.tools)).toEqual([]); // nothing pinned on trust
   });
 
-  it('the same agent id vouched for by another issuer is held whole until approved, then checked against its pins', async () => {
+  it('the same agent id vouched for by another issuer is held whole until its issuer is accepted, which pins nothing: then each tool is checked against its pin (review 9, F4)', async () => {
     const other = testIssuer('issuer://pqmcp-test-other');
     const trust = trustFor(testIssuer(), other);
     const [original] = keys();
@@ -432,18 +432,24 @@ describe('a new key for the same server (key rotation: review 8, L2)', () => {
     expect(held.issuer).toBe(testIssuer().id);
     expect(held.held['search']).toMatchObject({ reason: 'issuer-changed', issuer: other.id });
 
-    // Approving one of its tools accepts the new issuer; the others are then checked as after a rotation.
-    // (Not when the hash given is not the one held: nothing is approved, the issuer stays.)
-    expect(new FilePinStore(path).approve(ROTATING, ['search'], { search: '00000000' })).toEqual([]);
-    // (Nor by approving all, or with another issuer named: accepting an issuer is explicit, review 9 P3.)
+    // No held tool of another issuer is approved, not even named with the hash held (its
+    // redefinition of fetch would be pinned in bulk with the issuer: review 9, F4), nor by
+    // approving all (review 9, P3).
+    const fetchHeld = held.held['fetch']!.hash;
+    expect(new FilePinStore(path).approve(ROTATING, ['fetch'], { fetch: fetchHeld.slice(0, 16) })).toEqual([]);
     expect(new FilePinStore(path).approve(ROTATING)).toEqual([]);
-    expect(new FilePinStore(path).approve(ROTATING, undefined, {}, { acceptIssuer: 'issuer://pqmcp-test-third' })).toEqual([]);
+    // Accepting an issuer names the one the tools are held under.
+    expect(new FilePinStore(path).acceptIssuer(ROTATING, 'issuer://pqmcp-test-third')).toBe(false);
     expect(new FilePinStore(path).get(ROTATING)!.issuer).toBe(testIssuer().id);
     expect(Object.keys(new FilePinStore(path).get(ROTATING)!.held).sort()).toEqual(['fetch', 'search', 'shell']);
-    expect(new FilePinStore(path).approve(ROTATING, ['search'])).toEqual(['search']);
+    // Accepting it sets the issuer, drops the holds and pins nothing: the next listing checks
+    // each tool against its pin, so the redefined fetch is held as changed, on its own.
+    expect(new FilePinStore(path).acceptIssuer(ROTATING, other.id)).toBe(true);
     const accepted = new FilePinStore(path).get(ROTATING)!;
     expect(accepted.issuer).toBe(other.id);
     expect(Object.keys(accepted.held)).toEqual([]);
+    expect(accepted.tools).toEqual(held.tools);
+    expect(accepted.tools['shell']).toBeUndefined();
     const three = await session(second.url, { store: new FilePinStore(path) }, ROTATING, { trust });
     expect(names(await three.client.listTools())).toEqual(['search', 'shell']);
     expect(summary(three.events)).toEqual(['pinned shell', 'withheld fetch changed [description]']);
@@ -470,7 +476,7 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     },
   };
 
-  it('are read without losing a pin, written back as version 2 with the old text kept beside them, and checked against by every key', () => {
+  it('are read without losing a pin (pinned or held), written back as version 2 with the old text kept beside them, and checked against by every key', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-'));
     const path = join(dir, 'pins.json');
     const text = JSON.stringify(v1, null, 2);
@@ -480,13 +486,15 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     expect(entry.keys.map((k) => k.fingerprint)).toEqual([older, newer]);
     expect(entry.keys[0]!.firstSeen).toBe('2026-01-01T00:00:00.000Z');
     expect(entry.issuer).toBeUndefined();
-    // Every tool pinned under any key is pinned; where the keys pinned different definitions the
-    // older pin stays and the newer is held as changed (review 9, P1).
-    expect(Object.keys(entry.tools).sort()).toEqual(['fetch', 'legacy', 'search']);
+    // What the first key pinned stays pinned; where the newer key pinned another definition it is
+    // held as changed (review 9, P1), and what only the newer key pinned is held as new (F5).
+    expect(Object.keys(entry.tools).sort()).toEqual(['fetch', 'legacy']);
     expect(entry.tools['fetch']!.hash).toBe(toolHash({ name: 'fetch', description: 'fetch a page' }));
     // 'legacy' held under the new key with the definition pinned under the old one: approved.
-    expect(Object.keys(entry.held)).toEqual(['fetch']);
+    expect(Object.keys(entry.held).sort()).toEqual(['fetch', 'search']);
     expect(entry.held['fetch']).toMatchObject({ hash: toolHash({ name: 'fetch', description: 'fetch a page, v2' }), reason: 'changed', changed: ['description'], key: newer, migrated: true, seenAt: '2026-03-01T00:00:00.000Z' });
+    expect(entry.held['search']).toMatchObject({ hash: toolHash({ name: 'search', description: 'search the web' }), reason: 'new', key: newer, migrated: true });
+    expect(entry.unapproved).toEqual(['search']);
     expect(store.get('agent://other/server')!.manifest).toBe('dd'.repeat(32));
     expect(readFileSync(path, 'utf8')).toBe(text); // reading writes nothing
 
@@ -498,8 +506,8 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     hook.opened!(base, { notify: async () => {} });
     const listing = [{ name: 'fetch', description: 'fetch a page, v2' }, { name: 'legacy', description: 'only pinned under the old key, now exfiltrating' }, { name: 'search', description: 'search the web' }];
     const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: listing } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-    expect(((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools).map((x) => x.name)).toEqual(['search']);
-    expect(summary(events)).toEqual(['withheld fetch changed [description]', 'withheld legacy changed [description]']);
+    expect(((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools).map((x) => x.name)).toEqual([]);
+    expect(summary(events)).toEqual(['withheld fetch changed [description]', 'withheld legacy changed [description]', 'withheld search new']);
 
     const written = JSON.parse(readFileSync(path, 'utf8')) as { version: number; servers: Record<string, PinnedServer> };
     expect(written.version).toBe(2);
@@ -509,7 +517,8 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
     expect(statSync(`${path}.v1`).mode & 0o777).toBe(0o600);
     // A later write keeps the copy of the version 1 file as it was.
-    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual(['fetch', 'legacy']);
+    expect(new FilePinStore(path).approve(SERVER_ID).sort()).toEqual(['fetch', 'legacy', 'search']);
+    expect(new FilePinStore(path).get(SERVER_ID)!.unapproved).toBeUndefined();
     expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
   });
 
@@ -542,17 +551,21 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     // A bare approve accepts no issuer (P3).
     expect(new FilePinStore(path).approve(SERVER_ID)).toEqual([]);
     // A session with a key the file recorded sets the issuer; the stranger's holds are dropped.
-    expect(listTools('s3', 'issuer://pqmcp-test', older, same)).toEqual(['fetch', 'search']);
+    // search, pinned only under the later key, is still held as new (its hold was the
+    // stranger's for a while: it stays unapproved, review 9 F5).
+    expect(listTools('s3', 'issuer://pqmcp-test', older, same)).toEqual(['fetch']);
     entry = new FilePinStore(path).get(SERVER_ID)!;
     expect(entry.issuer).toBe('issuer://pqmcp-test');
-    expect(entry.held).toEqual({});
+    expect(Object.keys(entry.held)).toEqual(['search']);
+    expect(entry.held['search']).toMatchObject({ reason: 'new', key: older });
+    expect(new FilePinStore(path).approve(SERVER_ID, ['search'])).toEqual(['search']);
     // From then on a new key of the same issuer is a rotation; another issuer's is an issuer change.
     expect(listTools('s4', 'issuer://pqmcp-test', 'ff'.repeat(32), same)).toEqual(['fetch', 'search']);
     expect(listTools('s5', 'issuer://elsewhere', stranger, same)).toEqual([]);
     expect(events.find((e) => e.reason === 'issuer-changed')!.issuer).toEqual({ now: 'issuer://elsewhere', pinned: 'issuer://pqmcp-test' });
   });
 
-  it('a migrated entry whose first session had a new key: approve with acceptIssuer (pins approve --accept-issuer) sets the issuer (review 9, P2)', () => {
+  it('a migrated entry whose first session had a new key: acceptIssuer (pins approve --accept-issuer) sets the issuer and approves nothing (review 9, P2, F4)', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-accept-')), 'pins.json');
     writeFileSync(path, JSON.stringify(v1), { mode: 0o600 });
     const store = new FilePinStore(path);
@@ -561,8 +574,64 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
     hook.opened!(base, { notify: async () => {} });
     hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'search', description: 'search the web' }] } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-    expect(new FilePinStore(path).approve(SERVER_ID, undefined, {}, { acceptIssuer: 'issuer://pqmcp-test' })).toEqual(['fetch', 'search']);
-    expect(new FilePinStore(path).get(SERVER_ID)!.issuer).toBe('issuer://pqmcp-test');
+    const before = new FilePinStore(path).get(SERVER_ID)!;
+    expect(new FilePinStore(path).acceptIssuer(SERVER_ID, 'issuer://pqmcp-test')).toBe(true);
+    const after = new FilePinStore(path).get(SERVER_ID)!;
+    expect(after.issuer).toBe('issuer://pqmcp-test');
+    // Nothing is pinned with it: the migration's hold of fetch's later definition stays (F4).
+    expect(after.tools).toEqual(before.tools);
+    expect(Object.keys(after.held)).toEqual(['fetch']);
+    expect(after.held['fetch']).toMatchObject({ reason: 'changed', migrated: true });
+    expect(after.unapproved).toEqual(['search']); // still held as new at the next listing (F5)
+  });
+
+  it('only what the key first trusted pinned stays pinned: a tool first pinned under a later key is held as new, whatever newTools says, until approved (review 9, F5)', () => {
+    const entryOf = (fp: string, tools: Record<string, ReturnType<typeof t>>) => ({ agentId: SERVER_ID, fingerprint: fp, tools, held: {} });
+    const [first, later] = ['f1'.repeat(32), 'e2'.repeat(32)];
+    const file = {
+      type: 'pqmcp-tool-pins',
+      version: 1,
+      servers: {
+        // The later key (first seen in March) pinned fetch's other definition and a new tool,
+        // shell, on first use; the first key (January) was active again in June (an approval).
+        [`${SERVER_ID} ${later}`]: entryOf(later, { fetch: t('fetch', 'fetch a page and post it elsewhere', '2026-03-01T00:00:00.000Z'), shell: t('shell', 'run a command', '2026-03-01T00:00:00.000Z') }),
+        [`${SERVER_ID} ${first}`]: entryOf(first, { fetch: t('fetch', 'fetch a page', '2026-01-01T00:00:00.000Z'), read: t('read', 'read a file', '2026-06-01T00:00:00.000Z') }),
+      },
+    };
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-new-')), 'pins.json');
+    writeFileSync(path, JSON.stringify(file), { mode: 0o600 });
+    const entry = new FilePinStore(path).get(SERVER_ID)!;
+    // The key the identity was first trusted under is the one first seen, not the least recently active.
+    expect(entry.keys.map((k) => k.fingerprint)).toEqual([first, later]);
+    expect(Object.keys(entry.tools).sort()).toEqual(['fetch', 'read']);
+    expect(entry.tools['fetch']!.hash).toBe(toolHash({ name: 'fetch', description: 'fetch a page' }));
+    expect(entry.held['shell']).toEqual({ hash: toolHash({ name: 'shell', description: 'run a command' }), definition: toolDefinition({ name: 'shell', description: 'run a command' }), seenAt: '2026-03-01T00:00:00.000Z', reason: 'new', key: later, migrated: true });
+    expect(entry.unapproved).toEqual(['shell']);
+
+    // Under the default newTools 'pin' too, a session holds shell (not pinned on first use again).
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) });
+    const listTools = (sessionId: string): string[] => {
+      const peer = { agentId: SERVER_ID, fingerprint: later, issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      const tools = [{ name: 'fetch', description: 'fetch a page' }, { name: 'read', description: 'read a file' }, { name: 'shell', description: 'run a command' }];
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
+    };
+    expect(listTools('s1')).toEqual(['fetch', 'read']);
+    expect(summary(events)).toEqual(['withheld shell new']);
+    expect(listTools('s2')).toEqual(['fetch', 'read']); // still held: only an approval pins it
+    // pins approve pins it and takes it off the list; then it passes.
+    expect(new FilePinStore(path).approve(SERVER_ID, ['shell'])).toEqual(['shell']);
+    expect(new FilePinStore(path).get(SERVER_ID)!.unapproved).toBeUndefined();
+    events.length = 0;
+    expect(listTools('s3')).toEqual(['fetch', 'read', 'shell']);
+    expect(events).toEqual([]);
+    // The list is checked when the file is read: not a list of names, the file is refused.
+    const bad = { type: 'pqmcp-tool-pins', version: 2, servers: { [SERVER_ID]: { ...new FilePinStore(path).get(SERVER_ID)!, unapproved: [1] } } };
+    writeFileSync(path, JSON.stringify(bad));
+    expect(() => new FilePinStore(path)).toThrow(/server entry .* is malformed/);
   });
 
   it('where keys pinned different definitions of a tool, the older pin stays and the newest other one is held as changed, for one approval (review 9, P1)', () => {
@@ -621,7 +690,7 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
 });
 
 describe('another issuer that came and went (review 9)', () => {
-  it("what another issuer's session left held is dropped when the pinned issuer vouches again: a later bare approve accepts no issuer", () => {
+  it("what another issuer's session left held is dropped when the pinned issuer vouches again: a later approve or acceptIssuer accepts no issuer", () => {
     const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-issuer-gone-')), 'pins.json');
     const store = new FilePinStore(path);
     const events: PinEvent[] = [];
@@ -641,8 +710,10 @@ describe('another issuer that came and went (review 9)', () => {
     // The server of the pinned issuer is back: its tools pass, and the other issuer's holds are gone.
     expect(listTools('s3', 'issuer://a', 'aa'.repeat(32), original)).toEqual(['fetch']);
     expect(new FilePinStore(path).get(SERVER_ID)!.held).toEqual({});
-    // So the routine `pqmcp pins approve <id>` (all held) approves nothing and keeps the issuer.
+    // So the routine `pqmcp pins approve <id>` (all held) approves nothing and keeps the issuer,
+    // and the issuer that is gone can no longer be accepted (--accept-issuer).
     expect(new FilePinStore(path).approve(SERVER_ID)).toEqual([]);
+    expect(new FilePinStore(path).acceptIssuer(SERVER_ID, 'issuer://c')).toBe(false);
     const after = new FilePinStore(path).get(SERVER_ID)!;
     expect(after.issuer).toBe('issuer://a');
     expect(after.tools['fetch']!.hash).toBe(toolHash(original[0]!));
