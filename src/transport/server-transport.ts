@@ -70,6 +70,8 @@ export class PqmcpServerTransport {
     remoteAddress?: string,
     hooks: readonly MessageHook[] = [],
     maxRequestBytesInFlight = 0,
+    /** The listener's clock: the hold on the client's cancelled requests runs on it. */
+    now: () => number = Date.now,
   ) {
     this.peer = handshakeResult.peer;
     this.sessionId = sessionIdOf(handshakeResult);
@@ -98,7 +100,7 @@ export class PqmcpServerTransport {
           toLocal: (message) => this.onmessage?.(message, this.extra),
           onerror: (error) => this.onerror?.(error),
         },
-        maxRequestBytesInFlight > 0 ? { maxRequestBytes: maxRequestBytesInFlight } : {},
+        maxRequestBytesInFlight > 0 ? { maxRequestBytes: maxRequestBytesInFlight, now } : { now },
       );
     }
   }
