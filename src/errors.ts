@@ -119,7 +119,9 @@ export type ErrorCode =
   // request bytes in flight past maxRequestBytesInFlight (issue 10 item 3, transport/message-hooks.ts)
   | 'ERR_TOO_MANY_BYTES_IN_FLIGHT'
   // a peer request outside the envelope the MCP SDKs accept (transport/message-hooks.ts)
-  | 'ERR_MALFORMED_REQUEST';
+  | 'ERR_MALFORMED_REQUEST'
+  // a consumer's pause held past maxReadPauseMs (review F2, transport/server-transport.ts)
+  | 'ERR_READ_PAUSE_TIMEOUT';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -286,6 +288,18 @@ export class HandshakeTimeoutError extends PqmcpError {
 export class KeepAliveTimeoutError extends PqmcpError {
   constructor(ms: number) {
     super('ERR_KEEPALIVE_TIMEOUT', `no keepalive answer within ${ms} ms`);
+  }
+}
+
+/**
+ * The server's application kept a session's reading paused (PqmcpServerTransport.pauseReading:
+ * its consumer, e.g. the gateway's MCP server, did not keep up) for longer than
+ * `maxReadPauseMs`; the session was ended. The peer is not at fault: its keepalive was not
+ * judged meanwhile. Close code 4003 (limit exceeded); no alert.
+ */
+export class ReadPauseTimeoutError extends PqmcpError {
+  constructor(readonly ms: number) {
+    super('ERR_READ_PAUSE_TIMEOUT', `the server stopped reading this session for more than ${ms} ms (its consumer did not keep up); the session is closed`);
   }
 }
 

@@ -14,7 +14,13 @@
  *   `--anchor <seq>:<hash>` (the gateway logs a head at each rotation and at shutdown) and
  *   each must be in the trail with that hash. A trail that does not start at seq 0 gets a
  *   note (what came before is not checked).
- * - report counts what the files say; run verify first if that matters.
+ * - report counts what the files say; only verify judges the chain (a deleted, inserted or
+ *   reordered event, a trail re-hashed after an edit). But a line that is no chained event
+ *   at all (malformed, an empty line) or whose own hash does not hold (edited after it was
+ *   written) is not counted, and counted apart (`malformedLines`, `editedEvents`, a
+ *   warning naming verify): its numbers are known to be wrong, and the report says the
+ *   trail is damaged instead of quietly totalling it. A crash's partial last line is
+ *   counted when it is a whole event, else skipped without a warning (not tampering).
  * - Both read the files line by line (audit/trail.ts): memory is bounded by the longest
  *   line, not by the trail. A line longer than --max-line-bytes (default 129 MiB, what the
  *   gateway can write with --audit-content) is not read: verify reports it as malformed,
@@ -43,7 +49,9 @@ export const AUDIT_USAGE = `pqmcp audit verify|report <audit file or directory>.
   report <file|dir>... --by agent|tool|issuer [--since <time|duration>]
                                 calls, errors, denials, bytes and time per agent, tool or issuer
                                 (--since 2026-12-01, --since 24h), and the failed handshakes
-                                (those only counted in summaries included)
+                                (those only counted in summaries included); an event
+                                whose hash does not hold, or a line that is no event,
+                                is not counted but counted apart, with a warning
   --max-line-bytes <n>          longest line read (default ${DEFAULT_MAX_LINE_BYTES}, 129 MiB); a longer
                                 one is not read: malformed for verify, skipped by report
 
@@ -145,6 +153,10 @@ async function report(ctx: Context, argv: string[]): Promise<number> {
   let current: string | undefined;
   let skippedLines = 0;
   let firstSkipped = '';
+  /** Complete lines that are no chained event, and events whose own hash does not hold (verify: malformed, edited). */
+  let malformedLines = 0;
+  let editedEvents = 0;
+  let firstDamaged = '';
   await reading(async () => {
     for (const file of files) {
       current = file;
@@ -154,16 +166,31 @@ async function report(ctx: Context, argv: string[]): Promise<number> {
           continue;
         }
         const parsed = l.text === '' ? undefined : parseLine(l.text);
-        if (parsed) tally.add(parsed.event);
+        if (parsed?.intact) {
+          tally.add(parsed.event);
+          continue;
+        }
+        // A crash's partial last line is no tampering (verify: incomplete, a warning only).
+        if (l.kind === 'partial') continue;
+        if (malformedLines + editedEvents === 0) firstDamaged = `${file}:${l.line}`;
+        if (parsed) editedEvents++;
+        else malformedLines++;
       }
     }
   }, () => current);
   if (skippedLines > 0 && !ctx.json) ctx.output.err(`pqmcp audit report: warning: ${skippedLines} line(s) longer than ${maxLineBytes} bytes (--max-line-bytes) not read, the first at ${firstSkipped}`);
   const skippedEvents = tally.skipped;
   if (skippedEvents > 0 && !ctx.json) ctx.output.err(`pqmcp audit report: warning: ${skippedEvents} event(s) with a field of the wrong type not counted (an edited trail? run pqmcp audit verify)`);
+  if (editedEvents + malformedLines > 0 && !ctx.json) {
+    const what = [
+      ...(editedEvents > 0 ? [`${editedEvents} event(s) whose hash does not hold (changed after they were written)`] : []),
+      ...(malformedLines > 0 ? [`${malformedLines} line(s) that are no chained audit event`] : []),
+    ];
+    ctx.output.err(`pqmcp audit report: warning: the trail is damaged: ${what.join(' and ')} not counted, the first at ${firstDamaged}; run pqmcp audit verify`);
+  }
   const rows = tally.rows();
   const handshakeFailures = tally.failures();
-  printResult(ctx.output, ctx.json, { by, since: since === undefined ? null : new Date(since).toISOString(), rows, handshakeFailures, skippedLines, skippedEvents }, () => {
+  printResult(ctx.output, ctx.json, { by, since: since === undefined ? null : new Date(since).toISOString(), rows, handshakeFailures, skippedLines, skippedEvents, editedEvents, malformedLines }, () => {
     const header = [by, 'calls', 'errors', 'denials', 'req bytes', 'resp bytes', 'time', 'avg'];
     const body = rows.map((r) => [r.key, String(r.calls), String(r.errors), String(r.denials), String(r.requestBytes), String(r.responseBytes), humanDuration(r.totalMs), humanDuration(r.calls ? r.totalMs / r.calls : 0)]);
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));

@@ -10,11 +10,12 @@
  * - `onexit` fires exactly once, whether the process exited, was killed, or never started
  *   (ENOENT: `error` is set).
  * - Backpressure: send() resolves once the pipe accepted the line (after 'drain' when its
- *   buffer is full); `stdinFull` says the last write went above the pipe's high-water mark
- *   and `ondrain` fires when it has drained, so the gateway stops reading the sessions that
- *   feed this child meanwhile (a child that reads slowly or not at all would otherwise
- *   have every byte its clients send buffered here). pauseOutput()/resumeOutput() stop
- *   reading the child's stdout while the session cannot take more.
+ *   buffer is full); write() returns the line's bytes and calls `flushed` once the pipe
+ *   took that line (or the write failed): the gateway counts each session's bytes still
+ *   queued here and stops reading the sessions over their share (stdin-share.ts; a child
+ *   that reads slowly or not at all would otherwise have every byte its clients send
+ *   buffered here). pauseOutput()/resumeOutput() stop reading the child's stdout while the
+ *   session cannot take more.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -47,8 +48,6 @@ export class StdioChild {
   /** One line of the child's stderr (without the newline). */
   onstderr: ((line: string) => void) | undefined;
   onexit: ((exit: ChildExit) => void) | undefined;
-  /** The child's stdin drained after a write that left it full (see `stdinFull`). */
-  ondrain: (() => void) | undefined;
 
   /** Resolves when the process has exited (or failed to start). */
   readonly exited: Promise<ChildExit>;
@@ -74,7 +73,6 @@ export class StdioChild {
     this.proc.stdin?.on('error', () => {
       // EPIPE after the child exited: 'close' reports the exit.
     });
-    this.proc.stdin?.on('drain', () => this.ondrain?.());
     this.proc.stdout?.on('data', (chunk: Buffer) => this.reader.push(chunk));
     this.proc.stderr?.setEncoding('utf8');
     this.proc.stderr?.on('data', (text: string) => this.stderrText(text));
@@ -111,9 +109,17 @@ export class StdioChild {
     });
   }
 
-  /** The child's stdin holds more than its high-water mark unread (a write returned false; `ondrain` follows). */
-  get stdinFull(): boolean {
-    return this.proc.stdin?.writableNeedDrain === true && this.exitInfo === undefined;
+  /**
+   * Queue one line on the child's stdin; returns its bytes (0 when the child is gone, and then
+   * `flushed` is not called). `flushed` runs once, when the pipe took the line or the write
+   * failed (the child exited): writes complete in order.
+   */
+  write(message: JSONRPCMessage, flushed: () => void): number {
+    const stdin = this.proc.stdin;
+    if (!stdin || !stdin.writable || this.exitInfo) return 0;
+    const line = serializeLine(message);
+    stdin.write(line, () => flushed());
+    return Buffer.byteLength(line);
   }
 
   pauseOutput(): void {

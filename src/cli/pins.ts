@@ -94,7 +94,12 @@ function describe(entry: PinnedServer): string[] {
     const detail = h.changed ? ` (${h.changed.join(', ')} changed)` : h.from ? ` (was ${h.from})` : '';
     const issuer = h.reason === 'issuer-changed' ? ` (now vouched for by ${h.issuer})` : '';
     const key = h.key !== undefined ? `  key ${h.key.slice(0, 16)}...` : '';
-    const migrated = h.migrated === true ? ' (pinned under a later key in a version 1 pin file: the earlier definition stays pinned until you approve this one)' : '';
+    const migrated =
+      h.migrated !== true
+        ? ''
+        : h.reason === 'changed'
+          ? ' (pinned under a later key in a version 1 pin file: the earlier definition stays pinned until you approve this one)'
+          : ' (pinned only under a later key in a version 1 pin file: held until you approve it)';
     lines.push(`  HELD    ${name}  ${h.reason}${issuer}${detail}${migrated}  seen ${h.seenAt}${key}  approve as ${name}@${h.hash.slice(0, 16)}`);
   }
   return lines;

@@ -25,10 +25,13 @@
  *   SIGHUP re-reads the trust file and the --revocations files into the live trust store
  *   (TrustStore.replaceWith): sessions whose peer is no longer trusted get a log
  *   notification and end with an alert.
- * - A child whose stdin is full (it reads slowly or not at all) stops the gateway reading the
- *   sessions that feed it until the pipe drains (child.ts stdinFull/ondrain): what clients
- *   send is not buffered here without bound. A session's requests in flight hold at most
- *   --max-request-bytes-in-flight bytes (the listener refuses more with -32005).
+ * - A child that reads its stdin slowly or not at all: the gateway stops reading each session
+ *   that has more than its share of the child's stdin budget queued there, until the child
+ *   has read it (stdin-share.ts): what clients send is not buffered here without bound, and
+ *   with --shared one tenant's flood pauses only that tenant. The keepalive does not judge a
+ *   session the gateway holds; --max-read-pause (default 60s) ends one held longer. A
+ *   session's requests in flight hold at most --max-request-bytes-in-flight bytes (the
+ *   listener refuses more with -32005).
  * - Connection failures are logged at most 20 per 10 s; the rest are summarised once per
  *   window by error code (log-limiter.ts): a flood cannot flood the log.
  * - SIGHUP also re-reads --policy and --quotas (serve-policy.ts; a bad file keeps the old one).
@@ -51,6 +54,7 @@ import { LogLimiter } from './log-limiter.js';
 import { openObservability } from './observe.js';
 import type { Context } from './context.js';
 import { StdioChild, describeExit } from './child.js';
+import { StdinShares } from './stdin-share.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { CliError, UsageError, asUsage, errorLine, humanDuration, printable } from './output.js';
@@ -90,6 +94,11 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --max-request-bytes-in-flight <n>  bytes of one session's requests the MCP server has not
                            answered yet; past it a request is refused with JSON-RPC -32005
                            (default 16777216 = 16 MiB; one request always fits; 0 = no limit)
+  --max-read-pause <dur>   a session the gateway stops reading (its MCP server has not read
+                           its share of what the session sent) is not judged by the keepalive
+                           meanwhile; past this it is closed (default 60s; docs/cli.md)
+  --keepalive <dur>|off    ping each session this often (default 30s)
+  --keepalive-timeout <dur>  close a session whose pong is this late (default 10s)
   --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
                            the rest are summarised by error code at the end of the window
   --failure-reports <n>/<dur>  failures of unverified peers reported one by one per source
@@ -133,6 +142,10 @@ export const SERVE_OPTIONS = {
   'key-update-rate': { type: 'string' },
   // request bytes in flight (issue 10 item 3)
   'max-request-bytes-in-flight': { type: 'string' },
+  // the stdin share's pauses and the keepalive (review F2; stdin-share.ts)
+  'max-read-pause': { type: 'string' },
+  keepalive: { type: 'string' },
+  'keepalive-timeout': { type: 'string' },
   'failure-log': { type: 'string' },
   // failure reports (review3 P4)
   'failure-reports': { type: 'string' },
@@ -238,8 +251,10 @@ interface ChildSlot {
   /** Session writes not yet accepted by their transports (for stdout backpressure). */
   outstanding: number;
   paused: boolean;
-  /** The child's stdin is full: its sessions are not read until it drains (child.ts). */
-  stdinFull: boolean;
+  /** Each session's bytes queued in the child's stdin, and who is paused for it. */
+  shares: StdinShares<PqmcpServerTransport>;
+  /** The session whose message the router is passing to the child now. */
+  writer: PqmcpServerTransport | undefined;
 }
 
 interface LiveSession {
@@ -293,6 +308,14 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   if (inFlightText !== undefined && !(/^\d+$/.test(inFlightText) && Number.isSafeInteger(maxRequestBytesInFlight))) {
     throw new UsageError(`--max-request-bytes-in-flight must be a non-negative integer of bytes (0 = no limit); got ${JSON.stringify(inFlightText)}`);
   }
+  const seconds = (name: string, off = false): number | undefined => {
+    const text = str(p, name);
+    if (text === undefined) return undefined;
+    return off && text === 'off' ? 0 : parseDuration(text, `--${name}`) * 1000;
+  };
+  const maxReadPauseMs = seconds('max-read-pause');
+  const keepAliveMs = seconds('keepalive', true);
+  const keepAliveTimeoutMs = seconds('keepalive-timeout');
   const failureLog = parseFailureLog(str(p, 'failure-log') ?? '20/10s');
   const failureReportsText = str(p, 'failure-reports');
   const failureReports = failureReportsText === undefined ? undefined : parseFailureReports(failureReportsText);
@@ -353,6 +376,9 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       ...(keyUpdateRate !== undefined ? { keyUpdateRate } : {}),
       // request bytes in flight (issue 10 item 3)
       ...(maxRequestBytesInFlight !== undefined ? { maxRequestBytesInFlight } : {}),
+      ...(maxReadPauseMs !== undefined ? { maxReadPauseMs } : {}),
+      ...(keepAliveMs !== undefined ? { keepAliveMs } : {}),
+      ...(keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs } : {}),
       // failure reports (review3 P4)
       ...(failureReports !== undefined ? { failureReports } : {}),
       // resumption (tickets.ts)
@@ -394,13 +420,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   /** Start a child and its router; `label` prefixes its stderr lines. */
   const startChild = (label: string, env: NodeJS.ProcessEnv | undefined): ChildSlot => {
     const child = new StdioChild({ command, args: commandArgs, ...(env ? { env } : {}) });
-    const slot: ChildSlot = { child, router: new Router((m) => toChild(slot, m)), outstanding: 0, paused: false, stdinFull: false };
+    const slot: ChildSlot = { child, router: new Router((m) => toChild(slot, m)), outstanding: 0, paused: false, shares: new StdinShares(), writer: undefined };
     child.onmessage = (m) => slot.router.fromChild(m);
-    child.ondrain = () => {
-      if (!slot.stdinFull) return;
-      slot.stdinFull = false;
-      for (const s of sessions) if (s.slot === slot) s.transport.resumeReading();
-    };
     child.onstderr = (line) => ctx.output.err(ctx.json ? JSON.stringify({ time: new Date().toISOString(), event: 'child-stderr', session: label, line }) : `[${label}] ${line}`);
     child.onbadline = (e) => log('child-bad-output', { session: label, error: e.message }, `${label}: the MCP server wrote something that is not JSON-RPC to stdout (${e.message})`);
     child.onexit = (exit) => {
@@ -421,16 +442,16 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   };
 
   /**
-   * Write a message to a child; once its stdin is full, stop reading the sessions that feed
-   * it until it drains. Cannot deadlock what was not stuck already: the child reads nothing
-   * meanwhile, and a session's answers to the child's own requests reach it only through
-   * that same stdin.
+   * Write a message to a child, counted to the session it comes from: a session over its
+   * share of the child's stdin is not read until the child has read enough (stdin-share.ts).
+   * Cannot deadlock what was not stuck already: a paused session's bytes wait for the child
+   * to read, and its answers to the child's own requests reach it only through that stdin.
    */
   const toChild = (slot: ChildSlot, m: JSONRPCMessage): void => {
-    void slot.child.send(m);
-    if (slot.stdinFull || !slot.child.stdinFull) return;
-    slot.stdinFull = true;
-    for (const s of sessions) if (s.slot === slot) s.transport.pauseReading();
+    const from = slot.writer;
+    let flushed = (): void => {};
+    const bytes = slot.child.write(m, () => flushed()); // the callback is always asynchronous
+    if (from) flushed = slot.shares.wrote(from, bytes);
   };
 
   /** Queue a message to a session's client, pausing the child's stdout when too much waits. */
@@ -521,8 +542,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       s.slot = startChild(tag, sessionEnv(s));
     }
     const slot = s.slot;
-    // A shared child whose stdin is full: this session waits with the others.
-    if (slot.stdinFull) transport.pauseReading();
+    slot.shares.add(transport);
     slot.router.attach(s.routerPeer);
     transport.onmessage = (m) => {
       counts.in++;
@@ -530,13 +550,19 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       if (typeof r.method === 'string' && r.id !== undefined) s.inflight.add(r.id);
       // A cancelled request is no longer waited for (the router drops a late answer to it).
       else if (r.method === 'notifications/cancelled') s.inflight.delete((m as { params?: { requestId?: string | number } }).params?.requestId as string | number);
-      slot.router.fromSession(s.routerPeer, m as JSONRPCMessage);
+      slot.writer = transport;
+      try {
+        slot.router.fromSession(s.routerPeer, m as JSONRPCMessage);
+      } finally {
+        slot.writer = undefined;
+      }
     };
     transport.onerror = (e) => {
       s.endReason ??= e instanceof PqmcpError ? `${e.message} (${e.code})` : 'transport error';
     };
     transport.onclose = () => {
       sessions.delete(s);
+      slot.shares.remove(transport);
       slot.router.detach(s.routerPeer);
       // A per-session child goes with its session; a shared one stays for the next.
       if (!shared) stopChild(slot.child);

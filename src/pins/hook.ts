@@ -32,7 +32,10 @@
  *     new name, otherwise the definition of a pinned tool the server no longer lists
  *                                              -> reported as 'renamed' (then as a new tool)
  *     new name                                 -> pinned and passes (newTools 'pin', the
- *                                                 default) or withheld ('hold')
+ *                                                 default) or withheld ('hold'); withheld
+ *                                                 ('new') whatever newTools says if the
+ *                                                 migration of a version 1 file left it
+ *                                                 `unapproved` (store.ts)
  * Withheld tools are removed from the list the client sees, kept in the store's `held`
  * for `pqmcp pins approve`, and reported through `onEvent`; a tools/call to a tool this
  * session has not seen pass is answered locally with a JSON-RPC error (code -32010) that
@@ -73,7 +76,7 @@ import { changedFields, toolDefinition, toolHash } from './canonical.js';
 import type { ToolLike } from './canonical.js';
 import { MANIFEST_CLAIM, manifestHash } from './manifest.js';
 import type { ToolManifest } from './manifest.js';
-import { dropIssuerHolds, serverKey, setToolEntry, toolEntry } from './store.js';
+import { dropIssuerHolds, recordKey, serverKey, setToolEntry, toolEntry } from './store.js';
 import type { HeldReason, PinStore, PinnedServer } from './store.js';
 
 /** The issuer a migrated (version 1) entry's pins were made under, as reported: not recorded. */
@@ -163,7 +166,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     // A key not seen before for this identity: recorded, and the pins stay the identity's.
     if (!entry.keys.some((k) => k.fingerprint === peer.fingerprint)) {
       const previous = entry.keys[entry.keys.length - 1];
-      entry.keys.push({ fingerprint: peer.fingerprint, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), firstSeen: now });
+      recordKey(entry, { fingerprint: peer.fingerprint, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), firstSeen: now });
       dirty = true;
       if (previous) emit({ kind: 'rotated', server, tool: '', previousKey: previous.fingerprint });
     }
@@ -268,7 +271,8 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       }
       // A rename: the definition of a pinned tool the server no longer lists, under a new name.
       const from = renamedFrom(tool);
-      if (newTools === 'hold') {
+      // A tool a version 1 file pinned only under a later key waits for approval (review 9, F5).
+      if (newTools === 'hold' || entry.unapproved?.includes(tool.name) === true) {
         withhold(tool, hash, from !== undefined ? 'renamed' : 'new', from !== undefined ? { from } : {});
         continue;
       }

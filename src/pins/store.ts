@@ -12,7 +12,8 @@
  *     "servers": { "<agent id>": { agentId, issuer?, manifest?,
  *         keys:  [ { fingerprint, issuer?, firstSeen } ],          (in the order first seen)
  *         tools: { <name>: { hash, definition, pinnedAt } },
- *         held:  { <name>: { hash, definition, seenAt, reason, changed?, from?, key?, issuer? } } } } }
+ *         held:  { <name>: { hash, definition, seenAt, reason, changed?, from?, key?, issuer?, migrated? } },
+ *         unapproved?: [ <name> ] } } }                           (migrated entries only)
  *
  * Why per agent id and not per key (version 1 was keyed by "<agent id> <key fingerprint>",
  * "a new key is a new server"): a key is re-issued routinely (the issuer signs a credential
@@ -26,14 +27,15 @@
  *
  * Version 1 files are read and migrated (migrateV1), and written back as version 2 at the
  * next change, after their original text is kept beside them as `<file>.v1` (0600, never
- * overwritten): an old file never loses a pin. The entries of one agent id under several
- * keys merge into one, the most recently active key's last: every tool pinned under any key
- * stays pinned. Where two keys pinned different definitions of a tool, the least recently
- * active key's pin is kept and the newer definition is held as 'changed' (`migrated`), to
- * be approved once (`pqmcp pins approve`): version 1 pinned a new key's tools on trust on
- * first use, so that newer definition may be exactly the rug pull a rotation let through
- * (review 9, P1). Held tools already pinned with the same hash are dropped, and a manifest
- * any key claimed is kept.
+ * overwritten). The entries of one agent id under several keys merge into one; version 1
+ * pinned a new key's tools on trust on first use, so only the pins of the key the identity
+ * was first trusted under (the earliest time recorded) stay pinned, and what later keys
+ * pinned besides is held for one approval (`migrated`, `pqmcp pins approve`): another
+ * definition of a pinned tool as 'changed' (it may be exactly the rug pull a rotation let
+ * through: review 9, P1), a tool that key never pinned as 'new', held whatever newTools
+ * says (`unapproved`, review 9, F5). Nothing pinned is lost: it is pinned or held. Held
+ * tools already pinned with the same hash are dropped, and a manifest any key claimed is
+ * kept.
  * Version 1 recorded no issuer: a migrated entry adopts the issuer of the first session that
  * presents one of the keys the file recorded (they carry no `issuer` in `keys`); a session
  * with another key before that has every tool held as 'issuer-changed' (review 9, P2).
@@ -112,7 +114,10 @@ export interface PinnedServer {
    * 'issuer-changed').
    */
   issuer?: string;
-  /** Every key the server was seen with, in the order first seen (the last is the newest). */
+  /**
+   * The keys the server was seen with, in the order first seen (the last is the newest): the
+   * first one and the newest MAX_KEYS - 1 (recordKey).
+   */
   keys: SeenKey[];
   /**
    * The tool manifest hash this server's credential claimed when last seen. Once set, a
@@ -123,6 +128,13 @@ export interface PinnedServer {
   manifest?: string;
   tools: Record<string, PinnedTool>;
   held: Record<string, HeldTool>;
+  /**
+   * Set by the migration of a version 1 file: tools pinned there only under a later key
+   * than the one the identity was first trusted under (on trust on first use, typically,
+   * after a rotation). They are held ('new') whatever newTools says until approved, which
+   * takes them off this list (review 9, F5).
+   */
+  unapproved?: string[];
 }
 
 export interface PinStore {
@@ -159,6 +171,33 @@ export function dropIssuerHolds(entry: PinnedServer): boolean {
     dropped = true;
   }
   return dropped;
+}
+
+/** Take approved (or forgotten) tools off a migrated entry's `unapproved` list. */
+export function clearUnapproved(entry: PinnedServer, names: readonly string[]): void {
+  if (entry.unapproved === undefined) return;
+  const left = entry.unapproved.filter((n) => !names.includes(n));
+  if (left.length) entry.unapproved = left;
+  else delete entry.unapproved;
+}
+
+/**
+ * How many keys a server entry keeps (review 9, P5): the first one and the newest
+ * MAX_KEYS - 1. Every key the trust store accepts for the agent id is recorded, and an
+ * issuer that issues freely (or another one vouching for the id) could otherwise grow the
+ * file, read and rewritten at every change, without end. What an evicted key was used for
+ * is only shown or reported: pins are per agent id, not per key; a key seen again after its
+ * eviction is recorded (and reported, 'rotated') again; a version 1 file's key (no issuer)
+ * evicted before its server's first session no longer sets the migrated entry's issuer,
+ * which then fails closed (held as 'issuer-changed' until accepted). The first key stays:
+ * it is the one the identity was first trusted under.
+ */
+export const MAX_KEYS = 16;
+
+/** Append a key to an entry's `keys`, evicting the oldest but the first past MAX_KEYS. */
+export function recordKey(entry: PinnedServer, key: SeenKey): void {
+  entry.keys.push(key);
+  if (entry.keys.length > MAX_KEYS) entry.keys.splice(1, entry.keys.length - MAX_KEYS);
 }
 
 /**
@@ -218,13 +257,18 @@ function times(e: { tools: Record<string, PinnedTool>; held: Record<string, Held
 
 /**
  * Version 1 entries (one per agent id and key) as version 2 entries (one per agent id).
- * Per agent id, its keys' entries are merged from the least to the most recently active
- * (the latest time recorded in each; file order breaks ties): nothing pinned under any key
- * is dropped; where keys pinned different definitions of a tool, the least recently active
- * key's pin stays pinned and the most recent other definition is held as 'changed'
- * (`migrated: true`, `key` the key it was pinned under), since under version 1 a new key's
- * definitions were pinned on trust on first use; the most recent key's held tools and
- * manifest win.
+ * Under version 1 a new key was a new server, so whatever a later key listed was pinned on
+ * trust on first use (with the default newTools 'pin'): only what was pinned under the key
+ * the identity was first trusted under (the one with the earliest time recorded; file order
+ * breaks ties) stays pinned. What later keys pinned and that key did not is held for one
+ * approval (`migrated: true`, `key` the key it was pinned under): another definition of a
+ * pinned tool as 'changed' (review 9, P1), a tool that key never pinned as 'new', and its
+ * name is put in `unapproved`, so the hook holds it whatever newTools says until
+ * `pqmcp pins approve` pins it (review 9, F5). The other keys are read from the least to
+ * the most recently active (the latest time recorded in each): the most recent one's other
+ * definition is the one held, a later key back at the pinned definition drops an earlier
+ * key's held one, and the most recent key's held tools and manifest win. Keys are listed in
+ * the order first seen.
  */
 export function migrateV1(old: Record<string, PinnedServerV1>, now = new Date()): Record<string, PinnedServer> {
   const groups = new Map<string, Array<{ e: PinnedServerV1; last: number; first: number; order: number }>>();
@@ -237,27 +281,36 @@ export function migrateV1(old: Record<string, PinnedServerV1>, now = new Date())
   }
   const out = servers();
   for (const [agentId, group] of groups) {
-    group.sort((a, b) => a.last - b.last || a.order - b.order);
     const merged: PinnedServer = { agentId, keys: [], tools: {}, held: {} };
-    for (const { e, first } of group) {
-      if (!merged.keys.some((k) => k.fingerprint === e.fingerprint)) merged.keys.push({ fingerprint: e.fingerprint, firstSeen: new Date(first).toISOString() });
+    group.sort((a, b) => a.first - b.first || a.order - b.order);
+    for (const { e, first } of group) if (!merged.keys.some((k) => k.fingerprint === e.fingerprint)) merged.keys.push({ fingerprint: e.fingerprint, firstSeen: new Date(first).toISOString() });
+    // The key the identity was first trusted under: its pins, and only its, stay pinned.
+    const base = group[0]!.e;
+    for (const [name, t] of Object.entries(base.tools)) setToolEntry(merged.tools, name, t);
+    const unapproved = new Set<string>();
+    group.sort((a, b) => a.last - b.last || a.order - b.order);
+    for (const { e } of group) {
       for (const [name, t] of Object.entries(e.tools)) {
         const pinned = toolEntry(merged.tools, name);
-        if (pinned === undefined) setToolEntry(merged.tools, name, t);
-        else if (pinned.hash === t.hash) {
+        if (pinned?.hash === t.hash) {
           // A later key back at the pinned definition: an earlier key's other one is no longer what the server serves.
           if (toolEntry(merged.held, name)?.migrated === true) delete merged.held[name];
-        } else {
+        } else if (pinned) {
           // Another definition pinned under a later key: under version 1 that was typically trust
           // on first use after a rotation (review 8, L2). The older pin stays; this one is held.
           setToolEntry(merged.held, name, { hash: t.hash, definition: t.definition, seenAt: t.pinnedAt, reason: 'changed', changed: changedFields(pinned.definition, t.definition), key: e.fingerprint, migrated: true });
+        } else {
+          // A tool first pinned under a later key (on first use, after a rotation): held as new.
+          setToolEntry(merged.held, name, { hash: t.hash, definition: t.definition, seenAt: t.pinnedAt, reason: 'new', key: e.fingerprint, migrated: true });
+          unapproved.add(name);
         }
       }
       for (const [name, h] of Object.entries(e.held)) setToolEntry(merged.held, name, { ...h, key: e.fingerprint });
       if (e.manifest !== undefined) merged.manifest = e.manifest;
     }
-    // A tool held under one key and pinned with that very definition under another is approved.
+    // A tool held under one key and pinned with that very definition under the first is approved.
     for (const [name, h] of Object.entries(merged.held)) if (toolEntry(merged.tools, name)?.hash === h.hash) delete merged.held[name];
+    if (unapproved.size) merged.unapproved = [...unapproved];
     out[agentId] = merged;
   }
   return out;
@@ -301,6 +354,7 @@ function decodePinFile(text: string, path: string): { servers: Record<string, Pi
       continue;
     }
     if (key !== entry.agentId || !optString(entry.issuer) || !Array.isArray(entry.keys)) bad(key);
+    if (entry.unapproved !== undefined && !(Array.isArray(entry.unapproved) && entry.unapproved.every((n) => typeof n === 'string'))) bad(key);
     for (const k of entry.keys as unknown[]) if (!isMap(k) || typeof k.fingerprint !== 'string' || typeof k.firstSeen !== 'string' || !optString(k.issuer)) bad(key);
   }
   if (f.version === 1) return { servers: migrateV1(f.servers as unknown as Record<string, PinnedServerV1>), version: 1 };
@@ -362,9 +416,10 @@ export class FilePinStore extends MemoryPinStore {
     const e = Object.hasOwn(this.servers, server) ? this.servers[server] : undefined;
     if (!e) return false;
     if (tool === undefined) delete this.servers[server];
-    else if (toolEntry(e.tools, tool) || toolEntry(e.held, tool)) {
+    else if (toolEntry(e.tools, tool) || toolEntry(e.held, tool) || e.unapproved?.includes(tool)) {
       delete e.tools[tool];
       delete e.held[tool];
+      clearUnapproved(e, [tool]);
     } else return false;
     this.save();
     return true;
@@ -394,7 +449,10 @@ export class FilePinStore extends MemoryPinStore {
       delete e.held[name];
       done.push(name);
     }
-    if (done.length) this.save();
+    if (done.length) {
+      clearUnapproved(e, done);
+      this.save();
+    }
     return done;
   }
 

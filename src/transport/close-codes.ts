@@ -10,7 +10,8 @@
  *   4002        authentication failed                      ERR_BAD_RECORD_MAC, ERR_BAD_SIGNATURE, ERR_BAD_FINISHED,
  *                                                          ERR_INVALID_KEY, ERR_CREDENTIAL_*, ERR_UNTRUSTED_ISSUER,
  *                                                          ERR_UNEXPECTED_PEER
- *   4003        limit exceeded                             ERR_MESSAGE_TOO_LARGE, ERR_SEQUENCE_EXHAUSTED
+ *   4003        limit exceeded                             ERR_MESSAGE_TOO_LARGE, ERR_SEQUENCE_EXHAUSTED,
+ *                                                          ERR_READ_PAUSE_TIMEOUT
  *   4004        handshake timeout                          ERR_HANDSHAKE_TIMEOUT
  *   4005        keepalive timeout                          ERR_KEEPALIVE_TIMEOUT
  *   4006        server busy, try again later               ERR_SERVER_BUSY
@@ -80,6 +81,7 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   ERR_UNEXPECTED_PEER: CloseCode.authenticationFailed,
   ERR_MESSAGE_TOO_LARGE: CloseCode.limitExceeded,
   ERR_SEQUENCE_EXHAUSTED: CloseCode.limitExceeded,
+  ERR_READ_PAUSE_TIMEOUT: CloseCode.limitExceeded,
   ERR_HANDSHAKE_TIMEOUT: CloseCode.handshakeTimeout,
   ERR_KEEPALIVE_TIMEOUT: CloseCode.keepAliveTimeout,
   ERR_SERVER_BUSY: CloseCode.serverBusy,

@@ -65,6 +65,7 @@ import { Inbox } from './inbox.js';
 import { Waiters } from './waiters.js';
 import { DrainWatch } from './drain-watch.js';
 import { Fifo } from './fifo.js';
+import { contained } from './contain.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
 import type { ConnectionOptions, MessageSocket } from './connection-types.js';
@@ -203,13 +204,17 @@ export class Connection {
     this.fail(error, true);
   }
 
-  /** Stop reading from the network (e.g. until the application is ready for messages). */
-  pause(): void {
-    this.reading.set('app', true);
+  /**
+   * Stop reading from the network (e.g. until the application is ready for messages). 'app'
+   * (default): the keepalive still judges the peer; 'consumer': the server's consumer cannot
+   * keep up, the keepalive holds (read-pause.ts; its owner must bound it).
+   */
+  pause(reason: 'app' | 'consumer' = 'app'): void {
+    this.reading.set(reason, true);
   }
 
-  resume(): void {
-    this.reading.set('app', false);
+  resume(reason: 'app' | 'consumer' = 'app'): void {
+    this.reading.set(reason, false);
   }
 
   // --- socket input (called by the adapter) ---------------------------------------------
@@ -359,6 +364,7 @@ export class Connection {
   /**
    * Timers stop, queued records go out, and reading resumes even for an application that never
    * started (a server transport closed before start()): the peer's close ends it, not the timer.
+   * Not past a consumer's pause (the close timer ends that: its bytes may not be taken).
    */
   private enterClosing(): void {
     this.phase = 'closing';
@@ -493,17 +499,9 @@ export class Connection {
     return this.options.deliveryWaitsForDrain && this.phase === 'open' && !this.failure && !this.closeRequested && this.drain.over;
   }
 
-  /** Run an application callback; a throw is reported once through onerror, never rethrown. */
+  /** Run an application callback; a throw is reported once through onerror, never rethrown (contain.ts). */
   private call(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      try {
-        this.onerror?.(new InternalError('transport event handler threw', { cause: err }));
-      } catch {
-        // Nothing more we can do.
-      }
-    }
+    contained(fn, (error) => this.onerror?.(error));
   }
 
   // --- writing -----------------------------------------------------------------------------

@@ -37,7 +37,7 @@
  *   guard only says who runs next (`nextRunner`, `nextRescue`), watches the idle workers'
  *   jobs (`dispatched`, `released`) and hears of deaths (`died`).
  * - A restarted reserve gets the seed as the first one did (the pool's `startReserve`,
- *   crypto-pool.ts's startWorker: the main thread's workerData copy is wiped once cloned,
+ *   crypto-threads.ts's startWorker: the main thread's workerData copy is wiped once cloned,
  *   the thread wipes its own once it holds the key).
  * - The restart timer is unref'd and cleared by close(); a reserve that comes up after
  *   close() is stopped by the pool.

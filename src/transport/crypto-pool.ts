@@ -1,83 +1,55 @@
 /**
  * The server's handshake crypto (X-Wing encapsulation, composite signature) off the event
- * loop: a small pool of worker threads behind a bounded, fair queue with a per-source rate.
+ * loop: a small pool of worker threads behind a bounded, fair queue with a per-source rate
+ * (docs/threat-model.md, "Expensive work"). A new handshake without a token from its
+ * source's bucket, or past a full queue, is refused with ServerBusyError, which the
+ * connection sends as the plaintext alert server_busy: before any encapsulation or
+ * signature. A handshake admitted is finished promptly: its signature goes ahead of new
+ * handshakes and is never refused.
  *
- * Policy (docs/threat-model.md, "Expensive work"):
- * - A new handshake's first job (its encapsulation) needs a token from its source's bucket
- *   (`ratePerSource` per second, burst of one second's worth); without one it is refused at
- *   once with ServerBusyError, which the connection sends as the plaintext alert
- *   server_busy: before any encapsulation or signature.
- * - New handshakes wait in one queue per source, at most `maxQueue` in all. The next one
- *   served is from the waiting source served least lately: each source's count of
- *   handshakes served, decaying by e every second (least attained service; ties go to the
- *   source waiting longest). An honest client (a few handshakes now and then) therefore
- *   goes ahead of every flooding source however many there are, and flooding sources take
- *   turns. When full, the source with the most waiting loses its newest (busy), unless the
- *   newcomer's own source would then hold the most: then the newcomer is refused.
- * - A handshake's later jobs (its signature) go ahead of new handshakes and are never
- *   refused: a handshake admitted is finished promptly. Among them too, the source served
- *   least lately goes first.
- *
- * - While the pool is idle (no worker busy, nothing waiting), a job may run on the event
- *   loop instead (`inlineWhenIdle` jobs per second, a burst of one second's worth): handing
- *   it to an idle worker costs a thread wake-up, ~0.3 ms of latency per job on a virtual
- *   machine's idle core and CPU on both threads (docs/benchmarks.md, issue 12). That budget
- *   bounds the event loop's share of handshake crypto; a pool that is busy, or a flood that
- *   spends the budget, goes to the workers as before. Rate and queue apply to it alike.
- *   Only a quiet pool inlines: after any job found it busy (a worker computing, a job
- *   waiting or on the event loop) or was refused, nothing is inlined for `INLINE_QUIET_MS`,
- *   so under a flood, whose jobs keep finding it busy, the lane stays shut instead of
- *   taking the brief idle moments between flood jobs (each inlined job is ~0.1-0.5 ms in
- *   which an established session's messages wait: docs/benchmarks.md, "Floods").
- *   Only with native ML-KEM and ML-DSA (Node >= 24.7): the portable ones take many ms a job.
- *
- * - Worker threads run below the event loop (Linux): SCHED_IDLE (`workerPriority: 'idle'`,
- *   the default with native ML-KEM and ML-DSA), which a woken event loop preempts at once
- *   but which runs only on CPU that normal threads leave idle, or nice +10 (`'low'`, the
- *   default with the portable ones) (crypto-worker.ts; docs/benchmarks.md, "Floods").
- * - The starvation guard ('idle' only; crypto-guard.ts): SCHED_IDLE workers get almost no
- *   CPU while normal threads of their group keep every core busy, so the pool starts one
- *   more worker, the reserve, at nice +10; it is kept only when a worker did get
- *   SCHED_IDLE (without `chrt`, or where it fails, the workers keep nice +10, nothing
- *   starves them, and the reserve is stopped at once). A job an idle worker has held longer
- *   than `guardMs` (100 ms natively, ~100x a job; 250 ms with the portable ML-KEM / ML-DSA,
- *   ~10x a job) is computed again by the reserve (the first answer wins), which then serves
- *   the queue alone until the idle workers have kept up for `guardLingerMs`
- *   (GUARD_LINGER_MS, 1 s). (Both are pool options, not listener ones: a linger of 250 ms,
- *   and that with a bound of 20 ms, were tried against the defaults under floods on Node 24
- *   and were not better: docs/benchmarks.md, "Floods".) The reserve is one more runner
- *   behind the same rate and queue, one job at a time; no job goes to the event loop
- *   because of the guard (the inline lane keeps its own conditions and budget). A reserve
- *   that dies is started again (a few times, with backoff); when it cannot be kept alive
- *   the pool replaces its SCHED_IDLE workers with nice +10 ones (as 'low'), says so once
- *   (process warning PQMCP_CRYPTO_GUARD) and in its stats (`guardFallback`): unguarded
- *   SCHED_IDLE workers are never where it ends.
+ * Its parts, each stating its own policy and sharp edges:
+ *   crypto-queue.ts    the rate and the fair queue (admission, least attained service first,
+ *                      which newcomer a full queue refuses)
+ *   crypto-threads.ts  a worker thread seen from here: its start (the key seed passed once
+ *                      and wiped), a runner over it, its death; the test seam (testThreads())
+ *   crypto-worker.ts   the thread itself: its key, its priority (nice +10; SCHED_IDLE with
+ *                      `workerPriority: 'idle'`, the default with native ML-KEM and ML-DSA)
+ *   crypto-guard.ts    'idle' only: the reserve worker at nice +10 that rescues jobs a starved
+ *                      idle worker holds past `guardMs`, and the fallback to 'low' (warning
+ *                      PQMCP_CRYPTO_GUARD) when the reserve cannot be kept alive
+ *   crypto-slots.ts    the ordinary workers: a dead thread's slot served inline at once and
+ *                      its thread started again, inline for good once its restarts are spent
+ *                      (warning PQMCP_CRYPTO_POOL)
+ *   crypto-restart.ts  the restart budget of a slot and of the reserve
+ * This module holds the runners (worker threads, the reserve, inline ones), hands them the
+ * queue's jobs and settles each job once.
  *
  * Sharp edges:
+ * - Inline while idle (`inlineWhenIdle` jobs per second, a burst of one second's worth;
+ *   only with native ML-KEM and ML-DSA, Node >= 24.7: the portable ones take many ms a
+ *   job): while no worker is busy and nothing waits, a job may run on the event loop:
+ *   handing it to an idle worker costs a thread wake-up, ~0.3 ms of latency per job on a
+ *   virtual machine's idle core and CPU on both threads (docs/benchmarks.md, issue 12).
+ *   That budget bounds the event loop's share; rate and queue apply alike. Only a quiet
+ *   pool inlines: after any job found it busy (a worker computing, a job waiting or on the
+ *   event loop) or was refused, nothing is inlined for INLINE_QUIET_MS, so under a flood,
+ *   whose jobs keep finding it busy, the lane stays shut instead of taking the brief idle
+ *   moments between flood jobs (each inlined job is ~0.1-0.5 ms in which an established
+ *   session's messages wait: docs/benchmarks.md, "Floods").
+ * - The guard's reserve is one more runner behind the same rate and queue, one job at a
+ *   time; no job goes to the event loop because of the guard.
  * - `workers: 0`, a backend object the workers cannot rebuild, or workers that fail to
  *   start with the pool all mean inline for the pool's life: the same queue and rate, the
  *   work on the event loop (one job per turn; a start that fails is most likely the host,
  *   which a retry would not mend). Workers that fail to start are said once, with the
- *   first one's error (process warning PQMCP_CRYPTO_POOL; `inlineSlots`). A worker thread that dies (it had started) is restarted
- *   (crypto-slots.ts): its slot is served inline at once, and its thread is started again
- *   after a backoff (crypto-restart.ts), with the priority it had; when a slot's restarts
- *   are spent, the stand-in stays for the pool's life, said once (process warning
- *   PQMCP_CRYPTO_POOL) and counted (`slotsGivenUp`; `workerRestarts`, `inlineSlots`). So a
- *   crash costs the event loop a worker's share of the crypto for seconds, not for good; a
- *   crash loop, for good, but bounded by the worker count and said. The job it was computing
- *   is not lost with it: a rescued job goes on with its other runner (the first answer of
- *   the two settles it; it fails only when both die); any other is queued again once, ahead
- *   of new handshakes, and fails (InternalError, a typed alert for its handshake) only if
- *   its second runner dies too. A job's own error (a bad key share) is final at once.
+ *   first one's error (process warning PQMCP_CRYPTO_POOL; `inlineSlots`).
+ * - A thread that dies loses no job: a rescued job goes on with its other runner (the
+ *   first answer of the two settles it; it fails only when both die); any other is queued
+ *   again once, ahead of new handshakes, and fails (InternalError, a typed alert for its
+ *   handshake) only if its second runner dies too. A job's own error (a bad key share) is
+ *   final at once.
  * - close() fails every job not yet answered with ClosedError: those waiting and those the
  *   worker threads it stops were computing.
- * - Workers get the key seed once (workerData; every thread the pool starts, restarted
- *   ones included, through crypto-threads.ts's startWorker, which wipes this thread's copy)
- *   and re-derive the key pair; requests carry public inputs only.
- * - The rate and the fair queue (the first three points above) are crypto-queue.ts; the
- *   threads' side of the pool (starting one, a runner over it, the test seam)
- *   crypto-threads.ts; the worker slots (restarting dead threads) crypto-slots.ts; the
- *   starvation guard crypto-guard.ts.
  */
 import { compositeSign } from '../crypto/composite.js';
 import type { CompositeKeyPair } from '../crypto/composite.js';
@@ -92,7 +64,7 @@ import { startWorker, threadRunner, ThreadLostError, type Runner, type StartedTh
 
 export type { TestThread, WorkerPriority };
 
-/** The starvation guard's default bound on a job's time with an idle worker: native jobs (~0.2-1 ms), portable ones (~23 ms on Node 20). */
+/** The starvation guard's default bound on a job's time with an idle worker: ~100x a native job (~0.2-1 ms), ~10x a portable one (~23 ms on Node 20). */
 export const GUARD_MS = { native: 100, portable: 250 } as const;
 /** How long the reserve alone keeps serving the queue after an idle worker was last seen late (default of `guardLingerMs`). */
 export const GUARD_LINGER_MS = 1_000;
@@ -116,7 +88,12 @@ export interface CryptoPoolOptions {
   workerPriority?: WorkerPriority;
   /** 'idle': a job with an idle worker longer than this (ms) starts the reserve's rescue (default GUARD_MS by backend). */
   guardMs?: number;
-  /** 'idle': how long (ms) the reserve alone keeps serving the queue after an idle worker was last seen late (default GUARD_LINGER_MS). */
+  /**
+   * 'idle': how long (ms) the reserve alone keeps serving the queue after an idle worker was
+   * last seen late (default GUARD_LINGER_MS). This and guardMs are pool options, not
+   * listener ones: a linger of 250 ms, and that with a bound of 20 ms, were tried against
+   * the defaults under floods on Node 24 and were not better (docs/benchmarks.md, "Floods").
+   */
   guardLingerMs?: number;
   /** Where the workers look for `chrt` (absolute paths only; default crypto-worker.ts's fixed list). For tests of a host without it. */
   chrtPaths?: readonly string[];

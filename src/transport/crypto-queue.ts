@@ -8,7 +8,9 @@
  * - New handshakes wait in one queue per source, at most `maxQueue` in all. The next one
  *   served is from the waiting source served least lately: each source's count of
  *   handshakes served, decaying by e every USAGE_MS (least attained service; ties go to the
- *   source waiting longest). When full, the source with the most waiting loses its newest,
+ *   source waiting longest). An honest client (a few handshakes now and then) therefore
+ *   goes ahead of every flooding source however many there are, and flooding sources take
+ *   turns. When full, the source with the most waiting loses its newest,
  *   unless the newcomer's own source would then hold the most: then the newcomer is refused.
  * - Continuations (a handshake's later jobs: its signature) go ahead of new handshakes and
  *   are never refused; among them too, the source served least lately goes first. A job

@@ -19,7 +19,7 @@
  *   that wakes takes the CPU from a SCHED_IDLE one at once. The cost: while normal threads of
  *   its scheduling group (its process, its autogroup or cgroup) keep every core busy, the
  *   worker runs only in the kernel's minimal share (the pool's starvation guard then hands
- *   late jobs to a reserve worker at nice +10: crypto-pool.ts). Without `chrt`, or where it
+ *   late jobs to a reserve worker at nice +10: crypto-guard.ts). Without `chrt`, or where it
  *   fails, the nice value stays. docs/benchmarks.md ("Floods") has the measurements.
  */
 import { parentPort, workerData } from 'node:worker_threads';

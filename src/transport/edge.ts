@@ -121,7 +121,7 @@ export interface EdgeOptions {
    * threads of the same scheduling group leave idle, so the pool keeps one more worker at
    * nice +10, the reserve (the starvation guard): a job with an idle worker for longer than
    * 100 ms (250 ms with the portable ML-KEM / ML-DSA) is computed again by the reserve, which
-   * then serves the handshakes alone while the idle workers starve (crypto-pool.ts).
+   * then serves the handshakes alone while the idle workers starve (crypto-guard.ts).
    * 'low': nice +10 only (a smaller share of the CPU, no prompt preemption, no reserve).
    * Default: 'idle' with native ML-KEM and ML-DSA (Node >= 24.7), 'low' with the portable
    * ones (jobs of ~23 ms). Measured (docs/benchmarks.md, "Floods"): on Node 24 'idle' keeps

@@ -5,15 +5,17 @@
  * Sharp edges:
  * - At most one ping is outstanding; a ping that throws (the socket is going away) is
  *   skipped, the socket's close event ends the connection.
- * - While `held()` says the connection itself keeps the peer's bytes unread (its own limits
- *   paused reading: the listener's receive budget, a stalled Session's backlog), the peer's
- *   pong may be among them: a deadline that passes then is re-armed for another `timeoutMs`
- *   (with another ping, whose write fails if the peer reset its socket) instead of ending
- *   the connection. Those pauses end by the connection's own progress (the backlog drains
- *   at the ration's pace; the oldest partial message always reads), so the peer is judged
- *   again at most `timeoutMs` after reading resumes. A pause the peer
- *   causes (it does not read our writes, so our inbox fills) does not count: that peer
- *   times out as before.
+ * - While `held()` says this side keeps the peer's bytes unread (its own limits paused
+ *   reading: the listener's receive budget, a stalled Session's backlog, the server's
+ *   consumer), the peer's pong may be among them: a deadline that passes then is re-armed
+ *   for another `timeoutMs` (with another ping, whose write fails if the peer reset its
+ *   socket) instead of ending the connection. Those pauses end by the connection's own
+ *   progress (the backlog drains at the ration's pace; the oldest partial message always
+ *   reads) or are bounded by their owner (the server transport ends a consumer's pause
+ *   after maxReadPauseMs), so the peer is judged again at most `timeoutMs` after reading
+ *   resumes. A pause the peer causes (it does not read our writes, so our inbox fills) or
+ *   the application asks for (Connection.pause) does not count: that peer times out as
+ *   before.
  * - Timers are unref'd: a keepalive never keeps the process alive. `stop()` is final.
  */
 import { unref, type Timer } from './timers.js';
@@ -23,7 +25,7 @@ export interface KeepAliveOptions {
   intervalMs: number;
   timeoutMs: number;
   onTimeout: () => void;
-  /** The connection holds the peer's bytes unread for its own reasons (see above). */
+  /** This side holds the peer's bytes unread for its own reasons (see above). */
   held?: () => boolean;
 }
 

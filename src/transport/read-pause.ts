@@ -2,7 +2,10 @@
  * Why a connection has stopped reading from its socket. Reading pauses while any reason
  * holds and resumes once none does; the socket is told only when that changes.
  *
- *   app       the application asked (Connection.pause)
+ *   app       the application asked (Connection.pause(); the server transport before start())
+ *   consumer  the server's consumer cannot take more (PqmcpServerTransport.pauseReading(): the
+ *             gateway while its MCP server's stdin holds this session's share); the server
+ *             transport bounds it (maxReadPauseMs, then ReadPauseTimeoutError)
  *   inbox     too many received messages wait for delivery
  *   budget    the listener's budget for partly received messages is spent (receive-budget.ts)
  *   compute   a deferred handshake step (crypto-pool.ts) is out
@@ -13,7 +16,7 @@
  * - Once `live()` is false (the connection closed) the socket is left alone.
  * - Sockets without pause/resume (some browser adapters) simply keep reading.
  */
-export type PauseReason = 'app' | 'inbox' | 'budget' | 'compute' | 'backlog';
+export type PauseReason = 'app' | 'consumer' | 'inbox' | 'budget' | 'compute' | 'backlog';
 
 export interface PausableSocket {
   pause?(): void;
@@ -34,15 +37,16 @@ export class ReadPause {
   }
 
   /**
-   * Reading is paused by the connection's own limits alone: the receive budget or a stalled
-   * Session's backlog, and neither 'inbox' (a peer that does not read our replies fills it)
-   * nor 'app'. A pause the peer or the application causes wins: a backlog waiting behind a
-   * full inbox does not drain by the connection's own progress, so a peer that reads nothing
-   * would otherwise be held for ever (review 9b, F1).
+   * Reading is paused by this side alone: the receive budget, a stalled Session's backlog,
+   * or the server's consumer (bounded by the server transport's maxReadPauseMs), and neither
+   * 'inbox' (a peer that does not read our replies fills it) nor 'app'. A pause the peer or
+   * the application causes wins: a backlog waiting behind a full inbox does not drain by the
+   * connection's own progress, so a peer that reads nothing would otherwise be held for ever
+   * (review 9b, F1); an application pause has no bound of its own (review F2).
    */
   heldByUs(): boolean {
     if (this.reasons.has('inbox') || this.reasons.has('app')) return false;
-    return this.reasons.has('budget') || this.reasons.has('backlog');
+    return this.reasons.has('budget') || this.reasons.has('backlog') || this.reasons.has('consumer');
   }
 
   set(reason: PauseReason, on: boolean): void {

@@ -12,11 +12,15 @@
  * - Messages pass a MessagePipeline when the listener has hooks or a request-bytes limit
  *   (maxRequestBytesInFlight, on by default): a client request past it, or past
  *   MAX_TRACKED in flight, is answered -32005 before it reaches the MCP server.
- * - pauseReading()/resumeReading(): a consumer that cannot keep up (the gateway, while its
- *   child's stdin is full) stops reading this session's socket.
+ * - pauseReading()/resumeReading(): a consumer that cannot keep up (the gateway, while this
+ *   session holds more than its share of its child's stdin) stops reading this session's
+ *   socket. The peer is not at fault: the keepalive does not judge it meanwhile (the pong may
+ *   be in what we do not read). Bounded: a pause that lasts `maxReadPauseMs` ends the session
+ *   with ReadPauseTimeoutError (close code 4003), so a stuck consumer cannot pin sockets.
  */
 import type { McpMessageExtra, McpOnMessage, McpSendOptions } from './mcp-types.js';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError, ReadPauseTimeoutError } from '../errors.js';
+import { unref, type Timer } from './timers.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import type { BackendName } from '../crypto/types.js';
@@ -28,6 +32,9 @@ import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage, MessageHook } from './message-hooks.js';
 
+
+/** How long pauseReading() may hold a session by default (PqmcpServerOptions.maxReadPauseMs). */
+export const DEFAULT_MAX_READ_PAUSE_MS = 60_000;
 
 /** An MCP server `Transport` (SDK 1.x and 2.x) for one authenticated session. */
 export class PqmcpServerTransport {
@@ -52,8 +59,8 @@ export class PqmcpServerTransport {
   private mcpSupportedVersions: readonly string[] | undefined;
   private readonly pipeline: MessagePipeline | undefined;
   private closeCalled = false;
-  /** pauseReading() holds (start() leaves reading paused then). */
-  private readingPaused = false;
+  /** pauseReading() holds: its bound (maxReadPauseMs) runs. */
+  private pauseTimer: Timer | undefined;
   /** What a malformed message from the client gets (built once, not per message). */
   private readonly failure: DeliveryFailure;
 
@@ -70,6 +77,7 @@ export class PqmcpServerTransport {
     remoteAddress?: string,
     hooks: readonly MessageHook[] = [],
     maxRequestBytesInFlight = 0,
+    private readonly maxReadPauseMs = DEFAULT_MAX_READ_PAUSE_MS,
     /** The listener's clock: the hold on the client's cancelled requests runs on it. */
     now: () => number = Date.now,
   ) {
@@ -87,6 +95,7 @@ export class PqmcpServerTransport {
     };
     connection.onerror = (error) => this.onerror?.(error);
     connection.onclose = () => {
+      this.resumeReading();
       this.pipeline?.close(connection.error);
       this.onclose?.();
     };
@@ -144,24 +153,35 @@ export class PqmcpServerTransport {
     const held = this.inbox;
     this.inbox = [];
     for (const data of held) this.deliver(data);
-    if (!this.readingPaused) this.connection.resume();
+    this.connection.resume();
   }
 
   /**
    * Stop reading this session's socket until resumeReading(): what the client sends waits
    * in the network (its own send() waits once its buffer is full). For a consumer that
-   * cannot keep up, e.g. the gateway while its child's stdin is full. The keepalive's pongs
-   * are not read either: a pause longer than keepAliveMs + keepAliveTimeoutMs ends the
-   * session.
+   * cannot keep up, e.g. the gateway while this session holds more than its share of its
+   * child's stdin. The keepalive's pongs are not read either, so the keepalive does not
+   * judge the peer meanwhile; a pause that lasts `maxReadPauseMs` (listener option, default
+   * 60 s) ends the session with ReadPauseTimeoutError. Calls while paused change nothing
+   * (the bound runs from the first).
    */
   pauseReading(): void {
-    this.readingPaused = true;
-    if (this.started) this.connection.pause();
+    if (this.pauseTimer || this.connection.state === 'closed') return;
+    this.connection.pause('consumer');
+    const ms = this.maxReadPauseMs;
+    this.pauseTimer = unref(
+      setTimeout(() => {
+        this.connection.abort(new ReadPauseTimeoutError(ms));
+        this.resumeReading(); // a failed connection drops what it reads: the peer's close frame ends it sooner
+      }, ms),
+    );
   }
 
   resumeReading(): void {
-    this.readingPaused = false;
-    if (this.started) this.connection.resume();
+    if (!this.pauseTimer) return;
+    clearTimeout(this.pauseTimer);
+    this.pauseTimer = undefined;
+    this.connection.resume('consumer');
   }
 
   async send(message: JsonRpcMessage, _options?: McpSendOptions): Promise<void> {

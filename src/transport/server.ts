@@ -78,7 +78,7 @@ import { Connection } from './connection.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import { MAX_MESSAGES_PER_TURN } from './inbox.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
-import { PqmcpServerTransport } from './server-transport.js';
+import { DEFAULT_MAX_READ_PAUSE_MS, PqmcpServerTransport } from './server-transport.js';
 import { ReceiveBudget } from './receive-budget.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import type { GuardOptions } from './session-guard.js';
@@ -162,6 +162,15 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions, EdgeOptions {
    */
   maxRequestBytesInFlight?: number;
 
+  // --- consumer pauses (review F2; server-transport.ts pauseReading) ---
+  /**
+   * How long PqmcpServerTransport.pauseReading() may keep a session unread. Meanwhile the
+   * keepalive does not judge the peer (its pong may be in what is not read); past this the
+   * session ends with ReadPauseTimeoutError (ERR_READ_PAUSE_TIMEOUT, close code 4003).
+   * Default 60 000 ms.
+   */
+  maxReadPauseMs?: number;
+
   // --- failure reports (review3 P4; src/audit/failure-limiter.ts) ---
   /**
    * Per-source rate of the reports of connections that fail before their peer is verified
@@ -200,6 +209,7 @@ interface ServerLimits {
   receiveBudget: ReceiveBudget;
   /** Per session; 0: no limit. */
   maxRequestBytesInFlight: number;
+  maxReadPauseMs: number;
   /** undefined: every failure reported. */
   failureReports: Required<FailureReportOptions> | undefined;
 }
@@ -222,8 +232,10 @@ function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
   if (!Number.isSafeInteger(partial) || partial < 0) throw new InvalidArgumentError('maxPartialMessageBytes must be a non-negative integer');
   const inFlight = options.maxRequestBytesInFlight ?? DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT;
   if (!Number.isSafeInteger(inFlight) || inFlight < 0) throw new InvalidArgumentError('maxRequestBytesInFlight must be a non-negative integer (0: no limit)');
+  const maxReadPauseMs = options.maxReadPauseMs ?? DEFAULT_MAX_READ_PAUSE_MS;
+  if (!Number.isSafeInteger(maxReadPauseMs) || maxReadPauseMs < 1) throw new InvalidArgumentError('maxReadPauseMs must be a positive integer of milliseconds');
   const failureReports = resolveFailureReports(options.failureReports);
-  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), maxRequestBytesInFlight: inFlight, failureReports };
+  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), maxRequestBytesInFlight: inFlight, maxReadPauseMs, failureReports };
 }
 
 /** Where a connection came from, for logs. */
@@ -511,7 +523,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
       if (!this.admitSession(connection, result.peer, info)) return;
-      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.limits.maxRequestBytesInFlight, () => this.resolved.clock.now());
+      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.limits.maxRequestBytesInFlight, this.limits.maxReadPauseMs, () => this.resolved.clock.now());
       this.live.add(transport);
       const audit = this.resolved.audit;
       if (audit) {

@@ -319,3 +319,35 @@ describe('pqmcp audit report over a trail edited with its hashes recomputed (rev
     expect(human.stdout).toContain('failed handshakes: 1: __proto__ 1');
   });
 });
+
+describe('pqmcp audit report over a trail edited without its hashes recomputed', () => {
+  it("does not count an event whose own hash does not hold, nor a line that is no chained event: counts them apart (editedEvents, malformedLines) with a warning naming verify; a crash's partial last line is not damage", async () => {
+    const dir = join(tmp.dir, 'edited');
+    const log = await AuditLog.open(dir);
+    for (let i = 0; i < 3; i++) {
+      log.write({
+        type: 'request', time: Date.now(), role: 'server', sessionId: 'ab', agentId: 'agent://x', issuer: 'issuer://x', fingerprint: 'cd', serial: '01',
+        direction: 'fromPeer', method: 'tools/call', name: 'echo', requestBytes: 10, responseBytes: 20, durationMs: 1, outcome: 'ok',
+      });
+    }
+    await log.close();
+    const [file] = auditFiles(dir);
+    const lines = readFileSync(file!, 'utf8').split('\n').filter((l) => l !== '');
+    // Line 2: its byte count raised, its hash left as it was; then a line that is no event; then a crash's half line.
+    lines[1] = lines[1]!.replace('"requestBytes":10', '"requestBytes":99999');
+    writeFileSync(file!, `${lines[0]}\n${lines[1]}\nnot an event\n${lines[2]}\n${lines[2]!.slice(0, 40)}`);
+    expect((await cli(['audit', 'verify', dir])).code).toBe(1);
+    const json = await cli(['audit', 'report', dir, '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const out = JSON.parse(json.stdout) as { rows: unknown[]; editedEvents: number; malformedLines: number; skippedEvents: number };
+    expect(out.rows).toEqual([{ key: 'agent://x', calls: 2, errors: 0, denials: 0, requestBytes: 20, responseBytes: 40, totalMs: 2 }]);
+    expect(out).toMatchObject({ editedEvents: 1, malformedLines: 1, skippedEvents: 0 });
+    const human = await cli(['audit', 'report', dir]);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stderr).toContain(`warning: the trail is damaged: 1 event(s) whose hash does not hold (changed after they were written) and 1 line(s) that are no chained audit event not counted, the first at ${file}:2; run pqmcp audit verify`);
+    // An intact trail with only a crash's partial last line: no warning.
+    writeFileSync(file!, `${lines[0]}\n${lines[2]!.slice(0, 40)}`);
+    const partial = await cli(['audit', 'report', dir]);
+    expect(partial.stderr).not.toContain('warning');
+  });
+});

@@ -221,7 +221,8 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
       servers: {
         [`${SERVER_ID} ${k1}`]: { agentId: SERVER_ID, fingerprint: k1, tools: { read: { ...def('read', 'reads a file'), pinnedAt: '2026-01-01T00:00:00.000Z' } }, held: {} },
         // read: another definition pinned under the newer key (on first use, in version 1) is held (review 9, P1).
-        [`${SERVER_ID} ${k2}`]: { agentId: SERVER_ID, fingerprint: k2, tools: { read: { ...def('read', 'reads a file and uploads it'), pinnedAt: '2026-02-01T00:00:00.000Z' } }, held: { write: { ...def('write', 'writes a file'), seenAt: '2026-02-01T00:00:00.000Z', reason: 'new' } } },
+        // list: pinned only under the newer key (on first use, after the rotation) is held as new (review 9, F5).
+        [`${SERVER_ID} ${k2}`]: { agentId: SERVER_ID, fingerprint: k2, tools: { read: { ...def('read', 'reads a file and uploads it'), pinnedAt: '2026-02-01T00:00:00.000Z' }, list: { ...def('list', 'lists files'), pinnedAt: '2026-02-01T00:00:00.000Z' } }, held: { write: { ...def('write', 'writes a file'), seenAt: '2026-02-01T00:00:00.000Z', reason: 'new' } } },
       },
     };
     const text = JSON.stringify(v1);
@@ -236,6 +237,8 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     const listedJson = await cli(['pins', 'list', '--pins', pins, '--json']);
     expect(JSON.parse(listedJson.stdout)[SERVER_ID].held.read).toMatchObject({ reason: 'changed', migrated: true, key: k2 });
     expect(listed.stdout).toMatch(new RegExp(`HELD +write +new +seen \\S+ +key ${k2.slice(0, 16)}`));
+    expect(listed.stdout).toMatch(new RegExp(`HELD +list +new \\(pinned only under a later key in a version 1 pin file: held until you approve it\\) +seen 2026-02-01T00:00:00.000Z +key ${k2.slice(0, 16)}`));
+    expect(listed.stdout).not.toMatch(/pinned +list/);
     expect(readFileSync(pins, 'utf8')).toBe(text);
 
     const ok = await cli(['pins', 'approve', SERVER_ID, 'write', '--pins', pins, '--fingerprint', k1.slice(0, 8), '--json']);

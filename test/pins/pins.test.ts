@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { FilePinStore, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifest, canonicalJson, decodeManifest, manifestHash, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
 import type { PinEvent, PinnedServer, ToolManifest, ToolPinningOptions } from '../../src/pins/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { MAX_KEYS } from '../../src/pins/store.js';
 import type { HookContext, JsonRpcMessage } from '../../src/transport/message-hooks.js';
 import { Cleanup, SERVER_ID, connectClient, startServer, waitFor } from '../helpers/mcp.js';
 import { fixtureCrypto, makeAgent, testIssuer, trustFor } from '../helpers/identities.js';
@@ -476,7 +477,7 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     },
   };
 
-  it('are read without losing a pin, written back as version 2 with the old text kept beside them, and checked against by every key', () => {
+  it('are read without losing a pin (pinned or held), written back as version 2 with the old text kept beside them, and checked against by every key', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-'));
     const path = join(dir, 'pins.json');
     const text = JSON.stringify(v1, null, 2);
@@ -486,13 +487,15 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     expect(entry.keys.map((k) => k.fingerprint)).toEqual([older, newer]);
     expect(entry.keys[0]!.firstSeen).toBe('2026-01-01T00:00:00.000Z');
     expect(entry.issuer).toBeUndefined();
-    // Every tool pinned under any key is pinned; where the keys pinned different definitions the
-    // older pin stays and the newer is held as changed (review 9, P1).
-    expect(Object.keys(entry.tools).sort()).toEqual(['fetch', 'legacy', 'search']);
+    // What the first key pinned stays pinned; where the newer key pinned another definition it is
+    // held as changed (review 9, P1), and what only the newer key pinned is held as new (F5).
+    expect(Object.keys(entry.tools).sort()).toEqual(['fetch', 'legacy']);
     expect(entry.tools['fetch']!.hash).toBe(toolHash({ name: 'fetch', description: 'fetch a page' }));
     // 'legacy' held under the new key with the definition pinned under the old one: approved.
-    expect(Object.keys(entry.held)).toEqual(['fetch']);
+    expect(Object.keys(entry.held).sort()).toEqual(['fetch', 'search']);
     expect(entry.held['fetch']).toMatchObject({ hash: toolHash({ name: 'fetch', description: 'fetch a page, v2' }), reason: 'changed', changed: ['description'], key: newer, migrated: true, seenAt: '2026-03-01T00:00:00.000Z' });
+    expect(entry.held['search']).toMatchObject({ hash: toolHash({ name: 'search', description: 'search the web' }), reason: 'new', key: newer, migrated: true });
+    expect(entry.unapproved).toEqual(['search']);
     expect(store.get('agent://other/server')!.manifest).toBe('dd'.repeat(32));
     expect(readFileSync(path, 'utf8')).toBe(text); // reading writes nothing
 
@@ -504,8 +507,8 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     hook.opened!(base, { notify: async () => {} });
     const listing = [{ name: 'fetch', description: 'fetch a page, v2' }, { name: 'legacy', description: 'only pinned under the old key, now exfiltrating' }, { name: 'search', description: 'search the web' }];
     const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: listing } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-    expect(((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools).map((x) => x.name)).toEqual(['search']);
-    expect(summary(events)).toEqual(['withheld fetch changed [description]', 'withheld legacy changed [description]']);
+    expect(((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools).map((x) => x.name)).toEqual([]);
+    expect(summary(events)).toEqual(['withheld fetch changed [description]', 'withheld legacy changed [description]', 'withheld search new']);
 
     const written = JSON.parse(readFileSync(path, 'utf8')) as { version: number; servers: Record<string, PinnedServer> };
     expect(written.version).toBe(2);
@@ -515,7 +518,8 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
     expect(statSync(`${path}.v1`).mode & 0o777).toBe(0o600);
     // A later write keeps the copy of the version 1 file as it was.
-    expect(new FilePinStore(path).approve(SERVER_ID)).toEqual(['fetch', 'legacy']);
+    expect(new FilePinStore(path).approve(SERVER_ID).sort()).toEqual(['fetch', 'legacy', 'search']);
+    expect(new FilePinStore(path).get(SERVER_ID)!.unapproved).toBeUndefined();
     expect(readFileSync(`${path}.v1`, 'utf8')).toBe(text);
   });
 
@@ -548,10 +552,14 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     // A bare approve accepts no issuer (P3).
     expect(new FilePinStore(path).approve(SERVER_ID)).toEqual([]);
     // A session with a key the file recorded sets the issuer; the stranger's holds are dropped.
-    expect(listTools('s3', 'issuer://pqmcp-test', older, same)).toEqual(['fetch', 'search']);
+    // search, pinned only under the later key, is still held as new (its hold was the
+    // stranger's for a while: it stays unapproved, review 9 F5).
+    expect(listTools('s3', 'issuer://pqmcp-test', older, same)).toEqual(['fetch']);
     entry = new FilePinStore(path).get(SERVER_ID)!;
     expect(entry.issuer).toBe('issuer://pqmcp-test');
-    expect(entry.held).toEqual({});
+    expect(Object.keys(entry.held)).toEqual(['search']);
+    expect(entry.held['search']).toMatchObject({ reason: 'new', key: older });
+    expect(new FilePinStore(path).approve(SERVER_ID, ['search'])).toEqual(['search']);
     // From then on a new key of the same issuer is a rotation; another issuer's is an issuer change.
     expect(listTools('s4', 'issuer://pqmcp-test', 'ff'.repeat(32), same)).toEqual(['fetch', 'search']);
     expect(listTools('s5', 'issuer://elsewhere', stranger, same)).toEqual([]);
@@ -575,6 +583,56 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     expect(after.tools).toEqual(before.tools);
     expect(Object.keys(after.held)).toEqual(['fetch']);
     expect(after.held['fetch']).toMatchObject({ reason: 'changed', migrated: true });
+    expect(after.unapproved).toEqual(['search']); // still held as new at the next listing (F5)
+  });
+
+  it('only what the key first trusted pinned stays pinned: a tool first pinned under a later key is held as new, whatever newTools says, until approved (review 9, F5)', () => {
+    const entryOf = (fp: string, tools: Record<string, ReturnType<typeof t>>) => ({ agentId: SERVER_ID, fingerprint: fp, tools, held: {} });
+    const [first, later] = ['f1'.repeat(32), 'e2'.repeat(32)];
+    const file = {
+      type: 'pqmcp-tool-pins',
+      version: 1,
+      servers: {
+        // The later key (first seen in March) pinned fetch's other definition and a new tool,
+        // shell, on first use; the first key (January) was active again in June (an approval).
+        [`${SERVER_ID} ${later}`]: entryOf(later, { fetch: t('fetch', 'fetch a page and post it elsewhere', '2026-03-01T00:00:00.000Z'), shell: t('shell', 'run a command', '2026-03-01T00:00:00.000Z') }),
+        [`${SERVER_ID} ${first}`]: entryOf(first, { fetch: t('fetch', 'fetch a page', '2026-01-01T00:00:00.000Z'), read: t('read', 'read a file', '2026-06-01T00:00:00.000Z') }),
+      },
+    };
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-new-')), 'pins.json');
+    writeFileSync(path, JSON.stringify(file), { mode: 0o600 });
+    const entry = new FilePinStore(path).get(SERVER_ID)!;
+    // The key the identity was first trusted under is the one first seen, not the least recently active.
+    expect(entry.keys.map((k) => k.fingerprint)).toEqual([first, later]);
+    expect(Object.keys(entry.tools).sort()).toEqual(['fetch', 'read']);
+    expect(entry.tools['fetch']!.hash).toBe(toolHash({ name: 'fetch', description: 'fetch a page' }));
+    expect(entry.held['shell']).toEqual({ hash: toolHash({ name: 'shell', description: 'run a command' }), definition: toolDefinition({ name: 'shell', description: 'run a command' }), seenAt: '2026-03-01T00:00:00.000Z', reason: 'new', key: later, migrated: true });
+    expect(entry.unapproved).toEqual(['shell']);
+
+    // Under the default newTools 'pin' too, a session holds shell (not pinned on first use again).
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) });
+    const listTools = (sessionId: string): string[] => {
+      const peer = { agentId: SERVER_ID, fingerprint: later, issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      const tools = [{ name: 'fetch', description: 'fetch a page' }, { name: 'read', description: 'read a file' }, { name: 'shell', description: 'run a command' }];
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
+    };
+    expect(listTools('s1')).toEqual(['fetch', 'read']);
+    expect(summary(events)).toEqual(['withheld shell new']);
+    expect(listTools('s2')).toEqual(['fetch', 'read']); // still held: only an approval pins it
+    // pins approve pins it and takes it off the list; then it passes.
+    expect(new FilePinStore(path).approve(SERVER_ID, ['shell'])).toEqual(['shell']);
+    expect(new FilePinStore(path).get(SERVER_ID)!.unapproved).toBeUndefined();
+    events.length = 0;
+    expect(listTools('s3')).toEqual(['fetch', 'read', 'shell']);
+    expect(events).toEqual([]);
+    // The list is checked when the file is read: not a list of names, the file is refused.
+    const bad = { type: 'pqmcp-tool-pins', version: 2, servers: { [SERVER_ID]: { ...new FilePinStore(path).get(SERVER_ID)!, unapproved: [1] } } };
+    writeFileSync(path, JSON.stringify(bad));
+    expect(() => new FilePinStore(path)).toThrow(/server entry .* is malformed/);
   });
 
   it('where keys pinned different definitions of a tool, the older pin stays and the newest other one is held as changed, for one approval (review 9, P1)', () => {
@@ -664,6 +722,38 @@ describe('another issuer that came and went (review 9)', () => {
     // The other issuer's next session holds its tools again (nothing of it was approved).
     expect(listTools('s4', 'issuer://c', 'cc'.repeat(32), [{ name: 'shell', description: 'run a command' }])).toEqual([]);
     expect(store.get(SERVER_ID)!.held['shell']).toMatchObject({ reason: 'issuer-changed', issuer: 'issuer://c' });
+  });
+});
+
+describe('the keys a server was seen with are capped (review 9, P5)', () => {
+  it('the first key and the newest MAX_KEYS - 1 are kept, each new one reported; an evicted key seen again is recorded again', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-keys-')), 'pins.json');
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) });
+    const tools = [{ name: 'fetch', description: 'fetch a page' }];
+    const fp = (i: number): string => i.toString(16).padStart(64, '0');
+    const listTools = (i: number): string[] => {
+      const peer = { agentId: SERVER_ID, fingerprint: fp(i), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+      const base = { role: 'client' as const, peer, sessionId: `s${i}`, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
+    };
+    const n = MAX_KEYS + 8;
+    for (let i = 1; i <= n; i++) expect(listTools(i)).toEqual(['fetch']); // one server, pins per agent id
+    expect(events.filter((e) => e.kind === 'rotated').map((e) => e.server.fingerprint)).toEqual(Array.from({ length: n - 1 }, (_, i) => fp(i + 2)));
+    const kept = (): string[] => new FilePinStore(path).get(SERVER_ID)!.keys.map((k) => k.fingerprint);
+    expect(kept()).toEqual([fp(1), ...Array.from({ length: MAX_KEYS - 1 }, (_, i) => fp(n - MAX_KEYS + 2 + i))]);
+    // An evicted key comes back: recorded (and reported) again, the oldest but the first makes room.
+    events.length = 0;
+    expect(listTools(2)).toEqual(['fetch']);
+    expect(events).toEqual([expect.objectContaining({ kind: 'rotated', previousKey: fp(n) })]);
+    expect(kept()).toEqual([fp(1), ...Array.from({ length: MAX_KEYS - 2 }, (_, i) => fp(n - MAX_KEYS + 3 + i)), fp(2)]);
+    // A known key (the first) changes nothing.
+    events.length = 0;
+    expect(listTools(1)).toEqual(['fetch']);
+    expect(events).toEqual([]);
+    expect(kept()).toHaveLength(MAX_KEYS);
   });
 });
 

@@ -1,18 +1,22 @@
 /**
  * ReadPause.heldByUs (src/transport/read-pause.ts): the keepalive re-arms its pong deadline
- * only while the connection's own limits keep the peer's bytes unread. A pause the peer
- * causes (a full inbox: it does not read our replies) or the application asks for must win,
- * or a peer that reads nothing while a backlog waits behind its inbox is never timed out
- * (review 9b, F1).
+ * only while this side alone keeps the peer's bytes unread: its own limits, or the server's
+ * consumer (pauseReading, bounded by maxReadPauseMs; review F2). A pause the peer causes (a
+ * full inbox: it does not read our replies) or the application asks for must win, or a peer
+ * that reads nothing while a backlog waits behind its inbox is never timed out (review 9b, F1).
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ReadPause } from '../../src/transport/read-pause.js';
+import type { PqmcpServerTransport } from '../../src/transport/index.js';
+import type { PqmcpError } from '../../src/errors.js';
+import { Cleanup, makeClient, startServer, waitFor } from '../helpers/mcp.js';
 
 describe('ReadPause.heldByUs', () => {
   const pause = () => new ReadPause({ pause: () => {}, resume: () => {} }, () => true);
 
-  it('holds for the receive budget or a backlog alone', () => {
-    for (const reason of ['budget', 'backlog'] as const) {
+  it('holds for the receive budget, a backlog or the server\'s consumer alone', () => {
+    for (const reason of ['budget', 'backlog', 'consumer'] as const) {
       const p = pause();
       p.set(reason, true);
       expect(p.heldByUs(), reason).toBe(true);
@@ -22,7 +26,7 @@ describe('ReadPause.heldByUs', () => {
   });
 
   it('does not hold while the peer (inbox) or the application (app) also pauses reading', () => {
-    for (const own of ['budget', 'backlog'] as const) {
+    for (const own of ['budget', 'backlog', 'consumer'] as const) {
       for (const theirs of ['inbox', 'app'] as const) {
         const p = pause();
         p.set(own, true);
@@ -32,5 +36,37 @@ describe('ReadPause.heldByUs', () => {
         expect(p.heldByUs(), own).toBe(true);
       }
     }
+  });
+});
+
+describe('PqmcpServerTransport.pauseReading over a real listener (review F2)', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it('the keepalive does not judge a client the application holds unread; a pause that lasts maxReadPauseMs ends the session with ERR_READ_PAUSE_TIMEOUT', { timeout: 30_000 }, async () => {
+    const sessions: PqmcpServerTransport[] = [];
+    const errors: string[] = [];
+    const server = await startServer(cleanup, () => new McpServer({ name: 'paused', version: '1' }), { keepAliveMs: 100, keepAliveTimeoutMs: 100, maxReadPauseMs: 2_000 });
+    server.on('session', (t) => {
+      sessions.push(t);
+      t.onerror = (e) => void errors.push((e as PqmcpError).code);
+    });
+    const { client, transport } = makeClient(server.url);
+    cleanup.add(() => client.close());
+    await client.connect(transport);
+    let closed = false;
+    sessions[0]!.closed.then(() => (closed = true));
+
+    // Held for several pong deadlines: before, the keepalive cut it within 200 ms.
+    sessions[0]!.pauseReading();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(closed).toBe(false);
+    sessions[0]!.resumeReading();
+    await client.ping();
+
+    // Held past the cap: ended, with the pause's own reason.
+    sessions[0]!.pauseReading();
+    await waitFor(() => closed, 10_000, 'the session ended at the cap');
+    expect(errors).toEqual(['ERR_READ_PAUSE_TIMEOUT']);
   });
 });
