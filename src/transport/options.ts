@@ -81,8 +81,8 @@ export interface PqmcpTransportOptions {
   /**
    * Bytes (JSON) of the peer's requests in flight per session: delivered to the local MCP
    * side (the listener's MCP server; the client's sampling, elicitation and roots handlers)
-   * and not yet answered; a cancelled one counts until answered or CANCELLED_HOLD_MS
-   * passed. A request that would take them past this is refused with JSON-RPC error
+   * and not yet answered; a cancelled one counts (at most half this) until answered or
+   * CANCELLED_HOLD_MS passed. A request that would take them past this is refused with JSON-RPC error
    * -32005 (data { limitBytes }) and reported to onerror (ERR_TOO_MANY_BYTES_IN_FLIGHT);
    * the session goes on. A request is always admitted when none is in flight, so this
    * bounds concurrency, not the size of one request (maxMessageSize does). Every session
