@@ -505,12 +505,19 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     transport.start().catch(() => clearTimeout(timer));
   };
 
-  const failures = new LogLimiter((summary) => {
-    const codes = Object.entries(summary.byCode)
+  const codesText = (byCode: Record<string, number>): string =>
+    Object.entries(byCode)
       .sort((a, b) => b[1] - a[1])
       .map(([code, n]) => `${code} ${n}`)
       .join(', ');
+  const failures = new LogLimiter((summary) => {
+    const codes = codesText(summary.byCode);
     log('client-refused-summary', { suppressed: summary.suppressed, byCode: summary.byCode, windowMs: summary.windowMs }, `${summary.suppressed} more connection failures in the last ${humanDuration(summary.windowMs)} not logged one by one: ${codes}`);
+  }, failureLog);
+  // Reports of live sessions that do not end them (session-warning), rate-limited the same way.
+  const warnings = new LogLimiter((summary) => {
+    const codes = codesText(summary.byCode);
+    log('session-warning-summary', { suppressed: summary.suppressed, byCode: summary.byCode, windowMs: summary.windowMs }, `${summary.suppressed} more session warnings in the last ${humanDuration(summary.windowMs)} not logged one by one: ${codes}`);
   }, failureLog);
   server.on('clientError', (error, info) => {
     // A session that ended on time or on a trust change is logged by its session-end line.
@@ -559,8 +566,13 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
         slot.writer = undefined;
       }
     };
+    // The session-end reason is the error the session ended with (transport.error), not the
+    // first report: a refused request or a hook's report leaves the session open (R10-1) and
+    // is logged as a session-warning, rate-limited like the failure lines.
     transport.onerror = (e) => {
-      s.endReason ??= e instanceof PqmcpError ? `${e.message} (${e.code})` : 'transport error';
+      if (e === transport.error || !warnings.allow(e instanceof PqmcpError ? e.code : 'error')) return;
+      const code = e instanceof PqmcpError ? e.code : 'error';
+      log('session-warning', { session: tag, agentId: peer.agentId, code, error: e.message }, `session ${tag} (${peer.agentId}): ${e.message} (${code}); the session goes on`);
     };
     transport.onclose = () => {
       sessions.delete(s);
@@ -568,7 +580,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       slot.router.detach(s.routerPeer);
       // A per-session child goes with its session; a shared one stays for the next.
       if (!shared) stopChild(slot.child);
-      const reason = s.endReason ?? (shuttingDown ? 'gateway shutting down' : 'client closed the session');
+      const ended = transport.error;
+      const reason = s.endReason ?? (ended ? `${ended.message} (${ended.code})` : shuttingDown ? 'gateway shutting down' : 'client closed the session');
       log(
         'session-end',
         { session: tag, agentId: peer.agentId, messagesIn: counts.in, messagesOut: counts.out, durationMs: Date.now() - startedAt, reason },
@@ -649,6 +662,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
         process.off('SIGTERM', onTerm);
         process.off('SIGHUP', onHup);
         failures.close();
+        warnings.close();
         await observe.close().catch(() => {});
         log('stopped', {}, 'stopped');
         resolve(0);

@@ -20,6 +20,7 @@
  */
 import type { McpMessageExtra, McpOnMessage, McpSendOptions } from './mcp-types.js';
 import { ClosedError, InvalidArgumentError, ReadPauseTimeoutError } from '../errors.js';
+import type { PqmcpError } from '../errors.js';
 import { unref, type Timer } from './timers.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
@@ -187,6 +188,16 @@ export class PqmcpServerTransport {
   async send(message: JsonRpcMessage, _options?: McpSendOptions): Promise<void> {
     if (this.pipeline) return this.pipeline.toPeer(message as JsonRpcMessage);
     return this.connection.send(encodeMessage(message));
+  }
+
+  /**
+   * The error the session ended with (a timeout, a limit, a failed record, an expired or
+   * untrusted credential, a close without close_notify); undefined while it is open and
+   * after a clean close. Set when onerror reports it and before onclose. Other onerror
+   * reports (a refused request, a hook's report) leave the session open and this unset.
+   */
+  get error(): PqmcpError | undefined {
+    return this.connection.error;
   }
 
   /** close() was called on this side (for audit: who ended the session). */

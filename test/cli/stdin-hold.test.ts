@@ -130,6 +130,24 @@ describe('pqmcp serve: sessions held for a child that does not read (review F2)'
     expect(gateway.stderr.match(/"event":"session-end"/g)).toHaveLength(1);
   });
 
+  it('session-end names the error the session ended with, not an earlier report that left it open (R10-1); that report is a session-warning line', { timeout: 60_000 }, async () => {
+    const { gateway } = await startGateway(['--identity', gw.key, '--trust', trust, '--json', ...KEEPALIVE, '--max-read-pause', '3s'], BLOCKING).then((g) => (cleanup.add(() => g.gateway.stop('SIGKILL')), g));
+    const url = /"url":"(ws:\/\/[^"]+)"/.exec(gateway.stderr)![1]!;
+    const a = await tenant(url, alice);
+    // An id no MCP SDK can answer: refused with -32600 (ERR_MALFORMED_REQUEST), the session goes on.
+    await a.transport.send({ jsonrpc: '2.0', id: 1.5, method: 'ping' } as unknown as JsonRpcMessage);
+    expect((await a.answer(1.5, 'the -32600')).error).toMatchObject({ code: -32600 });
+    const warning = await gateway.waitForStderr(/"event":"session-warning".*?"code":"([A-Z_]+)"/);
+    expect(warning[1]).toBe('ERR_MALFORMED_REQUEST');
+    // Then the session ends for another reason: held past --max-read-pause.
+    await blockAndFlood(gateway, a, 3, 60_000, 16);
+    await waitFor(() => a.closed(), 20_000, 'the session closed at the cap');
+    const end = await gateway.waitForStderr(/"event":"session-end".*?"reason":"((?:[^"\\]|\\.)*)"/);
+    // Before, the first onerror report named the end: "... (ERR_MALFORMED_REQUEST)".
+    expect(end[1]).toContain('ERR_READ_PAUSE_TIMEOUT');
+    expect(end[1]).not.toContain('ERR_MALFORMED_REQUEST');
+  });
+
   it('--max-read-pause, --keepalive and --keepalive-timeout above 24d are usage errors naming the maximum (R10-0: Node ran a 30d timer after 1 ms)', { timeout: 60_000 }, async () => {
     for (const name of ['--max-read-pause', '--keepalive', '--keepalive-timeout']) {
       const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gw.key, '--trust', trust, name, '30d', '--', ...BLOCKING]);
