@@ -25,11 +25,8 @@
  * - Records produced in one turn of the event loop are written as one socket message
  *   (batch-writer.ts; a full record of tiny messages goes at once). Handshake flights are
  *   written as soon as the Session produces them, with whatever their callbacks sent.
- * - Received messages are delivered one per microtask (the MCP SDK handles notifications a
- *   microtask late; a progress notification must not be overtaken by the response batched
- *   behind it). While more than `highWaterMark` bytes or 1024 messages wait for delivery,
- *   reading from the socket pauses (inbox.ts). Delivered entries are dropped from the
- *   queue as they go, so a queue that never empties stays small.
+ * - Received messages are delivered one per microtask, and reading pauses while too many
+ *   wait (delivery.ts, inbox.ts).
  * - A Session with `maxKeyUpdatesPerCall` or `maxMessagesPerCall` may stop at its cap
  *   (`stalled`), or at its KeyUpdate ration (`keyUpdateRate`): reading pauses and the rest is
  *   drained by backlog.ts, at the ration's pace and only while the inbox has room. If the
@@ -44,11 +41,7 @@
  *   the pool under a flood), nor does a client computing its flight answer pings.
  * - Replies wait for the peer to read (`deliveryWaitsForDrain`, set on the server side):
  *   while more than `highWaterMark` bytes wait to be written, received messages are held
- *   (and, once the receive queue fills, reading pauses), as Node's HTTP server does for
- *   pipelined requests. A client that pipelines requests and never reads cannot make the
- *   server queue replies without bound, and gets no more work done for it; its keepalive
- *   then fails (a peer that does not read does not answer pings either). Only one side
- *   holds: if both did, two peers streaming at each other could each wait on the other.
+ *   (delivery.ts).
  */
 import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
 import { discardCryptoResult, type CryptoRequest, type CryptoResult, type HandshakeResult } from '../handshake/types.js';
@@ -61,18 +54,15 @@ import { defer, unref, type Timer } from './timers.js';
 import { KeepAlive } from './keepalive.js';
 import { ReadPause } from './read-pause.js';
 import { Backlog } from './backlog.js';
-import { Inbox } from './inbox.js';
 import { Waiters } from './waiters.js';
 import { DrainWatch } from './drain-watch.js';
-import { Fifo } from './fifo.js';
+import { Delivery } from './delivery.js';
 import { contained } from './contain.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
 import type { ConnectionOptions, MessageSocket } from './connection-types.js';
 
 type Phase = 'handshaking' | 'open' | 'closing' | 'closed';
-
-type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
 
 export class Connection {
   onhandshake: ((result: HandshakeResult) => void) | undefined;
@@ -102,12 +92,8 @@ export class Connection {
   private keepAlive: KeepAlive | undefined;
   private closeTimer: Timer | undefined;
   private resolveClosed!: () => void;
-  private readonly events = new Fifo<AppEvent>();
-  private dispatching = false;
-  /** Delivery is held until the outbound bytes drain below highWaterMark. */
-  private heldForDrain = false;
-  /** Received messages not yet delivered (receive-side backpressure). */
-  private readonly inbox: Inbox;
+  /** Received messages, the error and the close, to the application (delivery.ts). */
+  private readonly delivery: Delivery;
   private readonly reading: ReadPause;
   /** Records the stalled Session holds (backlog.ts). */
   private readonly backlog: Backlog;
@@ -124,7 +110,19 @@ export class Connection {
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.reading = new ReadPause(socket, () => this.phase !== 'closed');
-    this.inbox = new Inbox(options.highWaterMark);
+    this.delivery = new Delivery(options.highWaterMark, {
+      reading: this.reading,
+      // Replies are backed up and the connection is live (delivery.ts).
+      mustHold: () => options.deliveryWaitsForDrain && this.phase === 'open' && !this.failure && !this.closeRequested && this.drain.over,
+      watchDrain: () => this.drain.watch(),
+      inboxRoom: () => this.backlog.schedule(),
+      message: (data) => this.call(() => this.onmessage?.(data)),
+      error: (error) => this.call(() => this.onerror?.(error)),
+      close: () => {
+        this.call(() => this.onclose?.());
+        this.resolveClosed();
+      },
+    });
     this.backlog = new Backlog({
       session,
       reading: this.reading,
@@ -133,7 +131,7 @@ export class Connection {
       drained: () => void (this.options.receiveBudget && this.accountPartial(this.options.receiveBudget)),
     });
     this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.drain.check(), (err) => this.socketError(err));
-    this.drain = new DrainWatch(() => socket.bufferedAmount + this.writer.queuedBytes, options.highWaterMark, () => this.heldForDrain, () => this.releaseHeld());
+    this.drain = new DrainWatch(() => socket.bufferedAmount + this.writer.queuedBytes, options.highWaterMark, () => this.delivery.held, () => this.delivery.release());
     this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
   }
 
@@ -287,7 +285,7 @@ export class Connection {
           break;
         case 'message':
           this.confirm();
-          this.post({ type: 'message', data: event.data });
+          this.delivery.post({ type: 'message', data: event.data });
           break;
         case 'ticket':
           this.confirm();
@@ -406,7 +404,7 @@ export class Connection {
     this.settleWaiters(this.failure ?? new ClosedError());
     // Deferred: every rejection above reaches its handlers first (microtasks run before),
     // and onclose stays behind any message still waiting for delivery.
-    defer(() => this.post({ type: 'close' }));
+    defer(() => this.delivery.post({ type: 'close' }));
   }
 
   private confirm(): void {
@@ -443,60 +441,11 @@ export class Connection {
   private settleWaiters(error: PqmcpError): void {
     for (const waiters of [this.confirmWaiters, this.handshakeWaiters, this.drain]) waiters.rejectAll(error);
     // The connection is ending: what was held is delivered (in order, before the error).
-    this.releaseHeld();
+    this.delivery.release();
   }
 
   private emitError(error: PqmcpError): void {
-    this.post({ type: 'error', error });
-  }
-
-  /**
-   * Deliver application events in order, one message per microtask: the MCP SDK handles
-   * notifications one microtask late, so a progress notification and the response that
-   * follows it in the same batch must not be delivered back to back.
-   */
-  private post(event: AppEvent): void {
-    this.events.push(event);
-    if (event.type === 'message' && this.inbox.add(event.data.length)) this.reading.set('inbox', true);
-    if (this.dispatching) return;
-    this.dispatching = true;
-    this.dispatch();
-  }
-
-  private dispatch(): void {
-    for (let event = this.events.peek(); event; event = this.events.peek()) {
-      if (event.type === 'message' && this.mustHoldDelivery()) {
-        this.heldForDrain = true;
-        this.dispatching = false;
-        this.drain.watch();
-        return;
-      }
-      this.events.shift();
-      if (event.type === 'message') {
-        if (this.inbox.remove(event.data.length) && this.reading.has('inbox')) {
-          this.reading.set('inbox', false);
-          this.backlog.schedule();
-        }
-        this.call(() => this.onmessage?.(event.data));
-        // Yield one microtask before anything else is delivered (even a message posted
-        // later in this same turn): the SDK queues its notification handler as a microtask
-        // during onmessage, so ours, queued after it, runs after it. A microtask, not a
-        // macrotask: a whole socket read is delivered in one turn, as plain ws does.
-        queueMicrotask(() => this.dispatch());
-        return;
-      } else if (event.type === 'error') {
-        this.call(() => this.onerror?.(event.error));
-      } else {
-        this.call(() => this.onclose?.());
-        this.resolveClosed();
-      }
-    }
-    this.dispatching = false;
-  }
-
-  /** Replies are backed up and the connection is live: hold received messages (see the file comment). */
-  private mustHoldDelivery(): boolean {
-    return this.options.deliveryWaitsForDrain && this.phase === 'open' && !this.failure && !this.closeRequested && this.drain.over;
+    this.delivery.post({ type: 'error', error });
   }
 
   /** Run an application callback; a throw is reported once through onerror, never rethrown (contain.ts). */
@@ -505,15 +454,6 @@ export class Connection {
   }
 
   // --- writing -----------------------------------------------------------------------------
-
-  /** Resume delivery held for the drain (also when the connection ends: nothing will drain). */
-  private releaseHeld(): void {
-    if (!this.heldForDrain) return;
-    this.heldForDrain = false;
-    if (this.dispatching) return;
-    this.dispatching = true;
-    this.dispatch();
-  }
 
   private enqueue(chunks: Uint8Array[]): void {
     if (this.phase !== 'closed' && !this.socketGone) this.writer.enqueue(chunks);
