@@ -36,9 +36,8 @@
  * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
  *   shared by every connection of a listener (receive-budget.ts): above it, a connection
  *   whose partial message would grow stops reading until the budget frees up.
- * - The keepalive starts when the handshake completes (the handshake timeout bounds what
- *   comes before): the server does not read while its handshake crypto is out (queued in
- *   the pool under a flood), nor does a client computing its flight answer pings.
+ * - The keepalive starts when the handshake completes; the handshake timeout bounds what
+ *   comes before (liveness.ts).
  * - Replies wait for the peer to read (`deliveryWaitsForDrain`, set on the server side):
  *   while more than `highWaterMark` bytes wait to be written, received messages are held
  *   (delivery.ts).
@@ -51,7 +50,7 @@ import { BatchWriter } from './batch-writer.js';
 import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
 import type { ReceiveBudget } from './receive-budget.js';
 import { defer, unref, type Timer } from './timers.js';
-import { KeepAlive } from './keepalive.js';
+import { Liveness } from './liveness.js';
 import { ReadPause } from './read-pause.js';
 import { Backlog } from './backlog.js';
 import { Waiters } from './waiters.js';
@@ -88,8 +87,8 @@ export class Connection {
   private readonly drain: DrainWatch;
   private readonly confirmWaiters = new Waiters();
   private readonly handshakeWaiters = new Waiters();
-  private handshakeTimer: Timer | undefined;
-  private keepAlive: KeepAlive | undefined;
+  /** The handshake timeout, then the keepalive (liveness.ts). */
+  private readonly liveness: Liveness;
   private closeTimer: Timer | undefined;
   private resolveClosed!: () => void;
   /** Received messages, the error and the close, to the application (delivery.ts). */
@@ -132,7 +131,11 @@ export class Connection {
     });
     this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.drain.check(), (err) => this.socketError(err));
     this.drain = new DrainWatch(() => socket.bufferedAmount + this.writer.queuedBytes, options.highWaterMark, () => this.delivery.held, () => this.delivery.release());
-    this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
+    this.liveness = new Liveness(socket, options, {
+      handshakeTimeout: () => this.onHandshakeTimeout(),
+      keepAliveTimeout: () => this.fail(new KeepAliveTimeoutError(options.keepAliveTimeoutMs), true, true),
+      held: () => this.reading.heldByUs(),
+    });
   }
 
   get state(): Phase {
@@ -229,7 +232,7 @@ export class Connection {
   }
 
   pong(): void {
-    this.keepAlive?.pong();
+    this.liveness.pong();
   }
 
   socketError(err: Error): void {
@@ -244,8 +247,7 @@ export class Connection {
     this.socketGone = true;
     // Records read before the close and held by a cap or the KeyUpdate ration drain first.
     if (!this.backlog.endAfter(() => this.endOfStream(code))) return this.endOfStream(code);
-    this.keepAlive?.stop(); // no socket to ping
-    this.keepAlive = undefined;
+    this.liveness.stopKeepAlive(); // no socket to ping
   }
 
   /** The socket closed and nothing read is left: a clean close if the peer's close_notify came. */
@@ -276,7 +278,7 @@ export class Connection {
       switch (event.type) {
         case 'handshake':
           if (this.phase === 'handshaking') this.phase = 'open';
-          this.startKeepAlive();
+          if (this.phase === 'open') this.liveness.startKeepAlive();
           // The queued messages went out with this side's final flight.
           this.handshakeWaiters.resolveAll();
           // The server has verified the client: nothing left to confirm.
@@ -348,7 +350,7 @@ export class Connection {
     if (abort) this.enqueue(this.session.abort(error));
     this.settleWaiters(error);
     if (terminate) {
-      this.stopLiveTimers();
+      this.liveness.stop();
       this.phase = 'closing';
       this.writer.discard();
       this.socket.terminate();
@@ -366,7 +368,7 @@ export class Connection {
    */
   private enterClosing(): void {
     this.phase = 'closing';
-    this.stopLiveTimers();
+    this.liveness.stop();
     this.reading.set('app', false);
     this.flushNow();
   }
@@ -395,7 +397,7 @@ export class Connection {
   private finish(): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
-    this.stopLiveTimers();
+    this.liveness.stop();
     this.backlog.stop();
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = undefined;
@@ -410,31 +412,15 @@ export class Connection {
   private confirm(): void {
     if (this.confirmed) return;
     this.confirmed = true;
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = undefined;
+    this.liveness.confirmed();
     this.confirmWaiters.resolveAll();
   }
 
   private onHandshakeTimeout(): void {
-    this.handshakeTimer = undefined;
     if (this.phase === 'closed' || this.failure) return;
     // Client with a completed handshake whose server has not spoken yet: nothing is wrong.
     if (this.session.state === 'established' || this.session.state === 'closed') return this.confirm();
     this.fail(new HandshakeTimeoutError(this.options.handshakeTimeoutMs), true);
-  }
-
-  /** From the end of the handshake (the handshake timeout bounds what comes before). */
-  private startKeepAlive(): void {
-    const { keepAliveMs, keepAliveTimeoutMs } = this.options;
-    if (keepAliveMs <= 0 || !this.socket.ping || this.keepAlive || this.phase !== 'open') return;
-    const onTimeout = (): void => this.fail(new KeepAliveTimeoutError(keepAliveTimeoutMs), true, true);
-    this.keepAlive = new KeepAlive({ ping: () => this.socket.ping?.(), intervalMs: keepAliveMs, timeoutMs: keepAliveTimeoutMs, onTimeout, held: () => this.reading.heldByUs() });
-  }
-
-  private stopLiveTimers(): void {
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    this.keepAlive?.stop();
-    this.handshakeTimer = this.keepAlive = undefined;
   }
 
   /** Reject (or, for a clean close, reject with ClosedError) every pending send(). */
