@@ -34,8 +34,8 @@
  *   a close_notify among them is a clean close), then the connection ends; sends fail with
  *   ClosedError from the moment the socket closed.
  * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
- *   shared by every connection of a listener (receive-budget.ts): above it, a connection
- *   whose partial message would grow stops reading until the budget frees up.
+ *   shared by every connection of a listener (receive-budget.ts, receive-share.ts): above
+ *   it, a connection whose partial message would grow stops reading until it frees up.
  * - The keepalive starts when the handshake completes; the handshake timeout bounds what
  *   comes before (liveness.ts).
  * - Replies wait for the peer to read (`deliveryWaitsForDrain`, set on the server side):
@@ -48,7 +48,7 @@ import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { Session, SessionOutput } from '../session/session.js';
 import { BatchWriter } from './batch-writer.js';
 import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
-import type { ReceiveBudget } from './receive-budget.js';
+import { ReceiveShare } from './receive-share.js';
 import { defer, unref, type Timer } from './timers.js';
 import { Liveness } from './liveness.js';
 import { ReadPause } from './read-pause.js';
@@ -98,9 +98,8 @@ export class Connection {
   private readonly backlog: Backlog;
   /** The socket closed while records were held: they drain, nothing is written any more. */
   private socketGone = false;
-  private readonly budgetMember = {
-    resumeReading: (): void => this.reading.set('budget', false),
-  };
+  /** This connection's share of the listener's budget for partly received messages. */
+  private readonly receiveShare: ReceiveShare;
 
   constructor(
     private readonly socket: MessageSocket,
@@ -109,6 +108,7 @@ export class Connection {
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.reading = new ReadPause(socket, () => this.phase !== 'closed');
+    this.receiveShare = new ReceiveShare(options.receiveBudget, this.reading, { live: () => this.phase !== 'closed', partialBytes: () => session.partialBytes });
     this.delivery = new Delivery(options.highWaterMark, {
       reading: this.reading,
       // Replies are backed up and the connection is live (delivery.ts).
@@ -127,7 +127,7 @@ export class Connection {
       reading: this.reading,
       live: () => this.phase !== 'closed' && !this.failure,
       handle: (out) => this.handle(out),
-      drained: () => void (this.options.receiveBudget && this.accountPartial(this.options.receiveBudget)),
+      drained: () => this.receiveShare.account(),
     });
     this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.drain.check(), (err) => this.socketError(err));
     this.drain = new DrainWatch(() => socket.bufferedAmount + this.writer.queuedBytes, options.highWaterMark, () => this.delivery.held, () => this.delivery.release());
@@ -227,7 +227,7 @@ export class Connection {
       return;
     }
     this.handle(this.session.receive(data));
-    if (this.options.receiveBudget) this.accountPartial(this.options.receiveBudget);
+    this.receiveShare.account();
     this.backlog.schedule();
   }
 
@@ -306,13 +306,6 @@ export class Connection {
       }
     }
     if (handshaking) this.flushNow();
-  }
-
-  /** Report the partial message held to the shared budget; pause reading while it says so. */
-  private accountPartial(budget: ReceiveBudget): void {
-    if (this.state === 'closed') return;
-    const mayRead = budget.update(this.budgetMember, this.session.partialBytes);
-    this.reading.set('budget', !mayRead);
   }
 
   private compute(request: CryptoRequest): void {
@@ -402,7 +395,7 @@ export class Connection {
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = undefined;
     this.writer.stop();
-    this.options.receiveBudget?.release(this.budgetMember);
+    this.receiveShare.release();
     this.settleWaiters(this.failure ?? new ClosedError());
     // Deferred: every rejection above reaches its handlers first (microtasks run before),
     // and onclose stays behind any message still waiting for delivery.
