@@ -11,17 +11,9 @@
  *   fails its pending requests on close, and this order lets a typed handshake error reach
  *   `client.connect()` instead of a generic "connection closed".
  * - Every error handed to `onerror` is a PqmcpError. Callbacks that throw are contained.
- * - 1-RTT and confirmation: on the client, messages sent before the handshake completes
- *   are queued by the Session and flushed with the client's final flight; their send()
- *   promises settle then, or reject with the handshake's typed error. A send() marked
- *   `confirm` (the transports mark JSON-RPC requests) settles only once the server has
- *   proven it accepted the client (its first application record; a request is always
- *   answered) or the session fails: a server that refuses the client's credential
- *   therefore surfaces as that request's rejection, so `client.connect()` rejects with
- *   the server's alert, not a generic "connection closed".
- * - Backpressure: send() resolves immediately while the bytes not yet handed to the OS stay
- *   at or below `highWaterMark`, otherwise once they drain below it. A caller that awaits
- *   each send() holds at most highWaterMark + one message in memory.
+ * - A send() settles with the handshake (1-RTT), with the server's confirmation (`confirm`:
+ *   a refused credential rejects that request with the server's alert) or at the drain
+ *   below `highWaterMark` (pending-sends.ts).
  * - Records produced in one turn of the event loop are written as one socket message
  *   (batch-writer.ts; a full record of tiny messages goes at once). Handshake flights are
  *   written as soon as the Session produces them, with whatever their callbacks sent.
@@ -53,7 +45,7 @@ import { defer, unref, type Timer } from './timers.js';
 import { Liveness } from './liveness.js';
 import { ReadPause } from './read-pause.js';
 import { Backlog } from './backlog.js';
-import { Waiters } from './waiters.js';
+import { PendingSends } from './pending-sends.js';
 import { DrainWatch } from './drain-watch.js';
 import { Delivery } from './delivery.js';
 import { contained } from './contain.js';
@@ -80,13 +72,12 @@ export class Connection {
   readonly closed: Promise<void>;
 
   private phase: Phase = 'handshaking';
-  private confirmed = false;
   private closeRequested = false;
   private failure: PqmcpError | undefined;
   private readonly writer: BatchWriter;
   private readonly drain: DrainWatch;
-  private readonly confirmWaiters = new Waiters();
-  private readonly handshakeWaiters = new Waiters();
+  /** What each send()'s promise waits for (pending-sends.ts). */
+  private readonly sends: PendingSends;
   /** The handshake timeout, then the keepalive (liveness.ts). */
   private readonly liveness: Liveness;
   private closeTimer: Timer | undefined;
@@ -131,6 +122,7 @@ export class Connection {
     });
     this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.drain.check(), (err) => this.socketError(err));
     this.drain = new DrainWatch(() => socket.bufferedAmount + this.writer.queuedBytes, options.highWaterMark, () => this.delivery.held, () => this.delivery.release());
+    this.sends = new PendingSends(this.drain);
     this.liveness = new Liveness(socket, options, {
       handshakeTimeout: () => this.onHandshakeTimeout(),
       keepAliveTimeout: () => this.fail(new KeepAliveTimeoutError(options.keepAliveTimeoutMs), true, true),
@@ -171,9 +163,7 @@ export class Connection {
     }
     this.writer.schedule(message.length); // may seal and write at once, and fail the connection
     if (this.failure) return Promise.reject(this.failure);
-    if (!this.confirmed && confirm) return this.confirmWaiters.wait();
-    if (this.phase === 'handshaking') return this.handshakeWaiters.wait();
-    return this.drain.whenWritable();
+    return this.sends.wait(confirm, this.phase === 'handshaking');
   }
 
   /**
@@ -279,8 +269,7 @@ export class Connection {
         case 'handshake':
           if (this.phase === 'handshaking') this.phase = 'open';
           if (this.phase === 'open') this.liveness.startKeepAlive();
-          // The queued messages went out with this side's final flight.
-          this.handshakeWaiters.resolveAll();
+          this.sends.handshakeDone();
           // The server has verified the client: nothing left to confirm.
           if (this.session.role === 'server') this.confirm();
           this.call(() => this.onhandshake?.(event.result));
@@ -403,10 +392,9 @@ export class Connection {
   }
 
   private confirm(): void {
-    if (this.confirmed) return;
-    this.confirmed = true;
+    if (this.sends.confirmed) return;
     this.liveness.confirmed();
-    this.confirmWaiters.resolveAll();
+    this.sends.confirm();
   }
 
   private onHandshakeTimeout(): void {
@@ -418,7 +406,7 @@ export class Connection {
 
   /** Reject (or, for a clean close, reject with ClosedError) every pending send(). */
   private settleWaiters(error: PqmcpError): void {
-    for (const waiters of [this.confirmWaiters, this.handshakeWaiters, this.drain]) waiters.rejectAll(error);
+    this.sends.rejectAll(error);
     // The connection is ending: what was held is delivered (in order, before the error).
     this.delivery.release();
   }
