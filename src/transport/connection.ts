@@ -39,9 +39,10 @@ import { discardCryptoResult, type CryptoRequest, type CryptoResult, type Handsh
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { Session, SessionOutput } from '../session/session.js';
 import { BatchWriter } from './batch-writer.js';
-import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
+import { CloseCode, closeCodeFor, errorForPeerClose } from './close-codes.js';
+import { SocketClose } from './socket-close.js';
 import { ReceiveShare } from './receive-share.js';
-import { defer, unref, type Timer } from './timers.js';
+import { defer } from './timers.js';
 import { Liveness } from './liveness.js';
 import { ReadPause } from './read-pause.js';
 import { Backlog } from './backlog.js';
@@ -80,7 +81,8 @@ export class Connection {
   private readonly sends: PendingSends;
   /** The handshake timeout, then the keepalive (liveness.ts). */
   private readonly liveness: Liveness;
-  private closeTimer: Timer | undefined;
+  /** The socket's close and its bound (socket-close.ts). */
+  private readonly socketClose: SocketClose;
   private resolveClosed!: () => void;
   /** Received messages, the error and the close, to the application (delivery.ts). */
   private readonly delivery: Delivery;
@@ -123,6 +125,7 @@ export class Connection {
     this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.drain.check(), (err) => this.socketError(err));
     this.drain = new DrainWatch(() => socket.bufferedAmount + this.writer.queuedBytes, options.highWaterMark, () => this.delivery.held, () => this.delivery.release());
     this.sends = new PendingSends(this.drain);
+    this.socketClose = new SocketClose(socket, options.closeTimeoutMs, () => this.finish());
     this.liveness = new Liveness(socket, options, {
       handshakeTimeout: () => this.onHandshakeTimeout(),
       keepAliveTimeout: () => this.fail(new KeepAliveTimeoutError(options.keepAliveTimeoutMs), true, true),
@@ -181,7 +184,7 @@ export class Connection {
     } else if (this.phase === 'open') {
       this.enqueue(this.session.close());
       this.enterClosing();
-      this.armCloseTimer();
+      this.socketClose.arm();
     }
     return this.closed;
   }
@@ -357,23 +360,7 @@ export class Connection {
 
   private beginClosing(code: number): void {
     this.enterClosing();
-    try {
-      this.socket.close(code, closeReason(code));
-    } catch {
-      this.socket.terminate();
-    }
-    this.armCloseTimer();
-  }
-
-  private armCloseTimer(): void {
-    if (this.closeTimer) return;
-    this.closeTimer = unref(
-      setTimeout(() => {
-        this.closeTimer = undefined;
-        this.socket.terminate();
-        this.finish();
-      }, this.options.closeTimeoutMs),
-    );
+    this.socketClose.close(code);
   }
 
   private finish(): void {
@@ -381,8 +368,7 @@ export class Connection {
     this.phase = 'closed';
     this.liveness.stop();
     this.backlog.stop();
-    if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.closeTimer = undefined;
+    this.socketClose.stop();
     this.writer.stop();
     this.receiveShare.release();
     this.settleWaiters(this.failure ?? new ClosedError());
