@@ -34,8 +34,8 @@
  *   while more than `highWaterMark` bytes wait to be written, received messages are held
  *   (delivery.ts).
  */
-import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
-import { discardCryptoResult, type CryptoRequest, type CryptoResult, type HandshakeResult } from '../handshake/types.js';
+import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, toPqmcpError } from '../errors.js';
+import type { CryptoRequest, CryptoResult, HandshakeResult } from '../handshake/types.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { Session, SessionOutput } from '../session/session.js';
 import { BatchWriter } from './batch-writer.js';
@@ -50,6 +50,7 @@ import { PendingSends } from './pending-sends.js';
 import { DrainWatch } from './drain-watch.js';
 import { Delivery } from './delivery.js';
 import { contained } from './contain.js';
+import { runDeferredStep } from './deferred-step.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
 import type { ConnectionOptions, MessageSocket } from './connection-types.js';
@@ -300,25 +301,17 @@ export class Connection {
     if (handshaking) this.flushNow();
   }
 
+  /** A deferred handshake step (deferred-step.ts). */
   private compute(request: CryptoRequest): void {
-    const run = this.oncompute;
-    if (!run) return this.fail(new InternalError('deferred handshake step without a compute hook'), true);
-    const settle = (): boolean => {
-      this.reading.set('compute', false);
-      return this.phase !== 'closed' && !this.failure;
-    };
-    this.reading.set('compute', true);
-    run(request).then(
-      (result) => {
-        if (settle()) {
-          this.handle(this.session.resume(result));
-          this.backlog.schedule();
-        } else discardCryptoResult(result);
+    runDeferredStep(this.oncompute, request, {
+      reading: this.reading,
+      live: () => this.phase !== 'closed' && !this.failure,
+      resume: (result) => {
+        this.handle(this.session.resume(result));
+        this.backlog.schedule();
       },
-      (err: unknown) => {
-        if (settle()) this.fail(toPqmcpError(err), true);
-      },
-    );
+      fail: (error) => this.fail(error, true),
+    });
   }
 
   /** The peer's close_notify arrived; the Session has queued our answer. */
