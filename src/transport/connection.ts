@@ -1,9 +1,17 @@
 /**
  * Drives one pqmcp Session over a message socket (a WebSocket, through a small adapter):
- * write batching, backpressure, keepalive, handshake timeout, the authenticated close and
- * every way a connection can end. Both MCP transports (client and server) sit on this one
- * class, so none of this logic exists twice. No Node-only imports: a browser WebSocket
- * adapter can drive it too.
+ * the handshake, sending and receiving, the authenticated close and every way a connection
+ * can end. Both MCP transports (client and server) sit on this one class, so none of this
+ * logic exists twice. No Node-only imports: a browser WebSocket adapter can drive it too.
+ * This file is the orchestration (the phases, what ends the connection and in what order);
+ * each part is a module of its own, with its sharp edges:
+ *
+ *   sending     pending-sends.ts (what a send() waits for), batch-writer.ts (a turn's
+ *               records to the socket), drain-watch.ts (outbound backpressure)
+ *   receiving   read-pause.ts (why reading stopped), receive-share.ts (the listener's budget),
+ *               backlog.ts (a stalled Session), delivery.ts (to the application; inbox.ts)
+ *   deadlines   liveness.ts (handshake timeout, keepalive), socket-close.ts (the close's bound)
+ *   handshake   deferred-step.ts (a server's handshake crypto, out in the pool)
  *
  * Sharp edges:
  * - `onclose` fires exactly once, on every path, and always AFTER every pending send()
@@ -11,28 +19,13 @@
  *   fails its pending requests on close, and this order lets a typed handshake error reach
  *   `client.connect()` instead of a generic "connection closed".
  * - Every error handed to `onerror` is a PqmcpError. Callbacks that throw are contained.
- * - A send() settles with the handshake (1-RTT), with the server's confirmation (`confirm`:
- *   a refused credential rejects that request with the server's alert) or at the drain
- *   below `highWaterMark` (pending-sends.ts).
- * - Records produced in one turn of the event loop are written as one socket message
- *   (batch-writer.ts; a full record of tiny messages goes at once). Handshake flights are
- *   written as soon as the Session produces them, with whatever their callbacks sent.
- * - Received messages are delivered one per microtask, and reading pauses while too many
- *   wait (delivery.ts, inbox.ts).
- * - A Session with `maxKeyUpdatesPerCall` or `maxMessagesPerCall` may stop at its cap
- *   (`stalled`), or at its KeyUpdate ration (`keyUpdateRate`): reading pauses and the rest is
- *   drained by backlog.ts, at the ration's pace and only while the inbox has room. If the
- *   socket closes meanwhile, what was read before still drains (its messages are delivered,
- *   a close_notify among them is a clean close), then the connection ends; sends fail with
- *   ClosedError from the moment the socket closed.
- * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
- *   shared by every connection of a listener (receive-budget.ts, receive-share.ts): above
- *   it, a connection whose partial message would grow stops reading until it frees up.
- * - The keepalive starts when the handshake completes; the handshake timeout bounds what
- *   comes before (liveness.ts).
- * - Replies wait for the peer to read (`deliveryWaitsForDrain`, set on the server side):
- *   while more than `highWaterMark` bytes wait to be written, received messages are held
- *   (delivery.ts).
+ * - Records produced in one turn are written together at its end (batch-writer.ts; a full
+ *   record of tiny messages goes at once); handshake flights as soon as the Session
+ *   produces them, with whatever their callbacks sent.
+ * - If the socket closes while a stalled Session holds records, they still drain (backlog.ts)
+ *   before the connection ends; sends fail with ClosedError from the moment it closed.
+ * - Server side (`deliveryWaitsForDrain`), received messages wait while replies are backed
+ *   up (delivery.ts).
  */
 import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, toPqmcpError } from '../errors.js';
 import type { CryptoRequest, CryptoResult, HandshakeResult } from '../handshake/types.js';
@@ -64,10 +57,7 @@ export class Connection {
   onmessage: ((data: Uint8Array) => void) | undefined;
   onerror: ((error: PqmcpError) => void) | undefined;
   onclose: (() => void) | undefined;
-  /**
-   * Runs a deferred handshake step (a server Session with deferCrypto); reading pauses
-   * until it settles. A rejection ends the connection with that error (and its alert).
-   */
+  /** Runs a deferred handshake step (a server Session with deferCrypto; deferred-step.ts). */
   oncompute: ((request: CryptoRequest) => Promise<CryptoResult>) | undefined;
 
   /** Resolves once onclose has fired. Never rejects. */
@@ -76,24 +66,19 @@ export class Connection {
   private phase: Phase = 'handshaking';
   private closeRequested = false;
   private failure: PqmcpError | undefined;
-  private readonly writer: BatchWriter;
-  private readonly drain: DrainWatch;
-  /** What each send()'s promise waits for (pending-sends.ts). */
-  private readonly sends: PendingSends;
-  /** The handshake timeout, then the keepalive (liveness.ts). */
-  private readonly liveness: Liveness;
-  /** The socket's close and its bound (socket-close.ts). */
-  private readonly socketClose: SocketClose;
-  private resolveClosed!: () => void;
-  /** Received messages, the error and the close, to the application (delivery.ts). */
-  private readonly delivery: Delivery;
-  private readonly reading: ReadPause;
-  /** Records the stalled Session holds (backlog.ts). */
-  private readonly backlog: Backlog;
   /** The socket closed while records were held: they drain, nothing is written any more. */
   private socketGone = false;
-  /** This connection's share of the listener's budget for partly received messages. */
+  private resolveClosed!: () => void;
+  // The parts (see the file comment).
+  private readonly writer: BatchWriter;
+  private readonly drain: DrainWatch;
+  private readonly sends: PendingSends;
+  private readonly reading: ReadPause;
   private readonly receiveShare: ReceiveShare;
+  private readonly backlog: Backlog;
+  private readonly delivery: Delivery;
+  private readonly liveness: Liveness;
+  private readonly socketClose: SocketClose;
 
   constructor(
     private readonly socket: MessageSocket,
