@@ -680,7 +680,7 @@ export class ProxyProtocolError extends PqmcpError {
 
 /**
  * A peer's request refused because the session's requests in flight (delivered to the local
- * MCP side and not yet answered) already hold `inFlight` bytes and this one's `bytes` would
+ * MCP side and not yet answered, or cancelled and still charged) already hold `inFlight` bytes and this one's `bytes` would
  * take them past `limit` (the server's maxRequestBytesInFlight). The peer was answered with
  * JSON-RPC error -32005 (data { limitBytes }); the request reached no hook and no handler
  * (reported to onerror). Never closes the session: the peer may retry once answers came.

@@ -153,11 +153,41 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     }
   };
 
-  function check(peer: { agentId: string; fingerprint: string; issuer: string; attributes: Record<string, string> }, tools: ToolLike[], verdict: Verdict): ToolLike[] {
-    const server = { agentId: peer.agentId, fingerprint: peer.fingerprint };
+  type Peer = { agentId: string; fingerprint: string; issuer: string; attributes: Record<string, string> };
+
+  /**
+   * Check a listing against the server's entry as stored now, in one step of the store
+   * (update: under the pin file's lock, so an approval or another bridge's write made
+   * meanwhile is neither lost nor undone, review 9 P4). The step may run twice (without,
+   * then with the lock): it sets the verdict of every listed tool and the events anew each
+   * time. Events are reported after it, so a listener that uses the store does not run
+   * inside that step.
+   */
+  function check(peer: Peer, tools: ToolLike[], verdict: Verdict): ToolLike[] {
     const key = serverKey(peer);
+    const events: PinEvent[] = [];
+    let out: ToolLike[] = [];
+    const step = (stored: PinnedServer | undefined): PinnedServer | undefined => {
+      events.length = 0; // the last run's
+      const r = decide(peer, tools, verdict, stored, (e) => void events.push(e));
+      out = r.out;
+      return r.entry;
+    };
+    const store = options.store;
+    if (store.update !== undefined) store.update(key, step);
+    else {
+      const next = step(store.get(key));
+      if (next !== undefined) store.put(key, next);
+    }
+    for (const e of events) emit(e);
+    return out;
+  }
+
+  /** The verdict on a listing, and the entry to store if it changed. */
+  function decide(peer: Peer, tools: ToolLike[], verdict: Verdict, stored: PinnedServer | undefined, note: (e: PinEvent) => void): { out: ToolLike[]; entry: PinnedServer | undefined } {
+    const server = { agentId: peer.agentId, fingerprint: peer.fingerprint };
     const now = new Date().toISOString();
-    const entry: PinnedServer = options.store.get(key) ?? { agentId: peer.agentId, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), keys: [], tools: {}, held: {} };
+    const entry: PinnedServer = stored ?? { agentId: peer.agentId, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), keys: [], tools: {}, held: {} };
     let dirty = false;
     if (!Array.isArray(entry.keys)) entry.keys = []; // a PinStore of the caller's that predates keys
     // A key the version 1 file recorded (migrated keys carry no issuer; the keys this hook
@@ -168,7 +198,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       const previous = entry.keys[entry.keys.length - 1];
       recordKey(entry, { fingerprint: peer.fingerprint, ...(peer.issuer !== undefined ? { issuer: peer.issuer } : {}), firstSeen: now });
       dirty = true;
-      if (previous) emit({ kind: 'rotated', server, tool: '', previousKey: previous.fingerprint });
+      if (previous) note({ kind: 'rotated', server, tool: '', previousKey: previous.fingerprint });
     }
     // An entry migrated from a version 1 file knew no issuer: it adopts the issuer of a session
     // presenting one of the keys that file recorded (review 9, P2). A session with another key
@@ -232,7 +262,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
         setToolEntry(entry.held, tool.name, { hash, definition: toolDefinition(tool) as Record<string, unknown>, seenAt: now, reason, ...extra, key: peer.fingerprint, ...(issuer ? { issuer: issuer.now } : {}) });
         dirty = true;
       }
-      emit({ kind: 'withheld', reason, server, tool: tool.name, ...extra, ...(issuer ? { issuer } : {}) });
+      note({ kind: 'withheld', reason, server, tool: tool.name, ...extra, ...(issuer ? { issuer } : {}) });
     };
     const pass = (tool: ToolLike): void => {
       verdict.allowed.add(tool.name);
@@ -279,11 +309,10 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       setToolEntry(entry.tools, tool.name, { hash, definition: toolDefinition(tool) as Record<string, unknown>, pinnedAt: now });
       delete entry.held[tool.name];
       dirty = true;
-      emit(from !== undefined ? { kind: 'renamed', server, tool: tool.name, from } : { kind: 'pinned', server, tool: tool.name });
+      note(from !== undefined ? { kind: 'renamed', server, tool: tool.name, from } : { kind: 'pinned', server, tool: tool.name });
       pass(tool);
     }
-    if (dirty) options.store.put(key, entry);
-    return out;
+    return { out, entry: dirty ? entry : undefined };
   }
 
   return {

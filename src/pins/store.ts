@@ -42,9 +42,14 @@
  *
  * Sharp edges:
  * - The interface is synchronous (pins are checked inside message hooks, which keep order).
- * - FilePinStore re-reads the file when its modification time or size changed, so an
- *   approval made with the CLI reaches a running bridge at its next tools/list. Two
- *   processes writing at once: the last rename wins (each write is whole, never torn).
+ * - FilePinStore reads the file at each use and decodes it again when its text changed, so
+ *   an approval made with the CLI reaches a running bridge at its next tools/list. Every
+ *   change (put, update, approve, acceptIssuer, forget) is made under the file's lock
+ *   (lock.ts, `<file>.lock`) to the file as re-read then, and written whole (a temporary
+ *   file, renamed): bridges and the CLI sharing one file lose no change of another's
+ *   (review 9, P4; before, the last rename won). A busy lock past LOCK_WAIT_MS fails the
+ *   change with FileReadError (a bridge then fails closed). The pinning hook uses update,
+ *   which takes no lock when a listing changes nothing.
  *   An older pqmcp refuses a version 2 file (it fails closed; it never overwrites it).
  * - A file that is not a pin file is refused at construction with InvalidArgumentError; it
  *   is never overwritten. So is a server entry any of whose fields, tool entries (hash,
@@ -55,10 +60,12 @@
  *   only (toolEntry, setToolEntry), so "__proto__" or "constructor" is a name like another.
  *   Agent ids are too: `servers` has a null prototype in memory.
  */
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import { changedFields } from './canonical.js';
+import { withFileLock } from './lock.js';
 
 export const PINS_TYPE = 'pqmcp-tool-pins';
 /** The pin file version this code writes (it reads 1 and 2). */
@@ -140,6 +147,12 @@ export interface PinnedServer {
 export interface PinStore {
   get(server: string): PinnedServer | undefined;
   put(server: string, entry: PinnedServer): void;
+  /**
+   * Change a server's entry in one step: `fn` gets the entry as stored now and returns the
+   * one to store (undefined: no change). The pinning hook uses it when present (else get,
+   * then put): a store shared by processes makes it atomic (FilePinStore: under a lock).
+   */
+  update?(server: string, fn: (entry: PinnedServer | undefined) => PinnedServer | undefined): void;
   /** Every server entry (for listing). */
   all(): Record<string, PinnedServer>;
 }
@@ -228,6 +241,10 @@ export class MemoryPinStore implements PinStore {
   }
   all(): Record<string, PinnedServer> {
     return clone(this.servers);
+  }
+  update(server: string, fn: (entry: PinnedServer | undefined) => PinnedServer | undefined): void {
+    const next = fn(this.get(server));
+    if (next !== undefined) this.put(server, next);
   }
 }
 
@@ -366,7 +383,7 @@ function decodePinFile(text: string, path: string): { servers: Record<string, Pi
  * With `replace` false an existing `path` is kept (EEXIST): the file is linked, not renamed.
  */
 export function writeFileAtomic(path: string, text: string, replace = true): void {
-  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.pins.tmp`);
+  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.${randomBytes(4).toString('hex')}.pins.tmp`);
   const fd = openSync(tmp, 'wx', 0o600);
   try {
     writeSync(fd, text);
@@ -385,7 +402,8 @@ export function writeFileAtomic(path: string, text: string, replace = true): voi
 }
 
 export class FilePinStore extends MemoryPinStore {
-  private stamp = '';
+  /** The text last read or written: the file is decoded again only when it differs. */
+  private text: string | undefined;
   /** The text of a version 1 file as read, kept as `<path>.v1` before it is first rewritten. */
   private v1Text: string | undefined;
 
@@ -405,14 +423,38 @@ export class FilePinStore extends MemoryPinStore {
   }
 
   override put(server: string, entry: PinnedServer): void {
+    this.locked(() => {
+      super.put(server, entry);
+      this.save();
+    });
+  }
+
+  /**
+   * Change a server's entry as it is in the file now: `fn` gets it (undefined: none) and
+   * returns the entry to write, or undefined to write nothing. A change is made under the
+   * file's lock (`<file>.lock`) to the file re-read then, so one another process made in
+   * between is neither lost nor undone (review 9, P4): `fn` runs first on the file as read
+   * without the lock and, if it changes something, again under the lock; the last run is
+   * the one that counts. A check that changes nothing takes no lock and writes nothing (a
+   * read-only pin file still serves). `fn` must not use the file itself.
+   */
+  override update(server: string, fn: (entry: PinnedServer | undefined) => PinnedServer | undefined): void {
     this.reload();
-    super.put(server, entry);
-    this.save();
+    if (fn(super.get(server)) === undefined) return;
+    this.locked(() => {
+      const next = fn(super.get(server));
+      if (next === undefined) return;
+      super.put(server, next);
+      this.save();
+    });
   }
 
   /** Remove a server's entry (or one of its tools, pinned or held). Returns whether anything was removed. */
   forget(server: string, tool?: string): boolean {
-    this.reload();
+    return this.locked(() => this.forgetLocked(server, tool));
+  }
+
+  private forgetLocked(server: string, tool?: string): boolean {
     const e = Object.hasOwn(this.servers, server) ? this.servers[server] : undefined;
     if (!e) return false;
     if (tool === undefined) delete this.servers[server];
@@ -435,7 +477,10 @@ export class FilePinStore extends MemoryPinStore {
    * issuer is acceptIssuer's, and pins no definition (review 9, F4).
    */
   approve(server: string, tools?: readonly string[], expected: Readonly<Record<string, string>> = {}): string[] {
-    this.reload();
+    return this.locked(() => this.approveLocked(server, tools, expected));
+  }
+
+  private approveLocked(server: string, tools: readonly string[] | undefined, expected: Readonly<Record<string, string>>): string[] {
     const e = Object.hasOwn(this.servers, server) ? this.servers[server] : undefined;
     if (!e) return [];
     const names = tools ?? Object.keys(e.held);
@@ -466,7 +511,10 @@ export class FilePinStore extends MemoryPinStore {
    * `issuer`.
    */
   acceptIssuer(server: string, issuer: string): boolean {
-    this.reload();
+    return this.locked(() => this.acceptIssuerLocked(server, issuer));
+  }
+
+  private acceptIssuerLocked(server: string, issuer: string): boolean {
     const e = Object.hasOwn(this.servers, server) ? this.servers[server] : undefined;
     if (!e || !Object.values(e.held).some((h) => h.reason === 'issuer-changed' && h.issuer === issuer)) return false;
     e.issuer = issuer;
@@ -475,21 +523,37 @@ export class FilePinStore extends MemoryPinStore {
     return true;
   }
 
+  /** Run a change holding the file's lock, on the file as it is now (re-read under the lock). */
+  private locked<T>(fn: () => T): T {
+    return withFileLock(this.path, () => {
+      this.reload();
+      try {
+        return fn();
+      } catch (err) {
+        this.text = undefined; // what failed half-way is read again from the file next time
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Read the file, and decode it if its text is not the one last read or written (a change
+   * is found by content: a modification time and size could miss one written in the same
+   * tick with the same length).
+   */
   private reload(): void {
-    let st;
+    let text: string;
     try {
-      st = statSync(this.path);
+      text = readFileSync(this.path, 'utf8');
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT') return; // a new pin file
       throw err;
     }
-    const stamp = `${st.mtimeMs}:${st.size}`;
-    if (stamp === this.stamp) return;
-    const text = readFileSync(this.path, 'utf8');
+    if (text === this.text) return;
     const decoded = decodePinFile(text, this.path);
     this.servers = decoded.servers;
     this.v1Text = decoded.version === 1 ? text : undefined;
-    this.stamp = stamp;
+    this.text = text;
   }
 
   private save(): void {
@@ -503,8 +567,8 @@ export class FilePinStore extends MemoryPinStore {
       this.v1Text = undefined;
     }
     const file: PinFile = { type: PINS_TYPE, version: PINS_VERSION, servers: this.servers };
-    writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`);
-    const st = statSync(this.path);
-    this.stamp = `${st.mtimeMs}:${st.size}`;
+    const text = `${JSON.stringify(file, null, 2)}\n`;
+    writeFileAtomic(this.path, text);
+    this.text = text;
   }
 }

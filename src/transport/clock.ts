@@ -4,8 +4,9 @@
  * when its timers fire.
  *
  * Sharp edges:
- * - Only the credential window, session expiry and lifetime use it; handshake, keepalive
- *   and close timeouts stay on the system timers (they bound real network waits).
+ * - Only the credential window, session expiry and lifetime use it (and the hold on a
+ *   peer's cancelled requests, cancelled-hold.ts, which only reads now()); handshake,
+ *   keepalive and close timeouts stay on the system timers (they bound real network waits).
  * - The system clock re-arms waits longer than setTimeout's limit (about 24.8 days).
  */
 export interface Clock {

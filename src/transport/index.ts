@@ -14,6 +14,7 @@ export type { CloseCodeValue } from './close-codes.js';
 export { DEFAULTS as TRANSPORT_DEFAULTS, MAX_WRITE_BATCH, SUBPROTOCOL } from './options.js';
 export type { BackendChoice, PqmcpTransportOptions } from './options.js';
 export { MessagePipeline, MAX_TRACKED, JsonRpcErrorCode, errorResponse } from './message-hooks.js';
+export { CANCELLED_HOLD_MS } from './cancelled-hold.js';
 export type { Direction, HookChannel, HookContext, HookResult, HookSession, JsonRpcMessage, MessageHook, PipelineSinks, TrackedRequest } from './message-hooks.js';
 export { Connection } from './connection.js';
 export type { ConnectionOptions, MessageSocket } from './connection.js';

@@ -41,7 +41,10 @@
  *   side that made the request, as MCP says, or by the server for a listen stream, below;
  *   one a hook drops frees nothing), and when the session ends. So a long session whose
  *   requests are cancelled and never answered (SDK servers, 1.x and 2.x, do not answer a
- *   cancelled request) does not fill the table.
+ *   cancelled request) does not fill the table. The peer's own cancelled requests still
+ *   count against its bounds (MAX_TRACKED and bytes, not in inFlight()) until the local
+ *   side answers them anyway or CANCELLED_HOLD_MS (60 s) pass: their handlers may ignore
+ *   the abort and run on (cancelled-hold.ts).
  * - A cancelled request's id is kept (at most MAX_TRACKED per direction, oldest forgotten
  *   first) until an answer to it arrives anyway (a server may answer a cancelled request:
  *   the MCP text is SHOULD NOT, and the Python SDK sends an error): that late answer passes
@@ -73,10 +76,12 @@
  *   params its handler rejects is answered by the SDK (-32602 or -32603), which ends it.
  * - Request bytes in flight (issue 10 item 3; `maxRequestBytes`, the server's
  *   maxRequestBytesInFlight): the JSON bytes of the peer's requests in flight (delivered to
- *   the local side, or waiting in a hook, and not yet answered, dropped or cancelled) are
- *   counted; a request that would take them past the limit is refused like one past
- *   MAX_TRACKED: JSON-RPC -32005 (data { limitBytes }), TooManyRequestBytesInFlightError to
- *   onerror, no hook, no handler. A request is always admitted when none is in flight, so
+ *   the local side, or waiting in a hook, and not yet answered, dropped or cancelled, and
+ *   those cancelled less than CANCELLED_HOLD_MS ago and not answered since) are counted;
+ *   a request that would take them past the limit is refused like one past MAX_TRACKED:
+ *   JSON-RPC -32005 (data { limitBytes }), TooManyRequestBytesInFlightError to onerror,
+ *   no hook, no handler. A request is always admitted when none is in flight (nor
+ *   cancelled and still charged: else cancel and resend would admit each one alone), so
  *   the limit bounds concurrency, never the size of one request (maxMessageSize does
  *   that): a session holds at most limit + one maxMessageSize of request bytes. Refused
  *   rather than paused (not reading the session until answers come back): a paused session
@@ -101,6 +106,7 @@
  */
 import type { VerifiedPeer } from '../identity/trust.js';
 import { requestEnvelopeFault } from './jsonrpc.js';
+import { CancelledHold } from './cancelled-hold.js';
 import { InvalidArgumentError, MalformedRequestError, MessageHookError, RequestIdReusedError, ResponseIdMismatchError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 
@@ -256,6 +262,8 @@ export interface PipelineLimits {
    * one request is always admitted when none is in flight. Default: no limit (only MAX_TRACKED).
    */
   maxRequestBytes?: number;
+  /** Time source of the hold on cancelled requests (cancelled-hold.ts; tests move it). Default Date.now. */
+  now?: () => number;
 }
 
 /** Runs a session's hooks over its messages. One per session; created by the transports. */
@@ -266,6 +274,8 @@ export class MessagePipeline {
   private readonly maxRequestBytes: number;
   /** Ids of requests cancelled in each direction and not answered since (oldest first). */
   private readonly cancelled: Record<Direction, Set<string | number>> = { fromPeer: new Set(), toPeer: new Set() };
+  /** The peer's cancelled requests still charged against both bounds (F3). */
+  private readonly hold: CancelledHold;
   private ended = false;
 
   constructor(
@@ -277,6 +287,7 @@ export class MessagePipeline {
     const max = limits.maxRequestBytes ?? Number.POSITIVE_INFINITY;
     if (!(typeof max === 'number' && max >= 0)) throw new InvalidArgumentError('maxRequestBytes must be a number >= 0');
     this.maxRequestBytes = max;
+    this.hold = new CancelledHold(limits.now ?? Date.now);
     for (const hook of hooks) {
       const channel: HookChannel = { notify: (message) => this.notify(message), report: (err) => this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err, reported: true })) };
       this.guard(hook, () => hook.opened?.(session, channel));
@@ -291,6 +302,11 @@ export class MessagePipeline {
   /** Bytes (JSON, as received or sent) of the requests in flight in `direction`. */
   bytesInFlight(direction: Direction): number {
     return this.bytesByDirection[direction];
+  }
+
+  /** The peer's cancelled requests still charged against its bounds (not in inFlight()), and their bytes. */
+  cancelledHeld(): { requests: number; bytes: number } {
+    return { requests: this.hold.count, bytes: this.hold.bytes };
   }
 
   private notify(message: JsonRpcMessage): Promise<void> {
@@ -324,6 +340,7 @@ export class MessagePipeline {
       this.bytesByDirection[d] = 0;
       this.cancelled[d].clear();
     }
+    this.hold.clear();
   }
 
   /**
@@ -397,7 +414,7 @@ export class MessagePipeline {
     if (own !== undefined && !(isRequestMessage(message) && message.id === own.id)) this.forget(direction, own);
     // A cancellation delivered to the side handling the request ends it there.
     const cancelled = this.cancelTarget(direction, message);
-    if (cancelled !== undefined) this.cancel(cancelled.direction, cancelled.entry);
+    if (cancelled !== undefined) this.cancel(cancelled.direction, cancelled.entry, direction === 'fromPeer');
     if (direction === 'fromPeer') {
       this.sinks.toLocal(message);
       return Promise.resolve();
@@ -426,16 +443,18 @@ export class MessagePipeline {
       const answerable = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
       return this.answer({ jsonrpc: '2.0', id: (answerable ? id : null) as string | number, error: { code: JsonRpcErrorCode.invalidRequest, message: `Invalid Request: ${fault}` } });
     }
-    if (table.has(id) || this.cancelled.fromPeer.has(id)) {
+    if (table.has(id) || this.cancelled.fromPeer.has(id) || this.hold.has(id)) {
       this.sinks.onerror(new RequestIdReusedError(id));
       return this.answer(errorResponse(message, JsonRpcErrorCode.invalidRequest, 'Invalid Request: this id is already used by a request in flight or cancelled in this session'));
     }
-    if (table.size >= MAX_TRACKED) {
+    // The peer's cancelled requests whose handlers may still run count too (cancelled-hold.ts).
+    const heldCount = this.hold.count;
+    if (table.size + heldCount >= MAX_TRACKED) {
       this.sinks.onerror(new TooManyRequestsInFlightError('peer', MAX_TRACKED, id));
       return this.answer(errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many requests in flight (${MAX_TRACKED}); retry once earlier requests have been answered`, { limit: MAX_TRACKED }));
     }
-    const held = this.bytesByDirection.fromPeer;
-    if (table.size === 0 || held + bytes <= this.maxRequestBytes) return undefined;
+    const held = this.bytesByDirection.fromPeer + this.hold.bytes;
+    if ((table.size === 0 && heldCount === 0) || held + bytes <= this.maxRequestBytes) return undefined;
     this.sinks.onerror(new TooManyRequestBytesInFlightError(this.maxRequestBytes, held, bytes, id));
     return this.answer(
       errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many request bytes in flight (limit ${this.maxRequestBytes}); retry once earlier requests have been answered`, { limitBytes: this.maxRequestBytes }),
@@ -462,8 +481,12 @@ export class MessagePipeline {
       // A response travelling fromPeer answers a request that went toPeer, and vice versa.
       const asked: Direction = direction === 'fromPeer' ? 'toPeer' : 'fromPeer';
       const entry = this.byDirection[asked].get(message.id!);
-      // An answer to a cancelled request passes unmatched; its id is no longer kept.
-      if (entry === undefined) this.cancelled[asked].delete(message.id!);
+      // An answer to a cancelled request passes unmatched; its id is no longer kept, and a
+      // local answer ends its charge (its handler is done).
+      if (entry === undefined) {
+        this.cancelled[asked].delete(message.id!);
+        if (asked === 'fromPeer') this.hold.release(message.id!);
+      }
       return entry;
     }
     return this.cancelTarget(direction, message)?.entry;
@@ -485,9 +508,13 @@ export class MessagePipeline {
     return listen !== undefined && listen.method === LISTEN ? { direction: other, entry: listen } : undefined;
   }
 
-  /** A cancellation of `entry` (a request made in `direction`) was delivered: forget it, keep its id. */
-  private cancel(direction: Direction, entry: TrackedRequest): void {
+  /**
+   * A cancellation of `entry` (a request made in `direction`) was delivered: forget it, keep
+   * its id; the peer's own cancellation of its request keeps it charged (cancelled-hold.ts).
+   */
+  private cancel(direction: Direction, entry: TrackedRequest, byPeer: boolean): void {
     this.forget(direction, entry);
+    if (direction === 'fromPeer' && byPeer) this.hold.hold(entry.id, entry.bytes);
     const ids = this.cancelled[direction];
     if (ids.size >= MAX_TRACKED) ids.delete(ids.values().next().value!);
     ids.add(entry.id);

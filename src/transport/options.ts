@@ -86,8 +86,9 @@ export interface PqmcpTransportOptions {
    */
   maxSessionLifetimeMs?: number;
   /**
-   * Time source for credential windows, session expiry and lifetime (tests inject one that
-   * they move by hand). Default: the system clock.
+   * Time source for credential windows, session expiry and lifetime, and the hold on the
+   * peer's cancelled requests (tests inject one that they move by hand). Default: the
+   * system clock.
    */
   clock?: Clock;
 

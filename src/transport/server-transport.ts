@@ -78,6 +78,8 @@ export class PqmcpServerTransport {
     hooks: readonly MessageHook[] = [],
     maxRequestBytesInFlight = 0,
     private readonly maxReadPauseMs = DEFAULT_MAX_READ_PAUSE_MS,
+    /** The listener's clock: the hold on the client's cancelled requests runs on it. */
+    now: () => number = Date.now,
   ) {
     this.peer = handshakeResult.peer;
     this.sessionId = sessionIdOf(handshakeResult);
@@ -107,7 +109,7 @@ export class PqmcpServerTransport {
           toLocal: (message) => this.onmessage?.(message, this.extra),
           onerror: (error) => this.onerror?.(error),
         },
-        maxRequestBytesInFlight > 0 ? { maxRequestBytes: maxRequestBytesInFlight } : {},
+        maxRequestBytesInFlight > 0 ? { maxRequestBytes: maxRequestBytesInFlight, now } : { now },
       );
     }
   }

@@ -153,7 +153,7 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions, EdgeOptions {
   // --- request bytes in flight (issue 10 item 3; message-hooks.ts) ---
   /**
    * Bytes (JSON) of one session's requests in flight: delivered to the MCP server and not
-   * yet answered (or cancelled). A request that would take them past this is refused with
+   * yet answered (a cancelled one counts until answered or CANCELLED_HOLD_MS passed). A request that would take them past this is refused with
    * JSON-RPC error -32005 (data { limitBytes }) and reported to the session's onerror
    * (ERR_TOO_MANY_BYTES_IN_FLIGHT); the session goes on. A request is always admitted when
    * the session has none in flight, so this bounds concurrency, not the size of one
@@ -523,7 +523,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
       if (!this.admitSession(connection, result.peer, info)) return;
-      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.limits.maxRequestBytesInFlight, this.limits.maxReadPauseMs);
+      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.limits.maxRequestBytesInFlight, this.limits.maxReadPauseMs, () => this.resolved.clock.now());
       this.live.add(transport);
       const audit = this.resolved.audit;
       if (audit) {

@@ -21,6 +21,8 @@ import { loadOwnIdentity } from '../../src/cli/files.js';
 import { loadTrustStore } from '../../src/identity/files.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { Cleanup, SERVER_ID, startServer, waitFor } from '../helpers/mcp.js';
+import { ManualClock } from '../helpers/clock.js';
+import { CANCELLED_HOLD_MS } from '../../src/transport/index.js';
 import { liveMemory } from '../helpers/memory.js';
 import { agent, trustFor } from '../helpers/identities.js';
 import { LINE_SERVER, ROOT, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from '../cli/helpers.js';
@@ -77,6 +79,53 @@ describe('request bytes in flight (issue 10 item 3)', () => {
     await waitFor(() => answers.some((a) => a.id === 1 && a.result !== undefined));
     await transport.send({ jsonrpc: '2.0', id: COUNT + 1, method: 'tools/call', params: { name: 'hold', arguments: { blob: BIG } } });
     await waitFor(() => gates.length === 16, 10_000, 'the call after an answer');
+  });
+});
+
+describe('cancelled requests whose handlers ignore their abort signal (F3)', () => {
+  it('cancel and resend park at most maxRequestBytesInFlight in a library server\'s handlers: a cancelled call stays charged until CANCELLED_HOLD_MS, the rest are refused with -32005', { timeout: 60_000 }, async () => {
+    const COUNT = 40;
+    const gates: Array<() => void> = [];
+    const clock = new ManualClock();
+    const server = await startServer(
+      cleanup,
+      () => {
+        const mcp = new McpServer({ name: 'deaf', version: '1' });
+        // Ignores extra.signal, as a handler blocked in I/O that takes no signal does.
+        mcp.registerTool('deaf', { inputSchema: { blob: z.string() } }, async () => new Promise((resolve) => gates.push(() => resolve({ content: [] }))));
+        return mcp;
+      },
+      { clock },
+    );
+    const transport = new PqmcpClientTransport(server.url, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), expectedServerId: SERVER_ID });
+    const answers: JsonRpcMessage[] = [];
+    transport.onmessage = (m) => void answers.push(m as JsonRpcMessage);
+    await transport.start();
+    cleanup.add(() => transport.close());
+    await transport.send(INIT);
+    await waitFor(() => answers.length === 1);
+    await transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    answers.length = 0;
+
+    const call = (id: number) => transport.send({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'deaf', arguments: { blob: BIG } } });
+    for (let id = 1; id <= COUNT; id++) {
+      await call(id);
+      await transport.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'resend' } });
+    }
+    await waitFor(() => gates.length + answers.length >= COUNT, 30_000, 'every call running or refused');
+    console.log(`cancel and resend: ${COUNT} x 1 MiB; handlers still running ${gates.length}, refused ${answers.length}`);
+    // Before: every cancelled call freed its bytes at once, so all 40 ran (40 MiB held).
+    expect(gates.length).toBe(15);
+    expect(answers).toHaveLength(COUNT - 15);
+    for (const a of answers) expect(a.error).toMatchObject({ code: -32005, data: { limitBytes: 16 * MiB } });
+
+    // Once the hold has passed, the budget is whole again.
+    clock.advance(CANCELLED_HOLD_MS);
+    answers.length = 0;
+    await call(COUNT + 1);
+    await waitFor(() => gates.length === 16 || answers.length > 0, 10_000, 'the call after the hold');
+    expect(answers).toEqual([]);
+    for (const open of gates) open();
   });
 });
 

@@ -11,7 +11,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { McpError, ToolListChangedNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { PolicyErrorCode, PolicyInvalidError, loadPolicy } from '../../src/policy/index.js';
 import type { Policy, PolicyNote, ReloadEvent } from '../../src/policy/index.js';
-import { MAX_TRACKED, MessagePipeline } from '../../src/transport/index.js';
+import { CANCELLED_HOLD_MS, MAX_TRACKED, MessagePipeline } from '../../src/transport/index.js';
 import type { JsonRpcMessage, MessageHook } from '../../src/transport/index.js';
 import { fixtureCrypto, makeAgent, testIssuer } from '../helpers/identities.js';
 import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
@@ -270,7 +270,9 @@ describe('the hook without sockets', () => {
   it('a list matched to the wrong request (a cancelled id reused once the pipeline had to forget it) is filtered all the same (review 8 L1)', async () => {
     const policy = await loadPolicy({ text: 'permit(principal, action == Action::"tools/call", resource == Tool::"echo");' });
     const written: JsonRpcMessage[] = [];
-    const pipeline = new MessagePipeline([policy], session, { toPeer: async (_d, m) => void written.push(m), toLocal: () => undefined, onerror: () => undefined });
+    // Time moves past each cancelled request's hold (CANCELLED_HOLD_MS) before the next.
+    let time = 0;
+    const pipeline = new MessagePipeline([policy], session, { toPeer: async (_d, m) => void written.push(m), toLocal: () => undefined, onerror: () => undefined }, { now: () => (time += CANCELLED_HOLD_MS) });
     const cancel = (requestId: number): JsonRpcMessage => ({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId } });
     pipeline.fromPeer({ jsonrpc: '2.0', id: 0, method: 'tools/list', params: {} }, 40);
     pipeline.fromPeer(cancel(0), 60);

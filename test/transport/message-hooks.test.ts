@@ -13,6 +13,8 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
 import { Cleanup, connectClient, startFeatureServer, startServer, waitFor } from '../helpers/mcp.js';
+import { ManualClock } from '../helpers/clock.js';
+import { CANCELLED_HOLD_MS } from '../../src/transport/cancelled-hold.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -109,7 +111,7 @@ describe('message hooks on the server (real SDK, real sockets)', () => {
 });
 
 describe('requests in flight past MAX_TRACKED (real SDK, real sockets; review 8 L1)', () => {
-  it('the request past the bound is refused (-32005) and nothing is forgotten: an answer or a cancellation makes room, and the audit records the first call as completed', async () => {
+  it('the request past the bound is refused (-32005) and nothing is forgotten: an answer makes room, a cancellation once its handler may have ended (CANCELLED_HOLD_MS), and the audit records the first call as completed', async () => {
     const gates = new Map<number, () => void>();
     let started = 0;
     const factory = () => {
@@ -127,7 +129,8 @@ describe('requests in flight past MAX_TRACKED (real SDK, real sockets; review 8 
     };
     const events: AuditEvent[] = [];
     const errors: string[] = [];
-    const server = await startServer(cleanup, factory, { onAuditEvent: (e) => void events.push(e) });
+    const clock = new ManualClock();
+    const server = await startServer(cleanup, factory, { onAuditEvent: (e) => void events.push(e), clock });
     server.on('session', (t) => {
       t.onerror = (e) => void errors.push((e as PqmcpError).code);
     });
@@ -150,11 +153,15 @@ describe('requests in flight past MAX_TRACKED (real SDK, real sockets; review 8 
     gates.get(0)!();
     expect(await calls[0]).toMatchObject({ content: [{ type: 'text', text: 'done 0' }] });
     expect(await echo('y')).toEqual([{ type: 'text', text: 'y' }]);
-    // Full again; the client cancels one call (notifications/cancelled): that makes room too.
+    // Full again; the client cancels one call (notifications/cancelled). The SDK never
+    // answers a cancelled call, and a handler may ignore its abort: it still counts (F3)
+    // until CANCELLED_HOLD_MS have passed; then it makes room.
     wait(MAX_TRACKED);
     await waitFor(() => started === MAX_TRACKED + 1, 10_000, 'one more wait call');
     expect(await echo('z')).toMatchObject({ code: -32005 });
     aborts[1]!.abort('no longer needed');
+    expect(await echo('v')).toMatchObject({ code: -32005 });
+    clock.advance(CANCELLED_HOLD_MS);
     expect(await echo('w')).toEqual([{ type: 'text', text: 'w' }]);
 
     const requests = events.filter((e): e is RequestEvent => e.type === 'request');
@@ -279,7 +286,7 @@ describe('MessagePipeline (pure)', () => {
     expect(written.at(-1)!.id).toBe(MAX_TRACKED);
   });
 
-  it('counts the bytes of the peer\'s requests in flight: past maxRequestBytes one is refused (-32005, before any hook), one is always admitted when none is in flight, and answers, cancellations, drops and the session end give bytes back (issue 10 item 3)', async () => {
+  it('counts the bytes of the peer\'s requests in flight: past maxRequestBytes one is refused (-32005, before any hook), one is always admitted when none is in flight, and answers, drops, late answers to cancelled requests and the session end give bytes back (issue 10 item 3)', async () => {
     let hooked = 0;
     // Drops request 9 (so nothing answers it): its bytes must come back at once.
     const hook: MessageHook = { fromPeer: (m) => (hooked++, m.id === 9 ? { drop: true } : undefined) };
@@ -306,9 +313,18 @@ describe('MessagePipeline (pure)', () => {
     pipeline.fromPeer(request(5), 1);
     await Promise.resolve();
     expect(written.at(-1)).toMatchObject({ id: 5, error: { code: -32005 } });
-    // A delivered cancellation gives its request's bytes back; so does a request a hook drops.
+    // A delivered cancellation ends its entry, but its bytes stay charged (its handler may
+    // ignore the abort: F3) until a late answer passes (or CANCELLED_HOLD_MS).
     pipeline.fromPeer(cancel(3), 60);
     expect(pipeline.bytesInFlight('fromPeer')).toBe(600);
+    expect(pipeline.cancelledHeld()).toEqual({ requests: 1, bytes: 400 });
+    pipeline.fromPeer(request(7), 1);
+    await Promise.resolve();
+    expect(written.at(-1)).toMatchObject({ id: 7, error: { code: -32005 } });
+    expect(errors.at(-1)).toMatchObject({ inFlight: 1000, bytes: 1 });
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 3, error: { code: -32800, message: 'cancelled' } });
+    expect(pipeline.cancelledHeld()).toEqual({ requests: 0, bytes: 0 });
+    // A request a hook drops gives its bytes back at once.
     pipeline.fromPeer(request(9), 300);
     expect(pipeline.bytesInFlight('fromPeer')).toBe(600);
     pipeline.fromPeer(request(6), 400);
@@ -320,6 +336,60 @@ describe('MessagePipeline (pure)', () => {
     pipeline.close();
     expect(pipeline.bytesInFlight('fromPeer')).toBe(0);
     expect(pipeline.bytesInFlight('toPeer')).toBe(0);
+  });
+
+  it('a cancelled request stays charged (bytes and count) until its late answer or CANCELLED_HOLD_MS: cancel and resend cannot take the peer past either bound (F3)', async () => {
+    let time = 0;
+    const written: JsonRpcMessage[] = [];
+    const local: JsonRpcMessage[] = [];
+    const pipeline = new MessagePipeline([], session, sinks(written, local), { maxRequestBytes: 1000, now: () => time });
+    const refused = (): Array<[unknown, unknown]> => written.map((m) => [m.id, m.error?.code]);
+    // A lone request past the budget is admitted; cancelled, it still holds the budget, so
+    // its resend is not admitted alone again (before: each resend was, without end).
+    pipeline.fromPeer(request(1), 1500);
+    pipeline.fromPeer(cancel(1), 60);
+    expect(pipeline.inFlight('fromPeer')).toBe(0);
+    expect(pipeline.cancelledHeld()).toEqual({ requests: 1, bytes: 1500 });
+    pipeline.fromPeer(request(2), 1500);
+    pipeline.fromPeer(request(3), 10);
+    time += CANCELLED_HOLD_MS - 1;
+    pipeline.fromPeer(request(4), 10);
+    await Promise.resolve();
+    expect(refused()).toEqual([[2, -32005], [3, -32005], [4, -32005]]);
+    time += 1;
+    expect(pipeline.cancelledHeld()).toEqual({ requests: 0, bytes: 0 });
+    pipeline.fromPeer(request(5), 1500);
+    expect(local.filter((m) => m.id !== undefined).map((m) => m.id)).toEqual([1, 5]);
+    // A late answer ends the charge at once (the local handler is done).
+    pipeline.fromPeer(cancel(5), 60);
+    pipeline.fromPeer(request(6), 10);
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 5, error: { code: -32800, message: 'cancelled' } });
+    pipeline.fromPeer(request(7), 10);
+    await Promise.resolve();
+    expect(refused().slice(3)).toEqual([[6, -32005], [5, -32800]]);
+    expect(local.at(-1)).toEqual(request(7));
+
+    // The count: MAX_TRACKED cancelled and never answered fill it until their hold ends.
+    const counted: JsonRpcMessage[] = [];
+    const errors: PqmcpError[] = [];
+    const many = new MessagePipeline([], session, sinks(counted, [], errors), { now: () => time });
+    for (let id = 0; id < MAX_TRACKED; id++) {
+      many.fromPeer(request(id), 10);
+      many.fromPeer(cancel(id), 60);
+    }
+    many.fromPeer(request(MAX_TRACKED), 10);
+    await Promise.resolve();
+    expect(counted).toMatchObject([{ id: MAX_TRACKED, error: { code: -32005, data: { limit: MAX_TRACKED } } }]);
+    expect(errors.map((e) => e.code)).toEqual(['ERR_TOO_MANY_IN_FLIGHT']);
+    time += CANCELLED_HOLD_MS;
+    many.fromPeer(request(MAX_TRACKED), 10);
+    expect(many.inFlight('fromPeer')).toBe(1);
+
+    // The local server ending the peer's listen stream (its own cancellation) holds nothing.
+    const listen = new MessagePipeline([], session, sinks([]), { maxRequestBytes: 1000, now: () => time });
+    listen.fromPeer(request(9, 'subscriptions/listen'), 40);
+    await listen.toPeer(cancel(9));
+    expect([listen.inFlight('fromPeer'), listen.cancelledHeld()]).toEqual([0, { requests: 0, bytes: 0 }]);
   });
 
   it('a delivered cancellation ends its request in either direction (a dropped one does not); a late answer passes unmatched, and the id stays refused until it came', async () => {
@@ -336,7 +406,8 @@ describe('MessagePipeline (pure)', () => {
     const written: JsonRpcMessage[] = [];
     const local: JsonRpcMessage[] = [];
     const errors: PqmcpError[] = [];
-    const pipeline = new MessagePipeline(hooks, session, sinks(written, local, errors));
+    let time = 0;
+    const pipeline = new MessagePipeline(hooks, session, sinks(written, local, errors), { now: () => time });
     for (let id = 0; id < MAX_TRACKED; id++) pipeline.fromPeer(request(id, id === 5 ? 'tools/list' : 'tools/call'), 10);
     pipeline.fromPeer(cancel(7), 60);
     expect(pipeline.inFlight('fromPeer')).toBe(MAX_TRACKED);
@@ -344,17 +415,26 @@ describe('MessagePipeline (pure)', () => {
     expect(cancels).toEqual(['tools/call', 'tools/list']);
     expect(local.filter((m) => m.method === 'notifications/cancelled')).toHaveLength(1);
     expect(pipeline.inFlight('fromPeer')).toBe(MAX_TRACKED - 1);
-    // Room for one more; the cancelled id may not be reused while an answer to it may still come.
+    // No room yet: the cancelled request's handler may still run (F3); and its id may not be
+    // reused while an answer to it may still come.
     pipeline.fromPeer(request(MAX_TRACKED), 10);
     pipeline.fromPeer(request(5, 'ping'), 10);
     await Promise.resolve();
-    expect(written.map((m) => [m.id, m.error?.code])).toEqual([[5, -32600]]);
-    expect(errors.map((e) => e.code)).toEqual(['ERR_REQUEST_ID_REUSED']);
-    // The server answers 5 anyway: it passes unmatched (and is delivered), and the id is free again.
+    expect(written.map((m) => [m.id, m.error?.code])).toEqual([[MAX_TRACKED, -32005], [5, -32600]]);
+    expect(errors.map((e) => e.code)).toEqual(['ERR_TOO_MANY_IN_FLIGHT', 'ERR_REQUEST_ID_REUSED']);
+    // The server answers 5 anyway: it passes unmatched (and is delivered), the id is free
+    // again, and its handler is done: room for one more.
     await pipeline.toPeer({ jsonrpc: '2.0', id: 5, result: { tools: [] } });
     expect(answers).toEqual([undefined]);
-    expect(written).toHaveLength(2);
+    expect(written).toHaveLength(3);
+    pipeline.fromPeer(request(MAX_TRACKED), 10);
+    expect(local.at(-1)).toEqual(request(MAX_TRACKED));
+    // A cancellation never answered holds its place for CANCELLED_HOLD_MS.
     pipeline.fromPeer(cancel(MAX_TRACKED), 60);
+    pipeline.fromPeer(request(5, 'ping'), 10);
+    await Promise.resolve();
+    expect(written.at(-1)).toMatchObject({ id: 5, error: { code: -32005 } });
+    time += CANCELLED_HOLD_MS;
     pipeline.fromPeer(request(5, 'ping'), 10);
     expect(local.at(-1)).toEqual(request(5, 'ping'));
     // A cancellation the local side sends ends its own request when it is written.

@@ -1,0 +1,139 @@
+/**
+ * An exclusive lock beside a file that several processes read, change and write back (the
+ * pin file: every `pqmcp connect --pins` bridge and `pqmcp pins approve|forget`), so that
+ * each change is made to what the others wrote and none is lost (review 9, P4).
+ *
+ *   withFileLock(path, fn)   creates `<path>.lock` (O_EXCL, 0600; "pid, host, time, token"),
+ *                            runs fn, removes the lock if it is still its own
+ *
+ * Synchronous, like the pin store (pins are checked inside message hooks): a busy lock is
+ * tried again after a short sleep (Atomics.wait, 1 to 50 ms) for at most LOCK_WAIT_MS, then
+ * FileReadError (ERR_FILE_READ) naming the lock file; a pinning hook then fails closed.
+ *
+ * Stale locks (a holder that died between creating and removing it): a lock is broken when
+ * its holder is a process of this host that no longer exists, or when it is older than
+ * LOCK_STALE_MS (a holder keeps it for one read, parse and write: milliseconds). Breaking it
+ * is a rename to a unique name, then a check that what was moved is the lock judged stale:
+ * if another waiter broke it first and took the lock, it is linked back (which fails only
+ * if a third has taken it in between: two holders then, the one case this does not cover).
+ *
+ * Sharp edges:
+ * - Advisory: only writers that take the lock are ordered (pqmcp's own). A file edited by
+ *   hand while a writer holds the lock is overwritten by that writer.
+ * - Not reentrant: a caller that takes the lock of a file again inside fn (another store
+ *   object on the same file, in the same thread) waits LOCK_WAIT_MS and fails.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { FileReadError } from '../errors.js';
+
+/** How long a writer waits for the lock before it gives up. */
+export const LOCK_WAIT_MS = 5_000;
+/** A lock older than this is stale whoever holds it. */
+export const LOCK_STALE_MS = 30_000;
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const sleep = (ms: number): void => void Atomics.wait(sleeper, 0, 0, ms);
+
+const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
+
+/** Whether a process of this host with this id exists (EPERM: it does, another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return code(err) === 'EPERM';
+  }
+}
+
+interface Held {
+  text: string;
+  mtimeMs: number;
+}
+
+function readLock(lock: string): Held | undefined {
+  try {
+    return { text: readFileSync(lock, 'utf8'), mtimeMs: statSync(lock).mtimeMs };
+  } catch (err) {
+    if (code(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function isStale(held: Held): boolean {
+  const [pid, host] = held.text.split('\n');
+  if (host === hostname() && pid !== undefined && /^[1-9][0-9]{0,9}$/.test(pid) && !alive(Number(pid))) return true;
+  return Date.now() - held.mtimeMs > LOCK_STALE_MS;
+}
+
+function breakStale(lock: string, held: Held): void {
+  const aside = `${lock}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    renameSync(lock, aside);
+  } catch (err) {
+    if (code(err) === 'ENOENT') return; // broken by another waiter already
+    throw err;
+  }
+  let moved: string | undefined;
+  try {
+    moved = readFileSync(aside, 'utf8');
+  } catch {
+    moved = undefined;
+  }
+  if (moved !== held.text) {
+    // Another waiter broke the stale lock and took a new one since it was read: put it back.
+    try {
+      linkSync(aside, lock);
+    } catch {
+      // A third writer holds the lock now: the one moved finds its lock gone when it ends.
+    }
+  }
+  unlinkSync(aside);
+}
+
+function holder(held: Held | undefined): string {
+  if (held === undefined) return 'gone';
+  const [pid, host, at] = held.text.split('\n');
+  return `pid ${pid ?? '?'} on ${host ?? '?'} since ${at !== undefined && /^\d+$/.test(at) ? new Date(Number(at)).toISOString() : '?'}`;
+}
+
+/** Run `fn` holding `<path>.lock`; see the top of this file. */
+export function withFileLock<T>(path: string, fn: () => T): T {
+  const lock = `${path}.lock`;
+  const token = `${process.pid}\n${hostname()}\n${Date.now()}\n${randomBytes(8).toString('hex')}\n`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+    let fd: number | undefined;
+    try {
+      fd = openSync(lock, 'wx', 0o600);
+    } catch (err) {
+      if (code(err) !== 'EEXIST') throw err;
+    }
+    if (fd !== undefined) {
+      try {
+        writeSync(fd, token);
+      } catch (err) {
+        closeSync(fd);
+        unlinkSync(lock);
+        throw err;
+      }
+      closeSync(fd);
+      break;
+    }
+    const held = readLock(lock);
+    if (held !== undefined && isStale(held)) breakStale(lock, held);
+    else if (Date.now() >= deadline) throw new FileReadError(path, `being written by another process (lock ${lock}, ${holder(held)}); if no pqmcp is using the file, remove the lock`);
+    else if (held !== undefined) sleep(pause + Math.floor(Math.random() * pause));
+  }
+  try {
+    return fn();
+  } finally {
+    try {
+      if (readFileSync(lock, 'utf8') === token) unlinkSync(lock);
+    } catch {
+      // Broken as stale by another writer: not ours to remove.
+    }
+  }
+}

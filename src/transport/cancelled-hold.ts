@@ -1,0 +1,88 @@
+/**
+ * The peer's cancelled requests still charged against its bounds (review: requests in
+ * flight, F3). A `notifications/cancelled` ends a request's entry in the message pipeline
+ * (hooks, the auditor), but not necessarily its handler: an SDK handler that ignores its
+ * abort signal runs on, holding the request it was given. So the cancelled request keeps
+ * its bytes and its place among the peer's requests in flight (MAX_TRACKED) until either
+ * - the local side's late answer to it passes (the handler is done: the Python SDK answers a
+ *   cancelled request; the TypeScript SDKs, 1.x and 2.x, never do), or
+ * - CANCELLED_HOLD_MS have passed since the cancellation.
+ * Without it, cancel and resend let a peer park any number of requests in handlers that
+ * ignore their signal, each admitted afresh (k cancelled 64 MiB calls were k x 64 MiB).
+ *
+ * Sharp edges:
+ * - The hold is a bound on a rate, not on memory: a handler that ignores its abort past
+ *   CANCELLED_HOLD_MS still holds its request, uncounted. The peer can then have at most
+ *   (maxRequestBytesInFlight + one maxMessageSize) charged at once, so at most that much
+ *   escapes every CANCELLED_HOLD_MS; a handler that ends within it never escapes.
+ * - Expiry is lazy (checked when the peer's next request is admitted): no timers.
+ */
+
+/**
+ * How long a cancelled request stays charged when no late answer comes: 60 s, the MCP
+ * SDKs' default request timeout (DEFAULT_REQUEST_TIMEOUT_MSEC, 1.x and 2.x). A handler that
+ * ignores its abort signal but ends within the time its callers wait by default is charged
+ * for its whole run; an honest client that cancels a large request waits at most this long
+ * for its bytes (-32005 says retry), a small one never notices.
+ */
+export const CANCELLED_HOLD_MS = 60_000;
+
+interface Held {
+  readonly bytes: number;
+  readonly until: number;
+}
+
+/** Cancelled requests of the peer still charged, oldest first. */
+export class CancelledHold {
+  private readonly held = new Map<string | number, Held>();
+  private heldBytes = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  /** Charged requests (after dropping the expired ones). */
+  get count(): number {
+    this.expire();
+    return this.held.size;
+  }
+
+  /** Their bytes (after dropping the expired ones). */
+  get bytes(): number {
+    this.expire();
+    return this.heldBytes;
+  }
+
+  has(id: string | number): boolean {
+    this.expire();
+    return this.held.has(id);
+  }
+
+  /** A request of `bytes` under `id` was cancelled: charge it until answered or expired. */
+  hold(id: string | number, bytes: number): void {
+    this.release(id);
+    this.held.set(id, { bytes, until: this.now() + CANCELLED_HOLD_MS });
+    this.heldBytes += bytes;
+  }
+
+  /** The local side answered `id` after all: its handler is done. */
+  release(id: string | number): void {
+    const entry = this.held.get(id);
+    if (entry === undefined) return;
+    this.held.delete(id);
+    this.heldBytes -= entry.bytes;
+  }
+
+  clear(): void {
+    this.held.clear();
+    this.heldBytes = 0;
+  }
+
+  /** Insertion order is expiry order (one hold time for all). */
+  private expire(): void {
+    const now = this.now();
+    for (const [id, entry] of this.held) {
+      if (entry.until > now) return;
+      this.held.delete(id);
+      this.heldBytes -= entry.bytes;
+    }
+  }
+}
