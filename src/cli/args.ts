@@ -124,6 +124,20 @@ export function positionals(p: Parsed, command: string, names: string[], optiona
   return p.positionals;
 }
 
+/**
+ * --max-request-bytes-in-flight (serve and connect: the transports' maxRequestBytesInFlight):
+ * a non-negative integer of bytes, 0 = no limit; undefined when not given (the default).
+ */
+export function parseMaxRequestBytesInFlight(p: Parsed): number | undefined {
+  const text = str(p, 'max-request-bytes-in-flight');
+  if (text === undefined) return undefined;
+  const bytes = Number(text);
+  if (!(/^\d+$/.test(text) && Number.isSafeInteger(bytes))) {
+    throw new UsageError(`--max-request-bytes-in-flight must be a non-negative integer of bytes (0 = no limit); got ${JSON.stringify(text)}`);
+  }
+  return bytes;
+}
+
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400, y: 365 * 86400 };
 
 /** "90s", "15m", "12h", "30d", "2w", "1y" or plain seconds -> seconds (positive). */

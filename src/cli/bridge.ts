@@ -61,7 +61,7 @@ function isResponse(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id } {
 }
 
 export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number> {
-  const { parsed: p, url: parsedUrl, keyPath, trustPath, expect, anyServer, endpoint, backendChoice, drainSeconds, busyRetries, busyRetryMaxMs } = plan;
+  const { parsed: p, url: parsedUrl, keyPath, trustPath, expect, anyServer, endpoint, backendChoice, drainSeconds, busyRetries, busyRetryMaxMs, maxRequestBytesInFlight } = plan;
   // Flag values connect.ts could not check without loading these modules: still usage errors (exit 2).
   const serverIdConstraints = plan.serverIdConstraints !== undefined ? asUsage(() => normaliseNameConstraints(plan.serverIdConstraints, '--expect-prefix')) : undefined;
   if (endpoint !== undefined) asUsage(() => checkEndpoint(endpoint, '--endpoint'));
@@ -93,6 +93,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
     busyRetry: busyRetries === 0 ? false : { ...(busyRetries !== undefined ? { attempts: busyRetries } : {}), ...(busyRetryMaxMs !== undefined ? { maxDelayMs: busyRetryMaxMs } : {}) },
     onBusyRetry: (e) => log(`server busy (${e.error.code}); retry ${e.attempt} of ${e.attempts} in ${e.delayMs} ms`),
     ...(tickets ? { tickets } : {}),
+    ...(maxRequestBytesInFlight !== undefined ? { maxRequestBytesInFlight } : {}),
   });
   const stdin = process.stdin;
   const stdout = process.stdout;

@@ -13,7 +13,7 @@
  *   vouches for (and the library warns about it once more on stderr).
  */
 import type { BackendChoice } from '../crypto/select.js';
-import { checkId, flag, list, parse, parseDuration, positionals, required, str } from './args.js';
+import { checkId, flag, list, parse, parseDuration, parseMaxRequestBytesInFlight, positionals, required, str } from './args.js';
 import type { Parsed } from './args.js';
 import type { Context } from './context.js';
 import { UsageError } from './output.js';
@@ -55,6 +55,10 @@ export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --tru
   --drain-timeout <secs>   when stdin ends, wait this long (counted from the handshake at
                            the earliest) for the answers still owed (default 30), then
                            report the rest and exit 1
+  --max-request-bytes-in-flight <n>  bytes of the server's requests (sampling, elicitation,
+                           roots/list) the stdio client has not answered yet; past it the
+                           bridge refuses the server's next request with JSON-RPC -32005
+                           (default 16777216 = 16 MiB; one request always fits; 0 = no limit)
 ${TICKET_CONNECT_USAGE}
   --pins <file>            pin the server's tool definitions in this file (0600): a tool
                            redefined later is withheld from the client (pqmcp pins)
@@ -86,6 +90,8 @@ export const CONNECT_OPTIONS = {
   'allow-loose-key-permissions': { type: 'boolean' },
   // end of stdin: how long to wait for the answers still owed
   'drain-timeout': { type: 'string' },
+  // the server's requests in flight (decision 8, part 1)
+  'max-request-bytes-in-flight': { type: 'string' },
   ...CONNECT_PIN_OPTIONS,
   // busy retry (issue 10)
   'busy-retries': { type: 'string' },
@@ -113,6 +119,8 @@ export interface ConnectPlan {
   drainSeconds: number;
   busyRetries: number | undefined;
   busyRetryMaxMs: number | undefined;
+  /** --max-request-bytes-in-flight (undefined: the transport's default, 16 MiB). */
+  maxRequestBytesInFlight: number | undefined;
 }
 
 export async function connectCommand(ctx: Context, argv: string[]): Promise<number> {
@@ -149,6 +157,7 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   if (busyRetries !== undefined && (!Number.isInteger(busyRetries) || busyRetries < 0)) throw new UsageError('--busy-retries must be a non-negative integer');
   const retryMaxText = str(p, 'busy-retry-max');
   const busyRetryMaxMs = retryMaxText === undefined ? undefined : parseDuration(retryMaxText, '--busy-retry-max') * 1000;
+  const maxRequestBytesInFlight = parseMaxRequestBytesInFlight(p);
 
   const { runBridge } = await import('./bridge.js');
   return runBridge(ctx, {
@@ -164,5 +173,6 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
     drainSeconds,
     busyRetries,
     busyRetryMaxMs,
+    maxRequestBytesInFlight,
   });
 }

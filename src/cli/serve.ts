@@ -49,7 +49,7 @@ import { listen } from '../transport/server.js';
 import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
 import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
-import { flag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
+import { flag, list, parse, parseMaxRequestBytesInFlight, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
 import { LogLimiter } from './log-limiter.js';
 import { openObservability } from './observe.js';
 import type { Context } from './context.js';
@@ -303,11 +303,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const keyUpdateRateText = str(p, 'key-update-rate');
   const keyUpdateRate = keyUpdateRateText === undefined ? undefined : parseKeyUpdateRate(keyUpdateRateText);
   // request bytes in flight (issue 10 item 3)
-  const inFlightText = str(p, 'max-request-bytes-in-flight');
-  const maxRequestBytesInFlight = inFlightText === undefined ? undefined : Number(inFlightText);
-  if (inFlightText !== undefined && !(/^\d+$/.test(inFlightText) && Number.isSafeInteger(maxRequestBytesInFlight))) {
-    throw new UsageError(`--max-request-bytes-in-flight must be a non-negative integer of bytes (0 = no limit); got ${JSON.stringify(inFlightText)}`);
-  }
+  const maxRequestBytesInFlight = parseMaxRequestBytesInFlight(p);
   const seconds = (name: string, off = false): number | undefined => {
     const text = str(p, name);
     if (text === undefined) return undefined;

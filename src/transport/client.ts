@@ -19,6 +19,9 @@
  * - The session ends (typed error on both sides) when either credential expires, when the
  *   trust store stops trusting the server, or after `maxSessionLifetimeMs`.
  * - One transport, one connection: start() twice is an error; after close, create a new one.
+ * - The server's requests in flight (sampling, elicitation, roots/list) hold at most
+ *   `maxRequestBytesInFlight` bytes (default 16 MiB): past it one is answered -32005 before
+ *   the application sees it (message-hooks.ts, as on the listener).
  */
 import type { Agent } from 'node:http';
 import type { SecureContextOptions } from 'node:tls';
@@ -395,7 +398,8 @@ export class PqmcpClientTransport {
         openedAt = Date.now();
         emitTo(audit, sessionOpenEvent('client', result, { backend: backend.name, endpoint, remoteAddress: undefined, startedAt }));
       }
-      if (this.resolved.hooks.length > 0) this.pipeline = this.hookPipeline(connection, result);
+      // Also without hooks: the pipeline bounds the server's requests in flight (maxRequestBytesInFlight).
+      if (this.resolved.hooks.length > 0 || this.resolved.maxRequestBytesInFlight > 0) this.pipeline = this.hookPipeline(connection, result);
       // Ends the session when a credential expires or the trust store drops the server.
       const guard = new SessionGuard(guarding, result.peer, (error) => connection.abort(error));
       void connection.closed.then(() => guard.stop());
@@ -528,6 +532,9 @@ export class PqmcpClientTransport {
       await this.handshake;
       return this.pipeline!.toPeer(message as JsonRpcMessage);
     }
+    // Without hooks, only the server's requests are bounded; they come after the handshake,
+    // so what is sent before it takes the direct path (1-RTT, busy retries) below.
+    if (this.pipeline) return this.pipeline.toPeer(message as JsonRpcMessage);
     const data = encodeMessage(message);
     if (this.busyRetry && !this.result) {
       // Before the handshake: kept until settled, so a busy refusal can send it again.
@@ -613,6 +620,7 @@ export class PqmcpClientTransport {
         toLocal: (message) => this.onmessage?.(message),
         onerror: (error) => this.onerror?.(error),
       },
+      { ...(this.resolved.maxRequestBytesInFlight > 0 ? { maxRequestBytes: this.resolved.maxRequestBytesInFlight } : {}), now: () => this.resolved.clock.now() },
     );
   }
 

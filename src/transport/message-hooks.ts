@@ -30,7 +30,9 @@
  *   - a request from the peer past the bound is answered here with JSON-RPC error -32005
  *     (JsonRpcErrorCode.tooManyInFlight, data { limit }) and reported
  *     (TooManyRequestsInFlightError, side 'peer'); it reaches no hook and no handler;
- *   - a request of the local side past the bound is not sent: toPeer() rejects with
+ *   - a request of the local side past the bound is not sent (with hooks; a pipeline
+ *     without hooks, there only for maxRequestBytes, does not track the local side's
+ *     requests at all): toPeer() rejects with
  *     TooManyRequestsInFlightError (side 'local'), so the SDK's request() fails at once
  *     with that error. Refused rather than evicting the oldest entry because the local
  *     application is the one that can wait and retry, and an eviction would silently
@@ -348,6 +350,9 @@ export class MessagePipeline {
    * `data` is its encoding when known, reused (toPeer) unless a hook replaces the message.
    */
   private run(direction: Direction, message: JsonRpcMessage, bytes: number, start: number, data?: Uint8Array): Promise<void> {
+    // No hooks (a pipeline only for maxRequestBytes): the local side's own requests go out
+    // untracked, as without a pipeline (no MAX_TRACKED of their own, answers matched by the SDK).
+    if (direction === 'toPeer' && this.hooks.length === 0 && isRequestMessage(message)) return this.sinks.toPeer(data ?? encode(message), message);
     if (isRequestMessage(message)) {
       const refused = this.admit(direction, message, bytes);
       if (refused !== undefined) return refused;
@@ -497,6 +502,9 @@ export class MessagePipeline {
    * same direction (MCP: the side that made a request cancels it), or a subscriptions/listen
    * made the other way (MCP 2026-07-28: the server tears a listen stream down with a
    * cancellation naming the client's listen request). Ids match exactly, as the SDKs' do.
+   * Without hooks the local side's requests are untracked, so a server cancelling its own
+   * request under the id of a live listen of the client ends that listen's entry early
+   * (its few bytes uncounted; nothing held, no hook to mislead).
    */
   private cancelTarget(direction: Direction, message: JsonRpcMessage): { direction: Direction; entry: TrackedRequest } | undefined {
     const id = cancelledId(message);

@@ -77,6 +77,18 @@ export interface PqmcpTransportOptions {
    * listener: keep per-session state keyed by session (opened/closed). Default: none.
    */
   hooks?: readonly MessageHook[];
+  /**
+   * Bytes (JSON) of the peer's requests in flight per session: delivered to the local MCP
+   * side (the listener's MCP server; the client's sampling, elicitation and roots handlers)
+   * and not yet answered; a cancelled one counts until answered or CANCELLED_HOLD_MS
+   * passed. A request that would take them past this is refused with JSON-RPC error
+   * -32005 (data { limitBytes }) and reported to onerror (ERR_TOO_MANY_BYTES_IN_FLIGHT);
+   * the session goes on. A request is always admitted when none is in flight, so this
+   * bounds concurrency, not the size of one request (maxMessageSize does). Every session
+   * then runs the hook pipeline (message-hooks.ts), so MAX_TRACKED applies too. Default
+   * 16 MiB; 0: no limit (only MAX_TRACKED, and only with hooks).
+   */
+  maxRequestBytesInFlight?: number;
 
   // --- session limits and expiry (issue 10; session-guard.ts) ---
   /**
@@ -142,6 +154,8 @@ export interface ResolvedOptions {
   connection: ConnectionOptions;
   /** The application's hooks, after the request auditor when auditing. */
   hooks: readonly MessageHook[];
+  /** Per session; 0: no limit. */
+  maxRequestBytesInFlight: number;
   clock: Clock;
   maxSessionLifetimeMs: number;
   clockSkewSeconds: number;
@@ -172,6 +186,7 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
     maxSessionLifetimeMs: checkNumber(options, 'maxSessionLifetimeMs', 0, 0),
     clockSkewSeconds: checkNumber(options, 'clockSkewSeconds', 0, DEFAULT_CLOCK_SKEW_SECONDS),
     hooks: withAuditor(checkHooks(options.hooks), options),
+    maxRequestBytesInFlight: checkRequestBytes(options.maxRequestBytesInFlight),
     applicationPadding: checkPaddingBlock(options.applicationPadding, 'applicationPadding'),
     audit: checkAudit(options.onAuditEvent),
     maxMessageSize: checkNumber(options, 'maxMessageSize', 1, DEFAULTS.maxMessageSize),
@@ -201,6 +216,15 @@ function checkClock(clock: unknown): Clock {
     throw new InvalidArgumentError('clock must have now(), schedule() and cancel()');
   }
   return clock as Clock;
+}
+
+/** Per session (docs/threat-model.md: 16 MiB is thousands of ordinary requests, or 15 concurrent 1 MiB ones). */
+export const DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+
+function checkRequestBytes(value: unknown): number {
+  const bytes = value ?? DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT;
+  if (!Number.isSafeInteger(bytes) || (bytes as number) < 0) throw new InvalidArgumentError('maxRequestBytesInFlight must be a non-negative integer (0: no limit)');
+  return bytes as number;
 }
 
 function checkHooks(hooks: unknown): readonly MessageHook[] {

@@ -150,18 +150,6 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions, EdgeOptions {
    */
   maxPartialMessageBytes?: number;
 
-  // --- request bytes in flight (issue 10 item 3; message-hooks.ts) ---
-  /**
-   * Bytes (JSON) of one session's requests in flight: delivered to the MCP server and not
-   * yet answered (a cancelled one counts until answered or CANCELLED_HOLD_MS passed). A request that would take them past this is refused with
-   * JSON-RPC error -32005 (data { limitBytes }) and reported to the session's onerror
-   * (ERR_TOO_MANY_BYTES_IN_FLIGHT); the session goes on. A request is always admitted when
-   * the session has none in flight, so this bounds concurrency, not the size of one
-   * request (maxMessageSize does). Default 16 MiB; 0: no limit (only the count bound,
-   * MAX_TRACKED, and only with hooks).
-   */
-  maxRequestBytesInFlight?: number;
-
   // --- consumer pauses (review F2; server-transport.ts pauseReading) ---
   /**
    * How long PqmcpServerTransport.pauseReading() may keep a session unread. Meanwhile the
@@ -207,8 +195,6 @@ export interface ServerTicketOptions {
 interface ServerLimits {
   maxSessionsPerAgent: number;
   receiveBudget: ReceiveBudget;
-  /** Per session; 0: no limit. */
-  maxRequestBytesInFlight: number;
   maxReadPauseMs: number;
   /** undefined: every failure reported. */
   failureReports: Required<FailureReportOptions> | undefined;
@@ -216,8 +202,7 @@ interface ServerLimits {
 
 const DEFAULT_MAX_SESSIONS_PER_AGENT = 256;
 const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES = 256 * 1024 * 1024;
-/** Per session (docs/threat-model.md: 16 MiB is thousands of ordinary requests, or 16 concurrent 1 MiB ones). */
-export const DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+export { DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT } from './options.js';
 /**
  * The TCP front of an own-port listener accepts its sockets as Node's HTTP server would
  * (http.Server's own net options): half-open allowed (the HTTP server handles the peer's
@@ -230,12 +215,10 @@ function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
   if (!Number.isSafeInteger(perAgent) || perAgent < 0) throw new InvalidArgumentError('maxSessionsPerAgent must be a non-negative integer (0: no limit)');
   const partial = options.maxPartialMessageBytes ?? DEFAULT_MAX_PARTIAL_MESSAGE_BYTES;
   if (!Number.isSafeInteger(partial) || partial < 0) throw new InvalidArgumentError('maxPartialMessageBytes must be a non-negative integer');
-  const inFlight = options.maxRequestBytesInFlight ?? DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT;
-  if (!Number.isSafeInteger(inFlight) || inFlight < 0) throw new InvalidArgumentError('maxRequestBytesInFlight must be a non-negative integer (0: no limit)');
   const maxReadPauseMs = options.maxReadPauseMs ?? DEFAULT_MAX_READ_PAUSE_MS;
   if (!Number.isSafeInteger(maxReadPauseMs) || maxReadPauseMs < 1) throw new InvalidArgumentError('maxReadPauseMs must be a positive integer of milliseconds');
   const failureReports = resolveFailureReports(options.failureReports);
-  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), maxRequestBytesInFlight: inFlight, maxReadPauseMs, failureReports };
+  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), maxReadPauseMs, failureReports };
 }
 
 /** Where a connection came from, for logs. */
@@ -523,7 +506,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
       if (!this.admitSession(connection, result.peer, info)) return;
-      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.limits.maxRequestBytesInFlight, this.limits.maxReadPauseMs, () => this.resolved.clock.now());
+      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.resolved.maxRequestBytesInFlight, this.limits.maxReadPauseMs, () => this.resolved.clock.now());
       this.live.add(transport);
       const audit = this.resolved.audit;
       if (audit) {
