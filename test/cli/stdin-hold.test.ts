@@ -14,7 +14,7 @@ import { loadOwnIdentity } from '../../src/cli/files.js';
 import { loadTrustStore } from '../../src/identity/files.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { Cleanup, waitFor } from '../helpers/mcp.js';
-import { ROOT, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { ROOT, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { CliProcess, Files } from './helpers.js';
 
 const SERVER_ID = 'agent://stdin-hold/gateway';
@@ -131,5 +131,13 @@ describe('pqmcp serve: sessions held for a child that does not read (review F2)'
     expect((await b.answer(2, "Bob's second call")).result).toMatchObject({ content: [{ text: 'echo: after' }] });
     expect(b.closed()).toBe(false);
     expect(gateway.stderr.match(/"event":"session-end"/g)).toHaveLength(1);
+  });
+
+  it('--max-read-pause, --keepalive and --keepalive-timeout above 24d are usage errors naming the maximum (R10-0: Node ran a 30d timer after 1 ms)', { timeout: 60_000 }, async () => {
+    for (const name of ['--max-read-pause', '--keepalive', '--keepalive-timeout']) {
+      const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gw.key, '--trust', trust, name, '30d', '--', ...BLOCKING]);
+      expect(r.code, name).toBe(2);
+      expect(r.stderr, name).toContain(`${name} must be at most 24d`);
+    }
   });
 });
