@@ -23,11 +23,15 @@
  *   serves the AEAD and classical curves while ML-KEM and ML-DSA are the portable ones.
  * - --expect names the server (like a TLS hostname check), --expect-prefix a set of them;
  *   only an explicit --any-server accepts whatever server the trust file vouches for.
+ * - A server request the transport refuses (past --max-request-bytes-in-flight or 4,096 in
+ *   flight, malformed, a reused id) was answered to the server and the session goes on: it
+ *   is logged (the first of each code; the rest counted, summed up at the end), never the
+ *   session's failure nor the exit code.
  * - A plaintext (unauthenticated) alert from the server is reported with a hint at what to
  *   check (alert-hints.ts), marked unauthenticated; the code stays ERR_PEER_ABORTED.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { PeerAbortedError, PeerAlertError, PqmcpError } from '../errors.js';
+import { MalformedRequestError, PeerAbortedError, PeerAlertError, PqmcpError, RequestIdReusedError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError } from '../errors.js';
 import { PqmcpClientTransport, anyServerWarningGiven } from '../transport/client.js';
 import { SUITE_NAMES } from '../wire/messages.js';
 import { describeBackend, selectBackend } from '../crypto/select.js';
@@ -58,6 +62,11 @@ function isRequest(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id; method: s
 
 function isResponse(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id } {
   return !('method' in m) && 'id' in m && (typeof m.id === 'string' || typeof m.id === 'number');
+}
+
+/** The transport refused one of the server's requests (answered it with an error; the session goes on): not a failure of the session. */
+function refusedServerRequest(err: unknown): err is PqmcpError {
+  return err instanceof TooManyRequestBytesInFlightError || err instanceof MalformedRequestError || err instanceof RequestIdReusedError || (err instanceof TooManyRequestsInFlightError && err.side === 'peer');
 }
 
 export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number> {
@@ -117,6 +126,8 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
   let admitted = false;
   let closing = false;
   let drainTimer: NodeJS.Timeout | undefined;
+  /** The server's requests the transport refused, by code: the first of each is logged, the rest counted (a server cannot flood stderr). */
+  const refusals = new Map<string, number>();
 
   const writeOut = (m: JSONRPCMessage): void => {
     stdout.write(serializeLine(m));
@@ -133,6 +144,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
       stdin.pause();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      for (const [code, count] of refusals) if (count > 1) log(`${count} of the server's requests were refused in all (${code})`);
       // Clean: nothing failed, the local side ended (stdin or a signal), and no request lost its answer.
       const clean = failure === undefined && (stopped !== undefined || (stdinEnded && waiting.size === 0));
       if (!clean || waiting.size > 0) {
@@ -209,6 +221,13 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
       }
     };
     transport.onerror = (err) => {
+      if (refusedServerRequest(err)) {
+        const count = (refusals.get(err.code) ?? 0) + 1;
+        refusals.set(err.code, count);
+        // In the flag's words: the library's message names the option.
+        if (count === 1) log(`${err.message.replace('(maxRequestBytesInFlight)', '(--max-request-bytes-in-flight)')} (${err.code}); the session goes on; further refusals are counted`);
+        return;
+      }
       failure ??= err instanceof PqmcpError ? explain(err) : err;
     };
     transport.onclose = () => finish();

@@ -48,6 +48,7 @@ import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import { listen } from '../transport/server.js';
 import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
+import { MAX_TIMER_MS } from '../transport/timers.js';
 import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
 import { flag, list, parse, parseMaxRequestBytesInFlight, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
 import { LogLimiter } from './log-limiter.js';
@@ -97,6 +98,7 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --max-read-pause <dur>   a session the gateway stops reading (its MCP server has not read
                            its share of what the session sent) is not judged by the keepalive
                            meanwhile; past this it is closed (default 60s; docs/cli.md)
+                           (this and the two below: at most 24d)
   --keepalive <dur>|off    ping each session this often (default 30s)
   --keepalive-timeout <dur>  close a session whose pong is this late (default 10s)
   --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
@@ -307,7 +309,11 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const seconds = (name: string, off = false): number | undefined => {
     const text = str(p, name);
     if (text === undefined) return undefined;
-    return off && text === 'off' ? 0 : parseDuration(text, `--${name}`) * 1000;
+    if (off && text === 'off') return 0;
+    const ms = parseDuration(text, `--${name}`) * 1000;
+    // Node runs a longer timer after 1 ms (R10-0): 24d is the largest whole-day duration below it.
+    if (ms > MAX_TIMER_MS) throw new UsageError(`--${name} must be at most 24d (${Math.floor(MAX_TIMER_MS / 1000)}s, the timers' limit); got ${JSON.stringify(text)}`);
+    return ms;
   };
   const maxReadPauseMs = seconds('max-read-pause');
   const keepAliveMs = seconds('keepalive', true);

@@ -14,6 +14,7 @@
  * - `attempts` bounds the retries (not counting the first try); 0 or `false` disables.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { MAX_TIMER_MS, timerLimitText } from './timers.js';
 import type { PqmcpError } from '../errors.js';
 
 export interface BusyRetryOptions {
@@ -58,6 +59,7 @@ export function resolveBusyRetry(option: false | BusyRetryOptions | undefined): 
     baseDelayMs: count(o.baseDelayMs, 'baseDelayMs', BUSY_RETRY_DEFAULTS.baseDelayMs, 0),
     maxDelayMs: count(o.maxDelayMs, 'maxDelayMs', BUSY_RETRY_DEFAULTS.maxDelayMs, 0),
   };
+  if (resolved.maxDelayMs > MAX_TIMER_MS) throw new InvalidArgumentError(timerLimitText('busyRetry.maxDelayMs'));
   return resolved.attempts > 0 ? resolved : undefined;
 }
 

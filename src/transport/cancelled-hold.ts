@@ -16,6 +16,19 @@
  *   (maxRequestBytesInFlight + one maxMessageSize) charged at once, so at most that much
  *   escapes every CANCELLED_HOLD_MS; a handler that ends within it never escapes.
  * - Expiry is lazy (checked when the peer's next request is admitted): no timers.
+ * - Each held request is charged at most `cap` bytes (the pipeline passes half its budget,
+ *   rounded up; review 10, R10-5): charged in full, one cancelled request larger than the
+ *   budget refused every later request, a 40-byte ping too, for the whole hold (the
+ *   TypeScript SDKs never answer a cancelled request). With the cap, requests totalling up
+ *   to half the budget still pass beside it, and a second such request is refused until the
+ *   hold ends. The memory bound stays budget + one maxMessageSize per session: call a
+ *   request big when its bytes exceed cap. A big request is admitted either alone (nothing
+ *   in flight nor held) or with charge + its bytes <= budget; a big one in flight or held is
+ *   charged at least cap, and cap + (more than cap) > budget, so at most one big request is
+ *   in flight or held at a time. Its real bytes exceed its charge by at most
+ *   maxMessageSize - cap; every other request is charged its real bytes, and those
+ *   admitted beside the big one fit in budget - cap. So the real bytes are at most
+ *   max(budget, maxMessageSize + budget - cap) <= budget + maxMessageSize, as before.
  */
 
 /**
@@ -28,6 +41,7 @@
 export const CANCELLED_HOLD_MS = 60_000;
 
 interface Held {
+  /** The bytes charged: the request's, at most the cap. */
   readonly bytes: number;
   readonly until: number;
 }
@@ -37,7 +51,14 @@ export class CancelledHold {
   private readonly held = new Map<string | number, Held>();
   private heldBytes = 0;
 
-  constructor(private readonly now: () => number) {}
+  /**
+   * @param now the clock of the hold
+   * @param cap the most bytes one held request is charged (default: no cap)
+   */
+  constructor(
+    private readonly now: () => number,
+    private readonly cap: number = Number.POSITIVE_INFINITY,
+  ) {}
 
   /** Charged requests (after dropping the expired ones). */
   get count(): number {
@@ -45,7 +66,7 @@ export class CancelledHold {
     return this.held.size;
   }
 
-  /** Their bytes (after dropping the expired ones). */
+  /** Their charged bytes, each at most the cap (after dropping the expired ones). */
   get bytes(): number {
     this.expire();
     return this.heldBytes;
@@ -56,11 +77,12 @@ export class CancelledHold {
     return this.held.has(id);
   }
 
-  /** A request of `bytes` under `id` was cancelled: charge it until answered or expired. */
+  /** A request of `bytes` under `id` was cancelled: charge it (at most the cap) until answered or expired. */
   hold(id: string | number, bytes: number): void {
     this.release(id);
-    this.held.set(id, { bytes, until: this.now() + CANCELLED_HOLD_MS });
-    this.heldBytes += bytes;
+    const charged = Math.min(bytes, this.cap);
+    this.held.set(id, { bytes: charged, until: this.now() + CANCELLED_HOLD_MS });
+    this.heldBytes += charged;
   }
 
   /** The local side answered `id` after all: its handler is done. */

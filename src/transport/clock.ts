@@ -9,6 +9,8 @@
  *   keepalive and close timeouts stay on the system timers (they bound real network waits).
  * - The system clock re-arms waits longer than setTimeout's limit (about 24.8 days).
  */
+import { MAX_TIMER_MS as MAX_DELAY } from './timers.js';
+
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
@@ -16,9 +18,6 @@ export interface Clock {
   schedule(fn: () => void, ms: number): unknown;
   cancel(handle: unknown): void;
 }
-
-/** setTimeout's largest delay. */
-const MAX_DELAY = 2 ** 31 - 1;
 
 interface SystemTimer {
   timer: ReturnType<typeof setTimeout> | undefined;

@@ -42,7 +42,7 @@ import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import type { CryptoRequest, CryptoResult } from '../handshake/types.js';
 import { AdmissionTable, TrustedProxies, clientAddress, sourceKey, type Ticket } from './admission.js';
 import { CryptoPool, type CryptoPoolStats } from './crypto-pool.js';
-import { unref, type Timer } from './timers.js';
+import { MAX_TIMER_MS, timerLimitText, unref, type Timer } from './timers.js';
 import { SourceRates } from './rate.js';
 import { RATE_ANSWER, Refusals } from './refusals.js';
 import { answerAndClose, destroySocket } from './http-answer.js';
@@ -216,6 +216,7 @@ export class Edge {
   static async start(options: EdgeOptions, backend: CryptoBackend, workerBackend: BackendName | undefined, key: CompositeKeyPair): Promise<Edge> {
     const ff = options.firstFlightTimeoutMs;
     if (ff !== undefined && !(typeof ff === 'number' && Number.isFinite(ff) && ff >= 1)) throw new InvalidArgumentError('firstFlightTimeoutMs must be a number >= 1');
+    if (ff !== undefined && ff > MAX_TIMER_MS) throw new InvalidArgumentError(timerLimitText('firstFlightTimeoutMs'));
     // Validate the table and the proxies before starting threads.
     new AdmissionTable({ maxPending: options.maxPendingHandshakes ?? 1, maxPerSource: options.maxPendingPerSource ?? 1 });
     new TrustedProxies(options.trustedProxies ?? []);
@@ -402,6 +403,7 @@ function checkProxyOptions(options: EdgeOptions): void {
   if (ms !== undefined) {
     if (!proxyProtocol) throw new InvalidArgumentError('proxyHeaderTimeoutMs applies only with proxyProtocol: true');
     if (!(typeof ms === 'number' && Number.isFinite(ms) && ms >= 1)) throw new InvalidArgumentError('proxyHeaderTimeoutMs must be a number >= 1');
+    if (ms > MAX_TIMER_MS) throw new InvalidArgumentError(timerLimitText('proxyHeaderTimeoutMs'));
   }
 }
 

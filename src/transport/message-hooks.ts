@@ -79,7 +79,8 @@
  * - Request bytes in flight (issue 10 item 3; `maxRequestBytes`, the server's
  *   maxRequestBytesInFlight): the JSON bytes of the peer's requests in flight (delivered to
  *   the local side, or waiting in a hook, and not yet answered, dropped or cancelled, and
- *   those cancelled less than CANCELLED_HOLD_MS ago and not answered since) are counted;
+ *   those cancelled less than CANCELLED_HOLD_MS ago and not answered since, each at most
+ *   half the limit: cancelled-hold.ts) are counted;
  *   a request that would take them past the limit is refused like one past MAX_TRACKED:
  *   JSON-RPC -32005 (data { limitBytes }), TooManyRequestBytesInFlightError to onerror,
  *   no hook, no handler. A request is always admitted when none is in flight (nor
@@ -289,7 +290,8 @@ export class MessagePipeline {
     const max = limits.maxRequestBytes ?? Number.POSITIVE_INFINITY;
     if (!(typeof max === 'number' && max >= 0)) throw new InvalidArgumentError('maxRequestBytes must be a number >= 0');
     this.maxRequestBytes = max;
-    this.hold = new CancelledHold(limits.now ?? Date.now);
+    // A held request is charged at most half the budget (R10-5; the bound: cancelled-hold.ts).
+    this.hold = new CancelledHold(limits.now ?? Date.now, Math.ceil(max / 2));
     for (const hook of hooks) {
       const channel: HookChannel = { notify: (message) => this.notify(message), report: (err) => this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err, reported: true })) };
       this.guard(hook, () => hook.opened?.(session, channel));
@@ -306,7 +308,7 @@ export class MessagePipeline {
     return this.bytesByDirection[direction];
   }
 
-  /** The peer's cancelled requests still charged against its bounds (not in inFlight()), and their bytes. */
+  /** The peer's cancelled requests still charged against its bounds (not in inFlight()), and their charged bytes (each at most half maxRequestBytes). */
   cancelledHeld(): { requests: number; bytes: number } {
     return { requests: this.hold.count, bytes: this.hold.bytes };
   }

@@ -15,6 +15,7 @@ import type { BackendChoice } from '../crypto/select.js';
 import type { ConnectionOptions } from './connection.js';
 import type { MessageHook } from './message-hooks.js';
 import { systemClock } from './clock.js';
+import { MAX_TIMER_MS, timerLimitText } from './timers.js';
 import type { Clock } from './clock.js';
 import { DEFAULT_CLOCK_SKEW_SECONDS } from '../identity/trust.js';
 import { requestAuditor } from '../audit/request-hook.js';
@@ -80,8 +81,8 @@ export interface PqmcpTransportOptions {
   /**
    * Bytes (JSON) of the peer's requests in flight per session: delivered to the local MCP
    * side (the listener's MCP server; the client's sampling, elicitation and roots handlers)
-   * and not yet answered; a cancelled one counts until answered or CANCELLED_HOLD_MS
-   * passed. A request that would take them past this is refused with JSON-RPC error
+   * and not yet answered; a cancelled one counts (at most half this) until answered or
+   * CANCELLED_HOLD_MS passed. A request that would take them past this is refused with JSON-RPC error
    * -32005 (data { limitBytes }) and reported to onerror (ERR_TOO_MANY_BYTES_IN_FLIGHT);
    * the session goes on. A request is always admitted when none is in flight, so this
    * bounds concurrency, not the size of one request (maxMessageSize does). Every session
@@ -141,12 +142,14 @@ export interface PqmcpTransportOptions {
   keyUpdateRate?: number | { rate: number; burst?: number };
 }
 
-function checkNumber(options: object, name: string, min: number, fallback: number): number {
+/** `max`: MAX_TIMER_MS for a delay that reaches a raw timer (R10-0: a longer one fires after 1 ms). */
+function checkNumber(options: object, name: string, min: number, fallback: number, max = Number.POSITIVE_INFINITY): number {
   const value = (options as Record<string, unknown>)[name];
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
     throw new InvalidArgumentError(`${name} must be a number >= ${min}`);
   }
+  if (value > max) throw new InvalidArgumentError(timerLimitText(name));
   return value;
 }
 
@@ -173,11 +176,11 @@ export function resolveOptions(options: PqmcpTransportOptions): ResolvedOptions 
   checkTrust(options.trust);
   return {
     connection: {
-      handshakeTimeoutMs: checkNumber(options, 'handshakeTimeoutMs', 1, DEFAULTS.handshakeTimeoutMs),
-      keepAliveMs: checkNumber(options, 'keepAliveMs', 0, DEFAULTS.keepAliveMs),
-      keepAliveTimeoutMs: checkNumber(options, 'keepAliveTimeoutMs', 1, DEFAULTS.keepAliveTimeoutMs),
+      handshakeTimeoutMs: checkNumber(options, 'handshakeTimeoutMs', 1, DEFAULTS.handshakeTimeoutMs, MAX_TIMER_MS),
+      keepAliveMs: checkNumber(options, 'keepAliveMs', 0, DEFAULTS.keepAliveMs, MAX_TIMER_MS),
+      keepAliveTimeoutMs: checkNumber(options, 'keepAliveTimeoutMs', 1, DEFAULTS.keepAliveTimeoutMs, MAX_TIMER_MS),
       highWaterMark: checkNumber(options, 'highWaterMark', 0, DEFAULTS.highWaterMark),
-      closeTimeoutMs: checkNumber(options, 'closeTimeoutMs', 1, DEFAULTS.closeTimeoutMs),
+      closeTimeoutMs: checkNumber(options, 'closeTimeoutMs', 1, DEFAULTS.closeTimeoutMs, MAX_TIMER_MS),
       maxWriteBatch: MAX_WRITE_BATCH,
       // The server listener turns this on (see Connection: only one side may hold).
       deliveryWaitsForDrain: false,

@@ -65,6 +65,7 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { ConnectionError, InvalidArgumentError, SessionLimitError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
+import { MAX_TIMER_MS, timerLimitText } from './timers.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import type { LocalIdentity } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
@@ -217,6 +218,7 @@ function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
   if (!Number.isSafeInteger(partial) || partial < 0) throw new InvalidArgumentError('maxPartialMessageBytes must be a non-negative integer');
   const maxReadPauseMs = options.maxReadPauseMs ?? DEFAULT_MAX_READ_PAUSE_MS;
   if (!Number.isSafeInteger(maxReadPauseMs) || maxReadPauseMs < 1) throw new InvalidArgumentError('maxReadPauseMs must be a positive integer of milliseconds');
+  if (maxReadPauseMs > MAX_TIMER_MS) throw new InvalidArgumentError(timerLimitText('maxReadPauseMs'));
   const failureReports = resolveFailureReports(options.failureReports);
   return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), maxReadPauseMs, failureReports };
 }

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
 import { loadIdentity, loadTrustStore } from '../../src/identity/files.js';
 import { Cleanup, startServer, waitFor } from '../helpers/mcp.js';
 import { CliProcess, cli, killAll, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
@@ -17,7 +18,7 @@ const SERVER_ID = 'agent://connect-inflight/server';
 const BIG = 'x'.repeat(600_000);
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { sampling: {} }, clientInfo: { name: 'raw', version: '1' } } };
 const INITIALIZED = { jsonrpc: '2.0', method: 'notifications/initialized' };
-const ASK = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'ask-twice', arguments: {} } };
+const ask = (count: number): Record<string, unknown> => ({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'ask', arguments: { count } } });
 
 const tmp = tempDir('connect-inflight');
 const cleanup = new Cleanup();
@@ -37,14 +38,14 @@ afterAll(() => {
   tmp.remove();
 });
 
-/** A library server whose `ask-twice` tool sends two ~600 KB sampling requests and returns at once; `refused` gets the error code of each request that failed. */
-async function askTwiceServer(refused: number[]): Promise<string> {
+/** A library server whose `ask` tool sends `count` ~600 KB sampling requests and returns at once; `refused` gets the error code of each request that failed. */
+async function askingServer(refused: number[]): Promise<string> {
   const library = await startServer(
     cleanup,
     () => {
-      const mcp = new McpServer({ name: 'ask-twice', version: '1' });
-      mcp.registerTool('ask-twice', {}, async () => {
-        for (let i = 0; i < 2; i++) {
+      const mcp = new McpServer({ name: 'ask', version: '1' });
+      mcp.registerTool('ask', { inputSchema: { count: z.number() } }, async ({ count }) => {
+        for (let i = 0; i < count; i++) {
           mcp.server
             .createMessage({ messages: [{ role: 'user', content: { type: 'text', text: BIG } }], maxTokens: 1 }, { timeout: 60_000 })
             .catch((e: { code?: number }) => void refused.push(e.code ?? -1));
@@ -58,14 +59,14 @@ async function askTwiceServer(refused: number[]): Promise<string> {
   return library.url;
 }
 
-/** The bridge with `extra` flags, a stdio client that calls `ask-twice` and answers no sampling request; resolves once the tool answered. */
-async function bridgeAsking(url: string, extra: string[]): Promise<{ bridge: CliProcess; sampling: () => number }> {
+/** The bridge with `extra` flags, a stdio client that calls `ask` and answers no sampling request; resolves once the tool answered. */
+async function bridgeAsking(url: string, count: number, extra: string[]): Promise<{ bridge: CliProcess; sampling: () => number }> {
   const bridge = new CliProcess(['connect', url, '--identity', alice.key, '--trust', trust, '--expect', SERVER_ID, ...extra]);
   cleanup.add(() => bridge.stop('SIGKILL'));
   bridge.write(INIT);
   await bridge.waitForMessage((m) => m['id'] === 0);
   bridge.write(INITIALIZED);
-  bridge.write(ASK);
+  bridge.write(ask(count));
   await bridge.waitForMessage((m) => m['id'] === 1);
   return { bridge, sampling: () => bridge.messages().filter((m) => m['method'] === 'sampling/createMessage').length };
 }
@@ -81,17 +82,34 @@ describe('pqmcp connect --max-request-bytes-in-flight', () => {
 
   it('sets the bound: with 1000000, the server\'s second ~600 KB sampling request is refused by the bridge with -32005 and only the first reaches the stdio client; without it (16 MiB) both do', { timeout: 60_000 }, async () => {
     const refusedByDefault: number[] = [];
-    const open = await bridgeAsking(await askTwiceServer(refusedByDefault), []);
+    const open = await bridgeAsking(await askingServer(refusedByDefault), 2, []);
     await waitFor(() => open.sampling() === 2, 20_000, 'both sampling requests at the stdio client');
     expect(refusedByDefault).toEqual([]);
 
     const refused: number[] = [];
-    const bounded = await bridgeAsking(await askTwiceServer(refused), ['--max-request-bytes-in-flight', '1000000']);
+    const bounded = await bridgeAsking(await askingServer(refused), 2, ['--max-request-bytes-in-flight', '1000000']);
     await waitFor(() => refused.length === 1, 20_000, 'the refusal at the server');
     // Before: the flag was unknown (exit 2); the transport's default let both through.
     expect(refused).toEqual([-32005]);
     // Both requests were sent before the tool's answer, which the stdio client has read: the count is final.
     expect(bounded.sampling()).toBe(1);
     expect(bounded.bridge.child.exitCode).toBeNull();
+  });
+
+  it('a refusal is not the session\'s failure: logged once (the rest counted), and the bridge still exits 0 once stdin ends with every request answered', { timeout: 60_000 }, async () => {
+    const refused: number[] = [];
+    const { bridge, sampling } = await bridgeAsking(await askingServer(refused), 3, ['--max-request-bytes-in-flight', '1000000']);
+    await waitFor(() => refused.length === 2, 20_000, 'both refusals at the server');
+    expect(refused).toEqual([-32005, -32005]);
+    expect(sampling()).toBe(1);
+    bridge.child.stdin!.end();
+    // Before: the first refusal became the session's failure: exit 1, its message as the final error.
+    expect(await bridge.exited, bridge.stderr).toBe(0);
+    const lines = bridge.stderr.trim().split('\n');
+    expect(lines.filter((l) => l.includes('ERR_TOO_MANY_BYTES_IN_FLIGHT'))).toEqual([
+      expect.stringMatching(/^pqmcp connect: the peer sent request .*; the limit is 1000000 bytes \(--max-request-bytes-in-flight\); it was refused \(ERR_TOO_MANY_BYTES_IN_FLIGHT\); the session goes on; further refusals are counted$/),
+      "pqmcp connect: 2 of the server's requests were refused in all (ERR_TOO_MANY_BYTES_IN_FLIGHT)",
+    ]);
+    expect(lines.filter((l) => l.startsWith('pqmcp: '))).toEqual([]);
   });
 });

@@ -14,7 +14,7 @@ import { loadOwnIdentity } from '../../src/cli/files.js';
 import { loadTrustStore } from '../../src/identity/files.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { Cleanup, waitFor } from '../helpers/mcp.js';
-import { ROOT, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { ROOT, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { CliProcess, Files } from './helpers.js';
 
 const SERVER_ID = 'agent://stdin-hold/gateway';
@@ -85,8 +85,11 @@ async function blockAndFlood(gateway: CliProcess, t: Tenant, id: number, ms: num
 }
 
 describe('pqmcp serve: sessions held for a child that does not read (review F2)', () => {
-  it('a paused session is not cut by the keepalive while the gateway holds it; past --max-read-pause it is closed with ERR_READ_PAUSE_TIMEOUT', { timeout: 60_000 }, async () => {
-    const { gateway } = await startGateway(['--identity', gw.key, '--trust', trust, '--json', ...KEEPALIVE, '--max-read-pause', '6s'], BLOCKING).then((g) => (cleanup.add(() => g.gateway.stop('SIGKILL')), g));
+  it('a paused session is not cut by the keepalive while the gateway holds it; past --max-read-pause it is closed with ERR_READ_PAUSE_TIMEOUT', { timeout: 90_000 }, async () => {
+    // The cap (10 s) is well past the 6 s block: the session survives the block however long
+    // the child takes to read the flood back (R10-8: with a 6 s cap the margin was only the
+    // flood's start-up time), and both are well past the keepalive's 3 s.
+    const { gateway } = await startGateway(['--identity', gw.key, '--trust', trust, '--json', ...KEEPALIVE, '--max-read-pause', '10s'], BLOCKING).then((g) => (cleanup.add(() => g.gateway.stop('SIGKILL')), g));
     const url = /"url":"(ws:\/\/[^"]+)"/.exec(gateway.stderr)![1]!;
     const a = await tenant(url, alice);
 
@@ -101,7 +104,7 @@ describe('pqmcp serve: sessions held for a child that does not read (review F2)'
 
     // A child that stops reading for longer than --max-read-pause: the session is closed, and says why.
     await blockAndFlood(gateway, a, 3, 60_000, 16);
-    await waitFor(() => a.closed(), 20_000, 'the session closed at the cap');
+    await waitFor(() => a.closed(), 30_000, 'the session closed at the cap');
     const end = await gateway.waitForStderr(/"event":"session-end".*?"reason":"([^"]*)"/);
     expect(end[1]).toContain('ERR_READ_PAUSE_TIMEOUT');
     expect(a.errors.map((e) => e.message).join('; ')).toContain('limit exceeded (close code 4003)');
@@ -128,5 +131,13 @@ describe('pqmcp serve: sessions held for a child that does not read (review F2)'
     expect((await b.answer(2, "Bob's second call")).result).toMatchObject({ content: [{ text: 'echo: after' }] });
     expect(b.closed()).toBe(false);
     expect(gateway.stderr.match(/"event":"session-end"/g)).toHaveLength(1);
+  });
+
+  it('--max-read-pause, --keepalive and --keepalive-timeout above 24d are usage errors naming the maximum (R10-0: Node ran a 30d timer after 1 ms)', { timeout: 60_000 }, async () => {
+    for (const name of ['--max-read-pause', '--keepalive', '--keepalive-timeout']) {
+      const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gw.key, '--trust', trust, name, '30d', '--', ...BLOCKING]);
+      expect(r.code, name).toBe(2);
+      expect(r.stderr, name).toContain(`${name} must be at most 24d`);
+    }
   });
 });

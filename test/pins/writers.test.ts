@@ -62,19 +62,28 @@ describe('writers of one pin file (review 9, P4)', () => {
       held: { read: { hash: toolHash(held), definition: toolDefinition(held) as Record<string, unknown>, seenAt: '2026-12-01T00:00:00.000Z', reason: 'new' } },
     };
     new FilePinStore(path).put(SERVER, entry);
-    // `pqmcp pins approve` runs while the bridge checks a listing (here: from its event, the
-    // point between the bridge's read of the file and its write).
+    // `pqmcp pins approve` runs while the bridge checks a listing: inside the check's first
+    // run (PinStore.update's callback, given the entry read before the approval; outside the
+    // lock), so the write must come from a run on the file re-read under the lock. (From
+    // onEvent, as this test did, the approval came after the write: a store writing the
+    // first run's stale entry passed it, R10-10.)
     const approved: string[][] = [];
-    const hook = toolPinning({
-      store: new FilePinStore(path),
-      onEvent: (e: PinEvent) => {
-        if (e.kind === 'pinned') approved.push(new FilePinStore(path).approve(SERVER, ['read']));
-      },
-    });
+    class ApprovedMeanwhile extends FilePinStore {
+      override update(server: string, fn: (entry: PinnedServer | undefined) => PinnedServer | undefined): void {
+        let runs = 0;
+        super.update(server, (entry) => {
+          if (runs++ === 0) approved.push(new FilePinStore(path).approve(SERVER, ['read']));
+          return fn(entry);
+        });
+      }
+    }
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store: new ApprovedMeanwhile(path), onEvent: (e: PinEvent) => void events.push(e) });
     const { base, ctx } = listing('s1');
     hook.opened!(base, { notify: async () => {} });
     hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'fetch', description: 'fetch a page' }] } }, ctx);
     expect(approved).toEqual([['read']]);
+    expect(events.map((e) => e.kind)).toContain('pinned');
     const after = new FilePinStore(path).get(SERVER)!;
     expect(Object.keys(after.tools).sort()).toEqual(['fetch', 'read']);
     expect(after.held).toEqual({});

@@ -344,16 +344,16 @@ describe('MessagePipeline (pure)', () => {
     const local: JsonRpcMessage[] = [];
     const pipeline = new MessagePipeline([], session, sinks(written, local), { maxRequestBytes: 1000, now: () => time });
     const refused = (): Array<[unknown, unknown]> => written.map((m) => [m.id, m.error?.code]);
-    // A lone request past the budget is admitted; cancelled, it still holds the budget, so
-    // its resend is not admitted alone again (before: each resend was, without end).
+    // A lone request past the budget is admitted; cancelled, it still holds half the budget
+    // (R10-5), so its resend is not admitted alone again (before: each resend was, without end).
     pipeline.fromPeer(request(1), 1500);
     pipeline.fromPeer(cancel(1), 60);
     expect(pipeline.inFlight('fromPeer')).toBe(0);
-    expect(pipeline.cancelledHeld()).toEqual({ requests: 1, bytes: 1500 });
+    expect(pipeline.cancelledHeld()).toEqual({ requests: 1, bytes: 500 });
     pipeline.fromPeer(request(2), 1500);
-    pipeline.fromPeer(request(3), 10);
+    pipeline.fromPeer(request(3), 501);
     time += CANCELLED_HOLD_MS - 1;
-    pipeline.fromPeer(request(4), 10);
+    pipeline.fromPeer(request(4), 501);
     await Promise.resolve();
     expect(refused()).toEqual([[2, -32005], [3, -32005], [4, -32005]]);
     time += 1;
@@ -362,17 +362,43 @@ describe('MessagePipeline (pure)', () => {
     expect(local.filter((m) => m.id !== undefined).map((m) => m.id)).toEqual([1, 5]);
     // A late answer ends the charge at once (the local handler is done).
     pipeline.fromPeer(cancel(5), 60);
-    pipeline.fromPeer(request(6), 10);
+    pipeline.fromPeer(request(6), 501);
     await pipeline.toPeer({ jsonrpc: '2.0', id: 5, error: { code: -32800, message: 'cancelled' } });
     pipeline.fromPeer(request(7), 10);
     await Promise.resolve();
     expect(refused().slice(3)).toEqual([[6, -32005], [5, -32800]]);
     expect(local.at(-1)).toEqual(request(7));
 
+    // R10-5: a held request past the budget does not lock the session out: the default
+    // budget (16 MiB), a cancelled 20 MiB call held; a 1 KB request passes, and requests up
+    // to half the budget beside it; a second 20 MiB call is refused until the hold ends.
+    const MiB = 2 ** 20;
+    const big: JsonRpcMessage[] = [];
+    const bigLocal: JsonRpcMessage[] = [];
+    const budget = new MessagePipeline([], session, sinks(big, bigLocal), { maxRequestBytes: 16 * MiB, now: () => time });
+    budget.fromPeer(request(1), 20 * MiB);
+    budget.fromPeer(cancel(1), 60);
+    expect(budget.cancelledHeld()).toEqual({ requests: 1, bytes: 8 * MiB });
+    budget.fromPeer(request(2), 1024);
+    budget.fromPeer(request(3), 20 * MiB);
+    budget.fromPeer(request(4), 8 * MiB - 1024);
+    budget.fromPeer(request(5), 1);
+    await Promise.resolve();
+    expect(bigLocal.filter((m) => m.id !== undefined).map((m) => m.id)).toEqual([1, 2, 4]);
+    expect(big.map((m) => [m.id, m.error?.code])).toEqual([[3, -32005], [5, -32005]]);
+    await budget.toPeer({ jsonrpc: '2.0', id: 2, result: {} });
+    await budget.toPeer({ jsonrpc: '2.0', id: 4, result: {} });
+    budget.fromPeer(request(6), 20 * MiB);
+    time += CANCELLED_HOLD_MS;
+    budget.fromPeer(request(7), 20 * MiB);
+    await Promise.resolve();
+    expect(big.filter((m) => m.error?.code === -32005).map((m) => m.id)).toEqual([3, 5, 6]);
+    expect(bigLocal.at(-1)).toEqual(request(7));
+
     // The count: MAX_TRACKED cancelled and never answered fill it until their hold ends.
     const counted: JsonRpcMessage[] = [];
     const errors: PqmcpError[] = [];
-    const many = new MessagePipeline([], session, sinks(counted, [], errors), { now: () => time });
+    const many = new MessagePipeline([], session, sinks(counted, [], errors), { maxRequestBytes: 16 * MiB, now: () => time });
     for (let id = 0; id < MAX_TRACKED; id++) {
       many.fromPeer(request(id), 10);
       many.fromPeer(cancel(id), 60);

@@ -8,9 +8,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ReadPause } from '../../src/transport/read-pause.js';
+import { PqmcpClientTransport, listen, serveMcp } from '../../src/transport/index.js';
 import type { PqmcpServerTransport } from '../../src/transport/index.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
-import { Cleanup, makeClient, startServer, waitFor } from '../helpers/mcp.js';
+import { Cleanup, SERVER_ID, makeClient, startServer, waitFor } from '../helpers/mcp.js';
+import { agent, trustFor } from '../helpers/identities.js';
 
 describe('ReadPause.heldByUs', () => {
   const pause = () => new ReadPause({ pause: () => {}, resume: () => {} }, () => true);
@@ -68,5 +71,30 @@ describe('PqmcpServerTransport.pauseReading over a real listener (review F2)', (
     sessions[0]!.pauseReading();
     await waitFor(() => closed, 10_000, 'the session ended at the cap');
     expect(errors).toEqual(['ERR_READ_PAUSE_TIMEOUT']);
+  });
+});
+
+describe('timer options past setTimeout\'s limit (review 10, R10-0)', () => {
+  // Node runs a setTimeout/setInterval of more than 2^31 - 1 ms after 1 ms: maxReadPauseMs of
+  // 30 days closed every paused session at once. Each such option is now refused.
+  const over = 2 ** 31;
+  const base = { identity: agent(SERVER_ID), trust: trustFor(), host: '127.0.0.1', port: 0 };
+
+  it('listen() and serveMcp() refuse maxReadPauseMs, keepAliveMs, keepAliveTimeoutMs, handshakeTimeoutMs, closeTimeoutMs and firstFlightTimeoutMs above 2^31 - 1 ms', async () => {
+    for (const name of ['maxReadPauseMs', 'keepAliveMs', 'keepAliveTimeoutMs', 'handshakeTimeoutMs', 'closeTimeoutMs', 'firstFlightTimeoutMs']) {
+      const err = await listen({ ...base, [name]: over }).then((s) => (void s.close(), undefined), (e: unknown) => e);
+      expect(err, name).toBeInstanceOf(InvalidArgumentError);
+      expect((err as Error).message, name).toContain(`${name} must be at most 2147483647 ms`);
+      await expect(serveMcp({ ...base, [name]: over }, () => new McpServer({ name: 'x', version: '1' })), name).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    // The limit itself is accepted.
+    const server = await listen({ ...base, maxReadPauseMs: 2 ** 31 - 1, keepAliveTimeoutMs: 2 ** 31 - 1 });
+    await server.close();
+  });
+
+  it('the client transport refuses keepAliveMs, keepAliveTimeoutMs and busyRetry.maxDelayMs above it', () => {
+    for (const options of [{ keepAliveMs: over }, { keepAliveTimeoutMs: over }, { busyRetry: { maxDelayMs: over } }]) {
+      expect(() => new PqmcpClientTransport('ws://127.0.0.1:1', { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), expectedServerId: SERVER_ID, ...options }), JSON.stringify(options)).toThrow(InvalidArgumentError);
+    }
   });
 });
