@@ -1,9 +1,17 @@
 /**
  * Drives one pqmcp Session over a message socket (a WebSocket, through a small adapter):
- * write batching, backpressure, keepalive, handshake timeout, the authenticated close and
- * every way a connection can end. Both MCP transports (client and server) sit on this one
- * class, so none of this logic exists twice. No Node-only imports: a browser WebSocket
- * adapter can drive it too.
+ * the handshake, sending and receiving, the authenticated close and every way a connection
+ * can end. Both MCP transports (client and server) sit on this one class, so none of this
+ * logic exists twice. No Node-only imports: a browser WebSocket adapter can drive it too.
+ * This file is the orchestration (the phases, what ends the connection and in what order);
+ * each part is a module of its own, with its sharp edges:
+ *
+ *   sending     pending-sends.ts (what a send() waits for), batch-writer.ts (a turn's
+ *               records to the socket), drain-watch.ts (outbound backpressure)
+ *   receiving   read-pause.ts (why reading stopped), receive-share.ts (the listener's budget),
+ *               backlog.ts (a stalled Session), delivery.ts (to the application; inbox.ts)
+ *   deadlines   liveness.ts (handshake timeout, keepalive), socket-close.ts (the close's bound)
+ *   handshake   deferred-step.ts (a server's handshake crypto, out in the pool)
  *
  * Sharp edges:
  * - `onclose` fires exactly once, on every path, and always AFTER every pending send()
@@ -11,68 +19,36 @@
  *   fails its pending requests on close, and this order lets a typed handshake error reach
  *   `client.connect()` instead of a generic "connection closed".
  * - Every error handed to `onerror` is a PqmcpError. Callbacks that throw are contained.
- * - 1-RTT and confirmation: on the client, messages sent before the handshake completes
- *   are queued by the Session and flushed with the client's final flight; their send()
- *   promises settle then, or reject with the handshake's typed error. A send() marked
- *   `confirm` (the transports mark JSON-RPC requests) settles only once the server has
- *   proven it accepted the client (its first application record; a request is always
- *   answered) or the session fails: a server that refuses the client's credential
- *   therefore surfaces as that request's rejection, so `client.connect()` rejects with
- *   the server's alert, not a generic "connection closed".
- * - Backpressure: send() resolves immediately while the bytes not yet handed to the OS stay
- *   at or below `highWaterMark`, otherwise once they drain below it. A caller that awaits
- *   each send() holds at most highWaterMark + one message in memory.
- * - Records produced in one turn of the event loop are written as one socket message
- *   (batch-writer.ts; a full record of tiny messages goes at once). Handshake flights are
- *   written as soon as the Session produces them, with whatever their callbacks sent.
- * - Received messages are delivered one per microtask (the MCP SDK handles notifications a
- *   microtask late; a progress notification must not be overtaken by the response batched
- *   behind it). While more than `highWaterMark` bytes or 1024 messages wait for delivery,
- *   reading from the socket pauses (inbox.ts). Delivered entries are dropped from the
- *   queue as they go, so a queue that never empties stays small.
- * - A Session with `maxKeyUpdatesPerCall` or `maxMessagesPerCall` may stop at its cap
- *   (`stalled`), or at its KeyUpdate ration (`keyUpdateRate`): reading pauses and the rest is
- *   drained by backlog.ts, at the ration's pace and only while the inbox has room. If the
- *   socket closes meanwhile, what was read before still drains (its messages are delivered,
- *   a close_notify among them is a clean close), then the connection ends; sends fail with
- *   ClosedError from the moment the socket closed.
- * - Partly received messages (up to maxMessageSize each) are counted in a ReceiveBudget
- *   shared by every connection of a listener (receive-budget.ts): above it, a connection
- *   whose partial message would grow stops reading until the budget frees up.
- * - The keepalive starts when the handshake completes (the handshake timeout bounds what
- *   comes before): the server does not read while its handshake crypto is out (queued in
- *   the pool under a flood), nor does a client computing its flight answer pings.
- * - Replies wait for the peer to read (`deliveryWaitsForDrain`, set on the server side):
- *   while more than `highWaterMark` bytes wait to be written, received messages are held
- *   (and, once the receive queue fills, reading pauses), as Node's HTTP server does for
- *   pipelined requests. A client that pipelines requests and never reads cannot make the
- *   server queue replies without bound, and gets no more work done for it; its keepalive
- *   then fails (a peer that does not read does not answer pings either). Only one side
- *   holds: if both did, two peers streaming at each other could each wait on the other.
+ * - Records produced in one turn are written together at its end (batch-writer.ts; a full
+ *   record of tiny messages goes at once); handshake flights as soon as the Session
+ *   produces them, with whatever their callbacks sent.
+ * - If the socket closes while a stalled Session holds records, they still drain (backlog.ts)
+ *   before the connection ends; sends fail with ClosedError from the moment it closed.
+ * - Server side (`deliveryWaitsForDrain`), received messages wait while replies are backed
+ *   up (delivery.ts).
  */
-import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, InternalError, toPqmcpError } from '../errors.js';
-import { discardCryptoResult, type CryptoRequest, type CryptoResult, type HandshakeResult } from '../handshake/types.js';
+import { ClosedError, ConnectionError, HandshakeTimeoutError, KeepAliveTimeoutError, PqmcpError, UnexpectedMessageError, Alert, toPqmcpError } from '../errors.js';
+import type { CryptoRequest, CryptoResult, HandshakeResult } from '../handshake/types.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { Session, SessionOutput } from '../session/session.js';
 import { BatchWriter } from './batch-writer.js';
-import { CloseCode, closeCodeFor, closeReason, errorForPeerClose } from './close-codes.js';
-import type { ReceiveBudget } from './receive-budget.js';
-import { defer, unref, type Timer } from './timers.js';
-import { KeepAlive } from './keepalive.js';
+import { CloseCode, closeCodeFor, errorForPeerClose } from './close-codes.js';
+import { SocketClose } from './socket-close.js';
+import { ReceiveShare } from './receive-share.js';
+import { defer } from './timers.js';
+import { Liveness } from './liveness.js';
 import { ReadPause } from './read-pause.js';
 import { Backlog } from './backlog.js';
-import { Inbox } from './inbox.js';
-import { Waiters } from './waiters.js';
+import { PendingSends } from './pending-sends.js';
 import { DrainWatch } from './drain-watch.js';
-import { Fifo } from './fifo.js';
+import { Delivery } from './delivery.js';
 import { contained } from './contain.js';
+import { runDeferredStep } from './deferred-step.js';
 
 export type { ConnectionOptions, MessageSocket } from './connection-types.js';
 import type { ConnectionOptions, MessageSocket } from './connection-types.js';
 
 type Phase = 'handshaking' | 'open' | 'closing' | 'closed';
-
-type AppEvent = { type: 'message'; data: Uint8Array } | { type: 'error'; error: PqmcpError } | { type: 'close' };
 
 export class Connection {
   onhandshake: ((result: HandshakeResult) => void) | undefined;
@@ -81,41 +57,28 @@ export class Connection {
   onmessage: ((data: Uint8Array) => void) | undefined;
   onerror: ((error: PqmcpError) => void) | undefined;
   onclose: (() => void) | undefined;
-  /**
-   * Runs a deferred handshake step (a server Session with deferCrypto); reading pauses
-   * until it settles. A rejection ends the connection with that error (and its alert).
-   */
+  /** Runs a deferred handshake step (a server Session with deferCrypto; deferred-step.ts). */
   oncompute: ((request: CryptoRequest) => Promise<CryptoResult>) | undefined;
 
   /** Resolves once onclose has fired. Never rejects. */
   readonly closed: Promise<void>;
 
   private phase: Phase = 'handshaking';
-  private confirmed = false;
   private closeRequested = false;
   private failure: PqmcpError | undefined;
-  private readonly writer: BatchWriter;
-  private readonly drain: DrainWatch;
-  private readonly confirmWaiters = new Waiters();
-  private readonly handshakeWaiters = new Waiters();
-  private handshakeTimer: Timer | undefined;
-  private keepAlive: KeepAlive | undefined;
-  private closeTimer: Timer | undefined;
-  private resolveClosed!: () => void;
-  private readonly events = new Fifo<AppEvent>();
-  private dispatching = false;
-  /** Delivery is held until the outbound bytes drain below highWaterMark. */
-  private heldForDrain = false;
-  /** Received messages not yet delivered (receive-side backpressure). */
-  private readonly inbox: Inbox;
-  private readonly reading: ReadPause;
-  /** Records the stalled Session holds (backlog.ts). */
-  private readonly backlog: Backlog;
   /** The socket closed while records were held: they drain, nothing is written any more. */
   private socketGone = false;
-  private readonly budgetMember = {
-    resumeReading: (): void => this.reading.set('budget', false),
-  };
+  private resolveClosed!: () => void;
+  // The parts (see the file comment).
+  private readonly writer: BatchWriter;
+  private readonly drain: DrainWatch;
+  private readonly sends: PendingSends;
+  private readonly reading: ReadPause;
+  private readonly receiveShare: ReceiveShare;
+  private readonly backlog: Backlog;
+  private readonly delivery: Delivery;
+  private readonly liveness: Liveness;
+  private readonly socketClose: SocketClose;
 
   constructor(
     private readonly socket: MessageSocket,
@@ -124,17 +87,36 @@ export class Connection {
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.reading = new ReadPause(socket, () => this.phase !== 'closed');
-    this.inbox = new Inbox(options.highWaterMark);
+    this.receiveShare = new ReceiveShare(options.receiveBudget, this.reading, { live: () => this.phase !== 'closed', partialBytes: () => session.partialBytes });
+    this.delivery = new Delivery(options.highWaterMark, {
+      reading: this.reading,
+      // Replies are backed up and the connection is live (delivery.ts).
+      mustHold: () => options.deliveryWaitsForDrain && this.phase === 'open' && !this.failure && !this.closeRequested && this.drain.over,
+      watchDrain: () => this.drain.watch(),
+      inboxRoom: () => this.backlog.schedule(),
+      message: (data) => this.call(() => this.onmessage?.(data)),
+      error: (error) => this.call(() => this.onerror?.(error)),
+      close: () => {
+        this.call(() => this.onclose?.());
+        this.resolveClosed();
+      },
+    });
     this.backlog = new Backlog({
       session,
       reading: this.reading,
       live: () => this.phase !== 'closed' && !this.failure,
       handle: (out) => this.handle(out),
-      drained: () => void (this.options.receiveBudget && this.accountPartial(this.options.receiveBudget)),
+      drained: () => this.receiveShare.account(),
     });
     this.writer = new BatchWriter(socket, session, options.maxWriteBatch, () => this.drain.check(), (err) => this.socketError(err));
-    this.drain = new DrainWatch(() => socket.bufferedAmount + this.writer.queuedBytes, options.highWaterMark, () => this.heldForDrain, () => this.releaseHeld());
-    this.handshakeTimer = unref(setTimeout(() => this.onHandshakeTimeout(), options.handshakeTimeoutMs));
+    this.drain = new DrainWatch(() => socket.bufferedAmount + this.writer.queuedBytes, options.highWaterMark, () => this.delivery.held, () => this.delivery.release());
+    this.sends = new PendingSends(this.drain);
+    this.socketClose = new SocketClose(socket, options.closeTimeoutMs, () => this.finish());
+    this.liveness = new Liveness(socket, options, {
+      handshakeTimeout: () => this.onHandshakeTimeout(),
+      keepAliveTimeout: () => this.fail(new KeepAliveTimeoutError(options.keepAliveTimeoutMs), true, true),
+      held: () => this.reading.heldByUs(),
+    });
   }
 
   get state(): Phase {
@@ -170,9 +152,7 @@ export class Connection {
     }
     this.writer.schedule(message.length); // may seal and write at once, and fail the connection
     if (this.failure) return Promise.reject(this.failure);
-    if (!this.confirmed && confirm) return this.confirmWaiters.wait();
-    if (this.phase === 'handshaking') return this.handshakeWaiters.wait();
-    return this.drain.whenWritable();
+    return this.sends.wait(confirm, this.phase === 'handshaking');
   }
 
   /**
@@ -190,7 +170,7 @@ export class Connection {
     } else if (this.phase === 'open') {
       this.enqueue(this.session.close());
       this.enterClosing();
-      this.armCloseTimer();
+      this.socketClose.arm();
     }
     return this.closed;
   }
@@ -226,12 +206,12 @@ export class Connection {
       return;
     }
     this.handle(this.session.receive(data));
-    if (this.options.receiveBudget) this.accountPartial(this.options.receiveBudget);
+    this.receiveShare.account();
     this.backlog.schedule();
   }
 
   pong(): void {
-    this.keepAlive?.pong();
+    this.liveness.pong();
   }
 
   socketError(err: Error): void {
@@ -246,8 +226,7 @@ export class Connection {
     this.socketGone = true;
     // Records read before the close and held by a cap or the KeyUpdate ration drain first.
     if (!this.backlog.endAfter(() => this.endOfStream(code))) return this.endOfStream(code);
-    this.keepAlive?.stop(); // no socket to ping
-    this.keepAlive = undefined;
+    this.liveness.stopKeepAlive(); // no socket to ping
   }
 
   /** The socket closed and nothing read is left: a clean close if the peer's close_notify came. */
@@ -278,16 +257,15 @@ export class Connection {
       switch (event.type) {
         case 'handshake':
           if (this.phase === 'handshaking') this.phase = 'open';
-          this.startKeepAlive();
-          // The queued messages went out with this side's final flight.
-          this.handshakeWaiters.resolveAll();
+          if (this.phase === 'open') this.liveness.startKeepAlive();
+          this.sends.handshakeDone();
           // The server has verified the client: nothing left to confirm.
           if (this.session.role === 'server') this.confirm();
           this.call(() => this.onhandshake?.(event.result));
           break;
         case 'message':
           this.confirm();
-          this.post({ type: 'message', data: event.data });
+          this.delivery.post({ type: 'message', data: event.data });
           break;
         case 'ticket':
           this.confirm();
@@ -308,32 +286,17 @@ export class Connection {
     if (handshaking) this.flushNow();
   }
 
-  /** Report the partial message held to the shared budget; pause reading while it says so. */
-  private accountPartial(budget: ReceiveBudget): void {
-    if (this.state === 'closed') return;
-    const mayRead = budget.update(this.budgetMember, this.session.partialBytes);
-    this.reading.set('budget', !mayRead);
-  }
-
+  /** A deferred handshake step (deferred-step.ts). */
   private compute(request: CryptoRequest): void {
-    const run = this.oncompute;
-    if (!run) return this.fail(new InternalError('deferred handshake step without a compute hook'), true);
-    const settle = (): boolean => {
-      this.reading.set('compute', false);
-      return this.phase !== 'closed' && !this.failure;
-    };
-    this.reading.set('compute', true);
-    run(request).then(
-      (result) => {
-        if (settle()) {
-          this.handle(this.session.resume(result));
-          this.backlog.schedule();
-        } else discardCryptoResult(result);
+    runDeferredStep(this.oncompute, request, {
+      reading: this.reading,
+      live: () => this.phase !== 'closed' && !this.failure,
+      resume: (result) => {
+        this.handle(this.session.resume(result));
+        this.backlog.schedule();
       },
-      (err: unknown) => {
-        if (settle()) this.fail(toPqmcpError(err), true);
-      },
-    );
+      fail: (error) => this.fail(error, true),
+    });
   }
 
   /** The peer's close_notify arrived; the Session has queued our answer. */
@@ -350,7 +313,7 @@ export class Connection {
     if (abort) this.enqueue(this.session.abort(error));
     this.settleWaiters(error);
     if (terminate) {
-      this.stopLiveTimers();
+      this.liveness.stop();
       this.phase = 'closing';
       this.writer.discard();
       this.socket.terminate();
@@ -368,135 +331,52 @@ export class Connection {
    */
   private enterClosing(): void {
     this.phase = 'closing';
-    this.stopLiveTimers();
+    this.liveness.stop();
     this.reading.set('app', false);
     this.flushNow();
   }
 
   private beginClosing(code: number): void {
     this.enterClosing();
-    try {
-      this.socket.close(code, closeReason(code));
-    } catch {
-      this.socket.terminate();
-    }
-    this.armCloseTimer();
-  }
-
-  private armCloseTimer(): void {
-    if (this.closeTimer) return;
-    this.closeTimer = unref(
-      setTimeout(() => {
-        this.closeTimer = undefined;
-        this.socket.terminate();
-        this.finish();
-      }, this.options.closeTimeoutMs),
-    );
+    this.socketClose.close(code);
   }
 
   private finish(): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
-    this.stopLiveTimers();
+    this.liveness.stop();
     this.backlog.stop();
-    if (this.closeTimer) clearTimeout(this.closeTimer);
-    this.closeTimer = undefined;
+    this.socketClose.stop();
     this.writer.stop();
-    this.options.receiveBudget?.release(this.budgetMember);
+    this.receiveShare.release();
     this.settleWaiters(this.failure ?? new ClosedError());
     // Deferred: every rejection above reaches its handlers first (microtasks run before),
     // and onclose stays behind any message still waiting for delivery.
-    defer(() => this.post({ type: 'close' }));
+    defer(() => this.delivery.post({ type: 'close' }));
   }
 
   private confirm(): void {
-    if (this.confirmed) return;
-    this.confirmed = true;
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = undefined;
-    this.confirmWaiters.resolveAll();
+    if (this.sends.confirmed) return;
+    this.liveness.confirmed();
+    this.sends.confirm();
   }
 
   private onHandshakeTimeout(): void {
-    this.handshakeTimer = undefined;
     if (this.phase === 'closed' || this.failure) return;
     // Client with a completed handshake whose server has not spoken yet: nothing is wrong.
     if (this.session.state === 'established' || this.session.state === 'closed') return this.confirm();
     this.fail(new HandshakeTimeoutError(this.options.handshakeTimeoutMs), true);
   }
 
-  /** From the end of the handshake (the handshake timeout bounds what comes before). */
-  private startKeepAlive(): void {
-    const { keepAliveMs, keepAliveTimeoutMs } = this.options;
-    if (keepAliveMs <= 0 || !this.socket.ping || this.keepAlive || this.phase !== 'open') return;
-    const onTimeout = (): void => this.fail(new KeepAliveTimeoutError(keepAliveTimeoutMs), true, true);
-    this.keepAlive = new KeepAlive({ ping: () => this.socket.ping?.(), intervalMs: keepAliveMs, timeoutMs: keepAliveTimeoutMs, onTimeout, held: () => this.reading.heldByUs() });
-  }
-
-  private stopLiveTimers(): void {
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    this.keepAlive?.stop();
-    this.handshakeTimer = this.keepAlive = undefined;
-  }
-
   /** Reject (or, for a clean close, reject with ClosedError) every pending send(). */
   private settleWaiters(error: PqmcpError): void {
-    for (const waiters of [this.confirmWaiters, this.handshakeWaiters, this.drain]) waiters.rejectAll(error);
+    this.sends.rejectAll(error);
     // The connection is ending: what was held is delivered (in order, before the error).
-    this.releaseHeld();
+    this.delivery.release();
   }
 
   private emitError(error: PqmcpError): void {
-    this.post({ type: 'error', error });
-  }
-
-  /**
-   * Deliver application events in order, one message per microtask: the MCP SDK handles
-   * notifications one microtask late, so a progress notification and the response that
-   * follows it in the same batch must not be delivered back to back.
-   */
-  private post(event: AppEvent): void {
-    this.events.push(event);
-    if (event.type === 'message' && this.inbox.add(event.data.length)) this.reading.set('inbox', true);
-    if (this.dispatching) return;
-    this.dispatching = true;
-    this.dispatch();
-  }
-
-  private dispatch(): void {
-    for (let event = this.events.peek(); event; event = this.events.peek()) {
-      if (event.type === 'message' && this.mustHoldDelivery()) {
-        this.heldForDrain = true;
-        this.dispatching = false;
-        this.drain.watch();
-        return;
-      }
-      this.events.shift();
-      if (event.type === 'message') {
-        if (this.inbox.remove(event.data.length) && this.reading.has('inbox')) {
-          this.reading.set('inbox', false);
-          this.backlog.schedule();
-        }
-        this.call(() => this.onmessage?.(event.data));
-        // Yield one microtask before anything else is delivered (even a message posted
-        // later in this same turn): the SDK queues its notification handler as a microtask
-        // during onmessage, so ours, queued after it, runs after it. A microtask, not a
-        // macrotask: a whole socket read is delivered in one turn, as plain ws does.
-        queueMicrotask(() => this.dispatch());
-        return;
-      } else if (event.type === 'error') {
-        this.call(() => this.onerror?.(event.error));
-      } else {
-        this.call(() => this.onclose?.());
-        this.resolveClosed();
-      }
-    }
-    this.dispatching = false;
-  }
-
-  /** Replies are backed up and the connection is live: hold received messages (see the file comment). */
-  private mustHoldDelivery(): boolean {
-    return this.options.deliveryWaitsForDrain && this.phase === 'open' && !this.failure && !this.closeRequested && this.drain.over;
+    this.delivery.post({ type: 'error', error });
   }
 
   /** Run an application callback; a throw is reported once through onerror, never rethrown (contain.ts). */
@@ -505,15 +385,6 @@ export class Connection {
   }
 
   // --- writing -----------------------------------------------------------------------------
-
-  /** Resume delivery held for the drain (also when the connection ends: nothing will drain). */
-  private releaseHeld(): void {
-    if (!this.heldForDrain) return;
-    this.heldForDrain = false;
-    if (this.dispatching) return;
-    this.dispatching = true;
-    this.dispatch();
-  }
 
   private enqueue(chunks: Uint8Array[]): void {
     if (this.phase !== 'closed' && !this.socketGone) this.writer.enqueue(chunks);

@@ -3,9 +3,10 @@
  * in bulk once they are most of the array (a queue that never empties stays small).
  *
  * A taken entry's slot is cleared at once, so the queue never keeps an entry alive after
- * handing it out: the Connection's delivery queue holds received messages, and one that
- * was delivered (and released from the inbox accounting) must not stay reachable until a
- * later compaction, which under a steady stream could be hundreds of messages.
+ * handing it out: the Connection's delivery queue (delivery.ts) holds received messages,
+ * and one that was delivered (and released from the inbox accounting) must not stay
+ * reachable until a later compaction, which under a steady stream could be hundreds of
+ * messages.
  */
 
 /** Taken entries at the head above which the array is compacted. */

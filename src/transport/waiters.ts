@@ -1,6 +1,6 @@
 /**
  * Promises a Connection hands out and settles together: send()s waiting for the handshake,
- * for the server's confirmation, or for the socket to drain.
+ * for the server's confirmation (pending-sends.ts), or for the socket to drain (drain-watch.ts).
  *
  * Sharp edges:
  * - Settling takes the whole list first: a waiter added while settling (from a callback)

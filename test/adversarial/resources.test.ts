@@ -132,7 +132,7 @@ describe('peers that never read', () => {
 });
 
 describe('sustained inbound traffic', () => {
-  // Delivered messages leave the receive queue as they go (Connection.dispatch), also when
+  // Delivered messages leave the receive queue as they go (Delivery.dispatch, delivery.ts), also when
   // the queue never empties under sustained traffic.
   it('a peer streaming notifications without pause: the server’s memory stays bounded while it keeps up', async () => {
     const log = await honestServer(cleanup, { highWaterMark: 1024 * 1024 });

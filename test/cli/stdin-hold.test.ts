@@ -85,8 +85,11 @@ async function blockAndFlood(gateway: CliProcess, t: Tenant, id: number, ms: num
 }
 
 describe('pqmcp serve: sessions held for a child that does not read (review F2)', () => {
-  it('a paused session is not cut by the keepalive while the gateway holds it; past --max-read-pause it is closed with ERR_READ_PAUSE_TIMEOUT', { timeout: 60_000 }, async () => {
-    const { gateway } = await startGateway(['--identity', gw.key, '--trust', trust, '--json', ...KEEPALIVE, '--max-read-pause', '6s'], BLOCKING).then((g) => (cleanup.add(() => g.gateway.stop('SIGKILL')), g));
+  it('a paused session is not cut by the keepalive while the gateway holds it; past --max-read-pause it is closed with ERR_READ_PAUSE_TIMEOUT', { timeout: 90_000 }, async () => {
+    // The cap (10 s) is well past the 6 s block: the session survives the block however long
+    // the child takes to read the flood back (R10-8: with a 6 s cap the margin was only the
+    // flood's start-up time), and both are well past the keepalive's 3 s.
+    const { gateway } = await startGateway(['--identity', gw.key, '--trust', trust, '--json', ...KEEPALIVE, '--max-read-pause', '10s'], BLOCKING).then((g) => (cleanup.add(() => g.gateway.stop('SIGKILL')), g));
     const url = /"url":"(ws:\/\/[^"]+)"/.exec(gateway.stderr)![1]!;
     const a = await tenant(url, alice);
 
@@ -101,7 +104,7 @@ describe('pqmcp serve: sessions held for a child that does not read (review F2)'
 
     // A child that stops reading for longer than --max-read-pause: the session is closed, and says why.
     await blockAndFlood(gateway, a, 3, 60_000, 16);
-    await waitFor(() => a.closed(), 20_000, 'the session closed at the cap');
+    await waitFor(() => a.closed(), 30_000, 'the session closed at the cap');
     const end = await gateway.waitForStderr(/"event":"session-end".*?"reason":"([^"]*)"/);
     expect(end[1]).toContain('ERR_READ_PAUSE_TIMEOUT');
     expect(a.errors.map((e) => e.message).join('; ')).toContain('limit exceeded (close code 4003)');
