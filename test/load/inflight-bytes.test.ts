@@ -20,11 +20,11 @@ import type { PqmcpError } from '../../src/errors.js';
 import { loadOwnIdentity } from '../../src/cli/files.js';
 import { loadTrustStore } from '../../src/identity/files.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
-import { Cleanup, SERVER_ID, startServer, waitFor } from '../helpers/mcp.js';
+import { Cleanup, startServer, waitFor } from '../helpers/mcp.js';
+import { rawInitializedSession } from '../helpers/raw-session.js';
 import { ManualClock } from '../helpers/clock.js';
 import { CANCELLED_HOLD_MS } from '../../src/transport/index.js';
 import { liveMemory } from '../helpers/memory.js';
-import { agent, trustFor } from '../helpers/identities.js';
 import { LINE_SERVER, ROOT, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from '../cli/helpers.js';
 import type { Files } from '../cli/helpers.js';
 
@@ -51,15 +51,7 @@ describe('request bytes in flight (issue 10 item 3)', () => {
     server.on('session', (t) => {
       t.onerror = (e) => void errors.push((e as PqmcpError).code);
     });
-    const transport = new PqmcpClientTransport(server.url, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), expectedServerId: SERVER_ID });
-    const answers: JsonRpcMessage[] = [];
-    transport.onmessage = (m) => void answers.push(m as JsonRpcMessage);
-    await transport.start();
-    cleanup.add(() => transport.close());
-    await transport.send(INIT);
-    await waitFor(() => answers.length === 1);
-    await transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    answers.length = 0;
+    const { transport, answers } = await rawInitializedSession(server.url, cleanup);
 
     const before = liveMemory();
     for (let id = 1; id <= COUNT; id++) await transport.send({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'hold', arguments: { blob: BIG } } });
@@ -97,15 +89,7 @@ describe('cancelled requests whose handlers ignore their abort signal (F3)', () 
       },
       { clock },
     );
-    const transport = new PqmcpClientTransport(server.url, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), expectedServerId: SERVER_ID });
-    const answers: JsonRpcMessage[] = [];
-    transport.onmessage = (m) => void answers.push(m as JsonRpcMessage);
-    await transport.start();
-    cleanup.add(() => transport.close());
-    await transport.send(INIT);
-    await waitFor(() => answers.length === 1);
-    await transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    answers.length = 0;
+    const { transport, answers } = await rawInitializedSession(server.url, cleanup);
 
     const call = (id: number) => transport.send({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'deaf', arguments: { blob: BIG } } });
     for (let id = 1; id <= COUNT; id++) {

@@ -15,13 +15,12 @@ import { McpServer as McpServer2, isJSONRPCRequest as isRequest2Server } from '@
 import { isJSONRPCRequest as isRequest2Client } from '@modelcontextprotocol/client';
 import { z } from 'zod';
 import * as z4 from 'zod4';
-import { PqmcpClientTransport } from '../../src/transport/index.js';
 import type { JsonRpcMessage } from '../../src/transport/index.js';
 import { requestEnvelopeFault } from '../../src/transport/jsonrpc.js';
 import { MalformedRequestError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
-import { Cleanup, SERVER_ID, startServer, waitFor } from '../helpers/mcp.js';
-import { agent, trustFor } from '../helpers/identities.js';
+import { Cleanup, startServer, waitFor } from '../helpers/mcp.js';
+import { rawInitializedSession } from '../helpers/raw-session.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -78,7 +77,6 @@ describe('the request envelope the MCP SDKs accept', () => {
   });
 });
 
-const INIT = { jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } } as unknown as JsonRpcMessage;
 const LIMIT = 2_000;
 
 /** A session factory of SDK `major` with a `hold` tool whose calls wait on `gates`. */
@@ -108,15 +106,7 @@ describe.each([1, 2] as const)('a listener in front of an SDK %s.x server', (maj
     server.on('session', (t) => {
       t.onerror = (e) => void errors.push(e as PqmcpError);
     });
-    const transport = new PqmcpClientTransport(server.url, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), expectedServerId: SERVER_ID });
-    const answers: JsonRpcMessage[] = [];
-    transport.onmessage = (m) => void answers.push(m as JsonRpcMessage);
-    await transport.start();
-    cleanup.add(() => transport.close());
-    await transport.send(INIT);
-    await waitFor(() => answers.length === 1, 10_000, 'initialize');
-    await transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    answers.length = 0;
+    const { transport, answers } = await rawInitializedSession(server.url, cleanup, 'init');
 
     // Each one padded so that, held, it would fill the session's budget on its own.
     const pad = 'x'.repeat(LIMIT);
