@@ -31,7 +31,8 @@ import { SERVER_AGENT_ID, identityOf, trustOf } from '../lib/fixtures.js';
 import { loopbackSources, type FloodKind, type FloodStats } from '../lib/floods.js';
 import { spawnWorker } from '../lib/proc.js';
 import { median, percentile } from '../lib/stats.js';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
+import { execFileSync } from 'node:child_process';
 
 export interface Scenario {
   name: string;
@@ -151,10 +152,26 @@ export function floodHellos(ctx: SuiteContext, url: string): Buffer[] {
   return Array.from({ length: 4 }, () => Buffer.concat(Session.client({ backend, identity: identityOf(ctx.fixture, 'client', backend), trust: trustOf(ctx.fixture), endpoint: endpointOfUrl(new URL(url)) }).start().send));
 }
 
+/**
+ * PQMCP_BENCH_FLOOD_CPUS=<flooder's cpus>/<the others'> (taskset lists, e.g. `1/0`): the
+ * flooder on cores of its own, the server (with its crypto workers) and this process on the
+ * others, as when the attacker's CPU is another machine's; this process gets every core back
+ * at the end. Unset: all share every core, the suite's default (the flooder then also takes
+ * the server's CPU).
+ */
+function pinCpus(spec: string | undefined, flooder: number, others: number[]): void {
+  if (!spec) return;
+  const [mine, theirs] = spec.split('/');
+  if (!mine || !theirs) throw new Error(`PQMCP_BENCH_FLOOD_CPUS: expected <flooder cpus>/<others' cpus>, got ${JSON.stringify(spec)}`);
+  execFileSync('taskset', ['-a', '-cp', mine, String(flooder)], { stdio: 'ignore' });
+  for (const pid of others) execFileSync('taskset', ['-a', '-cp', theirs, String(pid)], { stdio: 'ignore' });
+}
+
 export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
   const plan = PLANS[ctx.mode];
   const server = await startServer(ctx, ['mcp-pqmcp-edge']);
   const flooder = await spawnWorker('flooder.ts');
+  pinCpus(process.env.PQMCP_BENCH_FLOOD_CPUS, flooder.pid, [server.worker.pid, process.pid]);
   const url = `ws://127.0.0.1:${server.ports['mcp-pqmcp-edge']}/`;
   const { connect, handshakes, calls } = honestAgent(ctx, url);
   const hellos = floodHellos(ctx, url);
@@ -215,6 +232,7 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
   } finally {
     await flooder.kill();
     await server.stop();
+    if (process.env.PQMCP_BENCH_FLOOD_CPUS) execFileSync('taskset', ['-a', '-cp', `0-${availableParallelism() - 1}`, String(process.pid)], { stdio: 'ignore' });
   }
 }
 
