@@ -9,7 +9,7 @@
  *   keepalive and close timeouts stay on the system timers (they bound real network waits).
  * - The system clock re-arms waits longer than setTimeout's limit (about 24.8 days).
  */
-import { MAX_TIMER_MS as MAX_DELAY } from './timers.js';
+import { MAX_TIMER_MS } from './timers.js';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -30,7 +30,7 @@ export const systemClock: Clock = {
     const at = Date.now() + ms;
     const arm = (): void => {
       const left = at - Date.now();
-      handle.timer = setTimeout(left > MAX_DELAY ? arm : fn, Math.max(0, Math.min(left, MAX_DELAY)));
+      handle.timer = setTimeout(left > MAX_TIMER_MS ? arm : fn, Math.max(0, Math.min(left, MAX_TIMER_MS)));
       (handle.timer as { unref?: () => void }).unref?.();
     };
     arm();
