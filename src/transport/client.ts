@@ -40,6 +40,7 @@ import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrpc.js';
 import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
+import { holdNow } from './cancelled-hold.js';
 import type { JsonRpcMessage } from './message-hooks.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import { MAX_MESSAGES_PER_TURN } from './inbox.js';
@@ -621,7 +622,7 @@ export class PqmcpClientTransport {
         toLocal: (message) => this.onmessage?.(message),
         onerror: (error) => this.onerror?.(error),
       },
-      { ...(this.resolved.maxRequestBytesInFlight > 0 ? { maxRequestBytes: this.resolved.maxRequestBytesInFlight } : {}), now: () => this.resolved.clock.now() },
+      { ...(this.resolved.maxRequestBytesInFlight > 0 ? { maxRequestBytes: this.resolved.maxRequestBytesInFlight } : {}), now: holdNow(this.resolved.clock) },
     );
   }
 
