@@ -16,6 +16,9 @@
  *   (maxRequestBytesInFlight + one maxMessageSize) charged at once, so at most that much
  *   escapes every CANCELLED_HOLD_MS; a handler that ends within it never escapes.
  * - Expiry is lazy (checked when the peer's next request is admitted): no timers.
+ * - The hold runs on a monotonic clock (performance.now) unless the transport was given a
+ *   clock (holdNow): on Date.now a step of the system clock stretched or cut the hold (a step
+ *   back of an hour held every cancelled request an hour; review 10, R10-6).
  * - Each held request is charged at most `cap` bytes (the pipeline passes half its budget,
  *   rounded up; review 10, R10-5): charged in full, one cancelled request larger than the
  *   budget refused every later request, a 40-byte ping too, for the whole hold (the
@@ -32,6 +35,8 @@
  *   The listener's total over sessions (request-budget.ts) counts held requests uncapped
  *   (realBytes): the cap is the session's relief, not a discount on memory.
  */
+import { systemClock } from './clock.js';
+import type { Clock } from './clock.js';
 
 /**
  * How long a cancelled request stays charged when no late answer comes: 60 s, the MCP
@@ -41,6 +46,16 @@
  * for its bytes (-32005 says retry), a small one never notices.
  */
 export const CANCELLED_HOLD_MS = 60_000;
+
+/**
+ * The hold's time source for a transport's clock: the injected clock's now() (tests move
+ * it), or a monotonic one for the system clock (R10-6).
+ */
+export function holdNow(clock: Clock): () => number {
+  return clock === systemClock ? monotonicNow : () => clock.now();
+}
+
+const monotonicNow = (): number => performance.now();
 
 interface Held {
   /** The bytes charged: the request's, at most the cap. */
@@ -57,11 +72,11 @@ export class CancelledHold {
   private heldReal = 0;
 
   /**
-   * @param now the clock of the hold
+   * @param now the clock of the hold, in ms (default: monotonic, performance.now)
    * @param cap the most bytes one held request is charged (default: no cap)
    */
   constructor(
-    private readonly now: () => number,
+    private readonly now: () => number = monotonicNow,
     private readonly cap: number = Number.POSITIVE_INFINITY,
   ) {}
 

@@ -272,7 +272,7 @@ export interface PipelineLimits {
    * one request is always admitted when none is in flight. Default: no limit (only MAX_TRACKED).
    */
   maxRequestBytes?: number;
-  /** Time source of the hold on cancelled requests (cancelled-hold.ts; tests move it). Default Date.now. */
+  /** Time source of the hold on cancelled requests, ms (cancelled-hold.ts holdNow; tests move it). Default monotonic (performance.now). */
   now?: () => number;
   /** The listener's bound over all its sessions (request-budget.ts). Default: none. */
   shared?: RequestBudget;
@@ -302,7 +302,7 @@ export class MessagePipeline {
     if (!(typeof max === 'number' && max >= 0)) throw new InvalidArgumentError('maxRequestBytes must be a number >= 0');
     this.maxRequestBytes = max;
     // A held request is charged at most half the budget (R10-5; the bound: cancelled-hold.ts).
-    this.hold = new CancelledHold(limits.now ?? Date.now, Math.ceil(max / 2));
+    this.hold = new CancelledHold(limits.now, Math.ceil(max / 2));
     // The listener counts held requests uncapped (request-budget.ts).
     this.share = limits.shared?.join(() => ({ bytes: this.bytesByDirection.fromPeer + this.hold.realBytes, expiring: this.hold.count > 0 }));
     for (const hook of hooks) {

@@ -81,8 +81,8 @@ export class PqmcpServerTransport {
     hooks: readonly MessageHook[] = [],
     maxRequestBytesInFlight = 0,
     private readonly maxReadPauseMs = DEFAULT_MAX_READ_PAUSE_MS,
-    /** The listener's clock: the hold on the client's cancelled requests runs on it. */
-    now: () => number = Date.now,
+    /** The hold on the client's cancelled requests runs on it (holdNow of the listener's clock; default monotonic). */
+    now?: () => number,
     /** The listener's bound over all its sessions' requests in flight (request-budget.ts). */
     shared?: RequestBudget,
   ) {

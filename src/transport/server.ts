@@ -81,6 +81,7 @@ import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } 
 import { MAX_MESSAGES_PER_TURN } from './inbox.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { DEFAULT_MAX_READ_PAUSE_MS, PqmcpServerTransport } from './server-transport.js';
+import { holdNow } from './cancelled-hold.js';
 import { ReceiveBudget } from './receive-budget.js';
 import { RequestBudget } from './request-budget.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
@@ -535,7 +536,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
       if (!this.admitSession(connection, result.peer, info)) return;
-      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.resolved.maxRequestBytesInFlight, this.limits.maxReadPauseMs, () => this.resolved.clock.now(), this.limits.requestBudget);
+      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.resolved.maxRequestBytesInFlight, this.limits.maxReadPauseMs, holdNow(this.resolved.clock), this.limits.requestBudget);
       this.live.add(transport);
       const audit = this.resolved.audit;
       if (audit) {
