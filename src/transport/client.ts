@@ -384,7 +384,8 @@ export class PqmcpClientTransport {
       throw this.closedBeforeOpen ? new ClosedError('closed while connecting') : error;
     }
     this.ws = opened.raw;
-    const connection = new Connection(opened.socket, session, this.resolved.connection);
+    // A server that holds our bytes unread still pings: that keeps our keepalive (keepalive.ts).
+    const connection = new Connection(opened.socket, session, { ...this.resolved.connection, peerPingsProveLive: true });
     this.connection = connection;
     opened.attach(connection);
     // Attached: abort() is a no-op from here on, and close() goes through the connection;
