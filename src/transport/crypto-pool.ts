@@ -57,6 +57,7 @@ import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { ClosedError, InternalError, InvalidArgumentError, PqmcpError, ServerBusyError } from '../errors.js';
 import { discardCryptoResult, type CryptoRequest, type CryptoResult } from '../handshake/types.js';
 import { FairQueue } from './crypto-queue.js';
+import { stackless } from './stackless.js';
 import { TokenBucket } from '../token-bucket.js';
 import { StarvationGuard, type GuardStats } from './crypto-guard.js';
 import { WorkerSlots } from './crypto-slots.js';
@@ -289,11 +290,15 @@ export class CryptoPool {
     await Promise.all(runners.map((r) => r.terminate()));
   }
 
-  /** A new handshake refused busy (crypto-queue.ts: rate or queue), before any crypto. */
+  /**
+   * A new handshake refused busy (crypto-queue.ts: rate or queue), before any crypto. A
+   * routine flood end (a hello flood past the queue is refused by the hundred a second):
+   * built without a stack trace (stackless.ts).
+   */
   private refuse(job: Job, message: string): void {
     this.refused++;
     this.pressureAt = this.now();
-    job.reject(new ServerBusyError(message));
+    job.reject(stackless(() => new ServerBusyError(message)));
   }
 
   private pump(): void {
