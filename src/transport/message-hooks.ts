@@ -86,7 +86,12 @@
  *   no hook, no handler. A request is always admitted when none is in flight (nor
  *   cancelled and still charged: else cancel and resend would admit each one alone), so
  *   the limit bounds concurrency, never the size of one request (maxMessageSize does
- *   that): a session holds at most limit + one maxMessageSize of request bytes. Refused
+ *   that): a session holds at most limit + one maxMessageSize of request bytes.
+ *   The peer's requests related to a task (params._meta names one; an SDK 1.x server with
+ *   a task queue never answers them on the transport) count in both bounds and also in a
+ *   share of their own: at most RELATED_TASK_MAX_IN_FLIGHT (64) of them and half the
+ *   limit, never admitted alone; "none in flight" above leaves them aside, so they cannot
+ *   lock the session (review 10, R10-2; the bound still holds: related-task-share.ts). Refused
  *   rather than paused (not reading the session until answers come back): a paused session
  *   also stops delivering the peer's answers to the local side's own requests (sampling,
  *   elicitation, roots/list) and its cancellations, which the handlers holding the budget
@@ -110,6 +115,7 @@
 import type { VerifiedPeer } from '../identity/trust.js';
 import { requestEnvelopeFault } from './jsonrpc.js';
 import { CancelledHold } from './cancelled-hold.js';
+import { RELATED_TASK_MAX_IN_FLIGHT, RelatedTaskShare, isTaskRelated } from './related-task-share.js';
 import { InvalidArgumentError, MalformedRequestError, MessageHookError, RequestIdReusedError, ResponseIdMismatchError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 
@@ -279,6 +285,8 @@ export class MessagePipeline {
   private readonly cancelled: Record<Direction, Set<string | number>> = { fromPeer: new Set(), toPeer: new Set() };
   /** The peer's cancelled requests still charged against both bounds (F3). */
   private readonly hold: CancelledHold;
+  /** The peer's requests related to a task in flight, bounded apart (R10-2; also in byDirection.fromPeer). */
+  private readonly share: RelatedTaskShare;
   private ended = false;
 
   constructor(
@@ -292,6 +300,8 @@ export class MessagePipeline {
     this.maxRequestBytes = max;
     // A held request is charged at most half the budget (R10-5; the bound: cancelled-hold.ts).
     this.hold = new CancelledHold(limits.now ?? Date.now, Math.ceil(max / 2));
+    // Requests related to a task get the other half, rounded down (R10-2; the bound: related-task-share.ts).
+    this.share = new RelatedTaskShare(Math.floor(max / 2));
     for (const hook of hooks) {
       const channel: HookChannel = { notify: (message) => this.notify(message), report: (err) => this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err, reported: true })) };
       this.guard(hook, () => hook.opened?.(session, channel));
@@ -345,6 +355,7 @@ export class MessagePipeline {
       this.cancelled[d].clear();
     }
     this.hold.clear();
+    this.share.clear();
   }
 
   /**
@@ -456,16 +467,32 @@ export class MessagePipeline {
     }
     // The peer's cancelled requests whose handlers may still run count too (cancelled-hold.ts).
     const heldCount = this.hold.count;
-    if (table.size + heldCount >= MAX_TRACKED) {
-      this.sinks.onerror(new TooManyRequestsInFlightError('peer', MAX_TRACKED, id));
-      return this.answer(errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many requests in flight (${MAX_TRACKED}); retry once earlier requests have been answered`, { limit: MAX_TRACKED }));
-    }
+    if (table.size + heldCount >= MAX_TRACKED) return this.tooMany(message, MAX_TRACKED, false);
     const held = this.bytesByDirection.fromPeer + this.hold.bytes;
-    if ((table.size === 0 && heldCount === 0) || held + bytes <= this.maxRequestBytes) return undefined;
-    this.sinks.onerror(new TooManyRequestBytesInFlightError(this.maxRequestBytes, held, bytes, id));
-    return this.answer(
-      errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many request bytes in flight (limit ${this.maxRequestBytes}); retry once earlier requests have been answered`, { limitBytes: this.maxRequestBytes }),
-    );
+    if (isTaskRelated(message)) {
+      // Its own share, and never alone: the local side may never answer it (related-task-share.ts).
+      const over = this.share.refusal(bytes);
+      if (over?.limit === 'count') return this.tooMany(message, RELATED_TASK_MAX_IN_FLIGHT, true);
+      if (over === undefined && held + bytes <= this.maxRequestBytes) return undefined;
+      return over === undefined ? this.tooManyBytes(message, this.maxRequestBytes, held, bytes, false) : this.tooManyBytes(message, this.share.maxBytes, over.inFlight, bytes, true);
+    }
+    // Alone: none of its other requests in flight (those related to a task aside) nor held.
+    if ((table.size === this.share.count && heldCount === 0) || held + bytes <= this.maxRequestBytes) return undefined;
+    return this.tooManyBytes(message, this.maxRequestBytes, held, bytes, false);
+  }
+
+  /** Refuse a peer request past a count (-32005, data { limit }). */
+  private tooMany(message: JsonRpcMessage, limit: number, taskRelated: boolean): Promise<void> {
+    this.sinks.onerror(new TooManyRequestsInFlightError('peer', limit, message.id, taskRelated));
+    const what = taskRelated ? 'requests related to a task' : 'requests';
+    return this.answer(errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many ${what} in flight (${limit}); retry once earlier requests have been answered`, { limit }));
+  }
+
+  /** Refuse a peer request past a byte bound (-32005, data { limitBytes }). */
+  private tooManyBytes(message: JsonRpcMessage, limit: number, held: number, bytes: number, taskRelated: boolean): Promise<void> {
+    this.sinks.onerror(new TooManyRequestBytesInFlightError(limit, held, bytes, message.id, taskRelated));
+    const what = taskRelated ? 'bytes of requests related to a task' : 'request bytes';
+    return this.answer(errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many ${what} in flight (limit ${limit}); retry once earlier requests have been answered`, { limitBytes: limit }));
   }
 
   /** Write a refusal straight to the peer. */
@@ -481,6 +508,7 @@ export class MessagePipeline {
       this.remove(direction, entry.id);
       this.byDirection[direction].set(entry.id, entry);
       this.bytesByDirection[direction] += bytes;
+      if (direction === 'fromPeer' && isTaskRelated(message)) this.share.add(entry);
       this.cancelled[direction].delete(entry.id);
       return entry;
     }
@@ -542,6 +570,7 @@ export class MessagePipeline {
     if (entry === undefined) return;
     table.delete(id);
     this.bytesByDirection[direction] -= entry.bytes;
+    this.share.delete(entry);
   }
 
   /** The id of the outstanding local request that `id` names only once coerced as the SDKs coerce ids. */
