@@ -98,7 +98,7 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --max-read-pause <dur>   a session the gateway stops reading (its MCP server has not read
                            its share of what the session sent) is not judged by the keepalive
                            meanwhile; past this it is closed (default 60s; docs/cli.md)
-                           (this and the two below: at most 24d)
+                           (this, the two below and --failure-log's window: at most 24d)
   --keepalive <dur>|off    ping each session this often (default 30s)
   --keepalive-timeout <dur>  close a session whose pong is this late (default 10s)
   --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
@@ -197,7 +197,10 @@ export function parseKeyUpdateRate(text: string): number | { rate: number; burst
 export function parseFailureLog(text: string): { burst: number; windowMs: number } {
   const m = /^(\d+)\/(.+)$/.exec(text.trim());
   if (!m) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
-  return { burst: Number(m[1]), windowMs: parseDuration(m[2]!, '--failure-log window') * 1000 };
+  const windowMs = parseDuration(m[2]!, '--failure-log window') * 1000;
+  // The window's setInterval: Node runs a longer one after 1 ms (every window 1 ms long, no limit at all).
+  if (windowMs > MAX_TIMER_MS) throw new UsageError(`--failure-log window must be at most 24d (${Math.floor(MAX_TIMER_MS / 1000)}s, the timers' limit); got ${JSON.stringify(text)}`);
+  return { burst: Number(m[1]), windowMs };
 }
 
 /** "--failure-reports 20/10s" (failures per source and window) or "off". */
