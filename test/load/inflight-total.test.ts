@@ -3,17 +3,25 @@
  * docs/threat-model.md): sessions of one or more agents whose tool calls wait fill the
  * listener's maxRequestBytesInFlightTotal; past it the heavy sessions are refused (-32005)
  * while a new session's request, and a session under its fair share, still get through; the
- * shared total returns to 0 when the calls are answered and the sessions close. Real
- * sockets on 127.0.0.1, the real MCP SDK server; bounded in count and time.
+ * shared total returns to 0 when the calls are answered and the sessions close. Then the same
+ * through `pqmcp serve --max-request-bytes-in-flight-total`. Real sockets on 127.0.0.1, the
+ * real MCP SDK server; bounded in count and time.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
+import { PqmcpClientTransport } from '../../src/transport/index.js';
 import type { JsonRpcMessage } from '../../src/transport/index.js';
 import type { PqmcpError } from '../../src/errors.js';
+import { loadOwnIdentity } from '../../src/cli/files.js';
+import { loadTrustStore } from '../../src/identity/files.js';
+import { createNativeBackend } from '../../src/crypto/native.js';
 import { Cleanup, startServer, waitFor } from '../helpers/mcp.js';
 import { rawInitializedSession } from '../helpers/raw-session.js';
 import type { RawSession } from '../helpers/raw-session.js';
+import { LINE_SERVER, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from '../cli/helpers.js';
+import type { Files } from '../cli/helpers.js';
 
 const MiB = 1024 * 1024;
 const BIG = 'x'.repeat(MiB);
@@ -100,5 +108,70 @@ describe('maxRequestBytesInFlightTotal: one bound over all sessions of a listene
     await waitFor(() => server.sessions.size === 1, 20_000, 'the two sessions closed on the server');
     expect(server.requestBytesInFlight).toBe(0);
     for (const list of gates.values()) for (const open of list.splice(0)) open();
+  });
+});
+
+describe('pqmcp serve --max-request-bytes-in-flight-total', () => {
+  const tmp = tempDir('inflight-total');
+  let trust: string;
+  let gw: Files;
+  let alice: Files;
+  let bob: Files;
+  beforeAll(() => {
+    const issuer = writeIssuer(tmp.dir, 'issuer://inflight-total', 'issuer');
+    gw = writeAgent(tmp.dir, issuer, 'agent://inflight-total/gateway', 'gateway');
+    alice = writeAgent(tmp.dir, issuer, 'agent://inflight-total/alice', 'alice');
+    bob = writeAgent(tmp.dir, issuer, 'agent://inflight-total/bob', 'bob');
+    trust = writeTrust(join(tmp.dir, 'trust.json'), issuer);
+  });
+  afterAll(() => {
+    killAll();
+    tmp.remove();
+  });
+
+  async function session(url: string, who: Files): Promise<RawSession> {
+    const backend = createNativeBackend();
+    const transport = new PqmcpClientTransport(url, { identity: await loadOwnIdentity(backend, who.key, undefined, false), trust: await loadTrustStore(trust), backend, expectedServerId: 'agent://inflight-total/gateway' });
+    const answers: JsonRpcMessage[] = [];
+    transport.onmessage = (m) => void answers.push(m as JsonRpcMessage);
+    await transport.start();
+    cleanup.add(() => transport.close());
+    await transport.send({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { sampling: {} }, clientInfo: { name: 'raw', version: '1' } } } as unknown as JsonRpcMessage);
+    await waitFor(() => answers.some((a) => a.id === 0), 10_000, 'initialize');
+    await transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    return { transport, answers };
+  }
+
+  it('sets the bound over all sessions (a session past its share is refused -32005, a new one within its share is not, an answer makes room); a bad value is a usage error', { timeout: 60_000 }, async () => {
+    const { cli } = await import('../cli/helpers.js');
+    const bad = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gw.key, '--trust', trust, '--max-request-bytes-in-flight-total', '1GiB', '--', 'node', LINE_SERVER]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--max-request-bytes-in-flight-total must be a non-negative integer of bytes');
+    const { gateway, url } = await startGateway(['--identity', gw.key, '--trust', trust, '--max-request-bytes-in-flight-total', '1000'], ['node', LINE_SERVER]);
+    cleanup.add(() => gateway.stop('SIGKILL'));
+    const tool = (id: number, name: string, args: Record<string, unknown>): JsonRpcMessage => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+    const a = await session(url, alice);
+    const b = await session(url, bob);
+    // alice's `ask` (~690 bytes) stays in flight until she answers the child's sampling request.
+    await a.transport.send(tool(1, 'ask', { question: 'q'.repeat(600) }));
+    await waitFor(() => a.answers.some((m) => m.method === 'sampling/createMessage'), 20_000, "alice's sampling request");
+    // Past the 1000 bytes with her alone: her share is all of it, and 690 + 490 is more.
+    await a.transport.send(tool(2, 'echo', { text: 'e'.repeat(400) }));
+    await waitFor(() => answerTo(a, 2) !== undefined, 20_000, "alice's refusal");
+    expect(answerTo(a, 2)).toMatchObject({ error: { code: -32005, data: { totalLimitBytes: 1000, shareBytes: 1000 } } });
+    // bob, holding nothing: ~390 bytes take the total past 1000 but fit his share (1000 / 2).
+    await b.transport.send(tool(1, 'ask', { question: 'q'.repeat(300) }));
+    await waitFor(() => b.answers.some((m) => m.method === 'sampling/createMessage'), 20_000, "bob's sampling request");
+    // alice holds more than her share now: even a small call is refused.
+    await a.transport.send(tool(3, 'echo', { text: 'small' }));
+    await waitFor(() => answerTo(a, 3) !== undefined, 20_000, "alice's second refusal");
+    expect(answerTo(a, 3)).toMatchObject({ error: { code: -32005, data: { totalLimitBytes: 1000, shareBytes: 500 } } });
+    // Her answer to the sampling request ends her call: the next one runs.
+    const sampling = a.answers.find((m) => m.method === 'sampling/createMessage')!;
+    await a.transport.send({ jsonrpc: '2.0', id: sampling.id!, result: { model: 'm', role: 'assistant', content: { type: 'text', text: 'yes' } } });
+    await waitFor(() => answerTo(a, 1) !== undefined, 20_000, "alice's first call");
+    await a.transport.send(tool(4, 'echo', { text: 'again' }));
+    await waitFor(() => answerTo(a, 4) !== undefined, 20_000, "alice's call after the answer");
+    expect(answerTo(a, 4)).toMatchObject({ result: { content: [{ type: 'text', text: 'echo: again' }] } });
   });
 });
