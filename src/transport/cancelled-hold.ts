@@ -32,6 +32,8 @@
  *   maxMessageSize - cap; every other request is charged its real bytes, and those
  *   admitted beside the big one fit in budget - cap. So the real bytes are at most
  *   max(budget, maxMessageSize + budget - cap) <= budget + maxMessageSize, as before.
+ *   The listener's total over sessions (request-budget.ts) counts held requests uncapped
+ *   (realBytes): the cap is the session's relief, not a discount on memory.
  */
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
@@ -58,6 +60,8 @@ const monotonicNow = (): number => performance.now();
 interface Held {
   /** The bytes charged: the request's, at most the cap. */
   readonly bytes: number;
+  /** The request's bytes (the listener's total counts these: request-budget.ts). */
+  readonly real: number;
   readonly until: number;
 }
 
@@ -65,6 +69,7 @@ interface Held {
 export class CancelledHold {
   private readonly held = new Map<string | number, Held>();
   private heldBytes = 0;
+  private heldReal = 0;
 
   /**
    * @param now the clock of the hold, in ms (default: monotonic, performance.now)
@@ -87,6 +92,12 @@ export class CancelledHold {
     return this.heldBytes;
   }
 
+  /** Their bytes uncapped (after dropping the expired ones). */
+  get realBytes(): number {
+    this.expire();
+    return this.heldReal;
+  }
+
   has(id: string | number): boolean {
     this.expire();
     return this.held.has(id);
@@ -96,8 +107,9 @@ export class CancelledHold {
   hold(id: string | number, bytes: number): void {
     this.release(id);
     const charged = Math.min(bytes, this.cap);
-    this.held.set(id, { bytes: charged, until: this.now() + CANCELLED_HOLD_MS });
+    this.held.set(id, { bytes: charged, real: bytes, until: this.now() + CANCELLED_HOLD_MS });
     this.heldBytes += charged;
+    this.heldReal += bytes;
   }
 
   /** The local side answered `id` after all: its handler is done. */
@@ -106,11 +118,13 @@ export class CancelledHold {
     if (entry === undefined) return;
     this.held.delete(id);
     this.heldBytes -= entry.bytes;
+    this.heldReal -= entry.real;
   }
 
   clear(): void {
     this.held.clear();
     this.heldBytes = 0;
+    this.heldReal = 0;
   }
 
   /** Insertion order is expiry order (one hold time for all). */
@@ -120,6 +134,7 @@ export class CancelledHold {
       if (entry.until > now) return;
       this.held.delete(id);
       this.heldBytes -= entry.bytes;
+      this.heldReal -= entry.real;
     }
   }
 }

@@ -23,6 +23,8 @@ export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { ReceiveBudget } from './receive-budget.js';
 export type { BudgetMember } from './receive-budget.js';
+export { RequestBudget, RequestShare } from './request-budget.js';
+export type { ListenerRefusal, RequestCharge } from './request-budget.js';
 export { busyRetryDelay } from './busy-retry.js';
 export type { BusyRetryEvent, BusyRetryOptions } from './busy-retry.js';
 // The edge's refusals, reported on 'clientError' (and as handshake.failure audit events):

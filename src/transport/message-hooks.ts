@@ -92,6 +92,12 @@
  *   elicitation, roots/list) and its cancellations, which the handlers holding the budget
  *   may be waiting on, so pausing can deadlock a session that refusing leaves working; and
  *   a refusal is visible to the peer (retry later) and to the operator (onerror).
+ * - On a listener the sessions' request bytes in flight also share one bound
+ *   (`maxRequestBytesInFlightTotal`, request-budget.ts): a request that passes the session's
+ *   own bound is refused the same way (-32005, data { totalLimitBytes, shareBytes }) when
+ *   the listener's total is past the limit and the request would take the session past its
+ *   fair share (the limit / the sessions holding requests). That rule has no lone-request
+ *   exception: above the limit a request larger than the share waits.
  * - The refusals above pass no hook, so quotas do not count them (neither calls nor
  *   bytes), as a quota does not count the requests it refuses itself; each costs one small
  *   error reply, within the transport's record and receive limits.
@@ -110,6 +116,7 @@
 import type { VerifiedPeer } from '../identity/trust.js';
 import { requestEnvelopeFault } from './jsonrpc.js';
 import { CancelledHold } from './cancelled-hold.js';
+import type { RequestBudget, RequestShare } from './request-budget.js';
 import { InvalidArgumentError, MalformedRequestError, MessageHookError, RequestIdReusedError, ResponseIdMismatchError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 
@@ -267,6 +274,8 @@ export interface PipelineLimits {
   maxRequestBytes?: number;
   /** Time source of the hold on cancelled requests, ms (cancelled-hold.ts holdNow; tests move it). Default monotonic (performance.now). */
   now?: () => number;
+  /** The listener's bound over all its sessions (request-budget.ts). Default: none. */
+  shared?: RequestBudget;
 }
 
 /** Runs a session's hooks over its messages. One per session; created by the transports. */
@@ -279,6 +288,8 @@ export class MessagePipeline {
   private readonly cancelled: Record<Direction, Set<string | number>> = { fromPeer: new Set(), toPeer: new Set() };
   /** The peer's cancelled requests still charged against both bounds (F3). */
   private readonly hold: CancelledHold;
+  /** This session's place in the listener's bound, if any. */
+  private readonly share: RequestShare | undefined;
   private ended = false;
 
   constructor(
@@ -292,6 +303,8 @@ export class MessagePipeline {
     this.maxRequestBytes = max;
     // A held request is charged at most half the budget (R10-5; the bound: cancelled-hold.ts).
     this.hold = new CancelledHold(limits.now, Math.ceil(max / 2));
+    // The listener counts held requests uncapped (request-budget.ts).
+    this.share = limits.shared?.join(() => ({ bytes: this.bytesByDirection.fromPeer + this.hold.realBytes, expiring: this.hold.count > 0 }));
     for (const hook of hooks) {
       const channel: HookChannel = { notify: (message) => this.notify(message), report: (err) => this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err, reported: true })) };
       this.guard(hook, () => hook.opened?.(session, channel));
@@ -345,6 +358,7 @@ export class MessagePipeline {
       this.cancelled[d].clear();
     }
     this.hold.clear();
+    this.share?.release();
   }
 
   /**
@@ -461,10 +475,21 @@ export class MessagePipeline {
       return this.answer(errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many requests in flight (${MAX_TRACKED}); retry once earlier requests have been answered`, { limit: MAX_TRACKED }));
     }
     const held = this.bytesByDirection.fromPeer + this.hold.bytes;
-    if ((table.size === 0 && heldCount === 0) || held + bytes <= this.maxRequestBytes) return undefined;
-    this.sinks.onerror(new TooManyRequestBytesInFlightError(this.maxRequestBytes, held, bytes, id));
+    if (!((table.size === 0 && heldCount === 0) || held + bytes <= this.maxRequestBytes)) {
+      this.sinks.onerror(new TooManyRequestBytesInFlightError(this.maxRequestBytes, held, bytes, id));
+      return this.answer(
+        errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many request bytes in flight (limit ${this.maxRequestBytes}); retry once earlier requests have been answered`, { limitBytes: this.maxRequestBytes }),
+      );
+    }
+    // The listener's bound over all sessions (request-budget.ts): no lone-request exception.
+    const over = this.ended ? undefined : this.share?.admit(bytes);
+    if (over === undefined) return undefined;
+    this.sinks.onerror(new TooManyRequestBytesInFlightError(over.limit, over.charge, bytes, id, { total: over.total, share: over.share }));
     return this.answer(
-      errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many request bytes in flight (limit ${this.maxRequestBytes}); retry once earlier requests have been answered`, { limitBytes: this.maxRequestBytes }),
+      errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many request bytes in flight on this server (limit ${over.limit} over all sessions; this session's share ${over.share}); retry once earlier requests have been answered`, {
+        totalLimitBytes: over.limit,
+        shareBytes: over.share,
+      }),
     );
   }
 
@@ -482,6 +507,7 @@ export class MessagePipeline {
       this.byDirection[direction].set(entry.id, entry);
       this.bytesByDirection[direction] += bytes;
       this.cancelled[direction].delete(entry.id);
+      if (direction === 'fromPeer') this.recount();
       return entry;
     }
     if (isResponseMessage(message)) {
@@ -492,7 +518,10 @@ export class MessagePipeline {
       // local answer ends its charge (its handler is done).
       if (entry === undefined) {
         this.cancelled[asked].delete(message.id!);
-        if (asked === 'fromPeer') this.hold.release(message.id!);
+        if (asked === 'fromPeer') {
+          this.hold.release(message.id!);
+          this.recount();
+        }
       }
       return entry;
     }
@@ -524,10 +553,18 @@ export class MessagePipeline {
    */
   private cancel(direction: Direction, entry: TrackedRequest, byPeer: boolean): void {
     this.forget(direction, entry);
-    if (direction === 'fromPeer' && byPeer) this.hold.hold(entry.id, entry.bytes);
+    if (direction === 'fromPeer' && byPeer) {
+      this.hold.hold(entry.id, entry.bytes);
+      this.recount();
+    }
     const ids = this.cancelled[direction];
     if (ids.size >= MAX_TRACKED) ids.delete(ids.values().next().value!);
     ids.add(entry.id);
+  }
+
+  /** The peer's requests in flight or held changed: tell the listener's bound (none once ended: close() released it). */
+  private recount(): void {
+    if (this.share !== undefined && !this.ended) this.share.update();
   }
 
   /** Forget a request that will not be answered (only if `entry` is still the one under its id). */
@@ -542,6 +579,7 @@ export class MessagePipeline {
     if (entry === undefined) return;
     table.delete(id);
     this.bytesByDirection[direction] -= entry.bytes;
+    if (direction === 'fromPeer') this.recount();
   }
 
   /** The id of the outstanding local request that `id` names only once coerced as the SDKs coerce ids. */
