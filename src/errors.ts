@@ -342,14 +342,29 @@ export class InternalError extends PqmcpError {
 
 // --- message hooks (transport/message-hooks.ts) -------------------------------------------
 
-/** A message hook threw: the message it was handling was refused or dropped (fail closed); or it reported a failure of its own (HookChannel.report). */
+/**
+ * A message hook threw: the request it was handling was refused, a response or notification
+ * dropped (fail closed); or its opened() / closed() threw (no message involved); or it
+ * reported a failure of its own (HookChannel.report).
+ */
 export class MessageHookError extends PqmcpError {
-  /** `reported`: the hook reported it (HookChannel.report: work it deferred past its call); nothing was refused. */
-  constructor(hookName: string, options?: { cause?: unknown; reported?: boolean }) {
-    const outcome = options?.reported === true ? ' (reported by the hook); nothing was refused' : '; the message was refused';
+  /**
+   * `reported`: the hook reported it (HookChannel.report: work it deferred past its call);
+   * `during`: what the hook was doing (default 'request': the message was refused).
+   * Nothing was refused unless a request was.
+   */
+  constructor(hookName: string, options?: { cause?: unknown; reported?: boolean; during?: 'request' | 'message' | 'opened' | 'closed' }) {
+    const outcome = options?.reported === true ? ' (reported by the hook); nothing was refused' : HOOK_OUTCOME[options?.during ?? 'request'];
     super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed${outcome}`, undefined, options && { cause: options.cause });
   }
 }
+
+const HOOK_OUTCOME = {
+  request: '; the message was refused',
+  message: '; the message was dropped',
+  opened: ' in opened() (the session start, no message involved); nothing was refused',
+  closed: ' in closed() (the session end, no message involved); nothing was refused',
+} as const;
 
 /**
  * The peer answered a request with an id of another JSON type or spelling ("5" for 5):

@@ -317,7 +317,7 @@ export class MessagePipeline {
     this.share = limits.shared?.join(() => ({ bytes: this.bytesByDirection.fromPeer + this.hold.realBytes, expiring: this.hold.count > 0 }));
     for (const hook of hooks) {
       const channel: HookChannel = { notify: (message) => this.notify(message), report: (err) => this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err, reported: true })) };
-      this.guard(hook, () => hook.opened?.(session, channel));
+      this.guard(hook, 'opened', () => hook.opened?.(session, channel));
     }
   }
 
@@ -361,7 +361,7 @@ export class MessagePipeline {
   close(error?: PqmcpError): void {
     if (this.ended) return;
     this.ended = true;
-    for (const hook of this.hooks) this.guard(hook, () => hook.closed?.(this.session, error));
+    for (const hook of this.hooks) this.guard(hook, 'closed', () => hook.closed?.(this.session, error));
     for (const d of ['fromPeer', 'toPeer'] as const) {
       this.byDirection[d].clear();
       this.bytesByDirection[d] = 0;
@@ -409,8 +409,9 @@ export class MessagePipeline {
       try {
         result = fn.call(hook, message, ctx);
       } catch (err) {
-        this.report(hook, err);
-        result = isRequestMessage(message) ? { reply: errorResponse(message, JsonRpcErrorCode.internalError, 'request refused: internal error') } : { drop: true };
+        const refused = isRequestMessage(message);
+        this.report(hook, err, refused ? 'request' : 'message');
+        result = refused ? { reply: errorResponse(message, JsonRpcErrorCode.internalError, 'request refused: internal error') } : { drop: true };
       }
       if (result === undefined) continue;
       if ('replace' in result) {
@@ -624,15 +625,16 @@ export class MessagePipeline {
     if (isResponseMessage(message)) this.remove(direction === 'fromPeer' ? 'toPeer' : 'fromPeer', message.id!);
   }
 
-  private guard(hook: MessageHook, fn: () => void): void {
+  /** Run a hook's opened() or closed(): a throw is reported (no message involved). */
+  private guard(hook: MessageHook, during: 'opened' | 'closed', fn: () => void): void {
     try {
       fn();
     } catch (err) {
-      this.report(hook, err);
+      this.report(hook, err, during);
     }
   }
 
-  private report(hook: MessageHook, err: unknown): void {
-    this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err }));
+  private report(hook: MessageHook, err: unknown, during: 'request' | 'message' | 'opened' | 'closed'): void {
+    this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err, during }));
   }
 }
