@@ -11,8 +11,8 @@
  *   decrypted); a caller that asks first (`hasToken`, `level`) never goes below zero.
  */
 
-/** The longest delay setTimeout honours (2^31 - 1 ms); `msUntilToken` never says more. */
-const MAX_TIMER_MS = 2_147_483_647;
+// The longest delay setTimeout honours (2^31 - 1 ms); `msUntilToken` never says more.
+import { MAX_TIMER_MS } from './timer-limit.js';
 
 export class TokenBucket {
   private tokens: number;

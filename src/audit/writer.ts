@@ -28,6 +28,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
+import { MAX_TIMER_MS, timerLimitText } from '../timer-limit.js';
 import { GENESIS, HASH_SUFFIX_LENGTH, parseLine } from './chain.js';
 import type { ChainHead } from './chain.js';
 import { sha256Hex } from './events.js';
@@ -42,7 +43,7 @@ export interface AuditLogOptions {
   onerror?: (error: Error) => void;
   /** A file was finished (rotation or close), with the chain head at its end: an anchor worth keeping elsewhere. */
   onrotate?: (file: string, head: ChainHead) => void;
-  /** Longest time an event waits in memory before it is written. Default 50 ms; 0: every event-loop turn. */
+  /** Longest time an event waits in memory before it is written. Default 50 ms; 0: every event-loop turn; at most 2^31 - 1 (the timers' limit). */
   flushMs?: number;
   /** Clock (tests). Default Date.now. */
   now?: () => number;
@@ -116,6 +117,8 @@ export class AuditLog {
     if (options.maxBytes !== undefined && !(Number.isSafeInteger(options.maxBytes) && options.maxBytes >= 1024)) throw new InvalidArgumentError('maxBytes must be an integer >= 1024');
     if (options.maxAgeMs !== undefined && !(options.maxAgeMs > 0)) throw new InvalidArgumentError('maxAgeMs must be positive');
     if (options.flushMs !== undefined && !(Number.isFinite(options.flushMs) && options.flushMs >= 0)) throw new InvalidArgumentError('flushMs must be a number >= 0');
+    // It reaches setTimeout: Node runs a longer delay after 1 ms (a flush every write).
+    if (options.flushMs !== undefined && options.flushMs > MAX_TIMER_MS) throw new InvalidArgumentError(timerLimitText('flushMs'));
     mkdirSync(dir, { recursive: true, mode: 0o750 });
     return new AuditLog(dir, lastHead(dir), options);
   }

@@ -125,15 +125,17 @@ export function positionals(p: Parsed, command: string, names: string[], optiona
 }
 
 /**
- * --max-request-bytes-in-flight (serve and connect: the transports' maxRequestBytesInFlight):
- * a non-negative integer of bytes, 0 = no limit; undefined when not given (the default).
+ * --max-request-bytes-in-flight (serve and connect: the transports' maxRequestBytesInFlight),
+ * and with `flag` serve's --max-request-bytes-in-flight-total (the listener's
+ * maxRequestBytesInFlightTotal): a non-negative integer of bytes, 0 = no limit; undefined
+ * when not given (the default).
  */
-export function parseMaxRequestBytesInFlight(p: Parsed): number | undefined {
-  const text = str(p, 'max-request-bytes-in-flight');
+export function parseMaxRequestBytesInFlight(p: Parsed, flag: 'max-request-bytes-in-flight' | 'max-request-bytes-in-flight-total' = 'max-request-bytes-in-flight'): number | undefined {
+  const text = str(p, flag);
   if (text === undefined) return undefined;
   const bytes = Number(text);
   if (!(/^\d+$/.test(text) && Number.isSafeInteger(bytes))) {
-    throw new UsageError(`--max-request-bytes-in-flight must be a non-negative integer of bytes (0 = no limit); got ${JSON.stringify(text)}`);
+    throw new UsageError(`--${flag} must be a non-negative integer of bytes (0 = no limit); got ${JSON.stringify(text)}`);
   }
   return bytes;
 }

@@ -30,8 +30,9 @@
  *   has read it (stdin-share.ts): what clients send is not buffered here without bound, and
  *   with --shared one tenant's flood pauses only that tenant. The keepalive does not judge a
  *   session the gateway holds; --max-read-pause (default 60s) ends one held longer. A
- *   session's requests in flight hold at most --max-request-bytes-in-flight bytes (the
- *   listener refuses more with -32005).
+ *   session's requests in flight hold at most --max-request-bytes-in-flight bytes, and all
+ *   sessions' together --max-request-bytes-in-flight-total past which a session at its fair
+ *   share is refused (the listener refuses with -32005; request-budget.ts).
  * - Connection failures are logged at most 20 per 10 s; the rest are summarised once per
  *   window by error code (log-limiter.ts): a flood cannot flood the log.
  * - SIGHUP also re-reads --policy and --quotas (serve-policy.ts; a bad file keeps the old one).
@@ -95,10 +96,14 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   --max-request-bytes-in-flight <n>  bytes of one session's requests the MCP server has not
                            answered yet; past it a request is refused with JSON-RPC -32005
                            (default 16777216 = 16 MiB; one request always fits; 0 = no limit)
+  --max-request-bytes-in-flight-total <n>  the same over all sessions: past it a request is
+                           refused (-32005) if it takes its session past its fair share
+                           (n / the sessions holding requests) (default 268435456 = 256 MiB;
+                           0 = no limit; docs/cli.md)
   --max-read-pause <dur>   a session the gateway stops reading (its MCP server has not read
                            its share of what the session sent) is not judged by the keepalive
                            meanwhile; past this it is closed (default 60s; docs/cli.md)
-                           (this and the two below: at most 24d)
+                           (this, the two below and --failure-log's window: at most 24d)
   --keepalive <dur>|off    ping each session this often (default 30s)
   --keepalive-timeout <dur>  close a session whose pong is this late (default 10s)
   --failure-log <n>/<dur>  connection failures logged one by one per window (default 20/10s);
@@ -144,6 +149,7 @@ export const SERVE_OPTIONS = {
   'key-update-rate': { type: 'string' },
   // request bytes in flight (issue 10 item 3)
   'max-request-bytes-in-flight': { type: 'string' },
+  'max-request-bytes-in-flight-total': { type: 'string' },
   // the stdin share's pauses and the keepalive (review F2; stdin-share.ts)
   'max-read-pause': { type: 'string' },
   keepalive: { type: 'string' },
@@ -197,7 +203,10 @@ export function parseKeyUpdateRate(text: string): number | { rate: number; burst
 export function parseFailureLog(text: string): { burst: number; windowMs: number } {
   const m = /^(\d+)\/(.+)$/.exec(text.trim());
   if (!m) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
-  return { burst: Number(m[1]), windowMs: parseDuration(m[2]!, '--failure-log window') * 1000 };
+  const windowMs = parseDuration(m[2]!, '--failure-log window') * 1000;
+  // The window's setInterval: Node runs a longer one after 1 ms (every window 1 ms long, no limit at all).
+  if (windowMs > MAX_TIMER_MS) throw new UsageError(`--failure-log window must be at most 24d (${Math.floor(MAX_TIMER_MS / 1000)}s, the timers' limit); got ${JSON.stringify(text)}`);
+  return { burst: Number(m[1]), windowMs };
 }
 
 /** "--failure-reports 20/10s" (failures per source and window) or "off". */
@@ -306,6 +315,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const keyUpdateRate = keyUpdateRateText === undefined ? undefined : parseKeyUpdateRate(keyUpdateRateText);
   // request bytes in flight (issue 10 item 3)
   const maxRequestBytesInFlight = parseMaxRequestBytesInFlight(p);
+  const maxRequestBytesInFlightTotal = parseMaxRequestBytesInFlight(p, 'max-request-bytes-in-flight-total');
   const seconds = (name: string, off = false): number | undefined => {
     const text = str(p, name);
     if (text === undefined) return undefined;
@@ -378,6 +388,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       ...(keyUpdateRate !== undefined ? { keyUpdateRate } : {}),
       // request bytes in flight (issue 10 item 3)
       ...(maxRequestBytesInFlight !== undefined ? { maxRequestBytesInFlight } : {}),
+      ...(maxRequestBytesInFlightTotal !== undefined ? { maxRequestBytesInFlightTotal } : {}),
       ...(maxReadPauseMs !== undefined ? { maxReadPauseMs } : {}),
       ...(keepAliveMs !== undefined ? { keepAliveMs } : {}),
       ...(keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs } : {}),

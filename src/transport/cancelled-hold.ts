@@ -16,6 +16,9 @@
  *   (maxRequestBytesInFlight + one maxMessageSize) charged at once, so at most that much
  *   escapes every CANCELLED_HOLD_MS; a handler that ends within it never escapes.
  * - Expiry is lazy (checked when the peer's next request is admitted): no timers.
+ * - The hold runs on a monotonic clock (performance.now) unless the transport was given a
+ *   clock (holdNow): on Date.now a step of the system clock stretched or cut the hold (a step
+ *   back of an hour held every cancelled request an hour; review 10, R10-6).
  * - Each held request is charged at most `cap` bytes (the pipeline passes half its budget,
  *   rounded up; review 10, R10-5): charged in full, one cancelled request larger than the
  *   budget refused every later request, a 40-byte ping too, for the whole hold (the
@@ -29,7 +32,11 @@
  *   maxMessageSize - cap; every other request is charged its real bytes, and those
  *   admitted beside the big one fit in budget - cap. So the real bytes are at most
  *   max(budget, maxMessageSize + budget - cap) <= budget + maxMessageSize, as before.
+ *   The listener's total over sessions (request-budget.ts) counts held requests uncapped
+ *   (realBytes): the cap is the session's relief, not a discount on memory.
  */
+import { systemClock } from './clock.js';
+import type { Clock } from './clock.js';
 
 /**
  * How long a cancelled request stays charged when no late answer comes: 60 s, the MCP
@@ -40,9 +47,21 @@
  */
 export const CANCELLED_HOLD_MS = 60_000;
 
+/**
+ * The hold's time source for a transport's clock: the injected clock's now() (tests move
+ * it), or a monotonic one for the system clock (R10-6).
+ */
+export function holdNow(clock: Clock): () => number {
+  return clock === systemClock ? monotonicNow : () => clock.now();
+}
+
+const monotonicNow = (): number => performance.now();
+
 interface Held {
   /** The bytes charged: the request's, at most the cap. */
   readonly bytes: number;
+  /** The request's bytes (the listener's total counts these: request-budget.ts). */
+  readonly real: number;
   readonly until: number;
 }
 
@@ -50,13 +69,14 @@ interface Held {
 export class CancelledHold {
   private readonly held = new Map<string | number, Held>();
   private heldBytes = 0;
+  private heldReal = 0;
 
   /**
-   * @param now the clock of the hold
+   * @param now the clock of the hold, in ms (default: monotonic, performance.now)
    * @param cap the most bytes one held request is charged (default: no cap)
    */
   constructor(
-    private readonly now: () => number,
+    private readonly now: () => number = monotonicNow,
     private readonly cap: number = Number.POSITIVE_INFINITY,
   ) {}
 
@@ -72,6 +92,12 @@ export class CancelledHold {
     return this.heldBytes;
   }
 
+  /** Their bytes uncapped (after dropping the expired ones). */
+  get realBytes(): number {
+    this.expire();
+    return this.heldReal;
+  }
+
   has(id: string | number): boolean {
     this.expire();
     return this.held.has(id);
@@ -81,8 +107,9 @@ export class CancelledHold {
   hold(id: string | number, bytes: number): void {
     this.release(id);
     const charged = Math.min(bytes, this.cap);
-    this.held.set(id, { bytes: charged, until: this.now() + CANCELLED_HOLD_MS });
+    this.held.set(id, { bytes: charged, real: bytes, until: this.now() + CANCELLED_HOLD_MS });
     this.heldBytes += charged;
+    this.heldReal += bytes;
   }
 
   /** The local side answered `id` after all: its handler is done. */
@@ -91,11 +118,13 @@ export class CancelledHold {
     if (entry === undefined) return;
     this.held.delete(id);
     this.heldBytes -= entry.bytes;
+    this.heldReal -= entry.real;
   }
 
   clear(): void {
     this.held.clear();
     this.heldBytes = 0;
+    this.heldReal = 0;
   }
 
   /** Insertion order is expiry order (one hold time for all). */
@@ -105,6 +134,7 @@ export class CancelledHold {
       if (entry.until > now) return;
       this.held.delete(id);
       this.heldBytes -= entry.bytes;
+      this.heldReal -= entry.real;
     }
   }
 }

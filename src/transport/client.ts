@@ -40,6 +40,7 @@ import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrpc.js';
 import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
+import { holdNow } from './cancelled-hold.js';
 import type { JsonRpcMessage } from './message-hooks.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import { MAX_MESSAGES_PER_TURN } from './inbox.js';
@@ -383,7 +384,8 @@ export class PqmcpClientTransport {
       throw this.closedBeforeOpen ? new ClosedError('closed while connecting') : error;
     }
     this.ws = opened.raw;
-    const connection = new Connection(opened.socket, session, this.resolved.connection);
+    // A server that holds our bytes unread still pings: that keeps our keepalive (keepalive.ts).
+    const connection = new Connection(opened.socket, session, { ...this.resolved.connection, peerPingsProveLive: true });
     this.connection = connection;
     opened.attach(connection);
     // Attached: abort() is a no-op from here on, and close() goes through the connection;
@@ -620,7 +622,7 @@ export class PqmcpClientTransport {
         toLocal: (message) => this.onmessage?.(message),
         onerror: (error) => this.onerror?.(error),
       },
-      { ...(this.resolved.maxRequestBytesInFlight > 0 ? { maxRequestBytes: this.resolved.maxRequestBytesInFlight } : {}), now: () => this.resolved.clock.now() },
+      { ...(this.resolved.maxRequestBytesInFlight > 0 ? { maxRequestBytes: this.resolved.maxRequestBytesInFlight } : {}), now: holdNow(this.resolved.clock) },
     );
   }
 

@@ -5,8 +5,9 @@
  *
  * Sharp edges:
  * - Only the credential window, session expiry and lifetime use it (and the hold on a
- *   peer's cancelled requests, cancelled-hold.ts, which only reads now()); handshake,
- *   keepalive and close timeouts stay on the system timers (they bound real network waits).
+ *   peer's cancelled requests, cancelled-hold.ts, which only reads now(), and reads a
+ *   monotonic clock in place of this system clock's Date.now); handshake, keepalive and
+ *   close timeouts stay on the system timers (they bound real network waits).
  * - The system clock re-arms waits longer than setTimeout's limit (about 24.8 days).
  */
 import { MAX_TIMER_MS } from './timers.js';

@@ -45,6 +45,12 @@ export interface ConnectionOptions {
    * server side: a peer must read its replies before it gets more work done).
    */
   deliveryWaitsForDrain: boolean;
+  /**
+   * A ping from the peer counts as a sign of life when our own ping goes unanswered (the
+   * client transport turns this on: a server that holds our bytes unread still pings;
+   * keepalive.ts). Off on the server: a client that does not read must time out.
+   */
+  peerPingsProveLive?: boolean;
   /** Shared bound on partly received message bytes (a listener's sessions share one). */
   receiveBudget?: ReceiveBudget;
 }

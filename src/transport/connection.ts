@@ -210,8 +210,9 @@ export class Connection {
     this.backlog.schedule();
   }
 
-  pong(): void {
-    this.liveness.pong();
+  /** The peer's WebSocket ping or pong (the socket answers a ping itself): liveness.ts. */
+  heard(frame: 'ping' | 'pong'): void {
+    this.liveness.heard(frame);
   }
 
   socketError(err: Error): void {
@@ -238,7 +239,7 @@ export class Connection {
       const error = errorForPeerClose(code) ?? (truncation?.type === 'error' ? truncation.error : new ClosedError('connection closed'));
       this.failure = error;
       this.settleWaiters(error);
-      this.emitError(error);
+      this.delivery.post({ type: 'error', error });
     }
     this.finish();
   }
@@ -320,7 +321,7 @@ export class Connection {
     } else {
       this.beginClosing(closeCodeFor(error));
     }
-    this.emitError(error);
+    this.delivery.post({ type: 'error', error });
     if (terminate) this.finish();
   }
 
@@ -373,10 +374,6 @@ export class Connection {
     this.sends.rejectAll(error);
     // The connection is ending: what was held is delivered (in order, before the error).
     this.delivery.release();
-  }
-
-  private emitError(error: PqmcpError): void {
-    this.delivery.post({ type: 'error', error });
   }
 
   /** Run an application callback; a throw is reported once through onerror, never rethrown (contain.ts). */

@@ -169,7 +169,7 @@ export class CryptoPool {
     private readonly workerBackend: BackendName | undefined,
   ) {
     this.now = options.now ?? (() => performance.now());
-    this.queue = new FairQueue<Job>({ maxQueue: options.maxQueue, ratePerSource: options.ratePerSource, now: this.now, refuse: (job, message) => this.refuse(job, message) });
+    this.queue = new FairQueue<Job>({ maxQueue: options.maxQueue, ratePerSource: options.ratePerSource, now: this.now, rateNow: () => (this.testRateClock ?? this.now)(), refuse: (job, message) => this.refuse(job, message) });
     // Only where the jobs are cheap (~0.2 ms encapsulation, ~1 ms signature natively): the
     // portable ML-KEM / ML-DSA take many ms a job, which the event loop must not stall for.
     const perSecond = options.inlineWhenIdle ?? 0;
@@ -242,6 +242,13 @@ export class CryptoPool {
     if (count === 0) pool.add(pool.inlineRunner());
     return pool;
   }
+
+  /**
+   * @internal Tests only (busy-retry.test.ts, through a listener's edge): when set, the
+   * per-source handshake rate (ratePerSource) reads this clock, ms, instead of the pool's, so
+   * a test decides when a source's token comes back. Set it before the first handshake.
+   */
+  testRateClock: (() => number) | undefined;
 
   /** @internal Tests only (the seam of TestThread): the live worker threads, the reserve included. */
   testThreads(): TestThread[] {

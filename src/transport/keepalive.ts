@@ -16,6 +16,15 @@
  *   resumes. A pause the peer causes (it does not read our writes, so our inbox fills) or
  *   the application asks for (Connection.pause) does not count: that peer times out as
  *   before.
+ * - `peerPinged()` (the client side only, ConnectionOptions.peerPingsProveLive): a ping from
+ *   the peer within the last `intervalMs + timeoutMs` also re-arms a passing deadline. A
+ *   server that holds our bytes unread (its receive budget, its consumer's pause) cannot
+ *   read our ping, but its own keepalive still pings us; without this rule a default client
+ *   left a held session after 10-40 s, before the server's own bound (`maxReadPauseMs`)
+ *   could end it with its reason (review 10, R10-7). A peer that neither pongs nor pings
+ *   for that long times out; a dead peer is found within `intervalMs + 2 x timeoutMs` of
+ *   its last ping at worst. The server side does not use it: a client that pings but does
+ *   not read must time out (review F1).
  * - Timers are unref'd: a keepalive never keeps the process alive. `stop()` is final.
  */
 import { unref, type Timer } from './timers.js';
@@ -34,12 +43,15 @@ export class KeepAlive {
   private pongTimer: Timer | undefined;
 
   private readonly ping: () => void;
+  private readonly intervalMs: number;
   private readonly timeoutMs: number;
   private readonly onTimeout: () => void;
   private readonly held: () => boolean;
+  /** When the peer last pinged us (performance.now()), if ever. */
+  private lastPeerPing = -Infinity;
 
   constructor(options: KeepAliveOptions) {
-    ({ ping: this.ping, timeoutMs: this.timeoutMs, onTimeout: this.onTimeout } = options);
+    ({ ping: this.ping, intervalMs: this.intervalMs, timeoutMs: this.timeoutMs, onTimeout: this.onTimeout } = options);
     this.held = options.held ?? (() => false);
     if (options.intervalMs > 0) this.interval = unref(setInterval(() => this.tick(), options.intervalMs));
   }
@@ -48,6 +60,11 @@ export class KeepAlive {
   pong(): void {
     if (this.pongTimer) clearTimeout(this.pongTimer);
     this.pongTimer = undefined;
+  }
+
+  /** The peer pinged us: it is alive, though it may not read what we send (see above). */
+  peerPinged(): void {
+    this.lastPeerPing = performance.now();
   }
 
   stop(): void {
@@ -80,6 +97,7 @@ export class KeepAlive {
     this.pongTimer = unref(
       setTimeout(() => {
         if (this.held()) return this.pingWhileHeld(); // the pong may be in what we have not read
+        if (performance.now() - this.lastPeerPing <= this.intervalMs + this.timeoutMs) return this.pingWhileHeld(); // it pings: it holds us unread
         this.pongTimer = undefined;
         this.onTimeout();
       }, this.timeoutMs),

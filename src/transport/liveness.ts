@@ -21,6 +21,8 @@ export interface LivenessOptions {
   handshakeTimeoutMs: number;
   keepAliveMs: number;
   keepAliveTimeoutMs: number;
+  /** The client side: the peer's pings count as a sign of life (keepalive.ts, R10-7). */
+  peerPingsProveLive?: boolean;
 }
 
 export interface LivenessHost {
@@ -61,8 +63,10 @@ export class Liveness {
     this.keepAlive = new KeepAlive({ ping: () => this.socket.ping?.(), intervalMs: keepAliveMs, timeoutMs: keepAliveTimeoutMs, onTimeout: () => host.keepAliveTimeout(), held: () => host.held() });
   }
 
-  pong(): void {
-    this.keepAlive?.pong();
+  /** The peer's pong, or its ping (which counts only where peerPingsProveLive). */
+  heard(frame: 'ping' | 'pong'): void {
+    if (frame === 'pong') this.keepAlive?.pong();
+    else if (this.options.peerPingsProveLive) this.keepAlive?.peerPinged();
   }
 
   stopKeepAlive(): void {

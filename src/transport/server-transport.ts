@@ -10,8 +10,9 @@
  *   handshake flight) are held, and reading from the socket is paused, until start().
  * - `sessionId` is the handshake transcript hash in hex, equal to the client's.
  * - Messages pass a MessagePipeline when the listener has hooks or a request-bytes limit
- *   (maxRequestBytesInFlight, on by default): a client request past it, or past
- *   MAX_TRACKED in flight, is answered -32005 before it reaches the MCP server.
+ *   (maxRequestBytesInFlight, maxRequestBytesInFlightTotal, both on by default): a client
+ *   request past one, or past MAX_TRACKED in flight, is answered -32005 before it reaches
+ *   the MCP server.
  * - pauseReading()/resumeReading(): a consumer that cannot keep up (the gateway, while this
  *   session holds more than its share of its child's stdin) stops reading this session's
  *   socket. The peer is not at fault: the keepalive does not judge it meanwhile (the pong may
@@ -32,6 +33,7 @@ import { decodeForDelivery, failureOn, encodeMessage } from './jsonrpc.js';
 import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage, MessageHook } from './message-hooks.js';
+import type { RequestBudget } from './request-budget.js';
 
 
 /** How long pauseReading() may hold a session by default (PqmcpServerOptions.maxReadPauseMs). */
@@ -79,8 +81,10 @@ export class PqmcpServerTransport {
     hooks: readonly MessageHook[] = [],
     maxRequestBytesInFlight = 0,
     private readonly maxReadPauseMs = DEFAULT_MAX_READ_PAUSE_MS,
-    /** The listener's clock: the hold on the client's cancelled requests runs on it. */
-    now: () => number = Date.now,
+    /** The hold on the client's cancelled requests runs on it (holdNow of the listener's clock; default monotonic). */
+    now?: () => number,
+    /** The listener's bound over all its sessions' requests in flight (request-budget.ts). */
+    shared?: RequestBudget,
   ) {
     this.peer = handshakeResult.peer;
     this.sessionId = sessionIdOf(handshakeResult);
@@ -100,8 +104,8 @@ export class PqmcpServerTransport {
       this.pipeline?.close(connection.error);
       this.onclose?.();
     };
-    // The pipeline also counts the client's requests in flight (maxRequestBytesInFlight).
-    if (hooks.length > 0 || maxRequestBytesInFlight > 0) {
+    // The pipeline also counts the client's requests in flight (maxRequestBytesInFlight, and the listener's total).
+    if (hooks.length > 0 || maxRequestBytesInFlight > 0 || shared !== undefined) {
       this.pipeline = new MessagePipeline(
         hooks,
         { role: 'server', peer: this.peer, sessionId: this.sessionId, remoteAddress },
@@ -110,7 +114,7 @@ export class PqmcpServerTransport {
           toLocal: (message) => this.onmessage?.(message, this.extra),
           onerror: (error) => this.onerror?.(error),
         },
-        maxRequestBytesInFlight > 0 ? { maxRequestBytes: maxRequestBytesInFlight, now } : { now },
+        { ...(maxRequestBytesInFlight > 0 ? { maxRequestBytes: maxRequestBytesInFlight } : {}), now, ...(shared !== undefined ? { shared } : {}) },
       );
     }
   }

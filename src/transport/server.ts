@@ -46,7 +46,8 @@
  * - Each session's requests in flight hold at most `maxRequestBytesInFlight` bytes (default
  *   16 MiB, plus one request when none is in flight): past it a request is refused with
  *   JSON-RPC -32005 (message-hooks.ts), so every session runs a MessagePipeline, with or
- *   without hooks.
+ *   without hooks. All sessions' together share `maxRequestBytesInFlightTotal` (default
+ *   256 MiB; request-budget.ts): past it a session at its fair share is refused the same way.
  * - Failures before the peer is verified are reported ('clientError', the handshake.failure
  *   audit event) at most at the `failureReports` rate per source (default 20 per 10 s, 200
  *   over all sources); the rest are counted and summarised per window
@@ -80,7 +81,9 @@ import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } 
 import { MAX_MESSAGES_PER_TURN } from './inbox.js';
 import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
 import { DEFAULT_MAX_READ_PAUSE_MS, PqmcpServerTransport } from './server-transport.js';
+import { holdNow } from './cancelled-hold.js';
 import { ReceiveBudget } from './receive-budget.js';
+import { RequestBudget } from './request-budget.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import type { GuardOptions } from './session-guard.js';
 import { Edge } from './edge.js';
@@ -150,6 +153,15 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions, EdgeOptions {
    * Default 256 MiB.
    */
   maxPartialMessageBytes?: number;
+  /**
+   * Bytes (JSON) of the clients' requests in flight across all sessions (request-budget.ts;
+   * each session's own bound is maxRequestBytesInFlight). While the total is at or under it,
+   * only the per-session bound applies; above it, a request that would take its session past
+   * its fair share (this / the sessions holding requests) is refused with JSON-RPC -32005
+   * (data { totalLimitBytes, shareBytes }) and reported (ERR_TOO_MANY_BYTES_IN_FLIGHT).
+   * Cancelled requests still held count with their full bytes. Default 256 MiB; 0: no limit.
+   */
+  maxRequestBytesInFlightTotal?: number;
 
   // --- consumer pauses (review F2; server-transport.ts pauseReading) ---
   /**
@@ -196,6 +208,8 @@ export interface ServerTicketOptions {
 interface ServerLimits {
   maxSessionsPerAgent: number;
   receiveBudget: ReceiveBudget;
+  /** undefined: no bound over all sessions. */
+  requestBudget: RequestBudget | undefined;
   maxReadPauseMs: number;
   /** undefined: every failure reported. */
   failureReports: Required<FailureReportOptions> | undefined;
@@ -203,6 +217,13 @@ interface ServerLimits {
 
 const DEFAULT_MAX_SESSIONS_PER_AGENT = 256;
 const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES = 256 * 1024 * 1024;
+/**
+ * All sessions' requests in flight: the size of the partial-message budget, 16 sessions'
+ * full default bound (16 MiB), or thousands of ordinary requests per session for dozens of
+ * sessions; with its fair share it bounds the listener's request memory at about 1 GiB for
+ * 32 sessions (request-budget.ts), without refusing a light client.
+ */
+export const DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT_TOTAL = 256 * 1024 * 1024;
 export { DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT } from './options.js';
 /**
  * The TCP front of an own-port listener accepts its sockets as Node's HTTP server would
@@ -216,11 +237,13 @@ function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
   if (!Number.isSafeInteger(perAgent) || perAgent < 0) throw new InvalidArgumentError('maxSessionsPerAgent must be a non-negative integer (0: no limit)');
   const partial = options.maxPartialMessageBytes ?? DEFAULT_MAX_PARTIAL_MESSAGE_BYTES;
   if (!Number.isSafeInteger(partial) || partial < 0) throw new InvalidArgumentError('maxPartialMessageBytes must be a non-negative integer');
+  const total = options.maxRequestBytesInFlightTotal ?? DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT_TOTAL;
+  if (!Number.isSafeInteger(total) || total < 0) throw new InvalidArgumentError('maxRequestBytesInFlightTotal must be a non-negative integer (0: no limit)');
   const maxReadPauseMs = options.maxReadPauseMs ?? DEFAULT_MAX_READ_PAUSE_MS;
   if (!Number.isSafeInteger(maxReadPauseMs) || maxReadPauseMs < 1) throw new InvalidArgumentError('maxReadPauseMs must be a positive integer of milliseconds');
   if (maxReadPauseMs > MAX_TIMER_MS) throw new InvalidArgumentError(timerLimitText('maxReadPauseMs'));
   const failureReports = resolveFailureReports(options.failureReports);
-  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), maxReadPauseMs, failureReports };
+  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), requestBudget: total > 0 ? new RequestBudget(total) : undefined, maxReadPauseMs, failureReports };
 }
 
 /** Where a connection came from, for logs. */
@@ -337,6 +360,11 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   /** Bytes of partly received messages held now, across all sessions. */
   get partialMessageBytes(): number {
     return this.limits.receiveBudget.total;
+  }
+
+  /** Bytes of the clients' requests in flight now (cancelled ones still held included), across all sessions; 0 without maxRequestBytesInFlightTotal. */
+  get requestBytesInFlight(): number {
+    return this.limits.requestBudget?.total ?? 0;
   }
 
   /**
@@ -508,7 +536,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
       if (!this.admitSession(connection, result.peer, info)) return;
-      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.resolved.maxRequestBytesInFlight, this.limits.maxReadPauseMs, () => this.resolved.clock.now());
+      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.resolved.maxRequestBytesInFlight, this.limits.maxReadPauseMs, holdNow(this.resolved.clock), this.limits.requestBudget);
       this.live.add(transport);
       const audit = this.resolved.audit;
       if (audit) {

@@ -13,12 +13,7 @@ export type Timer = ReturnType<typeof setTimeout>;
  * setTimeout's and setInterval's largest delay (2^31 - 1 ms, about 24.8 days): Node runs a
  * longer one after 1 ms. Options that reach a raw timer are checked against it.
  */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** InvalidArgumentError text for a delay option above MAX_TIMER_MS. */
-export function timerLimitText(name: string): string {
-  return `${name} must be at most ${MAX_TIMER_MS} ms (about 24.8 days: the timers' limit)`;
-}
+export { MAX_TIMER_MS, timerLimitText } from '../timer-limit.js';
 
 /** Run `fn` on a later turn of the event loop. */
 export const defer: (fn: () => void) => void =

@@ -80,7 +80,8 @@ export function attachWebSocket(ws: WebSocket, connection: Connection, traffic?:
     if (traffic) traffic.bytesIn += bytes.length;
     connection.receive(bytes, isBinary);
   });
-  ws.on('pong', () => connection.pong());
+  ws.on('pong', () => connection.heard('pong'));
+  ws.on('ping', () => connection.heard('ping'));
   ws.on('error', (err: Error) => connection.socketError(err));
   ws.on('close', (code: number) => connection.socketClosed(code));
 }

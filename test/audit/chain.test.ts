@@ -14,6 +14,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { AuditLog, auditFiles, chainLine, parseLine, verifyChain, meter, GENESIS } from '../../src/audit/index.js';
 import { sha256Hex, sha256HexWith } from '../../src/audit/events.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { MAX_TIMER_MS } from '../../src/timer-limit.js';
 import * as nodeCrypto from 'node:crypto';
 import type { AuditEvent, AuditLogOptions, RequestEvent } from '../../src/audit/index.js';
 
@@ -305,6 +307,16 @@ describe('audit chain', () => {
     await log.close();
     await slow.close();
     await busy.close();
+  });
+
+  it('flushMs above the timers\' limit (2^31 - 1 ms) is refused: Node ran such a timer after 1 ms, a flush after every write', async () => {
+    const refused = await AuditLog.open(newDir(), { flushMs: 2 ** 31 }).then(() => undefined, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(InvalidArgumentError);
+    expect((refused as Error).message).toBe(`flushMs must be at most ${MAX_TIMER_MS} ms (about 24.8 days: the timers' limit)`);
+    const longest = await AuditLog.open(newDir(), { flushMs: MAX_TIMER_MS });
+    longest.write(request(0));
+    await longest.close();
+    expect(verifyChain(read(auditFiles(longest.dir))).events).toBe(1);
   });
 
   it('rotates by age', async () => {

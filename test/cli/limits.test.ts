@@ -149,6 +149,9 @@ describe('pqmcp serve session limits', () => {
     expect(parseFailureLog('20/10s')).toEqual({ burst: 20, windowMs: 10_000 });
     expect(() => parseFailureLog('20')).toThrow(UsageError);
     expect(() => parseFailureLog('x/1s')).toThrow(UsageError);
+    // The window is a setInterval: Node ran one above 2^31 - 1 ms every 1 ms (each window 1 ms long).
+    expect(parseFailureLog('20/24d')).toEqual({ burst: 20, windowMs: 24 * 86_400_000 });
+    expect(() => parseFailureLog('20/25d')).toThrow('--failure-log window must be at most 24d (2147483s');
   });
 });
 

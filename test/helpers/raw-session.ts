@@ -2,7 +2,8 @@
  * A raw pqmcp client session for tests that speak JSON-RPC by hand (requests the MCP SDK
  * client would never send, or sends differently): connected to `url`, initialized (the
  * initialize request answered, notifications/initialized sent), with every later message
- * from the server collected in `answers`, and closed by `cleanup`.
+ * from the server collected in `answers`, and closed by `cleanup`. The client is `agentId`
+ * (default agent://pqmcp-test/client), issued by the test issuer.
  */
 import { PqmcpClientTransport } from '../../src/transport/index.js';
 import type { JsonRpcMessage } from '../../src/transport/index.js';
@@ -16,8 +17,8 @@ export interface RawSession {
   answers: JsonRpcMessage[];
 }
 
-export async function rawInitializedSession(url: string, cleanup: Cleanup, initId: string | number = 0): Promise<RawSession> {
-  const transport = new PqmcpClientTransport(url, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), expectedServerId: SERVER_ID });
+export async function rawInitializedSession(url: string, cleanup: Cleanup, initId: string | number = 0, agentId = 'agent://pqmcp-test/client'): Promise<RawSession> {
+  const transport = new PqmcpClientTransport(url, { identity: agent(agentId), trust: trustFor(), expectedServerId: SERVER_ID });
   const answers: JsonRpcMessage[] = [];
   transport.onmessage = (m) => void answers.push(m as JsonRpcMessage);
   await transport.start();

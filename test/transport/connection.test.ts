@@ -423,7 +423,7 @@ class PingSocket extends FakeSocket {
   private pongHeld = false;
   ping(): void {
     this.pings++;
-    setImmediate(() => (this.paused ? (this.pongHeld = true) : this.connection?.pong()));
+    setImmediate(() => (this.paused ? (this.pongHeld = true) : this.connection?.heard('pong')));
   }
   pause(): void {
     this.paused = true;
@@ -432,7 +432,7 @@ class PingSocket extends FakeSocket {
     this.paused = false;
     if (this.pongHeld) {
       this.pongHeld = false;
-      this.connection?.pong();
+      this.connection?.heard('pong');
     }
   }
 }
@@ -518,4 +518,61 @@ describe('keepalive while the connection itself holds the peer unread', () => {
     await waitFor(() => errors.length > 0, 5_000, 'the keepalive timeout');
     expect(errors[0]).toBeInstanceOf(KeepAliveTimeoutError);
   });
+});
+
+describe("keepalive: the peer's own pings (review 10, R10-7)", () => {
+  /**
+   * A connected pair in which one side (`judge`) runs its keepalive (30 ms, 60 ms) and its
+   * pings go unanswered from now on, while the other side's keepalive is off (its pings are
+   * sent by hand: `judge.heard('ping')`).
+   */
+  async function heldPair(judgeSide: 'client' | 'server', peerPingsProveLive: boolean): Promise<{ judge: Connection; errors: PqmcpError[] }> {
+    const a = new PingSocket();
+    const b = new PingSocket();
+    a.peer = b;
+    b.peer = a;
+    const keepAlive = (side: 'client' | 'server') => (side === judgeSide ? { keepAliveMs: 30, keepAliveTimeoutMs: 60, peerPingsProveLive } : { keepAliveMs: 0 });
+    const client = new Connection(a, Session.client({ backend, identity: localIdentity(agent('agent://pqmcp-test/client')), trust: trustFor() }), { ...options, ...keepAlive('client') });
+    const server = new Connection(b, Session.server({ backend, identity: localIdentity(agent('agent://pqmcp-test/server')), trust: trustFor() }), { ...options, ...keepAlive('server') });
+    a.connection = client;
+    b.connection = server;
+    const judge = judgeSide === 'client' ? client : server;
+    const errors: PqmcpError[] = [];
+    judge.onerror = (e) => void errors.push(e);
+    const got: string[] = [];
+    server.onmessage = (d) => void got.push(str(d));
+    client.start();
+    await client.send(bytes('hello'));
+    await waitFor(() => got.length === 1, 5_000, 'the message');
+    // From now on the judge's pings are not answered (the peer holds it unread).
+    (judgeSide === 'client' ? a : b).ping = () => {};
+    return { judge, errors };
+  }
+
+  it('a client whose pings go unanswered keeps the session while its server pings it, and times out once the server is silent', async () => {
+    const { judge: client, errors } = await heldPair('client', true);
+    const pinging = setInterval(() => client.heard('ping'), 20);
+    try {
+      await new Promise((r) => setTimeout(r, 500)); // five times the ping interval plus its deadline
+      expect(errors).toEqual([]);
+      expect(client.state).toBe('open');
+    } finally {
+      clearInterval(pinging);
+    }
+    await waitFor(() => errors.length > 0, 5_000, 'the keepalive timeout');
+    expect(errors[0]).toBeInstanceOf(KeepAliveTimeoutError);
+  });
+
+  for (const side of ['client', 'server'] as const) {
+    it(`without peerPingsProveLive (the server's default), a ${side}'s peer's pings do not stand in for its pongs`, async () => {
+      const { judge, errors } = await heldPair(side, false);
+      const pinging = setInterval(() => judge.heard('ping'), 20);
+      try {
+        await waitFor(() => errors.length > 0, 5_000, 'the keepalive timeout');
+      } finally {
+        clearInterval(pinging);
+      }
+      expect(errors[0]).toBeInstanceOf(KeepAliveTimeoutError);
+    });
+  }
 });

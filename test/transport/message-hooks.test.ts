@@ -3,10 +3,10 @@
  * answering locally, correlation of responses with requests, notes shared between hooks,
  * fail-closed hooks, and the pure pipeline's bounds.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_TRACKED, MessagePipeline, errorResponse } from '../../src/transport/index.js';
 import type { HookContext, JsonRpcMessage, MessageHook } from '../../src/transport/index.js';
-import { TooManyRequestBytesInFlightError, TooManyRequestsInFlightError } from '../../src/errors.js';
+import { MessageHookError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
 import type { VerifiedPeer } from '../../src/identity/trust.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -14,7 +14,8 @@ import { z } from 'zod';
 import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
 import { Cleanup, connectClient, startFeatureServer, startServer, waitFor } from '../helpers/mcp.js';
 import { ManualClock } from '../helpers/clock.js';
-import { CANCELLED_HOLD_MS } from '../../src/transport/cancelled-hold.js';
+import { CANCELLED_HOLD_MS, holdNow } from '../../src/transport/cancelled-hold.js';
+import { systemClock } from '../../src/transport/clock.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -172,6 +173,33 @@ describe('requests in flight past MAX_TRACKED (real SDK, real sockets; review 8 
     for (const abort of aborts) abort.abort('done');
     await Promise.all(calls);
   }, 180_000);
+
+  it('on the system clock the hold ignores a step of Date.now: a cancelled call past half the budget still refuses the next big one when the wall clock jumps 61 s (R10-6)', async () => {
+    let started = 0;
+    const factory = () => {
+      const mcp = new McpServer({ name: 'stuck', version: '1.0.0' });
+      // Ignores its abort: the SDK never answers a cancelled call, so the hold alone ends the charge.
+      mcp.registerTool('stuck', { inputSchema: { pad: z.string() } }, async () => (started++, new Promise<never>(() => undefined)));
+      return mcp;
+    };
+    const server = await startServer(cleanup, factory, { maxRequestBytesInFlight: 1000 });
+    const { client } = await connectClient(cleanup, server.url);
+    const abort = new AbortController();
+    const first = client.callTool({ name: 'stuck', arguments: { pad: 'x'.repeat(800) } }, undefined, { signal: abort.signal }).catch(() => undefined);
+    await waitFor(() => started === 1, 10_000, 'the call started');
+    abort.abort('no longer needed');
+    await first;
+    const big = () => client.callTool({ name: 'stuck', arguments: { pad: 'y'.repeat(600) } }, undefined, { timeout: 2_000 }).then(() => 'answered', (e: { code?: number }) => e.code);
+    expect(await big()).toBe(-32005);
+    const realDate = Date.now.bind(Date);
+    const date = vi.spyOn(Date, 'now').mockImplementation(() => realDate() + CANCELLED_HOLD_MS + 1_000);
+    try {
+      expect(await big()).toBe(-32005);
+      expect(started).toBe(1);
+    } finally {
+      date.mockRestore();
+    }
+  });
 
   it("a client's own request past the bound is not sent: the SDK's callTool rejects with TooManyRequestsInFlightError, and an answer makes room", async () => {
     const gates: Array<() => void> = [];
@@ -416,6 +444,65 @@ describe('MessagePipeline (pure)', () => {
     listen.fromPeer(request(9, 'subscriptions/listen'), 40);
     await listen.toPeer(cancel(9));
     expect([listen.inFlight('fromPeer'), listen.cancelledHeld()]).toEqual([0, { requests: 0, bytes: 0 }]);
+  });
+
+  it("a hook's throw is reported with what it did: a request refused, a notification dropped, opened() and closed() with no message involved (constant texts, the error only as the cause)", async () => {
+    const boom = (): never => {
+      throw new Error('secret detail');
+    };
+    const hook: MessageHook = { name: 'broken', opened: boom, fromPeer: boom, closed: boom };
+    const written: JsonRpcMessage[] = [];
+    const local: JsonRpcMessage[] = [];
+    const errors: PqmcpError[] = [];
+    const pipeline = new MessagePipeline([hook], session, sinks(written, local, errors));
+    pipeline.fromPeer(request(1), 10);
+    pipeline.fromPeer({ jsonrpc: '2.0', method: 'notifications/progress', params: {} }, 10);
+    await Promise.resolve();
+    pipeline.close();
+    expect(errors.map((e) => [e.code, e.message])).toEqual([
+      ['ERR_MESSAGE_HOOK', 'message hook broken failed in opened() (the session start, no message involved); nothing was refused'],
+      ['ERR_MESSAGE_HOOK', 'message hook broken failed; the message was refused'],
+      ['ERR_MESSAGE_HOOK', 'message hook broken failed; the message was dropped'],
+      ['ERR_MESSAGE_HOOK', 'message hook broken failed in closed() (the session end, no message involved); nothing was refused'],
+    ]);
+    expect(errors.every((e) => e instanceof MessageHookError && (e.cause as Error).message === 'secret detail')).toBe(true);
+    expect(written.map((m) => [m.id, m.error?.code])).toEqual([[1, -32603]]);
+    expect(local).toEqual([]);
+  });
+
+  it('the hold runs on a monotonic clock by default: a step of the system clock (Date.now) neither ends nor stretches it (R10-6)', async () => {
+    const realDate = Date.now.bind(Date);
+    const realPerf = performance.now.bind(performance);
+    let dateStep = 0;
+    let perfStep = 0;
+    const date = vi.spyOn(Date, 'now').mockImplementation(() => realDate() + dateStep);
+    const perf = vi.spyOn(performance, 'now').mockImplementation(() => realPerf() + perfStep);
+    try {
+      const written: JsonRpcMessage[] = [];
+      const pipeline = new MessagePipeline([], session, sinks(written), { maxRequestBytes: 1000 });
+      pipeline.fromPeer(request(1), 1500);
+      pipeline.fromPeer(cancel(1), 60);
+      // The system clock jumps a day ahead: the cancelled request is still held.
+      dateStep = 86_400_000;
+      expect(pipeline.cancelledHeld()).toEqual({ requests: 1, bytes: 500 });
+      pipeline.fromPeer(request(2), 1500);
+      await Promise.resolve();
+      expect(written.map((m) => [m.id, m.error?.code])).toEqual([[2, -32005]]);
+      // Stepped back a day: the hold still ends once CANCELLED_HOLD_MS have passed.
+      dateStep = -86_400_000;
+      perfStep = CANCELLED_HOLD_MS;
+      expect(pipeline.cancelledHeld()).toEqual({ requests: 0, bytes: 0 });
+      // The transports' time source: the injected clock's, else monotonic.
+      const clock = new ManualClock(5);
+      expect(holdNow(clock)()).toBe(5);
+      const monotonic = holdNow(systemClock);
+      const before = monotonic();
+      dateStep = 86_400_000;
+      expect(monotonic() - before).toBeLessThan(60_000);
+    } finally {
+      date.mockRestore();
+      perf.mockRestore();
+    }
   });
 
   it('a delivered cancellation ends its request in either direction (a dropped one does not); a late answer passes unmatched, and the id stays refused until it came', async () => {

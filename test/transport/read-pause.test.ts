@@ -74,6 +74,43 @@ describe('PqmcpServerTransport.pauseReading over a real listener (review F2)', (
   });
 });
 
+describe('a pqmcp client held unread by its server (review 10, R10-7)', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  it("keeps the session while the server's keepalive pings it, and learns the server's own reason at the cap", { timeout: 30_000 }, async () => {
+    const sessions: PqmcpServerTransport[] = [];
+    const server = await startServer(cleanup, () => new McpServer({ name: 'paused', version: '1' }), { keepAliveMs: 100, keepAliveTimeoutMs: 100, maxReadPauseMs: 2_500 });
+    server.on('session', (t) => void sessions.push(t));
+    // The client pings every 100 ms and waits 100 ms: before, held unread, it gave up within ~200 ms.
+    const { client, transport } = makeClient(server.url, { keepAliveMs: 100, keepAliveTimeoutMs: 100 });
+    cleanup.add(() => client.close());
+    const clientErrors: PqmcpError[] = [];
+    await client.connect(transport);
+    const onerror = transport.onerror;
+    transport.onerror = (e) => {
+      clientErrors.push(e as PqmcpError);
+      onerror?.(e);
+    };
+    let clientClosed = false;
+    const onclose = transport.onclose;
+    transport.onclose = () => {
+      clientClosed = true;
+      onclose?.();
+    };
+    const started = Date.now();
+    sessions[0]!.pauseReading();
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(clientErrors.map((e) => e.code)).toEqual([]);
+    expect(clientClosed).toBe(false);
+    await waitFor(() => clientClosed, 10_000, 'the server closed the held session');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
+    // The client hears the server's reason (close code 4003), not its own keepalive.
+    expect(clientErrors.map((e) => e.code)).not.toContain('ERR_KEEPALIVE_TIMEOUT');
+    expect(clientErrors.map((e) => e.message).join(' ')).toMatch(/4003/);
+  });
+});
+
 describe('timer options past setTimeout\'s limit (review 10, R10-0)', () => {
   // Node runs a setTimeout/setInterval of more than 2^31 - 1 ms after 1 ms: maxReadPauseMs of
   // 30 days closed every paused session at once. Each such option is now refused.

@@ -1,0 +1,177 @@
+/**
+ * The listener-wide bound on request bytes in flight (decision 8, part 2; request-budget.ts;
+ * docs/threat-model.md): sessions of one or more agents whose tool calls wait fill the
+ * listener's maxRequestBytesInFlightTotal; past it the heavy sessions are refused (-32005)
+ * while a new session's request, and a session under its fair share, still get through; the
+ * shared total returns to 0 when the calls are answered and the sessions close. Then the same
+ * through `pqmcp serve --max-request-bytes-in-flight-total`. Real sockets on 127.0.0.1, the
+ * real MCP SDK server; bounded in count and time.
+ */
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { PqmcpClientTransport } from '../../src/transport/index.js';
+import type { JsonRpcMessage } from '../../src/transport/index.js';
+import type { PqmcpError } from '../../src/errors.js';
+import { loadOwnIdentity } from '../../src/cli/files.js';
+import { loadTrustStore } from '../../src/identity/files.js';
+import { createNativeBackend } from '../../src/crypto/native.js';
+import { Cleanup, startServer, waitFor } from '../helpers/mcp.js';
+import { rawInitializedSession } from '../helpers/raw-session.js';
+import type { RawSession } from '../helpers/raw-session.js';
+import { LINE_SERVER, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from '../cli/helpers.js';
+import type { Files } from '../cli/helpers.js';
+
+const MiB = 1024 * 1024;
+const BIG = 'x'.repeat(MiB);
+const LIMIT = 6 * MiB;
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+const call = (id: number, blob = BIG): JsonRpcMessage => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'hold', arguments: { blob } } });
+const ping = (id: number): JsonRpcMessage => ({ jsonrpc: '2.0', id, method: 'ping' });
+const answerTo = (s: RawSession, id: number): JsonRpcMessage | undefined => s.answers.find((a) => a.id === id);
+
+describe('maxRequestBytesInFlightTotal: one bound over all sessions of a listener, with a fair share', () => {
+  it('sessions of two agents fill the total: past it the heavy sessions are refused, a new session and one under its share get through, and the total returns to 0 on answers and closes', { timeout: 60_000 }, async () => {
+    // Handlers that wait, per session, as slow tools do (and ignore their abort signal).
+    const gates = new Map<string, Array<() => void>>();
+    const waiting = (s: RawSession): number => gates.get(s.transport.sessionId!)?.length ?? 0;
+    const server = await startServer(
+      cleanup,
+      () => {
+        const mcp = new McpServer({ name: 'hold', version: '1' });
+        mcp.registerTool('hold', { inputSchema: { blob: z.string() } }, async (_args, extra) => {
+          const list = gates.get(extra.sessionId!) ?? [];
+          gates.set(extra.sessionId!, list);
+          return new Promise((resolve) => list.push(() => resolve({ content: [] })));
+        });
+        return mcp;
+      },
+      { maxRequestBytesInFlightTotal: LIMIT },
+    );
+    const errors: string[] = [];
+    server.on('session', (t) => {
+      t.onerror = (e) => void errors.push((e as PqmcpError).message);
+    });
+    const a1 = await rawInitializedSession(server.url, cleanup, 0, 'agent://pqmcp-test/alice');
+    const a2 = await rawInitializedSession(server.url, cleanup, 0, 'agent://pqmcp-test/alice');
+    const bob = await rawInitializedSession(server.url, cleanup, 0, 'agent://pqmcp-test/bob');
+
+    // Each call is 1 MiB plus its envelope. a1's 4 fit under the 6 MiB total (its own bound is
+    // the default 16 MiB); a2's first takes the total to 5 MiB, its second goes past 6 MiB
+    // but stays within its share (6 MiB / 2 sessions holding), its third would not.
+    for (let id = 1; id <= 4; id++) await a1.transport.send(call(id));
+    await waitFor(() => waiting(a1) === 4, 20_000, "a1's four calls running");
+    for (let id = 1; id <= 4; id++) await a2.transport.send(call(id));
+    await waitFor(() => waiting(a2) + a2.answers.length === 4, 20_000, "a2's calls running or refused");
+    // Before: nothing bounded the sessions together, a2's 4 calls all ran.
+    expect(waiting(a2)).toBe(2);
+    expect(a2.answers.map((a) => [a.id, a.error?.code, a.error?.data])).toEqual([
+      [3, -32005, { totalLimitBytes: LIMIT, shareBytes: LIMIT / 2 }],
+      [4, -32005, { totalLimitBytes: LIMIT, shareBytes: LIMIT / 2 }],
+    ]);
+    const sixCalls = server.requestBytesInFlight;
+    expect(sixCalls).toBeGreaterThan(LIMIT);
+    expect(sixCalls).toBeLessThan(LIMIT + MiB);
+
+    // a1 holds past its share: even a ping is refused. bob (new, holding nothing) gets a
+    // 1 MiB call and a ping within his share (6 MiB / 3), a1 still nothing.
+    await a1.transport.send(ping(5));
+    await bob.transport.send(call(1));
+    await waitFor(() => waiting(bob) === 1, 20_000, "bob's call running");
+    await bob.transport.send(ping(2));
+    await a1.transport.send(ping(6));
+    await waitFor(() => answerTo(bob, 2) !== undefined && answerTo(a1, 6) !== undefined, 20_000, 'the pings answered');
+    expect(answerTo(bob, 2)).toMatchObject({ result: {} });
+    for (const id of [5, 6]) expect(answerTo(a1, id)).toMatchObject({ error: { code: -32005, data: { totalLimitBytes: LIMIT, shareBytes: id === 5 ? LIMIT / 2 : LIMIT / 3 } } });
+    expect(errors.filter((e) => e.includes('maxRequestBytesInFlightTotal'))).toHaveLength(4);
+    expect(server.requestBytesInFlight).toBeGreaterThan(sixCalls + MiB);
+
+    // Answers free the shared total: a1's calls answered, its ping passes again.
+    for (const open of gates.get(a1.transport.sessionId!)!.splice(0)) open();
+    await waitFor(() => [1, 2, 3, 4].every((id) => answerTo(a1, id)?.result !== undefined), 20_000, "a1's answers");
+    await a1.transport.send(ping(7));
+    await waitFor(() => answerTo(a1, 7) !== undefined, 20_000, "a1's ping");
+    expect(answerTo(a1, 7)).toMatchObject({ result: {} });
+    // bob cancels his call (its handler runs on: still charged), then leaves; a2 leaves with
+    // its calls unanswered: the sessions' ends free everything they held.
+    await bob.transport.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1, reason: 'test' } });
+    await bob.transport.send(ping(3));
+    await waitFor(() => answerTo(bob, 3) !== undefined, 20_000, "bob's ping after the cancel");
+    // a2's two calls and bob's cancelled one (the six calls are the same size).
+    expect(server.requestBytesInFlight).toBe(sixCalls / 2);
+    await bob.transport.close();
+    await a2.transport.close();
+    await waitFor(() => server.sessions.size === 1, 20_000, 'the two sessions closed on the server');
+    expect(server.requestBytesInFlight).toBe(0);
+    for (const list of gates.values()) for (const open of list.splice(0)) open();
+  });
+});
+
+describe('pqmcp serve --max-request-bytes-in-flight-total', () => {
+  const tmp = tempDir('inflight-total');
+  let trust: string;
+  let gw: Files;
+  let alice: Files;
+  let bob: Files;
+  beforeAll(() => {
+    const issuer = writeIssuer(tmp.dir, 'issuer://inflight-total', 'issuer');
+    gw = writeAgent(tmp.dir, issuer, 'agent://inflight-total/gateway', 'gateway');
+    alice = writeAgent(tmp.dir, issuer, 'agent://inflight-total/alice', 'alice');
+    bob = writeAgent(tmp.dir, issuer, 'agent://inflight-total/bob', 'bob');
+    trust = writeTrust(join(tmp.dir, 'trust.json'), issuer);
+  });
+  afterAll(() => {
+    killAll();
+    tmp.remove();
+  });
+
+  async function session(url: string, who: Files): Promise<RawSession> {
+    const backend = createNativeBackend();
+    const transport = new PqmcpClientTransport(url, { identity: await loadOwnIdentity(backend, who.key, undefined, false), trust: await loadTrustStore(trust), backend, expectedServerId: 'agent://inflight-total/gateway' });
+    const answers: JsonRpcMessage[] = [];
+    transport.onmessage = (m) => void answers.push(m as JsonRpcMessage);
+    await transport.start();
+    cleanup.add(() => transport.close());
+    await transport.send({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { sampling: {} }, clientInfo: { name: 'raw', version: '1' } } } as unknown as JsonRpcMessage);
+    await waitFor(() => answers.some((a) => a.id === 0), 10_000, 'initialize');
+    await transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    return { transport, answers };
+  }
+
+  it('sets the bound over all sessions (a session past its share is refused -32005, a new one within its share is not, an answer makes room); a bad value is a usage error', { timeout: 60_000 }, async () => {
+    const { cli } = await import('../cli/helpers.js');
+    const bad = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gw.key, '--trust', trust, '--max-request-bytes-in-flight-total', '1GiB', '--', 'node', LINE_SERVER]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--max-request-bytes-in-flight-total must be a non-negative integer of bytes');
+    const { gateway, url } = await startGateway(['--identity', gw.key, '--trust', trust, '--max-request-bytes-in-flight-total', '1000'], ['node', LINE_SERVER]);
+    cleanup.add(() => gateway.stop('SIGKILL'));
+    const tool = (id: number, name: string, args: Record<string, unknown>): JsonRpcMessage => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+    const a = await session(url, alice);
+    const b = await session(url, bob);
+    // alice's `ask` (~690 bytes) stays in flight until she answers the child's sampling request.
+    await a.transport.send(tool(1, 'ask', { question: 'q'.repeat(600) }));
+    await waitFor(() => a.answers.some((m) => m.method === 'sampling/createMessage'), 20_000, "alice's sampling request");
+    // Past the 1000 bytes with her alone: her share is all of it, and 690 + 490 is more.
+    await a.transport.send(tool(2, 'echo', { text: 'e'.repeat(400) }));
+    await waitFor(() => answerTo(a, 2) !== undefined, 20_000, "alice's refusal");
+    expect(answerTo(a, 2)).toMatchObject({ error: { code: -32005, data: { totalLimitBytes: 1000, shareBytes: 1000 } } });
+    // bob, holding nothing: ~390 bytes take the total past 1000 but fit his share (1000 / 2).
+    await b.transport.send(tool(1, 'ask', { question: 'q'.repeat(300) }));
+    await waitFor(() => b.answers.some((m) => m.method === 'sampling/createMessage'), 20_000, "bob's sampling request");
+    // alice holds more than her share now: even a small call is refused.
+    await a.transport.send(tool(3, 'echo', { text: 'small' }));
+    await waitFor(() => answerTo(a, 3) !== undefined, 20_000, "alice's second refusal");
+    expect(answerTo(a, 3)).toMatchObject({ error: { code: -32005, data: { totalLimitBytes: 1000, shareBytes: 500 } } });
+    // Her answer to the sampling request ends her call: the next one runs.
+    const sampling = a.answers.find((m) => m.method === 'sampling/createMessage')!;
+    await a.transport.send({ jsonrpc: '2.0', id: sampling.id!, result: { model: 'm', role: 'assistant', content: { type: 'text', text: 'yes' } } });
+    await waitFor(() => answerTo(a, 1) !== undefined, 20_000, "alice's first call");
+    await a.transport.send(tool(4, 'echo', { text: 'again' }));
+    await waitFor(() => answerTo(a, 4) !== undefined, 20_000, "alice's call after the answer");
+    expect(answerTo(a, 4)).toMatchObject({ result: { content: [{ type: 'text', text: 'echo: again' }] } });
+  });
+});

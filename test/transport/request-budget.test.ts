@@ -1,0 +1,131 @@
+/**
+ * The listener's bound over all sessions' request bytes in flight (request-budget.ts;
+ * decision 8, part 2), on MessagePipelines sharing one RequestBudget (no sockets; the real
+ * listener: test/load/inflight-total.test.ts): under the limit only the per-session rule;
+ * above it a session past its fair share is refused and one under it is not; held cancelled
+ * requests count uncapped, and expire for the total too; the total returns to 0.
+ */
+import { describe, expect, it } from 'vitest';
+import { MessagePipeline, RequestBudget } from '../../src/transport/index.js';
+import type { JsonRpcMessage } from '../../src/transport/index.js';
+import { TooManyRequestBytesInFlightError } from '../../src/errors.js';
+import type { PqmcpError } from '../../src/errors.js';
+import type { VerifiedPeer } from '../../src/identity/trust.js';
+import { CANCELLED_HOLD_MS } from '../../src/transport/cancelled-hold.js';
+
+const request = (id: number): JsonRpcMessage => ({ jsonrpc: '2.0', id, method: 'tools/call', params: {} });
+const cancel = (requestId: number): JsonRpcMessage => ({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason: 'test' } });
+
+interface Side {
+  pipeline: MessagePipeline;
+  /** Ids delivered to the local side. */
+  delivered: Array<string | number>;
+  /** Refusals written to the peer: [id, code, data]. */
+  refused: Array<[string | number | undefined, number | undefined, unknown]>;
+  errors: PqmcpError[];
+}
+
+function sessions(budget: RequestBudget, now: () => number, maxRequestBytes = 1000) {
+  let n = 0;
+  return (): Side => {
+    const side: Side = { delivered: [], refused: [], errors: [] } as unknown as Side;
+    side.pipeline = new MessagePipeline(
+      [],
+      { role: 'server', peer: { agentId: `agent://s${n}` } as VerifiedPeer, sessionId: `s${n++}`, remoteAddress: undefined },
+      {
+        toPeer: async (_d, m) => void side.refused.push([m.id, m.error?.code, m.error?.data]),
+        toLocal: (m) => void (m.id !== undefined && side.delivered.push(m.id)),
+        onerror: (e) => void side.errors.push(e),
+      },
+      { maxRequestBytes, now, shared: budget },
+    );
+    return side;
+  };
+}
+
+const answer = (s: Side, id: number) => s.pipeline.toPeer({ jsonrpc: '2.0', id, result: {} });
+
+describe('RequestBudget: the listener-wide bound on request bytes in flight', () => {
+  it('under the limit only the per-session rule applies; above it a session at its share is refused, one under it and a new one are not; answers and closes bring the total to 0', async () => {
+    const budget = new RequestBudget(600);
+    const open = sessions(budget, Date.now);
+    const a = open();
+    const b = open();
+    // a: 6 x 100 fill the listener (600 <= 600); the 7th would pass its own 1000 but not the listener (H = 1, share 600).
+    for (let id = 1; id <= 7; id++) a.pipeline.fromPeer(request(id), 100);
+    await Promise.resolve();
+    expect(a.delivered).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(a.refused).toEqual([[7, -32005, { totalLimitBytes: 600, shareBytes: 600 }]]);
+    expect(a.errors[0]).toBeInstanceOf(TooManyRequestBytesInFlightError);
+    expect(a.errors[0]!.message).toMatch(/held 600 bytes and all sessions' 600, past the listener's limit of 600 bytes \(maxRequestBytesInFlightTotal\).*share, 600 bytes/);
+    expect(budget.total).toBe(600);
+    // b holds nothing: over the limit, its share is 300 (two sessions holding, counting it).
+    for (let id = 1; id <= 4; id++) b.pipeline.fromPeer(request(id), 100);
+    await Promise.resolve();
+    expect(b.delivered).toEqual([1, 2, 3]);
+    expect(b.refused).toEqual([[4, -32005, { totalLimitBytes: 600, shareBytes: 300 }]]);
+    // a is past its share: even 10 bytes are refused.
+    a.pipeline.fromPeer(request(8), 10);
+    // A new session gets a request within its share (600 / 3), not one larger.
+    const c = open();
+    c.pipeline.fromPeer(request(1), 201);
+    c.pipeline.fromPeer(request(2), 200);
+    await Promise.resolve();
+    expect(a.refused.map((r) => r[0])).toEqual([7, 8]);
+    expect(c.refused).toEqual([[1, -32005, { totalLimitBytes: 600, shareBytes: 200 }]]);
+    expect(c.delivered).toEqual([2]);
+    expect(budget.total).toBe(1100);
+    expect(budget.sessions).toBe(3);
+    // Answers free the total; below the limit a's next request passes again.
+    for (let id = 1; id <= 6; id++) await answer(a, id);
+    expect(budget.total).toBe(500);
+    a.pipeline.fromPeer(request(9), 100);
+    expect(a.delivered.at(-1)).toBe(9);
+    // Closed sessions leave nothing behind.
+    a.pipeline.close();
+    b.pipeline.close();
+    expect(budget.total).toBe(200);
+    await answer(c, 2);
+    expect(budget.total).toBe(0);
+    expect(budget.sessions).toBe(0);
+  });
+
+  it('a cancelled request still held counts with its full bytes (not the session\'s capped charge) until answered or expired, and another session\'s admission recounts an expired hold', async () => {
+    let time = 0;
+    const budget = new RequestBudget(1000);
+    const open = sessions(budget, () => time, 1000);
+    const a = open();
+    const b = open();
+    // a cancels a 900-byte request: the session charges it 500 (half its 1000), the listener 900.
+    a.pipeline.fromPeer(request(1), 900);
+    a.pipeline.fromPeer(cancel(1), 60);
+    expect(a.pipeline.cancelledHeld()).toEqual({ requests: 1, bytes: 500 });
+    expect(budget.total).toBe(900);
+    // b: 200 bytes would take the total to 1100; its share (1000 / 2) admits 2 x 200, not a third.
+    for (let id = 1; id <= 3; id++) b.pipeline.fromPeer(request(id), 200);
+    await Promise.resolve();
+    expect(b.delivered).toEqual([1, 2]);
+    expect(b.refused.map((r) => r[0])).toEqual([3]);
+    // The hold ends while a sends nothing: b's next admission drops it from the total first.
+    time += CANCELLED_HOLD_MS;
+    expect(budget.total).toBe(1300);
+    b.pipeline.fromPeer(request(4), 200);
+    expect(b.delivered).toEqual([1, 2, 4]);
+    expect(budget.total).toBe(600);
+    expect(budget.sessions).toBe(1);
+    // A late answer to a cancelled request also ends its charge for the listener.
+    a.pipeline.fromPeer(request(2), 300);
+    a.pipeline.fromPeer(cancel(2), 60);
+    expect(budget.total).toBe(900);
+    await answer(a, 2);
+    expect(budget.total).toBe(600);
+    b.pipeline.close();
+    a.pipeline.close();
+    expect(budget.total).toBe(0);
+  });
+
+  it('the limit must be a positive integer (0 is "none" at the listener)', () => {
+    expect(() => new RequestBudget(0)).toThrow(/maxRequestBytesInFlightTotal/);
+    expect(() => new RequestBudget(1.5)).toThrow(/maxRequestBytesInFlightTotal/);
+  });
+});
