@@ -140,7 +140,11 @@ async function measure(ctx: SuiteContext, suites: SuiteName[]): Promise<Collecte
     await attempt('throughput, without bufferutil', async () => {
       out.throughput['no-bufferutil'] = await timed('throughput', () => runThroughput(ctx, { variants, env: NO_BUFFERUTIL }));
     });
-    if (mode !== 'ci') {
+    // Again with ws's native masking (bufferutil), in full runs. A smoke run skips it: six more
+    // process starts to run no code of this repository that the pass above has not.
+    if (mode === 'smoke') {
+      out.skipped.bufferutil = 'not in a smoke run (npm run bench measures it)';
+    } else if (mode === 'full') {
       if (bufferutilInstalled()) {
         await attempt('throughput, with bufferutil', async () => {
           out.throughput.bufferutil = await timed('throughput', () => runThroughput(ctx, { variants, env: { WS_NO_BUFFER_UTIL: undefined } }));
@@ -196,18 +200,25 @@ async function measure(ctx: SuiteContext, suites: SuiteName[]): Promise<Collecte
   }
   if (suites.includes('memory')) {
     // CI gates only RSS per idle session against wss (issue 12's target), so it runs no ws
-    // variant and no in-flight part (time).
+    // variant and no in-flight part (time). A smoke run measures the in-flight part of pqmcp
+    // only (the part's code is the same for every variant; its channels are throughput's).
     const variants: MemoryVariant[] = mode === 'ci' ? ['pqmcp', 'wss'] : ['pqmcp', 'ws', 'wss'];
-    const parts = mode === 'ci' ? (['sessions'] as const) : (['sessions', 'inflight'] as const);
+    const parts = (variant: MemoryVariant) => (mode === 'ci' || (mode === 'smoke' && variant !== 'pqmcp') ? (['sessions'] as const) : (['sessions', 'inflight'] as const));
+    const runs: Array<() => Promise<void>> = [];
     for (const variant of variants) {
       if (variant === 'wss' && !ctx.certs) continue;
-      for (const part of parts) {
-        await attempt(`memory, ${variant}, ${part}`, async () => {
-          const result = await timed(`memory (${variant}, ${part})`, () => runMemoryPart({ context: ctx, options: { variant, part } }));
-          out.memory[variant] = { ...out.memory[variant], ...result };
-        });
+      for (const part of parts(variant)) {
+        runs.push(() =>
+          attempt(`memory, ${variant}, ${part}`, async () => {
+            const result = await timed(`memory (${variant}, ${part})`, () => runMemoryPart({ context: ctx, options: { variant, part } }));
+            out.memory[variant] = { ...out.memory[variant], ...result };
+          }),
+        );
       }
     }
+    // One part at a time; a smoke run (figures meaning nothing) runs them all at once.
+    if (mode === 'smoke') await Promise.all(runs.map((run) => run()));
+    else for (const run of runs) await run();
   }
   return out;
 }

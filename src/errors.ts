@@ -342,14 +342,29 @@ export class InternalError extends PqmcpError {
 
 // --- message hooks (transport/message-hooks.ts) -------------------------------------------
 
-/** A message hook threw: the message it was handling was refused or dropped (fail closed); or it reported a failure of its own (HookChannel.report). */
+/**
+ * A message hook threw: the request it was handling was refused, a response or notification
+ * dropped (fail closed); or its opened() / closed() threw (no message involved); or it
+ * reported a failure of its own (HookChannel.report).
+ */
 export class MessageHookError extends PqmcpError {
-  /** `reported`: the hook reported it (HookChannel.report: work it deferred past its call); nothing was refused. */
-  constructor(hookName: string, options?: { cause?: unknown; reported?: boolean }) {
-    const outcome = options?.reported === true ? ' (reported by the hook); nothing was refused' : '; the message was refused';
+  /**
+   * `reported`: the hook reported it (HookChannel.report: work it deferred past its call);
+   * `during`: what the hook was doing (default 'request': the message was refused).
+   * Nothing was refused unless a request was.
+   */
+  constructor(hookName: string, options?: { cause?: unknown; reported?: boolean; during?: 'request' | 'message' | 'opened' | 'closed' }) {
+    const outcome = options?.reported === true ? ' (reported by the hook); nothing was refused' : HOOK_OUTCOME[options?.during ?? 'request'];
     super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed${outcome}`, undefined, options && { cause: options.cause });
   }
 }
+
+const HOOK_OUTCOME = {
+  request: '; the message was refused',
+  message: '; the message was dropped',
+  opened: ' in opened() (the session start, no message involved); nothing was refused',
+  closed: ' in closed() (the session end, no message involved); nothing was refused',
+} as const;
 
 /**
  * The peer answered a request with an id of another JSON type or spelling ("5" for 5):
@@ -403,12 +418,14 @@ export class TooManyRequestsInFlightError extends PqmcpError {
     readonly side: 'peer' | 'local',
     readonly limit: number,
     id: unknown,
+    /** The peer's request is related to a task and `limit` is theirs (RELATED_TASK_MAX_IN_FLIGHT), not MAX_TRACKED. */
+    readonly taskRelated = false,
   ) {
     const request = `request ${JSON.stringify(String(id)).slice(0, 40)}`;
     super(
       'ERR_TOO_MANY_IN_FLIGHT',
       side === 'peer'
-        ? `the peer sent ${request} while ${limit} of its requests were in flight (the limit); it was refused`
+        ? `the peer sent ${request} while ${limit} of its requests${taskRelated ? ' related to a task' : ''} were in flight (the limit); it was refused`
         : `${request} was not sent: ${limit} requests of this side are in flight (the limit); wait for answers (or cancel requests), then retry`,
     );
   }
@@ -698,12 +715,17 @@ export class TooManyRequestBytesInFlightError extends PqmcpError {
     id: unknown,
     /** Set when the listener's bound over all sessions refused it (maxRequestBytesInFlightTotal). */
     readonly listener?: { readonly total: number; readonly share: number },
+    /** The request is related to a task: `limit` and `inFlight` are their share's (half of maxRequestBytesInFlight). */
+    readonly taskRelated = false,
   ) {
+    const request = `request ${JSON.stringify(String(id)).slice(0, 40)} (${bytes} bytes)`;
     super(
       'ERR_TOO_MANY_BYTES_IN_FLIGHT',
-      listener === undefined
-        ? `the peer sent request ${JSON.stringify(String(id)).slice(0, 40)} (${bytes} bytes) while its requests in flight held ${inFlight} bytes; the limit is ${limit} bytes (maxRequestBytesInFlight); it was refused`
-        : `the peer sent request ${JSON.stringify(String(id)).slice(0, 40)} (${bytes} bytes) while its requests in flight held ${inFlight} bytes and all sessions' ${listener.total}, past the listener's limit of ${limit} bytes (maxRequestBytesInFlightTotal), over which a session may hold its share, ${listener.share} bytes; it was refused`,
+      listener !== undefined
+        ? `the peer sent ${request} while its requests in flight held ${inFlight} bytes and all sessions' ${listener.total}, past the listener's limit of ${limit} bytes (maxRequestBytesInFlightTotal), over which a session may hold its share, ${listener.share} bytes; it was refused`
+        : taskRelated
+          ? `the peer sent ${request}, related to a task, while its requests related to a task in flight held ${inFlight} bytes; their limit is ${limit} bytes (half of maxRequestBytesInFlight); it was refused`
+          : `the peer sent ${request} while its requests in flight held ${inFlight} bytes; the limit is ${limit} bytes (maxRequestBytesInFlight); it was refused`,
     );
   }
 }

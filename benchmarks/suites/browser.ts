@@ -31,7 +31,8 @@ export function browserAvailable(): boolean {
 }
 
 export async function runBrowser(ctx: SuiteContext): Promise<BrowserBenchResult> {
-  const perRound = ctx.mode === 'full' ? 20 : 4;
+  // Smoke (the only other mode that runs it): the dropped first and one measured each.
+  const perRound = ctx.mode === 'full' ? 20 : 2;
   const rounds = ctx.mode === 'full' ? 3 : 1;
   const demo = await startBrowserDemo();
   const browser = await launchChromium();

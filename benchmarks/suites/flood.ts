@@ -61,10 +61,11 @@ export const SCENARIOS: Scenario[] = [
  * figures each ratio divides by were taken next to the flood ones (the machine's load
  * drifts). Each phase: `handshakes` honest handshakes, then `callMs` of sequential calls.
  */
-const PLANS: Record<SuiteContext['mode'], { scenarios: string[]; rounds: number; handshakes: number; callMs: number }> = {
-  full: { scenarios: SCENARIOS.map((s) => s.name), rounds: 3, handshakes: 6, callMs: 1000 },
-  ci: { scenarios: ['idle-16', 'replay'], rounds: 1, handshakes: 4, callMs: 600 },
-  smoke: { scenarios: ['idle-16'], rounds: 1, handshakes: 2, callMs: 200 },
+const PLANS: Record<SuiteContext['mode'], { scenarios: string[]; rounds: number; handshakes: number; callMs: number; warmupMs?: number; restMs: number }> = {
+  full: { scenarios: SCENARIOS.map((s) => s.name), rounds: 3, handshakes: 6, callMs: 1000, restMs: 1000 },
+  ci: { scenarios: ['idle-16', 'replay'], rounds: 1, handshakes: 4, callMs: 600, restMs: 1000 },
+  // Smoke: every phase, briefly (warmupMs over the scenario's; restMs: the pause after a flood).
+  smoke: { scenarios: ['idle-16'], rounds: 1, handshakes: 2, callMs: 200, warmupMs: 200, restMs: 100 },
 };
 
 export interface FloodRow {
@@ -197,7 +198,7 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
         await server.worker.request('peakStart');
         await flooder.request('start', { url, kind: scenario.kind, sources: loopbackSources(scenario.sources), connections: scenario.connections, hellos, maxOpened: 50_000, fixture: ctx.fixture });
         try {
-          await sleep(scenario.warmupMs);
+          await sleep(plan.warmupMs ?? scenario.warmupMs);
           const hs = await handshakes(plan.handshakes);
           flood.hs.push(...hs.ms);
           flood.failed += hs.failed;
@@ -206,7 +207,7 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
           opened += (await flooder.request<FloodStats>('stop')).opened;
           peak = Math.max(peak, (await server.worker.request<number>('peakStop')) / MiB);
         }
-        await sleep(1000);
+        await sleep(plan.restMs);
       }
       allIdle.hs.push(...idle.hs);
       allIdle.calls.push(...idle.calls);

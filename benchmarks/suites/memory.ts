@@ -88,11 +88,14 @@ export type MemoryResult = { variant: MemoryVariant } & Partial<MemorySessions> 
  * ci: bench:ci gates RSS per idle session against wss (benchmarks/lib/ci.ts). With 100
  * sessions the server's growth over all steps came out negative (a step giving memory back
  * outweighed the rest); with 400 every run gave a positive figure.
+ * gapMs, maxReadings: `settle`'s, for each side's idle reading (GCs until RSS stops falling).
  */
-const PLANS: Record<SuiteContext['mode'], { sessions: number; burst: number; settleMs: number }> = {
-  full: { sessions: 1000, burst: 32, settleMs: 2000 },
-  ci: { sessions: 400, burst: 8, settleMs: 2000 },
-  smoke: { sessions: 4, burst: 2, settleMs: 100 },
+const PLANS: Record<SuiteContext['mode'], { sessions: number; burst: number; settleMs: number; gapMs: number; maxReadings: number }> = {
+  full: { sessions: 1000, burst: 32, settleMs: 2000, gapMs: 500, maxReadings: 9 },
+  ci: { sessions: 400, burst: 8, settleMs: 2000, gapMs: 500, maxReadings: 9 },
+  // Every step and reading runs, briefly (with 500 ms and 9, up to 8 s per side per idle
+  // reading, five readings per part: most of a smoke run's memory parts).
+  smoke: { sessions: 4, burst: 2, settleMs: 100, gapMs: 20, maxReadings: 2 },
 };
 
 /** MiB per semi-space of V8's young generation in the idle-session part's processes. */
@@ -281,7 +284,7 @@ export async function runMemory(ctx: SuiteContext, options: { variant: MemoryVar
       }
     };
     // Idle: both processes left alone for settleMs, then collected until RSS stops falling.
-    const settled = (measure: () => Promise<Mem>) => settle(measure, { gapMs: 500, slackBytes: 256 * 1024, maxReadings: 9 });
+    const settled = (measure: () => Promise<Mem>) => settle(measure, { gapMs: plan.gapMs, slackBytes: 256 * 1024, maxReadings: plan.maxReadings });
     const idle = async (): Promise<[Mem, Mem]> => {
       await new Promise((r) => setTimeout(r, plan.settleMs));
       return [await settled(async () => mem()), await settled(() => serverMem(server))];

@@ -225,7 +225,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
         const count = (refusals.get(err.code) ?? 0) + 1;
         refusals.set(err.code, count);
         // In the flag's words: the library's message names the option.
-        if (count === 1) log(`${err.message.replace('(maxRequestBytesInFlight)', '(--max-request-bytes-in-flight)')} (${err.code}); the session goes on; further refusals are counted`);
+        if (count === 1) log(`${err.message.replace('maxRequestBytesInFlight)', '--max-request-bytes-in-flight)')} (${err.code}); the session goes on; further refusals are counted`);
         return;
       }
       failure ??= err instanceof PqmcpError ? explain(err) : err;

@@ -609,12 +609,6 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     });
   });
 
-  log(
-    'listening',
-    { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions, ...gates.fields, ...(edge.proxyProtocol ? { proxyProtocolFrom: edge.trustedProxies } : {}) },
-    `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}${describeGates(gates.fields)}${edge.proxyProtocol ? `; PROXY protocol required, only from ${edge.trustedProxies!.join(', ')}` : ''}`,
-  );
-
   return new Promise<number>((resolve) => {
     const reload = async (): Promise<void> => {
       let fresh: TrustStore;
@@ -688,5 +682,12 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
     process.on('SIGHUP', onHup);
+    // Only now: whoever reads this line may signal at once (a supervisor, a test), and a
+    // signal before the handlers above took the default action (the gateway died of SIGHUP).
+    log(
+      'listening',
+      { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions, ...gates.fields, ...(edge.proxyProtocol ? { proxyProtocolFrom: edge.trustedProxies } : {}) },
+      `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}${describeGates(gates.fields)}${edge.proxyProtocol ? `; PROXY protocol required, only from ${edge.trustedProxies!.join(', ')}` : ''}`,
+    );
   });
 }

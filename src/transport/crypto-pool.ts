@@ -57,6 +57,7 @@ import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { ClosedError, InternalError, InvalidArgumentError, PqmcpError, ServerBusyError } from '../errors.js';
 import { discardCryptoResult, type CryptoRequest, type CryptoResult } from '../handshake/types.js';
 import { FairQueue } from './crypto-queue.js';
+import { stackless } from './stackless.js';
 import { TokenBucket } from '../token-bucket.js';
 import { StarvationGuard, type GuardStats } from './crypto-guard.js';
 import { WorkerSlots } from './crypto-slots.js';
@@ -172,7 +173,7 @@ export class CryptoPool {
     private readonly workerBackend: BackendName | undefined,
   ) {
     this.now = options.now ?? (() => performance.now());
-    this.queue = new FairQueue<Job>({ maxQueue: options.maxQueue, ratePerSource: options.ratePerSource, now: this.now, refuse: (job, message) => this.refuse(job, message) });
+    this.queue = new FairQueue<Job>({ maxQueue: options.maxQueue, ratePerSource: options.ratePerSource, now: this.now, rateNow: () => (this.testRateClock ?? this.now)(), refuse: (job, message) => this.refuse(job, message) });
     // Only where the jobs are cheap (~0.2 ms encapsulation, ~1 ms signature natively): the
     // portable ML-KEM / ML-DSA take many ms a job, which the event loop must not stall for.
     const perSecond = options.inlineWhenIdle ?? 0;
@@ -248,6 +249,13 @@ export class CryptoPool {
     return pool;
   }
 
+  /**
+   * @internal Tests only (busy-retry.test.ts, through a listener's edge): when set, the
+   * per-source handshake rate (ratePerSource) reads this clock, ms, instead of the pool's, so
+   * a test decides when a source's token comes back. Set it before the first handshake.
+   */
+  testRateClock: (() => number) | undefined;
+
   /** @internal Tests only (the seam of TestThread): the live worker threads, the reserve included. */
   testThreads(): TestThread[] {
     return [...this.runners].flatMap((r) => (r.test ? [r.test] : []));
@@ -294,11 +302,15 @@ export class CryptoPool {
     await Promise.all(runners.map((r) => r.terminate()));
   }
 
-  /** A new handshake refused busy (crypto-queue.ts: rate or queue), before any crypto. */
+  /**
+   * A new handshake refused busy (crypto-queue.ts: rate or queue), before any crypto. A
+   * routine flood end (a hello flood past the queue is refused by the hundred a second):
+   * built without a stack trace (stackless.ts).
+   */
   private refuse(job: Job, message: string): void {
     this.refused++;
     this.pressureAt = this.now();
-    job.reject(new ServerBusyError(message));
+    job.reject(stackless(() => new ServerBusyError(message)));
   }
 
   private pump(): void {

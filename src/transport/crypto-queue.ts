@@ -45,6 +45,8 @@ export interface QueueOptions<J> {
   /** New handshakes per second per source; 0: no limit. */
   ratePerSource: number;
   now: () => number;
+  /** The clock of the per-source rate. Default: `now`. */
+  rateNow?: () => number;
   /** Refuse `job` busy (`message`), before any crypto. */
   refuse(job: J, message: string): void;
 }
@@ -59,7 +61,7 @@ export class FairQueue<J extends QueuedJob> {
   queued = 0;
 
   constructor(private readonly options: QueueOptions<J>) {
-    this.rates = new SourceRates({ rate: options.ratePerSource, now: options.now }, 'handshakeRatePerSource');
+    this.rates = new SourceRates({ rate: options.ratePerSource, now: options.rateNow ?? options.now }, 'handshakeRatePerSource');
   }
 
   /** Nothing waiting. */

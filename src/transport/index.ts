@@ -15,6 +15,7 @@ export { DEFAULTS as TRANSPORT_DEFAULTS, MAX_WRITE_BATCH, SUBPROTOCOL } from './
 export type { BackendChoice, PqmcpTransportOptions } from './options.js';
 export { MessagePipeline, MAX_TRACKED, JsonRpcErrorCode, errorResponse } from './message-hooks.js';
 export { CANCELLED_HOLD_MS } from './cancelled-hold.js';
+export { RELATED_TASK_MAX_IN_FLIGHT } from './related-task-share.js';
 export type { Direction, HookChannel, HookContext, HookResult, HookSession, JsonRpcMessage, MessageHook, PipelineSinks, TrackedRequest } from './message-hooks.js';
 export { Connection } from './connection.js';
 export type { ConnectionOptions, MessageSocket } from './connection.js';

@@ -95,7 +95,8 @@ export function decodeForDelivery(data: Uint8Array, failure: DeliveryFailure): J
   return undefined;
 }
 
-const RELATED_TASK = 'io.modelcontextprotocol/related-task';
+/** The `params._meta` key by which a message names the task it belongs to (MCP tasks). */
+export const RELATED_TASK = 'io.modelcontextprotocol/related-task';
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isIdLike = (v: unknown): boolean => typeof v === 'string' || Number.isSafeInteger(v);
 

@@ -85,7 +85,10 @@ export interface PqmcpTransportOptions {
    * CANCELLED_HOLD_MS passed. A request that would take them past this is refused with JSON-RPC error
    * -32005 (data { limitBytes }) and reported to onerror (ERR_TOO_MANY_BYTES_IN_FLIGHT);
    * the session goes on. A request is always admitted when none is in flight, so this
-   * bounds concurrency, not the size of one request (maxMessageSize does). Every session
+   * bounds concurrency, not the size of one request (maxMessageSize does). Requests
+   * related to a task (params._meta names one) also have a share of their own: at most
+   * RELATED_TASK_MAX_IN_FLIGHT (64) and half this, never admitted alone, and "none in
+   * flight" leaves them aside (an SDK 1.x task server never answers them). Every session
    * then runs the hook pipeline (message-hooks.ts), so MAX_TRACKED applies too. Default
    * 16 MiB; 0: no limit (only MAX_TRACKED, and only with hooks).
    */

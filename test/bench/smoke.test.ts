@@ -68,9 +68,11 @@ describe('npm run bench -- --smoke', () => {
       for (const size of tp.sizes) expect(Object.keys(tp.variants[v].sizes[size])).toEqual(expect.arrayContaining(['c2sMBps', 's2cMBps', 'rttP50Us', 'rttP99Us']));
     }
     // MCP and memory.
-    for (const v of ['pqmcp', 'pqmcp-policy', 'pqmcp-policy-nomemo', 'ws', 'inmemory']) expect(Object.keys(results.mcp.variants[v].payloads)).toEqual(['100', '10240']);
+    for (const v of ['pqmcp', 'pqmcp-policy', 'pqmcp-policy-nomemo', 'pqmcp-audit', 'ws', 'inmemory']) expect(Object.keys(results.mcp.variants[v].payloads)).toEqual(['100', '10240']);
     expect(Object.keys(results.memory)).toEqual(expect.arrayContaining(['pqmcp', 'ws']));
-    expect(results.memory.pqmcp).toHaveProperty('serverKiBPerSessionTotal');
+    // Both memory parts: idle sessions for every variant, a burst in flight for pqmcp.
+    for (const v of Object.keys(results.memory)) expect(results.memory[v], v).toHaveProperty('serverKiBPerSessionTotal');
+    expect(results.memory.pqmcp).toHaveProperty('senderMiBPerMiB');
     // Ratios and target verdicts are derived.
     expect(results.ratios).toHaveProperty(['mcp.100.seq.pqmcp/ws']);
     expect(results.ratios).toHaveProperty(['mcp.100.seq.pqmcp-policy/pqmcp']);

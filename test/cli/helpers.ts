@@ -87,7 +87,7 @@ export class CliProcess {
     for (;;) {
       const m = pattern.exec(this.stderr);
       if (m) return m;
-      if (this.child.exitCode !== null) throw new Error(`process exited (${this.child.exitCode}) before ${pattern}; stderr:\n${this.stderr}`);
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`process exited (${this.child.exitCode ?? this.child.signalCode}) before ${pattern}; stderr:\n${this.stderr}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; stderr:\n${this.stderr}`);
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -116,7 +116,7 @@ export class CliProcess {
         .map((l) => JSON.parse(l) as Record<string, unknown>)
         .find(predicate);
       if (found) return found;
-      if (this.child.exitCode !== null) throw new Error(`process exited (${this.child.exitCode}) before the message; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`process exited (${this.child.exitCode ?? this.child.signalCode}) before the message; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for a message; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
       await new Promise((r) => setTimeout(r, 25));
     }

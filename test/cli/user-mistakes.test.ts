@@ -8,12 +8,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseHostPort } from '../../src/cli/args.js';
 import { run as runInProcess } from '../../src/cli/run.js';
 import { FileFormatError } from '../../src/errors.js';
 import { loadIdentity } from '../../src/identity/files.js';
-import { CliProcess, EVERYTHING, LINE_SERVER, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { CliProcess, EVERYTHING, LINE_SERVER, ROOT, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { CliResult } from './helpers.js';
 
 const { dir, remove } = tempDir('mistakes');
@@ -181,6 +182,29 @@ describe('SIGHUP with a broken trust file', () => {
     bridge.child.stdin!.end();
     expect(await bridge.exited).toBe(0);
     expect(await gateway.stop('SIGTERM', 30_000), gateway.stderr).toBe(0);
+  });
+});
+
+describe('a signal as soon as the gateway says it is listening', () => {
+  // The 'listening' line was written before the SIGHUP/SIGTERM/SIGINT handlers were
+  // installed: a signal sent by whoever read the line (a test, a supervisor) could arrive
+  // first and kill the gateway by the default action. On a loaded machine 'SIGHUP with a
+  // broken trust file' waited 20 s for a reload line from a gateway SIGHUP had killed.
+  const AT_LISTENING = join(ROOT, 'test/cli/fixtures/signal-at-listening.mjs');
+  const early = (signal: string): Promise<{ gateway: CliProcess; url: string }> =>
+    startGateway(['--identity', tools.key, '--trust', trust], [process.execPath, LINE_SERVER], { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${pathToFileURL(AT_LISTENING).href}`, PQMCP_TEST_SIGNAL_AT_LISTENING: signal });
+
+  it('SIGHUP sent from inside the write of the listening line reloads the trust; the gateway lives on', async () => {
+    const { gateway } = await early('SIGHUP');
+    await gateway.waitForStderr(/SIGHUP: reloaded the trust file and 0 revocation list\(s\); closing 0 session\(s\)/);
+    expect(gateway.child.signalCode).toBeNull();
+    expect(await gateway.stop('SIGTERM', 30_000), gateway.stderr).toBe(0);
+  });
+
+  it('SIGTERM sent the same way drains and exits 0', async () => {
+    const { gateway } = await early('SIGTERM');
+    expect(await gateway.exited, gateway.stderr).toBe(0);
+    expect(gateway.stderr).toContain('SIGTERM: draining');
   });
 });
 

@@ -15,6 +15,7 @@ import { ClosedError, InvalidArgumentError, ServerBusyError } from '../../src/er
 import { PqmcpClientTransport } from '../../src/transport/index.js';
 import { BUSY_RETRY_DEFAULTS, busyRetryDelay, resolveBusyRetry } from '../../src/transport/busy-retry.js';
 import type { BusyRetryEvent, BusyRetryOptions } from '../../src/transport/busy-retry.js';
+import type { CryptoPool } from '../../src/transport/crypto-pool.js';
 import { agent, trustFor } from '../helpers/identities.js';
 import { Cleanup, SERVER_ID, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 
@@ -23,13 +24,18 @@ afterEach(() => cleanup.run());
 
 /**
  * A listener that admits one new handshake per second per address (handshakeRatePerSource
- * 1), whose token a first honest client has just spent: the next handshake from 127.0.0.1
- * within the second is refused with server_busy before any work.
+ * 1), whose token a first honest client has spent: the next handshake from 127.0.0.1 is
+ * refused with server_busy before any work until the test moves the rate's clock a second
+ * on. The rate runs on a clock the test holds (the pool's internal seam, testRateClock):
+ * on the real one the token came back a second later, and on a loaded machine the retrying
+ * client's first handshake came after that and was never refused.
  */
-async function busyServer(ratePerSecond = 1) {
-  const { server, url } = await startFeatureServer(cleanup, { handshakeRatePerSource: ratePerSecond });
+async function busyServer() {
+  const { server, url } = await startFeatureServer(cleanup, { handshakeRatePerSource: 1 });
+  let time = 0;
+  (server as unknown as { edge: { pool: CryptoPool } }).edge.pool.testRateClock = () => time;
   await connectClient(cleanup, url, { backend: 'native', busyRetry: false });
-  return { server, url };
+  return { server, url, advanceRate: (ms: number) => void (time += ms) };
 }
 
 /**
@@ -44,14 +50,17 @@ async function alwaysBusyServer() {
   return { server, url };
 }
 
-function client(url: string, busyRetry: false | BusyRetryOptions | undefined, events: BusyRetryEvent[]) {
+function client(url: string, busyRetry: false | BusyRetryOptions | undefined, events: BusyRetryEvent[], onEvent?: (e: BusyRetryEvent) => void) {
   const transport = new PqmcpClientTransport(url, {
     identity: agent('agent://pqmcp-test/client'),
     trust: trustFor(),
     backend: 'native',
     expectedServerId: SERVER_ID,
     ...(busyRetry !== undefined ? { busyRetry } : {}),
-    onBusyRetry: (e) => void events.push(e),
+    onBusyRetry: (e) => {
+      events.push(e);
+      onEvent?.(e);
+    },
   });
   const c = new Client({ name: 'retrying', version: '1' });
   cleanup.add(() => c.close());
@@ -60,10 +69,12 @@ function client(url: string, busyRetry: false | BusyRetryOptions | undefined, ev
 
 describe('retrying a busy server', () => {
   it('retries with growing, jittered delays, says so, and connects once a slot frees: initialize is sent again, nothing lost', async () => {
-    const { url } = await busyServer();
+    const { url, advanceRate } = await busyServer();
     const events: BusyRetryEvent[] = [];
     const policy = { attempts: 20, baseDelayMs: 100, maxDelayMs: 400 };
-    const { transport, client: c } = client(url, policy, events);
+    // Refused three times (caps 100, 200, 400 ms: growing, then capped); while the third
+    // retry waits the source's token comes back, so the fourth attempt connects.
+    const { transport, client: c } = client(url, policy, events, (e) => e.attempt === 3 && advanceRate(1_000));
     let closes = 0;
     await c.connect(transport);
     transport.onclose = ((prev) => () => {
@@ -73,7 +84,7 @@ describe('retrying a busy server', () => {
     const r = await c.callTool({ name: 'echo', arguments: { text: 'through' } });
     expect(r.content).toEqual([{ type: 'text', text: 'through' }]);
     expect(transport.peer?.agentId).toBe(SERVER_ID);
-    expect(events.length).toBeGreaterThanOrEqual(1);
+    expect(events.map((e) => e.attempt)).toEqual([1, 2, 3]);
     events.forEach((e, i) => {
       const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** i);
       expect(e.attempt).toBe(i + 1);

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_TRACKED, MessagePipeline, errorResponse } from '../../src/transport/index.js';
 import type { HookContext, JsonRpcMessage, MessageHook } from '../../src/transport/index.js';
-import { TooManyRequestBytesInFlightError, TooManyRequestsInFlightError } from '../../src/errors.js';
+import { MessageHookError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
 import type { VerifiedPeer } from '../../src/identity/trust.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -444,6 +444,30 @@ describe('MessagePipeline (pure)', () => {
     listen.fromPeer(request(9, 'subscriptions/listen'), 40);
     await listen.toPeer(cancel(9));
     expect([listen.inFlight('fromPeer'), listen.cancelledHeld()]).toEqual([0, { requests: 0, bytes: 0 }]);
+  });
+
+  it("a hook's throw is reported with what it did: a request refused, a notification dropped, opened() and closed() with no message involved (constant texts, the error only as the cause)", async () => {
+    const boom = (): never => {
+      throw new Error('secret detail');
+    };
+    const hook: MessageHook = { name: 'broken', opened: boom, fromPeer: boom, closed: boom };
+    const written: JsonRpcMessage[] = [];
+    const local: JsonRpcMessage[] = [];
+    const errors: PqmcpError[] = [];
+    const pipeline = new MessagePipeline([hook], session, sinks(written, local, errors));
+    pipeline.fromPeer(request(1), 10);
+    pipeline.fromPeer({ jsonrpc: '2.0', method: 'notifications/progress', params: {} }, 10);
+    await Promise.resolve();
+    pipeline.close();
+    expect(errors.map((e) => [e.code, e.message])).toEqual([
+      ['ERR_MESSAGE_HOOK', 'message hook broken failed in opened() (the session start, no message involved); nothing was refused'],
+      ['ERR_MESSAGE_HOOK', 'message hook broken failed; the message was refused'],
+      ['ERR_MESSAGE_HOOK', 'message hook broken failed; the message was dropped'],
+      ['ERR_MESSAGE_HOOK', 'message hook broken failed in closed() (the session end, no message involved); nothing was refused'],
+    ]);
+    expect(errors.every((e) => e instanceof MessageHookError && (e.cause as Error).message === 'secret detail')).toBe(true);
+    expect(written.map((m) => [m.id, m.error?.code])).toEqual([[1, -32603]]);
+    expect(local).toEqual([]);
   });
 
   it('the hold runs on a monotonic clock by default: a step of the system clock (Date.now) neither ends nor stretches it (R10-6)', async () => {
