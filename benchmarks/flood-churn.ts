@@ -8,7 +8,7 @@
  *
  *   npx tsx benchmarks/flood-churn.ts --floods idle-16,silence,slowloris --rounds 3 [--cpu-prof DIR]
  *   npx tsx benchmarks/flood-churn.ts --roots A=/tmp/base,B=. --rounds 4    (code A/B: server.ts of each tree)
- *   npx tsx benchmarks/flood-churn.ts --paced 400 [--paced-kind silence] --floods idle-16 ...
+ *   npx tsx benchmarks/flood-churn.ts --paced 400 [--paced-kind silence|replay] --floods idle-16 ...
  *
  * With --roots, each name's server process runs benchmarks/server.ts of that tree (its own
  * src/), and the rounds interleave them (the order turns each round), so two versions of
@@ -52,12 +52,14 @@ const pacedKind = arg('paced-kind', 'idle');
 
 /**
  * The paced driver: raw TCP connections from 32 loopback sources at `perSecond`, each
- * sending a WebSocket upgrade request (and, for 'silence', a masked frame holding a
- * ClientHello), then nothing; destroyed as soon as the server sends anything after its 101
- * (the alert and close frame of an eviction). At 15 a second per source nothing is past
- * the connection or accept rate, and every connection meets the same fate (upgraded,
- * pending, evicted by a newer one once 64 are pending), so the CPU per connection does not
- * depend on how fast the server frees slots, as the flooder's mix of fates does.
+ * sending a WebSocket upgrade request (and, for 'silence' and 'replay', a masked frame
+ * holding a ClientHello), then nothing. 'idle' and 'silence' are destroyed as soon as the
+ * server closes them (a close frame: the eviction's alert and close, or a timeout's);
+ * 'replay' as soon as the server answers its ClientHello (the flooder's replay). At 15 a
+ * second per source nothing is past the connection or accept rate, and every connection
+ * meets the same fate (idle, silence: upgraded, pending, evicted by a newer one once 64 are
+ * pending; replay: answered, then dropped), so the CPU per connection does not depend on
+ * how fast the server frees slots, as the flooder's mix of fates does.
  */
 async function pacedChurn(url: string, hello: Buffer, ms: number): Promise<number> {
   const { port } = new URL(url);
@@ -65,7 +67,7 @@ async function pacedChurn(url: string, hello: Buffer, ms: number): Promise<numbe
   const request = Buffer.from(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: pqmcp.v1\r\n\r\n`);
   // A client frame must be masked: mask key 0 leaves the payload as it is.
   const frame = Buffer.concat([Buffer.from([0x82, 0x80 | 126, hello.length >> 8, hello.length & 0xff, 0, 0, 0, 0]), hello]);
-  const first = pacedKind === 'silence' ? Buffer.concat([request, frame]) : request;
+  const first = pacedKind === 'idle' ? request : Buffer.concat([request, frame]);
   const { connect } = await import('node:net');
   let opened = 0;
   const sockets = new Set<import('node:net').Socket>();
@@ -76,13 +78,23 @@ async function pacedChurn(url: string, hello: Buffer, ms: number): Promise<numbe
       for (; opened < due; opened++) {
         const socket = connect({ host: '127.0.0.1', port: Number(port), localAddress: sources[opened % sources.length]! });
         sockets.add(socket);
-        let upgraded = false;
+        let seen = Buffer.alloc(0);
         socket.on('connect', () => socket.write(first));
         socket.on('data', (d: Buffer) => {
-          // The 101 (and, once pending, nothing); anything after it: evicted, drop it.
-          if (upgraded || !d.subarray(0, 12).toString().includes('101')) return void socket.destroy();
-          upgraded = true;
-          if (d.length > d.indexOf('\r\n\r\n') + 4) socket.destroy();
+          seen = Buffer.concat([seen, d]);
+          const end = seen.indexOf('\r\n\r\n');
+          if (!seen.subarray(0, 12).toString().includes('101')) return void socket.destroy();
+          if (end < 0) return;
+          // The server's (unmasked) frames after the 101: replay drops the connection at the
+          // first, idle and silence at a close frame.
+          for (let at = end + 4; at + 2 <= seen.length; ) {
+            if (pacedKind === 'replay' || (seen[at]! & 0x0f) === 0x8) return void socket.destroy();
+            const len7 = seen[at + 1]! & 0x7f;
+            const head = len7 === 126 ? 4 : len7 === 127 ? 10 : 2;
+            if (at + head > seen.length) return;
+            const len = len7 === 126 ? seen.readUInt16BE(at + 2) : len7 === 127 ? Number(seen.readBigUInt64BE(at + 2)) : len7;
+            at += head + len;
+          }
         });
         socket.on('error', () => {});
         socket.on('close', () => sockets.delete(socket));
@@ -112,11 +124,13 @@ interface Side {
 const ctx: SuiteContext = { mode: 'full', fixture: makePqmcpFixture() };
 const flooder = await spawnWorker('flooder.ts');
 const sides: Side[] = [];
-/** The main thread's ns on a CPU over `ms` of whatever `during` does. */
+/** The main thread's ns on a CPU over `ms` of whatever `during` does; the handshakes the crypto pool refused meanwhile (a cheaper fate). */
+let lastRefused = 0;
 async function mainThreadNs(worker: Worker, during: () => Promise<void>): Promise<number> {
   await worker.request('probeStart');
   await during();
-  const s = await worker.request<{ sched: number[] }>('probeStop');
+  const s = await worker.request<{ sched: number[]; refused: number }>('probeStop');
+  lastRefused = s.refused;
   return s.sched[0]!;
 }
 try {
@@ -146,7 +160,7 @@ try {
         const us = (busy / 1000 - median(side.quietUsPerS) * (phaseMs / 1000)) / opened;
         (side.perConn[scenario.name] ??= []).push(us);
         (side.opened[scenario.name] ??= []).push(opened);
-        console.error(`round ${round} ${side.name} ${scenario.name}: ${opened} connections, main thread ${(busy / 1e6).toFixed(0)} ms, ${us.toFixed(1)} us/connection, load ${loadavg()[0]!.toFixed(1)}`);
+        console.error(`round ${round} ${side.name} ${scenario.name}: ${opened} connections, main thread ${(busy / 1e6).toFixed(0)} ms, ${us.toFixed(1)} us/connection, ${lastRefused} refused by the crypto pool, load ${loadavg()[0]!.toFixed(1)}`);
         loads.push(loadavg()[0]!.toFixed(1));
         await sleep(300);
       }

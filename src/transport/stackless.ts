@@ -1,8 +1,9 @@
 /**
  * Errors a flood produces by the thousand (a pending connection evicted for a newer one, a
  * first flight or an upgrade request that came too late, a TCP connection past its accept
- * rate) are built without a stack trace: capturing one was the largest single cost of our
- * own code per churned connection (docs/benchmarks.md, "Floods", eighth session), and the
+ * rate, a new handshake refused by the crypto pool's rate or queue) are built without a
+ * stack trace: capturing one was the largest single cost of our own code per churned
+ * connection (docs/benchmarks.md, "Floods", eighth session), and the
  * stack of an error made by the edge's bookkeeping names nothing a reader needs: its type,
  * code, alert and message say what happened.
  *

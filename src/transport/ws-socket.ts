@@ -73,8 +73,39 @@ function toBytes(data: RawData): Uint8Array {
   return data;
 }
 
+/** The part of a Node Writable's state `endQuietly` reads. */
+interface EndState {
+  ending: boolean;
+  errored: unknown;
+  corked: number;
+}
+type Endable = { _writableState?: EndState; end?: unknown };
+
+/**
+ * `end()` of a Node Writable without the error it builds for nothing. ws ends its Receiver
+ * (a Writable) when the socket ends and again when it closes, and ends the socket when its
+ * peer's end arrives after its own; on a Writable already ending, Node's `end()` builds an
+ * ERR_STREAM_ALREADY_FINISHED (or ERR_STREAM_DESTROYED), stack trace and all, and drops it
+ * when no callback was passed: about 10 µs of the event loop each, a flood's every
+ * connection (docs/benchmarks.md, "Floods", eleventh session). Only that case returns
+ * early (no arguments, nothing corked: then Node's `end()` does nothing else); any other
+ * call is the prototype's own `end()`.
+ */
+function endQuietly(this: { _writableState: EndState }, ...args: unknown[]): unknown {
+  const state = this._writableState;
+  if (args.length === 0 && state.corked === 0 && (state.ending || state.errored)) return this;
+  return (Object.getPrototypeOf(this) as { end: (...a: unknown[]) => unknown }).end.apply(this, args);
+}
+
+/** ws's private Receiver and socket (ws 8): left alone if a version names or builds them otherwise. */
+function quietEnds(ws: WebSocket): void {
+  const { _receiver, _socket } = ws as unknown as { _receiver?: Endable; _socket?: Endable };
+  for (const w of [_receiver, _socket]) if (w?._writableState && typeof w.end === 'function' && !Object.hasOwn(w, 'end')) w.end = endQuietly;
+}
+
 /** Route the socket's events into `connection`. */
 export function attachWebSocket(ws: WebSocket, connection: Connection, traffic?: Traffic): void {
+  quietEnds(ws);
   ws.on('message', (data: RawData, isBinary: boolean) => {
     const bytes = toBytes(data);
     if (traffic) traffic.bytesIn += bytes.length;
