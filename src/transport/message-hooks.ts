@@ -314,7 +314,7 @@ export class MessagePipeline {
     // Requests related to a task get the other half, rounded down (R10-2; the bound: related-task-share.ts).
     this.taskShare = new RelatedTaskShare(Math.floor(max / 2));
     // The listener counts held requests uncapped (request-budget.ts).
-    this.share = limits.shared?.join(() => ({ bytes: this.bytesByDirection.fromPeer + this.hold.realBytes, expiring: this.hold.count > 0 }));
+    this.share = limits.shared?.join(() => ({ bytes: this.bytesByDirection.fromPeer + this.hold.realBytes, expiresAt: this.hold.expiresAt }), this.hold.now);
     for (const hook of hooks) {
       const channel: HookChannel = { notify: (message) => this.notify(message), report: (err) => this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err, reported: true })) };
       this.guard(hook, 'opened', () => hook.opened?.(session, channel));

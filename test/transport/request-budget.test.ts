@@ -5,8 +5,8 @@
  * above it a session past its fair share is refused and one under it is not; held cancelled
  * requests count uncapped, and expire for the total too; the total returns to 0.
  */
-import { describe, expect, it } from 'vitest';
-import { MessagePipeline, RequestBudget } from '../../src/transport/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { MessagePipeline, RequestBudget, RequestShare } from '../../src/transport/index.js';
 import type { JsonRpcMessage } from '../../src/transport/index.js';
 import { TooManyRequestBytesInFlightError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
@@ -122,6 +122,56 @@ describe('RequestBudget: the listener-wide bound on request bytes in flight', ()
     b.pipeline.close();
     a.pipeline.close();
     expect(budget.total).toBe(0);
+  });
+
+  it('above the limit a request recounts only the sessions whose first held cancelled request has expired, not every session holding one (R11-1)', async () => {
+    let time = 0;
+    const budget = new RequestBudget(10_000);
+    const open = sessions(budget, () => time, 1_000_000);
+    const holdOne = (): Side => {
+      const s = open();
+      s.pipeline.fromPeer(request(1), 10);
+      s.pipeline.fromPeer(cancel(1), 10);
+      return s;
+    };
+    const heavy = open();
+    heavy.pipeline.fromPeer(request(1), 10_000);
+    const early = Array.from({ length: 100 }, holdOne);
+    // x holds two: the first (t = 0) answered late at t = 10 s, so its first expiry is the second's (t = 90 s).
+    const x = holdOne();
+    time = 10_000;
+    await answer(x, 1);
+    time = 30_000;
+    x.pipeline.fromPeer(request(2), 10);
+    x.pipeline.fromPeer(cancel(2), 10);
+    const late = Array.from({ length: 100 }, holdOne);
+    expect(budget.total).toBe(12_010);
+    const recounts = vi.spyOn(RequestShare.prototype, 'update');
+    try {
+      const ping = (id: number): void => heavy.pipeline.fromPeer(request(id), 50);
+      // Nothing has expired: 1,000 refused pings recount nobody (the previous code: 201 sessions each).
+      for (let id = 2; id < 1_002; id++) ping(id);
+      expect(heavy.errors).toHaveLength(1_000);
+      expect(recounts).toHaveBeenCalledTimes(0);
+      // t = 60 s: the first 100 are due (x is not: its first hold now ends at 90 s), each recounted once.
+      time = 60_000;
+      for (let id = 1_002; id < 1_102; id++) ping(id);
+      expect(recounts).toHaveBeenCalledTimes(100);
+      expect(new Set(recounts.mock.contexts)).toEqual(new Set(early.map((s) => (s.pipeline as unknown as { share: RequestShare }).share)));
+      expect(budget.total).toBe(11_010);
+      expect(budget.sessions).toBe(102);
+      // t = 90 s: the other 100 and x.
+      time = 90_000;
+      for (let id = 1_102; id < 1_202; id++) ping(id);
+      expect(recounts).toHaveBeenCalledTimes(201);
+      expect(budget.total).toBe(10_000);
+      // The decisions are the rule's: the heavy session, alone now and at the limit, gets nothing more; nor did it before.
+      expect(heavy.errors).toHaveLength(1_200);
+      expect(heavy.delivered).toEqual([1]);
+      expect(late.every((s) => s.pipeline.cancelledHeld().requests === 0)).toBe(true);
+    } finally {
+      recounts.mockRestore();
+    }
   });
 
   it('the limit must be a positive integer (0 is "none" at the listener)', () => {
