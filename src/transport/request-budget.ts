@@ -46,6 +46,9 @@
  *   takes all sessions' holds to run on one clock (a server's all run on holdNow of its
  *   clock); a session on another clock is recounted when due on its own clock and first in
  *   the heap, so late at worst: the total only over-estimates meanwhile.
+ * - Reading `total` or `sessions` drops the expired holds the same way (a metric,
+ *   server.requestBytesInFlight): without it an idle session that cancelled a large
+ *   request stayed in both until something recounted it (review 11, R11-5).
  * - Like the per-session bound it counts JSON bytes as received, not the parsed objects.
  */
 import { InvalidArgumentError } from '../errors.js';
@@ -111,13 +114,15 @@ export class RequestBudget {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError('maxRequestBytesInFlightTotal must be a non-negative integer (0: no limit)');
   }
 
-  /** Bytes charged now, over all sessions. */
+  /** Bytes charged now, over all sessions (expired holds dropped first: R11-5). */
   get total(): number {
+    this.recountExpired();
     return this.used;
   }
 
-  /** Sessions holding requests now. */
+  /** Sessions holding requests now (expired holds dropped first). */
   get sessions(): number {
+    this.recountExpired();
     return this.holders.size;
   }
 

@@ -362,7 +362,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return this.limits.receiveBudget.total;
   }
 
-  /** Bytes of the clients' requests in flight now (cancelled ones still held included), across all sessions; 0 without maxRequestBytesInFlightTotal. */
+  /** Bytes of the clients' requests in flight now (cancelled ones still held included; expired holds dropped on read), across all sessions; 0 without maxRequestBytesInFlightTotal. */
   get requestBytesInFlight(): number {
     return this.limits.requestBudget?.total ?? 0;
   }

@@ -106,9 +106,8 @@ describe('RequestBudget: the listener-wide bound on request bytes in flight', ()
     await Promise.resolve();
     expect(b.delivered).toEqual([1, 2]);
     expect(b.refused.map((r) => r[0])).toEqual([3]);
-    // The hold ends while a sends nothing: b's next admission drops it from the total first.
+    // The hold ends while a sends nothing: b's next admission drops it from the total first (refused otherwise: 400 + 200 > 1000 / 2).
     time += CANCELLED_HOLD_MS;
-    expect(budget.total).toBe(1300);
     b.pipeline.fromPeer(request(4), 200);
     expect(b.delivered).toEqual([1, 2, 4]);
     expect(budget.total).toBe(600);
@@ -169,6 +168,34 @@ describe('RequestBudget: the listener-wide bound on request bytes in flight', ()
       expect(heavy.errors).toHaveLength(1_200);
       expect(heavy.delivered).toEqual([1]);
       expect(late.every((s) => s.pipeline.cancelledHeld().requests === 0)).toBe(true);
+    } finally {
+      recounts.mockRestore();
+    }
+  });
+
+  it('reading the total or the sessions holding drops the expired holds, due ones only (R11-5)', () => {
+    let time = 0;
+    const budget = new RequestBudget(1_000_000);
+    const open = sessions(budget, () => time, 1000);
+    const a = open();
+    const b = open();
+    a.pipeline.fromPeer(request(1), 900);
+    a.pipeline.fromPeer(cancel(1), 60);
+    time = 30_000;
+    b.pipeline.fromPeer(request(1), 100);
+    b.pipeline.fromPeer(cancel(1), 60);
+    expect([budget.total, budget.sessions]).toEqual([1000, 2]);
+    const recounts = vi.spyOn(RequestShare.prototype, 'update');
+    try {
+      // Nobody sends anything: a's hold ends at 60 s, b's at 90 s; each read drops what is due, no more.
+      time = 60_000;
+      expect([budget.total, budget.sessions]).toEqual([100, 1]);
+      expect(recounts).toHaveBeenCalledTimes(1);
+      expect(budget.total).toBe(100);
+      expect(recounts).toHaveBeenCalledTimes(1);
+      time = 90_000;
+      expect([budget.sessions, budget.total]).toEqual([0, 0]);
+      expect(recounts).toHaveBeenCalledTimes(2);
     } finally {
       recounts.mockRestore();
     }
