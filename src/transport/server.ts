@@ -158,7 +158,7 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions, EdgeOptions {
    * each session's own bound is maxRequestBytesInFlight). While the total is at or under it,
    * only the per-session bound applies; above it, a request that would take its session past
    * its fair share (this / the sessions holding requests) is refused with JSON-RPC -32005
-   * (data { totalLimitBytes, shareBytes }) and reported (ERR_TOO_MANY_BYTES_IN_FLIGHT).
+   * (data { scope: 'listener' }; no figures to the peer) and reported with them (ERR_TOO_MANY_BYTES_IN_FLIGHT).
    * Cancelled requests still held count with their full bytes. Default 256 MiB; 0: no limit.
    */
   maxRequestBytesInFlightTotal?: number;

@@ -22,18 +22,23 @@ interface Side {
   delivered: Array<string | number>;
   /** Refusals written to the peer: [id, code, data]. */
   refused: Array<[string | number | undefined, number | undefined, unknown]>;
+  /** Their error messages. */
+  messages: string[];
   errors: PqmcpError[];
 }
 
 function sessions(budget: RequestBudget, now: () => number, maxRequestBytes = 1000) {
   let n = 0;
   return (): Side => {
-    const side: Side = { delivered: [], refused: [], errors: [] } as unknown as Side;
+    const side: Side = { delivered: [], refused: [], messages: [], errors: [] } as unknown as Side;
     side.pipeline = new MessagePipeline(
       [],
       { role: 'server', peer: { agentId: `agent://s${n}` } as VerifiedPeer, sessionId: `s${n++}`, remoteAddress: undefined },
       {
-        toPeer: async (_d, m) => void side.refused.push([m.id, m.error?.code, m.error?.data]),
+        toPeer: async (_d, m) => {
+          side.refused.push([m.id, m.error?.code, m.error?.data]);
+          side.messages.push(m.error?.message ?? '');
+        },
         toLocal: (m) => void (m.id !== undefined && side.delivered.push(m.id)),
         onerror: (e) => void side.errors.push(e),
       },
@@ -55,7 +60,9 @@ describe('RequestBudget: the listener-wide bound on request bytes in flight', ()
     for (let id = 1; id <= 7; id++) a.pipeline.fromPeer(request(id), 100);
     await Promise.resolve();
     expect(a.delivered).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(a.refused).toEqual([[7, -32005, { totalLimitBytes: 600, shareBytes: 600 }]]);
+    expect(a.refused).toEqual([[7, -32005, { scope: 'listener' }]]);
+    // The peer learns no figure of the listener (R11-6); the operator's error has them.
+    expect(a.messages).toEqual(['pqmcp: too many request bytes in flight on this server (over all sessions); retry once earlier requests have been answered']);
     expect(a.errors[0]).toBeInstanceOf(TooManyRequestBytesInFlightError);
     expect(a.errors[0]!.message).toMatch(/held 600 bytes and all sessions' 600, past the listener's limit of 600 bytes \(maxRequestBytesInFlightTotal\).*share, 600 bytes/);
     expect(budget.total).toBe(600);
@@ -63,7 +70,7 @@ describe('RequestBudget: the listener-wide bound on request bytes in flight', ()
     for (let id = 1; id <= 4; id++) b.pipeline.fromPeer(request(id), 100);
     await Promise.resolve();
     expect(b.delivered).toEqual([1, 2, 3]);
-    expect(b.refused).toEqual([[4, -32005, { totalLimitBytes: 600, shareBytes: 300 }]]);
+    expect(b.refused).toEqual([[4, -32005, { scope: 'listener' }]]);
     // a is past its share: even 10 bytes are refused.
     a.pipeline.fromPeer(request(8), 10);
     // A new session gets a request within its share (600 / 3), not one larger.
@@ -72,7 +79,7 @@ describe('RequestBudget: the listener-wide bound on request bytes in flight', ()
     c.pipeline.fromPeer(request(2), 200);
     await Promise.resolve();
     expect(a.refused.map((r) => r[0])).toEqual([7, 8]);
-    expect(c.refused).toEqual([[1, -32005, { totalLimitBytes: 600, shareBytes: 200 }]]);
+    expect(c.refused).toEqual([[1, -32005, { scope: 'listener' }]]);
     expect(c.delivered).toEqual([2]);
     expect(budget.total).toBe(1100);
     expect(budget.sessions).toBe(3);
