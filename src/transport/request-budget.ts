@@ -111,7 +111,8 @@ export class RequestBudget {
   private used = 0;
 
   constructor(readonly limit: number) {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError('maxRequestBytesInFlightTotal must be a non-negative integer (0: no limit)');
+    // 0 (no limit) is the listener's to handle: it makes no budget (server.ts resolveServerLimits; review 11, R11-8).
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError('maxRequestBytesInFlightTotal must be a positive integer of bytes (for no limit make no RequestBudget: a listener given 0 makes none)');
   }
 
   /** Bytes charged now, over all sessions (expired holds dropped first: R11-5). */

@@ -208,8 +208,7 @@ describe('RequestBudget: the listener-wide bound on request bytes in flight', ()
     }
   });
 
-  it('the limit must be a positive integer (0 is "none" at the listener)', () => {
-    expect(() => new RequestBudget(0)).toThrow(/maxRequestBytesInFlightTotal/);
-    expect(() => new RequestBudget(1.5)).toThrow(/maxRequestBytesInFlightTotal/);
+  it('the limit must be a positive integer, and says so (0 is "none" at the listener, which then makes no budget: R11-8)', () => {
+    for (const bad of [0, -1, 1.5]) expect(() => new RequestBudget(bad)).toThrow(/^maxRequestBytesInFlightTotal must be a positive integer of bytes \(for no limit make no RequestBudget: a listener given 0 makes none\)$/);
   });
 });
