@@ -48,6 +48,8 @@
  *   JSON-RPC -32005 (message-hooks.ts), so every session runs a MessagePipeline, with or
  *   without hooks. All sessions' together share `maxRequestBytesInFlightTotal` (default
  *   256 MiB; request-budget.ts): past it a session at its fair share is refused the same way.
+ *   Either bound makes every session run the pipeline: only with both 0 and no hooks do
+ *   messages take the direct path (no envelope check, no MAX_TRACKED; review 11, R11-2).
  * - Failures before the peer is verified are reported ('clientError', the handshake.failure
  *   audit event) at most at the `failureReports` rate per source (default 20 per 10 s, 200
  *   over all sources); the rest are counted and summarised per window
