@@ -61,6 +61,8 @@ export interface GuardJob {
 export interface GuardHost<R> {
   now(): number;
   closed(): boolean;
+  /** A dead reserve's first restart backoff (crypto-restart.ts; undefined: its default). */
+  restartBackoffMs?: number | undefined;
   /** Dispatch what can run now. */
   pump(): void;
   /**

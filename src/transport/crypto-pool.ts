@@ -98,6 +98,8 @@ export interface CryptoPoolOptions {
   guardLingerMs?: number;
   /** Where the workers look for `chrt` (absolute paths only; default crypto-worker.ts's fixed list). For tests of a host without it. */
   chrtPaths?: readonly string[];
+  /** A dead thread's first restart backoff, ms (default crypto-restart.ts's RESTART_BACKOFF_MS, x4 each time). For tests of restarts. */
+  restartBackoffMs?: number;
 }
 
 interface Job {
@@ -157,6 +159,7 @@ export class CryptoPool {
   private guard: StarvationGuard<Runner, Job> | undefined;
   private readonly guardMs: number;
   private readonly lingerMs: number;
+  private readonly restartBackoffMs: number | undefined;
   /** Runners that stop once their job is answered (replaced: the guard's fallback, a restarted worker). */
   private readonly retiring = new Set<Runner>();
   /** The ordinary worker slots: dead threads restarted (crypto-slots.ts). */
@@ -178,8 +181,10 @@ export class CryptoPool {
     this.inlineBudget = perSecond > 0 && native ? new TokenBucket(perSecond, perSecond, this.now()) : undefined;
     this.guardMs = options.guardMs ?? (native ? GUARD_MS.native : GUARD_MS.portable);
     this.lingerMs = options.guardLingerMs ?? GUARD_LINGER_MS;
+    this.restartBackoffMs = options.restartBackoffMs;
     this.slots = new WorkerSlots({
       now: this.now,
+      restartBackoffMs: this.restartBackoffMs,
       closed: () => this.closed,
       guardActive: () => this.guard?.active === true,
       spawn: (priority) => this.spawn(priority),
@@ -378,6 +383,7 @@ export class CryptoPool {
     return new StarvationGuard<Runner, Job>(
       {
         now: this.now,
+        restartBackoffMs: this.restartBackoffMs,
         closed: () => this.closed,
         pump: () => this.pump(),
         startReserve: () => this.startReserve(),

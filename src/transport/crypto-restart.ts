@@ -28,6 +28,8 @@ export const RESTART_STABLE_MS = 60_000;
 export interface RestartHost {
   now(): number;
   closed(): boolean;
+  /** The first backoff (ms; default RESTART_BACKOFF_MS), x4 each time: the pool's `restartBackoffMs` (tests). */
+  restartBackoffMs?: number | undefined;
 }
 
 export class Restarter {
@@ -56,7 +58,7 @@ export class Restarter {
       this.exhausted();
       return;
     }
-    const delay = RESTART_BACKOFF_MS * 4 ** this.inRow;
+    const delay = (this.host.restartBackoffMs ?? RESTART_BACKOFF_MS) * 4 ** this.inRow;
     this.inRow++;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {

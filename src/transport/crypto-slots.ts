@@ -43,6 +43,8 @@ import type { Runner, StartedThread, WorkerPriority } from './crypto-threads.js'
 export interface SlotHost {
   now(): number;
   closed(): boolean;
+  /** A dead worker's first restart backoff (crypto-restart.ts; undefined: its default). */
+  restartBackoffMs?: number | undefined;
   /** The starvation guard is on (a restarted SCHED_IDLE worker needs it). */
   guardActive(): boolean;
   /** Start a worker thread (startWorker); rejects when none starts, or the pool closed meanwhile. */
@@ -92,7 +94,7 @@ export class WorkerSlots {
       priority: runner.role === 'idle' ? 'idle' : 'low',
       starting: false,
       restarter: new Restarter(
-        { now: () => this.host.now(), closed: () => this.host.closed() },
+        { now: () => this.host.now(), closed: () => this.host.closed(), restartBackoffMs: this.host.restartBackoffMs },
         () => this.restart(slot),
         () => this.giveUp(slot),
       ),

@@ -156,7 +156,7 @@ describe('pqmcp serve session limits', () => {
 });
 
 describe('pqmcp serve --max-crypto-queue and --inline-crypto-per-second', () => {
-  /** `count` WebSockets from one address, all open, then one ClientHello each in one go: the close codes seen within 3 s. */
+  /** `count` WebSockets from one address, all open, then one ClientHello each in one go: the close codes seen by the time each socket got its first answer (a message or its close). */
   async function helloBurst(url: string, count: number): Promise<number[]> {
     const backend = createNativeBackend();
     const identity = await loadOwnIdentity(backend, alice.key, undefined, false);
@@ -170,9 +170,21 @@ describe('pqmcp serve --max-crypto-queue and --inline-crypto-per-second', () => 
       }),
     );
     const codes: number[] = [];
-    for (const ws of sockets) ws.once('close', (code) => void codes.push(code));
+    // Each socket's answer: its server flight (kilobytes: past the queue) or its close (a
+    // refusal's alert is a few bytes, its close follows).
+    let answered = 0;
+    const allAnswered = new Promise<void>((resolve) => {
+      for (const ws of sockets) {
+        ws.once('close', (code) => void codes.push(code));
+        let first = true;
+        const settle = (): void => void (first && ((first = false), ++answered === count && resolve()));
+        ws.on('message', (data: Buffer) => void (data.length >= 1024 && settle()));
+        ws.once('close', settle);
+      }
+    });
     for (const ws of sockets) ws.send(hello);
-    await new Promise((r) => setTimeout(r, 3_000));
+    // Every socket answered (before, a fixed 3 s), or at most 10 s.
+    await Promise.race([allAnswered, new Promise((r) => setTimeout(r, 10_000))]);
     for (const ws of sockets) ws.terminate();
     return codes;
   }
@@ -182,26 +194,30 @@ describe('pqmcp serve --max-crypto-queue and --inline-crypto-per-second', () => 
   const common = ['--json', '--connection-rate-per-source', '0', '--handshake-rate-per-source', '0', '--max-pending', '128', '--max-pending-per-source', '64', '--crypto-workers', '1', '--inline-crypto-per-second', '0'];
 
   it('--max-crypto-queue 1: a burst of 40 ClientHellos gets server_busy (close 4006) past one waiting; the default queue (64) takes all 40', { timeout: 60_000 }, async () => {
-    for (const [queue, refused] of [[['--max-crypto-queue', '1'], true], [[], false]] as const) {
+    // Two gateways of their own, side by side.
+    const busyOf = async (queue: readonly string[]): Promise<number> => {
       const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, ...common, ...queue], ['node', LINE_SERVER]);
       const codes = await helloBurst(url, 40);
-      const busy = codes.filter((c) => c === 4006).length;
-      if (refused) expect(busy).toBeGreaterThanOrEqual(10);
-      else expect(busy).toBe(0);
       expect(await gateway.stop('SIGTERM')).toBe(0);
-    }
+      return codes.filter((c) => c === 4006).length;
+    };
+    const [bounded, byDefault] = await Promise.all([busyOf(['--max-crypto-queue', '1']), busyOf([])]);
+    expect(bounded).toBeGreaterThanOrEqual(10);
+    expect(byDefault).toBe(0);
   });
 
   it('--inline-crypto-per-second: a gateway with it serves sessions; bad values of both flags are usage errors', { timeout: 60_000 }, async () => {
+    // The bad values' processes run beside the gateway.
+    const bad = [['--max-crypto-queue', '0'], ['--max-crypto-queue', '1.5'], ['--inline-crypto-per-second', '-1'], ['--inline-crypto-per-second', 'x']] as const;
+    const usage = Promise.all(bad.map(([name, value]) => cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, name, value, '--', 'node', LINE_SERVER])));
     const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--inline-crypto-per-second', '1000', '--max-crypto-queue', '2'], ['node', LINE_SERVER]);
     const b = await bridge(url, alice);
     await b.waitForMessage((m) => m['id'] === 0);
     b.child.stdin!.end();
     expect(await gateway.stop('SIGTERM')).toBe(0);
-    for (const [name, bad] of [['--max-crypto-queue', '0'], ['--max-crypto-queue', '1.5'], ['--inline-crypto-per-second', '-1'], ['--inline-crypto-per-second', 'x']] as const) {
-      const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, name, bad, '--', 'node', LINE_SERVER]);
-      expect(r.code, `${name} ${bad}`).toBe(2);
-      expect(r.stderr).toContain(name);
+    for (const [i, r] of (await usage).entries()) {
+      expect(r.code, bad[i]!.join(' ')).toBe(2);
+      expect(r.stderr).toContain(bad[i]![0]);
     }
     const p = parse(['--max-crypto-queue', '7', '--inline-crypto-per-second', '0'], EDGE_OPTIONS, 'serve');
     expect(edgeOptions(p)).toEqual({ maxCryptoQueue: 7, inlineCryptoPerSecond: 0 });
@@ -220,7 +236,8 @@ describe('pqmcp serve --crypto-worker-priority', () => {
   it.runIf(process.platform === 'linux' && chrt)('the gateway\'s crypto workers are SCHED_IDLE with idle and normal with low (the default: idle with native ML-KEM and ML-DSA, else low); sessions are served either way; a bad value is a usage error', { timeout: 60_000 }, async () => {
     const report = selectBackend('auto').report;
     const byDefault = report.mlkem === 'native' && report.mldsa === 'native' ? 2 : 0;
-    for (const [flags, idle] of [[['--crypto-worker-priority', 'idle'], 2], [['--crypto-worker-priority', 'low'], 0], [[], byDefault]] as const) {
+    const usage = cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--crypto-worker-priority', 'high', '--', 'node', LINE_SERVER]);
+    const served = async (flags: readonly string[], idle: number): Promise<void> => {
       const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--crypto-workers', '2', ...flags], ['node', LINE_SERVER]);
       // Before 2026-12-06 `serve` handed the listener a backend object, so it had no worker threads at all.
       expect(policies(gateway.child.pid!).filter((p) => p === 5), flags.join(' ')).toHaveLength(idle);
@@ -228,8 +245,11 @@ describe('pqmcp serve --crypto-worker-priority', () => {
       await b.waitForMessage((m) => m['id'] === 0);
       b.child.stdin!.end();
       expect(await gateway.stop('SIGTERM')).toBe(0);
-    }
-    const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--crypto-worker-priority', 'high', '--', 'node', LINE_SERVER]);
+    };
+    // Two gateways of their own side by side, then the default.
+    await Promise.all([served(['--crypto-worker-priority', 'idle'], 2), served(['--crypto-worker-priority', 'low'], 0)]);
+    await served([], byDefault);
+    const r = await usage;
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--crypto-worker-priority');
     expect(edgeOptions(parse(['--crypto-worker-priority', 'low'], EDGE_OPTIONS, 'serve'))).toEqual({ cryptoWorkerPriority: 'low' });
@@ -252,6 +272,7 @@ describe('pqmcp serve --accept-rate-per-source', () => {
   }
 
   it('--accept-rate-per-source 3: past its burst (3) an address gets 429 at once, logged as refused; a client from another address gets its session; bad values are usage errors', { timeout: 60_000 }, async () => {
+    const usage = Promise.all(['-1', '1.5', 'x'].map((bad) => cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--accept-rate-per-source', bad, '--', 'node', LINE_SERVER])));
     const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--accept-rate-per-source', '3', '--first-flight-timeout', '1000'], ['node', LINE_SERVER]);
     const started = performance.now();
     const answers = await rawConnects(url, '127.0.0.160', 12);
@@ -268,9 +289,8 @@ describe('pqmcp serve --accept-rate-per-source', () => {
     await b.waitForMessage((m) => m['id'] === 0);
     b.child.stdin!.end();
     expect(await gateway.stop('SIGTERM')).toBe(0);
-    for (const bad of ['-1', '1.5', 'x']) {
-      const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--accept-rate-per-source', bad, '--', 'node', LINE_SERVER]);
-      expect(r.code, bad).toBe(2);
+    for (const [i, r] of (await usage).entries()) {
+      expect(r.code, String(i)).toBe(2);
       expect(r.stderr).toContain('--accept-rate-per-source');
     }
     expect(edgeOptions(parse(['--accept-rate-per-source', '0'], EDGE_OPTIONS, 'serve'))).toEqual({ acceptRatePerSource: 0 });
@@ -280,6 +300,7 @@ describe('pqmcp serve --accept-rate-per-source', () => {
 
 describe('pqmcp serve --proxy-protocol', () => {
   it('behind a PROXY v2 relay the session is logged with the client the header names; a direct connection is refused; without --trusted-proxy it is a usage error', { timeout: 30_000 }, async () => {
+    const usage = cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--proxy-protocol', '--', 'node', LINE_SERVER]);
     const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--proxy-protocol', '--trusted-proxy', '127.0.0.1'], ['node', LINE_SERVER]);
     const listening = events(gateway.stderr).find((e) => e['event'] === 'listening');
     expect(listening?.['proxyProtocolFrom']).toEqual(['127.0.0.1']);
@@ -301,7 +322,7 @@ describe('pqmcp serve --proxy-protocol', () => {
       await relay.close();
     }
     expect(await gateway.stop('SIGTERM')).toBe(0);
-    const r = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--proxy-protocol', '--', 'node', LINE_SERVER]);
+    const r = await usage;
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--proxy-protocol needs --trusted-proxy');
   });

@@ -185,8 +185,19 @@ describe('pqmcp serve in front of a child that reads nothing (issue 10 item 3)',
         sent++;
       }
     })();
-    // Give the flood a bounded while (the client's send() waits once its own buffer is full).
-    await Promise.race([sending, new Promise((r) => setTimeout(r, 8_000))]);
+    // Give the flood a bounded while (the client's send() waits once its own buffer is full):
+    // until it ends or stalls (no send done for 1.5 s), at most 8 s (before, always 8 s).
+    const stalled = (async () => {
+      const until = performance.now() + 8_000;
+      let last = -1;
+      let since = 0;
+      while (performance.now() < until) {
+        if (sent !== last) [last, since] = [sent, performance.now()];
+        else if (sent > 0 && performance.now() - since >= 1_500) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    await Promise.race([sending, stalled]);
     const grew = rssOf(gatewayPid) - rss0;
     console.log(`gateway: sent ${sent} of ${COUNT} x 1 MiB to a child reading nothing; gateway rss +${mib(grew)} (load ${(await import('node:os')).loadavg()[0]!.toFixed(1)})`);
     expect(grew).toBeLessThan(40 * MiB);

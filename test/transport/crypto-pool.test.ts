@@ -647,7 +647,8 @@ describe("CryptoPool: the guard's reserve restarted, then the fallback", () => {
     process.on('warning', onWarning);
     const before = threads();
     try {
-      const p = await pool({ workers: 2, workerPriority: 'idle', now: () => now });
+      // Backoffs of 10, 40 and 160 ms (the defaults, 0.25, 1 and 4 s, are crypto-restart.test.ts's).
+      const p = await pool({ workers: 2, workerPriority: 'idle', now: () => now, restartBackoffMs: 10 });
       expect(p.testThreads().map((t) => t.role).sort()).toEqual(['idle', 'idle', 'reserve']);
       const killReserve = async (restarts: number): Promise<void> => {
         await reserveOf(p)!.kill();
@@ -774,7 +775,8 @@ describe('CryptoPool: dead workers restarted, then inline', () => {
     const onWarning = (w: Error): void => void ((w as { code?: string }).code === 'PQMCP_CRYPTO_POOL' && warnings.push(w));
     process.on('warning', onWarning);
     try {
-      const p = await pool({ workers: 2, workerPriority: 'low', now: () => 0 }); // a frozen clock: every death is in a row
+      // A frozen clock: every death is in a row; backoffs of 10, 40 and 160 ms (the defaults, 0.25, 1 and 4 s, are crypto-restart.test.ts's).
+      const p = await pool({ workers: 2, workerPriority: 'low', now: () => 0, restartBackoffMs: 10 });
       const [victim, other] = p.testThreads();
       let current = victim!;
       for (let restart = 1; restart <= RESTARTS; restart++) {
@@ -789,7 +791,7 @@ describe('CryptoPool: dead workers restarted, then inline', () => {
       await waitFor(() => warnings.length > 0, 5_000, 'the warning'); // emitted on the next tick
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.message).toMatch(/event loop for the pool's life/);
-      // Past the first backoff (which a restart would take): still inline, and serving.
+      // Past any backoff a restart would take (10 ms x 4^3): still inline, and serving.
       await new Promise((r) => setTimeout(r, 1_000));
       expect(await serve(p, 'after')).toBe(true);
       expect(p.stats).toMatchObject({ threads: 1, inlineSlots: 1, workerRestarts: RESTARTS, slotsGivenUp: 1 });

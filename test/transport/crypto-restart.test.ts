@@ -12,12 +12,12 @@ describe('Restarter (crypto-restart.ts)', () => {
   beforeEach(() => void vi.useFakeTimers());
   afterEach(() => void vi.useRealTimers());
 
-  function setup(startOk: () => boolean = () => true) {
+  function setup(startOk: () => boolean = () => true, restartBackoffMs?: number) {
     const log: string[] = [];
     let now = 0;
     let closed = false;
     const r = new Restarter(
-      { now: () => now, closed: () => closed },
+      { now: () => now, closed: () => closed, restartBackoffMs },
       async () => {
         log.push(`start@${now}`);
         if (!startOk()) throw new Error('did not start');
@@ -78,5 +78,16 @@ describe('Restarter (crypto-restart.ts)', () => {
     b.r.died();
     await b.advance(RESTART_STABLE_MS);
     expect(b.log).toEqual([]);
+  });
+
+  it("a host's restartBackoffMs (the pool's option, for tests) replaces the first backoff; still x4 each time", async () => {
+    const { r, log, advance } = setup(() => true, 10);
+    for (let i = 0; i < RESTARTS; i++) {
+      r.died();
+      await advance(10 * 4 ** i - 1);
+      expect(log).toHaveLength(i);
+      await advance(1);
+      expect(log).toHaveLength(i + 1);
+    }
   });
 });

@@ -82,8 +82,9 @@ describe('a pqmcp client held unread by its server (review 10, R10-7)', () => {
     const sessions: PqmcpServerTransport[] = [];
     const server = await startServer(cleanup, () => new McpServer({ name: 'paused', version: '1' }), { keepAliveMs: 100, keepAliveTimeoutMs: 100, maxReadPauseMs: 2_500 });
     server.on('session', (t) => void sessions.push(t));
-    // The client pings every 100 ms and waits 100 ms: before, held unread, it gave up within ~200 ms.
-    const { client, transport } = makeClient(server.url, { keepAliveMs: 100, keepAliveTimeoutMs: 100 });
+    // The client pings every 100 ms and waits 600 ms: before, held unread, it gave up within
+    // ~700 ms. The server pings every 100 ms, so only a stall of ~600 ms could fail it now.
+    const { client, transport } = makeClient(server.url, { keepAliveMs: 100, keepAliveTimeoutMs: 600 });
     cleanup.add(() => client.close());
     const clientErrors: PqmcpError[] = [];
     await client.connect(transport);

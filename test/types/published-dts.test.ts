@@ -4,13 +4,13 @@
  * .d.ts names neither SDK (its MCP shapes are structural, src/transport/mcp-types.ts) and
  * no type package a consumer would not have (`@types/ws` is not needed).
  *
- * The declarations are built the way `npm run build` builds them (tsup), into a temp
- * directory laid out as `node_modules/pqmcp` would be after `npm install pqmcp`; pqmcp's
- * runtime dependencies and the chosen SDK (or none) are linked from this repository's
- * node_modules, and nothing else is (no @types/ws).
+ * The declarations are built the way `npm run build` builds them (tsup), or taken from its
+ * dist/ when newer than their sources, into a temp directory laid out as `node_modules/pqmcp`
+ * would be after `npm install pqmcp`; pqmcp's runtime dependencies and the chosen SDK (or
+ * none) are linked from this repository's node_modules, and nothing else is (no @types/ws).
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,12 +97,39 @@ async function tsc(dir: string): Promise<{ code: number; output: string }> {
   }
 }
 
+/** The newest modification time of `path` and everything under it, ms. */
+function newest(path: string): number {
+  const s = statSync(path);
+  if (!s.isDirectory()) return s.mtimeMs;
+  return Math.max(s.mtimeMs, ...readdirSync(path).map((name) => newest(join(path, name))));
+}
+
+/**
+ * `npm run build`'s declarations when they are newer than everything they are made from
+ * (CI builds just before it tests), so the ~12 s CPU of making them again is saved; else
+ * undefined.
+ */
+function builtDeclarations(): string | undefined {
+  const dist = join(ROOT, 'dist');
+  const files = ['index.d.ts', 'index.d.cts'].map((f) => join(dist, f));
+  if (!files.every((f) => existsSync(f))) return undefined;
+  const inputs = ['src', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsup.config.ts'].map((p) => join(ROOT, p)).filter((p) => existsSync(p));
+  const made = Math.min(...files.map((f) => statSync(f).mtimeMs));
+  return inputs.every((p) => newest(p) < made) ? dist : undefined;
+}
+
 beforeAll(async () => {
   // The declarations exactly as `npm run build` makes them (tsup, both module formats).
-  await run(process.execPath, [TSUP, 'src/index.ts', '--no-config', '--dts-only', '--format', 'esm,cjs', '--target', 'node20', '-d', join(PKG, 'dist')], {
-    cwd: ROOT,
-    maxBuffer: 16 << 20,
-  });
+  const built = builtDeclarations();
+  if (built) {
+    mkdirSync(join(PKG, 'dist'), { recursive: true });
+    for (const f of ['index.d.ts', 'index.d.cts']) cpSync(join(built, f), join(PKG, 'dist', f));
+  } else {
+    await run(process.execPath, [TSUP, 'src/index.ts', '--no-config', '--dts-only', '--format', 'esm,cjs', '--target', 'node20', '-d', join(PKG, 'dist')], {
+      cwd: ROOT,
+      maxBuffer: 16 << 20,
+    });
+  }
   cpSync(join(ROOT, 'package.json'), join(PKG, 'package.json'));
 }, 180_000);
 
