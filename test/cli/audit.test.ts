@@ -5,7 +5,7 @@
  * by the Cedar policy (--policy), errors,
  * normal calls, session ends, rotation), verifies them with `pqmcp audit verify` (and
  * tampers with a copy), meters them with `pqmcp audit report` (in this process but for two:
- * auditRun), scrapes /metrics over HTTP
+ * cliInProcess), scrapes /metrics over HTTP
  * and checks the counters against the traffic it sent, drains on SIGTERM with a call in
  * flight (which succeeds while /readyz says 503 and new connections are refused), and
  * restarts the gateway on the same directory to check the chain continues.
@@ -19,9 +19,8 @@ import { AuditLog, auditFiles, parseLine } from '../../src/audit/index.js';
 import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
 import { makeAgent, fixtureCrypto, trustFor } from '../helpers/identities.js';
 import type { Issuer } from '../helpers/identities.js';
-import { run } from '../../src/cli/run.js';
-import { EVERYTHING, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
-import type { CliProcess, CliResult } from './helpers.js';
+import { EVERYTHING, cli, cliInProcess, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import type { CliProcess } from './helpers.js';
 
 const SERVER_ID = 'agent://audit-test/gateway';
 const ALICE = 'agent://audit-test/alice';
@@ -44,18 +43,6 @@ afterAll(() => {
   killAll();
   tmp.remove();
 });
-
-/**
- * `pqmcp audit ...` in this process: run.ts is everything main.ts executes but setting the
- * exit code (keys.test.ts does the same). A process each cost ~0.5-1 s of start-up, ~20
- * times; the first `audit verify` and the first `audit report` still run as real processes.
- */
-async function auditRun(args: string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { out: (t) => void (stdout += t.endsWith('\n') ? t : `${t}\n`), err: (t) => void (stderr += t.endsWith('\n') ? t : `${t}\n`) });
-  return { code, stdout, stderr };
-}
 
 async function connect(url: string, agentId: string, from: Issuer = issuer): Promise<Client> {
   const identity = makeAgent(fixtureCrypto(), from, agentId).identity;
@@ -213,14 +200,14 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
     const lines = readFileSync(second, 'utf8').split('\n');
     lines[1] = lines[1]!.replace(/"time":\d+/, '"time":0');
     writeFileSync(second, lines.join('\n'));
-    const bad = await auditRun(['audit', 'verify', copy, '--json']);
+    const bad = await cliInProcess(['audit', 'verify', copy, '--json']);
     expect(bad.code).toBe(1);
     const result = JSON.parse(bad.stdout) as { ok: boolean; problems: Array<{ kind: string; file: string; line: number }> };
     expect(result.ok).toBe(false);
     expect(result.problems[0]).toMatchObject({ kind: 'edited', file: second, line: 2 });
 
     writeFileSync(second, lines.filter((_, i) => i !== 2).join('\n'));
-    const human = await auditRun(['audit', 'verify', ...auditFiles(copy)]);
+    const human = await cliInProcess(['audit', 'verify', ...auditFiles(copy)]);
     expect(human.code).toBe(1);
     expect(human.stdout).toContain(`${second}:2: edited`);
     expect(human.stdout).toMatch(new RegExp(`${basename(second)}:3: deleted`));
@@ -233,9 +220,9 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
     // alice: 2 initialize, 11 tools/call (the long ones included, one cancelled: not an error), 1 tools/list; bob: 1 refused initialize.
     expect(rows.find((r) => r.key === ALICE)).toMatchObject({ calls: 14, errors: 1, denials: 2 });
     expect(rows.find((r) => r.key === BOB)).toMatchObject({ calls: 1, errors: 1 });
-    const byTool = await auditRun(['audit', 'report', auditDir, '--by', 'tool']);
+    const byTool = await cliInProcess(['audit', 'report', auditDir, '--by', 'tool']);
     expect(byTool.stdout).toMatch(/^echo\s+6\s+1\s+0\s/m);
-    const future = await auditRun(['audit', 'report', auditDir, '--since', '2099-01-01', '--json']);
+    const future = await cliInProcess(['audit', 'report', auditDir, '--since', '2099-01-01', '--json']);
     expect(JSON.parse(future.stdout)).toMatchObject({ rows: [] });
   }, 30_000);
 
@@ -254,7 +241,7 @@ describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK cl
     expect(added.length).toBeGreaterThanOrEqual(1);
     const first = parseLine(readFileSync(added[0]!, 'utf8').split('\n')[0]!)!;
     expect(first).toMatchObject({ seq: head.seq + 1, prev: head.hash });
-    const verify = await auditRun(['audit', 'verify', auditDir]);
+    const verify = await cliInProcess(['audit', 'verify', auditDir]);
     expect(verify.code).toBe(0);
   }, 60_000);
 });
@@ -271,13 +258,13 @@ describe('pqmcp audit report prints what peers named, not what they would have a
     log.write(event(evil, 'tools/call'));
     log.write(event(undefined, 'x\u009b2J'));
     await log.close();
-    const human = await auditRun(['audit', 'report', dir, '--by', 'tool']);
+    const human = await cliInProcess(['audit', 'report', dir, '--by', 'tool']);
     expect(human.code).toBe(0);
     expect(human.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
     expect(human.stdout).toContain('echo\\u001b]0;pwned\\u0007\\u000d\\u000aagent://forged  999  0\\u202e');
     expect(human.stdout).toContain('x\\u009b2J');
     expect(human.stdout.split('\n').filter((l) => l.startsWith('agent://forged'))).toEqual([]);
-    const json = await auditRun(['audit', 'report', dir, '--by', 'tool', '--json']);
+    const json = await cliInProcess(['audit', 'report', dir, '--by', 'tool', '--json']);
     expect((JSON.parse(json.stdout) as { rows: Array<{ key: string }> }).rows.map((r) => r.key).sort()).toEqual([evil, 'x\u009b2J'].sort());
   });
 
@@ -288,17 +275,17 @@ describe('pqmcp audit report prints what peers named, not what they would have a
     for (let i = 0; i < 6; i++) log.write({ type: 'handshake.failure', time: Date.now(), role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_DECODE', message: `n${i}` });
     await log.close();
     const head = heads.at(-1)!;
-    const ok = await auditRun(['audit', 'verify', dir, '--anchor', `${head.seq}:${head.hash}`]);
+    const ok = await cliInProcess(['audit', 'verify', dir, '--anchor', `${head.seq}:${head.hash}`]);
     expect(ok.code, ok.stdout).toBe(0);
     expect(ok.stdout).toMatch(/ok: 6 events in 1 file, seq 0 to 5, head [0-9a-f]{64}, 1 anchor matched/);
     // Cut the last event off: the files alone still verify; against the anchor they do not.
     const [file] = auditFiles(dir);
     writeFileSync(file!, readFileSync(file!, 'utf8').split('\n').slice(0, 5).map((l) => `${l}\n`).join(''));
-    expect((await auditRun(['audit', 'verify', dir])).code).toBe(0);
-    const cut = await auditRun(['audit', 'verify', dir, '--anchor', `${head.seq}:${head.hash}`]);
+    expect((await cliInProcess(['audit', 'verify', dir])).code).toBe(0);
+    const cut = await cliInProcess(['audit', 'verify', dir, '--anchor', `${head.seq}:${head.hash}`]);
     expect(cut.code).toBe(1);
     expect(cut.stdout).toMatch(/deleted: the trail ends at seq 4, before the anchored seq 5: its tail was cut off/);
-    expect((await auditRun(['audit', 'verify', dir, '--anchor', '5:abc'])).code).toBe(2);
+    expect((await cliInProcess(['audit', 'verify', dir, '--anchor', '5:abc'])).code).toBe(2);
   });
 });
 
@@ -318,8 +305,8 @@ describe('pqmcp audit report over a trail edited with its hashes recomputed (rev
     log.write({ type: 'handshake.failure', time: Date.now(), role: 'server', remoteAddress: '127.0.0.1', code: '__proto__', message: 'm' } as unknown as AuditEvent);
     await log.close();
     // The chain holds: this is what an edit with recomputed hashes looks like to verify without anchors.
-    expect((await auditRun(['audit', 'verify', dir])).code).toBe(0);
-    const json = await auditRun(['audit', 'report', dir, '--json']);
+    expect((await cliInProcess(['audit', 'verify', dir])).code).toBe(0);
+    const json = await cliInProcess(['audit', 'report', dir, '--json']);
     expect(json.code, json.stderr).toBe(0);
     const out = JSON.parse(json.stdout) as { rows: Array<{ key: string; calls: number; requestBytes: number }>; handshakeFailures: { failures: number; byCode: Record<string, number> }; skippedLines: number; skippedEvents: number };
     expect(out.rows).toEqual([{ key: 'agent://x', calls: 1, errors: 0, denials: 0, requestBytes: 10, responseBytes: 20, totalMs: 1 }]);
@@ -327,7 +314,7 @@ describe('pqmcp audit report over a trail edited with its hashes recomputed (rev
     expect(out.skippedLines).toBe(0);
     expect(out.handshakeFailures.failures).toBe(1);
     expect(Object.entries(out.handshakeFailures.byCode)).toEqual([['__proto__', 1]]);
-    const human = await auditRun(['audit', 'report', dir]);
+    const human = await cliInProcess(['audit', 'report', dir]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stderr).toContain('warning: 3 event(s) with a field of the wrong type not counted');
     expect(human.stdout).toContain('failed handshakes: 1: __proto__ 1');
@@ -350,18 +337,18 @@ describe('pqmcp audit report over a trail edited without its hashes recomputed',
     // Line 2: its byte count raised, its hash left as it was; then a line that is no event; then a crash's half line.
     lines[1] = lines[1]!.replace('"requestBytes":10', '"requestBytes":99999');
     writeFileSync(file!, `${lines[0]}\n${lines[1]}\nnot an event\n${lines[2]}\n${lines[2]!.slice(0, 40)}`);
-    expect((await auditRun(['audit', 'verify', dir])).code).toBe(1);
-    const json = await auditRun(['audit', 'report', dir, '--json']);
+    expect((await cliInProcess(['audit', 'verify', dir])).code).toBe(1);
+    const json = await cliInProcess(['audit', 'report', dir, '--json']);
     expect(json.code, json.stderr).toBe(0);
     const out = JSON.parse(json.stdout) as { rows: unknown[]; editedEvents: number; malformedLines: number; skippedEvents: number };
     expect(out.rows).toEqual([{ key: 'agent://x', calls: 2, errors: 0, denials: 0, requestBytes: 20, responseBytes: 40, totalMs: 2 }]);
     expect(out).toMatchObject({ editedEvents: 1, malformedLines: 1, skippedEvents: 0 });
-    const human = await auditRun(['audit', 'report', dir]);
+    const human = await cliInProcess(['audit', 'report', dir]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stderr).toContain(`warning: the trail is damaged: 1 event(s) whose hash does not hold (changed after they were written) and 1 line(s) that are no chained audit event not counted, the first at ${file}:2; run pqmcp audit verify`);
     // An intact trail with only a crash's partial last line: no warning.
     writeFileSync(file!, `${lines[0]}\n${lines[2]!.slice(0, 40)}`);
-    const partial = await auditRun(['audit', 'report', dir]);
+    const partial = await cliInProcess(['audit', 'report', dir]);
     expect(partial.stderr).not.toContain('warning');
   });
 });

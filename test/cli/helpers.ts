@@ -15,6 +15,7 @@ import { createIssuer, generateIdentitySeed, identityFromSeed } from '../../src/
 import type { Issuer } from '../../src/identity/identity.js';
 import { TrustStore } from '../../src/identity/trust.js';
 import { encodeCredentialFile, encodePrivateKeyFile, encodePublicKeyFile } from '../../src/identity/formats.js';
+import { run } from '../../src/cli/run.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -59,6 +60,18 @@ export function cli(args: string[], options: { input?: string; env?: NodeJS.Proc
     });
     child.stdin.end(options.input ?? '');
   });
+}
+
+/**
+ * Run `pqmcp <args>` in this process: run.ts is everything main.ts executes but setting the
+ * exit code. For commands that need no process of their own (files in, text out), where a
+ * process each would cost ~0.5-1 s of start-up; each test file keeps some real processes.
+ */
+export async function cliInProcess(args: string[]): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, { out: (t) => void (stdout += t.endsWith('\n') ? t : `${t}\n`), err: (t) => void (stderr += t.endsWith('\n') ? t : `${t}\n`) });
+  return { code, stdout, stderr };
 }
 
 /** A long-running CLI process (serve, connect) with its output collected. */

@@ -1,6 +1,7 @@
 /**
  * The identity, credential, trust and revocation commands, run as real `pqmcp` processes:
- * a happy path through every command (in order, each building on the last), then bad
+ * a happy path through every command (in order, each building on the last; each command's
+ * first run a process, its further runs in this process, inProcess), then bad
  * input for each: missing and malformed files, expired and revoked credentials, private
  * keys others can read, overwrites, bad flags. Every failure must be one line
  * `pqmcp: <message> (<code>)` with exit code 1 or 2 and no stack (unless --debug), and no
@@ -27,7 +28,8 @@ async function run(args: string[], options: Parameters<typeof cli>[1] = {}): Pro
 /**
  * The same CLI in this process: run.ts is everything main.ts executes except setting the
  * exit code. Used for the long table of bad inputs (a process each would cost ~0.4 s of
- * start-up); the cases marked `process` (and the happy path) run as real processes.
+ * start-up) and a command's further runs on the happy path; the cases marked `process` (and
+ * each command's first run on the happy path) run as real processes.
  */
 async function inProcess(args: string[]): Promise<CliResult> {
   let stdout = '';
@@ -83,7 +85,7 @@ describe('happy path: issuer, agents, credentials, trust, revocation', () => {
   it('key public prints the same public key file that agent create wrote', async () => {
     const r = await run(['key', 'public', f('agents/planner.key.json')]);
     expect(JSON.parse(r.stdout)).toEqual(JSON.parse(readFileSync(f('agents/planner.pub.json'), 'utf8')));
-    const w = await run(['key', 'public', f('agents/planner.key.json'), '--out', f('planner-copy.pub.json')]);
+    const w = await inProcess(['key', 'public', f('agents/planner.key.json'), '--out', f('planner-copy.pub.json')]);
     expect(w.code).toBe(0);
     expect(readFileSync(f('planner-copy.pub.json'), 'utf8')).toBe(readFileSync(f('agents/planner.pub.json'), 'utf8'));
   });
@@ -108,7 +110,7 @@ describe('happy path: issuer, agents, credentials, trust, revocation', () => {
     const pub = JSON.parse(readFileSync(f('acme.pub.json'), 'utf8')) as { fingerprint: string };
     const list = json(await run(['trust', 'list', f('trust.json'), '--json']));
     expect(list).toEqual({ file: f('trust.json'), issuers: [{ id: 'issuer://acme', fingerprint: pub.fingerprint }], pinned: [], revokedSerials: [], revokedKeys: [] });
-    const human = await run(['inspect', f('trust.json')]);
+    const human = await inProcess(['inspect', f('trust.json')]);
     expect(human.stdout).toContain(`issuer://acme  key ${pub.fingerprint}`);
   });
 
@@ -116,23 +118,23 @@ describe('happy path: issuer, agents, credentials, trust, revocation', () => {
     const ok = await run(['credential', 'verify', f('agents/planner.cred.json'), '--trust', f('trust.json'), '--expect', 'agent://acme/planner']);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^valid: agent:\/\/acme\/planner is vouched for by issuer:\/\/acme/);
-    const wrong = await run(['credential', 'verify', f('agents/planner.cred.json'), '--trust', f('trust.json'), '--expect', 'agent://acme/other']);
+    const wrong = await inProcess(['credential', 'verify', f('agents/planner.cred.json'), '--trust', f('trust.json'), '--expect', 'agent://acme/other']);
     expect(wrong.code).toBe(1);
     expectOneLineError(wrong.stderr, 'ERR_UNEXPECTED_PEER');
   });
 
   it('self-signed credentials verify only once pinned (trust pin)', async () => {
-    const created = await run(['agent', 'create', '--id', 'agent://solo/tool', '--out', f('solo.key.json')]);
+    const created = await inProcess(['agent', 'create', '--id', 'agent://solo/tool', '--out', f('solo.key.json')]);
     expect(created.code).toBe(0);
-    const issued = await run(['credential', 'issue', '--self-signed', '--agent', f('solo.key.json'), '--scope', 'tools:call']);
+    const issued = await inProcess(['credential', 'issue', '--self-signed', '--agent', f('solo.key.json'), '--scope', 'tools:call']);
     expect(issued.code, issued.stderr).toBe(0);
     expect(issued.stdout).toContain('(self-signed)');
-    const before = await run(['credential', 'verify', f('solo.cred.json'), '--trust', f('trust.json')]);
+    const before = await inProcess(['credential', 'verify', f('solo.cred.json'), '--trust', f('trust.json')]);
     expect(before.code).toBe(1);
     expectOneLineError(before.stderr, 'ERR_CREDENTIAL_INVALID');
     const pinned = await run(['trust', 'pin', f('trust.json'), f('solo.pub.json')]);
     expect(pinned.stdout).toContain('for agent://solo/tool');
-    const after = await run(['credential', 'verify', f('solo.cred.json'), '--trust', f('trust.json'), '--json']);
+    const after = await inProcess(['credential', 'verify', f('solo.cred.json'), '--trust', f('trust.json'), '--json']);
     expect(json(after)).toMatchObject({ valid: true, agentId: 'agent://solo/tool', selfSigned: true });
   });
 
@@ -140,31 +142,31 @@ describe('happy path: issuer, agents, credentials, trust, revocation', () => {
     const r = await run(['revoke', f('revoked.json'), '--credential', f('agents/planner.cred.json'), '--reason', 'laptop lost']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/created .*revoked credential [0-9a-f]{32} of agent:\/\/acme\/planner from issuer:\/\/acme/);
-    const again = await run(['revoke', f('revoked.json'), '--credential', f('agents/planner.cred.json')]);
+    const again = await inProcess(['revoke', f('revoked.json'), '--credential', f('agents/planner.cred.json')]);
     expect(again.stdout).toContain('already revoked');
-    const refused = await run(['credential', 'verify', f('agents/planner.cred.json'), '--trust', f('trust.json'), '--revocations', f('revoked.json')]);
+    const refused = await inProcess(['credential', 'verify', f('agents/planner.cred.json'), '--trust', f('trust.json'), '--revocations', f('revoked.json')]);
     expect(refused.code).toBe(1);
     expectOneLineError(refused.stderr, 'ERR_CREDENTIAL_REVOKED');
-    const list = json(await run(['inspect', f('revoked.json'), '--json']));
+    const list = json(await inProcess(['inspect', f('revoked.json'), '--json']));
     expect(list).toMatchObject({ type: 'pqmcp-revocations', revokedSerials: [{ issuer: 'issuer://acme', serial: expect.stringMatching(/^[0-9a-f]{32}$/), reason: 'laptop lost' }], revokedKeys: [] });
 
     await run(['trust', 'add-revocations', f('trust.json'), f('revoked.json')]);
-    const still = await run(['credential', 'verify', f('agents/planner.cred.json'), '--trust', f('trust.json')]);
+    const still = await inProcess(['credential', 'verify', f('agents/planner.cred.json'), '--trust', f('trust.json')]);
     expect(still.code).toBe(1);
     expectOneLineError(still.stderr, 'ERR_CREDENTIAL_REVOKED');
   });
 
   it('a renewed credential (--agent <old credential>) has a new serial and verifies', async () => {
-    const r = await run(['credential', 'issue', '--issuer', f('acme.key.json'), '--agent', f('agents/planner.cred.json'), '--out', f('agents/planner-2.cred.json'), '--scope', 'tools:call']);
+    const r = await inProcess(['credential', 'issue', '--issuer', f('acme.key.json'), '--agent', f('agents/planner.cred.json'), '--out', f('agents/planner-2.cred.json'), '--scope', 'tools:call']);
     expect(r.code, r.stderr).toBe(0);
-    const ok = await run(['credential', 'verify', f('agents/planner-2.cred.json'), '--trust', f('trust.json')]);
+    const ok = await inProcess(['credential', 'verify', f('agents/planner-2.cred.json'), '--trust', f('trust.json')]);
     expect(ok.code, ok.stderr).toBe(0);
   });
 
   it('revoke --key refuses every credential of that key', async () => {
-    const r = await run(['revoke', f('revoked.json'), '--key', f('agents/planner.pub.json')]);
+    const r = await inProcess(['revoke', f('revoked.json'), '--key', f('agents/planner.pub.json')]);
     expect(r.stdout).toContain('revoked key');
-    const refused = await run(['credential', 'verify', f('agents/planner-2.cred.json'), '--trust', f('trust.json'), '--revocations', f('revoked.json')]);
+    const refused = await inProcess(['credential', 'verify', f('agents/planner-2.cred.json'), '--trust', f('trust.json'), '--revocations', f('revoked.json')]);
     expect(refused.code).toBe(1);
     expectOneLineError(refused.stderr, 'ERR_CREDENTIAL_REVOKED');
     expect(refused.stderr).toContain('credential key is revoked');
@@ -173,30 +175,30 @@ describe('happy path: issuer, agents, credentials, trust, revocation', () => {
   it('trust remove --issuer: its credentials are no longer trusted', async () => {
     const r = await run(['trust', 'remove', f('trust.json'), '--issuer', 'issuer://acme']);
     expect(r.stdout).toContain('removed 1 issuer key');
-    const refused = await run(['credential', 'verify', f('agents/planner-2.cred.json'), '--trust', f('trust.json')]);
+    const refused = await inProcess(['credential', 'verify', f('agents/planner-2.cred.json'), '--trust', f('trust.json')]);
     expect(refused.code).toBe(1);
     expectOneLineError(refused.stderr, 'ERR_UNTRUSTED_ISSUER');
   });
 
   it('inspect a private key (never its seed) and a public key; trust init; revoke --serial; trust remove --pin', async () => {
-    const priv = await run(['inspect', f('acme.key.json')]);
+    const priv = await inProcess(['inspect', f('acme.key.json')]);
     expect(priv.code, priv.stderr).toBe(0);
     expect(priv.stdout).toMatch(/issuer private key\n {2}id: +issuer:\/\/acme\n/);
     expect(priv.stdout).toContain('seed:        (secret; never shown)');
-    const pub = json(await run(['inspect', f('acme.pub.json'), '--json']));
+    const pub = json(await inProcess(['inspect', f('acme.pub.json'), '--json']));
     expect(pub).toMatchObject({ type: 'public-key', kind: 'issuer', id: 'issuer://acme', alg: 'MLDSA65-Ed25519' });
 
     const init = await run(['trust', 'init', f('empty-trust.json')]);
     expect(init.stdout).toContain('created empty trust file');
-    expect(json(await run(['trust', 'list', f('empty-trust.json'), '--json']))).toMatchObject({ issuers: [], pinned: [] });
+    expect(json(await inProcess(['trust', 'list', f('empty-trust.json'), '--json']))).toMatchObject({ issuers: [], pinned: [] });
 
-    const serial = await run(['revoke', f('serials.json'), '--serial', 'C0FFEE', '--issuer', 'issuer://acme']);
+    const serial = await inProcess(['revoke', f('serials.json'), '--serial', 'C0FFEE', '--issuer', 'issuer://acme']);
     expect(serial.stdout).toContain('revoked serial c0ffee from issuer://acme');
 
     const solo = JSON.parse(readFileSync(f('solo.pub.json'), 'utf8')) as { fingerprint: string };
-    const removed = await run(['trust', 'remove', f('trust.json'), '--pin', solo.fingerprint]);
+    const removed = await inProcess(['trust', 'remove', f('trust.json'), '--pin', solo.fingerprint]);
     expect(removed.stdout).toContain('removed 1 pin');
-    const refused = await run(['credential', 'verify', f('solo.cred.json'), '--trust', f('trust.json')]);
+    const refused = await inProcess(['credential', 'verify', f('solo.cred.json'), '--trust', f('trust.json')]);
     expect(refused.code).toBe(1);
     expectOneLineError(refused.stderr, 'ERR_CREDENTIAL_INVALID');
   });
@@ -208,7 +210,7 @@ describe('happy path: issuer, agents, credentials, trust, revocation', () => {
     expect(h.code).toBe(0);
     for (const c of ['issuer create', 'agent create', 'credential issue', 'trust', 'revoke', 'inspect', 'serve', 'connect']) expect(h.stdout).toContain(c);
     for (const c of [['serve', '--help'], ['connect', '--help'], ['credential', 'issue', '--help'], ['trust', '--help'], ['help', 'revoke']]) {
-      const r = await run(c);
+      const r = c[0] === 'serve' ? await run(c) : await inProcess(c);
       expect(r.code, c.join(' ')).toBe(0);
       expect(r.stdout, c.join(' ')).toMatch(/^usage: pqmcp /);
     }

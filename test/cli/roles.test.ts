@@ -1,5 +1,6 @@
 /**
- * Roles, name constraints and endpoints through the CLI, with real processes (issue 11):
+ * Roles, name constraints and endpoints through the CLI, with real processes (issue 11; the
+ * offline commands after the first of each test in this process, cliInProcess):
  * credential issue --usage (default client) and inspect; serve refusing a client credential
  * at start; trust add-issuer --constrain / --unconstrained and trust list; connect
  * --expect-prefix; serve --endpoint and connect --endpoint.
@@ -7,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess, LINE_SERVER, cli, expectOneLineError, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { CliProcess, LINE_SERVER, cli, cliInProcess, expectOneLineError, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { Files } from './helpers.js';
 
 const SERVER_ID = 'agent://rc/tools';
@@ -48,20 +49,20 @@ describe('credential usage through the CLI', () => {
     const plain = await cli(['credential', 'issue', '--issuer', issuer.keyFile, '--agent', f('new.pub.json'), '--json']);
     expect(plain.code, plain.stderr).toBe(0);
     expect(JSON.parse(plain.stdout)).toMatchObject({ agentId: 'agent://rc/new', usage: 'client' });
-    const served = await cli(['credential', 'issue', '--issuer', issuer.keyFile, '--agent', f('new.pub.json'), '--usage', 'server', '--out', f('new-server.cred.json')]);
+    const served = await cliInProcess(['credential', 'issue', '--issuer', issuer.keyFile, '--agent', f('new.pub.json'), '--usage', 'server', '--out', f('new-server.cred.json')]);
     expect(served.code, served.stderr).toBe(0);
     expect(served.stdout).toMatch(/usage: +server/);
-    const shown = await cli(['inspect', f('new-server.cred.json')]);
+    const shown = await cliInProcess(['inspect', f('new-server.cred.json')]);
     expect(shown.stdout).toMatch(/usage: +server/);
-    const bad = await cli(['credential', 'issue', '--issuer', issuer.keyFile, '--agent', f('new.pub.json'), '--usage', 'admin', '--out', f('x.cred.json')]);
+    const bad = await cliInProcess(['credential', 'issue', '--issuer', issuer.keyFile, '--agent', f('new.pub.json'), '--usage', 'admin', '--out', f('x.cred.json')]);
     expect(bad.code).toBe(2);
     expectOneLineError(bad.stderr, 'ERR_USAGE');
     expect(bad.stderr).toContain('--usage must be client, server or both');
     // verify --as checks the role.
-    const asServer = await cli(['credential', 'verify', f('new.cred.json'), '--trust', trust, '--as', 'server']);
+    const asServer = await cliInProcess(['credential', 'verify', f('new.cred.json'), '--trust', trust, '--as', 'server']);
     expect(asServer.code).toBe(1);
     expect(asServer.stderr).toContain('credential usage is client; it may not act as a server (ERR_CREDENTIAL_USAGE)');
-    expect((await cli(['credential', 'verify', f('new-server.cred.json'), '--trust', trust, '--as', 'server'])).code).toBe(0);
+    expect((await cliInProcess(['credential', 'verify', f('new-server.cred.json'), '--trust', trust, '--as', 'server'])).code).toBe(0);
   }, 240_000);
 
   it('serve refuses to start with a client credential, saying how to fix it', async () => {
@@ -81,18 +82,18 @@ describe('trust add-issuer --constrain', () => {
     expect(added.stdout).toContain('for agent://rc/tools/, agent://rc/alice');
     const json = () => JSON.parse(readFileSync(file, 'utf8')) as { issuers: { constraints?: string[] }[] };
     expect(json().issuers[0]!.constraints).toEqual(['agent://rc/tools/', 'agent://rc/alice']);
-    const listed = await cli(['trust', 'list', file]);
+    const listed = await cliInProcess(['trust', 'list', file]);
     expect(listed.stdout).toContain('may vouch for agent://rc/tools/, agent://rc/alice');
-    expect((await cli(['trust', 'add-issuer', file, issuer.pubFile])).code).toBe(0);
+    expect((await cliInProcess(['trust', 'add-issuer', file, issuer.pubFile])).code).toBe(0);
     expect(json().issuers[0]!.constraints).toEqual(['agent://rc/tools/', 'agent://rc/alice']);
     // The gateway credential (agent://rc/tools) is outside agent://rc/tools/ (children only).
-    const verified = await cli(['credential', 'verify', server.cred, '--trust', file]);
+    const verified = await cliInProcess(['credential', 'verify', server.cred, '--trust', file]);
     expect(verified.code).toBe(1);
     expect(verified.stderr).toContain('issuer "issuer://rc" may not vouch for "agent://rc/tools" (ERR_NAME_CONSTRAINT)');
-    expect((await cli(['trust', 'add-issuer', file, issuer.pubFile, '--unconstrained'])).code).toBe(0);
+    expect((await cliInProcess(['trust', 'add-issuer', file, issuer.pubFile, '--unconstrained'])).code).toBe(0);
     expect(json().issuers[0]!.constraints).toBeUndefined();
-    expect((await cli(['credential', 'verify', server.cred, '--trust', file])).code).toBe(0);
-    const bad = await cli(['trust', 'add-issuer', file, issuer.pubFile, '--constrain', 'agent://*.rc/']);
+    expect((await cliInProcess(['credential', 'verify', server.cred, '--trust', file])).code).toBe(0);
+    const bad = await cliInProcess(['trust', 'add-issuer', file, issuer.pubFile, '--constrain', 'agent://*.rc/']);
     expect(bad.code).toBe(2);
     expectOneLineError(bad.stderr, 'ERR_USAGE');
     expect(bad.stderr).toContain('--constrain[0] may use "*" only as a final "/*"');
