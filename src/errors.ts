@@ -702,9 +702,9 @@ export class ProxyProtocolError extends PqmcpError {
  * JSON-RPC error -32005 (data { limitBytes }); the request reached no hook and no handler
  * (reported to onerror). Never closes the session: the peer may retry once answers came.
  * With `listener` set, the listener's bound over all its sessions refused it instead
- * (maxRequestBytesInFlightTotal, transport/request-budget.ts; data { totalLimitBytes,
- * shareBytes }): its total was past `limit` and the request would take the session's
- * `inFlight` past its share.
+ * (maxRequestBytesInFlightTotal, transport/request-budget.ts; data { scope: 'listener' }):
+ * its total was past `limit` and the request would take the session's `inFlight` past its
+ * share. Those figures are the operator's only: the peer's answer has none (R11-6).
  */
 export class TooManyRequestBytesInFlightError extends PqmcpError {
   constructor(

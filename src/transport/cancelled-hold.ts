@@ -76,7 +76,7 @@ export class CancelledHold {
    * @param cap the most bytes one held request is charged (default: no cap)
    */
   constructor(
-    private readonly now: () => number = monotonicNow,
+    readonly now: () => number = monotonicNow,
     private readonly cap: number = Number.POSITIVE_INFINITY,
   ) {}
 
@@ -96,6 +96,12 @@ export class CancelledHold {
   get realBytes(): number {
     this.expire();
     return this.heldReal;
+  }
+
+  /** When the first held request expires, on `now`'s clock (after dropping the expired ones); undefined: none held. */
+  get expiresAt(): number | undefined {
+    this.expire();
+    return this.held.values().next().value?.until;
   }
 
   has(id: string | number): boolean {

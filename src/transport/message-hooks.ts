@@ -99,10 +99,12 @@
  *   a refusal is visible to the peer (retry later) and to the operator (onerror).
  * - On a listener the sessions' request bytes in flight also share one bound
  *   (`maxRequestBytesInFlightTotal`, request-budget.ts): a request that passes the session's
- *   own bound is refused the same way (-32005, data { totalLimitBytes, shareBytes }) when
- *   the listener's total is past the limit and the request would take the session past its
+ *   own bound is refused the same way (-32005, data { scope: 'listener' }) when the
+ *   listener's total is past the limit and the request would take the session past its
  *   fair share (the limit / the sessions holding requests). That rule has no lone-request
- *   exception: above the limit a request larger than the share waits.
+ *   exception: above the limit a request larger than the share waits. The answer carries no
+ *   listener-wide figure (the limit and share would tell the peer how many sessions, of any
+ *   tenant, hold requests: review 11, R11-6); the operator's error (onerror) has them.
  * - The refusals above pass no hook, so quotas do not count them (neither calls nor
  *   bytes), as a quota does not count the requests it refuses itself; each costs one small
  *   error reply, within the transport's record and receive limits.
@@ -234,6 +236,8 @@ export const JsonRpcErrorCode = {
 } as const;
 
 const CANCELLED = 'notifications/cancelled';
+/** The listener's refusal, to the peer: no figures (R11-6). */
+const LISTENER_REFUSAL = 'pqmcp: too many request bytes in flight on this server (over all sessions); retry once earlier requests have been answered';
 /** MCP 2026-07-28: a long-lived notification stream, which the server may end with a cancellation. */
 const LISTEN = 'subscriptions/listen';
 
@@ -314,7 +318,7 @@ export class MessagePipeline {
     // Requests related to a task get the other half, rounded down (R10-2; the bound: related-task-share.ts).
     this.taskShare = new RelatedTaskShare(Math.floor(max / 2));
     // The listener counts held requests uncapped (request-budget.ts).
-    this.share = limits.shared?.join(() => ({ bytes: this.bytesByDirection.fromPeer + this.hold.realBytes, expiring: this.hold.count > 0 }));
+    this.share = limits.shared?.join(() => ({ bytes: this.bytesByDirection.fromPeer + this.hold.realBytes, expiresAt: this.hold.expiresAt }), this.hold.now);
     for (const hook of hooks) {
       const channel: HookChannel = { notify: (message) => this.notify(message), report: (err) => this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err, reported: true })) };
       this.guard(hook, 'opened', () => hook.opened?.(session, channel));
@@ -498,12 +502,9 @@ export class MessagePipeline {
     const over = this.ended ? undefined : this.share?.admit(bytes);
     if (over === undefined) return undefined;
     this.sinks.onerror(new TooManyRequestBytesInFlightError(over.limit, over.charge, bytes, id, { total: over.total, share: over.share }));
-    return this.answer(
-      errorResponse(message, JsonRpcErrorCode.tooManyInFlight, `pqmcp: too many request bytes in flight on this server (limit ${over.limit} over all sessions; this session's share ${over.share}); retry once earlier requests have been answered`, {
-        totalLimitBytes: over.limit,
-        shareBytes: over.share,
-      }),
-    );
+    // The peer learns no listener-wide figure: limit / share would tell it how many sessions, of
+    // any tenant, hold requests (R11-6); the operator's error above has them.
+    return this.answer(errorResponse(message, JsonRpcErrorCode.tooManyInFlight, LISTENER_REFUSAL, { scope: 'listener' }));
   }
 
   /** Refuse a peer request past a count (-32005, data { limit }). */

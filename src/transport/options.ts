@@ -90,7 +90,9 @@ export interface PqmcpTransportOptions {
    * RELATED_TASK_MAX_IN_FLIGHT (64) and half this, never admitted alone, and "none in
    * flight" leaves them aside (an SDK 1.x task server never answers them). Every session
    * then runs the hook pipeline (message-hooks.ts), so MAX_TRACKED applies too. Default
-   * 16 MiB; 0: no limit (only MAX_TRACKED, and only with hooks).
+   * 16 MiB; 0: no limit (MAX_TRACKED, the envelope check and the 64 related to a task still
+   * apply while a pipeline runs: with hooks, or on a listener while
+   * maxRequestBytesInFlightTotal is on, as by default).
    */
   maxRequestBytesInFlight?: number;
 

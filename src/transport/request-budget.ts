@@ -36,18 +36,33 @@
  *
  * Sharp edges:
  * - Cancelled requests expire lazily (cancelled-hold.ts): above the limit, before deciding,
- *   the sessions whose charge includes held requests are asked to recount (their expired
+ *   the sessions whose first held request has expired are asked to recount (their expired
  *   holds leave the total), so a stale hold neither refuses anyone nor counts as a holder.
+ *   Only those: each charge says when the session's first held request expires, and the
+ *   budget keeps the sessions in a min-heap by that time (expiry-heap.ts), so a request
+ *   costs O(log sessions) per hold that expired. Before (review 11, R11-1) every request
+ *   above the limit recounted every session holding one: O(sessions) each, ~23x the CPU
+ *   per refused ping with 2,000 such sessions, and the peer chooses both. The heap's order
+ *   takes all sessions' holds to run on one clock (a server's all run on holdNow of its
+ *   clock); a session on another clock is recounted when due on its own clock and first in
+ *   the heap, so late at worst: the total only over-estimates meanwhile.
+ * - Reading `total` or `sessions` drops the expired holds the same way (a metric,
+ *   server.requestBytesInFlight): without it an idle session that cancelled a large
+ *   request stayed in both until something recounted it (review 11, R11-5).
  * - Like the per-session bound it counts JSON bytes as received, not the parsed objects.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { ExpiryHeap } from './expiry-heap.js';
 
 /** What a session is charged now. */
 export interface RequestCharge {
   /** Bytes of its requests in flight and of its cancelled requests still held. */
   bytes: number;
-  /** Some of it is held cancelled requests, which expire lazily (recount above the limit). */
-  expiring: boolean;
+  /**
+   * When its first held cancelled request expires (they expire lazily: recount then), on
+   * the session's hold clock (RequestShare.now); undefined: none held.
+   */
+  expiresAt?: number | undefined;
 }
 
 /** Why a request was refused by the listener's bound. */
@@ -68,6 +83,8 @@ export class RequestShare {
     private readonly budget: RequestBudget,
     /** Re-reads the session's charge (drops its expired holds). */
     readonly count: () => RequestCharge,
+    /** The clock of its holds' expiresAt, ms (the same for all sessions of a budget; default monotonic). */
+    readonly now: () => number = monotonicNow,
   ) {}
 
   /** The charge changed: report it. */
@@ -82,34 +99,37 @@ export class RequestShare {
 
   /** The session ended: its charge leaves the total. */
   release(): void {
-    this.budget.set(this, { bytes: 0, expiring: false });
+    this.budget.set(this, { bytes: 0 });
   }
 }
 
 export class RequestBudget {
   /** Sessions holding requests, and their charge. */
   private readonly holders = new Map<RequestShare, number>();
-  /** Holders whose charge includes held cancelled requests. */
-  private readonly expiring = new Set<RequestShare>();
+  /** Holders whose charge includes held cancelled requests, by when the first of those expires (as last counted). */
+  private readonly expiries = new ExpiryHeap<RequestShare>();
   private used = 0;
 
   constructor(readonly limit: number) {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError('maxRequestBytesInFlightTotal must be a non-negative integer (0: no limit)');
+    // 0 (no limit) is the listener's to handle: it makes no budget (server.ts resolveServerLimits; review 11, R11-8).
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError('maxRequestBytesInFlightTotal must be a positive integer of bytes (for no limit make no RequestBudget: a listener given 0 makes none)');
   }
 
-  /** Bytes charged now, over all sessions. */
+  /** Bytes charged now, over all sessions (expired holds dropped first: R11-5). */
   get total(): number {
+    this.recountExpired();
     return this.used;
   }
 
-  /** Sessions holding requests now. */
+  /** Sessions holding requests now (expired holds dropped first). */
   get sessions(): number {
+    this.recountExpired();
     return this.holders.size;
   }
 
-  /** A new session's share (charge 0 until it is admitted a request). */
-  join(count: () => RequestCharge): RequestShare {
-    return new RequestShare(this, count);
+  /** A new session's share (charge 0 until it is admitted a request); `now`: its holds' clock. */
+  join(count: () => RequestCharge, now?: () => number): RequestShare {
+    return new RequestShare(this, count, now);
   }
 
   /** @internal RequestShare's. */
@@ -118,20 +138,36 @@ export class RequestBudget {
     this.used += charge.bytes - before;
     if (charge.bytes > 0) this.holders.set(member, charge.bytes);
     else this.holders.delete(member);
-    if (charge.expiring && charge.bytes > 0) this.expiring.add(member);
-    else this.expiring.delete(member);
+    this.expiries.set(member, charge.bytes > 0 ? charge.expiresAt : undefined);
   }
 
   /** @internal RequestShare's. */
   admit(member: RequestShare, charge: RequestCharge, bytes: number): ListenerRefusal | undefined {
     this.set(member, charge);
     if (this.used + bytes <= this.limit) return undefined;
-    // Over the limit: drop the others' expired holds first (they may bring it back under).
-    for (const other of [...this.expiring]) if (other !== member) other.update();
+    // Over the limit: drop the expired holds first (they may bring it back under).
+    this.recountExpired();
     if (this.used + bytes <= this.limit) return undefined;
     const holding = this.holders.size + (charge.bytes > 0 ? 0 : 1);
     const share = Math.floor(this.limit / holding);
     if (charge.bytes + bytes <= share) return undefined;
     return { limit: this.limit, total: this.used, share, charge: charge.bytes };
   }
+
+  /**
+   * Recount the sessions whose first held request has expired, and only those, earliest
+   * first: each leaves the heap (holding none now) or goes back in at its next expiry, past
+   * now, so each is recounted once. One whose count still says expired on its own clock
+   * (a hand-made count, not a pipeline's) stops the walk: the total then over-estimates.
+   */
+  private recountExpired(): void {
+    for (let first = this.expiries.first(); first !== undefined && first.at <= first.key.now(); first = this.expiries.first()) {
+      const member = first.key;
+      member.update();
+      const next = this.expiries.get(member);
+      if (next !== undefined && next <= member.now()) return;
+    }
+  }
 }
+
+const monotonicNow = (): number => performance.now();

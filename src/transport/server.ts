@@ -48,6 +48,8 @@
  *   JSON-RPC -32005 (message-hooks.ts), so every session runs a MessagePipeline, with or
  *   without hooks. All sessions' together share `maxRequestBytesInFlightTotal` (default
  *   256 MiB; request-budget.ts): past it a session at its fair share is refused the same way.
+ *   Either bound makes every session run the pipeline: only with both 0 and no hooks do
+ *   messages take the direct path (no envelope check, no MAX_TRACKED; review 11, R11-2).
  * - Failures before the peer is verified are reported ('clientError', the handshake.failure
  *   audit event) at most at the `failureReports` rate per source (default 20 per 10 s, 200
  *   over all sources); the rest are counted and summarised per window
@@ -158,7 +160,7 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions, EdgeOptions {
    * each session's own bound is maxRequestBytesInFlight). While the total is at or under it,
    * only the per-session bound applies; above it, a request that would take its session past
    * its fair share (this / the sessions holding requests) is refused with JSON-RPC -32005
-   * (data { totalLimitBytes, shareBytes }) and reported (ERR_TOO_MANY_BYTES_IN_FLIGHT).
+   * (data { scope: 'listener' }; no figures to the peer) and reported with them (ERR_TOO_MANY_BYTES_IN_FLIGHT).
    * Cancelled requests still held count with their full bytes. Default 256 MiB; 0: no limit.
    */
   maxRequestBytesInFlightTotal?: number;
@@ -362,7 +364,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     return this.limits.receiveBudget.total;
   }
 
-  /** Bytes of the clients' requests in flight now (cancelled ones still held included), across all sessions; 0 without maxRequestBytesInFlightTotal. */
+  /** Bytes of the clients' requests in flight now (cancelled ones still held included; expired holds dropped on read), across all sessions; 0 without maxRequestBytesInFlightTotal. */
   get requestBytesInFlight(): number {
     return this.limits.requestBudget?.total ?? 0;
   }

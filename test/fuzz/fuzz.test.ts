@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const SECONDS_PER_TARGET = Number(process.env.PQMCP_FUZZ_SECONDS ?? 4);
+const SECONDS_PER_TARGET = Number(process.env.PQMCP_FUZZ_SECONDS ?? 3);
 
 interface Report {
   engine: string;
