@@ -30,7 +30,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
 import type { Files } from './helpers.js';
-import { cli } from './helpers.js';
+import { cli, cliInProcess } from './helpers.js';
 import { ProxyRelay, v2Header } from '../helpers/proxy-header.js';
 import { Session } from '../../src/session/session.js';
 import { endpointOfUrl } from '../../src/handshake/endpoint.js';
@@ -207,9 +207,9 @@ describe('pqmcp serve --max-crypto-queue and --inline-crypto-per-second', () => 
   });
 
   it('--inline-crypto-per-second: a gateway with it serves sessions; bad values of both flags are usage errors', { timeout: 60_000 }, async () => {
-    // The bad values' processes run beside the gateway.
+    // The bad values in this process (serve checks its flags before it starts anything), beside the gateway.
     const bad = [['--max-crypto-queue', '0'], ['--max-crypto-queue', '1.5'], ['--inline-crypto-per-second', '-1'], ['--inline-crypto-per-second', 'x']] as const;
-    const usage = Promise.all(bad.map(([name, value]) => cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, name, value, '--', 'node', LINE_SERVER])));
+    const usage = Promise.all(bad.map(([name, value]) => cliInProcess(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, name, value, '--', 'node', LINE_SERVER])));
     const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--inline-crypto-per-second', '1000', '--max-crypto-queue', '2'], ['node', LINE_SERVER]);
     const b = await bridge(url, alice);
     await b.waitForMessage((m) => m['id'] === 0);
@@ -272,7 +272,8 @@ describe('pqmcp serve --accept-rate-per-source', () => {
   }
 
   it('--accept-rate-per-source 3: past its burst (3) an address gets 429 at once, logged as refused; a client from another address gets its session; bad values are usage errors', { timeout: 60_000 }, async () => {
-    const usage = Promise.all(['-1', '1.5', 'x'].map((bad) => cli(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--accept-rate-per-source', bad, '--', 'node', LINE_SERVER])));
+    // The bad values in this process (as above), beside the gateway.
+    const usage = Promise.all(['-1', '1.5', 'x'].map((bad) => cliInProcess(['serve', '--listen', '127.0.0.1:0', '--identity', gatewayFiles.key, '--trust', trust, '--accept-rate-per-source', bad, '--', 'node', LINE_SERVER])));
     const { gateway, url } = await startGateway(['--identity', gatewayFiles.key, '--trust', trust, '--json', '--accept-rate-per-source', '3', '--first-flight-timeout', '1000'], ['node', LINE_SERVER]);
     const started = performance.now();
     const answers = await rawConnects(url, '127.0.0.160', 12);

@@ -14,7 +14,7 @@ import { loadOwnIdentity } from '../../src/cli/files.js';
 import { loadTrustStore } from '../../src/identity/files.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { Cleanup, waitFor } from '../helpers/mcp.js';
-import { ROOT, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { ROOT, cli, cliInProcess, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { CliProcess, Files } from './helpers.js';
 
 const SERVER_ID = 'agent://stdin-hold/gateway';
@@ -157,8 +157,9 @@ describe('pqmcp serve: sessions held for a child that does not read (review F2)'
   });
 
   it('--max-read-pause, --keepalive and --keepalive-timeout above 24d are usage errors naming the maximum (R10-0: Node ran a 30d timer after 1 ms)', { timeout: 60_000 }, async () => {
+    // One real process (exit code 2), the other two in this process (serve checks its flags before it starts anything).
     const names = ['--max-read-pause', '--keepalive', '--keepalive-timeout'];
-    const results = await Promise.all(names.map((name) => cli(['serve', '--listen', '127.0.0.1:0', '--identity', gw.key, '--trust', trust, name, '30d', '--', ...BLOCKING])));
+    const results = await Promise.all(names.map((name, i) => (i === 0 ? cli : cliInProcess)(['serve', '--listen', '127.0.0.1:0', '--identity', gw.key, '--trust', trust, name, '30d', '--', ...BLOCKING])));
     for (const [i, r] of results.entries()) {
       const name = names[i]!;
       expect(r.code, name).toBe(2);
