@@ -115,7 +115,7 @@ export class Connection {
     this.liveness = new Liveness(socket, options, {
       handshakeTimeout: () => this.onHandshakeTimeout(),
       keepAliveTimeout: () => this.fail(new KeepAliveTimeoutError(options.keepAliveTimeoutMs), true, true),
-      held: () => this.reading.heldByUs(),
+      held: () => this.reading.heldWithin(options.keepAliveTimeoutMs),
     });
   }
 

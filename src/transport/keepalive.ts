@@ -12,10 +12,12 @@
  *   socket) instead of ending the connection. Those pauses end by the connection's own
  *   progress (the backlog drains at the ration's pace; the oldest partial message always
  *   reads) or are bounded by their owner (the server transport ends a consumer's pause
- *   after maxReadPauseMs), so the peer is judged again at most `timeoutMs` after reading
- *   resumes. A pause the peer causes (it does not read our writes, so our inbox fills) or
- *   the application asks for (Connection.pause) does not count: that peer times out as
- *   before.
+ *   after maxReadPauseMs). After a hold ends the peer's pong may still be behind what
+ *   was held, so `held()` also answers true for `timeoutMs` after (ReadPause.heldWithin):
+ *   the peer is judged again `timeoutMs` to twice that after reading resumes (before
+ *   2026-12-07, at the first deadline after, which could be 1 ms later). A pause the peer
+ *   causes (it does not read our writes, so our inbox fills) or the application asks for
+ *   (Connection.pause) does not count: that peer times out as before.
  * - `peerPinged()` (the client side only, ConnectionOptions.peerPingsProveLive): a ping from
  *   the peer within the last `intervalMs + timeoutMs` also re-arms a passing deadline. A
  *   server that holds our bytes unread (its receive budget, its consumer's pause) cannot

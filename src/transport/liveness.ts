@@ -28,7 +28,7 @@ export interface LivenessOptions {
 export interface LivenessHost {
   handshakeTimeout(): void;
   keepAliveTimeout(): void;
-  /** This side holds the peer's bytes unread for its own reasons (ReadPause.heldByUs). */
+  /** This side holds the peer's bytes unread for its own reasons, or did less than keepAliveTimeoutMs ago (ReadPause.heldWithin). */
   held(): boolean;
 }
 

@@ -23,9 +23,14 @@ export interface PausableSocket {
   resume?(): void;
 }
 
+/** The reasons that are this side's own hold (heldByUs). */
+const OWN: readonly PauseReason[] = ['budget', 'backlog', 'consumer'];
+
 export class ReadPause {
   private readonly reasons = new Set<PauseReason>();
   private paused = false;
+  /** When this side's own hold last ended (performance.now()); -Infinity before any. */
+  private ownHoldEndedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly socket: PausableSocket,
@@ -46,16 +51,34 @@ export class ReadPause {
    */
   heldByUs(): boolean {
     if (this.reasons.has('inbox') || this.reasons.has('app')) return false;
-    return this.reasons.has('budget') || this.reasons.has('backlog') || this.reasons.has('consumer');
+    return this.ownHold();
+  }
+
+  /**
+   * heldByUs(), or this side's own hold ended less than `ms` ago (and neither the peer nor
+   * the application pauses reading now). What was held is read after the hold ends, and the
+   * peer's pong may be behind megabytes of it: a keepalive deadline that passes just after
+   * the hold ended must not judge the peer yet. So the peer is judged only after `ms`
+   * (keepAliveTimeoutMs) of reading. Bounded: each end of a hold adds at most `ms`.
+   */
+  heldWithin(ms: number): boolean {
+    if (this.reasons.has('inbox') || this.reasons.has('app')) return false;
+    return this.ownHold() || performance.now() - this.ownHoldEndedAt < ms;
   }
 
   set(reason: PauseReason, on: boolean): void {
+    const ownBefore = this.ownHold();
     if (on) this.reasons.add(reason);
     else this.reasons.delete(reason);
+    if (ownBefore && !this.ownHold()) this.ownHoldEndedAt = performance.now();
     const want = this.reasons.size > 0;
     if (want === this.paused || !this.live()) return;
     this.paused = want;
     if (want) this.socket.pause?.();
     else this.socket.resume?.();
+  }
+
+  private ownHold(): boolean {
+    return OWN.some((reason) => this.reasons.has(reason));
   }
 }

@@ -3,7 +3,7 @@
  * write batching, batch limits, the order of rejections and onclose, contained callbacks,
  * exactly-once onclose, delivery held while replies are backed up.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { InternalError, KeepAliveTimeoutError, PeerAlertError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
@@ -576,4 +576,47 @@ describe("keepalive: the peer's own pings (review 10, R10-7)", () => {
       expect(errors[0]).toBeInstanceOf(KeepAliveTimeoutError);
     });
   }
+});
+
+describe('keepalive just after its own hold ends (ReadPause.heldWithin)', () => {
+  it('a server whose consumer held the client unread gives it keepAliveTimeoutMs of reading before judging it: a pong behind what was held still counts', async () => {
+    // Fake timers and clock for the keepalive; the sockets deliver on setImmediate (real).
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+    try {
+      const a = new FakeSocket();
+      const b = new PingSocket();
+      a.peer = b;
+      b.peer = a;
+      const pings: number[] = [];
+      b.ping = () => void pings.push(performance.now()); // its pong comes when the test says
+      const client = new Connection(a, Session.client({ backend, identity: localIdentity(agent('agent://pqmcp-test/client')), trust: trustFor() }), { ...options, keepAliveMs: 0 });
+      const server = new Connection(b, Session.server({ backend, identity: localIdentity(agent('agent://pqmcp-test/server')), trust: trustFor() }), { ...options, keepAliveMs: 1_000, keepAliveTimeoutMs: 500 });
+      a.connection = client;
+      b.connection = server;
+      const errors: PqmcpError[] = [];
+      server.onerror = (e) => void errors.push(e);
+      const got: string[] = [];
+      server.onmessage = (d) => void got.push(str(d));
+      client.start();
+      void client.send(bytes('hello'));
+      for (let i = 0; i < 10_000 && got.length === 0; i++) await new Promise((r) => setImmediate(r));
+      expect(got).toEqual(['hello']);
+      const t0 = performance.now();
+      server.pause('consumer');
+      vi.advanceTimersByTime(1_500); // a ping at +1000; its deadline passes held: pinged again
+      vi.advanceTimersByTime(400);
+      server.resume('consumer'); // +1900; the next deadline is at +2000
+      vi.advanceTimersByTime(200);
+      server.heard('pong'); // +2100: read behind what was held
+      vi.advanceTimersByTime(800);
+      expect(errors).toEqual([]); // before: KeepAliveTimeoutError at +2000
+      expect(server.state).toBe('open');
+      expect(pings.map((t) => t - t0)).toEqual([1_000, 1_500, 2_000]);
+      // A client that does not answer at all is still judged.
+      vi.advanceTimersByTime(700); // ping at +3000, deadline at +3500
+      expect(errors[0]).toBeInstanceOf(KeepAliveTimeoutError);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -5,9 +5,10 @@
  * full inbox: it does not read our replies) or the application asks for must win, or a peer
  * that reads nothing while a backlog waits behind its inbox is never timed out (review 9b, F1).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ReadPause } from '../../src/transport/read-pause.js';
+import { KeepAlive } from '../../src/transport/keepalive.js';
 import { PqmcpClientTransport, listen, serveMcp } from '../../src/transport/index.js';
 import type { PqmcpServerTransport } from '../../src/transport/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
@@ -38,6 +39,60 @@ describe('ReadPause.heldByUs', () => {
         p.set(theirs, false);
         expect(p.heldByUs(), own).toBe(true);
       }
+    }
+  });
+});
+
+describe('the keepalive just after a hold ends (ReadPause.heldWithin)', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  /**
+   * The server's consumer holds the peer unread; the keepalive's deadline passes while held
+   * (it pings again); the hold ends 100 ms before the next deadline, and the peer's pong is
+   * read 200 ms after it (behind what was held). `held` is the keepalive's view of the hold.
+   */
+  function afterHold(held: (pause: ReadPause) => boolean, pongAfterMs: number | undefined): string[] {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'] });
+    const events: string[] = [];
+    const pause = new ReadPause({ pause: () => {}, resume: () => {} }, () => true);
+    const keepAlive: KeepAlive = new KeepAlive({
+      ping: () => void events.push(`ping ${performance.now()}`),
+      intervalMs: 1_000,
+      timeoutMs: 500,
+      onTimeout: () => {
+        events.push(`timeout ${performance.now()}`);
+        keepAlive.stop(); // as the connection ends
+      },
+      held: () => held(pause),
+    });
+    pause.set('consumer', true);
+    vi.advanceTimersByTime(1_500); // ping at 1000; its deadline at 1500 passes while held: ping again
+    vi.advanceTimersByTime(400);
+    pause.set('consumer', false); // at 1900: the next deadline is at 2000
+    if (pongAfterMs !== undefined) setTimeout(() => keepAlive.pong(), pongAfterMs);
+    vi.advanceTimersByTime(1_000); // to 2900, before the next interval's ping
+    keepAlive.stop();
+    return events;
+  }
+
+  it('does not judge the peer until it has had keepAliveTimeoutMs of reading: its pong, behind what was held, still counts', () => {
+    expect(afterHold((p) => p.heldWithin(500), 200)).toEqual(['ping 1000', 'ping 1500', 'ping 2000']);
+    // heldByUs alone (the code before) judged it 100 ms after the hold ended, before its pong was read.
+    expect(afterHold((p) => p.heldByUs(), 200)).toEqual(['ping 1000', 'ping 1500', 'timeout 2000']);
+  });
+
+  it('a peer that does not answer is still judged, keepAliveTimeoutMs to twice that after the hold ends', () => {
+    expect(afterHold((p) => p.heldWithin(500), undefined)).toEqual(['ping 1000', 'ping 1500', 'ping 2000', 'timeout 2500']);
+  });
+
+  it('gives no grace while the peer (inbox) or the application (app) pauses reading', () => {
+    for (const theirs of ['inbox', 'app'] as const) {
+      const p = new ReadPause({ pause: () => {}, resume: () => {} }, () => true);
+      p.set('consumer', true);
+      p.set('consumer', false);
+      expect(p.heldWithin(60_000), 'just after the hold').toBe(true);
+      p.set(theirs, true);
+      expect(p.heldWithin(60_000), theirs).toBe(false);
     }
   });
 });
