@@ -55,7 +55,8 @@ export function holdNow(clock: Clock): () => number {
   return clock === systemClock ? monotonicNow : () => clock.now();
 }
 
-const monotonicNow = (): number => performance.now();
+/** The hold's clock without an injected one (and the listener's budget's default: request-budget.ts). */
+export const monotonicNow = (): number => performance.now();
 
 interface Held {
   /** The bytes charged: the request's, at most the cap. */

@@ -53,6 +53,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { ExpiryHeap } from './expiry-heap.js';
+import { monotonicNow } from './cancelled-hold.js';
 
 /** What a session is charged now. */
 export interface RequestCharge {
@@ -170,4 +171,3 @@ export class RequestBudget {
   }
 }
 
-const monotonicNow = (): number => performance.now();
