@@ -48,7 +48,7 @@ import { RATE_ANSWER, Refusals } from './refusals.js';
 import { answerAndClose, destroySocket } from './http-answer.js';
 import { ProxyFront, UpgradeTimeoutError } from './proxy-front.js';
 import { PreUpgrade, type Report } from './pre-upgrade.js';
-import { stackless } from './stackless.js';
+import { stackless } from '../stackless.js';
 
 /** The listener options this module reads (a contiguous block of PqmcpServerOptions). */
 export interface EdgeOptions {
