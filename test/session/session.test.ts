@@ -308,7 +308,7 @@ describe('record attacks (network attacker)', () => {
       expect(pair.client.exportKeyingMaterial('x', text(''), 16)).toEqual(pair.server.exportKeyingMaterial('x', text(''), 16));
       // A Finished-shaped handshake message, protected under the sender's application keys.
       const [sender, receiver] = dir === 'c2s' ? [pair.client, pair.server] : [pair.server, pair.client];
-      const tx = (sender as unknown as { tx: { cipher: CipherState } }).tx.cipher;
+      const tx = (sender as unknown as { keys: { tx: { cipher: CipherState } } }).keys.tx.cipher;
       const record = tx.seal(InnerType.handshake, Uint8Array.of(20, 0, 0, 32, ...new Uint8Array(32)));
       expectFailed(receiver, deliver(pair, dir, [record]).events, 'ERR_UNEXPECTED_MESSAGE');
     }
