@@ -57,6 +57,7 @@ import { HEADER_LENGTH, MAX_CONTENT, TAG_LENGTH } from '../record/constants.js';
 import { MsgType, Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
 import type { AeadAlgorithm } from '../crypto/types.js';
 import { utf8Encode } from '../bytes.js';
+import { stackless } from '../stackless.js';
 import { KeyUpdateBudget, type KeyUpdateRate } from './key-update-budget.js';
 
 export interface SessionOptions extends HandshakeConfig {
@@ -415,10 +416,14 @@ export class Session {
     return out;
   }
 
-  /** The underlying stream ended. Without the peer's authenticated close this is truncation. */
+  /**
+   * The underlying stream ended. Without the peer's authenticated close this is truncation.
+   * During the handshake it is a peer's unauthenticated drop, routine under a flood (one per
+   * dropped connection): that error is built without a stack trace (stackless.ts).
+   */
   end(): SessionEvent[] {
     if (this._state === 'closed' || this._state === 'failed') return [];
-    const error = new TruncationError(this._state === 'handshaking' ? 'connection ended during the handshake' : undefined);
+    const error = this._state === 'handshaking' ? stackless(() => new TruncationError('connection ended during the handshake')) : new TruncationError();
     this.fail(error);
     return [{ type: 'error', error }];
   }

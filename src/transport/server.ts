@@ -542,7 +542,14 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
       if (!this.admitSession(connection, result.peer, info)) return;
-      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.resolved.maxRequestBytesInFlight, this.limits.maxReadPauseMs, holdNow(this.resolved.clock), this.limits.requestBudget);
+      const transport = new PqmcpServerTransport(connection, result, this.backend.name, {
+        remoteAddress: info.remoteAddress,
+        hooks: this.resolved.hooks,
+        maxRequestBytesInFlight: this.resolved.maxRequestBytesInFlight,
+        maxReadPauseMs: this.limits.maxReadPauseMs,
+        holdNow: holdNow(this.resolved.clock),
+        requestBudget: this.limits.requestBudget,
+      });
       this.live.add(transport);
       const audit = this.resolved.audit;
       if (audit) {

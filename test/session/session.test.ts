@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
-import { Alert } from '../../src/errors.js';
+import { Alert, TruncationError } from '../../src/errors.js';
 import { Suite, decodeClientHello, unframeHandshake } from '../../src/wire/messages.js';
 import { CipherState, InnerType } from '../../src/record/index.js';
 import { trafficKeys } from '../../src/handshake/key-schedule.js';
@@ -219,6 +219,33 @@ describe('record attacks (network attacker)', () => {
     const back = deliver(clean, 's2c', out.send);
     expect(back.events.map((e) => e.type)).toEqual(['close']);
     expect(() => clean.client.send(text('late'))).toThrowError(expect.objectContaining({ code: 'ERR_CLOSED' }));
+  });
+
+  it('a stream that ends during the handshake (a peer\'s unauthenticated drop) is TruncationError built without a stack trace; after it, with one', () => {
+    // The server has read the ClientHello and sent its flight; the client drops the connection.
+    const pair = createPair(options(noble, clientAgent), options(noble, serverAgent));
+    deliver(pair, 'c2s', pair.client.start().send);
+    expect(pair.server.state).toBe('handshaking');
+    const events = pair.server.end();
+    expect(events).toHaveLength(1);
+    const error = errorOf(events)!;
+    expect(error).toBeInstanceOf(TruncationError);
+    expect([error.code, error.alert, error.message]).toEqual(['ERR_TRUNCATED', undefined, 'connection ended during the handshake']);
+    expect(pair.server.error).toBe(error);
+    expect(pair.server.state).toBe('failed');
+    // Routine under a flood (one per dropped connection): no frames captured (stackless.ts).
+    expect(error.stack).toBe('TruncationError: connection ended during the handshake');
+    // The client's side of the same drop, before anything came back.
+    const client = createPair(options(noble, clientAgent), options(noble, serverAgent)).client;
+    client.start();
+    expect(errorOf(client.end())!.stack).toBe('TruncationError: connection ended during the handshake');
+
+    // An established session's truncation keeps its message and its stack.
+    const cut = established();
+    const late = errorOf(cut.server.end())!;
+    expect(late).toBeInstanceOf(TruncationError);
+    expect([late.code, late.message]).toEqual(['ERR_TRUNCATED', 'connection ended without an authenticated close']);
+    expect(late.stack).toMatch(/\n\s+at /);
   });
 
   it('a close_notify in the middle of a fragmented message is truncation', () => {
