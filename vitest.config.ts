@@ -10,5 +10,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
+    // The crypto worker, bundled once per run (test/helpers/worker-bundle.ts).
+    globalSetup: ['test/helpers/worker-bundle.ts'],
   },
 });
