@@ -23,7 +23,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { StdioClientTransport as StdioClientTransport1 } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StdioClientTransport as StdioClientTransport2 } from '@modelcontextprotocol/client/stdio';
-import { CLI_ARGS, CLI_COMMAND, ROOT, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from '../cli/helpers.js';
+import { CLI_ARGS, CLI_COMMAND, ROOT, TSX_LOADER, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from '../cli/helpers.js';
 import type { CliProcess, Files } from '../cli/helpers.js';
 import { waitFor } from '../helpers/mcp.js';
 import { ERA_VERSION, FEATURES, PAIRINGS, driver1, driver2 } from '../helpers/matrix.js';
@@ -33,7 +33,6 @@ const SERVER_ID = 'agent://cli-matrix/gateway';
 const CLIENT_ID = 'agent://cli-matrix/client';
 const ISSUER_ID = 'issuer://cli-matrix';
 const FIXTURE = `${ROOT}/test/matrix/fixtures/feature-server.ts`;
-const TSX = CLI_ARGS[1]!;
 
 const tmp = tempDir('matrix');
 const issuer = writeIssuer(tmp.dir, ISSUER_ID, 'issuer');
@@ -67,7 +66,7 @@ function tap(transport: { onmessage?: ((m: never, extra?: never) => void) | unde
 }
 
 async function start(pairing: Pairing): Promise<Started> {
-  const { gateway, url } = await startGateway(['--identity', serverFiles.key, '--trust', trustFile], [process.execPath, '--import', TSX, FIXTURE, pairing.server]);
+  const { gateway, url } = await startGateway(['--identity', serverFiles.key, '--trust', trustFile], [process.execPath, '--import', TSX_LOADER, FIXTURE, pairing.server]);
   open.push(() => gateway.stop());
   // The client's own stdio transport runs the bridge, as a desktop agent would.
   const bridge = { command: CLI_COMMAND, args: [...CLI_ARGS, 'connect', url, '--identity', clientFiles.key, '--trust', trustFile, '--expect', SERVER_ID], cwd: ROOT, stderr: 'pipe' as const };
