@@ -704,7 +704,8 @@ export class ProxyProtocolError extends PqmcpError {
  * With `listener` set, the listener's bound over all its sessions refused it instead
  * (maxRequestBytesInFlightTotal, transport/request-budget.ts; data { scope: 'listener' }):
  * its total was past `limit` and the request would take the session's `inFlight` past its
- * share. Those figures are the operator's only: the peer's answer has none (R11-6).
+ * share, or its agent's bytes past the agent's share (R11-7). Those figures are the
+ * operator's only: the peer's answer has none (R11-6).
  */
 export class TooManyRequestBytesInFlightError extends PqmcpError {
   constructor(
@@ -713,8 +714,12 @@ export class TooManyRequestBytesInFlightError extends PqmcpError {
     readonly inFlight: number,
     readonly bytes: number,
     id: unknown,
-    /** Set when the listener's bound over all sessions refused it (maxRequestBytesInFlightTotal). */
-    readonly listener?: { readonly total: number; readonly share: number },
+    /**
+     * Set when the listener's bound over all sessions refused it (maxRequestBytesInFlightTotal):
+     * the listener's total, the session's share (its even part of its agent's), and its
+     * agent's share and bytes in flight (its sessions' together).
+     */
+    readonly listener?: { readonly total: number; readonly share: number; readonly agentShare?: number; readonly agentInFlight?: number },
     /** The request is related to a task: `limit` and `inFlight` are their share's (half of maxRequestBytesInFlight). */
     readonly taskRelated = false,
   ) {
@@ -722,7 +727,7 @@ export class TooManyRequestBytesInFlightError extends PqmcpError {
     super(
       'ERR_TOO_MANY_BYTES_IN_FLIGHT',
       listener !== undefined
-        ? `the peer sent ${request} while its requests in flight held ${inFlight} bytes and all sessions' ${listener.total}, past the listener's limit of ${limit} bytes (maxRequestBytesInFlightTotal), over which a session may hold its share, ${listener.share} bytes; it was refused`
+        ? `the peer sent ${request} while its requests in flight held ${inFlight} bytes and all sessions' ${listener.total}, past the listener's limit of ${limit} bytes (maxRequestBytesInFlightTotal), over which a session may hold its share, ${listener.share} bytes${listener.agentShare !== undefined ? `, of its agent's ${listener.agentShare} (its agent's sessions held ${listener.agentInFlight ?? 0})` : ''}; it was refused`
         : taskRelated
           ? `the peer sent ${request}, related to a task, while its requests related to a task in flight held ${inFlight} bytes; their limit is ${limit} bytes (half of maxRequestBytesInFlight); it was refused`
           : `the peer sent ${request} while its requests in flight held ${inFlight} bytes; the limit is ${limit} bytes (maxRequestBytesInFlight); it was refused`,

@@ -31,7 +31,7 @@
  *   with --shared one tenant's flood pauses only that tenant. The keepalive does not judge a
  *   session the gateway holds; --max-read-pause (default 60s) ends one held longer. A
  *   session's requests in flight hold at most --max-request-bytes-in-flight bytes, and all
- *   sessions' together --max-request-bytes-in-flight-total past which a session at its fair
+ *   sessions' together --max-request-bytes-in-flight-total past which an agent at its fair
  *   share is refused (the listener refuses with -32005; request-budget.ts).
  * - Connection failures are logged at most 20 per 10 s; the rest are summarised once per
  *   window by error code (log-limiter.ts): a flood cannot flood the log.
@@ -97,8 +97,9 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
                            answered yet; past it a request is refused with JSON-RPC -32005
                            (default 16777216 = 16 MiB; one request always fits; 0 = no limit)
   --max-request-bytes-in-flight-total <n>  the same over all sessions: past it a request is
-                           refused (-32005) if it takes its session past its fair share
-                           (n / the sessions holding requests) (default 268435456 = 256 MiB;
+                           refused (-32005) if it takes its agent past its fair share
+                           (n / the agents holding requests, split over the agent's
+                           sessions) (default 268435456 = 256 MiB;
                            0 = no limit; docs/cli.md)
   --max-read-pause <dur>   a session the gateway stops reading (its MCP server has not read
                            its share of what the session sent) is not judged by the keepalive

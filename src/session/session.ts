@@ -3,6 +3,12 @@
  * engine over a byte stream. Bytes in (any chunking), bytes out and events; no sockets and
  * no timers. Transports (WebSocket, tests, fuzzers) drive it.
  *
+ * This file holds the Session's API, the driving of the handshake state machine and the
+ * processing of received records (handshake, alerts and close, KeyUpdate, application
+ * data). Beside it: options.ts (its options, events, states and defaults, re-exported
+ * here), traffic-keys.ts (each direction's keys, and KeyUpdate both ways) and seal.ts (how
+ * this side's records are sealed: coalescing, fragments, padding, alerts).
+ *
  * Sharp edges:
  * - `receive()` never throws for anything the peer sends. A fatal problem yields an
  *   `error` event, an alert to send where that is safe (docs/protocol.md, "Alerts"), and a
@@ -48,120 +54,42 @@
 import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, ServerBusyError, TruncationError, UnexpectedMessageError, InvalidArgumentError, Alert, toPqmcpError, type PqmcpError } from '../errors.js';
 import { ClientHandshake, ServerHandshake } from '../handshake/handshake.js';
 import { receiveNewSessionTicket } from '../handshake/resumption.js';
-import type { ClientTicket } from '../resumption/client-tickets.js';
-import { exportKeyingMaterial, nextTrafficSecret, trafficKeys } from '../handshake/key-schedule.js';
-import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction, HandshakeConfig, HandshakeResult } from '../handshake/types.js';
-import { CREDENTIAL_PADDING_BLOCK, CipherState, InnerType, MessageAssembler, RecordDeframer, RecordType, checkPaddingBlock, decodeMessages, eachPacked, encodeRecord, fragmentMessage, paddingFor } from '../record/index.js';
-import type { InnerTypeId } from '../record/index.js';
-import { HEADER_LENGTH, MAX_CONTENT, TAG_LENGTH } from '../record/constants.js';
-import { MsgType, Suite, decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from '../wire/messages.js';
-import type { AeadAlgorithm } from '../crypto/types.js';
-import { utf8Encode } from '../bytes.js';
-import { KeyUpdateBudget, type KeyUpdateRate } from './key-update-budget.js';
+import { exportKeyingMaterial } from '../handshake/key-schedule.js';
+import type { CryptoResult, HandshakeAction, HandshakeResult } from '../handshake/types.js';
+import { InnerType, MessageAssembler, RecordDeframer, RecordType, checkPaddingBlock, decodeMessages, encodeRecord } from '../record/index.js';
+import { decodeAlert, decodeKeyUpdate } from '../wire/messages.js';
+import { stackless } from '../stackless.js';
+import { KeyUpdateBudget } from './key-update-budget.js';
+import { DEFAULT_KEY_UPDATE_INTERVAL, DEFAULT_MAX_MESSAGE_SIZE, perCallCap, type SessionEvent, type SessionOptions, type SessionOutput, type SessionState } from './options.js';
+import { TrafficKeys } from './traffic-keys.js';
+import { alertRecord, sealHandshake, sealMessages, type RecordBufferSource } from './seal.js';
 
-export interface SessionOptions extends HandshakeConfig {
-  /** Largest application message accepted or sent, in bytes. Default 64 MiB. */
-  maxMessageSize?: number;
-  /**
-   * Records sent under one key before an automatic key update. Default 2^22. Must be below
-   * sequenceLimit. With AES-256-GCM it is clamped to 2^22 whatever is configured (the AEAD's
-   * data limit, docs/protocol.md section 3.4).
-   */
-  keyUpdateInterval?: number;
-  /** Hard per-key record limit (tests force it small). Default 2^48. */
-  sequenceLimit?: number;
-  /**
-   * Pad the last record of each application message so that its inner plaintext is a
-   * multiple of this many bytes (docs/protocol.md, section 3.2): an observer then learns
-   * message sizes only to this granularity. 0 (default): no application padding. Credential
-   * records are always padded (to 1024).
-   */
-  applicationPadding?: number;
-  /**
-   * KeyUpdates processed per receive()/resume()/drain() call; past it, `stalled` is true
-   * and the rest waits for drain(). Default: no cap.
-   */
-  maxKeyUpdatesPerCall?: number;
-  /**
-   * Application messages emitted per receive()/resume()/drain() call; past it, `stalled` is
-   * true and the rest waits for drain(). Default: no cap.
-   */
-  maxMessagesPerCall?: number;
-  /**
-   * Ration the peer's KeyUpdates beyond its automatic ones (key-update-budget.ts); past
-   * it, `stalled` is true until `keyUpdateWaitMs` has passed. Default: no ration.
-   */
-  keyUpdateRate?: KeyUpdateRate;
-}
-
-export type SessionEvent =
-  | { type: 'handshake'; result: HandshakeResult }
-  /** Client: the server sent a resumption ticket (keep it for a later connection). */
-  | { type: 'ticket'; ticket: ClientTicket }
-  | { type: 'message'; data: Uint8Array }
-  | { type: 'close' }
-  | { type: 'error'; error: PqmcpError }
-  /** deferCrypto: compute this, then call resume() with the result (or abort()). */
-  | { type: 'compute'; request: CryptoRequest };
-
-export interface SessionOutput {
-  /** Bytes to write to the peer, in order. */
-  send: Uint8Array[];
-  events: SessionEvent[];
-}
-
-export type SessionState = 'handshaking' | 'established' | 'closed' | 'failed';
-
-export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
-/**
- * 2^22 records of at most 2^16 bytes is 2^38 bytes per key: the AES-GCM budget TLS 1.3 uses
- * (2^24.5 records of 2^14 bytes), and far inside ChaCha20-Poly1305's.
- */
-export const DEFAULT_KEY_UPDATE_INTERVAL = 2 ** 22;
-/** KeyUpdates accepted from the peer with no application data in between (BoringSSL's kMaxKeyUpdates). */
-export const MAX_KEY_UPDATES_IN_A_ROW = 32;
-/** The most records one AES-256-GCM key may protect here (2^22 x 2^16 bytes = 2^38 bytes). */
-export const AES_GCM_MAX_KEY_UPDATE_INTERVAL = 2 ** 22;
-
-/** The key-update interval in force for `suite`: the configured one, clamped for AES-GCM. */
-export function effectiveKeyUpdateInterval(suite: number, configured: number): number {
-  return suite === Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 ? Math.min(configured, AES_GCM_MAX_KEY_UPDATE_INTERVAL) : configured;
-}
-
-interface Direction {
-  epoch: Epoch;
-  cipher: CipherState | undefined;
-  secret: Uint8Array | undefined;
-}
-
-/** A per-call cap option: a positive integer, or unset for none (Infinity). */
-function perCallCap(value: number | undefined, name: string): number {
-  if (value === undefined || value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
-  if (!Number.isSafeInteger(value) || value <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return value;
-}
-
-/** The AEAD of a suite. */
-export function aeadFor(suite: number): AeadAlgorithm {
-  return suite === Suite.XWING_MLDSA65ED25519_AES256GCM_SHA256 ? 'aes-256-gcm' : 'chacha20-poly1305';
-}
+export {
+  AES_GCM_MAX_KEY_UPDATE_INTERVAL,
+  CHANNEL_BINDING_LABEL,
+  DEFAULT_KEY_UPDATE_INTERVAL,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  EMPTY_CONTEXT,
+  MAX_KEY_UPDATES_IN_A_ROW,
+  aeadFor,
+  effectiveKeyUpdateInterval,
+} from './options.js';
+export type { SessionEvent, SessionOptions, SessionOutput, SessionState } from './options.js';
 
 export class Session {
   /**
    * Where large application records are sealed into (a transport's reused buffers); unset,
    * every record is a new buffer. Whoever sets it gives the records back once written.
    */
-  recordBuffers: { take(n: number): Uint8Array | undefined } | undefined;
+  recordBuffers: RecordBufferSource | undefined;
   /** The handshake state machine; released (with its transcript) once established. */
   private handshake: ClientHandshake | ServerHandshake | undefined;
   private readonly deframer = new RecordDeframer();
   private readonly assembler: MessageAssembler;
-  private readonly tx: Direction = { epoch: 'plaintext', cipher: undefined, secret: undefined };
-  private readonly rx: Direction = { epoch: 'plaintext', cipher: undefined, secret: undefined };
+  /** Each direction's keys, and KeyUpdate both ways (traffic-keys.ts). */
+  private readonly keys: TrafficKeys;
   private readonly maxMessageSize: number;
-  private readonly keyUpdateInterval: number;
   private readonly applicationPadding: number;
-  private keyUpdateCount = 0;
   private queued: Uint8Array[] = [];
   private queuedBytes = 0;
   /** Accepted by queue() once established, not yet sealed (flush() seals them). */
@@ -171,29 +99,18 @@ export class Session {
   private _state: SessionState = 'handshaking';
   private _result: HandshakeResult | undefined;
   private _error: PqmcpError | undefined;
-  private suite = 0;
   private started = false;
   private exporterSecret: Uint8Array | undefined;
   /** Client: the resumption master secret, for the server's NewSessionTickets. */
   private resumptionSecret: Uint8Array | undefined;
   /** Set while an alert record is processed: an alert is never answered with an alert. */
   private inAlert = false;
-  /** The peer asked for our KeyUpdate; it is sent before our next application record. */
-  private keyUpdateOwed = false;
-  /** KeyUpdates received since the peer's last application record. */
-  private keyUpdatesInARow = 0;
   /** A 'compute' event is out: records wait in the deframer until resume(). */
   private computing = false;
   private readonly maxKeyUpdatesPerCall: number;
-  /** KeyUpdates processed in the current call. */
-  private keyUpdatesThisCall = 0;
   private readonly maxMessagesPerCall: number;
   /** A per-call cap stopped processing: records may wait for drain(). */
   private _stalled = false;
-  /** The ration of the peer's KeyUpdates (keyUpdateRate), if any. */
-  private readonly keyUpdateBudget: KeyUpdateBudget | undefined;
-  /** We sent update_requested and the peer's answer has not come yet: it is free. */
-  private awaitingKeyUpdate = false;
 
   /** The options without `ephemeralKeyPair`: that goes to the handshake only (see ClientHandshake.given). */
   private readonly options: Omit<SessionOptions, 'ephemeralKeyPair'>;
@@ -206,17 +123,18 @@ export class Session {
     this.options = kept; // the handshake's config too (one object)
     this.handshake = role === 'client' ? new ClientHandshake(kept, ephemeralKeyPair) : new ServerHandshake(kept);
     this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
-    this.keyUpdateInterval = options.keyUpdateInterval ?? DEFAULT_KEY_UPDATE_INTERVAL;
+    const keyUpdateInterval = options.keyUpdateInterval ?? DEFAULT_KEY_UPDATE_INTERVAL;
     if (!(Number.isSafeInteger(this.maxMessageSize) && this.maxMessageSize > 0)) throw new InvalidArgumentError('maxMessageSize must be a positive integer');
     const limit = options.sequenceLimit ?? 2 ** 48;
-    if (!(Number.isSafeInteger(this.keyUpdateInterval) && this.keyUpdateInterval > 0 && this.keyUpdateInterval < limit)) {
+    if (!(Number.isSafeInteger(keyUpdateInterval) && keyUpdateInterval > 0 && keyUpdateInterval < limit)) {
       throw new InvalidArgumentError('keyUpdateInterval must be a positive integer below sequenceLimit (a key update needs a record of its own)');
     }
     this.applicationPadding = checkPaddingBlock(options.applicationPadding, 'applicationPadding');
     this.assembler = new MessageAssembler(this.maxMessageSize);
     this.maxKeyUpdatesPerCall = perCallCap(options.maxKeyUpdatesPerCall, 'maxKeyUpdatesPerCall');
     this.maxMessagesPerCall = perCallCap(options.maxMessagesPerCall, 'maxMessagesPerCall');
-    this.keyUpdateBudget = options.keyUpdateRate !== undefined ? new KeyUpdateBudget(options.keyUpdateRate) : undefined;
+    const budget = options.keyUpdateRate !== undefined ? new KeyUpdateBudget(options.keyUpdateRate) : undefined;
+    this.keys = new TrafficKeys(options.backend, keyUpdateInterval, options.sequenceLimit, budget);
   }
 
   static client(options: SessionOptions): Session {
@@ -233,7 +151,7 @@ export class Session {
 
   /** KeyUpdates sent and received so far (for metrics). */
   get keyUpdates(): number {
-    return this.keyUpdateCount;
+    return this.keys.count;
   }
 
   /** The handshake result (peer identity, suite, transcript hash) once established. */
@@ -269,7 +187,7 @@ export class Session {
    * can go on. 0 otherwise (a per-call cap: drain on the next turn).
    */
   get keyUpdateWaitMs(): number {
-    return this.stalled && this.keyUpdateBudget !== undefined ? this.keyUpdateBudget.waitMs : 0;
+    return this.stalled && this.keys.budget !== undefined ? this.keys.budget.waitMs : 0;
   }
 
   /** Go on processing records left by a per-call cap (see `stalled`). Never throws for peer input. */
@@ -287,12 +205,12 @@ export class Session {
 
   /** True while the peer's update_requested waits for our next application record. */
   get keyUpdatePending(): boolean {
-    return this.keyUpdateOwed;
+    return this.keys.owed;
   }
 
   /** True while our own update_requested waits for the peer's KeyUpdate (updateKeys(true) then asks nothing more). */
   get keyUpdateRequested(): boolean {
-    return this.awaitingKeyUpdate;
+    return this.keys.awaitingAnswer;
   }
 
   /** The client's first flight (ClientHello). The server has nothing to say first. */
@@ -331,10 +249,10 @@ export class Session {
 
   private processRecords(out: SessionOutput): void {
     this._stalled = false;
-    this.keyUpdatesThisCall = 0;
+    this.keys.thisCall = 0;
     if (this.computing) return;
     const messagesBefore = out.events.length; // events other than messages count too: a safe overestimate
-    const budget = this.keyUpdateBudget;
+    const budget = this.keys.budget;
     for (;;) {
       // The ration is spent: nothing more is opened until it refills (the next record may be a KeyUpdate).
       if (budget !== undefined && !budget.ready) {
@@ -345,7 +263,7 @@ export class Session {
       if (!rec) break;
       this.onRecord(rec.type, rec.header, rec.body, out);
       if (this._state === 'closed' || this.computing) break;
-      if (this.keyUpdatesThisCall >= this.maxKeyUpdatesPerCall || out.events.length - messagesBefore >= this.maxMessagesPerCall) {
+      if (this.keys.thisCall >= this.maxKeyUpdatesPerCall || out.events.length - messagesBefore >= this.maxMessagesPerCall) {
         this._stalled = true;
         break;
       }
@@ -397,7 +315,7 @@ export class Session {
     if (this._state !== 'established' || this.sentClose) throw new ClosedError('key update needs an established session');
     return this.sealing((out) => {
       this.sealPending(out);
-      this.sendKeyUpdate(requestPeer && !this.awaitingKeyUpdate, out);
+      this.keys.send(requestPeer && !this.keys.awaitingAnswer, out);
     });
   }
 
@@ -407,7 +325,7 @@ export class Session {
     const out = this.flush();
     this.sentClose = true;
     // Before any send keys exist the close can only be a plaintext alert (unauthenticated).
-    out.push(this.alertRecord(Alert.closeNotify));
+    out.push(alertRecord(this.keys, Alert.closeNotify));
     if (this._state === 'handshaking') {
       this._state = 'closed';
       this.handshake?.dispose();
@@ -415,10 +333,14 @@ export class Session {
     return out;
   }
 
-  /** The underlying stream ended. Without the peer's authenticated close this is truncation. */
+  /**
+   * The underlying stream ended. Without the peer's authenticated close this is truncation.
+   * During the handshake it is a peer's unauthenticated drop, routine under a flood (one per
+   * dropped connection): that error is built without a stack trace (stackless.ts).
+   */
   end(): SessionEvent[] {
     if (this._state === 'closed' || this._state === 'failed') return [];
-    const error = new TruncationError(this._state === 'handshaking' ? 'connection ended during the handshake' : undefined);
+    const error = this._state === 'handshaking' ? stackless(() => new TruncationError('connection ended during the handshake')) : new TruncationError();
     this.fail(error);
     return [{ type: 'error', error }];
   }
@@ -429,7 +351,7 @@ export class Session {
     const out: Uint8Array[] = [];
     if (error.alert !== undefined && !this.sentClose) {
       this.trySealPending(out);
-      out.push(this.alertRecord(error.alert));
+      out.push(alertRecord(this.keys, error.alert));
     }
     this.fail(error);
     return out;
@@ -471,7 +393,7 @@ export class Session {
       if (!this.inAlert && error.alert !== undefined && !this.sentClose) {
         this.trySealPending(out.send);
         try {
-          out.send.push(this.alertRecord(error.alert));
+          out.send.push(alertRecord(this.keys, error.alert));
         } catch {
           // No alert possible (e.g. sequence exhausted): close silently.
         }
@@ -503,25 +425,16 @@ export class Session {
   /** Forget every key this session holds (failure or close). The exporter and a partly received message go too. */
   private wipeKeys(): void {
     this.assembler.discard();
-    for (const dir of [this.tx, this.rx]) {
-      dir.cipher?.wipe();
-      dir.secret?.fill(0);
-      dir.cipher = dir.secret = undefined;
-    }
+    this.keys.wipe();
     this.exporterSecret?.fill(0);
     this.exporterSecret = undefined;
     this.resumptionSecret?.fill(0);
     this.resumptionSecret = undefined;
   }
 
-  private alertRecord(code: number): Uint8Array {
-    if (this.tx.cipher) return this.tx.cipher.seal(InnerType.alert, encodeAlert(code));
-    return encodeRecord(RecordType.alert, encodeAlert(code));
-  }
-
   private onRecord(type: number, header: Uint8Array, body: Uint8Array, out: SessionOutput): void {
     if (type === RecordType.handshake) {
-      if (this.rx.epoch !== 'plaintext') throw new UnexpectedMessageError('plaintext handshake record after keys were established');
+      if (this.keys.rx.epoch !== 'plaintext') throw new UnexpectedMessageError('plaintext handshake record after keys were established');
       this.apply(this.handshaking().receive(body, 'plaintext'), out);
       return;
     }
@@ -533,7 +446,7 @@ export class Session {
       // unauthenticated alert is refused.
       // It is unauthenticated: reported as an abort carrying its code, never with the
       // trusted meaning of that code.
-      if (this.rx.epoch === 'application') throw new UnexpectedMessageError('plaintext alert after the handshake');
+      if (this.keys.rx.epoch === 'application') throw new UnexpectedMessageError('plaintext alert after the handshake');
       const code = decodeAlert(body);
       // server_busy means only "retry later", exactly what the (equally forgeable) close
       // code 4006 says: the server's cheap refusal before any signature.
@@ -541,12 +454,12 @@ export class Session {
       throw new PeerAbortedError(code);
     }
     // Protected record.
-    if (!this.rx.cipher) throw new UnexpectedMessageError('protected record before keys were established');
-    const { innerType, content } = this.rx.cipher.open(header, body);
+    if (!this.keys.rx.cipher) throw new UnexpectedMessageError('protected record before keys were established');
+    const { innerType, content } = this.keys.rx.cipher.open(header, body);
     switch (innerType) {
       case InnerType.handshake:
-        if (this.rx.epoch === 'application') return this.onPostHandshake(content, out);
-        if (this.rx.epoch !== 'handshake') throw new UnexpectedMessageError('handshake message after the handshake completed');
+        if (this.keys.rx.epoch === 'application') return this.onPostHandshake(content, out);
+        if (this.keys.rx.epoch !== 'handshake') throw new UnexpectedMessageError('handshake message after the handshake completed');
         this.apply(this.handshaking().receive(content, 'handshake'), out);
         return;
       case InnerType.alert:
@@ -555,21 +468,21 @@ export class Session {
         this.inAlert = false;
         return;
       case InnerType.keyUpdate:
-        if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('KeyUpdate during the handshake');
-        this.onKeyUpdate(decodeKeyUpdate(content));
+        if (this.keys.rx.epoch !== 'application') throw new UnexpectedMessageError('KeyUpdate during the handshake');
+        this.keys.received(decodeKeyUpdate(content), this.sentClose);
         return;
       case InnerType.applicationFragment:
       case InnerType.applicationFinal: {
-        if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('application data before the handshake completed');
-        this.keyUpdatesInARow = 0;
+        if (this.keys.rx.epoch !== 'application') throw new UnexpectedMessageError('application data before the handshake completed');
+        this.keys.inARow = 0;
         const message = this.assembler.add(innerType, content);
         if (message) out.events.push({ type: 'message', data: message });
         return;
       }
       case InnerType.applicationMulti:
-        if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('application data before the handshake completed');
+        if (this.keys.rx.epoch !== 'application') throw new UnexpectedMessageError('application data before the handshake completed');
         if (this.assembler.pending) throw new UnexpectedMessageError('multi-message record inside a fragmented message');
-        this.keyUpdatesInARow = 0;
+        this.keys.inARow = 0;
         for (const data of decodeMessages(content, this.maxMessageSize)) out.events.push({ type: 'message', data });
         return;
       default:
@@ -580,7 +493,7 @@ export class Session {
   /** A protected (authenticated) alert. */
   private onAlert(code: number, out: SessionOutput): void {
     if (code === Alert.closeNotify) {
-      if (this.rx.epoch !== 'application') throw new UnexpectedMessageError('close_notify during the handshake');
+      if (this.keys.rx.epoch !== 'application') throw new UnexpectedMessageError('close_notify during the handshake');
       if (this.assembler.pending) throw new TruncationError('close_notify in the middle of a fragmented message');
       if (!this.sentClose) out.send.push(...this.close());
       this._state = 'closed';
@@ -603,66 +516,21 @@ export class Session {
     if (ticket) out.events.push({ type: 'ticket', ticket });
   }
 
-  private onKeyUpdate(requested: boolean): void {
-    if (++this.keyUpdatesInARow > MAX_KEY_UPDATES_IN_A_ROW) {
-      throw new UnexpectedMessageError(`more than ${MAX_KEY_UPDATES_IN_A_ROW} KeyUpdates without application data`);
-    }
-    this.keyUpdateCount++;
-    this.keyUpdatesThisCall++;
-    // Records opened under the key it retires, itself included: past the interval, it is the
-    // peer's automatic update; the first one after our update_requested is its answer.
-    const automatic = this.rx.cipher!.sequence > effectiveKeyUpdateInterval(this.suite, this.keyUpdateInterval);
-    const answer = this.awaitingKeyUpdate;
-    this.awaitingKeyUpdate = false;
-    if (!automatic && !answer) this.keyUpdateBudget?.take();
-    const old = this.rx.secret!;
-    this.rx.secret = nextTrafficSecret(this.options.backend, old);
-    old.fill(0); // forward secrecy in memory: the old key cannot be re-derived
-    this.install(this.rx, this.rx.secret);
-    // RFC 8446 4.6.3: answered before our next application record, once however many came.
-    if (requested && !this.sentClose) this.keyUpdateOwed = true;
-  }
-
-  private sendKeyUpdate(requestPeer: boolean, out: Uint8Array[]): void {
-    // Any update of our sending keys answers a pending request.
-    this.keyUpdateOwed = false;
-    this.keyUpdateCount++;
-    out.push(this.tx.cipher!.seal(InnerType.keyUpdate, encodeKeyUpdate(requestPeer)));
-    if (requestPeer) this.awaitingKeyUpdate = true;
-    const old = this.tx.secret!;
-    this.tx.secret = nextTrafficSecret(this.options.backend, old);
-    old.fill(0);
-    this.install(this.tx, this.tx.secret);
-  }
-
-  private maybeUpdateKeys(out: Uint8Array[]): void {
-    if (this.tx.cipher!.sequence >= effectiveKeyUpdateInterval(this.suite, this.keyUpdateInterval)) this.sendKeyUpdate(false, out);
-  }
-
-  private install(dir: Direction, secret: Uint8Array): void {
-    const { key, iv } = trafficKeys(this.options.backend, secret);
-    dir.cipher?.wipe();
-    const limit = this.options.sequenceLimit;
-    dir.cipher = new CipherState(this.options.backend, aeadFor(this.suite), key, iv, limit !== undefined ? { sequenceLimit: limit } : {});
-    key.fill(0);
-    iv.fill(0);
-  }
-
   private apply(actions: HandshakeAction[], out: SessionOutput): void {
     for (const action of actions) {
       switch (action.type) {
         case 'send':
           // 'application': a post-handshake message (NewSessionTicket) under application keys.
           if (action.epoch === 'application') this.sealPending(out.send);
-          out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : this.sealHandshake(action.message));
+          out.send.push(action.epoch === 'plaintext' ? encodeRecord(RecordType.handshake, action.message) : sealHandshake(this.keys, action.message));
           break;
         case 'keys': {
           // The suite is fixed by the first key installation (after the hellos).
-          if (!this.suite) this.suite = this.handshaking().negotiatedSuite;
-          const dir = action.direction === 'send' ? this.tx : this.rx;
+          if (!this.keys.suite) this.keys.suite = this.handshaking().negotiatedSuite;
+          const dir = action.direction === 'send' ? this.keys.tx : this.keys.rx;
           dir.epoch = action.epoch;
           dir.secret = action.secret;
-          this.install(dir, action.secret);
+          this.keys.install(dir, action.secret);
           break;
         }
         case 'complete':
@@ -686,46 +554,13 @@ export class Session {
     }
   }
 
-  /**
-   * Seal `messages` in order: runs of small ones as multi-message records, the others as
-   * fragments. The last record of each message (or batch) is padded per `applicationPadding`.
-   */
-  private sealMessages(messages: readonly Uint8Array[], out: Uint8Array[]): void {
-    if (this.keyUpdateOwed) this.sendKeyUpdate(false, out);
-    // A multi-message content is encoded into the shared scratch and sealed (copied into
-    // its record) before the next is encoded.
-    eachPacked(messages, (packed) => {
-      if ('multi' in packed) {
-        this.maybeUpdateKeys(out);
-        out.push(this.sealApplication(InnerType.applicationMulti, packed.multi));
-        return;
-      }
-      if (packed.single.length <= MAX_CONTENT) {
-        // One record, as fragmentMessage would cut it (without its list).
-        this.maybeUpdateKeys(out);
-        out.push(this.sealApplication(InnerType.applicationFinal, packed.single));
-        return;
-      }
-      for (const frag of fragmentMessage(packed.single)) {
-        this.maybeUpdateKeys(out);
-        out.push(this.sealApplication(frag.innerType, frag.content));
-      }
-    }, multiScratch());
-  }
-
-  private sealApplication(innerType: InnerTypeId, content: Uint8Array): Uint8Array {
-    const padding = innerType === InnerType.applicationFragment ? 0 : paddingFor(content.length, this.applicationPadding);
-    const out = this.recordBuffers?.take(HEADER_LENGTH + content.length + 1 + padding + TAG_LENGTH);
-    return this.tx.cipher!.seal(innerType, content, padding, out);
-  }
-
   /** Seal what queue() accepted (before any other record this side seals). */
   private sealPending(out: Uint8Array[]): void {
     if (this.pending.length === 0) return;
     const pending = this.pending;
     this.pending = [];
     this.pendingSize = 0;
-    this.sealMessages(pending, out);
+    sealMessages(this.keys, pending, out, this.applicationPadding, this.recordBuffers);
   }
 
   /** The session is failing: send what was queued ahead of the alert if that is still possible. */
@@ -738,32 +573,11 @@ export class Session {
     }
   }
 
-  /** A protected handshake message; a Credential is padded to its bucket (identity hiding by length). */
-  private sealHandshake(message: Uint8Array): Uint8Array {
-    const padding = message[0] === MsgType.credential ? paddingFor(message.length, CREDENTIAL_PADDING_BLOCK) : 0;
-    return this.tx.cipher!.seal(InnerType.handshake, message, padding);
-  }
-
   private flushQueue(out: SessionOutput): void {
     const queued = this.queued;
     this.queued = [];
     this.queuedBytes = 0;
-    this.sealMessages(queued, out.send);
+    sealMessages(this.keys, queued, out.send, this.applicationPadding, this.recordBuffers);
   }
 }
 
-/**
- * Where every Session encodes a multi-message content just before sealing it (one per
- * process, made on first use): sealing copies the content into the record at once, so
- * nothing keeps it, and JavaScript runs one seal at a time. It holds the last content
- * until the next overwrites it, as a freed buffer would until reused (application
- * plaintext is not wiped anywhere).
- */
-let scratch: Uint8Array | undefined;
-function multiScratch(): Uint8Array {
-  return (scratch ??= new Uint8Array(MAX_CONTENT));
-}
-
-/** Label for the MCP transports' channel-binding export. */
-export const CHANNEL_BINDING_LABEL = 'EXPORTER-pqmcp-channel-binding';
-export const EMPTY_CONTEXT = utf8Encode('');

@@ -57,7 +57,7 @@ import type { BackendName, CryptoBackend } from '../crypto/types.js';
 import { ClosedError, InternalError, InvalidArgumentError, PqmcpError, ServerBusyError } from '../errors.js';
 import { discardCryptoResult, type CryptoRequest, type CryptoResult } from '../handshake/types.js';
 import { FairQueue } from './crypto-queue.js';
-import { stackless } from './stackless.js';
+import { stackless } from '../stackless.js';
 import { TokenBucket } from '../token-bucket.js';
 import { StarvationGuard, type GuardStats } from './crypto-guard.js';
 import { WorkerSlots } from './crypto-slots.js';

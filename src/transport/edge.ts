@@ -48,7 +48,7 @@ import { RATE_ANSWER, Refusals } from './refusals.js';
 import { answerAndClose, destroySocket } from './http-answer.js';
 import { ProxyFront, UpgradeTimeoutError } from './proxy-front.js';
 import { PreUpgrade, type Report } from './pre-upgrade.js';
-import { stackless } from './stackless.js';
+import { stackless } from '../stackless.js';
 
 /** The listener options this module reads (a contiguous block of PqmcpServerOptions). */
 export interface EdgeOptions {
@@ -200,8 +200,9 @@ export class Edge {
     });
     this.trusted = new TrustedProxies(options.trustedProxies ?? []);
     this.firstFlightMs = options.firstFlightTimeoutMs ?? EDGE_DEFAULTS.firstFlightTimeoutMs;
-    this.connectionRates = connectionRates(options.connectionRatePerSource);
-    this.acceptRates = acceptRates(options);
+    const rateNow = (): number => this.testRateClock?.() ?? performance.now();
+    this.connectionRates = connectionRates(options.connectionRatePerSource, rateNow);
+    this.acceptRates = acceptRates(options, rateNow);
     this.front = options.proxyProtocol
       ? new ProxyFront(
           this.preUpgrade,
@@ -232,6 +233,14 @@ export class Edge {
     });
     return new Edge(options, pool);
   }
+
+  /**
+   * @internal Tests only: when set, the per-source connection and accept rates read this
+   * clock, ms, instead of performance.now, so a test decides when a source's tokens come
+   * back (as CryptoPool.testRateClock does for the handshake rate). Set it before the first
+   * connection.
+   */
+  testRateClock: (() => number) | undefined;
 
   /** Connections holding a pending-handshake slot. */
   get pending(): number {
@@ -417,15 +426,15 @@ function checkProxyOptions(options: EdgeOptions): void {
  * ~900 opens a second, at ten times (200) nothing is refused. An operator who raises (or
  * lifts) the connection rate for a large NAT raises (or lifts) this one with it.
  */
-function acceptRates(options: EdgeOptions): SourceRates {
+function acceptRates(options: EdgeOptions, now?: () => number): SourceRates {
   const explicit = options.acceptRatePerSource;
   if (explicit !== undefined && !(Number.isInteger(explicit) && explicit >= 0)) throw new InvalidArgumentError('acceptRatePerSource must be an integer >= 0');
   const r = explicit ?? ACCEPT_RATE_PER_CONNECTION_RATE * (options.connectionRatePerSource ?? EDGE_DEFAULTS.connectionRatePerSource);
-  return new SourceRates({ rate: r, burst: Math.max(1, r) }, 'acceptRatePerSource');
+  return new SourceRates({ rate: r, burst: Math.max(1, r), now }, 'acceptRatePerSource');
 }
 
-function connectionRates(rate: number | undefined): SourceRates {
+function connectionRates(rate: number | undefined, now?: () => number): SourceRates {
   const r = rate ?? EDGE_DEFAULTS.connectionRatePerSource;
   if (!Number.isInteger(r) || r < 0) throw new InvalidArgumentError('connectionRatePerSource must be an integer >= 0');
-  return new SourceRates({ rate: r, burst: Math.max(1, r * CONNECTION_BURST_SECONDS) }, 'connectionRatePerSource');
+  return new SourceRates({ rate: r, burst: Math.max(1, r * CONNECTION_BURST_SECONDS), now }, 'connectionRatePerSource');
 }

@@ -100,11 +100,13 @@
  * - On a listener the sessions' request bytes in flight also share one bound
  *   (`maxRequestBytesInFlightTotal`, request-budget.ts): a request that passes the session's
  *   own bound is refused the same way (-32005, data { scope: 'listener' }) when the
- *   listener's total is past the limit and the request would take the session past its
- *   fair share (the limit / the sessions holding requests). That rule has no lone-request
- *   exception: above the limit a request larger than the share waits. The answer carries no
- *   listener-wide figure (the limit and share would tell the peer how many sessions, of any
- *   tenant, hold requests: review 11, R11-6); the operator's error (onerror) has them.
+ *   listener's total is past the limit and the request would take the session's agent past
+ *   its fair share (the limit / the agents holding requests), or the session past its even
+ *   part of that share (over its agent's sessions holding requests; R11-7). That rule has no
+ *   lone-request exception: above the limit a request larger than the share waits. The
+ *   answer carries no listener-wide figure (the limit and share would tell the peer how many
+ *   agents, of any tenant, hold requests: review 11, R11-6); the operator's error (onerror)
+ *   has them.
  * - The refusals above pass no hook, so quotas do not count them (neither calls nor
  *   bytes), as a quota does not count the requests it refuses itself; each costs one small
  *   error reply, within the transport's record and receive limits.
@@ -317,8 +319,8 @@ export class MessagePipeline {
     this.hold = new CancelledHold(limits.now, Math.ceil(max / 2));
     // Requests related to a task get the other half, rounded down (R10-2; the bound: related-task-share.ts).
     this.taskShare = new RelatedTaskShare(Math.floor(max / 2));
-    // The listener counts held requests uncapped (request-budget.ts).
-    this.share = limits.shared?.join(() => ({ bytes: this.bytesByDirection.fromPeer + this.hold.realBytes, expiresAt: this.hold.expiresAt }), this.hold.now);
+    // The listener counts held requests uncapped, and shares per agent: the peer's agent id (request-budget.ts).
+    this.share = limits.shared?.join(() => ({ bytes: this.bytesByDirection.fromPeer + this.hold.realBytes, expiresAt: this.hold.expiresAt }), this.hold.now, session.peer.agentId);
     for (const hook of hooks) {
       const channel: HookChannel = { notify: (message) => this.notify(message), report: (err) => this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err, reported: true })) };
       this.guard(hook, 'opened', () => hook.opened?.(session, channel));
@@ -501,8 +503,8 @@ export class MessagePipeline {
     // The listener's bound over all sessions (request-budget.ts): no lone-request exception.
     const over = this.ended ? undefined : this.share?.admit(bytes);
     if (over === undefined) return undefined;
-    this.sinks.onerror(new TooManyRequestBytesInFlightError(over.limit, over.charge, bytes, id, { total: over.total, share: over.share }));
-    // The peer learns no listener-wide figure: limit / share would tell it how many sessions, of
+    this.sinks.onerror(new TooManyRequestBytesInFlightError(over.limit, over.charge, bytes, id, { total: over.total, share: over.share, agentShare: over.agentShare, agentInFlight: over.agentCharge }));
+    // The peer learns no listener-wide figure: limit / share would tell it how many agents, of
     // any tenant, hold requests (R11-6); the operator's error above has them.
     return this.answer(errorResponse(message, JsonRpcErrorCode.tooManyInFlight, LISTENER_REFUSAL, { scope: 'listener' }));
   }

@@ -38,7 +38,7 @@ import { HandshakeTimeoutError, ProxyProtocolError, type PqmcpError } from '../e
 import type { TrustedProxies } from './admission.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import type { PreUpgrade, Report } from './pre-upgrade.js';
-import { stackless } from './stackless.js';
+import { stackless } from '../stackless.js';
 
 export type { Report } from './pre-upgrade.js';
 

@@ -6,17 +6,28 @@
  * up to sessions x (maxRequestBytesInFlight + maxMessageSize), and one agent has 256 sessions.
  *
  * Rule (checked after the session's own, for each request of b bytes from a session whose
- * charge is c, when the listener's total is t and the limit L):
+ * charge is c, of an agent whose holding sessions' charges sum to C, when the listener's
+ * total is t and the limit L):
  * - t + b <= L: admitted (under the limit only the per-session rule applies);
- * - else admitted when c + b <= floor(L / H), its fair share, H being the sessions holding
- *   requests counting this one; refused otherwise (JSON-RPC -32005, before any hook).
- * So above the limit a session at or past its share is refused whatever it asks, and one
- * under it still gets requests that keep it within its share: a new session (c = 0) always
- * gets a request of up to L / H bytes (16 others holding, default limit: 15 MiB), so one or
- * a few agents cannot lock the others out by filling the total. A session holding nothing
- * is not always admitted, as the per-session rule admits it: above the limit a request
- * larger than the share waits (-32005: retry) until the total is back under L - b; else
- * every new session would add up to maxMessageSize (64 MiB) beyond any bound.
+ * - else admitted when C + b <= floor(L / A), the agent's fair share, A being the agents
+ *   holding requests counting this one's, and c + b <= floor(floor(L / A) / n), the session's
+ *   even part of it, n being the agent's sessions holding requests counting this one;
+ *   refused otherwise (JSON-RPC -32005, before any hook).
+ * The agent is the session's verified peer agent id (the listener's pipelines pass it to
+ * join(), the id maxSessionsPerAgent counts); a share joined without one is its own agent.
+ * So above the limit an agent at or past its share is refused whatever its sessions ask, and
+ * one under it still gets requests that keep it within its share: a new agent (C = 0) always
+ * gets a request of up to L / A bytes (16 other agents holding, default limit: 15 MiB),
+ * however many sessions the others hold: an agent's sessions weigh as one, so one or a few
+ * agents cannot lock the others out by filling the total. Before (review 11, R11-7) the share
+ * was per session, L / the sessions holding: one agent's 256 sessions took every other
+ * session's down to L / 257, about 1 MiB, and an honest session holding more was refused
+ * everything, pings too. Within an agent a session gets at most an even part of the agent's
+ * share while its other sessions hold requests, so one of them cannot go on taking all of it;
+ * the sessions of an agent past its share wait for that agent's own answers. A session
+ * holding nothing is not always admitted, as the per-session rule admits it: above the limit
+ * a request larger than the share waits (-32005: retry) until the total is back under L - b;
+ * else every new session would add up to maxMessageSize (64 MiB) beyond any bound.
  *
  * The charge is the JSON bytes of the session's requests in flight plus the real bytes of
  * its cancelled requests still held (not the per-session charge, capped at half the
@@ -24,15 +35,24 @@
  * price of half a budget). A charge grows only when a request is admitted.
  *
  * Memory bound: with Q the most one session can hold (maxRequestBytesInFlight +
- * maxMessageSize; message-hooks.ts) and H the sessions holding requests, the total is at
- * most L + sum over j = 2..H of min(Q, L / j), less than L x (1 + ln H). Proof: order the
- * holders by their last admission, s_1 .. s_H; each has held since then, its charge no
- * larger than just after it. Let s_m be the last admitted under the limit: then the total,
- * s_1 .. s_m's charges among it, was at most L. Each later s_j was admitted within its share
- * with at least j holders (s_1 .. s_j), so holds at most L / j (and Q). Shares granted while
- * fewer sessions held are not taken back (nothing in flight is evicted), hence the
- * logarithm. Defaults (L = 256 MiB, Q = 80 MiB): 32 sessions (pqmcp serve's --max-sessions)
- * at most 986 MiB (2.5 GiB without); 1,000 sessions at most 1.9 GiB (78 GiB without).
+ * maxMessageSize; message-hooks.ts), A the agents holding requests and n_j the holding
+ * sessions of the j-th below, the total is at most L + sum over j = 2..A of
+ * min(n_j x Q, L / j), less than L x (1 + ln A), A at most H, the sessions holding. Proof: an
+ * agent's charge (its sessions' together) grows only when one of its sessions is admitted a
+ * request. Order the agents holding by their last admission, g_1 .. g_A; each has held since
+ * then (holding again after holding nothing takes an admission), its charge no larger than
+ * just after it. Let g_m be the last admitted under the limit: then the total, g_1 .. g_m's
+ * charges among it, was at most L. Each later g_j was admitted within its agent's share with
+ * at least j agents holding (g_1 .. g_j), so holds at most L / j (and n_j x Q). Shares
+ * granted while fewer agents held are not taken back (nothing in flight is evicted), hence
+ * the logarithm. The split among an agent's sessions only refuses more; the bound needs the
+ * agent's own check: with the split alone, an agent's sessions admitted one after another
+ * would stack L / A + L / 2A + L / 3A ..., a harmonic sum per agent, and the bound would
+ * become about L x (1 + ln A) x (1 + ln n) for n sessions per agent. Defaults (L = 256 MiB,
+ * Q = 80 MiB): 32 sessions (pqmcp serve's --max-sessions) at most 1,026 MiB (986 MiB with
+ * the share per session, 2.5 GiB without the bound; the difference: one agent's second
+ * session lifts the second term from Q to L / 2); 1,000 sessions at most 1.9 GiB (78 GiB
+ * without), and however many sessions, less than L x (1 + ln A).
  *
  * Sharp edges:
  * - Cancelled requests expire lazily (cancelled-hold.ts): above the limit, before deciding,
@@ -72,10 +92,20 @@ export interface ListenerRefusal {
   limit: number;
   /** The listener's total before the request. */
   total: number;
-  /** The session's share: floor(limit / sessions holding, counting it). */
+  /** The session's share: its even part of its agent's, floor(agentShare / the agent's sessions holding, counting it). */
   share: number;
   /** The session's charge before the request. */
   charge: number;
+  /** Its agent's share: floor(limit / agents holding, counting its). */
+  agentShare: number;
+  /** Its agent's charge before the request (its sessions' together). */
+  agentCharge: number;
+}
+
+/** An agent's holding sessions (charge > 0), and their charges together. */
+interface AgentTally {
+  sessions: number;
+  bytes: number;
 }
 
 /** One session's place in the listener's RequestBudget. */
@@ -86,7 +116,13 @@ export class RequestShare {
     readonly count: () => RequestCharge,
     /** The clock of its holds' expiresAt, ms (the same for all sessions of a budget; default monotonic). */
     readonly now: () => number = monotonicNow,
-  ) {}
+    agent?: string,
+  ) {
+    this.agent = agent ?? this;
+  }
+
+  /** Whose share this is: the agent id given to join(), or this share itself (its own agent). */
+  readonly agent: string | RequestShare;
 
   /** The charge changed: report it. */
   update(): void {
@@ -107,6 +143,8 @@ export class RequestShare {
 export class RequestBudget {
   /** Sessions holding requests, and their charge. */
   private readonly holders = new Map<RequestShare, number>();
+  /** Agents holding requests (R11-7): their holding sessions and charge, the sums of `holders` by RequestShare.agent. */
+  private readonly agentTallies = new Map<string | RequestShare, AgentTally>();
   /** Holders whose charge includes held cancelled requests, by when the first of those expires (as last counted). */
   private readonly expiries = new ExpiryHeap<RequestShare>();
   private used = 0;
@@ -128,18 +166,35 @@ export class RequestBudget {
     return this.holders.size;
   }
 
-  /** A new session's share (charge 0 until it is admitted a request); `now`: its holds' clock. */
-  join(count: () => RequestCharge, now?: () => number): RequestShare {
-    return new RequestShare(this, count, now);
+  /** Agents holding requests now (a share joined without an agent id counts as one; expired holds dropped first). */
+  get agents(): number {
+    this.recountExpired();
+    return this.agentTallies.size;
+  }
+
+  /**
+   * A new session's share (charge 0 until it is admitted a request); `now`: its holds'
+   * clock; `agent`: its peer's agent id, whose sessions share one agent's share (without
+   * one, the session is its own agent).
+   */
+  join(count: () => RequestCharge, now?: () => number, agent?: string): RequestShare {
+    return new RequestShare(this, count, now, agent);
   }
 
   /** @internal RequestShare's. */
   set(member: RequestShare, charge: RequestCharge): void {
     const before = this.holders.get(member) ?? 0;
-    this.used += charge.bytes - before;
-    if (charge.bytes > 0) this.holders.set(member, charge.bytes);
+    const after = charge.bytes;
+    this.used += after - before;
+    if (after > 0) this.holders.set(member, after);
     else this.holders.delete(member);
-    this.expiries.set(member, charge.bytes > 0 ? charge.expiresAt : undefined);
+    this.expiries.set(member, after > 0 ? charge.expiresAt : undefined);
+    if (after === before) return;
+    let tally = this.agentTallies.get(member.agent);
+    if (tally === undefined) this.agentTallies.set(member.agent, (tally = { sessions: 0, bytes: 0 }));
+    tally.bytes += after - before;
+    if (before === 0) tally.sessions++;
+    else if (after === 0 && --tally.sessions === 0) this.agentTallies.delete(member.agent);
   }
 
   /** @internal RequestShare's. */
@@ -149,10 +204,14 @@ export class RequestBudget {
     // Over the limit: drop the expired holds first (they may bring it back under).
     this.recountExpired();
     if (this.used + bytes <= this.limit) return undefined;
-    const holding = this.holders.size + (charge.bytes > 0 ? 0 : 1);
-    const share = Math.floor(this.limit / holding);
-    if (charge.bytes + bytes <= share) return undefined;
-    return { limit: this.limit, total: this.used, share, charge: charge.bytes };
+    // The agent's share over the agents holding (counting its), then the session's even part of it.
+    const own = this.holders.get(member) ?? 0;
+    const tally = this.agentTallies.get(member.agent);
+    const agentCharge = tally?.bytes ?? 0;
+    const agentShare = Math.floor(this.limit / (this.agentTallies.size + (tally === undefined ? 1 : 0)));
+    const share = Math.floor(agentShare / ((tally?.sessions ?? 0) + (own > 0 ? 0 : 1)));
+    if (agentCharge + bytes <= agentShare && own + bytes <= share) return undefined;
+    return { limit: this.limit, total: this.used, share, charge: own, agentShare, agentCharge };
   }
 
   /**

@@ -39,6 +39,22 @@ import type { RequestBudget } from './request-budget.js';
 /** How long pauseReading() may hold a session by default (PqmcpServerOptions.maxReadPauseMs). */
 export const DEFAULT_MAX_READ_PAUSE_MS = 60_000;
 
+/** @internal What the listener (server.ts) gives a session's transport besides its connection, handshake and backend. */
+export interface ServerTransportOptions {
+  /** The client's address as the socket saw it (may be a proxy's). */
+  remoteAddress?: string | undefined;
+  /** The listener's message hooks, in order. Default: none. */
+  hooks?: readonly MessageHook[];
+  /** The bound on the client's request bytes in flight in this session; 0 (default): none. */
+  maxRequestBytesInFlight?: number;
+  /** How long pauseReading() may hold the session. Default DEFAULT_MAX_READ_PAUSE_MS. */
+  maxReadPauseMs?: number;
+  /** The clock the hold on the client's cancelled requests runs on (holdNow of the listener's clock; default monotonic). */
+  holdNow?: (() => number) | undefined;
+  /** The listener's bound over all its sessions' requests in flight (request-budget.ts). */
+  requestBudget?: RequestBudget | undefined;
+}
+
 /** An MCP server `Transport` (SDK 1.x and 2.x) for one authenticated session. */
 export class PqmcpServerTransport {
   onclose?: (() => void) | undefined;
@@ -67,25 +83,23 @@ export class PqmcpServerTransport {
   /** What a malformed message from the client gets (built once, not per message). */
   private readonly failure: DeliveryFailure;
 
-  /** @internal Created by the listener (PqmcpServer) after a successful handshake. */
+  /** How long pauseReading() may hold the session (the listener's maxReadPauseMs). */
+  private readonly maxReadPauseMs: number;
+
   /** True when this session was resumed from a ticket (`peer` comes from the ticket, re-checked against the trust store). */
   get resumed(): boolean {
     return this.handshakeResult.resumed;
   }
 
+  /** @internal Created by the listener (PqmcpServer) after a successful handshake. */
   constructor(
     private readonly connection: Connection,
     readonly handshakeResult: HandshakeResult,
     readonly backend: BackendName,
-    remoteAddress?: string,
-    hooks: readonly MessageHook[] = [],
-    maxRequestBytesInFlight = 0,
-    private readonly maxReadPauseMs = DEFAULT_MAX_READ_PAUSE_MS,
-    /** The hold on the client's cancelled requests runs on it (holdNow of the listener's clock; default monotonic). */
-    now?: () => number,
-    /** The listener's bound over all its sessions' requests in flight (request-budget.ts). */
-    shared?: RequestBudget,
+    options: ServerTransportOptions = {},
   ) {
+    const { remoteAddress, hooks = [], maxRequestBytesInFlight = 0, holdNow: now, requestBudget: shared } = options;
+    this.maxReadPauseMs = options.maxReadPauseMs ?? DEFAULT_MAX_READ_PAUSE_MS;
     this.peer = handshakeResult.peer;
     this.sessionId = sessionIdOf(handshakeResult);
     this.authInfo = authInfoFor(handshakeResult, backend);

@@ -47,7 +47,8 @@
  *   16 MiB, plus one request when none is in flight): past it a request is refused with
  *   JSON-RPC -32005 (message-hooks.ts), so every session runs a MessagePipeline, with or
  *   without hooks. All sessions' together share `maxRequestBytesInFlightTotal` (default
- *   256 MiB; request-budget.ts): past it a session at its fair share is refused the same way.
+ *   256 MiB; request-budget.ts): past it a request that takes its agent past its fair share
+ *   (or its session past an even part of that) is refused the same way.
  *   Either bound makes every session run the pipeline: only with both 0 and no hooks do
  *   messages take the direct path (no envelope check, no MAX_TRACKED; review 11, R11-2).
  * - Failures before the peer is verified are reported ('clientError', the handshake.failure
@@ -158,9 +159,12 @@ export interface PqmcpServerOptions extends PqmcpTransportOptions, EdgeOptions {
   /**
    * Bytes (JSON) of the clients' requests in flight across all sessions (request-budget.ts;
    * each session's own bound is maxRequestBytesInFlight). While the total is at or under it,
-   * only the per-session bound applies; above it, a request that would take its session past
-   * its fair share (this / the sessions holding requests) is refused with JSON-RPC -32005
+   * only the per-session bound applies; above it, a request that would take its agent (the
+   * client's agent id) past its fair share (this / the agents holding requests), or its
+   * session past an even part of that share (over the agent's sessions holding requests), is
+   * refused with JSON-RPC -32005
    * (data { scope: 'listener' }; no figures to the peer) and reported with them (ERR_TOO_MANY_BYTES_IN_FLIGHT).
+   * One agent's many sessions count as one agent: they cannot take another's share down.
    * Cancelled requests still held count with their full bytes. Default 256 MiB; 0: no limit.
    */
   maxRequestBytesInFlightTotal?: number;
@@ -222,8 +226,8 @@ const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES = 256 * 1024 * 1024;
 /**
  * All sessions' requests in flight: the size of the partial-message budget, 16 sessions'
  * full default bound (16 MiB), or thousands of ordinary requests per session for dozens of
- * sessions; with its fair share it bounds the listener's request memory at about 1 GiB for
- * 32 sessions (request-budget.ts), without refusing a light client.
+ * sessions; with its fair share (per agent) it bounds the listener's request memory at about
+ * 1 GiB for 32 sessions (request-budget.ts), without refusing a light client.
  */
 export const DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT_TOTAL = 256 * 1024 * 1024;
 export { DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT } from './options.js';
@@ -538,7 +542,14 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
       if (!this.admitSession(connection, result.peer, info)) return;
-      const transport = new PqmcpServerTransport(connection, result, this.backend.name, info.remoteAddress, this.resolved.hooks, this.resolved.maxRequestBytesInFlight, this.limits.maxReadPauseMs, holdNow(this.resolved.clock), this.limits.requestBudget);
+      const transport = new PqmcpServerTransport(connection, result, this.backend.name, {
+        remoteAddress: info.remoteAddress,
+        hooks: this.resolved.hooks,
+        maxRequestBytesInFlight: this.resolved.maxRequestBytesInFlight,
+        maxReadPauseMs: this.limits.maxReadPauseMs,
+        holdNow: holdNow(this.resolved.clock),
+        requestBudget: this.limits.requestBudget,
+      });
       this.live.add(transport);
       const audit = this.resolved.audit;
       if (audit) {

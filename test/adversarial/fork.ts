@@ -26,9 +26,10 @@ import { ClientHandshake, ServerHandshake } from '../../src/handshake/handshake.
 import { Transcript } from '../../src/handshake/key-schedule.js';
 import { CipherState, MessageAssembler, RecordDeframer } from '../../src/record/index.js';
 import { Session } from '../../src/session/session.js';
+import { TrafficKeys } from '../../src/session/traffic-keys.js';
 
 const CLONEABLE = new Set<object>(
-  [Session, ClientHandshake, ServerHandshake, Transcript, RecordDeframer, MessageAssembler, CipherState].map((c) => c.prototype as object),
+  [Session, TrafficKeys, ClientHandshake, ServerHandshake, Transcript, RecordDeframer, MessageAssembler, CipherState].map((c) => c.prototype as object),
 );
 
 /** Read-only state shared between forks, by property name. */

@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { Alert, HandshakeTimeoutError, PqmcpError } from '../../src/errors.js';
+import { Alert, HandshakeTimeoutError, PqmcpError, TruncationError } from '../../src/errors.js';
 import { CloseCode, PqmcpClientTransport } from '../../src/transport/index.js';
 import { InnerType } from '../../src/record/index.js';
 import { agent, trustFor } from '../helpers/identities.js';
@@ -137,7 +137,11 @@ describe('slow and half-open peers', () => {
     await waitFor(() => log.server.pendingHandshakes === 1, 5_000, 'pending handshake');
     h.tcp.end();
     await waitFor(() => log.clientErrors.length === 1, 5_000, 'clientError');
-    expect(log.clientErrors[0]!.code).toBe('ERR_TRUNCATED');
+    const error = log.clientErrors[0]!;
+    expect(error).toBeInstanceOf(TruncationError);
+    expect([error.code, error.message]).toEqual(['ERR_TRUNCATED', 'connection ended during the handshake']);
+    // One per dropped connection under a flood: built without a stack trace (stackless.ts).
+    expect(error.stack).toBe('TruncationError: connection ended during the handshake');
     await expectIdle(log);
   });
 });

@@ -139,8 +139,8 @@ export class WireTap {
   ) {}
 
   private suite(): number {
-    // The suite is fixed before the first protected record is sealed (Session.install).
-    return (this.session as unknown as { suite: number }).suite || Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256;
+    // The suite is fixed before the first protected record is sealed (TrafficKeys.install).
+    return (this.session as unknown as { keys: { suite: number } }).keys.suite || Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256;
   }
 
   push(bytes: Uint8Array): void {

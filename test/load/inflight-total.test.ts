@@ -35,65 +35,82 @@ const ping = (id: number): JsonRpcMessage => ({ jsonrpc: '2.0', id, method: 'pin
 const answerTo = (s: RawSession, id: number): JsonRpcMessage | undefined => s.answers.find((a) => a.id === id);
 /** The listener's refusal as the peer sees it: no figures (R11-6: limit / share is how many sessions hold requests). */
 const LISTENER_REFUSAL = { code: -32005, message: 'pqmcp: too many request bytes in flight on this server (over all sessions); retry once earlier requests have been answered', data: { scope: 'listener' } };
-/** The share an operator's error names. */
+/** The session's share an operator's error names (its even part of its agent's: R11-7). */
 const shareOf = (message: string): number => Number(/its share, (\d+) bytes/.exec(message)?.[1]);
+/** Its agent's share. */
+const agentShareOf = (message: string): number => Number(/of its agent's (\d+) /.exec(message)?.[1]);
+
+/**
+ * A real SDK server on a listener with the 6 MiB total whose `hold` tool waits, per session,
+ * as slow tools do (and ignores its abort signal); the sessions' errors (onerror) collected.
+ */
+async function holdingServer() {
+  const gates = new Map<string, Array<() => void>>();
+  const waiting = (s: RawSession): number => gates.get(s.transport.sessionId!)?.length ?? 0;
+  const server = await startServer(
+    cleanup,
+    () => {
+      const mcp = new McpServer({ name: 'hold', version: '1' });
+      mcp.registerTool('hold', { inputSchema: { blob: z.string() } }, async (_args, extra) => {
+        const list = gates.get(extra.sessionId!) ?? [];
+        gates.set(extra.sessionId!, list);
+        return new Promise((resolve) => list.push(() => resolve({ content: [] })));
+      });
+      return mcp;
+    },
+    { maxRequestBytesInFlightTotal: LIMIT },
+  );
+  const errors: string[] = [];
+  server.on('session', (t) => {
+    t.onerror = (e) => void errors.push((e as PqmcpError).message);
+  });
+  return { gates, waiting, server, errors };
+}
 
 describe('maxRequestBytesInFlightTotal: one bound over all sessions of a listener, with a fair share', () => {
-  it('sessions of two agents fill the total: past it the heavy sessions are refused, a new session and one under its share get through, and the total returns to 0 on answers and closes', { timeout: 60_000 }, async () => {
-    // Handlers that wait, per session, as slow tools do (and ignore their abort signal).
-    const gates = new Map<string, Array<() => void>>();
-    const waiting = (s: RawSession): number => gates.get(s.transport.sessionId!)?.length ?? 0;
-    const server = await startServer(
-      cleanup,
-      () => {
-        const mcp = new McpServer({ name: 'hold', version: '1' });
-        mcp.registerTool('hold', { inputSchema: { blob: z.string() } }, async (_args, extra) => {
-          const list = gates.get(extra.sessionId!) ?? [];
-          gates.set(extra.sessionId!, list);
-          return new Promise((resolve) => list.push(() => resolve({ content: [] })));
-        });
-        return mcp;
-      },
-      { maxRequestBytesInFlightTotal: LIMIT },
-    );
-    const errors: string[] = [];
-    server.on('session', (t) => {
-      t.onerror = (e) => void errors.push((e as PqmcpError).message);
-    });
+  it('sessions of two agents fill the total: past it the heavy agent\'s sessions are refused, a new agent\'s session gets through, and the total returns to 0 on answers and closes', { timeout: 60_000 }, async () => {
+    const { gates, waiting, server, errors } = await holdingServer();
     const a1 = await rawInitializedSession(server.url, cleanup, 0, 'agent://pqmcp-test/alice');
     const a2 = await rawInitializedSession(server.url, cleanup, 0, 'agent://pqmcp-test/alice');
     const bob = await rawInitializedSession(server.url, cleanup, 0, 'agent://pqmcp-test/bob');
 
     // Each call is 1 MiB plus its envelope. a1's 4 fit under the 6 MiB total (its own bound is
-    // the default 16 MiB); a2's first takes the total to 5 MiB, its second goes past 6 MiB
-    // but stays within its share (6 MiB / 2 sessions holding), its third would not.
+    // the default 16 MiB), and so does a2's first; its second goes past 6 MiB, and past alice's
+    // share, all of it while she is the one agent holding (R11-7: the share is per agent; the
+    // code before ran it, within a2's per-session share of 6 MiB / 2 sessions).
     for (let id = 1; id <= 4; id++) await a1.transport.send(call(id));
     await waitFor(() => waiting(a1) === 4, 20_000, "a1's four calls running");
     for (let id = 1; id <= 4; id++) await a2.transport.send(call(id));
     await waitFor(() => waiting(a2) + a2.answers.length === 4, 20_000, "a2's calls running or refused");
-    // Before: nothing bounded the sessions together, a2's 4 calls all ran.
-    expect(waiting(a2)).toBe(2);
+    // Before the listener's bound: a2's 4 calls all ran.
+    expect(waiting(a2)).toBe(1);
     expect(a2.answers.map((a) => [a.id, a.error])).toEqual([
+      [2, LISTENER_REFUSAL],
       [3, LISTENER_REFUSAL],
       [4, LISTENER_REFUSAL],
     ]);
-    const sixCalls = server.requestBytesInFlight;
-    expect(sixCalls).toBeGreaterThan(LIMIT);
-    expect(sixCalls).toBeLessThan(LIMIT + MiB);
+    const fiveCalls = server.requestBytesInFlight;
+    expect(fiveCalls).toBeGreaterThan(5 * MiB);
+    expect(fiveCalls).toBeLessThan(LIMIT);
 
-    // a1 holds past its share: even a ping is refused. bob (new, holding nothing) gets a
-    // 1 MiB call and a ping within his share (6 MiB / 3), a1 still nothing.
-    await a1.transport.send(ping(5));
+    // bob (another agent, holding nothing) gets a 1 MiB call, which takes the total past 6 MiB,
+    // and a ping, within his share (6 MiB / 2 agents); alice, past hers now, gets nothing on
+    // either session, not even a ping.
     await bob.transport.send(call(1));
     await waitFor(() => waiting(bob) === 1, 20_000, "bob's call running");
     await bob.transport.send(ping(2));
-    await a1.transport.send(ping(6));
-    await waitFor(() => answerTo(bob, 2) !== undefined && answerTo(a1, 6) !== undefined, 20_000, 'the pings answered');
+    await a1.transport.send(ping(5));
+    await a2.transport.send(ping(6));
+    await waitFor(() => answerTo(bob, 2) !== undefined && answerTo(a1, 5) !== undefined && answerTo(a2, 6) !== undefined, 20_000, 'the pings answered');
     expect(answerTo(bob, 2)).toMatchObject({ result: {} });
-    for (const id of [5, 6]) expect(answerTo(a1, id)?.error).toEqual(LISTENER_REFUSAL);
-    // The figures are the operator's: a2's two, then a1's two (its share shrank as bob joined the holders).
-    expect(errors.filter((e) => e.includes('maxRequestBytesInFlightTotal')).map(shareOf)).toEqual([LIMIT / 2, LIMIT / 2, LIMIT / 2, LIMIT / 3]);
-    expect(server.requestBytesInFlight).toBeGreaterThan(sixCalls + MiB);
+    expect(answerTo(a1, 5)?.error).toEqual(LISTENER_REFUSAL);
+    expect(answerTo(a2, 6)?.error).toEqual(LISTENER_REFUSAL);
+    // The figures are the operator's: alice's share was the whole limit for a2's three (each of
+    // her two sessions an even half of it), then half of it once bob held requests too.
+    const refusals = errors.filter((e) => e.includes('maxRequestBytesInFlightTotal'));
+    expect(refusals.map(agentShareOf)).toEqual([LIMIT, LIMIT, LIMIT, LIMIT / 2, LIMIT / 2]);
+    expect(refusals.map(shareOf)).toEqual([LIMIT / 2, LIMIT / 2, LIMIT / 2, LIMIT / 4, LIMIT / 4]);
+    expect(server.requestBytesInFlight).toBeGreaterThan(LIMIT);
 
     // Answers free the shared total: a1's calls answered, its ping passes again.
     for (const open of gates.get(a1.transport.sessionId!)!.splice(0)) open();
@@ -102,17 +119,51 @@ describe('maxRequestBytesInFlightTotal: one bound over all sessions of a listene
     await waitFor(() => answerTo(a1, 7) !== undefined, 20_000, "a1's ping");
     expect(answerTo(a1, 7)).toMatchObject({ result: {} });
     // bob cancels his call (its handler runs on: still charged), then leaves; a2 leaves with
-    // its calls unanswered: the sessions' ends free everything they held.
+    // its call unanswered: the sessions' ends free everything they held.
     await bob.transport.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1, reason: 'test' } });
     await bob.transport.send(ping(3));
     await waitFor(() => answerTo(bob, 3) !== undefined, 20_000, "bob's ping after the cancel");
-    // a2's two calls and bob's cancelled one (the six calls are the same size).
-    expect(server.requestBytesInFlight).toBe(sixCalls / 2);
+    // a2's call and bob's cancelled one (the five calls are the same size).
+    expect(server.requestBytesInFlight).toBe((fiveCalls / 5) * 2);
     await bob.transport.close();
     await a2.transport.close();
     await waitFor(() => server.sessions.size === 1, 20_000, 'the two sessions closed on the server');
     expect(server.requestBytesInFlight).toBe(0);
     for (const list of gates.values()) for (const open of list.splice(0)) open();
+  });
+
+  it('one agent\'s eight sessions fill the total: another agent\'s one session still gets limit / 2 agents (not limit / 9 sessions), and her sessions, one holding nothing among them, get nothing while she is past her share (R11-7)', { timeout: 60_000 }, async () => {
+    const { gates, waiting, server, errors } = await holdingServer();
+    // Nine sessions of mallory's (opened first: past her share, even an initialize is refused).
+    const mallory: RawSession[] = [];
+    for (let i = 0; i < 9; i++) mallory.push(await rawInitializedSession(server.url, cleanup, 0, 'agent://pqmcp-test/mallory'));
+    const bob = await rawInitializedSession(server.url, cleanup, 0, 'agent://pqmcp-test/bob');
+    // mallory: one 700 KB call on each of eight sessions, 5.6 MB together, under the 6 MiB total.
+    for (const s of mallory.slice(0, 8)) await s.transport.send(call(1, 'm'.repeat(700_000)));
+    await waitFor(() => mallory.slice(0, 8).every((s) => waiting(s) === 1), 20_000, "mallory's calls running");
+    // bob's 1 MiB calls take the total past 6 MiB: his share is 6 MiB / 2 agents, so two of
+    // them and a ping fit (the previous code: 6 MiB / 9 sessions holding, 699,050 bytes,
+    // refused his first call).
+    await bob.transport.send(call(1));
+    await bob.transport.send(call(2));
+    await waitFor(() => waiting(bob) + bob.answers.length === 2, 20_000, "bob's calls running");
+    await bob.transport.send(ping(3));
+    await waitFor(() => answerTo(bob, 3) !== undefined, 20_000, "bob's ping");
+    expect([waiting(bob), bob.answers]).toEqual([2, [{ jsonrpc: '2.0', id: 3, result: {} }]]);
+    expect(server.requestBytesInFlight).toBeGreaterThan(LIMIT);
+    // mallory is past her share (5.6 MB > 3 MiB): each of her sessions is refused a ping, the
+    // ninth too, holding nothing (the previous code let that one in: 6 MiB / 10 sessions holding).
+    for (const s of mallory) await s.transport.send(ping(2));
+    await waitFor(() => mallory.every((s) => answerTo(s, 2) !== undefined), 20_000, "mallory's pings answered");
+    for (const s of mallory) expect(answerTo(s, 2)?.error).toEqual(LISTENER_REFUSAL);
+    const refusals = errors.filter((e) => e.includes('maxRequestBytesInFlightTotal'));
+    expect(refusals.map(agentShareOf)).toEqual(Array(9).fill(LIMIT / 2));
+    // Answers and closes bring the total back to 0.
+    for (const list of gates.values()) for (const open of list.splice(0)) open();
+    await waitFor(() => server.requestBytesInFlight === 0, 20_000, 'every call answered');
+    await Promise.all([...mallory, bob].map((s) => s.transport.close()));
+    await waitFor(() => server.sessions.size === 0, 20_000, 'the sessions closed on the server');
+    expect(server.requestBytesInFlight).toBe(0);
   });
 });
 

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
-import { Alert } from '../../src/errors.js';
+import { Alert, TruncationError } from '../../src/errors.js';
 import { Suite, decodeClientHello, unframeHandshake } from '../../src/wire/messages.js';
 import { CipherState, InnerType } from '../../src/record/index.js';
 import { trafficKeys } from '../../src/handshake/key-schedule.js';
@@ -221,6 +221,33 @@ describe('record attacks (network attacker)', () => {
     expect(() => clean.client.send(text('late'))).toThrowError(expect.objectContaining({ code: 'ERR_CLOSED' }));
   });
 
+  it('a stream that ends during the handshake (a peer\'s unauthenticated drop) is TruncationError built without a stack trace; after it, with one', () => {
+    // The server has read the ClientHello and sent its flight; the client drops the connection.
+    const pair = createPair(options(noble, clientAgent), options(noble, serverAgent));
+    deliver(pair, 'c2s', pair.client.start().send);
+    expect(pair.server.state).toBe('handshaking');
+    const events = pair.server.end();
+    expect(events).toHaveLength(1);
+    const error = errorOf(events)!;
+    expect(error).toBeInstanceOf(TruncationError);
+    expect([error.code, error.alert, error.message]).toEqual(['ERR_TRUNCATED', undefined, 'connection ended during the handshake']);
+    expect(pair.server.error).toBe(error);
+    expect(pair.server.state).toBe('failed');
+    // Routine under a flood (one per dropped connection): no frames captured (stackless.ts).
+    expect(error.stack).toBe('TruncationError: connection ended during the handshake');
+    // The client's side of the same drop, before anything came back.
+    const client = createPair(options(noble, clientAgent), options(noble, serverAgent)).client;
+    client.start();
+    expect(errorOf(client.end())!.stack).toBe('TruncationError: connection ended during the handshake');
+
+    // An established session's truncation keeps its message and its stack.
+    const cut = established();
+    const late = errorOf(cut.server.end())!;
+    expect(late).toBeInstanceOf(TruncationError);
+    expect([late.code, late.message]).toEqual(['ERR_TRUNCATED', 'connection ended without an authenticated close']);
+    expect(late.stack).toMatch(/\n\s+at /);
+  });
+
   it('a close_notify in the middle of a fragmented message is truncation', () => {
     // Only a malicious sender can do this; forge it with the client's logged traffic secret.
     const { pair, secrets } = withKeyLog();
@@ -281,7 +308,7 @@ describe('record attacks (network attacker)', () => {
       expect(pair.client.exportKeyingMaterial('x', text(''), 16)).toEqual(pair.server.exportKeyingMaterial('x', text(''), 16));
       // A Finished-shaped handshake message, protected under the sender's application keys.
       const [sender, receiver] = dir === 'c2s' ? [pair.client, pair.server] : [pair.server, pair.client];
-      const tx = (sender as unknown as { tx: { cipher: CipherState } }).tx.cipher;
+      const tx = (sender as unknown as { keys: { tx: { cipher: CipherState } } }).keys.tx.cipher;
       const record = tx.seal(InnerType.handshake, Uint8Array.of(20, 0, 0, 32, ...new Uint8Array(32)));
       expectFailed(receiver, deliver(pair, dir, [record]).events, 'ERR_UNEXPECTED_MESSAGE');
     }

@@ -16,6 +16,7 @@ import { PqmcpClientTransport } from '../../src/transport/index.js';
 import { BUSY_RETRY_DEFAULTS, busyRetryDelay, resolveBusyRetry } from '../../src/transport/busy-retry.js';
 import type { BusyRetryEvent, BusyRetryOptions } from '../../src/transport/busy-retry.js';
 import type { CryptoPool } from '../../src/transport/crypto-pool.js';
+import type { Edge } from '../../src/transport/edge.js';
 import { agent, trustFor } from '../helpers/identities.js';
 import { Cleanup, SERVER_ID, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 
@@ -135,6 +136,18 @@ describe('retrying a busy server', () => {
 });
 
 describe('a listener past its per-address connection rate (HTTP 429 before the upgrade)', () => {
+  /**
+   * The listener's per-address rates run on a clock the test holds (the edge's internal
+   * seam, testRateClock): the burst is spent and refilled when the test says, not as real
+   * seconds pass (on a loaded machine a token came back before the client's first try).
+   */
+  async function rateServer(options: Parameters<typeof startFeatureServer>[1]) {
+    const { server, url } = await startFeatureServer(cleanup, options);
+    let time = 0;
+    (server as unknown as { edge: Edge }).edge.testRateClock = () => time;
+    return { server, url, advanceRate: (ms: number) => void (time += ms) };
+  }
+
   /** Raw upgrades from 127.0.0.1: how many opened as WebSockets, and the HTTP statuses of the rest. */
   async function rawUpgrades(url: string, n: number): Promise<{ opened: number; statuses: number[] }> {
     const statuses: number[] = [];
@@ -164,13 +177,14 @@ describe('a listener past its per-address connection rate (HTTP 429 before the u
     // acceptRatePerSource 0: this is the upgrade's rate alone (by default the accept's, ten
     // times it with a burst of 10, would refuse the 11th connect of this quick burst at once:
     // test/transport/accept-rate.test.ts).
-    const { server, url } = await startFeatureServer(cleanup, { connectionRatePerSource: 1, acceptRatePerSource: 0 });
+    const { server, url, advanceRate } = await rateServer({ connectionRatePerSource: 1, acceptRatePerSource: 0 });
     // The burst (three seconds' worth) opens; then, while more are held for their 429, the client tries.
     const burst = await rawUpgrades(url, 3);
     expect(burst).toEqual({ opened: 3, statuses: [] });
     const more = rawUpgrades(url, 9);
     const events: BusyRetryEvent[] = [];
-    const { transport, client: c } = client(url, { attempts: 10, baseDelayMs: 200, maxDelayMs: 1_000 }, events);
+    // Each refusal the client is told of moves the rate's clock a second on: one token back.
+    const { transport, client: c } = client(url, { attempts: 10, baseDelayMs: 200, maxDelayMs: 1_000 }, events, () => advanceRate(1_000));
     await c.connect(transport);
     const r = await c.callTool({ name: 'echo', arguments: { text: 'through' } });
     expect(r.content).toEqual([{ type: 'text', text: 'through' }]);
@@ -181,6 +195,8 @@ describe('a listener past its per-address connection rate (HTTP 429 before the u
     const rest = await more;
     expect(rest.opened + rest.statuses.length).toBe(9);
     expect(rest.opened).toBeLessThanOrEqual(2); // at most what refilled meanwhile
+    // Exactly: one token per second the test moved the clock on, and the client took the last.
+    expect(rest.opened).toBe(events.length - 1);
     expect(new Set(rest.statuses)).toEqual(new Set([429]));
     // Every refusal was counted, and none of them held a pending-handshake slot.
     expect(server.refusedConnections).toBe(rest.statuses.length + events.length);
@@ -188,7 +204,7 @@ describe('a listener past its per-address connection rate (HTTP 429 before the u
   });
 
   it('busyRetry: false: client.connect() rejects with ServerBusyError (HTTP 429)', async () => {
-    const { url } = await startFeatureServer(cleanup, { connectionRatePerSource: 1 });
+    const { url } = await rateServer({ connectionRatePerSource: 1 });
     expect((await rawUpgrades(url, 3)).opened).toBe(3);
     const events: BusyRetryEvent[] = [];
     const { transport, client: c } = client(url, false, events);

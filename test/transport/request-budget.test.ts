@@ -2,8 +2,9 @@
  * The listener's bound over all sessions' request bytes in flight (request-budget.ts;
  * decision 8, part 2), on MessagePipelines sharing one RequestBudget (no sockets; the real
  * listener: test/load/inflight-total.test.ts): under the limit only the per-session rule;
- * above it a session past its fair share is refused and one under it is not; held cancelled
- * requests count uncapped, and expire for the total too; the total returns to 0.
+ * above it a session past its fair share is refused and one under it is not; the share is
+ * per agent (R11-7): one agent's many sessions weigh as one, and split its share; held
+ * cancelled requests count uncapped, and expire for the total too; the total returns to 0.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { MessagePipeline, RequestBudget, RequestShare } from '../../src/transport/index.js';
@@ -27,13 +28,14 @@ interface Side {
   errors: PqmcpError[];
 }
 
+/** Opens sessions on pipelines sharing `budget`: each of its own agent, or of `agentId`'s. */
 function sessions(budget: RequestBudget, now: () => number, maxRequestBytes = 1000) {
   let n = 0;
-  return (): Side => {
+  return (agentId = `agent://s${n}`): Side => {
     const side: Side = { delivered: [], refused: [], messages: [], errors: [] } as unknown as Side;
     side.pipeline = new MessagePipeline(
       [],
-      { role: 'server', peer: { agentId: `agent://s${n}` } as VerifiedPeer, sessionId: `s${n++}`, remoteAddress: undefined },
+      { role: 'server', peer: { agentId } as VerifiedPeer, sessionId: `s${n++}`, remoteAddress: undefined },
       {
         toPeer: async (_d, m) => {
           side.refused.push([m.id, m.error?.code, m.error?.data]);
@@ -205,6 +207,157 @@ describe('RequestBudget: the listener-wide bound on request bytes in flight', ()
       expect(recounts).toHaveBeenCalledTimes(2);
     } finally {
       recounts.mockRestore();
+    }
+  });
+
+  it('the share is per agent: one agent\'s 20 sessions holding the total leave another agent\'s one session limit / 2 (not limit / 21); hers, a new one too, get nothing while she is past hers (R11-7)', async () => {
+    const budget = new RequestBudget(2000);
+    const open = sessions(budget, Date.now, 1_000_000);
+    // mallory fills the limit with 20 sessions of 100 bytes each (under it only the per-session rule applies).
+    const mallory = Array.from({ length: 20 }, () => open('agent://mallory'));
+    for (const s of mallory) s.pipeline.fromPeer(request(1), 100);
+    expect([budget.total, budget.sessions]).toEqual([2000, 20]);
+    // bob's one session: two agents hold, his share is 2000 / 2 (the previous code: 2000 / 21 = 95, which refused his 900).
+    const bob = open('agent://bob');
+    bob.pipeline.fromPeer(request(1), 900);
+    bob.pipeline.fromPeer(request(2), 100);
+    bob.pipeline.fromPeer(request(3), 1);
+    await Promise.resolve();
+    expect(bob.delivered).toEqual([1, 2]);
+    expect(bob.refused).toEqual([[3, -32005, { scope: 'listener' }]]);
+    expect(bob.errors[0]!.message).toMatch(/held 1000 bytes and all sessions' 3000, .*its share, 1000 bytes, of its agent's 1000 \(its agent's sessions held 1000\); it was refused$/);
+    expect(budget.agents).toBe(2);
+    // mallory (2000) is past her agent's share (1000): each of her sessions is refused even 10
+    // bytes, and so is a new session of hers (the previous code admitted that one: 2000 / 22).
+    const late = open('agent://mallory');
+    for (const s of [...mallory, late]) s.pipeline.fromPeer(request(2), 10);
+    await Promise.resolve();
+    expect([...mallory, late].map((s) => [s.delivered.length, s.refused.length])).toEqual([...Array(20).fill([1, 1]), [0, 1]]);
+    // A third agent: floor(2000 / 3) = 666, whatever mallory's sessions number.
+    const carol = open('agent://carol');
+    carol.pipeline.fromPeer(request(1), 667);
+    carol.pipeline.fromPeer(request(2), 666);
+    await Promise.resolve();
+    expect(carol.refused.map((r) => r[0])).toEqual([1]);
+    expect(carol.delivered).toEqual([2]);
+    // The bound, L (1 + 1/2 + 1/3) for three agents, here reached (floors aside).
+    expect([budget.total, budget.sessions, budget.agents]).toEqual([3666, 22, 3]);
+    // Answers bring mallory back under her share (now floor(2000 / 3) = 666): 14 answered leave her 600.
+    for (const s of mallory.slice(0, 14)) await answer(s, 1);
+    expect(budget.sessions).toBe(8);
+    late.pipeline.fromPeer(request(3), 66);
+    late.pipeline.fromPeer(request(4), 1);
+    await Promise.resolve();
+    expect(late.delivered).toEqual([3]);
+    expect(late.refused.map((r) => r[0])).toEqual([2, 4]);
+    for (const s of [...mallory, late, bob, carol]) s.pipeline.close();
+    expect([budget.total, budget.sessions, budget.agents]).toEqual([0, 0, 0]);
+  });
+
+  it('an agent\'s sessions split its share evenly while they hold requests, and the agent\'s share bounds them together (R11-7)', async () => {
+    const budget = new RequestBudget(1000);
+    const open = sessions(budget, Date.now, 1_000_000);
+    const filler = open();
+    filler.pipeline.fromPeer(request(1), 1000);
+    // Over the limit, two agents: bob's share is 500.
+    const bob1 = open('agent://bob');
+    const bob2 = open('agent://bob');
+    bob1.pipeline.fromPeer(request(1), 100);
+    // bob2's 300 fits bob's share (400 <= 500) but not its even part of it (500 / 2 sessions);
+    // the previous code admitted it (1000 / 3 sessions holding = 333).
+    bob2.pipeline.fromPeer(request(1), 300);
+    bob2.pipeline.fromPeer(request(2), 250);
+    // bob1 up to its own even part (250), then nothing: bob's 500 are used.
+    bob1.pipeline.fromPeer(request(2), 150);
+    bob1.pipeline.fromPeer(request(3), 1);
+    // A new session of bob's: its part would be 500 / 3, but bob holds his share.
+    const bob3 = open('agent://bob');
+    bob3.pipeline.fromPeer(request(1), 1);
+    await Promise.resolve();
+    expect([bob1.delivered, bob2.delivered, bob3.delivered]).toEqual([[1, 2], [2], []]);
+    expect([bob1.refused, bob2.refused, bob3.refused].map((r) => r.map((x) => x[0]))).toEqual([[3], [1], [1]]);
+    expect(bob2.errors[0]!.message).toMatch(/its share, 250 bytes, of its agent's 500 \(its agent's sessions held 100\)/);
+    expect(bob3.errors[0]!.message).toMatch(/its share, 166 bytes, of its agent's 500 \(its agent's sessions held 500\)/);
+    expect([budget.total, budget.sessions, budget.agents]).toEqual([1500, 3, 2]);
+  });
+
+  it('a share joined without an agent id is its own agent; the tallies follow the charges (random steps), and the total stays under L (1 + 1/2 + .. + 1/A) for A agents holding, which greedy agents reach (R11-7)', () => {
+    const L = 10_000;
+    const budget = new RequestBudget(L);
+    const harmonic = (n: number): number => Array.from({ length: n }, (_, i) => 1 / (i + 1)).reduce((a, b) => a + b, 0);
+    interface Member { share: RequestShare; agent: string | undefined; bytes: number }
+    const members: Member[] = [];
+    const join = (agent: string | undefined): Member => {
+      const m = { agent, bytes: 0 } as Member;
+      m.share = budget.join(() => ({ bytes: m.bytes }), () => 0, agent);
+      members.push(m);
+      return m;
+    };
+    /** The bound, and the total and sessions holding as the members say; `agents`: the agents holding too. */
+    const check = (agents = true): void => {
+      const holding = members.filter((m) => m.bytes > 0);
+      const holders = new Set(holding.map((m) => m.agent ?? m));
+      expect(budget.total).toBeLessThanOrEqual(L * harmonic(holders.size));
+      expect([budget.total, budget.sessions]).toEqual([holding.reduce((a, m) => a + m.bytes, 0), holding.length]);
+      if (agents) expect(budget.agents).toBe(holders.size);
+    };
+    /** Asks for the most the budget admits (admission is monotone in the bytes). */
+    const greedy = (m: Member): number => {
+      let lo = 0;
+      for (let hi = L; lo < hi; ) {
+        const mid = Math.ceil((lo + hi) / 2);
+        if (m.share.admit(mid) === undefined) lo = mid;
+        else hi = mid - 1;
+      }
+      m.bytes += lo;
+      m.share.update();
+      return lo;
+    };
+    // Greedy agents, one after another, 30 sessions each: the first takes L, each later agent
+    // j takes L / j, its other sessions nothing. The previous code gave the first agent's
+    // sessions L / 2, L / 3, ... (L x 4 with one agent holding).
+    for (let agent = 1; agent <= 6; agent++) {
+      for (let s = 0; s < 30; s++) {
+        greedy(join(`agent://greedy${agent}`));
+        check(false);
+      }
+    }
+    expect(budget.agents).toBe(6);
+    expect(budget.total).toBeGreaterThan(L * harmonic(6) - 6);
+    // Two shares without an agent id are two agents; two with one id, one.
+    const [x, y, a1, a2] = [join(undefined), join(undefined), join('agent://a'), join('agent://a')];
+    for (const m of [x, y, a1, a2]) {
+      m.bytes = 10;
+      m.share.update();
+    }
+    expect([budget.sessions, budget.agents]).toEqual([6 + 4, 6 + 3]);
+    for (const m of [x, y, a1, a2]) {
+      m.bytes = 0;
+      m.share.release();
+    }
+    check();
+    // Random steps: requests (greedy or small), answers, closes, new sessions of 8 agents or none.
+    let seed = 7;
+    const rand = (n: number): number => (seed = (seed * 48_271) % 2_147_483_647) % n;
+    for (let step = 0; step < 3000; step++) {
+      const r = rand(10);
+      const m = members[rand(members.length)]!;
+      if (r < 2) join(rand(3) === 0 ? undefined : `agent://r${rand(8)}`);
+      else if (r < 4) greedy(m);
+      else if (r < 6) {
+        const bytes = 1 + rand(500);
+        if (m.share.admit(bytes) === undefined) {
+          m.bytes += bytes;
+          m.share.update();
+        }
+      } else if (r < 9) {
+        m.bytes -= Math.min(m.bytes, 1 + rand(2000));
+        m.share.update();
+      } else {
+        m.bytes = 0;
+        m.share.release();
+      }
+      check();
     }
   });
 

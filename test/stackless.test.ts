@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ServerBusyError } from '../../src/errors.js';
-import { stackless } from '../../src/transport/stackless.js';
+import { ServerBusyError } from '../src/errors.js';
+import { stackless } from '../src/stackless.js';
 
 describe('stackless (errors of routine flood ends)', () => {
   it('builds the error with its type, code, alert and message, and no stack frames', () => {
