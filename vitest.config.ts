@@ -10,5 +10,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
+    // One line: whether the CLI tests start dist/cli.js or src/cli/main.ts (test/helpers/built.ts).
+    globalSetup: ['test/helpers/cli-announce.ts'],
   },
 });

@@ -30,6 +30,7 @@ import { bufferutilInstalled, runtimeInfo, runtimeKey } from './lib/env.js';
 import type { RuntimeInfo } from './lib/env.js';
 import { makePqmcpFixture } from './lib/fixtures.js';
 import { spawnWorker } from './lib/proc.js';
+import { bundleWorkers } from './lib/bundle.js';
 import { markdown } from './lib/report.js';
 import { checkTargets, computeRatios } from './lib/results.js';
 import type { Results } from './lib/results.js';
@@ -292,6 +293,10 @@ async function main(): Promise<number> {
     log(`   wss variants unavailable: ${(err as Error).message}`);
   }
   const ctx: SuiteContext = { mode, fixture: makePqmcpFixture(), certs };
+  // Every process the suites start runs from a bundle of this run's sources (lib/bundle.ts).
+  const t0 = performance.now();
+  const bundle = await bundleWorkers();
+  log(`   benchmark processes bundled in ${((performance.now() - t0) / 1000).toFixed(1)} s (${bundle})`);
   const collected = await measure(ctx, args.suites);
   let results = assemble(collected, started, certs, runtime);
   if (collected.flood && mode === 'full' && !args.noDocs && !args.out) updateDocs(`flood-${key}`, floodMarkdown(collected.flood));

@@ -1,7 +1,8 @@
 /**
  * Child processes for the benchmarks: every server (and every measuring client) runs in a
  * process of its own, started as `node --import tsx <script>` with an IPC channel, and is
- * killed on every exit path of the parent.
+ * killed on every exit path of the parent. Under benchmarks/run.ts the scripts are bundled
+ * once per run (lib/bundle.ts) and started as `node <bundle>/<script>.js` instead.
  *
  * Protocol on the IPC channel (structured clone, so Uint8Arrays pass as they are):
  *   parent -> child  { id, cmd, args }
@@ -12,14 +13,19 @@
  *   orphaned server keeps a port or a core busy.
  * - Every request has a deadline; a child that misses it is killed and the request rejects.
  * - PQMCP_BENCH_NODE_FLAGS (space-separated) is added to every child's Node flags (after
- *   the tsx loader), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile servers and
+ *   the tsx loader, if any), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile servers and
  *   clients.
  * - Children inherit stderr (their failures are visible) but not stdout (the runner's
  *   stdout stays a clean report).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+/** Set (to the bundle's directory) by lib/bundle.ts for the run and every process it starts. */
+export const BUNDLE_ENV = 'PQMCP_BENCH_BUNDLE';
 
 const live = new Set<ChildProcess>();
 let hooked = false;
@@ -68,12 +74,26 @@ function tsxImport(): string {
   return import.meta.resolve('tsx');
 }
 
+/**
+ * Node's arguments to run `script` (a path under benchmarks/): its bundle when this run has
+ * one (a bundled process has no tsx, so nothing else can start from it), else the script
+ * through tsx. Then PQMCP_BENCH_NODE_FLAGS.
+ */
+export function scriptArgs(script: string): string[] {
+  const extra = (process.env.PQMCP_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const bundle = process.env[BUNDLE_ENV];
+  if (bundle) {
+    const path = join(bundle, script.replace(/\.ts$/, '.js'));
+    if (script.includes('/') || !existsSync(path)) throw new Error(`${script} is not in this run's benchmark bundle (${bundle})`);
+    return [...extra, path];
+  }
+  return ['--import', tsxImport(), ...extra, fileURLToPath(new URL(`../${script}`, import.meta.url))];
+}
+
 /** Start `script` (a path under benchmarks/, relative to this repo) in a child Node with IPC. */
 export function spawnWorker(script: string, options: WorkerOptions = {}): Promise<Worker> {
   hookExit();
-  const path = fileURLToPath(new URL(`../${script}`, import.meta.url));
-  const extra = (process.env.PQMCP_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', tsxImport(), ...extra, path], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ...scriptArgs(script)], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     serialization: 'advanced',
     env: { ...process.env, ...options.env },

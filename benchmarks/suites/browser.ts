@@ -5,11 +5,11 @@
  * Reports the medians and browser/Node as a ratio. Needs Chromium (skipped without one).
  */
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startBrowserDemo } from '../../examples/browser/server.js';
 import { chromiumPath, launchChromium } from '../../test/browser/chromium.js';
 import type { SuiteContext } from '../lib/context.js';
+import { scriptArgs } from '../lib/proc.js';
 import { summarize } from '../lib/stats.js';
 import type { Summary } from '../lib/stats.js';
 
@@ -24,7 +24,6 @@ export interface BrowserBenchResult {
 }
 
 const run = promisify(execFile);
-const CLIENT = fileURLToPath(new URL('../browser-node-client.ts', import.meta.url));
 
 export function browserAvailable(): boolean {
   return chromiumPath() !== undefined;
@@ -47,7 +46,7 @@ export async function runBrowser(ctx: SuiteContext): Promise<BrowserBenchResult>
       await page.close();
       if (state.state !== 'done' || !state.benchMs) throw new Error(`browser handshakes failed: ${state.errorMessage ?? state.state}`);
       browserMs.push(...state.benchMs.slice(1)); // the first of each page includes its cold start
-      const { stdout } = await run(process.execPath, ['--import', import.meta.resolve('tsx'), CLIENT, demo.pageUrl, String(perRound)], { timeout: 120_000 });
+      const { stdout } = await run(process.execPath, [...scriptArgs('browser-node-client.ts'), demo.pageUrl, String(perRound)], { timeout: 120_000 });
       nodeMs.push(...(JSON.parse(stdout.trim().split('\n').pop()!) as number[]).slice(1));
     }
     return { chromium: browser.version(), handshakesPerRound: perRound, rounds, browserMs: summarize(browserMs), nodeMs: summarize(nodeMs) };

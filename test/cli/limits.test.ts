@@ -24,6 +24,7 @@ import { CliProcess, LINE_SERVER, killAll, startGateway, tempDir, writeAgent, wr
 import { loadOwnIdentity } from '../../src/cli/files.js';
 import { loadTrustStore } from '../../src/identity/files.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
+import type { CryptoPool } from '../../src/transport/crypto-pool.js';
 import { selectBackend } from '../../src/crypto/select.js';
 import { serveMcp } from '../../src/transport/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -332,35 +333,32 @@ describe('pqmcp serve --proxy-protocol', () => {
 describe('pqmcp connect and a busy server', () => {
   it('retries with backoff, says so on stderr, and gets through once the server has room', { timeout: 30_000 }, async () => {
     const backend = createNativeBackend();
-    // One new handshake per second per address; a spender keeps taking it until the bridge is refused.
+    // One new handshake per second per address, on a clock the test holds (the pool's seam,
+    // testRateClock, as in test/transport/busy-retry.test.ts): a first client spends the
+    // token, so the bridge is refused until the test moves the clock a second on. Before, a
+    // spender kept taking the token on the real clock, and a bridge whose handshake came
+    // within the spender's first second found it back (seen with the built CLI, which starts
+    // in a third of tsx's time).
     const server = await serveMcp(
       { identity: await loadOwnIdentity(backend, gatewayFiles.key, undefined, false), trust: await loadTrustStore(trust), backend, handshakeRatePerSource: 1 },
       () => new McpServer({ name: 'busy', version: '1' }),
     );
-    let spending = true;
-    const spender = (async () => {
-      const self = await loadOwnIdentity(backend, alice.key, undefined, false);
-      const peerTrust = await loadTrustStore(trust);
-      while (spending) {
-        const t = new PqmcpClientTransport(server.url, { identity: self, trust: peerTrust, backend, expectedServerId: SERVER_ID, busyRetry: false });
-        const c = new Client({ name: 'spender', version: '1' });
-        await c.connect(t).catch(() => {});
-        await c.close().catch(() => {});
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+    let time = 0;
+    (server as unknown as { edge: { pool: CryptoPool } }).edge.pool.testRateClock = () => time;
+    const first = new Client({ name: 'first', version: '1' });
     try {
+      const self = await loadOwnIdentity(backend, alice.key, undefined, false);
+      await first.connect(new PqmcpClientTransport(server.url, { identity: self, trust: await loadTrustStore(trust), backend, expectedServerId: SERVER_ID, busyRetry: false }));
       const b = await bridge(server.url, alice);
       await b.waitForStderr(/server busy/);
-      spending = false;
-      await spender;
+      time += 1000;
       const answer = await b.waitForMessage((m) => m['id'] === 0);
       expect(answer['result']).toBeDefined();
       expect(b.stderr).toMatch(/pqmcp connect: server busy \(ERR_SERVER_BUSY\); retry 1 of 20 in \d+ ms/);
       b.child.stdin!.end();
       expect(await b.exited).toBe(0);
     } finally {
-      spending = false;
+      await first.close().catch(() => {});
       await server.close();
     }
   });

@@ -14,7 +14,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { PqmcpClientTransport } from '../../src/transport/client.js';
 import { loadIdentity, loadTrustStore } from '../../src/identity/files.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
-import { EVERYTHING, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { EVERYTHING, cli, cliInProcess, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { CliProcess, Files } from './helpers.js';
 import { allText, everythingClient, newClientSeen } from '../helpers/everything.js';
 import type { ClientSeen } from '../helpers/everything.js';
@@ -204,6 +204,8 @@ describe('pqmcp serve --quotas sessions', () => {
 });
 
 describe('pqmcp policy check | explain | schema', () => {
+  // Each command's first run is a real process (its exit code), the further ones run in this
+  // process (cliInProcess: each process would load the Cedar engine again).
   it('check: a sound policy lists its policies; a broken one exits 2 naming each problem with its line', async () => {
     const good = join(tmp.dir, 'good.cedar');
     writeFileSync(good, POLICY);
@@ -213,7 +215,7 @@ describe('pqmcp policy check | explain | schema', () => {
     expect(ok.stdout).toMatch(/^ {2}permit ops-sampling \(line 6\)$/m);
     const bad = join(tmp.dir, 'bad.cedar');
     writeFileSync(bad, 'permit(principal, action, resource);\nforbid(principal, action == Action::"tools/run", resource);\n');
-    const res = await cli(['policy', 'check', bad]);
+    const res = await cliInProcess(['policy', 'check', bad]);
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/bad\.cedar:2:\d+: .*tools\/run/);
     expect(res.stderr.trim().split('\n').at(-1)).toMatch(/^pqmcp: .*bad\.cedar: policies do not validate against the pqmcp schema \(ERR_POLICY_INVALID\)$/);
@@ -227,11 +229,11 @@ describe('pqmcp policy check | explain | schema', () => {
     expect(allow.stdout).toMatch(/^decision: allow$/m);
     expect(allow.stdout).toMatch(/reason: +permitted by ops-sampling/);
     expect(allow.stdout).toMatch(/explain\.cedar:6: permit ops-sampling\n  @id\("ops-sampling"\)\n  permit\(principal, action == Action::"sampling\/createMessage", resource\)/);
-    const deny = await cli(['policy', 'explain', good, '--agent', research.cred, '--method', 'tools/call', '--tool', 'get-env', '--trust', trustFile, '--json']);
+    const deny = await cliInProcess(['policy', 'explain', good, '--agent', research.cred, '--method', 'tools/call', '--tool', 'get-env', '--trust', trustFile, '--json']);
     expect(deny.code).toBe(1);
     const json = JSON.parse(deny.stdout) as { decision: string; reason: string; policies: Array<{ id: string; effect: string }> };
     expect(json).toMatchObject({ decision: 'deny', reason: 'forbidden by no-env', policies: [{ id: 'no-env', effect: 'forbid' }] });
-    const none = await cli(['policy', 'explain', good, '--agent', research.cred, '--method', 'tools/call', '--tool', 'rm']);
+    const none = await cliInProcess(['policy', 'explain', good, '--agent', research.cred, '--method', 'tools/call', '--tool', 'rm']);
     expect(none.code).toBe(1);
     expect(none.stdout).toMatch(/reason: +no policy permits it/);
   });

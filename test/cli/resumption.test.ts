@@ -6,7 +6,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess, LINE_SERVER, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { CliProcess, LINE_SERVER, cli, cliInProcess, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { Files } from './helpers.js';
 
 const SERVER_ID = 'agent://rs-test/gateway';
@@ -64,7 +64,7 @@ describe('pqmcp ticket-keys', () => {
 describe('pqmcp connect --tickets', () => {
   it("a desktop client's second launch resumes from the ticket file the first one left", async () => {
     const keys = join(tmp.dir, 'keys-b.json');
-    expect((await cli(['ticket-keys', 'create', keys])).code).toBe(0);
+    expect((await cliInProcess(['ticket-keys', 'create', keys])).code).toBe(0); // set-up: the first test runs ticket-keys as a process
     const { gateway, url } = await startGateway(['--identity', server.key, '--trust', trust, '--ticket-keys', keys], [process.execPath, LINE_SERVER]);
     const tickets = join(tmp.dir, 'alice.tickets.json');
     const launch = async (): Promise<string> => {
@@ -101,7 +101,7 @@ describe('pqmcp connect --tickets', () => {
 
   it('a corrupt ticket file is reported and replaced, never fatal', async () => {
     const keys = join(tmp.dir, 'keys-c.json');
-    expect((await cli(['ticket-keys', 'create', keys])).code).toBe(0);
+    expect((await cliInProcess(['ticket-keys', 'create', keys])).code).toBe(0); // set-up: the first test runs ticket-keys as a process
     const { gateway, url } = await startGateway(['--identity', server.key, '--trust', trust, '--ticket-keys', keys], [process.execPath, LINE_SERVER]);
     const tickets = join(tmp.dir, 'corrupt.tickets.json');
     // Damaged contents in a store's shape (a file that is not a store at all is refused: user-mistakes.test.ts).

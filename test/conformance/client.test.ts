@@ -21,7 +21,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { CLI_ARGS, ROOT, tempDir, writeAgent, writeIssuer, writeTrust } from '../cli/helpers.js';
+import { ROOT, TSX_LOADER, tempDir, writeAgent, writeIssuer, writeTrust } from '../cli/helpers.js';
 import { CONFORMANCE_SERVER_ID, conformanceNode, runClientSuite, verdictLines } from './suite.js';
 import type { SuiteRun, Verdict } from './suite.js';
 
@@ -32,7 +32,7 @@ const node = 'node' in found ? found.node : '';
 if ('missing' in found) console.warn(`test/conformance skipped: ${found.missing}`);
 
 /** The client under test, as the suite runs it (it splits the command on spaces). */
-const COMMAND = [process.execPath, CLI_ARGS[0], CLI_ARGS[1], join(ROOT, 'test/conformance/client.ts')].join(' ');
+const COMMAND = [process.execPath, '--import', TSX_LOADER, join(ROOT, 'test/conformance/client.ts')].join(' ');
 
 const tmp = tempDir('conformance-client');
 

@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxyRelay, v2Header } from '../helpers/proxy-header.js';
+import { cliNodeArgs } from '../helpers/built.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const RUN_TIMEOUT_MS = 30_000;
@@ -26,9 +27,9 @@ interface Finished {
 
 const children = new Set<ChildProcess>();
 
-/** `node --import tsx <args>` in the repository root; `env` is added to this process's environment. */
-function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string; exited: Promise<Finished> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `node --import tsx <args>` in the repository root (or `node <nodeArgs> <args>`); `env` is added to this process's environment. */
+function start(args: string[], env: Record<string, string> = {}, nodeArgs: readonly string[] = ['--import', 'tsx']): { child: ChildProcess; output: () => string; exited: Promise<Finished> } {
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let stdout = '';
   let stderr = '';
@@ -44,8 +45,8 @@ function start(args: string[], env: Record<string, string> = {}): { child: Child
 }
 
 /** Run a program to completion; fails the test if it does not exit by itself in time. */
-async function run(args: string[], env: Record<string, string> = {}, timeoutMs = RUN_TIMEOUT_MS): Promise<Finished> {
-  const { child, exited } = start(args, env);
+async function run(args: string[], env: Record<string, string> = {}, timeoutMs = RUN_TIMEOUT_MS, nodeArgs?: readonly string[]): Promise<Finished> {
+  const { child, exited } = start(args, env, nodeArgs);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const result = await exited;
   clearTimeout(timer);
@@ -149,11 +150,11 @@ describe('usage examples: keys, serveMcp server, client, listen() on an existing
     for (const name of ['tools', 'planner', 'intern']) {
       expect(statSync(join(keys, `${name}.key.json`)).mode & 0o777, name).toBe(0o600);
     }
-    // The CLI reads what the example wrote: its key and credential files, and the trust file.
-    const inspected = await run(['src/cli/main.ts', 'inspect', join(keys, 'planner.key.json'), '--json']);
+    // The CLI (the build or the sources: test/helpers/built.ts) reads what the example wrote: its key and credential files, and the trust file.
+    const inspected = await run(['inspect', join(keys, 'planner.key.json'), '--json'], {}, RUN_TIMEOUT_MS, cliNodeArgs());
     expect(inspected.code, inspected.stderr).toBe(0);
     expect(JSON.parse(inspected.stdout)).toMatchObject({ type: 'private-key', kind: 'agent', id: 'agent://example.com/planner', mode: '0600' });
-    const verified = await run(['src/cli/main.ts', 'credential', 'verify', join(keys, 'planner.cred.json'), '--trust', join(keys, 'trust.json'), '--json']);
+    const verified = await run(['credential', 'verify', join(keys, 'planner.cred.json'), '--trust', join(keys, 'trust.json'), '--json'], {}, RUN_TIMEOUT_MS, cliNodeArgs());
     expect(verified.code, verified.stderr).toBe(0);
     expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true, agentId: 'agent://example.com/planner', scopes: ['notes:read', 'notes:write'] });
     expect(JSON.parse(readFileSync(join(keys, 'trust.json'), 'utf8'))).toMatchObject({ version: 1, issuers: [{ id: 'issuer://example.com/ca' }] });

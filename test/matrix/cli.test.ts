@@ -20,7 +20,9 @@
  *   stdio server (docs/cli.md, "Limits and known gaps"); the test asserts exactly that.
  * - One gateway, one bridge and one session per pairing; the features run in order on it.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { symlinkSync } from 'node:fs';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StdioClientTransport as StdioClientTransport1 } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StdioClientTransport as StdioClientTransport2 } from '@modelcontextprotocol/client/stdio';
 import { CLI_ARGS, CLI_COMMAND, ROOT, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from '../cli/helpers.js';
@@ -33,13 +35,24 @@ const SERVER_ID = 'agent://cli-matrix/gateway';
 const CLIENT_ID = 'agent://cli-matrix/client';
 const ISSUER_ID = 'issuer://cli-matrix';
 const FIXTURE = `${ROOT}/test/matrix/fixtures/feature-server.ts`;
-const TSX = CLI_ARGS[1]!;
 
 const tmp = tempDir('matrix');
 const issuer = writeIssuer(tmp.dir, ISSUER_ID, 'issuer');
 const serverFiles = writeAgent(tmp.dir, issuer, SERVER_ID, 'gateway');
 const clientFiles: Files = writeAgent(tmp.dir, issuer, CLIENT_ID, 'client', { scopes: ['tools:call', 'resources:read'] });
 const trustFile = writeTrust(`${tmp.dir}/trust.json`, issuer);
+
+/**
+ * The child, bundled once (esbuild) instead of through tsx in each session's process: tsx's
+ * start-up was most of a child's, paid by every pairing and every probe session. The SDKs stay
+ * external (found through node_modules linked beside it); split, so each kind still loads
+ * only its own SDK.
+ */
+const CHILD = `${tmp.dir}/child/feature-server.mjs`;
+beforeAll(async () => {
+  symlinkSync(`${ROOT}/node_modules`, `${tmp.dir}/node_modules`, 'dir');
+  await build({ entryPoints: { 'feature-server': FIXTURE }, outdir: `${tmp.dir}/child`, outExtension: { '.js': '.mjs' }, bundle: true, splitting: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' });
+});
 
 const open: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
@@ -67,7 +80,7 @@ function tap(transport: { onmessage?: ((m: never, extra?: never) => void) | unde
 }
 
 async function start(pairing: Pairing): Promise<Started> {
-  const { gateway, url } = await startGateway(['--identity', serverFiles.key, '--trust', trustFile], [process.execPath, '--import', TSX, FIXTURE, pairing.server]);
+  const { gateway, url } = await startGateway(['--identity', serverFiles.key, '--trust', trustFile], [process.execPath, CHILD, pairing.server]);
   open.push(() => gateway.stop());
   // The client's own stdio transport runs the bridge, as a desktop agent would.
   const bridge = { command: CLI_COMMAND, args: [...CLI_ARGS, 'connect', url, '--identity', clientFiles.key, '--trust', trustFile, '--expect', SERVER_ID], cwd: ROOT, stderr: 'pipe' as const };

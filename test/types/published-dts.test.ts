@@ -10,12 +10,13 @@
  * none) are linked from this repository's node_modules, and nothing else is (no @types/ws).
  */
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIST, builtAfterSources } from '../helpers/built.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -97,30 +98,11 @@ async function tsc(dir: string): Promise<{ code: number; output: string }> {
   }
 }
 
-/** The newest modification time of `path` and everything under it, ms. */
-function newest(path: string): number {
-  const s = statSync(path);
-  if (!s.isDirectory()) return s.mtimeMs;
-  return Math.max(s.mtimeMs, ...readdirSync(path).map((name) => newest(join(path, name))));
-}
-
-/**
- * `npm run build`'s declarations when they are newer than everything they are made from
- * (CI builds just before it tests), so the ~12 s CPU of making them again is saved; else
- * undefined.
- */
-function builtDeclarations(): string | undefined {
-  const dist = join(ROOT, 'dist');
-  const files = ['index.d.ts', 'index.d.cts'].map((f) => join(dist, f));
-  if (!files.every((f) => existsSync(f))) return undefined;
-  const inputs = ['src', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsup.config.ts'].map((p) => join(ROOT, p)).filter((p) => existsSync(p));
-  const made = Math.min(...files.map((f) => statSync(f).mtimeMs));
-  return inputs.every((p) => newest(p) < made) ? dist : undefined;
-}
-
 beforeAll(async () => {
   // The declarations exactly as `npm run build` makes them (tsup, both module formats).
-  const built = builtDeclarations();
+  // `npm run build`'s when they are newer than everything they are made from (CI builds just
+  // before it tests): the ~12 s CPU of making them again is saved.
+  const built = builtAfterSources(['index.d.ts', 'index.d.cts']) ? DIST : undefined;
   if (built) {
     mkdirSync(join(PKG, 'dist'), { recursive: true });
     for (const f of ['index.d.ts', 'index.d.cts']) cpSync(join(built, f), join(PKG, 'dist', f));

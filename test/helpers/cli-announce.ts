@@ -1,0 +1,8 @@
+/**
+ * vitest's globalSetup: says once per run which `pqmcp` the CLI tests start (test/helpers/built.ts).
+ */
+import { cliUnderTestLine } from './built.js';
+
+export function setup(): void {
+  console.log(cliUnderTestLine());
+}
