@@ -2,6 +2,8 @@
  * The pqmcp server listener: accepts WebSocket connections (on its own port, or on a path
  * of an existing http/https server), runs the handshake on each, and hands every
  * authenticated connection to the application as a Transport plus the verified peer.
+ * Its options, their defaults and checks are in server-options.ts; the own port's TCP front
+ * and HTTP server in own-port.ts; each session's Transport in server-transport.ts.
  *
  *   const server = await serveMcp({ identity, trust, port: 8443 }, (peer) => {
  *     const mcp = new McpServer({ name: 'tools', version: '1.0.0' });
@@ -59,22 +61,18 @@
  *   authenticated close, and (own port only) closes the HTTP server.
  */
 import { EventEmitter } from 'node:events';
-import { createServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import { ConnectionError, InvalidArgumentError, SessionLimitError, toPqmcpError } from '../errors.js';
+import { InvalidArgumentError, SessionLimitError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
-import { MAX_TIMER_MS, timerLimitText } from './timers.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import type { LocalIdentity } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import { Session } from '../session/session.js';
-import { checkTicketConfig } from '../handshake/resumption-config.js';
 import type { ServerTicketConfig } from '../handshake/resumption.js';
 import { TicketReplayGuard } from '../resumption/replay.js';
 import { TicketKeys } from '../resumption/ticket-keys.js';
@@ -82,175 +80,29 @@ import { CloseCode, closeReason } from './close-codes.js';
 import { Connection } from './connection.js';
 import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
 import { MAX_MESSAGES_PER_TURN } from './inbox.js';
-import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
-import { DEFAULT_MAX_READ_PAUSE_MS, PqmcpServerTransport } from './server-transport.js';
+import type { ResolvedOptions } from './options.js';
+import { PqmcpServerTransport } from './server-transport.js';
+import { checkListenOptions, resolveServerLimits, withGates } from './server-options.js';
+import type { PqmcpServerOptions, ServerLimits } from './server-options.js';
+import { listenOwnPort } from './own-port.js';
 import { holdNow } from './cancelled-hold.js';
-import { ReceiveBudget } from './receive-budget.js';
-import { RequestBudget } from './request-budget.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import type { GuardOptions } from './session-guard.js';
 import { Edge } from './edge.js';
 import { answerAndClose, destroySocket, httpAnswer } from './http-answer.js';
-import type { EdgeOptions } from './edge.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
-import type { MessageHook } from './message-hooks.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
 import type { HandshakeFailureSummaryEvent } from '../audit/events.js';
-import { FailureReportLimiter, resolveFailureReports } from '../audit/failure-limiter.js';
-import type { FailureReportOptions } from '../audit/failure-limiter.js';
+import { FailureReportLimiter } from '../audit/failure-limiter.js';
 import { sourceKey } from './admission.js';
 import { checkAcceptedEndpoints } from '../handshake/endpoint.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
-export interface PqmcpServerOptions extends PqmcpTransportOptions, EdgeOptions {
-  /** Interface to listen on (own server only). Default '127.0.0.1'. */
-  host?: string;
-  /** Port (own server only). Default 0: any free port (see `address()` / `url`). */
-  port?: number;
-  /** Attach to this existing HTTP(S) server instead of listening on a port of our own. */
-  server?: HttpServer | HttpsServer;
-  /** Only accept upgrades to this exact path (e.g. '/mcp'). Default: any path. */
-  path?: string;
-
-  // edge admission (issue 10): the EdgeOptions fields, documented in edge.ts
-
-  // --- authorization and quotas (pqmcp/policy) ---
-  /**
-   * Authorization of every request (loadPolicy() from 'pqmcp/policy': Cedar). A message
-   * hook that runs inside `hooks` (after them, nearest the MCP server), so an auditor in
-   * `hooks` sees its refusals. Default: none (every verified agent may do anything).
-   */
-  policy?: MessageHook;
-  /** Quotas per agent and issuer (createQuotas() from 'pqmcp/policy'). Runs between `hooks` and `policy`. */
-  quotas?: MessageHook;
-
-  // --- protocol revision (issue 11): endpoint binding ---
-  /**
-   * The endpoints this listener serves, checked against the one each client names in its
-   * ClientHello (docs/protocol.md, section 5.7): full endpoints ("//mcp.example.com:8443/mcp",
-   * "svc:billing") or "/path" for any authority with that path. A client naming another is
-   * refused with endpoint_mismatch (ERR_ENDPOINT_MISMATCH, close 4030). Default: the
-   * listener's `path`, or else the path of each upgrade request (so the authority is only
-   * checked when you list it here).
-   */
-  endpoints?: string | readonly string[];
-
-  // --- resumption (docs/protocol.md section 15) ---
-  /**
-   * Issue resumption tickets after each handshake and accept them: a returning client then
-   * resumes with its ticket's PSK plus a fresh X-Wing exchange and no signatures. Servers
-   * that share `keys` (a ticket key file) accept each other's tickets. Default: off.
-   */
-  tickets?: ServerTicketOptions;
-
-  // --- session limits (issue 10) ---
-  /**
-   * Authenticated sessions one agent id may hold at once; one more is refused after its
-   * handshake with alert tooManySessions (140) and close code 4020. Default 256; 0: no limit.
-   */
-  maxSessionsPerAgent?: number;
-  /**
-   * Bytes of partly received messages held across all sessions (receive-budget.ts): above
-   * it, sessions whose partial message would grow stop reading (the oldest keeps going).
-   * Default 256 MiB.
-   */
-  maxPartialMessageBytes?: number;
-  /**
-   * Bytes (JSON) of the clients' requests in flight across all sessions (request-budget.ts;
-   * each session's own bound is maxRequestBytesInFlight). While the total is at or under it,
-   * only the per-session bound applies; above it, a request that would take its agent (the
-   * client's agent id) past its fair share (this / the agents holding requests), or its
-   * session past an even part of that share (over the agent's sessions holding requests), is
-   * refused with JSON-RPC -32005
-   * (data { scope: 'listener' }; no figures to the peer) and reported with them (ERR_TOO_MANY_BYTES_IN_FLIGHT).
-   * One agent's many sessions count as one agent: they cannot take another's share down.
-   * Cancelled requests still held count with their full bytes. Default 256 MiB; 0: no limit.
-   */
-  maxRequestBytesInFlightTotal?: number;
-
-  // --- consumer pauses (review F2; server-transport.ts pauseReading) ---
-  /**
-   * How long PqmcpServerTransport.pauseReading() may keep a session unread. Meanwhile the
-   * keepalive does not judge the peer (its pong may be in what is not read); past this the
-   * session ends with ReadPauseTimeoutError (ERR_READ_PAUSE_TIMEOUT, close code 4003).
-   * Default 60 000 ms.
-   */
-  maxReadPauseMs?: number;
-
-  // --- failure reports (review3 P4; src/audit/failure-limiter.ts) ---
-  /**
-   * Per-source rate of the reports of connections that fail before their peer is verified
-   * (one `'clientError'` and one `handshake.failure` audit event each): per window, at most
-   * `perSource` per client address (IPv6: per /64) and `total` over all are reported one by
-   * one; the rest are counted and summarised at the window's end, one
-   * `handshake.failure.summary` audit event and one `'failuresSuppressed'` event per source
-   * (at most `maxSources`, the others together). Failures of verified peers are always
-   * reported. Default { perSource: 20, windowMs: 10 000, total: 200, maxSources: 64 };
-   * `false` (or perSource 0): every failure reported, at whatever rate strangers cause them.
-   */
-  failureReports?: FailureReportOptions | false;
-}
-
-export interface ServerTicketOptions {
-  /** Ticket keys (TicketKeys.fromJSON of a key file, or TicketKeys.generate()). Swap with `setTicketKeys()` to rotate. */
-  keys: TicketKeys;
-  /** Ticket lifetime from the full handshake, seconds (1..604800). Default 43 200 (12 h). */
-  lifetimeSeconds?: number;
-  /** Tickets sent after each handshake (0..8). Default 1. */
-  ticketsPerSession?: number;
-  /** Tickets the anti-replay record holds at once; when full, resumption is refused (full handshakes). Default 100 000. */
-  replayCapacity?: number;
-  /**
-   * Offered tickets above this many bytes are refused unopened (full handshake). Default
-   * 8192; raise it (up to 17 408) if your clients' credentials exceed ~7.5 KB.
-   */
-  maxTicketLength?: number;
-  /** Live anti-replay entries one client agent may hold; past it only that agent gets full handshakes. Default replayCapacity / 16. */
-  replayPerAgent?: number;
-}
-
-/** Server-only limits, resolved. */
-interface ServerLimits {
-  maxSessionsPerAgent: number;
-  receiveBudget: ReceiveBudget;
-  /** undefined: no bound over all sessions. */
-  requestBudget: RequestBudget | undefined;
-  maxReadPauseMs: number;
-  /** undefined: every failure reported. */
-  failureReports: Required<FailureReportOptions> | undefined;
-}
-
-const DEFAULT_MAX_SESSIONS_PER_AGENT = 256;
-const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES = 256 * 1024 * 1024;
-/**
- * All sessions' requests in flight: the size of the partial-message budget, 16 sessions'
- * full default bound (16 MiB), or thousands of ordinary requests per session for dozens of
- * sessions; with its fair share (per agent) it bounds the listener's request memory at about
- * 1 GiB for 32 sessions (request-budget.ts), without refusing a light client.
- */
-export const DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT_TOTAL = 256 * 1024 * 1024;
+// The listener's options and limits live in server-options.ts; re-exported for importers of this module.
+export { DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT_TOTAL } from './server-options.js';
+export type { PqmcpServerOptions, ServerTicketOptions } from './server-options.js';
 export { DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT } from './options.js';
-/**
- * The TCP front of an own-port listener accepts its sockets as Node's HTTP server would
- * (http.Server's own net options): half-open allowed (the HTTP server handles the peer's
- * end), Nagle off.
- */
-const HTTP_SOCKET_OPTIONS = { allowHalfOpen: true, noDelay: true } as const;
-
-function resolveServerLimits(options: PqmcpServerOptions): ServerLimits {
-  const perAgent = options.maxSessionsPerAgent ?? DEFAULT_MAX_SESSIONS_PER_AGENT;
-  if (!Number.isSafeInteger(perAgent) || perAgent < 0) throw new InvalidArgumentError('maxSessionsPerAgent must be a non-negative integer (0: no limit)');
-  const partial = options.maxPartialMessageBytes ?? DEFAULT_MAX_PARTIAL_MESSAGE_BYTES;
-  if (!Number.isSafeInteger(partial) || partial < 0) throw new InvalidArgumentError('maxPartialMessageBytes must be a non-negative integer');
-  const total = options.maxRequestBytesInFlightTotal ?? DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT_TOTAL;
-  if (!Number.isSafeInteger(total) || total < 0) throw new InvalidArgumentError('maxRequestBytesInFlightTotal must be a non-negative integer (0: no limit)');
-  const maxReadPauseMs = options.maxReadPauseMs ?? DEFAULT_MAX_READ_PAUSE_MS;
-  if (!Number.isSafeInteger(maxReadPauseMs) || maxReadPauseMs < 1) throw new InvalidArgumentError('maxReadPauseMs must be a positive integer of milliseconds');
-  if (maxReadPauseMs > MAX_TIMER_MS) throw new InvalidArgumentError(timerLimitText('maxReadPauseMs'));
-  const failureReports = resolveFailureReports(options.failureReports);
-  return { maxSessionsPerAgent: perAgent, receiveBudget: new ReceiveBudget(partial), requestBudget: total > 0 ? new RequestBudget(total) : undefined, maxReadPauseMs, failureReports };
-}
 
 /** Where a connection came from, for logs. */
 export interface ClientInfo {
@@ -625,41 +477,12 @@ function reject(socket: Duplex, status: number, message: string): void {
   answerAndClose(socket, httpAnswer(status, message));
 }
 
-/** The quotas and policy hooks, innermost: peer <-> hooks <-> quotas <-> policy <-> MCP server. */
-function withGates(resolved: ResolvedOptions, options: PqmcpServerOptions): ResolvedOptions {
-  const gates: MessageHook[] = [];
-  for (const name of ['quotas', 'policy'] as const) {
-    const hook = options[name];
-    if (hook === undefined) continue;
-    if (typeof hook !== 'object' || hook === null) throw new InvalidArgumentError(`${name} must be a MessageHook (see pqmcp/policy)`);
-    gates.push(hook);
-  }
-  return gates.length === 0 ? resolved : { ...resolved, hooks: Object.freeze([...resolved.hooks, ...gates]) };
-}
 
 /** Start a pqmcp listener. Handle `'session'` to connect an MCP server per session. */
-function checkServerTicketOptions(t: ServerTicketOptions): void {
-  if (typeof t !== 'object' || t === null) throw new InvalidArgumentError('tickets must be an object');
-  // The per-connection fields (replay, endpoint) are filled in by the listener; check the rest once.
-  checkTicketConfig({ keys: t.keys, replay: new TicketReplayGuard(t.replayCapacity, t.replayPerAgent), endpoint: '/', ...(t.lifetimeSeconds !== undefined ? { lifetimeSeconds: t.lifetimeSeconds } : {}), ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}), ...(t.maxTicketLength !== undefined ? { maxTicketLength: t.maxTicketLength } : {}) });
-}
-
 export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> {
   const resolved = withGates(resolveOptions(options), options);
   const limits = resolveServerLimits(options);
-  const maxPending = options.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes;
-  if (!Number.isInteger(maxPending) || maxPending < 1) throw new InvalidArgumentError('maxPendingHandshakes must be a positive integer');
-  if (options.path !== undefined && (typeof options.path !== 'string' || !options.path.startsWith('/'))) {
-    throw new InvalidArgumentError('path must start with "/"');
-  }
-  if (options.server !== undefined && (options.port !== undefined || options.host !== undefined)) {
-    throw new InvalidArgumentError('give either server (attach to it) or host/port (own server), not both');
-  }
-  if (options.endpoints !== undefined) checkAcceptedEndpoints(options.endpoints, 'endpoints');
-  if (options.tickets !== undefined) checkServerTicketOptions(options.tickets);
-  if (options.proxyProtocol && options.server !== undefined) {
-    throw new InvalidArgumentError('proxyProtocol needs the listener\'s own port (host/port), not server: the PROXY header is read before any HTTP');
-  }
+  checkListenOptions(options);
   const identity = localIdentity(options.identity, 'server');
   const backend = await resolveBackend(options.backend);
   // Workers rebuild the backend by name; an object passed in stays on this thread.
@@ -669,39 +492,8 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   let listener: NetServer | undefined;
   let server: PqmcpServer | undefined;
   if (httpServer === undefined) {
-    const own = createServer((req, res) => {
-      // Evicted before this request (answered 503 and ending): nothing more to say.
-      if (!req.socket.writable) return void req.socket.destroy();
-      // Connection: close: a connection is accounted until its upgrade request or its close
-      // (pre-upgrade.ts), so it gets no keep-alive to wait in.
-      res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
-      res.end(`pqmcp endpoint: connect with a WebSocket (subprotocol ${SUBPROTOCOL})\n`);
-    });
     const report = (error: PqmcpError, remoteAddress: string | undefined): void => server?.clientError(error, { remoteAddress });
-    // A TCP front listens; `own` (the HTTP server) only gets the connections the edge admits,
-    // each holding an admission slot until its upgrade request (edge.ts). One refused at its
-    // accept (accept rate) is answered and closed without ever reaching HTTP, so an accept
-    // flood costs no HTTP parser. With proxyProtocol the front reads the PROXY header first.
-    const front: NetServer = edge.proxied
-      ? createNetServer((socket) => edge.acceptProxied(socket, (s) => own.emit('connection', s), report))
-      : createNetServer(HTTP_SOCKET_OPTIONS, (socket) => {
-          if (edge.acceptDirect(socket, report)) own.emit('connection', socket);
-        });
-    const host = options.host ?? '127.0.0.1';
-    const port = options.port ?? 0;
-    await new Promise<void>((resolve, rejectListen) => {
-      const onError = (err: Error): void => {
-        void edge.close();
-        rejectListen(new ConnectionError(`cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
-      };
-      front.once('error', onError);
-      front.listen(port, host, () => {
-        front.off('error', onError);
-        resolve();
-      });
-    });
-    httpServer = own;
-    listener = front;
+    ({ httpServer, listener } = await listenOwnPort(edge, options.host ?? '127.0.0.1', options.port ?? 0, report));
   }
   server = new PqmcpServer(httpServer, owns, backend, identity, options, resolved, edge, limits, listener);
   if (owns) {

@@ -37,7 +37,7 @@ describe('browser bundle', () => {
     expect(gzip).toBeLessThanOrEqual(BUDGET_GZIP_BYTES);
     expect(inputs.filter((i) => i.startsWith('node:'))).toEqual([]);
     // (ws-dialer.ts is the Node client's default and is bundled, never called: its `ws` is the stub.)
-    const nodeOnly = ['src/transport/server.ts', 'src/identity/files.ts', 'src/cli/', 'node_modules/ws/lib/'];
+    const nodeOnly = ['src/transport/server.ts', 'src/transport/server-options.ts', 'src/transport/own-port.ts', 'src/identity/files.ts', 'src/cli/', 'node_modules/ws/lib/'];
     for (const bad of nodeOnly) expect(inputs.filter((i) => i.includes(bad)), bad).toEqual([]);
     // `ws` resolves to its browser stub, never its Node implementation.
     expect(inputs.filter((i) => i.includes('node_modules/ws/'))).toEqual(['node_modules/ws/browser.js']);

@@ -41,7 +41,7 @@ function documented(): Map<string, string> {
 const OPTIONS = [
   ...members('src/transport/options.ts', 'PqmcpTransportOptions'),
   ...members('src/transport/client.ts', 'PqmcpClientOptions'),
-  ...members('src/transport/server.ts', 'PqmcpServerOptions'),
+  ...members('src/transport/server-options.ts', 'PqmcpServerOptions'),
   ...members('src/transport/edge.ts', 'EdgeOptions'),
 ];
 
