@@ -10,7 +10,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
-    // One line: whether the CLI tests start dist/cli.js or src/cli/main.ts (test/helpers/built.ts).
-    globalSetup: ['test/helpers/cli-announce.ts'],
+    // One line: whether the CLI tests start dist/cli.js or src/cli/main.ts (test/helpers/built.ts);
+    // the crypto worker, bundled once per run (test/helpers/worker-bundle.ts).
+    globalSetup: ['test/helpers/cli-announce.ts', 'test/helpers/worker-bundle.ts'],
   },
 });

@@ -28,7 +28,13 @@
  *   context attributes the policies read (exact: nothing else varies within a session); a
  *   reload discards them. `memo: false` decides every request afresh.
  * - Watching uses fs.watch on the file's directory (atomic replace by rename works); a
- *   change within 50 ms of another is read once. The file is read synchronously.
+ *   change within 50 ms of another is read once. The file is read synchronously. A file
+ *   the watcher finds empty (or only whitespace) is a save in progress, not a policy: a
+ *   save in place truncates the file first, and on a loaded machine the write can come
+ *   more than 50 ms later; loaded, an empty file holds no policy and denies everything,
+ *   and a broken save after it would have kept that in force. So the policy in force stays
+ *   until the file has content. To deny everything, say so: `forbid(principal, action,
+ *   resource);`. (loadPolicy and reload() take an empty text as given.)
  */
 import { readFileSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
@@ -319,7 +325,8 @@ export class Policy implements MessageHook {
     } catch {
       return; // mid-replace (the file is briefly absent): the rename event follows
     }
-    if (text === this.lastText) return;
+    // Truncated by a save in place, its content not written yet: wait for the next change.
+    if (text.trim() === '' || text === this.lastText) return;
     try {
       this.reload(text);
     } catch {

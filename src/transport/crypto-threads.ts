@@ -16,8 +16,13 @@
  *   ThreadLostError (an InternalError: the pool decides whether another runner takes the
  *   job) and calls `died` once. terminate() (close, or a retired worker) fails that job with
  *   ClosedError and calls nothing.
- * - From TypeScript sources (tests, tsx) the worker loads crypto-worker.ts through tsx;
- *   from the build, dist/crypto-worker.js (beside the bundle that holds this module).
+ * - From TypeScript sources (tests, tsx) the worker loads crypto-worker.ts through tsx
+ *   (about 1 s of CPU per thread here: tsx registers its hooks and transforms the worker's
+ *   modules in every thread), or, when `PQMCP_SOURCE_CRYPTO_WORKER` names a file, starts
+ *   that file: a bundle of crypto-worker.ts built from the same sources (the test run builds
+ *   one, test/helpers/worker-bundle.ts; about a quarter of the CPU per thread). From the
+ *   build, always dist/crypto-worker.js (beside the bundle that holds this module): the
+ *   variable is never read there.
  * - The test seam (TestThread) holds a thread's answers and kills it; it is reachable only
  *   through CryptoPool.testThreads(), which is internal (the pool is not exported).
  */
@@ -72,13 +77,18 @@ export interface StartedThread {
   readonly detach: () => void;
 }
 
+/** Running from TypeScript sources: a bundle of crypto-worker.ts if one is named, else the source through tsx. */
+function fromSources(here: string, workerData: unknown): Worker {
+  const bundle = process.env['PQMCP_SOURCE_CRYPTO_WORKER'];
+  if (bundle) return new Worker(bundle, { workerData });
+  return new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(new URL('./crypto-worker.ts', here).href)}); })`, { eval: true, workerData });
+}
+
 /** Start one worker thread and wait until it holds the key. */
 export function startWorker(backend: BackendName, seed: Uint8Array, priority: WorkerPriority, chrtPaths: readonly string[] | undefined): Promise<StartedThread> {
   const here = import.meta.url;
   const workerData = { backend, seed: copyBytes(seed), priority, ...(chrtPaths ? { chrtPaths: [...chrtPaths] } : {}) };
-  const worker = here.endsWith('.ts')
-    ? new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(new URL('./crypto-worker.ts', here).href)}); })`, { eval: true, workerData })
-    : new Worker(new URL('./crypto-worker.js', here), { workerData });
+  const worker = here.endsWith('.ts') ? fromSources(here, workerData) : new Worker(new URL('./crypto-worker.js', here), { workerData });
   // The Worker constructor has serialised workerData for the new thread (which wipes its own
   // copy once it holds the key): this thread's copy of the seed is not needed any more.
   workerData.seed.fill(0);

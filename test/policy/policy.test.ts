@@ -211,6 +211,26 @@ describe('Cedar policy through real SDK peers', () => {
     expect(names((await client.listTools()).tools)).toEqual(['echo', 'elicit', 'sample', 'touch', 'whoami']);
   });
 
+  it('watches its file: a save in place seen half-way (the file truncated, its content not yet written) keeps the policy in force', async () => {
+    const file = join(dir, 'in-place.cedar');
+    writeFileSync(file, POLICY);
+    const events: ReloadEvent[] = [];
+    const policy = await loadPolicy({ file, onReload: (e) => void events.push(e) });
+    cleanup.add(() => policy.close());
+    const { url } = await startFeatureServer(cleanup, { policy });
+    const { client } = await connectClient(cleanup, url);
+    // The truncation of a save in place, and a writer that stalls past the watcher's 50 ms.
+    writeFileSync(file, '');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(events).toEqual([]);
+    expect((await client.callTool({ name: 'echo', arguments: { text: 'still allowed' } })).isError).toBeFalsy();
+    // A broken save after it is refused, and the policy in force is still the first one.
+    writeFileSync(file, 'this is not cedar');
+    await waitFor(() => events.length >= 1, 5_000, 'a refused reload');
+    expect(events).toMatchObject([{ ok: false, source: file }]);
+    expect((await client.callTool({ name: 'echo', arguments: { text: 'still allowed' } })).isError).toBeFalsy();
+  });
+
   it('watches its file: a change is loaded, a broken change is refused and reported', async () => {
     const file = join(dir, 'watched.cedar');
     writeFileSync(file, POLICY);
