@@ -1,5 +1,8 @@
 /**
- * The MCP client transport: the SDK's `Transport` over a pqmcp session on a WebSocket.
+ * The MCP client transport: the SDK's `Transport` over a pqmcp session on a WebSocket: the
+ * dial, the session wiring, the retries of a busy server and the messages both ways. Its
+ * options and their checks are in client-options.ts; the MCP protocol-version accessors the
+ * SDK calls in protocol-versions.ts (shared with PqmcpServerTransport).
  *
  *   const transport = new PqmcpClientTransport('ws://tools.example:8443/mcp', { identity, trust, expectedServerId: 'agent://example/tools' });
  *   await client.connect(transport);          // the only line that changes
@@ -23,11 +26,8 @@
  *   `maxRequestBytesInFlight` bytes (default 16 MiB): past it one is answered -32005 before
  *   the application sees it (message-hooks.ts, as on the listener).
  */
-import type { Agent } from 'node:http';
-import type { SecureContextOptions } from 'node:tls';
 import type { McpOnMessage, McpSendOptions } from './mcp-types.js';
 import { ClosedError, InvalidArgumentError, toPqmcpError } from '../errors.js';
-import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import type { PqmcpError } from '../errors.js';
 import type { HandshakeResult } from '../handshake/types.js';
 import type { VerifiedPeer } from '../identity/trust.js';
@@ -42,87 +42,24 @@ import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import { holdNow } from './cancelled-hold.js';
 import type { JsonRpcMessage } from './message-hooks.js';
-import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
-import { MAX_MESSAGES_PER_TURN } from './inbox.js';
-import type { PqmcpTransportOptions, ResolvedOptions } from './options.js';
+import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions, sharedSessionOptions } from './options.js';
+import type { ResolvedOptions } from './options.js';
+import { MAX_TICKETS_PER_CONNECTION, checkServerChoice, checkTicketStore, ticketStoreKey } from './client-options.js';
+import type { PqmcpClientOptions } from './client-options.js';
+import { McpProtocolVersions } from './protocol-versions.js';
 import { sessionIdOf } from './auth-info.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import { busyRetryDelay, resolveBusyRetry } from './busy-retry.js';
-import type { BusyRetryEvent, BusyRetryOptions, ResolvedBusyRetry } from './busy-retry.js';
+import type { ResolvedBusyRetry } from './busy-retry.js';
 import type { Dialer, Dialing, OpenedSocket } from './dialer.js';
 import { wsDialer } from './ws-dialer.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
-import type { TicketStore } from '../resumption/client-tickets.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
 
-export interface PqmcpClientOptions extends PqmcpTransportOptions {
-  /**
-   * Refuse the server unless its attested agent id is exactly this. Required unless
-   * `allowAnyServer` is set: a trust store says "a trusted issuer vouched for this agent",
-   * not "this is the server I meant" (the hostname check of TLS).
-   */
-  expectedServerId?: string;
-  // --- roles and name constraints (issue 11 item 3; docs/protocol.md 6.5) ---
-  /**
-   * Refuse the server unless its agent id is within one of these id prefixes (the syntax of
-   * trust-store name constraints, docs/protocol.md 6.4): "agent://acme/tools/" accepts
-   * "agent://acme/tools/eu-1" and its siblings, "agent://acme/tools" also that id itself.
-   * For a pool of replicas with their own ids. Outside: NameConstraintError (alert 102).
-   * With expectedServerId, both apply.
-   */
-  serverIdConstraints?: readonly string[];
-  /**
-   * Accept any server agent the trust store accepts. Only for closed deployments where
-   * every trusted agent may serve: any credential a trusted issuer gave a server (with
-   * usage server or both) can then answer for every URL. Emits a one-time process warning
-   * (code PQMCP_ALLOW_ANY_SERVER). Not together with expectedServerId or serverIdConstraints.
-   */
-  allowAnyServer?: boolean;
-  // --- protocol revision (issue 11): endpoint binding ---
-  /**
-   * The endpoint this client means, sent in the ClientHello and checked by the server
-   * (docs/protocol.md, section 5.7): "//authority/path" or a service name ("svc:billing").
-   * Default: "//" + the URL's host[:port] + its path. Set it when you dial through a proxy or
-   * tunnel under another name than the one the server answers for.
-   */
-  endpoint?: string;
-  /** Extra HTTP headers for the WebSocket upgrade request. */
-  headers?: Record<string, string>;
-  /**
-   * Further `ws` client options (TLS `ca`, `agent`, `family`...). pqmcp fixes
-   * perMessageDeflate (off), maxPayload (option above) and the subprotocol.
-   */
-  webSocketOptions?: PqmcpWebSocketOptions;
-
-  // --- resumption (docs/protocol.md section 15) ---
-  /**
-   * Keep the server's resumption tickets here and offer one on the next connection to the
-   * same server id and URL: a resumed handshake makes no signatures (PSK + fresh X-Wing).
-   * Share one `MemoryTicketStore` between the transports of a process. Default: none.
-   * Leave it unset for a server that must always authenticate with its signature: a ticket
-   * key holder can impersonate a server to a resuming client (docs/threat-model.md).
-   */
-  tickets?: TicketStore;
-
-  // --- busy retry (issue 10; busy-retry.ts) ---
-  /**
-   * Retry a server that refuses the connection as busy (ERR_SERVER_BUSY: close code 4006,
-   * alert server_busy, or HTTP 429/503 to the upgrade) before the handshake completed, with bounded, jittered exponential backoff. Default
-   * { attempts: 5, baseDelayMs: 250, maxDelayMs: 5000 }; `false` disables it.
-   */
-  busyRetry?: false | BusyRetryOptions;
-  /** Hears of each retry of a busy server (attempt, delay, the refusal) before it waits. */
-  onBusyRetry?: (event: BusyRetryEvent) => void;
-}
-
-/** NewSessionTickets a client keeps from one connection (a server sends 1 by default, at most 8). */
-export const MAX_TICKETS_PER_CONNECTION = 8;
-
-/** The key a client's tickets are kept under: the server id it expects and the endpoint URL. */
-export function ticketStoreKey(url: URL, expectedServerId: string | undefined): string {
-  return `${expectedServerId ?? '*'} ${url.origin}${url.pathname}`;
-}
+// The client's options and their checks live in client-options.ts; re-exported for importers of this module.
+export { MAX_TICKETS_PER_CONNECTION, anyServerWarningGiven, ticketStoreKey } from './client-options.js';
+export type { PqmcpClientOptions, PqmcpWebSocketOptions } from './client-options.js';
 
 /** A send() made before the handshake completed: kept until it settles, to be sent again on a retry. */
 interface EarlySend {
@@ -133,48 +70,6 @@ interface EarlySend {
 }
 
 const noop = (): void => {};
-
-let warnedAnyServer = false;
-
-/**
- * For a caller that warns about allowAnyServer itself, in its own words (the `pqmcp connect`
- * bridge, about --any-server): the library's one-time SecurityWarning is then not emitted,
- * so one choice gives one warning. Not exported from the package.
- */
-export function anyServerWarningGiven(): void {
-  warnedAnyServer = true;
-}
-
-/** The one-time warning of allowAnyServer (process.emitWarning where there is a process, else console.warn). */
-function warnAnyServer(): void {
-  if (warnedAnyServer) return;
-  warnedAnyServer = true;
-  const text = 'pqmcp: allowAnyServer is set: this client accepts ANY server its trust store vouches for, for every URL. Set expectedServerId or serverIdConstraints unless every trusted agent may serve.';
-  const proc = (globalThis as { process?: { emitWarning?: (warning: string, options: { code: string; type: string }) => void } }).process;
-  if (typeof proc?.emitWarning === 'function') proc.emitWarning(text, { code: 'PQMCP_ALLOW_ANY_SERVER', type: 'SecurityWarning' });
-  else console.warn(text);
-}
-
-/**
- * Which server the client accepts: expectedServerId and/or serverIdConstraints, or an
- * explicit allowAnyServer (warned about once per process). Returns the normalised constraints.
- */
-function checkServerChoice(options: PqmcpClientOptions): readonly string[] | undefined {
-  const { expectedServerId, serverIdConstraints, allowAnyServer } = options;
-  if (allowAnyServer !== undefined && typeof allowAnyServer !== 'boolean') throw new InvalidArgumentError('allowAnyServer must be a boolean');
-  if (expectedServerId !== undefined && typeof expectedServerId !== 'string') throw new InvalidArgumentError('expectedServerId must be a string');
-  const constraints = serverIdConstraints === undefined ? undefined : normaliseNameConstraints(serverIdConstraints, 'serverIdConstraints');
-  const named = expectedServerId !== undefined || constraints !== undefined;
-  if (allowAnyServer === true) {
-    if (named) throw new InvalidArgumentError('give expectedServerId or serverIdConstraints, or allowAnyServer: true, not both');
-    warnAnyServer();
-  } else if (!named) {
-    throw new InvalidArgumentError(
-      'set expectedServerId to the server agent id, or serverIdConstraints to the ids you accept (or allowAnyServer: true to accept any agent your trust store accepts)',
-    );
-  }
-  return constraints;
-}
 
 /**
  * @internal What differs between runtimes: how the WebSocket opens and which crypto
@@ -187,26 +82,8 @@ export interface ClientPlatform {
 
 const NODE_PLATFORM: ClientPlatform = { dial: wsDialer, resolveBackend };
 
-/**
- * The `ws` client options pqmcp passes through (a `ws` ClientOptions object without
- * perMessageDeflate, maxPayload and headers is assignable). Declared here so the published
- * types do not need `@types/ws`.
- */
-export interface PqmcpWebSocketOptions extends SecureContextOptions {
-  agent?: Agent;
-  family?: number;
-  localAddress?: string;
-  origin?: string;
-  followRedirects?: boolean;
-  maxRedirects?: number;
-  handshakeTimeout?: number;
-  rejectUnauthorized?: boolean;
-  protocolVersion?: number;
-  skipUTF8Validation?: boolean;
-}
-
 /** An MCP client `Transport` (SDK 1.x and 2.x) over a pqmcp session. */
-export class PqmcpClientTransport {
+export class PqmcpClientTransport extends McpProtocolVersions {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
   onmessage?: McpOnMessage | undefined;
@@ -233,8 +110,6 @@ export class PqmcpClientTransport {
   private closeFired = false;
   private result: HandshakeResult | undefined;
   private backendName: BackendName | undefined;
-  private mcpProtocolVersion: string | undefined;
-  private mcpSupportedVersions: readonly string[] | undefined;
   private pipeline: MessagePipeline | undefined;
   private closeCalled = false;
   private readonly busyRetry: ResolvedBusyRetry | undefined;
@@ -253,6 +128,7 @@ export class PqmcpClientTransport {
     private readonly options: PqmcpClientOptions,
     private readonly platform: ClientPlatform = NODE_PLATFORM,
   ) {
+    super();
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -263,10 +139,7 @@ export class PqmcpClientTransport {
     this.url = parsed;
     this.serverIdConstraints = checkServerChoice(options);
     this.endpoint = options.endpoint !== undefined ? checkEndpoint(options.endpoint, 'endpoint') : endpointOfUrl(parsed);
-    const t = options.tickets as Partial<TicketStore> | undefined;
-    if (t !== undefined && (typeof t !== 'object' || t === null || typeof t.take !== 'function' || typeof t.put !== 'function')) {
-      throw new InvalidArgumentError('tickets must be a TicketStore (e.g. new MemoryTicketStore())');
-    }
+    checkTicketStore(options.tickets);
     this.resolved = resolveOptions(options);
     this.busyRetry = resolveBusyRetry(options.busyRetry);
     if (options.onBusyRetry !== undefined && typeof options.onBusyRetry !== 'function') throw new InvalidArgumentError('onBusyRetry must be a function');
@@ -293,24 +166,6 @@ export class PqmcpClientTransport {
   /** Bytes written but not yet handed to the OS (send() waits above highWaterMark). */
   get bufferedAmount(): number {
     return this.connection?.bufferedAmount ?? 0;
-  }
-
-  /** The MCP protocol version the SDK negotiated (set through setProtocolVersion). */
-  get protocolVersion(): string | undefined {
-    return this.mcpProtocolVersion;
-  }
-
-  setProtocolVersion(version: string): void {
-    this.mcpProtocolVersion = version;
-  }
-
-  /** The protocol versions the SDK accepts (2.x calls this during connect). */
-  get supportedProtocolVersions(): readonly string[] | undefined {
-    return this.mcpSupportedVersions;
-  }
-
-  setSupportedProtocolVersions(versions: string[]): void {
-    this.mcpSupportedVersions = Object.freeze([...versions]);
   }
 
   /**
@@ -347,17 +202,9 @@ export class PqmcpClientTransport {
       ...(resumeTicket ? { resumeTicket } : {}),
       backend,
       identity: localIdentity(this.options.identity),
-      trust: this.options.trust,
+      ...sharedSessionOptions(this.options, this.resolved),
       ...(this.options.expectedServerId !== undefined ? { expectedPeerId: this.options.expectedServerId } : {}),
       ...(this.serverIdConstraints !== undefined ? { peerIdConstraints: this.serverIdConstraints } : {}),
-      ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
-      ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
-      now: this.resolved.clock.now,
-      maxMessageSize: this.resolved.maxMessageSize,
-      maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
-      ...(this.resolved.keyUpdateRate ? { keyUpdateRate: this.resolved.keyUpdateRate } : {}),
-      maxMessagesPerCall: MAX_MESSAGES_PER_TURN,
-      applicationPadding: this.resolved.applicationPadding,
       endpoint: this.endpoint,
     };
     const guarding = guardOptions(this.resolved, this.options.trust, backend, localIdentity(this.options.identity));

@@ -7,6 +7,8 @@ import type { TrustStore } from '../identity/trust.js';
 import type { LocalIdentity } from '../handshake/types.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../session/session.js';
+import type { SessionOptions } from '../session/session.js';
+import { MAX_MESSAGES_PER_TURN } from './inbox.js';
 import { CredentialUsageError, InvalidArgumentError } from '../errors.js';
 import { decodeCredential, usagePermits } from '../identity/credential.js';
 import { checkPaddingBlock } from '../record/padding.js';
@@ -301,4 +303,26 @@ function isBackend(value: unknown): value is CryptoBackend {
 export async function resolveBackend(choice: BackendChoice | CryptoBackend | undefined): Promise<CryptoBackend> {
   if (isBackend(choice)) return choice;
   return selectBackend(choice ?? 'auto');
+}
+
+/** What sharedSessionOptions() sets. */
+type SharedSessionOptions = Pick<SessionOptions, 'trust' | 'suites' | 'clockSkewSeconds' | 'now' | 'maxMessageSize' | 'maxKeyUpdatesPerCall' | 'keyUpdateRate' | 'maxMessagesPerCall' | 'applicationPadding'>;
+
+/**
+ * The Session options the client transport and the listener take alike from the transport
+ * options: the rest (identity, the peer expected, endpoints, tickets, deferred crypto) is each
+ * side's own.
+ */
+export function sharedSessionOptions(options: PqmcpTransportOptions, resolved: ResolvedOptions): SharedSessionOptions {
+  return {
+    trust: options.trust,
+    ...(options.suites !== undefined ? { suites: options.suites } : {}),
+    ...(options.clockSkewSeconds !== undefined ? { clockSkewSeconds: options.clockSkewSeconds } : {}),
+    now: resolved.clock.now,
+    maxMessageSize: resolved.maxMessageSize,
+    maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
+    ...(resolved.keyUpdateRate ? { keyUpdateRate: resolved.keyUpdateRate } : {}),
+    maxMessagesPerCall: MAX_MESSAGES_PER_TURN,
+    applicationPadding: resolved.applicationPadding,
+  };
 }

@@ -34,6 +34,7 @@ import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import type { JsonRpcMessage, MessageHook } from './message-hooks.js';
 import type { RequestBudget } from './request-budget.js';
+import { McpProtocolVersions } from './protocol-versions.js';
 
 
 /** How long pauseReading() may hold a session by default (PqmcpServerOptions.maxReadPauseMs). */
@@ -56,7 +57,7 @@ export interface ServerTransportOptions {
 }
 
 /** An MCP server `Transport` (SDK 1.x and 2.x) for one authenticated session. */
-export class PqmcpServerTransport {
+export class PqmcpServerTransport extends McpProtocolVersions {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
   onmessage?: McpOnMessage | undefined;
@@ -74,8 +75,6 @@ export class PqmcpServerTransport {
   private readonly extra: McpMessageExtra;
   private started = false;
   private inbox: Uint8Array[] = [];
-  private mcpProtocolVersion: string | undefined;
-  private mcpSupportedVersions: readonly string[] | undefined;
   private readonly pipeline: MessagePipeline | undefined;
   private closeCalled = false;
   /** pauseReading() holds: its bound (maxReadPauseMs) runs. */
@@ -98,6 +97,7 @@ export class PqmcpServerTransport {
     readonly backend: BackendName,
     options: ServerTransportOptions = {},
   ) {
+    super();
     const { remoteAddress, hooks = [], maxRequestBytesInFlight = 0, holdNow: now, requestBudget: shared } = options;
     this.maxReadPauseMs = options.maxReadPauseMs ?? DEFAULT_MAX_READ_PAUSE_MS;
     this.peer = handshakeResult.peer;
@@ -136,24 +136,6 @@ export class PqmcpServerTransport {
   /** Bytes written but not yet handed to the OS (send() waits above highWaterMark). */
   get bufferedAmount(): number {
     return this.connection.bufferedAmount;
-  }
-
-  /** The MCP protocol version the SDK negotiated. */
-  get protocolVersion(): string | undefined {
-    return this.mcpProtocolVersion;
-  }
-
-  setProtocolVersion(version: string): void {
-    this.mcpProtocolVersion = version;
-  }
-
-  /** The protocol versions the SDK accepts (2.x calls this during connect). */
-  get supportedProtocolVersions(): readonly string[] | undefined {
-    return this.mcpSupportedVersions;
-  }
-
-  setSupportedProtocolVersions(versions: string[]): void {
-    this.mcpSupportedVersions = Object.freeze([...versions]);
   }
 
   /** Channel binding exporter (RFC 8446 section 7.5 style). */

@@ -78,8 +78,7 @@ import { TicketReplayGuard } from '../resumption/replay.js';
 import { TicketKeys } from '../resumption/ticket-keys.js';
 import { CloseCode, closeReason } from './close-codes.js';
 import { Connection } from './connection.js';
-import { DEFAULTS, SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions } from './options.js';
-import { MAX_MESSAGES_PER_TURN } from './inbox.js';
+import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions, sharedSessionOptions } from './options.js';
 import type { ResolvedOptions } from './options.js';
 import { PqmcpServerTransport } from './server-transport.js';
 import { checkListenOptions, resolveServerLimits, withGates } from './server-options.js';
@@ -349,16 +348,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
         ...(tickets ? { tickets } : {}),
         backend: this.backend,
         identity: this.identity,
-        trust: this.options.trust,
-        ...(this.options.suites !== undefined ? { suites: this.options.suites } : {}),
-        ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
-        now: this.resolved.clock.now,
-        maxMessageSize: this.resolved.maxMessageSize,
-        maxKeyUpdatesPerCall: DEFAULTS.maxKeyUpdatesPerTurn,
-        ...(this.resolved.keyUpdateRate ? { keyUpdateRate: this.resolved.keyUpdateRate } : {}),
-        maxMessagesPerCall: MAX_MESSAGES_PER_TURN,
+        ...sharedSessionOptions(this.options, this.resolved),
         deferCrypto: true,
-        applicationPadding: this.resolved.applicationPadding,
         acceptEndpoints: this.endpoints ?? [this.options.path ?? endpoint],
       });
       connection = new Connection(wsMessageSocket(ws, traffic), session, { ...this.resolved.connection, deliveryWaitsForDrain: true, receiveBudget: this.limits.receiveBudget });

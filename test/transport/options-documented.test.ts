@@ -40,7 +40,7 @@ function documented(): Map<string, string> {
 
 const OPTIONS = [
   ...members('src/transport/options.ts', 'PqmcpTransportOptions'),
-  ...members('src/transport/client.ts', 'PqmcpClientOptions'),
+  ...members('src/transport/client-options.ts', 'PqmcpClientOptions'),
   ...members('src/transport/server-options.ts', 'PqmcpServerOptions'),
   ...members('src/transport/edge.ts', 'EdgeOptions'),
 ];
