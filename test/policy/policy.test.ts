@@ -211,14 +211,20 @@ describe('Cedar policy through real SDK peers', () => {
     expect(names((await client.listTools()).tools)).toEqual(['echo', 'elicit', 'sample', 'touch', 'whoami']);
   });
 
-  it('watches its file: a save in place seen half-way (the file truncated, its content not yet written) keeps the policy in force', async () => {
-    const file = join(dir, 'in-place.cedar');
+  /** A listener whose policy is loaded from a watched file holding POLICY, and a client connected to it. */
+  async function watchedPolicy(name: string): Promise<{ file: string; events: ReloadEvent[]; client: Awaited<ReturnType<typeof connectClient>>['client'] }> {
+    const file = join(dir, name);
     writeFileSync(file, POLICY);
     const events: ReloadEvent[] = [];
     const policy = await loadPolicy({ file, onReload: (e) => void events.push(e) });
     cleanup.add(() => policy.close());
     const { url } = await startFeatureServer(cleanup, { policy });
     const { client } = await connectClient(cleanup, url);
+    return { file, events, client };
+  }
+
+  it('watches its file: a save in place seen half-way (the file truncated, its content not yet written) keeps the policy in force', async () => {
+    const { file, events, client } = await watchedPolicy('in-place.cedar');
     // The truncation of a save in place, and a writer that stalls past the watcher's 50 ms.
     writeFileSync(file, '');
     await new Promise((r) => setTimeout(r, 300));
@@ -232,13 +238,7 @@ describe('Cedar policy through real SDK peers', () => {
   });
 
   it('watches its file: a change is loaded, a broken change is refused and reported', async () => {
-    const file = join(dir, 'watched.cedar');
-    writeFileSync(file, POLICY);
-    const events: ReloadEvent[] = [];
-    const policy = await loadPolicy({ file, onReload: (e) => void events.push(e) });
-    cleanup.add(() => policy.close());
-    const { url } = await startFeatureServer(cleanup, { policy });
-    const { client } = await connectClient(cleanup, url);
+    const { file, events, client } = await watchedPolicy('watched.cedar');
     // Replace atomically, as editors and config management do.
     writeFileSync(`${file}.tmp`, 'this is not cedar');
     renameSync(`${file}.tmp`, file);
