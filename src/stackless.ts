@@ -16,6 +16,8 @@
  * - `Error.stackTraceLimit` is set to 0 for the duration of `make` only, synchronously, and
  *   restored even if `make` throws. On runtimes without it (non-V8) the assignment is harmless.
  * - Only for errors of routine flood ends; a failure someone may debug keeps its stack.
+ *   (A client whose server drops the connection during the handshake gets the session's
+ *   stackless TruncationError too: its code and message say all the stack would.)
  */
 export function stackless<E extends Error>(make: () => E): E {
   const limit = Error.stackTraceLimit;
