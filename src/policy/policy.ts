@@ -29,7 +29,8 @@
  *   reload discards them. `memo: false` decides every request afresh.
  * - Watching uses fs.watch on the file's directory (atomic replace by rename works); a
  *   change within 50 ms of another is read once. The file is read synchronously. A file
- *   the watcher finds empty (or only whitespace) is a save in progress, not a policy: a
+ *   the watcher finds empty (or only whitespace) is a save in progress, not a policy (and
+ *   reported once to onReload, ok: false, until it has content again): a
  *   save in place truncates the file first, and on a loaded machine the write can come
  *   more than 50 ms later; loaded, an empty file holds no policy and denies everything,
  *   and a broken save after it would have kept that in force. So the policy in force stays
@@ -121,6 +122,8 @@ export class Policy implements MessageHook {
   private watcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private lastText: string | undefined;
+  /** The watcher found the file empty and reported it (once, until it has content again). */
+  private emptySeen = false;
   private readonly server: string;
   private readonly now: () => number;
 
@@ -325,8 +328,15 @@ export class Policy implements MessageHook {
     } catch {
       return; // mid-replace (the file is briefly absent): the rename event follows
     }
-    // Truncated by a save in place, its content not written yet: wait for the next change.
-    if (text.trim() === '' || text === this.lastText) return;
+    if (text.trim() === '') {
+      // Truncated by a save in place, its content not written yet: wait for the next change,
+      // and say so once (an operator who emptied it to drop the policy must hear why not).
+      if (!this.emptySeen) this.options.onReload?.({ ok: false, source: this.options.file!, error: new PolicyInvalidError(`${this.options.file}: empty, taken as a save in progress; to deny everything, write forbid(principal, action, resource);`) });
+      this.emptySeen = true;
+      return;
+    }
+    this.emptySeen = false;
+    if (text === this.lastText) return;
     try {
       this.reload(text);
     } catch {
