@@ -12,6 +12,10 @@
  * - Only a refusal before the handshake completed is retried: nothing was accepted yet,
  *   so sending the same first flight again loses and repeats nothing.
  * - `attempts` bounds the retries (not counting the first try); 0 or `false` disables.
+ *
+ * The policy and its delay (resolveBusyRetry, busyRetryDelay), and one client transport's
+ * retries (BusyRetries: the count, the backoff timer, the wait a close() ends); which
+ * refusal is retried, and re-sending what was sent before it, are the client's (client.ts).
  */
 import { InvalidArgumentError } from '../errors.js';
 import { MAX_TIMER_MS, timerLimitText } from './timers.js';
@@ -67,4 +71,71 @@ export function resolveBusyRetry(option: false | BusyRetryOptions | undefined): 
 export function busyRetryDelay(policy: ResolvedBusyRetry, attempt: number, random: () => number = Math.random): number {
   const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
   return Math.round(cap / 2 + random() * (cap / 2));
+}
+
+/**
+ * One client transport's retries of a busy server: how many so far, and the backoff being
+ * waited (its timer, or a wait before dialing again), which the transport's close() ends.
+ */
+export class BusyRetries {
+  /** Retries of a busy server so far. */
+  private retries = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Ends a wait before dialing again (close() during the backoff). */
+  private wake: (() => void) | undefined;
+
+  constructor(
+    /** The checked policy (resolveBusyRetry); undefined when retrying is off. */
+    readonly policy: ResolvedBusyRetry | undefined,
+    /** The client's options: onBusyRetry, read at each retry. */
+    private readonly options: { onBusyRetry?: ((event: BusyRetryEvent) => void) | undefined },
+  ) {}
+
+  /** Retrying is on and not every retry is spent. */
+  get left(): boolean {
+    return this.policy !== undefined && this.retries < this.policy.attempts;
+  }
+
+  /** Count one more busy retry, tell onBusyRetry, and return its backoff delay. */
+  next(error: PqmcpError): number {
+    const policy = this.policy!;
+    const attempt = ++this.retries;
+    const delayMs = busyRetryDelay(policy, attempt);
+    try {
+      this.options.onBusyRetry?.({ attempt, attempts: policy.attempts, delayMs, error });
+    } catch {
+      // Contained.
+    }
+    return delayMs;
+  }
+
+  /** Wait `delayMs` before dialing again; stop() ends the wait at once. */
+  wait(delayMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        this.wake = undefined;
+        resolve();
+      };
+      this.wake = wake;
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        wake();
+      }, delayMs);
+    });
+  }
+
+  /** Run `retry` after `delayMs`, unless stop() comes first. */
+  after(delayMs: number, retry: () => void): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      retry();
+    }, delayMs);
+  }
+
+  /** The transport closes: the backoff's timer is cleared, and a wait ends now. */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.wake?.();
+  }
 }

@@ -1,8 +1,9 @@
 /**
  * The MCP client transport: the SDK's `Transport` over a pqmcp session on a WebSocket: the
  * dial, the session wiring, the retries of a busy server and the messages both ways. Its
- * options and their checks are in client-options.ts; the MCP protocol-version accessors the
- * SDK calls in protocol-versions.ts (shared with PqmcpServerTransport).
+ * options and their checks are in client-options.ts; the retries' policy, count and backoff
+ * in busy-retry.ts; the MCP protocol-version accessors the SDK calls in protocol-versions.ts
+ * (shared with PqmcpServerTransport).
  *
  *   const transport = new PqmcpClientTransport('ws://tools.example:8443/mcp', { identity, trust, expectedServerId: 'agent://example/tools' });
  *   await client.connect(transport);          // the only line that changes
@@ -49,8 +50,7 @@ import type { PqmcpClientOptions } from './client-options.js';
 import { McpProtocolVersions } from './protocol-versions.js';
 import { sessionIdOf } from './auth-info.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
-import { busyRetryDelay, resolveBusyRetry } from './busy-retry.js';
-import type { ResolvedBusyRetry } from './busy-retry.js';
+import { BusyRetries, resolveBusyRetry } from './busy-retry.js';
 import type { Dialer, Dialing, OpenedSocket } from './dialer.js';
 import { wsDialer } from './ws-dialer.js';
 import type { Traffic } from './ws-socket.js';
@@ -112,14 +112,10 @@ export class PqmcpClientTransport extends McpProtocolVersions {
   private backendName: BackendName | undefined;
   private pipeline: MessagePipeline | undefined;
   private closeCalled = false;
-  private readonly busyRetry: ResolvedBusyRetry | undefined;
-  /** Retries of a busy server so far. */
-  private retries = 0;
+  /** The retries of a busy server: how many so far, the backoff being waited (busy-retry.ts). */
+  private readonly busy: BusyRetries;
   /** Set from the moment a busy refusal is to be retried until the sends are re-issued. */
   private retryPending = false;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Ends a wait before dialing again (close() during the backoff). */
-  private wakeRedial: (() => void) | undefined;
   private early: EarlySend[] = [];
   private settleHandshake!: { resolve: (r: HandshakeResult) => void; reject: (e: PqmcpError) => void };
 
@@ -141,7 +137,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
     this.endpoint = options.endpoint !== undefined ? checkEndpoint(options.endpoint, 'endpoint') : endpointOfUrl(parsed);
     checkTicketStore(options.tickets);
     this.resolved = resolveOptions(options);
-    this.busyRetry = resolveBusyRetry(options.busyRetry);
+    this.busy = new BusyRetries(resolveBusyRetry(options.busyRetry), options);
     if (options.onBusyRetry !== undefined && typeof options.onBusyRetry !== 'function') throw new InvalidArgumentError('onBusyRetry must be a function');
     localIdentity(options.identity, 'client');
     this.handshake = new Promise<HandshakeResult>((resolve, reject) => (this.settleHandshake = { resolve, reject }));
@@ -301,44 +297,20 @@ export class PqmcpClientTransport extends McpProtocolVersions {
   private willRetry(connection: Connection, error: PqmcpError): boolean {
     if (this.retryPending) return this.connection === connection;
     if (error.code !== 'ERR_SERVER_BUSY' || this.result || this.closeCalled || this.closedBeforeOpen) return false;
-    if (!this.busyRetry || this.retries >= this.busyRetry.attempts || this.connection !== connection) return false;
+    if (!this.busy.left || this.connection !== connection) return false;
     this.retryPending = true;
     return true;
   }
 
-  /** Count one more busy retry, tell onBusyRetry, and return its backoff delay. */
-  private nextRetryDelay(error: PqmcpError): number {
-    const policy = this.busyRetry!;
-    const attempt = ++this.retries;
-    const delayMs = busyRetryDelay(policy, attempt);
-    try {
-      this.options.onBusyRetry?.({ attempt, attempts: policy.attempts, delayMs, error });
-    } catch {
-      // Contained.
-    }
-    return delayMs;
-  }
-
   /** Dialing was refused busy: wait the backoff (true), or give up (false: not busy, no retries left, or closed). */
   private async waitToRedial(error: PqmcpError): Promise<boolean> {
-    const policy = this.busyRetry;
-    if (error.code !== 'ERR_SERVER_BUSY' || this.closedBeforeOpen || !policy || this.retries >= policy.attempts) return false;
-    const delayMs = this.nextRetryDelay(error);
-    await new Promise<void>((resolve) => {
-      this.wakeRedial = resolve;
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        resolve();
-      }, delayMs);
-    });
-    this.wakeRedial = undefined;
+    if (error.code !== 'ERR_SERVER_BUSY' || this.closedBeforeOpen || !this.busy.left) return false;
+    await this.busy.wait(this.busy.next(error));
     return !this.closedBeforeOpen;
   }
 
   private scheduleRetry(error: PqmcpError, backend: CryptoBackend, startedAt: number): void {
-    const delayMs = this.nextRetryDelay(error);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
+    this.busy.after(this.busy.next(error), () => {
       void this.connect(backend, startedAt).then(
         () => {
           this.retryPending = false;
@@ -354,7 +326,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
           }
         },
       );
-    }, delayMs);
+    });
   }
 
   /** Send (or re-send) one early message on the current connection. */
@@ -385,7 +357,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
     // so what is sent before it takes the direct path (1-RTT, busy retries) below.
     if (this.pipeline) return this.pipeline.toPeer(message as JsonRpcMessage);
     const data = encodeMessage(message);
-    if (this.busyRetry && !this.result) {
+    if (this.busy.policy && !this.result) {
       // Before the handshake: kept until settled, so a busy refusal can send it again.
       return new Promise<void>((resolve, reject) => {
         const entry: EarlySend = { data, confirm: isRequest(message), resolve, reject };
@@ -402,9 +374,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
       this.closeCalled = true;
       this.closedBeforeOpen = true;
       this.retryPending = false;
-      if (this.retryTimer) clearTimeout(this.retryTimer);
-      this.retryTimer = undefined;
-      this.wakeRedial?.();
+      this.busy.stop();
       const error = new ClosedError('closed while waiting to retry a busy server');
       this.settleHandshake.reject(error);
       for (const e of this.early.splice(0)) e.reject(error);
@@ -425,9 +395,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
     }
     // Still connecting: abandon; start() rejects with ClosedError and onclose fires.
     this.closedBeforeOpen = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.wakeRedial?.();
+    this.busy.stop();
     this.dialing?.abort();
   }
 
