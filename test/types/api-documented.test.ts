@@ -50,7 +50,7 @@ const isNamed = (named: ReturnType<typeof namedIn>, name: string): boolean => na
 
 /** api.md's `## ` section whose heading names `pqmcp/x` in backticks. */
 function sectionFor(subpath: string): string | undefined {
-  const heading = new RegExp(`^## .*\`${subpath.replace('/', '\\/')}\``, 'm');
+  const heading = new RegExp(`^## .*\`${subpath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\``, 'm');
   const m = heading.exec(API);
   if (!m) return undefined;
   const end = API.indexOf('\n## ', m.index + 1);
@@ -119,7 +119,7 @@ describe('docs/api.md names every export of the entry points and every member of
   const inUsage = usageOptionRows();
 
   it('reads the three entry points', () => {
-    expect([...entries.keys()].sort()).toEqual(['.', './browser', './policy']);
+    expect([...entries.keys()]).toEqual(expect.arrayContaining(['.', './browser', './policy']));
     expect(root.size).toBeGreaterThan(300);
     expect(all.filter((e) => e.members.length > 0).length).toBeGreaterThan(25);
   });
