@@ -1,5 +1,5 @@
 /**
- * The request auditor: a message hook (transport/message-hooks.ts) that turns each
+ * The request auditor: a message hook (transport/hook-api.ts) that turns each
  * JSON-RPC request and its response into one `request` audit event. The transports put it
  * OUTERMOST (hooks[0]) when `onAuditEvent` is set, so it also sees the refusals of inner
  * hooks (a policy's denial, a hook that failed closed) exactly as the peer gets them.

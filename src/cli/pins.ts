@@ -36,7 +36,7 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { FilePinStore, buildManifest, manifestHash, toolPinning } from '../pins/index.js';
 import { serverKey, toolEntry } from '../pins/store.js';
 import type { PinEvent, PinnedServer, ToolLike, ToolManifest } from '../pins/index.js';
-import type { MessageHook } from '../transport/message-hooks.js';
+import type { MessageHook } from '../transport/hook-api.js';
 import { flag, list, parse, required, str } from './args.js';
 import type { Parsed } from './args.js';
 import { StdioChild } from './child.js';

@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { PolicyInvalidError } from '../errors.js';
-import type { MessageHook } from '../transport/message-hooks.js';
+import type { MessageHook } from '../transport/hook-api.js';
 import { CliError } from './output.js';
 import type { Output } from './output.js';
 import type { Parsed } from './args.js';

@@ -70,8 +70,8 @@
  * - Two servers of one agent id with different tools (not replicas) share one set of pins:
  *   each one's tools the other lacks are reported as changed or new. Give them two ids.
  */
-import { JsonRpcErrorCode, errorResponse } from '../transport/message-hooks.js';
-import type { JsonRpcMessage, MessageHook } from '../transport/message-hooks.js';
+import { JsonRpcErrorCode, errorResponse } from '../transport/hook-api.js';
+import type { JsonRpcMessage, MessageHook } from '../transport/hook-api.js';
 import { changedFields, toolDefinition, toolHash } from './canonical.js';
 import type { ToolLike } from './canonical.js';
 import { MANIFEST_CLAIM, manifestHash } from './manifest.js';

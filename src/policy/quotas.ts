@@ -31,8 +31,8 @@
  *   request it gets accepted.
  */
 import { InvalidArgumentError, PolicyInvalidError } from '../errors.js';
-import { errorResponse, isRequestMessage } from '../transport/message-hooks.js';
-import type { HookContext, HookResult, HookSession, JsonRpcMessage, MessageHook } from '../transport/message-hooks.js';
+import { errorResponse, isRequestMessage } from '../transport/hook-api.js';
+import type { HookContext, HookResult, HookSession, JsonRpcMessage, MessageHook } from '../transport/hook-api.js';
 import { PolicyErrorCode } from './schema.js';
 
 export interface QuotaLimits {

@@ -41,7 +41,7 @@ import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrp
 import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
 import { holdNow } from './cancelled-hold.js';
-import type { JsonRpcMessage } from './message-hooks.js';
+import type { JsonRpcMessage } from './hook-api.js';
 import { SUBPROTOCOL, localIdentity, resolveBackend, resolveOptions, sharedSessionOptions } from './options.js';
 import type { ResolvedOptions } from './options.js';
 import { MAX_TICKETS_PER_CONNECTION, checkServerChoice, checkTicketStore, ticketStoreKey } from './client-options.js';

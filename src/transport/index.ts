@@ -13,10 +13,12 @@ export { CloseCode, closeCodeFor, closeReason } from './close-codes.js';
 export type { CloseCodeValue } from './close-codes.js';
 export { DEFAULTS as TRANSPORT_DEFAULTS, MAX_WRITE_BATCH, SUBPROTOCOL } from './options.js';
 export type { BackendChoice, PqmcpTransportOptions } from './options.js';
-export { MessagePipeline, MAX_TRACKED, JsonRpcErrorCode, errorResponse } from './message-hooks.js';
+export { MessagePipeline, MAX_TRACKED } from './message-hooks.js';
+export { JsonRpcErrorCode, errorResponse } from './hook-api.js';
 export { CANCELLED_HOLD_MS } from './cancelled-hold.js';
 export { RELATED_TASK_MAX_IN_FLIGHT } from './related-task-share.js';
-export type { Direction, HookChannel, HookContext, HookResult, HookSession, JsonRpcMessage, MessageHook, PipelineSinks, TrackedRequest } from './message-hooks.js';
+export type { PipelineSinks } from './message-hooks.js';
+export type { Direction, HookChannel, HookContext, HookResult, HookSession, JsonRpcMessage, MessageHook, TrackedRequest } from './hook-api.js';
 export { Connection } from './connection.js';
 export type { ConnectionOptions, MessageSocket } from './connection.js';
 // Session limits and expiry (issue 10).

@@ -11,7 +11,7 @@
  */
 
 /** A JSON-RPC 2.0 message: request, notification, result or error response (one definition, shared with the message hooks). */
-import type { JsonRpcMessage } from './message-hooks.js';
+import type { JsonRpcMessage } from './hook-api.js';
 export type { JsonRpcMessage };
 
 /** The SDKs' AuthInfo: what a request handler sees as the caller's authentication. */

@@ -15,7 +15,7 @@ import { checkPaddingBlock } from '../record/padding.js';
 import { selectBackend } from '../crypto/select.js';
 import type { BackendChoice } from '../crypto/select.js';
 import type { ConnectionOptions } from './connection.js';
-import type { MessageHook } from './message-hooks.js';
+import type { MessageHook } from './hook-api.js';
 import { systemClock } from './clock.js';
 import { MAX_TIMER_MS, timerLimitText } from './timers.js';
 import type { Clock } from './clock.js';

@@ -24,7 +24,7 @@ import { DEFAULT_MAX_READ_PAUSE_MS } from './server-transport.js';
 import { ReceiveBudget } from './receive-budget.js';
 import { RequestBudget } from './request-budget.js';
 import type { EdgeOptions } from './edge.js';
-import type { MessageHook } from './message-hooks.js';
+import type { MessageHook } from './hook-api.js';
 import { resolveFailureReports } from '../audit/failure-limiter.js';
 import type { FailureReportOptions } from '../audit/failure-limiter.js';
 import { checkAcceptedEndpoints } from '../handshake/endpoint.js';

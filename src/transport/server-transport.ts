@@ -32,7 +32,7 @@ import type { PqmcpAuthInfo } from './auth-info.js';
 import { decodeForDelivery, failureOn, encodeMessage } from './jsonrpc.js';
 import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
-import type { JsonRpcMessage, MessageHook } from './message-hooks.js';
+import type { JsonRpcMessage, MessageHook } from './hook-api.js';
 import type { RequestBudget } from './request-budget.js';
 import { McpProtocolVersions } from './protocol-versions.js';
 

@@ -15,7 +15,7 @@ import { FilePinStore, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifes
 import type { PinEvent, PinnedServer, ToolManifest, ToolPinningOptions } from '../../src/pins/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { MAX_KEYS } from '../../src/pins/store.js';
-import type { HookContext, JsonRpcMessage } from '../../src/transport/message-hooks.js';
+import type { HookContext, JsonRpcMessage } from '../../src/transport/hook-api.js';
 import { Cleanup, SERVER_ID, connectClient, startServer, waitFor } from '../helpers/mcp.js';
 import { fixtureCrypto, makeAgent, testIssuer, trustFor } from '../helpers/identities.js';
 import type { PqmcpClientOptions } from '../../src/index.js';

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { FilePinStore, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
 import type { PinEvent, PinnedServer } from '../../src/pins/index.js';
 import { FileReadError } from '../../src/errors.js';
-import type { HookContext } from '../../src/transport/message-hooks.js';
+import type { HookContext } from '../../src/transport/hook-api.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const WRITER = join(ROOT, 'test/pins/fixtures/pin-writer.ts');
