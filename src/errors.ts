@@ -114,11 +114,11 @@ export type ErrorCode =
   | 'ERR_POLICY_ENGINE_UNAVAILABLE'
   // PROXY protocol from trusted proxies (issue 10, transport/proxy-protocol.ts)
   | 'ERR_PROXY_PROTOCOL'
-  // requests in flight past MAX_TRACKED (review 8 L1, transport/message-hooks.ts)
+  // requests in flight past MAX_TRACKED (review 8 L1, transport/request-tracker.ts)
   | 'ERR_TOO_MANY_IN_FLIGHT'
-  // request bytes in flight past maxRequestBytesInFlight (issue 10 item 3, transport/message-hooks.ts)
+  // request bytes in flight past maxRequestBytesInFlight (issue 10 item 3, transport/request-tracker.ts)
   | 'ERR_TOO_MANY_BYTES_IN_FLIGHT'
-  // a peer request outside the envelope the MCP SDKs accept (transport/message-hooks.ts)
+  // a peer request outside the envelope the MCP SDKs accept (transport/request-tracker.ts)
   | 'ERR_MALFORMED_REQUEST'
   // a consumer's pause held past maxReadPauseMs (review F2, transport/server-transport.ts)
   | 'ERR_READ_PAUSE_TIMEOUT';
@@ -405,7 +405,7 @@ export class MalformedRequestError extends PqmcpError {
   }
 }
 
-// --- requests in flight past MAX_TRACKED (review 8 L1, transport/message-hooks.ts) ------
+// --- requests in flight past MAX_TRACKED (review 8 L1, transport/request-tracker.ts) ----
 
 /**
  * A request past MAX_TRACKED requests in flight in one direction of a session with message
@@ -697,7 +697,7 @@ export class ProxyProtocolError extends PqmcpError {
   }
 }
 
-// --- request bytes in flight (issue 10 item 3: transport/message-hooks.ts) ------------------
+// --- request bytes in flight (issue 10 item 3: transport/request-tracker.ts) ----------------
 
 /**
  * A peer's request refused because the session's requests in flight (delivered to the local
