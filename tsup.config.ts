@@ -1,3 +1,5 @@
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { defineConfig } from 'tsup';
 import type { Plugin } from 'esbuild';
 
@@ -10,6 +12,27 @@ const coreErrors: Plugin = {
   name: 'pqmcp-core-errors',
   setup(build) {
     build.onResolve({ filter: /\/errors\.js$/ }, (args) => (args.importer.includes('/src/policy/') && args.path === '../errors.js' ? { path: 'pqmcp', external: true } : undefined));
+  },
+};
+
+/**
+ * The CLI's chunks are named by their content's hash, and no config's clean removes them
+ * (the configs build in parallel, so the library's clean spares the CLI's files): each build
+ * left the previous builds' cli-*.js beside its own, and `npm pack` shipped them all
+ * (test/package/packed.test.ts). Once the CLI's build has its output, this removes the
+ * cli-* files in dist/ that it does not write.
+ */
+const staleCliChunks: Plugin = {
+  name: 'pqmcp-stale-cli-chunks',
+  setup(build) {
+    build.onEnd((result) => {
+      const outdir = build.initialOptions.outdir;
+      if (result.errors.length > 0 || !result.outputFiles?.length || !outdir || !existsSync(outdir)) return;
+      const written = new Set(result.outputFiles.map((f) => basename(f.path)));
+      for (const name of readdirSync(outdir)) {
+        if (/^cli-.+\.js(\.map)?$/.test(name) && !written.has(name)) rmSync(join(outdir, name), { force: true });
+      }
+    });
   },
 };
 
@@ -83,5 +106,6 @@ export default defineConfig([
     esbuildOptions(options) {
       options.chunkNames = 'cli-[hash]';
     },
+    esbuildPlugins: [staleCliChunks],
   },
 ]);

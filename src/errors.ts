@@ -114,11 +114,11 @@ export type ErrorCode =
   | 'ERR_POLICY_ENGINE_UNAVAILABLE'
   // PROXY protocol from trusted proxies (issue 10, transport/proxy-protocol.ts)
   | 'ERR_PROXY_PROTOCOL'
-  // requests in flight past MAX_TRACKED (review 8 L1, transport/message-hooks.ts)
+  // requests in flight past MAX_TRACKED (review 8 L1, transport/request-tracker.ts)
   | 'ERR_TOO_MANY_IN_FLIGHT'
-  // request bytes in flight past maxRequestBytesInFlight (issue 10 item 3, transport/message-hooks.ts)
+  // request bytes in flight past maxRequestBytesInFlight (issue 10 item 3, transport/request-tracker.ts)
   | 'ERR_TOO_MANY_BYTES_IN_FLIGHT'
-  // a peer request outside the envelope the MCP SDKs accept (transport/message-hooks.ts)
+  // a peer request outside the envelope the MCP SDKs accept (transport/request-tracker.ts)
   | 'ERR_MALFORMED_REQUEST'
   // a consumer's pause held past maxReadPauseMs (review F2, transport/server-transport.ts)
   | 'ERR_READ_PAUSE_TIMEOUT';
@@ -405,7 +405,7 @@ export class MalformedRequestError extends PqmcpError {
   }
 }
 
-// --- requests in flight past MAX_TRACKED (review 8 L1, transport/message-hooks.ts) ------
+// --- requests in flight past MAX_TRACKED (review 8 L1, transport/request-tracker.ts) ----
 
 /**
  * A request past MAX_TRACKED requests in flight in one direction of a session with message
@@ -535,8 +535,12 @@ export class TicketReplayFullError extends TicketError {
 
 /** The peer sent an extension this side did not offer (a ServerHello may only answer offers). */
 export class UnsupportedExtensionError extends PqmcpError {
-  constructor(readonly extensionType: number) {
-    super('ERR_UNSUPPORTED_EXTENSION', `peer sent extension 0x${extensionType.toString(16).padStart(4, '0')}, which was not offered`, Alert.unsupportedExtension);
+  /** `why`: what makes it unsupported there (by default: it answers nothing this side offered). */
+  constructor(
+    readonly extensionType: number,
+    why = 'which was not offered',
+  ) {
+    super('ERR_UNSUPPORTED_EXTENSION', `peer sent extension 0x${extensionType.toString(16).padStart(4, '0')}, ${why}`, Alert.unsupportedExtension);
   }
 }
 
@@ -693,7 +697,7 @@ export class ProxyProtocolError extends PqmcpError {
   }
 }
 
-// --- request bytes in flight (issue 10 item 3: transport/message-hooks.ts) ------------------
+// --- request bytes in flight (issue 10 item 3: transport/request-tracker.ts) ----------------
 
 /**
  * A peer's request refused because the session's requests in flight (delivered to the local

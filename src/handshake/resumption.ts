@@ -120,9 +120,22 @@ export interface ClientOffer {
 }
 
 /**
+ * Tickets this process made in receiveNewSessionTicket, each with SHA-256 of the server
+ * credential it carried then: a credential this client verified (a full handshake) or
+ * re-checked from such a ticket (a resumed one), and kept in memory since. Only those are
+ * re-checked without the issuer's signature (TrustStore.recheckCredential's precondition);
+ * any other ticket, one read back from a file (ticketFromJson) or a custom TicketStore, is
+ * a new object, and its server credential is verified in full (review 13, R13-2). The
+ * hash also catches a kept ticket whose serverCredential was replaced since.
+ */
+const RECEIVED_TICKETS = new WeakMap<ClientTicket, Uint8Array>();
+
+/**
  * Whether `ticket` may be offered now: unexpired, for this suite list and this client
  * credential, and the server's credential still passes this client's trust store (revocation,
- * issuer, pins, expected id). Undefined when not: the client then runs a full handshake.
+ * issuer, pins, expected id; and the issuer's signature, unless this process received the
+ * ticket itself: RECEIVED_TICKETS). Undefined when not: the client then runs a full
+ * handshake (docs/protocol.md 15.5).
  */
 export function prepareOffer(
   backend: CryptoBackend,
@@ -137,7 +150,10 @@ export function prepareOffer(
   if (!offeredSuites.includes(ticket.suite)) return undefined;
   if (!equalBytes(ticket.clientCredentialHash, backend.sha256(ownCredential))) return undefined;
   try {
-    return { ticket, serverPeer: trust.recheckCredential(backend, ticket.serverCredential, verify) };
+    const kept = RECEIVED_TICKETS.get(ticket);
+    const received = kept !== undefined && equalBytes(kept, backend.sha256(ticket.serverCredential));
+    const serverPeer = received ? trust.recheckCredential(backend, ticket.serverCredential, verify) : trust.verifyCredential(backend, ticket.serverCredential, verify);
+    return { ticket, serverPeer };
   } catch {
     return undefined;
   }
@@ -171,7 +187,7 @@ export function receiveNewSessionTicket(
   if (nst.lifetime === 0) return undefined;
   const lifetime = Math.min(nst.lifetime, MAX_TICKET_LIFETIME_SECONDS);
   const expiresAt = Math.min(Math.floor(nowMs / 1000) + lifetime, serverPeer.notAfter);
-  return {
+  const ticket: ClientTicket = {
     ticket: new Uint8Array(nst.ticket),
     psk: ticketPsk(backend, resumptionMaster, nst.nonce),
     suite,
@@ -179,6 +195,8 @@ export function receiveNewSessionTicket(
     serverCredential: serverPeer.credential.encoded,
     clientCredentialHash: backend.sha256(ownCredential),
   };
+  RECEIVED_TICKETS.set(ticket, backend.sha256(ticket.serverCredential));
+  return ticket;
 }
 
 // --- server --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@
  * - Limits apply to verified identities only (agent id, issuer id from the credential).
  *   A limit absent means unlimited. reconfigure() changes limits and keeps the counters.
  * - Requests the hook pipeline refuses before any hook runs (a reused id, or past
- *   MAX_TRACKED in flight: transport/message-hooks.ts) are not counted, neither as calls nor
+ *   MAX_TRACKED in flight: transport/request-tracker.ts) are not counted, neither as calls nor
  *   as bytes, as a request this hook refuses is not: nothing reaches the server, and each
  *   costs one small error reply, within the transport's record and receive limits (review
  *   8, L7). A peer held at the in-flight bound is still held by its calls quota for every

@@ -21,13 +21,22 @@ export interface ClientTicket {
   suite: number;
   /** Unix seconds: min(receipt + lifetime, the server credential's not_after). */
   expiresAt: number;
-  /** The server's credential as this client verified it (re-checked before each resumption). */
+  /**
+   * The server's credential as this client verified it. Before each resumption it is
+   * re-checked without the issuer signature if this is the object the handshake made in
+   * this process, else verified in full (a store may have been written by someone else).
+   */
   serverCredential: Uint8Array;
   /** SHA-256 of this client's own credential when the ticket was issued: offered only with that credential. */
   clientCredentialHash: Uint8Array;
 }
 
-/** Where a client transport keeps tickets between connections. */
+/**
+ * Where a client transport keeps tickets between connections. Trusted with their secrecy
+ * (PSKs) and their integrity: a ticket taken back is verified in full unless it is the
+ * object put (docs/api.md), yet a writer holding some server's genuine credential can
+ * plant a ticket for it with a PSK of its own. Keep it where only this client writes.
+ */
 export interface TicketStore {
   /** Remove and return the newest unexpired ticket for `key`, if any. */
   take(key: string, nowMs: number): ClientTicket | undefined;

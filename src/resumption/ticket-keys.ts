@@ -107,15 +107,18 @@ export class TicketKeys {
     }
     const v = value as Partial<TicketKeysJson> | null;
     if (typeof v !== 'object' || v === null || v.version !== TICKET_KEYS_JSON_VERSION) throw new InvalidArgumentError(`ticket keys JSON: version must be ${TICKET_KEYS_JSON_VERSION}`);
+    // Section 12's rules for every pqmcp file: unknown fields refused, hex in either case.
+    const unknown = Object.keys(v).filter((f) => f !== 'version' && f !== 'keys');
+    if (unknown.length > 0) throw new InvalidArgumentError(`ticket keys JSON: unknown field ${JSON.stringify(unknown[0])}`);
     if (!Array.isArray(v.keys)) throw new InvalidArgumentError('ticket keys JSON: keys must be an array');
     const keys = v.keys.map((k, i): TicketKey => {
       if (typeof k !== 'object' || k === null) throw new InvalidArgumentError(`ticket keys JSON: keys[${i}] must be an object`);
       const extra = Object.keys(k).filter((f) => !['id', 'key', 'createdAt'].includes(f));
       if (extra.length > 0) throw new InvalidArgumentError(`ticket keys JSON: keys[${i}] has unknown field ${JSON.stringify(extra[0])}`);
-      if (typeof k.id !== 'string' || !/^[0-9a-f]{16}$/.test(k.id)) throw new InvalidArgumentError(`ticket keys JSON: keys[${i}].id must be 16 lowercase hex digits`);
+      if (typeof k.id !== 'string' || !/^[0-9a-fA-F]{16}$/.test(k.id)) throw new InvalidArgumentError(`ticket keys JSON: keys[${i}].id must be 16 hex digits`);
       const key = typeof k.key === 'string' ? base64urlDecode(k.key) : undefined;
       if (!key || key.length !== TICKET_KEY_LENGTH) throw new InvalidArgumentError(`ticket keys JSON: keys[${i}].key must be base64url of ${TICKET_KEY_LENGTH} bytes`);
-      return { id: fromHex(k.id), key, createdAt: k.createdAt };
+      return { id: fromHex(k.id.toLowerCase()), key, createdAt: k.createdAt };
     });
     return new TicketKeys(keys);
   }

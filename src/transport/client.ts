@@ -24,7 +24,7 @@
  * - One transport, one connection: start() twice is an error; after close, create a new one.
  * - The server's requests in flight (sampling, elicitation, roots/list) hold at most
  *   `maxRequestBytesInFlight` bytes (default 16 MiB): past it one is answered -32005 before
- *   the application sees it (message-hooks.ts, as on the listener).
+ *   the application sees it (request-tracker.ts, as on the listener).
  */
 import type { McpOnMessage, McpSendOptions } from './mcp-types.js';
 import { ClosedError, InvalidArgumentError, toPqmcpError } from '../errors.js';

@@ -1,8 +1,8 @@
 /**
  * The message-hook API: what a hook is written against (the messages and context it sees,
  * what it may return, the channel it is given), and the small JSON-RPC helpers hooks use.
- * The pipeline that runs the hooks, and what it does besides (request tracking, the bounds
- * in flight, the refusals no hook sees): message-hooks.ts.
+ * The pipeline that runs the hooks: message-hooks.ts; the requests in flight it tracks, and
+ * the bounds whose refusals no hook sees (MAX_TRACKED and the bytes): request-tracker.ts.
  *
  * Message hooks: code that sees (and may refuse, answer, rewrite or drop) every JSON-RPC
  * message of an authenticated session where it passes the transport, with no change to the

@@ -35,7 +35,7 @@
  * price of half a budget). A charge grows only when a request is admitted.
  *
  * Memory bound: with Q the most one session can hold (maxRequestBytesInFlight +
- * maxMessageSize; message-hooks.ts), A the agents holding requests and n_j the holding
+ * maxMessageSize; request-tracker.ts), A the agents holding requests and n_j the holding
  * sessions of the j-th below, the total is at most L + sum over j = 2..A of
  * min(n_j x Q, L / j), less than L x (1 + ln A), A at most H, the sessions holding. Proof: an
  * agent's charge (its sessions' together) grows only when one of its sessions is admitted a

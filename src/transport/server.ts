@@ -47,7 +47,7 @@
  *   receive-budget.ts).
  * - Each session's requests in flight hold at most `maxRequestBytesInFlight` bytes (default
  *   16 MiB, plus one request when none is in flight): past it a request is refused with
- *   JSON-RPC -32005 (message-hooks.ts), so every session runs a MessagePipeline, with or
+ *   JSON-RPC -32005 (request-tracker.ts), so every session runs a MessagePipeline, with or
  *   without hooks. All sessions' together share `maxRequestBytesInFlightTotal` (default
  *   256 MiB; request-budget.ts): past it a request that takes its agent past its fair share
  *   (or its session past an even part of that) is refused the same way.

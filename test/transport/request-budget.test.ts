@@ -165,7 +165,7 @@ describe('RequestBudget: the listener-wide bound on request bytes in flight', ()
       time = 60_000;
       for (let id = 1_002; id < 1_102; id++) ping(id);
       expect(recounts).toHaveBeenCalledTimes(100);
-      expect(new Set(recounts.mock.contexts)).toEqual(new Set(early.map((s) => (s.pipeline as unknown as { share: RequestShare }).share)));
+      expect(new Set(recounts.mock.contexts)).toEqual(new Set(early.map((s) => (s.pipeline as unknown as { requests: { share: RequestShare } }).requests.share)));
       expect(budget.total).toBe(11_010);
       expect(budget.sessions).toBe(102);
       // t = 90 s: the other 100 and x.
