@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
-import { Alert, PeerAlertError, PqmcpError, TruncationError } from '../../src/errors.js';
+import { Alert, PeerAbortedError, PeerAlertError, PqmcpError, TruncationError } from '../../src/errors.js';
 import { Suite, decodeClientHello, unframeHandshake } from '../../src/wire/messages.js';
 import { CipherState, InnerType } from '../../src/record/index.js';
 import { trafficKeys } from '../../src/handshake/key-schedule.js';
@@ -181,7 +181,8 @@ describe('record attacks (network attacker)', () => {
       expect(out.send).toHaveLength(1);
       const back = deliver(pair, 's2c', out.send);
       const peerErr = expectFailed(pair.client, back.events, 'ERR_PEER_ALERT');
-      expect((peerErr as unknown as { peerAlert: number }).peerAlert).toBe(Alert.badRecordMac);
+      expect(peerErr).toBeInstanceOf(PeerAlertError);
+      expect((peerErr as PeerAlertError).peerAlert).toBe(Alert.badRecordMac);
     }
   });
 
@@ -277,7 +278,8 @@ describe('record attacks (network attacker)', () => {
     });
     expectFailed(pair.client, pair.clientEvents, 'ERR_UNSUPPORTED_VERSION');
     const serverErr = expectFailed(pair.server, pair.serverEvents, 'ERR_PEER_ABORTED');
-    expect((serverErr as unknown as { peerAlert: number }).peerAlert).toBe(Alert.protocolVersion);
+    expect(serverErr).toBeInstanceOf(PeerAbortedError);
+    expect((serverErr as PeerAbortedError).peerAlert).toBe(Alert.protocolVersion);
     expect(serverErr.message).toBe('peer aborted the handshake (unauthenticated alert 70)');
   });
 
