@@ -535,8 +535,12 @@ export class TicketReplayFullError extends TicketError {
 
 /** The peer sent an extension this side did not offer (a ServerHello may only answer offers). */
 export class UnsupportedExtensionError extends PqmcpError {
-  constructor(readonly extensionType: number) {
-    super('ERR_UNSUPPORTED_EXTENSION', `peer sent extension 0x${extensionType.toString(16).padStart(4, '0')}, which was not offered`, Alert.unsupportedExtension);
+  /** `why`: what makes it unsupported there (by default: it answers nothing this side offered). */
+  constructor(
+    readonly extensionType: number,
+    why = 'which was not offered',
+  ) {
+    super('ERR_UNSUPPORTED_EXTENSION', `peer sent extension 0x${extensionType.toString(16).padStart(4, '0')}, ${why}`, Alert.unsupportedExtension);
   }
 }
 

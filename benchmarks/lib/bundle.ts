@@ -7,22 +7,19 @@
  * ~0.5 s).
  *
  * The code measured is the code tsx ran: the same esbuild transform with tsx 4's options
- * (target this Node, names kept: its `__name` helper stays, minified whitespace) and this
- * repository's tsconfig.json; dependencies stay external (node_modules, loaded by Node as
- * before). What leaves the measured processes is tsx's own loader (its module hooks thread).
+ * (lib/node-bundle.ts, shared with the tests' worker bundle; here with minified whitespace,
+ * as tsx) and this repository's tsconfig.json; dependencies stay external. What leaves the
+ * measured processes is tsx's own loader (its module hooks thread).
  *
- * The bundle is written under node_modules/.cache/ (its external imports resolve from there
- * as from the repository) in a directory of its own per run, removed when the run exits.
+ * The bundle is written under node_modules/.cache/ in a directory of its own per run,
+ * removed when the run exits.
  * The library's crypto worker (src/transport/crypto-threads.ts starts `./crypto-worker.js`
  * beside its own module) is an entry of the bundle, next to the chunk that starts it.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { BUNDLE_ENV } from './proc.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { bundleCacheDir, bundleForNode, CRYPTO_WORKER_ENTRY, REPO_ROOT } from './node-bundle.js';
 
 /** Scripts under benchmarks/ started as processes by the runner's suites. */
 export const BUNDLED_SCRIPTS = ['client.ts', 'server.ts', 'flooder.ts', 'browser-node-client.ts'] as const;
@@ -32,29 +29,12 @@ export const BUNDLED_SCRIPTS = ['client.ts', 'server.ts', 'flooder.ts', 'browser
  * (and of its children: the environment) start them from it. Returns the directory.
  */
 export async function bundleWorkers(): Promise<string> {
-  const parent = join(ROOT, 'node_modules', '.cache');
-  mkdirSync(parent, { recursive: true });
-  const dir = mkdtempSync(join(parent, 'pqmcp-bench-'));
+  const dir = bundleCacheDir('pqmcp-bench-');
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const entryPoints: Record<string, string> = { 'crypto-worker': join(ROOT, 'src', 'transport', 'crypto-worker.ts') };
-  for (const script of BUNDLED_SCRIPTS) entryPoints[script.replace(/\.ts$/, '')] = join(ROOT, 'benchmarks', script);
-  await build({
-    entryPoints,
-    outdir: dir,
-    bundle: true,
-    splitting: true,
-    chunkNames: 'chunk-[hash]',
-    format: 'esm',
-    platform: 'node',
-    packages: 'external',
-    // tsx 4's transform options (node_modules/tsx: target, keepNames, minifyWhitespace).
-    target: `node${process.versions.node}`,
-    keepNames: true,
-    minifyWhitespace: true,
-    // Mapped stack traces with PQMCP_BENCH_NODE_FLAGS=--enable-source-maps.
-    sourcemap: true,
-    logLevel: 'error',
-  });
+  const entryPoints: Record<string, string> = { ...CRYPTO_WORKER_ENTRY };
+  for (const script of BUNDLED_SCRIPTS) entryPoints[script.replace(/\.ts$/, '')] = join(REPO_ROOT, 'benchmarks', script);
+  // Chunks shared between the entries; whitespace minified as tsx does.
+  await bundleForNode(entryPoints, dir, { splitting: true, chunkNames: 'chunk-[hash]', minifyWhitespace: true });
   process.env[BUNDLE_ENV] = dir;
   return dir;
 }

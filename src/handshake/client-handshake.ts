@@ -130,8 +130,12 @@ export class ClientHandshake extends HandshakeBase {
         if (!this.versions.includes(sh.version)) throw new UnsupportedVersionError(`server selected version ${sh.version}, which was not offered`);
         if (!this.suites.includes(sh.suite)) throw new UnsupportedSuiteError(`server selected suite ${sh.suite}, which was not offered`);
         if (sh.kemId !== KEM_XWING) throw new UnsupportedSuiteError(`server selected KEM ${sh.kemId}, which was not offered`);
-        // A ServerHello may only answer what the ClientHello offered (TLS 1.3, section 4.2).
-        for (const ext of sh.extensions) if (!this.offeredExtensions.includes(ext.type)) throw new UnsupportedExtensionError(ext.type);
+        // A ServerHello may only answer what the ClientHello offered (TLS 1.3, section 4.2),
+        // and of that only pre_shared_key: the endpoint is the client's statement alone.
+        for (const ext of sh.extensions) {
+          if (!this.offeredExtensions.includes(ext.type)) throw new UnsupportedExtensionError(ext.type);
+          if (ext.type === EXT_ENDPOINT) throw new UnsupportedExtensionError(ext.type, 'which a ServerHello never carries');
+        }
         if (sh.ciphertext.length !== XWING_CIPHERTEXT_LENGTH) throw new DecodeError(`X-Wing ciphertext must be ${XWING_CIPHERTEXT_LENGTH} bytes, got ${sh.ciphertext.length}`);
         this.version = sh.version;
         this.suite = sh.suite;

@@ -50,17 +50,18 @@ import { openTicket, sealTicket, type TicketContents } from '../resumption/ticke
 import type { TicketKeys } from '../resumption/ticket-keys.js';
 import { MsgType, unframeHandshake } from '../wire/messages.js';
 import type { Extension } from '../wire/messages.js';
-import { BINDER_LENGTH, MAX_TICKET_LIFETIME_SECONDS, decodeNewSessionTicket, decodePskOffer, encodeNewSessionTicket, encodePskOffer, zeroBinder } from '../wire/resumption.js';
+import { BINDER_LENGTH, MAX_TICKET_LENGTH, MAX_TICKET_LIFETIME_SECONDS, decodeNewSessionTicket, decodePskOffer, encodeNewSessionTicket, encodePskOffer, zeroBinder } from '../wire/resumption.js';
 import { deriveSecret, emptyHash, expandLabel, finishedMac, protocolSalt } from './key-schedule.js';
 
 export const DEFAULT_TICKET_LIFETIME_SECONDS = 12 * 3600;
 /**
  * Offered tickets longer than this are refused unopened (ERR_TICKET_INVALID, full handshake).
- * A ticket is its client's credential plus ~190 bytes plus the endpoint and server agent id:
- * ~5.7 KB for a pqmcp ML-DSA-65 + Ed25519 credential. Over the wire a ClientHello is one
- * plaintext record (<= 8192 bytes), so this default changes nothing there; it bounds what a
- * direct caller of the handshake can make us open (the decoder allows 17 KB), and a server
- * may set it lower, to the sizes its clients' credentials give (review F2).
+ * A ticket is 378 bytes plus the endpoint plus its client's Credential record padded to
+ * 1024 (protocol.md 15.6): ~6.5 KB for a pqmcp ML-DSA-65 + Ed25519 credential. Over the
+ * wire a ClientHello is one plaintext record (<= 8192 bytes), so this default changes
+ * nothing there; it bounds what a direct caller of the handshake can make us open (the
+ * decoder allows 17 KB), and a server may set it lower, to the sizes its clients'
+ * credentials give (review F2).
  */
 export const DEFAULT_MAX_TICKET_LENGTH = 8 * 1024;
 
@@ -357,6 +358,10 @@ export function issueTickets(
       random(16),
     );
     psk.fill(0);
+    // Past the NewSessionTicket's bound (a client credential near 16 KiB, padded to its
+    // 17,408-byte bucket) the client would refuse it (decode_error): none is sent. Every
+    // ticket of a session has one length. It could never fit a ClientHello anyway.
+    if (sealed.length > MAX_TICKET_LENGTH) break;
     out.push(encodeNewSessionTicket({ lifetime: expiresAt - nowS, nonce, ticket: sealed, extensions: [] }));
   }
   return out;

@@ -66,10 +66,10 @@ export class ServerHandshake extends HandshakeBase {
         // gets a clear protocol_version answer.
         const offeredVersions = peekClientHelloVersions(body);
         const version = this.versions.find((v) => offeredVersions.includes(v));
-        if (version === undefined) throw new UnsupportedVersionError(`no common protocol version (client offered [${offeredVersions.join(', ')}])`);
+        if (version === undefined) throw new UnsupportedVersionError(`no common protocol version (client offered ${offeredList(offeredVersions)})`);
         const ch = decodeClientHello(body);
         const suite = this.suites.find((s) => ch.suites.includes(s));
-        if (suite === undefined) throw new UnsupportedSuiteError(`no common cipher suite (client offered [${ch.suites.join(', ')}])`);
+        if (suite === undefined) throw new UnsupportedSuiteError(`no common cipher suite (client offered ${offeredList(ch.suites)})`);
         if (ch.kemId !== KEM_XWING) throw new UnsupportedSuiteError(`unsupported KEM ${ch.kemId}`);
         if (ch.keyShare.length !== XWING_PUBLIC_KEY_LENGTH) throw new DecodeError(`X-Wing key share must be ${XWING_PUBLIC_KEY_LENGTH} bytes, got ${ch.keyShare.length}`);
         // Endpoint binding (section 5.7): before any crypto work.
@@ -201,4 +201,17 @@ export class ServerHandshake extends HandshakeBase {
       { type: 'keys', direction: 'send', epoch: 'application', secret: app.server },
     ];
   }
+}
+
+/** How many codes a refusal's message names: the ClientHello is the peer's, unauthenticated, and up to 32,767 suites long. */
+const NAMED_CODES = 8;
+
+/**
+ * The codes a client offered, for an error message: all of them up to NAMED_CODES, else
+ * their count and the first NAMED_CODES (review 13, R13-11: 4,000 suite codes made a
+ * ~28 KB message for every log that printed it).
+ */
+function offeredList(codes: readonly number[]): string {
+  if (codes.length <= NAMED_CODES) return `[${codes.join(', ')}]`;
+  return `${codes.length} codes: [${codes.slice(0, NAMED_CODES).join(', ')}, ...]`;
 }

@@ -2,8 +2,8 @@
  * Resumption tickets: what a server remembers about a session, sealed so that only servers
  * holding its ticket keys can read it, and handed to the client to bring back.
  *
- * Plaintext (TicketContents):
- *   ticket_version      u8           1
+ * Plaintext (TicketContents), version 2:
+ *   ticket_version      u8           2 (1: the same without `padding`, still opened)
  *   suite               u16          the suite of the session that issued it
  *   auth_time           u64          unix seconds of the full handshake that authenticated
  *                                    both sides (kept when a resumed session issues tickets)
@@ -13,6 +13,8 @@
  *   server_agent_id     vector<u8>   1..255
  *   server_fingerprint  [32]         keyFingerprint of the server's public key
  *   client_credential   vector<u16>  1..16384: the client's credential, as it verified
+ *   padding             vector<u16>  zeros: the client Credential record's padding plus
+ *                                    255 - |server_agent_id| (ticketPaddingLength)
  *
  * Sealed form (what the client holds and sends back):
  *   key_id   [8]        which ticket key
@@ -21,6 +23,14 @@
  *                                nonce = 0^12, aad = key_id || salt, plaintext) || tag[16]
  *
  * Sharp edges:
+ * - A ticket crosses the wire twice where its length shows (the NewSessionTicket record, and
+ *   the resuming ClientHello in cleartext), so it is padded (review 13, R13-1): a sealed
+ *   version-2 ticket is 378 + |endpoint| + the inner length of the client's Credential
+ *   record (section 3.2's 1024-byte bucket). It shows the client's bucket, as a full
+ *   handshake does, and neither the credential's exact length nor the server id's. The
+ *   endpoint's length shows: the ClientHello names it in cleartext anyway.
+ * - Version-1 tickets (unpadded) are still opened, so tickets issued before version 2 stay
+ *   valid for their lifetime (at most 7 days); only version 2 is sealed.
  * - One AEAD key per ticket (derived from a fresh 16-byte salt), so the zero nonce is never
  *   reused and no per-key ticket budget applies.
  * - key_id and salt are authenticated (AAD, and the salt also keys the AEAD); key_id || salt
@@ -34,18 +44,27 @@
 import { concat, utf8Encode, toHex } from '../bytes.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { DecodeError, TicketInvalidError, TicketUnknownKeyError } from '../errors.js';
+import { CREDENTIAL_PADDING_BLOCK, paddingFor } from '../record/padding.js';
 import { Reader } from '../wire/reader.js';
 import { Writer } from '../wire/writer.js';
 import { TICKET_KEY_ID_LENGTH } from './ticket-keys.js';
 import type { TicketKeys } from './ticket-keys.js';
 
-export const TICKET_VERSION = 1;
+/** The version sealed. */
+export const TICKET_VERSION = 2;
+/** Unpadded; opened, never sealed. */
+const TICKET_VERSION_UNPADDED = 1;
 export const TICKET_SALT_LENGTH = 16;
 export const PSK_LENGTH = 32;
 export const MAX_ENDPOINT_LENGTH = 1024;
 const TAG_LENGTH = 16;
 const SEAL_LABEL = utf8Encode('pqmcp1 ticket');
 const ZERO_NONCE = new Uint8Array(12);
+const MAX_SERVER_AGENT_ID_LENGTH = 255;
+/** What a Credential handshake message adds to the credential: msg_type u8, length u24, vector<u16> length. */
+const CREDENTIAL_MESSAGE_OVERHEAD = 6;
+/** The most padding ticketPaddingLength gives: 1023 + (255 - 1). */
+const MAX_TICKET_PADDING = CREDENTIAL_PADDING_BLOCK - 1 + MAX_SERVER_AGENT_ID_LENGTH - 1;
 
 export interface TicketContents {
   suite: number;
@@ -60,7 +79,17 @@ export interface TicketContents {
   clientCredential: Uint8Array;
 }
 
+/**
+ * The zero bytes a version-2 ticket carries: the padding of the client's Credential record
+ * (protocol.md 3.2: its inner plaintext to a multiple of 1024) plus what the server id lacks
+ * of 255 bytes. So a sealed ticket is 378 + |endpoint| + that record's inner length.
+ */
+export function ticketPaddingLength(serverAgentIdLength: number, clientCredentialLength: number): number {
+  return paddingFor(CREDENTIAL_MESSAGE_OVERHEAD + clientCredentialLength, CREDENTIAL_PADDING_BLOCK) + (MAX_SERVER_AGENT_ID_LENGTH - serverAgentIdLength);
+}
+
 export function encodeTicketContents(t: TicketContents): Uint8Array {
+  const serverAgentId = utf8Encode(t.serverAgentId);
   return new Writer()
     .u8(TICKET_VERSION)
     .u16(t.suite)
@@ -68,24 +97,30 @@ export function encodeTicketContents(t: TicketContents): Uint8Array {
     .u64(t.expiresAt)
     .bytes(t.psk)
     .vector(2, utf8Encode(t.endpoint))
-    .vector(1, utf8Encode(t.serverAgentId))
+    .vector(1, serverAgentId)
     .bytes(t.serverFingerprint)
     .vector(2, t.clientCredential)
+    .vector(2, new Uint8Array(ticketPaddingLength(serverAgentId.length, t.clientCredential.length)))
     .finish();
 }
 
+/** Version 2, or version 1 (no padding). Non-zero padding is a DecodeError. */
 export function decodeTicketContents(bytes: Uint8Array): TicketContents {
   const r = new Reader(bytes);
   const version = r.u8('ticket_version');
-  if (version !== TICKET_VERSION) throw new DecodeError(`unknown ticket version ${version}`);
+  if (version !== TICKET_VERSION && version !== TICKET_VERSION_UNPADDED) throw new DecodeError(`unknown ticket version ${version}`);
   const suite = r.u16('ticket suite');
   const authTime = r.u64('ticket auth_time');
   const expiresAt = r.u64('ticket expires_at');
   const psk = new Uint8Array(r.fixed(PSK_LENGTH, 'ticket psk'));
   const endpoint = new TextDecoder('utf-8', { fatal: true }).decode(r.vector(2, 'ticket endpoint', 0, MAX_ENDPOINT_LENGTH));
-  const serverAgentId = new TextDecoder('utf-8', { fatal: true }).decode(r.vector(1, 'ticket server_agent_id', 1, 255));
+  const serverAgentId = new TextDecoder('utf-8', { fatal: true }).decode(r.vector(1, 'ticket server_agent_id', 1, MAX_SERVER_AGENT_ID_LENGTH));
   const serverFingerprint = new Uint8Array(r.fixed(32, 'ticket server_fingerprint'));
   const clientCredential = new Uint8Array(r.vector(2, 'ticket client_credential', 1, 16384));
+  if (version === TICKET_VERSION) {
+    const padding = r.vector(2, 'ticket padding', 0, MAX_TICKET_PADDING);
+    if (padding.some((b) => b !== 0)) throw new DecodeError('ticket padding is not zeros');
+  }
   r.end('ticket');
   return { suite, authTime, expiresAt, psk, endpoint, serverAgentId, serverFingerprint, clientCredential };
 }

@@ -319,13 +319,18 @@ export class Session {
     });
   }
 
-  /** The authenticated close (close_notify). Idempotent; returns [] once sent or failed. */
+  /**
+   * The authenticated close (close_notify). Idempotent; returns [] once sent or failed.
+   * During the handshake it is the application's cancel instead: user_canceled (90), as the
+   * transports send (protocol.md section 7; a close_notify there is unexpected_message to
+   * the peer), and the session is closed.
+   */
   close(): Uint8Array[] {
     if (this.sentClose || this._state === 'failed') return [];
     const out = this.flush();
     this.sentClose = true;
-    // Before any send keys exist the close can only be a plaintext alert (unauthenticated).
-    out.push(alertRecord(this.keys, Alert.closeNotify));
+    // Before any send keys exist the alert can only be plaintext (unauthenticated).
+    out.push(alertRecord(this.keys, this._state === 'handshaking' ? Alert.userCanceled : Alert.closeNotify));
     if (this._state === 'handshaking') {
       this._state = 'closed';
       this.handshake?.dispose();

@@ -19,7 +19,10 @@ import type { Extension } from './messages.js';
 /** ClientHello: the ticket offered and its binder. ServerHello: empty, "the ticket is accepted". */
 export const EXT_PRE_SHARED_KEY = 0x0020;
 export const BINDER_LENGTH = 32;
-/** A sealed ticket carries the client's credential (<= 16384) and some 190 bytes more. */
+/**
+ * A pqmcp ticket carries the client's credential (<= 16384) padded to its Credential bucket,
+ * plus 378 bytes and the endpoint (protocol.md 15.6); a pqmcp server sends none above this.
+ */
 export const MAX_TICKET_LENGTH = 17 * 1024;
 /** Clients never keep a ticket longer than this, whatever the server says (as TLS 1.3). */
 export const MAX_TICKET_LIFETIME_SECONDS = 7 * 24 * 3600;

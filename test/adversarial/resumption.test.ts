@@ -8,7 +8,7 @@ import { toHex } from '../../src/bytes.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
-import { Alert, PqmcpError, ServerBusyError } from '../../src/errors.js';
+import { Alert, PeerAbortedError, PqmcpError, ServerBusyError } from '../../src/errors.js';
 import { DEFAULT_MAX_TICKET_LENGTH, type ServerTicketConfig } from '../../src/handshake/resumption.js';
 import { fingerprintHex } from '../../src/identity/index.js';
 import type { ClientTicket } from '../../src/resumption/client-tickets.js';
@@ -413,7 +413,8 @@ describe('resumption: fatal failures (no fallback)', () => {
     // In plaintext (the server has no keys yet): reported as unauthenticated, with its code.
     const alert = errorOf(r.pair.clientEvents);
     expect(alert?.code).toBe('ERR_PEER_ABORTED');
-    expect((alert as unknown as { peerAlert: number }).peerAlert).toBe(Alert.pskBinderInvalid);
+    expect(alert).toBeInstanceOf(PeerAbortedError);
+    expect((alert as PeerAbortedError).peerAlert).toBe(Alert.pskBinderInvalid);
     expect(r.refusals).toEqual([]);
   });
 

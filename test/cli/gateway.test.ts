@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { CLI_ARGS, CLI_COMMAND, CliProcess, LINE_SERVER, ROOT, cli, expectOneLineError, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { Files } from './helpers.js';
 
@@ -47,7 +47,15 @@ async function rawBridge(url: string, files: Files): Promise<CliProcess> {
   return bridge;
 }
 
-async function sdkClient(url: string, files: Files, onSampling?: (q: string) => string): Promise<{ client: Client; stderr: () => string }> {
+/**
+ * An SDK client over a bridge. `progress`: the params of every progress notification that
+ * reached it, in order, read where its transport hands them to the SDK: the SDK calls a
+ * notification's handler a microtask after reading it but a response's at once, so when a
+ * call's progress and its response arrive in one read (this process held up for the call's
+ * duration on a loaded machine), the response removes the call's onprogress before the
+ * progress is handled ('unknown token'), and onprogress never sees it.
+ */
+async function sdkClient(url: string, files: Files, onSampling?: (q: string) => string): Promise<{ client: Client; stderr: () => string; progress: Record<string, unknown>[] }> {
   const client = new Client({ name: 'sdk', version: '1.0.0' }, { capabilities: { sampling: {} } });
   if (onSampling) {
     client.setRequestHandler(CreateMessageRequestSchema, async (r) => {
@@ -60,7 +68,13 @@ async function sdkClient(url: string, files: Files, onSampling?: (q: string) => 
   const transport = new StdioClientTransport({ command: CLI_COMMAND, args: [...CLI_ARGS, 'connect', url, '--identity', files.key, '--trust', trust, '--expect', SERVER_ID], cwd: ROOT, stderr: 'pipe' });
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
   await client.connect(transport);
-  return { client, stderr: () => stderr };
+  const progress: Record<string, unknown>[] = [];
+  const deliver = transport.onmessage;
+  transport.onmessage = (message: JSONRPCMessage) => {
+    if ('method' in message && message.method === 'notifications/progress') progress.push(message.params as Record<string, unknown>);
+    deliver?.(message);
+  };
+  return { client, stderr: () => stderr, progress };
 }
 
 beforeAll(() => {
@@ -182,17 +196,20 @@ describe('--shared: one child for all sessions', () => {
     const pidA = (JSON.parse(text(await a.client.callTool({ name: 'whoami', arguments: {} }))) as { pid: number }).pid;
     const pidB = (JSON.parse(text(await b.client.callTool({ name: 'whoami', arguments: {} }))) as { pid: number }).pid;
     expect(pidA).toBe(pidB);
-    // Both SDK clients number their requests alike; run slow calls with progress at once.
-    const progressA: number[] = [];
-    const progressB: number[] = [];
+    // Both SDK clients number their requests alike (so their progress tokens are alike too);
+    // run slow calls with progress at once (onprogress: the SDK then asks for progress).
     const [ra, rb] = await Promise.all([
-      a.client.callTool({ name: 'slow', arguments: { text: 'from alice', ms: 300 } }, undefined, { onprogress: (p) => progressA.push(p.progress) }),
-      b.client.callTool({ name: 'slow', arguments: { text: 'from bob', ms: 150 } }, undefined, { onprogress: (p) => progressB.push(p.progress) }),
+      a.client.callTool({ name: 'slow', arguments: { text: 'from alice', ms: 300 } }, undefined, { onprogress: () => {} }),
+      b.client.callTool({ name: 'slow', arguments: { text: 'from bob', ms: 150 } }, undefined, { onprogress: () => {} }),
     ]);
     expect(text(ra)).toBe('slow: from alice');
     expect(text(rb)).toBe('slow: from bob');
-    expect(progressA[0]).toBe(1);
-    expect(progressB[0]).toBe(1);
+    // Each got its own call's two, none of the other's, under the token both sent (the SDK's
+    // request id: the gateway's own token for the child, a string, mapped back).
+    const token = a.progress[0]?.['progressToken'];
+    expect(token).toEqual(expect.any(Number));
+    expect(a.progress).toEqual([1, 2].map((progress) => ({ progressToken: token, progress, total: 2, message: 'from alice' })));
+    expect(b.progress).toEqual([1, 2].map((progress) => ({ progressToken: token, progress, total: 2, message: 'from bob' })));
     await a.client.close();
     await b.client.close();
   });

@@ -62,6 +62,18 @@ describe('negotiation', () => {
     expect(() => s.receive(clientHelloWith({ suites: [0x0099, 0x1301] }), 'plaintext')).toThrowError(expect.objectContaining({ code: 'ERR_UNSUPPORTED_SUITE' }));
   });
 
+  it("a refusal names at most eight of the client's codes: an unauthenticated ClientHello does not size the error message", () => {
+    // Review 13, R13-11: 4,000 unknown suites made a ~28 KB message (fails on the previous code).
+    const suites = Array.from({ length: 4000 }, (_, i) => 0x8000 + i);
+    expect(() => new ServerHandshake(cfg(server)).receive(clientHelloWith({ suites }), 'plaintext')).toThrowError(
+      expect.objectContaining({ code: 'ERR_UNSUPPORTED_SUITE', message: 'no common cipher suite (client offered 4000 codes: [32768, 32769, 32770, 32771, 32772, 32773, 32774, 32775, ...])' }),
+    );
+    // A short offer is named whole, as before.
+    expect(() => new ServerHandshake(cfg(server)).receive(clientHelloWith({ suites: [0x0099, 0x1301] }), 'plaintext')).toThrowError('no common cipher suite (client offered [153, 4865])');
+    const versions = Array.from({ length: 100 }, (_, i) => 0x0100 + i);
+    expect(() => new ServerHandshake(cfg(server)).receive(clientHelloWith({ versions }), 'plaintext')).toThrowError('no common protocol version (client offered 100 codes: [256, 257, 258, 259, 260, 261, 262, 263, ...])');
+  });
+
   it('an unknown KEM or a wrong-length key share is refused', () => {
     expect(() => new ServerHandshake(cfg(server)).receive(clientHelloWith({ kemId: 0x11ec }), 'plaintext')).toThrowError(expect.objectContaining({ code: 'ERR_UNSUPPORTED_SUITE' }));
     expect(() => new ServerHandshake(cfg(server)).receive(clientHelloWith({ keyShare: new Uint8Array(1184) }), 'plaintext')).toThrowError(expect.objectContaining({ code: 'ERR_DECODE' }));
@@ -86,6 +98,16 @@ describe('negotiation', () => {
       const sh = encodeServerHello({ version: 1, random: new Uint8Array(32), suite: Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256, kemId: KEM_XWING, ciphertext: new Uint8Array(1120), extensions: [{ type, data: new Uint8Array(0) }] });
       expect(() => c.receive(sh, 'plaintext')).toThrowError(expect.objectContaining({ code: 'ERR_UNSUPPORTED_EXTENSION', alert: Alert.unsupportedExtension, extensionType: type }));
     }
+  });
+
+  it('a ServerHello echoing the endpoint extension the client did offer is refused: unsupported_extension (110), section 4.4', () => {
+    // Review 13, R13-10: it was accepted and ignored, as "offered" (fails on the previous code).
+    const c = new ClientHandshake(cfg(client, { suites: [Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256], endpoint: '//tools.example/mcp' }));
+    c.start();
+    const sh = encodeServerHello({ version: 1, random: new Uint8Array(32), suite: Suite.XWING_MLDSA65ED25519_CHACHA20POLY1305_SHA256, kemId: KEM_XWING, ciphertext: new Uint8Array(1120), extensions: [{ type: 0x0001, data: new Uint8Array(0) }] });
+    expect(() => c.receive(sh, 'plaintext')).toThrowError(
+      expect.objectContaining({ code: 'ERR_UNSUPPORTED_EXTENSION', alert: Alert.unsupportedExtension, extensionType: 0x0001, message: 'peer sent extension 0x0001, which a ServerHello never carries' }),
+    );
   });
 
   it('a ServerHello choosing a version, suite or KEM that was not offered is refused by the client', () => {

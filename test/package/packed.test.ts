@@ -167,7 +167,9 @@ describe.skipIf(!BUILT)(`the packed package, installed in a fresh project (${pro
       'docs and schema': missing(repoFiles),
       'named in package.json': missing(namedPaths()),
       'the crypto worker': missing(['dist/crypto-worker.js']),
-    }).toEqual({ files: [], 'docs and schema': [], 'named in package.json': [], 'the crypto worker': [] });
+      // package.json says Apache-2.0, whose section 4 wants recipients given the licence's text.
+      'the licence': missing(['LICENSE']),
+    }).toEqual({ files: [], 'docs and schema': [], 'named in package.json': [], 'the crypto worker': [], 'the licence': [] });
   });
 
   it('the tarball holds nothing that must not ship', () => {

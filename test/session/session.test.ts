@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import { createNobleBackend } from '../../src/crypto/noble.js';
 import type { CryptoBackend } from '../../src/crypto/types.js';
-import { Alert, TruncationError } from '../../src/errors.js';
+import { Alert, PeerAbortedError, PeerAlertError, PqmcpError, TruncationError } from '../../src/errors.js';
 import { Suite, decodeClientHello, unframeHandshake } from '../../src/wire/messages.js';
 import { CipherState, InnerType } from '../../src/record/index.js';
 import { trafficKeys } from '../../src/handshake/key-schedule.js';
@@ -181,7 +181,8 @@ describe('record attacks (network attacker)', () => {
       expect(out.send).toHaveLength(1);
       const back = deliver(pair, 's2c', out.send);
       const peerErr = expectFailed(pair.client, back.events, 'ERR_PEER_ALERT');
-      expect((peerErr as unknown as { peerAlert: number }).peerAlert).toBe(Alert.badRecordMac);
+      expect(peerErr).toBeInstanceOf(PeerAlertError);
+      expect((peerErr as PeerAlertError).peerAlert).toBe(Alert.badRecordMac);
     }
   });
 
@@ -277,7 +278,8 @@ describe('record attacks (network attacker)', () => {
     });
     expectFailed(pair.client, pair.clientEvents, 'ERR_UNSUPPORTED_VERSION');
     const serverErr = expectFailed(pair.server, pair.serverEvents, 'ERR_PEER_ABORTED');
-    expect((serverErr as unknown as { peerAlert: number }).peerAlert).toBe(Alert.protocolVersion);
+    expect(serverErr).toBeInstanceOf(PeerAbortedError);
+    expect((serverErr as PeerAbortedError).peerAlert).toBe(Alert.protocolVersion);
     expect(serverErr.message).toBe('peer aborted the handshake (unauthenticated alert 70)');
   });
 
@@ -294,10 +296,32 @@ describe('record attacks (network attacker)', () => {
     const hello = pair.client.start().send;
     const serverFlight = deliver(pair, 'c2s', hello).send;
     deliver(pair, 's2c', serverFlight.slice(0, 1)); // ServerHello only: the client has handshake keys
-    const closeMidHandshake = pair.client.close();
+    // A peer that sends close_notify there (Session.close() sends user_canceled: next test).
+    const closeMidHandshake = pair.client.abort(new PqmcpError('ERR_CLOSED', 'close_notify mid-handshake', Alert.closeNotify));
     const out = deliver(pair, 'c2s', closeMidHandshake);
     expectFailed(pair.server, out.events, 'ERR_UNEXPECTED_MESSAGE');
     expect(out.send).toEqual([]);
+  });
+
+  it("close() during the handshake cancels it: user_canceled (90) under the handshake keys, the peer fails with it and answers nothing", () => {
+    // Review 13, R13-12: it sent close_notify, which the peer refused as unexpected_message
+    // (fails on the previous code).
+    const pair = createPair(options(noble, clientAgent), options(noble, serverAgent));
+    const serverFlight = deliver(pair, 'c2s', pair.client.start().send).send;
+    deliver(pair, 's2c', serverFlight.slice(0, 1));
+    const cancel = pair.client.close();
+    expect(pair.client.state).toBe('closed');
+    expect(pair.client.close()).toEqual([]);
+    const out = deliver(pair, 'c2s', cancel);
+    const error = expectFailed(pair.server, out.events, 'ERR_PEER_ALERT');
+    expect((error as PeerAlertError).peerAlert).toBe(Alert.userCanceled);
+    expect(out.send).toEqual([]);
+    // Before any keys (the server has not answered yet): a plaintext user_canceled.
+    const early = createPair(options(noble, clientAgent), options(noble, serverAgent));
+    const hello = early.client.start().send;
+    deliver(early, 'c2s', hello);
+    const plain = early.client.close();
+    expect(plain).toEqual([Uint8Array.of(0x15, 0, 0, 2, 0, Alert.userCanceled)]);
   });
 
   it('once established, a session keeps no handshake state machine (nor its transcript); a handshake message is then unexpected', () => {

@@ -13,6 +13,7 @@ import { WebSocket } from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AcceptRateError, FirstFlightTimeoutError, HandshakeTimeoutError, ServerBusyError, SUBPROTOCOL, UpgradeTimeoutError } from '../../src/index.js';
 import type { PqmcpServer } from '../../src/index.js';
+import type { Edge } from '../../src/transport/edge.js';
 import { Cleanup, waitFor } from '../helpers/mcp.js';
 import { startWatched } from '../helpers/watched-server.js';
 
@@ -30,6 +31,8 @@ async function raw(server: PqmcpServer, localAddress: string): Promise<Socket> {
 describe("the edge's refusals are exported from the package entry", { timeout: 20_000 }, () => {
   it('AcceptRateError: a TCP connection past acceptRatePerSource (ERR_SERVER_BUSY)', async () => {
     const p = await startWatched(cleanup, { acceptRatePerSource: 1, firstFlightTimeoutMs: 10_000 });
+    // The rate on a clock the test holds (the edge's internal seam): the token never comes back.
+    (p.server as unknown as { edge: Edge }).edge.testRateClock = () => 0;
     await raw(p.server, '127.0.0.161');
     await raw(p.server, '127.0.0.161');
     await waitFor(() => p.errors.length === 1, 5_000, 'one report');
