@@ -13,7 +13,7 @@ import type { Extension } from '../wire/messages.js';
 import { EXT_ENDPOINT, encodeEndpoint } from './endpoint.js';
 import type { XWingKeyPair } from '../crypto/types.js';
 import { EXT_PRE_SHARED_KEY, checkPskAccepted } from '../wire/resumption.js';
-import { bindOffer, prepareOffer, pskHandshakeSalt } from './resumption.js';
+import { bindOffer, prepareOffer, pskHandshakeSalt, spendTicket } from './resumption.js';
 import type { ClientOffer } from './resumption.js';
 import type { Epoch, HandshakeAction, HandshakeConfig } from './types.js';
 import { CLIENT_SIGNATURE_CONTEXT, HandshakeBase, SERVER_SIGNATURE_CONTEXT } from './handshake-base.js';
@@ -67,6 +67,7 @@ export class ClientHandshake extends HandshakeBase {
       if (bound.hello.length <= MAX_PLAINTEXT_HANDSHAKE) {
         this.early = bound.early;
         this.log('early_secret', bound.early);
+        spendTicket(this.offer.ticket);
         hello = bound.hello;
         this.offeredExtensions = [...extensions.map((e) => e.type), EXT_PRE_SHARED_KEY];
       } else {

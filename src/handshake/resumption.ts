@@ -147,6 +147,8 @@ export function prepareOffer(
   nowMs: number,
 ): ClientOffer | undefined {
   if (ticket.expiresAt * 1000 <= nowMs) return undefined;
+  // Offered before: its PSK was wiped (spendTicket). Offering it would end in a bad binder.
+  if (ticket.psk.every((b) => b === 0)) return undefined;
   if (!offeredSuites.includes(ticket.suite)) return undefined;
   if (!equalBytes(ticket.clientCredentialHash, backend.sha256(ownCredential))) return undefined;
   try {
@@ -165,6 +167,16 @@ export function bindOffer(backend: CryptoBackend, offer: ClientOffer, encode: (p
   const zeroed = encode(encodePskOffer({ ticket: offer.ticket.ticket, binder: new Uint8Array(BINDER_LENGTH) }));
   const binder = computeBinder(backend, early, zeroed);
   return { hello: encode(encodePskOffer({ ticket: offer.ticket.ticket, binder })), early };
+}
+
+/**
+ * The ticket went out in a ClientHello, and its early secret (all the handshake needs of
+ * the PSK) is derived: wipe its PSK (review 13, R13-5). The handshake consumes the ticket
+ * it offers; a second handshake given the same object does not offer it (prepareOffer:
+ * an all-zero PSK) and runs a full handshake instead.
+ */
+export function spendTicket(ticket: ClientTicket): void {
+  ticket.psk.fill(0);
 }
 
 /**
@@ -238,7 +250,9 @@ export function ownTicketIdentity(backend: CryptoBackend, ownCredential: Uint8Ar
  * Check an offered ticket (protocol.md 15.4), in order: open it (unknown key, invalid),
  * the binder (fatal), expiry, the server identity, the endpoint, the suite, the client's
  * credential against the trust store now, then single use. Returns the accepted ticket, or
- * undefined after reporting the refusal to `onRefused`. Throws only BadBinderError.
+ * undefined after reporting the refusal to `onRefused`. Throws only BadBinderError. On
+ * every path but acceptance, the opened ticket's PSK and the early secret are wiped here
+ * (review 13, R13-5); an accepted ticket's are the caller's to wipe once used.
  */
 export function acceptTicket(
   ctx: ServerContext,
@@ -249,12 +263,15 @@ export function acceptTicket(
 ): AcceptedTicket | undefined {
   const { backend, tickets } = ctx;
   let early: Uint8Array | undefined;
+  let psk: Uint8Array | undefined;
+  let accepted = false;
   try {
     // A malformed extension is a ticket that does not open (15.4 step 1): ERR_TICKET_INVALID.
     const offer = tryDecode(() => decodePskOffer(pskExtension.data));
     if (offer.ticket.length > (tickets.maxTicketLength ?? DEFAULT_MAX_TICKET_LENGTH)) throw new TicketInvalidError();
     const opened = openTicket(backend, tickets.keys, offer.ticket);
     const t = opened.contents;
+    psk = t.psk;
     early = earlySecret(backend, t.psk);
     if (offer.binder.buffer !== framedClientHello.buffer) throw new InternalError('binder is not a view of the ClientHello');
     const binderOffset = offer.binder.byteOffset - framedClientHello.byteOffset;
@@ -272,10 +289,10 @@ export function acceptTicket(
     if (verdict === 'replayed') throw new TicketReplayedError();
     if (verdict === 'full') throw new TicketReplayFullError();
     if (verdict === 'quota') throw new TicketReplayFullError('this client agent holds its share of the anti-replay record; resumption refused');
+    accepted = true;
     return { contents: t, peer, early };
   } catch (err) {
     if (err instanceof BadBinderError) throw err;
-    early?.fill(0);
     const error = toPqmcpError(err);
     try {
       tickets.onRefused?.(error);
@@ -283,6 +300,12 @@ export function acceptTicket(
       // A throwing listener must not break the handshake.
     }
     return undefined;
+  } finally {
+    // Refused (a bad binder included): neither the PSK nor the early secret is needed again.
+    if (!accepted) {
+      psk?.fill(0);
+      early?.fill(0);
+    }
   }
 }
 

@@ -106,6 +106,15 @@ function freshTicket(setup: Setup = {}): ClientTicket {
   return r.tickets[0]!;
 }
 
+/**
+ * A copy of `ticket` with its own PSK, made before it is offered: the handshake wipes the PSK
+ * of the ticket it offers (review 13, R13-5), so a test that offers one ticket twice (a
+ * replay, or a refusal then a resumption) offers a copy the second time.
+ */
+function copyOf(ticket: ClientTicket, changes: Partial<ClientTicket> = {}): ClientTicket {
+  return { ...ticket, psk: ticket.psk.slice(), ...changes };
+}
+
 function expectResumed(r: Run, resumed: boolean): void {
   expectEstablished(r.pair);
   expect(r.pair.client.result!.resumed).toBe(resumed);
@@ -219,8 +228,9 @@ describe('resumption: refused tickets fall back to a full handshake', () => {
   it('replayed: a ticket used once is refused the second time', () => {
     const replay = new TicketReplayGuard();
     const ticket = freshTicket();
+    const replayed = copyOf(ticket);
     expectResumed(run({ resumeTicket: ticket, tickets: { replay } }), true);
-    expectFallback(run({ resumeTicket: ticket, tickets: { replay } }), 'ERR_TICKET_REPLAYED');
+    expectFallback(run({ resumeTicket: replayed, tickets: { replay } }), 'ERR_TICKET_REPLAYED');
   });
 
   it('tampered: any byte of the sealed ticket changed', () => {
@@ -228,7 +238,7 @@ describe('resumption: refused tickets fall back to a full handshake', () => {
     for (const offset of [0, 8, 30, ticket.ticket.length - 1]) {
       const bad = ticket.ticket.slice();
       bad[offset]! ^= 0x01;
-      expectFallback(run({ resumeTicket: { ...ticket, ticket: bad } }), offset < 8 ? 'ERR_TICKET_UNKNOWN_KEY' : 'ERR_TICKET_INVALID');
+      expectFallback(run({ resumeTicket: copyOf(ticket, { ticket: bad }) }), offset < 8 ? 'ERR_TICKET_UNKNOWN_KEY' : 'ERR_TICKET_INVALID');
     }
   });
 
@@ -378,7 +388,7 @@ describe('resumption: a forged ticket costs no unadmitted work (review F2)', () 
   it('tickets above maxTicketLength are refused unopened with ERR_TICKET_INVALID, even a genuine one', () => {
     const ticket = freshTicket();
     expect(ticket.ticket.length).toBeLessThan(DEFAULT_MAX_TICKET_LENGTH);
-    expectFallback(run({ resumeTicket: ticket, tickets: { maxTicketLength: 1024 } }), 'ERR_TICKET_INVALID');
+    expectFallback(run({ resumeTicket: copyOf(ticket), tickets: { maxTicketLength: 1024 } }), 'ERR_TICKET_INVALID');
     expectResumed(run({ resumeTicket: ticket }), true);
     const long = offer(forged(4097), { maxTicketLength: 4096 });
     const compute = long.events[0]!;

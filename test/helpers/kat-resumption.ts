@@ -172,6 +172,8 @@ export function runResumptionKat(clientBackend: CryptoBackend, suite: number, se
   const full = connect(clientBackend, serverBackend, suite, 'full', NOW_MS, parts, undefined, undefined);
   if (full.tickets.length !== 1) throw new Error('KAT: expected one ticket');
   const ticket = full.tickets[0]!;
+  // Read before the resumed handshake: it consumes the ticket (wipes its PSK).
+  const psk = toHex(ticket.psk);
   const application = { client_message: '{"jsonrpc":"2.0","id":1,"method":"ping"}', server_message: '{"jsonrpc":"2.0","id":1,"result":{}}' };
   const resumed = connect(clientBackend, serverBackend, suite, 'resumed', LATER_MS, parts, ticket, { client: application.client_message, server: application.server_message });
   if (!resumed.vector.resumed) throw new Error('KAT: the second connection did not resume');
@@ -185,7 +187,7 @@ export function runResumptionKat(clientBackend: CryptoBackend, suite: number, se
     ticket_key: { id: toHex(ticketKey.id), key: toHex(ticketKey.key), created_at: ticketKey.createdAt },
     ticket_endpoint: ENDPOINT,
     full: full.vector,
-    ticket: { nonce: '00', lifetime: ticket.expiresAt - NOW_MS / 1000, ticket: toHex(ticket.ticket), psk: toHex(ticket.psk), expires_at: ticket.expiresAt },
+    ticket: { nonce: '00', lifetime: ticket.expiresAt - NOW_MS / 1000, ticket: toHex(ticket.ticket), psk, expires_at: ticket.expiresAt },
     resumed: resumed.vector,
     application,
   };

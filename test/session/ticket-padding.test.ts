@@ -84,8 +84,12 @@ function sealRaw(plaintext: Uint8Array): Uint8Array {
   return concat(aad, native.aead('chacha20-poly1305', k).seal(new Uint8Array(12), plaintext, aad));
 }
 
-/** `ticket` with its sealed bytes replaced by `plaintext` sealed afresh (a new salt: a new ticket for anti-replay). */
-const withPlaintext = (ticket: ClientTicket, plaintext: Uint8Array): ClientTicket => ({ ...ticket, ticket: sealRaw(plaintext) });
+/**
+ * `ticket` with its sealed bytes replaced by `plaintext` sealed afresh (a new salt: a new ticket
+ * for anti-replay), and its own copy of the PSK: the handshake wipes the PSK of the ticket it
+ * offers (R13-5), and one issued ticket is the base of several here.
+ */
+const withPlaintext = (ticket: ClientTicket, plaintext: Uint8Array): ClientTicket => ({ ...ticket, psk: ticket.psk.slice(), ticket: sealRaw(plaintext) });
 
 describe('ticket padding: what a passive observer sees of a ticket (R13-1)', () => {
   it('two clients whose credentials share a Credential bucket: one Credential, NewSessionTicket and resuming ClientHello length', () => {

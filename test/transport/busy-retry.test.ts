@@ -12,7 +12,10 @@ import { WebSocket } from 'ws';
 import { SUBPROTOCOL } from '../../src/transport/options.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ClosedError, InvalidArgumentError, ServerBusyError } from '../../src/errors.js';
-import { PqmcpClientTransport } from '../../src/transport/index.js';
+import { PqmcpClientTransport, ticketStoreKey } from '../../src/transport/index.js';
+import type { PqmcpClientOptions, PqmcpServerOptions } from '../../src/transport/index.js';
+import { createNativeBackend } from '../../src/crypto/native.js';
+import { MemoryTicketStore, TicketKeys, type ClientTicket } from '../../src/resumption/index.js';
 import { BUSY_RETRY_DEFAULTS, busyRetryDelay, resolveBusyRetry } from '../../src/transport/busy-retry.js';
 import type { BusyRetryEvent, BusyRetryOptions } from '../../src/transport/busy-retry.js';
 import type { CryptoPool } from '../../src/transport/crypto-pool.js';
@@ -31,11 +34,11 @@ afterEach(() => cleanup.run());
  * on the real one the token came back a second later, and on a loaded machine the retrying
  * client's first handshake came after that and was never refused.
  */
-async function busyServer() {
-  const { server, url } = await startFeatureServer(cleanup, { handshakeRatePerSource: 1 });
+async function busyServer(serverOptions: Partial<PqmcpServerOptions> = {}, firstClient: Pick<PqmcpClientOptions, 'tickets'> = {}) {
+  const { server, url } = await startFeatureServer(cleanup, { handshakeRatePerSource: 1, ...serverOptions });
   let time = 0;
   (server as unknown as { edge: { pool: CryptoPool } }).edge.pool.testRateClock = () => time;
-  await connectClient(cleanup, url, { backend: 'native', busyRetry: false });
+  await connectClient(cleanup, url, { backend: 'native', busyRetry: false, ...firstClient });
   return { server, url, advanceRate: (ms: number) => void (time += ms) };
 }
 
@@ -95,6 +98,48 @@ describe('retrying a busy server', () => {
       expect(e.delayMs).toBeLessThanOrEqual(cap);
     });
     expect(closes).toBe(0); // the refused connections were not reported as the transport closing
+  });
+
+  it('with tickets: a busy refusal spends the ticket it offered (its PSK wiped); the retry takes the next one from the store and resumes', async () => {
+    const tickets = new MemoryTicketStore();
+    const { url, advanceRate } = await busyServer({ tickets: { keys: TicketKeys.generate(createNativeBackend()), ticketsPerSession: 2 } }, { tickets });
+    const key = ticketStoreKey(new URL(url), SERVER_ID);
+    await waitFor(() => tickets.count(key) === 2, 5_000, 'two tickets from the first session');
+    // The store the retrying transport uses: what it takes, in order.
+    const taken: ClientTicket[] = [];
+    const store = {
+      take: (k: string, now: number) => {
+        const t = tickets.take(k, now);
+        if (t) taken.push(t);
+        return t;
+      },
+      put: (k: string, t: ClientTicket) => tickets.put(k, t),
+    };
+    const events: BusyRetryEvent[] = [];
+    const transport = new PqmcpClientTransport(url, {
+      identity: agent('agent://pqmcp-test/client'),
+      trust: trustFor(),
+      backend: 'native',
+      expectedServerId: SERVER_ID,
+      tickets: store,
+      busyRetry: { attempts: 5, baseDelayMs: 50, maxDelayMs: 100 },
+      onBusyRetry: (e) => {
+        events.push(e);
+        advanceRate(1_000);
+      },
+    });
+    const c = new Client({ name: 'retrying', version: '1' });
+    cleanup.add(() => c.close());
+    await c.connect(transport);
+    const r = await c.callTool({ name: 'echo', arguments: { text: 'resumed' } });
+    expect(r.content).toEqual([{ type: 'text', text: 'resumed' }]);
+    expect(events).toHaveLength(1);
+    // The refused attempt offered the first ticket (spent: its PSK wiped), the retry the second.
+    expect(taken).toHaveLength(2);
+    expect(taken[0]!.psk.every((b) => b === 0)).toBe(true);
+    expect(taken[1]!.psk.every((b) => b === 0)).toBe(true);
+    expect(transport.resumed).toBe(true);
+    expect(transport.peer?.agentId).toBe(SERVER_ID);
   });
 
   it('busyRetry: false: client.connect() rejects with ServerBusyError at once, no retry', async () => {
