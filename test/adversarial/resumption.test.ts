@@ -19,7 +19,7 @@ import { RecordType, encodeRecord } from '../../src/record/index.js';
 import { decodeServerHello, encodeServerHello, unframeHandshake } from '../../src/wire/messages.js';
 import { EXT_PRE_SHARED_KEY, encodePskAccepted } from '../../src/wire/resumption.js';
 import { makeAgent, makeIssuer, trustFor, type Issuer, type TestAgent } from '../helpers/identities.js';
-import { createPair, errorOf, expectEstablished, messagesOf, runPair, text, type PairResult, type Tamper } from '../helpers/pair.js';
+import { binderTamper, createPair, errorOf, expectEstablished, messagesOf, runPair, text, type PairResult, type Tamper } from '../helpers/pair.js';
 
 const base = createNobleBackend();
 const NOW = Date.UTC(2026, 5, 1) / 1000;
@@ -399,13 +399,6 @@ describe('resumption: a forged ticket costs no unadmitted work (review F2)', () 
 });
 
 describe('resumption: fatal failures (no fallback)', () => {
-  const binderTamper: Tamper = (dir, records, flight) => {
-    if (dir !== 'c2s' || flight !== 0) return records;
-    const r = records[0]!.slice();
-    r[r.length - 1]! ^= 0x01; // the binder is the last 32 bytes of the ClientHello
-    return [r, ...records.slice(1)];
-  };
-
   it('a bad binder: the sender does not hold the PSK; refused with psk_binder_invalid', () => {
     const ticket = freshTicket();
     const r = run({ resumeTicket: ticket, tamper: binderTamper });

@@ -17,7 +17,7 @@ import { TicketReplayGuard } from '../../src/resumption/replay.js';
 import { TicketKeys } from '../../src/resumption/ticket-keys.js';
 import type { SessionEvent } from '../../src/session/session.js';
 import { makeAgent, makeIssuer, trustFor, type Issuer, type TestAgent } from '../helpers/identities.js';
-import { createPair, errorOf, expectEstablished, runPair, type Tamper } from '../helpers/pair.js';
+import { binderTamper, createPair, errorOf, expectEstablished, runPair, type Tamper } from '../helpers/pair.js';
 
 const base = createNobleBackend();
 const NOW = Date.UTC(2026, 5, 1) / 1000;
@@ -96,13 +96,6 @@ function serverSide(ticket: ClientTicket, opts: Omit<Connect, 'resumeTicket' | '
   expect(early).toHaveLength(1);
   return { r, early: early[0]! };
 }
-
-const binderTamper: Tamper = (dir, records, flight) => {
-  if (dir !== 'c2s' || flight !== 0) return records;
-  const r = records[0]!.slice();
-  r[r.length - 1]! ^= 0x01; // the binder is the last 32 bytes of the ClientHello
-  return [r, ...records.slice(1)];
-};
 
 describe('server: an opened ticket leaves no secret behind (R13-5)', () => {
   it('accepted: the PSK copy and the early secret are wiped once used', () => {

@@ -21,6 +21,14 @@ export interface PairResult {
 /** A hook that returns the records to deliver instead of `records` (a flight). */
 export type Tamper = (direction: Direction, records: Uint8Array[], flight: number) => Uint8Array[];
 
+/** Flips the last bit of the client's first flight: a resuming ClientHello's binder is its last 32 bytes. */
+export const binderTamper: Tamper = (dir, records, flight) => {
+  if (dir !== 'c2s' || flight !== 0) return records;
+  const r = records[0]!.slice();
+  r[r.length - 1]! ^= 0x01;
+  return [r, ...records.slice(1)];
+};
+
 export function createPair(clientOptions: SessionOptions, serverOptions: SessionOptions): PairResult {
   return {
     client: Session.client(clientOptions),
