@@ -25,6 +25,9 @@ import { CLIENT_SIGNATURE_CONTEXT, HandshakeBase, SERVER_SIGNATURE_CONTEXT } fro
  */
 const SPENT_KEY_PAIRS = new WeakSet<XWingKeyPair>();
 
+/** The extensions a ServerHello may carry (protocol.md 4.4): only pre_shared_key in this revision. */
+const SERVER_HELLO_EXTENSIONS: readonly number[] = [EXT_PRE_SHARED_KEY];
+
 export class ClientHandshake extends HandshakeBase {
   readonly role = 'client';
   protected readonly peerSignatureContext = SERVER_SIGNATURE_CONTEXT;
@@ -131,10 +134,11 @@ export class ClientHandshake extends HandshakeBase {
         if (!this.suites.includes(sh.suite)) throw new UnsupportedSuiteError(`server selected suite ${sh.suite}, which was not offered`);
         if (sh.kemId !== KEM_XWING) throw new UnsupportedSuiteError(`server selected KEM ${sh.kemId}, which was not offered`);
         // A ServerHello may only answer what the ClientHello offered (TLS 1.3, section 4.2),
-        // and of that only pre_shared_key: the endpoint is the client's statement alone.
+        // and of that only what section 4.4 allows in a ServerHello (the endpoint, and any
+        // later ClientHello-only extension, is the client's statement alone).
         for (const ext of sh.extensions) {
           if (!this.offeredExtensions.includes(ext.type)) throw new UnsupportedExtensionError(ext.type);
-          if (ext.type === EXT_ENDPOINT) throw new UnsupportedExtensionError(ext.type, 'which a ServerHello never carries');
+          if (!SERVER_HELLO_EXTENSIONS.includes(ext.type)) throw new UnsupportedExtensionError(ext.type, 'which a ServerHello never carries');
         }
         if (sh.ciphertext.length !== XWING_CIPHERTEXT_LENGTH) throw new DecodeError(`X-Wing ciphertext must be ${XWING_CIPHERTEXT_LENGTH} bytes, got ${sh.ciphertext.length}`);
         this.version = sh.version;
