@@ -192,7 +192,8 @@ export class PqmcpClientTransport extends McpProtocolVersions {
     const audit = this.resolved.audit;
     const store = this.options.tickets;
     const storeKey = ticketStoreKey(this.url, this.options.expectedServerId ?? this.serverIdConstraints?.join(' '));
-    // A ticket is single use: a busy refusal spends it, the retry runs a full handshake.
+    // A ticket is single use (its PSK is wiped once offered): a busy refusal spends it, and
+    // each retry takes the store's next ticket, resuming with it if there is one.
     const resumeTicket = store?.take(storeKey, Date.now());
     const sessionOptions: SessionOptions = {
       ...(resumeTicket ? { resumeTicket } : {}),
