@@ -192,8 +192,9 @@ export class PqmcpClientTransport extends McpProtocolVersions {
     const audit = this.resolved.audit;
     const store = this.options.tickets;
     const storeKey = ticketStoreKey(this.url, this.options.expectedServerId ?? this.serverIdConstraints?.join(' '));
-    // A ticket is single use (its PSK is wiped once offered): a busy refusal spends it, and
-    // each retry takes the store's next ticket, resuming with it if there is one.
+    // A ticket is single use (its PSK is wiped once offered): a busy refusal after the
+    // ClientHello (server_busy) spends it, and each retry takes the store's next ticket,
+    // resuming with it if there is one; an attempt refused before it (HTTP 429/503) puts it back.
     const resumeTicket = store?.take(storeKey, Date.now());
     const sessionOptions: SessionOptions = {
       ...(resumeTicket ? { resumeTicket } : {}),
@@ -222,6 +223,10 @@ export class PqmcpClientTransport extends McpProtocolVersions {
       // Disposed, not only its seed wiped: the expanded decapsulation key goes too.
       if (ephemeralKeyPair) backend.xwing.dispose(ephemeralKeyPair);
       void making?.then((kp) => backend.xwing.dispose(kp), noop);
+      // Nothing was sent (the ClientHello goes out once the connection is attached): a ticket
+      // taken for this attempt is unspent, unless the Session already consumed it (its PSK
+      // wiped), and goes back for the next attempt or connection.
+      if (store && resumeTicket && resumeTicket.psk.some((b) => b !== 0)) store.put(storeKey, resumeTicket);
       // The upgrade itself was refused busy (HTTP 429/503): same backoff, then dial again.
       const error = toPqmcpError(err);
       if (await this.waitToRedial(error)) return this.connect(backend, startedAt);

@@ -248,6 +248,49 @@ describe('a listener past its per-address connection rate (HTTP 429 before the u
     await waitFor(() => server.pendingHandshakes === 0, 5_000, 'the opened sockets to be released');
   });
 
+  it('with tickets: an upgrade refused 429 puts back the ticket it took (nothing was sent); the retry resumes with it', async () => {
+    // Before: the refused attempt dropped its ticket unused, and the retry made a full handshake.
+    const tickets = new MemoryTicketStore();
+    const { url, advanceRate } = await rateServer({ connectionRatePerSource: 1, acceptRatePerSource: 0, tickets: { keys: TicketKeys.generate(createNativeBackend()) } });
+    await connectClient(cleanup, url, { backend: 'native', busyRetry: false, tickets });
+    const key = ticketStoreKey(new URL(url), SERVER_ID);
+    await waitFor(() => tickets.count(key) === 1, 5_000, 'a ticket from the first session');
+    // The rest of the burst (three seconds' worth; the first session took one).
+    expect((await rawUpgrades(url, 2)).opened).toBe(2);
+    const taken: ClientTicket[] = [];
+    const store = {
+      take: (k: string, now: number) => {
+        const t = tickets.take(k, now);
+        if (t) taken.push(t);
+        return t;
+      },
+      put: (k: string, t: ClientTicket) => tickets.put(k, t),
+    };
+    const events: BusyRetryEvent[] = [];
+    const transport = new PqmcpClientTransport(url, {
+      identity: agent('agent://pqmcp-test/client'),
+      trust: trustFor(),
+      backend: 'native',
+      expectedServerId: SERVER_ID,
+      tickets: store,
+      busyRetry: { attempts: 5, baseDelayMs: 50, maxDelayMs: 100 },
+      onBusyRetry: (e) => {
+        events.push(e);
+        advanceRate(1_000);
+      },
+    });
+    const c = new Client({ name: 'retrying', version: '1' });
+    cleanup.add(() => c.close());
+    await c.connect(transport);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.error.message).toContain('HTTP 429');
+    // The same ticket twice: taken, put back unspent, taken again and offered.
+    expect(taken).toHaveLength(2);
+    expect(taken[1]).toBe(taken[0]);
+    expect(transport.resumed).toBe(true);
+    expect(taken[0]!.psk.every((b) => b === 0)).toBe(true);
+  });
+
   it('busyRetry: false: client.connect() rejects with ServerBusyError (HTTP 429)', async () => {
     const { url } = await rateServer({ connectionRatePerSource: 1 });
     expect((await rawUpgrades(url, 3)).opened).toBe(3);
