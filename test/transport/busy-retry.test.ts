@@ -54,6 +54,40 @@ async function alwaysBusyServer() {
   return { server, url };
 }
 
+/**
+ * A client connected through `url` with a busy retry and `tickets` as its store, seen
+ * through a store that records what it takes, in order; each retry it is told of moves the
+ * server's rate clock a second on.
+ */
+async function retryWithTickets(url: string, tickets: MemoryTicketStore, advanceRate: (ms: number) => void) {
+  const taken: ClientTicket[] = [];
+  const store = {
+    take: (k: string, now: number) => {
+      const t = tickets.take(k, now);
+      if (t) taken.push(t);
+      return t;
+    },
+    put: (k: string, t: ClientTicket) => tickets.put(k, t),
+  };
+  const events: BusyRetryEvent[] = [];
+  const transport = new PqmcpClientTransport(url, {
+    identity: agent('agent://pqmcp-test/client'),
+    trust: trustFor(),
+    backend: 'native',
+    expectedServerId: SERVER_ID,
+    tickets: store,
+    busyRetry: { attempts: 5, baseDelayMs: 50, maxDelayMs: 100 },
+    onBusyRetry: (e) => {
+      events.push(e);
+      advanceRate(1_000);
+    },
+  });
+  const c = new Client({ name: 'retrying', version: '1' });
+  cleanup.add(() => c.close());
+  await c.connect(transport);
+  return { transport, taken, events, client: c };
+}
+
 function client(url: string, busyRetry: false | BusyRetryOptions | undefined, events: BusyRetryEvent[], onEvent?: (e: BusyRetryEvent) => void) {
   const transport = new PqmcpClientTransport(url, {
     identity: agent('agent://pqmcp-test/client'),
@@ -105,32 +139,7 @@ describe('retrying a busy server', () => {
     const { url, advanceRate } = await busyServer({ tickets: { keys: TicketKeys.generate(createNativeBackend()), ticketsPerSession: 2 } }, { tickets });
     const key = ticketStoreKey(new URL(url), SERVER_ID);
     await waitFor(() => tickets.count(key) === 2, 5_000, 'two tickets from the first session');
-    // The store the retrying transport uses: what it takes, in order.
-    const taken: ClientTicket[] = [];
-    const store = {
-      take: (k: string, now: number) => {
-        const t = tickets.take(k, now);
-        if (t) taken.push(t);
-        return t;
-      },
-      put: (k: string, t: ClientTicket) => tickets.put(k, t),
-    };
-    const events: BusyRetryEvent[] = [];
-    const transport = new PqmcpClientTransport(url, {
-      identity: agent('agent://pqmcp-test/client'),
-      trust: trustFor(),
-      backend: 'native',
-      expectedServerId: SERVER_ID,
-      tickets: store,
-      busyRetry: { attempts: 5, baseDelayMs: 50, maxDelayMs: 100 },
-      onBusyRetry: (e) => {
-        events.push(e);
-        advanceRate(1_000);
-      },
-    });
-    const c = new Client({ name: 'retrying', version: '1' });
-    cleanup.add(() => c.close());
-    await c.connect(transport);
+    const { transport, taken, events, client: c } = await retryWithTickets(url, tickets, advanceRate);
     const r = await c.callTool({ name: 'echo', arguments: { text: 'resumed' } });
     expect(r.content).toEqual([{ type: 'text', text: 'resumed' }]);
     expect(events).toHaveLength(1);
@@ -257,31 +266,7 @@ describe('a listener past its per-address connection rate (HTTP 429 before the u
     await waitFor(() => tickets.count(key) === 1, 5_000, 'a ticket from the first session');
     // The rest of the burst (three seconds' worth; the first session took one).
     expect((await rawUpgrades(url, 2)).opened).toBe(2);
-    const taken: ClientTicket[] = [];
-    const store = {
-      take: (k: string, now: number) => {
-        const t = tickets.take(k, now);
-        if (t) taken.push(t);
-        return t;
-      },
-      put: (k: string, t: ClientTicket) => tickets.put(k, t),
-    };
-    const events: BusyRetryEvent[] = [];
-    const transport = new PqmcpClientTransport(url, {
-      identity: agent('agent://pqmcp-test/client'),
-      trust: trustFor(),
-      backend: 'native',
-      expectedServerId: SERVER_ID,
-      tickets: store,
-      busyRetry: { attempts: 5, baseDelayMs: 50, maxDelayMs: 100 },
-      onBusyRetry: (e) => {
-        events.push(e);
-        advanceRate(1_000);
-      },
-    });
-    const c = new Client({ name: 'retrying', version: '1' });
-    cleanup.add(() => c.close());
-    await c.connect(transport);
+    const { transport, taken, events } = await retryWithTickets(url, tickets, advanceRate);
     expect(events).toHaveLength(1);
     expect(events[0]!.error.message).toContain('HTTP 429');
     // The same ticket twice: taken, put back unspent, taken again and offered.
