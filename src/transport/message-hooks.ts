@@ -27,6 +27,7 @@ import { InvalidArgumentError, MessageHookError, ResponseIdMismatchError, toPqmc
 import type { PqmcpError } from '../errors.js';
 import { JsonRpcErrorCode, errorResponse, isRequestMessage, isResponseMessage } from './hook-api.js';
 import type { Direction, HookChannel, HookContext, HookResult, HookSession, JsonRpcMessage, MessageHook } from './hook-api.js';
+import { encodeMessage } from './jsonrpc.js';
 import { RequestTracker } from './request-tracker.js';
 import type { PipelineLimits } from './request-tracker.js';
 
@@ -39,9 +40,6 @@ export interface PipelineSinks {
   /** A hook failed, or a reply could not be written. */
   onerror(error: PqmcpError): void;
 }
-
-const encoder = new TextEncoder();
-const encode = (m: JsonRpcMessage): Uint8Array => encoder.encode(JSON.stringify(m));
 
 /** Runs a session's hooks over its messages. One per session; created by the transports. */
 export class MessagePipeline {
@@ -94,7 +92,7 @@ export class MessagePipeline {
    * request past MAX_TRACKED in flight (nothing is written).
    */
   toPeer(message: JsonRpcMessage): Promise<void> {
-    const data = encode(message);
+    const data = encodeMessage(message);
     return this.run('toPeer', message, data.length, this.hooks.length - 1, data);
   }
 
@@ -113,7 +111,7 @@ export class MessagePipeline {
   private run(direction: Direction, message: JsonRpcMessage, bytes: number, start: number, data?: Uint8Array): Promise<void> {
     // No hooks (a pipeline only for maxRequestBytes): the local side's own requests go out
     // untracked, as without a pipeline (no MAX_TRACKED of their own, answers matched by the SDK).
-    if (direction === 'toPeer' && this.hooks.length === 0 && isRequestMessage(message)) return this.sinks.toPeer(data ?? encode(message), message);
+    if (direction === 'toPeer' && this.hooks.length === 0 && isRequestMessage(message)) return this.sinks.toPeer(data ?? encodeMessage(message), message);
     if (isRequestMessage(message)) {
       const refused = this.requests.admit(direction, message, bytes);
       if (refused !== undefined) return refused;
@@ -150,7 +148,7 @@ export class MessagePipeline {
       if (result === undefined) continue;
       if ('replace' in result) {
         message = result.replace;
-        data = direction === 'toPeer' ? encode(message) : undefined;
+        data = direction === 'toPeer' ? encodeMessage(message) : undefined;
         if (data) bytes = data.length;
         continue;
       }
@@ -161,12 +159,12 @@ export class MessagePipeline {
         // The reply ends the request's entry when it passes back; one under another id cannot.
         if (own !== undefined && reply.id !== own.id) this.requests.forget(direction, own);
         if (back === 'toPeer') {
-          const replyData = encode(reply);
+          const replyData = encodeMessage(reply);
           void this.run(back, reply, replyData.length, i - 1, replyData).catch((err) => this.sinks.onerror(toPqmcpError(err)));
         } else {
           // An answer for the local side: deliver it after the send that caused it returns.
           queueMicrotask(() => {
-            const replyData = encode(reply);
+            const replyData = encodeMessage(reply);
             void this.run(back, reply, replyData.length, i + 1, replyData);
           });
         }
@@ -186,7 +184,7 @@ export class MessagePipeline {
       this.sinks.toLocal(message);
       return Promise.resolve();
     }
-    return this.sinks.toPeer(data ?? encode(message), message);
+    return this.sinks.toPeer(data ?? encodeMessage(message), message);
   }
 
   /** Run a hook's opened() or closed(): a throw is reported (no message involved). */
