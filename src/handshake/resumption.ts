@@ -148,7 +148,7 @@ export function prepareOffer(
 ): ClientOffer | undefined {
   if (ticket.expiresAt * 1000 <= nowMs) return undefined;
   // Offered before: its PSK was wiped (spendTicket). Offering it would end in a bad binder.
-  if (ticket.psk.every((b) => b === 0)) return undefined;
+  if (ticketSpent(ticket)) return undefined;
   if (!offeredSuites.includes(ticket.suite)) return undefined;
   if (!equalBytes(ticket.clientCredentialHash, backend.sha256(ownCredential))) return undefined;
   try {
@@ -177,6 +177,11 @@ export function bindOffer(backend: CryptoBackend, offer: ClientOffer, encode: (p
  */
 export function spendTicket(ticket: ClientTicket): void {
   ticket.psk.fill(0);
+}
+
+/** Whether a handshake offered `ticket` already (spendTicket wiped its PSK): it is never offered again. */
+export function ticketSpent(ticket: ClientTicket): boolean {
+  return ticket.psk.every((b) => b === 0);
 }
 
 /**

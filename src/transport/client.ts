@@ -38,6 +38,7 @@ import type { SessionOptions } from '../session/session.js';
 import { Connection } from './connection.js';
 import { keyShares } from './key-shares.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
+import { ticketSpent } from '../handshake/resumption.js';
 import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrpc.js';
 import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
@@ -226,7 +227,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
       // Nothing was sent (the ClientHello goes out once the connection is attached): a ticket
       // taken for this attempt is unspent, unless the Session already consumed it (its PSK
       // wiped), and goes back for the next attempt or connection.
-      if (store && resumeTicket && resumeTicket.psk.some((b) => b !== 0)) store.put(storeKey, resumeTicket);
+      if (store && resumeTicket && !ticketSpent(resumeTicket)) store.put(storeKey, resumeTicket);
       // The upgrade itself was refused busy (HTTP 429/503): same backoff, then dial again.
       const error = toPqmcpError(err);
       if (await this.waitToRedial(error)) return this.connect(backend, startedAt);
