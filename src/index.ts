@@ -43,7 +43,7 @@ export type { CompositeKeyPair } from './crypto/composite.js';
 export type { CryptoBackend, BackendName, BackendReport, AeadAlgorithm } from './crypto/types.js';
 export * from './resumption/index.js';
 export { DEFAULT_TICKET_LIFETIME_SECONDS } from './handshake/resumption.js';
-export type { ServerTicketConfig } from './handshake/resumption.js';
+export type { ServerTicketConfig, TicketsWithheld } from './handshake/resumption.js';
 export * from './transport/index.js';
 export * from './audit/index.js';
 export * from './pins/index.js';

@@ -12,8 +12,8 @@ import { KEM_XWING, MsgType, RANDOM_LENGTH, XWING_CIPHERTEXT_LENGTH, XWING_PUBLI
 import type { Extension } from '../wire/messages.js';
 import { EXT_ENDPOINT, encodeEndpoint } from './endpoint.js';
 import type { XWingKeyPair } from '../crypto/types.js';
-import { EXT_PRE_SHARED_KEY, checkPskAccepted } from '../wire/resumption.js';
-import { bindOffer, prepareOffer, pskHandshakeSalt, spendTicket } from './resumption.js';
+import { EXT_PRE_SHARED_KEY, checkPskAccepted, pskOfferExtensionLength } from '../wire/resumption.js';
+import { bindOffer, longestOfferableTicket, prepareOffer, pskHandshakeSalt, spendTicket } from './resumption.js';
 import type { ClientOffer } from './resumption.js';
 import type { Epoch, HandshakeAction, HandshakeConfig } from './types.js';
 import { CLIENT_SIGNATURE_CONTEXT, HandshakeBase, SERVER_SIGNATURE_CONTEXT } from './handshake-base.js';
@@ -43,6 +43,8 @@ export class ClientHandshake extends HandshakeBase {
   /** The ticket offered (resumption), and its early secret until the ServerHello. */
   private offer: ClientOffer | undefined;
   private early: Uint8Array | undefined;
+  /** The longest ticket a ClientHello like ours can offer: a longer one is not kept (Session). */
+  private longestTicket = 0;
 
   /** `ephemeralKeyPair`: as config.ephemeralKeyPair (the Session passes it apart, its options keep none). */
   constructor(config: HandshakeConfig, ephemeralKeyPair: XWingKeyPair | undefined = config.ephemeralKeyPair) {
@@ -84,6 +86,7 @@ export class ClientHandshake extends HandshakeBase {
       hello = encode();
       this.offeredExtensions = extensions.map((e) => e.type);
     }
+    this.longestTicket = longestOfferableTicket(hello.length - (this.offer ? pskOfferExtensionLength(this.offer.ticket.ticket.length) : 0));
     this.transcript.add(hello);
     this.state = 'wait-server-hello';
     return [{ type: 'send', epoch: 'plaintext', message: hello }];
@@ -173,7 +176,7 @@ export class ClientHandshake extends HandshakeBase {
           ...flight.map((message): HandshakeAction => ({ type: 'send', epoch: 'handshake', message })),
           { type: 'keys', direction: 'send', epoch: 'application', secret: app.client },
           { type: 'keys', direction: 'receive', epoch: 'application', secret: app.server },
-          this.complete(),
+          { ...this.complete(), longestTicket: this.longestTicket },
         ];
       }
       case 'done':

@@ -25,6 +25,10 @@
  * - Tickets are single use (anti-replay) and never outlive auth_time + lifetime nor either
  *   original credential; both credentials are re-checked against the current trust stores
  *   (issuer, revocation, pins, expected peer) at every resumption.
+ * - A ticket that could never be offered is neither issued nor kept: one longer than the
+ *   server's own maxTicketLength, or than what fits a ClientHello like this session's in one
+ *   plaintext record (longestOfferableTicket). A ticket carries its client's credential
+ *   padded to its bucket, so a large client credential gets none (protocol.md 15.5).
  */
 import { equalBytes } from '../bytes.js';
 import type { CryptoBackend } from '../crypto/types.js';
@@ -46,11 +50,12 @@ import { keyFingerprint } from '../identity/fingerprint.js';
 import type { TrustStore, VerifiedPeer, VerifyCredentialOptions } from '../identity/trust.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { TicketReplayGuard } from '../resumption/replay.js';
-import { openTicket, sealTicket, type TicketContents } from '../resumption/ticket.js';
+import { MAX_PLAINTEXT_HANDSHAKE } from '../record/constants.js';
+import { openTicket, sealTicket, sealedTicketLength, type TicketContents } from '../resumption/ticket.js';
 import type { TicketKeys } from '../resumption/ticket-keys.js';
 import { MsgType, unframeHandshake } from '../wire/messages.js';
 import type { Extension } from '../wire/messages.js';
-import { BINDER_LENGTH, MAX_TICKET_LENGTH, MAX_TICKET_LIFETIME_SECONDS, decodeNewSessionTicket, decodePskOffer, encodeNewSessionTicket, encodePskOffer, zeroBinder } from '../wire/resumption.js';
+import { BINDER_LENGTH, MAX_TICKET_LIFETIME_SECONDS, decodeNewSessionTicket, decodePskOffer, encodeNewSessionTicket, encodePskOffer, pskOfferExtensionLength, zeroBinder } from '../wire/resumption.js';
 import { deriveSecret, emptyHash, expandLabel, finishedMac, protocolSalt } from './key-schedule.js';
 
 export const DEFAULT_TICKET_LIFETIME_SECONDS = 12 * 3600;
@@ -61,7 +66,7 @@ export const DEFAULT_TICKET_LIFETIME_SECONDS = 12 * 3600;
  * wire a ClientHello is one plaintext record (<= 8192 bytes), so this default changes
  * nothing there; it bounds what a direct caller of the handshake can make us open (the
  * decoder allows 17 KB), and a server may set it lower, to the sizes its clients'
- * credentials give (review F2).
+ * credentials give (review F2). A server issues no ticket above it (issueTickets).
  */
 export const DEFAULT_MAX_TICKET_LENGTH = 8 * 1024;
 
@@ -83,8 +88,17 @@ export interface ServerTicketConfig {
   ticketsPerSession?: number;
   /** A ticket was refused and a full handshake follows (never for a bad binder, which is fatal). */
   onRefused?: (error: PqmcpError) => void;
-  /** Offered tickets above this many bytes are refused unopened. Default DEFAULT_MAX_TICKET_LENGTH (8 KiB). */
+  /** Offered tickets above this many bytes are refused unopened, and none is issued. Default DEFAULT_MAX_TICKET_LENGTH (8 KiB). */
   maxTicketLength?: number;
+}
+
+/**
+ * The longest ticket a resuming ClientHello can carry in one plaintext record (8,192 bytes),
+ * given that ClientHello's length without its pre_shared_key extension: the client offers
+ * a ticket only within it (ClientHandshake.start), so neither side keeps a longer one.
+ */
+export function longestOfferableTicket(helloWithoutTicket: number): number {
+  return MAX_PLAINTEXT_HANDSHAKE - helloWithoutTicket - pskOfferExtensionLength(0);
 }
 
 export function earlySecret(backend: CryptoBackend, psk: Uint8Array): Uint8Array {
@@ -186,7 +200,9 @@ export function ticketSpent(ticket: ClientTicket): boolean {
 
 /**
  * A NewSessionTicket received after the handshake: the ClientTicket to keep, or undefined
- * when the server says not to keep it (lifetime 0). Anything but NewSessionTicket is
+ * when the server says not to keep it (lifetime 0) or when it is longer than `longestTicket`
+ * (longestOfferableTicket of this client's ClientHello: it could never be offered; a server
+ * that does not follow protocol.md 15.5's SHOULD, pqmcp's before it did, sends such tickets). Anything but NewSessionTicket is
  * UnexpectedMessageError; a malformed one DecodeError.
  */
 export function receiveNewSessionTicket(
@@ -197,11 +213,12 @@ export function receiveNewSessionTicket(
   suite: number,
   ownCredential: Uint8Array,
   nowMs: number,
+  longestTicket: number,
 ): ClientTicket | undefined {
   const { type, body } = unframeHandshake(framed);
   if (type !== MsgType.newSessionTicket) throw new UnexpectedMessageError('handshake message after the handshake completed');
   const nst = decodeNewSessionTicket(body);
-  if (nst.lifetime === 0) return undefined;
+  if (nst.lifetime === 0 || nst.ticket.length > longestTicket) return undefined;
   const lifetime = Math.min(nst.lifetime, MAX_TICKET_LIFETIME_SECONDS);
   const expiresAt = Math.min(Math.floor(nowMs / 1000) + lifetime, serverPeer.notAfter);
   const ticket: ClientTicket = {
@@ -323,9 +340,26 @@ function tryDecode<T>(decode: () => T): T {
 }
 
 /**
+ * Why a session got no ticket although its server issues them (HandshakeResult.ticketsWithheld):
+ * its ticket would be longer than the server's own maxTicketLength ('max-ticket-length'), or
+ * than a ClientHello like this session's can carry in one record ('client-hello').
+ */
+export type TicketsWithheld = 'max-ticket-length' | 'client-hello';
+
+/** What issueTickets gives: the NewSessionTicket messages, and why there are none when withheld. */
+export interface IssuedTickets {
+  messages: Uint8Array[];
+  withheld?: TicketsWithheld;
+}
+
+/**
  * NewSessionTicket messages for a session that just completed. `authTime` is now for a
  * full handshake and the ticket's for a resumed one, so chained tickets never extend the
- * original authentication. None when the result would already be expired.
+ * original authentication. None when the result would already be expired, and none
+ * (`withheld`) when the ticket could not be used: longer than `longestTicket`
+ * (longestOfferableTicket of this session's ClientHello) or than the server's own
+ * maxTicketLength. Every ticket of a session has one length (sealedTicketLength), so this
+ * is decided once, before any PSK is derived or ticket sealed.
  */
 export function issueTickets(
   ctx: ServerContext,
@@ -334,15 +368,21 @@ export function issueTickets(
   clientPeer: VerifiedPeer,
   authTime: number,
   random: (n: number) => Uint8Array,
-): Uint8Array[] {
+  longestTicket: number,
+): IssuedTickets {
   const { backend, tickets } = ctx;
   const count = tickets.ticketsPerSession ?? 1;
   const lifetime = tickets.lifetimeSeconds ?? DEFAULT_TICKET_LIFETIME_SECONDS;
   const nowS = Math.floor(ctx.nowMs / 1000);
-  if (count === 0) return [];
+  if (count === 0) return { messages: [] };
   const own = ctx.own();
   const expiresAt = Math.min(authTime + lifetime, clientPeer.notAfter, own.notAfter);
-  if (expiresAt <= nowS) return [];
+  if (expiresAt <= nowS) return { messages: [] };
+  // Both bounds are at most the NewSessionTicket's 17,408 bytes (MAX_TICKET_LENGTH): a
+  // client credential near 16 KiB gets no ticket here, rather than one the client would refuse.
+  const length = sealedTicketLength(tickets.endpoint, clientPeer.credential.encoded.length);
+  if (length > longestTicket) return { messages: [], withheld: 'client-hello' };
+  if (length > (tickets.maxTicketLength ?? DEFAULT_MAX_TICKET_LENGTH)) return { messages: [], withheld: 'max-ticket-length' };
   const out: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
     const nonce = Uint8Array.of(i);
@@ -363,13 +403,9 @@ export function issueTickets(
       random(16),
     );
     psk.fill(0);
-    // Past the NewSessionTicket's bound (a client credential near 16 KiB, padded to its
-    // 17,408-byte bucket) the client would refuse it (decode_error): none is sent. Every
-    // ticket of a session has one length. It could never fit a ClientHello anyway.
-    if (sealed.length > MAX_TICKET_LENGTH) break;
     out.push(encodeNewSessionTicket({ lifetime: expiresAt - nowS, nonce, ticket: sealed, extensions: [] }));
   }
-  return out;
+  return { messages: out };
 }
 
 /** Check a ServerTicketConfig once (InvalidArgumentError naming the field). */

@@ -11,7 +11,7 @@ import { KEM_XWING, MsgType, RANDOM_LENGTH, XWING_CIPHERTEXT_LENGTH, XWING_PUBLI
 import type { Extension } from '../wire/messages.js';
 import { requireServedEndpoint } from './endpoint.js';
 import { EXT_PRE_SHARED_KEY, encodePskAccepted } from '../wire/resumption.js';
-import { acceptTicket, issueTickets, ownTicketIdentity, pskHandshakeSalt } from './resumption.js';
+import { acceptTicket, issueTickets, longestOfferableTicket, ownTicketIdentity, pskHandshakeSalt } from './resumption.js';
 import type { OwnTicketIdentity, ServerContext } from './resumption.js';
 import type { CryptoRequest, CryptoResult, Epoch, HandshakeAction } from './types.js';
 import { CLIENT_SIGNATURE_CONTEXT, HandshakeBase, SERVER_SIGNATURE_CONTEXT } from './handshake-base.js';
@@ -27,6 +27,8 @@ export class ServerHandshake extends HandshakeBase {
   private namedEndpoint: string | undefined;
   /** A ticket offer waiting for the encapsulation (the ClientHello and its extension). */
   private offeredTicket: { framed: Uint8Array; extension: Extension; suites: readonly number[] } | undefined;
+  /** The longest ticket a ClientHello like this one can offer: no longer one is issued. */
+  private longestTicket = 0;
   /** This server's identity as tickets bind it: decoded and fingerprinted once a handshake needs it. */
   private ownForTickets: OwnTicketIdentity | undefined;
 
@@ -79,6 +81,9 @@ export class ServerHandshake extends HandshakeBase {
         // token taken), so a forged ticket costs no unadmitted work (review F2).
         const offered = this.config.tickets ? ch.extensions.find((e) => e.type === EXT_PRE_SHARED_KEY) : undefined;
         if (offered) this.offeredTicket = { framed, extension: offered, suites: ch.suites }; // views of our own copy (receive())
+        // The client's next ClientHello is this one with our ticket in place of any it offered
+        // (that extension: its type and length, 4 bytes, then its data).
+        this.longestTicket = longestOfferableTicket(framed.length - (offered ? 4 + offered.data.length : 0));
         this.version = version;
         this.suite = suite;
         this.transcript.add(framed);
@@ -97,15 +102,16 @@ export class ServerHandshake extends HandshakeBase {
         this.onPeerFinished(type, body, framed, epoch, this.clientHandshakeSecret!);
         this.state = 'done';
         const { resumptionSecret, ...complete } = this.complete();
-        const tickets = this.config.tickets
-          ? issueTickets(this.serverContext(), resumptionSecret, this.suite, complete.result.peer, this.authTime ?? Math.floor(this.nowMs() / 1000), (n) => this.random(n, 'ticket salt'))
-          : [];
+        const issued = this.config.tickets
+          ? issueTickets(this.serverContext(), resumptionSecret, this.suite, complete.result.peer, this.authTime ?? Math.floor(this.nowMs() / 1000), (n) => this.random(n, 'ticket salt'), this.longestTicket)
+          : { messages: [] };
         resumptionSecret.fill(0);
+        if (issued.withheld) complete.result.ticketsWithheld = issued.withheld;
         return [
           { type: 'keys', direction: 'receive', epoch: 'application', secret: this.takeApplicationClientSecret() },
           complete,
           // After 'complete': the client is verified; tickets go under application keys.
-          ...tickets.map((message): HandshakeAction => ({ type: 'send', epoch: 'application', message })),
+          ...issued.messages.map((message): HandshakeAction => ({ type: 'send', epoch: 'application', message })),
         ];
       }
       case 'done':

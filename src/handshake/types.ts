@@ -6,7 +6,7 @@ import type { CryptoBackend, XWingKeyPair } from '../crypto/types.js';
 import type { Credential } from '../identity/credential.js';
 import type { TrustStore, VerifiedPeer } from '../identity/trust.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
-import type { ServerTicketConfig } from './resumption.js';
+import type { ServerTicketConfig, TicketsWithheld } from './resumption.js';
 
 /**
  * This side's long-term identity: its composite key pair and its credential (encoded bytes
@@ -93,7 +93,14 @@ export type Epoch = 'plaintext' | 'handshake' | 'application';
 export type HandshakeAction =
   | { type: 'send'; epoch: 'plaintext' | 'handshake' | 'application'; message: Uint8Array }
   | { type: 'keys'; direction: 'send' | 'receive'; epoch: 'handshake' | 'application'; secret: Uint8Array }
-  | { type: 'complete'; result: HandshakeResult; exporterSecret: Uint8Array; resumptionSecret?: Uint8Array }
+  | {
+      type: 'complete';
+      result: HandshakeResult;
+      exporterSecret: Uint8Array;
+      resumptionSecret?: Uint8Array;
+      /** Client: the longest ticket its ClientHello can offer (longestOfferableTicket); a longer NewSessionTicket is not kept. */
+      longestTicket?: number;
+    }
   /** Always the last action: compute this (anywhere), then resume the state machine with the result. */
   | { type: 'compute'; request: CryptoRequest };
 
@@ -122,6 +129,13 @@ export interface HandshakeResult {
   transcriptHash: Uint8Array;
   /** True when the session was resumed from a ticket: `peer` comes from the ticket (re-checked against the trust store), no signatures were made. */
   resumed: boolean;
+  /**
+   * Server, issuing tickets: set when this session got none because its ticket could not
+   * be used: 'client-hello' (with the client's credential it would make a resuming
+   * ClientHello longer than 8,192 bytes) or 'max-ticket-length' (longer than the server's
+   * own maxTicketLength, which refuses it). Absent otherwise.
+   */
+  ticketsWithheld?: TicketsWithheld;
 }
 
 export type { CryptoBackend };

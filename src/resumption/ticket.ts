@@ -88,6 +88,18 @@ export function ticketPaddingLength(serverAgentIdLength: number, clientCredentia
   return paddingFor(CREDENTIAL_MESSAGE_OVERHEAD + clientCredentialLength, CREDENTIAL_PADDING_BLOCK) + (MAX_SERVER_AGENT_ID_LENGTH - serverAgentIdLength);
 }
 
+/**
+ * The length of the ticket sealTicket makes for this endpoint and client credential length,
+ * whatever the server id: 378 + |endpoint| + the client's Credential record inner length.
+ * Known before anything is sealed (a server withholds tickets that could not be used).
+ */
+export function sealedTicketLength(endpoint: string, clientCredentialLength: number): number {
+  // version, suite, auth_time, expires_at, psk; endpoint<2>; server_agent_id<1> and the
+  // padding that fills it to 255 bytes; server_fingerprint; client_credential<2>; padding<2>.
+  const plaintext = 1 + 2 + 8 + 8 + PSK_LENGTH + 2 + utf8Encode(endpoint).length + 1 + MAX_SERVER_AGENT_ID_LENGTH + 32 + 2 + clientCredentialLength + 2 + ticketPaddingLength(MAX_SERVER_AGENT_ID_LENGTH, clientCredentialLength);
+  return TICKET_KEY_ID_LENGTH + TICKET_SALT_LENGTH + plaintext + TAG_LENGTH;
+}
+
 export function encodeTicketContents(t: TicketContents): Uint8Array {
   const serverAgentId = utf8Encode(t.serverAgentId);
   return new Writer()

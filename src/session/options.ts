@@ -49,7 +49,7 @@ export interface SessionOptions extends HandshakeConfig {
 
 export type SessionEvent =
   | { type: 'handshake'; result: HandshakeResult }
-  /** Client: the server sent a resumption ticket (keep it for a later connection). */
+  /** Client: the server sent a resumption ticket (keep it for a later connection). None for one too long to offer in a ClientHello like this session's. */
   | { type: 'ticket'; ticket: ClientTicket }
   | { type: 'message'; data: Uint8Array }
   | { type: 'close' }

@@ -103,6 +103,8 @@ export class Session {
   private exporterSecret: Uint8Array | undefined;
   /** Client: the resumption master secret, for the server's NewSessionTickets. */
   private resumptionSecret: Uint8Array | undefined;
+  /** Client: the longest ticket its ClientHello can offer; a longer NewSessionTicket is not kept. */
+  private longestTicket = 0;
   /** Set while an alert record is processed: an alert is never answered with an alert. */
   private inAlert = false;
   /** A 'compute' event is out: records wait in the deframer until resume(). */
@@ -517,7 +519,7 @@ export class Session {
     }
     const { backend, identity } = this.options;
     const own = identity.credential instanceof Uint8Array ? identity.credential : identity.credential.encoded;
-    const ticket = receiveNewSessionTicket(backend, secret, message, this._result.peer, this._result.suite, own, (this.options.now ?? Date.now)());
+    const ticket = receiveNewSessionTicket(backend, secret, message, this._result.peer, this._result.suite, own, (this.options.now ?? Date.now)(), this.longestTicket);
     if (ticket) out.events.push({ type: 'ticket', ticket });
   }
 
@@ -542,8 +544,10 @@ export class Session {
           this._result = action.result;
           this.exporterSecret = action.exporterSecret;
           // Only a client keeps it (the server has issued its tickets by now).
-          if (this.role === 'client') this.resumptionSecret = action.resumptionSecret;
-          else action.resumptionSecret?.fill(0);
+          if (this.role === 'client') {
+            this.resumptionSecret = action.resumptionSecret;
+            this.longestTicket = action.longestTicket ?? 0;
+          } else action.resumptionSecret?.fill(0);
           this._state = 'established';
           // Nothing reads the state machine again: let its transcript (both credentials,
           // the hellos, views pinning the received flights) and peer state go.

@@ -128,8 +128,11 @@ export interface ServerTicketOptions {
   /** Tickets the anti-replay record holds at once; when full, resumption is refused (full handshakes). Default 100 000. */
   replayCapacity?: number;
   /**
-   * Offered tickets above this many bytes are refused unopened (full handshake). Default
-   * 8192; raise it (up to 17 408) if your clients' credentials exceed ~7.5 KB.
+   * Offered tickets above this many bytes are refused unopened (full handshake), and none
+   * above it is issued (the session's transport then has `handshakeResult.ticketsWithheld`).
+   * Default 8192, from 1024 to 17 408. Whatever it is, no ticket is issued that would not
+   * fit the client's ClientHello (8,192 bytes): a client credential of 6,138 bytes or more
+   * gets none.
    */
   maxTicketLength?: number;
   /** Live anti-replay entries one client agent may hold; past it only that agent gets full handshakes. Default replayCapacity / 16. */

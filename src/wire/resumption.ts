@@ -41,6 +41,15 @@ export function encodePskOffer(offer: PskOffer): Extension {
   return { type: EXT_PRE_SHARED_KEY, data: new Writer().vector(2, offer.ticket).bytes(offer.binder).finish() };
 }
 
+/**
+ * What the pre_shared_key extension carrying a ticket of `ticketLength` bytes adds to a
+ * ClientHello: its type u16 and data length u16 in the extension list, then encodePskOffer's
+ * ticket<2> and binder. A resuming ClientHello is the same ClientHello without it plus this.
+ */
+export function pskOfferExtensionLength(ticketLength: number): number {
+  return 2 + 2 + 2 + ticketLength + BINDER_LENGTH;
+}
+
 export function decodePskOffer(data: Uint8Array): PskOffer {
   const r = new Reader(data);
   const ticket = r.vector(2, 'pre_shared_key ticket', 1, MAX_TICKET_LENGTH);

@@ -12,14 +12,20 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { concat, utf8Encode } from '../../src/bytes.js';
 import { createNativeBackend } from '../../src/crypto/native.js';
 import type { PqmcpError } from '../../src/errors.js';
+import { trafficKeys } from '../../src/handshake/key-schedule.js';
+import { DEFAULT_TICKET_LIFETIME_SECONDS, ticketPsk, type ServerTicketConfig } from '../../src/handshake/resumption.js';
+import { keyFingerprint } from '../../src/identity/fingerprint.js';
+import { CipherState, InnerType } from '../../src/record/index.js';
 import type { ClientTicket } from '../../src/resumption/client-tickets.js';
 import { TicketReplayGuard } from '../../src/resumption/replay.js';
-import { openTicket, sealTicket, type TicketContents } from '../../src/resumption/ticket.js';
+import { openTicket, sealTicket, sealedTicketLength, type TicketContents } from '../../src/resumption/ticket.js';
 import { TicketKeys } from '../../src/resumption/ticket-keys.js';
+import { aeadFor } from '../../src/session/options.js';
 import type { SessionEvent } from '../../src/session/session.js';
+import { encodeNewSessionTicket } from '../../src/wire/resumption.js';
 import { Writer } from '../../src/wire/writer.js';
 import { makeAgent, makeIssuer, trustFor, type Issuer, type TestAgent } from '../helpers/identities.js';
-import { createPair, expectEstablished, runPair, text } from '../helpers/pair.js';
+import { createPair, deliver, expectEstablished, runPair, text } from '../helpers/pair.js';
 
 const native = createNativeBackend();
 const NOW = Date.UTC(2026, 5, 1) / 1000;
@@ -39,20 +45,51 @@ beforeAll(() => {
 /** The inner plaintext length of the Credential record carrying `credentialLength` bytes (section 3.2): framing 6 + type 1, to 1024. */
 const credentialInner = (credentialLength: number) => Math.ceil((credentialLength + 7) / 1024) * 1024;
 
-/** A full handshake (or a resumption with `resumeTicket`) of `client` to `to`, one message from the client. */
-function connect(client: TestAgent, options: { to?: TestAgent; resumeTicket?: ClientTicket } = {}) {
+/**
+ * A full handshake (or a resumption with `resumeTicket`) of `client` to `to`, one message
+ * from the client; `tickets` overrides the server's ticket settings. `secrets`: the server's
+ * key log.
+ */
+function connect(client: TestAgent, options: { to?: TestAgent; resumeTicket?: ClientTicket; tickets?: Partial<ServerTicketConfig> } = {}) {
   const to = options.to ?? server;
   const refusals: PqmcpError[] = [];
+  const secrets = new Map<string, Uint8Array>();
   const pair = runPair(
     createPair(
       { backend: native, identity: client.local, trust: trustFor(issuer), now: () => NOW * 1000, expectedPeerId: to.agentId, ...(options.resumeTicket ? { resumeTicket: options.resumeTicket } : {}) },
-      { backend: native, identity: to.local, trust: trustFor(issuer), now: () => NOW * 1000, tickets: { keys, replay: new TicketReplayGuard(), endpoint: ENDPOINT, onRefused: (e) => refusals.push(e) } },
+      {
+        backend: native,
+        identity: to.local,
+        trust: trustFor(issuer),
+        now: () => NOW * 1000,
+        keyLog: (label, secret) => void secrets.set(label, secret),
+        tickets: { keys, replay: new TicketReplayGuard(), endpoint: ENDPOINT, onRefused: (e) => refusals.push(e), ...options.tickets },
+      },
     ),
     { clientMessages: [text('{"jsonrpc":"2.0","id":1,"method":"ping"}')] },
   );
   expectEstablished(pair);
   const tickets = pair.clientEvents.flatMap((e: SessionEvent) => (e.type === 'ticket' ? [e.ticket] : []));
-  return { pair, tickets, refusals, resumed: pair.client.result!.resumed };
+  return { pair, tickets, refusals, resumed: pair.client.result!.resumed, secrets };
+}
+
+/**
+ * The ticket a server before this revision issued for `r`'s session even when it could not
+ * be used (none is issued now): sealed as issueTickets did, with the session's PSK for nonce
+ * 0. As the ClientTicket a client kept, and as the NewSessionTicket record that carried it
+ * (the server's first record under its application keys: `r`'s server must have sent none).
+ */
+function ticketAsIssuedBefore(r: ReturnType<typeof connect>, client: TestAgent): { ticket: ClientTicket; record: Uint8Array } {
+  const suite = r.pair.server.result!.suite;
+  const nonce = Uint8Array.of(0);
+  const psk = ticketPsk(native, r.secrets.get('resumption_master_secret')!, nonce);
+  const expiresAt = NOW + DEFAULT_TICKET_LIFETIME_SECONDS;
+  const contents = { suite, authTime: NOW, expiresAt, psk, endpoint: ENDPOINT, serverAgentId: server.agentId, serverFingerprint: keyFingerprint(native, server.keyPair.publicKey), clientCredential: client.credential.encoded };
+  const sealed = sealTicket(native, keys, contents);
+  const { key, iv } = trafficKeys(native, r.secrets.get('s_ap_traffic_0')!);
+  const record = new CipherState(native, aeadFor(suite), key, iv).seal(InnerType.handshake, encodeNewSessionTicket({ lifetime: expiresAt - NOW, nonce, ticket: sealed, extensions: [] }));
+  const ticket: ClientTicket = { ticket: sealed, psk, suite, expiresAt, serverCredential: server.credential.encoded, clientCredentialHash: native.sha256(client.credential.encoded) };
+  return { ticket, record };
 }
 
 /** An agent whose credential is exactly `length` bytes (attributes of up to 1024 bytes fill it up). */
@@ -137,6 +174,8 @@ describe('ticket padding: what a passive observer sees of a ticket (R13-1)', () 
         for (const id of ids) {
           const sealed = sealTicket(native, keys, contents(length, id, endpoint));
           expect(sealed.length, `credential ${length}, server id ${id.length}, endpoint ${endpoint.length}`).toBe(378 + utf8Encode(endpoint).length + credentialInner(length));
+          // Known before sealing (a server withholds a ticket that could not be used).
+          expect(sealedTicketLength(endpoint, length)).toBe(sealed.length);
           // It opens to what was sealed.
           const opened = openTicket(native, keys, sealed).contents;
           expect(opened.clientCredential.length === length && opened.clientCredential.every((b) => b === 7)).toBe(true);
@@ -186,25 +225,88 @@ describe('ticket versions', () => {
 });
 
 describe('ticket padding and the size limits', () => {
-  it('a client whose padded ticket no longer fits one 8,192-byte ClientHello makes a full handshake (its unpadded version-1 ticket still fitted)', () => {
-    // 6,137 bytes: the largest credential whose Credential record is padded to 6144; it
-    // resumes. 6,138 bytes (a pqmcp credential with some 700 bytes of id, name and claims)
-    // is padded to 7168, and so is its ticket: too long for a ClientHello.
+  it('a client whose padded ticket would not fit one 8,192-byte ClientHello gets no ticket (withheld), and does not offer one issued before (its unpadded version-1 ticket still fitted)', () => {
+    // 6,137 bytes: the largest credential whose Credential record is padded to 6144; it gets
+    // a ticket and resumes. 6,138 bytes (a pqmcp credential with some 700 bytes of id, name
+    // and claims) is padded to 7168, and so is its ticket: too long for a ClientHello.
     const fits = agentOfLength('agent://acme/claims-a', 6137);
-    expect(connect(fits, { resumeTicket: connect(fits).tickets[0]! }).resumed).toBe(true);
+    const fitting = connect(fits);
+    expect(fitting.pair.server.result!.ticketsWithheld).toBeUndefined();
+    expect(connect(fits, { resumeTicket: fitting.tickets[0]! }).resumed).toBe(true);
     const client = agentOfLength('agent://acme/claims-b', 6138);
     expect([credentialInner(6137), credentialInner(6138)]).toEqual([6144, 7168]);
-    const issued = connect(client).tickets[0]!;
-    expect(issued.ticket.length).toBe(378 + ENDPOINT.length + 7168);
-    const r = connect(client, { resumeTicket: issued });
+    const full = connect(client);
+    expect(full.tickets, 'no ticket issued').toEqual([]);
+    expect(full.pair.wire.s2c, 'ServerHello, Credential, CredentialVerify, Finished: no NewSessionTicket').toHaveLength(4);
+    expect(full.pair.server.result!.ticketsWithheld).toBe('client-hello');
+    expect(full.pair.client.state).toBe('established');
+    // A ticket a server issued before this revision: the client does not offer it.
+    const { ticket } = ticketAsIssuedBefore(full, client);
+    expect(ticket.ticket.length).toBe(378 + ENDPOINT.length + 7168);
+    const v1 = withPlaintext(ticket, ticketPlaintext(openTicket(native, keys, ticket.ticket).contents, 1));
+    const r = connect(client, { resumeTicket: ticket });
     expect(r.resumed).toBe(false);
     expect(r.refusals, 'nothing offered, nothing refused').toEqual([]);
     expect(r.pair.wire.c2s[0]!.length).toBeLessThanOrEqual(4 + 8192);
     // The same ticket in version 1 (unpadded) fits, and resumes.
-    const v1 = withPlaintext(issued, ticketPlaintext(openTicket(native, keys, issued.ticket).contents, 1));
     const r1 = connect(client, { resumeTicket: v1 });
     expect(r1.resumed).toBe(true);
     expect(r1.pair.wire.c2s[0]!.length).toBeLessThanOrEqual(4 + 8192);
+  });
+
+  it("the server's estimate is the resuming ClientHello's real length: a ticket that makes it exactly 8,192 bytes is issued and resumes (and so does its successor), one byte more is withheld", () => {
+    const client = makeAgent(native, issuer, 'agent://acme/boundary', WINDOW);
+    const probe = connect(client);
+    const resumed = connect(client, { resumeTicket: probe.tickets[0]! });
+    expect(resumed.resumed).toBe(true);
+    // The record body is the framed ClientHello. Each byte of the endpoint the server binds
+    // (its tickets.endpoint: this client names none) is one more byte of ticket, and of it.
+    const fill = 8192 - (resumed.pair.wire.c2s[0]!.length - 4);
+    expect(fill).toBeGreaterThan(0);
+    const endpoint = (extra: number) => ENDPOINT + 'x'.repeat(extra);
+    const exact = connect(client, { tickets: { endpoint: endpoint(fill) } });
+    expect(exact.tickets).toHaveLength(1);
+    expect(exact.pair.server.result!.ticketsWithheld).toBeUndefined();
+    const r = connect(client, { resumeTicket: exact.tickets[0]!, tickets: { endpoint: endpoint(fill) } });
+    expect(r.resumed).toBe(true);
+    expect(r.pair.wire.c2s[0]!.length, 'the resuming ClientHello record').toBe(4 + 8192);
+    // The resumed session's ClientHello carried a ticket: the estimate replaces it, and its
+    // successor (one length for every ticket) is issued and kept too.
+    expect(r.tickets.map((t) => t.ticket.length)).toEqual([exact.tickets[0]!.ticket.length]);
+    expect(connect(client, { resumeTicket: r.tickets[0]!, tickets: { endpoint: endpoint(fill) } }).pair.wire.c2s[0]!.length).toBe(4 + 8192);
+    const over = connect(client, { tickets: { endpoint: endpoint(fill + 1) } });
+    expect(over.tickets).toEqual([]);
+    expect(over.pair.wire.s2c, 'no NewSessionTicket sent').toHaveLength(4);
+    expect(over.pair.server.result!.ticketsWithheld).toBe('client-hello');
+  });
+
+  it("a server issues no ticket longer than its own maxTicketLength (it would refuse it unopened); at that length it issues one, which resumes", () => {
+    const client = makeAgent(native, issuer, 'agent://acme/max-length', WINDOW);
+    const length = 378 + ENDPOINT.length + credentialInner(client.credential.encoded.length);
+    const low = connect(client, { tickets: { maxTicketLength: length - 1 } });
+    expect(low.tickets).toEqual([]);
+    expect(low.pair.wire.s2c, 'no NewSessionTicket sent').toHaveLength(4);
+    expect(low.pair.server.result!.ticketsWithheld).toBe('max-ticket-length');
+    expect(low.pair.client.state).toBe('established');
+    const at = connect(client, { tickets: { maxTicketLength: length } });
+    expect(at.tickets.map((t) => t.ticket.length)).toEqual([length]);
+    const r = connect(client, { resumeTicket: at.tickets[0]!, tickets: { maxTicketLength: length } });
+    expect(r.refusals).toEqual([]);
+    expect(r.resumed).toBe(true);
+  });
+
+  it('a client keeps no ticket it could never offer in its ClientHello (as a server before this revision sent them); one that fits it keeps', () => {
+    // The servers here send no ticket of their own (ticketsPerSession 0): the record made
+    // below is their first under their application keys.
+    for (const [length, kept] of [[6137, 1], [6138, 0]] as const) {
+      const client = agentOfLength(`agent://acme/kept-${length}`, length);
+      const r = connect(client, { tickets: { ticketsPerSession: 0 } });
+      const { record } = ticketAsIssuedBefore(r, client);
+      const { events } = deliver(r.pair, 's2c', [record]);
+      expect(events.filter((e) => e.type === 'ticket'), `credential ${length}`).toHaveLength(kept);
+      expect(events.filter((e) => e.type !== 'ticket')).toEqual([]);
+      expect(r.pair.client.state).toBe('established');
+    }
   });
 
   it('a credential of 16,380 bytes (bucket 17408): the session completes and no ticket is sent (it would pass the 17,408-byte NewSessionTicket bound)', () => {
@@ -212,6 +314,7 @@ describe('ticket padding and the size limits', () => {
     const r = connect(client);
     expect(r.tickets).toEqual([]);
     expect(r.pair.wire.s2c).toHaveLength(4);
+    expect(r.pair.server.result!.ticketsWithheld).toBe('client-hello');
     expect(r.pair.client.state).toBe('established');
   });
 });

@@ -11,7 +11,7 @@ import type { PqmcpServerTransport } from '../../src/transport/index.js';
 import { Cleanup, SERVER_ID, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
-import { agent, trustFor } from '../helpers/identities.js';
+import { agent, fixtureCrypto, makeAgent, testIssuer, trustFor } from '../helpers/identities.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -51,6 +51,33 @@ describe('resumption over WebSocket', () => {
     expect(refused).toEqual([]);
     // The resumed session handed out a fresh ticket (the used one is gone).
     await waitFor(() => tickets.count(key) === 1, 5_000, 'a fresh ticket');
+  });
+
+  it("a client whose credential makes its ticket too long for a resuming ClientHello gets none (the server transport's handshakeResult says why) and works; a normal client still gets its ticket and resumes", async () => {
+    const { url, transports, refused } = await resumableServer();
+    const key = ticketStoreKey(new URL(url), SERVER_ID);
+    // Attributes of 2,000 bytes: a credential of about 7.5 KB; its ticket (378 + the endpoint +
+    // 8192 bytes, protocol.md 15.6) alone is longer than a ClientHello record.
+    const attributes = { a: 'a'.repeat(1000), b: 'b'.repeat(1000) };
+    const big = makeAgent(fixtureCrypto(), testIssuer(), 'agent://pqmcp-test/big-client', { scopes: ['tools:call', 'resources:read'], attributes }).identity;
+    const bigTickets = new MemoryTicketStore();
+    const first = await connectClient(cleanup, url, { tickets: bigTickets, identity: big });
+    const result = await first.client.callTool({ name: 'echo', arguments: { text: 'big' } });
+    expect(JSON.stringify(result)).toContain('big');
+    await waitFor(() => transports.length === 1, 5_000, 'the session');
+    expect(transports[0]!.handshakeResult.ticketsWithheld).toBe('client-hello');
+    // A ticket is sent right after the handshake, before any answer: a round trip later, none came.
+    expect(bigTickets.count(key)).toBe(0);
+
+    const tickets = new MemoryTicketStore();
+    const normal = await connectClient(cleanup, url, { tickets });
+    await waitFor(() => tickets.count(key) === 1, 5_000, 'a ticket');
+    await waitFor(() => transports.length === 2, 5_000, 'the session');
+    expect(transports[1]!.handshakeResult.ticketsWithheld).toBeUndefined();
+    await normal.client.close();
+    const again = await connectClient(cleanup, url, { tickets });
+    expect(again.transport.resumed).toBe(true);
+    expect(refused).toEqual([]);
   });
 
   it('rotated-out keys: the ticket is refused (reported), the client gets a full handshake', async () => {
