@@ -1,6 +1,19 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
+
 export default defineConfig({
+  // The examples import the package by its name, as an application does ('pqmcp',
+  // 'pqmcp/policy', 'pqmcp/browser'); here, as for tsx and tsc (tsconfig.json's paths),
+  // those names are the sources, not a build.
+  resolve: {
+    alias: [
+      { find: /^pqmcp$/, replacement: src('index.ts') },
+      { find: /^pqmcp\/policy$/, replacement: src('policy/index.ts') },
+      { find: /^pqmcp\/browser$/, replacement: src('browser/index.ts') },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     // Post-quantum signing on the portable backend costs ~15 ms per signature on a

@@ -28,7 +28,7 @@ import {
   selectBackend,
   serveMcp,
   type AgentIdentity,
-} from '../src/index.js';
+} from 'pqmcp';
 
 const backend = selectBackend();
 

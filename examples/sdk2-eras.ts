@@ -8,7 +8,7 @@
 import { Client } from '@modelcontextprotocol/client';
 import { McpServer } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
-import { PqmcpClientTransport, TrustStore, createAgentIdentity, createIssuer, generateIdentitySeed, identityFromSeed, issueCredential, listen, selectBackend, serveMcp } from '../src/index.js';
+import { PqmcpClientTransport, TrustStore, createAgentIdentity, createIssuer, generateIdentitySeed, identityFromSeed, issueCredential, listen, selectBackend, serveMcp } from 'pqmcp';
 
 const backend = selectBackend();
 const ca = createIssuer(backend, { id: 'issuer://example.com/ca' });

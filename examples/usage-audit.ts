@@ -5,8 +5,8 @@
  */
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { AuditLog, auditMetrics, serveMcp } from '../src/index.js';
-import type { AgentIdentity, PqmcpServer, SessionFactory, TrustStore } from '../src/index.js';
+import { AuditLog, auditMetrics, serveMcp } from 'pqmcp';
+import type { AgentIdentity, PqmcpServer, SessionFactory, TrustStore } from 'pqmcp';
 
 export async function auditedServer(identity: AgentIdentity, trust: TrustStore, factory: SessionFactory): Promise<PqmcpServer> {
   const log = await AuditLog.open('./audit', { maxBytes: 64 << 20 });

@@ -5,7 +5,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { PqmcpAuthInfo } from '../src/index.js';
+import type { PqmcpAuthInfo } from 'pqmcp';
 
 const notes: string[] = []; // shared by every session of this process
 

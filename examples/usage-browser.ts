@@ -4,7 +4,7 @@
  * writes, as text or parsed JSON, from wherever the application keeps them.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { PqmcpClientTransport, identityFromContents, trustStoreFromContents } from '../src/browser/index.js';
+import { PqmcpClientTransport, identityFromContents, trustStoreFromContents } from 'pqmcp/browser';
 
 export async function connectFromPage(keyFileText: string, credentialFileText: string, trustFileText: string): Promise<Client> {
   const identity = identityFromContents(keyFileText, credentialFileText);

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { PqmcpClientTransport, PqmcpError, loadIdentity, loadTrustStore, selectBackend } from '../src/index.js';
+import { PqmcpClientTransport, PqmcpError, loadIdentity, loadTrustStore, selectBackend } from 'pqmcp';
 
 const [url = 'ws://127.0.0.1:8443/', dir = 'keys', name = 'planner'] = process.argv.slice(2);
 const backend = selectBackend();

@@ -3,8 +3,8 @@
  * tools/list, with no change to the MCP server behind it. Use it with
  * `serveMcp({ identity, trust, hooks: [noDelete] }, factory)`.
  */
-import { errorResponse } from '../src/index.js';
-import type { MessageHook } from '../src/index.js';
+import { errorResponse } from 'pqmcp';
+import type { MessageHook } from 'pqmcp';
 
 export const noDelete: MessageHook = {
   name: 'no-delete',

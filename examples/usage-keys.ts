@@ -18,7 +18,7 @@ import {
   issueCredential,
   selectBackend,
   type CredentialUsage,
-} from '../src/index.js';
+} from 'pqmcp';
 
 const dir = process.argv[2] ?? 'keys';
 const backend = selectBackend();

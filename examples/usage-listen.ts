@@ -6,7 +6,7 @@
  */
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { listen, loadIdentity, loadTrustStore, selectBackend } from '../src/index.js';
+import { listen, loadIdentity, loadTrustStore, selectBackend } from 'pqmcp';
 import { createNotesServer } from './usage-authorize.js';
 
 const [dir = 'keys', port = '8080'] = process.argv.slice(2);

@@ -3,8 +3,8 @@
  * checks a manifest its issuer published. A redefined tool is withheld and reported.
  */
 import { readFileSync } from 'node:fs';
-import { FilePinStore, PqmcpClientTransport, decodeManifest, toolPinning } from '../src/index.js';
-import type { AgentIdentity, TrustStore } from '../src/index.js';
+import { FilePinStore, PqmcpClientTransport, decodeManifest, toolPinning } from 'pqmcp';
+import type { AgentIdentity, TrustStore } from 'pqmcp';
 
 export function pinnedTransport(url: string, identity: AgentIdentity, trust: TrustStore): PqmcpClientTransport {
   const pins = toolPinning({

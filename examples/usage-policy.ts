@@ -8,8 +8,8 @@
  */
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { PqmcpClientTransport, loadIdentity, loadTrustStore, selectBackend, serveMcp } from '../src/index.js';
-import { createQuotas, loadPolicy } from '../src/policy/index.js'; // 'pqmcp/policy' in an application
+import { PqmcpClientTransport, loadIdentity, loadTrustStore, selectBackend, serveMcp } from 'pqmcp';
+import { createQuotas, loadPolicy } from 'pqmcp/policy';
 import { createNotesServer } from './usage-authorize.js';
 
 const dir = process.argv[2] ?? 'keys';

@@ -6,7 +6,7 @@
  *   node --import tsx examples/usage-proxy.ts [keys-dir] [port] [balancer-address...]
  */
 import { join } from 'node:path';
-import { loadIdentity, loadTrustStore, selectBackend, serveMcp } from '../src/index.js';
+import { loadIdentity, loadTrustStore, selectBackend, serveMcp } from 'pqmcp';
 import { createNotesServer } from './usage-authorize.js';
 
 const [dir = 'keys', port = '8443', ...balancers] = process.argv.slice(2);

@@ -4,7 +4,7 @@
  *   node --import tsx examples/usage-server.ts [keys-dir] [port]
  */
 import { join } from 'node:path';
-import { loadIdentity, loadTrustStore, selectBackend, serveMcp } from '../src/index.js';
+import { loadIdentity, loadTrustStore, selectBackend, serveMcp } from 'pqmcp';
 import { createNotesServer } from './usage-authorize.js';
 
 const [dir = 'keys', port = '8443'] = process.argv.slice(2);

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { MemoryTicketStore, PqmcpClientTransport, TicketKeys, serveMcp } from '../src/index.js';
-import type { AgentIdentity, PqmcpServer, SessionFactory, TrustStore } from '../src/index.js';
+import { MemoryTicketStore, PqmcpClientTransport, TicketKeys, serveMcp } from 'pqmcp';
+import type { AgentIdentity, PqmcpServer, SessionFactory, TrustStore } from 'pqmcp';
 
 export async function ticketServer(identity: AgentIdentity, trust: TrustStore, factory: SessionFactory): Promise<PqmcpServer> {
   const keys = (): TicketKeys => TicketKeys.fromJSON(readFileSync('tickets.json', 'utf8'));

@@ -154,25 +154,47 @@ export function floodHellos(ctx: SuiteContext, url: string): Buffer[] {
 }
 
 /**
- * PQMCP_BENCH_FLOOD_CPUS=<flooder's cpus>/<the others'> (taskset lists, e.g. `1/0`): the
- * flooder on cores of its own, the server (with its crypto workers) and this process on the
- * others, as when the attacker's CPU is another machine's; this process gets every core back
- * at the end. Unset: all share every core, the suite's default (the flooder then also takes
- * the server's CPU).
+ * Where the suite's processes run (Linux, taskset lists; unset: all share every core, the
+ * suite's default, in which the flooder also takes the server's CPU). At most one of:
+ *
+ *   PQMCP_BENCH_FLOOD_CPUS=<flooder's>/<the others'> (e.g. `1/0`): the flooder on cores of
+ *     its own, the server (with its crypto workers) and this process on the others, as when
+ *     the attacker's CPU is another machine's.
+ *   PQMCP_BENCH_LOOP_CPUS=<loop's>/<the rest's> (e.g. `0/1`): the server's event loop thread
+ *     and this process (the measuring client, mostly waiting on it) on the first cores; the
+ *     server's other threads (crypto workers, V8's helpers) and the flooder on the second,
+ *     as when the event loop has a core to itself. Threads the server starts later (a
+ *     restarted worker) inherit the loop's cores.
+ *
+ * This process gets every core back at the end.
  */
-function pinCpus(spec: string | undefined, flooder: number, others: number[]): void {
-  if (!spec) return;
-  const [mine, theirs] = spec.split('/');
-  if (!mine || !theirs) throw new Error(`PQMCP_BENCH_FLOOD_CPUS: expected <flooder cpus>/<others' cpus>, got ${JSON.stringify(spec)}`);
-  execFileSync('taskset', ['-a', '-cp', mine, String(flooder)], { stdio: 'ignore' });
-  for (const pid of others) execFileSync('taskset', ['-a', '-cp', theirs, String(pid)], { stdio: 'ignore' });
+function pinCpus(flooder: number, server: number): void {
+  const taskset = (args: string[]) => execFileSync('taskset', args, { stdio: 'ignore' });
+  const split = (name: string): [string, string] | undefined => {
+    const spec = process.env[name];
+    if (!spec) return undefined;
+    const [a, b] = spec.split('/');
+    if (!a || !b) throw new Error(`${name}: expected <cpus>/<cpus>, got ${JSON.stringify(spec)}`);
+    return [a, b];
+  };
+  const flood = split('PQMCP_BENCH_FLOOD_CPUS');
+  const loop = split('PQMCP_BENCH_LOOP_CPUS');
+  if (flood && loop) throw new Error('set PQMCP_BENCH_FLOOD_CPUS or PQMCP_BENCH_LOOP_CPUS, not both');
+  if (flood) {
+    taskset(['-a', '-cp', flood[0], String(flooder)]);
+    for (const pid of [server, process.pid]) taskset(['-a', '-cp', flood[1], String(pid)]);
+  } else if (loop) {
+    for (const pid of [server, flooder]) taskset(['-a', '-cp', loop[1], String(pid)]);
+    taskset(['-cp', loop[0], String(server)]); // the main thread only: its id is the pid
+    taskset(['-a', '-cp', loop[0], String(process.pid)]);
+  }
 }
 
 export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
   const plan = PLANS[ctx.mode];
   const server = await startServer(ctx, ['mcp-pqmcp-edge']);
   const flooder = await spawnWorker('flooder.ts');
-  pinCpus(process.env.PQMCP_BENCH_FLOOD_CPUS, flooder.pid, [server.worker.pid, process.pid]);
+  pinCpus(flooder.pid, server.worker.pid);
   const url = `ws://127.0.0.1:${server.ports['mcp-pqmcp-edge']}/`;
   const { connect, handshakes, calls } = honestAgent(ctx, url);
   const hellos = floodHellos(ctx, url);
@@ -233,7 +255,7 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
   } finally {
     await flooder.kill();
     await server.stop();
-    if (process.env.PQMCP_BENCH_FLOOD_CPUS) execFileSync('taskset', ['-a', '-cp', `0-${availableParallelism() - 1}`, String(process.pid)], { stdio: 'ignore' });
+    if (process.env.PQMCP_BENCH_FLOOD_CPUS || process.env.PQMCP_BENCH_LOOP_CPUS) execFileSync('taskset', ['-a', '-cp', `0-${availableParallelism() - 1}`, String(process.pid)], { stdio: 'ignore' });
   }
 }
 

@@ -13,7 +13,7 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { PqmcpClientTransport, PqmcpError, loadStoredIdentity, storeIdentity, trustStoreFromContents } from '../../src/browser/index.js';
+import { PqmcpClientTransport, PqmcpError, loadStoredIdentity, storeIdentity, trustStoreFromContents } from 'pqmcp/browser';
 
 interface DemoConfig {
   url: string;

@@ -27,8 +27,8 @@ import {
   issueCredential,
   selectBackend,
   serveMcp,
-} from '../../src/index.js';
-import type { AgentIdentity, Issuer, PqmcpServer } from '../../src/index.js';
+} from 'pqmcp';
+import type { AgentIdentity, Issuer, PqmcpServer } from 'pqmcp';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const backend = selectBackend();

@@ -115,6 +115,16 @@ describe('docs/usage.md shows the example programs verbatim', () => {
     }
   });
 
+  it("the examples import the package by its name ('pqmcp', 'pqmcp/policy', 'pqmcp/browser'), never its sources by path: what the page shows is what an application writes", () => {
+    const files = (dir: string): string[] =>
+      readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(`${dir}/${e.name}`) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : []));
+    const specifiers = files('examples').flatMap((file) => [...readFileSync(join(ROOT, file), 'utf8').matchAll(/\bfrom '([^']+)'/g)].map((m) => ({ file, spec: m[1]! })));
+    expect(specifiers.filter((s) => s.spec.startsWith('pqmcp')).length).toBeGreaterThan(10);
+    const bad = specifiers.filter((s) => s.spec.startsWith('.') && !s.spec.startsWith('./'));
+    expect(bad, 'an example reaches outside examples/ by a relative path').toEqual([]);
+    for (const { file, spec } of specifiers.filter((s) => s.spec.startsWith('pqmcp'))) expect(['pqmcp', 'pqmcp/policy', 'pqmcp/browser'], `${file}: ${spec}`).toContain(spec);
+  });
+
   it('every examples/usage-*.ts is shown, and every example a shell block runs exists', () => {
     const shown = new Set(blocks.map((b) => b.example));
     for (const file of readdirSync(join(ROOT, 'examples')).filter((f) => f.startsWith('usage-'))) {
