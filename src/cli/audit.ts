@@ -6,7 +6,7 @@
  *
  * Sharp edges:
  * - Files are read in the order given; a directory stands for its audit files in chain
- *   order (their names sort that way); a missing path, or a directory with no audit file,
+ *   order (auditFiles(): by the seq in their names, not by name); a missing path, or a directory with no audit file,
  *   is bad input (exit 2), never an "ok" about nothing nor a tamper verdict.
  * - verify exits 1 when it finds tampering (edited, deleted, inserted, reordered or
  *   malformed lines); a crash's partial last line is a warning only. The files alone cannot
