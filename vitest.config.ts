@@ -11,6 +11,26 @@ const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta
  */
 const COMPILER = ['test/types/published-dts.test.ts', 'test/types/api-documented.test.ts'];
 
+/**
+ * Test files that share their worker processes (isolate: false): in-process tests of the
+ * library's inner layers, which leave no process-wide state behind that another file could
+ * see (the environment restored, no fake timers, no Cedar engine: test/policy keeps a process
+ * per file, see its v8-fault test). A file in a process of its own pays for the process and
+ * for importing src/ again through vite's module runner, ~0.5-1 s of CPU per file; here that
+ * is paid once per worker. Every other file has a process of its own, as before.
+ */
+const SHARED = [
+  'test/crypto/**/*.test.ts',
+  'test/handshake/**/*.test.ts',
+  'test/identity/**/*.test.ts',
+  'test/record/**/*.test.ts',
+  'test/session/**/*.test.ts',
+  'test/property/**/*.test.ts',
+  'test/resumption/**/*.test.ts',
+  'test/audit/**/*.test.ts',
+  'test/stackless.test.ts',
+];
+
 /** Every project's settings (a project inherits none of the root's). */
 const PROJECT = {
   // The examples import the package by its name, as an application does ('pqmcp',
@@ -41,8 +61,9 @@ export default defineConfig({
     globalSetup: ['test/helpers/cli-announce.ts', 'test/helpers/worker-bundle.ts'],
     // Each file of test/ is in exactly one project.
     projects: [
+      { ...PROJECT, test: { ...PROJECT.test, name: 'shared', include: SHARED, isolate: false } },
       { ...PROJECT, test: { ...PROJECT.test, name: 'compiler', include: COMPILER } },
-      { ...PROJECT, test: { ...PROJECT.test, name: 'isolated', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...COMPILER] } },
+      { ...PROJECT, test: { ...PROJECT.test, name: 'isolated', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...SHARED, ...COMPILER] } },
     ],
   },
 });
