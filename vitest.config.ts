@@ -17,7 +17,10 @@ const COMPILER = ['test/types/published-dts.test.ts', 'test/types/api-documented
  * see (the environment restored, no fake timers, no Cedar engine: test/policy keeps a process
  * per file, see its v8-fault test). A file in a process of its own pays for the process and
  * for importing src/ again through vite's module runner, ~0.5-1 s of CPU per file; here that
- * is paid once per worker. Every other file has a process of its own, as before.
+ * is paid once per worker. Every other file has a process of its own, as before. A file
+ * that needs a fresh process (a once-per-process warning, as transport/client-options.test.ts
+ * checks) stays out of this list, or checks it in a child process of its own (a module's
+ * first load: crypto/noble-lazy.test.ts).
  */
 const SHARED = [
   'test/crypto/**/*.test.ts',

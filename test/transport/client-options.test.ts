@@ -27,7 +27,8 @@ describe('PqmcpClientTransport options', () => {
     } finally {
       process.off('warning', listener);
     }
-    // First in this file (vitest isolates files), so this is the process's first allowAnyServer.
+    // First in this file (vitest isolates files: test/transport is not in vitest.config.ts's
+    // 'shared' project), so this is the process's first allowAnyServer.
     const ours = warnings.filter((w) => (w as Error & { code?: string }).code === 'PQMCP_ALLOW_ANY_SERVER');
     expect(ours).toHaveLength(1);
     expect(ours[0]!.name).toBe('SecurityWarning');
