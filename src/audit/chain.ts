@@ -21,7 +21,12 @@
  *   docs/threat-model.md.
  * - A file's last line without its '\n' is what a crash leaves: reported as `incomplete`
  *   (a warning, not tampering); the chain is checked up to it and continues from the last
- *   complete event, which is where a restarted writer continues too.
+ *   complete event, which is where a restarted writer continues too. Such a line is never
+ *   part of the chain, even when it holds a whole event (only its '\n' lost): it is not
+ *   counted, and an anchor is not matched by it. What a crash leaves is the start of the
+ *   line that follows the last complete event; a whole event there that does not follow
+ *   it (a seq or prev of its own, or its hash not holding) was added, not cut: reported
+ *   as `inserted` (or `edited`) (review 15, R15-4).
  */
 import { InvalidArgumentError } from '../errors.js';
 import { sha256Hex as sha256hex } from './events.js';
@@ -205,7 +210,7 @@ class SeqRuns {
  * from files, verifyChain() from texts in memory.
  *
  *   const v = new ChainVerifier({ anchors });
- *   v.beginFile('a.jsonl'); v.line(...); v.line(...); v.partialLine();
+ *   v.beginFile('a.jsonl'); v.line(...); v.line(...); v.partialLine(...);
  *   v.beginFile('b.jsonl'); ...
  *   const result = v.result();
  *
@@ -288,10 +293,25 @@ export class ChainVerifier {
     this.report({ kind: 'malformed', file, line: ++this.lineNo, message: `line longer than ${limit} bytes, the longest read (maxLineBytes): not read` });
   }
 
-  /** The current file ends with a line without its '\n' (a crash's partial line): ignored. */
-  partialLine(): void {
+  /**
+   * The current file ends with a line without its '\n' (`text`, when read): a crash's partial
+   * line, never part of the chain (see the top of this file). Without `text` it is taken as
+   * one unread.
+   */
+  partialLine(text?: string): void {
     const file = this.open(true);
-    this.report({ kind: 'incomplete', file, line: this.lineNo + 1, message: 'last line has no end (the writer stopped while writing it, e.g. a crash); ignored' });
+    const where = { file, line: this.lineNo + 1 };
+    const p = text === undefined ? undefined : parseLine(text);
+    const expected = this.expected;
+    if (p === undefined) {
+      this.report({ kind: 'incomplete', ...where, message: 'last line has no end (the writer stopped while writing it, e.g. a crash): not an event; the chain goes on from the last complete one' });
+    } else if (!p.intact) {
+      this.report({ kind: 'edited', ...where, message: `event seq ${p.seq}, on a last line without its end, does not match its hash: it was changed after it was written` });
+    } else if (expected !== undefined && (p.seq !== expected.seq + 1 || p.prev !== expected.hash)) {
+      this.report({ kind: 'inserted', ...where, message: `event seq ${p.seq}, on a last line without its end, does not follow the event before it: not what a crash leaves, it was added` });
+    } else {
+      this.report({ kind: 'incomplete', ...where, message: `event seq ${p.seq} has no end of line (the writer stopped before it, e.g. a crash): not part of the chain, not counted, no anchor; the chain goes on from the event before it` });
+    }
   }
 
   /** The verdict on everything fed (the verifier takes nothing more after it). */
@@ -376,7 +396,7 @@ export function verifyChain(files: ReadonlyArray<{ name: string; text: string }>
       verifier.line(text.slice(from, nl));
       from = nl + 1;
     }
-    if (from < text.length) verifier.partialLine();
+    if (from < text.length) verifier.partialLine(text.slice(from));
   }
   return verifier.result();
 }

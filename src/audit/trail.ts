@@ -127,7 +127,7 @@ export async function verifyTrail(paths: Iterable<string>, options: VerifyOption
     for await (const l of trailLines(path, options)) {
       if (l.kind === 'line') verifier.line(l.text);
       else if (l.kind === 'overlong') verifier.overlongLine(max);
-      else verifier.partialLine();
+      else verifier.partialLine(l.text);
     }
   }
   return verifier.result();

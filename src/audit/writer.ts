@@ -7,7 +7,10 @@
  *   ...
  *   await log.close();
  *
- * Files are named `audit-<UTC time>-<first seq>.jsonl`, so names sort in chain order.
+ * Files are named `audit-<UTC time>-<first seq>.jsonl`. Their chain order is that of the
+ * seq in the name (auditFiles()), not of the names: a clock stepped back between two
+ * rotations (an NTP step, a VM restored) names a later file with an earlier time (review
+ * 15, R15-2).
  *
  * Sharp edges:
  * - write() makes the event's line at once (its chain hash included) as bytes in one
@@ -19,7 +22,7 @@
  *   verifiable (a partial last line is reported as incomplete, not as tampering). Nothing
  *   is fsync'd: a power loss can also lose what the OS had not yet written.
  * - open() starts a new file and continues the chain from the last complete event of the
- *   newest file in the directory. Two writers on one directory would fork the chain: give
+ *   last file in chain order (auditFiles()) that holds one. Two writers on one directory would fork the chain: give
  *   each process its own directory.
  * - A failed write (disk full) is reported through `onerror`; the events of that batch are
  *   lost and `audit verify` will show them as deleted. The chain goes on.
@@ -279,15 +282,48 @@ function lastLineStart(buf: Buffer, end: number): number {
   return nl < 0 ? 0 : nl + 1;
 }
 
-/** Audit files of `dir` in chain order. */
+/** The first seq a file holds, from its name (`audit-<time>-<seq>.jsonl`). */
+function firstSeqOf(name: string): number {
+  return Number(name.slice(name.lastIndexOf('-') + 1, -'.jsonl'.length));
+}
+
+/** Whether `file` holds a '\n', i.e. a complete line (read up to the first one). */
+function holdsCompleteLine(file: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const chunk = Buffer.alloc(TAIL_CHUNK);
+    for (let pos = 0; ; ) {
+      const n = readSync(fd, chunk, 0, chunk.length, pos);
+      if (n === 0) return false;
+      if (chunk.subarray(0, n).includes(0x0a)) return true;
+      pos += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Audit files of `dir` in chain order: by the first seq in their names, not by name (the
+ * time comes first there, and a clock stepped back breaks that order). Two files name the
+ * same seq only when the first was left with no complete line (empty, or a crash's
+ * partial first line) and a restarted writer started the next at that seq: the one without
+ * a complete line comes first (it is read to its first '\n' to tell), then by name.
+ */
 export function auditFiles(dir: string): string[] {
-  return readdirSync(dir)
-    .filter((n) => AUDIT_FILE.test(n))
-    .sort()
+  const names = readdirSync(dir).filter((n) => AUDIT_FILE.test(n));
+  const complete = new Map<string, boolean>();
+  const holds = (n: string): boolean => {
+    let c = complete.get(n);
+    if (c === undefined) complete.set(n, (c = holdsCompleteLine(join(dir, n))));
+    return c;
+  };
+  return names
+    .sort((a, b) => firstSeqOf(a) - firstSeqOf(b) || Number(holds(a)) - Number(holds(b)) || (a < b ? -1 : a > b ? 1 : 0))
     .map((n) => join(dir, n));
 }
 
-/** The chain head at the end of the newest file that holds a complete event. */
+/** The chain head at the end of the last file, in chain order, that holds a complete event. */
 function lastHead(dir: string): ChainHead {
   const files = auditFiles(dir);
   for (let i = files.length - 1; i >= 0; i--) {

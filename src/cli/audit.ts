@@ -6,7 +6,7 @@
  *
  * Sharp edges:
  * - Files are read in the order given; a directory stands for its audit files in chain
- *   order (their names sort that way); a missing path, or a directory with no audit file,
+ *   order (auditFiles(): by the seq in their names, not by name); a missing path, or a directory with no audit file,
  *   is bad input (exit 2), never an "ok" about nothing nor a tamper verdict.
  * - verify exits 1 when it finds tampering (edited, deleted, inserted, reordered or
  *   malformed lines); a crash's partial last line is a warning only. The files alone cannot
@@ -19,8 +19,9 @@
  *   at all (malformed, an empty line) or whose own hash does not hold (edited after it was
  *   written) is not counted, and counted apart (`malformedLines`, `editedEvents`, a
  *   warning naming verify): its numbers are known to be wrong, and the report says the
- *   trail is damaged instead of quietly totalling it. A crash's partial last line is
- *   counted when it is a whole event, else skipped without a warning (not tampering).
+ *   trail is damaged instead of quietly totalling it. A line without its '\n' at a file's
+ *   end is never counted, even a whole event (verify: never part of the chain, review 15,
+ *   R15-4): counted apart (`incompleteLines`) with a note, not a warning (a crash leaves one).
  * - Both read the files line by line (audit/trail.ts): memory is bounded by the longest
  *   line, not by the trail. A line longer than --max-line-bytes (default 129 MiB, what the
  *   gateway can write with --audit-content) is not read: verify reports it as malformed,
@@ -157,6 +158,9 @@ async function report(ctx: Context, argv: string[]): Promise<number> {
   let malformedLines = 0;
   let editedEvents = 0;
   let firstDamaged = '';
+  /** Lines without their '\n' at a file's end (verify: incomplete, or inserted). */
+  let incompleteLines = 0;
+  let firstIncomplete = '';
   await reading(async () => {
     for (const file of files) {
       current = file;
@@ -165,13 +169,16 @@ async function report(ctx: Context, argv: string[]): Promise<number> {
           if (skippedLines++ === 0) firstSkipped = `${file}:${l.line}`;
           continue;
         }
+        // Never part of the chain, whole event or not (verify: incomplete, or inserted when it does not follow).
+        if (l.kind === 'partial') {
+          if (incompleteLines++ === 0) firstIncomplete = `${file}:${l.line}`;
+          continue;
+        }
         const parsed = l.text === '' ? undefined : parseLine(l.text);
         if (parsed?.intact) {
           tally.add(parsed.event);
           continue;
         }
-        // A crash's partial last line is no tampering (verify: incomplete, a warning only).
-        if (l.kind === 'partial') continue;
         if (malformedLines + editedEvents === 0) firstDamaged = `${file}:${l.line}`;
         if (parsed) editedEvents++;
         else malformedLines++;
@@ -188,9 +195,10 @@ async function report(ctx: Context, argv: string[]): Promise<number> {
     ];
     ctx.output.err(`pqmcp audit report: warning: the trail is damaged: ${what.join(' and ')} not counted, the first at ${firstDamaged}; run pqmcp audit verify`);
   }
+  if (incompleteLines > 0 && !ctx.json) ctx.output.err(`pqmcp audit report: note: ${incompleteLines} line(s) without their end at a file's end (what a crash leaves; not part of the chain) not counted, the first at ${firstIncomplete}`);
   const rows = tally.rows();
   const handshakeFailures = tally.failures();
-  printResult(ctx.output, ctx.json, { by, since: since === undefined ? null : new Date(since).toISOString(), rows, handshakeFailures, skippedLines, skippedEvents, editedEvents, malformedLines }, () => {
+  printResult(ctx.output, ctx.json, { by, since: since === undefined ? null : new Date(since).toISOString(), rows, handshakeFailures, skippedLines, skippedEvents, editedEvents, malformedLines, incompleteLines }, () => {
     const header = [by, 'calls', 'errors', 'denials', 'req bytes', 'resp bytes', 'time', 'avg'];
     const body = rows.map((r) => [r.key, String(r.calls), String(r.errors), String(r.denials), String(r.requestBytes), String(r.responseBytes), humanDuration(r.totalMs), humanDuration(r.calls ? r.totalMs / r.calls : 0)]);
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));

@@ -76,7 +76,15 @@ function reference(input: ReadonlyArray<{ name: string; text: string }>, options
       seen.add(p.seq);
       expected = { seq: p.seq, hash: p.hash };
     }
-    if (f.partial !== undefined) report({ kind: 'incomplete', file: f.name, line: f.lines.length + 1, message: 'last line has no end (the writer stopped while writing it, e.g. a crash); ignored' });
+    if (f.partial !== undefined) {
+      // Never part of the chain (review 15, R15-4): a whole event there must follow the last one read.
+      const where = { file: f.name, line: f.lines.length + 1 };
+      const p = parseLine(f.partial);
+      if (!p) report({ kind: 'incomplete', ...where, message: 'last line has no end (the writer stopped while writing it, e.g. a crash): not an event; the chain goes on from the last complete one' });
+      else if (!p.intact) report({ kind: 'edited', ...where, message: `event seq ${p.seq}, on a last line without its end, does not match its hash: it was changed after it was written` });
+      else if (expected && (p.seq !== expected.seq + 1 || p.prev !== expected.hash)) report({ kind: 'inserted', ...where, message: `event seq ${p.seq}, on a last line without its end, does not follow the event before it: not what a crash leaves, it was added` });
+      else report({ kind: 'incomplete', ...where, message: `event seq ${p.seq} has no end of line (the writer stopped before it, e.g. a crash): not part of the chain, not counted, no anchor; the chain goes on from the event before it` });
+    }
   }
   let anchorsMatched = 0;
   const last = parsedFiles[parsedFiles.length - 1];
@@ -187,7 +195,7 @@ const streamed = (input: ReadonlyArray<{ name: string; text: string }>, options:
     const ls = f.text.split('\n');
     const last = ls.pop()!;
     for (const l of ls) v.line(l);
-    if (last !== '') v.partialLine();
+    if (last !== '') v.partialLine(last);
   }
   return v.result();
 };

@@ -10,13 +10,13 @@
  * flight (which succeeds while /readyz says 503 and new connections are refused), and
  * restarts the gateway on the same directory to check the chain continues.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { PqmcpClientTransport } from '../../src/transport/client.js';
-import { AuditLog, auditFiles, parseLine } from '../../src/audit/index.js';
-import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
+import { AuditLog, auditFiles, chainLine, parseLine } from '../../src/audit/index.js';
+import type { AuditEvent, ChainHead, RequestEvent } from '../../src/audit/index.js';
 import { makeAgent, fixtureCrypto, trustFor } from '../helpers/identities.js';
 import type { Issuer } from '../helpers/identities.js';
 import { EVERYTHING, cli, cliInProcess, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
@@ -350,5 +350,73 @@ describe('pqmcp audit report over a trail edited without its hashes recomputed',
     writeFileSync(file!, `${lines[0]}\n${lines[2]!.slice(0, 40)}`);
     const partial = await cliInProcess(['audit', 'report', dir]);
     expect(partial.stderr).not.toContain('warning');
+  });
+});
+
+describe('a line without its end at the end of a file is never part of the chain (review 15, R15-4)', () => {
+  const call = (i: number, agentId = 'agent://x', requestBytes = 10): RequestEvent => ({
+    type: 'request', time: 1_800_000_000_000 + i, role: 'server', sessionId: 'ab', agentId, issuer: 'issuer://x', fingerprint: 'cd', serial: '01',
+    direction: 'fromPeer', method: 'tools/call', name: 'echo', requestBytes, responseBytes: 20, durationMs: 1, outcome: 'ok',
+  });
+
+  it('a forged whole event appended without its newline: inserted where it does not follow, the anchors do not vouch for it, report never counts it', async () => {
+    const dir = join(tmp.dir, 'unterminated');
+    const heads: ChainHead[] = [];
+    const log = await AuditLog.open(dir, { maxBytes: 1024, flushMs: 0, onrotate: (_file, head) => heads.push(head) });
+    for (let i = 0; i < 8; i++) {
+      log.write(call(i));
+      log.flush();
+    }
+    await log.close();
+    const files = auditFiles(dir);
+    expect(files.length).toBeGreaterThan(2);
+    const anchors = heads.map((h) => `--anchor=${h.seq}:${h.hash}`);
+    const first = readFileSync(files[0]!, 'utf8');
+    // Self-hashed, any seq and prev, without '\n': to the first file.
+    appendFileSync(files[0]!, chainLine({ seq: 999, hash: '1'.repeat(64) }, call(99, 'agent://forged', 123456789)).line);
+    const v = await cliInProcess(['audit', 'verify', dir, ...anchors, '--json']);
+    expect(v.code, v.stdout).toBe(1);
+    expect(JSON.parse(v.stdout)).toMatchObject({ ok: false, events: 8, anchorsMatched: heads.length, problems: [{ kind: 'inserted', file: files[0], line: first.split('\n').length }] });
+    const r = await cliInProcess(['audit', 'report', dir, '--json']);
+    const out = JSON.parse(r.stdout) as { rows: Array<{ key: string; calls: number }>; incompleteLines: number };
+    expect(out.rows).toEqual([expect.objectContaining({ key: 'agent://x', calls: 8 })]);
+    expect(out.incompleteLines).toBe(1);
+
+    // One that does follow the last event, on the last file: as any event added at the end,
+    // the files alone cannot tell; it is still not counted, and an anchor at its seq fails.
+    writeFileSync(files[0]!, first);
+    const head = heads.at(-1)!;
+    const forged = chainLine(head, call(99, 'agent://forged', 123456789));
+    appendFileSync(files.at(-1)!, forged.line);
+    const plain = await cliInProcess(['audit', 'verify', dir, ...anchors]);
+    expect(plain.code, plain.stdout).toBe(0);
+    expect(plain.stdout).toContain(`incomplete: event seq ${head.seq + 1} has no end of line (the writer stopped before it, e.g. a crash): not part of the chain, not counted, no anchor`);
+    expect(plain.stdout).toContain(`ok: 8 events in ${files.length} files, seq 0 to ${head.seq}`);
+    const anchored = await cliInProcess(['audit', 'verify', dir, ...anchors, `--anchor=${forged.head.seq}:${forged.head.hash}`, '--json']);
+    expect(anchored.code).toBe(1);
+    expect(JSON.parse(anchored.stdout)).toMatchObject({ ok: false, problems: [{ kind: 'incomplete' }, { kind: 'deleted' }] });
+    const human = await cliInProcess(['audit', 'report', dir]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).not.toContain('agent://forged');
+    expect(human.stderr).toContain(`note: 1 line(s) without their end at a file's end (what a crash leaves; not part of the chain) not counted, the first at ${files.at(-1)}:`);
+    expect(human.stderr).not.toContain('warning');
+  });
+
+  it("a crash that cut only the last line's newline: verify is ok up to it, the restarted writer continues before it, report counts the chain", async () => {
+    const dir = join(tmp.dir, 'crash-newline');
+    const log = await AuditLog.open(dir, { flushMs: 0 });
+    for (let i = 0; i < 3; i++) log.write(call(i));
+    await log.close();
+    const [file] = auditFiles(dir);
+    writeFileSync(file!, readFileSync(file!, 'utf8').slice(0, -1));
+    const again = await AuditLog.open(dir, { flushMs: 0 });
+    expect(again.position.seq).toBe(1);
+    again.write(call(3));
+    await again.close();
+    const v = await cliInProcess(['audit', 'verify', dir, '--json']);
+    expect(v.code).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, events: 3, head: { seq: 2 }, problems: [{ kind: 'incomplete', file, line: 3 }] });
+    const r = await cliInProcess(['audit', 'report', dir, '--json']);
+    expect(JSON.parse(r.stdout)).toMatchObject({ rows: [{ key: 'agent://x', calls: 3 }], incompleteLines: 1 });
   });
 });
