@@ -121,7 +121,9 @@ export type ErrorCode =
   // a peer request outside the envelope the MCP SDKs accept (transport/request-tracker.ts)
   | 'ERR_MALFORMED_REQUEST'
   // a consumer's pause held past maxReadPauseMs (review F2, transport/server-transport.ts)
-  | 'ERR_READ_PAUSE_TIMEOUT';
+  | 'ERR_READ_PAUSE_TIMEOUT'
+  // a second writer on one audit directory (review 15, R15-6, audit/dir-lock.ts)
+  | 'ERR_AUDIT_LOCKED';
 
 export class PqmcpError extends Error {
   /** Stable machine-readable code. */
@@ -779,4 +781,20 @@ export function findPqmcpError(error: unknown): PqmcpError | undefined {
 export function toPqmcpError(err: unknown): PqmcpError {
   if (err instanceof PqmcpError) return err;
   return new InternalError('internal error', { cause: err });
+}
+
+// --- audit directory (review 15, R15-6: audit/dir-lock.ts) ---------------------------------
+
+/**
+ * AuditLog.open(): another writer holds the directory's lock (`lock`, `<dir>/audit.lock`);
+ * `holder` says who ("pid 41 on gw-1 since <time>"). Two writers would fork the chain.
+ */
+export class AuditLogLockedError extends PqmcpError {
+  constructor(
+    readonly dir: string,
+    readonly lock: string,
+    readonly holder: string,
+  ) {
+    super('ERR_AUDIT_LOCKED', `${dir}: another writer holds this audit directory (lock ${lock}, ${holder}); give each process its own directory, or remove the lock if no pqmcp writes there`);
+  }
 }

@@ -22,17 +22,21 @@
  *   verifiable (a partial last line is reported as incomplete, not as tampering). Nothing
  *   is fsync'd: a power loss can also lose what the OS had not yet written.
  * - open() starts a new file and continues the chain from the last complete event of the
- *   last file in chain order (auditFiles()) that holds one. Two writers on one directory would fork the chain: give
- *   each process its own directory.
+ *   last file in chain order (auditFiles()) that holds one.
+ * - One writer per directory: open() takes `<dir>/audit.lock` for the log's life
+ *   (dir-lock.ts) and throws AuditLogLockedError (ERR_AUDIT_LOCKED) when another writer
+ *   holds it; two would fork the chain (review 15, R15-6). A lock left by a crashed writer
+ *   is taken over (its process is gone, or it was not refreshed for a minute).
  * - A failed write (disk full) is reported through `onerror`; the events of that batch are
  *   lost and `audit verify` will show them as deleted. The chain goes on.
  * - Node only (node:fs).
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidArgumentError } from '../errors.js';
+import { AuditLogLockedError, InvalidArgumentError } from '../errors.js';
 import { MAX_TIMER_MS, timerLimitText } from '../timer-limit.js';
 import { GENESIS, HASH_SUFFIX_LENGTH, parseLine } from './chain.js';
+import { DirLock, LOCK_REFRESH_MS } from './dir-lock.js';
 import type { ChainHead } from './chain.js';
 import { sha256Hex } from './events.js';
 import type { AuditEvent } from './events.js';
@@ -90,6 +94,9 @@ export class AuditLog {
   private fileBytes = 0;
   private fileOpenedAt = 0;
   private closed = false;
+  /** Touches the directory's lock every LOCK_REFRESH_MS. */
+  private readonly refresher: ReturnType<typeof setInterval>;
+  private lockLost = false;
   private readonly maxBytes: number;
   private readonly maxAgeMs: number;
   private readonly flushMs: number;
@@ -107,8 +114,15 @@ export class AuditLog {
     readonly dir: string,
     head: ChainHead,
     private readonly options: AuditLogOptions,
+    private readonly lock: DirLock,
   ) {
     this.head = head;
+    this.refresher = setInterval(() => {
+      if (this.lockLost || this.lock.refresh()) return;
+      this.lockLost = true;
+      this.options.onerror?.(new AuditLogLockedError(dir, lock.path, 'taken over by another writer while this one held it (frozen too long?): the chain may fork'));
+    }, LOCK_REFRESH_MS);
+    this.refresher.unref();
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     this.maxAgeMs = options.maxAgeMs ?? Infinity;
     this.flushMs = options.flushMs ?? DEFAULT_FLUSH_MS;
@@ -123,7 +137,13 @@ export class AuditLog {
     // It reaches setTimeout: Node runs a longer delay after 1 ms (a flush every write).
     if (options.flushMs !== undefined && options.flushMs > MAX_TIMER_MS) throw new InvalidArgumentError(timerLimitText('flushMs'));
     mkdirSync(dir, { recursive: true, mode: 0o750 });
-    return new AuditLog(dir, lastHead(dir), options);
+    const lock = DirLock.take(dir);
+    try {
+      return new AuditLog(dir, lastHead(dir), options, lock);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
   }
 
   /** The chain position after the last event queued. */
@@ -215,7 +235,12 @@ export class AuditLog {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.buf = undefined;
-    this.finishFile();
+    clearInterval(this.refresher);
+    try {
+      this.finishFile();
+    } finally {
+      this.lock.release();
+    }
   }
 
   /**

@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { AuditLog } from '../audit/writer.js';
 import type { AuditEvent, AuditSink } from '../audit/events.js';
 import { auditMetrics } from '../audit/metrics.js';
+import { AuditLogLockedError } from '../errors.js';
 import { CliError } from './output.js';
 
 export interface ObserveOptions {
@@ -53,6 +54,8 @@ export async function openObservability(o: ObserveOptions): Promise<Observabilit
         onrotate: (file, head) => o.log('audit-file-closed', { file, seq: head.seq, hash: head.hash }, `audit: finished ${file}; chain head seq ${head.seq} ${head.hash}`),
       });
     } catch (err) {
+      // Another gateway writes there (two would fork the chain): its own code, same exit.
+      if (err instanceof AuditLogLockedError) throw new CliError(err.code, `cannot write to the audit directory: ${err.message}`, 1, { cause: err });
       throw new CliError('ERR_FILE_WRITE', `cannot open the audit directory ${o.auditDir}: ${(err as Error).message}`, 1, { cause: err });
     }
     const opened = log;
@@ -64,7 +67,12 @@ export async function openObservability(o: ObserveOptions): Promise<Observabilit
   let shutdownMetrics: (() => Promise<void>) | undefined;
   let metricsUrl: string | undefined;
   if (o.metrics !== undefined) {
-    const { exporter, meter, shutdown } = await loadPrometheus();
+    // The audit directory's lock is held from here on: a failure below releases it.
+    const failed = async (err: unknown): Promise<never> => {
+      await log?.close();
+      throw err;
+    };
+    const { exporter, meter, shutdown } = await loadPrometheus().catch(failed);
     shutdownMetrics = shutdown;
     sinks.push(auditMetrics(meter, { agentIds: o.metricsAgentIds }));
     http = createServer((req, res) => {
@@ -90,7 +98,7 @@ export async function openObservability(o: ObserveOptions): Promise<Observabilit
         reject(new CliError('ERR_LISTEN', `cannot listen on ${host}:${port} for --metrics: ${reason}`, 1, { cause: err }));
       });
       http!.listen(port, host, () => resolve());
-    });
+    }).catch(failed);
     const a = http.address() as AddressInfo;
     metricsUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
     o.log('metrics', { url: metricsUrl }, `metrics on ${metricsUrl}/metrics (health ${metricsUrl}/healthz, readiness ${metricsUrl}/readyz)`);

@@ -38,8 +38,8 @@ const sleep = (ms: number): void => void Atomics.wait(sleeper, 0, 0, ms);
 
 const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
 
-/** Whether a process of this host with this id exists (EPERM: it does, another user's). */
-function alive(pid: number): boolean {
+/** Whether a process of this host with this id exists (EPERM: it does, another user's). Also audit/dir-lock.ts. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -48,12 +48,13 @@ function alive(pid: number): boolean {
   }
 }
 
-interface Held {
+export interface Held {
   text: string;
   mtimeMs: number;
 }
 
-function readLock(lock: string): Held | undefined {
+/** The lock's text and mtime; undefined when there is none. Also audit/dir-lock.ts. */
+export function readLock(lock: string): Held | undefined {
   try {
     return { text: readFileSync(lock, 'utf8'), mtimeMs: statSync(lock).mtimeMs };
   } catch (err) {
@@ -68,7 +69,11 @@ function isStale(held: Held): boolean {
   return Date.now() - held.mtimeMs > LOCK_STALE_MS;
 }
 
-function breakStale(lock: string, held: Held): void {
+/**
+ * Move the lock judged stale (`held` as read) aside; if what was moved is not it (another
+ * waiter broke it and took a new one meanwhile), link that back. Also audit/dir-lock.ts.
+ */
+export function breakStale(lock: string, held: Held): void {
   const aside = `${lock}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
   try {
     renameSync(lock, aside);
@@ -93,7 +98,8 @@ function breakStale(lock: string, held: Held): void {
   unlinkSync(aside);
 }
 
-function holder(held: Held | undefined): string {
+/** "pid 41 on gw-1 since <time>" from a lock's text. Also audit/dir-lock.ts. */
+export function holder(held: Held | undefined): string {
   if (held === undefined) return 'gone';
   const [pid, host, at] = held.text.split('\n');
   return `pid ${pid ?? '?'} on ${host ?? '?'} since ${at !== undefined && /^\d+$/.test(at) ? new Date(Number(at)).toISOString() : '?'}`;

@@ -127,6 +127,8 @@ const BY_ERROR: Record<ErrorCode, CloseCodeValue> = {
   // PROXY protocol: refused before any HTTP or WebSocket exists, never a close frame; listed for completeness
   ERR_PROXY_PROTOCOL: CloseCode.protocolError,
   ERR_KEY_PERMISSIONS: CloseCode.internalError,
+  // a second writer on an audit directory: local, at AuditLog.open, never a session's
+  ERR_AUDIT_LOCKED: CloseCode.internalError,
 };
 
 const REASONS: Record<CloseCodeValue, string> = {

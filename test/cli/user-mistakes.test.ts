@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../../src/audit/index.js';
 import { parseHostPort } from '../../src/cli/args.js';
 import { run as runInProcess } from '../../src/cli/run.js';
 import { FileFormatError } from '../../src/errors.js';
@@ -75,6 +76,20 @@ describe('--listen', () => {
       expect(bare.stderr).toContain(`audit: writing to ${auditDir}, a new chain`);
       expect(bare.stderr).not.toContain('seq -1');
       break;
+    }
+  });
+});
+
+describe('two gateways on one --audit directory (review 15, R15-6)', () => {
+  it('the second says another writer holds it, and exits 1 before it listens', async () => {
+    const auditDir = f('audit-shared');
+    const first = await AuditLog.open(auditDir);
+    try {
+      const r = await cli(serveArgs('--identity', tools.key, '--trust', trust, '--audit', auditDir, '--listen', '127.0.0.1:0'));
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^pqmcp: cannot write to the audit directory: ${auditDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: another writer holds this audit directory \\(lock .*audit\\.lock, pid ${process.pid} on .*\\); give each process its own directory, or remove the lock if no pqmcp writes there \\(ERR_AUDIT_LOCKED\\)\n$`));
+    } finally {
+      await first.close();
     }
   });
 });
