@@ -32,7 +32,8 @@
  *   costs a few additions and one histogram record (duration), with attribute objects made
  *   once per method. The SDK sees the same counter series as from synchronous counters.
  *   With `agentIds`, at most MAX_AGENT_SERIES (method, outcome, agent) series are kept;
- *   requests of agents beyond that are counted with agent `other`.
+ *   requests of agents beyond that are counted with agent `other`, and so are their
+ *   denials in pqmcp.policy.denials (one agent label per series of pqmcp.requests).
  */
 /** Metric attributes (OpenTelemetry's Attributes, as far as pqmcp sets them). */
 type Attributes = Record<string, string | number | boolean>;
@@ -106,7 +107,8 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
     if (entry === undefined) byMethod.set(method, (entry = { attributes: Object.freeze({ method }), series: new Map() }));
     return entry;
   };
-  const countRequest = (method: string, series: Map<string, Series>, outcome: string, agent: string | undefined): void => {
+  /** Count a request; returns the agent label used (`other` past MAX_AGENT_SERIES), or undefined without agent ids. */
+  const countRequest = (method: string, series: Map<string, Series>, outcome: string, agent: string | undefined): string | undefined => {
     let key = agent === undefined ? outcome : `${outcome} ${agent}`;
     let s = series.get(key);
     if (s === undefined && agent !== undefined && counts.length >= MAX_AGENT_SERIES) {
@@ -121,6 +123,7 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
       counts.push(s);
     }
     s.count++;
+    return agent;
   };
 
   return (event: AuditEvent) => {
@@ -151,11 +154,12 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
       case 'request': {
         const method = METHODS.has(event.method) ? event.method : 'other';
         const entry = methodEntry(method);
-        countRequest(method, entry.series, event.outcome, withAgent ? event.agentId : undefined);
+        const agent = countRequest(method, entry.series, event.outcome, withAgent ? event.agentId : undefined);
         requestDuration.record(event.durationMs / 1000, entry.attributes);
         bytes.request += event.requestBytes;
         bytes.response += event.responseBytes;
-        if (event.outcome === 'denied') denials.add(1, withAgent ? { agent: event.agentId } : {});
+        // The agent label of the request's own series: `other` past the cap (review 15, R15-9).
+        if (event.outcome === 'denied') denials.add(1, agent !== undefined ? { agent } : {});
         break;
       }
     }

@@ -30,7 +30,7 @@ import { encodeCredentialFile } from '../identity/formats.js';
 import { PUBLIC_FILE_MODE, writeJson } from './files.js';
 import { subcommand } from './context.js';
 import { baseNameForId, checkId } from './keys.js';
-import { CliError, UsageError, asUsage, humanDuration, isoTime, printResult, table } from './output.js';
+import { CliError, UsageError, asUsage, humanDuration, isoTime, jsonText, printResult, table } from './output.js';
 
 export const CREDENTIAL_USAGE = `pqmcp credential <issue|verify> ...
 
@@ -264,7 +264,7 @@ async function verify(ctx: Context, argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (!(err instanceof PqmcpError)) throw err;
-    if (ctx.json) ctx.output.out(JSON.stringify({ valid: false, file: path, code: err.code, message: err.message }, null, 2));
+    if (ctx.json) ctx.output.out(jsonText({ valid: false, file: path, code: err.code, message: err.message }, 2));
     throw new CliError(err.code, `${path!}: not acceptable: ${err.message}`, 1, { cause: err });
   }
 }

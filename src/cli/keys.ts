@@ -16,7 +16,7 @@ import { loadPrivateKey } from '../identity/files.js';
 import { encodePrivateKeyFile, encodePublicKeyFile } from '../identity/formats.js';
 import type { KeyKind } from '../identity/formats.js';
 import { PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, writeJson } from './files.js';
-import { printResult, table, UsageError } from './output.js';
+import { jsonText, printResult, table, UsageError } from './output.js';
 import { subcommand } from './context.js';
 import type { Context } from './context.js';
 
@@ -111,7 +111,7 @@ async function exportPublic(ctx: Context, argv: string[]): Promise<number> {
   const pub = encodePublicKeyFile(backend, { kind: key.kind, id: key.id, publicKey: key.keyPair.publicKey });
   const out = str(p, 'out');
   if (out === undefined) {
-    ctx.output.out(JSON.stringify(pub, null, 2));
+    ctx.output.out(jsonText(pub, 2));
     return 0;
   }
   writeJson(out, pub, { mode: PUBLIC_FILE_MODE, force: flag(p, 'force') });

@@ -92,7 +92,7 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\
  * `text` with every control and bidi formatting character written as `\uXXXX`, for human
  * output: tool names, methods and messages come from peers (a server's tools/list, a
  * client's requests in an audit file), and raw they could move the cursor, rewrite or hide
- * lines, or set a terminal's title or clipboard. JSON output needs none of this.
+ * lines, or set a terminal's title or clipboard. JSON output: jsonText().
  */
 export function printable(text: string): string {
   return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
@@ -134,9 +134,27 @@ export function reportError(output: Output, err: unknown, debug: boolean): numbe
   return exitCodeFor(err);
 }
 
+/**
+ * What JSON.stringify leaves raw and a terminal or a reader may act on: DEL, the C1
+ * controls (U+009B is CSI where a terminal takes UTF-8 C1), the bidirectional formatting
+ * characters, and U+2028/U+2029 (line breaks to JavaScript before ES2019 and to some
+ * log viewers). JSON.stringify escapes only U+0000-U+001F.
+ */
+const JSON_RAW = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
+
+/**
+ * `value` as JSON text, with the characters above written as `\uXXXX` too (review 15,
+ * R15-7): the same JSON value, but a peer's string (a tool name, an agent id) printed with
+ * --json cannot drive a terminal. Outside strings JSON holds none of them, so the
+ * replacement only ever touches string contents. Every JSON the CLI prints goes through it.
+ */
+export function jsonText(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(JSON_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Print a result: `json` with --json, otherwise the human lines (each made printable). */
 export function printResult(output: Output, json: boolean, value: unknown, human: () => string[]): void {
-  if (json) output.out(JSON.stringify(value, null, 2));
+  if (json) output.out(jsonText(value, 2));
   else output.out(human().map(printable).join('\n'));
 }
 

@@ -44,7 +44,7 @@ import type { Context } from './context.js';
 import { subcommand } from './context.js';
 import { writeJson, PUBLIC_FILE_MODE } from './files.js';
 import { readManifest } from './manifest-file.js';
-import { CliError, UsageError, asUsage, printResult } from './output.js';
+import { CliError, UsageError, asUsage, jsonText, printResult } from './output.js';
 
 export const PINS_USAGE = `pqmcp pins list|approve|forget --pins <file>
 
@@ -270,7 +270,7 @@ export async function manifestCommand(ctx: Context, argv: string[]): Promise<num
     throw new CliError('ERR_CHILD', `the server's tools do not make a manifest: ${(err as Error).message}`, 1, { cause: err });
   }
   const out = str(p, 'out');
-  if (out === undefined) ctx.output.out(JSON.stringify(manifest, null, 2));
+  if (out === undefined) ctx.output.out(jsonText(manifest, 2));
   else {
     writeJson(out, manifest, { mode: PUBLIC_FILE_MODE, force: flag(p, 'force') });
     ctx.output.err(`${out}: ${manifest.tools.length} tools, manifest hash ${manifestHash(manifest)}`);

@@ -28,7 +28,7 @@ import { flag, list, parse, parseTime, positionals, required, str } from './args
 import type { Parsed } from './args.js';
 import { subcommand } from './context.js';
 import type { Context } from './context.js';
-import { CliError, UsageError, printResult } from './output.js';
+import { CliError, UsageError, jsonText, printResult } from './output.js';
 
 export const POLICY_USAGE = `pqmcp policy <check|explain|schema> ...
 
@@ -65,7 +65,7 @@ function readPolicy(path: string): string {
 /** Print each problem of a refused policy on its own line, then fail with exit code 2. */
 function refused(ctx: Context, err: unknown): never {
   if (!(err instanceof PolicyInvalidError)) throw err;
-  if (ctx.json) ctx.output.out(JSON.stringify({ valid: false, problems: err.problems, message: err.message.split('\n')[0] }, null, 2));
+  if (ctx.json) ctx.output.out(jsonText({ valid: false, problems: err.problems, message: err.message.split('\n')[0] }, 2));
   else for (const p of err.problems) ctx.output.err(p);
   throw new CliError(err.code, err.message.split('\n')[0]!.replace(/:$/, ''), 2, { cause: err });
 }

@@ -16,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { createContext } from './context.js';
 import type { Context } from './context.js';
-import { UsageError, processOutput, reportError } from './output.js';
+import { UsageError, jsonText, processOutput, reportError } from './output.js';
 import type { Output } from './output.js';
 
 export const USAGE = `pqmcp <command> [options]
@@ -117,7 +117,7 @@ export async function run(argv: readonly string[], output: Output = processOutpu
       return ctx.help(USAGE);
     }
     if (name === '--version' || name === 'version' || name === '-v') {
-      output.out(ctx.json ? JSON.stringify({ version: version() }) : `pqmcp ${version()}`);
+      output.out(ctx.json ? jsonText({ version: version() }) : `pqmcp ${version()}`);
       return 0;
     }
     const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;

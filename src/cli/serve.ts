@@ -59,7 +59,7 @@ import { StdioChild, describeExit } from './child.js';
 import { StdinShares } from './stdin-share.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
-import { CliError, UsageError, asUsage, errorLine, humanDuration, printable } from './output.js';
+import { CliError, UsageError, asUsage, errorLine, humanDuration, jsonText, printable } from './output.js';
 import { checkAcceptedEndpoints } from '../handshake/endpoint.js';
 import { Router } from './router.js';
 import { admissionProblem, notAdmittedAnswer } from './admission.js';
@@ -251,7 +251,7 @@ interface Logger {
 function makeLogger(ctx: Context): Logger {
   return (event, fields, human) => {
     const time = new Date().toISOString();
-    if (ctx.json) ctx.output.err(JSON.stringify({ time, event, ...fields }));
+    if (ctx.json) ctx.output.err(jsonText({ time, event, ...fields }));
     else ctx.output.err(`${time} pqmcp serve: ${printable(human)}`);
   };
 }
@@ -436,7 +436,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     const child = new StdioChild({ command, args: commandArgs, ...(env ? { env } : {}) });
     const slot: ChildSlot = { child, router: new Router((m) => toChild(slot, m)), outstanding: 0, paused: false, shares: new StdinShares(), writer: undefined };
     child.onmessage = (m) => slot.router.fromChild(m);
-    child.onstderr = (line) => ctx.output.err(ctx.json ? JSON.stringify({ time: new Date().toISOString(), event: 'child-stderr', session: label, line }) : `[${label}] ${line}`);
+    child.onstderr = (line) => ctx.output.err(ctx.json ? jsonText({ time: new Date().toISOString(), event: 'child-stderr', session: label, line }) : `[${label}] ${line}`);
     child.onbadline = (e) => log('child-bad-output', { session: label, error: e.message }, `${label}: the MCP server wrote something that is not JSON-RPC to stdout (${e.message})`);
     child.onexit = (exit) => {
       const what = describeExit(exit);

@@ -118,4 +118,16 @@ describe('auditMetrics', () => {
     expect(m.get('pqmcp.requests{agent=other,method=tools/call,outcome=ok}')).toBe(extra + 1);
     expect(m.has(`pqmcp.requests{agent=agent://t/a${MAX_AGENT_SERIES},method=tools/call,outcome=ok}`)).toBe(false);
   });
+
+  it('bounds the agent series of pqmcp.policy.denials the same way (review 15, R15-9)', async () => {
+    const extra = 5;
+    const events = Array.from({ length: MAX_AGENT_SERIES + extra }, (_, i) => request({ agentId: `agent://t/a${i}`, outcome: 'denied' }));
+    events.push(request({ agentId: 'agent://t/a0', outcome: 'denied' }));
+    const m = await run(events, true);
+    const series = [...m.keys()].filter((k) => k.startsWith('pqmcp.policy.denials{'));
+    expect(series.length).toBe(MAX_AGENT_SERIES + 1);
+    expect(m.get('pqmcp.policy.denials{agent=agent://t/a0}')).toBe(2);
+    expect(m.get('pqmcp.policy.denials{agent=other}')).toBe(extra);
+    expect(m.has(`pqmcp.policy.denials{agent=agent://t/a${MAX_AGENT_SERIES}}`)).toBe(false);
+  });
 });
