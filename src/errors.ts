@@ -397,13 +397,21 @@ export class RequestIdReusedError extends PqmcpError {
  * shape: transport/jsonrpc.ts requestEnvelopeFault). It was answered with Invalid Request
  * (-32600; id null when its own id is not a string or a number) and reached no hook and no
  * handler, so it holds no slot nor bytes in flight. Reported to onerror; the session goes on.
+ * Also (id undefined) a request method sent without an id (a method not under
+ * `notifications/`, hook-api.ts isMisdirectedNotification): dropped before any hook, as
+ * there is no id to answer (review 15, R15-1).
  */
 export class MalformedRequestError extends PqmcpError {
   constructor(
     readonly reason: string,
     id: unknown,
   ) {
-    super('ERR_MALFORMED_REQUEST', `the peer sent request ${JSON.stringify(String(id)).slice(0, 40)}, which MCP SDKs cannot answer (${reason}); it was refused with Invalid Request`);
+    super(
+      'ERR_MALFORMED_REQUEST',
+      id === undefined
+        ? `the peer sent a message the MCP SDKs do not run (${reason}); it was dropped (no id to answer)`
+        : `the peer sent request ${JSON.stringify(String(id)).slice(0, 40)}, which MCP SDKs cannot answer (${reason}); it was refused with Invalid Request`,
+    );
   }
 }
 

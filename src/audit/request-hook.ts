@@ -19,8 +19,15 @@
  *   the transport received, or will send), so the client's and the server's trails carry
  *   the same hash for the same request and response, and nothing is serialized again.
  * - Outcome `denied` when an inner hook recorded `notes.policy.decision === 'deny'` and the
- *   response is an error; `error` for any other JSON-RPC error and for a tool result with
- *   `isError: true`.
+ *   response is an error; `error` for any other JSON-RPC error (an `error` member of any
+ *   value, null included: R15-3), for a `result` that is not an object (null included: no
+ *   MCP SDK takes it; R15-8) and for a tool result with `isError: true`.
+ * - What is recorded is the answer as it crossed the wire, not what inner hooks then make of
+ *   it: a response from the peer is emitted when it passes this hook, before an inner hook
+ *   withholds tools from it, replaces it or drops it on a throw, so the client's and the
+ *   server's trails agree on it (hash and outcome). The peer's answer is JSON, whatever
+ *   its shape: making its event never throws (a throw here used to drop the answer and, its
+ *   request already taken off the unanswered, leave the request out of the trail: R15-3).
  * - Per-session state is keyed by sessionId and dropped at close; at most 2 x MAX_TRACKED
  *   unanswered requests per session are remembered: the pipeline's own bound on requests in
  *   flight, both directions, so every request it accepts keeps its hash until answered.
@@ -235,6 +242,10 @@ function tell(report: Report, err: unknown): void {
   }
 }
 
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 function nameOf(method: string, params: unknown): string | undefined {
   if (typeof params !== 'object' || params === null) return undefined;
   const p = params as { name?: unknown; uri?: unknown };
@@ -280,7 +291,8 @@ function eventFor(
   let outcome: RequestOutcome;
   if (response === undefined) outcome = cancelled ? 'cancelled' : 'unanswered';
   else if (response.error !== undefined) outcome = policy?.decision === 'deny' ? 'denied' : 'error';
-  else outcome = (response.result as { isError?: unknown } | undefined)?.isError === true ? 'error' : 'ok';
+  // A result that is no object (null: R15-8) is an answer no MCP SDK takes: not `ok`.
+  else outcome = !isObject(response.result) || response.result['isError'] === true ? 'error' : 'ok';
   const event: RequestEvent = {
     type: 'request',
     time: now,
@@ -301,9 +313,11 @@ function eventFor(
   if (name !== undefined) event.name = name;
   if (requestHash !== undefined) event.requestHash = requestHash;
   if (responseHash !== undefined) event.responseHash = responseHash;
-  if (response?.error !== undefined) {
-    if (typeof response.error.code === 'number') event.errorCode = response.error.code;
-    if (typeof response.error.message === 'string') event.errorMessage = clip(response.error.message);
+  // The peer's error may be any JSON value (`"error": null` threw here: R15-3).
+  const error: unknown = response?.error;
+  if (isObject(error)) {
+    if (typeof error['code'] === 'number') event.errorCode = error['code'];
+    if (typeof error['message'] === 'string') event.errorMessage = clip(error['message']);
   }
   if (policy) event.policy = policy;
   if (content) {

@@ -39,6 +39,11 @@
  * - The router never parses params beyond _meta.progressToken, the subscription-id stamp,
  *   requestId and the subscribe URI; everything else passes through byte-for-byte
  *   equivalent JSON.
+ * - Defence in depth behind the transport's pipeline, which refuses these first (R15-1): a
+ *   session's message with a method and an id that is not a string or a number (null
+ *   included) is dropped, never forwarded as a notification; a notification whose method is
+ *   not under `notifications/` (a request sent without an id) is dropped; a notification is
+ *   forwarded as `{ jsonrpc, method, params }` only.
  * - Pure: no I/O, no timers. `toChild` and each peer's `send` are the only outputs.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -173,8 +178,16 @@ export class Router {
     if (this.closed) return;
     const msg = message as unknown as Msg;
     const method = typeof msg['method'] === 'string' ? (msg['method'] as string) : undefined;
-    if (method !== undefined && isId(msg['id'])) return this.sessionRequest(peer, msg, method, msg['id']);
-    if (method !== undefined) return this.sessionNotification(msg, method, peer);
+    if (method !== undefined && msg['id'] !== undefined) {
+      // A request; with an id that is no string or number (null: R15-1) it is never forwarded.
+      if (isId(msg['id'])) this.sessionRequest(peer, msg, method, msg['id']);
+      return;
+    }
+    if (method !== undefined) {
+      // A notification: only MCP's (`notifications/...`), and only its own members (R15-1).
+      if (!method.startsWith('notifications/')) return;
+      return this.sessionNotification({ jsonrpc: '2.0', method, ...(msg['params'] !== undefined ? { params: msg['params'] } : {}) }, method, peer);
+    }
     if (isId(msg['id'])) return this.sessionResponse(peer, msg, msg['id']);
     // Not routable (e.g. a response with a null id): nothing sensible to do with it.
   }

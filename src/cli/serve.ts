@@ -567,8 +567,9 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     slot.router.attach(s.routerPeer);
     transport.onmessage = (m) => {
       counts.in++;
-      const r = m as { id?: string | number; method?: unknown };
-      if (typeof r.method === 'string' && r.id !== undefined) s.inflight.add(r.id);
+      const r = m as { id?: unknown; method?: unknown };
+      // Only what the router forwards as a request, so is answered (R15-1: a null id was kept forever).
+      if (typeof r.method === 'string' && (typeof r.id === 'string' || typeof r.id === 'number')) s.inflight.add(r.id);
       // A cancelled request is no longer waited for (the router drops a late answer to it).
       else if (r.method === 'notifications/cancelled') s.inflight.delete((m as { params?: { requestId?: string | number } }).params?.requestId as string | number);
       slot.writer = transport;

@@ -61,7 +61,11 @@
  *
  * Sharp edges:
  * - Fails closed: a store that cannot be read or written, or a definition that cannot be
- *   hashed, withholds the tool (the hook's error is reported, nothing is let through).
+ *   hashed, withholds the tool (the hook's error is reported, nothing is let through). A
+ *   tools/list answer whose result is not an object with a `tools` array (`"result": null`
+ *   included: R15-8) is replaced by a JSON-RPC error (-32010), so the client does not wait
+ *   for its timeout; an outer auditor records the server's answer as it came (`error`
+ *   for a result that is not an object).
  * - A tool is checked where it is listed: a client that calls tools it never listed is
  *   refused (`requireListed`, default true).
  * - Pins cover the definition (name, title, description, schemas, annotations), not the
@@ -321,13 +325,19 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     closed: (session) => void sessions.delete(session.sessionId),
     fromPeer(message, ctx) {
       if (message.result === undefined) return;
-      const result = message.result as { tools?: unknown };
+      // Any JSON value (`"result": null` threw here, R15-8).
+      const raw = message.result;
+      const result = (typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {}) as { tools?: unknown };
       if (ctx.request === undefined && message.id !== undefined && Array.isArray(result.tools)) {
         // A tool list that answers no request this pipeline knows (a forgotten or mangled id):
         // fail closed rather than let unchecked definitions through.
         return { replace: { jsonrpc: '2.0', id: message.id, error: { code: PIN_REFUSED, message: 'tool pinning: a tool list that answers no known tools/list request was withheld' } } };
       }
-      if (ctx.request?.method !== 'tools/list' || !Array.isArray(result.tools)) return;
+      if (ctx.request?.method !== 'tools/list') return;
+      if (!Array.isArray(result.tools)) {
+        // A malformed listing (no SDK takes it): an error now, rather than a client waiting for its timeout.
+        return { replace: { jsonrpc: '2.0', id: message.id!, error: { code: PIN_REFUSED, message: 'tool pinning: the tools/list answer has no tools array; it was withheld' } } };
+      }
       const verdict = sessions.get(ctx.sessionId)!;
       const tools = result.tools.filter((t): t is ToolLike => typeof t === 'object' && t !== null && typeof (t as ToolLike).name === 'string');
       try {

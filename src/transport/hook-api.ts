@@ -132,8 +132,24 @@ export function errorResponse(request: JsonRpcMessage, code: number, message: st
   return { jsonrpc: '2.0', id: request.id as string | number, error };
 }
 
+/**
+ * A request: a method and an `id` member, whatever its value (null included: JSON-RPC 2.0
+ * allows it, MCP does not, and a server whose JSON-RPC layer classifies by the member runs
+ * it). The pipeline refuses one whose id is not a string or an integer before any hook
+ * (jsonrpc.ts requestEnvelopeFault), so none passes as a notification (review 15, R15-1).
+ */
 export function isRequestMessage(m: JsonRpcMessage): boolean {
-  return typeof m.method === 'string' && m.id !== undefined && m.id !== null;
+  return typeof m.method === 'string' && m.id !== undefined;
+}
+
+/**
+ * A message with a method and no id whose method is not a notification's (MCP names every
+ * notification `notifications/...`): a request sent without an id. The pipeline drops one
+ * from the peer before any hook (R15-1): no hook decides notifications, so it must not reach
+ * a server that would run it.
+ */
+export function isMisdirectedNotification(m: JsonRpcMessage): boolean {
+  return typeof m.method === 'string' && m.id === undefined && !m.method.startsWith('notifications/');
 }
 
 export function isResponseMessage(m: JsonRpcMessage): boolean {

@@ -17,15 +17,21 @@
  *   id instead: the SDKs look responses up with Number(id), so as sent it would reach the
  *   application with `ctx.request` undefined, past every hook that checks a response
  *   against its request (tool pinning).
+ * - What a hook sees as a request is any message with a method and an id member, null
+ *   included (hook-api.ts isRequestMessage); one whose id is no string or integer is
+ *   refused before any hook (request-tracker.ts). A message from the peer with a method,
+ *   no id, and a method not under `notifications/` (a request sent as a notification) is
+ *   dropped before any hook and reported (MalformedRequestError): policy, quotas and the
+ *   auditor decide requests only, so it must not reach a server that would run it (R15-1).
  * - opened() also receives a channel whose notify() sends a notification of the hook's own
  *   to the peer (e.g. list_changed after a policy reload). It enters the pipeline at the
  *   local end, so every hook sees it, as if the local side had sent it. Its report() is the
  *   route for a failure of work a hook deferred past its call (the auditor's end-of-turn
  *   events): onerror, as a throw would have been, with nothing refused.
  */
-import { InvalidArgumentError, MessageHookError, ResponseIdMismatchError, toPqmcpError } from '../errors.js';
+import { InvalidArgumentError, MalformedRequestError, MessageHookError, ResponseIdMismatchError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
-import { JsonRpcErrorCode, errorResponse, isRequestMessage, isResponseMessage } from './hook-api.js';
+import { JsonRpcErrorCode, errorResponse, isMisdirectedNotification, isRequestMessage, isResponseMessage } from './hook-api.js';
 import type { Direction, HookChannel, HookContext, HookResult, HookSession, JsonRpcMessage, MessageHook } from './hook-api.js';
 import { encodeMessage } from './jsonrpc.js';
 import { RequestTracker } from './request-tracker.js';
@@ -112,6 +118,11 @@ export class MessagePipeline {
     // No hooks (a pipeline only for maxRequestBytes): the local side's own requests go out
     // untracked, as without a pipeline (no MAX_TRACKED of their own, answers matched by the SDK).
     if (direction === 'toPeer' && this.hooks.length === 0 && isRequestMessage(message)) return this.sinks.toPeer(data ?? encodeMessage(message), message);
+    if (direction === 'fromPeer' && isMisdirectedNotification(message)) {
+      // A request sent as a notification: no hook decides notifications, so none sees it (R15-1).
+      this.sinks.onerror(new MalformedRequestError(`a request method sent without an id: ${JSON.stringify(message.method).slice(0, 60)}`, undefined));
+      return Promise.resolve();
+    }
     if (isRequestMessage(message)) {
       const refused = this.requests.admit(direction, message, bytes);
       if (refused !== undefined) return refused;

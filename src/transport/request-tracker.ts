@@ -55,7 +55,8 @@
  *   as the answer to another method (a policy's list filter, an auditor's record). A local
  *   request reusing an id replaces the entry (the SDKs never reuse one).
  * - A request from the peer that the MCP SDKs (1.x and 2.x alike) would drop unanswered
- *   (jsonrpc.ts requestEnvelopeFault: an id that is not a string or an integer, a member
+ *   (jsonrpc.ts requestEnvelopeFault: an id that is not a string or an integer, null
+ *   included (R15-1: it used to pass as a notification, past every hook), a member
  *   beyond jsonrpc/id/method/params, params or params._meta of the wrong shape) is answered
  *   here with Invalid Request (-32600; id null when its id is not a string or a number) and
  *   reported (MalformedRequestError): it reaches no hook and no handler and takes no slot

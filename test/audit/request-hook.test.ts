@@ -5,7 +5,8 @@
  * yet every event keeps its order and its digests are of the bytes as they crossed. The
  * first part drives a real MessagePipeline whose `toPeer` schedules the write as the
  * transport's batch writer does (a setImmediate, scheduled once the hooks have returned);
- * the second, real SDK clients and servers over real sockets, both sides auditing.
+ * the second, real SDK clients and servers over real sockets, both sides auditing; the
+ * third, a server answering with shapes no SDK takes (`"error": null`, `"result": null`).
  */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,9 +14,10 @@ import { requestAuditor } from '../../src/audit/request-hook.js';
 import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
 import { MessageHookError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
-import { MessagePipeline } from '../../src/transport/index.js';
+import { MessagePipeline, PqmcpClientTransport, listen } from '../../src/transport/index.js';
 import type { JsonRpcMessage } from '../../src/transport/index.js';
-import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
+import { Cleanup, SERVER_ID, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
+import { agent, trustFor } from '../helpers/identities.js';
 
 const sha = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('hex');
 const encode = (m: JsonRpcMessage): Uint8Array => new TextEncoder().encode(JSON.stringify(m));
@@ -217,4 +219,50 @@ describe('both sides audit the same bytes (real SDK, real sockets)', () => {
     expect(calls(serverEvents).map(key).sort()).toEqual(calls(clientEvents).map(key).sort());
     expect(new Set(calls(serverEvents).map((e) => e.responseHash)).size).toBe(texts.length);
   });
+});
+
+describe('answers of a malformed shape (review 15, R15-3, R15-8; real sockets)', () => {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+
+  /** A raw listener answering each method as `answers` says (else `result: {}`), and an auditing client. */
+  async function answeredBy(answers: Record<string, Record<string, unknown>>) {
+    const server = await listen({ identity: agent(SERVER_ID), trust: trustFor(), host: '127.0.0.1', port: 0 });
+    cleanup.add(() => server.close());
+    server.on('session', (t) => {
+      t.onmessage = (m) => {
+        const r = m as JsonRpcMessage;
+        if (r.method !== undefined && r.id !== undefined) void t.send({ jsonrpc: '2.0', id: r.id, ...(answers[r.method] ?? { result: {} }) } as never);
+      };
+      void t.start();
+    });
+    const events: AuditEvent[] = [];
+    const errors: PqmcpError[] = [];
+    const got: JsonRpcMessage[] = [];
+    const transport = new PqmcpClientTransport(server.url, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), expectedServerId: SERVER_ID, onAuditEvent: (e) => void events.push(e) });
+    cleanup.add(() => transport.close());
+    transport.onmessage = (m) => void got.push(m as JsonRpcMessage);
+    transport.onerror = (e) => void errors.push(e as PqmcpError);
+    await transport.start();
+    return { transport, events, errors, got };
+  }
+
+  it('"error": null, "result": null and a result that is no object are recorded as errors, not lost and not ok', async () => {
+    const { transport, events, errors, got } = await answeredBy({ 'tools/call': { error: null }, 'prompts/get': { result: null }, 'resources/read': { result: 'text' } });
+    await transport.send({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'transfer', arguments: { amount: 100 } } });
+    await transport.send({ jsonrpc: '2.0', id: 2, method: 'prompts/get', params: { name: 'p' } });
+    await transport.send({ jsonrpc: '2.0', id: 3, method: 'resources/read', params: { uri: 'file:///x' } });
+    await transport.send({ jsonrpc: '2.0', id: 4, method: 'ping' });
+    await waitFor(() => got.some((m) => m.id === 4), 5_000, 'ping');
+    expect(requests(events).map((e) => `${e.method} ${e.name} ${e.outcome} ${e.errorCode}`)).toEqual([
+      'tools/call transfer error undefined',
+      'prompts/get p error undefined',
+      'resources/read file:///x error undefined',
+      'ping undefined ok undefined',
+    ]);
+    // Nothing failed on the way: each answer reached the application as the server sent it.
+    expect(errors).toEqual([]);
+    expect(got.map((m) => m.id)).toEqual([1, 2, 3, 4]);
+  });
+
 });

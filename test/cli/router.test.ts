@@ -80,6 +80,17 @@ const res = (id: number | string, result: M = {}): JSONRPCMessage => ({ jsonrpc:
 const note = (method: string, params?: M): JSONRPCMessage => ({ jsonrpc: '2.0', method, ...(params ? { params } : {}) }) as JSONRPCMessage;
 
 describe('Router (one child, many sessions)', () => {
+  it('forwards no request whose id is not a string or a number (null included), no request method without an id, and a notification only with its own members (R15-1)', () => {
+    const { router, child, a } = setup();
+    const call = { method: 'tools/call', params: { name: 'secret' } };
+    for (const id of [null, true, {}, []]) router.fromSession(a, { jsonrpc: '2.0', id, ...call } as unknown as JSONRPCMessage);
+    router.fromSession(a, { jsonrpc: '2.0', ...call } as JSONRPCMessage);
+    router.fromSession(a, note('ping'));
+    router.fromSession(a, { jsonrpc: '2.0', method: 'notifications/roots/list_changed', params: { x: 1 }, id: undefined, result: {}, extra: 1 } as unknown as JSONRPCMessage);
+    expect(child).toEqual([{ jsonrpc: '2.0', method: 'notifications/roots/list_changed', params: { x: 1 } }]);
+    expect(a.got).toEqual([]);
+  });
+
   it('rewrites equal ids from two sessions and routes each answer back to its session', () => {
     const { router, child, a, b } = setup();
     router.fromSession(a, req(1, 'tools/call', { name: 'x' }));

@@ -19,6 +19,7 @@ import type { HookContext, JsonRpcMessage } from '../../src/transport/hook-api.j
 import { Cleanup, SERVER_ID, connectClient, startServer, waitFor } from '../helpers/mcp.js';
 import { fixtureCrypto, makeAgent, testIssuer, trustFor } from '../helpers/identities.js';
 import type { PqmcpClientOptions } from '../../src/index.js';
+import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
 import { issueCredential } from '../../src/identity/index.js';
 
 const cleanup = new Cleanup();
@@ -157,6 +158,34 @@ describe('a server that answers tools/list with a mangled id', () => {
     expect(errors).toContain('ERR_RESPONSE_ID_MISMATCH');
     // The redefined tool was never checked, so it is not callable either.
     expect((await second.client.callTool({ name: 'read', arguments: { text: 'x' } }).then(() => undefined, (e: unknown) => e as { code: number }))?.code).toBe(PIN_REFUSED);
+  });
+});
+
+describe('a server that answers tools/list with no tools array (review 15, R15-8)', () => {
+  it.each([
+    ['"result": null', null],
+    ['"tools": {}', { tools: {} }],
+  ])('%s: the client gets a pinning error at once, and its auditor records the listing as an error', async (_what, result) => {
+    const malformed = { name: 'malformed', toPeer: (message: JsonRpcMessage, ctx: HookContext) => (ctx.request?.method === 'tools/list' && message.result !== undefined ? { replace: { ...message, result } } : undefined) };
+    const server = await startServer(cleanup, catalogueServer({ tools: [{ name: 'read', description: 'reads a file' }] }, []), { hooks: [malformed] });
+    const audit: AuditEvent[] = [];
+    const errors: string[] = [];
+    const { client } = await connectClient(cleanup, server.url, { hooks: [toolPinning({ store: new MemoryPinStore() })], onAuditEvent: (e) => void audit.push(e) });
+    const prior = client.transport!.onerror;
+    client.transport!.onerror = (e) => {
+      errors.push((e as { code?: string }).code ?? e.message);
+      prior?.(e);
+    };
+    // Before, the hook threw on a null result: the answer was dropped (the client waited for its timeout).
+    const err = await client.listTools(undefined, { timeout: 5_000 }).then(() => undefined, (e: unknown) => e as { code: number; message: string });
+    expect(err?.code).toBe(PIN_REFUSED);
+    expect(err?.message).toMatch(/no tools array/);
+    expect(errors).toEqual([]);
+    const lists = audit.filter((e): e is RequestEvent => e.type === 'request' && e.method === 'tools/list');
+    // The server's answer as it came: `error` for a result that is no object (before: `ok`); `ok` for an object, whatever it holds.
+    expect(lists.map((e) => e.outcome)).toEqual([result === null ? 'error' : 'ok']);
+    // Nothing was checked, so nothing is callable.
+    expect((await client.callTool({ name: 'read', arguments: { text: 'x' } }).then(() => undefined, (e: unknown) => e as { code: number }))?.code).toBe(PIN_REFUSED);
   });
 });
 

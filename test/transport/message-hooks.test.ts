@@ -606,13 +606,13 @@ describe('MessagePipeline (pure)', () => {
     const local: JsonRpcMessage[] = [];
     const hooks: MessageHook[] = [
       { fromPeer: (m) => void order.push(`outer ${m.method}`) },
-      { fromPeer: (m) => (order.push(`inner ${m.method}`), m.method === 'a' ? { drop: true } : { replace: { ...m, method: 'c' } }) },
+      { fromPeer: (m) => (order.push(`inner ${m.method}`), m.method === 'notifications/a' ? { drop: true } : { replace: { ...m, method: 'notifications/c' } }) },
     ];
     const pipeline = new MessagePipeline(hooks, session, { toPeer: async () => undefined, toLocal: (m) => void local.push(m), onerror: () => undefined });
-    pipeline.fromPeer({ jsonrpc: '2.0', method: 'a' }, 1);
-    pipeline.fromPeer({ jsonrpc: '2.0', method: 'b' }, 1);
-    expect(order).toEqual(['outer a', 'inner a', 'outer b', 'inner b']);
-    expect(local.map((m) => m.method)).toEqual(['c']);
+    pipeline.fromPeer({ jsonrpc: '2.0', method: 'notifications/a' }, 1);
+    pipeline.fromPeer({ jsonrpc: '2.0', method: 'notifications/b' }, 1);
+    expect(order).toEqual(['outer notifications/a', 'inner notifications/a', 'outer notifications/b', 'inner notifications/b']);
+    expect(local.map((m) => m.method)).toEqual(['notifications/c']);
   });
 
   it("a hook's own notification (opened's channel) passes every hook to the peer; requests and ended sessions are refused", async () => {

@@ -31,6 +31,7 @@ const MALFORMED: Array<[string, Record<string, unknown>, string | number | null]
   ['id 1.5', { id: 1.5, method: 'ping' }, 1.5],
   ['id 1e300', { id: 1e300, method: 'ping' }, 1e300],
   ['id 2^53 + 2', { id: 2 ** 53 + 2, method: 'ping' }, 2 ** 53 + 2],
+  ['id null', { id: null, method: 'ping' }, null],
   ['id true', { id: true, method: 'ping' }, null],
   ['id {}', { id: {}, method: 'ping' }, null],
   ['id []', { id: [], method: 'ping' }, null],
