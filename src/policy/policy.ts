@@ -27,8 +27,10 @@
  * - Decisions are memoised per session, keyed on action, resource and the values of the
  *   context attributes the policies read (exact: nothing else varies within a session); a
  *   reload discards them. `memo: false` decides every request afresh.
- * - Watching uses fs.watch on the file's directory (atomic replace by rename works); a
- *   change within 50 ms of another is read once. The file is read synchronously. A file
+ * - Watching uses fs.watch on the file's directory, any change there (atomic replace by
+ *   rename works, and so does a symlink swapped as a Kubernetes ConfigMap does), and, for
+ *   a symlink into another directory, on that one too; a change within 50 ms of another is
+ *   read once, and reloads only when the text differs. The file is read synchronously. A file
  *   the watcher finds empty (or only whitespace) is a save in progress, not a policy (and
  *   reported once to onReload, ok: false, until it has content again): a
  *   save in place truncates the file first, and on a loaded machine the write can come
@@ -37,9 +39,9 @@
  *   until the file has content. To deny everything, say so: `forbid(principal, action,
  *   resource);`. (loadPolicy and reload() take an empty text as given.)
  */
-import { readFileSync, watch } from 'node:fs';
+import { readFileSync, realpathSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import { InvalidArgumentError, PolicyInvalidError } from '../errors.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import { errorResponse, isRequestMessage } from '../transport/hook-api.js';
@@ -120,6 +122,9 @@ export class Policy implements MessageHook {
   readonly name = 'policy';
   private readonly sessions = new Map<string, SessionState>();
   private watcher: FSWatcher | undefined;
+  /** A symlinked file's target directory, when it is not the file's own, and its watcher. */
+  private targetDir: string | undefined;
+  private targetWatcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private lastText: string | undefined;
   /** The watcher found the file empty and reported it (once, until it has content again). */
@@ -173,6 +178,8 @@ export class Policy implements MessageHook {
     clearTimeout(this.debounce);
     this.watcher?.close();
     this.watcher = undefined;
+    this.targetWatcher?.close();
+    this.targetWatcher = undefined;
   }
 
   /** Decide a request as the hook would, with the deciding policies in full. */
@@ -309,19 +316,54 @@ export class Policy implements MessageHook {
     return readPolicyFile(this.options.file);
   }
 
-  /** @internal Start watching the policy file. */
+  private readonly changed = (): void => {
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => this.onChange(), 50);
+  };
+
+  /**
+   * @internal Start watching the policy file: any change in its directory, not only one
+   * naming it (review 15, R15-5), since a symlinked file changes with no event of its own:
+   * a Kubernetes ConfigMap renames a new `..data` link over the old one. The file is then
+   * read and compared (onChange), so other files' changes cost a read.
+   */
   watchFile(): void {
-    const file = this.options.file!;
-    const name = basename(file);
-    this.watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
-      if (changed !== null && changed !== name) return;
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => this.onChange(), 50);
-    });
+    this.watcher = watch(dirname(this.options.file!), { persistent: false }, this.changed);
     this.watcher.on('error', () => this.close());
+    this.watchTarget();
+  }
+
+  /** A symlink to a file in another directory: watch that one too (edited in place there); re-resolved at each change. */
+  private watchTarget(): void {
+    const file = this.options.file!;
+    let dir: string | undefined;
+    try {
+      dir = dirname(realpathSync(file));
+      if (dir === realpathSync(dirname(file))) dir = undefined;
+    } catch {
+      dir = undefined; // mid-replace: resolved again at the next change
+    }
+    if (dir === this.targetDir && (dir === undefined || this.targetWatcher !== undefined)) return;
+    this.targetWatcher?.close();
+    this.targetWatcher = undefined;
+    this.targetDir = dir;
+    if (dir === undefined) return;
+    try {
+      const w = watch(dir, { persistent: false }, this.changed);
+      // Its directory removed (the ConfigMap's old one): the next change resolves the new target.
+      w.on('error', () => {
+        w.close();
+        if (this.targetWatcher === w) this.targetWatcher = undefined;
+      });
+      this.targetWatcher = w;
+    } catch {
+      this.targetDir = undefined;
+    }
   }
 
   private onChange(): void {
+    if (this.watcher === undefined) return;
+    this.watchTarget();
     let text: string;
     try {
       text = this.read();

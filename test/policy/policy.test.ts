@@ -4,7 +4,7 @@
  * sampling, elicitation), filtered lists, notes for an auditor, reloads (good, broken, by
  * file change) that keep sessions and announce list changes, and load-time validation.
  */
-import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -254,6 +254,62 @@ describe('Cedar policy through real SDK peers', () => {
     await waitFor(() => events.some((e) => e.ok), 5_000, 'a good reload');
     expect(names((await client.listTools()).tools)).toEqual(['whoami']);
     await expect(client.callTool({ name: 'echo', arguments: { text: 'x' } })).rejects.toThrow(/not permitted by policy/);
+  });
+});
+
+describe('the watcher and symlinked policy files (review 15, R15-5)', () => {
+  const peer = { agentId: 'agent://x', issuer: 'issuer://pqmcp-test', fingerprint: 'ab', scopes: [], attributes: {}, displayName: '', serial: '01', selfSigned: false, notBefore: 0, notAfter: 1, publicKey: new Uint8Array(), usage: 'client' as const, credential: {} as never };
+  const allowed = (policy: Policy, tool: string): boolean => policy.explain(peer, 'tools/call', { name: tool }).decision.allowed;
+  const ALL = 'permit(principal, action, resource);\n';
+  const ECHO_ONLY = 'permit(principal, action == Action::"tools/call", resource == Tool::"echo");\n';
+
+  it('a Kubernetes ConfigMap update (the file a symlink through ..data, which kubelet swaps) is reloaded', async () => {
+    // What kubelet's atomic writer makes: a timestamped directory, ..data -> it, the key -> ..data/key.
+    const cm = join(dir, 'configmap');
+    const v1 = '..2026_12_07_15_00_00.000000001';
+    mkdirSync(join(cm, v1), { recursive: true });
+    writeFileSync(join(cm, v1, 'mcp.cedar'), ALL);
+    symlinkSync(v1, join(cm, '..data'));
+    symlinkSync('..data/mcp.cedar', join(cm, 'mcp.cedar'));
+    const events: ReloadEvent[] = [];
+    const policy = await loadPolicy({ file: join(cm, 'mcp.cedar'), onReload: (e) => void events.push(e) });
+    cleanup.add(() => policy.close());
+    expect(allowed(policy, 'rm')).toBe(true);
+    // The update: a new timestamped directory, a ..data_tmp link to it renamed over ..data, the old directory removed.
+    const v2 = '..2026_12_07_15_01_00.000000002';
+    mkdirSync(join(cm, v2));
+    writeFileSync(join(cm, v2, 'mcp.cedar'), ECHO_ONLY);
+    symlinkSync(v2, join(cm, '..data_tmp'));
+    renameSync(join(cm, '..data_tmp'), join(cm, '..data'));
+    rmSync(join(cm, v1), { recursive: true });
+    await waitFor(() => events.some((e) => e.ok), 5_000, 'the ConfigMap update reloaded');
+    expect(events).toEqual([{ ok: true, source: join(cm, 'mcp.cedar'), policies: 1 }]);
+    expect(allowed(policy, 'rm')).toBe(false);
+    expect(allowed(policy, 'echo')).toBe(true);
+    // And the next one, from the new target.
+    const v3 = '..2026_12_07_15_02_00.000000003';
+    mkdirSync(join(cm, v3));
+    writeFileSync(join(cm, v3, 'mcp.cedar'), ALL);
+    symlinkSync(v3, join(cm, '..data_tmp'));
+    renameSync(join(cm, '..data_tmp'), join(cm, '..data'));
+    rmSync(join(cm, v2), { recursive: true });
+    await waitFor(() => events.length >= 2, 5_000, 'the second update reloaded');
+    expect(allowed(policy, 'rm')).toBe(true);
+  });
+
+  it('a symlink to a file in another directory: a save there, in place, is reloaded', async () => {
+    const target = join(dir, 'elsewhere');
+    mkdirSync(target);
+    writeFileSync(join(target, 'real.cedar'), ALL);
+    const linkDir = join(dir, 'etc-pqmcp');
+    mkdirSync(linkDir);
+    symlinkSync(join(target, 'real.cedar'), join(linkDir, 'mcp.cedar'));
+    const events: ReloadEvent[] = [];
+    const policy = await loadPolicy({ file: join(linkDir, 'mcp.cedar'), onReload: (e) => void events.push(e) });
+    cleanup.add(() => policy.close());
+    writeFileSync(join(target, 'real.cedar'), ECHO_ONLY);
+    await waitFor(() => events.some((e) => e.ok), 5_000, 'the save at the target reloaded');
+    expect(allowed(policy, 'rm')).toBe(false);
   });
 });
 
