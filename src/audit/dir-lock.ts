@@ -27,12 +27,11 @@
  *   onerror, once); what both write after that forks the chain.
  * - Node only (node:fs).
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { readFileSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AuditLogLockedError } from '../errors.js';
-import { alive, breakStale, holder, readLock } from '../pins/lock.js';
+import { alive, breakStale, createLock, holder, lockToken, readLock, releaseLock } from '../pins/lock.js';
 import type { Held } from '../pins/lock.js';
 
 export const LOCK_NAME = 'audit.lock';
@@ -62,24 +61,10 @@ export class DirLock {
   /** Take `<dir>/audit.lock`, breaking a stale one; AuditLogLockedError when a writer holds it. */
   static take(dir: string): DirLock {
     const path = join(dir, LOCK_NAME);
-    const token = `${process.pid}\n${hostname()}\n${Date.now()}\n${randomBytes(8).toString('hex')}\n`;
+    const token = lockToken();
     let last: Held | undefined;
     for (let attempt = 0; attempt < 4; attempt++) {
-      let fd: number | undefined;
-      try {
-        fd = openSync(path, 'wx', 0o600);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      if (fd !== undefined) {
-        try {
-          writeSync(fd, token);
-        } catch (err) {
-          closeSync(fd);
-          unlinkSync(path);
-          throw err;
-        }
-        closeSync(fd);
+      if (createLock(path, token)) {
         held.add(token);
         return new DirLock(path, token);
       }
@@ -106,10 +91,6 @@ export class DirLock {
   /** Remove the lock if it is still ours. */
   release(): void {
     held.delete(this.token);
-    try {
-      if (readFileSync(this.path, 'utf8') === this.token) unlinkSync(this.path);
-    } catch {
-      // Broken as stale by another writer: not ours to remove.
-    }
+    releaseLock(this.path, this.token);
   }
 }

@@ -105,29 +105,46 @@ export function holder(held: Held | undefined): string {
   return `pid ${pid ?? '?'} on ${host ?? '?'} since ${at !== undefined && /^\d+$/.test(at) ? new Date(Number(at)).toISOString() : '?'}`;
 }
 
+/** A lock's text: "pid, host, time, token", one per line. Also audit/dir-lock.ts. */
+export function lockToken(): string {
+  return `${process.pid}\n${hostname()}\n${Date.now()}\n${randomBytes(8).toString('hex')}\n`;
+}
+
+/** Create `lock` holding `token` (O_EXCL, 0600); false when it exists. Also audit/dir-lock.ts. */
+export function createLock(lock: string, token: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(lock, 'wx', 0o600);
+  } catch (err) {
+    if (code(err) === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, token);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(lock);
+    throw err;
+  }
+  closeSync(fd);
+  return true;
+}
+
+/** Remove `lock` if it still holds `token` (one broken as stale by another writer is not ours). Also audit/dir-lock.ts. */
+export function releaseLock(lock: string, token: string): void {
+  try {
+    if (readFileSync(lock, 'utf8') === token) unlinkSync(lock);
+  } catch {
+    // Gone, or broken as stale: not ours to remove.
+  }
+}
+
 /** Run `fn` holding `<path>.lock`; see the top of this file. */
 export function withFileLock<T>(path: string, fn: () => T): T {
   const lock = `${path}.lock`;
-  const token = `${process.pid}\n${hostname()}\n${Date.now()}\n${randomBytes(8).toString('hex')}\n`;
+  const token = lockToken();
   const deadline = Date.now() + LOCK_WAIT_MS;
-  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
-    let fd: number | undefined;
-    try {
-      fd = openSync(lock, 'wx', 0o600);
-    } catch (err) {
-      if (code(err) !== 'EEXIST') throw err;
-    }
-    if (fd !== undefined) {
-      try {
-        writeSync(fd, token);
-      } catch (err) {
-        closeSync(fd);
-        unlinkSync(lock);
-        throw err;
-      }
-      closeSync(fd);
-      break;
-    }
+  for (let pause = 1; !createLock(lock, token); pause = Math.min(pause * 2, 50)) {
     const held = readLock(lock);
     if (held !== undefined && isStale(held)) breakStale(lock, held);
     else if (Date.now() >= deadline) throw new FileReadError(path, `being written by another process (lock ${lock}, ${holder(held)}); if no pqmcp is using the file, remove the lock`);
@@ -136,10 +153,6 @@ export function withFileLock<T>(path: string, fn: () => T): T {
   try {
     return fn();
   } finally {
-    try {
-      if (readFileSync(lock, 'utf8') === token) unlinkSync(lock);
-    } catch {
-      // Broken as stale by another writer: not ours to remove.
-    }
+    releaseLock(lock, token);
   }
 }
