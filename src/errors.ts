@@ -355,7 +355,7 @@ export class MessageHookError extends PqmcpError {
    * `during`: what the hook was doing (default 'request': the message was refused).
    * Nothing was refused unless a request was.
    */
-  constructor(hookName: string, options?: { cause?: unknown; reported?: boolean; during?: 'request' | 'message' | 'opened' | 'closed' }) {
+  constructor(hookName: string, options?: { cause?: unknown; reported?: boolean; during?: 'request' | 'response' | 'message' | 'opened' | 'closed' }) {
     const outcome = options?.reported === true ? ' (reported by the hook); nothing was refused' : HOOK_OUTCOME[options?.during ?? 'request'];
     super('ERR_MESSAGE_HOOK', `message hook ${hookName} failed${outcome}`, undefined, options && { cause: options.cause });
   }
@@ -363,6 +363,7 @@ export class MessageHookError extends PqmcpError {
 
 const HOOK_OUTCOME = {
   request: '; the message was refused',
+  response: '; the response was withheld and its request answered with an internal error',
   message: '; the message was dropped',
   opened: ' in opened() (the session start, no message involved); nothing was refused',
   closed: ' in closed() (the session end, no message involved); nothing was refused',

@@ -9,7 +9,9 @@
  * Sharp edges:
  * - Hooks are synchronous, so messages keep their order. A hook that throws fails closed:
  *   a request is answered with a JSON-RPC internal error (no detail from the hook's error
- *   reaches the peer), any other message is dropped; the error goes to the transport's
+ *   reaches the peer); a response to a request the pipeline tracks is replaced by one (the
+ *   hooks after it see that, and its requester gets an error at once instead of waiting
+ *   for its timeout); any other message is dropped. The error goes to the transport's
  *   onerror.
  * - A response from the peer whose id matches an outstanding request only after type
  *   coercion ("5", " 5" or "0x5" for 5; 5 for "5") is dropped and reported
@@ -153,8 +155,13 @@ export class MessagePipeline {
         result = fn.call(hook, message, ctx);
       } catch (err) {
         const refused = isRequestMessage(message);
-        this.report(hook, err, refused ? 'request' : 'message');
-        result = refused ? { reply: errorResponse(message, JsonRpcErrorCode.internalError, 'request refused: internal error') } : { drop: true };
+        // An answer to a request this pipeline tracks: its requester gets an error now instead
+        // of waiting for its timeout (the answer itself is withheld, as a drop would).
+        const answer = !refused && request !== undefined && isResponseMessage(message);
+        this.report(hook, err, refused ? 'request' : answer ? 'response' : 'message');
+        if (refused) result = { reply: errorResponse(message, JsonRpcErrorCode.internalError, 'request refused: internal error') };
+        else if (answer) result = { replace: errorResponse(message, JsonRpcErrorCode.internalError, 'pqmcp: the response was withheld: internal error') };
+        else result = { drop: true };
       }
       if (result === undefined) continue;
       if ('replace' in result) {
@@ -207,7 +214,7 @@ export class MessagePipeline {
     }
   }
 
-  private report(hook: MessageHook, err: unknown, during: 'request' | 'message' | 'opened' | 'closed'): void {
+  private report(hook: MessageHook, err: unknown, during: 'request' | 'response' | 'message' | 'opened' | 'closed'): void {
     this.sinks.onerror(new MessageHookError(hook.name ?? '(unnamed)', { cause: err, during }));
   }
 }

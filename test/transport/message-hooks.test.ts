@@ -446,6 +446,41 @@ describe('MessagePipeline (pure)', () => {
     expect([listen.inFlight('fromPeer'), listen.cancelledHeld()]).toEqual([0, { requests: 0, bytes: 0 }]);
   });
 
+  it("a hook's throw on an answer to a tracked request: the requester gets an internal error under its id at once (not a wait for its timeout), both ways; the hooks after it see that error, not the answer", async () => {
+    const boom = (): never => {
+      throw new Error('secret detail');
+    };
+    const seen: JsonRpcMessage[] = [];
+    // fromPeer runs the hooks in order, toPeer in reverse: 'after' sees what 'broken' let through.
+    const broken: MessageHook = { name: 'broken', fromPeer: (m) => (m.result !== undefined ? boom() : undefined), toPeer: (m) => (m.result !== undefined ? boom() : undefined) };
+    const after: MessageHook = { name: 'after', fromPeer: (m) => void seen.push(m) };
+    const before: MessageHook = { name: 'before', toPeer: (m) => void seen.push(m) };
+    const written: JsonRpcMessage[] = [];
+    const local: JsonRpcMessage[] = [];
+    const errors: PqmcpError[] = [];
+    const pipeline = new MessagePipeline([before, broken, after], session, sinks(written, local, errors));
+    // Our request, the peer's answer: the local side gets an error for request 7.
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 7, method: 'tools/list' });
+    pipeline.fromPeer({ jsonrpc: '2.0', id: 7, result: { tools: [] } }, 40);
+    // The peer's request, our answer: the peer gets an error for request 8.
+    pipeline.fromPeer(request(8), 10);
+    await Promise.resolve();
+    await pipeline.toPeer({ jsonrpc: '2.0', id: 8, result: { content: [] } });
+    const internal = { code: -32603, message: 'pqmcp: the response was withheld: internal error' };
+    expect(local.filter((m) => m.id === 7)).toEqual([{ jsonrpc: '2.0', id: 7, error: internal }]);
+    expect(written.filter((m) => m.id === 8)).toEqual([{ jsonrpc: '2.0', id: 8, error: internal }]);
+    expect(seen.filter((m) => m.id === 7 || m.id === 8)).toEqual([
+      { jsonrpc: '2.0', id: 7, error: internal },
+      { jsonrpc: '2.0', id: 8, error: internal },
+    ]);
+    expect(errors.map((e) => [e.code, e.message])).toEqual([
+      ['ERR_MESSAGE_HOOK', 'message hook broken failed; the response was withheld and its request answered with an internal error'],
+      ['ERR_MESSAGE_HOOK', 'message hook broken failed; the response was withheld and its request answered with an internal error'],
+    ]);
+    expect(errors.every((e) => (e.cause as Error).message === 'secret detail')).toBe(true);
+    expect([pipeline.inFlight('fromPeer'), pipeline.inFlight('toPeer')]).toEqual([0, 0]);
+  });
+
   it("a hook's throw is reported with what it did: a request refused, a notification dropped, opened() and closed() with no message involved (constant texts, the error only as the cause)", async () => {
     const boom = (): never => {
       throw new Error('secret detail');
