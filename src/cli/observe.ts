@@ -50,7 +50,11 @@ export async function openObservability(o: ObserveOptions): Promise<Observabilit
       log = await AuditLog.open(o.auditDir, {
         ...(o.auditMaxBytes !== undefined ? { maxBytes: o.auditMaxBytes } : {}),
         ...(o.auditMaxAgeMs !== undefined ? { maxAgeMs: o.auditMaxAgeMs } : {}),
-        onerror: (err) => o.log('audit-write-failed', { error: err.message }, `audit: write failed, events lost: ${err.message}`),
+        // A lost directory lock is not a failed write: nothing was lost, but the chain may fork.
+        onerror: (err) =>
+          err instanceof AuditLogLockedError
+            ? o.log('audit-lock-lost', { error: err.message }, `audit: ${err.message}`)
+            : o.log('audit-write-failed', { error: err.message }, `audit: write failed, events lost: ${err.message}`),
         onrotate: (file, head) => o.log('audit-file-closed', { file, seq: head.seq, hash: head.hash }, `audit: finished ${file}; chain head seq ${head.seq} ${head.hash}`),
       });
     } catch (err) {
