@@ -436,7 +436,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     const child = new StdioChild({ command, args: commandArgs, ...(env ? { env } : {}) });
     const slot: ChildSlot = { child, router: new Router((m) => toChild(slot, m)), outstanding: 0, paused: false, shares: new StdinShares(), writer: undefined };
     child.onmessage = (m) => slot.router.fromChild(m);
-    child.onstderr = (line) => ctx.output.err(ctx.json ? jsonText({ time: new Date().toISOString(), event: 'child-stderr', session: label, line }) : `[${label}] ${line}`);
+    // Made printable as every human line is: a child may echo what a peer sent it.
+    child.onstderr = (line) => ctx.output.err(ctx.json ? jsonText({ time: new Date().toISOString(), event: 'child-stderr', session: label, line }) : `[${label}] ${printable(line)}`);
     child.onbadline = (e) => log('child-bad-output', { session: label, error: e.message }, `${label}: the MCP server wrote something that is not JSON-RPC to stdout (${e.message})`);
     child.onexit = (exit) => {
       const what = describeExit(exit);

@@ -145,6 +145,15 @@ describe('one child per session', () => {
     await a.client.close();
   });
 
+  it("a child's stderr lines are logged made printable: a peer's text the child echoes cannot drive the operator's terminal", async () => {
+    const a = await sdkClient(url, alice);
+    // ESC [2J (clear screen), a BEL and a right-to-left override, as a peer might send them.
+    expect(text(await a.client.callTool({ name: 'stderr', arguments: { text: 'x\u001b[2Jy\u0007z\u202eq' } }))).toBe('ok');
+    await gateway.waitForStderr(/line-server logs: x\\u001b\[2Jy\\u0007z\\u202eq/);
+    expect(gateway.stderr).not.toMatch(/[\u001b\u0007\u202e]/);
+    await a.client.close();
+  });
+
   it('admission: an agent outside --allow-id is refused before any child starts', async () => {
     const x = new CliProcess(['connect', url, '--identity', intruder.key, '--trust', trust, '--expect', SERVER_ID]);
     x.write(INIT);
