@@ -88,6 +88,9 @@ export function exitCodeFor(err: unknown): number {
  */
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
+/** One UTF-16 code unit as the escape `\uXXXX` (printable() and jsonText()). */
+const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
 /**
  * `text` with every control and bidi formatting character written as `\uXXXX`, for human
  * output: tool names, methods and messages come from peers (a server's tools/list, a
@@ -95,7 +98,7 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\
  * lines, or set a terminal's title or clipboard. JSON output: jsonText().
  */
 export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(UNPRINTABLE, escapeChar);
 }
 
 /** The one-line form: `pqmcp: <message> (<code>)`. */
@@ -149,7 +152,7 @@ const JSON_RAW = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u20
  * replacement only ever touches string contents. Every JSON the CLI prints goes through it.
  */
 export function jsonText(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(JSON_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value, null, indent).replace(JSON_RAW, escapeChar);
 }
 
 /** Print a result: `json` with --json, otherwise the human lines (each made printable). */
