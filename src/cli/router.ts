@@ -47,6 +47,7 @@
  * - Pure: no I/O, no timers. `toChild` and each peer's `send` are the only outputs.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { isMisdirectedNotification } from '../transport/hook-api.js';
 
 type Id = string | number;
 
@@ -184,8 +185,8 @@ export class Router {
       return;
     }
     if (method !== undefined) {
-      // A notification: only MCP's (`notifications/...`), and only its own members (R15-1).
-      if (!method.startsWith('notifications/')) return;
+      // A notification: only MCP's (`notifications/...`, the pipeline's rule), and only its own members (R15-1).
+      if (isMisdirectedNotification(msg)) return;
       return this.sessionNotification({ jsonrpc: '2.0', method, ...(msg['params'] !== undefined ? { params: msg['params'] } : {}) }, method, peer);
     }
     if (isId(msg['id'])) return this.sessionResponse(peer, msg, msg['id']);
