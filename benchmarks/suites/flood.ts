@@ -19,6 +19,15 @@
  * taken minutes apart at most on this shared, noisy machine; the load average is recorded
  * per flood. CI runs idle-16 and replay only, briefly, and fails unless every honest
  * handshake succeeded. Loopback only.
+ *
+ * PQMCP_BENCH_FLOOD_FRONT=process (opt-in, an experiment; unset: the above): a second
+ * server process, the "front" (same endpoint, edge settings and fixture), takes the
+ * unauthenticated floods (idle, slowloris, silence, replay) and every honest new handshake,
+ * while the established session stays on the first. The authenticated floods (keyupdate,
+ * partial) still go to the first, as they would after a front process handed their
+ * sockets over. The best case of a front process that runs the unauthenticated phase and
+ * hands authenticated sockets over at no cost (docs/benchmarks.md, Floods). The handshake
+ * figures are then the front's, the call p99 the first server's, and RSS the flooded one's.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { PqmcpClientTransport } from '../../src/transport/client.js';
@@ -26,10 +35,10 @@ import { Session } from '../../src/session/session.js';
 import { endpointOfUrl } from '../../src/handshake/endpoint.js';
 import { selectBackend } from '../../src/crypto/select.js';
 import { now, startServer } from '../lib/context.js';
-import type { SuiteContext } from '../lib/context.js';
+import type { ServerProcess, SuiteContext } from '../lib/context.js';
 import { SERVER_AGENT_ID, identityOf, trustOf } from '../lib/fixtures.js';
 import { loopbackSources, type FloodKind, type FloodStats } from '../lib/floods.js';
-import { spawnWorker } from '../lib/proc.js';
+import { spawnWorker, type Worker } from '../lib/proc.js';
 import { median, percentile } from '../lib/stats.js';
 import { availableParallelism, loadavg } from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -83,16 +92,30 @@ export interface FloodRow {
   floodConnections: number;
   /** 1-minute load average of the machine at the start and end of this flood's rounds. */
   load: [number, number];
+  /** With a front process (PQMCP_BENCH_FLOOD_FRONT): the server process this flood went to. */
+  flooded?: 'main' | 'front';
 }
 
 export interface FloodResult {
   idle: { handshakeMs: number; callP99Us: number; rssMiB: number };
   rows: Record<string, FloodRow>;
   rounds: number;
+  /** PQMCP_BENCH_FLOOD_FRONT=process: the unauthenticated floods and honest handshakes went to a front process. */
+  front?: boolean;
 }
 
 const HONEST = '127.0.0.200';
 const MiB = 1024 * 1024;
+/** The floods that get past the handshake: a front process would hand their sockets over. */
+const AUTHENTICATED: readonly FloodKind[] = ['keyupdate', 'partial'];
+
+/** PQMCP_BENCH_FLOOD_FRONT: 'process', or unset (one server takes everything). */
+function frontProcess(): boolean {
+  const spec = process.env.PQMCP_BENCH_FLOOD_FRONT;
+  if (spec === undefined || spec === '') return false;
+  if (spec !== 'process') throw new Error(`PQMCP_BENCH_FLOOD_FRONT: expected "process", got ${JSON.stringify(spec)}`);
+  return true;
+}
 
 export interface HonestAgent {
   /** A new honest session from `localAddress` (no busy retry). */
@@ -166,9 +189,13 @@ export function floodHellos(ctx: SuiteContext, url: string): Buffer[] {
  *     as when the event loop has a core to itself. Threads the server starts later (a
  *     restarted worker) inherit the loop's cores.
  *
+ * A front process (PQMCP_BENCH_FLOOD_FRONT) is a defender: with the server and this process
+ * under PQMCP_BENCH_FLOOD_CPUS, with the server's other threads and the flooder under
+ * PQMCP_BENCH_LOOP_CPUS (the main server's event loop keeps its core).
+ *
  * This process gets every core back at the end.
  */
-function pinCpus(flooder: number, server: number): void {
+function pinCpus(flooder: number, server: number, front: number | undefined): void {
   const taskset = (args: string[]) => execFileSync('taskset', args, { stdio: 'ignore' });
   const split = (name: string): [string, string] | undefined => {
     const spec = process.env[name];
@@ -182,9 +209,9 @@ function pinCpus(flooder: number, server: number): void {
   if (flood && loop) throw new Error('set PQMCP_BENCH_FLOOD_CPUS or PQMCP_BENCH_LOOP_CPUS, not both');
   if (flood) {
     taskset(['-a', '-cp', flood[0], String(flooder)]);
-    for (const pid of [server, process.pid]) taskset(['-a', '-cp', flood[1], String(pid)]);
+    for (const pid of [server, front, process.pid]) if (pid !== undefined) taskset(['-a', '-cp', flood[1], String(pid)]);
   } else if (loop) {
-    for (const pid of [server, flooder]) taskset(['-a', '-cp', loop[1], String(pid)]);
+    for (const pid of [server, flooder, front]) if (pid !== undefined) taskset(['-a', '-cp', loop[1], String(pid)]);
     taskset(['-cp', loop[0], String(server)]); // the main thread only: its id is the pid
     taskset(['-a', '-cp', loop[0], String(process.pid)]);
   }
@@ -193,22 +220,36 @@ function pinCpus(flooder: number, server: number): void {
 export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
   const plan = PLANS[ctx.mode];
   const server = await startServer(ctx, ['mcp-pqmcp-edge']);
-  const flooder = await spawnWorker('flooder.ts');
-  pinCpus(flooder.pid, server.worker.pid);
-  const url = `ws://127.0.0.1:${server.ports['mcp-pqmcp-edge']}/`;
-  const { connect, handshakes, calls } = honestAgent(ctx, url);
-  const hellos = floodHellos(ctx, url);
-  const rss = async (): Promise<number> => (await server.worker.request<{ rss: number }>('mem')).rss / MiB;
+  let front: ServerProcess | undefined;
+  let flooder: Worker | undefined;
+  try {
+    if (frontProcess()) front = await startServer(ctx, ['mcp-pqmcp-edge']);
+    flooder = await spawnWorker('flooder.ts');
+  } catch (err) {
+    await front?.stop();
+    await server.stop();
+    throw err;
+  }
+  pinCpus(flooder.pid, server.worker.pid, front?.worker.pid);
+  const urlOf = (s: ServerProcess) => `ws://127.0.0.1:${s.ports['mcp-pqmcp-edge']}/`;
+  const url = urlOf(server);
+  // Without a front process, `entry` is the server itself.
+  const entry = front ?? server;
+  const { connect, calls } = honestAgent(ctx, url);
+  const { handshakes } = honestAgent(ctx, urlOf(entry));
+  const hellos = new Map([...new Set([server, entry])].map((s) => [s, floodHellos(ctx, urlOf(s))]));
+  const rss = async (s: ServerProcess): Promise<number> => (await s.worker.request<{ rss: number }>('mem')).rss / MiB;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   try {
     const established = await connect('127.0.0.201');
     await handshakes(2); // warm-up
     await calls(established, 300);
-    const idleRss = await rss();
+    const idleRss = await rss(server);
     const allIdle = { hs: [] as number[], calls: [] as number[] };
     const rows: Record<string, FloodRow> = {};
     for (const scenario of SCENARIOS.filter((s) => plan.scenarios.includes(s.name))) {
+      const target = AUTHENTICATED.includes(scenario.kind) ? server : entry;
       const idle = { hs: [] as number[], calls: [] as number[] };
       const flood = { hs: [] as number[], calls: [] as number[], failed: 0 };
       let peak = 0;
@@ -217,8 +258,8 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
       for (let round = 0; round < plan.rounds; round++) {
         idle.hs.push(...(await handshakes(plan.handshakes)).ms);
         idle.calls.push(...(await calls(established, plan.callMs)));
-        await server.worker.request('peakStart');
-        await flooder.request('start', { url, kind: scenario.kind, sources: loopbackSources(scenario.sources), connections: scenario.connections, hellos, maxOpened: 50_000, fixture: ctx.fixture });
+        await target.worker.request('peakStart');
+        await flooder.request('start', { url: urlOf(target), kind: scenario.kind, sources: loopbackSources(scenario.sources), connections: scenario.connections, hellos: hellos.get(target), maxOpened: 50_000, fixture: ctx.fixture });
         try {
           await sleep(plan.warmupMs ?? scenario.warmupMs);
           const hs = await handshakes(plan.handshakes);
@@ -227,7 +268,7 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
           flood.calls.push(...(await calls(established, plan.callMs)));
         } finally {
           opened += (await flooder.request<FloodStats>('stop')).opened;
-          peak = Math.max(peak, (await server.worker.request<number>('peakStop')) / MiB);
+          peak = Math.max(peak, (await target.worker.request<number>('peakStop')) / MiB);
         }
         await sleep(plan.restMs);
       }
@@ -245,15 +286,17 @@ export async function runFlood(ctx: SuiteContext): Promise<FloodResult> {
         idleCallP99Us: idleP99,
         callP99Ratio: percentile(flood.calls, 99) / idleP99,
         rssPeakMiB: peak,
-        rssAfterMiB: await rss(),
+        rssAfterMiB: await rss(target),
         floodConnections: opened,
         load: [load0, loadavg()[0]!],
+        ...(front ? { flooded: target === front ? ('front' as const) : ('main' as const) } : {}),
       };
     }
     await established.close();
-    return { idle: { handshakeMs: median(allIdle.hs), callP99Us: percentile(allIdle.calls, 99), rssMiB: idleRss }, rows, rounds: plan.rounds };
+    return { idle: { handshakeMs: median(allIdle.hs), callP99Us: percentile(allIdle.calls, 99), rssMiB: idleRss }, rows, rounds: plan.rounds, ...(front ? { front: true } : {}) };
   } finally {
     await flooder.kill();
+    await front?.stop();
     await server.stop();
     if (process.env.PQMCP_BENCH_FLOOD_CPUS || process.env.PQMCP_BENCH_LOOP_CPUS) execFileSync('taskset', ['-a', '-cp', `0-${availableParallelism() - 1}`, String(process.pid)], { stdio: 'ignore' });
   }
@@ -264,13 +307,14 @@ export function floodMarkdown(r: FloodResult): string {
   const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
   const lines = [
     `Idle (all rounds): honest handshake ${f(r.idle.handshakeMs, 1)} ms, \`tools/call\` p99 ${f(r.idle.callP99Us / 1000, 2)} ms; server RSS before the first flood ${f(r.idle.rssMiB, 0)} MiB. ` +
-      `Each flood: ${r.rounds} interleaved (idle, flood) round${r.rounds === 1 ? '' : 's'}; its ratios divide by the idle phases of its own rounds.`,
+      `Each flood: ${r.rounds} interleaved (idle, flood) round${r.rounds === 1 ? '' : 's'}; its ratios divide by the idle phases of its own rounds.` +
+      (r.front ? ' Front process (PQMCP_BENCH_FLOOD_FRONT=process): honest handshakes on the front, `tools/call` on the main server, RSS of the flooded one.' : ''),
     '',
-    '| flood | connections opened | honest ok | handshake (x idle, target <= 3) | call p99 (x idle, target <= 2) | RSS peak / after (MiB) | load avg (1 min) |',
-    '|---|---|---|---|---|---|---|',
+    `| flood |${r.front ? ' flooded server |' : ''} connections opened | honest ok | handshake (x idle, target <= 3) | call p99 (x idle, target <= 2) | RSS peak / after (MiB) | load avg (1 min) |`,
+    `|---|${r.front ? '---|' : ''}---|---|---|---|---|---|`,
     ...Object.entries(r.rows).map(
       ([name, x]) =>
-        `| ${name} | ${x.floodConnections} | ${x.honestOk}/${x.honestTotal} | ${f(x.handshakeRatio)} (${f(x.handshakeMs, 1)} vs ${f(x.idleHandshakeMs, 1)} ms) | ${f(x.callP99Ratio)} (${f(x.callP99Us / 1000, 2)} vs ${f(x.idleCallP99Us / 1000, 2)} ms) | ${f(x.rssPeakMiB, 0)} / ${f(x.rssAfterMiB, 0)} | ${f(x.load[0], 1)}-${f(x.load[1], 1)} |`,
+        `| ${name} |${x.flooded ? ` ${x.flooded} |` : ''} ${x.floodConnections} | ${x.honestOk}/${x.honestTotal} | ${f(x.handshakeRatio)} (${f(x.handshakeMs, 1)} vs ${f(x.idleHandshakeMs, 1)} ms) | ${f(x.callP99Ratio)} (${f(x.callP99Us / 1000, 2)} vs ${f(x.idleCallP99Us / 1000, 2)} ms) | ${f(x.rssPeakMiB, 0)} / ${f(x.rssAfterMiB, 0)} | ${f(x.load[0], 1)}-${f(x.load[1], 1)} |`,
     ),
   ];
   return lines.join('\n');
