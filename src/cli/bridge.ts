@@ -29,6 +29,8 @@
  *   session's failure nor the exit code.
  * - A plaintext (unauthenticated) alert from the server is reported with a hint at what to
  *   check (alert-hints.ts), marked unauthenticated; the code stays ERR_PEER_ABORTED.
+ * - The URL is shown as origin and path only, never its user info or query, where tokens
+ *   live (review 16, R16-2), as in the dialer's errors (ws-dialer.ts).
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { MalformedRequestError, PeerAbortedError, PeerAlertError, PqmcpError, RequestIdReusedError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError } from '../errors.js';
@@ -214,7 +216,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
           else {
             admitted = true;
             const peer = result!.peer;
-            log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.href}${result!.resumed ? ', resumed (no signatures; a fresh key exchange)' : ''}; ${SUITE_NAMES[result!.suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
+            log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.origin}${parsedUrl.pathname}${result!.resumed ? ', resumed (no signatures; a fresh key exchange)' : ''}; ${SUITE_NAMES[result!.suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
           }
         }
         maybeClose();

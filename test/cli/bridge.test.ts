@@ -142,6 +142,16 @@ describe('"connected" only once accepted; the backend per primitive', () => {
     else expect(connected[0]).toContain('ML-KEM: native, ML-DSA: native');
   });
 
+  it('the "connected" line names the URL without its user info or query (review 16, R16-2: secrets live there; the dial errors already left them out)', async () => {
+    const secretUrl = `${url.replace('ws://', 'ws://alice:hunter2@')}?token=s3cret`;
+    const r = await cli(connectArgs(alice, secretUrl), { input: lines(INIT) });
+    expect(r.code, r.stderr).toBe(0);
+    const connected = r.stderr.split('\n').filter((l) => l.includes('connected to'));
+    expect(connected).toHaveLength(1);
+    expect(connected[0]).toContain(` at ${url}; PQMCP_`);
+    expect(r.stderr).not.toMatch(/hunter2|s3cret|token/);
+  });
+
   it('an agent the gateway does not admit: no "connected", the refusal reaches the client, exit 1 (ERR_NOT_ADMITTED)', async () => {
     const r = await cli(connectArgs(intruder), { input: lines(INIT, INITIALIZED, call(1, 'echo', { text: 'x' })) });
     expect(r.code).toBe(1);

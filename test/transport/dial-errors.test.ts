@@ -6,6 +6,7 @@
  * transport is configured, not as an internal error at the handshake. Real servers on 127.0.0.1.
  */
 import { createServer } from 'node:http';
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConnectionError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
@@ -77,5 +78,31 @@ describe('dial errors say what the mistake was', { timeout: 30_000 }, () => {
     const { server } = await startFeatureServer(cleanup, { backend: 'native' });
     const error = await dialError(server.url.replace(/^ws:/, 'wss:'));
     expect(error.message).toMatch(/^cannot connect to wss:\/\/127\.0\.0\.1:\d+\/: TLS handshake failed: the server does not speak TLS here \(a pqmcp listener of its own is plain ws:\/\/; pqmcp encrypts inside the WebSocket\)$/);
+  });
+
+  it('a server that answers the upgrade a byte at a time is cut off at handshakeTimeoutMs, counted from the dial (review 16, R16-1: ws\'s timeout is an idle one, each byte restarted it)', async () => {
+    const sockets: Socket[] = [];
+    const slow = createTcpServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Slow: ');
+        const drip = setInterval(() => socket.write('a'), 100);
+        socket.on('close', () => clearInterval(drip));
+      });
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    cleanup.add(() => new Promise<void>((r) => (sockets.forEach((s) => s.destroy()), slow.close(() => r()))));
+    const port = (slow.address() as { port: number }).port;
+    const transport = new PqmcpClientTransport(`ws://127.0.0.1:${port}/mcp`, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), backend: 'native', expectedServerId: SERVER_ID, busyRetry: false, handshakeTimeoutMs: 400 });
+    cleanup.add(() => transport.close());
+    const startedAt = Date.now();
+    // Before: still dialing after 10x the timeout (a 16 KiB header at a byte per 9 s: ~40 hours at the default).
+    const outcome = await Promise.race([transport.start().then(() => 'opened', (e: unknown) => e), new Promise((r) => setTimeout(() => r('still dialing'), 4000))]);
+    expect(outcome).toBeInstanceOf(ConnectionError);
+    expect((outcome as PqmcpError).message).toBe(`cannot connect to ws://127.0.0.1:${port}/mcp: the WebSocket upgrade did not complete within 400 ms`);
+    expect(Date.now() - startedAt).toBeLessThan(2000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sockets.every((s) => s.destroyed)).toBe(true);
   });
 });
