@@ -85,6 +85,8 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
   const keyUpdates = meter.createCounter('pqmcp.key_updates', { description: 'KeyUpdates of ended sessions' });
   const busy = meter.createCounter('pqmcp.busy_refusals', { description: 'Connections refused: too many pending handshakes' });
   const denials = meter.createCounter('pqmcp.policy.denials', { description: 'Requests denied by a policy' });
+  const resumptions = meter.createCounter('pqmcp.handshakes.resumed', { description: 'Successful handshakes that resumed a session from a ticket (of pqmcp.handshakes outcome ok)' });
+  const withheld = meter.createCounter('pqmcp.tickets.withheld', { description: 'Sessions a server issuing tickets sent none, by reason' });
 
   // Request counts per series (method, outcome[, agent]) and byte sums, observed at collection.
   // Looked up per method, then by outcome (or outcome and agent): no key string per request.
@@ -144,6 +146,8 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
         handshakes.add(1, { outcome: 'ok', reason: 'ok' });
         handshakeDuration.record(event.handshakeMs / 1000, { outcome: 'ok' });
         live.add(1, { role: event.role });
+        if (event.resumed) resumptions.add(1, { role: event.role });
+        if (event.ticketsWithheld !== undefined) withheld.add(1, { reason: event.ticketsWithheld });
         break;
       case 'session.close':
         live.add(-1, { role: event.role });
