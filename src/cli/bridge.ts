@@ -206,7 +206,9 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
       const m = message as JSONRPCMessage;
       received++;
       const params = 'params' in m ? (m.params as { logger?: unknown; data?: unknown } | undefined) : undefined;
-      if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${String(params.data).replace(/^pqmcp gateway: /, '')}`);
+      // Its data is the server's: text as it is, anything else as JSON (String() throws on an
+      // object whose own toString is not a function, review 16, R16-5).
+      if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${(typeof params.data === 'string' ? params.data : (JSON.stringify(params.data) ?? '')).replace(/^pqmcp gateway: /, '')}`);
       writeOut(m);
       if (isResponse(m)) {
         waiting.delete(JSON.stringify(m.id));

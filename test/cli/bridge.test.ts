@@ -224,3 +224,30 @@ describe('--debug prints what a server named inert too', () => {
     }
   });
 });
+
+describe('a server\'s gateway log line that is not text', () => {
+  it('a pqmcp-gateway notifications/message whose data is no string is logged as JSON and forwarded, not an internal error (review 16, R16-5)', async () => {
+    // A library server that answers initialize after a log notification whose data cannot be
+    // turned into a string by String() (an own toString that is not a function).
+    const odd = await listen({ identity: await loadIdentity(server.key), trust: await loadTrustStore(trust), host: '127.0.0.1', port: 0 });
+    try {
+      odd.on('session', (transport) => {
+        transport.onmessage = (m) => {
+          const msg = m as { id?: number; method?: string };
+          if (msg.method !== 'initialize') return;
+          void transport.send({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', logger: 'pqmcp-gateway', data: { toString: 1, said: 'hi\u001b[2J' } } });
+          void transport.send({ jsonrpc: '2.0', id: msg.id!, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'odd', version: '1' } } });
+        };
+        void transport.start();
+      });
+      const r = await cli(connectArgs(alice, odd.url), { input: lines(INIT) });
+      // Before: "pqmcp: transport event handler threw (ERR_INTERNAL)", exit 1, and the notification never reached stdout.
+      expect(r.stderr).not.toContain('ERR_INTERNAL');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('pqmcp connect: gateway: {"toString":1,"said":"hi\\u001b[2J"}');
+      expect(parse(r.stdout).map((m) => m['method'] ?? m['id'])).toEqual(['notifications/message', 0]);
+    } finally {
+      await odd.close();
+    }
+  });
+});
