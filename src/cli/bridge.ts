@@ -44,7 +44,7 @@ import { connectPinHooks } from './pins.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { notAdmittedReason } from './admission.js';
-import { CliError, asUsage, errorLine, printable } from './output.js';
+import { CliError, asUsage, errorLine, printable, printableStack } from './output.js';
 import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { plaintextAlertHint, refusalHint } from './alert-hints.js';
@@ -168,7 +168,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
         for (const id of waiting.values()) writeOut({ jsonrpc: '2.0', id, error: { code: -32000, message: line } } as JSONRPCMessage);
         if (!clean) {
           ctx.output.err(line);
-          if (ctx.debug && error instanceof Error && error.stack) ctx.output.err(error.stack);
+          if (ctx.debug && error instanceof Error && error.stack) ctx.output.err(printableStack(error.stack));
         }
       }
       // Exit once stdout has taken everything written to it.

@@ -16,6 +16,7 @@ import { CliProcess, LINE_SERVER, cli, killAll, startGateway, tempDir, writeAgen
 import type { Files } from './helpers.js';
 import { HostileServer } from '../adversarial/socket-harness.js';
 import { Cleanup, waitFor } from '../helpers/mcp.js';
+import { makeAgent, makeIssuer } from '../helpers/identities.js';
 
 const SERVER_ID = 'agent://bridge-test/gateway';
 const tmp = tempDir('bridge');
@@ -196,6 +197,28 @@ describe('a server that speaks right after its Finished', () => {
       expect(r.stderr).toMatch(/connected to agent:\/\/bridge-test\/gateway \(key [0-9a-f]{16}, issuer issuer:\/\/bridge-test\) at ws:\/\/127\.0\.0\.1:\d+\/; PQMCP_/);
       expect(r.code, r.stderr).toBe(0);
       expect(parse(r.stdout).map((m) => m['id'])).toEqual([0]);
+    } finally {
+      await cleanup.run();
+    }
+  });
+});
+
+describe('--debug prints what a server named inert too', () => {
+  it('a refused server credential whose issuer id carries a bidi override: the stack trace shows it as \\u202e (review 16, R16-4)', async () => {
+    const cleanup = new Cleanup();
+    try {
+      // Anyone on the path can present this credential: it is refused (untrusted issuer), and
+      // the refusal's message names the issuer id the credential claims.
+      const crypto = selectBackend('native');
+      const identity = makeAgent(crypto, makeIssuer(crypto, 'issuer://evil\u202egnp.exe'), 'agent://bridge-test/gateway').identity;
+      const hostile = await HostileServer.start({ backend: crypto, identity, trust: await loadTrustStore(trust) }, {}, cleanup);
+      const r = await cli([...connectArgs(alice, hostile.url), '--debug'], { input: lines(INIT) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('ERR_UNTRUSTED_ISSUER');
+      expect(r.stderr).toContain('\\u202e');
+      // Before: the error line was escaped, the stack trace below it (the same message) was not.
+      expect(r.stderr).not.toContain('\u202e');
+      expect(r.stderr.split('\n').filter((l) => l.includes('    at ')).length).toBeGreaterThan(0);
     } finally {
       await cleanup.run();
     }
