@@ -37,7 +37,6 @@ import { MalformedRequestError, PeerAbortedError, PeerAlertError, PqmcpError, Re
 import { PqmcpClientTransport, anyServerWarningGiven } from '../transport/client.js';
 import { SUITE_NAMES } from '../wire/messages.js';
 import { describeBackend, selectBackend } from '../crypto/select.js';
-import type { HandshakeResult } from '../handshake/types.js';
 import { flag, list, str } from './args.js';
 import type { Context } from './context.js';
 import type { ConnectPlan } from './connect.js';
@@ -45,12 +44,14 @@ import { connectPinHooks } from './pins.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { notAdmittedReason } from './admission.js';
-import { CliError, asUsage, errorLine, printable } from './output.js';
+import { CliError, asUsage, errorLine, printable, printableStack } from './output.js';
 import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { plaintextAlertHint, refusalHint } from './alert-hints.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
 import { FileTicketStore } from './tickets.js';
+
+const noop = (): void => {};
 
 /** stdin messages waiting for the transport above which stdin is paused. */
 const PAUSE_ABOVE = 256;
@@ -123,7 +124,6 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
   /** Read before `ready`; sent in order once it is. */
   const backlog: JSONRPCMessage[] = [];
   let handshakeSettled = false;
-  let result: HandshakeResult | undefined;
   /** The server answered a request without refusing this agent (gateway admission). */
   let admitted = false;
   let closing = false;
@@ -168,7 +168,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
         for (const id of waiting.values()) writeOut({ jsonrpc: '2.0', id, error: { code: -32000, message: line } } as JSONRPCMessage);
         if (!clean) {
           ctx.output.err(line);
-          if (ctx.debug && error instanceof Error && error.stack) ctx.output.err(error.stack);
+          if (ctx.debug && error instanceof Error && error.stack) ctx.output.err(printableStack(error.stack));
         }
       }
       // Exit once stdout has taken everything written to it.
@@ -215,8 +215,12 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
           if (refusal !== undefined) failure ??= new CliError('ERR_NOT_ADMITTED', `the server did not admit this agent: ${refusal}`, 1);
           else {
             admitted = true;
-            const peer = result!.peer;
-            log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.origin}${parsedUrl.pathname}${result!.resumed ? ', resumed (no signatures; a fresh key exchange)' : ''}; ${SUITE_NAMES[result!.suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
+            // From the settled handshake, never from `result`: a message can be delivered in
+            // the turn the handshake completes (a server's answer in the flight of its
+            // Finished), before the handshake promise's callbacks have run (review 16, R16-3).
+            void transport.handshake.then(({ peer, resumed, suite }) => {
+              log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.origin}${parsedUrl.pathname}${resumed ? ', resumed (no signatures; a fresh key exchange)' : ''}; ${SUITE_NAMES[suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
+            }, noop);
           }
         }
         maybeClose();
@@ -284,8 +288,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
     process.on('SIGTERM', onSignal);
 
     void transport.handshake.then(
-      (r) => {
-        result = r;
+      () => {
         handshakeSettled = true;
         if (stdinEnded) startDrainTimer();
         maybeClose();

@@ -14,6 +14,9 @@ import { listen } from '../../src/transport/server.js';
 import type { PqmcpServer } from '../../src/transport/server.js';
 import { CliProcess, LINE_SERVER, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { Files } from './helpers.js';
+import { HostileServer } from '../adversarial/socket-harness.js';
+import { Cleanup, waitFor } from '../helpers/mcp.js';
+import { makeAgent, makeIssuer } from '../helpers/identities.js';
 
 const SERVER_ID = 'agent://bridge-test/gateway';
 const tmp = tempDir('bridge');
@@ -170,5 +173,54 @@ describe('"connected" only once accepted; the backend per primitive', () => {
     const error = second[0]!['error'] as { code: number; message: string };
     if (error.code === -32001) expect(error).toEqual(out[0]!['error']);
     else expect(error).toEqual({ code: -32000, message: r.stderr.trim().split('\n').at(-1) });
+  });
+});
+
+describe('a server that speaks right after its Finished', () => {
+  it('an answer in the flight that completes the handshake is taken as the admission, not an internal error (review 16, R16-3)', async () => {
+    const cleanup = new Cleanup();
+    try {
+      // A server may send application data once its Finished is out (protocol.md section 1,
+      // as TLS 1.3's 0.5-RTT): here an answer to `initialize` rides in the same WebSocket
+      // message as the Finished, so the client delivers it in the turn its handshake completes.
+      const identity = await loadIdentity(server.key);
+      const hostile = await HostileServer.start({ backend: selectBackend('native'), identity, trust: await loadTrustStore(trust), bugs: { hold: 'Finished' } }, {}, cleanup);
+      const bridge = cli(connectArgs(alice, hostile.url), { input: lines(INIT) });
+      await waitFor(() => (hostile.drivers[0]?.attacker.held.length ?? 0) > 0, 20_000, 'the hostile server\'s first flight');
+      const driver = hostile.drivers[0]!;
+      const answer = new TextEncoder().encode(JSON.stringify({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'early', version: '1' } } }));
+      void driver.write([...driver.attacker.release(), ...driver.attacker.sendApplication(answer)]);
+      const r = await bridge;
+      // Before: "pqmcp: transport event handler threw (ERR_INTERNAL)", exit 1 (the banner read
+      // the handshake result a microtask before the bridge had it).
+      expect(r.stderr).not.toContain('ERR_INTERNAL');
+      expect(r.stderr).toMatch(/connected to agent:\/\/bridge-test\/gateway \(key [0-9a-f]{16}, issuer issuer:\/\/bridge-test\) at ws:\/\/127\.0\.0\.1:\d+\/; PQMCP_/);
+      expect(r.code, r.stderr).toBe(0);
+      expect(parse(r.stdout).map((m) => m['id'])).toEqual([0]);
+    } finally {
+      await cleanup.run();
+    }
+  });
+});
+
+describe('--debug prints what a server named inert too', () => {
+  it('a refused server credential whose issuer id carries a bidi override: the stack trace shows it as \\u202e (review 16, R16-4)', async () => {
+    const cleanup = new Cleanup();
+    try {
+      // Anyone on the path can present this credential: it is refused (untrusted issuer), and
+      // the refusal's message names the issuer id the credential claims.
+      const crypto = selectBackend('native');
+      const identity = makeAgent(crypto, makeIssuer(crypto, 'issuer://evil\u202egnp.exe'), 'agent://bridge-test/gateway').identity;
+      const hostile = await HostileServer.start({ backend: crypto, identity, trust: await loadTrustStore(trust) }, {}, cleanup);
+      const r = await cli([...connectArgs(alice, hostile.url), '--debug'], { input: lines(INIT) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('ERR_UNTRUSTED_ISSUER');
+      expect(r.stderr).toContain('\\u202e');
+      // Before: the error line was escaped, the stack trace below it (the same message) was not.
+      expect(r.stderr).not.toContain('\u202e');
+      expect(r.stderr.split('\n').filter((l) => l.includes('    at ')).length).toBeGreaterThan(0);
+    } finally {
+      await cleanup.run();
+    }
   });
 });
