@@ -65,7 +65,11 @@ const METHODS = new Set([
   'resources/subscribe', 'resources/unsubscribe', 'subscriptions/listen', 'prompts/list', 'prompts/get', 'completion/complete',
   'logging/setLevel', 'sampling/createMessage', 'elicitation/create', 'roots/list', 'tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel',
 ]);
-/** With agentIds: (method, outcome, agent) series kept at most; beyond, agent `other` (below the SDK's own default limit of 2000 per instrument). */
+/**
+ * With agentIds: (method, outcome, agent) series kept at most; beyond, agent `other` (below the
+ * SDK's own default limit of 2000 per instrument). No agent can be labelled `other` by name:
+ * an agent id has a scheme (`scheme:...`, identity/rules.ts), so the label never collides.
+ */
 export const MAX_AGENT_SERIES = 1000;
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
