@@ -54,6 +54,7 @@ import { SessionGuard, guardOptions } from './session-guard.js';
 import { BusyRetries, resolveBusyRetry } from './busy-retry.js';
 import type { Dialer, Dialing, OpenedSocket } from './dialer.js';
 import { wsDialer } from './ws-dialer.js';
+import { defer } from './timers.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
@@ -296,7 +297,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
     } catch {
       // Contained: never throw from event handlers.
     }
-    setImmediate(() => this.fireClose());
+    defer(() => this.fireClose());
     throw error;
   }
 
@@ -387,7 +388,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
       for (const e of this.early.splice(0)) e.reject(error);
       this.dialing?.abort();
       // After the rejections above reach their handlers (the SDK fails its requests on close).
-      setImmediate(() => this.fireClose());
+      defer(() => this.fireClose());
       return;
     }
     if (this.connection) {
