@@ -134,6 +134,8 @@ export class PqmcpClientTransport extends McpProtocolVersions {
       throw new InvalidArgumentError('url must be an absolute ws:// or wss:// URL');
     }
     if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new InvalidArgumentError('url must be a ws:// or wss:// URL');
+    // RFC 6455 section 3: no fragment (ws throws a SyntaxError for one at the dial: review 16, R16-7).
+    if (parsed.hash !== '') throw new InvalidArgumentError('url must not have a fragment (#...): a WebSocket URL has none');
     this.url = parsed;
     this.serverIdConstraints = checkServerChoice(options);
     this.endpoint = options.endpoint !== undefined ? checkEndpoint(options.endpoint, 'endpoint') : endpointOfUrl(parsed);

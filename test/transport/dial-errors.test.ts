@@ -54,6 +54,21 @@ describe('a missing or wrong trust option is refused when the transport is confi
   });
 });
 
+describe('a URL with a fragment', () => {
+  it('is refused when the transport is configured, ERR_INVALID_ARGUMENT (review 16, R16-7: ws threw a SyntaxError at the dial, start() rejected with ERR_INTERNAL "internal error")', async () => {
+    const options = { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), backend: 'native' as const, expectedServerId: SERVER_ID, busyRetry: false as const };
+    let error: unknown;
+    try {
+      const transport = new PqmcpClientTransport('ws://127.0.0.1:9/mcp#part', options);
+      cleanup.add(() => transport.close());
+      await transport.start();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: 'url must not have a fragment (#...): a WebSocket URL has none' });
+  });
+});
+
 describe('dial errors say what the mistake was', { timeout: 30_000 }, () => {
   it('a wrong path: HTTP 404, with the path, and where to look', async () => {
     const { server } = await startFeatureServer(cleanup, { backend: 'native', path: '/mcp' });
