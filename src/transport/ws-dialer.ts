@@ -18,6 +18,7 @@ import type { ClientOptions } from 'ws';
 import { ClosedError, ConnectionError, ServerBusyError } from '../errors.js';
 import type { Dialer, DialRequest, Dialing, OpenedSocket } from './dialer.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
+import { MAX_TIMER_MS } from './timers.js';
 
 const noop = (): void => {};
 
@@ -41,7 +42,8 @@ export const wsDialer: Dialer = (request: DialRequest): Dialing => {
   let aborted = false;
   let attached = false;
   const asked = (request.socketOptions as { handshakeTimeout?: unknown } | undefined)?.handshakeTimeout;
-  const deadlineMs = typeof asked === 'number' && asked > 0 ? asked : request.openTimeoutMs;
+  // At most a timer's largest delay: Node runs a longer one after 1 ms (timers.ts).
+  const deadlineMs = typeof asked === 'number' && asked > 0 ? Math.min(asked, MAX_TIMER_MS) : request.openTimeoutMs;
   const ws = new WebSocket(request.url, request.protocol, {
     handshakeTimeout: request.openTimeoutMs,
     ...(request.socketOptions as ClientOptions | undefined),

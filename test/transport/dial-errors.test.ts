@@ -95,6 +95,14 @@ describe('dial errors say what the mistake was', { timeout: 30_000 }, () => {
     expect(error.message).toMatch(/^cannot connect to wss:\/\/127\.0\.0\.1:\d+\/: TLS handshake failed: the server does not speak TLS here \(a pqmcp listener of its own is plain ws:\/\/; pqmcp encrypts inside the WebSocket\)$/);
   });
 
+  it('webSocketOptions.handshakeTimeout sets the upgrade deadline; one past a timer\'s largest delay is taken as that delay, not as 1 ms', async () => {
+    const { server } = await startFeatureServer(cleanup, { backend: 'native' });
+    const transport = new PqmcpClientTransport(server.url, { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), backend: 'native', expectedServerId: SERVER_ID, busyRetry: false, webSocketOptions: { handshakeTimeout: 2 ** 32 } });
+    cleanup.add(() => transport.close());
+    await transport.start();
+    expect((await transport.handshake).peer.agentId).toBe(SERVER_ID);
+  });
+
   it('a server that answers the upgrade a byte at a time is cut off at handshakeTimeoutMs, counted from the dial (review 16, R16-1: ws\'s timeout is an idle one, each byte restarted it)', async () => {
     const sockets: Socket[] = [];
     const slow = createTcpServer((socket) => {
