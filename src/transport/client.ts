@@ -39,6 +39,7 @@ import { Connection } from './connection.js';
 import { keyShares } from './key-shares.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { ticketSpent } from '../handshake/resumption.js';
+import { takeTicketFor } from '../resumption/client-tickets.js';
 import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrpc.js';
 import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
@@ -199,7 +200,9 @@ export class PqmcpClientTransport extends McpProtocolVersions {
     // A ticket is single use (its PSK is wiped once offered): a busy refusal after the
     // ClientHello (server_busy) spends it, and each retry takes the store's next ticket,
     // resuming with it if there is one; an attempt refused before it (HTTP 429/503) puts it back.
-    const resumeTicket = store?.take(storeKey, Date.now());
+    // This client credential's ticket: another identity's sharing the store stays there (R16-10).
+    const own = localIdentity(this.options.identity).credential;
+    const resumeTicket = store ? takeTicketFor(store, storeKey, backend.sha256(own instanceof Uint8Array ? own : own.encoded), Date.now()) : undefined;
     const sessionOptions: SessionOptions = {
       ...(resumeTicket ? { resumeTicket } : {}),
       backend,

@@ -123,6 +123,28 @@ describe('resumption over WebSocket', () => {
     expect(b.refused).toEqual([]);
   });
 
+  it('two client identities sharing one store each resume with their own tickets (review 16, R16-10: a ticket taken for the other identity was dropped)', async () => {
+    const { url } = await resumableServer();
+    const tickets = new MemoryTicketStore();
+    const key = ticketStoreKey(new URL(url), SERVER_ID);
+    const bob = { identity: agent('agent://pqmcp-test/bob') };
+    const alice1 = await connectClient(cleanup, url, { tickets });
+    await waitFor(() => tickets.count(key) === 1, 5_000, "alice's ticket");
+    await alice1.client.close();
+    // Bob's connection finds only alice's ticket: it must leave it, not spend it.
+    const bob1 = await connectClient(cleanup, url, { tickets, ...bob });
+    expect(bob1.transport.resumed).toBe(false);
+    await waitFor(() => tickets.count(key) === 2, 5_000, "bob's ticket beside alice's");
+    await bob1.client.close();
+    // Before: alice took bob's (newest) ticket, could not offer it and dropped it: full handshakes for both.
+    const alice2 = await connectClient(cleanup, url, { tickets });
+    expect(alice2.transport.resumed).toBe(true);
+    await alice2.client.close();
+    const bob2 = await connectClient(cleanup, url, { tickets, ...bob });
+    expect(bob2.transport.resumed).toBe(true);
+    expect(bob2.transport.peer?.agentId).toBe(SERVER_ID);
+  });
+
   it('options are checked', () => {
     expect(() => new PqmcpClientTransport('ws://127.0.0.1:1/', { identity: agent('agent://x/y'), trust: trustFor(), allowAnyServer: true, tickets: {} as never })).toThrow(InvalidArgumentError);
   });
