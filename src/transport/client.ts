@@ -136,7 +136,9 @@ export class PqmcpClientTransport extends McpProtocolVersions {
     }
     if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new InvalidArgumentError('url must be a ws:// or wss:// URL');
     // RFC 6455 section 3: no fragment (ws throws a SyntaxError for one at the dial: review 16, R16-7).
-    if (parsed.hash !== '') throw new InvalidArgumentError('url must not have a fragment (#...): a WebSocket URL has none');
+    // An empty one too ("ws://host/path#"): URL.hash is '' for it, but a standard WebSocket
+    // (browsers, pqmcp/browser) throws a SyntaxError for any fragment (review 17, R17-1).
+    if (parsed.href.includes('#')) throw new InvalidArgumentError('url must not have a fragment (#...): a WebSocket URL has none');
     this.url = parsed;
     this.serverIdConstraints = checkServerChoice(options);
     this.endpoint = options.endpoint !== undefined ? checkEndpoint(options.endpoint, 'endpoint') : endpointOfUrl(parsed);

@@ -8,9 +8,10 @@
 import { createServer } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConnectionError } from '../../src/errors.js';
+import { ConnectionError, InvalidArgumentError } from '../../src/errors.js';
 import type { PqmcpError } from '../../src/errors.js';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
+import { PqmcpClientTransport as BrowserClientTransport } from '../../src/browser/index.js';
 import { agent, trustFor } from '../helpers/identities.js';
 import { Cleanup, SERVER_ID, startFeatureServer } from '../helpers/mcp.js';
 
@@ -60,6 +61,28 @@ describe('a URL with a fragment', () => {
     let error: unknown;
     try {
       const transport = new PqmcpClientTransport('ws://127.0.0.1:9/mcp#part', options);
+      cleanup.add(() => transport.close());
+      await transport.start();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: 'url must not have a fragment (#...): a WebSocket URL has none' });
+  });
+
+  // URL.hash is '' for an empty fragment; the check looked only at it (review 17, R17-1).
+  it('an empty fragment ("/mcp#") is refused too (review 17, R17-1: the Node client dialled it, and pqmcp/browser rejected start() with ERR_INTERNAL)', async () => {
+    const options = { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), expectedServerId: SERVER_ID, busyRetry: false as const };
+    expect(() => new PqmcpClientTransport('ws://127.0.0.1:9/mcp#', { ...options, backend: 'native' })).toThrow(/^url must not have a fragment/);
+    expect(() => new PqmcpClientTransport(new URL('ws://127.0.0.1:9/?q#'), { ...options, backend: 'native' })).toThrow(InvalidArgumentError);
+    // A '#' percent-encoded in the path or query is no fragment.
+    expect(() => new PqmcpClientTransport('ws://127.0.0.1:9/a%23b?c=%23', { ...options, backend: 'native' })).not.toThrow();
+  });
+
+  // A standard WebSocket (browsers; Node 22+ has one) throws a SyntaxError for any fragment, an empty one included.
+  it.runIf(typeof globalThis.WebSocket === 'function')('pqmcp/browser over the runtime\'s standard WebSocket refuses an empty fragment as typed (review 17, R17-1: SyntaxError, start() rejected with ERR_INTERNAL)', async () => {
+    let error: unknown;
+    try {
+      const transport = new BrowserClientTransport('ws://127.0.0.1:9/mcp#', { identity: agent('agent://pqmcp-test/client'), trust: trustFor(), expectedServerId: SERVER_ID, busyRetry: false });
       cleanup.add(() => transport.close());
       await transport.start();
     } catch (e) {
