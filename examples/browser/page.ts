@@ -37,6 +37,8 @@ export interface DemoState {
   errorCode?: string;
   errorName?: string;
   errorMessage?: string;
+  /** The transport's onclose fired (after a refusal). */
+  closed?: boolean;
   benchMs?: number[];
 }
 
@@ -106,14 +108,20 @@ async function main(): Promise<void> {
     return;
   }
 
-  const transport = new PqmcpClientTransport(config.url, { identity, trust, expectedServerId });
+  // 'no-server': nothing listens at ?port= (the test's closed port), so the WebSocket never opens.
+  const url = which === 'no-server' ? `ws://127.0.0.1:${params.get('port')}/` : config.url;
+  const transport = new PqmcpClientTransport(url, { identity, trust, expectedServerId });
+  let closed = false;
+  transport.onclose = () => void (closed = true);
   const client = newClient();
   const t0 = performance.now();
   try {
     await client.connect(transport);
   } catch (err) {
     const e = err as PqmcpError;
-    Object.assign(state, { state: 'refused', errorCode: e.code, errorName: e.name, errorMessage: e.message });
+    // onclose follows the rejection (after the socket's close, bounded by closeTimeoutMs).
+    for (let waited = 0; !closed && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    Object.assign(state, { state: 'refused', errorCode: e.code, errorName: e.name, errorMessage: e.message, closed });
     status(`refused: ${e.name} (${e.code}): ${e.message}`, 'err');
     return;
   }

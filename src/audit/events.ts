@@ -24,6 +24,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import type { TicketsWithheld } from '../handshake/resumption.js';
 
 /** The part of node:crypto sha256Hex uses. */
 export interface Sha256Provider {
@@ -102,6 +103,10 @@ export interface SessionOpenEvent extends Base, AuditPeer {
   remoteAddress: string | undefined;
   /** Handshake time, from the connection to the verified peer. */
   handshakeMs: number;
+  /** A resumption (the peer proved a ticket; its identity is the one the ticket's full handshake verified). */
+  resumed: boolean;
+  /** Server issuing tickets: why this session got none (HandshakeResult.ticketsWithheld). */
+  ticketsWithheld?: TicketsWithheld;
 }
 
 export type SessionEnd = 'local' | 'peer' | 'error';

@@ -65,7 +65,11 @@ const METHODS = new Set([
   'resources/subscribe', 'resources/unsubscribe', 'subscriptions/listen', 'prompts/list', 'prompts/get', 'completion/complete',
   'logging/setLevel', 'sampling/createMessage', 'elicitation/create', 'roots/list', 'tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel',
 ]);
-/** With agentIds: (method, outcome, agent) series kept at most; beyond, agent `other` (below the SDK's own default limit of 2000 per instrument). */
+/**
+ * With agentIds: (method, outcome, agent) series kept at most; beyond, agent `other` (below the
+ * SDK's own default limit of 2000 per instrument). No agent can be labelled `other` by name:
+ * an agent id has a scheme (`scheme:...`, identity/rules.ts), so the label never collides.
+ */
 export const MAX_AGENT_SERIES = 1000;
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -85,6 +89,8 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
   const keyUpdates = meter.createCounter('pqmcp.key_updates', { description: 'KeyUpdates of ended sessions' });
   const busy = meter.createCounter('pqmcp.busy_refusals', { description: 'Connections refused: too many pending handshakes' });
   const denials = meter.createCounter('pqmcp.policy.denials', { description: 'Requests denied by a policy' });
+  const resumptions = meter.createCounter('pqmcp.handshakes.resumed', { description: 'Successful handshakes that resumed a session from a ticket (of pqmcp.handshakes outcome ok)' });
+  const withheld = meter.createCounter('pqmcp.tickets.withheld', { description: 'Sessions a server issuing tickets sent none, by reason' });
 
   // Request counts per series (method, outcome[, agent]) and byte sums, observed at collection.
   // Looked up per method, then by outcome (or outcome and agent): no key string per request.
@@ -144,6 +150,8 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
         handshakes.add(1, { outcome: 'ok', reason: 'ok' });
         handshakeDuration.record(event.handshakeMs / 1000, { outcome: 'ok' });
         live.add(1, { role: event.role });
+        if (event.resumed) resumptions.add(1, { role: event.role });
+        if (event.ticketsWithheld !== undefined) withheld.add(1, { reason: event.ticketsWithheld });
         break;
       case 'session.close':
         live.add(-1, { role: event.role });

@@ -35,7 +35,7 @@ export function sessionOpenEvent(
   info: { backend: string; endpoint: string | undefined; remoteAddress: string | undefined; startedAt: number },
 ): SessionOpenEvent {
   const time = Date.now();
-  return {
+  const event: SessionOpenEvent = {
     type: 'session.open',
     time,
     role,
@@ -46,7 +46,10 @@ export function sessionOpenEvent(
     endpoint: info.endpoint,
     remoteAddress: info.remoteAddress,
     handshakeMs: time - info.startedAt,
+    resumed: result.resumed,
   };
+  if (result.ticketsWithheld !== undefined) event.ticketsWithheld = result.ticketsWithheld;
+  return event;
 }
 
 export function sessionCloseEvent(role: Role, result: HandshakeResult, openedAt: number, traffic: Traffic, keyUpdates: number, end: SessionEnd, error?: PqmcpError): SessionCloseEvent {

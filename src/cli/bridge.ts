@@ -10,6 +10,8 @@
  * - stdout carries only MCP messages. Everything else (the verified server, errors, the
  *   gateway's explanations) goes to stderr.
  * - A stdin line that is not JSON-RPC is reported on stderr and skipped, never fatal.
+ * - A server message that cannot be written to stdout (nested too deeply for JSON.stringify)
+ *   is reported on stderr and dropped; a request waiting for it gets an error (R17-4).
  * - When the session fails, every request still waiting for an answer gets a JSON-RPC
  *   error carrying the reason (so the MCP client shows it), then the process exits 1.
  * - End of stdin loses nothing: stdin is read from the first moment (messages that arrive
@@ -29,13 +31,14 @@
  *   session's failure nor the exit code.
  * - A plaintext (unauthenticated) alert from the server is reported with a hint at what to
  *   check (alert-hints.ts), marked unauthenticated; the code stays ERR_PEER_ABORTED.
+ * - The URL is shown as origin and path only, never its user info or query, where tokens
+ *   live (review 16, R16-2), as in the dialer's errors (ws-dialer.ts).
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { MalformedRequestError, PeerAbortedError, PeerAlertError, PqmcpError, RequestIdReusedError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError } from '../errors.js';
 import { PqmcpClientTransport, anyServerWarningGiven } from '../transport/client.js';
 import { SUITE_NAMES } from '../wire/messages.js';
 import { describeBackend, selectBackend } from '../crypto/select.js';
-import type { HandshakeResult } from '../handshake/types.js';
 import { flag, list, str } from './args.js';
 import type { Context } from './context.js';
 import type { ConnectPlan } from './connect.js';
@@ -43,18 +46,29 @@ import { connectPinHooks } from './pins.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
 import { notAdmittedReason } from './admission.js';
-import { CliError, asUsage, errorLine, printable } from './output.js';
+import { CliError, asUsage, errorLine, printable, printableStack } from './output.js';
 import { normaliseNameConstraints } from '../identity/name-constraints.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { plaintextAlertHint, refusalHint } from './alert-hints.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
 import { FileTicketStore } from './tickets.js';
 
+const noop = (): void => {};
+
 /** stdin messages waiting for the transport above which stdin is paused. */
 const PAUSE_ABOVE = 256;
 const RESUME_BELOW = 64;
 
 type Id = string | number;
+
+/** `id` as the key of `waiting`, or undefined when it cannot be one (not encodable). */
+function idKey(id: unknown): string | undefined {
+  try {
+    return JSON.stringify(id);
+  } catch {
+    return undefined;
+  }
+}
 
 function isRequest(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id; method: string } {
   return 'method' in m && 'id' in m && (typeof m.id === 'string' || typeof m.id === 'number');
@@ -121,7 +135,6 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
   /** Read before `ready`; sent in order once it is. */
   const backlog: JSONRPCMessage[] = [];
   let handshakeSettled = false;
-  let result: HandshakeResult | undefined;
   /** The server answered a request without refusing this agent (gateway admission). */
   let admitted = false;
   let closing = false;
@@ -166,7 +179,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
         for (const id of waiting.values()) writeOut({ jsonrpc: '2.0', id, error: { code: -32000, message: line } } as JSONRPCMessage);
         if (!clean) {
           ctx.output.err(line);
-          if (ctx.debug && error instanceof Error && error.stack) ctx.output.err(error.stack);
+          if (ctx.debug && error instanceof Error && error.stack) ctx.output.err(printableStack(error.stack));
         }
       }
       // Exit once stdout has taken everything written to it.
@@ -203,9 +216,29 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
     transport.onmessage = (message) => {
       const m = message as JSONRPCMessage;
       received++;
+      // Encoded for stdout first: JSON.stringify throws (RangeError) on a value nested a few
+      // thousand deep, which JSON.parse took from the server (a 40 KB message), and the
+      // handler failed: ERR_INTERNAL, exit 1 (review 17, R17-4, as R16-5). Such a message is
+      // dropped; a request waiting for it is answered with an error, as when the session fails.
+      let line: string;
+      try {
+        line = serializeLine(m);
+      } catch {
+        const key = isResponse(m) ? idKey(m.id) : undefined;
+        const id = key === undefined ? undefined : waiting.get(key);
+        log(`a message from the server was dropped: nested too deeply to write to stdout${id === undefined ? '' : `; request ${key} is answered with an error`}`);
+        if (id !== undefined) {
+          waiting.delete(key!);
+          writeOut({ jsonrpc: '2.0', id, error: { code: -32000, message: 'pqmcp connect: the server\'s answer was nested too deeply to forward' } } as JSONRPCMessage);
+          maybeClose();
+        }
+        return;
+      }
       const params = 'params' in m ? (m.params as { logger?: unknown; data?: unknown } | undefined) : undefined;
-      if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${String(params.data).replace(/^pqmcp gateway: /, '')}`);
-      writeOut(m);
+      // Its data is the server's: text as it is, anything else as JSON (String() throws on an
+      // object whose own toString is not a function, review 16, R16-5).
+      if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${(typeof params.data === 'string' ? params.data : (JSON.stringify(params.data) ?? '')).replace(/^pqmcp gateway: /, '')}`);
+      stdout.write(line);
       if (isResponse(m)) {
         waiting.delete(JSON.stringify(m.id));
         if (!admitted) {
@@ -213,8 +246,12 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
           if (refusal !== undefined) failure ??= new CliError('ERR_NOT_ADMITTED', `the server did not admit this agent: ${refusal}`, 1);
           else {
             admitted = true;
-            const peer = result!.peer;
-            log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.href}${result!.resumed ? ', resumed (no signatures; a fresh key exchange)' : ''}; ${SUITE_NAMES[result!.suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
+            // From the settled handshake, never from `result`: a message can be delivered in
+            // the turn the handshake completes (a server's answer in the flight of its
+            // Finished), before the handshake promise's callbacks have run (review 16, R16-3).
+            void transport.handshake.then(({ peer, resumed, suite }) => {
+              log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.origin}${parsedUrl.pathname}${resumed ? ', resumed (no signatures; a fresh key exchange)' : ''}; ${SUITE_NAMES[suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
+            }, noop);
           }
         }
         maybeClose();
@@ -282,8 +319,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
     process.on('SIGTERM', onSignal);
 
     void transport.handshake.then(
-      (r) => {
-        result = r;
+      () => {
         handshakeSettled = true;
         if (stdinEnded) startDrainTimer();
         maybeClose();

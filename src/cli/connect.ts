@@ -27,7 +27,7 @@ export const TICKET_CONNECT_OPTIONS = {
 } as const;
 
 /** Flags of `pqmcp connect` for pinning (pins.ts connectPinHooks reads them). */
-export const CONNECT_PIN_OPTIONS = { pins: { type: 'string' }, 'new-tools': { type: 'string' }, manifest: { type: 'string', multiple: true } } as const;
+export const CONNECT_PIN_OPTIONS = { pins: { type: 'string' }, 'new-tools': { type: 'string' }, 'max-tools': { type: 'string' }, manifest: { type: 'string', multiple: true } } as const;
 
 export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --trust <trust file> --expect <server agent id> [options]
 
@@ -64,6 +64,9 @@ ${TICKET_CONNECT_USAGE}
                            redefined later is withheld from the client (pqmcp pins)
   --new-tools pin|hold     with --pins: a new tool is pinned on first use (default) or held
                            until pqmcp pins approve
+  --max-tools <n>          with --pins: the most tools the pin file records per server,
+                           pinned or held (default 1024); past it a new tool is withheld
+                           and not recorded
   --manifest <file>        a tool manifest the server's issuer published (repeatable): a
                            server whose credential attests it may offer only its tools
   --debug                  stack traces

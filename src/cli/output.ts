@@ -101,6 +101,15 @@ export function printable(text: string): string {
   return text.replace(UNPRINTABLE, escapeChar);
 }
 
+/**
+ * A stack trace (--debug) made printable line by line: its first line is the error's
+ * message, which may name what a peer chose (an issuer id from a refused credential), so it
+ * is no less a human line than the error line above it (review 16, R16-4).
+ */
+export function printableStack(stack: string): string {
+  return stack.split('\n').map(printable).join('\n');
+}
+
 /** The one-line form: `pqmcp: <message> (<code>)`. */
 export function errorLine(err: unknown, prefix = 'pqmcp'): string {
   if (err instanceof CliError || err instanceof PqmcpError) return `${prefix}: ${printable(oneLine(err.message))} (${err.code})`;
@@ -129,7 +138,7 @@ export function reportError(output: Output, err: unknown, debug: boolean): numbe
   if (debug) {
     let e: unknown = err;
     for (let depth = 0; e !== undefined && depth < 5; depth++) {
-      output.err(e instanceof Error ? (e.stack ?? String(e)) : String(e));
+      output.err(printableStack(e instanceof Error ? (e.stack ?? String(e)) : String(e)));
       e = e instanceof Error ? e.cause : undefined;
       if (e !== undefined) output.err('caused by:');
     }

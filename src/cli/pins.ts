@@ -8,7 +8,7 @@
  *                                   the server's tools as a manifest, for
  *                                   `pqmcp credential issue --tools-manifest`
  *
- * and, for `pqmcp connect`, the hook its --pins / --new-tools / --manifest flags make.
+ * and, for `pqmcp connect`, the hook its --pins / --new-tools / --max-tools / --manifest flags make.
  *
  * Sharp edges:
  * - approve pins what is held when it runs. `tool@<hash prefix>` (list shows it) pins the
@@ -168,7 +168,8 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
         const missing = tools.filter((t) => !done.includes(t) && toolEntry(held, t) === undefined);
         printResult(ctx.output, ctx.json, { approved: done, notHeld: missing, changed }, () => [
           done.length ? `approved for ${id}: ${done.join(', ')}` : `nothing approved for ${id}`,
-          ...(missing.length ? [`not held: ${missing.join(', ')}`] : []),
+          // A tool withheld past the bridge's --max-tools is never held: nothing to approve.
+          ...(missing.length ? [`not held: ${missing.join(', ')} (a tool withheld as too-many-tools is not recorded: pqmcp pins forget tools the server no longer lists, or raise pqmcp connect --max-tools)`] : []),
           ...changed.map((t) => `NOT approved: ${t} is now held with hash ${toolEntry(held, t)!.hash.slice(0, 16)}..., not ${expected[t]} (the server listed another definition); review it with pqmcp pins list`),
         ]);
         return missing.length || changed.length ? 1 : 0;
@@ -199,8 +200,13 @@ export function connectPinHooks(p: Parsed, log: (line: string) => void): Message
   const path = str(p, 'pins');
   const newTools = str(p, 'new-tools');
   if (newTools !== undefined && newTools !== 'pin' && newTools !== 'hold') throw new UsageError('--new-tools must be pin or hold');
+  const maxToolsText = str(p, 'max-tools');
+  const maxTools = maxToolsText === undefined ? undefined : Number(maxToolsText);
+  if (maxToolsText !== undefined && !(/^\d+$/.test(maxToolsText) && Number.isSafeInteger(maxTools) && maxTools! >= 1)) {
+    throw new UsageError(`--max-tools must be an integer >= 1; got ${JSON.stringify(maxToolsText)}`);
+  }
   if (path === undefined) {
-    if (list(p, 'manifest').length || newTools !== undefined) throw new UsageError('--manifest and --new-tools need --pins <file>');
+    if (list(p, 'manifest').length || newTools !== undefined || maxTools !== undefined) throw new UsageError('--manifest, --new-tools and --max-tools need --pins <file>');
     return [];
   }
   const manifests = list(p, 'manifest').map(readManifest);
@@ -209,9 +215,11 @@ export function connectPinHooks(p: Parsed, log: (line: string) => void): Message
     if (e.kind === 'pinned') log(`pinned tool ${e.tool} of ${e.server.agentId}`);
     else if (e.kind === 'rotated') log(`${e.server.agentId} presents a new key ${e.server.fingerprint.slice(0, 16)}... (before: ${e.previousKey?.slice(0, 16)}...): recorded; its tools are checked against the pins it had`);
     else if (e.kind === 'renamed') log(`tool ${e.tool} of ${e.server.agentId} has the definition of the pinned tool ${e.from}: pinned as a rename`);
-    else log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: ${e.reason}${e.changed ? ` (${e.changed.join(', ')} changed)` : ''}${e.from ? ` (was ${e.from})` : ''}${e.issuer ? ` (issuer ${e.issuer.now}, pinned under ${e.issuer.pinned})` : ''}; see pqmcp pins list --pins ${path}`);
+    else if (e.reason === 'too-many-tools') {
+      log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: too-many-tools (not recorded: ${path} already records the most tools of this server --max-tools allows, ${e.limit}; pqmcp pins forget the tools it no longer lists, or raise --max-tools)`);
+    } else log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: ${e.reason}${e.changed ? ` (${e.changed.join(', ')} changed)` : ''}${e.from ? ` (was ${e.from})` : ''}${e.issuer ? ` (issuer ${e.issuer.now}, pinned under ${e.issuer.pinned})` : ''}; see pqmcp pins list --pins ${path}`);
   };
-  return [toolPinning({ store, manifests, ...(newTools !== undefined ? { newTools } : {}), onEvent })];
+  return [toolPinning({ store, manifests, ...(newTools !== undefined ? { newTools } : {}), ...(maxTools !== undefined ? { maxTools } : {}), onEvent })];
 }
 
 /** initialize + tools/list (every page) over stdio, then stop the server. */

@@ -342,9 +342,12 @@ function tryDecode<T>(decode: () => T): T {
 /**
  * Why a session got no ticket although its server issues them (HandshakeResult.ticketsWithheld):
  * its ticket would be longer than the server's own maxTicketLength ('max-ticket-length'), or
- * than a ClientHello like this session's can carry in one record ('client-hello').
+ * than a ClientHello like this session's can carry in one record ('client-hello'); or it would
+ * already be expired ('expired': a credential of either side at or past its notAfter, accepted
+ * within the clock skew, or a resumed session whose original authentication's ticket lifetime
+ * has run out).
  */
-export type TicketsWithheld = 'max-ticket-length' | 'client-hello';
+export type TicketsWithheld = 'max-ticket-length' | 'client-hello' | 'expired';
 
 /** What issueTickets gives: the NewSessionTicket messages, and why there are none when withheld. */
 export interface IssuedTickets {
@@ -355,8 +358,8 @@ export interface IssuedTickets {
 /**
  * NewSessionTicket messages for a session that just completed. `authTime` is now for a
  * full handshake and the ticket's for a resumed one, so chained tickets never extend the
- * original authentication. None when the result would already be expired, and none
- * (`withheld`) when the ticket could not be used: longer than `longestTicket`
+ * original authentication. None (`withheld`) when the result would already be expired, or
+ * when the ticket could not be used: longer than `longestTicket`
  * (longestOfferableTicket of this session's ClientHello) or than the server's own
  * maxTicketLength. Every ticket of a session has one length (sealedTicketLength), so this
  * is decided once, before any PSK is derived or ticket sealed.
@@ -377,7 +380,7 @@ export function issueTickets(
   if (count === 0) return { messages: [] };
   const own = ctx.own();
   const expiresAt = Math.min(authTime + lifetime, clientPeer.notAfter, own.notAfter);
-  if (expiresAt <= nowS) return { messages: [] };
+  if (expiresAt <= nowS) return { messages: [], withheld: 'expired' };
   // Both bounds are at most the NewSessionTicket's 17,408 bytes (MAX_TICKET_LENGTH): a
   // client credential near 16 KiB gets no ticket here, rather than one the client would refuse.
   const length = sealedTicketLength(tickets.endpoint, clientPeer.credential.encoded.length);

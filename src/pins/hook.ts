@@ -40,6 +40,11 @@
  * for `pqmcp pins approve`, and reported through `onEvent`; a tools/call to a tool this
  * session has not seen pass is answered locally with a JSON-RPC error (code -32010) that
  * names why, and never reaches the server.
+ * A server's entry records at most `maxTools` tools (pinned or held, each name once; default
+ * DEFAULT_MAX_TOOLS, 1,024): a tool it would have to add past that is withheld WITHOUT being
+ * recorded ('too-many-tools': not pinned, not held, nothing to approve), whatever the rule
+ * above says; tools already recorded are checked as ever (review 16, R16-9: a server listing
+ * new names at every listing grew the file, rewritten whole at each change, without end).
  *
  * Why another issuer is neither a rotation nor a new server: the trust store may let two
  * issuers vouch for one agent id (both unconstrained, or with overlapping name
@@ -71,9 +76,13 @@
  * - Pins cover the definition (name, title, description, schemas, annotations), not the
  *   tool's behaviour: a server can still change what a tool does. Pair pinning with
  *   identities you trust and, where it matters, attested manifests.
+ * - `maxTools` bounds how many tools an entry records, not their size: each definition is as
+ *   large as the listing that carried it (`maxMessageSize`). A tool withheld past it is in
+ *   this session's verdict (to refuse its calls) like any listed tool, not in the store.
  * - Two servers of one agent id with different tools (not replicas) share one set of pins:
  *   each one's tools the other lacks are reported as changed or new. Give them two ids.
  */
+import { InvalidArgumentError } from '../errors.js';
 import { JsonRpcErrorCode, errorResponse } from '../transport/hook-api.js';
 import type { JsonRpcMessage, MessageHook } from '../transport/hook-api.js';
 import { changedFields, toolDefinition, toolHash } from './canonical.js';
@@ -89,11 +98,31 @@ const UNKNOWN_ISSUER = '(unknown: pin file version 1)';
 /** JSON-RPC error code of a call refused by pinning. */
 export const PIN_REFUSED = -32010;
 
+/**
+ * The most tools the store records per server by default (`maxTools`): pinned or held, a
+ * name counted once (a pinned tool held with another definition is one). Real servers list
+ * tens of tools, the largest (gateways that aggregate many servers) some hundreds; 1,024
+ * leaves them room and bounds what a server, compromised or not, can make its client's pin
+ * file keep: each listing of new names grew it for ever (review 16, R16-9: 3,000 pins, a
+ * 1.6 MB file rewritten whole at every change, after six listings of 500 new names).
+ */
+export const DEFAULT_MAX_TOOLS = 1024;
+
+/**
+ * Why a tool is withheld, as `PinEvent` reports it: a `HeldReason` (the tool is kept in the
+ * store's `held`), or 'too-many-tools': the server's entry already records `maxTools` tools
+ * and this one is not among them, so it is withheld without being recorded (nothing to
+ * approve: forget tools the server no longer lists, or raise `maxTools`).
+ */
+export type WithheldReason = HeldReason | 'too-many-tools';
+
 export interface PinEvent {
   /** 'rotated': the server presented a key not seen before for its agent id (recorded). */
   kind: 'pinned' | 'withheld' | 'renamed' | 'rotated';
   /** Why a tool was withheld. */
-  reason?: HeldReason;
+  reason?: WithheldReason;
+  /** For 'too-many-tools': the most tools the store records per server (`maxTools`). */
+  limit?: number;
   server: { agentId: string; fingerprint: string };
   /** The tool ('' for 'rotated'). */
   tool: string;
@@ -115,6 +144,12 @@ export interface ToolPinningOptions {
   manifests?: readonly ToolManifest[];
   /** Refuse calls to tools not listed (and passed) in this session. Default true. */
   requireListed?: boolean;
+  /**
+   * The most tools recorded per server, pinned or held (each name once): DEFAULT_MAX_TOOLS,
+   * 1,024. A tool the entry would have to add past it is withheld and not recorded
+   * ('too-many-tools'); tools already recorded are checked as ever. An integer >= 1.
+   */
+  maxTools?: number;
   /** Pinned, withheld and renamed tools, as they are found. */
   onEvent?: (event: PinEvent) => void;
 }
@@ -144,9 +179,15 @@ function why(tool: string, reason: HeldReason, changed?: string[], from?: string
   }
 }
 
+function tooMany(tool: string, limit: number): string {
+  return `tool ${tool} is withheld and not recorded: the pin store already records the most tools it keeps for this server (${limit}: maxTools, pqmcp connect --max-tools); pqmcp pins forget the tools it no longer lists, or raise the limit`;
+}
+
 export function toolPinning(options: ToolPinningOptions): MessageHook {
   const newTools = options.newTools ?? 'pin';
   const requireListed = options.requireListed !== false;
+  const maxTools = options.maxTools ?? DEFAULT_MAX_TOOLS;
+  if (!(Number.isSafeInteger(maxTools) && maxTools >= 1)) throw new InvalidArgumentError(`toolPinning: maxTools must be an integer >= 1; got ${String(maxTools)}`);
   const manifests = new Map((options.manifests ?? []).map((m) => [manifestHash(m), new Map(m.tools.map((t) => [t.name, t.hash]))]));
   const sessions = new Map<string, Verdict>();
   const emit = (e: PinEvent): void => {
@@ -257,7 +298,25 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       entry.manifest = claim;
       dirty = true;
     }
+    // The names this entry records (pinned or held, each once), and whether one more fits (maxTools).
+    // A name already recorded always does: a pinned tool held with another definition, a held
+    // one listed again. An entry over the limit (a file written before it, or with a higher
+    // one) keeps all it has, and records nothing new.
+    const recorded = new Set([...Object.keys(entry.tools), ...Object.keys(entry.held)]);
+    const record = (name: string): boolean => {
+      if (recorded.has(name)) return true;
+      if (recorded.size >= maxTools) return false;
+      recorded.add(name);
+      return true;
+    };
+    // Past the limit: withheld as a held tool is (calls refused, reported), and not written.
+    const refuse = (tool: ToolLike): void => {
+      verdict.allowed.delete(tool.name);
+      verdict.withheld.set(tool.name, tooMany(tool.name, maxTools));
+      note({ kind: 'withheld', reason: 'too-many-tools', server, tool: tool.name, limit: maxTools });
+    };
     const withhold = (tool: ToolLike, hash: string, reason: HeldReason, extra: { changed?: string[]; from?: string } = {}): void => {
+      if (!record(tool.name)) return refuse(tool);
       const issuer = reason === 'issuer-changed' ? issuerChanged : undefined;
       verdict.allowed.delete(tool.name);
       verdict.withheld.set(tool.name, why(tool.name, reason, extra.changed, extra.from, issuer, peer.agentId));
@@ -308,6 +367,10 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       // A tool a version 1 file pinned only under a later key waits for approval (review 9, F5).
       if (newTools === 'hold' || entry.unapproved?.includes(tool.name) === true) {
         withhold(tool, hash, from !== undefined ? 'renamed' : 'new', from !== undefined ? { from } : {});
+        continue;
+      }
+      if (!record(tool.name)) {
+        refuse(tool);
         continue;
       }
       setToolEntry(entry.tools, tool.name, { hash, definition: toolDefinition(tool) as Record<string, unknown>, pinnedAt: now });

@@ -9,5 +9,5 @@ export { MANIFEST_CLAIM, MANIFEST_TYPE, MANIFEST_VERSION, buildManifest, decodeM
 export type { ManifestEntry, ToolManifest } from './manifest.js';
 export { FilePinStore, MemoryPinStore, PINS_TYPE, PINS_VERSION, serverKey } from './store.js';
 export type { HeldReason, HeldTool, PinStore, PinnedServer, PinnedTool, SeenKey } from './store.js';
-export { PIN_REFUSED, toolPinning } from './hook.js';
-export type { PinEvent, ToolPinningOptions } from './hook.js';
+export { DEFAULT_MAX_TOOLS, PIN_REFUSED, toolPinning } from './hook.js';
+export type { PinEvent, ToolPinningOptions, WithheldReason } from './hook.js';

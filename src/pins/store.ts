@@ -56,6 +56,10 @@
  *   definition, times, reason...) and keys included, has the wrong type: an edited file
  *   never reaches the hook or `pins approve` half-valid (approve pinned a numeric hash;
  *   list failed with an internal error).
+ * - What a server can make an entry grow by is bounded: `keys` to MAX_KEYS (below), the tools
+ *   recorded (`tools` and `held`, each name once) to the hook's `maxTools` (hook.ts, default
+ *   1,024). This store itself takes whatever it is given (`put`, `pqmcp pins approve`, which
+ *   adds no name). Each definition is as large as the server made it (its listing's size).
  * - Tool names are the server's: `tools` and `held` are read and written by own property
  *   only (toolEntry, setToolEntry), so "__proto__" or "constructor" is a name like another.
  *   Agent ids are too: `servers` has a null prototype in memory.

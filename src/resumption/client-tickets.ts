@@ -11,7 +11,7 @@
  * - Bounded: `maxPerServer` tickets per key (oldest dropped) and `maxServers` keys (least
  *   recently used dropped).
  */
-import { fromHex, toHex } from '../bytes.js';
+import { equalBytes, fromHex, toHex } from '../bytes.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export interface ClientTicket {
@@ -41,6 +41,35 @@ export interface TicketStore {
   /** Remove and return the newest unexpired ticket for `key`, if any. */
   take(key: string, nowMs: number): ClientTicket | undefined;
   put(key: string, ticket: ClientTicket): void;
+}
+
+/** How many tickets takeTicketFor takes from a store before it gives up (a store keeps 4 per key by default). */
+const MAX_TAKES = 64;
+
+/**
+ * The newest unexpired ticket under `key` that was issued to the client credential whose
+ * SHA-256 is `clientCredentialHash`, taken from `store`. Tickets of other credentials found
+ * on the way (two identities of one process sharing a store for one server) are put back,
+ * oldest first, so each identity keeps its own (review 16, R16-10: the handshake could not
+ * offer them, and they were dropped).
+ */
+export function takeTicketFor(store: TicketStore, key: string, clientCredentialHash: Uint8Array, nowMs: number): ClientTicket | undefined {
+  const others: ClientTicket[] = [];
+  let found: ClientTicket | undefined;
+  try {
+    for (let i = 0; i < MAX_TAKES; i++) {
+      const ticket = store.take(key, nowMs);
+      if (ticket === undefined || others.includes(ticket)) break;
+      if (equalBytes(ticket.clientCredentialHash, clientCredentialHash)) {
+        found = ticket;
+        break;
+      }
+      others.push(ticket);
+    }
+  } finally {
+    for (let i = others.length - 1; i >= 0; i--) store.put(key, others[i]!);
+  }
+  return found;
 }
 
 export interface ClientTicketJson {

@@ -55,6 +55,7 @@ import { ClosedError, MessageTooLargeError, PeerAbortedError, PeerAlertError, Se
 import { ClientHandshake, ServerHandshake } from '../handshake/handshake.js';
 import { receiveNewSessionTicket } from '../handshake/resumption.js';
 import { exportKeyingMaterial } from '../handshake/key-schedule.js';
+import { utf8Encode } from '../bytes.js';
 import type { CryptoResult, HandshakeAction, HandshakeResult } from '../handshake/types.js';
 import { InnerType, MessageAssembler, RecordDeframer, RecordType, checkPaddingBlock, decodeMessages, encodeRecord } from '../record/index.js';
 import { decodeAlert, decodeKeyUpdate } from '../wire/messages.js';
@@ -368,6 +369,11 @@ export class Session {
   exportKeyingMaterial(label: string, context: Uint8Array, length: number): Uint8Array {
     if (!this.exporterSecret) throw new ClosedError('exporter needs an established session');
     if (!(length > 0 && length <= 255 * 32)) throw new InvalidArgumentError('exporter length must be 1..8160');
+    // The label travels as "pqmcp1 " + label in a vector<u8> (docs/protocol.md 5.6).
+    if (typeof label !== 'string' || utf8Encode(label).length > 248) throw new InvalidArgumentError('exporter label must be a string of at most 248 UTF-8 bytes');
+    // Hashed as bytes: a string context was hashed as UTF-8 by the native backend and refused
+    // with a TypeError by the portable one, two answers to one call (review 17, R17-2).
+    if (!(context instanceof Uint8Array)) throw new InvalidArgumentError('exporter context must be a Uint8Array');
     return exportKeyingMaterial(this.options.backend, this.exporterSecret, label, context, length);
   }
 

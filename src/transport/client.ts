@@ -39,6 +39,7 @@ import { Connection } from './connection.js';
 import { keyShares } from './key-shares.js';
 import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { ticketSpent } from '../handshake/resumption.js';
+import { takeTicketFor } from '../resumption/client-tickets.js';
 import { decodeForDelivery, failureOn, encodeMessage, isRequest } from './jsonrpc.js';
 import type { DeliveryFailure } from './jsonrpc.js';
 import { MessagePipeline } from './message-hooks.js';
@@ -54,6 +55,7 @@ import { SessionGuard, guardOptions } from './session-guard.js';
 import { BusyRetries, resolveBusyRetry } from './busy-retry.js';
 import type { Dialer, Dialing, OpenedSocket } from './dialer.js';
 import { wsDialer } from './ws-dialer.js';
+import { defer } from './timers.js';
 import type { Traffic } from './ws-socket.js';
 import { emitTo } from '../audit/events.js';
 import { handshakeFailureEvent, sessionCloseEvent, sessionEnd, sessionOpenEvent } from '../audit/session-events.js';
@@ -133,6 +135,10 @@ export class PqmcpClientTransport extends McpProtocolVersions {
       throw new InvalidArgumentError('url must be an absolute ws:// or wss:// URL');
     }
     if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new InvalidArgumentError('url must be a ws:// or wss:// URL');
+    // RFC 6455 section 3: no fragment (ws throws a SyntaxError for one at the dial: review 16, R16-7).
+    // An empty one too ("ws://host/path#"): URL.hash is '' for it, but a standard WebSocket
+    // (browsers, pqmcp/browser) throws a SyntaxError for any fragment (review 17, R17-1).
+    if (parsed.href.includes('#')) throw new InvalidArgumentError('url must not have a fragment (#...): a WebSocket URL has none');
     this.url = parsed;
     this.serverIdConstraints = checkServerChoice(options);
     this.endpoint = options.endpoint !== undefined ? checkEndpoint(options.endpoint, 'endpoint') : endpointOfUrl(parsed);
@@ -196,7 +202,9 @@ export class PqmcpClientTransport extends McpProtocolVersions {
     // A ticket is single use (its PSK is wiped once offered): a busy refusal after the
     // ClientHello (server_busy) spends it, and each retry takes the store's next ticket,
     // resuming with it if there is one; an attempt refused before it (HTTP 429/503) puts it back.
-    const resumeTicket = store?.take(storeKey, Date.now());
+    // This client credential's ticket: another identity's sharing the store stays there (R16-10).
+    const own = localIdentity(this.options.identity).credential;
+    const resumeTicket = store ? takeTicketFor(store, storeKey, backend.sha256(own instanceof Uint8Array ? own : own.encoded), Date.now()) : undefined;
     const sessionOptions: SessionOptions = {
       ...(resumeTicket ? { resumeTicket } : {}),
       backend,
@@ -296,7 +304,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
     } catch {
       // Contained: never throw from event handlers.
     }
-    setImmediate(() => this.fireClose());
+    defer(() => this.fireClose());
     throw error;
   }
 
@@ -387,7 +395,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
       for (const e of this.early.splice(0)) e.reject(error);
       this.dialing?.abort();
       // After the rejections above reach their handlers (the SDK fails its requests on close).
-      setImmediate(() => this.fireClose());
+      defer(() => this.fireClose());
       return;
     }
     if (this.connection) {

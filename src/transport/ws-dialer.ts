@@ -6,6 +6,10 @@
  *   an unhandled 'error' event would crash Node.
  * - Compression is always off and maxPayload always set, whatever `socketOptions` say.
  * - An upgrade answered HTTP 429 or 503 fails with ServerBusyError (the client may retry).
+ * - The upgrade must be answered within `openTimeoutMs` (or `socketOptions.handshakeTimeout`)
+ *   counted from the dial, a deadline of its own: `ws`'s handshakeTimeout is the socket's
+ *   idle timeout, which a server (or anyone on the path) writing its answer (or its TLS
+ *   handshake) a byte at a time restarts with every byte (review 16, R16-1).
  * - Other failures are a ConnectionError naming the URL without its user info or query, and
  *   what the usual mistakes mean (a wrong path's 404, a non-WebSocket server, TLS to ws).
  */
@@ -14,6 +18,7 @@ import type { ClientOptions } from 'ws';
 import { ClosedError, ConnectionError, ServerBusyError } from '../errors.js';
 import type { Dialer, DialRequest, Dialing, OpenedSocket } from './dialer.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
+import { MAX_TIMER_MS } from './timers.js';
 
 const noop = (): void => {};
 
@@ -36,6 +41,9 @@ function describeDialError(err: Error & { code?: string }, status: string | unde
 export const wsDialer: Dialer = (request: DialRequest): Dialing => {
   let aborted = false;
   let attached = false;
+  const asked = (request.socketOptions as { handshakeTimeout?: unknown } | undefined)?.handshakeTimeout;
+  // At most a timer's largest delay: Node runs a longer one after 1 ms (timers.ts).
+  const deadlineMs = typeof asked === 'number' && asked > 0 ? Math.min(asked, MAX_TIMER_MS) : request.openTimeoutMs;
   const ws = new WebSocket(request.url, request.protocol, {
     handshakeTimeout: request.openTimeoutMs,
     ...(request.socketOptions as ClientOptions | undefined),
@@ -45,6 +53,12 @@ export const wsDialer: Dialer = (request: DialRequest): Dialing => {
   });
   ws.on('error', noop);
   const opened = new Promise<OpenedSocket>((resolve, reject) => {
+    // Whatever bytes arrive meanwhile: not an idle timer (the sharp edge above).
+    const deadline = setTimeout(() => {
+      cleanup();
+      ws.terminate();
+      reject(aborted ? new ClosedError('closed while connecting') : new ConnectionError(`cannot connect to ${shownUrl(request.url)}: the WebSocket upgrade did not complete within ${deadlineMs} ms`));
+    }, deadlineMs);
     const onOpen = (): void => {
       cleanup();
       if (aborted) {
@@ -78,6 +92,7 @@ export const wsDialer: Dialer = (request: DialRequest): Dialing => {
       reject(new ClosedError('closed while connecting'));
     };
     const cleanup = (): void => {
+      clearTimeout(deadline);
       ws.off('open', onOpen);
       ws.off('error', onError);
       ws.off('close', onClose);

@@ -62,7 +62,7 @@ describe('audit chain', () => {
       request(0),
       request(1, { outcome: 'denied', errorCode: -32600, errorMessage: 'no "quotes"\n, \\ or \u2028 \u00e9\ud83d\ude00', policy: { decision: 'deny', policies: ['p1'], reason: 'r' } }),
       request(2, { arguments: { text: 'caf\u00e9 \u0000', nested: [1, null, { a: true }] }, result: { content: [{ type: 'text', text: '\u{1F600}' }] } }),
-      { type: 'session.open', time: 1, role: 'server', sessionId: 's', agentId: 'a', issuer: 'i', fingerprint: 'f', serial: '01', suite: 'S', backend: 'native', endpoint: undefined, remoteAddress: undefined, handshakeMs: 2 },
+      { type: 'session.open', time: 1, role: 'server', sessionId: 's', agentId: 'a', issuer: 'i', fingerprint: 'f', serial: '01', suite: 'S', backend: 'native', endpoint: undefined, remoteAddress: undefined, handshakeMs: 2, resumed: false },
       { type: 'handshake.failure', time: 1, role: 'client', remoteAddress: undefined, code: 'ERR_X', message: 'm' },
     ];
     let head = { seq: 41, hash: 'ab'.repeat(32) };

@@ -59,7 +59,7 @@ describe('auditMetrics', () => {
     const m = await run([
       { type: 'handshake.failure', time: 0, role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_SERVER_BUSY', message: 'busy' },
       { type: 'handshake.failure', time: 0, role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_UNTRUSTED_ISSUER', message: 'x' },
-      { type: 'session.open', time: 0, role: 'server', sessionId: 's', ...peer, suite: 'S', backend: 'native', endpoint: '/', remoteAddress: '127.0.0.1', handshakeMs: 3 },
+      { type: 'session.open', time: 0, role: 'server', sessionId: 's', ...peer, suite: 'S', backend: 'native', endpoint: '/', remoteAddress: '127.0.0.1', handshakeMs: 3, resumed: false },
       request({}),
       request({ outcome: 'denied', policy: { decision: 'deny', policies: ['p'] } }),
       request({ method: 'evil/a1' }),
@@ -80,6 +80,20 @@ describe('auditMetrics', () => {
     expect(m.get('pqmcp.session.bytes{direction=out}')).toBe(200);
     expect(m.get('pqmcp.key_updates{}')).toBe(2);
     expect([...m.keys()].some((k) => k.includes('agent='))).toBe(false);
+  });
+
+  it('counts resumed handshakes by role, and sessions a ticket-issuing server sent no ticket, by reason', async () => {
+    const open = (resumed: boolean, role: 'client' | 'server', withheld?: 'client-hello' | 'max-ticket-length' | 'expired'): AuditEvent => ({
+      type: 'session.open', time: 0, role, sessionId: 's', ...peer, suite: 'S', backend: 'native', endpoint: '/', remoteAddress: undefined, handshakeMs: 1, resumed,
+      ...(withheld ? { ticketsWithheld: withheld } : {}),
+    });
+    const m = await run([open(false, 'server'), open(true, 'server'), open(true, 'server'), open(true, 'client'), open(false, 'server', 'expired'), open(false, 'server', 'client-hello'), open(true, 'server', 'client-hello')]);
+    expect(m.get('pqmcp.handshakes{outcome=ok,reason=ok}')).toBe(7);
+    expect(m.get('pqmcp.handshakes.resumed{role=server}')).toBe(3);
+    expect(m.get('pqmcp.handshakes.resumed{role=client}')).toBe(1);
+    expect(m.get('pqmcp.tickets.withheld{reason=client-hello}')).toBe(2);
+    expect(m.get('pqmcp.tickets.withheld{reason=expired}')).toBe(1);
+    expect(m.has('pqmcp.tickets.withheld{reason=max-ticket-length}')).toBe(false);
   });
 
   it('labels requests and denials with the agent id only when allowed', async () => {

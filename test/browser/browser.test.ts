@@ -9,6 +9,7 @@
  * skipped locally and fails in CI (CI=true).
  */
 import { mkdirSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
@@ -20,6 +21,15 @@ import { chromiumPath, launchChromium } from './chromium.js';
 
 const available = chromiumPath() !== undefined;
 if (!available && process.env.CI) throw new Error('CI needs Chromium for the browser tests (apt-get install chromium)');
+
+/** A port on 127.0.0.1 nothing listens on (one just closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
 
 async function run(page: Page, url: string): Promise<DemoState> {
   await page.goto(url);
@@ -71,12 +81,17 @@ describe.skipIf(!available)('browser client in Chromium', () => {
   it.each([
     ['untrusted', 'UntrustedIssuerError', 'ERR_UNTRUSTED_ISSUER'],
     ['wrong-id', 'UnexpectedPeerError', 'ERR_UNEXPECTED_PEER'],
-  ])('refusal (%s) reaches the page as a typed error', async (which, name, code) => {
+    // Nothing listens there: the dial fails, the WebSocket never opens. Before review 16
+    // (R16-6) the transport then called setImmediate, which browsers lack: a ReferenceError
+    // instead of the typed error, and no onclose.
+    ['no-server', 'ConnectionError', 'ERR_CONNECTION'],
+  ])('refusal (%s) reaches the page as a typed error, and onclose fires', async (which, name, code) => {
     const page = await browser.newPage();
-    const state = await run(page, `${demo.pageUrl}?case=${which}`);
+    const state = await run(page, `${demo.pageUrl}?case=${which}${which === 'no-server' ? `&port=${await closedPort()}` : ''}`);
     expect(state.state).toBe('refused');
     expect(state.errorName).toBe(name);
     expect(state.errorCode).toBe(code);
+    expect(state.closed).toBe(true);
     expect(await page.locator('#status').textContent()).toContain(code);
     await page.close();
   }, 90_000);

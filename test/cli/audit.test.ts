@@ -19,7 +19,7 @@ import { AuditLog, auditFiles, chainLine, parseLine } from '../../src/audit/inde
 import type { AuditEvent, ChainHead, RequestEvent } from '../../src/audit/index.js';
 import { makeAgent, fixtureCrypto, trustFor } from '../helpers/identities.js';
 import type { Issuer } from '../helpers/identities.js';
-import { EVERYTHING, cli, cliInProcess, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { EVERYTHING, cli, cliInProcess, killAll, metric, parsePrometheus, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { CliProcess } from './helpers.js';
 
 const SERVER_ID = 'agent://audit-test/gateway';
@@ -61,23 +61,6 @@ function readTrail(): AuditEvent[] {
   );
 }
 
-/** Prometheus text exposition -> { 'name{a="x",b="y"}': value } (labels sorted). */
-function parsePrometheus(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: \d+)?$/.exec(line);
-    if (!m) throw new Error(`not Prometheus text: ${line}`);
-    const labels = ((m[2] ?? '').match(/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"/g) ?? []).filter((l) => !l.startsWith('otel_scope_'));
-    out.set(`${m[1]}{${labels.sort().join(',')}}`, Number(m[3]));
-  }
-  return out;
-}
-
-const metric = (metrics: Map<string, number>, name: string, labels: Record<string, string> = {}): number => {
-  const key = `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`;
-  return metrics.get(key) ?? 0;
-};
 
 describe('pqmcp serve --audit --metrics (real gateway, server-everything, SDK clients)', () => {
   let gateway: CliProcess;

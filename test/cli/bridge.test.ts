@@ -14,6 +14,9 @@ import { listen } from '../../src/transport/server.js';
 import type { PqmcpServer } from '../../src/transport/server.js';
 import { CliProcess, LINE_SERVER, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { Files } from './helpers.js';
+import { HostileServer } from '../adversarial/socket-harness.js';
+import { Cleanup, waitFor } from '../helpers/mcp.js';
+import { makeAgent, makeIssuer } from '../helpers/identities.js';
 
 const SERVER_ID = 'agent://bridge-test/gateway';
 const tmp = tempDir('bridge');
@@ -142,6 +145,16 @@ describe('"connected" only once accepted; the backend per primitive', () => {
     else expect(connected[0]).toContain('ML-KEM: native, ML-DSA: native');
   });
 
+  it('the "connected" line names the URL without its user info or query (review 16, R16-2: secrets live there; the dial errors already left them out)', async () => {
+    const secretUrl = `${url.replace('ws://', 'ws://alice:hunter2@')}?token=s3cret`;
+    const r = await cli(connectArgs(alice, secretUrl), { input: lines(INIT) });
+    expect(r.code, r.stderr).toBe(0);
+    const connected = r.stderr.split('\n').filter((l) => l.includes('connected to'));
+    expect(connected).toHaveLength(1);
+    expect(connected[0]).toContain(` at ${url}; PQMCP_`);
+    expect(r.stderr).not.toMatch(/hunter2|s3cret|token/);
+  });
+
   it('an agent the gateway does not admit: no "connected", the refusal reaches the client, exit 1 (ERR_NOT_ADMITTED)', async () => {
     const r = await cli(connectArgs(intruder), { input: lines(INIT, INITIALIZED, call(1, 'echo', { text: 'x' })) });
     expect(r.code).toBe(1);
@@ -160,5 +173,121 @@ describe('"connected" only once accepted; the backend per primitive', () => {
     const error = second[0]!['error'] as { code: number; message: string };
     if (error.code === -32001) expect(error).toEqual(out[0]!['error']);
     else expect(error).toEqual({ code: -32000, message: r.stderr.trim().split('\n').at(-1) });
+  });
+});
+
+describe('a server that speaks right after its Finished', () => {
+  it('an answer in the flight that completes the handshake is taken as the admission, not an internal error (review 16, R16-3)', async () => {
+    const cleanup = new Cleanup();
+    try {
+      // A server may send application data once its Finished is out (protocol.md section 1,
+      // as TLS 1.3's 0.5-RTT): here an answer to `initialize` rides in the same WebSocket
+      // message as the Finished, so the client delivers it in the turn its handshake completes.
+      const identity = await loadIdentity(server.key);
+      const hostile = await HostileServer.start({ backend: selectBackend('native'), identity, trust: await loadTrustStore(trust), bugs: { hold: 'Finished' } }, {}, cleanup);
+      const bridge = cli(connectArgs(alice, hostile.url), { input: lines(INIT) });
+      await waitFor(() => (hostile.drivers[0]?.attacker.held.length ?? 0) > 0, 20_000, 'the hostile server\'s first flight');
+      const driver = hostile.drivers[0]!;
+      const answer = new TextEncoder().encode(JSON.stringify({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'early', version: '1' } } }));
+      void driver.write([...driver.attacker.release(), ...driver.attacker.sendApplication(answer)]);
+      const r = await bridge;
+      // Before: "pqmcp: transport event handler threw (ERR_INTERNAL)", exit 1 (the banner read
+      // the handshake result a microtask before the bridge had it).
+      expect(r.stderr).not.toContain('ERR_INTERNAL');
+      expect(r.stderr).toMatch(/connected to agent:\/\/bridge-test\/gateway \(key [0-9a-f]{16}, issuer issuer:\/\/bridge-test\) at ws:\/\/127\.0\.0\.1:\d+\/; PQMCP_/);
+      expect(r.code, r.stderr).toBe(0);
+      expect(parse(r.stdout).map((m) => m['id'])).toEqual([0]);
+    } finally {
+      await cleanup.run();
+    }
+  });
+});
+
+describe('--debug prints what a server named inert too', () => {
+  it('a refused server credential whose issuer id carries a bidi override: the stack trace shows it as \\u202e (review 16, R16-4)', async () => {
+    const cleanup = new Cleanup();
+    try {
+      // Anyone on the path can present this credential: it is refused (untrusted issuer), and
+      // the refusal's message names the issuer id the credential claims.
+      const crypto = selectBackend('native');
+      const identity = makeAgent(crypto, makeIssuer(crypto, 'issuer://evil\u202egnp.exe'), 'agent://bridge-test/gateway').identity;
+      const hostile = await HostileServer.start({ backend: crypto, identity, trust: await loadTrustStore(trust) }, {}, cleanup);
+      const r = await cli([...connectArgs(alice, hostile.url), '--debug'], { input: lines(INIT) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('ERR_UNTRUSTED_ISSUER');
+      expect(r.stderr).toContain('\\u202e');
+      // Before: the error line was escaped, the stack trace below it (the same message) was not.
+      expect(r.stderr).not.toContain('\u202e');
+      expect(r.stderr.split('\n').filter((l) => l.includes('    at ')).length).toBeGreaterThan(0);
+    } finally {
+      await cleanup.run();
+    }
+  });
+});
+
+describe('a server\'s gateway log line that is not text', () => {
+  it('a pqmcp-gateway notifications/message whose data is no string is logged as JSON and forwarded, not an internal error (review 16, R16-5)', async () => {
+    // A library server that answers initialize after a log notification whose data cannot be
+    // turned into a string by String() (an own toString that is not a function).
+    const odd = await listen({ identity: await loadIdentity(server.key), trust: await loadTrustStore(trust), host: '127.0.0.1', port: 0 });
+    try {
+      odd.on('session', (transport) => {
+        transport.onmessage = (m) => {
+          const msg = m as { id?: number; method?: string };
+          if (msg.method !== 'initialize') return;
+          void transport.send({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', logger: 'pqmcp-gateway', data: { toString: 1, said: 'hi\u001b[2J' } } });
+          void transport.send({ jsonrpc: '2.0', id: msg.id!, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'odd', version: '1' } } });
+        };
+        void transport.start();
+      });
+      const r = await cli(connectArgs(alice, odd.url), { input: lines(INIT) });
+      // Before: "pqmcp: transport event handler threw (ERR_INTERNAL)", exit 1, and the notification never reached stdout.
+      expect(r.stderr).not.toContain('ERR_INTERNAL');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('pqmcp connect: gateway: {"toString":1,"said":"hi\\u001b[2J"}');
+      expect(parse(r.stdout).map((m) => m['method'] ?? m['id'])).toEqual(['notifications/message', 0]);
+    } finally {
+      await odd.close();
+    }
+  });
+});
+
+describe('a server message nested too deeply to write out', () => {
+  // JSON.parse takes any depth; JSON.stringify throws a RangeError a few thousand levels down.
+  const deep = (n: number): string => `${'['.repeat(n)}${']'.repeat(n)}`;
+  const run = async (messages: (driver: { attacker: { sendApplication(b: Uint8Array): Uint8Array[] } }) => Uint8Array[]) => {
+    const cleanup = new Cleanup();
+    try {
+      const identity = await loadIdentity(server.key);
+      const hostile = await HostileServer.start({ backend: selectBackend('native'), identity, trust: await loadTrustStore(trust), bugs: { hold: 'Finished' } }, {}, cleanup);
+      const bridge = cli(connectArgs(alice, hostile.url), { input: lines(INIT) });
+      await waitFor(() => (hostile.drivers[0]?.attacker.held.length ?? 0) > 0, 20_000, "the hostile server's first flight");
+      const driver = hostile.drivers[0]!;
+      void driver.write([...driver.attacker.release(), ...messages(driver)]);
+      return await bridge;
+    } finally {
+      await cleanup.run();
+    }
+  };
+  const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
+  const ANSWER = JSON.stringify({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'deep', version: '1' } } });
+
+  it('a notification (a gateway log line too) is dropped with a line on stderr, the session goes on (review 17, R17-4: the handler threw, ERR_INTERNAL, exit 1)', async () => {
+    const r = await run((d) => [
+      ...d.attacker.sendApplication(encode(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","logger":"pqmcp-gateway","data":${deep(20_000)}}}`)),
+      ...d.attacker.sendApplication(encode(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","logger":"other","data":${deep(20_000)}}}`)),
+      ...d.attacker.sendApplication(encode(ANSWER)),
+    ]);
+    expect(r.stderr).not.toContain('ERR_INTERNAL');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.split('\n').filter((l) => l === 'pqmcp connect: a message from the server was dropped: nested too deeply to write to stdout')).toHaveLength(2);
+    expect(parse(r.stdout).map((m) => m['id'])).toEqual([0]);
+  });
+
+  it('an answer is dropped and the request answered with an error, so the local client does not wait for it', async () => {
+    const r = await run((d) => d.attacker.sendApplication(encode(`{"jsonrpc":"2.0","id":0,"result":{"deep":${deep(20_000)}}}`)));
+    expect(r.stderr).not.toContain('ERR_INTERNAL');
+    expect(r.stderr).toContain('pqmcp connect: a message from the server was dropped: nested too deeply to write to stdout; request 0 is answered with an error');
+    expect(parse(r.stdout)).toEqual([{ jsonrpc: '2.0', id: 0, error: { code: -32000, message: "pqmcp connect: the server's answer was nested too deeply to forward" } }]);
   });
 });

@@ -155,6 +155,24 @@ export async function startGateway(args: string[], command: string[], env: NodeJ
   return { gateway, url: (m[1] ?? m[2])! };
 }
 
+/** Prometheus text exposition -> { 'name{a="x",b="y"}': value } (labels sorted). */
+export function parsePrometheus(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: \d+)?$/.exec(line);
+    if (!m) throw new Error(`not Prometheus text: ${line}`);
+    const labels = ((m[2] ?? '').match(/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"/g) ?? []).filter((l) => !l.startsWith('otel_scope_'));
+    out.set(`${m[1]}{${labels.sort().join(',')}}`, Number(m[3]));
+  }
+  return out;
+}
+
+export const metric = (metrics: Map<string, number>, name: string, labels: Record<string, string> = {}): number => {
+  const key = `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`;
+  return metrics.get(key) ?? 0;
+};
+
 export function tempDir(label: string): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `pqmcp-cli-${label}-`));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };

@@ -373,6 +373,45 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     expect(readFileSync(notPins, 'utf8')).toBe('{"hello":1}');
     const flags = await cli(['connect', 'ws://127.0.0.1:9/', '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, '--manifest', join(tmp.dir, 'x.json')]);
     expect(flags.code).toBe(2);
-    expect(flags.stderr).toMatch(/--manifest and --new-tools need --pins/);
+    expect(flags.stderr).toMatch(/--manifest, --new-tools and --max-tools need --pins/);
+  });
+
+  it('connect --max-tools caps the tools the pin file records per server: past it a new tool is withheld unrecorded and reported; a higher limit makes room; approve has nothing to approve (review 16, R16-9)', { timeout: 120_000 }, async () => {
+    const pins = join(tmp.dir, 'max-tools.pins.json');
+    const { url } = await startGateway(['--identity', plain.key, '--trust', trust], [process.execPath, LINE_SERVER]);
+    // The line server lists 8 tools: the first 5 are pinned, the other 3 withheld and not recorded.
+    const first = await bridgeTools(url, ['--pins', pins, '--max-tools', '5']);
+    expect(first.tools).toEqual(['ask', 'crash', 'echo', 'slow', 'whoami']);
+    for (const tool of ['log', 'garbage', 'stderr']) {
+      expect(first.stderr).toContain(`WITHHELD tool ${tool} of ${SERVER_ID}: too-many-tools (not recorded: ${pins} already records the most tools of this server --max-tools allows, 5;`);
+    }
+    const recorded = () => {
+      const e = new FilePinStore(pins).get(SERVER_ID)!;
+      return [...Object.keys(e.tools), ...Object.keys(e.held)].sort();
+    };
+    expect(recorded()).toEqual(first.tools);
+    const text = readFileSync(pins, 'utf8');
+    // Nothing to approve: the tools withheld past the limit are not held.
+    const approve = await cliInProcess(['pins', 'approve', SERVER_ID, 'log', '--pins', pins]);
+    expect(approve.code).toBe(1);
+    expect(approve.stdout).toContain('not held: log (a tool withheld as too-many-tools is not recorded');
+    // Again: the pins pass, the file is not rewritten.
+    const again = await bridgeTools(url, ['--pins', pins, '--max-tools', '5']);
+    expect(again.tools).toEqual(first.tools);
+    expect(readFileSync(pins, 'utf8')).toBe(text);
+    // A higher limit makes room for one more (the first withheld, in the server's order).
+    const third = await bridgeTools(url, ['--pins', pins, '--max-tools', '6']);
+    expect(third.tools).toEqual(['ask', 'crash', 'echo', 'log', 'slow', 'whoami']);
+    expect(third.stderr).toContain(`WITHHELD tool garbage of ${SERVER_ID}: too-many-tools (not recorded: ${pins} already records the most tools of this server --max-tools allows, 6;`);
+    // The default (1024) records them all.
+    const all = await bridgeTools(url, ['--pins', pins]);
+    expect(all.tools).toHaveLength(8);
+    expect(all.stderr).not.toMatch(/WITHHELD/);
+    // Bad values are usage errors.
+    for (const bad of ['0', '-1', '1.5', 'many', '']) {
+      const r = await cli(['connect', url, '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, '--pins', pins, '--max-tools', bad]);
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr, bad).toMatch(bad === '-1' ? /bad value for option --max-tools/ : /--max-tools must be an integer >= 1/);
+    }
   });
 });

@@ -6,7 +6,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess, LINE_SERVER, cli, cliInProcess, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import { CliProcess, LINE_SERVER, cli, cliInProcess, killAll, metric, parsePrometheus, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { Files } from './helpers.js';
 
 const SERVER_ID = 'agent://rs-test/gateway';
@@ -62,10 +62,11 @@ describe('pqmcp ticket-keys', () => {
 });
 
 describe('pqmcp connect --tickets', () => {
-  it("a desktop client's second launch resumes from the ticket file the first one left", async () => {
+  it("a desktop client's second launch resumes from the ticket file the first one left; the gateway's metrics count the resumption", async () => {
     const keys = join(tmp.dir, 'keys-b.json');
     expect((await cliInProcess(['ticket-keys', 'create', keys])).code).toBe(0); // set-up: the first test runs ticket-keys as a process
-    const { gateway, url } = await startGateway(['--identity', server.key, '--trust', trust, '--ticket-keys', keys], [process.execPath, LINE_SERVER]);
+    const { gateway, url } = await startGateway(['--identity', server.key, '--trust', trust, '--ticket-keys', keys, '--metrics', '127.0.0.1:0'], [process.execPath, LINE_SERVER]);
+    const metricsUrl = (await gateway.waitForStderr(/metrics on (http:\/\/\S+)\/metrics/))[1]!;
     const tickets = join(tmp.dir, 'alice.tickets.json');
     const launch = async (): Promise<string> => {
       const bridge = new CliProcess(['connect', url, '--identity', alice.key, '--trust', trust, '--expect', SERVER_ID, '--tickets', tickets]);
@@ -92,6 +93,10 @@ describe('pqmcp connect --tickets', () => {
     await gateway.waitForStderr(/session \S+ started: agent:\/\/rs-test\/alice/);
     expect(await launch()).toMatch(/connected to agent:\/\/\S+ \(key \w+, issuer \S+\) at ws:\/\/\S+, resumed \(no signatures; a fresh key exchange\); PQMCP_/);
     await gateway.waitForStderr(/session \S+ started \(resumed\): agent:\/\/rs-test\/alice/);
+    const metrics = parsePrometheus(await (await fetch(`${metricsUrl}/metrics`)).text());
+    expect(metric(metrics, 'pqmcp_handshakes_total', { outcome: 'ok', reason: 'ok' })).toBe(2);
+    expect(metric(metrics, 'pqmcp_handshakes_resumed_total', { role: 'server' })).toBe(1);
+    expect([...metrics.keys()].filter((k) => k.startsWith('pqmcp_tickets_withheld_total'))).toEqual([]);
     // The used ticket is gone, a fresh one replaced it.
     const secondFile = readFileSync(tickets, 'utf8');
     expect(secondFile).not.toBe(firstFile);

@@ -53,8 +53,8 @@ function openFirst(suite: number, secret: Uint8Array, recordHex: string): { type
 describe.each(RESUMPTION_KAT_FILES.map((f) => f.file))('%s agrees with the specification', (file) => {
   const v = load(file);
   const s = v.resumed.secrets;
-  const c2s = v.resumed.records.client_to_server;
-  const s2c = v.resumed.records.server_to_client;
+  const c2s = v.resumed.records.client_to_server.map((r) => r.hex);
+  const s2c = v.resumed.records.server_to_client.map((r) => r.hex);
   const ch = fromHex(c2s[0]!).subarray(4);
   const sh = fromHex(s2c[0]!).subarray(4);
   const serverFinished = openFirst(v.suite, hex(s['s_hs_traffic']), s2c[1]!);
@@ -67,7 +67,7 @@ describe.each(RESUMPTION_KAT_FILES.map((f) => f.file))('%s agrees with the speci
   it('the binder is the HMAC over the ClientHello with the binder zeroed', () => {
     const early = b.hkdfExtract(b.sha256(utf8Encode('PQMCP/1')), hex(v.ticket.psk));
     expect(toHex(early)).toBe(s['early_secret']);
-    // pre_shared_key (0x0020) is the only extension: the binder is the ClientHello's last 32 bytes.
+    // pre_shared_key (0x0020) is the last extension (after the endpoint, 0x0001): the binder is the ClientHello's last 32 bytes.
     const zeroed = ch.slice();
     zeroed.fill(0, zeroed.length - 32);
     const binderKey = derive(early, 'res binder', b.sha256(EMPTY));
@@ -135,9 +135,9 @@ describe.each(RESUMPTION_KAT_FILES.map((f) => f.file))('%s agrees with the speci
     // The padding rule: the client's Credential record padding plus 255 - |server_agent_id|,
     // so the sealed ticket is 378 + |endpoint| + that record's inner plaintext length. The
     // full session's Credential record (the client's first under c_hs_traffic) says which.
-    const credentialRecord = openFirst(v.suite, hex(v.full.secrets['c_hs_traffic']), v.full.records.client_to_server[1]!);
+    const credentialRecord = openFirst(v.suite, hex(v.full.secrets['c_hs_traffic']), v.full.records.client_to_server[1]!.hex);
     expect(credentialRecord.content[0]).toBe(11);
-    const inner = fromHex(v.full.records.client_to_server[1]!).length - 4 - 16;
+    const inner = fromHex(v.full.records.client_to_server[1]!.hex).length - 4 - 16;
     expect(inner % 1024).toBe(0);
     expect(sealed.length).toBe(378 + utf8Encode(v.ticket_endpoint).length + inner);
     expect(padding.length).toBe(inner - credentialRecord.content.length - 1 + 255 - utf8Encode(v.server.agent_id).length);

@@ -17,6 +17,7 @@ import { TicketKeys } from '../../src/resumption/ticket-keys.js';
 import { Session, type SessionEvent } from '../../src/session/session.js';
 import { Suite } from '../../src/wire/messages.js';
 import { Writer } from '../../src/wire/writer.js';
+import { labelRecords, type LabelledRecord } from './kat.js';
 
 export interface Draw {
   purpose: string;
@@ -39,13 +40,15 @@ class Drbg {
 
 const NOW_MS = Date.UTC(2026, 0, 1);
 const LATER_MS = NOW_MS + 3600_000;
-const ENDPOINT = '/mcp';
+/** The server's configured endpoint (its path) and the endpoint the client names in its ClientHello (extension 0x0001), as in kat.ts. */
+const SERVED_PATH = '/mcp';
+const NAMED_ENDPOINT = '//tools.example:8443/mcp';
 
 export interface ConnectionVector {
   now_ms: number;
   draws: { client: Draw[]; server: Draw[] };
-  /** Every record on the wire, in order, per direction (hex). */
-  records: { client_to_server: string[]; server_to_client: string[] };
+  /** Every record on the wire, in order, per direction, labelled as in kat.ts (what it carries, the traffic secret and sequence number, content and padding lengths). */
+  records: { client_to_server: LabelledRecord[]; server_to_client: LabelledRecord[] };
   /** Every secret of the key schedule, as logged (hex). */
   secrets: Record<string, string>;
   resumed: boolean;
@@ -91,6 +94,7 @@ function connect(
     suites: [suite],
     now,
     expectedPeerId: 'agent://example/server',
+    endpoint: NAMED_ENDPOINT,
     random: (n, purpose) => clientDrbg.next(n, purpose),
     keyLog: (l, s) => (clientSecrets[l] = toHex(s)),
     ...(resumeTicket ? { resumeTicket } : {}),
@@ -103,7 +107,10 @@ function connect(
     now,
     random: (n, purpose) => serverDrbg.next(n, purpose),
     keyLog: (l, s) => (secrets[l] = toHex(s)),
-    tickets: { keys: parts.keys, replay: new TicketReplayGuard(), endpoint: ENDPOINT },
+    // The server checks the named endpoint against the path it serves (docs/protocol.md 5.7),
+    // so its tickets bind the named endpoint, authority included (15.4 step 5).
+    acceptEndpoints: [SERVED_PATH],
+    tickets: { keys: parts.keys, replay: new TicketReplayGuard(), endpoint: SERVED_PATH },
   });
   const c2s: Uint8Array[] = [];
   const s2c: Uint8Array[] = [];
@@ -141,7 +148,7 @@ function connect(
     vector: {
       now_ms: nowMs,
       draws: { client: clientDrbg.draws, server: serverDrbg.draws },
-      records: { client_to_server: c2s.map(toHex), server_to_client: s2c.map(toHex) },
+      records: { client_to_server: labelRecords(serverBackend, suite, 'c', { ...secrets }, c2s), server_to_client: labelRecords(serverBackend, suite, 's', { ...secrets }, s2c) },
       secrets,
       resumed: client.result!.resumed,
     },
@@ -185,7 +192,7 @@ export function runResumptionKat(clientBackend: CryptoBackend, suite: number, se
     server: { agent_id: 'agent://example/server', seed: toHex(serverSeed), credential: toHex(serverCred.encoded) },
     issuance_draws: issuance.draws,
     ticket_key: { id: toHex(ticketKey.id), key: toHex(ticketKey.key), created_at: ticketKey.createdAt },
-    ticket_endpoint: ENDPOINT,
+    ticket_endpoint: NAMED_ENDPOINT,
     full: full.vector,
     ticket: { nonce: '00', lifetime: ticket.expiresAt - NOW_MS / 1000, ticket: toHex(ticket.ticket), psk, expires_at: ticket.expiresAt },
     resumed: resumed.vector,

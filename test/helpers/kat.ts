@@ -79,7 +79,7 @@ export interface KatVector {
 
 const NOW_MS = Date.UTC(2026, 0, 1);
 const MESSAGE_NAMES = ['client_hello', 'server_hello', 'server_credential', 'server_credential_verify', 'server_finished', 'client_credential', 'client_credential_verify', 'client_finished'];
-const HANDSHAKE_NAMES: Record<number, string> = { [MsgType.credential]: 'Credential', [MsgType.credentialVerify]: 'CredentialVerify', [MsgType.finished]: 'Finished' };
+const HANDSHAKE_NAMES: Record<number, string> = { [MsgType.credential]: 'Credential', [MsgType.credentialVerify]: 'CredentialVerify', [MsgType.finished]: 'Finished', [MsgType.newSessionTicket]: 'NewSessionTicket' };
 const CLIENT_PADDING = 256;
 /** The endpoint the client names (ClientHello extension 0x0001); the server serves "/mcp". */
 const KAT_ENDPOINT = '//tools.example:8443/mcp';
@@ -101,7 +101,7 @@ function openHandshakeRecords(backend: CryptoBackend, suite: number, secretHex: 
  * handshake secret until Finished, then application secret 0, the next one after each
  * KeyUpdate. Adds the derived later secrets to `secrets`. Throws if a record does not open.
  */
-function labelRecords(backend: CryptoBackend, suite: number, side: 'c' | 's', secrets: Record<string, string>, records: Uint8Array[]): LabelledRecord[] {
+export function labelRecords(backend: CryptoBackend, suite: number, side: 'c' | 's', secrets: Record<string, string>, records: Uint8Array[]): LabelledRecord[] {
   let name = `${side}_hs_traffic`;
   let secret: Uint8Array = fromHex(secrets[name]!);
   let seq = 0;

@@ -9,9 +9,11 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { FilePinStore, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifest, canonicalJson, decodeManifest, manifestHash, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
+import { DEFAULT_MAX_TOOLS, FilePinStore, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifest, canonicalJson, decodeManifest, manifestHash, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
 import type { PinEvent, PinnedServer, ToolManifest, ToolPinningOptions } from '../../src/pins/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { MAX_KEYS } from '../../src/pins/store.js';
@@ -783,6 +785,112 @@ describe('the keys a server was seen with are capped (review 9, P5)', () => {
     expect(listTools(1)).toEqual(['fetch']);
     expect(events).toEqual([]);
     expect(kept()).toHaveLength(MAX_KEYS);
+  });
+});
+
+describe('the tools a server entry records are capped (review 16, R16-9)', () => {
+  it('a server listing new names at every listing fills its entry up to the default maxTools, then each new name is withheld unrecorded and the file stops changing; recorded pins keep working', { timeout: 60_000 }, async () => {
+    // A trusted (perhaps compromised) server that lists 500 new tool names at each tools/list.
+    let round = 0;
+    const calls: string[] = [];
+    const server = await startServer(cleanup, () => {
+      const mcp = new Server({ name: 'grower', version: '1' }, { capabilities: { tools: {} } });
+      mcp.setRequestHandler(ListToolsRequestSchema, async () => {
+        round++;
+        return { tools: Array.from({ length: 500 }, (_, i) => ({ name: `t${round}_${i}`, description: `tool ${round}_${i} ${'x'.repeat(200)}`, inputSchema: { type: 'object' as const } })) };
+      });
+      mcp.setRequestHandler(CallToolRequestSchema, async (r) => {
+        calls.push(r.params.name);
+        return { content: [{ type: 'text' as const, text: 'ok' }] };
+      });
+      return mcp;
+    });
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-cap-')), 'pins.json');
+    const { client, events } = await session(server.url, { store: new FilePinStore(path) });
+    const recorded = (): number => {
+      const e = new FilePinStore(path).get(SERVER_ID)!;
+      return new Set([...Object.keys(e.tools), ...Object.keys(e.held)]).size;
+    };
+    expect(DEFAULT_MAX_TOOLS).toBe(1024);
+    expect(await client.listTools()).toHaveProperty('tools.length', 500);
+    expect(await client.listTools()).toHaveProperty('tools.length', 500);
+    // The third listing: 24 more fit, the 476 others are withheld and not recorded.
+    events.length = 0;
+    const third = await client.listTools();
+    expect(third.tools.map((t) => t.name)).toEqual(Array.from({ length: 24 }, (_, i) => `t3_${i}`));
+    expect(recorded()).toBe(DEFAULT_MAX_TOOLS);
+    const over = events.filter((e) => e.reason === 'too-many-tools');
+    expect(over).toHaveLength(476);
+    expect(over[0]).toEqual({ kind: 'withheld', reason: 'too-many-tools', server: { agentId: SERVER_ID, fingerprint: expect.any(String) }, tool: 't3_24', limit: DEFAULT_MAX_TOOLS });
+    expect(events.filter((e) => e.kind === 'pinned')).toHaveLength(24);
+    // Further listings of new names: all withheld, nothing recorded, the file not rewritten.
+    const text = readFileSync(path, 'utf8');
+    for (let i = 0; i < 3; i++) expect((await client.listTools()).tools).toEqual([]);
+    expect(readFileSync(path, 'utf8')).toBe(text);
+    expect(new FilePinStore(path).get(SERVER_ID)!.held).toEqual({});
+    // A tool withheld past the limit is refused locally, as a held one is, and never reaches the server.
+    const refused = await client.callTool({ name: 't6_0', arguments: {} }).then(() => undefined, (e: Error & { code?: number }) => e);
+    expect(refused?.code).toBe(PIN_REFUSED);
+    expect(refused?.message).toMatch(/tool t6_0 is withheld and not recorded: the pin store already records the most tools it keeps for this server \(1024: maxTools, pqmcp connect --max-tools\)/);
+    expect(calls).toEqual([]);
+    await client.close();
+    // The server lists pinned tools again (its first listing): they pass and are callable.
+    round = 0;
+    const again = await session(server.url, { store: new FilePinStore(path) });
+    expect((await again.client.listTools()).tools).toHaveLength(500);
+    await again.client.callTool({ name: 't1_7', arguments: {} });
+    expect(calls).toEqual(['t1_7']);
+    expect(again.events).toEqual([]);
+  });
+
+  it('held tools count; a recorded name always fits (redefined, listed again, approved); forget makes room; an entry over the limit keeps its pins; maxTools is checked', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-cap-')), 'pins.json');
+    const events: PinEvent[] = [];
+    let session = 0;
+    const listTools = (options: Partial<ToolPinningOptions>, tools: Array<{ name: string; description: string }>, issuer = 'issuer://pqmcp-test'): string[] => {
+      const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e), ...options });
+      const peer = { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), issuer, attributes: {} } as unknown as HookContext['peer'];
+      const base = { role: 'client' as const, peer, sessionId: `s${++session}`, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
+    };
+    const t = (name: string, description = `the ${name} tool`) => ({ name, description });
+    const entry = () => new FilePinStore(path).get(SERVER_ID)!;
+    const over = (): string[] => events.filter((e) => e.reason === 'too-many-tools').map((e) => `${e.tool}/${e.limit}`);
+
+    // newTools 'hold': held tools take places too.
+    expect(listTools({ maxTools: 3, newTools: 'hold' }, [t('a'), t('b'), t('c'), t('d')])).toEqual([]);
+    expect(Object.keys(entry().held)).toEqual(['a', 'b', 'c']);
+    expect(over()).toEqual(['d/3']);
+    // Approving held tools adds no name: always possible, at the limit too.
+    expect(new FilePinStore(path).approve(SERVER_ID, ['a', 'b'])).toEqual(['a', 'b']);
+    events.length = 0;
+    // At the limit: a pinned tool redefined is held as changed (its name is recorded), a held
+    // one listed with another definition is held anew, a new name is refused.
+    expect(listTools({ maxTools: 3, newTools: 'hold' }, [t('a', 'a, redefined'), t('b'), t('c', 'c, redefined'), t('d')])).toEqual(['b']);
+    expect(entry().held['a']).toMatchObject({ reason: 'changed', changed: ['description'] });
+    expect(entry().held['c']).toMatchObject({ reason: 'new', hash: toolHash(t('c', 'c, redefined')) });
+    expect(over()).toEqual(['d/3']);
+    expect(entry().tools['d'] ?? entry().held['d']).toBeUndefined();
+    // Another issuer: every tool held as issuer-changed, except a new name past the limit.
+    events.length = 0;
+    expect(listTools({ maxTools: 3 }, [t('b'), t('e')], 'issuer://elsewhere')).toEqual([]);
+    expect(entry().held['b']).toMatchObject({ reason: 'issuer-changed' });
+    expect(over()).toEqual(['e/3']);
+    // Forgetting a tool makes room for one.
+    expect(new FilePinStore(path).forget(SERVER_ID, 'c')).toBe(true);
+    events.length = 0;
+    expect(listTools({ maxTools: 3 }, [t('b'), t('d'), t('e')])).toEqual(['b', 'd']);
+    expect(over()).toEqual(['e/3']);
+    // A lower limit than the entry holds (a file pinned under a higher one): its pins still
+    // pass, a redefinition is still held, nothing new is recorded.
+    events.length = 0;
+    expect(listTools({ maxTools: 1 }, [t('b'), t('d', 'd, redefined'), t('f')])).toEqual(['b']);
+    expect(entry().held['d']).toMatchObject({ reason: 'changed' });
+    expect(over()).toEqual(['f/1']);
+    expect(Object.keys(entry().tools).sort()).toEqual(['a', 'b', 'd']);
+    for (const bad of [0, -1, 1.5, Number.NaN, Infinity]) expect(() => toolPinning({ store: new MemoryPinStore(), maxTools: bad }), String(bad)).toThrow(InvalidArgumentError);
   });
 });
 

@@ -61,6 +61,14 @@ describe.each([
     // The exporter secret never leaves the session.
     expect(Object.keys(c)).not.toContain('exporterSecret');
     expect(Buffer.from(pair.client.exportKeyingMaterial('test', text('ctx'), 32))).toEqual(Buffer.from(pair.server.exportKeyingMaterial('test', text('ctx'), 32)));
+    // The label is carried as "pqmcp1 " + label in a vector<u8> (protocol.md 5.6): at most 248 bytes of UTF-8.
+    expect(pair.client.exportKeyingMaterial('é'.repeat(124), text(''), 32)).toHaveLength(32);
+    expect(() => pair.client.exportKeyingMaterial('é'.repeat(124) + 'x', text(''), 32)).toThrow(/^exporter label must be a string of at most 248 UTF-8 bytes$/);
+    // The context is bytes, on every backend: a string was hashed as UTF-8 by node:crypto and a TypeError on noble (review 17, R17-2).
+    for (const context of ['ctx', undefined, [1, 2]]) {
+      expect(() => pair.client.exportKeyingMaterial('test', context as unknown as Uint8Array, 32)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: 'exporter context must be a Uint8Array' }));
+    }
+    expect(Buffer.from(pair.client.exportKeyingMaterial('test', Buffer.from('ctx'), 32))).toEqual(Buffer.from(pair.server.exportKeyingMaterial('test', text('ctx'), 32)));
 
     const toServer = deliver(pair, 'c2s', pair.client.send(text('hello server')));
     expect(messagesOf(toServer.events)).toEqual(['hello server']);

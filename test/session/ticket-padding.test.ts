@@ -295,6 +295,20 @@ describe('ticket padding and the size limits', () => {
     expect(r.resumed).toBe(true);
   });
 
+  it("a ticket that would already be expired is not issued, and the server says so ('expired'): a client credential past its notAfter but within the clock skew", () => {
+    // Accepted: not_after + skew (60 s) >= now. The ticket would expire at not_after, before now.
+    const late = makeAgent(native, issuer, 'agent://acme/late', { notBefore: NOW - 3600, notAfter: NOW - 30 });
+    const r = connect(late);
+    expect(r.pair.client.state).toBe('established');
+    expect(r.tickets).toEqual([]);
+    expect(r.pair.wire.s2c, 'no NewSessionTicket sent').toHaveLength(4);
+    expect(r.pair.server.result!.ticketsWithheld).toBe('expired');
+    // At its notAfter + 1 s it gets one (lifetime 1 s), as every ticket that can still be used.
+    const edge = connect(makeAgent(native, issuer, 'agent://acme/edge', { notBefore: NOW - 3600, notAfter: NOW + 1 }));
+    expect(edge.tickets.map((t) => t.expiresAt)).toEqual([NOW + 1]);
+    expect(edge.pair.server.result!.ticketsWithheld).toBeUndefined();
+  });
+
   it('a client keeps no ticket it could never offer in its ClientHello (as a server before this revision sent them); one that fits it keeps', () => {
     // The servers here send no ticket of their own (ticketsPerSession 0): the record made
     // below is their first under their application keys.

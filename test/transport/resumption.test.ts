@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNativeBackend } from '../../src/crypto/native.js';
+import type { AuditEvent } from '../../src/audit/index.js';
 import type { PqmcpError } from '../../src/errors.js';
 import { MemoryTicketStore, TicketKeys } from '../../src/resumption/index.js';
 import { ticketStoreKey } from '../../src/transport/index.js';
@@ -18,26 +19,30 @@ afterEach(() => cleanup.run());
 const backend = createNativeBackend();
 
 async function resumableServer(keys = TicketKeys.generate(backend)) {
-  const started = await startFeatureServer(cleanup, { tickets: { keys } });
+  const audit: AuditEvent[] = [];
+  const started = await startFeatureServer(cleanup, { tickets: { keys }, onAuditEvent: (e) => void audit.push(e) });
   const transports: PqmcpServerTransport[] = [];
   const refused: PqmcpError[] = [];
   started.server.on('session', (t) => void transports.push(t));
   started.server.on('ticketRefused', (e) => void refused.push(e));
-  return { ...started, transports, refused };
+  /** The server's session.open events: resumed, and why no ticket was sent (audit trail, issue #15). */
+  const opened = () => audit.flatMap((e) => (e.type === 'session.open' ? [{ resumed: e.resumed, ticketsWithheld: e.ticketsWithheld }] : []));
+  return { ...started, transports, refused, opened };
 }
 
 describe('resumption over WebSocket', () => {
   it('a returning SDK client resumes: same verified peers, flagged resumed, tools work', async () => {
-    const { url, stats, transports, refused } = await resumableServer();
+    const { url, stats, transports, refused, opened } = await resumableServer();
     const tickets = new MemoryTicketStore();
     const key = ticketStoreKey(new URL(url), SERVER_ID);
+    const clientAudit: AuditEvent[] = [];
 
     const first = await connectClient(cleanup, url, { tickets });
     expect(first.transport.resumed).toBe(false);
     await waitFor(() => tickets.count(key) === 1, 5_000, 'a ticket');
     await first.client.close();
 
-    const second = await connectClient(cleanup, url, { tickets });
+    const second = await connectClient(cleanup, url, { tickets, onAuditEvent: (e) => void clientAudit.push(e) });
     expect(tickets.count(key)).toBeGreaterThanOrEqual(0);
     const result = await second.client.callTool({ name: 'echo', arguments: { text: 'again' } });
     expect(JSON.stringify(result)).toContain('again');
@@ -49,12 +54,15 @@ describe('resumption over WebSocket', () => {
     expect(transports[1]!.peer.agentId).toBe('agent://pqmcp-test/client');
     expect(transports[1]!.peer.scopes).toEqual(stats.peers[0]!.scopes);
     expect(refused).toEqual([]);
+    // The audit trail tells the resumption apart, on both sides.
+    expect(opened()).toEqual([{ resumed: false, ticketsWithheld: undefined }, { resumed: true, ticketsWithheld: undefined }]);
+    expect(clientAudit.filter((e) => e.type === 'session.open').map((e) => e.type === 'session.open' && e.resumed)).toEqual([true]);
     // The resumed session handed out a fresh ticket (the used one is gone).
     await waitFor(() => tickets.count(key) === 1, 5_000, 'a fresh ticket');
   });
 
   it("a client whose credential makes its ticket too long for a resuming ClientHello gets none (the server transport's handshakeResult says why) and works; a normal client still gets its ticket and resumes", async () => {
-    const { url, transports, refused } = await resumableServer();
+    const { url, transports, refused, opened } = await resumableServer();
     const key = ticketStoreKey(new URL(url), SERVER_ID);
     // Attributes of 2,000 bytes: a credential of about 7.5 KB; its ticket (378 + the endpoint +
     // 8192 bytes, protocol.md 15.6) alone is longer than a ClientHello record.
@@ -78,6 +86,8 @@ describe('resumption over WebSocket', () => {
     const again = await connectClient(cleanup, url, { tickets });
     expect(again.transport.resumed).toBe(true);
     expect(refused).toEqual([]);
+    await waitFor(() => opened().length === 3, 5_000, 'three session.open events');
+    expect(opened()).toEqual([{ resumed: false, ticketsWithheld: 'client-hello' }, { resumed: false, ticketsWithheld: undefined }, { resumed: true, ticketsWithheld: undefined }]);
   });
 
   it('rotated-out keys: the ticket is refused (reported), the client gets a full handshake', async () => {
@@ -111,6 +121,28 @@ describe('resumption over WebSocket', () => {
     const second = await connectClient(cleanup, b.url, { tickets, endpoint });
     expect(second.transport.resumed).toBe(true);
     expect(b.refused).toEqual([]);
+  });
+
+  it('two client identities sharing one store each resume with their own tickets (review 16, R16-10: a ticket taken for the other identity was dropped)', async () => {
+    const { url } = await resumableServer();
+    const tickets = new MemoryTicketStore();
+    const key = ticketStoreKey(new URL(url), SERVER_ID);
+    const bob = { identity: agent('agent://pqmcp-test/bob') };
+    const alice1 = await connectClient(cleanup, url, { tickets });
+    await waitFor(() => tickets.count(key) === 1, 5_000, "alice's ticket");
+    await alice1.client.close();
+    // Bob's connection finds only alice's ticket: it must leave it, not spend it.
+    const bob1 = await connectClient(cleanup, url, { tickets, ...bob });
+    expect(bob1.transport.resumed).toBe(false);
+    await waitFor(() => tickets.count(key) === 2, 5_000, "bob's ticket beside alice's");
+    await bob1.client.close();
+    // Before: alice took bob's (newest) ticket, could not offer it and dropped it: full handshakes for both.
+    const alice2 = await connectClient(cleanup, url, { tickets });
+    expect(alice2.transport.resumed).toBe(true);
+    await alice2.client.close();
+    const bob2 = await connectClient(cleanup, url, { tickets, ...bob });
+    expect(bob2.transport.resumed).toBe(true);
+    expect(bob2.transport.peer?.agentId).toBe(SERVER_ID);
   });
 
   it('options are checked', () => {
