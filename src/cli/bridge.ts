@@ -10,6 +10,8 @@
  * - stdout carries only MCP messages. Everything else (the verified server, errors, the
  *   gateway's explanations) goes to stderr.
  * - A stdin line that is not JSON-RPC is reported on stderr and skipped, never fatal.
+ * - A server message that cannot be written to stdout (nested too deeply for JSON.stringify)
+ *   is reported on stderr and dropped; a request waiting for it gets an error (R17-4).
  * - When the session fails, every request still waiting for an answer gets a JSON-RPC
  *   error carrying the reason (so the MCP client shows it), then the process exits 1.
  * - End of stdin loses nothing: stdin is read from the first moment (messages that arrive
@@ -58,6 +60,15 @@ const PAUSE_ABOVE = 256;
 const RESUME_BELOW = 64;
 
 type Id = string | number;
+
+/** `id` as the key of `waiting`, or undefined when it cannot be one (not encodable). */
+function idKey(id: unknown): string | undefined {
+  try {
+    return JSON.stringify(id);
+  } catch {
+    return undefined;
+  }
+}
 
 function isRequest(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id; method: string } {
   return 'method' in m && 'id' in m && (typeof m.id === 'string' || typeof m.id === 'number');
@@ -205,11 +216,29 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
     transport.onmessage = (message) => {
       const m = message as JSONRPCMessage;
       received++;
+      // Encoded for stdout first: JSON.stringify throws (RangeError) on a value nested a few
+      // thousand deep, which JSON.parse took from the server (a 40 KB message), and the
+      // handler failed: ERR_INTERNAL, exit 1 (review 17, R17-4, as R16-5). Such a message is
+      // dropped; a request waiting for it is answered with an error, as when the session fails.
+      let line: string;
+      try {
+        line = serializeLine(m);
+      } catch {
+        const key = isResponse(m) ? idKey(m.id) : undefined;
+        const id = key === undefined ? undefined : waiting.get(key);
+        log(`a message from the server was dropped: nested too deeply to write to stdout${id === undefined ? '' : `; request ${key} is answered with an error`}`);
+        if (id !== undefined) {
+          waiting.delete(key!);
+          writeOut({ jsonrpc: '2.0', id, error: { code: -32000, message: 'pqmcp connect: the server\'s answer was nested too deeply to forward' } } as JSONRPCMessage);
+          maybeClose();
+        }
+        return;
+      }
       const params = 'params' in m ? (m.params as { logger?: unknown; data?: unknown } | undefined) : undefined;
       // Its data is the server's: text as it is, anything else as JSON (String() throws on an
       // object whose own toString is not a function, review 16, R16-5).
       if ('method' in m && m.method === 'notifications/message' && params?.logger === 'pqmcp-gateway') log(`gateway: ${(typeof params.data === 'string' ? params.data : (JSON.stringify(params.data) ?? '')).replace(/^pqmcp gateway: /, '')}`);
-      writeOut(m);
+      stdout.write(line);
       if (isResponse(m)) {
         waiting.delete(JSON.stringify(m.id));
         if (!admitted) {

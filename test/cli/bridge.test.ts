@@ -251,3 +251,43 @@ describe('a server\'s gateway log line that is not text', () => {
     }
   });
 });
+
+describe('a server message nested too deeply to write out', () => {
+  // JSON.parse takes any depth; JSON.stringify throws a RangeError a few thousand levels down.
+  const deep = (n: number): string => `${'['.repeat(n)}${']'.repeat(n)}`;
+  const run = async (messages: (driver: { attacker: { sendApplication(b: Uint8Array): Uint8Array[] } }) => Uint8Array[]) => {
+    const cleanup = new Cleanup();
+    try {
+      const identity = await loadIdentity(server.key);
+      const hostile = await HostileServer.start({ backend: selectBackend('native'), identity, trust: await loadTrustStore(trust), bugs: { hold: 'Finished' } }, {}, cleanup);
+      const bridge = cli(connectArgs(alice, hostile.url), { input: lines(INIT) });
+      await waitFor(() => (hostile.drivers[0]?.attacker.held.length ?? 0) > 0, 20_000, "the hostile server's first flight");
+      const driver = hostile.drivers[0]!;
+      void driver.write([...driver.attacker.release(), ...messages(driver)]);
+      return await bridge;
+    } finally {
+      await cleanup.run();
+    }
+  };
+  const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
+  const ANSWER = JSON.stringify({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'deep', version: '1' } } });
+
+  it('a notification (a gateway log line too) is dropped with a line on stderr, the session goes on (review 17, R17-4: the handler threw, ERR_INTERNAL, exit 1)', async () => {
+    const r = await run((d) => [
+      ...d.attacker.sendApplication(encode(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","logger":"pqmcp-gateway","data":${deep(20_000)}}}`)),
+      ...d.attacker.sendApplication(encode(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","logger":"other","data":${deep(20_000)}}}`)),
+      ...d.attacker.sendApplication(encode(ANSWER)),
+    ]);
+    expect(r.stderr).not.toContain('ERR_INTERNAL');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.split('\n').filter((l) => l === 'pqmcp connect: a message from the server was dropped: nested too deeply to write to stdout')).toHaveLength(2);
+    expect(parse(r.stdout).map((m) => m['id'])).toEqual([0]);
+  });
+
+  it('an answer is dropped and the request answered with an error, so the local client does not wait for it', async () => {
+    const r = await run((d) => d.attacker.sendApplication(encode(`{"jsonrpc":"2.0","id":0,"result":{"deep":${deep(20_000)}}}`)));
+    expect(r.stderr).not.toContain('ERR_INTERNAL');
+    expect(r.stderr).toContain('pqmcp connect: a message from the server was dropped: nested too deeply to write to stdout; request 0 is answered with an error');
+    expect(parse(r.stdout)).toEqual([{ jsonrpc: '2.0', id: 0, error: { code: -32000, message: "pqmcp connect: the server's answer was nested too deeply to forward" } }]);
+  });
+});
