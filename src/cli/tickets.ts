@@ -11,18 +11,24 @@
  * - The client's ticket file is a cache: a missing, unreadable or malformed one is
  *   reported on stderr and replaced, never fatal. One the group or others can access is
  *   not used (its PSKs may have been read: resuming with them could be impersonated) and
- *   is replaced at once by an empty 0600 file, loudly (review F10). Tickets are removed when used, so two
- *   bridges sharing a file at worst both do a full handshake.
+ *   is replaced at once by an empty 0600 file, loudly (review F10).
+ * - Bridges may share a ticket file, at the same time too: each change is made under the
+ *   file's lock to what is in the file then (R17-3). The lock is advisory (only pqmcp takes
+ *   it) and waited for at most LOCK_WAIT_MS (then the change stays in memory, reported).
  */
+import { createHash } from 'node:crypto';
+import { equalBytes, toHex } from '../bytes.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describeFileKind, detectFileKind } from '../identity/formats.js';
+import { withFileLock } from '../pins/lock.js';
 import { MemoryTicketStore } from '../resumption/client-tickets.js';
+import type { ClientTicket } from '../resumption/client-tickets.js';
 import { TicketKeys } from '../resumption/ticket-keys.js';
 import type { ServerTicketOptions } from '../transport/server.js';
 import { flag, parse, parseDuration, positionals, str } from './args.js';
 import type { Parsed } from './args.js';
 import type { Context } from './context.js';
-import { PRIVATE_FILE_MODE, readWithMode, writeJson } from './files.js';
+import { PRIVATE_FILE_MODE, readWithMode, writeFile, writeJson } from './files.js';
 import { CliError, UsageError, printResult } from './output.js';
 
 export const TICKET_KEYS_USAGE = `pqmcp ticket-keys create <file>            a new ticket key file (0600) for pqmcp serve --ticket-keys
@@ -99,53 +105,134 @@ function refuseForeignFile(path: string, text: string): void {
   throw new CliError('ERR_FILE_FORMAT', `${path}: not a tickets file (it is ${what}); --tickets needs a file of its own (created if missing): this one is left as it is`, 2);
 }
 
-/** The client's ticket store in a file: loaded at start, saved (0600, atomically) on every change. */
+/**
+ * The client's ticket store in a file: loaded at start; every take and put is made holding
+ * the file's lock (pins/lock.ts, `<file>.lock`) to the file as it is then (re-read when it
+ * changed), and the result written back (0600, atomically). Bridges running at the same time
+ * on one file keep each other's tickets, and a ticket one takes is gone for the others
+ * (review 17, R17-3: each rewrote the file whole from what it read at start, so the last to
+ * write dropped the others' new tickets). A lock that cannot be had (LOCK_WAIT_MS, or the
+ * directory unwritable) is reported on stderr and the change made in memory only.
+ */
 export class FileTicketStore extends MemoryTicketStore {
   private loading = false;
+  /** SHA-256 of the file's text as last read or written here: an unchanged file is not decoded again. */
+  private digest: string | undefined;
 
   constructor(
     readonly path: string,
     private readonly warn: (text: string) => void,
   ) {
     super();
-    let text: string | undefined;
+    if (this.reload(true) === 'loose') this.withLock(() => this.write());
+  }
+
+  override take(key: string, nowMs: number): ClientTicket | undefined {
+    return this.update(() => super.take(key, nowMs));
+  }
+
+  override put(key: string, ticket: ClientTicket): void {
+    if (this.loading) super.put(key, ticket);
+    else this.update(() => super.put(key, ticket));
+  }
+
+  /** Make a change to the file as it is now, under its lock, and write the result. */
+  private update<T>(change: () => T): T {
+    let result: { value: T } | undefined;
+    this.withLock(() => {
+      const state = this.reload(false);
+      result = { value: change() };
+      if (state !== 'foreign') this.write();
+    });
+    return result === undefined ? change() : result.value;
+  }
+
+  /** Run `fn` holding the file's lock; false (reported) when the lock cannot be had. */
+  private withLock(fn: () => void): boolean {
+    let ran = false;
     try {
-      // Mode and text from one descriptor (readWithMode): the mode judged is that of the
-      // bytes read.
-      const { text: read, mode } = readWithMode(path);
-      // Only a ticket store is ever replaced: `--tickets trust.json` (or a key file) must not
-      // cost the user that file, whatever its mode.
-      refuseForeignFile(path, read);
-      if ((mode & 0o077) !== 0 && process.platform !== 'win32') {
-        const octal = (mode & 0o777).toString(8).padStart(4, '0');
-        warn(`WARNING: tickets file ${path} is accessible by group or others (mode ${octal}); its tickets hold secrets that let their reader resume as you and impersonate those servers to you, so they are NOT used; the file is replaced by an empty one (mode 0600)`);
-        this.changed();
-        return;
-      }
-      text = read;
+      withFileLock(this.path, () => {
+        ran = true;
+        fn();
+      });
+      return true;
     } catch (err) {
-      if (err instanceof CliError) throw err;
-      if ((err as { code?: string }).code !== 'ENOENT') warn(`tickets file ${path} not read (${(err as { code?: string }).code ?? 'error'}); starting without tickets`);
-    }
-    if (text === undefined) return;
-    this.loading = true;
-    try {
-      this.load(JSON.parse(text));
-    } catch {
-      warn(`tickets file ${path} is not a ticket store; starting without tickets`);
-    } finally {
-      this.loading = false;
+      if (ran) throw err;
+      this.digest = undefined;
+      this.warn(`tickets file ${this.path} not updated (${err instanceof Error ? err.message : 'error'}); this change is kept in memory only`);
+      return false;
     }
   }
 
-  protected override changed(): void {
-    if (this.loading) return;
+  /**
+   * Read the file into memory, unless it is what was last read or written here. Tickets this
+   * process holds that the file still has keep their object (a ticket received in this
+   * process is re-checked without its issuer signature: src/handshake/resumption.ts).
+   */
+  private reload(first: boolean): 'same' | 'loaded' | 'loose' | 'foreign' {
+    let file: { text: string; mode: number };
     try {
-      writeJson(this.path, this.toJSON(), { mode: PRIVATE_FILE_MODE, force: true });
+      // Mode and text from one descriptor (readWithMode): the mode judged is that of the
+      // bytes read.
+      file = readWithMode(this.path);
     } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ENOENT') this.byKey.clear(); // none yet, or removed: no tickets
+      else this.warn(`tickets file ${this.path} not read (${code ?? 'error'}); ${first ? 'starting without tickets' : 'using the tickets held in memory'}`);
+      this.digest = undefined;
+      return 'loaded';
+    }
+    const digest = createHash('sha256').update(file.text).digest('hex');
+    if (digest === this.digest) return 'same';
+    try {
+      // Only a ticket store is ever replaced: `--tickets trust.json` (or a key file) must
+      // not cost the user that file, whatever its mode.
+      refuseForeignFile(this.path, file.text);
+    } catch (err) {
+      if (first) throw err;
+      this.warn(`tickets file ${this.path} is no longer a tickets file: left as it is; tickets kept in memory only`);
+      this.digest = undefined;
+      return 'foreign';
+    }
+    const held = new Map<string, ClientTicket>();
+    for (const list of this.byKey.values()) for (const t of list) held.set(toHex(t.ticket), t);
+    this.byKey.clear();
+    this.digest = undefined;
+    if ((file.mode & 0o077) !== 0 && process.platform !== 'win32') {
+      const octal = (file.mode & 0o777).toString(8).padStart(4, '0');
+      this.warn(`WARNING: tickets file ${this.path} is accessible by group or others (mode ${octal}); its tickets hold secrets that let their reader resume as you and impersonate those servers to you, so they are NOT used; the file is replaced by an empty one (mode 0600)`);
+      return 'loose';
+    }
+    this.loading = true;
+    try {
+      this.load(JSON.parse(file.text));
+      this.digest = digest;
+    } catch {
+      this.warn(`tickets file ${this.path} is not a ticket store; ${first ? 'starting without tickets' : 'replaced'}`);
+    } finally {
+      this.loading = false;
+    }
+    for (const [key, list] of this.byKey) this.byKey.set(key, list.map((t) => sameTicket(held.get(toHex(t.ticket)), t) ?? t));
+    return 'loaded';
+  }
+
+  private write(): void {
+    const text = `${JSON.stringify(this.toJSON(), null, 2)}\n`;
+    try {
+      writeFile(this.path, text, { mode: PRIVATE_FILE_MODE, force: true });
+      this.digest = createHash('sha256').update(text).digest('hex');
+    } catch (err) {
+      this.digest = undefined;
       this.warn(`tickets file ${this.path} not written: ${err instanceof Error ? err.message : 'error'}`);
     }
   }
+}
+
+/** `mine` when it holds exactly what `read` holds, else undefined. */
+function sameTicket(mine: ClientTicket | undefined, read: ClientTicket): ClientTicket | undefined {
+  if (mine === undefined || mine.suite !== read.suite || mine.expiresAt !== read.expiresAt) return undefined;
+  const same = equalBytes(mine.ticket, read.ticket) && equalBytes(mine.psk, read.psk) && equalBytes(mine.serverCredential, read.serverCredential) && equalBytes(mine.clientCredentialHash, read.clientCredentialHash);
+  return same ? mine : undefined;
 }
 
 export async function ticketKeysCommand(ctx: Context, argv: string[]): Promise<number> {

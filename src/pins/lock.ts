@@ -1,14 +1,16 @@
 /**
  * An exclusive lock beside a file that several processes read, change and write back (the
- * pin file: every `pqmcp connect --pins` bridge and `pqmcp pins approve|forget`), so that
- * each change is made to what the others wrote and none is lost (review 9, P4).
+ * pin file: every `pqmcp connect --pins` bridge and `pqmcp pins approve|forget`; the ticket
+ * file of `pqmcp connect --tickets`, cli/tickets.ts), so that each change is made to what the
+ * others wrote and none is lost (review 9, P4; review 17, R17-3).
  *
  *   withFileLock(path, fn)   creates `<path>.lock` (O_EXCL, 0600; "pid, host, time, token"),
  *                            runs fn, removes the lock if it is still its own
  *
  * Synchronous, like the pin store (pins are checked inside message hooks): a busy lock is
  * tried again after a short sleep (Atomics.wait, 1 to 50 ms) for at most LOCK_WAIT_MS, then
- * FileReadError (ERR_FILE_READ) naming the lock file; a pinning hook then fails closed.
+ * FileReadError (ERR_FILE_READ) naming the lock file; a pinning hook then fails closed (the
+ * ticket store reports it and keeps that change in memory only).
  *
  * Stale locks (a holder that died between creating and removing it): a lock is broken when
  * its holder is a process of this host that no longer exists, or when it is older than

@@ -14,6 +14,7 @@ const tmp = tempDir('resumption');
 let trust: string;
 let server: Files;
 let alice: Files;
+let bob: Files;
 
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
 
@@ -21,6 +22,7 @@ beforeAll(() => {
   const issuer = writeIssuer(tmp.dir, 'issuer://rs-test', 'issuer');
   server = writeAgent(tmp.dir, issuer, SERVER_ID, 'gateway');
   alice = writeAgent(tmp.dir, issuer, 'agent://rs-test/alice', 'alice', { scopes: ['tools:call'] });
+  bob = writeAgent(tmp.dir, issuer, 'agent://rs-test/bob', 'bob', { scopes: ['tools:call'] });
   trust = writeTrust(join(tmp.dir, 'trust.json'), issuer);
 });
 
@@ -100,6 +102,32 @@ describe('pqmcp connect --tickets', () => {
     // The used ticket is gone, a fresh one replaced it.
     const secondFile = readFileSync(tickets, 'utf8');
     expect(secondFile).not.toBe(firstFile);
+    expect(mode(tickets)).toBe(0o600);
+    await gateway.stop();
+  });
+
+  it('two bridges running at the same time with one ticket file (one per identity, as a desktop host launches them) both keep their ticket (R17-3)', async () => {
+    const keys = join(tmp.dir, 'keys-d.json');
+    expect((await cliInProcess(['ticket-keys', 'create', keys])).code).toBe(0);
+    const { gateway, url } = await startGateway(['--identity', server.key, '--trust', trust, '--ticket-keys', keys], [process.execPath, LINE_SERVER]);
+    const tickets = join(tmp.dir, 'shared.tickets.json');
+    const held = (): string[] => {
+      try {
+        const servers = (JSON.parse(readFileSync(tickets, 'utf8')) as { servers: Record<string, { clientCredentialHash: string }[]> }).servers;
+        return Object.values(servers).flatMap((list) => list.map((t) => t.clientCredentialHash));
+      } catch {
+        return []; // not written yet
+      }
+    };
+    // Both start (and read the still missing file) before either has a ticket to write.
+    const bridges = [alice, bob].map((who) => new CliProcess(['connect', url, '--identity', who.key, '--trust', trust, '--expect', SERVER_ID, '--tickets', tickets]));
+    for (const bridge of bridges) bridge.write(INIT);
+    await Promise.all(bridges.map((bridge) => bridge.waitForMessage((m) => m['id'] === 0)));
+    const deadline = Date.now() + 10_000;
+    while (new Set(held()).size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    for (const bridge of bridges) bridge.child.stdin!.end();
+    expect(await Promise.all(bridges.map((bridge) => bridge.exited))).toEqual([0, 0]);
+    expect(new Set(held()).size).toBe(2); // one ticket per identity: neither bridge dropped the other's
     expect(mode(tickets)).toBe(0o600);
     await gateway.stop();
   });
