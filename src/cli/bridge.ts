@@ -37,6 +37,7 @@
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { MalformedRequestError, PeerAbortedError, PeerAlertError, PqmcpError, RequestIdReusedError, TooManyRequestBytesInFlightError, TooManyRequestsInFlightError } from '../errors.js';
 import { PqmcpClientTransport, anyServerWarningGiven } from '../transport/client.js';
+import { shownUrl } from '../transport/dialer.js';
 import { SUITE_NAMES } from '../wire/messages.js';
 import { describeBackend, selectBackend } from '../crypto/select.js';
 import { flag, list, str } from './args.js';
@@ -250,7 +251,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
             // the turn the handshake completes (a server's answer in the flight of its
             // Finished), before the handshake promise's callbacks have run (review 16, R16-3).
             void transport.handshake.then(({ peer, resumed, suite }) => {
-              log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${parsedUrl.origin}${parsedUrl.pathname}${resumed ? ', resumed (no signatures; a fresh key exchange)' : ''}; ${SUITE_NAMES[suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
+              log(`connected to ${peer.agentId} (key ${peer.fingerprint.slice(0, 16)}, issuer ${peer.issuer}) at ${shownUrl(parsedUrl)}${resumed ? ', resumed (no signatures; a fresh key exchange)' : ''}; ${SUITE_NAMES[suite] ?? 'suite ?'}, backend ${describeBackend(backend)}`);
             }, noop);
           }
         }

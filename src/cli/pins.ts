@@ -168,8 +168,10 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
         const missing = tools.filter((t) => !done.includes(t) && toolEntry(held, t) === undefined);
         printResult(ctx.output, ctx.json, { approved: done, notHeld: missing, changed }, () => [
           done.length ? `approved for ${id}: ${done.join(', ')}` : `nothing approved for ${id}`,
-          // A tool withheld past the bridge's --max-tools is never held: nothing to approve.
-          ...(missing.length ? [`not held: ${missing.join(', ')} (a tool withheld as too-many-tools is not recorded: pqmcp pins forget tools the server no longer lists, or raise pqmcp connect --max-tools)`] : []),
+          // A mistyped name, or a tool withheld past the bridge's --max-tools (never held:
+          // nothing to approve). Which one is not known here (the limit is the bridge's), so the
+          // second is worded as a possibility (review 17, R17-8).
+          ...(missing.length ? [`not held: ${missing.join(', ')} (no tool of that name is held for ${id}: check the name with pqmcp pins list; if a bridge withheld it as too-many-tools, it was not recorded: pqmcp pins forget tools the server no longer lists, or raise pqmcp connect --max-tools)`] : []),
           ...changed.map((t) => `NOT approved: ${t} is now held with hash ${toolEntry(held, t)!.hash.slice(0, 16)}..., not ${expected[t]} (the server listed another definition); review it with pqmcp pins list`),
         ]);
         return missing.length || changed.length ? 1 : 0;
@@ -195,6 +197,9 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
 
 // The flags of `pqmcp connect` for pinning (CONNECT_PIN_OPTIONS) live in connect.ts, which must stay light.
 
+/** WITHHELD lines `pqmcp connect` writes per tools/list answer; the rest are summed up in one line. */
+export const WITHHELD_LINES = 20;
+
 /** The pinning hook `pqmcp connect --pins/--manifest` asks for, or none; events go to `log`. */
 export function connectPinHooks(p: Parsed, log: (line: string) => void): MessageHook[] {
   const path = str(p, 'pins');
@@ -211,11 +216,39 @@ export function connectPinHooks(p: Parsed, log: (line: string) => void): Message
   }
   const manifests = list(p, 'manifest').map(readManifest);
   const store = asUsage(() => new FilePinStore(path));
+  // At most WITHHELD_LINES WITHHELD lines per listing (the events of one listing come in one
+  // synchronous run), then one summary line by reason (review 17, R17-5: about 500 lines per
+  // listing of a server listing new names).
+  let shown = 0;
+  let more: Record<string, number> | undefined;
+  let agentId = '';
+  const endListing = (): void => {
+    const counts = more;
+    shown = 0;
+    more = undefined;
+    if (counts === undefined) return;
+    const n = Object.values(counts).reduce((a, b) => a + b, 0);
+    log(`... and ${n} more tool${n === 1 ? '' : 's'} of ${agentId} withheld: ${Object.entries(counts).map(([reason, k]) => `${reason} ${k}`).join(', ')}; see pqmcp pins list --pins ${path}`);
+  };
   const onEvent = (e: PinEvent): void => {
-    if (e.kind === 'pinned') log(`pinned tool ${e.tool} of ${e.server.agentId}`);
-    else if (e.kind === 'rotated') log(`${e.server.agentId} presents a new key ${e.server.fingerprint.slice(0, 16)}... (before: ${e.previousKey?.slice(0, 16)}...): recorded; its tools are checked against the pins it had`);
-    else if (e.kind === 'renamed') log(`tool ${e.tool} of ${e.server.agentId} has the definition of the pinned tool ${e.from}: pinned as a rename`);
-    else if (e.reason === 'too-many-tools') {
+    if (e.kind !== 'withheld') {
+      if (e.kind === 'pinned') log(`pinned tool ${e.tool} of ${e.server.agentId}`);
+      else if (e.kind === 'rotated') log(`${e.server.agentId} presents a new key ${e.server.fingerprint.slice(0, 16)}... (before: ${e.previousKey?.slice(0, 16)}...): recorded; its tools are checked against the pins it had`);
+      else if (e.kind === 'renamed') log(`tool ${e.tool} of ${e.server.agentId} has the definition of the pinned tool ${e.from}: pinned as a rename`);
+      else log(`WITHHELD: this session of ${e.server.agentId} keeps track of at most ${e.limit} withheld tools (twice --max-tools) and the server withheld more (${e.tool} and after); it now refuses a call to every tool it has not let through`);
+      return;
+    }
+    // A withheld tool.
+    if (shown === 0) queueMicrotask(endListing); // after this listing's events
+    if (shown >= WITHHELD_LINES) {
+      more ??= {};
+      agentId = e.server.agentId;
+      const reason = e.reason ?? 'withheld';
+      more[reason] = (more[reason] ?? 0) + 1;
+      return;
+    }
+    shown++;
+    if (e.reason === 'too-many-tools') {
       log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: too-many-tools (not recorded: ${path} already records the most tools of this server --max-tools allows, ${e.limit}; pqmcp pins forget the tools it no longer lists, or raise --max-tools)`);
     } else log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: ${e.reason}${e.changed ? ` (${e.changed.join(', ')} changed)` : ''}${e.from ? ` (was ${e.from})` : ''}${e.issuer ? ` (issuer ${e.issuer.now}, pinned under ${e.issuer.pinned})` : ''}; see pqmcp pins list --pins ${path}`);
   };

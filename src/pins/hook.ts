@@ -79,6 +79,12 @@
  * - `maxTools` bounds how many tools an entry records, not their size: each definition is as
  *   large as the listing that carried it (`maxMessageSize`). A tool withheld past it is in
  *   this session's verdict (to refuse its calls) like any listed tool, not in the store.
+ * - A session keeps why a name is withheld (a reason, the message is built when a call is
+ *   refused) for at most twice `maxTools` names. A server that withholds more (new names at
+ *   every listing, review 17, R17-5) fills it: from then on the session refuses a call to
+ *   every tool it has not let through, whatever `requireListed` says, with a generic message
+ *   for the names it did not keep, and reports it once ('withheld-limit'). The names it let
+ *   through are pinned (the store's `maxTools`) or in a manifest the user gave.
  * - Two servers of one agent id with different tools (not replicas) share one set of pins:
  *   each one's tools the other lacks are reported as changed or new. Give them two ids.
  */
@@ -117,11 +123,16 @@ export const DEFAULT_MAX_TOOLS = 1024;
 export type WithheldReason = HeldReason | 'too-many-tools';
 
 export interface PinEvent {
-  /** 'rotated': the server presented a key not seen before for its agent id (recorded). */
-  kind: 'pinned' | 'withheld' | 'renamed' | 'rotated';
+  /**
+   * 'rotated': the server presented a key not seen before for its agent id (recorded).
+   * 'withheld-limit' (once per session): the session keeps why `limit` names are withheld
+   * (twice maxTools) and had to withhold one more (`tool`): from then on it refuses a call to
+   * any tool it has not let through, whatever `requireListed` says.
+   */
+  kind: 'pinned' | 'withheld' | 'renamed' | 'rotated' | 'withheld-limit';
   /** Why a tool was withheld. */
   reason?: WithheldReason;
-  /** For 'too-many-tools': the most tools the store records per server (`maxTools`). */
+  /** For 'too-many-tools': the most tools the store records per server (`maxTools`); for 'withheld-limit': the most withheld names a session keeps. */
   limit?: number;
   server: { agentId: string; fingerprint: string };
   /** The tool ('' for 'rotated'). */
@@ -154,10 +165,25 @@ export interface ToolPinningOptions {
   onEvent?: (event: PinEvent) => void;
 }
 
+/** Why a name is withheld, kept per name until a call to it is refused (the message is built then). */
+interface Withholding {
+  reason: WithheldReason | 'unhashable';
+  changed?: string[];
+  from?: string;
+  issuer?: { now: string; pinned: string };
+}
+const TOO_MANY: Withholding = Object.freeze({ reason: 'too-many-tools' });
+const UNHASHABLE: Withholding = Object.freeze({ reason: 'unhashable' });
+
 interface Verdict {
+  /** The names this session let through: no more than the store records, or a manifest lists. */
   allowed: Set<string>;
-  /** name -> why it is withheld (the refusal message). */
-  withheld: Map<string, string>;
+  /** name -> why it is withheld; at most `limit` names (review 17, R17-5). */
+  withheld: Map<string, Withholding>;
+  /** The first name the withheld map had no room for: from then on every name not allowed is refused. */
+  full?: string;
+  /** The 'withheld-limit' event was reported. */
+  fullReported?: boolean;
 }
 
 function why(tool: string, reason: HeldReason, changed?: string[], from?: string, issuer?: { now: string; pinned: string }, server?: string): string {
@@ -179,6 +205,13 @@ function why(tool: string, reason: HeldReason, changed?: string[], from?: string
   }
 }
 
+/** The refusal of a call to a withheld tool. */
+function refusal(tool: string, w: Withholding, limit: number, server: string): string {
+  if (w.reason === 'too-many-tools') return tooMany(tool, limit);
+  if (w.reason === 'unhashable') return `tool ${tool} is withheld: its definition cannot be hashed`;
+  return why(tool, w.reason, w.changed, w.from, w.issuer, server);
+}
+
 function tooMany(tool: string, limit: number): string {
   return `tool ${tool} is withheld and not recorded: the pin store already records the most tools it keeps for this server (${limit}: maxTools, pqmcp connect --max-tools); pqmcp pins forget the tools it no longer lists, or raise the limit`;
 }
@@ -188,6 +221,11 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
   const requireListed = options.requireListed !== false;
   const maxTools = options.maxTools ?? DEFAULT_MAX_TOOLS;
   if (!(Number.isSafeInteger(maxTools) && maxTools >= 1)) throw new InvalidArgumentError(`toolPinning: maxTools must be an integer >= 1; got ${String(maxTools)}`);
+  // The most withheld names a session keeps (why each is withheld, to refuse its calls): twice
+  // what the store records per server. Past it the session refuses every name it has not let
+  // through, requireListed or not (review 17, R17-5: a server listing new names at every
+  // listing grew the verdict, and the client's heap, without end).
+  const maxWithheld = 2 * maxTools;
   const manifests = new Map((options.manifests ?? []).map((m) => [manifestHash(m), new Map(m.tools.map((t) => [t.name, t.hash]))]));
   const sessions = new Map<string, Verdict>();
   const emit = (e: PinEvent): void => {
@@ -225,6 +263,10 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       if (next !== undefined) store.put(key, next);
     }
     for (const e of events) emit(e);
+    if (verdict.full !== undefined && verdict.fullReported !== true) {
+      verdict.fullReported = true;
+      emit({ kind: 'withheld-limit', server: { agentId: peer.agentId, fingerprint: peer.fingerprint }, tool: verdict.full, limit: maxWithheld });
+    }
     return out;
   }
 
@@ -309,17 +351,26 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       recorded.add(name);
       return true;
     };
+    // A withheld name: no longer allowed, and why, while the session's withheld map has room.
+    // When it has none the session is full: every name it did not let through is refused
+    // (fail closed: a name left out of the map must not become callable), reported once.
+    const keep = (name: string, w: Withholding): void => {
+      verdict.allowed.delete(name);
+      if (verdict.withheld.has(name) || verdict.withheld.size < maxWithheld) {
+        verdict.withheld.set(name, w);
+        return;
+      }
+      verdict.full ??= name; // reported by check(), once
+    };
     // Past the limit: withheld as a held tool is (calls refused, reported), and not written.
     const refuse = (tool: ToolLike): void => {
-      verdict.allowed.delete(tool.name);
-      verdict.withheld.set(tool.name, tooMany(tool.name, maxTools));
+      keep(tool.name, TOO_MANY);
       note({ kind: 'withheld', reason: 'too-many-tools', server, tool: tool.name, limit: maxTools });
     };
     const withhold = (tool: ToolLike, hash: string, reason: HeldReason, extra: { changed?: string[]; from?: string } = {}): void => {
       if (!record(tool.name)) return refuse(tool);
       const issuer = reason === 'issuer-changed' ? issuerChanged : undefined;
-      verdict.allowed.delete(tool.name);
-      verdict.withheld.set(tool.name, why(tool.name, reason, extra.changed, extra.from, issuer, peer.agentId));
+      keep(tool.name, { reason, ...extra, ...(issuer ? { issuer } : {}) });
       const held = toolEntry(entry.held, tool.name);
       if (held?.hash !== hash || held.reason !== reason || held.issuer !== issuer?.now) {
         setToolEntry(entry.held, tool.name, { hash, definition: toolDefinition(tool) as Record<string, unknown>, seenAt: now, reason, ...extra, key: peer.fingerprint, ...(issuer ? { issuer: issuer.now } : {}) });
@@ -337,8 +388,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       try {
         hash = toolHash(tool);
       } catch {
-        verdict.allowed.delete(tool.name);
-        verdict.withheld.set(tool.name, `tool ${tool.name} is withheld: its definition cannot be hashed`);
+        keep(tool.name, UNHASHABLE);
         continue;
       }
       if (issuerChanged) {
@@ -418,7 +468,10 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       if (typeof name !== 'string') return { reply: errorResponse(message, JsonRpcErrorCode.invalidRequest, 'tools/call without a tool name') };
       if (verdict.allowed.has(name)) return;
       const withheld = verdict.withheld.get(name);
-      if (withheld !== undefined) return { reply: errorResponse(message, PIN_REFUSED, withheld) };
+      if (withheld !== undefined) return { reply: errorResponse(message, PIN_REFUSED, refusal(name, withheld, maxTools, ctx.peer.agentId)) };
+      if (verdict.full !== undefined) {
+        return { reply: errorResponse(message, PIN_REFUSED, `tool ${name} is withheld: the server listed more withheld tools than this session keeps track of (${maxWithheld}: twice maxTools), so it refuses every tool it has not let through`) };
+      }
       if (requireListed) return { reply: errorResponse(message, PIN_REFUSED, `tool ${name} has not been listed and checked in this session (list tools first)`) };
     },
   };

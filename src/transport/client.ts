@@ -53,7 +53,7 @@ import { McpProtocolVersions } from './protocol-versions.js';
 import { sessionIdOf } from './auth-info.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import { BusyRetries, resolveBusyRetry } from './busy-retry.js';
-import type { Dialer, Dialing, OpenedSocket } from './dialer.js';
+import { shownUrl, type Dialer, type Dialing, type OpenedSocket } from './dialer.js';
 import { wsDialer } from './ws-dialer.js';
 import { defer } from './timers.js';
 import type { Traffic } from './ws-socket.js';
@@ -254,7 +254,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
       this.result = result;
       this.sessionId = sessionIdOf(result);
       if (audit) {
-        const endpoint = `${this.url.origin}${this.url.pathname}`;
+        const endpoint = shownUrl(this.url);
         openedAt = Date.now();
         emitTo(audit, sessionOpenEvent('client', result, { backend: backend.name, endpoint, remoteAddress: undefined, startedAt }));
       }

@@ -13,6 +13,14 @@
 import type { Connection, MessageSocket } from './connection.js';
 import type { Traffic } from './ws-socket.js';
 
+/**
+ * A URL as pqmcp shows it (errors, logs, audit events): scheme, host, port and path; never
+ * its user info or query, where tokens live (review 16, R16-2).
+ */
+export function shownUrl(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
+
 export interface DialRequest {
   url: URL;
   /** The WebSocket subprotocol to offer and require. */

@@ -16,16 +16,11 @@
 import { WebSocket } from 'ws';
 import type { ClientOptions } from 'ws';
 import { ClosedError, ConnectionError, ServerBusyError } from '../errors.js';
-import type { Dialer, DialRequest, Dialing, OpenedSocket } from './dialer.js';
+import { shownUrl, type Dialer, type DialRequest, type Dialing, type OpenedSocket } from './dialer.js';
 import { attachWebSocket, wsMessageSocket } from './ws-socket.js';
 import { MAX_TIMER_MS } from './timers.js';
 
 const noop = (): void => {};
-
-/** The URL for a message: scheme, host, port and path; never its user info or query (secrets live there). */
-function shownUrl(url: URL): string {
-  return `${url.origin}${url.pathname}`;
-}
 
 /** What a failed dial means, for the mistakes that cause it: a wrong path, a wrong server, TLS to a plain listener. */
 function describeDialError(err: Error & { code?: string }, status: string | undefined): string {

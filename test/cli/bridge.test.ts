@@ -253,8 +253,18 @@ describe('a server\'s gateway log line that is not text', () => {
 });
 
 describe('a server message nested too deeply to write out', () => {
-  // JSON.parse takes any depth; JSON.stringify throws a RangeError a few thousand levels down.
+  // JSON.parse takes any depth; JSON.stringify throws a RangeError a few thousand levels down
+  // on Node 20 and 24. Node 26's does not (it writes any depth): there such messages are
+  // forwarded as they are, and the bridge (which runs on this test's Node) must do that.
   const deep = (n: number): string => `${'['.repeat(n)}${']'.repeat(n)}`;
+  const stringifyThrows = ((): boolean => {
+    try {
+      JSON.stringify(JSON.parse(deep(20_000)));
+      return false;
+    } catch {
+      return true;
+    }
+  })();
   const run = async (messages: (driver: { attacker: { sendApplication(b: Uint8Array): Uint8Array[] } }) => Uint8Array[]) => {
     const cleanup = new Cleanup();
     try {
@@ -280,14 +290,20 @@ describe('a server message nested too deeply to write out', () => {
     ]);
     expect(r.stderr).not.toContain('ERR_INTERNAL');
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr.split('\n').filter((l) => l === 'pqmcp connect: a message from the server was dropped: nested too deeply to write to stdout')).toHaveLength(2);
-    expect(parse(r.stdout).map((m) => m['id'])).toEqual([0]);
+    expect(r.stderr.split('\n').filter((l) => l === 'pqmcp connect: a message from the server was dropped: nested too deeply to write to stdout')).toHaveLength(stringifyThrows ? 2 : 0);
+    expect(parse(r.stdout).map((m) => m['method'] ?? m['id'])).toEqual(stringifyThrows ? [0] : ['notifications/message', 'notifications/message', 0]);
   });
 
   it('an answer is dropped and the request answered with an error, so the local client does not wait for it', async () => {
     const r = await run((d) => d.attacker.sendApplication(encode(`{"jsonrpc":"2.0","id":0,"result":{"deep":${deep(20_000)}}}`)));
     expect(r.stderr).not.toContain('ERR_INTERNAL');
-    expect(r.stderr).toContain('pqmcp connect: a message from the server was dropped: nested too deeply to write to stdout; request 0 is answered with an error');
-    expect(parse(r.stdout)).toEqual([{ jsonrpc: '2.0', id: 0, error: { code: -32000, message: "pqmcp connect: the server's answer was nested too deeply to forward" } }]);
+    if (stringifyThrows) {
+      expect(r.stderr).toContain('pqmcp connect: a message from the server was dropped: nested too deeply to write to stdout; request 0 is answered with an error');
+      expect(parse(r.stdout)).toEqual([{ jsonrpc: '2.0', id: 0, error: { code: -32000, message: "pqmcp connect: the server's answer was nested too deeply to forward" } }]);
+    } else {
+      expect(r.stderr).not.toContain('dropped');
+      // Compared as text: a 20,000-deep toEqual would itself run out of stack.
+      expect(r.stdout).toBe(`{"jsonrpc":"2.0","id":0,"result":{"deep":${deep(20_000)}}}\n`);
+    }
   });
 });

@@ -12,6 +12,10 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilePinStore, MANIFEST_CLAIM, decodeManifest, manifestHash, toolDefinition, toolHash } from '../../src/pins/index.js';
 import type { ToolManifest } from '../../src/pins/index.js';
+import { parse } from '../../src/cli/args.js';
+import { CONNECT_PIN_OPTIONS } from '../../src/cli/connect.js';
+import { WITHHELD_LINES, connectPinHooks } from '../../src/cli/pins.js';
+import type { HookContext } from '../../src/transport/hook-api.js';
 import { CLI_ARGS, CLI_COMMAND, EVERYTHING, ROOT, cli, cliInProcess, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { Files } from './helpers.js';
 
@@ -394,7 +398,7 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     // Nothing to approve: the tools withheld past the limit are not held.
     const approve = await cliInProcess(['pins', 'approve', SERVER_ID, 'log', '--pins', pins]);
     expect(approve.code).toBe(1);
-    expect(approve.stdout).toContain('not held: log (a tool withheld as too-many-tools is not recorded');
+    expect(approve.stdout).toContain(`not held: log (no tool of that name is held for ${SERVER_ID}: check the name with pqmcp pins list; if a bridge withheld it as too-many-tools, it was not recorded`);
     // Again: the pins pass, the file is not rewritten.
     const again = await bridgeTools(url, ['--pins', pins, '--max-tools', '5']);
     expect(again.tools).toEqual(first.tools);
@@ -413,5 +417,41 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
       expect(r.code, bad).toBe(2);
       expect(r.stderr, bad).toMatch(bad === '-1' ? /bad value for option --max-tools/ : /--max-tools must be an integer >= 1/);
     }
+  });
+
+  it("connect's log: at most WITHHELD_LINES WITHHELD lines per listing, then one line sums up the rest by reason; a session that keeps no more withheld names says so once (review 17, R17-5)", async () => {
+    // The bridge's own pinning hook and log (connectPinHooks), driven in this process with
+    // listings of many new names (the line server lists only 8 tools).
+    const pins = join(tmp.dir, 'log-bound.pins.json');
+    const lines: string[] = [];
+    const [hook] = connectPinHooks(parse(['--pins', pins, '--max-tools', '30'], CONNECT_PIN_OPTIONS, 'connect'), (line) => lines.push(line));
+    const peer = { agentId: SERVER_ID, fingerprint: 'ef'.repeat(32), issuer: 'issuer://pins-test', attributes: {} } as unknown as HookContext['peer'];
+    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
+    hook!.opened!(base, { notify: async () => {} });
+    let id = 0;
+    const list = async (names: string[]): Promise<void> => {
+      hook!.fromPeer!({ jsonrpc: '2.0', id: ++id, result: { tools: names.map((name) => ({ name, description: `the ${name} tool` })) } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      await Promise.resolve(); // the summary follows the listing's events
+    };
+    const withheld = (): string[] => lines.filter((l) => l.startsWith('WITHHELD tool '));
+    expect(WITHHELD_LINES).toBe(20);
+    // 60 new names: 30 pinned, 30 withheld: 20 lines, then one for the other 10.
+    await list(Array.from({ length: 60 }, (_, i) => `a${i}`));
+    expect(lines.filter((l) => l.startsWith('pinned tool '))).toHaveLength(30);
+    expect(withheld()).toHaveLength(20);
+    expect(withheld()[0]).toBe(`WITHHELD tool a30 of ${SERVER_ID}: too-many-tools (not recorded: ${pins} already records the most tools of this server --max-tools allows, 30; pqmcp pins forget the tools it no longer lists, or raise --max-tools)`);
+    expect(lines.at(-1)).toBe(`... and 10 more tools of ${SERVER_ID} withheld: too-many-tools 10; see pqmcp pins list --pins ${pins}`);
+    // Each listing is bounded on its own: 500 new names, 20 lines and one summary; the session
+    // keeps 60 withheld names (twice --max-tools), and says once that it is full.
+    lines.length = 0;
+    await list(Array.from({ length: 500 }, (_, i) => `b${i}`));
+    expect(withheld()).toHaveLength(20);
+    expect(lines.filter((l) => l.startsWith('... and '))).toEqual([`... and 480 more tools of ${SERVER_ID} withheld: too-many-tools 480; see pqmcp pins list --pins ${pins}`]);
+    expect(lines.filter((l) => l.startsWith('WITHHELD: '))).toEqual([`WITHHELD: this session of ${SERVER_ID} keeps track of at most 60 withheld tools (twice --max-tools) and the server withheld more (b30 and after); it now refuses a call to every tool it has not let through`]);
+    expect(lines).toHaveLength(22);
+    lines.length = 0;
+    await list(Array.from({ length: 25 }, (_, i) => `c${i}`));
+    expect(lines).toHaveLength(21);
+    expect(lines.at(-1)).toMatch(/^\.\.\. and 5 more tools of .* withheld: too-many-tools 5;/);
   });
 });

@@ -892,6 +892,50 @@ describe('the tools a server entry records are capped (review 16, R16-9)', () =>
     expect(Object.keys(entry().tools).sort()).toEqual(['a', 'b', 'd']);
     for (const bad of [0, -1, 1.5, Number.NaN, Infinity]) expect(() => toolPinning({ store: new MemoryPinStore(), maxTools: bad }), String(bad)).toThrow(InvalidArgumentError);
   });
+
+  it('a session keeps why at most twice maxTools names are withheld; past that it refuses every tool it did not let through, requireListed false too, and says so once; pinned tools still work; pages add up (review 17, R17-5)', () => {
+    // The reviewer's scenario, smaller: one session, many listings of new names (maxTools 4:
+    // the session keeps 8 withheld names), with the real hook and a MemoryPinStore.
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store: new MemoryPinStore(), maxTools: 4, requireListed: false, onEvent: (e) => events.push(e) });
+    const peer = { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
+    hook.opened!(base, { notify: async () => {} });
+    let id = 0;
+    const list = (names: string[], cursor?: string): string[] => {
+      const params = cursor === undefined ? {} : { cursor };
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: ++id, result: { tools: names.map((name) => ({ name, description: `the ${name} tool` })), ...(cursor === undefined ? { nextCursor: 'p2' } : {}) } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id, method: 'tools/list', params, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
+    };
+    const call = (name: string): string | undefined => {
+      const out = hook.toPeer!({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name, arguments: {} } }, { ...base, direction: 'toPeer', bytes: 50, request: undefined });
+      return out === undefined ? undefined : ((out as { reply: { error: { code: number; message: string } } }).reply.error.code === PIN_REFUSED ? (out as { reply: { error: { message: string } } }).reply.error.message : 'other');
+    };
+    // A paginated listing: two pages of two tools each, all pinned and callable.
+    expect(list(['p0', 'p1'])).toEqual(['p0', 'p1']);
+    expect(list(['p2', 'p3'], 'p2')).toEqual(['p2', 'p3']);
+    expect(['p0', 'p1', 'p2', 'p3'].map(call)).toEqual([undefined, undefined, undefined, undefined]);
+    // Before the bound: a name never listed passes (requireListed false), a withheld one is refused.
+    expect(call('never')).toBeUndefined();
+    for (let round = 0; round < 100; round++) expect(list(['p0', ...Array.from({ length: 10 }, (_, i) => `n${round}_${i}`)])).toEqual(['p0']);
+    // The first 8 withheld names are kept, with their reason; the 9th fills the session, reported once.
+    expect(events.filter((e) => e.kind === 'withheld-limit')).toEqual([{ kind: 'withheld-limit', server: { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32) }, tool: 'n0_8', limit: 8 }]);
+    expect(events.filter((e) => e.reason === 'too-many-tools')).toHaveLength(1000);
+    expect(call('n0_0')).toMatch(/^tool n0_0 is withheld and not recorded: the pin store already records the most tools it keeps for this server \(4: maxTools/);
+    // Past the bound the reason is not kept (the memory stays bounded), and the call is still refused.
+    for (const name of ['n0_8', 'n99_9', 'never']) {
+      expect(call(name)).toBe(`tool ${name} is withheld: the server listed more withheld tools than this session keeps track of (8: twice maxTools), so it refuses every tool it has not let through`);
+    }
+    // The pinned tools still work, from both pages; the listing's pages still add up.
+    expect(['p0', 'p1', 'p2', 'p3'].map(call)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(list(['p0', 'p1'])).toEqual(['p0', 'p1']);
+    expect(list(['p2', 'p3', 'late'], 'p2')).toEqual(['p2', 'p3']);
+    expect(call('p3')).toBeUndefined();
+    expect(call('late')).toMatch(/^tool late is withheld: the server listed more withheld tools/);
+    // Another session starts with room again.
+    hook.opened!({ ...base, sessionId: 's2' }, { notify: async () => {} });
+    expect(hook.toPeer!({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'never', arguments: {} } }, { ...base, sessionId: 's2', direction: 'toPeer', bytes: 50, request: undefined })).toBeUndefined();
+  });
 });
 
 describe('a pin file edited by hand (review 9)', () => {

@@ -15,7 +15,9 @@ import { createPair, errorOf, runPair } from '../helpers/pair.js';
 import { Paused, RECEIVED_MESSAGES, fixtures, native, setup } from '../adversarial/fixtures.js';
 import type { MessageName, Role } from '../adversarial/harness.js';
 
-const REFUSALS = /^ERR_(DECODE|UNEXPECTED_MESSAGE|UNSUPPORTED_VERSION|UNSUPPORTED_SUITE|BAD_RECORD_MAC|RECORD_OVERFLOW|BAD_SIGNATURE|BAD_FINISHED|INVALID_KEY|CREDENTIAL_INVALID|UNTRUSTED_ISSUER|PEER_ALERT|PEER_ABORTED|TRUNCATED)$/;
+// CREDENTIAL_USAGE and NAME_CONSTRAINT: a flipped bit of a credential's usage byte (or agent id)
+// is refused at steps 2a-2b of protocol.md 6.3, before the issuer's signature is checked.
+const REFUSALS = /^ERR_(DECODE|UNEXPECTED_MESSAGE|UNSUPPORTED_VERSION|UNSUPPORTED_SUITE|BAD_RECORD_MAC|RECORD_OVERFLOW|BAD_SIGNATURE|BAD_FINISHED|INVALID_KEY|CREDENTIAL_INVALID|CREDENTIAL_USAGE|NAME_CONSTRAINT|UNTRUSTED_ISSUER|PEER_ALERT|PEER_ABORTED|TRUNCATED)$/;
 
 describe('a network attacker flips one bit of one handshake record in flight', () => {
   it('both sides never complete; every failure is a typed refusal; nothing is delivered', () => {
