@@ -167,13 +167,14 @@ export interface ToolPinningOptions {
 
 /** Why a name is withheld, kept per name until a call to it is refused (the message is built then). */
 interface Withholding {
-  reason: WithheldReason | 'unhashable';
+  reason: WithheldReason | 'unhashable' | 'store-failed';
   changed?: string[];
   from?: string;
   issuer?: { now: string; pinned: string };
 }
 const TOO_MANY: Withholding = Object.freeze({ reason: 'too-many-tools' });
 const UNHASHABLE: Withholding = Object.freeze({ reason: 'unhashable' });
+const STORE_FAILED: Withholding = Object.freeze({ reason: 'store-failed' });
 
 interface Verdict {
   /** The names this session let through: no more than the store records, or a manifest lists. */
@@ -209,6 +210,7 @@ function why(tool: string, reason: HeldReason, changed?: string[], from?: string
 function refusal(tool: string, w: Withholding, limit: number, server: string): string {
   if (w.reason === 'too-many-tools') return tooMany(tool, limit);
   if (w.reason === 'unhashable') return `tool ${tool} is withheld: its definition cannot be hashed`;
+  if (w.reason === 'store-failed') return `tool ${tool} is withheld: the pin store could not be read or written when it was listed (list tools again)`;
   return why(tool, w.reason, w.changed, w.from, w.issuer, server);
 }
 
@@ -228,6 +230,19 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
   const maxWithheld = 2 * maxTools;
   const manifests = new Map((options.manifests ?? []).map((m) => [manifestHash(m), new Map(m.tools.map((t) => [t.name, t.hash]))]));
   const sessions = new Map<string, Verdict>();
+  /**
+   * A withheld name: no longer allowed, and why, while the session's withheld map has room.
+   * When it has none the session is full: every name it did not let through is refused
+   * (fail closed: a name left out of the map must not become callable), reported once.
+   */
+  const withholdIn = (verdict: Verdict, name: string, w: Withholding): void => {
+    verdict.allowed.delete(name);
+    if (verdict.withheld.has(name) || verdict.withheld.size < maxWithheld) {
+      verdict.withheld.set(name, w);
+      return;
+    }
+    verdict.full ??= name; // reported by check(), once
+  };
   const emit = (e: PinEvent): void => {
     try {
       options.onEvent?.(e);
@@ -351,17 +366,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       recorded.add(name);
       return true;
     };
-    // A withheld name: no longer allowed, and why, while the session's withheld map has room.
-    // When it has none the session is full: every name it did not let through is refused
-    // (fail closed: a name left out of the map must not become callable), reported once.
-    const keep = (name: string, w: Withholding): void => {
-      verdict.allowed.delete(name);
-      if (verdict.withheld.has(name) || verdict.withheld.size < maxWithheld) {
-        verdict.withheld.set(name, w);
-        return;
-      }
-      verdict.full ??= name; // reported by check(), once
-    };
+    const keep = (name: string, w: Withholding): void => withholdIn(verdict, name, w);
     // Past the limit: withheld as a held tool is (calls refused, reported), and not written.
     const refuse = (tool: ToolLike): void => {
       keep(tool.name, TOO_MANY);
@@ -456,8 +461,13 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       try {
         return { replace: { ...message, result: { ...result, tools: check(ctx.peer, tools, verdict) } } };
       } catch {
-        // Fail closed, with an answer: the client sees an error, not a list it cannot trust.
-        for (const t of tools) verdict.allowed.delete(t.name);
+        // Fail closed, with an answer: the client sees an error, not a list it cannot trust, and
+        // its tools are withheld (a reason already kept stays), so requireListed false cannot
+        // let a call to one of them through unchecked.
+        for (const t of tools) {
+          verdict.allowed.delete(t.name);
+          if (!verdict.withheld.has(t.name)) withholdIn(verdict, t.name, STORE_FAILED);
+        }
         return { replace: { jsonrpc: '2.0', id: message.id!, error: { code: PIN_REFUSED, message: 'tool pinning failed: the pin store could not be read or written' } } };
       }
     },

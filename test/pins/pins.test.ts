@@ -938,6 +938,39 @@ describe('the tools a server entry records are capped (review 16, R16-9)', () =>
   });
 });
 
+describe('a pin store that fails', () => {
+  it('fails closed even with requireListed false: the listing is answered with an error and its tools are withheld until a listing is checked', () => {
+    // A store that cannot be written (a full disk, a lock it cannot get): the hook answers the
+    // listing with an error; before, its tools were only dropped from the allowed set, so with
+    // requireListed false a call to one of them went to the server unchecked.
+    class FailingStore extends MemoryPinStore {
+      failing = true;
+      override update(server: string, fn: (entry: PinnedServer | undefined) => PinnedServer | undefined): void {
+        if (this.failing) throw new Error('disk full');
+        super.update(server, fn);
+      }
+    }
+    const store = new FailingStore();
+    const hook = toolPinning({ store, requireListed: false });
+    const peer = { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
+    hook.opened!(base, { notify: async () => {} });
+    let id = 0;
+    const list = (names: string[]) =>
+      hook.fromPeer!({ jsonrpc: '2.0', id: ++id, result: { tools: names.map((name) => ({ name, description: `the ${name} tool` })) } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } }) as { replace: { error?: { code: number; message: string }; result?: { tools: Array<{ name: string }> } } };
+    const call = (name: string) => hook.toPeer!({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name, arguments: {} } }, { ...base, direction: 'toPeer', bytes: 50, request: undefined }) as { reply: { error: { code: number; message: string } } } | undefined;
+    expect(list(['a', 'b']).replace.error).toEqual({ code: PIN_REFUSED, message: 'tool pinning failed: the pin store could not be read or written' });
+    expect(call('a')?.reply.error).toEqual({ code: PIN_REFUSED, message: 'tool a is withheld: the pin store could not be read or written when it was listed (list tools again)' });
+    expect(call('b')?.reply.error.code).toBe(PIN_REFUSED);
+    // A name the server never listed is the user's choice with requireListed false: it passes.
+    expect(call('never')).toBeUndefined();
+    // The store works again: the next listing is checked, pinned, and its tools callable.
+    store.failing = false;
+    expect(list(['a', 'b']).replace.result!.tools.map((t) => t.name)).toEqual(['a', 'b']);
+    expect(call('a')).toBeUndefined();
+  });
+});
+
 describe('a pin file edited by hand (review 9)', () => {
   const v2 = (tools: Record<string, unknown>, held: Record<string, unknown>) => ({
     type: 'pqmcp-tool-pins',
