@@ -134,7 +134,10 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   try {
     parsedUrl = new URL(url!);
   } catch {
-    throw new UsageError(`connect: ${JSON.stringify(url)} is not a URL; expected ws://host:port/ or wss://...`);
+    // Shown without what may be a secret (user info, query), as every URL pqmcp prints
+    // (transport/dialer.ts shownUrl): a desktop host keeps the bridge's stderr in its logs.
+    const shown = url!.replace(/^([^/?#]*\/\/)[^/?#]*@/, '$1***@').replace(/[?#].*$/, '');
+    throw new UsageError(`connect: ${JSON.stringify(shown)} is not a URL (user info and query not shown); expected ws://host:port/ or wss://...`);
   }
   if (parsedUrl.protocol !== 'ws:' && parsedUrl.protocol !== 'wss:') throw new UsageError(`connect: the URL must start with ws:// or wss://`);
   const keyPath = required(p, 'identity', 'connect');

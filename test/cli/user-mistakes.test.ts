@@ -127,6 +127,22 @@ describe('a mistyped flag', () => {
   });
 });
 
+describe('a URL that does not parse', () => {
+  it('is named without its user info or query (a desktop host logs stderr; review 17, R17-8)', async () => {
+    const cases: Array<[string, string]> = [
+      ['ws://alice:hunter2@127.0.0.1:99999/mcp?token=s3cret', 'ws://***@127.0.0.1:99999/mcp'],
+      ['ws://127.0.0.1:99999/mcp#frag', 'ws://127.0.0.1:99999/mcp'],
+      ['not a url', 'not a url'],
+    ];
+    for (const [url, shown] of cases) {
+      const r = await pqmcp(['connect', url, '--identity', ada.key, '--trust', trust, '--any-server']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`connect: ${JSON.stringify(shown)} is not a URL (user info and query not shown); expected ws://host:port/ or wss://...`);
+      expect(r.stderr).not.toMatch(/hunter2|s3cret/);
+    }
+  });
+});
+
 describe('an id that is not a URI', () => {
   it("is refused with an example of the right kind: an issuer's for issuer create, an agent's for agent create", async () => {
     const issuer = await pqmcp(['issuer', 'create', '--id', 'acme', '--out', f('x.key.json')]);
