@@ -55,6 +55,10 @@ type Id = string | number;
 export const CONNECTION_CLOSED = -32000;
 /** A request the gateway cannot route (an ambiguous server -> client request in --shared). */
 export const CANNOT_ROUTE = -32603;
+/** JSON-RPC codes of a message the gateway cannot write to the child (NOT_ENCODABLE): a session's request, a session's answer. */
+const INVALID_REQUEST = -32600;
+const INTERNAL_ERROR = -32603;
+export const NOT_ENCODABLE = 'pqmcp gateway: the message cannot be forwarded to the server (nested too deeply to encode)';
 /** The `_meta` key a 2026-07-28 server stamps on a listen stream's messages: the listen request's id. */
 export const SUBSCRIPTION_ID_META_KEY = 'io.modelcontextprotocol/subscriptionId';
 
@@ -226,14 +230,21 @@ export class Router {
       params = { ...params, _meta: { ...params['_meta'], progressToken: token } };
     }
     this.pending.set(gid, entry);
-    this.sendChild({ ...msg, id: gid, ...(params !== undefined ? { params } : {}) });
+    if (!this.sendChild({ ...msg, id: gid, ...(params !== undefined ? { params } : {}) })) {
+      // Not written: answered here, never left waiting for an answer that cannot come.
+      this.pending.delete(gid);
+      if (entry.token !== undefined) this.progress.delete(entry.token);
+      if (method === 'initialize') this.initPending = false;
+      this.safeSend(peer, { jsonrpc: '2.0', id, error: { code: INVALID_REQUEST, message: NOT_ENCODABLE } });
+    }
   }
 
   private sessionNotification(msg: Msg, method: string, peer: RouterPeer): void {
     if (method === 'notifications/initialized') {
       if (this.initializedSent) return;
       this.initializedSent = true;
-      return this.sendChild(msg);
+      this.sendChild(msg); // a notification that cannot be written is dropped: nothing waits for it
+      return;
     }
     if (method === 'notifications/cancelled') {
       const params = isObject(msg['params']) ? msg['params'] : {};
@@ -243,7 +254,8 @@ export class Router {
           this.pending.delete(gid);
           if (p.token !== undefined) this.progress.delete(p.token);
         }
-        return this.sendChild({ ...msg, params: { ...params, requestId: gid } });
+        this.sendChild({ ...msg, params: { ...params, requestId: gid } });
+        return;
       }
       return;
     }
@@ -255,7 +267,8 @@ export class Router {
     const r = this.routed.get(key);
     if (!r || r.peer !== peer) return;
     this.routed.delete(key);
-    this.sendChild(msg);
+    // An answer that cannot be written: the child's request gets an error in its place.
+    if (!this.sendChild(msg)) this.sendChild({ jsonrpc: '2.0', id, error: { code: INTERNAL_ERROR, message: NOT_ENCODABLE } });
   }
 
   // --- child -> sessions -------------------------------------------------------------------
@@ -346,8 +359,21 @@ export class Router {
     for (const peer of this.peers) this.safeSend(peer, msg);
   }
 
-  private sendChild(msg: Msg): void {
-    this.toChild(msg as unknown as JSONRPCMessage);
+  /**
+   * Write to the child; false when the message cannot be encoded. JSON.stringify throws a
+   * RangeError on a value nested a few thousand deep (Node 20 and 24; Node 26 writes any
+   * depth), which JSON.parse took from the session: such a message is dropped, and a request
+   * or answer is answered in its place by the caller, never left waiting (review 17, R17-6;
+   * before, the session's message handler threw, ERR_INTERNAL, and the request hung).
+   */
+  private sendChild(msg: Msg): boolean {
+    try {
+      this.toChild(msg as unknown as JSONRPCMessage);
+      return true;
+    } catch (err) {
+      if (err instanceof RangeError) return false;
+      throw err;
+    }
   }
 
   private safeSend(peer: RouterPeer, msg: Msg): void {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { JsonRpcLineReader, serializeLine } from '../../src/cli/stdio.js';
-import { CANNOT_ROUTE, CONNECTION_CLOSED, Router } from '../../src/cli/router.js';
+import { CANNOT_ROUTE, CONNECTION_CLOSED, NOT_ENCODABLE, Router } from '../../src/cli/router.js';
 import type { RouterPeer } from '../../src/cli/router.js';
 import { admissionProblem, checkCommand } from '../../src/cli/serve.js';
 import { parseDuration, parseHostPort, parseTime } from '../../src/cli/args.js';
@@ -89,6 +89,39 @@ describe('Router (one child, many sessions)', () => {
     router.fromSession(a, { jsonrpc: '2.0', method: 'notifications/roots/list_changed', params: { x: 1 }, id: undefined, result: {}, extra: 1 } as unknown as JSONRPCMessage);
     expect(child).toEqual([{ jsonrpc: '2.0', method: 'notifications/roots/list_changed', params: { x: 1 } }]);
     expect(a.got).toEqual([]);
+  });
+
+  it("a session's message nested too deeply to write to the child's stdin is answered in its place, never left waiting (review 17, R17-6); on a Node whose JSON.stringify writes any depth (26), forwarded", () => {
+    // The child's real encoding (serializeLine: JSON.stringify): it throws a RangeError a few
+    // thousand levels down on Node 20 and 24, on a value JSON.parse took from the session.
+    const lines: string[] = [];
+    const router = new Router((m) => void lines.push(serializeLine(m)));
+    const a = new FakePeer('a');
+    router.attach(a);
+    const deep = JSON.parse(`${'['.repeat(20_000)}${']'.repeat(20_000)}`) as unknown;
+    const throws = ((): boolean => {
+      try {
+        JSON.stringify(deep);
+        return false;
+      } catch {
+        return true;
+      }
+    })();
+    router.fromSession(a, req(7, 'tools/call', { name: 'x', arguments: { deep } }));
+    router.fromSession(a, note('notifications/message', { data: deep }));
+    // A request of the child's, answered by the session with a deep result.
+    router.fromChild(req(40, 'sampling/createMessage', {}));
+    router.fromSession(a, res(40, { deep } as M));
+    // The session goes on: its next request is forwarded.
+    router.fromSession(a, req(8, 'tools/call', { name: 'y' }));
+    const forwarded = lines.map((l) => (l.length > 200 ? 'deep' : (JSON.parse(l) as M)));
+    if (throws) {
+      expect(a.got.filter((m) => m['id'] === 7)).toEqual([{ jsonrpc: '2.0', id: 7, error: { code: -32600, message: NOT_ENCODABLE } }]);
+      expect(forwarded).toEqual([{ jsonrpc: '2.0', id: 40, error: { code: -32603, message: NOT_ENCODABLE } }, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'y' } }]);
+    } else {
+      expect(a.got.filter((m) => m['id'] === 7)).toEqual([]);
+      expect(forwarded).toEqual(['deep', 'deep', 'deep', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'y' } }]);
+    }
   });
 
   it('rewrites equal ids from two sessions and routes each answer back to its session', () => {
