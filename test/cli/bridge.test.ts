@@ -13,7 +13,7 @@ import { loadIdentity, loadTrustStore } from '../../src/identity/files.js';
 import { listen } from '../../src/transport/server.js';
 import type { PqmcpServer } from '../../src/transport/server.js';
 import { CliProcess, LINE_SERVER, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
-import type { Files } from './helpers.js';
+import type { CliResult, Files } from './helpers.js';
 import { HostileServer } from '../adversarial/socket-harness.js';
 import { Cleanup, waitFor } from '../helpers/mcp.js';
 import { makeAgent, makeIssuer } from '../helpers/identities.js';
@@ -176,30 +176,38 @@ describe('"connected" only once accepted; the backend per primitive', () => {
   });
 });
 
+/**
+ * The bridge against a hostile server that holds its Finished and sends it together with
+ * `messages` (application records under its keys), after the bridge sent `initialize`.
+ */
+async function afterFinished(messages: (driver: { attacker: { sendApplication(b: Uint8Array): Uint8Array[] } }) => Uint8Array[]): Promise<CliResult> {
+  const cleanup = new Cleanup();
+  try {
+    const identity = await loadIdentity(server.key);
+    const hostile = await HostileServer.start({ backend: selectBackend('native'), identity, trust: await loadTrustStore(trust), bugs: { hold: 'Finished' } }, {}, cleanup);
+    const bridge = cli(connectArgs(alice, hostile.url), { input: lines(INIT) });
+    await waitFor(() => (hostile.drivers[0]?.attacker.held.length ?? 0) > 0, 20_000, "the hostile server's first flight");
+    const driver = hostile.drivers[0]!;
+    void driver.write([...driver.attacker.release(), ...messages(driver)]);
+    return await bridge;
+  } finally {
+    await cleanup.run();
+  }
+}
+
 describe('a server that speaks right after its Finished', () => {
   it('an answer in the flight that completes the handshake is taken as the admission, not an internal error (review 16, R16-3)', async () => {
-    const cleanup = new Cleanup();
-    try {
-      // A server may send application data once its Finished is out (protocol.md section 1,
-      // as TLS 1.3's 0.5-RTT): here an answer to `initialize` rides in the same WebSocket
-      // message as the Finished, so the client delivers it in the turn its handshake completes.
-      const identity = await loadIdentity(server.key);
-      const hostile = await HostileServer.start({ backend: selectBackend('native'), identity, trust: await loadTrustStore(trust), bugs: { hold: 'Finished' } }, {}, cleanup);
-      const bridge = cli(connectArgs(alice, hostile.url), { input: lines(INIT) });
-      await waitFor(() => (hostile.drivers[0]?.attacker.held.length ?? 0) > 0, 20_000, 'the hostile server\'s first flight');
-      const driver = hostile.drivers[0]!;
-      const answer = new TextEncoder().encode(JSON.stringify({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'early', version: '1' } } }));
-      void driver.write([...driver.attacker.release(), ...driver.attacker.sendApplication(answer)]);
-      const r = await bridge;
-      // Before: "pqmcp: transport event handler threw (ERR_INTERNAL)", exit 1 (the banner read
-      // the handshake result a microtask before the bridge had it).
-      expect(r.stderr).not.toContain('ERR_INTERNAL');
-      expect(r.stderr).toMatch(/connected to agent:\/\/bridge-test\/gateway \(key [0-9a-f]{16}, issuer issuer:\/\/bridge-test\) at ws:\/\/127\.0\.0\.1:\d+\/; PQMCP_/);
-      expect(r.code, r.stderr).toBe(0);
-      expect(parse(r.stdout).map((m) => m['id'])).toEqual([0]);
-    } finally {
-      await cleanup.run();
-    }
+    // A server may send application data once its Finished is out (protocol.md section 1,
+    // as TLS 1.3's 0.5-RTT): here an answer to `initialize` rides in the same WebSocket
+    // message as the Finished, so the client delivers it in the turn its handshake completes.
+    const answer = new TextEncoder().encode(JSON.stringify({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'early', version: '1' } } }));
+    const r = await afterFinished((driver) => driver.attacker.sendApplication(answer));
+    // Before: "pqmcp: transport event handler threw (ERR_INTERNAL)", exit 1 (the banner read
+    // the handshake result a microtask before the bridge had it).
+    expect(r.stderr).not.toContain('ERR_INTERNAL');
+    expect(r.stderr).toMatch(/connected to agent:\/\/bridge-test\/gateway \(key [0-9a-f]{16}, issuer issuer:\/\/bridge-test\) at ws:\/\/127\.0\.0\.1:\d+\/; PQMCP_/);
+    expect(r.code, r.stderr).toBe(0);
+    expect(parse(r.stdout).map((m) => m['id'])).toEqual([0]);
   });
 });
 
@@ -265,25 +273,11 @@ describe('a server message nested too deeply to write out', () => {
       return true;
     }
   })();
-  const run = async (messages: (driver: { attacker: { sendApplication(b: Uint8Array): Uint8Array[] } }) => Uint8Array[]) => {
-    const cleanup = new Cleanup();
-    try {
-      const identity = await loadIdentity(server.key);
-      const hostile = await HostileServer.start({ backend: selectBackend('native'), identity, trust: await loadTrustStore(trust), bugs: { hold: 'Finished' } }, {}, cleanup);
-      const bridge = cli(connectArgs(alice, hostile.url), { input: lines(INIT) });
-      await waitFor(() => (hostile.drivers[0]?.attacker.held.length ?? 0) > 0, 20_000, "the hostile server's first flight");
-      const driver = hostile.drivers[0]!;
-      void driver.write([...driver.attacker.release(), ...messages(driver)]);
-      return await bridge;
-    } finally {
-      await cleanup.run();
-    }
-  };
   const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
   const ANSWER = JSON.stringify({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'deep', version: '1' } } });
 
   it('a notification (a gateway log line too) is dropped with a line on stderr, the session goes on (review 17, R17-4: the handler threw, ERR_INTERNAL, exit 1)', async () => {
-    const r = await run((d) => [
+    const r = await afterFinished((d) => [
       ...d.attacker.sendApplication(encode(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","logger":"pqmcp-gateway","data":${deep(20_000)}}}`)),
       ...d.attacker.sendApplication(encode(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","logger":"other","data":${deep(20_000)}}}`)),
       ...d.attacker.sendApplication(encode(ANSWER)),
@@ -295,7 +289,7 @@ describe('a server message nested too deeply to write out', () => {
   });
 
   it('an answer is dropped and the request answered with an error, so the local client does not wait for it', async () => {
-    const r = await run((d) => d.attacker.sendApplication(encode(`{"jsonrpc":"2.0","id":0,"result":{"deep":${deep(20_000)}}}`)));
+    const r = await afterFinished((d) => d.attacker.sendApplication(encode(`{"jsonrpc":"2.0","id":0,"result":{"deep":${deep(20_000)}}}`)));
     expect(r.stderr).not.toContain('ERR_INTERNAL');
     if (stringifyThrows) {
       expect(r.stderr).toContain('pqmcp connect: a message from the server was dropped: nested too deeply to write to stdout; request 0 is answered with an error');
