@@ -62,15 +62,6 @@ const RESUME_BELOW = 64;
 
 type Id = string | number;
 
-/** `id` as the key of `waiting`, or undefined when it cannot be one (not encodable). */
-function idKey(id: unknown): string | undefined {
-  try {
-    return JSON.stringify(id);
-  } catch {
-    return undefined;
-  }
-}
-
 function isRequest(m: JSONRPCMessage): m is JSONRPCMessage & { id: Id; method: string } {
   return 'method' in m && 'id' in m && (typeof m.id === 'string' || typeof m.id === 'number');
 }
@@ -225,7 +216,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
       try {
         line = serializeLine(m);
       } catch {
-        const key = isResponse(m) ? idKey(m.id) : undefined;
+        const key = isResponse(m) ? JSON.stringify(m.id) : undefined; // a string or number id
         const id = key === undefined ? undefined : waiting.get(key);
         log(`a message from the server was dropped: nested too deeply to write to stdout${id === undefined ? '' : `; request ${key} is answered with an error`}`);
         if (id !== undefined) {
