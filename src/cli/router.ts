@@ -47,7 +47,7 @@
  * - Pure: no I/O, no timers. `toChild` and each peer's `send` are the only outputs.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { isMisdirectedNotification } from '../transport/hook-api.js';
+import { JsonRpcErrorCode, isMisdirectedNotification } from '../transport/hook-api.js';
 
 type Id = string | number;
 
@@ -55,9 +55,7 @@ type Id = string | number;
 export const CONNECTION_CLOSED = -32000;
 /** A request the gateway cannot route (an ambiguous server -> client request in --shared). */
 export const CANNOT_ROUTE = -32603;
-/** JSON-RPC codes of a message the gateway cannot write to the child (NOT_ENCODABLE): a session's request, a session's answer. */
-const INVALID_REQUEST = -32600;
-const INTERNAL_ERROR = -32603;
+/** The error for a message the gateway cannot write to the child (a session's request: invalidRequest; its answer to the child: internalError). */
 export const NOT_ENCODABLE = 'pqmcp gateway: the message cannot be forwarded to the server (nested too deeply to encode)';
 /** The `_meta` key a 2026-07-28 server stamps on a listen stream's messages: the listen request's id. */
 export const SUBSCRIPTION_ID_META_KEY = 'io.modelcontextprotocol/subscriptionId';
@@ -235,7 +233,7 @@ export class Router {
       this.pending.delete(gid);
       if (entry.token !== undefined) this.progress.delete(entry.token);
       if (method === 'initialize') this.initPending = false;
-      this.safeSend(peer, { jsonrpc: '2.0', id, error: { code: INVALID_REQUEST, message: NOT_ENCODABLE } });
+      this.safeSend(peer, { jsonrpc: '2.0', id, error: { code: JsonRpcErrorCode.invalidRequest, message: NOT_ENCODABLE } });
     }
   }
 
@@ -268,7 +266,7 @@ export class Router {
     if (!r || r.peer !== peer) return;
     this.routed.delete(key);
     // An answer that cannot be written: the child's request gets an error in its place.
-    if (!this.sendChild(msg)) this.sendChild({ jsonrpc: '2.0', id, error: { code: INTERNAL_ERROR, message: NOT_ENCODABLE } });
+    if (!this.sendChild(msg)) this.sendChild({ jsonrpc: '2.0', id, error: { code: JsonRpcErrorCode.internalError, message: NOT_ENCODABLE } });
   }
 
   // --- child -> sessions -------------------------------------------------------------------
