@@ -464,10 +464,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
         // Fail closed, with an answer: the client sees an error, not a list it cannot trust, and
         // its tools are withheld (a reason already kept stays), so requireListed false cannot
         // let a call to one of them through unchecked.
-        for (const t of tools) {
-          verdict.allowed.delete(t.name);
-          if (!verdict.withheld.has(t.name)) withholdIn(verdict, t.name, STORE_FAILED);
-        }
+        for (const t of tools) if (!verdict.withheld.has(t.name)) withholdIn(verdict, t.name, STORE_FAILED);
         return { replace: { jsonrpc: '2.0', id: message.id!, error: { code: PIN_REFUSED, message: 'tool pinning failed: the pin store could not be read or written' } } };
       }
     },
