@@ -51,7 +51,7 @@ import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
 import { MAX_TIMER_MS } from '../transport/timers.js';
 import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
-import { flag, list, parse, parseMaxRequestBytesInFlight, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
+import { REQUEST_BYTES_RANGE, flag, integerFlag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
 import { LogLimiter } from './log-limiter.js';
 import { openObservability } from './observe.js';
 import type { Context } from './context.js';
@@ -294,9 +294,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   if (path !== undefined && !path.startsWith('/')) throw new UsageError('--path must start with "/"');
   const endpointList = list(p, 'endpoint');
   const endpoints = endpointList.length > 0 ? asUsage(() => checkAcceptedEndpoints(endpointList, '--endpoint')) : undefined;
-  const maxSessionsText = str(p, 'max-sessions');
-  const maxSessions = maxSessionsText === undefined ? DEFAULT_MAX_SESSIONS : Number(maxSessionsText);
-  if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new UsageError('--max-sessions must be a positive integer');
+  const maxSessions = integerFlag(p, 'max-sessions', { min: 1 }) ?? DEFAULT_MAX_SESSIONS;
   const backendChoice = str(p, 'backend');
   if (backendChoice !== undefined && !['auto', 'native', 'noble'].includes(backendChoice)) throw new UsageError('--backend must be auto, native or noble');
   const admission: Admission = {
@@ -305,18 +303,14 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     attributes: list(p, 'require-attr').map((a) => parseKeyValue(a, '--require-attr')),
   };
   // session limits (issue 10)
-  const perAgentText = str(p, 'max-sessions-per-agent');
-  const maxSessionsPerAgent = perAgentText === undefined ? undefined : Number(perAgentText);
-  if (maxSessionsPerAgent !== undefined && (!Number.isInteger(maxSessionsPerAgent) || maxSessionsPerAgent < 0)) {
-    throw new UsageError('--max-sessions-per-agent must be a non-negative integer (0 = no limit)');
-  }
+  const maxSessionsPerAgent = integerFlag(p, 'max-sessions-per-agent', { min: 0, unit: '0 = no limit' });
   const lifetimeText = str(p, 'max-session-lifetime');
   const maxSessionLifetimeMs = lifetimeText === undefined ? undefined : parseDuration(lifetimeText, '--max-session-lifetime') * 1000;
   const keyUpdateRateText = str(p, 'key-update-rate');
   const keyUpdateRate = keyUpdateRateText === undefined ? undefined : parseKeyUpdateRate(keyUpdateRateText);
   // request bytes in flight (issue 10 item 3)
-  const maxRequestBytesInFlight = parseMaxRequestBytesInFlight(p);
-  const maxRequestBytesInFlightTotal = parseMaxRequestBytesInFlight(p, 'max-request-bytes-in-flight-total');
+  const maxRequestBytesInFlight = integerFlag(p, 'max-request-bytes-in-flight', REQUEST_BYTES_RANGE);
+  const maxRequestBytesInFlightTotal = integerFlag(p, 'max-request-bytes-in-flight-total', REQUEST_BYTES_RANGE);
   const seconds = (name: string, off = false): number | undefined => {
     const text = str(p, name);
     if (text === undefined) return undefined;
@@ -336,9 +330,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const edge = edgeOptions(p);
   const revocationPaths = list(p, 'revocations');
   // --- observability (audit, metrics, drain) ---
-  const auditMaxBytesText = str(p, 'audit-max-bytes');
-  const auditMaxBytes = auditMaxBytesText === undefined ? undefined : Number(auditMaxBytesText);
-  if (auditMaxBytes !== undefined && !(Number.isSafeInteger(auditMaxBytes) && auditMaxBytes >= 1024)) throw new UsageError('--audit-max-bytes must be an integer >= 1024');
+  const auditMaxBytes = integerFlag(p, 'audit-max-bytes', { min: 1024, unit: 'bytes' });
   const auditRotate = str(p, 'audit-rotate');
   const metricsText = str(p, 'metrics');
   const metricsAddress = metricsText === undefined ? undefined : parseHostPort(metricsText, '--metrics');
