@@ -159,7 +159,10 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
 
   const drainText = str(p, 'drain-timeout');
   const drainSeconds = drainText === undefined ? DEFAULT_DRAIN_TIMEOUT_S : Number(drainText);
-  if (!Number.isFinite(drainSeconds) || drainSeconds <= 0 || drainSeconds > 86_400) throw new UsageError('--drain-timeout must be a number of seconds, above 0 and at most 86400');
+  // Seconds, a fraction allowed, in decimal only: Number() alone took "", " " (0), "1e3" and "0x10".
+  if (!(drainText === undefined || /^\d+(?:\.\d+)?$/.test(drainText)) || !(drainSeconds > 0 && drainSeconds <= 86_400)) {
+    throw new UsageError(`--drain-timeout must be a number of seconds (e.g. 30 or 2.5), above 0 and at most 86400; got ${JSON.stringify(drainText)}`);
+  }
   const busyRetries = integerFlag(p, 'busy-retries', { min: 0, unit: '0 = none' });
   const retryMaxText = str(p, 'busy-retry-max');
   const busyRetryMaxMs = retryMaxText === undefined ? undefined : parseDuration(retryMaxText, '--busy-retry-max') * 1000;

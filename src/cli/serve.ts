@@ -203,7 +203,7 @@ export function parseKeyUpdateRate(text: string): number | { rate: number; burst
 /** "--failure-log 20/10s": lines per window and the window. */
 export function parseFailureLog(text: string): { burst: number; windowMs: number } {
   const m = /^(\d+)\/(.+)$/.exec(text.trim());
-  if (!m) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
+  if (!m || !Number.isSafeInteger(Number(m[1]))) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
   const windowMs = parseDuration(m[2]!, '--failure-log window') * 1000;
   // The window's setInterval: Node runs a longer one after 1 ms (every window 1 ms long, no limit at all).
   if (windowMs > MAX_TIMER_MS) throw new UsageError(`--failure-log window must be at most 24d (${Math.floor(MAX_TIMER_MS / 1000)}s, the timers' limit); got ${JSON.stringify(text)}`);

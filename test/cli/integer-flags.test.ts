@@ -100,3 +100,37 @@ describe('integer flags: one rule, one message', () => {
     });
   }
 });
+
+describe('the flags that are not plain integers keep their own rule, in decimal only', () => {
+  it('connect --drain-timeout: seconds above 0 and at most 86400, a fraction allowed; never "", " ", an exponent or hex', async () => {
+    const f: IntegerFlag = { argv: CONNECT, name: 'drain-timeout', min: 0, valid: '30', outOfRange: '0' };
+    for (const bad of ['', ' ', '1e3', '0x10', '-1', '+5', ' 5 ', '5s', 'Infinity', '.5', '5.', '0', '0.0', '86400.5', '86401']) {
+      const r = await withValue(f, bad);
+      expect(r.code, `--drain-timeout=${JSON.stringify(bad)}`).toBe(2);
+      expect(r.stderr, `--drain-timeout=${JSON.stringify(bad)}`).toContain(`--drain-timeout must be a number of seconds (e.g. 30 or 2.5), above 0 and at most 86400; got ${JSON.stringify(bad)} (ERR_USAGE)`);
+    }
+    for (const good of ['30', '2.5', '0.001', '86400']) {
+      const r = await withValue(f, good);
+      expect(r.stderr, `--drain-timeout=${good}`).not.toContain('--drain-timeout');
+      expect(r.stderr, `--drain-timeout=${good}`).toContain(MISSING);
+    }
+  });
+
+  it('serve --failure-log, --failure-reports, --key-update-rate: a count beyond 2^53 - 1 is a usage error, not a rounded number', async () => {
+    const huge = '99999999999999999999';
+    const cases: [string, string, string][] = [
+      ['failure-log', `${huge}/10s`, '--failure-log must be <lines>/<duration>, e.g. 20/10s'],
+      ['failure-reports', `${huge}/10s`, '--failure-reports must be <failures>/<duration> (failures >= 1) or off, e.g. 20/10s'],
+      ['key-update-rate', `10/${huge}`, '--key-update-rate must be <rate>[/<burst>] (rate > 0 a second, burst an integer >= 1) or off, e.g. 10/32'],
+    ];
+    for (const [name, value, text] of cases) {
+      const r = await withValue({ argv: SERVE, after: CHILD, name, min: 0, valid: '', outOfRange: '' }, value);
+      expect(r.code, name).toBe(2);
+      expect(r.stderr, name).toContain(`${text}; got ${JSON.stringify(value)} (ERR_USAGE)`);
+      // The same with a count in range gets past the flag.
+      const ok = await withValue({ argv: SERVE, after: CHILD, name, min: 0, valid: '', outOfRange: '' }, value.replace(huge, '20'));
+      expect(ok.stderr, name).not.toContain(`--${name}`);
+      expect(ok.stderr, name).toContain(MISSING);
+    }
+  });
+});
