@@ -59,7 +59,8 @@ import { StdioChild, describeExit } from './child.js';
 import { StdinShares } from './stdin-share.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
-import { CliError, UsageError, asUsage, errorLine, humanDuration, jsonText, printable } from './output.js';
+import { CredentialWatch, reloadOwnCredential } from './credential-watch.js';
+import { CliError, UsageError, asUsage, errorLine, humanDuration, isoTime, jsonText, printable } from './output.js';
 import { checkAcceptedEndpoints } from '../handshake/endpoint.js';
 import { Router } from './router.js';
 import { admissionProblem, notAdmittedAnswer } from './admission.js';
@@ -76,7 +77,8 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   started from <command> (one process per session, or one shared with --shared).
 
   --identity <file>        this gateway's private key file (<name>.key.json)
-  --credential <file>      its credential (default: <name>.cred.json beside the key)
+  --credential <file>      its credential (default: <name>.cred.json beside the key); re-read on SIGHUP:
+                           a renewed one (same key and id) is presented to new handshakes
   --trust <file>           issuers (and pins) whose agents may connect
   --revocations <file>     revocation list, repeatable (re-read on SIGHUP)
   --listen <host:port>     address to listen on (default 127.0.0.1:7443; port 0 = any free)
@@ -338,7 +340,11 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const drainGraceMs = drainGraceText === undefined ? DEFAULT_DRAIN_GRACE_MS : drainGraceText === '0' ? 0 : parseDuration(drainGraceText, '--drain-grace') * 1000;
 
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
-  const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
+  const ownFiles = { keyPath, credentialPath: str(p, 'credential'), allowLoosePermissions: flag(p, 'allow-loose-key-permissions') };
+  const local = await loadOwnIdentity(backend, keyPath, ownFiles.credentialPath, ownFiles.allowLoosePermissions);
+  /** The credential new handshakes present (renewed on SIGHUP: credential-watch.ts). */
+  let ownCredential = local.credential.encoded;
+  let ownNotAfter = local.credential.notAfter;
   const trust: TrustStore = await loadTrustStore(trustPath, { revocations: revocationPaths });
   const resumption = serveTicketOptions(p, flag(p, 'allow-loose-key-permissions'));
   checkCommand(command);
@@ -351,6 +357,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     metrics: metricsAddress,
     metricsAgentIds: flag(p, 'metrics-agent-ids'),
     ready: () => !draining && !shuttingDown,
+    credentialNotAfter: () => ownNotAfter,
     log,
   });
   const audit = observe.onAuditEvent ? { onAuditEvent: observe.onAuditEvent, auditContent: flag(p, 'audit-content'), auditHashes: observe.auditHashes } : {};
@@ -404,6 +411,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     throw new CliError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${reason}`, 1, { cause: err });
   }
 
+  let credentialWatch: CredentialWatch | undefined;
   const sessions = new Set<LiveSession>();
   /** Children being stopped (awaited at shutdown). */
   const stopping = new Set<Promise<unknown>>();
@@ -606,6 +614,18 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   return new Promise<number>((resolve) => {
     const reload = async (): Promise<void> => {
+      // The gateway's own credential (renewed in place; another key needs a restart).
+      try {
+        const r = await reloadOwnCredential(server, backend, ownFiles, { fingerprint: local.fingerprint, credential: ownCredential });
+        if (r.renewed) {
+          ownCredential = r.credential;
+          ownNotAfter = r.notAfter;
+          log('credential-renewed', { serial: r.serial, notAfter: isoTime(r.notAfter) }, `SIGHUP: new handshakes present the renewed credential (serial ${r.serial}, valid until ${isoTime(r.notAfter)}); sessions open now keep the one they began with`);
+          credentialWatch?.renewed(r.notAfter);
+        }
+      } catch (err) {
+        log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: own credential not reloaded, ${errorLine(err, 'the previous credential stays in use')}`);
+      }
       let fresh: TrustStore;
       try {
         // Read the trust file and every list before applying any: a bad file changes nothing.
@@ -661,6 +681,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
         process.off('SIGHUP', onHup);
+        credentialWatch?.close();
         failures.close();
         warnings.close();
         await observe.close().catch(() => {});
@@ -684,5 +705,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions, ...gates.fields, ...(edge.proxyProtocol ? { proxyProtocolFrom: edge.trustedProxies } : {}) },
       `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}${describeGates(gates.fields)}${edge.proxyProtocol ? `; PROXY protocol required, only from ${edge.trustedProxies!.join(', ')}` : ''}`,
     );
+    // After the listening line: a credential close to its end is the next thing said.
+    credentialWatch = new CredentialWatch(ownNotAfter, log);
   });
 }
