@@ -37,9 +37,10 @@ import { FilePinStore, buildManifest, manifestHash, toolPinning } from '../pins/
 import { serverKey, toolEntry } from '../pins/store.js';
 import type { PinEvent, PinnedServer, ToolLike, ToolManifest } from '../pins/index.js';
 import type { MessageHook } from '../transport/hook-api.js';
-import { flag, list, parse, required, str } from './args.js';
+import { flag, integerFlag, list, parse, required, str } from './args.js';
 import type { Parsed } from './args.js';
 import { StdioChild } from './child.js';
+import { MAX_TOOLS_RANGE } from './connect.js';
 import type { Context } from './context.js';
 import { subcommand } from './context.js';
 import { writeJson, PUBLIC_FILE_MODE } from './files.js';
@@ -195,7 +196,7 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
   ) as number;
 }
 
-// The flags of `pqmcp connect` for pinning (CONNECT_PIN_OPTIONS) live in connect.ts, which must stay light.
+// The flags of `pqmcp connect` for pinning (CONNECT_PIN_OPTIONS, MAX_TOOLS_RANGE) live in connect.ts, which must stay light.
 
 /** WITHHELD lines `pqmcp connect` writes per tools/list answer; the rest are summed up in one line. */
 export const WITHHELD_LINES = 20;
@@ -205,11 +206,7 @@ export function connectPinHooks(p: Parsed, log: (line: string) => void): Message
   const path = str(p, 'pins');
   const newTools = str(p, 'new-tools');
   if (newTools !== undefined && newTools !== 'pin' && newTools !== 'hold') throw new UsageError('--new-tools must be pin or hold');
-  const maxToolsText = str(p, 'max-tools');
-  const maxTools = maxToolsText === undefined ? undefined : Number(maxToolsText);
-  if (maxToolsText !== undefined && !(/^\d+$/.test(maxToolsText) && Number.isSafeInteger(maxTools) && maxTools! >= 1)) {
-    throw new UsageError(`--max-tools must be an integer >= 1; got ${JSON.stringify(maxToolsText)}`);
-  }
+  const maxTools = integerFlag(p, 'max-tools', MAX_TOOLS_RANGE);
   if (path === undefined) {
     if (list(p, 'manifest').length || newTools !== undefined || maxTools !== undefined) throw new UsageError('--manifest, --new-tools and --max-tools need --pins <file>');
     return [];

@@ -51,7 +51,7 @@ import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
 import { MAX_TIMER_MS } from '../transport/timers.js';
 import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
-import { flag, list, parse, parseMaxRequestBytesInFlight, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
+import { REQUEST_BYTES_RANGE, flag, integerFlag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
 import { LogLimiter } from './log-limiter.js';
 import { openObservability } from './observe.js';
 import type { Context } from './context.js';
@@ -205,7 +205,7 @@ export function parseKeyUpdateRate(text: string): number | { rate: number; burst
 /** "--failure-log 20/10s": lines per window and the window. */
 export function parseFailureLog(text: string): { burst: number; windowMs: number } {
   const m = /^(\d+)\/(.+)$/.exec(text.trim());
-  if (!m) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
+  if (!m || !Number.isSafeInteger(Number(m[1]))) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
   const windowMs = parseDuration(m[2]!, '--failure-log window') * 1000;
   // The window's setInterval: Node runs a longer one after 1 ms (every window 1 ms long, no limit at all).
   if (windowMs > MAX_TIMER_MS) throw new UsageError(`--failure-log window must be at most 24d (${Math.floor(MAX_TIMER_MS / 1000)}s, the timers' limit); got ${JSON.stringify(text)}`);
@@ -296,9 +296,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   if (path !== undefined && !path.startsWith('/')) throw new UsageError('--path must start with "/"');
   const endpointList = list(p, 'endpoint');
   const endpoints = endpointList.length > 0 ? asUsage(() => checkAcceptedEndpoints(endpointList, '--endpoint')) : undefined;
-  const maxSessionsText = str(p, 'max-sessions');
-  const maxSessions = maxSessionsText === undefined ? DEFAULT_MAX_SESSIONS : Number(maxSessionsText);
-  if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new UsageError('--max-sessions must be a positive integer');
+  const maxSessions = integerFlag(p, 'max-sessions', { min: 1 }) ?? DEFAULT_MAX_SESSIONS;
   const backendChoice = str(p, 'backend');
   if (backendChoice !== undefined && !['auto', 'native', 'noble'].includes(backendChoice)) throw new UsageError('--backend must be auto, native or noble');
   const admission: Admission = {
@@ -307,18 +305,14 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     attributes: list(p, 'require-attr').map((a) => parseKeyValue(a, '--require-attr')),
   };
   // session limits (issue 10)
-  const perAgentText = str(p, 'max-sessions-per-agent');
-  const maxSessionsPerAgent = perAgentText === undefined ? undefined : Number(perAgentText);
-  if (maxSessionsPerAgent !== undefined && (!Number.isInteger(maxSessionsPerAgent) || maxSessionsPerAgent < 0)) {
-    throw new UsageError('--max-sessions-per-agent must be a non-negative integer (0 = no limit)');
-  }
+  const maxSessionsPerAgent = integerFlag(p, 'max-sessions-per-agent', { min: 0, unit: '0 = no limit' });
   const lifetimeText = str(p, 'max-session-lifetime');
   const maxSessionLifetimeMs = lifetimeText === undefined ? undefined : parseDuration(lifetimeText, '--max-session-lifetime') * 1000;
   const keyUpdateRateText = str(p, 'key-update-rate');
   const keyUpdateRate = keyUpdateRateText === undefined ? undefined : parseKeyUpdateRate(keyUpdateRateText);
   // request bytes in flight (issue 10 item 3)
-  const maxRequestBytesInFlight = parseMaxRequestBytesInFlight(p);
-  const maxRequestBytesInFlightTotal = parseMaxRequestBytesInFlight(p, 'max-request-bytes-in-flight-total');
+  const maxRequestBytesInFlight = integerFlag(p, 'max-request-bytes-in-flight', REQUEST_BYTES_RANGE);
+  const maxRequestBytesInFlightTotal = integerFlag(p, 'max-request-bytes-in-flight-total', REQUEST_BYTES_RANGE);
   const seconds = (name: string, off = false): number | undefined => {
     const text = str(p, name);
     if (text === undefined) return undefined;
@@ -338,9 +332,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const edge = edgeOptions(p);
   const revocationPaths = list(p, 'revocations');
   // --- observability (audit, metrics, drain) ---
-  const auditMaxBytesText = str(p, 'audit-max-bytes');
-  const auditMaxBytes = auditMaxBytesText === undefined ? undefined : Number(auditMaxBytesText);
-  if (auditMaxBytes !== undefined && !(Number.isSafeInteger(auditMaxBytes) && auditMaxBytes >= 1024)) throw new UsageError('--audit-max-bytes must be an integer >= 1024');
+  const auditMaxBytes = integerFlag(p, 'audit-max-bytes', { min: 1024, unit: 'bytes' });
   const auditRotate = str(p, 'audit-rotate');
   const metricsText = str(p, 'metrics');
   const metricsAddress = metricsText === undefined ? undefined : parseHostPort(metricsText, '--metrics');
