@@ -11,6 +11,7 @@
  * - One `credential-expiring` line when 7 days, 1 day and 1 hour are left (the first one
  *   due is logged at once: a gateway started 3 days before the end says so at start, once),
  *   and `credential-expired` at notAfter. A renewal starts over with the new notAfter.
+ *   `pqmcp connect` watches its own credential the same way, in its own words.
  * - Timers are chained below setTimeout's limit (about 24.8 days) and unref'd: they never
  *   keep the process alive.
  * - reloadOwnCredential re-reads the key and credential files as at start (the same
@@ -32,6 +33,9 @@ const DAY_S = 24 * HOUR_S;
 /** Seconds before notAfter at which a warning is logged, most distant first. */
 export const EXPIRY_WARNINGS_S: readonly number[] = [7 * DAY_S, DAY_S, HOUR_S];
 
+/** The gateway's lines: its operator renews and sends SIGHUP. */
+const GATEWAY_WORDS = { whose: "this gateway's credential", renew: 'renew it (pqmcp credential issue --agent <its .cred.json>) and send SIGHUP' };
+
 export class CredentialWatch {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Warnings (indices into EXPIRY_WARNINGS_S, then its length for the end) already logged for this notAfter. */
@@ -42,6 +46,8 @@ export class CredentialWatch {
     private notAfter: number,
     private readonly log: Log,
     private readonly now: () => number = Date.now,
+    /** Whose credential, and what to do about it, in the lines' words (default: the gateway's). */
+    private readonly words: { whose: string; renew: string } = GATEWAY_WORDS,
   ) {
     this.check();
   }
@@ -68,7 +74,7 @@ export class CredentialWatch {
     if (leftS <= 0) {
       if (this.next <= EXPIRY_WARNINGS_S.length) {
         this.next = EXPIRY_WARNINGS_S.length + 1;
-        this.log('credential-expired', { notAfter: at }, `this gateway's credential expired at ${at}: clients refuse every new handshake and its sessions have ended; renew it (pqmcp credential issue --agent <its .cred.json>) and send SIGHUP`);
+        this.log('credential-expired', { notAfter: at }, `${this.words.whose} expired at ${at}: peers refuse every new handshake and its sessions have ended; ${this.words.renew}`);
       }
       return;
     }
@@ -77,7 +83,7 @@ export class CredentialWatch {
     for (let i = this.next; i < EXPIRY_WARNINGS_S.length; i++) if (leftS <= EXPIRY_WARNINGS_S[i]!) due = i;
     if (due >= 0) {
       this.next = due + 1;
-      this.log('credential-expiring', { notAfter: at, secondsLeft: Math.floor(leftS) }, `this gateway's credential expires in ${humanDuration(leftS * 1000)} (at ${at}): renew it (pqmcp credential issue --agent <its .cred.json>) and send SIGHUP; sessions end with it`);
+      this.log('credential-expiring', { notAfter: at, secondsLeft: Math.floor(leftS) }, `${this.words.whose} expires in ${humanDuration(leftS * 1000)} (at ${at}); sessions end with it: ${this.words.renew}`);
     }
     const untilS = this.next < EXPIRY_WARNINGS_S.length ? leftS - EXPIRY_WARNINGS_S[this.next]! : leftS;
     // +1 ms: the window is inclusive (the credential is valid at notAfter itself).

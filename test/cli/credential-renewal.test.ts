@@ -16,8 +16,8 @@ import { issueCredential } from '../../src/identity/credential.js';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
 import { makeAgent, fixtureCrypto, trustFor } from '../helpers/identities.js';
 import type { Issuer } from '../helpers/identities.js';
-import { LINE_SERVER, cli, killAll, metric, parsePrometheus, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
-import type { CliProcess, Files } from './helpers.js';
+import { CliProcess, LINE_SERVER, cli, killAll, metric, parsePrometheus, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import type { Files } from './helpers.js';
 
 const SERVER_ID = 'agent://renewal-test/gateway';
 const CLIENT_ID = 'agent://renewal-test/client';
@@ -163,3 +163,18 @@ describe("pqmcp serve: the gateway's own credential", () => {
     await s.client.close();
   });
 });
+
+describe('pqmcp connect: its own credential', () => {
+  it('warns on stderr, once, when it ends within 7 days, and the session works', async () => {
+    const client = writeAgent(tmp.dir, issuer, 'agent://renewal-test/short-client', 'short-client', { notBefore: NOW - 60, notAfter: NOW + 2 * 86400 });
+    const bridge = new CliProcess(['connect', url, '--identity', client.key, '--trust', join(tmp.dir, 'trust.json'), '--expect', SERVER_ID]);
+    bridge.write({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    expect(await bridge.waitForMessage((m) => m['id'] === 0)).toHaveProperty('result');
+    await bridge.waitForStderr(/connected to/);
+    const warnings = bridge.stderr.split('\n').filter((l) => l.includes('warning: your credential'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^pqmcp connect: warning: your credential \(agent:\/\/renewal-test\/short-client\) expires in 1d 23h \(at \S+Z\); sessions end with it: ask its issuer to renew it/);
+    expect(await bridge.stop('SIGTERM')).toBe(0);
+  });
+});
+
