@@ -27,7 +27,7 @@ export const TICKET_CONNECT_OPTIONS = {
 } as const;
 
 /** Flags of `pqmcp connect` for pinning (pins.ts connectPinHooks reads them). */
-export const CONNECT_PIN_OPTIONS = { pins: { type: 'string' }, 'new-tools': { type: 'string' }, 'max-tools': { type: 'string' }, manifest: { type: 'string', multiple: true } } as const;
+export const CONNECT_PIN_OPTIONS = { pins: { type: 'string' }, 'new-tools': { type: 'string' }, 'max-tools': { type: 'string' }, 'max-tool-bytes': { type: 'string' }, 'max-entry-bytes': { type: 'string' }, manifest: { type: 'string', multiple: true } } as const;
 
 export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --trust <trust file> --expect <server agent id> [options]
 
@@ -67,6 +67,12 @@ ${TICKET_CONNECT_USAGE}
   --max-tools <n>          with --pins: the most tools the pin file records per server,
                            pinned or held (default 1024); past it a new tool is withheld
                            and not recorded
+  --max-tool-bytes <n>     with --pins: the most bytes one tool's definition takes in the
+                           pin file (default 262144 = 256 KiB); a larger one is withheld
+                           and not recorded
+  --max-entry-bytes <n>    with --pins: the most bytes one server's tools take in the pin
+                           file together (default 16777216 = 16 MiB); a tool past it is
+                           withheld and not recorded
   --manifest <file>        a tool manifest the server's issuer published (repeatable): a
                            server whose credential attests it may offer only its tools
   --debug                  stack traces
