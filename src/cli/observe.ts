@@ -30,6 +30,8 @@ export interface ObserveOptions {
   metricsAgentIds: boolean;
   /** Whether the gateway accepts new handshakes now (for /readyz). */
   ready: () => boolean;
+  /** When the credential new handshakes present ends (Unix seconds): the pqmcp_credential_not_after_seconds gauge. */
+  credentialNotAfter?: () => number;
   log: (event: string, fields: Record<string, unknown>, human: string) => void;
 }
 
@@ -79,6 +81,12 @@ export async function openObservability(o: ObserveOptions): Promise<Observabilit
     const { exporter, meter, shutdown } = await loadPrometheus().catch(failed);
     shutdownMetrics = shutdown;
     sinks.push(auditMetrics(meter, { agentIds: o.metricsAgentIds }));
+    const notAfter = o.credentialNotAfter;
+    if (notAfter) {
+      meter
+        .createObservableGauge('pqmcp.credential.not_after.seconds', { description: "When this gateway's own credential ends (Unix time): alert well before it", unit: 's' })
+        .addCallback((result) => result.observe(notAfter()));
+    }
     http = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -38,9 +38,10 @@ import { FilePinStore, buildManifest, manifestHash, toolPinning } from '../pins/
 import { serverKey, toolEntry } from '../pins/store.js';
 import type { PinEvent, PinnedServer, ToolLike, ToolManifest } from '../pins/index.js';
 import type { MessageHook } from '../transport/hook-api.js';
-import { flag, list, parse, required, str } from './args.js';
+import { flag, integerFlag, list, parse, required, str } from './args.js';
 import type { Parsed } from './args.js';
 import { StdioChild } from './child.js';
+import { MAX_TOOLS_RANGE, PIN_BYTES_RANGE } from './connect.js';
 import type { Context } from './context.js';
 import { subcommand } from './context.js';
 import { writeJson, PUBLIC_FILE_MODE } from './files.js';
@@ -196,7 +197,7 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
   ) as number;
 }
 
-// The flags of `pqmcp connect` for pinning (CONNECT_PIN_OPTIONS) live in connect.ts, which must stay light.
+// The flags of `pqmcp connect` for pinning (CONNECT_PIN_OPTIONS, MAX_TOOLS_RANGE, PIN_BYTES_RANGE) live in connect.ts, which must stay light.
 
 /** WITHHELD lines `pqmcp connect` writes per tools/list answer; the rest are summed up in one line. */
 export const WITHHELD_LINES = 20;
@@ -206,15 +207,9 @@ export function connectPinHooks(p: Parsed, log: (line: string) => void): Message
   const path = str(p, 'pins');
   const newTools = str(p, 'new-tools');
   if (newTools !== undefined && newTools !== 'pin' && newTools !== 'hold') throw new UsageError('--new-tools must be pin or hold');
-  const positive = (flag: 'max-tools' | 'max-tool-bytes' | 'max-entry-bytes'): number | undefined => {
-    const text = str(p, flag);
-    const n = text === undefined ? undefined : Number(text);
-    if (text !== undefined && !(/^\d+$/.test(text) && Number.isSafeInteger(n) && n! >= 1)) throw new UsageError(`--${flag} must be an integer >= 1; got ${JSON.stringify(text)}`);
-    return n;
-  };
-  const maxTools = positive('max-tools');
-  const maxToolBytes = positive('max-tool-bytes');
-  const maxEntryBytes = positive('max-entry-bytes');
+  const maxTools = integerFlag(p, 'max-tools', MAX_TOOLS_RANGE);
+  const maxToolBytes = integerFlag(p, 'max-tool-bytes', PIN_BYTES_RANGE);
+  const maxEntryBytes = integerFlag(p, 'max-entry-bytes', PIN_BYTES_RANGE);
   if (path === undefined) {
     if (list(p, 'manifest').length || newTools !== undefined || maxTools !== undefined || maxToolBytes !== undefined || maxEntryBytes !== undefined) {
       throw new UsageError('--manifest, --new-tools, --max-tools, --max-tool-bytes and --max-entry-bytes need --pins <file>');

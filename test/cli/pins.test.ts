@@ -469,7 +469,7 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
       for (const bad of ['0', '1.5', 'many', '']) {
         const r = await cliInProcess(['connect', url, '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, '--pins', pins, flag, bad]);
         expect(r.code, `${flag} ${bad}`).toBe(2);
-        expect(r.stderr, `${flag} ${bad}`).toContain(`${flag} must be an integer >= 1; got ${JSON.stringify(bad)}`);
+        expect(r.stderr, `${flag} ${bad}`).toContain(`${flag} must be an integer >= 1 (bytes); got ${JSON.stringify(bad)}`);
       }
     }
   });

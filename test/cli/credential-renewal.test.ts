@@ -1,0 +1,132 @@
+/**
+ * The gateway's own credential, end to end: a real `pqmcp serve` (--json, --metrics) whose
+ * credential ends in three days says so at start and on /metrics; the issuer renews it with
+ * `pqmcp credential issue --agent <its .cred.json>`; SIGHUP makes new handshakes present the
+ * renewed one while the open session goes on; a key file that now holds another key, and a
+ * credential that has ended, are refused on SIGHUP and the renewed credential stays in use.
+ */
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { decodeCredentialFile, encodeCredentialFile } from '../../src/identity/formats.js';
+import { issueCredential } from '../../src/identity/credential.js';
+import { PqmcpClientTransport } from '../../src/transport/index.js';
+import { makeAgent, fixtureCrypto, trustFor } from '../helpers/identities.js';
+import type { Issuer } from '../helpers/identities.js';
+import { LINE_SERVER, cli, killAll, metric, parsePrometheus, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
+import type { CliProcess, Files } from './helpers.js';
+
+const SERVER_ID = 'agent://renewal-test/gateway';
+const CLIENT_ID = 'agent://renewal-test/client';
+const tmp = tempDir('renewal');
+const NOW = Math.floor(Date.now() / 1000);
+let issuer: Issuer & { keyFile: string };
+let server: Files;
+let gateway: CliProcess;
+let url: string;
+let metricsUrl: string;
+
+beforeAll(async () => {
+  issuer = writeIssuer(tmp.dir, 'issuer://renewal-test', 'issuer');
+  server = writeAgent(tmp.dir, issuer, SERVER_ID, 'gateway', { usage: 'server', notBefore: NOW - 60, notAfter: NOW + 3 * 86400 });
+  const trust = writeTrust(join(tmp.dir, 'trust.json'), issuer);
+  ({ gateway, url } = await startGateway(['--identity', server.key, '--trust', trust, '--json', '--metrics', '127.0.0.1:0'], [process.execPath, LINE_SERVER]));
+  metricsUrl = JSON.parse((await gateway.waitForStderr(/\{[^\n]*"event":"metrics"[^\n]*\}/))[0]).url as string;
+});
+
+afterAll(() => {
+  killAll();
+  tmp.remove();
+});
+
+/** The gateway's JSON log lines of one event, in order. */
+function events(name: string): Record<string, unknown>[] {
+  return gateway.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((e) => e['event'] === name);
+}
+
+async function waitForEvents(name: string, count: number): Promise<Record<string, unknown>[]> {
+  await gateway.waitForStderr(new RegExp(`(?:"event":"${name}"[^\\n]*\\n[^]*){${count}}`));
+  return events(name);
+}
+
+async function session() {
+  const identity = makeAgent(fixtureCrypto(), issuer, CLIENT_ID).identity;
+  const transport = new PqmcpClientTransport(url, { identity, trust: trustFor(issuer), expectedServerId: SERVER_ID });
+  const client = new Client({ name: 'renewal-test', version: '1.0.0' });
+  await client.connect(transport);
+  const echo = async (text: string) => ((await client.callTool({ name: 'echo', arguments: { text } })) as CallToolResult).content;
+  return { client, serial: transport.peer!.serial, notAfter: transport.peer!.notAfter, echo };
+}
+
+const scrapeNotAfter = async (): Promise<number> => metric(parsePrometheus(await (await fetch(`${metricsUrl}/metrics`)).text()), 'pqmcp_credential_not_after_seconds');
+const serialOf = (file: string): string => Buffer.from(decodeCredentialFile(JSON.parse(readFileSync(file, 'utf8')), file).serial).toString('hex');
+
+describe("pqmcp serve: the gateway's own credential", () => {
+  it('says at start that it ends in three days, once, and shows its end on /metrics', async () => {
+    const [expiring] = await waitForEvents('credential-expiring', 1);
+    expect(expiring).toMatchObject({ notAfter: new Date((NOW + 3 * 86400) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') });
+    expect(expiring!['secondsLeft']).toBeGreaterThan(3 * 86400 - 120);
+    expect(expiring!['secondsLeft']).toBeLessThanOrEqual(3 * 86400);
+    // After the listening line, and only one (not one per threshold already passed).
+    const lines = gateway.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { event: string }).event);
+    expect(lines.indexOf('credential-expiring')).toBeGreaterThan(lines.indexOf('listening'));
+    expect(events('credential-expiring')).toHaveLength(1);
+    expect(await scrapeNotAfter()).toBe(NOW + 3 * 86400);
+  });
+
+  it('SIGHUP after `pqmcp credential issue --agent` renewed it: new handshakes present the renewed one, the open session goes on', async () => {
+    const before = await session();
+    expect(before.serial).toBe(serialOf(server.cred));
+    const issued = await cli(['credential', 'issue', '--issuer', issuer.keyFile, '--agent', server.cred, '--usage', 'server', '--valid-for', '30d', '--force']);
+    expect(issued.code, issued.stderr).toBe(0);
+    const renewedSerial = serialOf(server.cred);
+    expect(renewedSerial).not.toBe(before.serial);
+
+    gateway.child.kill('SIGHUP');
+    const [renewed] = await waitForEvents('credential-renewed', 1);
+    expect(renewed).toMatchObject({ serial: renewedSerial });
+    const after = await session();
+    expect(after.serial).toBe(renewedSerial);
+    expect(after.notAfter).toBeGreaterThan(NOW + 29 * 86400);
+    expect(await scrapeNotAfter()).toBe(after.notAfter);
+    expect(await before.echo('still here')).toEqual([{ type: 'text', text: 'echo: still here' }]);
+    expect(events('reload-failed')).toEqual([]);
+    // The renewed credential is 30 days out: no warning for it.
+    expect(events('credential-expiring')).toHaveLength(1);
+    await before.client.close();
+    await after.client.close();
+  });
+
+  it('SIGHUP with another key in the key file, or a credential that has ended: refused, the renewed credential stays', async () => {
+    const inUse = serialOf(server.cred);
+    const saved = { key: readFileSync(server.key), cred: readFileSync(server.cred) };
+    // Another key (with its own valid credential) under the same file names.
+    const other = writeAgent(tmp.dir, issuer, SERVER_ID, 'other-gateway', { usage: 'server' });
+    copyFileSync(other.key, server.key);
+    copyFileSync(other.cred, server.cred);
+    gateway.child.kill('SIGHUP');
+    let [failed] = await waitForEvents('reload-failed', 1);
+    expect(String(failed!['error'])).toMatch(/another key.*a new key needs a restart/);
+    expect((await session()).serial).toBe(inUse);
+
+    // The right key, a credential for it that has ended.
+    writeFileSync(server.key, saved.key, { mode: 0o600 });
+    const publicKey = decodeCredentialFile(JSON.parse(saved.cred.toString('utf8')), server.cred).publicKey;
+    const ended = issueCredential(fixtureCrypto(), issuer, { agentId: SERVER_ID, publicKey, usage: 'server', notBefore: NOW - 7200, notAfter: NOW - 3600 });
+    writeFileSync(server.cred, JSON.stringify(encodeCredentialFile(ended.encoded)));
+    gateway.child.kill('SIGHUP');
+    [, failed] = await waitForEvents('reload-failed', 2);
+    expect(String(failed!['error'])).toMatch(/expired/);
+    const s = await session();
+    expect(s.serial).toBe(inUse);
+    expect(await s.echo('served')).toEqual([{ type: 'text', text: 'echo: served' }]);
+    await s.client.close();
+    expect(events('credential-renewed')).toHaveLength(1);
+  });
+});
