@@ -356,7 +356,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     auditMaxAgeMs: auditRotate === undefined ? undefined : parseDuration(auditRotate, '--audit-rotate') * 1000,
     metrics: metricsAddress,
     metricsAgentIds: flag(p, 'metrics-agent-ids'),
-    ready: () => !draining && !shuttingDown,
+    // Past its own credential's end no handshake completes (every client refuses it): not ready.
+    notReady: () => (draining || shuttingDown ? 'draining' : Date.now() / 1000 > ownNotAfter ? 'credential expired' : undefined),
     credentialNotAfter: () => ownNotAfter,
     log,
   });

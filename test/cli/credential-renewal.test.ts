@@ -3,7 +3,8 @@
  * credential ends in three days says so at start and on /metrics; the issuer renews it with
  * `pqmcp credential issue --agent <its .cred.json>`; SIGHUP makes new handshakes present the
  * renewed one while the open session goes on; a key file that now holds another key, and a
- * credential that has ended, are refused on SIGHUP and the renewed credential stays in use.
+ * credential that has ended, are refused on SIGHUP and the renewed credential stays in use;
+ * past its end /readyz answers 503 until a renewal.
  */
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -128,5 +129,37 @@ describe("pqmcp serve: the gateway's own credential", () => {
     expect(await s.echo('served')).toEqual([{ type: 'text', text: 'echo: served' }]);
     await s.client.close();
     expect(events('credential-renewed')).toHaveLength(1);
+  });
+  it('past its end, /readyz answers 503 "credential expired" (no handshake can complete); a renewal on SIGHUP makes it ready again', async () => {
+    const publicKey = decodeCredentialFile(JSON.parse(readFileSync(server.cred, 'utf8')), server.cred).publicKey;
+    const renewTo = (notAfter: number): void => {
+      const c = issueCredential(fixtureCrypto(), issuer, { agentId: SERVER_ID, publicKey, usage: 'server', notBefore: NOW - 60, notAfter });
+      writeFileSync(server.cred, JSON.stringify(encodeCredentialFile(c.encoded)));
+    };
+    // A credential that ends four seconds from now (room for a slow SIGHUP on a loaded machine).
+    const shortEnd = Math.floor(Date.now() / 1000) + 4;
+    renewTo(shortEnd);
+    gateway.child.kill('SIGHUP');
+    await waitForEvents('credential-renewed', 2);
+    expect(await scrapeNotAfter()).toBe(shortEnd);
+    // Close to its end: one warning (the closest threshold), then the end itself.
+    const expiring = await waitForEvents('credential-expiring', 2);
+    expect(expiring[1]!['secondsLeft']).toBeLessThanOrEqual(4);
+    const [ended] = await waitForEvents('credential-expired', 1);
+    expect(ended).toMatchObject({ notAfter: new Date(shortEnd * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') });
+    const notReady = await fetch(`${metricsUrl}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.text()).toBe('credential expired\n');
+    expect((await fetch(`${metricsUrl}/healthz`)).status).toBe(200);
+
+    renewTo(NOW + 30 * 86400);
+    gateway.child.kill('SIGHUP');
+    await waitForEvents('credential-renewed', 3);
+    const ready = await fetch(`${metricsUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.text()).toBe('ready\n');
+    const s = await session();
+    expect(s.notAfter).toBe(NOW + 30 * 86400);
+    await s.client.close();
   });
 });
