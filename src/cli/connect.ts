@@ -27,9 +27,11 @@ export const TICKET_CONNECT_OPTIONS = {
 } as const;
 
 /** Flags of `pqmcp connect` for pinning (pins.ts connectPinHooks reads them). */
-export const CONNECT_PIN_OPTIONS = { pins: { type: 'string' }, 'new-tools': { type: 'string' }, 'max-tools': { type: 'string' }, manifest: { type: 'string', multiple: true } } as const;
+export const CONNECT_PIN_OPTIONS = { pins: { type: 'string' }, 'new-tools': { type: 'string' }, 'max-tools': { type: 'string' }, 'max-tool-bytes': { type: 'string' }, 'max-entry-bytes': { type: 'string' }, manifest: { type: 'string', multiple: true } } as const;
 /** --max-tools: there is always a limit. */
 export const MAX_TOOLS_RANGE: IntegerRange = { min: 1 };
+/** --max-tool-bytes, --max-entry-bytes: there is always a limit. */
+export const PIN_BYTES_RANGE: IntegerRange = { min: 1, unit: 'bytes' };
 
 export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --trust <trust file> --expect <server agent id> [options]
 
@@ -69,6 +71,12 @@ ${TICKET_CONNECT_USAGE}
   --max-tools <n>          with --pins: the most tools the pin file records per server,
                            pinned or held (default 1024); past it a new tool is withheld
                            and not recorded
+  --max-tool-bytes <n>     with --pins: the most bytes one tool's definition takes in the
+                           pin file (default 262144 = 256 KiB); a larger one is withheld
+                           and not recorded
+  --max-entry-bytes <n>    with --pins: the most bytes one server's tools take in the pin
+                           file together (default 16777216 = 16 MiB); a tool past it is
+                           withheld and not recorded
   --manifest <file>        a tool manifest the server's issuer published (repeatable): a
                            server whose credential attests it may offer only its tools
   --debug                  stack traces
@@ -167,8 +175,10 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   const retryMaxText = str(p, 'busy-retry-max');
   const busyRetryMaxMs = retryMaxText === undefined ? undefined : parseDuration(retryMaxText, '--busy-retry-max') * 1000;
   const maxRequestBytesInFlight = integerFlag(p, 'max-request-bytes-in-flight', REQUEST_BYTES_RANGE);
-  // --pins' limit, read again by pins.ts connectPinHooks once the bridge is loaded: checked here too, before anything loads.
+  // --pins' limits, read again by pins.ts connectPinHooks once the bridge is loaded: checked here too, before anything loads.
   integerFlag(p, 'max-tools', MAX_TOOLS_RANGE);
+  integerFlag(p, 'max-tool-bytes', PIN_BYTES_RANGE);
+  integerFlag(p, 'max-entry-bytes', PIN_BYTES_RANGE);
 
   const { runBridge } = await import('./bridge.js');
   return runBridge(ctx, {

@@ -60,6 +60,8 @@ const FLAGS: IntegerFlag[] = [
   { argv: CONNECT, name: 'busy-retries', min: 0, unit: '0 = none', valid: '0', outOfRange: '9007199254740992' },
   { argv: CONNECT, name: 'max-request-bytes-in-flight', min: 0, unit: 'bytes; 0 = no limit', valid: '0', outOfRange: '9007199254740992' },
   { argv: [...CONNECT, '--pins', MISSING], name: 'max-tools', min: 1, valid: '1024', outOfRange: '0' },
+  { argv: [...CONNECT, '--pins', MISSING], name: 'max-tool-bytes', min: 1, unit: 'bytes', valid: '262144', outOfRange: '0' },
+  { argv: [...CONNECT, '--pins', MISSING], name: 'max-entry-bytes', min: 1, unit: 'bytes', valid: '16777216', outOfRange: '0' },
   { argv: ['ticket-keys', 'rotate', MISSING], name: 'keep', min: 0, max: 7, unit: 'previous keys', valid: '0', outOfRange: '8' },
   { argv: ['credential', 'verify', MISSING, '--trust', MISSING], name: 'clock-skew', min: 0, max: 3600, unit: 'seconds', valid: '0', outOfRange: '3601' },
   { argv: ['policy', 'explain', MISSING, '--agent', MISSING, '--method', 'ping'], name: 'bytes', min: 0, valid: '0', outOfRange: '9007199254740992' },
