@@ -10,8 +10,9 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { CredentialExpiredError, CredentialNotYetValidError, CredentialUsageError, DecodeError, InvalidArgumentError, PqmcpError, SessionExpiredError } from '../../src/errors.js';
 import { issueCredential } from '../../src/identity/index.js';
-import { PqmcpClientTransport, serveMcp } from '../../src/transport/index.js';
-import type { ClientInfo, PqmcpServer } from '../../src/transport/index.js';
+import { MemoryTicketStore, TicketKeys } from '../../src/resumption/index.js';
+import { PqmcpClientTransport, serveMcp, ticketStoreKey } from '../../src/transport/index.js';
+import type { ClientInfo, PqmcpServer, PqmcpServerTransport } from '../../src/transport/index.js';
 import { fixtureCrypto, makeAgent, makeIssuer, testIssuer, trustFor } from '../helpers/identities.js';
 import type { TestAgent } from '../helpers/identities.js';
 import { Cleanup, waitFor } from '../helpers/mcp.js';
@@ -40,20 +41,32 @@ function renewal(options: { agentId?: string; usage?: 'client' | 'server' | 'bot
   });
 }
 
-async function start(clock: ManualClock): Promise<{ server: PqmcpServer; reported: { error: PqmcpError; info: ClientInfo }[] }> {
-  const server = await serveMcp({ identity: first.identity, trust: trustFor(), clock, clockSkewSeconds: 0 }, () => {
+interface Started {
+  server: PqmcpServer;
+  reported: { error: PqmcpError; info: ClientInfo }[];
+  /** Server side of each session, in order. */
+  transports: PqmcpServerTransport[];
+  refusedTickets: PqmcpError[];
+}
+
+async function start(clock: ManualClock, tickets?: TicketKeys): Promise<Started> {
+  const transports: PqmcpServerTransport[] = [];
+  const server = await serveMcp({ identity: first.identity, trust: trustFor(), clock, clockSkewSeconds: 0, ...(tickets ? { tickets: { keys: tickets } } : {}) }, (_peer, transport) => {
+    transports.push(transport);
     const mcp = new McpServer({ name: 'renewal', version: '1.0.0' });
     mcp.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
     return mcp;
   });
   const reported: { error: PqmcpError; info: ClientInfo }[] = [];
   server.on('clientError', (error, info) => reported.push({ error, info }));
+  const refusedTickets: PqmcpError[] = [];
+  server.on('ticketRefused', (error) => refusedTickets.push(error));
   cleanup.add(() => server.close());
-  return { server, reported };
+  return { server, reported, transports, refusedTickets };
 }
 
-async function connect(url: string) {
-  const transport = new PqmcpClientTransport(url, { identity: clientAgent, trust: trustFor(), expectedServerId: SERVER_ID, clockSkewSeconds: 0 });
+async function connect(url: string, tickets?: MemoryTicketStore) {
+  const transport = new PqmcpClientTransport(url, { identity: clientAgent, trust: trustFor(), expectedServerId: SERVER_ID, clockSkewSeconds: 0, ...(tickets ? { tickets } : {}) });
   const client = new Client({ name: 'renewal-client', version: '1.0.0' });
   let closed = false;
   client.onclose = () => (closed = true);
@@ -61,7 +74,7 @@ async function connect(url: string) {
   await client.connect(transport);
   const echo = async (text: string) => (await client.callTool({ name: 'echo', arguments: { text } })).content;
   expect(await echo('hello')).toEqual([{ type: 'text', text: 'hello' }]);
-  return { transport, echo, closed: () => closed };
+  return { transport, client, echo, closed: () => closed };
 }
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
@@ -147,5 +160,51 @@ describe('PqmcpServer.setCredential', () => {
     // A client trusting only the first issuer now refuses the server: the listener presented the new one.
     const transport = new PqmcpClientTransport(server.url, { identity: clientAgent, trust: trustFor(), expectedServerId: SERVER_ID });
     await expect(new Client({ name: 'c', version: '1' }).connect(transport)).rejects.toMatchObject({ code: 'ERR_UNTRUSTED_ISSUER' });
+  });
+});
+
+describe('PqmcpServer.setCredential with resumption tickets', () => {
+  it('a ticket authenticated before the renewal does not resume (a full handshake shows the renewed credential); the tickets after it do', async () => {
+    const clock = new ManualClock();
+    const { server, refusedTickets } = await start(clock, TicketKeys.generate(fixtureCrypto()));
+    const store = new MemoryTicketStore();
+    const key = ticketStoreKey(new URL(server.url), SERVER_ID);
+    const before = await connect(server.url, store);
+    await waitFor(() => store.count(key) === 1);
+    await before.client.close();
+
+    const renewed = renewal();
+    server.setCredential(renewed);
+    // auth_time is in whole seconds, so tickets of the renewal's own second are refused too:
+    // this client's next full handshake is a second later.
+    clock.advance(1000);
+    const refused = await connect(server.url, store);
+    expect(refused.transport.resumed).toBe(false);
+    expect(refused.transport.peer!.serial).toBe(hex(renewed.serial));
+    expect(refusedTickets.map((e) => e.code)).toEqual(['ERR_TICKET_MISMATCH']);
+    expect(refusedTickets[0]!.message).toMatch(/server credential/);
+    await waitFor(() => store.count(key) === 1);
+    await refused.client.close();
+
+    const again = await connect(server.url, store);
+    expect(again.transport.peer!.serial).toBe(hex(renewed.serial));
+    expect(refusedTickets).toHaveLength(1);
+    expect(again.transport.resumed).toBe(true);
+  });
+
+  it('a handshake under way when the credential is renewed gets no ticket (credential-renewed)', async () => {
+    const { server, transports } = await start(new ManualClock(), TicketKeys.generate(fixtureCrypto()));
+    const store = new MemoryTicketStore();
+    const key = ticketStoreKey(new URL(server.url), SERVER_ID);
+    const renewed = renewal();
+    server.httpServer.once('upgrade', () => setImmediate(() => server.setCredential(renewed)));
+    const during = await connect(server.url, store);
+    expect(during.transport.peer!.serial).toBe(hex(first.credential.serial));
+    expect(transports[0]!.handshakeResult.ticketsWithheld).toBe('credential-renewed');
+    expect(store.count(key)).toBe(0);
+    const after = await connect(server.url, store);
+    expect(after.transport.resumed).toBe(false);
+    expect(after.transport.peer!.serial).toBe(hex(renewed.serial));
+    expect(transports[1]!.handshakeResult.ticketsWithheld).toBeUndefined();
   });
 });
