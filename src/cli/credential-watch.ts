@@ -14,16 +14,16 @@
  *   `pqmcp connect` watches its own credential the same way, in its own words.
  * - Timers are chained below setTimeout's limit (about 24.8 days) and unref'd: they never
  *   keep the process alive.
- * - reloadOwnCredential re-reads the key and credential files as at start (the same
- *   checks: permissions, the credential is for the key, inside its window now). A key that
- *   changed is refused: the crypto workers hold the key, and clients may pin it; a new key
- *   needs a restart.
+ * - reloadOwnCredential re-reads the credential file only: the key stays (the crypto workers
+ *   hold it, and clients may pin it), so a credential for another key is refused; a new key
+ *   needs a restart. server.setCredential makes the other checks (id, role, window).
  */
 import type { PqmcpServer } from '../transport/server.js';
 import type { CryptoBackend } from '../crypto/types.js';
-import { equalBytes } from '../bytes.js';
+import { equalBytes, toHex } from '../bytes.js';
 import { MAX_TIMER_MS } from '../timer-limit.js';
-import { loadOwnIdentity } from './files.js';
+import { defaultCredentialPath, loadCredential } from '../identity/files.js';
+import { fingerprintHex } from '../identity/fingerprint.js';
 import { humanDuration, isoTime } from './output.js';
 
 type Log = (event: string, fields: Record<string, unknown>, human: string) => void;
@@ -71,10 +71,11 @@ export class CredentialWatch {
     if (this.closed) return;
     const leftS = this.notAfter - this.now() / 1000;
     const at = isoTime(this.notAfter);
-    if (leftS <= 0) {
+    // Valid at notAfter itself (the window is inclusive): ended once past it.
+    if (leftS < 0) {
       if (this.next <= EXPIRY_WARNINGS_S.length) {
         this.next = EXPIRY_WARNINGS_S.length + 1;
-        this.log('credential-expired', { notAfter: at }, `${this.words.whose} expired at ${at}: peers refuse every new handshake and its sessions have ended; ${this.words.renew}`);
+        this.log('credential-expired', { notAfter: at }, `${this.words.whose} ended at ${at}: peers refuse it from now on (past the clock skew they allow, 60 s by default) and the sessions that presented it end; ${this.words.renew}`);
       }
       return;
     }
@@ -93,23 +94,28 @@ export class CredentialWatch {
 }
 
 /**
- * SIGHUP: re-read this gateway's key and credential files; present the credential if it is
- * new. Returns what happened, for the reload's log line; throws (the previous credential
- * stays) when the files do not load or hold another key.
+ * SIGHUP: re-read this gateway's credential file (--credential, or NAME.cred.json beside the
+ * key) and present it if it is new. The key file is not read again: the key stays (a new one
+ * needs a restart), so no private key is derived or held for a reload. Returns what
+ * happened, for the reload's log line; throws (the previous credential stays) when the file
+ * does not load or server.setCredential refuses it (another key or id, not a server
+ * credential, outside its window).
  */
 export async function reloadOwnCredential(
   server: PqmcpServer,
   backend: CryptoBackend,
-  files: { keyPath: string; credentialPath: string | undefined; allowLoosePermissions: boolean },
-  current: { fingerprint: string; credential: Uint8Array },
+  files: { keyPath: string; credentialPath: string | undefined },
+  current: { publicKey: Uint8Array; credential: Uint8Array },
 ): Promise<{ renewed: false } | { renewed: true; credential: Uint8Array; notAfter: number; serial: string }> {
-  const loaded = await loadOwnIdentity(backend, files.keyPath, files.credentialPath, files.allowLoosePermissions);
-  if (loaded.fingerprint !== current.fingerprint) {
-    throw new Error(`${files.keyPath} now holds another key (${loaded.fingerprint.slice(0, 16)}, not ${current.fingerprint.slice(0, 16)}): a new key needs a restart`);
+  const path = files.credentialPath ?? defaultCredentialPath(files.keyPath);
+  // Started, so the path was found then; a key file renamed since is the operator's to fix.
+  if (path === undefined) throw new Error(`no credential beside ${files.keyPath}: pass --credential`);
+  const credential = await loadCredential(path);
+  if (equalBytes(credential.encoded, current.credential)) return { renewed: false };
+  if (!equalBytes(credential.publicKey, current.publicKey)) {
+    const fp = (key: Uint8Array): string => fingerprintHex(backend, key).slice(0, 16);
+    throw new Error(`${path} is for another key (${fp(credential.publicKey)}, not this gateway's ${fp(current.publicKey)}): a new key needs a restart`);
   }
-  const credential = loaded.credential.encoded;
-  if (equalBytes(credential, current.credential)) return { renewed: false };
-  server.setCredential(credential);
-  return { renewed: true, credential, notAfter: loaded.credential.notAfter, serial: Buffer.from(loaded.credential.serial).toString('hex') };
+  server.setCredential(credential.encoded);
+  return { renewed: true, credential: credential.encoded, notAfter: credential.notAfter, serial: toHex(credential.serial) };
 }
-

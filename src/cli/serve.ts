@@ -340,8 +340,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const drainGraceMs = drainGraceText === undefined ? DEFAULT_DRAIN_GRACE_MS : drainGraceText === '0' ? 0 : parseDuration(drainGraceText, '--drain-grace') * 1000;
 
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
-  const ownFiles = { keyPath, credentialPath: str(p, 'credential'), allowLoosePermissions: flag(p, 'allow-loose-key-permissions') };
-  const local = await loadOwnIdentity(backend, keyPath, ownFiles.credentialPath, ownFiles.allowLoosePermissions);
+  const ownFiles = { keyPath, credentialPath: str(p, 'credential') };
+  const local = await loadOwnIdentity(backend, keyPath, ownFiles.credentialPath, flag(p, 'allow-loose-key-permissions'));
   /** The credential new handshakes present (renewed on SIGHUP: credential-watch.ts). */
   let ownCredential = local.credential.encoded;
   let ownNotAfter = local.credential.notAfter;
@@ -617,12 +617,13 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     const reload = async (): Promise<void> => {
       // The gateway's own credential (renewed in place; another key needs a restart).
       try {
-        const r = await reloadOwnCredential(server, backend, ownFiles, { fingerprint: local.fingerprint, credential: ownCredential });
+        const r = await reloadOwnCredential(server, backend, ownFiles, { publicKey: local.keyPair.publicKey, credential: ownCredential });
         if (r.renewed) {
+          // What is presented now, first: the log line below comes after the state it reports.
           ownCredential = r.credential;
           ownNotAfter = r.notAfter;
-          log('credential-renewed', { serial: r.serial, notAfter: isoTime(r.notAfter) }, `SIGHUP: new handshakes present the renewed credential (serial ${r.serial}, valid until ${isoTime(r.notAfter)}); sessions open now keep the one they began with`);
           credentialWatch?.renewed(r.notAfter);
+          log('credential-renewed', { serial: r.serial, notAfter: isoTime(r.notAfter) }, `SIGHUP: new handshakes present the renewed credential (serial ${r.serial}, valid until ${isoTime(r.notAfter)}); sessions open now keep the one they began with`);
         }
       } catch (err) {
         log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: own credential not reloaded, ${errorLine(err, 'the previous credential stays in use')}`);
@@ -692,9 +693,11 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     };
     const onInt = (): void => shutdown('SIGINT');
     const onTerm = (): void => shutdown('SIGTERM');
+    // One reload at a time, in signal order: two overlapping ones could apply an older file last.
+    let reloading = Promise.resolve();
     const onHup = (): void => {
       gates.reload(); // --policy, --quotas: a bad file is logged, the old one stays
-      void reload();
+      reloading = reloading.then(reload);
     };
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);

@@ -40,5 +40,6 @@ export function renewedIdentity(current: LocalIdentity, credential: Uint8Array |
   const t = clock.now() / 1000;
   if (t > next.notAfter) throw new CredentialExpiredError(next.notAfter);
   if (t < next.notBefore) throw new CredentialNotYetValidError(next.notBefore);
-  return { keyPair: current.keyPair, credential: encoded };
+  // A copy: the caller's array may be reused or wiped; what handshakes present must not change.
+  return { keyPair: current.keyPair, credential: encoded.slice() };
 }

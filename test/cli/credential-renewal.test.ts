@@ -89,8 +89,16 @@ describe("pqmcp serve: the gateway's own credential", () => {
     const renewedSerial = serialOf(server.cred);
     expect(renewedSerial).not.toBe(before.serial);
 
+    // Two SIGHUPs 5 ms apart (the kernel merges two pending ones, so not closer): reloads run
+    // one after the other, and only the first renews (overlapping ones both renewed).
+    const reloadsBefore = events('reloaded').length;
     gateway.child.kill('SIGHUP');
+    await new Promise((r) => setTimeout(r, 5));
+    gateway.child.kill('SIGHUP');
+    await waitForEvents('reloaded', reloadsBefore + 1);
+    await new Promise((r) => setTimeout(r, 1000)); // a second reload, if any, has finished
     const [renewed] = await waitForEvents('credential-renewed', 1);
+    expect(events('credential-renewed')).toHaveLength(1);
     expect(renewed).toMatchObject({ serial: renewedSerial });
     const after = await session();
     expect(after.serial).toBe(renewedSerial);
@@ -161,6 +169,25 @@ describe("pqmcp serve: the gateway's own credential", () => {
     const s = await session();
     expect(s.notAfter).toBe(NOW + 30 * 86400);
     await s.client.close();
+  });
+});
+
+describe('pqmcp serve: a credential that ends past what Date can hold', () => {
+  it('a renewal to notAfter 2^53 - 1 on SIGHUP is taken and logged, and the gateway keeps serving', async () => {
+    const publicKey = decodeCredentialFile(JSON.parse(readFileSync(server.cred, 'utf8')), server.cred).publicKey;
+    const far = issueCredential(fixtureCrypto(), issuer, { agentId: SERVER_ID, publicKey, usage: 'server', notBefore: NOW - 60, notAfter: 2 ** 53 - 1 });
+    writeFileSync(server.cred, JSON.stringify(encodeCredentialFile(far.encoded)));
+    const failedBefore = events('reload-failed').length;
+    const renewedBefore = events('credential-renewed').length;
+    gateway.child.kill('SIGHUP');
+    const renewed = await waitForEvents('credential-renewed', renewedBefore + 1);
+    expect(renewed.at(-1)).toMatchObject({ notAfter: '9007199254740991 (Unix seconds)' });
+    expect(events('reload-failed')).toHaveLength(failedBefore);
+    const s = await session();
+    expect(s.notAfter).toBe(2 ** 53 - 1);
+    expect(await s.echo('far')).toEqual([{ type: 'text', text: 'echo: far' }]);
+    await s.client.close();
+    expect(gateway.child.exitCode).toBeNull();
   });
 });
 

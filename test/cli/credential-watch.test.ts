@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CredentialWatch } from '../../src/cli/credential-watch.js';
+import { isoTime } from '../../src/cli/output.js';
 
 const DAY = 86_400;
 const T0 = Date.UTC(2026, 11, 1) / 1000;
@@ -72,5 +73,22 @@ describe('CredentialWatch', () => {
     vi.advanceTimersByTime(40 * DAY * 1000);
     expect(logged).toHaveLength(2);
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('valid at notAfter itself: at that instant one last warning, the end a millisecond later', () => {
+    const watch = new CredentialWatch(T0, log, now);
+    expect(left()).toEqual([0]);
+    advanceTo(T0 * 1000 + 1);
+    expect(left()).toEqual([0, 'credential-expired']);
+    watch.close();
+  });
+
+  it('a notAfter Date cannot hold (up to 2^53 - 1 is a valid credential): no line, no throw, written as Unix seconds', () => {
+    const watch = new CredentialWatch(2 ** 53 - 1, log, now);
+    advanceTo((T0 + 400 * DAY) * 1000);
+    expect(logged).toEqual([]);
+    expect(isoTime(2 ** 53 - 1)).toBe('9007199254740991 (Unix seconds)');
+    expect(isoTime(T0)).toBe('2026-12-01T00:00:00Z');
+    watch.close();
   });
 });
