@@ -530,7 +530,7 @@ export class TicketEndpointError extends TicketError {
 
 /** The ticket's server identity or suite does not match this connection. */
 export class TicketMismatchError extends TicketError {
-  constructor(what: 'server identity' | 'suite') {
+  constructor(what: 'server identity' | 'server credential' | 'suite') {
     super('ERR_TICKET_MISMATCH', `ticket ${what} does not match this connection`);
   }
 }

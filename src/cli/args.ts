@@ -1,7 +1,7 @@
 /**
  * Command-line parsing on node:util's parseArgs (strict), with the CLI's one error type
- * (UsageError, exit 2) and the value parsers shared by several commands: durations, times,
- * host:port, key=value.
+ * (UsageError, exit 2) and the value parsers shared by several commands: integers (every
+ * integer flag goes through integerFlag), durations, times, host:port, key=value.
  *
  * Sharp edges:
  * - `--` ends pqmcp's own options; everything after it is returned untouched in `rest`
@@ -124,21 +124,35 @@ export function positionals(p: Parsed, command: string, names: string[], optiona
   return p.positionals;
 }
 
-/**
- * --max-request-bytes-in-flight (serve and connect: the transports' maxRequestBytesInFlight),
- * and with `flag` serve's --max-request-bytes-in-flight-total (the listener's
- * maxRequestBytesInFlightTotal): a non-negative integer of bytes, 0 = no limit; undefined
- * when not given (the default).
- */
-export function parseMaxRequestBytesInFlight(p: Parsed, flag: 'max-request-bytes-in-flight' | 'max-request-bytes-in-flight-total' = 'max-request-bytes-in-flight'): number | undefined {
-  const text = str(p, flag);
-  if (text === undefined) return undefined;
-  const bytes = Number(text);
-  if (!(/^\d+$/.test(text) && Number.isSafeInteger(bytes))) {
-    throw new UsageError(`--${flag} must be a non-negative integer of bytes (0 = no limit); got ${JSON.stringify(text)}`);
-  }
-  return bytes;
+/** An integer flag's range (both ends included) and what its number counts, for the message. */
+export interface IntegerRange {
+  min: number;
+  max?: number;
+  /** In the message's parentheses: the unit, and what a special value means ("bytes; 0 = no limit"). */
+  unit?: string;
 }
+
+/**
+ * Every integer flag: decimal digits only (no sign, space, fraction, exponent or hex, so ""
+ * and " " are never 0, which means "no limit" for some flags), a safe integer in `range`, else
+ * `--NAME must be an integer >= MIN[ and <= MAX] (unit); got "TEXT"`. Undefined when not given.
+ */
+export function integerFlag(p: Parsed, name: string, range: IntegerRange): number | undefined {
+  const text = str(p, name);
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < range.min || (range.max !== undefined && n > range.max)) {
+    const bounds = `>= ${range.min}${range.max !== undefined ? ` and <= ${range.max}` : ''}`;
+    throw new UsageError(`--${name} must be an integer ${bounds}${range.unit !== undefined ? ` (${range.unit})` : ''}; got ${JSON.stringify(text)}`);
+  }
+  return n;
+}
+
+/**
+ * --max-request-bytes-in-flight (serve and connect: the transports' maxRequestBytesInFlight)
+ * and serve's --max-request-bytes-in-flight-total (the listener's maxRequestBytesInFlightTotal).
+ */
+export const REQUEST_BYTES_RANGE: IntegerRange = { min: 0, unit: 'bytes; 0 = no limit' };
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400, y: 365 * 86400 };
 

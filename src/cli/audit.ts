@@ -35,7 +35,8 @@ import { ReportTally } from '../audit/report.js';
 import type { ReportKey } from '../audit/report.js';
 import { DEFAULT_MAX_LINE_BYTES, trailLines, verifyTrail } from '../audit/trail.js';
 import { auditFiles } from '../audit/writer.js';
-import { list, parse, parseDuration, parseTime, str } from './args.js';
+import { integerFlag, list, parse, parseDuration, parseTime, str } from './args.js';
+import type { Parsed } from './args.js';
 import type { Context } from './context.js';
 import { subcommand } from './context.js';
 import { CliError, UsageError, humanDuration, printResult } from './output.js';
@@ -95,11 +96,8 @@ async function reading<T>(read: () => Promise<T>, current: () => string | undefi
 
 const LINE_OPTION = { 'max-line-bytes': { type: 'string' } } as const;
 
-function maxLineBytesOf(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_MAX_LINE_BYTES;
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1024) throw new UsageError('--max-line-bytes must be an integer >= 1024');
-  return n;
+function maxLineBytesOf(p: Parsed): number {
+  return integerFlag(p, 'max-line-bytes', { min: 1024, unit: 'bytes' }) ?? DEFAULT_MAX_LINE_BYTES;
 }
 
 /** `--anchor <seq>:<hash>`, as the gateway logs a chain head ("chain head seq N <hash>"). */
@@ -112,7 +110,7 @@ function anchorOf(text: string): ChainHead {
 async function verify(ctx: Context, argv: string[]): Promise<number> {
   const p = parse(argv, { anchor: { type: 'string', multiple: true }, ...LINE_OPTION }, 'audit verify');
   const anchors = list(p, 'anchor').map(anchorOf);
-  const maxLineBytes = maxLineBytesOf(str(p, 'max-line-bytes'));
+  const maxLineBytes = maxLineBytesOf(p);
   const files = expand(p.positionals, 'verify');
   let current: string | undefined;
   const inOrder = function* (): Generator<string> {
@@ -147,7 +145,7 @@ async function report(ctx: Context, argv: string[]): Promise<number> {
   const by = str(p, 'by') ?? 'agent';
   if (by !== 'agent' && by !== 'tool' && by !== 'issuer') throw new UsageError('--by must be agent, tool or issuer');
   const since = sinceOf(str(p, 'since'));
-  const maxLineBytes = maxLineBytesOf(str(p, 'max-line-bytes'));
+  const maxLineBytes = maxLineBytesOf(p);
   const files = expand(p.positionals, 'report');
   // One event at a time: what is kept is a row per key and a count per failure code.
   const tally = new ReportTally({ by: by as ReportKey, ...(since !== undefined ? { since } : {}) });

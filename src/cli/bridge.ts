@@ -53,6 +53,7 @@ import { checkEndpoint, endpointOfUrl } from '../handshake/endpoint.js';
 import { plaintextAlertHint, refusalHint } from './alert-hints.js';
 import { JsonRpcLineReader, serializeLine } from './stdio.js';
 import { FileTicketStore } from './tickets.js';
+import { CredentialWatch } from './credential-watch.js';
 
 const noop = (): void => {};
 
@@ -93,6 +94,11 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
     anyServerWarningGiven();
   }
   const hooks = connectPinHooks(p, log);
+  // A desktop client may keep this bridge for days: say ahead of time that its session will end with the credential.
+  const credentialWatch = new CredentialWatch(local.credential.notAfter, (_event, _fields, human) => log(`warning: ${human}`), Date.now, {
+    whose: `your credential (${local.agentId})`,
+    renew: 'ask its issuer to renew it (pqmcp credential issue --agent <your .cred.json>), then restart this client',
+  });
 
   const ticketsPath = str(p, 'tickets');
   const tickets = ticketsPath === undefined ? undefined : new FileTicketStore(ticketsPath, log);
@@ -144,6 +150,7 @@ export async function runBridge(ctx: Context, plan: ConnectPlan): Promise<number
       if (finished) return;
       finished = true;
       clearTimeout(drainTimer);
+      credentialWatch.close();
       stdin.off('data', onData);
       stdin.off('end', onEnd);
       stdin.pause();

@@ -13,8 +13,8 @@
  *   vouches for (and the library warns about it once more on stderr).
  */
 import type { BackendChoice } from '../crypto/select.js';
-import { checkId, flag, list, parse, parseDuration, parseMaxRequestBytesInFlight, positionals, required, str } from './args.js';
-import type { Parsed } from './args.js';
+import { REQUEST_BYTES_RANGE, checkId, flag, integerFlag, list, parse, parseDuration, positionals, required, str } from './args.js';
+import type { IntegerRange, Parsed } from './args.js';
 import type { Context } from './context.js';
 import { UsageError } from './output.js';
 
@@ -27,7 +27,11 @@ export const TICKET_CONNECT_OPTIONS = {
 } as const;
 
 /** Flags of `pqmcp connect` for pinning (pins.ts connectPinHooks reads them). */
-export const CONNECT_PIN_OPTIONS = { pins: { type: 'string' }, 'new-tools': { type: 'string' }, 'max-tools': { type: 'string' }, manifest: { type: 'string', multiple: true } } as const;
+export const CONNECT_PIN_OPTIONS = { pins: { type: 'string' }, 'new-tools': { type: 'string' }, 'max-tools': { type: 'string' }, 'max-tool-bytes': { type: 'string' }, 'max-entry-bytes': { type: 'string' }, manifest: { type: 'string', multiple: true } } as const;
+/** --max-tools: there is always a limit. */
+export const MAX_TOOLS_RANGE: IntegerRange = { min: 1 };
+/** --max-tool-bytes, --max-entry-bytes: there is always a limit. */
+export const PIN_BYTES_RANGE: IntegerRange = { min: 1, unit: 'bytes' };
 
 export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --trust <trust file> --expect <server agent id> [options]
 
@@ -67,6 +71,12 @@ ${TICKET_CONNECT_USAGE}
   --max-tools <n>          with --pins: the most tools the pin file records per server,
                            pinned or held (default 1024); past it a new tool is withheld
                            and not recorded
+  --max-tool-bytes <n>     with --pins: the most bytes one tool's definition takes in the
+                           pin file (default 262144 = 256 KiB); a larger one is withheld
+                           and not recorded
+  --max-entry-bytes <n>    with --pins: the most bytes one server's tools take in the pin
+                           file together (default 16777216 = 16 MiB); a tool past it is
+                           withheld and not recorded
   --manifest <file>        a tool manifest the server's issuer published (repeatable): a
                            server whose credential attests it may offer only its tools
   --debug                  stack traces
@@ -157,13 +167,18 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
 
   const drainText = str(p, 'drain-timeout');
   const drainSeconds = drainText === undefined ? DEFAULT_DRAIN_TIMEOUT_S : Number(drainText);
-  if (!Number.isFinite(drainSeconds) || drainSeconds <= 0 || drainSeconds > 86_400) throw new UsageError('--drain-timeout must be a number of seconds, above 0 and at most 86400');
-  const retriesText = str(p, 'busy-retries');
-  const busyRetries = retriesText === undefined ? undefined : Number(retriesText);
-  if (busyRetries !== undefined && (!Number.isInteger(busyRetries) || busyRetries < 0)) throw new UsageError('--busy-retries must be a non-negative integer');
+  // Seconds, a fraction allowed, in decimal only: Number() alone took "", " " (0), "1e3" and "0x10".
+  if (!(drainText === undefined || /^\d+(?:\.\d+)?$/.test(drainText)) || !(drainSeconds > 0 && drainSeconds <= 86_400)) {
+    throw new UsageError(`--drain-timeout must be a number of seconds (e.g. 30 or 2.5), above 0 and at most 86400; got ${JSON.stringify(drainText)}`);
+  }
+  const busyRetries = integerFlag(p, 'busy-retries', { min: 0, unit: '0 = none' });
   const retryMaxText = str(p, 'busy-retry-max');
   const busyRetryMaxMs = retryMaxText === undefined ? undefined : parseDuration(retryMaxText, '--busy-retry-max') * 1000;
-  const maxRequestBytesInFlight = parseMaxRequestBytesInFlight(p);
+  const maxRequestBytesInFlight = integerFlag(p, 'max-request-bytes-in-flight', REQUEST_BYTES_RANGE);
+  // --pins' limits, read again by pins.ts connectPinHooks once the bridge is loaded: checked here too, before anything loads.
+  integerFlag(p, 'max-tools', MAX_TOOLS_RANGE);
+  integerFlag(p, 'max-tool-bytes', PIN_BYTES_RANGE);
+  integerFlag(p, 'max-entry-bytes', PIN_BYTES_RANGE);
 
   const { runBridge } = await import('./bridge.js');
   return runBridge(ctx, {

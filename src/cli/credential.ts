@@ -18,9 +18,10 @@ import { toHex } from '../bytes.js';
 import { DEFAULT_CREDENTIAL_USAGE, DEFAULT_VALIDITY_SECONDS, MAX_SERIAL_LENGTH, issueCredential, selfSignedCredential } from '../identity/credential.js';
 import type { Credential, CredentialUsage } from '../identity/credential.js';
 import { fingerprintHex } from '../identity/fingerprint.js';
+import { MAX_CLOCK_SKEW_SECONDS } from '../identity/trust.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { PqmcpError } from '../errors.js';
-import { flag, list, parse, parseDuration, parseKeyValue, parseTime, positionals, required, str } from './args.js';
+import { flag, integerFlag, list, parse, parseDuration, parseKeyValue, parseTime, positionals, required, str } from './args.js';
 import type { Parsed } from './args.js';
 import { MANIFEST_CLAIM, manifestHash } from '../pins/manifest.js';
 import { readManifest } from './manifest-file.js';
@@ -68,7 +69,7 @@ pqmcp credential verify <credential file> --trust <trust file> [options]
   --expect <id>         also require this agent id
   --as <role>           also require that the credential may act as client or server
   --at <time>           check at this time instead of now
-  --clock-skew <secs>   allowed clock skew (default 60)`;
+  --clock-skew <secs>   allowed clock skew, whole seconds up to 3600 (default 60)`;
 
 function defaultOut(agentPath: string, agentId: string): string {
   const m = /^(.*)\.(pub|key|cred)\.json$/.exec(agentPath);
@@ -245,9 +246,7 @@ async function verify(ctx: Context, argv: string[]): Promise<number> {
   const trustPath = required(p, 'trust', command);
   const at = str(p, 'at');
   const nowMs = at !== undefined ? parseTime(at, '--at') * 1000 : Date.now();
-  const skewText = str(p, 'clock-skew');
-  const skew = skewText !== undefined ? Number(skewText) : undefined;
-  if (skew !== undefined && (!Number.isFinite(skew) || skew < 0 || skew > 3600)) throw new UsageError('--clock-skew must be 0..3600 seconds');
+  const skew = integerFlag(p, 'clock-skew', { min: 0, max: MAX_CLOCK_SKEW_SECONDS, unit: 'seconds' });
   const expect = str(p, 'expect');
   const role = str(p, 'as');
   if (role !== undefined && role !== 'client' && role !== 'server') throw new UsageError('--as must be client or server');

@@ -8,7 +8,7 @@
  * - Everything is checked here (UsageError, exit 2), so a typo never reaches the listener.
  */
 import type { PqmcpServerOptions } from '../transport/server.js';
-import { flag, list, str, type Parsed } from './args.js';
+import { flag, integerFlag, list, str, type Parsed } from './args.js';
 import { UsageError, asUsage } from './output.js';
 import { TrustedProxies } from '../transport/admission.js';
 
@@ -63,31 +63,23 @@ export const EDGE_USAGE = `
                            jobs they are late with; the default with native ML-KEM/ML-DSA) or run
                            at nice +10 (low; the default with the portable ones)`;
 
-function integer(p: Parsed, name: string, min: number, unit?: string): number | undefined {
-  const text = str(p, name);
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  // The timeouts are plain milliseconds ("2000"), unlike the durations of other flags ("10s"): say so.
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}${unit !== undefined ? ` (${unit})` : ''}; got ${JSON.stringify(text)}`);
-  return n;
-}
-
 /** The listener options the edge flags set (only those given). */
 export function edgeOptions(p: Parsed): Partial<PqmcpServerOptions> {
   const out: Partial<PqmcpServerOptions> = {};
   const set = <K extends keyof PqmcpServerOptions>(key: K, value: PqmcpServerOptions[K] | undefined): void => {
     if (value !== undefined) out[key] = value;
   };
-  set('maxPendingHandshakes', integer(p, 'max-pending', 1));
-  set('maxPendingPerSource', integer(p, 'max-pending-per-source', 1));
-  set('firstFlightTimeoutMs', integer(p, 'first-flight-timeout', 1, 'milliseconds, e.g. 2000'));
-  set('handshakeTimeoutMs', integer(p, 'handshake-timeout', 1, 'milliseconds, e.g. 10000'));
-  set('cryptoWorkers', integer(p, 'crypto-workers', 0));
-  set('handshakeRatePerSource', integer(p, 'handshake-rate-per-source', 0));
-  set('connectionRatePerSource', integer(p, 'connection-rate-per-source', 0));
-  set('maxCryptoQueue', integer(p, 'max-crypto-queue', 1));
-  set('inlineCryptoPerSecond', integer(p, 'inline-crypto-per-second', 0));
-  set('acceptRatePerSource', integer(p, 'accept-rate-per-source', 0));
+  set('maxPendingHandshakes', integerFlag(p, 'max-pending', { min: 1 }));
+  set('maxPendingPerSource', integerFlag(p, 'max-pending-per-source', { min: 1 }));
+  // The timeouts are plain milliseconds ("2000"), unlike the durations of other flags ("10s"): say so.
+  set('firstFlightTimeoutMs', integerFlag(p, 'first-flight-timeout', { min: 1, unit: 'milliseconds, e.g. 2000' }));
+  set('handshakeTimeoutMs', integerFlag(p, 'handshake-timeout', { min: 1, unit: 'milliseconds, e.g. 10000' }));
+  set('cryptoWorkers', integerFlag(p, 'crypto-workers', { min: 0, unit: '0 = none' }));
+  set('handshakeRatePerSource', integerFlag(p, 'handshake-rate-per-source', { min: 0, unit: 'a second; 0 = no limit' }));
+  set('connectionRatePerSource', integerFlag(p, 'connection-rate-per-source', { min: 0, unit: 'a second; 0 = no limit' }));
+  set('maxCryptoQueue', integerFlag(p, 'max-crypto-queue', { min: 1 }));
+  set('inlineCryptoPerSecond', integerFlag(p, 'inline-crypto-per-second', { min: 0, unit: '0 = always the workers' }));
+  set('acceptRatePerSource', integerFlag(p, 'accept-rate-per-source', { min: 0, unit: 'a second; 0 = no limit' }));
   const priority = str(p, 'crypto-worker-priority');
   if (priority !== undefined && priority !== 'idle' && priority !== 'low') throw new UsageError('--crypto-worker-priority must be idle or low');
   set('cryptoWorkerPriority', priority);

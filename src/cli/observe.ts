@@ -4,7 +4,8 @@
  *
  *   GET /metrics   Prometheus text (OpenTelemetry SDK + @opentelemetry/exporter-prometheus)
  *   GET /healthz   200 "ok" while the process runs
- *   GET /readyz    200 "ready" while new handshakes are accepted; 503 "draining" after SIGTERM
+ *   GET /readyz    200 "ready" while new handshakes can complete; 503 "draining" after SIGTERM,
+ *                  503 "credential expired" while the gateway's own credential has ended
  *
  * Sharp edges:
  * - The OpenTelemetry SDK and exporter are optional peer dependencies, loaded only with
@@ -28,8 +29,10 @@ export interface ObserveOptions {
   auditMaxAgeMs?: number | undefined;
   metrics?: { host: string; port: number } | undefined;
   metricsAgentIds: boolean;
-  /** Whether the gateway accepts new handshakes now (for /readyz). */
-  ready: () => boolean;
+  /** Why the gateway cannot complete new handshakes now (/readyz answers 503 with it), or undefined: ready. */
+  notReady: () => string | undefined;
+  /** When the credential new handshakes present ends (Unix seconds): the pqmcp_credential_not_after_seconds gauge. */
+  credentialNotAfter?: () => number;
   log: (event: string, fields: Record<string, unknown>, human: string) => void;
 }
 
@@ -79,6 +82,12 @@ export async function openObservability(o: ObserveOptions): Promise<Observabilit
     const { exporter, meter, shutdown } = await loadPrometheus().catch(failed);
     shutdownMetrics = shutdown;
     sinks.push(auditMetrics(meter, { agentIds: o.metricsAgentIds }));
+    const notAfter = o.credentialNotAfter;
+    if (notAfter) {
+      meter
+        .createObservableGauge('pqmcp.credential.not_after.seconds', { description: "When this gateway's own credential ends (Unix time): alert well before it", unit: 's' })
+        .addCallback((result) => result.observe(notAfter()));
+    }
     http = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -88,8 +97,8 @@ export async function openObservability(o: ObserveOptions): Promise<Observabilit
       } else if (path === '/healthz') {
         res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
       } else if (path === '/readyz') {
-        const ready = o.ready();
-        res.writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ready ? 'ready\n' : 'draining\n');
+        const why = o.notReady();
+        res.writeHead(why === undefined ? 200 : 503, { 'Content-Type': 'text/plain' }).end(`${why ?? 'ready'}\n`);
       } else {
         res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: /metrics, /healthz, /readyz\n');
       }

@@ -177,8 +177,10 @@ export function table(rows: Array<[string, string | number | boolean | undefined
   return present.map(([k, v]) => `${indent}${`${k}:`.padEnd(width + 2)}${String(v)}`);
 }
 
+/** ISO 8601 of Unix seconds; a time Date cannot hold (a credential's notAfter may be up to 2^53 - 1) as "N (Unix seconds)". */
 export function isoTime(unixSeconds: number): string {
-  return new Date(unixSeconds * 1000).toISOString().replace('.000Z', 'Z');
+  const date = new Date(unixSeconds * 1000);
+  return Number.isNaN(date.getTime()) ? `${unixSeconds} (Unix seconds)` : date.toISOString().replace('.000Z', 'Z');
 }
 
 /** "3d 4h", "12m 5s", "800 ms": for validity windows and session durations. */

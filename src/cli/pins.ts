@@ -8,7 +8,8 @@
  *                                   the server's tools as a manifest, for
  *                                   `pqmcp credential issue --tools-manifest`
  *
- * and, for `pqmcp connect`, the hook its --pins / --new-tools / --max-tools / --manifest flags make.
+ * and, for `pqmcp connect`, the hook its --pins / --new-tools / --max-tools / --max-tool-bytes /
+ * --max-entry-bytes / --manifest flags make.
  *
  * Sharp edges:
  * - approve pins what is held when it runs. `tool@<hash prefix>` (list shows it) pins the
@@ -37,9 +38,10 @@ import { FilePinStore, buildManifest, manifestHash, toolPinning } from '../pins/
 import { serverKey, toolEntry } from '../pins/store.js';
 import type { PinEvent, PinnedServer, ToolLike, ToolManifest } from '../pins/index.js';
 import type { MessageHook } from '../transport/hook-api.js';
-import { flag, list, parse, required, str } from './args.js';
+import { flag, integerFlag, list, parse, required, str } from './args.js';
 import type { Parsed } from './args.js';
 import { StdioChild } from './child.js';
+import { MAX_TOOLS_RANGE, PIN_BYTES_RANGE } from './connect.js';
 import type { Context } from './context.js';
 import { subcommand } from './context.js';
 import { writeJson, PUBLIC_FILE_MODE } from './files.js';
@@ -168,10 +170,10 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
         const missing = tools.filter((t) => !done.includes(t) && toolEntry(held, t) === undefined);
         printResult(ctx.output, ctx.json, { approved: done, notHeld: missing, changed }, () => [
           done.length ? `approved for ${id}: ${done.join(', ')}` : `nothing approved for ${id}`,
-          // A mistyped name, or a tool withheld past the bridge's --max-tools (never held:
-          // nothing to approve). Which one is not known here (the limit is the bridge's), so the
-          // second is worded as a possibility (review 17, R17-8).
-          ...(missing.length ? [`not held: ${missing.join(', ')} (no tool of that name is held for ${id}: check the name with pqmcp pins list; if a bridge withheld it as too-many-tools, it was not recorded: pqmcp pins forget tools the server no longer lists, or raise pqmcp connect --max-tools)`] : []),
+          // A mistyped name, or a tool withheld past the bridge's --max-tools, --max-tool-bytes
+          // or --max-entry-bytes (never held: nothing to approve). Which one is not known here
+          // (the limits are the bridge's), so the others are worded as possibilities (review 17, R17-8).
+          ...(missing.length ? [`not held: ${missing.join(', ')} (no tool of that name is held for ${id}: check the name with pqmcp pins list; if a bridge withheld it as too-many-tools, it was not recorded: pqmcp pins forget tools the server no longer lists, or raise pqmcp connect --max-tools; as tool-too-large or entry-too-large, likewise: raise --max-tool-bytes or --max-entry-bytes)`] : []),
           ...changed.map((t) => `NOT approved: ${t} is now held with hash ${toolEntry(held, t)!.hash.slice(0, 16)}..., not ${expected[t]} (the server listed another definition); review it with pqmcp pins list`),
         ]);
         return missing.length || changed.length ? 1 : 0;
@@ -195,7 +197,7 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
   ) as number;
 }
 
-// The flags of `pqmcp connect` for pinning (CONNECT_PIN_OPTIONS) live in connect.ts, which must stay light.
+// The flags of `pqmcp connect` for pinning (CONNECT_PIN_OPTIONS, MAX_TOOLS_RANGE, PIN_BYTES_RANGE) live in connect.ts, which must stay light.
 
 /** WITHHELD lines `pqmcp connect` writes per tools/list answer; the rest are summed up in one line. */
 export const WITHHELD_LINES = 20;
@@ -205,13 +207,13 @@ export function connectPinHooks(p: Parsed, log: (line: string) => void): Message
   const path = str(p, 'pins');
   const newTools = str(p, 'new-tools');
   if (newTools !== undefined && newTools !== 'pin' && newTools !== 'hold') throw new UsageError('--new-tools must be pin or hold');
-  const maxToolsText = str(p, 'max-tools');
-  const maxTools = maxToolsText === undefined ? undefined : Number(maxToolsText);
-  if (maxToolsText !== undefined && !(/^\d+$/.test(maxToolsText) && Number.isSafeInteger(maxTools) && maxTools! >= 1)) {
-    throw new UsageError(`--max-tools must be an integer >= 1; got ${JSON.stringify(maxToolsText)}`);
-  }
+  const maxTools = integerFlag(p, 'max-tools', MAX_TOOLS_RANGE);
+  const maxToolBytes = integerFlag(p, 'max-tool-bytes', PIN_BYTES_RANGE);
+  const maxEntryBytes = integerFlag(p, 'max-entry-bytes', PIN_BYTES_RANGE);
   if (path === undefined) {
-    if (list(p, 'manifest').length || newTools !== undefined || maxTools !== undefined) throw new UsageError('--manifest, --new-tools and --max-tools need --pins <file>');
+    if (list(p, 'manifest').length || newTools !== undefined || maxTools !== undefined || maxToolBytes !== undefined || maxEntryBytes !== undefined) {
+      throw new UsageError('--manifest, --new-tools, --max-tools, --max-tool-bytes and --max-entry-bytes need --pins <file>');
+    }
     return [];
   }
   const manifests = list(p, 'manifest').map(readManifest);
@@ -250,9 +252,13 @@ export function connectPinHooks(p: Parsed, log: (line: string) => void): Message
     shown++;
     if (e.reason === 'too-many-tools') {
       log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: too-many-tools (not recorded: ${path} already records the most tools of this server --max-tools allows, ${e.limit}; pqmcp pins forget the tools it no longer lists, or raise --max-tools)`);
+    } else if (e.reason === 'tool-too-large') {
+      log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: tool-too-large (not recorded: its definition would take ${e.bytes} bytes in ${path}, more than --max-tool-bytes allows, ${e.limit})`);
+    } else if (e.reason === 'entry-too-large') {
+      log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: entry-too-large (not recorded: its definition would take ${e.bytes} bytes in ${path}, past the most bytes of this server's tools --max-entry-bytes allows, ${e.limit}; pqmcp pins forget the tools it no longer lists, or raise --max-entry-bytes)`);
     } else log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: ${e.reason}${e.changed ? ` (${e.changed.join(', ')} changed)` : ''}${e.from ? ` (was ${e.from})` : ''}${e.issuer ? ` (issuer ${e.issuer.now}, pinned under ${e.issuer.pinned})` : ''}; see pqmcp pins list --pins ${path}`);
   };
-  return [toolPinning({ store, manifests, ...(newTools !== undefined ? { newTools } : {}), ...(maxTools !== undefined ? { maxTools } : {}), onEvent })];
+  return [toolPinning({ store, manifests, ...(newTools !== undefined ? { newTools } : {}), ...(maxTools !== undefined ? { maxTools } : {}), ...(maxToolBytes !== undefined ? { maxToolBytes } : {}), ...(maxEntryBytes !== undefined ? { maxEntryBytes } : {}), onEvent })];
 }
 
 /** initialize + tools/list (every page) over stdio, then stop the server. */

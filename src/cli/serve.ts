@@ -51,7 +51,7 @@ import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
 import { MAX_TIMER_MS } from '../transport/timers.js';
 import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
-import { flag, list, parse, parseMaxRequestBytesInFlight, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
+import { REQUEST_BYTES_RANGE, flag, integerFlag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
 import { LogLimiter } from './log-limiter.js';
 import { openObservability } from './observe.js';
 import type { Context } from './context.js';
@@ -59,7 +59,8 @@ import { StdioChild, describeExit } from './child.js';
 import { StdinShares } from './stdin-share.js';
 import { loadTrustStore } from '../identity/files.js';
 import { loadOwnIdentity } from './files.js';
-import { CliError, UsageError, asUsage, errorLine, humanDuration, jsonText, printable } from './output.js';
+import { CredentialWatch, reloadOwnCredential } from './credential-watch.js';
+import { CliError, UsageError, asUsage, errorLine, humanDuration, isoTime, jsonText, printable } from './output.js';
 import { checkAcceptedEndpoints } from '../handshake/endpoint.js';
 import { Router } from './router.js';
 import { admissionProblem, notAdmittedAnswer } from './admission.js';
@@ -76,7 +77,8 @@ export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust fil
   started from <command> (one process per session, or one shared with --shared).
 
   --identity <file>        this gateway's private key file (<name>.key.json)
-  --credential <file>      its credential (default: <name>.cred.json beside the key)
+  --credential <file>      its credential (default: <name>.cred.json beside the key); re-read on SIGHUP:
+                           a renewed one (same key and id) is presented to new handshakes
   --trust <file>           issuers (and pins) whose agents may connect
   --revocations <file>     revocation list, repeatable (re-read on SIGHUP)
   --listen <host:port>     address to listen on (default 127.0.0.1:7443; port 0 = any free)
@@ -203,7 +205,7 @@ export function parseKeyUpdateRate(text: string): number | { rate: number; burst
 /** "--failure-log 20/10s": lines per window and the window. */
 export function parseFailureLog(text: string): { burst: number; windowMs: number } {
   const m = /^(\d+)\/(.+)$/.exec(text.trim());
-  if (!m) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
+  if (!m || !Number.isSafeInteger(Number(m[1]))) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
   const windowMs = parseDuration(m[2]!, '--failure-log window') * 1000;
   // The window's setInterval: Node runs a longer one after 1 ms (every window 1 ms long, no limit at all).
   if (windowMs > MAX_TIMER_MS) throw new UsageError(`--failure-log window must be at most 24d (${Math.floor(MAX_TIMER_MS / 1000)}s, the timers' limit); got ${JSON.stringify(text)}`);
@@ -294,9 +296,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   if (path !== undefined && !path.startsWith('/')) throw new UsageError('--path must start with "/"');
   const endpointList = list(p, 'endpoint');
   const endpoints = endpointList.length > 0 ? asUsage(() => checkAcceptedEndpoints(endpointList, '--endpoint')) : undefined;
-  const maxSessionsText = str(p, 'max-sessions');
-  const maxSessions = maxSessionsText === undefined ? DEFAULT_MAX_SESSIONS : Number(maxSessionsText);
-  if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new UsageError('--max-sessions must be a positive integer');
+  const maxSessions = integerFlag(p, 'max-sessions', { min: 1 }) ?? DEFAULT_MAX_SESSIONS;
   const backendChoice = str(p, 'backend');
   if (backendChoice !== undefined && !['auto', 'native', 'noble'].includes(backendChoice)) throw new UsageError('--backend must be auto, native or noble');
   const admission: Admission = {
@@ -305,18 +305,14 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     attributes: list(p, 'require-attr').map((a) => parseKeyValue(a, '--require-attr')),
   };
   // session limits (issue 10)
-  const perAgentText = str(p, 'max-sessions-per-agent');
-  const maxSessionsPerAgent = perAgentText === undefined ? undefined : Number(perAgentText);
-  if (maxSessionsPerAgent !== undefined && (!Number.isInteger(maxSessionsPerAgent) || maxSessionsPerAgent < 0)) {
-    throw new UsageError('--max-sessions-per-agent must be a non-negative integer (0 = no limit)');
-  }
+  const maxSessionsPerAgent = integerFlag(p, 'max-sessions-per-agent', { min: 0, unit: '0 = no limit' });
   const lifetimeText = str(p, 'max-session-lifetime');
   const maxSessionLifetimeMs = lifetimeText === undefined ? undefined : parseDuration(lifetimeText, '--max-session-lifetime') * 1000;
   const keyUpdateRateText = str(p, 'key-update-rate');
   const keyUpdateRate = keyUpdateRateText === undefined ? undefined : parseKeyUpdateRate(keyUpdateRateText);
   // request bytes in flight (issue 10 item 3)
-  const maxRequestBytesInFlight = parseMaxRequestBytesInFlight(p);
-  const maxRequestBytesInFlightTotal = parseMaxRequestBytesInFlight(p, 'max-request-bytes-in-flight-total');
+  const maxRequestBytesInFlight = integerFlag(p, 'max-request-bytes-in-flight', REQUEST_BYTES_RANGE);
+  const maxRequestBytesInFlightTotal = integerFlag(p, 'max-request-bytes-in-flight-total', REQUEST_BYTES_RANGE);
   const seconds = (name: string, off = false): number | undefined => {
     const text = str(p, name);
     if (text === undefined) return undefined;
@@ -336,9 +332,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const edge = edgeOptions(p);
   const revocationPaths = list(p, 'revocations');
   // --- observability (audit, metrics, drain) ---
-  const auditMaxBytesText = str(p, 'audit-max-bytes');
-  const auditMaxBytes = auditMaxBytesText === undefined ? undefined : Number(auditMaxBytesText);
-  if (auditMaxBytes !== undefined && !(Number.isSafeInteger(auditMaxBytes) && auditMaxBytes >= 1024)) throw new UsageError('--audit-max-bytes must be an integer >= 1024');
+  const auditMaxBytes = integerFlag(p, 'audit-max-bytes', { min: 1024, unit: 'bytes' });
   const auditRotate = str(p, 'audit-rotate');
   const metricsText = str(p, 'metrics');
   const metricsAddress = metricsText === undefined ? undefined : parseHostPort(metricsText, '--metrics');
@@ -346,7 +340,11 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const drainGraceMs = drainGraceText === undefined ? DEFAULT_DRAIN_GRACE_MS : drainGraceText === '0' ? 0 : parseDuration(drainGraceText, '--drain-grace') * 1000;
 
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
-  const local = await loadOwnIdentity(backend, keyPath, str(p, 'credential'), flag(p, 'allow-loose-key-permissions'));
+  const ownFiles = { keyPath, credentialPath: str(p, 'credential') };
+  const local = await loadOwnIdentity(backend, keyPath, ownFiles.credentialPath, flag(p, 'allow-loose-key-permissions'));
+  /** The credential new handshakes present (renewed on SIGHUP: credential-watch.ts). */
+  let ownCredential = local.credential.encoded;
+  let ownNotAfter = local.credential.notAfter;
   const trust: TrustStore = await loadTrustStore(trustPath, { revocations: revocationPaths });
   const resumption = serveTicketOptions(p, flag(p, 'allow-loose-key-permissions'));
   checkCommand(command);
@@ -358,7 +356,9 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     auditMaxAgeMs: auditRotate === undefined ? undefined : parseDuration(auditRotate, '--audit-rotate') * 1000,
     metrics: metricsAddress,
     metricsAgentIds: flag(p, 'metrics-agent-ids'),
-    ready: () => !draining && !shuttingDown,
+    // Past its own credential's end no handshake completes (every client refuses it): not ready.
+    notReady: () => (draining || shuttingDown ? 'draining' : Date.now() / 1000 > ownNotAfter ? 'credential expired' : undefined),
+    credentialNotAfter: () => ownNotAfter,
     log,
   });
   const audit = observe.onAuditEvent ? { onAuditEvent: observe.onAuditEvent, auditContent: flag(p, 'audit-content'), auditHashes: observe.auditHashes } : {};
@@ -412,6 +412,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     throw new CliError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${reason}`, 1, { cause: err });
   }
 
+  let credentialWatch: CredentialWatch | undefined;
   const sessions = new Set<LiveSession>();
   /** Children being stopped (awaited at shutdown). */
   const stopping = new Set<Promise<unknown>>();
@@ -614,6 +615,19 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
 
   return new Promise<number>((resolve) => {
     const reload = async (): Promise<void> => {
+      // The gateway's own credential (renewed in place; another key needs a restart).
+      try {
+        const r = await reloadOwnCredential(server, backend, ownFiles, { publicKey: local.keyPair.publicKey, credential: ownCredential });
+        if (r.renewed) {
+          // What is presented now, first: the log line below comes after the state it reports.
+          ownCredential = r.credential;
+          ownNotAfter = r.notAfter;
+          credentialWatch?.renewed(r.notAfter);
+          log('credential-renewed', { serial: r.serial, notAfter: isoTime(r.notAfter) }, `SIGHUP: new handshakes present the renewed credential (serial ${r.serial}, valid until ${isoTime(r.notAfter)}); sessions open now keep the one they began with`);
+        }
+      } catch (err) {
+        log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: own credential not reloaded, ${errorLine(err, 'the previous credential stays in use')}`);
+      }
       let fresh: TrustStore;
       try {
         // Read the trust file and every list before applying any: a bad file changes nothing.
@@ -669,6 +683,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
         process.off('SIGHUP', onHup);
+        credentialWatch?.close();
         failures.close();
         warnings.close();
         await observe.close().catch(() => {});
@@ -678,9 +693,11 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     };
     const onInt = (): void => shutdown('SIGINT');
     const onTerm = (): void => shutdown('SIGTERM');
+    // One reload at a time, in signal order: two overlapping ones could apply an older file last.
+    let reloading = Promise.resolve();
     const onHup = (): void => {
       gates.reload(); // --policy, --quotas: a bad file is logged, the old one stays
-      void reload();
+      reloading = reloading.then(reload);
     };
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
@@ -692,5 +709,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
       { url: server.url, agentId: local.agentId, fingerprint: local.fingerprint, backend: describeBackend(backend), command: childArgv, shared, maxSessions, ...gates.fields, ...(edge.proxyProtocol ? { proxyProtocolFrom: edge.trustedProxies } : {}) },
       `listening on ${server.url} as ${local.agentId} (key ${local.fingerprint.slice(0, 16)}); backend ${describeBackend(backend)}; MCP server: ${childArgv.join(' ')}${shared ? ' (one shared process)' : ' (one process per session)'}${describeGates(gates.fields)}${edge.proxyProtocol ? `; PROXY protocol required, only from ${edge.trustedProxies!.join(', ')}` : ''}`,
     );
+    // After the listening line: a credential close to its end is the next thing said.
+    credentialWatch = new CredentialWatch(ownNotAfter, log);
   });
 }

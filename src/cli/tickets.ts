@@ -23,9 +23,9 @@ import { describeFileKind, detectFileKind } from '../identity/formats.js';
 import { withFileLock } from '../pins/lock.js';
 import { MemoryTicketStore } from '../resumption/client-tickets.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
-import { TicketKeys } from '../resumption/ticket-keys.js';
+import { MAX_TICKET_KEYS, TicketKeys } from '../resumption/ticket-keys.js';
 import type { ServerTicketOptions } from '../transport/server.js';
-import { flag, parse, parseDuration, positionals, str } from './args.js';
+import { flag, integerFlag, parse, parseDuration, positionals, str } from './args.js';
 import type { Parsed } from './args.js';
 import type { Context } from './context.js';
 import { PRIVATE_FILE_MODE, readWithMode, writeFile, writeJson } from './files.js';
@@ -248,9 +248,7 @@ export async function ticketKeysCommand(ctx: Context, argv: string[]): Promise<n
     return 0;
   }
   if (verb === 'rotate') {
-    const keepText = str(p, 'keep');
-    const keep = keepText === undefined ? 2 : Number(keepText);
-    if (!Number.isSafeInteger(keep) || keep < 0 || keep > 7) throw new UsageError('--keep must be a whole number in [0, 7]');
+    const keep = integerFlag(p, 'keep', { min: 0, max: MAX_TICKET_KEYS - 1, unit: 'previous keys' }) ?? 2;
     const rotated = readTicketKeys(file!, allowLoose).rotate(backend, { keep });
     writeJson(file!, rotated.toJSON(), { mode: PRIVATE_FILE_MODE, force: true });
     printResult(ctx.output, ctx.json, { file, ids: rotated.ids }, () => [`rotated ${file}: current ${rotated.ids[0]}, kept ${rotated.ids.slice(1).join(', ') || 'none'}`]);

@@ -90,6 +90,18 @@ export interface ServerTicketConfig {
   onRefused?: (error: PqmcpError) => void;
   /** Offered tickets above this many bytes are refused unopened, and none is issued. Default DEFAULT_MAX_TICKET_LENGTH (8 KiB). */
   maxTicketLength?: number;
+  /**
+   * The server renewed its own credential (same key and id) at this Unix second or just
+   * before: an offered ticket whose auth_time is earlier was issued to a client that verified
+   * the credential before, and is refused (ERR_TICKET_MISMATCH, 'server credential'), so
+   * the client makes a full handshake and verifies the renewed one. Unset: never renewed.
+   */
+  refuseAuthBefore?: number;
+  /**
+   * Whether the credential this session presented is still the one the server presents;
+   * false (renewed while the handshake ran): the session gets no ticket ('credential-renewed').
+   */
+  stillPresented?: () => boolean;
 }
 
 /**
@@ -304,6 +316,7 @@ export function acceptTicket(
     if (!equalBytes(t.serverFingerprint, own.fingerprint) || t.serverAgentId !== own.agentId) {
       throw new TicketMismatchError('server identity');
     }
+    if (tickets.refuseAuthBefore !== undefined && t.authTime < tickets.refuseAuthBefore) throw new TicketMismatchError('server credential');
     if (t.endpoint !== tickets.endpoint) throw new TicketEndpointError();
     if (!offeredSuites.includes(t.suite) || !acceptedSuites.includes(t.suite)) throw new TicketMismatchError('suite');
     const peer = ctx.trust.recheckCredential(backend, t.clientCredential, ctx.verify);
@@ -345,9 +358,11 @@ function tryDecode<T>(decode: () => T): T {
  * than a ClientHello like this session's can carry in one record ('client-hello'); or it would
  * already be expired ('expired': a credential of either side at or past its notAfter, accepted
  * within the clock skew, or a resumed session whose original authentication's ticket lifetime
- * has run out).
+ * has run out); or the server renewed its own credential while this session's handshake ran
+ * ('credential-renewed': its client verified the one before, and a ticket would resume under
+ * the renewed one).
  */
-export type TicketsWithheld = 'max-ticket-length' | 'client-hello' | 'expired';
+export type TicketsWithheld = 'max-ticket-length' | 'client-hello' | 'expired' | 'credential-renewed';
 
 /** What issueTickets gives: the NewSessionTicket messages, and why there are none when withheld. */
 export interface IssuedTickets {
@@ -378,6 +393,7 @@ export function issueTickets(
   const lifetime = tickets.lifetimeSeconds ?? DEFAULT_TICKET_LIFETIME_SECONDS;
   const nowS = Math.floor(ctx.nowMs / 1000);
   if (count === 0) return { messages: [] };
+  if (tickets.stillPresented?.() === false) return { messages: [], withheld: 'credential-renewed' };
   const own = ctx.own();
   const expiresAt = Math.min(authTime + lifetime, clientPeer.notAfter, own.notAfter);
   if (expiresAt <= nowS) return { messages: [], withheld: 'expired' };

@@ -133,7 +133,9 @@ export interface HandshakeResult {
    * Server, issuing tickets: set when this session got none because its ticket could not
    * be used: 'client-hello' (with the client's credential it would make a resuming
    * ClientHello longer than 8,192 bytes) or 'max-ticket-length' (longer than the server's
-   * own maxTicketLength, which refuses it). Absent otherwise.
+   * own maxTicketLength, which refuses it), 'expired' (it would already be), or
+   * 'credential-renewed' (the server renewed its own credential while this handshake ran).
+   * Absent otherwise.
    */
   ticketsWithheld?: TicketsWithheld;
 }

@@ -45,6 +45,13 @@
  * recorded ('too-many-tools': not pinned, not held, nothing to approve), whatever the rule
  * above says; tools already recorded are checked as ever (review 16, R16-9: a server listing
  * new names at every listing grew the file, rewritten whole at each change, without end).
+ * Bytes likewise: a tool record (its definition, as the pin file writes it: toolRecordBytes)
+ * over `maxToolBytes` (DEFAULT_MAX_TOOL_BYTES, 256 KiB) is withheld and not recorded
+ * ('tool-too-large'), and so is one that would take the server's records past
+ * `maxEntryBytes` (DEFAULT_MAX_ENTRY_BYTES, 16 MiB; 'entry-too-large'). The pin file is
+ * shared by every server the client pins: without them one server could make its entry so
+ * large (1,024 definitions of up to a message each) that the file could no longer be written
+ * (past V8's longest string), and pinning failed closed for every server in it.
  *
  * Why another issuer is neither a rotation nor a new server: the trust store may let two
  * issuers vouch for one agent id (both unconstrained, or with overlapping name
@@ -76,9 +83,12 @@
  * - Pins cover the definition (name, title, description, schemas, annotations), not the
  *   tool's behaviour: a server can still change what a tool does. Pair pinning with
  *   identities you trust and, where it matters, attested manifests.
- * - `maxTools` bounds how many tools an entry records, not their size: each definition is as
- *   large as the listing that carried it (`maxMessageSize`). A tool withheld past it is in
- *   this session's verdict (to refuse its calls) like any listed tool, not in the store.
+ * - `maxTools` bounds how many tools an entry records, `maxToolBytes` and `maxEntryBytes`
+ *   their bytes. A tool withheld past them is in this session's verdict (to refuse its
+ *   calls) like any listed tool, not in the store. What is already recorded is checked as
+ *   ever: an entry over a limit (a file from an older pqmcp, or a higher limit) keeps its
+ *   records, and a record rewritten with its definition unchanged (held for another reason)
+ *   or with no more bytes always fits.
  * - A session keeps why a name is withheld (a reason, the message is built when a call is
  *   refused) for at most twice `maxTools` names. A server that withholds more (new names at
  *   every listing, review 17, R17-5) fills it: from then on the session refuses a call to
@@ -95,8 +105,8 @@ import { changedFields, toolDefinition, toolHash } from './canonical.js';
 import type { ToolLike } from './canonical.js';
 import { MANIFEST_CLAIM, manifestHash } from './manifest.js';
 import type { ToolManifest } from './manifest.js';
-import { dropIssuerHolds, recordKey, serverKey, setToolEntry, toolEntry } from './store.js';
-import type { HeldReason, PinStore, PinnedServer } from './store.js';
+import { dropIssuerHolds, entryToolBytes, recordKey, serverKey, setToolEntry, toolEntry, toolRecordBytes } from './store.js';
+import type { HeldReason, HeldTool, PinStore, PinnedServer, PinnedTool } from './store.js';
 
 /** The issuer a migrated (version 1) entry's pins were made under, as reported: not recorded. */
 const UNKNOWN_ISSUER = '(unknown: pin file version 1)';
@@ -115,12 +125,33 @@ export const PIN_REFUSED = -32010;
 export const DEFAULT_MAX_TOOLS = 1024;
 
 /**
+ * The most bytes one tool's record takes in the pin file by default (`maxToolBytes`, as
+ * toolRecordBytes counts them: its definition as written, indented, in UTF-8). Real
+ * definitions take about a kilobyte, the largest tens: server-everything's 17 tools 0.4 to
+ * 1.1 KB each, the GitHub MCP server's 117 tool snapshots 185 KB together, the largest
+ * (projects_write) 10.5 KB. 256 KiB is 25 times that; a larger one is more likely a server
+ * filling its client's pin file than a tool.
+ */
+export const DEFAULT_MAX_TOOL_BYTES = 256 * 1024;
+
+/**
+ * The most bytes one server's tool records (pinned and held) take in the pin file by default
+ * (`maxEntryBytes`): 16 MiB, 90 times the GitHub MCP server's whole tool set, or 1,024 tools
+ * (maxTools) of 16 KiB each. The pin file is rewritten whole at each change and shared by
+ * every server the client pins; V8's longest string (about 512 MiB on Node 20 to 24) lets
+ * some thirty servers at the limit share it.
+ */
+export const DEFAULT_MAX_ENTRY_BYTES = 16 * 1024 * 1024;
+
+/**
  * Why a tool is withheld, as `PinEvent` reports it: a `HeldReason` (the tool is kept in the
  * store's `held`), or 'too-many-tools': the server's entry already records `maxTools` tools
  * and this one is not among them, so it is withheld without being recorded (nothing to
- * approve: forget tools the server no longer lists, or raise `maxTools`).
+ * approve: forget tools the server no longer lists, or raise `maxTools`); 'tool-too-large':
+ * the tool's record would take more than `maxToolBytes`; 'entry-too-large': it would take the
+ * server's records past `maxEntryBytes` (withheld and not recorded alike).
  */
-export type WithheldReason = HeldReason | 'too-many-tools';
+export type WithheldReason = HeldReason | 'too-many-tools' | 'tool-too-large' | 'entry-too-large';
 
 export interface PinEvent {
   /**
@@ -132,8 +163,14 @@ export interface PinEvent {
   kind: 'pinned' | 'withheld' | 'renamed' | 'rotated' | 'withheld-limit';
   /** Why a tool was withheld. */
   reason?: WithheldReason;
-  /** For 'too-many-tools': the most tools the store records per server (`maxTools`); for 'withheld-limit': the most withheld names a session keeps. */
+  /**
+   * For 'too-many-tools': the most tools the store records per server (`maxTools`); for
+   * 'tool-too-large': `maxToolBytes`; for 'entry-too-large': `maxEntryBytes`; for
+   * 'withheld-limit': the most withheld names a session keeps.
+   */
   limit?: number;
+  /** For 'tool-too-large' and 'entry-too-large': the bytes the tool's record would take in the pin file. */
+  bytes?: number;
   server: { agentId: string; fingerprint: string };
   /** The tool ('' for 'rotated'). */
   tool: string;
@@ -161,6 +198,18 @@ export interface ToolPinningOptions {
    * ('too-many-tools'); tools already recorded are checked as ever. An integer >= 1.
    */
   maxTools?: number;
+  /**
+   * The most bytes one tool's record takes in the store (its definition as the pin file writes
+   * it: toolRecordBytes): DEFAULT_MAX_TOOL_BYTES, 256 KiB. A tool whose record would be larger
+   * is withheld and not recorded ('tool-too-large'). An integer >= 1.
+   */
+  maxToolBytes?: number;
+  /**
+   * The most bytes a server's tool records (pinned and held) take in the store together:
+   * DEFAULT_MAX_ENTRY_BYTES, 16 MiB. A tool whose record would take them past it is withheld
+   * and not recorded ('entry-too-large'). An integer >= 1.
+   */
+  maxEntryBytes?: number;
   /** Pinned, withheld and renamed tools, as they are found. */
   onEvent?: (event: PinEvent) => void;
 }
@@ -173,6 +222,8 @@ interface Withholding {
   issuer?: { now: string; pinned: string };
 }
 const TOO_MANY: Withholding = Object.freeze({ reason: 'too-many-tools' });
+const TOOL_TOO_LARGE: Withholding = Object.freeze({ reason: 'tool-too-large' });
+const ENTRY_TOO_LARGE: Withholding = Object.freeze({ reason: 'entry-too-large' });
 const UNHASHABLE: Withholding = Object.freeze({ reason: 'unhashable' });
 const STORE_FAILED: Withholding = Object.freeze({ reason: 'store-failed' });
 
@@ -206,9 +257,22 @@ function why(tool: string, reason: HeldReason, changed?: string[], from?: string
   }
 }
 
+/** The limits a refusal names. */
+interface Limits {
+  maxTools: number;
+  maxToolBytes: number;
+  maxEntryBytes: number;
+}
+
 /** The refusal of a call to a withheld tool. */
-function refusal(tool: string, w: Withholding, limit: number, server: string): string {
-  if (w.reason === 'too-many-tools') return tooMany(tool, limit);
+function refusal(tool: string, w: Withholding, limits: Limits, server: string): string {
+  if (w.reason === 'too-many-tools') return tooMany(tool, limits.maxTools);
+  if (w.reason === 'tool-too-large') {
+    return `tool ${tool} is withheld and not recorded: its definition takes more bytes than the pin store keeps for one tool (${limits.maxToolBytes}: maxToolBytes, pqmcp connect --max-tool-bytes)`;
+  }
+  if (w.reason === 'entry-too-large') {
+    return `tool ${tool} is withheld and not recorded: the pin store already records the most bytes of tools it keeps for this server (${limits.maxEntryBytes}: maxEntryBytes, pqmcp connect --max-entry-bytes); pqmcp pins forget the tools it no longer lists, or raise the limit`;
+  }
   if (w.reason === 'unhashable') return `tool ${tool} is withheld: its definition cannot be hashed`;
   if (w.reason === 'store-failed') return `tool ${tool} is withheld: the pin store could not be read or written when it was listed (list tools again)`;
   return why(tool, w.reason, w.changed, w.from, w.issuer, server);
@@ -222,7 +286,12 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
   const newTools = options.newTools ?? 'pin';
   const requireListed = options.requireListed !== false;
   const maxTools = options.maxTools ?? DEFAULT_MAX_TOOLS;
-  if (!(Number.isSafeInteger(maxTools) && maxTools >= 1)) throw new InvalidArgumentError(`toolPinning: maxTools must be an integer >= 1; got ${String(maxTools)}`);
+  const maxToolBytes = options.maxToolBytes ?? DEFAULT_MAX_TOOL_BYTES;
+  const maxEntryBytes = options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
+  for (const [name, value] of [['maxTools', maxTools], ['maxToolBytes', maxToolBytes], ['maxEntryBytes', maxEntryBytes]] as const) {
+    if (!(Number.isSafeInteger(value) && value >= 1)) throw new InvalidArgumentError(`toolPinning: ${name} must be an integer >= 1; got ${String(value)}`);
+  }
+  const limits: Limits = { maxTools, maxToolBytes, maxEntryBytes };
   // The most withheld names a session keeps (why each is withheld, to refuse its calls): twice
   // what the store records per server. Past it the session refuses every name it has not let
   // through, requireListed or not (review 17, R17-5: a server listing new names at every
@@ -360,27 +429,47 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     // one listed again. An entry over the limit (a file written before it, or with a higher
     // one) keeps all it has, and records nothing new.
     const recorded = new Set([...Object.keys(entry.tools), ...Object.keys(entry.held)]);
-    const record = (name: string): boolean => {
-      if (recorded.has(name)) return true;
-      if (recorded.size >= maxTools) return false;
-      recorded.add(name);
-      return true;
-    };
+    // The bytes of the entry's tool records (toolRecordBytes), counted when a record is first
+    // to be written, then kept up to date.
+    let bytes: number | undefined;
     const keep = (name: string, w: Withholding): void => withholdIn(verdict, name, w);
-    // Past the limit: withheld as a held tool is (calls refused, reported), and not written.
-    const refuse = (tool: ToolLike): void => {
-      keep(tool.name, TOO_MANY);
-      note({ kind: 'withheld', reason: 'too-many-tools', server, tool: tool.name, limit: maxTools });
+    // Past a limit: withheld as a held tool is (calls refused, reported), and not written.
+    type Refused = { w: Withholding; reason: 'too-many-tools' | 'tool-too-large' | 'entry-too-large'; limit: number; bytes?: number };
+    const refuse = (tool: ToolLike, r: Refused): void => {
+      keep(tool.name, r.w);
+      note({ kind: 'withheld', reason: r.reason, server, tool: tool.name, limit: r.limit, ...(r.bytes !== undefined ? { bytes: r.bytes } : {}) });
+    };
+    /**
+     * Whether `next` may be written as the record of `name`, in place of `replaced` (its held
+     * record, which a new held definition replaces and a pin drops), and if so counts it. The
+     * same definition again (held for another reason) always fits, so does a name already
+     * recorded as far as maxTools goes, and a record that takes no more bytes than it replaces.
+     */
+    const admit = (name: string, next: PinnedTool | HeldTool, replaced: HeldTool | undefined): Refused | undefined => {
+      const known = recorded.has(name);
+      if (replaced === undefined || replaced.hash !== next.hash) {
+        if (!known && recorded.size >= maxTools) return { w: TOO_MANY, reason: 'too-many-tools', limit: maxTools };
+        const size = toolRecordBytes(name, next);
+        if (size > maxToolBytes) return { w: TOOL_TOO_LARGE, reason: 'tool-too-large', limit: maxToolBytes, bytes: size };
+        const freed = replaced === undefined ? 0 : toolRecordBytes(name, replaced);
+        bytes ??= entryToolBytes(entry);
+        if (size > freed && bytes - freed + size > maxEntryBytes) return { w: ENTRY_TOO_LARGE, reason: 'entry-too-large', limit: maxEntryBytes, bytes: size };
+        bytes += size - freed;
+      } else if (bytes !== undefined) bytes += toolRecordBytes(name, next) - toolRecordBytes(name, replaced);
+      recorded.add(name);
+      return undefined;
     };
     const withhold = (tool: ToolLike, hash: string, reason: HeldReason, extra: { changed?: string[]; from?: string } = {}): void => {
-      if (!record(tool.name)) return refuse(tool);
       const issuer = reason === 'issuer-changed' ? issuerChanged : undefined;
-      keep(tool.name, { reason, ...extra, ...(issuer ? { issuer } : {}) });
       const held = toolEntry(entry.held, tool.name);
       if (held?.hash !== hash || held.reason !== reason || held.issuer !== issuer?.now) {
-        setToolEntry(entry.held, tool.name, { hash, definition: toolDefinition(tool) as Record<string, unknown>, seenAt: now, reason, ...extra, key: peer.fingerprint, ...(issuer ? { issuer: issuer.now } : {}) });
+        const next: HeldTool = { hash, definition: toolDefinition(tool) as Record<string, unknown>, seenAt: now, reason, ...extra, key: peer.fingerprint, ...(issuer ? { issuer: issuer.now } : {}) };
+        const refused = admit(tool.name, next, held);
+        if (refused !== undefined) return refuse(tool, refused);
+        setToolEntry(entry.held, tool.name, next);
         dirty = true;
       }
+      keep(tool.name, { reason, ...extra, ...(issuer ? { issuer } : {}) });
       note({ kind: 'withheld', reason, server, tool: tool.name, ...extra, ...(issuer ? { issuer } : {}) });
     };
     const pass = (tool: ToolLike): void => {
@@ -424,11 +513,13 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
         withhold(tool, hash, from !== undefined ? 'renamed' : 'new', from !== undefined ? { from } : {});
         continue;
       }
-      if (!record(tool.name)) {
-        refuse(tool);
+      const pin: PinnedTool = { hash, definition: toolDefinition(tool) as Record<string, unknown>, pinnedAt: now };
+      const refused = admit(tool.name, pin, toolEntry(entry.held, tool.name));
+      if (refused !== undefined) {
+        refuse(tool, refused);
         continue;
       }
-      setToolEntry(entry.tools, tool.name, { hash, definition: toolDefinition(tool) as Record<string, unknown>, pinnedAt: now });
+      setToolEntry(entry.tools, tool.name, pin);
       delete entry.held[tool.name];
       dirty = true;
       note(from !== undefined ? { kind: 'renamed', server, tool: tool.name, from } : { kind: 'pinned', server, tool: tool.name });
@@ -475,7 +566,7 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       if (typeof name !== 'string') return { reply: errorResponse(message, JsonRpcErrorCode.invalidRequest, 'tools/call without a tool name') };
       if (verdict.allowed.has(name)) return;
       const withheld = verdict.withheld.get(name);
-      if (withheld !== undefined) return { reply: errorResponse(message, PIN_REFUSED, refusal(name, withheld, maxTools, ctx.peer.agentId)) };
+      if (withheld !== undefined) return { reply: errorResponse(message, PIN_REFUSED, refusal(name, withheld, limits, ctx.peer.agentId)) };
       if (verdict.full !== undefined) {
         return { reply: errorResponse(message, PIN_REFUSED, `tool ${name} is withheld: the server listed more withheld tools than this session keeps track of (${maxWithheld}: twice maxTools), so it refuses every tool it has not let through`) };
       }

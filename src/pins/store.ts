@@ -58,8 +58,11 @@
  *   list failed with an internal error).
  * - What a server can make an entry grow by is bounded: `keys` to MAX_KEYS (below), the tools
  *   recorded (`tools` and `held`, each name once) to the hook's `maxTools` (hook.ts, default
- *   1,024). This store itself takes whatever it is given (`put`, `pqmcp pins approve`, which
- *   adds no name). Each definition is as large as the server made it (its listing's size).
+ *   1,024), and their bytes as this file writes them (toolRecordBytes) to the hook's
+ *   `maxToolBytes` per tool and `maxEntryBytes` per server (default 256 KiB and 16 MiB). The
+ *   file is shared by every server a client pins: one server's entry too large to write
+ *   (past V8's longest string) would fail pinning for all. This store itself takes whatever
+ *   it is given (`put`, `pqmcp pins approve`, which adds no name and no byte).
  * - Tool names are the server's: `tools` and `held` are read and written by own property
  *   only (toolEntry, setToolEntry), so "__proto__" or "constructor" is a name like another.
  *   Agent ids are too: `servers` has a null prototype in memory.
@@ -223,6 +226,90 @@ export function recordKey(entry: PinnedServer, key: SeenKey): void {
  */
 export function serverKey(peer: { agentId: string }): string {
   return peer.agentId;
+}
+
+/**
+ * The UTF-8 bytes of `JSON.stringify(value, null, 2)` for a value written `level` levels deep
+ * in such a text (each of its lines but the first indented 2 x level more), counted without
+ * writing it, and without recursion (any depth). Counted as written, not as canonical JSON:
+ * the indentation grows with depth, a definition nested 3,000 deep takes 6 KB as canonical
+ * JSON and 20 MB in the pin file. Stops counting (returns a number over `cap`) once past `cap`.
+ * Values JSON leaves out of an object (undefined, functions) are left out, written null in
+ * an array; `toJSON` is not called (tool definitions come from JSON.parse).
+ */
+export function indentedJsonBytes(value: unknown, level = 0, cap = Number.POSITIVE_INFINITY): number {
+  let total = 0;
+  // The containers being counted, innermost last, each with the next member to count: memory
+  // grows with the depth, not with the members (an array of millions of numbers is no copy).
+  const frames: Array<{ of: unknown[] | Record<string, unknown>; keys: string[] | undefined; next: number; depth: number }> = [];
+  const skipped = (x: unknown): boolean => x === undefined || typeof x === 'function' || typeof x === 'symbol';
+  const add = (v: unknown, depth: number): void => {
+    if (v === null || skipped(v)) total += 4; // null (a skipped value in an array)
+    else if (typeof v === 'boolean') total += v ? 4 : 5;
+    else if (typeof v === 'number') total += Number.isFinite(v) ? String(v).length : 4;
+    else if (typeof v === 'string') total += v.length + 2 > cap - total ? v.length + 2 : utf8Bytes(JSON.stringify(v)); // UTF-8 takes at least a byte per code unit
+    else if (typeof v === 'bigint') total += String(v).length; // JSON.stringify throws; never a definition (canonicalJson refuses it)
+    else {
+      // "[" or "{", then per member a newline, 2 x (depth + 1) spaces, the member and a comma
+      // (none after the last), then a newline, 2 x depth spaces and "]" or "}"; empty: "[]", "{}".
+      const keys = Array.isArray(v) ? undefined : Object.keys(v as object).filter((k) => !skipped((v as Record<string, unknown>)[k]));
+      const n = keys === undefined ? (v as unknown[]).length : keys.length;
+      if (n === 0) total += 2;
+      else {
+        total += 2 + n * (1 + 2 * (depth + 1)) + (n - 1) + 1 + 2 * depth;
+        frames.push({ of: v as unknown[] | Record<string, unknown>, keys, next: 0, depth: depth + 1 });
+      }
+    }
+  };
+  add(value, level);
+  while (frames.length > 0 && total <= cap) {
+    const f = frames[frames.length - 1]!;
+    const i = f.next++;
+    if (f.keys === undefined) {
+      if (i < (f.of as unknown[]).length) add((f.of as unknown[])[i], f.depth);
+      else frames.pop();
+    } else if (i < f.keys.length) {
+      const key = f.keys[i]!;
+      total += utf8Bytes(JSON.stringify(key)) + 2; // "key": 
+      add((f.of as Record<string, unknown>)[key], f.depth);
+    } else frames.pop();
+  }
+  return total;
+}
+
+/** The UTF-8 length of a string (a lone surrogate as U+FFFD, 3 bytes; JSON.stringify escapes those anyway). */
+function utf8Bytes(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/**
+ * The bytes a tool's record (in `tools` or `held`) takes in the pin file as FilePinStore
+ * writes it: its name as key, the record (hash, definition, times, reason...) at its depth,
+ * and the line's end. What the hook's `maxToolBytes` and `maxEntryBytes` count (the
+ * MemoryPinStore keeps the same records). Past `cap`, a number over it.
+ */
+export function toolRecordBytes(name: string, record: PinnedTool | HeldTool, cap = Number.POSITIVE_INFINITY): number {
+  // file > servers > entry > tools|held > name: the key's line is indented 2 x 4 spaces.
+  const key = 2 * 4 + utf8Bytes(JSON.stringify(name)) + 2 + 2; // indent, "name": , and ",\n"
+  return key + indentedJsonBytes(record, 4, cap - key);
+}
+
+/** The bytes of an entry's tool records (toolRecordBytes), pinned and held. */
+export function entryToolBytes(entry: Pick<PinnedServer, 'tools' | 'held'>): number {
+  let total = 0;
+  for (const [name, t] of Object.entries(entry.tools)) total += toolRecordBytes(name, t);
+  for (const [name, h] of Object.entries(entry.held)) total += toolRecordBytes(name, h);
+  return total;
 }
 
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;

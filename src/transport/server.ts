@@ -71,6 +71,7 @@ import { InvalidArgumentError, SessionLimitError, toPqmcpError } from '../errors
 import type { PqmcpError } from '../errors.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import type { LocalIdentity } from '../handshake/types.js';
+import type { Credential } from '../identity/credential.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import { Session } from '../session/session.js';
 import type { ServerTicketConfig } from '../handshake/resumption.js';
@@ -86,6 +87,7 @@ import type { PqmcpServerOptions, ServerLimits } from './server-options.js';
 import { listenOwnPort } from './own-port.js';
 import { holdNow } from './cancelled-hold.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
+import { renewedIdentity } from './own-credential.js';
 import type { GuardOptions } from './session-guard.js';
 import { Edge } from './edge.js';
 import { answerAndClose, destroySocket, httpAnswer } from './http-answer.js';
@@ -132,13 +134,16 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private readonly live = new Set<PqmcpServerTransport>();
   /** Live sessions per agent id (for maxSessionsPerAgent). */
   private readonly perAgent = new Map<string, number>();
-  private readonly guardOptions: GuardOptions;
+  /** The session guard's settings for sessions presenting `identity` (its notAfter). */
+  private guardOptions: GuardOptions;
   private readonly wss: WebSocketServer;
   private closing: Promise<void> | undefined;
   private draining = false;
   /** The configured `endpoints`, checked; undefined: derived per connection. */
   private readonly endpoints: readonly string[] | undefined;
   private ticketKeys: TicketKeys | undefined;
+  /** Tickets authenticated before this Unix second are refused: the credential was renewed since (setCredential). */
+  private refuseAuthBefore: number | undefined;
   private readonly replay: TicketReplayGuard | undefined;
   /** The `failureReports` rate; undefined: off. */
   private readonly failures: FailureReportLimiter | undefined;
@@ -150,7 +155,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     readonly httpServer: HttpServer | HttpsServer,
     private readonly ownsServer: boolean,
     private readonly backend: CryptoBackend,
-    private readonly identity: LocalIdentity,
+    private identity: LocalIdentity,
     private readonly options: PqmcpServerOptions,
     private readonly resolved: ResolvedOptions,
     private readonly edge: Edge,
@@ -181,6 +186,24 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     }
   }
 
+  /**
+   * Present a renewed credential from now on (own-credential.ts): the same key and agent id,
+   * the server role, valid now. Handshakes already under way and live sessions keep the
+   * credential they presented, and end at its notAfter as before (their clients hold that
+   * one); new handshakes present this one. With `tickets`, tickets authenticated before the
+   * renewal no longer resume (a full handshake shows the client the renewed credential), and
+   * a handshake under way gets none. Throws (and changes nothing) when it does not pass.
+   */
+  setCredential(credential: Uint8Array | Credential): void {
+    const renewed = renewedIdentity(this.identity, credential, this.resolved.clock);
+    this.guardOptions = guardOptions(this.resolved, this.options.trust, this.backend, renewed);
+    this.identity = renewed;
+    // Tickets of sessions authenticated before now resumed under the renewed credential,
+    // which their clients never verified: refused from here on (auth_time is in whole
+    // seconds: this second's too, at the cost of a full handshake for a few).
+    this.refuseAuthBefore = Math.floor(this.resolved.clock.now() / 1000) + 1;
+  }
+
   /** Rotate ticket keys at runtime (e.g. after the key file changed). Needs `tickets` at listen(). */
   setTicketKeys(keys: TicketKeys): void {
     if (!this.ticketKeys) throw new InvalidArgumentError('setTicketKeys needs the tickets option at listen()');
@@ -196,7 +219,10 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   private ticketConfig(endpoint: string, info: ClientInfo): ServerTicketConfig | undefined {
     const t = this.options.tickets;
     if (!t || !this.ticketKeys || !this.replay) return undefined;
+    const presenting = this.identity;
     return {
+      ...(this.refuseAuthBefore !== undefined ? { refuseAuthBefore: this.refuseAuthBefore } : {}),
+      stillPresented: () => this.identity === presenting,
       keys: this.ticketKeys,
       replay: this.replay,
       endpoint,
@@ -342,6 +368,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       return;
     }
     let connection: Connection;
+    // The credential this handshake presents, and so the guard its session gets (setCredential).
+    const guarding = this.guardOptions;
     try {
       const tickets = this.ticketConfig(endpoint, info);
       const session = Session.server({
@@ -384,7 +412,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       verified = true;
       this.handshakes.delete(connection);
       this.edge.release(ticket);
-      if (!this.admitSession(connection, result.peer, info)) return;
+      if (!this.admitSession(connection, result.peer, info, guarding)) return;
       const transport = new PqmcpServerTransport(connection, result, this.backend.name, {
         remoteAddress: info.remoteAddress,
         hooks: this.resolved.hooks,
@@ -418,7 +446,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
    * The per-agent cap, then the guard that ends the session with its credentials. False:
    * refused (the connection is ending with SessionLimitError, reported on onerror).
    */
-  private admitSession(connection: Connection, peer: VerifiedPeer, info: ClientInfo): boolean {
+  private admitSession(connection: Connection, peer: VerifiedPeer, info: ClientInfo, guarding: GuardOptions): boolean {
     const count = this.perAgent.get(peer.agentId) ?? 0;
     const limit = this.limits.maxSessionsPerAgent;
     if (limit > 0 && count >= limit) {
@@ -426,7 +454,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       return false;
     }
     this.perAgent.set(peer.agentId, count + 1);
-    const guard = new SessionGuard(this.guardOptions, peer, (error) => {
+    const guard = new SessionGuard(guarding, peer, (error) => {
       connection.abort(error);
       this.clientError(error, { ...info, peer });
     });

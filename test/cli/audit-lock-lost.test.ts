@@ -20,7 +20,7 @@ describe('pqmcp serve --audit: the directory lock taken over while held', () => 
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] });
     try {
       const logged: Array<[string, Record<string, unknown>]> = [];
-      const obs = await openObservability({ auditDir: dir, metricsAgentIds: false, ready: () => true, log: (event, fields) => void logged.push([event, fields]) });
+      const obs = await openObservability({ auditDir: dir, metricsAgentIds: false, notReady: () => undefined, log: (event, fields) => void logged.push([event, fields]) });
       // Another writer took it over (as one does with a lock not refreshed for a minute).
       const theirs = `${process.pid + 1}\nanother-host\n${Date.now()}\n${'cd'.repeat(8)}\n`;
       writeFileSync(join(dir, 'audit.lock'), theirs);

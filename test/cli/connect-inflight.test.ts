@@ -76,7 +76,7 @@ describe('pqmcp connect --max-request-bytes-in-flight', () => {
     for (const bad of ['16MiB', '-1', '1.5', '']) {
       const r = await cli(['connect', 'ws://127.0.0.1:1/', '--identity', alice.key, '--trust', trust, '--expect', SERVER_ID, `--max-request-bytes-in-flight=${bad}`]);
       expect(r.code, bad).toBe(2);
-      expect(r.stderr.trim()).toBe(`pqmcp: --max-request-bytes-in-flight must be a non-negative integer of bytes (0 = no limit); got ${JSON.stringify(bad)} (ERR_USAGE)`);
+      expect(r.stderr.trim()).toBe(`pqmcp: --max-request-bytes-in-flight must be an integer >= 0 (bytes; 0 = no limit); got ${JSON.stringify(bad)} (ERR_USAGE)`);
     }
   });
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { entryToolBytes, toolRecordBytes } from '../../src/pins/store.js';
 import { FilePinStore, MANIFEST_CLAIM, decodeManifest, manifestHash, toolDefinition, toolHash } from '../../src/pins/index.js';
 import type { ToolManifest } from '../../src/pins/index.js';
 import { parse } from '../../src/cli/args.js';
@@ -30,9 +31,9 @@ let client: Files;
 /** The same server id with a credential that attests nothing. */
 let plain: Files;
 
-async function bridgeTools(url: string, extra: string[]): Promise<{ tools: string[]; stderr: string }> {
+async function bridgeTools(url: string, extra: string[], expectId = SERVER_ID): Promise<{ tools: string[]; stderr: string }> {
   let stderr = '';
-  const transport = new StdioClientTransport({ command: CLI_COMMAND, args: [...CLI_ARGS, 'connect', url, '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, ...extra], cwd: ROOT, stderr: 'pipe' });
+  const transport = new StdioClientTransport({ command: CLI_COMMAND, args: [...CLI_ARGS, 'connect', url, '--identity', client.key, '--trust', trust, '--expect', expectId, ...extra], cwd: ROOT, stderr: 'pipe' });
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
   const sdk = new Client({ name: 'pins', version: '1.0.0' });
   await sdk.connect(transport);
@@ -377,7 +378,12 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     expect(readFileSync(notPins, 'utf8')).toBe('{"hello":1}');
     const flags = await cli(['connect', 'ws://127.0.0.1:9/', '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, '--manifest', join(tmp.dir, 'x.json')]);
     expect(flags.code).toBe(2);
-    expect(flags.stderr).toMatch(/--manifest, --new-tools and --max-tools need --pins/);
+    expect(flags.stderr).toMatch(/--manifest, --new-tools, --max-tools, --max-tool-bytes and --max-entry-bytes need --pins/);
+    for (const flag of ['--max-tool-bytes', '--max-entry-bytes']) {
+      const alone = await cliInProcess(['connect', 'ws://127.0.0.1:9/', '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, flag, '1000']);
+      expect(alone.code, flag).toBe(2);
+      expect(alone.stderr, flag).toMatch(/--max-entry-bytes need --pins/);
+    }
   });
 
   it('connect --max-tools caps the tools the pin file records per server: past it a new tool is withheld unrecorded and reported; a higher limit makes room; approve has nothing to approve (review 16, R16-9)', { timeout: 120_000 }, async () => {
@@ -416,6 +422,55 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
       const r = await cli(['connect', url, '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, '--pins', pins, '--max-tools', bad]);
       expect(r.code, bad).toBe(2);
       expect(r.stderr, bad).toMatch(bad === '-1' ? /bad value for option --max-tools/ : /--max-tools must be an integer >= 1/);
+    }
+  });
+
+  it('connect --max-tool-bytes and --max-entry-bytes cap the bytes the pin file records per server: a tool over either is withheld unrecorded and reported; another server in the same file pins as ever', { timeout: 120_000 }, async () => {
+    const pins = join(tmp.dir, 'max-bytes.pins.json');
+    // The line server with a 3,000-character description of echo: its definition alone is over
+    // --max-tool-bytes 2000, its 7 other tools take about 200 bytes each in the pin file.
+    const { url } = await startGateway(['--identity', plain.key, '--trust', trust], [process.execPath, LINE_SERVER], { LINE_SERVER_ECHO_DESCRIPTION: `echo ${'e'.repeat(3000)}` });
+    const record = (name: string) => {
+      const tool = { name, inputSchema: { type: 'object' } };
+      return toolRecordBytes(name, { hash: toolHash(tool), definition: toolDefinition(tool) as Record<string, unknown>, pinnedAt: new Date().toISOString() });
+    };
+    // Room for slow, whoami and ask (the line server's order), not for crash.
+    const maxEntry = record('slow') + record('whoami') + record('ask') + Math.floor(record('crash') / 2);
+    const flags = ['--pins', pins, '--max-tool-bytes', '2000', '--max-entry-bytes', String(maxEntry)];
+    const first = await bridgeTools(url, flags);
+    expect(first.tools).toEqual(['ask', 'slow', 'whoami']);
+    expect(first.stderr).toMatch(new RegExp(`WITHHELD tool echo of ${SERVER_ID}: tool-too-large \\(not recorded: its definition would take \\d{4} bytes in ${pins}, more than --max-tool-bytes allows, 2000\\)`));
+    for (const tool of ['crash', 'log', 'garbage', 'stderr']) {
+      expect(first.stderr).toContain(`WITHHELD tool ${tool} of ${SERVER_ID}: entry-too-large (not recorded: its definition would take ${record(tool)} bytes in ${pins}, past the most bytes of this server's tools --max-entry-bytes allows, ${maxEntry}; pqmcp pins forget the tools it no longer lists, or raise --max-entry-bytes)`);
+    }
+    const entry = () => new FilePinStore(pins).get(SERVER_ID)!;
+    expect([...Object.keys(entry().tools), ...Object.keys(entry().held)].sort()).toEqual(['ask', 'slow', 'whoami']);
+    expect(entryToolBytes(entry())).toBeLessThanOrEqual(maxEntry);
+    expect(readFileSync(pins, 'utf8')).not.toContain('eeee');
+    // Nothing to approve: the tools withheld past the limits are not held.
+    const approve = await cliInProcess(['pins', 'approve', SERVER_ID, 'echo', '--pins', pins]);
+    expect(approve.code).toBe(1);
+    expect(approve.stdout).toContain('as tool-too-large or entry-too-large, likewise: raise --max-tool-bytes or --max-entry-bytes');
+    // Again: the same verdict, the file not rewritten.
+    const text = readFileSync(pins, 'utf8');
+    expect((await bridgeTools(url, flags)).tools).toEqual(['ask', 'slow', 'whoami']);
+    expect(readFileSync(pins, 'utf8')).toBe(text);
+    // Another server, through the same file: pinned as ever, the first one's entry unchanged.
+    const neighbourId = 'agent://pins-test/neighbour';
+    const neighbour = writeAgent(tmp.dir, issuer, neighbourId, 'neighbour');
+    const other = await startGateway(['--identity', neighbour.key, '--trust', trust], [process.execPath, LINE_SERVER]);
+    const second = await bridgeTools(other.url, ['--pins', pins], neighbourId);
+    expect(second.tools).toEqual(['ask', 'crash', 'echo', 'garbage', 'log', 'slow', 'stderr', 'whoami']);
+    expect(second.stderr).not.toMatch(/WITHHELD/);
+    expect(Object.keys(new FilePinStore(pins).get(neighbourId)!.tools)).toHaveLength(8);
+    expect(Object.keys(entry().tools).sort()).toEqual(['ask', 'slow', 'whoami']);
+    // Bad values are usage errors.
+    for (const flag of ['--max-tool-bytes', '--max-entry-bytes']) {
+      for (const bad of ['0', '1.5', 'many', '']) {
+        const r = await cliInProcess(['connect', url, '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, '--pins', pins, flag, bad]);
+        expect(r.code, `${flag} ${bad}`).toBe(2);
+        expect(r.stderr, `${flag} ${bad}`).toContain(`${flag} must be an integer >= 1 (bytes); got ${JSON.stringify(bad)}`);
+      }
     }
   });
 

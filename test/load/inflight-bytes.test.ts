@@ -132,7 +132,7 @@ describe('pqmcp serve in front of a child that reads nothing (issue 10 item 3)',
   it('--max-request-bytes-in-flight sets the per-session bound (a second call past it is refused with -32005 while the first waits on the client\'s sampling answer, which still gets through); a bad value is a usage error', { timeout: 60_000 }, async () => {
     const bad = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gw.key, '--trust', trust, '--max-request-bytes-in-flight', '16MiB', '--', 'node', LINE_SERVER]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--max-request-bytes-in-flight must be a non-negative integer of bytes');
+    expect(bad.stderr).toContain('--max-request-bytes-in-flight must be an integer >= 0 (bytes; 0 = no limit); got "16MiB"');
     const { gateway, url } = await startGateway(['--identity', gw.key, '--trust', trust, '--max-request-bytes-in-flight', '100'], ['node', LINE_SERVER]);
     cleanup.add(() => gateway.stop('SIGKILL'));
     const backend = createNativeBackend();

@@ -202,7 +202,7 @@ describe('pqmcp serve --max-request-bytes-in-flight-total', () => {
     const { cli } = await import('../cli/helpers.js');
     const bad = await cli(['serve', '--listen', '127.0.0.1:0', '--identity', gw.key, '--trust', trust, '--max-request-bytes-in-flight-total', '1GiB', '--', 'node', LINE_SERVER]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--max-request-bytes-in-flight-total must be a non-negative integer of bytes');
+    expect(bad.stderr).toContain('--max-request-bytes-in-flight-total must be an integer >= 0 (bytes; 0 = no limit); got "1GiB"');
     const { gateway, url } = await startGateway(['--identity', gw.key, '--trust', trust, '--max-request-bytes-in-flight-total', '1000'], ['node', LINE_SERVER]);
     cleanup.add(() => gateway.stop('SIGKILL'));
     const tool = (id: number, name: string, args: Record<string, unknown>): JsonRpcMessage => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });

@@ -13,13 +13,14 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { DEFAULT_MAX_TOOLS, FilePinStore, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifest, canonicalJson, decodeManifest, manifestHash, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
+import { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_TOOL_BYTES, DEFAULT_MAX_TOOLS, FilePinStore, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifest, canonicalJson, decodeManifest, manifestHash, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
 import type { PinEvent, PinnedServer, ToolManifest, ToolPinningOptions } from '../../src/pins/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { MAX_KEYS } from '../../src/pins/store.js';
+import { MAX_KEYS, entryToolBytes, toolRecordBytes } from '../../src/pins/store.js';
+import type { HeldTool, PinnedTool } from '../../src/pins/store.js';
 import type { HookContext, JsonRpcMessage } from '../../src/transport/hook-api.js';
 import { Cleanup, SERVER_ID, connectClient, startServer, waitFor } from '../helpers/mcp.js';
-import { fixtureCrypto, makeAgent, testIssuer, trustFor } from '../helpers/identities.js';
+import { agent, fixtureCrypto, makeAgent, testIssuer, trustFor } from '../helpers/identities.js';
 import type { PqmcpClientOptions } from '../../src/index.js';
 import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
 import { issueCredential } from '../../src/identity/index.js';
@@ -1072,3 +1073,165 @@ describe('known-answer vectors (test/vectors/tool-manifest.json, npm run vectors
   });
 });
 
+
+describe('the bytes a server entry records are capped: one server cannot make the shared pin file unwritable', () => {
+  type Listed = { name: string; description: string };
+  /** A server whose tools/list answers what `catalogue.tools` holds now, whatever its size; calls recorded. */
+  function listingServer(catalogue: { tools: Listed[] }, calls: string[]): () => Server {
+    return () => {
+      const mcp = new Server({ name: 'bulky', version: '1' }, { capabilities: { tools: {} } });
+      mcp.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: catalogue.tools.map((t) => ({ ...t, inputSchema: { type: 'object' as const } })) }));
+      mcp.setRequestHandler(CallToolRequestSchema, async (r) => {
+        calls.push(r.params.name);
+        return { content: [{ type: 'text' as const, text: 'ok' }] };
+      });
+      return mcp;
+    };
+  }
+  /** The bytes the record the hook writes for a listed tool takes in the pin file (a time is always 24 characters). */
+  const pinBytes = (t: Listed): number => {
+    const tool = { ...t, inputSchema: { type: 'object' } };
+    return toolRecordBytes(t.name, { hash: toolHash(tool), definition: toolDefinition(tool) as Record<string, unknown>, pinnedAt: new Date().toISOString() });
+  };
+  const callError = (client: { callTool(p: { name: string; arguments: Record<string, unknown> }): Promise<unknown> }, name: string) => client.callTool({ name, arguments: {} }).then(() => undefined, (e: Error & { code?: number }) => e);
+
+  it('a tool over maxToolBytes and the tools past maxEntryBytes are withheld with their reason and never written; the server\'s other tools are pinned; another server pins into the same file as ever', { timeout: 60_000 }, async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-bytes-')), 'pins.json');
+    const calls: string[] = [];
+    const read = { name: 'read', description: 'read a file' };
+    const huge = { name: 'huge', description: `h${'h'.repeat(6000)}` };
+    const medium = Array.from({ length: 5 }, (_, i) => ({ name: `m${i}`, description: `${i}${'m'.repeat(1500)}` }));
+    // Room for read, m0 and m1, not for m2 (nor m3, m4: the same size).
+    const maxToolBytes = 4096;
+    const maxEntryBytes = pinBytes(read) + pinBytes(medium[0]!) + pinBytes(medium[1]!) + Math.floor(pinBytes(medium[2]!) / 2);
+    expect(pinBytes(huge)).toBeGreaterThan(maxToolBytes);
+    expect(Math.max(...medium.map(pinBytes))).toBeLessThan(maxToolBytes);
+    const catalogue = { tools: [read, huge] };
+    const hostile = await startServer(cleanup, listingServer(catalogue, calls));
+    const options = { store: new FilePinStore(path), maxToolBytes, maxEntryBytes };
+    const { client, events } = await session(hostile.url, options);
+    const entry = () => new FilePinStore(path).get(SERVER_ID)!;
+    const recorded = () => [...Object.keys(entry().tools), ...Object.keys(entry().held)].sort();
+
+    // A definition over the per-tool budget: withheld, reported with its size, not written; read is pinned.
+    expect(names(await client.listTools())).toEqual(['read']);
+    expect(events.filter((e) => e.kind === 'withheld')).toEqual([{ kind: 'withheld', reason: 'tool-too-large', server: { agentId: SERVER_ID, fingerprint: expect.any(String) }, tool: 'huge', limit: maxToolBytes, bytes: pinBytes(huge) }]);
+    expect(recorded()).toEqual(['read']);
+    expect(readFileSync(path, 'utf8')).not.toContain('hhhh');
+    const tooLarge = await callError(client, 'huge');
+    expect(tooLarge?.code).toBe(PIN_REFUSED);
+    expect(tooLarge?.message).toMatch(/tool huge is withheld and not recorded: its definition takes more bytes than the pin store keeps for one tool \(4096: maxToolBytes, pqmcp connect --max-tool-bytes\)/);
+
+    // Five more tools, each within the per-tool budget, more than the entry's together: the
+    // first two fit, the rest are withheld and not written.
+    catalogue.tools = [read, huge, ...medium];
+    events.length = 0;
+    expect(names(await client.listTools())).toEqual(['m0', 'm1', 'read']);
+    expect(summary(events)).toEqual(['pinned m0', 'pinned m1', 'withheld huge tool-too-large', 'withheld m2 entry-too-large', 'withheld m3 entry-too-large', 'withheld m4 entry-too-large']);
+    expect(events.find((e) => e.tool === 'm2')).toMatchObject({ limit: maxEntryBytes, bytes: pinBytes(medium[2]!) });
+    expect(recorded()).toEqual(['m0', 'm1', 'read']);
+    expect(entryToolBytes(entry())).toBeLessThanOrEqual(maxEntryBytes);
+    const entryFull = await callError(client, 'm3');
+    expect(entryFull?.message).toMatch(new RegExp(`tool m3 is withheld and not recorded: the pin store already records the most bytes of tools it keeps for this server \\(${maxEntryBytes}: maxEntryBytes, pqmcp connect --max-entry-bytes\\)`));
+    // Listed again: the same verdict, and the file is not rewritten.
+    const text = readFileSync(path, 'utf8');
+    expect(names(await client.listTools())).toEqual(['m0', 'm1', 'read']);
+    expect(readFileSync(path, 'utf8')).toBe(text);
+    await client.callTool({ name: 'm1', arguments: {} });
+    expect(calls).toEqual(['m1']); // the refused calls never reached the server
+
+    // Another server pins into the same file, with the same limits, as ever.
+    const neighbourId = 'agent://pqmcp-test/neighbour';
+    const neighbour = await startServer(cleanup, listingServer({ tools: [read, medium[0]!] }, []), { identity: agent(neighbourId) });
+    const second = await session(neighbour.url, { ...options, store: new FilePinStore(path) }, neighbourId);
+    expect(names(await second.client.listTools())).toEqual(['m0', 'read']);
+    expect(summary(second.events)).toEqual(['pinned m0', 'pinned read']);
+    expect(Object.keys(new FilePinStore(path).get(neighbourId)!.tools).sort()).toEqual(['m0', 'read']);
+    expect(recorded()).toEqual(['m0', 'm1', 'read']);
+  });
+
+  it('a record counts as the pin file writes it (UTF-8, indented: a deeply nested definition counts its indentation); held tools count; the same definition always fits; a pinned tool redefined too large keeps its pin; an entry over the limit keeps its pins; forget makes room; the limits are checked', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-bytes-'));
+    const path = join(dir, 'pins.json');
+    const events: PinEvent[] = [];
+    let sessionNo = 0;
+    const listTools = (options: Partial<ToolPinningOptions>, tools: Array<Record<string, unknown> & { name: string }>, issuer = 'issuer://pqmcp-test'): string[] => {
+      const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e), ...options });
+      const peer = { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), issuer, attributes: {} } as unknown as HookContext['peer'];
+      const base = { role: 'client' as const, peer, sessionId: `s${++sessionNo}`, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
+    };
+    const t = (name: string, description = `the ${name} tool`) => ({ name, description });
+    const entry = () => new FilePinStore(path).get(SERVER_ID)!;
+    const withheld = (): string[] => events.filter((e) => e.kind === 'withheld').map((e) => `${e.tool} ${e.reason}/${e.limit}`);
+
+    // The count is of the file's bytes: a record's bytes are what it adds to the file, in UTF-8
+    // (é is 2 bytes), with its indentation: nested 1,000 deep, a definition of 2 KB as
+    // canonical JSON takes over a megabyte in the file.
+    let nested: unknown = 0;
+    for (let i = 0; i < 1000; i++) nested = [nested];
+    const deep = { name: 'dé', description: 'nested', inputSchema: { type: 'object', default: nested } };
+    const deepRecord: PinnedTool = { hash: toolHash(deep), definition: toolDefinition(deep) as Record<string, unknown>, pinnedAt: new Date().toISOString() };
+    const probe = join(dir, 'probe.json');
+    const store = new FilePinStore(probe);
+    const base: PinnedServer = { agentId: SERVER_ID, keys: [], tools: { a: { hash: toolHash(t('a')), definition: toolDefinition(t('a')) as Record<string, unknown>, pinnedAt: new Date().toISOString() } }, held: {} };
+    store.put(SERVER_ID, base);
+    const before = statSync(probe).size;
+    store.put(SERVER_ID, { ...base, tools: { ...base.tools, [deep.name]: deepRecord } });
+    expect(statSync(probe).size - before).toBe(toolRecordBytes(deep.name, deepRecord));
+    expect(new TextEncoder().encode(canonicalJson(toolDefinition(deep))).length).toBeLessThan(2_100);
+    expect(toolRecordBytes(deep.name, deepRecord)).toBeGreaterThan(1_000_000);
+    expect(entryToolBytes(store.get(SERVER_ID)!)).toBe(toolRecordBytes('a', base.tools['a']!) + toolRecordBytes(deep.name, deepRecord));
+    // So with the defaults it is withheld as too large.
+    expect([DEFAULT_MAX_TOOL_BYTES, DEFAULT_MAX_ENTRY_BYTES]).toEqual([256 * 1024, 16 * 1024 * 1024]);
+    expect(listTools({}, [deep, t('a')])).toEqual(['a']);
+    expect(withheld()).toEqual([`dé tool-too-large/${DEFAULT_MAX_TOOL_BYTES}`]);
+    expect(Object.keys(entry().tools)).toEqual(['a']);
+
+    // newTools 'hold': a held definition is counted too; one too large is not held.
+    events.length = 0;
+    expect(listTools({ maxToolBytes: 1000, newTools: 'hold' }, [t('a'), t('b'), t('c', 'c'.repeat(2000))])).toEqual(['a']);
+    expect(Object.keys(entry().held)).toEqual(['b']);
+    expect(withheld()).toEqual(['b new/undefined', 'c tool-too-large/1000']);
+    // A pinned tool redefined past the per-tool limit: withheld, its pin kept, nothing held for it.
+    events.length = 0;
+    expect(listTools({ maxToolBytes: 1000, newTools: 'hold' }, [t('a', 'a'.repeat(2000)), t('b')])).toEqual([]);
+    expect(withheld()).toEqual(['a tool-too-large/1000', 'b new/undefined']);
+    expect(entry().tools['a']!.hash).toBe(toolHash(t('a')));
+    expect(Object.keys(entry().held)).toEqual(['b']);
+    // An entry at its byte limit: its pins pass, a new tool is refused, and so is the held
+    // record of a redefinition (there is no room to keep it for approval).
+    const full = entryToolBytes(entry());
+    events.length = 0;
+    expect(listTools({ maxEntryBytes: full }, [t('a'), t('d'), t('e', 'e, redefined')])).toEqual(['a']);
+    expect(withheld()).toEqual([`d entry-too-large/${full}`, `e entry-too-large/${full}`]);
+    expect(entryToolBytes(entry())).toBe(full);
+    // A lower limit than the entry holds (written under a higher one): pins pass, and the same
+    // definition held again for another reason (another issuer) fits, whatever the limits.
+    events.length = 0;
+    expect(listTools({ maxEntryBytes: 1, maxToolBytes: 1 }, [t('a'), t('b')], 'issuer://elsewhere')).toEqual([]);
+    expect(entry().held['b']).toMatchObject({ reason: 'issuer-changed' } satisfies Partial<HeldTool>);
+    expect(withheld()).toEqual(['a tool-too-large/1', 'b issuer-changed/undefined']);
+    // The pinned issuer again: what was held as issuer-changed is dropped, and b, new, has no room.
+    events.length = 0;
+    expect(listTools({ maxEntryBytes: 1 }, [t('a'), t('b')])).toEqual(['a']);
+    expect(withheld()).toEqual(['b entry-too-large/1']);
+    expect(entry().held).toEqual({});
+    // Forgetting a tool makes room for one as large.
+    const room = entryToolBytes(entry());
+    events.length = 0;
+    expect(listTools({ maxEntryBytes: room }, [t('a'), t('f')])).toEqual(['a']);
+    expect(withheld()).toEqual([`f entry-too-large/${room}`]);
+    expect(new FilePinStore(path).forget(SERVER_ID, 'a')).toBe(true);
+    events.length = 0;
+    expect(listTools({ maxEntryBytes: room }, [t('f')])).toEqual(['f']);
+    expect(withheld()).toEqual([]);
+    expect(entryToolBytes(entry())).toBe(room);
+    for (const bad of [0, -1, 1.5, Number.NaN, Infinity]) {
+      expect(() => toolPinning({ store: new MemoryPinStore(), maxToolBytes: bad }), String(bad)).toThrow(InvalidArgumentError);
+      expect(() => toolPinning({ store: new MemoryPinStore(), maxEntryBytes: bad }), String(bad)).toThrow(InvalidArgumentError);
+    }
+  });
+});

@@ -1,0 +1,212 @@
+/**
+ * A listener's own credential renewed while it runs (PqmcpServer.setCredential), over real
+ * sockets on 127.0.0.1 with real SDK peers: new handshakes present the renewed credential,
+ * a live session keeps the one it was opened with and ends at that one's notAfter, and every
+ * credential that must not be presented is refused with a typed error and changes nothing.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { CredentialExpiredError, CredentialNotYetValidError, CredentialUsageError, DecodeError, InvalidArgumentError, PqmcpError, SessionExpiredError } from '../../src/errors.js';
+import { issueCredential } from '../../src/identity/index.js';
+import { MemoryTicketStore, TicketKeys } from '../../src/resumption/index.js';
+import { PqmcpClientTransport, serveMcp, ticketStoreKey } from '../../src/transport/index.js';
+import type { ClientInfo, PqmcpServer, PqmcpServerTransport } from '../../src/transport/index.js';
+import { fixtureCrypto, makeAgent, makeIssuer, testIssuer, trustFor } from '../helpers/identities.js';
+import type { TestAgent } from '../helpers/identities.js';
+import { Cleanup, waitFor } from '../helpers/mcp.js';
+import { ManualClock } from '../helpers/clock.js';
+
+const SERVER_ID = 'agent://pqmcp-test/renewing-server';
+const CLIENT_ID = 'agent://pqmcp-test/renewal-client';
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+const NOW = Math.floor(Date.now() / 1000);
+/** The server's first credential: valid for one more hour. */
+const first: TestAgent = makeAgent(fixtureCrypto(), testIssuer(), SERVER_ID, { usage: 'server', notBefore: NOW - 60, notAfter: NOW + 3600 });
+
+/** The client, valid from a minute ago: the servers' clocks stand still from their start. */
+const clientAgent = makeAgent(fixtureCrypto(), testIssuer(), CLIENT_ID, { usage: 'client', notBefore: NOW - 60, notAfter: NOW + 86400 }).identity;
+
+/** Another credential for the first one's key (a renewal unless the options say otherwise). */
+function renewal(options: { agentId?: string; usage?: 'client' | 'server' | 'both'; notBefore?: number; notAfter?: number } = {}) {
+  return issueCredential(fixtureCrypto(), testIssuer(), {
+    agentId: options.agentId ?? SERVER_ID,
+    publicKey: first.keyPair.publicKey,
+    usage: options.usage ?? 'server',
+    notBefore: options.notBefore ?? NOW - 60,
+    notAfter: options.notAfter ?? NOW + 30 * 86400,
+  });
+}
+
+interface Started {
+  server: PqmcpServer;
+  reported: { error: PqmcpError; info: ClientInfo }[];
+  /** Server side of each session, in order. */
+  transports: PqmcpServerTransport[];
+  refusedTickets: PqmcpError[];
+}
+
+async function start(clock: ManualClock, tickets?: TicketKeys): Promise<Started> {
+  const transports: PqmcpServerTransport[] = [];
+  const server = await serveMcp({ identity: first.identity, trust: trustFor(), clock, clockSkewSeconds: 0, ...(tickets ? { tickets: { keys: tickets } } : {}) }, (_peer, transport) => {
+    transports.push(transport);
+    const mcp = new McpServer({ name: 'renewal', version: '1.0.0' });
+    mcp.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
+    return mcp;
+  });
+  const reported: { error: PqmcpError; info: ClientInfo }[] = [];
+  server.on('clientError', (error, info) => reported.push({ error, info }));
+  const refusedTickets: PqmcpError[] = [];
+  server.on('ticketRefused', (error) => refusedTickets.push(error));
+  cleanup.add(() => server.close());
+  return { server, reported, transports, refusedTickets };
+}
+
+async function connect(url: string, tickets?: MemoryTicketStore) {
+  const transport = new PqmcpClientTransport(url, { identity: clientAgent, trust: trustFor(), expectedServerId: SERVER_ID, clockSkewSeconds: 0, ...(tickets ? { tickets } : {}) });
+  const client = new Client({ name: 'renewal-client', version: '1.0.0' });
+  let closed = false;
+  client.onclose = () => (closed = true);
+  cleanup.add(() => client.close());
+  await client.connect(transport);
+  const echo = async (text: string) => (await client.callTool({ name: 'echo', arguments: { text } })).content;
+  expect(await echo('hello')).toEqual([{ type: 'text', text: 'hello' }]);
+  return { transport, client, echo, closed: () => closed };
+}
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+
+describe('PqmcpServer.setCredential', () => {
+  it('new handshakes present the renewed credential; a live session keeps its own and ends at its notAfter', async () => {
+    const clock = new ManualClock();
+    const { server, reported } = await start(clock);
+    const before = await connect(server.url);
+    expect(before.transport.peer!.serial).toBe(hex(first.credential.serial));
+    expect(before.transport.peer!.notAfter).toBe(NOW + 3600);
+
+    const renewed = renewal();
+    const bytes = renewed.encoded.slice();
+    server.setCredential(bytes);
+    bytes.fill(0); // the caller's array, reused: what handshakes present is the listener's copy
+    const after = await connect(server.url);
+    expect(after.transport.peer!.serial).toBe(hex(renewed.serial));
+    expect(after.transport.peer!.notAfter).toBe(renewed.notAfter);
+    expect(after.transport.peer!.agentId).toBe(SERVER_ID);
+    // The session opened before still works, under the credential its client verified.
+    expect(await before.echo('still here')).toEqual([{ type: 'text', text: 'still here' }]);
+
+    // Past the first credential's notAfter (the server's clock): the server ends the session
+    // that presented it, as its own credential's end; the renewed session goes on.
+    clock.advance((NOW + 3600) * 1000 + 1001 - clock.now());
+    await waitFor(() => before.closed());
+    const ends = reported.map((r) => r.error).filter((e): e is SessionExpiredError => e instanceof SessionExpiredError);
+    expect(ends.map((e) => e.reason)).toEqual(['own-credential']);
+    expect(after.closed()).toBe(false);
+    expect(await after.echo('renewed')).toEqual([{ type: 'text', text: 'renewed' }]);
+    expect(server.sessions.size).toBe(1);
+  });
+
+  it('a handshake under way when the credential is renewed finishes with the one it started with, and its session ends at that one', async () => {
+    const clock = new ManualClock();
+    const { server, reported } = await start(clock);
+    const renewed = renewal();
+    // Renew right after this connection's upgrade, while its handshake is under way.
+    server.httpServer.on('upgrade', () => setImmediate(() => server.setCredential(renewed)));
+    const during = await connect(server.url);
+    expect(during.transport.peer!.serial).toBe(hex(first.credential.serial));
+    const after = await connect(server.url);
+    expect(after.transport.peer!.serial).toBe(hex(renewed.serial));
+    clock.advance((NOW + 3600) * 1000 + 1001 - clock.now());
+    await waitFor(() => during.closed());
+    expect(reported.map((r) => (r.error as SessionExpiredError).reason)).toEqual(['own-credential']);
+    expect(await after.echo('renewed')).toEqual([{ type: 'text', text: 'renewed' }]);
+  });
+
+  it('refuses what must not be presented, with a typed error, and changes nothing', async () => {
+    const clock = new ManualClock();
+    const { server } = await start(clock);
+    const otherKey = makeAgent(fixtureCrypto(), testIssuer(), SERVER_ID, { usage: 'server' }).credential;
+    const cases: [string, () => unknown, new (...args: never[]) => PqmcpError, RegExp?][] = [
+      ['another key', () => server.setCredential(otherKey), InvalidArgumentError, /another key/],
+      ['another agent id', () => server.setCredential(renewal({ agentId: 'agent://pqmcp-test/someone-else' })), InvalidArgumentError, /someone-else/],
+      ['client usage', () => server.setCredential(renewal({ usage: 'client' })), CredentialUsageError],
+      ['expired', () => server.setCredential(renewal({ notBefore: NOW - 7200, notAfter: NOW - 60 })), CredentialExpiredError],
+      ['not yet valid', () => server.setCredential(renewal({ notBefore: NOW + 3600, notAfter: NOW + 7200 })), CredentialNotYetValidError],
+      ['not a credential', () => server.setCredential(new Uint8Array([1, 2, 3])), DecodeError],
+      ['not bytes', () => server.setCredential('credential' as unknown as Uint8Array), InvalidArgumentError],
+    ];
+    for (const [what, call, type, message] of cases) {
+      let thrown: unknown;
+      try {
+        call();
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown, what).toBeInstanceOf(type);
+      if (message) expect((thrown as Error).message, what).toMatch(message);
+    }
+    // The listener still presents its first credential.
+    const c = await connect(server.url);
+    expect(c.transport.peer!.serial).toBe(hex(first.credential.serial));
+  });
+
+  it('takes a credential from another issuer (the clients decide whether they trust it)', async () => {
+    const other = makeIssuer(fixtureCrypto(), 'issuer://pqmcp-test/other');
+    const clock = new ManualClock();
+    const { server } = await start(clock);
+    const reissued = issueCredential(fixtureCrypto(), other, { agentId: SERVER_ID, publicKey: first.keyPair.publicKey, usage: 'both', notBefore: NOW - 60, notAfter: NOW + 86400 });
+    server.setCredential(reissued);
+    // A client trusting only the first issuer now refuses the server: the listener presented the new one.
+    const transport = new PqmcpClientTransport(server.url, { identity: clientAgent, trust: trustFor(), expectedServerId: SERVER_ID });
+    await expect(new Client({ name: 'c', version: '1' }).connect(transport)).rejects.toMatchObject({ code: 'ERR_UNTRUSTED_ISSUER' });
+  });
+});
+
+describe('PqmcpServer.setCredential with resumption tickets', () => {
+  it('a ticket authenticated before the renewal does not resume (a full handshake shows the renewed credential); the tickets after it do', async () => {
+    const clock = new ManualClock();
+    const { server, refusedTickets } = await start(clock, TicketKeys.generate(fixtureCrypto()));
+    const store = new MemoryTicketStore();
+    const key = ticketStoreKey(new URL(server.url), SERVER_ID);
+    const before = await connect(server.url, store);
+    await waitFor(() => store.count(key) === 1);
+    await before.client.close();
+
+    const renewed = renewal();
+    server.setCredential(renewed);
+    // auth_time is in whole seconds, so tickets of the renewal's own second are refused too:
+    // this client's next full handshake is a second later.
+    clock.advance(1000);
+    const refused = await connect(server.url, store);
+    expect(refused.transport.resumed).toBe(false);
+    expect(refused.transport.peer!.serial).toBe(hex(renewed.serial));
+    expect(refusedTickets.map((e) => e.code)).toEqual(['ERR_TICKET_MISMATCH']);
+    expect(refusedTickets[0]!.message).toMatch(/server credential/);
+    await waitFor(() => store.count(key) === 1);
+    await refused.client.close();
+
+    const again = await connect(server.url, store);
+    expect(again.transport.peer!.serial).toBe(hex(renewed.serial));
+    expect(refusedTickets).toHaveLength(1);
+    expect(again.transport.resumed).toBe(true);
+  });
+
+  it('a handshake under way when the credential is renewed gets no ticket (credential-renewed)', async () => {
+    const { server, transports } = await start(new ManualClock(), TicketKeys.generate(fixtureCrypto()));
+    const store = new MemoryTicketStore();
+    const key = ticketStoreKey(new URL(server.url), SERVER_ID);
+    const renewed = renewal();
+    server.httpServer.once('upgrade', () => setImmediate(() => server.setCredential(renewed)));
+    const during = await connect(server.url, store);
+    expect(during.transport.peer!.serial).toBe(hex(first.credential.serial));
+    expect(transports[0]!.handshakeResult.ticketsWithheld).toBe('credential-renewed');
+    expect(store.count(key)).toBe(0);
+    const after = await connect(server.url, store);
+    expect(after.transport.resumed).toBe(false);
+    expect(after.transport.peer!.serial).toBe(hex(renewed.serial));
+    expect(transports[1]!.handshakeResult.ticketsWithheld).toBeUndefined();
+  });
+});
