@@ -201,6 +201,8 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
 
 /** WITHHELD lines `pqmcp connect` writes per tools/list answer; the rest are summed up in one line. */
 export const WITHHELD_LINES = 20;
+/** The longest tool name a log line shows whole. */
+const LOGGED_NAME_LENGTH = 200;
 
 /** The pinning hook `pqmcp connect --pins/--manifest` asks for, or none; events go to `log`. */
 export function connectPinHooks(p: Parsed, log: (line: string) => void): MessageHook[] {
@@ -234,10 +236,10 @@ export function connectPinHooks(p: Parsed, log: (line: string) => void): Message
   };
   const onEvent = (e: PinEvent): void => {
     if (e.kind !== 'withheld') {
-      if (e.kind === 'pinned') log(`pinned tool ${e.tool} of ${e.server.agentId}`);
+      if (e.kind === 'pinned') log(`pinned tool ${nameText(e.tool)} of ${e.server.agentId}`);
       else if (e.kind === 'rotated') log(`${e.server.agentId} presents a new key ${e.server.fingerprint.slice(0, 16)}... (before: ${e.previousKey?.slice(0, 16)}...): recorded; its tools are checked against the pins it had`);
-      else if (e.kind === 'renamed') log(`tool ${e.tool} of ${e.server.agentId} has the definition of the pinned tool ${e.from}: pinned as a rename`);
-      else log(`WITHHELD: this session of ${e.server.agentId} keeps track of at most ${e.limit} withheld tools (twice --max-tools) and the server withheld more (${e.tool} and after); it now refuses a call to every tool it has not let through`);
+      else if (e.kind === 'renamed') log(`tool ${nameText(e.tool)} of ${e.server.agentId} has the definition of the pinned tool ${nameText(e.from)}: pinned as a rename`);
+      else log(`WITHHELD: this session of ${e.server.agentId} keeps track of at most ${e.limit} withheld tools (twice --max-tools) and the server withheld more (${nameText(e.tool)} and after); it now refuses a call to every tool it has not let through`);
       return;
     }
     // A withheld tool.
@@ -251,14 +253,20 @@ export function connectPinHooks(p: Parsed, log: (line: string) => void): Message
     }
     shown++;
     if (e.reason === 'too-many-tools') {
-      log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: too-many-tools (not recorded: ${path} already records the most tools of this server --max-tools allows, ${e.limit}; pqmcp pins forget the tools it no longer lists, or raise --max-tools)`);
+      log(`WITHHELD tool ${nameText(e.tool)} of ${e.server.agentId}: too-many-tools (not recorded: ${path} already records the most tools of this server --max-tools allows, ${e.limit}; pqmcp pins forget the tools it no longer lists, or raise --max-tools)`);
     } else if (e.reason === 'tool-too-large') {
-      log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: tool-too-large (not recorded: its definition would take ${e.bytes} bytes in ${path}, more than --max-tool-bytes allows, ${e.limit})`);
+      log(`WITHHELD tool ${nameText(e.tool)} of ${e.server.agentId}: tool-too-large (not recorded: its definition would take ${e.bytes} bytes in ${path}, more than --max-tool-bytes allows, ${e.limit})`);
     } else if (e.reason === 'entry-too-large') {
-      log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: entry-too-large (not recorded: its definition would take ${e.bytes} bytes in ${path}, past the most bytes of this server's tools --max-entry-bytes allows, ${e.limit}; pqmcp pins forget the tools it no longer lists, or raise --max-entry-bytes)`);
-    } else log(`WITHHELD tool ${e.tool} of ${e.server.agentId}: ${e.reason}${e.changed ? ` (${e.changed.join(', ')} changed)` : ''}${e.from ? ` (was ${e.from})` : ''}${e.issuer ? ` (issuer ${e.issuer.now}, pinned under ${e.issuer.pinned})` : ''}; see pqmcp pins list --pins ${path}`);
+      log(`WITHHELD tool ${nameText(e.tool)} of ${e.server.agentId}: entry-too-large (not recorded: its definition would take ${e.bytes} bytes in ${path}, past the most bytes of this server's tools --max-entry-bytes allows, ${e.limit}; pqmcp pins forget the tools it no longer lists, or raise --max-entry-bytes)`);
+    } else log(`WITHHELD tool ${nameText(e.tool)} of ${e.server.agentId}: ${e.reason}${e.changed ? ` (${e.changed.join(', ')} changed)` : ''}${e.from ? ` (was ${nameText(e.from)})` : ''}${e.issuer ? ` (issuer ${e.issuer.now}, pinned under ${e.issuer.pinned})` : ''}; see pqmcp pins list --pins ${path}`);
   };
   return [toolPinning({ store, manifests, ...(newTools !== undefined ? { newTools } : {}), ...(maxTools !== undefined ? { maxTools } : {}), ...(maxToolBytes !== undefined ? { maxToolBytes } : {}), ...(maxEntryBytes !== undefined ? { maxEntryBytes } : {}), onEvent })];
+}
+
+/** A tool name for a log line: the server chose it, and a name may be a message long (review 19). */
+function nameText(name: string | undefined): string {
+  const n = name ?? '';
+  return n.length > LOGGED_NAME_LENGTH ? `${n.slice(0, LOGGED_NAME_LENGTH)}... (${n.length} characters)` : n;
 }
 
 /** initialize + tools/list (every page) over stdio, then stop the server. */

@@ -90,7 +90,8 @@
  *   records, and a record rewritten with its definition unchanged (held for another reason)
  *   or with no more bytes always fits.
  * - A session keeps why a name is withheld (a reason, the message is built when a call is
- *   refused) for at most twice `maxTools` names. A server that withholds more (new names at
+ *   refused) for at most twice `maxTools` names, each at most MAX_KEPT_NAME_LENGTH long (a
+ *   longer name is not kept: a call to any name that long it did not let through is refused). A server that withholds more (new names at
  *   every listing, review 17, R17-5) fills it: from then on the session refuses a call to
  *   every tool it has not let through, whatever `requireListed` says, with a generic message
  *   for the names it did not keep, and reports it once ('withheld-limit'). The names it let
@@ -123,6 +124,15 @@ export const PIN_REFUSED = -32010;
  * 1.6 MB file rewritten whole at every change, after six listings of 500 new names).
  */
 export const DEFAULT_MAX_TOOLS = 1024;
+
+/**
+ * The longest tool name (UTF-16 code units) a session keeps as a withheld name. The MCP
+ * specification asks for names of 1 to 128 characters; a longer withheld name is not kept
+ * (a server could otherwise make its client keep twice `maxTools` names of up to a message's
+ * size each, 64 MiB: review 19), and a call to any name this long that the session did not
+ * let through is refused, so leaving it out never makes it callable.
+ */
+export const MAX_KEPT_NAME_LENGTH = 1024;
 
 /**
  * The most bytes one tool's record takes in the pin file by default (`maxToolBytes`, as
@@ -306,6 +316,8 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
    */
   const withholdIn = (verdict: Verdict, name: string, w: Withholding): void => {
     verdict.allowed.delete(name);
+    // Too long to keep: refused by its length alone (toPeer).
+    if (name.length > MAX_KEPT_NAME_LENGTH) return;
     if (verdict.withheld.has(name) || verdict.withheld.size < maxWithheld) {
       verdict.withheld.set(name, w);
       return;
@@ -567,6 +579,9 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       if (verdict.allowed.has(name)) return;
       const withheld = verdict.withheld.get(name);
       if (withheld !== undefined) return { reply: errorResponse(message, PIN_REFUSED, refusal(name, withheld, limits, ctx.peer.agentId)) };
+      if (name.length > MAX_KEPT_NAME_LENGTH) {
+        return { reply: errorResponse(message, PIN_REFUSED, `tool ${name.slice(0, 64)}... is withheld: its name is longer than ${MAX_KEPT_NAME_LENGTH} characters and it was not let through`) };
+      }
       if (verdict.full !== undefined) {
         return { reply: errorResponse(message, PIN_REFUSED, `tool ${name} is withheld: the server listed more withheld tools than this session keeps track of (${maxWithheld}: twice maxTools), so it refuses every tool it has not let through`) };
       }

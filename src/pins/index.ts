@@ -9,5 +9,5 @@ export { MANIFEST_CLAIM, MANIFEST_TYPE, MANIFEST_VERSION, buildManifest, decodeM
 export type { ManifestEntry, ToolManifest } from './manifest.js';
 export { FilePinStore, MemoryPinStore, PINS_TYPE, PINS_VERSION, serverKey } from './store.js';
 export type { HeldReason, HeldTool, PinStore, PinnedServer, PinnedTool, SeenKey } from './store.js';
-export { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_TOOL_BYTES, DEFAULT_MAX_TOOLS, PIN_REFUSED, toolPinning } from './hook.js';
+export { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_TOOL_BYTES, MAX_KEPT_NAME_LENGTH, DEFAULT_MAX_TOOLS, PIN_REFUSED, toolPinning } from './hook.js';
 export type { PinEvent, ToolPinningOptions, WithheldReason } from './hook.js';

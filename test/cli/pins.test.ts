@@ -509,4 +509,20 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     expect(lines).toHaveLength(21);
     expect(lines.at(-1)).toMatch(/^\.\.\. and 5 more tools of .* withheld: too-many-tools 5;/);
   });
+
+  it("connect's log shows at most 200 characters of a tool name (a name may be a message long: review 19)", async () => {
+    const pins = join(tmp.dir, 'long-names.pins.json');
+    const lines: string[] = [];
+    const [hook] = connectPinHooks(parse(['--pins', pins, '--max-tools', '1'], CONNECT_PIN_OPTIONS, 'connect'), (line) => lines.push(line));
+    const peer = { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), issuer: 'issuer://pins-test', attributes: {} } as unknown as HookContext['peer'];
+    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
+    hook!.opened!(base, { notify: async () => {} });
+    const long = (c: string): string => c.repeat(100_000);
+    hook!.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: long('p') }, { name: long('w') }] } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+    await Promise.resolve();
+    expect(lines).toEqual([
+      `pinned tool ${'p'.repeat(200)}... (100000 characters) of ${SERVER_ID}`,
+      `WITHHELD tool ${'w'.repeat(200)}... (100000 characters) of ${SERVER_ID}: too-many-tools (not recorded: ${pins} already records the most tools of this server --max-tools allows, 1; pqmcp pins forget the tools it no longer lists, or raise --max-tools)`,
+    ]);
+  });
 });

@@ -13,7 +13,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_TOOL_BYTES, DEFAULT_MAX_TOOLS, FilePinStore, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifest, canonicalJson, decodeManifest, manifestHash, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
+import { DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MAX_TOOL_BYTES, DEFAULT_MAX_TOOLS, FilePinStore, MAX_KEPT_NAME_LENGTH, MANIFEST_CLAIM, MemoryPinStore, PIN_REFUSED, buildManifest, canonicalJson, decodeManifest, manifestHash, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
 import type { PinEvent, PinnedServer, ToolManifest, ToolPinningOptions } from '../../src/pins/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { MAX_KEYS, entryToolBytes, toolRecordBytes } from '../../src/pins/store.js';
@@ -936,6 +936,40 @@ describe('the tools a server entry records are capped (review 16, R16-9)', () =>
     // Another session starts with room again.
     hook.opened!({ ...base, sessionId: 's2' }, { notify: async () => {} });
     expect(hook.toPeer!({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'never', arguments: {} } }, { ...base, sessionId: 's2', direction: 'toPeer', bytes: 50, request: undefined })).toBeUndefined();
+  });
+  it('a withheld name longer than MAX_KEPT_NAME_LENGTH is not kept: a call to it is refused by its length, and the session does not fill (review 19)', () => {
+    // A server that lists names of a message's size could make the session keep 2 x maxTools
+    // of them; those past the length are refused without being kept.
+    const events: PinEvent[] = [];
+    const hook = toolPinning({ store: new MemoryPinStore(), maxTools: 2, requireListed: false, onEvent: (e) => events.push(e) });
+    const peer = { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
+    hook.opened!(base, { notify: async () => {} });
+    let id = 0;
+    const list = (names: string[]): string[] => {
+      const out = hook.fromPeer!({ jsonrpc: '2.0', id: ++id, result: { tools: names.map((name) => ({ name })) } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
+    };
+    const call = (name: string): string | undefined => {
+      const out = hook.toPeer!({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name, arguments: {} } }, { ...base, direction: 'toPeer', bytes: 50, request: undefined });
+      return out === undefined ? undefined : (out as { reply: { error: { message: string } } }).reply.error.message;
+    };
+    const long = (i: number): string => `${String(i).padStart(4, '0')}${'x'.repeat(MAX_KEPT_NAME_LENGTH)}`;
+    // A pinned tool with a long name (within the byte budget) is let through and callable.
+    expect(list(['short', long(0)])).toEqual(['short', long(0)]);
+    expect(call(long(0))).toBeUndefined();
+    // 40 listings of long new names, far past the 4 withheld names the session keeps.
+    for (let round = 1; round <= 40; round++) expect(list(['short', long(round)])).toEqual(['short']);
+    expect(events.filter((e) => e.kind === 'withheld-limit')).toEqual([]);
+    expect(call(long(7))).toBe(`tool ${long(7).slice(0, 64)}... is withheld: its name is longer than ${MAX_KEPT_NAME_LENGTH} characters and it was not let through`);
+    // A long name never listed is refused the same way (requireListed false); a short one passes.
+    expect(call(long(999))).toMatch(/is withheld: its name is longer than 1024 characters/);
+    expect(call('never')).toBeUndefined();
+    expect(call('short')).toBeUndefined();
+    expect(call(long(0))).toBeUndefined();
+    // Short withheld names are still kept with their reason.
+    expect(list(['short', 'n1', 'n2'])).toEqual(['short']);
+    expect(call('n1')).toMatch(/^tool n1 is withheld and not recorded/);
   });
 });
 
