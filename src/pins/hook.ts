@@ -87,8 +87,8 @@
  *   their bytes. A tool withheld past them is in this session's verdict (to refuse its
  *   calls) like any listed tool, not in the store. What is already recorded is checked as
  *   ever: an entry over a limit (a file from an older pqmcp, or a higher limit) keeps its
- *   records, and a record rewritten with its definition unchanged (held for another reason)
- *   or with no more bytes always fits.
+ *   records, and a record rewritten with no more bytes always fits, as does one with its
+ *   definition unchanged held for another reason growing by at most SAME_DEFINITION_SLACK.
  * - A session keeps why a name is withheld (a reason, the message is built when a call is
  *   refused) for at most twice `maxTools` names, each at most MAX_KEPT_NAME_LENGTH long (a
  *   longer name is not kept: a call to any name that long it did not let through is refused). A server that withholds more (new names at
@@ -124,6 +124,9 @@ export const PIN_REFUSED = -32010;
  * 1.6 MB file rewritten whole at every change, after six listings of 500 new names).
  */
 export const DEFAULT_MAX_TOOLS = 1024;
+
+/** How many bytes a held record of an unchanged definition may grow, held for another reason, beyond the byte limits. */
+const SAME_DEFINITION_SLACK = 1024;
 
 /**
  * The longest tool name (UTF-16 code units) a session keeps as a withheld name. The MCP
@@ -453,21 +456,26 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
     };
     /**
      * Whether `next` may be written as the record of `name`, in place of `replaced` (its held
-     * record, which a new held definition replaces and a pin drops), and if so counts it. The
-     * same definition again (held for another reason) always fits, so does a name already
-     * recorded as far as maxTools goes, and a record that takes no more bytes than it replaces.
+     * record, which a new held definition replaces and a pin drops), and if so counts it. A
+     * name already recorded fits as far as maxTools goes, and a record that takes no more bytes
+     * than it replaces always fits, and so does the same definition held again for another
+     * reason while its record grows by at most SAME_DEFINITION_SLACK (the reason's own fields:
+     * an issuer, the fields changed). Past that it meets the byte limits: its `from`, the name
+     * of the pinned tool it copies, is the server's to choose, and grew held records past
+     * maxEntryBytes without bound (review 19, R19-4: 139 MB against 16 MiB).
      */
     const admit = (name: string, next: PinnedTool | HeldTool, replaced: HeldTool | undefined): Refused | undefined => {
       const known = recorded.has(name);
-      if (replaced === undefined || replaced.hash !== next.hash) {
-        if (!known && recorded.size >= maxTools) return { w: TOO_MANY, reason: 'too-many-tools', limit: maxTools };
-        const size = toolRecordBytes(name, next);
+      const same = replaced !== undefined && replaced.hash === next.hash;
+      if (!same && !known && recorded.size >= maxTools) return { w: TOO_MANY, reason: 'too-many-tools', limit: maxTools };
+      const size = toolRecordBytes(name, next);
+      const freed = replaced === undefined ? 0 : toolRecordBytes(name, replaced);
+      if (!same || size > freed + SAME_DEFINITION_SLACK) {
         if (size > maxToolBytes) return { w: TOOL_TOO_LARGE, reason: 'tool-too-large', limit: maxToolBytes, bytes: size };
-        const freed = replaced === undefined ? 0 : toolRecordBytes(name, replaced);
         bytes ??= entryToolBytes(entry);
         if (size > freed && bytes - freed + size > maxEntryBytes) return { w: ENTRY_TOO_LARGE, reason: 'entry-too-large', limit: maxEntryBytes, bytes: size };
-        bytes += size - freed;
-      } else if (bytes !== undefined) bytes += toolRecordBytes(name, next) - toolRecordBytes(name, replaced);
+      }
+      if (bytes !== undefined) bytes += size - freed;
       recorded.add(name);
       return undefined;
     };

@@ -937,6 +937,40 @@ describe('the tools a server entry records are capped (review 16, R16-9)', () =>
     hook.opened!({ ...base, sessionId: 's2' }, { notify: async () => {} });
     expect(hook.toPeer!({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'never', arguments: {} } }, { ...base, sessionId: 's2', direction: 'toPeer', bytes: 50, request: undefined })).toBeUndefined();
   });
+  it('a held record that grows when held again with the same definition (a rename from a long name) is held to the byte limits (review 19, R19-4)', () => {
+    // --new-tools hold: P (a long name) is pinned; ten tools of P's definition under short
+    // names are held 'new'; listed again without P they are 'renamed' from P: the same hash,
+    // but each record grows by P's name. That used to be exempt from the byte limits.
+    const store = new MemoryPinStore();
+    const peer = { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
+    let id = 0;
+    const list = (hook: ReturnType<typeof toolPinning>, sessionId: string, tools: object[]): void => {
+      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
+      hook.opened!(base, { notify: async () => {} });
+      hook.fromPeer!({ jsonrpc: '2.0', id: ++id, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 1, request: { id, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 1, notes: {} } });
+    };
+    const events: PinEvent[] = [];
+    const def = (name: string) => ({ name, description: 'the same tool', inputSchema: { type: 'object' } });
+    const P = 'P'.repeat(3000);
+    const limits = { maxToolBytes: 16_384, maxEntryBytes: 20_000 };
+    list(toolPinning({ store, ...limits }), 's0', [def(P)]);
+    const names = Array.from({ length: 10 }, (_, i) => `h${i}`);
+    const hold = toolPinning({ store, newTools: 'hold', ...limits, onEvent: (e) => events.push(e) });
+    list(hold, 's1', [def(P), ...names.map(def)]);
+    expect(Object.keys(store.get(SERVER_ID)!.held)).toHaveLength(10);
+    const before = entryToolBytes(store.get(SERVER_ID)!);
+    expect(before).toBeLessThanOrEqual(limits.maxEntryBytes);
+    events.length = 0;
+    list(hold, 's2', names.map(def));
+    const entry = store.get(SERVER_ID)!;
+    expect(entryToolBytes(entry)).toBeLessThanOrEqual(limits.maxEntryBytes);
+    // Some were recorded as renamed from P, the rest withheld as entry-too-large, records unchanged.
+    const renamed = Object.values(entry.held).filter((h) => h.reason === 'renamed');
+    expect(renamed.length).toBeGreaterThan(0);
+    expect(renamed.length).toBeLessThan(10);
+    expect(events.filter((e) => e.reason === 'entry-too-large').map((e) => e.tool)).toEqual(names.slice(renamed.length));
+  });
+
   it('a withheld name longer than MAX_KEPT_NAME_LENGTH is not kept: a call to it is refused by its length, and the session does not fill (review 19)', () => {
     // A server that lists names of a message's size could make the session keep 2 x maxTools
     // of them; those past the length are refused without being kept.
