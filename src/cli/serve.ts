@@ -697,7 +697,8 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
     let reloading = Promise.resolve();
     const onHup = (): void => {
       gates.reload(); // --policy, --quotas: a bad file is logged, the old one stays
-      reloading = reloading.then(reload);
+      // reload() reports its own failures; a throw it did not expect must not stop later SIGHUPs.
+      reloading = reloading.then(reload).catch((err: unknown) => log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: ${errorLine(err, 'the previous files stay in force')}`));
     };
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);

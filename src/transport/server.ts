@@ -200,8 +200,10 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     this.identity = renewed;
     // Tickets of sessions authenticated before now resumed under the renewed credential,
     // which their clients never verified: refused from here on (auth_time is in whole
-    // seconds: this second's too, at the cost of a full handshake for a few).
-    this.refuseAuthBefore = Math.floor(this.resolved.clock.now() / 1000) + 1;
+    // seconds: this second's too, at the cost of a full handshake for a few). Never lowered:
+    // a clock stepped back before a second renewal must not let the first one's tickets in
+    // again (review 19, R19-2).
+    this.refuseAuthBefore = Math.max(this.refuseAuthBefore ?? 0, Math.floor(this.resolved.clock.now() / 1000) + 1);
   }
 
   /** Rotate ticket keys at runtime (e.g. after the key file changed). Needs `tickets` at listen(). */

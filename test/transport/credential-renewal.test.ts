@@ -27,8 +27,8 @@ const NOW = Math.floor(Date.now() / 1000);
 /** The server's first credential: valid for one more hour. */
 const first: TestAgent = makeAgent(fixtureCrypto(), testIssuer(), SERVER_ID, { usage: 'server', notBefore: NOW - 60, notAfter: NOW + 3600 });
 
-/** The client, valid from a minute ago: the servers' clocks stand still from their start. */
-const clientAgent = makeAgent(fixtureCrypto(), testIssuer(), CLIENT_ID, { usage: 'client', notBefore: NOW - 60, notAfter: NOW + 86400 }).identity;
+/** The client, valid from two hours ago: the servers' clocks stand still from their start (one steps back an hour). */
+const clientAgent = makeAgent(fixtureCrypto(), testIssuer(), CLIENT_ID, { usage: 'client', notBefore: NOW - 7200, notAfter: NOW + 86400 }).identity;
 
 /** Another credential for the first one's key (a renewal unless the options say otherwise). */
 function renewal(options: { agentId?: string; usage?: 'client' | 'server' | 'both'; notBefore?: number; notAfter?: number } = {}) {
@@ -192,6 +192,26 @@ describe('PqmcpServer.setCredential with resumption tickets', () => {
     expect(again.transport.peer!.serial).toBe(hex(renewed.serial));
     expect(refusedTickets).toHaveLength(1);
     expect(again.transport.resumed).toBe(true);
+  });
+
+  it('a clock stepped back before a second renewal does not let tickets from before the first resume (review 19, R19-2)', async () => {
+    const clock = new ManualClock();
+    const { server, refusedTickets } = await start(clock, TicketKeys.generate(fixtureCrypto()));
+    const store = new MemoryTicketStore();
+    const key = ticketStoreKey(new URL(server.url), SERVER_ID);
+    const before = await connect(server.url, store);
+    await waitFor(() => store.count(key) === 1);
+    await before.client.close();
+    clock.advance(10_000);
+    server.setCredential(renewal({ notBefore: NOW - 7200 }));
+    // The clock steps back an hour (an NTP step), and the credential is renewed again.
+    clock.advance(-3_600_000);
+    const second = renewal({ notBefore: NOW - 7200 });
+    server.setCredential(second);
+    const c = await connect(server.url, store);
+    expect(c.transport.resumed).toBe(false);
+    expect(c.transport.peer!.serial).toBe(hex(second.serial));
+    expect(refusedTickets.map((e) => e.code)).toEqual(['ERR_TICKET_MISMATCH']);
   });
 
   it('a handshake under way when the credential is renewed gets no ticket (credential-renewed)', async () => {
