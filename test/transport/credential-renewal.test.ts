@@ -165,15 +165,21 @@ describe('PqmcpServer.setCredential', () => {
   });
 });
 
+/** A listener issuing tickets, and a client ticket store holding one from a first session (closed). */
+async function withTicket(clock: ManualClock) {
+  const started = await start(clock, TicketKeys.generate(fixtureCrypto()));
+  const store = new MemoryTicketStore();
+  const key = ticketStoreKey(new URL(started.server.url), SERVER_ID);
+  const first = await connect(started.server.url, store);
+  await waitFor(() => store.count(key) === 1);
+  await first.client.close();
+  return { ...started, store, key };
+}
+
 describe('PqmcpServer.setCredential with resumption tickets', () => {
   it('a ticket authenticated before the renewal does not resume (a full handshake shows the renewed credential); the tickets after it do', async () => {
     const clock = new ManualClock();
-    const { server, refusedTickets } = await start(clock, TicketKeys.generate(fixtureCrypto()));
-    const store = new MemoryTicketStore();
-    const key = ticketStoreKey(new URL(server.url), SERVER_ID);
-    const before = await connect(server.url, store);
-    await waitFor(() => store.count(key) === 1);
-    await before.client.close();
+    const { server, refusedTickets, store, key } = await withTicket(clock);
 
     const renewed = renewal();
     server.setCredential(renewed);
@@ -196,12 +202,7 @@ describe('PqmcpServer.setCredential with resumption tickets', () => {
 
   it('a clock stepped back before a second renewal does not let tickets from before the first resume (review 19, R19-2)', async () => {
     const clock = new ManualClock();
-    const { server, refusedTickets } = await start(clock, TicketKeys.generate(fixtureCrypto()));
-    const store = new MemoryTicketStore();
-    const key = ticketStoreKey(new URL(server.url), SERVER_ID);
-    const before = await connect(server.url, store);
-    await waitFor(() => store.count(key) === 1);
-    await before.client.close();
+    const { server, refusedTickets, store, key } = await withTicket(clock);
     clock.advance(10_000);
     server.setCredential(renewal({ notBefore: NOW - 7200 }));
     // The clock steps back an hour (an NTP step), and the credential is renewed again.
