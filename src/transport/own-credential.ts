@@ -15,7 +15,7 @@
  * - The issuer may change (a credential re-issued by another trusted issuer); whether the
  *   clients trust it is theirs to decide, as at start.
  */
-import { equalBytes } from '../bytes.js';
+import { copyBytes, equalBytes } from '../bytes.js';
 import { decodeCredential, usagePermits } from '../identity/credential.js';
 import type { Credential } from '../identity/credential.js';
 import type { LocalIdentity } from '../handshake/types.js';
@@ -40,6 +40,7 @@ export function renewedIdentity(current: LocalIdentity, credential: Uint8Array |
   const t = clock.now() / 1000;
   if (t > next.notAfter) throw new CredentialExpiredError(next.notAfter);
   if (t < next.notBefore) throw new CredentialNotYetValidError(next.notBefore);
-  // A copy: the caller's array may be reused or wiped; what handshakes present must not change.
-  return { keyPair: current.keyPair, credential: encoded.slice() };
+  // A copy (copyBytes: a Buffer's slice() is a view): the caller's array may be reused or
+  // wiped; what handshakes present must not change.
+  return { keyPair: current.keyPair, credential: copyBytes(encoded) };
 }

@@ -88,7 +88,8 @@ describe('PqmcpServer.setCredential', () => {
     expect(before.transport.peer!.notAfter).toBe(NOW + 3600);
 
     const renewed = renewal();
-    const bytes = renewed.encoded.slice();
+    // A Node Buffer, as read from a file: its slice() would be a view, not a copy.
+    const bytes = Buffer.from(renewed.encoded);
     server.setCredential(bytes);
     bytes.fill(0); // the caller's array, reused: what handshakes present is the listener's copy
     const after = await connect(server.url);
