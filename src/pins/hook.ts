@@ -279,7 +279,9 @@ interface Limits {
 
 /** The refusal of a call to a withheld tool. */
 function refusal(tool: string, w: Withholding, limits: Limits, server: string): string {
-  if (w.reason === 'too-many-tools') return tooMany(tool, limits.maxTools);
+  if (w.reason === 'too-many-tools') {
+    return `tool ${tool} is withheld and not recorded: the pin store already records the most tools it keeps for this server (${limits.maxTools}: maxTools, pqmcp connect --max-tools); pqmcp pins forget the tools it no longer lists, or raise the limit`;
+  }
   if (w.reason === 'tool-too-large') {
     return `tool ${tool} is withheld and not recorded: its definition takes more bytes than the pin store keeps for one tool (${limits.maxToolBytes}: maxToolBytes, pqmcp connect --max-tool-bytes)`;
   }
@@ -289,10 +291,6 @@ function refusal(tool: string, w: Withholding, limits: Limits, server: string): 
   if (w.reason === 'unhashable') return `tool ${tool} is withheld: its definition cannot be hashed`;
   if (w.reason === 'store-failed') return `tool ${tool} is withheld: the pin store could not be read or written when it was listed (list tools again)`;
   return why(tool, w.reason, w.changed, w.from, w.issuer, server);
-}
-
-function tooMany(tool: string, limit: number): string {
-  return `tool ${tool} is withheld and not recorded: the pin store already records the most tools it keeps for this server (${limit}: maxTools, pqmcp connect --max-tools); pqmcp pins forget the tools it no longer lists, or raise the limit`;
 }
 
 export function toolPinning(options: ToolPinningOptions): MessageHook {
