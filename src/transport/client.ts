@@ -204,7 +204,7 @@ export class PqmcpClientTransport extends McpProtocolVersions {
     // resuming with it if there is one; an attempt refused before it (HTTP 429/503) puts it back.
     // This client credential's ticket: another identity's sharing the store stays there (R16-10).
     const own = localIdentity(this.options.identity).credential;
-    const resumeTicket = store ? takeTicketFor(store, storeKey, backend.sha256(own instanceof Uint8Array ? own : own.encoded), Date.now()) : undefined;
+    const resumeTicket = store ? takeTicketFor(store, storeKey, backend.sha256(own), Date.now()) : undefined;
     const sessionOptions: SessionOptions = {
       ...(resumeTicket ? { resumeTicket } : {}),
       backend,

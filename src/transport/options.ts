@@ -277,7 +277,7 @@ function checkTrust(trust: unknown): void {
  * client credential fails here, with a message saying how to fix it, instead of every
  * client refusing it with alert 101.
  */
-export function localIdentity(identity: AgentIdentity | LocalIdentity, role?: 'client' | 'server'): LocalIdentity {
+export function localIdentity(identity: AgentIdentity | LocalIdentity, role?: 'client' | 'server'): LocalIdentity & { credential: Uint8Array } {
   if (typeof identity !== 'object' || identity === null || typeof identity.keyPair !== 'object' || identity.keyPair === null) {
     throw new InvalidArgumentError('identity must be an AgentIdentity or { keyPair, credential }');
   }

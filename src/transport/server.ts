@@ -67,6 +67,7 @@ import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
+import { copyBytes } from '../bytes.js';
 import { InvalidArgumentError, SessionLimitError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { CryptoBackend } from '../crypto/types.js';
@@ -496,7 +497,10 @@ export async function listen(options: PqmcpServerOptions): Promise<PqmcpServer> 
   const resolved = withGates(resolveOptions(options), options);
   const limits = resolveServerLimits(options);
   checkListenOptions(options);
-  const identity = localIdentity(options.identity, 'server');
+  const given = localIdentity(options.identity, 'server');
+  // The listener's own copy of the credential, as setCredential keeps (copyBytes: a Buffer's
+  // slice() is a view): the caller's array may be reused or wiped; handshakes present this.
+  const identity = { keyPair: given.keyPair, credential: copyBytes(given.credential) };
   const backend = await resolveBackend(options.backend);
   // Workers rebuild the backend by name; an object passed in stays on this thread.
   const edge = await Edge.start(options, backend, typeof options.backend === 'object' ? undefined : backend.name, identity.keyPair);

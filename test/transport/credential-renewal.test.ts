@@ -169,6 +169,21 @@ describe('PqmcpServer.setCredential', () => {
   });
 });
 
+describe('listen() and the credential it is given', () => {
+  it("keeps its own copy: the caller's array wiped after listen() changes nothing its handshakes present", async () => {
+    const bytes = new Uint8Array(first.credential.encoded);
+    const server = await serveMcp({ identity: { keyPair: first.keyPair, credential: bytes }, trust: trustFor(), clockSkewSeconds: 0 }, () => {
+      const mcp = new McpServer({ name: 'copy', version: '1.0.0' });
+      mcp.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
+      return mcp;
+    });
+    cleanup.add(() => server.close());
+    bytes.fill(0);
+    const c = await connect(server.url);
+    expect(c.transport.peer!.serial).toBe(hex(first.credential.serial));
+  });
+});
+
 /** A listener issuing tickets, and a client ticket store holding one from a first session (closed). */
 async function withTicket(clock: ManualClock) {
   const started = await start(clock, TicketKeys.generate(fixtureCrypto()));
