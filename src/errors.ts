@@ -496,8 +496,13 @@ export class TicketError extends PqmcpError {}
 
 /** The ticket did not decrypt under the key it names (tampered, truncated, or forged). Constant message. */
 export class TicketInvalidError extends TicketError {
-  constructor() {
-    super('ERR_TICKET_INVALID', 'ticket authentication failed');
+  /**
+   * `earlierVersion`: the ticket authenticated under this server's key but is of a format it
+   * no longer opens (tickets version 1 and 2), reported locally only (never sent); every
+   * other refusal has one constant message.
+   */
+  constructor(earlierVersion?: number) {
+    super('ERR_TICKET_INVALID', earlierVersion === undefined ? 'ticket authentication failed' : `ticket of an earlier format (version ${earlierVersion}), no longer opened: a full handshake follows`);
   }
 }
 

@@ -353,8 +353,8 @@ function tryDecode<T>(decode: () => T): T {
  * already be expired ('expired': a credential of either side at or past its notAfter, accepted
  * within the clock skew, or a resumed session whose original authentication's ticket lifetime
  * has run out); or the server renewed its own credential while this session's handshake ran
- * ('credential-renewed': its client verified the one before, and a ticket would resume under
- * the renewed one).
+ * ('credential-renewed': the ticket would name the credential before, which this server no
+ * longer presents and so would refuse; a saving, not a check).
  */
 export type TicketsWithheld = 'max-ticket-length' | 'client-hello' | 'expired' | 'credential-renewed';
 

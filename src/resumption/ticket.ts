@@ -177,8 +177,10 @@ export function openTicket(backend: CryptoBackend, keys: TicketKeys, sealed: Uin
   try {
     return { contents: decodeTicketContents(plaintext), id: toHex(sealed.subarray(0, header)) };
   } catch {
-    // Authentic but unreadable: another version's format. Same answer as a forgery.
-    throw new TicketInvalidError();
+    // Authentic but unreadable. Versions 1 and 2 (sealed by pqmcp before version 3) say so,
+    // locally: after an upgrade they are expected, not forgeries. Anything else as a forgery.
+    const version = plaintext[0];
+    throw new TicketInvalidError(version === 1 || version === 2 ? version : undefined);
   } finally {
     plaintext.fill(0);
   }

@@ -22,12 +22,15 @@ import type { LocalIdentity } from '../handshake/types.js';
 import { CredentialExpiredError, CredentialNotYetValidError, CredentialUsageError, InvalidArgumentError } from '../errors.js';
 import type { Clock } from './clock.js';
 
+/** A listener's own identity: its key pair and the credential it presents, encoded (its own copy). */
+export type OwnIdentity = LocalIdentity & { credential: Uint8Array };
+
 /** The identity to present from now on: the same key pair, the renewed credential (encoded). */
-export function renewedIdentity(current: LocalIdentity, credential: Uint8Array | Credential, clock: Clock): LocalIdentity {
+export function renewedIdentity(current: OwnIdentity, credential: Uint8Array | Credential, clock: Clock): OwnIdentity {
   const encoded = credential instanceof Uint8Array ? credential : (credential as Credential | undefined)?.encoded;
   if (!(encoded instanceof Uint8Array)) throw new InvalidArgumentError('credential must be encoded bytes or a decoded Credential');
   const next = decodeCredential(encoded);
-  const now = decodeCredential(current.credential instanceof Uint8Array ? current.credential : current.credential.encoded);
+  const now = decodeCredential(current.credential);
   if (!equalBytes(next.publicKey, current.keyPair.publicKey)) {
     throw new InvalidArgumentError("the renewed credential is for another key than this listener's: a new key needs a new listener (and clients that pin this key must be told)");
   }

@@ -67,11 +67,10 @@ import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import { copyBytes } from '../bytes.js';
+import { copyBytes, equalBytes } from '../bytes.js';
 import { InvalidArgumentError, SessionLimitError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { CryptoBackend } from '../crypto/types.js';
-import type { LocalIdentity } from '../handshake/types.js';
 import type { Credential } from '../identity/credential.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import { Session } from '../session/session.js';
@@ -89,6 +88,7 @@ import { listenOwnPort } from './own-port.js';
 import { holdNow } from './cancelled-hold.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import { renewedIdentity } from './own-credential.js';
+import type { OwnIdentity } from './own-credential.js';
 import type { GuardOptions } from './session-guard.js';
 import { Edge } from './edge.js';
 import { answerAndClose, destroySocket, httpAnswer } from './http-answer.js';
@@ -154,7 +154,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     readonly httpServer: HttpServer | HttpsServer,
     private readonly ownsServer: boolean,
     private readonly backend: CryptoBackend,
-    private identity: LocalIdentity,
+    private identity: OwnIdentity,
     private readonly options: PqmcpServerOptions,
     private readonly resolved: ResolvedOptions,
     private readonly edge: Edge,
@@ -191,11 +191,12 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
    * credential they presented, and end at its notAfter as before (their clients hold that
    * one); new handshakes present this one. With `tickets`, tickets issued under the
    * credential before no longer resume here (they name it: a full handshake shows the client
-   * the renewed one), and a handshake under way gets none. Throws (and changes nothing) when
-   * it does not pass.
+   * the renewed one), and a handshake under way gets none. The credential already presented
+   * (the same bytes) changes nothing. Throws (and changes nothing) when it does not pass.
    */
   setCredential(credential: Uint8Array | Credential): void {
     const renewed = renewedIdentity(this.identity, credential, this.resolved.clock);
+    if (equalBytes(renewed.credential, this.identity.credential)) return;
     this.guardOptions = guardOptions(this.resolved, this.options.trust, this.backend, renewed);
     this.identity = renewed;
   }

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { CredentialExpiredError, CredentialNotYetValidError, CredentialUsageError, DecodeError, InvalidArgumentError, PqmcpError, SessionExpiredError } from '../../src/errors.js';
 import { createAgentIdentity, issueCredential } from '../../src/identity/index.js';
 import { MemoryTicketStore, TicketKeys } from '../../src/resumption/index.js';
+import { openTicket } from '../../src/resumption/ticket.js';
 import { PqmcpClientTransport, serveMcp, ticketStoreKey } from '../../src/transport/index.js';
 import type { ClientInfo, PqmcpServer, PqmcpServerTransport } from '../../src/transport/index.js';
 import { fixtureCrypto, makeAgent, makeIssuer, testIssuer, trustFor } from '../helpers/identities.js';
@@ -262,15 +263,68 @@ describe('PqmcpServer.setCredential with resumption tickets', () => {
     const fromFresh = await ticketFrom(fresh.server.url);
     expect((await offer(fresh.server.url, fromOld)).resumed).toBe(false);
     expect((await offer(old.server.url, fromFresh)).resumed).toBe(false);
-    expect(fresh.refusedTickets.map((e) => e.code)).toEqual(['ERR_TICKET_MISMATCH']);
-    expect(old.refusedTickets.map((e) => e.code)).toEqual(['ERR_TICKET_MISMATCH']);
+    const mismatch = [['ERR_TICKET_MISMATCH', expect.stringMatching(/server credential/)]];
+    expect(fresh.refusedTickets.map((e) => [e.code, e.message])).toEqual(mismatch);
+    expect(old.refusedTickets.map((e) => [e.code, e.message])).toEqual(mismatch);
 
     // Once the old one is renewed too (the same credential), the tickets of either resume on the other.
     old.server.setCredential(renewed);
-    const later = await ticketFrom(fresh.server.url);
-    const t = await offer(old.server.url, later);
-    expect(t.resumed).toBe(true);
-    expect(t.peer!.serial).toBe(hex(renewed.serial));
+    for (const [from, to] of [[fresh, old], [old, fresh]] as const) {
+      const t = await offer(to.server.url, await ticketFrom(from.server.url));
+      expect(t.resumed).toBe(true);
+      expect(t.peer!.serial).toBe(hex(renewed.serial));
+    }
+  });
+
+  it('a ticket from a resumed session names the credential of the full handshake behind it (chained tickets keep it)', async () => {
+    const clock = new ManualClock();
+    const keys = TicketKeys.generate(fixtureCrypto());
+    const { server } = await start(clock, keys);
+    const store = new MemoryTicketStore();
+    const key = ticketStoreKey(new URL(server.url), SERVER_ID);
+    const named = () => {
+      const ticket = store.take(key, clock.now())!;
+      store.put(key, ticket);
+      return openTicket(fixtureCrypto(), keys, ticket.ticket).contents;
+    };
+    await (await connect(server.url, store)).client.close();
+    await waitFor(() => store.count(key) === 1);
+    const full = named();
+    clock.advance(5000);
+    const resumed = await connect(server.url, store);
+    expect(resumed.transport.resumed).toBe(true);
+    await waitFor(() => store.count(key) === 1);
+    const chained = named();
+    expect(hex(chained.serverCredentialHash)).toBe(hex(fixtureCrypto().sha256(first.credential.encoded)));
+    expect(hex(chained.serverCredentialHash)).toBe(hex(full.serverCredentialHash));
+    expect(chained.authTime).toBe(full.authTime);
+  });
+
+  it('a resumed handshake under way at the renewal resumes under the credential its client verified, gets no ticket, and ends at that one\'s notAfter', async () => {
+    const clock = new ManualClock();
+    const { server, store, key, transports, reported } = await withTicket(clock);
+    server.httpServer.once('upgrade', () => setImmediate(() => server.setCredential(renewal())));
+    const during = await connect(server.url, store);
+    expect(during.transport.resumed).toBe(true);
+    expect(during.transport.peer!.serial).toBe(hex(first.credential.serial));
+    expect(transports[1]!.handshakeResult.ticketsWithheld).toBe('credential-renewed');
+    expect(store.count(key)).toBe(0);
+    clock.advance((NOW + 3600) * 1000 + 1001 - clock.now());
+    await waitFor(() => during.closed());
+    expect(reported.map((r) => [r.error.code, (r.error as SessionExpiredError).reason])).toEqual([['ERR_SESSION_EXPIRED', 'own-credential']]);
+  });
+
+  it('the credential already presented, set again, changes nothing: a handshake under way gets its ticket and tickets from before resume', async () => {
+    const clock = new ManualClock();
+    const { server, store, key, transports, refusedTickets } = await withTicket(clock);
+    server.httpServer.once('upgrade', () => setImmediate(() => server.setCredential(new Uint8Array(first.credential.encoded))));
+    const during = await connect(server.url, store);
+    expect(during.transport.resumed).toBe(true);
+    expect(transports[1]!.handshakeResult.ticketsWithheld).toBeUndefined();
+    await waitFor(() => store.count(key) === 1);
+    await during.client.close();
+    expect((await connect(server.url, store)).transport.resumed).toBe(true);
+    expect(refusedTickets).toEqual([]);
   });
 
   it('a handshake under way when the credential is renewed gets no ticket (credential-renewed)', async () => {
