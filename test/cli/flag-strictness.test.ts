@@ -1,12 +1,14 @@
 /**
  * The flags that take a duration, a time, host:port (and their kin: --failure-log,
- * --failure-reports, audit's --since and --anchor) follow the rule of
+ * --failure-reports, audit's --since and --anchor, connect's --new-tools) follow the rule of
  * the integer flags (integer-flags.test.ts): the value as typed, nothing around it. A value
  * with white space around it (" 5m", "5m\n", a pasted line's end) is a usage error (exit 2)
  * naming the flag and showing the value, never trimmed; an empty one too.
  *
  * Before, each of these parsers trimmed its input: `--listen " 127.0.0.1:7443"`,
- * `--valid-for "30d\n"` or `--since " 24h"` were taken silently.
+ * `--valid-for "30d\n"` or `--since " 24h"` were taken silently. And connect's --new-tools
+ * (and --new-tools or a --max-* limit without --pins) was checked only once the identity
+ * was loaded: with a key file that does not exist, the error was about the file.
  *
  * Through run(), the function main.ts calls with the real argv, as integer-flags.test.ts; a
  * valid value gets past the flag, to the file that does not exist (named in the message).
@@ -14,6 +16,7 @@
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/run.js';
 import type { Output } from '../../src/cli/output.js';
+import { cli } from './helpers.js';
 
 const MISSING = '/nonexistent-pqmcp-test/x.json';
 
@@ -81,6 +84,8 @@ const CASES: Case[] = [
     message: 'must be <seq>:<64 hex digits> (a chain head the gateway logged)',
     shown: (value) => `audit verify: --anchor ${JSON.stringify(value)} must be <seq>:<64 hex digits> (a chain head the gateway logged)`,
   },
+  // connect --new-tools (checked before anything loads: the identity file does not exist)
+  { argv: [...CONNECT, '--pins', MISSING], name: 'new-tools', valid: ['pin', 'hold'], bad: ['PIN', 'pinned'], message: '--new-tools must be pin or hold' },
 ];
 
 function capture(): Output & { stderr: string[] } {
@@ -114,4 +119,19 @@ describe('duration, time and host:port flags: the value as typed, nothing around
       }
     });
   }
+});
+
+describe('connect checks its pin flags before anything loads', () => {
+  it('a bad --new-tools, or --new-tools / --max-* without --pins, is a usage error whose text is about the flag, though the --identity file does not exist (a real process)', async () => {
+    const bad = await cli([...CONNECT, '--pins', MISSING, '--new-tools', 'hold ']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--new-tools must be pin or hold; got "hold " (ERR_USAGE)');
+    expect(bad.stderr).not.toContain(MISSING);
+    for (const flag of [['--new-tools', 'hold'], ['--max-tools', '5'], ['--max-tool-bytes', '1000'], ['--max-entry-bytes', '1000'], ['--manifest', MISSING]]) {
+      const alone = await withValue({ argv: CONNECT, name: flag[0]!.slice(2), valid: [], message: '' }, flag[1]!);
+      expect(alone.code, flag[0]).toBe(2);
+      expect(alone.stderr, flag[0]).toContain('--manifest, --new-tools, --max-tools, --max-tool-bytes and --max-entry-bytes need --pins <file> (ERR_USAGE)');
+      expect(alone.stderr, flag[0]).not.toContain(`${MISSING}:`);
+    }
+  });
 });
