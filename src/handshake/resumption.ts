@@ -46,7 +46,6 @@ import {
 } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import { decodeCredential } from '../identity/credential.js';
-import { keyFingerprint } from '../identity/fingerprint.js';
 import type { TrustStore, VerifiedPeer, VerifyCredentialOptions } from '../identity/trust.js';
 import type { ClientTicket } from '../resumption/client-tickets.js';
 import type { TicketReplayGuard } from '../resumption/replay.js';
@@ -91,15 +90,9 @@ export interface ServerTicketConfig {
   /** Offered tickets above this many bytes are refused unopened, and none is issued. Default DEFAULT_MAX_TICKET_LENGTH (8 KiB). */
   maxTicketLength?: number;
   /**
-   * The server renewed its own credential (same key and id) at this Unix second or just
-   * before: an offered ticket whose auth_time is earlier was issued to a client that verified
-   * the credential before, and is refused (ERR_TICKET_MISMATCH, 'server credential'), so
-   * the client makes a full handshake and verifies the renewed one. Unset: never renewed.
-   */
-  refuseAuthBefore?: number;
-  /**
    * Whether the credential this session presented is still the one the server presents;
-   * false (renewed while the handshake ran): the session gets no ticket ('credential-renewed').
+   * false (renewed while the handshake ran): the session gets no ticket ('credential-renewed'),
+   * since its ticket would name the credential before and be refused at every offer.
    */
   stillPresented?: () => boolean;
 }
@@ -254,11 +247,12 @@ export interface AcceptedTicket {
   early: Uint8Array;
 }
 
-/** What tickets bind of the server's own identity (its credential decoded, its key fingerprinted). */
+/** What tickets bind of the server's own identity: its credential, decoded and hashed. */
 export interface OwnTicketIdentity {
   agentId: string;
   notAfter: number;
-  fingerprint: Uint8Array;
+  /** SHA-256 of the credential (encoded) the server presents. */
+  credentialHash: Uint8Array;
 }
 
 export interface ServerContext {
@@ -274,10 +268,10 @@ export interface ServerContext {
   nowMs: number;
 }
 
-/** OwnTicketIdentity of a credential (encoded bytes) and its composite public key. */
-export function ownTicketIdentity(backend: CryptoBackend, ownCredential: Uint8Array, ownPublicKey: Uint8Array): OwnTicketIdentity {
+/** OwnTicketIdentity of the credential (encoded bytes) a server presents. */
+export function ownTicketIdentity(backend: CryptoBackend, ownCredential: Uint8Array): OwnTicketIdentity {
   const { agentId, notAfter } = decodeCredential(ownCredential);
-  return { agentId, notAfter, fingerprint: keyFingerprint(backend, ownPublicKey) };
+  return { agentId, notAfter, credentialHash: backend.sha256(ownCredential) };
 }
 
 /**
@@ -313,10 +307,10 @@ export function acceptTicket(
     if (!equalBytes(expected, offer.binder)) throw new BadBinderError();
     if (ctx.nowMs >= t.expiresAt * 1000) throw new TicketExpiredError(t.expiresAt);
     const own = ctx.own();
-    if (!equalBytes(t.serverFingerprint, own.fingerprint) || t.serverAgentId !== own.agentId) {
-      throw new TicketMismatchError('server identity');
-    }
-    if (tickets.refuseAuthBefore !== undefined && t.authTime < tickets.refuseAuthBefore) throw new TicketMismatchError('server credential');
+    if (t.serverAgentId !== own.agentId) throw new TicketMismatchError('server identity');
+    // Another credential for this id (renewed, or another key): its client verified the one
+    // the ticket names, so a full handshake shows it this one (review 19, R19-1).
+    if (!equalBytes(t.serverCredentialHash, own.credentialHash)) throw new TicketMismatchError('server credential');
     if (t.endpoint !== tickets.endpoint) throw new TicketEndpointError();
     if (!offeredSuites.includes(t.suite) || !acceptedSuites.includes(t.suite)) throw new TicketMismatchError('suite');
     const peer = ctx.trust.recheckCredential(backend, t.clientCredential, ctx.verify);
@@ -416,7 +410,7 @@ export function issueTickets(
         psk,
         endpoint: tickets.endpoint,
         serverAgentId: own.agentId,
-        serverFingerprint: own.fingerprint,
+        serverCredentialHash: own.credentialHash,
         clientCredential: clientPeer.credential.encoded,
       },
       random(16),

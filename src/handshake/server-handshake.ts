@@ -29,7 +29,7 @@ export class ServerHandshake extends HandshakeBase {
   private offeredTicket: { framed: Uint8Array; extension: Extension; suites: readonly number[] } | undefined;
   /** The longest ticket a ClientHello like this one can offer: no longer one is issued. */
   private longestTicket = 0;
-  /** This server's identity as tickets bind it: decoded and fingerprinted once a handshake needs it. */
+  /** This server's identity as tickets bind it: decoded and hashed once a handshake needs it. */
   private ownForTickets: OwnTicketIdentity | undefined;
 
   private serverContext(): ServerContext {
@@ -40,7 +40,7 @@ export class ServerHandshake extends HandshakeBase {
       // Tickets bind the endpoint the client named and this listener checked (authority
       // included), not only the listener's own `tickets.endpoint`: docs/protocol.md 15.4.
       tickets: this.namedEndpoint !== undefined ? { ...tickets, endpoint: this.namedEndpoint } : tickets,
-      own: () => (this.ownForTickets ??= ownTicketIdentity(this.config.backend, this.ownCredential(), this.config.identity.keyPair.publicKey)),
+      own: () => (this.ownForTickets ??= ownTicketIdentity(this.config.backend, this.ownCredential())),
       verify: this.verifyOptions(),
       nowMs: this.nowMs(),
     };

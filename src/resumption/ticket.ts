@@ -2,8 +2,8 @@
  * Resumption tickets: what a server remembers about a session, sealed so that only servers
  * holding its ticket keys can read it, and handed to the client to bring back.
  *
- * Plaintext (TicketContents), version 2:
- *   ticket_version      u8           2 (1: the same without `padding`, still opened)
+ * Plaintext (TicketContents), version 3:
+ *   ticket_version      u8           3 (the only version opened: 1 and 2 are refused)
  *   suite               u16          the suite of the session that issued it
  *   auth_time           u64          unix seconds of the full handshake that authenticated
  *                                    both sides (kept when a resumed session issues tickets)
@@ -11,7 +11,8 @@
  *   psk                 [32]         the resumption PSK (protocol.md 15.2)
  *   endpoint            vector<u16>  0..1024, UTF-8: the endpoint the session was made on
  *   server_agent_id     vector<u8>   1..255
- *   server_fingerprint  [32]         keyFingerprint of the server's public key
+ *   server_credential   [32]         SHA-256 of the credential the server presented in the
+ *                                    full handshake (encoded): the one its client verified
  *   client_credential   vector<u16>  1..16384: the client's credential, as it verified
  *   padding             vector<u16>  zeros: the client Credential record's padding plus
  *                                    255 - |server_agent_id| (ticketPaddingLength)
@@ -25,12 +26,15 @@
  * Sharp edges:
  * - A ticket crosses the wire twice where its length shows (the NewSessionTicket record, and
  *   the resuming ClientHello in cleartext), so it is padded (review 13, R13-1): a sealed
- *   version-2 ticket is 378 + |endpoint| + the inner length of the client's Credential
+ *   ticket is 378 + |endpoint| + the inner length of the client's Credential
  *   record (section 3.2's 1024-byte bucket). It shows the client's bucket, as a full
  *   handshake does, and neither the credential's exact length nor the server id's. The
  *   endpoint's length shows: the ClientHello names it in cleartext anyway.
- * - Version-1 tickets (unpadded) are still opened, so tickets issued before version 2 stay
- *   valid for their lifetime (at most 7 days); only version 2 is sealed.
+ * - The ticket names the server credential, not only its key (review 19, R19-1): a server
+ *   that presents another credential (renewed, same key and id) refuses it, however it
+ *   learnt of the renewal (a restart, a replica sharing the ticket keys). Versions 1 and 2
+ *   named the key; they are refused (ERR_TICKET_INVALID, a full handshake), so an upgrade
+ *   costs each client one full handshake.
  * - One AEAD key per ticket (derived from a fresh 16-byte salt), so the zero nonce is never
  *   reused and no per-key ticket budget applies.
  * - key_id and salt are authenticated (AAD, and the salt also keys the AEAD); key_id || salt
@@ -50,10 +54,8 @@ import { Writer } from '../wire/writer.js';
 import { TICKET_KEY_ID_LENGTH } from './ticket-keys.js';
 import type { TicketKeys } from './ticket-keys.js';
 
-/** The version sealed. */
-export const TICKET_VERSION = 2;
-/** Unpadded; opened, never sealed. */
-const TICKET_VERSION_UNPADDED = 1;
+/** The version sealed, and the only one opened. */
+export const TICKET_VERSION = 3;
 export const TICKET_SALT_LENGTH = 16;
 export const PSK_LENGTH = 32;
 export const MAX_ENDPOINT_LENGTH = 1024;
@@ -75,12 +77,13 @@ export interface TicketContents {
   psk: Uint8Array;
   endpoint: string;
   serverAgentId: string;
-  serverFingerprint: Uint8Array;
+  /** SHA-256 of the server's credential (encoded) as it presented it in the full handshake. */
+  serverCredentialHash: Uint8Array;
   clientCredential: Uint8Array;
 }
 
 /**
- * The zero bytes a version-2 ticket carries: the padding of the client's Credential record
+ * The zero bytes a ticket carries: the padding of the client's Credential record
  * (protocol.md 3.2: its inner plaintext to a multiple of 1024) plus what the server id lacks
  * of 255 bytes. So a sealed ticket is 378 + |endpoint| + that record's inner length.
  */
@@ -95,7 +98,7 @@ export function ticketPaddingLength(serverAgentIdLength: number, clientCredentia
  */
 export function sealedTicketLength(endpoint: string, clientCredentialLength: number): number {
   // version, suite, auth_time, expires_at, psk; endpoint<2>; server_agent_id<1> and the
-  // padding that fills it to 255 bytes; server_fingerprint; client_credential<2>; padding<2>.
+  // padding that fills it to 255 bytes; server_credential; client_credential<2>; padding<2>.
   const plaintext = 1 + 2 + 8 + 8 + PSK_LENGTH + 2 + utf8Encode(endpoint).length + 1 + MAX_SERVER_AGENT_ID_LENGTH + 32 + 2 + clientCredentialLength + 2 + ticketPaddingLength(MAX_SERVER_AGENT_ID_LENGTH, clientCredentialLength);
   return TICKET_KEY_ID_LENGTH + TICKET_SALT_LENGTH + plaintext + TAG_LENGTH;
 }
@@ -110,31 +113,29 @@ export function encodeTicketContents(t: TicketContents): Uint8Array {
     .bytes(t.psk)
     .vector(2, utf8Encode(t.endpoint))
     .vector(1, serverAgentId)
-    .bytes(t.serverFingerprint)
+    .bytes(t.serverCredentialHash)
     .vector(2, t.clientCredential)
     .vector(2, new Uint8Array(ticketPaddingLength(serverAgentId.length, t.clientCredential.length)))
     .finish();
 }
 
-/** Version 2, or version 1 (no padding). Non-zero padding is a DecodeError. */
+/** Version 3 only. Non-zero padding is a DecodeError. */
 export function decodeTicketContents(bytes: Uint8Array): TicketContents {
   const r = new Reader(bytes);
   const version = r.u8('ticket_version');
-  if (version !== TICKET_VERSION && version !== TICKET_VERSION_UNPADDED) throw new DecodeError(`unknown ticket version ${version}`);
+  if (version !== TICKET_VERSION) throw new DecodeError(`unknown ticket version ${version}`);
   const suite = r.u16('ticket suite');
   const authTime = r.u64('ticket auth_time');
   const expiresAt = r.u64('ticket expires_at');
   const psk = new Uint8Array(r.fixed(PSK_LENGTH, 'ticket psk'));
   const endpoint = new TextDecoder('utf-8', { fatal: true }).decode(r.vector(2, 'ticket endpoint', 0, MAX_ENDPOINT_LENGTH));
   const serverAgentId = new TextDecoder('utf-8', { fatal: true }).decode(r.vector(1, 'ticket server_agent_id', 1, MAX_SERVER_AGENT_ID_LENGTH));
-  const serverFingerprint = new Uint8Array(r.fixed(32, 'ticket server_fingerprint'));
+  const serverCredentialHash = new Uint8Array(r.fixed(32, 'ticket server_credential'));
   const clientCredential = new Uint8Array(r.vector(2, 'ticket client_credential', 1, 16384));
-  if (version === TICKET_VERSION) {
-    const padding = r.vector(2, 'ticket padding', 0, MAX_TICKET_PADDING);
-    if (padding.some((b) => b !== 0)) throw new DecodeError('ticket padding is not zeros');
-  }
+  const padding = r.vector(2, 'ticket padding', 0, MAX_TICKET_PADDING);
+  if (padding.some((b) => b !== 0)) throw new DecodeError('ticket padding is not zeros');
   r.end('ticket');
-  return { suite, authTime, expiresAt, psk, endpoint, serverAgentId, serverFingerprint, clientCredential };
+  return { suite, authTime, expiresAt, psk, endpoint, serverAgentId, serverCredentialHash, clientCredential };
 }
 
 function sealKey(backend: CryptoBackend, ticketKey: Uint8Array, salt: Uint8Array): Uint8Array {

@@ -142,8 +142,6 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   /** The configured `endpoints`, checked; undefined: derived per connection. */
   private readonly endpoints: readonly string[] | undefined;
   private ticketKeys: TicketKeys | undefined;
-  /** Tickets authenticated before this Unix second are refused: the credential was renewed since (setCredential). */
-  private refuseAuthBefore: number | undefined;
   private readonly replay: TicketReplayGuard | undefined;
   /** The `failureReports` rate; undefined: off. */
   private readonly failures: FailureReportLimiter | undefined;
@@ -190,20 +188,15 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
    * Present a renewed credential from now on (own-credential.ts): the same key and agent id,
    * the server role, valid now. Handshakes already under way and live sessions keep the
    * credential they presented, and end at its notAfter as before (their clients hold that
-   * one); new handshakes present this one. With `tickets`, tickets authenticated before the
-   * renewal no longer resume (a full handshake shows the client the renewed credential), and
-   * a handshake under way gets none. Throws (and changes nothing) when it does not pass.
+   * one); new handshakes present this one. With `tickets`, tickets issued under the
+   * credential before no longer resume here (they name it: a full handshake shows the client
+   * the renewed one), and a handshake under way gets none. Throws (and changes nothing) when
+   * it does not pass.
    */
   setCredential(credential: Uint8Array | Credential): void {
     const renewed = renewedIdentity(this.identity, credential, this.resolved.clock);
     this.guardOptions = guardOptions(this.resolved, this.options.trust, this.backend, renewed);
     this.identity = renewed;
-    // Tickets of sessions authenticated before now resumed under the renewed credential,
-    // which their clients never verified: refused from here on (auth_time is in whole
-    // seconds: this second's too, at the cost of a full handshake for a few). Never lowered:
-    // a clock stepped back before a second renewal must not let the first one's tickets in
-    // again (review 19, R19-2).
-    this.refuseAuthBefore = Math.max(this.refuseAuthBefore ?? 0, Math.floor(this.resolved.clock.now() / 1000) + 1);
   }
 
   /** Rotate ticket keys at runtime (e.g. after the key file changed). Needs `tickets` at listen(). */
@@ -223,7 +216,6 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     if (!t || !this.ticketKeys || !this.replay) return undefined;
     const presenting = this.identity;
     return {
-      ...(this.refuseAuthBefore !== undefined ? { refuseAuthBefore: this.refuseAuthBefore } : {}),
       stillPresented: () => this.identity === presenting,
       keys: this.ticketKeys,
       replay: this.replay,

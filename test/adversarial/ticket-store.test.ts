@@ -94,7 +94,7 @@ function plant(): { ticket: ClientTicket; attacker: Server; forged: Uint8Array }
   const psk = new Uint8Array(32).fill(9);
   const sealed = sealTicket(base, keys, {
     suite: SUITE, authTime: NOW, expiresAt: NOW + 3600, psk: psk.slice(), endpoint: '/mcp',
-    serverAgentId: BANK, serverFingerprint: keyFingerprint(base, attackerKey.publicKey), clientCredential: client.credential.encoded,
+    serverAgentId: BANK, serverCredentialHash: base.sha256(forged), clientCredential: client.credential.encoded,
   });
   const ticket = { ticket: sealed, psk, suite: SUITE, expiresAt: NOW + 3600, serverCredential: forged, clientCredentialHash: base.sha256(client.credential.encoded) };
   return { ticket, attacker: { identity: { keyPair: attackerKey, credential: forged }, keys }, forged };

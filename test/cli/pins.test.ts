@@ -16,7 +16,7 @@ import type { ToolManifest } from '../../src/pins/index.js';
 import { parse } from '../../src/cli/args.js';
 import { CONNECT_PIN_OPTIONS } from '../../src/cli/connect.js';
 import { WITHHELD_LINES, connectPinHooks } from '../../src/cli/pins.js';
-import type { HookContext } from '../../src/transport/hook-api.js';
+import { pinSession, toolsNamed } from '../helpers/pin-session.js';
 import { CLI_ARGS, CLI_COMMAND, EVERYTHING, ROOT, cli, cliInProcess, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { Files } from './helpers.js';
 
@@ -480,12 +480,9 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     const pins = join(tmp.dir, 'log-bound.pins.json');
     const lines: string[] = [];
     const [hook] = connectPinHooks(parse(['--pins', pins, '--max-tools', '30'], CONNECT_PIN_OPTIONS, 'connect'), (line) => lines.push(line));
-    const peer = { agentId: SERVER_ID, fingerprint: 'ef'.repeat(32), issuer: 'issuer://pins-test', attributes: {} } as unknown as HookContext['peer'];
-    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
-    hook!.opened!(base, { notify: async () => {} });
-    let id = 0;
+    const s = pinSession(hook!, { agentId: SERVER_ID, fingerprint: 'ef'.repeat(32), issuer: 'issuer://pins-test' });
     const list = async (names: string[]): Promise<void> => {
-      hook!.fromPeer!({ jsonrpc: '2.0', id: ++id, result: { tools: names.map((name) => ({ name, description: `the ${name} tool` })) } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+      s.answer(toolsNamed(names));
       await Promise.resolve(); // the summary follows the listing's events
     };
     const withheld = (): string[] => lines.filter((l) => l.startsWith('WITHHELD tool '));
@@ -514,11 +511,8 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     const pins = join(tmp.dir, 'long-names.pins.json');
     const lines: string[] = [];
     const [hook] = connectPinHooks(parse(['--pins', pins, '--max-tools', '1'], CONNECT_PIN_OPTIONS, 'connect'), (line) => lines.push(line));
-    const peer = { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), issuer: 'issuer://pins-test', attributes: {} } as unknown as HookContext['peer'];
-    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
-    hook!.opened!(base, { notify: async () => {} });
     const long = (c: string): string => c.repeat(100_000);
-    hook!.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: long('p') }, { name: long('w') }] } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+    pinSession(hook!, { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), issuer: 'issuer://pins-test' }).answer([{ name: long('p') }, { name: long('w') }]);
     await Promise.resolve();
     expect(lines).toEqual([
       `pinned tool ${'p'.repeat(200)}... (100000 characters) of ${SERVER_ID}`,

@@ -106,19 +106,19 @@ describe.each(RESUMPTION_KAT_FILES.map((f) => f.file))('%s agrees with the speci
     expect(nst.content[0]).toBe(4);
   });
 
-  it('the ticket opens under the ticket key (pqmcp\'s format, section 15.6: TicketPlaintext version 2) and carries the PSK', () => {
+  it('the ticket opens under the ticket key (pqmcp\'s format, section 15.6: TicketPlaintext version 3) and carries the PSK and the hash of the server credential', () => {
     const sealed = hex(v.ticket.ticket);
     expect(toHex(sealed.subarray(0, 8))).toBe(v.ticket_key.id);
     const salt = sealed.subarray(8, 24);
     const key = b.hkdfExpand(hex(v.ticket_key.key), concat(utf8Encode('pqmcp1 ticket'), salt), 32);
     const plain = b.aead('chacha20-poly1305', key).open(new Uint8Array(12), sealed.subarray(24), sealed.subarray(0, 24))!;
     // version u8 | suite u16 | auth_time u64 | expires_at u64 | psk [32] | endpoint vector<u16>
-    // | server_agent_id vector<u8> | server_fingerprint [32] | client_credential vector<u16> | padding vector<u16>
+    // | server_agent_id vector<u8> | server_credential [32] | client_credential vector<u16> | padding vector<u16>
     const view = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
     let at = 0;
     const take = (n: number) => plain.subarray(at, (at += n));
     const vector = (prefix: 1 | 2) => take(prefix === 1 ? take(1)[0]! : view.getUint16((at += 2) - 2));
-    expect(take(1)[0]).toBe(2);
+    expect(take(1)[0]).toBe(3);
     expect(view.getUint16(at)).toBe(v.suite);
     at += 2;
     expect(Number(view.getBigUint64(at))).toBe(v.full.now_ms / 1000);
@@ -127,7 +127,8 @@ describe.each(RESUMPTION_KAT_FILES.map((f) => f.file))('%s agrees with the speci
     expect(toHex(take(32))).toBe(v.ticket.psk);
     expect(new TextDecoder().decode(vector(2))).toBe(v.ticket_endpoint);
     expect(new TextDecoder().decode(vector(1))).toBe(v.server.agent_id);
-    take(32);
+    // SHA-256 of the server's credential as its full handshake presented it (15.4 step 4).
+    expect(toHex(take(32))).toBe(toHex(b.sha256(hex(v.server.credential))));
     expect(toHex(vector(2))).toBe(v.client.credential);
     const padding = vector(2);
     expect(at).toBe(plain.length);

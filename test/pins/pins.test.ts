@@ -20,6 +20,7 @@ import { MAX_KEYS, entryToolBytes, toolRecordBytes } from '../../src/pins/store.
 import type { HeldTool, PinnedTool } from '../../src/pins/store.js';
 import type { HookContext, JsonRpcMessage } from '../../src/transport/hook-api.js';
 import { Cleanup, SERVER_ID, connectClient, startServer, waitFor } from '../helpers/mcp.js';
+import { pinSession, toolsNamed } from '../helpers/pin-session.js';
 import { agent, fixtureCrypto, makeAgent, testIssuer, trustFor } from '../helpers/identities.js';
 import type { PqmcpClientOptions } from '../../src/index.js';
 import type { AuditEvent, RequestEvent } from '../../src/audit/index.js';
@@ -52,6 +53,18 @@ async function session(url: string, options: ToolPinningOptions, serverId = SERV
   const events: PinEvent[] = [];
   const connected = await connectClient(cleanup, url, { expectedServerId: serverId, ...client, hooks: [toolPinning({ ...options, onEvent: (e) => events.push(e) })] });
   return { client: connected.client, events };
+}
+
+/**
+ * Sessions of SERVER_ID (key 'ab…'), each with a pinning hook of its own on the pin file at
+ * `path`, its events kept in `events`: the names a session lets through of a listing.
+ */
+function sessionsOn(path: string, events: PinEvent[]) {
+  let sessionNo = 0;
+  return (options: Partial<ToolPinningOptions>, tools: readonly unknown[], issuer = 'issuer://pqmcp-test'): string[] => {
+    const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e), ...options });
+    return pinSession(hook, { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), issuer }, `s${++sessionNo}`).list(tools);
+  };
 }
 
 const names = (r: { tools: Array<{ name: string }> }): string[] => r.tools.map((t) => t.name).sort();
@@ -193,65 +206,47 @@ describe('a server that answers tools/list with no tools array (review 15, R15-8
 });
 
 describe('the pinning hook fails closed', () => {
-  const peer = { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), attributes: {} } as unknown as HookContext['peer'];
-  const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
-  const listRequest = (id: number) => ({ id, method: 'tools/list', params: {}, direction: 'toPeer' as const, startedAt: 0, bytes: 40, notes: {} });
-  const fromPeer = (request: ReturnType<typeof listRequest> | undefined): HookContext => ({ ...base, direction: 'fromPeer', bytes: 100, request });
-  const call = (name: string): JsonRpcMessage => ({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name, arguments: {} } });
-  const toPeer: HookContext = { ...base, direction: 'toPeer', bytes: 60, request: undefined };
+  const session = () => pinSession(toolPinning({ store: new MemoryPinStore() }), { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32) });
   const tool = (description: unknown) => ({ name: 'deep', description: 'a tool', inputSchema: { type: 'object', properties: { x: description } } });
 
   it('a tool list that answers no known tools/list request is withheld, not passed', () => {
-    const hook = toolPinning({ store: new MemoryPinStore() });
-    hook.opened!(base, { notify: async () => {} });
-    const out = hook.fromPeer!({ jsonrpc: '2.0', id: 3, result: { tools: [tool({ type: 'string' })] } }, fromPeer(undefined));
+    const out = session().answer([tool({ type: 'string' })], { id: 3, request: false });
     expect(out).toEqual({ replace: { jsonrpc: '2.0', id: 3, error: { code: PIN_REFUSED, message: expect.stringMatching(/answers no known tools\/list request was withheld/) } } });
   });
 
   it('a tool whose new definition cannot be hashed stops being callable', () => {
-    const hook = toolPinning({ store: new MemoryPinStore() });
-    hook.opened!(base, { notify: async () => {} });
-    hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: [tool({ type: 'string' })] } }, fromPeer(listRequest(1)));
-    expect(hook.toPeer!(call('deep'), toPeer)).toBeUndefined(); // pinned on first use: callable
+    const s = session();
+    s.answer([tool({ type: 'string' })]);
+    expect(s.call('deep')).toBeUndefined(); // pinned on first use: callable
     let nested: unknown = 'leaf';
     for (let i = 0; i < 20_000; i++) nested = [nested];
-    hook.fromPeer!({ jsonrpc: '2.0', id: 2, result: { tools: [tool(nested)] } }, fromPeer(listRequest(2)));
-    const refused = hook.toPeer!(call('deep'), toPeer) as { reply: JsonRpcMessage };
+    s.answer([tool(nested)]);
+    const refused = s.call('deep') as { reply: JsonRpcMessage };
     expect(refused.reply.error).toEqual({ code: PIN_REFUSED, message: 'tool deep is withheld: its definition cannot be hashed' });
   });
 });
 
 describe("tool names that are Object.prototype's keys (review 8)", () => {
-  const peer = { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32), attributes: {} } as unknown as HookContext['peer'];
-  const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
-  const list = (id: number, tools: Array<{ name: string; description: string }>) => ({
-    message: { jsonrpc: '2.0' as const, id, result: { tools } },
-    ctx: { ...base, direction: 'fromPeer' as const, bytes: 100, request: { id, method: 'tools/list', params: {}, direction: 'toPeer' as const, startedAt: 0, bytes: 40, notes: {} } },
-  });
-  const listed = (out: unknown): string[] => ((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools ?? []).map((t) => t.name).sort();
+  const peer = { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32) };
   const awkward = ['__proto__', 'constructor', 'hasOwnProperty', 'toString'];
 
   it('are pinned, passed and, once redefined, withheld like any other name, through a pin file too', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-proto-'));
     const path = join(dir, 'pins.json');
     const events: PinEvent[] = [];
-    const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) });
-    hook.opened!(base, { notify: async () => {} });
-    const first = list(1, [...awkward, 'echo'].map((name) => ({ name, description: `the ${name} tool` })));
-    expect(listed(hook.fromPeer!(first.message, first.ctx))).toEqual([...awkward, 'echo'].sort());
+    const first = pinSession(toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) }), peer);
+    expect(first.list(toolsNamed([...awkward, 'echo'])).sort()).toEqual([...awkward, 'echo'].sort());
     expect(summary(events)).toEqual([...awkward, 'echo'].map((n) => `pinned ${n}`).sort());
     expect(Object.getPrototypeOf({})).toBe(Object.prototype);
     expect(({} as Record<string, unknown>)['hash']).toBeUndefined();
 
     // A new session, a fresh store on the same file: the pins were written and read back.
     events.length = 0;
-    const again = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) });
-    again.opened!(base, { notify: async () => {} });
-    const second = list(2, [...awkward, 'echo'].map((name) => ({ name, description: name === 'echo' ? 'the echo tool' : `the ${name} tool, now exfiltrating` })));
-    expect(listed(again.fromPeer!(second.message, second.ctx))).toEqual(['echo']);
+    const again = pinSession(toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) }), peer);
+    const second = [...awkward, 'echo'].map((name) => ({ name, description: name === 'echo' ? 'the echo tool' : `the ${name} tool, now exfiltrating` }));
+    expect(again.list(second).sort()).toEqual(['echo']);
     expect(summary(events)).toEqual(awkward.map((n) => `withheld ${n} changed [description]`).sort());
-    const call = { jsonrpc: '2.0' as const, id: 9, method: 'tools/call', params: { name: 'constructor', arguments: {} } };
-    expect(again.toPeer!(call, { ...base, direction: 'toPeer', bytes: 60, request: undefined })).toMatchObject({ reply: { error: { code: PIN_REFUSED } } });
+    expect(again.call('constructor')).toMatchObject({ reply: { error: { code: PIN_REFUSED } } });
     const held = Object.keys(new FilePinStore(path).all()[SERVER_ID]!.held).sort(); // version 2: by agent id
     expect(held).toEqual([...awkward].sort());
   });
@@ -259,15 +254,11 @@ describe("tool names that are Object.prototype's keys (review 8)", () => {
 
 describe('rename detection costs each listed tool a bounded number of hashes (review 8)', () => {
   it('a listing of new names after many pins reads each new definition a few times, not once per pin; a rename is still found', () => {
-    const peer = { agentId: SERVER_ID, fingerprint: '12'.repeat(32), attributes: {} } as unknown as HookContext['peer'];
-    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
-    const ctx = (id: number) => ({ ...base, direction: 'fromPeer' as const, bytes: 100, request: { id, method: 'tools/list', params: {}, direction: 'toPeer' as const, startedAt: 0, bytes: 40, notes: {} } });
     const events: PinEvent[] = [];
-    const hook = toolPinning({ store: new MemoryPinStore(), onEvent: (e) => events.push(e) });
-    hook.opened!(base, { notify: async () => {} });
+    const s = pinSession(toolPinning({ store: new MemoryPinStore(), onEvent: (e) => events.push(e) }), { agentId: SERVER_ID, fingerprint: '12'.repeat(32) });
     const schema = (i: number) => ({ type: 'object', properties: { [`p${i}`]: { type: 'string' } } });
     const pinned = Array.from({ length: 60 }, (_, i) => ({ name: `a${i}`, description: `tool ${i}`, inputSchema: schema(i) }));
-    hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: pinned } }, ctx(1));
+    s.answer(pinned);
     // Each new tool's schema counts how often it is read whole (canonical JSON, clone).
     const reads: number[] = [];
     const counted = (i: number) => {
@@ -277,8 +268,7 @@ describe('rename detection costs each listed tool a bounded number of hashes (re
     const fresh = Array.from({ length: 20 }, (_, i) => ({ name: `b${i}`, description: `new tool ${i}`, inputSchema: counted(i) }));
     const renamed = { name: 'a7-renamed', description: 'tool 7', inputSchema: schema(7) };
     events.length = 0;
-    const out = hook.fromPeer!({ jsonrpc: '2.0', id: 2, result: { tools: [...fresh, renamed] } }, ctx(2)) as { replace: { result: { tools: Array<{ name: string }> } } };
-    expect(out.replace.result.tools).toHaveLength(21);
+    expect(s.list([...fresh, renamed])).toHaveLength(21);
     expect(events.filter((e) => e.kind === 'renamed')).toEqual([expect.objectContaining({ tool: 'a7-renamed', from: 'a7' })]);
     // The old code hashed every new tool once per pinned tool gone from the list (60 here).
     expect(Math.max(...reads)).toBeLessThanOrEqual(6);
@@ -532,14 +522,10 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     expect(readFileSync(path, 'utf8')).toBe(text); // reading writes nothing
 
     // A session with a key the file recorded: the migrated entry adopts its issuer and checks its tools.
-    const peer = { agentId: SERVER_ID, fingerprint: newer, issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
-    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
     const events: PinEvent[] = [];
-    const hook = toolPinning({ store, onEvent: (e) => events.push(e) });
-    hook.opened!(base, { notify: async () => {} });
+    const recorded = pinSession(toolPinning({ store, onEvent: (e) => events.push(e) }), { agentId: SERVER_ID, fingerprint: newer, issuer: 'issuer://pqmcp-test' });
     const listing = [{ name: 'fetch', description: 'fetch a page, v2' }, { name: 'legacy', description: 'only pinned under the old key, now exfiltrating' }, { name: 'search', description: 'search the web' }];
-    const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: listing } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-    expect(((out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools).map((x) => x.name)).toEqual([]);
+    expect(recorded.list(listing)).toEqual([]);
     expect(summary(events)).toEqual(['withheld fetch changed [description]', 'withheld legacy changed [description]', 'withheld search new']);
 
     const written = JSON.parse(readFileSync(path, 'utf8')) as { version: number; servers: Record<string, PinnedServer> };
@@ -563,11 +549,7 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     const hook = toolPinning({ store, onEvent: (e) => events.push(e) });
     const listTools = (sessionId: string, issuer: string, fingerprint: string, tools: Array<{ name: string; description: string }>): string[] => {
       events.length = 0;
-      const peer = { agentId: SERVER_ID, fingerprint, issuer, attributes: {} } as unknown as HookContext['peer'];
-      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
-      hook.opened!(base, { notify: async () => {} });
-      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
+      return pinSession(hook, { agentId: SERVER_ID, fingerprint, issuer }, sessionId).list(tools);
     };
     const same = [{ name: 'fetch', description: 'fetch a page' }, { name: 'search', description: 'search the web' }];
     const stranger = 'ee'.repeat(32);
@@ -602,11 +584,7 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-v1-accept-')), 'pins.json');
     writeFileSync(path, JSON.stringify(v1), { mode: 0o600 });
     const store = new FilePinStore(path);
-    const hook = toolPinning({ store });
-    const peer = { agentId: SERVER_ID, fingerprint: 'ee'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
-    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
-    hook.opened!(base, { notify: async () => {} });
-    hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'search', description: 'search the web' }] } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
+    pinSession(toolPinning({ store }), { agentId: SERVER_ID, fingerprint: 'ee'.repeat(32), issuer: 'issuer://pqmcp-test' }).answer([{ name: 'search', description: 'search the web' }]);
     const before = new FilePinStore(path).get(SERVER_ID)!;
     expect(new FilePinStore(path).acceptIssuer(SERVER_ID, 'issuer://pqmcp-test')).toBe(true);
     const after = new FilePinStore(path).get(SERVER_ID)!;
@@ -644,14 +622,8 @@ describe('pin files of version 1 (one entry per agent id and key)', () => {
     // Under the default newTools 'pin' too, a session holds shell (not pinned on first use again).
     const events: PinEvent[] = [];
     const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) });
-    const listTools = (sessionId: string): string[] => {
-      const peer = { agentId: SERVER_ID, fingerprint: later, issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
-      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
-      hook.opened!(base, { notify: async () => {} });
-      const tools = [{ name: 'fetch', description: 'fetch a page' }, { name: 'read', description: 'read a file' }, { name: 'shell', description: 'run a command' }];
-      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
-    };
+    const tools = [{ name: 'fetch', description: 'fetch a page' }, { name: 'read', description: 'read a file' }, { name: 'shell', description: 'run a command' }];
+    const listTools = (sessionId: string): string[] => pinSession(hook, { agentId: SERVER_ID, fingerprint: later, issuer: 'issuer://pqmcp-test' }, sessionId).list(tools);
     expect(listTools('s1')).toEqual(['fetch', 'read']);
     expect(summary(events)).toEqual(['withheld shell new']);
     expect(listTools('s2')).toEqual(['fetch', 'read']); // still held: only an approval pins it
@@ -728,13 +700,7 @@ describe('another issuer that came and went (review 9)', () => {
     const store = new FilePinStore(path);
     const events: PinEvent[] = [];
     const hook = toolPinning({ store, onEvent: (e) => events.push(e) });
-    const listTools = (sessionId: string, issuer: string, fingerprint: string, tools: Array<{ name: string; description: string }>): string[] => {
-      const peer = { agentId: SERVER_ID, fingerprint, issuer, attributes: {} } as unknown as HookContext['peer'];
-      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
-      hook.opened!(base, { notify: async () => {} });
-      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((t) => t.name);
-    };
+    const listTools = (sessionId: string, issuer: string, fingerprint: string, tools: Array<{ name: string; description: string }>): string[] => pinSession(hook, { agentId: SERVER_ID, fingerprint, issuer }, sessionId).list(tools);
     const original = [{ name: 'fetch', description: 'fetch a page' }];
     expect(listTools('s1', 'issuer://a', 'aa'.repeat(32), original)).toEqual(['fetch']);
     // Another issuer vouches for the same agent id once: everything held, as issuer-changed.
@@ -764,13 +730,7 @@ describe('the keys a server was seen with are capped (review 9, P5)', () => {
     const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e) });
     const tools = [{ name: 'fetch', description: 'fetch a page' }];
     const fp = (i: number): string => i.toString(16).padStart(64, '0');
-    const listTools = (i: number): string[] => {
-      const peer = { agentId: SERVER_ID, fingerprint: fp(i), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
-      const base = { role: 'client' as const, peer, sessionId: `s${i}`, remoteAddress: undefined };
-      hook.opened!(base, { notify: async () => {} });
-      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
-    };
+    const listTools = (i: number): string[] => pinSession(hook, { agentId: SERVER_ID, fingerprint: fp(i), issuer: 'issuer://pqmcp-test' }, `s${i}`).list(tools);
     const n = MAX_KEYS + 8;
     for (let i = 1; i <= n; i++) expect(listTools(i)).toEqual(['fetch']); // one server, pins per agent id
     expect(events.filter((e) => e.kind === 'rotated').map((e) => e.server.fingerprint)).toEqual(Array.from({ length: n - 1 }, (_, i) => fp(i + 2)));
@@ -847,15 +807,7 @@ describe('the tools a server entry records are capped (review 16, R16-9)', () =>
   it('held tools count; a recorded name always fits (redefined, listed again, approved); forget makes room; an entry over the limit keeps its pins; maxTools is checked', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'pqmcp-pins-cap-')), 'pins.json');
     const events: PinEvent[] = [];
-    let session = 0;
-    const listTools = (options: Partial<ToolPinningOptions>, tools: Array<{ name: string; description: string }>, issuer = 'issuer://pqmcp-test'): string[] => {
-      const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e), ...options });
-      const peer = { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), issuer, attributes: {} } as unknown as HookContext['peer'];
-      const base = { role: 'client' as const, peer, sessionId: `s${++session}`, remoteAddress: undefined };
-      hook.opened!(base, { notify: async () => {} });
-      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
-    };
+    const listTools = sessionsOn(path, events);
     const t = (name: string, description = `the ${name} tool`) => ({ name, description });
     const entry = () => new FilePinStore(path).get(SERVER_ID)!;
     const over = (): string[] => events.filter((e) => e.reason === 'too-many-tools').map((e) => `${e.tool}/${e.limit}`);
@@ -899,18 +851,13 @@ describe('the tools a server entry records are capped (review 16, R16-9)', () =>
     // the session keeps 8 withheld names), with the real hook and a MemoryPinStore.
     const events: PinEvent[] = [];
     const hook = toolPinning({ store: new MemoryPinStore(), maxTools: 4, requireListed: false, onEvent: (e) => events.push(e) });
-    const peer = { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
-    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
-    hook.opened!(base, { notify: async () => {} });
-    let id = 0;
-    const list = (names: string[], cursor?: string): string[] => {
-      const params = cursor === undefined ? {} : { cursor };
-      const out = hook.fromPeer!({ jsonrpc: '2.0', id: ++id, result: { tools: names.map((name) => ({ name, description: `the ${name} tool` })), ...(cursor === undefined ? { nextCursor: 'p2' } : {}) } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id, method: 'tools/list', params, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
-    };
+    const peer = { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32), issuer: 'issuer://pqmcp-test' };
+    const s = pinSession(hook, peer);
+    // The first page names a next one; the second is asked for with its cursor.
+    const list = (names: string[], cursor?: string): string[] => s.list(toolsNamed(names), cursor === undefined ? { result: { nextCursor: 'p2' } } : { params: { cursor } });
     const call = (name: string): string | undefined => {
-      const out = hook.toPeer!({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name, arguments: {} } }, { ...base, direction: 'toPeer', bytes: 50, request: undefined });
-      return out === undefined ? undefined : ((out as { reply: { error: { code: number; message: string } } }).reply.error.code === PIN_REFUSED ? (out as { reply: { error: { message: string } } }).reply.error.message : 'other');
+      const error = s.callError(name);
+      return error === undefined ? undefined : error.code === PIN_REFUSED ? error.message : 'other';
     };
     // A paginated listing: two pages of two tools each, all pinned and callable.
     expect(list(['p0', 'p1'])).toEqual(['p0', 'p1']);
@@ -934,21 +881,14 @@ describe('the tools a server entry records are capped (review 16, R16-9)', () =>
     expect(call('p3')).toBeUndefined();
     expect(call('late')).toMatch(/^tool late is withheld: the server listed more withheld tools/);
     // Another session starts with room again.
-    hook.opened!({ ...base, sessionId: 's2' }, { notify: async () => {} });
-    expect(hook.toPeer!({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'never', arguments: {} } }, { ...base, sessionId: 's2', direction: 'toPeer', bytes: 50, request: undefined })).toBeUndefined();
+    expect(pinSession(hook, peer, 's2').call('never')).toBeUndefined();
   });
   it('a held record that grows when held again with the same definition (a rename from a long name) is held to the byte limits (review 19, R19-4)', () => {
     // --new-tools hold: P (a long name) is pinned; ten tools of P's definition under short
     // names are held 'new'; listed again without P they are 'renamed' from P: the same hash,
     // but each record grows by P's name. That used to be exempt from the byte limits.
     const store = new MemoryPinStore();
-    const peer = { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
-    let id = 0;
-    const list = (hook: ReturnType<typeof toolPinning>, sessionId: string, tools: object[]): void => {
-      const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
-      hook.opened!(base, { notify: async () => {} });
-      hook.fromPeer!({ jsonrpc: '2.0', id: ++id, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 1, request: { id, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 1, notes: {} } });
-    };
+    const list = (hook: ReturnType<typeof toolPinning>, sessionId: string, tools: object[]): void => void pinSession(hook, { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), issuer: 'issuer://pqmcp-test' }, sessionId).answer(tools);
     const events: PinEvent[] = [];
     const def = (name: string) => ({ name, description: 'the same tool', inputSchema: { type: 'object' } });
     const P = 'P'.repeat(3000);
@@ -976,18 +916,9 @@ describe('the tools a server entry records are capped (review 16, R16-9)', () =>
     // of them; those past the length are refused without being kept.
     const events: PinEvent[] = [];
     const hook = toolPinning({ store: new MemoryPinStore(), maxTools: 2, requireListed: false, onEvent: (e) => events.push(e) });
-    const peer = { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
-    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
-    hook.opened!(base, { notify: async () => {} });
-    let id = 0;
-    const list = (names: string[]): string[] => {
-      const out = hook.fromPeer!({ jsonrpc: '2.0', id: ++id, result: { tools: names.map((name) => ({ name })) } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
-    };
-    const call = (name: string): string | undefined => {
-      const out = hook.toPeer!({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name, arguments: {} } }, { ...base, direction: 'toPeer', bytes: 50, request: undefined });
-      return out === undefined ? undefined : (out as { reply: { error: { message: string } } }).reply.error.message;
-    };
+    const s = pinSession(hook, { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32), issuer: 'issuer://pqmcp-test' });
+    const list = (names: string[]): string[] => s.list(names.map((name) => ({ name })));
+    const call = (name: string): string | undefined => s.callError(name)?.message;
     const long = (i: number): string => `${String(i).padStart(4, '0')}${'x'.repeat(MAX_KEPT_NAME_LENGTH)}`;
     // A pinned tool with a long name (within the byte budget) is let through and callable.
     expect(list(['short', long(0)])).toEqual(['short', long(0)]);
@@ -1020,23 +951,16 @@ describe('a pin store that fails', () => {
       }
     }
     const store = new FailingStore();
-    const hook = toolPinning({ store, requireListed: false });
-    const peer = { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
-    const base = { role: 'client' as const, peer, sessionId: 's1', remoteAddress: undefined };
-    hook.opened!(base, { notify: async () => {} });
-    let id = 0;
-    const list = (names: string[]) =>
-      hook.fromPeer!({ jsonrpc: '2.0', id: ++id, result: { tools: names.map((name) => ({ name, description: `the ${name} tool` })) } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } }) as { replace: { error?: { code: number; message: string }; result?: { tools: Array<{ name: string }> } } };
-    const call = (name: string) => hook.toPeer!({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name, arguments: {} } }, { ...base, direction: 'toPeer', bytes: 50, request: undefined }) as { reply: { error: { code: number; message: string } } } | undefined;
-    expect(list(['a', 'b']).replace.error).toEqual({ code: PIN_REFUSED, message: 'tool pinning failed: the pin store could not be read or written' });
-    expect(call('a')?.reply.error).toEqual({ code: PIN_REFUSED, message: 'tool a is withheld: the pin store could not be read or written when it was listed (list tools again)' });
-    expect(call('b')?.reply.error.code).toBe(PIN_REFUSED);
+    const s = pinSession(toolPinning({ store, requireListed: false }), { agentId: SERVER_ID, fingerprint: 'cd'.repeat(32), issuer: 'issuer://pqmcp-test' });
+    expect((s.answer(toolsNamed(['a', 'b'])) as { replace: JsonRpcMessage }).replace.error).toEqual({ code: PIN_REFUSED, message: 'tool pinning failed: the pin store could not be read or written' });
+    expect(s.callError('a')).toEqual({ code: PIN_REFUSED, message: 'tool a is withheld: the pin store could not be read or written when it was listed (list tools again)' });
+    expect(s.callError('b')?.code).toBe(PIN_REFUSED);
     // A name the server never listed is the user's choice with requireListed false: it passes.
-    expect(call('never')).toBeUndefined();
+    expect(s.call('never')).toBeUndefined();
     // The store works again: the next listing is checked, pinned, and its tools callable.
     store.failing = false;
-    expect(list(['a', 'b']).replace.result!.tools.map((t) => t.name)).toEqual(['a', 'b']);
-    expect(call('a')).toBeUndefined();
+    expect(s.list(toolsNamed(['a', 'b']))).toEqual(['a', 'b']);
+    expect(s.call('a')).toBeUndefined();
   });
 });
 
@@ -1222,15 +1146,7 @@ describe('the bytes a server entry records are capped: one server cannot make th
     const dir = mkdtempSync(join(tmpdir(), 'pqmcp-pins-bytes-'));
     const path = join(dir, 'pins.json');
     const events: PinEvent[] = [];
-    let sessionNo = 0;
-    const listTools = (options: Partial<ToolPinningOptions>, tools: Array<Record<string, unknown> & { name: string }>, issuer = 'issuer://pqmcp-test'): string[] => {
-      const hook = toolPinning({ store: new FilePinStore(path), onEvent: (e) => events.push(e), ...options });
-      const peer = { agentId: SERVER_ID, fingerprint: 'ab'.repeat(32), issuer, attributes: {} } as unknown as HookContext['peer'];
-      const base = { role: 'client' as const, peer, sessionId: `s${++sessionNo}`, remoteAddress: undefined };
-      hook.opened!(base, { notify: async () => {} });
-      const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools } }, { ...base, direction: 'fromPeer', bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer', startedAt: 0, bytes: 40, notes: {} } });
-      return (out as { replace: { result: { tools: Array<{ name: string }> } } }).replace.result.tools.map((x) => x.name);
-    };
+    const listTools = sessionsOn(path, events);
     const t = (name: string, description = `the ${name} tool`) => ({ name, description });
     const entry = () => new FilePinStore(path).get(SERVER_ID)!;
     const withheld = (): string[] => events.filter((e) => e.kind === 'withheld').map((e) => `${e.tool} ${e.reason}/${e.limit}`);

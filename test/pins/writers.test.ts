@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { FilePinStore, toolDefinition, toolHash, toolPinning } from '../../src/pins/index.js';
 import type { PinEvent, PinnedServer } from '../../src/pins/index.js';
 import { FileReadError } from '../../src/errors.js';
-import type { HookContext } from '../../src/transport/hook-api.js';
+import { pinSession } from '../helpers/pin-session.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const WRITER = join(ROOT, 'test/pins/fixtures/pin-writer.ts');
@@ -28,12 +28,8 @@ function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
   });
 }
 
-const listing = (sessionId: string) => {
-  const peer = { agentId: SERVER, fingerprint: 'ab'.repeat(32), issuer: 'issuer://pqmcp-test', attributes: {} } as unknown as HookContext['peer'];
-  const base = { role: 'client' as const, peer, sessionId, remoteAddress: undefined };
-  const ctx = { ...base, direction: 'fromPeer' as const, bytes: 100, request: { id: 1, method: 'tools/list', params: {}, direction: 'toPeer' as const, startedAt: 0, bytes: 40, notes: {} } };
-  return { base, ctx };
-};
+/** The server every writer pins, as a session of the hook sees it. */
+const PEER = { agentId: SERVER, fingerprint: 'ab'.repeat(32), issuer: 'issuer://pqmcp-test' };
 
 describe('writers of one pin file (review 9, P4)', () => {
   it('three processes pinning tools of one server at once lose none of them', { timeout: 120_000 }, async () => {
@@ -79,9 +75,7 @@ describe('writers of one pin file (review 9, P4)', () => {
     }
     const events: PinEvent[] = [];
     const hook = toolPinning({ store: new ApprovedMeanwhile(path), onEvent: (e: PinEvent) => void events.push(e) });
-    const { base, ctx } = listing('s1');
-    hook.opened!(base, { notify: async () => {} });
-    hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'fetch', description: 'fetch a page' }] } }, ctx);
+    pinSession(hook, PEER, 's1').answer([{ name: 'fetch', description: 'fetch a page' }]);
     expect(approved).toEqual([['read']]);
     expect(events.map((e) => e.kind)).toContain('pinned');
     const after = new FilePinStore(path).get(SERVER)!;
@@ -127,11 +121,7 @@ describe('writers of one pin file (review 9, P4)', () => {
     })();
     expect(err).toBeInstanceOf(FileReadError);
     // A listing that changes nothing takes no lock (a read-only pin file serves too): it passes.
-    const hook = toolPinning({ store: new FilePinStore(path) });
-    const { base, ctx } = listing('s2');
-    hook.opened!(base, { notify: async () => {} });
-    const out = hook.fromPeer!({ jsonrpc: '2.0', id: 1, result: { tools: [fetch] } }, ctx) as { replace: { result: { tools: Array<{ name: string }> } } };
-    expect(out.replace.result.tools.map((t) => t.name)).toEqual(['fetch']);
+    expect(pinSession(toolPinning({ store: new FilePinStore(path) }), PEER, 's2').list([fetch])).toEqual(['fetch']);
     expect(err?.code).toBe('ERR_FILE_READ');
     expect(err?.message).toContain(`being written by another process (lock ${lock}, pid ${process.pid} on ${hostname()}`);
     expect(readFileSync(path, 'utf8')).toBe(text);

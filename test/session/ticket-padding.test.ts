@@ -84,7 +84,7 @@ function ticketAsIssuedBefore(r: ReturnType<typeof connect>, client: TestAgent):
   const nonce = Uint8Array.of(0);
   const psk = ticketPsk(native, r.secrets.get('resumption_master_secret')!, nonce);
   const expiresAt = NOW + DEFAULT_TICKET_LIFETIME_SECONDS;
-  const contents = { suite, authTime: NOW, expiresAt, psk, endpoint: ENDPOINT, serverAgentId: server.agentId, serverFingerprint: keyFingerprint(native, server.keyPair.publicKey), clientCredential: client.credential.encoded };
+  const contents = { suite, authTime: NOW, expiresAt, psk, endpoint: ENDPOINT, serverAgentId: server.agentId, serverCredentialHash: native.sha256(server.credential.encoded), clientCredential: client.credential.encoded };
   const sealed = sealTicket(native, keys, contents);
   const { key, iv } = trafficKeys(native, r.secrets.get('s_ap_traffic_0')!);
   const record = new CipherState(native, aeadFor(suite), key, iv).seal(InnerType.handshake, encodeNewSessionTicket({ lifetime: expiresAt - NOW, nonce, ticket: sealed, extensions: [] }));
@@ -104,12 +104,21 @@ function agentOfLength(agentId: string, length: number): TestAgent {
   return agent;
 }
 
-/** TicketPlaintext as docs/protocol.md 15.6 writes it: version 1 (no padding) or 2 (with `padding`). */
-function ticketPlaintext(t: TicketContents, version: 1 | 2, padding?: Uint8Array): Uint8Array {
+/**
+ * TicketPlaintext as docs/protocol.md 15.6 writes it (version 3, with `padding`), or as the
+ * versions before it did: 2 (the server's key fingerprint where 3 has its credential's hash)
+ * and 1 (2 without `padding`). `serverField` is those 32 bytes (default: the contents' hash).
+ */
+function ticketPlaintext(t: TicketContents, version: 1 | 2 | 3, padding?: Uint8Array, serverField = t.serverCredentialHash): Uint8Array {
   const w = new Writer().u8(version).u16(t.suite).u64(t.authTime).u64(t.expiresAt).bytes(t.psk);
-  w.vector(2, utf8Encode(t.endpoint)).vector(1, utf8Encode(t.serverAgentId)).bytes(t.serverFingerprint).vector(2, t.clientCredential);
-  if (version === 2) w.vector(2, padding!);
+  w.vector(2, utf8Encode(t.endpoint)).vector(1, utf8Encode(t.serverAgentId)).bytes(serverField).vector(2, t.clientCredential);
+  if (version !== 1) w.vector(2, padding!);
   return w.finish();
+}
+
+/** The zero padding of `issued` (sealed: key id, salt, plaintext, tag), given its contents. */
+function paddingOf(issued: ClientTicket, contents: TicketContents): Uint8Array {
+  return new Uint8Array(issued.ticket.length - 40 - ticketPlaintext(contents, 3, new Uint8Array(0)).length);
 }
 
 /** Seal a plaintext under the current ticket key with raw primitives (section 15.6's SealedTicket). */
@@ -165,7 +174,7 @@ describe('ticket padding: what a passive observer sees of a ticket (R13-1)', () 
       psk: new Uint8Array(32),
       endpoint,
       serverAgentId,
-      serverFingerprint: new Uint8Array(32),
+      serverCredentialHash: new Uint8Array(32),
       clientCredential: new Uint8Array(credentialLength).fill(7),
     });
     const ids = ['agent://s', `agent://${'s'.repeat(100)}`, `agent://${'s'.repeat(247)}`];
@@ -188,44 +197,55 @@ describe('ticket padding: what a passive observer sees of a ticket (R13-1)', () 
 });
 
 describe('ticket versions', () => {
-  it('a version-1 ticket (unpadded, issued before version 2) still opens and resumes', () => {
+  it("names the server's credential: the hash of the one it presented, which the client verified (review 19, R19-1)", () => {
+    const client = makeAgent(native, issuer, 'agent://acme/v3-client', WINDOW);
+    const issued = connect(client).tickets[0]!;
+    const contents = openTicket(native, keys, issued.ticket).contents;
+    expect(Buffer.from(contents.serverCredentialHash).equals(Buffer.from(native.sha256(server.credential.encoded)))).toBe(true);
+    expect(Buffer.from(contents.serverCredentialHash).equals(Buffer.from(keyFingerprint(native, server.keyPair.publicKey)))).toBe(false);
+  });
+
+  it('tickets of versions 1 and 2 (they named the server key, not its credential) are refused (ERR_TICKET_INVALID): a full handshake, and a version-3 ticket after it', () => {
     const client = makeAgent(native, issuer, 'agent://acme/v1-client', WINDOW);
     const issued = connect(client).tickets[0]!;
     const contents = openTicket(native, keys, issued.ticket).contents;
-    const v1 = withPlaintext(issued, ticketPlaintext(contents, 1));
-    expect(v1.ticket.length).toBe(128 + ENDPOINT.length + server.agentId.length + client.credential.encoded.length);
-    const r = connect(client, { resumeTicket: v1 });
-    expect(r.refusals).toEqual([]);
-    expect(r.resumed).toBe(true);
-    expect(r.pair.server.result!.peer.agentId).toBe(client.agentId);
-    // Its successor is a version-2 ticket.
-    expect(r.tickets[0]!.ticket.length).toBe(378 + ENDPOINT.length + credentialInner(client.credential.encoded.length));
+    const fingerprint = keyFingerprint(native, server.keyPair.publicKey);
+    // Control: the same fields as version 3, sealed here, resume.
+    expect(connect(client, { resumeTicket: withPlaintext(issued, ticketPlaintext(contents, 3, paddingOf(issued, contents))) }).resumed).toBe(true);
+    for (const old of [ticketPlaintext(contents, 1, undefined, fingerprint), ticketPlaintext(contents, 2, paddingOf(issued, contents), fingerprint)]) {
+      const r = connect(client, { resumeTicket: withPlaintext(issued, old) });
+      expect(r.resumed).toBe(false);
+      expect(r.refusals.map((e) => e.code)).toEqual(['ERR_TICKET_INVALID']);
+      expect(r.pair.server.result!.peer.agentId).toBe(client.agentId);
+      expect(r.tickets[0]!.ticket.length).toBe(378 + ENDPOINT.length + credentialInner(client.credential.encoded.length));
+      expect(openTicket(native, keys, r.tickets[0]!.ticket).contents.serverCredentialHash).toEqual(native.sha256(server.credential.encoded));
+    }
   });
 
-  it('a version-2 ticket whose padding is not all zeros, or another version, is refused (ERR_TICKET_INVALID, full handshake)', () => {
+  it('a ticket whose padding is not all zeros, or another version, is refused (ERR_TICKET_INVALID, full handshake)', () => {
     const client = makeAgent(native, issuer, 'agent://acme/v2-client', WINDOW);
     const issued = connect(client).tickets[0]!;
     const contents = openTicket(native, keys, issued.ticket).contents;
-    const padLength = 378 + ENDPOINT.length + credentialInner(client.credential.encoded.length) - 40 - (ticketPlaintext(contents, 2, new Uint8Array(0)).length);
-    const zeros = new Uint8Array(padLength);
+    const zeros = paddingOf(issued, contents);
+    const padLength = zeros.length;
     // Control: the same plaintext with zero padding, sealed here, resumes.
-    expect(connect(client, { resumeTicket: withPlaintext(issued, ticketPlaintext(contents, 2, zeros)) }).resumed).toBe(true);
+    expect(connect(client, { resumeTicket: withPlaintext(issued, ticketPlaintext(contents, 3, zeros)) }).resumed).toBe(true);
     for (const at of [0, padLength - 1]) {
       const padding = new Uint8Array(padLength);
       padding[at] = 1;
-      const r = connect(client, { resumeTicket: withPlaintext(issued, ticketPlaintext(contents, 2, padding)) });
+      const r = connect(client, { resumeTicket: withPlaintext(issued, ticketPlaintext(contents, 3, padding)) });
       expect(r.resumed).toBe(false);
       expect(r.refusals.map((e) => e.code)).toEqual(['ERR_TICKET_INVALID']);
     }
-    const v3 = ticketPlaintext(contents, 2, zeros);
-    v3[0] = 3;
-    const r = connect(client, { resumeTicket: withPlaintext(issued, v3) });
+    const v4 = ticketPlaintext(contents, 3, zeros);
+    v4[0] = 4;
+    const r = connect(client, { resumeTicket: withPlaintext(issued, v4) });
     expect(r.refusals.map((e) => e.code)).toEqual(['ERR_TICKET_INVALID']);
   });
 });
 
 describe('ticket padding and the size limits', () => {
-  it('a client whose padded ticket would not fit one 8,192-byte ClientHello gets no ticket (withheld), and does not offer one issued before (its unpadded version-1 ticket still fitted)', () => {
+  it('a client whose padded ticket would not fit one 8,192-byte ClientHello gets no ticket (withheld), and does not offer one issued before', () => {
     // 6,137 bytes: the largest credential whose Credential record is padded to 6144; it gets
     // a ticket and resumes. 6,138 bytes (a pqmcp credential with some 700 bytes of id, name
     // and claims) is padded to 7168, and so is its ticket: too long for a ClientHello.
@@ -243,15 +263,10 @@ describe('ticket padding and the size limits', () => {
     // A ticket a server issued before this revision: the client does not offer it.
     const { ticket } = ticketAsIssuedBefore(full, client);
     expect(ticket.ticket.length).toBe(378 + ENDPOINT.length + 7168);
-    const v1 = withPlaintext(ticket, ticketPlaintext(openTicket(native, keys, ticket.ticket).contents, 1));
     const r = connect(client, { resumeTicket: ticket });
     expect(r.resumed).toBe(false);
     expect(r.refusals, 'nothing offered, nothing refused').toEqual([]);
     expect(r.pair.wire.c2s[0]!.length).toBeLessThanOrEqual(4 + 8192);
-    // The same ticket in version 1 (unpadded) fits, and resumes.
-    const r1 = connect(client, { resumeTicket: v1 });
-    expect(r1.resumed).toBe(true);
-    expect(r1.pair.wire.c2s[0]!.length).toBeLessThanOrEqual(4 + 8192);
   });
 
   it("the server's estimate is the resuming ClientHello's real length: a ticket that makes it exactly 8,192 bytes is issued and resumes (and so does its successor), one byte more is withheld", () => {

@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { CredentialExpiredError, CredentialNotYetValidError, CredentialUsageError, DecodeError, InvalidArgumentError, PqmcpError, SessionExpiredError } from '../../src/errors.js';
-import { issueCredential } from '../../src/identity/index.js';
+import { createAgentIdentity, issueCredential } from '../../src/identity/index.js';
 import { MemoryTicketStore, TicketKeys } from '../../src/resumption/index.js';
 import { PqmcpClientTransport, serveMcp, ticketStoreKey } from '../../src/transport/index.js';
 import type { ClientInfo, PqmcpServer, PqmcpServerTransport } from '../../src/transport/index.js';
@@ -49,9 +49,12 @@ interface Started {
   refusedTickets: PqmcpError[];
 }
 
-async function start(clock: ManualClock, tickets?: TicketKeys): Promise<Started> {
+/** The endpoint the replicas serve and the client names when they share ticket keys (tickets bind it). */
+const SHARED = '//tools.example/mcp';
+
+async function start(clock: ManualClock, tickets?: TicketKeys, identity = first.identity): Promise<Started> {
   const transports: PqmcpServerTransport[] = [];
-  const server = await serveMcp({ identity: first.identity, trust: trustFor(), clock, clockSkewSeconds: 0, ...(tickets ? { tickets: { keys: tickets } } : {}) }, (_peer, transport) => {
+  const server = await serveMcp({ identity, trust: trustFor(), clock, clockSkewSeconds: 0, ...(tickets ? { tickets: { keys: tickets }, endpoints: ['/', SHARED] } : {}) }, (_peer, transport) => {
     transports.push(transport);
     const mcp = new McpServer({ name: 'renewal', version: '1.0.0' });
     mcp.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
@@ -65,8 +68,8 @@ async function start(clock: ManualClock, tickets?: TicketKeys): Promise<Started>
   return { server, reported, transports, refusedTickets };
 }
 
-async function connect(url: string, tickets?: MemoryTicketStore) {
-  const transport = new PqmcpClientTransport(url, { identity: clientAgent, trust: trustFor(), expectedServerId: SERVER_ID, clockSkewSeconds: 0, ...(tickets ? { tickets } : {}) });
+async function connect(url: string, tickets?: MemoryTicketStore, endpoint?: string) {
+  const transport = new PqmcpClientTransport(url, { identity: clientAgent, trust: trustFor(), expectedServerId: SERVER_ID, clockSkewSeconds: 0, ...(tickets ? { tickets } : {}), ...(endpoint ? { endpoint } : {}) });
   const client = new Client({ name: 'renewal-client', version: '1.0.0' });
   let closed = false;
   client.onclose = () => (closed = true);
@@ -184,9 +187,7 @@ describe('PqmcpServer.setCredential with resumption tickets', () => {
 
     const renewed = renewal();
     server.setCredential(renewed);
-    // auth_time is in whole seconds, so tickets of the renewal's own second are refused too:
-    // this client's next full handshake is a second later.
-    clock.advance(1000);
+    // The same second as the ticket's auth_time: the ticket names the credential, not a time.
     const refused = await connect(server.url, store);
     expect(refused.transport.resumed).toBe(false);
     expect(refused.transport.peer!.serial).toBe(hex(renewed.serial));
@@ -201,19 +202,60 @@ describe('PqmcpServer.setCredential with resumption tickets', () => {
     expect(again.transport.resumed).toBe(true);
   });
 
-  it('a clock stepped back before a second renewal does not let tickets from before the first resume (review 19, R19-2)', async () => {
+  it('a listener restarted with the renewed credential and the same ticket keys refuses tickets from before the renewal (review 19, R19-1)', async () => {
     const clock = new ManualClock();
-    const { server, refusedTickets, store, key } = await withTicket(clock);
-    clock.advance(10_000);
-    server.setCredential(renewal({ notBefore: NOW - 7200 }));
-    // The clock steps back an hour (an NTP step), and the credential is renewed again.
-    clock.advance(-3_600_000);
-    const second = renewal({ notBefore: NOW - 7200 });
-    server.setCredential(second);
-    const c = await connect(server.url, store);
-    expect(c.transport.resumed).toBe(false);
-    expect(c.transport.peer!.serial).toBe(hex(second.serial));
-    expect(refusedTickets.map((e) => e.code)).toEqual(['ERR_TICKET_MISMATCH']);
+    const keys = TicketKeys.generate(fixtureCrypto());
+    const before = await start(clock, keys);
+    const store = new MemoryTicketStore();
+    const c = await connect(before.server.url, store, SHARED);
+    const beforeKey = ticketStoreKey(new URL(before.server.url), SERVER_ID);
+    await waitFor(() => store.count(beforeKey) === 1);
+    await c.client.close();
+    const ticket = store.take(beforeKey, clock.now())!;
+    await before.server.close();
+
+    // The restart: another listener, nothing remembered, the renewed credential, the same keys.
+    const renewed = renewal();
+    const after = await start(clock, keys, createAgentIdentity({ keyPair: first.keyPair, credential: renewed }));
+    const restartedStore = new MemoryTicketStore();
+    restartedStore.put(ticketStoreKey(new URL(after.server.url), SERVER_ID), ticket);
+    const resumedOrNot = await connect(after.server.url, restartedStore, SHARED);
+    expect(resumedOrNot.transport.resumed).toBe(false);
+    expect(resumedOrNot.transport.peer!.serial).toBe(hex(renewed.serial));
+    expect(after.refusedTickets.map((e) => [e.code, e.message])).toEqual([['ERR_TICKET_MISMATCH', expect.stringMatching(/server credential/)]]);
+  });
+
+  it('in a rolling renewal, listeners sharing ticket keys refuse each other\'s tickets both ways until both present one credential (review 19, R19-1)', async () => {
+    const clock = new ManualClock();
+    const keys = TicketKeys.generate(fixtureCrypto());
+    const renewed = renewal();
+    const old = await start(clock, keys);
+    const fresh = await start(clock, keys, createAgentIdentity({ keyPair: first.keyPair, credential: renewed }));
+    const ticketFrom = async (url: string) => {
+      const store = new MemoryTicketStore();
+      const c = await connect(url, store, SHARED);
+      await waitFor(() => store.count(ticketStoreKey(new URL(url), SERVER_ID)) === 1);
+      await c.client.close();
+      return store.take(ticketStoreKey(new URL(url), SERVER_ID), clock.now())!;
+    };
+    const offer = async (url: string, ticket: Awaited<ReturnType<typeof ticketFrom>>) => {
+      const store = new MemoryTicketStore();
+      store.put(ticketStoreKey(new URL(url), SERVER_ID), ticket);
+      return (await connect(url, store, SHARED)).transport;
+    };
+    const fromOld = await ticketFrom(old.server.url);
+    const fromFresh = await ticketFrom(fresh.server.url);
+    expect((await offer(fresh.server.url, fromOld)).resumed).toBe(false);
+    expect((await offer(old.server.url, fromFresh)).resumed).toBe(false);
+    expect(fresh.refusedTickets.map((e) => e.code)).toEqual(['ERR_TICKET_MISMATCH']);
+    expect(old.refusedTickets.map((e) => e.code)).toEqual(['ERR_TICKET_MISMATCH']);
+
+    // Once the old one is renewed too (the same credential), the tickets of either resume on the other.
+    old.server.setCredential(renewed);
+    const later = await ticketFrom(fresh.server.url);
+    const t = await offer(old.server.url, later);
+    expect(t.resumed).toBe(true);
+    expect(t.peer!.serial).toBe(hex(renewed.serial));
   });
 
   it('a handshake under way when the credential is renewed gets no ticket (credential-renewed)', async () => {
