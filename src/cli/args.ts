@@ -156,36 +156,49 @@ export const REQUEST_BYTES_RANGE: IntegerRange = { min: 0, unit: 'bytes; 0 = no 
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400, y: 365 * 86400 };
 
-/** "90s", "15m", "12h", "30d", "2w", "1y" or plain seconds -> seconds (positive). */
+/**
+ * A flag value with white space around it (" 5m", "5m\n", a pasted line's end): refused like
+ * any malformed value, never trimmed (as integerFlag: what was typed is what is used).
+ */
+export function padded(text: string): boolean {
+  return text !== text.trim();
+}
+
+/** "90s", "15m", "12h", "30d", "2w", "1y" or plain seconds -> seconds (positive); nothing around it. */
 export function parseDuration(text: string, what: string): number {
-  const m = /^(\d+)([smhdwy]?)$/.exec(text.trim());
+  const m = /^(\d+)([smhdwy]?)$/.exec(text);
   if (!m) throw new UsageError(`${what} must be a duration such as 3600, 90m, 12h, 30d or 1y; got ${JSON.stringify(text)}`);
   const seconds = Number(m[1]) * (UNITS[m[2] || 's'] ?? 1);
-  if (!Number.isSafeInteger(seconds) || seconds <= 0) throw new UsageError(`${what} must be a positive duration`);
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) throw new UsageError(`${what} must be a positive duration; got ${JSON.stringify(text)}`);
   return seconds;
 }
 
-/** ISO 8601 date/time ("2026-01-31", "2026-01-31T12:00:00Z"), "now", or Unix seconds -> Unix seconds. */
+/** ISO 8601 date/time ("2026-01-31", "2026-01-31T12:00:00Z"), "now", or Unix seconds -> Unix seconds; nothing around it. */
 export function parseTime(text: string, what: string): number {
-  const t = text.trim();
-  if (t === 'now') return Math.floor(Date.now() / 1000);
-  if (/^\d+$/.test(t)) {
-    const n = Number(t);
+  if (padded(text)) throw new UsageError(timeMessage(text, what));
+  if (text === 'now') return Math.floor(Date.now() / 1000);
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
     if (Number.isSafeInteger(n)) return n;
   }
-  if (/^\d{4}-\d{2}-\d{2}/.test(t)) {
-    const ms = Date.parse(t);
+  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
+    const ms = Date.parse(text);
     if (Number.isFinite(ms) && ms >= 0) return Math.floor(ms / 1000);
   }
-  throw new UsageError(`${what} must be an ISO 8601 time (2026-01-31T12:00:00Z), "now" or Unix seconds; got ${JSON.stringify(text)}`);
+  throw new UsageError(timeMessage(text, what));
+}
+
+function timeMessage(text: string, what: string): string {
+  return `${what} must be an ISO 8601 time (2026-01-31T12:00:00Z), "now" or Unix seconds; got ${JSON.stringify(text)}`;
 }
 
 /**
  * "host:port", "[v6]:port" or ":port"/"port" (host 127.0.0.1). Port 0 = any free port. The
- * host needs its colon: "7443" is port 7443, never host "744" and port 3.
+ * host needs its colon: "7443" is port 7443, never host "744" and port 3. No white space,
+ * around it or in the host (" 127.0.0.1:80" would be host " 127.0.0.1").
  */
 export function parseHostPort(text: string, what: string): { host: string; port: number } {
-  const m = /^(?:(?:\[([^\]]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(text.trim());
+  const m = /^(?:(?:\[([^\]\s]+)\]|([^:[\]\s]*)):)?(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
   if (!m || !Number.isInteger(port) || port > 65535) throw new UsageError(`${what} must be host:port, e.g. 127.0.0.1:7443; got ${JSON.stringify(text)}`);
   const host = m[1] ?? (m[2] || '127.0.0.1');

@@ -102,7 +102,7 @@ function maxLineBytesOf(p: Parsed): number {
 
 /** `--anchor <seq>:<hash>`, as the gateway logs a chain head ("chain head seq N <hash>"). */
 function anchorOf(text: string): ChainHead {
-  const m = /^(\d{1,15})[: ]([0-9a-fA-F]{64})$/.exec(text.trim());
+  const m = /^(\d{1,15})[: ]([0-9a-fA-F]{64})$/.exec(text);
   if (!m) throw new UsageError(`audit verify: --anchor ${JSON.stringify(text)} must be <seq>:<64 hex digits> (a chain head the gateway logged)`);
   return { seq: Number(m[1]), hash: m[2]!.toLowerCase() };
 }
@@ -136,8 +136,13 @@ async function verify(ctx: Context, argv: string[]): Promise<number> {
 
 function sinceOf(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  if (/^\d+[smhdwy]$/.test(text.trim())) return Date.now() - parseDuration(text, '--since') * 1000;
-  return parseTime(text, '--since') * 1000;
+  if (/^\d+[smhdwy]$/.test(text)) return Date.now() - parseDuration(text, '--since') * 1000;
+  try {
+    return parseTime(text, '--since') * 1000;
+  } catch {
+    // parseTime's message would leave the durations out (" 24h" is neither, as typed).
+    throw new UsageError(`--since must be a duration ago (24h, 7d) or a time: ISO 8601 (2026-01-31T12:00:00Z), "now" or Unix seconds; got ${JSON.stringify(text)}`);
+  }
 }
 
 async function report(ctx: Context, argv: string[]): Promise<number> {

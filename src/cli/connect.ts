@@ -33,6 +33,34 @@ export const MAX_TOOLS_RANGE: IntegerRange = { min: 1 };
 /** --max-tool-bytes, --max-entry-bytes: there is always a limit. */
 export const PIN_BYTES_RANGE: IntegerRange = { min: 1, unit: 'bytes' };
 
+/** The pinning flags of `pqmcp connect`, checked (values, and none of them without --pins). */
+export interface PinFlags {
+  path: string | undefined;
+  newTools: 'pin' | 'hold' | undefined;
+  maxTools: number | undefined;
+  maxToolBytes: number | undefined;
+  maxEntryBytes: number | undefined;
+  manifests: string[];
+}
+
+/**
+ * The pinning flags, or a usage error: connectCommand calls it before anything loads (a bad
+ * value is exit 2 whatever the files), pins.ts connectPinHooks again to read them.
+ */
+export function pinFlags(p: Parsed): PinFlags {
+  const path = str(p, 'pins');
+  const newTools = str(p, 'new-tools');
+  if (newTools !== undefined && newTools !== 'pin' && newTools !== 'hold') throw new UsageError(`--new-tools must be pin or hold; got ${JSON.stringify(newTools)}`);
+  const maxTools = integerFlag(p, 'max-tools', MAX_TOOLS_RANGE);
+  const maxToolBytes = integerFlag(p, 'max-tool-bytes', PIN_BYTES_RANGE);
+  const maxEntryBytes = integerFlag(p, 'max-entry-bytes', PIN_BYTES_RANGE);
+  const manifests = list(p, 'manifest');
+  if (path === undefined && (manifests.length || newTools !== undefined || maxTools !== undefined || maxToolBytes !== undefined || maxEntryBytes !== undefined)) {
+    throw new UsageError('--manifest, --new-tools, --max-tools, --max-tool-bytes and --max-entry-bytes need --pins <file>');
+  }
+  return { path, newTools, maxTools, maxToolBytes, maxEntryBytes, manifests };
+}
+
 export const CONNECT_USAGE = `pqmcp connect <ws url> --identity <key file> --trust <trust file> --expect <server agent id> [options]
 
   Bridge: speak MCP over stdin/stdout (newline-delimited JSON-RPC, as stdio MCP servers do)
@@ -175,10 +203,8 @@ export async function connectCommand(ctx: Context, argv: string[]): Promise<numb
   const retryMaxText = str(p, 'busy-retry-max');
   const busyRetryMaxMs = retryMaxText === undefined ? undefined : parseDuration(retryMaxText, '--busy-retry-max') * 1000;
   const maxRequestBytesInFlight = integerFlag(p, 'max-request-bytes-in-flight', REQUEST_BYTES_RANGE);
-  // --pins' limits, read again by pins.ts connectPinHooks once the bridge is loaded: checked here too, before anything loads.
-  integerFlag(p, 'max-tools', MAX_TOOLS_RANGE);
-  integerFlag(p, 'max-tool-bytes', PIN_BYTES_RANGE);
-  integerFlag(p, 'max-entry-bytes', PIN_BYTES_RANGE);
+  // --pins' flags, read again by pins.ts connectPinHooks once the bridge is loaded: checked here too, before anything loads.
+  pinFlags(p);
 
   const { runBridge } = await import('./bridge.js');
   return runBridge(ctx, {

@@ -38,10 +38,10 @@ import { FilePinStore, buildManifest, manifestHash, toolPinning } from '../pins/
 import { serverKey, toolEntry } from '../pins/store.js';
 import type { PinEvent, PinnedServer, ToolLike, ToolManifest } from '../pins/index.js';
 import type { MessageHook } from '../transport/hook-api.js';
-import { flag, integerFlag, list, parse, required, str } from './args.js';
+import { flag, parse, required, str } from './args.js';
 import type { Parsed } from './args.js';
 import { StdioChild } from './child.js';
-import { MAX_TOOLS_RANGE, PIN_BYTES_RANGE } from './connect.js';
+import { pinFlags } from './connect.js';
 import type { Context } from './context.js';
 import { subcommand } from './context.js';
 import { writeJson, PUBLIC_FILE_MODE } from './files.js';
@@ -197,7 +197,7 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
   ) as number;
 }
 
-// The flags of `pqmcp connect` for pinning (CONNECT_PIN_OPTIONS, MAX_TOOLS_RANGE, PIN_BYTES_RANGE) live in connect.ts, which must stay light.
+// The flags of `pqmcp connect` for pinning (CONNECT_PIN_OPTIONS, MAX_TOOLS_RANGE, PIN_BYTES_RANGE, and pinFlags, which checks them) live in connect.ts, which must stay light.
 
 /** WITHHELD lines `pqmcp connect` writes per tools/list answer; the rest are summed up in one line. */
 export const WITHHELD_LINES = 20;
@@ -206,19 +206,9 @@ const LOGGED_NAME_LENGTH = 200;
 
 /** The pinning hook `pqmcp connect --pins/--manifest` asks for, or none; events go to `log`. */
 export function connectPinHooks(p: Parsed, log: (line: string) => void): MessageHook[] {
-  const path = str(p, 'pins');
-  const newTools = str(p, 'new-tools');
-  if (newTools !== undefined && newTools !== 'pin' && newTools !== 'hold') throw new UsageError('--new-tools must be pin or hold');
-  const maxTools = integerFlag(p, 'max-tools', MAX_TOOLS_RANGE);
-  const maxToolBytes = integerFlag(p, 'max-tool-bytes', PIN_BYTES_RANGE);
-  const maxEntryBytes = integerFlag(p, 'max-entry-bytes', PIN_BYTES_RANGE);
-  if (path === undefined) {
-    if (list(p, 'manifest').length || newTools !== undefined || maxTools !== undefined || maxToolBytes !== undefined || maxEntryBytes !== undefined) {
-      throw new UsageError('--manifest, --new-tools, --max-tools, --max-tool-bytes and --max-entry-bytes need --pins <file>');
-    }
-    return [];
-  }
-  const manifests = list(p, 'manifest').map(readManifest);
+  const { path, newTools, maxTools, maxToolBytes, maxEntryBytes, manifests: manifestPaths } = pinFlags(p);
+  if (path === undefined) return [];
+  const manifests = manifestPaths.map(readManifest);
   const store = asUsage(() => new FilePinStore(path));
   // At most WITHHELD_LINES WITHHELD lines per listing (the events of one listing come in one
   // synchronous run), then one summary line by reason (review 17, R17-5: about 500 lines per

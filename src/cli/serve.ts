@@ -51,7 +51,7 @@ import type { PqmcpServer } from '../transport/server.js';
 import type { PqmcpServerTransport } from '../transport/server-transport.js';
 import { MAX_TIMER_MS } from '../transport/timers.js';
 import { EDGE_OPTIONS, EDGE_USAGE, edgeOptions } from './edge-flags.js';
-import { REQUEST_BYTES_RANGE, flag, integerFlag, list, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
+import { REQUEST_BYTES_RANGE, flag, integerFlag, list, padded, parse, parseDuration, parseHostPort, parseKeyValue, str, required } from './args.js';
 import { LogLimiter } from './log-limiter.js';
 import { openObservability } from './observe.js';
 import type { Context } from './context.js';
@@ -69,7 +69,7 @@ export { admissionProblem } from './admission.js';
 export type { Admission } from './admission.js';
 import type { RouterPeer } from './router.js';
 import { POLICY_SERVE_OPTIONS, POLICY_SERVE_USAGE, describeGates, loadGates } from './serve-policy.js';
-import { TICKET_SERVE_OPTIONS, TICKET_SERVE_USAGE, readTicketKeys, serveTicketOptions } from './tickets.js';
+import { TICKET_SERVE_OPTIONS, TICKET_SERVE_USAGE, readTicketKeys, serveTicketLifetime, serveTicketOptions } from './tickets.js';
 
 export const SERVE_USAGE = `pqmcp serve --identity <key file> --trust <trust file> [options] -- <command> [args...]
 
@@ -204,8 +204,8 @@ export function parseKeyUpdateRate(text: string): number | { rate: number; burst
 
 /** "--failure-log 20/10s": lines per window and the window. */
 export function parseFailureLog(text: string): { burst: number; windowMs: number } {
-  const m = /^(\d+)\/(.+)$/.exec(text.trim());
-  if (!m || !Number.isSafeInteger(Number(m[1]))) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
+  const m = /^(\d+)\/(.+)$/.exec(text);
+  if (!m || padded(text) || !Number.isSafeInteger(Number(m[1]))) throw new UsageError(`--failure-log must be <lines>/<duration>, e.g. 20/10s; got ${JSON.stringify(text)}`);
   const windowMs = parseDuration(m[2]!, '--failure-log window') * 1000;
   // The window's setInterval: Node runs a longer one after 1 ms (every window 1 ms long, no limit at all).
   if (windowMs > MAX_TIMER_MS) throw new UsageError(`--failure-log window must be at most 24d (${Math.floor(MAX_TIMER_MS / 1000)}s, the timers' limit); got ${JSON.stringify(text)}`);
@@ -214,12 +214,12 @@ export function parseFailureLog(text: string): { burst: number; windowMs: number
 
 /** "--failure-reports 20/10s" (failures per source and window) or "off". */
 export function parseFailureReports(text: string): { perSource: number; windowMs: number } | false {
-  if (text.trim() === 'off') return false;
-  const m = /^(\d+)\/(.+)$/.exec(text.trim());
+  if (text === 'off') return false;
+  const m = /^(\d+)\/(.+)$/.exec(text);
   const perSource = m ? Number(m[1]) : NaN;
-  if (!m || !(Number.isSafeInteger(perSource) && perSource >= 1)) throw new UsageError(`--failure-reports must be <failures>/<duration> (failures >= 1) or off, e.g. 20/10s; got ${JSON.stringify(text)}`);
+  if (!m || padded(text) || !(Number.isSafeInteger(perSource) && perSource >= 1)) throw new UsageError(`--failure-reports must be <failures>/<duration> (failures >= 1) or off, e.g. 20/10s; got ${JSON.stringify(text)}`);
   const windowMs = parseDuration(m[2]!, '--failure-reports window') * 1000;
-  if (!(windowMs >= 1000 && windowMs <= 86_400_000)) throw new UsageError('--failure-reports window must be from 1s to 1d');
+  if (!(windowMs >= 1000 && windowMs <= 86_400_000)) throw new UsageError(`--failure-reports window must be from 1s to 1d; got ${JSON.stringify(text)}`);
   return { perSource, windowMs };
 }
 
@@ -334,10 +334,13 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   // --- observability (audit, metrics, drain) ---
   const auditMaxBytes = integerFlag(p, 'audit-max-bytes', { min: 1024, unit: 'bytes' });
   const auditRotate = str(p, 'audit-rotate');
+  const auditMaxAgeMs = auditRotate === undefined ? undefined : parseDuration(auditRotate, '--audit-rotate') * 1000;
   const metricsText = str(p, 'metrics');
   const metricsAddress = metricsText === undefined ? undefined : parseHostPort(metricsText, '--metrics');
   const drainGraceText = str(p, 'drain-grace');
   const drainGraceMs = drainGraceText === undefined ? DEFAULT_DRAIN_GRACE_MS : drainGraceText === '0' ? 0 : parseDuration(drainGraceText, '--drain-grace') * 1000;
+  // Read again by serveTicketOptions with the ticket key file: checked here, before anything loads.
+  serveTicketLifetime(p);
 
   const backend = ctx.backend(backendChoice as BackendChoice | undefined);
   const ownFiles = { keyPath, credentialPath: str(p, 'credential') };
@@ -353,7 +356,7 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
   const observe = await openObservability({
     auditDir: str(p, 'audit'),
     auditMaxBytes,
-    auditMaxAgeMs: auditRotate === undefined ? undefined : parseDuration(auditRotate, '--audit-rotate') * 1000,
+    auditMaxAgeMs,
     metrics: metricsAddress,
     metricsAgentIds: flag(p, 'metrics-agent-ids'),
     // Past its own credential's end no handshake completes (every client refuses it): not ready.

@@ -72,16 +72,21 @@ export function readTicketKeys(path: string, allowLoose = false): TicketKeys {
   }
 }
 
+/** serve: --ticket-lifetime in seconds (undefined: not given), or a usage error; serve checks it before anything loads. */
+export function serveTicketLifetime(p: Parsed): number | undefined {
+  const lifetime = str(p, 'ticket-lifetime');
+  if (lifetime === undefined) return undefined;
+  if (str(p, 'ticket-keys') === undefined) throw new UsageError('serve: --ticket-lifetime needs --ticket-keys');
+  const lifetimeSeconds = parseDuration(lifetime, '--ticket-lifetime');
+  if (lifetimeSeconds > 7 * 24 * 3600) throw new UsageError(`--ticket-lifetime must be at most 7d; got ${JSON.stringify(lifetime)}`);
+  return lifetimeSeconds;
+}
+
 /** serve: the listen() `tickets` option from --ticket-keys / --ticket-lifetime (none without them). */
 export function serveTicketOptions(p: Parsed, allowLoose: boolean): { tickets?: ServerTicketOptions; path?: string } {
   const path = str(p, 'ticket-keys');
-  const lifetime = str(p, 'ticket-lifetime');
-  if (path === undefined) {
-    if (lifetime !== undefined) throw new UsageError('serve: --ticket-lifetime needs --ticket-keys');
-    return {};
-  }
-  const lifetimeSeconds = lifetime === undefined ? undefined : parseDuration(lifetime, '--ticket-lifetime');
-  if (lifetimeSeconds !== undefined && lifetimeSeconds > 7 * 24 * 3600) throw new UsageError('--ticket-lifetime must be at most 7d');
+  const lifetimeSeconds = serveTicketLifetime(p);
+  if (path === undefined) return {};
   return { tickets: { keys: readTicketKeys(path, allowLoose), ...(lifetimeSeconds !== undefined ? { lifetimeSeconds } : {}) }, path };
 }
 
