@@ -104,7 +104,9 @@ describe('PqmcpServerTransport.pauseReading over a real listener (review F2)', (
   it('the keepalive does not judge a client the application holds unread; a pause that lasts maxReadPauseMs ends the session with ERR_READ_PAUSE_TIMEOUT', { timeout: 30_000 }, async () => {
     const sessions: PqmcpServerTransport[] = [];
     const errors: string[] = [];
-    const server = await startServer(cleanup, () => new McpServer({ name: 'paused', version: '1' }), { keepAliveMs: 100, keepAliveTimeoutMs: 100, maxReadPauseMs: 2_000 });
+    // Pong deadlines of 300 ms (not 100): a loaded 2-core machine stalls loopback pongs past
+    // 100 ms now and then, which ended the session by its keepalive, not by the pause.
+    const server = await startServer(cleanup, () => new McpServer({ name: 'paused', version: '1' }), { keepAliveMs: 100, keepAliveTimeoutMs: 300, maxReadPauseMs: 3_000 });
     server.on('session', (t) => {
       sessions.push(t);
       t.onerror = (e) => void errors.push((e as PqmcpError).code);
@@ -115,9 +117,9 @@ describe('PqmcpServerTransport.pauseReading over a real listener (review F2)', (
     let closed = false;
     sessions[0]!.closed.then(() => (closed = true));
 
-    // Held for several pong deadlines: before, the keepalive cut it within 200 ms.
+    // Held for several pong deadlines: before, the keepalive cut it within 400 ms.
     sessions[0]!.pauseReading();
-    await new Promise((r) => setTimeout(r, 1_000));
+    await new Promise((r) => setTimeout(r, 1_500));
     expect(closed).toBe(false);
     sessions[0]!.resumeReading();
     await client.ping();
