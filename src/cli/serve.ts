@@ -623,10 +623,18 @@ export async function serveCommand(ctx: Context, argv: string[]): Promise<number
         const r = await reloadOwnCredential(server, backend, ownFiles, { publicKey: local.keyPair.publicKey, credential: ownCredential });
         if (r.renewed) {
           // What is presented now, first: the log line below comes after the state it reports.
+          const previous = ownNotAfter;
           ownCredential = r.credential;
           ownNotAfter = r.notAfter;
           credentialWatch?.renewed(r.notAfter);
-          log('credential-renewed', { serial: r.serial, notAfter: isoTime(r.notAfter) }, `SIGHUP: new handshakes present the renewed credential (serial ${r.serial}, valid until ${isoTime(r.notAfter)}); sessions open now keep the one they began with`);
+          // Taken (it may be deliberate), but said: a renewal that ends sooner is more often a
+          // file mix-up (an older credential copied back) than a choice (review 18).
+          const earlier = r.notAfter < previous;
+          log(
+            'credential-renewed',
+            { serial: r.serial, notAfter: isoTime(r.notAfter), ...(earlier ? { previousNotAfter: isoTime(previous) } : {}) },
+            `SIGHUP: new handshakes present the renewed credential (serial ${r.serial}, valid until ${isoTime(r.notAfter)}); sessions open now keep the one they began with${earlier ? `; note: it ends before the credential it replaces did (${isoTime(previous)})` : ''}`,
+          );
         }
       } catch (err) {
         log('reload-failed', { error: err instanceof Error ? err.message : String(err) }, `SIGHUP: own credential not reloaded, ${errorLine(err, 'the previous credential stays in use')}`);

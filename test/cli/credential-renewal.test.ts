@@ -189,6 +189,23 @@ describe('pqmcp serve: a credential that ends past what Date can hold', () => {
     await s.client.close();
     expect(gateway.child.exitCode).toBeNull();
   });
+
+  it('a renewal that ends before the credential it replaces is taken, and its log line says so (previousNotAfter); one that ends later says nothing of it', async () => {
+    const publicKey = decodeCredentialFile(JSON.parse(readFileSync(server.cred, 'utf8')), server.cred).publicKey;
+    const renew = async (notAfter: number) => {
+      const c = issueCredential(fixtureCrypto(), issuer, { agentId: SERVER_ID, publicKey, usage: 'server', notBefore: NOW - 60, notAfter });
+      writeFileSync(server.cred, JSON.stringify(encodeCredentialFile(c.encoded)));
+      const before = events('credential-renewed').length;
+      gateway.child.kill('SIGHUP');
+      return (await waitForEvents('credential-renewed', before + 1)).at(-1)!;
+    };
+    // The previous test left 2^53 - 1.
+    expect(await renew(NOW + 10 * 86400)).toMatchObject({ notAfter: new Date((NOW + 10 * 86400) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'), previousNotAfter: '9007199254740991 (Unix seconds)' });
+    expect(await renew(NOW + 20 * 86400)).not.toHaveProperty('previousNotAfter');
+    const s = await session();
+    expect(s.notAfter).toBe(NOW + 20 * 86400);
+    await s.client.close();
+  });
 });
 
 describe('pqmcp connect: its own credential', () => {
