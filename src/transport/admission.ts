@@ -242,18 +242,32 @@ export class TrustedProxies {
  * When every entry is trusted (a client whose own address is in a trusted range), the
  * rightmost entry is the source: the one our peer wrote. Anything left of it may have
  * come from the client, so the leftmost is never believed (review F9): such clients are
- * told apart only as far as the nearest proxy saw them.
+ * told apart only as far as the nearest proxy saw them. That holds only while no client
+ * lives in a trusted range: one that does can write an untrusted address left of its own,
+ * and is taken for it (review 21, R21-2); trust the proxies' own addresses, not their
+ * clients' ranges (docs/usage.md, trustedProxies).
+ *
+ * Read from the right, an entry at a time, at most MAX_FORWARDED_HOPS of them (empty ones
+ * included): the header's length (up to Node's 16 KiB) costs nothing past them (review 21,
+ * R21-3). A header with more, all trusted or empty, is taken as garbage: the proxy itself.
  */
 export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, trusted: TrustedProxies): string | undefined {
   if (!trusted.has(peer) || forwardedFor === undefined) return peer;
-  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
-    .split(',')
-    .map((h) => withoutPort(h.trim()))
-    .filter((h) => h !== '');
-  for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = hops[i]!;
+  const header = Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor;
+  let rightmost: string | undefined;
+  let end = header.length;
+  for (let examined = 0; end > 0 && examined < MAX_FORWARDED_HOPS; examined++) {
+    const comma = header.lastIndexOf(',', end - 1);
+    const hop = withoutPort(header.slice(comma + 1, end).trim());
+    end = comma === -1 ? 0 : comma;
+    if (hop === '') continue; // An empty item (",,") is no hop, but counts as read.
     if (isIP(hop) === 0) return peer; // Garbage from a trusted proxy: fall back to the proxy itself.
     if (!trusted.has(hop)) return hop;
+    rightmost ??= hop;
   }
-  return hops[hops.length - 1] ?? peer;
+  if (end > 0) return peer; // More entries than we read, all trusted or empty: garbage.
+  return rightmost ?? peer;
 }
+
+/** The most X-Forwarded-For entries read (from the right, empty ones included): no real chain of proxies is longer. */
+export const MAX_FORWARDED_HOPS = 32;

@@ -7,6 +7,7 @@
  *   Connection: close\r\n
  *   Content-Type: text/plain; charset=utf-8\r\n
  *   Retry-After: <seconds>\r\n            (only when given)
+ *   <name>: <value>\r\n                   (any headers given: ours, constant)
  *   Content-Length: <bytes of body>\r\n
  *   \r\n
  *   <message>\n
@@ -25,12 +26,13 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 /** The whole answer: status line, headers and one-line body (the connection closes after it). */
-export function httpAnswer(status: number, message: string, retryAfterSeconds?: number): string {
+export function httpAnswer(status: number, message: string, retryAfterSeconds?: number, headers: Record<string, string> = {}): string {
   const body = `${message}\n`;
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
     'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
     (retryAfterSeconds !== undefined ? `Retry-After: ${retryAfterSeconds}\r\n` : '') +
+    Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('') +
     `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
   );
 }

@@ -10,17 +10,22 @@
  *   `proxyProtocol` the front reads the PROXY header first (proxy-front.ts).
  * - Every other connection holds an admission slot until its upgrade request
  *   (pre-upgrade.ts), so the 426 answer says Connection: close (no keep-alive to wait in).
+ * - The front reads each connection's first request head itself (first-request.ts): only
+ *   an upgrade request reaches the HTTP server, alone, and anything else is answered there
+ *   (426, 431, 400), so pipelined plain requests cost no HTTP parsing (review 21, R21-1).
+ *   The HTTP server's own 426 answer below is left for a head Node reads otherwise.
  * - The front's sockets get http.Server's own net options (HTTP_SOCKET_OPTIONS).
  * - A failed listen closes the edge and rejects with ConnectionError naming host:port.
  */
 import { createServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
-import type { Server as NetServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import { ConnectionError } from '../errors.js';
 import { SUBPROTOCOL } from './options.js';
 import type { Edge } from './edge.js';
 import type { Report } from './pre-upgrade.js';
+import { readFirstRequest } from './first-request.js';
 
 /**
  * The TCP front of an own-port listener accepts its sockets as Node's HTTP server would
@@ -43,10 +48,13 @@ export async function listenOwnPort(edge: Edge, host: string, port: number, repo
   // each holding an admission slot until its upgrade request (edge.ts). One refused at its
   // accept (accept rate) is answered and closed without ever reaching HTTP, so an accept
   // flood costs no HTTP parser. With proxyProtocol the front reads the PROXY header first.
+  // The HTTP server gets only a connection whose first request is an upgrade, and that
+  // request alone (first-request.ts): its parser never meets a pipeline of plain requests.
+  const handOver = (socket: Socket): void => readFirstRequest(socket, (s) => own.emit('connection', s));
   const front: NetServer = edge.proxied
-    ? createNetServer((socket) => edge.acceptProxied(socket, (s) => own.emit('connection', s), report))
+    ? createNetServer((socket) => edge.acceptProxied(socket, handOver, report))
     : createNetServer(HTTP_SOCKET_OPTIONS, (socket) => {
-        if (edge.acceptDirect(socket, report)) own.emit('connection', socket);
+        if (edge.acceptDirect(socket, report)) handOver(socket);
       });
   await new Promise<void>((resolve, rejectListen) => {
     const onError = (err: Error): void => {

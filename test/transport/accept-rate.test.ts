@@ -16,6 +16,7 @@ import { createHook } from 'node:async_hooks';
 import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { SUBPROTOCOL } from '../../src/transport/options.js';
 import { AcceptRateError, type Edge } from '../../src/transport/edge.js';
 import type { PqmcpServer, PqmcpServerOptions } from '../../src/transport/index.js';
 import { Cleanup, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
@@ -184,7 +185,7 @@ describe('the accept rate: raw TCP floods from one address (real sockets)', { ti
     for (const s of f.sockets) s.destroy();
   });
 
-  it("a refused connection never reaches Node's HTTP server (no HTTP parser is set up for it); an admitted one does", async () => {
+  it("a refused connection never reaches Node's HTTP server (no HTTP parser is set up for it); an admitted one does only with an upgrade request", async () => {
     const p = await start({ acceptRatePerSource: 3, firstFlightTimeoutMs: 8_000, maxPendingPerSource: 16 });
     // Node's HTTP server gives each connection it is handed a parser, whose resource is an
     // HTTPINCOMINGMESSAGE (clients' are HTTPCLIENTREQUEST): count them while the flood runs.
@@ -200,8 +201,17 @@ describe('the accept rate: raw TCP floods from one address (real sockets)', { ti
       const answers = f.answers as string[];
       expect(answers.filter((a) => REFUSED.test(a))).toHaveLength(refused);
       expect(answers.filter((a) => a.startsWith('HTTP/1.1 426 '))).toHaveLength(12 - refused);
-      // One parser per admitted connection, none for a refused one (before: one for each).
-      expect(parsers).toBe(12 - refused);
+      // No parser at all: a refused one never reaches HTTP (before the accept rate: one for
+      // each), and the TCP front answers an admitted plain request itself (first-request.ts;
+      // before review 21's R21-1: one parser per admitted connection).
+      expect(parsers).toBe(0);
+      // An upgrade request reaches the HTTP server (one parser), and is upgraded.
+      const upgrade = await flood(p.server, '127.0.0.163', 1, Buffer.from(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n\r\n`));
+      await waitFor(() => upgrade.sockets[0]!.bytesRead > 0, 5_000, 'the upgrade answered');
+      expect(parsers).toBe(1);
+      upgrade.sockets[0]!.destroy();
+      await waitFor(() => closedCount(upgrade) === 1, 5_000, 'closed');
+      expect(upgrade.answers[0]).toMatch(/^HTTP\/1\.1 101 /);
     } finally {
       hook.disable();
     }

@@ -4,7 +4,7 @@
  * refusals, on plain TCP sockets on 127.0.0.1).
  */
 import { describe, expect, it } from 'vitest';
-import { AdmissionTable, TrustedProxies, clientAddress, sourceKey } from '../../src/transport/admission.js';
+import { AdmissionTable, MAX_FORWARDED_HOPS, TrustedProxies, clientAddress, sourceKey } from '../../src/transport/admission.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { SourceRates } from '../../src/transport/rate.js';
 import { Refusals } from '../../src/transport/refusals.js';
@@ -112,6 +112,25 @@ describe('trusted proxies', () => {
     // A client inside a trusted range prepending fresh trusted addresses gets no fresh source.
     const sources = new Set(Array.from({ length: 20 }, (_, i) => sourceKey(clientAddress('127.0.0.2', `10.9.${i}.1, 10.0.0.5`, trusted))));
     expect([...sources]).toEqual(['10.0.0.5']);
+    // The limit of that (review 21, R21-2, documented: trust proxies, not client ranges): an
+    // UNtrusted address written left of its own is taken for the client's.
+    expect(clientAddress('127.0.0.2', '203.0.113.7, 10.0.0.5', trusted)).toBe('203.0.113.7');
+  });
+
+  it(`reads at most ${MAX_FORWARDED_HOPS} entries from the right, so a 16 KiB header costs no more than a short one (review 21, R21-3)`, () => {
+    // The source is found where it is, however long the header left of it.
+    expect(clientAddress('127.0.0.2', `${','.repeat(8000)}, 1.2.3.4`, trusted)).toBe('1.2.3.4');
+    expect(clientAddress('127.0.0.2', `${'9.9.9.9, '.repeat(1500)}1.2.3.4, 10.0.0.1`, trusted)).toBe('1.2.3.4');
+    // Within the bound, a chain all trusted is its right-most entry, empty items skipped.
+    const chain = (n: number) => Array.from({ length: n }, (_, i) => `10.0.${i >> 8}.${i & 255}`).join(', ');
+    expect(clientAddress('127.0.0.2', chain(MAX_FORWARDED_HOPS), trusted)).toBe(`10.0.0.${MAX_FORWARDED_HOPS - 1}`);
+    expect(clientAddress('127.0.0.2', `1.2.3.4,${','.repeat(10)}10.0.0.9`, trusted)).toBe('1.2.3.4');
+    // Past it, all trusted (or empty): garbage, the proxy itself; never the left-most.
+    expect(clientAddress('127.0.0.2', `1.2.3.4, ${chain(MAX_FORWARDED_HOPS)}`, trusted)).toBe('127.0.0.2');
+    expect(clientAddress('127.0.0.2', chain(2000), trusted)).toBe('127.0.0.2');
+    expect(clientAddress('127.0.0.2', `1.2.3.4${', '.repeat(40)}`, trusted)).toBe('127.0.0.2');
+    // Several headers read as one list, as before.
+    expect(clientAddress('127.0.0.2', ['1.2.3.4', '10.0.0.1'], trusted)).toBe('1.2.3.4');
   });
 
   it('entries with a port, and IPv4-mapped IPv6 in hex form, are the addresses they name', () => {
