@@ -71,6 +71,8 @@ export interface HandshakeFailureEvent extends Base {
   message: string;
   /** From the first byte of the connection, when it got that far. */
   durationMs?: number;
+  /** Server issuing tickets: the error code of the resumption ticket this connection offered and the server refused (then a full handshake). */
+  ticketRefused?: string;
 }
 
 /**
@@ -85,6 +87,8 @@ export interface HandshakeFailureSummaryEvent extends Base {
   count: number;
   /** Of those, how many per PqmcpError code. */
   codes: Record<string, number>;
+  /** Of those, the ones that had offered a resumption ticket the server refused: how many per the refusal's error code. Absent when none. */
+  ticketsRefused?: Record<string, number>;
   /** The window: its start (ms since the epoch) and length. */
   windowStart: number;
   windowMs: number;
@@ -107,6 +111,8 @@ export interface SessionOpenEvent extends Base, AuditPeer {
   resumed: boolean;
   /** Server issuing tickets: why this session got none (HandshakeResult.ticketsWithheld). */
   ticketsWithheld?: TicketsWithheld;
+  /** Server issuing tickets: the error code of the resumption ticket the client offered and the server refused (this session is a full handshake). */
+  ticketRefused?: string;
 }
 
 export type SessionEnd = 'local' | 'peer' | 'error';

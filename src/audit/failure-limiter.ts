@@ -16,6 +16,9 @@
  *   `remoteAddress` is undefined. Error codes are the library's own stable codes (a short,
  *   fixed set), so the per-code counts are bounded too.
  * - Failures of verified peers never come here: they stay one event each.
+ * - A held failure whose connection had a resumption ticket refused adds to its summary's
+ *   `ticketsRefused` (per refusal code), so the refusals of a forged-ticket flood stay
+ *   counted (auditMetrics' pqmcp.tickets.refused) however many are held back.
  * - The source is the caller's key (transport/admission.ts `sourceKey`: an IPv4 address,
  *   or an IPv6 /64), so a peer cannot get a fresh allowance per address of its prefix.
  * - The window timer is unref'd; close() stops it and flushes the last summaries. After
@@ -45,6 +48,8 @@ export const FAILURE_REPORT_DEFAULTS = Object.freeze({ perSource: 20, windowMs: 
 interface Held {
   count: number;
   codes: Record<string, number>;
+  /** Of those, the ones whose connection had a resumption ticket refused: per the refusal's code. */
+  ticketsRefused?: Record<string, number>;
 }
 
 /** Checked options; undefined: no limit (`false`, or perSource 0). */
@@ -86,8 +91,11 @@ export class FailureReportLimiter {
     this.window = new SummaryWindow(options.windowMs, () => this.endWindow(), clock);
   }
 
-  /** Report this failure of `source` one by one? False: it was counted for the window's summary. */
-  admit(source: string, code: string): boolean {
+  /**
+   * Report this failure of `source` one by one? False: it was counted for the window's
+   * summary, with `ticketRefused` (the code of a resumption ticket refused on its connection).
+   */
+  admit(source: string, code: string, ticketRefused?: string): boolean {
     if (this.closed) return true;
     this.window.roll();
     const n = this.written.get(source) ?? 0;
@@ -103,6 +111,10 @@ export class FailureReportLimiter {
     }
     held.count++;
     held.codes[code] = (held.codes[code] ?? 0) + 1;
+    if (ticketRefused !== undefined) {
+      const refused = (held.ticketsRefused ??= {});
+      refused[ticketRefused] = (refused[ticketRefused] ?? 0) + 1;
+    }
     return false;
   }
 
@@ -128,8 +140,9 @@ export class FailureReportLimiter {
     const other = this.other;
     this.held = new Map();
     this.other = { count: 0, codes: {} };
-    for (const [source, h] of held) this.emit({ ...base, type: 'handshake.failure.summary', remoteAddress: source, count: h.count, codes: h.codes });
-    if (other.count > 0) this.emit({ ...base, type: 'handshake.failure.summary', remoteAddress: undefined, count: other.count, codes: other.codes });
+    const refused = (h: Held) => (h.ticketsRefused !== undefined ? { ticketsRefused: h.ticketsRefused } : {});
+    for (const [source, h] of held) this.emit({ ...base, type: 'handshake.failure.summary', remoteAddress: source, count: h.count, codes: h.codes, ...refused(h) });
+    if (other.count > 0) this.emit({ ...base, type: 'handshake.failure.summary', remoteAddress: undefined, count: other.count, codes: other.codes, ...refused(other) });
   }
 
   private emit(event: HandshakeFailureSummaryEvent): void {

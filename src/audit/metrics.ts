@@ -16,6 +16,9 @@
  *   pqmcp.key_updates           counter    KeyUpdates of ended sessions
  *   pqmcp.busy_refusals         counter    connections refused as busy (ERR_SERVER_BUSY)
  *   pqmcp.policy.denials        counter    requests a policy denied [, agent]
+ *   pqmcp.handshakes.resumed    counter    successful handshakes that resumed from a ticket (role)
+ *   pqmcp.tickets.withheld      counter    sessions a server issuing tickets sent none, reason=<why>
+ *   pqmcp.tickets.refused       counter    resumption tickets a server refused, reason=<error code>
  *
  * Sharp edges:
  * - Only a type import of `@opentelemetry/api`: pqmcp does not depend on it at run time.
@@ -24,6 +27,10 @@
  *   strings: any that is not one of MCP's own is counted as `other`, so a peer cannot
  *   create time series at will.
  * - Session bytes and key updates are counted when a session ends.
+ * - A refused ticket is counted from the event of the connection that offered it (its
+ *   session.open, its handshake.failure, or a summary's `ticketsRefused`): one per connection,
+ *   labelled with the error code only (a short fixed set), so a forged-ticket flood adds
+ *   counts, not series, and its refusals past the `failureReports` rate are still counted.
  * - A `handshake.failure.summary` (failures past the listener's `failureReports` rate)
  *   counts its failures in pqmcp.handshakes and pqmcp.busy_refusals like single ones; they
  *   have no durations.
@@ -91,6 +98,7 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
   const denials = meter.createCounter('pqmcp.policy.denials', { description: 'Requests denied by a policy' });
   const resumptions = meter.createCounter('pqmcp.handshakes.resumed', { description: 'Successful handshakes that resumed a session from a ticket (of pqmcp.handshakes outcome ok)' });
   const withheld = meter.createCounter('pqmcp.tickets.withheld', { description: 'Sessions a server issuing tickets sent none, by reason' });
+  const refused = meter.createCounter('pqmcp.tickets.refused', { description: 'Resumption tickets a server refused (a full handshake followed), by error code' });
 
   // Request counts per series (method, outcome[, agent]) and byte sums, observed at collection.
   // Looked up per method, then by outcome (or outcome and agent): no key string per request.
@@ -138,6 +146,7 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
         handshakes.add(1, { outcome: 'failed', reason: event.code });
         if (event.durationMs !== undefined) handshakeDuration.record(event.durationMs / 1000, { outcome: 'failed' });
         if (event.code === 'ERR_SERVER_BUSY') busy.add(1);
+        if (event.ticketRefused !== undefined) refused.add(1, { reason: event.ticketRefused });
         break;
       case 'handshake.failure.summary':
         // The failures past the listener's failureReports rate: counted as if one by one (no durations).
@@ -145,6 +154,7 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
           handshakes.add(n, { outcome: 'failed', reason: code });
           if (code === 'ERR_SERVER_BUSY') busy.add(n);
         }
+        for (const [code, n] of Object.entries(event.ticketsRefused ?? {})) refused.add(n, { reason: code });
         break;
       case 'session.open':
         handshakes.add(1, { outcome: 'ok', reason: 'ok' });
@@ -152,6 +162,7 @@ export function auditMetrics(meter: MetricsMeter, options: AuditMetricsOptions =
         live.add(1, { role: event.role });
         if (event.resumed) resumptions.add(1, { role: event.role });
         if (event.ticketsWithheld !== undefined) withheld.add(1, { reason: event.ticketsWithheld });
+        if (event.ticketRefused !== undefined) refused.add(1, { reason: event.ticketRefused });
         break;
       case 'session.close':
         live.add(-1, { role: event.role });

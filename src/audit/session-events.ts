@@ -22,17 +22,19 @@ function peerOf(result: HandshakeResult): AuditPeer {
   return { agentId, issuer, fingerprint, serial };
 }
 
-export function handshakeFailureEvent(role: Role, error: PqmcpError, remoteAddress: string | undefined, startedAt?: number): HandshakeFailureEvent {
+/** `ticketRefused`: the code of the resumption ticket the server refused on this connection. */
+export function handshakeFailureEvent(role: Role, error: PqmcpError, remoteAddress: string | undefined, startedAt?: number, ticketRefused?: string): HandshakeFailureEvent {
   const time = Date.now();
   const event: HandshakeFailureEvent = { type: 'handshake.failure', time, role, remoteAddress, code: error.code, message: clip(error.message) };
   if (startedAt !== undefined) event.durationMs = time - startedAt;
+  if (ticketRefused !== undefined) event.ticketRefused = ticketRefused;
   return event;
 }
 
 export function sessionOpenEvent(
   role: Role,
   result: HandshakeResult,
-  info: { backend: string; endpoint: string | undefined; remoteAddress: string | undefined; startedAt: number },
+  info: { backend: string; endpoint: string | undefined; remoteAddress: string | undefined; startedAt: number; ticketRefused?: string | undefined },
 ): SessionOpenEvent {
   const time = Date.now();
   const event: SessionOpenEvent = {
@@ -49,6 +51,7 @@ export function sessionOpenEvent(
     resumed: result.resumed,
   };
   if (result.ticketsWithheld !== undefined) event.ticketsWithheld = result.ticketsWithheld;
+  if (info.ticketRefused !== undefined) event.ticketRefused = info.ticketRefused;
   return event;
 }
 

@@ -173,24 +173,47 @@ export function parseDuration(text: string, what: string): number {
   return seconds;
 }
 
-/** ISO 8601 date/time ("2026-01-31", "2026-01-31T12:00:00Z"), "now", or Unix seconds -> Unix seconds; nothing around it. */
+/**
+ * A date, or a date and time with its offset, as ISO 8601 (RFC 3339) writes them: YYYY-MM-DD,
+ * then optionally T, hh:mm, :ss and a fraction, and Z or +hh:mm / -hh:mm ("t" and "z" too, as
+ * RFC 3339 allows). A time needs its Z or offset.
+ */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:[Zz]|([+-])(\d{2}):(\d{2})))?$/;
+
+/**
+ * A time flag: Unix seconds, "now", a date ("2026-01-31": midnight UTC), or a date and time
+ * with Z or an offset ("2026-01-31T12:00:00Z", "2026-01-31T13:00+01:00"; seconds and a
+ * fraction of them optional, the fraction dropped) -> Unix seconds, not before 1970; nothing
+ * around it. Nothing else (docs/cli.md): it was handed to Date.parse, which takes a time with
+ * no offset as local time ("2026-01-31 12:00", "2026-01-31T12:00:00"), ignores what follows a
+ * date ("2026-01-31 (x)": midnight UTC) and rolls a day the month lacks over ("2026-02-30":
+ * March 2). Computed here, field by field, in UTC: no time zone of the machine enters.
+ */
 export function parseTime(text: string, what: string): number {
-  if (padded(text)) throw new UsageError(timeMessage(text, what));
   if (text === 'now') return Math.floor(Date.now() / 1000);
   if (/^\d+$/.test(text)) {
     const n = Number(text);
     if (Number.isSafeInteger(n)) return n;
   }
-  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
-    const ms = Date.parse(text);
-    if (Number.isFinite(ms) && ms >= 0) return Math.floor(ms / 1000);
+  const m = ISO_TIME.exec(text);
+  if (m) {
+    const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = [m[1], m[2], m[3], m[4], m[5], m[6], m[8], m[9]].map((x) => Number(x ?? 0)) as [number, number, number, number, number, number, number, number];
+    const offsetMs = (m[7] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
+    // Date.UTC reads years 0 to 99 as 1900 to 1999 (all before 1970 anyway), and rolls a day
+    // the month lacks over: both refused here.
+    const ms = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMs;
+    const fields = year >= 100 && month >= 1 && month <= 12 && day >= 1 && new Date(Date.UTC(year, month - 1, day)).getUTCDate() === day && hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= 23 && offsetMinutes <= 59;
+    if (fields && ms >= 0) return Math.floor(ms / 1000);
   }
   throw new UsageError(timeMessage(text, what));
 }
 
 function timeMessage(text: string, what: string): string {
-  return `${what} must be an ISO 8601 time (2026-01-31T12:00:00Z), "now" or Unix seconds; got ${JSON.stringify(text)}`;
+  return `${what} must be ${TIME_FORMS}; got ${JSON.stringify(text)}`;
 }
+
+/** The time forms parseTime takes, for messages (audit's --since adds durations). */
+export const TIME_FORMS = 'an ISO 8601 time with Z or an offset (2026-01-31T12:00:00Z, 2026-01-31T13:00:00+01:00), a date (2026-01-31: midnight UTC), "now" or Unix seconds';
 
 /**
  * "host:port", "[v6]:port" or ":port"/"port" (host 127.0.0.1). Port 0 = any free port. The

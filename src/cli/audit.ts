@@ -35,7 +35,7 @@ import { ReportTally } from '../audit/report.js';
 import type { ReportKey } from '../audit/report.js';
 import { DEFAULT_MAX_LINE_BYTES, trailLines, verifyTrail } from '../audit/trail.js';
 import { auditFiles } from '../audit/writer.js';
-import { integerFlag, list, parse, parseDuration, parseTime, str } from './args.js';
+import { TIME_FORMS, integerFlag, list, parse, parseDuration, parseTime, str } from './args.js';
 import type { Parsed } from './args.js';
 import type { Context } from './context.js';
 import { subcommand } from './context.js';
@@ -141,7 +141,7 @@ function sinceOf(text: string | undefined): number | undefined {
     return parseTime(text, '--since') * 1000;
   } catch {
     // parseTime's message would leave the durations out (" 24h" is neither, as typed).
-    throw new UsageError(`--since must be a duration ago (24h, 7d) or a time: ISO 8601 (2026-01-31T12:00:00Z), "now" or Unix seconds; got ${JSON.stringify(text)}`);
+    throw new UsageError(`--since must be a duration ago (24h, 7d) or a time: ${TIME_FORMS}; got ${JSON.stringify(text)}`);
   }
 }
 

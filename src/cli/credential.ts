@@ -53,7 +53,8 @@ pqmcp credential issue --self-signed --agent <agent key file> [options]
   --tools-manifest <f>  attest this tool manifest (pqmcp manifest capture): clients that
                         hold it accept only its tools from this server
   --valid-for <dur>     validity, e.g. 12h, 30d, 1y (default 30d)
-  --not-before <time>   start (ISO 8601, "now" or Unix seconds; default now)
+  --not-before <time>   start (2026-01-31T12:00:00Z or another offset, a date: midnight
+                        UTC, "now" or Unix seconds; default now)
   --not-after <time>    end (instead of --valid-for)
   --serial <hex>        serial, 1..32 bytes (default 16 random bytes)
   --out <file>          credential file (default: <agent name>.cred.json beside the agent file)
@@ -68,7 +69,7 @@ pqmcp credential verify <credential file> --trust <trust file> [options]
   --revocations <file>  revocation list, repeatable
   --expect <id>         also require this agent id
   --as <role>           also require that the credential may act as client or server
-  --at <time>           check at this time instead of now
+  --at <time>           check at this time instead of now (as --not-before)
   --clock-skew <secs>   allowed clock skew, whole seconds up to 3600 (default 60)`;
 
 function defaultOut(agentPath: string, agentId: string): string {

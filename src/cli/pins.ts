@@ -171,9 +171,10 @@ export function pinsCommand(ctx: Context, argv: string[]): number {
         printResult(ctx.output, ctx.json, { approved: done, notHeld: missing, changed }, () => [
           done.length ? `approved for ${id}: ${done.join(', ')}` : `nothing approved for ${id}`,
           // A mistyped name, or a tool withheld past the bridge's --max-tools, --max-tool-bytes
-          // or --max-entry-bytes (never held: nothing to approve). Which one is not known here
+          // or --max-entry-bytes (never held: nothing to approve; a pinned tool's redefinition
+          // withheld as changed with no room to hold it, likewise). Which one is not known here
           // (the limits are the bridge's), so the others are worded as possibilities (review 17, R17-8).
-          ...(missing.length ? [`not held: ${missing.join(', ')} (no tool of that name is held for ${id}: check the name with pqmcp pins list; if a bridge withheld it as too-many-tools, it was not recorded: pqmcp pins forget tools the server no longer lists, or raise pqmcp connect --max-tools; as tool-too-large or entry-too-large, likewise: raise --max-tool-bytes or --max-entry-bytes)`] : []),
+          ...(missing.length ? [`not held: ${missing.join(', ')} (no tool of that name is held for ${id}: check the name with pqmcp pins list; if a bridge withheld it as too-many-tools, it was not recorded: pqmcp pins forget tools the server no longer lists, or raise pqmcp connect --max-tools; as tool-too-large or entry-too-large, likewise: raise --max-tool-bytes or --max-entry-bytes; a pinned tool withheld as changed but not recorded is held at the next tools/list once there is room)`] : []),
           ...changed.map((t) => `NOT approved: ${t} is now held with hash ${toolEntry(held, t)!.hash.slice(0, 16)}..., not ${expected[t]} (the server listed another definition); review it with pqmcp pins list`),
         ]);
         return missing.length || changed.length ? 1 : 0;
@@ -248,6 +249,13 @@ export function connectPinHooks(p: Parsed, log: (line: string) => void): Message
       log(`WITHHELD tool ${nameText(e.tool)} of ${e.server.agentId}: tool-too-large (not recorded: its definition would take ${e.bytes} bytes in ${path}, more than --max-tool-bytes allows, ${e.limit})`);
     } else if (e.reason === 'entry-too-large') {
       log(`WITHHELD tool ${nameText(e.tool)} of ${e.server.agentId}: entry-too-large (not recorded: its definition would take ${e.bytes} bytes in ${path}, past the most bytes of this server's tools --max-entry-bytes allows, ${e.limit}; pqmcp pins forget the tools it no longer lists, or raise --max-entry-bytes)`);
+    } else if (e.reason === 'changed' && e.notRecorded !== undefined) {
+      // A pinned tool redefined, not held for lack of room: the change first, then why it is not in the file.
+      const room =
+        e.notRecorded === 'tool-too-large'
+          ? `more than --max-tool-bytes allows, ${e.limit}; raise it`
+          : `past the most bytes of this server's tools --max-entry-bytes allows, ${e.limit}; pqmcp pins forget the tools it no longer lists, or raise --max-entry-bytes`;
+      log(`WITHHELD tool ${nameText(e.tool)} of ${e.server.agentId}: changed (${(e.changed ?? []).join(', ')} changed; not recorded for approval, ${e.notRecorded}: the new definition would take ${e.bytes} bytes in ${path}, ${room}, and it is held for approval at the next tools/list)`);
     } else log(`WITHHELD tool ${nameText(e.tool)} of ${e.server.agentId}: ${e.reason}${e.changed ? ` (${e.changed.join(', ')} changed)` : ''}${e.from ? ` (was ${nameText(e.from)})` : ''}${e.issuer ? ` (issuer ${e.issuer.now}, pinned under ${e.issuer.pinned})` : ''}; see pqmcp pins list --pins ${path}`);
   };
   return [toolPinning({ store, manifests, ...(newTools !== undefined ? { newTools } : {}), ...(maxTools !== undefined ? { maxTools } : {}), ...(maxToolBytes !== undefined ? { maxToolBytes } : {}), ...(maxEntryBytes !== undefined ? { maxEntryBytes } : {}), onEvent })];

@@ -45,7 +45,8 @@ pqmcp policy explain <policy file> --agent <credential file> --method <method> [
   --prompt <name>       target of prompts/get, completion/complete
   --trust <file>        verify the credential against this trust file first
   --revocations <file>  with --trust: revocation list, repeatable
-  --at <time>           decide at this time (context.time; ISO 8601 or Unix seconds)
+  --at <time>           decide at this time (context.time; ISO 8601 with Z or an offset,
+                        a date: midnight UTC, "now" or Unix seconds)
   --bytes <n>           context.requestBytes (default 0)
   tools/call, resources/read|subscribe, prompts/get and completion/complete need their
   target; initialize, ping and the lists are passed without a decision (lists filtered).

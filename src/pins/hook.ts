@@ -28,7 +28,9 @@
  *                                                 given manifest has the claimed hash
  *   no claim (trust on first use, per server agent id, whichever of its keys):
  *     pinned with this hash                    -> passes
- *     pinned with another hash                 -> withheld ('changed', naming the fields)
+ *     pinned with another hash                 -> withheld ('changed', naming the fields;
+ *                                                 `notRecorded` when the byte limits below
+ *                                                 leave no room to hold it for approval)
  *     new name, otherwise the definition of a pinned tool the server no longer lists
  *                                              -> reported as 'renamed' (then as a new tool)
  *     new name                                 -> pinned and passes (newTools 'pin', the
@@ -48,10 +50,13 @@
  * Bytes likewise: a tool record (its definition, as the pin file writes it: toolRecordBytes)
  * over `maxToolBytes` (DEFAULT_MAX_TOOL_BYTES, 256 KiB) is withheld and not recorded
  * ('tool-too-large'), and so is one that would take the server's records past
- * `maxEntryBytes` (DEFAULT_MAX_ENTRY_BYTES, 16 MiB; 'entry-too-large'). The pin file is
- * shared by every server the client pins: without them one server could make its entry so
- * large (1,024 definitions of up to a message each) that the file could no longer be written
- * (past V8's longest string), and pinning failed closed for every server in it.
+ * `maxEntryBytes` (DEFAULT_MAX_ENTRY_BYTES, 16 MiB; 'entry-too-large'). A pinned tool the
+ * server redefined is still reported as 'changed' when its held record has no room: the
+ * redefinition is what the user must see, not the limit (the event's `notRecorded` names the
+ * limit; the pin stays, nothing is held, so there is nothing to approve until there is room).
+ * The pin file is shared by every server the client pins: without the limits one server could
+ * make its entry so large (1,024 definitions of up to a message each) that the file could no
+ * longer be written (past V8's longest string), and pinning failed closed for every server in it.
  *
  * Why another issuer is neither a rotation nor a new server: the trust store may let two
  * issuers vouch for one agent id (both unconstrained, or with overlapping name
@@ -178,12 +183,19 @@ export interface PinEvent {
   reason?: WithheldReason;
   /**
    * For 'too-many-tools': the most tools the store records per server (`maxTools`); for
-   * 'tool-too-large': `maxToolBytes`; for 'entry-too-large': `maxEntryBytes`; for
-   * 'withheld-limit': the most withheld names a session keeps.
+   * 'tool-too-large': `maxToolBytes`; for 'entry-too-large': `maxEntryBytes` (the same for
+   * `notRecorded`); for 'withheld-limit': the most withheld names a session keeps.
    */
   limit?: number;
-  /** For 'tool-too-large' and 'entry-too-large': the bytes the tool's record would take in the pin file. */
+  /** For 'tool-too-large' and 'entry-too-large' (as `reason` or `notRecorded`): the bytes the tool's record would take in the pin file. */
   bytes?: number;
+  /**
+   * For 'changed': the redefinition was withheld but not recorded (not held, nothing to
+   * approve) because its record would take more than `maxToolBytes` ('tool-too-large') or the
+   * server's records past `maxEntryBytes` ('entry-too-large'); `limit` and `bytes` as for
+   * those reasons. Make room (forget tools, or raise the limit) and the next listing holds it.
+   */
+  notRecorded?: 'tool-too-large' | 'entry-too-large';
   server: { agentId: string; fingerprint: string };
   /** The tool ('' for 'rotated'). */
   tool: string;
@@ -214,13 +226,15 @@ export interface ToolPinningOptions {
   /**
    * The most bytes one tool's record takes in the store (its definition as the pin file writes
    * it: toolRecordBytes): DEFAULT_MAX_TOOL_BYTES, 256 KiB. A tool whose record would be larger
-   * is withheld and not recorded ('tool-too-large'). An integer >= 1.
+   * is withheld and not recorded ('tool-too-large'; a pinned tool's redefinition: 'changed',
+   * with `notRecorded`). An integer >= 1.
    */
   maxToolBytes?: number;
   /**
    * The most bytes a server's tool records (pinned and held) take in the store together:
    * DEFAULT_MAX_ENTRY_BYTES, 16 MiB. A tool whose record would take them past it is withheld
-   * and not recorded ('entry-too-large'). An integer >= 1.
+   * and not recorded ('entry-too-large'; a pinned tool's redefinition: 'changed', with
+   * `notRecorded`). An integer >= 1.
    */
   maxEntryBytes?: number;
   /** Pinned, withheld and renamed tools, as they are found. */
@@ -233,6 +247,8 @@ interface Withholding {
   changed?: string[];
   from?: string;
   issuer?: { now: string; pinned: string };
+  /** For 'changed': the limit that kept the redefinition from being held (PinEvent.notRecorded). */
+  notRecorded?: 'tool-too-large' | 'entry-too-large';
 }
 const TOO_MANY: Withholding = Object.freeze({ reason: 'too-many-tools' });
 const TOOL_TOO_LARGE: Withholding = Object.freeze({ reason: 'tool-too-large' });
@@ -290,6 +306,13 @@ function refusal(tool: string, w: Withholding, limits: Limits, server: string): 
   }
   if (w.reason === 'unhashable') return `tool ${tool} is withheld: its definition cannot be hashed`;
   if (w.reason === 'store-failed') return `tool ${tool} is withheld: the pin store could not be read or written when it was listed (list tools again)`;
+  if (w.reason === 'changed' && w.notRecorded !== undefined) {
+    const room =
+      w.notRecorded === 'tool-too-large'
+        ? `its record would take more bytes than the pin store keeps for one tool (${limits.maxToolBytes}: maxToolBytes, pqmcp connect --max-tool-bytes); raise the limit`
+        : `the pin store already records the most bytes of tools it keeps for this server (${limits.maxEntryBytes}: maxEntryBytes, pqmcp connect --max-entry-bytes); pqmcp pins forget the tools it no longer lists, or raise the limit`;
+    return `tool ${tool} is withheld: its definition changed since it was approved (${(w.changed ?? []).join(', ')}); the new definition was not recorded for approval: ${room}, and it is held for approval at the next listing (pqmcp pins approve)`;
+  }
   return why(tool, w.reason, w.changed, w.from, w.issuer, server);
 }
 
@@ -483,6 +506,15 @@ export function toolPinning(options: ToolPinningOptions): MessageHook {
       if (held?.hash !== hash || held.reason !== reason || held.issuer !== issuer?.now) {
         const next: HeldTool = { hash, definition: toolDefinition(tool) as Record<string, unknown>, seenAt: now, reason, ...extra, key: peer.fingerprint, ...(issuer ? { issuer: issuer.now } : {}) };
         const refused = admit(tool.name, next, held);
+        if (refused !== undefined && reason === 'changed' && refused.reason !== 'too-many-tools') {
+          // A pinned tool redefined, with no room to hold the redefinition: withheld and not
+          // written as the limits require, but reported as what it is, a change to a pinned
+          // tool (it was reported by the limit alone, which hid the redefinition).
+          const notRecorded = refused.reason;
+          keep(tool.name, { reason, ...extra, notRecorded });
+          note({ kind: 'withheld', reason, server, tool: tool.name, ...extra, notRecorded, limit: refused.limit, ...(refused.bytes !== undefined ? { bytes: refused.bytes } : {}) });
+          return;
+        }
         if (refused !== undefined) return refuse(tool, refused);
         setToolEntry(entry.held, tool.name, next);
         dirty = true;

@@ -126,7 +126,11 @@ export interface PqmcpServerEvents {
    * (not reported on 'clientError'): how many, by code. Also written as an audit event.
    */
   failuresSuppressed: [summary: HandshakeFailureSummaryEvent];
-  /** A resumption ticket was refused (typed error: expired, replayed, revoked...); a full handshake follows. */
+  /**
+   * A resumption ticket was refused (typed error: expired, replayed, revoked...); a full
+   * handshake follows. Its code is also the `ticketRefused` of the connection's session.open
+   * or handshake.failure audit event (or counted in a summary's `ticketsRefused`).
+   */
   ticketRefused: [error: PqmcpError, info: ClientInfo];
 }
 
@@ -213,7 +217,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
    * fallback: the handshake binds tickets to the endpoint the client named in its
    * ClientHello and this listener accepted (authority included; docs/protocol.md 15.4).
    */
-  private ticketConfig(endpoint: string, info: ClientInfo): ServerTicketConfig | undefined {
+  private ticketConfig(endpoint: string, info: ClientInfo, refusedHere: (code: string) => void): ServerTicketConfig | undefined {
     const t = this.options.tickets;
     if (!t || !this.ticketKeys || !this.replay) return undefined;
     const presenting = this.identity;
@@ -226,6 +230,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       ...(t.ticketsPerSession !== undefined ? { ticketsPerSession: t.ticketsPerSession } : {}),
       ...(t.maxTicketLength !== undefined ? { maxTicketLength: t.maxTicketLength } : {}),
       onRefused: (error) => {
+        refusedHere(error.code);
         if (this.listenerCount('ticketRefused') > 0) this.emit('ticketRefused', error, info);
       },
     };
@@ -358,6 +363,9 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     const info: ClientInfo = { remoteAddress };
     const startedAt = Date.now();
     const traffic: Traffic = { bytesIn: 0, bytesOut: 0 };
+    // The code of the resumption ticket refused on this connection (one ClientHello, so at
+    // most one): carried by the connection's session.open or handshake.failure audit event.
+    let ticketRefused: string | undefined;
     if (this.closing) {
       ws.on('error', () => {});
       ws.close(CloseCode.cancelled, closeReason(CloseCode.cancelled));
@@ -367,7 +375,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     // The credential this handshake presents, and so the guard its session gets (setCredential).
     const guarding = this.guardOptions;
     try {
-      const tickets = this.ticketConfig(endpoint, info);
+      const tickets = this.ticketConfig(endpoint, info, (code) => (ticketRefused = code));
       const session = Session.server({
         ...(tickets ? { tickets } : {}),
         backend: this.backend,
@@ -399,7 +407,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     // Past the handshake (a session refused by maxSessionsPerAgent) the peer is verified:
     // its failure is reported one by one, outside the failureReports rate.
     let verified = false;
-    connection.onerror = (error) => this.clientError(error, info, verified);
+    connection.onerror = (error) => this.clientError(error, info, verified, ticketRefused);
     connection.onclose = () => {
       this.handshakes.delete(connection);
       this.edge.release(ticket);
@@ -420,7 +428,7 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
       this.live.add(transport);
       const audit = this.resolved.audit;
       if (audit) {
-        const open = sessionOpenEvent('server', result, { backend: this.backend.name, endpoint, remoteAddress: info.remoteAddress, startedAt });
+        const open = sessionOpenEvent('server', result, { backend: this.backend.name, endpoint, remoteAddress: info.remoteAddress, startedAt, ticketRefused });
         emitTo(audit, open);
         void transport.closed.then(() => emitTo(audit, sessionCloseEvent('server', result, open.time, traffic, connection.session.keyUpdates, sessionEnd(transport.closedLocally, connection.error), connection.error)));
       }
@@ -466,12 +474,13 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
   /**
    * @internal Report a per-connection failure; never throws. `verified`: the peer had been
    * verified though `info` names none (a session refused right after its handshake).
+   * `ticketRefused`: the code of the resumption ticket refused on this connection, if any.
    */
-  clientError(error: PqmcpError, info: ClientInfo, verified = false): void {
+  clientError(error: PqmcpError, info: ClientInfo, verified = false, ticketRefused?: string): void {
     // Without a peer it failed before or in the handshake (counted, past the failureReports
     // rate of its source, for a summary, unless verified); with one, session.close tells.
-    if (info.peer === undefined && !verified && this.failures && !this.failures.admit(sourceKey(info.remoteAddress), error.code)) return;
-    if (info.peer === undefined) emitTo(this.resolved.audit, handshakeFailureEvent('server', error, info.remoteAddress));
+    if (info.peer === undefined && !verified && this.failures && !this.failures.admit(sourceKey(info.remoteAddress), error.code, ticketRefused)) return;
+    if (info.peer === undefined) emitTo(this.resolved.audit, handshakeFailureEvent('server', error, info.remoteAddress, undefined, ticketRefused));
     if (this.listenerCount('clientError') === 0) return;
     try {
       this.emit('clientError', error, info);

@@ -39,6 +39,26 @@ describe('FailureReportLimiter', () => {
     expect(t.summaries).toHaveLength(1);
   });
 
+  it('counts the held-back failures whose connection had a resumption ticket refused, per refusal code, in their summary (the folded one too); none: no ticketsRefused', () => {
+    const t = make({ perSource: 1, total: 2, maxSources: 1, windowMs: 1_000 });
+    expect(t.limiter.admit('a', 'ERR_UNTRUSTED_ISSUER', 'ERR_TICKET_INVALID')).toBe(true);
+    expect(t.limiter.admit('b', 'ERR_UNTRUSTED_ISSUER')).toBe(true);
+    for (let i = 0; i < 5; i++) t.limiter.admit('a', 'ERR_UNTRUSTED_ISSUER', i < 4 ? 'ERR_TICKET_INVALID' : 'ERR_TICKET_UNKNOWN_KEY');
+    t.limiter.admit('a', 'ERR_HANDSHAKE_TIMEOUT');
+    t.limiter.admit('b', 'ERR_HANDSHAKE_TIMEOUT');
+    t.limiter.admit('c', 'ERR_UNTRUSTED_ISSUER', 'ERR_TICKET_REPLAYED');
+    t.limiter.close();
+    expect(t.summaries.map(({ remoteAddress, count, codes, ticketsRefused }) => ({ remoteAddress, count, codes, ticketsRefused }))).toEqual([
+      { remoteAddress: 'a', count: 6, codes: { ERR_UNTRUSTED_ISSUER: 5, ERR_HANDSHAKE_TIMEOUT: 1 }, ticketsRefused: { ERR_TICKET_INVALID: 4, ERR_TICKET_UNKNOWN_KEY: 1 } },
+      { remoteAddress: undefined, count: 2, codes: { ERR_HANDSHAKE_TIMEOUT: 1, ERR_UNTRUSTED_ISSUER: 1 }, ticketsRefused: { ERR_TICKET_REPLAYED: 1 } },
+    ]);
+    const quiet = make({ perSource: 1, windowMs: 1_000 });
+    quiet.limiter.admit('a', 'X');
+    quiet.limiter.admit('a', 'X');
+    quiet.limiter.close();
+    expect('ticketsRefused' in quiet.summaries[0]!).toBe(false);
+  });
+
   it('a window that ran out without a tick is closed at the next failure', () => {
     const t = make({ perSource: 1, windowMs: 1_000 });
     t.limiter.admit('a', 'X');

@@ -96,6 +96,22 @@ describe('auditMetrics', () => {
     expect(m.has('pqmcp.tickets.withheld{reason=max-ticket-length}')).toBe(false);
   });
 
+  it('counts refused tickets by error code from the event of the connection that offered them: session.open, handshake.failure, and a summary (failureReports)', async () => {
+    const m = await run([
+      { type: 'session.open', time: 0, role: 'server', sessionId: 's', ...peer, suite: 'S', backend: 'native', endpoint: '/', remoteAddress: undefined, handshakeMs: 1, resumed: false, ticketRefused: 'ERR_TICKET_MISMATCH' },
+      { type: 'session.open', time: 0, role: 'server', sessionId: 's', ...peer, suite: 'S', backend: 'native', endpoint: '/', remoteAddress: undefined, handshakeMs: 1, resumed: false },
+      { type: 'handshake.failure', time: 0, role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_UNTRUSTED_ISSUER', message: 'x', ticketRefused: 'ERR_TICKET_INVALID' },
+      { type: 'handshake.failure', time: 0, role: 'server', remoteAddress: '127.0.0.1', code: 'ERR_UNTRUSTED_ISSUER', message: 'x' },
+      { type: 'handshake.failure.summary', time: 0, role: 'server', remoteAddress: '127.0.0.1', count: 9, codes: { ERR_UNTRUSTED_ISSUER: 9 }, ticketsRefused: { ERR_TICKET_INVALID: 6, ERR_TICKET_UNKNOWN_KEY: 2 }, windowStart: 0, windowMs: 10_000 },
+      { type: 'handshake.failure.summary', time: 0, role: 'server', remoteAddress: '127.0.0.2', count: 1, codes: { ERR_HANDSHAKE_TIMEOUT: 1 }, windowStart: 0, windowMs: 10_000 },
+    ]);
+    const refused = Object.fromEntries([...m].filter(([k]) => k.startsWith('pqmcp.tickets.refused')));
+    expect(refused).toEqual({ 'pqmcp.tickets.refused{reason=ERR_TICKET_MISMATCH}': 1, 'pqmcp.tickets.refused{reason=ERR_TICKET_INVALID}': 7, 'pqmcp.tickets.refused{reason=ERR_TICKET_UNKNOWN_KEY}': 2 });
+    // The handshakes themselves are counted as before (a refused ticket is not a failed handshake).
+    expect(m.get('pqmcp.handshakes{outcome=failed,reason=ERR_UNTRUSTED_ISSUER}')).toBe(11);
+    expect(m.get('pqmcp.handshakes{outcome=ok,reason=ok}')).toBe(2);
+  });
+
   it('labels requests and denials with the agent id only when allowed', async () => {
     const m = await run([request({}), request({ outcome: 'denied' })], true);
     expect(m.get('pqmcp.requests{agent=agent://t/alice,method=tools/call,outcome=ok}')).toBe(1);

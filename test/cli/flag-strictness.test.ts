@@ -28,7 +28,34 @@ const VERIFY = ['credential', 'verify', MISSING, '--trust', MISSING];
 const EXPLAIN = ['policy', 'explain', MISSING, '--agent', MISSING, '--method', 'ping'];
 
 const duration = (flag: string): string => `--${flag} must be a duration such as 3600, 90m, 12h, 30d or 1y`;
-const time = (flag: string): string => `--${flag} must be an ISO 8601 time (2026-01-31T12:00:00Z), "now" or Unix seconds`;
+const TIME_FORMS = 'an ISO 8601 time with Z or an offset (2026-01-31T12:00:00Z, 2026-01-31T13:00:00+01:00), a date (2026-01-31: midnight UTC), "now" or Unix seconds';
+const time = (flag: string): string => `--${flag} must be ${TIME_FORMS}`;
+/**
+ * Times the docs do not promise, which Date.parse took loosely: a date and time with no `Z` or
+ * offset (local time to JavaScript: "2026-01-31 12:00" was read in the machine's time zone), a
+ * date followed by anything ("2026-01-31 (x)" was midnight UTC), a day the month does not have
+ * ("2026-02-30" was March 2), an hour 24, an offset in the basic format, a year before 100.
+ */
+const LOOSE_TIMES = [
+  '2026-01-31 12:00',
+  '2026-01-31 12:00:00Z',
+  '2026-01-31 (x)',
+  '2026-01-31T12:00:00',
+  '2026-01-31T12:00',
+  '2026-01-31Z',
+  '2026-02-30',
+  '2026-02-29',
+  '2026-13-01',
+  '2026-1-31',
+  '2026-01-31T24:00:00Z',
+  '2026-01-31T12:00:00+0100',
+  '2026-01-31T12:00:00+24:00',
+  '2026-01-31T12Z',
+  '0099-01-01',
+  '2026-01-31T12:00:00Z[UTC]',
+  'Sat, 31 Jan 2026 12:00:00 GMT',
+  '1700000000.5',
+];
 const hostPort = (flag: string): string => `--${flag} must be host:port, e.g. 127.0.0.1:7443`;
 
 interface Case {
@@ -62,16 +89,22 @@ const CASES: Case[] = [
   { argv: SERVE, after: CHILD, name: 'failure-log', valid: ['20/10s'], bad: ['20 /10s', '20/10s\r\n'], message: '--failure-log must be <lines>/<duration>, e.g. 20/10s' },
   { argv: SERVE, after: CHILD, name: 'failure-reports', valid: ['20/10s', 'off'], bad: [' off', 'off\n'], message: '--failure-reports must be <failures>/<duration> (failures >= 1) or off, e.g. 20/10s' },
   // times
-  { argv: ISSUE, name: 'not-before', valid: ['2026-01-31T12:00:00Z', 'now', '1700000000'], bad: [' now', '2026-01-31 ', '\n1700000000'], message: time('not-before') },
-  { argv: ISSUE, name: 'not-after', valid: ['2099-01-31'], message: time('not-after') },
-  { argv: VERIFY, name: 'at', valid: ['2026-01-31T12:00:00Z'], message: time('at') },
-  { argv: EXPLAIN, name: 'at', valid: ['now'], message: time('at') },
+  {
+    argv: ISSUE,
+    name: 'not-before',
+    valid: ['2026-01-31T12:00:00Z', 'now', '1700000000', '2026-01-31T13:00:00+01:00', '2026-01-31T12:00:00.5-08:00', '2026-01-31t12:00z', '2028-02-29'],
+    bad: [' now', '2026-01-31 ', '\n1700000000', ...LOOSE_TIMES],
+    message: time('not-before'),
+  },
+  { argv: ISSUE, name: 'not-after', valid: ['2099-01-31', '2099-12-31T23:59:59Z'], bad: LOOSE_TIMES, message: time('not-after') },
+  { argv: VERIFY, name: 'at', valid: ['2026-01-31T12:00:00Z', '2026-01-31', '1700000000'], bad: LOOSE_TIMES, message: time('at') },
+  { argv: EXPLAIN, name: 'at', valid: ['now', '2026-01-31T12:00:00-05:00', '1700000000'], bad: LOOSE_TIMES, message: time('at') },
   {
     argv: ['audit', 'report', MISSING],
     name: 'since',
-    valid: ['24h', '2026-01-31', 'now'],
-    bad: [' now', '24h\n', '\t2026-01-31'],
-    message: '--since must be a duration ago (24h, 7d) or a time: ISO 8601 (2026-01-31T12:00:00Z), "now" or Unix seconds',
+    valid: ['24h', '2026-01-31', 'now', '2026-01-31T12:00:00+05:30'],
+    bad: [' now', '24h\n', '\t2026-01-31', ...LOOSE_TIMES],
+    message: `--since must be a duration ago (24h, 7d) or a time: ${TIME_FORMS}`,
   },
   // host:port
   { argv: SERVE, after: CHILD, name: 'listen', valid: ['127.0.0.1:7443', ':0', '7443', '[::1]:7443'], bad: ['127.0.0.1 :7443', '[ ::1]:7443', 'local host:7443'], message: hostPort('listen') },

@@ -307,6 +307,23 @@ describe('gateway admission and argument parsing', () => {
     expect(() => parseDuration('0', 'x')).toThrow(/positive/);
     expect(parseTime('2026-01-31T00:00:00Z', 'x')).toBe(Date.parse('2026-01-31T00:00:00Z') / 1000);
     expect(parseTime('1700000000', 'x')).toBe(1_700_000_000);
+    // The forms docs/cli.md promises, each read as UTC or with its own offset, whatever the
+    // machine's time zone (a time with neither was local time to Date.parse: refused now).
+    const noon = Date.UTC(2026, 0, 31, 12) / 1000;
+    for (const t of ['2026-01-31T12:00:00Z', '2026-01-31T12:00Z', '2026-01-31T13:00:00+01:00', '2026-01-31T06:30:00-05:30', '2026-01-31T12:00:00.999Z', '2026-01-31t12:00:00z']) expect(parseTime(t, 'x'), t).toBe(noon);
+    expect(parseTime('2026-01-31', 'x')).toBe(Date.UTC(2026, 0, 31) / 1000); // a date: midnight UTC
+    expect(parseTime('2028-02-29T23:59:59-00:30', 'x')).toBe(Date.UTC(2028, 2, 1, 0, 29, 59) / 1000);
+    expect(parseTime('1970-01-01T00:00:00Z', 'x')).toBe(0);
+    expect(() => parseTime('1969-12-31T23:59:59Z', 'x')).toThrow('x must be');
+    const tz = process.env['TZ'];
+    try {
+      process.env['TZ'] = 'Asia/Kolkata'; // +05:30: a local reading would be off by hours
+      expect(parseTime('2026-01-31T12:00:00Z', 'x')).toBe(noon);
+      expect(() => parseTime('2026-01-31 12:00', 'x')).toThrow('x must be');
+    } finally {
+      if (tz === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = tz;
+    }
     expect(parseHostPort('127.0.0.1:7443', 'x')).toEqual({ host: '127.0.0.1', port: 7443 });
     expect(parseHostPort('[::1]:0', 'x')).toEqual({ host: '::1', port: 0 });
     expect(parseHostPort(':8080', 'x')).toEqual({ host: '127.0.0.1', port: 8080 });

@@ -12,7 +12,14 @@ import type { PqmcpServerTransport } from '../../src/transport/index.js';
 import { Cleanup, SERVER_ID, connectClient, startFeatureServer, waitFor } from '../helpers/mcp.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
-import { agent, fixtureCrypto, makeAgent, testIssuer, trustFor } from '../helpers/identities.js';
+import { agent, fixtureCrypto, makeAgent, makeIssuer, testIssuer, trustFor } from '../helpers/identities.js';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { auditMetrics } from '../../src/audit/index.js';
+
+class Reader extends MetricReader {
+  protected async onForceFlush(): Promise<void> {}
+  protected async onShutdown(): Promise<void> {}
+}
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -143,6 +150,49 @@ describe('resumption over WebSocket', () => {
     const bob2 = await connectClient(cleanup, url, { tickets, ...bob });
     expect(bob2.transport.resumed).toBe(true);
     expect(bob2.transport.peer?.agentId).toBe(SERVER_ID);
+  });
+
+  it('a refused ticket rides on the audit event of its connection (session.open, handshake.failure, the failureReports summary): auditMetrics counts each once, a forged-ticket flood included', async () => {
+    const reader = new Reader();
+    const provider = new MeterProvider({ readers: [reader] });
+    cleanup.add(() => provider.shutdown());
+    const record = auditMetrics(provider.getMeter('pqmcp'));
+    const audit: AuditEvent[] = [];
+    // One failure per source reported one by one; the rest go to the summary close() flushes.
+    const { url, server } = await startFeatureServer(cleanup, { tickets: { keys: TicketKeys.generate(backend) }, failureReports: { perSource: 1, windowMs: 3_600_000 }, onAuditEvent: (e) => void (audit.push(e), record(e)) });
+    const refused: string[] = [];
+    server.on('ticketRefused', (e) => void refused.push(e.code));
+    const key = ticketStoreKey(new URL(url), SERVER_ID);
+    const tickets = new MemoryTicketStore();
+    const first = await connectClient(cleanup, url, { tickets });
+    await waitFor(() => tickets.count(key) === 1, 5_000, 'a ticket');
+    await first.client.close();
+    const real = tickets.take(key, Date.now())!;
+    const forged = structuredClone(real);
+    tickets.put(key, real);
+    // Rotated-out keys: the trusted client's ticket is refused, its full handshake opens a session.
+    server.setTicketKeys(TicketKeys.generate(backend));
+    const second = await connectClient(cleanup, url, { tickets });
+    expect(second.transport.resumed).toBe(false);
+    // A stranger (untrusted issuer) offering a forged ticket, three times: each ticket refused, each full handshake refused.
+    const stranger = makeAgent(fixtureCrypto(), makeIssuer(fixtureCrypto(), 'issuer://stranger'), 'agent://stranger/x').identity;
+    for (let i = 0; i < 3; i++) {
+      const store = new MemoryTicketStore();
+      store.put(key, { ...structuredClone(forged), ticket: crypto.getRandomValues(new Uint8Array(forged.ticket.length)), clientCredentialHash: backend.sha256(stranger.credential.encoded) });
+      await expect(connectClient(cleanup, url, { tickets: store, identity: stranger })).rejects.toThrow();
+    }
+    await waitFor(() => refused.length === 4 && audit.filter((e) => e.type === 'handshake.failure').length === 1, 5_000, 'four refusals');
+    await server.close(); // flushes the failureReports summary
+    expect(refused).toEqual(['ERR_TICKET_UNKNOWN_KEY', 'ERR_TICKET_UNKNOWN_KEY', 'ERR_TICKET_UNKNOWN_KEY', 'ERR_TICKET_UNKNOWN_KEY']);
+    const opens = audit.flatMap((e) => (e.type === 'session.open' ? [e.ticketRefused] : []));
+    expect(opens).toEqual([undefined, 'ERR_TICKET_UNKNOWN_KEY']);
+    const failures = audit.flatMap((e) => (e.type === 'handshake.failure' ? [{ code: e.code, ticketRefused: e.ticketRefused }] : []));
+    expect(failures).toEqual([{ code: 'ERR_UNTRUSTED_ISSUER', ticketRefused: 'ERR_TICKET_UNKNOWN_KEY' }]);
+    const summaries = audit.flatMap((e) => (e.type === 'handshake.failure.summary' ? [{ count: e.count, codes: e.codes, ticketsRefused: e.ticketsRefused }] : []));
+    expect(summaries).toEqual([{ count: 2, codes: { ERR_UNTRUSTED_ISSUER: 2 }, ticketsRefused: { ERR_TICKET_UNKNOWN_KEY: 2 } }]);
+    const { resourceMetrics } = await reader.collect();
+    const points = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).filter((m) => m.descriptor.name === 'pqmcp.tickets.refused').flatMap((m) => m.dataPoints.map((p) => [p.attributes, p.value]));
+    expect(points).toEqual([[{ reason: 'ERR_TICKET_UNKNOWN_KEY' }, 4]]);
   });
 
   it('options are checked', () => {
