@@ -15,6 +15,7 @@ import type { PqmcpServer } from '../../src/transport/server.js';
 import { CliProcess, LINE_SERVER, cli, killAll, startGateway, tempDir, writeAgent, writeIssuer, writeTrust } from './helpers.js';
 import type { CliResult, Files } from './helpers.js';
 import { HostileServer } from '../adversarial/socket-harness.js';
+import { Alert } from '../../src/errors.js';
 import { Cleanup, waitFor } from '../helpers/mcp.js';
 import { makeAgent, makeIssuer } from '../helpers/identities.js';
 
@@ -188,6 +189,14 @@ async function afterFinished(messages: (driver: { attacker: { sendApplication(b:
     const bridge = cli(connectArgs(alice, hostile.url), { input: lines(INIT) });
     await waitFor(() => (hostile.drivers[0]?.attacker.held.length ?? 0) > 0, 20_000, "the hostile server's first flight");
     const driver = hostile.drivers[0]!;
+    // The bridge ends its session with close_notify and waits for the server's (closeTimeoutMs,
+    // 2 s) before it exits: answer it, as a server does, instead of leaving it to the timer.
+    let answered = false;
+    driver.ws.on('message', () => {
+      if (answered || !driver.attacker.alerts.includes(Alert.closeNotify)) return;
+      answered = true;
+      void driver.write(driver.attacker.sendAlert(Alert.closeNotify));
+    });
     void driver.write([...driver.attacker.release(), ...messages(driver)]);
     return await bridge;
   } finally {

@@ -417,9 +417,10 @@ describe('pqmcp connect --pins (trust on first use) and pqmcp pins', () => {
     const all = await bridgeTools(url, ['--pins', pins]);
     expect(all.tools).toHaveLength(8);
     expect(all.stderr).not.toMatch(/WITHHELD/);
-    // Bad values are usage errors.
+    // Bad values are usage errors (in this process: connect checks its flags before it dials;
+    // the exit code of a real process's usage error is checked above, --manifest without --pins).
     for (const bad of ['0', '-1', '1.5', 'many', '']) {
-      const r = await cli(['connect', url, '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, '--pins', pins, '--max-tools', bad]);
+      const r = await cliInProcess(['connect', url, '--identity', client.key, '--trust', trust, '--expect', SERVER_ID, '--pins', pins, '--max-tools', bad]);
       expect(r.code, bad).toBe(2);
       expect(r.stderr, bad).toMatch(bad === '-1' ? /bad value for option --max-tools/ : /--max-tools must be an integer >= 1/);
     }

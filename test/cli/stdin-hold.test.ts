@@ -7,7 +7,7 @@
  * paused session was cut within 3 s. Real gateway, children (fixtures/blocking-server.mjs) and ws on 127.0.0.1.
  */
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PqmcpClientTransport } from '../../src/transport/index.js';
 import type { JsonRpcMessage } from '../../src/transport/index.js';
 import { loadOwnIdentity } from '../../src/cli/files.js';
@@ -25,7 +25,6 @@ const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVe
 const call = (id: number, name: string, args: Record<string, unknown>): JsonRpcMessage => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
 
 const tmp = tempDir('stdin-hold');
-const cleanup = new Cleanup();
 let trust: string;
 let gw: Files;
 let alice: Files;
@@ -38,7 +37,6 @@ beforeAll(() => {
   bob = writeAgent(tmp.dir, issuer, 'agent://stdin-hold/bob', 'bob');
   trust = writeTrust(join(tmp.dir, 'trust.json'), issuer);
 });
-afterEach(() => cleanup.run());
 afterAll(() => {
   killAll();
   tmp.remove();
@@ -53,7 +51,7 @@ interface Tenant {
 }
 
 /** A pqmcp client (keepalive at its defaults: it never pings within these tests) that has initialized. */
-async function tenant(url: string, files: Files): Promise<Tenant> {
+async function tenant(url: string, files: Files, cleanup: Cleanup): Promise<Tenant> {
   const backend = createNativeBackend();
   const transport = new PqmcpClientTransport(url, { identity: await loadOwnIdentity(backend, files.key, undefined, false), trust: await loadTrustStore(trust), backend, expectedServerId: SERVER_ID });
   const answers: JsonRpcMessage[] = [];
@@ -84,14 +82,18 @@ async function blockAndFlood(gateway: CliProcess, t: Tenant, id: number, ms: num
   for (let n = 0; n < count; n++) await t.transport.send({ jsonrpc: '2.0', method: 'notifications/flood', params: { n, blob: FLOOD } });
 }
 
-describe('pqmcp serve: sessions held for a child that does not read (review F2)', () => {
-  it('a paused session is not cut by the keepalive while the gateway holds it; past --max-read-pause it is closed with ERR_READ_PAUSE_TIMEOUT', { timeout: 90_000 }, async () => {
+// The tests run side by side (each its own gateway, children and clients, and its own
+// cleanup): they are mostly waits on the gateways' timers (a 6 s block, the 3 s and 10 s caps).
+describe('pqmcp serve: sessions held for a child that does not read (review F2)', { concurrent: true }, () => {
+  it('a paused session is not cut by the keepalive while the gateway holds it; past --max-read-pause it is closed with ERR_READ_PAUSE_TIMEOUT', { timeout: 90_000 }, async ({ onTestFinished }) => {
+    const cleanup = new Cleanup();
+    onTestFinished(() => cleanup.run());
     // The cap (10 s) is well past the 6 s block: the session survives the block however long
     // the child takes to read the flood back (R10-8: with a 6 s cap the margin was only the
     // flood's start-up time), and both are well past the keepalive's 3 s.
     const { gateway } = await startGateway(['--identity', gw.key, '--trust', trust, '--json', ...KEEPALIVE, '--max-read-pause', '10s'], BLOCKING).then((g) => (cleanup.add(() => g.gateway.stop('SIGKILL')), g));
     const url = /"url":"(ws:\/\/[^"]+)"/.exec(gateway.stderr)![1]!;
-    const a = await tenant(url, alice);
+    const a = await tenant(url, alice, cleanup);
 
     // 6 s without reading, 4 MiB over the session's share: held twice the keepalive's time.
     await blockAndFlood(gateway, a, 1, 6_000, 16);
@@ -110,11 +112,13 @@ describe('pqmcp serve: sessions held for a child that does not read (review F2)'
     expect(a.errors.map((e) => e.message).join('; ')).toContain('limit exceeded (close code 4003)');
   });
 
-  it('--shared: a tenant that floods a stalled child is paused (and closed at the cap), another tenant is still read: it outlives the stall and its calls complete', { timeout: 60_000 }, async () => {
+  it('--shared: a tenant that floods a stalled child is paused (and closed at the cap), another tenant is still read: it outlives the stall and its calls complete', { timeout: 60_000 }, async ({ onTestFinished }) => {
+    const cleanup = new Cleanup();
+    onTestFinished(() => cleanup.run());
     const { gateway } = await startGateway(['--identity', gw.key, '--trust', trust, '--json', '--shared', ...KEEPALIVE, '--max-read-pause', '3s'], BLOCKING).then((g) => (cleanup.add(() => g.gateway.stop('SIGKILL')), g));
     const url = /"url":"(ws:\/\/[^"]+)"/.exec(gateway.stderr)![1]!;
-    const a = await tenant(url, alice);
-    const b = await tenant(url, bob);
+    const a = await tenant(url, alice, cleanup);
+    const b = await tenant(url, bob, cleanup);
     const aliceTag = /"event":"session-start","session":"(\w+)","agentId":"agent:\/\/stdin-hold\/alice"/.exec(gateway.stderr)![1]!;
 
     // Alice's call stops the child for 6 s and she queues 4 MiB: far over her half of the budget.
@@ -133,10 +137,12 @@ describe('pqmcp serve: sessions held for a child that does not read (review F2)'
     expect(gateway.stderr.match(/"event":"session-end"/g)).toHaveLength(1);
   });
 
-  it('session-end names the error the session ended with, not an earlier report that left it open (R10-1); that report is a session-warning line', { timeout: 60_000 }, async () => {
+  it('session-end names the error the session ended with, not an earlier report that left it open (R10-1); that report is a session-warning line', { timeout: 60_000 }, async ({ onTestFinished }) => {
+    const cleanup = new Cleanup();
+    onTestFinished(() => cleanup.run());
     const { gateway } = await startGateway(['--identity', gw.key, '--trust', trust, '--json', ...KEEPALIVE, '--max-read-pause', '3s'], BLOCKING).then((g) => (cleanup.add(() => g.gateway.stop('SIGKILL')), g));
     const url = /"url":"(ws:\/\/[^"]+)"/.exec(gateway.stderr)![1]!;
-    const a = await tenant(url, alice);
+    const a = await tenant(url, alice, cleanup);
     // An id no MCP SDK can answer: refused with -32600 (ERR_MALFORMED_REQUEST), the session goes on.
     await a.transport.send({ jsonrpc: '2.0', id: 1.5, method: 'ping' } as unknown as JsonRpcMessage);
     expect((await a.answer(1.5, 'the -32600')).error).toMatchObject({ code: -32600 });

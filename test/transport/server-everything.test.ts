@@ -11,7 +11,11 @@
  * the client waits for `notifications/tools/list_changed` before listing.
  *
  * Per pair the tool calls run concurrently on one session (many requests in flight); the
- * slowest is simulate-research-query (four 1 s stages by design), so a pair takes ~5-6 s.
+ * slowest is simulate-research-query (four 1 s stages by design), so a pair takes ~5-6 s,
+ * most of it waiting on the server's timers. The four pairs run side by side (concurrent
+ * suites: each its own listener, session and server-everything instance, whose per-session
+ * state is keyed by session id), so the file takes about one pair's time, not four; within
+ * a pair the other tests run in order (it.sequential), before and after the tool calls.
  */
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -357,7 +361,7 @@ const PAIRS: Array<[client: BackendName, server: BackendName]> = [
   ['native', 'noble'],
 ];
 
-describe.each(PAIRS)('server-everything over pqmcp: %s client, %s server', (clientBackend, serverBackend) => {
+describe.each(PAIRS)('server-everything over pqmcp: %s client, %s server', { concurrent: true }, (clientBackend, serverBackend) => {
   const cleanup = new Cleanup();
   let h: Harness;
 
@@ -366,7 +370,7 @@ describe.each(PAIRS)('server-everything over pqmcp: %s client, %s server', (clie
   });
   afterAll(() => cleanup.run());
 
-  it('initializes: server info, instructions, capabilities, verified identities and backends on both sides', () => {
+  it.sequential('initializes: server info, instructions, capabilities, verified identities and backends on both sides', () => {
     expect(h.client.getServerVersion()).toMatchObject({ name: 'mcp-servers/everything' });
     expect(h.client.getInstructions()?.length).toBeGreaterThan(100);
     expect(h.client.getServerCapabilities()).toMatchObject({ tools: { listChanged: true }, prompts: { listChanged: true }, resources: { subscribe: true, listChanged: true }, logging: {}, completions: {} });
@@ -377,7 +381,7 @@ describe.each(PAIRS)('server-everything over pqmcp: %s client, %s server', (clie
     expect(h.serverTransport.sessionId).toBe(h.transport.sessionId);
   });
 
-  it('lists every expected tool, including those registered after initialized', () => {
+  it.sequential('lists every expected tool, including those registered after initialized', () => {
     expect([...h.tools.keys()].sort()).toEqual(expect.arrayContaining([...EXPECTED_TOOLS].sort()));
     expect(h.tools.get('simulate-research-query')?.execution?.taskSupport).toBe('required');
   });
@@ -386,7 +390,7 @@ describe.each(PAIRS)('server-everything over pqmcp: %s client, %s server', (clie
     await CASES[name](h);
   });
 
-  it('calls any tool the server lists beyond the known ones with schema-derived arguments', async () => {
+  it.sequential('calls any tool the server lists beyond the known ones with schema-derived arguments', async () => {
     const unknown = [...h.tools.values()].filter((t) => !(EXPECTED_TOOLS as readonly string[]).includes(t.name));
     for (const tool of unknown) {
       const args = sampleObject(tool.inputSchema as JsonSchema, true);
@@ -395,7 +399,7 @@ describe.each(PAIRS)('server-everything over pqmcp: %s client, %s server', (clie
     }
   });
 
-  it('resources: lists and reads every static resource, templates, and refuses an unknown id', async () => {
+  it.sequential('resources: lists and reads every static resource, templates, and refuses an unknown id', async () => {
     const { resources } = await h.client.listResources();
     const docs = resources.filter((r) => r.uri.startsWith('demo://resource/static/document/'));
     expect(docs.map((r) => r.name)).toEqual(expect.arrayContaining(['architecture.md', 'features.md', 'instructions.md']));
@@ -415,7 +419,7 @@ describe.each(PAIRS)('server-everything over pqmcp: %s client, %s server', (clie
     await expect(h.client.readResource({ uri: 'demo://resource/dynamic/text/0' })).rejects.toThrow(/Unknown resource/);
   });
 
-  it('prompts: gets every listed prompt with valid arguments', async () => {
+  it.sequential('prompts: gets every listed prompt with valid arguments', async () => {
     expect(h.prompts.map((p) => p.name).sort()).toEqual(Object.keys(PROMPT_CASES).sort());
     for (const prompt of h.prompts) {
       const c = PROMPT_CASES[prompt.name]!;
@@ -428,7 +432,7 @@ describe.each(PAIRS)('server-everything over pqmcp: %s client, %s server', (clie
     await expect(h.client.getPrompt({ name: 'resource-prompt', arguments: { resourceType: 'Video', resourceId: '1' } })).rejects.toThrow(McpError);
   });
 
-  it('completions: prompt arguments (with context) and resource template variables', async () => {
+  it.sequential('completions: prompt arguments (with context) and resource template variables', async () => {
     const complete = async (ref: Parameters<Client['complete']>[0]['ref'], name: string, value: string, context?: Record<string, string>) =>
       (await h.client.complete({ ref, argument: { name, value }, ...(context ? { context: { arguments: context } } : {}) })).completion.values;
     const prompt = (name: string) => ({ type: 'ref/prompt' as const, name });
@@ -440,7 +444,7 @@ describe.each(PAIRS)('server-everything over pqmcp: %s client, %s server', (clie
     expect(await complete(template, 'resourceId', '42')).toEqual(['42']);
   });
 
-  it('the client answered the server: sampling, form/URL/task elicitation, roots', () => {
+  it.sequential('the client answered the server: sampling, form/URL/task elicitation, roots', () => {
     // Order-independent: these ran in the concurrent tool tests above.
     expect(h.sampling.length).toBeGreaterThan(0);
     expect(h.samplingTasks).toBeGreaterThan(0);
