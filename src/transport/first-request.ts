@@ -27,7 +27,10 @@
  *   which destroys it; a connection evicted meanwhile (its 503 written: not writable) is
  *   never read again.
  * - Until the hand-over a socket error destroys the socket (the HTTP server's own handler
- *   is not attached yet); a peer that ends its side before a whole head is destroyed.
+ *   is not attached yet), and a socket not handed over keeps that listener until it is
+ *   destroyed: answered, evicted or timed out, a reset on it is no unhandled 'error' (which
+ *   ended the process, review 22, R22-1). A peer that ends its side before a whole head is
+ *   destroyed.
  */
 import type { Socket } from 'node:net';
 import { SUBPROTOCOL } from './options.js';
@@ -84,10 +87,13 @@ export function readFirstRequest(socket: Socket, handOver: (socket: Socket) => v
   let tail: Buffer = Buffer.alloc(0);
   /** The first bytes, until the method's space has been seen (then undefined). */
   let start: Buffer | undefined = Buffer.alloc(0);
+  // The error listener stays until the hand-over (the HTTP server then has its own): a
+  // socket answered here, or evicted (its 503 written), lives on until its answer is written
+  // or its linger ends, and a reset meanwhile must not be an unhandled 'error' that ends
+  // the process (review 22, R22-1).
   const stop = (): void => {
     socket.off('readable', onReadable);
     socket.off('end', onEnd);
-    socket.off('error', destroySocket);
   };
   const onEnd = (): void => {
     stop();
@@ -128,6 +134,7 @@ export function readFirstRequest(socket: Socket, handOver: (socket: Socket) => v
       const head = received.subarray(0, headLength);
       if (!isUpgradeHead(head)) return answerAndClose(socket, NOT_WEBSOCKET);
       if (received.length > headLength) return answerAndClose(socket, EARLY_BYTES);
+      socket.off('error', destroySocket);
       socket.unshift(head);
       handOver(socket);
       return;

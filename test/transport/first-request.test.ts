@@ -88,10 +88,44 @@ describe('the first request, read by the TCP front (review 21, R21-1)', () => {
     expect(requests).toBe(0);
   });
 
-  it(`a head past ${MAX_HEAD_BYTES} bytes without its blank line: 431 and the close, read no further`, async () => {
+  it(`a head past ${MAX_HEAD_BYTES} bytes without its blank line: 431 from the front (its own words) and the close, read no further`, async () => {
     const { server } = await startWatched(cleanup);
-    const answer = await exchange(server, '127.0.0.175', [`GET / HTTP/1.1\r\nX: ${'a'.repeat(MAX_HEAD_BYTES)}`]);
+    let answer = '';
+    const requests = await requestsDuring(server, async () => void (answer = await exchange(server, '127.0.0.175', [`GET / HTTP/1.1\r\nX: ${'a'.repeat(MAX_HEAD_BYTES)}`])));
     expect(statuses(answer)).toEqual(['431']);
+    expect(answer).toMatch(/\r\n\r\nrequest head too large\n$/);
+    expect(requests).toBe(0);
+  });
+
+  it('a connection reset after it was evicted (its 503 written) or answered is no unhandled error: the listener lives on (review 22, R22-1)', async () => {
+    const { server } = await startWatched(cleanup, { maxPendingPerSource: 8 });
+    const open = (): Promise<Socket> =>
+      new Promise((resolve) => {
+        const s = connect({ host: '127.0.0.1', port: server.address().port, localAddress: '127.0.0.177', allowHalfOpen: true });
+        s.on('error', () => {});
+        s.once('connect', () => resolve(s));
+      });
+    const evicted = await open();
+    const busy = new Promise<string>((resolve) => evicted.once('data', (d: Buffer) => resolve(d.toString('latin1'))));
+    const others = [];
+    for (let i = 0; i < 8; i++) others.push(await open());
+    expect(statuses(await busy)).toEqual(['503']);
+    // A byte read after the eviction, then a reset: before, the front had dropped its error listener.
+    evicted.write('G');
+    await new Promise((r) => setTimeout(r, 100));
+    evicted.resetAndDestroy();
+    // And resets racing the front's own answers (426, 431).
+    const racing = [];
+    for (let i = 0; i < 20; i++) {
+      const s = await open();
+      s.write(i % 2 === 0 ? GET : `GET / HTTP/1.1\r\nX: ${'a'.repeat(MAX_HEAD_BYTES + 10)}`);
+      racing.push(new Promise<void>((resolve) => setImmediate(() => resolve(void s.resetAndDestroy()))));
+    }
+    await Promise.all(racing);
+    await new Promise((r) => setTimeout(r, 300));
+    for (const s of others) s.destroy();
+    const { client } = await connectClient(cleanup, server.url);
+    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
   });
 
   it('an upgrade request trickled in pieces (its blank line split across writes) is upgraded, and a real client connects as before', async () => {
