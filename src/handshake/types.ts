@@ -18,6 +18,9 @@ export interface LocalIdentity {
   credential: Uint8Array | Credential;
 }
 
+/** A LocalIdentity whose credential is its encoding (what the transports hold). */
+export type EncodedLocalIdentity = LocalIdentity & { credential: Uint8Array };
+
 export interface HandshakeConfig {
   backend: CryptoBackend;
   identity: LocalIdentity;

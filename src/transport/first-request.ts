@@ -40,7 +40,9 @@ import { answerAndClose, destroySocket, httpAnswer } from './http-answer.js';
 export const MAX_HEAD_BYTES = 16 * 1024;
 
 const BLANK_LINE = Buffer.from('\r\n\r\n');
-const NOT_WEBSOCKET = httpAnswer(426, `pqmcp endpoint: connect with a WebSocket (subprotocol ${SUBPROTOCOL})`, undefined, { Upgrade: 'websocket' });
+/** What a request that is not an upgrade is told (here, or by the HTTP server behind: own-port.ts). */
+export const NOT_WEBSOCKET_MESSAGE = `pqmcp endpoint: connect with a WebSocket (subprotocol ${SUBPROTOCOL})`;
+const NOT_WEBSOCKET = httpAnswer(426, NOT_WEBSOCKET_MESSAGE, undefined, { Upgrade: 'websocket' });
 const TOO_LARGE = httpAnswer(431, 'request head too large');
 const EARLY_BYTES = httpAnswer(400, 'bytes after the upgrade request before its answer');
 const NOT_HTTP = httpAnswer(400, 'not an HTTP request');

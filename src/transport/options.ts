@@ -4,7 +4,7 @@
  */
 import type { AgentIdentity } from '../identity/identity.js';
 import type { TrustStore } from '../identity/trust.js';
-import type { LocalIdentity } from '../handshake/types.js';
+import type { EncodedLocalIdentity, LocalIdentity } from '../handshake/types.js';
 import type { CryptoBackend } from '../crypto/types.js';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../session/session.js';
 import type { SessionOptions } from '../session/session.js';
@@ -277,7 +277,7 @@ function checkTrust(trust: unknown): void {
  * client credential fails here, with a message saying how to fix it, instead of every
  * client refusing it with alert 101.
  */
-export function localIdentity(identity: AgentIdentity | LocalIdentity, role?: 'client' | 'server'): LocalIdentity & { credential: Uint8Array } {
+export function localIdentity(identity: AgentIdentity | LocalIdentity, role?: 'client' | 'server'): EncodedLocalIdentity {
   if (typeof identity !== 'object' || identity === null || typeof identity.keyPair !== 'object' || identity.keyPair === null) {
     throw new InvalidArgumentError('identity must be an AgentIdentity or { keyPair, credential }');
   }

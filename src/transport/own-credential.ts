@@ -18,15 +18,12 @@
 import { copyBytes, equalBytes } from '../bytes.js';
 import { decodeCredential, usagePermits } from '../identity/credential.js';
 import type { Credential } from '../identity/credential.js';
-import type { LocalIdentity } from '../handshake/types.js';
+import type { EncodedLocalIdentity } from '../handshake/types.js';
 import { CredentialExpiredError, CredentialNotYetValidError, CredentialUsageError, InvalidArgumentError } from '../errors.js';
 import type { Clock } from './clock.js';
 
-/** A listener's own identity: its key pair and the credential it presents, encoded (its own copy). */
-export type OwnIdentity = LocalIdentity & { credential: Uint8Array };
-
 /** The identity to present from now on: the same key pair, the renewed credential (encoded). */
-export function renewedIdentity(current: OwnIdentity, credential: Uint8Array | Credential, clock: Clock): OwnIdentity {
+export function renewedIdentity(current: EncodedLocalIdentity, credential: Uint8Array | Credential, clock: Clock): EncodedLocalIdentity {
   const encoded = credential instanceof Uint8Array ? credential : (credential as Credential | undefined)?.encoded;
   if (!(encoded instanceof Uint8Array)) throw new InvalidArgumentError('credential must be encoded bytes or a decoded Credential');
   const next = decodeCredential(encoded);

@@ -22,10 +22,9 @@ import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import { ConnectionError } from '../errors.js';
-import { SUBPROTOCOL } from './options.js';
 import type { Edge } from './edge.js';
 import type { Report } from './pre-upgrade.js';
-import { readFirstRequest } from './first-request.js';
+import { NOT_WEBSOCKET_MESSAGE, readFirstRequest } from './first-request.js';
 
 /**
  * The TCP front of an own-port listener accepts its sockets as Node's HTTP server would
@@ -42,7 +41,7 @@ export async function listenOwnPort(edge: Edge, host: string, port: number, repo
     // Connection: close: a connection is accounted until its upgrade request or its close
     // (pre-upgrade.ts), so it gets no keep-alive to wait in.
     res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
-    res.end(`pqmcp endpoint: connect with a WebSocket (subprotocol ${SUBPROTOCOL})\n`);
+    res.end(`${NOT_WEBSOCKET_MESSAGE}\n`);
   });
   // A TCP front listens; `own` (the HTTP server) only gets the connections the edge admits,
   // each holding an admission slot until its upgrade request (edge.ts). One refused at its

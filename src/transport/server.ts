@@ -71,6 +71,7 @@ import { copyBytes, equalBytes } from '../bytes.js';
 import { InvalidArgumentError, SessionLimitError, toPqmcpError } from '../errors.js';
 import type { PqmcpError } from '../errors.js';
 import type { CryptoBackend } from '../crypto/types.js';
+import type { EncodedLocalIdentity } from '../handshake/types.js';
 import type { Credential } from '../identity/credential.js';
 import type { VerifiedPeer } from '../identity/trust.js';
 import { Session } from '../session/session.js';
@@ -88,7 +89,6 @@ import { listenOwnPort } from './own-port.js';
 import { holdNow } from './cancelled-hold.js';
 import { SessionGuard, guardOptions } from './session-guard.js';
 import { renewedIdentity } from './own-credential.js';
-import type { OwnIdentity } from './own-credential.js';
 import type { GuardOptions } from './session-guard.js';
 import { Edge } from './edge.js';
 import { answerAndClose, destroySocket, httpAnswer } from './http-answer.js';
@@ -158,7 +158,8 @@ export class PqmcpServer extends EventEmitter<PqmcpServerEvents> {
     readonly httpServer: HttpServer | HttpsServer,
     private readonly ownsServer: boolean,
     private readonly backend: CryptoBackend,
-    private identity: OwnIdentity,
+    /** Its own copy of the credential (listen(), setCredential). */
+    private identity: EncodedLocalIdentity,
     private readonly options: PqmcpServerOptions,
     private readonly resolved: ResolvedOptions,
     private readonly edge: Edge,
